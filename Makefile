@@ -1,0 +1,64 @@
+# Two commands do everything on a fresh machine: `make serve` and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+UV_VERSION := 0.13.8
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+PY := .venv/bin/python
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export SERVE_MODELS_DIR ?= models
+export SERVE_VERSION_POLICY ?= all
+
+.PHONY: serve test install system-deps data train train-best lint typecheck unit integration \
+        deploy-check browser bench soak audit clean
+
+## serve: install, fetch the data, train any missing tutorial model, start the service
+serve: install data train
+	$(PY) -m service
+
+install: .venv/.installed
+.venv/.installed: pyproject.toml uv.lock
+	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
+	uv sync --frozen --extra dev
+	@touch $@
+
+## system-deps: Debian packages the tests use (nginx, docker-compose, chromium, wrk)
+system-deps:
+	@missing=""; \
+	for p in nginx docker-compose chromium wrk; do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+data: install
+	$(PY) -m training.datasets all
+
+train: install
+	$(PY) -m training all --recipe tutorial --if-missing --models-dir $(SERVE_MODELS_DIR)
+
+## train-best: train the improved recipes into the repository (the running service picks them up)
+train-best: install
+	$(PY) -m training all --recipe best --models-dir $(SERVE_MODELS_DIR)
+
+lint: install
+	.venv/bin/ruff check service training tests benchmarks
+	.venv/bin/ruff format --check service training tests benchmarks
+
+typecheck: install
+	.venv/bin/mypy service training
+
+## test: every check CI runs
+test: install system-deps lint typecheck
+	.venv/bin/pytest -q -p no:cacheprovider --timeout=900 tests
+
+bench: install system-deps data train
+	$(PY) -m benchmarks.run
+
+soak: install data train
+	$(PY) -m benchmarks.soak
+
+audit: install
+	.venv/bin/pip-audit --strict --disable-pip -r <(uv export --frozen --no-hashes --no-emit-project)
+
+clean:
+	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache tests/.cache

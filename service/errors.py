@@ -1,0 +1,74 @@
+"""Domain errors. Each carries its HTTP status; one handler renders them all as {"error": "..."}."""
+
+from __future__ import annotations
+
+
+class ServeError(Exception):
+    """Base of every error the service reports to a client."""
+
+    status_code: int = 500
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers or {}
+
+
+class BadRequest(ServeError):
+    """Malformed request body (for example JSON that does not parse)."""
+
+    status_code = 400
+
+
+class Unauthorized(ServeError):
+    status_code = 401
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"WWW-Authenticate": "Bearer"})
+
+
+class Forbidden(ServeError):
+    status_code = 403
+
+
+class NotFound(ServeError):
+    """Unknown model, version, label or route."""
+
+    status_code = 404
+
+
+class MethodNotSupported(ServeError):
+    status_code = 405
+
+
+class PayloadTooLarge(ServeError):
+    status_code = 413
+
+
+class UnsupportedMediaType(ServeError):
+    status_code = 415
+
+
+class InvalidInput(ServeError):
+    """Well-formed request whose content is wrong: shape, type, range, NaN, too many instances."""
+
+    status_code = 422
+
+
+class TooManyRequests(ServeError):
+    status_code = 429
+
+
+class NotReady(ServeError):
+    """The model exists but cannot serve now (loading, failed, overloaded, shutting down)."""
+
+    status_code = 503
+
+
+class Overloaded(NotReady):
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message, headers={"Retry-After": str(max(1, round(retry_after)))})
+
+
+class DeadlineExceeded(ServeError):
+    status_code = 504
