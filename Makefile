@@ -47,8 +47,11 @@ lint: install
 typecheck: install
 	.venv/bin/mypy service training
 
+deploy-check: install system-deps
+	bash deploy/check.sh all
+
 ## test: every check CI runs
-test: install system-deps lint typecheck
+test: install system-deps lint typecheck deploy-check
 	.venv/bin/pytest -q -p no:cacheprovider --timeout=900 tests
 
 bench: install system-deps data train

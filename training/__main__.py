@@ -17,6 +17,20 @@ from pathlib import Path
 from training.specs import DATASETS
 
 
+def _env_int(name: str) -> int | None:
+    """An optional positive integer from the environment; empty or unset means None."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be a whole number, got {raw!r}") from None
+    if value < 1:
+        raise SystemExit(f"{name} must be at least 1, got {value}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     env = os.environ
     parser = argparse.ArgumentParser(
@@ -29,7 +43,12 @@ def _parser() -> argparse.ArgumentParser:
         default=env.get("TRAIN_RECIPES", "tutorial"),
         help="recipe name, comma list, or 'all' (env TRAIN_RECIPES; default: tutorial)",
     )
-    parser.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=_env_int("TRAIN_EPOCHS"),
+        help="override the recipe's epochs (env TRAIN_EPOCHS)",
+    )
     parser.add_argument(
         "--data-dir",
         type=Path,
@@ -54,7 +73,10 @@ def _parser() -> argparse.ArgumentParser:
         help="train only (model, recipe) pairs without a finished version of that recipe",
     )
     parser.add_argument(
-        "--subset", type=int, default=None, help="use the first N examples (smoke runs)"
+        "--subset",
+        type=int,
+        default=_env_int("TRAIN_SUBSET"),
+        help="use the first N examples, for smoke runs (env TRAIN_SUBSET)",
     )
     parser.add_argument("--no-tflite", action="store_true", help="skip the TFLite export")
     parser.add_argument("--quiet", action="store_true", help="no per-epoch progress")
