@@ -1,0 +1,265 @@
+"""``python -m benchmarks.run`` (``make bench``): the service against the floor and naive servers.
+
+One run starts each server in turn (pinned to one core with taskset; the load generator gets the
+other), checks that every request is answered with 200, drives it with wrk (or the built-in httpx
+load generator when wrk is missing) and writes ``benchmarks/results/latest.json`` and
+``latest.md``. ``--quick`` is a ~1 minute smoke run with fewer, shorter runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from benchmarks import report as rep
+from benchmarks.loadgen import run_load
+from benchmarks.payloads import Request, build_requests, find_versions
+from benchmarks.servers import (
+    ServerProcess,
+    ServerSpec,
+    floor_spec,
+    naive_spec,
+    service_spec,
+)
+from benchmarks.stats import RunResult
+from benchmarks.wrk import run_wrk, wrk_path
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+MODELS = ("mnist", "fashion_mnist", "pima")
+
+
+@dataclass
+class Plan:
+    duration: float
+    warmup: float
+    concurrencies: tuple[int, ...]
+    batch_concurrency: int
+    naive_concurrencies: tuple[int, ...]
+    worker_concurrencies: tuple[int, ...]
+    tool: str
+    loadgen_cpus: str
+    server_cpus: str
+    all_cpus: str
+
+
+def make_plan(args: argparse.Namespace) -> Plan:
+    cpus = sorted(os.sched_getaffinity(0))
+    loadgen = str(cpus[0])
+    server = str(cpus[1]) if len(cpus) > 1 else str(cpus[0])
+    tool = args.tool if args.tool != "auto" else ("wrk" if wrk_path() else "httpx")
+    if args.quick:
+        return Plan(1, 1, (1, 16), 4, (16,), (16,), tool, loadgen, server, ",".join(map(str, cpus)))
+    return Plan(
+        args.duration,
+        1,
+        (1, 16, 64),
+        4,
+        (1, 16, 64),
+        (16, 64),
+        tool,
+        loadgen,
+        server,
+        ",".join(map(str, cpus)),
+    )
+
+
+def drive(plan: Plan, base_url: str, request: Request, concurrency: int, server: str) -> RunResult:
+    if plan.tool == "wrk":
+        return run_wrk(
+            base_url,
+            request,
+            concurrency=concurrency,
+            duration=plan.duration,
+            warmup=plan.warmup,
+            server=server,
+            cpus=plan.loadgen_cpus,
+        )
+    return run_load(
+        base_url,
+        request,
+        concurrency=concurrency,
+        duration=plan.duration,
+        warmup=plan.warmup,
+        server=server,
+    )
+
+
+def check(base_url: str, request: Request) -> str | None:
+    """Send the request once; None when it is answered with 200, else why not."""
+    try:
+        response = httpx.post(
+            base_url + request.path, content=request.body, headers=request.all_headers(), timeout=30
+        )
+    except httpx.HTTPError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    if response.status_code != 200:
+        return f"HTTP {response.status_code}: {response.text[:200]}"
+    return None
+
+
+def bench_server(
+    spec: ServerSpec,
+    work: list[tuple[str, int]],
+    requests: dict[str, Request],
+    plan: Plan,
+    out: dict[str, Any],
+) -> list[RunResult]:
+    """Start ``spec``, run every (scenario, concurrency) in ``work``, record start-up and RSS."""
+    results: list[RunResult] = []
+    print(f"== {spec.name}: starting ({' '.join(spec.argv[-4:])}, cpus {spec.cpus})", flush=True)
+    try:
+        with ServerProcess(spec, out["log_dir"]) as proc:
+            out["startup_s"][spec.name] = round(proc.startup_s or 0.0, 3)
+            out["rss_ready_mb"][spec.name] = round(proc.rss_mb(), 1)
+            print(f"   ready in {proc.startup_s:.2f} s, RSS {proc.rss_mb():.0f} MB", flush=True)
+            broken: set[str] = set()
+            for scenario, concurrency in work:
+                request = requests.get(scenario)
+                if request is None or scenario in broken:
+                    continue
+                problem = check(spec.base_url, request)
+                if problem is not None:
+                    broken.add(scenario)
+                    note = (
+                        f"{spec.name} {scenario}: not measured, the check request failed: {problem}"
+                    )
+                    out["notes"].append(note)
+                    print("   " + note, flush=True)
+                    continue
+                result = drive(plan, spec.base_url, request, concurrency, spec.name)
+                results.append(result)
+                extra = f", {result.items_per_s:,.0f} img/s" if request.items > 1 else ""
+                print(
+                    f"   {scenario:12} c={concurrency:<3} {result.rps:9,.0f} req/s{extra}  "
+                    f"p50 {result.p50_ms:.2f} p99 {result.p99_ms:.2f} p99.9 {result.p999_ms:.2f} ms"
+                    f"  errors {result.errors}",
+                    flush=True,
+                )
+            out["rss_mb"][spec.name] = round(proc.rss_mb(), 1)
+    except RuntimeError as exc:
+        out["notes"].append(f"{spec.name}: {exc}".splitlines()[0])
+        print(f"   FAILED: {exc}", flush=True)
+    return results
+
+
+def machine() -> dict[str, Any]:
+    model = platform.processor() or "unknown"
+    try:
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
+            if line.startswith("Model name:"):
+                model = line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return {
+        "cpu_model": model,
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="~1 minute smoke run")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per measured run")
+    parser.add_argument("--tool", choices=["auto", "wrk", "httpx"], default="auto")
+    parser.add_argument(
+        "--models-dir", type=Path, default=Path(os.environ.get("SERVE_MODELS_DIR", "models"))
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="where latest.json/.md go")
+    parser.add_argument(
+        "--servers",
+        default="floor,service,naive,service-1w-both-cpus,service-2w",
+        help="comma-separated subset of the servers to run",
+    )
+    parser.add_argument("--no-naive", action="store_true", help="skip the slow naive server")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    plan = make_plan(args)
+    models_dir = args.models_dir.resolve()
+    versions = find_versions(models_dir, MODELS)
+    if "mnist" not in versions:
+        print(f"no finished mnist version in {models_dir}: run `make train` first", file=sys.stderr)
+        return 2
+    requests = build_requests(versions)
+    wanted = {s.strip() for s in args.servers.split(",") if s.strip()}
+    if args.no_naive:
+        wanted.discard("naive")
+    args.out.mkdir(parents=True, exist_ok=True)
+    out: dict[str, Any] = {
+        "log_dir": args.out / "logs",
+        "startup_s": {},
+        "rss_ready_mb": {},
+        "rss_mb": {},
+        "notes": [],
+    }
+    single = [(s, c) for s in rep.SINGLE for c in plan.concurrencies]
+    batches = [(s, plan.batch_concurrency) for s in rep.BATCHES]
+    workers = [("json-1", c) for c in plan.worker_concurrencies] + [
+        ("v2bin-1024", plan.batch_concurrency)
+    ]
+    servers: list[tuple[ServerSpec, list[tuple[str, int]]]] = [
+        (floor_spec(plan.server_cpus), single + batches),
+        (service_spec("service", models_dir, versions, cpus=plan.server_cpus), single + batches),
+        (
+            naive_spec(models_dir, plan.server_cpus),
+            [(s, c) for s in ("json-1", "pima-1") for c in plan.naive_concurrencies],
+        ),
+        (service_spec("service-1w-both-cpus", models_dir, versions, cpus=plan.all_cpus), workers),
+        (service_spec("service-2w", models_dir, versions, workers=2, cpus=plan.all_cpus), workers),
+    ]
+    if plan.tool == "httpx":  # pin this process (the load generator) to its core
+        os.sched_setaffinity(0, {int(plan.loadgen_cpus)})
+    started = time.perf_counter()
+    results: list[RunResult] = []
+    for spec, work in servers:
+        if spec.name in wanted:
+            results += bench_server(spec, work, requests, plan, out)
+    goals = rep.evaluate_goals(results, out["startup_s"], out["rss_mb"])
+    report: dict[str, Any] = {
+        "created_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": "make bench" + (" (--quick)" if args.quick else ""),
+        "argv": shlex.join(sys.argv),
+        "machine": machine(),
+        "tool": plan.tool,
+        "loadgen_cpus": plan.loadgen_cpus,
+        "server_cpus": plan.server_cpus,
+        "duration_s": plan.duration,
+        "warmup_s": plan.warmup,
+        "wall_s": round(time.perf_counter() - started, 1),
+        "versions": {n: {"version": v.version, "recipe": v.recipe} for n, v in versions.items()},
+        "request_bytes": {name: len(r.body) for name, r in requests.items()},
+        "startup_s": out["startup_s"],
+        "rss_ready_mb": out["rss_ready_mb"],
+        "rss_mb": out["rss_mb"],
+        "goals": [asdict(g) for g in goals],
+        "notes": out["notes"],
+        "results": [r.to_dict() for r in results],
+    }
+    markdown = rep.render(report, results)
+    (args.out / "latest.json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+    (args.out / "latest.md").write_text(markdown)
+    print()
+    print(markdown)
+    print(f"wrote {args.out / 'latest.json'} and latest.md in {report['wall_s']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,178 @@
+"""``python -m benchmarks.soak`` (``make soak``): a bounded soak run with the service's RSS sampled.
+
+The service (one process, as deployed by default) takes a steady closed-loop load of mixed
+requests (TF Serving JSON, PNG upload, Pima records, V2 binary and JSON batches) from wrk, or from
+the httpx load generator without wrk, for ``--minutes``. RSS is sampled every ``--interval``
+seconds. The drift is the RSS at the end minus the RSS once the warm-up is over; the goal is under
+20 MB. Results go to ``benchmarks/results/soak.json`` and ``soak.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from benchmarks.loadgen import run_load
+from benchmarks.payloads import build_requests, find_versions
+from benchmarks.report import markdown_table
+from benchmarks.servers import ServerProcess, service_spec
+from benchmarks.stats import RunResult
+from benchmarks.wrk import lua_mixed_script, parse_output, wrk_path
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+GOAL_MB = 20.0
+MIX = ("json-1", "png-1", "pima-1", "json-1", "v2bin-1024", "json-1", "png-1", "v2json-1024")
+
+
+def drift(samples: list[tuple[float, float]], warmup_s: float) -> dict[str, float]:
+    """RSS after the warm-up and at the end, their difference, the peak and the slope (MB/min)."""
+    steady = [(t, mb) for t, mb in samples if t >= warmup_s]
+    if len(steady) < 2:
+        raise ValueError("not enough samples after the warm-up to measure a drift")
+    t0, first = steady[0]
+    t1, last = steady[-1]
+    mean_t = sum(t for t, _ in steady) / len(steady)
+    mean_m = sum(m for _, m in steady) / len(steady)
+    var = sum((t - mean_t) ** 2 for t, _ in steady)
+    slope = sum((t - mean_t) * (m - mean_m) for t, m in steady) / var if var else 0.0
+    return {
+        "rss_after_warmup_mb": round(first, 1),
+        "rss_end_mb": round(last, 1),
+        "drift_mb": round(last - first, 1),
+        "peak_mb": round(max(m for _, m in steady), 1),
+        "slope_mb_per_min": round(slope * 60.0, 2),
+        "steady_seconds": round(t1 - t0, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.soak", description=__doc__)
+    parser.add_argument("--minutes", type=float, default=5.0, help="total length, warm-up included")
+    parser.add_argument("--warmup", type=float, default=60.0, help="seconds before the baseline")
+    parser.add_argument("--interval", type=float, default=5.0, help="seconds between RSS samples")
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument(
+        "--models-dir", type=Path, default=Path(os.environ.get("SERVE_MODELS_DIR", "models"))
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR)
+    args = parser.parse_args(argv)
+    models_dir = args.models_dir.resolve()
+    versions = find_versions(models_dir, ("mnist", "fashion_mnist", "pima"))
+    if "mnist" not in versions:
+        print(f"no finished mnist version in {models_dir}: run `make train` first", file=sys.stderr)
+        return 2
+    requests = build_requests(versions)
+    mix = [requests[name] for name in MIX if name in requests]
+    total_s = args.minutes * 60.0
+    cpus = sorted(os.sched_getaffinity(0))
+    spec = service_spec("service", models_dir, versions, cpus=str(cpus[-1]))
+    args.out.mkdir(parents=True, exist_ok=True)
+    samples: list[tuple[float, float]] = []
+    result: RunResult | None = None
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-soak-") as tmp,
+        ServerProcess(spec, args.out / "logs") as proc,
+    ):
+        print(f"service ready in {proc.startup_s:.2f} s; soaking {args.minutes:g} min", flush=True)
+        holder: dict[str, Any] = {}
+        exe = wrk_path()
+        if exe is not None:
+            files = []
+            for i, request in enumerate(mix):
+                path = Path(tmp) / f"body{i}.bin"
+                path.write_bytes(request.body)
+                files.append((request, path))
+            script = Path(tmp) / "mix.lua"
+            script.write_text(lua_mixed_script(files))
+            cmd = [
+                "taskset",
+                "-c",
+                str(cpus[0]),
+                exe,
+                "-t1",
+                f"-c{args.connections}",
+                f"-d{round(total_s)}s",
+                "--timeout",
+                "10s",
+                "-s",
+                str(script),
+                spec.base_url + mix[0].path,
+            ]
+            load = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        else:
+
+            def httpx_load() -> None:
+                holder["result"] = run_load(
+                    spec.base_url,
+                    requests["json-1"],
+                    concurrency=args.connections,
+                    duration=total_s,
+                    warmup=0.0,
+                    server="service",
+                )
+
+            thread = threading.Thread(target=httpx_load, daemon=True)
+            thread.start()
+        started = time.perf_counter()
+        while (now := time.perf_counter() - started) < total_s:
+            samples.append((round(now, 1), round(proc.rss_mb(), 1)))
+            print(f"  t={now:6.0f} s  RSS {samples[-1][1]:7.1f} MB", flush=True)
+            time.sleep(args.interval)
+        if exe is not None:
+            stdout, _ = load.communicate(timeout=60)
+            result = parse_output(
+                stdout, server="service", scenario="mix", concurrency=args.connections, items=1
+            )
+        else:
+            thread.join(timeout=60)
+            result = holder.get("result")
+        samples.append((round(time.perf_counter() - started, 1), round(proc.rss_mb(), 1)))
+    summary = drift(samples, args.warmup)
+    report = {
+        "minutes": args.minutes,
+        "warmup_s": args.warmup,
+        "connections": args.connections,
+        "mix": list(MIX),
+        "requests": result.requests if result else None,
+        "errors": result.errors if result else None,
+        "rps": round(result.rps, 1) if result else None,
+        "p99_ms": round(result.p99_ms, 2) if result else None,
+        **summary,
+        "goal_mb": GOAL_MB,
+        "met": abs(summary["drift_mb"]) < GOAL_MB,
+        "samples": samples,
+    }
+    (args.out / "soak.json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+    rows = [
+        [k, str(report[k])]
+        for k in (
+            "minutes",
+            "requests",
+            "errors",
+            "rps",
+            "p99_ms",
+            "rss_after_warmup_mb",
+            "rss_end_mb",
+            "drift_mb",
+            "peak_mb",
+            "slope_mb_per_min",
+            "met",
+        )
+    ]
+    markdown = "### Soak\n\n" + markdown_table(["figure", "value"], rows) + "\n"
+    (args.out / "soak.md").write_text(markdown)
+    print(markdown)
+    return 0 if report["met"] and not report["errors"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""HTTP adapters. Helpers shared by every router: the registry and settings, and body reading."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from fastapi import Request
+from fastapi.responses import Response
+
+from service.errors import InvalidInput, PayloadTooLarge
+
+if TYPE_CHECKING:
+    from service.registry import ModelRegistry
+    from service.settings import Settings
+
+
+def get_registry(request: Request) -> ModelRegistry:
+    registry: ModelRegistry = request.app.state.registry
+    return registry
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def content_type(request: Request) -> str:
+    """The media type of the request, lower-cased, without parameters."""
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refusing more than ``limit`` bytes (413) before and while reading it.
+
+    The body is cached on the request, so ``request.form()`` can parse it afterwards.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"request body of {int(declared)} bytes exceeds the limit of {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    request._body = body  # Starlette reads a cached body from here (form parsing)
+    return body
+
+
+TIMEOUT_HEADER = "x-request-timeout"
+MAX_TIMEOUT_S = 300.0
+
+
+def request_timeout(request: Request) -> float | None:
+    """The per-request deadline in seconds from ``X-Request-Timeout``, or None for the default.
+
+    Every protocol adapter passes this to ``inference.predict(..., timeout=...)``.
+    """
+    text = request.headers.get(TIMEOUT_HEADER)
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= MAX_TIMEOUT_S:
+        raise InvalidInput(
+            f"header X-Request-Timeout must be a number of seconds above 0 and at most "
+            f"{MAX_TIMEOUT_S:g}"
+        )
+    return value
+
+
+def note_model(request: Request, name: str, version: int | None) -> None:
+    """Record model and version for the per-request log line."""
+    state = request.scope.setdefault("state", {})
+    state["model"] = name
+    state["model_version"] = version
+
+
+def json_response(
+    payload: Any, status_code: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    """orjson-encoded response (numpy arrays and scalars allowed)."""
+    return Response(
+        orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY),
+        status_code=status_code,
+        media_type="application/json",
+        headers=headers,
+    )

@@ -1,0 +1,343 @@
+"""The service's own API: model status and metadata, report files, and predictions.
+
+Handlers only translate HTTP: read the body (size-limited), decode it with ``service.decoding``
+into an array, call the one prediction path (``service.inference``) and encode the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service import inference
+from service.api import (
+    content_type,
+    get_registry,
+    get_settings,
+    json_response,
+    note_model,
+    read_body,
+    request_timeout,
+)
+from service.api.schemas import (
+    IMAGE_RESPONSE_EXAMPLE,
+    PIMA_RESPONSE_EXAMPLE,
+    PREDICT_OPENAPI,
+    QUERY_PARAMETERS,
+    ModelDetail,
+    ModelList,
+    PredictResponse,
+    VersionDetail,
+    error_responses,
+)
+from service.decoding.images import ACCEPTED_IMAGE_TYPES, decode_image
+from service.decoding.jsonbody import parse_json
+from service.decoding.records import records_from_json
+from service.decoding.tensors import images_from_json
+from service.errors import InvalidInput, NotFound, PayloadTooLarge, UnsupportedMediaType
+from service.model import ModelSpec, ModelVersion
+from service.repository import valid_name
+from service.settings import Settings
+
+router = APIRouter(tags=["models"])
+
+_JSON_TYPES = ("", "application/json")
+_JSON_FIELDS = {"instances", "scale", "top_k", "threshold", "include_input"}
+_REPORT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
+_MEDIA_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".svg": "image/svg+xml",
+    ".md": "text/markdown; charset=utf-8",
+    ".txt": "text/plain; charset=utf-8",
+    ".json": "application/json",
+    ".csv": "text/csv; charset=utf-8",
+    ".html": "text/plain; charset=utf-8",  # never rendered as a page
+}
+_MODEL_EXAMPLE = {
+    "name": "mnist",
+    "default_version": 1,
+    "labels": {"baseline": 1},
+    "versions": [{"version": 1, "state": "available", "reason": None, "runtime": "tflite"}],
+    "unfinished_versions": [],
+}
+
+
+# --- status and metadata ------------------------------------------------------------------------
+@router.get(
+    "/models",
+    summary="Every model with its versions, their state, default version and labels",
+    response_model=ModelList,
+    responses={200: {"content": {"application/json": {"example": {"models": [_MODEL_EXAMPLE]}}}}},
+)
+async def list_models(request: Request) -> Response:
+    return json_response({"models": get_registry(request).models()})
+
+
+@router.get(
+    "/models/{name}",
+    summary="A model: its default version's metadata and its versions",
+    response_model=ModelDetail,
+    responses={
+        200: {"content": {"application/json": {"example": {**_MODEL_EXAMPLE, "metadata": {}}}}},
+        **error_responses(404),
+    },
+)
+async def get_model(name: str, request: Request) -> Response:
+    registry = get_registry(request)
+    status = _model_status(request, name)
+    default = status["default_version"]
+    versions = registry.versions(name)
+    chosen = next((mv for mv in versions if mv.version == default), None)
+    if chosen is None:  # no available version: show the newest one that has metadata
+        chosen = next((mv for mv in reversed(versions) if mv.metadata), None)
+    status["metadata"] = chosen.public_metadata() if chosen is not None else None
+    return json_response(status)
+
+
+def _model_status(request: Request, name: str) -> dict[str, Any]:
+    registry = get_registry(request)
+    if name not in registry.model_names():
+        raise NotFound(f"model {name!r} not found" if valid_name(name) else "model not found")
+    return registry.model_status(name)
+
+
+@router.get(
+    "/models/{name}/versions/{version}",
+    summary="One version's state and metadata (without the golden sample)",
+    response_model=VersionDetail,
+    responses={
+        200: {
+            "content": {
+                "application/json": {
+                    "example": {"name": "mnist", "version": 1, "state": "available", "metadata": {}}
+                }
+            }
+        },
+        **error_responses(404, 503),
+    },
+)
+async def get_version(name: str, version: str, request: Request) -> Response:
+    mv = get_registry(request).lookup(name, version)
+    return json_response({"name": mv.name, **mv.status(), "metadata": mv.public_metadata() or None})
+
+
+@router.get(
+    "/models/{name}/versions/{version}/report/{filename}",
+    summary="A file of the version's training report (plots, report.md)",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"image/png": {}, "text/markdown": {}},
+            "description": "The file, if metadata.json lists it.",
+        },
+        **error_responses(404),
+    },
+)
+async def get_report_file(name: str, version: str, filename: str, request: Request) -> Response:
+    registry = get_registry(request)
+    mv = registry.lookup(name, version)
+    if not _REPORT_NAME.fullmatch(filename) or not mv.metadata:
+        raise NotFound("report file not found")
+    try:
+        path = registry.repository.report_file(mv.name, mv.version, mv.metadata, filename)
+        data = path.read_bytes()
+    except (KeyError, OSError, ValueError) as exc:
+        raise NotFound("report file not found") from exc
+    if hashlib.sha256(data).hexdigest() != mv.metadata["files"][f"report/{filename}"]:
+        raise NotFound("report file does not match its checksum")
+    suffix = ("." + filename.rsplit(".", 1)[-1].lower()) if "." in filename else ""
+    media = _MEDIA_TYPES.get(suffix, "application/octet-stream")
+    return Response(data, media_type=media, headers={"X-Content-Type-Options": "nosniff"})
+
+
+# --- prediction ---------------------------------------------------------------------------------
+_PREDICT_DOC = dict(
+    response_model=PredictResponse,
+    openapi_extra={**PREDICT_OPENAPI, "parameters": QUERY_PARAMETERS},
+    responses={
+        200: {
+            "content": {
+                "application/json": {
+                    "examples": {
+                        "image": {"summary": "Image classifier", "value": IMAGE_RESPONSE_EXAMPLE},
+                        "pima": {"summary": "Pima", "value": PIMA_RESPONSE_EXAMPLE},
+                    }
+                }
+            }
+        },
+        **error_responses(400, 404, 413, 415, 422, 503, 504),
+    },
+)
+
+
+@router.post(
+    "/models/{name}/predict",
+    summary="Predict with the model's default version (JSON, PNG/JPEG body, or multipart files)",
+    **_PREDICT_DOC,  # type: ignore[arg-type]
+)
+async def predict_default(name: str, request: Request) -> Response:
+    return await _predict(request, name, None)
+
+
+@router.post(
+    "/models/{name}/versions/{version}/predict",
+    summary="Predict with one version (a number or a label such as baseline)",
+    **_PREDICT_DOC,  # type: ignore[arg-type]
+)
+async def predict_version(name: str, version: str, request: Request) -> Response:
+    return await _predict(request, name, version)
+
+
+def _query_options(request: Request) -> dict[str, Any]:
+    """top_k, threshold and include_input from the query string (parsed here: no per-request
+    FastAPI parameter machinery on the hot path; documented in ``QUERY_PARAMETERS``)."""
+    options: dict[str, Any] = {"top_k": None, "threshold": None, "include_input": False}
+    if not request.scope.get("query_string"):
+        return options
+    query = request.query_params
+    if (text := query.get("top_k")) is not None:
+        if not text.isdigit():
+            raise InvalidInput("query parameter top_k must be a positive integer")
+        options["top_k"] = int(text)
+    if (text := query.get("threshold")) is not None:
+        try:
+            options["threshold"] = float(text)
+        except ValueError:
+            raise InvalidInput("query parameter threshold must be a number from 0 to 1") from None
+    if (text := query.get("include_input")) is not None:
+        flag = text.lower()
+        if flag not in ("true", "false", "1", "0", "yes", "no"):
+            raise InvalidInput("query parameter include_input must be true or false")
+        options["include_input"] = flag in ("true", "1", "yes")
+    return options
+
+
+_THREAD_DECODE_BYTES = 256 * 1024  # larger image bodies are decoded off the event loop
+
+
+async def _predict(request: Request, name: str, version: str | None) -> Response:
+    settings = get_settings(request)
+    registry = get_registry(request)
+    registry.resolve(name, version)  # 404/503 before reading the body
+    options = _query_options(request)
+    ctype = content_type(request)
+    is_image = ctype.startswith("image/") or ctype == "application/octet-stream"
+    if ctype not in _JSON_TYPES and not is_image and ctype != "multipart/form-data":
+        raise UnsupportedMediaType(
+            f"unsupported content type {ctype[:100]!r}: send application/json, "
+            f"{', '.join(sorted(ACCEPTED_IMAGE_TYPES))} or multipart/form-data"
+        )
+    body = await read_body(request, settings.max_body_bytes)
+    if ctype in _JSON_TYPES:
+        payload = parse_json(body)
+        mv = registry.resolve(name, version)
+        x = _from_json(payload, mv.spec, settings, options)  # type: ignore[arg-type]
+    else:
+        _image_model(registry.resolve(name, version))
+        if is_image:
+            x = await _decode_images([(body, ctype, "")], settings)
+        else:
+            x = await _form_images(request, settings)
+        mv = _image_model(registry.resolve(name, version))  # no await from here to the queue
+    note_model(request, mv.name, mv.version)
+    spec: ModelSpec = mv.spec  # type: ignore[assignment]
+    top_k = inference.check_top_k(spec, options["top_k"])
+    threshold = inference.check_threshold(spec, options["threshold"])
+    probs = await inference.predict(mv, x, timeout=request_timeout(request))
+    predictions = inference.postprocess(spec, probs, top_k=top_k, threshold=threshold)
+    if options["include_input"] is True:
+        for item, row in zip(predictions, x, strict=True):
+            item["input"] = row  # a float32 array: orjson writes it as nested lists
+    result: dict[str, Any] = {"model": mv.name, "version": mv.version, "predictions": predictions}
+    if spec.kind == "binary":
+        result["threshold"] = threshold
+    return json_response(result)
+
+
+def _from_json(
+    payload: Any, spec: ModelSpec, settings: Settings, options: dict[str, Any]
+) -> np.ndarray:
+    if not isinstance(payload, dict) or "instances" not in payload:
+        raise InvalidInput('the body must be a JSON object with "instances"')
+    unknown = sorted(set(payload) - _JSON_FIELDS)
+    if unknown:
+        raise InvalidInput(
+            f"unknown field {unknown[0][:64]!r}; allowed: {', '.join(sorted(_JSON_FIELDS))}"
+        )
+    for key in ("top_k", "threshold", "include_input"):
+        if key in payload:
+            options[key] = payload[key]
+    if not isinstance(options["include_input"], bool):
+        raise InvalidInput("include_input must be true or false")
+    if spec.features is not None:
+        if "scale" in payload:
+            raise InvalidInput("scale applies to image models only")
+        return records_from_json(
+            payload["instances"], spec.features, max_instances=settings.max_instances
+        )
+    scale = payload.get("scale", "auto")
+    if scale not in ("auto", "unit", "byte"):
+        raise InvalidInput("scale must be one of auto, unit, byte")
+    return images_from_json(
+        payload["instances"],
+        scale=scale,
+        max_instances=settings.max_instances,
+    )
+
+
+def _image_model(mv: ModelVersion) -> ModelVersion:
+    if mv.spec is None or not mv.spec.is_image:
+        raise UnsupportedMediaType(f"model {mv.name} takes JSON records, not images")
+    return mv
+
+
+async def _form_images(request: Request, settings: Settings) -> np.ndarray:
+    limit = settings.max_upload_files
+    try:
+        form = await request.form(max_files=limit, max_fields=100)
+    except StarletteHTTPException as exc:
+        if "files" in str(exc.detail).lower():
+            raise PayloadTooLarge(f"too many files: at most {limit} per request") from None
+        raise InvalidInput(f"malformed multipart body: {exc.detail}") from None
+    try:
+        uploads = [value for _, value in form.multi_items() if not isinstance(value, str)]
+        if not uploads:
+            raise InvalidInput("the multipart body holds no image files")
+        files = [
+            (await upload.read(), upload.content_type, (upload.filename or "")[:64])
+            for upload in uploads
+        ]
+    finally:
+        await form.close()
+    return await _decode_images(files, settings)
+
+
+async def _decode_images(
+    files: list[tuple[bytes, str | None, str]], settings: Settings
+) -> np.ndarray:
+    """Decode PNG/JPEG files to (n, 28, 28); large ones in a worker thread."""
+
+    def decode_all() -> np.ndarray:
+        images = []
+        for i, (data, ctype, filename) in enumerate(files):
+            try:
+                images.append(
+                    decode_image(data, max_pixels=settings.max_image_pixels, content_type=ctype)
+                )
+            except InvalidInput as exc:
+                if len(files) == 1 and not filename:
+                    raise
+                raise InvalidInput(f"file {i} ({filename!r}): {exc.message}") from None
+        return np.stack(images)
+
+    if sum(len(data) for data, _, _ in files) > _THREAD_DECODE_BYTES:
+        return await asyncio.to_thread(decode_all)
+    return decode_all()

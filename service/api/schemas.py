@@ -1,0 +1,274 @@
+"""Response models and request-body documentation for the OpenAPI schema.
+
+The hot path never builds these models: handlers encode dicts with orjson. They exist so that
+``/docs`` shows real shapes and examples, and so a fuzzer can check responses against them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PIMA_EXAMPLE = {
+    "pregnant": 6,
+    "glucose": 148,
+    "pressure": 72,
+    "triceps": 35,
+    "insulin": 0,
+    "mass": 33.6,
+    "pedigree": 0.627,
+    "age": 50,
+}
+
+
+def _digit_one() -> list[list[int]]:
+    """A 28x28 image of a vertical stroke (a '1') with 0-255 values, for examples."""
+    return [[255 if 12 <= c <= 15 and 4 <= r <= 23 else 0 for c in range(28)] for r in range(28)]
+
+
+class ErrorBody(BaseModel):
+    model_config = ConfigDict(
+        extra="allow", json_schema_extra={"example": {"error": "model 'x' not found"}}
+    )
+    error: str
+
+
+class Liveness(BaseModel):
+    status: Literal["alive"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ready"]
+    models: dict[str, int | None]
+
+
+class VersionStatus(BaseModel):
+    version: int
+    state: Literal["loading", "available", "failed", "unloading"]
+    reason: str | None = None
+    runtime: str | None = None
+    recipe: str | None = None
+    accuracy: float | None = None
+    created_at: str | None = None
+    load_seconds: float | None = None
+
+
+class ModelStatus(BaseModel):
+    name: str
+    default_version: int | None
+    labels: dict[str, int]
+    versions: list[VersionStatus]
+    unfinished_versions: list[int]
+
+
+class ModelList(BaseModel):
+    models: list[ModelStatus]
+
+
+class ModelDetail(ModelStatus):
+    metadata: dict[str, Any] | None = Field(
+        None, description="metadata.json of the default version, without the golden sample"
+    )
+
+
+class VersionDetail(VersionStatus):
+    name: str
+    metadata: dict[str, Any] | None = Field(
+        None, description="metadata.json of this version, without the golden sample"
+    )
+
+
+class TopK(BaseModel):
+    label: str
+    probability: float
+
+
+class ClassPrediction(BaseModel):
+    label: str
+    class_index: int
+    probabilities: dict[str, float] = Field(description="Probability per label; they sum to 1.")
+    top_k: list[TopK] | None = None
+    input: list[list[float]] | None = Field(
+        None, description="With include_input: the 28x28 array the model saw."
+    )
+
+
+class BinaryPrediction(BaseModel):
+    probability: float = Field(description="P(positive outcome), e.g. P(diabetes).")
+    outcome: str
+    outcome_index: int
+    threshold: float
+    input: list[float] | None = None
+
+
+class PredictResponse(BaseModel):
+    model: str
+    version: int
+    predictions: list[ClassPrediction | BinaryPrediction]
+    threshold: float | None = Field(None, description="Binary models: the threshold used.")
+
+
+IMAGE_RESPONSE_EXAMPLE = {
+    "model": "mnist",
+    "version": 1,
+    "predictions": [
+        {
+            "label": "1",
+            "class_index": 1,
+            "probabilities": {str(d): (0.91 if d == 1 else 0.01) for d in range(10)},
+            "top_k": [{"label": "1", "probability": 0.91}, {"label": "7", "probability": 0.01}],
+        }
+    ],
+}
+PIMA_RESPONSE_EXAMPLE = {
+    "model": "pima",
+    "version": 1,
+    "threshold": 0.5,
+    "predictions": [
+        {"probability": 0.72, "outcome": "diabetes", "outcome_index": 1, "threshold": 0.5}
+    ],
+}
+
+_INSTANCES_SCHEMA: dict[str, Any] = {
+    "description": "One instance or a list of them. Images: a 28x28 array or 784 values, "
+    "0-1 floats or 0-255 numbers (see `scale`). Pima: an object with the eight named features "
+    "or an array of 8 values in feature order.",
+    "anyOf": [
+        {"type": "array", "items": {}},
+        {"type": "object", "additionalProperties": {"type": "number"}},
+    ],
+}
+
+PREDICT_OPENAPI: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["instances"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "instances": _INSTANCES_SCHEMA,
+                        "scale": {
+                            "type": "string",
+                            "enum": ["auto", "unit", "byte"],
+                            "default": "auto",
+                            "description": "Image values: unit = [0, 1], byte = [0, 255], "
+                            "auto = byte when any value is above 1.",
+                        },
+                        "top_k": {"type": "integer", "minimum": 1, "maximum": 10},
+                        "threshold": {"type": "number", "minimum": 0, "maximum": 1},
+                        "include_input": {"type": "boolean", "default": False},
+                    },
+                },
+                "examples": {
+                    "image": {
+                        "summary": "One MNIST image, 0-255 values",
+                        "value": {"instances": [_digit_one()], "top_k": 3},
+                    },
+                    "pima": {
+                        "summary": "Pima records (use model pima)",
+                        "value": {"instances": [PIMA_EXAMPLE, [1, 85, 66, 29, 0, 26.6, 0.351, 31]]},
+                    },
+                },
+            },
+            "image/png": {"schema": {"type": "string", "format": "binary"}},
+            "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "file": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "description": "One or more PNG/JPEG images (any field names).",
+                        }
+                    },
+                }
+            },
+        },
+    }
+}
+
+
+QUERY_PARAMETERS: list[dict[str, Any]] = [
+    {
+        "name": "top_k",
+        "in": "query",
+        "required": False,
+        "description": "Classifiers: also list the k most likely labels (JSON bodies may set it).",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 10},
+    },
+    {
+        "name": "threshold",
+        "in": "query",
+        "required": False,
+        "description": "Binary models (pima): decision threshold on P(positive), 0 to 1.",
+        "schema": {"type": "number", "minimum": 0, "maximum": 1},
+    },
+    {
+        "name": "include_input",
+        "in": "query",
+        "required": False,
+        "description": "Return the array the model saw with each prediction.",
+        "schema": {"type": "boolean", "default": False},
+    },
+]
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    text = {
+        400: "Malformed request body",
+        404: "Unknown model, version or label",
+        413: "Body, image or file count too large",
+        415: "Unsupported content type",
+        422: "Invalid input: shape, type, range, NaN/Inf, empty or too many instances",
+        503: "Model not ready, or overloaded (with Retry-After)",
+        504: "Deadline passed",
+    }
+    return {code: {"model": ErrorBody, "description": text.get(code, "Error")} for code in codes}
+
+
+def record_schema(model: str, features: list[dict[str, Any]]) -> dict[str, Any]:
+    """JSON schema of one named record of a tabular model, from its metadata's feature list."""
+    properties: dict[str, Any] = {}
+    for feature in features:
+        typical = feature.get("typical")
+        note = f"; typical {typical[0]} to {typical[1]}" if isinstance(typical, list) else ""
+        unit = f" ({feature['unit']})" if feature.get("unit") else ""
+        properties[str(feature["name"])] = {
+            "type": "number",
+            "minimum": feature.get("min"),
+            "maximum": feature.get("max"),
+            "description": f"{feature.get('description') or feature['name']}{unit}{note}",
+        }
+    return {
+        "title": f"{model} record",
+        "type": "object",
+        "required": list(properties),
+        "additionalProperties": False,
+        "properties": properties,
+    }
+
+
+def add_record_schemas(openapi: dict[str, Any], records: dict[str, list[dict[str, Any]]]) -> None:
+    """Document each tabular model's named features (name, unit, range) in the predict bodies."""
+    if not records:
+        return
+    components = openapi.setdefault("components", {}).setdefault("schemas", {})
+    refs = []
+    for model, features in sorted(records.items()):
+        key = f"{model.title().replace('_', '')}Record"
+        components[key] = record_schema(model, features)
+        refs.append({"$ref": f"#/components/schemas/{key}"})
+    instances = {
+        "description": _INSTANCES_SCHEMA["description"],
+        "anyOf": [{"type": "array", "items": {}}, *refs],
+    }
+    for item in openapi.get("paths", {}).values():
+        body = item.get("post", {}).get("requestBody", {}).get("content", {})
+        props = body.get("application/json", {}).get("schema", {}).get("properties", {})
+        if props.get("instances") == _INSTANCES_SCHEMA:
+            props["instances"] = instances

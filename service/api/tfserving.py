@@ -1,0 +1,238 @@
+"""TensorFlow Serving's REST API (``/v1``), a thin adapter over the one prediction path.
+
+- ``GET /v1/models/{name}[/versions/{v}]``: ``model_version_status``
+- ``GET /v1/models/{name}[/versions/{v}]/metadata``: the ``serving_default`` signature
+- ``POST /v1/models/{name}[/versions/{v}|/labels/{label}]:(predict|classify|regress)``
+
+The POST routes come first, so that a ":verb" URL never falls into the GET status route.
+
+Inputs are the model's own tensors: images float32 ``[28, 28]`` in ``[0, 1]``; Pima eight raw
+values (or, in the row format, objects keyed by feature name). ``:regress`` is refused (these
+models are classifiers); ``:classify`` answers ``[[label, score], ...]`` per example.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from service import inference
+from service.api import get_registry, get_settings, json_response, note_model, read_body
+from service.api.schemas import error_responses
+from service.api.v2 import check_content_type
+from service.errors import BadRequest, NotFound, NotReady
+from service.model import ModelSpec, ModelVersion, VersionState
+from service.protocols import tfs_codec
+from service.registry import ModelRegistry
+
+router = APIRouter(prefix="/v1", tags=["tensorflow-serving"])
+
+_STATES = {
+    VersionState.LOADING: "LOADING",
+    VersionState.AVAILABLE: "AVAILABLE",
+    VersionState.UNLOADING: "UNLOADING",
+    VersionState.FAILED: "END",
+}
+_PREDICT_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "signature_name": {"type": "string", "default": "serving_default"},
+                        "instances": {"type": "array", "description": "Row format"},
+                        "inputs": {"description": "Columnar format: a tensor or {name: tensor}"},
+                        "examples": {"type": "array", "description": ":classify only"},
+                    },
+                },
+                "example": {"instances": [[6, 148, 72, 35, 0, 33.6, 0.627, 50]]},
+            }
+        },
+    }
+}
+
+
+# --- predict / classify / regress ---------------------------------------------------------------
+# Registered before the GET routes: an OPTIONS or wrong-method request on a ":verb" URL then
+# reports the POST route's Allow header. Starlette matches "{name}:{verb}" within one segment.
+_POST_DOC: dict[str, Any] = {
+    "responses": error_responses(400, 404, 413, 415, 422, 503, 504),
+    "openapi_extra": _PREDICT_BODY,
+}
+
+
+@router.post(
+    "/models/{name}:{verb}",
+    summary="TF Serving :predict, :classify or :regress with the default version",
+    **_POST_DOC,
+)
+async def call_default(name: str, verb: str, request: Request) -> Response:
+    return await _call(request, name, verb, get_registry(request).resolve(name, None))
+
+
+@router.post(
+    "/models/{name}/versions/{version}:{verb}",
+    summary="TF Serving :predict, :classify or :regress with one version",
+    **_POST_DOC,
+)
+async def call_version(name: str, version: str, verb: str, request: Request) -> Response:
+    return await _call(request, name, verb, _resolve_number(get_registry(request), name, version))
+
+
+@router.post(
+    "/models/{name}/labels/{label}:{verb}",
+    summary="TF Serving :predict, :classify or :regress with a labelled version",
+    **_POST_DOC,
+)
+async def call_label(name: str, label: str, verb: str, request: Request) -> Response:
+    registry = get_registry(request)
+    if label.isdigit() or not label:
+        raise NotFound(f"label must be a name, got {label[:40]!r}; use /versions/ for numbers")
+    return await _call(request, name, verb, registry.resolve(name, label))
+
+
+async def _call(request: Request, name: str, verb: str, mv: ModelVersion) -> Response:
+    if verb == "regress":
+        raise BadRequest(
+            f"model {name} is a classifier and has no regress signature; use :predict or :classify"
+        )
+    if verb not in ("predict", "classify"):
+        raise NotFound(f"unknown method :{verb[:40]}; use :predict, :classify or :regress")
+    check_content_type(request)
+    body = await read_body(request, get_settings(request).max_body_bytes)
+    note_model(request, mv.name, mv.version)
+    spec = _spec(mv)
+    features = [f.name for f in spec.features] if spec.features else None
+    if verb == "classify":
+        return await _classify(mv, spec, body, features)
+    req = tfs_codec.decode_predict_request(body)
+    x = tfs_codec.input_array(req, spec.input_name, spec.input_shape, features)
+    probs = await inference.predict(mv, x)
+    return Response(
+        tfs_codec.encode_predict_response(probs, req.format), media_type="application/json"
+    )
+
+
+# --- status and metadata ----------------------------------------------------------------------
+def _version_status(
+    registry: ModelRegistry, name: str, version: str | None
+) -> list[dict[str, Any]]:
+    if name not in registry.model_names():
+        raise NotFound(f"Could not find any versions of model {name}")
+    versions = registry.versions(name)
+    if version is not None:
+        versions = [mv for mv in versions if str(mv.version) == version]
+        if not versions:
+            raise NotFound(f"Could not find version {version} of model {name}")
+    if not versions:
+        raise NotFound(f"Could not find any versions of model {name}")
+    return [
+        {
+            "version": str(mv.version),
+            "state": _STATES.get(mv.state, "UNKNOWN"),
+            "status": {
+                "error_code": "OK" if mv.state is not VersionState.FAILED else "UNKNOWN",
+                "error_message": "" if mv.state is not VersionState.FAILED else mv.reason or "",
+            },
+        }
+        for mv in versions
+    ]
+
+
+@router.get(
+    "/models/{name}",
+    summary="TF Serving model status: every served version and its state",
+    responses=error_responses(404),
+)
+async def model_status(name: str, request: Request) -> Response:
+    statuses = _version_status(get_registry(request), name, None)
+    return json_response({"model_version_status": statuses})
+
+
+@router.get(
+    "/models/{name}/versions/{version}",
+    summary="TF Serving model status of one version",
+    responses=error_responses(404),
+)
+async def version_status(name: str, version: str, request: Request) -> Response:
+    statuses = _version_status(get_registry(request), name, version)
+    return json_response({"model_version_status": statuses})
+
+
+def _tensor_info(name: str, shape: tuple[int, ...]) -> dict[str, Any]:
+    dims = [{"size": str(d), "name": ""} for d in (-1, *shape)]
+    return {
+        "dtype": "DT_FLOAT",
+        "tensor_shape": {"dim": dims, "unknown_rank": False},
+        "name": f"serving_default_{name}:0",
+    }
+
+
+def signature_metadata(mv: ModelVersion) -> dict[str, Any]:
+    """TF Serving's GetModelMetadata answer for the ``serving_default`` signature."""
+    spec = _spec(mv)
+    signature = {
+        "inputs": {spec.input_name: _tensor_info(spec.input_name, spec.input_shape)},
+        "outputs": {spec.output_name: _tensor_info(spec.output_name, spec.output_shape)},
+        "method_name": "tensorflow/serving/predict",
+        "defaults": {},
+    }
+    return {
+        "model_spec": {"name": mv.name, "signature_name": "", "version": str(mv.version)},
+        "metadata": {"signature_def": {"signature_def": {"serving_default": signature}}},
+    }
+
+
+@router.get(
+    "/models/{name}/metadata",
+    summary="TF Serving model metadata (signature) of the default version",
+    responses=error_responses(404, 503),
+)
+async def model_metadata(name: str, request: Request) -> Response:
+    return json_response(signature_metadata(get_registry(request).resolve(name, None)))
+
+
+@router.get(
+    "/models/{name}/versions/{version}/metadata",
+    summary="TF Serving model metadata (signature) of one version",
+    responses=error_responses(404, 503),
+)
+async def version_metadata(name: str, version: str, request: Request) -> Response:
+    return json_response(signature_metadata(_resolve_number(get_registry(request), name, version)))
+
+
+async def _classify(
+    mv: ModelVersion, spec: ModelSpec, body: bytes, features: list[str] | None
+) -> Response:
+    doc = tfs_codec.decode_classify_request(body)
+    x = tfs_codec.examples_array(doc, spec.input_name, spec.input_shape, features)
+    probs = await inference.predict(mv, x)
+    scores = class_scores(spec, probs)
+    labels = list(spec.labels)
+    result = [[[labels[j], float(row[j])] for j in range(len(labels))] for row in scores.tolist()]
+    return json_response({"result": result})
+
+
+def class_scores(spec: ModelSpec, probs: np.ndarray) -> np.ndarray:
+    """Per-class scores ``[N, classes]``: softmax as is; a sigmoid ``p`` becomes ``[1 - p, p]``."""
+    probs = probs.reshape(len(probs), -1)
+    if spec.kind == "binary" and probs.shape[1] == 1:
+        return np.concatenate([1.0 - probs, probs], axis=1)
+    return probs
+
+
+def _resolve_number(registry: ModelRegistry, name: str, version: str) -> ModelVersion:
+    if not version.isdigit():
+        raise NotFound(f"version must be a number, got {version[:40]!r}; use /labels/ for labels")
+    return registry.resolve(name, version)
+
+
+def _spec(mv: ModelVersion) -> ModelSpec:
+    if mv.spec is None:
+        raise NotReady(f"model {mv.name} version {mv.version} is {mv.state.value}")
+    return mv.spec

@@ -1,0 +1,289 @@
+"""The Open Inference Protocol (V2, KServe/Triton), a thin adapter over the one prediction path.
+
+Supports Triton's ``binary_tensor_data`` and ``classification`` extensions. The model takes one
+input (``pixels`` ``[-1, 28, 28]`` or ``features`` ``[-1, 8]``, FP32) and gives one output,
+``probabilities``. Any of FP16/FP32/FP64/INT8-64/UINT8-64 is accepted for the input; for image
+models UINT8 data is read as raw 0-255 pixels and divided by 255, every other type is taken as is.
+Flat instances (``[-1, 784]``) are accepted for images.
+"""
+
+from __future__ import annotations
+
+from importlib import metadata as importlib_metadata
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from service import inference
+from service.api import (
+    content_type,
+    get_registry,
+    get_settings,
+    json_response,
+    note_model,
+    read_body,
+)
+from service.api.schemas import error_responses
+from service.errors import BadRequest, InvalidInput, NotFound, NotReady, UnsupportedMediaType
+from service.model import ModelSpec, ModelVersion
+from service.protocols import v2_codec as codec
+from service.protocols.tensors import fit_batch
+from service.registry import ModelRegistry
+
+router = APIRouter(prefix="/v2", tags=["v2 (open inference protocol)"])
+
+SERVER_NAME = "digitserve"
+EXTENSIONS = ["binary_tensor_data", "classification"]
+_REFUSED_TYPES = ("multipart/", "image/", "audio/", "video/")
+PLATFORMS = {"tflite": "tensorflow_lite", "savedmodel": "tensorflow_savedmodel"}
+_INFER_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "A V2 inference request; with the binary extension, JSON followed by "
+        "tensor bytes and the Inference-Header-Content-Length header.",
+        "content": {
+            "application/json": {
+                "schema": {"type": "object", "required": ["inputs"]},
+                "example": {
+                    "id": "1",
+                    "inputs": [
+                        {
+                            "name": "features",
+                            "shape": [1, 8],
+                            "datatype": "FP32",
+                            "data": [6, 148, 72, 35, 0, 33.6, 0.627, 50],
+                        }
+                    ],
+                },
+            },
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+
+
+_INFER_OK: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Inference response: JSON, or JSON followed by binary output tensors "
+        "(application/octet-stream with Inference-Header-Content-Length)",
+        "content": {"application/json": {}, "application/octet-stream": {}},
+    }
+}
+
+
+def _server_version() -> str:
+    try:
+        return importlib_metadata.version(SERVER_NAME)
+    except importlib_metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
+# --- server -------------------------------------------------------------------------------------
+@router.get("", summary="V2 server metadata")
+async def server_metadata() -> Response:
+    return json_response(
+        {"name": SERVER_NAME, "version": _server_version(), "extensions": EXTENSIONS}
+    )
+
+
+@router.get("/health/live", summary="V2 server liveness")
+async def server_live() -> Response:
+    return json_response({"live": True})
+
+
+@router.get("/health/ready", summary="V2 server readiness", responses=error_responses(503))
+async def server_ready(request: Request) -> Response:
+    ready, problems = get_registry(request).readiness()
+    if ready:
+        return json_response({"ready": True})
+    why = "; ".join(f"{k}: {v}" for k, v in sorted(problems.items()))
+    return json_response({"ready": False, "error": f"not ready: {why}"}, 503)
+
+
+# --- model metadata and readiness -------------------------------------------------------------
+def _resolve(registry: ModelRegistry, name: str, version: str | None) -> ModelVersion:
+    if version is not None and not version.isdigit():
+        raise NotFound(f"model {name} has no version {version[:40]!r}: versions are numbers")
+    return registry.resolve(name, version)
+
+
+def model_metadata(registry: ModelRegistry, mv: ModelVersion) -> dict[str, Any]:
+    spec = _spec(mv)
+    kind = mv.runtime.kind if mv.runtime is not None else "savedmodel"
+    versions = [str(v.version) for v in registry.versions(mv.name) if v.available]
+    return {
+        "name": mv.name,
+        "versions": versions,
+        "platform": PLATFORMS.get(kind, "tensorflow_savedmodel"),
+        "inputs": [{"name": spec.input_name, "datatype": "FP32", "shape": [-1, *spec.input_shape]}],
+        "outputs": [
+            {"name": spec.output_name, "datatype": "FP32", "shape": [-1, *spec.output_shape]}
+        ],
+    }
+
+
+@router.get("/models/{name}", summary="V2 model metadata", responses=error_responses(404, 503))
+async def get_model(name: str, request: Request) -> Response:
+    registry = get_registry(request)
+    return json_response(model_metadata(registry, _resolve(registry, name, None)))
+
+
+@router.get(
+    "/models/{name}/versions/{version}",
+    summary="V2 model metadata of one version",
+    responses=error_responses(404, 503),
+)
+async def get_version(name: str, version: str, request: Request) -> Response:
+    registry = get_registry(request)
+    return json_response(model_metadata(registry, _resolve(registry, name, version)))
+
+
+async def _ready(request: Request, name: str, version: str | None) -> Response:
+    try:
+        mv = _resolve(get_registry(request), name, version)
+    except NotReady as exc:
+        return json_response({"name": name, "ready": False, "error": exc.message}, 503)
+    return json_response({"name": mv.name, "ready": True})
+
+
+@router.get(
+    "/models/{name}/ready", summary="V2 model readiness", responses=error_responses(404, 503)
+)
+async def model_ready(name: str, request: Request) -> Response:
+    return await _ready(request, name, None)
+
+
+@router.get(
+    "/models/{name}/versions/{version}/ready",
+    summary="V2 model version readiness",
+    responses=error_responses(404, 503),
+)
+async def version_ready(name: str, version: str, request: Request) -> Response:
+    return await _ready(request, name, version)
+
+
+# --- inference ------------------------------------------------------------------------------
+@router.post(
+    "/models/{name}/infer",
+    summary="V2 inference (JSON or binary tensor data)",
+    responses={**_INFER_OK, **error_responses(400, 404, 413, 415, 422, 503, 504)},
+    openapi_extra=_INFER_BODY,
+)
+async def infer(name: str, request: Request) -> Response:
+    return await _infer(request, name, None)
+
+
+@router.post(
+    "/models/{name}/versions/{version}/infer",
+    summary="V2 inference with one version",
+    responses={**_INFER_OK, **error_responses(400, 404, 413, 415, 422, 503, 504)},
+    openapi_extra=_INFER_BODY,
+)
+async def infer_version(name: str, version: str, request: Request) -> Response:
+    return await _infer(request, name, version)
+
+
+async def _infer(request: Request, name: str, version: str | None) -> Response:
+    registry = get_registry(request)
+    mv = _resolve(registry, name, version)  # 404/503 before reading the body
+    check_content_type(request)
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise BadRequest(f"Content-Encoding {encoding!r} is not supported; send the body as is")
+    body = await read_body(request, get_settings(request).max_body_bytes)
+    req = codec.decode_infer_request(body, request.headers.get(codec.HEADER_LENGTH))
+    note_model(request, mv.name, mv.version)
+    spec = _spec(mv)
+    x = model_input(spec, req.inputs)
+    requested = _requested_outputs(spec, req)
+    probs = await inference.predict(mv, x, timeout=_timeout(mv, req.parameters))
+    outputs = [_output(spec, probs, r, req.binary_data_output) for r in requested]
+    body_out, headers = codec.encode_infer_response(mv.name, str(mv.version), outputs, req.id)
+    media_type = headers.pop("content-type")
+    return Response(body_out, media_type=media_type, headers=headers)
+
+
+def check_content_type(request: Request) -> None:
+    """JSON or octet-stream; also any other type (curl -d sends a form type), except
+    multipart, image and other media bodies, which belong to the own API (415)."""
+    ctype = content_type(request)
+    if ctype.startswith(_REFUSED_TYPES):
+        raise UnsupportedMediaType(
+            f"unsupported content type {ctype[:100]!r}: send application/json "
+            "(or application/octet-stream with binary tensor data)"
+        )
+
+
+def _timeout(mv: ModelVersion, parameters: dict[str, Any]) -> float | None:
+    """Triton's request parameter ``timeout`` (microseconds) shortens the deadline."""
+    value = parameters.get("timeout")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise BadRequest("parameter 'timeout' must be a positive integer (microseconds)")
+    return min(value / 1e6, mv.timeout_s)
+
+
+def model_input(spec: ModelSpec, inputs: list[codec.InputTensor]) -> np.ndarray:
+    """The request's single input as the model's float32 ``[N, *input_shape]`` batch."""
+    if len(inputs) != 1:
+        names = ", ".join(t.name for t in inputs)
+        raise InvalidInput(f"model takes one input '{spec.input_name}', got {len(inputs)}: {names}")
+    (t,) = inputs
+    if t.name != spec.input_name:
+        raise InvalidInput(
+            f"unexpected input '{t.name}': this model's input is '{spec.input_name}'"
+        )
+    where = f"input '{t.name}'"
+    if t.datatype == "BOOL":
+        raise InvalidInput(f"{where}: datatype BOOL is not accepted; send FP32 (or UINT8 pixels)")
+    if len(t.shape) < 2:
+        raise InvalidInput(
+            f"{where}: shape {list(t.shape)} has no batch dimension; "
+            f"expected {[-1, *spec.input_shape]}"
+        )
+    arr = fit_batch(t.array, spec.input_shape, where)
+    if t.datatype == "UINT8" and spec.is_image:
+        return arr.astype(np.float32) * np.float32(1.0 / 255.0)
+    if arr.dtype != np.float32:
+        with np.errstate(over="ignore", invalid="ignore"):
+            arr = arr.astype(np.float32)
+    return arr
+
+
+def _requested_outputs(spec: ModelSpec, req: codec.InferRequest) -> list[codec.RequestedOutput]:
+    if req.outputs is None:
+        return [codec.RequestedOutput(spec.output_name)]
+    for r in req.outputs:
+        if r.name != spec.output_name:
+            raise BadRequest(
+                f"unexpected inference output '{r.name}': "
+                f"the model's output is '{spec.output_name}'"
+            )
+        if r.classification > len(spec.labels):
+            raise InvalidInput(
+                f"output '{r.name}': classification count {r.classification} exceeds the "
+                f"{len(spec.labels)} classes of this model"
+            )
+    return req.outputs
+
+
+def _output(
+    spec: ModelSpec, probs: np.ndarray, r: codec.RequestedOutput, binary_default: bool
+) -> codec.OutputTensor:
+    binary = binary_default if r.binary is None else r.binary
+    if r.classification:
+        scores = probs.reshape(len(probs), -1)
+        if spec.kind == "binary" and scores.shape[1] == 1:
+            scores = np.concatenate([1.0 - scores, scores], axis=1)
+        strings = codec.classification_strings(scores, r.classification, list(spec.labels))
+        return codec.OutputTensor(r.name, "BYTES", strings, binary)
+    return codec.OutputTensor(r.name, "FP32", probs, binary)
+
+
+def _spec(mv: ModelVersion) -> ModelSpec:
+    if mv.spec is None:
+        raise NotReady(f"model {mv.name} version {mv.version} is {mv.state.value}")
+    return mv.spec

@@ -1,0 +1,149 @@
+"""The FastAPI application: ``create_app(settings)``, its lifespan and the error handlers.
+
+Every error a client sees has one shape, ``{"error": "..."}``, with its status and headers:
+domain errors (``ServeError``), unknown routes (404), wrong methods (405), FastAPI's own parameter
+validation (422) and bugs (500, logged with the traceback; the client only sees "internal error").
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service.api import health, json_response, own, tfserving, ui, v2
+from service.api.schemas import add_record_schemas
+from service.errors import ServeError
+from service.metrics import Metrics
+from service.metrics import build_router as metrics_router
+from service.middleware import RequestIdMiddleware, configure_logging
+from service.registry import ModelRegistry
+from service.settings import Settings
+
+log = logging.getLogger("service.app")
+
+DESCRIPTION = """Serves the versioned MNIST, Fashion-MNIST and Pima models of the model repository.
+
+Every error is `{"error": "..."}` with a 4xx/5xx status. Predictions accept JSON
+(`{"instances": ...}`), a PNG/JPEG body, or multipart image files."""
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the app; the lifespan loads the registry from ``settings.models_dir``."""
+    registry = ModelRegistry(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await registry.start()
+        ready, problems = registry.readiness()
+        log.info("service started", extra={"ready": ready, "problems": problems or None})
+        try:
+            yield
+        finally:
+            await registry.stop()
+
+    app = FastAPI(
+        title="digitserve",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.registry = registry
+
+    app.add_exception_handler(ServeError, _serve_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _internal_error)
+
+    app.include_router(health.router)
+    app.include_router(own.router)
+    app.include_router(tfserving.router)
+    app.include_router(v2.router)
+    app.include_router(ui.router)
+    metrics = Metrics()
+    metrics.bind(registry)
+    app.state.metrics = metrics
+    app.include_router(metrics_router(metrics))
+
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+        )
+    app.add_middleware(RequestIdMiddleware, metrics=metrics)
+    _document_records(app, registry)
+    return app
+
+
+def _document_records(app: FastAPI, registry: ModelRegistry) -> None:
+    """Add the loaded tabular models' feature names, units and ranges to the OpenAPI schema."""
+    default_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None and registry.started:
+            return app.openapi_schema
+        app.openapi_schema = None
+        schema = default_openapi()  # FastAPI caches it in app.openapi_schema
+        records: dict[str, list[dict[str, Any]]] = {}
+        for name in registry.model_names():
+            metas = [mv.metadata for mv in registry.versions(name) if mv.metadata]
+            features = metas[-1]["input"].get("features") if metas else None
+            if isinstance(features, list) and features:
+                records[name] = features
+        add_record_schemas(schema, records)
+        if not registry.started:  # models unknown yet: build it again next time
+            app.openapi_schema = None
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory`` and multi-worker runs: settings from the environment."""
+    settings = Settings()
+    configure_logging(settings)
+    return create_app(settings)
+
+
+async def _serve_error(request: Request, exc: ServeError) -> Response:
+    return json_response({"error": exc.message}, exc.status_code, exc.headers or None)
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    messages = {404: "not found", 405: "method not allowed"}
+    message = messages.get(exc.status_code) or str(exc.detail)
+    return json_response({"error": message}, exc.status_code, dict(exc.headers or {}) or None)
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+    parts = [_describe(err) for err in exc.errors()[:5]]
+    return json_response({"error": "; ".join(parts) or "invalid request"}, 422)
+
+
+def _describe(err: dict[str, Any]) -> str:
+    loc = [str(x) for x in err.get("loc", ())]
+    where = {"query": "query parameter", "path": "path parameter", "header": "header"}
+    if len(loc) >= 2 and loc[0] in where:
+        return f"{where[loc[0]]} {'.'.join(loc[1:])}: {err.get('msg', 'invalid')}"
+    return f"{'.'.join(loc) or 'request'}: {err.get('msg', 'invalid')}"
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    log.error(
+        "unhandled error on %s %s",
+        request.method,
+        request.url.path,
+        exc_info=(type(exc), exc, exc.__traceback__),
+    )
+    return json_response({"error": "internal error"}, 500)

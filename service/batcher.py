@@ -1,0 +1,223 @@
+"""Micro-batching: one bounded queue and one inference thread per loaded model version.
+
+Requests are ``(rows, future)``. The thread takes everything already queued, up to
+``max_batch_size`` rows (a single larger request runs alone), concatenates, runs the model once,
+checks that it got one output row per input row, and hands each request its slice back on the
+event loop with ``call_soon_threadsafe`` (one callback per batch). A lone request runs at once;
+``max_wait`` only holds a batch open while more requests keep arriving. A full queue answers
+``Overloaded`` immediately. ``stop()`` refuses new work and drains what was accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from service.errors import DeadlineExceeded, NotReady, Overloaded, ServeError
+
+log = logging.getLogger("service.batcher")
+
+PredictFn = Callable[[np.ndarray], np.ndarray]
+BatchObserver = Callable[[int, float], None]  # (rows, seconds), called on the inference thread
+
+
+class BatchError(ServeError):
+    """The model failed on a batch (a bug or a broken model, not bad input)."""
+
+    status_code = 500
+
+
+@dataclass(slots=True)
+class _Item:
+    x: np.ndarray
+    future: asyncio.Future[np.ndarray]
+    loop: asyncio.AbstractEventLoop
+
+
+class Batcher:
+    """Coalesces concurrent requests for one model version into batched runtime calls."""
+
+    def __init__(
+        self,
+        name: str,
+        predict: PredictFn,
+        *,
+        max_batch_size: int = 64,
+        max_wait_s: float = 0.001,
+        queue_size: int = 2048,
+        observer: BatchObserver | None = None,
+    ) -> None:
+        self.name = name
+        self.max_batch_size = max_batch_size
+        self.max_wait_s = max_wait_s
+        self.queue_size = queue_size
+        self.observer = observer
+        self._predict = predict
+        self._items: deque[_Item] = deque()
+        self._cond = threading.Condition()
+        self._queued_rows = 0
+        self._busy_rows = 0
+        self._closed = True
+        self._thread: threading.Thread | None = None
+        self.batches = 0  # counters for tests and metrics
+        self.rows = 0
+
+    # --- event-loop side -------------------------------------------------------------------
+    @property
+    def queued_rows(self) -> int:
+        return self._queued_rows
+
+    @property
+    def running(self) -> bool:
+        return not self._closed
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._closed = False
+        self._thread = threading.Thread(
+            target=self._worker, name=f"batcher-{self.name}", daemon=True
+        )
+        self._thread.start()
+
+    async def submit(self, x: np.ndarray, timeout: float | None = None) -> np.ndarray:
+        """Queue ``x`` (n rows) and wait for its n output rows. Must run inside the event loop.
+
+        Raises Overloaded when the queue is full, NotReady once stopped, and DeadlineExceeded
+        when ``timeout`` seconds pass first (the rows are then skipped if not yet started).
+        """
+        n = len(x)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[np.ndarray] = loop.create_future()
+        with self._cond:
+            if self._closed:
+                raise NotReady(f"model {self.name} is not accepting requests")
+            if self._queued_rows and self._queued_rows + n > self.queue_size:
+                raise Overloaded(f"model {self.name} is overloaded: queue is full, retry later")
+            self._items.append(_Item(x, future, loop))
+            self._queued_rows += n
+            self._cond.notify()
+        if timeout is None:
+            return await future
+        timer = loop.call_later(timeout, _expire, future, timeout)
+        try:
+            return await future
+        finally:
+            timer.cancel()
+
+    async def stop(self) -> None:
+        """Refuse new requests, finish every accepted one, then end the thread."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            await asyncio.to_thread(thread.join)
+
+    # --- inference thread ---------------------------------------------------------------------
+    def _take(self, batch: list[_Item], rows: int) -> int:
+        """Move queued items into ``batch`` while they fit. Caller holds the lock."""
+        while self._items:
+            n = len(self._items[0].x)
+            if batch and rows + n > self.max_batch_size:
+                break
+            item = self._items.popleft()
+            self._queued_rows -= n
+            if item.future.done():  # cancelled or past its deadline
+                continue
+            batch.append(item)
+            rows += n
+            if rows >= self.max_batch_size:
+                break
+        return rows
+
+    def _next_batch(self) -> list[_Item] | None:
+        batch: list[_Item] = []
+        with self._cond:
+            while not self._items:
+                if self._closed:
+                    return None
+                self._cond.wait()
+            rows = self._take(batch, 0)
+            if len(batch) > 1 and self.max_wait_s > 0:
+                # Requests are arriving together: hold the batch open a little for more.
+                deadline = time.monotonic() + self.max_wait_s
+                while rows < self.max_batch_size and not self._closed:
+                    if not self._items:
+                        remaining = deadline - time.monotonic()
+                        if remaining <= 0 or not self._cond.wait(remaining):
+                            break
+                    if self._items and rows + len(self._items[0].x) > self.max_batch_size:
+                        break
+                    rows = self._take(batch, rows)
+            self._busy_rows = rows
+        return batch
+
+    def _worker(self) -> None:
+        while (batch := self._next_batch()) is not None:
+            if batch:
+                self._run(batch)
+
+    def _run(self, batch: list[_Item]) -> None:
+        sizes = [len(item.x) for item in batch]
+        total = sum(sizes)
+        started = time.perf_counter()
+        try:
+            x = batch[0].x if len(batch) == 1 else np.concatenate([item.x for item in batch])
+            out = self._predict(x)
+            if len(out) != total:
+                raise BatchError(f"model returned {len(out)} outputs for {total} inputs")
+        except Exception as exc:
+            if not isinstance(exc, ServeError):
+                log.exception("inference failed for %s", self.name)
+                exc = BatchError("internal error during inference")
+            self._deliver(batch, None, exc)
+            return
+        finally:
+            self.batches += 1
+            self.rows += total
+            self._busy_rows = 0
+        if self.observer is not None:
+            self.observer(total, time.perf_counter() - started)
+        results: list[np.ndarray] = []
+        offset = 0
+        for n in sizes:
+            results.append(out[offset : offset + n])
+            offset += n
+        self._deliver(batch, results, None)
+
+    @staticmethod
+    def _deliver(
+        batch: list[_Item], results: list[np.ndarray] | None, error: BaseException | None
+    ) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Item, np.ndarray | None]]] = {}
+        for i, item in enumerate(batch):
+            by_loop.setdefault(item.loop, []).append(
+                (item, None if results is None else results[i])
+            )
+        for loop, pairs in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+                loop.call_soon_threadsafe(_settle, pairs, error)
+
+
+def _settle(pairs: list[tuple[_Item, np.ndarray | None]], error: BaseException | None) -> None:
+    for item, result in pairs:
+        if item.future.done():
+            continue
+        if error is not None:
+            item.future.set_exception(error)
+        else:
+            item.future.set_result(result)  # type: ignore[arg-type]
+
+
+def _expire(future: asyncio.Future[np.ndarray], timeout: float) -> None:
+    if not future.done():
+        future.set_exception(DeadlineExceeded(f"prediction did not finish within {timeout:g} s"))

@@ -1,0 +1,203 @@
+"""The ``predict`` console command.
+
+    predict mnist digit.png
+    predict fashion_mnist shoe.jpg --top-k 3
+    predict pima --pregnant 6 --glucose 148 --pressure 72 --triceps 35 --insulin 0 \\
+                 --mass 33.6 --pedigree 0.627 --age 50
+    predict pima --csv records.csv --json
+    predict --list
+
+The server is ``--url``, else env ``SERVE_URL``, else http://127.0.0.1:8000; the API key comes
+from env ``SERVE_API_KEY``. Exit status: 0 on success, 1 when the request fails, 2 on bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from service.client.client import API_KEY_ENV, DEFAULT_URL, URL_ENV, Client, ClientError
+
+PIMA_FEATURES: dict[str, str] = {
+    "pregnant": "number of pregnancies",
+    "glucose": "plasma glucose 2 h after an oral glucose tolerance test, mg/dL",
+    "pressure": "diastolic blood pressure, mm Hg",
+    "triceps": "triceps skin-fold thickness, mm",
+    "insulin": "2-hour serum insulin, µU/mL",
+    "mass": "body mass index, kg/m²",
+    "pedigree": "diabetes pedigree function",
+    "age": "age, years",
+}
+BAR_WIDTH = 24
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="predict",
+        description="Ask the model server for a prediction and print it as a table.",
+        epilog=f"Server: --url, else ${URL_ENV}, else {DEFAULT_URL}. API key: ${API_KEY_ENV}.",
+    )
+    parser.add_argument("model", nargs="?", help="mnist, fashion_mnist or pima")
+    parser.add_argument("inputs", nargs="*", metavar="IMAGE", help="PNG or JPEG files")
+    parser.add_argument("--list", action="store_true", help="list the served models and exit")
+    parser.add_argument(
+        "--version", dest="model_version", metavar="V", help="model version (default: latest)"
+    )
+    parser.add_argument("--top-k", type=int, metavar="K", help="show the K most likely labels")
+    parser.add_argument("--threshold", type=float, help="pima: decision threshold on P(diabetes)")
+    parser.add_argument("--csv", metavar="FILE", help="pima: CSV of records with a header row")
+    parser.add_argument("--json", action="store_true", help="print the server's JSON answer")
+    parser.add_argument("--url", default=os.environ.get(URL_ENV, DEFAULT_URL), help="server URL")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds (default 30)")
+    pima = parser.add_argument_group("pima record (all eight, raw clinical values)")
+    for name, help_text in PIMA_FEATURES.items():
+        pima.add_argument(f"--{name}", type=float, metavar="X", help=help_text)
+    return parser
+
+
+def _pima_record(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str, float]:
+    given = {name: getattr(args, name) for name in PIMA_FEATURES}
+    missing = [name for name, value in given.items() if value is None]
+    if missing:
+        parser.error(
+            "pima needs all eight features; missing: " + ", ".join(f"--{m}" for m in missing)
+        )
+    return {name: float(value) for name, value in given.items()}
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.top_k is not None and args.top_k < 1:
+        parser.error("--top-k must be at least 1")
+    if not args.list and not args.model:
+        parser.error("name a model (mnist, fashion_mnist, pima) or use --list")
+    feature_given = any(getattr(args, name) is not None for name in PIMA_FEATURES)
+    try:
+        with Client(args.url, timeout=args.timeout) as client:
+            if args.list:
+                models = client.models()
+                out.write(
+                    json.dumps(models, indent=2) + "\n" if args.json else format_models(models)
+                )
+                return 0
+            if args.csv or feature_given:
+                if args.inputs:
+                    parser.error("give either image files or Pima features/--csv, not both")
+                data: Any = client_records(args, parser)
+                result = client.predict(
+                    args.model, data, version=args.model_version, threshold=args.threshold
+                )
+            else:
+                if not args.inputs:
+                    parser.error("give one or more image files, or Pima features (see --help)")
+                data = args.inputs[0] if len(args.inputs) == 1 else list(args.inputs)
+                result = client.predict(
+                    args.model, data, version=args.model_version, top_k=args.top_k
+                )
+    except ClientError as exc:
+        print(f"predict: error: {exc.message}", file=sys.stderr)
+        return 1
+    if args.json:
+        out.write(json.dumps(result, indent=2) + "\n")
+    else:
+        out.write(format_result(result, args.inputs, args.top_k or 1))
+    return 0
+
+
+def client_records(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Any:
+    if args.csv:
+        from service.client.client import read_records_csv
+
+        return read_records_csv(args.csv)
+    return _pima_record(args, parser)
+
+
+# -- formatting ------------------------------------------------------------------------------
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -> str:
+    """A plain-text table; columns in ``right`` are right-aligned."""
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
+    ]
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "  ".join(parts).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(headers), rule, *(line(r) for r in rows)]) + "\n"
+
+
+def _bar(p: float) -> str:
+    filled = max(0, min(BAR_WIDTH, round(p * BAR_WIDTH)))
+    return "█" * filled
+
+
+def format_result(result: dict[str, Any], inputs: Sequence[str], k: int) -> str:
+    head = f"{result.get('model')} version {result.get('version')}"
+    predictions = result.get("predictions", [])
+    if predictions and "probability" in predictions[0]:
+        return head + f", threshold {result.get('threshold')}\n" + _format_pima(predictions)
+    rows: list[list[str]] = []
+    for n, pred in enumerate(predictions):
+        name = inputs[n] if n < len(inputs) else f"#{n + 1}"
+        probs: dict[str, float] = pred.get("probabilities") or {}
+        ranked = sorted(probs.items(), key=lambda kv: kv[1], reverse=True)[:k]
+        if not ranked:
+            ranked = [(str(pred.get("label")), float("nan"))]
+        for rank, (label, p) in enumerate(ranked, start=1):
+            rows.append([name if rank == 1 else "", str(rank), label, f"{p:.4f}", _bar(p)])
+    return head + "\n" + table(["input", "rank", "label", "probability", ""], rows, {1, 3})
+
+
+def _format_pima(predictions: Sequence[dict[str, Any]]) -> str:
+    rows = [
+        [
+            str(n),
+            f"{float(p['probability']):.4f}",
+            str(p.get("outcome")),
+            f"{float(p['threshold']):g}" if p.get("threshold") is not None else "",
+            _bar(float(p["probability"])),
+        ]
+        for n, p in enumerate(predictions, start=1)
+    ]
+    return table(["record", "P(diabetes)", "outcome", "threshold", ""], rows, {0, 1, 3})
+
+
+def format_models(models: Sequence[dict[str, Any]]) -> str:
+    rows: list[list[str]] = []
+    for model in models:
+        labels = model.get("labels") or {}
+        for v in model.get("versions", []):
+            version = v.get("version")
+            tags = [lab for lab, target in labels.items() if str(target) == str(version)]
+            if str(model.get("default_version")) == str(version):
+                tags.insert(0, "default")
+            accuracy = v.get("accuracy")
+            rows.append(
+                [
+                    str(model.get("name")),
+                    str(version),
+                    str(v.get("state")),
+                    str(v.get("recipe") or ""),
+                    f"{accuracy:.4f}" if isinstance(accuracy, float) else "",
+                    ", ".join(tags),
+                    str(v.get("reason") or ""),
+                ]
+            )
+    headers = ["model", "version", "state", "recipe", "accuracy", "tags", "reason"]
+    return table(headers, rows, {1, 4})
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

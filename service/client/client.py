@@ -1,0 +1,277 @@
+"""A small synchronous Python client for the service's own API, built on httpx.
+
+    from service.client import Client
+    with Client("http://127.0.0.1:8000") as client:
+        result = client.predict("mnist", "digit.png", top_k=3)
+        print(result["predictions"][0]["label"])
+
+Inputs accepted by :meth:`Client.predict`:
+
+* a path (``str`` or ``Path``) to a PNG or JPEG file, sent as the raw body; a ``.csv`` path is read
+  as Pima records (one row per record, a header naming the features);
+* ``bytes`` holding a PNG or JPEG file;
+* a NumPy array: one image ``(28, 28)``/``(784,)``, a batch ``(N, 28, 28)``/``(N, 784)``, one Pima
+  record ``(8,)`` or a batch ``(N, 8)``; integer arrays are sent with ``scale="byte"`` (0-255);
+* Pima records: one ``{feature: value}`` mapping or a list of them;
+* a list of paths, sent together as a multipart upload.
+
+Every failure (server down, timeout, error answer) raises :class:`ClientError` with a message that
+says what happened; ``status_code`` is set when the server answered.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+import numpy as np
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+URL_ENV = "SERVE_URL"
+API_KEY_ENV = "SERVE_API_KEY"
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_JPEG_MAGIC = b"\xff\xd8\xff"
+_NON_FEATURES = {"outcome", "diabetes", "class", "label"}  # CSV columns that are not inputs
+
+ImageInput = str | os.PathLike[str] | bytes | np.ndarray
+Records = Mapping[str, float] | Sequence[Mapping[str, float]]
+PredictInput = ImageInput | Records | Sequence[str | os.PathLike[str]]
+
+
+class ClientError(Exception):
+    """A request failed. ``status_code`` is the HTTP status when the server answered, else None."""
+
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+
+
+def image_content_type(data: bytes) -> str:
+    """``image/png`` or ``image/jpeg`` from the file's magic bytes; ClientError otherwise."""
+    if data.startswith(_PNG_MAGIC):
+        return "image/png"
+    if data.startswith(_JPEG_MAGIC):
+        return "image/jpeg"
+    raise ClientError("not a PNG or JPEG image (unrecognised file signature)")
+
+
+def read_records_csv(path: str | os.PathLike[str]) -> list[dict[str, float]]:
+    """Read Pima records from a CSV with a header row; numeric columns only, extra ones dropped."""
+    records: list[dict[str, float]] = []
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            for line, row in enumerate(reader, start=2):
+                record: dict[str, float] = {}
+                for key, value in row.items():
+                    if key is None or value is None or key.strip().lower() in _NON_FEATURES:
+                        continue
+                    try:
+                        record[key.strip()] = float(value)
+                    except ValueError:
+                        raise ClientError(
+                            f"{path}, line {line}: column {key!r} is not a number: {value!r}"
+                        ) from None
+                records.append(record)
+    except OSError as exc:
+        raise ClientError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if not records:
+        raise ClientError(f"{path} holds no records (expected a header row and data rows)")
+    return records
+
+
+class Client:
+    """Synchronous client for one server. Use as a context manager, or call :meth:`close`."""
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = (base_url or os.environ.get(URL_ENV) or DEFAULT_URL).rstrip("/")
+        key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self.timeout = timeout
+        self._http = httpx.Client(
+            base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
+        )
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- status -------------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        """GET /healthz; raises ClientError when the server is down."""
+        return self._json(self._send("GET", "/healthz"))
+
+    def ready(self) -> bool:
+        """True when GET /readyz answers 200 (every selected model loaded and self-tested)."""
+        return self._send("GET", "/readyz", check=False).status_code == 200
+
+    def readiness(self) -> dict[str, Any]:
+        """The body of GET /readyz, whatever its status (it names what is not ready and why)."""
+        return self._json(self._send("GET", "/readyz", check=False))
+
+    def models(self) -> list[dict[str, Any]]:
+        """Every model with its versions, states and default version."""
+        body = self._json(self._send("GET", "/models"))
+        return list(body.get("models", []))
+
+    def model(self, name: str) -> dict[str, Any]:
+        return self._json(self._send("GET", f"/models/{_seg(name)}"))
+
+    def version(self, name: str, version: int | str) -> dict[str, Any]:
+        """One version's metadata (metrics, recipe, input spec, ...)."""
+        return self._json(self._send("GET", f"/models/{_seg(name)}/versions/{_seg(version)}"))
+
+    # -- prediction ---------------------------------------------------------------------------
+
+    def predict(
+        self,
+        model: str,
+        data: PredictInput,
+        version: int | str | None = None,
+        top_k: int | None = None,
+        threshold: float | None = None,
+        include_input: bool = False,
+    ) -> dict[str, Any]:
+        """Predict with ``model`` (its default version unless ``version`` is given)."""
+        path = f"/models/{_seg(model)}"
+        if version is not None:
+            path += f"/versions/{_seg(version)}"
+        path += "/predict"
+        options: dict[str, Any] = {}
+        if top_k is not None:
+            options["top_k"] = top_k
+        if threshold is not None:
+            options["threshold"] = threshold
+        if include_input:
+            options["include_input"] = True
+        query = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in options.items()}
+
+        if isinstance(data, str | os.PathLike):
+            if Path(data).suffix.lower() == ".csv":
+                data = read_records_csv(data)
+            else:
+                data = _read_file(data)
+        if isinstance(data, bytes):
+            headers = {"Content-Type": image_content_type(data)}
+            response = self._send("POST", path, content=data, headers=headers, params=query)
+            return self._json(response)
+        if isinstance(data, np.ndarray):
+            return self._post_json(path, {**_array_payload(data), **options})
+        if isinstance(data, Mapping):
+            return self._post_json(path, {"instances": [dict(data)], **options})
+        items: list[Any] = list(data) if isinstance(data, Sequence) else []
+        if items and all(isinstance(d, Mapping) for d in items):
+            return self._post_json(path, {"instances": [dict(d) for d in items], **options})
+        if items and all(isinstance(d, str | os.PathLike) for d in items):
+            files = []
+            for item in items:
+                content = _read_file(item)
+                files.append(("files", (Path(item).name, content, image_content_type(content))))
+            return self._json(self._send("POST", path, files=files, params=query))
+        raise ClientError(
+            "unsupported input: give an image path or bytes, a NumPy array, "
+            "a Pima record (mapping) or a list of them, or a list of image paths"
+        )
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _post_json(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return self._json(self._send("POST", path, json=payload))
+
+    def _send(self, method: str, path: str, *, check: bool = True, **kwargs: Any) -> httpx.Response:
+        url = f"{self.base_url}{path}"
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.ConnectError:
+            raise ClientError(
+                f"cannot connect to the server at {self.base_url}: is it running? "
+                f"Start it with `serve`, or point --url / {URL_ENV} at it."
+            ) from None
+        except httpx.TimeoutException:
+            raise ClientError(
+                f"{method} {url}: no answer within {self.timeout:g} s (timed out)"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise ClientError(f"{method} {url} failed: {exc}") from None
+        if check and response.status_code >= 400:
+            raise ClientError(_error_message(method, url, response), response.status_code)
+        return response
+
+    @staticmethod
+    def _json(response: httpx.Response) -> dict[str, Any]:
+        try:
+            body = response.json()
+        except ValueError:
+            kind = response.headers.get("content-type")
+            raise ClientError(
+                f"{response.request.url}: expected JSON, got {kind}", response.status_code
+            ) from None
+        if not isinstance(body, dict):
+            raise ClientError(
+                f"{response.request.url}: expected a JSON object", response.status_code
+            )
+        return body
+
+
+def _seg(value: int | str) -> str:
+    """One URL path segment; refuses separators so a name can never change the route."""
+    text = str(value)
+    if not text or "/" in text or "?" in text or "#" in text or text in {".", ".."}:
+        raise ClientError(f"invalid model or version name: {text!r}")
+    return text
+
+
+def _read_file(path: str | os.PathLike[str]) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise ClientError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _array_payload(array: np.ndarray) -> dict[str, Any]:
+    """JSON body for an array: batch dimension added when missing, integer arrays as 0-255."""
+    if array.ndim in (1, 2) and array.shape in {(28, 28), (784,), (8,)}:
+        array = array[np.newaxis]
+    if array.size == 0:
+        raise ClientError("empty array: nothing to predict")
+    payload: dict[str, Any] = {"instances": array.tolist()}
+    if np.issubdtype(array.dtype, np.integer) and array.shape[-1] != 8:
+        payload["scale"] = "byte"
+    return payload
+
+
+def _error_message(method: str, url: str, response: httpx.Response) -> str:
+    detail: str
+    try:
+        body = response.json()
+        detail = (
+            str(body.get("error") or body.get("detail") or body)
+            if isinstance(body, dict)
+            else str(body)
+        )
+    except ValueError:
+        detail = response.text.strip()[:200] or "(empty body)"
+    return f"{method} {url} -> {response.status_code} {response.reason_phrase}: {detail}"

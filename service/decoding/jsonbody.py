@@ -1,0 +1,70 @@
+"""Parse a request body as JSON with orjson, turning every failure into a clear client error.
+
+orjson is strict: it rejects the non-standard literals ``NaN``, ``Infinity`` and ``-Infinity`` that
+Python's ``json.dumps`` writes for non-finite floats, and numbers too large for a double
+(``1e400``).
+Such a body is well-formed apart from its values, so it is reported as 422 (:class:`InvalidInput`,
+"NaN or Inf"), while a body that is not JSON at all is 400 (:class:`BadRequest`). Only the error
+path pays for the second look with the standard library; the data returned always comes from orjson.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+
+from service.errors import BadRequest, InvalidInput
+
+__all__ = ["parse_json"]
+
+_NON_FINITE_HINT = "send finite numbers only (JSON has no NaN or Infinity)"
+
+
+def _non_finite_literal(body: bytes) -> str | None:
+    """The first NaN/Infinity literal or overflowing number of a body that is otherwise valid."""
+    found: list[str] = []
+
+    def constant(literal: str) -> float:
+        found.append(literal)
+        return 0.0
+
+    def real(text: str) -> float:
+        value = float(text)
+        if value in (float("inf"), float("-inf")):
+            found.append(text)
+        return value
+
+    def integer(text: str) -> int | float:
+        if len(text.lstrip("-")) > 308:  # beyond any double: orjson calls it infinity
+            found.append(text[:20] + "...")
+            return 0.0
+        return int(text)
+
+    try:
+        json.loads(body, parse_constant=constant, parse_float=real, parse_int=integer)
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return None
+    return found[0] if found else None
+
+
+def parse_json(body: bytes) -> Any:
+    """Parse ``body`` as JSON.
+
+    Raises :class:`BadRequest` (400) for an empty or malformed body, and :class:`InvalidInput` (422)
+    for a body that would be valid JSON except for NaN, Infinity or an overflowing number.
+    """
+    if not body or not body.strip():
+        raise BadRequest("request body is empty: expected a JSON document")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        literal = _non_finite_literal(body)
+        if literal is not None:
+            raise InvalidInput(
+                f"request contains the non-finite number {literal!r}: {_NON_FINITE_HINT}"
+            ) from None
+        raise BadRequest(
+            f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None

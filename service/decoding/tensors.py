@@ -1,0 +1,314 @@
+"""Decode JSON arrays (nested lists from orjson) into checked numpy arrays.
+
+Fast path: one ``np.asarray`` call and a few vectorised reductions, so no Python object is made per
+value beyond what orjson already made. Only when something is wrong do the helpers here walk the
+data in Python, to name the first offending element (``instances[3][7]: expected a number, got
+string``).
+
+JSON booleans are not numbers: an array of booleans, or a boolean where numpy needs a number, is
+rejected. A boolean mixed into an array of numbers is read by numpy as 0 or 1; spotting it would
+cost a Python-level pass over every value, which would double the decode time of large batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+
+from service.errors import InvalidInput
+
+__all__ = [
+    "IMAGE_SIDE",
+    "IMAGE_SIZE",
+    "explain_non_numeric",
+    "images_from_json",
+    "json_kind",
+    "shape_text",
+    "to_array",
+]
+
+IMAGE_SIDE = 28
+IMAGE_SIZE = IMAGE_SIDE * IMAGE_SIDE
+MAX_DEPTH = 32  # numpy allows 64 dimensions; no model here takes more than 4
+_IMAGE_EXPECTED = f"expected {IMAGE_SIZE} values or a {IMAGE_SIDE}x{IMAGE_SIDE} array"
+Scale = Literal["auto", "unit", "byte"]
+SCALES: tuple[str, ...] = ("auto", "unit", "byte")
+
+
+# ---------------------------------------------------------------- error-path helpers
+
+
+def json_kind(value: Any) -> str:
+    """The JSON name of a value's type, as a client would say it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool | np.bool_):
+        return "boolean"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list | tuple | np.ndarray):
+        return "array"
+    if isinstance(value, int | float | np.integer | np.floating):
+        return "number"
+    return type(value).__name__
+
+
+def shape_text(shape: Sequence[int | None]) -> str:
+    """``(3, None, 8)`` -> ``[3, ?, 8]``."""
+    return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
+
+
+def _shape_of(value: Any, path: str, depth: int) -> tuple[int, ...] | str:
+    """The shape of a regular nested list of numbers, or a message naming the first problem."""
+    if json_kind(value) == "number":
+        return ()
+    if not isinstance(value, list):
+        return f"{path}: expected a number, got {json_kind(value)}"
+    if depth >= MAX_DEPTH:
+        return f"{path}: arrays nested more than {MAX_DEPTH} levels deep"
+    first: tuple[int, ...] | None = None
+    for i, item in enumerate(value):
+        sub = _shape_of(item, f"{path}[{i}]", depth + 1)
+        if isinstance(sub, str):
+            return sub
+        if first is None:
+            first = sub
+        elif sub != first:
+            return (
+                f"{path}[{i}]: ragged array: it has shape {shape_text(sub)} "
+                f"but {path}[0] has shape {shape_text(first)}"
+            )
+    return (len(value), *(first or ()))
+
+
+def explain_non_numeric(data: Any, where: str) -> str:
+    """Why ``data`` is not a regular array of numbers: the first offending element, by path."""
+    if not isinstance(data, list):
+        return f"{where}: expected an array of numbers, got {json_kind(data)}"
+    result = _shape_of(data, where, 0)
+    if isinstance(result, str):
+        return result
+    return f"{where}: cannot be read as an array of numbers"
+
+
+def _index_text(index: Sequence[int]) -> str:
+    return "".join(f"[{int(i)}]" for i in index)
+
+
+def _numeric(data: Any, where: str) -> np.ndarray:
+    """``data`` as an int or float ndarray, or InvalidInput naming the first non-number."""
+    if isinstance(data, np.ndarray):
+        arr = data
+    else:
+        try:
+            arr = np.asarray(data)
+        except (ValueError, TypeError, OverflowError, RecursionError):
+            raise InvalidInput(explain_non_numeric(data, where)) from None
+    if arr.dtype.kind not in "iuf":
+        if isinstance(data, np.ndarray):
+            raise InvalidInput(f"{where}: expected numbers, got an array of {arr.dtype}")
+        raise InvalidInput(explain_non_numeric(data, where))
+    return arr
+
+
+def _first_bad(bad: np.ndarray) -> tuple[int, ...]:
+    """Index of the first True in a boolean array."""
+    return tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), bad.shape))
+
+
+def _check_finite(arr: np.ndarray, where: str) -> None:
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        index = _first_bad(~np.isfinite(arr))
+        raise InvalidInput(f"{where}{_index_text(index)}: {arr[index]} is not a finite number")
+
+
+# ---------------------------------------------------------------- generic tensors
+
+
+def to_array(
+    data: Any, *, dtype: np.dtype | type, shape: tuple[int | None, ...] | None, where: str
+) -> np.ndarray:
+    """Nested lists (or an ndarray) -> an ndarray of ``dtype`` with exactly ``shape``.
+
+    ``shape`` may hold ``None`` for "any size" in a dimension; ``shape=None`` accepts any shape.
+    Raises :class:`InvalidInput` naming ``where`` for non-numbers, ragged arrays, an empty array,
+    a wrong shape, NaN or Inf, non-integral values for an integer dtype, and values that do not
+    fit ``dtype``.
+    """
+    target = np.dtype(dtype)
+    arr = _numeric(data, where)
+    if arr.size == 0:
+        raise InvalidInput(f"{where}: the array is empty (shape {shape_text(arr.shape)})")
+    if shape is not None and (
+        arr.ndim != len(shape)
+        or any(want is not None and got != want for got, want in zip(arr.shape, shape, strict=True))
+    ):
+        raise InvalidInput(
+            f"{where}: expected shape {shape_text(shape)}, got {shape_text(arr.shape)}"
+        )
+    _check_finite(arr, where)
+    if target.kind == "f":
+        limit = float(np.finfo(target).max)
+    elif target.kind in "iu":
+        if arr.dtype.kind == "f" and not (arr == np.round(arr)).all():
+            index = _first_bad(arr != np.round(arr))
+            raise InvalidInput(
+                f"{where}{_index_text(index)}: {arr[index]} is not an integer ({target.name})"
+            )
+        info = np.iinfo(target)
+        lo, hi = arr.min(), arr.max()
+        if lo < info.min or hi > info.max:
+            index = _first_bad((arr < info.min) | (arr > info.max))
+            raise InvalidInput(
+                f"{where}{_index_text(index)}: {arr[index]} does not fit {target.name} "
+                f"[{info.min}, {info.max}]"
+            )
+        return arr.astype(target, copy=False)
+    else:
+        raise TypeError(f"to_array supports integer and float dtypes, not {target}")
+    if arr.dtype.kind == "f" and np.abs(arr).max() > limit:
+        index = _first_bad(np.abs(arr) > limit)
+        raise InvalidInput(f"{where}{_index_text(index)}: {arr[index]} overflows {target.name}")
+    return arr.astype(target, copy=False)
+
+
+# ---------------------------------------------------------------- images as JSON
+
+
+def _count_hint(instances: list[Any]) -> int:
+    """Instances in a list that is clearly a batch (cheap: looks at the first element only)."""
+    first = instances[0]
+    if not isinstance(first, list):
+        return 1  # one flat image
+    if first and isinstance(first[0], list):
+        return len(instances)  # a list of 2-D images
+    if len(instances) == IMAGE_SIDE and len(first) == IMAGE_SIDE:
+        return 1  # one 28x28 image
+    return len(instances) if len(first) == IMAGE_SIZE else 1
+
+
+def _image_shape_error(shape: tuple[int, ...], where: str) -> InvalidInput:
+    """The message for a regular array that is neither one image nor a list of images."""
+    if len(shape) == 0:
+        return InvalidInput(f"{where}: {_IMAGE_EXPECTED}, got a single number")
+    if len(shape) == 1:
+        return InvalidInput(f"{where}: {_IMAGE_EXPECTED}, got {shape[0]} values")
+    if len(shape) == 2 and IMAGE_SIDE not in shape:
+        return InvalidInput(f"{where}[0]: {_IMAGE_EXPECTED}, got {shape[1]} values")
+    if len(shape) == 2:
+        return InvalidInput(f"{where}: {_IMAGE_EXPECTED}, got {shape[0]}x{shape[1]}")
+    dims = "x".join(str(d) for d in shape[1:])
+    return InvalidInput(f"{where}[0]: {_IMAGE_EXPECTED}, got {dims}")
+
+
+def _as_batch(arr: np.ndarray, where: str) -> tuple[np.ndarray, bool]:
+    """A regular array -> ((N, 28, 28) view, whether the images were flat)."""
+    shape = arr.shape
+    if shape == (IMAGE_SIDE, IMAGE_SIDE):
+        return arr[None], False
+    if shape == (IMAGE_SIZE,):
+        return arr.reshape(1, IMAGE_SIDE, IMAGE_SIDE), True
+    if arr.ndim == 3 and shape[1:] == (IMAGE_SIDE, IMAGE_SIDE) and shape[0] > 0:
+        return arr, False
+    if arr.ndim == 2 and shape[1] == IMAGE_SIZE and shape[0] > 0:
+        return arr.reshape(-1, IMAGE_SIDE, IMAGE_SIDE), True
+    raise _image_shape_error(shape, where)
+
+
+def _ragged_batch(instances: list[Any], where: str) -> np.ndarray:
+    """Slow path: a list whose images differ in layout (28x28 and 784) or in which one is wrong."""
+    images = []
+    for i, item in enumerate(instances):
+        path = f"{where}[{i}]"
+        arr = _numeric(item, path)
+        if arr.shape == (IMAGE_SIDE, IMAGE_SIDE) or arr.shape == (IMAGE_SIZE,):
+            images.append(arr.reshape(IMAGE_SIDE, IMAGE_SIDE))
+            continue
+        if arr.ndim == 0:
+            raise InvalidInput(f"{path}: {_IMAGE_EXPECTED}, got a single number")
+        if arr.ndim == 1:
+            raise InvalidInput(f"{path}: {_IMAGE_EXPECTED}, got {arr.shape[0]} values")
+        dims = "x".join(str(d) for d in arr.shape)
+        raise InvalidInput(f"{path}: {_IMAGE_EXPECTED}, got {dims}")
+    return np.stack(images)
+
+
+def _range_error(
+    batch: np.ndarray, bad: np.ndarray, where: str, flat: bool, single: bool, reason: str
+) -> InvalidInput:
+    n, r, c = _first_bad(bad)
+    value = batch[n, r, c]
+    at = f"index {r * IMAGE_SIDE + c}" if flat else f"row {r}, column {c}"
+    path = where if single else f"{where}[{n}]"
+    return InvalidInput(f"{path}: value {value} at {at} {reason}")
+
+
+def images_from_json(
+    instances: Any, *, scale: Scale = "auto", max_instances: int, where: str = "instances"
+) -> np.ndarray:
+    """One image or a list of images as JSON -> float32 ``(N, 28, 28)`` with values in [0, 1].
+
+    Each image is a 28x28 nested array or a flat list of 784 values (row-major); a list may mix
+    both. The value scale:
+
+    - ``"unit"``: values are already in [0, 1] (ink 1, background 0) and are used as they are;
+    - ``"byte"``: values are in [0, 255] and are divided by 255;
+    - ``"auto"`` (default): ``"byte"`` if any value in the request is above 1, else ``"unit"``.
+
+    A negative value, a value above 255, or above 1 with ``scale="unit"``, is rejected naming the
+    image and the pixel, as are NaN/Inf, non-numbers, wrong shapes, an empty list and more than
+    ``max_instances`` images (all :class:`InvalidInput`, HTTP 422).
+    """
+    if scale not in SCALES:
+        raise InvalidInput(f"scale must be one of {', '.join(SCALES)}; got {scale!r}")
+    if isinstance(instances, np.ndarray):
+        arr = _numeric(instances, where)
+        if arr.size == 0:
+            raise InvalidInput(f"{where}: no images: the array is empty")
+        batch, flat = _as_batch(arr, where)
+    elif isinstance(instances, list):
+        if not instances:
+            raise InvalidInput(f"{where}: no images: the list is empty")
+        if _count_hint(instances) > max_instances:
+            raise InvalidInput(
+                f"{where}: {len(instances)} images is more than the limit of {max_instances}"
+            )
+        try:
+            arr = np.asarray(instances)
+        except (ValueError, TypeError, OverflowError, RecursionError):
+            batch, flat = _ragged_batch(instances, where), False
+        else:
+            if arr.dtype.kind not in "iuf":
+                raise InvalidInput(explain_non_numeric(instances, where))
+            batch, flat = _as_batch(arr, where)
+    else:
+        raise InvalidInput(
+            f"{where}: expected an image ({IMAGE_SIZE} values or a {IMAGE_SIDE}x{IMAGE_SIDE} "
+            f"array) or a list of images, got {json_kind(instances)}"
+        )
+    n = batch.shape[0]
+    if n > max_instances:
+        raise InvalidInput(f"{where}: {n} images is more than the limit of {max_instances}")
+    single = isinstance(instances, list) and _count_hint(instances) == 1 and n == 1
+    lo, hi = batch.min(), batch.max()
+    if batch.dtype.kind == "f" and not (np.isfinite(lo) and np.isfinite(hi)):
+        raise _range_error(batch, ~np.isfinite(batch), where, flat, single, "is not finite")
+    if lo < 0:
+        raise _range_error(batch, batch < 0, where, flat, single, "is negative")
+    byte = scale == "byte" or (scale == "auto" and hi > 1)
+    limit = 255 if byte else 1
+    if hi > limit:
+        reason = {
+            "unit": "is above 1 (scale 'unit' expects values in [0, 1])",
+            "byte": "is above 255 (scale 'byte' expects values in [0, 255])",
+            "auto": "is above 255 (values above 1 mean the 0-255 byte scale)",
+        }[scale]
+        raise _range_error(batch, batch > limit, where, flat, single, reason)
+    out = batch.astype(np.float32)  # always a fresh array: callers may keep it
+    if byte:
+        out /= np.float32(255.0)
+    return out

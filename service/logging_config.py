@@ -1,0 +1,139 @@
+"""Structured logs: one line per record, as JSON or as ``key=value`` text, set from settings.
+
+    configure_logging(settings)      # settings.log_format: json | text; settings.log_level
+
+Fields passed with ``extra={...}`` become top-level keys, so the request log line reads
+``{"ts": ..., "level": "info", "logger": "service.access", "msg": "request", "request_id": ...,
+"model": "mnist", "version": "2", "status": 200, "latency_ms": 1.3, ...}``.
+
+Secrets never reach the output: the configured API keys are replaced by ``***`` wherever they
+appear, and so is any ``Bearer <token>`` or ``Authorization`` value, in the message and in every
+field.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from service.settings import Settings
+
+REDACTED = "***"
+_BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"',;]+")
+_AUTH_FIELD = re.compile(r"(?i)((?:authorization|api[_-]?key|x-api-key)\s*[=:]\s*)[^\s\"',;]+")
+# attributes every LogRecord has; anything else was passed in ``extra``
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+_HANDLER_NAME = "service-structured"
+_QUIET = ("uvicorn.access",)  # the request middleware writes the access line itself
+
+
+class Redactor:
+    """Replaces known secrets and bearer tokens in strings."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        text = _BEARER.sub(rf"\g<1>{REDACTED}", text)
+        return _AUTH_FIELD.sub(rf"\g<1>{REDACTED}", text)
+
+    def value(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self(value)
+        if isinstance(value, dict):
+            return {k: self.value(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.value(v) for v in value]
+        return value
+
+
+class _StructuredFormatter(logging.Formatter):
+    def __init__(self, redact: Redactor) -> None:
+        super().__init__()
+        self.redact = redact
+
+    def fields(self, record: logging.LogRecord) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": self.redact(record.getMessage()),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and not key.startswith("_") and key not in out:
+                out[key] = self.redact.value(value)
+        if record.exc_info:
+            out["exc"] = self.redact(self.formatException(record.exc_info))
+        if record.stack_info:
+            out["stack"] = self.redact(self.formatStack(record.stack_info))
+        return out
+
+
+class JsonFormatter(_StructuredFormatter):
+    """One JSON object per line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps(self.fields(record), default=str, ensure_ascii=False)
+
+
+class KeyValueFormatter(_StructuredFormatter):
+    """``ts=... level=info logger=... msg="..." key=value`` per line (logfmt)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return " ".join(f"{k}={_logfmt(v)}" for k, v in self.fields(record).items())
+
+
+def _logfmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    if text == "" or any(c in text for c in ' ="\n\t\\'):
+        return json.dumps(text, ensure_ascii=False)
+    return text
+
+
+def secrets_of(settings: Settings) -> list[str]:
+    """The key values that must never appear in a log line."""
+    keys = [getattr(settings, "api_key", None), getattr(settings, "admin_key", None)]
+    return [k.get_secret_value() for k in keys if k is not None]
+
+
+def make_formatter(settings: Settings) -> logging.Formatter:
+    redact = Redactor(secrets_of(settings))
+    return JsonFormatter(redact) if settings.log_format == "json" else KeyValueFormatter(redact)
+
+
+def configure_logging(settings: Settings, stream: TextIO | None = None) -> logging.Handler:
+    """Route every logger (ours and uvicorn's) through one structured handler on stderr.
+
+    Idempotent: a second call replaces the handler installed by the first.
+    """
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
+        root.removeHandler(old)
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.set_name(_HANDLER_NAME)
+    handler.setFormatter(make_formatter(settings))
+    root.addHandler(handler)
+    root.setLevel(settings.log_level.upper())
+    for name in ("uvicorn", "uvicorn.error"):
+        lg = logging.getLogger(name)
+        lg.handlers.clear()
+        lg.propagate = True
+    for name in _QUIET:
+        lg = logging.getLogger(name)
+        lg.handlers.clear()
+        lg.propagate = False
+    return handler

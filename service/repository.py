@@ -1,0 +1,180 @@
+"""The model repository on disk: ``<root>/<name>/<version>/`` and its ``metadata.json``.
+
+This module only reads: it scans for versions, reads and validates metadata, and verifies file
+checksums. Paths are only ever built from names that match strict patterns, never from raw input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+NAME_RE = re.compile(r"^[a-z0-9_]{1,64}$")
+VERSION_RE = re.compile(r"^[0-9]{1,9}$")
+METADATA = "metadata.json"
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_REQUIRED = ("task", "labels", "input", "output", "files", "golden")
+
+
+class RepositoryError(Exception):
+    """A version on disk that cannot be served: the message says why."""
+
+
+def valid_name(name: str) -> bool:
+    return bool(NAME_RE.fullmatch(name))
+
+
+def parse_version(text: str | int) -> int | None:
+    """The version number of a folder name or request segment, or None when it is not one."""
+    if isinstance(text, int):
+        return text if 0 <= text < 10**9 else None
+    return int(text) if VERSION_RE.fullmatch(text) else None
+
+
+@dataclass(frozen=True)
+class VersionFolder:
+    """One numeric folder found by a scan."""
+
+    name: str
+    version: int
+    path: Path
+    finished: bool  # has metadata.json
+    fingerprint: tuple[int, int] | None  # (mtime_ns, size) of metadata.json
+
+
+@dataclass
+class ScanResult:
+    """Every version folder, by model name; unfinished ones included (``finished`` False)."""
+
+    models: dict[str, list[VersionFolder]] = field(default_factory=dict)
+
+    def finished(self, name: str) -> list[VersionFolder]:
+        return sorted((v for v in self.models.get(name, []) if v.finished), key=lambda v: v.version)
+
+    def unfinished(self, name: str) -> list[int]:
+        return sorted(v.version for v in self.models.get(name, []) if not v.finished)
+
+
+class Repository:
+    """Read-only view of a model repository root."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def version_dir(self, name: str, version: int) -> Path:
+        if not valid_name(name) or parse_version(version) is None:
+            raise RepositoryError(f"invalid model name or version: {name!r}/{version!r}")
+        return self.root / name / str(version)
+
+    def scan(self) -> ScanResult:
+        """List model folders and their numeric version folders. Anything else is ignored."""
+        result = ScanResult()
+        if not self.root.is_dir():
+            return result
+        for model_dir in sorted(self.root.iterdir()):
+            if not model_dir.is_dir() or not valid_name(model_dir.name):
+                continue
+            found: list[VersionFolder] = []
+            for vdir in model_dir.iterdir():
+                version = parse_version(vdir.name)
+                if version is None or not vdir.is_dir() or str(version) != vdir.name:
+                    continue
+                meta = vdir / METADATA
+                try:
+                    st = meta.stat()
+                    fingerprint: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
+                except OSError:
+                    fingerprint = None
+                found.append(
+                    VersionFolder(
+                        model_dir.name, version, vdir, fingerprint is not None, fingerprint
+                    )
+                )
+            if found:
+                result.models[model_dir.name] = sorted(found, key=lambda v: v.version)
+        return result
+
+    def read_metadata(self, name: str, version: int) -> dict[str, Any]:
+        """Read and validate ``metadata.json``; RepositoryError says what is wrong."""
+        path = self.version_dir(name, version) / METADATA
+        try:
+            meta = json.loads(path.read_bytes())
+        except FileNotFoundError as exc:
+            raise RepositoryError("unfinished version: metadata.json is missing") from exc
+        except (OSError, ValueError) as exc:
+            raise RepositoryError(f"metadata.json is unreadable: {exc}") from exc
+        validate_metadata(meta, name, version)
+        return meta
+
+    def verify_files(self, name: str, version: int, metadata: dict[str, Any]) -> None:
+        """Check the SHA-256 of every file listed in metadata ``files``."""
+        vdir = self.version_dir(name, version)
+        for rel, expected in metadata["files"].items():
+            actual = sha256_file(listed_path(vdir, rel))
+            if actual != expected:
+                raise RepositoryError(f"checksum mismatch for {rel}")
+
+    def report_file(self, name: str, version: int, metadata: dict[str, Any], filename: str) -> Path:
+        """Path of ``report/<filename>``, only when metadata lists it. KeyError otherwise."""
+        rel = f"report/{filename}"
+        if "/" in filename or "\\" in filename or rel not in metadata["files"]:
+            raise KeyError(filename)
+        return listed_path(self.version_dir(name, version), rel)
+
+
+def listed_path(vdir: Path, rel: str) -> Path:
+    """Resolve a path listed in metadata, refusing anything that would leave the version folder."""
+    pure = PurePosixPath(rel)
+    if pure.is_absolute() or ".." in pure.parts or not pure.parts:
+        raise RepositoryError(f"listed file {rel!r} is outside the version folder")
+    path = vdir.joinpath(*pure.parts)
+    if not path.is_file():
+        raise RepositoryError(f"listed file {rel} is missing")
+    return path
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def validate_metadata(meta: Any, name: str, version: int) -> None:
+    """Structural checks of metadata.json: enough for the service to rely on the fields it uses."""
+    if not isinstance(meta, dict):
+        raise RepositoryError("metadata.json is not an object")
+    missing = [key for key in _REQUIRED if key not in meta]
+    if missing:
+        raise RepositoryError(f"metadata.json lacks {', '.join(missing)}")
+    if meta.get("name", name) != name or meta.get("version", version) != version:
+        raise RepositoryError("metadata name/version do not match the folder")
+    labels, inp, out = meta["labels"], meta["input"], meta["output"]
+    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
+        raise RepositoryError("metadata labels must be a non-empty list of strings")
+    if not isinstance(inp, dict) or not _int_list(inp.get("shape")):
+        raise RepositoryError("metadata input.shape must be a list of positive integers")
+    if not isinstance(out, dict) or out.get("kind") not in ("softmax", "sigmoid"):
+        raise RepositoryError("metadata output.kind must be softmax or sigmoid")
+    if not _int_list(out.get("shape")):
+        raise RepositoryError("metadata output.shape must be a list of positive integers")
+    files = meta["files"]
+    if not isinstance(files, dict) or not files:
+        raise RepositoryError("metadata files must list the version's files")
+    for rel, digest in files.items():
+        if not isinstance(rel, str) or not isinstance(digest, str) or not _HEX64.match(digest):
+            raise RepositoryError(f"metadata files entry {rel!r} is not a SHA-256")
+    golden = meta["golden"]
+    if not isinstance(golden, dict) or not {"inputs", "outputs"} <= golden.keys():
+        raise RepositoryError("metadata golden needs inputs and outputs")
+    if not isinstance(golden["inputs"], list) or not golden["inputs"]:
+        raise RepositoryError("metadata golden.inputs is empty")
+
+
+def _int_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(x, int) and x > 0 for x in value)

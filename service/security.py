@@ -1,0 +1,172 @@
+"""Optional API keys (bearer tokens) for prediction and a separate admin key for the lifecycle.
+
+One pure-ASGI middleware decides before any body is read:
+
+- **prediction** (``POST`` to ``/models/{name}[/versions/{v}]/predict``, ``/v1/models/...:verb``,
+  ``/v2/models/...[/versions/{v}]/infer``) needs ``settings.api_key`` when one is set;
+- **lifecycle** (everything under ``/v2/repository``) needs ``settings.admin_key``. Without an
+  admin key these endpoints answer only clients on the loopback interface, so an exposed port
+  never lets strangers unload models; set ``SERVE_ADMIN_KEY`` to use them from elsewhere.
+
+A key setting may hold several comma-separated keys (for rotation). Keys are compared with
+``hmac.compare_digest`` on their SHA-256 digests (constant time, whatever the lengths), they are
+never logged, and error messages never echo what the client sent. A missing key gets 401 with
+``WWW-Authenticate: Bearer``; a wrong one gets 403.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from pydantic import SecretStr
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from service.settings import Settings
+
+ADMIN_PREFIX = "/v2/repository"
+_PREDICT_PATHS = re.compile(
+    r"^(?:/models/[^/]+(?:/versions/[^/]+)?/predict"
+    r"|/v1/models/.+"
+    r"|/v2/models/[^/]+(?:/versions/[^/]+)?/infer)/?$"
+)
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+_MAX_KEYS = 32
+
+
+def parse_keys(secret: SecretStr | str | None) -> tuple[bytes, ...]:
+    """SHA-256 digests of the comma-separated keys of a setting (empty: no key required)."""
+    if secret is None:
+        return ()
+    text = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
+    keys = [k.strip() for k in text.split(",") if k.strip()][:_MAX_KEYS]
+    return tuple(hashlib.sha256(k.encode()).digest() for k in keys)
+
+
+def key_matches(presented: str, digests: Sequence[bytes]) -> bool:
+    """Constant-time check of ``presented`` against every allowed key (no early exit)."""
+    candidate = hashlib.sha256(presented.encode("utf-8", "surrogateescape")).digest()
+    found = False
+    for digest in digests:
+        found |= hmac.compare_digest(candidate, digest)
+    return found
+
+
+def bearer_token(headers: Sequence[tuple[bytes, bytes]]) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header; None when absent or another
+    scheme; "" when the header is malformed."""
+    for key, value in headers:
+        if key == b"authorization":
+            text = value.decode("latin-1").strip()
+            scheme, _, token = text.partition(" ")
+            if scheme.lower() != "bearer":
+                return None
+            return token.strip()
+    return None
+
+
+def classify(method: str, path: str) -> str | None:
+    """ "admin", "predict" or None (open) for a request."""
+    if path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/"):
+        return "admin"
+    if method == "POST" and _PREDICT_PATHS.match(path):
+        return "predict"
+    return None
+
+
+class AuthMiddleware:
+    """Checks bearer tokens for prediction and lifecycle requests; everything else is open."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.predict_keys = parse_keys(settings.api_key)
+        self.admin_keys = parse_keys(settings.admin_key)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] == "OPTIONS":  # CORS preflight
+            await self.app(scope, receive, send)
+            return
+        kind = classify(scope["method"], scope["path"])
+        problem = None
+        if kind == "admin":
+            problem = self._check_admin(scope)
+        elif kind == "predict" and self.predict_keys:
+            problem = self._check(scope, self.predict_keys, "an API key")
+        if problem is None:
+            await self.app(scope, receive, send)
+            return
+        status, message = problem
+        headers: list[tuple[bytes, bytes]] = [(b"content-type", b"application/json")]
+        if status == 401:
+            headers.append((b"www-authenticate", b'Bearer realm="digitserve"'))
+        body = orjson.dumps({"error": message})
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    def _check_admin(self, scope: Scope) -> tuple[int, str] | None:
+        if self.admin_keys:
+            return self._check(scope, self.admin_keys, "the admin key")
+        client = scope.get("client")
+        host = client[0] if client else None
+        if host is None or host in _LOOPBACK:
+            return None  # loopback, a unix socket, or an in-process test transport
+        return 403, "lifecycle endpoints are disabled for remote clients: set SERVE_ADMIN_KEY"
+
+    @staticmethod
+    def _check(scope: Scope, digests: Sequence[bytes], what: str) -> tuple[int, str] | None:
+        token = bearer_token(scope["headers"])
+        if token is None:
+            return 401, f"missing credentials: send {what} as 'Authorization: Bearer <key>'"
+        if not token:
+            return 401, "malformed Authorization header: expected 'Bearer <key>'"
+        if not key_matches(token, digests):
+            return 403, f"invalid credentials: the bearer token is not {what}"
+        return None
+
+
+def security_openapi(settings: Settings) -> dict[str, Any]:
+    """OpenAPI ``securitySchemes`` for the keys that are configured (for ``/docs``)."""
+    schemes: dict[str, Any] = {}
+    if settings.api_key is not None:
+        schemes["apiKey"] = {"type": "http", "scheme": "bearer", "description": "Prediction key"}
+    schemes["adminKey"] = {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "Lifecycle key (SERVE_ADMIN_KEY); without it, loopback clients only",
+    }
+    return schemes
+
+
+def document_security(openapi: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """Add the security schemes and per-operation requirements (plus 401/403) to a schema."""
+    openapi.setdefault("components", {}).setdefault("securitySchemes", {}).update(
+        security_openapi(settings)
+    )
+    error_ref = {"$ref": "#/components/schemas/ErrorBody"}
+    for path, operations in openapi.get("paths", {}).items():
+        for method, op in operations.items():
+            kind = classify(method.upper(), _example_path(path))
+            if kind == "admin":
+                op["security"] = [{"adminKey": []}]
+            elif kind == "predict" and settings.api_key is not None:
+                op["security"] = [{"apiKey": []}]
+            else:
+                continue
+            responses = op.setdefault("responses", {})
+            for code, text in (("401", "Missing credentials"), ("403", "Invalid credentials")):
+                responses.setdefault(
+                    code,
+                    {"description": text, "content": {"application/json": {"schema": error_ref}}},
+                )
+    return openapi
+
+
+def _example_path(template: str) -> str:
+    """A concrete path for a route template, so ``classify`` can judge it."""
+    path = re.sub(r"\{target(?::path)?\}", "m:predict", template)
+    return re.sub(r"\{[^}]+\}", "x", path)

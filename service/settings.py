@@ -1,0 +1,107 @@
+"""Service configuration: one pydantic-settings class, read from ``SERVE_*`` environment variables.
+
+Built once in ``main`` (or by a test) and passed to ``create_app(settings)``; nothing here runs at
+import time. Dict and list settings take JSON in the environment, for example
+``SERVE_VERSION_LABELS='{"mnist": {"stable": 1, "canary": 2}}'``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+MIB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. Environment variables are ``SERVE_<FIELD>`` (case-insensitive)."""
+
+    model_config = SettingsConfigDict(env_prefix="SERVE_", extra="ignore", protected_namespaces=())
+
+    # --- repository and selection -------------------------------------------------------------
+    models_dir: Path = Field(default=Path("models"), description="Root of the model repository.")
+    models: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Model names to serve; empty serves every model found."
+    )
+    version_policy: Literal["latest", "all", "specific"] = Field(
+        default="latest",
+        description="latest: the newest finished version of each model; all: every finished "
+        "version; specific: the versions listed in `versions`.",
+    )
+    versions: dict[str, list[int]] = Field(
+        default_factory=dict, description="For version_policy=specific: model name -> versions."
+    )
+    version_labels: dict[str, dict[str, int]] = Field(
+        default_factory=dict,
+        description='Labels per model, e.g. {"mnist": {"stable": 1, "canary": 2}}. The newest '
+        'served version trained with the "tutorial" recipe is labelled "baseline" unless set.',
+    )
+    runtime: Literal["auto", "tflite", "savedmodel"] = Field(
+        default="auto",
+        description="auto: model.tflite when the version lists it, else the SavedModel.",
+    )
+    readiness: Literal["strict", "serving"] = Field(
+        default="strict",
+        description="strict: /readyz is 503 while a selected version failed or is missing; "
+        "serving: 200 once every model has an available default version.",
+    )
+    poll_interval_s: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="Rescan the repository this often (seconds); 0 turns it off.",
+    )
+
+    # --- HTTP -------------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Empty turns CORS off."
+    )
+    api_key: SecretStr | None = Field(
+        default=None, description="Bearer token for prediction endpoints."
+    )
+    admin_key: SecretStr | None = Field(
+        default=None, description="Bearer token for lifecycle endpoints."
+    )
+
+    # --- limits -------------------------------------------------------------------------------
+    max_instances: int = Field(default=4096, ge=1, description="Instances per request.")
+    max_body_bytes: int = Field(default=32 * MIB, ge=1024, description="Request body size.")
+    max_image_pixels: int = Field(
+        default=16_777_216, ge=784, description="Pixels per uploaded image."
+    )
+    max_upload_files: int = Field(default=64, ge=1, description="Files per multipart request.")
+
+    # --- batching and time ----------------------------------------------------------------------
+    max_batch_size: int = Field(default=64, ge=1, description="Rows per inference call.")
+    max_wait_ms: float = Field(
+        default=1.0,
+        ge=0.0,
+        description="How long a batch may wait for more rows while requests arrive.",
+    )
+    queue_size: int = Field(default=2048, ge=1, description="Queued rows per model version.")
+    request_timeout_s: float = Field(default=10.0, gt=0.0, description="Deadline of a prediction.")
+
+    # --- logging ------------------------------------------------------------------------------
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "text"] = "json"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("cors_origins", "models", mode="before")
+    @classmethod
+    def _split_csv(cls, value: object) -> object:
+        """Accept a comma-separated string as well as a JSON list."""
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                return json.loads(value)
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value

@@ -1,0 +1,615 @@
+// digitserve demo page: vanilla JS, no build, talks to the service's own API only.
+"use strict";
+
+(() => {
+  const THROTTLE_MS = 150;
+  const PEN_WIDTH = 22;
+  const $ = (id) => document.getElementById(id);
+  const el = (tag, attrs = {}, ...children) => {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) {
+      if (k === "class") node.className = v;
+      else if (k === "text") node.textContent = v;
+      else node.setAttribute(k, v);
+    }
+    for (const child of children) node.append(child);
+    return node;
+  };
+
+  const state = {
+    models: [],
+    model: null, // entry of GET /models
+    version: "", // "" means the default version
+    meta: null, // GET /models/{name}/versions/{v}
+    lightInk: true, // white ink on black, like MNIST
+    seq: 0, // request sequence: late answers to old requests are dropped
+    shown: 0,
+    inFlight: false,
+    pending: false,
+    lastSent: 0,
+    drawn: false,
+    timer: null, // trailing throttle timer while drawing
+  };
+
+  // ---------------------------------------------------------------- HTTP
+  function headers(extra = {}) {
+    const key = $("api-key").value.trim();
+    return key ? { ...extra, Authorization: `Bearer ${key}` } : extra;
+  }
+
+  async function api(path, options = {}) {
+    let response;
+    try {
+      response = await fetch(path, { ...options, headers: headers(options.headers || {}) });
+    } catch (err) {
+      throw new Error(`Cannot reach the server (${err.message}).`);
+    }
+    const type = response.headers.get("content-type") || "";
+    const body = type.includes("json") ? await response.json() : await response.text();
+    if (!response.ok) {
+      const detail = body && body.error ? body.error : `HTTP ${response.status}`;
+      throw new Error(detail);
+    }
+    return body;
+  }
+
+  const enc = encodeURIComponent;
+  function modelPath(suffix = "") {
+    const name = enc(state.model.name);
+    const version = state.version || state.model.default_version;
+    return `/models/${name}/versions/${enc(version)}${suffix}`;
+  }
+  function predictPath() {
+    const name = enc(state.model.name);
+    return state.version ? `/models/${name}/versions/${enc(state.version)}/predict` : `/models/${name}/predict`;
+  }
+
+  function showError(message) {
+    const box = $("error");
+    box.textContent = message || "";
+    box.hidden = !message;
+  }
+
+  // ---------------------------------------------------------------- models and versions
+  async function loadStatus() {
+    try {
+      const response = await fetch("/readyz", { headers: headers() });
+      $("status").textContent = response.ok ? "Ready" : "Not ready: some models are still loading or failed";
+      $("status").dataset.ready = response.ok ? "yes" : "no";
+    } catch {
+      $("status").textContent = "Server unreachable";
+      $("status").dataset.ready = "no";
+    }
+  }
+
+  async function loadModels() {
+    const body = await api("/models");
+    state.models = body.models || [];
+    const select = $("model");
+    select.replaceChildren(...state.models.map((m) => el("option", { value: m.name, text: m.name })));
+    const wanted = new URLSearchParams(location.search).get("model");
+    const known = (name) => state.models.some((m) => m.name === name);
+    if (wanted && known(wanted)) select.value = wanted;
+    else if (known("mnist")) select.value = "mnist";
+    await selectModel(select.value);
+  }
+
+  function versionTags(model, v) {
+    const tags = Object.entries(model.labels || {})
+      .filter(([, target]) => String(target) === String(v.version))
+      .map(([label]) => label);
+    if (v.recipe) tags.unshift(typeof v.recipe === "string" ? v.recipe : v.recipe.name || "");
+    if (v.state !== "available") tags.push(v.state);
+    return tags.filter(Boolean).join(", ");
+  }
+
+  async function selectModel(name) {
+    state.model = state.models.find((m) => m.name === name) || null;
+    if (!state.model) return;
+    const versions = $("version");
+    const def = state.model.default_version;
+    const options = [el("option", { value: "", text: `default (v${def ?? "none"})` })];
+    for (const v of state.model.versions || []) {
+      const tags = versionTags(state.model, v);
+      const option = el("option", { value: String(v.version), text: `v${v.version}${tags ? ` · ${tags}` : ""}` });
+      if (v.state !== "available") option.disabled = true;
+      options.push(option);
+    }
+    versions.replaceChildren(...options);
+    state.version = "";
+    await selectVersion();
+  }
+
+  async function selectVersion() {
+    state.version = $("version").value;
+    showError("");
+    state.meta = null;
+    $("image-panel").hidden = true;
+    $("pima-panel").hidden = true;
+    if (state.model.default_version == null && !state.version) {
+      showError(`${state.model.name} has no available version.`);
+      return;
+    }
+    try {
+      const body = await api(modelPath());
+      state.meta = body.metadata || null;
+      if (!state.meta) throw new Error(`version ${body.version} is ${body.state}${body.reason ? `: ${body.reason}` : ""}`);
+    } catch (err) {
+      showError(`Cannot read the model's metadata: ${err.message}`);
+      return;
+    }
+    $("model-desc").textContent = state.meta.description || "";
+    const tabular = isPima();
+    $("image-panel").hidden = tabular;
+    $("pima-panel").hidden = !tabular;
+    if (tabular) buildPimaForm();
+    else resetImageResult();
+    if (!$("card").hidden) renderCard();
+    if (!tabular && state.drawn) schedulePredict(true);
+  }
+
+  function isPima() {
+    const meta = state.meta;
+    return Boolean(meta && meta.input && Array.isArray(meta.input.features) && meta.input.features.length);
+  }
+
+  // ---------------------------------------------------------------- drawing pad
+  const pad = $("pad");
+  const ctx = pad.getContext("2d");
+
+  function clearPad() {
+    ctx.fillStyle = state.lightInk ? "#000" : "#fff";
+    ctx.fillRect(0, 0, pad.width, pad.height);
+    state.drawn = false;
+  }
+
+  function padPoint(event) {
+    const rect = pad.getBoundingClientRect();
+    return [((event.clientX - rect.left) * pad.width) / rect.width, ((event.clientY - rect.top) * pad.height) / rect.height];
+  }
+
+  let drawing = false;
+  let last = null;
+  pad.addEventListener("pointerdown", (event) => {
+    event.preventDefault();
+    pad.setPointerCapture(event.pointerId);
+    drawing = true;
+    last = padPoint(event);
+    stroke(last, last);
+  });
+  pad.addEventListener("pointermove", (event) => {
+    if (!drawing) return;
+    const point = padPoint(event);
+    stroke(last, point);
+    last = point;
+    schedulePredict(false);
+  });
+  const endStroke = () => {
+    if (!drawing) return;
+    drawing = false;
+    schedulePredict(true);
+  };
+  pad.addEventListener("pointerup", endStroke);
+  pad.addEventListener("pointercancel", endStroke);
+  pad.addEventListener("keydown", (event) => {
+    if (event.key === "Delete" || event.key === "Backspace") {
+      event.preventDefault();
+      clearAll();
+    }
+  });
+
+  function stroke(from, to) {
+    ctx.strokeStyle = state.lightInk ? "#fff" : "#111";
+    ctx.lineWidth = PEN_WIDTH;
+    ctx.lineCap = "round";
+    ctx.lineJoin = "round";
+    ctx.beginPath();
+    ctx.moveTo(from[0], from[1]);
+    ctx.lineTo(to[0], to[1]);
+    ctx.stroke();
+    state.drawn = true;
+  }
+
+  function clearAll() {
+    clearPad();
+    resetImageResult();
+  }
+
+  // data-busy on <body> is "yes" while a prediction is queued, waiting or in flight (tests use it).
+  function markBusy() {
+    const busy = state.inFlight || state.pending || state.timer !== null;
+    document.body.dataset.busy = busy ? "yes" : "no";
+  }
+
+  // Throttle: at most one request in flight, one every THROTTLE_MS while drawing, and always one
+  // after the stroke ends so the final drawing is what the result shows.
+  function schedulePredict(final) {
+    if (!state.drawn) return;
+    const now = performance.now();
+    if (state.inFlight) {
+      state.pending = true;
+      markBusy();
+      return;
+    }
+    if (!final && now - state.lastSent < THROTTLE_MS) {
+      if (!state.timer) {
+        state.timer = setTimeout(() => {
+          state.timer = null;
+          schedulePredict(false);
+          markBusy();
+        }, THROTTLE_MS);
+      }
+      markBusy();
+      return;
+    }
+    state.lastSent = now;
+    pad.toBlob((blob) => blob && predictImage(blob, "image/png"), "image/png");
+  }
+
+  async function predictImage(blob, type) {
+    if (isPima()) return;
+    const seq = ++state.seq;
+    state.inFlight = true;
+    markBusy();
+    try {
+      const result = await api(`${predictPath()}?include_input=true&top_k=3`, {
+        method: "POST",
+        body: blob,
+        headers: { "Content-Type": type },
+      });
+      if (seq >= state.shown) {
+        state.shown = seq;
+        showError("");
+        renderImageResult(result);
+      }
+    } catch (err) {
+      showError(`Prediction failed: ${err.message}`);
+    } finally {
+      state.inFlight = false;
+      if (state.pending) {
+        state.pending = false;
+        schedulePredict(true);
+      }
+      markBusy();
+    }
+  }
+
+  // ---------------------------------------------------------------- upload and drop
+  async function useFile(file) {
+    if (!file) return;
+    if (!["image/png", "image/jpeg"].includes(file.type)) {
+      showError(`${file.name}: only PNG and JPEG images are accepted.`);
+      return;
+    }
+    // Show the upload on the pad too, scaled to fit, so the user sees what was sent.
+    try {
+      const bitmap = await createImageBitmap(file);
+      clearPad();
+      const scale = Math.min(pad.width / bitmap.width, pad.height / bitmap.height);
+      const w = bitmap.width * scale;
+      const h = bitmap.height * scale;
+      ctx.imageSmoothingEnabled = true;
+      ctx.drawImage(bitmap, (pad.width - w) / 2, (pad.height - h) / 2, w, h);
+    } catch {
+      /* the server will say what is wrong with the file */
+    }
+    state.drawn = false; // the file itself is sent, not a redraw of the pad
+    await predictImage(file, file.type);
+  }
+
+  $("file").addEventListener("change", (event) => {
+    useFile(event.target.files[0]);
+    event.target.value = "";
+  });
+  const drop = $("drop");
+  drop.addEventListener("dragover", (event) => {
+    event.preventDefault();
+    drop.classList.add("over");
+  });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (event) => {
+    event.preventDefault();
+    drop.classList.remove("over");
+    useFile(event.dataTransfer.files[0]);
+  });
+
+  // ---------------------------------------------------------------- image results
+  function resetImageResult() {
+    const verdict = $("verdict");
+    verdict.replaceChildren(el("span", { class: "muted", text: "Draw something to get a prediction." }));
+    $("bars").tBodies[0].replaceChildren();
+    const seen = $("seen").getContext("2d");
+    seen.fillStyle = "#000";
+    seen.fillRect(0, 0, 28, 28);
+  }
+
+  function renderImageResult(result) {
+    const prediction = (result.predictions || [])[0];
+    if (!prediction) return;
+    const probs = prediction.probabilities || {};
+    const best = prediction.label;
+    const p = probs[best];
+    const verdict = $("verdict");
+    verdict.replaceChildren(
+      el("span", { class: "big", id: "predicted-label", text: best }),
+      el("span", { class: "muted", text: ` ${(100 * (p ?? 0)).toFixed(1)}% · ${result.model} v${result.version}` }),
+    );
+    verdict.dataset.updates = String(Number(verdict.dataset.updates) + 1);
+    verdict.dataset.label = best;
+
+    const rows = Object.entries(probs).map(([label, value]) => {
+      const pct = 100 * value;
+      const bar = el("span", { class: "bar" });
+      bar.style.width = `${Math.max(pct, 0.5).toFixed(1)}%`;
+      const row = el(
+        "tr",
+        label === best ? { class: "best" } : {},
+        el("th", { scope: "row", text: label }),
+        el("td", {}, el("span", { class: "track" }, bar), el("span", { class: "pct", text: `${pct.toFixed(1)}%` })),
+      );
+      return row;
+    });
+    $("bars").tBodies[0].replaceChildren(...rows);
+    if (prediction.input) drawSeen(prediction.input);
+  }
+
+  function drawSeen(input) {
+    const canvas = $("seen");
+    const seen = canvas.getContext("2d");
+    const flat = input.flat ? input.flat(2) : input;
+    const max = Math.max(...flat);
+    const scale = max > 1.0001 ? 1 : 255;
+    const image = seen.createImageData(28, 28);
+    flat.forEach((value, i) => {
+      const g = Math.max(0, Math.min(255, Math.round(value * scale)));
+      image.data.set([g, g, g, 255], i * 4);
+    });
+    seen.putImageData(image, 0, 0);
+  }
+
+  $("clear").addEventListener("click", clearAll);
+  $("ink").addEventListener("click", () => {
+    state.lightInk = !state.lightInk;
+    const button = $("ink");
+    button.setAttribute("aria-pressed", String(!state.lightInk));
+    button.textContent = state.lightInk ? "Ink: white on black" : "Ink: dark on light";
+    clearAll();
+  });
+
+  // ---------------------------------------------------------------- Pima form
+  const PIMA_EXAMPLE = { pregnant: 6, glucose: 148, pressure: 72, triceps: 35, insulin: 0, mass: 33.6, pedigree: 0.627, age: 50 };
+  let pimaTimer = null;
+
+  function buildPimaForm() {
+    const fields = state.meta.input.features;
+    const box = $("pima-fields");
+    const old = Object.fromEntries([...box.querySelectorAll("input")].map((i) => [i.name, i.value]));
+    box.replaceChildren(
+      ...fields.map((f) => {
+        const id = `f-${f.name}`;
+        const typical = Array.isArray(f.typical) ? `typical ${f.typical[0]}–${f.typical[1]}` : "";
+        const range = `${typical}; allowed ${f.min}–${f.max}`;
+        const hint = el("span", { class: "hint", id: `${id}-hint`, text: f.description ? `${f.description}. ${range}` : range });
+        const input = el("input", {
+          id,
+          name: f.name,
+          type: "number",
+          inputmode: "decimal",
+          min: String(f.min),
+          max: String(f.max),
+          step: "any",
+          required: "",
+          "aria-describedby": `${id}-hint ${id}-msg`,
+        });
+        if (old[f.name] !== undefined) input.value = old[f.name];
+        input.addEventListener("input", () => {
+          validateField(input, f);
+          clearTimeout(pimaTimer);
+          pimaTimer = setTimeout(() => predictPima(false), 300);
+        });
+        const title = f.description ? `${f.name}: ${f.description}` : f.name;
+        return el(
+          "div",
+          { class: "field" },
+          el("label", { for: id, title }, el("span", { text: f.name }), " ", el("span", { class: "unit", text: f.unit || "" })),
+          input,
+          hint,
+          el("span", { class: "msg", id: `${id}-msg`, "aria-live": "polite" }),
+        );
+      }),
+    );
+    const thr = $("threshold");
+    thr.placeholder = state.meta.threshold != null ? String(state.meta.threshold) : "0.5";
+  }
+
+  function validateField(input, f) {
+    let message = "";
+    const text = input.value.trim();
+    if (text === "") message = input.validity.badInput ? "Not a number." : "Required.";
+    else {
+      const value = Number(text);
+      if (!Number.isFinite(value)) message = "Not a number.";
+      else if (value < f.min || value > f.max) message = `Must be between ${f.min} and ${f.max}.`;
+    }
+    input.setAttribute("aria-invalid", message ? "true" : "false");
+    document.getElementById(`${input.id}-msg`).textContent = message;
+    return !message;
+  }
+
+  async function predictPima(explicit) {
+    const fields = state.meta.input.features;
+    const inputs = fields.map((f) => $(`f-${f.name}`));
+    const valid = inputs.map((input, i) => (explicit || input.value.trim() !== "" ? validateField(input, fields[i]) : false));
+    if (!valid.every(Boolean)) {
+      if (explicit) inputs[valid.indexOf(false)].focus();
+      return;
+    }
+    const record = Object.fromEntries(fields.map((f, i) => [f.name, Number(inputs[i].value)]));
+    const payload = { instances: [record] };
+    const thr = $("threshold").value.trim();
+    if (thr !== "") {
+      const t = Number(thr);
+      if (!(t >= 0 && t <= 1)) {
+        showError("The threshold must be between 0 and 1.");
+        return;
+      }
+      payload.threshold = t;
+    }
+    try {
+      const result = await api(predictPath(), {
+        method: "POST",
+        body: JSON.stringify(payload),
+        headers: { "Content-Type": "application/json" },
+      });
+      showError("");
+      renderPima(result);
+    } catch (err) {
+      showError(`Prediction failed: ${err.message}`);
+    }
+  }
+
+  function renderPima(result) {
+    const p = result.predictions[0];
+    const box = $("pima-result");
+    const pct = 100 * p.probability;
+    const bar = el("span", { class: `bar ${p.outcome_index ? "pos" : "neg"}` });
+    bar.style.width = `${pct.toFixed(1)}%`;
+    const mark = el("span", { class: "mark", title: "threshold" });
+    mark.style.left = `${(100 * p.threshold).toFixed(1)}%`;
+    box.replaceChildren(
+      el("p", { class: `outcome ${p.outcome_index ? "pos" : "neg"}`, id: "pima-outcome", text: p.outcome }),
+      el("p", {}, "P(diabetes) = ", el("strong", { id: "pima-probability", text: p.probability.toFixed(3) }),
+        `, threshold ${p.threshold} · ${result.model} v${result.version}`),
+      el("span", { class: "track wide", role: "img", "aria-label": `Probability ${pct.toFixed(1)} percent` }, bar, mark),
+    );
+    box.dataset.updates = String(Number(box.dataset.updates) + 1);
+  }
+
+  $("pima-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    predictPima(true);
+  });
+  $("threshold").addEventListener("input", () => {
+    clearTimeout(pimaTimer);
+    pimaTimer = setTimeout(() => predictPima(false), 300);
+  });
+  $("pima-example").addEventListener("click", () => {
+    for (const [name, value] of Object.entries(PIMA_EXAMPLE)) {
+      const input = $(`f-${name}`);
+      if (input) input.value = String(value);
+    }
+    predictPima(true);
+  });
+
+  // ---------------------------------------------------------------- model card
+  $("card-toggle").addEventListener("click", () => {
+    const card = $("card");
+    const open = card.hidden;
+    card.hidden = !open;
+    $("card-toggle").setAttribute("aria-expanded", String(open));
+    $("card-toggle").textContent = open ? "Hide model card" : "Show model card";
+    if (open) renderCard();
+  });
+
+  function fmt(x, digits = 4) {
+    if (typeof x !== "number") return String(x);
+    if (Number.isInteger(x)) return String(x);
+    return Math.abs(x) >= 10 ? x.toFixed(1) : x.toFixed(digits);
+  }
+
+  function kvTable(caption, entries) {
+    const rows = entries.filter(([, v]) => v !== null && v !== undefined && v !== "")
+      .map(([k, v]) => el("tr", {}, el("th", { scope: "row", text: k }), el("td", { text: typeof v === "object" ? JSON.stringify(v) : fmt(v) })));
+    return el("table", { class: "kv" }, el("caption", { text: caption }), el("tbody", {}, ...rows));
+  }
+
+  function renderCard() {
+    const card = $("card");
+    const meta = state.meta;
+    if (!meta) {
+      card.replaceChildren(el("p", { class: "muted", text: "No metadata for this version." }));
+      return;
+    }
+    const m = meta.metrics || {};
+    const parts = [
+      el("h3", { text: `${meta.name} version ${meta.version}` }),
+      el("p", { class: "muted", text: `${meta.description || ""} · created ${meta.created_at || "?"}` }),
+    ];
+    const metricRows = [
+      ["accuracy", m.accuracy],
+      ["loss", m.loss],
+      ["ROC-AUC", m.roc_auc],
+      ["ECE (expected calibration error)", m.ece],
+      ["threshold", meta.threshold],
+    ];
+    if (m.cv) {
+      metricRows.push(["CV accuracy", `${fmt(m.cv.accuracy_mean, 3)} ± ${fmt(m.cv.accuracy_std, 3)}`]);
+      metricRows.push(["CV ROC-AUC", `${fmt(m.cv.auc_mean, 3)} ± ${fmt(m.cv.auc_std, 3)}`]);
+      metricRows.push(["CV folds × repeats", `${m.cv.folds} × ${m.cv.repeats}`]);
+    }
+    parts.push(kvTable("Test-set metrics", metricRows));
+
+    if (m.per_class) {
+      const rows = Object.entries(m.per_class).map(([label, v]) =>
+        el("tr", {}, el("th", { scope: "row", text: label }), el("td", { text: fmt(v.precision, 3) }), el("td", { text: fmt(v.recall, 3) })));
+      parts.push(el("table", { class: "grid" }, el("caption", { text: "Per-class precision and recall" }),
+        el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "label" }), el("th", { scope: "col", text: "precision" }), el("th", { scope: "col", text: "recall" }))),
+        el("tbody", {}, ...rows)));
+    }
+    if (Array.isArray(m.confusion_matrix)) parts.push(confusionTable(m.confusion_matrix, meta.labels || []));
+
+    const recipe = meta.recipe || {};
+    parts.push(kvTable("Recipe", [
+      ["name", recipe.name],
+      ["seed", recipe.seed],
+      ...Object.entries(recipe.hyperparameters || {}),
+      ["training seconds", meta.training && meta.training.seconds],
+      ["epochs run", meta.training && meta.training.epochs_run],
+    ]));
+    const data = meta.data || {};
+    parts.push(kvTable(`Data (${data.source || "source unknown"})`, Object.entries(data.sha256 || {})));
+    if (meta.libraries) parts.push(kvTable("Libraries", Object.entries(meta.libraries)));
+
+    const reportFiles = Object.keys(meta.files || {}).filter((f) => f.startsWith("report/"));
+    const plots = reportFiles.filter((f) => f.endsWith(".png"));
+    const figures = plots.map((f) => {
+      const file = f.slice("report/".length);
+      const img = el("img", { src: modelPath(`/report/${enc(file)}`), alt: `${file.replace(".png", "").replace("_", " ")} plot`, loading: "eager" });
+      return el("figure", { class: "plot" }, img, el("figcaption", { text: file }));
+    });
+    if (figures.length) parts.push(el("h4", { text: "Training report" }), el("div", { class: "plots" }, ...figures));
+    if (reportFiles.includes("report/report.md")) {
+      parts.push(el("p", {}, el("a", { href: modelPath("/report/report.md"), text: "report.md" })));
+    }
+    card.replaceChildren(...parts);
+  }
+
+  function confusionTable(matrix, labels) {
+    const max = Math.max(1, ...matrix.flat());
+    const head = el("tr", {}, el("th", { scope: "col", text: "true ↓ / predicted →" }), ...matrix[0].map((_, j) => el("th", { scope: "col", text: labels[j] ?? String(j) })));
+    const rows = matrix.map((row, i) => el("tr", {}, el("th", { scope: "row", text: labels[i] ?? String(i) }), ...row.map((count, j) => {
+      const cell = el("td", { text: String(count) });
+      const alpha = count / max;
+      cell.style.background = i === j ? `rgba(0, 90, 180, ${0.1 + 0.6 * alpha})` : `rgba(200, 40, 40, ${Math.min(0.7, 4 * alpha)})`;
+      if (alpha > 0.45) cell.classList.add("dark");
+      return cell;
+    })));
+    return el("div", { class: "scroll" }, el("table", { class: "confusion" }, el("caption", { text: "Confusion matrix (test set)" }), el("thead", {}, head), el("tbody", {}, ...rows)));
+  }
+
+  // ---------------------------------------------------------------- start
+  $("model").addEventListener("change", (event) => selectModel(event.target.value));
+  $("version").addEventListener("change", () => selectVersion());
+  $("api-key").value = sessionStorage.getItem("serve-api-key") || "";
+  $("api-key").addEventListener("change", () => {
+    sessionStorage.setItem("serve-api-key", $("api-key").value.trim());
+    loadModels().catch((err) => showError(err.message));
+  });
+
+  clearPad();
+  resetImageResult();
+  loadStatus();
+  loadModels()
+    .then(() => document.body.setAttribute("data-loaded", "yes"))
+    .catch((err) => showError(`Cannot list the models: ${err.message}`));
+})();

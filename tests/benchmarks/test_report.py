@@ -1,0 +1,126 @@
+"""The markdown tables and the goal verdicts of the benchmark report."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.report import (
+    evaluate_goals,
+    find,
+    fmt,
+    fmt_ms,
+    markdown_table,
+    ratio,
+    render,
+)
+from benchmarks.stats import RunResult
+
+
+def run(
+    server: str,
+    scenario: str,
+    c: int,
+    rps: float,
+    p50: float = 0.5,
+    p99: float = 5.0,
+    items: int = 1,
+) -> RunResult:
+    seconds = 2.0
+    return RunResult(
+        server,
+        scenario,
+        c,
+        requests=int(rps * seconds),
+        errors=0,
+        seconds=seconds,
+        p50_ms=p50,
+        p99_ms=p99,
+        p999_ms=p99 * 1.5,
+        mean_ms=p50,
+        items_per_request=items,
+    )
+
+
+def test_markdown_table_aligns_numbers_right_and_text_left() -> None:
+    table = markdown_table(["name", "req/s"], [["floor", "6,500"], ["naive", "24.5"]])
+    lines = table.splitlines()
+    assert lines[0] == "| name | req/s |"
+    assert lines[1] == "|---|---:|"
+    assert lines[2] == "| floor | 6,500 |"
+    assert len(lines) == 4
+
+
+def test_markdown_table_rejects_ragged_rows() -> None:
+    with pytest.raises(ValueError, match="2 cells"):
+        markdown_table(["a", "b", "c"], [["1", "2"]])
+
+
+def test_number_formatting() -> None:
+    assert fmt(123456.7) == "123,457"
+    assert fmt(2.345, 1) == "2.3"
+    assert fmt(None) == "-" and fmt(float("nan")) == "-"
+    assert fmt_ms(0.4567) == "0.46" and fmt_ms(123.45) == "123.5"
+    assert ratio(10.0, 4.0) == 2.5 and ratio(1.0, 0.0) is None and ratio(None, 1.0) is None
+
+
+def test_find_picks_the_matching_run() -> None:
+    results = [run("service", "json-1", 1, 900), run("service", "json-1", 16, 5000)]
+    found = find(results, "service", "json-1", 16)
+    assert found is not None and found.concurrency == 16
+    assert find(results, "floor", "json-1", 16) is None
+
+
+def test_goals_met_and_missed_follow_the_figures() -> None:
+    results = [
+        run("service", "json-1", 16, 5600, p99=8.0),
+        run("service", "json-1", 1, 1500, p50=0.6),
+        run("floor", "json-1", 16, 6000),
+        run("naive", "json-1", 16, 25),
+        run("service", "v2bin-1024", 4, 100, items=1024),  # 102,400 img/s: missed
+        run("service", "json-1024", 4, 40, items=1024),  # 40,960 img/s: met
+    ]
+    goals = {g.name: g for g in evaluate_goals(results, {"service": 4.0}, {"service": 800.0})}
+    assert goals["1 image, c=16: share of floor req/s"].met is True
+    assert goals["1 image, c=16: share of floor req/s"].measured == "93%"
+    assert goals["1 image, c=16: times naive req/s"].met is True
+    assert goals["1 image, c=16: p99"].met is True
+    assert goals["1 image, c=1: p50"].met is True
+    assert goals["1024 images, V2 binary"].met is False
+    assert goals["1024 images, JSON"].met is True
+    assert goals["start-up to /readyz, 3 models"].met is True
+    assert goals["service RSS after the load"].met is False
+
+
+def test_goals_without_measurements_are_not_judged() -> None:
+    goals = evaluate_goals([], {}, {})
+    assert goals and all(g.met is None and g.measured == "-" for g in goals)
+
+
+def test_render_shows_ratios_and_goals() -> None:
+    results = [
+        run("service", "json-1", 16, 5000),
+        run("floor", "json-1", 16, 6250),
+        run("naive", "json-1", 16, 20),
+    ]
+    goals = evaluate_goals(results, {"service": 3.0}, {"service": 400.0})
+    report = {
+        "created_at": "2026-01-01 00:00 UTC",
+        "machine": {"cpu_model": "Test CPU", "cpus": 2, "python": "3.11"},
+        "tool": "wrk",
+        "loadgen_cpus": "0",
+        "server_cpus": "1",
+        "duration_s": 5,
+        "warmup_s": 1,
+        "command": "make bench",
+        "startup_s": {"service": 3.0},
+        "rss_ready_mb": {"service": 390.0},
+        "rss_mb": {"service": 400.0},
+        "goals": [g.__dict__ for g in goals],
+        "notes": ["a note"],
+    }
+    text = render(report, results)
+    assert "Test CPU, 2 cores" in text and "`make bench`" in text
+    assert "| 1 image, TF Serving JSON | 16 | 5,000 |" in text
+    assert "| 80% | 250x |" in text
+    assert "| 1 image, c=16: share of floor req/s | >= 85% | 80% | NO |" in text
+    assert "- a note" in text

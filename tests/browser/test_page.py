@@ -1,0 +1,255 @@
+"""The demo page in a real browser (headless Chromium) against a real server on trained models.
+
+Expected answers come from the served versions' golden samples (real test inputs and the
+exported model's probabilities for them), read from ``metadata.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.client.live_server import ROOT, Server
+
+pytestmark = pytest.mark.browser
+TIMEOUT_MS = 20_000
+
+
+def _served_metadata(models_dir: Path, name: str) -> dict[str, Any]:
+    """metadata.json of the newest version: the default when every version is available."""
+    versions = [
+        int(p.parent.name)
+        for p in (models_dir / name).glob("*/metadata.json")
+        if p.parent.name.isdigit()
+    ]
+    meta: dict[str, Any] = json.loads(
+        (models_dir / name / str(max(versions)) / "metadata.json").read_text()
+    )
+    return meta
+
+
+@pytest.fixture
+def page(browser: Any, page_server: Server) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, device_scale_factor=1)
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    pg.set_default_timeout(TIMEOUT_MS)
+    pg.goto(page_server.url + "/")
+    pg.wait_for_selector("body[data-loaded=yes]")
+    yield pg
+    context.close()
+    assert errors == [], f"JavaScript errors on the page: {errors}"
+
+
+def _updates(pg: Any, selector: str) -> int:
+    return int(pg.get_attribute(selector, "data-updates"))
+
+
+def _wait_updates(pg: Any, selector: str, above: int, settled: bool = True) -> None:
+    """Wait for more than ``above`` updates; with ``settled``, also for no prediction pending."""
+    pg.wait_for_function(
+        "([sel, n, settled]) => Number(document.querySelector(sel).dataset.updates) > n"
+        " && (!settled || document.body.dataset.busy !== 'yes')",
+        arg=[selector, above, settled],
+    )
+
+
+def _select_model(pg: Any, name: str) -> None:
+    pg.select_option("#model", name)
+    panel = "#pima-panel" if name == "pima" else "#image-panel"
+    pg.wait_for_selector(f"{panel}:not([hidden])")
+
+
+def test_drawing_updates_the_prediction_live(page: Any, screenshots: Path) -> None:
+    _select_model(page, "mnist")
+    box = page.locator("#pad").bounding_box()
+
+    def at(fx: float, fy: float) -> tuple[float, float]:
+        return box["x"] + fx * box["width"], box["y"] + fy * box["height"]
+
+    before = _updates(page, "#verdict")
+    # a "7": the top bar, then the diagonal; keep the button down and wait for a live update
+    page.mouse.move(*at(0.25, 0.22))
+    page.mouse.down()
+    for fx, fy in [(0.45, 0.22), (0.7, 0.22), (0.62, 0.45), (0.52, 0.65)]:
+        page.mouse.move(*at(fx, fy), steps=8)
+        time.sleep(0.08)
+    _wait_updates(page, "#verdict", before, settled=False)  # updated while still drawing
+    mid_stroke = _updates(page, "#verdict")
+    page.mouse.move(*at(0.45, 0.85), steps=8)
+    page.mouse.up()
+    _wait_updates(page, "#verdict", mid_stroke)  # and once more for the finished drawing
+
+    rows = page.locator("#bars tbody tr")
+    assert rows.count() == 10
+    percents = [float(t.rstrip("%")) for t in page.locator("#bars .pct").all_inner_texts()]
+    assert sum(percents) == pytest.approx(100.0, abs=1.5)
+    label = page.get_attribute("#verdict", "data-label")
+    assert label in {str(d) for d in range(10)}
+    assert page.locator("#bars tr.best th").inner_text() == label
+    # the 28x28 canvas shows the model's input: some ink, mostly background
+    ink = page.evaluate(
+        """() => {
+            const seen = document.getElementById('seen').getContext('2d');
+            const d = seen.getImageData(0, 0, 28, 28).data;
+            let lit = 0; for (let i = 0; i < d.length; i += 4) if (d[i] > 64) lit++; return lit;
+        }"""
+    )
+    assert 10 < ink < 400
+    page.screenshot(path=str(screenshots / "draw.png"), full_page=False)
+
+    # dark ink on a light pad: the server inverts it, so the model still sees white on black
+    page.click("#ink")
+    assert page.get_attribute("#ink", "aria-pressed") == "true"
+    before = _updates(page, "#verdict")
+    page.mouse.move(*at(0.5, 0.2))
+    page.mouse.down()
+    page.mouse.move(*at(0.5, 0.8), steps=10)
+    page.mouse.up()
+    _wait_updates(page, "#verdict", before)
+    corner, middle_row = page.evaluate(
+        """() => {
+            const seen = document.getElementById('seen').getContext('2d');
+            const row = seen.getImageData(0, 14, 28, 1).data.filter((_, i) => i % 4 === 0);
+            return [seen.getImageData(0, 0, 1, 1).data[0], Math.max(...row)];
+        }"""
+    )
+    assert corner < 64 and middle_row > 128
+
+
+def test_uploading_a_test_digit_predicts_its_label(
+    page: Any, page_models_dir: Path, tmp_path: Path, screenshots: Path
+) -> None:
+    meta = _served_metadata(page_models_dir, "mnist")
+    inputs = np.asarray(meta["golden"]["inputs"], dtype=np.float32)
+    outputs = np.asarray(meta["golden"]["outputs"], dtype=np.float32)
+    _select_model(page, "mnist")
+    for i in (0, 1):
+        path = tmp_path / f"test-digit-{i}.png"
+        Image.fromarray(np.round(inputs[i] * 255).astype(np.uint8), mode="L").save(path)
+        expected = meta["labels"][int(outputs[i].argmax())]
+        before = _updates(page, "#verdict")
+        page.set_input_files("#file", str(path))
+        _wait_updates(page, "#verdict", before)
+        assert page.get_attribute("#verdict", "data-label") == expected
+        assert page.locator("#predicted-label").inner_text() == expected
+    page.screenshot(path=str(screenshots / "upload.png"), full_page=False)
+
+
+def test_pima_form_validates_and_predicts(
+    page: Any, page_models_dir: Path, screenshots: Path
+) -> None:
+    meta = _served_metadata(page_models_dir, "pima")
+    features = meta["input"]["features"]
+    record = np.asarray(meta["golden"]["inputs"][0], dtype=np.float64)
+    expected = float(np.asarray(meta["golden"]["outputs"])[0].ravel()[0])
+    _select_model(page, "pima")
+    assert page.locator("#pima-fields input").count() == 8
+    # unit and plausible range are shown next to each field
+    glucose = next(f for f in features if f["name"] == "glucose")
+    assert glucose["unit"] in page.locator("label[for=f-glucose]").inner_text()
+    assert (
+        f"allowed {glucose['min']}–{glucose['max']}" in page.locator("#f-glucose-hint").inner_text()
+    )
+    # validation as you type
+    page.fill("#f-glucose", str(glucose["max"] + 100))
+    assert page.get_attribute("#f-glucose", "aria-invalid") == "true"
+    assert "between" in page.locator("#f-glucose-msg").inner_text()
+
+    before = _updates(page, "#pima-result")
+    for feature, value in zip(features, record, strict=True):
+        page.fill(f"#f-{feature['name']}", f"{value:g}")
+    assert page.get_attribute("#f-glucose", "aria-invalid") == "false"
+    page.click("#pima-submit")
+    _wait_updates(page, "#pima-result", before)
+    probability = float(page.locator("#pima-probability").inner_text())
+    assert probability == pytest.approx(expected, abs=2e-3)
+    threshold = meta.get("threshold") if meta.get("threshold") is not None else 0.5
+    outcome = meta["labels"][int(probability >= threshold)]
+    assert page.locator("#pima-outcome").inner_text() == outcome
+    assert f"threshold {threshold:g}" in page.locator("#pima-result").inner_text()
+    page.screenshot(path=str(screenshots / "pima.png"), full_page=True)
+
+
+def test_model_card_shows_metrics_and_plots(
+    page: Any, page_models_dir: Path, screenshots: Path
+) -> None:
+    meta = _served_metadata(page_models_dir, "mnist")
+    _select_model(page, "mnist")
+    page.click("#card-toggle")
+    assert page.get_attribute("#card-toggle", "aria-expanded") == "true"
+    page.wait_for_selector("#card .plot img")
+    plots = sorted(
+        f.split("/", 1)[1] for f in meta["files"] if f.startswith("report/") and f.endswith(".png")
+    )
+    assert {"history.png", "confusion_matrix.png", "samples.png"} <= set(plots)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#card .plot img')]"
+        ".every(i => i.complete && i.naturalWidth > 0)"
+    )
+    shown = page.eval_on_selector_all("#card .plot img", "imgs => imgs.map(i => i.naturalWidth)")
+    assert len(shown) == len(plots) and all(w > 0 for w in shown)
+    card = page.locator("#card").inner_text()
+    assert f"{meta['metrics']['accuracy']:.4f}" in card
+    assert meta["recipe"]["name"] in card
+    assert meta["created_at"] in card
+    for digest in meta["data"]["sha256"].values():
+        assert digest in card
+    assert page.locator("#card table.confusion tbody tr").count() == len(meta["labels"])
+    page.screenshot(path=str(screenshots / "model-card.png"), full_page=True)
+
+
+def test_phone_width_keyboard_and_labels(
+    browser: Any, page_server: Server, screenshots: Path
+) -> None:
+    context = browser.new_context(viewport={"width": 375, "height": 812}, has_touch=True)
+    pg = context.new_page()
+    pg.set_default_timeout(TIMEOUT_MS)
+    try:
+        pg.goto(page_server.url + "/")
+        pg.wait_for_selector("body[data-loaded=yes]")
+        pg.click("#card-toggle")
+        pg.wait_for_selector("#card .plot img")
+        for model in ("mnist", "pima"):
+            _select_model(pg, model)
+            overflow = pg.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, f"{model}: page is {overflow}px wider than a 375px screen"
+        # every form control has an accessible label
+        unlabeled = pg.evaluate(
+            """() => [...document.querySelectorAll('input, select, button, canvas[tabindex]')]
+                .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
+                             && !e.textContent.trim())
+                .map(e => e.id)"""
+        )
+        assert unlabeled == []
+        # keyboard: Tab reaches every control of the image panel and the model card
+        _select_model(pg, "mnist")
+        pg.evaluate("() => document.activeElement && document.activeElement.blur()")
+        reached = set()
+        for _ in range(40):
+            pg.keyboard.press("Tab")
+            reached.add(pg.evaluate("() => document.activeElement.id"))
+        assert {"model", "version", "pad", "clear", "ink", "file", "card-toggle"} <= reached
+        pg.screenshot(path=str(screenshots / "phone.png"), full_page=False)
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _publish_screenshot() -> Iterator[None]:
+    """With UPDATE_SCREENSHOT=1, copy the drawing screenshot to docs/ for the README."""
+    yield
+    shot = ROOT / "artifacts" / "screenshots" / "draw.png"
+    if os.environ.get("UPDATE_SCREENSHOT") == "1" and shot.exists():
+        (ROOT / "docs").mkdir(exist_ok=True)
+        shutil.copyfile(shot, ROOT / "docs" / "screenshot.png")

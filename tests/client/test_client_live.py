@@ -1,0 +1,209 @@
+"""The Python client and the ``predict`` command against a real server on trained models.
+
+Expected answers come from each version's golden sample in ``metadata.json``: real test inputs
+and the probabilities the exported model gives for them.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from service.client import Client, ClientError, cli
+from tests.client.live_server import ROOT, Server
+
+
+def _metadata(models_dir: Path, name: str) -> dict[str, Any]:
+    versions = sorted(
+        int(p.parent.name)
+        for p in (models_dir / name).glob("*/metadata.json")
+        if p.parent.name.isdigit()
+    )
+    meta: dict[str, Any] = json.loads(
+        (models_dir / name / str(versions[-1]) / "metadata.json").read_text()
+    )
+    return meta
+
+
+def _golden(models_dir: Path, name: str) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+    meta = _metadata(models_dir, name)
+    inputs = np.asarray(meta["golden"]["inputs"], dtype=np.float32)
+    outputs = np.asarray(meta["golden"]["outputs"], dtype=np.float32)
+    return meta, inputs, outputs
+
+
+def _png(pixels: np.ndarray, path: Path) -> Path:
+    Image.fromarray(np.round(pixels * 255).astype(np.uint8), mode="L").save(path, format="PNG")
+    return path
+
+
+@pytest.fixture
+def client(server: Server) -> Client:
+    return Client(server.url, timeout=30)
+
+
+def test_status_endpoints(client: Client) -> None:
+    assert client.ready() is True
+    assert client.health()
+    models = {m["name"]: m for m in client.models()}
+    assert {"mnist", "fashion_mnist", "pima"} <= set(models)
+    for model in models.values():
+        assert model["default_version"] is not None
+        assert any(v["state"] == "available" for v in model["versions"])
+
+
+def test_predict_array_matches_golden(client: Client, models_dir: Path) -> None:
+    for name in ("mnist", "fashion_mnist"):
+        meta, inputs, outputs = _golden(models_dir, name)
+        result = client.predict(name, inputs, version=meta["version"])
+        assert result["model"] == name and result["version"] == meta["version"]
+        got = np.array(
+            [[p["probabilities"][label] for label in meta["labels"]] for p in result["predictions"]]
+        )
+        np.testing.assert_allclose(got, outputs, atol=1e-3)
+        assert [p["label"] for p in result["predictions"]] == [
+            meta["labels"][i] for i in outputs.argmax(1)
+        ]
+        # integer pixels (0-255) are sent with scale=byte and give the same answer
+        as_bytes = client.predict(
+            name, np.round(inputs[:2] * 255).astype(np.uint8), version=meta["version"]
+        )
+        assert [p["label"] for p in as_bytes["predictions"]] == [
+            meta["labels"][i] for i in outputs[:2].argmax(1)
+        ]
+
+
+def test_predict_png_file_bytes_and_multipart(
+    client: Client, models_dir: Path, tmp_path: Path
+) -> None:
+    meta, inputs, outputs = _golden(models_dir, "mnist")
+    expected = [meta["labels"][i] for i in outputs.argmax(1)]
+    paths = [_png(inputs[i], tmp_path / f"digit{i}.png") for i in range(3)]
+    by_path = client.predict("mnist", paths[0], version=meta["version"], top_k=3)
+    assert by_path["predictions"][0]["label"] == expected[0]
+    assert len(by_path["predictions"][0]["top_k"]) == 3
+    by_bytes = client.predict("mnist", paths[1].read_bytes(), version=meta["version"])
+    assert by_bytes["predictions"][0]["label"] == expected[1]
+    many = client.predict("mnist", [str(p) for p in paths], version=meta["version"])
+    assert [p["label"] for p in many["predictions"]] == expected[:3]
+    # JPEG of the same digit: lossy, but the label holds
+    buf = io.BytesIO()
+    Image.open(paths[2]).save(buf, format="JPEG", quality=95)
+    assert (
+        client.predict("mnist", buf.getvalue(), version=meta["version"])["predictions"][0]["label"]
+        == expected[2]
+    )
+
+
+def test_predict_pima_records(client: Client, models_dir: Path) -> None:
+    meta, inputs, outputs = _golden(models_dir, "pima")
+    names = [f["name"] for f in meta["input"]["features"]]
+    records = [dict(zip(names, map(float, row), strict=True)) for row in inputs]
+    result = client.predict("pima", records, version=meta["version"], threshold=0.5)
+    probs = np.array([p["probability"] for p in result["predictions"]])
+    np.testing.assert_allclose(probs, outputs[:, 0], atol=1e-3)
+    assert [p["outcome_index"] for p in result["predictions"]] == [int(p >= 0.5) for p in probs]
+    assert result["threshold"] == 0.5
+    one = client.predict("pima", records[0], version=meta["version"])
+    assert one["predictions"][0]["probability"] == pytest.approx(float(outputs[0, 0]), abs=1e-3)
+
+
+def test_errors_are_clear(client: Client) -> None:
+    with pytest.raises(ClientError) as info:
+        client.predict("no_such_model", np.zeros((28, 28)))
+    assert info.value.status_code == 404
+    assert "404" in info.value.message and "no_such_model" in info.value.message
+    with pytest.raises(ClientError) as info:
+        client.predict("mnist", np.zeros((5, 5)))
+    assert info.value.status_code in (400, 422)
+    with pytest.raises(ClientError) as info:
+        client.predict("pima", {"glucose": 148})
+    assert info.value.status_code == 422 and "pregnant" in info.value.message
+
+
+def test_cli_image_top_k_and_json(server: Server, models_dir: Path, tmp_path: Path) -> None:
+    meta, inputs, outputs = _golden(models_dir, "mnist")
+    path = _png(inputs[0], tmp_path / "digit.png")
+    out = io.StringIO()
+    assert cli.main(["mnist", str(path), "--top-k", "3", "--url", server.url], out=out) == 0
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("mnist version ")
+    assert lines[3].split()[:3] == [str(path), "1", meta["labels"][int(outputs[0].argmax())]]
+    assert len(lines) == 3 + 3  # header, column names, rule, three ranked labels
+    out = io.StringIO()
+    assert cli.main(["mnist", str(path), "--json", "--url", server.url], out=out) == 0
+    assert (
+        json.loads(out.getvalue())["predictions"][0]["label"]
+        == meta["labels"][int(outputs[0].argmax())]
+    )
+
+
+def test_cli_pima_flags_csv_and_list(server: Server, models_dir: Path, tmp_path: Path) -> None:
+    meta, inputs, outputs = _golden(models_dir, "pima")
+    names = [f["name"] for f in meta["input"]["features"]]
+    flags = [
+        x for name, value in zip(names, inputs[0], strict=True) for x in (f"--{name}", f"{value:g}")
+    ]
+    out = io.StringIO()
+    version = ["--version", str(meta["version"])]
+    assert cli.main(["pima", *flags, *version, "--json", "--url", server.url], out=out) == 0
+    answer = json.loads(out.getvalue())
+    assert answer["predictions"][0]["probability"] == pytest.approx(float(outputs[0, 0]), abs=1e-3)
+
+    csv_path = tmp_path / "records.csv"
+    csv_path.write_text(
+        ",".join(names) + "\n" + "\n".join(",".join(f"{v:g}" for v in row) for row in inputs)
+    )
+    out = io.StringIO()
+    assert cli.main(["pima", "--csv", str(csv_path), *version, "--url", server.url], out=out) == 0
+    table = out.getvalue().splitlines()
+    assert len(table) == 3 + len(inputs)
+    assert table[3].split()[1] == f"{float(outputs[0, 0]):.4f}"
+
+    out = io.StringIO()
+    assert cli.main(["--list", "--url", server.url], out=out) == 0
+    listing = out.getvalue()
+    assert "mnist" in listing and "pima" in listing and "available" in listing
+
+
+def test_console_script_uses_env_url_and_reports_errors(server: Server, tmp_path: Path) -> None:
+    exe = Path(sys.executable).with_name("predict")
+    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "service.client.cli"]
+    env = {**os.environ, "SERVE_URL": server.url}
+    ok = subprocess.run(
+        [*command, "--list"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "mnist" in ok.stdout
+    bad = subprocess.run(
+        [*command, "nosuchmodel", str(tmp_path / "missing.png")],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 1
+    assert bad.stderr.startswith("predict: error: cannot read")
+    image = tmp_path / "blank.png"
+    Image.new("L", (28, 28)).save(image)
+    unknown = subprocess.run(
+        [*command, "nosuchmodel", str(image)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert unknown.returncode == 1
+    assert "404" in unknown.stderr and "nosuchmodel" in unknown.stderr
+    assert "Traceback" not in unknown.stderr

@@ -1,0 +1,155 @@
+"""Client and CLI behaviour that needs no model server: inputs, CSV, usage errors, server down."""
+
+from __future__ import annotations
+
+import io
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from service.client import Client, ClientError, cli
+from service.client.client import _array_payload, image_content_type, read_records_csv
+
+
+def _closed_port() -> int:
+    """A loopback port nobody listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_server_down_gives_a_clear_message() -> None:
+    url = f"http://127.0.0.1:{_closed_port()}"
+    with Client(url, timeout=2) as client, pytest.raises(ClientError) as info:
+        client.models()
+    assert "cannot connect" in info.value.message
+    assert url in info.value.message
+    assert info.value.status_code is None
+
+
+def test_cli_server_down_exits_1(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    image = tmp_path / "x.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 10)
+    code = cli.main(["mnist", str(image), "--url", f"http://127.0.0.1:{_closed_port()}"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("predict: error: cannot connect")
+    assert "Traceback" not in err
+
+
+def test_image_signature() -> None:
+    assert image_content_type(b"\x89PNG\r\n\x1a\nrest") == "image/png"
+    assert image_content_type(b"\xff\xd8\xff\xe0rest") == "image/jpeg"
+    with pytest.raises(ClientError, match="not a PNG or JPEG"):
+        image_content_type(b"GIF89a")
+
+
+def test_missing_file_is_a_client_error() -> None:
+    with Client("http://127.0.0.1:1") as client, pytest.raises(ClientError, match="cannot read"):
+        client.predict("mnist", "/nonexistent/digit.png")
+
+
+def test_path_segments_cannot_change_the_route() -> None:
+    with Client("http://127.0.0.1:1") as client:
+        for bad in ("../admin", "a/b", "", ".."):
+            with pytest.raises(ClientError, match="invalid model or version name"):
+                client.predict(bad, np.zeros((28, 28)))
+
+
+def test_array_payload_adds_batch_and_scale() -> None:
+    one = _array_payload(np.full((28, 28), 255, dtype=np.uint8))
+    assert np.asarray(one["instances"]).shape == (1, 28, 28)
+    assert one["scale"] == "byte"
+    floats = _array_payload(np.zeros((3, 784), dtype=np.float32))
+    assert np.asarray(floats["instances"]).shape == (3, 784)
+    assert "scale" not in floats
+    record = _array_payload(np.arange(8))
+    assert record["instances"] == [list(range(8))]
+    assert "scale" not in record
+
+
+def test_records_csv(tmp_path: Path) -> None:
+    path = tmp_path / "pima.csv"
+    path.write_text(
+        "pregnant,glucose,pressure,triceps,insulin,mass,pedigree,age,diabetes\n"
+        "6,148,72,35,0,33.6,0.627,50,pos\n1,85,66,29,0,26.6,0.351,31,neg\n"
+    )
+    records = read_records_csv(path)
+    assert len(records) == 2
+    assert records[0]["glucose"] == 148.0 and records[1]["pedigree"] == pytest.approx(0.351)
+    assert "diabetes" not in records[0]
+
+
+def test_records_csv_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("glucose,mass\n148,abc\n")
+    with pytest.raises(ClientError, match=r"line 2: column 'mass' is not a number"):
+        read_records_csv(bad)
+    empty = tmp_path / "empty.csv"
+    empty.write_text("glucose,mass\n")
+    with pytest.raises(ClientError, match="no records"):
+        read_records_csv(empty)
+
+
+def test_cli_pima_needs_all_features(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli.main(["pima", "--glucose", "148", "--mass", "33.6"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "missing: --pregnant, --pressure, --triceps, --insulin, --pedigree, --age" in err
+
+
+def test_cli_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in ([], ["mnist"], ["mnist", "a.png", "--top-k", "0"]):
+        with pytest.raises(SystemExit) as info:
+            cli.main(argv)
+        assert info.value.code == 2
+
+
+def test_format_image_result_ranks_by_probability() -> None:
+    result = {
+        "model": "mnist",
+        "version": 2,
+        "predictions": [
+            {"label": "7", "probabilities": {"1": 0.05, "7": 0.9, "9": 0.05, "3": 0.0}}
+        ],
+    }
+    text = cli.format_result(result, ["digit.png"], 2)
+    lines = text.splitlines()
+    assert lines[0] == "mnist version 2"
+    assert lines[3].split()[:4] == ["digit.png", "1", "7", "0.9000"]
+    assert lines[4].split()[:3] == ["2", "1", "0.0500"]
+    assert len(lines) == 5
+
+
+def test_format_pima_and_models() -> None:
+    result = {
+        "model": "pima",
+        "version": 1,
+        "threshold": 0.5,
+        "predictions": [
+            {"probability": 0.73, "outcome": "diabetes", "outcome_index": 1, "threshold": 0.5}
+        ],
+    }
+    out = io.StringIO()
+    out.write(cli.format_result(result, [], 1))
+    text = out.getvalue()
+    assert "pima version 1, threshold 0.5" in text
+    assert "0.7300" in text and "diabetes" in text
+    models = [
+        {
+            "name": "mnist",
+            "default_version": 2,
+            "labels": {"baseline": 1},
+            "versions": [
+                {"version": 1, "state": "available", "reason": None},
+                {"version": 2, "state": "available", "reason": None},
+                {"version": 3, "state": "failed", "reason": "checksum mismatch for x"},
+            ],
+        }
+    ]
+    listing = cli.format_models(models).splitlines()
+    assert "baseline" in listing[2] and "default" in listing[3]
+    assert "failed" in listing[4] and "checksum mismatch" in listing[4]

@@ -1,0 +1,245 @@
+"""Helpers for the reliability tests: publish versions, break them, run a real server, load it.
+
+Versions are published the way the exporter does it: files first, ``metadata.json`` last and
+atomically, with the name and version fields rewritten for the new folder. Breakers turn a good
+published version into each kind of broken version the issue lists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+LAUNCHER = Path(__file__).with_name("launcher.py")
+
+
+# --- publishing ---------------------------------------------------------------------------------
+def write_json_atomically(path: Path, payload: dict[str, Any]) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".metadata.", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(payload, fh)
+    os.replace(tmp, path)
+
+
+def read_meta(vdir: Path) -> dict[str, Any]:
+    meta: dict[str, Any] = json.loads((vdir / "metadata.json").read_text())
+    return meta
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def publish(
+    source: Path,
+    models_dir: Path,
+    name: str,
+    version: int,
+    *,
+    mutate: Callable[[Path, dict[str, Any]], None] | None = None,
+    finish: bool = True,
+) -> Path:
+    """Copy ``source`` (a version folder) to ``models_dir/name/version``; metadata last.
+
+    ``mutate(folder, metadata)`` may change files and metadata before metadata is written.
+    With ``finish=False`` the folder is left half-written (no metadata.json).
+    """
+    target = models_dir / name / str(version)
+    assert not target.exists(), f"versions only grow: {target} exists"
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("metadata.json"))
+    meta = read_meta(source)
+    meta["name"], meta["version"] = name, version
+    if mutate is not None:
+        mutate(target, meta)
+    if finish:
+        write_json_atomically(target / "metadata.json", meta)
+    return target
+
+
+def finish_version(source: Path, target: Path, name: str, version: int) -> None:
+    meta = read_meta(source)
+    meta["name"], meta["version"] = name, version
+    write_json_atomically(target / "metadata.json", meta)
+
+
+# --- breakers: each makes one kind of broken version ---------------------------------------------
+def break_checksum(folder: Path, meta: dict[str, Any]) -> None:
+    """A model file changed after its checksum was recorded."""
+    rel = "model.tflite" if "model.tflite" in meta["files"] else "saved_model.pb"
+    with (folder / rel).open("ab") as fh:
+        fh.write(b"\0")
+
+
+def break_selftest(folder: Path, meta: dict[str, Any]) -> None:
+    """The model does not reproduce its golden outputs."""
+    meta["golden"]["outputs"] = [[0.1] * len(row) for row in meta["golden"]["outputs"]]
+
+
+def break_tflite_content(folder: Path, meta: dict[str, Any]) -> None:
+    """A corrupt model file whose checksum matches (so the runtime itself must refuse it)."""
+    path = folder / "model.tflite"
+    data = bytearray(path.read_bytes())
+    data[: min(len(data), 4096)] = b"\xa5" * min(len(data), 4096)
+    path.write_bytes(bytes(data))
+    meta["files"]["model.tflite"] = sha256(path)
+
+
+def break_savedmodel(folder: Path, meta: dict[str, Any]) -> None:
+    """A SavedModel-only version whose saved_model.pb is garbage (checksums match)."""
+    (folder / "model.tflite").unlink(missing_ok=True)
+    meta["files"].pop("model.tflite", None)
+    meta.setdefault("artifacts", {})["tflite"] = None
+    path = folder / "saved_model.pb"
+    path.write_bytes(b"\x08\x01garbage, not a protobuf" * 64)
+    meta["files"]["saved_model.pb"] = sha256(path)
+
+
+def break_missing_file(folder: Path, meta: dict[str, Any]) -> None:
+    """A file listed in metadata is not there."""
+    (folder / "variables" / "variables.index").unlink()
+
+
+def break_metadata_keys(folder: Path, meta: dict[str, Any]) -> None:
+    """metadata.json without the fields the service relies on."""
+    for key in ("golden", "files", "output"):
+        meta.pop(key, None)
+
+
+def write_invalid_metadata(folder: Path) -> None:
+    """metadata.json that is not JSON at all."""
+    (folder / "metadata.json").write_text('{"name": "mnist", "version": ')
+
+
+# --- a real server process ----------------------------------------------------------------------
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    exit_code: int | None = None
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def json_logs(self) -> list[dict[str, Any]]:
+        out = []
+        for line in self.log_text().splitlines():
+            try:
+                item = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(item, dict):
+                out.append(item)
+        return out
+
+    def terminate(self, timeout: float = 60.0) -> int:
+        """SIGTERM, then wait for the exit code."""
+        self.process.send_signal(signal.SIGTERM)
+        self.exit_code = self.process.wait(timeout=timeout)
+        return self.exit_code
+
+
+@contextmanager
+def run_server(
+    models_dir: Path,
+    log_path: Path,
+    env: dict[str, str] | None = None,
+    *,
+    slow_ms: float = 0.0,
+    wait_ready: str = "/readyz",
+    timeout: float = 120.0,
+) -> Iterator[Server]:
+    """``python -m service`` on a free loopback port (through the test launcher when
+    ``slow_ms`` > 0, which adds that much time to every inference call)."""
+    port = free_port()
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("SERVE_")}
+    full_env = {
+        **inherited,
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "SERVE_VERSION_POLICY": "latest",
+        "SERVE_MODELS_DIR": str(models_dir),
+        "SERVE_HOST": "127.0.0.1",
+        "SERVE_PORT": str(port),
+        "SERVE_LOG_FORMAT": "json",
+        "RELIABILITY_SLOW_MS": str(slow_ms),
+        **(env or {}),
+    }
+    cmd = [sys.executable, str(LAUNCHER)] if slow_ms > 0 else [sys.executable, "-m", "service"]
+    url = f"http://127.0.0.1:{port}"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=log, stderr=log)
+    server = Server(url, proc, log_path)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with {proc.returncode}:\n{server.log_text()}")
+            try:
+                if httpx.get(url + wait_ready, timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server not ready after {timeout:.0f} s")
+            time.sleep(0.1)
+        yield server
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+# --- load ---------------------------------------------------------------------------------------
+@dataclass
+class Tally:
+    """Outcome of every request a load loop sent."""
+
+    sent: int = 0
+    ok: int = 0
+    by_status: dict[int, int] = field(default_factory=dict)
+    transport_errors: list[str] = field(default_factory=list)
+    wrong: list[str] = field(default_factory=list)
+    versions: dict[int, int] = field(default_factory=dict)
+
+    def failures(self) -> int:
+        return self.sent - self.ok
+
+    def summary(self) -> str:
+        return (
+            f"sent={self.sent} ok={self.ok} statuses={self.by_status} "
+            f"transport_errors={len(self.transport_errors)} wrong={len(self.wrong)} "
+            f"versions={dict(sorted(self.versions.items()))} "
+            f"first problems={(self.transport_errors + self.wrong)[:5]}"
+        )
+
+
+def close_to(a: np.ndarray, b: np.ndarray, atol: float = 1e-4) -> bool:
+    return a.shape == b.shape and bool(np.allclose(a, b, atol=atol))

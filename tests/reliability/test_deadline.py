@@ -1,0 +1,116 @@
+"""Request deadlines: the setting, the per-request header, 504, and skipped expired work."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi import FastAPI
+
+from service.limits import BadTimeout, parse_timeout
+from tests.reliability.conftest import serve
+
+pytestmark = pytest.mark.anyio
+
+BODY = {"instances": [np.zeros((28, 28)).tolist()]}
+
+
+def slow_down(app: FastAPI, seconds: float, model: str = "mnist") -> Callable[[], int]:
+    """Make every inference call of the model's default version take ``seconds`` longer;
+    returns a counter of the rows actually run."""
+    mv = app.state.registry.resolve(model)
+    batcher = mv.batcher
+    inner = batcher._predict
+    rows = [0]
+
+    def slow(x: np.ndarray) -> np.ndarray:
+        time.sleep(seconds)
+        rows[0] += len(x)
+        return inner(x)
+
+    batcher._predict = slow
+    return lambda: rows[0]
+
+
+def test_parse_timeout() -> None:
+    assert parse_timeout("2.5") == 2.5
+    assert parse_timeout(" 250ms ") == 0.25
+    assert parse_timeout("3s") == 3.0
+    assert parse_timeout("1e-1") == pytest.approx(0.1)
+    for bad in ("", "abc", "-1", "0", "0ms", "nan", "inf", "1e999", "1 h", "1,5", "9" * 100):
+        with pytest.raises(BadTimeout):
+            parse_timeout(bad)
+
+
+async def test_header_shortens_the_deadline(tiny_repo: Path) -> None:
+    async with serve(tiny_repo, request_timeout_s=5.0, max_batch_size=1) as (app, client):
+        slow_down(app, 0.5)
+        for header in ("X-Request-Timeout", "Request-Timeout"):
+            started = time.perf_counter()
+            response = await client.post(
+                "/models/mnist/predict", json=BODY, headers={header: "0.1"}
+            )
+            elapsed = time.perf_counter() - started
+            assert response.status_code == 504, response.text
+            assert "deadline" in response.json()["error"]
+            assert elapsed < 0.45, f"504 came after {elapsed:.2f} s"
+        for path, body in (
+            ("/v1/models/mnist:predict", BODY),
+            (
+                "/v2/models/mnist/infer",
+                {"inputs": [{"name": "pixels", "shape": [1, 784], "datatype": "FP32",
+                             "data": [0.0] * 784}]},
+            ),
+        ):
+            response = await client.post(path, json=body, headers={"X-Request-Timeout": "100ms"})
+            assert response.status_code == 504, (path, response.text)
+        await asyncio.sleep(0.6)  # let the started batch finish
+        ok = await client.post("/models/mnist/predict", json=BODY)
+        assert ok.status_code == 200
+
+
+async def test_setting_caps_the_header(tiny_repo: Path) -> None:
+    async with serve(tiny_repo, request_timeout_s=0.3, max_batch_size=1) as (app, client):
+        slow_down(app, 1.0)
+        started = time.perf_counter()
+        response = await client.post(
+            "/models/mnist/predict", json=BODY, headers={"X-Request-Timeout": "30"}
+        )
+        assert response.status_code == 504
+        assert time.perf_counter() - started < 0.9, "a header must not extend the server's limit"
+        assert "0.3 s" in response.json()["error"]
+
+
+async def test_expired_requests_are_skipped_not_run(tiny_repo: Path) -> None:
+    async with serve(tiny_repo, request_timeout_s=5.0, max_batch_size=1) as (app, client):
+        rows = slow_down(app, 0.3)
+        headers = {"X-Request-Timeout": "0.15"}
+        responses = await asyncio.gather(
+            *(client.post("/models/mnist/predict", json=BODY, headers=headers) for _ in range(6))
+        )
+        assert [r.status_code for r in responses] == [504] * 6
+        await asyncio.sleep(0.8)
+        assert rows() < 6, "work whose deadline passed while queued must be skipped"
+        assert (await client.post("/models/mnist/predict", json=BODY)).status_code == 200
+
+
+async def test_bad_deadline_headers_are_400(tiny_repo: Path) -> None:
+    async with serve(tiny_repo) as (_, client):
+        for value in ("soon", "-2", "0", "nan", "1e999"):
+            response = await client.post(
+                "/models/mnist/predict", json=BODY, headers={"X-Request-Timeout": value}
+            )
+            assert response.status_code == 400, value
+            assert "X-Request-Timeout" in response.json()["error"]
+
+
+async def test_lifecycle_endpoints_are_not_cut(tiny_repo: Path) -> None:
+    async with serve(tiny_repo) as (_, client):
+        response = await client.post(
+            "/v2/repository/index", headers={"X-Request-Timeout": "0.000001"}
+        )
+        assert response.status_code == 200

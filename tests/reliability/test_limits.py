@@ -1,0 +1,183 @@
+"""Limits on input: body size, instances, pixels (decompression bombs), files, content types,
+and names outside the strict pattern. Every answer is a clear 4xx with ``{"error": ...}``."""
+
+from __future__ import annotations
+
+import io
+import struct
+import time
+import zlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.reliability.conftest import serve
+
+pytestmark = pytest.mark.anyio
+
+LIMITS = {"max_body_bytes": 200_000, "max_instances": 8, "max_upload_files": 3}
+BAD_INPUTS_TRIED: list[str] = []  # every hostile input below, for the docs' figures
+
+
+def png(size: tuple[int, int] = (28, 28), value: int = 0) -> bytes:
+    buf = io.BytesIO()
+    Image.new("L", size, value).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def png_bomb(width: int, height: int) -> bytes:
+    """A valid PNG header declaring ``width`` x ``height`` with a tiny, highly compressed body:
+    decoding it fully would need gigabytes."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    row = b"\0" + b"\0" * width
+    body = zlib.compress(row * 64, 9)  # only the first rows; the rest would come on decoding
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+
+
+def expect_error(response: httpx.Response, status: int, what: str) -> None:
+    BAD_INPUTS_TRIED.append(what)
+    assert response.status_code == status, (what, response.status_code, response.text[:300])
+    assert response.headers["content-type"].startswith("application/json"), what
+    body = response.json()
+    assert isinstance(body.get("error"), str) and body["error"], (what, body)
+    assert "Traceback" not in body["error"]
+
+
+async def test_body_size(tiny_repo: Path) -> None:
+    async with serve(tiny_repo, **LIMITS) as (_, client):
+        big = b'{"instances": [' + b"0," * 150_000 + b"0]}"
+        for path in ("/models/mnist/predict", "/v1/models/mnist:predict", "/v2/models/mnist/infer"):
+            response = await client.post(
+                path, content=big, headers={"content-type": "application/json"}
+            )
+            expect_error(response, 413, f"declared body of {len(big)} bytes to {path}")
+
+        async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: counted while read
+            for _ in range(40):
+                yield b" " * 10_000
+
+        response = await client.post(
+            "/models/mnist/predict", content=chunks(), headers={"content-type": "application/json"}
+        )
+        expect_error(response, 413, "chunked body over the limit")
+        response = await client.post(
+            "/v2/repository/index", content=chunks(), headers={"content-type": "application/json"}
+        )
+        expect_error(response, 413, "chunked body over the limit to an admin endpoint")
+
+
+async def test_instances_limit(tiny_repo: Path) -> None:
+    async with serve(tiny_repo, **LIMITS) as (_, client):
+        images = np.zeros((9, 28, 28)).tolist()
+        response = await client.post("/models/mnist/predict", json={"instances": images})
+        expect_error(response, 422, "9 instances, limit 8 (own API)")
+        response = await client.post("/v1/models/mnist:predict", json={"instances": images})
+        expect_error(response, 422, "9 instances, limit 8 (TF Serving API)")
+        flat = np.zeros(9 * 784).tolist()
+        tensor = {"name": "pixels", "shape": [9, 28, 28], "datatype": "FP32", "data": flat}
+        response = await client.post("/v2/models/mnist/infer", json={"inputs": [tensor]})
+        expect_error(response, 422, "9 instances, limit 8 (V2)")
+        ok = await client.post("/models/mnist/predict", json={"instances": images[:8]})
+        assert ok.status_code == 200
+
+
+async def test_decompression_bombs_are_refused_before_decoding(tiny_repo: Path) -> None:
+    async with serve(tiny_repo, **LIMITS) as (_, client):
+        for width, height in ((50_000, 50_000), (100_000, 1), (30_000, 30_000)):
+            bomb = png_bomb(width, height)
+            assert len(bomb) < 10_000
+            started = time.perf_counter()
+            response = await client.post(
+                "/models/mnist/predict", content=bomb, headers={"content-type": "image/png"}
+            )
+            expect_error(response, 413, f"PNG bomb declaring {width}x{height} pixels")
+            assert time.perf_counter() - started < 2.0, "the bomb was decoded"
+        files = [("file", ("bomb.png", png_bomb(40_000, 40_000), "image/png"))]
+        response = await client.post("/models/mnist/predict", files=files)
+        expect_error(response, 413, "PNG bomb in a multipart upload")
+
+
+async def test_upload_file_count(tiny_repo: Path) -> None:
+    async with serve(tiny_repo, **LIMITS) as (_, client):
+        files = [("file", (f"{i}.png", png(), "image/png")) for i in range(4)]
+        response = await client.post("/models/mnist/predict", files=files)
+        expect_error(response, 413, "4 files, limit 3")
+        ok = await client.post("/models/mnist/predict", files=files[:3])
+        assert ok.status_code == 200 and len(ok.json()["predictions"]) == 3
+
+
+async def test_unsupported_content_types(tiny_repo: Path) -> None:
+    async with serve(tiny_repo, **LIMITS) as (_, client):
+        cases = [
+            ("/models/mnist/predict", "text/xml", b"<x/>"),
+            ("/models/mnist/predict", "application/x-www-form-urlencoded", b"a=1"),
+            ("/models/mnist/predict", "image/gif", b"GIF89a" + b"\0" * 20),
+            ("/models/pima/predict", "image/png", png()),
+            ("/v2/models/mnist/infer", "multipart/form-data; boundary=x", b"--x--"),
+            ("/v1/models/mnist:predict", "image/png", png()),
+        ]
+        for path, ctype, body in cases:
+            response = await client.post(path, content=body, headers={"content-type": ctype})
+            expect_error(response, 415, f"{ctype} to {path}")
+
+
+HOSTILE_NAMES = [
+    "..",
+    "../mnist",
+    "..%2Fmnist",
+    "%2e%2e%2fsecret",
+    "MNIST",
+    "mnist%00",
+    "mnist;ls",
+    "mnist%20",
+    "m" * 300,
+    "%C3%A9t%C3%A9",
+    "secret",
+    "~root",
+    "mnist.json",
+    "*",
+]
+
+
+async def test_names_outside_the_pattern_are_404(repo_copy: Path) -> None:
+    # a directory beside the repository that a traversal would reach
+    secret = repo_copy.parent / "secret" / "1"
+    secret.mkdir(parents=True)
+    (secret / "metadata.json").write_text("{}")
+    async with serve(repo_copy, **LIMITS) as (_, client):
+        for name in HOSTILE_NAMES:
+            for method, path in (
+                ("GET", f"/models/{name}"),
+                ("GET", f"/models/mnist/versions/{name}"),
+                ("GET", f"/models/mnist/versions/1/report/{name}"),
+                ("POST", f"/models/{name}/predict"),
+                ("POST", f"/models/mnist/versions/{name}/predict"),
+                ("GET", f"/v1/models/{name}"),
+                ("POST", f"/v1/models/{name}:predict"),
+                ("POST", f"/v1/models/mnist/labels/{name}:predict"),
+                ("GET", f"/v2/models/{name}"),
+                ("POST", f"/v2/models/{name}/infer"),
+                ("POST", f"/v2/models/mnist/versions/{name}/infer"),
+                ("POST", f"/v2/repository/models/{name}/load"),
+                ("POST", f"/v2/repository/models/{name}/unload"),
+            ):
+                url = "http://test" + path  # keep percent-escapes as sent
+                response = await client.request(method, httpx.URL(url), json={"instances": [0]})
+                expect_error(response, 404, f"{method} {path}")
+        traversal = await client.get("/models/mnist/versions/1/report/..%2F..%2Fmetadata.json")
+        expect_error(traversal, 404, "report path traversal")
+        unlisted = await client.get("/models/mnist/versions/1/report/unlisted.md")
+        expect_error(unlisted, 404, "report file not listed in metadata")
+
+
+def test_bad_input_count_is_reported() -> None:
+    """Runs last in this module: prints the figure for docs/reliability.md."""
+    print(f"\nbad inputs tried in test_limits: {len(BAD_INPUTS_TRIED)}")

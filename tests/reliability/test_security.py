@@ -1,0 +1,166 @@
+"""API keys, the admin key, CORS, and keys never reaching the logs."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from service.security import classify, key_matches, parse_keys
+from tests.reliability.conftest import serve
+
+pytestmark = pytest.mark.anyio
+
+API_KEYS = "predict-key-1,predict-key-2"
+ADMIN_KEY = "admin-key-Z9"
+IMAGE = np.zeros((28, 28)).tolist()
+PREDICTIONS = [
+    ("/models/mnist/predict", {"instances": [IMAGE]}),
+    ("/models/mnist/versions/1/predict", {"instances": [IMAGE]}),
+    ("/v1/models/mnist:predict", {"instances": [IMAGE]}),
+    ("/v1/models/mnist/versions/1:predict", {"instances": [IMAGE]}),
+    (
+        "/v2/models/mnist/infer",
+        {"inputs": [{"name": "pixels", "shape": [1, 28, 28], "datatype": "FP32", "data": IMAGE}]},
+    ),
+]
+ADMIN = ["/v2/repository/index", "/v2/repository/models/mnist/load"]
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def test_classify_paths() -> None:
+    assert classify("POST", "/models/mnist/predict") == "predict"
+    assert classify("POST", "/v1/models/mnist/labels/stable:classify") == "predict"
+    assert classify("POST", "/v2/models/mnist/versions/2/infer") == "predict"
+    assert classify("GET", "/models/mnist") is None
+    assert classify("GET", "/v2/models/mnist") is None
+    assert classify("GET", "/v2/repository/index") == "admin"
+    assert classify("POST", "/v2/repository/models/x/unload") == "admin"
+
+
+def test_keys_compare_by_digest() -> None:
+    digests = parse_keys("a, b ,,c")
+    assert len(digests) == 3
+    assert key_matches("b", digests) and not key_matches("d", digests)
+    assert not key_matches("", digests)
+    assert parse_keys(None) == () and parse_keys("  ") == ()
+
+
+async def test_open_by_default(tiny_repo: Path) -> None:
+    async with serve(tiny_repo) as (_, client):
+        for path, body in PREDICTIONS:
+            response = await client.post(path, json=body)
+            assert response.status_code == 200, (path, response.text)
+
+
+async def test_prediction_needs_an_api_key(tiny_repo: Path) -> None:
+    async with serve(tiny_repo, api_key=API_KEYS, admin_key=ADMIN_KEY) as (_, client):
+        for path, body in PREDICTIONS:
+            missing = await client.post(path, json=body)
+            assert missing.status_code == 401, path
+            assert "missing credentials" in missing.json()["error"]
+            assert missing.headers["www-authenticate"].startswith("Bearer")
+            wrong = await client.post(path, json=body, headers=bearer("nope"))
+            assert wrong.status_code == 403, path
+            assert "nope" not in wrong.text
+            admin = await client.post(path, json=body, headers=bearer(ADMIN_KEY))
+            assert admin.status_code == 403, "the admin key is not a prediction key"
+            for key in API_KEYS.split(","):  # both keys of a rotation work
+                ok = await client.post(path, json=body, headers=bearer(key))
+                assert ok.status_code == 200, (path, ok.text)
+        basic = await client.post(
+            PREDICTIONS[0][0], json=PREDICTIONS[0][1], headers={"Authorization": "Basic eDp5"}
+        )
+        assert basic.status_code == 401
+        malformed = await client.post(
+            PREDICTIONS[0][0], json=PREDICTIONS[0][1], headers={"Authorization": "Bearer "}
+        )
+        assert malformed.status_code == 401
+        # metadata, health and the page stay open
+        for path in ("/healthz", "/models", "/models/mnist", "/v2/models/mnist", "/v1/models/mnist"):
+            assert (await client.get(path)).status_code == 200, path
+
+
+async def test_admin_endpoints_need_the_admin_key(tiny_repo: Path) -> None:
+    async with serve(tiny_repo, api_key=API_KEYS, admin_key=ADMIN_KEY) as (_, client):
+        for path in ADMIN:
+            assert (await client.post(path)).status_code == 401
+            assert (await client.post(path, headers=bearer("predict-key-1"))).status_code == 403
+            response = await client.post(path, headers=bearer(ADMIN_KEY))
+            assert response.status_code == 200, (path, response.text)
+
+
+async def test_admin_without_a_key_is_loopback_only(tiny_repo: Path) -> None:
+    async with serve(tiny_repo) as (_, local):
+        assert (await local.post("/v2/repository/index")).status_code == 200
+    async with serve(tiny_repo, client_host="10.1.2.3") as (_, remote):
+        response = await remote.post("/v2/repository/index")
+        assert response.status_code == 403
+        assert "SERVE_ADMIN_KEY" in response.json()["error"]
+        # prediction stays open for remote clients when no API key is set
+        path, body = PREDICTIONS[0]
+        assert (await remote.post(path, json=body)).status_code == 200
+
+
+async def test_keys_never_reach_the_logs(
+    tiny_repo: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with serve(tiny_repo, api_key=API_KEYS, admin_key=ADMIN_KEY) as (app, client):
+        path, body = PREDICTIONS[0]
+        await client.post(path, json=body, headers=bearer("predict-key-1"))
+        await client.post(path, json=body, headers=bearer("wrong-secret-guess"))
+        await client.post("/v2/repository/index", headers=bearer(ADMIN_KEY))
+        settings_repr = repr(app.state.settings)
+    text = caplog.text + settings_repr
+    for secret in ("predict-key-1", "predict-key-2", ADMIN_KEY, "wrong-secret-guess"):
+        assert secret not in text
+    assert "request" in caplog.text  # the request lines were logged, without the keys
+
+
+async def test_openapi_documents_the_keys(tiny_repo: Path) -> None:
+    async with serve(tiny_repo, api_key="k") as (_, client):
+        schema = (await client.get("/openapi.json")).json()
+    schemes = schema["components"]["securitySchemes"]
+    assert schemes["apiKey"]["scheme"] == "bearer" and "adminKey" in schemes
+    predict = schema["paths"]["/models/{name}/predict"]["post"]
+    assert predict["security"] == [{"apiKey": []}] and "401" in predict["responses"]
+    assert schema["paths"]["/v2/repository/index"]["post"]["security"] == [{"adminKey": []}]
+    assert "security" not in schema["paths"]["/models"]["get"]
+
+
+async def test_cors_is_off_by_default(tiny_repo: Path) -> None:
+    async with serve(tiny_repo) as (_, client):
+        response = await client.get("/models", headers={"Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in response.headers
+
+
+async def test_cors_allow_list(tiny_repo: Path) -> None:
+    allowed = "https://app.example"
+    async with serve(tiny_repo, cors_origins=[allowed], api_key="k") as (_, client):
+        ok = await client.get("/models", headers={"Origin": allowed})
+        assert ok.headers["access-control-allow-origin"] == allowed
+        other = await client.get("/models", headers={"Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in other.headers
+        preflight = await client.options(
+            "/models/mnist/predict",
+            headers={
+                "Origin": allowed,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization, content-type",
+            },
+        )
+        assert preflight.status_code == 200, "a preflight needs no key"
+        assert preflight.headers["access-control-allow-origin"] == allowed
+        denied = await client.post(
+            "/models/mnist/predict", json={"instances": [IMAGE]}, headers={"Origin": allowed}
+        )
+        assert denied.status_code == 401
+        assert denied.headers["access-control-allow-origin"] == allowed, (
+            "errors carry CORS headers so the page can read them"
+        )

@@ -1,0 +1,79 @@
+"""Graceful shutdown under load: SIGTERM stops new work, finishes accepted work, exits 0."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.reliability import helpers as h
+from tests.reliability.test_deadline import BODY
+
+# Failures that only a request the server never accepted can see.
+NOT_ACCEPTED = (httpx.ConnectError, httpx.RemoteProtocolError)
+
+
+@pytest.mark.timeout(180)
+def test_sigterm_under_load_loses_no_accepted_request(tiny_repo: Path, tmp_path: Path) -> None:
+    env = {"SERVE_MODELS": "mnist", "SERVE_MAX_BATCH_SIZE": "4"}
+    with h.run_server(tiny_repo, tmp_path / "server.log", env, slow_ms=40) as server:
+        lock = threading.Lock()
+        ok = 0
+        refused: list[str] = []
+        failed: list[str] = []
+        stop = threading.Event()
+
+        def worker() -> None:
+            nonlocal ok
+            with httpx.Client(base_url=server.url, timeout=30) as client:
+                while not stop.is_set():
+                    try:
+                        response = client.post("/models/mnist/predict", json=BODY)
+                    except NOT_ACCEPTED as exc:
+                        with lock:
+                            refused.append(type(exc).__name__)
+                        time.sleep(0.02)
+                        continue
+                    except httpx.HTTPError as exc:
+                        with lock:
+                            failed.append(repr(exc))
+                        continue
+                    with lock:
+                        if response.status_code == 200:
+                            ok += 1
+                        else:
+                            failed.append(f"{response.status_code} {response.text[:100]}")
+
+        threads = [threading.Thread(target=worker) for _ in range(8)]
+        for t in threads:
+            t.start()
+        time.sleep(1.5)
+        with lock:
+            before = ok
+        started = time.monotonic()
+        exit_code = server.terminate(timeout=60)
+        shutdown_s = time.monotonic() - started
+        time.sleep(0.3)  # the workers now see refused connections
+        stop.set()
+        for t in threads:
+            t.join()
+        logged = [
+            rec for rec in server.json_logs()
+            if rec.get("msg") == "request" and rec.get("path") == "/models/mnist/predict"
+        ]
+    print(
+        f"\nshutdown under load: ok={ok} (before SIGTERM {before}) refused={len(refused)} "
+        f"failed={len(failed)} exit={exit_code} shutdown={shutdown_s:.2f}s"
+    )
+    assert exit_code == 0, server.log_text()[-2000:]
+    assert before > 20, "the load must be running when SIGTERM comes"
+    assert not failed, failed[:5]
+    statuses = {rec.get("status") for rec in logged}
+    assert statuses == {200}, f"the server answered something other than 200: {statuses}"
+    assert len(logged) == ok, (
+        f"every request the server accepted ({len(logged)}) must reach its client ({ok})"
+    )
+    assert refused, "after SIGTERM new connections are refused"

@@ -1,0 +1,142 @@
+"""decode_image: container safety (type, format, pixel limit, bombs) and every error."""
+
+from __future__ import annotations
+
+import struct
+import warnings
+import zlib
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from service.decoding import decode_image
+from service.decoding.images import image_size
+from service.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+
+LIMIT = 4_000_000
+ToBytes = Callable[..., bytes]
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A tiny PNG whose header declares width x height: a decompression-bomb shape."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
+            + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))  # fmt: skip
+
+
+def jpeg_declaring(to_bytes: ToBytes, width: int, height: int) -> bytes:
+    """A small real JPEG with its SOF0 size fields patched."""
+    data = bytearray(to_bytes(np.zeros((8, 8), np.uint8), "JPEG"))
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
+@pytest.fixture
+def digit_png(to_bytes: ToBytes) -> bytes:
+    a = np.zeros((28, 28), np.uint8)
+    a[6:22, 12:16] = 255
+    return to_bytes(a)
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "image/png", "IMAGE/PNG; charset=binary", "application/octet-stream", "image/jpeg",
+     "image/jpg", ""],
+)  # fmt: skip
+def test_accepted_content_types(digit_png: bytes, content_type: str | None) -> None:
+    out = decode_image(digit_png, max_pixels=LIMIT, content_type=content_type)
+    assert out.shape == (28, 28) and out.dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "image/gif", "application/json", "image/webp", "multipart/x"]
+)
+def test_unsupported_content_type_is_415(digit_png: bytes, content_type: str) -> None:
+    with pytest.raises(UnsupportedMediaType, match="unsupported image type") as info:
+        decode_image(digit_png, max_pixels=LIMIT, content_type=content_type)
+    assert info.value.status_code == 415 and "image/png or image/jpeg" in info.value.message
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "BMP", "TIFF", "WEBP"])
+def test_other_image_formats_are_415_even_when_declared_png(to_bytes: ToBytes, fmt: str) -> None:
+    try:
+        data = to_bytes(np.zeros((8, 8, 3), np.uint8), fmt)
+    except (OSError, KeyError):
+        pytest.skip(f"Pillow cannot write {fmt} here")
+    with pytest.raises(UnsupportedMediaType, match=f"{fmt} images are not supported"):
+        decode_image(data, max_pixels=LIMIT, content_type="image/png")
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [(b"", "empty"), (b"hello, world", "not a PNG or JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG image"),
+     (b"\x89PNG\r\n\x1a\n" + bytes(100), "cannot be decoded"),
+     (b"\xff\xd8\xff" + bytes(50), "JPEG"),
+     (b"<svg xmlns='http://www.w3.org/2000/svg'/>", "not a PNG or JPEG")],
+)  # fmt: skip
+def test_undecodable_bytes_are_422(data: bytes, match: str) -> None:
+    with pytest.raises(InvalidInput, match=match) as info:
+        decode_image(data, max_pixels=LIMIT)
+    assert info.value.status_code == 422
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_truncated_file_is_422(to_bytes: ToBytes, fmt: str) -> None:
+    noise = np.random.default_rng(1).integers(0, 256, (64, 64), dtype=np.uint8)
+    data = to_bytes(noise, fmt)
+    with pytest.raises(InvalidInput, match=f"the {fmt} image cannot be decoded"):
+        decode_image(data[: len(data) // 2], max_pixels=LIMIT)
+
+
+def test_pixel_limit_is_413_with_the_numbers(to_bytes: ToBytes) -> None:
+    data = to_bytes(np.zeros((100, 120), np.uint8))
+    assert decode_image(data, max_pixels=12_000).shape == (28, 28)
+    with pytest.raises(PayloadTooLarge) as info:
+        decode_image(data, max_pixels=11_999)
+    assert info.value.status_code == 413
+    assert info.value.message == ("the image is 120x100 = 12000 pixels; the limit is 11999 pixels")
+
+
+def test_header_size_is_read_without_decoding(to_bytes: ToBytes) -> None:
+    assert image_size(png_declaring(20000, 30000)) == (20000, 30000)
+    assert image_size(jpeg_declaring(to_bytes, 640, 480)) == (640, 480)
+    assert image_size(to_bytes(np.zeros((5, 7, 3), np.uint8), "JPEG")) == (7, 5)
+    assert image_size(b"GIF89a") is None
+
+
+@pytest.mark.parametrize("kind", ["png", "jpeg"])
+def test_decompression_bomb_is_413_before_decoding(to_bytes: ToBytes, kind: str) -> None:
+    data = png_declaring(20000, 20000) if kind == "png" else jpeg_declaring(to_bytes, 60000, 60000)
+    assert len(data) < 1000
+    with pytest.raises(PayloadTooLarge, match="pixels"):
+        decode_image(data, max_pixels=LIMIT)
+
+
+def test_pillow_bomb_error_becomes_413_when_our_limit_is_higher() -> None:
+    # 400 M pixels passes a 10 G limit but trips Pillow's own check (2 x 89 M) in Image.open
+    with pytest.raises(PayloadTooLarge, match="too many pixels"):
+        decode_image(png_declaring(20000, 20000), max_pixels=10**10)
+
+
+def test_pillow_bomb_limits_map_to_413(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    with warnings.catch_warnings():  # a deployment running with -W error
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with pytest.raises(PayloadTooLarge):
+            decode_image(png_declaring(40, 40), max_pixels=10**6)  # 1600 > 1000: Pillow warns
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    with pytest.raises(PayloadTooLarge):
+        decode_image(png_declaring(20, 20), max_pixels=10**6)  # 400 > 2 x 100: Pillow's error
+
+
+def test_declared_type_may_differ_from_the_bytes(digit_png: bytes) -> None:
+    out = decode_image(digit_png, max_pixels=LIMIT, content_type="image/jpeg")
+    assert out.max() == pytest.approx(1.0)

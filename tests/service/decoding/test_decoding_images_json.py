@@ -1,0 +1,165 @@
+"""images_from_json: layouts, the scale rule, limits and every error message."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from service.decoding import images_from_json
+from service.errors import InvalidInput
+
+RNG = np.random.default_rng(7)
+BYTES = RNG.integers(0, 256, size=(3, 28, 28))  # int pixels 0-255, max > 1
+UNIT = RNG.random((3, 28, 28))  # floats in [0, 1)
+EXP = "expected 784 values or a 28x28 array"
+
+
+def decode(instances: object, **kw: object) -> np.ndarray:
+    kw.setdefault("max_instances", 16)
+    return images_from_json(instances, **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("instances", "count"),
+    [(UNIT[0].tolist(), 1), (UNIT[0].ravel().tolist(), 1), (UNIT.tolist(), 3),
+     (UNIT.reshape(3, 784).tolist(), 3), ([UNIT[0].tolist(), UNIT[1].ravel().tolist()], 2),
+     (UNIT[:1].tolist(), 1), (UNIT[:1].reshape(1, 784).tolist(), 1)],
+)  # fmt: skip
+def test_layouts_one_or_many_nested_or_flat(instances: list, count: int) -> None:
+    out = decode(instances)
+    assert out.shape == (count, 28, 28) and out.dtype == np.float32
+    np.testing.assert_allclose(out, UNIT[:count].astype(np.float32), rtol=0, atol=1e-7)
+
+
+def test_28_flat_images_are_not_mistaken_for_one_image() -> None:
+    out = decode(RNG.random((28, 784)).tolist(), max_instances=28)
+    assert out.shape == (28, 28, 28)
+
+
+def test_ndarray_input_is_accepted() -> None:
+    assert decode(UNIT).shape == (3, 28, 28)
+
+
+def test_auto_scale_bytes_when_any_value_above_one() -> None:
+    out = decode(BYTES.tolist())
+    np.testing.assert_allclose(out, BYTES / 255.0, rtol=1e-6)
+    assert out.max() <= 1.0
+
+
+def test_auto_scale_unit_when_all_values_at_most_one() -> None:
+    ones = np.zeros((28, 28))
+    ones[3, 4] = 1  # integers 0/1: unit scale, a full-intensity pixel
+    assert decode(ones.astype(int).tolist())[0, 3, 4] == 1.0
+
+
+def test_auto_scale_is_decided_once_per_request() -> None:
+    faint = np.full((28, 28), 1)  # alone it would be unit scale
+    out = decode([faint.tolist(), BYTES[0].tolist()])
+    assert out[0].max() == pytest.approx(1 / 255)
+
+
+def test_explicit_byte_scale_divides_even_small_values() -> None:
+    out = decode(UNIT[0].tolist(), scale="byte")
+    np.testing.assert_allclose(out[0], UNIT[0] / 255, rtol=1e-6)
+
+
+def test_explicit_unit_scale_rejects_values_above_one() -> None:
+    data = UNIT[0].copy()
+    data[2, 5] = 3
+    with pytest.raises(InvalidInput, match=r"instances: value 3.0 at row 2, column 5 is above 1"):
+        decode(data.tolist(), scale="unit")
+
+
+@pytest.mark.parametrize(
+    ("value", "scale", "match"),
+    [(-0.5, "auto", "is negative"), (-1, "byte", "is negative"), (256, "auto", "is above 255"),
+     (300.5, "byte", "is above 255 \\(scale 'byte'")],
+)  # fmt: skip
+def test_out_of_range_names_image_and_pixel(value: float, scale: str, match: str) -> None:
+    data = BYTES.astype(float).copy()
+    data[2, 10, 11] = value
+    with pytest.raises(InvalidInput, match=match) as info:
+        decode(data.tolist(), scale=scale)
+    assert info.value.message.startswith("instances[2]: value")
+    assert "row 10, column 11" in info.value.message
+
+
+def test_out_of_range_in_flat_images_gives_the_index() -> None:
+    data = BYTES.reshape(3, 784).copy()
+    data[1, 300] = 999
+    with pytest.raises(InvalidInput, match=r"instances\[1\]: value 999 at index 300"):
+        decode(data.tolist())
+
+
+def test_unknown_scale_is_rejected() -> None:
+    with pytest.raises(InvalidInput, match="scale must be one of auto, unit, byte"):
+        decode(UNIT[0].tolist(), scale="percent")
+
+
+@pytest.mark.parametrize(
+    ("instances", "message"),
+    [
+        (UNIT[0, :27].tolist(), f"instances: {EXP}, got 27x28"),
+        (UNIT[:, :27].tolist(), f"instances[0]: {EXP}, got 27x28"),
+        ([UNIT[0].tolist(), UNIT[1, :27].tolist()], f"instances[1]: {EXP}, got 27x28"),
+        ([0.5] * 783, f"instances: {EXP}, got 783 values"),
+        ([[0.5] * 783] * 2, f"instances[0]: {EXP}, got 783 values"),
+        ([UNIT[0].ravel().tolist(), [0.5] * 10],
+         f"instances[1]: {EXP}, got 10 values"),
+        ([UNIT[0].tolist(), 0.5], f"instances[1]: {EXP}, got a single number"),
+        (np.zeros((2, 28, 28, 1)).tolist(),
+         f"instances[0]: {EXP}, got 28x28x1"),
+        ([], "instances: no images: the list is empty"),
+        ([[]], f"instances[0]: {EXP}, got 0 values"),
+        ("pixels", "instances: expected an image (784 values or a 28x28 array) or a list of "
+         "images, got string"),
+        ({"b64": "xx"}, "got object"),
+        (0.5, "got number"),
+        (None, "got null"),
+        ([[[True] * 28] * 28], "instances[0][0][0]: expected a number, got boolean"),
+        ([["1"] * 784], "instances[0][0]: expected a number, got string"),
+        ([[0.5] * 783 + [None]], "instances[0][783]: expected a number, got null"),
+        ([UNIT[0].tolist(), [[0.5] * 28] * 27 + [[0.5] * 27 + ["x"]]],
+         "instances[1][27][27]: expected a number, got string"),
+    ],
+)  # fmt: skip
+def test_shape_and_type_errors_say_what_and_where(instances: object, message: str) -> None:
+    with pytest.raises(InvalidInput) as info:
+        decode(instances)
+    assert message in info.value.message
+    assert info.value.status_code == 422
+
+
+def test_non_finite_values_are_rejected() -> None:
+    data = UNIT.copy()
+    data[1, 0, 2] = np.nan
+    with pytest.raises(InvalidInput, match=r"instances\[1\]: value nan at row 0, column 2 is not"):
+        decode(data)
+    data[1, 0, 2] = -np.inf
+    with pytest.raises(InvalidInput, match="not finite"):
+        decode(data)
+
+
+@pytest.mark.parametrize("layout", ["nested", "flat"])
+def test_too_many_instances(layout: str) -> None:
+    data = np.zeros((5, 28, 28)) if layout == "nested" else np.zeros((5, 784))
+    with pytest.raises(InvalidInput, match="instances: 5 images is more than the limit of 4"):
+        decode(data.tolist(), max_instances=4)
+    assert decode(data.tolist(), max_instances=5).shape == (5, 28, 28)
+
+
+def test_one_image_counts_as_one_instance() -> None:
+    assert decode(UNIT[0].tolist(), max_instances=1).shape == (1, 28, 28)
+    assert decode(UNIT[0].ravel().tolist(), max_instances=1).shape == (1, 28, 28)
+
+
+def test_where_prefix_is_used_in_messages() -> None:
+    with pytest.raises(InvalidInput, match=r"^inputs\[0\]\.data: no images"):
+        images_from_json([], max_instances=4, where="inputs[0].data")
+
+
+def test_result_is_a_fresh_float32_array() -> None:
+    source = UNIT.astype(np.float32)
+    out = decode(source)
+    out[0, 0, 0] = 42
+    assert source[0, 0, 0] != 42

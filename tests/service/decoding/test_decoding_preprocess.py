@@ -1,0 +1,222 @@
+"""preprocess_pil / decode_image: photos and drawings come out as MNIST-style 28x28 digits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from service.decoding import decode_image, fit_for_labels, preprocess_pil
+
+ToBytes = Callable[..., bytes]
+LIMIT = 20_000_000
+
+
+def seven(
+    mode: str,
+    background: object,
+    ink: object,
+    width: int = 24,
+    size: tuple[int, int] = (400, 400),
+    at: tuple[int, int] = (0, 0),
+) -> Image.Image:
+    """A '7' drawn as a paint program would: a top bar and a slanted stem.
+
+    The digit and its stroke width scale with the canvas's shorter side; ``at`` shifts it.
+    """
+    img = Image.new(mode, size, background)  # type: ignore[arg-type]
+    k = min(size) / 400
+    points = [(at[0] + x * k, at[1] + y * k) for x, y in [(100, 80), (300, 80), (170, 330)]]
+    ImageDraw.Draw(img).line(points, fill=ink, width=round(width * k))  # type: ignore[arg-type]
+    return img
+
+
+def centre_of_mass(a: np.ndarray) -> tuple[float, float]:
+    total = a.sum()
+    return float(a.sum(1) @ np.arange(28) / total), float(a.sum(0) @ np.arange(28) / total)
+
+
+def bbox_long_side(a: np.ndarray) -> int:
+    rows, cols = np.flatnonzero(a.any(1)), np.flatnonzero(a.any(0))
+    return int(max(rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1))
+
+
+@pytest.fixture(scope="module")
+def reference() -> np.ndarray:
+    return preprocess_pil(seven("L", 0, 255))
+
+
+def test_output_is_mnist_style(reference: np.ndarray) -> None:
+    assert reference.shape == (28, 28) and reference.dtype == np.float32
+    assert reference.min() == 0.0 and reference.max() == pytest.approx(1.0)
+    cy, cx = centre_of_mass(reference)
+    assert abs(cy - 14) <= 0.5 and abs(cx - 14) <= 0.5
+    assert bbox_long_side(reference) in (20, 21)
+    assert reference[:, :2].max() == 0 and reference[:2].max() == 0  # dark background
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        pytest.param(seven("L", 255, 0), id="black-on-white"),
+        pytest.param(seven("RGB", (255, 255, 255), (20, 20, 160)), id="blue-pen-rgb"),
+        pytest.param(seven("RGBA", (0, 0, 0, 0), (0, 0, 0, 255)), id="black-on-transparent"),
+        pytest.param(seven("RGBA", (255, 255, 255, 0), (255, 255, 255, 255)), id="white-on-transp"),
+        pytest.param(seven("LA", (0, 0), (0, 255)), id="la-black-on-transparent"),
+        pytest.param(seven("RGBA", (255, 255, 255, 255), (0, 0, 0, 255)), id="opaque-rgba"),
+        pytest.param(seven("1", 1, 0), id="bilevel"),
+        pytest.param(seven("L", 255, 0).convert("P"), id="palette"),
+        pytest.param(seven("I;16", 65535, 0), id="16-bit"),
+        pytest.param(seven("L", 210, 60, size=(300, 500), at=(0, 150)), id="grey-paper-tall"),
+        pytest.param(seven("L", 0, 255, size=(1600, 1200), at=(300, 0)), id="large-canvas"),
+    ],
+)
+def test_drawings_in_any_format_match_the_reference(
+    image: Image.Image, reference: np.ndarray, to_bytes: ToBytes
+) -> None:
+    out = decode_image(to_bytes(image), max_pixels=LIMIT)
+    assert np.abs(out - reference).mean() < 0.05
+
+
+def test_transparent_palette_png(reference: np.ndarray, to_bytes: ToBytes) -> None:
+    img = seven("P", 0, 1)
+    img.putpalette([255, 255, 255, 0, 0, 0] + [0] * 762)
+    data = to_bytes(img, transparency=0)
+    assert np.abs(decode_image(data, max_pixels=LIMIT) - reference).mean() < 0.05
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "CMYK"])
+def test_jpeg_modes(mode: str, reference: np.ndarray, to_bytes: ToBytes) -> None:
+    img = seven("RGB", (255, 255, 255), (0, 0, 0)).convert(mode)
+    out = decode_image(to_bytes(img, "JPEG", quality=90), max_pixels=LIMIT)
+    assert np.abs(out - reference).mean() < 0.05
+
+
+def test_large_jpeg_photo_with_an_off_centre_digit(
+    reference: np.ndarray, to_bytes: ToBytes
+) -> None:
+    img = seven("RGB", (235, 230, 220), (30, 30, 40), size=(4000, 3000), at=(900, 0))
+    out = decode_image(to_bytes(img, "JPEG", quality=80), max_pixels=LIMIT)
+    assert np.abs(out - reference).mean() < 0.06
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_exif_orientation_is_applied(
+    orientation: int, reference: np.ndarray, to_bytes: ToBytes
+) -> None:
+    upright = seven("L", 255, 0)
+    # store the pixels so that applying the EXIF orientation turns them upright again
+    stored = upright.transpose(
+        {
+            3: Image.Transpose.ROTATE_180,
+            6: Image.Transpose.ROTATE_90,
+            8: Image.Transpose.ROTATE_270,
+        }[orientation]
+    )
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    for fmt in ("PNG", "JPEG"):
+        out = decode_image(to_bytes(stored, fmt, exif=exif), max_pixels=LIMIT)
+        assert np.abs(out - reference).mean() < 0.05, fmt
+        plain = decode_image(to_bytes(stored, fmt), max_pixels=LIMIT)
+        assert np.abs(plain - reference).mean() > 0.05, fmt  # the test would notice a no-op
+
+
+def test_thin_strokes_are_thickened(reference: np.ndarray, to_bytes: ToBytes) -> None:
+    thin = decode_image(to_bytes(seven("L", 255, 0, width=2)), max_pixels=LIMIT)
+    assert thin.sum() > 0.6 * reference.sum()
+    assert np.abs(thin - reference).mean() < 0.08
+
+
+def test_noisy_grey_paper_photo(reference: np.ndarray, to_bytes: ToBytes) -> None:
+    rng = np.random.default_rng(3)
+    ink = np.asarray(seven("L", 0, 255, size=(800, 600)), np.float64)
+    paper = np.linspace(170, 210, 800)[None, :] + rng.normal(0, 7, (600, 800))
+    photo = np.clip(paper - 0.75 * ink, 0, 255).astype(np.uint8)
+    out = decode_image(to_bytes(photo, "JPEG", quality=85), max_pixels=LIMIT)
+    assert np.abs(out - reference).mean() < 0.06
+
+
+@pytest.mark.parametrize(
+    "image",
+    [Image.new("L", (50, 40), 255), Image.new("L", (50, 40), 0), Image.new("RGBA", (30, 30)),
+     Image.new("RGB", (28, 28), (128, 128, 128))],
+)  # fmt: skip
+def test_blank_images_give_zeros(image: Image.Image, to_bytes: ToBytes) -> None:
+    out = decode_image(to_bytes(image), max_pixels=LIMIT)
+    assert out.shape == (28, 28) and not out.any()
+
+
+def test_one_pixel_image(to_bytes: ToBytes) -> None:
+    out = decode_image(to_bytes(np.full((1, 1), 255, np.uint8)), max_pixels=LIMIT)
+    assert out.shape == (28, 28) and np.isfinite(out).all()
+
+
+# ------------------------------------------------------------------ real MNIST
+
+
+def test_mnist_pngs_come_through_nearly_unchanged(
+    mnist_test_images: np.ndarray, to_bytes: ToBytes
+) -> None:
+    diffs = np.array([
+        np.abs(decode_image(to_bytes(a), max_pixels=LIMIT) - a / 255.0).mean()
+        for a in mnist_test_images
+    ])  # fmt: skip
+    assert diffs.mean() < 0.01
+    assert np.percentile(diffs, 95) < 0.02
+
+
+def test_inverted_enlarged_off_centre_mnist_matches(
+    mnist_test_images: np.ndarray, to_bytes: ToBytes
+) -> None:
+    rng = np.random.default_rng(5)
+    diffs = []
+    for a in mnist_test_images[:150]:
+        expected = decode_image(to_bytes(a), max_pixels=LIMIT)
+        factor = int(rng.integers(2, 6))
+        big = np.asarray(Image.fromarray(a).resize((28 * factor,) * 2, Image.Resampling.BICUBIC))
+        canvas = np.full((40 * factor, 70 * factor), 255, np.uint8)
+        top, left = rng.integers(0, 12 * factor), rng.integers(0, 42 * factor)
+        canvas[top : top + 28 * factor, left : left + 28 * factor] = 255 - big
+        diffs.append(np.abs(decode_image(to_bytes(canvas), max_pixels=LIMIT) - expected).mean())
+    assert np.mean(diffs) < 0.04
+    assert np.percentile(diffs, 95) < 0.09
+
+
+def test_fashion_pngs_come_through_nearly_unchanged_with_item_fit(
+    fashion_test_images: np.ndarray, to_bytes: ToBytes
+) -> None:
+    item = np.array([
+        np.abs(decode_image(to_bytes(a), max_pixels=LIMIT, fit="item") - a / 255.0).mean()
+        for a in fashion_test_images
+    ])  # fmt: skip
+    assert item.mean() < 0.01
+    assert np.percentile(item, 95) < 0.02
+    digit = np.array([
+        np.abs(decode_image(to_bytes(a), max_pixels=LIMIT) - a / 255.0).mean()
+        for a in fashion_test_images[:50]
+    ])  # fmt: skip
+    assert digit.mean() > 3 * item[:50].mean()  # the digit fit would distort clothes
+
+
+def test_product_photo_on_white_with_item_fit(
+    fashion_test_images: np.ndarray, to_bytes: ToBytes
+) -> None:
+    diffs = []
+    for a in fashion_test_images[:100]:
+        expected = decode_image(to_bytes(a), max_pixels=LIMIT, fit="item")
+        big = np.asarray(Image.fromarray(a).resize((112, 112), Image.Resampling.BICUBIC))
+        photo = np.full((160, 130, 3), 255, np.uint8)
+        photo[30:142, 9:121] = (255 - big)[..., None]
+        out = decode_image(to_bytes(photo, "JPEG", quality=92), max_pixels=LIMIT, fit="item")
+        diffs.append(np.abs(out - expected).mean())
+    assert np.mean(diffs) < 0.05
+
+
+def test_fit_for_labels_and_bad_fit() -> None:
+    assert fit_for_labels([str(i) for i in range(10)]) == "digit"
+    assert fit_for_labels(["T-shirt/top", "Trouser"]) == "item"
+    with pytest.raises(ValueError, match="fit must be one of"):
+        preprocess_pil(Image.new("L", (5, 5)), fit="face")  # type: ignore[arg-type]

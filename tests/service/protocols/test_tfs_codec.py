@@ -1,0 +1,96 @@
+"""Unit tests for the TF Serving REST codec (row and columnar predict formats)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+
+from service.errors import BadRequest, InvalidInput, ServeError
+from service.protocols import tfs_codec as tfs
+
+FEATURES = ["pregnant", "glucose", "pressure", "triceps", "insulin", "mass", "pedigree", "age"]
+ROW = [6, 148, 72, 35, 0, 33.6, 0.627, 50]
+
+
+def decode(doc: Any) -> tfs.PredictRequest:
+    return tfs.decode_predict_request(orjson.dumps(doc))
+
+
+def test_row_format_images_nested_and_flat() -> None:
+    img = np.random.default_rng(0).random((2, 28, 28)).astype(np.float32)
+    for instances in (img.tolist(), img.reshape(2, 784).tolist()):
+        req = decode({"instances": instances})
+        assert req.format == "row"
+        arr = tfs.input_array(req, "pixels", (28, 28))
+        assert arr.shape == (2, 28, 28) and arr.dtype == np.float32
+        np.testing.assert_array_equal(arr, img)
+
+
+def test_row_format_named_objects() -> None:
+    req = decode({"instances": [{"features": ROW}, {"features": ROW}]})
+    arr = tfs.input_array(req, "features", (8,), FEATURES)
+    assert arr.shape == (2, 8)
+    req = decode({"instances": [dict(zip(FEATURES, ROW, strict=True))]})
+    arr = tfs.input_array(req, "features", (8,), FEATURES)
+    np.testing.assert_allclose(arr[0], np.array(ROW, np.float32))
+
+
+def test_columnar_format_tensor_and_object() -> None:
+    for inputs in ([ROW, ROW], {"features": [ROW, ROW]}):
+        req = decode({"inputs": inputs, "signature_name": "serving_default"})
+        assert req.format == "columnar"
+        assert tfs.input_array(req, "features", (8,), FEATURES).shape == (2, 8)
+
+
+@pytest.mark.parametrize(
+    ("doc", "needle"),
+    [
+        ({}, "Missing 'inputs' or 'instances' key"),
+        ({"instances": [ROW], "inputs": [ROW]}, "not both"),
+        ({"instances": [ROW], "signature_name": "classify"}, '"classify" not found'),
+        ({"instances": [ROW], "signature_name": 3}, "must be a string"),
+        ({"instances": [ROW], "extra": 1}, "unknown request field"),
+        ([ROW], "JSON object"),
+    ],
+)
+def test_envelope_errors_are_400(doc: Any, needle: str) -> None:
+    with pytest.raises(BadRequest) as info:
+        decode(doc)
+    assert needle in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("doc", "needle"),
+    [
+        ({"instances": []}, "empty"),
+        ({"instances": ROW}, "expected shape [-1, 8]"),
+        ({"instances": [ROW[:7]]}, "expected shape [-1, 8]"),
+        ({"instances": [["a"] * 8]}, "instances[0][0]: expected a number, got string"),
+        ({"instances": {"features": [ROW]}}, "must be a list"),
+        ({"instances": [{"glucose": 1}]}, "missing pregnant"),
+        ({"instances": [{**dict(zip(FEATURES, ROW, strict=True)), "bmi": 1}]}, "unknown bmi"),
+        ({"instances": [{**dict(zip(FEATURES, ROW, strict=True)), "age": "50"}]}, "'age' must"),
+        ({"instances": [{"features": ROW}, ROW]}, "mix of objects"),
+        ({"inputs": {"x": [ROW]}}, "one input named 'features'"),
+        ({"instances": [[1, 2], [3]]}, "ragged"),
+    ],
+)
+def test_content_errors_are_422(doc: Any, needle: str) -> None:
+    with pytest.raises(InvalidInput) as info:
+        tfs.input_array(decode(doc), "features", (8,), FEATURES)
+    assert needle in info.value.message
+
+
+def test_nan_literal_is_rejected_clearly() -> None:
+    with pytest.raises(ServeError) as info:
+        tfs.decode_predict_request(b'{"instances": [[NaN, 1]]}')
+    assert info.value.status_code in (400, 422)
+
+
+def test_encode_responses() -> None:
+    p = np.array([[0.25, 0.75]], np.float32)
+    assert orjson.loads(tfs.encode_predict_response(p, "row")) == {"predictions": [[0.25, 0.75]]}
+    assert orjson.loads(tfs.encode_predict_response(p, "columnar")) == {"outputs": [[0.25, 0.75]]}

@@ -1,0 +1,223 @@
+"""Unit tests for the V2 (Open Inference Protocol) codec, incl. the binary tensor extension."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+
+from service.errors import BadRequest, InvalidInput, ServeError
+from service.protocols import v2_codec as v2
+
+
+def binary_request(doc: dict[str, Any], *blobs: bytes) -> tuple[bytes, str]:
+    head = orjson.dumps(doc)
+    return head + b"".join(blobs), str(len(head))
+
+
+def test_json_input_flat_and_nested_decode_to_the_same_array() -> None:
+    x = np.arange(6, dtype=np.float32).reshape(2, 3) / 10
+    for data in (x.ravel().tolist(), x.tolist()):
+        body = orjson.dumps(
+            {
+                "id": "7",
+                "inputs": [{"name": "a", "shape": [2, 3], "datatype": "FP32", "data": data}],
+            }
+        )
+        req = v2.decode_infer_request(body)
+        assert req.id == "7"
+        (t,) = req.inputs
+        assert t.array.dtype == np.float32 and t.array.shape == (2, 3)
+        np.testing.assert_array_equal(t.array, x)
+
+
+@pytest.mark.parametrize("datatype", ["FP16", "FP32", "FP64", "UINT8", "INT32", "INT64", "BOOL"])
+def test_binary_round_trip_for_each_datatype(datatype: str) -> None:
+    dtype = v2.DATATYPES[datatype]
+    rng = np.random.default_rng(0)
+    x = (rng.random((3, 4)) * 100).astype(dtype)
+    body, hl = binary_request(
+        {
+            "inputs": [
+                {
+                    "name": "x",
+                    "shape": [3, 4],
+                    "datatype": datatype,
+                    "parameters": {"binary_data_size": x.nbytes},
+                }
+            ]
+        },
+        x.tobytes(),
+    )
+    (t,) = v2.decode_infer_request(body, hl).inputs
+    assert t.array.dtype == dtype
+    np.testing.assert_array_equal(t.array, x)
+
+
+def test_two_binary_inputs_are_taken_in_order() -> None:
+    a = np.arange(5, dtype=np.uint8)
+    b = np.arange(3, dtype=np.float64)
+    inputs = [
+        {"name": "a", "shape": [5], "datatype": "UINT8", "parameters": {"binary_data_size": 5}},
+        {"name": "b", "shape": [3], "datatype": "FP64", "parameters": {"binary_data_size": 24}},
+    ]
+    body, hl = binary_request({"inputs": inputs}, a.tobytes(), b.tobytes())
+    req = v2.decode_infer_request(body, hl)
+    np.testing.assert_array_equal(req.inputs[0].array, a)
+    np.testing.assert_array_equal(req.inputs[1].array, b)  # unaligned offset 5 still decodes
+
+
+def test_outputs_and_parameters_are_parsed() -> None:
+    body = orjson.dumps(
+        {
+            "parameters": {"binary_data_output": True},
+            "inputs": [{"name": "a", "shape": [1], "datatype": "INT64", "data": [3]}],
+            "outputs": [
+                {"name": "p", "parameters": {"binary_data": False, "classification": 2}},
+                {"name": "q"},
+            ],
+        }
+    )
+    req = v2.decode_infer_request(body)
+    assert req.binary_data_output is True
+    assert req.outputs == [
+        v2.RequestedOutput("p", binary=False, classification=2),
+        v2.RequestedOutput("q", binary=None, classification=0),
+    ]
+
+
+def _input(**over: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {"name": "a", "shape": [2, 2], "datatype": "FP32", "data": [1, 2, 3, 4]}
+    base.update(over)
+    return base
+
+
+@pytest.mark.parametrize(
+    ("doc", "status", "needle"),
+    [
+        ({"inputs": []}, 400, "non-empty list"),
+        ({}, 400, "'inputs'"),
+        ({"inputs": [_input(datatype="FP8")]}, 422, "datatype 'FP8' is not supported"),
+        ({"inputs": [_input(datatype="BYTES")]}, 422, "not supported"),
+        ({"inputs": [_input(shape=[3, 2])]}, 422, "needs 6 values but 'data' holds 4"),
+        ({"inputs": [_input(shape=[2, -2])]}, 400, "non-negative integers"),
+        ({"inputs": [_input(data=[[1, 2, 3, 4]])]}, 422, "nested 'data' has shape [1, 4]"),
+        (
+            {"inputs": [_input(data=["a", "b", "c", "d"])]},
+            422,
+            "[0]: expected a number, got string",
+        ),
+        ({"inputs": [_input(data=[[1, 2], [3]])]}, 422, "ragged"),
+        ({"inputs": [_input(datatype="UINT8", data=[1, 2, 3, 256])]}, 422, "[0, 255]"),
+        ({"inputs": [_input(datatype="INT64", data=[1, 2, 3, 4.5])]}, 422, "expected integers"),
+        ({"inputs": [_input(data=[True, False, True, True])]}, 422, "true/false"),
+        ({"inputs": [_input(), _input()]}, 400, "more than once"),
+        ({"inputs": [_input(name="")]}, 400, "'name'"),
+        ({"inputs": [{"name": "a", "shape": [1], "datatype": "FP32"}]}, 400, "neither 'data'"),
+        ({"id": 5, "inputs": [_input()]}, 400, "'id' must be a string"),
+        (
+            {"inputs": [_input()], "outputs": [{"name": "p", "parameters": {"binary_data": 1}}]},
+            400,
+            "binary_data must be true or false",
+        ),
+        (
+            {
+                "inputs": [_input()],
+                "outputs": [{"name": "p", "parameters": {"classification": -1}}],
+            },
+            400,
+            "classification",
+        ),
+        ({"inputs": [_input()], "parameters": {"binary_data_output": "yes"}}, 400, "true or false"),
+    ],
+)
+def test_bad_json_requests_are_clear_client_errors(
+    doc: dict[str, Any], status: int, needle: str
+) -> None:
+    with pytest.raises(ServeError) as info:
+        v2.decode_infer_request(orjson.dumps(doc))
+    assert info.value.status_code == status
+    assert needle in info.value.message
+
+
+def test_malformed_json_and_non_object() -> None:
+    with pytest.raises(BadRequest):
+        v2.decode_infer_request(b"{not json")
+    with pytest.raises(BadRequest):
+        v2.decode_infer_request(b"[1, 2]")
+    with pytest.raises(BadRequest):
+        v2.decode_infer_request(b"")
+
+
+def test_binary_size_must_match_shape_and_dtype() -> None:
+    x = np.zeros((2, 2), np.float32)
+    inp = {"name": "a", "shape": [2, 2], "datatype": "FP32", "parameters": {"binary_data_size": 12}}
+    body, hl = binary_request({"inputs": [inp]}, x.tobytes()[:12])
+    with pytest.raises(InvalidInput, match="needs 16 bytes"):
+        v2.decode_infer_request(body, hl)
+
+
+def test_binary_part_must_be_consumed_exactly() -> None:
+    x = np.zeros((2, 2), np.float32)
+    inp = {"name": "a", "shape": [2, 2], "datatype": "FP32", "parameters": {"binary_data_size": 16}}
+    body, hl = binary_request({"inputs": [inp]}, x.tobytes(), b"extra")
+    with pytest.raises(BadRequest, match="add up to 16"):
+        v2.decode_infer_request(body, hl)
+    body, hl = binary_request({"inputs": [inp]}, x.tobytes()[:8])
+    with pytest.raises(BadRequest, match="runs past the end"):
+        v2.decode_infer_request(body, hl)
+    # binary_data_size without the header: the whole body is JSON, so no binary bytes exist
+    with pytest.raises(BadRequest, match="runs past the end"):
+        v2.decode_infer_request(orjson.dumps({"inputs": [inp]}))
+
+
+@pytest.mark.parametrize("hl", ["abc", "-1", "999999"])
+def test_bad_header_length(hl: str) -> None:
+    with pytest.raises(BadRequest, match="Inference-Header-Content-Length"):
+        v2.decode_infer_request(b'{"inputs": []}', hl)
+
+
+def test_encode_json_response_is_flat_row_major() -> None:
+    p = np.array([[0.1, 0.9], [0.7, 0.3]], np.float32)
+    body, headers = v2.encode_infer_response(
+        "m", "3", [v2.OutputTensor("probabilities", "FP32", p)], request_id="r1"
+    )
+    assert headers == {"content-type": "application/json"}
+    doc = orjson.loads(body)
+    assert doc["model_name"] == "m" and doc["model_version"] == "3" and doc["id"] == "r1"
+    (out,) = doc["outputs"]
+    assert out["shape"] == [2, 2] and out["datatype"] == "FP32"
+    np.testing.assert_allclose(out["data"], p.ravel(), rtol=1e-7)
+
+
+def test_encode_binary_response_round_trips() -> None:
+    p = np.random.default_rng(1).random((4, 10)).astype(np.float32)
+    cls = v2.classification_strings(p, 3, [str(i) for i in range(10)])
+    outs = [v2.OutputTensor("p", "FP32", p, binary=True), v2.OutputTensor("c", "BYTES", cls, True)]
+    body, headers = v2.encode_infer_response("m", "1", outs)
+    assert headers["content-type"] == "application/octet-stream"
+    head_len = int(headers[v2.HEADER_LENGTH])
+    assert orjson.loads(body[:head_len])["outputs"][0]["parameters"]["binary_data_size"] == 160
+    arrays = v2.decode_infer_response(body, headers[v2.HEADER_LENGTH])
+    np.testing.assert_array_equal(arrays["p"], p)
+    assert arrays["c"].shape == (4, 3)
+    assert list(arrays["c"][:, 0]) == [
+        f"{p[r].max():g}:{p[r].argmax()}:{p[r].argmax()}" for r in range(4)
+    ]
+
+
+def test_classification_strings_follow_triton_format() -> None:
+    scores = np.array([[1.1, 3.3, 0.5, 2.4]], np.float32)
+    out = v2.classification_strings(scores, 2)
+    assert out.tolist() == [["3.3:1", "2.4:3"]]
+    labelled = v2.classification_strings(scores, 2, ["a", "b", "c", "d"])
+    assert labelled.tolist() == [["3.3:1:b", "2.4:3:d"]]
+
+
+def test_v2_datatype_names() -> None:
+    assert v2.v2_datatype(np.dtype(np.float32)) == "FP32"
+    assert v2.v2_datatype(np.dtype(np.uint8)) == "UINT8"
+    with pytest.raises(ValueError):
+        v2.v2_datatype(np.dtype(np.complex64))

@@ -1,0 +1,379 @@
+"""The service's own API in-process, on the tiny repository: every endpoint and error case."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from fastapi import FastAPI
+from PIL import Image
+
+from service.app import create_app
+from service.settings import Settings
+from tests.service.conftest import PIMA_ROW
+
+pytestmark = pytest.mark.anyio
+
+rng = np.random.default_rng(7)
+IMAGES = rng.random((5, 28, 28), dtype=np.float32)
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray((image * 255).round().astype(np.uint8), mode="L").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def digit_png() -> bytes:
+    """A white '1' stroke on black, 56x56 (so the decoder resizes it)."""
+    arr = np.zeros((56, 56), np.float32)
+    arr[8:48, 24:32] = 1.0
+    return png_bytes(arr)
+
+
+def runtime_probs(app: FastAPI, name: str, version: int, x: np.ndarray) -> np.ndarray:
+    mv = app.state.registry.resolve(name, version)
+    return mv.runtime.predict(x)
+
+
+# --- health and status ----------------------------------------------------------------------
+async def test_healthz(client: httpx.AsyncClient) -> None:
+    r = await client.get("/healthz")
+    assert r.status_code == 200
+    assert r.json() == {"status": "alive"}
+
+
+async def test_readyz_names_failed_models_and_why(client: httpx.AsyncClient) -> None:
+    r = await client.get("/readyz")
+    assert r.status_code == 503
+    body = r.json()
+    assert set(body["models"]) == {"broken", "selftest"}
+    assert "checksum mismatch" in body["models"]["broken"]
+    assert "self-test failed" in body["models"]["selftest"]
+    assert body["error"].startswith("not ready")
+
+
+async def test_models_lists_versions_states_defaults_labels(client: httpx.AsyncClient) -> None:
+    r = await client.get("/models")
+    assert r.status_code == 200
+    models = {m["name"]: m for m in r.json()["models"]}
+    assert set(models) == {"broken", "fashion_mnist", "mnist", "pima", "selftest"}
+    mnist = models["mnist"]
+    assert mnist["default_version"] == 2
+    assert mnist["labels"] == {"baseline": 1}
+    assert [v["version"] for v in mnist["versions"]] == [1, 2]
+    assert {v["state"] for v in mnist["versions"]} == {"available"}
+    assert mnist["unfinished_versions"] == [3]
+    assert models["fashion_mnist"]["versions"][0]["runtime"] == "savedmodel"
+    assert mnist["versions"][0]["runtime"] == "tflite"
+    broken = models["broken"]["versions"][0]
+    assert broken["state"] == "failed"
+    assert "checksum mismatch for model.tflite" in broken["reason"]
+    assert models["broken"]["default_version"] is None
+
+
+async def test_model_detail_has_default_metadata_without_golden(client: httpx.AsyncClient) -> None:
+    r = await client.get("/models/mnist")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["default_version"] == 2
+    assert body["metadata"]["version"] == 2
+    assert body["metadata"]["recipe"]["name"] == "best"
+    assert "golden" not in body["metadata"]
+    assert body["metadata"]["input"]["shape"] == [28, 28]
+
+
+@pytest.mark.parametrize("version", ["1", "baseline"])
+async def test_version_detail(client: httpx.AsyncClient, version: str) -> None:
+    r = await client.get(f"/models/mnist/versions/{version}")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["version"] == 1
+    assert body["state"] == "available"
+    assert body["metadata"]["labels"][3] == "3"
+    assert "golden" not in body["metadata"]
+
+
+async def test_failed_version_detail_shows_reason(client: httpx.AsyncClient) -> None:
+    r = await client.get("/models/selftest/versions/1")
+    assert r.status_code == 200
+    assert r.json()["state"] == "failed"
+    assert "self-test failed" in r.json()["reason"]
+
+
+async def test_report_file_served_only_when_listed(client: httpx.AsyncClient) -> None:
+    r = await client.get("/models/mnist/versions/1/report/report.md")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/markdown")
+    assert "tiny report" in r.text
+    r = await client.get("/models/mnist/versions/1/report/history.png")
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "image/png"
+    assert r.content.startswith(b"\x89PNG")
+    for bad in ("unlisted.md", "..%2Fmetadata.json", "missing.png", ".hidden"):
+        r = await client.get(f"/models/mnist/versions/1/report/{bad}")
+        assert r.status_code == 404, bad
+        assert "error" in r.json()
+    r = await client.get("/models/mnist/versions/2/report/report.md")  # v2 has no report
+    assert r.status_code == 404
+
+
+# --- predictions ----------------------------------------------------------------------------
+async def test_predict_json_images_match_the_runtime(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    r = await client.post("/models/mnist/predict", json={"instances": IMAGES.tolist(), "top_k": 3})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["model"], body["version"]) == ("mnist", 2)
+    expected = runtime_probs(app, "mnist", 2, IMAGES)
+    assert len(body["predictions"]) == len(IMAGES)
+    for pred, probs in zip(body["predictions"], expected, strict=True):
+        got = np.array([pred["probabilities"][str(d)] for d in range(10)])
+        np.testing.assert_allclose(got, probs, atol=1e-6)
+        assert abs(got.sum() - 1) < 1e-5
+        assert pred["class_index"] == int(np.argmax(probs))
+        assert pred["label"] == str(pred["class_index"])
+        assert [t["label"] for t in pred["top_k"]] == [str(i) for i in np.argsort(-probs)[:3]]
+        assert "input" not in pred
+
+
+async def test_predict_one_flat_image_byte_scale_with_input(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    pixels = (IMAGES[0] * 255).round()
+    body = {"instances": pixels.reshape(-1).tolist(), "include_input": True}
+    r = await client.post("/models/mnist/versions/1/predict", json=body)
+    assert r.status_code == 200, r.text
+    pred = r.json()["predictions"][0]
+    seen = np.array(pred["input"])
+    assert seen.shape == (28, 28)
+    np.testing.assert_allclose(seen, pixels / 255, atol=1e-6)
+    expected = runtime_probs(app, "mnist", 1, (pixels / 255)[None].astype(np.float32))[0]
+    assert pred["class_index"] == int(np.argmax(expected))
+
+
+async def test_predict_by_label_and_savedmodel_runtime(client: httpx.AsyncClient) -> None:
+    r = await client.post(
+        "/models/mnist/versions/baseline/predict", json={"instances": [IMAGES[0].tolist()]}
+    )
+    assert r.status_code == 200
+    assert r.json()["version"] == 1
+    r = await client.post("/models/fashion_mnist/predict", json={"instances": [IMAGES[1].tolist()]})
+    assert r.status_code == 200
+    labels = set(r.json()["predictions"][0]["probabilities"])
+    assert "Ankle boot" in labels
+
+
+async def test_predict_pima_records(app: FastAPI, client: httpx.AsyncClient) -> None:
+    names = ["pregnant", "glucose", "pressure", "triceps", "insulin", "mass", "pedigree", "age"]
+    record = dict(zip(names, PIMA_ROW, strict=True))
+    rows = [record, [1, 85, 66, 29, 0, 26.6, 0.351, 31]]
+    r = await client.post("/models/pima/predict", json={"instances": rows})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["threshold"] == 0.5
+    expected = runtime_probs(app, "pima", 1, np.array([PIMA_ROW, rows[1]], np.float32))[:, 0]
+    for pred, p in zip(body["predictions"], expected, strict=True):
+        assert pred["probability"] == pytest.approx(float(p), abs=1e-6)
+        assert pred["outcome_index"] == int(p >= 0.5)
+        assert pred["outcome"] == ("diabetes" if p >= 0.5 else "no diabetes")
+    # threshold per request flips the outcome around the probability
+    p0 = float(expected[0])
+    for threshold in (max(0.0, p0 - 0.01), min(1.0, p0 + 0.01)):
+        r = await client.post(
+            "/models/pima/predict", json={"instances": record, "threshold": threshold}
+        )
+        pred = r.json()["predictions"][0]
+        assert r.json()["threshold"] == pytest.approx(threshold)
+        assert pred["outcome_index"] == int(p0 >= threshold)
+
+
+async def test_predict_png_body_and_multipart(client: httpx.AsyncClient) -> None:
+    png = digit_png()
+    r = await client.post(
+        "/models/mnist/predict?top_k=2&include_input=true",
+        content=png,
+        headers={"content-type": "image/png"},
+    )
+    assert r.status_code == 200, r.text
+    pred = r.json()["predictions"][0]
+    assert len(pred["top_k"]) == 2
+    seen = np.array(pred["input"])
+    assert seen.shape == (28, 28) and seen.max() > 0.5
+    files = [
+        ("a", ("one.png", png, "image/png")),
+        ("b", ("two.png", png_bytes(IMAGES[2]), "image/png")),
+    ]
+    r = await client.post("/models/mnist/predict", files=files)
+    assert r.status_code == 200, r.text
+    preds = r.json()["predictions"]
+    assert len(preds) == 2
+    assert preds[0]["probabilities"] == pred["probabilities"]
+
+
+# --- errors ---------------------------------------------------------------------------------
+IMG = [[0.0] * 28] * 28
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def raw(body: bytes, content_type: str = "application/json") -> dict[str, Any]:
+    return {"content": body, "headers": {"content-type": content_type}}
+
+
+def js(instances: Any, **fields: Any) -> dict[str, Any]:
+    return {"json": {"instances": instances, **fields}}
+
+
+ERROR_CASES = [
+    # (method path, kwargs, status, substring)
+    ("/models/nope/predict", {"json": {"instances": [IMG]}}, 404, "not found"),
+    ("/models/..%2F..%2Fetc/predict", {"json": {"instances": [IMG]}}, 404, "not found"),
+    ("/models/mnist/versions/9/predict", {"json": {"instances": [IMG]}}, 404, "no version 9"),
+    ("/models/mnist/versions/3/predict", {"json": {"instances": [IMG]}}, 404, "not served"),
+    ("/models/mnist/versions/canary/predict", {"json": {"instances": [IMG]}}, 404, "canary"),
+    ("/models/mnist/predict", raw(b'{"instances": ['), 400, "malformed JSON"),
+    ("/models/mnist/predict", raw(b'{"instances": [[NaN]]}'), 422, "NaN"),
+    ("/models/mnist/predict", {"json": {"instances": [[0.0] * 27] * 28}}, 422, "instances"),
+    ("/models/mnist/predict", {"json": {"instances": []}}, 422, "empty"),
+    ("/models/mnist/predict", {"json": {"instances": [IMG] * 17}}, 422, "limit of 16"),
+    ("/models/mnist/predict", js([[[2.0] * 28] * 28], scale="unit"), 422, "above 1"),
+    ("/models/mnist/predict", {"json": {"images": [IMG]}}, 422, "instances"),
+    ("/models/mnist/predict", js([IMG], extra=1), 422, "unknown field 'extra'"),
+    ("/models/mnist/predict", {"json": {"instances": [IMG], "top_k": 11}}, 422, "top_k"),
+    ("/models/mnist/predict", {"json": {"instances": [IMG], "threshold": 0.3}}, 422, "threshold"),
+    ("/models/mnist/predict", js([IMG], include_input="yes"), 422, "include_input"),
+    ("/models/mnist/predict?top_k=zero", {"json": {"instances": [IMG]}}, 422, "top_k"),
+    ("/models/mnist/predict", raw(b"x" * 200_001), 413, "exceeds the limit"),
+    ("/models/mnist/predict", raw(b"hello", "text/plain"), 415, "unsupported content type"),
+    ("/models/mnist/predict", raw(b"GIF89a....", "image/gif"), 415, "image"),
+    ("/models/mnist/predict", raw(PNG_MAGIC + b"broken", "image/png"), 422, "decode"),
+    ("/models/pima/predict", raw(PNG_MAGIC, "image/png"), 415, "records"),
+    ("/models/pima/predict", {"json": {"instances": [{"glucose": 1}]}}, 422, "pregnant"),
+    ("/models/pima/predict", {"json": {"instances": [[1, 2, 3]]}}, 422, "8"),
+    ("/models/pima/predict", js([PIMA_ROW], threshold=1.5), 422, "threshold"),
+    ("/models/pima/predict", {"json": {"instances": [PIMA_ROW], "top_k": 1}}, 422, "top_k"),
+    ("/models/broken/predict", {"json": {"instances": [IMG]}}, 503, "checksum mismatch"),
+    ("/models/selftest/versions/1/predict", js([IMG]), 503, "self-test failed"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("path", "kwargs", "status", "message"), ERROR_CASES)
+async def test_error_table(
+    client: httpx.AsyncClient, path: str, kwargs: dict, status: int, message: str
+) -> None:
+    r = await client.post(path, **kwargs)
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert set(body) == {"error"}
+    assert message.lower() in body["error"].lower(), body["error"]
+
+
+async def test_too_many_upload_files(client: httpx.AsyncClient) -> None:
+    png = digit_png()
+    files = [(f"f{i}", (f"{i}.png", png, "image/png")) for i in range(4)]  # limit is 3
+    r = await client.post("/models/mnist/predict", files=files)
+    assert r.status_code == 413
+    assert "too many files" in r.json()["error"]
+
+
+async def test_declared_content_length_over_limit_is_refused_before_reading(
+    client: httpx.AsyncClient,
+) -> None:
+    r = await client.post(
+        "/models/mnist/predict",
+        content=b"{}",
+        headers={"content-type": "application/json", "content-length": "999999999"},
+    )
+    assert r.status_code == 413
+
+
+async def test_unknown_route_and_method_use_the_error_shape(client: httpx.AsyncClient) -> None:
+    r = await client.get("/no/such/route")
+    assert r.status_code == 404 and r.json() == {"error": "not found"}
+    r = await client.delete("/models")
+    assert r.status_code == 405 and r.json() == {"error": "method not allowed"}
+
+
+async def test_request_id_is_echoed_or_generated(client: httpx.AsyncClient) -> None:
+    r = await client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+    assert r.headers["x-request-id"] == "abc-123"
+    r = await client.get("/healthz", headers={"X-Request-ID": "bad id\twith tab"})
+    assert r.headers["x-request-id"] != "bad id\twith tab" and len(r.headers["x-request-id"]) == 32
+
+
+async def test_bug_is_500_internal_error_with_traceback_logged(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    application = create_app(settings)
+
+    @application.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret detail")
+
+    transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        r = await http.get("/boom")
+    assert r.status_code == 500
+    assert r.json() == {"error": "internal error"}
+    assert "secret detail" in caplog.text
+
+
+async def test_openapi_documents_bodies_and_examples(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    op = spec["paths"]["/models/{name}/predict"]["post"]
+    content = op["requestBody"]["content"]
+    assert {"application/json", "image/png", "multipart/form-data"} <= set(content)
+    assert {"image", "pima"} <= set(content["application/json"]["examples"])
+    assert "200" in op["responses"] and "422" in op["responses"]
+    for path in (
+        "/healthz",
+        "/readyz",
+        "/models",
+        "/models/{name}",
+        "/models/{name}/versions/{version}",
+    ):
+        assert path in spec["paths"]
+
+
+async def test_openapi_documents_pima_features(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    record = spec["components"]["schemas"]["PimaRecord"]
+    assert record["required"][:2] == ["pregnant", "glucose"]
+    glucose = record["properties"]["glucose"]
+    assert (glucose["minimum"], glucose["maximum"]) == (0, 300)
+    assert "mg/dL" in glucose["description"]
+    body = spec["paths"]["/models/{name}/predict"]["post"]["requestBody"]["content"]
+    instances = body["application/json"]["schema"]["properties"]["instances"]
+    assert {"$ref": "#/components/schemas/PimaRecord"} in instances["anyOf"]
+
+
+async def test_deadline_header(app: FastAPI, client: httpx.AsyncClient) -> None:
+    mv = app.state.registry.resolve("mnist", 1)
+    fast = mv.batcher._predict
+
+    def slow(x: np.ndarray) -> np.ndarray:
+        time.sleep(0.3)
+        return fast(x)
+
+    mv.batcher._predict = slow
+    try:
+        r = await client.post(
+            "/models/mnist/versions/1/predict",
+            json={"instances": [IMG]},
+            headers={"X-Request-Timeout": "0.05"},
+        )
+    finally:
+        await asyncio.sleep(0.4)
+        mv.batcher._predict = fast
+    assert r.status_code == 504 and "did not finish" in r.json()["error"]
+    for bad in ("0", "-1", "soon", "1e9"):
+        r = await client.post(
+            "/models/mnist/predict", json={"instances": [IMG]}, headers={"X-Request-Timeout": bad}
+        )
+        assert r.status_code == 422 and "X-Request-Timeout" in r.json()["error"]

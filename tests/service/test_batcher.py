@@ -1,0 +1,150 @@
+"""Micro-batcher: coalescing, correctness of the split, bounds, deadlines and draining."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from service.batcher import Batcher, BatchError
+from service.errors import DeadlineExceeded, NotReady, Overloaded
+
+pytestmark = pytest.mark.anyio
+
+
+class Recorder:
+    """A fake model: row sums times two, recording every batch size; optionally slow or gated."""
+
+    def __init__(self, delay: float = 0.0, gate: threading.Event | None = None) -> None:
+        self.sizes: list[int] = []
+        self.delay = delay
+        self.gate = gate
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        if self.gate is not None:
+            self.gate.wait(5)
+        if self.delay:
+            time.sleep(self.delay)
+        self.sizes.append(len(x))
+        return x.reshape(len(x), -1).sum(axis=1, keepdims=True) * 2
+
+
+async def test_concurrent_requests_coalesce_and_results_match_unbatched() -> None:
+    model = Recorder(delay=0.005)
+    batcher = Batcher("t", model, max_batch_size=16, max_wait_s=0.002, queue_size=1000)
+    batcher.start()
+    rng = np.random.default_rng(1)
+    inputs = [rng.random((int(rng.integers(1, 4)), 3), dtype=np.float32) for _ in range(60)]
+    try:
+        results = await asyncio.gather(*(batcher.submit(x) for x in inputs))
+    finally:
+        await batcher.stop()
+    for x, out in zip(inputs, results, strict=True):
+        np.testing.assert_allclose(out, model(x), rtol=1e-6)
+    assert sum(model.sizes[: len(model.sizes) - len(inputs)]) == sum(len(x) for x in inputs)
+    batches = len(model.sizes) - len(inputs)  # the reference calls above appended too
+    assert batches < len(inputs) / 2, f"{batches} batches for {len(inputs)} requests"
+    assert max(model.sizes[:batches]) <= 16
+
+
+async def test_request_larger_than_max_batch_runs_alone() -> None:
+    model = Recorder()
+    batcher = Batcher("t", model, max_batch_size=4, max_wait_s=0.0)
+    batcher.start()
+    try:
+        big = np.ones((10, 2), np.float32)
+        out = await batcher.submit(big)
+    finally:
+        await batcher.stop()
+    assert out.shape == (10, 1)
+    assert model.sizes == [10]
+
+
+async def test_lone_request_does_not_wait_out_the_window() -> None:
+    batcher = Batcher("t", Recorder(), max_batch_size=64, max_wait_s=2.0)
+    batcher.start()
+    try:
+        started = time.perf_counter()
+        await batcher.submit(np.ones((1, 2), np.float32))
+        elapsed = time.perf_counter() - started
+    finally:
+        await batcher.stop()
+    assert elapsed < 1.0, f"a lone request took {elapsed:.3f} s with a 2 s window"
+
+
+async def test_full_queue_answers_overloaded_at_once() -> None:
+    gate = threading.Event()
+    batcher = Batcher("t", Recorder(gate=gate), max_batch_size=2, max_wait_s=0.0, queue_size=4)
+    batcher.start()
+    try:
+        first = asyncio.ensure_future(batcher.submit(np.ones((2, 2), np.float32)))
+        await asyncio.sleep(0.05)  # the thread takes it and blocks on the gate
+        queued = [
+            asyncio.ensure_future(batcher.submit(np.ones((2, 2), np.float32))) for _ in range(2)
+        ]
+        await asyncio.sleep(0)
+        started = time.perf_counter()
+        with pytest.raises(Overloaded) as info:
+            await batcher.submit(np.ones((1, 2), np.float32))
+        assert time.perf_counter() - started < 0.5
+        assert info.value.status_code == 503
+        assert "Retry-After" in info.value.headers
+        gate.set()
+        results = await asyncio.gather(first, *queued)
+    finally:
+        gate.set()
+        await batcher.stop()
+    assert [r.shape for r in results] == [(2, 1)] * 3
+
+
+async def test_output_count_is_checked() -> None:
+    batcher = Batcher("t", lambda x: np.zeros((len(x) + 1, 1), np.float32), max_wait_s=0.0)
+    batcher.start()
+    try:
+        with pytest.raises(BatchError, match="2 outputs for 1 inputs"):
+            await batcher.submit(np.ones((1, 2), np.float32))
+    finally:
+        await batcher.stop()
+
+
+async def test_model_exception_becomes_500_without_details() -> None:
+    def broken(x: np.ndarray) -> np.ndarray:
+        raise ValueError("secret internals")
+
+    batcher = Batcher("t", broken, max_wait_s=0.0)
+    batcher.start()
+    try:
+        with pytest.raises(BatchError) as info:
+            await batcher.submit(np.ones((1, 2), np.float32))
+    finally:
+        await batcher.stop()
+    assert info.value.status_code == 500
+    assert "secret" not in info.value.message
+
+
+async def test_deadline_exceeded() -> None:
+    batcher = Batcher("t", Recorder(delay=0.3), max_wait_s=0.0)
+    batcher.start()
+    try:
+        with pytest.raises(DeadlineExceeded):
+            await batcher.submit(np.ones((1, 2), np.float32), timeout=0.05)
+    finally:
+        await batcher.stop()
+
+
+async def test_stop_drains_accepted_work_then_refuses() -> None:
+    model = Recorder(delay=0.01)
+    batcher = Batcher("t", model, max_batch_size=2, max_wait_s=0.0)
+    batcher.start()
+    pending = [
+        asyncio.ensure_future(batcher.submit(np.full((1, 2), i, np.float32))) for i in range(10)
+    ]
+    await asyncio.sleep(0)
+    await batcher.stop()
+    results = await asyncio.gather(*pending)
+    assert [float(r[0, 0]) for r in results] == [4.0 * i for i in range(10)]
+    with pytest.raises(NotReady):
+        await batcher.submit(np.ones((1, 2), np.float32))

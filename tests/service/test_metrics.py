@@ -1,0 +1,181 @@
+"""/metrics after known traffic: counters move by exactly the right amounts; labels stay bounded."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from asgi_lifespan import LifespanManager
+from prometheus_client.parser import text_string_to_metric_families
+
+from service.app import create_app
+from service.metrics import Metrics, protocol_of
+from tests.service.conftest import PIMA_ROW, make_settings
+
+pytestmark = pytest.mark.anyio
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+PREDICT = "/models/{name}/predict"
+PREDICT_VERSION = "/models/{name}/versions/{version}/predict"
+
+
+@pytest.fixture
+async def client(tiny_repo: Path) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(make_settings(tiny_repo))
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            yield http
+
+
+async def scrape(client: httpx.AsyncClient) -> tuple[str, Samples]:
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    samples: Samples = {}
+    for family in text_string_to_metric_families(response.text):
+        for s in family.samples:
+            samples[(s.name, frozenset(s.labels.items()))] = s.value
+    return response.text, samples
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+def total(samples: Samples, name: str, **labels: str) -> float:
+    """Sum over every series of ``name`` whose labels include ``labels``."""
+    want = set(labels.items())
+    return sum(v for (n, lab), v in samples.items() if n == name and want <= lab)
+
+
+def req(model: str, version: str, route: str, status: int, protocol: str = "own") -> dict[str, str]:
+    return {
+        "model": model,
+        "version": version,
+        "protocol": protocol,
+        "route": route,
+        "status": str(status),
+    }
+
+
+async def test_counters_move_by_the_traffic_sent(client: httpx.AsyncClient) -> None:
+    _, before = await scrape(client)
+    images = np.random.default_rng(1).random((3, 28, 28)).round(3).tolist()
+
+    for _ in range(4):  # 4 requests of 3 images, default version (2)
+        r = await client.post("/models/mnist/predict", json={"instances": images})
+        assert r.status_code == 200 and r.json()["version"] == 2
+    for _ in range(2):  # 2 requests of 1 image on version 1
+        r = await client.post("/models/mnist/versions/1/predict", json={"instances": images[:1]})
+        assert r.status_code == 200
+    r = await client.post("/models/pima/predict", json={"instances": [PIMA_ROW, PIMA_ROW]})
+    assert r.status_code == 200
+    for bad in (
+        "no_such_model_a",
+        "no_such_model_b",
+        "x" * 300,
+    ):  # unknown names: 404, no new labels
+        assert (
+            await client.post(f"/models/{bad}/predict", json={"instances": images})
+        ).status_code == 404
+    r = await client.post("/models/mnist/predict", json={"instances": [[1, 2, 3]]})
+    assert r.status_code == 422
+    assert (
+        await client.post("/models/mnist/versions/99/predict", json={"instances": images})
+    ).status_code == 404
+
+    text, after = await scrape(client)
+
+    def delta(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert delta("serve_requests_total", **req("mnist", "2", PREDICT, 200)) == 4
+    assert delta("serve_requests_total", **req("mnist", "1", PREDICT_VERSION, 200)) == 2
+    assert delta("serve_requests_total", **req("pima", "1", PREDICT, 200)) == 1
+    assert delta("serve_requests_total", **req("", "", PREDICT, 404)) == 3
+    assert delta("serve_requests_total", **req("mnist", "", PREDICT, 422)) == 1
+    assert delta("serve_requests_total", **req("mnist", "", PREDICT_VERSION, 404)) == 1
+    assert delta("serve_request_duration_seconds_count", **req("mnist", "2", PREDICT, 200)) == 4
+    assert delta("serve_request_duration_seconds_sum", **req("mnist", "2", PREDICT, 200)) > 0
+    # sequential requests run one batch each: rows and batches add up exactly
+    assert delta("serve_batch_size_sum", model="mnist", version="2") == 12
+    assert delta("serve_batch_size_count", model="mnist", version="2") == 4
+    assert delta("serve_batch_size_sum", model="mnist", version="1") == 2
+    assert delta("serve_batch_size_sum", model="pima", version="1") == 2
+    assert delta("serve_inference_seconds_count", model="mnist", version="2") == 4
+    assert delta("serve_batch_size_bucket", model="mnist", version="2", le="2.0") == 0
+    assert delta("serve_batch_size_bucket", model="mnist", version="2", le="4.0") == 4
+    # unknown names never become label values
+    for bad in ("no_such_model_a", "no_such_model_b", "xxxxxxxx", 'version="99"'):
+        assert bad not in text
+
+
+async def test_model_state_load_time_queue_and_default(client: httpx.AsyncClient) -> None:
+    _, samples = await scrape(client)
+    for model, version in (("mnist", "1"), ("mnist", "2"), ("pima", "1"), ("fashion_mnist", "1")):
+        assert (
+            value(samples, "serve_model_state", model=model, version=version, state="available")
+            == 1
+        )
+        assert (
+            value(samples, "serve_model_state", model=model, version=version, state="failed") == 0
+        )
+        assert value(samples, "serve_model_load_seconds", model=model, version=version) > 0
+        assert value(samples, "serve_queue_depth", model=model, version=version) == 0
+    for broken in ("broken", "selftest"):  # checksum mismatch, self-test mismatch
+        assert value(samples, "serve_model_state", model=broken, version="1", state="failed") == 1
+        assert (
+            value(samples, "serve_model_state", model=broken, version="1", state="available") == 0
+        )
+    assert value(samples, "serve_model_default_version", model="mnist") == 2
+    assert total(samples, "serve_model_state", model="mnist", version="3") == 0  # unfinished
+    assert value(samples, "serve_requests_in_flight") == 1  # the scrape itself
+
+
+async def test_other_protocols_are_labelled(client: httpx.AsyncClient) -> None:
+    _, before = await scrape(client)
+    image = np.zeros((28, 28)).tolist()
+    assert (
+        await client.post("/v1/models/mnist:predict", json={"instances": [image]})
+    ).status_code == 200
+    body = {
+        "inputs": [
+            {"name": "pixels", "shape": [1, 28, 28], "datatype": "FP32", "data": [0.0] * 784}
+        ]
+    }
+    assert (await client.post("/v2/models/mnist/infer", json=body)).status_code == 200
+    assert (await client.get("/healthz")).status_code == 200
+    _, after = await scrape(client)
+    for protocol in ("tfserving", "v2"):
+        moved = total(after, "serve_requests_total", protocol=protocol, model="mnist", status="200")
+        assert moved - total(before, "serve_requests_total", protocol=protocol, model="mnist") == 1
+    assert total(after, "serve_requests_total", protocol="other", route="/healthz") >= 1
+
+
+def test_protocol_of_paths() -> None:
+    assert protocol_of("/v1/models/mnist:predict") == "tfserving"
+    assert protocol_of("/v2/models/mnist/infer") == "v2"
+    assert protocol_of("/models/mnist/predict") == "own"
+    assert protocol_of("/") == protocol_of("/static/app.js") == "ui"
+    assert protocol_of("/healthz") == protocol_of("/modelsx") == "other"
+
+
+def test_labels_without_a_registry_are_empty() -> None:
+    metrics = Metrics(process=False)
+    metrics.observe_request(
+        model="mnist",
+        version=1,
+        path="/models/mnist/predict",
+        route=PREDICT,
+        status=200,
+        seconds=0.01,
+    )
+    samples = {
+        (s.name, frozenset(s.labels.items())): s.value
+        for f in text_string_to_metric_families(metrics.render().decode())
+        for s in f.samples
+    }
+    assert value(samples, "serve_requests_total", **req("", "", PREDICT, 200)) == 1

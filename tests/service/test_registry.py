@@ -1,0 +1,214 @@
+"""Registry: version policies, unfinished and broken versions, labels, rescans and swaps."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from service.errors import NotFound, NotReady
+from service.model import VersionState
+from service.registry import ModelRegistry
+from tests.service.conftest import make_settings
+
+pytestmark = pytest.mark.anyio
+
+
+async def started(models_dir: Path, **overrides: Any) -> ModelRegistry:
+    registry = ModelRegistry(make_settings(models_dir, **overrides))
+    await registry.start()
+    return registry
+
+
+def states(registry: ModelRegistry, name: str) -> dict[int, str]:
+    return {mv.version: mv.state.value for mv in registry.versions(name)}
+
+
+def publish_copy(models_dir: Path, name: str, source: int, target: int) -> Path:
+    """Publish an existing version again under a new number (metadata rewritten last)."""
+    dst = models_dir / name / str(target)
+    shutil.copytree(
+        models_dir / name / str(source), dst, ignore=shutil.ignore_patterns("metadata.json")
+    )
+    meta = json.loads((models_dir / name / str(source) / "metadata.json").read_text())
+    meta["version"] = target
+    (dst / "metadata.json").write_text(json.dumps(meta))
+    return dst
+
+
+async def test_policy_all_loads_every_finished_version(tiny_repo: Path) -> None:
+    registry = await started(tiny_repo, models=["mnist", "broken", "selftest"])
+    try:
+        assert states(registry, "mnist") == {1: "available", 2: "available"}
+        assert registry.default_version("mnist") == 2
+        assert registry.model_status("mnist")["unfinished_versions"] == [3]
+        broken = registry.versions("broken")[0]
+        assert broken.state is VersionState.FAILED
+        assert broken.reason == "checksum mismatch for model.tflite"
+        selftest = registry.versions("selftest")[0]
+        assert selftest.state is VersionState.FAILED and "self-test failed" in (
+            selftest.reason or ""
+        )
+        ready, problems = registry.readiness()
+        assert not ready and set(problems) == {"broken", "selftest"}
+    finally:
+        await registry.stop()
+
+
+async def test_policy_latest_serves_only_the_newest(tiny_repo: Path) -> None:
+    registry = await started(tiny_repo, models=["mnist"], version_policy="latest")
+    try:
+        assert states(registry, "mnist") == {2: "available"}
+        assert registry.resolve("mnist").version == 2
+        with pytest.raises(NotFound, match="not served"):
+            registry.resolve("mnist", 1)
+        assert registry.readiness() == (True, {})
+    finally:
+        await registry.stop()
+
+
+async def test_policy_specific_and_missing_versions(tiny_repo: Path) -> None:
+    registry = await started(
+        tiny_repo, models=["mnist"], version_policy="specific", versions={"mnist": [1, 7]}
+    )
+    try:
+        assert states(registry, "mnist") == {1: "available"}
+        assert registry.default_version("mnist") == 1
+        ready, problems = registry.readiness()
+        assert not ready and "[7]" in problems["mnist"]
+    finally:
+        await registry.stop()
+
+
+async def test_labels_from_settings_and_baseline(tiny_repo: Path) -> None:
+    registry = await started(
+        tiny_repo, models=["mnist"], version_labels={"mnist": {"stable": 1, "canary": 2}}
+    )
+    try:
+        assert registry.labels("mnist") == {"stable": 1, "canary": 2, "baseline": 1}
+        assert registry.resolve("mnist", "canary").version == 2
+        assert registry.resolve("mnist", "baseline").version == 1
+        assert registry.resolve("mnist", "2").version == 2
+        with pytest.raises(NotFound):
+            registry.resolve("mnist", "nightly")
+    finally:
+        await registry.stop()
+
+
+async def test_resolve_errors(tiny_repo: Path) -> None:
+    registry = await started(tiny_repo, models=["mnist", "broken"])
+    try:
+        for name in ("nope", "../mnist", "MNIST", "a" * 65, ""):
+            with pytest.raises(NotFound):
+                registry.resolve(name)
+        with pytest.raises(NotFound, match="no version 9"):
+            registry.resolve("mnist", 9)
+        with pytest.raises(NotFound):
+            registry.resolve("mnist", "-1")
+        with pytest.raises(NotReady, match="checksum"):
+            registry.resolve("broken")
+        with pytest.raises(NotReady, match="failed"):
+            registry.resolve("broken", 1)
+    finally:
+        await registry.stop()
+
+
+async def test_rescan_loads_new_version_then_unloads_deleted(repo_copy: Path) -> None:
+    registry = await started(repo_copy, models=["mnist"], version_policy="latest")
+    try:
+        old = registry.resolve("mnist")
+        assert old.version == 2
+        publish_copy(repo_copy, "mnist", 2, 4)
+        changes = await registry.rescan()
+        assert changes == {"loaded": ["mnist/4"], "failed": [], "unloaded": ["mnist/2"]}
+        assert registry.resolve("mnist").version == 4
+        assert old.state is VersionState.UNLOADING and old.batcher is not None
+        assert not old.batcher.running
+        shutil.rmtree(repo_copy / "mnist" / "4")
+        changes = await registry.rescan()
+        assert changes["unloaded"] == ["mnist/4"] and changes["loaded"] == ["mnist/2"]
+        assert registry.resolve("mnist").version == 2
+    finally:
+        await registry.stop()
+
+
+async def test_broken_new_version_never_replaces_a_working_one(repo_copy: Path) -> None:
+    registry = await started(repo_copy, models=["mnist"], version_policy="latest")
+    try:
+        bad = publish_copy(repo_copy, "mnist", 2, 5)
+        (bad / "saved_model.pb").write_bytes(b"corrupt")
+        changes = await registry.rescan()
+        assert changes["failed"] == ["mnist/5"] and changes["unloaded"] == []
+        assert registry.resolve("mnist").version == 2
+        assert states(registry, "mnist") == {2: "available", 5: "failed"}
+        assert "checksum mismatch for saved_model.pb" in (
+            registry.versions("mnist")[1].reason or ""
+        )
+        # a failed version is not retried while its metadata is unchanged
+        assert await registry.rescan() == {"loaded": [], "failed": [], "unloaded": []}
+        # invalid metadata is a failure too, not a crash
+        (repo_copy / "mnist" / "6").mkdir()
+        (repo_copy / "mnist" / "6" / "metadata.json").write_text("{not json")
+        changes = await registry.rescan()
+        assert changes["failed"] == ["mnist/6"]
+        assert registry.resolve("mnist").version == 2
+    finally:
+        await registry.stop()
+
+
+async def test_in_flight_requests_finish_during_a_swap(repo_copy: Path) -> None:
+    import asyncio
+
+    registry = await started(repo_copy, models=["mnist"], version_policy="latest")
+    try:
+        old = registry.resolve("mnist")
+        assert old.batcher is not None
+        x = np.random.default_rng(0).random((1, 28, 28), dtype=np.float32)
+        pending = [asyncio.ensure_future(old.batcher.submit(x)) for _ in range(50)]
+        publish_copy(repo_copy, "mnist", 2, 4)
+        await registry.rescan()
+        results = await asyncio.gather(*pending)
+        assert all(r.shape == (1, 10) for r in results)
+    finally:
+        await registry.stop()
+
+
+async def test_admin_load_and_unload(tiny_repo: Path) -> None:
+    registry = await started(tiny_repo, models=["mnist"], version_policy="latest")
+    try:
+        mv = await registry.load("mnist", 1)
+        assert mv.available and registry.resolve("mnist", 1) is mv
+        await registry.rescan()  # pinned: the policy keeps it
+        assert states(registry, "mnist") == {1: "available", 2: "available"}
+        await registry.unload("mnist", 2)
+        await registry.rescan()  # excluded: the policy does not bring it back
+        assert states(registry, "mnist") == {1: "available"}
+        assert registry.default_version("mnist") == 1
+        with pytest.raises(NotFound):
+            await registry.load("mnist", 3)  # unfinished
+    finally:
+        await registry.stop()
+
+
+async def test_savedmodel_runtime_when_asked(tiny_repo: Path) -> None:
+    registry = await started(
+        tiny_repo, models=["mnist"], version_policy="latest", runtime="savedmodel"
+    )
+    try:
+        mv = registry.resolve("mnist")
+        assert mv.runtime is not None and mv.runtime.kind == "savedmodel"
+    finally:
+        await registry.stop()
+
+
+async def test_empty_repository_is_not_ready(tmp_path: Path) -> None:
+    registry = await started(tmp_path / "nothing")
+    try:
+        ready, problems = registry.readiness()
+        assert not ready and "no models" in problems["*"]
+    finally:
+        await registry.stop()
