@@ -154,6 +154,9 @@ def build_requests(versions: dict[str, ModelVersionInfo]) -> dict[str, Request]:
         "png-1": Request(
             "png-1", f"/models/mnist/versions/{v}/predict", png_bytes(one[0]), "image/png"
         ),
+        "v2json-1": Request(
+            "v2json-1", v2_path, v2_json(one, mnist.input_name), "application/json"
+        ),
         "json-1024": Request("json-1024", tfs_path, tfs_json(images), "application/json", BATCH),
         "v2json-1024": Request(
             "v2json-1024", v2_path, v2_json(images, mnist.input_name), "application/json", BATCH

@@ -23,9 +23,10 @@ from typing import Any
 import httpx
 import orjson
 
+from benchmarks import peers
 from benchmarks import report as rep
 from benchmarks.loadgen import run_load
-from benchmarks.payloads import Request, build_requests, find_versions
+from benchmarks.payloads import ModelVersionInfo, Request, build_requests, find_versions
 from benchmarks.servers import (
     ServerProcess,
     ServerSpec,
@@ -154,6 +155,31 @@ def bench_server(
     return results
 
 
+def peer_servers(
+    models_dir: Path, versions: dict[str, ModelVersionInfo], plan: Plan, out: dict[str, Any]
+) -> list[tuple[ServerSpec, list[tuple[str, int]]]]:
+    """LitServe (batching off and on) and MLServer, each when its package is installed."""
+    mnist = versions["mnist"]
+    tflite = models_dir / "mnist" / str(mnist.version) / "model.tflite"
+    path = f"/v1/models/mnist/versions/{mnist.version}:predict"
+    single = [("json-1", c) for c in plan.concurrencies]
+    found: list[tuple[ServerSpec, list[tuple[str, int]]]] = []
+    if peers.available("litserve"):
+        found.append((peers.litserve_spec(tflite, path, batch=1, cpus=plan.server_cpus), single))
+        batched = peers.litserve_spec(
+            tflite, path, batch=64, cpus=plan.server_cpus, name="litserve-batch"
+        )
+        found.append((batched, single))
+    else:
+        out["notes"].append("litserve: not installed, skipped (see benchmarks/peers)")
+    if peers.available("mlserver"):
+        v2 = [("v2json-1", c) for c in plan.concurrencies]
+        found.append((peers.mlserver_spec(tflite, batch=64, cpus=plan.server_cpus), v2))
+    else:
+        out["notes"].append("mlserver: not installed, skipped (see benchmarks/peers)")
+    return found
+
+
 def machine() -> dict[str, Any]:
     model = platform.processor() or "unknown"
     try:
@@ -186,6 +212,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="comma-separated subset of the servers to run",
     )
     parser.add_argument("--no-naive", action="store_true", help="skip the slow naive server")
+    parser.add_argument(
+        "--peers",
+        action="store_true",
+        help="also run LitServe and MLServer side by side when installed (see benchmarks/peers)",
+    )
     return parser.parse_args(argv)
 
 
@@ -224,6 +255,10 @@ def main(argv: list[str] | None = None) -> int:
         (service_spec("service-1w-both-cpus", models_dir, versions, cpus=plan.all_cpus), workers),
         (service_spec("service-2w", models_dir, versions, workers=2, cpus=plan.all_cpus), workers),
     ]
+    if args.peers:
+        servers += peer_servers(models_dir, versions, plan, out)
+        wanted |= {spec.name for spec, _ in servers if spec.name in rep.PEERS}
+        servers[1][1].extend(("v2json-1", c) for c in plan.concurrencies)
     if plan.tool == "httpx":  # pin this process (the load generator) to its core
         os.sched_setaffinity(0, {int(plan.loadgen_cpus)})
     started = time.perf_counter()

@@ -60,9 +60,7 @@ def keras_model(info: ModelVersionInfo, version_dir: Path, loaded: Any) -> Any:
     model = recipe.build(recipe.hyperparameters())
     pool = list(loaded.variables)
     for weight in model.weights:
-        index = next(
-            (i for i, v in enumerate(pool) if tuple(v.shape) == tuple(weight.shape)), None
-        )
+        index = next((i for i, v in enumerate(pool) if tuple(v.shape) == tuple(weight.shape)), None)
         if index is not None:
             weight.assign(pool.pop(index).numpy())
     return model

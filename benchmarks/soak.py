@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,12 +35,18 @@ MIX = ("json-1", "png-1", "pima-1", "json-1", "v2bin-1024", "json-1", "png-1", "
 
 
 def drift(samples: list[tuple[float, float]], warmup_s: float) -> dict[str, float]:
-    """RSS after the warm-up and at the end, their difference, the peak and the slope (MB/min)."""
+    """RSS once warm and at the end, their difference, the peak and the slope (MB/min).
+
+    Large requests make RSS swing by tens of MB from one sample to the next, so "once warm" is the
+    median of the first quarter of the samples after the warm-up and "at the end" the median of
+    the last quarter.
+    """
     steady = [(t, mb) for t, mb in samples if t >= warmup_s]
     if len(steady) < 2:
         raise ValueError("not enough samples after the warm-up to measure a drift")
-    t0, first = steady[0]
-    t1, last = steady[-1]
+    quarter = max(1, len(steady) // 4)
+    first = statistics.median(mb for _, mb in steady[:quarter])
+    last = statistics.median(mb for _, mb in steady[-quarter:])
     mean_t = sum(t for t, _ in steady) / len(steady)
     mean_m = sum(m for _, m in steady) / len(steady)
     var = sum((t - mean_t) ** 2 for t, _ in steady)
@@ -50,7 +57,7 @@ def drift(samples: list[tuple[float, float]], warmup_s: float) -> dict[str, floa
         "drift_mb": round(last - first, 1),
         "peak_mb": round(max(m for _, m in steady), 1),
         "slope_mb_per_min": round(slope * 60.0, 2),
-        "steady_seconds": round(t1 - t0, 1),
+        "steady_seconds": round(steady[-1][0] - steady[0][0], 1),
     }
 
 

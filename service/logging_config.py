@@ -27,7 +27,11 @@ REDACTED = "***"
 _BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"',;]+")
 _AUTH_FIELD = re.compile(r"(?i)((?:authorization|api[_-]?key|x-api-key)\s*[=:]\s*)[^\s\"',;]+")
 # attributes every LogRecord has; anything else was passed in ``extra``
-_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message",
+    "asctime",
+    "color_message",  # uvicorn's ANSI-coloured copy of msg
+}
 _HANDLER_NAME = "service-structured"
 _QUIET = ("uvicorn.access",)  # the request middleware writes the access line itself
 

@@ -20,13 +20,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from service.batcher import Batcher
 from service.errors import NotFound, NotReady
-from service.model import ModelSpec, ModelVersion, VersionState
+from service.loader import load_version
+from service.model import ModelVersion, VersionState
 from service.repository import Repository, RepositoryError, ScanResult, parse_version, valid_name
-from service.runtime import create_runtime
 from service.settings import Settings
 
 log = logging.getLogger("service.registry")
@@ -110,6 +108,20 @@ class ModelRegistry:
             if mv is None or mv.state is VersionState.FAILED:
                 mv = await self._load(name, version, folder.fingerprint)
             return mv
+
+    async def include(self, name: str) -> dict[str, list[str]]:
+        """Serve ``name`` by the policy again: undo admin unloads of its versions, then sync it.
+
+        Returns the changes like ``rescan()``.
+        """
+        if self.settings.models and name not in self.settings.models:
+            raise NotFound(f"model {name!r} is not among the served models")
+        async with self._locked():
+            self._excluded = {(n, v) for (n, v) in self._excluded if n != name}
+            self._scan = scan = await asyncio.to_thread(self.repository.scan)
+            changes: dict[str, list[str]] = {"loaded": [], "failed": [], "unloaded": []}
+            await self._sync_model(name, scan, changes)
+            return changes
 
     async def unload(self, name: str, version: int) -> None:
         """Unload one version (admin); the policy will not load it again until ``load``."""
@@ -197,15 +209,7 @@ class ModelRegistry:
         return mv
 
     def _load_sync(self, mv: ModelVersion) -> None:
-        """Read metadata, verify checksums, load, warm up and self-test (a worker thread)."""
-        meta = self.repository.read_metadata(mv.name, mv.version)
-        mv.metadata = meta
-        self.repository.verify_files(mv.name, mv.version, meta)
-        mv.spec = ModelSpec.from_metadata(meta)
-        runtime = create_runtime(mv.path, meta, self.settings.runtime)
-        mv.runtime = runtime
-        runtime.load()
-        self_test(runtime, meta)
+        load_version(self.repository, mv, self.settings.runtime)
 
     def _observer(self, mv: ModelVersion) -> Callable[[int, float], None]:
         def observe(rows: int, seconds: float) -> None:
@@ -349,27 +353,3 @@ class ModelRegistry:
                     parts.append(f"versions {missing} are not in the repository")
                 problems[name] = "; ".join(parts)
         return not problems, problems
-
-
-def self_test(runtime: Any, meta: dict[str, Any]) -> None:
-    """Warm up, then reproduce the metadata's golden outputs within its atol."""
-    golden = meta["golden"]
-    try:
-        inputs = np.asarray(golden["inputs"], dtype=np.float32)
-        expected = np.asarray(golden["outputs"], dtype=np.float32)
-        atol = float(golden.get("atol", 1e-4))
-    except (TypeError, ValueError) as exc:
-        raise RepositoryError(f"golden sample is malformed: {exc}") from exc
-    shape = tuple(meta["input"]["shape"])
-    if inputs.shape[1:] != shape or len(inputs) != len(expected):
-        raise RepositoryError(f"golden inputs have shape {inputs.shape}, expected (n, {shape})")
-    runtime.predict(inputs[:1])  # warm-up
-    actual = runtime.predict(inputs)
-    expected = expected.reshape(actual.shape) if expected.size == actual.size else expected
-    if actual.shape != expected.shape or not np.allclose(actual, expected, atol=atol):
-        diff = (
-            float(np.max(np.abs(actual - expected))) if actual.shape == expected.shape else "shape"
-        )
-        raise RepositoryError(
-            f"self-test failed: golden outputs differ (max abs diff {diff}, atol {atol})"
-        )

@@ -6,15 +6,12 @@ into an array, call the one prediction path (``service.inference``) and encode t
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import re
 from typing import Any
 
-import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service import inference
 from service.api import (
@@ -26,6 +23,7 @@ from service.api import (
     read_body,
     request_timeout,
 )
+from service.api.inputs import decode_images, form_images, from_json, image_model, query_options
 from service.api.schemas import (
     IMAGE_RESPONSE_EXAMPLE,
     PIMA_RESPONSE_EXAMPLE,
@@ -37,19 +35,15 @@ from service.api.schemas import (
     VersionDetail,
     error_responses,
 )
-from service.decoding.images import ACCEPTED_IMAGE_TYPES, decode_image
+from service.decoding.images import ACCEPTED_IMAGE_TYPES
 from service.decoding.jsonbody import parse_json
-from service.decoding.records import records_from_json
-from service.decoding.tensors import images_from_json
-from service.errors import InvalidInput, NotFound, PayloadTooLarge, UnsupportedMediaType
-from service.model import ModelSpec, ModelVersion
+from service.errors import NotFound, UnsupportedMediaType
+from service.model import ModelSpec
 from service.repository import valid_name
-from service.settings import Settings
 
 router = APIRouter(tags=["models"])
 
 _JSON_TYPES = ("", "application/json")
-_JSON_FIELDS = {"instances", "scale", "top_k", "threshold", "include_input"}
 _REPORT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
 _MEDIA_TYPES = {
     ".png": "image/png",
@@ -196,38 +190,11 @@ async def predict_version(name: str, version: str, request: Request) -> Response
     return await _predict(request, name, version)
 
 
-def _query_options(request: Request) -> dict[str, Any]:
-    """top_k, threshold and include_input from the query string (parsed here: no per-request
-    FastAPI parameter machinery on the hot path; documented in ``QUERY_PARAMETERS``)."""
-    options: dict[str, Any] = {"top_k": None, "threshold": None, "include_input": False}
-    if not request.scope.get("query_string"):
-        return options
-    query = request.query_params
-    if (text := query.get("top_k")) is not None:
-        if not text.isdigit():
-            raise InvalidInput("query parameter top_k must be a positive integer")
-        options["top_k"] = int(text)
-    if (text := query.get("threshold")) is not None:
-        try:
-            options["threshold"] = float(text)
-        except ValueError:
-            raise InvalidInput("query parameter threshold must be a number from 0 to 1") from None
-    if (text := query.get("include_input")) is not None:
-        flag = text.lower()
-        if flag not in ("true", "false", "1", "0", "yes", "no"):
-            raise InvalidInput("query parameter include_input must be true or false")
-        options["include_input"] = flag in ("true", "1", "yes")
-    return options
-
-
-_THREAD_DECODE_BYTES = 256 * 1024  # larger image bodies are decoded off the event loop
-
-
 async def _predict(request: Request, name: str, version: str | None) -> Response:
     settings = get_settings(request)
     registry = get_registry(request)
     registry.resolve(name, version)  # 404/503 before reading the body
-    options = _query_options(request)
+    options = query_options(request)
     ctype = content_type(request)
     is_image = ctype.startswith("image/") or ctype == "application/octet-stream"
     if ctype not in _JSON_TYPES and not is_image and ctype != "multipart/form-data":
@@ -239,14 +206,14 @@ async def _predict(request: Request, name: str, version: str | None) -> Response
     if ctype in _JSON_TYPES:
         payload = parse_json(body)
         mv = registry.resolve(name, version)
-        x = _from_json(payload, mv.spec, settings, options)  # type: ignore[arg-type]
+        x = from_json(payload, mv.spec, settings, options)  # type: ignore[arg-type]
     else:
-        _image_model(registry.resolve(name, version))
+        image_model(registry.resolve(name, version))
         if is_image:
-            x = await _decode_images([(body, ctype, "")], settings)
+            x = await decode_images([(body, ctype, "")], settings)
         else:
-            x = await _form_images(request, settings)
-        mv = _image_model(registry.resolve(name, version))  # no await from here to the queue
+            x = await form_images(request, settings)
+        mv = image_model(registry.resolve(name, version))  # no await from here to the queue
     note_model(request, mv.name, mv.version)
     spec: ModelSpec = mv.spec  # type: ignore[assignment]
     top_k = inference.check_top_k(spec, options["top_k"])
@@ -260,84 +227,3 @@ async def _predict(request: Request, name: str, version: str | None) -> Response
     if spec.kind == "binary":
         result["threshold"] = threshold
     return json_response(result)
-
-
-def _from_json(
-    payload: Any, spec: ModelSpec, settings: Settings, options: dict[str, Any]
-) -> np.ndarray:
-    if not isinstance(payload, dict) or "instances" not in payload:
-        raise InvalidInput('the body must be a JSON object with "instances"')
-    unknown = sorted(set(payload) - _JSON_FIELDS)
-    if unknown:
-        raise InvalidInput(
-            f"unknown field {unknown[0][:64]!r}; allowed: {', '.join(sorted(_JSON_FIELDS))}"
-        )
-    for key in ("top_k", "threshold", "include_input"):
-        if key in payload:
-            options[key] = payload[key]
-    if not isinstance(options["include_input"], bool):
-        raise InvalidInput("include_input must be true or false")
-    if spec.features is not None:
-        if "scale" in payload:
-            raise InvalidInput("scale applies to image models only")
-        return records_from_json(
-            payload["instances"], spec.features, max_instances=settings.max_instances
-        )
-    scale = payload.get("scale", "auto")
-    if scale not in ("auto", "unit", "byte"):
-        raise InvalidInput("scale must be one of auto, unit, byte")
-    return images_from_json(
-        payload["instances"],
-        scale=scale,
-        max_instances=settings.max_instances,
-    )
-
-
-def _image_model(mv: ModelVersion) -> ModelVersion:
-    if mv.spec is None or not mv.spec.is_image:
-        raise UnsupportedMediaType(f"model {mv.name} takes JSON records, not images")
-    return mv
-
-
-async def _form_images(request: Request, settings: Settings) -> np.ndarray:
-    limit = settings.max_upload_files
-    try:
-        form = await request.form(max_files=limit, max_fields=100)
-    except StarletteHTTPException as exc:
-        if "files" in str(exc.detail).lower():
-            raise PayloadTooLarge(f"too many files: at most {limit} per request") from None
-        raise InvalidInput(f"malformed multipart body: {exc.detail}") from None
-    try:
-        uploads = [value for _, value in form.multi_items() if not isinstance(value, str)]
-        if not uploads:
-            raise InvalidInput("the multipart body holds no image files")
-        files = [
-            (await upload.read(), upload.content_type, (upload.filename or "")[:64])
-            for upload in uploads
-        ]
-    finally:
-        await form.close()
-    return await _decode_images(files, settings)
-
-
-async def _decode_images(
-    files: list[tuple[bytes, str | None, str]], settings: Settings
-) -> np.ndarray:
-    """Decode PNG/JPEG files to (n, 28, 28); large ones in a worker thread."""
-
-    def decode_all() -> np.ndarray:
-        images = []
-        for i, (data, ctype, filename) in enumerate(files):
-            try:
-                images.append(
-                    decode_image(data, max_pixels=settings.max_image_pixels, content_type=ctype)
-                )
-            except InvalidInput as exc:
-                if len(files) == 1 and not filename:
-                    raise
-                raise InvalidInput(f"file {i} ({filename!r}): {exc.message}") from None
-        return np.stack(images)
-
-    if sum(len(data) for data, _, _ in files) > _THREAD_DECODE_BYTES:
-        return await asyncio.to_thread(decode_all)
-    return decode_all()

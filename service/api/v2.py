@@ -29,6 +29,7 @@ from service.api.schemas import error_responses
 from service.errors import BadRequest, InvalidInput, NotFound, NotReady, UnsupportedMediaType
 from service.model import ModelSpec, ModelVersion
 from service.protocols import v2_codec as codec
+from service.protocols import v2_response
 from service.protocols.tensors import fit_batch
 from service.registry import ModelRegistry
 
@@ -200,7 +201,7 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
     requested = _requested_outputs(spec, req)
     probs = await inference.predict(mv, x, timeout=_timeout(mv, req.parameters))
     outputs = [_output(spec, probs, r, req.binary_data_output) for r in requested]
-    body_out, headers = codec.encode_infer_response(mv.name, str(mv.version), outputs, req.id)
+    body_out, headers = v2_response.encode_infer_response(mv.name, str(mv.version), outputs, req.id)
     media_type = headers.pop("content-type")
     return Response(body_out, media_type=media_type, headers=headers)
 
@@ -272,15 +273,15 @@ def _requested_outputs(spec: ModelSpec, req: codec.InferRequest) -> list[codec.R
 
 def _output(
     spec: ModelSpec, probs: np.ndarray, r: codec.RequestedOutput, binary_default: bool
-) -> codec.OutputTensor:
+) -> v2_response.OutputTensor:
     binary = binary_default if r.binary is None else r.binary
     if r.classification:
         scores = probs.reshape(len(probs), -1)
         if spec.kind == "binary" and scores.shape[1] == 1:
             scores = np.concatenate([1.0 - scores, scores], axis=1)
-        strings = codec.classification_strings(scores, r.classification, list(spec.labels))
-        return codec.OutputTensor(r.name, "BYTES", strings, binary)
-    return codec.OutputTensor(r.name, "FP32", probs, binary)
+        strings = v2_response.classification_strings(scores, r.classification, list(spec.labels))
+        return v2_response.OutputTensor(r.name, "BYTES", strings, binary)
+    return v2_response.OutputTensor(r.name, "FP32", probs, binary)
 
 
 def _spec(mv: ModelVersion) -> ModelSpec:

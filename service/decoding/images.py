@@ -139,8 +139,11 @@ def _open(data: bytes, fmt: str, max_pixels: int) -> Image.Image:
         raise PayloadTooLarge(f"the image has too many pixels: {exc}") from None
     except MemoryError:
         raise PayloadTooLarge("the image is too large to decode") from None
+    except Image.UnidentifiedImageError:
+        raise InvalidInput(f"the {fmt} image cannot be decoded: not a valid {fmt} file") from None
     except Exception as exc:  # Pillow raises many types for corrupt files
-        raise InvalidInput(f"the {fmt} image cannot be decoded: {exc}") from None
+        reason = str(exc)[:200] or type(exc).__name__
+        raise InvalidInput(f"the {fmt} image cannot be decoded: {reason}") from None
 
 
 def decode_image(

@@ -3,7 +3,7 @@
 Request bodies are a JSON object, optionally followed by binary tensor data; the
 `Inference-Header-Content-Length` header gives the JSON part's length. Inputs whose
 `parameters.binary_data_size` is set take their bytes from the binary part, in input order.
-Responses are encoded the same way when any output is asked for as binary.
+Responses are encoded by `service.protocols.v2_response`.
 """
 
 from __future__ import annotations
@@ -12,15 +12,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import orjson
 
 from service.decoding.jsonbody import parse_json
 from service.errors import BadRequest, InvalidInput
 from service.protocols.tensors import json_numbers, shape_product
 
 HEADER_LENGTH = "inference-header-content-length"
-JSON_TYPE = "application/json"
-BINARY_TYPE = "application/octet-stream"
 
 # V2 datatype -> little-endian numpy dtype (binary layout per the binary tensor data extension).
 DATATYPES: dict[str, np.dtype[Any]] = {
@@ -75,16 +72,6 @@ class InferRequest:
     @property
     def binary_data_output(self) -> bool:
         return self.parameters.get("binary_data_output") is True
-
-
-@dataclass(frozen=True, slots=True)
-class OutputTensor:
-    """A response tensor. `array` is numeric, or an object array of str for BYTES."""
-
-    name: str
-    datatype: str
-    array: np.ndarray
-    binary: bool = False
 
 
 # --------------------------------------------------------------------------- decoding
@@ -244,104 +231,3 @@ def _decode_outputs(value: Any) -> list[RequestedOutput]:
             raise BadRequest(f"output '{name}': classification must be a non-negative integer")
         out.append(RequestedOutput(name=name, binary=binary, classification=k))
     return out
-
-
-# --------------------------------------------------------------------------- encoding
-
-
-def classification_strings(
-    scores: np.ndarray, count: int, labels: list[str] | None = None
-) -> np.ndarray:
-    """Top-`count` classes per row as Triton's "value:index[:label]" strings, shape [N, count]."""
-    if scores.ndim != 2:
-        raise ValueError("classification needs a [N, classes] score matrix")
-    k = min(count, scores.shape[1])
-    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    out = np.empty((scores.shape[0], k), dtype=object)
-    for r in range(scores.shape[0]):
-        for c in range(k):
-            idx = int(order[r, c])
-            text = f"{float(scores[r, idx]):g}:{idx}"
-            if labels is not None and idx < len(labels):
-                text += f":{labels[idx]}"
-            out[r, c] = text
-    return out
-
-
-def _bytes_payload(array: np.ndarray) -> bytes:
-    parts: list[bytes] = []
-    for item in array.ravel():
-        raw = item.encode() if isinstance(item, str) else bytes(item)
-        parts.append(len(raw).to_bytes(4, "little"))
-        parts.append(raw)
-    return b"".join(parts)
-
-
-def encode_infer_response(
-    model_name: str,
-    model_version: str | None,
-    outputs: list[OutputTensor],
-    request_id: str | None = None,
-    parameters: dict[str, Any] | None = None,
-) -> tuple[bytes, dict[str, str]]:
-    """Encode a V2 inference response. Returns (body, headers incl. content type)."""
-    blobs: list[bytes] = []
-    out_docs: list[dict[str, Any]] = []
-    for t in outputs:
-        doc: dict[str, Any] = {"name": t.name, "datatype": t.datatype, "shape": list(t.array.shape)}
-        if t.binary:
-            if t.datatype == "BYTES":
-                blob = _bytes_payload(t.array)
-            else:
-                blob = np.ascontiguousarray(t.array, dtype=DATATYPES[t.datatype]).tobytes()
-            doc["parameters"] = {"binary_data_size": len(blob)}
-            blobs.append(blob)
-        elif t.datatype == "BYTES":
-            doc["data"] = [str(s) for s in t.array.ravel()]
-        else:
-            doc["data"] = np.ascontiguousarray(t.array).ravel()
-        out_docs.append(doc)
-    resp: dict[str, Any] = {"model_name": model_name}
-    if model_version is not None:
-        resp["model_version"] = model_version
-    if request_id is not None:
-        resp["id"] = request_id
-    if parameters:
-        resp["parameters"] = parameters
-    resp["outputs"] = out_docs
-    head = orjson.dumps(resp, option=orjson.OPT_SERIALIZE_NUMPY)
-    if not blobs:
-        return head, {"content-type": JSON_TYPE}
-    headers = {"content-type": BINARY_TYPE, HEADER_LENGTH: str(len(head))}
-    return b"".join([head, *blobs]), headers
-
-
-def decode_infer_response(body: bytes, header_length: str | None = None) -> dict[str, np.ndarray]:
-    """Decode a V2 response into arrays by output name (for tests and clients)."""
-    head, binary = split_body(body, header_length)
-    doc = orjson.loads(head)
-    arrays: dict[str, np.ndarray] = {}
-    offset = 0
-    for out in doc["outputs"]:
-        shape = tuple(out["shape"])
-        size = (out.get("parameters") or {}).get("binary_data_size")
-        if size is None:
-            if out["datatype"] == "BYTES":
-                arrays[out["name"]] = np.array(out["data"], dtype=object).reshape(shape)
-            else:
-                dtype = DATATYPES[out["datatype"]]
-                arrays[out["name"]] = np.asarray(out["data"], dtype=dtype).reshape(shape)
-            continue
-        chunk = bytes(binary[offset : offset + size])
-        offset += size
-        if out["datatype"] == "BYTES":
-            items, pos = [], 0
-            while pos < len(chunk):
-                n = int.from_bytes(chunk[pos : pos + 4], "little")
-                items.append(chunk[pos + 4 : pos + 4 + n].decode())
-                pos += 4 + n
-            arrays[out["name"]] = np.array(items, dtype=object).reshape(shape)
-        else:
-            dtype = DATATYPES[out["datatype"]]
-            arrays[out["name"]] = np.frombuffer(chunk, dtype=dtype).reshape(shape)
-    return arrays

@@ -389,7 +389,7 @@
         const id = `f-${f.name}`;
         const typical = Array.isArray(f.typical) ? `typical ${f.typical[0]}–${f.typical[1]}` : "";
         const range = `${typical}; allowed ${f.min}–${f.max}`;
-        const hint = el("span", { class: "hint", id: `${id}-hint`, text: f.description ? `${f.description}. ${range}` : range });
+        const hint = el("span", { class: "hint", id: `${id}-hint`, text: f.description ? `${f.description}. ${range[0].toUpperCase()}${range.slice(1)}` : range });
         const input = el("input", {
           id,
           name: f.name,
@@ -517,9 +517,11 @@
     return Math.abs(x) >= 10 ? x.toFixed(1) : x.toFixed(digits);
   }
 
-  function kvTable(caption, entries) {
+  // trim: plain numbers as written (hyper-parameters), else metrics with fixed decimals
+  function kvTable(caption, entries, trim = false) {
+    const show = (v) => (typeof v === "object" ? JSON.stringify(v) : trim && typeof v === "number" ? String(v) : fmt(v));
     const rows = entries.filter(([, v]) => v !== null && v !== undefined && v !== "")
-      .map(([k, v]) => el("tr", {}, el("th", { scope: "row", text: k }), el("td", { text: typeof v === "object" ? JSON.stringify(v) : fmt(v) })));
+      .map(([k, v]) => el("tr", {}, el("th", { scope: "row", text: k }), el("td", { text: show(v) })));
     return el("table", { class: "kv" }, el("caption", { text: caption }), el("tbody", {}, ...rows));
   }
 
@@ -563,9 +565,9 @@
       ["name", recipe.name],
       ["seed", recipe.seed],
       ...Object.entries(recipe.hyperparameters || {}),
-      ["training seconds", meta.training && meta.training.seconds],
+      ["training seconds", meta.training && Math.round(meta.training.seconds * 10) / 10],
       ["epochs run", meta.training && meta.training.epochs_run],
-    ]));
+    ], true));
     const data = meta.data || {};
     parts.push(kvTable(`Data (${data.source || "source unknown"})`, Object.entries(data.sha256 || {})));
     if (meta.libraries) parts.push(kvTable("Libraries", Object.entries(meta.libraries)));

@@ -61,8 +61,16 @@ def test_soak_drift_uses_samples_after_warmup() -> None:
     samples = [(0.0, 100.0), (10.0, 300.0), (20.0, 310.0), (30.0, 320.0), (40.0, 330.0)]
     out = drift(samples, warmup_s=10.0)
     assert out["rss_after_warmup_mb"] == 300.0
+    assert out["rss_end_mb"] == 330.0
     assert out["drift_mb"] == 30.0
     assert out["peak_mb"] == 330.0
     assert out["slope_mb_per_min"] == pytest.approx(60.0)
     with pytest.raises(ValueError):
         drift(samples, warmup_s=35.0)
+
+
+def test_soak_drift_ignores_single_spikes() -> None:
+    flat = [(float(t), 200.0) for t in range(0, 80, 5)]
+    flat[8] = (40.0, 260.0)  # one large request in flight when sampled
+    out = drift(flat, warmup_s=0.0)
+    assert out["drift_mb"] == 0.0 and out["peak_mb"] == 260.0

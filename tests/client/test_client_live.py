@@ -21,6 +21,8 @@ from PIL import Image
 from service.client import Client, ClientError, cli
 from tests.client.live_server import ROOT, Server
 
+pytestmark = pytest.mark.integration
+
 
 def _metadata(models_dir: Path, name: str) -> dict[str, Any]:
     versions = sorted(

@@ -3,7 +3,7 @@
 Each operation gets ``FUZZ_EXAMPLES`` generated requests (300 by default; ``make fuzz`` can raise
 it), positive and negative. Two checks: no 5xx, and every response conforms to its documented
 schema. The app serves a tiny repository holding working models (mnist, pima) and failed ones
-(broken, selftest), so both answers and errors are exercised. The number of cases run is written
+, so every answer is a 200 or a 4xx: a 503 from a failed model would hide real 5xx. The number of cases run is written
 to ``tests/.cache/fuzz_cases.json`` for the docs.
 """
 
@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import response_schema_conformance
@@ -36,7 +37,7 @@ _LOCK = threading.Lock()
 def fuzz_schema(tiny_repo: Path) -> Iterator[Any]:
     app_settings = make_settings(
         tiny_repo,
-        models=["mnist", "pima", "broken", "selftest"],
+        models=["mnist", "pima"],
         max_instances=16,
         max_body_bytes=100_000,
         max_upload_files=3,
@@ -87,4 +88,8 @@ def test_every_operation(fuzz_schema: Any, method: str, path: str) -> None:
                 _COUNTS[label] = _COUNTS.get(label, 0) + 1
             case.call_and_validate(checks=[not_a_server_error, response_schema_conformance])
 
-        run()
+        try:
+            run()
+        except Unsatisfiable:
+            # nothing to make invalid: an operation without parameters or body
+            assert mode is GenerationMode.NEGATIVE, label

@@ -14,6 +14,7 @@ import httpx
 import numpy as np
 import pytest
 from asgi_lifespan import LifespanManager
+from pydantic import SecretStr
 
 from service.app import create_app
 from service.logging_config import (
@@ -84,7 +85,9 @@ def test_redactor_removes_keys_and_bearer_tokens(text: str) -> None:
 
 
 def test_redaction_covers_fields_and_tracebacks(restore_root: None) -> None:
-    settings = Settings(api_key=API_KEY, admin_key=ADMIN_KEY, log_format="json")
+    settings = Settings(
+        api_key=SecretStr(API_KEY), admin_key=SecretStr(ADMIN_KEY), log_format="json"
+    )
     buf = io.StringIO()
     configure_logging(settings, stream=buf)
     log = logging.getLogger("service.test")
@@ -179,7 +182,7 @@ async def test_text_format_is_key_value(tiny_repo: Path, restore_root: None) -> 
 
 def test_log_level_from_settings(restore_root: None) -> None:
     buf = io.StringIO()
-    configure_logging(Settings(log_level="WARNING", log_format="json"), stream=buf)
+    configure_logging(Settings(log_level="warning", log_format="json"), stream=buf)
     logging.getLogger("service.test").info("hidden")
     logging.getLogger("service.test").warning("shown")
     assert [json.loads(line)["msg"] for line in buf.getvalue().splitlines()] == ["shown"]

@@ -190,6 +190,9 @@ async def test_admin_load_and_unload(tiny_repo: Path) -> None:
         assert registry.default_version("mnist") == 1
         with pytest.raises(NotFound):
             await registry.load("mnist", 3)  # unfinished
+        changes = await registry.include("mnist")  # back to the policy: latest again
+        assert changes["loaded"] == ["mnist/2"]
+        assert registry.default_version("mnist") == 2
     finally:
         await registry.stop()
 

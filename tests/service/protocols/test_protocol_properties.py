@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from service.errors import ServeError
 from service.protocols import tfs_codec as tfs
 from service.protocols import v2_codec as v2
+from service.protocols import v2_response as v2r
 
 json_leaf = st.one_of(
     st.none(),
@@ -175,8 +176,8 @@ def test_v2_adapter_gives_model_batches_or_4xx(
     assert x.dtype == np.float32 and x.shape[1:] == spec.input_shape
     probs = np.full((len(x), *spec.output_shape), 0.5, np.float32)
     out = [adapter._output(spec, probs, r, req.binary_data_output) for r in requested]
-    body_out, headers = v2.encode_infer_response("m", "1", out)
-    decoded = v2.decode_infer_response(body_out, headers.get(v2.HEADER_LENGTH))
+    body_out, headers = v2r.encode_infer_response("m", "1", out)
+    decoded = v2r.decode_infer_response(body_out, headers.get(v2.HEADER_LENGTH))
     assert set(decoded) == {r.name for r in requested}
 
 

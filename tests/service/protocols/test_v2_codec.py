@@ -10,6 +10,7 @@ import pytest
 
 from service.errors import BadRequest, InvalidInput, ServeError
 from service.protocols import v2_codec as v2
+from service.protocols import v2_response as v2r
 
 
 def binary_request(doc: dict[str, Any], *blobs: bytes) -> tuple[bytes, str]:
@@ -181,8 +182,8 @@ def test_bad_header_length(hl: str) -> None:
 
 def test_encode_json_response_is_flat_row_major() -> None:
     p = np.array([[0.1, 0.9], [0.7, 0.3]], np.float32)
-    body, headers = v2.encode_infer_response(
-        "m", "3", [v2.OutputTensor("probabilities", "FP32", p)], request_id="r1"
+    body, headers = v2r.encode_infer_response(
+        "m", "3", [v2r.OutputTensor("probabilities", "FP32", p)], request_id="r1"
     )
     assert headers == {"content-type": "application/json"}
     doc = orjson.loads(body)
@@ -194,13 +195,16 @@ def test_encode_json_response_is_flat_row_major() -> None:
 
 def test_encode_binary_response_round_trips() -> None:
     p = np.random.default_rng(1).random((4, 10)).astype(np.float32)
-    cls = v2.classification_strings(p, 3, [str(i) for i in range(10)])
-    outs = [v2.OutputTensor("p", "FP32", p, binary=True), v2.OutputTensor("c", "BYTES", cls, True)]
-    body, headers = v2.encode_infer_response("m", "1", outs)
+    cls = v2r.classification_strings(p, 3, [str(i) for i in range(10)])
+    outs = [
+        v2r.OutputTensor("p", "FP32", p, binary=True),
+        v2r.OutputTensor("c", "BYTES", cls, True),
+    ]
+    body, headers = v2r.encode_infer_response("m", "1", outs)
     assert headers["content-type"] == "application/octet-stream"
     head_len = int(headers[v2.HEADER_LENGTH])
     assert orjson.loads(body[:head_len])["outputs"][0]["parameters"]["binary_data_size"] == 160
-    arrays = v2.decode_infer_response(body, headers[v2.HEADER_LENGTH])
+    arrays = v2r.decode_infer_response(body, headers[v2.HEADER_LENGTH])
     np.testing.assert_array_equal(arrays["p"], p)
     assert arrays["c"].shape == (4, 3)
     assert list(arrays["c"][:, 0]) == [
@@ -210,9 +214,9 @@ def test_encode_binary_response_round_trips() -> None:
 
 def test_classification_strings_follow_triton_format() -> None:
     scores = np.array([[1.1, 3.3, 0.5, 2.4]], np.float32)
-    out = v2.classification_strings(scores, 2)
+    out = v2r.classification_strings(scores, 2)
     assert out.tolist() == [["3.3:1", "2.4:3"]]
-    labelled = v2.classification_strings(scores, 2, ["a", "b", "c", "d"])
+    labelled = v2r.classification_strings(scores, 2, ["a", "b", "c", "d"])
     assert labelled.tolist() == [["3.3:1:b", "2.4:3:d"]]
 
 
