@@ -23,11 +23,13 @@ from typing import Any
 import httpx
 import orjson
 
-from benchmarks import peers
 from benchmarks import report as rep
 from benchmarks.loadgen import run_load
 from benchmarks.payloads import ModelVersionInfo, Request, build_requests, find_versions
+from benchmarks.peers import launch as peers
 from benchmarks.servers import (
+    LOG_DIR,
+    REPO_ROOT,
     ServerProcess,
     ServerSpec,
     floor_spec,
@@ -61,12 +63,12 @@ def make_plan(args: argparse.Namespace) -> Plan:
     server = str(cpus[1]) if len(cpus) > 1 else str(cpus[0])
     tool = args.tool if args.tool != "auto" else ("wrk" if wrk_path() else "httpx")
     if args.quick:
-        return Plan(1, 1, (1, 16), 4, (16,), (16,), tool, loadgen, server, ",".join(map(str, cpus)))
+        return Plan(1, 1, (1, 16), 2, (16,), (16,), tool, loadgen, server, ",".join(map(str, cpus)))
     return Plan(
         args.duration,
         1,
         (1, 16, 64),
-        4,
+        2,
         (1, 16, 64),
         (16, 64),
         tool,
@@ -174,10 +176,43 @@ def peer_servers(
         out["notes"].append("litserve: not installed, skipped (see benchmarks/peers)")
     if peers.available("mlserver"):
         v2 = [("v2json-1", c) for c in plan.concurrencies]
-        found.append((peers.mlserver_spec(tflite, batch=64, cpus=plan.server_cpus), v2))
+        found.append(
+            (
+                peers.mlserver_spec(
+                    tflite,
+                    str(mnist.version),
+                    out["log_dir"] / "mlserver",
+                    batch=64,
+                    cpus=plan.server_cpus,
+                ),
+                v2,
+            )
+        )
     else:
         out["notes"].append("mlserver: not installed, skipped (see benchmarks/peers)")
     return found
+
+
+def run_tool(
+    module: str, options: list[str], models_dir: Path, out_dir: Path, out: dict[str, Any]
+) -> dict[str, Any] | None:
+    """``python -m benchmarks.<module>`` in its own process; the JSON it wrote, or None."""
+    print(f"== {module}", flush=True)
+    cmd = [sys.executable, "-m", f"benchmarks.{module}", "--models-dir", str(models_dir)]
+    cmd += ["--out", str(out_dir), *options]
+    done = subprocess.run(
+        cmd,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    if done.returncode != 0:
+        out["notes"].append(f"{module}: failed ({done.returncode}): {done.stderr[-300:]}")
+        return None
+    data: dict[str, Any] = orjson.loads((out_dir / f"{module}.json").read_bytes())
+    return data
 
 
 def machine() -> dict[str, Any]:
@@ -213,6 +248,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--no-naive", action="store_true", help="skip the slow naive server")
     parser.add_argument(
+        "--no-runtimes",
+        action="store_true",
+        help="skip the in-process measurements (runtimes, hot path)",
+    )
+    parser.add_argument(
         "--peers",
         action="store_true",
         help="also run LitServe and MLServer side by side when installed (see benchmarks/peers)",
@@ -234,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         wanted.discard("naive")
     args.out.mkdir(parents=True, exist_ok=True)
     out: dict[str, Any] = {
-        "log_dir": args.out / "logs",
+        "log_dir": LOG_DIR,
         "startup_s": {},
         "rss_ready_mb": {},
         "rss_mb": {},
@@ -266,6 +306,12 @@ def main(argv: list[str] | None = None) -> int:
     for spec, work in servers:
         if spec.name in wanted:
             results += bench_server(spec, work, requests, plan, out)
+    tools: dict[str, dict[str, Any] | None] = {}
+    if not args.no_runtimes:
+        quick = ["--quick"] if args.quick else []
+        tools["runtimes"] = run_tool("runtimes", quick, models_dir, args.out, out)
+        count = ["--requests", "1000" if args.quick else "3000"]
+        tools["hotpath"] = run_tool("hotpath", count, models_dir, args.out, out)
     goals = rep.evaluate_goals(results, out["startup_s"], out["rss_mb"])
     report: dict[str, Any] = {
         "created_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -286,8 +332,12 @@ def main(argv: list[str] | None = None) -> int:
         "goals": [asdict(g) for g in goals],
         "notes": out["notes"],
         "results": [r.to_dict() for r in results],
+        **tools,
     }
     markdown = rep.render(report, results)
+    for name, data in tools.items():
+        if data is not None:
+            markdown += "\n" + (args.out / f"{name}.md").read_text()
     (args.out / "latest.json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
     (args.out / "latest.md").write_text(markdown)
     print()

@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ import httpx
 from benchmarks.payloads import ModelVersionInfo
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+LOG_DIR = Path(tempfile.gettempdir()) / "digitserve-bench-logs"  # server logs: not committed
 
 
 @dataclass

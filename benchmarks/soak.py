@@ -25,7 +25,7 @@ import orjson
 from benchmarks.loadgen import run_load
 from benchmarks.payloads import build_requests, find_versions
 from benchmarks.report import markdown_table
-from benchmarks.servers import ServerProcess, service_spec
+from benchmarks.servers import LOG_DIR, ServerProcess, service_spec
 from benchmarks.stats import RunResult
 from benchmarks.wrk import lua_mixed_script, parse_output, wrk_path
 
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     result: RunResult | None = None
     with (
         tempfile.TemporaryDirectory(prefix="bench-soak-") as tmp,
-        ServerProcess(spec, args.out / "logs") as proc,
+        ServerProcess(spec, LOG_DIR) as proc,
     ):
         print(f"service ready in {proc.startup_s:.2f} s; soaking {args.minutes:g} min", flush=True)
         holder: dict[str, Any] = {}

@@ -186,7 +186,8 @@ class ModelRegistry:
             await asyncio.to_thread(self._load_sync, mv)
         except Exception as exc:
             mv.state = VersionState.FAILED
-            mv.reason = str(exc) if isinstance(exc, RepositoryError) else f"load failed: {exc}"
+            reason = str(exc) if isinstance(exc, RepositoryError) else f"load failed: {exc}"
+            mv.reason = reason if len(reason) <= 500 else reason[:497] + "..."
             log.warning("model %s version %s failed: %s", name, version, mv.reason)
             if mv.runtime is not None:
                 mv.runtime.unload()

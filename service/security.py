@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
+from fastapi import FastAPI
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -170,3 +171,13 @@ def _example_path(template: str) -> str:
     """A concrete path for a route template, so ``classify`` can judge it."""
     path = re.sub(r"\{target(?::path)?\}", "m:predict", template)
     return re.sub(r"\{[^}]+\}", "x", path)
+
+
+def install_openapi(app: FastAPI, settings: Settings) -> None:
+    """Make ``app.openapi()`` declare the bearer schemes and the protected operations."""
+    inner = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        return document_security(inner(), settings)
+
+    app.openapi = openapi  # type: ignore[method-assign]

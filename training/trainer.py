@@ -144,6 +144,8 @@ def train_and_export(
 
     probs = predict_probabilities(result.serving_model, split.x_test)
     threshold = specs.PIMA_THRESHOLD if dataset == "pima" else 0.5
+    if dataset == "pima" and result.threshold is not None:
+        threshold = result.threshold
     metrics = classification_metrics(split.y_test, probs, split.labels, threshold)
     metrics.update(result.extra_metrics)
 
@@ -179,7 +181,7 @@ def train_and_export(
         "labels": split.labels,
         "input": specs.input_spec(dataset, data.pima_features),
         "output": specs.output_spec(dataset),
-        "threshold": specs.PIMA_THRESHOLD if dataset == "pima" else None,
+        "threshold": threshold if dataset == "pima" else None,
         "metrics": metrics,
         "recipe": recipe_meta,
         "training": training_meta,

@@ -11,6 +11,7 @@ from fastapi import Request
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.decoding.images import decode_image
+from service.decoding.preprocess import Fit, fit_for_labels
 from service.decoding.records import records_from_json
 from service.decoding.tensors import images_from_json
 from service.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
@@ -84,7 +85,14 @@ def image_model(mv: ModelVersion) -> ModelVersion:
     return mv
 
 
-async def form_images(request: Request, settings: Settings) -> np.ndarray:
+def image_fit(mv: ModelVersion) -> Fit:
+    """How uploaded images are framed for this model (raises 415 for a records model)."""
+    spec = image_model(mv).spec
+    assert spec is not None
+    return fit_for_labels(spec.labels)
+
+
+async def form_images(request: Request, settings: Settings, fit: Fit) -> np.ndarray:
     limit = settings.max_upload_files
     try:
         form = await request.form(max_files=limit, max_fields=100)
@@ -102,20 +110,26 @@ async def form_images(request: Request, settings: Settings) -> np.ndarray:
         ]
     finally:
         await form.close()
-    return await decode_images(files, settings)
+    return await decode_images(files, settings, fit)
 
 
 async def decode_images(
-    files: list[tuple[bytes, str | None, str]], settings: Settings
+    files: list[tuple[bytes, str | None, str]], settings: Settings, fit: Fit
 ) -> np.ndarray:
-    """Decode PNG/JPEG files to (n, 28, 28); large ones in a worker thread."""
+    """Decode PNG/JPEG files to (n, 28, 28); large ones in a worker thread.
+
+    ``fit`` chooses the data set's own framing: "digit" (MNIST: 20x20 box, centre of mass)
+    or "item" (Fashion-MNIST: longer side to 28, centred).
+    """
 
     def decode_all() -> np.ndarray:
         images = []
         for i, (data, ctype, filename) in enumerate(files):
             try:
                 images.append(
-                    decode_image(data, max_pixels=settings.max_image_pixels, content_type=ctype)
+                    decode_image(
+                        data, max_pixels=settings.max_image_pixels, content_type=ctype, fit=fit
+                    )
                 )
             except InvalidInput as exc:
                 if len(files) == 1 and not filename:

@@ -23,7 +23,14 @@ from service.api import (
     read_body,
     request_timeout,
 )
-from service.api.inputs import decode_images, form_images, from_json, image_model, query_options
+from service.api.inputs import (
+    decode_images,
+    form_images,
+    from_json,
+    image_fit,
+    image_model,
+    query_options,
+)
 from service.api.schemas import (
     IMAGE_RESPONSE_EXAMPLE,
     PIMA_RESPONSE_EXAMPLE,
@@ -208,11 +215,11 @@ async def _predict(request: Request, name: str, version: str | None) -> Response
         mv = registry.resolve(name, version)
         x = from_json(payload, mv.spec, settings, options)  # type: ignore[arg-type]
     else:
-        image_model(registry.resolve(name, version))
+        fit = image_fit(registry.resolve(name, version))
         if is_image:
-            x = await decode_images([(body, ctype, "")], settings)
+            x = await decode_images([(body, ctype, "")], settings, fit)
         else:
-            x = await form_images(request, settings)
+            x = await form_images(request, settings, fit)
         mv = image_model(registry.resolve(name, version))  # no await from here to the queue
     note_model(request, mv.name, mv.version)
     spec: ModelSpec = mv.spec  # type: ignore[assignment]

@@ -164,7 +164,7 @@ async def repository_index(request: Request) -> Response:
     responses=error_responses(400, 404, 413, 422),
     openapi_extra=_body_doc(_VERSION_PARAMS, {"parameters": {"version": 2}}),
 )
-async def load_model(name: str, request: Request) -> Response:
+async def repository_load(name: str, request: Request) -> Response:
     registry = get_registry(request)
     scan = await asyncio.to_thread(registry.repository.scan)
     _known_model(registry, name, set(scan.models))
@@ -187,7 +187,7 @@ async def load_model(name: str, request: Request) -> Response:
     responses=error_responses(400, 404, 413, 422),
     openapi_extra=_body_doc(_VERSION_PARAMS, {"parameters": {"version": 1}}),
 )
-async def unload_model(name: str, request: Request) -> Response:
+async def repository_unload(name: str, request: Request) -> Response:
     registry = get_registry(request)
     _known_model(registry, name, set())
     version = _version_param(await _options(request))

@@ -43,6 +43,7 @@ _OTHER_MAGIC = {b"GIF87a": "GIF", b"GIF89a": "GIF", b"BM": "BMP", b"II*\x00": "T
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
 _EXIF_ORIENTATION = 0x0112
+MAX_SIDE = 16_384  # no camera or screen makes a longer side; a 100000x1 "image" is an attack
 
 
 # ---------------------------------------------------------------- container checks
@@ -112,6 +113,10 @@ def image_size(data: bytes) -> tuple[int, int] | None:
 
 def _check_pixels(size: tuple[int, int], max_pixels: int) -> None:
     width, height = size
+    if max(width, height) > MAX_SIDE:
+        raise PayloadTooLarge(
+            f"the image is {width}x{height} pixels; each side may be at most {MAX_SIDE} pixels"
+        )
     if width * height > max_pixels:
         raise PayloadTooLarge(
             f"the image is {width}x{height} = {width * height} pixels; "
@@ -156,9 +161,9 @@ def decode_image(
 
     ``content_type`` is the declared media type (parameters ignored; ``None`` or
     ``application/octet-stream`` let the bytes decide). Another type is 415, as are bytes that are
-    another image format; more than ``max_pixels`` pixels is 413, checked from the file header
-    before decoding; bytes that do not decode are 422. A PNG sent as ``image/jpeg`` (or the
-    reverse) is decoded as what it is.
+    another image format; more than ``max_pixels`` pixels, or a side over 16384 pixels, is 413,
+    checked from the file header before decoding; bytes that do not decode are 422. A PNG sent
+    as ``image/jpeg`` (or the reverse) is decoded as what it is.
     """
     _media_type(content_type)
     if not data:

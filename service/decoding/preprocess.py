@@ -14,6 +14,7 @@ on black), drop paper noise and stretch the contrast.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
@@ -32,7 +33,7 @@ TARGET_STROKE = 0.12  # ... to about this (MNIST digits measure 0.11-0.25)
 DIGIT_LABELS = [str(i) for i in range(10)]
 
 
-def fit_for_labels(labels: list[str]) -> Fit:
+def fit_for_labels(labels: Sequence[str]) -> Fit:
     """The fit for a model: ``"digit"`` when its labels are the ten digits, else ``"item"``."""
     return "digit" if list(labels) == DIGIT_LABELS else "item"
 

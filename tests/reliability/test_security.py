@@ -23,7 +23,7 @@ PREDICTIONS = [
     ("/v1/models/mnist/versions/1:predict", {"instances": [IMAGE]}),
     (
         "/v2/models/mnist/infer",
-        {"inputs": [{"name": "pixels", "shape": [1, 28, 28], "datatype": "FP32", "data": IMAGE}]},
+        {"inputs": [{"name": "pixels", "shape": [1, 28, 28], "datatype": "FP32", "data": [IMAGE]}]},
     ),
 ]
 ADMIN = ["/v2/repository/index", "/v2/repository/models/mnist/load"]
@@ -164,3 +164,17 @@ async def test_cors_allow_list(tiny_repo: Path) -> None:
         assert denied.headers["access-control-allow-origin"] == allowed, (
             "errors carry CORS headers so the page can read them"
         )
+
+
+def test_no_unsafe_deserialisation_in_the_code() -> None:
+    """Never pickle; never turn Keras safe_mode off; never load .keras files in the service."""
+    root = Path(__file__).resolve().parents[2]
+    forbidden = ("import pickle", "allow_pickle=True", "safe_mode=False", "load_model(", "dill")
+    hits = [
+        f"{path.relative_to(root)}: {needle}"
+        for package in ("service", "training")
+        for path in (root / package).rglob("*.py")
+        for needle in forbidden
+        if needle in path.read_text(encoding="utf-8")
+    ]
+    assert not hits, hits

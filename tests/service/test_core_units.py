@@ -185,3 +185,14 @@ def test_classify_and_outcomes() -> None:
     for bad in (0, 11, 2.5, True):
         with pytest.raises(InvalidInput):
             check_top_k(IMAGE_SPEC, bad)
+
+
+def test_tflite_padded_buckets_and_chunks_match_row_by_row(tiny_repo: Path) -> None:
+    path = tiny_repo / "mnist" / "2"
+    meta, _, _ = _golden(path)
+    runtime = TFLiteRuntime(path, meta)
+    runtime.load()
+    big = np.random.default_rng(3).random((TFLiteRuntime.CHUNK + 37, 28, 28), dtype=np.float32)
+    rows = np.concatenate([runtime.predict(big[i : i + 1]) for i in range(len(big))])
+    for n in (3, 5, 64, 100, len(big)):  # padded to 4, 8, exact 64, 128; then chunked
+        np.testing.assert_allclose(runtime.predict(big[:n]), rows[:n], atol=1e-6)

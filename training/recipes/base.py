@@ -43,6 +43,7 @@ class FitResult:
     history: dict[str, list[float]]
     epochs_run: int
     extra_metrics: dict[str, Any] = field(default_factory=dict)  # merged into metrics, e.g. "cv"
+    threshold: float | None = None  # sigmoid models: decision threshold chosen in training
 
 
 class Recipe(ABC):

@@ -62,9 +62,7 @@ def _augmentation(hp: dict[str, Any], seed: int) -> list[keras.layers.Layer]:
     if aug.get("flip"):
         steps.append(layers.RandomFlip("horizontal", seed=seed, dtype="float32"))
     if aug.get("rotation"):
-        steps.append(
-            layers.RandomRotation(aug["rotation"], fill_mode="constant", seed=seed + 1)
-        )
+        steps.append(layers.RandomRotation(aug["rotation"], fill_mode="constant", seed=seed + 1))
     if aug.get("translation"):
         t = aug["translation"]
         steps.append(layers.RandomTranslation(t, t, fill_mode="constant", seed=seed + 2))
@@ -92,8 +90,7 @@ def build_training_model(hp: dict[str, Any], train_examples: int, seed: int = 42
         warmup_steps=warmup,
     )
     optimizer = keras.optimizers.AdamW(schedule, weight_decay=hp["weight_decay"])
-    loss = keras.losses.SparseCategoricalCrossentropy(label_smoothing=hp["label_smoothing"])
-    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 
 
@@ -105,9 +102,7 @@ def validation_split(
     ``size`` shrinks to a tenth of the data for small (smoke-test) subsets.
     """
     size = min(size, max(len(np.unique(y)), len(x) // 10))
-    x_tr, x_val, y_tr, y_val = train_test_split(
-        x, y, test_size=size, stratify=y, random_state=seed
-    )
+    x_tr, x_val, y_tr, y_val = train_test_split(x, y, test_size=size, stratify=y, random_state=seed)
     return x_tr, y_tr, x_val, y_val
 
 

@@ -26,6 +26,7 @@ from training.specs import PIMA_FEATURE_SPECS
 
 N_FEATURES = len(PIMA_FEATURE_SPECS)
 MISSING_IF_ZERO = tuple(i for i, spec in enumerate(PIMA_FEATURE_SPECS) if spec.missing_if_zero)
+ALL_FEATURES = tuple(spec.name for spec in PIMA_FEATURE_SPECS)
 _EPS = 1e-6
 
 
@@ -43,7 +44,7 @@ class PimaFeatures(keras.layers.Layer):
 
     def __init__(
         self,
-        keep: Sequence[str] = tuple(spec.name for spec in PIMA_FEATURE_SPECS),
+        keep: Sequence[str] = ALL_FEATURES,
         log: Sequence[str] = ("pedigree",),
         hinges: Sequence[str] = (),
         knots: int = 3,

@@ -1,0 +1,195 @@
+"""CPU cost per request of the app itself, in-process, without the network or the load generator.
+
+``python -m benchmarks.hotpath [--profile json-1]`` calls the floor server's ASGI app and the
+service's ASGI app (lifespan run, real models, the batcher's inference thread included) directly
+with the benchmark's requests, from 1 and 16 concurrent tasks, and reports the process CPU time
+per request (all threads). This is far less noisy than req/s on a shared machine, and it shows
+what the service adds on top of the floor's FastAPI + orjson. ``--profile`` prints a cProfile of
+the event-loop thread for one scenario. Results: ``benchmarks/results/hotpath.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import io
+import logging
+import os
+import pstats
+import sys
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from benchmarks.payloads import Request, build_requests, find_versions
+from benchmarks.report import markdown_table
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+ASGIApp = Callable[..., Awaitable[None]]
+SCENARIOS = ("json-1", "pima-1", "png-1", "v2bin-1024")
+
+
+def scope_for(request: Request) -> dict[str, Any]:
+    headers = [(b"host", b"bench"), (b"content-length", str(len(request.body)).encode())]
+    headers += [(k.lower().encode(), v.encode()) for k, v in request.all_headers().items()]
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": request.path,
+        "raw_path": request.path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 8000),
+    }
+
+
+async def call(app: ASGIApp, request: Request, scope: dict[str, Any]) -> int:
+    """One request through the ASGI app; returns the status."""
+    sent = False
+    status = 0
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": request.body, "more_body": False}
+        await asyncio.Event().wait()  # the client never disconnects
+        return {"type": "http.disconnect"}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = int(message["status"])
+
+    await app(dict(scope), receive, send)
+    return status
+
+
+async def measure(app: ASGIApp, request: Request, concurrency: int, n: int) -> dict[str, float]:
+    scope = scope_for(request)
+    for _ in range(min(50, n)):
+        status = await call(app, request, scope)
+        if status != 200:
+            raise RuntimeError(f"{request.name}: HTTP {status}")
+    per_task = max(1, n // concurrency)
+
+    async def worker() -> None:
+        for _ in range(per_task):
+            await call(app, request, scope)
+
+    wall, cpu = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    total = per_task * concurrency
+    return {
+        "cpu_us": (time.process_time() - cpu) / total * 1e6,
+        "wall_us": (time.perf_counter() - wall) / total * 1e6,
+    }
+
+
+def quiet_logs(stream: io.TextIOBase) -> None:
+    """Send the service's log lines to ``stream``: formatted as usual, not printed."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(stream)  # type: ignore[arg-type]
+
+
+async def run(models_dir: Path, n: int, profile: str | None) -> dict[str, Any]:
+    from asgi_lifespan import LifespanManager
+
+    from benchmarks.floor_server import create_app as floor_app
+    from service.app import create_app
+    from service.middleware import configure_logging
+    from service.settings import Settings
+
+    versions = find_versions(models_dir, ("mnist", "fashion_mnist", "pima"))
+    requests = build_requests(versions)
+    rows: list[dict[str, Any]] = []
+    floor = floor_app()
+    for name in SCENARIOS:
+        for c in (1, 16):
+            count = n if requests[name].items == 1 else max(20, n // 100)
+            rows.append({"app": "floor", "scenario": name, "concurrency": c,
+                         **await measure(floor, requests[name], c, count)})  # fmt: skip
+    settings = Settings(
+        models_dir=models_dir,
+        version_policy="specific",
+        models=list(versions),
+        versions={name: [info.version] for name, info in versions.items()},
+    )
+    configure_logging(settings)
+    quiet_logs(io.StringIO())
+    app = create_app(settings)
+    report: dict[str, Any] = {"rows": rows, "profile": None}
+    async with LifespanManager(app, startup_timeout=120) as manager:
+        service: ASGIApp = manager.app
+        for name in SCENARIOS:
+            for c in (1, 16):
+                count = n if requests[name].items == 1 else max(20, n // 100)
+                rows.append({"app": "service", "scenario": name, "concurrency": c,
+                             **await measure(service, requests[name], c, count)})  # fmt: skip
+        if profile:
+            profiler = cProfile.Profile()
+            profiler.enable()
+            await measure(service, requests[profile], 16, n)
+            profiler.disable()
+            out = io.StringIO()
+            pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(30)
+            report["profile"] = out.getvalue()
+    return report
+
+
+def render(report: dict[str, Any]) -> str:
+    rows = report["rows"]
+    floor = {(r["scenario"], r["concurrency"]): r["cpu_us"] for r in rows if r["app"] == "floor"}
+    table = []
+    for r in rows:
+        if r["app"] != "service":
+            continue
+        base = floor.get((r["scenario"], r["concurrency"]))
+        table.append(
+            [
+                r["scenario"],
+                str(r["concurrency"]),
+                f"{base:.0f}" if base else "-",
+                f"{r['cpu_us']:.0f}",
+                f"{r['cpu_us'] - base:+.0f}" if base else "-",
+            ]
+        )
+    headers = ["request", "tasks", "floor CPU us/req", "service CPU us/req", "service extra"]
+    return "### In-process CPU per request (app only)\n\n" + markdown_table(headers, table) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.hotpath", description=__doc__)
+    parser.add_argument(
+        "--models-dir", type=Path, default=Path(os.environ.get("SERVE_MODELS_DIR", "models"))
+    )
+    parser.add_argument("--requests", type=int, default=3000, help="single-item requests per row")
+    parser.add_argument("--profile", choices=SCENARIOS, default=None)
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    cpus = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpus[-1]})  # one core, as the service gets in the benchmark
+    report = asyncio.run(run(args.models_dir.resolve(), args.requests, args.profile))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "hotpath.json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+    markdown = render(report)
+    (args.out / "hotpath.md").write_text(markdown)
+    print(markdown)
+    if report["profile"]:
+        print(report["profile"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,175 @@
+"""Dispatch the prediction endpoints without FastAPI's router: the hot path's own routing.
+
+FastAPI's router matches a request against every route in turn, through nested included routers,
+and then solves each endpoint's dependencies; with the service's thirty-odd routes that costs more
+per request than parsing the body and running the model. :class:`FastRoutes` is a pure ASGI
+middleware, installed innermost (inside the request-id, metrics, CORS and auth middlewares), that
+sends a ``POST`` whose path matches one of the prediction routes straight to that route's own
+endpoint function. Nothing else changes:
+
+- the same endpoint runs with the same arguments (path parameters as strings, the ``Request``,
+  and the declared defaults of its query parameters);
+- ``scope["route"]``, ``scope["endpoint"]`` and ``scope["path_params"]`` are set as the router
+  sets them, so metrics and logs see the route template;
+- an exception goes to the app's exception handlers, as it would through FastAPI, and one without
+  a handler propagates to the server-error middleware (a logged 500);
+- a request with a query string for an endpoint that declares query parameters goes through
+  FastAPI, which validates them, and so does every other request.
+
+Only endpoints whose parameters are all plain ``str`` path parameters, one ``Request`` and
+optional ``Query`` parameters qualify; :func:`hot_route` skips any other, and any route with
+dependencies. Include the routers in the app without ``dependencies=`` (authentication is the
+ASGI middleware in ``service.security``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import typing
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.params import Query
+from fastapi.routing import APIRoute
+from starlette.convertors import StringConvertor
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+Handler = Callable[[Request, Exception], Response | Awaitable[Response]]
+
+
+@dataclass(frozen=True, slots=True)
+class HotRoute:
+    route: APIRoute
+    regex: re.Pattern[str]
+    endpoint: Callable[..., Awaitable[Response]]
+    request_param: str
+    defaults: dict[str, Any]  # query parameters and their declared defaults
+
+    @property
+    def has_query(self) -> bool:
+        return bool(self.defaults)
+
+
+def hot_route(route: Any) -> HotRoute | None:
+    """The fast-path form of a ``POST`` APIRoute, or None when it needs FastAPI's machinery."""
+    if not isinstance(route, APIRoute) or "POST" not in (route.methods or ()):
+        return None
+    if route.dependencies or not inspect.iscoroutinefunction(route.endpoint):
+        return None
+    if not all(isinstance(c, StringConvertor) for c in route.param_convertors.values()):
+        return None
+    try:
+        hints = typing.get_type_hints(route.endpoint)
+    except Exception:  # unresolvable annotations: leave it to FastAPI
+        return None
+    request_param: str | None = None
+    defaults: dict[str, Any] = {}
+    for name, param in inspect.signature(route.endpoint).parameters.items():
+        annotation = hints.get(name)
+        if annotation is Request:
+            request_param = name
+        elif name in route.param_convertors and annotation is str:
+            continue
+        elif isinstance(param.default, Query) and _has_default(param.default):
+            defaults[name] = param.default.default
+        else:
+            return None
+    if request_param is None:
+        return None
+    return HotRoute(route, route.path_regex, route.endpoint, request_param, defaults)
+
+
+def _has_default(query: Query) -> bool:
+    return query.default is not ... and not query.is_required()
+
+
+def hot_routes(
+    routers: Iterable[APIRouter], predicate: Callable[[APIRoute], bool]
+) -> list[HotRoute]:
+    """The qualifying routes of ``routers`` that ``predicate`` picks, in the routers' order."""
+    found = []
+    for router in routers:
+        for route in router.routes:
+            hot = hot_route(route)
+            if hot is not None and predicate(hot.route):
+                found.append(hot)
+    return found
+
+
+def is_prediction(route: APIRoute) -> bool:
+    """The prediction endpoints: own ``.../predict``, TF Serving ``:{verb}``, V2 ``.../infer``."""
+    return route.path.endswith(("/predict", "/infer", ":{verb}"))
+
+
+class FastRoutes:
+    """Pure ASGI middleware: hot ``POST`` routes go straight to their endpoints (see module doc)."""
+
+    def __init__(
+        self, app: ASGIApp, routes: list[HotRoute], handlers: Mapping[Any, Handler]
+    ) -> None:
+        self.app = app
+        self.routes = routes
+        self.handlers = handlers  # the app's live exception-handler table
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            hot = self._match(scope)
+            if hot is not None:
+                await self._dispatch(hot, scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def _match(self, scope: Scope) -> HotRoute | None:
+        path: str = scope["path"]
+        root = scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root) :]
+        for hot in self.routes:
+            match = hot.regex.match(path)
+            if match is None:
+                continue
+            if hot.has_query and scope.get("query_string"):
+                return None  # FastAPI validates the query parameters
+            scope["route"] = hot.route
+            scope["endpoint"] = hot.endpoint
+            scope["path_params"] = match.groupdict()
+            return hot
+        return None
+
+    async def _dispatch(self, hot: HotRoute, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive, send)
+        try:
+            response = await hot.endpoint(
+                **scope["path_params"], **hot.defaults, **{hot.request_param: request}
+            )
+        except Exception as exc:
+            handler = self._handler(exc)
+            if handler is None:
+                raise
+            result = handler(request, exc)
+            response = await result if inspect.isawaitable(result) else result
+        await response(scope, receive, send)
+
+    def _handler(self, exc: Exception) -> Handler | None:
+        for cls in type(exc).__mro__:
+            if cls is Exception:  # the catch-all belongs to the server-error middleware
+                return None
+            handler = self.handlers.get(cls)
+            if handler is not None:
+                return handler
+        return None
+
+
+def install(app: FastAPI, routers: Iterable[APIRouter]) -> list[HotRoute]:
+    """Add :class:`FastRoutes` for the prediction routes of ``routers``.
+
+    Call it before any other ``add_middleware``, so it ends up innermost. Returns the routes taken.
+    """
+    routes = hot_routes(routers, is_prediction)
+    app.add_middleware(FastRoutes, routes=routes, handlers=app.exception_handlers)
+    return routes

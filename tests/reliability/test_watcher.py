@@ -1,0 +1,143 @@
+"""The repository watcher: polling, retry after a half-copied publish, resilience, and versions
+that the registry must refuse (corrupt SavedModel, half-copied folder)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from service.model import VersionState
+from service.registry import ModelRegistry
+from service.watcher import RepositoryWatcher, folder_signature
+from tests.reliability import helpers as h
+from tests.service.conftest import make_settings
+
+pytestmark = pytest.mark.anyio
+
+
+def state(registry: ModelRegistry, version: int) -> VersionState | None:
+    mv = next((m for m in registry.versions("mnist") if m.version == version), None)
+    return None if mv is None else mv.state
+
+
+async def only_mnist_1(tiny_repo: Path, tmp_path: Path) -> tuple[Path, ModelRegistry]:
+    models = tmp_path / "models"
+    h.publish(tiny_repo / "mnist" / "1", models, "mnist", 1)
+    registry = ModelRegistry(make_settings(models, version_policy="latest"))
+    await registry.start()
+    return models, registry
+
+
+def test_folder_signature_sees_every_change(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "a").write_bytes(b"1")
+    first = folder_signature(tmp_path)
+    assert [entry[0] for entry in first] == ["a"]
+    (tmp_path / "sub" / "b").write_bytes(b"22")
+    second = folder_signature(tmp_path)
+    assert second != first and len(second) == 2
+    os.utime(tmp_path / "a", ns=(1, 1))
+    assert folder_signature(tmp_path) != second
+    assert folder_signature(tmp_path / "missing") == ()
+
+
+async def test_watcher_polls_and_swaps(tiny_repo: Path, tmp_path: Path) -> None:
+    models, registry = await only_mnist_1(tiny_repo, tmp_path)
+    watcher = RepositoryWatcher(registry, models, interval_s=0.05)
+    watcher.start()
+    try:
+        h.publish(tiny_repo / "mnist" / "2", models, "mnist", 2)
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if registry.default_version("mnist") == 2 and state(registry, 1) is None:
+                break
+        assert registry.default_version("mnist") == 2
+        assert state(registry, 1) is None, "the replaced version is unloaded"
+        shutil.rmtree(models / "mnist" / "2")
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if registry.default_version("mnist") == 1 and state(registry, 2) is None:
+                break
+        assert registry.default_version("mnist") == 1, "deleting a version rolls back"
+        assert watcher.ticks > 0 and watcher.running
+    finally:
+        await watcher.stop()
+        await registry.stop()
+    assert not watcher.running
+
+
+async def test_half_copied_version_is_retried_when_complete(
+    tiny_repo: Path, tmp_path: Path
+) -> None:
+    """``cp -r`` may write metadata.json before the model files: the version fails, then loads
+    once its files are there."""
+    models, registry = await only_mnist_1(tiny_repo, tmp_path)
+    watcher = RepositoryWatcher(registry, models, interval_s=0)
+    try:
+        target = models / "mnist" / "2"
+        target.mkdir()
+        meta = h.read_meta(tiny_repo / "mnist" / "2")
+        h.write_json_atomically(target / "metadata.json", meta)  # metadata first
+        await watcher.tick()
+        assert state(registry, 2) is VersionState.FAILED
+        assert registry.default_version("mnist") == 1
+        await watcher.tick()  # unchanged: not retried
+        assert state(registry, 2) is VersionState.FAILED
+        for item in (tiny_repo / "mnist" / "2").iterdir():  # the rest of the copy arrives
+            if item.name != "metadata.json":
+                copy = shutil.copytree if item.is_dir() else shutil.copy2
+                copy(item, target / item.name)
+        await watcher.tick()
+        assert state(registry, 2) is VersionState.AVAILABLE
+        assert registry.default_version("mnist") == 2
+    finally:
+        await registry.stop()
+
+
+async def test_watcher_survives_rescan_errors(tiny_repo: Path, tmp_path: Path) -> None:
+    models, registry = await only_mnist_1(tiny_repo, tmp_path)
+    calls = {"n": 0}
+    real = registry.rescan
+
+    async def flaky() -> dict[str, list[str]]:
+        calls["n"] += 1
+        if calls["n"] <= 2:
+            raise OSError("repository temporarily unreadable")
+        return await real()
+
+    registry.rescan = flaky  # type: ignore[method-assign]
+    watcher = RepositoryWatcher(registry, models, interval_s=0.02)
+    watcher.start()
+    try:
+        for _ in range(200):
+            await asyncio.sleep(0.02)
+            if watcher.ticks:
+                break
+        assert watcher.failures == 2 and watcher.ticks >= 1 and watcher.running
+        assert registry.default_version("mnist") == 1
+    finally:
+        await watcher.stop()
+        await registry.stop()
+
+
+async def test_corrupt_savedmodel_fails_and_old_version_serves(
+    tiny_repo: Path, tmp_path: Path
+) -> None:
+    models, registry = await only_mnist_1(tiny_repo, tmp_path)
+    try:
+        h.publish(tiny_repo / "mnist" / "2", models, "mnist", 2, mutate=h.break_savedmodel)
+        changes = await registry.rescan()
+        assert changes["failed"] == ["mnist/2"]
+        mv = registry.versions("mnist")[-1]
+        assert mv.version == 2 and mv.state is VersionState.FAILED and mv.reason
+        served = registry.resolve("mnist")
+        assert served.version == 1 and served.batcher is not None
+        out = await served.batcher.submit(np.zeros((1, 28, 28), np.float32))
+        assert out.shape == (1, 10)
+    finally:
+        await registry.stop()

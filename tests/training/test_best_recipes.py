@@ -1,0 +1,238 @@
+"""The ``best`` recipes: registry, architecture, Pima preprocessing, real-data runs, export."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import pytest
+
+from training.recipes import Split, get_recipe, pima_bag, recipe_names
+from training.recipes.best import PimaBest
+from training.recipes.pima_layers import MISSING_IF_ZERO, PimaFeatures
+from training.specs import DATASETS, PIMA_FEATURE_NAMES
+
+SUBSET = 512
+AUGMENTATION = (
+    keras.layers.RandomFlip,
+    keras.layers.RandomRotation,
+    keras.layers.RandomTranslation,
+    keras.layers.RandomZoom,
+)
+
+
+def _all_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    found: list[keras.layers.Layer] = []
+    for layer in model.layers:
+        found.append(layer)
+        if isinstance(layer, keras.Model):
+            found.extend(_all_layers(layer))
+    return found
+
+
+def test_every_dataset_has_a_best_recipe() -> None:
+    for dataset in DATASETS:
+        assert "best" in recipe_names(dataset)
+        recipe = get_recipe(dataset, "best")
+        assert recipe.dataset == dataset and recipe.description
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "fashion_mnist"])
+def test_image_training_model_augments_but_serving_model_does_not(dataset: str) -> None:
+    from training.recipes import cnn
+
+    recipe = get_recipe(dataset, "best")
+    hp = recipe.hyperparameters(epochs=2)
+    assert hp["epochs"] == 2
+    training = recipe.build(hp)
+    assert training.input_shape == (None, 28, 28)
+    assert any(isinstance(layer, AUGMENTATION) for layer in _all_layers(training))
+    classifier = training.get_layer(cnn.CLASSIFIER)
+    assert classifier.dtype_policy.compute_dtype == "bfloat16"
+
+    serving = cnn.serving_copy(training, hp)
+    assert serving.input_shape == (None, 28, 28) and serving.output_shape == (None, 10)
+    assert not any(isinstance(layer, AUGMENTATION) for layer in _all_layers(serving))
+    assert {layer.dtype_policy.compute_dtype for layer in serving.layers} == {"float32"}
+    x = np.random.default_rng(0).random((4, 28, 28), dtype=np.float32)
+    probs = np.asarray(serving(x, training=False))
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    # The serving copy carries the trained weights: same outputs as the bf16 classifier, up to
+    # bfloat16 rounding.
+    np.testing.assert_allclose(probs, np.asarray(classifier(x, training=False)), atol=0.05)
+
+
+def _pima_rows(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    x = np.column_stack(
+        [
+            rng.integers(0, 10, n),
+            rng.normal(120, 30, n),
+            rng.normal(70, 12, n),
+            rng.normal(29, 10, n),
+            rng.normal(150, 80, n).clip(15),
+            rng.normal(32, 7, n),
+            rng.lognormal(-0.8, 0.6, n),
+            rng.integers(21, 80, n),
+        ]
+    ).astype(np.float32)
+    for j in MISSING_IF_ZERO:
+        x[rng.random(n) < 0.2, j] = 0.0
+    return x
+
+
+def test_pima_features_impute_zeros_with_training_medians() -> None:
+    x = _pima_rows(300)
+    layer = PimaFeatures(keep=PIMA_FEATURE_NAMES, log=(), indicators=("insulin",))
+    layer.adapt(x)
+    out = np.asarray(layer(x))
+    assert out.shape == (300, 9) and layer.output_width == 9
+    for j in MISSING_IF_ZERO:
+        measured = x[x[:, j] != 0, j]
+        expected = (np.median(measured) - layer.mean.numpy()[j]) / layer.std.numpy()[j]
+        np.testing.assert_allclose(out[x[:, j] == 0, j], expected, rtol=1e-4, atol=1e-4)
+    # "pregnant" is not a missing-if-zero column: zeros stay zeros (before scaling).
+    zero_preg = x[:, 0] == 0
+    assert zero_preg.any()
+    np.testing.assert_allclose(
+        out[zero_preg, 0], -layer.mean.numpy()[0] / layer.std.numpy()[0], rtol=1e-5
+    )
+    np.testing.assert_array_equal(out[:, 8], (x[:, 4] == 0).astype(np.float32))
+
+
+def test_pima_features_standardise_log_and_hinge() -> None:
+    x = _pima_rows(400, seed=1)
+    layer = PimaFeatures(keep=("glucose", "pedigree"), log=("pedigree",), hinges=("age",), knots=3)
+    layer.adapt(x)
+    out = np.asarray(layer(x))
+    assert out.shape == (400, 5)
+    np.testing.assert_allclose(out[:, :2].mean(axis=0), 0.0, atol=1e-4)
+    np.testing.assert_allclose(out[:, :2].std(axis=0), 1.0, atol=1e-3)
+    z_ped = (np.log(x[:, 6]) - np.log(x[:, 6]).mean()) / np.log(x[:, 6]).std()
+    np.testing.assert_allclose(out[:, 1], z_ped, atol=1e-3)
+    hinges = out[:, 2:]
+    assert np.all(hinges >= 0)
+    # Knots at the quartiles: each hinge is active for roughly 3/4, 1/2 and 1/4 of the rows.
+    np.testing.assert_allclose((hinges > 0).mean(axis=0), [0.75, 0.5, 0.25], atol=0.05)
+
+
+def test_pima_features_reject_unknown_names_and_bad_shapes() -> None:
+    with pytest.raises(ValueError, match="unknown Pima feature"):
+        PimaFeatures(keep=("glucose", "height"))
+    with pytest.raises(ValueError, match=r"\[N, 8\]"):
+        PimaFeatures().adapt(np.zeros((5, 7), dtype=np.float32))
+
+
+def test_choose_threshold_maximises_accuracy_in_range() -> None:
+    y = np.array([0, 0, 0, 1, 1, 1])
+    p = np.array([0.1, 0.2, 0.35, 0.4, 0.8, 0.9])
+    assert pima_bag.choose_threshold(y, p, 0.3, 0.7) == pytest.approx(0.4)  # ties: nearest 0.5
+    assert pima_bag.choose_threshold(y, p, 0.5, 0.7) == pytest.approx(0.5)
+
+
+@pytest.fixture(scope="module")
+def real_splits() -> dict[str, Split]:
+    from training.data.errors import DataUnavailable
+    from training.trainer import load_dataset
+
+    try:
+        return {ds: load_dataset(ds, subset=SUBSET).split for ds in DATASETS}
+    except DataUnavailable as exc:  # pragma: no cover - depends on the machine
+        pytest.skip(f"real data not available: {exc}")
+
+
+def _export(model: keras.Model, models_dir: Path, name: str, x: np.ndarray) -> dict[str, Any]:
+    from training.export import export_version
+
+    version_dir = export_version(
+        model,
+        models_dir=models_dir,
+        name=name,
+        metadata={"recipe": {"name": "best"}},
+        golden_inputs=x[:8],
+        parity_inputs=x,
+    )
+    meta: dict[str, Any] = json.loads((version_dir / "metadata.json").read_text())
+    return meta
+
+
+@pytest.mark.training
+@pytest.mark.parametrize("dataset", ["mnist", "fashion_mnist"])
+def test_image_recipe_trains_one_epoch_and_exports_with_parity(
+    dataset: str, real_splits: dict[str, Split], tmp_path: Path
+) -> None:
+    split = real_splits[dataset]
+    recipe = get_recipe(dataset, "best")
+    keras.utils.set_random_seed(0)
+    result = recipe.train(split, recipe.hyperparameters(epochs=1), verbose=0)
+    assert result.epochs_run == 1 and len(result.history["val_loss"]) == 1
+    assert result.extra_metrics["validation"]["examples"] == SUBSET // 10
+    probs = np.asarray(result.serving_model(split.x_test, training=False))
+    assert probs.shape == (SUBSET, 10)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+
+    meta = _export(result.serving_model, tmp_path, dataset, split.x_test)
+    assert meta["artifacts"]["tflite"] == "model.tflite"
+    assert meta["artifacts"]["tflite_parity"]["argmax_agree"] == 1.0
+    np.testing.assert_allclose(meta["golden"]["outputs"], probs[:8], atol=1e-5)
+
+
+@pytest.mark.training
+def test_pima_recipe_bags_members_and_exports_with_parity(
+    real_splits: dict[str, Split], tmp_path: Path
+) -> None:
+    split = real_splits["pima"]
+    recipe = get_recipe("pima", "best")
+    hp = recipe.hyperparameters(epochs=5)
+    hp.update(cv_folds=2, cv_repeats=1)
+    result = recipe.train(split, hp, verbose=0)
+    assert result.epochs_run <= 5
+    low, high = hp["threshold_range"]
+    assert result.threshold is not None and low <= result.threshold <= high
+    cv = result.extra_metrics["cv"]
+    assert len(cv["per_fold"]["accuracy"]) == 2 and cv["examples"] == len(split.x_train) + len(
+        split.x_test
+    )
+    assert 0.0 <= cv["auc_mean"] <= 1.0 and cv["accuracy_std"] >= 0.0
+
+    model = result.serving_model
+    members = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    assert len(members) == hp["inner_folds"]
+    raw = split.x_test[:4].copy()
+    raw[:, 1] = 0.0  # a missing glucose is imputed inside the model, never NaN
+    probs = np.asarray(model(raw, training=False))
+    assert probs.shape == (4, 1) and np.all(np.isfinite(probs))
+    assert np.all((probs > 0) & (probs < 1))
+
+    meta = _export(model, tmp_path, "pima", split.x_test)
+    assert meta["artifacts"]["tflite"] == "model.tflite"
+
+
+@pytest.mark.training
+def test_trainer_records_pima_threshold_and_cv(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from training.trainer import train_and_export
+
+    try:
+        from training.trainer import load_dataset
+
+        load_dataset("pima", subset=8)
+    except Exception as exc:  # pragma: no cover - depends on the machine
+        pytest.skip(f"real data not available: {exc}")
+    monkeypatch.setitem(PimaBest.defaults, "cv_folds", 2)
+    monkeypatch.setitem(PimaBest.defaults, "cv_repeats", 1)
+    outcome = train_and_export(
+        "pima", "best", models_dir=tmp_path, epochs=5, verbose=0, tflite=False
+    )
+    meta = json.loads((outcome.version_dir / "metadata.json").read_text())
+    assert meta["recipe"]["name"] == "best" and meta["recipe"]["hyperparameters"]["max_epochs"] == 5
+    assert meta["threshold"] is not None and 0.3 <= meta["threshold"] <= 0.7
+    assert meta["metrics"]["cv"]["folds"] == 2 and meta["metrics"]["cv"]["repeats"] == 1
+    assert meta["metrics"]["roc_auc"] is not None
+    # The recorded accuracy uses the recorded threshold.
+    y_pred = (np.asarray(meta["golden"]["outputs"])[:, 0] >= meta["threshold"]).astype(int)
+    assert y_pred.shape == (8,)
