@@ -13,7 +13,7 @@ export SERVE_VERSION_POLICY ?= all
 
 ## serve: install, fetch the data, train any missing tutorial model, start the service
 serve: install data train
-	$(PY) -m service
+	SERVE_POLL_INTERVAL_S=$${SERVE_POLL_INTERVAL_S:-2} $(PY) -m service
 
 install: .venv/.installed
 .venv/.installed: pyproject.toml uv.lock
@@ -51,7 +51,7 @@ deploy-check: install system-deps
 	bash deploy/check.sh all
 
 ## test: every check CI runs
-test: install system-deps lint typecheck deploy-check
+test: install system-deps lint typecheck deploy-check audit
 	.venv/bin/pytest -q -p no:cacheprovider --timeout=900 tests
 
 bench: install system-deps data train

@@ -1,9 +1,10 @@
 """The naive reference server: what a first FastAPI + Keras attempt looks like.
 
-A pydantic request body, a plain ``def`` endpoint (FastAPI runs it in its thread pool) and
-``model.predict`` on every request, on the same SavedModels the service serves (wrapped in a Keras
-``TFSMLayer``). It answers the TF Serving row format and the service's own JSON records, on the
-same paths as the service. Run it with
+A pydantic request body and ``model.predict`` on every request, called straight from an
+``async`` endpoint, on the same SavedModels the service serves (wrapped in a Keras ``TFSMLayer``).
+A plain ``def`` endpoint is worse: FastAPI's thread pool runs up to 40 ``predict`` calls at once,
+and on one core none of them finishes within the load generator's timeout. It answers the TF
+Serving row format and the service's own JSON records, on the same paths as the service. Run with
 ``python -m benchmarks.naive_server --models-dir models --port 8102``.
 """
 
@@ -65,14 +66,14 @@ def create_app(models_dir: Path) -> FastAPI:
         return {"status": "ready"}
 
     @app.post("/v1/models/{target:path}")
-    def tfs_predict(target: str, body: Instances) -> dict[str, Any]:
+    async def tfs_predict(target: str, body: Instances) -> dict[str, Any]:
         match = _TFS.fullmatch(target)
         if match is None:
             raise HTTPException(404, "unknown URL")
         return {"predictions": model_for(match["name"]).predict(body.instances)}
 
     @app.post("/models/{name}/versions/{version}/predict")
-    def own_predict(name: str, version: str, body: Instances) -> dict[str, Any]:
+    async def own_predict(name: str, version: str, body: Instances) -> dict[str, Any]:
         return {"predictions": model_for(name).predict(body.instances)}
 
     return app

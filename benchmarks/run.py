@@ -88,6 +88,7 @@ def drive(plan: Plan, base_url: str, request: Request, concurrency: int, server:
             warmup=plan.warmup,
             server=server,
             cpus=plan.loadgen_cpus,
+            after_warmup=lambda: check(base_url, request),  # drain what the warm-up left
         )
     return run_load(
         base_url,
@@ -235,7 +236,7 @@ def machine() -> dict[str, Any]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="~1 minute smoke run")
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds per measured run")
+    parser.add_argument("--duration", type=float, default=4.0, help="seconds per measured run")
     parser.add_argument("--tool", choices=["auto", "wrk", "httpx"], default="auto")
     parser.add_argument(
         "--models-dir", type=Path, default=Path(os.environ.get("SERVE_MODELS_DIR", "models"))

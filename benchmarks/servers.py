@@ -36,6 +36,7 @@ class ServerSpec:
     cpus: str | None = None  # taskset CPU list, e.g. "1"
     ready_path: str = "/readyz"
     ready_timeout: float = 180.0
+    settle_s: float = 0.0  # extra wait after ready (other uvicorn workers still starting)
 
     @property
     def base_url(self) -> str:
@@ -75,6 +76,7 @@ class ServerProcess:
         )
         log.close()
         self.startup_s = self._wait_ready(started)
+        time.sleep(self.spec.settle_s)
 
     def _wait_ready(self, started: float) -> float:
         assert self.proc is not None
@@ -180,7 +182,8 @@ def service_spec(
         "SERVE_WORKERS": str(workers),
         **(extra_env or {}),
     }
-    return ServerSpec(name, [sys.executable, "-m", "service"], port, env, cpus)
+    settle = 5.0 if workers > 1 else 0.0  # /readyz answers once the first worker is ready
+    return ServerSpec(name, [sys.executable, "-m", "service"], port, env, cpus, settle_s=settle)
 
 
 def floor_spec(cpus: str | None = None) -> ServerSpec:

@@ -11,6 +11,7 @@ import json
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.payloads import Request
@@ -116,8 +117,13 @@ def run_wrk(
     warmup: float = 1.0,
     server: str = "server",
     cpus: str | None = None,
+    after_warmup: Callable[[], object] | None = None,
 ) -> RunResult:
-    """Warm up, then measure ``duration`` seconds (rounded up to whole seconds, as wrk wants)."""
+    """Warm up, then measure ``duration`` seconds (rounded up to whole seconds, as wrk wants).
+
+    ``after_warmup`` runs between the two, e.g. to wait until a slow server has finished the
+    requests the warm-up left behind.
+    """
     exe = wrk_path()
     if exe is None:
         raise RuntimeError("wrk is not installed")
@@ -149,6 +155,8 @@ def run_wrk(
 
         if warmup > 0:
             wrk(warmup)
+            if after_warmup is not None:
+                after_warmup()
         out = wrk(duration)
     return parse_output(
         out, server=server, scenario=request.name, concurrency=concurrency, items=request.items

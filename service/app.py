@@ -19,12 +19,16 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.api import health, json_response, own, tfserving, ui, v2
+from service.api import repository as repository_api
 from service.api.schemas import add_record_schemas
 from service.errors import ServeError
+from service.limits import BodyLimitMiddleware, DeadlineMiddleware
 from service.metrics import Metrics
 from service.metrics import build_router as metrics_router
 from service.middleware import RequestIdMiddleware, configure_logging
 from service.registry import ModelRegistry
+from service.security import AuthMiddleware
+from service.security import install_openapi as install_security_openapi
 from service.settings import Settings
 
 log = logging.getLogger("service.app")
@@ -72,6 +76,11 @@ def create_app(settings: Settings) -> FastAPI:
     metrics.bind(registry)
     app.state.metrics = metrics
     app.include_router(metrics_router(metrics))
+    app.include_router(repository_api.router)
+    # innermost first: deadline, body limit, keys, then CORS and the request id around them
+    app.add_middleware(DeadlineMiddleware, settings=settings)
+    app.add_middleware(BodyLimitMiddleware, settings=settings)
+    app.add_middleware(AuthMiddleware, settings=settings)
 
     if settings.cors_origins:
         app.add_middleware(
@@ -83,6 +92,7 @@ def create_app(settings: Settings) -> FastAPI:
         )
     app.add_middleware(RequestIdMiddleware, metrics=metrics)
     _document_records(app, registry)
+    install_security_openapi(app, settings)
     return app
 
 

@@ -2,10 +2,11 @@
 
 **Deadline.** Every request except the lifecycle endpoints (``/v2/repository``, whose loads must
 never be cut in half) runs under a deadline: ``settings.request_timeout_s``, or shorter when the
-client asks with ``X-Request-Timeout`` (or ``Request-Timeout``) as seconds, e.g. ``2.5``, or with
-a unit, ``250ms`` / ``2s``. A header cannot extend the server's limit. When the deadline passes
-before the response has started, the work is cancelled (queued rows are then skipped by the
-batcher) and the client gets 504 ``{"error": ...}``. A malformed header gets 400.
+client asks with ``X-Request-Timeout`` (or ``Request-Timeout``) in seconds, e.g. ``2.5``. A header
+cannot extend the server's limit; one that is not a number in (0, 300] gets 422 (as
+``service.api.request_timeout`` answers). When the deadline passes before the response has
+started, the work is cancelled (queued rows are then skipped by the batcher) and the client gets
+504 ``{"error": ...}``.
 
 **Body size.** A declared ``Content-Length`` above ``settings.max_body_bytes`` gets 413 before a
 byte is read; a chunked body is counted while it streams and stops with 413 at the limit.
@@ -24,8 +25,9 @@ from service.errors import PayloadTooLarge
 from service.settings import Settings
 
 TIMEOUT_HEADERS = (b"x-request-timeout", b"request-timeout")
+MAX_TIMEOUT_S = 300.0  # the same bound as service.api.request_timeout
 _EXEMPT_PREFIXES = ("/v2/repository",)
-_DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(ms|s)?\s*$")
+_SECONDS = re.compile(r"^\s*[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?\s*$")
 
 
 class BadTimeout(ValueError):
@@ -33,12 +35,11 @@ class BadTimeout(ValueError):
 
 
 def parse_timeout(text: str) -> float:
-    """Seconds from ``"2.5"``, ``"2.5s"`` or ``"250ms"``; BadTimeout for anything else."""
-    match = _DURATION.fullmatch(text) if len(text) <= 32 else None
-    if match is None:
+    """Seconds from ``"2.5"``; BadTimeout for anything else."""
+    if len(text) > 32 or not _SECONDS.fullmatch(text):
         raise BadTimeout(text)
-    value = float(match[1]) / (1000.0 if match[2] == "ms" else 1.0)
-    if not math.isfinite(value) or value <= 0:
+    value = float(text)
+    if not math.isfinite(value) or not 0 < value <= MAX_TIMEOUT_S:
         raise BadTimeout(text)
     return value
 
@@ -75,31 +76,45 @@ class DeadlineMiddleware:
         except BadTimeout:
             await send_error(
                 send,
-                400,
-                "X-Request-Timeout must be a positive duration in seconds, e.g. 2.5 or 250ms",
+                422,
+                "header X-Request-Timeout must be a number of seconds above 0 and at most "
+                f"{MAX_TIMEOUT_S:g}",
             )
             return
         timeout = self.limit if asked is None else min(asked, self.limit)
-        scope.setdefault("state", {})["deadline_s"] = timeout
-        started = False
-        deadline = asyncio.timeout(timeout)
+        task = asyncio.current_task()
+        assert task is not None
+        started = fired = False
+
+        def expire() -> None:
+            nonlocal fired
+            if not started:
+                fired = True
+                task.cancel()
 
         async def send_started(message: Message) -> None:
             nonlocal started
-            if message["type"] == "http.response.start" and not started:
-                started = True
-                deadline.reschedule(None)  # the answer is on its way: never cut it
+            if message["type"] == "http.response.start":
+                started = True  # the answer is on its way: never cut it
             await send(message)
 
+        loop = asyncio.get_running_loop()
+        timer = loop.call_at(loop.time() + timeout, expire)
         try:
-            async with deadline:
-                await self.app(scope, receive, send_started)
-        except TimeoutError:
-            if started or not deadline.expired():
-                raise  # not our deadline: the app's own error
+            await self.app(scope, receive, send_started)
+        except asyncio.CancelledError:
+            if not fired or task.uncancel() > 0:
+                raise  # cancelled by someone else (the server shutting down, a disconnect)
             await send_error(
                 send, 504, f"request did not finish within its deadline of {timeout:g} s"
             )
+        else:
+            if fired:  # the app swallowed the cancellation: undo it, answer if it did not
+                task.uncancel()
+                if not started:
+                    await send_error(send, 504, f"request did not finish within {timeout:g} s")
+        finally:
+            timer.cancel()
 
 
 class BodyLimitMiddleware:

@@ -14,7 +14,6 @@ lookups: ``resolve(name, version_or_label)``, ``models()``, ``labels(name)``, ``
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from service.loader import load_version
 from service.model import ModelVersion, VersionState
 from service.repository import Repository, RepositoryError, ScanResult, parse_version, valid_name
 from service.settings import Settings
+from service.watcher import RepositoryWatcher
 
 log = logging.getLogger("service.registry")
 
@@ -43,7 +43,7 @@ class ModelRegistry:
         self._pinned: set[tuple[str, int]] = set()  # loaded by admin request
         self._excluded: set[tuple[str, int]] = set()  # unloaded by admin request
         self._lock: asyncio.Lock | None = None
-        self._poller: asyncio.Task[None] | None = None
+        self.watcher: RepositoryWatcher | None = None  # polls the repository (service.watcher)
         self.batch_listeners: list[BatchListener] = []  # metrics hook: (version, rows, seconds)
         self.started = False
 
@@ -53,27 +53,16 @@ class ModelRegistry:
         self._lock = asyncio.Lock()
         await self.rescan()
         self.started = True
-        if self.settings.poll_interval_s > 0:
-            self._poller = asyncio.create_task(self._poll(), name="registry-poll")
+        self.watcher = RepositoryWatcher(self, self.repository.root, self.settings.poll_interval_s)
+        self.watcher.start()  # polls only when poll_interval_s > 0
 
     async def stop(self) -> None:
         """Stop polling, then drain and unload every version."""
-        if self._poller is not None:
-            self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
-            self._poller = None
+        if self.watcher is not None:
+            await self.watcher.stop()
         async with self._locked():
             records = [mv for versions in self._versions.values() for mv in versions.values()]
             await asyncio.gather(*(self._unload(mv) for mv in records))
-
-    async def _poll(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.poll_interval_s)
-            try:
-                await self.rescan()
-            except Exception:
-                log.exception("repository rescan failed")
 
     def _locked(self) -> asyncio.Lock:
         if self._lock is None:
@@ -122,6 +111,12 @@ class ModelRegistry:
             changes: dict[str, list[str]] = {"loaded": [], "failed": [], "unloaded": []}
             await self._sync_model(name, scan, changes)
             return changes
+
+    def forget(self, name: str, version: int) -> None:
+        """Drop a failed version's record, so that the next rescan tries to load it again."""
+        mv = self._versions.get(name, {}).get(version)
+        if mv is not None and mv.state is VersionState.FAILED:
+            del self._versions[name][version]
 
     async def unload(self, name: str, version: int) -> None:
         """Unload one version (admin); the policy will not load it again until ``load``."""

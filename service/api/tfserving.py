@@ -72,7 +72,7 @@ _POST_DOC: dict[str, Any] = {
     **_POST_DOC,
 )
 async def call_default(name: str, verb: str, request: Request) -> Response:
-    return await _call(request, name, verb, get_registry(request).resolve(name, None))
+    return await _call(request, name, verb, get_registry(request).resolve(name, None), None)
 
 
 @router.post(
@@ -81,7 +81,9 @@ async def call_default(name: str, verb: str, request: Request) -> Response:
     **_POST_DOC,
 )
 async def call_version(name: str, version: str, verb: str, request: Request) -> Response:
-    return await _call(request, name, verb, _resolve_number(get_registry(request), name, version))
+    return await _call(
+        request, name, verb, _resolve_number(get_registry(request), name, version), version
+    )
 
 
 @router.post(
@@ -93,10 +95,12 @@ async def call_label(name: str, label: str, verb: str, request: Request) -> Resp
     registry = get_registry(request)
     if label.isdigit() or not label:
         raise NotFound(f"label must be a name, got {label[:40]!r}; use /versions/ for numbers")
-    return await _call(request, name, verb, registry.resolve(name, label))
+    return await _call(request, name, verb, registry.resolve(name, label), label)
 
 
-async def _call(request: Request, name: str, verb: str, mv: ModelVersion) -> Response:
+async def _call(
+    request: Request, name: str, verb: str, mv: ModelVersion, key: str | None
+) -> Response:
     if verb == "regress":
         raise BadRequest(
             f"model {name} is a classifier and has no regress signature; use :predict or :classify"
@@ -105,6 +109,7 @@ async def _call(request: Request, name: str, verb: str, mv: ModelVersion) -> Res
         raise NotFound(f"unknown method :{verb[:40]}; use :predict, :classify or :regress")
     check_content_type(request)
     body = await read_body(request, get_settings(request).max_body_bytes)
+    mv = get_registry(request).resolve(name, key)  # again: a swap may have retired it meanwhile
     note_model(request, mv.name, mv.version)
     spec = _spec(mv)
     features = [f.name for f in spec.features] if spec.features else None

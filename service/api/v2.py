@@ -194,6 +194,7 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
     if encoding not in ("", "identity"):
         raise BadRequest(f"Content-Encoding {encoding!r} is not supported; send the body as is")
     body = await read_body(request, get_settings(request).max_body_bytes)
+    mv = _resolve(registry, name, version)  # again: a swap may have retired it meanwhile
     req = codec.decode_infer_request(body, request.headers.get(codec.HEADER_LENGTH))
     note_model(request, mv.name, mv.version)
     spec = _spec(mv)

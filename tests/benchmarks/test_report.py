@@ -124,3 +124,16 @@ def test_render_shows_ratios_and_goals() -> None:
     assert "| 80% | 250x |" in text
     assert "| 1 image, c=16: share of floor req/s | >= 85% | 80% | NO |" in text
     assert "- a note" in text
+
+
+def test_hotpath_table_subtracts_the_floor() -> None:
+    from benchmarks.hotpath import render as render_hotpath
+
+    rows = [
+        {"app": "floor", "scenario": "json-1", "concurrency": 16, "cpu_us": 60.0, "errors": 0},
+        {"app": "service", "scenario": "json-1", "concurrency": 16, "cpu_us": 250.0, "errors": 0},
+        {"app": "service", "scenario": "png-1", "concurrency": 1, "cpu_us": 400.0, "errors": 2},
+    ]
+    text = render_hotpath({"rows": rows})
+    assert "| json-1 | 16 | 60 | 250 | +190 | 0 |" in text
+    assert "| png-1 | 1 | - | 400 | - | 2 |" in text

@@ -72,6 +72,17 @@ def publish(
     return target
 
 
+def copy_files(source: Path, target: Path) -> None:
+    """Copy everything but metadata.json (the rest of a copy that wrote metadata first)."""
+    for item in source.iterdir():
+        if item.name == "metadata.json":
+            continue
+        if item.is_dir():
+            shutil.copytree(item, target / item.name)
+        else:
+            shutil.copy2(item, target / item.name)
+
+
 def finish_version(source: Path, target: Path, name: str, version: int) -> None:
     meta = read_meta(source)
     meta["name"], meta["version"] = name, version

@@ -65,7 +65,11 @@ class LoadLoop:
             ),
             (
                 f"/v2/models/{m}/infer",
-                {"inputs": [{"name": "pixels", "shape": [1, 28, 28], "datatype": "FP32", "data": flat}]},
+                {
+                    "inputs": [
+                        {"name": "pixels", "shape": [1, 28, 28], "datatype": "FP32", "data": flat}
+                    ]
+                },
                 lambda r: (int(r["model_version"]), np.array(r["outputs"][0]["data"], np.float32)),
             ),
         ]

@@ -73,9 +73,10 @@ def test_publish_break_and_retire_versions_under_load(tiny_repo: Path, tmp_path:
         url = server.url
 
         def default_is(version: int) -> Callable[[dict[str, Any]], bool]:
-            return lambda b: b["default_version"] == version and len(
-                [v for v in b["versions"] if v["state"] == "available"]
-            ) == 1
+            return lambda b: (
+                b["default_version"] == version
+                and len([v for v in b["versions"] if v["state"] == "available"]) == 1
+            )
 
         def publish_good(version: int, source: str, **kw: Any) -> None:
             h.publish(sources[source], models, "mnist", version, **kw)
@@ -131,7 +132,25 @@ def test_publish_break_and_retire_versions_under_load(tiny_repo: Path, tmp_path:
             wait_for(url, "10 to become the default", default_is(10))
             swaps.append("finish half-written 10")
             publish_broken(11, "model file missing", h.break_missing_file)
-            publish_good(12, "A")
+            # half-copied, as `cp -r` may do it: metadata.json first, then the model files
+            target = models / "mnist" / "12"
+            target.mkdir()
+            meta = h.read_meta(sources["A"])
+            meta["version"] = 12
+            h.write_json_atomically(target / "metadata.json", meta)
+            good[12] = "A"
+            body = wait_for(
+                url,
+                "half-copied 12 to fail",
+                lambda b: (version_state(b, 12) or {}).get("state") == "failed",
+            )
+            assert body["default_version"] == 10
+            broken_seen[12] = "half-copied (retried once complete): " + str(
+                version_state(body, 12)["reason"]  # type: ignore[index]
+            )
+            h.copy_files(sources["A"], target)
+            wait_for(url, "12 to load once complete", default_is(12))
+            swaps.append("complete half-copied 12")
             retire(12, back_to=10)
             publish_good(13, "A")
             for old in (1, 2, 4):  # retire versions that no longer serve

@@ -22,7 +22,7 @@ from tests.reliability.conftest import serve
 
 pytestmark = pytest.mark.anyio
 
-LIMITS = {"max_body_bytes": 200_000, "max_instances": 8, "max_upload_files": 3}
+LIMITS: dict[str, Any] = {"max_body_bytes": 200_000, "max_instances": 8, "max_upload_files": 3}
 BAD_INPUTS_TRIED: list[str] = []  # every hostile input below, for the docs' figures
 
 
@@ -37,12 +37,16 @@ def png_bomb(width: int, height: int) -> bytes:
     decoding it fully would need gigabytes."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     row = b"\0" + b"\0" * width
     body = zlib.compress(row * 64, 9)  # only the first rows; the rest would come on decoding
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+    )
 
 
 async def raw_request(app: Any, method: str, raw_path: str) -> tuple[int, bytes]:

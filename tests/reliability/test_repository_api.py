@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -83,7 +84,7 @@ async def test_load_errors(tiny_repo: Path) -> None:
         )
         assert failed.status_code == 400
         assert "checksum mismatch" in failed.json()["error"]
-        cases = [
+        cases: list[tuple[str, Any, int]] = [
             ("/v2/repository/models/nope/load", None, 404),
             ("/v2/repository/models/mnist/load", {"parameters": {"version": 9}}, 404),
             ("/v2/repository/models/mnist/load", {"parameters": {"version": 3}}, 404),

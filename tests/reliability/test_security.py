@@ -82,7 +82,13 @@ async def test_prediction_needs_an_api_key(tiny_repo: Path) -> None:
         )
         assert malformed.status_code == 401
         # metadata, health and the page stay open
-        for path in ("/healthz", "/models", "/models/mnist", "/v2/models/mnist", "/v1/models/mnist"):
+        for path in (
+            "/healthz",
+            "/models",
+            "/models/mnist",
+            "/v2/models/mnist",
+            "/v1/models/mnist",
+        ):
             assert (await client.get(path)).status_code == 200, path
 
 
@@ -107,9 +113,7 @@ async def test_admin_without_a_key_is_loopback_only(tiny_repo: Path) -> None:
         assert (await remote.post(path, json=body)).status_code == 200
 
 
-async def test_keys_never_reach_the_logs(
-    tiny_repo: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_keys_never_reach_the_logs(tiny_repo: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     async with serve(tiny_repo, api_key=API_KEYS, admin_key=ADMIN_KEY) as (app, client):
         path, body = PREDICTIONS[0]

@@ -61,7 +61,8 @@ def test_sigterm_under_load_loses_no_accepted_request(tiny_repo: Path, tmp_path:
         for t in threads:
             t.join()
         logged = [
-            rec for rec in server.json_logs()
+            rec
+            for rec in server.json_logs()
             if rec.get("msg") == "request" and rec.get("path") == "/models/mnist/predict"
         ]
     print(

@@ -51,7 +51,8 @@ def test_image_training_model_augments_but_serving_model_does_not(dataset: str) 
     assert training.input_shape == (None, 28, 28)
     assert any(isinstance(layer, AUGMENTATION) for layer in _all_layers(training))
     classifier = training.get_layer(cnn.CLASSIFIER)
-    assert classifier.dtype_policy.compute_dtype == "bfloat16"
+    convs = [layer for layer in classifier.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert len(convs) == 4 and {c.dtype_policy.compute_dtype for c in convs} == {"bfloat16"}
 
     serving = cnn.serving_copy(training, hp)
     assert serving.input_shape == (None, 28, 28) and serving.output_shape == (None, 10)

@@ -148,6 +148,7 @@ class PimaBest(Recipe):
         "min_delta": 1e-5,
         "inner_folds": 5,
         "threshold_range": [0.3, 0.7],
+        "threshold_rule": "oof_platt",
         "cv_folds": 5,
         "cv_repeats": 3,
         "cv_seed": 0,

@@ -98,6 +98,36 @@ def choose_threshold(y: np.ndarray, p: np.ndarray, low: float, high: float) -> f
     return float(grid[best[np.argmin(np.abs(grid[best] - 0.5))]])
 
 
+def platt_threshold(y: np.ndarray, p: np.ndarray, low: float, high: float) -> float:
+    """The raw probability at which a Platt-calibrated probability crosses 0.5.
+
+    A logistic regression of ``y`` on logit(p) (Platt scaling) has its decision boundary at
+    logit(p) = -b / a; for accuracy that is the Bayes threshold on calibrated probabilities. It
+    is far less noisy than maximising accuracy on a grid. Clipped to [low, high].
+    """
+    q = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
+    z = np.log(q / (1 - q))
+    a, b = 1.0, 0.0
+    for _ in range(50):  # Newton's method on the 2-parameter log-likelihood
+        s = 1.0 / (1.0 + np.exp(-(a * z + b)))
+        w = s * (1 - s) + 1e-9
+        g = np.array([np.sum((s - y) * z), np.sum(s - y)])
+        h = np.array([[np.sum(w * z * z), np.sum(w * z)], [np.sum(w * z), np.sum(w)]])
+        step = np.linalg.solve(h + 1e-9 * np.eye(2), g)
+        a, b = a - step[0], b - step[1]
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    if a <= 0:  # no usable ranking: fall back to the middle
+        return 0.5
+    return float(np.clip(1.0 / (1.0 + np.exp(b / a)), low, high))
+
+
+THRESHOLD_RULES: dict[str, Callable[[np.ndarray, np.ndarray, float, float], float]] = {
+    "oof_accuracy": choose_threshold,
+    "oof_platt": platt_threshold,
+}
+
+
 @dataclass
 class Bag:
     members: list[keras.Model]
@@ -128,7 +158,8 @@ def fit_bag(x: np.ndarray, y: np.ndarray, hp: dict[str, Any], seed: int) -> Bag:
         oof[va] = np.asarray(member(tf.constant(x[va], tf.float32), training=False))[:, 0]
         members.append(member)
     low, high = hp["threshold_range"]
-    return Bag(members, choose_threshold(y, oof, low, high), oof, histories)
+    threshold = THRESHOLD_RULES[hp["threshold_rule"]](y, oof, low, high)
+    return Bag(members, threshold, oof, histories)
 
 
 def cross_validate(
