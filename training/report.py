@@ -129,7 +129,14 @@ def markdown(data: ReportData, version: str) -> str:
         if m.get(key) is not None:
             lines.append(f"| {key} | {_fmt(m[key])} |")
     if m.get("cv"):
-        lines.append(f"| cross-validation | `{json.dumps(m['cv'])}` |")
+        cv = m["cv"]
+        where = f"{cv.get('folds')}-fold stratified CV x{cv.get('repeats')}, all rows"
+        lines.append(
+            f"| accuracy ({where}) | {cv['accuracy_mean']:.4f} ± {cv['accuracy_std']:.4f} |"
+        )
+        lines.append(f"| ROC-AUC ({where}) | {cv['auc_mean']:.4f} ± {cv['auc_std']:.4f} |")
+    if data.dataset == "pima":
+        lines.append(f"| decision threshold | {data.threshold:.4f} |")
     lines += ["", "| class | precision | recall |", "|---|---|---|"]
     for label, pr in m["per_class"].items():
         lines.append(f"| {label} | {pr['precision']:.4f} | {pr['recall']:.4f} |")

@@ -24,6 +24,7 @@ from tests.reliability import helpers as h
 from tests.reliability.load import LoadLoop, matches_any
 
 STEP_TIMEOUT_S = 40.0
+HOLD_S = 0.8  # let each state serve for a while before the next change
 RESULTS: dict[str, Any] = {}  # figures for the docs, printed at the end
 
 
@@ -50,7 +51,10 @@ def version_state(body: dict[str, Any], version: int) -> dict[str, Any] | None:
 
 
 @pytest.mark.timeout(300)
-def test_publish_break_and_retire_versions_under_load(tiny_repo: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("policy", ["latest", "all"])
+def test_publish_break_and_retire_versions_under_load(
+    tiny_repo: Path, tmp_path: Path, policy: str
+) -> None:
     sources = {"A": tiny_repo / "mnist" / "1", "B": tiny_repo / "mnist" / "2"}
     metas = {k: h.read_meta(v) for k, v in sources.items()}
     x = np.asarray(metas["A"]["golden"]["inputs"][0], np.float32)
@@ -63,7 +67,7 @@ def test_publish_break_and_retire_versions_under_load(tiny_repo: Path, tmp_path:
     h.publish(sources["A"], models, "mnist", 1)
     good[1] = "A"
     env = {
-        "SERVE_VERSION_POLICY": "latest",
+        "SERVE_VERSION_POLICY": policy,
         "SERVE_POLL_INTERVAL_S": "0.2",
         "SERVE_READINESS": "serving",
     }
@@ -73,10 +77,11 @@ def test_publish_break_and_retire_versions_under_load(tiny_repo: Path, tmp_path:
         url = server.url
 
         def default_is(version: int) -> Callable[[dict[str, Any]], bool]:
-            return lambda b: (
-                b["default_version"] == version
-                and len([v for v in b["versions"] if v["state"] == "available"]) == 1
-            )
+            def check(b: dict[str, Any]) -> bool:
+                available = [v for v in b["versions"] if v["state"] == "available"]
+                return b["default_version"] == version and (policy == "all" or len(available) == 1)
+
+            return check
 
         def publish_good(version: int, source: str, **kw: Any) -> None:
             h.publish(sources[source], models, "mnist", version, **kw)
@@ -84,6 +89,7 @@ def test_publish_break_and_retire_versions_under_load(tiny_repo: Path, tmp_path:
             if kw.get("finish", True):
                 wait_for(url, f"version {version} to become the default", default_is(version))
                 swaps.append(f"publish {version}")
+                time.sleep(HOLD_S)
 
         def publish_broken(version: int, kind: str, breaker: Any) -> None:
             before = status(url)["default_version"]
@@ -103,11 +109,13 @@ def test_publish_break_and_retire_versions_under_load(tiny_repo: Path, tmp_path:
             broken_seen[version] = f"{kind}: {reason}"
             shutil.rmtree(models / "mnist" / str(version))  # retire the broken version
             wait_for(url, f"{version} to go", lambda b: version_state(b, version) is None)
+            time.sleep(HOLD_S)
 
         def retire(version: int, back_to: int) -> None:
             shutil.rmtree(models / "mnist" / str(version))  # in-flight answers may still come
             wait_for(url, f"rollback from {version} to {back_to}", default_is(back_to))
             swaps.append(f"retire {version}")
+            time.sleep(HOLD_S)
 
         load = LoadLoop(url, x, matches_any(expected, good), workers=4, big_batch=64).start()
         started = time.monotonic()
@@ -153,6 +161,8 @@ def test_publish_break_and_retire_versions_under_load(tiny_repo: Path, tmp_path:
             swaps.append("complete half-copied 12")
             retire(12, back_to=10)
             publish_good(13, "A")
+            publish_good(14, "B")
+            retire(14, back_to=13)
             for old in (1, 2, 4):  # retire versions that no longer serve
                 shutil.rmtree(models / "mnist" / str(old))
             time.sleep(0.6)
@@ -163,14 +173,14 @@ def test_publish_break_and_retire_versions_under_load(tiny_repo: Path, tmp_path:
         elapsed = time.monotonic() - started
         logs = server.log_text()
 
-    RESULTS.update(
+    RESULTS[policy] = dict(
         requests=tally.sent,
         failed=tally.failures(),
         seconds=round(elapsed, 1),
         swaps=len(swaps),
         broken=len(broken_seen),
     )
-    print(f"\nlifecycle under load: {RESULTS}\n{tally.summary()}")
+    print(f"\nlifecycle under load ({policy}): {RESULTS[policy]}\n{tally.summary()}")
     for version, why in broken_seen.items():
         print(f"  broken version {version}: {why}")
     assert tally.sent > 200, tally.summary()

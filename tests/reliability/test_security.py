@@ -182,3 +182,33 @@ def test_no_unsafe_deserialisation_in_the_code() -> None:
         if needle in path.read_text(encoding="utf-8")
     ]
     assert not hits, hits
+
+
+@pytest.mark.timeout(120)
+def test_keys_stay_out_of_a_real_servers_logs(tiny_repo: Path, tmp_path: Path) -> None:
+    """The real logging set-up (JSON lines on stdout/stderr), start-up to shutdown."""
+    import httpx
+
+    from tests.reliability import helpers as h
+
+    env = {
+        "SERVE_API_KEY": API_KEYS,
+        "SERVE_ADMIN_KEY": ADMIN_KEY,
+        "SERVE_LOG_LEVEL": "debug",
+        "SERVE_MODELS": "mnist",
+    }
+    with h.run_server(tiny_repo, tmp_path / "server.log", env) as server:
+        path, body = PREDICTIONS[0]
+        for key in ("predict-key-1", "wrong-secret-guess", ADMIN_KEY):
+            httpx.post(server.url + path, json=body, headers=bearer(key), timeout=10)
+            httpx.post(server.url + "/v2/repository/index", headers=bearer(key), timeout=10)
+        statuses = [
+            httpx.post(server.url + path, json=body, headers=bearer(k), timeout=10).status_code
+            for k in ("predict-key-2", "nope")
+        ]
+        assert statuses == [200, 403]
+        assert server.terminate() == 0
+        text = server.log_text()
+    assert '"status": 403' in text or "403" in text, "the requests were logged"
+    for secret in ("predict-key-1", "predict-key-2", ADMIN_KEY, "wrong-secret-guess"):
+        assert secret not in text

@@ -134,6 +134,18 @@ def test_choose_threshold_maximises_accuracy_in_range() -> None:
     assert pima_bag.choose_threshold(y, p, 0.5, 0.7) == pytest.approx(0.5)
 
 
+def test_platt_threshold_finds_the_calibrated_midpoint() -> None:
+    rng = np.random.default_rng(0)
+    # True P(y=1) = sigmoid(2 * logit(p) - 1): calibrated 0.5 sits at logit(p) = 0.5.
+    p = rng.uniform(0.02, 0.98, 20000)
+    logit = np.log(p / (1 - p))
+    y = (rng.random(p.size) < 1 / (1 + np.exp(-(2 * logit - 1)))).astype(int)
+    expected = 1 / (1 + np.exp(-0.5))
+    assert pima_bag.platt_threshold(y, p, 0.0, 1.0) == pytest.approx(expected, abs=0.02)
+    assert pima_bag.platt_threshold(y, p, 0.0, 0.55) == pytest.approx(0.55)
+    assert pima_bag.platt_threshold(1 - y, p, 0.0, 1.0) == 0.5  # inverted ranking: no threshold
+
+
 @pytest.fixture(scope="module")
 def real_splits() -> dict[str, Split]:
     from training.data.errors import DataUnavailable

@@ -6,7 +6,9 @@
 - pima: raw values in; zero-as-missing imputation, log pedigree, standardisation and a
   piecewise-linear basis inside the model; a bag of five small models trained on inner folds with
   early stopping (best weights restored); the decision threshold from their out-of-fold
-  predictions; 5-fold stratified CV repeated 3 times reported as mean ± std.
+  predictions (Platt scaling); 5-fold stratified CV repeated 3 times reported as mean ± std.
+  Its design (features, knots, L2, threshold rule) was chosen by repeated CV on the tutorial
+  split's 614 training rows only.
 
 Every choice (epochs, architecture, threshold) was made on validation data carved out of the
 training data, never on the test set. The epoch counts were chosen on a 5,000-image stratified
@@ -130,21 +132,22 @@ class PimaBest(Recipe):
     dataset = "pima"
     description = (
         "in-model zero-as-missing imputation, log pedigree, standardisation and hinge basis "
-        "(mass, age); L2 logistic layer; 5 inner-fold members with early stopping; OOF threshold"
+        "(mass, age); L2 logistic layer; 5 inner-fold members with early stopping; threshold by "
+        "Platt scaling of out-of-fold predictions"
     )
     defaults: ClassVar[dict[str, Any]] = {
         "features": ["pregnant", "glucose", "mass", "pedigree", "age"],
         "log": ["pedigree"],
         "hinges": ["mass", "age"],
-        "knots": 3,
+        "knots": 4,
         "indicators": [],
         "hidden_units": 0,
         "dropout": 0.0,
-        "l2": 1e-3,
+        "l2": 3e-4,
         "optimizer": "Adam (full batch)",
         "learning_rate": 0.03,
         "max_epochs": 2000,
-        "patience": 50,
+        "patience": 100,
         "min_delta": 1e-5,
         "inner_folds": 5,
         "threshold_range": [0.3, 0.7],
