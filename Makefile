@@ -2,18 +2,19 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 UV_VERSION := 0.13.8
-UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 PY := .venv/bin/python
+MODELS_DIR ?= models
 export TF_CPP_MIN_LOG_LEVEL ?= 2
-export SERVE_MODELS_DIR ?= models
-export SERVE_VERSION_POLICY ?= all
 
 .PHONY: serve test install system-deps data train train-best lint typecheck unit integration \
         deploy-check browser bench soak audit clean
 
 ## serve: install, fetch the data, train any missing tutorial model, start the service
 serve: install data train
-	SERVE_POLL_INTERVAL_S=$${SERVE_POLL_INTERVAL_S:-2} $(PY) -m service
+	SERVE_MODELS_DIR=$${SERVE_MODELS_DIR:-$(MODELS_DIR)} \
+	SERVE_VERSION_POLICY=$${SERVE_VERSION_POLICY:-all} \
+	SERVE_POLL_INTERVAL_S=$${SERVE_POLL_INTERVAL_S:-2} \
+	$(PY) -m service
 
 install: .venv/.installed
 .venv/.installed: pyproject.toml uv.lock
@@ -34,11 +35,11 @@ data: install
 	$(PY) -m training.datasets all
 
 train: install
-	$(PY) -m training all --recipe tutorial --if-missing --models-dir $(SERVE_MODELS_DIR)
+	$(PY) -m training all --recipe tutorial --if-missing --models-dir $(MODELS_DIR)
 
 ## train-best: train the improved recipes into the repository (the running service picks them up)
 train-best: install
-	$(PY) -m training all --recipe best --models-dir $(SERVE_MODELS_DIR)
+	$(PY) -m training all --recipe best --models-dir $(MODELS_DIR)
 
 lint: install
 	.venv/bin/ruff check service training tests benchmarks
@@ -52,7 +53,7 @@ deploy-check: install system-deps
 
 ## test: every check CI runs
 test: install system-deps lint typecheck deploy-check audit
-	.venv/bin/pytest -q -p no:cacheprovider --timeout=900 tests
+	.venv/bin/pytest -q -p no:cacheprovider --timeout=900 --durations=20 tests
 
 bench: install system-deps data train
 	$(PY) -m benchmarks.run

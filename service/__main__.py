@@ -36,9 +36,11 @@ def main() -> None:
             "service.app:create_app_from_env", factory=True, workers=settings.workers, **common
         )  # type: ignore[arg-type]
     else:
-        from service.app import create_app
+        from service.app import create_app, freeze_heap
 
-        uvicorn.run(create_app(settings), **common)  # type: ignore[arg-type]
+        app = create_app(settings)
+        freeze_heap()
+        uvicorn.run(app, **common)  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

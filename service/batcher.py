@@ -1,6 +1,8 @@
 """Micro-batching: one bounded queue and one inference thread per loaded model version.
 
-Requests are ``(rows, future)``. The thread takes everything already queued, up to
+Requests are ``(rows, future)``. Those submitted during one event-loop iteration go to the thread
+together, from one ``call_soon`` callback: one lock round and one thread wake-up per iteration
+instead of per request. The thread takes everything already queued, up to
 ``max_batch_size`` rows (a single larger request runs alone), concatenates, runs the model once,
 checks that it got one output row per input row, and hands each request its slice back on the
 event loop with ``call_soon_threadsafe`` (one callback per batch). A lone request runs at once;
@@ -62,6 +64,12 @@ class Batcher:
         self.observer = observer
         self._predict = predict
         self._items: deque[_Item] = deque()
+        # Loop side: requests submitted during one event-loop iteration, handed to the thread
+        # together by one call_soon callback (one lock round and one wake-up per iteration).
+        self._pending: list[_Item] = []
+        self._pending_rows = 0
+        self._flush_handle: asyncio.Handle | None = None
+        self._tick_loop: asyncio.AbstractEventLoop | None = None
         self._cond = threading.Condition()
         self._queued_rows = 0
         self._busy_rows = 0
@@ -73,7 +81,7 @@ class Batcher:
     # --- event-loop side -------------------------------------------------------------------
     @property
     def queued_rows(self) -> int:
-        return self._queued_rows
+        return self._queued_rows + self._pending_rows
 
     @property
     def running(self) -> bool:
@@ -96,15 +104,25 @@ class Batcher:
         """
         n = len(x)
         loop = asyncio.get_running_loop()
+        if self._closed:
+            raise NotReady(f"model {self.name} is not accepting requests")
+        queued = self._queued_rows + self._pending_rows
+        if queued and queued + n > self.queue_size:
+            raise Overloaded(f"model {self.name} is overloaded: queue is full, retry later")
         future: asyncio.Future[np.ndarray] = loop.create_future()
-        with self._cond:
-            if self._closed:
-                raise NotReady(f"model {self.name} is not accepting requests")
-            if self._queued_rows and self._queued_rows + n > self.queue_size:
-                raise Overloaded(f"model {self.name} is overloaded: queue is full, retry later")
-            self._items.append(_Item(x, future, loop))
-            self._queued_rows += n
-            self._cond.notify()
+        item = _Item(x, future, loop)
+        if self._tick_loop is None:
+            self._tick_loop = loop
+        if loop is self._tick_loop:
+            self._pending.append(item)
+            self._pending_rows += n
+            if self._flush_handle is None:
+                self._flush_handle = loop.call_soon(self._flush)
+        else:  # another event loop, so another thread: hand it over at once
+            with self._cond:
+                self._items.append(item)
+                self._queued_rows += n
+                self._cond.notify()
         if timeout is None:
             return await future
         timer = loop.call_later(timeout, _expire, future, timeout)
@@ -113,8 +131,23 @@ class Batcher:
         finally:
             timer.cancel()
 
+    def _flush(self) -> None:
+        """Hand every request submitted since the last flush to the inference thread."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        items, self._pending = self._pending, []
+        rows, self._pending_rows = self._pending_rows, 0
+        if not items:
+            return
+        with self._cond:
+            self._items.extend(items)
+            self._queued_rows += rows
+            self._cond.notify()
+
     async def stop(self) -> None:
         """Refuse new requests, finish every accepted one, then end the thread."""
+        self._flush()  # accepted, not yet handed over
         with self._cond:
             self._closed = True
             self._cond.notify_all()

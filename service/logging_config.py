@@ -21,6 +21,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+import orjson
+
 from service.settings import Settings
 
 REDACTED = "***"
@@ -46,8 +48,12 @@ class Redactor:
         for secret in self.secrets:
             if secret in text:
                 text = text.replace(secret, REDACTED)
-        text = _BEARER.sub(rf"\g<1>{REDACTED}", text)
-        return _AUTH_FIELD.sub(rf"\g<1>{REDACTED}", text)
+        lowered = text.lower()  # the regexes only run when their keyword is there (hot path)
+        if "bearer" in lowered:
+            text = _BEARER.sub(rf"\g<1>{REDACTED}", text)
+        if "authorization" in lowered or "key" in lowered:
+            text = _AUTH_FIELD.sub(rf"\g<1>{REDACTED}", text)
+        return text
 
     def value(self, value: Any) -> Any:
         if isinstance(value, str):
@@ -85,7 +91,11 @@ class JsonFormatter(_StructuredFormatter):
     """One JSON object per line."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return json.dumps(self.fields(record), default=str, ensure_ascii=False)
+        fields = self.fields(record)
+        try:  # orjson: several times faster than json.dumps on the per-request line
+            return orjson.dumps(fields, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+        except (TypeError, orjson.JSONEncodeError):  # e.g. an int beyond 64 bits
+            return json.dumps(fields, default=str, ensure_ascii=False)
 
 
 class KeyValueFormatter(_StructuredFormatter):
@@ -127,6 +137,13 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> loggi
     root = logging.getLogger()
     for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
         root.removeHandler(old)
+    # No caller lookup, thread, process or task names per record: no formatter here prints them,
+    # and they cost the per-request access line several microseconds (the logging HOWTO's
+    # "Optimization" section lists these switches).
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(make_formatter(settings))

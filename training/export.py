@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import platform
-import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
@@ -22,6 +21,8 @@ from typing import Any
 import keras
 import numpy as np
 import tensorflow as tf
+
+from training.data.local import atomic_write
 
 FORMAT_VERSION = 1
 METADATA_FILE = "metadata.json"
@@ -184,17 +185,9 @@ def _json_default(value: Any) -> Any:
 
 
 def _write_json_atomically(path: Path, payload: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".metadata.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, indent=1, allow_nan=False, default=_json_default)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """World-readable (0644), so a non-root server can read what a root trainer wrote."""
+    text = json.dumps(payload, indent=1, allow_nan=False, default=_json_default) + "\n"
+    atomic_write(path, text.encode("utf-8"))
 
 
 def export_version(

@@ -44,7 +44,8 @@ async def read_body(request: Request, limit: int) -> bytes:
         size += len(chunk)
         if size > limit:
             raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
+        if chunk:  # Starlette ends every stream with b"": joining it would copy the body
+            chunks.append(chunk)
     body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
     request._body = body  # Starlette reads a cached body from here (form parsing)
     return body

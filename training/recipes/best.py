@@ -73,6 +73,7 @@ class _CnnRecipe(Recipe):
             epochs=hp["epochs"],
             validation_data=(x_val, y_val),
             validation_batch_size=1000,
+            shuffle=False,  # the tf.data pipeline shuffles (seeded)
             verbose=verbose,
         )
         serving = cnn.serving_copy(model, hp)
