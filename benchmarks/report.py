@@ -135,8 +135,11 @@ def evaluate_goals(
     add("1 image, c=1: p50", "<= 1 ms", p50, f"{fmt_ms(p50)} ms", (p50 or 1e9) <= 1.0)
     b = binary.items_per_s if binary else None
     add("1024 images, V2 binary", ">= 150,000 img/s", b, f"{fmt(b)} img/s", (b or 0) >= 150_000)
-    j = json_batch.items_per_s if json_batch else None
-    add("1024 images, JSON", ">= 30,000 img/s", j, f"{fmt(j)} img/s", (j or 0) >= 30_000)
+    jsons = [r for r in (json_batch, find(results, SERVICE, "v2json-1024")) if r is not None]
+    best_json = max(jsons, key=lambda r: r.items_per_s) if jsons else None
+    j = best_json.items_per_s if best_json else None
+    where = LABELS[best_json.scenario].split(", ")[1] if best_json else ""
+    add("1024 images, JSON", ">= 30,000 img/s", j, f"{fmt(j)} img/s ({where})", (j or 0) >= 30_000)
     s = startup_s.get(SERVICE)
     add("start-up to /readyz, 3 models", "<= 6 s", s, f"{(s or 0):.2f} s", (s or 1e9) <= 6.0)
     m = rss_mb.get(SERVICE)

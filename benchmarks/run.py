@@ -316,7 +316,11 @@ def main(argv: list[str] | None = None) -> int:
     goals = rep.evaluate_goals(results, out["startup_s"], out["rss_mb"])
     report: dict[str, Any] = {
         "created_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": "make bench" + (" (--quick)" if args.quick else ""),
+        "command": "make bench"
+        if not (args.quick or args.peers)
+        else "python -m benchmarks.run"
+        + (" --quick" if args.quick else "")
+        + (" --peers" if args.peers else ""),
         "argv": shlex.join(sys.argv),
         "machine": machine(),
         "tool": plan.tool,

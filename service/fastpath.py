@@ -35,6 +35,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.params import Query
 from fastapi.routing import APIRoute
 from starlette.convertors import StringConvertor
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -156,6 +157,9 @@ class FastRoutes:
         await response(scope, receive, send)
 
     def _handler(self, exc: Exception) -> Handler | None:
+        """The handler Starlette's exception middleware would pick: by status, then by class."""
+        if isinstance(exc, HTTPException) and exc.status_code in self.handlers:
+            return self.handlers[exc.status_code]
         for cls in type(exc).__mro__:
             if cls is Exception:  # the catch-all belongs to the server-error middleware
                 return None

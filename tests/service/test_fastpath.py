@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from service import fastpath
@@ -26,6 +26,8 @@ def build(use_fastpath: bool) -> tuple[FastAPI, list[dict[str, Any]]]:
             raise InvalidInput("bad input")
         if body == b"bug":
             raise RuntimeError("a bug")
+        if body == b"teapot":
+            raise HTTPException(418, "short and stout")
         return JSONResponse({"name": name, "version": version, "top_k": top_k, "n": len(body)})
 
     @router.post("/v2/models/{name}/infer")
@@ -52,7 +54,11 @@ def build(use_fastpath: bool) -> tuple[FastAPI, list[dict[str, Any]]]:
     async def internal(request: Request, exc: Exception) -> Response:
         return JSONResponse({"error": "internal error"}, status_code=500)
 
+    async def teapot(request: Request, exc: Exception) -> Response:
+        return JSONResponse({"error": "teapot"}, status_code=418)
+
     app.add_exception_handler(InvalidInput, invalid)
+    app.add_exception_handler(418, teapot)
     app.add_exception_handler(Exception, internal)
     app.include_router(router)
     if use_fastpath:
@@ -81,6 +87,7 @@ REQUESTS = [
     ("POST", "/models/mnist/versions/2/predict?top_k=0", b"abc"),
     ("POST", "/models/mnist/versions/2/predict", b"bad"),
     ("POST", "/models/mnist/versions/2/predict", b"bug"),
+    ("POST", "/models/mnist/versions/2/predict", b"teapot"),
     ("POST", "/v2/models/pima/infer", b"{}"),
     ("POST", "/v2/models/7/needs-int/predict", b""),
     ("POST", "/models/x/dep/predict", b""),
@@ -116,6 +123,7 @@ async def test_fast_routes_answer_exactly_as_fastapi_does(monkeypatch: pytest.Mo
         "/models/mnist/versions/2/predict",
         "/models/mnist/versions/2/predict",
         "/models/mnist/versions/2/predict",
+        "/models/mnist/versions/2/predict",
         "/v2/models/pima/infer",
     ]
     slow, slow_seen = await answers(False)
@@ -125,6 +133,7 @@ async def test_fast_routes_answer_exactly_as_fastapi_does(monkeypatch: pytest.Mo
     assert fast[2][0] == 422
     assert fast[3] == (422, {"error": "bad input"})
     assert fast[4] == (500, {"error": "internal error"})
+    assert fast[5] == (418, {"error": "teapot"})
     assert fast_seen[0] == slow_seen[0]
     assert fast_seen[0]["route"] == "/models/{name}/versions/{version}/predict"
     assert fast_seen[0]["params"] == {"name": "mnist", "version": "2"}
