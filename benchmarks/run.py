@@ -235,7 +235,11 @@ def machine() -> dict[str, Any]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="~1 minute smoke run")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="~1 minute smoke run: 1 s runs at 1 and 16 connections, floor, service and naive only",
+    )
     parser.add_argument("--duration", type=float, default=4.0, help="seconds per measured run")
     parser.add_argument("--tool", choices=["auto", "wrk", "httpx"], default="auto")
     parser.add_argument(
@@ -273,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     wanted = {s.strip() for s in args.servers.split(",") if s.strip()}
     if args.no_naive:
         wanted.discard("naive")
+    if args.quick:  # a smoke run: the worker comparison and in-process tools only in full runs
+        wanted -= {"service-1w-both-cpus", "service-2w"}
     args.out.mkdir(parents=True, exist_ok=True)
     out: dict[str, Any] = {
         "log_dir": LOG_DIR,
@@ -308,11 +314,9 @@ def main(argv: list[str] | None = None) -> int:
         if spec.name in wanted:
             results += bench_server(spec, work, requests, plan, out)
     tools: dict[str, dict[str, Any] | None] = {}
-    if not args.no_runtimes:
-        quick = ["--quick"] if args.quick else []
-        tools["runtimes"] = run_tool("runtimes", quick, models_dir, args.out, out)
-        count = ["--requests", "1000" if args.quick else "3000"]
-        tools["hotpath"] = run_tool("hotpath", count, models_dir, args.out, out)
+    if not (args.no_runtimes or args.quick):
+        tools["runtimes"] = run_tool("runtimes", [], models_dir, args.out, out)
+        tools["hotpath"] = run_tool("hotpath", ["--requests", "3000"], models_dir, args.out, out)
     goals = rep.evaluate_goals(results, out["startup_s"], out["rss_mb"])
     report: dict[str, Any] = {
         "created_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),

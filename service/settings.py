@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIB = 1024 * 1024
@@ -84,12 +84,26 @@ class Settings(BaseSettings):
         ge=0.0,
         description="How long a batch may wait for more rows while requests arrive.",
     )
-    queue_size: int = Field(default=2048, ge=1, description="Queued rows per model version.")
+    queue_size: int = Field(
+        default=8192,
+        ge=1,
+        description="Queued rows per model version; at least max_instances, so that one "
+        "maximal request always fits.",
+    )
     request_timeout_s: float = Field(default=10.0, gt=0.0, description="Deadline of a prediction.")
 
     # --- logging ------------------------------------------------------------------------------
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "text"] = "json"
+
+    @model_validator(mode="after")
+    def _queue_holds_a_request(self) -> Settings:
+        if self.queue_size < self.max_instances:
+            raise ValueError(
+                f"queue_size ({self.queue_size}) must be at least max_instances "
+                f"({self.max_instances}): a request of max_instances rows could never be queued"
+            )
+        return self
 
     @field_validator("log_level", mode="before")
     @classmethod

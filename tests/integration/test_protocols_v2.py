@@ -75,7 +75,8 @@ def test_model_metadata(triton: httpclient.InferenceServerClient) -> None:
     assert mnist["name"] == "mnist" and mnist["platform"]
     assert mnist["inputs"] == [{"name": "pixels", "datatype": "FP32", "shape": [-1, 28, 28]}]
     assert mnist["outputs"] == [{"name": "probabilities", "datatype": "FP32", "shape": [-1, 10]}]
-    pima = triton.get_model_metadata("pima", model_version=mnist["versions"][0])
+    pima_versions = triton.get_model_metadata("pima")["versions"]
+    pima = triton.get_model_metadata("pima", model_version=pima_versions[0])
     assert pima["inputs"][0]["shape"] == [-1, 8] and pima["outputs"][0]["shape"] == [-1, 1]
     with pytest.raises(InferenceServerException) as info:
         triton.get_model_metadata("no_such_model")

@@ -19,7 +19,7 @@ from tests.reliability.test_deadline import BODY, slow_down
 
 @pytest.mark.anyio
 async def test_full_queue_answers_503_with_retry_after(tiny_repo: Path) -> None:
-    async with serve(tiny_repo, queue_size=4, max_batch_size=1) as (app, client):
+    async with serve(tiny_repo, queue_size=4, max_instances=4, max_batch_size=1) as (app, client):
         slow_down(app, 0.1)
 
         async def timed() -> tuple[int, float, str | None]:
@@ -49,7 +49,12 @@ async def test_full_queue_answers_503_with_retry_after(tiny_repo: Path) -> None:
 @pytest.mark.timeout(180)
 def test_overload_on_a_real_server(tiny_repo: Path, tmp_path: Path) -> None:
     """32 connections against a queue of 8 and 20 ms per inference, for a few seconds."""
-    env = {"SERVE_QUEUE_SIZE": "8", "SERVE_MAX_BATCH_SIZE": "1", "SERVE_MODELS": '["mnist"]'}
+    env = {
+        "SERVE_QUEUE_SIZE": "8",
+        "SERVE_MAX_INSTANCES": "8",
+        "SERVE_MAX_BATCH_SIZE": "1",
+        "SERVE_MODELS": '["mnist"]',
+    }
     with h.run_server(tiny_repo, tmp_path / "server.log", env, slow_ms=20) as server:
         tally = h.Tally()
         lock = threading.Lock()

@@ -44,6 +44,10 @@ def test_settings_defaults_and_validation() -> None:
         Settings(version_policy="newest")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         Settings(max_batch_size=0)
+    assert s.queue_size >= s.max_instances
+    with pytest.raises(ValueError, match="queue_size"):
+        Settings(queue_size=100, max_instances=101)
+    assert Settings(queue_size=101, max_instances=101).queue_size == 101
 
 
 # --- repository ---------------------------------------------------------------------------
