@@ -42,8 +42,8 @@ train-best: install
 	$(PY) -m training all --recipe best --models-dir $(MODELS_DIR)
 
 lint: install
-	.venv/bin/ruff check service training tests benchmarks
-	.venv/bin/ruff format --check service training tests benchmarks
+	.venv/bin/ruff check service training tests benchmarks tools
+	.venv/bin/ruff format --check service training tests benchmarks tools
 
 typecheck: install
 	.venv/bin/mypy service training
