@@ -6,7 +6,7 @@
 #   docker build --target with-models -t digitserve:with-models .  # models trained and baked in
 #
 # Stages:
-#   builder      resolves pyproject.toml + uv.lock with uv into /opt/venv (no compilers needed:
+#   builder      installs requirements.lock (pinned) with uv into /opt/venv (no compilers needed:
 #                every locked dependency ships a wheel)
 #   runtime      python:3.11-slim + /opt/venv + a non-root user; serves SERVE_MODELS_DIR (/models)
 #   trainer      runtime + a training run at build time (needs the data sources at build time)
@@ -15,28 +15,28 @@
 
 FROM python:3.11-slim-bookworm AS builder
 
-# uv is pinned to the version that wrote uv.lock.
+# uv is pinned to the version that wrote requirements.lock.
 RUN pip install --no-cache-dir uv==0.13.8
 
 ENV UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
     UV_PYTHON_DOWNLOADS=never \
-    UV_PYTHON=/usr/local/bin/python3.11 \
-    UV_PROJECT_ENVIRONMENT=/opt/venv
+    VIRTUAL_ENV=/opt/venv
 
 WORKDIR /src
 
 # Dependencies first: this layer is rebuilt only when the lock file changes.
-COPY pyproject.toml uv.lock ./
+COPY pyproject.toml requirements.lock ./
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --no-install-project
+    uv venv --python /usr/local/bin/python3.11 /opt/venv \
+    && uv pip sync --python /opt/venv/bin/python requirements.lock
 
 # Then the project itself, installed as a regular (non-editable) package.
 COPY README.md ./
 COPY service ./service
 COPY training ./training
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --no-editable
+    uv pip install --python /opt/venv/bin/python --no-deps .
 
 
 FROM python:3.11-slim-bookworm AS runtime

@@ -6,7 +6,7 @@ PY := .venv/bin/python
 MODELS_DIR ?= models
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: serve test install system-deps data train train-best lint typecheck unit integration \
+.PHONY: serve test lock install system-deps data train train-best lint typecheck unit integration \
         deploy-check browser bench soak audit clean
 
 ## serve: install, fetch the data, train any missing tutorial model, start the service
@@ -17,9 +17,11 @@ serve: install data train
 	$(PY) -m service
 
 install: .venv/.installed
-.venv/.installed: pyproject.toml uv.lock
+.venv/.installed: pyproject.toml requirements.lock requirements-dev.lock
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
-	uv sync --frozen --extra dev
+	[ -x $(PY) ] || uv venv --quiet --python python3.11 .venv
+	uv pip sync --quiet --python $(PY) requirements-dev.lock
+	uv pip install --quiet --python $(PY) --no-deps -e .
 	@touch $@
 
 ## system-deps: Debian packages the tests use (nginx, docker-compose, chromium, wrk)
@@ -50,6 +52,13 @@ typecheck: install
 
 deploy-check: install system-deps
 	bash deploy/check.sh all
+
+## lock: re-resolve the pinned dependency sets after editing pyproject.toml
+lock:
+	uv pip compile pyproject.toml --extra dev --python-version 3.11 \
+	  --python-platform x86_64-unknown-linux-gnu -o requirements-dev.lock
+	uv pip compile pyproject.toml --python-version 3.11 \
+	  --python-platform x86_64-unknown-linux-gnu -c requirements-dev.lock -o requirements.lock
 
 ## test: every check CI runs
 test: install system-deps lint typecheck deploy-check audit

