@@ -24,6 +24,7 @@ from fastapi import FastAPI
 
 from service.app import create_app
 from service.settings import Settings
+from training.specs import LABELS
 
 PIMA_FEATURES = [
     ("pregnant", "count", 0, 30, False),
@@ -36,18 +37,7 @@ PIMA_FEATURES = [
     ("age", "years", 0, 120, False),
 ]
 PIMA_ROW = [6, 148, 72, 35, 0, 33.6, 0.627, 50]
-FASHION_LABELS = [
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-]
+FASHION_LABELS = LABELS["fashion_mnist"]  # the trainer's own labels
 
 
 def image_metadata(labels: list[str], recipe: str) -> dict[str, Any]:
