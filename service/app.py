@@ -18,18 +18,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service import fastpath
 from service.api import health, json_response, own, tfserving, ui, v2
 from service.api import repository as repository_api
 from service.api.schemas import add_record_schemas
+from service.edge import Edge
 from service.errors import ServeError
-from service.limits import BodyLimitMiddleware, DeadlineMiddleware
 from service.metrics import Metrics
 from service.metrics import build_router as metrics_router
-from service.middleware import RequestIdMiddleware, configure_logging
+from service.middleware import configure_logging
 from service.registry import ModelRegistry
-from service.security import AuthMiddleware
 from service.security import install_openapi as install_security_openapi
 from service.settings import Settings
 
@@ -39,6 +39,26 @@ DESCRIPTION = """Serves the versioned MNIST, Fashion-MNIST and Pima models of th
 
 Every error is `{"error": "..."}` with a 4xx/5xx status. Predictions accept JSON
 (`{"instances": ...}`), a PNG/JPEG body, or multipart image files."""
+
+
+class ServeApp(FastAPI):
+    """FastAPI, with every HTTP request entering through the request edge (``service.edge``).
+
+    The edge does the request id, keys, limits, deadline, access log and metrics, and sends the
+    prediction routes straight to their endpoints; the rest goes on to FastAPI's own stack.
+    """
+
+    entry: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.entry is not None:
+            await self.entry(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+    async def framework(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """FastAPI's own handling of a request (what the edge calls for non-hot routes)."""
+        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -55,11 +75,13 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             await registry.stop()
 
-    app = FastAPI(
+    otel = settings.opentelemetry
+    app = ServeApp(
         title="digitserve",
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        telemetry={"tracing": otel, "metrics": otel, "logs": otel},
     )
     app.state.settings = settings
     app.state.registry = registry
@@ -79,22 +101,21 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.metrics = metrics
     app.include_router(metrics_router(metrics))
     app.include_router(repository_api.router)
-    # The prediction routes skip FastAPI's router (service.fastpath): the innermost middleware.
-    fastpath.install(app, [own.router, tfserving.router, v2.router])
-    # innermost first: deadline, body limit, keys, then CORS and the request id around them
-    app.add_middleware(DeadlineMiddleware, settings=settings)
-    app.add_middleware(BodyLimitMiddleware, settings=settings)
-    app.add_middleware(AuthMiddleware, settings=settings)
-
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
+    # Every HTTP request enters through the edge; the prediction routes skip FastAPI's router.
+    hot = fastpath.HotRoutes(
+        fastpath.hot_routes([own.router, tfserving.router, v2.router], fastpath.is_prediction),
+        app.exception_handlers,
+    )
+    entry: ASGIApp = Edge(app.framework, settings, metrics=metrics, hot=hot, app=app)
+    if settings.cors_origins:  # around the edge: its own answers (401, 413, 504) get CORS too
+        entry = CORSMiddleware(
+            entry,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
             expose_headers=["X-Request-ID", "Retry-After"],
         )
-    app.add_middleware(RequestIdMiddleware, metrics=metrics)
+    app.entry = entry
     _document_records(app, registry)
     install_security_openapi(app, settings)
     return app

@@ -2,24 +2,24 @@
 
 FastAPI's router matches a request against every route in turn, through nested included routers,
 and then solves each endpoint's dependencies; with the service's thirty-odd routes that costs more
-per request than parsing the body and running the model. :class:`FastRoutes` is a pure ASGI
-middleware, installed innermost (inside the request-id, metrics, CORS and auth middlewares), that
-sends a ``POST`` whose path matches one of the prediction routes straight to that route's own
-endpoint function. Nothing else changes:
+per request than parsing the body and running the model. :class:`HotRoutes` sends a ``POST``
+whose path matches one of the prediction routes straight to that route's own endpoint function;
+the request edge (``service.edge``) uses it after its own checks, and :class:`FastRoutes` is the
+same as a pure ASGI middleware for any FastAPI app. Nothing else changes:
 
 - the same endpoint runs with the same arguments (path parameters as strings, the ``Request``,
   and the declared defaults of its query parameters);
 - ``scope["route"]``, ``scope["endpoint"]`` and ``scope["path_params"]`` are set as the router
   sets them, so metrics and logs see the route template;
-- an exception goes to the app's exception handlers, as it would through FastAPI, and one without
-  a handler propagates to the server-error middleware (a logged 500);
+- an exception goes to the app's exception handlers, as it would through FastAPI (the handler for
+  ``Exception`` answers the 500 that Starlette's server-error middleware would);
 - a request with a query string for an endpoint that declares query parameters goes through
   FastAPI, which validates them, and so does every other request.
 
 Only endpoints whose parameters are all plain ``str`` path parameters, one ``Request`` and
 optional ``Query`` parameters qualify; :func:`hot_route` skips any other, and any route with
-dependencies. Include the routers in the app without ``dependencies=`` (authentication is the
-ASGI middleware in ``service.security``).
+dependencies. Include the routers in the app without ``dependencies=`` (authentication is done
+by the edge, with ``service.security``).
 """
 
 from __future__ import annotations
@@ -107,25 +107,20 @@ def is_prediction(route: APIRoute) -> bool:
     return route.path.endswith(("/predict", "/infer", ":{verb}"))
 
 
-class FastRoutes:
-    """Pure ASGI middleware: hot ``POST`` routes go straight to their endpoints (see module doc)."""
+class HotRoutes:
+    """Matches a request against the hot routes and runs the endpoint (see the module doc).
 
-    def __init__(
-        self, app: ASGIApp, routes: list[HotRoute], handlers: Mapping[Any, Handler]
-    ) -> None:
-        self.app = app
+    ``handlers`` is the app's live exception-handler table. An exception the endpoint raises goes
+    to the handler Starlette would pick (by status, then by class, ending with ``Exception``'s,
+    the app's 500 handler); one with no handler at all propagates.
+    """
+
+    def __init__(self, routes: list[HotRoute], handlers: Mapping[Any, Handler]) -> None:
         self.routes = routes
-        self.handlers = handlers  # the app's live exception-handler table
+        self.handlers = handlers
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            hot = self._match(scope)
-            if hot is not None:
-                await self._dispatch(hot, scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-    def _match(self, scope: Scope) -> HotRoute | None:
+    def match(self, scope: Scope) -> HotRoute | None:
+        """The hot route for this ``POST``, with ``route``/``endpoint``/``path_params`` set."""
         path: str = scope["path"]
         root = scope.get("root_path", "")
         if root and path.startswith(root):
@@ -142,31 +137,50 @@ class FastRoutes:
             return hot
         return None
 
-    async def _dispatch(self, hot: HotRoute, scope: Scope, receive: Receive, send: Send) -> None:
+    async def dispatch(self, hot: HotRoute, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive, send)
         try:
             response = await hot.endpoint(
                 **scope["path_params"], **hot.defaults, **{hot.request_param: request}
             )
         except Exception as exc:
-            handler = self._handler(exc)
+            handler = self.handler(exc)
             if handler is None:
                 raise
             result = handler(request, exc)
             response = await result if inspect.isawaitable(result) else result
         await response(scope, receive, send)
 
-    def _handler(self, exc: Exception) -> Handler | None:
-        """The handler Starlette's exception middleware would pick: by status, then by class."""
+    def handler(self, exc: Exception) -> Handler | None:
+        """The handler Starlette would pick: by status, then by class (``Exception``'s last)."""
         if isinstance(exc, HTTPException) and exc.status_code in self.handlers:
             return self.handlers[exc.status_code]
         for cls in type(exc).__mro__:
-            if cls is Exception:  # the catch-all belongs to the server-error middleware
-                return None
             handler = self.handlers.get(cls)
             if handler is not None:
                 return handler
         return None
+
+
+class FastRoutes:
+    """Pure ASGI middleware form of :class:`HotRoutes`, for apps without ``service.edge``."""
+
+    def __init__(
+        self, app: ASGIApp, routes: list[HotRoute], handlers: Mapping[Any, Handler]
+    ) -> None:
+        self.app = app
+        self.hot = HotRoutes(routes, handlers)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            hot = self.hot.match(scope)
+            if hot is not None:
+                await self._dispatch(hot, scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    async def _dispatch(self, hot: HotRoute, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.hot.dispatch(hot, scope, receive, send)
 
 
 def install(app: FastAPI, routers: Iterable[APIRouter]) -> list[HotRoute]:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from service.errors import InvalidInput, NotReady
+from service.limits import EDGE_DEADLINE
 from service.model import ModelSpec, ModelVersion
 
 _RANGE_SLACK = 1e-6
@@ -68,12 +69,15 @@ async def predict(mv: ModelVersion, x: np.ndarray, *, timeout: float | None = No
     """Validate ``x`` against ``mv``'s input spec and run it through the version's batcher.
 
     Returns the model's output ``(n, *output_shape)`` (probabilities). Raises InvalidInput (422),
-    NotReady/Overloaded (503) or DeadlineExceeded (504; ``timeout`` defaults to the setting).
+    NotReady/Overloaded (503) or DeadlineExceeded (504). ``timeout`` defaults to the setting,
+    except inside a request whose deadline the edge already enforces (``limits.EDGE_DEADLINE``).
     """
     if mv.spec is None or mv.batcher is None or not mv.available:
         raise NotReady(f"model {mv.name} version {mv.version} is {mv.state.value}")
     x = validate(mv.spec, x, mv.max_instances)
-    return await mv.batcher.submit(x, mv.timeout_s if timeout is None else timeout)
+    if timeout is None and not EDGE_DEADLINE.get():
+        timeout = mv.timeout_s
+    return await mv.batcher.submit(x, timeout)
 
 
 def check_top_k(spec: ModelSpec, value: Any) -> int | None:

@@ -1,12 +1,11 @@
-"""Request deadline and body-size limit, as pure-ASGI middleware (cheap on the hot path).
+"""Request deadline and body-size limit: the checks ``service.edge`` runs on every request.
 
 **Deadline.** Every request except the lifecycle endpoints (``/v2/repository``, whose loads must
 never be cut in half) runs under a deadline: ``settings.request_timeout_s``, or shorter when the
 client asks with ``X-Request-Timeout`` (or ``Request-Timeout``) in seconds, e.g. ``2.5``. A header
-cannot extend the server's limit; one that is not a number in (0, 300] gets 422 (as
-``service.api.request_timeout`` answers). When the deadline passes before the response has
-started, the work is cancelled (queued rows are then skipped by the batcher) and the client gets
-504 ``{"error": ...}``.
+cannot extend the server's limit; one that is not a number in (0, 300] gets 422. When the deadline
+passes before the response has started, the work is cancelled (queued rows are then skipped by the
+batcher) and the client gets 504 ``{"error": ...}``.
 
 **Body size.** A declared ``Content-Length`` above ``settings.max_body_bytes`` gets 413 before a
 byte is read; a chunked body is counted while it streams and stops with 413 at the limit.
@@ -14,20 +13,23 @@ byte is read; a chunked body is counted while it streams and stops with 413 at t
 
 from __future__ import annotations
 
-import asyncio
 import math
 import re
+from contextvars import ContextVar
 
-import orjson
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive
 
 from service.errors import PayloadTooLarge
-from service.settings import Settings
 
 TIMEOUT_HEADERS = (b"x-request-timeout", b"request-timeout")
-MAX_TIMEOUT_S = 300.0  # the same bound as service.api.request_timeout
+MAX_TIMEOUT_S = 300.0
 _EXEMPT_PREFIXES = ("/v2/repository",)
 _SECONDS = re.compile(r"^\s*[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?\s*$")
+
+
+# True inside a request whose deadline the edge enforces: the batcher then needs no timer of its
+# own for it (one timer per request instead of two; the edge's fires first anyway).
+EDGE_DEADLINE: ContextVar[bool] = ContextVar("edge_deadline", default=False)
 
 
 class BadTimeout(ValueError):
@@ -51,109 +53,44 @@ def requested_timeout(headers: list[tuple[bytes, bytes]]) -> float | None:
     return None
 
 
-async def send_error(send: Send, status: int, message: str) -> None:
-    body = orjson.dumps({"error": message})
-    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
-    if status == 413:
-        headers.append((b"connection", b"close"))  # the unread body must not be parsed as a request
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+def body_problem(headers: list[tuple[bytes, bytes]], limit: int) -> tuple[int, str] | None:
+    """400 for a malformed ``Content-Length``, 413 for one above ``limit``; None otherwise."""
+    for key, value in headers:
+        if key == b"content-length":
+            if not value.isdigit():
+                return 400, "Content-Length must be a non-negative integer"
+            if int(value) > limit:
+                return 413, f"request body of {int(value)} bytes exceeds the limit of {limit}"
+            return None
+    return None
 
 
-class DeadlineMiddleware:
-    """504 when a request outlives its deadline (settings, or shorter per request)."""
-
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
-        self.app = app
-        self.limit = settings.request_timeout_s
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(_EXEMPT_PREFIXES):
-            await self.app(scope, receive, send)
-            return
-        try:
-            asked = requested_timeout(scope["headers"])
-        except BadTimeout:
-            await send_error(
-                send,
-                422,
-                "header X-Request-Timeout must be a number of seconds above 0 and at most "
-                f"{MAX_TIMEOUT_S:g}",
-            )
-            return
-        timeout = self.limit if asked is None else min(asked, self.limit)
-        task = asyncio.current_task()
-        assert task is not None
-        started = fired = False
-
-        def expire() -> None:
-            nonlocal fired
-            if not started:
-                fired = True
-                task.cancel()
-
-        async def send_started(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True  # the answer is on its way: never cut it
-            await send(message)
-
-        loop = asyncio.get_running_loop()
-        timer = loop.call_at(loop.time() + timeout, expire)
-        try:
-            await self.app(scope, receive, send_started)
-        except asyncio.CancelledError:
-            if not fired or task.uncancel() > 0:
-                raise  # cancelled by someone else (the server shutting down, a disconnect)
-            await send_error(
-                send, 504, f"request did not finish within its deadline of {timeout:g} s"
-            )
-        else:
-            if fired:  # the app swallowed the cancellation: undo it, answer if it did not
-                task.uncancel()
-                if not started:
-                    await send_error(send, 504, f"request did not finish within {timeout:g} s")
-        finally:
-            timer.cancel()
+def has_length(headers: list[tuple[bytes, bytes]]) -> bool:
+    return any(key == b"content-length" for key, _ in headers)
 
 
-class BodyLimitMiddleware:
-    """413 for bodies above ``settings.max_body_bytes``, declared or streamed."""
+def counted(receive: Receive, limit: int) -> Receive:
+    """``receive`` for a body without a declared length: PayloadTooLarge (413) past ``limit``."""
+    seen = 0
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
-        self.app = app
-        self.limit = settings.max_body_bytes
+    async def counting() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
+        return message
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        limit = self.limit
-        declared = None
-        for key, value in scope["headers"]:
-            if key == b"content-length":
-                declared = value
-                break
-        if declared is not None:
-            if not declared.isdigit():
-                await send_error(send, 400, "Content-Length must be a non-negative integer")
-                return
-            if int(declared) > limit:
-                await send_error(
-                    send, 413, f"request body of {int(declared)} bytes exceeds the limit of {limit}"
-                )
-                return
-            await self.app(scope, receive, send)  # the server enforces the declared length
-            return
-        seen = 0
+    return counting
 
-        async def counted() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
-            return message
 
-        await self.app(scope, counted, send)
+def deadline_exempt(path: str) -> bool:
+    return path.startswith(_EXEMPT_PREFIXES)
+
+
+def bad_timeout_message() -> str:
+    return (
+        "header X-Request-Timeout must be a number of seconds above 0 and at most "
+        f"{MAX_TIMEOUT_S:g}"
+    )

@@ -2,9 +2,13 @@
 
 What is measured, and who reports it:
 
-* HTTP requests (the request middleware calls :meth:`Metrics.observe_request` once per request):
-  ``serve_requests_total`` and ``serve_request_duration_seconds`` by model, version, protocol,
-  route template and status; ``serve_requests_in_flight``.
+* HTTP requests (the request edge, ``service.edge``, calls :meth:`Metrics.observe_request` once
+  per request): ``serve_requests_total`` and ``serve_request_duration_seconds`` by model, version,
+  protocol, route template and status; ``serve_requests_in_flight``. These are kept as plain
+  numbers by :class:`RequestStats` (one dictionary look-up and three additions per request, on the
+  event-loop thread) and turned into Prometheus families only when scraped: prometheus_client's
+  own ``Counter``/``Histogram`` take a lock and walk the buckets in Python on every observation,
+  which cost about as much as running the model.
 * Batches (the registry's ``batch_listeners`` hook, on the inference thread):
   ``serve_batch_size`` (rows per runtime call) and ``serve_inference_seconds``.
 * Models, read from the model registry at scrape time: ``serve_model_state`` (1 for the current
@@ -18,6 +22,8 @@ only a version the registry has registered for that model, and the route is the 
 
 from __future__ import annotations
 
+import time
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -26,15 +32,13 @@ from fastapi.responses import Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
-    Counter,
-    Gauge,
     Histogram,
     PlatformCollector,
     ProcessCollector,
     disable_created_metrics,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
@@ -60,6 +64,54 @@ def protocol_of(path: str) -> str:
     if path == "/" or path.startswith("/static/"):
         return "ui"
     return "other"
+
+
+class RequestStats(Collector):
+    """Per-request counters and latency histograms, observed on the event-loop thread.
+
+    A series is ``[bucket counts..., sum]`` per label tuple; the count is the buckets' total, so a
+    scrape from another thread always sees a consistent count and ``+Inf`` bucket.
+    """
+
+    def __init__(self, buckets: Iterable[float] = LATENCY_BUCKETS) -> None:
+        self.bounds = tuple(buckets)
+        self.series: dict[tuple[str, ...], list[float]] = {}
+        self.in_flight = 0
+
+    def observe(self, labels: tuple[str, ...], seconds: float) -> None:
+        series = self.series.get(labels)
+        if series is None:
+            series = self.series[labels] = [0] * (len(self.bounds) + 1) + [0.0]
+        series[bisect_left(self.bounds, seconds)] += 1  # le=bound counts seconds <= bound
+        series[-1] += seconds
+
+    def collect(self) -> Iterator[CounterMetricFamily | HistogramMetricFamily | GaugeMetricFamily]:
+        requests = CounterMetricFamily(
+            "serve_requests", "HTTP requests answered", labels=REQUEST_LABELS
+        )
+        latency = HistogramMetricFamily(
+            "serve_request_duration_seconds",
+            "Time from request start to the end of the response",
+            labels=REQUEST_LABELS,
+        )
+        for labels, series in list(self.series.items()):  # a snapshot: the loop keeps counting
+            counts, total_seconds = series[:-1], series[-1]
+            cumulative, buckets = 0, []
+            for bound, count in zip((*self.bounds, float("inf")), counts, strict=True):
+                cumulative += int(count)
+                buckets.append((_bound(bound), cumulative))
+            requests.add_metric(list(labels), cumulative)
+            latency.add_metric(list(labels), buckets, total_seconds)
+        in_flight = GaugeMetricFamily("serve_requests_in_flight", "Requests being handled")
+        in_flight.add_metric([], self.in_flight)
+        yield from (requests, latency, in_flight)
+
+    def describe(self) -> Iterable[Any]:
+        return []
+
+
+def _bound(value: float) -> str:
+    return "+Inf" if value == float("inf") else repr(float(value))
 
 
 class _RegistryCollector(Collector):
@@ -117,17 +169,11 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self._models: ModelRegistry | None = None
         r = self.registry
-        self.requests = Counter(
-            "serve_requests", "HTTP requests answered", REQUEST_LABELS, registry=r
-        )
-        self.latency = Histogram(
-            "serve_request_duration_seconds",
-            "Time from request start to the end of the response",
-            REQUEST_LABELS,
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.in_flight = Gauge("serve_requests_in_flight", "Requests being handled", registry=r)
+        self.requests = RequestStats()
+        r.register(self.requests)
+        self._known_models: frozenset[str] = frozenset()
+        self._known_versions: frozenset[tuple[str, str]] = frozenset()
+        self._known_at = -1.0
         self.batch_size = Histogram(
             "serve_batch_size",
             "Rows per inference call (after micro-batching)",
@@ -164,19 +210,36 @@ class Metrics:
         return [mv for name in self._models.model_names() for mv in self._models.versions(name)]
 
     # --- label hygiene ----------------------------------------------------------------------
+    # The known names and versions are cached: read again at most once a second, and at once
+    # when a request names one the cache does not have (a version registered a moment ago).
+    def _refresh_known(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if self._models is None or (not force and now - self._known_at < 1.0):
+            return
+        names = self._models.model_names()
+        self._known_models = frozenset(names)
+        self._known_versions = frozenset(
+            (name, str(mv.version)) for name in names for mv in self._models.versions(name)
+        )
+        self._known_at = now
+
     def model_label(self, name: object) -> str:
         """``name`` when the registry knows the model, else ``""``."""
         if self._models is None or not isinstance(name, str):
             return ""
-        return name if name in self._models.model_names() else ""
+        self._refresh_known()
+        if name not in self._known_models:
+            self._refresh_known(force=True)
+        return name if name in self._known_models else ""
 
     def version_label(self, model: str, version: object) -> str:
         """The version number when that version of ``model`` is registered, else ``""``."""
         if not model or self._models is None or version is None:
             return ""
-        text = str(version)
-        known = {str(mv.version) for mv in self._models.versions(model)}
-        return text if text in known else ""
+        pair = (model, str(version))
+        if pair not in self._known_versions:
+            self._refresh_known(force=True)
+        return pair[1] if pair in self._known_versions else ""
 
     # --- observations -----------------------------------------------------------------------
     def observe_request(
@@ -192,8 +255,7 @@ class Metrics:
         """One finished HTTP request. Raw values are sanitised into bounded label values."""
         m = self.model_label(model)
         labels = (m, self.version_label(m, version), protocol_of(path), route, str(status))
-        self.requests.labels(*labels).inc()
-        self.latency.labels(*labels).observe(seconds)
+        self.requests.observe(labels, seconds)
 
     def observe_batch(self, mv: ModelVersion, rows: int, seconds: float) -> None:
         """Registry batch listener: one runtime call of ``rows`` rows took ``seconds``."""

@@ -272,6 +272,12 @@ class ModelRegistry:
 
     def lookup(self, name: str, version: int | str | None = None) -> ModelVersion:
         """The registered version whatever its state (for metadata); NotFound when unknown."""
+        known = self._versions.get(name)
+        if known is not None and version:  # the hot case: a served model and version number
+            number = parse_version(version)
+            mv = known.get(number) if number is not None else None
+            if mv is not None and (not self.settings.models or name in self.settings.models):
+                return mv
         if not valid_name(name) or name not in self.model_names():
             raise NotFound(f"model {name!r} not found" if valid_name(name) else "model not found")
         if version is None or version == "":

@@ -1,6 +1,6 @@
 """Optional API keys (bearer tokens) for prediction and a separate admin key for the lifecycle.
 
-One pure-ASGI middleware decides before any body is read:
+The request edge (``service.edge``) asks :class:`Auth` before any body is read:
 
 - **prediction** (``POST`` to ``/models/{name}[/versions/{v}]/predict``, ``/v1/models/...:verb``,
   ``/v2/models/...[/versions/{v}]/infer``) needs ``settings.api_key`` when one is set;
@@ -22,10 +22,9 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
 from fastapi import FastAPI
 from pydantic import SecretStr
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope
 
 from service.settings import Settings
 
@@ -79,35 +78,23 @@ def classify(method: str, path: str) -> str | None:
     return None
 
 
-class AuthMiddleware:
-    """Checks bearer tokens for prediction and lifecycle requests; everything else is open."""
+class Auth:
+    """Decides, before any body is read, whether a request may go on (``service.edge`` asks)."""
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
-        self.app = app
+    def __init__(self, settings: Settings) -> None:
         self.predict_keys = parse_keys(settings.api_key)
         self.admin_keys = parse_keys(settings.admin_key)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] == "OPTIONS":  # CORS preflight
-            await self.app(scope, receive, send)
-            return
-        kind = classify(scope["method"], scope["path"])
-        problem = None
-        if kind == "admin":
-            problem = self._check_admin(scope)
-        elif kind == "predict" and self.predict_keys:
-            problem = self._check(scope, self.predict_keys, "an API key")
-        if problem is None:
-            await self.app(scope, receive, send)
-            return
-        status, message = problem
-        headers: list[tuple[bytes, bytes]] = [(b"content-type", b"application/json")]
-        if status == 401:
-            headers.append((b"www-authenticate", b'Bearer realm="digitserve"'))
-        body = orjson.dumps({"error": message})
-        headers.append((b"content-length", str(len(body)).encode()))
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+    def problem(self, scope: Scope) -> tuple[int, str] | None:
+        """None to let the request through, else the status (401/403) and the error message."""
+        method, path = scope["method"], scope["path"]
+        if method == "OPTIONS":  # CORS preflight
+            return None
+        if path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/"):
+            return self._check_admin(scope)
+        if self.predict_keys and method == "POST" and _PREDICT_PATHS.match(path):
+            return self._check(scope, self.predict_keys, "an API key")
+        return None
 
     def _check_admin(self, scope: Scope) -> tuple[int, str] | None:
         if self.admin_keys:

@@ -95,6 +95,12 @@ class Settings(BaseSettings):
     # --- logging ------------------------------------------------------------------------------
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "text"] = "json"
+    opentelemetry: bool = Field(
+        default=False,
+        description="FastAPI's native OpenTelemetry instrumentation of the requests that go "
+        "through FastAPI (needs an OpenTelemetry SDK configured in the process). Off: the "
+        "Prometheus metrics and the access log cover every request.",
+    )
 
     @model_validator(mode="after")
     def _queue_holds_a_request(self) -> Settings:

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from fastapi import Request
 from fastapi.responses import Response
+from starlette.requests import ClientDisconnect
 
-from service.errors import InvalidInput, PayloadTooLarge
+from service.errors import PayloadTooLarge
 
 if TYPE_CHECKING:
     from service.registry import ModelRegistry
@@ -33,46 +34,36 @@ def content_type(request: Request) -> str:
 async def read_body(request: Request, limit: int) -> bytes:
     """The raw body, refusing more than ``limit`` bytes (413) before and while reading it.
 
-    The body is cached on the request, so ``request.form()`` can parse it afterwards.
+    Read straight from the ASGI ``receive`` (Starlette's ``request.stream()`` is an async
+    generator with its own checks per chunk). The body is cached on the request, so
+    ``request.form()`` can parse it afterwards.
     """
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"request body of {int(declared)} bytes exceeds the limit of {limit}")
+    cached: bytes | None = getattr(request, "_body", None)
+    if cached is not None:
+        return cached
+    receive = request.receive
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
-        if chunk:  # Starlette ends every stream with b"": joining it would copy the body
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            request._is_disconnected = True
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
             chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
     body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
     request._body = body  # Starlette reads a cached body from here (form parsing)
+    request._stream_consumed = True
     return body
-
-
-TIMEOUT_HEADER = "x-request-timeout"
-MAX_TIMEOUT_S = 300.0
-
-
-def request_timeout(request: Request) -> float | None:
-    """The per-request deadline in seconds from ``X-Request-Timeout``, or None for the default.
-
-    Every protocol adapter passes this to ``inference.predict(..., timeout=...)``.
-    """
-    text = request.headers.get(TIMEOUT_HEADER)
-    if text is None:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= MAX_TIMEOUT_S:
-        raise InvalidInput(
-            f"header X-Request-Timeout must be a number of seconds above 0 and at most "
-            f"{MAX_TIMEOUT_S:g}"
-        )
-    return value
 
 
 def note_model(request: Request, name: str, version: int | None) -> None:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -138,45 +136,3 @@ async def test_lifecycle_endpoints_are_not_cut(tiny_repo: Path) -> None:
             "/v2/repository/index", headers={"X-Request-Timeout": "0.000001"}
         )
         assert response.status_code == 200
-
-
-async def _call(app: Any, headers: list[tuple[bytes, bytes]] | None = None) -> list[Any]:
-    scope = {"type": "http", "method": "GET", "path": "/x", "headers": headers or []}
-    sent: list[Any] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    await app(scope, receive, send)
-    return sent
-
-
-async def test_middleware_cuts_only_before_the_answer_starts() -> None:
-    from service.limits import DeadlineMiddleware
-    from service.settings import Settings
-
-    settings = Settings(models_dir=Path("x"), request_timeout_s=0.05)
-
-    async def slow(scope: Any, receive: Any, send: Any) -> None:
-        await asyncio.sleep(1)
-
-    async def swallows(scope: Any, receive: Any, send: Any) -> None:
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.sleep(1)
-
-    async def streams(scope: Any, receive: Any, send: Any) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await asyncio.sleep(0.15)  # past the deadline, but the answer has started
-        await send({"type": "http.response.body", "body": b"done"})
-
-    for app in (slow, swallows):
-        sent = await _call(DeadlineMiddleware(app, settings))
-        assert sent[0]["status"] == 504, app.__name__
-        await asyncio.sleep(0)  # the task is not left cancelled
-    sent = await _call(DeadlineMiddleware(streams, settings))
-    assert sent[0]["status"] == 200 and sent[-1]["body"] == b"done"
-    sent = await _call(DeadlineMiddleware(slow, settings), [(b"x-request-timeout", b"x")])
-    assert sent[0]["status"] == 422

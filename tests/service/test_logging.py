@@ -19,6 +19,7 @@ from pydantic import SecretStr
 from service.app import create_app
 from service.logging_config import (
     REDACTED,
+    AccessLog,
     JsonFormatter,
     KeyValueFormatter,
     Redactor,
@@ -186,3 +187,63 @@ def test_log_level_from_settings(restore_root: None) -> None:
     logging.getLogger("service.test").info("hidden")
     logging.getLogger("service.test").warning("shown")
     assert [json.loads(line)["msg"] for line in buf.getvalue().splitlines()] == ["shown"]
+
+
+@pytest.mark.parametrize("log_format", ["json", "text"])
+def test_access_line_written_directly_is_what_logging_writes(
+    log_format: str, restore_root: None
+) -> None:
+    """AccessLog's direct path (a server process) and the logging path write the same line."""
+    settings = make_settings(Path("."), api_key=API_KEY, log_format=log_format)
+    fields: dict[str, Any] = {
+        "request_id": "r-1",
+        "method": "POST",
+        "path": f"/models/Bearer {API_KEY}/predict",  # secrets are redacted on both paths
+        "route": "/models/{name}/predict",
+        "protocol": "own",
+        "status": 200,
+        "latency_ms": 0.417,
+        "model": "mnist",
+        "version": 2,
+        "nothing": None,
+    }
+    lines = []
+    for direct in (True, False):
+        buf = io.StringIO()
+        configure_logging(settings, stream=buf)
+        root = logging.getLogger()
+        if not direct:  # a second handler (as pytest's own) sends the line through logging
+            root.addHandler(logging.NullHandler())
+        else:  # only ours: pytest's capture handlers are taken off for this call
+            root.handlers[:] = [h for h in root.handlers if h.get_name() == "service-structured"]
+        access = AccessLog()
+        assert (access._direct_handler() is not None) is direct
+        access(fields)
+        lines.append(buf.getvalue())
+    direct_line, logged_line = lines
+    assert direct_line.endswith("\n") and direct_line.count("\n") == 1
+    assert API_KEY not in direct_line and REDACTED in direct_line
+    if log_format == "json":
+        d, lg = json.loads(direct_line), json.loads(logged_line)
+        assert abs(_seconds(d.pop("ts")) - _seconds(lg.pop("ts"))) < 1.0
+        assert list(d) == list(lg) and d == lg
+    else:
+        d_ts, d_rest = direct_line.split(" ", 1)
+        l_ts, l_rest = logged_line.split(" ", 1)
+        assert d_rest == l_rest
+        assert abs(_seconds(d_ts.removeprefix("ts=")) - _seconds(l_ts.removeprefix("ts="))) < 1
+
+
+def _seconds(ts: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(ts).timestamp()
+
+
+def test_access_timestamp_matches_the_formatter() -> None:
+    access = AccessLog()
+    formatter = JsonFormatter(Redactor())
+    for now in (1_764_000_000.0, 1_764_000_000.999, 1_764_000_059.5004, 1_764_000_060.9999997):
+        record = _record("x")
+        record.created = now
+        assert access._timestamp(now) == json.loads(formatter.format(record))["ts"]

@@ -179,3 +179,45 @@ def test_labels_without_a_registry_are_empty() -> None:
         for s in f.samples
     }
     assert value(samples, "serve_requests_total", **req("", "", PREDICT, 200)) == 1
+
+
+def test_request_stats_render_as_prometheus_client_would() -> None:
+    """The plain-number request stats give the same samples as prometheus_client's own types."""
+    from prometheus_client import CollectorRegistry, Counter, Histogram
+
+    from service.metrics import LATENCY_BUCKETS, REQUEST_LABELS, RequestStats
+
+    reference = CollectorRegistry()
+    counter = Counter("serve_requests", "x", REQUEST_LABELS, registry=reference)
+    histogram = Histogram(
+        "serve_request_duration_seconds",
+        "x",
+        REQUEST_LABELS,
+        buckets=LATENCY_BUCKETS,
+        registry=reference,
+    )
+    stats = RequestStats()
+    rng = np.random.default_rng(7)
+    label_sets = [("mnist", "1", "own", PREDICT, "200"), ("", "", "other", "/healthz", "404")]
+    # exact bucket bounds, values in between, and beyond the last bound
+    seconds = [*LATENCY_BUCKETS, 0.0, 20.0, *rng.exponential(0.01, 200).tolist()]
+    for i, s in enumerate(seconds):
+        labels = label_sets[i % 2]
+        stats.observe(labels, s)
+        counter.labels(*labels).inc()
+        histogram.labels(*labels).observe(s)
+    ours = CollectorRegistry()
+    ours.register(stats)
+
+    def samples(registry: CollectorRegistry) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+        return {
+            (s.name, frozenset(s.labels.items())): s.value
+            for family in registry.collect()
+            for s in family.samples
+            if not s.name.endswith("_created") and s.name != "serve_requests_in_flight"
+        }
+
+    got, want = samples(ours), samples(reference)
+    assert got.keys() == want.keys()
+    for key, expected in want.items():
+        assert got[key] == pytest.approx(expected), key

@@ -1,0 +1,214 @@
+"""The request edge: what every HTTP request goes through, in one pure-ASGI layer.
+
+In order, for each request:
+
+1. **request id**: a sane ``X-Request-ID`` is kept, anything else replaced by a new one; it is
+   returned on the response and put in ``scope["state"]["request_id"]``;
+2. **keys** (``service.security.Auth``): 401/403 before any body is read;
+3. **body size** (``service.limits``): 400/413 for a bad or too large ``Content-Length``; a body
+   without one is counted while it streams;
+4. **deadline**: ``settings.request_timeout_s`` or a shorter ``X-Request-Timeout`` (422 when that
+   header is not a duration); the work is cancelled and the client gets 504 when it passes before
+   the response has started; the lifecycle endpoints are exempt;
+5. **dispatch**: a prediction ``POST`` goes straight to its endpoint (``service.fastpath``),
+   everything else to FastAPI's own stack (router, exception handlers, server-error handler);
+6. **afterwards**: one access log line (``service.logging_config.AccessLog``) and the request
+   metrics (``service.metrics``), whatever happened.
+
+These used to be five nested middlewares. One layer does the same with one ``send`` wrapper and
+one coroutine per request: the layers, FastAPI's per-request telemetry check and its router cost
+more than parsing the body and running the model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service import limits
+from service.fastpath import HotRoutes
+from service.logging_config import AccessLog
+from service.metrics import Metrics, protocol_of
+from service.middleware import request_id_of
+from service.security import Auth
+from service.settings import Settings
+
+_ERROR_HEADERS = {
+    401: [(b"www-authenticate", b'Bearer realm="digitserve"')],
+    413: [(b"connection", b"close")],  # the unread body must not be parsed as a request
+}
+
+
+async def send_error(send: Send, status: int, message: str) -> None:
+    """``{"error": message}`` with ``status`` (and the headers that status needs)."""
+    body = orjson.dumps({"error": message})
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    headers += _ERROR_HEADERS.get(status, [])
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class Edge:
+    """The outermost HTTP layer of the app (see the module doc).
+
+    ``inner`` is the framework's stack; ``hot`` the prediction routes taken past it; ``app`` is
+    put in ``scope["app"]`` for them, as Starlette does.
+    """
+
+    def __init__(
+        self,
+        inner: ASGIApp,
+        settings: Settings,
+        *,
+        metrics: Metrics | None = None,
+        hot: HotRoutes | None = None,
+        app: Any = None,
+        access_log: AccessLog | None = None,
+    ) -> None:
+        self.inner = inner
+        self.metrics = metrics
+        self.hot = hot
+        self.app = app
+        self.auth = Auth(settings)
+        self.max_body = settings.max_body_bytes
+        self.timeout = settings.request_timeout_s
+        self.access_log = access_log or AccessLog()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.inner(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = request_id_of(scope["headers"])
+        state = scope.get("state")
+        if state is None:
+            state = scope["state"] = {}
+        state["request_id"] = request_id
+        raw_id = request_id.encode()
+        status = 500
+        answering = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, answering
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                answering = True  # the answer is on its way: the deadline never cuts it now
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", raw_id)]
+            await send(message)
+
+        stats = self.metrics.requests if self.metrics is not None else None
+        if stats is not None:
+            stats.in_flight += 1
+        try:
+            problem = self.auth.problem(scope) or limits.body_problem(
+                scope["headers"], self.max_body
+            )
+            if problem is not None:
+                await send_error(send_with_id, *problem)
+                return
+            if not limits.has_length(scope["headers"]):
+                receive = limits.counted(receive, self.max_body)
+            if limits.deadline_exempt(scope["path"]):
+                await self._dispatch(scope, receive, send_with_id)
+                return
+            try:
+                asked = limits.requested_timeout(scope["headers"])
+            except limits.BadTimeout:
+                await send_error(send_with_id, 422, limits.bad_timeout_message())
+                return
+            timeout = self.timeout if asked is None else min(asked, self.timeout)
+            await self._within(
+                timeout,
+                self._dispatch(scope, receive, send_with_id),
+                lambda: answering,
+                send_with_id,
+            )
+        finally:
+            if stats is not None:
+                stats.in_flight -= 1
+            self._finish(scope, state, status, time.perf_counter() - started, request_id)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        hot = self.hot.match(scope) if self.hot is not None and scope["method"] == "POST" else None
+        if hot is None:
+            await self.inner(scope, receive, send)
+            return
+        assert self.hot is not None
+        if self.app is not None:
+            scope["app"] = self.app
+        await self.hot.dispatch(hot, scope, receive, send)
+
+    @staticmethod
+    async def _within(
+        timeout: float,
+        work: Awaitable[None],
+        answering: Callable[[], bool],
+        send: Send,
+    ) -> None:
+        """Run ``work``; cancel it and answer 504 if ``timeout`` passes before it answers."""
+        task = asyncio.current_task()
+        assert task is not None
+        fired = False
+
+        def expire() -> None:
+            nonlocal fired
+            if not answering():
+                fired = True
+                task.cancel()
+
+        loop = asyncio.get_running_loop()
+        timer = loop.call_at(loop.time() + timeout, expire)
+        guarded = limits.EDGE_DEADLINE.set(True)
+        try:
+            await work
+        except asyncio.CancelledError:
+            if not fired or task.uncancel() > 0:
+                raise  # cancelled by someone else (the server shutting down, a disconnect)
+            await send_error(
+                send, 504, f"request did not finish within its deadline of {timeout:g} s"
+            )
+        else:
+            if fired:  # the app swallowed the cancellation: undo it, answer if it did not
+                task.uncancel()
+                if not answering():
+                    await send_error(send, 504, f"request did not finish within {timeout:g} s")
+        finally:
+            limits.EDGE_DEADLINE.reset(guarded)
+            timer.cancel()
+
+    def _finish(
+        self, scope: Scope, state: Mapping[str, Any], status: int, seconds: float, request_id: str
+    ) -> None:
+        route = getattr(scope.get("route"), "path", "")
+        model, version = state.get("model"), state.get("model_version")
+        if model is None:  # failed before the model was resolved: use the (checked) URL
+            params = scope.get("path_params") or {}
+            model = params.get("name") or params.get("model_name")
+            version = params.get("version") or params.get("model_version")
+        if self.metrics is not None:
+            self.metrics.observe_request(
+                model=model,
+                version=version,
+                path=scope["path"],
+                route=route,
+                status=status,
+                seconds=seconds,
+            )
+        self.access_log(
+            {
+                "request_id": request_id,
+                "method": scope["method"],
+                "path": scope["path"],
+                "route": route,
+                "protocol": protocol_of(scope["path"]),
+                "status": status,
+                "latency_ms": round(seconds * 1000, 3),
+                "model": model,
+                "version": version,
+            }
+        )

@@ -1,0 +1,105 @@
+"""The request edge on tiny ASGI apps: order of checks, request ids, the deadline flag."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from service import limits
+from service.edge import Edge
+from service.settings import Settings
+
+pytestmark = pytest.mark.anyio
+
+
+async def call(
+    app: Any, method: str = "POST", path: str = "/models/m/predict", headers: Any = ()
+) -> list[dict[str, Any]]:
+    scope = {"type": "http", "method": method, "path": path, "headers": list(headers)}
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent
+
+
+def settings(**kw: Any) -> Settings:
+    return Settings(models_dir=Path("x"), **kw)
+
+
+async def ok(scope: Any, receive: Any, send: Any) -> None:
+    seen.append(limits.EDGE_DEADLINE.get())
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+seen: list[bool] = []
+
+
+async def test_deadline_flag_is_set_inside_and_reset_after() -> None:
+    seen.clear()
+    sent = await call(Edge(ok, settings()))
+    assert sent[0]["status"] == 200 and seen == [True]
+    assert limits.EDGE_DEADLINE.get() is False  # nothing leaks into the caller's context
+    seen.clear()
+    await call(Edge(ok, settings()), method="POST", path="/v2/repository/index")
+    assert seen == [False]  # the lifecycle endpoints run without a deadline
+
+
+async def test_checks_run_in_order_keys_then_size_then_deadline_header() -> None:
+    edge = Edge(ok, settings(api_key=SecretStr("k"), max_body_bytes=1024))
+    big = [(b"content-length", b"4096"), (b"x-request-timeout", b"nope")]
+    assert (await call(edge, headers=big))[0]["status"] == 401
+    auth = [(b"authorization", b"Bearer k")]
+    assert (await call(edge, headers=[*auth, *big]))[0]["status"] == 413
+    sent = await call(edge, headers=[*auth, (b"x-request-timeout", b"nope")])
+    assert sent[0]["status"] == 422
+    assert (await call(edge, headers=auth))[0]["status"] == 200
+
+
+async def test_request_id_kept_when_sane_replaced_otherwise() -> None:
+    def rid(sent: list[dict[str, Any]]) -> bytes:
+        return dict(sent[0]["headers"])[b"x-request-id"]
+
+    edge = Edge(ok, settings())
+    assert rid(await call(edge, headers=[(b"x-request-id", b"abc-1.2:3")])) == b"abc-1.2:3"
+    replaced = rid(await call(edge, headers=[(b"x-request-id", b"no spaces allowed")]))
+    assert replaced != b"no spaces allowed" and len(replaced) == 32
+    assert rid(await call(edge)) != rid(await call(edge))  # fresh ids differ
+
+
+async def test_deadline_cuts_only_before_the_answer_starts() -> None:
+    quick = settings(request_timeout_s=0.05)
+
+    async def slow(scope: Any, receive: Any, send: Any) -> None:
+        await asyncio.sleep(1)
+
+    async def swallows(scope: Any, receive: Any, send: Any) -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(1)
+
+    async def streams(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await asyncio.sleep(0.15)  # past the deadline, but the answer has started
+        await send({"type": "http.response.body", "body": b"done"})
+
+    for app in (slow, swallows):
+        sent = await call(Edge(app, quick), method="GET", path="/x")
+        assert sent[0]["status"] == 504, app.__name__
+        await asyncio.sleep(0)  # the task is not left cancelled
+    sent = await call(Edge(streams, quick), method="GET", path="/x")
+    assert sent[0]["status"] == 200 and sent[-1]["body"] == b"done"
+    sent = await call(
+        Edge(slow, quick), method="GET", path="/x", headers=[(b"x-request-timeout", b"x")]
+    )
+    assert sent[0]["status"] == 422
