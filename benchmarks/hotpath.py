@@ -30,7 +30,7 @@ from benchmarks.report import markdown_table
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 ASGIApp = Callable[..., Awaitable[None]]
-SCENARIOS = ("json-1", "pima-1", "png-1", "v2bin-1024")
+SCENARIOS = ("json-1", "pima-1", "png-1", "json-1024", "v2json-1024", "v2bin-1024")
 
 
 def scope_for(request: Request) -> dict[str, Any]:
@@ -111,7 +111,9 @@ def quiet_logs(stream: io.TextIOBase) -> None:
             handler.setStream(stream)  # type: ignore[arg-type]
 
 
-async def run(models_dir: Path, n: int, profile: str | None) -> dict[str, Any]:
+async def run(
+    models_dir: Path, n: int, profile: str | None, scenarios: tuple[str, ...] = SCENARIOS
+) -> dict[str, Any]:
     from asgi_lifespan import LifespanManager
 
     from benchmarks.floor_server import create_app as floor_app
@@ -123,7 +125,7 @@ async def run(models_dir: Path, n: int, profile: str | None) -> dict[str, Any]:
     requests = build_requests(versions)
     rows: list[dict[str, Any]] = []
     floor = floor_app()
-    for name in SCENARIOS:
+    for name in scenarios:
         for c in concurrencies(requests[name]):
             count = n if requests[name].items == 1 else max(20, n // 100)
             rows.append({"app": "floor", "scenario": name, "concurrency": c,
@@ -140,7 +142,7 @@ async def run(models_dir: Path, n: int, profile: str | None) -> dict[str, Any]:
     report: dict[str, Any] = {"rows": rows, "profile": None}
     async with LifespanManager(app, startup_timeout=120) as manager:
         service: ASGIApp = manager.app
-        for name in SCENARIOS:
+        for name in scenarios:
             for c in concurrencies(requests[name]):
                 count = n if requests[name].items == 1 else max(20, n // 100)
                 rows.append({"app": "service", "scenario": name, "concurrency": c,
@@ -185,12 +187,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--requests", type=int, default=3000, help="single-item requests per row")
     parser.add_argument("--profile", choices=SCENARIOS, default=None)
+    parser.add_argument(
+        "--scenarios",
+        type=lambda text: tuple(text.split(",")),
+        default=SCENARIOS,
+        help=f"comma-separated subset of {','.join(SCENARIOS)}",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     cpus = sorted(os.sched_getaffinity(0))
     os.sched_setaffinity(0, {cpus[-1]})  # one core, as the service gets in the benchmark
-    report = asyncio.run(run(args.models_dir.resolve(), args.requests, args.profile))
+    unknown = set(args.scenarios) - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+    report = asyncio.run(
+        run(args.models_dir.resolve(), args.requests, args.profile, args.scenarios)
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "hotpath.json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
     markdown = render(report)

@@ -5,7 +5,11 @@ Python's ``json.dumps`` writes for non-finite floats, and numbers too large for 
 (``1e400``).
 Such a body is well-formed apart from its values, so it is reported as 422 (:class:`InvalidInput`,
 "NaN or Inf"), while a body that is not JSON at all is 400 (:class:`BadRequest`). Only the error
-path pays for the second look with the standard library; the data returned always comes from orjson.
+path pays for the second look with the standard library.
+
+Given ``tensor_at``, a large body is first tried with :mod:`service.decoding.fastjson`, which
+returns the numeric tensors as ndarrays without a Python object per number; whenever it is not
+sure to give exactly what orjson gives, it declines and orjson parses the body as always.
 """
 
 from __future__ import annotations
@@ -15,9 +19,14 @@ from typing import Any
 
 import orjson
 
+from service.decoding import fastjson
 from service.errors import BadRequest, InvalidInput
 
-__all__ = ["parse_json"]
+__all__ = ["FAST_MIN_BYTES", "parse_json"]
+
+# Below this size orjson is as fast: simdjson's fixed costs and the structure check outweigh the
+# Python floats saved (measured with benchmarks/hotpath.py and tests' timing-free equivalents).
+FAST_MIN_BYTES = 8 * 1024
 
 _NON_FINITE_HINT = "send finite numbers only (JSON has no NaN or Infinity)"
 
@@ -49,14 +58,26 @@ def _non_finite_literal(body: bytes) -> str | None:
     return found[0] if found else None
 
 
-def parse_json(body: bytes) -> Any:
+def parse_json(
+    body: bytes,
+    tensor_at: fastjson.TensorAt | None = None,
+    accept: fastjson.Accept | None = None,
+) -> Any:
     """Parse ``body`` as JSON.
 
-    Raises :class:`BadRequest` (400) for an empty or malformed body, and :class:`InvalidInput` (422)
-    for a body that would be valid JSON except for NaN, Infinity or an overflowing number.
+    With ``tensor_at``, the arrays at the paths it selects may come back as float64 ndarrays of the
+    same values and nesting (:func:`service.decoding.fastjson.parse_tensors`); ``accept`` may veto
+    that form of the document.
+
+    Raises :class:`BadRequest` (400) for an empty or malformed body, and :class:`InvalidInput`
+    (422) for a body that would be valid JSON except for NaN, Infinity or an overflowing number.
     """
     if not body or not body.strip():
         raise BadRequest("request body is empty: expected a JSON document")
+    if tensor_at is not None and len(body) >= FAST_MIN_BYTES:
+        doc = fastjson.parse_tensors(body, tensor_at, accept)
+        if doc is not None:
+            return doc
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:

@@ -27,13 +27,24 @@ Format = Literal["row", "columnar"]
 @dataclass(frozen=True, slots=True)
 class PredictRequest:
     format: Format
-    value: Any  # the decoded JSON value of "instances" or "inputs"
+    value: Any  # the decoded JSON value of "instances" or "inputs" (a tensor may be an ndarray)
     signature_name: str = DEFAULT_SIGNATURE
 
 
+def _tensor_at(path: tuple[str | int, ...]) -> bool:
+    """The tensor positions of a predict request: `instances`, `inputs` and `inputs.<name>`."""
+    if len(path) == 1:
+        return path[0] in ("instances", "inputs")
+    return len(path) == 2 and path[0] == "inputs" and isinstance(path[1], str)
+
+
 def decode_predict_request(body: bytes) -> PredictRequest:
-    """Parse and check the envelope of a TF Serving predict request."""
-    doc = parse_json(body)
+    """Parse and check the envelope of a TF Serving predict request.
+
+    A large body's tensor comes back as a float64 ndarray instead of nested lists (see
+    `service.decoding.fastjson`); `input_array` treats both alike.
+    """
+    doc = parse_json(body, tensor_at=_tensor_at)
     if not isinstance(doc, dict):
         raise BadRequest("request body must be a JSON object")
     sig = doc.get("signature_name", DEFAULT_SIGNATURE)
@@ -75,6 +86,9 @@ def input_array(
             value = _named(value, input_name, "inputs")
         arr = json_numbers(value, _F32, "inputs")
         return fit_batch(arr, instance_shape, "inputs")
+    if isinstance(value, np.ndarray):  # a regular array of numbers, parsed without lists
+        arr = json_numbers(value, _F32, "instances")
+        return fit_batch(arr, instance_shape, "instances")
     if not isinstance(value, list):
         raise InvalidInput("'instances' must be a list with one entry per instance")
     if not value:
