@@ -28,7 +28,7 @@ def main() -> None:
         "loop": "uvloop",
         "http": "httptools",
         "log_config": None,  # our own logging set-up
-        "access_log": False,  # the request-id middleware logs each request once
+        "access_log": False,  # the request edge (service.edge) logs each request once
         "timeout_graceful_shutdown": max(1, round(settings.request_timeout_s)) + 5,
     }
     if settings.workers > 1:
