@@ -222,6 +222,10 @@ def test_pima_recipe_bags_members_and_exports_with_parity(
 
     meta = _export(model, tmp_path, "pima", split.x_test)
     assert meta["artifacts"]["tflite"] == "model.tflite"
+    assert meta["artifacts"]["tflite_parity"]["max_abs_diff"] <= 1e-5
+    np.testing.assert_allclose(
+        meta["golden"]["outputs"], np.asarray(model(split.x_test[:8])), atol=1e-5
+    )
 
 
 @pytest.mark.training
