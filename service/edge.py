@@ -13,7 +13,12 @@ In order, for each request:
 5. **dispatch**: a prediction ``POST`` goes straight to its endpoint (``service.fastpath``),
    everything else to FastAPI's own stack (router, exception handlers, server-error handler);
 6. **afterwards**: one access log line (``service.logging_config.AccessLog``) and the request
-   metrics (``service.metrics``), whatever happened.
+   metrics (``service.metrics``), whatever happened. An exception nobody answered becomes a
+   logged 500 ``{"error": "internal error"}``; a client gone before its body arrived is logged
+   with status 499 and gets no answer.
+
+Auth, the deadline exemption and the routes look at the route path: the URL path without the
+``root_path`` the server was started with (an ASGI server puts it into ``scope["path"]``).
 
 These used to be five nested middlewares. One layer does the same with one ``send`` wrapper and
 one coroutine per request: the layers, FastAPI's per-request telemetry check and its router cost
@@ -23,21 +28,24 @@ more than parsing the body and running the model.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import limits
-from service.fastpath import HotRoutes
+from service.fastpath import HotRoutes, route_path
 from service.logging_config import AccessLog
 from service.metrics import Metrics, protocol_of
 from service.middleware import request_id_of
 from service.security import Auth
 from service.settings import Settings
 
+log = logging.getLogger("service.edge")
 _ERROR_HEADERS = {
     401: [(b"www-authenticate", b'Bearer realm="digitserve"')],
     413: [(b"connection", b"close")],  # the unread body must not be parsed as a request
@@ -101,11 +109,12 @@ class Edge:
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", raw_id)]
             await send(message)
 
+        path = route_path(scope)  # what auth, the deadline exemption and the routes look at
         stats = self.metrics.requests if self.metrics is not None else None
         if stats is not None:
             stats.in_flight += 1
         try:
-            problem = self.auth.problem(scope) or limits.body_problem(
+            problem = self.auth.problem(scope, path) or limits.body_problem(
                 scope["headers"], self.max_body
             )
             if problem is not None:
@@ -113,8 +122,8 @@ class Edge:
                 return
             if not limits.has_length(scope["headers"]):
                 receive = limits.counted(receive, self.max_body)
-            if limits.deadline_exempt(scope["path"]):
-                await self._dispatch(scope, receive, send_with_id)
+            if limits.deadline_exempt(path):
+                await self._dispatch(scope, receive, send_with_id, path)
                 return
             try:
                 asked = limits.requested_timeout(scope["headers"])
@@ -124,17 +133,26 @@ class Edge:
             timeout = self.timeout if asked is None else min(asked, self.timeout)
             await self._within(
                 timeout,
-                self._dispatch(scope, receive, send_with_id),
+                self._dispatch(scope, receive, send_with_id, path),
                 lambda: answering,
                 send_with_id,
             )
+        except ClientDisconnect:
+            status = 499  # the client went away before its body arrived: nobody to answer
+        except Exception:
+            if answering:  # FastAPI's own stack answered 500 already; the server logs it
+                raise
+            log.exception("unhandled error on %s %s", scope["method"], path)
+            await send_error(send_with_id, 500, "internal error")
         finally:
             if stats is not None:
                 stats.in_flight -= 1
-            self._finish(scope, state, status, time.perf_counter() - started, request_id)
+            self._finish(scope, path, state, status, time.perf_counter() - started, request_id)
 
-    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
-        hot = self.hot.match(scope) if self.hot is not None and scope["method"] == "POST" else None
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+        hot = None
+        if self.hot is not None and scope["method"] == "POST":
+            hot = self.hot.match(scope, path)
         if hot is None:
             await self.inner(scope, receive, send)
             return
@@ -182,7 +200,13 @@ class Edge:
             timer.cancel()
 
     def _finish(
-        self, scope: Scope, state: Mapping[str, Any], status: int, seconds: float, request_id: str
+        self,
+        scope: Scope,
+        path: str,
+        state: Mapping[str, Any],
+        status: int,
+        seconds: float,
+        request_id: str,
     ) -> None:
         route = getattr(scope.get("route"), "path", "")
         model, version = state.get("model"), state.get("model_version")
@@ -194,7 +218,7 @@ class Edge:
             self.metrics.observe_request(
                 model=model,
                 version=version,
-                path=scope["path"],
+                path=path,
                 route=route,
                 status=status,
                 seconds=seconds,
@@ -205,7 +229,7 @@ class Edge:
                 "method": scope["method"],
                 "path": scope["path"],
                 "route": route,
-                "protocol": protocol_of(scope["path"]),
+                "protocol": protocol_of(path),
                 "status": status,
                 "latency_ms": round(seconds * 1000, 3),
                 "model": model,

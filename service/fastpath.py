@@ -36,7 +36,7 @@ from fastapi.params import Query
 from fastapi.routing import APIRoute
 from starlette.convertors import StringConvertor
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -89,6 +89,18 @@ def _has_default(query: Query) -> bool:
     return query.default is not ... and not query.is_required()
 
 
+def route_path(scope: Scope) -> str:
+    """The path the routes see: ``scope["path"]`` without the ``root_path`` prefix (as Starlette
+    strips it; ASGI servers put the root path into ``path``)."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if not root or not path.startswith(root):
+        return path
+    if path == root:
+        return ""
+    return path[len(root) :] if path[len(root)] == "/" else path
+
+
 def hot_routes(
     routers: Iterable[APIRouter], predicate: Callable[[APIRoute], bool]
 ) -> list[HotRoute]:
@@ -119,12 +131,13 @@ class HotRoutes:
         self.routes = routes
         self.handlers = handlers
 
-    def match(self, scope: Scope) -> HotRoute | None:
-        """The hot route for this ``POST``, with ``route``/``endpoint``/``path_params`` set."""
-        path: str = scope["path"]
-        root = scope.get("root_path", "")
-        if root and path.startswith(root):
-            path = path[len(root) :]
+    def match(self, scope: Scope, path: str | None = None) -> HotRoute | None:
+        """The hot route for this ``POST``, with ``route``/``endpoint``/``path_params`` set.
+
+        ``path`` is the request's :func:`route_path`, when the caller has it already.
+        """
+        if path is None:
+            path = route_path(scope)
         for hot in self.routes:
             match = hot.regex.match(path)
             if match is None:
@@ -143,6 +156,8 @@ class HotRoutes:
             response = await hot.endpoint(
                 **scope["path_params"], **hot.defaults, **{hot.request_param: request}
             )
+        except ClientDisconnect:
+            raise  # nobody to answer: the caller records it
         except Exception as exc:
             handler = self.handler(exc)
             if handler is None:

@@ -148,9 +148,12 @@ class AccessLog:
             if key not in line:  # the values are str, int, float or None here, as a rule
                 line[key] = redact(value) if type(value) is str else redact.value(value)
         text = formatter.render(line) + handler.terminator
-        with handler.lock:  # type: ignore[union-attr]
-            handler.stream.write(text)
-            handler.flush()
+        try:
+            with handler.lock:  # type: ignore[union-attr]
+                handler.stream.write(text)
+                handler.flush()
+        except Exception:  # a closed or broken stream: logging's own path reports it, once
+            logger.info("request", extra=fields)
 
     def _direct_handler(self) -> logging.StreamHandler[Any] | None:
         logger = self.logger

@@ -94,7 +94,7 @@ class RequestStats(Collector):
             "Time from request start to the end of the response",
             labels=REQUEST_LABELS,
         )
-        for labels, series in list(self.series.items()):  # a snapshot: the loop keeps counting
+        for labels, series in self._snapshot():
             counts, total_seconds = series[:-1], series[-1]
             cumulative, buckets = 0, []
             for bound, count in zip((*self.bounds, float("inf")), counts, strict=True):
@@ -108,6 +108,15 @@ class RequestStats(Collector):
 
     def describe(self) -> Iterable[Any]:
         return []
+
+    def _snapshot(self) -> list[tuple[tuple[str, ...], list[float]]]:
+        """The series, copied while the event loop may add one (scrapes run on another thread)."""
+        for _ in range(10):
+            try:
+                return list(self.series.items())
+            except RuntimeError:  # "dictionary changed size during iteration": copy again
+                continue
+        return list(self.series.copy().items())
 
 
 def _bound(value: float) -> str:

@@ -85,9 +85,12 @@ class Auth:
         self.predict_keys = parse_keys(settings.api_key)
         self.admin_keys = parse_keys(settings.admin_key)
 
-    def problem(self, scope: Scope) -> tuple[int, str] | None:
-        """None to let the request through, else the status (401/403) and the error message."""
-        method, path = scope["method"], scope["path"]
+    def problem(self, scope: Scope, path: str) -> tuple[int, str] | None:
+        """None to let the request through, else the status (401/403) and the error message.
+
+        ``path`` is the route path (without the root path: ``service.fastpath.route_path``).
+        """
+        method = scope["method"]
         if method == "OPTIONS":  # CORS preflight
             return None
         if path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/"):

@@ -103,3 +103,59 @@ async def test_deadline_cuts_only_before_the_answer_starts() -> None:
         Edge(slow, quick), method="GET", path="/x", headers=[(b"x-request-timeout", b"x")]
     )
     assert sent[0]["status"] == 422
+
+
+async def test_auth_and_deadline_exemption_see_the_path_without_root_path() -> None:
+    """An ASGI server puts root_path into path: the checks must not be fooled by the prefix."""
+    edge = Edge(ok, settings(api_key=SecretStr("k")))
+
+    async def under_root(path: str, **scope_extra: Any) -> list[dict[str, Any]]:
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": path,
+            "root_path": "/api",
+            "headers": [],
+            "client": ("203.0.113.9", 5000),
+            **scope_extra,
+        }
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        await edge(scope, receive, send)
+        return sent
+
+    assert (await under_root("/api/models/mnist/predict"))[0]["status"] == 401
+    # no admin key set: lifecycle endpoints refuse remote clients, prefix or not
+    assert (await under_root("/api/v2/repository/index"))[0]["status"] == 403
+    seen.clear()
+    local = await under_root("/api/v2/repository/index", client=("127.0.0.1", 5000))
+    assert local[0]["status"] == 200 and seen == [False]  # exempt from the deadline
+
+
+async def test_unanswered_exception_is_a_json_500_and_a_disconnect_gets_no_answer() -> None:
+    from starlette.requests import ClientDisconnect
+
+    async def bug(scope: Any, receive: Any, send: Any) -> None:
+        raise RuntimeError("a bug")
+
+    async def gone(scope: Any, receive: Any, send: Any) -> None:
+        raise ClientDisconnect()
+
+    sent = await call(Edge(bug, settings()))
+    assert sent[0]["status"] == 500 and b"x-request-id" in dict(sent[0]["headers"])
+    assert sent[1]["body"] == b'{"error":"internal error"}'
+    assert await call(Edge(gone, settings())) == []
+
+    async def answers_then_fails(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 500, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+        raise RuntimeError("re-raised after answering, as Starlette's error middleware does")
+
+    with pytest.raises(RuntimeError):
+        await call(Edge(answers_then_fails, settings()))

@@ -247,3 +247,16 @@ def test_access_timestamp_matches_the_formatter() -> None:
         record = _record("x")
         record.created = now
         assert access._timestamp(now) == json.loads(formatter.format(record))["ts"]
+
+
+def test_access_line_to_a_closed_stream_does_not_raise(restore_root: None) -> None:
+    stream = io.StringIO()
+    configure_logging(make_settings(Path("."), log_format="json"), stream=stream)
+    root = logging.getLogger()
+    root.handlers[:] = [h for h in root.handlers if h.get_name() == "service-structured"]
+    stream.close()
+    raise_exceptions, logging.raiseExceptions = logging.raiseExceptions, False
+    try:
+        AccessLog()({"request_id": "r", "status": 200})  # logging reports it; the request goes on
+    finally:
+        logging.raiseExceptions = raise_exceptions
