@@ -18,9 +18,14 @@ pytestmark = pytest.mark.anyio
 
 
 async def call(
-    app: Any, method: str = "POST", path: str = "/models/m/predict", headers: Any = ()
+    app: Any,
+    method: str = "POST",
+    path: str = "/models/m/predict",
+    headers: Any = (),
+    **scope_extra: Any,
 ) -> list[dict[str, Any]]:
     scope = {"type": "http", "method": method, "path": path, "headers": list(headers)}
+    scope.update(scope_extra)
     sent: list[dict[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
@@ -109,32 +114,14 @@ async def test_auth_and_deadline_exemption_see_the_path_without_root_path() -> N
     """An ASGI server puts root_path into path: the checks must not be fooled by the prefix."""
     edge = Edge(ok, settings(api_key=SecretStr("k")))
 
-    async def under_root(path: str, **scope_extra: Any) -> list[dict[str, Any]]:
-        scope = {
-            "type": "http",
-            "method": "POST",
-            "path": path,
-            "root_path": "/api",
-            "headers": [],
-            "client": ("203.0.113.9", 5000),
-            **scope_extra,
-        }
-        sent: list[dict[str, Any]] = []
-
-        async def receive() -> dict[str, Any]:
-            return {"type": "http.request", "body": b"", "more_body": False}
-
-        async def send(message: dict[str, Any]) -> None:
-            sent.append(message)
-
-        await edge(scope, receive, send)
-        return sent
+    async def under_root(path: str, client: tuple[str, int] = ("203.0.113.9", 5000)) -> Any:
+        return await call(edge, path=path, root_path="/api", client=client)
 
     assert (await under_root("/api/models/mnist/predict"))[0]["status"] == 401
     # no admin key set: lifecycle endpoints refuse remote clients, prefix or not
     assert (await under_root("/api/v2/repository/index"))[0]["status"] == 403
     seen.clear()
-    local = await under_root("/api/v2/repository/index", client=("127.0.0.1", 5000))
+    local = await under_root("/api/v2/repository/index", ("127.0.0.1", 5000))
     assert local[0]["status"] == 200 and seen == [False]  # exempt from the deadline
 
 
