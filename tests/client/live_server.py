@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -59,11 +61,15 @@ class Server:
     url: str
     process: subprocess.Popen[bytes]
     log_path: Path
+    exit_code: int | None = None
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
 
     def log_lines(self) -> list[str]:
-        return self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+        return self.log_text().splitlines()
 
-    def json_logs(self) -> list[dict[str, object]]:
+    def json_logs(self) -> list[dict[str, Any]]:
         out = []
         for line in self.log_lines():
             try:
@@ -73,6 +79,52 @@ class Server:
             if isinstance(item, dict):
                 out.append(item)
         return out
+
+    def terminate(self, timeout: float = 60.0) -> int:
+        """SIGTERM, then wait for the exit code."""
+        self.process.send_signal(signal.SIGTERM)
+        self.exit_code = self.process.wait(timeout=timeout)
+        return self.exit_code
+
+
+@contextmanager
+def launch(
+    cmd: list[str],
+    env: dict[str, str],
+    log_path: Path,
+    url: str,
+    *,
+    wait_ready: str = "/readyz",
+    timeout: float = 240.0,
+) -> Iterator[Server]:
+    """Start ``cmd`` (a server answering at ``url``), wait for ``wait_ready`` to answer 200, and
+    stop it (SIGTERM, then SIGKILL) when the block ends."""
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=log)
+    server = Server(url, proc, log_path)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                tail = "\n".join(server.log_lines()[-60:])
+                raise RuntimeError(f"server exited with {proc.returncode}:\n{tail}")
+            try:
+                if httpx.get(url + wait_ready, timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server not ready after {timeout:.0f} s")
+            time.sleep(0.1)
+        yield server
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 @contextmanager
@@ -90,31 +142,6 @@ def run_server(
         "SERVE_VERSION_POLICY": "all",
         **(env or {}),
     }
-    url = f"http://127.0.0.1:{port}"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "service"], cwd=ROOT, env=full_env, stdout=log, stderr=log
-        )
-    server = Server(url, proc, log_path)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                tail = "\n".join(server.log_lines()[-30:])
-                raise RuntimeError(f"server exited with {proc.returncode}:\n{tail}")
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"server not ready after {timeout:.0f} s")
-            time.sleep(0.25)
+    cmd = [sys.executable, "-m", "service"]
+    with launch(cmd, full_env, log_path, f"http://127.0.0.1:{port}", timeout=timeout) as server:
         yield server
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()

@@ -11,19 +11,17 @@ import hashlib
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
+
+from tests.client.live_server import Server, free_port, launch
 
 ROOT = Path(__file__).resolve().parents[2]
 LAUNCHER = Path(__file__).with_name("launcher.py")
@@ -138,42 +136,6 @@ def write_invalid_metadata(folder: Path) -> None:
 
 
 # --- a real server process ----------------------------------------------------------------------
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Server:
-    url: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-    exit_code: int | None = None
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-    def json_logs(self) -> list[dict[str, Any]]:
-        out = []
-        for line in self.log_text().splitlines():
-            try:
-                item = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(item, dict):
-                out.append(item)
-        return out
-
-    def terminate(self, timeout: float = 60.0) -> int:
-        """SIGTERM, then wait for the exit code."""
-        self.process.send_signal(signal.SIGTERM)
-        self.exit_code = self.process.wait(timeout=timeout)
-        return self.exit_code
-
-
 @contextmanager
 def run_server(
     models_dir: Path,
@@ -201,31 +163,8 @@ def run_server(
     }
     cmd = [sys.executable, str(LAUNCHER)] if slow_ms > 0 else [sys.executable, "-m", "service"]
     url = f"http://127.0.0.1:{port}"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=log, stderr=log)
-    server = Server(url, proc, log_path)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited with {proc.returncode}:\n{server.log_text()}")
-            try:
-                if httpx.get(url + wait_ready, timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"server not ready after {timeout:.0f} s")
-            time.sleep(0.1)
+    with launch(cmd, full_env, log_path, url, wait_ready=wait_ready, timeout=timeout) as server:
         yield server
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 # --- load ---------------------------------------------------------------------------------------
