@@ -30,7 +30,7 @@ from benchmarks.report import markdown_table
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 ASGIApp = Callable[..., Awaitable[None]]
-SCENARIOS = ("json-1", "pima-1", "png-1", "json-1024", "v2json-1024", "v2bin-1024")
+SCENARIOS = ("json-1", "v2json-1", "pima-1", "png-1", "json-1024", "v2json-1024", "v2bin-1024")
 
 
 def scope_for(request: Request) -> dict[str, Any]:
