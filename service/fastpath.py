@@ -4,8 +4,7 @@ FastAPI's router matches a request against every route in turn, through nested i
 and then solves each endpoint's dependencies; with the service's thirty-odd routes that costs more
 per request than parsing the body and running the model. :class:`HotRoutes` sends a ``POST``
 whose path matches one of the prediction routes straight to that route's own endpoint function;
-the request edge (``service.edge``) uses it after its own checks, and :class:`FastRoutes` is the
-same as a pure ASGI middleware for any FastAPI app. Nothing else changes:
+the request edge (``service.edge``) uses it after its own checks. Nothing else changes:
 
 - the same endpoint runs with the same arguments (path parameters as strings, the ``Request``,
   and the declared defaults of its query parameters);
@@ -31,14 +30,14 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter
 from fastapi.params import Query
 from fastapi.routing import APIRoute
 from starlette.convertors import StringConvertor
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 Handler = Callable[[Request, Exception], Response | Awaitable[Response]]
 
@@ -175,34 +174,3 @@ class HotRoutes:
             if handler is not None:
                 return handler
         return None
-
-
-class FastRoutes:
-    """Pure ASGI middleware form of :class:`HotRoutes`, for apps without ``service.edge``."""
-
-    def __init__(
-        self, app: ASGIApp, routes: list[HotRoute], handlers: Mapping[Any, Handler]
-    ) -> None:
-        self.app = app
-        self.hot = HotRoutes(routes, handlers)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            hot = self.hot.match(scope)
-            if hot is not None:
-                await self._dispatch(hot, scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-    async def _dispatch(self, hot: HotRoute, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.hot.dispatch(hot, scope, receive, send)
-
-
-def install(app: FastAPI, routers: Iterable[APIRouter]) -> list[HotRoute]:
-    """Add :class:`FastRoutes` for the prediction routes of ``routers``.
-
-    Call it before any other ``add_middleware``, so it ends up innermost. Returns the routes taken.
-    """
-    routes = hot_routes(routers, is_prediction)
-    app.add_middleware(FastRoutes, routes=routes, handlers=app.exception_handlers)
-    return routes

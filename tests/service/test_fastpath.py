@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -10,10 +11,12 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from service import fastpath
+from service.edge import Edge
 from service.errors import InvalidInput
+from service.settings import Settings
 
 
-def build(use_fastpath: bool) -> tuple[FastAPI, list[dict[str, Any]]]:
+def build(use_fastpath: bool) -> tuple[Any, list[dict[str, Any]]]:
     router = APIRouter()
     seen: list[dict[str, Any]] = []
 
@@ -61,24 +64,22 @@ def build(use_fastpath: bool) -> tuple[FastAPI, list[dict[str, Any]]]:
     app.add_exception_handler(418, teapot)
     app.add_exception_handler(Exception, internal)
     app.include_router(router)
-    if use_fastpath:
-        taken = fastpath.install(app, [router])
+    entry: Any = app
+    if use_fastpath:  # the request edge in front, as in the service (service.app.ServeApp)
+        taken = fastpath.hot_routes([router], fastpath.is_prediction)
         assert [h.route.path for h in taken] == [
             "/models/{name}/versions/{version}/predict",
             "/v2/models/{name}/infer",
         ]
+        hot = fastpath.HotRoutes(taken, app.exception_handlers)
+        entry = Edge(app, Settings(models_dir=Path("x")), hot=hot, app=app)
 
-    class Spy:  # an outer middleware, as the request-id/metrics middleware is
-        def __init__(self, inner: Any) -> None:
-            self.inner = inner
+    async def spy(scope: Any, receive: Any, send: Any) -> None:  # sees what metrics and logs see
+        await entry(scope, receive, send)
+        route = scope.get("route")
+        seen.append({"route": getattr(route, "path", None), "params": scope.get("path_params")})
 
-        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-            await self.inner(scope, receive, send)
-            route = scope.get("route")
-            seen.append({"route": getattr(route, "path", None), "params": scope.get("path_params")})
-
-    app.add_middleware(Spy)
-    return app, seen
+    return spy, seen
 
 
 REQUESTS = [
@@ -110,13 +111,13 @@ async def answers(use_fastpath: bool) -> tuple[list[tuple[int, Any]], list[dict[
 @pytest.mark.anyio
 async def test_fast_routes_answer_exactly_as_fastapi_does(monkeypatch: pytest.MonkeyPatch) -> None:
     dispatched: list[str] = []
-    original = fastpath.FastRoutes._dispatch
+    original = fastpath.HotRoutes.dispatch
 
     async def counting(self: Any, hot: Any, scope: Any, receive: Any, send: Any) -> None:
         dispatched.append(scope["path"])
         await original(self, hot, scope, receive, send)
 
-    monkeypatch.setattr(fastpath.FastRoutes, "_dispatch", counting)
+    monkeypatch.setattr(fastpath.HotRoutes, "dispatch", counting)
     fast, fast_seen = await answers(True)
     # the fast path took the plain prediction requests, FastAPI everything else
     assert dispatched == [
