@@ -38,22 +38,27 @@ def create_app() -> FastAPI:
     return app
 
 
-def main(argv: list[str] | None = None) -> None:
+def serve(app: FastAPI, host: str, port: int) -> None:
+    """uvicorn as every reference server runs: one process, uvloop, httptools, no access log."""
     import uvicorn
 
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.floor_server")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8101)
-    args = parser.parse_args(argv)
     uvicorn.run(
-        create_app(),
-        host=args.host,
-        port=args.port,
+        app,
+        host=host,
+        port=port,
         loop="uvloop",
         http="httptools",
         log_level="warning",
         access_log=False,
     )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.floor_server")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8101)
+    args = parser.parse_args(argv)
+    serve(create_app(), args.host, args.port)
 
 
 if __name__ == "__main__":

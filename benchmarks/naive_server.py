@@ -20,6 +20,7 @@ import numpy as np
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel
 
+from benchmarks.floor_server import serve
 from benchmarks.payloads import ModelVersionInfo, find_versions
 
 _TFS = re.compile(r"^(?P<name>[^/:]+)(?:/versions/(?P<version>\d+))?:predict$")
@@ -80,23 +81,13 @@ def create_app(models_dir: Path) -> FastAPI:
 
 
 def main(argv: list[str] | None = None) -> None:
-    import uvicorn
-
     parser = argparse.ArgumentParser(prog="python -m benchmarks.naive_server")
     parser.add_argument("--models-dir", type=Path, default=Path("models"))
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8102)
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    uvicorn.run(
-        create_app(args.models_dir),
-        host=args.host,
-        port=args.port,
-        loop="uvloop",
-        http="httptools",
-        log_level="warning",
-        access_log=False,
-    )
+    serve(create_app(args.models_dir), args.host, args.port)  # the floor's own HTTP stack
 
 
 if __name__ == "__main__":
