@@ -26,6 +26,7 @@ from service.api import repository as repository_api
 from service.api.schemas import add_record_schemas
 from service.edge import Edge
 from service.errors import ServeError
+from service.logging_config import AccessLog
 from service.metrics import Metrics
 from service.metrics import build_router as metrics_router
 from service.middleware import configure_logging
@@ -64,6 +65,7 @@ class ServeApp(FastAPI):
 def create_app(settings: Settings) -> FastAPI:
     """Build the app; the lifespan loads the registry from ``settings.models_dir``."""
     registry = ModelRegistry(settings)
+    access_log = AccessLog()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -74,6 +76,7 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             await registry.stop()
+            access_log.flush()
 
     otel = settings.opentelemetry
     app = ServeApp(
@@ -106,7 +109,9 @@ def create_app(settings: Settings) -> FastAPI:
         fastpath.hot_routes([own.router, tfserving.router, v2.router], fastpath.is_prediction),
         app.exception_handlers,
     )
-    entry: ASGIApp = Edge(app.framework, settings, metrics=metrics, hot=hot, app=app)
+    entry: ASGIApp = Edge(
+        app.framework, settings, metrics=metrics, hot=hot, app=app, access_log=access_log
+    )
     if settings.cors_origins:  # around the edge: its own answers (401, 413, 504) get CORS too
         entry = CORSMiddleware(
             entry,

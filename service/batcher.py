@@ -53,7 +53,7 @@ class Batcher:
         predict: PredictFn,
         *,
         max_batch_size: int = 64,
-        max_wait_s: float = 0.001,
+        max_wait_s: float = 0.0,
         queue_size: int = 2048,
         observer: BatchObserver | None = None,
     ) -> None:

@@ -80,9 +80,11 @@ class Settings(BaseSettings):
     # --- batching and time ----------------------------------------------------------------------
     max_batch_size: int = Field(default=64, ge=1, description="Rows per inference call.")
     max_wait_ms: float = Field(
-        default=1.0,
+        default=0.0,
         ge=0.0,
-        description="How long a batch may wait for more rows while requests arrive.",
+        description="How long a batch may wait for more rows while requests arrive. 0: a "
+        "batch is what queued while the model ran; a window only helps when clients are many "
+        "and the model slow (docs/performance.md).",
     )
     queue_size: int = Field(
         default=8192,

@@ -260,3 +260,98 @@ def test_access_line_to_a_closed_stream_does_not_raise(restore_root: None) -> No
         AccessLog()({"request_id": "r", "status": 200})  # logging reports it; the request goes on
     finally:
         logging.raiseExceptions = raise_exceptions
+
+
+class _CountingStream(io.StringIO):
+    """A stream that counts its ``write`` calls (one per flush of the access lines)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+def _direct_access_log(
+    restore: None, log_format: str = "json"
+) -> tuple[AccessLog, _CountingStream]:
+    stream = _CountingStream()
+    configure_logging(make_settings(Path("."), log_format=log_format), stream=stream)
+    root = logging.getLogger()
+    root.handlers[:] = [h for h in root.handlers if h.get_name() == "service-structured"]
+    access = AccessLog()
+    assert access._direct_handler() is not None
+    return access, stream
+
+
+@pytest.mark.anyio
+async def test_access_lines_of_one_loop_iteration_are_written_together(
+    restore_root: None,
+) -> None:
+    import asyncio
+
+    access, stream = _direct_access_log(restore_root)
+    for i in range(3):
+        access({"request_id": f"r-{i}", "status": 200})
+    assert stream.getvalue() == ""  # waiting for the end of this iteration
+    await asyncio.sleep(0)  # the loop runs the flush scheduled by the first line
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [line["request_id"] for line in lines] == ["r-0", "r-1", "r-2"]
+    assert stream.writes == 1
+    access({"request_id": "r-3", "status": 200})  # the next iteration schedules a new flush
+    await asyncio.sleep(0)
+    assert json.loads(stream.getvalue().splitlines()[-1])["request_id"] == "r-3"
+    assert stream.writes == 2
+
+
+@pytest.mark.anyio
+async def test_access_lines_are_written_at_once_when_many_wait(restore_root: None) -> None:
+    access, stream = _direct_access_log(restore_root)
+    for i in range(AccessLog.MAX_PENDING):
+        access({"request_id": f"r-{i}", "status": 200})
+    assert len(stream.getvalue().splitlines()) == AccessLog.MAX_PENDING  # no iteration passed
+    assert stream.writes == 1
+    access.flush()  # nothing left: no empty write
+    assert stream.writes == 1
+
+
+def test_access_lines_outside_a_loop_are_written_at_once(restore_root: None) -> None:
+    access, stream = _direct_access_log(restore_root)
+    access({"request_id": "r-1", "status": 200})
+    assert json.loads(stream.getvalue())["request_id"] == "r-1"
+
+
+@pytest.mark.anyio
+async def test_waiting_access_lines_go_through_logging_when_reconfigured(
+    restore_root: None,
+) -> None:
+    """A handler added before the flush: the lines are not lost, they take the logging path."""
+    access, stream = _direct_access_log(restore_root)
+    access({"request_id": "r-1", "status": 200})
+    other = io.StringIO()
+    extra = logging.StreamHandler(other)
+    logging.getLogger().addHandler(extra)
+    access.flush()
+    assert json.loads(stream.getvalue())["request_id"] == "r-1"  # through the structured handler
+    assert "request" in other.getvalue()  # and the new one
+
+
+@pytest.mark.anyio
+async def test_every_access_line_is_written_by_the_time_the_app_stops(
+    tmp_path: Path, restore_root: None
+) -> None:
+    stream = _CountingStream()
+    settings = make_settings(tmp_path)
+    configure_logging(settings, stream=stream)
+    root = logging.getLogger()
+    root.handlers[:] = [h for h in root.handlers if h.get_name() == "service-structured"]
+    app = create_app(settings)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            response = await client.get("/healthz", headers={"X-Request-ID": "last-one"})
+            assert response.status_code == 200
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert any(line.get("request_id") == "last-one" for line in lines)
