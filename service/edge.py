@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -113,6 +113,18 @@ class Edge:
         stats = self.metrics.requests if self.metrics is not None else None
         if stats is not None:
             stats.in_flight += 1
+        # The deadline is kept here rather than in a coroutine of its own: one coroutine and
+        # one frame less on every request and every resumption.
+        timer: asyncio.TimerHandle | None = None
+        fired = False
+        task: asyncio.Task[Any] | None = None
+
+        def expire() -> None:
+            nonlocal fired
+            if not answering and task is not None:
+                fired = True
+                task.cancel()
+
         try:
             problem = self.auth.problem(scope, path) or limits.body_problem(
                 scope["headers"], self.max_body
@@ -122,21 +134,46 @@ class Edge:
                 return
             if not limits.has_length(scope["headers"]):
                 receive = limits.counted(receive, self.max_body)
+            hot = None
+            if self.hot is not None and scope["method"] == "POST":
+                hot = self.hot.match(scope, path)
+                if hot is not None and self.app is not None:
+                    scope["app"] = self.app
             if limits.deadline_exempt(path):
-                await self._dispatch(scope, receive, send_with_id, path)
-                return
+                timeout = None
+            else:
+                try:
+                    asked = limits.requested_timeout(scope["headers"])
+                except limits.BadTimeout:
+                    await send_error(send_with_id, 422, limits.bad_timeout_message())
+                    return
+                timeout = self.timeout if asked is None else min(asked, self.timeout)
+                task = asyncio.current_task()
+                loop = asyncio.get_running_loop()
+                timer = loop.call_at(loop.time() + timeout, expire)
+            guarded = limits.EDGE_DEADLINE.set(timer is not None)
             try:
-                asked = limits.requested_timeout(scope["headers"])
-            except limits.BadTimeout:
-                await send_error(send_with_id, 422, limits.bad_timeout_message())
-                return
-            timeout = self.timeout if asked is None else min(asked, self.timeout)
-            await self._within(
-                timeout,
-                self._dispatch(scope, receive, send_with_id, path),
-                lambda: answering,
-                send_with_id,
-            )
+                if hot is None:
+                    await self.inner(scope, receive, send_with_id)
+                else:
+                    assert self.hot is not None
+                    await self.hot.dispatch(hot, scope, receive, send_with_id)
+            except asyncio.CancelledError:
+                if task is None or not fired or task.uncancel() > 0:
+                    raise  # cancelled by someone else (the server shutting down, a disconnect)
+                message = f"request did not finish within its deadline of {timeout:g} s"
+                await send_error(send_with_id, 504, message)
+            else:
+                if fired and task is not None:  # the app swallowed the cancellation: undo it
+                    task.uncancel()
+                    if not answering:  # and answer if it did not
+                        await send_error(
+                            send_with_id, 504, f"request did not finish within {timeout:g} s"
+                        )
+            finally:
+                limits.EDGE_DEADLINE.reset(guarded)
+                if timer is not None:
+                    timer.cancel()
         except ClientDisconnect:
             status = 499  # the client went away before its body arrived: nobody to answer
         except Exception:
@@ -148,56 +185,6 @@ class Edge:
             if stats is not None:
                 stats.in_flight -= 1
             self._finish(scope, path, state, status, time.perf_counter() - started, request_id)
-
-    async def _dispatch(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
-        hot = None
-        if self.hot is not None and scope["method"] == "POST":
-            hot = self.hot.match(scope, path)
-        if hot is None:
-            await self.inner(scope, receive, send)
-            return
-        assert self.hot is not None
-        if self.app is not None:
-            scope["app"] = self.app
-        await self.hot.dispatch(hot, scope, receive, send)
-
-    @staticmethod
-    async def _within(
-        timeout: float,
-        work: Awaitable[None],
-        answering: Callable[[], bool],
-        send: Send,
-    ) -> None:
-        """Run ``work``; cancel it and answer 504 if ``timeout`` passes before it answers."""
-        task = asyncio.current_task()
-        assert task is not None
-        fired = False
-
-        def expire() -> None:
-            nonlocal fired
-            if not answering():
-                fired = True
-                task.cancel()
-
-        loop = asyncio.get_running_loop()
-        timer = loop.call_at(loop.time() + timeout, expire)
-        guarded = limits.EDGE_DEADLINE.set(True)
-        try:
-            await work
-        except asyncio.CancelledError:
-            if not fired or task.uncancel() > 0:
-                raise  # cancelled by someone else (the server shutting down, a disconnect)
-            await send_error(
-                send, 504, f"request did not finish within its deadline of {timeout:g} s"
-            )
-        else:
-            if fired:  # the app swallowed the cancellation: undo it, answer if it did not
-                task.uncancel()
-                if not answering():
-                    await send_error(send, 504, f"request did not finish within {timeout:g} s")
-        finally:
-            limits.EDGE_DEADLINE.reset(guarded)
-            timer.cancel()
 
     def _finish(
         self,

@@ -7,6 +7,7 @@ result, for the service's own API with :func:`postprocess` (labels, probabilitie
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ from service.limits import EDGE_DEADLINE
 from service.model import ModelSpec, ModelVersion
 
 _RANGE_SLACK = 1e-6
+_MIN, _MAX = np.minimum.reduce, np.maximum.reduce  # what ndarray.min/max call, minus a layer
 
 
 def validate(spec: ModelSpec, x: np.ndarray, max_instances: int) -> np.ndarray:
@@ -36,8 +38,8 @@ def validate(spec: ModelSpec, x: np.ndarray, max_instances: int) -> np.ndarray:
         raise InvalidInput("no instances: send at least one")
     if n > max_instances:
         raise InvalidInput(f"too many instances: {n} (at most {max_instances} per request)")
-    lo_seen, hi_seen = float(x.min()), float(x.max())  # NaN and Inf show up in these two
-    if not (np.isfinite(lo_seen) and np.isfinite(hi_seen)):
+    lo_seen, hi_seen = float(_MIN(x, None)), float(_MAX(x, None))  # NaN and Inf show up here
+    if not (math.isfinite(lo_seen) and math.isfinite(hi_seen)):
         row = int(np.argmin(np.isfinite(x).reshape(n, -1).all(axis=1)))
         raise InvalidInput(f"instance {row} contains NaN or Inf")
     if spec.input_range is not None:

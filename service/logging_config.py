@@ -123,69 +123,90 @@ class AccessLog:
     than the rest of a prediction. Otherwise (other handlers or filters, e.g. under pytest) it
     goes through ``logging`` as usual.
 
-    Inside an event loop the direct lines of one loop iteration are written together, by one
-    ``write`` and ``flush`` at the start of the next iteration (``call_soon``), and at once when
-    :data:`MAX_PENDING` are waiting. A write system call per request cost more than formatting
-    the line, and it let the inference thread take the GIL in the middle of each request.
-    :meth:`flush` writes what is waiting (the app's lifespan calls it at shutdown).
+    Inside an event loop a request only queues its time and fields (the direct path is checked
+    once per loop iteration, by its first line); the lines of one iteration are formatted and written together, with one ``write`` and ``flush``, at the start
+    of the next iteration (``call_soon``), or at once when :data:`MAX_PENDING` are waiting. A
+    write system call per request cost more than formatting the line and let the inference thread
+    take the GIL in the middle of each request. :meth:`flush` writes what is waiting (the app's
+    lifespan calls it at shutdown).
     """
 
     MAX_PENDING = 256
+    MAX_CLEAN = 4096  # redacted strings remembered (cleared when full: request ids churn it)
 
     def __init__(self, name: str = "service.access") -> None:
         self.logger = logging.getLogger(name)
         self._second = -1
         self._prefix = ""
-        self._lines: list[str] = []
-        self._fields: list[dict[str, Any]] = []  # the same requests, for the fallback path
+        self._pending: list[tuple[float, dict[str, Any]]] = []
+        self._clean: dict[str, str] = {}
+        self._clean_for: Redactor | None = None
 
     def __call__(self, fields: dict[str, Any]) -> None:
-        logger = self.logger
-        if not logger.isEnabledFor(logging.INFO):
+        if not self.logger.isEnabledFor(logging.INFO):
             return
-        handler = self._direct_handler()
-        if handler is None:
-            logger.info("request", extra=fields)
+        pending = self._pending
+        if pending:  # this iteration's first line found the direct path open
+            pending.append((time.time(), fields))
+            if len(pending) < self.MAX_PENDING:
+                return
+        elif self._direct_handler() is None:
+            self.logger.info("request", extra=fields)
             return
-        formatter: _StructuredFormatter = handler.formatter  # type: ignore[assignment]
-        redact = formatter.redact
-        line: dict[str, Any] = {
-            "ts": self._timestamp(time.time()),
-            "level": "info",
-            "logger": logger.name,
-            "msg": "request",
-        }
-        for key, value in fields.items():
-            if key not in line:  # the values are str, int, float or None here, as a rule
-                line[key] = redact(value) if type(value) is str else redact.value(value)
-        self._lines.append(formatter.render(line) + handler.terminator)
-        self._fields.append(fields)
-        if len(self._lines) == 1:
+        else:
+            pending.append((time.time(), fields))
             try:
                 asyncio.get_running_loop().call_soon(self.flush)
                 return
             except RuntimeError:  # no running loop: nothing would ever flush it later
                 pass
-        elif len(self._lines) < self.MAX_PENDING:
-            return
         self.flush()
 
     def flush(self) -> None:
-        """Write the waiting lines (one write, one flush)."""
-        if not self._lines:
+        """Write the waiting lines: formatted directly (one write, one flush), or via logging."""
+        if not self._pending:
             return
-        lines, self._lines = self._lines, []
-        fields, self._fields = self._fields, []
+        pending, self._pending = self._pending, []
         handler = self._direct_handler()
-        try:
-            if handler is None:  # reconfigured meanwhile
-                raise LookupError
-            with handler.lock:  # type: ignore[union-attr]
-                handler.stream.write("".join(lines))
-                handler.flush()
-        except Exception:  # a closed or broken stream: logging's own path reports it, once
-            for one in fields:
-                self.logger.info("request", extra=one)
+        if handler is not None:
+            try:
+                text = "".join([self._line(handler, now, fields) for now, fields in pending])
+                with handler.lock:  # type: ignore[union-attr]
+                    handler.stream.write(text)
+                    handler.flush()
+                return
+            except Exception:  # a closed or broken stream: logging's own path reports it
+                pass
+        for _, fields in pending:  # other handlers, or a broken stream
+            self.logger.info("request", extra=fields)
+
+    def _line(self, handler: logging.StreamHandler[Any], now: float, fields: dict[str, Any]) -> str:
+        """The text ``logging`` would write for ``fields`` logged at ``now``."""
+        formatter: _StructuredFormatter = handler.formatter  # type: ignore[assignment]
+        redact = formatter.redact
+        clean = self._clean
+        if self._clean_for is not redact:  # new settings: what was clean may not be any more
+            clean.clear()
+            self._clean_for = redact
+        elif len(clean) > self.MAX_CLEAN:
+            clean.clear()
+        line: dict[str, Any] = {
+            "ts": self._timestamp(now),
+            "level": "info",
+            "logger": self.logger.name,
+            "msg": "request",
+        }
+        for key, value in fields.items():
+            if key in line:
+                continue
+            if type(value) is str:  # most repeat from request to request: method, path, model
+                text = clean.get(value)
+                if text is None:
+                    text = clean[value] = redact(value)
+                line[key] = text
+            else:  # int, float or None here, as a rule
+                line[key] = redact.value(value)
+        return formatter.render(line) + handler.terminator
 
     def _direct_handler(self) -> logging.StreamHandler[Any] | None:
         logger = self.logger

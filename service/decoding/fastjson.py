@@ -34,6 +34,7 @@ size limit).
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import threading
@@ -65,6 +66,7 @@ _DELETE = bytes(c for c in range(256) if c not in _STRUCTURE)
 _OPEN = ord("[")
 _STRUCTURAL_CHAR = re.compile(r'[\[\]{},:"]')
 _local = threading.local()
+_MIN, _MAX = np.minimum.reduce, np.maximum.reduce  # what ndarray.min/max call, minus a layer
 
 
 class _Decline(Exception):
@@ -163,11 +165,12 @@ def _tensor(array: simdjson.Array) -> np.ndarray:
     values = np.frombuffer(array.as_buffer(of_type="d"), dtype=np.float64)
     if values.size != math.prod(shape):
         raise _Decline
-    if not (values.min() > -EXACT_LIMIT and values.max() < EXACT_LIMIT):
+    if not (_MIN(values) > -EXACT_LIMIT and _MAX(values) < EXACT_LIMIT):
         raise _Decline
     return values.reshape(shape)
 
 
+@functools.lru_cache(maxsize=256)
 def regular_skeleton(shape: tuple[int, ...]) -> bytes:
     """The structural characters of a regular array of numbers: ``(2, 3)`` -> ``[[,,],[,,]]``."""
     inner = b""

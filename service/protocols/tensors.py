@@ -17,6 +17,8 @@ from service.decoding.tensors import explain_non_numeric
 from service.errors import InvalidInput
 
 _NUMERIC_KINDS = frozenset("biuf")
+_F64 = np.dtype(np.float64)
+_WIDE_FLOATS = (np.dtype(np.float32), _F64)
 
 
 def json_numbers(data: Any, dtype: np.dtype[Any], where: str) -> np.ndarray:
@@ -25,6 +27,10 @@ def json_numbers(data: Any, dtype: np.dtype[Any], where: str) -> np.ndarray:
     Rejects strings, nulls, objects and ragged nesting, integers that do not fit an integer
     dtype, non-integral values for an integer dtype, and booleans for a non-boolean dtype.
     """
+    if type(data) is np.ndarray and data.dtype == _F64 and dtype in _WIDE_FLOATS:
+        # Only the fast JSON parse puts arrays in a decoded document: float64, finite and below
+        # 2**53 in magnitude (service.decoding.fastjson), so no cast to these can overflow.
+        return data.astype(dtype, copy=False)
     if isinstance(data, (str, bytes, dict)) or data is None:
         raise InvalidInput(f"{where}: expected a number or a (nested) list of numbers")
     try:
