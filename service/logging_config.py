@@ -124,11 +124,12 @@ class AccessLog:
     goes through ``logging`` as usual.
 
     Inside an event loop a request only queues its time and fields (the direct path is checked
-    once per loop iteration, by its first line); the lines of one iteration are formatted and written together, with one ``write`` and ``flush``, at the start
-    of the next iteration (``call_soon``), or at once when :data:`MAX_PENDING` are waiting. A
-    write system call per request cost more than formatting the line and let the inference thread
-    take the GIL in the middle of each request. :meth:`flush` writes what is waiting (the app's
-    lifespan calls it at shutdown).
+    once per loop iteration, by its first line). The lines of one iteration are formatted and
+    written together, with one ``write`` and ``flush``, at the start of the next iteration
+    (``call_soon``), or at once when :data:`MAX_PENDING` are waiting. A write system call per
+    request cost more than formatting the line and let the inference thread take the GIL in the
+    middle of each request. :meth:`flush` writes what is waiting (the app's lifespan calls it at
+    shutdown).
     """
 
     MAX_PENDING = 256
