@@ -9,6 +9,7 @@ load generator when wrk is missing) and writes ``benchmarks/results/latest.json`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import shlex
@@ -55,6 +56,7 @@ class Plan:
     loadgen_cpus: str
     server_cpus: str
     all_cpus: str
+    rounds: int = 1  # floor and service: alternating rounds, median reported
 
 
 def make_plan(args: argparse.Namespace) -> Plan:
@@ -63,7 +65,8 @@ def make_plan(args: argparse.Namespace) -> Plan:
     server = str(cpus[1]) if len(cpus) > 1 else str(cpus[0])
     tool = args.tool if args.tool != "auto" else ("wrk" if wrk_path() else "httpx")
     if args.quick:
-        return Plan(1, 1, (1, 16), 2, (16,), (16,), tool, loadgen, server, ",".join(map(str, cpus)))
+        cpu_list = ",".join(map(str, cpus))
+        return Plan(1, 1, (1, 16), 2, (16,), (16,), tool, loadgen, server, cpu_list, 1)
     return Plan(
         args.duration,
         1,
@@ -75,16 +78,25 @@ def make_plan(args: argparse.Namespace) -> Plan:
         loadgen,
         server,
         ",".join(map(str, cpus)),
+        args.rounds,
     )
 
 
-def drive(plan: Plan, base_url: str, request: Request, concurrency: int, server: str) -> RunResult:
+def drive(
+    plan: Plan,
+    base_url: str,
+    request: Request,
+    concurrency: int,
+    server: str,
+    seconds: float | None = None,
+) -> RunResult:
+    duration = plan.duration if seconds is None else seconds
     if plan.tool == "wrk":
         return run_wrk(
             base_url,
             request,
             concurrency=concurrency,
-            duration=plan.duration,
+            duration=duration,
             warmup=plan.warmup,
             server=server,
             cpus=plan.loadgen_cpus,
@@ -94,7 +106,7 @@ def drive(plan: Plan, base_url: str, request: Request, concurrency: int, server:
         base_url,
         request,
         concurrency=concurrency,
-        duration=plan.duration,
+        duration=duration,
         warmup=plan.warmup,
         server=server,
     )
@@ -121,41 +133,116 @@ def bench_server(
     out: dict[str, Any],
 ) -> list[RunResult]:
     """Start ``spec``, run every (scenario, concurrency) in ``work``, record start-up and RSS."""
+    return bench_servers([(spec, work)], requests, plan, out, rounds=1)
+
+
+def bench_servers(
+    servers: list[tuple[ServerSpec, list[tuple[str, int]]]],
+    requests: dict[str, Request],
+    plan: Plan,
+    out: dict[str, Any],
+    rounds: int,
+) -> list[RunResult]:
+    """Start every server at once and measure them in alternating rounds, each on its own work.
+
+    This machine's speed drifts by about 10% from one minute to the next (the floor server alone
+    measured 6,400-7,900 req/s in back-to-back runs), so a ratio between two servers measured
+    minutes apart says as much about the drift as about the servers. Here, for each (scenario,
+    concurrency), every round drives each server in turn for ``2 x duration / rounds`` seconds
+    (1 s at least); each server's reported run is its median round by req/s, and every
+    round's req/s is kept in ``extra["rounds_rps"]``. Idle servers use no CPU meanwhile.
+    """
     results: list[RunResult] = []
-    print(f"== {spec.name}: starting ({' '.join(spec.argv[-4:])}, cpus {spec.cpus})", flush=True)
+    seconds = plan.duration if rounds == 1 else max(1.0, plan.duration * 2 / rounds)
+    todo = {spec.name: set(work) for spec, work in servers}
+    items = list(dict.fromkeys(item for _, work in servers for item in work))
     try:
-        with ServerProcess(spec, out["log_dir"]) as proc:
-            out["startup_s"][spec.name] = round(proc.startup_s or 0.0, 3)
-            out["rss_ready_mb"][spec.name] = round(proc.rss_mb(), 1)
-            print(f"   ready in {proc.startup_s:.2f} s, RSS {proc.rss_mb():.0f} MB", flush=True)
-            broken: set[str] = set()
-            for scenario, concurrency in work:
+        with contextlib.ExitStack() as stack:
+            procs = start_servers([spec for spec, _ in servers], stack, out)
+            broken: set[tuple[str, str]] = set()
+            for scenario, concurrency in items:
                 request = requests.get(scenario)
-                if request is None or scenario in broken:
+                if request is None:
                     continue
-                problem = check(spec.base_url, request)
-                if problem is not None:
-                    broken.add(scenario)
-                    note = (
-                        f"{spec.name} {scenario}: not measured, the check request failed: {problem}"
-                    )
-                    out["notes"].append(note)
-                    print("   " + note, flush=True)
-                    continue
-                result = drive(plan, spec.base_url, request, concurrency, spec.name)
-                results.append(result)
-                extra = f", {result.items_per_s:,.0f} img/s" if request.items > 1 else ""
-                print(
-                    f"   {scenario:12} c={concurrency:<3} {result.rps:9,.0f} req/s{extra}  "
-                    f"p50 {result.p50_ms:.2f} p99 {result.p99_ms:.2f} p99.9 {result.p999_ms:.2f} ms"
-                    f"  errors {result.errors}",
-                    flush=True,
-                )
-            out["rss_mb"][spec.name] = round(proc.rss_mb(), 1)
-    except RuntimeError as exc:
-        out["notes"].append(f"{spec.name}: {exc}".splitlines()[0])
+                live = [
+                    proc
+                    for proc in procs
+                    if (scenario, concurrency) in todo[proc.spec.name]
+                    and answers(proc.spec.name, proc.spec.base_url, request, broken, out)
+                ]
+                runs: dict[str, list[RunResult]] = {proc.spec.name: [] for proc in live}
+                for _ in range(rounds):
+                    for proc in live:
+                        name, url = proc.spec.name, proc.spec.base_url
+                        runs[name].append(drive(plan, url, request, concurrency, name, seconds))
+                for proc in live:
+                    result = median_run(runs[proc.spec.name])
+                    results.append(result)
+                    print_run(result, request)
+            for proc in procs:
+                out["rss_mb"][proc.spec.name] = round(proc.rss_mb(), 1)
+    except RuntimeError as exc:  # wrk failed: noted, the other servers are still measured
+        names = ", ".join(spec.name for spec, _ in servers)
+        out["notes"].append(f"{names}: {exc}".splitlines()[0])
         print(f"   FAILED: {exc}", flush=True)
     return results
+
+
+def start_servers(
+    specs: list[ServerSpec], stack: contextlib.ExitStack, out: dict[str, Any]
+) -> list[ServerProcess]:
+    """Start each server (stopped when ``stack`` closes); record start-up time and RSS."""
+    procs = []
+    for spec in specs:
+        print(f"== {spec.name}: starting ({' '.join(spec.argv[-4:])}, cpus {spec.cpus})")
+        try:
+            proc = stack.enter_context(ServerProcess(spec, out["log_dir"]))
+        except RuntimeError as exc:
+            out["notes"].append(f"{spec.name}: {exc}".splitlines()[0])
+            print(f"   FAILED: {exc}", flush=True)
+            continue
+        out["startup_s"][spec.name] = round(proc.startup_s or 0.0, 3)
+        out["rss_ready_mb"][spec.name] = round(proc.rss_mb(), 1)
+        print(f"   ready in {proc.startup_s:.2f} s, RSS {proc.rss_mb():.0f} MB", flush=True)
+        procs.append(proc)
+    return procs
+
+
+def answers(
+    name: str, base_url: str, request: Request, broken: set[tuple[str, str]], out: dict[str, Any]
+) -> bool:
+    """Whether the server answers ``request`` with 200 (once failed, a scenario stays skipped)."""
+    if (name, request.name) in broken:
+        return False
+    problem = check(base_url, request)
+    if problem is None:
+        return True
+    broken.add((name, request.name))
+    note = f"{name} {request.name}: not measured, the check request failed: {problem}"
+    out["notes"].append(note)
+    print("   " + note, flush=True)
+    return False
+
+
+def print_run(result: RunResult, request: Request) -> None:
+    extra = f", {result.items_per_s:,.0f} img/s" if request.items > 1 else ""
+    rounds = result.extra.get("rounds_rps")
+    spread = "  rounds " + "/".join(f"{r:,.0f}" for r in rounds) if rounds else ""
+    print(
+        f"   {result.server:8} {result.scenario:12} c={result.concurrency:<3} "
+        f"{result.rps:9,.0f} req/s{extra}  p50 {result.p50_ms:.2f} p99 {result.p99_ms:.2f} "
+        f"p99.9 {result.p999_ms:.2f} ms  errors {result.errors}{spread}",
+        flush=True,
+    )
+
+
+def median_run(runs: list[RunResult]) -> RunResult:
+    """The run with the median req/s (the lower middle one for an even count), rounds noted."""
+    ordered = sorted(runs, key=lambda r: r.rps)
+    chosen = ordered[(len(ordered) - 1) // 2]
+    if len(runs) > 1:
+        chosen.extra["rounds_rps"] = [round(r.rps, 1) for r in runs]
+    return chosen
 
 
 def peer_servers(
@@ -241,6 +328,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="~1 minute smoke run: 1 s runs at 1 and 16 connections, floor, service and naive only",
     )
     parser.add_argument("--duration", type=float, default=4.0, help="seconds per measured run")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="alternating rounds of the floor and service runs (each 2 x duration / rounds s); "
+        "the median is reported",
+    )
     parser.add_argument("--tool", choices=["auto", "wrk", "httpx"], default="auto")
     parser.add_argument(
         "--models-dir", type=Path, default=Path(os.environ.get("SERVE_MODELS_DIR", "models"))
@@ -310,7 +404,10 @@ def main(argv: list[str] | None = None) -> int:
         os.sched_setaffinity(0, {int(plan.loadgen_cpus)})
     started = time.perf_counter()
     results: list[RunResult] = []
-    for spec, work in servers:
+    paired = [(spec, work) for spec, work in servers[:2] if spec.name in wanted]  # floor, service
+    if paired:
+        results += bench_servers(paired, requests, plan, out, plan.rounds)
+    for spec, work in servers[2:]:
         if spec.name in wanted:
             results += bench_server(spec, work, requests, plan, out)
     tools: dict[str, dict[str, Any] | None] = {}

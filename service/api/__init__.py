@@ -26,9 +26,21 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
+def header(request: Request, name: bytes) -> str | None:
+    """The first value of the request header ``name`` (lower-case bytes), or None.
+
+    A scan of the raw ASGI headers: ``request.headers`` builds a ``Headers`` object per request
+    and decodes every key it compares, several times the cost on the prediction path.
+    """
+    for key, value in request.scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
 def content_type(request: Request) -> str:
     """The media type of the request, lower-cased, without parameters."""
-    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return (header(request, b"content-type") or "").split(";", 1)[0].strip().lower()
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -38,7 +50,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     generator with its own checks per chunk). The body is cached on the request, so
     ``request.form()`` can parse it afterwards.
     """
-    declared = request.headers.get("content-length")
+    declared = header(request, b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"request body of {int(declared)} bytes exceeds the limit of {limit}")
     cached: bytes | None = getattr(request, "_body", None)

@@ -21,6 +21,7 @@ from service.api import (
     content_type,
     get_registry,
     get_settings,
+    header,
     json_response,
     note_model,
     read_body,
@@ -63,6 +64,8 @@ _INFER_BODY: dict[str, Any] = {
         },
     }
 }
+
+_HEADER_LENGTH = codec.HEADER_LENGTH.encode()
 
 
 _INFER_OK: dict[int | str, dict[str, Any]] = {
@@ -190,12 +193,12 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
     registry = get_registry(request)
     mv = _resolve(registry, name, version)  # 404/503 before reading the body
     check_content_type(request)
-    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    encoding = (header(request, b"content-encoding") or "identity").strip().lower()
     if encoding not in ("", "identity"):
         raise BadRequest(f"Content-Encoding {encoding!r} is not supported; send the body as is")
     body = await read_body(request, get_settings(request).max_body_bytes)
     mv = _resolve(registry, name, version)  # again: a swap may have retired it meanwhile
-    req = codec.decode_infer_request(body, request.headers.get(codec.HEADER_LENGTH))
+    req = codec.decode_infer_request(body, header(request, _HEADER_LENGTH))
     note_model(request, mv.name, mv.version)
     spec = _spec(mv)
     x = model_input(spec, req.inputs)

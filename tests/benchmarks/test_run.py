@@ -1,0 +1,77 @@
+"""The benchmark driver: floor and service measured in alternating rounds, medians reported."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks import run
+from benchmarks.payloads import Request
+from benchmarks.servers import ServerSpec
+from benchmarks.stats import RunResult
+
+
+def _result(server: str, scenario: str, concurrency: int, rps: float) -> RunResult:
+    return RunResult(server, scenario, concurrency, int(rps), 0, 1.0, 1.0, 2.0, 3.0, 1.0)
+
+
+class _Proc:
+    def __init__(self, spec: ServerSpec) -> None:
+        self.spec = spec
+
+    def rss_mb(self) -> float:
+        return 100.0
+
+
+def test_median_run_picks_the_middle_round_and_keeps_every_round() -> None:
+    runs = [_result("s", "json-1", 16, rps) for rps in (5000.0, 7000.0, 6000.0)]
+    chosen = run.median_run(runs)
+    assert chosen.rps == 6000.0
+    assert chosen.extra["rounds_rps"] == [5000.0, 7000.0, 6000.0]  # in the order they ran
+    assert run.median_run(runs[:2]).rps == 5000.0  # even count: the lower middle one
+    single = run.median_run([_result("s", "json-1", 1, 10.0)])
+    assert "rounds_rps" not in single.extra
+
+
+def test_servers_are_driven_in_alternating_rounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, str, int, float]] = []
+    speeds = iter([100.0, 50.0, 300.0, 60.0, 200.0, 70.0, 9.0, 8.0, 7.0, 1.0, 2.0, 3.0])
+
+    def drive(plan: Any, url: str, request: Request, c: int, server: str, seconds: float) -> Any:
+        calls.append((server, request.name, c, seconds))
+        return _result(server, request.name, c, next(speeds))
+
+    def start(specs: list[ServerSpec], stack: contextlib.ExitStack, out: Any) -> list[Any]:
+        return [_Proc(spec) for spec in specs]
+
+    monkeypatch.setattr(run, "drive", drive)
+    monkeypatch.setattr(run, "start_servers", start)
+    monkeypatch.setattr(run, "check", lambda url, request: None)
+    floor = ServerSpec("floor", ["x"], 1)
+    service = ServerSpec("service", ["x"], 2)
+    requests = {
+        name: Request(name, "/p", b"{}", "application/json") for name in ("json-1", "v2json-1")
+    }
+    args = argparse.Namespace(quick=False, tool="httpx", duration=3.0, rounds=3)
+    plan = run.make_plan(args)
+    out: dict[str, Any] = {"log_dir": Path("."), "startup_s": {}, "rss_ready_mb": {}}
+    out.update(rss_mb={}, notes=[])
+    results = run.bench_servers(
+        [(floor, [("json-1", 16)]), (service, [("json-1", 16), ("v2json-1", 1)])],
+        requests,
+        plan,
+        out,
+        rounds=3,
+    )
+    assert [c[0] for c in calls[:6]] == ["floor", "service"] * 3  # alternating
+    assert all(c[3] == 2.0 for c in calls)  # 2 x 3 s over 3 rounds
+    assert [(c[0], c[1]) for c in calls[6:9]] == [("service", "v2json-1")] * 3  # its own work
+    by_key = {(r.server, r.scenario): r for r in results}
+    assert by_key[("floor", "json-1")].rps == 200.0  # median of 100, 300, 200
+    assert by_key[("service", "json-1")].rps == 60.0  # median of 50, 60, 70
+    assert by_key[("service", "v2json-1")].extra["rounds_rps"] == [9.0, 8.0, 7.0]
+    assert out["rss_mb"] == {"floor": 100.0, "service": 100.0}
