@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +50,21 @@ def ratio(a: float | None, b: float | None) -> float | None:
     if a is None or b is None or b <= 0 or math.isnan(a) or math.isnan(b):
         return None
     return a / b
+
+
+def share_of_floor(service: RunResult | None, floor: RunResult | None) -> float | None:
+    """The service's req/s as a share of the floor's, measured in the same run.
+
+    When both ran in alternating rounds (``extra["rounds_rps"]``, see ``benchmarks.run``), it is
+    the median of the per-round ratios: each round's two runs are seconds apart, so the
+    machine's drift cancels out of each ratio. Otherwise the ratio of the two runs.
+    """
+    if service is None or floor is None:
+        return None
+    ours, theirs = service.extra.get("rounds_rps"), floor.extra.get("rounds_rps")
+    if ours and theirs and len(ours) == len(theirs) and all(f > 0 for f in theirs):
+        return float(statistics.median(s / f for s, f in zip(ours, theirs, strict=True)))
+    return ratio(service.rps, floor.rps)
 
 
 def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
@@ -113,7 +129,7 @@ def evaluate_goals(
             )
         )
 
-    r_floor = ratio(svc16.rps if svc16 else None, floor16.rps if floor16 else None)
+    r_floor = share_of_floor(svc16, floor16)
     add(
         "1 image, c=16: share of floor req/s",
         ">= 85%",
@@ -182,7 +198,7 @@ def _single_rows(results: Sequence[RunResult]) -> list[list[str]]:
             nai = find(results, NAIVE, scenario, c)
             if svc is None:
                 continue
-            r_floor = ratio(svc.rps, flo.rps if flo else None)
+            r_floor = share_of_floor(svc, flo)
             r_naive = ratio(svc.rps, nai.rps if nai else None)
             rows.append(
                 [
@@ -229,6 +245,13 @@ def render(report: dict[str, Any], results: Sequence[RunResult]) -> str:
         f"on CPU {report['server_cpus']}; {report['duration_s']:g} s per run after "
         f"{report['warmup_s']:g} s warm-up. Command: `{report['command']}`."
     )
+    rounds = report.get("rounds", 1)
+    if rounds > 1:
+        out.append(
+            f"\nThe floor and the service ran side by side in {rounds} alternating rounds of "
+            f"{report['round_s']:g} s per run: each shows its median round, and **of floor** is "
+            "the median of the per-round ratios (the rounds' req/s are in `latest.json`)."
+        )
     out += ["", "## Single requests (service vs the floor and naive servers)", ""]
     out.append(
         markdown_table(

@@ -148,12 +148,13 @@ def bench_servers(
     This machine's speed drifts by about 10% from one minute to the next (the floor server alone
     measured 6,400-7,900 req/s in back-to-back runs), so a ratio between two servers measured
     minutes apart says as much about the drift as about the servers. Here, for each (scenario,
-    concurrency), every round drives each server in turn for ``2 x duration / rounds`` seconds
-    (1 s at least); each server's reported run is its median round by req/s, and every
-    round's req/s is kept in ``extra["rounds_rps"]``. Idle servers use no CPU meanwhile.
+    concurrency) of single requests that more than one server answers, every round drives each
+    server in turn for ``2 x duration / rounds`` seconds (1 s at least); each server's reported
+    run is its median round by req/s, and every round's req/s is kept in
+    ``extra["rounds_rps"]``. Everything else gets one run. Idle servers use no CPU meanwhile.
     """
     results: list[RunResult] = []
-    seconds = plan.duration if rounds == 1 else max(1.0, plan.duration * 2 / rounds)
+    seconds = round_seconds(plan.duration, rounds)
     todo = {spec.name: set(work) for spec, work in servers}
     items = list(dict.fromkeys(item for _, work in servers for item in work))
     try:
@@ -170,11 +171,15 @@ def bench_servers(
                     if (scenario, concurrency) in todo[proc.spec.name]
                     and answers(proc.spec.name, proc.spec.base_url, request, broken, out)
                 ]
+                # rounds pay off where two servers compare on single requests (the goals'
+                # ratios); a batch request or a lone server gets one run of the full duration
+                paired = len(live) > 1 and request.items == 1
+                n, length = (rounds, seconds) if paired else (1, plan.duration)
                 runs: dict[str, list[RunResult]] = {proc.spec.name: [] for proc in live}
-                for _ in range(rounds):
+                for _ in range(n):
                     for proc in live:
                         name, url = proc.spec.name, proc.spec.base_url
-                        runs[name].append(drive(plan, url, request, concurrency, name, seconds))
+                        runs[name].append(drive(plan, url, request, concurrency, name, length))
                 for proc in live:
                     result = median_run(runs[proc.spec.name])
                     results.append(result)
@@ -234,6 +239,11 @@ def print_run(result: RunResult, request: Request) -> None:
         f"p99.9 {result.p999_ms:.2f} ms  errors {result.errors}{spread}",
         flush=True,
     )
+
+
+def round_seconds(duration: float, rounds: int) -> float:
+    """Seconds per run in alternating rounds: 2 x duration over the rounds, 1 s at least."""
+    return duration if rounds <= 1 else max(1.0, round(duration * 2 / rounds, 2))
 
 
 def median_run(runs: list[RunResult]) -> RunResult:
@@ -428,6 +438,8 @@ def main(argv: list[str] | None = None) -> int:
         "loadgen_cpus": plan.loadgen_cpus,
         "server_cpus": plan.server_cpus,
         "duration_s": plan.duration,
+        "rounds": plan.rounds,
+        "round_s": round_seconds(plan.duration, plan.rounds),
         "warmup_s": plan.warmup,
         "wall_s": round(time.perf_counter() - started, 1),
         "versions": {n: {"version": v.version, "recipe": v.recipe} for n, v in versions.items()},

@@ -12,6 +12,7 @@ from benchmarks.report import (
     markdown_table,
     ratio,
     render,
+    share_of_floor,
 )
 from benchmarks.stats import RunResult
 
@@ -139,3 +140,17 @@ def test_hotpath_table_subtracts_the_floor() -> None:
     text = render_hotpath({"rows": rows})
     assert "| json-1 | 16 | 60 | 250 | +190 | 0 |" in text
     assert "| png-1 | 1 | - | 400 | - | 2 |" in text
+
+
+def test_share_of_floor_is_the_median_of_paired_round_ratios() -> None:
+    service, floor = run("service", "json-1", 16, 6000), run("floor", "json-1", 16, 7000)
+    assert share_of_floor(service, floor) == pytest.approx(6000 / 7000)  # no rounds: plain ratio
+    # the machine slowed down in round 2: both servers dropped, their ratio did not
+    service.extra["rounds_rps"] = [6000.0, 4500.0, 6300.0]
+    floor.extra["rounds_rps"] = [7000.0, 5000.0, 7000.0]
+    assert share_of_floor(service, floor) == pytest.approx(0.9)  # median of 0.857, 0.9, 0.9
+    floor.extra["rounds_rps"] = [7000.0, 5000.0]  # rounds that do not pair up: plain ratio
+    assert share_of_floor(service, floor) == pytest.approx(6000 / 7000)
+    assert share_of_floor(service, None) is None
+    goals = {g.name: g for g in evaluate_goals([service, run("floor", "json-1", 16, 7000)], {}, {})}
+    assert goals["1 image, c=16: share of floor req/s"].measured == "86%"
