@@ -151,10 +151,11 @@ class HotRoutes:
 
     async def dispatch(self, hot: HotRoute, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive, send)
+        kwargs = {**scope["path_params"], hot.request_param: request}
+        if hot.defaults:
+            kwargs.update(hot.defaults)
         try:
-            response = await hot.endpoint(
-                **scope["path_params"], **hot.defaults, **{hot.request_param: request}
-            )
+            response = await hot.endpoint(**kwargs)
         except ClientDisconnect:
             raise  # nobody to answer: the caller records it
         except Exception as exc:

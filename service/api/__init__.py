@@ -85,10 +85,30 @@ def note_model(request: Request, name: str, version: int | None) -> None:
     state["model_version"] = version
 
 
+class JSONBytesResponse(Response):
+    """An encoded JSON body: the same two headers as ``Response(body, media_type=...)`` builds,
+    without its header machinery (measurable on the single-prediction path)."""
+
+    media_type = "application/json"
+
+    def __init__(self, content: bytes, status_code: int = 200) -> None:
+        self.status_code = status_code
+        self.body = content
+        self.background = None
+        self.raw_headers = [
+            (b"content-length", b"%d" % len(content)),
+            (b"content-type", b"application/json"),
+        ]
+
+
 def json_response(
     payload: Any, status_code: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
     """orjson-encoded response (numpy arrays and scalars allowed)."""
+    if headers is None:
+        return JSONBytesResponse(
+            orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY), status_code
+        )
     return Response(
         orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY),
         status_code=status_code,

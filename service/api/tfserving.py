@@ -20,7 +20,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from service import inference
-from service.api import get_registry, get_settings, json_response, note_model, read_body
+from service.api import (
+    JSONBytesResponse,
+    get_registry,
+    get_settings,
+    json_response,
+    note_model,
+    read_body,
+)
 from service.api.schemas import error_responses
 from service.api.v2 import check_content_type
 from service.errors import BadRequest, NotFound, NotReady
@@ -118,9 +125,7 @@ async def _call(
     req = tfs_codec.decode_predict_request(body)
     x = tfs_codec.input_array(req, spec.input_name, spec.input_shape, features)
     probs = await inference.predict(mv, x)
-    return Response(
-        tfs_codec.encode_predict_response(probs, req.format), media_type="application/json"
-    )
+    return JSONBytesResponse(tfs_codec.encode_predict_response(probs, req.format))
 
 
 # --- status and metadata ----------------------------------------------------------------------

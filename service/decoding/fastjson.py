@@ -132,7 +132,8 @@ class _Converter:
                 raise _Decline
             out: dict[str, Any] = {}
             for key in keys:
-                _check_string(key)
+                if not key.isidentifier():  # an identifier has no structural character
+                    _check_string(key)
                 out[key] = self.convert(value[key], (*path, key))
             return out
         if isinstance(value, simdjson.Array):

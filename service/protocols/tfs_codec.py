@@ -88,6 +88,8 @@ def input_array(
         return fit_batch(arr, instance_shape, "inputs")
     if isinstance(value, np.ndarray):  # a regular array of numbers, parsed without lists
         arr = json_numbers(value, _F32, "instances")
+        if arr.shape[1:] == instance_shape:  # the usual case, as fit_batch would find it
+            return arr
         return fit_batch(arr, instance_shape, "instances")
     if not isinstance(value, list):
         raise InvalidInput("'instances' must be a list with one entry per instance")

@@ -200,3 +200,33 @@ def test_tflite_padded_buckets_and_chunks_match_row_by_row(tiny_repo: Path) -> N
     rows = np.concatenate([runtime.predict(big[i : i + 1]) for i in range(len(big))])
     for n in (3, 5, 64, 100, len(big)):  # padded to 4, 8, exact 64, 128; then chunked
         np.testing.assert_allclose(runtime.predict(big[:n]), rows[:n], atol=1e-6)
+
+
+@pytest.mark.parametrize("status", [200, 422])
+def test_json_bytes_response_sends_what_starlettes_response_sends(status: int) -> None:
+    import asyncio
+
+    from starlette.responses import Response
+
+    from service.api import JSONBytesResponse, json_response
+
+    body = b'{"predictions":[[0.25,0.75]]}'
+
+    def sent(response: Response) -> list[dict[str, object]]:
+        messages: list[dict[str, object]] = []
+
+        async def send(message: dict[str, object]) -> None:
+            messages.append(message)
+
+        async def receive() -> dict[str, object]:
+            return {"type": "http.disconnect"}
+
+        scope = {"type": "http", "method": "POST", "headers": []}
+        asyncio.run(response(scope, receive, send))  # type: ignore[arg-type]
+        return messages
+
+    expected = sent(Response(body, status_code=status, media_type="application/json"))
+    assert sent(JSONBytesResponse(body, status)) == expected
+    fast = json_response({"predictions": [[0.25, 0.75]]}, status)
+    assert isinstance(fast, JSONBytesResponse) and sent(fast) == expected
+    assert fast.headers["content-type"] == "application/json"
