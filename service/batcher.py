@@ -1,13 +1,21 @@
 """Micro-batching: one bounded queue and one inference thread per loaded model version.
 
-Requests are ``(rows, future)``. Those submitted during one event-loop iteration go to the thread
-together, from one ``call_soon`` callback: one lock round and one thread wake-up per iteration
-instead of per request. The thread takes everything already queued, up to
-``max_batch_size`` rows (a single larger request runs alone), concatenates, runs the model once,
-checks that it got one output row per input row, and hands each request its slice back on the
-event loop with ``call_soon_threadsafe`` (one callback per batch). A lone request runs at once;
-``max_wait`` only holds a batch open while more requests keep arriving. A full queue answers
-``Overloaded`` immediately. ``stop()`` refuses new work and drains what was accepted.
+Requests are ``(rows, future)``. The event loop hands them to the thread in groups, from a
+``call_soon`` callback: one lock round and one thread wake-up per group instead of per request.
+A group closes at the first loop iteration that adds no request to it, or at ``max_batch_size``
+rows, or after :data:`MAX_TICKS` iterations: while the loop is still reading and parsing
+requests the model waits, and when the loop has nothing more to add the model starts at once
+(no timer, so a lone request waits one loop iteration, never a time window). Every group woke the
+thread, switched the one core over to it and back, and ran the model: measured at 16
+connections, handing over every iteration's requests gave batches of about 8 rows, waiting for
+a quiet iteration about 16, and about 13% more requests per second.
+
+The thread takes everything already queued, up to ``max_batch_size`` rows (a single larger
+request runs alone), concatenates, runs the model once, checks that it got one output row per
+input row, and hands each request its slice back on the event loop with
+``call_soon_threadsafe`` (one callback per batch). ``max_wait`` (off by default) also holds a
+batch open in the thread while more requests keep arriving. A full queue answers ``Overloaded``
+immediately. ``stop()`` refuses new work and drains what was accepted.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import numpy as np
 from service.errors import DeadlineExceeded, NotReady, Overloaded, ServeError
 
 log = logging.getLogger("service.batcher")
+MAX_TICKS = 16  # loop iterations a group may stay open while requests keep joining it
 
 PredictFn = Callable[[np.ndarray], np.ndarray]
 BatchObserver = Callable[[int, float], None]  # (rows, seconds), called on the inference thread
@@ -64,11 +73,13 @@ class Batcher:
         self.observer = observer
         self._predict = predict
         self._items: deque[_Item] = deque()
-        # Loop side: requests submitted during one event-loop iteration, handed to the thread
-        # together by one call_soon callback (one lock round and one wake-up per iteration).
+        # Loop side: the open group of requests, handed to the thread together by _flush (one
+        # lock round and one wake-up per group).
         self._pending: list[_Item] = []
         self._pending_rows = 0
         self._flush_handle: asyncio.Handle | None = None
+        self._seen_rows = 0  # pending rows at the last iteration, while a group is open
+        self._ticks = 0  # iterations the open group has lasted
         self._tick_loop: asyncio.AbstractEventLoop | None = None
         self._cond = threading.Condition()
         self._queued_rows = 0
@@ -116,7 +127,8 @@ class Batcher:
         if loop is self._tick_loop:
             self._pending.append(item)
             self._pending_rows += n
-            if self._flush_handle is None:
+            if self._flush_handle is None:  # a new group: a lone request goes next iteration
+                self._seen_rows = self._pending_rows
                 self._flush_handle = loop.call_soon(self._flush)
         else:  # another event loop, so another thread: hand it over at once
             with self._cond:
@@ -131,11 +143,23 @@ class Batcher:
         finally:
             timer.cancel()
 
-    def _flush(self) -> None:
-        """Hand every request submitted since the last flush to the inference thread."""
+    def _flush(self, force: bool = False) -> None:
+        """Hand the pending group to the inference thread once a loop iteration added nothing.
+
+        Runs once per loop iteration while a group is open (see the module doc); ``force``
+        hands it over at once.
+        """
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
+        rows = self._pending_rows
+        growing = rows != self._seen_rows and rows < self.max_batch_size
+        if growing and not force and self._ticks < MAX_TICKS and self._tick_loop is not None:
+            self._seen_rows = rows
+            self._ticks += 1
+            self._flush_handle = self._tick_loop.call_soon(self._flush)
+            return
+        self._seen_rows = self._ticks = 0
         items, self._pending = self._pending, []
         rows, self._pending_rows = self._pending_rows, 0
         if not items:
@@ -147,7 +171,7 @@ class Batcher:
 
     async def stop(self) -> None:
         """Refuse new requests, finish every accepted one, then end the thread."""
-        self._flush()  # accepted, not yet handed over
+        self._flush(force=True)  # accepted, not yet handed over
         with self._cond:
             self._closed = True
             self._cond.notify_all()
