@@ -56,14 +56,16 @@ def share_of_floor(service: RunResult | None, floor: RunResult | None) -> float 
     """The service's req/s as a share of the floor's, measured in the same run.
 
     When both ran in alternating rounds (``extra["rounds_rps"]``, see ``benchmarks.run``), it is
-    the median of the per-round ratios: each round's two runs are seconds apart, so the
-    machine's drift cancels out of each ratio. Otherwise the ratio of the two runs.
+    the median of the per-round ratios (the lower middle one for an even count): each round's
+    two runs are seconds apart, so the machine's drift cancels out of each ratio. Otherwise the
+    ratio of the two runs.
     """
     if service is None or floor is None:
         return None
     ours, theirs = service.extra.get("rounds_rps"), floor.extra.get("rounds_rps")
     if ours and theirs and len(ours) == len(theirs) and all(f > 0 for f in theirs):
-        return float(statistics.median(s / f for s, f in zip(ours, theirs, strict=True)))
+        ratios = [s / f for s, f in zip(ours, theirs, strict=True)]
+        return float(statistics.median_low(ratios))  # as median_run picks its round
     return ratio(service.rps, floor.rps)
 
 

@@ -149,47 +149,50 @@ def bench_servers(
     measured 6,400-7,900 req/s in back-to-back runs), so a ratio between two servers measured
     minutes apart says as much about the drift as about the servers. Here, for each (scenario,
     concurrency) of single requests that more than one server answers, every round drives each
-    server in turn for ``2 x duration / rounds`` seconds (1 s at least); each server's reported
-    run is its median round by req/s, and every round's req/s is kept in
-    ``extra["rounds_rps"]``. Everything else gets one run. Idle servers use no CPU meanwhile.
+    server in turn (in reverse order every other round) for ``2 x duration / rounds`` seconds,
+    whole, 1 at least; each server's reported run is its median round by req/s (the lower
+    middle one for an even count), and every round's req/s is kept in ``extra["rounds_rps"]``.
+    Everything else gets one run. Idle servers use no CPU meanwhile.
     """
     results: list[RunResult] = []
     seconds = round_seconds(plan.duration, rounds)
     todo = {spec.name: set(work) for spec, work in servers}
     items = list(dict.fromkeys(item for _, work in servers for item in work))
-    try:
-        with contextlib.ExitStack() as stack:
-            procs = start_servers([spec for spec, _ in servers], stack, out)
-            broken: set[tuple[str, str]] = set()
-            for scenario, concurrency in items:
-                request = requests.get(scenario)
-                if request is None:
-                    continue
-                live = [
-                    proc
-                    for proc in procs
-                    if (scenario, concurrency) in todo[proc.spec.name]
-                    and answers(proc.spec.name, proc.spec.base_url, request, broken, out)
-                ]
-                # rounds pay off where two servers compare on single requests (the goals'
-                # ratios); a batch request or a lone server gets one run of the full duration
-                paired = len(live) > 1 and request.items == 1
-                n, length = (rounds, seconds) if paired else (1, plan.duration)
-                runs: dict[str, list[RunResult]] = {proc.spec.name: [] for proc in live}
-                for _ in range(n):
-                    for proc in live:
-                        name, url = proc.spec.name, proc.spec.base_url
+    with contextlib.ExitStack() as stack:
+        procs = start_servers([spec for spec, _ in servers], stack, out)
+        broken: set[tuple[str, str]] = set()
+        for scenario, concurrency in items:
+            request = requests.get(scenario)
+            if request is None:
+                continue
+            live = [
+                proc
+                for proc in procs
+                if (scenario, concurrency) in todo[proc.spec.name]
+                and answers(proc.spec.name, proc.spec.base_url, request, broken, out)
+            ]
+            # rounds pay off where two servers compare on single requests (the goals'
+            # ratios); a batch request or a lone server gets one run of the full duration
+            paired = len(live) > 1 and request.items == 1
+            n, length = (rounds, seconds) if paired else (1, plan.duration)
+            runs: dict[str, list[RunResult]] = {proc.spec.name: [] for proc in live}
+            for i in range(n):
+                # ABBA: every other round reverses the order, so neither server always goes
+                # second (after the other's load, later in any drift)
+                for proc in live if i % 2 == 0 else live[::-1]:
+                    name, url = proc.spec.name, proc.spec.base_url
+                    try:
                         runs[name].append(drive(plan, url, request, concurrency, name, length))
-                for proc in live:
+                    except RuntimeError as exc:  # wrk failed: noted; the rest is measured
+                        out["notes"].append(f"{name} {scenario} c={concurrency}: {exc}")
+                        print(f"   FAILED: {exc}".splitlines()[0], flush=True)
+            for proc in live:
+                if runs[proc.spec.name]:
                     result = median_run(runs[proc.spec.name])
                     results.append(result)
                     print_run(result, request)
-            for proc in procs:
-                out["rss_mb"][proc.spec.name] = round(proc.rss_mb(), 1)
-    except RuntimeError as exc:  # wrk failed: noted, the other servers are still measured
-        names = ", ".join(spec.name for spec, _ in servers)
-        out["notes"].append(f"{names}: {exc}".splitlines()[0])
-        print(f"   FAILED: {exc}", flush=True)
+        for proc in procs:
+            out["rss_mb"][proc.spec.name] = round(proc.rss_mb(), 1)
     return results
 
 
@@ -242,8 +245,9 @@ def print_run(result: RunResult, request: Request) -> None:
 
 
 def round_seconds(duration: float, rounds: int) -> float:
-    """Seconds per run in alternating rounds: 2 x duration over the rounds, 1 s at least."""
-    return duration if rounds <= 1 else max(1.0, round(duration * 2 / rounds, 2))
+    """Seconds per run in alternating rounds: 2 x duration over the rounds, whole (wrk takes
+    whole seconds), 1 at least."""
+    return duration if rounds <= 1 else float(max(1, round(duration * 2 / rounds)))
 
 
 def median_run(runs: list[RunResult]) -> RunResult:

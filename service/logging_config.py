@@ -134,6 +134,7 @@ class AccessLog:
 
     MAX_PENDING = 256
     MAX_CLEAN = 4096  # redacted strings remembered (cleared when full: request ids churn it)
+    MAX_CLEAN_LENGTH = 256  # longer strings are redacted every time
 
     def __init__(self, name: str = "service.access") -> None:
         self.logger = logging.getLogger(name)
@@ -170,14 +171,17 @@ class AccessLog:
         pending, self._pending = self._pending, []
         handler = self._direct_handler()
         if handler is not None:
+            written = False
             try:
                 text = "".join([self._line(handler, now, fields) for now, fields in pending])
                 with handler.lock:  # type: ignore[union-attr]
                     handler.stream.write(text)
+                    written = True
                     handler.flush()
                 return
             except Exception:  # a closed or broken stream: logging's own path reports it
-                pass
+                if written:  # only the flush failed: the lines are out, do not repeat them
+                    return
         for _, fields in pending:  # other handlers, or a broken stream
             self.logger.info("request", extra=fields)
 
@@ -203,7 +207,9 @@ class AccessLog:
             if type(value) is str:  # most repeat from request to request: method, path, model
                 text = clean.get(value)
                 if text is None:
-                    text = clean[value] = redact(value)
+                    text = redact(value)
+                    if len(value) <= self.MAX_CLEAN_LENGTH:  # a long URL is not kept
+                        clean[value] = text
                 line[key] = text
             else:  # int, float or None here, as a rule
                 line[key] = redact.value(value)

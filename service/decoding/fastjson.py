@@ -171,9 +171,26 @@ def _tensor(array: simdjson.Array) -> np.ndarray:
     return values.reshape(shape)
 
 
-@functools.lru_cache(maxsize=256)
 def regular_skeleton(shape: tuple[int, ...]) -> bytes:
-    """The structural characters of a regular array of numbers: ``(2, 3)`` -> ``[[,,],[,,]]``."""
+    """The structural characters of a regular array of numbers: ``(2, 3)`` -> ``[[,,],[,,]]``.
+
+    About one byte per number: the skeletons of small shapes (a few images) are remembered,
+    a few KB each; larger ones, rarer and up to megabytes, are built each time.
+    """
+    if math.prod(shape) <= _CACHED_SKELETON_SIZE:
+        return _cached_skeleton(shape)
+    return _skeleton_of(shape)
+
+
+_CACHED_SKELETON_SIZE = 16_384  # numbers
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_skeleton(shape: tuple[int, ...]) -> bytes:
+    return _skeleton_of(shape)
+
+
+def _skeleton_of(shape: tuple[int, ...]) -> bytes:
     inner = b""
     for size in reversed(shape):
         inner = b"[" + (inner + b",") * (size - 1) + inner + b"]" if size else b"[]"

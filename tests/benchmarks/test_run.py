@@ -67,12 +67,34 @@ def test_servers_are_driven_in_alternating_rounds(monkeypatch: pytest.MonkeyPatc
         out,
         rounds=3,
     )
-    assert [c[0] for c in calls[:6]] == ["floor", "service"] * 3  # alternating
+    order = ["floor", "service", "service", "floor", "floor", "service"]
+    assert [c[0] for c in calls[:6]] == order  # alternating, every other round reversed
     assert all(c[3] == 2.0 for c in calls[:6])  # 2 x 3 s over 3 rounds
     assert [c[:2] for c in calls[6:]] == [("service", "v2json-1")]  # its own work, alone: 1 run
     assert calls[6][3] == 3.0  # of the full duration
     by_key = {(r.server, r.scenario): r for r in results}
-    assert by_key[("floor", "json-1")].rps == 200.0  # median of 100, 300, 200
-    assert by_key[("service", "json-1")].rps == 60.0  # median of 50, 60, 70
+    assert by_key[("floor", "json-1")].rps == 100.0  # median of 100, 60, 200
+    assert by_key[("service", "json-1")].rps == 70.0  # median of 50, 300, 70
     assert "rounds_rps" not in by_key[("service", "v2json-1")].extra
     assert out["rss_mb"] == {"floor": 100.0, "service": 100.0}
+
+
+def test_a_failed_run_is_noted_and_the_rest_still_measured(monkeypatch: pytest.MonkeyPatch) -> None:
+    def drive(plan: Any, url: str, request: Request, c: int, server: str, seconds: float) -> Any:
+        if server == "service" and c == 1:
+            raise RuntimeError("wrk failed (1): boom")
+        return _result(server, request.name, c, 100.0)
+
+    monkeypatch.setattr(run, "drive", drive)
+    monkeypatch.setattr(run, "start_servers", lambda specs, stack, out: [_Proc(s) for s in specs])
+    monkeypatch.setattr(run, "check", lambda url, request: None)
+    work = [("json-1", 1), ("json-1", 16)]
+    servers = [(ServerSpec("floor", ["x"], 1), work), (ServerSpec("service", ["x"], 2), work)]
+    requests = {"json-1": Request("json-1", "/p", b"{}", "application/json")}
+    plan = run.make_plan(argparse.Namespace(quick=False, tool="httpx", duration=2.0, rounds=3))
+    out: dict[str, Any] = {"log_dir": Path("."), "startup_s": {}, "rss_ready_mb": {}}
+    out.update(rss_mb={}, notes=[])
+    results = run.bench_servers(servers, requests, plan, out, rounds=3)
+    measured = sorted((r.server, r.concurrency) for r in results)
+    assert measured == [("floor", 1), ("floor", 16), ("service", 16)]
+    assert len(out["notes"]) == 3 and "boom" in out["notes"][0]  # one per failed round

@@ -355,3 +355,30 @@ async def test_every_access_line_is_written_by_the_time_the_app_stops(
             assert response.status_code == 200
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert any(line.get("request_id") == "last-one" for line in lines)
+
+
+def test_long_strings_are_redacted_every_time_not_remembered(restore_root: None) -> None:
+    access, stream = _direct_access_log(restore_root)
+    long_path = "/models/mnist/" + "x" * 1000
+    access({"request_id": "r-1", "path": long_path, "method": "POST"})
+    assert json.loads(stream.getvalue())["path"] == long_path
+    assert long_path not in access._clean and "POST" in access._clean
+
+
+class _FlushFails(_CountingStream):
+    def flush(self) -> None:
+        raise OSError("flush failed")
+
+
+def test_a_failed_flush_after_the_write_repeats_no_line(restore_root: None) -> None:
+    stream = _FlushFails()
+    configure_logging(make_settings(Path("."), log_format="json"), stream=stream)
+    root = logging.getLogger()
+    root.handlers[:] = [h for h in root.handlers if h.get_name() == "service-structured"]
+    access = AccessLog()
+    raise_exceptions, logging.raiseExceptions = logging.raiseExceptions, False
+    try:
+        access({"request_id": "r-1", "status": 200})
+    finally:
+        logging.raiseExceptions = raise_exceptions
+    assert stream.writes == 1 and stream.getvalue().count('"r-1"') == 1

@@ -341,3 +341,12 @@ def test_any_tfs_document_decodes_the_same_either_way(doc: Any, shape: tuple[int
     body = json.dumps(doc).encode()
     got, want = both_ways(tfs_call(body, shape))
     assert got == want
+
+
+def test_only_small_skeletons_are_remembered() -> None:
+    fastjson._cached_skeleton.cache_clear()
+    assert fastjson.regular_skeleton((2, 3)) == b"[[,,],[,,]]"
+    assert fastjson._cached_skeleton.cache_info().currsize == 1
+    big = (64, 28, 28)  # 50,176 numbers: built each time, never kept
+    assert fastjson.regular_skeleton(big) == fastjson._skeleton_of(big)
+    assert fastjson._cached_skeleton.cache_info().currsize == 1
