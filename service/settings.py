@@ -82,9 +82,9 @@ class Settings(BaseSettings):
     max_wait_ms: float = Field(
         default=0.0,
         ge=0.0,
-        description="How long a batch may wait for more rows while requests arrive. 0: a "
-        "batch is what queued while the model ran; a window only helps when clients are many "
-        "and the model slow (docs/performance.md).",
+        description="An extra time window a batch may wait for more rows. 0: requests go to "
+        "the model in groups that close when the event loop has nothing more to add; a window "
+        "only helps when clients are many and the model slow (docs/performance.md).",
     )
     queue_size: int = Field(
         default=8192,
