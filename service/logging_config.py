@@ -173,6 +173,7 @@ class AccessLog:
         if handler is not None:
             written = False
             try:
+                self._check_clean(handler)
                 text = "".join([self._line(handler, now, fields) for now, fields in pending])
                 with handler.lock:  # type: ignore[union-attr]
                     handler.stream.write(text)
@@ -185,16 +186,18 @@ class AccessLog:
         for _, fields in pending:  # other handlers, or a broken stream
             self.logger.info("request", extra=fields)
 
+    def _check_clean(self, handler: logging.StreamHandler[Any]) -> None:
+        """Forget the remembered redactions when the redactor changed (new settings) or when
+        there are too many (once per flush)."""
+        redact = handler.formatter.redact  # type: ignore[union-attr]
+        if self._clean_for is not redact or len(self._clean) > self.MAX_CLEAN:
+            self._clean.clear()
+            self._clean_for = redact
+
     def _line(self, handler: logging.StreamHandler[Any], now: float, fields: dict[str, Any]) -> str:
         """The text ``logging`` would write for ``fields`` logged at ``now``."""
         formatter: _StructuredFormatter = handler.formatter  # type: ignore[assignment]
-        redact = formatter.redact
-        clean = self._clean
-        if self._clean_for is not redact:  # new settings: what was clean may not be any more
-            clean.clear()
-            self._clean_for = redact
-        elif len(clean) > self.MAX_CLEAN:
-            clean.clear()
+        redact, clean = formatter.redact, self._clean
         line: dict[str, Any] = {
             "ts": self._timestamp(now),
             "level": "info",
