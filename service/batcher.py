@@ -153,8 +153,8 @@ class Batcher:
             self._flush_handle.cancel()
             self._flush_handle = None
         rows = self._pending_rows
-        growing = rows != self._seen_rows and rows < self.max_batch_size
-        if growing and not force and self._ticks < MAX_TICKS and self._tick_loop is not None:
+        keep = keep_open(rows, self._seen_rows, self._ticks, self.max_batch_size)
+        if keep and not force and self._tick_loop is not None:
             self._seen_rows = rows
             self._ticks += 1
             self._flush_handle = self._tick_loop.call_soon(self._flush)
@@ -263,6 +263,12 @@ class Batcher:
         for loop, pairs in by_loop.items():
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
                 loop.call_soon_threadsafe(_settle, pairs, error)
+
+
+def keep_open(rows: int, seen: int, ticks: int, max_rows: int) -> bool:
+    """Whether a group of ``rows`` pending rows waits one more loop iteration: it grew since the
+    last look (``seen`` rows), is not full, and has not waited :data:`MAX_TICKS` iterations."""
+    return rows != seen and rows < max_rows and ticks < MAX_TICKS
 
 
 def _settle(pairs: list[tuple[_Item, np.ndarray | None]], error: BaseException | None) -> None:

@@ -10,7 +10,7 @@ from collections import deque
 import numpy as np
 import pytest
 
-from service.batcher import Batcher
+from service.batcher import MAX_TICKS, Batcher, keep_open
 from service.errors import NotReady, Overloaded
 
 pytestmark = pytest.mark.anyio
@@ -75,7 +75,24 @@ async def _one(batcher: Batcher, value: float) -> np.ndarray:
     return await batcher.submit(np.full((1, 2), value, np.float32))
 
 
-async def test_a_group_stays_open_while_each_iteration_adds_to_it() -> None:
+@pytest.mark.parametrize(
+    ("rows", "seen", "ticks", "keep"),
+    [
+        (5, 3, 0, True),  # it grew since the last look: wait one more iteration
+        (5, 5, 0, False),  # an iteration added nothing: hand it over
+        (1, 1, 0, False),  # a lone request, as submitted: next iteration
+        (64, 10, 0, False),  # full (max_batch_size)
+        (70, 10, 0, False),  # over full
+        (5, 3, 16, False),  # open for MAX_TICKS iterations already
+        (5, 3, 15, True),
+    ],
+)
+def test_when_a_group_stays_open(rows: int, seen: int, ticks: int, keep: bool) -> None:
+    assert MAX_TICKS == 16
+    assert keep_open(rows, seen, ticks, 64) is keep
+
+
+async def test_requests_over_several_iterations_are_all_answered_none_stranded() -> None:
     model = Sizes()
     batcher = Batcher("t", model, max_batch_size=64, max_wait_s=0.0)
     batcher.start()
@@ -84,10 +101,10 @@ async def test_a_group_stays_open_while_each_iteration_adds_to_it() -> None:
         for i in range(5):  # one more request in each of five iterations
             tasks.append(asyncio.ensure_future(_one(batcher, i)))
             await asyncio.sleep(0)
-        results = await asyncio.gather(*tasks)
+        results = await asyncio.wait_for(asyncio.gather(*tasks), 5)
     finally:
         await batcher.stop()
-    assert model.sizes == [5]  # handed over once the loop had nothing more to add
+    assert sum(model.sizes) == 5 and batcher.queued_rows == 0
     assert [float(r[0, 0]) for r in results] == [0.0, 2.0, 4.0, 6.0, 8.0]
 
 
@@ -107,25 +124,13 @@ async def test_a_lone_request_waits_one_iteration_not_a_time_window() -> None:
     assert model.sizes == [1]
 
 
-async def test_a_group_closes_at_max_batch_size_and_after_max_ticks(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    import service.batcher as batcher_module
-
-    monkeypatch.setattr(batcher_module, "MAX_TICKS", 3)
+async def test_a_full_group_is_run_in_batches_of_max_batch_size() -> None:
     model = Sizes()
     batcher = Batcher("t", model, max_batch_size=4, max_wait_s=0.0)
     batcher.start()
     try:
-        first = [asyncio.ensure_future(_one(batcher, i)) for i in range(4)]  # full at once
+        first = [asyncio.ensure_future(_one(batcher, i)) for i in range(6)]  # one iteration
         await asyncio.gather(*first)
-        trickle = []
-        for i in range(12):  # one per iteration, never a quiet one
-            trickle.append(asyncio.ensure_future(_one(batcher, i)))
-            await asyncio.sleep(0)
-        await asyncio.gather(*trickle)
     finally:
         await batcher.stop()
-    assert model.sizes[0] == 4
-    assert sum(model.sizes[1:]) == 12 and max(model.sizes[1:]) <= 4
-    assert len(model.sizes) >= 4  # the trickle was cut into groups, not held to the end
+    assert model.sizes == [4, 2]  # handed over at once (full), run 4 rows at a time
