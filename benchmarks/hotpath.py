@@ -118,7 +118,7 @@ async def run(
 
     from benchmarks.floor_server import create_app as floor_app
     from service.app import create_app
-    from service.middleware import configure_logging
+    from service.observability.logs import configure_logging
     from service.settings import Settings
 
     versions = find_versions(models_dir, ("mnist", "fashion_mnist", "pima"))

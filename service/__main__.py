@@ -8,7 +8,7 @@ from typing import Any
 
 import uvicorn
 
-from service.middleware import configure_logging
+from service.observability.logs import configure_logging
 from service.settings import Settings
 
 
@@ -21,14 +21,14 @@ def main() -> None:
     # installed before it started: this one, so a graceful stop exits 0, not -15.
     signal.signal(signal.SIGTERM, _exit_cleanly)
     settings = Settings()
-    configure_logging(settings)
+    log_sink = configure_logging(settings)
     common: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
         "loop": "uvloop",
         "http": "httptools",
         "log_config": None,  # our own logging set-up
-        "access_log": False,  # the request edge (service.edge) logs each request once
+        "access_log": False,  # the request edge logs each request once
         "timeout_graceful_shutdown": max(1, round(settings.request_timeout_s)) + 5,
     }
     if settings.workers > 1:
@@ -38,7 +38,7 @@ def main() -> None:
     else:
         from service.app import create_app, freeze_heap
 
-        app = create_app(settings)
+        app = create_app(settings, log_sink)
         freeze_heap()
         uvicorn.run(app, **common)  # type: ignore[arg-type]
 

@@ -20,18 +20,19 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service import fastpath
-from service.api import health, json_response, own, tfserving, ui, v2
-from service.api import repository as repository_api
+from service.api import admin, health, own, tfserving, ui, v2
+from service.api.common import json_response
 from service.api.schemas import add_record_schemas
-from service.edge import Edge
 from service.errors import ServeError
-from service.logging_config import AccessLog
-from service.metrics import Metrics
-from service.metrics import build_router as metrics_router
-from service.middleware import configure_logging
-from service.registry import ModelRegistry
-from service.security import install_openapi as install_security_openapi
+from service.http.edge import Edge
+from service.http.fastpath import FastPath
+from service.http.routes import RouteTable
+from service.http.security import install_openapi as install_security_openapi
+from service.observability.access_log import AccessLog
+from service.observability.logs import LogSink, configure_logging
+from service.observability.metrics import Metrics
+from service.observability.metrics import build_router as metrics_router
+from service.serving.registry import ModelRegistry
 from service.settings import Settings
 
 log = logging.getLogger("service.app")
@@ -43,7 +44,7 @@ Every error is `{"error": "..."}` with a 4xx/5xx status. Predictions accept JSON
 
 
 class ServeApp(FastAPI):
-    """FastAPI, with every HTTP request entering through the request edge (``service.edge``).
+    """FastAPI, with every HTTP request entering through the request edge (``http.edge``).
 
     The edge does the request id, keys, limits, deadline, access log and metrics, and sends the
     prediction routes straight to their endpoints; the rest goes on to FastAPI's own stack.
@@ -62,13 +63,18 @@ class ServeApp(FastAPI):
         await super().__call__(scope, receive, send)
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """Build the app; the lifespan loads the registry from ``settings.models_dir``."""
+def create_app(settings: Settings, log_sink: LogSink | None = None) -> FastAPI:
+    """Build the app; the lifespan loads the registry from ``settings.models_dir``.
+
+    ``log_sink`` is where ``configure_logging`` sends log lines; the access log writes there.
+    """
     registry = ModelRegistry(settings)
-    access_log = AccessLog()
+    access_log = AccessLog(log_sink)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Routes or middleware added after create_app must obey the table's rules too.
+        edge.routes = RouteTable.of_app(app)
         await registry.start()
         ready, problems = registry.readiness()
         log.info("service started", extra={"ready": ready, "problems": problems or None})
@@ -103,15 +109,19 @@ def create_app(settings: Settings) -> FastAPI:
     metrics.bind(registry)
     app.state.metrics = metrics
     app.include_router(metrics_router(metrics))
-    app.include_router(repository_api.router)
+    app.include_router(admin.router)
     # Every HTTP request enters through the edge; the prediction routes skip FastAPI's router.
-    hot = fastpath.HotRoutes(
-        fastpath.hot_routes([own.router, tfserving.router, v2.router], fastpath.is_prediction),
-        app.exception_handlers,
+    routes = RouteTable.of_app(app)
+    edge = Edge(
+        app.framework,
+        settings,
+        routes,
+        access_log,
+        metrics=metrics,
+        fast=FastPath(app.exception_handlers),
+        app=app,
     )
-    entry: ASGIApp = Edge(
-        app.framework, settings, metrics=metrics, hot=hot, app=app, access_log=access_log
-    )
+    entry: ASGIApp = edge
     if settings.cors_origins:  # around the edge: its own answers (401, 413, 504) get CORS too
         entry = CORSMiddleware(
             entry,
@@ -122,7 +132,7 @@ def create_app(settings: Settings) -> FastAPI:
         )
     app.entry = entry
     _document_records(app, registry)
-    install_security_openapi(app, settings)
+    install_security_openapi(app, settings, routes)
     return app
 
 
@@ -152,8 +162,7 @@ def _document_records(app: FastAPI, registry: ModelRegistry) -> None:
 def create_app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory`` and multi-worker runs: settings from the environment."""
     settings = Settings()
-    configure_logging(settings)
-    app = create_app(settings)
+    app = create_app(settings, configure_logging(settings))
     freeze_heap()  # a server process (each uvicorn worker), never a test
     return app
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 
-from service.api import get_registry, json_response
+from service.api.common import get_registry, json_response
+from service.api.routing import RouteKind, dialect_router, route_kind
 from service.api.schemas import ErrorBody, Liveness, Readiness
 
-router = APIRouter(tags=["health"])
+router = dialect_router("other", tags=["health"])
 
 
 @router.get(
@@ -17,6 +18,7 @@ router = APIRouter(tags=["health"])
     response_model=Liveness,
     responses={200: {"content": {"application/json": {"example": {"status": "alive"}}}}},
 )
+@route_kind(RouteKind.HEALTH)
 async def healthz() -> Response:
     return json_response({"status": "alive"})
 
@@ -48,6 +50,7 @@ async def healthz() -> Response:
         },
     },
 )
+@route_kind(RouteKind.HEALTH)
 async def readyz(request: Request) -> Response:
     registry = get_registry(request)
     ready, problems = registry.readiness()

@@ -1,7 +1,7 @@
 """The service's own API: model status and metadata, report files, and predictions.
 
 Handlers only translate HTTP: read the body (size-limited), decode it with ``service.decoding``
-into an array, call the one prediction path (``service.inference``) and encode the answer.
+into an array, call the one prediction path (``service.serving.inference``) and encode the answer.
 """
 
 from __future__ import annotations
@@ -10,11 +10,10 @@ import hashlib
 import re
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 
-from service import inference
-from service.api import (
+from service.api.common import (
     content_type,
     get_registry,
     get_settings,
@@ -22,14 +21,7 @@ from service.api import (
     note_model,
     read_body,
 )
-from service.api.inputs import (
-    decode_images,
-    form_images,
-    from_json,
-    image_fit,
-    image_model,
-    query_options,
-)
+from service.api.routing import RouteKind, dialect_router, route_kind
 from service.api.schemas import (
     IMAGE_RESPONSE_EXAMPLE,
     PIMA_RESPONSE_EXAMPLE,
@@ -41,13 +33,22 @@ from service.api.schemas import (
     VersionDetail,
     error_responses,
 )
-from service.decoding.images import ACCEPTED_IMAGE_TYPES
-from service.decoding.jsonbody import parse_json
+from service.api.uploads import (
+    decode_images,
+    form_images,
+    from_json,
+    image_fit,
+    image_model,
+    query_options,
+)
+from service.codecs.jsonbody import parse_json
 from service.errors import NotFound, UnsupportedMediaType
-from service.model import ModelSpec
-from service.repository import valid_name
+from service.inputs.images import ACCEPTED_IMAGE_TYPES
+from service.repository.disk import valid_name
+from service.serving import inference
+from service.serving.model import ModelSpec
 
-router = APIRouter(tags=["models"])
+router = dialect_router("own", tags=["models"])
 
 _JSON_TYPES = ("", "application/json")
 _REPORT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
@@ -77,6 +78,7 @@ _MODEL_EXAMPLE = {
     response_model=ModelList,
     responses={200: {"content": {"application/json": {"example": {"models": [_MODEL_EXAMPLE]}}}}},
 )
+@route_kind(RouteKind.READ)
 async def list_models(request: Request) -> Response:
     return json_response({"models": get_registry(request).models()})
 
@@ -90,6 +92,7 @@ async def list_models(request: Request) -> Response:
         **error_responses(404),
     },
 )
+@route_kind(RouteKind.READ)
 async def get_model(name: str, request: Request) -> Response:
     registry = get_registry(request)
     status = _model_status(request, name)
@@ -124,6 +127,7 @@ def _model_status(request: Request, name: str) -> dict[str, Any]:
         **error_responses(404, 503),
     },
 )
+@route_kind(RouteKind.READ)
 async def get_version(name: str, version: str, request: Request) -> Response:
     mv = get_registry(request).lookup(name, version)
     return json_response({"name": mv.name, **mv.status(), "metadata": mv.public_metadata() or None})
@@ -141,6 +145,7 @@ async def get_version(name: str, version: str, request: Request) -> Response:
         **error_responses(404),
     },
 )
+@route_kind(RouteKind.READ)
 async def get_report_file(name: str, version: str, filename: str, request: Request) -> Response:
     registry = get_registry(request)
     mv = registry.lookup(name, version)
@@ -183,6 +188,7 @@ _PREDICT_DOC = dict(
     summary="Predict with the model's default version (JSON, PNG/JPEG body, or multipart files)",
     **_PREDICT_DOC,  # type: ignore[arg-type]
 )
+@route_kind(RouteKind.PREDICTION)
 async def predict_default(name: str, request: Request) -> Response:
     return await _predict(request, name, None)
 
@@ -192,6 +198,7 @@ async def predict_default(name: str, request: Request) -> Response:
     summary="Predict with one version (a number or a label such as baseline)",
     **_PREDICT_DOC,  # type: ignore[arg-type]
 )
+@route_kind(RouteKind.PREDICTION)
 async def predict_version(name: str, version: str, request: Request) -> Response:
     return await _predict(request, name, version)
 

@@ -16,11 +16,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 
-from service import inference
-from service.api import (
+from service.api.common import (
     JSONBytesResponse,
     get_registry,
     get_settings,
@@ -28,14 +27,16 @@ from service.api import (
     note_model,
     read_body,
 )
+from service.api.routing import RouteKind, dialect_router, route_kind
 from service.api.schemas import error_responses
 from service.api.v2 import check_content_type
+from service.codecs import tfserving as tfs_codec
 from service.errors import BadRequest, NotFound, NotReady
-from service.model import ModelSpec, ModelVersion, VersionState
-from service.protocols import tfs_codec
-from service.registry import ModelRegistry
+from service.serving import inference
+from service.serving.model import ModelSpec, ModelVersion, VersionState
+from service.serving.registry import ModelRegistry
 
-router = APIRouter(prefix="/v1", tags=["tensorflow-serving"])
+router = dialect_router("tfserving", prefix="/v1", tags=["tensorflow-serving"])
 
 _STATES = {
     VersionState.LOADING: "LOADING",
@@ -78,6 +79,7 @@ _POST_DOC: dict[str, Any] = {
     summary="TF Serving :predict, :classify or :regress with the default version",
     **_POST_DOC,
 )
+@route_kind(RouteKind.PREDICTION)
 async def call_default(name: str, verb: str, request: Request) -> Response:
     return await _call(request, name, verb, get_registry(request).resolve(name, None), None)
 
@@ -87,6 +89,7 @@ async def call_default(name: str, verb: str, request: Request) -> Response:
     summary="TF Serving :predict, :classify or :regress with one version",
     **_POST_DOC,
 )
+@route_kind(RouteKind.PREDICTION)
 async def call_version(name: str, version: str, verb: str, request: Request) -> Response:
     return await _call(
         request, name, verb, _resolve_number(get_registry(request), name, version), version
@@ -98,6 +101,7 @@ async def call_version(name: str, version: str, verb: str, request: Request) -> 
     summary="TF Serving :predict, :classify or :regress with a labelled version",
     **_POST_DOC,
 )
+@route_kind(RouteKind.PREDICTION)
 async def call_label(name: str, label: str, verb: str, request: Request) -> Response:
     registry = get_registry(request)
     if label.isdigit() or not label:
@@ -159,6 +163,7 @@ def _version_status(
     summary="TF Serving model status: every served version and its state",
     responses=error_responses(404),
 )
+@route_kind(RouteKind.READ)
 async def model_status(name: str, request: Request) -> Response:
     statuses = _version_status(get_registry(request), name, None)
     return json_response({"model_version_status": statuses})
@@ -169,6 +174,7 @@ async def model_status(name: str, request: Request) -> Response:
     summary="TF Serving model status of one version",
     responses=error_responses(404),
 )
+@route_kind(RouteKind.READ)
 async def version_status(name: str, version: str, request: Request) -> Response:
     statuses = _version_status(get_registry(request), name, version)
     return json_response({"model_version_status": statuses})
@@ -203,6 +209,7 @@ def signature_metadata(mv: ModelVersion) -> dict[str, Any]:
     summary="TF Serving model metadata (signature) of the default version",
     responses=error_responses(404, 503),
 )
+@route_kind(RouteKind.READ)
 async def model_metadata(name: str, request: Request) -> Response:
     return json_response(signature_metadata(get_registry(request).resolve(name, None)))
 
@@ -212,6 +219,7 @@ async def model_metadata(name: str, request: Request) -> Response:
     summary="TF Serving model metadata (signature) of one version",
     responses=error_responses(404, 503),
 )
+@route_kind(RouteKind.READ)
 async def version_metadata(name: str, version: str, request: Request) -> Response:
     return json_response(signature_metadata(_resolve_number(get_registry(request), name, version)))
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from service.api.routing import RouteKind, dialect_router, route_kind
 from service.errors import NotFound
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -60,7 +61,7 @@ def load_static(directory: Path = STATIC_DIR) -> dict[str, _StaticFile]:
 def build_router(directory: Path = STATIC_DIR) -> APIRouter:
     """Router serving ``/`` (index.html) and ``/static/<file>``; hidden from the OpenAPI schema."""
     files = load_static(directory)
-    router = APIRouter(include_in_schema=False)
+    router = dialect_router("ui", include_in_schema=False)
 
     def _get(name: str, if_none_match: str | None) -> Response:
         static = files.get(name)
@@ -69,10 +70,12 @@ def build_router(directory: Path = STATIC_DIR) -> APIRouter:
         return static.response(if_none_match)
 
     @router.get("/")
+    @route_kind(RouteKind.READ)
     def index(request: Request) -> Response:
         return _get("index.html", request.headers.get("if-none-match"))
 
     @router.get("/static/{name}")
+    @route_kind(RouteKind.READ)
     def static_file(name: str, request: Request) -> Response:
         return _get(name, request.headers.get("if-none-match"))
 

@@ -13,11 +13,10 @@ from importlib import metadata as importlib_metadata
 from typing import Any
 
 import numpy as np
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 
-from service import inference
-from service.api import (
+from service.api.common import (
     content_type,
     get_registry,
     get_settings,
@@ -26,15 +25,17 @@ from service.api import (
     note_model,
     read_body,
 )
+from service.api.routing import RouteKind, dialect_router, route_kind
 from service.api.schemas import error_responses
+from service.codecs import v2 as codec
+from service.codecs import v2_response
+from service.codecs.tensors import fit_batch
 from service.errors import BadRequest, InvalidInput, NotFound, NotReady, UnsupportedMediaType
-from service.model import ModelSpec, ModelVersion
-from service.protocols import v2_codec as codec
-from service.protocols import v2_response
-from service.protocols.tensors import fit_batch
-from service.registry import ModelRegistry
+from service.serving import inference
+from service.serving.model import ModelSpec, ModelVersion
+from service.serving.registry import ModelRegistry
 
-router = APIRouter(prefix="/v2", tags=["v2 (open inference protocol)"])
+router = dialect_router("v2", prefix="/v2", tags=["v2 (open inference protocol)"])
 
 SERVER_NAME = "digitserve"
 EXTENSIONS = ["binary_tensor_data", "classification"]
@@ -86,6 +87,7 @@ def _server_version() -> str:
 
 # --- server -------------------------------------------------------------------------------------
 @router.get("", summary="V2 server metadata")
+@route_kind(RouteKind.READ)
 async def server_metadata() -> Response:
     return json_response(
         {"name": SERVER_NAME, "version": _server_version(), "extensions": EXTENSIONS}
@@ -93,11 +95,13 @@ async def server_metadata() -> Response:
 
 
 @router.get("/health/live", summary="V2 server liveness")
+@route_kind(RouteKind.HEALTH)
 async def server_live() -> Response:
     return json_response({"live": True})
 
 
 @router.get("/health/ready", summary="V2 server readiness", responses=error_responses(503))
+@route_kind(RouteKind.HEALTH)
 async def server_ready(request: Request) -> Response:
     ready, problems = get_registry(request).readiness()
     if ready:
@@ -129,6 +133,7 @@ def model_metadata(registry: ModelRegistry, mv: ModelVersion) -> dict[str, Any]:
 
 
 @router.get("/models/{name}", summary="V2 model metadata", responses=error_responses(404, 503))
+@route_kind(RouteKind.READ)
 async def get_model(name: str, request: Request) -> Response:
     registry = get_registry(request)
     return json_response(model_metadata(registry, _resolve(registry, name, None)))
@@ -139,6 +144,7 @@ async def get_model(name: str, request: Request) -> Response:
     summary="V2 model metadata of one version",
     responses=error_responses(404, 503),
 )
+@route_kind(RouteKind.READ)
 async def get_version(name: str, version: str, request: Request) -> Response:
     registry = get_registry(request)
     return json_response(model_metadata(registry, _resolve(registry, name, version)))
@@ -155,6 +161,7 @@ async def _ready(request: Request, name: str, version: str | None) -> Response:
 @router.get(
     "/models/{name}/ready", summary="V2 model readiness", responses=error_responses(404, 503)
 )
+@route_kind(RouteKind.HEALTH)
 async def model_ready(name: str, request: Request) -> Response:
     return await _ready(request, name, None)
 
@@ -164,6 +171,7 @@ async def model_ready(name: str, request: Request) -> Response:
     summary="V2 model version readiness",
     responses=error_responses(404, 503),
 )
+@route_kind(RouteKind.HEALTH)
 async def version_ready(name: str, version: str, request: Request) -> Response:
     return await _ready(request, name, version)
 
@@ -175,6 +183,7 @@ async def version_ready(name: str, version: str, request: Request) -> Response:
     responses={**_INFER_OK, **error_responses(400, 404, 413, 415, 422, 503, 504)},
     openapi_extra=_INFER_BODY,
 )
+@route_kind(RouteKind.PREDICTION)
 async def infer(name: str, request: Request) -> Response:
     return await _infer(request, name, None)
 
@@ -185,6 +194,7 @@ async def infer(name: str, request: Request) -> Response:
     responses={**_INFER_OK, **error_responses(400, 404, 413, 415, 422, 503, 504)},
     openapi_extra=_INFER_BODY,
 )
+@route_kind(RouteKind.PREDICTION)
 async def infer_version(name: str, version: str, request: Request) -> Response:
     return await _infer(request, name, version)
 

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from service.decoding.images import decode_image
-from service.runtime import ModelRuntime, create_runtime
+from service.inputs.images import decode_image
+from service.runtimes.base import ModelRuntime, create_runtime
 from tests.client.live_server import Server, run_server, trained_repository
 
 pytestmark = pytest.mark.integration

@@ -13,8 +13,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from service import runtime
 from service.__main__ import main
+from service.runtimes import base as runtime
 
 SLOW_S = float(os.environ.get("RELIABILITY_SLOW_MS", "0")) / 1000.0
 _predict = runtime.ModelRuntime.predict

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from fastapi import FastAPI
 
-from service.limits import BadTimeout, parse_timeout
+from service.http.limits import BadTimeout, parse_timeout
 from tests.reliability.conftest import serve
 
 pytestmark = pytest.mark.anyio

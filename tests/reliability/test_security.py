@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service.security import classify, key_matches, parse_keys
+from service.http.security import classify, key_matches, parse_keys
 from tests.reliability.conftest import serve
 
 pytestmark = pytest.mark.anyio

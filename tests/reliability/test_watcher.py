@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service.model import VersionState
-from service.registry import ModelRegistry
-from service.watcher import RepositoryWatcher, folder_signature
+from service.serving.model import VersionState
+from service.serving.registry import ModelRegistry
+from service.serving.watcher import RepositoryWatcher, folder_signature
 from tests.reliability import helpers as h
 from tests.service.conftest import make_settings
 

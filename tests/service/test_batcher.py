@@ -9,8 +9,8 @@ import time
 import numpy as np
 import pytest
 
-from service.batcher import Batcher, BatchError
 from service.errors import DeadlineExceeded, NotReady, Overloaded
+from service.serving.batcher import Batcher, BatchError
 
 pytestmark = pytest.mark.anyio
 

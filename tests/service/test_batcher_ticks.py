@@ -10,8 +10,8 @@ from collections import deque
 import numpy as np
 import pytest
 
-from service.batcher import MAX_TICKS, Batcher, keep_open
 from service.errors import NotReady, Overloaded
+from service.serving.batcher import MAX_TICKS, Batcher, keep_open
 
 pytestmark = pytest.mark.anyio
 

@@ -10,10 +10,16 @@ import numpy as np
 import pytest
 
 from service.errors import InvalidInput
-from service.inference import check_threshold, check_top_k, classify, outcomes, validate
-from service.model import ModelSpec
-from service.repository import Repository, RepositoryError, listed_path, parse_version, valid_name
-from service.runtime import SavedModelRuntime, TFLiteRuntime, create_runtime
+from service.repository.disk import (
+    Repository,
+    RepositoryError,
+    listed_path,
+    parse_version,
+    valid_name,
+)
+from service.runtimes.base import SavedModelRuntime, TFLiteRuntime, create_runtime
+from service.serving.inference import check_threshold, check_top_k, classify, outcomes, validate
+from service.serving.model import ModelSpec
 from service.settings import Settings
 
 
@@ -208,7 +214,7 @@ def test_json_bytes_response_sends_what_starlettes_response_sends(status: int) -
 
     from starlette.responses import Response
 
-    from service.api import JSONBytesResponse, json_response
+    from service.api.common import JSONBytesResponse, json_response
 
     body = b'{"predictions":[[0.25,0.75]]}'
 

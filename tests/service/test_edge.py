@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from service import limits
-from service.edge import Edge
+from service.http import limits
+from service.http.edge import Edge
 from service.settings import Settings
 
 pytestmark = pytest.mark.anyio

@@ -10,9 +10,9 @@ import pytest
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from service import fastpath
-from service.edge import Edge
 from service.errors import InvalidInput
+from service.http import fastpath
+from service.http.edge import Edge
 from service.settings import Settings
 
 

@@ -17,7 +17,7 @@ from asgi_lifespan import LifespanManager
 from pydantic import SecretStr
 
 from service.app import create_app
-from service.logging_config import (
+from service.observability.logs import (
     REDACTED,
     AccessLog,
     JsonFormatter,

@@ -12,7 +12,7 @@ from asgi_lifespan import LifespanManager
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.app import create_app
-from service.metrics import Metrics, protocol_of
+from service.observability.metrics import Metrics, protocol_of
 from tests.service.conftest import PIMA_ROW, make_settings
 
 pytestmark = pytest.mark.anyio
@@ -185,7 +185,7 @@ def test_request_stats_render_as_prometheus_client_would() -> None:
     """The plain-number request stats give the same samples as prometheus_client's own types."""
     from prometheus_client import CollectorRegistry, Counter, Histogram
 
-    from service.metrics import LATENCY_BUCKETS, REQUEST_LABELS, RequestStats
+    from service.observability.metrics import LATENCY_BUCKETS, REQUEST_LABELS, RequestStats
 
     reference = CollectorRegistry()
     counter = Counter("serve_requests", "x", REQUEST_LABELS, registry=reference)

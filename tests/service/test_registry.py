@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from service.errors import NotFound, NotReady
-from service.model import VersionState
-from service.registry import ModelRegistry
+from service.serving.model import VersionState
+from service.serving.registry import ModelRegistry
 from tests.service.conftest import make_settings
 
 pytestmark = pytest.mark.anyio

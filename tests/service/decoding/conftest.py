@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from service.decoding.records import FeatureSpec, features_from_metadata
+from service.inputs.records import FeatureSpec, features_from_metadata
 
 PIMA_META_FEATURES: list[dict[str, Any]] = [
     {"name": "pregnant", "unit": "count", "description": "times pregnant", "min": 0, "max": 30},

@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from service.decoding import decode_image
-from service.decoding.images import image_size
 from service.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from service.inputs.images import decode_image, image_size
 
 LIMIT = 4_000_000
 ToBytes = Callable[..., bytes]

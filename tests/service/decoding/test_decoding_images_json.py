@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from service.decoding import images_from_json
 from service.errors import InvalidInput
+from service.inputs.arrays import images_from_json
 
 RNG = np.random.default_rng(7)
 BYTES = RNG.integers(0, 256, size=(3, 28, 28))  # int pixels 0-255, max > 1

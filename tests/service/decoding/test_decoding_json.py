@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from service.decoding import parse_json, to_array
+from service.codecs.jsonbody import parse_json
 from service.errors import BadRequest, InvalidInput
+from service.inputs.arrays import to_array
 
 
 def test_parse_json_returns_orjson_values() -> None:

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from service.decoding import decode_image, fit_for_labels, preprocess_pil
+from service.inputs.images import decode_image
+from service.inputs.preprocess import fit_for_labels, preprocess_pil
 
 ToBytes = Callable[..., bytes]
 LIMIT = 20_000_000

@@ -17,15 +17,11 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image
 
-from service.decoding import (
-    FeatureSpec,
-    decode_image,
-    images_from_json,
-    parse_json,
-    records_from_json,
-    to_array,
-)
+from service.codecs.jsonbody import parse_json
 from service.errors import InvalidInput, ServeError
+from service.inputs.arrays import images_from_json, to_array
+from service.inputs.images import decode_image
+from service.inputs.records import FeatureSpec, records_from_json
 
 SETTINGS = settings(
     max_examples=300,

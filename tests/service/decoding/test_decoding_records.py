@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from service.decoding import FeatureSpec, features_from_metadata, records_from_json
 from service.errors import InvalidInput
+from service.inputs.records import FeatureSpec, features_from_metadata, records_from_json
 
 ROW = [6, 148, 72, 35, 0, 33.6, 0.627, 50]
 

@@ -20,10 +20,10 @@ import simdjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from service.decoding import fastjson, jsonbody
+from service.codecs import fastjson, jsonbody
+from service.codecs import tfserving as tfs
+from service.codecs import v2 as v2
 from service.errors import ServeError
-from service.protocols import tfs_codec as tfs
-from service.protocols import v2_codec as v2
 
 
 @contextmanager

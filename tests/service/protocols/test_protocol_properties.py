@@ -9,10 +9,10 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from service.codecs import tfserving as tfs
+from service.codecs import v2 as v2
+from service.codecs import v2_response as v2r
 from service.errors import ServeError
-from service.protocols import tfs_codec as tfs
-from service.protocols import v2_codec as v2
-from service.protocols import v2_response as v2r
 
 json_leaf = st.one_of(
     st.none(),
@@ -128,7 +128,7 @@ def test_tfs_decoder_arbitrary_bytes(body: bytes) -> None:
 
 
 def _specs() -> dict[str, Any]:
-    from service.model import ModelSpec
+    from service.serving.model import ModelSpec
     from tests.service.conftest import image_metadata, pima_metadata
 
     digits = [str(d) for d in range(10)]

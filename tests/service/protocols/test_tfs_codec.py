@@ -8,8 +8,8 @@ import numpy as np
 import orjson
 import pytest
 
+from service.codecs import tfserving as tfs
 from service.errors import BadRequest, InvalidInput, ServeError
-from service.protocols import tfs_codec as tfs
 
 FEATURES = ["pregnant", "glucose", "pressure", "triceps", "insulin", "mass", "pedigree", "age"]
 ROW = [6, 148, 72, 35, 0, 33.6, 0.627, 50]

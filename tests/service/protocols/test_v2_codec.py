@@ -8,9 +8,9 @@ import numpy as np
 import orjson
 import pytest
 
+from service.codecs import v2 as v2
+from service.codecs import v2_response as v2r
 from service.errors import BadRequest, InvalidInput, ServeError
-from service.protocols import v2_codec as v2
-from service.protocols import v2_response as v2r
 
 
 def binary_request(doc: dict[str, Any], *blobs: bytes) -> tuple[bytes, str]:

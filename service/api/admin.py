@@ -1,0 +1,203 @@
+"""Lifecycle endpoints in the shape of the V2 model repository extension (Triton, KServe).
+
+- ``POST /v2/repository/index``: rescans the repository (unless ``{"rescan": false}``), then
+  lists every version on disk with its state: ``READY``, ``LOADING``, ``UNLOADING`` or
+  ``UNAVAILABLE`` with the reason (failed, unfinished, or not selected by the version policy).
+  ``{"ready": true}`` lists only ready versions.
+- ``POST /v2/repository/models/{name}/load``: with ``{"parameters": {"version": N}}`` loads that
+  finished version (even one the policy does not select); without it, lifts earlier unloads and
+  loads what the policy selects. A version that fails to load gets 400 with the reason.
+- ``POST /v2/repository/models/{name}/unload``: unloads one version, or every loaded version.
+  In-flight requests finish first.
+
+All of them need the admin key (``service.http.security``). Names are checked against the strict
+pattern before anything else; no path is ever built from the raw input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Literal
+
+from fastapi import Request
+from fastapi.responses import Response
+from pydantic import BaseModel
+
+from service.api.common import get_registry, json_response, read_body
+from service.api.routing import RouteKind, dialect_router, route_kind
+from service.api.schemas import ModelStatus, error_responses
+from service.codecs.jsonbody import parse_json
+from service.errors import BadRequest, InvalidInput, NotFound
+from service.repository.disk import parse_version, valid_name
+from service.serving.model import VersionState
+from service.serving.registry import ModelRegistry
+
+router = dialect_router("v2", prefix="/v2/repository", tags=["v2 repository (admin)"])
+
+MAX_ADMIN_BODY = 64 * 1024
+STATES = {
+    VersionState.AVAILABLE: "READY",
+    VersionState.LOADING: "LOADING",
+    VersionState.UNLOADING: "UNLOADING",
+    VersionState.FAILED: "UNAVAILABLE",
+}
+
+
+class IndexEntry(BaseModel):
+    name: str
+    version: str
+    state: Literal["READY", "LOADING", "UNLOADING", "UNAVAILABLE"]
+    reason: str
+
+
+def _body_doc(properties: dict[str, Any], example: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": False,
+            "content": {
+                "application/json": {
+                    "schema": {"type": "object", "properties": properties},
+                    "example": example,
+                }
+            },
+        }
+    }
+
+
+_VERSION_PARAMS = {
+    "parameters": {
+        "type": "object",
+        "properties": {"version": {"type": "integer", "minimum": 0}},
+    }
+}
+
+
+async def _options(request: Request) -> dict[str, Any]:
+    """The optional JSON body as a dict ({} when empty)."""
+    body = await read_body(request, MAX_ADMIN_BODY)
+    if not body.strip():
+        return {}
+    doc = parse_json(body)
+    if not isinstance(doc, dict):
+        raise InvalidInput("the body must be a JSON object")
+    return doc
+
+
+def _version_param(doc: dict[str, Any]) -> int | None:
+    params = doc.get("parameters", {})
+    if params is None:
+        return None
+    if not isinstance(params, dict):
+        raise InvalidInput("parameters must be a JSON object")
+    value = params.get("version")
+    if value is None:
+        return None
+    number = parse_version(value) if isinstance(value, int | str) else None
+    if isinstance(value, bool) or number is None:
+        raise InvalidInput("parameters.version must be a version number")
+    return number
+
+
+def _flag(doc: dict[str, Any], key: str, default: bool) -> bool:
+    value = doc.get(key, default)
+    if not isinstance(value, bool):
+        raise InvalidInput(f"{key} must be true or false")
+    return value
+
+
+def _known_model(registry: ModelRegistry, name: str, on_disk: set[str]) -> None:
+    if not valid_name(name):
+        raise NotFound("model not found")
+    if name not in on_disk and name not in registry.model_names():
+        raise NotFound(f"model {name!r} not found in the repository")
+
+
+@router.post(
+    "/index",
+    summary="Rescan the repository and list every version with its state",
+    response_model=list[IndexEntry],
+    responses=error_responses(400, 413, 422),
+    openapi_extra=_body_doc(
+        {"ready": {"type": "boolean"}, "rescan": {"type": "boolean"}}, {"ready": False}
+    ),
+)
+@route_kind(RouteKind.ADMIN)
+async def repository_index(request: Request) -> Response:
+    doc = await _options(request)
+    ready_only, rescan = _flag(doc, "ready", False), _flag(doc, "rescan", True)
+    registry = get_registry(request)
+    if rescan:
+        await registry.rescan()
+    scan = await asyncio.to_thread(registry.repository.scan)
+    entries: list[dict[str, str]] = []
+    for name in sorted(set(scan.models) | set(registry.model_names())):
+        if registry.settings.models and name not in registry.settings.models:
+            continue
+        loaded = {mv.version: mv for mv in registry.versions(name)}
+        for folder in scan.models.get(name, []):
+            mv = loaded.pop(folder.version, None)
+            if mv is not None:
+                state, reason = STATES[mv.state], mv.reason or ""
+            elif not folder.finished:
+                state, reason = "UNAVAILABLE", "unfinished: metadata.json is missing"
+            else:
+                state, reason = "UNAVAILABLE", "not loaded (version policy or unloaded)"
+            entries.append(
+                {"name": name, "version": str(folder.version), "state": state, "reason": reason}
+            )
+        for mv in loaded.values():  # loaded but its folder is gone: about to unload
+            entries.append(
+                {
+                    "name": name,
+                    "version": str(mv.version),
+                    "state": STATES[mv.state],
+                    "reason": mv.reason or "folder deleted",
+                }
+            )
+    if ready_only:
+        entries = [e for e in entries if e["state"] == "READY"]
+    return json_response(entries)
+
+
+@router.post(
+    "/models/{name}/load",
+    summary="Load a model (policy) or one version of it",
+    response_model=ModelStatus,
+    responses=error_responses(400, 404, 413, 422),
+    openapi_extra=_body_doc(_VERSION_PARAMS, {"parameters": {"version": 2}}),
+)
+@route_kind(RouteKind.ADMIN)
+async def repository_load(name: str, request: Request) -> Response:
+    registry = get_registry(request)
+    scan = await asyncio.to_thread(registry.repository.scan)
+    _known_model(registry, name, set(scan.models))
+    version = _version_param(await _options(request))
+    if version is not None:
+        mv = await registry.load(name, version)
+        if not mv.available:
+            raise BadRequest(f"failed to load model {name} version {version}: {mv.reason}")
+    else:
+        await registry.include(name)
+        if registry.default_version(name) is None:
+            raise BadRequest(f"failed to load model {name}: no version is available")
+    return json_response(registry.model_status(name))
+
+
+@router.post(
+    "/models/{name}/unload",
+    summary="Unload one version of a model, or all of them (in-flight requests finish first)",
+    response_model=ModelStatus,
+    responses=error_responses(400, 404, 413, 422),
+    openapi_extra=_body_doc(_VERSION_PARAMS, {"parameters": {"version": 1}}),
+)
+@route_kind(RouteKind.ADMIN)
+async def repository_unload(name: str, request: Request) -> Response:
+    registry = get_registry(request)
+    _known_model(registry, name, set())
+    version = _version_param(await _options(request))
+    versions = [version] if version is not None else [mv.version for mv in registry.versions(name)]
+    if not versions:
+        raise NotFound(f"model {name} has no loaded version")
+    for number in versions:
+        await registry.unload(name, number)
+    return json_response(registry.model_status(name))

@@ -1,0 +1,117 @@
+"""HTTP adapters. Helpers shared by every router: the registry and settings, and body reading."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from fastapi import Request
+from fastapi.responses import Response
+from starlette.requests import ClientDisconnect
+
+from service.errors import PayloadTooLarge
+
+if TYPE_CHECKING:
+    from service.serving.registry import ModelRegistry
+    from service.settings import Settings
+
+
+def get_registry(request: Request) -> ModelRegistry:
+    registry: ModelRegistry = request.app.state.registry
+    return registry
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def header(request: Request, name: bytes) -> str | None:
+    """The first value of the request header ``name`` (lower-case bytes), or None.
+
+    A scan of the raw ASGI headers: ``request.headers`` builds a ``Headers`` object per request
+    and decodes every key it compares, several times the cost on the prediction path.
+    """
+    for key, value in request.scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def content_type(request: Request) -> str:
+    """The media type of the request, lower-cased, without parameters."""
+    return (header(request, b"content-type") or "").split(";", 1)[0].strip().lower()
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refusing more than ``limit`` bytes (413) before and while reading it.
+
+    Read straight from the ASGI ``receive`` (Starlette's ``request.stream()`` is an async
+    generator with its own checks per chunk). The body is cached on the request, so
+    ``request.form()`` can parse it afterwards.
+    """
+    declared = header(request, b"content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"request body of {int(declared)} bytes exceeds the limit of {limit}")
+    cached: bytes | None = getattr(request, "_body", None)
+    if cached is not None:
+        return cached
+    receive = request.receive
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            request._is_disconnected = True
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    request._body = body  # Starlette reads a cached body from here (form parsing)
+    request._stream_consumed = True
+    return body
+
+
+def note_model(request: Request, name: str, version: int | None) -> None:
+    """Record model and version for the per-request log line."""
+    state = request.scope.setdefault("state", {})
+    state["model"] = name
+    state["model_version"] = version
+
+
+class JSONBytesResponse(Response):
+    """An encoded JSON body: the same two headers as ``Response(body, media_type=...)`` builds,
+    without its header machinery (measurable on the single-prediction path)."""
+
+    media_type = "application/json"
+
+    def __init__(self, content: bytes, status_code: int = 200) -> None:
+        self.status_code = status_code
+        self.body = content
+        self.background = None
+        self.raw_headers = [
+            (b"content-length", b"%d" % len(content)),
+            (b"content-type", b"application/json"),
+        ]
+
+
+def json_response(
+    payload: Any, status_code: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    """orjson-encoded response (numpy arrays and scalars allowed)."""
+    if headers is None:
+        return JSONBytesResponse(
+            orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY), status_code
+        )
+    return Response(
+        orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY),
+        status_code=status_code,
+        media_type="application/json",
+        headers=headers,
+    )

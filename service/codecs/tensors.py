@@ -1,0 +1,115 @@
+"""Numeric tensor helpers shared by the protocol codecs.
+
+`json_numbers` turns decoded JSON (nested lists of numbers) into a numpy array without any
+per-element Python work beyond numpy's own conversion. `fit_batch` reshapes a decoded tensor into
+the model's batch layout `[N, *instance_shape]`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from service.errors import InvalidInput
+from service.inputs.arrays import explain_non_numeric
+
+_NUMERIC_KINDS = frozenset("biuf")
+_F64 = np.dtype(np.float64)
+_WIDE_FLOATS = (np.dtype(np.float32), _F64)
+
+
+def json_numbers(data: Any, dtype: np.dtype[Any], where: str) -> np.ndarray:
+    """Convert nested JSON lists of numbers to an array of `dtype`, strictly.
+
+    Rejects strings, nulls, objects and ragged nesting, integers that do not fit an integer
+    dtype, non-integral values for an integer dtype, and booleans for a non-boolean dtype.
+    """
+    if type(data) is np.ndarray and data.dtype == _F64 and dtype in _WIDE_FLOATS:
+        # Only the fast JSON parse puts arrays in a decoded document: float64, finite and below
+        # 2**53 in magnitude (service.codecs.fastjson), so no cast to these can overflow.
+        return data.astype(dtype, copy=False)
+    if isinstance(data, (str, bytes, dict)) or data is None:
+        raise InvalidInput(f"{where}: expected a number or a (nested) list of numbers")
+    try:
+        raw = np.asarray(data)
+    except (ValueError, TypeError, OverflowError, RecursionError):
+        raise InvalidInput(_explain(data, where, "rectangular (nested) list of numbers")) from None
+    if raw.dtype.kind not in _NUMERIC_KINDS:
+        raise InvalidInput(_explain(data, where, "numbers, got non-numeric values"))
+    return cast_numbers(raw, dtype, where)
+
+
+def cast_numbers(raw: np.ndarray, dtype: np.dtype[Any], where: str) -> np.ndarray:
+    """Cast a numeric array to `dtype`, refusing lossy or meaningless conversions."""
+    target = np.dtype(dtype)
+    if raw.dtype == target:
+        return raw
+    if target.kind == "b":
+        if raw.dtype.kind != "b":
+            raise InvalidInput(f"{where}: BOOL data must be true/false values")
+        return raw
+    if raw.dtype.kind == "b":
+        raise InvalidInput(f"{where}: expected numbers, got true/false values")
+    if target.kind in "iu":
+        if raw.dtype.kind == "f":
+            if raw.size and not bool(np.all(np.isfinite(raw))):
+                raise InvalidInput(f"{where}: integer data must be finite")
+            if raw.size and not bool(np.all(raw == np.trunc(raw))):
+                raise InvalidInput(f"{where}: expected integers for {_dt(target)} data")
+        if raw.size:
+            info = np.iinfo(target)
+            lo, hi = raw.min(), raw.max()
+            if lo < info.min or hi > info.max:
+                raise InvalidInput(
+                    f"{where}: values must lie in [{info.min}, {info.max}] for {_dt(target)} data"
+                )
+        return raw.astype(target)
+    if raw.dtype.kind == "O":  # very large Python ints
+        raise InvalidInput(f"{where}: number out of range")
+    with np.errstate(over="ignore"):
+        out = raw.astype(target)
+    if raw.size and raw.dtype.kind in "iu" and not bool(np.all(np.isfinite(out))):
+        raise InvalidInput(f"{where}: number out of range for {_dt(target)} data")
+    return out
+
+
+def shape_product(shape: Sequence[int]) -> int:
+    return math.prod(shape)
+
+
+def fit_batch(arr: np.ndarray, instance_shape: Sequence[int], where: str) -> np.ndarray:
+    """Reshape `arr` to `[N, *instance_shape]`.
+
+    Accepts `[N, *instance_shape]` as is, and `[N, prod(instance_shape)]` (flat instances).
+    """
+    inst = tuple(int(d) for d in instance_shape)
+    want = shape_product(inst)
+    if arr.ndim == 1 + len(inst) and tuple(arr.shape[1:]) == inst:
+        return arr
+    if arr.ndim == 2 and arr.shape[1] == want:
+        return arr.reshape((arr.shape[0], *inst))
+    expected = _fmt([-1, *inst])
+    flat = _fmt([-1, want])
+    alt = f" or {flat}" if len(inst) > 1 else ""
+    raise InvalidInput(f"{where}: expected shape {expected}{alt}, got {_fmt(arr.shape)}")
+
+
+def _fmt(shape: Sequence[int]) -> str:
+    return "[" + ", ".join(str(int(d)) for d in shape) + "]"
+
+
+def _dt(dtype: np.dtype[Any]) -> str:
+    return str(dtype)
+
+
+def _explain(data: Any, where: str, fallback: str) -> str:
+    """Name the first offending element (error path only: walks the data in Python)."""
+    try:
+        text = explain_non_numeric(data, where)
+    except RecursionError:
+        text = ""
+    generic = f"{where}: cannot be read as an array of numbers"
+    return text if text and text != generic else f"{where}: expected {fallback}"

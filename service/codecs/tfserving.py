@@ -1,0 +1,194 @@
+"""TensorFlow Serving REST codec: the predict request's row and columnar formats.
+
+Row format: `{"instances": [...]}` answers `{"predictions": [...]}`.
+Columnar format: `{"inputs": ...}` answers `{"outputs": ...}`.
+Both accept an optional `signature_name`; only the default signature exists here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import orjson
+
+from service.codecs.jsonbody import parse_json
+from service.codecs.tensors import fit_batch, json_numbers
+from service.errors import BadRequest, InvalidInput
+
+DEFAULT_SIGNATURE = "serving_default"
+_F32 = np.dtype(np.float32)
+
+Format = Literal["row", "columnar"]
+
+
+@dataclass(frozen=True, slots=True)
+class PredictRequest:
+    format: Format
+    value: Any  # the decoded JSON value of "instances" or "inputs" (a tensor may be an ndarray)
+    signature_name: str = DEFAULT_SIGNATURE
+
+
+def _tensor_at(path: tuple[str | int, ...]) -> bool:
+    """The tensor positions of a predict request: `instances`, `inputs` and `inputs.<name>`."""
+    if len(path) == 1:
+        return path[0] in ("instances", "inputs")
+    return len(path) == 2 and path[0] == "inputs" and isinstance(path[1], str)
+
+
+def decode_predict_request(body: bytes) -> PredictRequest:
+    """Parse and check the envelope of a TF Serving predict request.
+
+    A large body's tensor comes back as a float64 ndarray instead of nested lists (see
+    `service.codecs.fastjson`); `input_array` treats both alike.
+    """
+    doc = parse_json(body, tensor_at=_tensor_at)
+    if not isinstance(doc, dict):
+        raise BadRequest("request body must be a JSON object")
+    sig = doc.get("signature_name", DEFAULT_SIGNATURE)
+    if not isinstance(sig, str):
+        raise BadRequest("'signature_name' must be a string")
+    if sig not in ("", DEFAULT_SIGNATURE):
+        raise BadRequest(
+            f'Serving signature name: "{sig}" not found in signature def; '
+            f'the only signature is "{DEFAULT_SIGNATURE}"'
+        )
+    has_rows, has_cols = "instances" in doc, "inputs" in doc
+    if has_rows and has_cols:
+        raise BadRequest("Request may have either 'instances' or 'inputs', but not both")
+    if not (has_rows or has_cols):
+        raise BadRequest("Missing 'inputs' or 'instances' key")
+    unknown = set(doc) - {"instances", "inputs", "signature_name"}
+    if unknown:
+        raise BadRequest(f"unknown request field(s): {', '.join(sorted(unknown))}")
+    if has_rows:
+        return PredictRequest("row", doc["instances"], DEFAULT_SIGNATURE)
+    return PredictRequest("columnar", doc["inputs"], DEFAULT_SIGNATURE)
+
+
+def input_array(
+    req: PredictRequest,
+    input_name: str,
+    instance_shape: Sequence[int],
+    feature_names: Sequence[str] | None = None,
+) -> np.ndarray:
+    """The request's single input tensor as float32 `[N, *instance_shape]`.
+
+    Row format: a list of instances, each a tensor or `{input_name: tensor}`; for tabular models
+    an instance may also be an object keyed by feature name. Columnar format: the batch tensor,
+    or `{input_name: batch tensor}`.
+    """
+    value = req.value
+    if req.format == "columnar":
+        if isinstance(value, dict):
+            value = _named(value, input_name, "inputs")
+        arr = json_numbers(value, _F32, "inputs")
+        return fit_batch(arr, instance_shape, "inputs")
+    if isinstance(value, np.ndarray):  # a regular array of numbers, parsed without lists
+        arr = json_numbers(value, _F32, "instances")
+        if arr.shape[1:] == instance_shape:  # the usual case, as fit_batch would find it
+            return arr
+        return fit_batch(arr, instance_shape, "instances")
+    if not isinstance(value, list):
+        raise InvalidInput("'instances' must be a list with one entry per instance")
+    if not value:
+        raise InvalidInput("'instances' is empty: send at least one instance")
+    if isinstance(value[0], dict):
+        value = [_row_object(v, i, input_name, feature_names) for i, v in enumerate(value)]
+    arr = json_numbers(value, _F32, "instances")
+    return fit_batch(arr, instance_shape, "instances")
+
+
+def _named(obj: dict[str, Any], input_name: str, where: str) -> Any:
+    if set(obj) != {input_name}:
+        got = ", ".join(sorted(obj)) or "nothing"
+        raise InvalidInput(f"{where}: this model has one input named '{input_name}', got {got}")
+    return obj[input_name]
+
+
+def _row_object(
+    obj: Any,
+    i: int,
+    input_name: str,
+    feature_names: Sequence[str] | None,
+    kind: str = "instances",
+) -> Any:
+    where = f"{kind}[{i}]"
+    if not isinstance(obj, dict):
+        raise InvalidInput(f"{where}: mix of objects and tensors; use one form for all instances")
+    if input_name in obj:
+        return _named(obj, input_name, where)
+    if feature_names:
+        missing = [f for f in feature_names if f not in obj]
+        extra = sorted(set(obj) - set(feature_names))
+        if missing or extra:
+            parts = []
+            if missing:
+                parts.append(f"missing {', '.join(missing)}")
+            if extra:
+                parts.append(f"unknown {', '.join(extra)}")
+            raise InvalidInput(f"{where}: {'; '.join(parts)}")
+        values = [obj[f] for f in feature_names]
+        for f, v in zip(feature_names, values, strict=True):
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise InvalidInput(f"{where}: feature '{f}' must be a number")
+        return values
+    raise InvalidInput(f"{where}: expected key '{input_name}'")
+
+
+def encode_predict_response(outputs: np.ndarray, fmt: Format) -> bytes:
+    """`{"predictions": ...}` (row) or `{"outputs": ...}` (columnar) for a single output."""
+    key = "predictions" if fmt == "row" else "outputs"
+    return orjson.dumps({key: outputs}, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+@dataclass(frozen=True, slots=True)
+class ClassifyRequest:
+    examples: list[dict[str, Any]]
+
+
+def decode_classify_request(body: bytes) -> ClassifyRequest:
+    """Parse `{"examples": [{feature: value, ...}], "context": {...}}` (context merged in)."""
+    doc = parse_json(body)
+    if not isinstance(doc, dict):
+        raise BadRequest("request body must be a JSON object")
+    sig = doc.get("signature_name", DEFAULT_SIGNATURE)
+    if sig not in ("", DEFAULT_SIGNATURE):
+        raise BadRequest(
+            f'Serving signature name: "{sig}" not found; classify uses "{DEFAULT_SIGNATURE}"'
+        )
+    unknown = set(doc) - {"examples", "context", "signature_name"}
+    if unknown:
+        raise BadRequest(f"unknown request field(s): {', '.join(sorted(unknown))}")
+    examples = doc.get("examples")
+    if not isinstance(examples, list) or not examples:
+        raise InvalidInput("'examples' must be a non-empty list of objects")
+    context = doc.get("context", {})
+    if not isinstance(context, dict):
+        raise BadRequest("'context' must be an object")
+    merged: list[dict[str, Any]] = []
+    for i, ex in enumerate(examples):
+        if not isinstance(ex, dict):
+            raise InvalidInput(f"examples[{i}] must be an object of features")
+        clash = set(ex) & set(context)
+        if clash:
+            raise InvalidInput(f"examples[{i}]: {', '.join(sorted(clash))} also given in context")
+        merged.append({**context, **ex})
+    return ClassifyRequest(merged)
+
+
+def examples_array(
+    req: ClassifyRequest,
+    input_name: str,
+    instance_shape: Sequence[int],
+    feature_names: Sequence[str] | None = None,
+) -> np.ndarray:
+    """The examples as float32 `[N, *instance_shape]` (same object rules as the row format)."""
+    rows = [
+        _row_object(ex, i, input_name, feature_names, "examples")
+        for i, ex in enumerate(req.examples)
+    ]
+    arr = json_numbers(rows, _F32, "examples")
+    return fit_batch(arr, instance_shape, "examples")

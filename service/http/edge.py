@@ -1,0 +1,238 @@
+"""The request edge: what every HTTP request goes through, in one pure-ASGI layer.
+
+In order, for each request:
+
+1. **request id**: a sane ``X-Request-ID`` is kept, anything else replaced by a new one; it is
+   returned on the response and put in ``scope["state"]["request_id"]``;
+2. **route**: the request is matched once against the route table (``routes``), which gives its
+   kind and protocol;
+3. **keys** (``security``): prediction and admin routes are checked, 401/403 before any body is
+   read;
+4. **body size** (``limits``): 400/413 for a bad or too large ``Content-Length``; a body without
+   one is counted while it streams;
+5. **deadline**: ``settings.request_timeout_s`` or a shorter ``X-Request-Timeout`` (422 when that
+   header is not a duration); the work is cancelled and the client gets 504 when it passes before
+   the response has started; admin routes have none;
+6. **dispatch**: a prediction ``POST`` goes straight to its endpoint (``fastpath``), everything
+   else to FastAPI's own stack (router, exception handlers, server-error handler);
+7. **afterwards**: one access log line and the request metrics, whatever happened. An exception
+   nobody answered becomes a logged 500 ``{"error": "internal error"}``; a client gone before
+   its body arrived is logged with status 499 and gets no answer.
+
+The route table sees the route path: the URL path without the ``root_path`` the server was
+started with (an ASGI server puts it into ``scope["path"]``).
+
+It is one layer with one ``send`` wrapper and one coroutine per request because nested
+middlewares, FastAPI's per-request telemetry check and its router cost more than parsing the
+body and running the model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.api.routing import RouteKind
+from service.http import limits
+from service.http.fastpath import FastPath, route_path
+from service.http.request_id import request_id_of
+from service.http.routes import RouteTable
+from service.http.security import Auth
+from service.observability.access_log import AccessLog
+from service.observability.metrics import Metrics
+from service.serving.deadline import EDGE_DEADLINE
+from service.settings import Settings
+
+log = logging.getLogger("service.edge")
+_ERROR_HEADERS = {
+    401: [(b"www-authenticate", b'Bearer realm="digitserve"')],
+    413: [(b"connection", b"close")],  # the unread body must not be parsed as a request
+}
+
+
+async def send_error(send: Send, status: int, message: str) -> None:
+    """``{"error": message}`` with ``status`` (and the headers that status needs)."""
+    body = orjson.dumps({"error": message})
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    headers += _ERROR_HEADERS.get(status, [])
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class Edge:
+    """The outermost HTTP layer of the app (see the module doc).
+
+    ``inner`` is the framework's stack; ``routes`` the route table; ``fast`` runs the prediction
+    routes past ``inner``; ``app`` is put in ``scope["app"]`` for them, as Starlette does.
+    """
+
+    def __init__(
+        self,
+        inner: ASGIApp,
+        settings: Settings,
+        routes: RouteTable,
+        access_log: AccessLog,
+        *,
+        metrics: Metrics | None = None,
+        fast: FastPath | None = None,
+        app: Any = None,
+    ) -> None:
+        self.inner = inner
+        self.routes = routes
+        self.metrics = metrics
+        self.fast = fast
+        self.app = app
+        self.auth = Auth(settings)
+        self.max_body = settings.max_body_bytes
+        self.timeout = settings.request_timeout_s
+        self.access_log = access_log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.inner(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = request_id_of(scope["headers"])
+        state = scope.get("state")
+        if state is None:
+            state = scope["state"] = {}
+        state["request_id"] = request_id
+        raw_id = request_id.encode()
+        status = 500
+        answering = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, answering
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                answering = True  # the answer is on its way: the deadline never cuts it now
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", raw_id)]
+            await send(message)
+
+        path = route_path(scope)
+        method = scope["method"]
+        found = self.routes.match(method, path)
+        kind = found[0].kind if found is not None else None
+        protocol = found[0].protocol if found is not None else "other"
+        stats = self.metrics.requests if self.metrics is not None else None
+        if stats is not None:
+            stats.in_flight += 1
+        # The deadline is kept here rather than in a coroutine of its own: one coroutine and
+        # one frame less on every request and every resumption.
+        timer: asyncio.TimerHandle | None = None
+        fired = False
+        task: asyncio.Task[Any] | None = None
+
+        def expire() -> None:
+            nonlocal fired
+            if not answering and task is not None:
+                fired = True
+                task.cancel()
+
+        try:
+            problem = self.auth.problem(scope, kind) or limits.body_problem(
+                scope["headers"], self.max_body
+            )
+            if problem is not None:
+                await send_error(send_with_id, *problem)
+                return
+            if not limits.has_length(scope["headers"]):
+                receive = limits.counted(receive, self.max_body)
+            hot = None
+            if found is not None and method == "POST" and self.fast is not None:
+                hot = found[0].hot
+                if hot is not None and self.app is not None:
+                    scope["app"] = self.app
+            if kind is RouteKind.ADMIN:
+                timeout = None
+            else:
+                try:
+                    asked = limits.requested_timeout(scope["headers"])
+                except limits.BadTimeout:
+                    await send_error(send_with_id, 422, limits.bad_timeout_message())
+                    return
+                timeout = self.timeout if asked is None else min(asked, self.timeout)
+                task = asyncio.current_task()
+                loop = asyncio.get_running_loop()
+                timer = loop.call_at(loop.time() + timeout, expire)
+            guarded = EDGE_DEADLINE.set(timer is not None)
+            try:
+                if hot is None:
+                    await self.inner(scope, receive, send_with_id)
+                else:
+                    assert self.fast is not None and found is not None
+                    params = found[1].groupdict()
+                    await self.fast.dispatch(hot, params, scope, receive, send_with_id)
+            except asyncio.CancelledError:
+                if task is None or not fired or task.uncancel() > 0:
+                    raise  # cancelled by someone else (the server shutting down, a disconnect)
+                message = f"request did not finish within its deadline of {timeout:g} s"
+                await send_error(send_with_id, 504, message)
+            else:
+                if fired and task is not None:  # the app swallowed the cancellation: undo it
+                    task.uncancel()
+                    if not answering:  # and answer if it did not
+                        await send_error(
+                            send_with_id, 504, f"request did not finish within {timeout:g} s"
+                        )
+            finally:
+                EDGE_DEADLINE.reset(guarded)
+                if timer is not None:
+                    timer.cancel()
+        except ClientDisconnect:
+            status = 499  # the client went away before its body arrived: nobody to answer
+        except Exception:
+            if answering:  # FastAPI's own stack answered 500 already; the server logs it
+                raise
+            log.exception("unhandled error on %s %s", method, path)
+            await send_error(send_with_id, 500, "internal error")
+        finally:
+            if stats is not None:
+                stats.in_flight -= 1
+            seconds = time.perf_counter() - started
+            self._finish(scope, protocol, state, status, seconds, request_id)
+
+    def _finish(
+        self,
+        scope: Scope,
+        protocol: str,
+        state: Mapping[str, Any],
+        status: int,
+        seconds: float,
+        request_id: str,
+    ) -> None:
+        route = getattr(scope.get("route"), "path", "")
+        model, version = state.get("model"), state.get("model_version")
+        if model is None:  # failed before the model was resolved: use the (checked) URL
+            params = scope.get("path_params") or {}
+            model = params.get("name") or params.get("model_name")
+            version = params.get("version") or params.get("model_version")
+        if self.metrics is not None:
+            self.metrics.observe_request(
+                model=model,
+                version=version,
+                protocol=protocol,
+                route=route,
+                status=status,
+                seconds=seconds,
+            )
+        self.access_log(
+            {
+                "request_id": request_id,
+                "method": scope["method"],
+                "path": scope["path"],
+                "route": route,
+                "protocol": protocol,
+                "status": status,
+                "latency_ms": round(seconds * 1000, 3),
+                "model": model,
+                "version": version,
+            }
+        )

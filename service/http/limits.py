@@ -1,0 +1,85 @@
+"""Request deadline and body-size limit: the checks ``service.http.edge`` runs on every request.
+
+**Deadline.** Every request except the admin routes (the model lifecycle, whose loads must
+never be cut in half) runs under a deadline: ``settings.request_timeout_s``, or shorter when the
+client asks with ``X-Request-Timeout`` (or ``Request-Timeout``) in seconds, e.g. ``2.5``. A header
+cannot extend the server's limit; one that is not a number in (0, 300] gets 422. When the deadline
+passes before the response has started, the work is cancelled (queued rows are then skipped by the
+batcher) and the client gets 504 ``{"error": ...}``.
+
+**Body size.** A declared ``Content-Length`` above ``settings.max_body_bytes`` gets 413 before a
+byte is read; a chunked body is counted while it streams and stops with 413 at the limit.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from starlette.types import Message, Receive
+
+from service.errors import PayloadTooLarge
+
+TIMEOUT_HEADERS = (b"x-request-timeout", b"request-timeout")
+MAX_TIMEOUT_S = 300.0
+_SECONDS = re.compile(r"^\s*[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?\s*$")
+
+
+class BadTimeout(ValueError):
+    """A deadline header that is not a positive duration."""
+
+
+def parse_timeout(text: str) -> float:
+    """Seconds from ``"2.5"``; BadTimeout for anything else."""
+    if len(text) > 32 or not _SECONDS.fullmatch(text):
+        raise BadTimeout(text)
+    value = float(text)
+    if not math.isfinite(value) or not 0 < value <= MAX_TIMEOUT_S:
+        raise BadTimeout(text)
+    return value
+
+
+def requested_timeout(headers: list[tuple[bytes, bytes]]) -> float | None:
+    for key, value in headers:
+        if key in TIMEOUT_HEADERS:
+            return parse_timeout(value.decode("latin-1"))
+    return None
+
+
+def body_problem(headers: list[tuple[bytes, bytes]], limit: int) -> tuple[int, str] | None:
+    """400 for a malformed ``Content-Length``, 413 for one above ``limit``; None otherwise."""
+    for key, value in headers:
+        if key == b"content-length":
+            if not value.isdigit():
+                return 400, "Content-Length must be a non-negative integer"
+            if int(value) > limit:
+                return 413, f"request body of {int(value)} bytes exceeds the limit of {limit}"
+            return None
+    return None
+
+
+def has_length(headers: list[tuple[bytes, bytes]]) -> bool:
+    return any(key == b"content-length" for key, _ in headers)
+
+
+def counted(receive: Receive, limit: int) -> Receive:
+    """``receive`` for a body without a declared length: PayloadTooLarge (413) past ``limit``."""
+    seen = 0
+
+    async def counting() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
+        return message
+
+    return counting
+
+
+def bad_timeout_message() -> str:
+    return (
+        "header X-Request-Timeout must be a number of seconds above 0 and at most "
+        f"{MAX_TIMEOUT_S:g}"
+    )

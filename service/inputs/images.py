@@ -1,0 +1,175 @@
+"""Decode uploaded PNG/JPEG files into MNIST-style 28x28 arrays.
+
+Safety first, in this order: the media type, the file's magic bytes (PNG or JPEG only; Pillow may
+open nothing else), the pixel count read from the file header *before* any pixel is decoded, then
+Pillow's own decompression-bomb check, then the decode. Every failure is a client error:
+415 for another format, 413 for too many pixels, 422 for a file that does not decode.
+
+The preprocessing (:func:`preprocess_pil`, in :mod:`service.inputs.preprocess`) turns a photo of
+a digit on paper, or a digit drawn in any paint program, into what the models were trained on: a
+light digit on a black background, fitted into a 20x20 box and centred by its centre of mass in
+the 28x28 frame (the MNIST recipe); ``fit="item"`` follows Fashion-MNIST's recipe instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import struct
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from service.errors import InvalidInput, PayloadTooLarge, ServeError, UnsupportedMediaType
+from service.inputs.preprocess import WORK_SIDE, Fit, fit_for_labels, preprocess_pil
+
+__all__ = [
+    "ACCEPTED_IMAGE_TYPES",
+    "Fit",
+    "decode_image",
+    "fit_for_labels",
+    "image_size",
+    "preprocess_pil",
+]
+
+ACCEPTED_IMAGE_TYPES = ("image/png", "image/jpeg")
+_TYPE_ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "image/x-png": "image/png"}
+_UNTYPED = ("application/octet-stream",)  # the bytes decide
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_JPEG_MAGIC = b"\xff\xd8\xff"
+_OTHER_MAGIC = {b"GIF87a": "GIF", b"GIF89a": "GIF", b"BM": "BMP", b"II*\x00": "TIFF",
+                b"MM\x00*": "TIFF", b"\x00\x00\x01\x00": "ICO", b"8BPS": "PSD"}  # fmt: skip
+_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+_EXIF_ORIENTATION = 0x0112
+MAX_SIDE = 16_384  # no camera or screen makes a longer side; a 100000x1 "image" is an attack
+
+
+# ---------------------------------------------------------------- container checks
+
+
+def _media_type(content_type: str | None) -> str | None:
+    """The declared media type, normalised; None when the bytes must decide."""
+    if content_type is None:
+        return None
+    media = content_type.split(";", 1)[0].strip().lower()
+    media = _TYPE_ALIASES.get(media, media)
+    if media in ("", *_UNTYPED):
+        return None
+    if media not in ACCEPTED_IMAGE_TYPES:
+        raise UnsupportedMediaType(
+            f"unsupported image type {media!r}: send {' or '.join(ACCEPTED_IMAGE_TYPES)}"
+        )
+    return media
+
+
+def _sniff(data: bytes) -> str:
+    """'PNG' or 'JPEG' from the magic bytes; 415 for another known format, 422 otherwise."""
+    if data.startswith(_PNG_MAGIC):
+        return "PNG"
+    if data.startswith(_JPEG_MAGIC):
+        return "JPEG"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        raise UnsupportedMediaType("WEBP images are not supported: send a PNG or JPEG file")
+    for magic, name in _OTHER_MAGIC.items():
+        if data.startswith(magic):
+            raise UnsupportedMediaType(f"{name} images are not supported: send a PNG or JPEG file")
+    raise InvalidInput("the image cannot be decoded: the data is not a PNG or JPEG file")
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from the first SOF marker, walking the segments; None if not found."""
+    pos, end = 2, len(data)
+    while pos + 4 <= end:
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in (0x01, *range(0xD0, 0xD8)):  # segments without a length
+            pos += 2
+            continue
+        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
+        if marker in _JPEG_SOF and pos + 9 <= end:
+            height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
+            return width, height
+        if marker in (0xD9, 0xDA) or length < 2:  # end of image, start of scan, corrupt
+            return None
+        pos += 2 + length
+    return None
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) declared in a PNG or JPEG header, read without decoding; None if unknown."""
+    if data.startswith(_PNG_MAGIC) and len(data) >= 24 and data[12:16] == b"IHDR":
+        width, height = struct.unpack(">II", data[16:24])
+        return int(width), int(height)
+    if data.startswith(_JPEG_MAGIC):
+        return _jpeg_size(data)
+    return None
+
+
+def _check_pixels(size: tuple[int, int], max_pixels: int) -> None:
+    width, height = size
+    if max(width, height) > MAX_SIDE:
+        raise PayloadTooLarge(
+            f"the image is {width}x{height} pixels; each side may be at most {MAX_SIDE} pixels"
+        )
+    if width * height > max_pixels:
+        raise PayloadTooLarge(
+            f"the image is {width}x{height} = {width * height} pixels; "
+            f"the limit is {max_pixels} pixels"
+        )
+
+
+def _open(data: bytes, fmt: str, max_pixels: int) -> Image.Image:
+    """Open, size-check, orient and fully decode; every decoder failure becomes a 4xx."""
+    try:
+        img: Image.Image = Image.open(io.BytesIO(data), formats=[fmt])
+        _check_pixels(img.size, max_pixels)
+        longer = max(img.size)
+        if fmt == "JPEG" and longer > 2 * WORK_SIDE:  # let libjpeg scale down 2-8x while decoding
+            scale = WORK_SIDE / longer
+            img.draft("L", (math.ceil(img.width * scale), math.ceil(img.height * scale)))
+        img.load()
+        with contextlib.suppress(Exception):  # a corrupt EXIF block only loses the orientation
+            if img.getexif().get(_EXIF_ORIENTATION, 1) != 1:
+                img = ImageOps.exif_transpose(img) or img
+        return img
+    except ServeError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise PayloadTooLarge(f"the image has too many pixels: {exc}") from None
+    except MemoryError:
+        raise PayloadTooLarge("the image is too large to decode") from None
+    except Image.UnidentifiedImageError:
+        raise InvalidInput(f"the {fmt} image cannot be decoded: not a valid {fmt} file") from None
+    except Exception as exc:  # Pillow raises many types for corrupt files
+        reason = str(exc)[:200] or type(exc).__name__
+        raise InvalidInput(f"the {fmt} image cannot be decoded: {reason}") from None
+
+
+def decode_image(
+    data: bytes, *, max_pixels: int, content_type: str | None = None, fit: Fit = "digit"
+) -> np.ndarray:
+    """PNG or JPEG bytes -> float32 (28, 28) in [0, 1], light on black, as the data sets are.
+
+    ``fit`` is ``"digit"`` (MNIST: 20x20 box, centre of mass) or ``"item"`` (Fashion-MNIST: longer
+    side 28, centred); see :mod:`service.inputs.preprocess` and :func:`fit_for_labels`.
+
+    ``content_type`` is the declared media type (parameters ignored; ``None`` or
+    ``application/octet-stream`` let the bytes decide). Another type is 415, as are bytes that are
+    another image format; more than ``max_pixels`` pixels, or a side over 16384 pixels, is 413,
+    checked from the file header before decoding; bytes that do not decode are 422. A PNG sent
+    as ``image/jpeg`` (or the reverse) is decoded as what it is.
+    """
+    _media_type(content_type)
+    if not data:
+        raise InvalidInput("the image is empty (0 bytes)")
+    fmt = _sniff(data)
+    declared = image_size(data)
+    if declared is not None:
+        _check_pixels(declared, max_pixels)
+    return preprocess_pil(_open(data, fmt, max_pixels), fit=fit, lossy=fmt == "JPEG")

@@ -1,0 +1,1 @@
+"""Structured logs, the per-request access log and Prometheus metrics."""

@@ -1,0 +1,277 @@
+"""Prometheus metrics: one :class:`Metrics` object per app, with its own collector registry.
+
+What is measured, and who reports it:
+
+* HTTP requests (the request edge, ``service.http.edge``, calls :meth:`Metrics.observe_request` once
+  per request): ``serve_requests_total`` and ``serve_request_duration_seconds`` by model, version,
+  protocol, route template and status; ``serve_requests_in_flight``. These are kept as plain
+  numbers by :class:`RequestStats` (one dictionary look-up and three additions per request, on the
+  event-loop thread) and turned into Prometheus families only when scraped: prometheus_client's
+  own ``Counter``/``Histogram`` take a lock and walk the buckets in Python on every observation,
+  which cost about as much as running the model.
+* Batches (the registry's ``batch_listeners`` hook, on the inference thread):
+  ``serve_batch_size`` (rows per runtime call) and ``serve_inference_seconds``.
+* Models, read from the model registry at scrape time: ``serve_model_state`` (1 for the current
+  state of each version), ``serve_model_load_seconds``, ``serve_queue_depth`` (queued rows) and
+  ``serve_model_default_version``.
+
+Label values are bounded: a model label is only ever a name the registry knows, a version label
+only a version the registry has registered for that model, and the route is the route template
+(``/models/{name}/predict``), never the raw path. Anything else becomes ``""``.
+"""
+
+from __future__ import annotations
+
+import time
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.registry import Collector
+
+from service.api.routing import RouteKind, dialect_router, route_kind
+
+if TYPE_CHECKING:
+    from service.serving.model import ModelVersion
+    from service.serving.registry import ModelRegistry
+
+LATENCY_BUCKETS = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
+STATES = ("loading", "available", "failed", "unloading")
+REQUEST_LABELS = ("model", "version", "protocol", "route", "status")
+
+
+class RequestStats(Collector):
+    """Per-request counters and latency histograms, observed on the event-loop thread.
+
+    A series is ``[bucket counts..., sum]`` per label tuple; the count is the buckets' total, so a
+    scrape from another thread always sees a consistent count and ``+Inf`` bucket.
+    """
+
+    def __init__(self, buckets: Iterable[float] = LATENCY_BUCKETS) -> None:
+        self.bounds = tuple(buckets)
+        self.series: dict[tuple[str, ...], list[float]] = {}
+        self.in_flight = 0
+
+    def observe(self, labels: tuple[str, ...], seconds: float) -> None:
+        series = self.series.get(labels)
+        if series is None:
+            series = self.series[labels] = [0] * (len(self.bounds) + 1) + [0.0]
+        series[bisect_left(self.bounds, seconds)] += 1  # le=bound counts seconds <= bound
+        series[-1] += seconds
+
+    def collect(self) -> Iterator[CounterMetricFamily | HistogramMetricFamily | GaugeMetricFamily]:
+        requests = CounterMetricFamily(
+            "serve_requests", "HTTP requests answered", labels=REQUEST_LABELS
+        )
+        latency = HistogramMetricFamily(
+            "serve_request_duration_seconds",
+            "Time from request start to the end of the response",
+            labels=REQUEST_LABELS,
+        )
+        for labels, series in self._snapshot():
+            counts, total_seconds = series[:-1], series[-1]
+            cumulative, buckets = 0, []
+            for bound, count in zip((*self.bounds, float("inf")), counts, strict=True):
+                cumulative += int(count)
+                buckets.append((_bound(bound), cumulative))
+            requests.add_metric(list(labels), cumulative)
+            latency.add_metric(list(labels), buckets, total_seconds)
+        in_flight = GaugeMetricFamily("serve_requests_in_flight", "Requests being handled")
+        in_flight.add_metric([], self.in_flight)
+        yield from (requests, latency, in_flight)
+
+    def describe(self) -> Iterable[Any]:
+        return []
+
+    def _snapshot(self) -> list[tuple[tuple[str, ...], list[float]]]:
+        """The series, copied while the event loop may add one (scrapes run on another thread)."""
+        for _ in range(10):
+            try:
+                return list(self.series.items())
+            except RuntimeError:  # "dictionary changed size during iteration": copy again
+                continue
+        return list(self.series.copy().items())
+
+
+def _bound(value: float) -> str:
+    return "+Inf" if value == float("inf") else repr(float(value))
+
+
+class _RegistryCollector(Collector):
+    """Model state, load time and queue depth, read from the registry when scraped."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        state = GaugeMetricFamily(
+            "serve_model_state",
+            "1 for the current state of each registered model version, 0 for the others",
+            labels=["model", "version", "state"],
+        )
+        load = GaugeMetricFamily(
+            "serve_model_load_seconds",
+            "Seconds to load, warm up and self-test a version",
+            labels=["model", "version"],
+        )
+        depth = GaugeMetricFamily(
+            "serve_queue_depth",
+            "Rows waiting in a version's batch queue",
+            labels=["model", "version"],
+        )
+        default = GaugeMetricFamily(
+            "serve_model_default_version",
+            "The version a request without a version goes to",
+            labels=["model"],
+        )
+        models = self._metrics.models
+        if models is not None:
+            for name in models.model_names():
+                number = models.default_version(name)
+                if number is not None:
+                    default.add_metric([name], float(number))
+        for mv in self._metrics.versions():
+            labels = [mv.name, str(mv.version)]
+            for s in STATES:
+                state.add_metric([*labels, s], 1.0 if mv.state.value == s else 0.0)
+            if mv.load_seconds is not None:
+                load.add_metric(labels, float(mv.load_seconds))
+            if mv.batcher is not None:
+                depth.add_metric(labels, float(mv.batcher.queued_rows))
+        yield from (state, load, depth, default)
+
+    def describe(self) -> Iterable[Any]:
+        return []
+
+
+class Metrics:
+    """The app's metrics. Bind a model registry with :meth:`bind` to get model-level metrics."""
+
+    def __init__(self, *, process: bool = True) -> None:
+        disable_created_metrics()  # no *_created series: they double the output, nobody reads them
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._models: ModelRegistry | None = None
+        r = self.registry
+        self.requests = RequestStats()
+        r.register(self.requests)
+        self._known_models: frozenset[str] = frozenset()
+        self._known_versions: frozenset[tuple[str, str]] = frozenset()
+        self._known_at = -1.0
+        self.batch_size = Histogram(
+            "serve_batch_size",
+            "Rows per inference call (after micro-batching)",
+            ["model", "version"],
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
+        self.inference = Histogram(
+            "serve_inference_seconds",
+            "Wall time of one batched inference call",
+            ["model", "version"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        r.register(_RegistryCollector(self))
+        if process:
+            ProcessCollector(registry=r)
+            PlatformCollector(registry=r)
+
+    # --- wiring -----------------------------------------------------------------------------
+    def bind(self, models: ModelRegistry) -> None:
+        """Read model state from ``models`` and receive its batch observations."""
+        self._models = models
+        if self.observe_batch not in models.batch_listeners:
+            models.batch_listeners.append(self.observe_batch)
+
+    @property
+    def models(self) -> ModelRegistry | None:
+        return self._models
+
+    def versions(self) -> list[ModelVersion]:
+        if self._models is None:
+            return []
+        return [mv for name in self._models.model_names() for mv in self._models.versions(name)]
+
+    # --- label hygiene ----------------------------------------------------------------------
+    # The known names and versions are cached: read again at most once a second, and at once
+    # when a request names one the cache does not have (a version registered a moment ago).
+    def _refresh_known(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if self._models is None or (not force and now - self._known_at < 1.0):
+            return
+        names = self._models.model_names()
+        self._known_models = frozenset(names)
+        self._known_versions = frozenset(
+            (name, str(mv.version)) for name in names for mv in self._models.versions(name)
+        )
+        self._known_at = now
+
+    def model_label(self, name: object) -> str:
+        """``name`` when the registry knows the model, else ``""``."""
+        if self._models is None or not isinstance(name, str):
+            return ""
+        self._refresh_known()
+        if name not in self._known_models:
+            self._refresh_known(force=True)
+        return name if name in self._known_models else ""
+
+    def version_label(self, model: str, version: object) -> str:
+        """The version number when that version of ``model`` is registered, else ``""``."""
+        if not model or self._models is None or version is None:
+            return ""
+        pair = (model, str(version))
+        if pair not in self._known_versions:
+            self._refresh_known(force=True)
+        return pair[1] if pair in self._known_versions else ""
+
+    # --- observations -----------------------------------------------------------------------
+    def observe_request(
+        self,
+        *,
+        model: object,
+        version: object,
+        protocol: str,
+        route: str,
+        status: int,
+        seconds: float,
+    ) -> None:
+        """One finished HTTP request. Raw values are sanitised into bounded label values."""
+        m = self.model_label(model)
+        labels = (m, self.version_label(m, version), protocol, route, str(status))
+        self.requests.observe(labels, seconds)
+
+    def observe_batch(self, mv: ModelVersion, rows: int, seconds: float) -> None:
+        """Registry batch listener: one runtime call of ``rows`` rows took ``seconds``."""
+        labels = (mv.name, str(mv.version))
+        self.batch_size.labels(*labels).observe(rows)
+        self.inference.labels(*labels).observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+def build_router(metrics: Metrics) -> APIRouter:
+    """``GET /metrics`` in the Prometheus text format (hidden from the OpenAPI schema)."""
+    router = dialect_router("other", include_in_schema=False)
+
+    @router.get("/metrics")
+    @route_kind(RouteKind.READ)
+    def scrape() -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    return router

@@ -1,0 +1,1 @@
+"""The model repository on disk: version folders, metadata and file checksums."""

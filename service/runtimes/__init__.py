@@ -1,0 +1,1 @@
+"""Model runtimes: one module per way of running a version's model file."""

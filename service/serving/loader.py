@@ -1,0 +1,48 @@
+"""Load one model version (in a worker thread): read and validate metadata, verify checksums,
+load the runtime, warm it up and reproduce the golden sample. Any failure raises with the reason.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from service.repository.disk import Repository, RepositoryError
+from service.runtimes.base import ModelRuntime, create_runtime
+from service.serving.model import ModelSpec, ModelVersion
+
+
+def load_version(repository: Repository, mv: ModelVersion, runtime: str = "auto") -> None:
+    """Fill ``mv.metadata``, ``mv.spec`` and ``mv.runtime`` (loaded and self-tested)."""
+    meta = repository.read_metadata(mv.name, mv.version)
+    mv.metadata = meta
+    repository.verify_files(mv.name, mv.version, meta)
+    mv.spec = ModelSpec.from_metadata(meta)
+    mv.runtime = create_runtime(mv.path, meta, runtime)
+    mv.runtime.load()
+    self_test(mv.runtime, meta)
+
+
+def self_test(runtime: ModelRuntime, meta: dict[str, Any]) -> None:
+    """Warm up, then reproduce the metadata's golden outputs within its atol."""
+    golden = meta["golden"]
+    try:
+        inputs = np.asarray(golden["inputs"], dtype=np.float32)
+        expected = np.asarray(golden["outputs"], dtype=np.float32)
+        atol = float(golden.get("atol", 1e-4))
+    except (TypeError, ValueError) as exc:
+        raise RepositoryError(f"golden sample is malformed: {exc}") from exc
+    shape = tuple(meta["input"]["shape"])
+    if inputs.shape[1:] != shape or len(inputs) != len(expected):
+        raise RepositoryError(f"golden inputs have shape {inputs.shape}, expected (n, {shape})")
+    runtime.predict(inputs[:1])  # warm-up
+    actual = runtime.predict(inputs)
+    expected = expected.reshape(actual.shape) if expected.size == actual.size else expected
+    if actual.shape != expected.shape or not np.allclose(actual, expected, atol=atol):
+        diff = (
+            float(np.max(np.abs(actual - expected))) if actual.shape == expected.shape else "shape"
+        )
+        raise RepositoryError(
+            f"self-test failed: golden outputs differ (max abs diff {diff}, atol {atol})"
+        )

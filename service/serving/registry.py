@@ -1,0 +1,363 @@
+"""The model registry: which versions are served, their state, the default version and labels.
+
+Keyed by model name and version. A version is registered (state ``loading``) before it loads, so
+readiness shows it; loading reads and validates metadata, verifies checksums, loads the runtime,
+warms it up and runs the golden self-test, all off the event loop. The default version of a model
+is its newest ``available`` version, so a new version becomes the default only once it works, and
+the old one is unloaded after that, draining its in-flight requests first.
+
+Public lifecycle API (used by the lifespan, the poller and admin endpoints):
+``start()``, ``stop()``, ``rescan()``, ``load(name, version)``, ``unload(name, version)``;
+lookups: ``resolve(name, version_or_label)``, ``models()``, ``labels(name)``, ``readiness()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from service.errors import NotFound, NotReady
+from service.repository.disk import (
+    Repository,
+    RepositoryError,
+    ScanResult,
+    parse_version,
+    valid_name,
+)
+from service.serving.batcher import Batcher
+from service.serving.loader import load_version
+from service.serving.model import ModelVersion, VersionState
+from service.serving.watcher import RepositoryWatcher
+from service.settings import Settings
+
+log = logging.getLogger("service.registry")
+
+BatchListener = Callable[[ModelVersion, int, float], None]
+
+
+class ModelRegistry:
+    def __init__(self, settings: Settings, repository: Repository | None = None) -> None:
+        self.settings = settings
+        self.repository = repository or Repository(settings.models_dir)
+        self._versions: dict[str, dict[int, ModelVersion]] = {}
+        self._defaults: dict[str, int] = {}
+        self._scan = ScanResult()
+        self._missing: dict[str, list[int]] = {}  # specific policy: listed but not on disk
+        self._pinned: set[tuple[str, int]] = set()  # loaded by admin request
+        self._excluded: set[tuple[str, int]] = set()  # unloaded by admin request
+        self._lock: asyncio.Lock | None = None
+        self.watcher: RepositoryWatcher | None = None  # polls the repository for changes
+        self.batch_listeners: list[BatchListener] = []  # metrics hook: (version, rows, seconds)
+        self.started = False
+
+    # --- lifecycle ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Load what the policy selects; start polling when ``poll_interval_s`` > 0."""
+        self._lock = asyncio.Lock()
+        await self.rescan()
+        self.started = True
+        self.watcher = RepositoryWatcher(self, self.repository.root, self.settings.poll_interval_s)
+        self.watcher.start()  # polls only when poll_interval_s > 0
+
+    async def stop(self) -> None:
+        """Stop polling, then drain and unload every version."""
+        if self.watcher is not None:
+            await self.watcher.stop()
+        async with self._locked():
+            records = [mv for versions in self._versions.values() for mv in versions.values()]
+            await asyncio.gather(*(self._unload(mv) for mv in records))
+
+    def _locked(self) -> asyncio.Lock:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        return self._lock
+
+    async def rescan(self) -> dict[str, list[str]]:
+        """Sync with the repository: load new selected versions, unload deleted/deselected ones.
+
+        Returns what changed, as ``{"loaded": [...], "failed": [...], "unloaded": [...]}`` of
+        ``"name/version"`` strings. Failed versions are retried only when their metadata changes.
+        """
+        async with self._locked():
+            self._scan = scan = await asyncio.to_thread(self.repository.scan)
+            changes: dict[str, list[str]] = {"loaded": [], "failed": [], "unloaded": []}
+            names = set(scan.models) | set(self._versions)
+            if self.settings.models:
+                names &= set(self.settings.models)
+            await asyncio.gather(*(self._sync_model(name, scan, changes) for name in sorted(names)))
+            return changes
+
+    async def load(self, name: str, version: int) -> ModelVersion:
+        """Load one finished version even if the policy does not select it (admin)."""
+        async with self._locked():
+            self._scan = await asyncio.to_thread(self.repository.scan)
+            folder = next((f for f in self._scan.finished(name) if f.version == version), None)
+            if folder is None:
+                raise NotFound(f"model {name} has no finished version {version}")
+            self._excluded.discard((name, version))
+            self._pinned.add((name, version))
+            mv = self._versions.get(name, {}).get(version)
+            if mv is None or mv.state is VersionState.FAILED:
+                mv = await self._load(name, version, folder.fingerprint)
+            return mv
+
+    async def include(self, name: str) -> dict[str, list[str]]:
+        """Serve ``name`` by the policy again: undo admin unloads of its versions, then sync it.
+
+        Returns the changes like ``rescan()``.
+        """
+        if self.settings.models and name not in self.settings.models:
+            raise NotFound(f"model {name!r} is not among the served models")
+        async with self._locked():
+            self._excluded = {(n, v) for (n, v) in self._excluded if n != name}
+            self._scan = scan = await asyncio.to_thread(self.repository.scan)
+            changes: dict[str, list[str]] = {"loaded": [], "failed": [], "unloaded": []}
+            await self._sync_model(name, scan, changes)
+            return changes
+
+    def forget(self, name: str, version: int) -> None:
+        """Drop a failed version's record, so that the next rescan tries to load it again."""
+        mv = self._versions.get(name, {}).get(version)
+        if mv is not None and mv.state is VersionState.FAILED:
+            del self._versions[name][version]
+
+    async def unload(self, name: str, version: int) -> None:
+        """Unload one version (admin); the policy will not load it again until ``load``."""
+        async with self._locked():
+            mv = self._versions.get(name, {}).get(version)
+            if mv is None:
+                raise NotFound(f"model {name} version {version} is not loaded")
+            self._pinned.discard((name, version))
+            self._excluded.add((name, version))
+            await self._unload(mv)
+
+    # --- selection --------------------------------------------------------------------------
+    async def _sync_model(self, name: str, scan: ScanResult, changes: dict[str, list[str]]) -> None:
+        finished = {f.version: f for f in scan.finished(name)}
+        current = self._versions.get(name, {})
+        policy = self.settings.version_policy
+        keep: set[int] = {v for (n, v) in self._pinned if n == name and v in finished}
+
+        async def ensure(version: int) -> ModelVersion:
+            mv = current.get(version)
+            fp = finished[version].fingerprint
+            if mv is not None and (mv.state is not VersionState.FAILED or mv.fingerprint == fp):
+                return mv
+            mv = await self._load(name, version, fp)
+            changes["loaded" if mv.available else "failed"].append(f"{name}/{version}")
+            return mv
+
+        candidates = [v for v in finished if (name, v) not in self._excluded]
+        if policy == "latest":
+            # newest first; fall back to older versions only while newer ones fail
+            for version in sorted(candidates, reverse=True):
+                keep.add(version)
+                if (await ensure(version)).available:
+                    break
+        else:
+            if policy == "specific":
+                wanted = set(self.settings.versions.get(name, []))
+                self._missing[name] = sorted(wanted - set(finished))
+                candidates = [v for v in candidates if v in wanted]
+            for version in sorted(candidates):
+                keep.add(version)
+                await ensure(version)
+        for version, mv in list(self._versions.get(name, {}).items()):
+            if version not in keep:
+                await self._unload(mv)
+                changes["unloaded"].append(f"{name}/{version}")
+
+    # --- one version ------------------------------------------------------------------------
+    async def _load(
+        self, name: str, version: int, fingerprint: tuple[int, int] | None
+    ) -> ModelVersion:
+        path = self.repository.version_dir(name, version)
+        mv = ModelVersion(name, version, path, fingerprint=fingerprint)
+        mv.timeout_s = self.settings.request_timeout_s
+        mv.max_instances = self.settings.max_instances
+        old = self._versions.setdefault(name, {}).get(version)
+        self._versions[name][version] = mv  # registered before loading: "loading" is visible
+        if old is not None:
+            await self._stop_runtime(old)
+        started = time.perf_counter()
+        try:
+            await asyncio.to_thread(self._load_sync, mv)
+        except Exception as exc:
+            mv.state = VersionState.FAILED
+            reason = str(exc) if isinstance(exc, RepositoryError) else f"load failed: {exc}"
+            mv.reason = reason if len(reason) <= 500 else reason[:497] + "..."
+            log.warning("model %s version %s failed: %s", name, version, mv.reason)
+            if mv.runtime is not None:
+                mv.runtime.unload()
+                mv.runtime = None
+            return mv
+        s = self.settings
+        mv.batcher = Batcher(
+            f"{name}-{version}",
+            mv.runtime.predict,  # type: ignore[union-attr]
+            max_batch_size=s.max_batch_size,
+            max_wait_s=s.max_wait_ms / 1000.0,
+            queue_size=s.queue_size,
+            observer=self._observer(mv),
+        )
+        mv.batcher.start()
+        mv.load_seconds = round(time.perf_counter() - started, 4)
+        mv.state = VersionState.AVAILABLE
+        self._update_default(name)
+        log.info("model %s version %s available (%s)", name, version, mv.runtime.kind)  # type: ignore[union-attr]
+        return mv
+
+    def _load_sync(self, mv: ModelVersion) -> None:
+        load_version(self.repository, mv, self.settings.runtime)
+
+    def _observer(self, mv: ModelVersion) -> Callable[[int, float], None]:
+        def observe(rows: int, seconds: float) -> None:
+            for listener in self.batch_listeners:
+                listener(mv, rows, seconds)
+
+        return observe
+
+    async def _unload(self, mv: ModelVersion) -> None:
+        mv.state = VersionState.UNLOADING
+        self._update_default(mv.name)
+        await self._stop_runtime(mv)
+        versions = self._versions.get(mv.name, {})
+        if versions.get(mv.version) is mv:
+            del versions[mv.version]
+        log.info("model %s version %s unloaded", mv.name, mv.version)
+
+    @staticmethod
+    async def _stop_runtime(mv: ModelVersion) -> None:
+        if mv.batcher is not None:
+            await mv.batcher.stop()  # drains accepted requests first
+        if mv.runtime is not None:
+            mv.runtime.unload()
+
+    def _update_default(self, name: str) -> None:
+        available = [v for v, mv in self._versions.get(name, {}).items() if mv.available]
+        if available:
+            self._defaults[name] = max(available)
+        else:
+            self._defaults.pop(name, None)
+
+    # --- lookups ----------------------------------------------------------------------------
+    def model_names(self) -> list[str]:
+        names = set(self._versions) | set(self._scan.models)
+        if self.settings.models:
+            names &= set(self.settings.models)
+        return sorted(names)
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        return [mv for _, mv in sorted(self._versions.get(name, {}).items())]
+
+    def default_version(self, name: str) -> int | None:
+        return self._defaults.get(name)
+
+    def labels(self, name: str) -> dict[str, int]:
+        """Version labels: settings first, plus ``baseline`` = newest served tutorial version."""
+        labels = dict(self.settings.version_labels.get(name, {}))
+        if "baseline" not in labels:
+            tutorial = [mv.version for mv in self.versions(name) if mv.recipe == "tutorial"]
+            if tutorial:
+                labels["baseline"] = max(tutorial)
+        return labels
+
+    def resolve(self, name: str, version: int | str | None = None) -> ModelVersion:
+        """The available version for a request; NotFound (unknown) or NotReady (not available).
+
+        ``version`` is a number, a numeric string, a label, or None for the default version.
+        """
+        mv = self.lookup(name, version)
+        if not mv.available:
+            why = f": {mv.reason}" if mv.reason else ""
+            raise NotReady(f"model {name} version {mv.version} is {mv.state.value}{why}")
+        return mv
+
+    def lookup(self, name: str, version: int | str | None = None) -> ModelVersion:
+        """The registered version whatever its state (for metadata); NotFound when unknown."""
+        known = self._versions.get(name)
+        if known is not None and version:  # the hot case: a served model and version number
+            number = parse_version(version)
+            mv = known.get(number) if number is not None else None
+            if mv is not None and (not self.settings.models or name in self.settings.models):
+                return mv
+        if not valid_name(name) or name not in self.model_names():
+            raise NotFound(f"model {name!r} not found" if valid_name(name) else "model not found")
+        if version is None or version == "":
+            default = self._defaults.get(name)
+            if default is None:
+                raise NotReady(self._why_not_ready(name))
+            return self._versions[name][default]
+        number = parse_version(version)
+        if number is None and isinstance(version, str):
+            number = self.labels(name).get(version)
+            if number is None:
+                shown = repr(version) if valid_name(version) else ""
+                raise NotFound(f"model {name} has no version or label {shown}".rstrip())
+        if number is None:
+            raise NotFound(f"model {name} has no version {version}")
+        mv = self._versions.get(name, {}).get(number)
+        if mv is None:
+            if any(f.version == number for f in self._scan.models.get(name, [])):
+                raise NotFound(
+                    f"version {number} of model {name} is not served "
+                    f"(version policy {self.settings.version_policy})"
+                )
+            raise NotFound(f"model {name} has no version {number}")
+        return mv
+
+    def _why_not_ready(self, name: str) -> str:
+        versions = self.versions(name)
+        if not versions:
+            unfinished = self._scan.unfinished(name)
+            if unfinished:
+                return f"model {name} has only unfinished versions {unfinished}"
+            return f"model {name} has no version selected by the policy"
+        parts = [
+            f"version {mv.version} is {mv.state.value}" + (f" ({mv.reason})" if mv.reason else "")
+            for mv in versions
+        ]
+        return f"model {name} is not ready: " + "; ".join(parts)
+
+    def models(self) -> list[dict[str, Any]]:
+        """Status of every model: versions with state and reason, default, labels, unfinished."""
+        return [self.model_status(name) for name in self.model_names()]
+
+    def model_status(self, name: str) -> dict[str, Any]:
+        return {
+            "name": name,
+            "default_version": self._defaults.get(name),
+            "labels": self.labels(name),
+            "versions": [mv.status() for mv in self.versions(name)],
+            "unfinished_versions": self._scan.unfinished(name),
+        }
+
+    def readiness(self) -> tuple[bool, dict[str, str]]:
+        """(ready, {model: why not}).
+
+        Not ready before the first load completes, when the repository has no model, or when a
+        model has no available version. With ``readiness="strict"`` (the default) also when a
+        selected version failed or is missing. A version being hot-loaded next to an available
+        one (a swap in progress) or being unloaded does not make the service unready.
+        """
+        problems: dict[str, str] = {}
+        names = self.model_names()
+        if not self.started:
+            problems["*"] = "models are still loading"
+        elif not names:
+            problems["*"] = f"no models found in {self.settings.models_dir}"
+        for name in names:
+            if name not in self._defaults:
+                problems[name] = self._why_not_ready(name)
+                continue
+            failed = [mv for mv in self.versions(name) if mv.state is VersionState.FAILED]
+            missing = self._missing.get(name)
+            if self.settings.readiness == "strict" and (failed or missing):
+                parts = [f"version {mv.version} failed ({mv.reason})" for mv in failed]
+                if missing:
+                    parts.append(f"versions {missing} are not in the repository")
+                problems[name] = "; ".join(parts)
+        return not problems, problems

@@ -1,0 +1,149 @@
+"""Watch the model repository: rescan every ``settings.poll_interval_s`` seconds.
+
+Each tick calls ``registry.rescan()``, which loads, warms and self-tests new finished versions
+before making them the default, retires replaced versions after their in-flight requests, and
+unloads versions whose folder was deleted. The watcher adds two things on top:
+
+- **Retry after a half-copied publish.** A version copied naively (``cp -r``) may show its
+  ``metadata.json`` before its model files, and then fails its checksums. The registry retries a
+  failed version only when its metadata changes; the watcher also retries it once the folder's
+  content (file names, sizes, modification times) changes, so the finished copy is picked up.
+- **Resilience.** A failing rescan (a vanished folder, a permission error) is logged and retried
+  with backoff; it never stops the loop or the service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from pathlib import Path
+from typing import Protocol
+
+from service.repository.disk import parse_version, valid_name
+from service.serving.model import ModelVersion, VersionState
+
+log = logging.getLogger("service.watcher")
+
+Signature = tuple[tuple[str, int, int], ...]
+MAX_BACKOFF_S = 60.0
+_MAX_ENTRIES = 10_000  # a version folder holding more files than this is not worth hashing
+
+
+class Rescannable(Protocol):
+    async def rescan(self) -> dict[str, list[str]]: ...
+
+    def model_names(self) -> list[str]: ...
+
+    def versions(self, name: str) -> list[ModelVersion]: ...
+
+    def forget(self, name: str, version: int) -> None: ...
+
+
+def folder_signature(path: Path) -> Signature:
+    """(relative path, size, mtime_ns) of every file under ``path``, sorted; empty if missing."""
+    entries: list[tuple[str, int, int]] = []
+    stack = [path]
+    while stack and len(entries) < _MAX_ENTRIES:
+        current = stack.pop()
+        try:
+            with os.scandir(current) as it:
+                for entry in it:
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(Path(entry.path))
+                    elif entry.is_file(follow_symlinks=False):
+                        st = entry.stat(follow_symlinks=False)
+                        rel = os.path.relpath(entry.path, path)
+                        entries.append((rel, st.st_size, st.st_mtime_ns))
+        except OSError:
+            continue
+    return tuple(sorted(entries))
+
+
+class RepositoryWatcher:
+    """Polls the repository through the registry; ``start()``/``stop()`` inside the event loop."""
+
+    def __init__(self, registry: Rescannable, root: Path, interval_s: float) -> None:
+        self.registry = registry
+        self.root = Path(root)
+        self.interval_s = interval_s
+        self.ticks = 0
+        self.failures = 0
+        self._failed: dict[tuple[str, int], Signature] = {}  # signature before the failed load
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        if self.interval_s > 0 and self._task is None:
+            self._task = asyncio.create_task(self._run(), name="repository-watcher")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        delay = self.interval_s
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await self.tick()
+                delay = self.interval_s
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.failures += 1
+                delay = min(max(delay * 2, self.interval_s), MAX_BACKOFF_S)
+                log.exception("repository rescan failed; retrying in %.1f s", delay)
+
+    async def tick(self) -> dict[str, list[str]]:
+        """One rescan, retrying failed versions whose files changed since they failed."""
+        serving = {
+            (mv.name, mv.version)
+            for name in self.registry.model_names()
+            for mv in self.registry.versions(name)
+            if mv.available
+        }
+        before = await asyncio.to_thread(self._snapshot, serving)
+        for key, signature in list(self._failed.items()):
+            if before.get(key) != signature:
+                del self._failed[key]
+                if key in before:
+                    log.info("model %s version %s changed on disk since it failed: retrying", *key)
+                    self.registry.forget(*key)
+        changes = await self.registry.rescan()
+        self.ticks += 1
+        if any(changes.values()):
+            log.info("repository changed", extra={"changes": changes})
+        for name in self.registry.model_names():
+            for mv in self.registry.versions(name):
+                key = (mv.name, mv.version)
+                if mv.state is VersionState.FAILED and key not in self._failed:
+                    self._failed[key] = before.get(key) or folder_signature(mv.path)
+        return changes
+
+    def _snapshot(self, skip: set[tuple[str, int]]) -> dict[tuple[str, int], Signature]:
+        """Signatures of every version folder that is not serving (new, failed or unselected)."""
+        out: dict[tuple[str, int], Signature] = {}
+        try:
+            model_dirs = [d for d in self.root.iterdir() if valid_name(d.name) and d.is_dir()]
+        except OSError:
+            return out
+        for model_dir in model_dirs:
+            try:
+                version_dirs = list(model_dir.iterdir())
+            except OSError:
+                continue
+            for vdir in version_dirs:
+                version = parse_version(vdir.name)
+                key = (model_dir.name, version)
+                if version is None or str(version) != vdir.name or key in skip:
+                    continue
+                out[(model_dir.name, version)] = folder_signature(vdir)
+        return out
