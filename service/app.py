@@ -170,9 +170,9 @@ def create_app_from_env() -> FastAPI:
 def freeze_heap() -> None:
     """Take every object alive now out of the cyclic garbage collector's scans (``gc.freeze``).
 
-    The modules a server imports (FastAPI, pydantic, numpy, ...) leave some 70,000 long-lived
-    objects that every full collection walks again: 20-75 ms pauses under load, the main source
-    of p99 latency. Frozen, they are never scanned again. For server processes only: objects
+    The modules a server imports (FastAPI, pydantic, numpy, ...) leave tens of thousands of
+    long-lived objects that every full collection walks again: pauses of tens of milliseconds
+    under load, the main source of tail latency. Frozen, they are never scanned again. For server processes only: objects
     frozen in a long test session would never be collected.
     """
     gc.collect()

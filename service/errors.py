@@ -20,25 +20,10 @@ class BadRequest(ServeError):
     status_code = 400
 
 
-class Unauthorized(ServeError):
-    status_code = 401
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, headers={"WWW-Authenticate": "Bearer"})
-
-
-class Forbidden(ServeError):
-    status_code = 403
-
-
 class NotFound(ServeError):
     """Unknown model, version, label or route."""
 
     status_code = 404
-
-
-class MethodNotSupported(ServeError):
-    status_code = 405
 
 
 class PayloadTooLarge(ServeError):
@@ -53,10 +38,6 @@ class InvalidInput(ServeError):
     """Well-formed request whose content is wrong: shape, type, range, NaN, too many instances."""
 
     status_code = 422
-
-
-class TooManyRequests(ServeError):
-    status_code = 429
 
 
 class NotReady(ServeError):

@@ -1,4 +1,4 @@
-"""HTTP adapters. Helpers shared by every router: the registry and settings, and body reading."""
+"""Helpers shared by every adapter: the registry and settings, body reading, JSON answers."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ from fastapi import Request
 from fastapi.responses import Response
 from starlette.requests import ClientDisconnect
 
-from service.errors import PayloadTooLarge
+from service.errors import NotReady, PayloadTooLarge
 
 if TYPE_CHECKING:
+    from service.serving.model import ModelVersion
     from service.serving.registry import ModelRegistry
+    from service.serving.tasks import Task
     from service.settings import Settings
 
 
@@ -24,6 +26,13 @@ def get_registry(request: Request) -> ModelRegistry:
 def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+def task_of(mv: ModelVersion) -> Task:
+    """The version's task; NotReady (503) while the version has none (not loaded)."""
+    if mv.task is None:
+        raise NotReady(f"model {mv.name} version {mv.version} is {mv.state.value}")
+    return mv.task
 
 
 def header(request: Request, name: bytes) -> str | None:

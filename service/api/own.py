@@ -20,6 +20,7 @@ from service.api.common import (
     json_response,
     note_model,
     read_body,
+    task_of,
 )
 from service.api.routing import RouteKind, dialect_router, route_kind
 from service.api.schemas import (
@@ -33,20 +34,12 @@ from service.api.schemas import (
     VersionDetail,
     error_responses,
 )
-from service.api.uploads import (
-    decode_images,
-    form_images,
-    from_json,
-    image_fit,
-    image_model,
-    query_options,
-)
+from service.api.uploads import decode_images, file_task, form_images, from_json, query_options
 from service.codecs.jsonbody import parse_json
 from service.errors import NotFound, UnsupportedMediaType
 from service.inputs.images import ACCEPTED_IMAGE_TYPES
 from service.repository.disk import valid_name
 from service.serving import inference
-from service.serving.model import ModelSpec
 
 router = dialect_router("own", tags=["models"])
 
@@ -219,24 +212,24 @@ async def _predict(request: Request, name: str, version: str | None) -> Response
     if ctype in _JSON_TYPES:
         payload = parse_json(body)
         mv = registry.resolve(name, version)
-        x = from_json(payload, mv.spec, settings, options)  # type: ignore[arg-type]
+        task = task_of(mv)
+        x = from_json(payload, task, settings, options)
     else:
-        fit = image_fit(registry.resolve(name, version))
+        task = file_task(registry.resolve(name, version))
         if is_image:
-            x = await decode_images([(body, ctype, "")], settings, fit)
+            x = await decode_images([(body, ctype, "")], settings, task)
         else:
-            x = await form_images(request, settings, fit)
-        mv = image_model(registry.resolve(name, version))  # no await from here to the queue
+            x = await form_images(request, settings, task)
+        mv = registry.resolve(name, version)  # no await from here to the queue
+        task = file_task(mv)
     note_model(request, mv.name, mv.version)
-    spec: ModelSpec = mv.spec  # type: ignore[assignment]
-    top_k = inference.check_top_k(spec, options["top_k"])
-    threshold = inference.check_threshold(spec, options["threshold"])
+    top_k = task.check_top_k(options["top_k"])
+    threshold = task.check_threshold(options["threshold"])
     probs = await inference.predict(mv, x)  # the edge enforces X-Request-Timeout
-    predictions = inference.postprocess(spec, probs, top_k=top_k, threshold=threshold)
+    predictions = task.predictions(probs, top_k, threshold)
     if options["include_input"] is True:
         for item, row in zip(predictions, x, strict=True):
             item["input"] = row  # a float32 array: orjson writes it as nested lists
     result: dict[str, Any] = {"model": mv.name, "version": mv.version, "predictions": predictions}
-    if spec.kind == "binary":
-        result["threshold"] = threshold
+    result.update(task.answer_fields(threshold))
     return json_response(result)

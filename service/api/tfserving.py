@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 from fastapi import Request
 from fastapi.responses import Response
 
@@ -26,15 +25,17 @@ from service.api.common import (
     json_response,
     note_model,
     read_body,
+    task_of,
 )
 from service.api.routing import RouteKind, dialect_router, route_kind
 from service.api.schemas import error_responses
 from service.api.v2 import check_content_type
 from service.codecs import tfserving as tfs_codec
-from service.errors import BadRequest, NotFound, NotReady
+from service.errors import BadRequest, NotFound
 from service.serving import inference
-from service.serving.model import ModelSpec, ModelVersion, VersionState
+from service.serving.model import ModelVersion, VersionState
 from service.serving.registry import ModelRegistry
+from service.serving.tasks import Task
 
 router = dialect_router("tfserving", prefix="/v1", tags=["tensorflow-serving"])
 
@@ -122,12 +123,11 @@ async def _call(
     body = await read_body(request, get_settings(request).max_body_bytes)
     mv = get_registry(request).resolve(name, key)  # again: a swap may have retired it meanwhile
     note_model(request, mv.name, mv.version)
-    spec = _spec(mv)
-    features = [f.name for f in spec.features] if spec.features else None
+    task = task_of(mv)
     if verb == "classify":
-        return await _classify(mv, spec, body, features)
+        return await _classify(mv, task, body)
     req = tfs_codec.decode_predict_request(body)
-    x = tfs_codec.input_array(req, spec.input_name, spec.input_shape, features)
+    x = tfs_codec.input_array(req, task.input_name, task.input_shape, task.record_fields)
     probs = await inference.predict(mv, x)
     return JSONBytesResponse(tfs_codec.encode_predict_response(probs, req.format))
 
@@ -191,10 +191,10 @@ def _tensor_info(name: str, shape: tuple[int, ...]) -> dict[str, Any]:
 
 def signature_metadata(mv: ModelVersion) -> dict[str, Any]:
     """TF Serving's GetModelMetadata answer for the ``serving_default`` signature."""
-    spec = _spec(mv)
+    task = task_of(mv)
     signature = {
-        "inputs": {spec.input_name: _tensor_info(spec.input_name, spec.input_shape)},
-        "outputs": {spec.output_name: _tensor_info(spec.output_name, spec.output_shape)},
+        "inputs": {task.input_name: _tensor_info(task.input_name, task.input_shape)},
+        "outputs": {task.output_name: _tensor_info(task.output_name, task.output_shape)},
         "method_name": "tensorflow/serving/predict",
         "defaults": {},
     }
@@ -224,33 +224,18 @@ async def version_metadata(name: str, version: str, request: Request) -> Respons
     return json_response(signature_metadata(_resolve_number(get_registry(request), name, version)))
 
 
-async def _classify(
-    mv: ModelVersion, spec: ModelSpec, body: bytes, features: list[str] | None
-) -> Response:
+async def _classify(mv: ModelVersion, task: Task, body: bytes) -> Response:
+    """TF Serving's ``:classify``: ``[[label, score], ...]`` per example."""
     doc = tfs_codec.decode_classify_request(body)
-    x = tfs_codec.examples_array(doc, spec.input_name, spec.input_shape, features)
+    x = tfs_codec.examples_array(doc, task.input_name, task.input_shape, task.record_fields)
     probs = await inference.predict(mv, x)
-    scores = class_scores(spec, probs)
-    labels = list(spec.labels)
+    scores = task.class_scores(probs)
+    labels = list(task.labels)
     result = [[[labels[j], float(row[j])] for j in range(len(labels))] for row in scores.tolist()]
     return json_response({"result": result})
-
-
-def class_scores(spec: ModelSpec, probs: np.ndarray) -> np.ndarray:
-    """Per-class scores ``[N, classes]``: softmax as is; a sigmoid ``p`` becomes ``[1 - p, p]``."""
-    probs = probs.reshape(len(probs), -1)
-    if spec.kind == "binary" and probs.shape[1] == 1:
-        return np.concatenate([1.0 - probs, probs], axis=1)
-    return probs
 
 
 def _resolve_number(registry: ModelRegistry, name: str, version: str) -> ModelVersion:
     if not version.isdigit():
         raise NotFound(f"version must be a number, got {version[:40]!r}; use /labels/ for labels")
     return registry.resolve(name, version)
-
-
-def _spec(mv: ModelVersion) -> ModelSpec:
-    if mv.spec is None:
-        raise NotReady(f"model {mv.name} version {mv.version} is {mv.state.value}")
-    return mv.spec

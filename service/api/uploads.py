@@ -1,5 +1,5 @@
 """Request decoding for the service's own predict endpoints: query options, JSON bodies and
-image uploads, each into a float32 array (via ``service.decoding``) or a clear 4xx error."""
+file uploads, each into a float32 array (by the version's task) or a clear 4xx error."""
 
 from __future__ import annotations
 
@@ -11,15 +11,9 @@ from fastapi import Request
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
-from service.inputs.arrays import images_from_json
-from service.inputs.images import decode_image
-from service.inputs.preprocess import Fit, fit_for_labels
-from service.inputs.records import records_from_json
-from service.serving.model import ModelSpec, ModelVersion
+from service.serving.model import ModelVersion
+from service.serving.tasks import Task
 from service.settings import Settings
-
-JSON_FIELDS = {"instances", "scale", "top_k", "threshold", "include_input"}
-
 
 THREAD_DECODE_BYTES = 256 * 1024  # larger image bodies are decoded off the event loop
 
@@ -48,51 +42,33 @@ def query_options(request: Request) -> dict[str, Any]:
     return options
 
 
-def from_json(
-    payload: Any, spec: ModelSpec, settings: Settings, options: dict[str, Any]
-) -> np.ndarray:
+def from_json(payload: Any, task: Task, settings: Settings, options: dict[str, Any]) -> np.ndarray:
+    """The instances of an own-API JSON body; its options (top_k, threshold, include_input)
+    override the query string's in ``options``."""
     if not isinstance(payload, dict) or "instances" not in payload:
         raise InvalidInput('the body must be a JSON object with "instances"')
-    unknown = sorted(set(payload) - JSON_FIELDS)
+    unknown = sorted(set(payload) - task.json_fields)
     if unknown:
-        raise InvalidInput(
-            f"unknown field {unknown[0][:64]!r}; allowed: {', '.join(sorted(JSON_FIELDS))}"
-        )
+        allowed = ", ".join(sorted(task.json_fields))
+        if unknown[0] == "scale":
+            raise InvalidInput("scale applies to image models only")
+        raise InvalidInput(f"unknown field {unknown[0][:64]!r}; allowed: {allowed}")
     for key in ("top_k", "threshold", "include_input"):
         if key in payload:
             options[key] = payload[key]
     if not isinstance(options["include_input"], bool):
         raise InvalidInput("include_input must be true or false")
-    if spec.features is not None:
-        if "scale" in payload:
-            raise InvalidInput("scale applies to image models only")
-        return records_from_json(
-            payload["instances"], spec.features, max_instances=settings.max_instances
-        )
-    scale = payload.get("scale", "auto")
-    if scale not in ("auto", "unit", "byte"):
-        raise InvalidInput("scale must be one of auto, unit, byte")
-    return images_from_json(
-        payload["instances"],
-        scale=scale,
-        max_instances=settings.max_instances,
-    )
+    return task.decode_instances(payload, settings.max_instances)
 
 
-def image_model(mv: ModelVersion) -> ModelVersion:
-    if mv.spec is None or not mv.spec.is_image:
+def file_task(mv: ModelVersion) -> Task:
+    """The version's task, when it takes files as the request body (else 415)."""
+    if mv.task is None or not mv.task.accepts_files:
         raise UnsupportedMediaType(f"model {mv.name} takes JSON records, not images")
-    return mv
+    return mv.task
 
 
-def image_fit(mv: ModelVersion) -> Fit:
-    """How uploaded images are framed for this model (raises 415 for a records model)."""
-    spec = image_model(mv).spec
-    assert spec is not None
-    return fit_for_labels(spec.labels)
-
-
-async def form_images(request: Request, settings: Settings, fit: Fit) -> np.ndarray:
+async def form_images(request: Request, settings: Settings, task: Task) -> np.ndarray:
     limit = settings.max_upload_files
     try:
         form = await request.form(max_files=limit, max_fields=100)
@@ -110,27 +86,20 @@ async def form_images(request: Request, settings: Settings, fit: Fit) -> np.ndar
         ]
     finally:
         await form.close()
-    return await decode_images(files, settings, fit)
+    return await decode_images(files, settings, task)
 
 
 async def decode_images(
-    files: list[tuple[bytes, str | None, str]], settings: Settings, fit: Fit
+    files: list[tuple[bytes, str | None, str]], settings: Settings, task: Task
 ) -> np.ndarray:
-    """Decode PNG/JPEG files to (n, 28, 28); large ones in a worker thread.
-
-    ``fit`` chooses the data set's own framing: "digit" (MNIST: 20x20 box, centre of mass)
-    or "item" (Fashion-MNIST: longer side to 28, centred).
-    """
+    """Decode image files into the task's input batch (framed as its data set was made); large
+    ones in a worker thread."""
 
     def decode_all() -> np.ndarray:
         images = []
         for i, (data, ctype, filename) in enumerate(files):
             try:
-                images.append(
-                    decode_image(
-                        data, max_pixels=settings.max_image_pixels, content_type=ctype, fit=fit
-                    )
-                )
+                images.append(task.decode_file(data, ctype, settings.max_image_pixels))
             except InvalidInput as exc:
                 if len(files) == 1 and not filename:
                     raise

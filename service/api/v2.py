@@ -24,6 +24,7 @@ from service.api.common import (
     json_response,
     note_model,
     read_body,
+    task_of,
 )
 from service.api.routing import RouteKind, dialect_router, route_kind
 from service.api.schemas import error_responses
@@ -32,8 +33,9 @@ from service.codecs import v2_response
 from service.codecs.tensors import fit_batch
 from service.errors import BadRequest, InvalidInput, NotFound, NotReady, UnsupportedMediaType
 from service.serving import inference
-from service.serving.model import ModelSpec, ModelVersion
+from service.serving.model import ModelVersion
 from service.serving.registry import ModelRegistry
+from service.serving.tasks import Task
 
 router = dialect_router("v2", prefix="/v2", tags=["v2 (open inference protocol)"])
 
@@ -118,16 +120,16 @@ def _resolve(registry: ModelRegistry, name: str, version: str | None) -> ModelVe
 
 
 def model_metadata(registry: ModelRegistry, mv: ModelVersion) -> dict[str, Any]:
-    spec = _spec(mv)
+    task = task_of(mv)
     kind = mv.runtime.kind if mv.runtime is not None else "savedmodel"
     versions = [str(v.version) for v in registry.versions(mv.name) if v.available]
     return {
         "name": mv.name,
         "versions": versions,
         "platform": PLATFORMS.get(kind, "tensorflow_savedmodel"),
-        "inputs": [{"name": spec.input_name, "datatype": "FP32", "shape": [-1, *spec.input_shape]}],
+        "inputs": [{"name": task.input_name, "datatype": "FP32", "shape": [-1, *task.input_shape]}],
         "outputs": [
-            {"name": spec.output_name, "datatype": "FP32", "shape": [-1, *spec.output_shape]}
+            {"name": task.output_name, "datatype": "FP32", "shape": [-1, *task.output_shape]}
         ],
     }
 
@@ -210,11 +212,11 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
     mv = _resolve(registry, name, version)  # again: a swap may have retired it meanwhile
     req = codec.decode_infer_request(body, header(request, _HEADER_LENGTH))
     note_model(request, mv.name, mv.version)
-    spec = _spec(mv)
-    x = model_input(spec, req.inputs)
-    requested = _requested_outputs(spec, req)
+    task = task_of(mv)
+    x = model_input(task, req.inputs)
+    requested = _requested_outputs(task, req)
     probs = await inference.predict(mv, x, timeout=_timeout(mv, req.parameters))
-    outputs = [_output(spec, probs, r, req.binary_data_output) for r in requested]
+    outputs = [_output(task, probs, r, req.binary_data_output) for r in requested]
     body_out, headers = v2_response.encode_infer_response(mv.name, str(mv.version), outputs, req.id)
     media_type = headers.pop("content-type")
     return Response(body_out, media_type=media_type, headers=headers)
@@ -241,15 +243,15 @@ def _timeout(mv: ModelVersion, parameters: dict[str, Any]) -> float | None:
     return min(value / 1e6, mv.timeout_s)
 
 
-def model_input(spec: ModelSpec, inputs: list[codec.InputTensor]) -> np.ndarray:
+def model_input(task: Task, inputs: list[codec.InputTensor]) -> np.ndarray:
     """The request's single input as the model's float32 ``[N, *input_shape]`` batch."""
     if len(inputs) != 1:
         names = ", ".join(t.name for t in inputs)
-        raise InvalidInput(f"model takes one input '{spec.input_name}', got {len(inputs)}: {names}")
+        raise InvalidInput(f"model takes one input '{task.input_name}', got {len(inputs)}: {names}")
     (t,) = inputs
-    if t.name != spec.input_name:
+    if t.name != task.input_name:
         raise InvalidInput(
-            f"unexpected input '{t.name}': this model's input is '{spec.input_name}'"
+            f"unexpected input '{t.name}': this model's input is '{task.input_name}'"
         )
     where = f"input '{t.name}'"
     if t.datatype == "BOOL":
@@ -257,10 +259,10 @@ def model_input(spec: ModelSpec, inputs: list[codec.InputTensor]) -> np.ndarray:
     if len(t.shape) < 2:
         raise InvalidInput(
             f"{where}: shape {list(t.shape)} has no batch dimension; "
-            f"expected {[-1, *spec.input_shape]}"
+            f"expected {[-1, *task.input_shape]}"
         )
-    arr = fit_batch(t.array, spec.input_shape, where)
-    if t.datatype == "UINT8" and spec.is_image:
+    arr = fit_batch(t.array, task.input_shape, where)
+    if t.datatype == "UINT8" and task.pixel_input:
         return arr.astype(np.float32) * np.float32(1.0 / 255.0)
     if arr.dtype != np.float32:
         with np.errstate(over="ignore", invalid="ignore"):
@@ -268,37 +270,29 @@ def model_input(spec: ModelSpec, inputs: list[codec.InputTensor]) -> np.ndarray:
     return arr
 
 
-def _requested_outputs(spec: ModelSpec, req: codec.InferRequest) -> list[codec.RequestedOutput]:
+def _requested_outputs(task: Task, req: codec.InferRequest) -> list[codec.RequestedOutput]:
     if req.outputs is None:
-        return [codec.RequestedOutput(spec.output_name)]
+        return [codec.RequestedOutput(task.output_name)]
     for r in req.outputs:
-        if r.name != spec.output_name:
+        if r.name != task.output_name:
             raise BadRequest(
                 f"unexpected inference output '{r.name}': "
-                f"the model's output is '{spec.output_name}'"
+                f"the model's output is '{task.output_name}'"
             )
-        if r.classification > len(spec.labels):
+        if r.classification > len(task.labels):
             raise InvalidInput(
                 f"output '{r.name}': classification count {r.classification} exceeds the "
-                f"{len(spec.labels)} classes of this model"
+                f"{len(task.labels)} classes of this model"
             )
     return req.outputs
 
 
 def _output(
-    spec: ModelSpec, probs: np.ndarray, r: codec.RequestedOutput, binary_default: bool
+    task: Task, probs: np.ndarray, r: codec.RequestedOutput, binary_default: bool
 ) -> v2_response.OutputTensor:
     binary = binary_default if r.binary is None else r.binary
     if r.classification:
-        scores = probs.reshape(len(probs), -1)
-        if spec.kind == "binary" and scores.shape[1] == 1:
-            scores = np.concatenate([1.0 - scores, scores], axis=1)
-        strings = v2_response.classification_strings(scores, r.classification, list(spec.labels))
+        scores = task.class_scores(probs)
+        strings = v2_response.classification_strings(scores, r.classification, list(task.labels))
         return v2_response.OutputTensor(r.name, "BYTES", strings, binary)
     return v2_response.OutputTensor(r.name, "FP32", probs, binary)
-
-
-def _spec(mv: ModelVersion) -> ModelSpec:
-    if mv.spec is None:
-        raise NotReady(f"model {mv.name} version {mv.version} is {mv.state.value}")
-    return mv.spec

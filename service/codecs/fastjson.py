@@ -1,7 +1,7 @@
 """A fast JSON parse for large numeric tensors: numbers go straight into numpy, never into Python.
 
-orjson turns each of a 1024-image request's 800,000 numbers into a Python float and numpy then
-reads them back: that costs most of the request. :func:`parse_tensors` parses the body with
+orjson turns each number of a large request into a Python float and numpy then reads them back:
+that costs most of the request. :func:`parse_tensors` parses the body with
 simdjson instead and copies each array at a *tensor position* (chosen by the caller, such as
 ``instances`` or ``inputs[i].data``) into a float64 ndarray in one call, converting only the
 small rest of the document (names, shapes, parameters) to Python objects.

@@ -20,19 +20,19 @@ import numpy as np
 from service.errors import InvalidInput
 
 __all__ = [
-    "IMAGE_SIDE",
-    "IMAGE_SIZE",
     "explain_non_numeric",
     "images_from_json",
     "json_kind",
     "shape_text",
-    "to_array",
 ]
 
-IMAGE_SIDE = 28
-IMAGE_SIZE = IMAGE_SIDE * IMAGE_SIDE
 MAX_DEPTH = 32  # numpy allows 64 dimensions; no model here takes more than 4
-_IMAGE_EXPECTED = f"expected {IMAGE_SIZE} values or a {IMAGE_SIDE}x{IMAGE_SIDE} array"
+
+
+def _expected(side: int) -> str:
+    return f"expected {side * side} values or a {side}x{side} array"
+
+
 Scale = Literal["auto", "unit", "byte"]
 SCALES: tuple[str, ...] = ("auto", "unit", "byte")
 
@@ -129,131 +129,87 @@ def _check_finite(arr: np.ndarray, where: str) -> None:
 # ---------------------------------------------------------------- generic tensors
 
 
-def to_array(
-    data: Any, *, dtype: np.dtype | type, shape: tuple[int | None, ...] | None, where: str
-) -> np.ndarray:
-    """Nested lists (or an ndarray) -> an ndarray of ``dtype`` with exactly ``shape``.
-
-    ``shape`` may hold ``None`` for "any size" in a dimension; ``shape=None`` accepts any shape.
-    Raises :class:`InvalidInput` naming ``where`` for non-numbers, ragged arrays, an empty array,
-    a wrong shape, NaN or Inf, non-integral values for an integer dtype, and values that do not
-    fit ``dtype``.
-    """
-    target = np.dtype(dtype)
-    arr = _numeric(data, where)
-    if arr.size == 0:
-        raise InvalidInput(f"{where}: the array is empty (shape {shape_text(arr.shape)})")
-    if shape is not None and (
-        arr.ndim != len(shape)
-        or any(want is not None and got != want for got, want in zip(arr.shape, shape, strict=True))
-    ):
-        raise InvalidInput(
-            f"{where}: expected shape {shape_text(shape)}, got {shape_text(arr.shape)}"
-        )
-    _check_finite(arr, where)
-    if target.kind == "f":
-        limit = float(np.finfo(target).max)
-    elif target.kind in "iu":
-        if arr.dtype.kind == "f" and not (arr == np.round(arr)).all():
-            index = _first_bad(arr != np.round(arr))
-            raise InvalidInput(
-                f"{where}{_index_text(index)}: {arr[index]} is not an integer ({target.name})"
-            )
-        info = np.iinfo(target)
-        lo, hi = arr.min(), arr.max()
-        if lo < info.min or hi > info.max:
-            index = _first_bad((arr < info.min) | (arr > info.max))
-            raise InvalidInput(
-                f"{where}{_index_text(index)}: {arr[index]} does not fit {target.name} "
-                f"[{info.min}, {info.max}]"
-            )
-        return arr.astype(target, copy=False)
-    else:
-        raise TypeError(f"to_array supports integer and float dtypes, not {target}")
-    if arr.dtype.kind == "f" and np.abs(arr).max() > limit:
-        index = _first_bad(np.abs(arr) > limit)
-        raise InvalidInput(f"{where}{_index_text(index)}: {arr[index]} overflows {target.name}")
-    return arr.astype(target, copy=False)
-
-
-# ---------------------------------------------------------------- images as JSON
-
-
-def _count_hint(instances: list[Any]) -> int:
+def _count_hint(instances: list[Any], side: int) -> int:
     """Instances in a list that is clearly a batch (cheap: looks at the first element only)."""
     first = instances[0]
     if not isinstance(first, list):
         return 1  # one flat image
     if first and isinstance(first[0], list):
         return len(instances)  # a list of 2-D images
-    if len(instances) == IMAGE_SIDE and len(first) == IMAGE_SIDE:
+    if len(instances) == side and len(first) == side:
         return 1  # one 28x28 image
-    return len(instances) if len(first) == IMAGE_SIZE else 1
+    return len(instances) if len(first) == side * side else 1
 
 
-def _image_shape_error(shape: tuple[int, ...], where: str) -> InvalidInput:
+def _image_shape_error(shape: tuple[int, ...], where: str, side: int) -> InvalidInput:
     """The message for a regular array that is neither one image nor a list of images."""
     if len(shape) == 0:
-        return InvalidInput(f"{where}: {_IMAGE_EXPECTED}, got a single number")
+        return InvalidInput(f"{where}: {_expected(side)}, got a single number")
     if len(shape) == 1:
-        return InvalidInput(f"{where}: {_IMAGE_EXPECTED}, got {shape[0]} values")
-    if len(shape) == 2 and IMAGE_SIDE not in shape:
-        return InvalidInput(f"{where}[0]: {_IMAGE_EXPECTED}, got {shape[1]} values")
+        return InvalidInput(f"{where}: {_expected(side)}, got {shape[0]} values")
+    if len(shape) == 2 and side not in shape:
+        return InvalidInput(f"{where}[0]: {_expected(side)}, got {shape[1]} values")
     if len(shape) == 2:
-        return InvalidInput(f"{where}: {_IMAGE_EXPECTED}, got {shape[0]}x{shape[1]}")
+        return InvalidInput(f"{where}: {_expected(side)}, got {shape[0]}x{shape[1]}")
     dims = "x".join(str(d) for d in shape[1:])
-    return InvalidInput(f"{where}[0]: {_IMAGE_EXPECTED}, got {dims}")
+    return InvalidInput(f"{where}[0]: {_expected(side)}, got {dims}")
 
 
-def _as_batch(arr: np.ndarray, where: str) -> tuple[np.ndarray, bool]:
+def _as_batch(arr: np.ndarray, where: str, side: int) -> tuple[np.ndarray, bool]:
     """A regular array -> ((N, 28, 28) view, whether the images were flat)."""
     shape = arr.shape
-    if shape == (IMAGE_SIDE, IMAGE_SIDE):
+    if shape == (side, side):
         return arr[None], False
-    if shape == (IMAGE_SIZE,):
-        return arr.reshape(1, IMAGE_SIDE, IMAGE_SIDE), True
-    if arr.ndim == 3 and shape[1:] == (IMAGE_SIDE, IMAGE_SIDE) and shape[0] > 0:
+    if shape == (side * side,):
+        return arr.reshape(1, side, side), True
+    if arr.ndim == 3 and shape[1:] == (side, side) and shape[0] > 0:
         return arr, False
-    if arr.ndim == 2 and shape[1] == IMAGE_SIZE and shape[0] > 0:
-        return arr.reshape(-1, IMAGE_SIDE, IMAGE_SIDE), True
-    raise _image_shape_error(shape, where)
+    if arr.ndim == 2 and shape[1] == side * side and shape[0] > 0:
+        return arr.reshape(-1, side, side), True
+    raise _image_shape_error(shape, where, side)
 
 
-def _ragged_batch(instances: list[Any], where: str) -> np.ndarray:
+def _ragged_batch(instances: list[Any], where: str, side: int) -> np.ndarray:
     """Slow path: a list whose images differ in layout (28x28 and 784) or in which one is wrong."""
     images = []
     for i, item in enumerate(instances):
         path = f"{where}[{i}]"
         arr = _numeric(item, path)
-        if arr.shape == (IMAGE_SIDE, IMAGE_SIDE) or arr.shape == (IMAGE_SIZE,):
-            images.append(arr.reshape(IMAGE_SIDE, IMAGE_SIDE))
+        if arr.shape == (side, side) or arr.shape == (side * side,):
+            images.append(arr.reshape(side, side))
             continue
         if arr.ndim == 0:
-            raise InvalidInput(f"{path}: {_IMAGE_EXPECTED}, got a single number")
+            raise InvalidInput(f"{path}: {_expected(side)}, got a single number")
         if arr.ndim == 1:
-            raise InvalidInput(f"{path}: {_IMAGE_EXPECTED}, got {arr.shape[0]} values")
+            raise InvalidInput(f"{path}: {_expected(side)}, got {arr.shape[0]} values")
         dims = "x".join(str(d) for d in arr.shape)
-        raise InvalidInput(f"{path}: {_IMAGE_EXPECTED}, got {dims}")
+        raise InvalidInput(f"{path}: {_expected(side)}, got {dims}")
     return np.stack(images)
 
 
 def _range_error(
     batch: np.ndarray, bad: np.ndarray, where: str, flat: bool, single: bool, reason: str
 ) -> InvalidInput:
+    side = batch.shape[-1]
     n, r, c = _first_bad(bad)
     value = batch[n, r, c]
-    at = f"index {r * IMAGE_SIDE + c}" if flat else f"row {r}, column {c}"
+    at = f"index {r * side + c}" if flat else f"row {r}, column {c}"
     path = where if single else f"{where}[{n}]"
     return InvalidInput(f"{path}: value {value} at {at} {reason}")
 
 
 def images_from_json(
-    instances: Any, *, scale: Scale = "auto", max_instances: int, where: str = "instances"
+    instances: Any,
+    *,
+    side: int,
+    scale: Scale = "auto",
+    max_instances: int,
+    where: str = "instances",
 ) -> np.ndarray:
-    """One image or a list of images as JSON -> float32 ``(N, 28, 28)`` with values in [0, 1].
+    """One image or a list of images as JSON -> float32 ``(N, side, side)`` in [0, 1].
 
-    Each image is a 28x28 nested array or a flat list of 784 values (row-major); a list may mix
-    both. The value scale:
+    Each image is a ``side`` x ``side`` nested array or a flat list of ``side * side`` values
+    (row-major); a list may mix both. The value scale:
 
     - ``"unit"``: values are already in [0, 1] (ink 1, background 0) and are used as they are;
     - ``"byte"``: values are in [0, 255] and are divided by 255;
@@ -269,31 +225,31 @@ def images_from_json(
         arr = _numeric(instances, where)
         if arr.size == 0:
             raise InvalidInput(f"{where}: no images: the array is empty")
-        batch, flat = _as_batch(arr, where)
+        batch, flat = _as_batch(arr, where, side)
     elif isinstance(instances, list):
         if not instances:
             raise InvalidInput(f"{where}: no images: the list is empty")
-        if _count_hint(instances) > max_instances:
+        if _count_hint(instances, side) > max_instances:
             raise InvalidInput(
                 f"{where}: {len(instances)} images is more than the limit of {max_instances}"
             )
         try:
             arr = np.asarray(instances)
         except (ValueError, TypeError, OverflowError, RecursionError):
-            batch, flat = _ragged_batch(instances, where), False
+            batch, flat = _ragged_batch(instances, where, side), False
         else:
             if arr.dtype.kind not in "iuf":
                 raise InvalidInput(explain_non_numeric(instances, where))
-            batch, flat = _as_batch(arr, where)
+            batch, flat = _as_batch(arr, where, side)
     else:
         raise InvalidInput(
-            f"{where}: expected an image ({IMAGE_SIZE} values or a {IMAGE_SIDE}x{IMAGE_SIDE} "
+            f"{where}: expected an image ({side * side} values or a {side}x{side} "
             f"array) or a list of images, got {json_kind(instances)}"
         )
     n = batch.shape[0]
     if n > max_instances:
         raise InvalidInput(f"{where}: {n} images is more than the limit of {max_instances}")
-    single = isinstance(instances, list) and _count_hint(instances) == 1 and n == 1
+    single = isinstance(instances, list) and _count_hint(instances, side) == 1 and n == 1
     lo, hi = batch.min(), batch.max()
     if batch.dtype.kind == "f" and not (np.isfinite(lo) and np.isfinite(hi)):
         raise _range_error(batch, ~np.isfinite(batch), where, flat, single, "is not finite")

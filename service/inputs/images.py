@@ -22,13 +22,12 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from service.errors import InvalidInput, PayloadTooLarge, ServeError, UnsupportedMediaType
-from service.inputs.preprocess import WORK_SIDE, Fit, fit_for_labels, preprocess_pil
+from service.inputs.preprocess import WORK_SIDE, Fit, preprocess_pil
 
 __all__ = [
     "ACCEPTED_IMAGE_TYPES",
     "Fit",
     "decode_image",
-    "fit_for_labels",
     "image_size",
     "preprocess_pil",
 ]
@@ -157,7 +156,7 @@ def decode_image(
     """PNG or JPEG bytes -> float32 (28, 28) in [0, 1], light on black, as the data sets are.
 
     ``fit`` is ``"digit"`` (MNIST: 20x20 box, centre of mass) or ``"item"`` (Fashion-MNIST: longer
-    side 28, centred); see :mod:`service.inputs.preprocess` and :func:`fit_for_labels`.
+    side 28, centred); see :mod:`service.inputs.preprocess`. The version's task chooses it.
 
     ``content_type`` is the declared media type (parameters ignored; ``None`` or
     ``application/octet-stream`` let the bytes decide). Another type is 415, as are bytes that are

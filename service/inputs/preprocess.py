@@ -20,7 +20,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-__all__ = ["FITS", "WORK_SIDE", "Fit", "fit_for_labels", "preprocess_pil"]
+__all__ = ["FITS", "WORK_SIDE", "Fit", "preprocess_pil"]
 
 Fit = Literal["digit", "item"]
 FITS: tuple[str, ...] = ("digit", "item")
@@ -30,12 +30,6 @@ WORK_SIDE = 512  # larger inputs are reduced to this before analysis
 MIN_CONTRAST = 16.0  # grey levels between background and ink below which the image is blank
 THIN_STROKE = 0.07  # stroke width / digit size below which strokes are thickened ...
 TARGET_STROKE = 0.12  # ... to about this (MNIST digits measure 0.11-0.25)
-DIGIT_LABELS = [str(i) for i in range(10)]
-
-
-def fit_for_labels(labels: Sequence[str]) -> Fit:
-    """The fit for a model: ``"digit"`` when its labels are the ten digits, else ``"item"``."""
-    return "digit" if list(labels) == DIGIT_LABELS else "item"
 
 
 def _resize(arr: np.ndarray, width: int, height: int) -> np.ndarray:

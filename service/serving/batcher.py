@@ -5,10 +5,9 @@ Requests are ``(rows, future)``. The event loop hands them to the thread in grou
 A group closes at the first loop iteration that adds no request to it, or at ``max_batch_size``
 rows, or after :data:`MAX_TICKS` iterations: while the loop is still reading and parsing
 requests the model waits, and when the loop has nothing more to add the model starts at once
-(no timer, so a lone request waits one loop iteration, never a time window). Every group woke the
-thread, switched the one core over to it and back, and ran the model: measured at 16
-connections, handing over every iteration's requests gave batches of about 8 rows, waiting for
-a quiet iteration about 16, and about 13% more requests per second.
+(no timer, so a lone request waits one loop iteration, never a time window). Every group wakes
+the thread, switches the core over to it and back, and runs the model, so fewer, larger groups
+serve more requests per second than handing over every iteration's requests.
 
 The thread takes everything already queued, up to ``max_batch_size`` rows (a single larger
 request runs alone), concatenates, runs the model once, checks that it got one output row per

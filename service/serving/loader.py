@@ -10,15 +10,16 @@ import numpy as np
 
 from service.repository.disk import Repository, RepositoryError
 from service.runtimes.base import ModelRuntime, create_runtime
-from service.serving.model import ModelSpec, ModelVersion
+from service.serving.model import ModelVersion
+from service.serving.tasks import Task
 
 
 def load_version(repository: Repository, mv: ModelVersion, runtime: str = "auto") -> None:
-    """Fill ``mv.metadata``, ``mv.spec`` and ``mv.runtime`` (loaded and self-tested)."""
+    """Fill ``mv.metadata``, ``mv.task`` and ``mv.runtime`` (loaded and self-tested)."""
     meta = repository.read_metadata(mv.name, mv.version)
     mv.metadata = meta
     repository.verify_files(mv.name, mv.version, meta)
-    mv.spec = ModelSpec.from_metadata(meta)
+    mv.task = Task.from_metadata(meta)
     mv.runtime = create_runtime(mv.path, meta, runtime)
     mv.runtime.load()
     self_test(mv.runtime, meta)

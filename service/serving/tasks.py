@@ -1,0 +1,281 @@
+"""What a model version does, chosen by ``metadata.task``: one class per kind of task.
+
+A task holds what the prediction path needs to know about a version, parsed once from its
+metadata (labels, input and output spec), and owns what differs between kinds of model: decoding
+the service's own JSON and file inputs, the checks beyond the input's shape, the answer's
+fields, and the per-class scores the standard protocols return. Adapters ask the task and never
+branch on the kind of model; a new kind of model is one new subclass here, registered by its
+``name``, with everything it needs written into the metadata by the training side.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from service.errors import InvalidInput, UnsupportedMediaType
+from service.inputs.arrays import SCALES, images_from_json
+from service.inputs.images import decode_image
+from service.inputs.preprocess import FITS, Fit
+from service.inputs.records import FeatureSpec, features_from_metadata, records_from_json
+
+_RANGE_SLACK = 1e-6
+
+
+class UnknownTask(ValueError):
+    """A version whose ``metadata.task`` names no task this server knows."""
+
+
+class Task:
+    """The common part: labels, input and output spec (see the subclasses for the rest)."""
+
+    name: ClassVar[str] = ""
+    accepts_files: ClassVar[bool] = False  # image files as the own API's request body
+    pixel_input: ClassVar[bool] = False  # V2 UINT8 data means 0-255 pixels
+    json_fields: ClassVar[frozenset[str]] = frozenset(
+        {"instances", "top_k", "threshold", "include_input"}
+    )
+    _registry: ClassVar[dict[str, type[Task]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.name:
+            Task._registry[cls.name] = cls
+
+    def __init__(self, meta: dict[str, Any]) -> None:
+        inp, out = meta["input"], meta["output"]
+        rng = inp.get("range")
+        self.labels: tuple[str, ...] = tuple(meta["labels"])
+        self.input_name = str(inp.get("name") or "input")
+        self.input_shape: tuple[int, ...] = tuple(inp["shape"])
+        self.input_range: tuple[float, float] | None = (
+            (float(rng[0]), float(rng[1])) if isinstance(rng, list) and len(rng) == 2 else None
+        )
+        self.output_name = str(out.get("name") or "output")
+        self.output_shape: tuple[int, ...] = tuple(out["shape"])
+
+    @staticmethod
+    def from_metadata(meta: dict[str, Any]) -> Task:
+        """The task object for a version's metadata; UnknownTask when no class has its name."""
+        name = meta.get("task")
+        cls = Task._registry.get(name) if isinstance(name, str) else None
+        if cls is None:
+            known = ", ".join(sorted(Task._registry))
+            raise UnknownTask(f"metadata task {name!r} is not one this server serves ({known})")
+        return cls(meta)
+
+    # --- the own API's inputs ---------------------------------------------------------------
+    def decode_instances(self, payload: dict[str, Any], max_instances: int) -> np.ndarray:
+        """The ``instances`` of an own-API JSON body as a float32 batch."""
+        raise NotImplementedError
+
+    def decode_file(self, data: bytes, content_type: str | None, max_pixels: int) -> np.ndarray:
+        """One uploaded file as one instance."""
+        raise UnsupportedMediaType("this model takes JSON records, not files")
+
+    # --- checks beyond the input's shape and finiteness -------------------------------------
+    def check_values(self, x: np.ndarray, lowest: float, highest: float) -> None:
+        """InvalidInput naming the first value outside the input's declared range (``lowest``
+        and ``highest`` are the batch's extremes, which the caller has already)."""
+        if self.input_range is None:
+            return
+        lo, hi = self.input_range
+        if lowest >= lo - _RANGE_SLACK and highest <= hi + _RANGE_SLACK:
+            return
+        n = x.shape[0]
+        flat = x.reshape(n, -1)
+        bad = (flat < lo - _RANGE_SLACK) | (flat > hi + _RANGE_SLACK)
+        row = int(np.argmax(bad.any(axis=1)))
+        value = float(flat[row][bad[row]][0])
+        raise InvalidInput(f"instance {row}: value {value:g} is outside the range [{lo:g}, {hi:g}]")
+
+    # --- answers ----------------------------------------------------------------------------
+    def check_top_k(self, value: Any) -> int | None:
+        if value is None:
+            return None
+        raise InvalidInput("top_k applies to classifiers only")
+
+    def check_threshold(self, value: Any) -> float | None:
+        if value is None:
+            return None
+        raise InvalidInput("threshold applies to binary models (pima) only")
+
+    def predictions(
+        self, probs: np.ndarray, top_k: int | None, threshold: float | None
+    ) -> list[dict[str, Any]]:
+        """The own API's answer per instance."""
+        raise NotImplementedError
+
+    def answer_fields(self, threshold: float | None) -> dict[str, Any]:
+        """Top-level fields of the own API's answer besides model, version and predictions."""
+        return {}
+
+    def class_scores(self, probs: np.ndarray) -> np.ndarray:
+        """Scores ``[N, len(labels)]`` for the standard protocols' classification answers."""
+        return probs.reshape(len(probs), -1)
+
+    @property
+    def record_fields(self) -> list[str] | None:
+        """Names of the fields of a record input (TF Serving's row objects), if it has them."""
+        return None
+
+
+class ImageClassifier(Task):
+    """Softmax over classes of a square grey image; files are framed as the data set was made.
+
+    ``metadata.input.framing`` is ``"digit"`` (ink fitted in a box and centred by its centre of
+    mass, as MNIST) or ``"item"`` (longer side to the frame, centred, as Fashion-MNIST), and
+    ``input.side`` the frame's side.
+    """
+
+    name = "image_classification"
+    accepts_files = True
+    pixel_input = True
+    json_fields = Task.json_fields | {"scale"}
+
+    def __init__(self, meta: dict[str, Any]) -> None:
+        super().__init__(meta)
+        inp = meta["input"]
+        self.framing: Fit = _framing(meta)
+        side = inp.get("side", self.input_shape[0])
+        if self.input_shape != (side, side):
+            raise ValueError(f"input shape {list(self.input_shape)} is not a {side}x{side} image")
+        self.side: int = int(side)
+
+    def decode_instances(self, payload: dict[str, Any], max_instances: int) -> np.ndarray:
+        scale = payload.get("scale", "auto")
+        if scale not in SCALES:
+            raise InvalidInput(f"scale must be one of {', '.join(SCALES)}")
+        return images_from_json(
+            payload["instances"], side=self.side, scale=scale, max_instances=max_instances
+        )
+
+    def decode_file(self, data: bytes, content_type: str | None, max_pixels: int) -> np.ndarray:
+        return decode_image(
+            data, max_pixels=max_pixels, content_type=content_type, fit=self.framing
+        )
+
+    def check_top_k(self, value: Any) -> int | None:
+        if value is None:
+            return None
+        n = len(self.labels)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= n:
+            raise InvalidInput(f"top_k must be an integer from 1 to {n}")
+        return value
+
+    def predictions(
+        self, probs: np.ndarray, top_k: int | None, threshold: float | None
+    ) -> list[dict[str, Any]]:
+        """Per instance: label, class_index, probabilities keyed by label, optional top_k."""
+        probs = probs.reshape(len(probs), -1)
+        labels = self.labels
+        best = probs.argmax(axis=1).tolist()
+        rows = list(probs)  # numpy float32 scalars: JSON gets their shortest float32 repr
+        order = np.argsort(-probs, axis=1, kind="stable")[:, :top_k].tolist() if top_k else None
+        out: list[dict[str, Any]] = []
+        for i, row in enumerate(rows):
+            item: dict[str, Any] = {
+                "label": labels[best[i]],
+                "class_index": best[i],
+                "probabilities": dict(zip(labels, row, strict=True)),
+            }
+            if order is not None:
+                item["top_k"] = [{"label": labels[j], "probability": row[j]} for j in order[i]]
+            out.append(item)
+        return out
+
+
+class TabularBinaryClassifier(Task):
+    """A sigmoid probability of the positive (last) label from named numeric features, with a
+    decision threshold (``metadata.threshold``) and per-feature hard limits."""
+
+    name = "binary_classification"
+
+    def __init__(self, meta: dict[str, Any]) -> None:
+        super().__init__(meta)
+        self.features: list[FeatureSpec] = features_from_metadata(meta["input"])
+        if self.input_shape != (len(self.features),):
+            raise ValueError(
+                f"input shape {list(self.input_shape)} does not match {len(self.features)} features"
+            )
+        threshold = meta.get("threshold")
+        valid = isinstance(threshold, int | float) and 0.0 <= threshold <= 1.0
+        self.threshold = float(threshold) if valid else 0.5  # type: ignore[arg-type]
+        self._lows = np.array([f.min for f in self.features], np.float32)
+        self._highs = np.array([f.max for f in self.features], np.float32)
+
+    @property
+    def record_fields(self) -> list[str] | None:
+        return [f.name for f in self.features]
+
+    def decode_instances(self, payload: dict[str, Any], max_instances: int) -> np.ndarray:
+        if "scale" in payload:
+            raise InvalidInput("scale applies to image models only")
+        return records_from_json(payload["instances"], self.features, max_instances=max_instances)
+
+    def check_values(self, x: np.ndarray, lowest: float, highest: float) -> None:
+        super().check_values(x, lowest, highest)
+        bad_cols = (x.min(axis=0) < self._lows) | (x.max(axis=0) > self._highs)
+        if not bad_cols.any():
+            return
+        col = int(np.argmax(bad_cols))
+        column, low, high = x[:, col], self._lows[col], self._highs[col]
+        row = int(np.argmax((column < low) | (column > high)))
+        raise InvalidInput(
+            f"instance {row}: {self.features[col].name}={float(column[row]):g} is outside "
+            f"[{float(low):g}, {float(high):g}]"
+        )
+
+    def check_threshold(self, value: Any) -> float | None:
+        if value is None:
+            return self.threshold
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+            raise InvalidInput("threshold must be a number from 0 to 1")
+        if not math.isfinite(value):
+            raise InvalidInput("threshold must be a number from 0 to 1")
+        return float(value)
+
+    def predictions(
+        self, probs: np.ndarray, top_k: int | None, threshold: float | None
+    ) -> list[dict[str, Any]]:
+        """Per instance: probability, outcome label and index, threshold."""
+        cut = self.threshold if threshold is None else threshold
+        negative, positive = self.labels[0], self.labels[-1]
+        return [
+            {
+                "probability": value,
+                "outcome": positive if value >= cut else negative,
+                "outcome_index": 1 if value >= cut else 0,
+                "threshold": cut,
+            }
+            for value in list(probs.reshape(len(probs), -1)[:, 0])
+        ]
+
+    def answer_fields(self, threshold: float | None) -> dict[str, Any]:
+        return {"threshold": self.threshold if threshold is None else threshold}
+
+    def class_scores(self, probs: np.ndarray) -> np.ndarray:
+        """``[1 - p, p]`` per instance: the negative and the positive label's probability."""
+        p = probs.reshape(len(probs), -1)[:, :1]
+        return np.concatenate([1.0 - p, p], axis=1)
+
+
+# Versions written before metadata format 2 carry no framing: the data set they were trained
+# on (metadata ``name``) says how its images were made.
+_FORMAT_1_FRAMING: dict[str, Fit] = {"mnist": "digit", "fashion_mnist": "item"}
+
+
+def _framing(meta: dict[str, Any]) -> Fit:
+    framing = meta["input"].get("framing")
+    if framing is None and int(meta.get("format_version", 1)) < 2:
+        framing = _FORMAT_1_FRAMING.get(str(meta.get("name")), "item")
+    if framing not in FITS:
+        raise ValueError(f"metadata input.framing must be one of {', '.join(FITS)}")
+    return framing  # type: ignore[no-any-return]
+
+
+def known_tasks() -> Sequence[str]:
+    return sorted(Task._registry)
