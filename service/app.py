@@ -172,8 +172,8 @@ def freeze_heap() -> None:
 
     The modules a server imports (FastAPI, pydantic, numpy, ...) leave tens of thousands of
     long-lived objects that every full collection walks again: pauses of tens of milliseconds
-    under load, the main source of tail latency. Frozen, they are never scanned again. For server processes only: objects
-    frozen in a long test session would never be collected.
+    under load, the main source of tail latency. Frozen, they are never scanned again. For
+    server processes only: objects frozen in a long test session would never be collected.
     """
     gc.collect()
     gc.freeze()

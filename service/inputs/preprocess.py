@@ -14,7 +14,6 @@ on black), drop paper noise and stretch the contrast.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
