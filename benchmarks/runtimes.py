@@ -122,7 +122,7 @@ def onnx_call(loaded_dir: Path, shape: tuple[int, ...]) -> Call | None:
 def measure(models_dir: Path, quick: bool) -> dict[str, Any]:
     import tensorflow as tf
 
-    from service.runtimes.base import TFLiteRuntime
+    from service.runtimes.litert import TFLiteRuntime
 
     info = find_versions(models_dir, ("mnist",))["mnist"]
     version_dir = models_dir / "mnist" / str(info.version)

@@ -26,7 +26,7 @@ import orjson
 from benchmarks.report import markdown_table
 from benchmarks.servers import ServerProcess, ServerSpec, free_port
 from benchmarks.stats import percentile
-from service.runtimes.base import create_runtime
+from service.runtimes import create_runtime
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 

@@ -9,7 +9,7 @@ from fastapi import Request
 from fastapi.responses import Response
 from starlette.requests import ClientDisconnect
 
-from service.errors import NotReady, PayloadTooLarge
+from service.errors import NotReady, PayloadTooLarge, UnsupportedMediaType
 
 if TYPE_CHECKING:
     from service.serving.model import ModelVersion
@@ -124,3 +124,18 @@ def json_response(
         media_type="application/json",
         headers=headers,
     )
+
+
+_REFUSED_TYPES = ("multipart/", "image/", "audio/", "video/")
+
+
+def check_tensor_content_type(request: Request) -> None:
+    """For the tensor protocols (TF Serving, V2): JSON or octet-stream; also any other type (curl
+    -d sends a form type), except multipart, image and other media bodies, which belong to the
+    own API (415)."""
+    ctype = content_type(request)
+    if ctype.startswith(_REFUSED_TYPES):
+        raise UnsupportedMediaType(
+            f"unsupported content type {ctype[:100]!r}: send application/json "
+            "(or application/octet-stream with binary tensor data)"
+        )

@@ -20,6 +20,7 @@ from fastapi.responses import Response
 
 from service.api.common import (
     JSONBytesResponse,
+    check_tensor_content_type,
     get_registry,
     get_settings,
     json_response,
@@ -29,7 +30,6 @@ from service.api.common import (
 )
 from service.api.routing import RouteKind, dialect_router, route_kind
 from service.api.schemas import error_responses
-from service.api.v2 import check_content_type
 from service.codecs import tfserving as tfs_codec
 from service.errors import BadRequest, NotFound
 from service.serving import inference
@@ -119,7 +119,7 @@ async def _call(
         )
     if verb not in ("predict", "classify"):
         raise NotFound(f"unknown method :{verb[:40]}; use :predict, :classify or :regress")
-    check_content_type(request)
+    check_tensor_content_type(request)
     body = await read_body(request, get_settings(request).max_body_bytes)
     mv = get_registry(request).resolve(name, key)  # again: a swap may have retired it meanwhile
     note_model(request, mv.name, mv.version)

@@ -17,7 +17,7 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from service.api.common import (
-    content_type,
+    check_tensor_content_type,
     get_registry,
     get_settings,
     header,
@@ -31,7 +31,7 @@ from service.api.schemas import error_responses
 from service.codecs import v2 as codec
 from service.codecs import v2_response
 from service.codecs.tensors import fit_batch
-from service.errors import BadRequest, InvalidInput, NotFound, NotReady, UnsupportedMediaType
+from service.errors import BadRequest, InvalidInput, NotFound, NotReady
 from service.serving import inference
 from service.serving.model import ModelVersion
 from service.serving.registry import ModelRegistry
@@ -41,7 +41,6 @@ router = dialect_router("v2", prefix="/v2", tags=["v2 (open inference protocol)"
 
 SERVER_NAME = "digitserve"
 EXTENSIONS = ["binary_tensor_data", "classification"]
-_REFUSED_TYPES = ("multipart/", "image/", "audio/", "video/")
 PLATFORMS = {"tflite": "tensorflow_lite", "savedmodel": "tensorflow_savedmodel"}
 _INFER_BODY: dict[str, Any] = {
     "requestBody": {
@@ -204,7 +203,7 @@ async def infer_version(name: str, version: str, request: Request) -> Response:
 async def _infer(request: Request, name: str, version: str | None) -> Response:
     registry = get_registry(request)
     mv = _resolve(registry, name, version)  # 404/503 before reading the body
-    check_content_type(request)
+    check_tensor_content_type(request)
     encoding = (header(request, b"content-encoding") or "identity").strip().lower()
     if encoding not in ("", "identity"):
         raise BadRequest(f"Content-Encoding {encoding!r} is not supported; send the body as is")
@@ -220,17 +219,6 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
     body_out, headers = v2_response.encode_infer_response(mv.name, str(mv.version), outputs, req.id)
     media_type = headers.pop("content-type")
     return Response(body_out, media_type=media_type, headers=headers)
-
-
-def check_content_type(request: Request) -> None:
-    """JSON or octet-stream; also any other type (curl -d sends a form type), except
-    multipart, image and other media bodies, which belong to the own API (415)."""
-    ctype = content_type(request)
-    if ctype.startswith(_REFUSED_TYPES):
-        raise UnsupportedMediaType(
-            f"unsupported content type {ctype[:100]!r}: send application/json "
-            "(or application/octet-stream with binary tensor data)"
-        )
 
 
 def _timeout(mv: ModelVersion, parameters: dict[str, Any]) -> float | None:

@@ -14,11 +14,68 @@ from typing import Any
 import numpy as np
 
 from service.errors import InvalidInput
-from service.inputs.arrays import explain_non_numeric
 
 _NUMERIC_KINDS = frozenset("biuf")
 _F64 = np.dtype(np.float64)
 _WIDE_FLOATS = (np.dtype(np.float32), _F64)
+
+
+MAX_DEPTH = 32  # numpy allows 64 dimensions; no model here takes more than 4
+
+
+def json_kind(value: Any) -> str:
+    """The JSON name of a value's type, as a client would say it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool | np.bool_):
+        return "boolean"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list | tuple | np.ndarray):
+        return "array"
+    if isinstance(value, int | float | np.integer | np.floating):
+        return "number"
+    return type(value).__name__
+
+
+def shape_text(shape: Sequence[int | None]) -> str:
+    """``(3, None, 8)`` -> ``[3, ?, 8]``."""
+    return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
+
+
+def _shape_of(value: Any, path: str, depth: int) -> tuple[int, ...] | str:
+    """The shape of a regular nested list of numbers, or a message naming the first problem."""
+    if json_kind(value) == "number":
+        return ()
+    if not isinstance(value, list):
+        return f"{path}: expected a number, got {json_kind(value)}"
+    if depth >= MAX_DEPTH:
+        return f"{path}: arrays nested more than {MAX_DEPTH} levels deep"
+    first: tuple[int, ...] | None = None
+    for i, item in enumerate(value):
+        sub = _shape_of(item, f"{path}[{i}]", depth + 1)
+        if isinstance(sub, str):
+            return sub
+        if first is None:
+            first = sub
+        elif sub != first:
+            return (
+                f"{path}[{i}]: ragged array: it has shape {shape_text(sub)} "
+                f"but {path}[0] has shape {shape_text(first)}"
+            )
+    return (len(value), *(first or ()))
+
+
+def explain_non_numeric(data: Any, where: str) -> str:
+    """Why ``data`` is not a regular array of numbers: the first offending element, by path."""
+    if not isinstance(data, list):
+        return f"{where}: expected an array of numbers, got {json_kind(data)}"
+    result = _shape_of(data, where, 0)
+    if isinstance(result, str):
+        return result
+    return f"{where}: cannot be read as an array of numbers"
 
 
 def json_numbers(data: Any, dtype: np.dtype[Any], where: str) -> np.ndarray:

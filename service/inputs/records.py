@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from service.codecs.tensors import json_kind
 from service.errors import InvalidInput
-from service.inputs.arrays import json_kind
 
 __all__ = ["FeatureSpec", "features_from_metadata", "records_from_json"]
 

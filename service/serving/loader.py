@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from service.repository.disk import Repository, RepositoryError
-from service.runtimes.base import ModelRuntime, create_runtime
+from service.runtimes import ModelRuntime, create_runtime
 from service.serving.model import ModelVersion
 from service.serving.tasks import Task
 

@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from service.inputs.images import decode_image
-from service.runtimes.base import ModelRuntime, create_runtime
+from service.runtimes import ModelRuntime, create_runtime
 from tests.client.live_server import Server, run_server, trained_repository
 
 pytestmark = pytest.mark.integration

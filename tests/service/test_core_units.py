@@ -17,7 +17,7 @@ from service.repository.disk import (
     parse_version,
     valid_name,
 )
-from service.runtimes.base import SavedModelRuntime, TFLiteRuntime, create_runtime
+from service.runtimes import SavedModelRuntime, TFLiteRuntime, create_runtime
 from service.serving.inference import check_threshold, check_top_k, classify, outcomes, validate
 from service.serving.model import ModelSpec
 from service.settings import Settings
