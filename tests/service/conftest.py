@@ -51,6 +51,8 @@ def image_metadata(labels: list[str], recipe: str) -> dict[str, Any]:
             "dtype": "float32",
             "range": [0.0, 1.0],
             "features": None,
+            "framing": "digit" if labels == [str(d) for d in range(10)] else "item",
+            "side": 28,
         },
         "output": {"name": "probabilities", "kind": "softmax", "shape": [10]},
         "threshold": None,

@@ -18,8 +18,8 @@ from service.repository.disk import (
     valid_name,
 )
 from service.runtimes import SavedModelRuntime, TFLiteRuntime, create_runtime
-from service.serving.inference import check_threshold, check_top_k, classify, outcomes, validate
-from service.serving.model import ModelSpec
+from service.serving.inference import validate
+from service.serving.tasks import Task
 from service.settings import Settings
 
 
@@ -157,13 +157,16 @@ def test_unlisted_savedmodel_file_is_refused(repo_copy: Path) -> None:
 
 
 # --- inference helpers --------------------------------------------------------------------
-IMAGE_SPEC = ModelSpec("classifier", tuple("abcdefghij"), "pixels", (28, 28), (0.0, 1.0), None, 0.5,
-                       "probabilities", (10,))  # fmt: skip
+def _image_task() -> Task:
+    from tests.service.conftest import image_metadata
+
+    return Task.from_metadata(image_metadata(list("abcdefghij"), "tutorial"))
 
 
 def test_validate() -> None:
+    task = _image_task()
     x = np.zeros((2, 28, 28), np.float64)
-    out = validate(IMAGE_SPEC, x, 4)
+    out = validate(task, x, 4)
     assert out.dtype == np.float32 and out.flags.c_contiguous
     cases = [
         (np.zeros((2, 28, 27)), "shape"),
@@ -175,26 +178,7 @@ def test_validate() -> None:
     ]
     for bad, message in cases:
         with pytest.raises(InvalidInput, match=message):
-            validate(IMAGE_SPEC, bad, 4)
-
-
-def test_classify_and_outcomes() -> None:
-    probs = np.array([[0.1, 0.7, 0.2] + [0.0] * 7, [0.5, 0.1, 0.4] + [0.0] * 7], np.float32)
-    preds = classify(IMAGE_SPEC, probs, top_k=2)
-    assert [p["label"] for p in preds] == ["b", "a"]
-    assert [t["label"] for t in preds[1]["top_k"]] == ["a", "c"]
-    assert sum(preds[0]["probabilities"].values()) == pytest.approx(1.0)
-    binary = ModelSpec("binary", ("no", "yes"), "f", (8,), None, [], 0.5, "p", (1,))
-    out = outcomes(binary, np.array([[0.2], [0.5], [0.9]], np.float32), 0.5)
-    assert [o["outcome"] for o in out] == ["no", "yes", "yes"]
-    assert check_threshold(binary, None) == 0.5 and check_threshold(binary, 0.3) == 0.3
-    for bad in (1.5, -0.1, True, "0.5"):
-        with pytest.raises(InvalidInput):
-            check_threshold(binary, bad)
-    assert check_top_k(IMAGE_SPEC, 10) == 10
-    for bad in (0, 11, 2.5, True):
-        with pytest.raises(InvalidInput):
-            check_top_k(IMAGE_SPEC, bad)
+            validate(task, bad, 4)
 
 
 def test_tflite_padded_buckets_and_chunks_match_row_by_row(tiny_repo: Path) -> None:

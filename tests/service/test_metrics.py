@@ -12,7 +12,7 @@ from asgi_lifespan import LifespanManager
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.app import create_app
-from service.observability.metrics import Metrics, protocol_of
+from service.observability.metrics import Metrics
 from tests.service.conftest import PIMA_ROW, make_settings
 
 pytestmark = pytest.mark.anyio
@@ -155,20 +155,12 @@ async def test_other_protocols_are_labelled(client: httpx.AsyncClient) -> None:
     assert total(after, "serve_requests_total", protocol="other", route="/healthz") >= 1
 
 
-def test_protocol_of_paths() -> None:
-    assert protocol_of("/v1/models/mnist:predict") == "tfserving"
-    assert protocol_of("/v2/models/mnist/infer") == "v2"
-    assert protocol_of("/models/mnist/predict") == "own"
-    assert protocol_of("/") == protocol_of("/static/app.js") == "ui"
-    assert protocol_of("/healthz") == protocol_of("/modelsx") == "other"
-
-
 def test_labels_without_a_registry_are_empty() -> None:
     metrics = Metrics(process=False)
     metrics.observe_request(
         model="mnist",
         version=1,
-        path="/models/mnist/predict",
+        protocol="own",
         route=PREDICT,
         status=200,
         seconds=0.01,

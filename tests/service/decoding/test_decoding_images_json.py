@@ -16,6 +16,7 @@ EXP = "expected 784 values or a 28x28 array"
 
 def decode(instances: object, **kw: object) -> np.ndarray:
     kw.setdefault("max_instances", 16)
+    kw.setdefault("side", 28)
     return images_from_json(instances, **kw)  # type: ignore[arg-type]
 
 
@@ -155,7 +156,7 @@ def test_one_image_counts_as_one_instance() -> None:
 
 def test_where_prefix_is_used_in_messages() -> None:
     with pytest.raises(InvalidInput, match=r"^inputs\[0\]\.data: no images"):
-        images_from_json([], max_instances=4, where="inputs[0].data")
+        images_from_json([], side=28, max_instances=4, where="inputs[0].data")
 
 
 def test_result_is_a_fresh_float32_array() -> None:

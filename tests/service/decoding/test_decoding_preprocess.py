@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from service.inputs.images import decode_image
-from service.inputs.preprocess import fit_for_labels, preprocess_pil
+from service.inputs.preprocess import preprocess_pil
 
 ToBytes = Callable[..., bytes]
 LIMIT = 20_000_000
@@ -216,8 +216,6 @@ def test_product_photo_on_white_with_item_fit(
     assert np.mean(diffs) < 0.05
 
 
-def test_fit_for_labels_and_bad_fit() -> None:
-    assert fit_for_labels([str(i) for i in range(10)]) == "digit"
-    assert fit_for_labels(["T-shirt/top", "Trouser"]) == "item"
+def test_bad_fit() -> None:
     with pytest.raises(ValueError, match="fit must be one of"):
         preprocess_pil(Image.new("L", (5, 5)), fit="face")  # type: ignore[arg-type]

@@ -19,7 +19,7 @@ from PIL import Image
 
 from service.codecs.jsonbody import parse_json
 from service.errors import InvalidInput, ServeError
-from service.inputs.arrays import images_from_json, to_array
+from service.inputs.arrays import images_from_json
 from service.inputs.images import decode_image
 from service.inputs.records import FeatureSpec, records_from_json
 
@@ -96,35 +96,6 @@ def test_parse_json_non_finite_literal_is_422(value: Any, literal: str) -> None:
         parse_json(body)
 
 
-# ------------------------------------------------------------------ to_array
-
-
-shapes = st.one_of(
-    st.none(),
-    st.lists(st.one_of(st.none(), st.integers(0, 4)), min_size=0, max_size=3).map(tuple),
-)
-dtypes = st.sampled_from([np.float32, np.float64, np.int64, np.uint8, np.int32])
-numeric_nested = arrays(
-    np.float64,
-    st.lists(st.integers(0, 4), min_size=0, max_size=3).map(tuple),
-    elements=st.floats(-1e40, 1e40) | st.integers(-300, 300).map(float),
-).map(lambda a: a.tolist())
-
-
-@SETTINGS
-@given(json_values | numeric_nested, dtypes, shapes)
-def test_to_array_any_value(data: Any, dtype: type, shape: tuple[int | None, ...] | None) -> None:
-    out = expect_client_error(lambda: to_array(data, dtype=dtype, shape=shape, where="x"))
-    if out is None:
-        return
-    assert out.dtype == np.dtype(dtype) and out.size > 0
-    if shape is not None:
-        assert out.ndim == len(shape)
-        assert all(w is None or g == w for g, w in zip(out.shape, shape, strict=True))
-    if out.dtype.kind == "f":
-        assert np.isfinite(out).all()
-
-
 # ------------------------------------------------------------------ images_from_json
 
 pixel_values = st.integers(0, 255) | st.floats(0, 255) | st.floats(0, 1)  # out of range: corrupt
@@ -182,7 +153,7 @@ images_input = st.one_of(
 @given(images_input, st.sampled_from(["auto", "unit", "byte"]) | st.text(max_size=4))
 def test_images_from_json_any_value(instances: Any, scale: Any) -> None:
     out = expect_client_error(
-        lambda: images_from_json(instances, scale=scale, max_instances=MAX_INSTANCES)
+        lambda: images_from_json(instances, side=28, scale=scale, max_instances=MAX_INSTANCES)
     )
     check_images(out, MAX_INSTANCES)
 

@@ -128,13 +128,13 @@ def test_tfs_decoder_arbitrary_bytes(body: bytes) -> None:
 
 
 def _specs() -> dict[str, Any]:
-    from service.serving.model import ModelSpec
+    from service.serving.tasks import Task
     from tests.service.conftest import image_metadata, pima_metadata
 
     digits = [str(d) for d in range(10)]
     return {
-        "mnist": ModelSpec.from_metadata(image_metadata(digits, "tutorial")),
-        "pima": ModelSpec.from_metadata(pima_metadata()),
+        "mnist": Task.from_metadata(image_metadata(digits, "tutorial")),
+        "pima": Task.from_metadata(pima_metadata()),
     }
 
 
@@ -217,6 +217,6 @@ def test_v2_valid_tensors_round_trip(
         req = v2.decode_infer_request(json.dumps({"inputs": [item]}).encode())
     got = adapter.model_input(spec, req.inputs)
     want = x.reshape(n, *spec.input_shape).astype(np.float32)
-    if datatype == "UINT8" and spec.is_image:
+    if datatype == "UINT8" and spec.pixel_input:
         want = want / 255
     np.testing.assert_allclose(got, want, rtol=1e-6)
