@@ -178,7 +178,7 @@ _PREDICT_DOC = dict(
 
 @router.post(
     "/models/{name}/predict",
-    summary="Predict with the model's default version (JSON, PNG/JPEG body, or multipart files)",
+    summary="Predict with the model's default version (JSON, an image body, or multipart files)",
     **_PREDICT_DOC,  # type: ignore[arg-type]
 )
 @route_kind(RouteKind.PREDICTION)

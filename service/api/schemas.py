@@ -176,6 +176,7 @@ PREDICT_OPENAPI: dict[str, Any] = {
             },
             "image/png": {"schema": {"type": "string", "format": "binary"}},
             "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+            "image/webp": {"schema": {"type": "string", "format": "binary"}},
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
@@ -183,7 +184,7 @@ PREDICT_OPENAPI: dict[str, Any] = {
                         "file": {
                             "type": "array",
                             "items": {"type": "string", "format": "binary"},
-                            "description": "One or more PNG/JPEG images (any field names).",
+                            "description": "One or more PNG/JPEG/WebP images (any field names).",
                         }
                     },
                 }

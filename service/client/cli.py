@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=f"Server: --url, else ${URL_ENV}, else {DEFAULT_URL}. API key: ${API_KEY_ENV}.",
     )
     parser.add_argument("model", nargs="?", help="mnist, fashion_mnist or pima")
-    parser.add_argument("inputs", nargs="*", metavar="IMAGE", help="PNG or JPEG files")
+    parser.add_argument("inputs", nargs="*", metavar="IMAGE", help="PNG, JPEG or WebP files")
     parser.add_argument("--list", action="store_true", help="list the served models and exit")
     parser.add_argument(
         "--version", dest="model_version", metavar="V", help="model version (default: latest)"

@@ -7,9 +7,9 @@
 
 Inputs accepted by :meth:`Client.predict`:
 
-* a path (``str`` or ``Path``) to a PNG or JPEG file, sent as the raw body; a ``.csv`` path is read
-  as Pima records (one row per record, a header naming the features);
-* ``bytes`` holding a PNG or JPEG file;
+* a path (``str`` or ``Path``) to a PNG, JPEG or WebP file, sent as the raw body; a ``.csv``
+  path is read as Pima records (one row per record, a header naming the features);
+* ``bytes`` holding a PNG, JPEG or WebP file;
 * a NumPy array: one image ``(28, 28)``/``(784,)``, a batch ``(N, 28, 28)``/``(N, 784)``, one Pima
   record ``(8,)`` or a batch ``(N, 8)``; integer arrays are sent with ``scale="byte"`` (0-255);
 * Pima records: one ``{feature: value}`` mapping or a list of them;
@@ -53,12 +53,15 @@ class ClientError(Exception):
 
 
 def image_content_type(data: bytes) -> str:
-    """``image/png`` or ``image/jpeg`` from the file's magic bytes; ClientError otherwise."""
+    """``image/png``, ``image/jpeg`` or ``image/webp`` from the file's magic bytes; ClientError
+    otherwise."""
     if data.startswith(_PNG_MAGIC):
         return "image/png"
     if data.startswith(_JPEG_MAGIC):
         return "image/jpeg"
-    raise ClientError("not a PNG or JPEG image (unrecognised file signature)")
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    raise ClientError("not a PNG, JPEG or WebP image (unrecognised file signature)")
 
 
 def read_records_csv(path: str | os.PathLike[str]) -> list[dict[str, float]]:

@@ -1,7 +1,8 @@
-"""Decode uploaded PNG/JPEG files into MNIST-style 28x28 arrays.
+"""Decode uploaded PNG, JPEG and WebP files into MNIST-style 28x28 arrays.
 
-Safety first, in this order: the media type, the file's magic bytes (PNG or JPEG only; Pillow may
-open nothing else), the pixel count read from the file header *before* any pixel is decoded, then
+Safety first, in this order: the media type, the file's magic bytes (PNG, JPEG or WebP only;
+Pillow may open nothing else), the pixel count read from the file header *before* any pixel is
+decoded, then
 Pillow's own decompression-bomb check, then the decode. Every failure is a client error:
 415 for another format, 413 for too many pixels, 422 for a file that does not decode.
 
@@ -32,7 +33,7 @@ __all__ = [
     "preprocess_pil",
 ]
 
-ACCEPTED_IMAGE_TYPES = ("image/png", "image/jpeg")
+ACCEPTED_IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp")
 _TYPE_ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "image/x-png": "image/png"}
 _UNTYPED = ("application/octet-stream",)  # the bytes decide
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -64,17 +65,19 @@ def _media_type(content_type: str | None) -> str | None:
 
 
 def _sniff(data: bytes) -> str:
-    """'PNG' or 'JPEG' from the magic bytes; 415 for another known format, 422 otherwise."""
+    """'PNG', 'JPEG' or 'WEBP' from the magic bytes; 415 for another known format, 422 otherwise."""
     if data.startswith(_PNG_MAGIC):
         return "PNG"
     if data.startswith(_JPEG_MAGIC):
         return "JPEG"
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        raise UnsupportedMediaType("WEBP images are not supported: send a PNG or JPEG file")
+        return "WEBP"
     for magic, name in _OTHER_MAGIC.items():
         if data.startswith(magic):
-            raise UnsupportedMediaType(f"{name} images are not supported: send a PNG or JPEG file")
-    raise InvalidInput("the image cannot be decoded: the data is not a PNG or JPEG file")
+            raise UnsupportedMediaType(
+                f"{name} images are not supported: send a PNG, JPEG or WebP file"
+            )
+    raise InvalidInput("the image cannot be decoded: the data is not a PNG, JPEG or WebP file")
 
 
 def _jpeg_size(data: bytes) -> tuple[int, int] | None:
@@ -100,13 +103,32 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
+def _webp_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a WebP file's first chunk (VP8X canvas, VP8 frame or VP8L header)."""
+    chunk = data[12:16]
+    if chunk == b"VP8X" and len(data) >= 30:
+        width = 1 + int.from_bytes(data[24:27], "little")
+        height = 1 + int.from_bytes(data[27:30], "little")
+        return width, height
+    if chunk == b"VP8 " and len(data) >= 30 and data[23:26] == b"\x9d\x01\x2a":
+        width, height = struct.unpack("<HH", data[26:30])
+        return width & 0x3FFF, height & 0x3FFF
+    if chunk == b"VP8L" and len(data) >= 25 and data[20] == 0x2F:
+        bits = int.from_bytes(data[21:25], "little")
+        return 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)
+    return None
+
+
 def image_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) declared in a PNG or JPEG header, read without decoding; None if unknown."""
+    """(width, height) declared in a PNG, JPEG or WebP header, read without decoding; None if
+    unknown."""
     if data.startswith(_PNG_MAGIC) and len(data) >= 24 and data[12:16] == b"IHDR":
         width, height = struct.unpack(">II", data[16:24])
         return int(width), int(height)
     if data.startswith(_JPEG_MAGIC):
         return _jpeg_size(data)
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return _webp_size(data)
     return None
 
 
@@ -153,7 +175,8 @@ def _open(data: bytes, fmt: str, max_pixels: int) -> Image.Image:
 def decode_image(
     data: bytes, *, max_pixels: int, content_type: str | None = None, fit: Fit = "digit"
 ) -> np.ndarray:
-    """PNG or JPEG bytes -> float32 (28, 28) in [0, 1], light on black, as the data sets are.
+    """PNG, JPEG or WebP bytes -> float32 (28, 28) in [0, 1], light on black, as the data sets
+    are.
 
     ``fit`` is ``"digit"`` (MNIST: 20x20 box, centre of mass) or ``"item"`` (Fashion-MNIST: longer
     side 28, centred); see :mod:`service.inputs.preprocess`. The version's task chooses it.

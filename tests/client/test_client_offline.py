@@ -42,7 +42,7 @@ def test_cli_server_down_exits_1(capsys: pytest.CaptureFixture[str], tmp_path: P
 def test_image_signature() -> None:
     assert image_content_type(b"\x89PNG\r\n\x1a\nrest") == "image/png"
     assert image_content_type(b"\xff\xd8\xff\xe0rest") == "image/jpeg"
-    with pytest.raises(ClientError, match="not a PNG or JPEG"):
+    with pytest.raises(ClientError, match="not a PNG, JPEG or WebP"):
         image_content_type(b"GIF89a")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import struct
 import warnings
 import zlib
@@ -56,15 +57,18 @@ def test_accepted_content_types(digit_png: bytes, content_type: str | None) -> N
 
 
 @pytest.mark.parametrize(
-    "content_type", ["text/plain", "image/gif", "application/json", "image/webp", "multipart/x"]
+    "content_type", ["text/plain", "image/gif", "application/json", "image/avif", "multipart/x"]
 )
 def test_unsupported_content_type_is_415(digit_png: bytes, content_type: str) -> None:
     with pytest.raises(UnsupportedMediaType, match="unsupported image type") as info:
         decode_image(digit_png, max_pixels=LIMIT, content_type=content_type)
-    assert info.value.status_code == 415 and "image/png or image/jpeg" in info.value.message
+    assert (
+        info.value.status_code == 415
+        and "image/png or image/jpeg or image/webp" in info.value.message
+    )
 
 
-@pytest.mark.parametrize("fmt", ["GIF", "BMP", "TIFF", "WEBP"])
+@pytest.mark.parametrize("fmt", ["GIF", "BMP", "TIFF"])
 def test_other_image_formats_are_415_even_when_declared_png(to_bytes: ToBytes, fmt: str) -> None:
     try:
         data = to_bytes(np.zeros((8, 8, 3), np.uint8), fmt)
@@ -76,10 +80,11 @@ def test_other_image_formats_are_415_even_when_declared_png(to_bytes: ToBytes, f
 
 @pytest.mark.parametrize(
     ("data", "match"),
-    [(b"", "empty"), (b"hello, world", "not a PNG or JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG image"),
+    [(b"", "empty"), (b"hello, world", "not a PNG, JPEG or WebP"),
+     (b"\x89PNG\r\n\x1a\n", "PNG image"),
      (b"\x89PNG\r\n\x1a\n" + bytes(100), "cannot be decoded"),
      (b"\xff\xd8\xff" + bytes(50), "JPEG"),
-     (b"<svg xmlns='http://www.w3.org/2000/svg'/>", "not a PNG or JPEG")],
+     (b"<svg xmlns='http://www.w3.org/2000/svg'/>", "not a PNG, JPEG or WebP")],
 )  # fmt: skip
 def test_undecodable_bytes_are_422(data: bytes, match: str) -> None:
     with pytest.raises(InvalidInput, match=match) as info:
@@ -123,6 +128,31 @@ def test_decompression_bomb_is_413_before_decoding(to_bytes: ToBytes, kind: str)
     assert len(data) < 1000
     with pytest.raises(PayloadTooLarge, match="pixels"):
         decode_image(data, max_pixels=LIMIT)
+
+
+@pytest.mark.parametrize("lossless", [False, True])
+def test_webp_is_read_like_png_and_jpeg(to_bytes: ToBytes, lossless: bool) -> None:
+    pixels = np.full((90, 120), 255, np.uint8)
+    pixels[20:70, 55:65] = 0  # a dark vertical stroke on white paper
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "WEBP", lossless=lossless, quality=90)
+    data = buffer.getvalue()
+    assert image_size(data) == (120, 90)
+    out = decode_image(data, max_pixels=LIMIT, content_type="image/webp")
+    png = decode_image(to_bytes(pixels), max_pixels=LIMIT)
+    assert out.shape == (28, 28) and out.max() > 0.5
+    assert np.abs(out - png).mean() < 0.05  # the same stroke, framed the same way
+    with pytest.raises(PayloadTooLarge, match="120x90"):
+        decode_image(data, max_pixels=120 * 90 - 1)
+
+
+def test_webp_header_size_is_read_without_decoding() -> None:
+    # VP8X: canvas width and height minus one, 24-bit little-endian each
+    vp8x = b"RIFF" + (30).to_bytes(4, "little") + b"WEBPVP8X" + bytes(8)
+    vp8x += (19_999).to_bytes(3, "little") + (29_999).to_bytes(3, "little")
+    assert image_size(vp8x) == (20_000, 30_000)
+    with pytest.raises(PayloadTooLarge, match="each side may be at most 16384 pixels"):
+        decode_image(vp8x, max_pixels=10**10)
 
 
 def test_pillow_bomb_error_becomes_413_when_our_limit_is_higher() -> None:
