@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.client.live_server import ROOT, Server, run_server, trained_repository
+from tests.helpers.live_server import ROOT, Server, run_server, trained_repository
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.client.live_server import ROOT, Server
+from tests.helpers.live_server import ROOT, Server
 
 pytestmark = pytest.mark.browser
 TIMEOUT_MS = 20_000

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.client.live_server import Server, run_server, trained_repository
+from tests.helpers.live_server import Server, run_server, trained_repository
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from service.client import Client, ClientError, cli
-from tests.client.live_server import ROOT, Server
+from tests.helpers.live_server import ROOT, Server
 
 pytestmark = pytest.mark.integration
 

@@ -26,7 +26,7 @@ from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from service.app import create_app
-from tests.service.conftest import make_settings
+from tests.helpers.settings import make_settings
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "300"))
 REPORT = Path(__file__).resolve().parents[1] / ".cache" / "fuzz_cases.json"

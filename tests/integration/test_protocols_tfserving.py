@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tritonclient.http as httpclient
 
-from tests.integration.protocol_server import Golden, golden_samples, protocol_server
+from tests.helpers.protocol_server import Golden, golden_samples, protocol_server
 
 pytestmark = pytest.mark.integration
 

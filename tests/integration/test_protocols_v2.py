@@ -10,7 +10,7 @@ import pytest
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
-from tests.integration.protocol_server import Golden, golden_samples, protocol_server
+from tests.helpers.protocol_server import Golden, golden_samples, protocol_server
 
 pytestmark = pytest.mark.integration
 

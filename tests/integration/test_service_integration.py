@@ -21,7 +21,7 @@ from PIL import Image
 
 from service.inputs.images import decode_image
 from service.runtimes import ModelRuntime, create_runtime
-from tests.client.live_server import Server, run_server, trained_repository
+from tests.helpers.live_server import Server, run_server, trained_repository
 
 pytestmark = pytest.mark.integration
 

@@ -4,36 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
-from fastapi import FastAPI
 
 from service.http.limits import BadTimeout, parse_timeout
-from tests.reliability.conftest import serve
+from tests.helpers.apps import serve
+from tests.helpers.reliability import BODY, slow_down
 
 pytestmark = pytest.mark.anyio
-
-BODY = {"instances": [np.zeros((28, 28)).tolist()]}
-
-
-def slow_down(app: FastAPI, seconds: float, model: str = "mnist") -> Callable[[], int]:
-    """Make every inference call of the model's default version take ``seconds`` longer;
-    returns a counter of the rows actually run."""
-    mv = app.state.registry.resolve(model)
-    batcher = mv.batcher
-    inner = batcher._predict
-    rows = [0]
-
-    def slow(x: np.ndarray) -> np.ndarray:
-        time.sleep(seconds)
-        rows[0] += len(x)
-        return inner(x)
-
-    batcher._predict = slow
-    return lambda: rows[0]
 
 
 def test_parse_timeout() -> None:

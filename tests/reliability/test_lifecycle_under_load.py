@@ -20,8 +20,8 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.reliability import helpers as h
-from tests.reliability.load import LoadLoop, matches_any
+from tests.helpers import reliability as h
+from tests.helpers.load import LoadLoop, matches_any
 
 STEP_TIMEOUT_S = 40.0
 HOLD_S = 0.8  # let each state serve for a while before the next change

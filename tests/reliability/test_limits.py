@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.reliability.conftest import serve
+from tests.helpers.apps import serve
 
 pytestmark = pytest.mark.anyio
 

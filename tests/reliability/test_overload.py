@@ -12,9 +12,9 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.reliability import helpers as h
-from tests.reliability.conftest import serve
-from tests.reliability.test_deadline import BODY, slow_down
+from tests.helpers import reliability as h
+from tests.helpers.apps import serve
+from tests.helpers.reliability import BODY, slow_down
 
 
 @pytest.mark.anyio

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.reliability import helpers as h
-from tests.reliability.conftest import serve
+from tests.helpers import reliability as h
+from tests.helpers.apps import serve
 
 pytestmark = pytest.mark.anyio
 

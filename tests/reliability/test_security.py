@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from service.http.security import classify, key_matches, parse_keys
-from tests.reliability.conftest import serve
+from tests.helpers.apps import serve
 
 pytestmark = pytest.mark.anyio
 
@@ -189,7 +189,7 @@ def test_keys_stay_out_of_a_real_servers_logs(tiny_repo: Path, tmp_path: Path) -
     """The real logging set-up (JSON lines on stdout/stderr), start-up to shutdown."""
     import httpx
 
-    from tests.reliability import helpers as h
+    from tests.helpers import reliability as h
 
     env = {
         "SERVE_API_KEY": API_KEYS,

@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.reliability import helpers as h
-from tests.reliability.test_deadline import BODY
+from tests.helpers import reliability as h
+from tests.helpers.reliability import BODY
 
 # Failures that only a request the server never accepted can see: a refused connection, or a
 # keep-alive connection closed at shutdown just as the request was sent on it (closed cleanly:

@@ -14,8 +14,8 @@ import pytest
 from service.serving.model import VersionState
 from service.serving.registry import ModelRegistry
 from service.serving.watcher import RepositoryWatcher, folder_signature
-from tests.reliability import helpers as h
-from tests.service.conftest import make_settings
+from tests.helpers import reliability as h
+from tests.helpers.settings import make_settings
 
 pytestmark = pytest.mark.anyio
 

@@ -10,7 +10,7 @@ import pytest
 
 from service.errors import InvalidInput, UnsupportedMediaType
 from service.serving.tasks import ImageClassifier, TabularBinaryClassifier, Task, UnknownTask
-from tests.service.conftest import image_metadata, pima_metadata
+from tests.helpers.models import image_metadata, pima_metadata
 
 DIGITS = [str(d) for d in range(10)]
 

@@ -129,7 +129,7 @@ def test_tfs_decoder_arbitrary_bytes(body: bytes) -> None:
 
 def _specs() -> dict[str, Any]:
     from service.serving.tasks import Task
-    from tests.service.conftest import image_metadata, pima_metadata
+    from tests.helpers.models import image_metadata, pima_metadata
 
     digits = [str(d) for d in range(10)]
     return {

@@ -10,7 +10,7 @@ import orjson
 import pytest
 import tritonclient.http as triton
 
-from tests.service.conftest import PIMA_ROW
+from tests.helpers.models import PIMA_ROW
 
 pytestmark = pytest.mark.anyio
 
@@ -18,12 +18,14 @@ IMAGES = np.random.default_rng(9).random((4, 28, 28), dtype=np.float32)
 PIMA = np.array([PIMA_ROW, [1, 85, 66, 29, 0, 26.6, 0.351, 31]], np.float32)
 
 
-async def infer_json(client: httpx.AsyncClient, path: str, doc: dict[str, Any]) -> httpx.Response:
-    return await client.post(f"/v2/models/{path}/infer", json=doc)
+async def infer_json(
+    dialect_client: httpx.AsyncClient, path: str, doc: dict[str, Any]
+) -> httpx.Response:
+    return await dialect_client.post(f"/v2/models/{path}/infer", json=doc)
 
 
 async def infer_triton(
-    client: httpx.AsyncClient,
+    dialect_client: httpx.AsyncClient,
     path: str,
     inputs: list[triton.InferInput],
     outputs: list[triton.InferRequestedOutput] | None = None,
@@ -31,7 +33,7 @@ async def infer_triton(
 ) -> triton.InferResult:
     body, json_size = triton.InferenceServerClient.generate_request_body(inputs, outputs, **kw)
     headers = {} if json_size is None else {"Inference-Header-Content-Length": str(json_size)}
-    r = await client.post(f"/v2/models/{path}/infer", content=body, headers=headers)
+    r = await dialect_client.post(f"/v2/models/{path}/infer", content=body, headers=headers)
     assert r.status_code == 200, r.text
     return triton.InferenceServerClient.parse_response_body(
         r.content, header_length=r.headers.get("inference-header-content-length")
@@ -44,29 +46,29 @@ def tensor(name: str, x: np.ndarray, binary: bool) -> triton.InferInput:
     return inp.set_data_from_numpy(x, binary_data=binary)
 
 
-async def test_server_metadata_and_health(client: httpx.AsyncClient) -> None:
-    meta = (await client.get("/v2")).json()
+async def test_server_metadata_and_health(dialect_client: httpx.AsyncClient) -> None:
+    meta = (await dialect_client.get("/v2")).json()
     assert meta["name"] and meta["version"]
     assert {"binary_tensor_data", "classification"} <= set(meta["extensions"])
-    assert (await client.get("/v2/health/live")).json() == {"live": True}
-    r = await client.get("/v2/health/ready")  # broken models in this repository
+    assert (await dialect_client.get("/v2/health/live")).json() == {"live": True}
+    r = await dialect_client.get("/v2/health/ready")  # broken models in this repository
     assert r.status_code == 503 and "broken" in r.json()["error"]
 
 
-async def test_ready_server(ready_client: httpx.AsyncClient) -> None:
-    r = await ready_client.get("/v2/health/ready")
+async def test_ready_server(dialect_ready_client: httpx.AsyncClient) -> None:
+    r = await dialect_ready_client.get("/v2/health/ready")
     assert r.status_code == 200 and r.json() == {"ready": True}
 
 
-async def test_model_metadata(client: httpx.AsyncClient) -> None:
-    meta = (await client.get("/v2/models/mnist")).json()
+async def test_model_metadata(dialect_client: httpx.AsyncClient) -> None:
+    meta = (await dialect_client.get("/v2/models/mnist")).json()
     assert meta["name"] == "mnist" and meta["versions"] == ["1", "2"]
     assert meta["platform"] in ("tensorflow_lite", "tensorflow_savedmodel")
     assert meta["inputs"] == [{"name": "pixels", "datatype": "FP32", "shape": [-1, 28, 28]}]
     assert meta["outputs"] == [{"name": "probabilities", "datatype": "FP32", "shape": [-1, 10]}]
-    pima = (await client.get("/v2/models/pima/versions/1")).json()
+    pima = (await dialect_client.get("/v2/models/pima/versions/1")).json()
     assert pima["inputs"][0]["shape"] == [-1, 8] and pima["outputs"][0]["shape"] == [-1, 1]
-    fashion = (await client.get("/v2/models/fashion_mnist")).json()
+    fashion = (await dialect_client.get("/v2/models/fashion_mnist")).json()
     assert fashion["platform"] == "tensorflow_savedmodel"  # exported without TFLite
 
 
@@ -82,17 +84,19 @@ async def test_model_metadata(client: httpx.AsyncClient) -> None:
         ("/v2/models/mnist/versions/x", 404),
     ],
 )
-async def test_readiness_and_errors(client: httpx.AsyncClient, path: str, status: int) -> None:
-    r = await client.get(path)
+async def test_readiness_and_errors(
+    dialect_client: httpx.AsyncClient, path: str, status: int
+) -> None:
+    r = await dialect_client.get(path)
     assert r.status_code == status, r.text
     if status != 200:
         assert r.json()["error"]
 
 
-async def test_json_infer_nested_and_flat_with_id(client: httpx.AsyncClient) -> None:
+async def test_json_infer_nested_and_flat_with_id(dialect_client: httpx.AsyncClient) -> None:
     base = {"name": "pixels", "shape": [4, 28, 28], "datatype": "FP32"}
     nested = await infer_json(
-        client, "mnist", {"id": "abc", "inputs": [{**base, "data": IMAGES.tolist()}]}
+        dialect_client, "mnist", {"id": "abc", "inputs": [{**base, "data": IMAGES.tolist()}]}
     )
     assert nested.status_code == 200, nested.text
     doc = nested.json()
@@ -100,7 +104,7 @@ async def test_json_infer_nested_and_flat_with_id(client: httpx.AsyncClient) -> 
     (out,) = doc["outputs"]
     assert out["name"] == "probabilities" and out["datatype"] == "FP32" and out["shape"] == [4, 10]
     flat = await infer_json(
-        client, "mnist", {"inputs": [{**base, "data": IMAGES.ravel().tolist()}]}
+        dialect_client, "mnist", {"inputs": [{**base, "data": IMAGES.ravel().tolist()}]}
     )
     assert "id" not in flat.json()
     assert flat.json()["outputs"][0]["data"] == out["data"]
@@ -109,13 +113,13 @@ async def test_json_infer_nested_and_flat_with_id(client: httpx.AsyncClient) -> 
 @pytest.mark.parametrize("binary_in", [False, True])
 @pytest.mark.parametrize("binary_out", [False, True])
 async def test_tritonclient_bodies_mnist(
-    client: httpx.AsyncClient, binary_in: bool, binary_out: bool
+    dialect_client: httpx.AsyncClient, binary_in: bool, binary_out: bool
 ) -> None:
-    ref = await infer_triton(client, "mnist/versions/1", [tensor("pixels", IMAGES, False)])
+    ref = await infer_triton(dialect_client, "mnist/versions/1", [tensor("pixels", IMAGES, False)])
     expected = ref.as_numpy("probabilities")
     assert expected.shape == (4, 10)
     result = await infer_triton(
-        client,
+        dialect_client,
         "mnist/versions/1",
         [tensor("pixels", IMAGES, binary_in)],
         [triton.InferRequestedOutput("probabilities", binary_data=binary_out)],
@@ -125,38 +129,42 @@ async def test_tritonclient_bodies_mnist(
     np.testing.assert_allclose(result.as_numpy("probabilities"), expected, atol=1e-6)
 
 
-async def test_uint8_pixels_are_scaled(client: httpx.AsyncClient) -> None:
+async def test_uint8_pixels_are_scaled(dialect_client: httpx.AsyncClient) -> None:
     raw = (IMAGES * 255).round().astype(np.uint8)
-    as_bytes = await infer_triton(client, "mnist", [tensor("pixels", raw, True)])
+    as_bytes = await infer_triton(dialect_client, "mnist", [tensor("pixels", raw, True)])
     as_float = await infer_triton(
-        client, "mnist", [tensor("pixels", raw.astype(np.float32) / 255, True)]
+        dialect_client, "mnist", [tensor("pixels", raw.astype(np.float32) / 255, True)]
     )
     np.testing.assert_allclose(
         as_bytes.as_numpy("probabilities"), as_float.as_numpy("probabilities"), atol=1e-6
     )
 
 
-async def test_flat_instances_and_other_datatypes(client: httpx.AsyncClient) -> None:
-    ref = (await infer_triton(client, "pima", [tensor("features", PIMA, True)])).as_numpy(
+async def test_flat_instances_and_other_datatypes(dialect_client: httpx.AsyncClient) -> None:
+    ref = (await infer_triton(dialect_client, "pima", [tensor("features", PIMA, True)])).as_numpy(
         "probabilities"
     )
     assert ref.shape == (2, 1)
-    f64 = await infer_triton(client, "pima", [tensor("features", PIMA.astype(np.float64), False)])
+    f64 = await infer_triton(
+        dialect_client, "pima", [tensor("features", PIMA.astype(np.float64), False)]
+    )
     np.testing.assert_allclose(f64.as_numpy("probabilities"), ref, atol=1e-6)
     ints = np.array([[6, 148, 72, 35, 0, 33, 1, 50]], np.int64)
-    r = await infer_triton(client, "pima", [tensor("features", ints, True)])
+    r = await infer_triton(dialect_client, "pima", [tensor("features", ints, True)])
     assert r.as_numpy("probabilities").shape == (1, 1)
-    flat = await infer_triton(client, "mnist", [tensor("pixels", IMAGES.reshape(4, 784), True)])
+    flat = await infer_triton(
+        dialect_client, "mnist", [tensor("pixels", IMAGES.reshape(4, 784), True)]
+    )
     assert flat.as_numpy("probabilities").shape == (4, 10)
 
 
-async def test_classification_extension(client: httpx.AsyncClient) -> None:
-    probs = (await infer_triton(client, "mnist", [tensor("pixels", IMAGES, True)])).as_numpy(
-        "probabilities"
-    )
+async def test_classification_extension(dialect_client: httpx.AsyncClient) -> None:
+    probs = (
+        await infer_triton(dialect_client, "mnist", [tensor("pixels", IMAGES, True)])
+    ).as_numpy("probabilities")
     for binary in (False, True):
         result = await infer_triton(
-            client,
+            dialect_client,
             "mnist",
             [tensor("pixels", IMAGES, True)],
             [triton.InferRequestedOutput("probabilities", binary_data=binary, class_count=3)],
@@ -169,7 +177,7 @@ async def test_classification_extension(client: httpx.AsyncClient) -> None:
             assert int(index) == int(row.argmax()) and label == str(row.argmax())
             assert float(value) == pytest.approx(float(row.max()), rel=1e-5)
     pima = await infer_triton(
-        client,
+        dialect_client,
         "pima",
         [tensor("features", PIMA, False)],
         [triton.InferRequestedOutput("probabilities", binary_data=False, class_count=2)],
@@ -178,12 +186,12 @@ async def test_classification_extension(client: httpx.AsyncClient) -> None:
     assert labels == {"no diabetes", "diabetes"}
 
 
-async def test_binary_data_output_parameter(client: httpx.AsyncClient) -> None:
+async def test_binary_data_output_parameter(dialect_client: httpx.AsyncClient) -> None:
     doc = {
         "parameters": {"binary_data_output": True},
         "inputs": [{"name": "features", "shape": [1, 8], "datatype": "FP32", "data": PIMA_ROW}],
     }
-    r = await infer_json(client, "pima", doc)
+    r = await infer_json(dialect_client, "pima", doc)
     assert r.headers["content-type"] == "application/octet-stream"
     head = int(r.headers["inference-header-content-length"])
     assert len(r.content) == head + 4
@@ -229,14 +237,14 @@ def _pima_input(**over: Any) -> dict[str, Any]:
     ],
 )
 async def test_infer_errors(
-    client: httpx.AsyncClient, doc: dict[str, Any], status: int, needle: str
+    dialect_client: httpx.AsyncClient, doc: dict[str, Any], status: int, needle: str
 ) -> None:
-    r = await infer_json(client, "pima", doc)
+    r = await infer_json(dialect_client, "pima", doc)
     assert r.status_code == status, r.text
     assert needle in r.json()["error"]
 
 
-async def test_binary_framing_errors(client: httpx.AsyncClient) -> None:
+async def test_binary_framing_errors(dialect_client: httpx.AsyncClient) -> None:
     inp = {
         "name": "features",
         "shape": [1, 8],
@@ -252,13 +260,13 @@ async def test_binary_framing_errors(client: httpx.AsyncClient) -> None:
         (head + good, str(len(head) + 100), 400),  # header past the body
     ]
     for body, hl, status in cases:
-        r = await client.post(
+        r = await dialect_client.post(
             "/v2/models/pima/infer", content=body, headers={"Inference-Header-Content-Length": hl}
         )
         assert r.status_code == status, (hl, r.text)
         assert r.json()["error"]
     wrong = orjson.dumps({"inputs": [{**inp, "parameters": {"binary_data_size": 31}}]})
-    r = await client.post(
+    r = await dialect_client.post(
         "/v2/models/pima/infer",
         content=wrong + good[:31],
         headers={"Inference-Header-Content-Length": str(len(wrong))},
@@ -266,19 +274,19 @@ async def test_binary_framing_errors(client: httpx.AsyncClient) -> None:
     assert r.status_code == 422 and "needs 32 bytes" in r.json()["error"]
 
 
-async def test_unknown_and_unready_models(client: httpx.AsyncClient) -> None:
+async def test_unknown_and_unready_models(dialect_client: httpx.AsyncClient) -> None:
     doc = {"inputs": [_pima_input()]}
-    assert (await infer_json(client, "nope", doc)).status_code == 404
-    assert (await infer_json(client, "pima/versions/5", doc)).status_code == 404
-    r = await infer_json(client, "broken", doc)
+    assert (await infer_json(dialect_client, "nope", doc)).status_code == 404
+    assert (await infer_json(dialect_client, "pima/versions/5", doc)).status_code == 404
+    r = await infer_json(dialect_client, "broken", doc)
     assert r.status_code == 503 and r.json()["error"]
 
 
-async def test_timeout_parameter_and_content_types(client: httpx.AsyncClient) -> None:
+async def test_timeout_parameter_and_content_types(dialect_client: httpx.AsyncClient) -> None:
     doc: dict[str, Any] = {"inputs": [_pima_input()], "parameters": {"timeout": 5_000_000}}
-    assert (await infer_json(client, "pima", doc)).status_code == 200
+    assert (await infer_json(dialect_client, "pima", doc)).status_code == 200
     doc["parameters"] = {"timeout": -1}
-    r = await infer_json(client, "pima", doc)
+    r = await infer_json(dialect_client, "pima", doc)
     assert r.status_code == 400 and "timeout" in r.json()["error"]
     ok = orjson.dumps({"inputs": [_pima_input(data=[0, 1, 2, 3, 4, 5, 0.5, 30])]})
     for ctype, status in [
@@ -287,9 +295,11 @@ async def test_timeout_parameter_and_content_types(client: httpx.AsyncClient) ->
         ("multipart/form-data; boundary=x", 415),
         ("image/png", 415),
     ]:
-        r = await client.post("/v2/models/pima/infer", content=ok, headers={"Content-Type": ctype})
+        r = await dialect_client.post(
+            "/v2/models/pima/infer", content=ok, headers={"Content-Type": ctype}
+        )
         assert r.status_code == status, (ctype, r.text)
-        t = await client.post(
+        t = await dialect_client.post(
             "/v1/models/pima:predict",
             content=b'{"instances": [[0,1,2,3,4,5,0.5,30]]}',
             headers={"Content-Type": ctype},

@@ -15,7 +15,7 @@ from PIL import Image
 
 from service.app import create_app
 from service.settings import Settings
-from tests.service.conftest import PIMA_ROW
+from tests.helpers.models import PIMA_ROW
 
 pytestmark = pytest.mark.anyio
 

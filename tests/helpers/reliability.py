@@ -13,6 +13,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from fastapi import FastAPI
 
-from tests.client.live_server import Server, free_port, launch
+from tests.helpers.live_server import Server, free_port, launch
 
 ROOT = Path(__file__).resolve().parents[2]
 LAUNCHER = Path(__file__).with_name("launcher.py")
@@ -193,3 +195,24 @@ class Tally:
 
 def close_to(a: np.ndarray, b: np.ndarray, atol: float = 1e-4) -> bool:
     return a.shape == b.shape and bool(np.allclose(a, b, atol=atol))
+
+
+# --- slowing an in-process app ----------------------------------------------------------------
+BODY = {"instances": [np.zeros((28, 28)).tolist()]}
+
+
+def slow_down(app: FastAPI, seconds: float, model: str = "mnist") -> Callable[[], int]:
+    """Make every inference call of the model's default version take ``seconds`` longer;
+    returns a counter of the rows actually run."""
+    mv = app.state.registry.resolve(model)
+    batcher = mv.batcher
+    inner = batcher._predict
+    rows = [0]
+
+    def slow(x: np.ndarray) -> np.ndarray:
+        time.sleep(seconds)
+        rows[0] += len(x)
+        return inner(x)
+
+    batcher._predict = slow
+    return lambda: rows[0]

@@ -26,7 +26,7 @@ from service.observability.logs import (
     configure_logging,
 )
 from service.settings import Settings
-from tests.service.conftest import make_settings
+from tests.helpers.settings import make_settings
 
 API_KEY = "k3y-very-secret-0123456789"
 ADMIN_KEY = "adm1n-very-secret-9876543210"

@@ -1,4 +1,4 @@
-"""The TF Serving REST adapter in-process (tiny random models; see tests/service/conftest.py)."""
+"""The TF Serving REST adapter in-process (tiny random models; see tests/helpers/models.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.service.conftest import PIMA_ROW
+from tests.helpers.models import PIMA_ROW
 
 pytestmark = pytest.mark.anyio
 
@@ -16,23 +16,23 @@ FEATURES = ["pregnant", "glucose", "pressure", "triceps", "insulin", "mass", "pe
 IMAGES = np.random.default_rng(5).random((3, 28, 28), dtype=np.float32)
 
 
-async def predict(client: httpx.AsyncClient, path: str, body: Any) -> httpx.Response:
-    return await client.post(f"/v1/models/{path}", json=body)
+async def predict(dialect_client: httpx.AsyncClient, path: str, body: Any) -> httpx.Response:
+    return await dialect_client.post(f"/v1/models/{path}", json=body)
 
 
-async def test_model_status_lists_versions(client: httpx.AsyncClient) -> None:
-    r = await client.get("/v1/models/mnist")
+async def test_model_status_lists_versions(dialect_client: httpx.AsyncClient) -> None:
+    r = await dialect_client.get("/v1/models/mnist")
     assert r.status_code == 200
     statuses = r.json()["model_version_status"]
     assert [s["version"] for s in statuses] == ["1", "2"]
     assert all(s["state"] == "AVAILABLE" for s in statuses)
     assert statuses[0]["status"] == {"error_code": "OK", "error_message": ""}
-    r = await client.get("/v1/models/mnist/versions/2")
+    r = await dialect_client.get("/v1/models/mnist/versions/2")
     assert [s["version"] for s in r.json()["model_version_status"]] == ["2"]
 
 
-async def test_failed_version_status_says_why(client: httpx.AsyncClient) -> None:
-    (status,) = (await client.get("/v1/models/broken")).json()["model_version_status"]
+async def test_failed_version_status_says_why(dialect_client: httpx.AsyncClient) -> None:
+    (status,) = (await dialect_client.get("/v1/models/broken")).json()["model_version_status"]
     assert status["state"] == "END"
     assert status["status"]["error_code"] != "OK" and status["status"]["error_message"]
 
@@ -40,15 +40,17 @@ async def test_failed_version_status_says_why(client: httpx.AsyncClient) -> None
 @pytest.mark.parametrize(
     "path", ["/v1/models/nope", "/v1/models/mnist/versions/9", "/v1/models/nope/metadata"]
 )
-async def test_unknown_model_or_version_is_404(client: httpx.AsyncClient, path: str) -> None:
-    r = await client.get(path)
+async def test_unknown_model_or_version_is_404(
+    dialect_client: httpx.AsyncClient, path: str
+) -> None:
+    r = await dialect_client.get(path)
     assert r.status_code == 404
     assert set(r.json()) == {"error"}
 
 
-async def test_metadata_is_a_signature_def(client: httpx.AsyncClient) -> None:
+async def test_metadata_is_a_signature_def(dialect_client: httpx.AsyncClient) -> None:
     for path in ("/v1/models/mnist/metadata", "/v1/models/mnist/versions/1/metadata"):
-        doc = (await client.get(path)).json()
+        doc = (await dialect_client.get(path)).json()
         assert doc["model_spec"]["name"] == "mnist"
         sig = doc["metadata"]["signature_def"]["signature_def"]["serving_default"]
         pixels = sig["inputs"]["pixels"]
@@ -57,40 +59,52 @@ async def test_metadata_is_a_signature_def(client: httpx.AsyncClient) -> None:
         out = sig["outputs"]["probabilities"]
         assert [d["size"] for d in out["tensor_shape"]["dim"]] == ["-1", "10"]
         assert sig["method_name"] == "tensorflow/serving/predict"
-    doc = (await client.get("/v1/models/mnist/metadata")).json()
+    doc = (await dialect_client.get("/v1/models/mnist/metadata")).json()
     assert doc["model_spec"]["version"] == "2"  # the default is the newest
 
 
-async def test_row_and_columnar_predict_agree(client: httpx.AsyncClient) -> None:
-    row = await predict(client, "mnist:predict", {"instances": IMAGES.tolist()})
+async def test_row_and_columnar_predict_agree(dialect_client: httpx.AsyncClient) -> None:
+    row = await predict(dialect_client, "mnist:predict", {"instances": IMAGES.tolist()})
     assert row.status_code == 200, row.text
     assert row.headers["content-type"] == "application/json"
     preds = np.array(row.json()["predictions"])
     assert preds.shape == (3, 10)
     np.testing.assert_allclose(preds.sum(axis=1), 1.0, atol=1e-5)
-    col = await predict(client, "mnist:predict", {"inputs": IMAGES.reshape(3, 784).tolist()})
+    col = await predict(
+        dialect_client, "mnist:predict", {"inputs": IMAGES.reshape(3, 784).tolist()}
+    )
     np.testing.assert_allclose(np.array(col.json()["outputs"]), preds, atol=1e-6)
-    named = await predict(client, "mnist:predict", {"inputs": {"pixels": IMAGES.tolist()}})
+    named = await predict(dialect_client, "mnist:predict", {"inputs": {"pixels": IMAGES.tolist()}})
     np.testing.assert_allclose(np.array(named.json()["outputs"]), preds, atol=1e-6)
 
 
-async def test_versions_and_labels_route_to_their_version(client: httpx.AsyncClient) -> None:
+async def test_versions_and_labels_route_to_their_version(
+    dialect_client: httpx.AsyncClient,
+) -> None:
     body = {"instances": IMAGES[:1].tolist(), "signature_name": "serving_default"}
-    v1 = (await predict(client, "mnist/versions/1:predict", body)).json()["predictions"]
-    v2 = (await predict(client, "mnist/versions/2:predict", body)).json()["predictions"]
-    stable = (await predict(client, "mnist/labels/stable:predict", body)).json()["predictions"]
-    canary = (await predict(client, "mnist/labels/canary:predict", body)).json()["predictions"]
-    baseline = (await predict(client, "mnist/labels/baseline:predict", body)).json()["predictions"]
-    latest = (await predict(client, "mnist:predict", body)).json()["predictions"]
+    v1 = (await predict(dialect_client, "mnist/versions/1:predict", body)).json()["predictions"]
+    v2 = (await predict(dialect_client, "mnist/versions/2:predict", body)).json()["predictions"]
+    stable = (await predict(dialect_client, "mnist/labels/stable:predict", body)).json()[
+        "predictions"
+    ]
+    canary = (await predict(dialect_client, "mnist/labels/canary:predict", body)).json()[
+        "predictions"
+    ]
+    baseline = (await predict(dialect_client, "mnist/labels/baseline:predict", body)).json()[
+        "predictions"
+    ]
+    latest = (await predict(dialect_client, "mnist:predict", body)).json()["predictions"]
     assert stable == v1 == baseline and canary == v2 == latest
     assert v1 != v2  # two different random models
 
 
-async def test_pima_row_objects_and_tensors(client: httpx.AsyncClient) -> None:
+async def test_pima_row_objects_and_tensors(dialect_client: httpx.AsyncClient) -> None:
     record = dict(zip(FEATURES, PIMA_ROW, strict=True))
-    by_name = await predict(client, "pima:predict", {"instances": [record, record]})
-    by_tensor = await predict(client, "pima:predict", {"instances": [PIMA_ROW, PIMA_ROW]})
-    by_input = await predict(client, "pima:predict", {"instances": [{"features": PIMA_ROW}]})
+    by_name = await predict(dialect_client, "pima:predict", {"instances": [record, record]})
+    by_tensor = await predict(dialect_client, "pima:predict", {"instances": [PIMA_ROW, PIMA_ROW]})
+    by_input = await predict(
+        dialect_client, "pima:predict", {"instances": [{"features": PIMA_ROW}]}
+    )
     assert by_name.status_code == 200, by_name.text
     p = by_tensor.json()["predictions"]
     assert np.array(p).shape == (2, 1) and 0 < p[0][0] < 1
@@ -98,17 +112,21 @@ async def test_pima_row_objects_and_tensors(client: httpx.AsyncClient) -> None:
     assert by_input.json()["predictions"] == p[:1]
 
 
-async def test_classify_and_regress(client: httpx.AsyncClient) -> None:
+async def test_classify_and_regress(dialect_client: httpx.AsyncClient) -> None:
     record = dict(zip(FEATURES, PIMA_ROW, strict=True))
-    r = await predict(client, "pima:classify", {"examples": [record]})
+    r = await predict(dialect_client, "pima:classify", {"examples": [record]})
     assert r.status_code == 200, r.text
     ((neg, pos),) = r.json()["result"]
-    p = (await predict(client, "pima:predict", {"instances": [PIMA_ROW]})).json()["predictions"]
+    p = (await predict(dialect_client, "pima:predict", {"instances": [PIMA_ROW]})).json()[
+        "predictions"
+    ]
     assert neg[0] == "no diabetes" and pos[0] == "diabetes"
     assert pos[1] == pytest.approx(p[0][0]) and neg[1] + pos[1] == pytest.approx(1.0)
-    r = await predict(client, "mnist:classify", {"examples": [{"pixels": IMAGES[0].tolist()}]})
+    r = await predict(
+        dialect_client, "mnist:classify", {"examples": [{"pixels": IMAGES[0].tolist()}]}
+    )
     assert [label for label, _ in r.json()["result"][0]] == [str(d) for d in range(10)]
-    r = await predict(client, "pima:regress", {"examples": [record]})
+    r = await predict(dialect_client, "pima:regress", {"examples": [record]})
     assert r.status_code == 400 and "regress" in r.json()["error"]
 
 
@@ -137,33 +155,35 @@ async def test_classify_and_regress(client: httpx.AsyncClient) -> None:
     ],
 )
 async def test_errors(
-    client: httpx.AsyncClient, path: str, body: Any, status: int, needle: str
+    dialect_client: httpx.AsyncClient, path: str, body: Any, status: int, needle: str
 ) -> None:
-    r = await predict(client, path, body)
+    r = await predict(dialect_client, path, body)
     assert r.status_code == status, r.text
     assert list(r.json()) == ["error"]
     assert needle in r.json()["error"]
 
 
-async def test_malformed_json_is_400(client: httpx.AsyncClient) -> None:
-    r = await client.post("/v1/models/mnist:predict", content=b"{instances")
+async def test_malformed_json_is_400(dialect_client: httpx.AsyncClient) -> None:
+    r = await dialect_client.post("/v1/models/mnist:predict", content=b"{instances")
     assert r.status_code == 400 and "malformed JSON" in r.json()["error"]
 
 
-async def test_too_many_instances_is_422(client: httpx.AsyncClient) -> None:
-    r = await predict(client, "pima:predict", {"instances": [PIMA_ROW] * 65})
+async def test_too_many_instances_is_422(dialect_client: httpx.AsyncClient) -> None:
+    r = await predict(dialect_client, "pima:predict", {"instances": [PIMA_ROW] * 65})
     assert r.status_code == 422 and "too many instances" in r.json()["error"]
 
 
-async def test_percent_encoded_colon_works(client: httpx.AsyncClient) -> None:
-    r = await client.post("/v1/models/pima%3Apredict", json={"instances": [PIMA_ROW]})
+async def test_percent_encoded_colon_works(dialect_client: httpx.AsyncClient) -> None:
+    r = await dialect_client.post("/v1/models/pima%3Apredict", json={"instances": [PIMA_ROW]})
     assert r.status_code == 200, r.text
-    r = await client.post("/v1/models/pima/versions/1%3Apredict", json={"instances": [PIMA_ROW]})
+    r = await dialect_client.post(
+        "/v1/models/pima/versions/1%3Apredict", json={"instances": [PIMA_ROW]}
+    )
     assert r.status_code == 200, r.text
 
 
-async def test_allow_header_of_verb_urls(client: httpx.AsyncClient) -> None:
-    r = await client.get("/v1/models/pima:predict")  # the GET status route: no such model
+async def test_allow_header_of_verb_urls(dialect_client: httpx.AsyncClient) -> None:
+    r = await dialect_client.get("/v1/models/pima:predict")  # the GET status route: no such model
     assert r.status_code == 404
-    r = await client.put("/v1/models/pima:predict", json={})
+    r = await dialect_client.put("/v1/models/pima:predict", json={})
     assert r.status_code == 405 and "POST" in r.headers["allow"]

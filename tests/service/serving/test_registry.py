@@ -13,7 +13,7 @@ import pytest
 from service.errors import NotFound, NotReady
 from service.serving.model import VersionState
 from service.serving.registry import ModelRegistry
-from tests.service.conftest import make_settings
+from tests.helpers.settings import make_settings
 
 pytestmark = pytest.mark.anyio
 

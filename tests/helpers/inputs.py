@@ -1,19 +1,16 @@
-"""Fixtures for the decoder tests: image encoders, Pima feature specs and real MNIST test images."""
+"""Inputs for the decoder tests: Pima feature specs, an image encoder, real test images."""
 
 from __future__ import annotations
 
 import gzip
 import io
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
-
-from service.inputs.records import FeatureSpec, features_from_metadata
 
 PIMA_META_FEATURES: list[dict[str, Any]] = [
     {"name": "pregnant", "unit": "count", "description": "times pregnant", "min": 0, "max": 30},
@@ -30,18 +27,7 @@ PIMA_META_FEATURES: list[dict[str, Any]] = [
     {"name": "pedigree", "unit": "", "description": "pedigree function", "min": 0, "max": 3},
     {"name": "age", "unit": "years", "description": "age", "min": 0, "max": 120},
 ]  # fmt: skip
-PIMA_ROW = [6, 148, 72, 35, 0, 33.6, 0.627, 50]
 IMAGES_FILE = "t10k-images-idx3-ubyte"
-
-
-@pytest.fixture(scope="session")
-def pima_features() -> list[FeatureSpec]:
-    return features_from_metadata({"name": "features", "features": PIMA_META_FEATURES})
-
-
-@pytest.fixture(scope="session")
-def pima_record() -> dict[str, float]:
-    return {f["name"]: v for f, v in zip(PIMA_META_FEATURES, PIMA_ROW, strict=True)}
 
 
 def encode(img: Image.Image | np.ndarray, fmt: str = "PNG", **options: Any) -> bytes:
@@ -52,13 +38,7 @@ def encode(img: Image.Image | np.ndarray, fmt: str = "PNG", **options: Any) -> b
     return buffer.getvalue()
 
 
-@pytest.fixture(scope="session")
-def to_bytes() -> Callable[..., bytes]:
-    """``to_bytes(image_or_uint8_array, fmt="PNG", **save_options) -> bytes``."""
-    return encode
-
-
-def _data_dirs(dataset: str, fallback: Path) -> list[Path]:
+def data_dirs(dataset: str, fallback: Path) -> list[Path]:
     dirs: list[Path] = []
     if env := os.environ.get("TRAIN_DATA_DIR"):
         dirs += [Path(env) / dataset, Path(env)]
@@ -72,9 +52,9 @@ def _data_dirs(dataset: str, fallback: Path) -> list[Path]:
     return dirs
 
 
-def _test_images(dataset: str, fallback: Path, count: int = 300) -> np.ndarray:
+def real_test_images(dataset: str, fallback: Path, count: int = 300) -> np.ndarray:
     """The first ``count`` test images of a data set, uint8 (count, 28, 28), or a clean skip."""
-    for directory in _data_dirs(dataset, fallback):
+    for directory in data_dirs(dataset, fallback):
         for path in (directory / IMAGES_FILE, directory / f"{IMAGES_FILE}.gz"):
             if path.is_file():
                 raw = path.read_bytes()
@@ -82,15 +62,3 @@ def _test_images(dataset: str, fallback: Path, count: int = 300) -> np.ndarray:
                 if raw[:4] == b"\x00\x00\x08\x03" and len(raw) >= 16 + count * 784:
                     return np.frombuffer(raw, np.uint8, count * 784, 16).reshape(count, 28, 28)
     pytest.skip(f"no {dataset} test images on disk (set TRAIN_DATA_DIR or run the trainer once)")
-
-
-@pytest.fixture(scope="session")
-def mnist_test_images() -> np.ndarray:
-    """The first 300 real MNIST test images."""
-    return _test_images("mnist", Path("/tmp/dl/x/package/data"))
-
-
-@pytest.fixture(scope="session")
-def fashion_test_images() -> np.ndarray:
-    """The first 300 real Fashion-MNIST test images."""
-    return _test_images("fashion_mnist", Path("/tmp/dl/x/usr/share/datasets/fashion-mnist"))

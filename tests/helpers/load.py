@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import httpx
 import numpy as np
 
-from tests.reliability.helpers import Tally, close_to
+from tests.helpers.reliability import Tally, close_to
 
 Check = Callable[[int | None, np.ndarray], str | None]
 

@@ -13,7 +13,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from service.app import create_app
 from service.observability.metrics import Metrics
-from tests.service.conftest import PIMA_ROW, make_settings
+from tests.helpers.models import PIMA_ROW
+from tests.helpers.settings import make_settings
 
 pytestmark = pytest.mark.anyio
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.client.live_server import MODELS, Server, run_server, trained_repository
+from tests.helpers.live_server import MODELS, Server, run_server, trained_repository
 
 Golden = dict[str, tuple[np.ndarray, np.ndarray, float]]
 

@@ -1,0 +1,79 @@
+"""The model repository on disk: names, versions, scanning, metadata and file checks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from service.repository.disk import (
+    Repository,
+    RepositoryError,
+    listed_path,
+    parse_version,
+    valid_name,
+)
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist", "a1_"])
+def test_valid_names(name: str) -> None:
+    assert valid_name(name)
+
+
+@pytest.mark.parametrize("name", ["", "MNIST", "../x", "a/b", "a" * 65, "mnist\n", "é"])
+def test_invalid_names(name: str) -> None:
+    assert not valid_name(name)
+
+
+def test_parse_version() -> None:
+    assert parse_version("12") == 12 and parse_version(3) == 3
+    for bad in ("", "-1", "1.0", "1e3", "1234567890", " 1", "١"):
+        assert parse_version(bad) is None, bad
+
+
+def test_scan_reports_unfinished_and_ignores_junk(repo_copy: Path) -> None:
+    (repo_copy / "mnist" / "notes").mkdir()
+    (repo_copy / "mnist" / "007").mkdir()  # not canonical: ignored
+    (repo_copy / "Bad-Name").mkdir()
+    (repo_copy / "file.txt").write_text("x")
+    scan = Repository(repo_copy).scan()
+    assert "Bad-Name" not in scan.models
+    assert [f.version for f in scan.finished("mnist")] == [1, 2]
+    assert scan.unfinished("mnist") == [3]
+
+
+def test_metadata_validation_errors(repo_copy: Path) -> None:
+    repo = Repository(repo_copy)
+    meta_path = repo_copy / "mnist" / "1" / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    assert repo.read_metadata("mnist", 1)["version"] == 1
+    for change, message in [
+        (lambda m: m.pop("files"), "lacks files"),
+        (lambda m: m.update(version=2), "do not match"),
+        (lambda m: m["output"].update(kind="relu"), "output.kind"),
+        (lambda m: m.update(labels=[]), "labels"),
+        (lambda m: m["files"].update({"x": "nothex"}), "SHA-256"),
+    ]:
+        broken = json.loads(json.dumps(meta))
+        change(broken)
+        meta_path.write_text(json.dumps(broken))
+        with pytest.raises(RepositoryError, match=message):
+            repo.read_metadata("mnist", 1)
+    with pytest.raises(RepositoryError, match="missing"):
+        repo.read_metadata("mnist", 3)
+
+
+def test_verify_files_and_listed_paths(repo_copy: Path) -> None:
+    repo = Repository(repo_copy)
+    meta = repo.read_metadata("mnist", 1)
+    repo.verify_files("mnist", 1, meta)
+    (repo_copy / "mnist" / "1" / "report" / "report.md").write_text("tampered")
+    with pytest.raises(RepositoryError, match=r"checksum mismatch for report/report\.md"):
+        repo.verify_files("mnist", 1, meta)
+    vdir = repo_copy / "mnist" / "1"
+    for rel in ("../2/metadata.json", "/etc/passwd", ""):
+        with pytest.raises(RepositoryError):
+            listed_path(vdir, rel)
+    with pytest.raises(RepositoryError):
+        repo.version_dir("../mnist", 1)

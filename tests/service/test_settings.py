@@ -1,0 +1,41 @@
+"""Settings: from the environment, defaults, validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from service.settings import Settings
+
+
+def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("SERVE_MODELS_DIR", str(tmp_path))
+    monkeypatch.setenv("SERVE_PORT", "9001")
+    monkeypatch.setenv("SERVE_VERSION_POLICY", "specific")
+    monkeypatch.setenv("SERVE_VERSIONS", '{"mnist": [1, 2]}')
+    monkeypatch.setenv("SERVE_VERSION_LABELS", '{"mnist": {"stable": 1}}')
+    monkeypatch.setenv("SERVE_CORS_ORIGINS", "http://a.example, http://b.example")
+    monkeypatch.setenv("SERVE_API_KEY", "s3cret")
+    monkeypatch.setenv("SERVE_LOG_LEVEL", "DEBUG")
+    s = Settings()
+    assert (s.models_dir, s.port, s.version_policy) == (tmp_path, 9001, "specific")
+    assert s.versions == {"mnist": [1, 2]}
+    assert s.version_labels == {"mnist": {"stable": 1}}
+    assert s.cors_origins == ["http://a.example", "http://b.example"]
+    assert s.api_key is not None and "s3cret" not in repr(s)
+    assert s.log_level == "debug"
+
+
+def test_settings_defaults_and_validation() -> None:
+    s = Settings()
+    assert (s.host, s.port, s.version_policy, s.runtime) == ("127.0.0.1", 8000, "latest", "auto")
+    assert s.max_instances == 4096 and s.max_body_bytes == 32 * 1024 * 1024
+    with pytest.raises(ValueError):
+        Settings(version_policy="newest")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        Settings(max_batch_size=0)
+    assert s.queue_size >= s.max_instances
+    with pytest.raises(ValueError, match="queue_size"):
+        Settings(queue_size=100, max_instances=101)
+    assert Settings(queue_size=101, max_instances=101).queue_size == 101
