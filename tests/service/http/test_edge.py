@@ -1,4 +1,7 @@
-"""The request edge on tiny ASGI apps: order of checks, request ids, the deadline flag."""
+"""The request edge in front of tiny ASGI apps: order of checks, request ids, the deadline flag.
+
+The route table comes from a small app whose routes declare their kinds, as the service's do.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
 from pydantic import SecretStr
 
-from service.http import limits
+from service.api.routing import RouteKind, dialect_router, route_kind
 from service.http.edge import Edge
+from service.http.routes import RouteTable
+from service.observability.access_log import AccessLog
+from service.serving.deadline import EDGE_DEADLINE
 from service.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -42,8 +50,37 @@ def settings(**kw: Any) -> Settings:
     return Settings(models_dir=Path("x"), **kw)
 
 
+def table() -> RouteTable:
+    """A prediction, an admin and a read route, declared as the service declares its own."""
+    router = dialect_router("own")
+
+    @router.post("/models/{name}/predict")
+    @route_kind(RouteKind.PREDICTION)
+    async def predict(name: str, request: Request) -> Response:
+        raise AssertionError("the edge under test sends everything to its inner app")
+
+    @router.post("/v2/repository/index")
+    @route_kind(RouteKind.ADMIN)
+    async def index() -> Response:
+        raise AssertionError("not called")
+
+    @router.get("/x")
+    @route_kind(RouteKind.READ)
+    async def read() -> Response:
+        raise AssertionError("not called")
+
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    app.include_router(router)
+    return RouteTable.of_app(app)
+
+
+def make_edge(inner: Any, config: Settings) -> Edge:
+    """The edge with no fast path: every request that passes the checks goes to ``inner``."""
+    return Edge(inner, config, table(), AccessLog())
+
+
 async def ok(scope: Any, receive: Any, send: Any) -> None:
-    seen.append(limits.EDGE_DEADLINE.get())
+    seen.append(EDGE_DEADLINE.get())
     await send({"type": "http.response.start", "status": 200, "headers": []})
     await send({"type": "http.response.body", "body": b"ok"})
 
@@ -53,16 +90,16 @@ seen: list[bool] = []
 
 async def test_deadline_flag_is_set_inside_and_reset_after() -> None:
     seen.clear()
-    sent = await call(Edge(ok, settings()))
+    sent = await call(make_edge(ok, settings()))
     assert sent[0]["status"] == 200 and seen == [True]
-    assert limits.EDGE_DEADLINE.get() is False  # nothing leaks into the caller's context
+    assert EDGE_DEADLINE.get() is False  # nothing leaks into the caller's context
     seen.clear()
-    await call(Edge(ok, settings()), method="POST", path="/v2/repository/index")
+    await call(make_edge(ok, settings()), method="POST", path="/v2/repository/index")
     assert seen == [False]  # the lifecycle endpoints run without a deadline
 
 
 async def test_checks_run_in_order_keys_then_size_then_deadline_header() -> None:
-    edge = Edge(ok, settings(api_key=SecretStr("k"), max_body_bytes=1024))
+    edge = make_edge(ok, settings(api_key=SecretStr("k"), max_body_bytes=1024))
     big = [(b"content-length", b"4096"), (b"x-request-timeout", b"nope")]
     assert (await call(edge, headers=big))[0]["status"] == 401
     auth = [(b"authorization", b"Bearer k")]
@@ -76,7 +113,7 @@ async def test_request_id_kept_when_sane_replaced_otherwise() -> None:
     def rid(sent: list[dict[str, Any]]) -> bytes:
         return dict(sent[0]["headers"])[b"x-request-id"]
 
-    edge = Edge(ok, settings())
+    edge = make_edge(ok, settings())
     assert rid(await call(edge, headers=[(b"x-request-id", b"abc-1.2:3")])) == b"abc-1.2:3"
     replaced = rid(await call(edge, headers=[(b"x-request-id", b"no spaces allowed")]))
     assert replaced != b"no spaces allowed" and len(replaced) == 32
@@ -99,20 +136,20 @@ async def test_deadline_cuts_only_before_the_answer_starts() -> None:
         await send({"type": "http.response.body", "body": b"done"})
 
     for app in (slow, swallows):
-        sent = await call(Edge(app, quick), method="GET", path="/x")
+        sent = await call(make_edge(app, quick), method="GET", path="/x")
         assert sent[0]["status"] == 504, app.__name__
         await asyncio.sleep(0)  # the task is not left cancelled
-    sent = await call(Edge(streams, quick), method="GET", path="/x")
+    sent = await call(make_edge(streams, quick), method="GET", path="/x")
     assert sent[0]["status"] == 200 and sent[-1]["body"] == b"done"
     sent = await call(
-        Edge(slow, quick), method="GET", path="/x", headers=[(b"x-request-timeout", b"x")]
+        make_edge(slow, quick), method="GET", path="/x", headers=[(b"x-request-timeout", b"x")]
     )
     assert sent[0]["status"] == 422
 
 
 async def test_auth_and_deadline_exemption_see_the_path_without_root_path() -> None:
     """An ASGI server puts root_path into path: the checks must not be fooled by the prefix."""
-    edge = Edge(ok, settings(api_key=SecretStr("k")))
+    edge = make_edge(ok, settings(api_key=SecretStr("k")))
 
     async def under_root(path: str, client: tuple[str, int] = ("203.0.113.9", 5000)) -> Any:
         return await call(edge, path=path, root_path="/api", client=client)
@@ -134,10 +171,10 @@ async def test_unanswered_exception_is_a_json_500_and_a_disconnect_gets_no_answe
     async def gone(scope: Any, receive: Any, send: Any) -> None:
         raise ClientDisconnect()
 
-    sent = await call(Edge(bug, settings()))
+    sent = await call(make_edge(bug, settings()))
     assert sent[0]["status"] == 500 and b"x-request-id" in dict(sent[0]["headers"])
     assert sent[1]["body"] == b'{"error":"internal error"}'
-    assert await call(Edge(gone, settings())) == []
+    assert await call(make_edge(gone, settings())) == []
 
     async def answers_then_fails(scope: Any, receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": 500, "headers": []})
@@ -145,4 +182,4 @@ async def test_unanswered_exception_is_a_json_500_and_a_disconnect_gets_no_answe
         raise RuntimeError("re-raised after answering, as Starlette's error middleware does")
 
     with pytest.raises(RuntimeError):
-        await call(Edge(answers_then_fails, settings()))
+        await call(make_edge(answers_then_fails, settings()))
