@@ -227,6 +227,10 @@ async def _predict(request: Request, name: str, version: str | None) -> Response
     threshold = task.check_threshold(options["threshold"])
     probs = await inference.predict(mv, x)  # the edge enforces X-Request-Timeout
     predictions = task.predictions(probs, top_k, threshold)
+    ood = task.ood_fields(x)
+    if ood is not None:
+        for item, fields in zip(predictions, ood, strict=True):
+            item.update(fields)
     if options["include_input"] is True:
         for item, row in zip(predictions, x, strict=True):
             item["input"] = row  # a float32 array: orjson writes it as nested lists

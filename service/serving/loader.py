@@ -19,7 +19,7 @@ def load_version(repository: Repository, mv: ModelVersion, runtime: str = "auto"
     meta = repository.read_metadata(mv.name, mv.version)
     mv.metadata = meta
     repository.verify_files(mv.name, mv.version, meta)
-    mv.task = Task.from_metadata(meta)
+    mv.task = Task.from_metadata(meta, mv.path)
     mv.runtime = create_runtime(mv.path, meta, runtime)
     mv.runtime.load()
     self_test(mv.runtime, meta)

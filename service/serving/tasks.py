@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -21,6 +22,7 @@ from service.inputs.arrays import SCALES, images_from_json
 from service.inputs.images import decode_image
 from service.inputs.preprocess import FITS, Fit
 from service.inputs.records import FeatureSpec, features_from_metadata, records_from_json
+from service.serving.ood import OodModel
 
 _RANGE_SLACK = 1e-6
 
@@ -45,7 +47,7 @@ class Task:
         if cls.name:
             Task._registry[cls.name] = cls
 
-    def __init__(self, meta: dict[str, Any]) -> None:
+    def __init__(self, meta: dict[str, Any], folder: Path | None = None) -> None:
         inp, out = meta["input"], meta["output"]
         rng = inp.get("range")
         self.labels: tuple[str, ...] = tuple(meta["labels"])
@@ -58,14 +60,15 @@ class Task:
         self.output_shape: tuple[int, ...] = tuple(out["shape"])
 
     @staticmethod
-    def from_metadata(meta: dict[str, Any]) -> Task:
-        """The task object for a version's metadata; UnknownTask when no class has its name."""
+    def from_metadata(meta: dict[str, Any], folder: Path | None = None) -> Task:
+        """The task object for a version's metadata (``folder`` holds the files it names);
+        UnknownTask when no class has its name."""
         name = meta.get("task")
         cls = Task._registry.get(name) if isinstance(name, str) else None
         if cls is None:
             known = ", ".join(sorted(Task._registry))
             raise UnknownTask(f"metadata task {name!r} is not one this server serves ({known})")
-        return cls(meta)
+        return cls(meta, folder)
 
     # --- the own API's inputs ---------------------------------------------------------------
     def decode_instances(self, payload: dict[str, Any], max_instances: int) -> np.ndarray:
@@ -117,6 +120,14 @@ class Task:
         """Scores ``[N, len(labels)]`` for the standard protocols' classification answers."""
         return probs.reshape(len(probs), -1)
 
+    def ood_scores(self, x: np.ndarray) -> np.ndarray | None:
+        """How unlike the training data each instance is (None: the version cannot tell)."""
+        return None
+
+    def ood_fields(self, x: np.ndarray) -> list[dict[str, Any]] | None:
+        """Per instance, ``ood_score`` and the ``out_of_distribution`` flag (None: no model)."""
+        return None
+
     @property
     def record_fields(self) -> list[str] | None:
         """Names of the fields of a record input (TF Serving's row objects), if it has them."""
@@ -136,10 +147,11 @@ class ImageClassifier(Task):
     pixel_input = True
     json_fields = Task.json_fields | {"scale"}
 
-    def __init__(self, meta: dict[str, Any]) -> None:
-        super().__init__(meta)
+    def __init__(self, meta: dict[str, Any], folder: Path | None = None) -> None:
+        super().__init__(meta, folder)
         inp = meta["input"]
         self.framing: Fit = _framing(meta)
+        self.ood = OodModel.from_metadata(meta, folder) if folder is not None else None
         side = inp.get("side", self.input_shape[0])
         if self.input_shape != (side, side):
             raise ValueError(f"input shape {list(self.input_shape)} is not a {side}x{side} image")
@@ -157,6 +169,18 @@ class ImageClassifier(Task):
         return decode_image(
             data, max_pixels=max_pixels, content_type=content_type, fit=self.framing
         )
+
+    def ood_scores(self, x: np.ndarray) -> np.ndarray | None:
+        return None if self.ood is None else self.ood.scores(x)
+
+    def ood_fields(self, x: np.ndarray) -> list[dict[str, Any]] | None:
+        if self.ood is None:
+            return None
+        scores = self.ood.scores(x)
+        return [
+            {"ood_score": round(float(s), 3), "out_of_distribution": bool(s > self.ood.threshold)}
+            for s in scores
+        ]
 
     def check_top_k(self, value: Any) -> int | None:
         if value is None:
@@ -194,8 +218,8 @@ class TabularBinaryClassifier(Task):
 
     name = "binary_classification"
 
-    def __init__(self, meta: dict[str, Any]) -> None:
-        super().__init__(meta)
+    def __init__(self, meta: dict[str, Any], folder: Path | None = None) -> None:
+        super().__init__(meta, folder)
         self.features: list[FeatureSpec] = features_from_metadata(meta["input"])
         if self.input_shape != (len(self.features),):
             raise ValueError(

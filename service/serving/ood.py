@@ -1,0 +1,158 @@
+"""Out-of-distribution scores for image inputs: how far an input lies from the training images.
+
+The model is fitted at training time and shipped in the version folder (``metadata.ood``, its
+arrays in the file it names, covered by the checksums). It is a probabilistic PCA of the training
+images with one mean per class and a shared within-class covariance: an input is projected on the
+top components, and its score is the squared Mahalanobis distance to the nearest class mean in
+that subspace plus the squared residual outside it, divided by the discarded variance. That is
+-2 log-likelihood of the nearest class under the PPCA model, up to a constant: digits of any
+style score low; clothing, noise and scribbles score high. An input with less ink than the
+lightest training images (a blank or near-blank page, which sits close to the mean image) scores
+between the threshold and twice it, by how little ink it has. It looks at the input only, so it
+works the same on every runtime.
+
+The flag is ``score > threshold``, the threshold chosen on held-out training images so that a
+stated share of real images (``metadata.ood.in_distribution_flagged``) is flagged.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+METHOD = "ppca-mahalanobis"
+ARRAYS = ("mean", "components", "class_means", "whitening", "residual_variance", "min_mass")
+
+
+@dataclass(frozen=True)
+class OodModel:
+    mean: np.ndarray  # (d,) the training images' mean, flattened
+    components: np.ndarray  # (d, k) top principal directions
+    class_means: np.ndarray  # (c, k) per-class means, whitened
+    whitening: np.ndarray  # (k, k) maps projections to whitened coordinates
+    residual_variance: float  # mean variance of the discarded directions
+    min_mass: float  # ink (sum of values) of the lightest training images
+    threshold: float
+
+    @classmethod
+    def from_metadata(cls, meta: dict[str, Any], folder: Path) -> OodModel | None:
+        """The version's OOD model, or None when it ships none. ValueError when it is broken."""
+        block = meta.get("ood")
+        if block is None:
+            return None
+        if not isinstance(block, dict) or block.get("method") != METHOD:
+            raise ValueError(f"metadata ood must be a {METHOD!r} block")
+        name = block.get("file")
+        if not isinstance(name, str) or name not in meta.get("files", {}):
+            raise ValueError("metadata ood.file must name a file listed in metadata files")
+        threshold = block.get("threshold")
+        if not isinstance(threshold, int | float) or not np.isfinite(threshold):
+            raise ValueError("metadata ood.threshold must be a number")
+        with np.load(io.BytesIO((folder / name).read_bytes()), allow_pickle=False) as data:
+            arrays = {key: np.asarray(data[key], np.float32) for key in ARRAYS}
+        model = cls(
+            mean=arrays["mean"].reshape(-1),
+            components=arrays["components"],
+            class_means=arrays["class_means"],
+            whitening=arrays["whitening"],
+            residual_variance=float(arrays["residual_variance"].reshape(-1)[0]),
+            min_mass=float(arrays["min_mass"].reshape(-1)[0]),
+            threshold=float(threshold),
+        )
+        model.check()
+        return model
+
+    def check(self) -> None:
+        d, k = self.components.shape
+        if self.mean.shape != (d,) or self.whitening.shape != (k, k):
+            raise ValueError("ood arrays do not fit together")
+        if self.class_means.ndim != 2 or self.class_means.shape[1] != k:
+            raise ValueError("ood class means do not fit the components")
+        if not self.residual_variance > 0 or not self.min_mass > 0:
+            raise ValueError("ood residual variance and minimum ink must be positive")
+
+    def density_scores(self, x: np.ndarray) -> np.ndarray:
+        """The PPCA score alone, per instance of ``x`` (``(n, ...)`` with ``d`` values each)."""
+        flat = x.reshape(len(x), -1).astype(np.float32, copy=False) - self.mean
+        z = flat @ self.components
+        residual = flat - z @ self.components.T
+        white = z @ self.whitening
+        distance = ((white[:, None, :] - self.class_means[None, :, :]) ** 2).sum(axis=2)
+        score = distance.min(axis=1) + (residual**2).sum(axis=1) / self.residual_variance
+        return score.astype(np.float64)
+
+    def scores(self, x: np.ndarray) -> np.ndarray:
+        """The score per instance: the PPCA score, raised for inputs with too little ink."""
+        score = self.density_scores(x)
+        mass = x.reshape(len(x), -1).sum(axis=1, dtype=np.float64)
+        light = mass < self.min_mass
+        if light.any():
+            floor = self.threshold * (2.0 - mass[light] / self.min_mass)
+            score[light] = np.maximum(score[light], floor)
+        return score
+
+    def flags(self, scores: np.ndarray) -> np.ndarray:
+        return scores > self.threshold
+
+
+def fit(
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    components: int = 40,
+) -> dict[str, np.ndarray]:
+    """The arrays of an OOD model fitted on training images ``(n, ...)`` with class ``labels``
+    (values as the model takes them)."""
+    x = images.reshape(len(images), -1).astype(np.float64)
+    mean = x.mean(axis=0)
+    centred = x - mean
+    _, singular, vt = np.linalg.svd(centred, full_matrices=False)
+    k = min(components, vt.shape[0])
+    basis = vt[:k].T  # (d, k)
+    variances = singular**2 / max(len(x) - 1, 1)
+    residual_variance = float(variances[k:].mean()) if len(variances) > k else 1e-6
+    z = centred @ basis
+    classes = np.unique(labels)
+    class_means = np.stack([z[labels == c].mean(axis=0) for c in classes])
+    within = z - class_means[np.searchsorted(classes, labels)]
+    covariance = within.T @ within / max(len(z) - len(classes), 1)
+    covariance += np.eye(k) * 1e-6 * np.trace(covariance) / k
+    # whitening W with W W^T = covariance^-1: distances in white coordinates are Mahalanobis
+    whitening = np.linalg.cholesky(np.linalg.inv(covariance))
+    return {
+        "mean": mean.astype(np.float32),
+        "components": basis.astype(np.float32),
+        "class_means": (class_means @ whitening).astype(np.float32),
+        "whitening": whitening.astype(np.float32),
+        "residual_variance": np.array([max(residual_variance, 1e-6)], np.float32),
+        "min_mass": np.array([max(float(np.quantile(x.sum(axis=1), 0.001)), 1e-6)], np.float32),
+    }
+
+
+def from_arrays(arrays: dict[str, np.ndarray], threshold: float) -> OodModel:
+    model = OodModel(
+        mean=arrays["mean"].reshape(-1),
+        components=arrays["components"],
+        class_means=arrays["class_means"],
+        whitening=arrays["whitening"],
+        residual_variance=float(arrays["residual_variance"].reshape(-1)[0]),
+        min_mass=float(arrays["min_mass"].reshape(-1)[0]),
+        threshold=threshold,
+    )
+    model.check()
+    return model
+
+
+def choose_threshold(model: OodModel, held_out: np.ndarray, flagged: float) -> float:
+    """The score above which ``flagged`` of the held-out real images lie."""
+    return float(np.quantile(model.density_scores(held_out), 1.0 - flagged))
+
+
+def save(arrays: dict[str, np.ndarray], path: Path) -> None:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]
+    path.write_bytes(buffer.getvalue())

@@ -1,0 +1,109 @@
+"""The OOD model: fitted on one kind of image, it scores another kind (and blanks) above its
+threshold, and it loads only from a listed file of a sane shape."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from service.serving import ood
+
+
+def _strokes(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two classes of 12x12 'digits': a vertical or a horizontal bar, jittered, with noise."""
+    images = np.zeros((n, 12, 12), np.float32)
+    labels = rng.integers(0, 2, n)
+    for i, label in enumerate(labels):
+        at = rng.integers(4, 8)
+        if label == 0:
+            images[i, 2:10, at] = 1.0
+        else:
+            images[i, at, 2:10] = 1.0
+    images += rng.normal(0, 0.05, images.shape).astype(np.float32)
+    return np.clip(images, 0, 1), labels
+
+
+def _model(flagged: float = 0.02) -> tuple[ood.OodModel, np.random.Generator]:
+    rng = np.random.default_rng(0)
+    train, labels = _strokes(rng, 2000)
+    arrays = ood.fit(train, labels, components=8)
+    held_out, _ = _strokes(rng, 500)
+    model = ood.from_arrays(arrays, 0.0)
+    threshold = ood.choose_threshold(model, held_out, flagged)
+    return ood.from_arrays(arrays, threshold), rng
+
+
+def test_in_distribution_is_rarely_flagged_and_other_shapes_are() -> None:
+    model, rng = _model()
+    fresh, _ = _strokes(rng, 1000)
+    assert model.flags(model.scores(fresh)).mean() < 0.05
+    discs = np.zeros((200, 12, 12), np.float32)
+    yy, xx = np.mgrid[:12, :12]
+    discs[:] = ((yy - 6) ** 2 + (xx - 6) ** 2 < 12).astype(np.float32)
+    discs += rng.normal(0, 0.05, discs.shape).astype(np.float32)
+    noise = rng.random((200, 12, 12)).astype(np.float32)
+    assert model.flags(model.scores(discs)).mean() > 0.95
+    assert model.flags(model.scores(noise)).all()
+
+
+def test_too_little_ink_scores_above_the_threshold() -> None:
+    model, _ = _model()
+    faint = np.zeros((3, 12, 12), np.float32)
+    faint[1, 2:10, 6] = 0.05 * model.min_mass / 8  # 5% of the lightest training image's ink
+    faint[2, 2:10, 6] = 0.5 * model.min_mass / 8
+    density = model.density_scores(faint)
+    mass = faint.reshape(3, -1).sum(axis=1)
+    floor = model.threshold * (2.0 - mass / model.min_mass)
+    np.testing.assert_allclose(model.scores(faint), np.maximum(density, floor), rtol=1e-6)
+    assert (model.scores(faint) > model.threshold).all()
+    assert model.scores(faint)[0] >= 2 * model.threshold  # a blank page: twice the threshold
+
+
+def _version(tmp_path: Path, threshold: object = 10.0) -> dict[str, object]:
+    model, _ = _model()
+    arrays = {key: getattr(model, key) for key in ("mean", "components", "whitening")}
+    arrays["class_means"] = model.class_means
+    arrays["residual_variance"] = np.array([model.residual_variance], np.float32)
+    arrays["min_mass"] = np.array([model.min_mass], np.float32)
+    ood.save(arrays, tmp_path / "ood.npz")
+    digest = hashlib.sha256((tmp_path / "ood.npz").read_bytes()).hexdigest()
+    return {
+        "files": {"ood.npz": digest},
+        "ood": {"method": ood.METHOD, "file": "ood.npz", "threshold": threshold},
+    }
+
+
+def test_loads_from_the_version_folder(tmp_path: Path) -> None:
+    meta = _version(tmp_path)
+    model = ood.OodModel.from_metadata(meta, tmp_path)
+    assert model is not None and model.threshold == 10.0
+    assert ood.OodModel.from_metadata({"files": {}}, tmp_path) is None
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda m: m["ood"].update(method="magic"), "ppca-mahalanobis"),
+        (lambda m: m["ood"].update(file="other.npz"), "listed"),
+        (lambda m: m["ood"].update(threshold="high"), "threshold"),
+        (lambda m: m["ood"].update(threshold=float("nan")), "threshold"),
+    ],
+)
+def test_a_broken_block_is_refused(tmp_path: Path, change: object, message: str) -> None:
+    meta = _version(tmp_path)
+    change(meta)  # type: ignore[operator]
+    with pytest.raises(ValueError, match=message):
+        ood.OodModel.from_metadata(meta, tmp_path)
+
+
+def test_arrays_that_do_not_fit_are_refused(tmp_path: Path) -> None:
+    meta = _version(tmp_path)
+    with np.load(tmp_path / "ood.npz") as data:
+        arrays = {key: data[key] for key in data.files}
+    arrays["whitening"] = arrays["whitening"][:3, :3]
+    ood.save(arrays, tmp_path / "ood.npz")
+    with pytest.raises(ValueError, match="fit together"):
+        ood.OodModel.from_metadata(meta, tmp_path)
