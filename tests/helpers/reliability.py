@@ -2,7 +2,7 @@
 
 Versions are published the way the exporter does it: files first, ``metadata.json`` last and
 atomically, with the name and version fields rewritten for the new folder. Breakers turn a good
-published version into each kind of broken version the issue lists.
+published version into each kind of broken version the registry must survive.
 """
 
 from __future__ import annotations

@@ -23,7 +23,6 @@ from tests.helpers.apps import serve
 pytestmark = pytest.mark.anyio
 
 LIMITS: dict[str, Any] = {"max_body_bytes": 200_000, "max_instances": 8, "max_upload_files": 3}
-BAD_INPUTS_TRIED: list[str] = []  # every hostile input below, for the docs' figures
 
 
 def png(size: tuple[int, int] = (28, 28), value: int = 0) -> bytes:
@@ -90,7 +89,6 @@ async def raw_request(app: Any, method: str, raw_path: str) -> tuple[int, bytes]
 
 
 def expect_error(response: httpx.Response, status: int, what: str) -> None:
-    BAD_INPUTS_TRIED.append(what)
     assert response.status_code == status, (what, response.status_code, response.text[:300])
     assert response.headers["content-type"].startswith("application/json"), what
     body = response.json()
@@ -217,15 +215,9 @@ async def test_names_outside_the_pattern_are_404(repo_copy: Path) -> None:
                 ("POST", f"/v2/repository/models/{name}/unload"),
             ):
                 status, body = await raw_request(app, method, path)
-                BAD_INPUTS_TRIED.append(f"{method} {path}")
                 assert status == 404, (method, path, status, body[:200])
                 assert json.loads(body)["error"], (method, path)
         traversal = await client.get("/models/mnist/versions/1/report/..%2F..%2Fmetadata.json")
         expect_error(traversal, 404, "report path traversal")
         unlisted = await client.get("/models/mnist/versions/1/report/unlisted.md")
         expect_error(unlisted, 404, "report file not listed in metadata")
-
-
-def test_bad_input_count_is_reported() -> None:
-    """Runs last in this module: prints the figure for docs/reliability.md."""
-    print(f"\nbad inputs tried in test_limits: {len(BAD_INPUTS_TRIED)}")
