@@ -128,8 +128,28 @@ async def _call(
         return await _classify(mv, task, body)
     req = tfs_codec.decode_predict_request(body)
     x = tfs_codec.input_array(req, task.input_name, task.input_shape, task.record_fields)
+    wanted = _check_filter(task, req.output_filter)
     probs = await inference.predict(mv, x)
-    return JSONBytesResponse(tfs_codec.encode_predict_response(probs, req.format))
+    if wanted is None:
+        return JSONBytesResponse(tfs_codec.encode_predict_response(probs, req.format))
+    outputs = {
+        name: probs if name == task.output_name else task.extra_output(name, x) for name in wanted
+    }
+    return JSONBytesResponse(tfs_codec.encode_predict_response(outputs, req.format))
+
+
+def _check_filter(task: Task, wanted: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """The outputs a request asked for (None: the model's output alone), or 400."""
+    if wanted is None or wanted == (task.output_name,):
+        return None
+    known = (task.output_name, *task.extra_outputs)
+    for name in wanted:
+        if name not in known:
+            raise BadRequest(
+                f"unknown output {name[:64]!r} in output_filter; this model has: "
+                + ", ".join(known)
+            )
+    return wanted
 
 
 # --- status and metadata ----------------------------------------------------------------------
@@ -192,9 +212,11 @@ def _tensor_info(name: str, shape: tuple[int, ...]) -> dict[str, Any]:
 def signature_metadata(mv: ModelVersion) -> dict[str, Any]:
     """TF Serving's GetModelMetadata answer for the ``serving_default`` signature."""
     task = task_of(mv)
+    outputs = {task.output_name: _tensor_info(task.output_name, task.output_shape)}
+    outputs.update({name: _tensor_info(name, ()) for name in task.extra_outputs})
     signature = {
         "inputs": {task.input_name: _tensor_info(task.input_name, task.input_shape)},
-        "outputs": {task.output_name: _tensor_info(task.output_name, task.output_shape)},
+        "outputs": outputs,
         "method_name": "tensorflow/serving/predict",
         "defaults": {},
     }

@@ -128,7 +128,8 @@ def model_metadata(registry: ModelRegistry, mv: ModelVersion) -> dict[str, Any]:
         "platform": PLATFORMS.get(kind, "tensorflow_savedmodel"),
         "inputs": [{"name": task.input_name, "datatype": "FP32", "shape": [-1, *task.input_shape]}],
         "outputs": [
-            {"name": task.output_name, "datatype": "FP32", "shape": [-1, *task.output_shape]}
+            {"name": task.output_name, "datatype": "FP32", "shape": [-1, *task.output_shape]},
+            *({"name": name, "datatype": "FP32", "shape": [-1]} for name in task.extra_outputs),
         ],
     }
 
@@ -215,7 +216,7 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
     x = model_input(task, req.inputs)
     requested = _requested_outputs(task, req)
     probs = await inference.predict(mv, x, timeout=_timeout(mv, req.parameters))
-    outputs = [_output(task, probs, r, req.binary_data_output) for r in requested]
+    outputs = [_output(task, x, probs, r, req.binary_data_output) for r in requested]
     body_out, headers = v2_response.encode_infer_response(mv.name, str(mv.version), outputs, req.id)
     media_type = headers.pop("content-type")
     return Response(body_out, media_type=media_type, headers=headers)
@@ -261,11 +262,17 @@ def model_input(task: Task, inputs: list[codec.InputTensor]) -> np.ndarray:
 def _requested_outputs(task: Task, req: codec.InferRequest) -> list[codec.RequestedOutput]:
     if req.outputs is None:
         return [codec.RequestedOutput(task.output_name)]
+    known = (task.output_name, *task.extra_outputs)
     for r in req.outputs:
-        if r.name != task.output_name:
+        if r.name not in known:
             raise BadRequest(
-                f"unexpected inference output '{r.name}': "
-                f"the model's output is '{task.output_name}'"
+                f"unexpected inference output '{r.name}': the model's outputs are "
+                + ", ".join(f"'{name}'" for name in known)
+            )
+        if r.classification and r.name != task.output_name:
+            raise InvalidInput(
+                f"output '{r.name}': the classification extension applies to "
+                f"'{task.output_name}' only"
             )
         if r.classification > len(task.labels):
             raise InvalidInput(
@@ -276,9 +283,11 @@ def _requested_outputs(task: Task, req: codec.InferRequest) -> list[codec.Reques
 
 
 def _output(
-    task: Task, probs: np.ndarray, r: codec.RequestedOutput, binary_default: bool
+    task: Task, x: np.ndarray, probs: np.ndarray, r: codec.RequestedOutput, binary_default: bool
 ) -> v2_response.OutputTensor:
     binary = binary_default if r.binary is None else r.binary
+    if r.name != task.output_name:
+        return v2_response.OutputTensor(r.name, "FP32", task.extra_output(r.name, x), binary)
     if r.classification:
         scores = task.class_scores(probs)
         strings = v2_response.classification_strings(scores, r.classification, list(task.labels))

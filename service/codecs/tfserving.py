@@ -2,7 +2,11 @@
 
 Row format: `{"instances": [...]}` answers `{"predictions": [...]}`.
 Columnar format: `{"inputs": ...}` answers `{"outputs": ...}`.
-Both accept an optional `signature_name`; only the default signature exists here.
+Both accept an optional `signature_name`; only the default signature exists here, and an
+optional `output_filter` (the name TF Serving's gRPC API gives it): the outputs to return, by
+name. With one output the answer holds its tensor; with several, row format answers one object
+per instance keyed by output name, and columnar format one tensor per name, as TF Serving does
+for a signature with several outputs.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ class PredictRequest:
     format: Format
     value: Any  # the decoded JSON value of "instances" or "inputs" (a tensor may be an ndarray)
     signature_name: str = DEFAULT_SIGNATURE
+    output_filter: tuple[str, ...] | None = None
 
 
 def _tensor_at(path: tuple[str | int, ...]) -> bool:
@@ -60,12 +65,26 @@ def decode_predict_request(body: bytes) -> PredictRequest:
         raise BadRequest("Request may have either 'instances' or 'inputs', but not both")
     if not (has_rows or has_cols):
         raise BadRequest("Missing 'inputs' or 'instances' key")
-    unknown = set(doc) - {"instances", "inputs", "signature_name"}
+    unknown = set(doc) - {"instances", "inputs", "signature_name", "output_filter"}
     if unknown:
         raise BadRequest(f"unknown request field(s): {', '.join(sorted(unknown))}")
+    wanted = _output_filter(doc.get("output_filter"))
     if has_rows:
-        return PredictRequest("row", doc["instances"], DEFAULT_SIGNATURE)
-    return PredictRequest("columnar", doc["inputs"], DEFAULT_SIGNATURE)
+        return PredictRequest("row", doc["instances"], DEFAULT_SIGNATURE, wanted)
+    return PredictRequest("columnar", doc["inputs"], DEFAULT_SIGNATURE, wanted)
+
+
+def _output_filter(value: Any) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(v, str) for v in value)
+        or len(set(value)) != len(value)
+    ):
+        raise BadRequest("'output_filter' must be a non-empty list of distinct output names")
+    return tuple(value)
 
 
 def input_array(
@@ -138,9 +157,18 @@ def _row_object(
     raise InvalidInput(f"{where}: expected key '{input_name}'")
 
 
-def encode_predict_response(outputs: np.ndarray, fmt: Format) -> bytes:
-    """`{"predictions": ...}` (row) or `{"outputs": ...}` (columnar) for a single output."""
+def encode_predict_response(outputs: np.ndarray | dict[str, np.ndarray], fmt: Format) -> bytes:
+    """`{"predictions": ...}` (row) or `{"outputs": ...}` (columnar): a single output's tensor,
+    or, for several named outputs, one object per instance (row) or per name (columnar)."""
     key = "predictions" if fmt == "row" else "outputs"
+    if isinstance(outputs, dict):
+        if len(outputs) == 1:
+            outputs = next(iter(outputs.values()))
+        elif fmt == "row":
+            names = list(outputs)
+            rows = zip(*(outputs[name] for name in names), strict=True)
+            value = [dict(zip(names, row, strict=True)) for row in rows]
+            return orjson.dumps({key: value}, option=orjson.OPT_SERIALIZE_NUMPY)
     return orjson.dumps({key: outputs}, option=orjson.OPT_SERIALIZE_NUMPY)
 
 

@@ -25,6 +25,7 @@ from service.inputs.records import FeatureSpec, features_from_metadata, records_
 from service.serving.ood import OodModel
 
 _RANGE_SLACK = 1e-6
+OOD_OUTPUT = "ood_score"  # the extra output of versions with an OOD model (on request only)
 
 
 class UnknownTask(ValueError):
@@ -124,6 +125,15 @@ class Task:
         """How unlike the training data each instance is (None: the version cannot tell)."""
         return None
 
+    @property
+    def extra_outputs(self) -> tuple[str, ...]:
+        """Outputs the tensor protocols return only when a request names them."""
+        return ()
+
+    def extra_output(self, name: str, x: np.ndarray) -> np.ndarray:
+        """The extra output ``name`` (one of :attr:`extra_outputs`) for the inputs ``x``."""
+        raise KeyError(name)
+
     def ood_fields(self, x: np.ndarray) -> list[dict[str, Any]] | None:
         """Per instance, ``ood_score`` and the ``out_of_distribution`` flag (None: no model)."""
         return None
@@ -172,6 +182,15 @@ class ImageClassifier(Task):
 
     def ood_scores(self, x: np.ndarray) -> np.ndarray | None:
         return None if self.ood is None else self.ood.scores(x)
+
+    @property
+    def extra_outputs(self) -> tuple[str, ...]:
+        return () if self.ood is None else (OOD_OUTPUT,)
+
+    def extra_output(self, name: str, x: np.ndarray) -> np.ndarray:
+        if name != OOD_OUTPUT or self.ood is None:
+            raise KeyError(name)
+        return self.ood.scores(x).astype(np.float32)
 
     def ood_fields(self, x: np.ndarray) -> list[dict[str, Any]] | None:
         if self.ood is None:
