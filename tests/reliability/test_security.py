@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
-from service.http.security import classify, key_matches, parse_keys
+from service.api.routing import RouteKind
+from service.app import create_app
+from service.http.routes import RouteTable
+from service.http.security import Auth, key_matches, parse_keys
+from service.settings import Settings
 from tests.helpers.apps import serve
 
 pytestmark = pytest.mark.anyio
@@ -33,14 +38,38 @@ def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
-def test_classify_paths() -> None:
-    assert classify("POST", "/models/mnist/predict") == "predict"
-    assert classify("POST", "/v1/models/mnist/labels/stable:classify") == "predict"
-    assert classify("POST", "/v2/models/mnist/versions/2/infer") == "predict"
-    assert classify("GET", "/models/mnist") is None
-    assert classify("GET", "/v2/models/mnist") is None
-    assert classify("GET", "/v2/repository/index") == "admin"
-    assert classify("POST", "/v2/repository/models/x/unload") == "admin"
+def test_the_route_table_gives_each_path_its_kind() -> None:
+    table = RouteTable.of_app(create_app(Settings(models_dir=Path("unused"))))
+
+    def kind(method: str, path: str) -> RouteKind | None:
+        found = table.match(method, path)
+        return found[0].kind if found is not None else None
+
+    assert kind("POST", "/models/mnist/predict") is RouteKind.PREDICTION
+    assert kind("POST", "/v1/models/mnist/labels/stable:classify") is RouteKind.PREDICTION
+    assert kind("POST", "/v2/models/mnist/versions/2/infer") is RouteKind.PREDICTION
+    assert kind("GET", "/models/mnist") is RouteKind.READ
+    assert kind("GET", "/v2/models/mnist") is RouteKind.READ
+    assert kind("GET", "/v2/repository/index") is RouteKind.ADMIN  # wrong method, admin path
+    assert kind("POST", "/v2/repository/models/x/unload") is RouteKind.ADMIN
+
+
+def test_auth_decides_by_kind() -> None:
+    auth = Auth(Settings(models_dir=Path("unused"), api_key="p", admin_key="a"))
+
+    def scope(key: str | None) -> dict[str, Any]:
+        headers = [(b"authorization", f"Bearer {key}".encode())] if key else []
+        return {"method": "POST", "headers": headers, "client": ("203.0.113.9", 1)}
+
+    assert auth.problem(scope(None), RouteKind.PREDICTION) is not None
+    assert auth.problem(scope("p"), RouteKind.PREDICTION) is None
+    assert auth.problem(scope("p"), RouteKind.ADMIN) == (
+        403,
+        "invalid credentials: the bearer token is not the admin key",
+    )
+    assert auth.problem(scope("a"), RouteKind.ADMIN) is None
+    for open_kind in (RouteKind.READ, RouteKind.HEALTH, None):
+        assert auth.problem(scope(None), open_kind) is None
 
 
 def test_keys_compare_by_digest() -> None:
