@@ -132,7 +132,7 @@ def create_app(settings: Settings, log_sink: LogSink | None = None) -> FastAPI:
         )
     app.entry = entry
     _document_records(app, registry)
-    install_security_openapi(app, settings, routes)
+    install_security_openapi(app, settings, lambda: edge.routes)
     return app
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import FastAPI
@@ -144,11 +144,12 @@ def document_security(
     return openapi
 
 
-def install_openapi(app: FastAPI, settings: Settings, routes: RouteTable) -> None:
-    """Make ``app.openapi()`` declare the bearer schemes and the protected operations."""
+def install_openapi(app: FastAPI, settings: Settings, routes: Callable[[], RouteTable]) -> None:
+    """Make ``app.openapi()`` declare the bearer schemes and the protected operations, by the
+    route table in force (``routes()``: the one the edge checks requests against)."""
     inner = app.openapi
 
     def openapi() -> dict[str, Any]:
-        return document_security(inner(), settings, routes)
+        return document_security(inner(), settings, routes())
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -13,6 +13,7 @@ field.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -147,10 +148,12 @@ class LogSink:
 
     def write(self, text: str) -> None:
         """Write ``text`` (whole lines) in one call, under the handler's lock so that it never
-        interleaves with a line ``logging`` writes from another thread."""
+        interleaves with a line ``logging`` writes from another thread. A failed flush after
+        the write is ignored: the lines are out, and writing them again would repeat them."""
         with self.handler.lock:  # type: ignore[union-attr]
             self.handler.stream.write(text)
-            self.handler.flush()
+            with contextlib.suppress(Exception):
+                self.handler.flush()
 
 
 def configure_logging(settings: Settings, stream: TextIO | None = None) -> LogSink:
