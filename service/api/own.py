@@ -25,6 +25,7 @@ from service.api.common import (
 from service.api.routing import RouteKind, dialect_router, route_kind
 from service.api.schemas import (
     IMAGE_RESPONSE_EXAMPLE,
+    PIMA_EXAMPLE,
     PIMA_RESPONSE_EXAMPLE,
     PREDICT_OPENAPI,
     QUERY_PARAMETERS,
@@ -36,10 +37,10 @@ from service.api.schemas import (
 )
 from service.api.uploads import decode_images, file_task, form_images, from_json, query_options
 from service.codecs.jsonbody import parse_json
-from service.errors import NotFound, UnsupportedMediaType
+from service.errors import InvalidInput, NotFound, UnsupportedMediaType
 from service.inputs.images import ACCEPTED_IMAGE_TYPES
 from service.repository.disk import valid_name
-from service.serving import inference
+from service.serving import explanations, inference
 
 router = dialect_router("own", tags=["models"])
 
@@ -237,3 +238,102 @@ async def _predict(request: Request, name: str, version: str | None) -> Response
     result: dict[str, Any] = {"model": mv.name, "version": mv.version, "predictions": predictions}
     result.update(task.answer_fields(threshold))
     return json_response(result)
+
+
+# --- explanation --------------------------------------------------------------------------------
+_EXPLAIN_DOC = dict(
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["instances"],
+                        "properties": {
+                            "instances": {"type": "array", "description": "As for predict"},
+                            "target": {
+                                "description": "Image models: the label or class index to "
+                                "explain (default: the predicted class)"
+                            },
+                            "scale": {"type": "string", "description": "Image models, as predict"},
+                        },
+                    },
+                    "example": {"instances": [PIMA_EXAMPLE]},
+                },
+                "image/png": {"schema": {"type": "string", "format": "binary"}},
+                "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+                "image/webp": {"schema": {"type": "string", "format": "binary"}},
+            },
+        },
+        "parameters": [
+            {
+                "name": "target",
+                "in": "query",
+                "required": False,
+                "schema": {"type": "string"},
+                "description": "Image models: the label or class index to explain",
+            }
+        ],
+    },
+    responses=error_responses(400, 404, 413, 415, 422, 503, 504),
+)
+_EXPLAIN_FIELDS = frozenset({"instances", "target", "scale"})
+
+
+@router.post(
+    "/models/{name}/explain",
+    summary="Explain predictions of the model's default version: Shapley values per feature "
+    "(Pima), an occlusion map per image",
+    **_EXPLAIN_DOC,  # type: ignore[arg-type]
+)
+@route_kind(RouteKind.PREDICTION)
+async def explain_default(name: str, request: Request) -> Response:
+    return await _explain(request, name, None)
+
+
+@router.post(
+    "/models/{name}/versions/{version}/explain",
+    summary="Explain predictions of one version (a number or a label such as baseline)",
+    **_EXPLAIN_DOC,  # type: ignore[arg-type]
+)
+@route_kind(RouteKind.PREDICTION)
+async def explain_version(name: str, version: str, request: Request) -> Response:
+    return await _explain(request, name, version)
+
+
+async def _explain(request: Request, name: str, version: str | None) -> Response:
+    """A JSON body of instances (as predict takes them) or one image file as the body."""
+    settings = get_settings(request)
+    registry = get_registry(request)
+    registry.resolve(name, version)  # 404/503 before reading the body
+    ctype = content_type(request)
+    is_image = ctype.startswith("image/") or ctype == "application/octet-stream"
+    if ctype not in _JSON_TYPES and not is_image:
+        raise UnsupportedMediaType(
+            f"unsupported content type {ctype[:100]!r}: send application/json or one image "
+            f"({', '.join(sorted(ACCEPTED_IMAGE_TYPES))})"
+        )
+    target: Any = request.query_params.get("target") if request.scope.get("query_string") else None
+    body = await read_body(request, settings.max_body_bytes)
+    if ctype in _JSON_TYPES:
+        payload = parse_json(body)
+        if isinstance(payload, dict):
+            unknown = sorted(set(payload) - _EXPLAIN_FIELDS)
+            if unknown:
+                allowed = ", ".join(sorted(_EXPLAIN_FIELDS))
+                raise InvalidInput(f"unknown field {unknown[0][:64]!r}; allowed: {allowed}")
+            payload = dict(payload)
+            target = payload.pop("target", target)
+        mv = registry.resolve(name, version)
+        x = from_json(payload, task_of(mv), settings, query_options(request))
+    else:
+        task = file_task(registry.resolve(name, version))
+        x = await decode_images([(body, ctype, "")], settings, task)
+        mv = registry.resolve(name, version)  # no await from here to the queue
+        file_task(mv)
+    note_model(request, mv.name, mv.version)
+    result = await explanations.explain(mv, x, target)
+    answer: dict[str, Any] = {"model": mv.name, "version": mv.version, **result.fields}
+    answer["explanations"] = result.items
+    return json_response(answer)

@@ -2,13 +2,16 @@
 
 - ``GET /v1/models/{name}[/versions/{v}]``: ``model_version_status``
 - ``GET /v1/models/{name}[/versions/{v}]/metadata``: the ``serving_default`` signature
-- ``POST /v1/models/{name}[/versions/{v}|/labels/{label}]:(predict|classify|regress)``
+- ``POST /v1/models/{name}[/versions/{v}|/labels/{label}]:(predict|classify|regress|explain)``
 
 The POST routes come first, so that a ":verb" URL never falls into the GET status route.
 
 Inputs are the model's own tensors: images float32 ``[28, 28]`` in ``[0, 1]``; Pima eight raw
 values (or, in the row format, objects keyed by feature name). ``:regress`` is refused (these
 models are classifiers); ``:classify`` answers ``[[label, score], ...]`` per example.
+``:explain`` is the verb KServe's v1 protocol adds: ``{"instances": ...}`` (or ``"inputs"``) in,
+``{"predictions": [...], "explanations": [...]}`` out, one each per instance (the explanations as
+the own API's explain answers them).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from service.api.routing import RouteKind, dialect_router, route_kind
 from service.api.schemas import error_responses
 from service.codecs import tfserving as tfs_codec
 from service.errors import BadRequest, NotFound
-from service.serving import inference
+from service.serving import explanations, inference
 from service.serving.model import ModelVersion, VersionState
 from service.serving.registry import ModelRegistry
 from service.serving.tasks import Task
@@ -77,7 +80,7 @@ _POST_DOC: dict[str, Any] = {
 
 @router.post(
     "/models/{name}:{verb}",
-    summary="TF Serving :predict, :classify or :regress with the default version",
+    summary="TF Serving :predict, :classify, :regress or :explain with the default version",
     **_POST_DOC,
 )
 @route_kind(RouteKind.PREDICTION)
@@ -87,7 +90,7 @@ async def call_default(name: str, verb: str, request: Request) -> Response:
 
 @router.post(
     "/models/{name}/versions/{version}:{verb}",
-    summary="TF Serving :predict, :classify or :regress with one version",
+    summary="TF Serving :predict, :classify, :regress or :explain with one version",
     **_POST_DOC,
 )
 @route_kind(RouteKind.PREDICTION)
@@ -99,7 +102,7 @@ async def call_version(name: str, version: str, verb: str, request: Request) -> 
 
 @router.post(
     "/models/{name}/labels/{label}:{verb}",
-    summary="TF Serving :predict, :classify or :regress with a labelled version",
+    summary="TF Serving :predict, :classify, :regress or :explain with a labelled version",
     **_POST_DOC,
 )
 @route_kind(RouteKind.PREDICTION)
@@ -117,8 +120,10 @@ async def _call(
         raise BadRequest(
             f"model {name} is a classifier and has no regress signature; use :predict or :classify"
         )
-    if verb not in ("predict", "classify"):
-        raise NotFound(f"unknown method :{verb[:40]}; use :predict, :classify or :regress")
+    if verb not in ("predict", "classify", "explain"):
+        raise NotFound(
+            f"unknown method :{verb[:40]}; use :predict, :classify, :regress or :explain"
+        )
     check_tensor_content_type(request)
     body = await read_body(request, get_settings(request).max_body_bytes)
     mv = get_registry(request).resolve(name, key)  # again: a swap may have retired it meanwhile
@@ -126,6 +131,8 @@ async def _call(
     task = task_of(mv)
     if verb == "classify":
         return await _classify(mv, task, body)
+    if verb == "explain":
+        return await _explain(mv, task, body)
     req = tfs_codec.decode_predict_request(body)
     x = tfs_codec.input_array(req, task.input_name, task.input_shape, task.record_fields)
     wanted = _check_filter(task, req.output_filter)
@@ -255,6 +262,15 @@ async def _classify(mv: ModelVersion, task: Task, body: bytes) -> Response:
     labels = list(task.labels)
     result = [[[labels[j], float(row[j])] for j in range(len(labels))] for row in scores.tolist()]
     return json_response({"result": result})
+
+
+async def _explain(mv: ModelVersion, task: Task, body: bytes) -> Response:
+    """KServe v1's ``:explain``: the instances as ``:predict`` takes them, an explanation each."""
+    req = tfs_codec.decode_predict_request(body)
+    x = tfs_codec.input_array(req, task.input_name, task.input_shape, task.record_fields)
+    result = await explanations.explain(mv, x)
+    answer = {"predictions": result.predictions, **result.fields, "explanations": result.items}
+    return json_response(answer)
 
 
 def _resolve_number(registry: ModelRegistry, name: str, version: str) -> ModelVersion:

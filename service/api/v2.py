@@ -1,6 +1,8 @@
 """The Open Inference Protocol (V2, KServe/Triton), a thin adapter over the one prediction path.
 
-Supports Triton's ``binary_tensor_data`` and ``classification`` extensions. The model takes one
+Supports Triton's ``binary_tensor_data`` and ``classification`` extensions, and this server's
+``explain`` extension (``POST /v2/models/{name}[/versions/{v}]/explain``: an inference request in,
+the attributions as output tensors out, see docs/protocols.md). The model takes one
 input (``pixels`` ``[-1, 28, 28]`` or ``features`` ``[-1, 8]``, FP32) and gives one output,
 ``probabilities``. Any of FP16/FP32/FP64/INT8-64/UINT8-64 is accepted for the input; for image
 models UINT8 data is read as raw 0-255 pixels and divided by 255, every other type is taken as is.
@@ -32,7 +34,7 @@ from service.codecs import v2 as codec
 from service.codecs import v2_response
 from service.codecs.tensors import fit_batch
 from service.errors import BadRequest, InvalidInput, NotFound, NotReady
-from service.serving import inference
+from service.serving import explanations, inference
 from service.serving.model import ModelVersion
 from service.serving.registry import ModelRegistry
 from service.serving.tasks import Task
@@ -40,7 +42,7 @@ from service.serving.tasks import Task
 router = dialect_router("v2", prefix="/v2", tags=["v2 (open inference protocol)"])
 
 SERVER_NAME = "digitserve"
-EXTENSIONS = ["binary_tensor_data", "classification"]
+EXTENSIONS = ["binary_tensor_data", "classification", "explain"]
 PLATFORMS = {"tflite": "tensorflow_lite", "savedmodel": "tensorflow_savedmodel"}
 _INFER_BODY: dict[str, Any] = {
     "requestBody": {
@@ -293,3 +295,76 @@ def _output(
         strings = v2_response.classification_strings(scores, r.classification, list(task.labels))
         return v2_response.OutputTensor(r.name, "BYTES", strings, binary)
     return v2_response.OutputTensor(r.name, "FP32", probs, binary)
+
+
+# --- the explain extension ------------------------------------------------------------------
+@router.post(
+    "/models/{name}/explain",
+    summary="V2 explain extension: attributions as output tensors",
+    responses={**_INFER_OK, **error_responses(400, 404, 413, 415, 422, 503, 504)},
+    openapi_extra=_INFER_BODY,
+)
+@route_kind(RouteKind.PREDICTION)
+async def explain(name: str, request: Request) -> Response:
+    return await _explain(request, name, None)
+
+
+@router.post(
+    "/models/{name}/versions/{version}/explain",
+    summary="V2 explain extension with one version",
+    responses={**_INFER_OK, **error_responses(400, 404, 413, 415, 422, 503, 504)},
+    openapi_extra=_INFER_BODY,
+)
+@route_kind(RouteKind.PREDICTION)
+async def explain_version(name: str, version: str, request: Request) -> Response:
+    return await _explain(request, name, version)
+
+
+async def _explain(request: Request, name: str, version: str | None) -> Response:
+    """An inference request (``parameters.target``: the class to explain, image models); the
+    answer's outputs are the model's own output and the explanation's tensors, its parameters
+    the explanation's method and units."""
+    registry = get_registry(request)
+    mv = _resolve(registry, name, version)
+    check_tensor_content_type(request)
+    body = await read_body(request, get_settings(request).max_body_bytes)
+    mv = _resolve(registry, name, version)
+    req = codec.decode_infer_request(body, header(request, _HEADER_LENGTH))
+    note_model(request, mv.name, mv.version)
+    task = task_of(mv)
+    x = model_input(task, req.inputs)
+    result = await explanations.explain(
+        mv, x, req.parameters.get("target"), timeout=_timeout(mv, req.parameters)
+    )
+    arrays = {task.output_name: result.predictions, **result.tensors}
+    wanted = [codec.RequestedOutput(n) for n in arrays] if req.outputs is None else req.outputs
+    outputs = []
+    for r in wanted:
+        if r.name not in arrays:
+            raise BadRequest(
+                f"unexpected explain output '{r.name}': the outputs are "
+                + ", ".join(f"'{n}'" for n in arrays)
+            )
+        if r.classification:
+            raise InvalidInput("the classification extension does not apply to explain")
+        array = arrays[r.name]
+        datatype = codec.v2_datatype(array.dtype)
+        binary = req.binary_data_output if r.binary is None else r.binary
+        outputs.append(v2_response.OutputTensor(r.name, datatype, array, binary))
+    parameters = _scalar_parameters(result.fields)
+    body_out, headers = v2_response.encode_infer_response(
+        mv.name, str(mv.version), outputs, req.id, parameters
+    )
+    media_type = headers.pop("content-type")
+    return Response(body_out, media_type=media_type, headers=headers)
+
+
+def _scalar_parameters(fields: dict[str, Any]) -> dict[str, Any]:
+    """V2 parameters hold scalars: a nested object's entries become ``key_entry``."""
+    out: dict[str, Any] = {}
+    for key, value in fields.items():
+        if isinstance(value, dict):
+            out.update({f"{key}_{k}": v for k, v in value.items()})
+        else:
+            out[key] = value
+    return out

@@ -12,16 +12,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from service.errors import InvalidInput, UnsupportedMediaType
+from service.errors import BadRequest, InvalidInput, UnsupportedMediaType
 from service.inputs.arrays import SCALES, images_from_json
 from service.inputs.images import decode_image
 from service.inputs.preprocess import FITS, Fit
 from service.inputs.records import FeatureSpec, features_from_metadata, records_from_json
+from service.serving.attribution import (
+    Occlusion,
+    coalition_inputs,
+    load_background,
+    shapley_values,
+)
 from service.serving.ood import OodModel
 
 _RANGE_SLACK = 1e-6
@@ -30,6 +37,16 @@ OOD_OUTPUT = "ood_score"  # the extra output of versions with an OOD model (on r
 
 class UnknownTask(ValueError):
     """A version whose ``metadata.task`` names no task this server knows."""
+
+
+@dataclass
+class Explanation:
+    """A task's explanation of a batch, in the forms the adapters encode."""
+
+    fields: dict[str, Any]  # top-level answer fields: method, background, units
+    items: list[dict[str, Any]]  # per instance: the own API's and TF Serving's answer
+    predictions: np.ndarray  # the model's own output for the instances, [N, *output_shape]
+    tensors: dict[str, np.ndarray] = field(default_factory=dict)  # named [N, ...] for V2
 
 
 class Task:
@@ -143,6 +160,22 @@ class Task:
         """Names of the fields of a record input (TF Serving's row objects), if it has them."""
         return None
 
+    # --- explanations: one batch of perturbed inputs, then the task's reading of its outputs --
+    def check_target(self, value: Any) -> int | None:
+        """The class an explanation is for (None: the predicted one), or InvalidInput."""
+        if value is None:
+            return None
+        raise InvalidInput("target applies to image models only")
+
+    def explanation_inputs(self, x: np.ndarray, target: int | None) -> tuple[np.ndarray, Any]:
+        """The perturbed inputs that explain the instances ``x`` (run in one model call), and
+        what :meth:`explanation` needs besides their outputs."""
+        raise BadRequest("this model has no explanations")
+
+    def explanation(self, outputs: np.ndarray, context: Any) -> Explanation:
+        """The explanation from the model's outputs for :meth:`explanation_inputs`."""
+        raise BadRequest("this model has no explanations")
+
 
 class ImageClassifier(Task):
     """Softmax over classes of a square grey image; files are framed as the data set was made.
@@ -166,6 +199,8 @@ class ImageClassifier(Task):
         if self.input_shape != (side, side):
             raise ValueError(f"input shape {list(self.input_shape)} is not a {side}x{side} image")
         self.side: int = int(side)
+        patch = max(1, self.side // OCCLUSION_PATCHES_PER_SIDE)
+        self.occlusion = Occlusion(self.side, patch=patch, stride=max(1, patch // 2))
 
     def decode_instances(self, payload: dict[str, Any], max_instances: int) -> np.ndarray:
         scale = payload.get("scale", "auto")
@@ -230,6 +265,55 @@ class ImageClassifier(Task):
             out.append(item)
         return out
 
+    def check_target(self, value: Any) -> int | None:
+        """A label or a class index."""
+        if value is None:
+            return None
+        if isinstance(value, str) and value in self.labels:
+            return self.labels.index(value)
+        if isinstance(value, str) and value.isdigit():
+            value = int(value)
+        n = len(self.labels)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < n:
+            raise InvalidInput(f"target must be a label or a class index from 0 to {n - 1}")
+        return value
+
+    def explanation_inputs(self, x: np.ndarray, target: int | None) -> tuple[np.ndarray, Any]:
+        batch = np.concatenate([self.occlusion.inputs(image) for image in x])
+        return batch, (x, target)
+
+    def explanation(self, outputs: np.ndarray, context: Any) -> Explanation:
+        """Per instance: the explained class, its probability and a ``side`` x ``side`` map of
+        how much each pixel's ink adds to that probability (negative: it speaks against)."""
+        x, target = context
+        occ = self.occlusion
+        scores = outputs.reshape(len(x), occ.copies + 1, -1)
+        maps = np.empty((len(x), self.side, self.side), np.float32)
+        items: list[dict[str, Any]] = []
+        classes = np.empty(len(x), np.int64)
+        for i, image in enumerate(x):
+            cls = int(scores[i, 0].argmax()) if target is None else target
+            classes[i] = cls
+            maps[i] = occ.attribution(image, scores[i, :, cls])
+            items.append(
+                {
+                    "label": self.labels[cls],
+                    "class_index": cls,
+                    "probability": scores[i, 0, cls],
+                    "attributions": maps[i],
+                }
+            )
+        fields = {
+            "method": "occlusion",
+            "patch": occ.patch,
+            "stride": occ.stride,
+            "baseline": occ.baseline,
+            "units": "probability of the explained class removed by setting the pixel to the "
+            "baseline, per pixel",
+        }
+        tensors: dict[str, np.ndarray] = {"attributions": maps, "class_index": classes}
+        return Explanation(fields, items, scores[:, 0].copy(), tensors)
+
 
 class TabularBinaryClassifier(Task):
     """A sigmoid probability of the positive (last) label from named numeric features, with a
@@ -249,6 +333,14 @@ class TabularBinaryClassifier(Task):
         self.threshold = float(threshold) if valid else 0.5  # type: ignore[arg-type]
         self._lows = np.array([f.min for f in self.features], np.float32)
         self._highs = np.array([f.max for f in self.features], np.float32)
+        # The training sample ships with the version; a broken one fails the load. Versions
+        # without one fall back to their golden inputs (real test rows), and say so.
+        self.background: np.ndarray | None = None
+        self.background_source = ""
+        if "explain" in meta or isinstance(meta.get("golden"), dict):
+            self.background, self.background_source = load_background(
+                meta, folder, len(self.features)
+            )
 
     @property
     def record_fields(self) -> list[str] | None:
@@ -304,6 +396,73 @@ class TabularBinaryClassifier(Task):
         """``[1 - p, p]`` per instance: the negative and the positive label's probability."""
         p = probs.reshape(len(probs), -1)[:, :1]
         return np.concatenate([1.0 - p, p], axis=1)
+
+    def explanation_inputs(self, x: np.ndarray, target: int | None) -> tuple[np.ndarray, Any]:
+        if self.background is None:
+            raise BadRequest("this version ships no background sample to explain against")
+        bg = self.background
+        return np.concatenate([coalition_inputs(row, bg) for row in x]), x
+
+    def explanation(self, outputs: np.ndarray, context: Any) -> Explanation:
+        """Exact Shapley values per feature, in probability and in log-odds of the positive
+        label, against the background sample: each set adds up to the instance's value minus
+        the background's mean value (``base``)."""
+        x = context
+        n = len(self.features)
+        per_instance = outputs.reshape(len(x), -1)
+        prob = np.empty((len(x), n), np.float64)
+        odds = np.empty((len(x), n), np.float64)
+        base = np.empty((len(x), 2), np.float64)
+        items: list[dict[str, Any]] = []
+        for i, row in enumerate(x):
+            p = shapley_values(per_instance[i], n, "identity")
+            lo = shapley_values(per_instance[i], n, "logit")
+            prob[i], odds[i], base[i] = p.values, lo.values, (p.base, lo.base)
+            attributions = [
+                {
+                    "feature": spec.name,
+                    "value": float(row[j]),
+                    "unit": spec.unit,
+                    "probability": float(p.values[j]),
+                    "log_odds": float(lo.values[j]),
+                    "effect": _effect(float(p.values[j])),
+                }
+                for j, spec in enumerate(self.features)
+            ]
+            items.append(
+                {
+                    "probability": p.full,
+                    "log_odds": lo.full,
+                    "base": {"probability": p.base, "log_odds": lo.base},
+                    "attributions": attributions,
+                }
+            )
+        positive = self.labels[-1]
+        fields = {
+            "method": "exact_shapley",
+            "background": self.background_source,
+            "units": {
+                "probability": f"P({positive}); the features' values add up to probability "
+                "minus base.probability",
+                "log_odds": f"log-odds of {positive} (the logit of each output, averaged over "
+                "the background); they add up to log_odds minus base.log_odds",
+            },
+        }
+        tensors = {
+            "attributions": prob.astype(np.float32),
+            "attributions_log_odds": odds.astype(np.float32),
+            "base": base.astype(np.float32),
+        }
+        own = per_instance.reshape(len(x), 2**n, -1)[:, -1, :1]  # every feature from x
+        return Explanation(fields, items, own.copy(), tensors)
+
+
+OCCLUSION_PATCHES_PER_SIDE = 7  # patch side = image side / 7 (4 pixels for 28), half-overlapping
+_NO_EFFECT = 1e-6  # an attribution this small neither raises nor lowers the risk
+
+
+def _effect(value: float) -> str:
+    return "raises" if value > _NO_EFFECT else "lowers" if value < -_NO_EFFECT else "none"
 
 
 # Versions written before metadata format 2 carry no framing: the data set they were trained
