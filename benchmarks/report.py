@@ -12,14 +12,34 @@ from benchmarks.stats import RunResult
 
 SERVICE = "service"
 FLOOR = "floor"
+BARE = "bare-floor"
+REFERENCE = "reference"
 NAIVE = "naive"
-SINGLE = ("json-1", "png-1", "pima-1")
+# single requests: each model's default version (version-less path) and its tutorial version
+SINGLE = (
+    "json-1-default",
+    "json-1",
+    "fashion-json-1-default",
+    "fashion-json-1",
+    "pima-1-default",
+    "pima-1",
+    "png-1",
+)
+PHOTOS = ("photo-png", "photo-jpeg", "phone-jpeg")
 BATCHES = ("json-1024", "v2json-1024", "v2bin-1024")
+DEFAULT_IMAGE_MODELS = {"mnist": "json-1-default", "fashion_mnist": "fashion-json-1-default"}
 LABELS = {
-    "json-1": "1 image, TF Serving JSON",
-    "png-1": "1 image, PNG upload (own API)",
-    "pima-1": "1 Pima record (own API)",
-    "v2json-1": "1 image, V2 JSON",
+    "json-1-default": "mnist default, 1 image, TF Serving JSON",
+    "json-1": "mnist tutorial, 1 image, TF Serving JSON",
+    "fashion-json-1-default": "fashion_mnist default, 1 image, TF Serving JSON",
+    "fashion-json-1": "fashion_mnist tutorial, 1 image, TF Serving JSON",
+    "pima-1-default": "pima default, 1 record (own API)",
+    "pima-1": "pima tutorial, 1 record (own API)",
+    "png-1": "mnist tutorial, 28x28 PNG (own API)",
+    "photo-png": "mnist default, 316x239 PNG photo (own API)",
+    "photo-jpeg": "mnist default, 160x240 JPEG photo (own API)",
+    "phone-jpeg": "mnist default, 3000x4000 phone JPEG (own API)",
+    "v2json-1": "mnist tutorial, 1 image, V2 JSON",
     "json-1024": "1024 images, TF Serving JSON",
     "v2json-1024": "1024 images, V2 JSON",
     "v2bin-1024": "1024 images, V2 binary",
@@ -53,7 +73,7 @@ def ratio(a: float | None, b: float | None) -> float | None:
 
 
 def share_of_floor(service: RunResult | None, floor: RunResult | None) -> float | None:
-    """The service's req/s as a share of the floor's, measured in the same run.
+    """The service's req/s as a share of the floor's (or any server's), measured in the same run.
 
     When both ran in alternating rounds (``extra["rounds_rps"]``, see ``benchmarks.run``), it is
     the median of the per-round ratios (the lower middle one for an even count): each round's
@@ -116,12 +136,23 @@ class Goal:
 
 
 def evaluate_goals(
-    results: Sequence[RunResult], startup_s: dict[str, float], rss_mb: dict[str, float]
+    results: Sequence[RunResult],
+    startup_s: dict[str, float],
+    rss_mb: dict[str, float],
+    hit: dict[str, str] | None = None,
 ) -> list[Goal]:
+    """Every goal's verdict. ``hit`` names the version each scenario reached (e.g. "v2").
+
+    The first goals were set on the tutorial MLP (one image, TF Serving JSON, ``json-1``) and are
+    evaluated on that row; the newer ones on each model's default version, the bare-ASGI floor
+    and, when a reference commit ran beside the service, the photo rows against it.
+    """
+    hit = hit or {}
     svc16, floor16, naive16 = (find(results, s, "json-1", 16) for s in (SERVICE, FLOOR, NAIVE))
     svc1 = find(results, SERVICE, "json-1", 1)
     binary = find(results, SERVICE, "v2bin-1024")
     json_batch = find(results, SERVICE, "json-1024")
+    tut = f"tutorial mnist{_at(hit.get('json-1'))}, 1 image TF Serving JSON"
     goals: list[Goal] = []
 
     def add(name: str, target: str, value: float | None, text: str, ok: bool) -> None:
@@ -133,7 +164,7 @@ def evaluate_goals(
 
     r_floor = share_of_floor(svc16, floor16)
     add(
-        "1 image, c=16: share of floor req/s",
+        f"{tut}, c=16: share of FastAPI floor req/s",
         ">= 85%",
         r_floor,
         f"{(r_floor or 0):.0%}",
@@ -141,25 +172,43 @@ def evaluate_goals(
     )
     r_naive = ratio(svc16.rps if svc16 else None, naive16.rps if naive16 else None)
     add(
-        "1 image, c=16: times naive req/s",
+        f"{tut}, c=16: times naive req/s",
         ">= 200x",
         r_naive,
         f"{(r_naive or 0):,.0f}x",
         (r_naive or 0) >= 200,
     )
     p99 = svc16.p99_ms if svc16 else None
-    add("1 image, c=16: p99", "<= 10 ms", p99, f"{fmt_ms(p99)} ms", (p99 or 1e9) <= 10.0)
+    add(f"{tut}, c=16: p99", "<= 10 ms", p99, f"{fmt_ms(p99)} ms", (p99 or 1e9) <= 10.0)
     p50 = svc1.p50_ms if svc1 else None
-    add("1 image, c=1: p50", "<= 1 ms", p50, f"{fmt_ms(p50)} ms", (p50 or 1e9) <= 1.0)
+    add(f"{tut}, c=1: p50", "<= 1 ms", p50, f"{fmt_ms(p50)} ms", (p50 or 1e9) <= 1.0)
     b = binary.items_per_s if binary else None
-    add("1024 images, V2 binary", ">= 150,000 img/s", b, f"{fmt(b)} img/s", (b or 0) >= 150_000)
+    add(
+        "tutorial mnist, 1024 images, V2 binary",
+        ">= 150,000 img/s",
+        b,
+        f"{fmt(b)} img/s",
+        (b or 0) >= 150_000,
+    )
     jsons = [r for r in (json_batch, find(results, SERVICE, "v2json-1024")) if r is not None]
     best_json = max(jsons, key=lambda r: r.items_per_s) if jsons else None
     j = best_json.items_per_s if best_json else None
     where = LABELS[best_json.scenario].split(", ")[1] if best_json else ""
-    add("1024 images, JSON", ">= 30,000 img/s", j, f"{fmt(j)} img/s ({where})", (j or 0) >= 30_000)
+    add(
+        "tutorial mnist, 1024 images, JSON",
+        ">= 30,000 img/s",
+        j,
+        f"{fmt(j)} img/s ({where})",
+        (j or 0) >= 30_000,
+    )
     s = startup_s.get(SERVICE)
-    add("start-up to /readyz, 3 models", "<= 6 s", s, f"{(s or 0):.2f} s", (s or 1e9) <= 6.0)
+    add(
+        "start-up to /readyz, 3 models (every version)",
+        "<= 6 s",
+        s,
+        f"{(s or 0):.2f} s",
+        (s or 1e9) <= 6.0,
+    )
     m = rss_mb.get(SERVICE)
     add("service RSS after the load", "<= 700 MB", m, f"{fmt(m)} MB", (m or 1e9) <= 700.0)
     rps = svc16.rps if svc16 else None
@@ -175,45 +224,135 @@ def evaluate_goals(
         target_p99 = f"< {PEER_BEST_P99_MS:g} ms"
         peer_rps, peer_p99, where = PEER_BEST_RPS, PEER_BEST_P99_MS, "issue's figures"
     add(
-        f"ahead of best peer, req/s ({where})",
+        f"{tut}: ahead of best peer, req/s ({where})",
         target_rps,
         rps,
         f"{fmt(rps)} req/s",
         (rps or 0) > peer_rps,
     )
     add(
-        f"ahead of best peer, p99 ({where})",
+        f"{tut}: ahead of best peer, p99 ({where})",
         target_p99,
         p99,
         f"{fmt_ms(p99)} ms",
         (p99 or 1e9) < peer_p99,
     )
+    for model, scenario in DEFAULT_IMAGE_MODELS.items():
+        svc = find(results, SERVICE, scenario, 16)
+        name = f"{model} default{_at(hit.get(scenario))}, 1 image TF Serving JSON, c=16"
+        share = share_of_floor(svc, find(results, FLOOR, scenario, 16))
+        add(
+            f"{name}: share of FastAPI floor req/s",
+            ">= 85%",
+            share,
+            f"{(share or 0):.0%}",
+            (share or 0) >= 0.85,
+        )
+        p99 = svc.p99_ms if svc else None
+        add(f"{name}: p99", "<= 10 ms", p99, f"{fmt_ms(p99)} ms", (p99 or 1e9) <= 10.0)
+    bare = share_of_floor(svc16, find(results, BARE, "json-1", 16))
+    add(
+        f"MLP JSON path ({tut}), c=16, access log on: share of bare-ASGI floor",
+        ">= 50%",
+        bare,
+        f"{(bare or 0):.0%}",
+        (bare or 0) >= 0.5,
+    )
+    photo = find(results, SERVICE, "photo-png", 16)
+    times = share_of_floor(photo, find(results, REFERENCE, "photo-png", 16))
+    add(
+        f"316x239 PNG photo{_at(hit.get('photo-png'))}, c=16: times the reference req/s",
+        ">= 3x",
+        times,
+        f"{(times or 0):.2f}x ({fmt(photo.rps if photo else None)} req/s)",
+        (times or 0) >= 3.0,
+    )
+    phone = find(results, SERVICE, "phone-jpeg", 1)
+    ref_phone = find(results, REFERENCE, "phone-jpeg", 1)
+    cut = ratio(phone.p50_ms if phone else None, ref_phone.p50_ms if ref_phone else None)
+    add(
+        f"3000x4000 phone JPEG{_at(hit.get('phone-jpeg'))}, c=1: p50 against the reference",
+        "< 100%",
+        cut,
+        f"{(cut or 0):.0%} ({fmt_ms(phone.p50_ms if phone else None)} vs "
+        f"{fmt_ms(ref_phone.p50_ms if ref_phone else None)} ms)",
+        (cut or 1e9) < 1.0,
+    )
     return goals
 
 
-def _single_rows(results: Sequence[RunResult]) -> list[list[str]]:
+def _at(version: str | None) -> str:
+    return f" ({version})" if version else ""
+
+
+def version_hit(report: dict[str, Any], server: str, scenario: str) -> str:
+    """The version ``scenario`` reached on ``server``: "v3", "v3 (default)", or "" for a floor."""
+    info = report.get("scenarios", {}).get(scenario)
+    if info is None or server not in report.get("default_versions", {}):
+        return ""
+    if info["version"] != "default":
+        return f"v{info['version']}"
+    found = report["default_versions"][server].get(info["model"])
+    return f"v{found} (default)" if found is not None else "default (unknown)"
+
+
+def _single_rows(report: dict[str, Any], results: Sequence[RunResult]) -> list[list[str]]:
     rows = []
-    for scenario in SINGLE:
+    order = {name: i for i, name in enumerate(SINGLE)}
+    singles = [r for r in results if r.scenario in order]
+    singles.sort(key=lambda r: (order[r.scenario], r.concurrency, _server_rank(r.server)))
+    for r in singles:
+        flo = find(results, FLOOR, r.scenario, r.concurrency)
+        bare = find(results, BARE, r.scenario, r.concurrency)
+        r_floor = share_of_floor(r, flo)
+        r_bare = share_of_floor(r, bare)
+        hit = version_hit(report, r.server, r.scenario)
+        rows.append(
+            [
+                r.server,
+                LABELS.get(r.scenario, r.scenario) + (f" [{hit}]" if hit else ""),
+                str(r.concurrency),
+                fmt(r.rps, 1 if r.rps < 100 else 0),
+                fmt_ms(r.p50_ms),
+                fmt_ms(r.p99_ms),
+                f"{r_floor:.0%}" if r_floor is not None else "-",
+                f"{r_bare:.0%}" if r_bare is not None else "-",
+            ]
+        )
+    return rows
+
+
+def _server_rank(server: str) -> int:
+    ranks = {SERVICE: 0, REFERENCE: 1, FLOOR: 2, BARE: 3, NAIVE: 4}
+    return ranks.get(server, 5)
+
+
+def _photo_rows(report: dict[str, Any], results: Sequence[RunResult]) -> list[list[str]]:
+    rows = []
+    for scenario in PHOTOS:
         for c in sorted({r.concurrency for r in results if r.scenario == scenario}):
             svc = find(results, SERVICE, scenario, c)
-            flo = find(results, FLOOR, scenario, c)
-            nai = find(results, NAIVE, scenario, c)
             if svc is None:
                 continue
-            r_floor = share_of_floor(svc, flo)
-            r_naive = ratio(svc.rps, nai.rps if nai else None)
+            ref = find(results, REFERENCE, scenario, c)
+            flo = find(results, FLOOR, scenario, c)
+            times = share_of_floor(svc, ref)
+            share = share_of_floor(svc, flo)
+            hit = version_hit(report, SERVICE, scenario)
+            size = report.get("request_bytes", {}).get(scenario)
             rows.append(
                 [
-                    LABELS[scenario],
+                    LABELS[scenario] + (f" [{hit}]" if hit else ""),
+                    fmt(size / 1024, 1) if size else "-",
                     str(c),
-                    fmt(svc.rps),
+                    fmt(svc.rps, 1 if svc.rps < 100 else 0),
                     fmt_ms(svc.p50_ms),
                     fmt_ms(svc.p99_ms),
-                    fmt_ms(svc.p999_ms),
-                    fmt(flo.rps) if flo else "-",
-                    fmt(nai.rps, 1) if nai else "-",
-                    f"{r_floor:.0%}" if r_floor is not None else "-",
-                    f"{r_naive:,.0f}x" if r_naive is not None else "-",
+                    fmt(ref.rps, 1 if ref.rps < 100 else 0) if ref else "-",
+                    fmt_ms(ref.p50_ms) if ref else "-",
+                    fmt_ms(ref.p99_ms) if ref else "-",
+                    f"{times:.2f}x" if times is not None else "-",
+                    f"{share:.0%}" if share is not None else "-",
                 ]
             )
     return rows
@@ -238,40 +377,87 @@ def _runs_rows(results: Sequence[RunResult]) -> list[list[str]]:
 
 
 def render(report: dict[str, Any], results: Sequence[RunResult]) -> str:
-    """The markdown report: headline table, batches, workers, start-up and memory, goals."""
+    """The markdown report: single requests, goals, photos, peers, every run, start-up, memory."""
     out = [f"# Benchmark results ({report['created_at']})", ""]
     machine = report["machine"]
+    load = machine.get("loadavg_at_start")
+    load_end = machine.get("loadavg_at_end")
     out.append(
         f"Machine: {machine['cpu_model']}, {machine['cpus']} cores, Python {machine['python']}; "
         f"load generator: {report['tool']} on CPU {report['loadgen_cpus']}, one-worker servers "
         f"on CPU {report['server_cpus']}; {report['duration_s']:g} s per run after "
         f"{report['warmup_s']:g} s warm-up. Command: `{report['command']}`."
+        + (f" Load average (1, 5, 15 min) at the start: {_load(load)}" if load else "")
+        + (f", at the end: {_load(load_end)}." if load_end else ".")
     )
+    served = report.get("default_versions", {})
+    tutorial = report.get("versions", {})
+    if tutorial:
+        parts = [f"{name} v{info['version']} ({info['recipe']})" for name, info in tutorial.items()]
+        out.append(f"\nTutorial versions (the `/versions/{{n}}` rows): {', '.join(parts)}.")
+    for server, models in served.items():
+        parts = [f"{name} v{v}" for name, v in models.items()]
+        out.append(
+            f"Default versions {server} reported (`GET /models`, the version-less rows): "
+            + (", ".join(parts) or "none reported")
+            + "."
+        )
+    if report.get("reference"):
+        out.append(
+            f"\n**reference** is `python -m service` of commit `{report['reference']}` (a "
+            "detached git worktree, same venv, same models and settings)."
+        )
     rounds = report.get("rounds", 1)
     if rounds > 1:
         out.append(
-            f"\nThe floor and the service ran side by side in {rounds} alternating rounds of "
-            f"{report['round_s']:g} s per run: each shows its median round, and **of floor** is "
-            "the median of the per-round ratios (the rounds' req/s are in `latest.json`)."
+            f"\nServers that share a single-request row (the floors, the service, the reference) "
+            f"ran side by side in {rounds} alternating rounds of {report['round_s']:g} s per run "
+            "(every other round in reverse order): each shows its median round, and every share "
+            "or ratio is the median of the per-round ratios (the rounds' req/s are in "
+            "`latest.json`)."
         )
-    out += ["", "## Single requests (service vs the floor and naive servers)", ""]
+    out += ["", "## Single requests", ""]
     out.append(
         markdown_table(
             [
-                "request",
+                "server",
+                "scenario [version hit]",
                 "conns",
                 "req/s",
                 "p50 ms",
                 "p99 ms",
-                "p99.9 ms",
-                "floor req/s",
-                "naive req/s",
-                "of floor",
-                "x naive",
+                "of FastAPI floor",
+                "of bare floor",
             ],
-            _single_rows(results),
+            _single_rows(report, results),
         )
     )
+    out += ["", "## Goals", ""]
+    goal_rows = [
+        [g["name"], g["target"], g["measured"], _verdict(g["met"])] for g in report["goals"]
+    ]
+    out.append(markdown_table(["goal", "target", "measured", "met"], goal_rows))
+    photo_rows = _photo_rows(report, results)
+    if photo_rows:
+        out += ["", "## Photos and drawings (raw image bodies, own API)", ""]
+        out.append(
+            markdown_table(
+                [
+                    "scenario [version hit]",
+                    "KiB",
+                    "conns",
+                    "req/s",
+                    "p50 ms",
+                    "p99 ms",
+                    "reference req/s",
+                    "ref p50 ms",
+                    "ref p99 ms",
+                    "x reference",
+                    "of FastAPI floor",
+                ],
+                photo_rows,
+            )
+        )
     peer_rows = [
         [
             r.server,
@@ -323,14 +509,13 @@ def render(report: dict[str, Any], results: Sequence[RunResult]) -> str:
     out.append(
         markdown_table(["server", "start to ready s", "RSS ready MB", "RSS after load MB"], rows)
     )
-    out += ["", "## Goals", ""]
-    goal_rows = [
-        [g["name"], g["target"], g["measured"], _verdict(g["met"])] for g in report["goals"]
-    ]
-    out.append(markdown_table(["goal", "target", "measured", "met"], goal_rows))
     if report.get("notes"):
         out += ["", *[f"- {note}" for note in report["notes"]]]
     return "\n".join(out) + "\n"
+
+
+def _load(values: Sequence[float]) -> str:
+    return ", ".join(f"{v:.2f}" for v in values)
 
 
 def _verdict(met: bool | None) -> str:

@@ -7,7 +7,7 @@ from ``/proc``.
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
 import shutil
 import signal
@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +38,7 @@ class ServerSpec:
     ready_path: str = "/readyz"
     ready_timeout: float = 180.0
     settle_s: float = 0.0  # extra wait after ready (other uvicorn workers still starting)
+    cwd: Path | None = None  # where it runs (a worktree of another commit); the repository's own
 
     @property
     def base_url(self) -> str:
@@ -72,7 +74,7 @@ class ServerProcess:
             stderr=subprocess.STDOUT,
             env=env,
             start_new_session=True,  # its own process group: stop() reaches uvicorn's workers
-            cwd=REPO_ROOT,
+            cwd=spec.cwd or REPO_ROOT,
         )
         log.close()
         self.startup_s = self._wait_ready(started)
@@ -169,21 +171,62 @@ def service_spec(
     workers: int = 1,
     cpus: str | None = None,
     extra_env: dict[str, str] | None = None,
+    source: Path | None = None,
 ) -> ServerSpec:
-    """``python -m service`` serving exactly the versions under test."""
+    """``python -m service`` serving every finished version of the models under test.
+
+    Every version, so that the version-less paths hit the default version users get while the
+    tutorial version stays reachable by number. Logging stays at the service's defaults: the
+    access log is on, as in production. ``source`` runs the ``service`` package of another
+    checkout (a worktree of an older commit) with this venv.
+    """
     port = free_port()
     env = {
         "SERVE_HOST": "127.0.0.1",
         "SERVE_PORT": str(port),
         "SERVE_MODELS_DIR": str(models_dir),
         "SERVE_MODELS": ",".join(versions),
-        "SERVE_VERSION_POLICY": "specific",
-        "SERVE_VERSIONS": json.dumps({n: [info.version] for n, info in versions.items()}),
+        "SERVE_VERSION_POLICY": "all",
         "SERVE_WORKERS": str(workers),
+        "SERVE_LOG_LEVEL": "info",  # the access log on, whatever the caller's environment says
         **(extra_env or {}),
     }
+    if source is not None:
+        env["PYTHONPATH"] = str(source)
     settle = 5.0 if workers > 1 else 0.0  # /readyz answers once the first worker is ready
-    return ServerSpec(name, [sys.executable, "-m", "service"], port, env, cpus, settle_s=settle)
+    argv = [sys.executable, "-m", "service"]
+    return ServerSpec(name, argv, port, env, cpus, settle_s=settle, cwd=source)
+
+
+def default_versions(base_url: str) -> dict[str, int | None]:
+    """Each model's default version as the server reports it (``GET /models``); {} if it can't."""
+    try:
+        response = httpx.get(base_url + "/models", timeout=10)
+        models = response.json()["models"] if response.status_code == 200 else []
+        return {str(m["name"]): m.get("default_version") for m in models}
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        return {}
+
+
+@contextlib.contextmanager
+def worktree(rev: str) -> Iterator[Path]:
+    """A detached ``git worktree`` of ``rev`` in a temporary directory, removed afterwards."""
+    tmp = Path(tempfile.mkdtemp(prefix="bench-reference-"))
+    path = tmp / "src"
+    git = ["git", "-C", str(REPO_ROOT)]
+    subprocess.run([*git, "worktree", "add", "--detach", str(path), rev], check=True,
+                   capture_output=True, text=True)  # fmt: skip
+    try:
+        yield path
+    finally:
+        subprocess.run([*git, "worktree", "remove", "--force", str(path)], capture_output=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def bare_floor_spec(cpus: str | None = None) -> ServerSpec:
+    port = free_port()
+    argv = [sys.executable, "-m", "benchmarks.bare_floor", "--port", str(port)]
+    return ServerSpec("bare-floor", argv, port, cpus=cpus)
 
 
 def floor_spec(cpus: str | None = None) -> ServerSpec:

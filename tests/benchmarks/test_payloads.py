@@ -57,3 +57,41 @@ def test_png_bytes_keeps_the_pixels() -> None:
     image[10:18, 12:14] = 1.0
     decoded = np.asarray(Image.open(BytesIO(png_bytes(image))))
     assert decoded.shape == (28, 28) and decoded[12, 12] == 255 and decoded[0, 0] == 0
+
+
+def _digit() -> np.ndarray:
+    digit = np.zeros((28, 28), np.float32)
+    digit[5:23, 12:16] = 1.0  # a "1"
+    return digit
+
+
+def test_photos_have_their_sizes_formats_and_dark_ink_on_light_paper() -> None:
+    from io import BytesIO
+
+    from PIL import Image
+
+    from benchmarks.payloads import PHOTO_SIZES, photo_requests
+
+    requests = photo_requests(_digit())
+    assert set(requests) == set(PHOTO_SIZES)
+    expected = {
+        "photo-png": ((316, 239), "PNG", "L", "image/png"),
+        "photo-jpeg": ((160, 240), "JPEG", "RGB", "image/jpeg"),
+        "phone-jpeg": ((3000, 4000), "JPEG", "RGB", "image/jpeg"),
+    }
+    for name, (size, fmt, mode, ctype) in expected.items():
+        request = requests[name]
+        image = Image.open(BytesIO(request.body))
+        assert (image.size, image.format, image.mode) == (size, fmt, mode), name
+        assert request.content_type == ctype and request.path == "/models/mnist/predict"
+        assert request.version == "default" and request.model == "mnist"
+    pixels = np.asarray(Image.open(BytesIO(requests["photo-png"].body)))
+    assert np.median(pixels) > 200 and pixels.min() < 60  # light paper, dark ink
+
+
+def test_photos_are_the_same_bytes_every_time() -> None:
+    from benchmarks.payloads import photo_bytes
+
+    for name in ("photo-png", "photo-jpeg"):
+        assert photo_bytes(name, _digit()) == photo_bytes(name, _digit())
+    assert photo_bytes("photo-png", _digit()) != photo_bytes("photo-png", _digit().T)

@@ -16,6 +16,8 @@ from benchmarks.report import (
 )
 from benchmarks.stats import RunResult
 
+TUT = "tutorial mnist, 1 image TF Serving JSON"
+
 
 def run(
     server: str,
@@ -82,15 +84,15 @@ def test_goals_met_and_missed_follow_the_figures() -> None:
         run("service", "v2json-1024", 2, 40, items=1024),  # 40,960 img/s: the better JSON
     ]
     goals = {g.name: g for g in evaluate_goals(results, {"service": 4.0}, {"service": 800.0})}
-    assert goals["1 image, c=16: share of floor req/s"].met is True
-    assert goals["1 image, c=16: share of floor req/s"].measured == "93%"
-    assert goals["1 image, c=16: times naive req/s"].met is True
-    assert goals["1 image, c=16: p99"].met is True
-    assert goals["1 image, c=1: p50"].met is True
-    assert goals["1024 images, V2 binary"].met is False
-    assert goals["1024 images, JSON"].met is True
-    assert goals["1024 images, JSON"].measured == "40,960 img/s (V2 JSON)"
-    assert goals["start-up to /readyz, 3 models"].met is True
+    assert goals[TUT + ", c=16: share of FastAPI floor req/s"].met is True
+    assert goals[TUT + ", c=16: share of FastAPI floor req/s"].measured == "93%"
+    assert goals[TUT + ", c=16: times naive req/s"].met is True
+    assert goals[TUT + ", c=16: p99"].met is True
+    assert goals[TUT + ", c=1: p50"].met is True
+    assert goals["tutorial mnist, 1024 images, V2 binary"].met is False
+    assert goals["tutorial mnist, 1024 images, JSON"].met is True
+    assert goals["tutorial mnist, 1024 images, JSON"].measured == "40,960 img/s (V2 JSON)"
+    assert goals["start-up to /readyz, 3 models (every version)"].met is True
     assert goals["service RSS after the load"].met is False
 
 
@@ -123,9 +125,10 @@ def test_render_shows_ratios_and_goals() -> None:
     }
     text = render(report, results)
     assert "Test CPU, 2 cores" in text and "`make bench`" in text
-    assert "| 1 image, TF Serving JSON | 16 | 5,000 |" in text
-    assert "| 80% | 250x |" in text
-    assert "| 1 image, c=16: share of floor req/s | >= 85% | 80% | NO |" in text
+    assert "| service | mnist tutorial, 1 image, TF Serving JSON | 16 | 5,000 |" in text
+    assert "| naive | mnist tutorial, 1 image, TF Serving JSON | 16 | 20.0 |" in text
+    assert "| 80% | - |" in text  # of the FastAPI floor; no bare floor in this run
+    assert f"| {TUT}, c=16: share of FastAPI floor req/s | >= 85% | 80% | NO |" in text
     assert "- a note" in text
 
 
@@ -153,4 +156,102 @@ def test_share_of_floor_is_the_median_of_paired_round_ratios() -> None:
     assert share_of_floor(service, floor) == pytest.approx(6000 / 7000)
     assert share_of_floor(service, None) is None
     goals = {g.name: g for g in evaluate_goals([service, run("floor", "json-1", 16, 7000)], {}, {})}
-    assert goals["1 image, c=16: share of floor req/s"].measured == "86%"
+    assert goals[TUT + ", c=16: share of FastAPI floor req/s"].measured == "86%"
+
+
+def _paired(result: RunResult, rounds: list[float]) -> RunResult:
+    result.extra["rounds_rps"] = rounds
+    return result
+
+
+def test_new_goals_on_default_models_bare_floor_and_reference() -> None:
+    results = [
+        run("service", "json-1-default", 16, 5400, p99=4.0),
+        run("floor", "json-1-default", 16, 6000),
+        run("service", "fashion-json-1-default", 16, 3000, p99=12.0),
+        run("floor", "fashion-json-1-default", 16, 6000),
+        _paired(run("service", "json-1", 16, 5000), [5000.0, 4000.0, 6000.0]),
+        _paired(run("bare-floor", "json-1", 16, 12000), [12000.0, 10000.0, 11000.0]),
+        run("service", "photo-png", 16, 900),
+        run("reference", "photo-png", 16, 250),
+        run("service", "phone-jpeg", 1, 8, p50=60.0),
+        run("reference", "phone-jpeg", 1, 4, p50=240.0),
+    ]
+    hit = {"json-1-default": "v2", "fashion-json-1-default": "v4", "json-1": "v1"}
+    goals = {g.name: g for g in evaluate_goals(results, {}, {}, hit)}
+    mnist = "mnist default (v2), 1 image TF Serving JSON, c=16"
+    assert goals[f"{mnist}: share of FastAPI floor req/s"].measured == "90%"
+    assert goals[f"{mnist}: share of FastAPI floor req/s"].met is True
+    assert goals[f"{mnist}: p99"].met is True
+    fashion = "fashion_mnist default (v4), 1 image TF Serving JSON, c=16"
+    assert goals[f"{fashion}: share of FastAPI floor req/s"].met is False
+    assert goals[f"{fashion}: p99"].met is False
+    tut = "tutorial mnist (v1), 1 image TF Serving JSON"
+    bare = goals[f"MLP JSON path ({tut}), c=16, access log on: share of bare-ASGI floor"]
+    assert bare.measured == "42%" and bare.met is False  # median of 42%, 40%, 55%
+    photo = goals["316x239 PNG photo, c=16: times the reference req/s"]
+    assert photo.met is True and photo.measured.startswith("3.60x")
+    phone = goals["3000x4000 phone JPEG, c=1: p50 against the reference"]
+    assert phone.met is True and phone.measured.startswith("25%")
+
+
+def test_reference_goals_are_not_judged_without_a_reference() -> None:
+    results = [run("service", "photo-png", 16, 900), run("service", "phone-jpeg", 1, 8)]
+    goals = {g.name: g for g in evaluate_goals(results, {}, {})}
+    assert goals["316x239 PNG photo, c=16: times the reference req/s"].met is None
+    assert goals["3000x4000 phone JPEG, c=1: p50 against the reference"].met is None
+
+
+def test_render_names_the_version_each_row_hit_and_the_photo_ratios() -> None:
+    results = [
+        run("service", "json-1-default", 16, 5000),
+        run("reference", "json-1-default", 16, 4000),
+        run("floor", "json-1-default", 16, 6250),
+        run("bare-floor", "json-1-default", 16, 12500),
+        run("service", "pima-1", 1, 3000),
+        run("service", "photo-png", 16, 900),
+        run("reference", "photo-png", 16, 300),
+        run("floor", "photo-png", 16, 9000),
+    ]
+    report = {
+        "created_at": "2026-01-01 00:00 UTC",
+        "machine": {
+            "cpu_model": "Test CPU",
+            "cpus": 2,
+            "python": "3.11",
+            "loadavg_at_start": [1.5, 1.0, 0.5],
+            "loadavg_at_end": [2.0, 1.2, 0.6],
+        },
+        "tool": "wrk",
+        "loadgen_cpus": "0",
+        "server_cpus": "1",
+        "duration_s": 4,
+        "warmup_s": 1,
+        "rounds": 3,
+        "round_s": 3,
+        "command": "python -m benchmarks.run --reference abc123",
+        "reference": "abc123",
+        "versions": {"mnist": {"version": 1, "recipe": "tutorial"}},
+        "default_versions": {"service": {"mnist": 2, "pima": 1}, "reference": {"mnist": 2}},
+        "scenarios": {
+            "json-1-default": {"model": "mnist", "version": "default"},
+            "pima-1": {"model": "pima", "version": "1"},
+            "photo-png": {"model": "mnist", "version": "default"},
+        },
+        "request_bytes": {"photo-png": 40960},
+        "startup_s": {},
+        "rss_ready_mb": {},
+        "rss_mb": {},
+        "goals": [],
+        "notes": [],
+    }
+    text = render(report, results)
+    assert "at the start: 1.50, 1.00, 0.50, at the end: 2.00, 1.20, 0.60." in text
+    label = "mnist default, 1 image, TF Serving JSON [v2 (default)]"
+    assert f"| service | {label} | 16 | 5,000 | 0.50 | 5.00 | 80% | 40% |" in text
+    assert f"| reference | {label} | 16 | 4,000 |" in text
+    assert "| floor | mnist default, 1 image, TF Serving JSON | 16 | 6,250 |" in text
+    assert "| service | pima tutorial, 1 record (own API) [v1] | 1 |" in text
+    photo = "| mnist default, 316x239 PNG photo (own API) [v2 (default)] | 40.0 | 16 | 900 |"
+    assert photo in text and "| 3.00x | 10% |" in text
+    assert "commit `abc123`" in text

@@ -98,3 +98,26 @@ def test_a_failed_run_is_noted_and_the_rest_still_measured(monkeypatch: pytest.M
     measured = sorted((r.server, r.concurrency) for r in results)
     assert measured == [("floor", 1), ("floor", 16), ("service", 16)]
     assert len(out["notes"]) == 3 and "boom" in out["notes"][0]  # one per failed round
+
+
+def test_work_lists_cover_both_connection_counts_and_json_1_at_64() -> None:
+    plan = run.make_plan(argparse.Namespace(quick=False, tool="httpx", duration=4.0, rounds=3))
+    rows = run.work_lists(plan)
+    assert ("json-1-default", 1) in rows["single"] and ("pima-1-default", 16) in rows["single"]
+    assert ("json-1", 64) in rows["single"] and ("json-1-default", 64) not in rows["single"]
+    assert sorted(rows["photos"]) == sorted(
+        (s, c) for s in ("photo-png", "photo-jpeg", "phone-jpeg") for c in (1, 16)
+    )
+    quick = run.work_lists(run.make_plan(argparse.Namespace(quick=True, tool="httpx")))
+    assert ("json-1", 64) not in quick["single"]
+
+
+def test_service_serves_every_version_with_the_access_log_on(tmp_path: Path) -> None:
+    from benchmarks.servers import service_spec
+
+    spec = service_spec("service", tmp_path, {})
+    assert spec.env["SERVE_VERSION_POLICY"] == "all"
+    assert spec.env["SERVE_LOG_LEVEL"] == "info"  # info: the access log writes every request
+    assert spec.cwd is None and "PYTHONPATH" not in spec.env
+    ref = service_spec("reference", tmp_path, {}, source=tmp_path / "old")
+    assert ref.cwd == tmp_path / "old" and ref.env["PYTHONPATH"] == str(tmp_path / "old")
