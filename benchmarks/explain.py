@@ -27,6 +27,7 @@ import os
 import platform
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -310,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     report["machine"] = (
         f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     )
-    report["command"] = "python -m benchmarks.explain " + " ".join(argv or [])
+    report["command"] = " ".join(["python -m benchmarks.explain", *(argv or sys.argv[1:])])
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "explain.json").write_text(json.dumps(report, indent=2) + "\n")
     (args.out / "explain.md").write_text(markdown(report))
