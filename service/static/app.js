@@ -29,6 +29,9 @@
     lastSent: 0,
     drawn: false,
     timer: null, // trailing throttle timer while drawing
+    explain: true, // overlay the attribution map once the prediction settles
+    explainSeq: 0, // explanations: late answers to old requests are dropped
+    pimaSeq: 0,
   };
 
   // ---------------------------------------------------------------- HTTP
@@ -59,9 +62,9 @@
     const version = state.version || state.model.default_version;
     return `/models/${name}/versions/${enc(version)}${suffix}`;
   }
-  function predictPath() {
+  function predictPath(verb = "predict") {
     const name = enc(state.model.name);
-    return state.version ? `/models/${name}/versions/${enc(state.version)}/predict` : `/models/${name}/predict`;
+    return state.version ? `/models/${name}/versions/${enc(state.version)}/${verb}` : `/models/${name}/${verb}`;
   }
 
   function showError(message) {
@@ -261,6 +264,9 @@
         state.shown = seq;
         showError("");
         renderImageResult(result);
+        const prediction = (result.predictions || [])[0];
+        // only once the drawing settles: no newer prediction queued or throttled
+        if (prediction && prediction.input && !state.pending && state.timer === null) explainImage(prediction);
       }
     } catch (err) {
       showError(`Prediction failed: ${err.message}`);
@@ -321,6 +327,51 @@
     const seen = $("seen").getContext("2d");
     seen.fillStyle = "#000";
     seen.fillRect(0, 0, 28, 28);
+    clearHeat();
+  }
+
+  // ---------------------------------------------------------------- explanations (images)
+  function clearHeat() {
+    state.explainSeq++; // an answer still in flight is for a picture that is gone
+    $("heat").getContext("2d").clearRect(0, 0, 28, 28);
+    $("explain-note").replaceChildren();
+  }
+
+  async function explainImage(prediction) {
+    if (!state.explain || isPima()) return;
+    const seq = ++state.explainSeq;
+    try {
+      const body = { instances: [prediction.input], target: prediction.class_index };
+      const result = await api(predictPath("explain"), {
+        method: "POST",
+        body: JSON.stringify(body),
+        headers: { "Content-Type": "application/json" },
+      });
+      if (seq !== state.explainSeq) return;
+      drawHeat(result.explanations[0].attributions);
+      const note = $("explain-note");
+      note.replaceChildren(
+        el("span", { class: "up", text: "Red" }), ` ink speaks for “${result.explanations[0].label}”, `,
+        el("span", { class: "down", text: "blue" }), ` against (occlusion, ${result.patch}×${result.patch} patches).`,
+      );
+      note.dataset.updates = String(Number(note.dataset.updates) + 1);
+      note.dataset.label = result.explanations[0].label;
+    } catch (err) {
+      if (seq === state.explainSeq) $("explain-note").textContent = `No explanation: ${err.message}`;
+    }
+  }
+
+  // Semi-transparent red where removing the ink lowers the class's probability, blue where it
+  // raises it; opacity by size (square root), relative to the largest value in the map.
+  function drawHeat(map) {
+    const flat = map.flat ? map.flat(2) : map;
+    const max = Math.max(1e-9, ...flat.map(Math.abs));
+    const image = new ImageData(28, 28);
+    flat.forEach((value, i) => {
+      const alpha = Math.round(230 * Math.sqrt(Math.min(1, Math.abs(value) / max))); // sqrt: faint values stay visible
+      image.data.set(value >= 0 ? [230, 30, 30, alpha] : [40, 110, 255, alpha], i * 4);
+    });
+    $("heat").getContext("2d").putImageData(image, 0, 0);
   }
 
   function renderImageResult(result) {
@@ -368,6 +419,15 @@
   }
 
   $("clear").addEventListener("click", clearAll);
+  $("explain-toggle").addEventListener("click", () => {
+    state.explain = !state.explain;
+    const button = $("explain-toggle");
+    button.setAttribute("aria-pressed", String(state.explain));
+    button.textContent = state.explain ? "Why: on" : "Why: off";
+    $("heat").hidden = !state.explain;
+    if (!state.explain) clearHeat();
+    else if (state.drawn) schedulePredict(true);
+  });
   $("ink").addEventListener("click", () => {
     state.lightInk = !state.lightInk;
     const button = $("ink");
@@ -463,8 +523,48 @@
       });
       showError("");
       renderPima(result);
+      explainPima(record);
     } catch (err) {
       showError(`Prediction failed: ${err.message}`);
+    }
+  }
+
+  // Per-feature bars: exact Shapley values in P(diabetes), right raises the risk, left lowers it.
+  async function explainPima(record) {
+    const seq = ++state.pimaSeq;
+    const box = $("pima-explain");
+    try {
+      const result = await api(predictPath("explain"), {
+        method: "POST",
+        body: JSON.stringify({ instances: [record] }),
+        headers: { "Content-Type": "application/json" },
+      });
+      if (seq !== state.pimaSeq) return;
+      const item = result.explanations[0];
+      const max = Math.max(1e-9, ...item.attributions.map((a) => Math.abs(a.probability)));
+      const rows = item.attributions.map((a) => {
+        const pts = 100 * a.probability;
+        const bar = el("span", { class: `effect ${a.probability >= 0 ? "raises" : "lowers"}` });
+        const half = (50 * Math.abs(a.probability)) / max;
+        bar.style.width = `${half.toFixed(1)}%`;
+        bar.style.left = a.probability >= 0 ? "50%" : `${(50 - half).toFixed(1)}%`;
+        const word = a.effect === "raises" ? "raises" : a.effect === "lowers" ? "lowers" : "no effect";
+        const amount = `${pts >= 0 ? "+" : "−"}${Math.abs(pts).toFixed(1)} pts`;
+        return el(
+          "tr",
+          { "data-feature": a.feature, "data-effect": a.effect },
+          el("th", { scope: "row", text: `${a.feature} ${fmt(a.value, 3)}${a.unit && a.unit !== "1" ? ` ${a.unit}` : ""}` }),
+          el("td", { class: "chart" }, el("span", { class: "diverge", role: "img", "aria-label": `${word} the risk by ${Math.abs(pts).toFixed(1)} percentage points` }, bar)),
+          el("td", { class: "amount", text: `${word === "no effect" ? "" : `${word} `}${amount}` }),
+        );
+      });
+      const caption = `Why: each value's share of the move from ${(100 * item.base.probability).toFixed(1)}% ` +
+        `(the average over the ${result.background}) to ${(100 * item.probability).toFixed(1)}%, ` +
+        "in percentage points of P(diabetes) (exact Shapley values).";
+      box.replaceChildren(el("table", { class: "effects", id: "pima-effects" }, el("caption", { text: caption }), el("tbody", {}, ...rows)));
+      box.dataset.updates = String(Number(box.dataset.updates) + 1);
+    } catch (err) {
+      if (seq === state.pimaSeq) box.replaceChildren(el("p", { class: "muted", text: `No explanation: ${err.message}` }));
     }
   }
 

@@ -183,6 +183,74 @@ def test_pima_form_validates_and_predicts(
     page.screenshot(path=str(screenshots / "pima.png"), full_page=True)
 
 
+def test_digit_view_overlays_the_attribution_map(
+    page: Any, page_models_dir: Path, tmp_path: Path, screenshots: Path
+) -> None:
+    meta = _served_metadata(page_models_dir, "mnist")
+    image = np.asarray(meta["golden"]["inputs"][0], dtype=np.float32)
+    _select_model(page, "mnist")
+    path = tmp_path / "digit.png"
+    Image.fromarray(np.round(image * 255).astype(np.uint8), mode="L").save(path)
+    before = _updates(page, "#explain-note")
+    page.set_input_files("#file", str(path))
+    _wait_updates(page, "#explain-note", before)
+    label = page.get_attribute("#verdict", "data-label")
+    assert page.get_attribute("#explain-note", "data-label") == label
+    assert "Red" in page.locator("#explain-note").inner_text()
+    # the overlay is coloured where the digit has ink and clear where it has none
+    on_ink, off_ink, red = page.evaluate(
+        """() => {
+            const pixels = (id) => document.getElementById(id).getContext('2d')
+                .getImageData(0, 0, 28, 28).data;
+            const heat = pixels('heat'), seen = pixels('seen');
+            let on = 0, off = 0, red = 0;
+            for (let i = 0; i < heat.length; i += 4) {
+                if (heat[i + 3] === 0) continue;
+                if (seen[i] > 0) on++; else off++;
+                if (heat[i] > heat[i + 2]) red++;
+            }
+            return [on, off, red];
+        }"""
+    )
+    assert on_ink > 10 and off_ink == 0 and red > 0
+    page.screenshot(path=str(screenshots / "explain-digit.png"), full_page=False)
+    # turned off, the overlay goes away
+    page.click("#explain-toggle")
+    assert page.get_attribute("#explain-toggle", "aria-pressed") == "false"
+    assert page.locator("#heat").is_hidden()
+
+
+def test_pima_form_shows_what_raises_and_lowers_the_risk(
+    page: Any, page_models_dir: Path, screenshots: Path
+) -> None:
+    meta = _served_metadata(page_models_dir, "pima")
+    features = meta["input"]["features"]
+    _select_model(page, "pima")
+    before = _updates(page, "#pima-explain")
+    page.click("#pima-example")
+    _wait_updates(page, "#pima-explain", before)
+    rows = page.locator("#pima-effects tbody tr")
+    assert rows.count() == len(features)
+    names = [rows.nth(i).get_attribute("data-feature") for i in range(rows.count())]
+    assert names == [f["name"] for f in features]
+    effects = {rows.nth(i).get_attribute("data-effect") for i in range(rows.count())}
+    assert effects <= {"raises", "lowers", "none"} and "raises" in effects
+    text = page.locator("#pima-effects").inner_text()
+    assert "pts" in text and "mg/dL" in text and "Shapley" in text
+    # the bars add up to the move from the background's average to the shown probability
+    shown = float(page.locator("#pima-probability").inner_text())
+    points = page.evaluate(
+        """() => [...document.querySelectorAll('#pima-effects td.amount')].map(td => {
+            const m = td.textContent.match(/([+−])([0-9.]+) pts/);
+            return (m[1] === '−' ? -1 : 1) * Number(m[2]);
+        })"""
+    )
+    caption = page.locator("#pima-effects caption").inner_text()
+    base = float(caption.split("from ", 1)[1].split("%", 1)[0])
+    assert sum(points) == pytest.approx(100 * shown - base, abs=0.1 * len(points) + 0.1)
+    page.screenshot(path=str(screenshots / "explain-pima.png"), full_page=True)
+
+
 def test_model_card_shows_metrics_and_plots(
     page: Any, page_models_dir: Path, screenshots: Path
 ) -> None:

@@ -148,7 +148,7 @@ async def test_classify_and_regress(dialect_client: httpx.AsyncClient) -> None:
         ("nope:predict", {"instances": [PIMA_ROW]}, 404, "nope"),
         ("mnist/versions/7:predict", {"instances": [PIMA_ROW]}, 404, "7"),
         ("mnist/labels/gold:predict", {"instances": [PIMA_ROW]}, 404, "gold"),
-        ("mnist:explain", {"instances": [PIMA_ROW]}, 404, ":explain"),
+        ("mnist:interpret", {"instances": [PIMA_ROW]}, 404, ":interpret"),
         ("mnist", {"instances": [PIMA_ROW]}, 405, "method not allowed"),
         ("mnist/labels/1:predict", {"instances": [PIMA_ROW]}, 404, "use /versions/"),
         ("mnist/versions/x:predict", {"instances": [PIMA_ROW]}, 404, "number"),

@@ -25,7 +25,7 @@ from service.settings import Settings
 from tests.helpers.apps import started
 from tests.helpers.settings import make_settings
 
-PREDICTION_PATH = re.compile(r"(/predict|/infer|:{verb})$")
+PREDICTION_PATH = re.compile(r"(/predict|/infer|/explain|:{verb})$")
 DOCS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 PARAMS = {
     "name": "mnist",
