@@ -421,7 +421,7 @@ class TabularBinaryClassifier(Task):
             attributions = [
                 {
                     "feature": spec.name,
-                    "value": float(row[j]),
+                    "value": row[j],  # float32: JSON gets its shortest repr
                     "unit": spec.unit,
                     "probability": float(p.values[j]),
                     "log_odds": float(lo.values[j]),
