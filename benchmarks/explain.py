@@ -41,20 +41,43 @@ RESULTS = Path(__file__).resolve().parent / "results"
 BACKGROUND_ROWS = 32
 BACKGROUND_SEED = 42
 DELETION_KS = (10, 20, 50, 100)
+PIMA_TEST_SIZE, PIMA_SPLIT_SEED = 0.2, 42  # the trainer's split (the tutorial's random_state)
+
+
+def pima_split() -> tuple[np.ndarray, np.ndarray]:
+    """Pima's training and test features, split as the trainer splits them."""
+    from sklearn.model_selection import train_test_split
+
+    from training.datasets import load_pima
+
+    pima = load_pima()
+    x_train, x_test = train_test_split(
+        np.asarray(pima.features, np.float32),
+        test_size=PIMA_TEST_SIZE,
+        stratify=pima.outcome,
+        random_state=PIMA_SPLIT_SEED,
+    )
+    return x_train, x_test
+
+
+def mnist_test() -> tuple[np.ndarray, np.ndarray]:
+    """MNIST's test images in [0, 1] and their labels."""
+    from training.datasets import load_mnist
+
+    _, (x_test, y_test) = load_mnist()
+    return (x_test / 255.0).astype(np.float32), y_test.astype(np.int64)
 
 
 def with_background(models_dir: Path, root: Path) -> Path:
     """A repository at ``root``: mnist and pima as in ``models_dir``, plus pima version
     (latest + 1), a copy of the latest with a training sample as the trainer is to ship it."""
-    from training.trainer import load_dataset
-
     for name in ("mnist", "pima"):
         latest = max(int(p.parent.name) for p in (models_dir / name).glob("*/metadata.json"))
         shutil.copytree(models_dir / name / str(latest), root / name / str(latest))
     pima_latest = max(int(p.name) for p in (root / "pima").iterdir())
     target = root / "pima" / str(pima_latest + 1)
     shutil.copytree(root / "pima" / str(pima_latest), target)
-    x_train = load_dataset("pima").split.x_train
+    x_train, _ = pima_split()
     rng = np.random.default_rng(BACKGROUND_SEED)
     rows = x_train[rng.choice(len(x_train), BACKGROUND_ROWS, replace=False)].astype(np.float32)
     np.save(target / "background.npy", rows)
@@ -103,7 +126,6 @@ async def run(models_dir: Path, calls: int, images: int) -> dict[str, Any]:
     from service.app import create_app
     from service.serving import explanations
     from service.settings import Settings
-    from training.trainer import load_dataset
 
     tmp = Path(tempfile.mkdtemp(prefix="explain-bench-"))
     try:
@@ -115,17 +137,17 @@ async def run(models_dir: Path, calls: int, images: int) -> dict[str, Any]:
             transport = httpx.ASGITransport(app=manager.app)
             async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
                 registry = app.state.registry
-                mnist = load_dataset("mnist").split
-                pima = load_dataset("pima").split
+                x_mnist, y_mnist = mnist_test()
+                _, x_pima = pima_split()
                 report: dict[str, Any] = {
-                    "deletion": await deletion_test(client, mnist.x_test[:images], mnist.y_test),
+                    "deletion": await deletion_test(client, x_mnist[:images], y_mnist),
                     "shapley": {},
                     "speed": {},
                 }
                 for v in versions:
-                    report["shapley"][f"pima v{v}"] = await shapley_sums(client, v, pima.x_test)
+                    report["shapley"][f"pima v{v}"] = await shapley_sums(client, v, x_pima)
 
-                image = mnist.x_test[0]
+                image = x_mnist[0]
                 mv = registry.resolve("mnist", None)
                 cases: dict[str, tuple[str, dict[str, Any], Any, np.ndarray]] = {
                     "mnist (occlusion)": (
@@ -138,7 +160,7 @@ async def run(models_dir: Path, calls: int, images: int) -> dict[str, Any]:
                 for v in versions:
                     mvp = registry.resolve("pima", str(v))
                     label = f"pima v{v} (exact Shapley, {mvp.task.background_source})"
-                    row = pima.x_test[0]
+                    row = x_pima[0]
                     body = {"instances": [row.tolist()]}
                     cases[label] = (f"/models/pima/versions/{v}/explain", body, mvp, row[None])
                 for label, (path, body, version, x) in cases.items():
