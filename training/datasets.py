@@ -30,6 +30,7 @@ from training.data.loaders import (
 )
 from training.data.local import cache_root
 from training.data.pima import PIMA_FEATURES
+from training.specs import DATASETS, get_spec
 
 __all__ = [
     "DATASETS",
@@ -49,8 +50,6 @@ __all__ = [
     "main",
 ]
 
-DATASETS = ("mnist", "fashion_mnist", "pima")
-
 
 def fetch(
     name: str,
@@ -60,16 +59,14 @@ def fetch(
     allow_download: bool = True,
     allow_mirrors: bool = True,
 ) -> ImageData | PimaData:
-    """Load (and so cache) one data set by name."""
-    kw = {
-        "data_dir": data_dir,
-        "cache_dir": cache_dir,
-        "allow_download": allow_download,
-        "allow_mirrors": allow_mirrors,
-    }
-    if name == "pima":
-        return load_pima(**kw)  # type: ignore[arg-type]
-    return load_images(name, **kw)  # type: ignore[arg-type]
+    """Load (and so cache) one data set by name, with its descriptor's loader."""
+    data: ImageData | PimaData = get_spec(name).loader(
+        data_dir=data_dir,
+        cache_dir=cache_dir,
+        allow_download=allow_download,
+        allow_mirrors=allow_mirrors,
+    )
+    return data
 
 
 def _describe(name: str, data: ImageData | PimaData) -> str:

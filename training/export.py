@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from training.data.local import atomic_write
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # models/README.md says what each format adds
 METADATA_FILE = "metadata.json"
 TFLITE_FILE = "model.tflite"
 REPORT_DIR = "report"

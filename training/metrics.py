@@ -8,6 +8,7 @@ import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support, roc_auc_score
 
 ECE_BINS = 15
+DEFAULT_THRESHOLD = 0.5
 _EPS = 1e-7
 
 
@@ -19,10 +20,12 @@ def class_probabilities(probs: np.ndarray) -> np.ndarray:
     return flat
 
 
-def predicted_classes(probs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+def predicted_classes(probs: np.ndarray, threshold: float | None = None) -> np.ndarray:
+    """argmax, or ``p >= threshold`` for a single sigmoid column (0.5 when None)."""
     flat = np.asarray(probs, dtype=np.float64).reshape(len(probs), -1)
     if flat.shape[1] == 1:
-        return (flat[:, 0] >= threshold).astype(np.int64)
+        cut = DEFAULT_THRESHOLD if threshold is None else threshold
+        return (flat[:, 0] >= cut).astype(np.int64)
     return np.argmax(flat, axis=1).astype(np.int64)
 
 
@@ -51,7 +54,7 @@ def expected_calibration_error(
 
 
 def classification_metrics(
-    y_true: np.ndarray, probs: np.ndarray, labels: list[str], threshold: float = 0.5
+    y_true: np.ndarray, probs: np.ndarray, labels: list[str], threshold: float | None = None
 ) -> dict[str, Any]:
     """accuracy, loss, roc_auc (binary), per_class, confusion_matrix, ece, cv (None)."""
     y = np.asarray(y_true, dtype=np.int64).reshape(-1)

@@ -32,8 +32,8 @@ class ReportData:
     data_source: str
     y_test: np.ndarray
     probs: np.ndarray
-    images: np.ndarray | None = None  # test images [N, 28, 28] for samples.png
-    threshold: float = 0.5
+    samples: np.ndarray | None = None  # raw test images for samples.png
+    threshold: float | None = None  # a sigmoid model's decision threshold
 
 
 def plot_history(history: dict[str, list[float]], path: Path) -> None:
@@ -135,7 +135,7 @@ def markdown(data: ReportData, version: str) -> str:
             f"| accuracy ({where}) | {cv['accuracy_mean']:.4f} ± {cv['accuracy_std']:.4f} |"
         )
         lines.append(f"| ROC-AUC ({where}) | {cv['auc_mean']:.4f} ± {cv['auc_std']:.4f} |")
-    if data.dataset == "pima":
+    if data.threshold is not None:
         lines.append(f"| decision threshold | {data.threshold:.4f} |")
     lines += ["", "| class | precision | recall |", "|---|---|---|"]
     for label, pr in m["per_class"].items():
@@ -148,7 +148,7 @@ def markdown(data: ReportData, version: str) -> str:
     lines += ["", "## Hyper-parameters", "", "```json"]
     lines += [json.dumps(data.recipe.get("hyperparameters", {}), indent=2), "```", ""]
     plots = ["history.png", "confusion_matrix.png"]
-    plots += ["samples.png"] if data.images is not None else []
+    plots += ["samples.png"] if data.samples is not None else []
     plots += ["roc.png"] if m.get("roc_auc") is not None else []
     lines += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
     return "\n".join(lines)
@@ -161,9 +161,9 @@ def write_report(report_dir: Path, data: ReportData) -> None:
         data.metrics["confusion_matrix"], data.labels, report_dir / "confusion_matrix.png"
     )
     y_true = np.asarray(data.y_test, dtype=np.int64)
-    if data.images is not None:
+    if data.samples is not None:
         y_pred = predicted_classes(data.probs, data.threshold)
-        plot_samples(data.images, y_true, y_pred, data.labels, report_dir / "samples.png")
+        plot_samples(data.samples, y_true, y_pred, data.labels, report_dir / "samples.png")
     if data.metrics.get("roc_auc") is not None:
         p_pos = class_probabilities(data.probs)[:, 1]
         plot_roc(y_true, p_pos, data.metrics["roc_auc"], report_dir / "roc.png")

@@ -5,35 +5,20 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
-from sklearn.model_selection import train_test_split
 
-from training import specs
 from training.export import export_version
 from training.metrics import classification_metrics
-from training.recipes import Split, get_recipe
+from training.recipes import get_recipe
 from training.report import ReportData, write_report
+from training.specs import Prepared, get_spec
 
 SEED = 42
-PIMA_TEST_SIZE = 0.2
-PIMA_SPLIT_SEED = 42  # the tutorial's random_state
-GOLDEN_COUNT = 8
 PREDICT_BATCH = 2048
-
-
-@dataclass
-class Dataset:
-    """A prepared split plus what the metadata needs about its origin."""
-
-    split: Split
-    source: str
-    sha256: dict[str, str]
-    test_images: np.ndarray | None  # uint8 test images for the samples plot
-    pima_features: np.ndarray | None  # the full Pima table, for the typical feature ranges
 
 
 @dataclass
@@ -51,57 +36,18 @@ def seed_everything(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def _subset(x: np.ndarray, n: int | None) -> np.ndarray:
-    return x if n is None else x[:n]
-
-
 def load_dataset(
     dataset: str,
     *,
     data_dir: Path | None = None,
     cache_dir: Path | None = None,
     subset: int | None = None,
-) -> Dataset:
-    """Load a data set through ``training.datasets`` and prepare it for the recipes.
+) -> Prepared:
+    """Load and split a data set as its descriptor says (``training.specs``).
 
-    Images are divided by 255 here, once, into float32 ``[0, 1]`` (the serving input). Pima is
-    split as the tutorial does: stratified, 20 % test, ``random_state=42``.
     ``subset`` keeps the first N training and test examples (smoke runs only).
     """
-    from training import datasets
-
-    labels = specs.LABELS[dataset]
-    if dataset in specs.IMAGE_DATASETS:
-        img = datasets.load_images(cast(Any, dataset), data_dir=data_dir, cache_dir=cache_dir)
-        x_test_raw = _subset(img.x_test, subset)
-        split = Split(
-            dataset=dataset,
-            x_train=(_subset(img.x_train, subset) / 255.0).astype(np.float32),
-            y_train=_subset(img.y_train, subset).astype(np.int64),
-            x_test=(x_test_raw / 255.0).astype(np.float32),
-            y_test=_subset(img.y_test, subset).astype(np.int64),
-            labels=labels,
-        )
-        return Dataset(split, img.source, dict(img.sha256), x_test_raw, None)
-    if dataset != "pima":
-        raise KeyError(f"unknown data set {dataset!r} (known: {', '.join(specs.DATASETS)})")
-    pima = datasets.load_pima(data_dir=data_dir, cache_dir=cache_dir)
-    x_train, x_test, y_train, y_test = train_test_split(
-        pima.features,
-        pima.outcome,
-        test_size=PIMA_TEST_SIZE,
-        stratify=pima.outcome,
-        random_state=PIMA_SPLIT_SEED,
-    )
-    split = Split(
-        dataset="pima",
-        x_train=_subset(x_train, subset).astype(np.float32),
-        y_train=_subset(y_train, subset).astype(np.int64),
-        x_test=_subset(x_test, subset).astype(np.float32),
-        y_test=_subset(y_test, subset).astype(np.int64),
-        labels=labels,
-    )
-    return Dataset(split, pima.source, dict(pima.sha256), None, np.asarray(pima.features))
+    return get_spec(dataset).load(data_dir=data_dir, cache_dir=cache_dir, subset=subset)
 
 
 def predict_probabilities(model: keras.Model, x: np.ndarray) -> np.ndarray:
@@ -118,7 +64,7 @@ def train_and_export(
     recipe_name: str = "tutorial",
     *,
     models_dir: Path,
-    data: Dataset | None = None,
+    data: Prepared | None = None,
     data_dir: Path | None = None,
     cache_dir: Path | None = None,
     epochs: int | None = None,
@@ -129,9 +75,10 @@ def train_and_export(
 ) -> TrainOutcome:
     """Train ``recipe_name`` on ``dataset``, evaluate on the test set and export a new version."""
     started = time.perf_counter()
+    spec = get_spec(dataset)
     recipe = get_recipe(dataset, recipe_name)
     if data is None:
-        data = load_dataset(dataset, data_dir=data_dir, cache_dir=cache_dir, subset=subset)
+        data = spec.load(data_dir=data_dir, cache_dir=cache_dir, subset=subset)
     split = data.split
     hp = recipe.hyperparameters(epochs)
     print(f"== {dataset} / {recipe.name}: {recipe.description}", flush=True)
@@ -143,9 +90,7 @@ def train_and_export(
     fit_seconds = time.perf_counter() - fit_started
 
     probs = predict_probabilities(result.serving_model, split.x_test)
-    threshold = specs.PIMA_THRESHOLD if dataset == "pima" else 0.5
-    if dataset == "pima" and result.threshold is not None:
-        threshold = result.threshold
+    threshold = spec.decision_threshold(result.threshold)
     metrics = classification_metrics(split.y_test, probs, split.labels, threshold)
     metrics.update(result.extra_metrics)
 
@@ -164,7 +109,7 @@ def train_and_export(
     }
     report = ReportData(
         dataset=dataset,
-        description=specs.DESCRIPTIONS[dataset],
+        description=spec.description,
         labels=split.labels,
         recipe=recipe_meta,
         training=training_meta,
@@ -172,16 +117,11 @@ def train_and_export(
         data_source=data.source,
         y_test=split.y_test,
         probs=probs,
-        images=data.test_images,
+        samples=data.samples,
         threshold=threshold,
     )
     metadata = {
-        "task": specs.task(dataset),
-        "description": specs.DESCRIPTIONS[dataset],
-        "labels": split.labels,
-        "input": specs.input_spec(dataset, data.pima_features),
-        "output": specs.output_spec(dataset),
-        "threshold": threshold if dataset == "pima" else None,
+        **spec.metadata(data, threshold),
         "metrics": metrics,
         "recipe": recipe_meta,
         "training": training_meta,
@@ -192,8 +132,8 @@ def train_and_export(
         models_dir=Path(models_dir),
         name=dataset,
         metadata=metadata,
-        golden_inputs=split.x_test[:GOLDEN_COUNT],
-        parity_inputs=split.x_test,
+        golden_inputs=spec.golden_inputs(split),
+        parity_inputs=spec.parity_inputs(split),
         write_report=lambda path: write_report(path, report),
         tflite=tflite,
     )

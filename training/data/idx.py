@@ -15,8 +15,7 @@ import zlib
 import numpy as np
 
 from training.data.errors import DataIntegrityError
-
-IMAGE_DATASETS = ("mnist", "fashion_mnist")
+from training.specs import IMAGE_SHAPE
 
 # (split, kind) -> standard file name, in the order the loaders report them.
 IDX_FILES = (
@@ -26,7 +25,7 @@ IDX_FILES = (
     "t10k-labels-idx1-ubyte",
 )
 
-# SHA-256 of the uncompressed IDX content of each standard file (issue 2).
+# SHA-256 of the uncompressed IDX content of each standard file.
 _SHA256_TABLE = """
 mnist          train-images-idx3-ubyte  ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db
 mnist          train-labels-idx1-ubyte  65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5
@@ -47,11 +46,11 @@ def _parse_table(table: str) -> dict[str, dict[str, str]]:
     return result
 
 
-# dataset -> standard file name -> expected SHA-256. Tests monkeypatch this for synthetic files.
+# dataset -> standard file name -> expected SHA-256: the IDX data sets the loaders can verify.
+# Tests monkeypatch this for synthetic files.
 IDX_SHA256: dict[str, dict[str, str]] = _parse_table(_SHA256_TABLE)
 
 _UBYTE = 0x08
-_IMAGE_SHAPE = (28, 28)
 
 
 def expected_rank(file: str) -> int:
@@ -103,8 +102,9 @@ def decode_idx(data: bytes, file: str, source: str) -> np.ndarray:
             f"truncated or padded: {len(data) - header_len} data bytes, header says {size}",
         )
     array = np.frombuffer(data, dtype=np.uint8, offset=header_len).reshape(shape)
-    if rank == 3 and tuple(shape[1:]) != _IMAGE_SHAPE:
-        raise DataIntegrityError(file, source, f"images are {shape[1:]}, expected 28x28")
+    if rank == 3 and tuple(shape[1:]) != IMAGE_SHAPE:
+        expected = "x".join(map(str, IMAGE_SHAPE))
+        raise DataIntegrityError(file, source, f"images are {shape[1:]}, expected {expected}")
     return array
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from training.data import download, local, mirrors
 from training.data.errors import DataIntegrityError, DataUnavailable, SourceFailed
-from training.data.idx import IDX_FILES, IMAGE_DATASETS, check_pairs, sha256_hex, verify_idx
+from training.data.idx import IDX_FILES, IDX_SHA256, check_pairs, sha256_hex, verify_idx
 from training.data.pima import (
     OUTCOME_COLUMN,
     PIMA_CSV,
@@ -125,8 +125,9 @@ def load_images(
 ) -> ImageData:
     """Load MNIST or Fashion-MNIST, every file checked against its SHA-256, then cached."""
     dataset = name.replace("-", "_")
-    if dataset not in IMAGE_DATASETS:
-        raise ValueError(f"unknown image data set {name!r}; expected one of {IMAGE_DATASETS}")
+    if dataset not in IDX_SHA256:
+        known = ", ".join(IDX_SHA256)
+        raise ValueError(f"unknown image data set {name!r}; expected one of {known}")
     cache = local.cache_root(cache_dir) / dataset
     if dataset == "mnist":
         url = download.KERAS_MNIST_URL

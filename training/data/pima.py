@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from training.data.errors import DataIntegrityError
+from training.specs import PIMA_FEATURE_NAMES
 
-PIMA_FEATURES = ("pregnant", "glucose", "pressure", "triceps", "insulin", "mass", "pedigree", "age")
+PIMA_FEATURES = PIMA_FEATURE_NAMES  # the column order, as the data set descriptor lists it
 PIMA_CSV = "pima-indians-diabetes.csv"
 # Other names the same CSV is commonly published under, accepted in a user directory.
 PIMA_CSV_ALIASES = (PIMA_CSV, "pima-indians-diabetes.data.csv", "diabetes.csv")

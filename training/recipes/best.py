@@ -1,4 +1,4 @@
-"""The ``best`` recipes (issue 9): much better models than the tutorial's, same serving contract.
+"""The ``best`` recipes: much better models than the tutorial's, same serving contract.
 
 - mnist: small CNN (conv-BN-ReLU x2, pool, x2 blocks, valid padding), light rotation, translation
   and zoom, AdamW with warm-up and cosine decay, 12 epochs; bfloat16 training, float32 serving.
@@ -23,8 +23,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from training.recipes import cnn, pima_bag
-from training.recipes.base import FitResult, Recipe, Split, history_lists, register
+from training.modeling import cnn, pima_bag
+from training.modeling.recipe import FitResult, Recipe, Split, history_lists
+from training.recipes import register
 
 SEED = 42
 
@@ -188,7 +189,7 @@ class PimaBest(Recipe):
         if hp["cv"]:
             # The cross-validation is an evaluation only: every fold refits the whole recipe
             # (members, early stopping, threshold) on its own training folds. It runs on all
-            # rows (train + test split), as the issue's reference figures do.
+            # rows (train + test split), so it is comparable with published Pima figures.
             x_all = np.concatenate([x, split.x_test.astype(np.float32)])
             y_all = np.concatenate([y, split.y_test.astype(np.int64)])
             log = print if verbose else None

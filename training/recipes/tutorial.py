@@ -1,8 +1,9 @@
-"""Version 1 of each model: the tutorial's recipes, exactly (issue 2, section 3).
+"""Version 1 of each model: the TensorFlow tutorials' recipes, exactly.
 
-Pixel scaling (uint8 / 255) happens once, in ``training.trainer.prepare_split``; the models here
-take float32 ``[N, 28, 28]`` in ``[0, 1]``, which is also the serving input (models/README.md), so
-no scaling layer is needed and training and serving see the same values.
+The image models take float32 ``[N, 28, 28]`` in ``[0, 1]``, the serving input
+(models/README.md): the data set descriptor scales the pixels once, so no scaling layer is needed
+and training and serving see the same values. The three recipes share one ``fit``; each says only
+what differs (targets, extra ``fit`` options, the serving model).
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from typing import Any, ClassVar
 
 import keras
 
-from training.recipes.base import FitResult, Recipe, Split, history_lists, register
+from training.modeling.recipe import FitResult, Recipe, Split, history_lists
+from training.recipes import register
 from training.specs import IMAGE_SHAPE, PIMA_FEATURE_NAMES
 
 
@@ -19,13 +21,43 @@ def _image_input() -> keras.KerasTensor:
     return keras.Input(shape=IMAGE_SHAPE, dtype="float32", name="pixels")
 
 
+class _Tutorial(Recipe):
+    """One ``model.fit`` call over the training split with the recipe's epochs and batch size."""
+
+    name: ClassVar[str] = "tutorial"
+
+    def fit(
+        self, model: keras.Model, split: Split, hp: dict[str, Any], *, verbose: int
+    ) -> FitResult:
+        history = model.fit(
+            split.x_train,
+            self.targets(split),
+            epochs=hp["epochs"],
+            batch_size=hp["batch_size"],
+            verbose=verbose,
+            **self.fit_options(hp),
+        )
+        return FitResult(self.serving_model(model), history_lists(history), len(history.epoch))
+
+    def targets(self, split: Split) -> Any:
+        return split.y_train
+
+    def fit_options(self, hp: dict[str, Any]) -> dict[str, Any]:
+        """Further ``model.fit`` keyword arguments (validation, callbacks)."""
+        return {}
+
+    def serving_model(self, model: keras.Model) -> keras.Model:
+        """The model to export; it must return probabilities."""
+        return model
+
+
 @register
-class MnistTutorial(Recipe):
+class MnistTutorial(_Tutorial):
     """Flatten → Dense(128, relu) → Dropout(0.2) → Dense(10, softmax); 5 + 5 epochs."""
 
-    name = "tutorial"
     dataset = "mnist"
     description = "TensorFlow beginner quickstart MLP (5 + 5 epochs)"
+    # The tutorial calls fit(epochs=5) twice; one call of 10 keeps the same optimizer state.
     defaults: ClassVar[dict[str, Any]] = {
         "epochs": 10,
         "batch_size": 32,
@@ -49,25 +81,11 @@ class MnistTutorial(Recipe):
         model.compile(optimizer=hp["optimizer"], loss=hp["loss"], metrics=["accuracy"])
         return model
 
-    def fit(
-        self, model: keras.Model, split: Split, hp: dict[str, Any], *, verbose: int
-    ) -> FitResult:
-        # The tutorial calls fit(epochs=5) twice; one call of 10 keeps the same optimizer state.
-        history = model.fit(
-            split.x_train,
-            split.y_train,
-            epochs=hp["epochs"],
-            batch_size=hp["batch_size"],
-            verbose=verbose,
-        )
-        return FitResult(model, history_lists(history), len(history.epoch))
-
 
 @register
-class FashionTutorial(Recipe):
+class FashionTutorial(_Tutorial):
     """Flatten → Dense(128, relu) → Dense(10) logits; exported with the softmax attached."""
 
-    name = "tutorial"
     dataset = "fashion_mnist"
     description = "TensorFlow basic classification MLP (logits, 10 epochs, softmax attached)"
     defaults: ClassVar[dict[str, Any]] = {
@@ -95,27 +113,16 @@ class FashionTutorial(Recipe):
         )
         return model
 
-    def fit(
-        self, model: keras.Model, split: Split, hp: dict[str, Any], *, verbose: int
-    ) -> FitResult:
-        history = model.fit(
-            split.x_train,
-            split.y_train,
-            epochs=hp["epochs"],
-            batch_size=hp["batch_size"],
-            verbose=verbose,
-        )
+    def serving_model(self, model: keras.Model) -> keras.Model:
         # The tutorial's probability_model: the trained model with a softmax attached.
         inputs = _image_input()
-        serving = keras.Model(inputs, keras.layers.Softmax()(model(inputs)), name="fashion")
-        return FitResult(serving, history_lists(history), len(history.epoch))
+        return keras.Model(inputs, keras.layers.Softmax()(model(inputs)), name="fashion")
 
 
 @register
-class PimaTutorial(Recipe):
+class PimaTutorial(_Tutorial):
     """Dense(128) → Dense(128, relu) → Dropout(0.2) → Dense(1, sigmoid) on raw features."""
 
-    name = "tutorial"
     dataset = "pima"
     description = "Tutorial MLP on raw, unscaled features with early stopping"
     defaults: ClassVar[dict[str, Any]] = {
@@ -144,17 +151,11 @@ class PimaTutorial(Recipe):
         model.compile(optimizer=hp["optimizer"], loss=hp["loss"], metrics=["accuracy"])
         return model
 
-    def fit(
-        self, model: keras.Model, split: Split, hp: dict[str, Any], *, verbose: int
-    ) -> FitResult:
-        early_stop = keras.callbacks.EarlyStopping(**hp["early_stopping"])
-        history = model.fit(
-            split.x_train,
-            split.y_train.astype("float32"),
-            epochs=hp["epochs"],
-            batch_size=hp["batch_size"],
-            validation_split=hp["validation_split"],
-            callbacks=[early_stop],
-            verbose=verbose,
-        )
-        return FitResult(model, history_lists(history), len(history.epoch))
+    def targets(self, split: Split) -> Any:
+        return split.y_train.astype("float32")  # binary_crossentropy compares floats
+
+    def fit_options(self, hp: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "validation_split": hp["validation_split"],
+            "callbacks": [keras.callbacks.EarlyStopping(**hp["early_stopping"])],
+        }

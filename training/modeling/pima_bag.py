@@ -6,8 +6,8 @@ restored), and predicts that fold: those out-of-fold predictions choose the deci
 The serving model averages the members' probabilities. ``cross_validate`` repeats the whole
 procedure (threshold included) on outer folds, for the mean ± std figures.
 
-Training is full-batch (a few hundred rows) with a compiled step function: Keras's ``fit`` loop
-costs ~100x more per epoch than the step itself at this size.
+Training is full-batch (a few hundred rows) with a compiled step function: at this size Keras's
+``fit`` loop costs far more per epoch than the step itself.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import tensorflow as tf
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold
 
-from training.recipes.pima_layers import N_FEATURES, PimaFeatures
+from training.modeling.pima_layers import N_FEATURES, PimaFeatures
 
 
 def build_member(x_train: np.ndarray, hp: dict[str, Any], seed: int) -> keras.Model:

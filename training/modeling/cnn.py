@@ -1,8 +1,8 @@
 """The small CNN behind the ``best`` image recipes, trained fast and served in float32.
 
-Training runs under the ``mixed_bfloat16`` dtype policy (about twice as fast on CPUs with
-AVX512-BF16, such as this machine's); the variables stay float32, so after training the same
-architecture is rebuilt in plain float32 and the weights are copied over. The serving model
+Training runs under the ``mixed_bfloat16`` dtype policy (faster on CPUs with native bfloat16
+arithmetic); the variables stay float32, so after training the same architecture is rebuilt in
+plain float32 and the weights are copied over. The serving model
 therefore holds no bfloat16 ops, converts to TFLite and matches its SavedModel exactly.
 
 Augmentation layers sit only in the training model, in front of the classifier; the serving model

@@ -1,0 +1,130 @@
+"""Binary classification of a row of named numeric features (a sigmoid output)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from training.specs.base import DatasetSpec, Prepared, Split, first
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """One input feature: ``min``/``max`` are hard validation limits, ``typical`` from the data."""
+
+    name: str
+    unit: str
+    description: str
+    min: float
+    max: float
+    missing_if_zero: bool = False
+
+    def as_dict(self, typical: tuple[float, float]) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "unit": self.unit,
+            "description": self.description,
+            "min": self.min,
+            "max": self.max,
+            "typical": [typical[0], typical[1]],
+            "missing_if_zero": self.missing_if_zero,
+        }
+
+
+def feature_entries(specs: tuple[FeatureSpec, ...], table: np.ndarray) -> list[dict[str, Any]]:
+    """Feature objects with ``typical`` ranges from ``table`` (zeros skipped where missing)."""
+    entries = []
+    for column, spec in enumerate(specs):
+        values = np.asarray(table, dtype=np.float64)[:, column]
+        if spec.missing_if_zero:
+            values = values[values != 0]
+        typical = (float(np.round(values.min(), 4)), float(np.round(values.max(), 4)))
+        entries.append(spec.as_dict(typical))
+    return entries
+
+
+class TableSource(Protocol):
+    """What a table loader returns: ``features`` ``[N, F]`` in the spec's order, 0/1 outcome."""
+
+    @property
+    def features(self) -> np.ndarray: ...
+    @property
+    def outcome(self) -> np.ndarray: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def sha256(self) -> dict[str, str]: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class BinaryClassificationSpec(DatasetSpec):
+    """Raw feature values in (preprocessing lives in the model), P(positive label) out.
+
+    The rows are split once, stratified, ``test_size`` of them for the test set, with a fixed
+    ``split_seed``. Without a threshold from the recipe, ``default_threshold`` decides.
+    """
+
+    task = "binary_classification"
+
+    features: tuple[FeatureSpec, ...]
+    test_size: float
+    split_seed: int
+    default_threshold: float = 0.5
+
+    def __post_init__(self) -> None:
+        if len(self.labels) != 2:
+            raise ValueError(f"{self.name}: binary classification needs two labels")
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return tuple(spec.name for spec in self.features)
+
+    def load(
+        self,
+        *,
+        data_dir: Path | None = None,
+        cache_dir: Path | None = None,
+        subset: int | None = None,
+    ) -> Prepared:
+        from sklearn.model_selection import train_test_split
+
+        raw: TableSource = self.loader(data_dir=data_dir, cache_dir=cache_dir)
+        table = np.asarray(raw.features)
+        if table.ndim != 2 or table.shape[1] != len(self.features):
+            expected = f"[N, {len(self.features)}]"
+            raise ValueError(f"{self.name}: table is {list(table.shape)}, expected {expected}")
+        x_train, x_test, y_train, y_test = train_test_split(
+            table,
+            raw.outcome,
+            test_size=self.test_size,
+            stratify=raw.outcome,
+            random_state=self.split_seed,
+        )
+        split = Split(
+            dataset=self.name,
+            x_train=first(x_train, subset).astype(np.float32),
+            y_train=first(y_train, subset).astype(np.int64),
+            x_test=first(x_test, subset).astype(np.float32),
+            y_test=first(y_test, subset).astype(np.int64),
+            labels=list(self.labels),
+        )
+        return Prepared(split, raw.source, dict(raw.sha256), self.input_spec(table))
+
+    def input_spec(self, table: np.ndarray) -> dict[str, Any]:
+        """The ``input`` block; ``typical`` ranges come from the whole table."""
+        return {
+            "name": "features",
+            "shape": [len(self.features)],
+            "dtype": "float32",
+            "range": None,
+            "features": feature_entries(self.features, table),
+        }
+
+    def output_spec(self) -> dict[str, Any]:
+        return {"name": "probabilities", "kind": "sigmoid", "shape": [1]}
+
+    def decision_threshold(self, chosen: float | None) -> float | None:
+        return self.default_threshold if chosen is None else chosen
