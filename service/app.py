@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.api import admin, health, own, tfserving, ui, v2
+from service.api import operations as operations_api
 from service.api.common import json_response
 from service.api.schemas import add_record_schemas
 from service.errors import ServeError
@@ -32,6 +33,7 @@ from service.observability.access_log import AccessLog
 from service.observability.logs import LogSink, configure_logging
 from service.observability.metrics import Metrics
 from service.observability.metrics import build_router as metrics_router
+from service.serving.operations import CURRENT, Operations
 from service.serving.registry import ModelRegistry
 from service.settings import Settings
 
@@ -69,6 +71,7 @@ def create_app(settings: Settings, log_sink: LogSink | None = None) -> FastAPI:
     ``log_sink`` is where ``configure_logging`` sends log lines; the access log writes there.
     """
     registry = ModelRegistry(settings)
+    operations = Operations(settings, registry)
     access_log = AccessLog(log_sink)
 
     @asynccontextmanager
@@ -76,11 +79,13 @@ def create_app(settings: Settings, log_sink: LogSink | None = None) -> FastAPI:
         # Routes or middleware added after create_app must obey the table's rules too.
         edge.routes = RouteTable.of_app(app)
         await registry.start()
+        operations.start()
         ready, problems = registry.readiness()
         log.info("service started", extra={"ready": ready, "problems": problems or None})
         try:
             yield
         finally:
+            await operations.stop()
             await registry.stop()
             access_log.flush()
 
@@ -94,6 +99,7 @@ def create_app(settings: Settings, log_sink: LogSink | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.registry = registry
+    app.state.operations = operations
 
     app.add_exception_handler(ServeError, _serve_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
@@ -110,6 +116,8 @@ def create_app(settings: Settings, log_sink: LogSink | None = None) -> FastAPI:
     app.state.metrics = metrics
     app.include_router(metrics_router(metrics))
     app.include_router(admin.router)
+    app.include_router(operations_api.router)
+    metrics.bind_operations(operations)
     # Every HTTP request enters through the edge; the prediction routes skip FastAPI's router.
     routes = RouteTable.of_app(app)
     edge = Edge(
@@ -122,6 +130,8 @@ def create_app(settings: Settings, log_sink: LogSink | None = None) -> FastAPI:
         app=app,
     )
     entry: ASGIApp = edge
+    if operations.enabled:  # off, the prediction path pays one context-variable read
+        entry = OperationsEntry(entry, operations)
     if settings.cors_origins:  # around the edge: its own answers (401, 413, 504) get CORS too
         entry = CORSMiddleware(
             entry,
@@ -134,6 +144,28 @@ def create_app(settings: Settings, log_sink: LogSink | None = None) -> FastAPI:
     _document_records(app, registry)
     install_security_openapi(app, settings, lambda: edge.routes)
     return app
+
+
+class OperationsEntry:
+    """Makes the request's ASGI state (where the edge puts the request id) and the operations
+    hub visible to the prediction path, which knows nothing of HTTP."""
+
+    def __init__(self, inner: ASGIApp, operations: Operations) -> None:
+        self.inner = inner
+        self.operations = operations
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.inner(scope, receive, send)
+            return
+        state = scope.get("state")
+        if state is None:
+            state = scope["state"] = {}
+        token = CURRENT.set((self.operations, state))
+        try:
+            await self.inner(scope, receive, send)
+        finally:
+            CURRENT.reset(token)
 
 
 def _document_records(app: FastAPI, registry: ModelRegistry) -> None:

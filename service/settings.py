@@ -104,6 +104,68 @@ class Settings(BaseSettings):
         "Prometheus metrics and the access log cover every request.",
     )
 
+    # --- operations: payload log, feedback, drift, shadow (docs/operations.md) -----------------
+    payload_log_rate: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of predictions written to the payload log; 0 turns it off.",
+    )
+    payload_log_path: Path = Field(
+        default=Path("logs/payloads.jsonl"), description="The payload log (JSON lines)."
+    )
+    payload_log_max_bytes: int = Field(
+        default=64 * MIB, ge=1024, description="Rotate the payload log at this size."
+    )
+    payload_log_backups: int = Field(
+        default=3, ge=0, description="Rotated payload logs kept (path.1 ... path.N)."
+    )
+    payload_log_buffer_bytes: int = Field(
+        default=16 * MIB,
+        ge=1024,
+        description="Input and output bytes waiting to be written; a line beyond it is dropped.",
+    )
+    payload_log_redact: dict[str, list[str]] = Field(
+        default_factory=lambda: {"*": ["*"]},
+        description='Fields left out of the payload log, per model: feature names, or "*" for '
+        'the whole input; the "*" model applies to the others. The default leaves every input '
+        "out (answers only); {} logs inputs in full (what replay needs).",
+    )
+    feedback_window: int = Field(
+        default=0,
+        ge=0,
+        description="Labelled rows per version that live quality is computed over; 0 turns "
+        "feedback off.",
+    )
+    feedback_pending_rows: int = Field(
+        default=20_000,
+        ge=1,
+        description="Answered rows remembered for feedback (oldest forgotten first).",
+    )
+    feedback_ttl_s: float = Field(
+        default=3600.0, gt=0.0, description="Seconds a prediction waits for its label."
+    )
+    drift_window: int = Field(
+        default=0,
+        ge=0,
+        description="Recent inputs per version that drift is computed over; 0 turns drift off.",
+    )
+    drift_alpha: float = Field(
+        default=0.01,
+        gt=0.0,
+        lt=1.0,
+        description="False-alarm rate of the drift alarm per window (split over the features).",
+    )
+    drift_min_rows: int = Field(
+        default=200, ge=1, description="Rows a drift window needs before it may raise the alarm."
+    )
+    shadow: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description='Shadow traffic per model: {"mnist": "baseline:0.1"} runs 10% of mnist '
+        "predictions on the baseline version too (a version number or label); also "
+        "mnist=baseline:0.1,pima=1:0.5.",
+    )
+
     @model_validator(mode="after")
     def _queue_holds_a_request(self) -> Settings:
         if self.queue_size < self.max_instances:
@@ -112,6 +174,30 @@ class Settings(BaseSettings):
                 f"({self.max_instances}): a request of max_instances rows could never be queued"
             )
         return self
+
+    @field_validator("shadow", mode="before")
+    @classmethod
+    def _shadow_pairs(cls, value: object) -> object:
+        """Accept ``model=target:fraction,...`` as well as a JSON object."""
+        if isinstance(value, str) and value.lstrip().startswith("{"):
+            return json.loads(value)
+        if isinstance(value, str):
+            pairs = [part.split("=", 1) for part in value.split(",") if part.strip()]
+            return {name.strip(): spec.strip() for name, spec in pairs}
+        return value
+
+    @field_validator("shadow", mode="after")
+    @classmethod
+    def _shadow_specs(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, spec in value.items():
+            target, _, fraction = spec.rpartition(":")
+            try:
+                ok = bool(target) and 0.0 <= float(fraction) <= 1.0
+            except ValueError:
+                ok = False
+            if not ok:
+                raise ValueError(f"shadow for {name}: {spec!r} is not <version or label>:<0-1>")
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -45,6 +45,7 @@ from service.api.routing import RouteKind, dialect_router, route_kind
 
 if TYPE_CHECKING:
     from service.serving.model import ModelVersion
+    from service.serving.operations import Operations
     from service.serving.registry import ModelRegistry
 
 LATENCY_BUCKETS = (
@@ -159,6 +160,149 @@ class _RegistryCollector(Collector):
         return []
 
 
+class _OperationsCollector(Collector):
+    """Payload log, feedback, live quality, drift and shadow traffic, read when scraped.
+
+    Label values are bounded: model and version are those of registered versions (windows of
+    unregistered ones are dropped), features those a version's drift reference names, classes
+    those of its labels.
+    """
+
+    def __init__(self, operations: Operations) -> None:
+        self._ops = operations
+
+    def collect(self) -> Iterator[Any]:
+        ops = self._ops
+        mv_labels = ["model", "version"]
+        if ops.payload is not None:
+            p = ops.payload
+            for name, value, text in (
+                ("lines", p.lines, "Payload log lines written"),
+                ("dropped", p.dropped, "Payload log lines dropped: the buffer was full"),
+                ("errors", p.errors, "Payload log lines lost to write errors (disk full, ...)"),
+            ):
+                family = CounterMetricFamily(f"serve_payload_log_{name}", text)
+                family.add_metric([], value)
+                yield family
+        if ops.pending is not None:
+            pending = GaugeMetricFamily(
+                "serve_feedback_pending_rows", "Answered rows waiting for a label"
+            )
+            pending.add_metric([], ops.pending.rows)
+            yield pending
+            rows = CounterMetricFamily(
+                "serve_feedback_rows", "Labelled rows received", labels=mv_labels
+            )
+            gauges = {
+                key: GaugeMetricFamily(
+                    f"serve_quality_{key}",
+                    f"{text} over the window of labelled rows",
+                    labels=mv_labels,
+                )
+                for key, text in (
+                    ("accuracy", "Accuracy"),
+                    ("brier", "Brier score"),
+                    ("ece", "Expected calibration error (15 bins)"),
+                    ("roc_auc", "ROC AUC (two classes)"),
+                    ("window_rows", "Labelled rows"),
+                )
+            }
+            confusion = GaugeMetricFamily(
+                "serve_quality_confusion",
+                "Confusion matrix over the window (true class, predicted class)",
+                labels=[*mv_labels, "true", "predicted"],
+            )
+            for (name, version), window in list(ops.quality.items()):
+                labels = [name, str(version)]
+                rows.add_metric(labels, window.total)
+                m = window.metrics()
+                if m is None:
+                    continue
+                gauges["window_rows"].add_metric(labels, m["rows"])
+                for key in ("accuracy", "brier", "ece", "roc_auc"):
+                    if m.get(key) is not None:
+                        gauges[key].add_metric(labels, m[key])
+                for i, row in enumerate(m["confusion_matrix"]):
+                    for j, count in enumerate(row):
+                        confusion.add_metric([*labels, str(i), str(j)], count)
+            yield rows
+            yield from gauges.values()
+            yield confusion
+        if ops.drift_window > 0:
+            psi = GaugeMetricFamily(
+                "serve_drift_psi",
+                "PSI of a feature over the drift window",
+                labels=[*mv_labels, "feature"],
+            )
+            ks = GaugeMetricFamily(
+                "serve_drift_ks",
+                "KS statistic of a feature over the drift window",
+                labels=[*mv_labels, "feature"],
+            )
+            p_value = GaugeMetricFamily(
+                "serve_drift_p_value",
+                "p-value of a feature's drift test",
+                labels=[*mv_labels, "feature"],
+            )
+            alarm = GaugeMetricFamily(
+                "serve_drift_alarm", "1 when the drift alarm is up", labels=mv_labels
+            )
+            threshold = GaugeMetricFamily(
+                "serve_drift_p_value_threshold",
+                "A feature's p-value below this raises the alarm",
+                labels=mv_labels,
+            )
+            for (name, version), drift_window in list(ops.drift.items()):
+                if drift_window is None:
+                    continue
+                labels = [name, str(version)]
+                report = drift_window.report()
+                alarm.add_metric(labels, 1.0 if report["alarm"] else 0.0)
+                threshold.add_metric(labels, report["threshold"]["p_value_per_feature"])
+                for feature, entry in report["features"].items():
+                    for gauge, key in ((psi, "psi"), (ks, "ks"), (p_value, "p_value")):
+                        if entry.get(key) is not None:
+                            gauge.add_metric([*labels, feature], entry[key])
+            yield from (psi, ks, p_value, alarm, threshold)
+        if ops.shadow is not None:
+            shadow_labels = [*mv_labels, "shadow_version"]
+            runs = CounterMetricFamily(
+                "serve_shadow_runs",
+                "Shadow runs by outcome",
+                labels=[*shadow_labels, "outcome"],
+            )
+            agreement = GaugeMetricFamily(
+                "serve_shadow_agreement",
+                "Share of shadowed rows where both versions predict the same class",
+                labels=shadow_labels,
+            )
+            latency = HistogramMetricFamily(
+                "serve_shadow_latency_seconds",
+                "Time of a shadow run on the shadow version (queue and model)",
+                labels=shadow_labels,
+            )
+            from service.serving.shadow import LATENCY_BUCKETS as SHADOW_BUCKETS
+
+            for (name, version, other), stats in list(ops.shadow.stats.items()):
+                labels = [name, str(version), str(other)]
+                runs.add_metric([*labels, "run"], stats.runs)
+                runs.add_metric([*labels, "dropped"], stats.dropped)
+                runs.add_metric([*labels, "error"], stats.errors)
+                if stats.rows:
+                    agreement.add_metric(labels, stats.agreed / stats.rows)
+                cumulative, buckets = 0, []
+                for bound, count in zip(
+                    (*SHADOW_BUCKETS, float("inf")), stats.latency[:-1], strict=True
+                ):
+                    cumulative += int(count)
+                    buckets.append((_bound(bound), cumulative))
+                latency.add_metric(labels, buckets, stats.latency[-1])
+            yield from (runs, agreement, latency)
+
+    def describe(self) -> Iterable[Any]:
+        return []
+
+
 class Metrics:
     """The app's metrics. Bind a model registry with :meth:`bind` to get model-level metrics."""
 
@@ -197,6 +341,11 @@ class Metrics:
         self._models = models
         if self.observe_batch not in models.batch_listeners:
             models.batch_listeners.append(self.observe_batch)
+
+    def bind_operations(self, operations: Operations) -> None:
+        """Report the payload log, feedback, quality, drift and shadow state of ``operations``."""
+        if operations.enabled:
+            self.registry.register(_OperationsCollector(operations))
 
     @property
     def models(self) -> ModelRegistry | None:

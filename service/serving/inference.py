@@ -14,6 +14,7 @@ import numpy as np
 from service.errors import InvalidInput, NotReady
 from service.serving.deadline import EDGE_DEADLINE
 from service.serving.model import ModelVersion
+from service.serving.operations import CURRENT
 from service.serving.tasks import Task
 
 _MIN, _MAX = np.minimum.reduce, np.maximum.reduce  # what ndarray.min/max call, minus a layer
@@ -57,4 +58,8 @@ async def predict(mv: ModelVersion, x: np.ndarray, *, timeout: float | None = No
     x = validate(mv.task, x, mv.max_instances)
     if timeout is None and not EDGE_DEADLINE.get():
         timeout = mv.timeout_s
-    return await mv.batcher.submit(x, timeout)
+    out = await mv.batcher.submit(x, timeout)
+    operations = CURRENT.get()  # set only when payload log, feedback, drift or shadow is on
+    if operations is not None:
+        operations[0].observe(mv, x, out, operations[1])
+    return out

@@ -30,7 +30,7 @@ LAYERS: list[set[str]] = [
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 # The adapters of the api package: one per dialect (plus health and the page); they share
 # helpers (common, routing, schemas, uploads) but never import each other.
-ADAPTERS = {"own", "tfserving", "v2", "admin", "health", "ui"}
+ADAPTERS = {"own", "tfserving", "v2", "admin", "health", "ui", "operations"}
 
 
 def _package(module: str) -> str:

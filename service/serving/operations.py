@@ -1,0 +1,317 @@
+"""Operating models in production: the payload log, label feedback and live quality, input drift
+and shadow traffic, fed by one hook in the prediction path.
+
+``inference.predict`` reads :data:`CURRENT` (set per request by the app when any of these is on;
+unset, the hook costs one context-variable read) and calls :meth:`Operations.observe` with the
+decoded inputs and the probabilities answered. On the event loop that does only O(1) work per
+request: a sampled reference into the payload buffer, the answer remembered under its request id,
+a reference into the drift queue, a shadow run scheduled. The operations thread serialises and
+writes the payload log and computes the drift features; quality and drift statistics are
+computed when read (``GET .../quality``, ``.../drift``, ``/metrics``), over bounded windows.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections import deque
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from service.errors import InvalidInput, NotFound, ServeError
+from service.serving.drift import PREDICTED, DriftWindow, Reference, image_features, load_reference
+from service.serving.payload_log import PayloadLog
+from service.serving.quality import GoneRequest, Pending, QualityWindow, UnknownRequest
+from service.serving.shadow import Shadow
+
+if TYPE_CHECKING:
+    from service.serving.model import ModelVersion
+    from service.serving.registry import ModelRegistry
+    from service.settings import Settings
+
+log = logging.getLogger("service.operations")
+
+# (operations, the request's ASGI state dict, where the edge puts "request_id")
+CURRENT: ContextVar[tuple[Operations, dict[str, Any]] | None] = ContextVar(
+    "operations", default=None
+)
+DRIFT_QUEUE_ROWS = 65_536  # rows waiting for the operations thread, all versions together
+TICK_S = 0.2  # how often the operations thread wakes up
+
+
+class Gone(ServeError):
+    status_code = 410
+
+
+class Operations:
+    def __init__(self, settings: Settings, registry: ModelRegistry) -> None:
+        s = settings
+        self.registry = registry
+        self.payload: PayloadLog | None = None
+        if s.payload_log_rate > 0:
+            self.payload = PayloadLog(
+                s.payload_log_path,
+                rate=s.payload_log_rate,
+                max_bytes=s.payload_log_max_bytes,
+                backups=s.payload_log_backups,
+                buffer_bytes=s.payload_log_buffer_bytes,
+                redact=s.payload_log_redact,
+            )
+        self.pending: Pending | None = None
+        self.feedback_window = s.feedback_window
+        if s.feedback_window > 0:
+            self.pending = Pending(s.feedback_pending_rows, s.feedback_ttl_s)
+        self.quality: dict[tuple[str, int], QualityWindow] = {}
+        self.drift_window = s.drift_window
+        self.drift_alpha = s.drift_alpha
+        self.drift_min_rows = s.drift_min_rows
+        self.drift: dict[tuple[str, int], DriftWindow | None] = {}  # None: no reference
+        self.drift_problems: dict[tuple[str, int], str] = {}
+        self._drift_queue: deque[tuple[ModelVersion, np.ndarray, np.ndarray]] = deque()
+        self._drift_rows = 0
+        self.drift_dropped = 0
+        self._drift_lock = threading.Lock()
+        self.shadow = Shadow(registry, s.shadow) if s.shadow else None
+        self.hook_errors = 0
+        self.enabled = bool(
+            self.payload or self.pending or s.drift_window > 0 or self.shadow is not None
+        )
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self.enabled and self._thread is None and (self.payload or self.drift_window > 0):
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._worker, name="operations", daemon=True)
+            self._thread.start()
+
+    async def stop(self) -> None:
+        if self.shadow is not None:
+            await self.shadow.stop()
+        self._stop.set()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(timeout=10)
+        if self.payload is not None:
+            self.payload.close()
+
+    def _worker(self) -> None:
+        while not self._stop.wait(TICK_S):
+            self.process()
+        self.process()
+
+    def process(self) -> None:
+        """One round of background work (the thread's; tests call it to skip the wait)."""
+        try:
+            if self.payload is not None:
+                self.payload.drain()
+            self._process_drift()
+            registry = self.registry
+            self.forget(
+                {(n, mv.version) for n in registry.model_names() for mv in registry.versions(n)}
+            )
+        except Exception:
+            log.exception("operations round failed")
+
+    # --- the hook (event loop) --------------------------------------------------------------------
+    def observe(
+        self, mv: ModelVersion, x: np.ndarray, out: np.ndarray, state: dict[str, Any]
+    ) -> None:
+        """``mv`` answered ``out`` for ``x`` in the request whose ASGI state is ``state``."""
+        try:
+            request_id = state.get("request_id") or ""
+            payload = self.payload
+            if payload is not None and random.random() < payload.rate:
+                fields = mv.task.record_fields if mv.task is not None else None
+                payload.capture(request_id, mv.name, mv.version, fields, x, out)
+            if self.pending is not None and request_id:
+                self.pending.remember(request_id, mv.name, mv.version, out)
+            if self.drift_window > 0:
+                n = len(x)
+                with self._drift_lock:
+                    if self._drift_rows + n > DRIFT_QUEUE_ROWS:
+                        self.drift_dropped += n
+                    else:
+                        self._drift_rows += n
+                        self._drift_queue.append((mv, x, out))
+            if self.shadow is not None:
+                self.shadow.maybe_run(mv, x, out)
+        except Exception:  # never into the primary path
+            self.hook_errors += 1
+            log.exception("operations hook failed")
+
+    # --- feedback and quality ------------------------------------------------------------------
+    def feedback(self, model: str, items: list[Any]) -> dict[str, Any]:
+        """Record labels: each item ``{"request_id", "label"}`` (one instance) or ``{"request_id",
+        "labels": [...]}`` (one per instance). NotFound/Gone for the first id that is unknown or
+        expired (earlier items stay recorded)."""
+        if self.pending is None:
+            raise NotFound("feedback is off on this server (SERVE_FEEDBACK_WINDOW)")
+        recorded = 0
+        for i, item in enumerate(items):
+            where = f"item {i}: " if len(items) > 1 else ""
+            if not isinstance(item, dict):
+                raise InvalidInput(f"{where}feedback must be an object with request_id and label")
+            unknown = sorted(set(item) - {"request_id", "label", "labels"})
+            if unknown:
+                raise InvalidInput(f"{where}unknown field {unknown[0][:64]!r}")
+            rid = item.get("request_id")
+            if not isinstance(rid, str) or not rid:
+                raise InvalidInput(f"{where}request_id must be a non-empty string")
+            try:
+                entry = self.pending.take(rid)
+            except UnknownRequest:
+                raise NotFound(f"{where}unknown request id {rid[:128]!r}") from None
+            except GoneRequest as exc:
+                raise Gone(f"{where}request id {rid[:128]!r}: {exc}") from None
+            try:
+                if entry.model != model:
+                    raise NotFound(f"{where}request id {rid[:128]!r} was not a {model} prediction")
+                mv = self.registry.lookup(entry.model, entry.version)
+                labels = self._labels(mv, item, len(entry.probs), where)
+            except ServeError:
+                self.pending.put_back(rid, entry)
+                raise
+            window = self._quality_window(mv)
+            window.add(entry.probs, labels)
+            recorded += len(labels)
+        return {"recorded": recorded}
+
+    @staticmethod
+    def _labels(mv: ModelVersion, item: dict[str, Any], n: int, where: str) -> np.ndarray:
+        assert mv.task is not None
+        names = mv.task.labels
+        raw = item.get("labels") if "labels" in item else [item.get("label")]
+        if not isinstance(raw, list) or len(raw) != n:
+            raise InvalidInput(
+                f"{where}the prediction had {n} instances: send "
+                + ("label" if n == 1 else f"labels, a list of {n}")
+            )
+        out = np.empty(n, dtype=np.int64)
+        for k, value in enumerate(raw):
+            if isinstance(value, bool) or value is None:
+                index = -1
+            elif isinstance(value, int):
+                index = value
+            elif isinstance(value, str) and value in names:
+                index = names.index(value)
+            else:
+                index = -1
+            if not 0 <= index < len(names):
+                raise InvalidInput(
+                    f"{where}label {str(value)[:64]!r} is not a class index or one of {list(names)}"
+                )
+            out[k] = index
+        return out
+
+    def _quality_window(self, mv: ModelVersion) -> QualityWindow:
+        key = (mv.name, mv.version)
+        window = self.quality.get(key)
+        if window is None:
+            assert mv.task is not None
+            width = int(np.prod(mv.task.output_shape))
+            threshold = float(getattr(mv.task, "threshold", 0.5))
+            window = QualityWindow(self.feedback_window, width, len(mv.task.labels), threshold)
+            self.quality[key] = window
+        return window
+
+    def quality_report(self, mv: ModelVersion) -> dict[str, Any]:
+        window = self.quality.get((mv.name, mv.version))
+        metrics = window.metrics() if window is not None else None
+        report: dict[str, Any] = {
+            "model": mv.name,
+            "version": mv.version,
+            "enabled": self.pending is not None,
+            "window": self.feedback_window or None,
+            "labels": list(mv.task.labels) if mv.task is not None else None,
+            "quality": metrics,
+        }
+        if self.shadow is not None:
+            report["shadow"] = {
+                str(shadow): stats.as_dict()
+                for (name, version, shadow), stats in self.shadow.stats.items()
+                if name == mv.name and version == mv.version
+            }
+        return report
+
+    # --- drift ----------------------------------------------------------------------------------
+    def _drift_window_for(self, mv: ModelVersion) -> DriftWindow | None:
+        key = (mv.name, mv.version)
+        if key in self.drift:
+            return self.drift[key]
+        with self._drift_lock:  # the thread and a GET may both be first
+            if key in self.drift:
+                return self.drift[key]
+            return self._new_drift_window(mv, key)
+
+    def _new_drift_window(self, mv: ModelVersion, key: tuple[str, int]) -> DriftWindow | None:
+        window: DriftWindow | None = None
+        try:
+            reference: Reference | None = load_reference(mv.metadata or {}, mv.path)
+        except Exception as exc:
+            reference = None
+            self.drift_problems[key] = f"drift reference unreadable: {exc}"
+        if reference is not None:
+            window = DriftWindow(
+                reference, self.drift_window, self.drift_alpha, self.drift_min_rows
+            )
+        self.drift[key] = window
+        return window
+
+    def _process_drift(self) -> None:
+        with self._drift_lock:
+            queue, self._drift_queue = self._drift_queue, deque()
+            self._drift_rows = 0
+        for mv, x, out in queue:
+            window = self._drift_window_for(mv)
+            if window is None:
+                continue
+            features: dict[str, np.ndarray] = {}
+            names = window.names
+            fields = mv.task.record_fields if mv.task is not None else None
+            if fields:
+                for i, name in enumerate(fields):
+                    if name in names:
+                        features[name] = x[:, i].astype(np.float64)
+            elif x.ndim == 3:
+                features.update(image_features(x))
+            if PREDICTED in names:
+                threshold = float(getattr(mv.task, "threshold", 0.5))
+                flat = out.reshape(len(out), -1)
+                if flat.shape[1] == 1:
+                    features[PREDICTED] = (flat[:, 0] >= threshold).astype(np.float64)
+                else:
+                    features[PREDICTED] = np.argmax(flat, axis=1).astype(np.float64)
+            window.add(features)
+
+    def drift_report(self, mv: ModelVersion) -> dict[str, Any]:
+        report: dict[str, Any] = {
+            "model": mv.name,
+            "version": mv.version,
+            "enabled": self.drift_window > 0,
+        }
+        if self.drift_window <= 0:
+            report["drift"] = None
+            report["reason"] = "drift is off on this server (SERVE_DRIFT_WINDOW)"
+            return report
+        window = self._drift_window_for(mv)
+        if window is None:
+            report["drift"] = None
+            report["reason"] = self.drift_problems.get(
+                (mv.name, mv.version),
+                "this version ships no drift reference (metadata.drift): drift is not computed",
+            )
+            return report
+        report["drift"] = window.report()
+        return report
+
+    def forget(self, keys: set[tuple[str, int]]) -> None:
+        """Drop the windows of versions no longer registered (bounded by served versions)."""
+        for table in (self.quality, self.drift):
+            for key in list(table):
+                if key not in keys:
+                    table.pop(key, None)  # type: ignore[attr-defined]
