@@ -1,45 +1,73 @@
 # syntax=docker/dockerfile:1
 #
-# digitserve: one image that runs the prediction service (the default command) and the trainer.
+# digitserve: a serving image without TensorFlow, and a trainer image with it.
 #
-#   docker build -t digitserve .                                   # runtime image, models mounted
-#   docker build --target with-models -t digitserve:with-models .  # models trained and baked in
+#   docker build -t digitserve .                                   # serving image, models mounted
+#   docker build --target trainer -t digitserve-trainer .          # the trainer (TensorFlow)
+#   docker build --target with-models -t digitserve:with-models .  # serving + models baked in
 #
 # Stages:
-#   builder      installs requirements.lock (pinned) with uv into /opt/venv (no compilers needed:
-#                every locked dependency ships a wheel)
-#   runtime      python:3.11-slim + /opt/venv + a non-root user; serves SERVE_MODELS_DIR (/models)
-#   trainer      runtime + a training run at build time (needs the data sources at build time)
-#   with-models  runtime + the trained repository from `trainer`, read-only, at /opt/digitserve/models
+#   builder      python + uv (pinned), the common start of both virtual environments
+#   serve-venv   requirements-serve.lock (no TensorFlow: LiteRT, numpy, the web stack) + the project
+#   train-venv   requirements.lock (everything, TensorFlow included) + the project
+#   app          the base image + a non-root user and the environment both images share
+#   trainer      app + train-venv; runs `python -m training all --if-missing`
+#   models       trainer + a training run at build time (needs the data sources at build time)
+#   runtime      app + serve-venv; serves SERVE_MODELS_DIR (/models). Serves model.tflite with
+#                LiteRT; a version without one would need TensorFlow, which only the trainer has
+#   with-models  runtime + the trained repository from `models`, read-only, at /opt/digitserve/models
 #   default      the last stage, identical to runtime, so a plain `docker build .` never trains
+#
+# BASE_IMAGE lets a machine that cannot pull the official image build from a local equivalent
+# (deploy/container/podman.sh builds one from Debian).
 
-FROM python:3.11-slim-bookworm AS builder
+ARG BASE_IMAGE=python:3.11-slim-bookworm
 
-# uv is pinned to the version that wrote requirements.lock.
+FROM ${BASE_IMAGE} AS builder
+
+# uv is pinned to the version that wrote the lock files.
 RUN pip install --no-cache-dir uv==0.13.8
 
 ENV UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
     UV_PYTHON_DOWNLOADS=never \
+    UV_NATIVE_TLS=1 \
     VIRTUAL_ENV=/opt/venv
 
 WORKDIR /src
 
+
+FROM builder AS serve-venv
+
 # Dependencies first: this layer is rebuilt only when the lock file changes.
-COPY pyproject.toml requirements.lock ./
+COPY requirements-serve.lock ./
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv venv --python /usr/local/bin/python3.11 /opt/venv \
-    && uv pip sync --python /opt/venv/bin/python requirements.lock
+    && uv pip sync --python /opt/venv/bin/python requirements-serve.lock
 
 # Then the project itself, installed as a regular (non-editable) package.
-COPY README.md ./
+COPY pyproject.toml README.md ./
 COPY service ./service
 COPY training ./training
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv pip install --python /opt/venv/bin/python --no-deps .
 
 
-FROM python:3.11-slim-bookworm AS runtime
+FROM builder AS train-venv
+
+COPY requirements.lock ./
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv venv --python /usr/local/bin/python3.11 /opt/venv \
+    && uv pip sync --python /opt/venv/bin/python requirements.lock
+
+COPY pyproject.toml README.md ./
+COPY service ./service
+COPY training ./training
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv pip install --python /opt/venv/bin/python --no-deps .
+
+
+FROM ${BASE_IMAGE} AS app
 
 LABEL org.opencontainers.image.title="digitserve" \
       org.opencontainers.image.description="Model-serving microservice for MNIST, Fashion-MNIST and Pima"
@@ -61,21 +89,17 @@ RUN groupadd --system --gid 10001 app \
     && mkdir -p /models /cache \
     && chown app:app /models /cache
 
-COPY --from=builder /opt/venv /opt/venv
-
 WORKDIR /home/app
+
+
+FROM app AS trainer
+
+COPY --from=train-venv /opt/venv /opt/venv
 USER 10001:10001
-EXPOSE 8000
-
-# The slim image has no curl: the check is Python's urllib. It fails (exit 1) on 503 or no answer.
-HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/readyz' % os.environ.get('SERVE_PORT', '8000'), timeout=4)"]
-
-# The service is the default; the same image trains with `python -m training all --if-missing`.
-CMD ["python", "-m", "service"]
+CMD ["python", "-m", "training", "all", "--if-missing"]
 
 
-FROM runtime AS trainer
+FROM trainer AS models
 
 # Which recipes to bake in; "tutorial" alone builds in a few minutes.
 ARG TRAIN_RECIPES=tutorial,best
@@ -83,10 +107,23 @@ ENV TRAIN_RECIPES=${TRAIN_RECIPES}
 RUN python -m training all --if-missing --models-dir /tmp/build/models
 
 
+FROM app AS runtime
+
+COPY --from=serve-venv /opt/venv /opt/venv
+USER 10001:10001
+EXPOSE 8000
+
+# The slim image has no curl: the check is Python's urllib. It fails (exit 1) on 503 or no answer.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/readyz' % os.environ.get('SERVE_PORT', '8000'), timeout=4)"]
+
+CMD ["python", "-m", "service"]
+
+
 FROM runtime AS with-models
 
 # Owned by root and not writable by the service user: the baked repository is read-only.
-COPY --from=trainer --chown=root:root /tmp/build/models /opt/digitserve/models
+COPY --from=models --chown=root:root /tmp/build/models /opt/digitserve/models
 ENV SERVE_MODELS_DIR=/opt/digitserve/models
 
 

@@ -59,6 +59,8 @@ lock:
 	  --python-platform x86_64-unknown-linux-gnu -o requirements-dev.lock
 	uv pip compile pyproject.toml --python-version 3.11 \
 	  --python-platform x86_64-unknown-linux-gnu -c requirements-dev.lock -o requirements.lock
+	uv pip compile deploy/container/requirements-serve.in --python-version 3.11 \
+	  --python-platform x86_64-unknown-linux-gnu -c requirements.lock -o requirements-serve.lock
 
 ## test: every check CI runs
 test: install system-deps lint typecheck deploy-check audit

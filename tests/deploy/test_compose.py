@@ -24,6 +24,7 @@ from deploy_helpers import (
     ROOT,
     command_argv,
     healthcheck_argv,
+    interpolate,
     load_compose,
     mounts,
     service,
@@ -157,7 +158,10 @@ def test_scale_profile_runs_replicas_of_the_same_api() -> None:
 def test_load_balancer_is_official_nginx_with_least_conn_and_a_healthcheck() -> None:
     lb = service("lb")
     assert lb["profiles"] == ["scale"]
-    assert re.fullmatch(r"nginx:[\w.-]+", lb["image"]), lb["image"]
+    # The official image by default; LB_IMAGE substitutes another (a local one built from Debian).
+    image = interpolate(lb["image"], {})
+    assert re.fullmatch(r"nginx:[\w.-]+", image), image
+    assert interpolate(lb["image"], {"LB_IMAGE": "localhost/x:1"}) == "localhost/x:1"
     assert lb["depends_on"]["api-scaled"]["condition"] == "service_healthy"
     conf_mounts = [m for m in mounts(lb) if m.target == "/etc/nginx/nginx.conf"]
     assert len(conf_mounts) == 1 and conf_mounts[0].read_only
@@ -178,8 +182,14 @@ def test_load_balancer_is_official_nginx_with_least_conn_and_a_healthcheck() -> 
     assert re.search(rf"location\s+=?\s*{re.escape(path)}\s*\{{", conf)
 
 
-def test_every_service_uses_the_one_image() -> None:
+def test_serving_and_training_images_come_from_the_one_dockerfile() -> None:
     services = load_compose()["services"]
-    images = {services[n]["image"] for n in ("train", "api", "api-scaled")}
-    assert len(images) == 1
-    assert services["train"]["build"] == services["api"]["build"]
+    assert services["api"]["image"] == services["api-scaled"]["image"]
+    assert services["api"]["build"] == services["api-scaled"]["build"]
+    assert services["train"]["image"] != services["api"]["image"]
+    assert services["api"]["build"]["target"] == "runtime"
+    assert services["train"]["build"]["target"] == "trainer"
+    for name in ("train", "api"):
+        build = services[name]["build"]
+        assert build["context"] == "."
+        assert interpolate(build["args"]["BASE_IMAGE"], {}).startswith("python:3.11-slim")

@@ -1,6 +1,6 @@
 """The Dockerfile and .dockerignore: lint, structure, and the healthcheck's behaviour.
 
-No image is built here (no container engine on these machines); see deploy/README.md.
+The images are built and run for real in test_containers.py; these checks read the file.
 """
 
 from __future__ import annotations
@@ -25,12 +25,23 @@ from deploy_helpers import (
 )
 
 PYTHON_BASE = re.compile(r"^python:3\.11-slim(-[a-z]+)?$")
+BASE_ARG = re.compile(r"^\$\{?BASE_IMAGE\}?$")
 
 
 def stage(name: str) -> list[Instruction]:
+    """The stage's own instructions, after those of the stages it is built on."""
     found = [i for i in dockerfile_instructions() if i.stage == name]
     assert found, f"the Dockerfile has no stage {name!r}"
-    return found
+    parent = found[0].args.split()[0]
+    return (stage(parent) if parent in stage_bases() else []) + found
+
+
+def base_image_default() -> str:
+    """The default of the global `ARG BASE_IMAGE=...` the first stages are built on."""
+    args = [i.args for i in dockerfile_instructions() if i.keyword == "ARG" and not i.stage]
+    defaults = [a.split("=", 1)[1] for a in args if a.startswith("BASE_IMAGE=")]
+    assert len(defaults) == 1, args
+    return defaults[0]
 
 
 def stage_bases() -> dict[str, str]:
@@ -60,24 +71,44 @@ def test_hadolint_is_not_a_no_op(tmp_path: Path) -> None:
 def test_multi_stage_on_official_python_slim() -> None:
     bases = stage_bases()
     assert {"builder", "runtime", "trainer", "with-models"} <= set(bases)
+    assert PYTHON_BASE.match(base_image_default()), base_image_default()
     for name, base in bases.items():
-        assert base in bases or PYTHON_BASE.match(base), f"stage {name} is built on {base}"
-    assert PYTHON_BASE.match(bases["builder"]) and PYTHON_BASE.match(bases["runtime"])
+        assert base in bases or BASE_ARG.match(base), f"stage {name} is built on {base}"
     # The last stage is what a plain `docker build .` produces: the runtime, which never trains.
     last_base = [i for i in dockerfile_instructions() if i.keyword == "FROM"][-1]
     assert last_base.args.split()[0] == "runtime", last_base
 
 
-def test_builder_installs_the_locked_dependencies_with_uv() -> None:
-    builder = stage("builder")
+@pytest.mark.parametrize(
+    ("venv", "lock"),
+    [("serve-venv", "requirements-serve.lock"), ("train-venv", "requirements.lock")],
+)
+def test_venvs_install_the_locked_dependencies_with_uv(venv: str, lock: str) -> None:
+    builder = stage(venv)
     copies = " ".join(i.args for i in builder if i.keyword == "COPY")
-    assert "pyproject.toml" in copies and "requirements.lock" in copies
+    assert "pyproject.toml" in copies and lock in copies
     runs = " ".join(i.args for i in builder if i.keyword == "RUN")
-    # Exactly the pinned runtime set (no dev tools), then the project without re-resolving.
-    assert "uv pip sync --python /opt/venv/bin/python requirements.lock" in runs, runs
+    # Exactly the pinned set (no dev tools), then the project without re-resolving.
+    assert f"uv pip sync --python /opt/venv/bin/python {lock}" in runs, runs
     assert "requirements-dev.lock" not in runs
     assert "--no-deps ." in runs, runs
     assert "uv venv" in runs and "/opt/venv" in runs
+
+
+def locked(path: Path) -> dict[str, str]:
+    pins = re.findall(r"^([A-Za-z0-9_.\-\[\]]+)==(\S+)", path.read_text(), re.M)
+    return {name.lower(): version for name, version in pins}
+
+
+def test_serving_image_has_no_tensorflow_and_the_same_pins() -> None:
+    serve, full = locked(ROOT / "requirements-serve.lock"), locked(ROOT / "requirements.lock")
+    assert not {"tensorflow", "tensorflow-cpu", "keras", "matplotlib", "scikit-learn"} & set(serve)
+    assert {"ai-edge-litert", "numpy", "fastapi", "uvicorn"} <= set(serve)
+    assert {name: full.get(name) for name in serve} == serve, "serve pins differ from the lock"
+    runtime_copies = [i.args for i in stage("runtime") if i.keyword == "COPY"]
+    assert any("--from=serve-venv" in c for c in runtime_copies), runtime_copies
+    trainer_copies = [i.args for i in stage("trainer") if i.keyword == "COPY"]
+    assert any("--from=train-venv" in c for c in trainer_copies), trainer_copies
 
 
 def test_runtime_carries_no_compilers_and_no_caches() -> None:
@@ -87,7 +118,7 @@ def test_runtime_carries_no_compilers_and_no_caches() -> None:
             assert not re.search(r"apt-get install|apk add|pip install|uv (sync|pip)", inst.args)
             assert not re.search(r"\b(gcc|g\+\+|build-essential|clang)\b", inst.args)
         if inst.keyword == "COPY" and "--from=" in inst.args:
-            # Only the finished virtual environment comes over from the builder.
+            # Only the finished virtual environment comes over from a builder.
             assert inst.args.split()[-2:] == ["/opt/venv", "/opt/venv"], inst.args
     env = " ".join(i.args for i in runtime if i.keyword == "ENV")
     assert "PATH=/opt/venv/bin:" in env
@@ -106,7 +137,7 @@ def test_runtime_runs_as_the_non_root_user_kubernetes_expects() -> None:
 
 def test_entry_point_starts_the_service_and_leaves_room_for_the_trainer() -> None:
     instructions = dockerfile_instructions()
-    cmds = [exec_form(i.args) for i in instructions if i.stage == "runtime" and i.keyword == "CMD"]
+    cmds = [exec_form(i.args) for i in stage("runtime") if i.keyword == "CMD"]
     assert cmds == [["python", "-m", "service"]]
     # No ENTRYPOINT: `docker run IMAGE python -m training ...` runs the trainer unchanged.
     assert not [i for i in instructions if i.keyword == "ENTRYPOINT"]
@@ -138,11 +169,13 @@ def test_healthcheck_passes_only_when_ready(
 
 
 def test_models_can_be_baked_into_the_image() -> None:
-    trainer_runs = [i.args for i in stage("trainer") if i.keyword == "RUN"]
-    assert any("-m training all" in r and "--if-missing" in r for r in trainer_runs)
-    with_models = stage("with-models")
+    trainer_cmds = [exec_form(i.args) for i in stage("trainer") if i.keyword == "CMD"]
+    assert trainer_cmds[-1] == ["python", "-m", "training", "all", "--if-missing"]
+    model_runs = [i.args for i in stage("models") if i.keyword == "RUN"]
+    assert any("-m training all" in r and "--if-missing" in r for r in model_runs)
+    with_models = [i for i in dockerfile_instructions() if i.stage == "with-models"]
     copy = next(i.args for i in with_models if i.keyword == "COPY")
-    assert "--from=trainer" in copy
+    assert "--from=models" in copy
     baked_at = copy.split()[-1]
     env = " ".join(i.args for i in with_models if i.keyword == "ENV")
     assert f"SERVE_MODELS_DIR={baked_at}" in env
