@@ -26,7 +26,14 @@ def _caller_metadata(labels: list[str]) -> dict[str, Any]:
         "task": "image_classification",
         "description": "tiny test model",
         "labels": labels,
-        "input": {"name": "pixels", "shape": [28, 28], "dtype": "float32", "range": [0.0, 1.0]},
+        "input": {
+            "name": "pixels",
+            "shape": [28, 28],
+            "dtype": "float32",
+            "range": [0.0, 1.0],
+            "framing": "digit",
+            "side": 28,
+        },
         "output": {"name": "probabilities", "kind": "softmax", "shape": [len(labels)]},
         "threshold": None,
         "metrics": {"accuracy": np.float32(0.5)},  # numpy scalars must serialise
@@ -127,7 +134,8 @@ def test_metadata_is_complete_and_consistent(tmp_path: Path) -> None:
     assert seen == [False], "metadata.json must be written after the report"
     meta = json.loads((version_dir / "metadata.json").read_text())
     assert set(meta) >= REQUIRED_KEYS
-    assert (meta["name"], meta["version"], meta["format_version"]) == ("m", 1, 1)
+    assert (meta["name"], meta["version"], meta["format_version"]) == ("m", 1, 2)
+    assert meta["input"]["framing"] == "digit" and meta["input"]["side"] == 28
     assert meta["metrics"]["accuracy"] == pytest.approx(0.5)
     assert meta["files"] == file_checksums(version_dir)
     assert {"saved_model.pb", "model.tflite", "report/report.md"} <= set(meta["files"])

@@ -1,4 +1,4 @@
-"""The ``best`` recipes: registry, architecture, Pima preprocessing, real-data runs, export."""
+"""The ``best`` recipes: registry, architecture, real-data runs and export with parity."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ import keras
 import numpy as np
 import pytest
 
-from training.recipes import Split, get_recipe, pima_bag, recipe_names
+from training.modeling import cnn
+from training.recipes import Split, get_recipe, recipe_names
 from training.recipes.best import PimaBest
-from training.recipes.pima_layers import MISSING_IF_ZERO, PimaFeatures
-from training.specs import DATASETS, PIMA_FEATURE_NAMES
+from training.specs import DATASETS, ImageClassificationSpec, get_spec
 
+IMAGE_DATASETS = [name for name in DATASETS if isinstance(get_spec(name), ImageClassificationSpec)]
 SUBSET = 512
 AUGMENTATION = (
     keras.layers.RandomFlip,
@@ -40,10 +41,8 @@ def test_every_dataset_has_a_best_recipe() -> None:
         assert recipe.dataset == dataset and recipe.description
 
 
-@pytest.mark.parametrize("dataset", ["mnist", "fashion_mnist"])
+@pytest.mark.parametrize("dataset", IMAGE_DATASETS)
 def test_image_training_model_augments_but_serving_model_does_not(dataset: str) -> None:
-    from training.recipes import cnn
-
     recipe = get_recipe(dataset, "best")
     hp = recipe.hyperparameters(epochs=2)
     assert hp["epochs"] == 2
@@ -64,86 +63,6 @@ def test_image_training_model_augments_but_serving_model_does_not(dataset: str) 
     # The serving copy carries the trained weights: same outputs as the bf16 classifier, up to
     # bfloat16 rounding.
     np.testing.assert_allclose(probs, np.asarray(classifier(x, training=False)), atol=0.05)
-
-
-def _pima_rows(n: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    x = np.column_stack(
-        [
-            rng.integers(0, 10, n),
-            rng.normal(120, 30, n),
-            rng.normal(70, 12, n),
-            rng.normal(29, 10, n),
-            rng.normal(150, 80, n).clip(15),
-            rng.normal(32, 7, n),
-            rng.lognormal(-0.8, 0.6, n),
-            rng.integers(21, 80, n),
-        ]
-    ).astype(np.float32)
-    for j in MISSING_IF_ZERO:
-        x[rng.random(n) < 0.2, j] = 0.0
-    return x
-
-
-def test_pima_features_impute_zeros_with_training_medians() -> None:
-    x = _pima_rows(300)
-    layer = PimaFeatures(keep=PIMA_FEATURE_NAMES, log=(), indicators=("insulin",))
-    layer.adapt(x)
-    out = np.asarray(layer(x))
-    assert out.shape == (300, 9) and layer.output_width == 9
-    for j in MISSING_IF_ZERO:
-        measured = x[x[:, j] != 0, j]
-        expected = (np.median(measured) - layer.mean.numpy()[j]) / layer.std.numpy()[j]
-        np.testing.assert_allclose(out[x[:, j] == 0, j], expected, rtol=1e-4, atol=1e-4)
-    # "pregnant" is not a missing-if-zero column: zeros stay zeros (before scaling).
-    zero_preg = x[:, 0] == 0
-    assert zero_preg.any()
-    np.testing.assert_allclose(
-        out[zero_preg, 0], -layer.mean.numpy()[0] / layer.std.numpy()[0], rtol=1e-5
-    )
-    np.testing.assert_array_equal(out[:, 8], (x[:, 4] == 0).astype(np.float32))
-
-
-def test_pima_features_standardise_log_and_hinge() -> None:
-    x = _pima_rows(400, seed=1)
-    layer = PimaFeatures(keep=("glucose", "pedigree"), log=("pedigree",), hinges=("age",), knots=3)
-    layer.adapt(x)
-    out = np.asarray(layer(x))
-    assert out.shape == (400, 5)
-    np.testing.assert_allclose(out[:, :2].mean(axis=0), 0.0, atol=1e-4)
-    np.testing.assert_allclose(out[:, :2].std(axis=0), 1.0, atol=1e-3)
-    z_ped = (np.log(x[:, 6]) - np.log(x[:, 6]).mean()) / np.log(x[:, 6]).std()
-    np.testing.assert_allclose(out[:, 1], z_ped, atol=1e-3)
-    hinges = out[:, 2:]
-    assert np.all(hinges >= 0)
-    # Knots at the quartiles: each hinge is active for roughly 3/4, 1/2 and 1/4 of the rows.
-    np.testing.assert_allclose((hinges > 0).mean(axis=0), [0.75, 0.5, 0.25], atol=0.05)
-
-
-def test_pima_features_reject_unknown_names_and_bad_shapes() -> None:
-    with pytest.raises(ValueError, match="unknown Pima feature"):
-        PimaFeatures(keep=("glucose", "height"))
-    with pytest.raises(ValueError, match=r"\[N, 8\]"):
-        PimaFeatures().adapt(np.zeros((5, 7), dtype=np.float32))
-
-
-def test_choose_threshold_maximises_accuracy_in_range() -> None:
-    y = np.array([0, 0, 0, 1, 1, 1])
-    p = np.array([0.1, 0.2, 0.35, 0.4, 0.8, 0.9])
-    assert pima_bag.choose_threshold(y, p, 0.3, 0.7) == pytest.approx(0.4)  # ties: nearest 0.5
-    assert pima_bag.choose_threshold(y, p, 0.5, 0.7) == pytest.approx(0.5)
-
-
-def test_platt_threshold_finds_the_calibrated_midpoint() -> None:
-    rng = np.random.default_rng(0)
-    # True P(y=1) = sigmoid(2 * logit(p) - 1): calibrated 0.5 sits at logit(p) = 0.5.
-    p = rng.uniform(0.02, 0.98, 20000)
-    logit = np.log(p / (1 - p))
-    y = (rng.random(p.size) < 1 / (1 + np.exp(-(2 * logit - 1)))).astype(int)
-    expected = 1 / (1 + np.exp(-0.5))
-    assert pima_bag.platt_threshold(y, p, 0.0, 1.0) == pytest.approx(expected, abs=0.02)
-    assert pima_bag.platt_threshold(y, p, 0.0, 0.55) == pytest.approx(0.55)
-    assert pima_bag.platt_threshold(1 - y, p, 0.0, 1.0) == 0.5  # inverted ranking: no threshold
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +92,7 @@ def _export(model: keras.Model, models_dir: Path, name: str, x: np.ndarray) -> d
 
 
 @pytest.mark.training
-@pytest.mark.parametrize("dataset", ["mnist", "fashion_mnist"])
+@pytest.mark.parametrize("dataset", IMAGE_DATASETS)
 def test_image_recipe_trains_one_epoch_and_exports_with_parity(
     dataset: str, real_splits: dict[str, Split], tmp_path: Path
 ) -> None:

@@ -1,4 +1,4 @@
-"""Tutorial recipes: registry, architecture as in the tutorial, and a real-data smoke run."""
+"""Tutorial recipes: architecture as in the tutorials, one shared fit, a real-data smoke run."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from training.recipes import Recipe, Split, get_recipe, recipe_names
-from training.specs import DATASETS
+from training.recipes.tutorial import _Tutorial
+from training.specs import DATASETS, ImageClassificationSpec, get_spec
 
 SMOKE_SUBSET = 512
 
@@ -25,9 +26,10 @@ def test_every_dataset_has_a_tutorial_recipe() -> None:
         assert isinstance(recipe, Recipe) and recipe.dataset == dataset
 
 
-def test_unknown_recipe_names_the_known_ones() -> None:
-    with pytest.raises(KeyError, match="tutorial"):
-        get_recipe("mnist", "no-such-recipe")
+def test_the_tutorial_recipes_share_one_fit() -> None:
+    for dataset in DATASETS:
+        recipe = get_recipe(dataset, "tutorial")
+        assert isinstance(recipe, _Tutorial) and type(recipe).fit is _Tutorial.fit
 
 
 def test_mnist_architecture() -> None:
@@ -53,7 +55,7 @@ def test_fashion_architecture_outputs_logits() -> None:
     assert model.loss.get_config()["from_logits"] is True
 
 
-def test_pima_architecture() -> None:
+def test_pima_architecture_and_fit_options() -> None:
     recipe = get_recipe("pima", "tutorial")
     hp = recipe.hyperparameters()
     assert hp["epochs"] == 100 and hp["validation_split"] == 0.2
@@ -63,6 +65,10 @@ def test_pima_architecture() -> None:
     dense = _dense(model)
     assert [d.units for d in dense] == [128, 128, 1]
     assert [d.activation.__name__ for d in dense] == ["linear", "relu", "sigmoid"]
+    options = recipe.fit_options(hp)  # type: ignore[attr-defined]
+    assert options["validation_split"] == 0.2
+    [early_stop] = options["callbacks"]
+    assert early_stop.monitor == "val_loss" and early_stop.patience == 10
 
 
 @pytest.fixture(scope="module")
@@ -88,9 +94,9 @@ def test_tutorial_recipe_trains_one_epoch_on_real_data(
     assert result.epochs_run == 1
     assert len(result.history["loss"]) == 1
     probs = np.asarray(result.serving_model(split.x_test, training=False))
-    assert probs.shape == (len(split.x_test), len(split.labels) if dataset != "pima" else 1)
+    assert probs.shape == (len(split.x_test), *get_spec(dataset).output_spec()["shape"])
     assert np.all((probs >= 0) & (probs <= 1))
-    if dataset != "pima":
+    if isinstance(get_spec(dataset), ImageClassificationSpec):
         np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
         accuracy = np.mean(probs.argmax(axis=1) == split.y_test)
         assert accuracy > 0.4, f"one epoch on {SMOKE_SUBSET} images should beat chance (0.1)"
