@@ -76,15 +76,18 @@ class Operations:
         self._drift_lock = threading.Lock()
         self.shadow = Shadow(registry, s.shadow) if s.shadow else None
         self.hook_errors = 0
-        self.enabled = bool(
-            self.payload or self.pending or s.drift_window > 0 or self.shadow is not None
+        self.enabled = (
+            self.payload is not None
+            or self.pending is not None
+            or s.drift_window > 0
+            or self.shadow is not None
         )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
-        if self.enabled and self._thread is None and (self.payload or self.drift_window > 0):
+        if self._thread is None and (self.payload is not None or self.drift_window > 0):
             self._stop.clear()
             self._thread = threading.Thread(target=self._worker, name="operations", daemon=True)
             self._thread.start()

@@ -2,7 +2,8 @@
 
 The shadow run is queued into the other version's batcher after the primary prediction has
 finished, as a task of its own: the primary answer never waits for it and never sees its
-errors. It is dropped, not queued, whenever either version's batch queue holds rows or too many
+errors. It is dropped, not queued, whenever the primary version's batch queue holds rows, the shadow's holds more than a batch,
+or too many
 shadow runs are already in flight, so under load shadow work goes first and the primary keeps its
 queue (and its 503s) to itself. For each run: whether the two versions predict the same class,
 and the shadow version's latency.
@@ -89,7 +90,8 @@ class Shadow:
         if stats is None:
             stats = self.stats[(mv.name, mv.version, other.version)] = ShadowStats()
         busy = mv.batcher is not None and mv.batcher.queued_rows > 0
-        if busy or other.batcher.queued_rows > 0 or self.in_flight >= MAX_IN_FLIGHT:
+        full = other.batcher.queued_rows + len(x) > other.batcher.max_batch_size
+        if busy or full or self.in_flight >= MAX_IN_FLIGHT:
             stats.dropped += 1
             return
         self.in_flight += 1

@@ -30,9 +30,12 @@ def image_reference(images: np.ndarray, predicted: np.ndarray, k: int = 10) -> d
     return {"format": 1, "rows": len(images), "features": features}
 
 
-def record_reference(rows: np.ndarray, names: list[str], predicted: np.ndarray) -> dict[str, object]:
+def record_reference(
+    rows: np.ndarray, names: list[str], predicted: np.ndarray | None = None
+) -> dict[str, object]:
     features: dict[str, object] = {n: continuous(rows[:, i]) for i, n in enumerate(names)}
-    features["predicted_class"] = categorical(predicted, 2)
+    if predicted is not None:
+        features["predicted_class"] = categorical(predicted, 2)
     return {"format": 1, "rows": len(rows), "features": features}
 
 

@@ -1,0 +1,163 @@
+"""``python -m service.client.replay payloads.jsonl``: send a payload log to a server again and
+report the answers that differ from the logged ones.
+
+Each line's inputs go to the TF Serving predict route of the same model and version (or
+``--version``), in requests of up to ``--batch`` lines of that model and version; the answer's
+probabilities are compared with the logged ones (``--atol``, and the predicted class). Lines whose
+inputs were redacted cannot be sent and are counted as skipped. Exit status: 0 when every sent
+line gives the same answer, 1 when some differ or fail, 2 on bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import httpx
+import numpy as np
+
+from service.client.client import API_KEY_ENV, DEFAULT_URL, URL_ENV
+
+
+@dataclass
+class ReplayResult:
+    sent: int = 0
+    same: int = 0
+    skipped: int = 0
+    failed: int = 0
+    differ: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "sent": self.sent,
+            "same": self.same,
+            "differ": len(self.differ),
+            "skipped": self.skipped,
+            "failed": self.failed,
+            "differences": self.differ,
+        }
+
+
+def read_log(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
+    for line in lines:
+        if line.strip():
+            yield json.loads(line)
+
+
+def _predicted(row: np.ndarray) -> int:
+    flat = row.reshape(-1)
+    return int(flat[0] >= 0.5) if flat.size == 1 else int(np.argmax(flat))
+
+
+def replay(
+    records: Iterable[dict[str, Any]],
+    client: httpx.Client,
+    *,
+    version: str | None = None,
+    atol: float = 0.0,
+    batch: int = 64,
+) -> ReplayResult:
+    """Send every replayable record and compare; ``client`` has the server's base URL."""
+    result = ReplayResult()
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+
+    def flush(key: tuple[str, str]) -> None:
+        group = groups.pop(key, [])
+        if not group:
+            return
+        model, target = key
+        instances = [inst for rec in group for inst in rec["inputs"]]
+        try:
+            response = client.post(
+                f"/v1/models/{model}/versions/{target}:predict", json={"instances": instances}
+            )
+            response.raise_for_status()
+            answers = np.asarray(response.json()["predictions"], dtype=np.float64)
+        except (httpx.HTTPError, KeyError, ValueError) as exc:
+            result.failed += len(group)
+            for rec in group:
+                result.differ.append({"request_id": rec.get("request_id"), "error": str(exc)})
+            return
+        offset = 0
+        for rec in group:
+            n = len(rec["inputs"])
+            got = answers[offset : offset + n]
+            offset += n
+            want = np.asarray(rec["outputs"], dtype=np.float64).reshape(got.shape)
+            result.sent += 1
+            diff = float(np.max(np.abs(got - want))) if got.size else 0.0
+            classes = [_predicted(r) for r in got] == [_predicted(r) for r in want]
+            if diff <= atol and classes:
+                result.same += 1
+            else:
+                result.differ.append(
+                    {
+                        "request_id": rec.get("request_id"),
+                        "model": model,
+                        "version": target,
+                        "max_abs_diff": diff,
+                        "same_class": classes,
+                    }
+                )
+
+    for rec in records:
+        if "inputs" not in rec or rec.get("redacted"):
+            result.skipped += 1
+            continue
+        key = (str(rec["model"]), str(version or rec["version"]))
+        groups.setdefault(key, []).append(rec)
+        if sum(len(r["inputs"]) for r in groups[key]) >= batch:
+            flush(key)
+    for key in list(groups):
+        flush(key)
+    return result
+
+
+def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m service.client.replay",
+        description="Replay a payload log against a server and report the answers that differ.",
+    )
+    parser.add_argument("log", type=Path, help="a payload log (JSON lines)")
+    parser.add_argument("--url", default=os.environ.get(URL_ENV, DEFAULT_URL), help="server URL")
+    parser.add_argument("--version", help="send every line to this version or label instead")
+    parser.add_argument(
+        "--atol", type=float, default=1e-6, help="largest probability difference (default 1e-6)"
+    )
+    parser.add_argument("--batch", type=int, default=64, help="instances per request")
+    parser.add_argument("--json", action="store_true", help="print the full result as JSON")
+    parser.add_argument("--timeout", type=float, default=30.0)
+    args = parser.parse_args(argv)
+    if not args.log.is_file():
+        print(f"no such file: {args.log}", file=sys.stderr)
+        return 2
+    key = os.environ.get(API_KEY_ENV)
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    with (
+        args.log.open() as fh,
+        httpx.Client(base_url=args.url, headers=headers, timeout=args.timeout) as client,
+    ):
+        result = replay(
+            read_log(fh), client, version=args.version, atol=args.atol, batch=args.batch
+        )
+    if args.json:
+        print(json.dumps(result.as_dict(), indent=2), file=out)
+    else:
+        print(
+            f"sent {result.sent}, same {result.same}, differ {len(result.differ)}, "
+            f"skipped (redacted) {result.skipped}, failed {result.failed}",
+            file=out,
+        )
+        for item in result.differ[:20]:
+            print(f"  {json.dumps(item)}", file=out)
+    return 0 if not result.differ and not result.failed else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,288 @@
+"""Payload log, feedback and quality, drift and shadow through the in-process app (tiny models)."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from service.client.replay import read_log
+from tests.helpers.apps import serve
+from tests.helpers.models import PIMA_FEATURES, PIMA_ROW
+from tests.helpers.operations import image_reference, record_reference, write_reference
+from training.metrics import classification_metrics
+
+pytestmark = pytest.mark.anyio
+RNG = np.random.default_rng(7)
+NAMES = [f[0] for f in PIMA_FEATURES]
+
+
+def images(n: int) -> list[list[list[float]]]:
+    return RNG.random((n, 28, 28)).round(3).tolist()
+
+
+def pima_rows(n: int) -> list[list[float]]:
+    base = np.array(PIMA_ROW, dtype=np.float64)
+    return [(base * RNG.uniform(0.8, 1.2, 8)).round(2).tolist() for _ in range(n)]
+
+
+def log_lines(path: Path) -> list[dict]:
+    return list(read_log(path.read_text().splitlines())) if path.exists() else []
+
+
+# --- payload log ------------------------------------------------------------------------------
+async def test_sampled_lines_within_a_binomial_bound(tiny_repo: Path, tmp_path: Path) -> None:
+    path, n, rate = tmp_path / "p.jsonl", 400, 0.25
+    async with serve(tiny_repo, models=["pima"], payload_log_rate=rate, payload_log_path=path) as (
+        app,
+        client,
+    ):
+        for _ in range(n):
+            assert (
+                await client.post("/models/pima/predict", json={"instances": [PIMA_ROW]})
+            ).status_code == 200
+        app.state.operations.process()
+        lines = log_lines(path)
+    sd = math.sqrt(n * rate * (1 - rate))
+    assert abs(len(lines) - n * rate) <= 4 * sd, len(lines)
+    # the safe default: no input at all, only the answer, linked to the request id
+    assert all("inputs" not in line and line["redacted"] == ["*"] for line in lines)
+    assert all(len(line["request_id"]) == 32 and line["outputs"] for line in lines)
+
+
+async def test_redacted_fields_are_absent_and_ids_link(tiny_repo: Path, tmp_path: Path) -> None:
+    path = tmp_path / "p.jsonl"
+    redact = {"pima": ["glucose", "insulin"], "*": []}
+    async with serve(
+        tiny_repo,
+        models=["pima", "mnist"],
+        payload_log_rate=1.0,
+        payload_log_path=path,
+        payload_log_redact=redact,
+    ) as (app, client):
+        r = await client.post("/models/pima/predict", json={"instances": pima_rows(3)})
+        m = await client.post("/v1/models/mnist/versions/1:predict", json={"instances": images(1)})
+        app.state.operations.process()
+        lines = {line["request_id"]: line for line in log_lines(path)}
+    pima = lines[r.headers["x-request-id"]]
+    assert pima["redacted"] == ["glucose", "insulin"]
+    assert all(set(rec) == set(NAMES) - {"glucose", "insulin"} for rec in pima["inputs"])
+    assert len(pima["outputs"]) == 3
+    image = lines[m.headers["x-request-id"]]
+    assert image["version"] == 1 and np.asarray(image["inputs"]).shape == (1, 28, 28)
+    assert image["outputs"] == m.json()["predictions"]  # the same float32 values
+
+
+async def test_a_full_disk_costs_no_request(tiny_repo: Path) -> None:
+    async with serve(
+        tiny_repo,
+        models=["pima"],
+        payload_log_rate=1.0,
+        payload_log_path=Path("/dev/full"),
+        payload_log_redact={},
+    ) as (app, client):
+        for _ in range(20):
+            r = await client.post("/models/pima/predict", json={"instances": [PIMA_ROW]})
+            assert r.status_code == 200
+        app.state.operations.process()
+        metrics = (await client.get("/metrics")).text
+    assert "serve_payload_log_errors_total 20.0" in metrics
+    assert "serve_payload_log_lines_total 0.0" in metrics
+
+
+async def test_rotation_by_size_keeps_the_backups(tiny_repo: Path, tmp_path: Path) -> None:
+    path = tmp_path / "p.jsonl"
+    async with serve(
+        tiny_repo,
+        models=["pima"],
+        payload_log_rate=1.0,
+        payload_log_path=path,
+        payload_log_redact={},
+        payload_log_max_bytes=2048,
+        payload_log_backups=2,
+    ) as (app, client):
+        for _ in range(60):
+            await client.post("/models/pima/predict", json={"instances": [PIMA_ROW]})
+            app.state.operations.process()
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["p.jsonl", "p.jsonl.1", "p.jsonl.2"]
+    assert all(p.stat().st_size <= 2048 for p in tmp_path.iterdir())
+
+
+async def test_a_full_buffer_drops_lines_not_requests(tiny_repo: Path, tmp_path: Path) -> None:
+    async with serve(
+        tiny_repo,
+        models=["mnist"],
+        payload_log_rate=1.0,
+        payload_log_path=tmp_path / "p.jsonl",
+        payload_log_redact={},
+        payload_log_buffer_bytes=4096,
+    ) as (app, client):
+        for _ in range(5):  # 3136 bytes of pixels each: the second one no longer fits
+            r = await client.post("/models/mnist/versions/1/predict", json={"instances": images(1)})
+            assert r.status_code == 200
+        assert app.state.operations.payload.dropped == 4
+
+
+# --- feedback and quality ---------------------------------------------------------------------
+async def test_quality_equals_the_offline_metrics(tiny_repo: Path) -> None:
+    async with serve(tiny_repo, models=["pima", "mnist"], feedback_window=10_000) as (_, client):
+        probs_m, labels_m, probs_p, labels_p = [], [], [], []
+        for _ in range(30):
+            r = await client.post(
+                "/v1/models/mnist/versions/2:predict", json={"instances": images(3)}
+            )
+            labels = RNG.integers(0, 10, 3).tolist()
+            probs_m += r.json()["predictions"]
+            labels_m += labels
+            feedback = {"request_id": r.headers["x-request-id"], "labels": labels}
+            assert (await client.post("/models/mnist/feedback", json=feedback)).status_code == 200
+        batch = []
+        for _ in range(40):
+            r = await client.post("/v1/models/pima:predict", json={"instances": pima_rows(1)})
+            probs_p += r.json()["predictions"]
+            label = int(RNG.integers(0, 2))
+            labels_p.append(label)
+            batch.append(
+                {
+                    "request_id": r.headers["x-request-id"],
+                    "label": ["no diabetes", "diabetes"][label],
+                }
+            )
+        assert (await client.post("/models/pima/feedback", json=batch)).json() == {"recorded": 40}
+        quality_m = (await client.get("/models/mnist/versions/2/quality")).json()["quality"]
+        quality_p = (await client.get("/models/pima/versions/1/quality")).json()["quality"]
+        metrics = (await client.get("/metrics")).text
+    for quality, probs, labels, names in (
+        (quality_m, probs_m, labels_m, [str(d) for d in range(10)]),
+        (quality_p, probs_p, labels_p, ["no diabetes", "diabetes"]),
+    ):
+        offline = classification_metrics(np.array(labels), np.array(probs, np.float32), names)
+        assert quality["rows"] == len(labels)
+        assert quality["accuracy"] == pytest.approx(offline["accuracy"], abs=1e-9)
+        assert quality["confusion_matrix"] == offline["confusion_matrix"]
+        assert quality["ece"] == pytest.approx(offline["ece"], abs=1e-9)
+        p = np.array(probs, np.float64).reshape(len(labels), -1)
+        p = np.concatenate([1 - p, p], axis=1) if p.shape[1] == 1 else p
+        brier = np.mean(np.sum((p - np.eye(p.shape[1])[labels]) ** 2, axis=1))
+        assert quality["brier"] == pytest.approx(brier, abs=1e-9)
+    assert quality_p["roc_auc"] == pytest.approx(
+        classification_metrics(np.array(labels_p), np.array(probs_p, np.float32), ["a", "b"])[
+            "roc_auc"
+        ],
+        abs=1e-9,
+    )
+    assert 'serve_quality_accuracy{model="pima",version="1"}' in metrics
+
+
+async def test_feedback_errors(tiny_repo: Path) -> None:
+    async with serve(tiny_repo, models=["pima", "mnist"], feedback_window=100) as (_, client):
+        r = await client.post("/models/pima/predict", json={"instances": pima_rows(2)})
+        rid = r.headers["x-request-id"]
+        unknown = await client.post("/models/pima/feedback", json={"request_id": "x1", "label": 1})
+        assert unknown.status_code == 404 and "unknown request id" in unknown.json()["error"]
+        wrong = await client.post(
+            "/models/mnist/feedback", json={"request_id": rid, "labels": [0, 1]}
+        )
+        assert wrong.status_code == 404
+        count = await client.post("/models/pima/feedback", json={"request_id": rid, "label": 1})
+        assert count.status_code == 422 and "2 instances" in count.json()["error"]
+        bad = await client.post("/models/pima/feedback", json={"request_id": rid, "labels": [0, 7]})
+        assert bad.status_code == 422
+        ok = await client.post("/models/pima/feedback", json={"request_id": rid, "labels": [0, 1]})
+        assert ok.status_code == 200
+        again = await client.post(
+            "/models/pima/feedback", json={"request_id": rid, "labels": [0, 1]}
+        )
+        assert again.status_code == 410 and "already labelled" in again.json()["error"]
+        assert (await client.post("/models/nope/feedback", json={})).status_code == 404
+
+
+async def test_feedback_needs_the_api_key(tiny_repo: Path) -> None:
+    async with serve(tiny_repo, models=["pima"], feedback_window=100, api_key="k") as (_, client):
+        body = {"request_id": "x", "label": 1}
+        assert (await client.post("/models/pima/feedback", json=body)).status_code == 401
+        auth = {"Authorization": "Bearer k"}
+        r = await client.post("/models/pima/feedback", json=body, headers=auth)
+        assert r.status_code == 404
+        assert (await client.get("/models/pima/versions/1/quality")).status_code == 200
+
+
+async def test_feedback_off_is_a_clear_404(tiny_repo: Path) -> None:
+    async with serve(tiny_repo, models=["pima"]) as (_, client):
+        r = await client.post("/models/pima/feedback", json={"request_id": "x", "label": 1})
+        assert r.status_code == 404 and "off" in r.json()["error"]
+        q = (await client.get("/models/pima/versions/1/quality")).json()
+        assert q["enabled"] is False and q["quality"] is None
+
+
+# --- drift ------------------------------------------------------------------------------------
+async def test_drift_per_feature_and_without_reference(repo_copy: Path) -> None:
+    rows = np.array(pima_rows(400))
+    write_reference(repo_copy / "pima" / "1", record_reference(rows, NAMES))
+    async with serve(repo_copy, models=["pima", "mnist"], drift_window=100, drift_min_rows=50) as (
+        app,
+        client,
+    ):
+        for chunk in range(4):
+            await client.post("/models/pima/predict", json={"instances": pima_rows(25)})
+        await client.post("/models/mnist/predict", json={"instances": images(2)})
+        app.state.operations.process()
+        report = (await client.get("/models/pima/versions/1/drift")).json()
+        none = (await client.get("/models/mnist/versions/2/drift")).json()
+        metrics = (await client.get("/metrics")).text
+    drift = report["drift"]
+    alarms = {k: v["p_value"] for k, v in drift["features"].items() if v["alarm"]}
+    assert drift["rows"] == 100 and drift["alarm"] is False, alarms
+    assert set(drift["features"]) == set(NAMES)
+    assert drift["threshold"]["p_value_per_feature"] == pytest.approx(0.01 / 8)
+    assert none["drift"] is None and "no drift reference" in none["reason"]
+    assert 'serve_drift_ks{feature="glucose",model="pima",version="1"}' in metrics
+    assert 'serve_drift_alarm{model="pima",version="1"} 0.0' in metrics
+
+
+async def test_shifted_inputs_raise_the_alarm(repo_copy: Path) -> None:
+    ref = RNG.random((2000, 28, 28)).astype(np.float32)
+    write_reference(repo_copy / "mnist" / "2", image_reference(ref, RNG.integers(0, 10, 2000)))
+    async with serve(repo_copy, models=["mnist"], drift_window=200, drift_min_rows=100) as (
+        app,
+        client,
+    ):
+        for _ in range(10):  # darker images: less ink mass
+            x = (RNG.random((20, 28, 28)) * 0.7).round(3).tolist()
+            await client.post("/models/mnist/versions/2/predict", json={"instances": x})
+        app.state.operations.process()
+        drift = (await client.get("/models/mnist/versions/2/drift")).json()["drift"]
+    assert drift["alarm"] is True and drift["features"]["ink_mass"]["alarm"] is True
+
+
+# --- shadow -----------------------------------------------------------------------------------
+async def test_shadow_answers_identical_and_agreement_offline(tiny_repo: Path) -> None:
+    bodies = [{"instances": images(2)} for _ in range(20)]
+    answers = {}
+    for shadow in ({}, {"mnist": "1:1.0"}):
+        async with serve(tiny_repo, models=["mnist"], shadow=shadow) as (app, client):
+            answers[bool(shadow)] = [
+                (await client.post("/models/mnist/versions/2/predict", json=b)).content
+                for b in bodies
+            ]
+            registry = app.state.registry
+            ops = app.state.operations
+            if shadow:
+                await __import__("asyncio").sleep(0.2)
+                stats = ops.shadow.stats[("mnist", 2, 1)]
+                x = np.array([i for b in bodies for i in b["instances"]], np.float32)
+                a = registry.resolve("mnist", 2).runtime.predict(x).argmax(1)
+                b = registry.resolve("mnist", 1).runtime.predict(x).argmax(1)
+                assert stats.rows == 40 and stats.dropped == 0
+                assert stats.agreed / stats.rows == pytest.approx(float(np.mean(a == b)), abs=1e-12)
+                metrics = (await client.get("/metrics")).text
+                assert (
+                    'serve_shadow_agreement{model="mnist",shadow_version="1",version="2"}'
+                    in metrics
+                )
+    assert answers[True] == answers[False]
