@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import math
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -228,7 +226,7 @@ async def test_drift_per_feature_and_without_reference(repo_copy: Path) -> None:
         app,
         client,
     ):
-        for chunk in range(4):
+        for _ in range(4):
             await client.post("/models/pima/predict", json={"instances": pima_rows(25)})
         await client.post("/models/mnist/predict", json={"instances": images(2)})
         app.state.operations.process()
