@@ -4,8 +4,8 @@ The shadow run is queued into the other version's batcher after the primary pred
 finished, as a task of its own: the primary answer never waits for it and never sees its
 errors. It is dropped, not queued, whenever the primary version's batch queue holds rows, the
 shadow's holds more than a batch, or too many shadow runs are already in flight: under load
-shadow work goes first, and the primary keeps its queue (and its 503s) to itself. For each run: whether the two versions predict the same class,
-and the shadow version's latency.
+shadow work goes first, and the primary keeps its queue (and its 503s) to itself.
+For each run: whether the two versions predict the same class, and the shadow version's latency.
 """
 
 from __future__ import annotations
