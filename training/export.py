@@ -199,12 +199,15 @@ def export_version(
     golden_inputs: np.ndarray,
     parity_inputs: np.ndarray | None = None,
     write_report: Callable[[Path], None] | None = None,
+    write_artifacts: Callable[[Path], dict[str, Any]] | None = None,
     tflite: bool = True,
 ) -> Path:
     """Export ``model`` (the serving model, returning probabilities) as a new version.
 
     ``metadata`` holds the caller's fields (task, description, labels, input, output, threshold,
-    metrics, recipe, training, data). Returns the finished version folder.
+    metrics, recipe, training, data). ``write_artifacts`` writes further files the service
+    reads into the folder and returns the metadata blocks naming them. Returns the finished
+    version folder.
     """
     golden_x = np.asarray(golden_inputs, dtype=np.float32)
     parity_x = golden_x if parity_inputs is None else np.asarray(parity_inputs, np.float32)
@@ -229,8 +232,11 @@ def export_version(
         report_dir.mkdir(exist_ok=True)
         write_report(report_dir)
 
+    extra = write_artifacts(version_dir) if write_artifacts is not None else {}
+
     payload: dict[str, Any] = {"format_version": FORMAT_VERSION, "name": name, "version": version}
     payload.update(metadata)
+    payload.update(extra)
     payload.update(
         {
             "files": file_checksums(version_dir),

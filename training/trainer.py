@@ -135,6 +135,7 @@ def train_and_export(
         golden_inputs=spec.golden_inputs(split),
         parity_inputs=spec.parity_inputs(split),
         write_report=lambda path: write_report(path, report),
+        write_artifacts=lambda path: spec.write_artifacts(split, path),
         tflite=tflite,
     )
     seconds = time.perf_counter() - started

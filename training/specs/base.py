@@ -89,6 +89,11 @@ class DatasetSpec(ABC):
         """The inputs on which the TFLite copy must match the SavedModel."""
         return split.x_test
 
+    def write_artifacts(self, split: Split, folder: Path) -> dict[str, Any]:
+        """Write the files the service needs besides the model into the version ``folder``
+        (before its checksums are taken) and return the metadata blocks that name them."""
+        return {}
+
     def metadata(self, data: Prepared, threshold: float | None) -> dict[str, Any]:
         """The metadata.json fields that describe the data set and the model's contract."""
         return {

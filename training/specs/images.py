@@ -19,6 +19,13 @@ IMAGE_SHAPE = (IMAGE_SIDE, IMAGE_SIDE)
 Framing = Literal["digit", "item"]
 FRAMINGS: tuple[Framing, ...] = ("digit", "item")
 
+# The out-of-distribution model: its share of held-out training images flagged sets the threshold.
+OOD_FILE = "ood.npz"
+OOD_COMPONENTS = 40
+OOD_HELD_OUT = 0.1
+OOD_FLAGGED = 0.02
+OOD_SEED = 7
+
 
 class ImageSource(Protocol):
     """What an image loader returns: uint8 images ``[N, side, side]`` and class indices."""
@@ -94,3 +101,31 @@ class ImageClassificationSpec(DatasetSpec):
         if chosen is not None:
             raise ValueError(f"{self.name}: a softmax model takes the argmax, not a threshold")
         return None
+
+    def write_artifacts(self, split: Split, folder: Path) -> dict[str, Any]:
+        """The out-of-distribution model (``service.serving.ood``): fitted on the training
+        images but a held-out share, whose scores choose the threshold."""
+        from service.serving import ood
+
+        x, y = split.x_train, split.y_train
+        held = max(1, round(len(x) * OOD_HELD_OUT))
+        order = np.random.default_rng(OOD_SEED).permutation(len(x))
+        fit_rows, held_rows = order[held:], order[:held]
+        arrays = ood.fit(x[fit_rows], y[fit_rows], components=OOD_COMPONENTS)
+        model = ood.from_arrays(arrays, 0.0)
+        threshold = ood.choose_threshold(model, x[held_rows], OOD_FLAGGED)
+        ood.save(arrays, folder / OOD_FILE)
+        fitted = ood.from_arrays(arrays, threshold)
+        flagged_test = float(fitted.flags(fitted.scores(split.x_test)).mean())
+        return {
+            "ood": {
+                "method": ood.METHOD,
+                "file": OOD_FILE,
+                "threshold": threshold,
+                "components": int(arrays["components"].shape[1]),
+                "fitted_on": len(fit_rows),
+                "threshold_from": f"{len(held_rows)} held-out training images",
+                "in_distribution_flagged": OOD_FLAGGED,
+                "test_flagged": round(flagged_test, 4),
+            }
+        }

@@ -10,6 +10,11 @@ import numpy as np
 
 from training.specs.base import DatasetSpec, Prepared, Split, first
 
+# Explanations compare an input with this many training rows; more costs time per explanation.
+BACKGROUND_FILE = "background.npy"
+BACKGROUND_ROWS = 32
+BACKGROUND_SEED = 42
+
 
 @dataclass(frozen=True)
 class FeatureSpec:
@@ -125,6 +130,23 @@ class BinaryClassificationSpec(DatasetSpec):
 
     def output_spec(self) -> dict[str, Any]:
         return {"name": "probabilities", "kind": "sigmoid", "shape": [1]}
+
+    def write_artifacts(self, split: Split, folder: Path) -> dict[str, Any]:
+        """The background sample explanations are computed against: training rows, raw."""
+        x = split.x_train
+        rows = min(BACKGROUND_ROWS, len(x))
+        chosen = np.random.default_rng(BACKGROUND_SEED).choice(len(x), rows, replace=False)
+        np.save(folder / BACKGROUND_FILE, np.asarray(x[chosen], np.float32))
+        return {
+            "explain": {
+                "background": {
+                    "file": BACKGROUND_FILE,
+                    "rows": int(rows),
+                    "seed": BACKGROUND_SEED,
+                    "source": "training split",
+                }
+            }
+        }
 
     def decision_threshold(self, chosen: float | None) -> float | None:
         return self.default_threshold if chosen is None else chosen
