@@ -35,7 +35,7 @@ def _latest(root: Path, name: str) -> int:
 def data() -> dict[str, np.ndarray]:
     from sklearn.model_selection import train_test_split
 
-    (x_train, y_train), (x_test, y_test) = load_mnist()
+    (x_train, _), (x_test, y_test) = load_mnist()
     pima = load_pima()
     table = np.asarray(pima.features, dtype=np.float32)
     p_train, p_test, _, q_test = train_test_split(

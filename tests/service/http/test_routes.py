@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.types import Receive, Scope, Send
 
-from service.api import own, tfserving, v2
+from service.api import operations, own, tfserving, v2
 from service.api.routing import RouteKind, dialect_router, route_kind
 from service.app import ServeApp, create_app
 from service.http import fastpath
@@ -25,7 +25,7 @@ from service.settings import Settings
 from tests.helpers.apps import started
 from tests.helpers.settings import make_settings
 
-PREDICTION_PATH = re.compile(r"(/predict|/infer|/explain|:{verb})$")
+PREDICTION_PATH = re.compile(r"(/predict|/infer|/explain|/feedback|:{verb})$")
 DOCS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 PARAMS = {
     "name": "mnist",
@@ -79,7 +79,7 @@ def test_every_prediction_route_is_hot_and_only_those() -> None:
     predictions = table.of_kind(RouteKind.PREDICTION)
     declared = {
         (route.path, route.endpoint)
-        for router in (own.router, tfserving.router, v2.router)
+        for router in (own.router, tfserving.router, v2.router, operations.router)
         for route in router.routes
         if isinstance(route, APIRoute)
         and "POST" in (route.methods or ())
