@@ -83,37 +83,39 @@ def test_quality_equals_offline_on_the_real_test_sets(
     repo: Path, data: dict[str, np.ndarray], tmp_path: Path
 ) -> None:
     env = {"SERVE_FEEDBACK_WINDOW": "10000", "SERVE_FEEDBACK_PENDING_ROWS": "20000"}
-    with run_server(repo, tmp_path / "server.log", env) as server:
-        with httpx.Client(base_url=server.url, timeout=60) as client:
-            for model, x, y, names in (
-                ("mnist", data["mnist_test"], data["mnist_labels"], [str(d) for d in range(10)]),
-                ("pima", data["pima_test"], data["pima_labels"], ["no diabetes", "diabetes"]),
-            ):
-                answered = []
-                for i in range(0, len(x), BATCH):
-                    rid, probs = _post(client, model, x[i : i + BATCH])
-                    answered.append(probs)
-                    labels = y[i : i + BATCH].tolist()
-                    fb = client.post(
-                        f"/models/{model}/feedback", json={"request_id": rid, "labels": labels}
-                    )
-                    assert fb.status_code == 200, fb.text
-                probs = np.concatenate(answered)
-                version = client.get(f"/models/{model}").json()["default_version"]
-                quality = client.get(f"/models/{model}/versions/{version}/quality").json()
-                q = quality["quality"]
-                offline = classification_metrics(y, probs, names)
-                assert q["rows"] == len(y)
-                assert abs(q["accuracy"] - offline["accuracy"]) <= 1e-9
-                assert q["confusion_matrix"] == offline["confusion_matrix"]
-                assert abs(q["ece"] - offline["ece"]) <= 1e-9
-                p = probs.astype(np.float64).reshape(len(y), -1)
-                p = np.concatenate([1 - p, p], axis=1) if p.shape[1] == 1 else p
-                brier = float(np.mean(np.sum((p - np.eye(p.shape[1])[y]) ** 2, axis=1)))
-                assert abs(q["brier"] - brier) <= 1e-9
-                if model == "pima":
-                    assert abs(q["roc_auc"] - offline["roc_auc"]) <= 1e-9
-                print(model, json.dumps({k: q[k] for k in ("accuracy", "brier", "ece")}))
+    with (
+        run_server(repo, tmp_path / "server.log", env) as server,
+        httpx.Client(base_url=server.url, timeout=60) as client,
+    ):
+        for model, x, y, names in (
+            ("mnist", data["mnist_test"], data["mnist_labels"], [str(d) for d in range(10)]),
+            ("pima", data["pima_test"], data["pima_labels"], ["no diabetes", "diabetes"]),
+        ):
+            answered = []
+            for i in range(0, len(x), BATCH):
+                rid, probs = _post(client, model, x[i : i + BATCH])
+                answered.append(probs)
+                labels = y[i : i + BATCH].tolist()
+                fb = client.post(
+                    f"/models/{model}/feedback", json={"request_id": rid, "labels": labels}
+                )
+                assert fb.status_code == 200, fb.text
+            probs = np.concatenate(answered)
+            version = client.get(f"/models/{model}").json()["default_version"]
+            quality = client.get(f"/models/{model}/versions/{version}/quality").json()
+            q = quality["quality"]
+            offline = classification_metrics(y, probs, names)
+            assert q["rows"] == len(y)
+            assert abs(q["accuracy"] - offline["accuracy"]) <= 1e-9
+            assert q["confusion_matrix"] == offline["confusion_matrix"]
+            assert abs(q["ece"] - offline["ece"]) <= 1e-9
+            p = probs.astype(np.float64).reshape(len(y), -1)
+            p = np.concatenate([1 - p, p], axis=1) if p.shape[1] == 1 else p
+            brier = float(np.mean(np.sum((p - np.eye(p.shape[1])[y]) ** 2, axis=1)))
+            assert abs(q["brier"] - brier) <= 1e-9
+            if model == "pima":
+                assert abs(q["roc_auc"] - offline["roc_auc"]) <= 1e-9
+            print(model, json.dumps({k: q[k] for k in ("accuracy", "brier", "ece")}))
 
 
 def test_payload_log_replay_gives_identical_answers(
@@ -125,23 +127,27 @@ def test_payload_log_replay_gives_identical_answers(
         "SERVE_PAYLOAD_LOG_PATH": str(log_path),
         "SERVE_PAYLOAD_LOG_REDACT": "{}",
     }
-    with run_server(repo, tmp_path / "server.log", env) as server:
-        with httpx.Client(base_url=server.url, timeout=60) as client:
-            for i in range(0, 200, 4):
-                _post(client, "mnist", data["mnist_test"][i : i + 4])
-            for i in range(0, 100, 1):
-                rows = data["pima_test"][i : i + 1]
-                r = client.post(
-                    "/models/pima/predict",
-                    json={"instances": [dict(zip(PIMA, map(float, rows[0]), strict=True))]},
-                )
-                assert r.status_code == 200
+    with (
+        run_server(repo, tmp_path / "server.log", env) as server,
+        httpx.Client(base_url=server.url, timeout=60) as client,
+    ):
+        for i in range(0, 200, 4):
+            _post(client, "mnist", data["mnist_test"][i : i + 4])
+        for i in range(0, 100, 1):
+            rows = data["pima_test"][i : i + 1]
+            r = client.post(
+                "/models/pima/predict",
+                json={"instances": [dict(zip(PIMA, map(float, rows[0]), strict=True))]},
+            )
+            assert r.status_code == 200
         server.terminate()
     records = list(read_log(log_path.read_text().splitlines()))
     assert len(records) == 150
-    with run_server(repo, tmp_path / "server2.log") as server:
-        with httpx.Client(base_url=server.url, timeout=60) as client:
-            result = replay(records, client, atol=0.0)
+    with (
+        run_server(repo, tmp_path / "server2.log") as server,
+        httpx.Client(base_url=server.url, timeout=60) as client,
+    ):
+        result = replay(records, client, atol=0.0)
     assert result.sent == 150 and result.same == 150, result.differ[:3]
 
 
@@ -159,22 +165,24 @@ def test_drift_false_alarms_and_shifted_replays(
     }
     rng = np.random.default_rng(0)
     x = data["mnist_test"]
-    with run_server(repo, tmp_path / "server.log", env) as server:
-        with httpx.Client(base_url=server.url, timeout=60) as client:
-            version = client.get("/models/mnist").json()["default_version"]
+    with (
+        run_server(repo, tmp_path / "server.log", env) as server,
+        httpx.Client(base_url=server.url, timeout=60) as client,
+    ):
+        version = client.get("/models/mnist").json()["default_version"]
 
-            def alarm_after(batch: np.ndarray) -> dict:
-                _post(client, "mnist", batch)
-                import time
+        def alarm_after(batch: np.ndarray) -> dict:
+            _post(client, "mnist", batch)
+            import time
 
-                time.sleep(0.5)  # the operations thread takes the window in
-                return client.get(f"/models/mnist/versions/{version}/drift").json()["drift"]
+            time.sleep(0.5)  # the operations thread takes the window in
+            return client.get(f"/models/mnist/versions/{version}/drift").json()["drift"]
 
-            alarms = 0
-            for _ in range(trials):
-                alarms += alarm_after(x[rng.integers(0, len(x), window)])["alarm"]
-            rotated = _rotate(x[rng.integers(0, len(x), window)], 30)
-            shifted = alarm_after(rotated)
+        alarms = 0
+        for _ in range(trials):
+            alarms += alarm_after(x[rng.integers(0, len(x), window)])["alarm"]
+        rotated = _rotate(x[rng.integers(0, len(x), window)], 30)
+        shifted = alarm_after(rotated)
     # binomial slack: P(Binomial(40, 0.01) >= 3) < 0.01
     assert alarms <= 2, alarms
     assert shifted["alarm"] is True
