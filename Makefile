@@ -7,7 +7,7 @@ MODELS_DIR ?= models
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: serve test lock install system-deps data train train-best lint typecheck unit integration \
-        deploy-check browser bench soak audit clean
+        deploy-check container-test browser bench soak audit clean
 
 ## serve: install, fetch the data, train any missing tutorial model, start the service
 serve: install data train
@@ -62,9 +62,16 @@ lock:
 	uv pip compile deploy/container/requirements-serve.in --python-version 3.11 \
 	  --python-platform x86_64-unknown-linux-gnu -c requirements.lock -o requirements-serve.lock
 
+## container-test: build both images and run the compose stack, its scale profile and the
+## Kubernetes Deployment in podman (installed and configured when missing; skipped with the reason
+## where the kernel can't run containers). Built images and base layers are reused between runs.
+container-test: install
+	.venv/bin/pytest -q -p no:cacheprovider --timeout=1800 -rs -m containers tests/deploy/test_containers.py
+	@cat tests/.cache/container-report.json 2>/dev/null || true
+
 ## test: every check CI runs
-test: install system-deps lint typecheck deploy-check audit
-	.venv/bin/pytest -q -p no:cacheprovider --timeout=900 --durations=20 tests
+test: install system-deps lint typecheck deploy-check audit container-test
+	.venv/bin/pytest -q -p no:cacheprovider --timeout=900 --durations=20 -m "not containers" tests
 
 bench: install system-deps data train
 	$(PY) -m benchmarks.run
