@@ -114,7 +114,12 @@ async def test_a_request_to_each_prediction_route_goes_through_the_fast_path(
 
     monkeypatch.setattr(ServeApp, "framework", spy_framework)
     monkeypatch.setattr(fastpath.FastPath, "dispatch", spy_dispatch)
-    settings = make_settings(tiny_repo, models=["mnist"], version_labels={"mnist": {"stable": 1}})
+    settings = make_settings(
+        tiny_repo,
+        models=["mnist"],
+        version_labels={"mnist": {"stable": 1}},
+        feedback_window=10,  # feedback off answers 404
+    )
     app = create_app(settings)
     predictions = RouteTable.of_app(app).of_kind(RouteKind.PREDICTION)
     async with started(app) as client:
