@@ -35,7 +35,9 @@ log() { echo "podman.sh: $*" >&2; }
 install() {
     local missing=()
     local p
-    for p in podman runc catatonit debootstrap docker-compose; do
+    # The dnsname plugin gives containers the compose service names in DNS (CNI backend).
+    for p in podman runc catatonit debootstrap docker-compose \
+        golang-github-containernetworking-plugin-dnsname; do
         dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
     done
     if ((${#missing[@]})); then
