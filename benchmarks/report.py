@@ -299,7 +299,8 @@ def version_hit(report: dict[str, Any], server: str, scenario: str) -> str:
 def _single_rows(report: dict[str, Any], results: Sequence[RunResult]) -> list[list[str]]:
     rows = []
     order = {name: i for i, name in enumerate(SINGLE)}
-    singles = [r for r in results if r.scenario in order]
+    # the one-core servers only: the worker comparison runs on both cores and has its own table
+    singles = [r for r in results if r.scenario in order and r.server in _RANKS]
     singles.sort(key=lambda r: (order[r.scenario], r.concurrency, _server_rank(r.server)))
     for r in singles:
         flo = find(results, FLOOR, r.scenario, r.concurrency)
@@ -322,9 +323,11 @@ def _single_rows(report: dict[str, Any], results: Sequence[RunResult]) -> list[l
     return rows
 
 
+_RANKS = {SERVICE: 0, REFERENCE: 1, FLOOR: 2, BARE: 3, NAIVE: 4}
+
+
 def _server_rank(server: str) -> int:
-    ranks = {SERVICE: 0, REFERENCE: 1, FLOOR: 2, BARE: 3, NAIVE: 4}
-    return ranks.get(server, 5)
+    return _RANKS.get(server, len(_RANKS))
 
 
 def _photo_rows(report: dict[str, Any], results: Sequence[RunResult]) -> list[list[str]]:
@@ -386,7 +389,8 @@ def render(report: dict[str, Any], results: Sequence[RunResult]) -> str:
         f"Machine: {machine['cpu_model']}, {machine['cpus']} cores, Python {machine['python']}; "
         f"load generator: {report['tool']} on CPU {report['loadgen_cpus']}, one-worker servers "
         f"on CPU {report['server_cpus']}; {report['duration_s']:g} s per run after "
-        f"{report['warmup_s']:g} s warm-up. Command: `{report['command']}`."
+        f"{report['warmup_s']:g} s warm-up. Command: `{report['command']}`"
+        + (f" (exactly: `{report['argv']}`)." if report.get("argv") else ".")
         + (f" Load average (1, 5, 15 min) at the start: {_load(load)}" if load else "")
         + (f", at the end: {_load(load_end)}." if load_end else ".")
     )

@@ -493,8 +493,8 @@ def benchmark(args: argparse.Namespace, source: Path | None) -> int:
         "created_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": "make bench"
         if not options
-        else shlex.join(["python -m benchmarks.run", *options]),
-        "argv": shlex.join(sys.argv),
+        else " ".join(["python -m benchmarks.run", shlex.join(options)]),
+        "argv": " ".join(["python -m benchmarks.run", shlex.join(sys.argv[1:])]),
         "machine": info,
         "tool": plan.tool,
         "loadgen_cpus": plan.loadgen_cpus,
