@@ -7,9 +7,14 @@ Two fits, following how each data set was made:
 - ``"item"`` (Fashion-MNIST): the object is trimmed, its longer side resized to 28 (aspect kept)
   and centred in the frame.
 
-Both convert to grey (compositing transparency on a background that contrasts with the strokes),
-invert a light background (median of the border pixels > 127: dark ink on paper becomes light
-on black), drop paper noise and stretch the contrast.
+Both convert to grey (compositing transparency on a background that contrasts with the strokes)
+and reduce the picture to a small working size. A digit's ink is then measured against the
+*local* paper: the paper's level is taken per cell of a coarse grid (a high percentile for dark
+ink, since strokes cover less than half a cell) and interpolated smoothly, so lighting gradients,
+soft shadows and tinted paper drop out, and dark ink counts by its contrast relative to the paper
+around it, so a shadowed stroke is as strong as a lit one. An item is measured against the colour
+of the picture's corners. A picture in which nothing stands out from the background raises
+:class:`NoInkFound` (a 422), instead of being answered as if it held a digit.
 """
 
 from __future__ import annotations
@@ -19,14 +24,28 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-__all__ = ["FITS", "WORK_SIDE", "Fit", "preprocess_pil"]
+from service.errors import InvalidInput
+
+__all__ = ["FITS", "WORK_SIDE", "Fit", "NoInkFound", "preprocess_pil"]
 
 Fit = Literal["digit", "item"]
 FITS: tuple[str, ...] = ("digit", "item")
 SIDE = 28  # output frame
 BOX = 20  # a digit's longer side, as in MNIST
-WORK_SIDE = 512  # larger inputs are reduced to this before analysis
+WORK_SIDE = 256  # larger inputs are reduced to this before analysis (the digit ends up 20 px)
 MIN_CONTRAST = 16.0  # grey levels between background and ink below which the image is blank
+PAPER_CELLS = 12  # the paper's level is estimated on a grid of this many cells per side ...
+PAPER_QUANTILE = 0.9  # ... as this quantile of each cell (strokes are the dark minority)
+INK_FLOOR = 0.4  # ink below this share of the strokes' own level is paper texture or shadow
+MIN_INK_SIDE = 0.04  # ink whose box is smaller than this share of the picture is a speck
+MIN_STROKE = 40.0  # strokes darker than the paper around them by less than 16% are shading
+RULE_SHARE = 0.5  # a row or column inked over more than this share is a printed line
+
+
+class NoInkFound(InvalidInput):
+    """The picture holds nothing that stands out from its background."""
+
+
 THIN_STROKE = 0.07  # stroke width / digit size below which strokes are thickened ...
 TARGET_STROKE = 0.12  # ... to about this (MNIST digits measure 0.11-0.25)
 
@@ -116,14 +135,78 @@ def _reference(arr: np.ndarray, fit: Fit) -> np.ndarray:
                            arr[-b:, :b].ravel(), arr[-b:, -b:].ravel()])  # fmt: skip
 
 
-def _normalise(grey: np.ndarray, fit: Fit, lossy: bool) -> np.ndarray | None:
-    """Light on black in [0, 1]: invert a light background, drop paper noise, stretch.
+def _cell_levels(grey: np.ndarray, quantile: float) -> np.ndarray:
+    """The ``quantile`` of each cell of a ``PAPER_CELLS`` grid, interpolated to full size."""
+    h, w = grey.shape
+    ch, cw = max(1, h // PAPER_CELLS), max(1, w // PAPER_CELLS)
+    ny, nx = h // ch, w // cw
+    grid = grey[: ny * ch, : nx * cw].reshape(ny, ch, nx, cw).transpose(0, 2, 1, 3)
+    cells = grid.reshape(ny, nx, ch * cw)
+    k = int(quantile * (ch * cw - 1))
+    levels = np.ascontiguousarray(np.partition(cells, k, axis=2)[:, :, k], dtype=np.float32)
+    smooth = Image.fromarray(levels).resize((w, h), Image.Resampling.BILINEAR)
+    return np.asarray(smooth, dtype=np.float32)
 
-    A digit's strokes are stretched so that most of the ink reaches 1 (as MNIST's do); an item
-    keeps its texture: only its brightest pixel reaches 1. Levels within 3% of the background
-    are dropped for digits, and for items from lossy (JPEG) files, whose ringing around edges
-    the noise measured on a flat background does not show.
+
+def _flat_background(grey: np.ndarray) -> bool:
+    """Whether the border is one even level (a drawing, a scan, a data set image), where the
+    global background says all; photos, with their light and grain, are measured locally."""
+    if min(grey.shape) < 2 * PAPER_CELLS * 4:
+        return True  # too small for cells of its own: icon-sized pictures
+    ring = _reference(grey, "digit")
+    middle = _quantile(ring, 0.5)
+    spread = _quantile(ring, 0.95) - _quantile(ring, 0.05)
+    return 1.4826 * _quantile(np.abs(ring - middle), 0.5) <= 1.0 and spread <= 8.0
+
+
+def _digit_ink(grey: np.ndarray) -> np.ndarray | None:
+    """A digit's strokes, light on black in [0, 1], measured against the local paper."""
+    flat = grey.ravel()
+    sample = np.sort(flat[:: max(1, flat.size // 4096)])
+    n = sample.size - 1
+    middle, dark, light = sample[n // 2], sample[round(0.01 * n)], sample[round(0.99 * n)]
+    if middle - dark > light - middle:  # dark ink on light paper
+        paper = np.maximum(_cell_levels(grey, PAPER_QUANTILE), 1.0)
+        ink = np.clip((paper - grey) / paper, 0.0, 1.0) * 255.0
+    else:  # light strokes on a dark ground (a drawing, an inverted scan)
+        ink = np.maximum(grey - _cell_levels(grey, 1.0 - PAPER_QUANTILE), 0.0)
+    sub = ink[::2, ::2].ravel()
+    sigma = 1.4826 * _quantile(np.abs(sub - _quantile(sub, 0.5)), 0.5) + 0.5
+    peak = float(_box_blur(ink).max())
+    if peak < max(MIN_CONTRAST, 8 * sigma):
+        return None
+    strong = ink[ink > peak / 2]
+    high = _quantile(strong, 0.9) if strong.size else peak
+    if high < MIN_STROKE:
+        return None
+    low = max(4 * sigma, INK_FLOOR * high)
+    return _without_rules(np.clip((ink - low) / max(high - low, 1e-6), 0.0, 1.0))
+
+
+def _without_rules(ink: np.ndarray) -> np.ndarray:
+    """Ink without the printed lines of ruled or squared paper: rows (columns) inked over more
+    than half their length. A stroke crossing such a line loses only the line's own pixels."""
+    marked = ink > 0.5
+    rows = marked.mean(axis=1) > RULE_SHARE
+    cols = marked.mean(axis=0) > RULE_SHARE
+    if rows.any() or cols.any():
+        ink = ink.copy()
+        ink[rows, :] = 0.0
+        ink[:, cols] = 0.0
+    return ink
+
+
+def _normalise(grey: np.ndarray, fit: Fit, lossy: bool) -> np.ndarray | None:
+    """Light on black in [0, 1], or None when nothing stands out from the background.
+
+    A digit's strokes are measured against the local paper (:func:`_digit_ink`) and stretched
+    so that most of the ink reaches 1 (as MNIST's do). An item keeps its texture: only its
+    brightest pixel reaches 1; levels within 3% of the background are dropped for items from
+    lossy (JPEG) files, whose ringing around edges the noise measured on a flat background does
+    not show.
     """
+    if fit == "digit" and not _flat_background(grey):
+        return _digit_ink(grey)
     ref = _reference(grey, fit)
     if _quantile(ref, 0.5) > 127:
         grey, ref = 255.0 - grey, 255.0 - ref
@@ -145,7 +228,8 @@ def _normalise(grey: np.ndarray, fit: Fit, lossy: bool) -> np.ndarray | None:
 
 
 def _ink_box(ink: np.ndarray) -> tuple[slice, slice] | None:
-    """Bounding box of the ink, ignoring isolated specks (pixels with no inked neighbour)."""
+    """Bounding box of the ink, ignoring isolated specks (pixels with no inked neighbour);
+    None when what is left is too small to be a digit or an item."""
     mask = ink > 0
     p = np.zeros((mask.shape[0] + 2, mask.shape[1] + 2), np.uint8)
     p[1:-1, 1:-1] = mask
@@ -155,6 +239,9 @@ def _ink_box(ink: np.ndarray) -> tuple[slice, slice] | None:
     if not mask.any():
         return None
     r, c = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    longer = max(r[-1] - r[0], c[-1] - c[0]) + 1
+    if longer < max(3, MIN_INK_SIDE * min(ink.shape)):
+        return None
     return slice(r[0], r[-1] + 1), slice(c[0], c[-1] + 1)
 
 
@@ -196,27 +283,29 @@ def preprocess_pil(
 ) -> np.ndarray:
     """Any Pillow image -> float32 (28, 28) in [0, 1], light on black, as in MNIST.
 
-    Steps: grey (transparency composited on a contrasting background); inputs larger than
-    512 px reduced; a light background (median of the border > 127) inverted; paper noise
-    dropped and contrast stretched; cropped to the ink's bounding box (ignoring isolated
-    specks). Then for ``fit="digit"``: very thin strokes thickened; resized (anti-aliased,
+    Steps: inputs larger than ``WORK_SIDE`` reduced (box filter); grey (transparency composited
+    on a contrasting background); the ink measured against its background (see the module doc),
+    paper noise dropped and contrast stretched; cropped to the ink's bounding box (ignoring
+    isolated specks). Then for ``fit="digit"``: very thin strokes thickened; resized (anti-aliased,
     aspect kept) so the longer side is 20 px; pasted into 28x28 with the centre of mass at the
-    centre. For ``fit="item"``: resized so the longer side is 28 px and centred. A blank image
-    gives zeros. ``lossy`` (default: whether ``img.format`` is JPEG) marks compression noise.
+    centre. For ``fit="item"``: resized so the longer side is 28 px and centred. A picture with
+    no ink raises :class:`NoInkFound`. ``lossy`` (default: whether ``img.format`` is JPEG) marks
+    compression noise.
     """
     if fit not in FITS:
         raise ValueError(f"fit must be one of {FITS}, not {fit!r}")
     if lossy is None:
         lossy = img.format == "JPEG"
+    img = _reduced(img)
     grey = _grey(img)
     h, w = grey.shape
-    if max(h, w) > WORK_SIDE:
+    if max(h, w) > WORK_SIDE:  # modes Pillow cannot reduce (16-bit, float)
         scale = WORK_SIDE / max(h, w)
         grey = _resize(grey, max(1, round(w * scale)), max(1, round(h * scale)))
     ink = _normalise(grey, fit, lossy)
     box = None if ink is None else _ink_box(ink)
     if ink is None or box is None:
-        return np.zeros((SIDE, SIDE), np.float32)
+        raise NoInkFound(_nothing_found(fit))
     ink = ink[box]
     if fit == "digit":
         ink = _thicken(ink)
@@ -225,5 +314,24 @@ def preprocess_pil(
     out = _resize(ink, max(1, round(width * scale)), max(1, round(height * scale)))
     out = np.clip(out, 0.0, 1.0)
     if out.sum() <= 0:
-        return np.zeros((SIDE, SIDE), np.float32)
+        raise NoInkFound(_nothing_found(fit))
     return _centre(out) if fit == "digit" else _middle(out)
+
+
+def _nothing_found(fit: Fit) -> str:
+    what = "digit" if fit == "digit" else "item"
+    return (
+        f"no {what} found in the image: nothing stands out from its background "
+        "(a blank or empty page, or ink too faint to read)"
+    )
+
+
+def _reduced(img: Image.Image) -> Image.Image:
+    """The picture with its longer side at most ``WORK_SIDE`` (Pillow's box filter, in C)."""
+    if max(img.size) <= WORK_SIDE or img.mode not in ("L", "LA", "RGB", "RGBA", "P", "PA"):
+        return img
+    if img.mode in ("P", "PA"):
+        img = img.convert("RGBA")
+    scale = WORK_SIDE / max(img.size)
+    size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+    return img.resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0)

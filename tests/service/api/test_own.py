@@ -206,9 +206,11 @@ async def test_predict_png_body_and_multipart(client: httpx.AsyncClient) -> None
     assert len(pred["top_k"]) == 2
     seen = np.array(pred["input"])
     assert seen.shape == (28, 28) and seen.max() > 0.5
+    bar = np.zeros((28, 28), np.float32)
+    bar[12:16, 4:24] = 1.0  # a horizontal stroke
     files = [
         ("a", ("one.png", png, "image/png")),
-        ("b", ("two.png", png_bytes(IMAGES[2]), "image/png")),
+        ("b", ("two.png", png_bytes(bar), "image/png")),
     ]
     r = await client.post("/models/mnist/predict", files=files)
     assert r.status_code == 200, r.text
@@ -377,3 +379,19 @@ async def test_deadline_header(app: FastAPI, client: httpx.AsyncClient) -> None:
             "/models/mnist/predict", json={"instances": [IMG]}, headers={"X-Request-Timeout": bad}
         )
         assert r.status_code == 422 and "X-Request-Timeout" in r.json()["error"]
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
+async def test_a_blank_page_is_a_422_not_a_digit(client: httpx.AsyncClient, fmt: str) -> None:
+    rng = np.random.default_rng(4)
+    ys = np.linspace(0, 1, 240)[:, None]
+    page = np.clip(230 - 40 * ys + rng.normal(0, 4, (240, 320)), 0, 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(page).save(buffer, fmt)
+    r = await client.post(
+        "/models/mnist/predict",
+        content=buffer.getvalue(),
+        headers={"content-type": f"image/{fmt.lower()}"},
+    )
+    assert r.status_code == 422
+    assert r.json()["error"].startswith("no digit found in the image")

@@ -101,7 +101,9 @@ def test_truncated_file_is_422(to_bytes: ToBytes, fmt: str) -> None:
 
 
 def test_pixel_limit_is_413_with_the_numbers(to_bytes: ToBytes) -> None:
-    data = to_bytes(np.zeros((100, 120), np.uint8))
+    pixels = np.zeros((100, 120), np.uint8)
+    pixels[20:80, 55:62] = 255  # a stroke: something to read
+    data = to_bytes(pixels)
     assert decode_image(data, max_pixels=12_000).shape == (28, 28)
     with pytest.raises(PayloadTooLarge) as info:
         decode_image(data, max_pixels=11_999)

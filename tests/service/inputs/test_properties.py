@@ -21,6 +21,7 @@ from service.codecs.jsonbody import parse_json
 from service.errors import InvalidInput, ServeError
 from service.inputs.arrays import images_from_json
 from service.inputs.images import decode_image
+from service.inputs.preprocess import NoInkFound
 from service.inputs.records import FeatureSpec, records_from_json
 
 SETTINGS = settings(
@@ -248,5 +249,8 @@ def test_decode_image_any_bytes(data: bytes, content_type: str | None, fit: Any)
 @pytest.mark.parametrize("seed", range(3))
 def test_encoded_images_strategy_decodes(seed: int) -> None:
     # guards the strategy itself: valid files must really decode, or the property is vacuous
-    out = decode_image(encoded("RGB", (20, 30), "PNG", seed), max_pixels=3000)
+    try:  # a valid file decodes: into a frame, or to "nothing stands out" (random pixels)
+        out = decode_image(encoded("RGB", (20, 30), "PNG", seed), max_pixels=3000)
+    except NoInkFound:
+        return
     assert out.shape == (28, 28)
