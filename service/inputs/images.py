@@ -150,9 +150,10 @@ def _open(data: bytes, fmt: str, max_pixels: int) -> Image.Image:
     try:
         img: Image.Image = Image.open(io.BytesIO(data), formats=[fmt])
         _check_pixels(img.size, max_pixels)
-        longer = max(img.size)
-        if fmt == "JPEG" and longer > 2 * WORK_SIDE:  # let libjpeg scale down 2-8x while decoding
-            scale = WORK_SIDE / longer
+        if fmt == "JPEG":
+            # libjpeg decodes straight to grey (no colour conversion) and, for a large photo,
+            # scales down 2-8x while decoding
+            scale = min(1.0, WORK_SIDE / max(img.size))
             img.draft("L", (math.ceil(img.width * scale), math.ceil(img.height * scale)))
         img.load()
         with contextlib.suppress(Exception):  # a corrupt EXIF block only loses the orientation
