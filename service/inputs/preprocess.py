@@ -138,9 +138,10 @@ def _reference(arr: np.ndarray, fit: Fit) -> np.ndarray:
 def _cell_levels(grey: np.ndarray, quantile: float) -> np.ndarray:
     """The ``quantile`` of each cell of a ``PAPER_CELLS`` grid, interpolated to full size."""
     h, w = grey.shape
-    ch, cw = max(1, h // PAPER_CELLS), max(1, w // PAPER_CELLS)
-    ny, nx = h // ch, w // cw
-    grid = grey[: ny * ch, : nx * cw].reshape(ny, ch, nx, cw).transpose(0, 2, 1, 3)
+    coarse = grey[::2, ::2] if min(h, w) >= 8 * PAPER_CELLS else grey  # the paper is smooth
+    ch, cw = max(1, coarse.shape[0] // PAPER_CELLS), max(1, coarse.shape[1] // PAPER_CELLS)
+    ny, nx = coarse.shape[0] // ch, coarse.shape[1] // cw
+    grid = coarse[: ny * ch, : nx * cw].reshape(ny, ch, nx, cw).transpose(0, 2, 1, 3)
     cells = grid.reshape(ny, nx, ch * cw)
     k = int(quantile * (ch * cw - 1))
     levels = np.ascontiguousarray(np.partition(cells, k, axis=2)[:, :, k], dtype=np.float32)
@@ -174,7 +175,8 @@ def _digit_ink(grey: np.ndarray) -> np.ndarray | None:
     sub = ink[::3, ::3].ravel()
     sigma = 1.4826 * _quantile(np.abs(sub - _quantile(sub, 0.5)), 0.5) + 0.5
     h, w = (ink.shape[0] // 2) * 2, (ink.shape[1] // 2) * 2  # the peak of 2x2 means: no lone pixel
-    peak = float(ink[:h, :w].reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3)).max())
+    quads = ink[:h:2, :w:2] + ink[1:h:2, :w:2] + ink[:h:2, 1:w:2] + ink[1:h:2, 1:w:2]
+    peak = float(quads.max()) / 4
     if peak < max(MIN_CONTRAST, 8 * sigma):
         return None
     strong = ink[ink > peak / 2]
@@ -189,8 +191,8 @@ def _without_rules(ink: np.ndarray) -> np.ndarray:
     """Ink without the printed lines of ruled or squared paper: rows (columns) inked over more
     than half their length. A stroke crossing such a line loses only the line's own pixels."""
     marked = ink > 0.5
-    rows = marked.mean(axis=1) > RULE_SHARE
-    cols = marked.mean(axis=0) > RULE_SHARE
+    rows = np.count_nonzero(marked, axis=1) > RULE_SHARE * ink.shape[1]
+    cols = np.count_nonzero(marked, axis=0) > RULE_SHARE * ink.shape[0]
     if rows.any() or cols.any():
         ink = ink.copy()
         ink[rows, :] = 0.0
