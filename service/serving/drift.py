@@ -129,6 +129,39 @@ def image_features(x: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
+REFERENCE_FILE = "drift_reference.json"
+
+
+def continuous_reference(values: np.ndarray) -> dict[str, Any]:
+    """A continuous feature's reference: its percentiles 0, 1, ..., 100."""
+    return {"kind": "continuous", "quantiles": np.percentile(values, np.arange(101)).tolist()}
+
+
+def categorical_reference(classes: np.ndarray, k: int) -> dict[str, Any]:
+    counts = np.bincount(classes.astype(np.int64), minlength=k).astype(np.float64)
+    return {"kind": "categorical", "proportions": (counts / max(counts.sum(), 1.0)).tolist()}
+
+
+def image_reference(images: np.ndarray, predicted: np.ndarray, classes: int) -> dict[str, Any]:
+    """The reference of an image model: ink features and the predicted-class shares."""
+    features: dict[str, Any] = {
+        name: continuous_reference(values)
+        for name, values in image_features(images.astype(np.float32)).items()
+    }
+    features[PREDICTED] = categorical_reference(predicted, classes)
+    return {"format": 1, "rows": len(images), "features": features}
+
+
+def record_reference(
+    rows: np.ndarray, names: list[str], predicted: np.ndarray | None = None
+) -> dict[str, Any]:
+    """The reference of a tabular model: each feature's percentiles (and predicted classes)."""
+    features: dict[str, Any] = {n: continuous_reference(rows[:, i]) for i, n in enumerate(names)}
+    if predicted is not None:
+        features[PREDICTED] = categorical_reference(predicted, 2)
+    return {"format": 1, "rows": len(rows), "features": features}
+
+
 def ks_p_value(d: float, n_eff: float) -> float:
     """Asymptotic Kolmogorov p-value, with Stephens' small-sample correction."""
     if d <= 0:

@@ -67,7 +67,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory, data: dict[str, np.ndarray]) 
     probs = np.concatenate(
         [model.serve(data["mnist_train"][i : i + 5000]).numpy() for i in range(0, 60000, 5000)]
     )
-    write_reference(mnist_dir, image_reference(data["mnist_train"], probs.argmax(1)))
+    write_reference(mnist_dir, image_reference(data["mnist_train"], probs.argmax(1), 10))
     pima_dir = root / "pima" / str(_latest(root, "pima"))
     write_reference(pima_dir, record_reference(data["pima_train"], PIMA))
     return root

@@ -245,7 +245,7 @@ async def test_drift_per_feature_and_without_reference(repo_copy: Path) -> None:
 
 async def test_shifted_inputs_raise_the_alarm(repo_copy: Path) -> None:
     ref = RNG.random((2000, 28, 28)).astype(np.float32)
-    write_reference(repo_copy / "mnist" / "2", image_reference(ref, RNG.integers(0, 10, 2000)))
+    write_reference(repo_copy / "mnist" / "2", image_reference(ref, RNG.integers(0, 10, 2000), 10))
     async with serve(repo_copy, models=["mnist"], drift_window=200, drift_min_rows=100) as (
         app,
         client,
