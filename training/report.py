@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.metrics import roc_curve
 
+from training.calibration import reliability
 from training.metrics import class_probabilities, predicted_classes
 
 HISTORY_KEYS = ("loss", "accuracy", "val_loss")
@@ -34,6 +35,9 @@ class ReportData:
     probs: np.ndarray
     samples: np.ndarray | None = None  # raw test images for samples.png
     threshold: float | None = None  # a sigmoid model's decision threshold
+    probs_before: np.ndarray | None = None  # before calibration (``probs`` are after it)
+    calibration: dict[str, Any] | None = None  # metadata.calibration
+    conformal: dict[str, Any] | None = None  # metadata.conformal
 
 
 def plot_history(history: dict[str, list[float]], path: Path) -> None:
@@ -105,6 +109,76 @@ def plot_roc(y_true: np.ndarray, p_positive: np.ndarray, auc: float | None, path
     plt.close(fig)
 
 
+def plot_reliability(y_true: np.ndarray, before: np.ndarray, after: np.ndarray, path: Path) -> None:
+    """Reliability diagram (accuracy against top-class confidence per bin), before and after
+    calibration, with the share of examples per bin below."""
+    fig, (ax, counts) = plt.subplots(
+        2, 1, figsize=(5, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect calibration")
+    for name, probs, marker in (("before", before, "o"), ("after", after, "s")):
+        bins = reliability(y_true, probs)
+        conf, acc = np.array(bins["confidence"]), np.array(bins["accuracy"])
+        ok = np.isfinite(conf)
+        ax.plot(conf[ok], acc[ok], marker=marker, label=f"{name} calibration")
+        share = np.array(bins["count"]) / max(len(y_true), 1)
+        centres = (np.arange(len(share)) + 0.5) / len(share)
+        offset = -0.01 if name == "before" else 0.01
+        counts.bar(centres + offset, share, width=0.02, label=name)
+    ax.set_ylabel("accuracy")
+    ax.set_title("reliability diagram (test set)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left")
+    counts.set_yscale("log")
+    counts.set_xlabel("top-class confidence")
+    counts.set_ylabel("share")
+    counts.set_xlim(0, 1)
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+
+
+def _calibration_lines(data: ReportData) -> list[str]:
+    cal, conf = data.calibration, data.conformal
+    lines: list[str] = []
+    if cal is not None:
+        params = ", ".join(f"{k} = {v:.4f}" for k, v in cal["params"].items())
+        split = cal["split"]
+        lines += [
+            "## Calibration",
+            "",
+            f"Method **{cal['method']}** ({params}), fitted on {split['examples']} examples "
+            f"held out from the training split (seed {split['seed']}); measured on the "
+            f"{cal['measured_on']}.",
+            "",
+            "| | ECE | Brier | accuracy |",
+            "|---|---|---|---|",
+        ]
+        for key in ("before", "after"):
+            row = cal[key]
+            lines.append(
+                f"| {key} | {row['ece']:.4f} | {row['brier']:.4f} | {row['accuracy']:.4f} |"
+            )
+        lines.append("")
+    if conf is not None:
+        lines += [
+            "## Prediction sets (split conformal, LAC)",
+            "",
+            f"Scores of {conf['n']} calibration examples; default alpha {conf['alpha']}. "
+            "On the test split:",
+            "",
+            "| alpha | coverage | mean set size | one label | empty |",
+            "|---|---|---|---|---|",
+        ]
+        for row in conf["test"]:
+            lines.append(
+                f"| {row['alpha']} | {row['coverage']:.4f} | {row['mean_set_size']:.3f} | "
+                f"{row['single_label']:.4f} | {row['empty']:.4f} |"
+            )
+        lines.append("")
+    return lines
+
+
 def _fmt(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
@@ -145,11 +219,13 @@ def markdown(data: ReportData, version: str) -> str:
     lines.append("|---" * (len(data.labels) + 1) + "|")
     for label, row in zip(data.labels, m["confusion_matrix"], strict=True):
         lines.append(f"| **{label}** | " + " | ".join(str(v) for v in row) + " |")
-    lines += ["", "## Hyper-parameters", "", "```json"]
+    lines += ["", *_calibration_lines(data)]
+    lines += ["## Hyper-parameters", "", "```json"]
     lines += [json.dumps(data.recipe.get("hyperparameters", {}), indent=2), "```", ""]
     plots = ["history.png", "confusion_matrix.png"]
     plots += ["samples.png"] if data.samples is not None else []
     plots += ["roc.png"] if m.get("roc_auc") is not None else []
+    plots += ["reliability.png"] if data.probs_before is not None else []
     lines += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
     return "\n".join(lines)
 
@@ -167,4 +243,6 @@ def write_report(report_dir: Path, data: ReportData) -> None:
     if data.metrics.get("roc_auc") is not None:
         p_pos = class_probabilities(data.probs)[:, 1]
         plot_roc(y_true, p_pos, data.metrics["roc_auc"], report_dir / "roc.png")
+    if data.probs_before is not None:
+        plot_reliability(y_true, data.probs_before, data.probs, report_dir / "reliability.png")
     (report_dir / "report.md").write_text(markdown(data, report_dir.parent.name), encoding="utf-8")

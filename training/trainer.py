@@ -11,14 +11,19 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from service.serving import conformal
+from training import calibration
 from training.export import export_version
-from training.metrics import classification_metrics
+from training.metrics import class_probabilities, classification_metrics
 from training.recipes import get_recipe
 from training.report import ReportData, write_report
 from training.specs import Prepared, get_spec
 
 SEED = 42
 PREDICT_BATCH = 2048
+CONFORMAL_FILE = "conformal.npy"
+# Coverage and set size are measured on the test set at these alphas (the first is the default).
+CONFORMAL_ALPHAS = (conformal.DEFAULT_ALPHA, 0.05, 0.01)
 
 
 @dataclass
@@ -79,18 +84,21 @@ def train_and_export(
     recipe = get_recipe(dataset, recipe_name)
     if data is None:
         data = spec.load(data_dir=data_dir, cache_dir=cache_dir, subset=subset)
-    split = data.split
+    split, x_cal, y_cal = spec.hold_out_calibration(data.split)
     hp = recipe.hyperparameters(epochs)
     print(f"== {dataset} / {recipe.name}: {recipe.description}", flush=True)
-    print(f"   train {split.x_train.shape}, test {split.x_test.shape}, data: {data.source}")
+    print(
+        f"   train {split.x_train.shape}, calibration {x_cal.shape}, test {split.x_test.shape}, "
+        f"data: {data.source}"
+    )
 
     seed_everything(seed)
     fit_started = time.perf_counter()
     result = recipe.train(split, hp, verbose=verbose)
     fit_seconds = time.perf_counter() - fit_started
 
-    probs = predict_probabilities(result.serving_model, split.x_test)
-    threshold = spec.decision_threshold(result.threshold)
+    calibrated = calibrate(spec, result.serving_model, split, x_cal, y_cal, result.threshold)
+    probs, threshold = calibrated.probs, calibrated.threshold
     metrics = classification_metrics(split.y_test, probs, split.labels, threshold)
     metrics.update(result.extra_metrics)
 
@@ -105,6 +113,7 @@ def train_and_export(
         "epochs_run": result.epochs_run,
         "history": result.history,
         "train_examples": len(split.x_train),
+        "calibration_examples": len(x_cal),
         "test_examples": len(split.x_test),
     }
     report = ReportData(
@@ -119,6 +128,9 @@ def train_and_export(
         probs=probs,
         samples=data.samples,
         threshold=threshold,
+        probs_before=calibrated.probs_before,
+        calibration=calibrated.calibration,
+        conformal=calibrated.conformal,
     )
     metadata = {
         **spec.metadata(data, threshold),
@@ -126,22 +138,121 @@ def train_and_export(
         "recipe": recipe_meta,
         "training": training_meta,
         "data": {"source": data.source, "sha256": data.sha256},
+        "calibration": calibrated.calibration,
     }
+
+    def write_artifacts(path: Path) -> dict[str, Any]:
+        conformal.save(calibrated.scores, path / CONFORMAL_FILE)
+        return {**spec.write_artifacts(split, path), "conformal": calibrated.conformal}
+
     version_dir = export_version(
-        result.serving_model,
+        calibrated.model,
         models_dir=Path(models_dir),
         name=dataset,
         metadata=metadata,
         golden_inputs=spec.golden_inputs(split),
         parity_inputs=spec.parity_inputs(split),
         write_report=lambda path: write_report(path, report),
-        write_artifacts=lambda path: spec.write_artifacts(split, path),
+        write_artifacts=write_artifacts,
         tflite=tflite,
     )
     seconds = time.perf_counter() - started
     shown = f"accuracy {metrics['accuracy']:.4f}, loss {metrics['loss']:.4f}"
     if metrics.get("roc_auc") is not None:
         shown += f", ROC-AUC {metrics['roc_auc']:.4f}"
-    print(f"   test: {shown}, ECE {metrics['ece']:.4f}")
+    before, test_sets = calibrated.calibration["before"], calibrated.conformal["test"][0]
+    print(f"   test: {shown}, ECE {before['ece']:.4f} -> {metrics['ece']:.4f} (calibrated)")
+    print(
+        f"   prediction sets at alpha {test_sets['alpha']}: coverage {test_sets['coverage']:.4f}, "
+        f"mean size {test_sets['mean_set_size']:.3f}"
+    )
     print(f"   wrote {version_dir} in {seconds:.1f} s (fit {fit_seconds:.1f} s)", flush=True)
     return TrainOutcome(dataset, recipe.name, version_dir, metrics, seconds)
+
+
+@dataclass
+class Calibrated:
+    """The calibrated serving model, and what the metadata and the report say about it."""
+
+    model: keras.Model
+    probs: np.ndarray  # the calibrated model's test-set probabilities
+    probs_before: np.ndarray  # the trained model's
+    threshold: float | None
+    scores: np.ndarray  # sorted conformal scores of the calibration split
+    calibration: dict[str, Any]
+    conformal: dict[str, Any]
+
+
+def calibrate(
+    spec: Any,
+    trained: keras.Model,
+    split: Any,
+    x_cal: np.ndarray,
+    y_cal: np.ndarray,
+    chosen_threshold: float | None,
+) -> Calibrated:
+    """Fit the data set's calibrator on the calibration split, wrap it into the model, and score
+    the split for the conformal prediction sets with the calibrated probabilities."""
+    p_cal_before = predict_probabilities(trained, x_cal)
+    calibrator = calibration.fit(spec.calibration_method, p_cal_before, y_cal)
+    model = calibration.wrap(trained, calibrator)
+    probs_before = predict_probabilities(trained, split.x_test)
+    probs = predict_probabilities(model, split.x_test)
+    threshold_before = spec.decision_threshold(chosen_threshold)
+    threshold = calibrator.threshold(threshold_before)
+    accuracy_before = classification_metrics(
+        split.y_test, probs_before, split.labels, threshold_before
+    )["accuracy"]
+    accuracy_after = classification_metrics(split.y_test, probs, split.labels, threshold)[
+        "accuracy"
+    ]
+    scores = conformal.scores(class_probabilities(predict_probabilities(model, x_cal)), y_cal)
+    block = {
+        "method": calibrator.method,
+        "params": calibrator.params,
+        "split": {**spec.calibration_spec(), "examples": len(y_cal)},
+        "measured_on": f"test split ({len(split.y_test)} examples)",
+        "before": {
+            **calibration.summary(split.y_test, probs_before),
+            "accuracy": accuracy_before,
+        },
+        "after": {**calibration.summary(split.y_test, probs), "accuracy": accuracy_after},
+        "calibration_split": {
+            "before": calibration.summary(y_cal, p_cal_before),
+            "after": calibration.summary(y_cal, calibrator.apply(p_cal_before)),
+        },
+    }
+    if threshold_before is not None:
+        block["threshold"] = {"before": threshold_before, "after": threshold}
+    tests = [
+        prediction_set_figures(scores, class_probabilities(probs), split.y_test, alpha)
+        for alpha in CONFORMAL_ALPHAS
+    ]
+    conformal_block = {
+        "method": conformal.METHOD,
+        "file": CONFORMAL_FILE,
+        "n": len(scores),
+        "alpha": conformal.DEFAULT_ALPHA,
+        "score": "1 - calibrated probability of the true label, on the calibration split",
+        "test": tests,
+    }
+    return Calibrated(model, probs, probs_before, threshold, scores, block, conformal_block)
+
+
+def prediction_set_figures(
+    scores: np.ndarray, class_probs: np.ndarray, y: np.ndarray, alpha: float
+) -> dict[str, Any]:
+    """Coverage and set sizes of the prediction sets on labelled examples at ``alpha``."""
+    threshold = conformal.quantile(scores, alpha)
+    mask = conformal.set_mask(class_probs, threshold)
+    sizes = mask.sum(axis=1)
+    covered = mask[np.arange(len(y)), np.asarray(y, np.int64)]
+    return {
+        "alpha": alpha,
+        "threshold": threshold if np.isfinite(threshold) else None,
+        "coverage": round(float(covered.mean()), 6),
+        "mean_set_size": round(float(sizes.mean()), 6),
+        "single_label": round(float((sizes == 1).mean()), 6),
+        "empty": round(float((sizes == 0).mean()), 6),
+        "examples": len(y),
+    }

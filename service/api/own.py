@@ -226,17 +226,21 @@ async def _predict(request: Request, name: str, version: str | None) -> Response
     note_model(request, mv.name, mv.version)
     top_k = task.check_top_k(options["top_k"])
     threshold = task.check_threshold(options["threshold"])
+    alpha = task.check_alpha(options["alpha"])
+    abstain = task.check_abstain(options["abstain"])
     probs = await inference.predict(mv, x)  # the edge enforces X-Request-Timeout
     predictions = task.predictions(probs, top_k, threshold)
-    ood = task.ood_fields(x)
-    if ood is not None:
-        for item, fields in zip(predictions, ood, strict=True):
-            item.update(fields)
+    for extra in (task.ood_fields(x), task.set_fields(x, probs, alpha, abstain)):
+        if extra is not None:
+            for item, fields in zip(predictions, extra, strict=True):
+                item.update(fields)
     if options["include_input"] is True:
         for item, row in zip(predictions, x, strict=True):
             item["input"] = row  # a float32 array: orjson writes it as nested lists
     result: dict[str, Any] = {"model": mv.name, "version": mv.version, "predictions": predictions}
     result.update(task.answer_fields(threshold))
+    if task.conformal is not None:
+        result["alpha"] = task.alpha if alpha is None else alpha
     return json_response(result)
 
 

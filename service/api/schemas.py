@@ -84,7 +84,25 @@ class TopK(BaseModel):
     probability: float
 
 
-class ClassPrediction(BaseModel):
+class SetFields(BaseModel):
+    """Versions with conformal scores: the prediction set and, with abstain, the abstention."""
+
+    prediction_set: list[str] | None = Field(
+        None,
+        description="The labels that hold the true one with probability at least 1 - alpha, "
+        "most probable first (may be empty).",
+    )
+    abstained: bool | None = Field(
+        None,
+        description="With abstain: true when the set does not hold exactly one label, "
+        "or the input is out of distribution.",
+    )
+    abstain_reason: str | None = Field(
+        None, description="out_of_distribution, several_labels, no_label, or null."
+    )
+
+
+class ClassPrediction(SetFields):
     label: str
     class_index: int
     probabilities: dict[str, float] = Field(description="Probability per label; they sum to 1.")
@@ -94,7 +112,7 @@ class ClassPrediction(BaseModel):
     )
 
 
-class BinaryPrediction(BaseModel):
+class BinaryPrediction(SetFields):
     probability: float = Field(description="P(positive outcome), e.g. P(diabetes).")
     outcome: str
     outcome_index: int
@@ -107,6 +125,9 @@ class PredictResponse(BaseModel):
     version: int
     predictions: list[ClassPrediction | BinaryPrediction]
     threshold: float | None = Field(None, description="Binary models: the threshold used.")
+    alpha: float | None = Field(
+        None, description="Versions with prediction sets: the alpha the sets were made for."
+    )
 
 
 IMAGE_RESPONSE_EXAMPLE = {
@@ -161,6 +182,19 @@ PREDICT_OPENAPI: dict[str, Any] = {
                         "top_k": {"type": "integer", "minimum": 1, "maximum": 10},
                         "threshold": {"type": "number", "minimum": 0, "maximum": 1},
                         "include_input": {"type": "boolean", "default": False},
+                        "alpha": {
+                            "type": "number",
+                            "exclusiveMinimum": 0,
+                            "exclusiveMaximum": 1,
+                            "description": "Versions with prediction sets: miscoverage of the "
+                            "sets (default: metadata conformal.alpha).",
+                        },
+                        "abstain": {
+                            "type": "boolean",
+                            "default": False,
+                            "description": "Versions with prediction sets: say when the model "
+                            "abstains (set of not exactly one label, or out of distribution).",
+                        },
                     },
                 },
                 "examples": {
@@ -214,6 +248,22 @@ QUERY_PARAMETERS: list[dict[str, Any]] = [
         "in": "query",
         "required": False,
         "description": "Return the array the model saw with each prediction.",
+        "schema": {"type": "boolean", "default": False},
+    },
+    {
+        "name": "alpha",
+        "in": "query",
+        "required": False,
+        "description": "Versions with prediction sets: the sets hold the true label with "
+        "probability at least 1 - alpha (default: the version's metadata conformal.alpha).",
+        "schema": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+    },
+    {
+        "name": "abstain",
+        "in": "query",
+        "required": False,
+        "description": "Versions with prediction sets: abstain when the set does not hold "
+        "exactly one label, or the input is out of distribution.",
         "schema": {"type": "boolean", "default": False},
     },
 ]

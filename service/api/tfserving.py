@@ -38,7 +38,7 @@ from service.errors import BadRequest, NotFound
 from service.serving import explanations, inference
 from service.serving.model import ModelVersion, VersionState
 from service.serving.registry import ModelRegistry
-from service.serving.tasks import Task
+from service.serving.tasks import ABSTAINED_OUTPUT, REASON_OUTPUT, SET_OUTPUT, Task
 
 router = dialect_router("tfserving", prefix="/v1", tags=["tensorflow-serving"])
 
@@ -135,18 +135,34 @@ async def _call(
         return await _explain(mv, task, body)
     req = tfs_codec.decode_predict_request(body)
     x = tfs_codec.input_array(req, task.input_name, task.input_shape, task.record_fields)
-    wanted = _check_filter(task, req.output_filter)
+    alpha = task.check_alpha(req.alpha)
+    abstain = task.check_abstain(req.abstain)
+    wanted = _check_filter(task, req.output_filter, alpha is not None, abstain)
     probs = await inference.predict(mv, x)
     if wanted is None:
         return JSONBytesResponse(tfs_codec.encode_predict_response(probs, req.format))
     outputs = {
-        name: probs if name == task.output_name else task.extra_output(name, x) for name in wanted
+        name: probs
+        if name == task.output_name
+        else _listed(task.extra_output(name, x, probs, alpha))
+        for name in wanted
     }
     return JSONBytesResponse(tfs_codec.encode_predict_response(outputs, req.format))
 
 
-def _check_filter(task: Task, wanted: tuple[str, ...] | None) -> tuple[str, ...] | None:
-    """The outputs a request asked for (None: the model's output alone), or 400."""
+def _listed(values: Any) -> Any:
+    """Object arrays (label lists, reasons) as lists: JSON has no object tensors."""
+    return values.tolist() if values.dtype == object else values
+
+
+def _check_filter(
+    task: Task, wanted: tuple[str, ...] | None, alpha: bool = False, abstain: bool = False
+) -> tuple[str, ...] | None:
+    """The outputs a request asked for (None: the model's output alone), or 400. Without an
+    output_filter, ``alpha`` adds the prediction set and ``abstain`` the set and the
+    abstention."""
+    if wanted is None and (alpha or abstain):
+        wanted = (task.output_name, SET_OUTPUT, *((ABSTAINED_OUTPUT, REASON_OUTPUT) * abstain))
     if wanted is None or wanted == (task.output_name,):
         return None
     known = (task.output_name, *task.extra_outputs)
@@ -207,10 +223,13 @@ async def version_status(name: str, version: str, request: Request) -> Response:
     return json_response({"model_version_status": statuses})
 
 
-def _tensor_info(name: str, shape: tuple[int, ...]) -> dict[str, Any]:
+_TF_DTYPES = {"FP32": "DT_FLOAT", "BOOL": "DT_BOOL", "BYTES": "DT_STRING"}
+
+
+def _tensor_info(name: str, shape: tuple[int, ...], dtype: str = "DT_FLOAT") -> dict[str, Any]:
     dims = [{"size": str(d), "name": ""} for d in (-1, *shape)]
     return {
-        "dtype": "DT_FLOAT",
+        "dtype": dtype,
         "tensor_shape": {"dim": dims, "unknown_rank": False},
         "name": f"serving_default_{name}:0",
     }
@@ -220,7 +239,12 @@ def signature_metadata(mv: ModelVersion) -> dict[str, Any]:
     """TF Serving's GetModelMetadata answer for the ``serving_default`` signature."""
     task = task_of(mv)
     outputs = {task.output_name: _tensor_info(task.output_name, task.output_shape)}
-    outputs.update({name: _tensor_info(name, ()) for name in task.extra_outputs})
+    outputs.update(
+        {
+            name: _tensor_info(name, (), _TF_DTYPES[task.extra_output_datatype(name)])
+            for name in task.extra_outputs
+        }
+    )
     signature = {
         "inputs": {task.input_name: _tensor_info(task.input_name, task.input_shape)},
         "outputs": outputs,

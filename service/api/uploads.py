@@ -20,9 +20,16 @@ THREAD_DECODE_BYTES = 4 * 1024
 
 
 def query_options(request: Request) -> dict[str, Any]:
-    """top_k, threshold and include_input from the query string (parsed here: no per-request
-    FastAPI parameter machinery on the hot path; documented in ``QUERY_PARAMETERS``)."""
-    options: dict[str, Any] = {"top_k": None, "threshold": None, "include_input": False}
+    """top_k, threshold, include_input, alpha and abstain from the query string (parsed here:
+    no per-request FastAPI parameter machinery on the hot path; documented in
+    ``QUERY_PARAMETERS``)."""
+    options: dict[str, Any] = {
+        "top_k": None,
+        "threshold": None,
+        "include_input": False,
+        "alpha": None,
+        "abstain": None,
+    }
     if not request.scope.get("query_string"):
         return options
     query = request.query_params
@@ -35,17 +42,20 @@ def query_options(request: Request) -> dict[str, Any]:
             options["threshold"] = float(text)
         except ValueError:
             raise InvalidInput("query parameter threshold must be a number from 0 to 1") from None
-    if (text := query.get("include_input")) is not None:
-        flag = text.lower()
-        if flag not in ("true", "false", "1", "0", "yes", "no"):
-            raise InvalidInput("query parameter include_input must be true or false")
-        options["include_input"] = flag in ("true", "1", "yes")
+    if (text := query.get("alpha")) is not None:
+        options["alpha"] = text  # the task checks it: only versions with prediction sets take it
+    for key in ("include_input", "abstain"):
+        if (text := query.get(key)) is not None:
+            flag = text.lower()
+            if flag not in ("true", "false", "1", "0", "yes", "no"):
+                raise InvalidInput(f"query parameter {key} must be true or false")
+            options[key] = flag in ("true", "1", "yes")
     return options
 
 
 def from_json(payload: Any, task: Task, settings: Settings, options: dict[str, Any]) -> np.ndarray:
-    """The instances of an own-API JSON body; its options (top_k, threshold, include_input)
-    override the query string's in ``options``."""
+    """The instances of an own-API JSON body; its options (top_k, threshold, include_input,
+    alpha, abstain) override the query string's in ``options``."""
     if not isinstance(payload, dict) or "instances" not in payload:
         raise InvalidInput('the body must be a JSON object with "instances"')
     unknown = sorted(set(payload) - task.json_fields)
@@ -54,7 +64,7 @@ def from_json(payload: Any, task: Task, settings: Settings, options: dict[str, A
         if unknown[0] == "scale":
             raise InvalidInput("scale applies to image models only")
         raise InvalidInput(f"unknown field {unknown[0][:64]!r}; allowed: {allowed}")
-    for key in ("top_k", "threshold", "include_input"):
+    for key in ("top_k", "threshold", "include_input", "alpha", "abstain"):
         if key in payload:
             options[key] = payload[key]
     if not isinstance(options["include_input"], bool):

@@ -15,6 +15,7 @@ from importlib import metadata as importlib_metadata
 from typing import Any
 
 import numpy as np
+import orjson
 from fastapi import Request
 from fastapi.responses import Response
 
@@ -37,7 +38,13 @@ from service.errors import BadRequest, InvalidInput, NotFound, NotReady
 from service.serving import explanations, inference
 from service.serving.model import ModelVersion
 from service.serving.registry import ModelRegistry
-from service.serving.tasks import Task
+from service.serving.tasks import (
+    ABSTAINED_OUTPUT,
+    REASON_OUTPUT,
+    SET_OUTPUT,
+    SET_OUTPUTS,
+    Task,
+)
 
 router = dialect_router("v2", prefix="/v2", tags=["v2 (open inference protocol)"])
 
@@ -131,7 +138,10 @@ def model_metadata(registry: ModelRegistry, mv: ModelVersion) -> dict[str, Any]:
         "inputs": [{"name": task.input_name, "datatype": "FP32", "shape": [-1, *task.input_shape]}],
         "outputs": [
             {"name": task.output_name, "datatype": "FP32", "shape": [-1, *task.output_shape]},
-            *({"name": name, "datatype": "FP32", "shape": [-1]} for name in task.extra_outputs),
+            *(
+                {"name": name, "datatype": task.extra_output_datatype(name), "shape": [-1]}
+                for name in task.extra_outputs
+            ),
         ],
     }
 
@@ -216,10 +226,17 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
     note_model(request, mv.name, mv.version)
     task = task_of(mv)
     x = model_input(task, req.inputs)
-    requested = _requested_outputs(task, req)
+    alpha = task.check_alpha(req.parameters.get("alpha"))
+    abstain = task.check_abstain(req.parameters.get("abstain"))
+    requested = _requested_outputs(task, req, alpha is not None, abstain)
     probs = await inference.predict(mv, x, timeout=_timeout(mv, req.parameters))
-    outputs = [_output(task, x, probs, r, req.binary_data_output) for r in requested]
-    body_out, headers = v2_response.encode_infer_response(mv.name, str(mv.version), outputs, req.id)
+    outputs = [_output(task, x, probs, r, req.binary_data_output, alpha) for r in requested]
+    parameters = None
+    if any(r.name in SET_OUTPUTS for r in requested):
+        parameters = {"alpha": task.alpha if alpha is None else alpha}
+    body_out, headers = v2_response.encode_infer_response(
+        mv.name, str(mv.version), outputs, req.id, parameters
+    )
     media_type = headers.pop("content-type")
     return Response(body_out, media_type=media_type, headers=headers)
 
@@ -261,9 +278,18 @@ def model_input(task: Task, inputs: list[codec.InputTensor]) -> np.ndarray:
     return arr
 
 
-def _requested_outputs(task: Task, req: codec.InferRequest) -> list[codec.RequestedOutput]:
+def _requested_outputs(
+    task: Task, req: codec.InferRequest, alpha: bool = False, abstain: bool = False
+) -> list[codec.RequestedOutput]:
+    """The outputs the request names; without a list, the model's output, plus the prediction
+    set when the request sets ``alpha``, plus the abstention when it sets ``abstain``."""
     if req.outputs is None:
-        return [codec.RequestedOutput(task.output_name)]
+        names = [task.output_name]
+        if alpha or abstain:
+            names.append(SET_OUTPUT)
+        if abstain:
+            names += [ABSTAINED_OUTPUT, REASON_OUTPUT]
+        return [codec.RequestedOutput(name) for name in names]
     known = (task.output_name, *task.extra_outputs)
     for r in req.outputs:
         if r.name not in known:
@@ -285,11 +311,20 @@ def _requested_outputs(task: Task, req: codec.InferRequest) -> list[codec.Reques
 
 
 def _output(
-    task: Task, x: np.ndarray, probs: np.ndarray, r: codec.RequestedOutput, binary_default: bool
+    task: Task,
+    x: np.ndarray,
+    probs: np.ndarray,
+    r: codec.RequestedOutput,
+    binary_default: bool,
+    alpha: float | None = None,
 ) -> v2_response.OutputTensor:
     binary = binary_default if r.binary is None else r.binary
     if r.name != task.output_name:
-        return v2_response.OutputTensor(r.name, "FP32", task.extra_output(r.name, x), binary)
+        values = task.extra_output(r.name, x, probs, alpha)
+        if r.name == SET_OUTPUT:  # ragged label lists: one JSON array text per instance
+            values = np.array([orjson.dumps(v).decode() for v in values], dtype=object)
+        datatype = task.extra_output_datatype(r.name)
+        return v2_response.OutputTensor(r.name, datatype, values, binary)
     if r.classification:
         scores = task.class_scores(probs)
         strings = v2_response.classification_strings(scores, r.classification, list(task.labels))

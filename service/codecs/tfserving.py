@@ -7,6 +7,10 @@ optional `output_filter` (the name TF Serving's gRPC API gives it): the outputs 
 name. With one output the answer holds its tensor; with several, row format answers one object
 per instance keyed by output name, and columnar format one tensor per name, as TF Serving does
 for a signature with several outputs.
+
+Two optional request fields of this server, for versions with prediction sets: `alpha` (the
+sets' miscoverage) and `abstain` (true: say when the model abstains). They are passed on as sent;
+the version's task checks them.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ class PredictRequest:
     value: Any  # the decoded JSON value of "instances" or "inputs" (a tensor may be an ndarray)
     signature_name: str = DEFAULT_SIGNATURE
     output_filter: tuple[str, ...] | None = None
+    alpha: Any = None
+    abstain: Any = None
 
 
 def _tensor_at(path: tuple[str | int, ...]) -> bool:
@@ -65,13 +71,21 @@ def decode_predict_request(body: bytes) -> PredictRequest:
         raise BadRequest("Request may have either 'instances' or 'inputs', but not both")
     if not (has_rows or has_cols):
         raise BadRequest("Missing 'inputs' or 'instances' key")
-    unknown = set(doc) - {"instances", "inputs", "signature_name", "output_filter"}
+    unknown = set(doc) - {
+        "instances",
+        "inputs",
+        "signature_name",
+        "output_filter",
+        "alpha",
+        "abstain",
+    }
     if unknown:
         raise BadRequest(f"unknown request field(s): {', '.join(sorted(unknown))}")
     wanted = _output_filter(doc.get("output_filter"))
+    alpha, abstain = doc.get("alpha"), doc.get("abstain")
     if has_rows:
-        return PredictRequest("row", doc["instances"], DEFAULT_SIGNATURE, wanted)
-    return PredictRequest("columnar", doc["inputs"], DEFAULT_SIGNATURE, wanted)
+        return PredictRequest("row", doc["instances"], DEFAULT_SIGNATURE, wanted, alpha, abstain)
+    return PredictRequest("columnar", doc["inputs"], DEFAULT_SIGNATURE, wanted, alpha, abstain)
 
 
 def _output_filter(value: Any) -> tuple[str, ...] | None:

@@ -10,6 +10,7 @@ branch on the kind of model; a new kind of model is one new subclass here, regis
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,16 +24,24 @@ from service.inputs.arrays import SCALES, images_from_json
 from service.inputs.images import decode_image
 from service.inputs.preprocess import FITS, Fit
 from service.inputs.records import FeatureSpec, features_from_metadata, records_from_json
+from service.serving import conformal
 from service.serving.attribution import (
     Occlusion,
     coalition_inputs,
     load_background,
     shapley_values,
 )
+from service.serving.conformal import Conformal
 from service.serving.ood import OodModel
 
 _RANGE_SLACK = 1e-6
 OOD_OUTPUT = "ood_score"  # the extra output of versions with an OOD model (on request only)
+# The extra outputs of versions with conformal scores (on request only): the prediction set,
+# and whether (and why) an abstaining answer abstains.
+SET_OUTPUT = "prediction_set"
+ABSTAINED_OUTPUT = "abstained"
+REASON_OUTPUT = "abstain_reason"
+SET_OUTPUTS = (SET_OUTPUT, ABSTAINED_OUTPUT, REASON_OUTPUT)
 
 
 class UnknownTask(ValueError):
@@ -56,7 +65,7 @@ class Task:
     accepts_files: ClassVar[bool] = False  # image files as the own API's request body
     pixel_input: ClassVar[bool] = False  # V2 UINT8 data means 0-255 pixels
     json_fields: ClassVar[frozenset[str]] = frozenset(
-        {"instances", "top_k", "threshold", "include_input"}
+        {"instances", "top_k", "threshold", "include_input", "alpha", "abstain"}
     )
     _registry: ClassVar[dict[str, type[Task]]] = {}
 
@@ -76,6 +85,10 @@ class Task:
         )
         self.output_name = str(out.get("name") or "output")
         self.output_shape: tuple[int, ...] = tuple(out["shape"])
+        # Conformal scores ship in the version folder; a broken block or file fails the load.
+        self.conformal: Conformal | None = (
+            Conformal.from_metadata(meta, folder) if folder is not None else None
+        )
 
     @staticmethod
     def from_metadata(meta: dict[str, Any], folder: Path | None = None) -> Task:
@@ -142,14 +155,109 @@ class Task:
         """How unlike the training data each instance is (None: the version cannot tell)."""
         return None
 
+    def ood_flags(self, x: np.ndarray) -> np.ndarray | None:
+        """Per instance, whether it is out of distribution (None: the version cannot tell)."""
+        return None
+
+    # --- prediction sets and abstention (versions with conformal scores) -------------------
+    def check_alpha(self, value: Any) -> float | None:
+        """The requested miscoverage ``alpha`` (None: the version's default), or InvalidInput."""
+        if value is None:
+            return None
+        if self.conformal is None:
+            raise InvalidInput("alpha applies to versions with prediction sets; this one has none")
+        if isinstance(value, str):  # from a query string
+            with contextlib.suppress(ValueError):
+                value = float(value)
+        try:
+            return conformal.check_alpha(value)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
+
+    def check_abstain(self, value: Any) -> bool:
+        """Whether the request asks for abstention, or InvalidInput."""
+        if value is None or value is False:
+            return False
+        if value is not True:
+            raise InvalidInput("abstain must be true or false")
+        if self.conformal is None:
+            raise InvalidInput(
+                "abstain applies to versions with prediction sets; this one has none"
+            )
+        return True
+
+    @property
+    def alpha(self) -> float | None:
+        """The version's default alpha (None: it has no prediction sets)."""
+        return None if self.conformal is None else self.conformal.default_alpha
+
+    def set_masks(self, probs: np.ndarray, alpha: float | None) -> np.ndarray:
+        """``[N, labels]`` booleans: the labels in each instance's prediction set."""
+        if self.conformal is None:
+            raise KeyError(SET_OUTPUT)
+        return self.conformal.mask(self.class_scores(probs), alpha)
+
+    def set_labels(self, probs: np.ndarray, mask: np.ndarray) -> list[list[str]]:
+        """The labels of each prediction set, most probable first."""
+        scores = self.class_scores(probs)
+        order = np.argsort(-scores, axis=1, kind="stable")
+        labels = self.labels
+        rows = zip(order.tolist(), mask, strict=True)
+        return [[labels[j] for j in row if m[j]] for row, m in rows]
+
+    def abstain_reasons(self, x: np.ndarray, mask: np.ndarray) -> list[str | None]:
+        """Per instance, why an abstaining answer abstains (None: it answers)."""
+        return conformal.abstentions(mask, self.ood_flags(x))
+
+    def set_fields(
+        self, x: np.ndarray, probs: np.ndarray, alpha: float | None, abstain: bool
+    ) -> list[dict[str, Any]] | None:
+        """Per instance, ``prediction_set`` and, with ``abstain``, ``abstained`` and
+        ``abstain_reason`` (None: the version has no prediction sets)."""
+        if self.conformal is None:
+            return None
+        mask = self.set_masks(probs, alpha)
+        items: list[dict[str, Any]] = [
+            {"prediction_set": labels} for labels in self.set_labels(probs, mask)
+        ]
+        if abstain:
+            for item, reason in zip(items, self.abstain_reasons(x, mask), strict=True):
+                item["abstained"] = reason is not None
+                item["abstain_reason"] = reason
+        return items
+
     @property
     def extra_outputs(self) -> tuple[str, ...]:
         """Outputs the tensor protocols return only when a request names them."""
-        return ()
+        return () if self.conformal is None else SET_OUTPUTS
 
-    def extra_output(self, name: str, x: np.ndarray) -> np.ndarray:
-        """The extra output ``name`` (one of :attr:`extra_outputs`) for the inputs ``x``."""
-        raise KeyError(name)
+    def extra_output_datatype(self, name: str) -> str:
+        """The V2 datatype of an extra output: FP32 scores, BOOL flags or BYTES text."""
+        if name == ABSTAINED_OUTPUT:
+            return "BOOL"
+        if name in (SET_OUTPUT, REASON_OUTPUT):
+            return "BYTES"
+        return "FP32"
+
+    def extra_output(
+        self, name: str, x: np.ndarray, probs: np.ndarray, alpha: float | None = None
+    ) -> np.ndarray:
+        """The extra output ``name`` (one of :attr:`extra_outputs`) for the inputs ``x`` and
+        the model's outputs ``probs``, shape ``[N]``: the prediction set as an object array of
+        label lists, ``abstained`` as booleans, ``abstain_reason`` as text ("" when answered)."""
+        if name not in SET_OUTPUTS or self.conformal is None:
+            raise KeyError(name)
+        mask = self.set_masks(probs, alpha)
+        out = np.empty(len(mask), dtype=object)
+        if name == SET_OUTPUT:
+            for i, labels in enumerate(self.set_labels(probs, mask)):
+                out[i] = labels
+            return out
+        reasons = self.abstain_reasons(x, mask)
+        if name == ABSTAINED_OUTPUT:
+            return np.array([r is not None for r in reasons], dtype=bool)
+        out[:] = [r or "" for r in reasons]
+        return out
 
     def ood_fields(self, x: np.ndarray) -> list[dict[str, Any]] | None:
         """Per instance, ``ood_score`` and the ``out_of_distribution`` flag (None: no model)."""
@@ -218,12 +326,19 @@ class ImageClassifier(Task):
     def ood_scores(self, x: np.ndarray) -> np.ndarray | None:
         return None if self.ood is None else self.ood.scores(x)
 
+    def ood_flags(self, x: np.ndarray) -> np.ndarray | None:
+        return None if self.ood is None else self.ood.flags(self.ood.scores(x))
+
     @property
     def extra_outputs(self) -> tuple[str, ...]:
-        return () if self.ood is None else (OOD_OUTPUT,)
+        return super().extra_outputs + (() if self.ood is None else (OOD_OUTPUT,))
 
-    def extra_output(self, name: str, x: np.ndarray) -> np.ndarray:
-        if name != OOD_OUTPUT or self.ood is None:
+    def extra_output(
+        self, name: str, x: np.ndarray, probs: np.ndarray, alpha: float | None = None
+    ) -> np.ndarray:
+        if name != OOD_OUTPUT:
+            return super().extra_output(name, x, probs, alpha)
+        if self.ood is None:
             raise KeyError(name)
         return self.ood.scores(x).astype(np.float32)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -56,12 +56,17 @@ class DatasetSpec(ABC):
     """One data set. Subclasses set ``task`` and implement loading and the metadata blocks."""
 
     task: ClassVar[str]
+    calibration_method: ClassVar[str]  # training.calibration: "temperature" or "platt"
 
     name: str
     description: str
     labels: tuple[str, ...]
     loader: Loader
     golden_count: int = GOLDEN_COUNT
+    # The calibration split: held out from the training split before the recipe sees it (never
+    # from the test set). A count of rows, or a share of the training split; a fixed seed.
+    calibration_size: float | int = 0.1
+    calibration_seed: int = 11
 
     @abstractmethod
     def load(
@@ -80,6 +85,36 @@ class DatasetSpec(ABC):
     @abstractmethod
     def decision_threshold(self, chosen: float | None) -> float | None:
         """The threshold to record, given the one the recipe chose (None: it chose none)."""
+
+    def hold_out_calibration(self, split: Split) -> tuple[Split, np.ndarray, np.ndarray]:
+        """The training split without the calibration rows, and those rows (x, y): stratified
+        by label when every label has two rows or more, with ``calibration_seed``."""
+        from sklearn.model_selection import train_test_split
+
+        n = len(split.y_train)
+        size = self.calibration_size
+        count = int(size) if isinstance(size, int) else round(n * size)
+        # A count larger than a quarter of a (--subset) training split takes a quarter of it.
+        count = min(max(count, 1), max(1, n // 4)) if isinstance(size, int) else max(count, 1)
+        _, counts = np.unique(split.y_train, return_counts=True)
+        classes = len(counts)
+        stratify = split.y_train if counts.min() >= 2 and classes <= count <= n - classes else None
+        rows = np.arange(n)
+        kept, held = train_test_split(
+            rows, test_size=count, stratify=stratify, random_state=self.calibration_seed
+        )
+        kept, held = np.sort(kept), np.sort(held)
+        rest = replace(split, x_train=split.x_train[kept], y_train=split.y_train[kept])
+        return rest, split.x_train[held], split.y_train[held]
+
+    def calibration_spec(self) -> dict[str, Any]:
+        """How the calibration split is made, for metadata.calibration.split."""
+        return {
+            "from": "training split",
+            "size": self.calibration_size,
+            "seed": self.calibration_seed,
+            "stratified": "by label, when every label has two rows or more",
+        }
 
     def golden_inputs(self, split: Split) -> np.ndarray:
         """The inputs whose outputs the service must reproduce at load time (its self-test)."""

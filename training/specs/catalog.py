@@ -57,6 +57,7 @@ MNIST = ImageClassificationSpec(
     labels=tuple(str(digit) for digit in range(10)),
     loader=_load_mnist,
     framing="digit",
+    calibration_size=5000,
 )
 
 FASHION_MNIST = ImageClassificationSpec(
@@ -76,6 +77,7 @@ FASHION_MNIST = ImageClassificationSpec(
     ),
     loader=_load_fashion_mnist,
     framing="item",
+    calibration_size=5000,
 )
 
 PIMA = BinaryClassificationSpec(
@@ -86,6 +88,7 @@ PIMA = BinaryClassificationSpec(
     features=PIMA_FEATURE_SPECS,
     test_size=0.2,
     split_seed=42,  # the tutorial's random_state
+    calibration_size=0.2,  # 123 of the 614 training rows
 )
 
 SPECS: dict[str, DatasetSpec] = {spec.name: spec for spec in (MNIST, FASHION_MNIST, PIMA)}

@@ -53,6 +53,7 @@ class ImageClassificationSpec(DatasetSpec):
     """
 
     task = "image_classification"
+    calibration_method = "temperature"
 
     framing: Framing
     side: int = IMAGE_SIDE

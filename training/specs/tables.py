@@ -73,6 +73,7 @@ class BinaryClassificationSpec(DatasetSpec):
     """
 
     task = "binary_classification"
+    calibration_method = "platt"
 
     features: tuple[FeatureSpec, ...]
     test_size: float
