@@ -155,6 +155,89 @@ def build_tiny_repository(root: Path) -> Path:
     return root
 
 
+# Sorted conformal scores 0.00, 0.01, ..., 0.99: at alpha 0.1 the threshold is the 91st, 0.90,
+# so a set holds every label with a probability of at least 0.10.
+TRUST_SCORES = np.arange(100, dtype=np.float32) / 100
+
+
+def build_trust_repository(root: Path) -> Path:
+    """mnist 1 with prediction sets and an OOD model; pima 1 with prediction sets; fashion_mnist
+    1 without either (a version trained before calibration)."""
+    import keras
+
+    from service.serving import conformal, ood
+    from training.export import export_version
+
+    keras.utils.set_random_seed(1)
+    rng = np.random.default_rng(1)
+    images = rng.random((8, 28, 28), dtype=np.float32)
+    digits = [str(d) for d in range(10)]
+
+    def with_sets(extra: dict[str, Any] | None = None) -> Any:
+        def write(folder: Path) -> dict[str, Any]:
+            conformal.save(TRUST_SCORES, folder / "conformal.npy")
+            block = {"method": "lac", "file": "conformal.npy", "n": 100, "alpha": 0.1}
+            return {"conformal": block, **(extra(folder) if extra else {})}
+
+        return write
+
+    def with_ood(folder: Path) -> dict[str, Any]:
+        train = rng.random((300, 28, 28), dtype=np.float32) * 0.5
+        arrays = ood.fit(train, rng.integers(0, 10, 300), components=4)
+        model = ood.from_arrays(arrays, 0.0)
+        held_out = rng.random((200, 28, 28), dtype=np.float32) * 0.5
+        threshold = ood.choose_threshold(model, held_out, 0.5)
+        ood.save(arrays, folder / "ood.npz")
+        return {"ood": {"method": ood.METHOD, "file": "ood.npz", "threshold": threshold}}
+
+    def classifier() -> keras.Model:
+        return keras.Sequential(
+            [
+                keras.Input((28, 28)),
+                keras.layers.Flatten(),
+                keras.layers.Dense(10, activation="softmax"),
+            ]
+        )
+
+    meta = image_metadata(digits, "tutorial")
+    meta["calibration"] = {"method": "temperature", "params": {"temperature": 1.0}}
+    export_version(
+        classifier(),
+        models_dir=root,
+        name="mnist",
+        metadata=meta,
+        golden_inputs=images,
+        write_artifacts=with_sets(with_ood),
+    )
+    export_version(
+        classifier(),
+        models_dir=root,
+        name="fashion_mnist",
+        metadata=image_metadata(FASHION_LABELS, "tutorial"),
+        golden_inputs=images,
+    )
+    pima = keras.Sequential(
+        [
+            keras.Input((8,)),
+            keras.layers.Dense(
+                1,
+                activation="sigmoid",
+                kernel_initializer=keras.initializers.RandomNormal(stddev=0.01),
+            ),
+        ]
+    )
+    records = np.array([PIMA_ROW, [1, 85, 66, 29, 0, 26.6, 0.351, 31]], dtype=np.float32)
+    export_version(
+        pima,
+        models_dir=root,
+        name="pima",
+        metadata=pima_metadata(),
+        golden_inputs=records,
+        write_artifacts=with_sets(),
+    )
+    return root
+
+
 CACHE_DIR = Path(__file__).resolve().parents[1] / ".cache" / "tiny_repo"
 
 
@@ -167,11 +250,12 @@ def builder_key() -> str:
     return digest.hexdigest()[:16]
 
 
-def cached_tiny_repository(staging: Path) -> Path:
-    """The tiny repository from the cache, built first (in ``staging``) when missing."""
-    target = CACHE_DIR / builder_key() / "models"
+def cached_tiny_repository(staging: Path, kind: str = "models") -> Path:
+    """The tiny repository from the cache, built first (in ``staging``) when missing;
+    ``kind="trust"``: the one with prediction sets (:func:`build_trust_repository`)."""
+    target = CACHE_DIR / builder_key() / kind
     if not target.is_dir():
-        build_tiny_repository(staging)
+        (build_trust_repository if kind == "trust" else build_tiny_repository)(staging)
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.parent / f".partial-{os.getpid()}"
         shutil.rmtree(partial, ignore_errors=True)

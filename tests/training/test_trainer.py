@@ -159,9 +159,16 @@ def test_a_new_image_data_set_needs_only_a_descriptor(
     golden = np.asarray(meta["golden"]["inputs"])
     assert golden.shape == (8, 12, 12) and golden.max() <= 1.0  # scaled once, by the descriptor
     assert np.asarray(meta["golden"]["outputs"]).shape == (8, 3)
-    assert meta["training"]["train_examples"] == 90 and meta["training"]["test_examples"] == 30
+    # A tenth of the 90 training images is the calibration split, never trained on.
+    assert meta["training"]["train_examples"] == 81 and meta["training"]["test_examples"] == 30
+    assert meta["training"]["calibration_examples"] == 9
+    assert meta["calibration"]["method"] == "temperature"
+    assert meta["calibration"]["before"]["accuracy"] == meta["calibration"]["after"]["accuracy"]
+    assert meta["conformal"]["n"] == 9 and "conformal.npy" in meta["files"]
+    assert len(np.load(version_dir / "conformal.npy")) == 9
     report = version_dir / "report"
     assert (report / "samples.png").exists() and not (report / "roc.png").exists()
+    assert (report / "reliability.png").exists() and "report/reliability.png" in meta["files"]
     assert "decision threshold" not in (report / "report.md").read_text()
 
 
@@ -175,12 +182,19 @@ def test_a_new_binary_data_set_needs_only_a_descriptor(
     assert (size["name"], size["unit"], size["max"]) == ("size", "cm", 10)
     assert dose["missing_if_zero"] and dose["typical"][0] > 0  # zeros are "not measured"
     assert meta["output"] == {"name": "probabilities", "kind": "sigmoid", "shape": [1]}
-    assert meta["threshold"] == 0.4  # the descriptor's default: the recipe chose none
+    # The descriptor's default (the recipe chose none), carried through the Platt calibration.
+    cal = meta["calibration"]
+    assert cal["method"] == "platt" and cal["threshold"]["before"] == 0.4
+    a, b = cal["params"]["a"], cal["params"]["b"]
+    assert a > 0
+    expected = 1.0 / (1.0 + np.exp(-(a * np.log(0.4 / 0.6) + b)))
+    assert meta["threshold"] == pytest.approx(expected)
+    assert cal["before"]["accuracy"] == cal["after"]["accuracy"]
     assert meta["metrics"]["roc_auc"] is not None
-    assert meta["training"]["train_examples"] == 80 and meta["training"]["test_examples"] == 20
+    assert meta["training"]["train_examples"] == 72 and meta["training"]["test_examples"] == 20
     report = version_dir / "report"
     assert (report / "roc.png").exists() and not (report / "samples.png").exists()
-    assert "| decision threshold | 0.4000 |" in (report / "report.md").read_text()
+    assert f"| decision threshold | {meta['threshold']:.4f} |" in (report / "report.md").read_text()
 
 
 def test_trainer_report_and_exporter_never_name_a_data_set() -> None:
@@ -242,9 +256,12 @@ def test_pima_cli_and_if_missing(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "ROC-AUC" in out and "total wall time" in out
     version_dir = tmp_path / "pima" / "1"
     meta = json.loads((version_dir / "metadata.json").read_text())
-    assert meta["training"]["train_examples"] == 614 and meta["training"]["test_examples"] == 154
+    # 123 of the 614 training rows are the calibration split.
+    assert meta["training"]["train_examples"] == 491 and meta["training"]["test_examples"] == 154
+    assert meta["training"]["calibration_examples"] == 123 and meta["conformal"]["n"] == 123
     assert 0.0 <= meta["metrics"]["roc_auc"] <= 1.0
-    assert meta["threshold"] == 0.5 and meta["labels"] == ["no diabetes", "diabetes"]
+    assert meta["calibration"]["threshold"]["before"] == 0.5
+    assert meta["labels"] == ["no diabetes", "diabetes"]
     assert meta["format_version"] == 2 and meta["task"] == "binary_classification"
     assert "framing" not in meta["input"] and meta["output"]["kind"] == "sigmoid"
     features = meta["input"]["features"]
