@@ -255,7 +255,9 @@
     state.inFlight = true;
     markBusy();
     try {
-      const result = await api(`${predictPath()}?include_input=true&top_k=3`, {
+      // Versions with prediction sets also say when the model abstains.
+      const abstain = hasSets() ? "&abstain=true" : "";
+      const result = await api(`${predictPath()}?include_input=true&top_k=3${abstain}`, {
         method: "POST",
         body: blob,
         headers: { "Content-Type": type },
@@ -374,6 +376,31 @@
     $("heat").getContext("2d").putImageData(image, 0, 0);
   }
 
+  function hasSets() {
+    return Boolean(state.meta && state.meta.conformal);
+  }
+
+  const ABSTAIN_WHY = {
+    out_of_distribution: "the input is unlike the training data",
+    several_labels: "more than one label is plausible",
+    no_label: "no label is likely enough",
+  };
+
+  // The prediction set at the answer's coverage, and whether the model abstains (and why).
+  function trustLine(result, prediction) {
+    if (!Array.isArray(prediction.prediction_set)) return null;
+    const coverage = `${Math.round(100 * (1 - result.alpha))}%`;
+    const set = prediction.prediction_set.length ? `{${prediction.prediction_set.join(", ")}}` : "{} (empty)";
+    const parts = [el("span", { id: "prediction-set", "data-size": String(prediction.prediction_set.length), text: `Prediction set (${coverage}): ${set}` })];
+    if (prediction.abstained) {
+      parts.push(el("strong", { class: "abstains", id: "abstained", "data-reason": prediction.abstain_reason,
+        text: ` · Abstains: ${ABSTAIN_WHY[prediction.abstain_reason] || prediction.abstain_reason}` }));
+    } else if (prediction.abstained === false) {
+      parts.push(el("span", { id: "abstained", "data-reason": "", text: " · Answers" }));
+    }
+    return el("span", { class: "trust", id: "trust" }, ...parts);
+  }
+
   function renderImageResult(result) {
     const prediction = (result.predictions || [])[0];
     if (!prediction) return;
@@ -381,9 +408,11 @@
     const best = prediction.label;
     const p = probs[best];
     const verdict = $("verdict");
+    const trust = trustLine(result, prediction);
     verdict.replaceChildren(
-      el("span", { class: "big", id: "predicted-label", text: best }),
+      el("span", { class: prediction.abstained ? "big abstained" : "big", id: "predicted-label", text: best }),
       el("span", { class: "muted", text: ` ${(100 * (p ?? 0)).toFixed(1)}% · ${result.model} v${result.version}` }),
+      ...(trust ? [trust] : []),
     );
     verdict.dataset.updates = String(Number(verdict.dataset.updates) + 1);
     verdict.dataset.label = best;
@@ -506,6 +535,7 @@
     }
     const record = Object.fromEntries(fields.map((f, i) => [f.name, Number(inputs[i].value)]));
     const payload = { instances: [record] };
+    if (hasSets()) payload.abstain = true;
     const thr = $("threshold").value.trim();
     if (thr !== "") {
       const t = Number(thr);
@@ -579,9 +609,11 @@
     box.replaceChildren(
       el("p", { class: `outcome ${p.outcome_index ? "pos" : "neg"}`, id: "pima-outcome", text: p.outcome }),
       el("p", {}, "P(diabetes) = ", el("strong", { id: "pima-probability", text: p.probability.toFixed(3) }),
-        `, threshold ${p.threshold} · ${result.model} v${result.version}`),
+        `, threshold ${Number(p.threshold.toFixed(4))} · ${result.model} v${result.version}`),
       el("span", { class: "track wide", role: "img", "aria-label": `Probability ${pct.toFixed(1)} percent` }, bar, mark),
     );
+    const trust = trustLine(result, p);
+    if (trust) box.append(el("p", {}, trust));
     box.dataset.updates = String(Number(box.dataset.updates) + 1);
   }
 
@@ -650,6 +682,24 @@
       metricRows.push(["CV folds × repeats", `${m.cv.folds} × ${m.cv.repeats}`]);
     }
     parts.push(kvTable("Test-set metrics", metricRows));
+    const cal = meta.calibration;
+    if (cal && cal.before && cal.after) {
+      const params = Object.entries(cal.params || {}).map(([k, v]) => `${k} ${fmt(v, 3)}`).join(", ");
+      const split = cal.split || {};
+      parts.push(kvTable("Calibration (test set)", [
+        ["method", `${cal.method} (${params}), fitted on ${split.examples} held-out training examples`],
+        ["ECE before → after", `${fmt(cal.before.ece, 4)} → ${fmt(cal.after.ece, 4)}`],
+        ["Brier before → after", `${fmt(cal.before.brier, 4)} → ${fmt(cal.after.brier, 4)}`],
+        ["accuracy before → after", `${fmt(cal.before.accuracy, 4)} → ${fmt(cal.after.accuracy, 4)}`],
+      ]));
+    }
+    const conf = meta.conformal;
+    if (conf && Array.isArray(conf.test)) {
+      parts.push(kvTable(`Prediction sets (split conformal, ${conf.n} calibration examples)`, conf.test.map((t) => [
+        `alpha ${t.alpha}${t.alpha === conf.alpha ? " (default)" : ""}`,
+        `coverage ${fmt(t.coverage, 4)}, mean set size ${fmt(t.mean_set_size, 3)}`,
+      ])));
+    }
 
     if (m.per_class) {
       const rows = Object.entries(m.per_class).map(([label, v]) =>

@@ -146,6 +146,58 @@ def test_uploading_a_test_digit_predicts_its_label(
     page.screenshot(path=str(screenshots / "upload.png"), full_page=False)
 
 
+def test_answers_show_the_prediction_set_and_abstain_on_noise(
+    page: Any, page_models_dir: Path, tmp_path: Path, screenshots: Path
+) -> None:
+    meta = _served_metadata(page_models_dir, "mnist")
+    if meta.get("conformal") is None:
+        pytest.skip("the served mnist version has no prediction sets (trained before them)")
+    inputs = np.asarray(meta["golden"]["inputs"], dtype=np.float32)
+    _select_model(page, "mnist")
+    digit = tmp_path / "digit.png"
+    Image.fromarray(np.round(inputs[0] * 255).astype(np.uint8), mode="L").save(digit)
+    before = _updates(page, "#verdict")
+    page.set_input_files("#file", str(digit))
+    _wait_updates(page, "#verdict", before)
+    label = page.get_attribute("#verdict", "data-label")
+    shown = page.locator("#prediction-set").inner_text()
+    coverage = round(100 * (1 - meta["conformal"]["alpha"]))
+    assert shown.startswith(f"Prediction set ({coverage}%): {{")
+    if page.get_attribute("#prediction-set", "data-size") == "1":
+        assert shown.endswith(f"{{{label}}}")
+        assert page.get_attribute("#abstained", "data-reason") == ""  # a confident real digit
+    # Fashion-MNIST test images sent to mnist: the model abstains on them.
+    clothes = np.asarray(
+        _served_metadata(page_models_dir, "fashion_mnist")["golden"]["inputs"], np.float32
+    )
+    why = {
+        "out_of_distribution": "the input is unlike the training data",
+        "several_labels": "more than one label is plausible",
+        "no_label": "no label is likely enough",
+    }
+    reasons = []
+    for i, image in enumerate(clothes[:4]):
+        path = tmp_path / f"item-{i}.png"
+        Image.fromarray(np.round(image * 255).astype(np.uint8), mode="L").save(path)
+        before = _updates(page, "#verdict")
+        page.set_input_files("#file", str(path))
+        _wait_updates(page, "#verdict", before)
+        reason = page.get_attribute("#abstained", "data-reason")
+        reasons.append(reason)
+        if reason:
+            assert f"Abstains: {why[reason]}" in page.locator("#trust").inner_text()
+            assert "abstained" in (page.get_attribute("#predicted-label", "class") or "")
+    assert sum(bool(r) for r in reasons) >= 2, reasons
+    page.screenshot(path=str(screenshots / "abstain.png"), full_page=False)
+
+    page.click("#card-toggle")
+    page.wait_for_selector("#card table.kv")
+    card = page.locator("#card").inner_text()
+    cal = meta["calibration"]
+    assert f"{cal['before']['ece']:.4f} → {cal['after']['ece']:.4f}" in card
+    assert "Prediction sets (split conformal" in card
+
+
 def test_pima_form_validates_and_predicts(
     page: Any, page_models_dir: Path, screenshots: Path
 ) -> None:
@@ -179,7 +231,8 @@ def test_pima_form_validates_and_predicts(
         assert (
             page.locator("#pima-outcome").inner_text() == meta["labels"][int(expected >= threshold)]
         )
-    assert f"threshold {threshold:g}" in page.locator("#pima-result").inner_text()
+    shown_threshold = f"threshold {round(threshold, 4):g}"  # calibrated ones have many digits
+    assert shown_threshold in page.locator("#pima-result").inner_text()
     page.screenshot(path=str(screenshots / "pima.png"), full_page=True)
 
 
