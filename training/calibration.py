@@ -24,12 +24,15 @@ from scipy.optimize import minimize, minimize_scalar
 from training.metrics import class_probabilities, expected_calibration_error
 
 METHODS = ("temperature", "platt")
-_EPS = 1e-7  # probabilities are clipped to [EPS, 1 - EPS] before a log
+_EPS = 1e-7  # Platt: probabilities are clipped to [EPS, 1 - EPS] before the logit
+# Temperature: a probability that underflowed to 0 is clipped to this before the log; it is a
+# normal float32, and small enough that such a class stays at about 0 after scaling.
+_TINY = 1e-30
 _LOG_T_BOUNDS = (-4.0, 4.0)  # temperature from e^-4 to e^4
 
 
 def _log(p: np.ndarray) -> np.ndarray:
-    return np.log(np.clip(np.asarray(p, np.float64), _EPS, 1.0))
+    return np.log(np.clip(np.asarray(p, np.float64), _TINY, 1.0))
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -116,7 +119,7 @@ class TemperatureScaling(keras.layers.Layer):
         self.temperature = float(temperature)
 
     def call(self, p: Any) -> Any:
-        log_p = keras.ops.log(keras.ops.clip(p, _EPS, 1.0))
+        log_p = keras.ops.log(keras.ops.clip(p, _TINY, 1.0))
         return keras.ops.softmax(log_p / self.temperature, axis=-1)
 
     def get_config(self) -> dict[str, Any]:
