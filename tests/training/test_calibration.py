@@ -75,3 +75,23 @@ def test_reliability_bins_count_every_example() -> None:
     probs, y = _overconfident(500, 3)
     bins = calibration.reliability(y, probs)
     assert sum(bins["count"]) == 500 and len(bins["accuracy"]) == 15
+
+
+def test_the_calibration_split_is_held_out_of_training_stratified_and_fixed() -> None:
+    from training.specs import MNIST, PIMA, Split
+
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(10), 100)
+    x = rng.random((1000, 28, 28)).astype(np.float32)
+    x[:, 0, 0] = np.arange(1000)  # a row id
+    split = Split("mnist", x, y, x[:5], y[:5], list(MNIST.labels))
+    rest, x_cal, y_cal = MNIST.hold_out_calibration(split)
+    # 5,000 of a full training split; a quarter of this small one
+    assert len(x_cal) == 250 and len(rest.x_train) == 750
+    assert set(x_cal[:, 0, 0]).isdisjoint(rest.x_train[:, 0, 0])
+    assert np.bincount(y_cal).tolist() == [25] * 10  # stratified
+    again = MNIST.hold_out_calibration(split)[1]
+    np.testing.assert_array_equal(again, x_cal)
+    assert rest.x_test is split.x_test  # the test split is never touched
+    rows = Split("pima", x[:614, 0, :8], y[:614] % 2, x[:5, 0, :8], y[:5] % 2, ["a", "b"])
+    assert len(PIMA.hold_out_calibration(rows)[1]) == 123
