@@ -532,10 +532,12 @@ def render(spec: Spec, src: Sources) -> tuple[bytes, dict[str, Any]]:
     return data, entry
 
 
-def generate(out: Path, count: int = DEFAULT_COUNT, *, phones: bool = True) -> dict[str, Any]:
+def generate(
+    out: Path, count: int = DEFAULT_COUNT, *, phones: bool = True, sources: Sources | None = None
+) -> dict[str, Any]:
     """Write every picture and ``manifest.json`` into ``out``; returns the manifest."""
     started = time.perf_counter()
-    src = load_sources()
+    src = load_sources() if sources is None else sources
     specs = build_specs(count, len(src.fonts), phones=phones)
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("*-*.*"):
@@ -546,7 +548,8 @@ def generate(out: Path, count: int = DEFAULT_COUNT, *, phones: bool = True) -> d
         name = f"{spec.name}.{entry.pop('ext')}"
         (out / name).write_bytes(data)
         items.append({"file": name, **entry})
-    missing = [rel for rel in FONT_FILES if not (FONT_ROOT / rel).is_file()]
+    used = {p.name for p in src.fonts}
+    missing = [rel for rel in FONT_FILES if Path(rel).name not in used]
     manifest = {
         "seed": SEED,
         "count": count,
