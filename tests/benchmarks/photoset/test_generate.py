@@ -1,4 +1,4 @@
-"""The photo set's generator and the harness's baseline, on synthetic sources (no data, no model)."""
+"""The photo set's generator and the harness's baseline, on synthetic sources (no model)."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def test_the_full_set_has_about_ten_phone_pictures() -> None:
 @pytest.mark.skipif(not gen.available_fonts(), reason="no handwriting font installed")
 def test_font_digits_render() -> None:
     fonts = gen.available_fonts()
-    data, entry = gen.render(gen.Spec("font", 0, "300px"), _sources(fonts))
+    _data, entry = gen.render(gen.Spec("font", 0, "300px"), _sources(fonts))
     assert entry["label"] == 0 and entry["source"] == f"font:{fonts[0].name}"
 
 
@@ -86,7 +86,7 @@ def test_the_baseline_centres_a_digit_by_its_centre_of_mass() -> None:
     Image.fromarray(page).save(buf, format="PNG")
     out = baseline(buf.getvalue())
     assert out is not None and out.shape == (28, 28)
-    ys, xs = np.nonzero(out > 0.5)
+    ys, _xs = np.nonzero(out > 0.5)
     assert ys.max() - ys.min() + 1 == 20  # the longer side fitted to 20 px
     mass = out.sum()
     cy = (out.sum(axis=1) @ np.arange(28)) / mass
