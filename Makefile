@@ -79,6 +79,12 @@ bench: install system-deps data train
 soak: install data train
 	$(PY) -m benchmarks.soak
 
+## eval-photos: generate the photo-and-drawing set and evaluate every image version on it
+.PHONY: eval-photos
+eval-photos: install data train
+	$(PY) -m benchmarks.photoset.generate
+	$(PY) -m benchmarks.photoset.evaluate --models-dir $(MODELS_DIR)
+
 ## audit: pip-audit on the locked dependencies; says "AUDIT NOT RUN" (exit 0) when no vulnerability
 ## service is reachable, fails on findings (AUDIT_REQUIRED=1 also fails when it cannot run)
 audit: install
