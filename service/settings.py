@@ -40,6 +40,25 @@ class Settings(BaseSettings):
         description='Labels per model, e.g. {"mnist": {"stable": 1, "canary": 2}}. The newest '
         'served version trained with the "tutorial" recipe is labelled "baseline" unless set.',
     )
+    default_policy: Literal["fast", "newest"] = Field(
+        default="fast",
+        description="fast: a model's default version is its newest served version that meets "
+        "both its accuracy target and the latency budget, else the most accurate one within "
+        "the budget, else the newest; newest: the newest served version.",
+    )
+    latency_budget_us: float = Field(
+        default=100.0,
+        gt=0.0,
+        description="Latency budget of a default version (fast policy): µs per image at batch "
+        "1, from the version's metadata or measured at load. The default stays below the FastAPI "
+        "floor's own cost per request at 16 connections (docs/performance.md), so a default "
+        "model never costs more than the whole request path around it.",
+    )
+    accuracy_targets: dict[str, float] = Field(
+        default_factory=lambda: {"mnist": 0.995, "fashion_mnist": 0.935},
+        description="Test accuracy a default version must reach (fast policy), per model; a "
+        "model without a target accepts any accuracy.",
+    )
     runtime: Literal["auto", "tflite", "savedmodel"] = Field(
         default="auto",
         description="auto: model.tflite when the version lists it, else the SavedModel.",

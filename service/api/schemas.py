@@ -52,11 +52,17 @@ class VersionStatus(BaseModel):
     accuracy: float | None = None
     created_at: str | None = None
     load_seconds: float | None = None
+    latency: dict[str, Any] | None = Field(
+        None, description="µs per image at batch 1 and 16, and where the figure comes from"
+    )
 
 
 class ModelStatus(BaseModel):
     name: str
     default_version: int | None
+    default_reason: str | None = Field(
+        None, description="why the default version was chosen (accuracy target, latency budget)"
+    )
     labels: dict[str, int]
     versions: list[VersionStatus]
     unfinished_versions: list[int]

@@ -1,5 +1,6 @@
 """Load one model version (in a worker thread): read and validate metadata, verify checksums,
-load the runtime, warm it up and reproduce the golden sample. Any failure raises with the reason.
+load the runtime, warm it up and reproduce the golden sample, then take the version's latency
+(from its metadata, or a short timing loop). Any failure raises with the reason.
 """
 
 from __future__ import annotations
@@ -10,8 +11,12 @@ import numpy as np
 
 from service.repository.disk import Repository, RepositoryError
 from service.runtimes import ModelRuntime, create_runtime
+from service.serving import latency
 from service.serving.model import ModelVersion
 from service.serving.tasks import Task
+
+# Load-time timing loop for versions without a ``latency`` block: short, so loading stays quick.
+LOAD_PROBE_S = 0.05
 
 
 def load_version(repository: Repository, mv: ModelVersion, runtime: str = "auto") -> None:
@@ -23,6 +28,17 @@ def load_version(repository: Repository, mv: ModelVersion, runtime: str = "auto"
     mv.runtime = create_runtime(mv.path, meta, runtime)
     mv.runtime.load()
     self_test(mv.runtime, meta)
+    mv.latency = version_latency(mv.runtime, meta)
+
+
+def version_latency(runtime: ModelRuntime, meta: dict[str, Any]) -> dict[str, Any]:
+    """The metadata's latency when it describes this runtime; else measured now, briefly."""
+    stored = meta.get("latency")
+    if runtime.kind == "tflite" and isinstance(stored, dict) and latency.batch1_us(stored):
+        return {**stored, "source": "metadata"}
+    sample = np.asarray(meta["golden"]["inputs"], dtype=np.float32)
+    measured = latency.measure(runtime.predict, sample, budget_s=LOAD_PROBE_S)
+    return {**measured, "source": "measured at load"}
 
 
 def self_test(runtime: ModelRuntime, meta: dict[str, Any]) -> None:

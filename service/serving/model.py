@@ -40,10 +40,18 @@ class ModelVersion:
     timeout_s: float = 10.0
     max_instances: int = 4096
     load_seconds: float | None = None
+    latency: dict[str, Any] | None = None  # µs per image at batch 1 and 16, see serving.latency
 
     @property
     def available(self) -> bool:
         return self.state is VersionState.AVAILABLE
+
+    @property
+    def accuracy(self) -> float | None:
+        meta = self.metadata or {}
+        metrics = meta.get("metrics") if isinstance(meta.get("metrics"), dict) else {}
+        accuracy = metrics.get("accuracy") if metrics else None
+        return accuracy if isinstance(accuracy, float) and math.isfinite(accuracy) else None
 
     @property
     def recipe(self) -> str | None:
@@ -57,17 +65,14 @@ class ModelVersion:
 
     def status(self) -> dict[str, Any]:
         meta = self.metadata or {}
-        metrics = meta.get("metrics") if isinstance(meta.get("metrics"), dict) else {}
-        accuracy = metrics.get("accuracy") if metrics else None
         return {
             "version": self.version,
             "state": self.state.value,
             "reason": self.reason,
             "runtime": self.runtime.kind if self.runtime is not None else None,
             "recipe": self.recipe,
-            "accuracy": accuracy
-            if isinstance(accuracy, float) and math.isfinite(accuracy)
-            else None,
+            "accuracy": self.accuracy,
             "created_at": meta.get("created_at"),
             "load_seconds": self.load_seconds,
+            "latency": self.latency,
         }

@@ -3,8 +3,10 @@
 Keyed by model name and version. A version is registered (state ``loading``) before it loads, so
 readiness shows it; loading reads and validates metadata, verifies checksums, loads the runtime,
 warms it up and runs the golden self-test, all off the event loop. The default version of a model
-is its newest ``available`` version, so a new version becomes the default only once it works, and
-the old one is unloaded after that, draining its in-flight requests first.
+is chosen among its ``available`` versions (``default_policy``): under ``fast``, the newest that
+meets the model's accuracy target and the latency budget, else the most accurate within the
+budget, else the newest; under ``newest``, the newest. So a new version becomes the default only
+once it works, and the old one is unloaded after that, draining its in-flight requests first.
 
 Public lifecycle API (used by the lifespan, the poller and admin endpoints):
 ``start()``, ``stop()``, ``rescan()``, ``load(name, version)``, ``unload(name, version)``;
@@ -28,6 +30,7 @@ from service.repository.disk import (
     valid_name,
 )
 from service.serving.batcher import Batcher
+from service.serving.latency import batch1_us
 from service.serving.loader import load_version
 from service.serving.model import ModelVersion, VersionState
 from service.serving.watcher import RepositoryWatcher
@@ -44,6 +47,7 @@ class ModelRegistry:
         self.repository = repository or Repository(settings.models_dir)
         self._versions: dict[str, dict[int, ModelVersion]] = {}
         self._defaults: dict[str, int] = {}
+        self._default_reasons: dict[str, str] = {}
         self._scan = ScanResult()
         self._missing: dict[str, list[int]] = {}  # specific policy: listed but not on disk
         self._pinned: set[tuple[str, int]] = set()  # loaded by admin request
@@ -152,10 +156,14 @@ class ModelRegistry:
 
         candidates = [v for v in finished if (name, v) not in self._excluded]
         if policy == "latest":
-            # newest first; fall back to older versions only while newer ones fail
+            # newest first; fall back to older versions only while newer ones fail or, under
+            # the fast default policy, miss the accuracy target or the latency budget
             for version in sorted(candidates, reverse=True):
                 keep.add(version)
-                if (await ensure(version)).available:
+                mv = await ensure(version)
+                if mv.available and (
+                    self.settings.default_policy == "newest" or not self._misses(mv)
+                ):
                     break
         else:
             if policy == "specific":
@@ -237,11 +245,63 @@ class ModelRegistry:
             mv.runtime.unload()
 
     def _update_default(self, name: str) -> None:
-        available = [v for v, mv in self._versions.get(name, {}).items() if mv.available]
-        if available:
-            self._defaults[name] = max(available)
-        else:
+        available = [mv for _, mv in sorted(self._versions.get(name, {}).items()) if mv.available]
+        if not available:
             self._defaults.pop(name, None)
+            self._default_reasons.pop(name, None)
+            return
+        version, reason = self._choose_default(available)
+        self._defaults[name] = version
+        self._default_reasons[name] = reason
+
+    def _misses(self, mv: ModelVersion) -> list[str]:
+        """Why ``mv`` cannot be the fast policy's first choice; empty when it can."""
+        misses = []
+        target = self.settings.accuracy_targets.get(mv.name)
+        if target is not None and (mv.accuracy is None or mv.accuracy < target):
+            shown = "unknown" if mv.accuracy is None else f"{mv.accuracy:.4f}"
+            misses.append(f"accuracy {shown} < {target:g}")
+        if not self._fits(mv):
+            misses.append(f"{_us(mv)} > {self.settings.latency_budget_us:g} µs budget")
+        return misses
+
+    def _fits(self, mv: ModelVersion) -> bool:
+        us = batch1_us(mv.latency)
+        return us is not None and us <= self.settings.latency_budget_us
+
+    def _choose_default(self, available: list[ModelVersion]) -> tuple[int, str]:
+        """The default among ``available`` (oldest first) and why, by ``default_policy``."""
+        newest = available[-1]
+        if self.settings.default_policy == "newest":
+            return newest.version, f"version {newest.version}: the newest (default policy newest)"
+        budget = f"{self.settings.latency_budget_us:g} µs budget"
+        target = self.settings.accuracy_targets.get(newest.name)
+        skipped: list[str] = []
+        for mv in reversed(available):
+            misses = self._misses(mv)
+            if not misses:
+                accuracy = (
+                    f"accuracy {mv.accuracy:.4f} >= {target:g}"
+                    if target is not None and mv.accuracy is not None
+                    else "no accuracy target"
+                )
+                reason = f"version {mv.version}: {accuracy}, {_us(mv)} <= {budget}"
+                if skipped:
+                    reason += "; newer " + "; ".join(skipped)
+                return mv.version, reason
+            skipped.append(f"version {mv.version}: " + ", ".join(misses))
+        fitting = [mv for mv in available if self._fits(mv)]
+        if fitting:
+            best = max(fitting, key=lambda mv: (mv.accuracy or 0.0, mv.version))
+            shown = "unknown" if best.accuracy is None else f"{best.accuracy:.4f}"
+            return best.version, (
+                f"no version meets both ({'; '.join(skipped)}); serving version {best.version}, "
+                f"the most accurate within the {budget} (accuracy {shown}, {_us(best)})"
+            )
+        return newest.version, (
+            f"no version fits the {budget} (version {newest.version} (newest): {_us(newest)}); "
+            f"serving the newest, version {newest.version}"
+        )
 
     # --- lookups ----------------------------------------------------------------------------
     def model_names(self) -> list[str]:
@@ -330,6 +390,7 @@ class ModelRegistry:
         return {
             "name": name,
             "default_version": self._defaults.get(name),
+            "default_reason": self._default_reasons.get(name),
             "labels": self.labels(name),
             "versions": [mv.status() for mv in self.versions(name)],
             "unfinished_versions": self._scan.unfinished(name),
@@ -361,3 +422,8 @@ class ModelRegistry:
                     parts.append(f"versions {missing} are not in the repository")
                 problems[name] = "; ".join(parts)
         return not problems, problems
+
+
+def _us(mv: ModelVersion) -> str:
+    us = batch1_us(mv.latency)
+    return "latency unknown" if us is None else f"{us:.0f} µs"

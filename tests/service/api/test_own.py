@@ -75,6 +75,19 @@ async def test_models_lists_versions_states_defaults_labels(client: httpx.AsyncC
     assert broken["state"] == "failed"
     assert "checksum mismatch for model.tflite" in broken["reason"]
     assert models["broken"]["default_version"] is None
+    assert models["broken"]["default_reason"] is None
+    # the tiny models carry no stored latency: it is measured at load, and says so
+    assert mnist["versions"][0]["latency"]["source"] == "measured at load"
+    assert mnist["versions"][0]["latency"]["us_per_image_b1"] > 0
+
+
+async def test_models_say_why_the_default_was_chosen(client: httpx.AsyncClient) -> None:
+    models = {m["name"]: m for m in (await client.get("/models")).json()["models"]}
+    # no accuracy target in the test settings; a tiny model always fits the latency budget
+    assert models["mnist"]["default_reason"].startswith("version 2: no accuracy target, ")
+    assert "µs budget" in models["mnist"]["default_reason"]
+    detail = (await client.get("/models/mnist")).json()
+    assert detail["default_reason"] == models["mnist"]["default_reason"]
 
 
 async def test_model_detail_has_default_metadata_without_golden(client: httpx.AsyncClient) -> None:

@@ -215,3 +215,98 @@ async def test_empty_repository_is_not_ready(tmp_path: Path) -> None:
         assert not ready and "no models" in problems["*"]
     finally:
         await registry.stop()
+
+
+# --- the default version: accuracy target and latency budget -----------------------------------
+T = {"mnist": 0.995}
+
+
+def set_quality(models_dir: Path, name: str, version: int, accuracy: float, us: float) -> None:
+    """Rewrite a version's test accuracy and stored latency (metadata only: no checksum)."""
+    path = models_dir / name / str(version) / "metadata.json"
+    meta = json.loads(path.read_text())
+    meta["metrics"]["accuracy"] = accuracy
+    meta["latency"] = {"us_per_image_b1": us, "us_per_image_b16": us / 4, "threads": 1}
+    path.write_text(json.dumps(meta))
+
+
+async def test_default_is_the_newest_version_meeting_target_and_budget(repo_copy: Path) -> None:
+    set_quality(repo_copy, "mnist", 1, 0.996, 40.0)
+    set_quality(repo_copy, "mnist", 2, 0.997, 150.0)  # newer, more accurate, over the budget
+    publish_copy(repo_copy, "mnist", 1, 4)
+    set_quality(repo_copy, "mnist", 4, 0.990, 20.0)  # newest, fast, under the target
+    registry = await started(
+        repo_copy, models=["mnist"], latency_budget_us=100, accuracy_targets={"mnist": 0.995}
+    )
+    try:
+        assert registry.default_version("mnist") == 1
+        reason = registry.model_status("mnist")["default_reason"]
+        assert reason.startswith("version 1: accuracy 0.9960 >= 0.995, 40 µs <= 100 µs budget")
+        assert "version 4: accuracy 0.9900 < 0.995" in reason
+        assert "version 2: 150 µs > 100 µs budget" in reason
+        # labels and explicit versions still reach every version
+        assert registry.resolve("mnist", 2).version == 2
+        assert registry.resolve("mnist", "baseline").version == 4
+        assert registry.resolve("mnist").version == 1
+    finally:
+        await registry.stop()
+
+
+async def test_default_falls_back_to_the_most_accurate_within_budget(repo_copy: Path) -> None:
+    set_quality(repo_copy, "mnist", 1, 0.980, 10.0)
+    set_quality(repo_copy, "mnist", 2, 0.990, 90.0)
+    publish_copy(repo_copy, "mnist", 1, 4)
+    set_quality(repo_copy, "mnist", 4, 0.997, 300.0)
+    registry = await started(repo_copy, models=["mnist"], latency_budget_us=100, accuracy_targets=T)
+    try:
+        assert registry.default_version("mnist") == 2
+        reason = registry.model_status("mnist")["default_reason"]
+        assert "no version meets both" in reason
+        assert "serving version 2, the most accurate within the 100 µs budget" in reason
+    finally:
+        await registry.stop()
+
+
+async def test_default_is_the_newest_when_nothing_fits_and_says_so(repo_copy: Path) -> None:
+    set_quality(repo_copy, "mnist", 1, 0.996, 150.0)
+    set_quality(repo_copy, "mnist", 2, 0.997, 207.0)
+    registry = await started(repo_copy, models=["mnist"], latency_budget_us=100, accuracy_targets=T)
+    try:
+        assert registry.default_version("mnist") == 2
+        reason = registry.model_status("mnist")["default_reason"]
+        assert "version 2 (newest): 207 µs" in reason and "serving the newest" in reason
+    finally:
+        await registry.stop()
+
+
+async def test_newest_policy_and_latest_loading(repo_copy: Path) -> None:
+    set_quality(repo_copy, "mnist", 1, 0.996, 40.0)
+    set_quality(repo_copy, "mnist", 2, 0.997, 150.0)
+    registry = await started(
+        repo_copy, models=["mnist"], default_policy="newest", accuracy_targets=T
+    )
+    try:
+        assert registry.default_version("mnist") == 2
+        assert "newest" in registry.model_status("mnist")["default_reason"]
+    finally:
+        await registry.stop()
+    # latest keeps loading older versions until one meets both, and serves that one
+    registry = await started(
+        repo_copy, models=["mnist"], version_policy="latest", accuracy_targets=T
+    )
+    try:
+        assert states(registry, "mnist") == {1: "available", 2: "available"}
+        assert registry.default_version("mnist") == 1
+    finally:
+        await registry.stop()
+
+
+async def test_latency_is_measured_at_load_without_metadata(tiny_repo: Path) -> None:
+    registry = await started(tiny_repo, models=["mnist", "fashion_mnist"])
+    try:
+        for name in ("mnist", "fashion_mnist"):
+            latency = registry.versions(name)[0].latency
+            assert latency is not None and latency["source"] == "measured at load"
+            assert latency["us_per_image_b1"] > 0 and latency["us_per_image_b16"] > 0
+    finally:
+        await registry.stop()
