@@ -287,7 +287,8 @@ def evaluate(folder: Path, models_dir: Path, split: str = "all") -> dict[str, An
                 if cm.any():
                     per_cond[c] = {"n": int(cm.sum()),
                                    "service": float(right_svc[cm].mean()),
-                                   "baseline": float(right_base[cm].mean())}  # fmt: skip
+                                   "baseline": float(right_base[cm].mean()),
+                                   "blank": int((cm & (d["status"] == "blank")).sum())}  # fmt: skip
             entry["splits"][sp] = {
                 "service": _acc(sel, right_svc),
                 "baseline": _acc(sel, right_base),
@@ -313,6 +314,17 @@ def evaluate(folder: Path, models_dir: Path, split: str = "all") -> dict[str, An
                 "pages_total": int((model_of == "none").sum()),
                 "auroc_photos_vs_other_photos": auroc(inside, s_all[other]),
                 "test_sets": test_set_ood(v),
+                "by_split": {
+                    sp: {
+                        "auroc_photos_vs_pages": auroc(
+                            s_all[own & ok & (splits == sp)], s_all[pages & (splits == sp)]
+                        ),
+                        "auroc_photos_vs_other_photos": auroc(
+                            s_all[own & ok & (splits == sp)], s_all[other & (splits == sp)]
+                        ),
+                    }
+                    for sp in ("dev", "holdout")
+                },
             }
         result["versions"].append(entry)
     return result
@@ -346,9 +358,12 @@ def markdown(r: dict[str, Any]) -> str:
             if not s:
                 continue
             lines += [f"### {e['model']} v{e['version']} ({e['recipe']}), {sp}", "",
-                      "| condition | n | service | baseline |", "|---|---:|---:|---:|"]  # fmt: skip
+                      "| condition | n | service | baseline | judged blank |",
+                      "|---|---:|---:|---:|---:|"]  # fmt: skip
             for c, v in s["conditions"].items():
-                lines.append(f"| {c} | {v['n']} | {_f(v['service'])} | {_f(v['baseline'])} |")
+                lines.append(
+                    f"| {c} | {v['n']} | {_f(v['service'])} | {_f(v['baseline'])} | {v['blank']} |"
+                )
             lines.append("")
     lines += ["## Out of distribution (AUROC; higher is better)", "",
               "| model | version | photos vs OOD pages past the gate | vs the other set's photos | "
