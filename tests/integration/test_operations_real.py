@@ -104,7 +104,9 @@ def test_quality_equals_offline_on_the_real_test_sets(
             version = client.get(f"/models/{model}").json()["default_version"]
             quality = client.get(f"/models/{model}/versions/{version}/quality").json()
             q = quality["quality"]
-            offline = classification_metrics(y, probs, names)
+            # the version's decision threshold (a calibrated Pima version's is not 0.5)
+            threshold = client.get(f"/models/{model}").json()["metadata"]["threshold"]
+            offline = classification_metrics(y, probs, names, threshold)
             assert q["rows"] == len(y)
             assert abs(q["accuracy"] - offline["accuracy"]) <= 1e-9
             assert q["confusion_matrix"] == offline["confusion_matrix"]
