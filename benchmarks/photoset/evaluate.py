@@ -279,7 +279,7 @@ def evaluate(folder: Path, models_dir: Path, split: str = "all") -> dict[str, An
                                  "framing": v.framing, "splits": {}}  # fmt: skip
         for sp in ("dev", "holdout", "all"):
             sel = own & ((splits == sp) if sp != "all" else True)
-            if not sel.any():
+            if not sel.any() or (sp == "all" and split != "all"):
                 continue
             per_cond = {}
             for c in KEY_CONDITIONS:
