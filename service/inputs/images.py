@@ -23,11 +23,19 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from service.errors import InvalidInput, PayloadTooLarge, ServeError, UnsupportedMediaType
-from service.inputs.preprocess import WORK_SIDE, Fit, preprocess_pil
+from service.inputs.preprocess import (
+    WORK_SIDE,
+    Digit,
+    Fit,
+    digits_pil,
+    number_side,
+    preprocess_pil,
+)
 
 __all__ = [
     "ACCEPTED_IMAGE_TYPES",
     "Fit",
+    "decode_digits",
     "decode_image",
     "image_size",
     "preprocess_pil",
@@ -145,7 +153,7 @@ def _check_pixels(size: tuple[int, int], max_pixels: int) -> None:
         )
 
 
-def _open(data: bytes, fmt: str, max_pixels: int) -> Image.Image:
+def _open(data: bytes, fmt: str, max_pixels: int, *, numbers: bool = False) -> Image.Image:
     """Open, size-check, orient and fully decode; every decoder failure becomes a 4xx."""
     try:
         img: Image.Image = Image.open(io.BytesIO(data), formats=[fmt])
@@ -153,7 +161,8 @@ def _open(data: bytes, fmt: str, max_pixels: int) -> Image.Image:
         if fmt == "JPEG":
             # libjpeg decodes straight to grey (no colour conversion) and, for a large photo,
             # scales down 2-8x while decoding
-            scale = min(1.0, WORK_SIDE / max(img.size))
+            side = number_side(img.size) if numbers else WORK_SIDE
+            scale = min(1.0, side / max(img.size))
             img.draft("L", (math.ceil(img.width * scale), math.ceil(img.height * scale)))
         img.load()
         with contextlib.suppress(Exception):  # a corrupt EXIF block only loses the orientation
@@ -196,3 +205,33 @@ def decode_image(
     if declared is not None:
         _check_pixels(declared, max_pixels)
     return preprocess_pil(_open(data, fmt, max_pixels), fit=fit, lossy=fmt == "JPEG")
+
+
+def decode_digits(data: bytes, *, max_pixels: int, content_type: str | None = None) -> list[Digit]:
+    """A picture of a number -> its digits left to right, each framed as :func:`decode_image`
+    frames one digit, with its box ``(x, y, width, height)`` in the file's pixels (after its
+    EXIF orientation). The checks and errors are :func:`decode_image`'s; no digit is 422."""
+    _media_type(content_type)
+    if not data:
+        raise InvalidInput("the image is empty (0 bytes)")
+    fmt = _sniff(data)
+    declared = image_size(data)
+    if declared is not None:
+        _check_pixels(declared, max_pixels)
+    img = _open(data, fmt, max_pixels, numbers=True)
+    digits = digits_pil(img, lossy=fmt == "JPEG")
+    if declared is None:
+        return digits
+    # A JPEG may have been decoded at 1/2 to 1/8 scale: boxes go back to the file's pixels,
+    # whose sides swap when the EXIF orientation turned the picture.
+    width, height = declared
+    if (img.width > img.height) != (width > height) and img.width != img.height:
+        width, height = height, width
+    sx, sy = width / img.width, height / img.height
+    if sx == sy == 1.0:
+        return digits
+    return [
+        Digit(d.image, (round(x * sx), round(y * sy), round(w * sx), round(h * sy)))
+        for d in digits
+        for x, y, w, h in [d.box]
+    ]
