@@ -1,0 +1,109 @@
+"""decode_digits: a number on paper comes out as its digits, left to right, with their boxes."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from benchmarks.numbers import render_number
+from service.inputs.images import decode_digits, decode_image
+from service.inputs.preprocess import NoInkFound, digits_pil, preprocess_pil
+from tests.helpers.inputs import encode
+
+ToBytes = Callable[..., bytes]
+MAX_PIXELS = 50_000_000
+
+
+def overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    """Intersection over union of two (x, y, width, height) boxes."""
+    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
+    x1, y1 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
+    inter = max(0, x1 - x0) * max(0, y1 - y0)
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+@pytest.mark.parametrize("count", [2, 3, 4, 5])
+def test_numbers_on_paper_split_into_their_digits(
+    fmt: str, count: int, mnist_test_images: np.ndarray
+) -> None:
+    rng = np.random.default_rng(count * 10 + len(fmt))
+    for trial in range(6):
+        picks = rng.choice(len(mnist_test_images), count, replace=False)
+        data, truth = render_number([mnist_test_images[i] for i in picks], rng, fmt)
+        digits = decode_digits(data, max_pixels=MAX_PIXELS)
+        assert len(digits) == count, (trial, truth, [d.box for d in digits])
+        xs = [d.box[0] for d in digits]
+        assert xs == sorted(xs)
+        for got, want in zip(digits, truth, strict=True):
+            assert overlap(got.box, want) > 0.6, (trial, got.box, want)
+            assert got.image.shape == (28, 28) and got.image.dtype == np.float32
+
+
+def test_each_digit_is_framed_as_a_single_digit_is(mnist_test_images: np.ndarray) -> None:
+    """A digit of a number and the same digit alone on the same paper come out alike."""
+    rng = np.random.default_rng(3)
+    data, _ = render_number(list(mnist_test_images[:3]), rng, "PNG", gap=0.6)
+    digits = decode_digits(data, max_pixels=MAX_PIXELS)
+    alone = decode_image(
+        render_number([mnist_test_images[1]], np.random.default_rng(3), "PNG")[0],
+        max_pixels=MAX_PIXELS,
+    )
+    assert len(digits) == 3
+    assert np.abs(digits[1].image - alone).mean() < 0.06
+    for d in digits:
+        ys, xs = np.nonzero(d.image > 0.05)
+        assert max(np.ptp(ys), np.ptp(xs)) + 1 in range(18, 23)  # the 20-px box, as MNIST
+
+
+def test_touching_digits_are_cut(mnist_test_images: np.ndarray) -> None:
+    rng = np.random.default_rng(5)
+    zeros = [img for img in mnist_test_images if (img > 128).sum(axis=0).astype(bool).sum() > 14]
+    data, truth = render_number(zeros[:2], rng, "PNG", gap=-0.02)
+    digits = decode_digits(data, max_pixels=MAX_PIXELS)
+    assert len(digits) == 2
+    for got, want in zip(digits, truth, strict=True):
+        assert overlap(got.box, want) > 0.5
+
+
+def test_specks_are_not_digits(mnist_test_images: np.ndarray) -> None:
+    page = np.full((200, 400), 235, np.uint8)
+    page[60:156:, 60:156] = 235 - (
+        np.asarray(Image.fromarray(mnist_test_images[0]).resize((96, 96))).astype(np.int32) * 0.8
+    ).astype(np.uint8)
+    page[100:103, 300:303] = 40  # a speck of dirt
+    page[20:22, 380:382] = 40
+    digits = digits_pil(Image.fromarray(page))
+    assert len(digits) == 1
+
+
+def test_a_single_digit_is_one_digit(mnist_test_images: np.ndarray, to_bytes: ToBytes) -> None:
+    img = Image.fromarray(mnist_test_images[0])
+    digits = digits_pil(img)
+    assert len(digits) == 1
+    np.testing.assert_allclose(digits[0].image, preprocess_pil(img), atol=1e-6)
+
+
+def test_blank_paper_has_no_digits(to_bytes: ToBytes) -> None:
+    rng = np.random.default_rng(0)
+    page = np.clip(230 + rng.normal(0, 2, (300, 600)), 0, 255).astype(np.uint8)
+    with pytest.raises(NoInkFound):
+        decode_digits(to_bytes(page), max_pixels=MAX_PIXELS)
+
+
+def test_boxes_are_in_the_files_pixels_for_large_jpegs(mnist_test_images: np.ndarray) -> None:
+    """A large JPEG is decoded at a fraction of its size: the boxes still use its pixels."""
+    rng = np.random.default_rng(8)
+    data, truth = render_number(list(mnist_test_images[:3]), rng, "PNG", gap=0.4)
+    img = Image.open(io.BytesIO(data))
+    big = img.resize((img.width * 6, img.height * 6), Image.Resampling.BILINEAR)
+
+    digits = decode_digits(encode(big, "JPEG", quality=90), max_pixels=MAX_PIXELS)
+    assert len(digits) == 3
+    for got, want in zip(digits, truth, strict=True):
+        scaled = tuple(v * 6 for v in want)
+        assert overlap(got.box, scaled) > 0.6  # type: ignore[arg-type]
