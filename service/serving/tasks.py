@@ -21,7 +21,7 @@ import numpy as np
 
 from service.errors import BadRequest, InvalidInput, UnsupportedMediaType
 from service.inputs.arrays import SCALES, images_from_json
-from service.inputs.images import decode_image
+from service.inputs.images import decode_digits, decode_image
 from service.inputs.preprocess import FITS, Fit
 from service.inputs.records import FeatureSpec, features_from_metadata, records_from_json
 from service.serving import conformal
@@ -109,6 +109,12 @@ class Task:
     def decode_file(self, data: bytes, content_type: str | None, max_pixels: int) -> np.ndarray:
         """One uploaded file as one instance."""
         raise UnsupportedMediaType("this model takes JSON records, not files")
+
+    def decode_digits(
+        self, data: bytes, content_type: str | None, max_pixels: int
+    ) -> tuple[np.ndarray, list[list[int]]]:
+        """A picture of a number: its digits as a batch, and each digit's box [x, y, w, h]."""
+        raise InvalidInput("digits=many applies to digit models")
 
     # --- checks beyond the input's shape and finiteness -------------------------------------
     def check_values(self, x: np.ndarray, lowest: float, highest: float) -> None:
@@ -322,6 +328,14 @@ class ImageClassifier(Task):
         return decode_image(
             data, max_pixels=max_pixels, content_type=content_type, fit=self.framing
         )
+
+    def decode_digits(
+        self, data: bytes, content_type: str | None, max_pixels: int
+    ) -> tuple[np.ndarray, list[list[int]]]:
+        if self.framing != "digit":
+            raise InvalidInput("digits=many applies to digit models")
+        digits = decode_digits(data, max_pixels=max_pixels, content_type=content_type)
+        return np.stack([d.image for d in digits]), [list(d.box) for d in digits]
 
     def ood_scores(self, x: np.ndarray) -> np.ndarray | None:
         return None if self.ood is None else self.ood.scores(x)
