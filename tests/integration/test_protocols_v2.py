@@ -74,7 +74,10 @@ def test_model_metadata(triton: httpclient.InferenceServerClient) -> None:
     mnist = triton.get_model_metadata("mnist")
     assert mnist["name"] == "mnist" and mnist["platform"]
     assert mnist["inputs"] == [{"name": "pixels", "datatype": "FP32", "shape": [-1, 28, 28]}]
-    assert mnist["outputs"] == [{"name": "probabilities", "datatype": "FP32", "shape": [-1, 10]}]
+    assert mnist["outputs"][0] == {"name": "probabilities", "datatype": "FP32", "shape": [-1, 10]}
+    # then the outputs returned only on request: prediction sets, abstention, OOD score
+    extras = {o["name"] for o in mnist["outputs"][1:]}
+    assert extras <= {"prediction_set", "abstained", "abstain_reason", "ood_score"}
     pima_versions = triton.get_model_metadata("pima")["versions"]
     pima = triton.get_model_metadata("pima", model_version=pima_versions[0])
     assert pima["inputs"][0]["shape"] == [-1, 8] and pima["outputs"][0]["shape"] == [-1, 1]
