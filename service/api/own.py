@@ -35,7 +35,14 @@ from service.api.schemas import (
     VersionDetail,
     error_responses,
 )
-from service.api.uploads import decode_images, file_task, form_images, from_json, query_options
+from service.api.uploads import (
+    decode_images,
+    decode_number,
+    file_task,
+    form_images,
+    from_json,
+    query_options,
+)
 from service.codecs.jsonbody import parse_json
 from service.errors import InvalidInput, NotFound, UnsupportedMediaType
 from service.inputs.images import ACCEPTED_IMAGE_TYPES
@@ -210,6 +217,10 @@ async def _predict(request: Request, name: str, version: str | None) -> Response
             f"{', '.join(sorted(ACCEPTED_IMAGE_TYPES))} or multipart/form-data"
         )
     body = await read_body(request, settings.max_body_bytes)
+    if options["digits"] == "many":
+        if not is_image:
+            raise InvalidInput("digits=many takes one image (PNG, JPEG or WebP) as the body")
+        return await _predict_number(request, name, version, body, ctype, options)
     if ctype in _JSON_TYPES:
         payload = parse_json(body)
         mv = registry.resolve(name, version)
@@ -239,6 +250,45 @@ async def _predict(request: Request, name: str, version: str | None) -> Response
             item["input"] = row  # a float32 array: orjson writes it as nested lists
     result: dict[str, Any] = {"model": mv.name, "version": mv.version, "predictions": predictions}
     result.update(task.answer_fields(threshold))
+    if task.conformal is not None:
+        result["alpha"] = task.alpha if alpha is None else alpha
+    return json_response(result)
+
+
+async def _predict_number(
+    request: Request,
+    name: str,
+    version: str | None,
+    body: bytes,
+    ctype: str,
+    options: dict[str, Any],
+) -> Response:
+    """``?digits=many``: the digits of a number in one picture, left to right, each answered as
+    one image is, with its box in the picture's pixels; ``number`` joins their labels."""
+    settings = get_settings(request)
+    registry = get_registry(request)
+    task = file_task(registry.resolve(name, version))
+    x, boxes = await decode_number(body, ctype, settings, task)
+    mv = registry.resolve(name, version)  # no await from here to the queue
+    task = file_task(mv)
+    note_model(request, mv.name, mv.version)
+    top_k = task.check_top_k(options["top_k"])
+    task.check_threshold(options["threshold"])
+    alpha = task.check_alpha(options["alpha"])
+    abstain = task.check_abstain(options["abstain"])
+    probs = await inference.predict(mv, x)
+    digits = task.predictions(probs, top_k, None)
+    for extra in (task.ood_fields(x), task.set_fields(x, probs, alpha, abstain)):
+        if extra is not None:
+            for item, fields in zip(digits, extra, strict=True):
+                item.update(fields)
+    for item, box, row in zip(digits, boxes, x, strict=True):
+        item["box"] = box
+        if options["include_input"] is True:
+            item["input"] = row
+    number = "".join(str(item["label"]) for item in digits)
+    result: dict[str, Any] = {"model": mv.name, "version": mv.version, "number": number}
+    result["digits"] = digits
     if task.conformal is not None:
         result["alpha"] = task.alpha if alpha is None else alpha
     return json_response(result)

@@ -272,6 +272,14 @@ QUERY_PARAMETERS: list[dict[str, Any]] = [
         "exactly one label, or the input is out of distribution.",
         "schema": {"type": "boolean", "default": False},
     },
+    {
+        "name": "digits",
+        "in": "query",
+        "required": False,
+        "description": "Digit models, one image as the body: many reads a number (its digits "
+        "left to right, each with its probabilities and box [x, y, width, height]).",
+        "schema": {"type": "string", "enum": ["one", "many"], "default": "one"},
+    },
 ]
 
 

@@ -20,8 +20,8 @@ THREAD_DECODE_BYTES = 4 * 1024
 
 
 def query_options(request: Request) -> dict[str, Any]:
-    """top_k, threshold, include_input, alpha and abstain from the query string (parsed here:
-    no per-request FastAPI parameter machinery on the hot path; documented in
+    """top_k, threshold, include_input, alpha, abstain and digits from the query string (parsed
+    here: no per-request FastAPI parameter machinery on the hot path; documented in
     ``QUERY_PARAMETERS``)."""
     options: dict[str, Any] = {
         "top_k": None,
@@ -29,6 +29,7 @@ def query_options(request: Request) -> dict[str, Any]:
         "include_input": False,
         "alpha": None,
         "abstain": None,
+        "digits": "one",
     }
     if not request.scope.get("query_string"):
         return options
@@ -42,6 +43,10 @@ def query_options(request: Request) -> dict[str, Any]:
             options["threshold"] = float(text)
         except ValueError:
             raise InvalidInput("query parameter threshold must be a number from 0 to 1") from None
+    if (text := query.get("digits")) is not None:
+        if text not in ("one", "many"):
+            raise InvalidInput("query parameter digits must be one or many")
+        options["digits"] = text
     if (text := query.get("alpha")) is not None:
         options["alpha"] = text  # the task checks it: only versions with prediction sets take it
     for key in ("include_input", "abstain"):
@@ -127,3 +132,16 @@ async def decode_images(
         if isinstance(result, BaseException):
             raise result
     return np.stack(done)  # type: ignore[arg-type]
+
+
+async def decode_number(
+    data: bytes, ctype: str | None, settings: Settings, task: Task
+) -> tuple[np.ndarray, list[list[int]]]:
+    """A picture of a number: its digits as the task's input batch, and their boxes; in a
+    worker thread (a photo of a number is large, its splitting and framing take milliseconds)."""
+    x, boxes = await asyncio.to_thread(task.decode_digits, data, ctype, settings.max_image_pixels)
+    if len(x) > settings.max_instances:
+        raise InvalidInput(
+            f"the picture holds {len(x)} digits; at most {settings.max_instances} are read"
+        )
+    return x, boxes

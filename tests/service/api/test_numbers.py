@@ -1,0 +1,151 @@
+"""``?digits=many``: a number in one picture, read digit by digit through the in-process app
+(tiny repositories: random models, so the shape, boxes, count and errors are tested, not the
+reading)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from benchmarks.numbers import render_number
+from tests.helpers.apps import serve
+from tests.helpers.inputs import encode
+from tests.helpers.models import cached_tiny_repository
+
+pytestmark = pytest.mark.anyio
+
+
+def strokes(count: int) -> list[np.ndarray]:
+    """``count`` synthetic digits (a bar, a box, a cross...) as 28x28 uint8 images."""
+    out = []
+    for i in range(count):
+        a = np.zeros((28, 28), np.uint8)
+        if i % 3 == 0:
+            a[4:24, 12:16] = 255  # a one
+        elif i % 3 == 1:
+            a[4:24, 7:21] = 255
+            a[8:20, 11:17] = 0  # a zero
+        else:
+            a[4:8, 6:22] = 255
+            a[4:24, 16:20] = 255  # a seven
+        out.append(a)
+    return out
+
+
+def number(count: int, fmt: str = "PNG") -> tuple[bytes, list[tuple[int, int, int, int]]]:
+    return render_number(strokes(count), np.random.default_rng(count), fmt, gap=0.4)
+
+
+def overlaps(a: list[int], b: tuple[int, int, int, int]) -> bool:
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
+@pytest.mark.parametrize(("count", "fmt"), [(2, "PNG"), (4, "JPEG"), (5, "WEBP")])
+async def test_a_number_answers_its_digits_with_boxes(
+    client: httpx.AsyncClient, count: int, fmt: str
+) -> None:
+    data, truth = number(count, "PNG")
+    if fmt != "PNG":
+        data = encode(Image.open(io.BytesIO(data)), fmt, quality=90)
+    r = await client.post(
+        "/models/mnist/versions/1/predict?digits=many",
+        content=data,
+        headers={"content-type": f"image/{fmt.lower()}"},
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["model"] == "mnist" and body["version"] == 1
+    assert len(body["digits"]) == count
+    assert body["number"] == "".join(d["label"] for d in body["digits"])
+    for digit, want in zip(body["digits"], truth, strict=True):
+        assert set(digit) >= {"label", "class_index", "probabilities", "box"}
+        assert len(digit["probabilities"]) == 10
+        assert abs(sum(digit["probabilities"].values()) - 1) < 1e-3
+        assert len(digit["box"]) == 4 and all(isinstance(v, int) for v in digit["box"])
+        assert overlaps(digit["box"], want)
+        assert "ood_score" not in digit  # this version ships no OOD model
+
+
+async def test_digits_one_is_the_single_answer(client: httpx.AsyncClient) -> None:
+    data, _ = number(3)
+    r = await client.post(
+        "/models/mnist/predict?digits=one", content=data, headers={"content-type": "image/png"}
+    )
+    assert r.status_code == 200 and len(r.json()["predictions"]) == 1
+
+
+async def test_digits_many_with_top_k_on_the_default_version(client: httpx.AsyncClient) -> None:
+    data, _ = number(2)
+    r = await client.post(
+        "/models/mnist/predict?digits=many&top_k=3",
+        content=data,
+        headers={"content-type": "image/png"},
+    )
+    assert r.status_code == 200
+    assert all(len(d["top_k"]) == 3 for d in r.json()["digits"])
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "body", "ctype", "status", "message"),
+    [
+        ("mnist", "digits=two", "png", "image/png", 422, "digits must be one or many"),
+        ("mnist", "digits=many", "json", "application/json", 422, "takes one image"),
+        ("mnist", "digits=many", "blank", "image/png", 422, "no digit found"),
+        ("fashion_mnist", "digits=many", "png", "image/png", 422, "applies to digit models"),
+        ("pima", "digits=many", "png", "image/png", 415, "takes JSON records"),
+        ("mnist", "digits=many", "gif", "image/gif", 415, "unsupported image type"),
+    ],
+)
+async def test_digits_errors(
+    client: httpx.AsyncClient,
+    path: str,
+    query: str,
+    body: str,
+    ctype: str,
+    status: int,
+    message: str,
+) -> None:
+    content = {
+        "png": number(2)[0],
+        "json": b'{"instances": []}',
+        "blank": encode(np.full((120, 300), 230, np.uint8)),
+        "gif": b"GIF89a....",
+    }[body]
+    r = await client.post(
+        f"/models/{path}/predict?{query}", content=content, headers={"content-type": ctype}
+    )
+    assert r.status_code == status, r.text
+    assert message in r.json()["error"]
+
+
+@pytest.fixture(scope="module")
+def trust_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return cached_tiny_repository(tmp_path_factory.mktemp("trust") / "models", "trust")
+
+
+@pytest.fixture(scope="module")
+async def trust_client(trust_repo: Path) -> AsyncIterator[httpx.AsyncClient]:
+    async with serve(trust_repo) as (_, http):
+        yield http
+
+
+async def test_each_digit_has_its_ood_fields_and_prediction_set(
+    trust_client: httpx.AsyncClient,
+) -> None:
+    data, _ = number(3)
+    r = await trust_client.post(
+        "/models/mnist/predict?digits=many", content=data, headers={"content-type": "image/png"}
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert len(body["digits"]) == 3 and body["alpha"] == 0.1
+    for digit in body["digits"]:
+        assert isinstance(digit["ood_score"], float)
+        assert isinstance(digit["out_of_distribution"], bool)
+        assert isinstance(digit["prediction_set"], list)
