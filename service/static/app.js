@@ -51,7 +51,9 @@
     const body = type.includes("json") ? await response.json() : await response.text();
     if (!response.ok) {
       const detail = body && body.error ? body.error : `HTTP ${response.status}`;
-      throw new Error(detail);
+      const error = new Error(detail);
+      error.status = response.status;
+      throw error;
     }
     return body;
   }
@@ -147,6 +149,7 @@
     $("pima-panel").hidden = !tabular;
     if (tabular) buildPimaForm();
     else resetImageResult();
+    $("several-field").hidden = tabular || framing() !== "digit";
     if (!$("card").hidden) renderCard();
     if (!tabular && state.drawn) schedulePredict(true);
   }
@@ -271,7 +274,11 @@
         if (prediction && prediction.input && !state.pending && state.timer === null) explainImage(prediction);
       }
     } catch (err) {
-      showError(`Prediction failed: ${err.message}`);
+      if (seq >= state.shown && isNothingFound(err)) {
+        state.shown = seq;
+        showError("");
+        renderNothingFound(err.message);
+      } else showError(`Prediction failed: ${err.message}`);
     } finally {
       state.inFlight = false;
       if (state.pending) {
@@ -282,6 +289,95 @@
     }
   }
 
+  // A 422 for a blank page or faint ink: not a failure, the picture holds nothing to read.
+  function isNothingFound(err) {
+    return err.status === 422 && /^no (digit|item) found/.test(err.message);
+  }
+
+  function renderNothingFound(message) {
+    const what = framing() === "item" ? "item of clothing" : "digit";
+    resetImageResult();
+    const verdict = $("verdict");
+    verdict.replaceChildren(
+      el("strong", { class: "nothing", id: "nothing-found", text: `No ${what} found.` }),
+      el("span", { class: "muted", text: ` Draw one, or upload a photo where it stands out from the paper. (${message})` }),
+    );
+    verdict.dataset.updates = String(Number(verdict.dataset.updates) + 1);
+    verdict.dataset.label = "";
+  }
+
+  function framing() {
+    const input = (state.meta && state.meta.input) || {};
+    if (input.framing) return input.framing;
+    return state.model && state.model.name === "fashion_mnist" ? "item" : "digit";
+  }
+
+  // What the model reads, for "this does not look like ..." when its OOD model flags the input.
+  function looksLike() {
+    return framing() === "item" ? "clothing" : "a digit";
+  }
+
+  function oodNote(prediction) {
+    if (prediction.out_of_distribution !== true) return null;
+    return el("strong", { class: "ood", id: "ood-note", "data-score": String(prediction.ood_score),
+      text: `This does not look like ${looksLike()}: the answer below is a guess.` });
+  }
+
+  // ---------------------------------------------------------------- several digits (uploads)
+  async function predictNumber(blob, type, placed) {
+    const seq = ++state.seq;
+    state.inFlight = true;
+    markBusy();
+    try {
+      const result = await api(`${predictPath()}?digits=many`, { method: "POST", body: blob, headers: { "Content-Type": type } });
+      if (seq < state.shown) return;
+      state.shown = seq;
+      showError("");
+      renderNumber(result, placed);
+    } catch (err) {
+      if (seq >= state.shown && isNothingFound(err)) {
+        state.shown = seq;
+        showError("");
+        renderNothingFound(err.message);
+      } else showError(`Prediction failed: ${err.message}`);
+    } finally {
+      state.inFlight = false;
+      markBusy();
+    }
+  }
+
+  function renderNumber(result, placed) {
+    resetImageResult();
+    const digits = result.digits || [];
+    const verdict = $("verdict");
+    const odd = digits.filter((d) => d.out_of_distribution === true).length;
+    verdict.replaceChildren(
+      el("span", { class: "big", id: "predicted-number", text: result.number }),
+      el("span", { class: "muted", text: ` ${digits.length} digit${digits.length === 1 ? "" : "s"} · ${result.model} v${result.version}` }),
+      ...(odd ? [el("strong", { class: "ood", id: "ood-note", text: `${odd} of them do${odd === 1 ? "es" : ""} not look like ${looksLike()}.` })] : []),
+    );
+    verdict.dataset.updates = String(Number(verdict.dataset.updates) + 1);
+    verdict.dataset.label = result.number;
+    const rows = digits.map((d, i) => {
+      const p = (d.probabilities || {})[d.label] ?? 0;
+      const bar = el("span", { class: "bar" });
+      bar.style.width = `${Math.max(100 * p, 0.5).toFixed(1)}%`;
+      return el("tr", { class: d.out_of_distribution ? "odd" : "" },
+        el("th", { scope: "row", text: `#${i + 1}: ${d.label}` }),
+        el("td", {}, el("span", { class: "track" }, bar), el("span", { class: "pct", text: `${(100 * p).toFixed(1)}%` })));
+    });
+    $("bars").tBodies[0].replaceChildren(...rows);
+    if (!placed) return;
+    ctx.save();
+    ctx.strokeStyle = "#e33";
+    ctx.lineWidth = 2;
+    for (const d of digits) {
+      const [x, y, w, h] = d.box;
+      ctx.strokeRect(placed.x + x * placed.scale, placed.y + y * placed.scale, w * placed.scale, h * placed.scale);
+    }
+    ctx.restore();
+  }
+
   // ---------------------------------------------------------------- upload and drop
   async function useFile(file) {
     if (!file) return;
@@ -290,6 +386,7 @@
       return;
     }
     // Show the upload on the pad too, scaled to fit, so the user sees what was sent.
+    let placed = null;
     try {
       const bitmap = await createImageBitmap(file);
       clearPad();
@@ -298,11 +395,13 @@
       const h = bitmap.height * scale;
       ctx.imageSmoothingEnabled = true;
       ctx.drawImage(bitmap, (pad.width - w) / 2, (pad.height - h) / 2, w, h);
+      placed = { x: (pad.width - w) / 2, y: (pad.height - h) / 2, scale };
     } catch {
       /* the server will say what is wrong with the file */
     }
     state.drawn = false; // the file itself is sent, not a redraw of the pad
-    await predictImage(file, file.type);
+    if ($("several").checked && framing() === "digit") await predictNumber(file, file.type, placed);
+    else await predictImage(file, file.type);
   }
 
   $("file").addEventListener("change", (event) => {
@@ -409,7 +508,9 @@
     const p = probs[best];
     const verdict = $("verdict");
     const trust = trustLine(result, prediction);
+    const ood = oodNote(prediction);
     verdict.replaceChildren(
+      ...(ood ? [ood] : []),
       el("span", { class: prediction.abstained ? "big abstained" : "big", id: "predicted-label", text: best }),
       el("span", { class: "muted", text: ` ${(100 * (p ?? 0)).toFixed(1)}% · ${result.model} v${result.version}` }),
       ...(trust ? [trust] : []),
