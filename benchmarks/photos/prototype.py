@@ -68,6 +68,8 @@ BOX = 20  # a digit's longer side inside the frame, as in MNIST
 WORK_SIDE = 160  # working resolution (longer side); a 20 px digit needs no more
 CELL = 8  # paper-estimate cell, px at working resolution
 PAPER_QUANTILE = 0.85  # a cell's paper level: its light tail (strokes are the dark minority)
+MIN_PAPER = 64.0  # contrast is relative to the paper, but never to a level darker than this:
+# a near-black "paper" (the dark end of a gradient) would turn a few grey levels into ink
 MIN_CONTRAST = 0.18  # peak ink contrast (share of the paper's level) below which a page is blank
 NOISE_K = 5.0  # ink must stand this many noise sigmas above the paper
 INK_SHARE = 0.45  # ink threshold as a share of the strokes' own contrast
@@ -194,23 +196,79 @@ def _median3(grid: np.ndarray) -> np.ndarray:
     return np.partition(stack, 4, axis=0)[4]
 
 
-def _paper(grey: np.ndarray) -> np.ndarray:
-    """The paper's level at every pixel: cell quantiles, 3x3 median over cells, bilinear."""
+def _cells(grey: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """The picture as a grid of ``CELL``-px cells: (ny, nx, ch * cw) values, ch, cw."""
     h, w = grey.shape
     ny, nx = max(1, h // CELL), max(1, w // CELL)
     ch, cw = h // ny, w // nx
     cells = grey[: ny * ch, : nx * cw].reshape(ny, ch, nx, cw).transpose(0, 2, 1, 3)
-    cells = cells.reshape(ny, nx, ch * cw)
-    k = round(PAPER_QUANTILE * (ch * cw - 1))
-    levels = np.partition(cells, k, axis=2)[:, :, k]
-    if ny >= 3 and nx >= 3:
-        levels = _median3(levels)
+    return cells.reshape(ny, nx, ch * cw), ch, cw
+
+
+def _upsample(levels: np.ndarray, ch: int, cw: int, shape: tuple[int, int]) -> np.ndarray:
+    """A cell grid back to full size (bilinear; the uncovered last rows / columns repeat)."""
+    ny, nx = levels.shape
     img = Image.fromarray(np.ascontiguousarray(levels, np.float32))
-    # cell centres map to cell centres: resize the grid to the covered area, then pad the rest
     smooth = np.asarray(img.resize((nx * cw, ny * ch), Image.Resampling.BILINEAR), np.float32)
-    if smooth.shape != (h, w):
-        smooth = np.pad(smooth, ((0, h - smooth.shape[0]), (0, w - smooth.shape[1])), "edge")
+    if smooth.shape != shape:
+        missing = ((0, shape[0] - smooth.shape[0]), (0, shape[1] - smooth.shape[1]))
+        smooth = np.pad(smooth, missing, "edge")
     return smooth
+
+
+def _paper(grey: np.ndarray) -> np.ndarray:
+    """First paper estimate: cell quantiles, 3x3 median over cells, bilinear."""
+    cells, ch, cw = _cells(grey)
+    k = round(PAPER_QUANTILE * (cells.shape[2] - 1))
+    levels = np.partition(cells, k, axis=2)[:, :, k]
+    if min(levels.shape) >= 3:
+        levels = _median3(levels)
+    return _upsample(levels, ch, cw, grey.shape)
+
+
+def _paper_without(grey: np.ndarray, ink: np.ndarray) -> np.ndarray:
+    """Second paper estimate: each cell's mean over the pixels that are not ink; cells that ink
+    fills (a bold marker) take the mean of their filled neighbours, outwards."""
+    cells, ch, cw = _cells(grey)
+    free, _, _ = _cells((~ink).astype(np.float32))
+    count = free.sum(axis=2)
+    level = (cells * free).sum(axis=2) / np.maximum(count, 1.0)
+    known = count >= 0.2 * cells.shape[2]
+    if not known.any():
+        return _paper(grey)
+    level = np.where(known, level, 0.0)
+    for _ in range(max(level.shape)):
+        if known.all():
+            break
+        pk = np.pad(known.astype(np.float32), 1)
+        pl = np.pad(level * known, 1)
+        n = pk[:-2, 1:-1] + pk[2:, 1:-1] + pk[1:-1, :-2] + pk[1:-1, 2:]
+        total = pl[:-2, 1:-1] + pl[2:, 1:-1] + pl[1:-1, :-2] + pl[1:-1, 2:]
+        grow = ~known & (n > 0)
+        level = np.where(grow, total / np.maximum(n, 1.0), level)
+        known = known | grow
+    return _upsample(level, ch, cw, grey.shape)
+
+
+def _clear_rules(mask: np.ndarray) -> np.ndarray:
+    """Printed rules crossing the page: bands of rows (columns) inked over most of their length.
+    Only the band's pixels where no stroke passes through it (ink just above and below) go."""
+    for axis in (0, 1):
+        m = mask if axis == 0 else mask.T
+        rules = m.sum(axis=1) > RULE_SHARE * m.shape[1]
+        if not rules.any():
+            continue
+        m = m.copy()
+        idx = np.flatnonzero(rules)
+        bands = np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)
+        for band in bands:
+            r0, r1 = int(band[0]), int(band[-1])
+            above = m[r0 - 2] if r0 >= 2 else np.zeros(m.shape[1], bool)
+            below = m[r1 + 2] if r1 + 2 < m.shape[0] else np.zeros(m.shape[1], bool)
+            through = above & below
+            m[max(0, r0 - 1) : r1 + 2] &= through
+        mask = m if axis == 0 else m.T
+    return mask
 
 
 # ------------------------------------------------------------------ connected components
@@ -390,9 +448,31 @@ def _box_out(
     )
 
 
+def _contrast(grey: np.ndarray, paper: np.ndarray) -> tuple[np.ndarray, float]:
+    """Ink contrast against the paper, 3x3-smoothed when grainy, and its noise sigma."""
+    c = np.clip((paper - grey) / np.maximum(paper, MIN_PAPER), 0.0, 1.0)
+    sigma = _mad_sigma(c[::2, ::2])
+    if sigma > 0.02:  # grain or sensor noise: a 3x3 mean cuts it by three
+        c = _box3(c)
+        sigma = _mad_sigma(c[::2, ::2])
+    return c, sigma
+
+
+def _levels(c: np.ndarray, sigma: float) -> tuple[float, float, float]:
+    """(peak, stroke level, threshold) of a contrast map."""
+    h, w = c.shape
+    hh, ww = (h // 2) * 2, (w // 2) * 2
+    quads = (c[:hh:2, :ww:2] + c[1:hh:2, :ww:2] + c[:hh:2, 1:ww:2] + c[1:hh:2, 1:ww:2]) / 4
+    peak = float(quads.max()) if quads.size else float(c.max())
+    strong = c[c > peak / 2]
+    high = _q(strong, 0.9) if strong.size else peak
+    return peak, high, max(INK_SHARE * high, NOISE_K * sigma, MIN_CONTRAST / 2)
+
+
 def _digit(grey: np.ndarray, scale: float) -> tuple[np.ndarray, Info]:
     h, w = grey.shape
     info = Info(False, "", "digit", work_size=(w, h))
+    # polarity: the paper is the majority, so the median sits nearer the paper's tail
     sample = grey[:: max(1, h // 48), :: max(1, w // 48)]
     dark, mid, light = _q(sample, 0.01), _q(sample, 0.5), _q(sample, 0.99)
     if mid - dark >= light - mid:
@@ -400,32 +480,23 @@ def _digit(grey: np.ndarray, scale: float) -> tuple[np.ndarray, Info]:
     else:
         info.polarity = "light-on-dark"
         grey = 255.0 - grey
-    paper = np.maximum(_paper(grey), 8.0)
-    c = np.clip((paper - grey) / paper, 0.0, 1.0)
-    sigma = _mad_sigma(c[::2, ::2])
-    if sigma > 0.02:  # grain or sensor noise: a 3x3 mean cuts it by three
-        c = _box3(c)
-        sigma = _mad_sigma(c[::2, ::2])
-    hh, ww = (h // 2) * 2, (w // 2) * 2
-    quads = (c[:hh:2, :ww:2] + c[1:hh:2, :ww:2] + c[:hh:2, 1:ww:2] + c[1:hh:2, 1:ww:2]) / 4
-    peak = float(quads.max()) if quads.size else float(c.max())
-    info.contrast, info.noise = peak, sigma
+    paper = _paper(grey)
+    c, sigma = _contrast(grey, paper)
+    peak, high, t = _levels(c, sigma)
+    if peak >= MIN_CONTRAST and peak >= NOISE_K * sigma + 0.02:
+        # second pass: the paper again, from the pixels that are not ink
+        paper = _paper_without(grey, _dilate(c > 0.7 * t))
+        c, sigma = _contrast(grey, paper)
+        peak, high, t = _levels(c, sigma)
+    info.contrast, info.noise, info.threshold = peak, sigma, t
     if peak < MIN_CONTRAST or peak < NOISE_K * sigma + 0.02:
         info.reason = "nothing stands out from the paper"
         return np.zeros((SIDE, SIDE), np.float32), info
-    strong = c[c > peak / 2]
-    high = _q(strong, 0.9) if strong.size else peak
-    t = max(INK_SHARE * high, NOISE_K * sigma, MIN_CONTRAST / 2)
-    info.threshold = t
     mask = c > t
     if mask.mean() > MAX_INK_SHARE:
         info.reason = "ink over most of the page: texture or noise, not writing"
         return np.zeros((SIDE, SIDE), np.float32), info
-    rows = mask.sum(axis=1) > RULE_SHARE * w
-    cols = mask.sum(axis=0) > RULE_SHARE * h
-    if rows.any() or cols.any():
-        mask[rows, :] = False
-        mask[:, cols] = False
+    mask = _clear_rules(mask)
     comp = components(mask)
     if comp.n == 0:
         info.reason = "no ink left after removing printed rules"
