@@ -26,8 +26,14 @@ LIMITS: dict[str, Any] = {"max_body_bytes": 200_000, "max_instances": 8, "max_up
 
 
 def png(size: tuple[int, int] = (28, 28), value: int = 0) -> bytes:
+    """A PNG with a light stroke on a dark ground (a blank picture is refused: no digit)."""
     buf = io.BytesIO()
-    Image.new("L", size, value).save(buf, "PNG")
+    img = Image.new("L", size, value)
+    img.paste(
+        255 - value,
+        (size[0] // 3, size[1] // 5, size[0] // 3 + max(1, size[0] // 7), size[1] * 4 // 5),
+    )
+    img.save(buf, "PNG")
     return buf.getvalue()
 
 
