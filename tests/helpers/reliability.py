@@ -156,6 +156,8 @@ def run_server(
         **inherited,
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "SERVE_VERSION_POLICY": "latest",
+        # lifecycle tests publish untrained tiny models: the newest is the default, as they expect
+        "SERVE_DEFAULT_POLICY": "newest",
         "SERVE_MODELS_DIR": str(models_dir),
         "SERVE_HOST": "127.0.0.1",
         "SERVE_PORT": str(port),
