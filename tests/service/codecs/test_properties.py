@@ -175,7 +175,7 @@ def test_v2_adapter_gives_model_batches_or_4xx(
         return
     assert x.dtype == np.float32 and x.shape[1:] == spec.input_shape
     probs = np.full((len(x), *spec.output_shape), 0.5, np.float32)
-    out = [adapter._output(spec, probs, r, req.binary_data_output) for r in requested]
+    out = [adapter._output(spec, x, probs, r, req.binary_data_output) for r in requested]
     body_out, headers = v2r.encode_infer_response("m", "1", out)
     decoded = v2r.decode_infer_response(body_out, headers.get(v2.HEADER_LENGTH))
     assert set(decoded) == {r.name for r in requested}
