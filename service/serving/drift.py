@@ -142,13 +142,16 @@ def categorical_reference(classes: np.ndarray, k: int) -> dict[str, Any]:
     return {"kind": "categorical", "proportions": (counts / max(counts.sum(), 1.0)).tolist()}
 
 
-def image_reference(images: np.ndarray, predicted: np.ndarray, classes: int) -> dict[str, Any]:
-    """The reference of an image model: ink features and the predicted-class shares."""
+def image_reference(
+    images: np.ndarray, predicted: np.ndarray | None, classes: int
+) -> dict[str, Any]:
+    """The reference of an image model: ink features and (given) the predicted-class shares."""
     features: dict[str, Any] = {
         name: continuous_reference(values)
         for name, values in image_features(images.astype(np.float32)).items()
     }
-    features[PREDICTED] = categorical_reference(predicted, classes)
+    if predicted is not None:
+        features[PREDICTED] = categorical_reference(predicted, classes)
     return {"format": 1, "rows": len(images), "features": features}
 
 

@@ -8,6 +8,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from training.drift_reference import write_image_reference
 from training.specs.base import DatasetSpec, Prepared, Split, first
 
 IMAGE_SIDE = 28
@@ -119,6 +120,7 @@ class ImageClassificationSpec(DatasetSpec):
         fitted = ood.from_arrays(arrays, threshold)
         flagged_test = float(fitted.flags(fitted.scores(split.x_test)).mean())
         return {
+            **write_image_reference(folder, x, len(self.labels)),
             "ood": {
                 "method": ood.METHOD,
                 "file": OOD_FILE,
@@ -128,5 +130,5 @@ class ImageClassificationSpec(DatasetSpec):
                 "threshold_from": f"{len(held_rows)} held-out training images",
                 "in_distribution_flagged": OOD_FLAGGED,
                 "test_flagged": round(flagged_test, 4),
-            }
+            },
         }

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from training.drift_reference import write_record_reference
 from training.specs.base import DatasetSpec, Prepared, Split, first
 
 # Explanations compare an input with this many training rows; more costs time per explanation.
@@ -139,6 +140,7 @@ class BinaryClassificationSpec(DatasetSpec):
         chosen = np.random.default_rng(BACKGROUND_SEED).choice(len(x), rows, replace=False)
         np.save(folder / BACKGROUND_FILE, np.asarray(x[chosen], np.float32))
         return {
+            **write_record_reference(folder, x, self.feature_names),
             "explain": {
                 "background": {
                     "file": BACKGROUND_FILE,
@@ -146,7 +148,7 @@ class BinaryClassificationSpec(DatasetSpec):
                     "seed": BACKGROUND_SEED,
                     "source": "training split",
                 }
-            }
+            },
         }
 
     def decision_threshold(self, chosen: float | None) -> float | None:
