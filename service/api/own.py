@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 from fastapi.responses import Response
@@ -48,6 +48,12 @@ from service.errors import InvalidInput, NotFound, UnsupportedMediaType
 from service.inputs.images import ACCEPTED_IMAGE_TYPES
 from service.repository.disk import valid_name
 from service.serving import explanations, inference
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from service.serving.model import ModelVersion
+    from service.serving.tasks import Task
 
 router = dialect_router("own", tags=["models"])
 
@@ -234,25 +240,42 @@ async def _predict(request: Request, name: str, version: str | None) -> Response
             x = await form_images(request, settings, task)
         mv = registry.resolve(name, version)  # no await from here to the queue
         task = file_task(mv)
+    threshold = task.check_threshold(options["threshold"])
+    predictions, alpha = await _run(request, mv, task, x, options, threshold)
+    result: dict[str, Any] = {"model": mv.name, "version": mv.version, "predictions": predictions}
+    result.update(task.answer_fields(threshold))
+    if alpha is not None:
+        result["alpha"] = alpha
+    return json_response(result)
+
+
+async def _run(
+    request: Request,
+    mv: ModelVersion,
+    task: Task,
+    x: np.ndarray,
+    options: dict[str, Any],
+    threshold: float | None,
+) -> tuple[list[dict[str, Any]], float | None]:
+    """Everything after decoding that a prediction and a number share: the options' checks, the
+    model call, one answer per row with its OOD and prediction-set fields (and its input when
+    asked), and the alpha those sets used (None when the version has no conformal scores)."""
     note_model(request, mv.name, mv.version)
     top_k = task.check_top_k(options["top_k"])
-    threshold = task.check_threshold(options["threshold"])
     alpha = task.check_alpha(options["alpha"])
     abstain = task.check_abstain(options["abstain"])
     probs = await inference.predict(mv, x)  # the edge enforces X-Request-Timeout
-    predictions = task.predictions(probs, top_k, threshold)
+    items = task.predictions(probs, top_k, threshold)
     for extra in (task.ood_fields(x), task.set_fields(x, probs, alpha, abstain)):
         if extra is not None:
-            for item, fields in zip(predictions, extra, strict=True):
+            for item, fields in zip(items, extra, strict=True):
                 item.update(fields)
     if options["include_input"] is True:
-        for item, row in zip(predictions, x, strict=True):
+        for item, row in zip(items, x, strict=True):
             item["input"] = row  # a float32 array: orjson writes it as nested lists
-    result: dict[str, Any] = {"model": mv.name, "version": mv.version, "predictions": predictions}
-    result.update(task.answer_fields(threshold))
-    if task.conformal is not None:
-        result["alpha"] = task.alpha if alpha is None else alpha
-    return json_response(result)
+    if task.conformal is None:
+        return items, None
+    return items, task.alpha if alpha is None else alpha
 
 
 async def _predict_number(
@@ -271,26 +294,15 @@ async def _predict_number(
     x, boxes = await decode_number(body, ctype, settings, task)
     mv = registry.resolve(name, version)  # no await from here to the queue
     task = file_task(mv)
-    note_model(request, mv.name, mv.version)
-    top_k = task.check_top_k(options["top_k"])
-    task.check_threshold(options["threshold"])
-    alpha = task.check_alpha(options["alpha"])
-    abstain = task.check_abstain(options["abstain"])
-    probs = await inference.predict(mv, x)
-    digits = task.predictions(probs, top_k, None)
-    for extra in (task.ood_fields(x), task.set_fields(x, probs, alpha, abstain)):
-        if extra is not None:
-            for item, fields in zip(digits, extra, strict=True):
-                item.update(fields)
-    for item, box, row in zip(digits, boxes, x, strict=True):
+    task.check_threshold(options["threshold"])  # refused as for one image, though unused
+    digits, alpha = await _run(request, mv, task, x, options, None)
+    for item, box in zip(digits, boxes, strict=True):
         item["box"] = box
-        if options["include_input"] is True:
-            item["input"] = row
     number = "".join(str(item["label"]) for item in digits)
     result: dict[str, Any] = {"model": mv.name, "version": mv.version, "number": number}
     result["digits"] = digits
-    if task.conformal is not None:
-        result["alpha"] = task.alpha if alpha is None else alpha
+    if alpha is not None:
+        result["alpha"] = alpha
     return json_response(result)
 
 

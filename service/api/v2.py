@@ -86,6 +86,11 @@ _INFER_OK: dict[int | str, dict[str, Any]] = {
         "content": {"application/json": {}, "application/octet-stream": {}},
     }
 }
+# the documentation every infer-shaped route shares (inference and the explain extension)
+_INFER_DOC = dict(
+    responses={**_INFER_OK, **error_responses(400, 404, 413, 415, 422, 503, 504)},
+    openapi_extra=_INFER_BODY,
+)
 
 
 def _server_version() -> str:
@@ -194,8 +199,7 @@ async def version_ready(name: str, version: str, request: Request) -> Response:
 @router.post(
     "/models/{name}/infer",
     summary="V2 inference (JSON or binary tensor data)",
-    responses={**_INFER_OK, **error_responses(400, 404, 413, 415, 422, 503, 504)},
-    openapi_extra=_INFER_BODY,
+    **_INFER_DOC,  # type: ignore[arg-type]
 )
 @route_kind(RouteKind.PREDICTION)
 async def infer(name: str, request: Request) -> Response:
@@ -205,8 +209,7 @@ async def infer(name: str, request: Request) -> Response:
 @router.post(
     "/models/{name}/versions/{version}/infer",
     summary="V2 inference with one version",
-    responses={**_INFER_OK, **error_responses(400, 404, 413, 415, 422, 503, 504)},
-    openapi_extra=_INFER_BODY,
+    **_INFER_DOC,  # type: ignore[arg-type]
 )
 @route_kind(RouteKind.PREDICTION)
 async def infer_version(name: str, version: str, request: Request) -> Response:
@@ -336,8 +339,7 @@ def _output(
 @router.post(
     "/models/{name}/explain",
     summary="V2 explain extension: attributions as output tensors",
-    responses={**_INFER_OK, **error_responses(400, 404, 413, 415, 422, 503, 504)},
-    openapi_extra=_INFER_BODY,
+    **_INFER_DOC,  # type: ignore[arg-type]
 )
 @route_kind(RouteKind.PREDICTION)
 async def explain(name: str, request: Request) -> Response:
@@ -347,8 +349,7 @@ async def explain(name: str, request: Request) -> Response:
 @router.post(
     "/models/{name}/versions/{version}/explain",
     summary="V2 explain extension with one version",
-    responses={**_INFER_OK, **error_responses(400, 404, 413, 415, 422, 503, 504)},
-    openapi_extra=_INFER_BODY,
+    **_INFER_DOC,  # type: ignore[arg-type]
 )
 @route_kind(RouteKind.PREDICTION)
 async def explain_version(name: str, version: str, request: Request) -> Response:
