@@ -8,9 +8,18 @@ test set) with the version's own, calibrated probabilities: ``1 - p(true label)`
 and the set holds every label whose probability is at least ``1 - threshold``. On exchangeable
 data such a set holds the true label with probability at least ``1 - alpha``.
 
+That guarantee is an average over calibration draws: with n = 5,000 scores the coverage a
+given draw delivers still varies by about ``sqrt(alpha (1 - alpha) / n)``, so about one version
+in six shows a test coverage a standard error below ``1 - alpha``. A version may therefore ship
+``delta`` as well: the threshold is then the smallest order statistic whose coverage is at least
+``1 - alpha`` with probability ``1 - delta`` over the calibration draw (a training-conditional
+guarantee; the coverage of the k-th smallest of n scores is Beta(k, n + 1 - k) distributed).
+
 A LAC set can be empty (no label is likely enough) or hold several labels; either way the model
-cannot name one label at the requested coverage, so an abstaining answer abstains on both. The
-trainer computes the scores with these functions, so what it measures is what the server does.
+cannot name one label at the requested coverage, so an abstaining answer abstains on both. For a
+very accurate model any ``alpha`` above its error rate empties sets of real inputs, so each
+version ships its own default ``alpha`` (:func:`choose_alpha`). The trainer computes the scores
+and the default with these functions, so what it measures is what the server does.
 """
 
 from __future__ import annotations
@@ -23,7 +32,11 @@ from typing import Any
 import numpy as np
 
 METHOD = "lac"
-DEFAULT_ALPHA = 0.1
+DEFAULT_ALPHA = 0.1  # a version whose metadata names no alpha
+# The defaults a new version chooses from, and the chance it accepts that its calibration draw
+# leaves the coverage below 1 - alpha.
+ALPHA_CANDIDATES = (0.1, 0.05, 0.02, 0.01)
+DELTA = 0.1
 # Why an answer abstains (``abstain_reason``); the OOD flag is checked first.
 OUT_OF_DISTRIBUTION = "out_of_distribution"
 SEVERAL_LABELS = "several_labels"
@@ -40,14 +53,37 @@ def scores(class_probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return np.sort(1.0 - p[np.arange(len(y)), y]).astype(np.float32)
 
 
-def quantile(sorted_scores: np.ndarray, alpha: float) -> float:
-    """The conformal threshold: the ``ceil((n + 1)(1 - alpha))``-th smallest score; infinite
-    (every label) when ``alpha`` is too small for ``n`` scores to vouch for."""
+def rank(n: int, alpha: float, delta: float | None = None) -> int:
+    """The rank of the conformal threshold among ``n`` sorted scores (``n + 1``: none will do).
+
+    Without ``delta``: ``ceil((n + 1)(1 - alpha))``, coverage at least ``1 - alpha`` on average
+    over calibration draws. With it: the smallest ``k`` with ``P(Binomial(n, 1 - alpha) <= k - 1)
+    >= 1 - delta``, the probability that the k-th smallest score covers ``1 - alpha``.
+    """
+    if delta is None:
+        return max(math.ceil((n + 1) * (1.0 - alpha) - 1e-9), 1)  # slack: exact stays exact
+    j = np.arange(n + 1, dtype=np.float64)
+    log_factorial = np.concatenate([[0.0], np.cumsum(np.log(np.arange(1, n + 1)))])
+    log_pmf = (
+        log_factorial[n]
+        - log_factorial
+        - log_factorial[::-1]
+        + j * math.log1p(-alpha)
+        + (n - j) * math.log(alpha)
+    )
+    cdf = np.cumsum(np.exp(log_pmf))  # cdf[k - 1] = P(Binomial <= k - 1)
+    enough = np.flatnonzero(cdf[:n] >= 1.0 - delta - 1e-12)
+    return int(enough[0]) + 1 if len(enough) else n + 1
+
+
+def quantile(sorted_scores: np.ndarray, alpha: float, delta: float | None = None) -> float:
+    """The conformal threshold: the :func:`rank`-th smallest score; infinite (every label) when
+    ``alpha`` is too small for ``n`` scores to vouch for."""
     n = len(sorted_scores)
-    rank = math.ceil((n + 1) * (1.0 - alpha) - 1e-9)  # the slack keeps exact products exact
-    if rank > n:
+    k = rank(n, alpha, delta)
+    if k > n:
         return math.inf
-    return float(sorted_scores[max(rank, 1) - 1])
+    return float(sorted_scores[k - 1])
 
 
 def set_mask(class_probs: np.ndarray, threshold: float) -> np.ndarray:
@@ -55,22 +91,69 @@ def set_mask(class_probs: np.ndarray, threshold: float) -> np.ndarray:
     return (1.0 - np.asarray(class_probs, np.float64)) <= threshold
 
 
-def check_alpha(value: Any) -> float:
-    """``alpha`` as a float in (0, 1), or ValueError saying so."""
+def check_alpha(value: Any, name: str = "alpha") -> float:
+    """``value`` as a float in (0, 1), or ValueError saying so."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError("alpha must be a number between 0 and 1 (exclusive)")
+        raise ValueError(f"{name} must be a number between 0 and 1 (exclusive)")
     alpha = float(value)
     if not (math.isfinite(alpha) and 0.0 < alpha < 1.0):
-        raise ValueError("alpha must be a number between 0 and 1 (exclusive)")
+        raise ValueError(f"{name} must be a number between 0 and 1 (exclusive)")
     return alpha
+
+
+def set_figures(
+    sorted_scores: np.ndarray,
+    class_probs: np.ndarray,
+    alpha: float,
+    delta: float | None = None,
+    labels: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Set sizes at ``alpha`` on ``class_probs`` (and coverage, given the ``labels``)."""
+    threshold = quantile(sorted_scores, alpha, delta)
+    mask = set_mask(class_probs, threshold)
+    sizes = mask.sum(axis=1)
+    figures: dict[str, Any] = {
+        "alpha": alpha,
+        "threshold": threshold if math.isfinite(threshold) else None,
+        "mean_set_size": round(float(sizes.mean()), 6),
+        "single_label": round(float((sizes == 1).mean()), 6),
+        "empty": round(float((sizes == 0).mean()), 6),
+        "examples": len(sizes),
+    }
+    if labels is not None:
+        covered = mask[np.arange(len(sizes)), np.asarray(labels, np.int64).reshape(-1)]
+        figures["coverage"] = round(float(covered.mean()), 6)
+    return figures
+
+
+def choose_alpha(
+    sorted_scores: np.ndarray,
+    class_probs: np.ndarray,
+    delta: float | None = DELTA,
+    candidates: tuple[float, ...] = ALPHA_CANDIDATES,
+) -> tuple[float, list[dict[str, Any]]]:
+    """A version's default ``alpha``: the candidate whose sets on the calibration split
+    (``class_probs``, the examples ``sorted_scores`` came from) most often hold exactly one
+    label, the smaller alpha on a tie; and the figures of every candidate.
+
+    An answer with one label is the one an abstaining request gets, so this is the default that
+    abstains least on data like the calibration split: too large an alpha empties the sets of
+    inputs the model is sure of, too small a one fills them with a second label. Choosing among
+    four candidates on the same scores bends the guarantee only slightly.
+    """
+    figures = [set_figures(sorted_scores, class_probs, a, delta) for a in candidates]
+    best = max(figures, key=lambda f: (f["single_label"], -f["alpha"]))
+    return float(best["alpha"]), figures
 
 
 @dataclass
 class Conformal:
-    """A version's calibration scores and its default ``alpha``."""
+    """A version's calibration scores, its default ``alpha`` and its ``delta`` (None: the
+    guarantee holds on average over calibration draws)."""
 
     scores: np.ndarray  # sorted, float32
     default_alpha: float = DEFAULT_ALPHA
+    delta: float | None = None
     _thresholds: dict[float, float] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -85,12 +168,13 @@ class Conformal:
         if not isinstance(name, str) or name not in meta.get("files", {}):
             raise ValueError("metadata conformal.file must name a file listed in metadata files")
         alpha = check_alpha(block.get("alpha", DEFAULT_ALPHA))
+        delta = None if block.get("delta") is None else check_alpha(block["delta"], "delta")
         values = np.load(folder / name, allow_pickle=False)
         if values.ndim != 1 or len(values) == 0 or not np.isfinite(values).all():
             raise ValueError("conformal scores must be a non-empty 1-d array of finite numbers")
         if block.get("n") is not None and block["n"] != len(values):
             raise ValueError(f"conformal.n is {block['n']}, the file holds {len(values)} scores")
-        return cls(np.sort(values.astype(np.float32)), alpha)
+        return cls(np.sort(values.astype(np.float32)), alpha, delta)
 
     @property
     def n(self) -> int:
@@ -102,7 +186,7 @@ class Conformal:
         if cached is None:
             if len(self._thresholds) > 256:  # alphas come from requests: keep the cache small
                 self._thresholds.clear()
-            cached = self._thresholds[key] = quantile(self.scores, key)
+            cached = self._thresholds[key] = quantile(self.scores, key, self.delta)
         return cached
 
     def mask(self, class_probs: np.ndarray, alpha: float | None = None) -> np.ndarray:
