@@ -1,6 +1,6 @@
 """Generate the labelled photo-and-drawing set: ``python -m benchmarks.photos.generate``.
 
-Five subsets, each numbered from 0 and seeded by ``(SEED, subset, index)``, so a picture does not
+Six subsets, each numbered from 0 and seeded by ``(SEED, subset, index)``, so a picture does not
 change when the counts do:
 
 - ``digit``: one digit per picture, from three sources: real MNIST *test* digits (a fixed
@@ -12,13 +12,17 @@ change when the counts do:
   shades a fabric colour) on light, dark, coloured or textured backgrounds;
 - ``multi``: numbers of 2-5 digits on paper, with per-digit labels and boxes;
 - ``ood``: pages without a digit (label ``null``): blank, near-blank (dust), gradient or shadow
-  only, textured paper, empty ruled or squared paper, noise, an empty drawing canvas.
+  only, textured paper, empty ruled or squared paper, noise, an empty drawing canvas;
+- ``canvas``: digits drawn on the demo page's pad in headless Chromium by ``canvas.py`` (kept in
+  ``canvas/``), uploaded as the page does (a 280x280 PNG);
+- ``marks``: paper with ink that is no digit (label ``null``): a near-horizontal stroke, a flat
+  arc, a scribble.
 
 A digit picture is either a photo (off-white or tinted paper, optional texture, ruled lines or
 squares, lighting gradient, soft shadow, small rotation, blur, grain or noise) or a drawing (flat
 dark-on-white, light-on-black as the demo canvas, or dark strokes on a transparent PNG). Files are
-PNG or JPEG (quality 35-95). Sizes: ``icon`` (28-64 px), ``300px`` (240-600 px wide) and ``phone``
-(3000x4000 JPEG; a few per subset).
+JPEG (quality 35-95), PNG or WebP. Sizes: ``icon`` (28-64 px), ``300px`` (240-600 px wide) and
+``phone`` (3000x4000 JPEG; a few per subset).
 
 Split rule: a picture is in ``holdout`` when
 ``int(sha256(f"{subset}:{index}").hexdigest()[:8], 16) % 5 == 0`` (about 20%), else in ``dev``.
@@ -47,11 +51,14 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 SEED = 15_2026
 DEFAULT_OUT = Path(__file__).resolve().parent / ".cache"
 SUMMARY_FILE = Path(__file__).resolve().parent / "summary.json"
+CANVAS_DIR = Path(__file__).resolve().parent / "canvas"  # drawings made by canvas.py
 DATA_CACHE = Path(os.environ.get("TRAIN_CACHE_DIR", os.path.expanduser("~/.cache/digitserve")))
-SUBSETS = ("digit", "fashion", "multi", "ood")
-COUNTS = {"digit": 1200, "fashion": 400, "multi": 80, "ood": 120}
+# New subsets go at the end: a subset's position seeds its pictures.
+SUBSETS = ("digit", "fashion", "multi", "ood", "canvas", "marks")
+COUNTS = {"digit": 1200, "fashion": 400, "multi": 80, "ood": 120, "canvas": 100, "marks": 60}
 PHONE = (3000, 4000)
-PHONE_EVERY = {"digit": 100, "fashion": 100, "multi": 40, "ood": 40}  # one phone picture per N
+PHONE_EVERY = {"digit": 100, "fashion": 100, "multi": 40, "ood": 40, "canvas": 0, "marks": 40}
+WEBP_SHARE = 0.35  # of the pictures not saved as JPEG: phones and browsers save WebP too
 CANVAS = 256  # ink masks are drawn at this size, then scaled into the picture
 FONT_FILES = (  # relative to /usr/share/fonts; missing ones are skipped
     "truetype/fifthhorseman/dkg.ttf",
@@ -74,6 +81,7 @@ SCENES = ("plain", "tinted", "textured", "ruled", "squared", "gradient", "shadow
 DRAWINGS = ("dark-on-white", "light-on-black", "transparent")
 BACKGROUNDS = ("light", "dark", "coloured", "textured")
 OOD_KINDS = ("blank", "near-blank", "gradient", "shadow", "textured", "lined", "noise", "canvas")
+MARK_KINDS = ("stroke", "arc", "scribble")  # ink that is no digit
 
 
 def split_of(subset: str, index: int) -> str:
@@ -215,15 +223,39 @@ def _catmull_rom(points: np.ndarray, per_segment: int = 12) -> np.ndarray:
     return np.vstack(out)
 
 
-def pen_mask(label: int, rng: np.random.Generator, tags: list[str]) -> np.ndarray:
-    """A synthetic pen trajectory of ``label``: jittered control points, random slant, width
-    and aspect, drawn with a round pen (2-14% of the digit's height)."""
+def pen_geometry(
+    label: int, rng: np.random.Generator
+) -> tuple[list[list[tuple[float, float]]], float, float, np.ndarray]:
+    """A digit shape of ``label`` and a writer's hand for it: (strokes, slant, aspect, rotation)."""
     shapes = _STROKES[label]
     strokes = shapes[int(rng.integers(0, len(shapes)))]
     slant = float(rng.uniform(-0.3, 0.15))
     aspect = float(rng.uniform(0.65, 1.1))
     angle = math.radians(float(rng.uniform(-8, 8)))
     rot = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+    return strokes, slant, aspect, rot
+
+
+def pen_paths(
+    geometry: tuple[list[list[tuple[float, float]]], float, float, np.ndarray],
+    rng: np.random.Generator,
+) -> list[np.ndarray]:
+    """The pen's paths (one (n, 2) array per stroke, x right, y down), about one unit tall and
+    centred on 0: the control points jittered, slanted, squeezed, rotated and smoothed."""
+    strokes, slant, aspect, rot = geometry
+    paths = []
+    for stroke in strokes:
+        pts = np.array(stroke, np.float64) + rng.normal(0.0, 0.025, (len(stroke), 2))
+        pts[:, 0] = (pts[:, 0] - 0.5) * aspect - slant * (pts[:, 1] - 0.5)
+        pts[:, 1] = pts[:, 1] - 0.5
+        paths.append(_catmull_rom(pts @ rot.T))
+    return paths
+
+
+def pen_mask(label: int, rng: np.random.Generator, tags: list[str]) -> np.ndarray:
+    """A synthetic pen trajectory of ``label``: jittered control points, random slant, width
+    and aspect, drawn with a round pen (2-14% of the digit's height)."""
+    geometry = pen_geometry(label, rng)
     height = 180.0
     width_frac = float(rng.choice([rng.uniform(0.02, 0.05), rng.uniform(0.05, 0.1),
                                    rng.uniform(0.1, 0.14)]))  # fmt: skip
@@ -231,13 +263,8 @@ def pen_mask(label: int, rng: np.random.Generator, tags: list[str]) -> np.ndarra
     pen = max(2, round(width_frac * height))
     img = Image.new("L", (CANVAS + 96, CANVAS + 96), 0)
     draw = ImageDraw.Draw(img)
-    for stroke in strokes:
-        pts = np.array(stroke, np.float64) + rng.normal(0.0, 0.025, (len(stroke), 2))
-        pts[:, 0] = (pts[:, 0] - 0.5) * aspect - slant * (pts[:, 1] - 0.5)
-        pts[:, 1] = pts[:, 1] - 0.5
-        pts = pts @ rot.T * height + (CANVAS + 96) / 2
-        path = _catmull_rom(pts)
-        xy = [(float(x), float(y)) for x, y in path]
+    for path in pen_paths(geometry, rng):
+        xy = [(float(x), float(y)) for x, y in path * height + (CANVAS + 96) / 2]
         draw.line(xy, fill=255, width=pen, joint="curve")
         r = pen / 2
         for x, y in (xy[0], xy[-1]):
@@ -370,7 +397,9 @@ def camera(
     if rng.random() < 0.35:
         img = img.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.6, 1.6)) * max(h, w) / 400))
         tags.append("blur")
-    img = img.resize(out_size, Image.Resampling.LANCZOS if out_size[0] < w else Image.BICUBIC)
+    img = img.resize(
+        out_size, Image.Resampling.LANCZOS if out_size[0] < w else Image.Resampling.BICUBIC
+    )
     if out_size[0] > w:  # a phone camera: the sensor's own fine grain at full resolution
         arr = np.asarray(img, np.int16) + rng.integers(-3, 4, (out_size[1], out_size[0], 1))
         img = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGB")
@@ -388,6 +417,10 @@ def encode(
         img.convert("RGB" if img.mode == "RGBA" else img.mode).save(buf, "JPEG", quality=q)
         tags.append("jpeg-low" if q < 60 else "jpeg")
         return buf.getvalue(), "jpg"
+    if rng.random() < WEBP_SHARE:
+        img.save(buf, "WEBP", quality=int(rng.integers(60, 96)))
+        tags.append("webp")
+        return buf.getvalue(), "webp"
     img.save(buf, "PNG")
     tags.append("png")
     return buf.getvalue(), "png"
@@ -405,6 +438,8 @@ def _size(size_class: str, rng: np.random.Generator) -> tuple[int, int]:
 
 def size_class_of(subset: str, index: int) -> str:
     every = PHONE_EVERY[subset]
+    if subset == "canvas":  # the demo page's pad: 280x280
+        return "300px"
     if index % every == every // 2:
         return "phone"
     h = int(hashlib.sha256(f"size:{subset}:{index}".encode()).hexdigest()[:8], 16)
@@ -674,12 +709,74 @@ def ood_picture(index: int) -> Picture:
     return pic
 
 
+def load_drawings(folder: Path = CANVAS_DIR) -> list[dict[str, Any]]:
+    """The demo page's drawings made by ``canvas.py`` (label, ink, file), in index order."""
+    listing = folder / "drawings.json"
+    if not listing.is_file():
+        return []
+    return sorted(json.loads(listing.read_text()), key=lambda d: int(d["index"]))
+
+
+def canvas_picture(index: int, drawings: list[dict[str, Any]]) -> Picture:
+    """A digit drawn on the demo page's pad in Chromium, as the page uploads it (RGBA PNG)."""
+    drawing = drawings[index]
+    with Image.open(CANVAS_DIR / drawing["file"]) as img:
+        pad = img.convert("L")
+    tags = ["canvas", str(drawing["ink"])]
+    pic = Picture("canvas", index, int(drawing["label"]), "demo-pad", "drawing", "300px", "digit",
+                  tags)  # fmt: skip
+    pic.image = pad.convert("RGBA")
+    return pic
+
+
+def marks_picture(index: int) -> Picture:
+    """Paper with ink that is no digit: a near-horizontal stroke (an upright one would be a fair
+    "1"), a flat arc, or a scribble."""
+    rng = rng_for("marks", index)
+    kind = MARK_KINDS[index % len(MARK_KINDS)]
+    size_class = size_class_of("marks", index)
+    out = _size(size_class, rng)
+    rw, rh = _render_size(out)
+    scene = str(rng.choice(["plain", "tinted", "ruled", "squared", "gradient", "shadow"]))
+    page = paper(rng, rh, rw, scene)
+    ink = Image.new("L", (rw, rh), 0)
+    draw = ImageDraw.Draw(ink)
+    pen = max(1, round(min(rw, rh) * float(rng.uniform(0.015, 0.05))))
+    cx, cy = rw * float(rng.uniform(0.3, 0.7)), rh * float(rng.uniform(0.3, 0.7))
+    length = float(rng.uniform(0.3, 0.7)) * rw
+    if kind == "stroke":
+        a = math.radians(float(rng.uniform(-30, 30)))
+        dx, dy = math.cos(a) * length / 2, math.sin(a) * length / 2
+        draw.line([(cx - dx, cy - dy), (cx + dx, cy + dy)], fill=255, width=pen)
+    elif kind == "arc":
+        r = length / 2
+        start = float(rng.uniform(180, 250))
+        draw.arc([cx - r, cy - r / 2, cx + r, cy + r / 2], start, start + 110, fill=255, width=pen)
+    else:
+        pts = [(cx, cy)]
+        for _ in range(int(rng.integers(6, 14))):
+            x, y = pts[-1]
+            pts.append((float(np.clip(x + rng.normal(0, 0.2 * rw), 0, rw - 1)),
+                        float(np.clip(y + rng.normal(0, 0.2 * rh), 0, rh - 1))))  # fmt: skip
+        draw.line(pts, fill=255, width=pen, joint="curve")
+    tags: list[str] = []
+    colour, alpha = ink_colour(rng, tags)
+    place(page, _f(ink), 0, 0, colour, alpha)
+    page *= light(rng, rh, rw, scene)[..., None]
+    pic = Picture("marks", index, None, kind, scene, size_class, None, tags)
+    pic.image = camera(page, rng, tags, out_size=out, rotate=False)
+    return pic
+
+
 # ------------------------------------------------------------------ the set
 
 
-def plan(counts: dict[str, int] | None = None) -> list[tuple[str, int]]:
+def plan(counts: dict[str, int] | None = None, drawings: int = 0) -> list[tuple[str, int]]:
+    """(subset, index) of every picture; the canvas subset is capped by the drawings there are."""
     counts = counts or COUNTS
-    return [(s, i) for s in SUBSETS for i in range(counts.get(s, 0))]
+    limit = {s: counts.get(s, 0) for s in SUBSETS}
+    limit["canvas"] = min(limit["canvas"], drawings)
+    return [(s, i) for s in SUBSETS for i in range(limit[s])]
 
 
 def make(
@@ -688,6 +785,7 @@ def make(
     mnist: tuple[np.ndarray, np.ndarray],
     fashion: tuple[np.ndarray, np.ndarray],
     fonts: list[Path],
+    drawings: list[dict[str, Any]],
 ) -> Picture:
     if subset == "digit":
         return digit_picture(index, mnist, fonts)
@@ -695,6 +793,10 @@ def make(
         return fashion_picture(index, fashion)
     if subset == "multi":
         return multi_picture(index, mnist)
+    if subset == "canvas":
+        return canvas_picture(index, drawings)
+    if subset == "marks":
+        return marks_picture(index)
     return ood_picture(index)
 
 
@@ -736,20 +838,32 @@ def generate(
     if data is None:
         data = load_test_set("mnist"), load_test_set("fashion_mnist")
     mnist, fashion = data
+    drawings = load_drawings()
     rows = []
-    for subset, index in plan(counts):
-        pic = make(subset, index, mnist, fashion, fonts)
+    for subset, index in plan(counts, len(drawings)):
+        pic = make(subset, index, mnist, fashion, fonts, drawings)
         assert pic.image is not None
         tags = pic.tags
-        data, ext = encode(pic.image, pic.size_class, rng_for(subset, index + 10**6), tags)
-        row = record(pic, data, ext)
+        if subset == "canvas":  # as the page uploads it
+            buf = io.BytesIO()
+            pic.image.save(buf, "PNG")
+            blob, ext = buf.getvalue(), "png"
+            tags.append("png")
+        else:
+            blob, ext = encode(pic.image, pic.size_class, rng_for(subset, index + 10**6), tags)
+        row = record(pic, blob, ext)
         path = out / row["file"]
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        path.write_bytes(blob)
         rows.append(row)
     text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows)
     (out / "manifest.jsonl").write_text(text)
     (out / "fonts.json").write_text(json.dumps([str(f) for f in fonts], indent=1))
+    kept = {out / r["file"] for r in rows}
+    for subset in SUBSETS:  # pictures of an earlier run (another format, a larger count)
+        for old in (out / subset).glob("*.*") if (out / subset).is_dir() else ():
+            if old not in kept:
+                old.unlink()
     return rows
 
 
@@ -774,6 +888,7 @@ def summarise(rows: list[dict[str, Any]], fonts: list[Path]) -> dict[str, Any]:
         "format": count("format"),
         "tags": dict(sorted(tags.items())),
         "multi_digits": sum(len(r["labels"] or []) for r in rows if r["subset"] == "multi"),
+        "canvas_drawings": sum(r["subset"] == "canvas" for r in rows),
     }
 
 

@@ -10,7 +10,7 @@ from PIL import Image
 
 from benchmarks.photos import generate as gen
 
-COUNTS = {"digit": 9, "fashion": 4, "multi": 2, "ood": 8}
+COUNTS = {"digit": 9, "fashion": 4, "multi": 2, "ood": 8, "canvas": 2, "marks": 3}
 
 
 def _data() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
@@ -35,8 +35,11 @@ def test_generation_is_deterministic_with_complete_labels(tmp_path: Path) -> Non
         if row["subset"] in ("digit", "fashion"):
             assert row["label"] in range(10)
             assert row["framing"] == ("digit" if row["subset"] == "digit" else "item")
-        if row["subset"] == "ood":
+        if row["subset"] in ("ood", "marks"):
             assert row["label"] is None and row["framing"] is None
+        if row["subset"] == "canvas":  # the demo pad's upload: a 280x280 PNG
+            assert (row["width"], row["height"], row["format"]) == (280, 280, "png")
+            assert row["label"] in range(10) and row["framing"] == "digit"
         if row["subset"] == "multi":
             assert len(row["labels"]) == len(row["boxes"]) >= 2
             for x0, y0, x1, y1 in row["boxes"]:
@@ -49,6 +52,36 @@ def test_generation_is_deterministic_with_complete_labels(tmp_path: Path) -> Non
     assert [json.loads(line) for line in manifest] == first
     mnist_rows = [r for r in first if r["subset"] == "digit" and r["source"] == "mnist"]
     assert all(r["item"].startswith("mnist-test-") for r in mnist_rows)
+
+
+def test_a_regenerated_set_keeps_its_manifest_hash(tmp_path: Path) -> None:
+    fonts = gen.available_fonts()[:1]
+    rows = gen.generate(tmp_path / "a", COUNTS, fonts=fonts, data=_data())
+    again = gen.generate(tmp_path / "a", COUNTS, fonts=fonts, data=_data())  # over the old run
+    assert (
+        gen.summarise(rows, fonts)["manifest_sha256"]
+        == gen.summarise(again, fonts)["manifest_sha256"]
+    )
+    files = {p.relative_to(tmp_path / "a").as_posix() for p in (tmp_path / "a").glob("*/*")}
+    assert files == {r["file"] for r in again}
+
+
+def test_some_pictures_are_webp() -> None:
+    formats = set()
+    for index in range(40):
+        img = Image.new("RGB", (64, 64), (240, 240, 240))
+        _data, ext = gen.encode(img, "300px", gen.rng_for("digit", index + 10**6), [])
+        formats.add(ext)
+    assert formats == {"jpg", "png", "webp"}
+
+
+def test_marks_are_ink_without_a_digit() -> None:
+    for index in range(len(gen.MARK_KINDS)):
+        pic = gen.marks_picture(index)
+        assert pic.label is None and pic.source == gen.MARK_KINDS[index]
+        assert pic.image is not None
+        grey = np.asarray(pic.image.convert("L"), np.float32)
+        assert grey.max() - grey.min() > 60  # there is ink on the page
 
 
 def test_split_and_size_rules_are_fixed() -> None:
