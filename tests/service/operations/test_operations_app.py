@@ -297,3 +297,41 @@ async def test_shadow_answers_identical_and_agreement_offline(tiny_repo: Path) -
                     in metrics
                 )
     assert answers[True] == answers[False]
+
+
+async def test_overload_drops_shadow_work_first_and_keeps_the_503_rate(tiny_repo: Path) -> None:
+    """Waves of concurrent requests against a queue of 4 and 20 ms per inference, with every
+    request shadowed and without: the same share is refused, and the shadow drops its runs."""
+    from tests.helpers.reliability import BODY, slow_down
+
+    waves, per_wave = 6, 40
+    refused: dict[bool, int] = {}
+    for shadow in ({}, {"mnist": "1:1.0"}):
+        async with serve(
+            tiny_repo,
+            models=["mnist"],
+            shadow=shadow,
+            queue_size=4,
+            max_instances=4,
+            max_batch_size=1,
+        ) as (app, client):
+            slow_down(app, 0.02)
+            statuses: list[int] = []
+            for _ in range(waves):
+                responses = await asyncio.gather(
+                    *(client.post("/models/mnist/predict", json=BODY) for _ in range(per_wave))
+                )
+                statuses += [r.status_code for r in responses]
+            assert set(statuses) <= {200, 503}, statuses
+            refused[bool(shadow)] = statuses.count(503)
+            ops = app.state.operations
+            await shadow_idle(ops.shadow)
+            if shadow:
+                stats = ops.shadow.stats[("mnist", 2, 1)]
+                assert stats.dropped > 0 and stats.errors == 0
+                served = statuses.count(200)
+                assert stats.runs + stats.dropped == served  # every answer shadowed or dropped
+    total = waves * per_wave
+    assert refused[False] > 0, "the load must overload the queue"
+    # the same requests refused, up to the scheduling noise of a few requests
+    assert abs(refused[True] - refused[False]) <= 0.02 * total, refused
