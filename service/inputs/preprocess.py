@@ -25,6 +25,17 @@ import numpy as np
 from PIL import Image
 
 from service.errors import InvalidInput
+from service.inputs.components import components, select
+from service.inputs.paper import (
+    box_blur,
+    cell_side,
+    contrast,
+    dilate,
+    paper_from_cells,
+    paper_without_ink,
+    quantile,
+    without_rules,
+)
 
 __all__ = [
     "FITS",
@@ -46,12 +57,11 @@ SIDE = 28  # output frame
 BOX = 20  # a digit's longer side, as in MNIST
 WORK_SIDE = 256  # inputs are reduced by whole factors to a longer side of at most this
 MIN_CONTRAST = 16.0  # grey levels between background and ink below which the image is blank
-PAPER_CELLS = 12  # the paper's level is estimated on a grid of this many cells per side ...
-PAPER_QUANTILE = 0.9  # ... as this quantile of each cell (strokes are the dark minority)
-INK_FLOOR = 0.4  # ink below this share of the strokes' own level is paper texture or shadow
 MIN_INK_SIDE = 0.04  # ink whose box is smaller than this share of the picture is a speck
-MIN_STROKE = 40.0  # strokes darker than the paper around them by less than 16% are shading
-RULE_SHARE = 0.5  # a row or column inked over more than this share is a printed line
+MIN_PEAK = 0.18  # a photo's strongest ink darker than its paper by less than this is blank
+NOISE_K = 5.0  # ink stands this many noise sigmas above the paper
+INK_SHARE = 0.45  # ink threshold as a share of the strokes' own contrast
+MAX_INK_SHARE = 0.35  # more ink than this share of the page is texture or noise, not writing
 
 
 class NoInkFound(InvalidInput):
@@ -145,19 +155,6 @@ def _stroke_ratio(ink: np.ndarray) -> float:
     return 2.0 * int(mask.sum()) / max(boundary, 1) / max(ink.shape)
 
 
-def _quantile(values: np.ndarray, q: float) -> float:
-    """The q-quantile (nearest rank; far cheaper than np.percentile on small arrays)."""
-    k = round(q * (values.size - 1))
-    return float(np.partition(values, k)[k])
-
-
-def _box_blur(arr: np.ndarray) -> np.ndarray:
-    """3x3 mean (edges replicated): cuts pixel noise by 3 before thresholding."""
-    p = np.pad(arr, 1, mode="edge")
-    rows = p[:-2] + p[1:-1] + p[2:]
-    return (rows[:, :-2] + rows[:, 1:-1] + rows[:, 2:]) / 9.0
-
-
 def _reference(arr: np.ndarray, fit: Fit) -> np.ndarray:
     """Pixels taken to be background: the border ring for a digit, the four corners for an item
     (which may fill the frame and touch its edges; Fashion-MNIST trims by the corner colour)."""
@@ -170,69 +167,58 @@ def _reference(arr: np.ndarray, fit: Fit) -> np.ndarray:
                            arr[-b:, :b].ravel(), arr[-b:, -b:].ravel()])  # fmt: skip
 
 
-def _cell_levels(grey: np.ndarray, quantile: float) -> np.ndarray:
-    """The ``quantile`` of each cell of a ``PAPER_CELLS`` grid, interpolated to full size."""
-    h, w = grey.shape
-    coarse = grey[::2, ::2] if min(h, w) >= 8 * PAPER_CELLS else grey  # the paper is smooth
-    ch, cw = max(1, coarse.shape[0] // PAPER_CELLS), max(1, coarse.shape[1] // PAPER_CELLS)
-    ny, nx = coarse.shape[0] // ch, coarse.shape[1] // cw
-    grid = coarse[: ny * ch, : nx * cw].reshape(ny, ch, nx, cw).transpose(0, 2, 1, 3)
-    cells = grid.reshape(ny, nx, ch * cw)
-    k = int(quantile * (ch * cw - 1))
-    levels = np.ascontiguousarray(np.partition(cells, k, axis=2)[:, :, k], dtype=np.float32)
-    smooth = Image.fromarray(levels).resize((w, h), Image.Resampling.BILINEAR)
-    return np.asarray(smooth, dtype=np.float32)
-
-
 def _flat_background(grey: np.ndarray) -> bool:
     """Whether the border is one even level (a drawing, a scan, a data set image), where the
     global background says all; photos, with their light and grain, are measured locally."""
-    if min(grey.shape) < 2 * PAPER_CELLS * 4:
-        return True  # too small for cells of its own: icon-sized pictures
     ring = _reference(grey, "digit")
-    middle = _quantile(ring, 0.5)
-    spread = _quantile(ring, 0.95) - _quantile(ring, 0.05)
-    return 1.4826 * _quantile(np.abs(ring - middle), 0.5) <= 1.0 and spread <= 8.0
+    middle = quantile(ring, 0.5)
+    spread = quantile(ring, 0.95) - quantile(ring, 0.05)
+    return 1.4826 * quantile(np.abs(ring - middle), 0.5) <= 1.0 and spread <= 8.0
 
 
-def _digit_ink(grey: np.ndarray) -> np.ndarray | None:
-    """A digit's strokes, light on black in [0, 1], measured against the local paper."""
-    flat = grey.ravel()
-    sample = flat[:: max(1, flat.size // 4096)]
-    n = sample.size - 1
-    ranks = (round(0.01 * n), n // 2, round(0.99 * n))
-    dark, middle, light = np.partition(sample, ranks)[list(ranks)]
-    if middle - dark > light - middle:  # dark ink on light paper
-        paper = np.maximum(_cell_levels(grey, PAPER_QUANTILE), 1.0)
-        ink = np.clip((paper - grey) / paper, 0.0, 1.0) * 255.0
-    else:  # light strokes on a dark ground (a drawing, an inverted scan)
-        ink = np.maximum(grey - _cell_levels(grey, 1.0 - PAPER_QUANTILE), 0.0)
-    sub = ink[::3, ::3].ravel()
-    sigma = 1.4826 * _quantile(np.abs(sub - _quantile(sub, 0.5)), 0.5) + 0.5
-    h, w = (ink.shape[0] // 2) * 2, (ink.shape[1] // 2) * 2  # the peak of 2x2 means: no lone pixel
-    quads = ink[:h:2, :w:2] + ink[1:h:2, :w:2] + ink[:h:2, 1:w:2] + ink[1:h:2, 1:w:2]
-    peak = float(quads.max()) / 4
-    if peak < max(MIN_CONTRAST, 8 * sigma):
+def _photo_ink(grey: np.ndarray) -> np.ndarray | None:
+    """A photographed digit's strokes, light on black in [0, 1], measured against the local
+    paper (:mod:`service.inputs.paper`) and kept only where a piece of writing is
+    (:mod:`service.inputs.components`); None when nothing on the page is writing."""
+    h, w = grey.shape
+    sample = grey[:: max(1, h // 48), :: max(1, w // 48)]
+    dark, middle, light = (quantile(sample, q) for q in (0.01, 0.5, 0.99))
+    if middle - dark < light - middle:  # light strokes on a dark ground: make the paper light
+        grey = 255.0 - grey
+    cell = cell_side(grey.shape)
+    c, sigma = contrast(grey, paper_from_cells(grey, cell))
+    peak, high, t = _levels(c, sigma)
+    if _stands_out(peak, sigma):  # the paper again, from the pixels that are not ink
+        c, sigma = contrast(grey, paper_without_ink(grey, dilate(c > 0.7 * t), cell))
+        peak, high, t = _levels(c, sigma)
+    if not _stands_out(peak, sigma):
         return None
-    strong = ink[ink > peak / 2]
-    high = _quantile(strong, 0.9) if strong.size else peak
-    if high < MIN_STROKE:
+    mask = c > t
+    if mask.mean() > MAX_INK_SHARE:
         return None
-    low = max(4 * sigma, INK_FLOOR * high)
-    return _without_rules(np.clip((ink - low) / max(high - low, 1e-6), 0.0, 1.0))
+    comp = components(without_rules(mask))
+    keep = select(comp, (h, w)) if comp.n else np.zeros(0, bool)
+    if not keep.any():
+        return None
+    kept = mask if keep.all() else comp.mask(keep, (h, w))
+    low = t / 2  # anti-aliased stroke edges fade out instead of being cut
+    return np.clip((c - low) / max(high - low, 1e-6), 0.0, 1.0) * dilate(kept)
 
 
-def _without_rules(ink: np.ndarray) -> np.ndarray:
-    """Ink without the printed lines of ruled or squared paper: rows (columns) inked over more
-    than half their length. A stroke crossing such a line loses only the line's own pixels."""
-    marked = ink > 0.5
-    rows = np.count_nonzero(marked, axis=1) > RULE_SHARE * ink.shape[1]
-    cols = np.count_nonzero(marked, axis=0) > RULE_SHARE * ink.shape[0]
-    if rows.any() or cols.any():
-        ink = ink.copy()
-        ink[rows, :] = 0.0
-        ink[:, cols] = 0.0
-    return ink
+def _stands_out(peak: float, sigma: float) -> bool:
+    """Whether the strongest ink is contrast enough and clear of the noise to be writing."""
+    return peak >= MIN_PEAK and peak >= NOISE_K * sigma + 0.02
+
+
+def _levels(c: np.ndarray, sigma: float) -> tuple[float, float, float]:
+    """(peak, stroke level, threshold) of a contrast map; the peak is the strongest 2x2 mean,
+    so one hot pixel is not a stroke."""
+    h, w = (c.shape[0] // 2) * 2, (c.shape[1] // 2) * 2
+    quads = (c[:h:2, :w:2] + c[1:h:2, :w:2] + c[:h:2, 1:w:2] + c[1:h:2, 1:w:2]) / 4
+    peak = float(quads.max()) if quads.size else float(c.max())
+    strong = c[c > peak / 2]
+    high = quantile(strong, 0.9) if strong.size else peak
+    return peak, high, max(INK_SHARE * high, NOISE_K * sigma, MIN_PEAK / 2)
 
 
 def _normalise(grey: np.ndarray, fit: Fit, lossy: bool) -> np.ndarray | None:
@@ -245,21 +231,21 @@ def _normalise(grey: np.ndarray, fit: Fit, lossy: bool) -> np.ndarray | None:
     not show.
     """
     if fit == "digit" and not _flat_background(grey):
-        return _digit_ink(grey)
+        return _photo_ink(grey)
     ref = _reference(grey, fit)
-    if _quantile(ref, 0.5) > 127:
+    if quantile(ref, 0.5) > 127:
         grey, ref = 255.0 - grey, 255.0 - ref
-    background = _quantile(ref, 0.5)
-    sigma = 1.4826 * _quantile(np.abs(ref - background), 0.5)  # robust noise level
+    background = quantile(ref, 0.5)
+    sigma = 1.4826 * quantile(np.abs(ref - background), 0.5)  # robust noise level
     if sigma > 1.0:  # a photo or scan, not a clean drawing
-        grey = _box_blur(grey)
+        grey = box_blur(grey)
         ref = _reference(grey, fit)
-        background = _quantile(ref, 0.5)
-        sigma = 1.4826 * _quantile(np.abs(ref - background), 0.5)
+        background = quantile(ref, 0.5)
+        sigma = 1.4826 * quantile(np.abs(ref - background), 0.5)
     peak = float(grey.max())
     if peak - background < max(MIN_CONTRAST, 6 * sigma):
         return None
-    high = _quantile(grey[grey > (background + peak) / 2], 0.9) if fit == "digit" else peak
+    high = quantile(grey[grey > (background + peak) / 2], 0.9) if fit == "digit" else peak
     span = high - background
     floor = 0.03 * span if fit == "digit" or lossy else 0.0
     low = background + min(max(floor, 4 * sigma), 0.5 * span)

@@ -239,11 +239,17 @@ def test_fashion_pngs_come_through_nearly_unchanged_with_item_fit(
     ])  # fmt: skip
     assert item.mean() < 0.01
     assert np.percentile(item, 95) < 0.02
-    digit = np.array([
-        np.abs(decode_image(to_bytes(a), max_pixels=LIMIT) - a / 255.0).mean()
-        for a in fashion_test_images[:50]
-    ])  # fmt: skip
+    digit = np.array([_digit_fit_change(a, to_bytes(a)) for a in fashion_test_images[:50]])
     assert digit.mean() > 3 * item[:50].mean()  # the digit fit would distort clothes
+
+
+def _digit_fit_change(a: np.ndarray, data: bytes) -> float:
+    """Mean change the digit fit makes to a data-set image; a refusal ("no digit found",
+    which a garment filling the frame may get) is the whole image lost."""
+    try:
+        return float(np.abs(decode_image(data, max_pixels=LIMIT) - a / 255.0).mean())
+    except NoInkFound:
+        return float((a / 255.0).mean())
 
 
 def test_product_photo_on_white_with_item_fit(
