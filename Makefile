@@ -79,11 +79,12 @@ bench: install system-deps data train
 soak: install data train
 	$(PY) -m benchmarks.soak
 
-## eval-photos: generate the photo-and-drawing set and evaluate every image version on it
+## eval-photos: generate the photo-and-drawing set (benchmarks/photos) and evaluate every image
+## version on it: accuracy per condition, dev and holdout, OOD AUROCs, speed
 .PHONY: eval-photos
 eval-photos: install data train
-	$(PY) -m benchmarks.photoset.generate
-	$(PY) -m benchmarks.photoset.evaluate --models-dir $(MODELS_DIR)
+	$(PY) -m benchmarks.photos.generate
+	$(PY) -m benchmarks.photos.evaluate --models-dir $(MODELS_DIR)
 
 ## audit: pip-audit on the locked dependencies; says "AUDIT NOT RUN" (exit 0) when no vulnerability
 ## service is reachable, fails on findings (AUDIT_REQUIRED=1 also fails when it cannot run)
