@@ -10,6 +10,11 @@ probabilities with no change to serving:
 - ``platt`` (sigmoid models): ``sigmoid(a * logit(p) + b)`` with ``a > 0``, monotone, so the
   decision threshold maps to ``sigmoid(a * logit(t) + b)`` and every decision stays the same.
   Two parameters suit a table of a few hundred rows; isotonic scaling would overfit them.
+  A calibration split of a hundred-odd rows cannot pin ``a`` and ``b`` down, and a fit to its
+  noise makes a well-calibrated model worse, so Platt scaling replaces the model's probabilities
+  only when the split shows they are off: when the likelihood-ratio statistic of the fitted
+  ``(a, b)`` against ``(1, 0)`` (no change) passes the 95% point of chi-square with two degrees
+  of freedom. Otherwise the calibrator is the identity, ``a = 1, b = 0``.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ _EPS = 1e-7  # Platt: probabilities are clipped to [EPS, 1 - EPS] before the log
 # normal float32, and small enough that such a class stays at about 0 after scaling.
 _TINY = 1e-30
 _LOG_T_BOUNDS = (-4.0, 4.0)  # temperature from e^-4 to e^4
+PLATT_CRITICAL = 5.991  # the 95% point of chi-square with 2 degrees of freedom
 
 
 def _log(p: np.ndarray) -> np.ndarray:
@@ -83,8 +89,11 @@ def fit_temperature(probs: np.ndarray, y: np.ndarray) -> Calibrator:
     return Calibrator("temperature", {"temperature": float(np.exp(best.x))})
 
 
-def fit_platt(probs: np.ndarray, y: np.ndarray) -> Calibrator:
-    """``a`` and ``b`` that minimise the negative log-likelihood of ``y`` (0/1)."""
+def fit_platt(
+    probs: np.ndarray, y: np.ndarray, critical: float | None = PLATT_CRITICAL
+) -> Calibrator:
+    """``a`` and ``b`` that minimise the negative log-likelihood of ``y`` (0/1); ``(1, 0)``
+    unless twice the log-likelihood gained exceeds ``critical`` (None: always the fit)."""
     z = _logit(probs)
     t = np.asarray(y, np.float64).reshape(-1)
 
@@ -98,6 +107,9 @@ def fit_platt(probs: np.ndarray, y: np.ndarray) -> Calibrator:
     best = minimize(nll, np.array([1.0, 0.0]), jac=True, method="L-BFGS-B")
     a, b = (float(v) for v in best.x)
     if not a > 0:  # a model whose scores anti-correlate with the truth: keep its order
+        a, b = 1.0, 0.0
+    gained = 2 * len(t) * (nll(np.array([1.0, 0.0]))[0] - nll(np.array([a, b]))[0])
+    if critical is not None and gained <= critical:
         a, b = 1.0, 0.0
     return Calibrator("platt", {"a": a, "b": b})
 

@@ -22,8 +22,9 @@ from training.specs import Prepared, get_spec
 SEED = 42
 PREDICT_BATCH = 2048
 CONFORMAL_FILE = "conformal.npy"
-# Coverage and set size are measured on the test set at these alphas (the first is the default).
-CONFORMAL_ALPHAS = (conformal.DEFAULT_ALPHA, 0.05, 0.01)
+# Coverage and set size are measured on the test set at the alphas a version's default is chosen
+# from (``conformal.choose_alpha``).
+CONFORMAL_ALPHAS = conformal.ALPHA_CANDIDATES
 
 
 @dataclass
@@ -160,7 +161,8 @@ def train_and_export(
     shown = f"accuracy {metrics['accuracy']:.4f}, loss {metrics['loss']:.4f}"
     if metrics.get("roc_auc") is not None:
         shown += f", ROC-AUC {metrics['roc_auc']:.4f}"
-    before, test_sets = calibrated.calibration["before"], calibrated.conformal["test"][0]
+    before, alpha = calibrated.calibration["before"], calibrated.conformal["alpha"]
+    test_sets = next(row for row in calibrated.conformal["test"] if row["alpha"] == alpha)
     print(f"   test: {shown}, ECE {before['ece']:.4f} -> {metrics['ece']:.4f} (calibrated)")
     print(
         f"   prediction sets at alpha {test_sets['alpha']}: coverage {test_sets['coverage']:.4f}, "
@@ -206,7 +208,9 @@ def calibrate(
     accuracy_after = classification_metrics(split.y_test, probs, split.labels, threshold)[
         "accuracy"
     ]
-    scores = conformal.scores(class_probabilities(predict_probabilities(model, x_cal)), y_cal)
+    cal_probs = class_probabilities(predict_probabilities(model, x_cal))
+    scores = conformal.scores(cal_probs, y_cal)
+    alpha, on_calibration = conformal.choose_alpha(scores, cal_probs, conformal.DELTA)
     block = {
         "method": calibrator.method,
         "params": calibrator.params,
@@ -225,14 +229,18 @@ def calibrate(
     if threshold_before is not None:
         block["threshold"] = {"before": threshold_before, "after": threshold}
     tests = [
-        prediction_set_figures(scores, class_probabilities(probs), split.y_test, alpha)
-        for alpha in CONFORMAL_ALPHAS
+        prediction_set_figures(scores, class_probabilities(probs), split.y_test, a, conformal.DELTA)
+        for a in CONFORMAL_ALPHAS
     ]
     conformal_block = {
         "method": conformal.METHOD,
         "file": CONFORMAL_FILE,
         "n": len(scores),
-        "alpha": conformal.DEFAULT_ALPHA,
+        "alpha": alpha,
+        "delta": conformal.DELTA,
+        "alpha_rule": "of the candidates, the one whose sets on the calibration split most often "
+        "hold exactly one label (ties: the smaller alpha)",
+        "calibration_split": on_calibration,
         "score": "1 - calibrated probability of the true label, on the calibration split",
         "test": tests,
     }
@@ -240,19 +248,11 @@ def calibrate(
 
 
 def prediction_set_figures(
-    scores: np.ndarray, class_probs: np.ndarray, y: np.ndarray, alpha: float
+    scores: np.ndarray,
+    class_probs: np.ndarray,
+    y: np.ndarray,
+    alpha: float,
+    delta: float | None = None,
 ) -> dict[str, Any]:
     """Coverage and set sizes of the prediction sets on labelled examples at ``alpha``."""
-    threshold = conformal.quantile(scores, alpha)
-    mask = conformal.set_mask(class_probs, threshold)
-    sizes = mask.sum(axis=1)
-    covered = mask[np.arange(len(y)), np.asarray(y, np.int64)]
-    return {
-        "alpha": alpha,
-        "threshold": threshold if np.isfinite(threshold) else None,
-        "coverage": round(float(covered.mean()), 6),
-        "mean_set_size": round(float(sizes.mean()), 6),
-        "single_label": round(float((sizes == 1).mean()), 6),
-        "empty": round(float((sizes == 0).mean()), 6),
-        "examples": len(y),
-    }
+    return conformal.set_figures(scores, class_probs, alpha, delta, labels=y)

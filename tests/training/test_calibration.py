@@ -95,3 +95,53 @@ def test_the_calibration_split_is_held_out_of_training_stratified_and_fixed() ->
     assert rest.x_test is split.x_test  # the test split is never touched
     rows = Split("pima", x[:614, 0, :8], y[:614] % 2, x[:5, 0, :8], y[:5] % 2, ["a", "b"])
     assert len(PIMA.hold_out_calibration(rows)[1]) == 123
+
+
+def _calibrated_binary(n: int, seed: int, sharpness: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Sigmoid outputs; labels drawn from them made ``sharpness`` times less sharp."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(0, 1.5, n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-z / sharpness))).astype(np.int64)
+    return (1 / (1 + np.exp(-z))).reshape(-1, 1).astype(np.float32), y
+
+
+def test_platt_keeps_a_calibrated_model_as_it_is_on_a_small_split() -> None:
+    # On 120 rows the fitted (a, b) of a calibrated model is noise: the test keeps the identity
+    # in most draws; an overconfident model of the same size is rescaled.
+    kept = [
+        calibration.fit("platt", *_calibrated_binary(120, seed)).params == {"a": 1.0, "b": 0.0}
+        for seed in range(40)
+    ]
+    assert np.mean(kept) >= 0.85
+    untested = calibration.fit_platt(*_calibrated_binary(120, 0), critical=None)
+    assert untested.params != {"a": 1.0, "b": 0.0}
+    sharp = calibration.fit("platt", *_calibrated_binary(120, 1, sharpness=3.0))
+    assert sharp.params["a"] < 0.6
+
+
+def test_the_trainer_ships_the_default_alpha_chosen_on_the_calibration_split() -> None:
+    from types import SimpleNamespace
+
+    from service.serving import conformal
+    from training import trainer
+
+    probs, y = _overconfident(3000, 4)
+    inputs = keras.Input((5,))
+    model = keras.Model(inputs, keras.layers.Identity()(inputs))
+    spec = SimpleNamespace(
+        calibration_method="temperature",
+        decision_threshold=lambda chosen: chosen,
+        calibration_spec=dict,
+    )
+    split = SimpleNamespace(x_test=probs[2000:], y_test=y[2000:], labels=list("abcde"))
+    out = trainer.calibrate(spec, model, split, probs[:2000], y[:2000], None)
+    block = out.conformal
+    cal_probs = calibration.fit("temperature", probs[:2000], y[:2000]).apply(probs[:2000])
+    expected, figures = conformal.choose_alpha(out.scores, cal_probs, conformal.DELTA)
+    assert block["alpha"] == expected and block["delta"] == conformal.DELTA
+    assert [f["alpha"] for f in block["calibration_split"]] == list(conformal.ALPHA_CANDIDATES)
+    assert [f["single_label"] for f in block["calibration_split"]] == pytest.approx(
+        [f["single_label"] for f in figures], abs=1e-3
+    )
+    assert [row["alpha"] for row in block["test"]] == list(conformal.ALPHA_CANDIDATES)
+    assert all(0.0 <= row["coverage"] <= 1.0 for row in block["test"])
