@@ -1,14 +1,26 @@
 """Post-training quantisation of a finished version into a new version.
 
-``python -m training.quantize NAME --from-version V --mode dynamic|float16|int8 [--models-dir DIR]``
+``python -m training.quantize NAME|all --mode dynamic|float16|int8
+(--from-version V | --from-recipe RECIPE) [--models-dir DIR] [--max-accuracy-drop D]``
 
-Converts version V's SavedModel with the TFLite converter (``int8``: weights and activations, with
-a representative data set of real training images; the input and output stay float32, so the
-service's contract is unchanged), evaluates the new ``model.tflite`` on the real test set with the
-LiteRT interpreter, times it at batch 1 and 16 (one thread, as the service runs it), and exports
-a new version: V's SavedModel and service files (conformal scores, OOD statistics, backgrounds)
-copied with their metadata blocks, the new TFLite file, metrics recomputed on the test set,
-golden outputs of the new file, and ``metadata.json`` written last, atomically.
+Converts version V's SavedModel (or the newest finished version trained with RECIPE) with the
+TFLite converter (``int8``: weights and activations, with a representative data set of real
+training images; the input and output stay float32, so the service's contract is unchanged),
+evaluates the new ``model.tflite`` on the real test set with the LiteRT interpreter and refuses it
+(:class:`AccuracyLost`) when it loses more than ``--max-accuracy-drop`` of the source's accuracy.
+It times the file at batch 1 and 16 (one thread, as the service runs it) and exports a new
+version:
+
+- V's SavedModel and the files that do not depend on the model's outputs (the OOD statistics,
+  which live in pixel space, the drift reference, backgrounds), copied with their metadata blocks;
+- the new TFLite file, the metrics recomputed on the test set, golden outputs of the new file;
+- the conformal scores recomputed from the quantised model on the calibration split (the same
+  split the trainer held out), with the prediction-set figures on the test set; the calibration
+  block keeps the source's fitted parameters (they are inside the converted graph) and its
+  "after" summaries are measured on the quantised model;
+- ``metadata.json``, written last, atomically.
+
+``NAME`` ``all`` quantises every image model, the ones whose version runs on a TFLite file.
 """
 
 from __future__ import annotations
@@ -19,7 +31,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,8 +41,35 @@ import numpy as np
 MODES = ("dynamic", "float16", "int8")
 REPRESENTATIVE_EXAMPLES = 500  # training images the int8 converter calibrates its ranges on
 EXPORT_TIMING_S = 2.0  # the timing loop at export time: long enough to settle on a busy machine
-# files a quantised version gets anew rather than from its source
+DEFAULT_MAX_ACCURACY_DROP = 0.002  # 20 test images in 10,000
+# files a quantised version gets anew rather than from its source (the conformal scores are
+# recomputed too, under the trainer's file name)
 _NOT_COPIED = ("metadata.json", "model.tflite", "report")
+
+
+class AccuracyLost(RuntimeError):
+    """The quantised model lost more test accuracy than allowed; nothing was exported."""
+
+
+def newest_version(models_dir: Path, name: str, recipe: str) -> int:
+    """The newest finished version of ``name`` trained with the recipe named ``recipe``."""
+    from training.export import METADATA_FILE
+
+    found = []
+    for meta_path in (Path(models_dir) / name).glob(f"*/{METADATA_FILE}"):
+        meta = json.loads(meta_path.read_text())
+        if (meta.get("recipe") or {}).get("name") == recipe:
+            found.append(int(meta_path.parent.name))
+    if not found:
+        raise FileNotFoundError(f"no finished {name} version trained with recipe {recipe!r}")
+    return max(found)
+
+
+def image_models() -> list[str]:
+    """The data sets whose models are image classifiers (the ones worth quantising)."""
+    from training.specs import DATASETS, ImageClassificationSpec, get_spec
+
+    return [name for name in DATASETS if isinstance(get_spec(name), ImageClassificationSpec)]
 
 
 def _converter(saved_model: Path, mode: str, representative: np.ndarray) -> Any:
@@ -61,6 +100,7 @@ def quantize_version(
     *,
     data_dir: Path | None = None,
     cache_dir: Path | None = None,
+    max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP,
 ) -> Path:
     """Export version ``from_version`` of ``name`` quantised by ``mode`` as a new version."""
     from service.runtimes.litert import TFLiteRuntime
@@ -83,11 +123,11 @@ def quantize_version(
 
     source = Path(models_dir) / name / str(from_version)
     if not is_finished(source):
-        raise SystemExit(f"{source} is not a finished version")
+        raise FileNotFoundError(f"{source} is not a finished version")
     meta = json.loads((source / METADATA_FILE).read_text())
     spec = get_spec(name)
     data = spec.load(data_dir=data_dir, cache_dir=cache_dir)
-    split, _, _ = spec.hold_out_calibration(data.split)
+    split, x_cal, y_cal = spec.hold_out_calibration(data.split)
     rng = np.random.default_rng(0)
     count = min(REPRESENTATIVE_EXAMPLES, len(split.x_train))
     representative = split.x_train[rng.choice(len(split.x_train), count, replace=False)]
@@ -107,17 +147,27 @@ def quantize_version(
                 shutil.copy2(item, target / item.name)
         (target / TFLITE_FILE).write_bytes(content)
 
+        run = _tflite_fn(target / TFLITE_FILE)
         x_test = np.asarray(split.x_test, np.float32)
-        probs = _batched(_tflite_fn(target / TFLITE_FILE), x_test)
+        probs = _batched(run, x_test)
         metrics = classification_metrics(split.y_test, probs, split.labels, meta.get("threshold"))
+        check = _accuracy_check(meta, metrics, max_accuracy_drop)
+        if not check["passed"]:
+            raise AccuracyLost(
+                f"{name} v{from_version} quantised ({mode}): accuracy {check['accuracy']:.4f} "
+                f"against {check['source_accuracy']:.4f}, more than {max_accuracy_drop} lost"
+            )
         float_file = source / TFLITE_FILE
         parity = (
             _compare(_batched(_tflite_fn(float_file), x_test), probs)
             if float_file.is_file()
             else None
         )
+        trust = _remeasure_trust(
+            meta, target, run, x_cal, y_cal, split.y_test, probs, metrics["accuracy"]
+        )
         golden_x = np.asarray(meta["golden"]["inputs"], np.float32)
-        golden_out = _tflite_fn(target / TFLITE_FILE)(golden_x)
+        golden_out = run(golden_x)
 
         files = file_checksums(target)
         runtime = TFLiteRuntime(target, {**meta, "files": files})
@@ -131,6 +181,7 @@ def quantize_version(
     recipe = meta.get("recipe") or {}
     payload = {
         **meta,
+        **trust,
         "version": version,
         "recipe": {
             **recipe,
@@ -138,7 +189,7 @@ def quantize_version(
             "quantisation": mode,
             "from_version": from_version,
         },
-        "metrics": metrics,
+        "metrics": {**metrics, "quantisation_check": check},
         "training": {
             **(meta.get("training") or {}),
             "quantisation_seconds": round(seconds, 2),
@@ -165,37 +216,127 @@ def quantize_version(
     return target
 
 
+def _accuracy_check(
+    source_meta: dict[str, Any], metrics: dict[str, Any], max_drop: float
+) -> dict[str, Any]:
+    """The quantised model's test accuracy against its source's, and whether it may ship."""
+    source_accuracy = float(source_meta["metrics"]["accuracy"])
+    accuracy = float(metrics["accuracy"])
+    return {
+        "source_accuracy": source_accuracy,
+        "accuracy": accuracy,
+        "change": round(accuracy - source_accuracy, 6),
+        "max_drop": max_drop,
+        "passed": source_accuracy - accuracy <= max_drop + 1e-12,
+    }
+
+
+def _remeasure_trust(
+    meta: dict[str, Any],
+    target: Path,
+    run: Callable[[np.ndarray], np.ndarray],
+    x_cal: np.ndarray,
+    y_cal: np.ndarray,
+    y_test: np.ndarray,
+    probs_test: np.ndarray,
+    accuracy: float,
+) -> dict[str, Any]:
+    """The ``conformal`` and ``calibration`` blocks measured on the quantised model.
+
+    The conformal scores are rewritten in ``target`` from the quantised model's calibration-split
+    probabilities, so the served prediction sets keep their coverage guarantee for this file.
+    """
+    from service.serving import conformal
+    from training import calibration
+    from training.export import _batched
+    from training.metrics import class_probabilities
+    from training.trainer import CONFORMAL_ALPHAS, CONFORMAL_FILE, prediction_set_figures
+
+    blocks: dict[str, Any] = {}
+    if not meta.get("conformal") and not meta.get("calibration"):
+        return blocks
+    probs_cal = _batched(run, np.asarray(x_cal, np.float32))
+    measured_on = "this version's quantised model.tflite"
+    if meta.get("conformal"):
+        scores = conformal.scores(class_probabilities(probs_cal), y_cal)
+        conformal.save(scores, target / CONFORMAL_FILE)
+        class_probs = class_probabilities(probs_test)
+        blocks["conformal"] = {
+            **meta["conformal"],
+            "file": CONFORMAL_FILE,
+            "n": len(scores),
+            "test": [
+                prediction_set_figures(scores, class_probs, y_test, alpha)
+                for alpha in CONFORMAL_ALPHAS
+            ],
+            "measured_on": measured_on,
+        }
+    if meta.get("calibration"):
+        block = meta["calibration"]
+        blocks["calibration"] = {
+            **block,
+            "after": {**calibration.summary(y_test, probs_test), "accuracy": accuracy},
+            "calibration_split": {
+                **(block.get("calibration_split") or {}),
+                "after": calibration.summary(y_cal, probs_cal),
+            },
+            "fitted_on": f"version {meta.get('version')} (float); summaries: {measured_on}",
+        }
+    return blocks
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m training.quantize",
         description="Quantise a finished version after training; export it as a new version.",
     )
-    parser.add_argument("name", help="model name, e.g. mnist")
-    parser.add_argument("--from-version", type=int, required=True, help="the float version")
+    parser.add_argument("name", help="model name, e.g. mnist, or 'all' (every image model)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--from-version", type=int, help="the float version")
+    source.add_argument(
+        "--from-recipe", help="the newest finished version trained with this recipe, e.g. best"
+    )
     parser.add_argument("--mode", choices=MODES, required=True)
     parser.add_argument(
         "--models-dir", type=Path, default=Path(os.environ.get("TRAIN_MODELS_DIR", "models"))
     )
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--cache-dir", type=Path, default=None)
+    parser.add_argument(
+        "--max-accuracy-drop",
+        type=float,
+        default=DEFAULT_MAX_ACCURACY_DROP,
+        help="refuse a quantised model that loses more test accuracy than this",
+    )
     args = parser.parse_args(argv)
-    target = quantize_version(
-        args.models_dir,
-        args.name,
-        args.from_version,
-        args.mode,
-        data_dir=args.data_dir,
-        cache_dir=args.cache_dir,
-    )
-    meta = json.loads((target / "metadata.json").read_text())
-    lat = meta["latency"]
-    print(
-        f"{args.name} v{meta['version']} ({meta['recipe']['name']}): "
-        f"accuracy {meta['metrics']['accuracy']:.4f}, "
-        f"{lat['us_per_image_b1']} µs/image at batch 1, {lat['us_per_image_b16']} at 16, "
-        f"{(target / 'model.tflite').stat().st_size} bytes -> {target}"
-    )
-    return 0
+    names = image_models() if args.name == "all" else [args.name]
+    failed = 0
+    for name in names:
+        try:
+            version = args.from_version or newest_version(args.models_dir, name, args.from_recipe)
+            target = quantize_version(
+                args.models_dir,
+                name,
+                version,
+                args.mode,
+                data_dir=args.data_dir,
+                cache_dir=args.cache_dir,
+                max_accuracy_drop=args.max_accuracy_drop,
+            )
+        except (AccuracyLost, FileNotFoundError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        meta = json.loads((target / "metadata.json").read_text())
+        lat = meta["latency"]
+        print(
+            f"{name} v{meta['version']} ({meta['recipe']['name']} of v{version}): "
+            f"accuracy {meta['metrics']['accuracy']:.4f}, "
+            f"{lat['us_per_image_b1']} µs/image at batch 1, {lat['us_per_image_b16']} at 16, "
+            f"{(target / 'model.tflite').stat().st_size} bytes -> {target}",
+            flush=True,
+        )
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

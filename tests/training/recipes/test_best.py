@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from training.modeling import cnn
+from training.modeling.photo_artifacts import PhotoArtifacts
 from training.recipes import Split, get_recipe, recipe_names
 from training.recipes.best import PimaBest
 from training.specs import DATASETS, ImageClassificationSpec, get_spec
@@ -22,6 +23,7 @@ AUGMENTATION = (
     keras.layers.RandomRotation,
     keras.layers.RandomTranslation,
     keras.layers.RandomZoom,
+    PhotoArtifacts,
 )
 
 
@@ -63,6 +65,15 @@ def test_image_training_model_augments_but_serving_model_does_not(dataset: str) 
     # The serving copy carries the trained weights: same outputs as the bf16 classifier, up to
     # bfloat16 rounding.
     np.testing.assert_allclose(probs, np.asarray(classifier(x, training=False)), atol=0.05)
+
+
+def test_mnist_best_learns_from_photo_artifacts_but_serves_without_them() -> None:
+    recipe = get_recipe("mnist", "best")
+    hp = recipe.hyperparameters(epochs=1)
+    training = recipe.build(hp)
+    assert any(isinstance(layer, PhotoArtifacts) for layer in _all_layers(training))
+    serving = cnn.serving_copy(training, hp)
+    assert not any(isinstance(layer, PhotoArtifacts) for layer in _all_layers(serving))
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,115 @@
+"""Post-training quantisation: which version it starts from, the accuracy check, and the
+conformal scores and calibration summaries measured on the quantised model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from service.serving import conformal
+from training import calibration, quantize
+from training.trainer import CONFORMAL_ALPHAS, CONFORMAL_FILE
+
+
+def _version(models_dir: Path, name: str, version: int, recipe: str | None) -> None:
+    folder = models_dir / name / str(version)
+    folder.mkdir(parents=True)
+    if recipe is not None:  # None: an unfinished version, without metadata.json
+        meta = {"version": version, "recipe": {"name": recipe}}
+        (folder / "metadata.json").write_text(json.dumps(meta))
+
+
+def test_newest_version_of_a_recipe(tmp_path: Path) -> None:
+    _version(tmp_path, "mnist", 1, "tutorial")
+    _version(tmp_path, "mnist", 2, "best")
+    _version(tmp_path, "mnist", 3, "best+dynamic")
+    _version(tmp_path, "mnist", 4, "best")
+    _version(tmp_path, "mnist", 5, None)
+    assert quantize.newest_version(tmp_path, "mnist", "best") == 4
+    assert quantize.newest_version(tmp_path, "mnist", "tutorial") == 1
+    with pytest.raises(FileNotFoundError, match="recipe 'other'"):
+        quantize.newest_version(tmp_path, "mnist", "other")
+
+
+def test_image_models_are_the_image_data_sets() -> None:
+    assert quantize.image_models() == ["mnist", "fashion_mnist"]
+
+
+@pytest.mark.parametrize(
+    ("source", "quantised", "passed"),
+    [(0.996, 0.996, True), (0.996, 0.9945, True), (0.996, 0.9935, False), (0.93, 0.94, True)],
+)
+def test_accuracy_check(source: float, quantised: float, passed: bool) -> None:
+    check = quantize._accuracy_check(
+        {"metrics": {"accuracy": source}}, {"accuracy": quantised}, max_drop=0.002
+    )
+    assert check["passed"] is passed
+    assert check["change"] == pytest.approx(quantised - source)
+
+
+def _probs(y: np.ndarray, confidence: np.ndarray) -> np.ndarray:
+    """Softmax rows over 3 classes with ``confidence`` on the true label."""
+    probs = np.repeat(((1 - confidence) / 2)[:, None], 3, axis=1)
+    probs[np.arange(len(y)), y] = confidence
+    return probs.astype(np.float32)
+
+
+def test_conformal_scores_and_calibration_come_from_the_quantised_model(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    y_cal, y_test = rng.integers(0, 3, 200), rng.integers(0, 3, 100)
+    x_cal = rng.random((200, 4), dtype=np.float32)
+    p_cal = _probs(y_cal, rng.uniform(0.4, 1.0, 200))
+    p_test = _probs(y_test, rng.uniform(0.4, 1.0, 100))
+    # the "quantised model": a lookup of the calibration rows' probabilities
+    rows = {x.tobytes(): p for x, p in zip(x_cal, p_cal, strict=True)}
+
+    def run(x: np.ndarray) -> np.ndarray:
+        return np.stack([rows[row.tobytes()] for row in np.asarray(x, np.float32)])
+
+    source: dict[str, Any] = {
+        "version": 2,
+        "conformal": {"method": "lac", "file": CONFORMAL_FILE, "n": 7, "test": []},
+        "calibration": {
+            "method": "temperature",
+            "params": {"temperature": 1.3},
+            "after": {"ece": 9.0},
+            "calibration_split": {"before": {"ece": 8.0}, "after": {"ece": 9.0}},
+        },
+    }
+    blocks = quantize._remeasure_trust(source, tmp_path, run, x_cal, y_cal, y_test, p_test, 0.5)
+
+    saved = np.load(tmp_path / CONFORMAL_FILE)
+    np.testing.assert_array_equal(saved, conformal.scores(p_cal, y_cal))
+    block = blocks["conformal"]
+    assert block["n"] == 200 and block["method"] == "lac"
+    assert [t["alpha"] for t in block["test"]] == list(CONFORMAL_ALPHAS)
+    assert all(t["examples"] == 100 for t in block["test"])
+
+    cal = blocks["calibration"]
+    assert cal["params"] == {"temperature": 1.3}  # fitted on the float model, inside the graph
+    assert cal["after"] == {**calibration.summary(y_test, p_test), "accuracy": 0.5}
+    assert cal["calibration_split"]["after"] == calibration.summary(y_cal, p_cal)
+    assert cal["calibration_split"]["before"] == {"ece": 8.0}
+
+
+def test_a_version_without_conformal_or_calibration_gets_neither(tmp_path: Path) -> None:
+    def run(x: np.ndarray) -> np.ndarray:
+        raise AssertionError("nothing to measure")
+
+    y = np.zeros(3, np.int64)
+    x = np.zeros((3, 2), np.float32)
+    assert quantize._remeasure_trust({}, tmp_path, run, x, y, y, x, 1.0) == {}
+    assert not (tmp_path / CONFORMAL_FILE).exists()
+
+
+def test_cli_reports_a_missing_source_and_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["all", "--from-recipe", "best", "--mode", "dynamic", "--models-dir", str(tmp_path)]
+    assert quantize.main(args) == 1
+    err = capsys.readouterr().err
+    assert "no finished mnist version" in err and "no finished fashion_mnist version" in err
