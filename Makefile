@@ -39,9 +39,11 @@ data: install
 train: install
 	$(PY) -m training all --recipe tutorial --if-missing --models-dir $(MODELS_DIR)
 
-## train-best: train the improved recipes into the repository (the running service picks them up)
+## train-best: train the improved recipes into the repository (the running service picks them up),
+## then export each image model's dynamic-range quantised copy, the fast default, as its own version
 train-best: install
 	$(PY) -m training all --recipe best --models-dir $(MODELS_DIR)
+	$(PY) -m training.quantize all --from-recipe best --mode dynamic --models-dir $(MODELS_DIR)
 
 lint: install
 	.venv/bin/ruff check service training tests benchmarks tools
