@@ -153,17 +153,20 @@ def _check_pixels(size: tuple[int, int], max_pixels: int) -> None:
         )
 
 
-def _open(data: bytes, fmt: str, max_pixels: int, *, numbers: bool = False) -> Image.Image:
+def _open(
+    data: bytes, fmt: str, max_pixels: int, *, numbers: bool = False, fit: Fit = "digit"
+) -> Image.Image:
     """Open, size-check, orient and fully decode; every decoder failure becomes a 4xx."""
     try:
         img: Image.Image = Image.open(io.BytesIO(data), formats=[fmt])
         _check_pixels(img.size, max_pixels)
         if fmt == "JPEG":
-            # libjpeg decodes straight to grey (no colour conversion) and, for a large photo,
-            # scales down 2-8x while decoding
+            # libjpeg scales a large photo down 2-8x while decoding, and for a digit decodes
+            # straight to grey (an item is told from its background by colour)
             side = number_side(img.size) if numbers else WORK_SIDE
             scale = min(1.0, side / max(img.size))
-            img.draft("L", (math.ceil(img.width * scale), math.ceil(img.height * scale)))
+            mode = "L" if fit == "digit" else "RGB"
+            img.draft(mode, (math.ceil(img.width * scale), math.ceil(img.height * scale)))
         img.load()
         with contextlib.suppress(Exception):  # a corrupt EXIF block only loses the orientation
             if img.getexif().get(_EXIF_ORIENTATION, 1) != 1:
@@ -204,7 +207,8 @@ def decode_image(
     declared = image_size(data)
     if declared is not None:
         _check_pixels(declared, max_pixels)
-    return preprocess_pil(_open(data, fmt, max_pixels), fit=fit, lossy=fmt == "JPEG")
+    img = _open(data, fmt, max_pixels, fit=fit)
+    return preprocess_pil(img, fit=fit, lossy=fmt == "JPEG")
 
 
 def decode_digits(data: bytes, *, max_pixels: int, content_type: str | None = None) -> list[Digit]:

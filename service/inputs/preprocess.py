@@ -26,6 +26,7 @@ from PIL import Image
 
 from service.errors import InvalidInput
 from service.inputs.components import components, select
+from service.inputs.items import item_ink
 from service.inputs.paper import (
     box_blur,
     cell_side,
@@ -34,6 +35,7 @@ from service.inputs.paper import (
     paper_from_cells,
     paper_without_ink,
     quantile,
+    robust_sigma,
     without_rules,
 )
 
@@ -128,6 +130,15 @@ def _grey(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("L"), dtype=np.float32)
 
 
+def _colour(img: Image.Image, grey: np.ndarray) -> np.ndarray:
+    """(h, w, channels) 0-255: RGB for an opaque colour picture, else the grey alone."""
+    if img.mode in ("RGB", "CMYK", "YCbCr") or (img.mode == "P" and "transparency" not in img.info):
+        rgb = np.asarray(img.convert("RGB"), dtype=np.float32)
+        if rgb.shape[:2] == grey.shape:
+            return rgb
+    return grey[..., None]
+
+
 def _max_filter(arr: np.ndarray, size: int) -> np.ndarray:
     """Grey dilation with a size x size square (separable; O(log size) passes per axis)."""
     for axis in (0, 1):
@@ -167,13 +178,16 @@ def _reference(arr: np.ndarray, fit: Fit) -> np.ndarray:
                            arr[-b:, :b].ravel(), arr[-b:, -b:].ravel()])  # fmt: skip
 
 
-def _flat_background(grey: np.ndarray) -> bool:
-    """Whether the border is one even level (a drawing, a scan, a data set image), where the
-    global background says all; photos, with their light and grain, are measured locally."""
-    ring = _reference(grey, "digit")
-    middle = quantile(ring, 0.5)
-    spread = quantile(ring, 0.95) - quantile(ring, 0.05)
-    return 1.4826 * quantile(np.abs(ring - middle), 0.5) <= 1.0 and spread <= 8.0
+def _flat_background(grey: np.ndarray, fit: Fit) -> bool:
+    """Whether the background (:func:`_reference`) is one even level (a drawing, a scan, a
+    data set image), where the global background says all; photos, with their light, grain and
+    colour, are measured locally. An item may fill a corner or two of its frame, so only the
+    corners' median deviation counts for it; a digit's whole border ring must be even."""
+    ring = _reference(grey, fit)
+    even = robust_sigma(ring) <= 1.0
+    if fit == "item":
+        return even
+    return even and quantile(ring, 0.95) - quantile(ring, 0.05) <= 8.0
 
 
 def _photo_ink(grey: np.ndarray) -> np.ndarray | None:
@@ -230,7 +244,7 @@ def _normalise(grey: np.ndarray, fit: Fit, lossy: bool) -> np.ndarray | None:
     lossy (JPEG) files, whose ringing around edges the noise measured on a flat background does
     not show.
     """
-    if fit == "digit" and not _flat_background(grey):
+    if fit == "digit" and not _flat_background(grey, fit):
         return _photo_ink(grey)
     ref = _reference(grey, fit)
     if quantile(ref, 0.5) > 127:
@@ -322,7 +336,10 @@ def ink_map(
     if max(h, w) > work_side:  # modes Pillow cannot reduce (16-bit, float)
         scale = work_side / max(h, w)
         grey = _resize(grey, max(1, round(w * scale)), max(1, round(h * scale)))
-    ink = _normalise(grey, fit, lossy)
+    if fit == "item" and not _flat_background(grey, fit):
+        ink = item_ink(_colour(img, grey), grey)
+    else:
+        ink = _normalise(grey, fit, lossy)
     if ink is None:
         raise NoInkFound(_nothing_found(fit))
     return InkMap(ink, width / ink.shape[1], height / ink.shape[0])

@@ -1,0 +1,112 @@
+"""A garment or shoe photographed on any background, as Fashion-MNIST shows one.
+
+Fashion-MNIST items are product photos on white, trimmed and negated: light on black, a dark
+item bright and a white item dim. A user's photo has a coloured, textured, shaded or dark
+background instead, so the item is found as whatever differs from the background in colour:
+
+1. Background: per colour channel, a plane fitted to the border ring (light falling across a
+   table), refitted on the ring's inliers so an item touching the border does not tilt it.
+2. Item: pixels whose colour is far from the plane by more than the ring's own noise (texture
+   and grain are smoothed first); its connected pieces without specks (see
+   :mod:`service.inputs.components`), holes filled (a print on a shirt, a white collar).
+3. Tone: the item's darkness against the background (or lightness, on a dark background), as
+   Fashion-MNIST's negation makes it, never below a floor inside the item, so a pink shirt on a
+   green table keeps its silhouette although their greys match.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from service.inputs.components import components, select
+from service.inputs.paper import box_blur, quantile, robust_sigma
+
+__all__ = ["item_ink"]
+
+RING = 0.04  # the border ring's width, share of the shorter side
+MIN_DISTANCE = 20.0  # colour distance (0-255 per channel) below which nothing stands out
+GRAINY = 2.0  # colour noise (sigma) of the background above which it is smoothed first
+RING_QUANTILE = 0.98  # the background's own strays: this quantile of its distance ...
+NOISE_K = 2.5  # ... which the item's strongest difference exceeds this many times
+THRESHOLD_K = 1.5  # item pixels are this many times as far as the background's strays ...
+PEAK_SHARE = 0.1  # ... and at least this share of the strongest difference
+MIN_THRESHOLD = 10.0
+TONE_FLOOR = 0.3  # the dimmest tone inside the item
+MIN_ITEM_SIDE = 0.1  # an item smaller than this share of the picture is a speck
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # Pillow's RGB -> L weights
+
+
+def _ring(shape: tuple[int, int]) -> np.ndarray:
+    h, w = shape
+    b = max(1, round(RING * min(h, w)))
+    ring = np.zeros((h, w), bool)
+    ring[:b], ring[-b:], ring[:, :b], ring[:, -b:] = True, True, True, True
+    return ring
+
+
+def _background(colour: np.ndarray, ring: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per channel, the plane a + b*y + c*x through the ring's inliers: (background (h, w, k),
+    the ring's pixels that fit it)."""
+    h, w, k = colour.shape
+    ys, xs = np.nonzero(ring)
+    vals = colour[ring].astype(np.float64)  # (n, k)
+    design = np.stack([np.ones(ys.size), ys / h, xs / w], axis=1)
+    inliers = np.ones(ys.size, bool)
+    coef = np.zeros((3, k))
+    for _ in range(3):
+        coef = np.linalg.lstsq(design[inliers], vals[inliers], rcond=None)[0]
+        dist = np.sqrt(((vals - design @ coef) ** 2).sum(axis=1))
+        keep = dist < 3 * max(robust_sigma(dist[inliers]), 1.0) + quantile(dist[inliers], 0.5)
+        if keep.sum() < 0.3 * ys.size:
+            break
+        inliers = keep
+    yy = (np.arange(h, dtype=np.float32) / h)[:, None, None]
+    xx = (np.arange(w, dtype=np.float32) / w)[None, :, None]
+    c = coef.astype(np.float32)
+    fitted = np.zeros((h, w), bool)
+    fitted[ys[inliers], xs[inliers]] = True
+    return c[0] + c[1] * yy + c[2] * xx, fitted
+
+
+def _filled(mask: np.ndarray) -> np.ndarray:
+    """The mask with its holes filled: background pieces that do not touch the border."""
+    comp = components(~mask)
+    if comp.n == 0:
+        return mask
+    h, w = mask.shape
+    outside = (comp.y0 == 0) | (comp.x0 == 0) | (comp.y1 == h - 1) | (comp.x1 == w - 1)
+    if outside.all():
+        return mask
+    return mask | comp.mask(~outside, (h, w))
+
+
+def item_ink(colour: np.ndarray, grey: np.ndarray) -> np.ndarray | None:
+    """The item in a picture, light on black in [0, 1] at the picture's size (``colour`` is
+    (h, w, channels) 0-255, ``grey`` its luminance); None when nothing stands out."""
+    h, w = grey.shape
+    if min(h, w) < 8:
+        return None
+    plane, fitted = _background(colour, _ring((h, w)))
+    dist = np.sqrt(((colour - plane) ** 2).sum(axis=2))
+    if robust_sigma(dist[fitted]) > GRAINY:  # texture or grain: a 5x5 tent mean evens it out
+        dist = box_blur(box_blur(dist))
+    ground_level = quantile(dist[fitted], RING_QUANTILE)  # how far the background itself strays
+    peak = quantile(dist, 0.999)
+    if peak < max(MIN_DISTANCE, NOISE_K * ground_level):
+        return None
+    t = max(THRESHOLD_K * ground_level, PEAK_SHARE * peak, MIN_THRESHOLD)
+    comp = components(dist > t)
+    keep = select(comp, (h, w)) if comp.n else np.zeros(0, bool)
+    if not keep.any():
+        return None
+    y0, y1 = int(comp.y0[keep].min()), int(comp.y1[keep].max())
+    x0, x1 = int(comp.x0[keep].min()), int(comp.x1[keep].max())
+    if max(y1 - y0, x1 - x0) + 1 < max(3, MIN_ITEM_SIDE * min(h, w)):
+        return None
+    mask = _filled(comp.mask(keep, (h, w)))
+    ground = plane @ LUMA if plane.shape[2] == LUMA.size else plane[..., 0]
+    tone = (ground - grey) if quantile(ground, 0.5) > 127 else (grey - ground)
+    inside = tone[mask]
+    top = quantile(inside, 0.99) if inside.size else 0.0
+    tone = np.clip(tone / max(top, 1e-6), 0.0, 1.0) if top > 0 else np.zeros_like(tone)
+    return np.where(mask, TONE_FLOOR + (1.0 - TONE_FLOOR) * tone, 0.0).astype(np.float32)
