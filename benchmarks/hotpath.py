@@ -1,10 +1,12 @@
 """CPU cost per request of the app itself, in-process, without the network or the load generator.
 
-``python -m benchmarks.hotpath [--profile json-1]`` calls the floor server's ASGI app and the
-service's ASGI app (lifespan run, real models, the batcher's inference thread included) directly
+``python -m benchmarks.hotpath [--profile json-1]`` calls the bare-ASGI floor's app, the FastAPI
+floor's app and the service's ASGI app (lifespan run, real models, the batcher's inference thread
+included, the access log written as ``python -m service`` writes it, to ``/dev/null``) directly
 with the benchmark's requests, from 1 and 16 concurrent tasks, and reports the process CPU time
 per request (all threads). This is far less noisy than req/s on a shared machine, and it shows
-what the service adds on top of the floor's FastAPI + orjson. ``--profile`` prints a cProfile of
+what the service adds on top of the floors (the HTTP server's own cost, the same for all three,
+is not in these figures). ``--profile`` prints a cProfile of
 the event-loop thread for one scenario. Results: ``benchmarks/results/hotpath.json``.
 """
 
@@ -14,7 +16,6 @@ import argparse
 import asyncio
 import cProfile
 import io
-import logging
 import os
 import pstats
 import sys
@@ -104,18 +105,10 @@ def concurrencies(request: Request) -> tuple[int, ...]:
     return (1, 16) if request.items == 1 else (1, 2)
 
 
-def quiet_logs(stream: io.TextIOBase) -> None:
-    """Send the service's log lines to ``stream``: formatted as usual, not printed."""
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.StreamHandler):
-            handler.setStream(stream)  # type: ignore[arg-type]
-
-
 async def run(
     models_dir: Path, n: int, profile: str | None, scenarios: tuple[str, ...] = SCENARIOS
 ) -> dict[str, Any]:
-    from asgi_lifespan import LifespanManager
-
+    from benchmarks.bare_floor import app as bare_app
     from benchmarks.floor_server import create_app as floor_app
     from service.app import create_app
     from service.observability.logs import configure_logging
@@ -124,21 +117,36 @@ async def run(
     versions = find_versions(models_dir, ("mnist", "fashion_mnist", "pima"))
     requests = build_requests(versions)
     rows: list[dict[str, Any]] = []
-    floor = floor_app()
-    for name in scenarios:
-        for c in concurrencies(requests[name]):
-            count = n if requests[name].items == 1 else max(20, n // 100)
-            rows.append({"app": "floor", "scenario": name, "concurrency": c,
-                         **await measure(floor, requests[name], c, count)})  # fmt: skip
+    floors: dict[str, ASGIApp] = {"bare-floor": bare_app, "floor": floor_app()}
+    for app_name, floor in floors.items():
+        for name in scenarios:
+            for c in concurrencies(requests[name]):
+                count = n if requests[name].items == 1 else max(20, n // 100)
+                rows.append({"app": app_name, "scenario": name, "concurrency": c,
+                             **await measure(floor, requests[name], c, count)})  # fmt: skip
     settings = Settings(
         models_dir=models_dir,
         version_policy="specific",
         models=list(versions),
         versions={name: [info.version] for name, info in versions.items()},
     )
-    configure_logging(settings)
-    quiet_logs(io.StringIO())
-    app = create_app(settings)
+    with open(os.devnull, "w") as devnull:
+        sink = configure_logging(settings, devnull)
+        report = await measure_service(create_app(settings, sink), requests, scenarios, n, profile)
+    report["rows"] = rows + report["rows"]
+    return report
+
+
+async def measure_service(
+    app: ASGIApp,
+    requests: dict[str, Request],
+    scenarios: tuple[str, ...],
+    n: int,
+    profile: str | None,
+) -> dict[str, Any]:
+    from asgi_lifespan import LifespanManager
+
+    rows: list[dict[str, Any]] = []
     report: dict[str, Any] = {"rows": rows, "profile": None}
     async with LifespanManager(app, startup_timeout=120) as manager:
         service: ASGIApp = manager.app
@@ -160,23 +168,33 @@ async def run(
 
 def render(report: dict[str, Any]) -> str:
     rows = report["rows"]
-    floor = {(r["scenario"], r["concurrency"]): r["cpu_us"] for r in rows if r["app"] == "floor"}
+    cpu = {(r["app"], r["scenario"], r["concurrency"]): r["cpu_us"] for r in rows}
     table = []
     for r in rows:
         if r["app"] != "service":
             continue
-        base = floor.get((r["scenario"], r["concurrency"]))
+        key = (r["scenario"], r["concurrency"])
+        bare, base = cpu.get(("bare-floor", *key)), cpu.get(("floor", *key))
         table.append(
             [
                 r["scenario"],
                 str(r["concurrency"]),
+                f"{bare:.0f}" if bare else "-",
                 f"{base:.0f}" if base else "-",
                 f"{r['cpu_us']:.0f}",
                 f"{r['cpu_us'] - base:+.0f}" if base else "-",
                 str(r["errors"]),
             ]
         )
-    headers = ["request", "tasks", "floor CPU us/req", "service CPU us/req", "extra", "non-200"]
+    headers = [
+        "request",
+        "tasks",
+        "bare floor CPU us/req",
+        "floor CPU us/req",
+        "service CPU us/req",
+        "extra over floor",
+        "non-200",
+    ]
     return "### In-process CPU per request (app only)\n\n" + markdown_table(headers, table) + "\n"
 
 

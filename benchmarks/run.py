@@ -369,6 +369,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="floor,bare-floor,service,naive,service-1w-both-cpus,service-2w",
         help="comma-separated subset of the servers to run",
     )
+    parser.add_argument(
+        "--scenarios",
+        type=lambda text: frozenset(s.strip() for s in text.split(",") if s.strip()),
+        default=None,
+        help="comma-separated subset of the scenarios (for a quick A/B): "
+        + ",".join((*rep.SINGLE, *rep.PHOTOS, *rep.BATCHES)),
+    )
     parser.add_argument("--no-naive", action="store_true", help="skip the slow naive server")
     parser.add_argument(
         "--no-runtimes",
@@ -403,15 +410,19 @@ def main(argv: list[str] | None = None) -> int:
         return benchmark(args, source)
 
 
-def work_lists(plan: Plan) -> dict[str, list[tuple[str, int]]]:
-    """(scenario, connections) per kind of row: single requests, photos, batches."""
+def work_lists(plan: Plan, only: frozenset[str] | None = None) -> dict[str, list[tuple[str, int]]]:
+    """(scenario, connections) per kind of row: single requests, photos, batches; with ``only``,
+    just those scenarios."""
     single = [(s, c) for s in rep.SINGLE for c in plan.concurrencies]
     single += [("json-1", c) for c in plan.json_only_concurrencies]
-    return {
+    rows = {
         "single": single,
         "photos": [(s, c) for s in rep.PHOTOS for c in plan.concurrencies],
         "batches": [(s, plan.batch_concurrency) for s in rep.BATCHES],
     }
+    if only is None:
+        return rows
+    return {kind: [(s, c) for s, c in work if s in only] for kind, work in rows.items()}
 
 
 def benchmark(args: argparse.Namespace, source: Path | None) -> int:
@@ -438,7 +449,7 @@ def benchmark(args: argparse.Namespace, source: Path | None) -> int:
         "default_versions": {},
         "notes": [],
     }
-    rows = work_lists(plan)
+    rows = work_lists(plan, args.scenarios)
     single, photos, batches = rows["single"], rows["photos"], rows["batches"]
     workers = [("json-1", c) for c in plan.worker_concurrencies] + [
         ("v2bin-1024", plan.batch_concurrency)
@@ -485,6 +496,7 @@ def benchmark(args: argparse.Namespace, source: Path | None) -> int:
         tools["hotpath"] = run_tool("hotpath", ["--requests", "3000"], models_dir, args.out, out)
     options = [
         *(["--quick"] if args.quick else []),
+        *(["--scenarios", ",".join(sorted(args.scenarios))] if args.scenarios else []),
         *(["--peers"] if args.peers else []),
         *(["--reference", args.reference] if args.reference else []),
     ]

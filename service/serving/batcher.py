@@ -15,6 +15,19 @@ input row, and hands each request its slice back on the event loop with
 ``call_soon_threadsafe`` (one callback per batch). ``max_wait`` (off by default) also holds a
 batch open in the thread while more requests keep arriving. A full queue answers ``Overloaded``
 immediately. ``stop()`` refuses new work and drains what was accepted.
+
+**On the loop.** A group whose model call is known to be shorter than the hand-off itself runs
+on the event loop instead, in the ``call_soon`` callback that closes it: waking the thread,
+switching the GIL to it and back, and waking the loop again cost more than the call of a model
+that answers in microseconds. Which groups qualify is decided by measured call time, never by
+the model: each call's CPU time on its thread (what it would cost the loop; a wall clock would
+add the waits for the GIL and, on a shared machine, for the core), wherever it ran, goes into a
+running estimate per padded batch size (the next power of two, as the LiteRT runtime pads). A
+group runs on the loop only when its size's estimate is at most ``inline_max_s``, the thread is
+idle (so the runtime is never entered from two threads at once, and requests keep their order),
+and ``max_wait`` is off (holding a batch open is the thread's job). A size with no estimate yet
+goes to the thread, which measures it; a model that gets slower moves back to the thread on its
+own. ``inline_max_s=0`` keeps every call on the thread.
 """
 
 from __future__ import annotations
@@ -34,6 +47,16 @@ from service.errors import DeadlineExceeded, NotReady, Overloaded, ServeError
 
 log = logging.getLogger("service.batcher")
 MAX_TICKS = 16  # loop iterations a group may stay open while requests keep joining it
+# A call at most this long runs on the event loop (see the module doc): about what handing it to
+# the thread costs (waking the thread, the GIL's trip there and back, the loop's wake-up), so one
+# core does less work in all; and the loop's other requests wait no longer than the parsing of
+# one or two of them takes.
+INLINE_MAX_S = 100e-6
+# Running estimate of a batch size's call time: each new timing moves it by this fraction, and a
+# timing counts at most CLIP times the estimate, so one call stalled by the scheduler on a shared
+# core does not send the model back to the thread for long.
+SMOOTHING = 0.1
+CLIP = 8.0
 
 PredictFn = Callable[[np.ndarray], np.ndarray]
 BatchObserver = Callable[[int, float], None]  # (rows, seconds), called on the inference thread
@@ -64,10 +87,13 @@ class Batcher:
         max_wait_s: float = 0.0,
         queue_size: int = 2048,
         observer: BatchObserver | None = None,
+        inline_max_s: float | None = None,
     ) -> None:
         self.name = name
         self.max_batch_size = max_batch_size
         self.max_wait_s = max_wait_s
+        self.inline_max_s = INLINE_MAX_S if inline_max_s is None else inline_max_s
+        self.call_s: dict[int, float] = {}  # estimated CPU s per call, by padded batch size
         self.queue_size = queue_size
         self.observer = observer
         self._predict = predict
@@ -87,6 +113,7 @@ class Batcher:
         self._thread: threading.Thread | None = None
         self.batches = 0  # counters for tests and metrics
         self.rows = 0
+        self.inline_batches = 0
 
     # --- event-loop side -------------------------------------------------------------------
     @property
@@ -163,10 +190,33 @@ class Batcher:
         rows, self._pending_rows = self._pending_rows, 0
         if not items:
             return
+        if self._runs_inline(rows):
+            self.inline_batches += 1
+            self._run(items, inline=True)
+            return
         with self._cond:
             self._items.extend(items)
             self._queued_rows += rows
             self._cond.notify()
+
+    def _runs_inline(self, rows: int) -> bool:
+        """Whether a group of ``rows`` rows runs on the loop (see the module doc)."""
+        if self.max_wait_s > 0 or rows > self.max_batch_size or self._closed:
+            return False
+        estimate = self.call_s.get(padded(rows))
+        if estimate is None or estimate > self.inline_max_s:
+            return False
+        return not self._items and not self._busy_rows  # the thread has nothing to do
+
+    def _note_call(self, rows: int, seconds: float) -> None:
+        """Fold one call's CPU time into its batch size's estimate."""
+        size = padded(rows)
+        estimate = self.call_s.get(size)
+        if estimate is None:
+            self.call_s[size] = seconds
+        else:
+            seconds = min(seconds, CLIP * estimate)
+            self.call_s[size] = estimate + SMOOTHING * (seconds - estimate)
 
     async def stop(self) -> None:
         """Refuse new requests, finish every accepted one, then end the thread."""
@@ -222,33 +272,39 @@ class Batcher:
             if batch:
                 self._run(batch)
 
-    def _run(self, batch: list[_Item]) -> None:
+    def _run(self, batch: list[_Item], inline: bool = False) -> None:
+        """Run ``batch`` as one call and answer its requests: directly when ``inline`` (on the
+        loop), else through each request's loop."""
         sizes = [len(item.x) for item in batch]
         total = sum(sizes)
-        started = time.perf_counter()
+        deliver = _deliver_now if inline else self._deliver
         try:
             x = batch[0].x if len(batch) == 1 else np.concatenate([item.x for item in batch])
+            started, cpu = time.perf_counter(), time.thread_time()
             out = self._predict(x)
+            seconds, cpu = time.perf_counter() - started, time.thread_time() - cpu
             if len(out) != total:
                 raise BatchError(f"model returned {len(out)} outputs for {total} inputs")
         except Exception as exc:
             if not isinstance(exc, ServeError):
                 log.exception("inference failed for %s", self.name)
                 exc = BatchError("internal error during inference")
-            self._deliver(batch, None, exc)
+            deliver(batch, None, exc)
             return
         finally:
             self.batches += 1
             self.rows += total
-            self._busy_rows = 0
+            if not inline:
+                self._busy_rows = 0
+        self._note_call(total, cpu)
         if self.observer is not None:
-            self.observer(total, time.perf_counter() - started)
+            self.observer(total, seconds)
         results: list[np.ndarray] = []
         offset = 0
         for n in sizes:
             results.append(out[offset : offset + n])
             offset += n
-        self._deliver(batch, results, None)
+        deliver(batch, results, None)
 
     @staticmethod
     def _deliver(
@@ -262,6 +318,20 @@ class Batcher:
         for loop, pairs in by_loop.items():
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
                 loop.call_soon_threadsafe(_settle, pairs, error)
+
+
+def padded(rows: int) -> int:
+    """The batch size a call of ``rows`` rows is timed under: the next power of two."""
+    return 1 << (rows - 1).bit_length()
+
+
+def _deliver_now(
+    batch: list[_Item], results: list[np.ndarray] | None, error: BaseException | None
+) -> None:
+    """Answer ``batch`` on the running loop (an inline call: every item is of this loop)."""
+    _settle(
+        [(item, None if results is None else results[i]) for i, item in enumerate(batch)], error
+    )
 
 
 def keep_open(rows: int, seen: int, ticks: int, max_rows: int) -> bool:

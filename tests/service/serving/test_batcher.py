@@ -81,7 +81,10 @@ async def test_full_queue_answers_overloaded_at_once() -> None:
     batcher.start()
     try:
         first = asyncio.ensure_future(batcher.submit(np.ones((2, 2), np.float32)))
-        await asyncio.sleep(0.05)  # the thread takes it and blocks on the gate
+        for _ in range(500):  # until the thread has taken it (and blocks on the gate)
+            await asyncio.sleep(0.01)
+            if batcher.queued_rows == 0:
+                break
         queued = [
             asyncio.ensure_future(batcher.submit(np.ones((2, 2), np.float32))) for _ in range(2)
         ]
