@@ -5,15 +5,25 @@ scores (``metadata.conformal``) with the service's own runtime and task class (t
 answers requests: LiteRT when the version has a TFLite file, the task's prediction sets and
 abstention rule) and writes ``benchmarks/results/trust.json`` and ``trust.md``:
 
-- **Calibration**: ECE (15 bins, top-class confidence) and Brier score on the test set before
-  calibration (recorded by the trainer, which held the uncalibrated model) and after it
-  (recomputed here from what the served model returns), and the accuracy of both.
-- **Prediction sets**: coverage (share of test examples whose set holds the true label) and
-  mean set size at several alphas; the bound for ``alpha`` is ``1 - alpha`` minus the binomial
-  slack of the test set (two standard errors: 0.894 at alpha 0.1 for 10,000 examples).
+- **Calibration**: ECE (15 equal-width bins of top-class confidence) before calibration (the
+  served probabilities with the version's calibrator inverted) and after it (what the service
+  returns), each with a 95% bootstrap interval and the noise floor: the ECE a perfectly
+  calibrated model with the same probabilities shows at the test set's size, by simulation.
+  Pima also with 10 equal-mass bins.
+- **Pima out of fold** (``benchmarks.pima_oof``): the ECE of the ``best`` recipe's predictions
+  when every one of the 768 rows is predicted by a model that never saw it (5-fold CV repeated
+  three times, the whole recipe per fold), for each calibrator; the same on the 614 training
+  rows alone, which is what a calibrator may be chosen by.
+- **Prediction sets**: coverage and mean set size at each version's default alpha (from its
+  metadata) and at the alphas new versions choose from; the bound for ``alpha`` is
+  ``1 - alpha`` minus two binomial standard errors of the test set (0.894 at alpha 0.1 for
+  10,000 examples). Also the default the rule of ``conformal.choose_alpha`` picks on the
+  version's calibration split, for versions that predate it, and a check that the scores the
+  version ships are the ones the served model gives its calibration split.
 - **Abstention** (image models, with ``abstain``): the share of answers that abstain, and why,
-  for the real test images and for inputs the model was not trained for: the other image data
-  set's test images, uniform noise, and the test images inverted (ink and background swapped).
+  for the real test images and for inputs the model was not trained for (the other image data
+  set's test images, uniform noise, the test images inverted), at the version's default alpha,
+  the rule's alpha and 0.1.
 """
 
 from __future__ import annotations
@@ -29,18 +39,27 @@ from typing import Any
 import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results"
-ALPHAS = (0.1, 0.05, 0.01)
-ABSTAIN_ALPHAS = (0.1, 0.01)
 NOISE_COUNT = 10_000
 NOISE_SEED = 0
 OTHER = {"mnist": "fashion_mnist", "fashion_mnist": "mnist"}
+BATCH = 1024
 
 
-def _test_split(name: str) -> tuple[np.ndarray, np.ndarray]:
+def _splits(name: str) -> dict[str, np.ndarray]:
+    """The test split and the calibration split the trainer held out (same seed, same rows)."""
     from training.specs import get_spec
 
-    split = get_spec(name).load().split
-    return split.x_test, split.y_test
+    spec = get_spec(name)
+    split = spec.load().split
+    _, x_cal, y_cal = spec.hold_out_calibration(split)
+    return {
+        "x_test": split.x_test,
+        "y_test": split.y_test,
+        "x_cal": x_cal,
+        "y_cal": y_cal,
+        "x_train": split.x_train,
+        "y_train": split.y_train,
+    }
 
 
 def _versions(models_dir: Path) -> list[tuple[str, int, Path, dict[str, Any]]]:
@@ -52,14 +71,53 @@ def _versions(models_dir: Path) -> list[tuple[str, int, Path, dict[str, Any]]]:
     return sorted(found, key=lambda v: (v[0], v[1]))
 
 
-def _abstention(task: Any, x: np.ndarray, probs: np.ndarray, alpha: float) -> dict[str, Any]:
+def _predict(runtime: Any, x: np.ndarray) -> np.ndarray:
+    return np.concatenate([runtime.predict(x[i : i + BATCH]) for i in range(0, len(x), BATCH)])
+
+
+def _calibration(y: np.ndarray, probs: np.ndarray, meta: dict[str, Any]) -> dict[str, Any]:
+    from training.calibration import Calibrator, brier_score
+    from training.calibration_stats import ece_report
+
+    cal = meta["calibration"]
+    before = Calibrator(cal["method"], cal["params"]).invert(probs)
+    schemes = [(15, "width")] + ([(10, "mass")] if probs.shape[-1] == 1 else [])
+    out: dict[str, Any] = {"method": cal["method"], "params": cal["params"]}
+    for label, p in (("before", before), ("after", probs)):
+        out[label] = {
+            "ece": [ece_report(y, p, bins, scheme).as_dict() for bins, scheme in schemes],
+            "brier": round(brier_score(y, p), 6),
+        }
+    return out
+
+
+def _sets(task: Any, probs: np.ndarray, y: np.ndarray, alpha: float, n_cal: int) -> dict[str, Any]:
     mask = task.set_masks(probs, alpha)
-    reasons = task.abstain_reasons(x, mask)
-    n = len(reasons)
+    covered = mask[np.arange(len(y)), y]
+    sizes = mask.sum(axis=1)
+    slack = 2 * math.sqrt(alpha * (1 - alpha) / len(y))
+    return {
+        "alpha": alpha,
+        "coverage": round(float(covered.mean()), 4),
+        "bound": round(1 - alpha - slack, 4),
+        "met": bool(covered.mean() >= 1 - alpha - slack),
+        # the bound once the calibration draw's own spread is counted as well
+        "bound_with_draw": round(
+            1 - alpha - 2 * math.sqrt(alpha * (1 - alpha) * (1 / len(y) + 1 / n_cal)), 4
+        ),
+        "mean_set_size": round(float(sizes.mean()), 4),
+        "single_label": round(float((sizes == 1).mean()), 4),
+        "empty": round(float((sizes == 0).mean()), 4),
+    }
+
+
+def _abstention(task: Any, x: np.ndarray, probs: np.ndarray, alpha: float) -> dict[str, Any]:
+    reasons = task.abstain_reasons(x, task.set_masks(probs, alpha))
     counts: dict[str, int] = {}
     for r in reasons:
         if r is not None:
             counts[r] = counts.get(r, 0) + 1
+    n = len(reasons)
     return {
         "examples": n,
         "abstained": round(sum(counts.values()) / n, 4),
@@ -67,151 +125,118 @@ def _abstention(task: Any, x: np.ndarray, probs: np.ndarray, alpha: float) -> di
     }
 
 
-def evaluate(models_dir: Path) -> dict[str, Any]:
+def _version(
+    name: str, version: int, folder: Path, meta: dict[str, Any], data: dict[str, Any]
+) -> dict[str, Any]:
     from service.runtimes import create_runtime
+    from service.serving import conformal
     from service.serving.tasks import Task
-    from training.calibration import summary
-    from training.metrics import classification_metrics
+    from training.metrics import class_probabilities, classification_metrics
 
-    tests: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    runtime = create_runtime(folder, meta)
+    runtime.load()
+    task = Task.from_metadata(meta, folder)
+    own = data[name]
+    x, y = own["x_test"], own["y_test"]
+    probs, cal_probs = _predict(runtime, x), class_probabilities(_predict(runtime, own["x_cal"]))
+    served = task.conformal
+    assert served is not None  # _versions keeps versions with conformal scores only
+    shipped = conformal.scores(cal_probs, own["y_cal"])
+    rule_alpha, _ = conformal.choose_alpha(served.scores, cal_probs, served.delta)
+    default = served.default_alpha
+    alphas = sorted({default, rule_alpha, *conformal.ALPHA_CANDIDATES}, reverse=True)
+    test_probs = class_probabilities(probs)
+    row: dict[str, Any] = {
+        "model": name,
+        "version": version,
+        "recipe": meta["recipe"]["name"],
+        "runtime": type(runtime).__name__,
+        "accuracy": classification_metrics(y, probs, list(meta["labels"]), meta.get("threshold"))[
+            "accuracy"
+        ],
+        "calibration": _calibration(y, probs, meta),
+        "conformal": {
+            "default_alpha": default,
+            "rule_alpha": rule_alpha,
+            "delta": served.delta,
+            "n": served.n,
+            # the scores the version ships against those its served model gives the split
+            "max_score_gap": float(np.abs(np.sort(shipped) - served.scores).max()),
+            "calibration_accuracy": float((cal_probs.argmax(1) == own["y_cal"]).mean()),
+            "test_accuracy": float((test_probs.argmax(1) == y).mean()),
+            "calibration_coverage": _sets(task, cal_probs, own["y_cal"], default, served.n)[
+                "coverage"
+            ],
+        },
+        "sets": [_sets(task, probs, y, a, served.n) for a in alphas],
+        "abstention": {},
+    }
+    if name in OTHER:
+        inputs = {
+            f"{name} test images": x,
+            f"{OTHER[name]} test images": data[OTHER[name]]["x_test"],
+            "uniform noise": np.random.default_rng(NOISE_SEED)
+            .random((NOISE_COUNT, *x.shape[1:]))
+            .astype(np.float32),
+            f"inverted {name} test images": (1.0 - x).astype(np.float32),
+        }
+        for label, images in inputs.items():
+            out = probs if images is x else _predict(runtime, images)
+            row["abstention"][label] = {
+                str(a): _abstention(task, images, out, a)
+                for a in sorted({default, rule_alpha, 0.1}, reverse=True)
+            }
+    runtime.unload()
+    return row
+
+
+def evaluate(models_dir: Path, oof: bool = True) -> dict[str, Any]:
+    data: dict[str, dict[str, Any]] = {}
     rows: list[dict[str, Any]] = []
     for name, version, folder, meta in _versions(models_dir):
-        if name not in tests:
-            tests[name] = _test_split(name)
-        x, y = tests[name]
-        runtime = create_runtime(folder, meta)
-        runtime.load()
-        task = Task.from_metadata(meta, folder)
-        predict = runtime.predict
-        probs = np.concatenate([predict(x[i : i + 1024]) for i in range(0, len(x), 1024)])
-        threshold = meta.get("threshold")
-        accuracy = classification_metrics(y, probs, list(meta["labels"]), threshold)["accuracy"]
-        cal = meta.get("calibration") or {}
-        row: dict[str, Any] = {
-            "model": name,
-            "version": version,
-            "recipe": meta["recipe"]["name"],
-            "runtime": type(runtime).__name__,
-            "calibration": {
-                "method": cal.get("method"),
-                "params": cal.get("params"),
-                "before": cal.get("before"),
-                "after_served": {**summary(y, probs), "accuracy": accuracy},
-            },
-            "sets": [],
-            "abstention": {},
-        }
-        for alpha in ALPHAS:
-            mask = task.set_masks(probs, alpha)
-            covered = mask[np.arange(len(y)), y]
-            sizes = mask.sum(axis=1)
-            slack = 2 * math.sqrt(alpha * (1 - alpha) / len(y))
-            row["sets"].append(
-                {
-                    "alpha": alpha,
-                    "coverage": round(float(covered.mean()), 4),
-                    "bound": round(1 - alpha - slack, 4),
-                    "met": bool(covered.mean() >= 1 - alpha - slack),
-                    "mean_set_size": round(float(sizes.mean()), 4),
-                    "single_label": round(float((sizes == 1).mean()), 4),
-                    "empty": round(float((sizes == 0).mean()), 4),
-                }
-            )
-        if name in OTHER:
-            inputs = {
-                f"{name} test images": x,
-                f"{OTHER[name]} test images": _test_split(OTHER[name])[0],
-                "uniform noise": np.random.default_rng(NOISE_SEED)
-                .random((NOISE_COUNT, *x.shape[1:]))
-                .astype(np.float32),
-                f"inverted {name} test images": (1.0 - x).astype(np.float32),
-            }
-            for label, images in inputs.items():
-                out = np.concatenate(
-                    [predict(images[i : i + 1024]) for i in range(0, len(images), 1024)]
-                )
-                row["abstention"][label] = {
-                    str(alpha): _abstention(task, images, out, alpha) for alpha in ABSTAIN_ALPHAS
-                }
-        runtime.unload()
-        rows.append(row)
+        for needed in (name, OTHER.get(name)):
+            if needed is not None and needed not in data:
+                data[needed] = _splits(needed)
+        rows.append(_version(name, version, folder, meta, data))
         print(f"{name} {version}: done", flush=True)
-    return {
+    result: dict[str, Any] = {
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
         "models_dir": str(models_dir),
         "versions": rows,
     }
+    if oof:
+        result["pima_oof"] = _pima_oof(data.get("pima") or _splits("pima"))
+    return result
 
 
-def markdown(result: dict[str, Any]) -> str:
-    lines = [
-        "# Calibration, prediction sets and abstention",
-        "",
-        f"`python -m benchmarks.trust --models-dir {result['models_dir']}`, "
-        f"{result['created_at']}. Test sets: MNIST and Fashion-MNIST 10,000 images each, Pima "
-        "the tutorial split's 154 rows. ECE: 15 bins of top-class confidence. Brier: summed "
-        "over classes (images), (p - y)^2 (Pima).",
-        "",
-        "## Calibration (test set)",
-        "",
-        "| model | version | recipe | method | ECE before | ECE after | Brier before | "
-        "Brier after | accuracy before | accuracy after |",
-        "|---|---:|---|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for row in result["versions"]:
-        cal = row["calibration"]
-        before, after = cal["before"] or {}, cal["after_served"]
-        lines.append(
-            f"| {row['model']} | {row['version']} | {row['recipe']} | {cal['method']} | "
-            f"{before.get('ece', float('nan')):.4f} | {after['ece']:.4f} | "
-            f"{before.get('brier', float('nan')):.4f} | {after['brier']:.4f} | "
-            f"{before.get('accuracy', float('nan')):.4f} | {after['accuracy']:.4f} |"
-        )
-    lines += [
-        "",
-        "## Prediction sets (test set)",
-        "",
-        "| model | version | alpha | coverage | bound (1 - alpha - 2 SE) | mean set size | "
-        "one label | empty |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for row in result["versions"]:
-        for s in row["sets"]:
-            met = "" if s["met"] else " (below)"
-            lines.append(
-                f"| {row['model']} | {row['version']} | {s['alpha']} | {s['coverage']:.4f}{met} "
-                f"| {s['bound']:.4f} | {s['mean_set_size']:.3f} | {s['single_label']:.4f} | "
-                f"{s['empty']:.4f} |"
-            )
-    lines += [
-        "",
-        "## Abstention (`abstain=true`)",
-        "",
-        "Share of answers that abstain; in brackets why: out of distribution (OOD flag), several "
-        "labels in the set, or none.",
-        "",
-        "| model | version | inputs | alpha | abstained | OOD | several labels | no label |",
-        "|---|---:|---|---:|---:|---:|---:|---:|",
-    ]
-    for row in result["versions"]:
-        for label, by_alpha in row["abstention"].items():
-            for alpha, a in by_alpha.items():
-                r = a["reasons"]
-                lines.append(
-                    f"| {row['model']} | {row['version']} | {label} | {alpha} | "
-                    f"{a['abstained']:.4f} | {r.get('out_of_distribution', 0):.4f} | "
-                    f"{r.get('several_labels', 0):.4f} | {r.get('no_label', 0):.4f} |"
-                )
-    return "\n".join(lines) + "\n"
+def _pima_oof(pima: dict[str, Any]) -> dict[str, Any]:
+    from benchmarks import pima_oof
+
+    x_all = np.concatenate([pima["x_train"], pima["x_test"]])
+    y_all = np.concatenate([pima["y_train"], pima["y_test"]])
+    out: dict[str, Any] = {}
+    sets = {"training rows": (pima["x_train"], pima["y_train"]), "all rows": (x_all, y_all)}
+    for label, (x, y) in sets.items():
+        run = pima_oof.out_of_fold(x, y, log=print)
+        out[label] = {
+            "examples": len(y),
+            "seconds": run["seconds"],
+            "width_15": pima_oof.summarise(y, run["probs"], 15, "width"),
+            "mass_10": pima_oof.summarise(y, run["probs"], 10, "mass"),
+        }
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
+    from benchmarks.trust_report import markdown
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models-dir", type=Path, default=Path("models"))
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--no-oof", action="store_true", help="skip the Pima cross-validation")
     args = parser.parse_args(argv)
-    result = evaluate(args.models_dir)
+    result = evaluate(args.models_dir, oof=not args.no_oof)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "trust.json").write_text(json.dumps(result, indent=1) + "\n")
     (args.out / "trust.md").write_text(markdown(result))

@@ -67,6 +67,13 @@ class Calibrator:
         z = self.params["a"] * _logit(probs) + self.params["b"]
         return _sigmoid(z).reshape(np.shape(probs))
 
+    def invert(self, probs: np.ndarray) -> np.ndarray:
+        """The trained model's probabilities, from the calibrated ones :meth:`apply` returned."""
+        if self.method == "temperature":
+            return _softmax(_log(probs) * self.params["temperature"])
+        z = (_logit(probs) - self.params["b"]) / self.params["a"]
+        return _sigmoid(z).reshape(np.shape(probs))
+
     def threshold(self, threshold: float | None) -> float | None:
         """A decision threshold on the old probabilities, on the calibrated ones."""
         if threshold is None or self.method != "platt":

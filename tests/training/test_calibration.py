@@ -145,3 +145,12 @@ def test_the_trainer_ships_the_default_alpha_chosen_on_the_calibration_split() -
     )
     assert [row["alpha"] for row in block["test"]] == list(conformal.ALPHA_CANDIDATES)
     assert all(0.0 <= row["coverage"] <= 1.0 for row in block["test"])
+
+
+def test_invert_recovers_the_trained_models_probabilities() -> None:
+    probs, _ = _overconfident(200, 5)
+    cal = calibration.Calibrator("temperature", {"temperature": 2.5})
+    np.testing.assert_allclose(cal.invert(cal.apply(probs)), probs, atol=1e-6)
+    binary = probs[:, :1]
+    platt = calibration.Calibrator("platt", {"a": 0.6, "b": 0.3})
+    np.testing.assert_allclose(platt.invert(platt.apply(binary)), binary, atol=1e-6)
