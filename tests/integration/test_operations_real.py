@@ -8,9 +8,14 @@ data sets (marked ``data``).
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -18,8 +23,8 @@ import pytest
 
 from service.client.replay import read_log, replay
 from tests.helpers.live_server import run_server, trained_repository
-from tests.helpers.operations import image_reference, record_reference, write_reference
-from training.data.loaders import load_mnist, load_pima
+from training.data.loaders import load_fashion_mnist, load_mnist, load_pima
+from training.drift_reference import write_image_reference, write_record_reference
 from training.metrics import classification_metrics
 
 pytestmark = pytest.mark.data
@@ -53,24 +58,30 @@ def data() -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory, data: dict[str, np.ndarray]) -> Path:
-    """A copy of the trained repository with drift references written as the trainer would."""
+    """A copy of the trained repository's newest versions. A version trained before the trainer
+    wrote drift references gets one here, written by the trainer's own functions."""
     source = trained_repository()
     root = tmp_path_factory.mktemp("ops") / "models"
     for name in ("mnist", "fashion_mnist", "pima"):
         v = _latest(source, name)
         shutil.copytree(source / name / str(v), root / name / str(v))
-
-    import tensorflow as tf
-
     mnist_dir = root / "mnist" / str(_latest(root, "mnist"))
-    model = tf.saved_model.load(str(mnist_dir))
-    probs = np.concatenate(
-        [model.serve(data["mnist_train"][i : i + 5000]).numpy() for i in range(0, 60000, 5000)]
-    )
-    write_reference(mnist_dir, image_reference(data["mnist_train"], probs.argmax(1), 10))
+    _ensure_reference(mnist_dir, lambda d: write_image_reference(d, data["mnist_train"], 10))
     pima_dir = root / "pima" / str(_latest(root, "pima"))
-    write_reference(pima_dir, record_reference(data["pima_train"], PIMA))
+    _ensure_reference(pima_dir, lambda d: write_record_reference(d, data["pima_train"], PIMA))
     return root
+
+
+def _ensure_reference(version_dir: Path, write: Callable[[Path], dict[str, Any]]) -> None:
+    meta_path = version_dir / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    if "drift" in meta:
+        return
+    block = write(version_dir)
+    name = block["drift"]["file"]
+    meta.update(block)
+    meta["files"][name] = hashlib.sha256((version_dir / name).read_bytes()).hexdigest()
+    meta_path.write_text(json.dumps(meta))
 
 
 def _post(client: httpx.Client, model: str, x: np.ndarray) -> tuple[str, np.ndarray]:
@@ -153,49 +164,158 @@ def test_payload_log_replay_gives_identical_answers(
     assert result.sent == 150 and result.same == 150, result.differ[:3]
 
 
-def test_drift_false_alarms_and_shifted_replays(
+# --- drift ------------------------------------------------------------------------------------
+# The "within N requests" statements of docs/operations.md. Each was chosen on a development part
+# of the shifted inputs (DRIFT_PART=dev runs the scenarios on it) and is checked here on the
+# other, held-out part; one request carries one input, as a client does.
+ALPHA = 0.01
+TRIALS = 40  # bootstrapped i.i.d. windows (one request fills a window)
+SHIFT_TRIALS = 3
+PIMA_WINDOW = 100
+GLUCOSE_WITHIN = 80  # single-row Pima requests after glucose rises by 25%
+MNIST_WINDOW = 200
+FASHION_WITHIN = 50  # Fashion-MNIST images sent to mnist, one per request
+ROTATED_WITHIN = 100  # MNIST digits rotated by 30 degrees, one per request
+# A window bootstrapped from the 154-row Pima test split carries that split's own sampling
+# difference from the training rows, which the alarm (two samples: window and reference) does
+# not count: measured offline over 400 such windows (another seed), 2.5% raise it at alpha 1%,
+# against 0.25% for windows drawn from the reference's own rows. MNIST's 10,000 test images
+# leave no such excess. The bound below is the rate each replay is held to.
+PIMA_REPLAY_RATE = 0.025
+PIMA_TRIALS = 100
+PART = os.environ.get("DRIFT_PART", "held")
+
+
+def _part(n: int) -> np.ndarray:
+    """The rows of a shifted set in this run's part: a seeded half, the other half held out."""
+    order = np.random.default_rng(2024).permutation(n)
+    return order[: n // 2] if PART == "dev" else order[n // 2 :]
+
+
+class DriftProbe:
+    """Sends inputs to one model and reads its drift report once the server has taken them in."""
+
+    def __init__(self, client: httpx.Client, model: str) -> None:
+        self.client, self.model = client, model
+        self.version = client.get(f"/models/{model}").json()["default_version"]
+        self.sent = 0
+
+    def send(self, x: np.ndarray) -> None:
+        _post(self.client, self.model, x)
+        self.sent += len(x)
+
+    def report(self) -> dict[str, Any]:
+        deadline = time.monotonic() + 10
+        while True:
+            r = self.client.get(f"/models/{self.model}/versions/{self.version}/drift")
+            drift: dict[str, Any] = r.json()["drift"]
+            if drift["inputs_total"] >= self.sent or time.monotonic() > deadline:
+                return drift
+            time.sleep(0.02)
+
+    def false_alarms(
+        self, pool: np.ndarray, window: int, trials: int, rng: np.random.Generator
+    ) -> int:
+        """Alarms over ``trials`` windows bootstrapped from ``pool`` (a request fills one)."""
+        return sum(
+            bool(self._fill(pool[rng.integers(0, len(pool), window)])["alarm"])
+            for _ in range(trials)
+        )
+
+    def _fill(self, x: np.ndarray) -> dict[str, Any]:
+        self.send(x)
+        return self.report()
+
+    def requests_to_alarm(self, clean: np.ndarray, shifted: np.ndarray) -> int | None:
+        """After a window of ``clean`` inputs, how many single-input requests of ``shifted``
+        raise the alarm (None: not within all of them)."""
+        if self._fill(clean)["alarm"]:
+            return 0  # a false alarm before the shift: counted as a failure below
+        for k in range(len(shifted)):
+            self.send(shifted[k : k + 1])
+            if self.report()["alarm"]:
+                return k + 1
+        return None
+
+
+def _drift_env(model: str, window: int) -> dict[str, str]:
+    return {
+        "SERVE_DRIFT_WINDOW": str(window),
+        "SERVE_DRIFT_ALPHA": str(ALPHA),
+        "SERVE_DRIFT_MIN_ROWS": str(window),
+        "SERVE_MODELS": model,
+    }
+
+
+def _within(counts: list[int | None], limit: int) -> bool:
+    return all(c is not None and 0 < c <= limit for c in counts)
+
+
+def _allowed_alarms(trials: int, rate: float) -> int:
+    """The most alarms ``trials`` windows may raise at ``rate``: its binomial 99th percentile."""
+    from scipy.stats import binom
+
+    return int(binom.ppf(0.99, trials, rate))
+
+
+def test_pima_drift_iid_false_alarms_and_glucose_shift(
     repo: Path, data: dict[str, np.ndarray], tmp_path: Path
 ) -> None:
-    """Bootstrapped i.i.d. windows of test data raise the alarm at most at the configured rate
-    (plus binomial slack); shifted replays raise it within the window."""
-    window, alpha, trials = 500, 0.01, 40
-    env = {
-        "SERVE_DRIFT_WINDOW": str(window),
-        "SERVE_DRIFT_ALPHA": str(alpha),
-        "SERVE_DRIFT_MIN_ROWS": str(window),
-        "SERVE_MODELS": "mnist",
-    }
     rng = np.random.default_rng(0)
-    x = data["mnist_test"]
+    test = data["pima_test"]
+    shifted_pool = test[_part(len(test))].copy()
+    shifted_pool[:, PIMA.index("glucose")] *= 1.25
     with (
-        run_server(repo, tmp_path / "server.log", env) as server,
+        run_server(repo, tmp_path / "server.log", _drift_env("pima", PIMA_WINDOW)) as server,
         httpx.Client(base_url=server.url, timeout=60) as client,
     ):
-        version = client.get("/models/mnist").json()["default_version"]
+        probe = DriftProbe(client, "pima")
+        alarms = probe.false_alarms(test, PIMA_WINDOW, PIMA_TRIALS, rng)
+        counts = [
+            probe.requests_to_alarm(
+                test[rng.integers(0, len(test), PIMA_WINDOW)],
+                shifted_pool[rng.integers(0, len(shifted_pool), GLUCOSE_WITHIN)],
+            )
+            for _ in range(SHIFT_TRIALS)
+        ]
+    print(f"pima ({PART}): i.i.d. alarms {alarms}/{PIMA_TRIALS}; glucose +25%: requests {counts}")
+    assert alarms <= _allowed_alarms(PIMA_TRIALS, PIMA_REPLAY_RATE), alarms
+    assert _within(counts, GLUCOSE_WITHIN), counts
 
-        def alarm_after(batch: np.ndarray) -> dict:
-            _post(client, "mnist", batch)
-            import time
 
-            time.sleep(0.5)  # the operations thread takes the window in
-            return client.get(f"/models/mnist/versions/{version}/drift").json()["drift"]
+def test_mnist_drift_iid_false_alarms_fashion_and_rotated_digits(
+    repo: Path, data: dict[str, np.ndarray], tmp_path: Path
+) -> None:
+    rng = np.random.default_rng(1)
+    test = data["mnist_test"]
+    _, (fashion, _) = load_fashion_mnist()
+    fashion_pool = (np.asarray(fashion, np.float32) / 255.0)[_part(len(fashion))]
+    rotated_pool = _rotate(test[_part(len(test))][:2000], 30)
+    with (
+        run_server(repo, tmp_path / "server.log", _drift_env("mnist", MNIST_WINDOW)) as server,
+        httpx.Client(base_url=server.url, timeout=60) as client,
+    ):
+        probe = DriftProbe(client, "mnist")
+        alarms = probe.false_alarms(test, MNIST_WINDOW, TRIALS, rng)
 
-        alarms = 0
-        for _ in range(trials):
-            alarms += alarm_after(x[rng.integers(0, len(x), window)])["alarm"]
-        rotated = _rotate(x[rng.integers(0, len(x), window)], 30)
-        shifted = alarm_after(rotated)
-    # binomial slack: P(Binomial(40, 0.01) >= 3) < 0.01
-    assert alarms <= 2, alarms
-    assert shifted["alarm"] is True
+        def trials(pool: np.ndarray, limit: int) -> list[int | None]:
+            return [
+                probe.requests_to_alarm(
+                    test[rng.integers(0, len(test), MNIST_WINDOW)],
+                    pool[rng.integers(0, len(pool), limit)],
+                )
+                for _ in range(SHIFT_TRIALS)
+            ]
+
+        fashion_counts = trials(fashion_pool, FASHION_WITHIN)
+        rotated_counts = trials(rotated_pool, ROTATED_WITHIN)
     print(
-        "iid alarms",
-        alarms,
-        "of",
-        trials,
-        "; rotated:",
-        {k: round(v["p_value"], 6) for k, v in shifted["features"].items()},
+        f"mnist ({PART}): i.i.d. alarms {alarms}/{TRIALS}; Fashion images: requests "
+        f"{fashion_counts}; rotated 30 degrees: requests {rotated_counts}"
     )
+    assert alarms <= _allowed_alarms(TRIALS, ALPHA), alarms
+    assert _within(fashion_counts, FASHION_WITHIN), fashion_counts
+    assert _within(rotated_counts, ROTATED_WITHIN), rotated_counts
 
 
 def _rotate(images: np.ndarray, degrees: float) -> np.ndarray:
