@@ -322,7 +322,7 @@ def _rotate(images: np.ndarray, degrees: float) -> np.ndarray:
     from PIL import Image
 
     out = [
-        np.asarray(Image.fromarray(img).rotate(degrees, resample=Image.BILINEAR), np.float32)
+        np.asarray(Image.fromarray(img).rotate(degrees, resample=Image.Resampling.BILINEAR), np.float32)
         for img in images.astype(np.float32)
     ]
     return np.clip(np.stack(out), 0.0, 1.0)
