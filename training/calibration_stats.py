@@ -23,6 +23,10 @@ from training.metrics import ECE_BINS, class_probabilities
 SCHEMES = ("width", "mass")
 DRAWS = 2000
 SEED = 0
+# A draw is a row of n values: on large sets fewer draws keep memory near this many values,
+# and a large set's ECE varies little from draw to draw anyway.
+VALUE_BUDGET = 2_000_000
+MIN_DRAWS = 200
 
 
 def top_class(y: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -113,7 +117,8 @@ class EceReport:
     interval: tuple[float, float]  # 95% percentile bootstrap
     floor_mean: float  # mean ECE of a perfectly calibrated model with these probabilities
     floor_p95: float
-    p_value: float  # share of those calibrated draws with an ECE at least the measured one
+    p_value: float
+    draws: int  # share of those calibrated draws with an ECE at least the measured one
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -126,15 +131,20 @@ def ece_report(
     probs: np.ndarray,
     bins: int = ECE_BINS,
     scheme: str = "width",
-    draws: int = DRAWS,
+    draws: int | None = None,
     seed: int = SEED,
 ) -> EceReport:
+    """The ECE, its bootstrap interval and noise floor (``draws`` None: as many as
+    :data:`VALUE_BUDGET` allows, between :data:`MIN_DRAWS` and :data:`DRAWS`)."""
+    n = len(np.asarray(y).reshape(-1))
+    if draws is None:
+        draws = min(DRAWS, max(MIN_DRAWS, VALUE_BUDGET // max(n, 1)))
     measured = ece(y, probs, bins, scheme)
     boot = bootstrap_eces(y, probs, bins, scheme, draws, seed)
     floor = noise_floor(probs, bins, scheme, draws, seed + 1)
     low, high = np.quantile(boot, [0.025, 0.975])
     return EceReport(
-        examples=len(np.asarray(y).reshape(-1)),
+        examples=n,
         bins=bins,
         scheme=scheme,
         ece=measured,
@@ -142,4 +152,5 @@ def ece_report(
         floor_mean=float(floor.mean()),
         floor_p95=float(np.quantile(floor, 0.95)),
         p_value=float((floor >= measured - 1e-12).mean()),
+        draws=draws,
     )
