@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Components", "components", "select"]
+__all__ = ["Components", "components", "filled", "select"]
 
 LINE_SPAN = 0.8  # a piece longer than this share of the picture's side ...
 LINE_THICK = 0.06  # ... and thinner than this share of its length is a printed line or an edge
@@ -130,3 +130,15 @@ def select(comp: Components, shape: tuple[int, int]) -> np.ndarray:
     if clutter or keep.sum() > CLUTTER_PIECES:
         keep[:] = False
     return keep
+
+
+def filled(mask: np.ndarray) -> np.ndarray:
+    """The mask with its holes filled: the unmasked pieces that do not touch the border."""
+    comp = components(~mask)
+    if comp.n == 0:
+        return mask
+    h, w = mask.shape
+    outside = (comp.y0 == 0) | (comp.x0 == 0) | (comp.y1 == h - 1) | (comp.x1 == w - 1)
+    if outside.all():
+        return mask
+    return mask | comp.mask(~outside, (h, w))

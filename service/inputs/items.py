@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from service.inputs.components import components, select
+from service.inputs.components import components, filled, select
 from service.inputs.paper import box_blur, quantile, robust_sigma
 
 __all__ = ["item_ink"]
@@ -68,18 +68,6 @@ def _background(colour: np.ndarray, ring: np.ndarray) -> tuple[np.ndarray, np.nd
     return c[0] + c[1] * yy + c[2] * xx, fitted
 
 
-def _filled(mask: np.ndarray) -> np.ndarray:
-    """The mask with its holes filled: background pieces that do not touch the border."""
-    comp = components(~mask)
-    if comp.n == 0:
-        return mask
-    h, w = mask.shape
-    outside = (comp.y0 == 0) | (comp.x0 == 0) | (comp.y1 == h - 1) | (comp.x1 == w - 1)
-    if outside.all():
-        return mask
-    return mask | comp.mask(~outside, (h, w))
-
-
 def item_ink(colour: np.ndarray, grey: np.ndarray) -> np.ndarray | None:
     """The item in a picture, light on black in [0, 1] at the picture's size (``colour`` is
     (h, w, channels) 0-255, ``grey`` its luminance); None when nothing stands out."""
@@ -103,7 +91,7 @@ def item_ink(colour: np.ndarray, grey: np.ndarray) -> np.ndarray | None:
     x0, x1 = int(comp.x0[keep].min()), int(comp.x1[keep].max())
     if max(y1 - y0, x1 - x0) + 1 < max(3, MIN_ITEM_SIDE * min(h, w)):
         return None
-    mask = _filled(comp.mask(keep, (h, w)))
+    mask = filled(comp.mask(keep, (h, w)))
     ground = plane @ LUMA if plane.shape[2] == LUMA.size else plane[..., 0]
     tone = (ground - grey) if quantile(ground, 0.5) > 127 else (grey - ground)
     inside = tone[mask]

@@ -112,12 +112,13 @@ def _sparse(arr: np.ndarray, cell: int) -> tuple[np.ndarray, int, int]:
     return arr, cell, 1
 
 
-def _median3(grid: np.ndarray) -> np.ndarray:
-    """3x3 median of a small grid (edges replicated)."""
-    p = np.pad(grid, 1, mode="edge")
+def _median(grid: np.ndarray, size: int) -> np.ndarray:
+    """size x size median of a small grid (edges replicated)."""
+    r = size // 2
+    p = np.pad(grid, r, mode="edge")
     h, w = grid.shape
-    stack = np.stack([p[i : i + h, j : j + w] for i in range(3) for j in range(3)])
-    return np.partition(stack, 4, axis=0)[4]
+    stack = np.stack([p[i : i + h, j : j + w] for i in range(size) for j in range(size)])
+    return np.partition(stack, size * size // 2, axis=0)[size * size // 2]
 
 
 def paper_from_cells(grey: np.ndarray, cell: int) -> np.ndarray:
@@ -127,7 +128,7 @@ def paper_from_cells(grey: np.ndarray, cell: int) -> np.ndarray:
     k = round(PAPER_QUANTILE * (cells.shape[2] - 1))
     levels = np.partition(cells, k, axis=2)[:, :, k]
     if min(levels.shape) >= 3:
-        levels = _median3(levels)
+        levels = _median(levels, 3)
     return _upsample(levels, ch * step, cw * step, grey.shape)
 
 
