@@ -100,7 +100,9 @@ def mnist_images(count: int, dataset: str = "mnist") -> np.ndarray:
     """The first ``count`` real test images, float32 in [0, 1], shape (count, 28, 28)."""
     from training.datasets import load_images
 
-    data = load_images(dataset)
+    if dataset not in ("mnist", "fashion_mnist"):
+        raise ValueError(f"no image data set called {dataset!r}")
+    data = load_images("fashion_mnist" if dataset == "fashion_mnist" else "mnist")
     return (data.x_test[:count].astype(np.float32) / np.float32(255.0)).astype(np.float32)
 
 

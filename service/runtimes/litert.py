@@ -13,6 +13,12 @@ from service.repository.disk import RepositoryError
 from service.runtimes.base import ModelRuntime
 
 TFLITE_FILE = "model.tflite"
+# One interpreter thread: the service runs one inference thread per version beside the event
+# loop, and on the benchmark's one core (or a container's one CPU) a second interpreter thread only
+# competes with the loop for it. XNNPACK on: LiteRT's own kernels are slower for every version
+# measured, float and quantised, at batch 1 and 16 (``python -m benchmarks.litert_options``).
+THREADS = 1
+XNNPACK = True
 
 
 class _Slot:
@@ -29,7 +35,8 @@ class _Slot:
 
 
 class TFLiteRuntime(ModelRuntime):
-    """LiteRT interpreters (one thread each), one per power-of-two batch size up to ``CHUNK``.
+    """LiteRT interpreters (``threads`` each, XNNPACK or LiteRT's own kernels), one per
+    power-of-two batch size up to ``CHUNK``.
 
     Re-allocating an interpreter for a new batch size costs far more than running a small batch,
     so a batch of n rows runs on the interpreter for the next power of two, padded; batches above
@@ -39,8 +46,17 @@ class TFLiteRuntime(ModelRuntime):
     kind = "tflite"
     CHUNK = 256
 
-    def __init__(self, path: Path, metadata: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        metadata: dict[str, Any],
+        *,
+        threads: int = THREADS,
+        xnnpack: bool = XNNPACK,
+    ) -> None:
         super().__init__(path, metadata)
+        self.threads = threads
+        self.xnnpack = xnnpack
         self._content: bytes | None = None
         self._slots: dict[int, _Slot] = {}
         self._lock = threading.Lock()
@@ -60,9 +76,18 @@ class TFLiteRuntime(ModelRuntime):
     def _slot(self, size: int) -> _Slot:
         slot = self._slots.get(size)
         if slot is None:
-            from ai_edge_litert.interpreter import Interpreter
+            from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-            interpreter = Interpreter(model_content=self._content, num_threads=1)
+            resolver = (
+                OpResolverType.AUTO
+                if self.xnnpack
+                else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+            )
+            interpreter = Interpreter(
+                model_content=self._content,
+                num_threads=self.threads,
+                experimental_op_resolver_type=resolver,
+            )
             slot = self._slots[size] = _Slot(interpreter, size, self.input_shape)
         return slot
 

@@ -58,3 +58,14 @@ def test_tflite_padded_buckets_and_chunks_match_row_by_row(tiny_repo: Path) -> N
     rows = np.concatenate([runtime.predict(big[i : i + 1]) for i in range(len(big))])
     for n in (3, 5, 64, 100, len(big)):  # padded to 4, 8, exact 64, 128; then chunked
         np.testing.assert_allclose(runtime.predict(big[:n]), rows[:n], atol=1e-6)
+
+
+@pytest.mark.parametrize(("threads", "xnnpack"), [(2, True), (1, False)])
+def test_litert_options_give_the_same_outputs(tiny_repo: Path, threads: int, xnnpack: bool) -> None:
+    path = tiny_repo / "mnist" / "1"
+    meta, x, y = _golden(path)
+    runtime = TFLiteRuntime(path, meta, threads=threads, xnnpack=xnnpack)
+    runtime.load()
+    for n in (1, len(x)):
+        np.testing.assert_allclose(runtime.predict(x[:n]), y[:n], atol=1e-5)
+    assert runtime.threads == threads and runtime.xnnpack is xnnpack
