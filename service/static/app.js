@@ -834,7 +834,58 @@
     if (reportFiles.includes("report/report.md")) {
       parts.push(el("p", {}, el("a", { href: modelPath("/report/report.md"), text: "report.md" })));
     }
+    const live = el("div", { id: "card-live", class: "live" });
+    parts.splice(2, 0, live);
     card.replaceChildren(...parts);
+    renderLive(live, meta);
+  }
+
+  // Live quality and input drift come from the server's operations routes; each section shows
+  // only when the server computes it (feedback or drift turned on) and has something to show.
+  async function renderLive(live, meta) {
+    const base = `/models/${enc(meta.name)}/versions/${enc(meta.version)}`;
+    const [quality, drift] = await Promise.all([
+      api(`${base}/quality`).catch(() => null),
+      api(`${base}/drift`).catch(() => null),
+    ]);
+    if (state.meta !== meta || !live.isConnected) return; // another version was chosen meanwhile
+    const parts = [];
+    const q = quality && quality.quality;
+    if (q) {
+      parts.push(kvTable(`Live quality (last ${q.rows} labelled predictions, window ${q.window})`, [
+        ["accuracy", q.accuracy],
+        ["Brier score", q.brier],
+        ["ECE", q.ece],
+        ["ROC-AUC", q.roc_auc],
+      ]));
+    }
+    for (const [other, s] of Object.entries((quality && quality.shadow) || {})) {
+      if (s.rows) parts.push(kvTable(`Shadow: version ${other} on the same requests`, [
+        ["agreement", s.agreement],
+        ["runs (dropped under load)", `${s.runs} (${s.dropped})`],
+        ["mean latency ms", s.mean_latency_s == null ? null : s.mean_latency_s * 1000],
+      ]));
+    }
+    const d = drift && drift.drift;
+    if (d && d.rows) {
+      const alarm = d.alarm;
+      const verdict = alarm
+        ? "Drift alarm: recent inputs no longer look like the training data."
+        : "No drift: recent inputs look like the training data.";
+      parts.push(el("p", { class: alarm ? "drift-alarm" : "drift-ok", id: "drift-verdict", text: verdict }));
+      const rows = Object.entries(d.features).map(([name, f]) => el("tr", { class: f.alarm ? "alarm" : "" },
+        el("th", { scope: "row", text: name }),
+        el("td", { text: f.ks == null ? "–" : fmt(f.ks, 3) }),
+        el("td", { text: f.psi == null ? "–" : fmt(f.psi, 3) }),
+        el("td", { text: f.p_value == null ? "–" : f.p_value.toExponential(1) }),
+        el("td", { text: f.alarm ? "alarm" : "ok" })));
+      const caption = `Input drift (last ${d.rows} of ${d.inputs_total} inputs; alarm below p ${d.threshold.p_value_per_feature.toExponential(1)})`;
+      parts.push(el("table", { class: "grid drift" }, el("caption", { text: caption }),
+        el("thead", {}, el("tr", {}, ...["feature", "KS", "PSI", "p-value", ""].map((h) => el("th", { scope: "col", text: h })))),
+        el("tbody", {}, ...rows)));
+    }
+    live.replaceChildren(...parts);
+    live.dataset.loaded = "yes";
   }
 
   function confusionTable(matrix, labels) {
