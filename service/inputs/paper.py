@@ -38,7 +38,8 @@ PAPER_QUANTILE = 0.85  # a cell's paper level: its light tail
 KNOWN_SHARE = 0.2  # a cell needs this share of non-ink pixels for a level of its own
 MIN_PAPER = 64.0  # contrast is never relative to paper darker than this
 GRAINY = 0.02  # contrast noise above which a 3x3 mean is taken first
-RULE_SHARE = 0.6  # a row or column inked over this share of its length is a printed rule
+RULE_SHARE = 0.6  # a row or column inked over this share of its length ...
+RULE_EDGE = 0.1  # ... with ink this close to both ends is a printed rule
 
 
 def quantile(values: np.ndarray, q: float) -> float:
@@ -168,11 +169,17 @@ def contrast(grey: np.ndarray, paper: np.ndarray) -> tuple[np.ndarray, float]:
 
 def without_rules(mask: np.ndarray) -> np.ndarray:
     """The mask without printed rules crossing the page: bands of rows (columns) inked over
-    most of their length. A band's pixels stay only where a stroke passes through it (ink
-    two pixels above and below), so a digit crossing a rule is not cut."""
+    most of their length and reaching both edges (a long straight stroke, a "1" in a tight
+    crop, stops short of them). A band's pixels stay only where a stroke passes through it
+    (ink two pixels above and below), so a digit crossing a rule is not cut."""
     for axis in (0, 1):
         m = mask if axis == 0 else mask.T
-        rules = np.count_nonzero(m, axis=1) > RULE_SHARE * m.shape[1]
+        edge = max(1, round(RULE_EDGE * m.shape[1]))
+        rules = (
+            (np.count_nonzero(m, axis=1) > RULE_SHARE * m.shape[1])
+            & m[:, :edge].any(axis=1)
+            & m[:, -edge:].any(axis=1)
+        )
         if not rules.any():
             continue
         m = m.copy()

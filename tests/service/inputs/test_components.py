@@ -1,0 +1,89 @@
+"""Connected pieces of a mask, hole filling, and which pieces are writing."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from service.inputs.components import components, filled, select
+
+
+def _labels(mask: np.ndarray) -> np.ndarray:
+    """Per pixel, its piece's number (0 where the mask is off)."""
+    comp = components(mask)
+    out = np.zeros(mask.shape, np.int64)
+    for k in range(comp.n):
+        keep = np.zeros(comp.n, bool)
+        keep[k] = True
+        out[comp.mask(keep, mask.shape)] = k + 1
+    return out
+
+
+def test_pieces_touching_diagonally_are_one() -> None:
+    mask = np.zeros((6, 6), bool)
+    mask[1, 1] = mask[2, 2] = mask[3, 3] = True  # a diagonal stroke
+    mask[1, 5] = mask[2, 5] = True  # a separate bar
+    comp = components(mask)
+    assert comp.n == 2
+    assert sorted(comp.area.tolist()) == [2, 3]
+    labels = _labels(mask)
+    assert labels[1, 1] == labels[3, 3] != labels[1, 5]
+
+
+def test_a_u_shape_joined_only_at_its_bottom_is_one_piece() -> None:
+    mask = np.zeros((5, 5), bool)
+    mask[0:4, 0] = mask[0:4, 4] = True
+    mask[4, :] = True
+    comp = components(mask)
+    assert comp.n == 1 and int(comp.area[0]) == int(mask.sum())
+    assert (comp.y0[0], comp.y1[0], comp.x0[0], comp.x1[0]) == (0, 4, 0, 4)
+    assert np.array_equal(comp.mask(np.ones(1, bool), mask.shape), mask)
+
+
+def test_random_masks_keep_every_pixel_in_exactly_one_piece() -> None:
+    rng = np.random.default_rng(0)
+    mask = rng.random((40, 50)) < 0.3
+    comp = components(mask)
+    assert int(comp.area.sum()) == int(mask.sum())
+    labels = _labels(mask)
+    assert np.array_equal(labels > 0, mask)
+    # 8-neighbours in the mask share a label
+    a, b = labels[:-1, :-1], labels[1:, 1:]
+    both = (a > 0) & (b > 0)
+    assert np.array_equal(a[both], b[both])
+
+
+def test_empty_mask_has_no_pieces() -> None:
+    assert components(np.zeros((4, 4), bool)).n == 0
+
+
+def test_holes_are_filled_but_open_bays_are_not() -> None:
+    ring = np.zeros((9, 9), bool)
+    ring[2:7, 2:7] = True
+    ring[3:6, 3:6] = False  # a closed loop: its inside is a hole
+    assert filled(ring)[4, 4] and filled(ring).sum() == 25
+    bay = ring.copy()
+    bay[4, 6] = False  # opened to the outside
+    bay[3:6, 6] = False
+    assert not filled(bay)[4, 4]
+
+
+def test_long_thin_lines_and_far_specks_are_not_writing() -> None:
+    mask = np.zeros((60, 60), bool)
+    mask[10, 2:58] = True  # a printed rule across the page
+    mask[20:45, 25:29] = True  # a stroke
+    mask[20:24, 29:38] = True
+    mask[55, 3] = mask[55, 4] = True  # a far speck
+    mask[46, 27:29] = True  # a dot near the stroke stays
+    comp = components(mask)
+    keep = select(comp, mask.shape)
+    kept = comp.mask(keep, mask.shape)
+    assert kept[30, 26] and kept[46, 27]
+    assert not kept[10, 5] and not kept[55, 3]
+
+
+def test_many_similar_pieces_are_clutter() -> None:
+    mask = np.zeros((100, 100), bool)
+    mask[2::8, 2::8] = True  # grain: 13 x 13 dots, none dominant
+    mask[3::8, 2::8] = True
+    comp = components(mask)
+    assert not select(comp, mask.shape).any()

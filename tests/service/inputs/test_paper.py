@@ -1,0 +1,64 @@
+"""The paper estimate under a photographed digit, and the ink's contrast against it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from service.inputs.paper import (
+    cell_side,
+    contrast,
+    paper_from_cells,
+    paper_without_ink,
+    without_rules,
+)
+
+
+def _lit_page(h: int = 120, w: int = 160) -> np.ndarray:
+    """Paper under light falling off from left to right, from 230 to 130."""
+    return np.tile(np.linspace(230, 130, w, dtype=np.float32), (h, 1))
+
+
+def test_the_paper_follows_a_lighting_gradient_under_a_stroke() -> None:
+    page = _lit_page()
+    grey = page.copy()
+    grey[20:100, 70:76] *= 0.4  # a dark vertical stroke
+    paper = paper_from_cells(grey, cell_side(grey.shape))
+    assert np.abs(paper - page).max() < 12  # the stroke is not taken for paper
+    c, sigma = contrast(grey, paper)
+    assert c[50, 72] > 0.5 and c[50, 20] < 0.05 and c[50, 150] < 0.05
+    assert sigma < 0.02
+
+
+def test_ink_in_a_shadow_is_as_strong_as_ink_in_the_light() -> None:
+    light = np.full((120, 160), 220.0, np.float32)
+    light[:, 80:] *= 0.5  # the right half in shadow
+    grey = light.copy()
+    grey[30:90, 40:44] *= 0.3  # the same ink in the light ...
+    grey[30:90, 120:124] *= 0.3  # ... and in the shadow
+    paper = paper_from_cells(grey, cell_side(grey.shape))
+    c, _ = contrast(grey, paper)
+    assert abs(float(c[60, 41]) - float(c[60, 121])) < 0.1
+
+
+def test_the_second_estimate_keeps_a_bold_stroke_wider_than_a_cell() -> None:
+    grey = _lit_page()
+    grey[10:110, 60:90] *= 0.3  # a marker stroke wider than three cells
+    cell = cell_side(grey.shape)
+    first = paper_from_cells(grey, cell)
+    ink = np.zeros(grey.shape, bool)
+    ink[10:110, 60:90] = True
+    second = paper_without_ink(grey, ink, cell)
+    c1, _ = contrast(grey, first)
+    c2, _ = contrast(grey, second)
+    assert c1[60, 75] < 0.3  # the first estimate took the middle of the stroke for paper
+    assert c2[60, 75] > 0.6
+
+
+def test_rules_go_but_a_stroke_crossing_one_stays() -> None:
+    mask = np.zeros((60, 80), bool)
+    mask[20:22, :] = True  # a printed rule
+    mask[40, :] = True  # another
+    mask[5:50, 30:33] = True  # a stroke crossing both, most of the picture's height
+    out = without_rules(mask)
+    assert not out[20, 5] and not out[40, 70]
+    assert out[5:50, 30:33].all()
