@@ -27,7 +27,13 @@ import orjson
 
 from benchmarks import report as rep
 from benchmarks.loadgen import run_load
-from benchmarks.payloads import ModelVersionInfo, Request, build_requests, find_versions
+from benchmarks.payloads import (
+    ModelVersionInfo,
+    Request,
+    build_requests,
+    find_versions,
+    finished_versions,
+)
 from benchmarks.peers import launch as peers
 from benchmarks.servers import (
     LOG_DIR,
@@ -327,6 +333,38 @@ def run_tool(
     return data
 
 
+def quality_facts(models_dir: Path, defaults: dict[str, int | None]) -> dict[str, Any]:
+    """What the metadata says about the goals' versions: each image model's default version
+    (as the service reported it) with its test accuracy and the service's accuracy target, and
+    the newest version of each timed model's ``best`` recipe with its training time."""
+    from service.settings import Settings
+
+    targets = Settings().accuracy_targets  # what the service under test was started with
+    facts: dict[str, Any] = {"defaults": {}, "training": {}}
+    for model in rep.DEFAULT_IMAGE_MODELS:
+        by_version = {info.version: info for info in finished_versions(models_dir, model)}
+        info = by_version.get(defaults.get(model) or -1)
+        if info is None:
+            continue
+        facts["defaults"][model] = {
+            "version": info.version,
+            "recipe": info.recipe,
+            "accuracy": (info.metadata.get("metrics") or {}).get("accuracy"),
+            "target": targets.get(model),
+        }
+    for model, budget in rep.TRAINING_BUDGET_S.items():
+        best = [info for info in finished_versions(models_dir, model) if info.recipe == "best"]
+        if best:
+            info = best[-1]
+            facts["training"][model] = {
+                "version": info.version,
+                "recipe": info.recipe,
+                "seconds": (info.metadata.get("training") or {}).get("seconds"),
+                "budget_s": budget,
+            }
+    return facts
+
+
 def machine() -> dict[str, Any]:
     model = platform.processor() or "unknown"
     try:
@@ -539,7 +577,9 @@ def benchmark(args: argparse.Namespace, source: Path | None) -> int:
     }
     # "v2 (default)" -> "v2": the goals' names already say which rows are the default ones
     hit = {name: rep.version_hit(report, rep.SERVICE, name).split(" ")[0] for name in requests}
-    goals = rep.evaluate_goals(results, out["startup_s"], out["rss_mb"], hit)
+    quality = quality_facts(models_dir, out["default_versions"].get(rep.SERVICE, {}))
+    report["quality"] = quality
+    goals = rep.evaluate_goals(results, out["startup_s"], out["rss_mb"], hit, quality)
     report["goals"] = [asdict(g) for g in goals]
     markdown = rep.render(report, results)
     for name, data in tools.items():

@@ -213,6 +213,7 @@ def test_render_names_the_version_each_row_hit_and_the_photo_ratios() -> None:
         run("service", "photo-png", 16, 900),
         run("reference", "photo-png", 16, 300),
         run("floor", "photo-png", 16, 9000),
+        run("bare-floor", "photo-png", 16, 18000),
     ]
     report = {
         "created_at": "2026-01-01 00:00 UTC",
@@ -254,5 +255,37 @@ def test_render_names_the_version_each_row_hit_and_the_photo_ratios() -> None:
     assert "| floor | mnist default, 1 image, TF Serving JSON | 16 | 6,250 |" in text
     assert "| service | pima tutorial, 1 record (own API) [v1] | 1 |" in text
     photo = "| mnist default, 316x239 PNG photo (own API) [v2 (default)] | 40.0 | 16 | 900 |"
-    assert photo in text and "| 3.00x | 10% |" in text
+    assert photo in text and "| 3.00x | 9,000 | 10% | 18,000 | 5% |" in text
     assert "commit `abc123`" in text
+
+
+def test_quality_goals_judge_accuracy_against_the_target_and_training_time() -> None:
+    quality = {
+        "defaults": {
+            "mnist": {"version": 3, "recipe": "best+int8", "accuracy": 0.9951, "target": 0.995},
+            "fashion_mnist": {"version": 2, "recipe": "best", "accuracy": 0.9336, "target": 0.935},
+        },
+        "training": {
+            "fashion_mnist": {"version": 2, "recipe": "best", "seconds": 1811.9, "budget_s": 900}
+        },
+    }
+    goals = {g.name: g for g in evaluate_goals([], {}, {}, None, quality)}
+    mnist = goals["mnist default (v3, best+int8): test accuracy, full set"]
+    assert (mnist.target, mnist.measured, mnist.met) == (">= 0.995", "0.9951", True)
+    fashion = goals["fashion_mnist default (v2, best): test accuracy, full set"]
+    assert (fashion.measured, fashion.met) == ("0.9336", False)
+    timing = goals["fashion_mnist best recipe (v2): training time"]
+    assert (timing.target, timing.measured, timing.met) == ("<= 900 s", "1,812 s", False)
+
+
+def test_quality_goals_without_figures_are_not_judged() -> None:
+    quality = {
+        "defaults": {
+            "mnist": {"version": 1, "recipe": "tutorial", "accuracy": 0.98, "target": None}
+        },
+        "training": {
+            "fashion_mnist": {"version": 2, "recipe": "best", "seconds": None, "budget_s": 900}
+        },
+    }
+    goals = evaluate_goals([], {}, {}, None, quality)
+    assert [g.met for g in goals if "default (v1" in g.name or "training" in g.name] == [None, None]

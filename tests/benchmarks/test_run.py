@@ -121,3 +121,38 @@ def test_service_serves_every_version_with_the_access_log_on(tmp_path: Path) -> 
     assert spec.cwd is None and "PYTHONPATH" not in spec.env
     ref = service_spec("reference", tmp_path, {}, source=tmp_path / "old")
     assert ref.cwd == tmp_path / "old" and ref.env["PYTHONPATH"] == str(tmp_path / "old")
+
+
+def test_quality_facts_read_the_default_versions_metadata(tmp_path: Path) -> None:
+    import json
+
+    from benchmarks.run import quality_facts
+
+    def version(model: str, number: int, recipe: str, accuracy: float, seconds: float) -> None:
+        folder = tmp_path / model / str(number)
+        folder.mkdir(parents=True)
+        meta = {
+            "recipe": {"name": recipe},
+            "metrics": {"accuracy": accuracy},
+            "training": {"seconds": seconds},
+        }
+        (folder / "metadata.json").write_text(json.dumps(meta))
+
+    version("mnist", 1, "tutorial", 0.98, 90.0)
+    version("mnist", 2, "best", 0.996, 1500.0)
+    version("fashion_mnist", 2, "best", 0.934, 1800.0)
+    version("fashion_mnist", 3, "best+dynamic", 0.933, 1800.0)
+    facts = quality_facts(tmp_path, {"mnist": 1, "fashion_mnist": 3})
+    assert facts["defaults"]["mnist"] == {
+        "version": 1,
+        "recipe": "tutorial",
+        "accuracy": 0.98,
+        "target": 0.995,
+    }
+    assert facts["defaults"]["fashion_mnist"]["version"] == 3
+    assert facts["training"]["fashion_mnist"] == {
+        "version": 2,
+        "recipe": "best",
+        "seconds": 1800.0,
+        "budget_s": 900.0,
+    }
