@@ -331,7 +331,9 @@ async def test_overload_drops_shadow_work_first_and_keeps_the_503_rate(tiny_repo
                 assert stats.dropped > 0 and stats.errors == 0
                 served = statuses.count(200)
                 assert stats.runs + stats.dropped == served  # every answer shadowed or dropped
+                print(f"shadowed: {stats.runs} run, {stats.dropped} dropped of {served} answers")
     total = waves * per_wave
+    print(f"503s of {total}: shadow off {refused[False]}, on {refused[True]}")
     assert refused[False] > 0, "the load must overload the queue"
     # the same requests refused, up to the scheduling noise of a few requests
     assert abs(refused[True] - refused[False]) <= 0.02 * total, refused
