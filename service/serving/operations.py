@@ -38,7 +38,9 @@ log = logging.getLogger("service.operations")
 CURRENT: ContextVar[tuple[Operations, dict[str, Any]] | None] = ContextVar(
     "operations", default=None
 )
-DRIFT_QUEUE_ROWS = 65_536  # rows waiting for the operations thread, all versions together
+# Inputs waiting for the operations thread, all versions together, in bytes: an image row is
+# 3 KB and a Pima row 32 bytes, so a bound in rows would be either tiny or hundreds of MB.
+DRIFT_QUEUE_BYTES = 16 * 1024 * 1024
 TICK_S = 0.2  # how often the operations thread wakes up
 
 
@@ -71,8 +73,8 @@ class Operations:
         self.drift: dict[tuple[str, int], DriftWindow | None] = {}  # None: no reference
         self.drift_problems: dict[tuple[str, int], str] = {}
         self._drift_queue: deque[tuple[ModelVersion, np.ndarray, np.ndarray]] = deque()
-        self._drift_rows = 0
-        self.drift_dropped = 0
+        self._drift_bytes = 0
+        self.drift_dropped = 0  # rows
         self._drift_lock = threading.Lock()
         self.shadow = Shadow(registry, s.shadow) if s.shadow else None
         self.hook_errors = 0
@@ -134,12 +136,12 @@ class Operations:
             if self.pending is not None and request_id:
                 self.pending.remember(request_id, mv.name, mv.version, out)
             if self.drift_window > 0:
-                n = len(x)
+                size = x.nbytes + out.nbytes
                 with self._drift_lock:
-                    if self._drift_rows + n > DRIFT_QUEUE_ROWS:
-                        self.drift_dropped += n
+                    if self._drift_bytes + size > DRIFT_QUEUE_BYTES:
+                        self.drift_dropped += len(x)
                     else:
-                        self._drift_rows += n
+                        self._drift_bytes += size
                         self._drift_queue.append((mv, x, out))
             if self.shadow is not None:
                 self.shadow.maybe_run(mv, x, out)
@@ -268,7 +270,7 @@ class Operations:
     def _process_drift(self) -> None:
         with self._drift_lock:
             queue, self._drift_queue = self._drift_queue, deque()
-            self._drift_rows = 0
+            self._drift_bytes = 0
         for mv, x, out in queue:
             window = self._drift_window_for(mv)
             if window is None:
@@ -310,6 +312,8 @@ class Operations:
             )
             return report
         report["drift"] = window.report()
+        # rows never taken in because the queue was full (all versions): a window that lags
+        report["queue_dropped_rows"] = self.drift_dropped
         return report
 
     def forget(self, keys: set[tuple[str, int]]) -> None:
