@@ -55,7 +55,7 @@ CANVAS_DIR = Path(__file__).resolve().parent / "canvas"  # drawings made by canv
 DATA_CACHE = Path(os.environ.get("TRAIN_CACHE_DIR", os.path.expanduser("~/.cache/digitserve")))
 # New subsets go at the end: a subset's position seeds its pictures.
 SUBSETS = ("digit", "fashion", "multi", "ood", "canvas", "marks")
-COUNTS = {"digit": 1200, "fashion": 400, "multi": 80, "ood": 120, "canvas": 100, "marks": 60}
+COUNTS = {"digit": 1500, "fashion": 400, "multi": 80, "ood": 120, "canvas": 100, "marks": 60}
 PHONE = (3000, 4000)
 PHONE_EVERY = {"digit": 100, "fashion": 100, "multi": 40, "ood": 40, "canvas": 0, "marks": 40}
 WEBP_SHARE = 0.35  # of the pictures not saved as JPEG: phones and browsers save WebP too
@@ -74,6 +74,10 @@ FONT_FILES = (  # relative to /usr/share/fonts; missing ones are skipped
     "truetype/klee/KleeOne-SemiBold.ttf",
     "truetype/kristi/Kristi.ttf",
     "truetype/rufscript/Rufscript010.ttf",
+    "truetype/fifthhorseman/dkgIt.ttf",
+    "opentype/dancingscript/DancingScript-Bold.otf",
+    "opentype/comic-neue/ComicNeue-Light.otf",
+    "opentype/comic-neue/ComicNeue-Italic.otf",
 )
 FONT_ROOT = Path("/usr/share/fonts")
 DIGIT_SOURCES = ("mnist", "font", "pen")
@@ -722,7 +726,7 @@ def canvas_picture(index: int, drawings: list[dict[str, Any]]) -> Picture:
     drawing = drawings[index]
     with Image.open(CANVAS_DIR / drawing["file"]) as img:
         pad = img.convert("L")
-    tags = ["canvas", str(drawing["ink"])]
+    tags = [str(drawing["ink"])]
     pic = Picture("canvas", index, int(drawing["label"]), "demo-pad", "drawing", "300px", "digit",
                   tags)  # fmt: skip
     pic.image = pad.convert("RGBA")
