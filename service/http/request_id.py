@@ -7,20 +7,32 @@ import os
 import re
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-_ID_STATE: dict[str, object] = {}
+
+
+class _Ids:
+    """A random 64-bit prefix per process and a 64-bit counter."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.prefix = os.urandom(8).hex()
+        self.counter = itertools.count(1)
+
+
+_IDS = _Ids()
+# A forked process (uvicorn's workers) draws its own prefix once, in the child, instead of every
+# request asking the OS for its process id.
+os.register_at_fork(after_in_child=_IDS.reset)
 
 
 def new_request_id() -> str:
     """A process-unique request id: 32 hex digits, like ``uuid4().hex``.
 
-    A random 64-bit prefix per process and a 64-bit counter. ``uuid.uuid4()`` reads the OS
-    random source on every call, a system call that also hands the GIL to the inference
-    thread in the middle of the request; this is one f-string.
+    ``uuid.uuid4()`` reads the OS random source on every call, a system call that also hands the
+    GIL to the inference thread in the middle of the request; this is one f-string.
     """
-    if _ID_STATE.get("pid") != os.getpid():  # a new (forked) process gets its own prefix
-        _ID_STATE.update(pid=os.getpid(), prefix=os.urandom(8).hex(), counter=itertools.count(1))
-    counter: itertools.count[int] = _ID_STATE["counter"]  # type: ignore[assignment]
-    return f"{_ID_STATE['prefix']}{next(counter):016x}"
+    return f"{_IDS.prefix}{next(_IDS.counter):016x}"
 
 
 def request_id_of(headers: list[tuple[bytes, bytes]]) -> str:

@@ -330,6 +330,8 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        # the labelled children per (model, version): looking them up is most of an observation
+        self._batch_series: dict[tuple[str, str], tuple[Any, Any]] = {}
         r.register(_RegistryCollector(self))
         if process:
             ProcessCollector(registry=r)
@@ -407,8 +409,12 @@ class Metrics:
     def observe_batch(self, mv: ModelVersion, rows: int, seconds: float) -> None:
         """Registry batch listener: one runtime call of ``rows`` rows took ``seconds``."""
         labels = (mv.name, str(mv.version))
-        self.batch_size.labels(*labels).observe(rows)
-        self.inference.labels(*labels).observe(seconds)
+        series = self._batch_series.get(labels)
+        if series is None:
+            series = (self.batch_size.labels(*labels), self.inference.labels(*labels))
+            self._batch_series[labels] = series
+        series[0].observe(rows)
+        series[1].observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -1,0 +1,36 @@
+"""Request ids: a sane client id is kept; new ids are unique, also across forked workers."""
+
+from __future__ import annotations
+
+import os
+
+from service.http.request_id import new_request_id, request_id_of
+
+
+def test_a_sane_client_id_is_kept_and_anything_else_replaced() -> None:
+    assert request_id_of([(b"x-request-id", b"abc-123.x:y_z")]) == "abc-123.x:y_z"
+    replaced = request_id_of([(b"x-request-id", b"bad id\n")])
+    assert replaced != "bad id\n" and len(replaced) == 32
+    assert len(request_id_of([])) == 32
+
+
+def test_new_ids_are_unique_hex() -> None:
+    ids = [new_request_id() for _ in range(1000)]
+    assert len(set(ids)) == len(ids)
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+
+
+def test_a_forked_process_draws_its_own_prefix() -> None:
+    parent = new_request_id()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: send one id back and leave without running pytest's teardown
+        try:
+            os.write(write, new_request_id().encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert len(child) == 32 and child[:16] != parent[:16]
