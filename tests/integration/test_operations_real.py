@@ -321,8 +321,9 @@ def test_mnist_drift_iid_false_alarms_fashion_and_rotated_digits(
 def _rotate(images: np.ndarray, degrees: float) -> np.ndarray:
     from PIL import Image
 
+    bilinear = Image.Resampling.BILINEAR
     out = [
-        np.asarray(Image.fromarray(img).rotate(degrees, resample=Image.Resampling.BILINEAR), np.float32)
+        np.asarray(Image.fromarray(img).rotate(degrees, resample=bilinear), np.float32)
         for img in images.astype(np.float32)
     ]
     return np.clip(np.stack(out), 0.0, 1.0)
