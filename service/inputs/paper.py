@@ -85,14 +85,17 @@ def _cells(arr: np.ndarray, cell: int) -> tuple[np.ndarray, int, int]:
 
 @lru_cache(maxsize=256)
 def _weights(n: int, cell: int, size: int) -> np.ndarray:
-    """(size, n) bilinear weights from ``n`` cell centres ``cell`` px apart to ``size`` pixels
-    (beyond the outer centres the outer cells' levels hold)."""
-    u = np.clip((np.arange(size) + 0.5) / cell - 0.5, 0, n - 1)
-    lo = np.minimum(u.astype(np.int64), max(n - 2, 0))
+    """(size, n) linear weights from ``n`` cell centres ``cell`` px apart to ``size`` pixels.
+    Between the outer centres and the picture's edges (half a cell) the slope goes on, so light
+    falling off towards a corner is followed there too."""
+    u = np.clip((np.arange(size) + 0.5) / cell - 0.5, -0.5, n - 0.5)
+    if n == 1:
+        return np.ones((size, 1), np.float32)
+    lo = np.clip(np.floor(u).astype(np.int64), 0, n - 2)
     frac = (u - lo).astype(np.float32)
     out = np.zeros((size, n), np.float32)
     out[np.arange(size), lo] = 1.0 - frac
-    out[np.arange(size), np.minimum(lo + 1, n - 1)] += frac
+    out[np.arange(size), lo + 1] += frac
     return out
 
 

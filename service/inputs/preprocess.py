@@ -197,7 +197,9 @@ def _photo_ink(grey: np.ndarray) -> np.ndarray | None:
     h, w = grey.shape
     sample = grey[:: max(1, h // 48), :: max(1, w // 48)]
     dark, middle, light = (quantile(sample, q) for q in (0.01, 0.5, 0.99))
-    if middle - dark < light - middle:  # light strokes on a dark ground: make the paper light
+    # Light strokes on a dark ground (a chalkboard, an inverted scan) have the longer light
+    # tail; a light page without a clear tail (light falling off, nothing written) is paper.
+    if middle < 128 and middle - dark < light - middle:
         grey = 255.0 - grey
     cell = cell_side(grey.shape)
     c, sigma = contrast(grey, paper_from_cells(grey, cell))

@@ -1,0 +1,165 @@
+"""Photos, not drawings: a digit or garment on lit, grainy, shaded, coloured or textured
+backgrounds, at icon and page sizes, is read; the same backgrounds without one are not."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from service.inputs.images import decode_image
+from service.inputs.preprocess import NoInkFound, preprocess_pil
+
+ToBytes = Callable[..., bytes]
+LIMIT = 20_000_000
+
+
+def seven_mask(side: int, width: float = 0.06) -> np.ndarray:
+    """A '7' as ink coverage in [0, 1] on a side x side square (anti-aliased: drawn 4x, then
+    reduced)."""
+    big = Image.new("L", (4 * side, 4 * side), 0)
+    k = 4 * side / 100
+    points = [(25 * k, 20 * k), (75 * k, 20 * k), (42 * k, 82 * k)]
+    ImageDraw.Draw(big).line(points, fill=255, width=max(4, round(width * 4 * side)))
+    return np.asarray(big.reduce(4), np.float32) / 255.0
+
+
+def lit_paper(
+    rng: np.random.Generator, side: int, *, grain: float = 4.0, fall: float = 0.45
+) -> np.ndarray:
+    """Off-white paper under light falling off diagonally by ``fall``, with grain."""
+    ys, xs = np.mgrid[0:side, 0:side] / side
+    return 235.0 * (1.0 - fall * (0.6 * xs + 0.4 * ys)) + rng.normal(0, grain, (side, side))
+
+
+def photo(paper: np.ndarray, ink: np.ndarray, strength: float = 0.7) -> np.ndarray:
+    """Ink darkens the paper it lies on (reflectance multiplies)."""
+    return np.clip(paper * (1.0 - strength * ink), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def reference() -> np.ndarray:
+    """The same '7' drawn clean, white on black."""
+    return preprocess_pil(Image.fromarray((seven_mask(200) * 255).astype(np.uint8)))
+
+
+@pytest.mark.parametrize("side", [32, 48, 64, 300])
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_a_digit_on_a_lit_grainy_page_is_read_at_any_size(
+    side: int, fmt: str, reference: np.ndarray, to_bytes: ToBytes
+) -> None:
+    rng = np.random.default_rng(side)
+    page = photo(lit_paper(rng, side), seven_mask(side, 0.08 if side < 100 else 0.06))
+    out = decode_image(to_bytes(page, fmt, **({"quality": 85} if fmt == "JPEG" else {})),
+                       max_pixels=LIMIT)  # fmt: skip
+    assert np.abs(out - reference).mean() < 0.1
+    assert (out > 0.5).sum() > 0.5 * (reference > 0.5).sum()
+
+
+@pytest.mark.parametrize("side", [32, 48, 300])
+@pytest.mark.parametrize("kind", ["gradient", "grain", "vignette-free shadow band", "blank"])
+def test_pages_with_light_and_grain_but_no_digit_are_refused(
+    side: int, kind: str, to_bytes: ToBytes
+) -> None:
+    rng = np.random.default_rng(len(kind) + side)
+    page = lit_paper(rng, side, grain=0.0 if kind == "blank" else 4.0,
+                     fall=0.0 if kind in ("grain", "blank") else 0.45)  # fmt: skip
+    if kind.startswith("vignette"):  # a soft band of shadow across the page
+        xs = np.linspace(0, 1, side)[None, :]
+        page = page * (1.0 - 0.25 * np.exp(-((xs - 0.6) ** 2) / 0.02))
+    with pytest.raises(NoInkFound, match="no digit found"):
+        decode_image(to_bytes(np.clip(page, 0, 255).astype(np.uint8)), max_pixels=LIMIT)
+
+
+def test_a_bold_marker_digit_is_read(reference: np.ndarray, to_bytes: ToBytes) -> None:
+    rng = np.random.default_rng(4)
+    page = photo(lit_paper(rng, 240), seven_mask(240, 0.16), strength=0.85)
+    out = decode_image(to_bytes(page), max_pixels=LIMIT)
+    assert np.abs(out - reference).mean() < 0.2
+
+
+def test_a_digit_on_ruled_paper_loses_the_rules_not_its_strokes(
+    reference: np.ndarray, to_bytes: ToBytes
+) -> None:
+    rng = np.random.default_rng(5)
+    paper = lit_paper(rng, 300, fall=0.2)
+    paper[18::30, :] *= 0.75  # printed rules across the page
+    out = decode_image(to_bytes(photo(paper, seven_mask(300))), max_pixels=LIMIT)
+    assert np.abs(out - reference).mean() < 0.08
+
+
+# ------------------------------------------------------------------ items
+
+
+def shirt_mask(side: int) -> np.ndarray:
+    """A T-shirt's silhouette on a side x side square."""
+    img = Image.new("L", (side, side), 0)
+    k = side / 100
+    body = [(30, 25), (42, 20), (58, 20), (70, 25), (88, 40), (78, 52), (70, 45), (70, 85),
+            (30, 85), (30, 45), (22, 52), (12, 40)]  # fmt: skip
+    ImageDraw.Draw(img).polygon([(x * k, y * k) for x, y in body], fill=255)
+    return np.asarray(img, np.float32) / 255.0
+
+
+@pytest.fixture(scope="module")
+def shirt() -> np.ndarray:
+    """The shirt as Fashion-MNIST shows one: dark on white, negated."""
+    page = (255 - 200 * shirt_mask(200)).astype(np.uint8)
+    return preprocess_pil(Image.fromarray(page), fit="item")
+
+
+def _silhouette_iou(a: np.ndarray, b: np.ndarray) -> float:
+    ma, mb = a > 0.1, b > 0.1
+    return float((ma & mb).sum() / max((ma | mb).sum(), 1))
+
+
+@pytest.mark.parametrize(
+    ("ground", "item"),
+    [
+        pytest.param((60, 170, 60), (230, 120, 160), id="pink-on-green-same-grey"),
+        pytest.param((20, 20, 25), (200, 200, 190), id="light-on-dark"),
+        pytest.param((240, 235, 225), (40, 60, 120), id="dark-on-light"),
+    ],
+)
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_a_garment_on_a_coloured_ground_is_found_by_its_colour(
+    ground: tuple[int, int, int],
+    item: tuple[int, int, int],
+    fmt: str,
+    shirt: np.ndarray,
+    to_bytes: ToBytes,
+) -> None:
+    rng = np.random.default_rng(7)
+    m = shirt_mask(160)[..., None]
+    light = np.linspace(1.0, 0.8, 160)[None, :, None]  # light falling across the table
+    pic = (np.array(ground) * (1 - m) + np.array(item) * m) * light
+    pic = np.clip(pic + rng.normal(0, 3, pic.shape), 0, 255).astype(np.uint8)
+    out = decode_image(to_bytes(pic, fmt), max_pixels=LIMIT, fit="item")
+    assert _silhouette_iou(out, shirt) > 0.85
+
+
+def test_a_garment_on_a_textured_cloth_is_found(shirt: np.ndarray, to_bytes: ToBytes) -> None:
+    rng = np.random.default_rng(8)
+    ys, xs = np.mgrid[0:160, 0:160]
+    weave = 150 + 25 * np.sign(np.sin(xs * 1.3) * np.sin(ys * 1.3))  # a coarse weave
+    cloth = np.stack([weave * 0.9, weave * 0.7, weave], axis=2) + rng.normal(0, 6, (160, 160, 3))
+    m = shirt_mask(160)[..., None]
+    pic = np.clip(cloth * (1 - m) + np.array([40, 90, 40]) * m, 0, 255).astype(np.uint8)
+    out = decode_image(to_bytes(pic), max_pixels=LIMIT, fit="item")
+    assert _silhouette_iou(out, shirt) > 0.8
+
+
+@pytest.mark.parametrize("kind", ["coloured", "lit", "textured"])
+def test_a_background_without_an_item_is_refused(kind: str, to_bytes: ToBytes) -> None:
+    rng = np.random.default_rng(9)
+    pic = np.empty((120, 160, 3))
+    pic[:] = (70, 140, 200)
+    if kind == "lit":
+        pic *= np.linspace(1.0, 0.7, 160)[None, :, None]
+    elif kind == "textured":
+        pic += rng.normal(0, 10, pic.shape)
+    with pytest.raises(NoInkFound, match="no item found"):
+        decode_image(to_bytes(np.clip(pic, 0, 255).astype(np.uint8)), max_pixels=LIMIT,
+                     fit="item")  # fmt: skip
