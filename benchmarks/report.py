@@ -91,6 +91,20 @@ def share_of_floor(service: RunResult | None, floor: RunResult | None) -> float 
     return ratio(service.rps, floor.rps)
 
 
+def cpu_share(service: RunResult | None, floor: RunResult | None) -> float | None:
+    """The floor's server CPU per request over the service's: the share of the floor's req/s
+    the service would reach if CPU were all that counted (1.0: it costs what the floor costs).
+    The median of the per-round ratios when both ran in rounds, else the ratio of the runs."""
+    if service is None or floor is None:
+        return None
+    ours, theirs = service.extra.get("rounds_cpu_us"), floor.extra.get("rounds_cpu_us")
+    if ours and theirs and len(ours) == len(theirs) and all(s > 0 for s in ours):
+        return float(statistics.median_low([f / s for s, f in zip(ours, theirs, strict=True)]))
+    return ratio(
+        floor.extra.get("server_cpu_us_per_req"), service.extra.get("server_cpu_us_per_req")
+    )
+
+
 def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     """A GitHub markdown table; numeric-looking columns are right-aligned."""
     body = [list(map(str, row)) for row in rows]
@@ -255,12 +269,20 @@ def evaluate_goals(
         p99 = svc.p99_ms if svc else None
         add(f"{name}: p99", "<= 10 ms", p99, f"{fmt_ms(p99)} ms", (p99 or 1e9) <= 10.0)
     goals += quality_goals(quality or {})
-    bare = share_of_floor(svc16, find(results, BARE, "json-1", 16))
+    bare16 = find(results, BARE, "json-1", 16)
+    bare = share_of_floor(svc16, bare16)
+    by_cpu = cpu_share(svc16, bare16)
+    cpu_note = ""
+    if by_cpu is not None and svc16 is not None and bare16 is not None:
+        cpu_note = (
+            f" (server CPU per request: {fmt(bare16.extra.get('server_cpu_us_per_req'))} vs "
+            f"{fmt(svc16.extra.get('server_cpu_us_per_req'))} µs, {by_cpu:.0%})"
+        )
     add(
         f"MLP JSON path ({tut}), c=16, access log on: share of bare-ASGI floor",
         ">= 50%",
         bare,
-        f"{(bare or 0):.0%}",
+        f"{(bare or 0):.0%}{cpu_note}",
         (bare or 0) >= 0.5,
     )
     photo = find(results, SERVICE, "photo-png", 16)
@@ -352,6 +374,7 @@ def _single_rows(report: dict[str, Any], results: Sequence[RunResult]) -> list[l
                 fmt_ms(r.p99_ms),
                 f"{r_floor:.0%}" if r_floor is not None else "-",
                 f"{r_bare:.0%}" if r_bare is not None else "-",
+                fmt(r.extra.get("server_cpu_us_per_req")),
             ]
         )
     return rows
@@ -471,6 +494,7 @@ def render(report: dict[str, Any], results: Sequence[RunResult]) -> str:
                 "p99 ms",
                 "of FastAPI floor",
                 "of bare floor",
+                "server CPU µs/req",
             ],
             _single_rows(report, results),
         )

@@ -17,6 +17,7 @@ import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -103,6 +104,7 @@ def drive(
     concurrency: int,
     server: str,
     seconds: float | None = None,
+    cpu_probe: Callable[[], float] | None = None,
 ) -> RunResult:
     duration = plan.duration if seconds is None else seconds
     if plan.tool == "wrk":
@@ -115,6 +117,7 @@ def drive(
             server=server,
             cpus=plan.loadgen_cpus,
             after_warmup=lambda: check(base_url, request),  # drain what the warm-up left
+            cpu_probe=cpu_probe,
         )
     return run_load(
         base_url,
@@ -196,7 +199,9 @@ def bench_servers(
                 for proc in live if i % 2 == 0 else live[::-1]:
                     name, url = proc.spec.name, proc.spec.base_url
                     try:
-                        runs[name].append(drive(plan, url, request, concurrency, name, length))
+                        runs[name].append(
+                            drive(plan, url, request, concurrency, name, length, proc.cpu_s)
+                        )
                     except RuntimeError as exc:  # wrk failed: noted; the rest is measured
                         out["notes"].append(f"{name} {scenario} c={concurrency}: {exc}")
                         print(f"   FAILED: {exc}".splitlines()[0], flush=True)
@@ -272,6 +277,9 @@ def median_run(runs: list[RunResult]) -> RunResult:
     chosen = ordered[(len(ordered) - 1) // 2]
     if len(runs) > 1:
         chosen.extra["rounds_rps"] = [round(r.rps, 1) for r in runs]
+        cpu = [r.extra.get("server_cpu_us_per_req") for r in runs]
+        if all(c is not None for c in cpu):
+            chosen.extra["rounds_cpu_us"] = cpu
     return chosen
 
 

@@ -106,6 +106,12 @@ class ServerProcess:
             return 0.0
         return sum(rss_kib(pid) for pid in process_tree(self.proc.pid)) / 1024.0
 
+    def cpu_s(self) -> float:
+        """CPU seconds (user and system) the server and its descendants have used so far."""
+        if self.proc is None:
+            return 0.0
+        return sum(cpu_seconds(pid) for pid in process_tree(self.proc.pid))
+
     def stop(self) -> None:
         proc, self.proc = self.proc, None
         if proc is None or proc.poll() is not None:
@@ -145,6 +151,15 @@ def process_tree(root: int) -> list[int]:
         found.append(pid)
         todo.extend(children.get(pid, []))
     return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds of ``pid``, all its threads, from ``/proc/<pid>/stat``."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_kib(pid: int) -> int:

@@ -118,11 +118,14 @@ def run_wrk(
     server: str = "server",
     cpus: str | None = None,
     after_warmup: Callable[[], object] | None = None,
+    cpu_probe: Callable[[], float] | None = None,
 ) -> RunResult:
     """Warm up, then measure ``duration`` seconds (rounded up to whole seconds, as wrk wants).
 
     ``after_warmup`` runs between the two, e.g. to wait until a slow server has finished the
-    requests the warm-up left behind.
+    requests the warm-up left behind. ``cpu_probe`` (the server's CPU seconds so far), read
+    around the measured run, gives ``extra["server_cpu_us_per_req"]``: what a request costs the
+    server in CPU, which other load on a shared machine moves far less than req/s.
     """
     exe = wrk_path()
     if exe is None:
@@ -157,7 +160,13 @@ def run_wrk(
             wrk(warmup)
             if after_warmup is not None:
                 after_warmup()
+        cpu_before = cpu_probe() if cpu_probe is not None else 0.0
         out = wrk(duration)
-    return parse_output(
+        cpu_used = cpu_probe() - cpu_before if cpu_probe is not None else None
+    result = parse_output(
         out, server=server, scenario=request.name, concurrency=concurrency, items=request.items
     )
+    answered = result.requests - result.errors
+    if cpu_used is not None and answered > 0:
+        result.extra["server_cpu_us_per_req"] = round(cpu_used / answered * 1e6, 1)
+    return result

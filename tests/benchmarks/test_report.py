@@ -289,3 +289,15 @@ def test_quality_goals_without_figures_are_not_judged() -> None:
     }
     goals = evaluate_goals([], {}, {}, None, quality)
     assert [g.met for g in goals if "default (v1" in g.name or "training" in g.name] == [None, None]
+
+
+def test_cpu_share_is_the_floor_cpu_over_the_service_cpu_per_round() -> None:
+    from benchmarks.report import cpu_share
+
+    service, bare = run("service", "json-1", 16, 5000), run("bare-floor", "json-1", 16, 10000)
+    service.extra["server_cpu_us_per_req"], bare.extra["server_cpu_us_per_req"] = 200.0, 100.0
+    assert cpu_share(service, bare) == pytest.approx(0.5)
+    service.extra["rounds_cpu_us"] = [200.0, 180.0, 250.0]
+    bare.extra["rounds_cpu_us"] = [100.0, 100.0, 100.0]
+    assert cpu_share(service, bare) == pytest.approx(0.5)  # median of 0.5, 0.556, 0.4
+    assert cpu_share(service, None) is None

@@ -26,6 +26,9 @@ class _Proc:
     def rss_mb(self) -> float:
         return 100.0
 
+    def cpu_s(self) -> float:
+        return 1.0
+
 
 def test_median_run_picks_the_middle_round_and_keeps_every_round() -> None:
     runs = [_result("s", "json-1", 16, rps) for rps in (5000.0, 7000.0, 6000.0)]
@@ -41,7 +44,9 @@ def test_servers_are_driven_in_alternating_rounds(monkeypatch: pytest.MonkeyPatc
     calls: list[tuple[str, str, int, float]] = []
     speeds = iter([100.0, 50.0, 300.0, 60.0, 200.0, 70.0, 9.0, 8.0, 7.0, 1.0, 2.0, 3.0])
 
-    def drive(plan: Any, url: str, request: Request, c: int, server: str, seconds: float) -> Any:
+    def drive(
+        plan: Any, url: str, request: Request, c: int, server: str, seconds: float, cpu: Any
+    ) -> Any:
         calls.append((server, request.name, c, seconds))
         return _result(server, request.name, c, next(speeds))
 
@@ -80,7 +85,9 @@ def test_servers_are_driven_in_alternating_rounds(monkeypatch: pytest.MonkeyPatc
 
 
 def test_a_failed_run_is_noted_and_the_rest_still_measured(monkeypatch: pytest.MonkeyPatch) -> None:
-    def drive(plan: Any, url: str, request: Request, c: int, server: str, seconds: float) -> Any:
+    def drive(
+        plan: Any, url: str, request: Request, c: int, server: str, seconds: float, cpu: Any
+    ) -> Any:
         if server == "service" and c == 1:
             raise RuntimeError("wrk failed (1): boom")
         return _result(server, request.name, c, 100.0)
