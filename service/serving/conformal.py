@@ -8,12 +8,13 @@ test set) with the version's own, calibrated probabilities: ``1 - p(true label)`
 and the set holds every label whose probability is at least ``1 - threshold``. On exchangeable
 data such a set holds the true label with probability at least ``1 - alpha``.
 
-That guarantee is an average over calibration draws: with n = 5,000 scores the coverage a
-given draw delivers still varies by about ``sqrt(alpha (1 - alpha) / n)``, so about one version
-in six shows a test coverage a standard error below ``1 - alpha``. A version may therefore ship
-``delta`` as well: the threshold is then the smallest order statistic whose coverage is at least
-``1 - alpha`` with probability ``1 - delta`` over the calibration draw (a training-conditional
-guarantee; the coverage of the k-th smallest of n scores is Beta(k, n + 1 - k) distributed).
+That guarantee is an average over calibration draws: the coverage one draw of n scores delivers
+varies around it by about ``sqrt(alpha (1 - alpha) / n)``, so one version in six or so covers a
+standard error or more below ``1 - alpha``, on any number of test inputs. A version may
+therefore ship ``delta`` as well: the threshold is then the smallest order statistic whose
+coverage is at least ``1 - alpha`` with probability ``1 - delta`` over the calibration draw (a
+training-conditional guarantee; the coverage of the k-th smallest of n scores is Beta(k,
+n + 1 - k) distributed).
 
 A LAC set can be empty (no label is likely enough) or hold several labels; either way the model
 cannot name one label at the requested coverage, so an abstaining answer abstains on both. For a
