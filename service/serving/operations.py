@@ -271,10 +271,18 @@ class Operations:
         with self._drift_lock:
             queue, self._drift_queue = self._drift_queue, deque()
             self._drift_bytes = 0
+        # One feature computation per version and round, not per request: numpy's fixed cost
+        # per call dwarfs a one-image request's own work.
+        grouped: dict[int, tuple[ModelVersion, list[np.ndarray], list[np.ndarray]]] = {}
         for mv, x, out in queue:
+            entry = grouped.setdefault(id(mv), (mv, [], []))
+            entry[1].append(x)
+            entry[2].append(out)
+        for mv, xs, outs in grouped.values():
             window = self._drift_window_for(mv)
             if window is None:
                 continue
+            x, out = np.concatenate(xs), np.concatenate(outs)
             features: dict[str, np.ndarray] = {}
             names = window.names
             fields = mv.task.record_fields if mv.task is not None else None
