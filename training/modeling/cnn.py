@@ -36,15 +36,15 @@ def _conv(x: Any, filters: int, padding: str, policy: str, separable: bool = Fal
 def build_classifier(hp: dict[str, Any], policy: str = SERVE_POLICY) -> keras.Model:
     """``[N, 28, 28]`` pixels in [0, 1] → softmax over 10 classes.
 
-    Two blocks of conv-BN-ReLU x2 + max-pool (``width`` then ``2 * width`` filters), dropout,
+    One block of conv-BN-ReLU x2 + max-pool per entry of ``widths`` (its filter count), dropout,
     Dense(``dense_units``)-BN-ReLU, dropout, Dense(10) and a float32 softmax. With ``separable``
     the second convolution of each block is depthwise-separable: it costs about a seventh of a
     full one, and the first, full convolution still mixes the channels.
     """
-    width, padding, drop = hp["width"], hp["padding"], hp["dropout"]
+    padding, drop = hp["padding"], hp["dropout"]
     inputs = keras.Input(shape=IMAGE_SHAPE, dtype="float32", name="pixels")
     x = layers.Reshape((*IMAGE_SHAPE, 1), dtype=policy)(inputs)
-    for filters in (width, 2 * width):
+    for filters in hp["widths"]:
         x = _conv(x, filters, padding, policy)
         x = _conv(x, filters, padding, policy, separable=hp.get("separable", False))
         x = layers.MaxPooling2D(dtype=policy)(x)

@@ -29,12 +29,12 @@ CENTRE = (SIDE - 1) / 2.0
 
 # Per-image probabilities and ranges. Sizes are in pixels of the 28x28 frame.
 PHOTO_DEFAULTS: dict[str, float] = {
-    "apply": 0.7,  # share of images that get any photo artifact at all
+    "apply": 0.5,  # share of images that get any photo artifact at all
     "bold": 0.2,  # dilate 3x3: a felt pen or a marker
-    "thin": 0.2,  # erode 2x2: a fine pen
+    "thin": 0.15,  # erode 2x2: a fine pen
     "hollow": 0.05,  # outline of a bold stroke
-    "small": 0.25,  # shrink to a small, off-centre digit
-    "small_scale_min": 0.4,
+    "small": 0.2,  # shrink to a small, off-centre digit
+    "small_scale_min": 0.5,
     "rotate": 0.3,
     "rotate_degrees": 12.0,
     "blur": 0.3,
@@ -42,7 +42,7 @@ PHOTO_DEFAULTS: dict[str, float] = {
     "specks": 0.3,
     "speck_rate_max": 0.01,  # share of pixels turned into specks
     "line": 0.15,  # a fragment of a ruled or squared line
-    "cutout": 0.15,  # a stroke broken by a small gap
+    "cutout": 0.1,  # a stroke broken by a small gap
     "cutout_max": 6.0,
     "noise": 0.3,
     "noise_sigma_max": 0.08,

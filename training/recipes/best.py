@@ -28,6 +28,8 @@ import numpy as np
 import tensorflow as tf
 
 from training.modeling import cnn, pima_bag
+from training.modeling.fit_clock import FitClock
+from training.modeling.photo_artifacts import PHOTO_DEFAULTS
 from training.modeling.recipe import FitResult, Recipe, Split, history_lists
 from training.recipes import register
 
@@ -73,6 +75,7 @@ class _CnnRecipe(Recipe):
             .batch(hp["batch_size"])
             .prefetch(2)
         )
+        clock = FitClock.start()
         history = model.fit(
             train,
             epochs=hp["epochs"],
@@ -83,7 +86,10 @@ class _CnnRecipe(Recipe):
         )
         serving = cnn.serving_copy(model, hp)
         probs = np.asarray(serving(x_val, training=False))
-        extra = {"validation": {"examples": len(x_val), "accuracy": _accuracy(probs, y_val)}}
+        extra = {
+            "validation": {"examples": len(x_val), "accuracy": _accuracy(probs, y_val)},
+            "fit_timing": clock.stop(),
+        }
         return FitResult(serving, history_lists(history), len(history.epoch), extra)
 
 
@@ -100,7 +106,7 @@ _IMAGE_COMMON: dict[str, Any] = {
     "schedule": "linear warm-up from lr/10, then cosine decay to lr/100",
     "dense_units": 128,
     "dropout": 0.3,
-    "width": 32,
+    "widths": [32, 64],  # filters of the two conv blocks
     "validation_size": 5000,
     "bfloat16": True,
 }
@@ -117,7 +123,12 @@ class MnistBest(_CnnRecipe):
         **_IMAGE_COMMON,
         "epochs": 15,
         "padding": "valid",
-        "augment": {"rotation": 0.04, "translation": 0.1, "zoom": 0.1, "photo": True},
+        "augment": {
+            "rotation": 0.04,
+            "translation": 0.1,
+            "zoom": 0.1,
+            "photo": dict(PHOTO_DEFAULTS),
+        },
     }
 
 
