@@ -72,16 +72,17 @@ def _roots(parent: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def components(mask: np.ndarray) -> Components:
     """The 8-connected pieces of a boolean mask."""
     h, w = mask.shape
-    padded = np.zeros((h, w + 2), np.int8)
+    stride = w + 2
+    padded = np.zeros((h, stride), np.int8)  # a blank column each side: runs end in their row
     padded[:, 1:-1] = mask
-    d = np.diff(padded, axis=1)
-    rows, starts = np.nonzero(d == 1)
-    _, ends = np.nonzero(d == -1)
+    d = np.diff(padded.ravel())
+    first, stop = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+    rows, starts = np.divmod(first, stride)
+    ends = stop - rows * stride
     n_runs = rows.size
     if n_runs == 0:
         empty = np.zeros(0, np.int64)
         return Components(rows, starts, ends, empty, empty, empty, empty, empty, empty)
-    stride = w + 2
     key_s = rows * stride + starts
     key_e = rows * stride + ends
     # the runs of the row above that touch run b (diagonals included): s_a <= e_b, e_a >= s_b

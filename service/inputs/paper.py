@@ -28,6 +28,7 @@ __all__ = [
     "paper_from_cells",
     "paper_without_ink",
     "quantile",
+    "quantiles",
     "robust_sigma",
     "without_rules",
 ]
@@ -44,11 +45,17 @@ RULE_EDGE = 0.1  # ... with ink this close to both ends is a printed rule
 
 def quantile(values: np.ndarray, q: float) -> float:
     """The q-quantile by nearest rank (np.partition: far cheaper than np.percentile)."""
+    return quantiles(values, (q,))[0]
+
+
+def quantiles(values: np.ndarray, qs: tuple[float, ...]) -> list[float]:
+    """Several quantiles by nearest rank, with one partition."""
     flat = values.ravel()
     if flat.size == 0:
-        return 0.0
-    k = min(flat.size - 1, max(0, round(q * (flat.size - 1))))
-    return float(np.partition(flat, k)[k])
+        return [0.0] * len(qs)
+    ks = [min(flat.size - 1, max(0, round(q * (flat.size - 1)))) for q in qs]
+    part = np.partition(flat, ks)
+    return [float(part[k]) for k in ks]
 
 
 def robust_sigma(values: np.ndarray) -> float:
@@ -65,8 +72,12 @@ def box_blur(arr: np.ndarray) -> np.ndarray:
 
 def dilate(mask: np.ndarray) -> np.ndarray:
     """A mask grown by one pixel (4-neighbours)."""
-    p = np.pad(mask, 1)
-    return p[1:-1, 1:-1] | p[:-2, 1:-1] | p[2:, 1:-1] | p[1:-1, :-2] | p[1:-1, 2:]
+    out = mask.copy()
+    out[1:] |= mask[:-1]
+    out[:-1] |= mask[1:]
+    out[:, 1:] |= mask[:, :-1]
+    out[:, :-1] |= mask[:, 1:]
+    return out
 
 
 def cell_side(shape: tuple[int, int]) -> int:
@@ -163,10 +174,10 @@ def contrast(grey: np.ndarray, paper: np.ndarray) -> tuple[np.ndarray, float]:
     """Dark ink's contrast against the paper in [0, 1] (3x3-smoothed when grainy), and its
     noise sigma."""
     c = np.clip((paper - grey) / np.maximum(paper, MIN_PAPER), 0.0, 1.0)
-    sigma = robust_sigma(c[::2, ::2])
+    sigma = robust_sigma(c[::3, ::3])
     if sigma > GRAINY:  # grain or sensor noise: a 3x3 mean cuts it by three
         c = box_blur(c)
-        sigma = robust_sigma(c[::2, ::2])
+        sigma = robust_sigma(c[::3, ::3])
     return c, sigma
 
 

@@ -35,6 +35,7 @@ from service.inputs.paper import (
     paper_from_cells,
     paper_without_ink,
     quantile,
+    quantiles,
     robust_sigma,
     without_rules,
 )
@@ -196,7 +197,7 @@ def _photo_ink(grey: np.ndarray) -> np.ndarray | None:
     (:mod:`service.inputs.components`); None when nothing on the page is writing."""
     h, w = grey.shape
     sample = grey[:: max(1, h // 48), :: max(1, w // 48)]
-    dark, middle, light = (quantile(sample, q) for q in (0.01, 0.5, 0.99))
+    dark, middle, light = quantiles(sample, (0.01, 0.5, 0.99))
     # Light strokes on a dark ground (a chalkboard, an inverted scan) have the longer light
     # tail; a light page without a clear tail (light falling off, nothing written) is paper.
     if middle < 128 and middle - dark < light - middle:
