@@ -139,11 +139,18 @@ def test_hotpath_table_subtracts_the_floor() -> None:
         {"app": "bare-floor", "scenario": "json-1", "concurrency": 16, "cpu_us": 15.0, "errors": 0},
         {"app": "floor", "scenario": "json-1", "concurrency": 16, "cpu_us": 60.0, "errors": 0},
         {"app": "service", "scenario": "json-1", "concurrency": 16, "cpu_us": 250.0, "errors": 0},
+        {
+            "app": "service-thread",
+            "scenario": "json-1",
+            "concurrency": 16,
+            "cpu_us": 280.0,
+            "errors": 0,
+        },
         {"app": "service", "scenario": "png-1", "concurrency": 1, "cpu_us": 400.0, "errors": 2},
     ]
     text = render_hotpath({"rows": rows})
-    assert "| json-1 | 16 | 15 | 60 | 250 | +190 | 0 |" in text
-    assert "| png-1 | 1 | - | - | 400 | - | 2 |" in text
+    assert "| json-1 | 16 | 15 | 60 | 250 | +190 | 280 | 0 |" in text
+    assert "| png-1 | 1 | - | - | 400 | - | - | 2 |" in text
 
 
 def test_share_of_floor_is_the_median_of_paired_round_ratios() -> None:
