@@ -191,8 +191,10 @@ class Batcher:
         if not items:
             return
         if self._runs_inline(rows):
-            self.inline_batches += 1
-            self._run(items, inline=True)
+            items = [item for item in items if not item.future.done()]  # past their deadline
+            if items:
+                self.inline_batches += 1
+                self._run(items, inline=True)
             return
         with self._cond:
             self._items.extend(items)
@@ -252,6 +254,9 @@ class Batcher:
                 if self._closed:
                     return None
                 self._cond.wait()
+            # busy before the first item leaves the queue: the loop, seeing neither queued items
+            # nor a busy thread, may run a call itself (see _runs_inline)
+            self._busy_rows = len(self._items[0].x)
             rows = self._take(batch, 0)
             if len(batch) > 1 and self.max_wait_s > 0:
                 # Requests are arriving together: hold the batch open a little for more.
