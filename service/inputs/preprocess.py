@@ -213,9 +213,13 @@ def _photo_ink(grey: np.ndarray) -> np.ndarray | None:
     mask = c > t
     if mask.mean() > MAX_INK_SHARE:
         return None
-    comp = components(without_rules(mask))
+    mask = without_rules(mask)
+    comp = components(mask)
     keep = select(comp, (h, w)) if comp.n else np.zeros(0, bool)
     if not keep.any():
+        return None
+    sides = np.maximum(comp.y1 - comp.y0, comp.x1 - comp.x0)[keep] + 1
+    if sides.max() < max(3, MIN_INK_SIDE * min(h, w)):  # dust, before dilation blots it
         return None
     kept = mask if keep.all() else comp.mask(keep, (h, w))
     low = t / 2  # anti-aliased stroke edges fade out instead of being cut
