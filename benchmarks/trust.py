@@ -131,29 +131,31 @@ def _version(
     from service.runtimes import create_runtime
     from service.serving import conformal
     from service.serving.tasks import Task
-    from training.metrics import class_probabilities, classification_metrics
+    from training.metrics import class_probabilities, predicted_classes
 
     runtime = create_runtime(folder, meta)
     runtime.load()
     task = Task.from_metadata(meta, folder)
     own = data[name]
     x, y = own["x_test"], own["y_test"]
-    probs, cal_probs = _predict(runtime, x), class_probabilities(_predict(runtime, own["x_cal"]))
+    probs, cal_out = _predict(runtime, x), _predict(runtime, own["x_cal"])
+    cal_probs = class_probabilities(cal_out)
     served = task.conformal
     assert served is not None  # _versions keeps versions with conformal scores only
     shipped = conformal.scores(cal_probs, own["y_cal"])
     rule_alpha, _ = conformal.choose_alpha(served.scores, cal_probs, served.delta)
     default = served.default_alpha
     alphas = sorted({default, rule_alpha, *conformal.ALPHA_CANDIDATES}, reverse=True)
-    test_probs = class_probabilities(probs)
+
+    def accuracy(labels: np.ndarray, out: np.ndarray) -> float:
+        return float(np.mean(predicted_classes(out, meta.get("threshold")) == labels))
+
     row: dict[str, Any] = {
         "model": name,
         "version": version,
         "recipe": meta["recipe"]["name"],
         "runtime": type(runtime).__name__,
-        "accuracy": classification_metrics(y, probs, list(meta["labels"]), meta.get("threshold"))[
-            "accuracy"
-        ],
+        "accuracy": accuracy(y, probs),
         "calibration": _calibration(y, probs, meta),
         "conformal": {
             "default_alpha": default,
@@ -162,9 +164,8 @@ def _version(
             "n": served.n,
             # the scores the version ships against those its served model gives the split
             "max_score_gap": float(np.abs(np.sort(shipped) - served.scores).max()),
-            "calibration_accuracy": float((cal_probs.argmax(1) == own["y_cal"]).mean()),
-            "test_accuracy": float((test_probs.argmax(1) == y).mean()),
-            "calibration_coverage": _sets(task, cal_probs, own["y_cal"], default, served.n)[
+            "calibration_accuracy": accuracy(own["y_cal"], cal_out),
+            "calibration_coverage": _sets(task, cal_out, own["y_cal"], default, served.n)[
                 "coverage"
             ],
         },

@@ -71,7 +71,6 @@ def test_the_page_lists_each_version_alpha_and_input() -> None:
             "n": 5000,
             "max_score_gap": 1e-6,
             "calibration_accuracy": 0.99,
-            "test_accuracy": 0.98,
             "calibration_coverage": 0.981,
         },
         "sets": [
