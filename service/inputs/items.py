@@ -31,7 +31,7 @@ NOISE_K = 2.5  # ... which the item's strongest difference exceeds this many tim
 THRESHOLD_K = 1.5  # item pixels are this many times as far as the background's strays ...
 PEAK_SHARE = 0.1  # ... and at least this share of the strongest difference
 MIN_THRESHOLD = 10.0
-TONE_FLOOR = 0.3  # the dimmest tone inside the item
+TONE_FLOOR = 0.15  # the dimmest tone inside the item
 MIN_ITEM_SIDE = 0.1  # an item smaller than this share of the picture is a speck
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # Pillow's RGB -> L weights
 
