@@ -9,8 +9,9 @@ What is measured, and who reports it:
   event-loop thread) and turned into Prometheus families only when scraped: prometheus_client's
   own ``Counter``/``Histogram`` take a lock and walk the buckets in Python on every observation,
   which cost about as much as running the model.
-* Batches (the registry's ``batch_listeners`` hook, on the inference thread):
-  ``serve_batch_size`` (rows per runtime call) and ``serve_inference_seconds``.
+* Batches (the registry's ``batch_listeners`` hook, on the inference thread, or the event loop
+  for a call run there): ``serve_batch_size`` (rows per runtime call) and
+  ``serve_inference_seconds``, kept as plain numbers by :class:`BatchStats`.
 * Models, read from the model registry at scrape time: ``serve_model_state`` (1 for the current
   state of each version), ``serve_model_load_seconds``, ``serve_queue_depth`` (queued rows) and
   ``serve_model_default_version``.
@@ -22,6 +23,7 @@ only a version the registry has registered for that model, and the route is the 
 
 from __future__ import annotations
 
+import threading
 import time
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
@@ -32,7 +34,6 @@ from fastapi.responses import Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
-    Histogram,
     PlatformCollector,
     ProcessCollector,
     disable_created_metrics,
@@ -85,13 +86,9 @@ class RequestStats(Collector):
             labels=REQUEST_LABELS,
         )
         for labels, series in self._snapshot():
-            counts, total_seconds = series[:-1], series[-1]
-            cumulative, buckets = 0, []
-            for bound, count in zip((*self.bounds, float("inf")), counts, strict=True):
-                cumulative += int(count)
-                buckets.append((_bound(bound), cumulative))
-            requests.add_metric(list(labels), cumulative)
-            latency.add_metric(list(labels), buckets, total_seconds)
+            buckets = _buckets(self.bounds, series)
+            requests.add_metric(list(labels), buckets[-1][1])
+            latency.add_metric(list(labels), buckets, series[-1])
         in_flight = GaugeMetricFamily("serve_requests_in_flight", "Requests being handled")
         in_flight.add_metric([], self.in_flight)
         yield from (requests, latency, in_flight)
@@ -107,6 +104,65 @@ class RequestStats(Collector):
             except RuntimeError:  # "dictionary changed size during iteration": copy again
                 continue
         return list(self.series.copy().items())
+
+
+class BatchStats(Collector):
+    """Rows per runtime call and the call's wall time, per (model, version) label pair.
+
+    Plain numbers, like :class:`RequestStats`, turned into histogram families when scraped:
+    prometheus_client's ``labels().observe()`` walks its buckets in Python, twice per call, and a
+    call runs on the event loop when the model is fast (``serving.batcher``). Observations come
+    from the inference threads and the loop, so each takes a lock (uncontended, as a rule).
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.series: dict[tuple[str, str], tuple[list[float], list[float]]] = {}
+
+    def observe(self, labels: tuple[str, str], rows: int, seconds: float) -> None:
+        with self.lock:
+            series = self.series.get(labels)
+            if series is None:
+                series = self.series[labels] = (
+                    [0] * (len(BATCH_BUCKETS) + 1) + [0.0],
+                    [0] * (len(LATENCY_BUCKETS) + 1) + [0.0],
+                )
+            sizes, times = series
+            sizes[bisect_left(BATCH_BUCKETS, rows)] += 1
+            sizes[-1] += rows
+            times[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+            times[-1] += seconds
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        sizes = HistogramMetricFamily(
+            "serve_batch_size",
+            "Rows per inference call (after micro-batching)",
+            labels=["model", "version"],
+        )
+        times = HistogramMetricFamily(
+            "serve_inference_seconds",
+            "Wall time of one batched inference call",
+            labels=["model", "version"],
+        )
+        with self.lock:
+            snapshot = [(k, list(a), list(b)) for k, (a, b) in self.series.items()]
+        for labels, size_series, time_series in snapshot:
+            sizes.add_metric(list(labels), _buckets(BATCH_BUCKETS, size_series), size_series[-1])
+            times.add_metric(list(labels), _buckets(LATENCY_BUCKETS, time_series), time_series[-1])
+        yield from (sizes, times)
+
+    def describe(self) -> Iterable[Any]:
+        return []
+
+
+def _buckets(bounds: tuple[float, ...], series: list[float]) -> list[tuple[str, float]]:
+    """Cumulative ``(le, count)`` pairs of a ``[bucket counts..., sum]`` series, ``+Inf`` last."""
+    cumulative = 0
+    buckets: list[tuple[str, float]] = []
+    for bound, count in zip((*bounds, float("inf")), series[:-1], strict=True):
+        cumulative += int(count)
+        buckets.append((_bound(bound), cumulative))
+    return buckets
 
 
 def _bound(value: float) -> str:
@@ -316,22 +372,8 @@ class Metrics:
         self._known_models: frozenset[str] = frozenset()
         self._known_versions: frozenset[tuple[str, str]] = frozenset()
         self._known_at = -1.0
-        self.batch_size = Histogram(
-            "serve_batch_size",
-            "Rows per inference call (after micro-batching)",
-            ["model", "version"],
-            buckets=BATCH_BUCKETS,
-            registry=r,
-        )
-        self.inference = Histogram(
-            "serve_inference_seconds",
-            "Wall time of one batched inference call",
-            ["model", "version"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
-        # the labelled children per (model, version): looking them up is most of an observation
-        self._batch_series: dict[tuple[str, str], tuple[Any, Any]] = {}
+        self.batches = BatchStats()
+        r.register(self.batches)
         r.register(_RegistryCollector(self))
         if process:
             ProcessCollector(registry=r)
@@ -408,13 +450,7 @@ class Metrics:
 
     def observe_batch(self, mv: ModelVersion, rows: int, seconds: float) -> None:
         """Registry batch listener: one runtime call of ``rows`` rows took ``seconds``."""
-        labels = (mv.name, str(mv.version))
-        series = self._batch_series.get(labels)
-        if series is None:
-            series = (self.batch_size.labels(*labels), self.inference.labels(*labels))
-            self._batch_series[labels] = series
-        series[0].observe(rows)
-        series[1].observe(seconds)
+        self.batches.observe((mv.name, str(mv.version)), rows, seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

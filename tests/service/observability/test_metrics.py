@@ -214,3 +214,32 @@ def test_request_stats_render_as_prometheus_client_would() -> None:
     assert got.keys() == want.keys()
     for key, expected in want.items():
         assert got[key] == pytest.approx(expected), key
+
+
+def test_batch_stats_count_every_call_from_several_threads() -> None:
+    import threading
+
+    from service.observability.metrics import BatchStats
+
+    stats = BatchStats()
+
+    def observe() -> None:
+        for _ in range(20_000):
+            stats.observe(("mnist", "1"), 3, 0.002)
+
+    threads = [threading.Thread(target=observe) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    families = {family.name: family for family in stats.collect()}
+    sizes = {(s.name, s.labels.get("le")): s.value for s in families["serve_batch_size"].samples}
+    assert sizes[("serve_batch_size_count", None)] == 60_000
+    assert sizes[("serve_batch_size_sum", None)] == 180_000
+    assert sizes[("serve_batch_size_bucket", "2.0")] == 0
+    assert sizes[("serve_batch_size_bucket", "4.0")] == 60_000
+    times = {
+        (s.name, s.labels.get("le")): s.value for s in families["serve_inference_seconds"].samples
+    }
+    assert times[("serve_inference_seconds_bucket", "0.001")] == 0
+    assert times[("serve_inference_seconds_bucket", "0.0025")] == 60_000
