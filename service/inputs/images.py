@@ -23,14 +23,8 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from service.errors import InvalidInput, PayloadTooLarge, ServeError, UnsupportedMediaType
-from service.inputs.preprocess import (
-    WORK_SIDE,
-    Digit,
-    Fit,
-    digits_pil,
-    number_side,
-    preprocess_pil,
-)
+from service.inputs.numbers import digits_pil, number_side
+from service.inputs.preprocess import WORK_SIDE, Digit, Fit, preprocess_pil
 
 __all__ = [
     "ACCEPTED_IMAGE_TYPES",

@@ -8,13 +8,18 @@ Two fits, following how each data set was made:
   and centred in the frame.
 
 Both convert to grey (compositing transparency on a background that contrasts with the strokes)
-and reduce the picture to a small working size. A digit's ink is then measured against the
-*local* paper: the paper's level is taken per cell of a coarse grid (a high percentile for dark
-ink, since strokes cover less than half a cell) and interpolated smoothly, so lighting gradients,
-soft shadows and tinted paper drop out, and dark ink counts by its contrast relative to the paper
-around it, so a shadowed stroke is as strong as a lit one. An item is measured against the colour
-of the picture's corners. A picture in which nothing stands out from the background raises
-:class:`NoInkFound` (a 422), instead of being answered as if it held a digit.
+and reduce the picture to a small working size. A drawing, a scan or a data set image, whose
+background is one even level, is measured against that level. A photo is measured locally:
+
+- a digit against the paper under it (:mod:`service.inputs.paper`: lighting gradients, shadows,
+  tinted paper and grain drop out, and ink in a shadow counts as much as ink in the light), kept
+  only where a piece of writing is (:mod:`service.inputs.components`: printed rules, a shadow's
+  edge, specks and grain go);
+- an item against the colour of the background around it (:mod:`service.inputs.items`), on any
+  ground: coloured, textured, shaded or dark.
+
+A picture in which nothing stands out from the background raises :class:`NoInkFound` (a 422),
+instead of being answered as if it held a digit.
 """
 
 from __future__ import annotations
@@ -47,10 +52,9 @@ __all__ = [
     "Fit",
     "InkMap",
     "NoInkFound",
-    "digits_pil",
     "frame",
     "ink_map",
-    "number_side",
+    "nothing_found",
     "preprocess_pil",
 ]
 
@@ -85,14 +89,6 @@ class Digit(NamedTuple):
     image: np.ndarray  # float32 (28, 28)
     box: tuple[int, int, int, int]  # x, y, width, height in the picture's pixels
 
-
-# Splitting a number into digits, in shares of a digit's height:
-SPECK_SHARE = 0.25  # ink whose box is smaller than this is a speck
-FRAGMENT_SHARE = 0.6  # a piece shorter than this is part of a digit ...
-JOIN_GAP = 0.2  # ... when it is this close to one
-WIDE_SHARE = 1.15  # a piece wider than this holds touching digits
-MIN_PART_SHARE = 0.3  # the narrowest part a cut leaves
-MAX_NUMBER_SIDE = 4 * WORK_SIDE  # the longest working side of a picture of a number
 
 THIN_STROKE = 0.07  # stroke width / digit size below which strokes are thickened ...
 TARGET_STROKE = 0.12  # ... to about this (MNIST digits measure 0.11-0.25)
@@ -245,8 +241,9 @@ def _levels(c: np.ndarray, sigma: float) -> tuple[float, float, float]:
 def _normalise(grey: np.ndarray, fit: Fit, lossy: bool) -> np.ndarray | None:
     """Light on black in [0, 1], or None when nothing stands out from the background.
 
-    A digit's strokes are measured against the local paper (:func:`_digit_ink`) and stretched
-    so that most of the ink reaches 1 (as MNIST's do). An item keeps its texture: only its
+    A photographed digit is measured against the local paper (:func:`_photo_ink`); otherwise
+    the background is the even level of the border, and a digit's strokes are stretched so that
+    most of the ink reaches 1 (as MNIST's do). An item keeps its texture: only its
     brightest pixel reaches 1; levels within 3% of the background are dropped for items from
     lossy (JPEG) files, whose ringing around edges the noise measured on a flat background does
     not show.
@@ -348,7 +345,7 @@ def ink_map(
     else:
         ink = _normalise(grey, fit, lossy)
     if ink is None:
-        raise NoInkFound(_nothing_found(fit))
+        raise NoInkFound(nothing_found(fit))
     return InkMap(ink, width / ink.shape[1], height / ink.shape[0])
 
 
@@ -364,7 +361,7 @@ def frame(ink: np.ndarray, fit: Fit = "digit") -> np.ndarray:
     out = _resize(ink, max(1, round(width * scale)), max(1, round(height * scale)))
     out = np.clip(out, 0.0, 1.0)
     if out.sum() <= 0:
-        raise NoInkFound(_nothing_found(fit))
+        raise NoInkFound(nothing_found(fit))
     return _centre(out) if fit == "digit" else _middle(out)
 
 
@@ -381,125 +378,11 @@ def preprocess_pil(
     ink = ink_map(img, fit, lossy=lossy).ink
     box = _ink_box(ink)
     if box is None:
-        raise NoInkFound(_nothing_found(fit))
+        raise NoInkFound(nothing_found(fit))
     return frame(ink[box], fit)
 
 
-def digits_pil(img: Image.Image, *, lossy: bool | None = None) -> list[Digit]:
-    """The digits of a number written left to right, each framed exactly as a single digit is
-    (:func:`preprocess_pil`), with its box ``(x, y, width, height)`` in ``img``'s pixels.
-
-    The ink is split at the gaps of its column profile; a piece much wider than the digits are
-    tall (digits that touch) is cut at its thinnest column; specks are dropped and a short
-    fragment close to a neighbour (a detached bar) joins it. No digit raises
-    :class:`NoInkFound`.
-    """
-    found = ink_map(img, "digit", lossy=lossy, work_side=number_side(img.size))
-    ink = found.ink
-    pieces = _split_columns(_clean_mask(ink))
-    if not pieces:
-        raise NoInkFound(_nothing_found("digit"))
-    digits: list[Digit] = []
-    for r0, r1, c0, c1 in pieces:
-        x0, x1 = round(c0 * found.sx), round(c1 * found.sx)
-        y0, y1 = round(r0 * found.sy), round(r1 * found.sy)
-        box = (x0, y0, max(1, x1 - x0), max(1, y1 - y0))
-        digits.append(Digit(frame(ink[r0:r1, c0:c1], "digit"), box))
-    return digits
-
-
-def number_side(size: tuple[int, int]) -> int:
-    """The working side for a number: a wide picture keeps its height at about ``WORK_SIDE``
-    (each digit is a small part of its width), up to ``MAX_NUMBER_SIDE``."""
-    longer, shorter = max(size), max(1, min(size))
-    return min(MAX_NUMBER_SIDE, max(WORK_SIDE, round(WORK_SIDE * longer / shorter)))
-
-
-def _clean_mask(ink: np.ndarray) -> np.ndarray:
-    """The inked pixels, without isolated ones (no inked neighbour)."""
-    mask = ink > 0
-    p = np.zeros((mask.shape[0] + 2, mask.shape[1] + 2), np.uint8)
-    p[1:-1, 1:-1] = mask
-    rows = p[:-2] + p[1:-1] + p[2:]
-    neighbours = rows[:, :-2] + rows[:, 1:-1] + rows[:, 2:] - mask
-    return mask & (neighbours > 0)
-
-
-Piece = tuple[int, int, int, int]  # rows r0:r1, columns c0:c1 (working pixels)
-
-
-def _rows_of(mask: np.ndarray, c0: int, c1: int) -> Piece | None:
-    r = np.flatnonzero(mask[:, c0:c1].any(axis=1))
-    return None if r.size == 0 else (int(r[0]), int(r[-1]) + 1, c0, c1)
-
-
-def _split_columns(mask: np.ndarray) -> list[Piece]:
-    """Pieces of ink separated by empty columns, specks dropped, fragments joined, touching
-    digits cut (see :func:`digits_pil`)."""
-    profile = np.count_nonzero(mask, axis=0)
-    inked = np.concatenate([[False], profile > 0, [False]])
-    edges = np.flatnonzero(inked[1:] != inked[:-1])
-    runs = [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
-    pieces = [p for a, b in runs if (p := _rows_of(mask, a, b)) is not None]
-    if not pieces:
-        return []
-    tallest = max(p[1] - p[0] for p in pieces)
-    if tallest < max(3, MIN_INK_SIDE * min(mask.shape)):
-        return []
-    # A digit's height: the median of the pieces at least half as tall as the tallest.
-    height = float(np.median([p[1] - p[0] for p in pieces if 2 * (p[1] - p[0]) >= tallest]))
-    pieces = [p for p in pieces if max(p[1] - p[0], p[3] - p[2]) >= SPECK_SHARE * height]
-    pieces = _join_fragments(mask, pieces, height)
-    out: list[Piece] = []
-    for piece in pieces:
-        out.extend(_cut_wide(mask, piece, height))
-    return out
-
-
-def _join_fragments(mask: np.ndarray, pieces: list[Piece], height: float) -> list[Piece]:
-    """Join a short piece (a detached bar or hook) to its nearer neighbour when close to it."""
-    pieces = list(pieces)
-    i = 0
-    while i < len(pieces) and len(pieces) > 1:
-        r0, r1, c0, c1 = pieces[i]
-        if r1 - r0 >= FRAGMENT_SHARE * height:
-            i += 1
-            continue
-        gaps = []
-        if i > 0:
-            gaps.append((c0 - pieces[i - 1][3], i - 1))
-        if i + 1 < len(pieces):
-            gaps.append((pieces[i + 1][2] - c1, i + 1))
-        gap, j = min(gaps)
-        if gap > JOIN_GAP * height:
-            i += 1
-            continue
-        a, b = min(i, j), max(i, j)
-        joined = _rows_of(mask, pieces[a][2], pieces[b][3])
-        assert joined is not None
-        pieces[a : b + 1] = [joined]
-        i = a
-    return pieces
-
-
-def _cut_wide(mask: np.ndarray, piece: Piece, height: float) -> list[Piece]:
-    """A piece wider than a digit can be, cut at its thinnest column (recursively)."""
-    r0, r1, c0, c1 = piece
-    width = c1 - c0
-    if width <= WIDE_SHARE * max(height, r1 - r0):
-        return [piece]
-    margin = max(1, round(MIN_PART_SHARE * height))
-    if width <= 2 * margin:
-        return [piece]
-    profile = np.count_nonzero(mask[:, c0 + margin : c1 - margin], axis=0)
-    # Prefer the middle among equally thin columns: np.argmin picks the first otherwise.
-    centre = np.abs(np.arange(profile.size) - profile.size / 2) / max(profile.size, 1)
-    cut = c0 + margin + int(np.argmin(profile + 0.5 * centre))
-    parts = [_rows_of(mask, c0, cut), _rows_of(mask, cut, c1)]
-    return [q for p in parts if p is not None for q in _cut_wide(mask, p, height)]
-
-
-def _nothing_found(fit: Fit) -> str:
+def nothing_found(fit: Fit) -> str:
     what = "digit" if fit == "digit" else "item"
     return (
         f"no {what} found in the image: nothing stands out from its background "

@@ -11,7 +11,8 @@ from PIL import Image
 
 from benchmarks.numbers import render_number
 from service.inputs.images import decode_digits, decode_image
-from service.inputs.preprocess import NoInkFound, digits_pil, preprocess_pil
+from service.inputs.numbers import digits_pil
+from service.inputs.preprocess import NoInkFound, preprocess_pil
 from tests.helpers.inputs import encode
 
 ToBytes = Callable[..., bytes]
