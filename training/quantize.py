@@ -12,7 +12,8 @@ It times the file at batch 1 and 16 (one thread, as the service runs it) and exp
 version:
 
 - V's SavedModel and the files that do not depend on the model's outputs (the OOD statistics,
-  which live in pixel space, the drift reference, backgrounds), copied with their metadata blocks;
+  which live in pixel space, backgrounds), copied with their metadata blocks;
+- an image version's drift reference with the predicted-class shares of the quantised file;
 - the new TFLite file, the metrics recomputed on the test set, golden outputs of the new file;
 - the conformal scores recomputed from the quantised model on the calibration split (the same
   split the trainer held out), with the prediction-set figures on the test set; the calibration
@@ -166,6 +167,7 @@ def quantize_version(
         trust = _remeasure_trust(
             meta, target, run, x_cal, y_cal, split.y_test, probs, metrics["accuracy"]
         )
+        _rewrite_drift_reference(meta, target, run, split.x_train)
         golden_x = np.asarray(meta["golden"]["inputs"], np.float32)
         golden_out = run(golden_x)
 
@@ -283,6 +285,23 @@ def _remeasure_trust(
             "fitted_on": f"version {meta.get('version')} (float); summaries: {measured_on}",
         }
     return blocks
+
+
+def _rewrite_drift_reference(
+    meta: dict[str, Any], target: Path, run: Callable[[np.ndarray], np.ndarray], x: np.ndarray
+) -> None:
+    """An image version's drift reference holds the classes its model predicts on the training
+    images; the server compares them with what the TFLite file it runs predicts, so they are
+    recomputed from the quantised file (the ink features do not depend on the model)."""
+    from service.serving.drift import REFERENCE_FILE, image_reference
+    from training.export import _batched
+
+    if not meta.get("drift") or meta.get("task") != "image_classification":
+        return  # a table's reference holds feature percentiles only: the copy stays right
+    images = np.asarray(x, np.float32)
+    classes = _batched(run, images).argmax(axis=1)
+    reference = image_reference(images, classes, len(meta["labels"]))
+    (target / REFERENCE_FILE).write_text(json.dumps(reference), encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -113,3 +113,23 @@ def test_cli_reports_a_missing_source_and_fails(
     assert quantize.main(args) == 1
     err = capsys.readouterr().err
     assert "no finished mnist version" in err and "no finished fashion_mnist version" in err
+
+
+def test_drift_reference_holds_the_quantised_models_classes(tmp_path: Path) -> None:
+    from service.serving.drift import REFERENCE_FILE, image_reference
+
+    rng = np.random.default_rng(1)
+    x = rng.random((50, 28, 28), dtype=np.float32)
+
+    def run(batch: np.ndarray) -> np.ndarray:  # predicts class 2 for every image
+        return np.tile(np.array([0.1, 0.2, 0.7], np.float32), (len(batch), 1))
+
+    meta = {"task": "image_classification", "labels": ["a", "b", "c"], "drift": {"file": "x"}}
+    quantize._rewrite_drift_reference(meta, tmp_path, run, x)
+    written = json.loads((tmp_path / REFERENCE_FILE).read_text())
+    assert written == json.loads(json.dumps(image_reference(x, np.full(50, 2), 3)))
+    assert written != json.loads(json.dumps(image_reference(x, np.zeros(50, np.int64), 3)))
+
+    table = {"task": "binary_classification", "drift": {"file": "x"}}
+    quantize._rewrite_drift_reference(table, tmp_path / "none", run, x)  # nothing written
+    assert not (tmp_path / "none").exists()
