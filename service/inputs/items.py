@@ -54,7 +54,8 @@ def _background(colour: np.ndarray, ring: np.ndarray) -> tuple[np.ndarray, np.nd
     inliers = np.ones(ys.size, bool)
     coef = np.zeros((3, k))
     for _ in range(3):
-        coef = np.linalg.lstsq(design[inliers], vals[inliers], rcond=None)[0]
+        x = design[inliers]  # least squares by its 3x3 normal equations
+        coef = np.linalg.solve(x.T @ x + 1e-9 * np.eye(3), x.T @ vals[inliers])
         dist = np.sqrt(((vals - design @ coef) ** 2).sum(axis=1))
         keep = dist < 3 * max(robust_sigma(dist[inliers]), 1.0) + quantile(dist[inliers], 0.5)
         if keep.sum() < 0.3 * ys.size:
@@ -92,7 +93,8 @@ def item_ink(colour: np.ndarray, grey: np.ndarray) -> np.ndarray | None:
     if max(y1 - y0, x1 - x0) + 1 < max(3, MIN_ITEM_SIDE * min(h, w)):
         return None
     mask = filled(comp.mask(keep, (h, w)))
-    ground = plane @ LUMA if plane.shape[2] == LUMA.size else plane[..., 0]
+    # a weighted sum, not a matrix product, which would wake BLAS's threads for little work
+    ground = (plane * LUMA).sum(axis=2) if plane.shape[2] == LUMA.size else plane[..., 0]
     tone = (ground - grey) if quantile(ground, 0.5) > 127 else (grey - ground)
     inside = tone[mask]
     top = quantile(inside, 0.99) if inside.size else 0.0

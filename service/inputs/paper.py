@@ -104,28 +104,29 @@ def _cells(arr: np.ndarray, cell: int) -> tuple[np.ndarray, int, int]:
 
 
 @lru_cache(maxsize=256)
-def _weights(n: int, cell: int, size: int) -> np.ndarray:
-    """(size, n) linear weights from ``n`` cell centres ``cell`` px apart to ``size`` pixels.
-    Between the outer centres and the picture's edges (half a cell) the slope goes on, so light
-    falling off towards a corner is followed there too."""
+def _taps(n: int, cell: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """For ``size`` pixels, the lower of the two of ``n`` cell centres (``cell`` px apart) each
+    lies between, and its weight on the upper one. Between the outer centres and the picture's
+    edges (half a cell) the slope goes on, so light falling off towards a corner is followed
+    there too."""
     u = np.clip((np.arange(size) + 0.5) / cell - 0.5, -0.5, n - 0.5)
-    if n == 1:
-        return np.ones((size, 1), np.float32)
-    lo = np.clip(np.floor(u).astype(np.int64), 0, n - 2)
-    frac = (u - lo).astype(np.float32)
-    out = np.zeros((size, n), np.float32)
-    out[np.arange(size), lo] = 1.0 - frac
-    out[np.arange(size), lo + 1] += frac
-    return out
+    lo = np.clip(np.floor(u).astype(np.int64), 0, max(n - 2, 0))
+    frac = (u - lo).astype(np.float32) if n > 1 else np.zeros(size, np.float32)
+    return lo, frac
 
 
 def _upsample(levels: np.ndarray, ch: int, cw: int, shape: tuple[int, int]) -> np.ndarray:
-    """A cell grid back to full size, bilinear between cell centres (two small matrix
-    products: far cheaper than resizing a float image)."""
+    """A cell grid back to full size, linear between cell centres, one axis at a time (plain
+    array arithmetic: a matrix product would wake BLAS's threads for a few microseconds'
+    work)."""
     ny, nx = levels.shape
-    rows = _weights(ny, ch, shape[0])
-    cols = _weights(nx, cw, shape[1])
-    return (rows @ levels.astype(np.float32)) @ cols.T
+    levels = levels.astype(np.float32)
+    lo, frac = _taps(ny, ch, shape[0])
+    hi = np.minimum(lo + 1, ny - 1)
+    rows = levels[lo] + (levels[hi] - levels[lo]) * frac[:, None]
+    lo, frac = _taps(nx, cw, shape[1])
+    hi = np.minimum(lo + 1, nx - 1)
+    return rows[:, lo] + (rows[:, hi] - rows[:, lo]) * frac[None, :]
 
 
 def _sparse(arr: np.ndarray, cell: int) -> tuple[np.ndarray, int, int]:
