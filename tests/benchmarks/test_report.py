@@ -308,3 +308,12 @@ def test_cpu_share_is_the_floor_cpu_over_the_service_cpu_per_round() -> None:
     bare.extra["rounds_cpu_us"] = [100.0, 100.0, 100.0]
     assert cpu_share(service, bare) == pytest.approx(0.5)  # median of 0.5, 0.556, 0.4
     assert cpu_share(service, None) is None
+
+
+def test_goal_shares_show_the_cpu_ratio_beside_req_s() -> None:
+    service, bare = run("service", "json-1", 16, 6000), run("bare-floor", "json-1", 16, 12000)
+    service.extra["server_cpu_us_per_req"], bare.extra["server_cpu_us_per_req"] = 130.0, 45.0
+    goals = {g.name: g for g in evaluate_goals([service, bare], {}, {})}
+    mlp = next(g for name, g in goals.items() if name.startswith("MLP JSON path"))
+    assert mlp.measured == "50% (server CPU per request: 45 vs 130 µs, 35%)"
+    assert mlp.met is True  # the goal is the req/s share; the CPU ratio is shown beside it
