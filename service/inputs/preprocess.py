@@ -68,7 +68,7 @@ MIN_INK_SIDE = 0.04  # ink whose box is smaller than this share of the picture i
 MIN_PEAK = 0.18  # a photo's strongest ink darker than its paper by less than this is blank
 NOISE_K = 5.0  # ink stands this many noise sigmas above the paper
 INK_SHARE = 0.45  # ink threshold as a share of the strokes' own contrast
-MAX_INK_SHARE = 0.35  # more ink than this share of the page is texture or noise, not writing
+MAX_INK_SHARE = 0.5  # more ink than this share of the page is texture or noise, not writing
 
 
 class NoInkFound(InvalidInput):
