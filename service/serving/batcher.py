@@ -59,7 +59,7 @@ SMOOTHING = 0.1
 CLIP = 8.0
 
 PredictFn = Callable[[np.ndarray], np.ndarray]
-BatchObserver = Callable[[int, float], None]  # (rows, seconds), called on the inference thread
+BatchObserver = Callable[[int, float], None]  # (rows, seconds), on the thread that ran the call
 
 
 class BatchError(ServeError):
