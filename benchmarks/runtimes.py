@@ -189,7 +189,18 @@ def render(data: dict[str, Any]) -> str:
     table = markdown_table(
         ["call", "batch 1, us/call", "batch 1024, img/s", "batch 10000, img/s", "max diff"], rows
     )
-    return f"### In-process cost per call, {data['model']}\n\n{table}\n"
+    note = ""
+    rebuilt = ("model.predict", "eager model(x)", "tf.function", "numpy")
+    if any(
+        r["available"] and r["call"] in rebuilt and r["max_abs_diff_vs_savedmodel"] > 1e-3
+        for r in data["rows"]
+    ):
+        note = (
+            "\nThe Keras and numpy rows run the recipe's model rebuilt with the version's weights, "
+            "without what the export adds to it (a calibration's temperature, say): the same "
+            "work per call, other probabilities (max diff).\n"
+        )
+    return f"### In-process cost per call, {data['model']}\n\n{table}\n{note}"
 
 
 def main(argv: list[str] | None = None) -> int:
