@@ -159,8 +159,10 @@ class Edge:
                     await send_error(send_with_id, 422, limits.bad_timeout_message())
                     return
                 timeout = self.timeout if asked is None else min(asked, self.timeout)
-                task = asyncio.current_task()
+                # one look-up of the running loop: on CPython 3.11 each asks the OS for the
+                # process id, to tell a forked child's copy of the loop from the parent's
                 loop = asyncio.get_running_loop()
+                task = asyncio.current_task(loop)
                 timer = loop.call_at(loop.time() + timeout, expire)
             guarded = EDGE_DEADLINE.set(timer is not None)
             try:
