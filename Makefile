@@ -77,9 +77,16 @@ test: install system-deps lint typecheck deploy-check audit container-test
 
 bench: install system-deps data train
 	$(PY) -m benchmarks.run
+	$(PY) -m benchmarks.payload_log --models-dir $(MODELS_DIR) --out benchmarks/results \
+	  || echo "payload log: p99 goal missed, see benchmarks/results/payload_log.md"
 
 soak: install data train
 	$(PY) -m benchmarks.soak
+
+## soak-operations: the soak with the payload log, feedback, drift and shadow traffic all on
+.PHONY: soak-operations
+soak-operations: install data train
+	$(PY) -m benchmarks.soak --operations
 
 ## eval-photos: generate the photo-and-drawing set (benchmarks/photos) and evaluate every image
 ## version on it: accuracy per condition, dev and holdout, OOD AUROCs, speed
