@@ -14,9 +14,11 @@ from service.runtimes.base import ModelRuntime
 
 TFLITE_FILE = "model.tflite"
 # One interpreter thread: the service runs one inference thread per version beside the event
-# loop, and on the benchmark's one core (or a container's one CPU) a second interpreter thread only
-# competes with the loop for it. XNNPACK on: LiteRT's own kernels are slower for every version
-# measured, float and quantised, at batch 1 and 16 (``python -m benchmarks.litert_options``).
+# loop, and on one core (the benchmark's, or a container's one CPU) a second interpreter thread only
+# competes with the loop. With a second core free, two threads cut a float CNN's wall time for the
+# same CPU, but slow the dynamic-range quantised versions down. XNNPACK on: LiteRT's own kernels
+# are several times slower for every version measured, at batch 1 and 16. Measured with
+# ``python -m benchmarks.litert_options``.
 THREADS = 1
 XNNPACK = True
 
