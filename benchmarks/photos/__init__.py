@@ -1,2 +1,2 @@
-"""Photos and drawings: a labelled evaluation set (``generate``), its harness (``evaluate``) and a
-prototype preprocessing for real pictures (``prototype``)."""
+"""Photos and drawings: a labelled evaluation set (``generate``) and its harness
+(``evaluate``)."""

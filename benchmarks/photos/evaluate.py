@@ -1,6 +1,6 @@
 """Accuracy and OOD scores of the image models on the photo-and-drawing set.
 
-``python -m benchmarks.photos.evaluate --models-dir DIR [--preprocess current,baseline,prototype]
+``python -m benchmarks.photos.evaluate --models-dir DIR [--preprocess current,baseline]
 [--split dev|holdout|all]``
 
 Every picture goes, in this process, through decoding + a preprocessing
@@ -208,15 +208,13 @@ def evaluate(
     versions = find_versions(models_dir)
     if not versions:
         raise SystemExit(f"no image-classification version with model.tflite in {models_dir}")
-    fns, where, notes = preprocessings.load(methods)
-    for note in notes:
-        print(note, file=sys.stderr)
+    fns, where = preprocessings.load(methods)
     counts: dict[str, int] = defaultdict(int)
     for r in rows:
         counts[f"{r['subset']}/{r['split']}"] += 1
     result: dict[str, Any] = {"models_dir": str(models_dir), "data_dir": str(data_dir),
                               "current_from": where, "splits": splits, "methods": list(fns),
-                              "notes": notes, "pictures": dict(sorted(counts.items())),
+                              "pictures": dict(sorted(counts.items())),
                               "versions": [], "runs": [], "timing_ms": {},
                               "decode_ms": {}, "test_set_ood": {}}  # fmt: skip
     for v in versions:
@@ -269,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models-dir", type=Path, default=Path("models"))
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--preprocess", default=",".join(preprocessings.METHODS),
-                        help="comma list of current, baseline, prototype")  # fmt: skip
+                        help="comma list of current, baseline")  # fmt: skip
     parser.add_argument("--split", default="all", choices=("dev", "holdout", "all"),
                         help="'all' reports dev and holdout separately")  # fmt: skip
     parser.add_argument("--out", type=Path, default=RESULTS / "photos")

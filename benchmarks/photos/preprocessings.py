@@ -5,8 +5,7 @@ when the picture is judged blank).
   imported from wherever it lives now; its ``NoInkFound`` means judged blank;
 - ``baseline``: a plain MNIST-style pipeline: grey, invert when the page is light, normalise to
   [0, 1], crop to pixels above 0.5, fit the longer side to 20 px (28 for items), paste by the
-  centre of mass (the box centre for items); blank only when the picture is nearly uniform;
-- ``prototype``: ``benchmarks/photos/prototype.py`` when that module is there.
+  centre of mass (the box centre for items); blank only when the picture is nearly uniform.
 """
 
 from __future__ import annotations
@@ -14,14 +13,13 @@ from __future__ import annotations
 import importlib
 import io
 from collections.abc import Callable
-from types import ModuleType
 
 import numpy as np
 from PIL import Image
 
 Prep = Callable[[bytes, str], "np.ndarray | None"]
 MAX_PIXELS = 50_000_000  # above any picture of the set: the service's own limit is not measured
-METHODS = ("current", "baseline", "prototype")
+METHODS = ("current", "baseline")
 
 
 class _Never(Exception):
@@ -91,36 +89,13 @@ def baseline(data: bytes, framing: str) -> np.ndarray | None:
     return out
 
 
-def prototype_module() -> ModuleType | None:
-    """``benchmarks.photos.prototype``, or None when it is not there."""
-    try:
-        return importlib.import_module("benchmarks.photos.prototype")
-    except ModuleNotFoundError:
-        return None
-
-
-def prototype_method(module: ModuleType) -> Prep:
-    def run(data: bytes, framing: str) -> np.ndarray | None:
-        x, info = module.preprocess(data, framing)
-        return np.asarray(x, np.float32) if info.ink else None
-
-    return run
-
-
-def load(methods: list[str]) -> tuple[dict[str, Prep], str, list[str]]:
-    """The requested preprocessings that can run, where ``current`` came from, and notes on
-    those skipped."""
+def load(methods: list[str]) -> tuple[dict[str, Prep], str]:
+    """The requested preprocessings, and where ``current`` came from."""
     fns: dict[str, Prep] = {}
-    where, notes = "", []
+    where = ""
     for method in methods:
         if method == "current":
             fns["current"], where = current_method()
         elif method == "baseline":
             fns["baseline"] = baseline
-        elif method == "prototype":
-            module = prototype_module()
-            if module is None:
-                notes.append("prototype skipped: benchmarks/photos/prototype.py is not there")
-            else:
-                fns["prototype"] = prototype_method(module)
-    return fns, where, notes
+    return fns, where

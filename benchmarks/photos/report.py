@@ -148,7 +148,6 @@ def markdown(result: dict[str, Any]) -> str:
              "`benchmarks/photos/README.md`. Holdout is reported, never used to choose. "
              f"Models: `{result['models_dir']}`. `current` is the service's upload path "
              f"(`{result['current_from']}`).", "", f"Pictures: {pictures}.", ""]  # fmt: skip
-    lines += [f"Note: {n}." for n in result.get("notes", [])]
     lines += _accuracy(result) + _pages(result) + _ood(result) + _conditions(result)
     lines += _speed(result)
     return "\n".join(lines) + "\n"

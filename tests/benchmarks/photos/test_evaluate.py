@@ -112,11 +112,3 @@ def test_a_whole_run_with_a_stand_in_model(tmp_path: Path, monkeypatch: pytest.M
     assert {"format:png", "subset:canvas"} <= set().union(*(r["groups"] for r in runs.values()))
     text = report.markdown(result)
     assert "| mnist | 1 (r) | 0.9900 | dev |" in text and "## Speed" in text
-
-
-def test_a_missing_prototype_is_skipped_with_a_note(monkeypatch: pytest.MonkeyPatch) -> None:
-    from benchmarks.photos import preprocessings
-
-    monkeypatch.setattr(preprocessings, "prototype_module", lambda: None)
-    fns, _where, notes = preprocessings.load(["baseline", "prototype"])
-    assert list(fns) == ["baseline"] and "prototype" in notes[0]
