@@ -14,7 +14,8 @@ version:
 - V's SavedModel and the files that do not depend on the model's outputs (the OOD statistics,
   which live in pixel space, backgrounds), copied with their metadata blocks;
 - an image version's drift reference with the predicted-class shares of the quantised file;
-- the new TFLite file, the metrics recomputed on the test set, golden outputs of the new file;
+- the new TFLite file, the metrics recomputed on the test set, golden outputs of the new file,
+  and its own ``report/`` (test-set figures and plots of the quantised file);
 - the conformal scores recomputed from the quantised model on the calibration split (the same
   split the trainer held out), with the prediction-set figures on the test set; the calibration
   block keeps the source's fitted parameters (they are inside the converted graph) and its
@@ -35,9 +36,12 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from training.specs.base import Prepared
 
 MODES = ("dynamic", "float16", "int8")
 REPRESENTATIVE_EXAMPLES = 500  # training images the int8 converter calibrates its ranges on
@@ -168,6 +172,8 @@ def quantize_version(
             meta, target, run, x_cal, y_cal, split.y_test, probs, metrics["accuracy"]
         )
         _rewrite_drift_reference(meta, target, run, split.x_train)
+        recipe = _quantised_recipe(meta, mode, from_version)
+        _write_report(meta, target, data, recipe, metrics, probs, trust)
         golden_x = np.asarray(meta["golden"]["inputs"], np.float32)
         golden_out = run(golden_x)
 
@@ -180,17 +186,11 @@ def quantize_version(
         shutil.rmtree(target, ignore_errors=True)  # unfinished: no metadata, so never served
         raise
 
-    recipe = meta.get("recipe") or {}
     payload = {
         **meta,
         **trust,
         "version": version,
-        "recipe": {
-            **recipe,
-            "name": f"{recipe.get('name', 'unknown')}+{mode}",
-            "quantisation": mode,
-            "from_version": from_version,
-        },
+        "recipe": recipe,
         "metrics": {**metrics, "quantisation_check": check},
         "training": {
             **(meta.get("training") or {}),
@@ -216,6 +216,54 @@ def quantize_version(
     }
     _write_json_atomically(target / METADATA_FILE, payload)
     return target
+
+
+def _quantised_recipe(meta: dict[str, Any], mode: str, from_version: int) -> dict[str, Any]:
+    recipe = meta.get("recipe") or {}
+    return {
+        **recipe,
+        "name": f"{recipe.get('name', 'unknown')}+{mode}",
+        "quantisation": mode,
+        "from_version": from_version,
+    }
+
+
+def _write_report(
+    meta: dict[str, Any],
+    target: Path,
+    data: Prepared,
+    recipe: dict[str, Any],
+    metrics: dict[str, Any],
+    probs: np.ndarray,
+    trust: dict[str, Any],
+) -> None:
+    """The version's own ``report/`` (the model card shows it): the test-set figures and plots of
+    the quantised file; the training history is the source's, the fit it was converted from. No
+    reliability plot: the probabilities before calibration exist only in the source's training
+    run, and the calibrator is inside the converted graph."""
+    from training.report import ReportData, write_report
+
+    report_dir = target / "report"
+    report_dir.mkdir()
+    write_report(
+        report_dir,
+        ReportData(
+            dataset=meta["name"],
+            description=f"{meta.get('description', '')} ({recipe['quantisation']}-quantised "
+            f"copy of version {recipe['from_version']})",
+            labels=list(data.split.labels),
+            recipe=recipe,
+            training=meta.get("training") or {},
+            metrics=metrics,
+            data_source=data.source,
+            y_test=data.split.y_test,
+            probs=probs,
+            samples=data.samples,
+            threshold=meta.get("threshold"),
+            calibration=trust.get("calibration", meta.get("calibration")),
+            conformal=trust.get("conformal", meta.get("conformal")),
+        ),
+    )
 
 
 def _accuracy_check(

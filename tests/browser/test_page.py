@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.helpers.browser import open_page
 from tests.helpers.live_server import ROOT, Server
 
 pytestmark = pytest.mark.browser
-TIMEOUT_MS = 20_000
 
 
 def _served_metadata(models_dir: Path, name: str) -> dict[str, Any]:
@@ -39,16 +39,8 @@ def _served_metadata(models_dir: Path, name: str) -> dict[str, Any]:
 
 @pytest.fixture
 def page(browser: Any, page_server: Server) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, device_scale_factor=1)
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    pg.set_default_timeout(TIMEOUT_MS)
-    pg.goto(page_server.url + "/")
-    pg.wait_for_selector("body[data-loaded=yes]")
-    yield pg
-    context.close()
-    assert errors == [], f"JavaScript errors on the page: {errors}"
+    with open_page(browser, page_server.url, device_scale_factor=1) as pg:
+        yield pg
 
 
 def _updates(pg: Any, selector: str) -> int:
@@ -348,12 +340,8 @@ def test_model_card_shows_metrics_and_plots(
 def test_phone_width_keyboard_and_labels(
     browser: Any, page_server: Server, screenshots: Path
 ) -> None:
-    context = browser.new_context(viewport={"width": 375, "height": 812}, has_touch=True)
-    pg = context.new_page()
-    pg.set_default_timeout(TIMEOUT_MS)
-    try:
-        pg.goto(page_server.url + "/")
-        pg.wait_for_selector("body[data-loaded=yes]")
+    phone = {"width": 375, "height": 812}
+    with open_page(browser, page_server.url, viewport=phone, has_touch=True) as pg:
         pg.click("#card-toggle")
         pg.wait_for_selector("#card .plot img")
         for model in ("mnist", "pima"):
@@ -377,8 +365,6 @@ def test_phone_width_keyboard_and_labels(
             reached.add(pg.evaluate("() => document.activeElement.id"))
         assert {"model", "version", "pad", "clear", "ink", "file", "card-toggle"} <= reached
         pg.screenshot(path=str(screenshots / "phone.png"), full_page=False)
-    finally:
-        context.close()
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -14,11 +14,11 @@ import pytest
 from PIL import Image
 
 from benchmarks.numbers import render_number
+from tests.helpers.browser import open_page
 from tests.helpers.live_server import Server, run_server
 from tests.helpers.models import cached_tiny_repository
 
 pytestmark = pytest.mark.browser
-TIMEOUT_MS = 20_000
 
 
 @pytest.fixture(scope="module")
@@ -31,18 +31,10 @@ def flags_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture
 def page(browser: Any, flags_server: Server) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    pg.set_default_timeout(TIMEOUT_MS)
-    pg.goto(flags_server.url + "/")
-    pg.wait_for_selector("body[data-loaded=yes]")
-    pg.select_option("#model", "mnist")
-    pg.wait_for_selector("#image-panel:not([hidden])")
-    yield pg
-    context.close()
-    assert errors == [], f"JavaScript errors on the page: {errors}"
+    with open_page(browser, flags_server.url) as pg:
+        pg.select_option("#model", "mnist")
+        pg.wait_for_selector("#image-panel:not([hidden])")
+        yield pg
 
 
 def _updates(pg: Any) -> int:

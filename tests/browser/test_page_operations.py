@@ -14,12 +14,12 @@ import httpx
 import numpy as np
 import pytest
 
+from tests.helpers.browser import open_page
 from tests.helpers.live_server import Server, run_server
 from tests.helpers.models import cached_tiny_repository
 from tests.helpers.operations import image_reference, write_reference
 
 pytestmark = pytest.mark.browser
-TIMEOUT_MS = 20_000
 ROWS = 40
 
 
@@ -77,16 +77,8 @@ def served(ops_server: Server) -> dict[str, Any]:
 
 @pytest.fixture
 def page(browser: Any, ops_server: Server) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    pg.set_default_timeout(TIMEOUT_MS)
-    pg.goto(ops_server.url + "/")
-    pg.wait_for_selector("body[data-loaded=yes]")
-    yield pg
-    context.close()
-    assert errors == [], f"JavaScript errors on the page: {errors}"
+    with open_page(browser, ops_server.url) as pg:
+        yield pg
 
 
 def _open_card(pg: Any, model: str) -> str:

@@ -133,3 +133,35 @@ def test_drift_reference_holds_the_quantised_models_classes(tmp_path: Path) -> N
     table = {"task": "binary_classification", "drift": {"file": "x"}}
     quantize._rewrite_drift_reference(table, tmp_path / "none", run, x)  # nothing written
     assert not (tmp_path / "none").exists()
+
+
+@pytest.mark.training
+def test_a_quantised_version_loads_and_carries_its_own_report(tmp_path: Path) -> None:
+    """End to end on real data: a tutorial version trained for one epoch, quantised; the new
+    version passes the repository's checks (every file listed and checksummed, the report
+    included), its recorded accuracy is its own file's, and its report is its own."""
+    from training.data.errors import DataUnavailable
+    from training.trainer import load_dataset, train_and_export
+
+    try:
+        load_dataset("mnist", subset=8)
+    except DataUnavailable as exc:  # pragma: no cover - depends on the machine
+        pytest.skip(f"real data not available: {exc}")
+    train_and_export("mnist", models_dir=tmp_path, subset=512, epochs=1, verbose=0)
+    target = quantize.quantize_version(tmp_path, "mnist", 1, "dynamic", max_accuracy_drop=0.05)
+
+    assert target == tmp_path / "mnist" / "2"
+    meta = json.loads((target / "metadata.json").read_text())
+    assert meta["recipe"]["name"] == "tutorial+dynamic" and meta["recipe"]["from_version"] == 1
+    for name in ("report.md", "confusion_matrix.png", "history.png", "samples.png"):
+        assert f"report/{name}" in meta["files"]
+    report = (target / "report" / "report.md").read_text()
+    assert "dynamic-quantised copy of version 1" in report
+    matrix = np.asarray(meta["metrics"]["confusion_matrix"])
+    assert np.trace(matrix) / matrix.sum() == pytest.approx(meta["metrics"]["accuracy"])
+
+    from service.repository.disk import Repository
+
+    repository = Repository(tmp_path)
+    checked = repository.read_metadata("mnist", 2)
+    repository.verify_files("mnist", 2, checked)  # raises on a missing or changed file

@@ -1,0 +1,28 @@
+"""One way to open the demo page in the test browser: a fresh context, the page loaded, and any
+JavaScript error on it failing the test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+TIMEOUT_MS = 20_000
+
+
+@contextmanager
+def open_page(browser: Any, url: str, **context_options: Any) -> Iterator[Any]:
+    """The page at ``url``, loaded (``body[data-loaded=yes]``); a 1280x900 viewport unless
+    ``context_options`` say otherwise."""
+    context = browser.new_context(**{"viewport": {"width": 1280, "height": 900}, **context_options})
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    pg.set_default_timeout(TIMEOUT_MS)
+    try:
+        pg.goto(url + "/")
+        pg.wait_for_selector("body[data-loaded=yes]")
+        yield pg
+    finally:
+        context.close()
+    assert errors == [], f"JavaScript errors on the page: {errors}"
