@@ -308,15 +308,22 @@ def _remeasure_trust(
     probs_cal = _batched(run, np.asarray(x_cal, np.float32))
     measured_on = "this version's quantised model.tflite"
     if meta.get("conformal"):
-        scores = conformal.scores(class_probabilities(probs_cal), y_cal)
+        cal_probs = class_probabilities(probs_cal)
+        scores = conformal.scores(cal_probs, y_cal)
         conformal.save(scores, target / CONFORMAL_FILE)
         class_probs = class_probabilities(probs_test)
+        delta = meta["conformal"].get("delta")  # versions from before the margin have none
+        chosen: dict[str, Any] = {}
+        if delta is not None:  # the source chose its default alpha by rule: so does this file
+            alpha, on_calibration = conformal.choose_alpha(scores, cal_probs, delta)
+            chosen = {"alpha": alpha, "calibration_split": on_calibration}
         blocks["conformal"] = {
             **meta["conformal"],
+            **chosen,
             "file": CONFORMAL_FILE,
             "n": len(scores),
             "test": [
-                prediction_set_figures(scores, class_probs, y_test, alpha)
+                prediction_set_figures(scores, class_probs, y_test, alpha, delta)
                 for alpha in CONFORMAL_ALPHAS
             ],
             "measured_on": measured_on,

@@ -96,6 +96,35 @@ def test_conformal_scores_and_calibration_come_from_the_quantised_model(tmp_path
     assert cal["calibration_split"]["before"] == {"ece": 8.0}
 
 
+def test_a_source_with_a_margin_gets_its_alpha_rechosen_on_the_quantised_model(
+    tmp_path: Path,
+) -> None:
+    rng = np.random.default_rng(1)
+    y_cal, y_test = rng.integers(0, 3, 300), rng.integers(0, 3, 100)
+    x_cal = rng.random((300, 4), dtype=np.float32)
+    p_cal = _probs(y_cal, rng.uniform(0.3, 1.0, 300))
+    p_test = _probs(y_test, rng.uniform(0.3, 1.0, 100))
+    rows = {x.tobytes(): p for x, p in zip(x_cal, p_cal, strict=True)}
+
+    def run(x: np.ndarray) -> np.ndarray:
+        return np.stack([rows[row.tobytes()] for row in np.asarray(x, np.float32)])
+
+    source: dict[str, Any] = {
+        "version": 2,
+        "conformal": {"method": "lac", "alpha": 0.5, "delta": 0.1, "calibration_split": []},
+    }
+    block = quantize._remeasure_trust(source, tmp_path, run, x_cal, y_cal, y_test, p_test, 0.5)[
+        "conformal"
+    ]
+    scores = conformal.scores(p_cal, y_cal)
+    alpha, figures = conformal.choose_alpha(scores, p_cal, 0.1)
+    assert block["alpha"] == alpha != 0.5 and block["calibration_split"] == figures
+    expected = [
+        conformal.set_figures(scores, p_test, a, 0.1, labels=y_test) for a in CONFORMAL_ALPHAS
+    ]
+    assert block["test"] == expected
+
+
 def test_a_version_without_conformal_or_calibration_gets_neither(tmp_path: Path) -> None:
     def run(x: np.ndarray) -> np.ndarray:
         raise AssertionError("nothing to measure")
