@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -21,6 +21,15 @@ GOLDEN_COUNT = 8
 
 # loader(data_dir=..., cache_dir=..., [allow_download=..., allow_mirrors=...]) -> raw data
 Loader = Callable[..., Any]
+
+
+class Provenance(Protocol):
+    """What every loader's result says about where its data came from (for the metadata)."""
+
+    @property
+    def source(self) -> str: ...
+    @property
+    def sha256(self) -> dict[str, str]: ...
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from training.drift_reference import write_image_reference
-from training.specs.base import DatasetSpec, Prepared, Split, first
+from training.specs.base import DatasetSpec, Prepared, Provenance, Split, first
 
 IMAGE_SIDE = 28
 IMAGE_SHAPE = (IMAGE_SIDE, IMAGE_SIDE)
@@ -28,7 +28,7 @@ OOD_FLAGGED = 0.02
 OOD_SEED = 7
 
 
-class ImageSource(Protocol):
+class ImageSource(Provenance, Protocol):
     """What an image loader returns: uint8 images ``[N, side, side]`` and class indices."""
 
     @property
@@ -39,10 +39,6 @@ class ImageSource(Protocol):
     def x_test(self) -> np.ndarray: ...
     @property
     def y_test(self) -> np.ndarray: ...
-    @property
-    def source(self) -> str: ...
-    @property
-    def sha256(self) -> dict[str, str]: ...
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from training.drift_reference import write_record_reference
-from training.specs.base import DatasetSpec, Prepared, Split, first
+from training.specs.base import DatasetSpec, Prepared, Provenance, Split, first
 
 # Explanations compare an input with this many training rows; more costs time per explanation.
 BACKGROUND_FILE = "background.npy"
@@ -52,17 +52,13 @@ def feature_entries(specs: tuple[FeatureSpec, ...], table: np.ndarray) -> list[d
     return entries
 
 
-class TableSource(Protocol):
+class TableSource(Provenance, Protocol):
     """What a table loader returns: ``features`` ``[N, F]`` in the spec's order, 0/1 outcome."""
 
     @property
     def features(self) -> np.ndarray: ...
     @property
     def outcome(self) -> np.ndarray: ...
-    @property
-    def source(self) -> str: ...
-    @property
-    def sha256(self) -> dict[str, str]: ...
 
 
 @dataclass(frozen=True, kw_only=True)
