@@ -19,6 +19,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 __all__ = [
     "box_blur",
@@ -116,17 +117,23 @@ def _taps(n: int, cell: int, size: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _upsample(levels: np.ndarray, ch: int, cw: int, shape: tuple[int, int]) -> np.ndarray:
-    """A cell grid back to full size, linear between cell centres, one axis at a time (plain
-    array arithmetic: a matrix product would wake BLAS's threads for a few microseconds'
-    work)."""
+    """A cell grid back to full size, linear between cell centres. Columns are interpolated on
+    the small grid first, so the full-size work is two gathers of whole rows and two in-place
+    operations (gathering single columns of a full-size array cost as much as the rest of the
+    estimate); plain array arithmetic, as a matrix product would wake BLAS's threads for a few
+    microseconds' work."""
     ny, nx = levels.shape
     levels = levels.astype(np.float32)
-    lo, frac = _taps(ny, ch, shape[0])
-    hi = np.minimum(lo + 1, ny - 1)
-    rows = levels[lo] + (levels[hi] - levels[lo]) * frac[:, None]
     lo, frac = _taps(nx, cw, shape[1])
     hi = np.minimum(lo + 1, nx - 1)
-    return rows[:, lo] + (rows[:, hi] - rows[:, lo]) * frac[None, :]
+    cols = levels[:, lo] + (levels[:, hi] - levels[:, lo]) * frac[None, :]  # (ny, width)
+    step = np.zeros_like(cols)  # each row's rise to the next (none past the last)
+    step[:-1] = cols[1:] - cols[:-1]
+    lo, frac = _taps(ny, ch, shape[0])
+    out = step[lo]
+    out *= frac[:, None]
+    out += cols[lo]
+    return out
 
 
 def _sparse(arr: np.ndarray, cell: int) -> tuple[np.ndarray, int, int]:
@@ -138,12 +145,14 @@ def _sparse(arr: np.ndarray, cell: int) -> tuple[np.ndarray, int, int]:
 
 
 def _median(grid: np.ndarray, size: int) -> np.ndarray:
-    """size x size median of a small grid (edges replicated)."""
+    """size x size median of a small grid (edges replicated), as one partition over sliding
+    windows (np.pad and a stack of shifted copies cost more than the grid's whole estimate)."""
     r = size // 2
-    p = np.pad(grid, r, mode="edge")
     h, w = grid.shape
-    stack = np.stack([p[i : i + h, j : j + w] for i in range(size) for j in range(size)])
-    return np.partition(stack, size * size // 2, axis=0)[size * size // 2]
+    rows = np.clip(np.arange(-r, h + r), 0, h - 1)
+    cols = np.clip(np.arange(-r, w + r), 0, w - 1)
+    windows = sliding_window_view(grid[rows][:, cols], (size, size)).reshape(h, w, size * size)
+    return np.partition(windows, size * size // 2, axis=2)[:, :, size * size // 2]
 
 
 def paper_from_cells(grey: np.ndarray, cell: int) -> np.ndarray:
@@ -170,14 +179,22 @@ def paper_without_ink(grey: np.ndarray, ink: np.ndarray, cell: int) -> np.ndarra
         return paper_from_cells(grey, cell)
     level = np.where(known, level, 0.0)
     while not known.all():
-        pk = np.pad(known.astype(np.float32), 1)
-        pl = np.pad(level * known, 1)
-        n = pk[:-2, 1:-1] + pk[2:, 1:-1] + pk[1:-1, :-2] + pk[1:-1, 2:]
-        total = pl[:-2, 1:-1] + pl[2:, 1:-1] + pl[1:-1, :-2] + pl[1:-1, 2:]
+        n, total = _neighbour_sums(known.astype(np.float32)), _neighbour_sums(level * known)
         grow = ~known & (n > 0)
         level = np.where(grow, total / np.maximum(n, 1.0), level)
         known = known | grow
     return _upsample(level, ch * step, cw * step, grey.shape)
+
+
+def _neighbour_sums(grid: np.ndarray) -> np.ndarray:
+    """Each cell's sum over its 4 neighbours (none beyond the edges), by slicing: np.pad costs
+    more than the sums on a grid this small."""
+    out = np.zeros_like(grid)
+    out[1:] += grid[:-1]
+    out[:-1] += grid[1:]
+    out[:, 1:] += grid[:, :-1]
+    out[:, :-1] += grid[:, 1:]
+    return out
 
 
 def contrast(grey: np.ndarray, paper: np.ndarray) -> tuple[np.ndarray, float]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from service.inputs.paper import (
+    _median,
+    _upsample,
     cell_side,
     contrast,
     paper_from_cells,
@@ -62,3 +64,30 @@ def test_rules_go_but_a_stroke_crossing_one_stays() -> None:
     out = without_rules(mask)
     assert not out[20, 5] and not out[40, 70]
     assert out[5:50, 30:33].all()
+
+
+def test_the_upsampled_grid_is_linear_between_cell_centres_and_follows_the_slope_outside() -> None:
+    levels = np.array([[0.0, 10.0], [20.0, 30.0]], np.float32)  # rises 10 per cell across, 20 down
+    out = _upsample(levels, 4, 4, (9, 8))  # one row past the grid: its level stays the last one
+    assert out.shape == (9, 8) and out.dtype == np.float32
+    # pixel centres (x + 0.5) / 4 - 0.5 cells from the first centre, clipped half a cell out
+    u = np.clip((np.arange(8) + 0.5) / 4 - 0.5, -0.5, 1.5)
+    v = np.clip((np.arange(9) + 0.5) / 4 - 0.5, -0.5, 1.5)
+    assert np.allclose(out, 20.0 * v[:, None] + 10.0 * u[None, :], atol=1e-5)
+
+
+def test_a_single_cell_grid_is_its_level_everywhere() -> None:
+    assert np.array_equal(
+        _upsample(np.full((1, 1), 7.0, np.float32), 5, 5, (4, 6)), np.full((4, 6), 7.0, np.float32)
+    )
+
+
+def test_the_cell_median_replaces_a_lone_filled_cell_and_keeps_a_step() -> None:
+    grid = np.full((5, 6), 200.0, np.float32)
+    grid[:, 3:] = 100.0  # a shadow's edge
+    grid[2, 1] = 30.0  # a cell that ink fills
+    out = _median(grid, 3)
+    assert out[2, 1] == 200.0
+    assert np.array_equal(out[:, :3], np.full((5, 3), 200.0)) and np.array_equal(
+        out[:, 3:], grid[:, 3:]
+    )
