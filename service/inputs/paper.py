@@ -31,6 +31,7 @@ __all__ = [
     "quantile",
     "quantiles",
     "robust_sigma",
+    "sampled",
     "without_rules",
 ]
 
@@ -105,18 +106,21 @@ def _cells(arr: np.ndarray, cell: int) -> tuple[np.ndarray, int, int]:
 
 
 @lru_cache(maxsize=256)
-def _taps(n: int, cell: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+def _taps(n: int, cell: int, size: int, first: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
     """For ``size`` pixels, the lower of the two of ``n`` cell centres (``cell`` px apart) each
     lies between, and its weight on the upper one. Between the outer centres and the picture's
     edges (half a cell) the slope goes on, so light falling off towards a corner is followed
-    there too."""
-    u = np.clip((np.arange(size) + 0.5) / cell - 0.5, -0.5, n - 0.5)
+    there too. ``first`` is the first pixel's centre in pixels (less than half of one for a
+    sample of every other pixel, whose pixels stand for the full picture's)."""
+    u = np.clip((np.arange(size) + first) / cell - 0.5, -0.5, n - 0.5)
     lo = np.clip(np.floor(u).astype(np.int64), 0, max(n - 2, 0))
     frac = (u - lo).astype(np.float32) if n > 1 else np.zeros(size, np.float32)
     return lo, frac
 
 
-def _upsample(levels: np.ndarray, ch: int, cw: int, shape: tuple[int, int]) -> np.ndarray:
+def _upsample(
+    levels: np.ndarray, ch: int, cw: int, shape: tuple[int, int], first: float = 0.5
+) -> np.ndarray:
     """A cell grid back to full size, linear between cell centres. Columns are interpolated on
     the small grid first, so the full-size work is two gathers of whole rows and two in-place
     operations (gathering single columns of a full-size array cost as much as the rest of the
@@ -124,12 +128,12 @@ def _upsample(levels: np.ndarray, ch: int, cw: int, shape: tuple[int, int]) -> n
     microseconds' work."""
     ny, nx = levels.shape
     levels = levels.astype(np.float32)
-    lo, frac = _taps(nx, cw, shape[1])
+    lo, frac = _taps(nx, cw, shape[1], first)
     hi = np.minimum(lo + 1, nx - 1)
     cols = levels[:, lo] + (levels[:, hi] - levels[:, lo]) * frac[None, :]  # (ny, width)
     step = np.zeros_like(cols)  # each row's rise to the next (none past the last)
     step[:-1] = cols[1:] - cols[:-1]
-    lo, frac = _taps(ny, ch, shape[0])
+    lo, frac = _taps(ny, ch, shape[0], first)
     out = step[lo]
     out *= frac[:, None]
     out += cols[lo]
@@ -155,23 +159,36 @@ def _median(grid: np.ndarray, size: int) -> np.ndarray:
     return np.partition(windows, size * size // 2, axis=2)[:, :, size * size // 2]
 
 
-def paper_from_cells(grey: np.ndarray, cell: int) -> np.ndarray:
-    """First estimate: each cell's light tail, a 3x3 median over cells, bilinear."""
+def sampled(arr: np.ndarray, cell: int) -> np.ndarray:
+    """The pixels the paper estimates measure their cells on (every other pixel of a picture
+    large enough for ``cell``): a rough ink map at this size is all :func:`paper_without_ink`
+    needs."""
+    return _sparse(arr, cell)[0]
+
+
+def paper_from_cells(grey: np.ndarray, cell: int, *, at_samples: bool = False) -> np.ndarray:
+    """First estimate: each cell's light tail, a 3x3 median over cells, bilinear; at full size,
+    or with ``at_samples`` at the pixels of :func:`sampled` (a quarter of the work when the
+    estimate only has to find the ink roughly)."""
     sparse, small, step = _sparse(grey, cell)
     cells, ch, cw = _cells(sparse, small)
     k = round(PAPER_QUANTILE * (cells.shape[2] - 1))
     levels = np.partition(cells, k, axis=2)[:, :, k]
     if min(levels.shape) >= 3:
         levels = _median(levels, 3)
+    if at_samples:  # the same levels as at full size, at the sampled pixels
+        return _upsample(levels, ch, cw, sparse.shape, 0.5 / step)
     return _upsample(levels, ch * step, cw * step, grey.shape)
 
 
 def paper_without_ink(grey: np.ndarray, ink: np.ndarray, cell: int) -> np.ndarray:
     """Second estimate: each cell's mean over its non-ink pixels; filled cells take their
-    known neighbours' mean, outwards."""
+    known neighbours' mean, outwards. ``ink`` is at full size or at :func:`sampled`'s pixels."""
     sparse, small, step = _sparse(grey, cell)
     cells, ch, cw = _cells(sparse, small)
-    free, _, _ = _cells(~ink[::step, ::step], small)
+    if ink.shape != sparse.shape:
+        ink = ink[::step, ::step]
+    free, _, _ = _cells(~ink, small)
     count = free.sum(axis=2)
     level = (cells * free).sum(axis=2) / np.maximum(count, 1.0)
     known = count >= KNOWN_SHARE * cells.shape[2]

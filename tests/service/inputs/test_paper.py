@@ -11,6 +11,7 @@ from service.inputs.paper import (
     contrast,
     paper_from_cells,
     paper_without_ink,
+    sampled,
     without_rules,
 )
 
@@ -91,3 +92,24 @@ def test_the_cell_median_replaces_a_lone_filled_cell_and_keeps_a_step() -> None:
     assert np.array_equal(out[:, :3], np.full((5, 3), 200.0)) and np.array_equal(
         out[:, 3:], grid[:, 3:]
     )
+
+
+def test_the_first_estimate_at_the_samples_is_the_full_estimate_there() -> None:
+    page = _lit_page(130, 170)
+    page[40:90, 60:70] = 40.0  # a bold stroke
+    cell = cell_side(page.shape)
+    full = paper_from_cells(page, cell)
+    at_samples = paper_from_cells(page, cell, at_samples=True)
+    assert at_samples.shape == sampled(page, cell).shape == (65, 85)
+    assert np.allclose(at_samples, full[::2, ::2], atol=1e-3)
+
+
+def test_the_second_estimate_takes_a_rough_ink_map_at_the_samples() -> None:
+    page = _lit_page(130, 170)
+    ink = np.zeros(page.shape, bool)
+    ink[40:90, 60:70] = True
+    page[ink] = 40.0
+    cell = cell_side(page.shape)
+    full = paper_without_ink(page, ink, cell)
+    assert np.array_equal(paper_without_ink(page, sampled(ink, cell), cell), full)
+    assert abs(float(full[60, 65]) - float(_lit_page(130, 170)[60, 65])) < 10.0
