@@ -195,15 +195,17 @@ def _photo_ink(grey: np.ndarray) -> np.ndarray | None:
     h, w = grey.shape
     sample = grey[:: max(1, h // 48), :: max(1, w // 48)]
     dark, middle, light = quantiles(sample, (0.01, 0.5, 0.99))
+    cell = cell_side(grey.shape)
+    c, sigma, peak, high, t = _rough_ink(grey, cell)
     # Light strokes on a dark ground (a chalkboard, an inverted scan) have the longer light
     # tail; a light page without a clear tail (light falling off, nothing written) is paper.
+    # A page mostly in deep shadow has that tail too (its lit part): there the dark ink stands
+    # out more than the light, which is only the shadow's edge.
     if middle < 128 and middle - dark < light - middle:
-        grey = 255.0 - grey
-    cell = cell_side(grey.shape)
-    # The first estimate only has to find the ink roughly, for the second to leave out: it is
-    # measured on the pixels the paper's cells are sampled from, a quarter of a large picture.
-    c, sigma = contrast(sampled(grey, cell), paper_from_cells(grey, cell, at_samples=True))
-    peak, high, t = _levels(c, sigma)
+        inverse = _rough_ink(255.0 - grey, cell)
+        if inverse[2] >= peak:
+            grey = 255.0 - grey
+            c, sigma, peak, high, t = inverse
     if _stands_out(peak, sigma):  # the paper again, from the pixels that are not ink
         c, sigma = contrast(grey, paper_without_ink(grey, dilate(c > 0.7 * t), cell))
     else:  # nothing stood out among the samples: the full picture has the last word
@@ -225,6 +227,15 @@ def _photo_ink(grey: np.ndarray) -> np.ndarray | None:
     kept = mask if keep.all() else comp.mask(keep, (h, w))
     low = t / 2  # anti-aliased stroke edges fade out instead of being cut
     return np.clip((c - low) / max(high - low, 1e-6), 0.0, 1.0) * dilate(kept)
+
+
+def _rough_ink(grey: np.ndarray, cell: int) -> tuple[np.ndarray, float, float, float, float]:
+    """Dark ink's contrast against the first paper estimate, its noise sigma and its levels
+    (:func:`_levels`). This estimate only has to find the ink roughly, for the second to leave
+    out: it is measured on the pixels the paper's cells are sampled from, a quarter of a large
+    picture."""
+    c, sigma = contrast(sampled(grey, cell), paper_from_cells(grey, cell, at_samples=True))
+    return (c, sigma, *_levels(c, sigma))
 
 
 def _stands_out(peak: float, sigma: float) -> bool:

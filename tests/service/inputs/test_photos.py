@@ -73,6 +73,32 @@ def test_pages_with_light_and_grain_but_no_digit_are_refused(
         decode_image(to_bytes(np.clip(page, 0, 255).astype(np.uint8)), max_pixels=LIMIT)
 
 
+def test_a_digit_on_a_page_mostly_in_deep_shadow_is_read_as_dark_ink(
+    reference: np.ndarray, to_bytes: ToBytes
+) -> None:
+    # Most of the page lies in a hard shadow (grey about 100), a lit strip at the left: the
+    # picture's light tail is the lit strip, as a chalkboard's would be its chalk. The marker
+    # ink stands out from the shadow more than the lit strip does.
+    rng = np.random.default_rng(7)
+    side = 240
+    page = np.full((side, side), 235.0) + rng.normal(0, 3.0, (side, side))
+    page[:, 60:] *= 0.42
+    ink = np.zeros((side, side), np.float32)
+    ink[40:220, 70:230] = seven_mask(200)[10:190, 20:180]
+    out = decode_image(to_bytes(photo(page, ink, strength=0.9)), max_pixels=LIMIT)
+    assert np.abs(out - reference).mean() < 0.12
+
+
+def test_chalk_on_a_grainy_dark_board_is_read_as_light_strokes(
+    reference: np.ndarray, to_bytes: ToBytes
+) -> None:
+    rng = np.random.default_rng(8)
+    board = np.full((240, 240), 45.0) + rng.normal(0, 3.0, (240, 240))
+    out = decode_image(to_bytes(np.clip(board + 170.0 * seven_mask(240), 0, 255).astype(np.uint8)),
+                       max_pixels=LIMIT)  # fmt: skip
+    assert np.abs(out - reference).mean() < 0.12
+
+
 def test_a_bold_marker_digit_is_read(reference: np.ndarray, to_bytes: ToBytes) -> None:
     rng = np.random.default_rng(4)
     page = photo(lit_paper(rng, 240), seven_mask(240, 0.16), strength=0.85)
