@@ -201,9 +201,12 @@ def _photo_ink(grey: np.ndarray) -> np.ndarray | None:
     # tail; a light page without a clear tail (light falling off, nothing written) is paper.
     # A page mostly in deep shadow has that tail too (its lit part): there the dark ink stands
     # out more than the light, which is only the shadow's edge.
+    # And an object that fills most of a dark picture (a garment on black, as the data sets
+    # store them) leaves the dark ground as the "dark ink": ground reaches the picture's edges,
+    # writing does not.
     if middle < 128 and middle - dark < light - middle:
         inverse = _rough_ink(255.0 - grey, cell)
-        if inverse[2] >= peak:
+        if inverse[2] >= peak or _edge_share(c, t) > _edge_share(inverse[0], inverse[4]):
             grey = 255.0 - grey
             c, sigma, peak, high, t = inverse
     if _stands_out(peak, sigma):  # the paper again, from the pixels that are not ink
@@ -236,6 +239,12 @@ def _rough_ink(grey: np.ndarray, cell: int) -> tuple[np.ndarray, float, float, f
     picture."""
     c, sigma = contrast(sampled(grey, cell), paper_from_cells(grey, cell, at_samples=True))
     return (c, sigma, *_levels(c, sigma))
+
+
+def _edge_share(c: np.ndarray, t: float) -> float:
+    """The share of the picture's outermost pixels that ``c`` counts as ink (above ``t``)."""
+    edge = np.concatenate((c[0], c[-1], c[1:-1, 0], c[1:-1, -1]))
+    return float(np.mean(edge > t))
 
 
 def _stands_out(peak: float, sigma: float) -> bool:
