@@ -179,6 +179,21 @@ def _open(
         raise InvalidInput(f"the {fmt} image cannot be decoded: {reason}") from None
 
 
+def _checked(
+    data: bytes, content_type: str | None, max_pixels: int
+) -> tuple[str, tuple[int, int] | None]:
+    """The checks every picture passes before it is decoded: its declared media type, some
+    bytes, a known format, and its size from the header. Returns the format and that size."""
+    _media_type(content_type)
+    if not data:
+        raise InvalidInput("the image is empty (0 bytes)")
+    fmt = _sniff(data)
+    declared = image_size(data)
+    if declared is not None:
+        _check_pixels(declared, max_pixels)
+    return fmt, declared
+
+
 def decode_image(
     data: bytes, *, max_pixels: int, content_type: str | None = None, fit: Fit = "digit"
 ) -> np.ndarray:
@@ -194,13 +209,7 @@ def decode_image(
     checked from the file header before decoding; bytes that do not decode are 422. A PNG sent
     as ``image/jpeg`` (or the reverse) is decoded as what it is.
     """
-    _media_type(content_type)
-    if not data:
-        raise InvalidInput("the image is empty (0 bytes)")
-    fmt = _sniff(data)
-    declared = image_size(data)
-    if declared is not None:
-        _check_pixels(declared, max_pixels)
+    fmt, _ = _checked(data, content_type, max_pixels)
     img = _open(data, fmt, max_pixels, fit=fit)
     return preprocess_pil(img, fit=fit, lossy=fmt == "JPEG")
 
@@ -209,13 +218,7 @@ def decode_digits(data: bytes, *, max_pixels: int, content_type: str | None = No
     """A picture of a number -> its digits left to right, each framed as :func:`decode_image`
     frames one digit, with its box ``(x, y, width, height)`` in the file's pixels (after its
     EXIF orientation). The checks and errors are :func:`decode_image`'s; no digit is 422."""
-    _media_type(content_type)
-    if not data:
-        raise InvalidInput("the image is empty (0 bytes)")
-    fmt = _sniff(data)
-    declared = image_size(data)
-    if declared is not None:
-        _check_pixels(declared, max_pixels)
+    fmt, declared = _checked(data, content_type, max_pixels)
     img = _open(data, fmt, max_pixels, numbers=True)
     digits = digits_pil(img, lossy=fmt == "JPEG")
     if declared is None:
