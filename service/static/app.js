@@ -274,11 +274,7 @@
         if (prediction && prediction.input && !state.pending && state.timer === null) explainImage(prediction);
       }
     } catch (err) {
-      if (seq >= state.shown && isNothingFound(err)) {
-        state.shown = seq;
-        showError("");
-        renderNothingFound(err.message);
-      } else showError(`Prediction failed: ${err.message}`);
+      showFailure(err, seq);
     } finally {
       state.inFlight = false;
       if (state.pending) {
@@ -290,6 +286,16 @@
   }
 
   // A 422 for a blank page or faint ink: not a failure, the picture holds nothing to read.
+  // A picture with nothing to read is an answer of its own (unless a newer one is shown);
+  // anything else is an error.
+  function showFailure(err, seq) {
+    if (seq >= state.shown && isNothingFound(err)) {
+      state.shown = seq;
+      showError("");
+      renderNothingFound(err.message);
+    } else showError(`Prediction failed: ${err.message}`);
+  }
+
   function isNothingFound(err) {
     return err.status === 422 && /^no (digit|item) found/.test(err.message);
   }
@@ -335,11 +341,7 @@
       showError("");
       renderNumber(result, placed);
     } catch (err) {
-      if (seq >= state.shown && isNothingFound(err)) {
-        state.shown = seq;
-        showError("");
-        renderNothingFound(err.message);
-      } else showError(`Prediction failed: ${err.message}`);
+      showFailure(err, seq);
     } finally {
       state.inFlight = false;
       markBusy();
