@@ -18,6 +18,7 @@ import numpy as np
 from keras import layers
 from sklearn.model_selection import train_test_split
 
+from training.modeling.erasing import RandomErasing
 from training.modeling.photo_artifacts import PhotoArtifacts, photo_params
 from training.specs import IMAGE_SHAPE
 
@@ -61,7 +62,8 @@ def build_classifier(hp: dict[str, Any], policy: str = SERVE_POLICY) -> keras.Mo
 
 def _augmentation(hp: dict[str, Any], seed: int) -> list[keras.layers.Layer]:
     """Random changes, active only while training (Keras skips them at inference): geometric
-    ones, then (``photo``) the artifacts of photo preprocessing."""
+    ones, then (``photo``) the artifacts of photo preprocessing, then (``erase``) random
+    erasing, last so the erased patch keeps its sharp edges and its noise."""
     aug = hp["augment"]
     steps: list[keras.layers.Layer] = []
     if aug.get("flip"):
@@ -75,6 +77,9 @@ def _augmentation(hp: dict[str, Any], seed: int) -> list[keras.layers.Layer]:
         steps.append(layers.RandomZoom(aug["zoom"], fill_mode="constant", seed=seed + 3))
     if aug.get("photo"):
         steps.append(PhotoArtifacts(photo_params(aug["photo"]), seed=seed + 4))
+    if aug.get("erase"):
+        erase = aug["erase"] if isinstance(aug["erase"], dict) else {}
+        steps.append(RandomErasing(erase, seed=seed + 5))
     return steps
 
 

@@ -8,7 +8,9 @@
   most images are harder); bfloat16 training, float32 serving.
 - fashion_mnist: the same CNN with 'same' padding, a narrow first block (16 filters: at full
   resolution it is most of the cost, and edges need few filters) and a wider dense layer (256,
-  cheap); horizontal flips and translations, 15 epochs, to train within 15 minutes here.
+  cheap); horizontal flips, translations and random erasing (half the images get a noise
+  rectangle, so no single region decides the class), 18 epochs (the erasing regularises, so a
+  longer run keeps gaining), to train within 15 minutes here.
 - pima: raw values in; zero-as-missing imputation, log pedigree, standardisation and a
   piecewise-linear basis inside the model; a bag of five small models trained on inner folds with
   early stopping (best weights restored); the decision threshold from their out-of-fold
@@ -30,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from training.modeling import cnn, pima_bag
+from training.modeling.erasing import ERASE_DEFAULTS
 from training.modeling.fit_clock import FitClock
 from training.modeling.photo_artifacts import PHOTO_DEFAULTS
 from training.modeling.recipe import FitResult, Recipe, Split, history_lists
@@ -138,15 +141,16 @@ class MnistBest(_CnnRecipe):
 class FashionBest(_CnnRecipe):
     dataset = "fashion_mnist"
     description = (
-        "CNN 2x(conv-conv-pool) 16/64 'same', dense 256, BN, dropout, flip/shift, AdamW+cosine"
+        "CNN 2x(conv-conv-pool) 16/64 'same', dense 256, BN, dropout, flip/shift/random "
+        "erasing, AdamW+cosine"
     )
     defaults: ClassVar[dict[str, Any]] = {
         **_IMAGE_COMMON,
         "widths": [16, 64],
         "dense_units": 256,
-        "epochs": 15,
+        "epochs": 18,
         "padding": "same",
-        "augment": {"flip": True, "translation": 0.1},
+        "augment": {"flip": True, "translation": 0.1, "erase": dict(ERASE_DEFAULTS)},
     }
 
 

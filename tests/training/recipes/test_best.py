@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from training.modeling import cnn
+from training.modeling.erasing import RandomErasing
 from training.modeling.photo_artifacts import PhotoArtifacts
 from training.recipes import Split, get_recipe, recipe_names
 from training.recipes.best import PimaBest
@@ -24,6 +25,7 @@ AUGMENTATION = (
     keras.layers.RandomTranslation,
     keras.layers.RandomZoom,
     PhotoArtifacts,
+    RandomErasing,
 )
 
 
@@ -74,6 +76,15 @@ def test_mnist_best_learns_from_photo_artifacts_but_serves_without_them() -> Non
     assert any(isinstance(layer, PhotoArtifacts) for layer in _all_layers(training))
     serving = cnn.serving_copy(training, hp)
     assert not any(isinstance(layer, PhotoArtifacts) for layer in _all_layers(serving))
+
+
+def test_fashion_best_learns_with_random_erasing_but_serves_without_it() -> None:
+    recipe = get_recipe("fashion_mnist", "best")
+    hp = recipe.hyperparameters(epochs=1)
+    training = recipe.build(hp)
+    assert any(isinstance(layer, RandomErasing) for layer in _all_layers(training))
+    serving = cnn.serving_copy(training, hp)
+    assert not any(isinstance(layer, RandomErasing) for layer in _all_layers(serving))
 
 
 @pytest.fixture(scope="module")
