@@ -96,6 +96,13 @@ def parse_tensors(body: bytes, tensor_at: TensorAt, accept: Accept | None = None
         root = _parse(body)
         if not isinstance(root, simdjson.Object):
             return None
+        lone = _lone_tensor(root, tensor_at)
+        if lone is not None:  # the usual request: one key, one tensor
+            del root
+            if accept is not None and not accept(lone[1]):
+                return None
+            key, doc = lone
+            return doc if body.translate(None, _DELETE) == _lone_skeleton(key, doc) else None
         doc = _Converter(tensor_at).convert(root, ())
         del root
         if accept is not None and not accept(doc):
@@ -145,6 +152,36 @@ class _Converter:
         if isinstance(value, str):
             _check_string(value)
         return value  # the other proxies' values are already Python numbers, bools or None
+
+
+def _lone_tensor(root: Any, tensor_at: TensorAt) -> tuple[str, dict[str, Any]] | None:
+    """``(key, {key: ndarray})`` for a document of one key holding a tensor, else None.
+
+    What :class:`_Converter` gives for such a document, without its walk and bookkeeping, which
+    cost about as much as the parse for one image.
+    """
+    if len(root) != 1:
+        return None
+    (key,) = root.keys()
+    if not (key.isidentifier() and tensor_at((key,))):  # an identifier has no structural char
+        return None
+    value = root[key]
+    if not isinstance(value, simdjson.Array):
+        return None
+    return key, {key: _tensor(value)}
+
+
+def _lone_skeleton(key: str, doc: dict[str, Any]) -> bytes:
+    """The skeleton of ``{key: tensor}`` (see :func:`_same_structure`)."""
+    shape: tuple[int, ...] = doc[key].shape
+    if math.prod(shape) <= _CACHED_SKELETON_SIZE:
+        return _cached_lone_skeleton(shape)
+    return b'{"":' + _skeleton_of(shape) + b"}"
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_lone_skeleton(shape: tuple[int, ...]) -> bytes:
+    return b'{"":' + _skeleton_of(shape) + b"}"
 
 
 def _check_string(text: str) -> None:

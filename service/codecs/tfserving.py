@@ -58,6 +58,8 @@ def decode_predict_request(body: bytes) -> PredictRequest:
     doc = parse_json(body, tensor_at=_tensor_at)
     if not isinstance(doc, dict):
         raise BadRequest("request body must be a JSON object")
+    if len(doc) == 1 and "instances" in doc:  # the usual request: nothing else to check
+        return PredictRequest("row", doc["instances"])
     sig = doc.get("signature_name", DEFAULT_SIGNATURE)
     if not isinstance(sig, str):
         raise BadRequest("'signature_name' must be a string")

@@ -350,3 +350,31 @@ def test_only_small_skeletons_are_remembered() -> None:
     big = (64, 28, 28)  # 50,176 numbers: built each time, never kept
     assert fastjson.regular_skeleton(big) == fastjson._skeleton_of(big)
     assert fastjson._cached_skeleton.cache_info().currsize == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"instances": [[1, 2], [3, 4]]}', b'{"inputs": [1.5, -2]}', b'{ "instances" :[[[0.25]]] }'],
+)
+def test_a_lone_tensor_document_is_what_the_general_walk_gives(body: bytes) -> None:
+    root = fastjson._parse(body)
+    walked = fastjson._Converter(tfs_tensor_at).convert(root, ())
+    del root
+    doc = fastjson.parse_tensors(body, tfs_tensor_at)
+    assert doc is not None and list(doc) == list(walked)
+    (key,) = doc
+    assert doc[key].dtype == walked[key].dtype and doc[key].shape == walked[key].shape
+    assert np.array_equal(doc[key], walked[key])
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"instances": [[1, 2], [3, [4]]]}', b'{"instances": [[1, 2], 3, 4]}', b'{"x[": [1]}'],
+)
+def test_a_lone_tensor_that_is_not_regular_declines(body: bytes) -> None:
+    assert fastjson.parse_tensors(body, tfs_tensor_at) is None
+
+
+def test_a_lone_key_holding_no_tensor_is_walked_as_before() -> None:
+    assert fastjson.parse_tensors(b'{"examples": [1, 2]}', tfs_tensor_at) == {"examples": [1, 2]}
+    assert fastjson.parse_tensors(b'{"instances": 1}', tfs_tensor_at) == {"instances": 1}
