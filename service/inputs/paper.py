@@ -149,14 +149,30 @@ def _sparse(arr: np.ndarray, cell: int) -> tuple[np.ndarray, int, int]:
 
 
 def _median(grid: np.ndarray, size: int) -> np.ndarray:
-    """size x size median of a small grid (edges replicated), as one partition over sliding
-    windows (np.pad and a stack of shifted copies cost more than the grid's whole estimate)."""
+    """size x size median of a small grid, as one partition over sliding windows (np.pad and a
+    stack of shifted copies cost more than the grid's whole estimate). Beyond the edges the grid
+    is extended linearly, not replicated: light falling off towards a corner (a vignette) then
+    keeps its corner cells, which a replicated edge would replace by their lighter neighbours."""
     r = size // 2
     h, w = grid.shape
-    rows = np.clip(np.arange(-r, h + r), 0, h - 1)
-    cols = np.clip(np.arange(-r, w + r), 0, w - 1)
-    windows = sliding_window_view(grid[rows][:, cols], (size, size)).reshape(h, w, size * size)
+    grid = _extended(_extended(grid.astype(np.float32), r, 0), r, 1)
+    windows = sliding_window_view(grid, (size, size)).reshape(h, w, size * size)
     return np.partition(windows, size * size // 2, axis=2)[:, :, size * size // 2]
+
+
+def _extended(grid: np.ndarray, r: int, axis: int) -> np.ndarray:
+    """The grid with ``r`` cells added at both ends of ``axis``, each continuing the slope of
+    the edge cell and the cell ``r`` further in (the edge repeated when the grid is too short)."""
+    g = np.moveaxis(grid, axis, 0)
+    n = g.shape[0]
+    k = np.arange(r, 0, -1)[:, None] if g.ndim == 2 else np.arange(r, 0, -1)
+    if n > r:
+        before = g[0] + (g[0] - g[r]) * k / r
+        after = g[-1] + (g[-1] - g[-1 - r]) * k[::-1] / r
+    else:
+        before = np.repeat(g[:1], r, axis=0)
+        after = np.repeat(g[-1:], r, axis=0)
+    return np.moveaxis(np.concatenate([before, g, after]), 0, axis)
 
 
 def sampled(arr: np.ndarray, cell: int) -> np.ndarray:

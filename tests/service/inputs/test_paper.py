@@ -94,6 +94,15 @@ def test_the_cell_median_replaces_a_lone_filled_cell_and_keeps_a_step() -> None:
     )
 
 
+def test_the_cell_median_keeps_light_falling_off_into_a_corner() -> None:
+    y, x = np.mgrid[0:4, 0:5].astype(np.float32)
+    grid = 220.0 - 12.0 * y - 9.0 * x  # darkest in the bottom right corner
+    grid[-1, -1] -= 25.0  # a vignette: darker still in the corner than the slope says
+    out = _median(grid, 3)
+    assert np.allclose(out[:-1, :-1], grid[:-1, :-1])
+    assert out[-1, -1] < grid[-1, -2] and out[-1, -1] < grid[-2, -1]
+
+
 def test_the_first_estimate_at_the_samples_is_the_full_estimate_there() -> None:
     page = _lit_page(130, 170)
     page[40:90, 60:70] = 40.0  # a bold stroke
