@@ -78,8 +78,7 @@ def _augmentation(hp: dict[str, Any], seed: int) -> list[keras.layers.Layer]:
     if aug.get("photo"):
         steps.append(PhotoArtifacts(photo_params(aug["photo"]), seed=seed + 4))
     if aug.get("erase"):
-        erase = aug["erase"] if isinstance(aug["erase"], dict) else {}
-        steps.append(RandomErasing(erase, seed=seed + 5))
+        steps.append(RandomErasing(aug["erase"], seed=seed + 5))
     return steps
 
 

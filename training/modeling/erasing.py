@@ -15,8 +15,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import keras
 import tensorflow as tf
+
+from training.modeling.augmentation import TrainingAugmentation
 
 ERASE_DEFAULTS: dict[str, Any] = {"rate": 0.5, "area": [0.02, 0.3], "aspect": 3.0}
 
@@ -35,30 +36,13 @@ def erase_params(overrides: dict[str, Any] | bool) -> dict[str, Any]:
     return params
 
 
-class RandomErasing(keras.layers.Layer):
+class RandomErasing(TrainingAugmentation):
     """``[B, H, W, C]`` in [0, 1] → the same batch, some images with one rectangle of noise."""
 
-    def __init__(self, params: dict[str, Any], seed: int, **kwargs: Any) -> None:
-        super().__init__(dtype="float32", **kwargs)
-        self.params = erase_params(params)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
+    def __init__(self, params: dict[str, Any] | bool, seed: int, **kwargs: Any) -> None:
+        super().__init__(erase_params(params), seed, **kwargs)
 
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "params": self.params, "seed": self.seed}
-
-    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
-        return input_shape
-
-    def call(self, x: tf.Tensor, training: bool | None = None) -> tf.Tensor:
-        if not training:
-            return x
-        return self.erase(tf.convert_to_tensor(x, tf.float32))
-
-    def _uniform(self, shape: Any, low: float = 0.0, high: float = 1.0) -> tf.Tensor:
-        return keras.random.uniform(shape, low, high, seed=self.seed_generator)
-
-    def erase(self, x: tf.Tensor) -> tf.Tensor:
+    def augment(self, x: tf.Tensor) -> tf.Tensor:
         p = self.params
         batch = tf.shape(x)[0]
         height = tf.cast(tf.shape(x)[1], tf.float32)

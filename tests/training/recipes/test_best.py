@@ -69,22 +69,18 @@ def test_image_training_model_augments_but_serving_model_does_not(dataset: str) 
     np.testing.assert_allclose(probs, np.asarray(classifier(x, training=False)), atol=0.05)
 
 
-def test_mnist_best_learns_from_photo_artifacts_but_serves_without_them() -> None:
-    recipe = get_recipe("mnist", "best")
+@pytest.mark.parametrize(
+    ("dataset", "layer_type"), [("mnist", PhotoArtifacts), ("fashion_mnist", RandomErasing)]
+)
+def test_best_learns_with_its_own_augmentation_but_serves_without_it(
+    dataset: str, layer_type: type[keras.layers.Layer]
+) -> None:
+    recipe = get_recipe(dataset, "best")
     hp = recipe.hyperparameters(epochs=1)
     training = recipe.build(hp)
-    assert any(isinstance(layer, PhotoArtifacts) for layer in _all_layers(training))
+    assert any(isinstance(layer, layer_type) for layer in _all_layers(training))
     serving = cnn.serving_copy(training, hp)
-    assert not any(isinstance(layer, PhotoArtifacts) for layer in _all_layers(serving))
-
-
-def test_fashion_best_learns_with_random_erasing_but_serves_without_it() -> None:
-    recipe = get_recipe("fashion_mnist", "best")
-    hp = recipe.hyperparameters(epochs=1)
-    training = recipe.build(hp)
-    assert any(isinstance(layer, RandomErasing) for layer in _all_layers(training))
-    serving = cnn.serving_copy(training, hp)
-    assert not any(isinstance(layer, RandomErasing) for layer in _all_layers(serving))
+    assert not any(isinstance(layer, layer_type) for layer in _all_layers(serving))
 
 
 @pytest.fixture(scope="module")
