@@ -66,7 +66,8 @@ BOX = 20  # a digit's longer side, as in MNIST
 WORK_SIDE = 256  # inputs are reduced by whole factors to a longer side of at most this
 MIN_CONTRAST = 16.0  # grey levels between background and ink below which the image is blank
 MIN_INK_SIDE = 0.04  # ink whose box is smaller than this share of the picture is a speck
-MIN_PEAK = 0.18  # a photo's strongest ink darker than its paper by less than this is blank
+MIN_PEAK = 0.18  # a photo's strongest ink darker than its paper by less than this is blank ...
+FULL_PEAK_SIDE = 64  # ... in a picture whose shorter side has at least this many pixels
 NOISE_K = 5.0  # ink stands this many noise sigmas above the paper
 INK_SHARE = 0.45  # ink threshold as a share of the strokes' own contrast
 MAX_INK_SHARE = 0.5  # more ink than this share of the page is texture or noise, not writing
@@ -196,7 +197,8 @@ def _photo_ink(grey: np.ndarray) -> np.ndarray | None:
     sample = grey[:: max(1, h // 48), :: max(1, w // 48)]
     dark, middle, light = quantiles(sample, (0.01, 0.5, 0.99))
     cell = cell_side(grey.shape)
-    c, sigma, peak, high, t = _rough_ink(grey, cell)
+    floor = _min_peak(grey.shape)
+    c, sigma, peak, high, t = _rough_ink(grey, cell, floor)
     # Light strokes on a dark ground (a chalkboard, an inverted scan) have the longer light
     # tail; a light page without a clear tail (light falling off, nothing written) is paper.
     # A page mostly in deep shadow has that tail too (its lit part): there the dark ink stands
@@ -205,16 +207,16 @@ def _photo_ink(grey: np.ndarray) -> np.ndarray | None:
     # store them) leaves the dark ground as the "dark ink": ground reaches the picture's edges,
     # writing does not.
     if middle < 128 and middle - dark < light - middle:
-        inverse = _rough_ink(255.0 - grey, cell)
+        inverse = _rough_ink(255.0 - grey, cell, floor)
         if inverse[2] >= peak or _edge_share(c, t) > _edge_share(inverse[0], inverse[4]):
             grey = 255.0 - grey
             c, sigma, peak, high, t = inverse
-    if _stands_out(peak, sigma):  # the paper again, from the pixels that are not ink
+    if _stands_out(peak, sigma, floor):  # the paper again, from the pixels that are not ink
         c, sigma = contrast(grey, paper_without_ink(grey, dilate(c > 0.7 * t), cell))
     else:  # nothing stood out among the samples: the full picture has the last word
         c, sigma = contrast(grey, paper_from_cells(grey, cell))
-    peak, high, t = _levels(c, sigma)
-    if not _stands_out(peak, sigma):
+    peak, high, t = _levels(c, sigma, floor)
+    if not _stands_out(peak, sigma, floor):
         return None
     mask = c > t
     if mask.mean() > MAX_INK_SHARE:
@@ -232,13 +234,15 @@ def _photo_ink(grey: np.ndarray) -> np.ndarray | None:
     return np.clip((c - low) / max(high - low, 1e-6), 0.0, 1.0) * dilate(kept)
 
 
-def _rough_ink(grey: np.ndarray, cell: int) -> tuple[np.ndarray, float, float, float, float]:
+def _rough_ink(
+    grey: np.ndarray, cell: int, floor: float
+) -> tuple[np.ndarray, float, float, float, float]:
     """Dark ink's contrast against the first paper estimate, its noise sigma and its levels
     (:func:`_levels`). This estimate only has to find the ink roughly, for the second to leave
     out: it is measured on the pixels the paper's cells are sampled from, a quarter of a large
     picture."""
     c, sigma = contrast(sampled(grey, cell), paper_from_cells(grey, cell, at_samples=True))
-    return (c, sigma, *_levels(c, sigma))
+    return (c, sigma, *_levels(c, sigma, floor))
 
 
 def _edge_share(c: np.ndarray, t: float) -> float:
@@ -247,20 +251,28 @@ def _edge_share(c: np.ndarray, t: float) -> float:
     return float(np.mean(edge > t))
 
 
-def _stands_out(peak: float, sigma: float) -> bool:
-    """Whether the strongest ink is contrast enough and clear of the noise to be writing."""
-    return peak >= MIN_PEAK and peak >= NOISE_K * sigma + 0.02
+def _min_peak(shape: tuple[int, ...]) -> float:
+    """The least contrast of writing in a picture of this shape: in a small one (an icon) a pen
+    stroke is narrower than a pixel, and its contrast shrinks with the share of the pixel it
+    covers, so the floor shrinks with the picture's shorter side."""
+    return MIN_PEAK * min(1.0, min(shape) / FULL_PEAK_SIDE)
 
 
-def _levels(c: np.ndarray, sigma: float) -> tuple[float, float, float]:
+def _stands_out(peak: float, sigma: float, floor: float = MIN_PEAK) -> bool:
+    """Whether the strongest ink is contrast enough (at least ``floor``) and clear of the noise
+    to be writing."""
+    return peak >= floor and peak >= NOISE_K * sigma + 0.02
+
+
+def _levels(c: np.ndarray, sigma: float, floor: float = MIN_PEAK) -> tuple[float, float, float]:
     """(peak, stroke level, threshold) of a contrast map; the peak is the strongest 2x2 mean,
-    so one hot pixel is not a stroke."""
+    so one hot pixel is not a stroke; ``floor`` is the least peak of writing."""
     h, w = (c.shape[0] // 2) * 2, (c.shape[1] // 2) * 2
     quads = (c[:h:2, :w:2] + c[1:h:2, :w:2] + c[:h:2, 1:w:2] + c[1:h:2, 1:w:2]) / 4
     peak = float(quads.max()) if quads.size else float(c.max())
     strong = c[c > peak / 2]
     high = quantile(strong, 0.9) if strong.size else peak
-    return peak, high, max(INK_SHARE * high, NOISE_K * sigma, MIN_PEAK / 2)
+    return peak, high, max(INK_SHARE * high, NOISE_K * sigma, floor / 2)
 
 
 def _normalise(grey: np.ndarray, fit: Fit, lossy: bool) -> np.ndarray | None:

@@ -58,6 +58,18 @@ def test_a_digit_on_a_lit_grainy_page_is_read_at_any_size(
     assert (out > 0.5).sum() > 0.5 * (reference > 0.5).sum()
 
 
+@pytest.mark.parametrize("side", [32, 40])
+def test_a_faint_fine_pen_digit_in_an_icon_is_read(
+    side: int, reference: np.ndarray, to_bytes: ToBytes
+) -> None:
+    # a one-pixel stroke that darkens the paper by a fifth: in an icon, a fine pen's stroke
+    # covers only part of each pixel it crosses, so its contrast is low
+    rng = np.random.default_rng(side)
+    page = photo(lit_paper(rng, side, grain=2.0, fall=0.2), seven_mask(side, 0.03), 0.2)
+    out = decode_image(to_bytes(page), max_pixels=LIMIT)
+    assert np.abs(out - reference).mean() < 0.1
+
+
 @pytest.mark.parametrize("side", [32, 48, 300])
 @pytest.mark.parametrize("kind", ["gradient", "grain", "vignette-free shadow band", "blank"])
 def test_pages_with_light_and_grain_but_no_digit_are_refused(
