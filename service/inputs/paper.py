@@ -155,24 +155,23 @@ def _median(grid: np.ndarray, size: int) -> np.ndarray:
     keeps its corner cells, which a replicated edge would replace by their lighter neighbours."""
     r = size // 2
     h, w = grid.shape
-    grid = _extended(_extended(grid.astype(np.float32), r, 0), r, 1)
-    windows = sliding_window_view(grid, (size, size)).reshape(h, w, size * size)
+    windows = sliding_window_view(_extended(grid, r), (size, size)).reshape(h, w, size * size)
     return np.partition(windows, size * size // 2, axis=2)[:, :, size * size // 2]
 
 
-def _extended(grid: np.ndarray, r: int, axis: int) -> np.ndarray:
-    """The grid with ``r`` cells added at both ends of ``axis``, each continuing the slope of
-    the edge cell and the cell ``r`` further in (the edge repeated when the grid is too short)."""
-    g = np.moveaxis(grid, axis, 0)
-    n = g.shape[0]
-    k = np.arange(r, 0, -1)[:, None] if g.ndim == 2 else np.arange(r, 0, -1)
-    if n > r:
-        before = g[0] + (g[0] - g[r]) * k / r
-        after = g[-1] + (g[-1] - g[-1 - r]) * k[::-1] / r
-    else:
-        before = np.repeat(g[:1], r, axis=0)
-        after = np.repeat(g[-1:], r, axis=0)
-    return np.moveaxis(np.concatenate([before, g, after]), 0, axis)
+def _extended(grid: np.ndarray, r: int) -> np.ndarray:
+    """The grid (at least 2x2) with ``r`` cells added on every side, each row and column
+    continuing the slope between its edge cell and the next one in."""
+    h, w = grid.shape
+    out = np.empty((h + 2 * r, w + 2 * r), np.float32)
+    out[r : r + h, r : r + w] = grid
+    for k in range(1, r + 1):
+        out[r - k, r : r + w] = grid[0] + k * (grid[0] - grid[1])
+        out[r + h - 1 + k, r : r + w] = grid[-1] + k * (grid[-1] - grid[-2])
+    for k in range(1, r + 1):
+        out[:, r - k] = out[:, r] + k * (out[:, r] - out[:, r + 1])
+        out[:, r + w - 1 + k] = out[:, r + w - 1] + k * (out[:, r + w - 1] - out[:, r + w - 2])
+    return out
 
 
 def sampled(arr: np.ndarray, cell: int) -> np.ndarray:
