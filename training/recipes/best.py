@@ -4,8 +4,10 @@
   and zoom, then the artifacts photo preprocessing leaves in a 28x28 frame (pen width, hollow
   strokes, small off-centre digits, blur, specks, ruling fragments, gaps, grain; see
   ``training.modeling.photo_artifacts``), so the model reads uploaded photos and drawings as well
-  as MNIST; AdamW with warm-up and cosine decay, 20 epochs (more than without the artifacts, as
-  most images are harder); bfloat16 training, float32 serving.
+  as MNIST. The artifacts go to 40% of the images, not the layer's default half: the clean
+  majority keeps MNIST's own accuracy, and a longer run (24 epochs, more than without the
+  artifacts, as those images are harder) still learns them. AdamW with warm-up and cosine decay;
+  bfloat16 training, float32 serving.
 - fashion_mnist: the same CNN with 'same' padding, a narrow first block (16 filters: at full
   resolution it is most of the cost, and edges need few filters) and a wider dense layer (256,
   cheap); horizontal flips, translations and random erasing (half the images get a noise
@@ -126,13 +128,13 @@ class MnistBest(_CnnRecipe):
     )
     defaults: ClassVar[dict[str, Any]] = {
         **_IMAGE_COMMON,
-        "epochs": 20,
+        "epochs": 24,
         "padding": "valid",
         "augment": {
             "rotation": 0.04,
             "translation": 0.1,
             "zoom": 0.1,
-            "photo": dict(PHOTO_DEFAULTS),
+            "photo": {**PHOTO_DEFAULTS, "apply": 0.4},
         },
     }
 

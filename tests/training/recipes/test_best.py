@@ -12,7 +12,7 @@ import pytest
 
 from training.modeling import cnn
 from training.modeling.erasing import RandomErasing
-from training.modeling.photo_artifacts import PhotoArtifacts
+from training.modeling.photo_artifacts import PhotoArtifacts, photo_params
 from training.recipes import Split, get_recipe, recipe_names
 from training.recipes.best import PimaBest
 from training.specs import DATASETS, ImageClassificationSpec, get_spec
@@ -190,3 +190,9 @@ def test_trainer_records_pima_threshold_and_cv(
     # The recorded accuracy uses the recorded threshold.
     y_pred = (np.asarray(meta["golden"]["outputs"])[:, 0] >= meta["threshold"]).astype(int)
     assert y_pred.shape == (8,)
+
+
+def test_mnist_best_keeps_a_clean_majority_of_its_images() -> None:
+    photo = get_recipe("mnist", "best").hyperparameters()["augment"]["photo"]
+    assert 0.0 < photo["apply"] < 0.5
+    assert photo_params(photo)["apply"] == photo["apply"]
