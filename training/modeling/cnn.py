@@ -18,7 +18,6 @@ import numpy as np
 from keras import layers
 from sklearn.model_selection import train_test_split
 
-from training.modeling.erasing import RandomErasing
 from training.modeling.photo_artifacts import PhotoArtifacts, photo_params
 from training.specs import IMAGE_SHAPE
 
@@ -62,8 +61,7 @@ def build_classifier(hp: dict[str, Any], policy: str = SERVE_POLICY) -> keras.Mo
 
 def _augmentation(hp: dict[str, Any], seed: int) -> list[keras.layers.Layer]:
     """Random changes, active only while training (Keras skips them at inference): geometric
-    ones, then (``photo``) the artifacts of photo preprocessing, then (``erase``) random
-    erasing, last so the erased patch keeps its sharp edges and its noise."""
+    ones, then (``photo``) the artifacts of photo preprocessing."""
     aug = hp["augment"]
     steps: list[keras.layers.Layer] = []
     if aug.get("flip"):
@@ -77,8 +75,6 @@ def _augmentation(hp: dict[str, Any], seed: int) -> list[keras.layers.Layer]:
         steps.append(layers.RandomZoom(aug["zoom"], fill_mode="constant", seed=seed + 3))
     if aug.get("photo"):
         steps.append(PhotoArtifacts(photo_params(aug["photo"]), seed=seed + 4))
-    if aug.get("erase"):
-        steps.append(RandomErasing(aug["erase"], seed=seed + 5))
     return steps
 
 

@@ -24,8 +24,6 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from training.modeling.augmentation import TrainingAugmentation
-
 SIDE = 28
 CENTRE = (SIDE - 1) / 2.0
 
@@ -87,12 +85,31 @@ def _renormalise(x: tf.Tensor) -> tf.Tensor:
     return tf.math.divide_no_nan(x, peak)
 
 
-class PhotoArtifacts(TrainingAugmentation):
+class PhotoArtifacts(keras.layers.Layer):
     """``[B, 28, 28, 1]`` in [0, 1] → the same batch with photo-preprocessing artifacts."""
 
     def __init__(self, params: dict[str, float], seed: int, **kwargs: Any) -> None:
-        super().__init__(params, seed, **kwargs)
+        super().__init__(dtype="float32", **kwargs)
+        self.params = dict(params)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
         self._blur_kernels = (_gaussian(0.7, 1), _gaussian(1.2, 2))
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "params": self.params, "seed": self.seed}
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        return input_shape
+
+    def call(self, x: tf.Tensor, training: bool | None = None) -> tf.Tensor:
+        if not training:
+            return x
+        return self.augment(tf.convert_to_tensor(x, tf.float32))
+
+    # -- drawing random numbers ------------------------------------------------------------------
+
+    def _uniform(self, shape: Any, low: float = 0.0, high: float = 1.0) -> tf.Tensor:
+        return keras.random.uniform(shape, low, high, seed=self.seed_generator)
 
     def _chance(self, batch: tf.Tensor, key: str) -> tf.Tensor:
         return self._uniform((batch,)) < self.params[key]

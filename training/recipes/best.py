@@ -10,9 +10,9 @@
   bfloat16 training, float32 serving.
 - fashion_mnist: the same CNN with 'same' padding, a narrow first block (16 filters: at full
   resolution it is most of the cost, and edges need few filters) and a wider dense layer (256,
-  cheap); horizontal flips, translations and random erasing (half the images get a noise
-  rectangle, so no single region decides the class), 18 epochs (the erasing regularises, so a
-  longer run keeps gaining), to train within 15 minutes here.
+  cheap); horizontal flips and small translations (the items are centred by construction),
+  lighter dropout than mnist (the model underfits: its training accuracy under augmentation
+  stays below the validation accuracy), 18 epochs, to train within 15 minutes here.
 - pima: raw values in; zero-as-missing imputation, log pedigree, standardisation and a
   piecewise-linear basis inside the model; a bag of five small models trained on inner folds with
   early stopping (best weights restored); the decision threshold from their out-of-fold
@@ -34,7 +34,6 @@ import numpy as np
 import tensorflow as tf
 
 from training.modeling import cnn, pima_bag
-from training.modeling.erasing import ERASE_DEFAULTS
 from training.modeling.fit_clock import FitClock
 from training.modeling.photo_artifacts import PHOTO_DEFAULTS
 from training.modeling.recipe import FitResult, Recipe, Split, history_lists
@@ -143,16 +142,17 @@ class MnistBest(_CnnRecipe):
 class FashionBest(_CnnRecipe):
     dataset = "fashion_mnist"
     description = (
-        "CNN 2x(conv-conv-pool) 16/64 'same', dense 256, BN, dropout, flip/shift/random "
-        "erasing, AdamW+cosine"
+        "CNN 2x(conv-conv-pool) 16/64 'same', dense 256, BN, dropout 0.2, flip/small shift, "
+        "AdamW+cosine"
     )
     defaults: ClassVar[dict[str, Any]] = {
         **_IMAGE_COMMON,
         "widths": [16, 64],
         "dense_units": 256,
+        "dropout": 0.2,
         "epochs": 18,
         "padding": "same",
-        "augment": {"flip": True, "translation": 0.1, "erase": dict(ERASE_DEFAULTS)},
+        "augment": {"flip": True, "translation": 0.05},
     }
 
 
