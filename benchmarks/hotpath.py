@@ -7,7 +7,10 @@ with the benchmark's requests, from 1 and 16 concurrent tasks, and reports the p
 per request (all threads). This is far less noisy than req/s on a shared machine, and it shows
 what the service adds on top of the floors (the HTTP server's own cost, the same for all three,
 is not in these figures). ``--profile`` prints a cProfile of
-the event-loop thread for one scenario. Results: ``benchmarks/results/hotpath.json``.
+the event-loop thread for one scenario. ``--ablate`` measures the single TF Serving JSON image
+with one part of the service's per-request work switched off at a time (the access log, the
+metrics, the JSON decode, the model path, the request edge): what each part costs, without a
+profiler's own overhead. Results: ``benchmarks/results/hotpath.json``.
 """
 
 from __future__ import annotations
@@ -20,9 +23,11 @@ import os
 import pstats
 import sys
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import orjson
 
@@ -119,12 +124,101 @@ def batchers(app: Any) -> list[Any]:
     ]
 
 
+ABLATE_SCENARIO = "json-1"
+# What each ablation switches off, in the order measured ("" is the service as it runs).
+ABLATIONS = ("", "access log", "metrics", "JSON decode", "model path", "request edge")
+
+
+@contextmanager
+def ablated(part: str, request: Request) -> Iterator[None]:
+    """The service with ``part`` of its per-request work (see :data:`ABLATIONS`) switched off.
+
+    The JSON decode returns the request decoded once beforehand; the model path (validation,
+    batcher, runtime) answers a constant of the model's output shape; the request edge only
+    matches the route and dispatches it (no request id, keys, limits, deadline, log or metrics).
+    """
+    from service.api import tfserving
+    from service.http.edge import Edge
+    from service.observability.access_log import AccessLog
+    from service.observability.metrics import Metrics
+
+    with ExitStack() as stack:
+        if part == "access log":
+            stack.enter_context(mock.patch.object(AccessLog, "__call__", lambda self, f: None))
+        elif part == "metrics":
+            stack.enter_context(
+                mock.patch.object(Metrics, "observe_request", lambda self, **k: None)
+            )
+        elif part == "JSON decode":
+            decoded = tfserving.tfs_codec.decode_predict_request(request.body)
+            stack.enter_context(
+                mock.patch.object(
+                    tfserving.tfs_codec, "decode_predict_request", lambda body: decoded
+                )
+            )
+        elif part == "model path":
+            import numpy as np
+
+            out = np.full((1, 10), 0.1, np.float32)
+
+            async def predict(mv: Any, x: Any, **kwargs: Any) -> Any:
+                return out
+
+            stack.enter_context(mock.patch.object(tfserving.inference, "predict", predict))
+        elif part == "request edge":
+
+            async def dispatch(self: Edge, scope: Any, receive: Any, send: Any) -> None:
+                found = self.routes.match(scope["method"], scope["path"])
+                assert found is not None and found[0].hot is not None and self.fast is not None
+                scope["app"] = self.app
+                await self.fast.dispatch(found[0].hot, found[1].groupdict(), scope, receive, send)
+
+            stack.enter_context(mock.patch.object(Edge, "__call__", dispatch))
+        yield
+
+
+async def measure_ablations(
+    app: ASGIApp, request: Request, n: int, rounds: int
+) -> list[dict[str, Any]]:
+    """CPU per request at 16 tasks with each of :data:`ABLATIONS` in turn (alternating rounds,
+    every other one in reverse order; each row the median round)."""
+    samples: dict[str, list[float]] = {part: [] for part in ABLATIONS}
+    for i in range(rounds):
+        for part in ABLATIONS if i % 2 == 0 else ABLATIONS[::-1]:
+            with ablated(part, request):
+                samples[part].append((await measure(app, request, 16, n))["cpu_us"])
+    rows = []
+    for part, runs in samples.items():
+        median = sorted(runs)[(len(runs) - 1) // 2]
+        rows.append({"off": part, "cpu_us": median, "rounds_cpu_us": [round(r, 1) for r in runs]})
+    return rows
+
+
+def render_ablations(rows: list[dict[str, Any]]) -> str:
+    full = rows[0]["cpu_us"]
+    table = [
+        [
+            r["off"] or "nothing (the service as it runs)",
+            f"{r['cpu_us']:.0f}",
+            f"{full - r['cpu_us']:.0f}" if r["off"] else "-",
+        ]
+        for r in rows
+    ]
+    headers = ["switched off", "service CPU us/req", "so that part costs us/req"]
+    return (
+        f"### Where a single TF Serving JSON image's CPU goes ({ABLATE_SCENARIO}, 16 tasks)\n\n"
+        + markdown_table(headers, table)
+        + "\n"
+    )
+
+
 async def run(
     models_dir: Path,
     n: int,
     profile: str | None,
     scenarios: tuple[str, ...] = SCENARIOS,
     rounds: int = 3,
+    ablate: bool = False,
 ) -> dict[str, Any]:
     """Every app on every scenario, in alternating rounds (see :func:`measure_rounds`): the two
     floors, the service, and the service with every model call on the inference thread."""
@@ -161,6 +255,10 @@ async def run(
                 THREAD_ONLY: running_thread_only.app,
             }
             report["rows"] = await measure_rounds(apps, requests, scenarios, n, rounds)
+            if ablate:
+                report["ablations"] = await measure_ablations(
+                    running.app, requests[ABLATE_SCENARIO], n, rounds
+                )
             if profile:
                 profiler = cProfile.Profile()
                 profiler.enable()
@@ -264,6 +362,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", choices=SCENARIOS, default=None)
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per row")
     parser.add_argument(
+        "--ablate",
+        action="store_true",
+        help=f"also measure {ABLATE_SCENARIO} with each part of the service switched off in turn",
+    )
+    parser.add_argument(
         "--scenarios",
         type=lambda text: tuple(text.split(",")),
         default=SCENARIOS,
@@ -278,11 +381,20 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
     report = asyncio.run(
-        run(args.models_dir.resolve(), args.requests, args.profile, args.scenarios, args.rounds)
+        run(
+            args.models_dir.resolve(),
+            args.requests,
+            args.profile,
+            args.scenarios,
+            args.rounds,
+            args.ablate,
+        )
     )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "hotpath.json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
     markdown = render(report)
+    if report.get("ablations"):
+        markdown += "\n" + render_ablations(report["ablations"])
     (args.out / "hotpath.md").write_text(markdown)
     print(markdown)
     if report["profile"]:
