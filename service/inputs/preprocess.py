@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image
 
 from service.errors import InvalidInput
-from service.inputs.components import components, select
+from service.inputs.components import Components, components, select
 from service.inputs.items import item_ink
 from service.inputs.paper import (
     box_blur,
@@ -71,6 +71,8 @@ FULL_PEAK_SIDE = 64  # ... in a picture whose shorter side has at least this man
 NOISE_K = 5.0  # ink stands this many noise sigmas above the paper
 INK_SHARE = 0.45  # ink threshold as a share of the strokes' own contrast
 MAX_INK_SHARE = 0.5  # more ink than this share of the page is texture or noise, not writing
+CORNER_SHARE = 0.1  # a piece filling a corner goes when the writing clear of the edges has at
+# least this share of its area
 
 
 class NoInkFound(InvalidInput):
@@ -224,6 +226,7 @@ def _photo_ink(grey: np.ndarray) -> np.ndarray | None:
     mask = without_rules(mask)
     comp = components(mask)
     keep = select(comp, (h, w)) if comp.n else np.zeros(0, bool)
+    keep = _without_corners(comp, keep, mask) if keep.any() else keep
     if not keep.any():
         return None
     sides = np.maximum(comp.y1 - comp.y0, comp.x1 - comp.x0)[keep] + 1
@@ -232,6 +235,27 @@ def _photo_ink(grey: np.ndarray) -> np.ndarray | None:
     kept = mask if keep.all() else comp.mask(keep, (h, w))
     low = t / 2  # anti-aliased stroke edges fade out instead of being cut
     return np.clip((c - low) / max(high - low, 1e-6), 0.0, 1.0) * dilate(kept)
+
+
+def _without_corners(comp: Components, keep: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The kept pieces without those that fill a corner of the picture (a shadow's or a
+    vignette's dark corner, left over from the paper's estimate), when writing clear of the
+    picture's edges is kept as well: a digit that reaches into a corner of a tight crop is
+    the only writing there, and stays."""
+    h, w = mask.shape
+    edge = (comp.y0 == 0) | (comp.x0 == 0) | (comp.y1 == h - 1) | (comp.x1 == w - 1)
+    inner = keep & ~edge
+    if not inner.any():
+        return keep
+    corner = np.zeros_like(keep)
+    for r, c in ((0, 0), (0, w - 1), (h - 1, 0), (h - 1, w - 1)):
+        if mask[r, c]:  # the piece whose run covers the corner pixel
+            run = np.flatnonzero((comp.rows == r) & (comp.starts <= c) & (comp.ends > c))
+            corner[comp.label[run]] = True
+    corner &= keep
+    if not corner.any() or comp.area[inner].sum() < CORNER_SHARE * comp.area[corner].max():
+        return keep
+    return keep & ~corner
 
 
 def _rough_ink(

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from service.inputs.components import components, select
 from service.inputs.images import decode_image
-from service.inputs.preprocess import NoInkFound, preprocess_pil
+from service.inputs.preprocess import NoInkFound, _without_corners, preprocess_pil
 
 ToBytes = Callable[..., bytes]
 LIMIT = 20_000_000
@@ -201,3 +202,25 @@ def test_a_background_without_an_item_is_refused(kind: str, to_bytes: ToBytes) -
     with pytest.raises(NoInkFound, match="no item found"):
         decode_image(to_bytes(np.clip(pic, 0, 255).astype(np.uint8)), max_pixels=LIMIT,
                      fit="item")  # fmt: skip
+
+
+def _corner_and_stroke(stroke_rows: slice) -> np.ndarray:
+    mask = np.zeros((30, 30), bool)
+    for r in range(8):  # a dark corner, top left: what a vignette leaves
+        mask[r, : 8 - r] = True
+    mask[stroke_rows, 15] = True  # writing clear of the edges
+    return mask
+
+
+def test_a_dark_corner_goes_when_writing_is_found_elsewhere() -> None:
+    mask = _corner_and_stroke(slice(8, 22))
+    comp = components(mask)
+    keep = _without_corners(comp, select(comp, mask.shape), mask)
+    assert np.array_equal(comp.mask(keep, mask.shape), mask & (np.arange(30) == 15)[None, :])
+
+
+def test_a_corner_piece_stays_when_it_is_all_the_writing() -> None:
+    for mask in (_corner_and_stroke(slice(0, 0)), _corner_and_stroke(slice(14, 17))):
+        comp = components(mask)  # alone, or beside a speck a tenth of its size
+        keep = select(comp, mask.shape)
+        assert np.array_equal(_without_corners(comp, keep, mask), keep)
