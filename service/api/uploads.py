@@ -4,19 +4,28 @@ file uploads, each into a float32 array (by the version's task) or a clear 4xx e
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import os
+import threading
+from collections import deque
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 import numpy as np
 from fastapi import Request
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from service.errors import InvalidInput, NotReady, PayloadTooLarge, ServeError, UnsupportedMediaType
+from service.inputs.images import decode_worker
+from service.inputs.preprocess import Fit
 from service.serving.model import ModelVersion
-from service.serving.tasks import Task
+from service.serving.tasks import ImageClassifier, Task
 from service.settings import Settings
 
 # Smaller image bodies (icons, 28x28 drawings) decode in less time than a thread hand-off takes.
 THREAD_DECODE_BYTES = 4 * 1024
+WORKER_START_S = 60.0  # a decoding process that has not imported its modules by then is given up
 
 
 def query_options(request: Request) -> dict[str, Any]:
@@ -105,29 +114,188 @@ async def form_images(request: Request, settings: Settings, task: Task) -> np.nd
     return await decode_images(files, settings, task)
 
 
+class DecodeWorkers:
+    """Processes that decode and frame pictures beside the server's own.
+
+    Framing a picture is many small numpy steps, each holding the GIL, so worker threads take
+    turns on one core (two even slow each other down); processes use every core the server may
+    run on, one each. A worker imports only :mod:`service.inputs` (no model, no TensorFlow) and
+    is started with ``spawn``, never forked from a process that runs model threads. They start
+    in the background at the first picture that needs them; until one is ready, pictures decode
+    in a thread. A picture waits for an idle worker; the answer comes back through the event
+    loop's own selector (no thread per request). A worker that dies fails its picture with a
+    500 and is replaced.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._idle: deque[Connection] = deque()
+        self._waiters: deque[asyncio.Future[Connection]] = deque()
+        self._procs: dict[int, BaseProcess] = {}  # by the parent end's file descriptor
+        self._lock = threading.Lock()
+        self._starting = False
+
+    @property
+    def ready(self) -> int:
+        """How many workers are running (idle or busy)."""
+        return len(self._procs)
+
+    def start(self) -> None:
+        """Bring the pool up to its size in a background thread (spawning takes a while)."""
+        with self._lock:
+            if self._starting or self.ready >= self.size:
+                return
+            self._starting = True
+        threading.Thread(target=self._spawn, name="decode-workers-start", daemon=True).start()
+
+    def _spawn(self) -> None:
+        try:
+            ctx = multiprocessing.get_context("spawn")
+            for _ in range(self.size - self.ready):
+                parent, child = ctx.Pipe()
+                proc = ctx.Process(target=decode_worker, args=(child,), daemon=True,
+                                   name="digitserve-decode")  # fmt: skip
+                proc.start()
+                child.close()
+                if parent.poll(WORKER_START_S) and parent.recv() == (True, None):
+                    self._procs[parent.fileno()] = proc
+                    self._idle.append(parent)
+                else:
+                    proc.kill()
+                    parent.close()
+        except (OSError, EOFError, AssertionError):  # no processes here (a daemon, a sandbox)
+            pass
+        finally:
+            self._starting = False
+
+    async def decode(self, data: bytes, ctype: str | None, max_pixels: int, fit: Fit) -> np.ndarray:
+        """:func:`service.inputs.images.decode_image` in a worker process."""
+        conn = self._idle.popleft() if self._idle else await self._acquire()
+        loop = asyncio.get_running_loop()
+        answered: asyncio.Future[tuple[bool, Any]] = loop.create_future()
+        try:
+            # uvloop leaves a watched descriptor non-blocking: a body larger than the socket's
+            # buffer would fail half-sent (the idle worker reads it at once)
+            os.set_blocking(conn.fileno(), True)
+            conn.send((data, ctype, max_pixels, fit))
+        except OSError:
+            self._lost(conn)
+            raise ServeError("the image decoder stopped; try again") from None
+        loop.add_reader(conn.fileno(), self._answered, loop, conn, answered)
+        ok, value = await answered  # cancelled (deadline): the worker is freed when it answers
+        if not ok:
+            raise value
+        return value  # type: ignore[no-any-return]
+
+    async def _acquire(self) -> Connection:
+        waiter: asyncio.Future[Connection] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                self._release(waiter.result())
+            raise
+
+    def _answered(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        conn: Connection,
+        answered: asyncio.Future[tuple[bool, Any]],
+    ) -> None:
+        loop.remove_reader(conn.fileno())
+        try:
+            os.set_blocking(conn.fileno(), True)  # the rest of a long answer may be on its way
+            answer = conn.recv()
+        except (EOFError, OSError):
+            self._lost(conn)
+            answer = (False, ServeError("the image decoder stopped while reading this picture"))
+        else:
+            self._release(conn)
+        if not answered.done():
+            answered.set_result(answer)
+
+    def _release(self, conn: Connection) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(conn)
+                return
+        self._idle.append(conn)
+
+    def _lost(self, conn: Connection) -> None:
+        """A worker died: drop it, and fail the waiters when none is left (new ones start at
+        the next picture)."""
+        proc = self._procs.pop(conn.fileno(), None)
+        conn.close()
+        if proc is not None:
+            proc.kill()
+            proc.join(1.0)
+        if not self._procs:
+            while self._waiters:
+                waiter = self._waiters.popleft()
+                if not waiter.done():
+                    waiter.set_exception(NotReady("the image decoders are restarting; try again"))
+
+
+_workers: DecodeWorkers | None = None
+_workers_lock = threading.Lock()
+
+
+def decode_workers() -> DecodeWorkers | None:
+    """The process's decoding workers (one per core it may run on), started at first use;
+    None on a single core, where a worker process would only add its hand-off."""
+    global _workers
+    with _workers_lock:
+        if _workers is None:
+            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+            if cores < 2:
+                return None
+            _workers = DecodeWorkers(cores)
+    if _workers.ready < _workers.size:
+        _workers.start()
+    return _workers
+
+
 async def decode_images(
     files: list[tuple[bytes, str | None, str]], settings: Settings, task: Task
 ) -> np.ndarray:
     """Decode image files into the task's input batch (framed as its data set was made).
 
-    Off the event loop, in worker threads, one per file: decoding and resampling in Pillow and
-    numpy's larger operations release the GIL, so several files (or requests) use both cores.
+    Off the event loop: in :class:`DecodeWorkers` processes when the server may use more than
+    one core, else (and until they are ready) in worker threads, one per file. A small body
+    decodes in place: a hand-off would cost more.
     """
 
+    def named(i: int, exc: InvalidInput) -> InvalidInput:
+        if len(files) == 1 and not files[0][2]:
+            return exc
+        return InvalidInput(f"file {i} ({files[i][2]!r}): {exc.message}")
+
     def decode(i: int) -> np.ndarray:
-        data, ctype, filename = files[i]
+        data, ctype, _ = files[i]
         try:
             return task.decode_file(data, ctype, settings.max_image_pixels)
         except InvalidInput as exc:
-            if len(files) == 1 and not filename:
-                raise
-            raise InvalidInput(f"file {i} ({filename!r}): {exc.message}") from None
+            raise named(i, exc) from None
+
+    async def in_worker(workers: DecodeWorkers, fit: Fit, i: int) -> np.ndarray:
+        data, ctype, _ = files[i]
+        try:
+            return await workers.decode(data, ctype, settings.max_image_pixels, fit)
+        except InvalidInput as exc:
+            raise named(i, exc) from None
 
     if len(files) == 1 and len(files[0][0]) <= THREAD_DECODE_BYTES:
         return decode(0)[None]
-    done = await asyncio.gather(
-        *(asyncio.to_thread(decode, i) for i in range(len(files))), return_exceptions=True
-    )
+    # the worker is handed what the task's decode_file would pass on: the file and the framing
+    fit = task.framing if isinstance(task, ImageClassifier) else None
+    workers = decode_workers() if fit is not None else None
+    if workers is not None and workers.ready and fit is not None:
+        jobs = [in_worker(workers, fit, i) for i in range(len(files))]
+    else:
+        jobs = [asyncio.to_thread(decode, i) for i in range(len(files))]
+    done = await asyncio.gather(*jobs, return_exceptions=True)
     for result in done:  # the first file that failed, whichever thread finished first
         if isinstance(result, BaseException):
             raise result

@@ -17,7 +17,10 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+import signal
 import struct
+import traceback
+from multiprocessing.connection import Connection
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -31,6 +34,7 @@ __all__ = [
     "Fit",
     "decode_digits",
     "decode_image",
+    "decode_worker",
     "image_size",
     "preprocess_pil",
 ]
@@ -236,3 +240,28 @@ def decode_digits(data: bytes, *, max_pixels: int, content_type: str | None = No
         for d in digits
         for x, y, w, h in [d.box]
     ]
+
+
+def decode_worker(conn: Connection, *, own_process: bool = True) -> None:
+    """The loop of a decoding process (:class:`service.api.uploads.DecodeWorkers`): announces
+    itself ready, then answers each ``(data, content_type, max_pixels, fit)`` with ``(True,
+    image)`` or ``(False, error)``, until the parent closes its end. Only this module and its
+    pure imports load here, so a worker starts in a fraction of a second and holds no model.
+    ``own_process=False`` runs the loop in a thread (tests)."""
+    if own_process:  # Ctrl-C stops the server, and the server stops its workers
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    conn.send((True, None))
+    while True:
+        try:
+            data, content_type, max_pixels, fit = conn.recv()
+        except (EOFError, OSError):
+            return
+        answer: tuple[bool, object]
+        try:
+            image = decode_image(data, max_pixels=max_pixels, content_type=content_type, fit=fit)
+            answer = (True, image)
+        except ServeError as exc:
+            answer = (False, exc)
+        except Exception as exc:  # a bug: the parent answers 500 and logs what it was
+            answer = (False, RuntimeError(f"decoding failed: {exc!r}\n{traceback.format_exc()}"))
+        conn.send(answer)

@@ -1,0 +1,136 @@
+"""Decoding processes for uploaded pictures: the same pixels as in-process decoding, client
+errors with their status and JSON body, a worker that dies, and threads on a single core."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import signal
+from collections.abc import AsyncIterator
+
+import httpx
+import numpy as np
+import pytest
+
+from service.api import uploads
+from service.api.uploads import DecodeWorkers
+from service.errors import InvalidInput, NotReady, ServeError, UnsupportedMediaType
+from service.inputs.images import decode_image
+from tests.service.inputs.test_images_worker import photo_png
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(scope="module")
+async def workers() -> AsyncIterator[DecodeWorkers]:
+    pool = DecodeWorkers(2)
+    pool.start()
+    for _ in range(600):  # a spawned worker imports numpy and Pillow first
+        if pool.ready == pool.size:
+            break
+        await asyncio.sleep(0.05)
+    assert pool.ready == pool.size
+    yield pool
+    for proc in list(pool._procs.values()):
+        proc.kill()
+
+
+async def test_same_pixels_as_in_process(workers: DecodeWorkers) -> None:
+    png = photo_png()
+    got = await asyncio.gather(*(workers.decode(png, None, 100_000, "digit") for _ in range(5)))
+    want = decode_image(png, max_pixels=100_000)
+    for image in got:
+        np.testing.assert_array_equal(image, want)
+    assert workers.ready == 2 and len(workers._idle) == 2  # all handed back
+
+
+async def test_client_errors_pass_through(workers: DecodeWorkers) -> None:
+    with pytest.raises(InvalidInput, match="cannot be decoded"):
+        await workers.decode(b"\x89PNG\r\n\x1a\n" + bytes(5000), None, 100_000, "digit")
+    with pytest.raises(UnsupportedMediaType):
+        await workers.decode(photo_png(), "image/gif", 100_000, "digit")
+    assert len(workers._idle) == 2
+
+
+async def test_large_body_to_a_watched_descriptor(workers: DecodeWorkers) -> None:
+    """A body larger than the socket buffer, after the event loop watched the descriptor."""
+    png = photo_png()
+    await workers.decode(png, None, 100_000, "digit")
+    with pytest.raises(InvalidInput):
+        await workers.decode(b"\x89PNG\r\n\x1a\n" + bytes(3_000_000), None, 100_000, "digit")
+
+
+async def test_a_dead_worker_fails_its_picture_and_is_replaced() -> None:
+    pool = DecodeWorkers(1)
+    pool.start()
+    for _ in range(600):
+        if pool.ready:
+            break
+        await asyncio.sleep(0.05)
+    proc = next(iter(pool._procs.values()))
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.join(5)
+    with pytest.raises(ServeError) as caught:
+        await pool.decode(photo_png(), None, 100_000, "digit")
+    assert caught.value.status_code == 500 and pool.ready == 0
+    pool.start()
+    for _ in range(600):
+        if pool.ready:
+            break
+        await asyncio.sleep(0.05)
+    assert (await pool.decode(photo_png(), None, 100_000, "digit")).shape == (28, 28)
+    for proc in list(pool._procs.values()):
+        proc.kill()
+
+
+async def test_waiters_fail_when_no_worker_is_left() -> None:
+    pool = DecodeWorkers(1)
+    waiter = asyncio.ensure_future(pool._acquire())
+    await asyncio.sleep(0)
+    a, b = multiprocessing.Pipe()
+    pool._lost(a)  # the last worker gone
+    with pytest.raises(NotReady):
+        await waiter
+    b.close()
+
+
+def test_one_core_means_no_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(uploads, "_workers", None)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    assert uploads.decode_workers() is None
+
+
+async def test_upload_through_the_workers(
+    client: httpx.AsyncClient, workers: DecodeWorkers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The own API with the pictures decoded in the workers: the answer decoding in a thread
+    gives, and a broken picture's 422 with its JSON error body."""
+    png = photo_png()
+    assert len(png) > uploads.THREAD_DECODE_BYTES
+    monkeypatch.setattr(uploads, "decode_workers", lambda: None)
+    in_thread = await client.post(
+        "/models/mnist/predict", content=png, headers={"content-type": "image/png"}
+    )
+    monkeypatch.setattr(uploads, "decode_workers", lambda: workers)
+    sent = []
+    real = workers.decode
+
+    async def counted(*args: object) -> np.ndarray:
+        sent.append(args)
+        return await real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(workers, "decode", counted)
+    r = await client.post(
+        "/models/mnist/predict", content=png, headers={"content-type": "image/png"}
+    )
+    assert r.status_code == 200, r.text
+    assert sent and r.json()["predictions"] == in_thread.json()["predictions"]
+    broken = b"\x89PNG\r\n\x1a\n" + bytes(5000)
+    r = await client.post(
+        "/models/mnist/predict", content=broken, headers={"content-type": "image/png"}
+    )
+    assert r.status_code == 422 and "cannot be decoded" in r.json()["error"]
+    files = [("a", ("a.png", png, "image/png")), ("b", ("b.png", broken, "image/png"))]
+    r = await client.post("/models/mnist/predict", files=files)
+    assert r.status_code == 422 and r.json()["error"].startswith("file 1 ('b.png')")
