@@ -518,8 +518,15 @@ def render(report: dict[str, Any], results: Sequence[RunResult]) -> str:
     photo_rows = _photo_rows(report, results)
     if photo_rows:
         out += ["", "## Photos and drawings (raw image bodies, own API)", ""]
+        photo_cpus = report.get("photo_cpus")
+        where = (
+            f"Every server of these rows (floors, service and reference alike) ran on CPUs "
+            f"{photo_cpus}, the load generator on CPU {report['loadgen_cpus']}. "
+            if photo_cpus and photo_cpus != report.get("server_cpus")
+            else ""
+        )
         out.append(
-            "Both floors read the same bytes (the whole body) and answer a constant; the "
+            where + "Both floors read the same bytes (the whole body) and answer a constant; the "
             "service decodes, frames and classifies the picture.\n"
         )
         out.append(

@@ -1,5 +1,8 @@
 """Start a server under test as its own process (pinned with taskset), time it to ready, stop it.
 
+A running server can be moved to other CPUs (:meth:`ServerProcess.pin`): every thread of the
+process and of its descendants, as taskset would have placed them.
+
 The start-up time is measured from just before the process is spawned to the first 200 from its
 readiness URL. RSS is the sum over the process and all its descendants (uvicorn workers), read
 from ``/proc``.
@@ -53,6 +56,7 @@ class ServerProcess:
         self.log_path = log_dir / f"{spec.name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.startup_s: float | None = None
+        self.cpus = spec.cpus
 
     def __enter__(self) -> ServerProcess:
         self.start()
@@ -99,6 +103,20 @@ class ServerProcess:
                 time.sleep(0.02)
         self.stop()
         raise RuntimeError(f"{self.spec.name} not ready after {self.spec.ready_timeout:.0f} s")
+
+    def pin(self, cpus: str | None) -> bool:
+        """Move the server (each thread of it and of its children) to ``cpus`` ("0,1"); True
+        when that changed its CPUs. Threads and processes started later inherit them."""
+        if self.proc is None or cpus is None or cpus == self.cpus:
+            return False
+        allowed = {int(cpu) for cpu in cpus.split(",")}
+        for pid in process_tree(self.proc.pid):
+            with contextlib.suppress(OSError):  # a thread that ended meanwhile
+                for tid in os.listdir(f"/proc/{pid}/task"):
+                    with contextlib.suppress(OSError):
+                        os.sched_setaffinity(int(tid), allowed)
+        self.cpus = cpus
+        return True
 
     def rss_mb(self) -> float:
         """Resident memory of the server and all its descendants, in MiB."""

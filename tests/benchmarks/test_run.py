@@ -22,6 +22,15 @@ def _result(server: str, scenario: str, concurrency: int, rps: float) -> RunResu
 class _Proc:
     def __init__(self, spec: ServerSpec) -> None:
         self.spec = spec
+        self.cpus = spec.cpus
+        self.pinned: list[str | None] = []
+
+    def pin(self, cpus: str | None) -> bool:
+        if cpus == self.cpus:
+            return False
+        self.cpus = cpus
+        self.pinned.append(cpus)
+        return True
 
     def rss_mb(self) -> float:
         return 100.0
@@ -163,3 +172,32 @@ def test_quality_facts_read_the_default_versions_metadata(tmp_path: Path) -> Non
         "seconds": 1800.0,
         "budget_s": 900.0,
     }
+
+
+def test_photo_rows_move_the_side_by_side_servers_to_both_cpus(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    procs: list[_Proc] = []
+
+    def start(specs: list[ServerSpec], stack: contextlib.ExitStack, out: Any) -> list[Any]:
+        procs.extend(_Proc(spec) for spec in specs)
+        return procs
+
+    monkeypatch.setattr(run, "drive", lambda *a: _result(a[4], a[2].name, a[3], 10.0))
+    monkeypatch.setattr(run, "start_servers", start)
+    monkeypatch.setattr(run, "check", lambda url, request: None)
+    monkeypatch.setattr(run, "PHOTO_SETTLE_S", 0.0)
+    names = ("json-1", "photo-png", "json-1024")
+    requests = {n: Request(n, "/p", b"{}", "application/json") for n in names}
+    plan = run.make_plan(argparse.Namespace(quick=False, tool="httpx", duration=1.0, rounds=1))
+    plan.server_cpus, plan.photo_cpus = "1", "0,1"
+    work = [("json-1", 1), ("photo-png", 1), ("json-1024", 2)]
+    servers = [(ServerSpec(n, ["x"], 1, cpus="1"), work) for n in ("floor", "service")]
+    out: dict[str, Any] = {"log_dir": Path("."), "startup_s": {}, "rss_ready_mb": {}}
+    out.update(rss_mb={}, notes=[])
+    run.bench_servers(servers, requests, plan, out, rounds=1)
+    assert [p.pinned for p in procs] == [["0,1", "1"], ["0,1", "1"]]  # photos, then back
+    server_only = run.make_plan(
+        argparse.Namespace(quick=False, tool="httpx", duration=1.0, rounds=1, photo_cpus="server")
+    )
+    assert server_only.photo_cpus == server_only.server_cpus
