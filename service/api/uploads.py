@@ -170,7 +170,8 @@ class DecodeWorkers:
 
     async def decode(self, data: bytes, ctype: str | None, max_pixels: int, fit: Fit) -> np.ndarray:
         """:func:`service.inputs.images.decode_image` in a worker process."""
-        conn = self._idle.popleft() if self._idle else await self._acquire()
+        # the worker that answered last: its caches are warm, and an unneeded one sleeps
+        conn = self._idle.pop() if self._idle else await self._acquire()
         loop = asyncio.get_running_loop()
         answered: asyncio.Future[tuple[bool, Any]] = loop.create_future()
         try:
