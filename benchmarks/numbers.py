@@ -105,7 +105,7 @@ async def _measure(models_dir: Path, count: int) -> dict[str, Any]:
     from service.app import create_app
     from service.settings import Settings
 
-    app = create_app(Settings(models_dir=models_dir))
+    app = create_app(Settings(models_dir=models_dir, version_policy="all"))
     numbers = _numbers(count)
     results: dict[str, Any] = {}
     async with app.router.lifespan_context(app):
