@@ -78,6 +78,13 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
+    decode_workers: int | None = Field(
+        default=None,
+        ge=0,
+        le=64,
+        description="Processes that decode uploaded pictures. Unset: one per usable core (CPU"
+        " affinity and container quota), at most 4, none on one core. 0: decode in threads.",
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Empty turns CORS off."
     )

@@ -4,12 +4,14 @@ file uploads, each into a float32 array (by the version's task) or a clear 4xx e
 from __future__ import annotations
 
 import asyncio
+import math
 import multiprocessing
 import os
 import threading
 from collections import deque
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -241,18 +243,43 @@ class DecodeWorkers:
 
 _workers: DecodeWorkers | None = None
 _workers_lock = threading.Lock()
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")  # cgroup v2: "<quota> <period>" or "max <period>"
+DEFAULT_MAX_WORKERS = 4  # each worker holds numpy and Pillow (tens of MB): bounded on big hosts
 
 
-def decode_workers() -> DecodeWorkers | None:
-    """The process's decoding workers (one per core it may run on), started at first use;
-    None on a single core, where a worker process would only add its hand-off."""
+def usable_cores() -> int:
+    """Cores this process may run on: its CPU affinity, capped by a container's CPU quota
+    (a container limited to one CPU on a 64-core host sees all 64 in its affinity)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = cores or 1
+    try:
+        quota, period = CGROUP_CPU_MAX.read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return cores
+
+
+def worker_count(setting: int | None) -> int:
+    """How many decoding processes to run: the setting, or one per usable core (at most
+    ``DEFAULT_MAX_WORKERS``); 0 when there is one core, where a process only adds its hand-off."""
+    if setting is not None:
+        return setting
+    cores = usable_cores()
+    return 0 if cores < 2 else min(cores, DEFAULT_MAX_WORKERS)
+
+
+def decode_workers(settings: Settings) -> DecodeWorkers | None:
+    """The process's decoding workers (``SERVE_DECODE_WORKERS``), started at first use; None
+    when there are to be none."""
     global _workers
     with _workers_lock:
         if _workers is None:
-            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
-            if cores < 2:
+            size = worker_count(settings.decode_workers)
+            if size < 1:
                 return None
-            _workers = DecodeWorkers(cores)
+            _workers = DecodeWorkers(size)
     if _workers.ready < _workers.size:
         _workers.start()
     return _workers
@@ -291,7 +318,7 @@ async def decode_images(
         return decode(0)[None]
     # the worker is handed what the task's decode_file would pass on: the file and the framing
     fit = task.framing if isinstance(task, ImageClassifier) else None
-    workers = decode_workers() if fit is not None else None
+    workers = decode_workers(settings) if fit is not None else None
     if workers is not None and workers.ready and fit is not None:
         jobs = [in_worker(workers, fit, i) for i in range(len(files))]
     else:

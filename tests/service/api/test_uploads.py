@@ -8,6 +8,7 @@ import multiprocessing
 import os
 import signal
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -17,6 +18,7 @@ from service.api import uploads
 from service.api.uploads import DecodeWorkers
 from service.errors import InvalidInput, NotReady, ServeError, UnsupportedMediaType
 from service.inputs.images import decode_image
+from service.settings import Settings
 from tests.service.inputs.test_images_worker import photo_png
 
 pytestmark = pytest.mark.anyio
@@ -98,7 +100,41 @@ async def test_waiters_fail_when_no_worker_is_left() -> None:
 def test_one_core_means_no_workers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(uploads, "_workers", None)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
-    assert uploads.decode_workers() is None
+    assert uploads.decode_workers(Settings()) is None
+
+
+def test_zero_workers_means_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(uploads, "_workers", None)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    assert uploads.decode_workers(Settings(decode_workers=0)) is None
+
+
+@pytest.mark.parametrize(
+    ("affinity", "cpu_max", "setting", "expected"),
+    [
+        (2, None, None, 2),  # no cgroup file: the affinity
+        (64, None, None, uploads.DEFAULT_MAX_WORKERS),  # a big host: bounded
+        (8, "100000 100000", None, 0),  # a container limited to one CPU: threads
+        (8, "250000 100000", None, 3),  # 2.5 CPUs: a third worker for the half
+        (8, "max 100000", None, 4),  # no quota
+        (8, "garbage", None, 4),  # unreadable: the affinity
+        (1, None, 3, 3),  # the setting wins
+    ],
+)
+def test_worker_count(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    affinity: int,
+    cpu_max: str | None,
+    setting: int | None,
+    expected: int,
+) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(affinity)))
+    path = tmp_path / "cpu.max"
+    if cpu_max is not None:
+        path.write_text(cpu_max + "\n")
+    monkeypatch.setattr(uploads, "CGROUP_CPU_MAX", path)
+    assert uploads.worker_count(setting) == expected
 
 
 async def test_upload_through_the_workers(
@@ -108,11 +144,11 @@ async def test_upload_through_the_workers(
     gives, and a broken picture's 422 with its JSON error body."""
     png = photo_png()
     assert len(png) > uploads.THREAD_DECODE_BYTES
-    monkeypatch.setattr(uploads, "decode_workers", lambda: None)
+    monkeypatch.setattr(uploads, "decode_workers", lambda settings: None)
     in_thread = await client.post(
         "/models/mnist/predict", content=png, headers={"content-type": "image/png"}
     )
-    monkeypatch.setattr(uploads, "decode_workers", lambda: workers)
+    monkeypatch.setattr(uploads, "decode_workers", lambda settings: workers)
     sent = []
     real = workers.decode
 
