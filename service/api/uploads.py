@@ -270,6 +270,12 @@ def worker_count(setting: int | None) -> int:
     return 0 if cores < 2 else min(cores, DEFAULT_MAX_WORKERS)
 
 
+def running_decode_workers() -> int:
+    """Decoding processes running now (0 before the first large picture, or with none)."""
+    workers = _workers
+    return 0 if workers is None else workers.ready
+
+
 def decode_workers(settings: Settings) -> DecodeWorkers | None:
     """The process's decoding workers (``SERVE_DECODE_WORKERS``), started at first use; None
     when there are to be none."""

@@ -15,6 +15,8 @@ What is measured, and who reports it:
 * Models, read from the model registry at scrape time: ``serve_model_state`` (1 for the current
   state of each version), ``serve_model_load_seconds``, ``serve_queue_depth`` (queued rows) and
   ``serve_model_default_version``.
+* Uploads: ``serve_decode_workers``, the processes decoding uploaded pictures
+  (``service.api.uploads``), read at scrape time.
 
 Label values are bounded: a model label is only ever a name the registry knows, a version label
 only a version the registry has registered for that model, and the route is the route template
@@ -43,6 +45,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from service.api.routing import RouteKind, dialect_router, route_kind
+from service.api.uploads import running_decode_workers
 
 if TYPE_CHECKING:
     from service.serving.model import ModelVersion
@@ -359,6 +362,21 @@ class _OperationsCollector(Collector):
         return []
 
 
+class _DecodeWorkersCollector(Collector):
+    """How many processes decode uploaded pictures, read when scraped: fewer than configured
+    means they are starting or a dead one is being replaced."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        gauge = GaugeMetricFamily(
+            "serve_decode_workers", "Processes decoding uploaded pictures, running now"
+        )
+        gauge.add_metric([], float(running_decode_workers()))
+        yield gauge
+
+    def describe(self) -> Iterable[Any]:
+        return []
+
+
 class Metrics:
     """The app's metrics. Bind a model registry with :meth:`bind` to get model-level metrics."""
 
@@ -375,6 +393,7 @@ class Metrics:
         self.batches = BatchStats()
         r.register(self.batches)
         r.register(_RegistryCollector(self))
+        r.register(_DecodeWorkersCollector())
         if process:
             ProcessCollector(registry=r)
             PlatformCollector(registry=r)

@@ -179,6 +179,54 @@ def digit_png(models_dir: Path) -> tuple[int, bytes, str]:
     return version, buffer.getvalue(), sample["labels"][int(outputs[best].argmax())]
 
 
+def digit_photo(models_dir: Path) -> tuple[bytes, str]:
+    """(JPEG, expected label): the most confident golden MNIST digit as a 280 px photo, dark ink
+    on light paper with a lighting gradient and grain; larger than the bodies decoded in place,
+    so the service hands it to its decoding processes."""
+    version = newest_version(models_dir, "mnist")
+    sample = golden(models_dir, "mnist", version)
+    outputs = np.asarray(sample["outputs"], dtype=np.float64)
+    best = int(outputs.max(axis=1).argmax())
+    ink = np.asarray(sample["inputs"][best], dtype=np.float64).reshape(28, 28)
+    ink = np.kron(ink, np.ones((10, 10)))  # 280 x 280
+    rng = np.random.default_rng(5)
+    paper = 205 + 25 * np.linspace(0, 1, 280)[None, :] + rng.normal(0, 3, (280, 280))
+    photo = (paper - 170 * ink).clip(0, 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(photo, mode="L").save(buffer, "JPEG", quality=90)
+    return buffer.getvalue(), sample["labels"][int(outputs[best].argmax())]
+
+
+def decode_workers_running(client: httpx.Client) -> float:
+    metrics = client.get("/metrics")
+    assert metrics.status_code == 200, metrics.text
+    found = re.search(r"^serve_decode_workers ([0-9.]+)$", metrics.text, re.MULTILINE)
+    assert found, "no serve_decode_workers in /metrics"
+    return float(found.group(1))
+
+
+def check_photo_through_decode_workers(base_url: str, models_dir: Path) -> None:
+    """A photo is read right while the decoding processes start (in a thread) and once they run
+    (in a process): the workers come up inside the deployment, within the time spawning takes."""
+    jpeg, label = digit_photo(models_dir)
+    assert len(jpeg) > 4 * 1024
+    headers = {"Content-Type": "image/jpeg"}
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        deadline = time.monotonic() + 60
+        while True:
+            response = client.post("/models/mnist/predict", content=jpeg, headers=headers)
+            assert response.status_code == 200, response.text
+            assert response.json()["predictions"][0]["label"] == label
+            if decode_workers_running(client) >= 1:
+                break
+            assert time.monotonic() < deadline, "the decoding processes did not start"
+            time.sleep(0.5)
+        for _ in range(3):  # now through the processes
+            response = client.post("/models/mnist/predict", content=jpeg, headers=headers)
+            assert response.status_code == 200, response.text
+            assert response.json()["predictions"][0]["label"] == label
+
+
 def check_predictions(base_url: str, models_dir: Path) -> None:
     version, png, label = digit_png(models_dir)
     headers = {"Content-Type": "image/png"}
@@ -228,6 +276,7 @@ def test_train_then_api_answers(models_dir: Path, tmp_path: Path) -> None:
     with running(command_argv(service("api")), env, log) as proc:
         wait_healthy("api", env, proc, log)
         check_predictions(f"http://127.0.0.1:{port}", models_dir)
+        check_photo_through_decode_workers(f"http://127.0.0.1:{port}", models_dir)
         assert proc.poll() is None, _tail(log)
 
 

@@ -29,7 +29,13 @@ import numpy as np
 import pytest
 import yaml
 from deploy_helpers import COMPOSE_FILE, ROOT, VENV_BIN, free_port
-from test_compose_processes import check_predictions, digit_png, golden, newest_version
+from test_compose_processes import (
+    check_photo_through_decode_workers,
+    check_predictions,
+    digit_png,
+    golden,
+    newest_version,
+)
 
 pytestmark = [pytest.mark.containers, pytest.mark.timeout(1800)]
 
@@ -234,6 +240,7 @@ def test_predictions_in_all_three_protocols_from_the_host(engine: Engine) -> Non
     base_url = f"http://127.0.0.1:{engine.env['API_PORT']}"
     models = models_volume(engine)
     check_predictions(base_url, models)  # own API (PNG) and V2 (golden sample)
+    check_photo_through_decode_workers(base_url, models)  # processes in the container
     version = newest_version(models, "pima")
     sample = golden(models, "pima", version)
     with httpx.Client(base_url=base_url, timeout=30) as client:

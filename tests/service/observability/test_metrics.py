@@ -243,3 +243,22 @@ def test_batch_stats_count_every_call_from_several_threads() -> None:
     }
     assert times[("serve_inference_seconds_bucket", "0.001")] == 0
     assert times[("serve_inference_seconds_bucket", "0.0025")] == 60_000
+
+
+class _Pool:
+    def __init__(self, ready: int) -> None:
+        self.ready = ready
+
+
+async def test_decode_workers_gauge_reads_the_running_processes(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.api import uploads
+
+    monkeypatch.setattr(uploads, "_workers", None)
+    _, samples = await scrape(client)
+    assert ("serve_decode_workers", frozenset()) in samples
+    assert value(samples, "serve_decode_workers") == 0
+    monkeypatch.setattr(uploads, "_workers", _Pool(3))
+    _, samples = await scrape(client)
+    assert value(samples, "serve_decode_workers") == 3
