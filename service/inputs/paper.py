@@ -76,9 +76,23 @@ def pixel_noise(c: np.ndarray) -> float:
 
 def box_blur(arr: np.ndarray) -> np.ndarray:
     """3x3 mean (edges replicated): cuts pixel noise by 3."""
-    p = np.pad(arr, 1, mode="edge")
-    rows = p[:-2] + p[1:-1] + p[2:]
-    return (rows[:, :-2] + rows[:, 1:-1] + rows[:, 2:]) / 9.0
+    out = _sum3(_sum3(arr).T).T
+    out /= 9.0
+    return out
+
+
+def _sum3(arr: np.ndarray) -> np.ndarray:
+    """Each row plus its neighbours above and below (edge rows replicated), summed in that order
+    (above, own, below) so that rounding is the same everywhere; by slicing, as np.pad copies
+    the whole array first."""
+    if arr.shape[0] == 1:
+        return arr + arr + arr
+    out = np.empty_like(arr)
+    np.add(arr[:-2], arr[1:-1], out=out[1:-1])
+    out[1:-1] += arr[2:]
+    out[0] = arr[0] + arr[0] + arr[1]
+    out[-1] = arr[-2] + arr[-1] + arr[-1]
+    return out
 
 
 def dilate(mask: np.ndarray) -> np.ndarray:
@@ -232,7 +246,9 @@ def _neighbour_sums(grid: np.ndarray) -> np.ndarray:
 def contrast(grey: np.ndarray, paper: np.ndarray) -> tuple[np.ndarray, float]:
     """Dark ink's contrast against the paper in [0, 1] (3x3-smoothed when grainy), and its
     noise sigma."""
-    c = np.clip((paper - grey) / np.maximum(paper, MIN_PAPER), 0.0, 1.0)
+    c = paper - grey  # in place from here: each full-size temporary costs as much as the sums
+    c /= np.maximum(paper, MIN_PAPER)
+    np.clip(c, 0.0, 1.0, out=c)
     sigma = pixel_noise(c)
     if sigma > GRAINY:  # grain or sensor noise: a 3x3 mean cuts it by three
         c = box_blur(c)

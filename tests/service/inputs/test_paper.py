@@ -7,6 +7,7 @@ import numpy as np
 from service.inputs.paper import (
     _median,
     _upsample,
+    box_blur,
     cell_side,
     contrast,
     paper_from_cells,
@@ -122,3 +123,26 @@ def test_the_second_estimate_takes_a_rough_ink_map_at_the_samples() -> None:
     full = paper_without_ink(page, ink, cell)
     assert np.array_equal(paper_without_ink(page, sampled(ink, cell), cell), full)
     assert abs(float(full[60, 65]) - float(_lit_page(130, 170)[60, 65])) < 10.0
+
+
+def test_the_box_blur_is_the_3x3_mean_of_the_edge_padded_array_to_the_last_bit() -> None:
+    rng = np.random.default_rng(3)
+    for shape in [(1, 1), (1, 6), (6, 1), (2, 2), (3, 7), (31, 17)]:
+        arr = rng.random(shape).astype(np.float32)
+        p = np.pad(arr, 1, mode="edge")
+        rows = p[:-2] + p[1:-1] + p[2:]
+        expected = (rows[:, :-2] + rows[:, 1:-1] + rows[:, 2:]) / 9.0
+        got = box_blur(arr)
+        assert got.dtype == expected.dtype
+        assert np.array_equal(got, expected)
+
+
+def test_the_contrast_is_the_clipped_ratio_to_the_paper_to_the_last_bit() -> None:
+    rng = np.random.default_rng(4)
+    grey = (rng.random((20, 30)) * 255).astype(np.float32)
+    paper = (rng.random((20, 30)) * 255).astype(np.float32)
+    c, _ = contrast(grey, paper)
+    expected = np.clip((paper - grey) / np.maximum(paper, 64.0), 0.0, 1.0)
+    if np.array_equal(c, expected):  # not grainy: no blur taken
+        return
+    assert np.array_equal(c, box_blur(expected))
