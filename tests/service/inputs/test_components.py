@@ -87,3 +87,46 @@ def test_many_similar_pieces_are_clutter() -> None:
     mask[3::8, 2::8] = True
     comp = components(mask)
     assert not select(comp, mask.shape).any()
+
+
+def _flood_fill(mask: np.ndarray) -> np.ndarray:
+    """The straightforward 8-connected labelling: a breadth-first fill from each unlabelled pixel
+    in row-major order, pieces numbered 1.. in the order their first pixel is met."""
+    h, w = mask.shape
+    out = np.zeros(mask.shape, np.int64)
+    n = 0
+    for y0 in range(h):
+        for x0 in range(w):
+            if not mask[y0, x0] or out[y0, x0]:
+                continue
+            n += 1
+            out[y0, x0] = n
+            todo = [(y0, x0)]
+            while todo:
+                y, x = todo.pop()
+                for yy in range(max(0, y - 1), min(h, y + 2)):
+                    for xx in range(max(0, x - 1), min(w, x + 2)):
+                        if mask[yy, xx] and not out[yy, xx]:
+                            out[yy, xx] = n
+                            todo.append((yy, xx))
+    return out
+
+
+def test_pieces_areas_and_boxes_equal_a_flood_fills_on_random_masks() -> None:
+    rng = np.random.default_rng(7)
+    for density, shape in [(0.2, (1, 9)), (0.3, (9, 1)), (0.35, (23, 31)), (0.5, (17, 12))]:
+        mask = rng.random(shape) < density
+        expected = _flood_fill(mask)
+        assert np.array_equal(_labels(mask), expected)
+        comp = components(mask)
+        for k in range(comp.n):
+            ys, xs = np.nonzero(expected == k + 1)
+            assert comp.area[k] == ys.size
+            assert (comp.y0[k], comp.y1[k]) == (ys.min(), ys.max())
+            assert (comp.x0[k], comp.x1[k]) == (xs.min(), xs.max())
+
+
+def test_a_full_mask_is_one_piece() -> None:
+    comp = components(np.ones((5, 6), bool))
+    assert comp.n == 1
+    assert (comp.area[0], comp.y0[0], comp.y1[0], comp.x0[0], comp.x1[0]) == (30, 0, 4, 0, 5)
