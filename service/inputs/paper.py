@@ -19,7 +19,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from PIL import Image, ImageFilter
 
 __all__ = [
     "box_blur",
@@ -144,13 +144,14 @@ def _upsample(
     levels = levels.astype(np.float32)
     lo, frac = _taps(nx, cw, shape[1], first)
     hi = np.minimum(lo + 1, nx - 1)
-    cols = levels[:, lo] + (levels[:, hi] - levels[:, lo]) * frac[None, :]  # (ny, width)
+    left = levels.take(lo, axis=1)
+    cols = left + (levels.take(hi, axis=1) - left) * frac[None, :]  # (ny, width)
     step = np.zeros_like(cols)  # each row's rise to the next (none past the last)
-    step[:-1] = cols[1:] - cols[:-1]
+    np.subtract(cols[1:], cols[:-1], out=step[:-1])
     lo, frac = _taps(ny, ch, shape[0], first)
-    out = step[lo]
+    out = step.take(lo, axis=0)
     out *= frac[:, None]
-    out += cols[lo]
+    out += cols.take(lo, axis=0)
     return out
 
 
@@ -163,14 +164,13 @@ def _sparse(arr: np.ndarray, cell: int) -> tuple[np.ndarray, int, int]:
 
 
 def _median(grid: np.ndarray, size: int) -> np.ndarray:
-    """size x size median of a small grid, as one partition over sliding windows (np.pad and a
-    stack of shifted copies cost more than the grid's whole estimate). Beyond the edges the grid
+    """size x size median of a small float32 grid, by Pillow's rank filter (C; a median is one of
+    the window's own values, so it is exactly what a sort would pick). Beyond the edges the grid
     is extended linearly, not replicated: light falling off towards a corner (a vignette) then
     keeps its corner cells, which a replicated edge would replace by their lighter neighbours."""
     r = size // 2
-    h, w = grid.shape
-    windows = sliding_window_view(_extended(grid, r), (size, size)).reshape(h, w, size * size)
-    return np.partition(windows, size * size // 2, axis=2)[:, :, size * size // 2]
+    extended = Image.fromarray(_extended(grid, r))
+    return np.asarray(extended.filter(ImageFilter.MedianFilter(size)))[r:-r, r:-r]
 
 
 def _extended(grid: np.ndarray, r: int) -> np.ndarray:

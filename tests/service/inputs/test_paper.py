@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from service.inputs.paper import (
+    _extended,
     _median,
     _upsample,
     box_blur,
@@ -146,3 +147,26 @@ def test_the_contrast_is_the_clipped_ratio_to_the_paper_to_the_last_bit() -> Non
     if np.array_equal(c, expected):  # not grainy: no blur taken
         return
     assert np.array_equal(c, box_blur(expected))
+
+
+def test_the_cell_median_is_each_windows_middle_value_on_random_grids() -> None:
+    rng = np.random.default_rng(5)
+    for shape in [(3, 3), (4, 7), (15, 19)]:
+        grid = rng.random(shape).astype(np.float32)
+        ext = _extended(grid, 1)
+        windows = [[ext[y : y + 3, x : x + 3] for x in range(shape[1])] for y in range(shape[0])]
+        expected = np.array([[np.sort(win.ravel())[4] for win in row] for row in windows])
+        assert np.array_equal(_median(grid, 3), expected)
+
+
+def test_the_upsampled_grid_equals_the_two_pass_linear_interpolation() -> None:
+    rng = np.random.default_rng(6)
+    levels = rng.random((5, 7)).astype(np.float32) * 200
+    out = _upsample(levels, 8, 6, (40, 42))
+    ys = np.clip((np.arange(40) + 0.5) / 8 - 0.5, -0.5, 4.5)
+    xs = np.clip((np.arange(42) + 0.5) / 6 - 0.5, -0.5, 6.5)
+    y0, x0 = np.clip(np.floor(ys), 0, 3).astype(int), np.clip(np.floor(xs), 0, 5).astype(int)
+    fy, fx = (ys - y0)[:, None], (xs - x0)[None, :]
+    top = levels[y0][:, x0] + (levels[y0][:, x0 + 1] - levels[y0][:, x0]) * fx
+    bottom = levels[y0 + 1][:, x0] + (levels[y0 + 1][:, x0 + 1] - levels[y0 + 1][:, x0]) * fx
+    assert np.allclose(out, top + (bottom - top) * fy, atol=1e-3)
