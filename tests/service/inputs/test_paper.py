@@ -13,6 +13,8 @@ from service.inputs.paper import (
     contrast,
     paper_from_cells,
     paper_without_ink,
+    quantile,
+    quantiles,
     sampled,
     without_rules,
 )
@@ -170,3 +172,13 @@ def test_the_upsampled_grid_equals_the_two_pass_linear_interpolation() -> None:
     top = levels[y0][:, x0] + (levels[y0][:, x0 + 1] - levels[y0][:, x0]) * fx
     bottom = levels[y0 + 1][:, x0] + (levels[y0 + 1][:, x0 + 1] - levels[y0 + 1][:, x0]) * fx
     assert np.allclose(out, top + (bottom - top) * fy, atol=1e-3)
+
+
+def test_quantiles_are_the_nearest_rank_values_at_one_rank_or_several() -> None:
+    values = np.random.default_rng(8).random((37, 23)).astype(np.float32)
+    ranked = np.sort(values.ravel())
+    qs = (0.0, 0.01, 0.5, 0.85, 0.99, 1.0)
+    expected = [float(ranked[round(q * (ranked.size - 1))]) for q in qs]
+    assert quantiles(values, qs) == expected
+    assert [quantile(values, q) for q in qs] == expected
+    assert quantiles(np.zeros(0, np.float32), (0.5, 0.9)) == [0.0, 0.0]
