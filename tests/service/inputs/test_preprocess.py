@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from service.inputs.images import decode_image
-from service.inputs.preprocess import NoInkFound, preprocess_pil
+from service.inputs.preprocess import NoInkFound, _ink_box, preprocess_pil
 
 ToBytes = Callable[..., bytes]
 LIMIT = 20_000_000
@@ -269,3 +269,28 @@ def test_product_photo_on_white_with_item_fit(
 def test_bad_fit() -> None:
     with pytest.raises(ValueError, match="fit must be one of"):
         preprocess_pil(Image.new("L", (5, 5)), fit="face")  # type: ignore[arg-type]
+
+
+def test_the_ink_box_leaves_out_isolated_specks_as_a_whole_picture_count_would() -> None:
+    rng = np.random.default_rng(9)
+    for _ in range(20):
+        ink = np.zeros((40, 50), np.float32)
+        y, x = rng.integers(0, 30), rng.integers(0, 40)
+        ink[y : y + 10, x : x + 8] = rng.random((10, 8)) > 0.3
+        for sy, sx in rng.integers(0, 40, (3, 2)):  # specks anywhere, maybe touching the ink
+            ink[sy, sx] = 1.0
+        mask = ink > 0
+        p = np.pad(mask, 1).astype(np.uint8)
+        neighbours = sum(
+            np.roll(np.roll(p, dy, 0), dx, 1) for dy in (-1, 0, 1) for dx in (-1, 0, 1)
+        )
+        kept = mask & (neighbours[1:-1, 1:-1] - mask > 0)
+        box = _ink_box(ink)
+        if not kept.any():
+            assert box is None
+            continue
+        r, c = np.flatnonzero(kept.any(axis=1)), np.flatnonzero(kept.any(axis=0))
+        if max(r[-1] - r[0], c[-1] - c[0]) + 1 < 3:
+            assert box is None
+            continue
+        assert box == (slice(r[0], r[-1] + 1), slice(c[0], c[-1] + 1))
