@@ -227,7 +227,7 @@ def paper_without_ink(grey: np.ndarray, ink: np.ndarray, cell: int) -> np.ndarra
         return paper_from_cells(grey, cell)
     level = np.where(known, level, 0.0)
     while not known.all():
-        n, total = _neighbour_sums(known.astype(np.float32)), _neighbour_sums(level * known)
+        n, total = _neighbour_sums(np.stack((known, level * known)))  # both in one pass
         grow = ~known & (n > 0)
         level = np.where(grow, total / np.maximum(n, 1.0), level)
         known = known | grow
@@ -235,13 +235,14 @@ def paper_without_ink(grey: np.ndarray, ink: np.ndarray, cell: int) -> np.ndarra
 
 
 def _neighbour_sums(grid: np.ndarray) -> np.ndarray:
-    """Each cell's sum over its 4 neighbours (none beyond the edges), by slicing: np.pad costs
-    more than the sums on a grid this small."""
+    """Each cell's sum over its 4 neighbours (none beyond the edges) on the last two axes of
+    ``grid`` (a stack of grids is summed at once), by slicing: np.pad costs more than the sums
+    on a grid this small."""
     out = np.zeros_like(grid)
-    out[1:] += grid[:-1]
-    out[:-1] += grid[1:]
-    out[:, 1:] += grid[:, :-1]
-    out[:, :-1] += grid[:, 1:]
+    out[..., 1:, :] += grid[..., :-1, :]
+    out[..., :-1, :] += grid[..., 1:, :]
+    out[..., :, 1:] += grid[..., :, :-1]
+    out[..., :, :-1] += grid[..., :, 1:]
     return out
 
 
