@@ -334,12 +334,6 @@ def _ink_box(ink: np.ndarray) -> tuple[slice, slice] | None:
     """Bounding box of the ink, ignoring isolated specks (pixels with no inked neighbour);
     None when what is left is too small to be a digit or an item."""
     mask = ink > 0
-    r, c = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    if not r.size:
-        return None
-    # the specks are looked for within the ink's box only: the rest of the picture is blank
-    top, left = int(r[0]), int(c[0])
-    mask = mask[top : r[-1] + 1, left : c[-1] + 1]
     p = np.zeros((mask.shape[0] + 2, mask.shape[1] + 2), np.uint8)
     p[1:-1, 1:-1] = mask
     rows = p[:-2] + p[1:-1] + p[2:]
@@ -347,7 +341,7 @@ def _ink_box(ink: np.ndarray) -> tuple[slice, slice] | None:
     mask &= neighbours > 0
     if not mask.any():
         return None
-    r, c = np.flatnonzero(mask.any(axis=1)) + top, np.flatnonzero(mask.any(axis=0)) + left
+    r, c = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     longer = max(r[-1] - r[0], c[-1] - c[0]) + 1
     if longer < max(3, MIN_INK_SIDE * min(ink.shape)):
         return None
