@@ -12,24 +12,23 @@ largest absolute difference and every picture whose outcome changed between ink 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.photos.evaluate import load_manifest
+from benchmarks.photos.generate import DEFAULT_OUT
 from service.errors import ServeError
 from service.inputs.images import decode_digits, decode_image
 
-CACHE = Path(__file__).parent / ".cache"
 MAX_PIXELS = 50_000_000  # above any picture of the set
 
 
 def _cases(cache: Path) -> list[tuple[str, str, bytes]]:
     """(key, how, file bytes) for every run: ``how`` is a framing, or "number"."""
     cases = []
-    for line in (cache / "manifest.jsonl").read_text().splitlines():
-        row = json.loads(line)
+    for row in load_manifest(cache):
         data = (cache / row["file"]).read_bytes()
         framings = [row["framing"]] if row.get("framing") else ["digit", "item"]
         if row["subset"] == "multi":
@@ -48,7 +47,7 @@ def _run(how: str, data: bytes) -> np.ndarray | None:
         return None
 
 
-def outputs(cache: Path = CACHE) -> dict[str, np.ndarray]:
+def outputs(cache: Path = DEFAULT_OUT) -> dict[str, np.ndarray]:
     """Key -> outputs; an empty (0, 28, 28) array for "no ink found"."""
     out = {}
     for key, how, data in _cases(cache):
