@@ -101,19 +101,27 @@ def has_finished_version(models_dir: Path, dataset: str, recipe: str) -> bool:
 
 
 def plan(datasets: Sequence[str], recipe_arg: str) -> list[tuple[str, str]]:
-    """(dataset, recipe) pairs to train; 'all' expands to every registered recipe."""
+    """(dataset, recipe) pairs to train; 'all' expands to every registered recipe.
+
+    With several datasets a recipe is trained for those that have it (``all --recipe fast``
+    trains the image models' fast variants); a recipe none of them has is an error, as is a
+    missing recipe for a single named dataset.
+    """
     from training.recipes import recipe_names
 
     wanted = [r.strip() for r in recipe_arg.split(",") if r.strip()]
     pairs: list[tuple[str, str]] = []
     for dataset in datasets:
         available = recipe_names(dataset)
-        names = available if "all" in wanted else wanted
-        for name in names:
-            if name not in available:
+        for name in available if "all" in wanted else wanted:
+            if name in available:
+                pairs.append((dataset, name))
+            elif len(datasets) == 1:
                 known = ", ".join(available)
                 raise SystemExit(f"error: no recipe {name!r} for {dataset} (known: {known})")
-            pairs.append((dataset, name))
+    unknown = sorted(set(wanted) - {"all"} - {recipe for _, recipe in pairs})
+    if unknown:
+        raise SystemExit(f"error: no data set has a recipe {unknown[0]!r}")
     return pairs
 
 

@@ -16,7 +16,7 @@ import tensorflow as tf
 import training
 import training.recipes
 from training import specs
-from training.__main__ import has_finished_version, main
+from training.__main__ import has_finished_version, main, plan
 from training.export import FORMAT_VERSION
 from training.recipes import FitResult, Recipe, Split, history_lists
 from training.specs import (
@@ -275,3 +275,17 @@ def test_pima_cli_and_if_missing(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert not has_finished_version(tmp_path, "pima", "best")
     assert main([*args, "--if-missing"]) == 0
     assert sorted(p.name for p in (tmp_path / "pima").iterdir()) == ["1"]
+
+
+def test_plan_trains_a_recipe_for_every_data_set_that_has_it() -> None:
+    pairs = plan(["mnist", "fashion_mnist", "pima"], "best,fast")
+    assert ("pima", "best") in pairs and ("pima", "fast") not in pairs
+    assert {("mnist", "fast"), ("fashion_mnist", "fast")} <= set(pairs)
+    assert pairs.index(("mnist", "best")) < pairs.index(("mnist", "fast"))
+
+
+def test_plan_refuses_a_recipe_no_data_set_has() -> None:
+    with pytest.raises(SystemExit, match="no data set has a recipe 'fastest'"):
+        plan(["mnist", "pima"], "best,fastest")
+    with pytest.raises(SystemExit, match="no recipe 'fast' for pima"):
+        plan(["pima"], "fast")

@@ -158,6 +158,31 @@ class FashionBest(_CnnRecipe):
 
 
 @register
+class MnistFast(MnistBest):
+    name = "fast"
+    description = (
+        "the best recipe with one convolution (32) in the first block, 64/64 in the second: "
+        "about half the time per image"
+    )
+    defaults: ClassVar[dict[str, Any]] = {**MnistBest.defaults, "convs": [1, 2]}
+
+
+@register
+class FashionFast(FashionBest):
+    name = "fast"
+    description = (
+        "CNN conv 32 'same'-pool, 2x conv 64 'valid'-pool, dense 256, BN, dropout 0.2, "
+        "flip/small shift, AdamW+cosine: about half the time per image of the best recipe"
+    )
+    defaults: ClassVar[dict[str, Any]] = {
+        **FashionBest.defaults,
+        "widths": [32, 64],
+        "convs": [1, 2],
+        "padding": ["same", "valid"],
+    }
+
+
+@register
 class PimaBest(Recipe):
     """Additive model with in-graph preprocessing, bagged over inner folds, OOF threshold."""
 

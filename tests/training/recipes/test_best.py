@@ -43,9 +43,10 @@ def test_every_dataset_has_a_best_recipe() -> None:
         assert recipe.dataset == dataset and recipe.description
 
 
+@pytest.mark.parametrize("name", ["best", "fast"])
 @pytest.mark.parametrize("dataset", IMAGE_DATASETS)
-def test_image_training_model_augments_but_serving_model_does_not(dataset: str) -> None:
-    recipe = get_recipe(dataset, "best")
+def test_image_training_model_augments_but_serving_model_does_not(dataset: str, name: str) -> None:
+    recipe = get_recipe(dataset, name)
     hp = recipe.hyperparameters(epochs=2)
     assert hp["epochs"] == 2
     training = recipe.build(hp)
@@ -53,7 +54,8 @@ def test_image_training_model_augments_but_serving_model_does_not(dataset: str) 
     assert any(isinstance(layer, AUGMENTATION) for layer in _all_layers(training))
     classifier = training.get_layer(cnn.CLASSIFIER)
     convs = [layer for layer in classifier.layers if isinstance(layer, keras.layers.Conv2D)]
-    assert len(convs) == 4 and {c.dtype_policy.compute_dtype for c in convs} == {"bfloat16"}
+    assert len(convs) == sum(hp.get("convs", [2] * len(hp["widths"])))
+    assert {c.dtype_policy.compute_dtype for c in convs} == {"bfloat16"}
 
     serving = cnn.serving_copy(training, hp)
     assert serving.input_shape == (None, 28, 28) and serving.output_shape == (None, 10)
