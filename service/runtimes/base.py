@@ -41,5 +41,9 @@ class ModelRuntime(ABC):
             raise RuntimeError(f"model returned shape {out.shape}, expected {expected}")
         return out
 
+    def use_latency(self, latency: dict[str, Any] | None) -> None:
+        """The version's measured call time (``serving.latency``), for runtimes that plan by it."""
+        del latency  # this runtime runs every batch as one call
+
     def unload(self) -> None:
         self.ready = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 from pathlib import Path
@@ -36,13 +37,52 @@ class _Slot:
         self.buffer = np.zeros((size, *input_shape), np.float32)  # for padded batches
 
 
+def split_plan(rows: int, call_us: float, row_us: float) -> tuple[int, ...]:
+    """The power-of-two slot sizes whose calls cover ``rows`` rows at the least estimated cost.
+
+    A call costs ``call_us + row_us * size``, padding rows included. Full slots are taken first and
+    only the last one is padded: ``9`` rows are one padded call of 16, or 8 then 1. A model whose
+    call is mostly fixed cost (a small MLP) pads; a compute-bound CNN, whose padding rows cost as
+    much as real ones, splits. On equal cost the plan with fewer calls wins.
+    """
+    plans = _split_plans(round(call_us, 3), round(row_us, 3), TFLiteRuntime.CHUNK)
+    return plans[rows]
+
+
+@functools.lru_cache(maxsize=64)
+def _split_plans(call_us: float, row_us: float, largest: int) -> tuple[tuple[int, ...], ...]:
+    cost = [0.0] * (largest + 1)
+    plans: list[tuple[int, ...]] = [()]
+    for n in range(1, largest + 1):
+        pad = 1 << (n - 1).bit_length()
+        best_cost = call_us + row_us * pad
+        best_plan: tuple[int, ...] = (pad,)
+        size = 1
+        while size < n:
+            split = call_us + row_us * size + cost[n - size]
+            if split < best_cost - 1e-9:
+                best_cost, best_plan = split, (size, *plans[n - size])
+            size <<= 1
+        cost[n] = best_cost
+        plans.append(best_plan)
+    return tuple(plans)
+
+
+def _figure(latency: dict[str, Any] | None, key: str) -> float | None:
+    value = latency.get(key) if isinstance(latency, dict) else None
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 1e9:
+        return float(value)
+    return None
+
+
 class TFLiteRuntime(ModelRuntime):
     """LiteRT interpreters (``threads`` each, XNNPACK or LiteRT's own kernels), one per
     power-of-two batch size up to ``CHUNK``.
 
     Re-allocating an interpreter for a new batch size costs far more than running a small batch,
-    so a batch of n rows runs on the interpreter for the next power of two, padded; batches above
-    ``CHUNK`` rows run in chunks of ``CHUNK``. Slots are created on first use.
+    so a batch runs on interpreters for power-of-two sizes: by default the next power of two,
+    padded; once the version's call cost is known (:meth:`use_latency`), by :func:`split_plan`.
+    Batches above ``CHUNK`` rows run in chunks of ``CHUNK``. Slots are created on first use.
     """
 
     kind = "tflite"
@@ -62,6 +102,19 @@ class TFLiteRuntime(ModelRuntime):
         self._content: bytes | None = None
         self._slots: dict[int, _Slot] = {}
         self._lock = threading.Lock()
+        self._costs: tuple[float, float] | None = None  # µs per call and per row, once known
+
+    def use_latency(self, latency: dict[str, Any] | None) -> None:
+        """Split batches by the version's measured µs per image at batch 1 and 16.
+
+        A call of 16 costs ``call + 16 row`` and a call of 1 ``call + row``: both figures give the
+        fixed and the per-row cost. Without both, batches stay padded to the next power of two.
+        """
+        b1, b16 = _figure(latency, "us_per_image_b1"), _figure(latency, "us_per_image_b16")
+        if b1 is None or b16 is None:
+            return
+        row = max((16 * b16 - b1) / 15, 0.0)
+        self._costs = (max(b1 - row, 0.0), row)
 
     def load(self) -> None:
         expected = self.metadata["files"].get(TFLITE_FILE)
@@ -103,7 +156,19 @@ class TFLiteRuntime(ModelRuntime):
 
     def _run_one(self, x: np.ndarray) -> np.ndarray:
         n = x.shape[0]
-        slot = self._slot(1 << (n - 1).bit_length())
+        if self._costs is not None and n > 1:
+            plan = split_plan(n, *self._costs)
+            if len(plan) > 1:
+                parts, start = [], 0
+                for size in plan:
+                    parts.append(self._run_slot(x[start : start + size], size))
+                    start += size
+                return np.concatenate(parts)
+        return self._run_slot(x, 1 << (n - 1).bit_length())
+
+    def _run_slot(self, x: np.ndarray, size: int) -> np.ndarray:
+        n = x.shape[0]
+        slot = self._slot(size)
         if n < slot.size:
             slot.buffer[:n] = x
             x = slot.buffer

@@ -22,7 +22,7 @@ switching the GIL to it and back, and waking the loop again cost more than the c
 that answers in microseconds. Which groups qualify is decided by measured call time, never by
 the model: each call's CPU time on its thread (what it would cost the loop; a wall clock would
 add the waits for the GIL and, on a shared machine, for the core), wherever it ran, goes into a
-running estimate per padded batch size (the next power of two, as the LiteRT runtime pads). A
+running estimate per batch size rounded up to a power of two (LiteRT's interpreter sizes). A
 group runs on the loop only when its size's estimate is at most ``inline_max_s``, the thread is
 idle (so the runtime is never entered from two threads at once, and requests keep their order),
 and ``max_wait`` is off (holding a batch open is the thread's job). A size with no estimate yet

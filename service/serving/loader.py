@@ -29,6 +29,7 @@ def load_version(repository: Repository, mv: ModelVersion, runtime: str = "auto"
     mv.runtime.load()
     self_test(mv.runtime, meta)
     mv.latency = version_latency(mv.runtime, meta)
+    mv.runtime.use_latency(mv.latency)
 
 
 def version_latency(runtime: ModelRuntime, meta: dict[str, Any]) -> dict[str, Any]:

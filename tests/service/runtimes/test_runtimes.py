@@ -12,6 +12,7 @@ import pytest
 
 from service.repository.disk import RepositoryError
 from service.runtimes import SavedModelRuntime, TFLiteRuntime, create_runtime
+from service.runtimes.litert import split_plan
 
 
 def _golden(path: Path) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
@@ -58,6 +59,49 @@ def test_tflite_padded_buckets_and_chunks_match_row_by_row(tiny_repo: Path) -> N
     rows = np.concatenate([runtime.predict(big[i : i + 1]) for i in range(len(big))])
     for n in (3, 5, 64, 100, len(big)):  # padded to 4, 8, exact 64, 128; then chunked
         np.testing.assert_allclose(runtime.predict(big[:n]), rows[:n], atol=1e-6)
+
+
+def test_tflite_split_batches_match_row_by_row_and_use_full_slots(tiny_repo: Path) -> None:
+    path = tiny_repo / "mnist" / "2"
+    meta, _, _ = _golden(path)
+    runtime = TFLiteRuntime(path, meta)
+    runtime.load()
+    runtime.use_latency({"us_per_image_b1": 30.0, "us_per_image_b16": 22.0})  # a CNN's shape
+    big = np.random.default_rng(4).random((TFLiteRuntime.CHUNK + 9, 28, 28), dtype=np.float32)
+    rows = np.concatenate([runtime.predict(big[i : i + 1]) for i in range(len(big))])
+    for n in (3, 9, 12, 100, len(big)):
+        np.testing.assert_allclose(runtime.predict(big[:n]), rows[:n], atol=1e-6)
+    assert 16 not in runtime._slots  # 9 and 12 rows ran as 8 + 1 and 8 + 4, not padded to 16
+
+
+def test_tflite_without_call_costs_pads_to_the_next_power_of_two(tiny_repo: Path) -> None:
+    path = tiny_repo / "mnist" / "2"
+    meta, _, _ = _golden(path)
+    runtime = TFLiteRuntime(path, meta)
+    runtime.load()
+    runtime.use_latency({"us_per_image_b1": "fast", "us_per_image_b16": 22.0})  # ignored
+    runtime.predict(np.zeros((9, 28, 28), np.float32))
+    assert sorted(runtime._slots) == [1, 16]
+
+
+@pytest.mark.parametrize(("call_us", "row_us"), [(10.0, 22.0), (6.4, 0.4), (0.0, 1.0), (5.0, 0.0)])
+def test_split_plan_covers_the_rows_and_costs_no_more_than_padding(
+    call_us: float, row_us: float
+) -> None:
+    for rows in range(1, TFLiteRuntime.CHUNK + 1):
+        plan = split_plan(rows, call_us, row_us)
+        assert all(size & (size - 1) == 0 for size in plan)  # powers of two: allocated slots
+        assert sum(plan[:-1]) < rows <= sum(plan)  # only the last call is padded
+        padded = 1 << (rows - 1).bit_length()
+        cost = len(plan) * call_us + row_us * sum(plan)
+        assert cost <= call_us + row_us * padded + 1e-9
+
+
+def test_split_plan_splits_compute_bound_models_and_pads_call_bound_ones() -> None:
+    assert sorted(split_plan(9, 10.0, 22.0)) == [1, 8]
+    assert sorted(split_plan(12, 10.0, 22.0)) == [4, 8]
+    assert split_plan(9, 6.4, 0.4) == (16,)  # 7 padding rows cost less than a second call
+    assert split_plan(16, 10.0, 22.0) == (16,)
 
 
 @pytest.mark.parametrize(("threads", "xnnpack"), [(2, True), (1, False)])

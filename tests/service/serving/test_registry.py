@@ -310,3 +310,23 @@ async def test_latency_is_measured_at_load_without_metadata(tiny_repo: Path) -> 
             assert latency["us_per_image_b1"] > 0 and latency["us_per_image_b16"] > 0
     finally:
         await registry.stop()
+
+
+async def test_a_compute_bound_version_splits_its_batches_by_its_latency(repo_copy: Path) -> None:
+    for version, b16 in ((1, 3.0), (2, 36.0)):  # 1: a call costs the same for 1 or 16 rows;
+        set_quality(repo_copy, "mnist", version, 0.996, 40.0)  # 2: a row nearly a call, a CNN
+        meta_path = repo_copy / "mnist" / str(version) / "metadata.json"
+        meta = json.loads(meta_path.read_text())
+        meta["latency"]["us_per_image_b16"] = b16
+        meta_path.write_text(json.dumps(meta))
+    registry = await started(repo_copy, models=["mnist"])
+    try:
+        x = np.zeros((9, 28, 28), np.float32)
+        call_bound, compute_bound = (registry.resolve("mnist", v) for v in (1, 2))
+        for mv in (call_bound, compute_bound):
+            assert mv.runtime is not None
+            mv.runtime.predict(x)
+        assert 16 in call_bound.runtime._slots  # type: ignore[union-attr]
+        assert 16 not in compute_bound.runtime._slots  # type: ignore[union-attr]  # 8 + 1
+    finally:
+        await registry.stop()
