@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -88,7 +88,18 @@ def make_plan(args: argparse.Namespace) -> Plan:
     tool = args.tool if args.tool != "auto" else ("wrk" if wrk_path() else "httpx")
     photo_cpus = cpu_list if getattr(args, "photo_cpus", "all") == "all" else server
     if args.quick:
-        return Plan(1, 1, (1, 16), 2, (16,), (16,), tool, loadgen, server, cpu_list, 1, photo_cpus)
+        plan = Plan(1, 1, (1, 16), 2, (16,), (16,), tool, loadgen, server, cpu_list, 1, photo_cpus)
+    else:
+        plan = _full_plan(args, tool, loadgen, server, cpu_list, photo_cpus)
+    connections = getattr(args, "connections", None)
+    if connections:  # the single-request and photo rows at these instead
+        plan = replace(plan, concurrencies=connections, json_only_concurrencies=())
+    return plan
+
+
+def _full_plan(
+    args: argparse.Namespace, tool: str, loadgen: str, server: str, cpu_list: str, photo_cpus: str
+) -> Plan:
     return Plan(
         args.duration,
         1,
@@ -449,6 +460,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="comma-separated subset of the scenarios (for a quick A/B): "
         + ",".join((*rep.SINGLE, *rep.PHOTOS, *rep.BATCHES)),
+    )
+    parser.add_argument(
+        "--connections",
+        type=lambda text: tuple(int(c) for c in text.split(",") if c.strip()),
+        default=None,
+        help="comma-separated connection counts for the single-request and photo rows instead "
+        "of 1 and 16 (the goals are set at 1 and 16), e.g. 6,12 to see batches that are not a "
+        "power of two",
     )
     parser.add_argument("--no-naive", action="store_true", help="skip the slow naive server")
     parser.add_argument(

@@ -128,6 +128,14 @@ def test_work_lists_cover_both_connection_counts_and_json_1_at_64() -> None:
     assert ("json-1", 64) not in quick["single"]
 
 
+def test_connections_replace_the_single_and_photo_rows_connection_counts() -> None:
+    args = run.parse_args(["--connections", "6,12"])
+    rows = run.work_lists(run.make_plan(args))
+    assert {c for _, c in rows["single"]} == {6, 12}  # no json-1 at 64 either
+    assert {c for _, c in rows["photos"]} == {6, 12}
+    assert run.parse_args([]).connections is None
+
+
 def test_service_serves_every_version_with_the_access_log_on(tmp_path: Path) -> None:
     from benchmarks.servers import service_spec
 
