@@ -50,10 +50,18 @@ def test_every_committed_drawing_is_listed_with_its_pixels() -> None:
 
 @pytest.mark.skipif(not canvas.CHROMIUM.exists(), reason="no Debian chromium")
 def test_replaying_on_the_demo_page_gives_the_committed_pixels() -> None:
+    """Up to anti-aliasing: Chromium releases differ in a few stroke-edge pixels (0.06% of the
+    pad between two 156.0.8078 builds), so the replay must match the committed drawing pixel for
+    pixel except at a few edges, and draw the same strokes."""
     drawings = load_drawings()[:3]
     images = canvas.draw_all([canvas.plan_drawing(d["index"]) for d in drawings])
     for d, data in zip(drawings, images, strict=True):
         grey = canvas.grey_pixels(data)
-        assert hashlib.sha256(grey.tobytes()).hexdigest() == d["pixels_sha256"]
-        ink = grey > 128 if d["ink"] == "light-on-black" else grey < 128
+        committed = np.asarray(Image.open(CANVAS_DIR / d["file"]))
+        assert grey.shape == committed.shape
+        assert np.mean(grey != committed) < 0.005
+        ink, committed_ink = (
+            (g > 128 if d["ink"] == "light-on-black" else g < 128) for g in (grey, committed)
+        )
+        assert (ink & committed_ink).sum() / (ink | committed_ink).sum() > 0.98
         assert 0.01 < ink.mean() < 0.3  # strokes of the page's pen, on its ground
