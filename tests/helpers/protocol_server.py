@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 
@@ -15,16 +16,24 @@ from tests.helpers.live_server import MODELS, Server, run_server, trained_reposi
 Golden = dict[str, tuple[np.ndarray, np.ndarray, float]]
 
 
-def golden_samples(models_dir: Path, version: int | None = None) -> Golden:
-    """Per model: (inputs, expected outputs, atol) from the served version's metadata.json."""
+def default_versions(base_url: str) -> dict[str, int]:
+    """The version each model's version-less paths serve, as the running server reports it
+    (the default policy weighs accuracy and latency, so it is not always the newest)."""
+    models = httpx.get(f"{base_url}/readyz", timeout=30).json()["models"]
+    return {name: int(models[name]) for name in MODELS}
+
+
+def golden_samples(models_dir: Path, versions: Mapping[str, int] | None = None) -> Golden:
+    """Per model: (inputs, expected outputs, atol) from the served version's metadata.json
+    (``versions``, else the newest)."""
     out: Golden = {}
     for name in MODELS:
-        versions = sorted(
+        found = sorted(
             int(p.parent.name)
             for p in (models_dir / name).glob("*/metadata.json")
             if p.parent.name.isdigit()
         )
-        chosen = version if version is not None else versions[-1]
+        chosen = versions[name] if versions is not None else found[-1]
         meta = json.loads((models_dir / name / str(chosen) / "metadata.json").read_text())
         g = meta["golden"]
         x = np.asarray(g["inputs"], np.float32)

@@ -11,7 +11,12 @@ import numpy as np
 import pytest
 import tritonclient.http as httpclient
 
-from tests.helpers.protocol_server import Golden, golden_samples, protocol_server
+from tests.helpers.protocol_server import (
+    Golden,
+    default_versions,
+    golden_samples,
+    protocol_server,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -32,18 +37,21 @@ def http(served: tuple[str, Path]) -> Iterator[httpx.Client]:
 
 @pytest.fixture(scope="module")
 def golden(served: tuple[str, Path]) -> Golden:
-    return golden_samples(served[1])
+    return golden_samples(served[1], default_versions(served[0]))
 
 
 def test_model_status(http: httpx.Client) -> None:
     for name in ("mnist", "fashion_mnist", "pima"):
         r = http.get(f"/v1/models/{name}")
         assert r.status_code == 200
-        (status,) = r.json()["model_version_status"]  # version policy "latest"
-        assert status["state"] == "AVAILABLE"
-        assert status["status"] == {"error_code": "OK", "error_message": ""}
-        one = http.get(f"/v1/models/{name}/versions/{status['version']}").json()
-        assert one["model_version_status"] == [status]
+        # version policy "latest": the newest version, and older ones down to the default
+        statuses = r.json()["model_version_status"]
+        assert statuses
+        for status in statuses:
+            assert status["state"] == "AVAILABLE"
+            assert status["status"] == {"error_code": "OK", "error_message": ""}
+            one = http.get(f"/v1/models/{name}/versions/{status['version']}").json()
+            assert one["model_version_status"] == [status]
     r = http.get("/v1/models/half")
     assert r.status_code == 404 and set(r.json()) == {"error"}
 

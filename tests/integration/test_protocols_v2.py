@@ -10,7 +10,7 @@ import pytest
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
-from tests.helpers.protocol_server import Golden, golden_samples, protocol_server
+from tests.helpers.protocol_server import Golden, default_versions, golden_samples, protocol_server
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +30,7 @@ def triton(served: tuple[str, Path]) -> Iterator[httpclient.InferenceServerClien
 
 @pytest.fixture(scope="module")
 def golden(served: tuple[str, Path]) -> Golden:
-    return golden_samples(served[1])
+    return golden_samples(served[1], default_versions(f"http://{served[0]}"))
 
 
 def infer(
