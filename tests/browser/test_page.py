@@ -170,7 +170,9 @@ def test_answers_show_the_prediction_set_and_abstain_on_noise(
     if page.get_attribute("#prediction-set", "data-size") == "1":
         assert shown.endswith(f"{{{label}}}")
         assert page.get_attribute("#abstained", "data-reason") == ""  # a confident real digit
-    # Fashion-MNIST test images sent to mnist: the model abstains on them.
+    # Fashion-MNIST test images sent to mnist: the model abstains on some of them (how many
+    # depends on the version served: the tutorial MLP on most, a CNN trained on photo artifacts
+    # on fewer; `benchmarks.trust` measures the rates), and the page says why.
     clothes = np.asarray(
         _default_metadata(page_server, page_models_dir, "fashion_mnist")["golden"]["inputs"],
         np.float32,
@@ -192,7 +194,7 @@ def test_answers_show_the_prediction_set_and_abstain_on_noise(
         if reason:
             assert f"Abstains: {why[reason]}" in page.locator("#trust").inner_text()
             assert "abstained" in (page.get_attribute("#predicted-label", "class") or "")
-    assert sum(bool(r) for r in reasons) >= 2, reasons
+    assert any(reasons), reasons
     page.screenshot(path=str(screenshots / "abstain.png"), full_page=False)
 
     page.click("#card-toggle")
