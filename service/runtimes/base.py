@@ -41,9 +41,10 @@ class ModelRuntime(ABC):
             raise RuntimeError(f"model returned shape {out.shape}, expected {expected}")
         return out
 
-    def use_latency(self, latency: dict[str, Any] | None) -> None:
-        """The version's measured call time (``serving.latency``), for runtimes that plan by it."""
-        del latency  # this runtime runs every batch as one call
+    def plan_batches(self, us_b1: float, us_b16: float) -> None:
+        """The version's measured µs per image at batch 1 and 16 (``serving.latency``), for
+        runtimes that plan their calls by it."""
+        del us_b1, us_b16  # this runtime runs every batch as one call
 
     def unload(self) -> None:
         self.ready = False

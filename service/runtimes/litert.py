@@ -45,8 +45,7 @@ def split_plan(rows: int, call_us: float, row_us: float) -> tuple[int, ...]:
     call is mostly fixed cost (a small MLP) pads; a compute-bound CNN, whose padding rows cost as
     much as real ones, splits. On equal cost the plan with fewer calls wins.
     """
-    plans = _split_plans(round(call_us, 3), round(row_us, 3), TFLiteRuntime.CHUNK)
-    return plans[rows]
+    return _split_plans(call_us, row_us, TFLiteRuntime.CHUNK)[rows]
 
 
 @functools.lru_cache(maxsize=64)
@@ -68,20 +67,13 @@ def _split_plans(call_us: float, row_us: float, largest: int) -> tuple[tuple[int
     return tuple(plans)
 
 
-def _figure(latency: dict[str, Any] | None, key: str) -> float | None:
-    value = latency.get(key) if isinstance(latency, dict) else None
-    if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 1e9:
-        return float(value)
-    return None
-
-
 class TFLiteRuntime(ModelRuntime):
     """LiteRT interpreters (``threads`` each, XNNPACK or LiteRT's own kernels), one per
     power-of-two batch size up to ``CHUNK``.
 
     Re-allocating an interpreter for a new batch size costs far more than running a small batch,
     so a batch runs on interpreters for power-of-two sizes: by default the next power of two,
-    padded; once the version's call cost is known (:meth:`use_latency`), by :func:`split_plan`.
+    padded; once the version's call cost is known (:meth:`plan_batches`), by :func:`split_plan`.
     Batches above ``CHUNK`` rows run in chunks of ``CHUNK``. Slots are created on first use.
     """
 
@@ -102,19 +94,19 @@ class TFLiteRuntime(ModelRuntime):
         self._content: bytes | None = None
         self._slots: dict[int, _Slot] = {}
         self._lock = threading.Lock()
-        self._costs: tuple[float, float] | None = None  # µs per call and per row, once known
+        self._plans: tuple[tuple[int, ...], ...] | None = None  # split_plan by rows, once known
 
-    def use_latency(self, latency: dict[str, Any] | None) -> None:
+    def plan_batches(self, us_b1: float, us_b16: float) -> None:
         """Split batches by the version's measured µs per image at batch 1 and 16.
 
         A call of 16 costs ``call + 16 row`` and a call of 1 ``call + row``: both figures give the
-        fixed and the per-row cost. Without both, batches stay padded to the next power of two.
+        fixed and the per-row cost. Until they are given, batches stay padded to the next power
+        of two.
         """
-        b1, b16 = _figure(latency, "us_per_image_b1"), _figure(latency, "us_per_image_b16")
-        if b1 is None or b16 is None:
+        if not (0 < us_b1 < 1e9 and 0 < us_b16 < 1e9):
             return
-        row = max((16 * b16 - b1) / 15, 0.0)
-        self._costs = (max(b1 - row, 0.0), row)
+        row = max((16 * us_b16 - us_b1) / 15, 0.0)
+        self._plans = _split_plans(max(us_b1 - row, 0.0), row, self.CHUNK)
 
     def load(self) -> None:
         expected = self.metadata["files"].get(TFLITE_FILE)
@@ -156,8 +148,8 @@ class TFLiteRuntime(ModelRuntime):
 
     def _run_one(self, x: np.ndarray) -> np.ndarray:
         n = x.shape[0]
-        if self._costs is not None and n > 1:
-            plan = split_plan(n, *self._costs)
+        if self._plans is not None and n > 1:
+            plan = self._plans[n]
             if len(plan) > 1:
                 parts, start = [], 0
                 for size in plan:

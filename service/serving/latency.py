@@ -71,11 +71,17 @@ def measure(
     return result
 
 
-def batch1_us(latency: dict[str, Any] | None) -> float | None:
-    """The batch-1 figure of a ``latency`` block, or None when it is missing or malformed."""
+def per_image_us(latency: dict[str, Any] | None, batch: int) -> float | None:
+    """A ``latency`` block's µs per image at ``batch`` (one of :data:`BATCHES`), or None when it
+    is missing or malformed."""
     if not isinstance(latency, dict):
         return None
-    value = latency.get("us_per_image_b1")
+    value = latency.get(f"us_per_image_b{batch}")
     if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
         return float(value)
     return None
+
+
+def batch1_us(latency: dict[str, Any] | None) -> float | None:
+    """The batch-1 figure of a ``latency`` block, or None when it is missing or malformed."""
+    return per_image_us(latency, 1)

@@ -29,7 +29,9 @@ def load_version(repository: Repository, mv: ModelVersion, runtime: str = "auto"
     mv.runtime.load()
     self_test(mv.runtime, meta)
     mv.latency = version_latency(mv.runtime, meta)
-    mv.runtime.use_latency(mv.latency)
+    b1, b16 = latency.per_image_us(mv.latency, 1), latency.per_image_us(mv.latency, 16)
+    if b1 is not None and b16 is not None:
+        mv.runtime.plan_batches(b1, b16)
 
 
 def version_latency(runtime: ModelRuntime, meta: dict[str, Any]) -> dict[str, Any]:

@@ -66,7 +66,7 @@ def test_tflite_split_batches_match_row_by_row_and_use_full_slots(tiny_repo: Pat
     meta, _, _ = _golden(path)
     runtime = TFLiteRuntime(path, meta)
     runtime.load()
-    runtime.use_latency({"us_per_image_b1": 30.0, "us_per_image_b16": 22.0})  # a CNN's shape
+    runtime.plan_batches(30.0, 22.0)  # a CNN's shape
     big = np.random.default_rng(4).random((TFLiteRuntime.CHUNK + 9, 28, 28), dtype=np.float32)
     rows = np.concatenate([runtime.predict(big[i : i + 1]) for i in range(len(big))])
     for n in (3, 9, 12, 100, len(big)):
@@ -79,7 +79,7 @@ def test_tflite_without_call_costs_pads_to_the_next_power_of_two(tiny_repo: Path
     meta, _, _ = _golden(path)
     runtime = TFLiteRuntime(path, meta)
     runtime.load()
-    runtime.use_latency({"us_per_image_b1": "fast", "us_per_image_b16": 22.0})  # ignored
+    runtime.plan_batches(float("nan"), 22.0)  # ignored
     runtime.predict(np.zeros((9, 28, 28), np.float32))
     assert sorted(runtime._slots) == [1, 16]
 
