@@ -112,7 +112,7 @@ def _sets(task: Any, probs: np.ndarray, y: np.ndarray, alpha: float, n_cal: int)
 
 
 def _abstention(task: Any, x: np.ndarray, probs: np.ndarray, alpha: float) -> dict[str, Any]:
-    reasons = task.abstain_reasons(x, task.set_masks(probs, alpha))
+    reasons = task.abstain_reasons(x, probs, task.set_masks(probs, alpha))
     counts: dict[str, int] = {}
     for r in reasons:
         if r is not None:

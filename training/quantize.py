@@ -110,6 +110,7 @@ def quantize_version(
     """Export version ``from_version`` of ``name`` quantised by ``mode`` as a new version."""
     from service.runtimes.litert import TFLiteRuntime
     from service.serving import latency
+    from training import ood_confidence
     from training.export import (
         GOLDEN_ATOL,
         METADATA_FILE,
@@ -125,6 +126,7 @@ def quantize_version(
     )
     from training.metrics import classification_metrics
     from training.specs import get_spec
+    from training.specs.images import OOD_FLAGGED
 
     source = Path(models_dir) / name / str(from_version)
     if not is_finished(source):
@@ -171,6 +173,10 @@ def quantize_version(
         trust = _remeasure_trust(
             meta, target, run, x_cal, y_cal, split.y_test, probs, metrics["accuracy"]
         )
+        if meta.get("ood"):  # the doubt in its score is this file's
+            trust["ood"] = ood_confidence.with_confidence(
+                meta["ood"], target, lambda x: _batched(run, x), x_cal, OOD_FLAGGED, x_test
+            )
         _rewrite_drift_reference(meta, target, run, split.x_train)
         recipe = _quantised_recipe(meta, mode, from_version)
         _write_report(meta, target, data, recipe, metrics, probs, trust)

@@ -12,12 +12,13 @@ import numpy as np
 import tensorflow as tf
 
 from service.serving import conformal
-from training import calibration
+from training import calibration, ood_confidence
 from training.export import export_version
 from training.metrics import class_probabilities, classification_metrics
 from training.recipes import get_recipe
 from training.report import ReportData, write_report
 from training.specs import Prepared, get_spec
+from training.specs.images import OOD_FLAGGED
 
 SEED = 42
 PREDICT_BATCH = 2048
@@ -144,7 +145,17 @@ def train_and_export(
 
     def write_artifacts(path: Path) -> dict[str, Any]:
         conformal.save(calibrated.scores, path / CONFORMAL_FILE)
-        return {**spec.write_artifacts(split, path), "conformal": calibrated.conformal}
+        blocks = {**spec.write_artifacts(split, path), "conformal": calibrated.conformal}
+        if "ood" in blocks:
+            blocks["ood"] = ood_confidence.with_confidence(
+                blocks["ood"],
+                path,
+                lambda x: predict_probabilities(calibrated.model, x),
+                x_cal,
+                OOD_FLAGGED,
+                split.x_test,
+            )
+        return blocks
 
     version_dir = export_version(
         calibrated.model,

@@ -222,7 +222,9 @@ def evaluate(
         result["versions"].append({k: v[k] for k in keep} | {"ood_model": v["task"] is not None})
         if v["task"] is not None:
             key = f"{v['name']}/{v['version']}"
-            result["test_set_ood"][key] = ood_metrics.on_test_sets(v["task"], v["name"])
+            result["test_set_ood"][key] = ood_metrics.on_test_sets(
+                v["task"], v["name"], lambda x, m=v["model"]: predict(m, x)
+            )
     for framing in sorted({v["framing"] for v in versions}):
         items = samples(rows, data_dir, framing)
         result["decode_ms"][framing] = decode_times(items)
@@ -240,11 +242,12 @@ def evaluate(
             passed = np.array([x is not None for x in xs])
             batch = np.stack([x if x is not None else np.zeros((28, 28), np.float32) for x in xs])
             for v in (v for v in versions if v["framing"] == framing):
-                preds = predict(v["model"], batch).argmax(axis=1)
+                probs = predict(v["model"], batch)
+                preds = probs.argmax(axis=1)
                 scores = flags = None
                 if v["task"] is not None:
-                    scores = np.asarray(v["task"].ood_scores(batch), float)
-                    flags = np.asarray(v["task"].ood_flags(batch), bool)
+                    scores = np.asarray(v["task"].ood_scores(batch, probs), float)
+                    flags = np.asarray(v["task"].ood_flags(batch, probs), bool)
                 for split in splits:
                     run = {"model": v["name"], "version": v["version"], "recipe": v["recipe"],
                            "method": method, "split": split,

@@ -10,10 +10,10 @@ pages got past that gate is reported beside the AUROC.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
-from PIL import Image, ImageDraw
 
 DataSet = Literal["mnist", "fashion_mnist"]
 OTHER: dict[str, DataSet] = {"mnist": "fashion_mnist", "fashion_mnist": "mnist"}
@@ -29,31 +29,21 @@ def auroc(inside: np.ndarray, outside: np.ndarray) -> float | None:
     return float(greater + 0.5 * equal)
 
 
-def single_strokes(n: int, rng: np.random.Generator) -> np.ndarray:
-    """28x28 inputs of one near-horizontal line or flat arc (an upright one is a fair "1")."""
-    out = np.zeros((n, 28, 28), np.float32)
-    for i in range(n):
-        img = Image.new("L", (28, 28), 0)
-        draw = ImageDraw.Draw(img)
-        y = float(rng.uniform(8, 20))
-        dy = float(rng.uniform(-5, 5))
-        if i % 2:
-            draw.line([(4, y - dy), (24, y + dy)], fill=255, width=int(rng.integers(2, 4)))
-        else:
-            draw.arc([4, y - 6, 24, y + 6], 180, 320, fill=255, width=int(rng.integers(2, 4)))
-        out[i] = np.asarray(img, np.float32) / 255.0
-    return out
-
-
-def on_test_sets(task: Any, name: DataSet, n: int = 2000) -> dict[str, Any]:
+def on_test_sets(
+    task: Any, name: DataSet, predict: Callable[[np.ndarray], np.ndarray], n: int = 2000
+) -> dict[str, Any]:
     """The version's own test images against the other test set, noise, blank and single
-    strokes; and the share of its own test images flagged."""
+    strokes (``predict``: the version's probabilities), ``n`` of each; and the share of all its
+    own test images flagged."""
     from training.datasets import load_images
+    from training.ood_confidence import single_strokes
 
     rng = np.random.default_rng(7)
-    own = np.asarray(load_images(name).x_test[:n], np.float32) / 255.0
+    every = np.asarray(load_images(name).x_test, np.float32) / 255.0
+    own = every[:n]
     other = np.asarray(load_images(OTHER[name]).x_test[:n], np.float32) / 255.0
-    s_own = task.ood_scores(own)
+    p_own = predict(own)
+    s_own = task.ood_scores(own, p_own)
     cases = {
         "other test set": other,
         "noise": rng.random((500, 28, 28), dtype=np.float32),
@@ -61,8 +51,8 @@ def on_test_sets(task: Any, name: DataSet, n: int = 2000) -> dict[str, Any]:
         "single stroke": single_strokes(500, rng),
     }
     return {
-        "test_flagged": float(np.mean(task.ood_flags(own))),
-        "auroc": {key: auroc(s_own, task.ood_scores(x)) for key, x in cases.items()},
+        "test_flagged": float(np.mean(task.ood_flags(every, predict(every)))),
+        "auroc": {key: auroc(s_own, task.ood_scores(x, predict(x))) for key, x in cases.items()},
     }
 
 

@@ -89,7 +89,8 @@ def _ood(result: dict[str, Any]) -> list[str]:
     missing = [f"{v['name']} {v['version']}" for v in result["versions"] if not v["ood_model"]]
     if missing:
         lines += ["", f"No OOD model: {', '.join(missing)}."]
-    lines += ["", "On the real 28x28 test sets (2,000 own test images against each case):", "",
+    lines += ["", "On the real 28x28 test sets (AUROC: 2,000 own test images against each case; "
+              "flagged: the whole test set):", "",
               "| model / version | other test set | noise | blank | single stroke | "
               "own test images flagged |", "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
     for key, t in result["test_set_ood"].items():

@@ -266,7 +266,7 @@ async def _run(
     abstain = task.check_abstain(options["abstain"])
     probs = await inference.predict(mv, x)  # the edge enforces X-Request-Timeout
     items = task.predictions(probs, top_k, threshold)
-    for extra in (task.ood_fields(x), task.set_fields(x, probs, alpha, abstain)):
+    for extra in (task.ood_fields(x, probs), task.set_fields(x, probs, alpha, abstain)):
         if extra is not None:
             for item, fields in zip(items, extra, strict=True):
                 item.update(fields)

@@ -13,6 +13,14 @@ works the same on every runtime.
 
 The flag is ``score > threshold``, the threshold chosen on held-out training images so that a
 stated share of real images (``metadata.ood.in_distribution_flagged``) is flagged.
+
+A version may also weigh its classifier's own doubt (``metadata.ood.confidence``): the score is
+then the density score over its threshold times ``1 - top probability``, flagged above the
+block's own threshold. A garment photographed and framed as a digit comes out as an outline that
+the pixel density takes for a digit, while a CNN is unsure what it is; the two disagree on
+different inputs, so their product separates more than either. Whether a version's score weighs
+confidence, and the threshold, are chosen at training time (``training.ood_confidence``): an
+MLP's confidence on noise or a Fashion-MNIST CNN's on digits would make the score worse.
 """
 
 from __future__ import annotations
@@ -26,6 +34,8 @@ import numpy as np
 
 METHOD = "ppca-mahalanobis"
 ARRAYS = ("mean", "components", "class_means", "whitening", "residual_variance", "min_mass")
+DOUBT_FLOOR = 1e-6  # 1 - top probability is never taken below this: a probability that rounds
+# to 1 in float32 must not cancel any density score, however far out
 
 
 @dataclass(frozen=True)
@@ -36,7 +46,8 @@ class OodModel:
     whitening: np.ndarray  # (k, k) maps projections to whitened coordinates
     residual_variance: float  # mean variance of the discarded directions
     min_mass: float  # ink (sum of values) of the lightest training images
-    threshold: float
+    threshold: float  # of the density score
+    confidence_threshold: float | None = None  # of the score weighed by doubt (None: density)
 
     @classmethod
     def from_metadata(cls, meta: dict[str, Any], folder: Path) -> OodModel | None:
@@ -52,19 +63,8 @@ class OodModel:
         threshold = block.get("threshold")
         if not isinstance(threshold, int | float) or not np.isfinite(threshold):
             raise ValueError("metadata ood.threshold must be a number")
-        with np.load(io.BytesIO((folder / name).read_bytes()), allow_pickle=False) as data:
-            arrays = {key: np.asarray(data[key], np.float32) for key in ARRAYS}
-        model = cls(
-            mean=arrays["mean"].reshape(-1),
-            components=arrays["components"],
-            class_means=arrays["class_means"],
-            whitening=arrays["whitening"],
-            residual_variance=float(arrays["residual_variance"].reshape(-1)[0]),
-            min_mass=float(arrays["min_mass"].reshape(-1)[0]),
-            threshold=float(threshold),
-        )
-        model.check()
-        return model
+        arrays = read_arrays(folder / name)
+        return from_arrays(arrays, float(threshold), _confidence_threshold(block))
 
     def check(self) -> None:
         d, k = self.components.shape
@@ -85,8 +85,8 @@ class OodModel:
         score = distance.min(axis=1) + (residual**2).sum(axis=1) / self.residual_variance
         return score.astype(np.float64)
 
-    def scores(self, x: np.ndarray) -> np.ndarray:
-        """The score per instance: the PPCA score, raised for inputs with too little ink."""
+    def input_scores(self, x: np.ndarray) -> np.ndarray:
+        """The PPCA score per instance, raised for inputs with too little ink."""
         score = self.density_scores(x)
         mass = x.reshape(len(x), -1).sum(axis=1, dtype=np.float64)
         light = mass < self.min_mass
@@ -95,8 +95,42 @@ class OodModel:
             score[light] = np.maximum(score[light], floor)
         return score
 
+    def scores(self, x: np.ndarray, probs: np.ndarray) -> np.ndarray:
+        """The score per instance of ``x``, given the model's probabilities ``probs`` for it:
+        :meth:`input_scores`, weighed by doubt when the version's score does."""
+        score = self.input_scores(x)
+        if self.confidence_threshold is None:
+            return score
+        return weigh_by_doubt(score / self.threshold, probs)
+
+    @property
+    def flag_threshold(self) -> float:
+        """What :meth:`scores` are compared with."""
+        return self.threshold if self.confidence_threshold is None else self.confidence_threshold
+
     def flags(self, scores: np.ndarray) -> np.ndarray:
-        return scores > self.threshold
+        return scores > self.flag_threshold
+
+
+def weigh_by_doubt(relative: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """``relative`` (density score over its threshold) times ``1 - top probability``."""
+    top = np.asarray(probs, np.float64).reshape(len(probs), -1).max(axis=1)
+    return relative * np.maximum(1.0 - top, DOUBT_FLOOR)
+
+
+def _confidence_threshold(block: dict[str, Any]) -> float | None:
+    """The threshold of the doubt-weighed score, when the version's score is that one."""
+    confidence = block.get("confidence")
+    if confidence is None:
+        return None
+    if not isinstance(confidence, dict) or not isinstance(confidence.get("weighed"), bool):
+        raise ValueError("metadata ood.confidence must be a block saying whether it is weighed")
+    if not confidence["weighed"]:
+        return None
+    value = confidence.get("threshold")
+    if not isinstance(value, int | float) or isinstance(value, bool) or not value > 0:
+        raise ValueError("metadata ood.confidence.threshold must be a positive number")
+    return float(value)
 
 
 def fit(
@@ -133,7 +167,9 @@ def fit(
     }
 
 
-def from_arrays(arrays: dict[str, np.ndarray], threshold: float) -> OodModel:
+def from_arrays(
+    arrays: dict[str, np.ndarray], threshold: float, confidence_threshold: float | None = None
+) -> OodModel:
     model = OodModel(
         mean=arrays["mean"].reshape(-1),
         components=arrays["components"],
@@ -142,6 +178,7 @@ def from_arrays(arrays: dict[str, np.ndarray], threshold: float) -> OodModel:
         residual_variance=float(arrays["residual_variance"].reshape(-1)[0]),
         min_mass=float(arrays["min_mass"].reshape(-1)[0]),
         threshold=threshold,
+        confidence_threshold=confidence_threshold,
     )
     model.check()
     return model
@@ -150,6 +187,11 @@ def from_arrays(arrays: dict[str, np.ndarray], threshold: float) -> OodModel:
 def choose_threshold(model: OodModel, held_out: np.ndarray, flagged: float) -> float:
     """The score above which ``flagged`` of the held-out real images lie."""
     return float(np.quantile(model.density_scores(held_out), 1.0 - flagged))
+
+
+def read_arrays(path: Path) -> dict[str, np.ndarray]:
+    with np.load(io.BytesIO(path.read_bytes()), allow_pickle=False) as data:
+        return {key: np.asarray(data[key], np.float32) for key in ARRAYS}
 
 
 def save(arrays: dict[str, np.ndarray], path: Path) -> None:

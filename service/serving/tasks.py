@@ -157,11 +157,12 @@ class Task:
         """Scores ``[N, len(labels)]`` for the standard protocols' classification answers."""
         return probs.reshape(len(probs), -1)
 
-    def ood_scores(self, x: np.ndarray) -> np.ndarray | None:
-        """How unlike the training data each instance is (None: the version cannot tell)."""
+    def ood_scores(self, x: np.ndarray, probs: np.ndarray) -> np.ndarray | None:
+        """How unlike the training data each instance of ``x`` is, given the model's outputs
+        ``probs`` for it (None: the version cannot tell)."""
         return None
 
-    def ood_flags(self, x: np.ndarray) -> np.ndarray | None:
+    def ood_flags(self, x: np.ndarray, probs: np.ndarray) -> np.ndarray | None:
         """Per instance, whether it is out of distribution (None: the version cannot tell)."""
         return None
 
@@ -211,9 +212,11 @@ class Task:
         rows = zip(order.tolist(), mask, strict=True)
         return [[labels[j] for j in row if m[j]] for row, m in rows]
 
-    def abstain_reasons(self, x: np.ndarray, mask: np.ndarray) -> list[str | None]:
+    def abstain_reasons(
+        self, x: np.ndarray, probs: np.ndarray, mask: np.ndarray
+    ) -> list[str | None]:
         """Per instance, why an abstaining answer abstains (None: it answers)."""
-        return conformal.abstentions(mask, self.ood_flags(x))
+        return conformal.abstentions(mask, self.ood_flags(x, probs))
 
     def set_fields(
         self, x: np.ndarray, probs: np.ndarray, alpha: float | None, abstain: bool
@@ -227,7 +230,7 @@ class Task:
             {"prediction_set": labels} for labels in self.set_labels(probs, mask)
         ]
         if abstain:
-            for item, reason in zip(items, self.abstain_reasons(x, mask), strict=True):
+            for item, reason in zip(items, self.abstain_reasons(x, probs, mask), strict=True):
                 item["abstained"] = reason is not None
                 item["abstain_reason"] = reason
         return items
@@ -259,13 +262,13 @@ class Task:
             for i, labels in enumerate(self.set_labels(probs, mask)):
                 out[i] = labels
             return out
-        reasons = self.abstain_reasons(x, mask)
+        reasons = self.abstain_reasons(x, probs, mask)
         if name == ABSTAINED_OUTPUT:
             return np.array([r is not None for r in reasons], dtype=bool)
         out[:] = [r or "" for r in reasons]
         return out
 
-    def ood_fields(self, x: np.ndarray) -> list[dict[str, Any]] | None:
+    def ood_fields(self, x: np.ndarray, probs: np.ndarray) -> list[dict[str, Any]] | None:
         """Per instance, ``ood_score`` and the ``out_of_distribution`` flag (None: no model)."""
         return None
 
@@ -289,6 +292,11 @@ class Task:
     def explanation(self, outputs: np.ndarray, context: Any) -> Explanation:
         """The explanation from the model's outputs for :meth:`explanation_inputs`."""
         raise BadRequest("this model has no explanations")
+
+
+def _rounded(score: float) -> float:
+    """An OOD score to 4 significant digits (a doubt-weighed score of a clear digit is tiny)."""
+    return float(f"{score:.4g}")
 
 
 class ImageClassifier(Task):
@@ -337,11 +345,11 @@ class ImageClassifier(Task):
         digits = decode_digits(data, max_pixels=max_pixels, content_type=content_type)
         return np.stack([d.image for d in digits]), [list(d.box) for d in digits]
 
-    def ood_scores(self, x: np.ndarray) -> np.ndarray | None:
-        return None if self.ood is None else self.ood.scores(x)
+    def ood_scores(self, x: np.ndarray, probs: np.ndarray) -> np.ndarray | None:
+        return None if self.ood is None else self.ood.scores(x, probs)
 
-    def ood_flags(self, x: np.ndarray) -> np.ndarray | None:
-        return None if self.ood is None else self.ood.flags(self.ood.scores(x))
+    def ood_flags(self, x: np.ndarray, probs: np.ndarray) -> np.ndarray | None:
+        return None if self.ood is None else self.ood.flags(self.ood.scores(x, probs))
 
     @property
     def extra_outputs(self) -> tuple[str, ...]:
@@ -354,15 +362,16 @@ class ImageClassifier(Task):
             return super().extra_output(name, x, probs, alpha)
         if self.ood is None:
             raise KeyError(name)
-        return self.ood.scores(x).astype(np.float32)
+        return self.ood.scores(x, probs).astype(np.float32)
 
-    def ood_fields(self, x: np.ndarray) -> list[dict[str, Any]] | None:
+    def ood_fields(self, x: np.ndarray, probs: np.ndarray) -> list[dict[str, Any]] | None:
         if self.ood is None:
             return None
-        scores = self.ood.scores(x)
+        scores = self.ood.scores(x, probs)
+        flags = self.ood.flags(scores)
         return [
-            {"ood_score": round(float(s), 3), "out_of_distribution": bool(s > self.ood.threshold)}
-            for s in scores
+            {"ood_score": _rounded(float(s)), "out_of_distribution": bool(f)}
+            for s, f in zip(scores, flags, strict=True)
         ]
 
     def check_top_k(self, value: Any) -> int | None:

@@ -22,7 +22,9 @@ class _Task:
     def set_masks(self, probs: np.ndarray, alpha: float) -> np.ndarray:
         return self.conformal.mask(probs, alpha)
 
-    def abstain_reasons(self, x: np.ndarray, mask: np.ndarray) -> list[str | None]:
+    def abstain_reasons(
+        self, x: np.ndarray, probs: np.ndarray, mask: np.ndarray
+    ) -> list[str | None]:
         return conformal.abstentions(mask, None)
 
 

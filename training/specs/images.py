@@ -114,7 +114,7 @@ class ImageClassificationSpec(DatasetSpec):
         threshold = ood.choose_threshold(model, x[held_rows], OOD_FLAGGED)
         ood.save(arrays, folder / OOD_FILE)
         fitted = ood.from_arrays(arrays, threshold)
-        flagged_test = float(fitted.flags(fitted.scores(split.x_test)).mean())
+        flagged_test = float(fitted.flags(fitted.input_scores(split.x_test)).mean())
         return {
             **write_image_reference(folder, x, len(self.labels)),
             "ood": {

@@ -226,3 +226,47 @@ async def test_v2_outputs_and_parameters(client: httpx.AsyncClient) -> None:
         "abstain_reason": "BYTES",
         "ood_score": "FP32",
     }
+
+
+async def test_a_version_weighing_doubt_answers_and_flags_by_that_score(
+    trust_repo: Path, tmp_path: Path
+) -> None:
+    """The own API and TF Serving give the doubt-weighed score of a version whose metadata says so;
+    the flag (and an abstention's reason) follows its own threshold."""
+    import shutil
+
+    from service.serving import ood
+
+    repo = tmp_path / "models"
+    shutil.copytree(trust_repo, repo)
+    meta_path = repo / "mnist" / "1" / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    x = np.asarray(_images(), np.float32)
+    density = ood.OodModel.from_metadata(meta, meta_path.parent)
+    assert density is not None
+    relative = density.input_scores(x) / density.threshold
+    cut = float(np.median(relative))  # with doubt at most 0.9 here, some rows fall either side
+    meta["ood"]["confidence"] = {"weighed": True, "threshold": cut * 0.5}
+    meta_path.write_text(json.dumps(meta))
+    async with serve(repo, max_instances=64) as (_, http):
+        own = (await http.post("/models/mnist/predict", json={"instances": x.tolist()})).json()
+        probs = np.array(
+            [[item["probabilities"][str(d)] for d in range(10)] for item in own["predictions"]]
+        )
+        expected = relative * np.maximum(1.0 - probs.max(axis=1), ood.DOUBT_FLOOR)
+        got = np.array([item["ood_score"] for item in own["predictions"]])
+        np.testing.assert_allclose(got, expected, rtol=2e-3)
+        flags = [item["out_of_distribution"] for item in own["predictions"]]
+        assert flags == [bool(s > cut * 0.5) for s in expected] and any(flags) and not all(flags)
+        tfs = await http.post(
+            "/v1/models/mnist:predict",
+            json={"instances": x.tolist(), "output_filter": ["ood_score"]},
+        )
+        np.testing.assert_allclose(tfs.json()["predictions"], expected, rtol=2e-3)
+        abstaining = await http.post(
+            "/v1/models/mnist:predict", json={"instances": x.tolist(), "abstain": True}
+        )
+        reasons = abstaining.json()["predictions"]
+        for flag, row in zip(flags, reasons, strict=True):
+            if flag:
+                assert row["abstain_reason"] == "out_of_distribution"

@@ -3,6 +3,7 @@ threshold, and it loads only from a listed file of a sane shape."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
@@ -39,14 +40,14 @@ def _model(flagged: float = 0.02) -> tuple[ood.OodModel, np.random.Generator]:
 def test_in_distribution_is_rarely_flagged_and_other_shapes_are() -> None:
     model, rng = _model()
     fresh, _ = _strokes(rng, 1000)
-    assert model.flags(model.scores(fresh)).mean() < 0.05
+    assert model.flags(model.input_scores(fresh)).mean() < 0.05
     discs = np.zeros((200, 12, 12), np.float32)
     yy, xx = np.mgrid[:12, :12]
     discs[:] = ((yy - 6) ** 2 + (xx - 6) ** 2 < 12).astype(np.float32)
     discs += rng.normal(0, 0.05, discs.shape).astype(np.float32)
     noise = rng.random((200, 12, 12)).astype(np.float32)
-    assert model.flags(model.scores(discs)).mean() > 0.95
-    assert model.flags(model.scores(noise)).all()
+    assert model.flags(model.input_scores(discs)).mean() > 0.95
+    assert model.flags(model.input_scores(noise)).all()
 
 
 def test_too_little_ink_scores_above_the_threshold() -> None:
@@ -57,9 +58,9 @@ def test_too_little_ink_scores_above_the_threshold() -> None:
     density = model.density_scores(faint)
     mass = faint.reshape(3, -1).sum(axis=1)
     floor = model.threshold * (2.0 - mass / model.min_mass)
-    np.testing.assert_allclose(model.scores(faint), np.maximum(density, floor), rtol=1e-6)
-    assert (model.scores(faint) > model.threshold).all()
-    assert model.scores(faint)[0] >= 2 * model.threshold  # a blank page: twice the threshold
+    np.testing.assert_allclose(model.input_scores(faint), np.maximum(density, floor), rtol=1e-6)
+    assert (model.input_scores(faint) > model.threshold).all()
+    assert model.input_scores(faint)[0] >= 2 * model.threshold  # a blank page: twice the threshold
 
 
 def _version(tmp_path: Path, threshold: object = 10.0) -> dict[str, object]:
@@ -90,6 +91,10 @@ def test_loads_from_the_version_folder(tmp_path: Path) -> None:
         (lambda m: m["ood"].update(file="other.npz"), "listed"),
         (lambda m: m["ood"].update(threshold="high"), "threshold"),
         (lambda m: m["ood"].update(threshold=float("nan")), "threshold"),
+        (lambda m: m["ood"].update(confidence={"threshold": 1.0}), "weighed"),
+        (lambda m: m["ood"].update(confidence={"weighed": True}), "confidence.threshold"),
+        (lambda m: m["ood"].update(confidence={"weighed": True, "threshold": 0}), "positive"),
+        (lambda m: m["ood"].update(confidence="yes"), "weighed"),
     ],
 )
 def test_a_broken_block_is_refused(tmp_path: Path, change: object, message: str) -> None:
@@ -107,3 +112,29 @@ def test_arrays_that_do_not_fit_are_refused(tmp_path: Path) -> None:
     ood.save(arrays, tmp_path / "ood.npz")
     with pytest.raises(ValueError, match="fit together"):
         ood.OodModel.from_metadata(meta, tmp_path)
+
+
+def test_a_version_weighing_doubt_reads_its_own_threshold(tmp_path: Path) -> None:
+    meta = _version(tmp_path)
+    meta["ood"]["confidence"] = {"weighed": True, "threshold": 0.25}
+    model = ood.OodModel.from_metadata(meta, tmp_path)
+    assert model is not None and model.confidence_threshold == 0.25
+    assert model.flag_threshold == 0.25
+    meta["ood"]["confidence"] = {"weighed": False, "threshold": 0.25}
+    density_only = ood.OodModel.from_metadata(meta, tmp_path)
+    assert density_only is not None and density_only.confidence_threshold is None
+    assert density_only.flag_threshold == 10.0
+
+
+def test_the_weighed_score_is_the_relative_density_times_doubt() -> None:
+    """... with a floor on doubt: a probability of exactly 1 must not cancel a far input."""
+    density, rng = _model()
+    weighed = dataclasses.replace(density, confidence_threshold=0.5)
+    x, _ = _strokes(rng, 4)
+    sure = np.array([[0.99, 0.01], [0.5, 0.5], [1.0, 0.0], [0.2, 0.8]], np.float32)
+    relative = density.input_scores(x) / density.threshold
+    doubt = np.array([0.01, 0.5, ood.DOUBT_FLOOR, 0.2])
+    np.testing.assert_allclose(weighed.scores(x, sure), relative * doubt, rtol=1e-5)
+    np.testing.assert_array_equal(density.scores(x, sure), density.input_scores(x))
+    scores = weighed.scores(x, sure)
+    np.testing.assert_array_equal(weighed.flags(scores), scores > 0.5)
