@@ -186,6 +186,12 @@ def test_a_quantised_version_loads_and_carries_its_own_report(tmp_path: Path) ->
         assert f"report/{name}" in meta["files"]
     report = (target / "report" / "report.md").read_text()
     assert "dynamic-quantised copy of version 1" in report
+    # the density model is the source's; whether its score weighs doubt is this file's own
+    source = json.loads((tmp_path / "mnist" / "1" / "metadata.json").read_text())
+    assert {k: v for k, v in meta["ood"].items() if k != "confidence"} == {
+        k: v for k, v in source["ood"].items() if k != "confidence"
+    }
+    assert isinstance(meta["ood"]["confidence"]["weighed"], bool)
     matrix = np.asarray(meta["metrics"]["confusion_matrix"])
     assert np.trace(matrix) / matrix.sum() == pytest.approx(meta["metrics"]["accuracy"])
 

@@ -238,6 +238,13 @@ def test_mnist_end_to_end(tmp_path: Path) -> None:
     for plot in ("history.png", "confusion_matrix.png", "samples.png", "report.md"):
         assert (outcome.version_dir / "report" / plot).stat().st_size > 0
     assert "accuracy" in (outcome.version_dir / "report" / "report.md").read_text()
+    # the OOD block says whether the score weighs this model's doubt, measured on its own outputs
+    confidence = meta["ood"]["confidence"]
+    assert (
+        isinstance(confidence["weighed"], bool)
+        and ("threshold" in confidence) is (confidence["weighed"])
+    )
+    assert set(confidence["auroc_synthetic"]) == {"noise", "near-blank", "single stroke"}
 
     # The recorded accuracy is what the exported SavedModel scores on the same test subset.
     split = load_dataset("mnist", subset=SUBSET).split
