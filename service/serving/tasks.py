@@ -295,8 +295,9 @@ class Task:
 
 
 def _rounded(score: float) -> float:
-    """An OOD score to 4 significant digits (a doubt-weighed score of a clear digit is tiny)."""
-    return float(f"{score:.4g}")
+    """An OOD score to 6 significant digits: a density score keeps its three decimals, and a
+    doubt-weighed one, tiny for a clear digit, does not round to 0."""
+    return float(f"{score:.6g}")
 
 
 class ImageClassifier(Task):
