@@ -20,13 +20,14 @@ OTHER: dict[str, DataSet] = {"mnist": "fashion_mnist", "fashion_mnist": "mnist"}
 
 
 def auroc(inside: np.ndarray, outside: np.ndarray) -> float | None:
-    """P(score of an outside picture > score of an inside one), ties half (Mann-Whitney)."""
+    """P(score of an outside picture > score of an inside one), ties half; None when either side
+    is empty (no picture got past the blank check, say). The training rule's own measure."""
+    from training.ood_confidence import auroc as measured
+
     a, b = np.asarray(inside, float), np.asarray(outside, float)
     if len(a) == 0 or len(b) == 0:
         return None
-    greater = (b[:, None] > a[None, :]).mean()
-    equal = (b[:, None] == a[None, :]).mean()
-    return float(greater + 0.5 * equal)
+    return measured(a, b)
 
 
 def on_test_sets(
