@@ -73,12 +73,13 @@ def confidence_block(
     predict: Callable[[np.ndarray], np.ndarray],
     x_held: np.ndarray,
     flagged: float,
-    x_test: np.ndarray | None = None,
+    test: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """The ``ood.confidence`` metadata block of a version (see the module doc).
 
     ``model`` is the version's density model; ``predict`` its served probabilities; ``x_held``
-    its calibration split; ``x_test`` (optional) the test images, to report the share flagged.
+    its calibration split; ``test`` (optional) the test images and the probabilities the caller
+    already has for them, to report the share flagged.
     """
     outliers = synthetic_outliers(tuple(x_held.shape[1:]), OUTLIERS, OUTLIER_SEED)
     held_probs = predict(x_held)
@@ -113,9 +114,9 @@ def confidence_block(
             "in_distribution_flagged": flagged,
         }
     )
-    if x_test is not None:
+    if test is not None:
         fitted = dataclasses.replace(model, confidence_threshold=threshold)
-        flags = fitted.flags(fitted.scores(x_test, predict(x_test)))
+        flags = fitted.flags(fitted.scores(*test))
         block["test_flagged"] = round(float(np.mean(flags)), 4)
     return block
 
@@ -126,9 +127,9 @@ def with_confidence(
     predict: Callable[[np.ndarray], np.ndarray],
     x_held: np.ndarray,
     flagged: float,
-    x_test: np.ndarray | None = None,
+    test: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """The version's ``ood`` block (its density model in ``folder``) with the ``confidence``
     block measured for ``predict``, replacing any the block had (a quantised copy's source's)."""
     model = ood.from_arrays(ood.read_arrays(folder / block["file"]), float(block["threshold"]))
-    return {**block, "confidence": confidence_block(model, predict, x_held, flagged, x_test)}
+    return {**block, "confidence": confidence_block(model, predict, x_held, flagged, test)}

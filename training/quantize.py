@@ -175,7 +175,7 @@ def quantize_version(
         )
         if meta.get("ood"):  # the doubt in its score is this file's
             trust["ood"] = ood_confidence.with_confidence(
-                meta["ood"], target, lambda x: _batched(run, x), x_cal, OOD_FLAGGED, x_test
+                meta["ood"], target, lambda x: _batched(run, x), x_cal, OOD_FLAGGED, (x_test, probs)
             )
         _rewrite_drift_reference(meta, target, run, split.x_train)
         recipe = _quantised_recipe(meta, mode, from_version)

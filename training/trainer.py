@@ -153,7 +153,7 @@ def train_and_export(
                 lambda x: predict_probabilities(calibrated.model, x),
                 x_cal,
                 OOD_FLAGGED,
-                split.x_test,
+                (split.x_test, calibrated.probs),
             )
         return blocks
 

@@ -64,7 +64,9 @@ def test_a_classifier_unsure_on_outliers_gets_the_weighed_score(
 ) -> None:
     monkeypatch.setattr(ood_confidence, "synthetic_outliers", _faint_bars)
     model, block, held, test = _density(tmp_path)
-    out = ood_confidence.with_confidence(block, tmp_path, _bar_reader, held, 0.02, test)
+    out = ood_confidence.with_confidence(
+        block, tmp_path, _bar_reader, held, 0.02, (test, _bar_reader(test))
+    )
     confidence = out["confidence"]
     assert out["threshold"] == block["threshold"]  # the density block itself is unchanged
     mean = confidence["mean_auroc_synthetic"]
@@ -81,9 +83,9 @@ def test_a_classifier_unsure_on_outliers_gets_the_weighed_score(
 
 def test_a_confidently_wrong_classifier_keeps_the_density_score(tmp_path: Path) -> None:
     _, block, held, test = _density(tmp_path)
-    confidence = ood_confidence.with_confidence(block, tmp_path, _always_sure, held, 0.02, test)[
-        "confidence"
-    ]
+    confidence = ood_confidence.with_confidence(
+        block, tmp_path, _always_sure, held, 0.02, (test, _always_sure(test))
+    )["confidence"]
     assert confidence["weighed"] is False and "threshold" not in confidence
     assert set(confidence["auroc_synthetic"]) == {"noise", "near-blank", "single stroke"}
     meta = {"ood": {**block, "confidence": confidence}, "files": {"ood.npz": "listed"}}
