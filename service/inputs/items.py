@@ -5,7 +5,8 @@ item bright and a white item dim. A user's photo has a coloured, textured, shade
 background instead, so the item is found as whatever differs from the background in colour:
 
 1. Background: per colour channel, a plane fitted to the border ring (light falling across a
-   table), refitted on the ring's inliers so an item touching the border does not tilt it.
+   table), with a fall-off from the middle when the ring says so (a vignette), refitted on the
+   ring's inliers so an item touching the border does not tilt it.
 2. Item: pixels whose colour is far from the plane by more than the ring's own noise (texture
    and grain are smoothed first); its connected pieces without specks (see
    :mod:`service.inputs.components`), holes filled (a print on a shirt, a white collar).
@@ -33,6 +34,8 @@ PEAK_SHARE = 0.1  # ... and at least this share of the strongest difference
 MIN_THRESHOLD = 10.0
 TONE_FLOOR = 0.15  # the dimmest tone inside the item
 MIN_ITEM_SIDE = 0.1  # an item smaller than this share of the picture is a speck
+RING_SAMPLES = 2048  # ring pixels the background is fitted on, at most about
+VIGNETTE_GAIN = 0.7  # the fall-off is kept when it leaves the ring this much closer to the fit
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # Pillow's RGB -> L weights
 
 
@@ -45,28 +48,58 @@ def _ring(shape: tuple[int, int]) -> np.ndarray:
 
 
 def _background(colour: np.ndarray, ring: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per channel, the plane a + b*y + c*x through the ring's inliers: (background (h, w, k),
-    the ring's pixels that fit it)."""
-    h, w, k = colour.shape
+    """Per channel, the light across the ring's inliers: (background (h, w, k), the ring's
+    pixels that fit it). A plane, or a plane with a fall-off from the picture's centre when
+    that fits the ring clearly better (a vignette: a lamp close by, a lens's dark corners); the
+    ring alone cannot tell a faint fall-off from texture, and a wrong one moves the middle.
+    Fitted on at most about ``RING_SAMPLES`` of the ring's pixels; every ring pixel is then
+    judged against the fit."""
+    h, w = colour.shape[:2]
     ys, xs = np.nonzero(ring)
-    vals = colour[ring].astype(np.float64)  # (n, k)
-    design = np.stack([np.ones(ys.size), ys / h, xs / w], axis=1)
-    inliers = np.ones(ys.size, bool)
-    coef = np.zeros((3, k))
-    for _ in range(3):
-        x = design[inliers]  # least squares by its 3x3 normal equations
-        coef = np.linalg.solve(x.T @ x + 1e-9 * np.eye(3), x.T @ vals[inliers])
-        dist = np.sqrt(((vals - design @ coef) ** 2).sum(axis=1))
-        keep = dist < 3 * max(robust_sigma(dist[inliers]), 1.0) + quantile(dist[inliers], 0.5)
-        if keep.sum() < 0.3 * ys.size:
-            break
-        inliers = keep
-    yy = (np.arange(h, dtype=np.float32) / h)[:, None, None]
-    xx = (np.arange(w, dtype=np.float32) / w)[None, :, None]
+    y, x = ys / h - 0.5, xs / w - 0.5
+    design = np.stack([np.ones(ys.size), y, x, y * y + x * x], axis=1)
+    vals = colour[ys, xs].astype(np.float64)  # (n, k)
+    step = max(1, ys.size // RING_SAMPLES)
+    coef, limit, spread = _fit(design[::step, :3], vals[::step])
+    terms = 3
+    if spread > 0:
+        radial = _fit(design[::step], vals[::step])
+        if radial[2] < VIGNETTE_GAIN * spread:
+            (coef, limit, _), terms = radial, 4
+    inliers = _distance(vals - design[:, :terms] @ coef) < limit
     c = coef.astype(np.float32)
+    yy = (np.arange(h, dtype=np.float32) / h - 0.5)[:, None, None]
+    xx = (np.arange(w, dtype=np.float32) / w - 0.5)[None, :, None]
+    plane = c[0] + c[1] * yy + c[2] * xx
+    if terms == 4:
+        plane = plane + c[3] * (yy * yy + xx * xx)
     fitted = np.zeros((h, w), bool)
     fitted[ys[inliers], xs[inliers]] = True
-    return c[0] + c[1] * yy + c[2] * xx, fitted
+    return plane, fitted
+
+
+def _fit(design: np.ndarray, vals: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """Least squares of ``vals`` on ``design``, refitted twice on the inliers: (coefficients,
+    the distance below which a pixel is an inlier, the inliers' median distance)."""
+    n = design.shape[1]
+    inliers = np.ones(len(vals), bool)
+    coef = np.zeros((n, vals.shape[1]))
+    limit = np.inf
+    for _ in range(3):
+        x = design[inliers]  # least squares by its normal equations
+        coef = np.linalg.solve(x.T @ x + 1e-9 * np.eye(n), x.T @ vals[inliers])
+        dist = _distance(vals - design @ coef)
+        bound = 3 * max(robust_sigma(dist[inliers]), 1.0) + quantile(dist[inliers], 0.5)
+        keep = dist < bound
+        if keep.sum() < 0.3 * len(vals):
+            break
+        inliers, limit = keep, bound
+    return coef, limit, quantile(dist[inliers], 0.5)
+
+
+def _distance(diff: np.ndarray) -> np.ndarray:
+    """Each row's length (an ``einsum``: a sum over 3 columns by ``sum`` is far slower)."""
+    return np.sqrt(np.einsum("ij,ij->i", diff, diff))
 
 
 def item_ink(colour: np.ndarray, grey: np.ndarray) -> np.ndarray | None:

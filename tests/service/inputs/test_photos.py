@@ -190,13 +190,41 @@ def test_a_garment_on_a_textured_cloth_is_found(shirt: np.ndarray, to_bytes: ToB
     assert _silhouette_iou(out, shirt) > 0.8
 
 
-@pytest.mark.parametrize("kind", ["coloured", "lit", "textured"])
+def vignette(h: int, w: int, depth: float) -> np.ndarray:
+    """Light falling off from the middle of the picture to its corners by ``depth`` (a lamp
+    close to the table), times a mild fall across it: (h, w, 1)."""
+    ys = np.linspace(-0.5, 0.5, h)[:, None]
+    xs = np.linspace(-0.5, 0.5, w)[None, :]
+    return ((1.0 - depth * 2 * (ys**2 + xs**2)) * (1.0 - 0.15 * (xs + 0.5)))[..., None]
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+@pytest.mark.parametrize("depth", [0.5, 0.7])
+def test_a_garment_under_a_vignette_is_found(
+    depth: float, fmt: str, shirt: np.ndarray, to_bytes: ToBytes
+) -> None:
+    # the ring around the picture is dark at the corners and light at the edges' middles: no
+    # plane fits it, and measured against a plane the whole ring looks as far off as the item
+    rng = np.random.default_rng(10)
+    h, w = 150, 200
+    m = np.zeros((h, w, 1))
+    m[15:135, 50:170, 0] = shirt_mask(120)
+    ground, item = np.array([225, 220, 230]), np.array([120, 60, 90])
+    pic = (ground * (1 - m) + item * m) * vignette(h, w, depth)
+    pic = np.clip(pic + rng.normal(0, 3, pic.shape), 0, 255).astype(np.uint8)
+    out = decode_image(to_bytes(pic, fmt), max_pixels=LIMIT, fit="item")
+    assert _silhouette_iou(out, shirt) > 0.8
+
+
+@pytest.mark.parametrize("kind", ["coloured", "lit", "textured", "vignette"])
 def test_a_background_without_an_item_is_refused(kind: str, to_bytes: ToBytes) -> None:
     rng = np.random.default_rng(9)
     pic = np.empty((120, 160, 3))
     pic[:] = (70, 140, 200)
     if kind == "lit":
         pic *= np.linspace(1.0, 0.7, 160)[None, :, None]
+    elif kind == "vignette":
+        pic = pic * vignette(120, 160, 0.7) + rng.normal(0, 3, pic.shape)
     elif kind == "textured":
         pic += rng.normal(0, 10, pic.shape)
     with pytest.raises(NoInkFound, match="no item found"):
