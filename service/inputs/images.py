@@ -27,7 +27,7 @@ from PIL import Image, ImageOps
 
 from service.errors import InvalidInput, PayloadTooLarge, ServeError, UnsupportedMediaType
 from service.inputs.numbers import digits_pil, number_side
-from service.inputs.preprocess import WORK_SIDE, Digit, Fit, preprocess_pil
+from service.inputs.preprocess import LOSSY_FORMATS, WORK_SIDE, Digit, Fit, preprocess_pil
 
 __all__ = [
     "ACCEPTED_IMAGE_TYPES",
@@ -215,7 +215,7 @@ def decode_image(
     """
     fmt, _ = _checked(data, content_type, max_pixels)
     img = _open(data, fmt, max_pixels, fit=fit)
-    return preprocess_pil(img, fit=fit, lossy=fmt == "JPEG")
+    return preprocess_pil(img, fit=fit, lossy=fmt in LOSSY_FORMATS)
 
 
 def decode_digits(data: bytes, *, max_pixels: int, content_type: str | None = None) -> list[Digit]:
@@ -224,7 +224,7 @@ def decode_digits(data: bytes, *, max_pixels: int, content_type: str | None = No
     EXIF orientation). The checks and errors are :func:`decode_image`'s; no digit is 422."""
     fmt, declared = _checked(data, content_type, max_pixels)
     img = _open(data, fmt, max_pixels, numbers=True)
-    digits = digits_pil(img, lossy=fmt == "JPEG")
+    digits = digits_pil(img, lossy=fmt in LOSSY_FORMATS)
     if declared is None:
         return digits
     # A JPEG may have been decoded at 1/2 to 1/8 scale: boxes go back to the file's pixels,

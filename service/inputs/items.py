@@ -10,9 +10,10 @@ background instead, so the item is found as whatever differs from the background
 2. Item: pixels whose colour is far from the plane by more than the ring's own noise (texture
    and grain are smoothed first); its connected pieces without specks (see
    :mod:`service.inputs.components`), holes filled (a print on a shirt, a white collar).
-3. Tone: the item's darkness against the background (or lightness, on a dark background), as
-   Fashion-MNIST's negation makes it, never below a floor inside the item, so a pink shirt on a
-   green table keeps its silhouette although their greys match.
+3. Tone: the item's darkness against the background (or lightness, on a dark background: the
+   ground's level under the item decides, not a vignette's dark corners), as Fashion-MNIST's
+   negation makes it, never below a floor inside the item, so a pink shirt on a green table
+   keeps its silhouette although their greys match.
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ def item_ink(colour: np.ndarray, grey: np.ndarray) -> np.ndarray | None:
     mask = filled(comp.mask(keep, (h, w)))
     # a weighted sum, not a matrix product, which would wake BLAS's threads for little work
     ground = (plane * LUMA).sum(axis=2) if plane.shape[2] == LUMA.size else plane[..., 0]
-    tone = (ground - grey) if quantile(ground, 0.5) > 127 else (grey - ground)
+    tone = (ground - grey) if quantile((grey - ground)[mask], 0.5) < 0 else (grey - ground)
     inside = tone[mask]
     top = quantile(inside, 0.99) if inside.size else 0.0
     tone = np.clip(tone / max(top, 1e-6), 0.0, 1.0) if top > 0 else np.zeros_like(tone)

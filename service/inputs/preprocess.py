@@ -65,6 +65,8 @@ SIDE = 28  # output frame
 BOX = 20  # a digit's longer side, as in MNIST
 WORK_SIDE = 256  # inputs are reduced by whole factors to a longer side of at most this
 MIN_CONTRAST = 16.0  # grey levels between background and ink below which the image is blank
+LOSSY_FORMATS = ("JPEG", "WEBP")  # compressed with loss (as a rule, for WebP): ringing near edges
+LEVEL_NOISE = 0.5  # the least noise of a background (in levels) that is not at 0 or 255
 MIN_INK_SIDE = 0.04  # ink whose box is smaller than this share of the picture is a speck
 MIN_PEAK = 0.18  # a photo's strongest ink darker than its paper by less than this is blank ...
 FULL_PEAK_SIDE = 64  # ... in a picture whose shorter side has at least this many pixels
@@ -305,8 +307,8 @@ def _normalise(grey: np.ndarray, fit: Fit, lossy: bool) -> np.ndarray | None:
     the background is the even level of the border, and a digit's strokes are stretched so that
     most of the ink reaches 1 (as MNIST's do). An item keeps its texture: only its
     brightest pixel reaches 1; levels within 3% of the background are dropped for items from
-    lossy (JPEG) files, whose ringing around edges the noise measured on a flat background does
-    not show.
+    lossy (JPEG, WebP) files, whose ringing around edges the noise measured on a flat
+    background does not show.
     """
     if fit == "digit" and not _flat_background(grey, fit):
         return _photo_ink(grey)
@@ -320,6 +322,12 @@ def _normalise(grey: np.ndarray, fit: Fit, lossy: bool) -> np.ndarray | None:
         ref = _reference(grey, fit)
         background = quantile(ref, 0.5)
         sigma = 1.4826 * quantile(np.abs(ref - background), 0.5)
+    if background > 0:
+        # an even border may hide a level of unevenness elsewhere (light, grain the border
+        # happens not to show); a background at the end of the scale (a data set's or a
+        # rendered image's) has no noise below it to hide, and its faintest levels are the
+        # item's anti-aliased edge
+        sigma = max(sigma, LEVEL_NOISE)
     peak = float(grey.max())
     if peak - background < max(MIN_CONTRAST, 6 * sigma):
         return None
@@ -392,7 +400,7 @@ def ink_map(
     if fit not in FITS:
         raise ValueError(f"fit must be one of {FITS}, not {fit!r}")
     if lossy is None:
-        lossy = img.format == "JPEG"
+        lossy = img.format in LOSSY_FORMATS
     width, height = img.size
     img = _reduced(img, work_side)
     grey = _grey(img)

@@ -216,6 +216,38 @@ def test_a_garment_under_a_vignette_is_found(
     assert _silhouette_iou(out, shirt) > 0.8
 
 
+@pytest.mark.parametrize("ground", [100, 118, 140])
+def test_a_dark_garment_keeps_its_tone_on_a_mid_grey_ground_with_dark_corners(
+    ground: int, shirt: np.ndarray, to_bytes: ToBytes
+) -> None:
+    # whether the ground is light (dark items bright, as Fashion-MNIST's negation makes them)
+    # is read where the item is: a vignette's dark corners must not turn a mid-grey table dark
+    rng = np.random.default_rng(ground)
+    h, w = 150, 200
+    m = np.zeros((h, w, 1))
+    m[15:135, 50:170, 0] = shirt_mask(120)
+    stripes = 40 + 20 * (np.arange(h) // 6 % 2)[:, None, None]  # a striped dark shirt
+    pic = (ground * (1 - m) + stripes * m) * vignette(h, w, 0.7)
+    pic = np.clip(np.repeat(pic, 3, axis=2) + rng.normal(0, 3, (h, w, 3)), 0, 255)
+    out = decode_image(to_bytes(pic.astype(np.uint8)), max_pixels=LIMIT, fit="item")
+    assert _silhouette_iou(out, shirt) > 0.8
+    assert np.median(out[shirt > 0.5]) > 0.5  # bright, as a dark shirt is in the data set
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
+def test_a_garment_on_an_even_ground_with_a_level_of_grain_fills_its_frame(
+    fmt: str, shirt: np.ndarray, to_bytes: ToBytes
+) -> None:
+    # the border reads perfectly even, but a third of the ground is a level lighter (grain,
+    # light, or a lossy format's ringing): that level is ground, not a faint garment around it
+    rng = np.random.default_rng(11)
+    m = np.zeros((150, 200))
+    m[15:135, 50:170] = shirt_mask(120)
+    pic = 37 + (rng.random(m.shape) < 0.3) + 150 * m
+    out = decode_image(to_bytes(pic.astype(np.uint8), fmt), max_pixels=LIMIT, fit="item")
+    assert _silhouette_iou(out, shirt) > 0.85
+
+
 @pytest.mark.parametrize("kind", ["coloured", "lit", "textured", "vignette"])
 def test_a_background_without_an_item_is_refused(kind: str, to_bytes: ToBytes) -> None:
     rng = np.random.default_rng(9)
