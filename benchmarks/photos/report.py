@@ -89,14 +89,14 @@ def _ood(result: dict[str, Any]) -> list[str]:
     missing = [f"{v['name']} {v['version']}" for v in result["versions"] if not v["ood_model"]]
     if missing:
         lines += ["", f"No OOD model: {', '.join(missing)}."]
-    lines += ["", "On the real 28x28 test sets (AUROC: 2,000 own test images against each case; "
-              "flagged: the whole test set):", "",
-              "| model / version | other test set | noise | blank | single stroke | "
+    lines += ["", "On the real 28x28 test sets (AUROC: 2,000 own test images against 2,000 of the "
+              "other test set and 500 of each synthetic kind; flagged: the whole test set):", "",
+              "| model / version | other test set | noise | near-blank | single stroke | "
               "own test images flagged |", "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
     for key, t in result["test_set_ood"].items():
         a = t["auroc"]
         lines.append(f"| {key} | {_f(a['other test set'])} | {_f(a['noise'])} | "
-                     f"{_f(a['blank'])} | {_f(a['single stroke'])} | "
+                     f"{_f(a['near-blank'])} | {_f(a['single stroke'])} | "
                      f"{_f(t['test_flagged'])} |")  # fmt: skip
     return lines
 
