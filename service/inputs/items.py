@@ -10,10 +10,11 @@ background instead, so the item is found as whatever differs from the background
 2. Item: pixels whose colour is far from the plane by more than the ring's own noise (texture
    and grain are smoothed first); its connected pieces without specks (see
    :mod:`service.inputs.components`), holes filled (a print on a shirt, a white collar).
-3. Tone: the item's darkness against the background (or lightness, on a dark background: the
-   ground's level under the item decides, not a vignette's dark corners), as Fashion-MNIST's
-   negation makes it, never below a floor inside the item, so a pink shirt on a green table
-   keeps its silhouette although their greys match.
+3. Tone: how far the item is from the background, in the direction most of it differs (darker
+   than a light table: dark parts bright, as Fashion-MNIST's negation makes them; lighter than
+   a dark one: light parts bright). The item decides, not the picture's overall level, which a
+   vignette's dark corners pull down. Never below a floor inside the item, so a pink shirt on a
+   green table keeps its silhouette although their greys match.
 """
 
 from __future__ import annotations

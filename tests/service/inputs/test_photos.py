@@ -220,8 +220,8 @@ def test_a_garment_under_a_vignette_is_found(
 def test_a_dark_garment_keeps_its_tone_on_a_mid_grey_ground_with_dark_corners(
     ground: int, shirt: np.ndarray, to_bytes: ToBytes
 ) -> None:
-    # whether the ground is light (dark items bright, as Fashion-MNIST's negation makes them)
-    # is read where the item is: a vignette's dark corners must not turn a mid-grey table dark
+    # a shirt darker than its table is drawn bright, as Fashion-MNIST's negation makes it,
+    # however dark a vignette makes the picture's corners
     rng = np.random.default_rng(ground)
     h, w = 150, 200
     m = np.zeros((h, w, 1))
