@@ -9,7 +9,8 @@ background instead, so the item is found as whatever differs from the background
    ring's inliers so an item touching the border does not tilt it.
 2. Item: pixels whose colour is far from the plane by more than the ring's own noise (texture
    and grain are smoothed first); its connected pieces without specks (see
-   :mod:`service.inputs.components`), holes filled (a print on a shirt, a white collar).
+   :mod:`service.inputs.components`) and without small pieces beside it, holes filled (a print
+   on a shirt, a white collar).
 3. Tone: how far the item is from the background, in the direction most of it differs (darker
    than a light table: dark parts bright, as Fashion-MNIST's negation makes them; lighter than
    a dark one: light parts bright). The item decides, not the picture's overall level, which a
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from service.inputs.components import components, filled, select
+from service.inputs.components import SPECK_SHARE, Components, components, filled, select
 from service.inputs.paper import box_blur, quantile, robust_sigma
 
 __all__ = ["item_ink"]
@@ -104,6 +105,21 @@ def _distance(diff: np.ndarray) -> np.ndarray:
     return np.sqrt(np.einsum("ij,ij->i", diff, diff))
 
 
+def _on_the_item(comp: Components, keep: np.ndarray) -> np.ndarray:
+    """The kept pieces without small ones beside the item: a piece under ``SPECK_SHARE`` of the
+    biggest stays only where it reaches into the biggest's box (a print, a button). Writing keeps such pieces
+    near it (a broken stroke belongs to the digit); beside a garment they are crumbs, texture or
+    a shadow's fringe, and would widen its box, so the item would come out small."""
+    big = int(np.argmax(np.where(keep, comp.area, -1)))
+    overlaps = (
+        (comp.x1 >= comp.x0[big])
+        & (comp.x0 <= comp.x1[big])
+        & (comp.y1 >= comp.y0[big])
+        & (comp.y0 <= comp.y1[big])
+    )
+    return keep & (overlaps | (comp.area >= SPECK_SHARE * comp.area[big]))
+
+
 def item_ink(colour: np.ndarray, grey: np.ndarray) -> np.ndarray | None:
     """The item in a picture, light on black in [0, 1] at the picture's size (``colour`` is
     (h, w, channels) 0-255, ``grey`` its luminance); None when nothing stands out."""
@@ -123,6 +139,7 @@ def item_ink(colour: np.ndarray, grey: np.ndarray) -> np.ndarray | None:
     keep = select(comp, (h, w)) if comp.n else np.zeros(0, bool)
     if not keep.any():
         return None
+    keep = _on_the_item(comp, keep)
     y0, y1 = int(comp.y0[keep].min()), int(comp.y1[keep].max())
     x0, x1 = int(comp.x0[keep].min()), int(comp.x1[keep].max())
     if max(y1 - y0, x1 - x0) + 1 < max(3, MIN_ITEM_SIDE * min(h, w)):

@@ -248,6 +248,20 @@ def test_a_garment_on_an_even_ground_with_a_level_of_grain_fills_its_frame(
     assert _silhouette_iou(out, shirt) > 0.85
 
 
+def test_specks_beside_a_garment_do_not_shrink_it(shirt: np.ndarray, to_bytes: ToBytes) -> None:
+    # crumbs on the table next to the shirt: kept, they would widen its box, and the shirt
+    # would come out smaller and off-centre
+    rng = np.random.default_rng(12)
+    m = np.zeros((150, 220))
+    m[15:135, 50:170] = shirt_mask(120)
+    for y, x in ((40, 180), (100, 186), (130, 30)):
+        m[y : y + 4, x : x + 4] = 1.0
+    pic = np.clip(230 - 170 * m + rng.normal(0, 3, m.shape), 0, 255)
+    rgb = np.repeat(pic[..., None], 3, axis=2).astype(np.uint8)
+    out = decode_image(to_bytes(rgb, "JPEG", quality=90), max_pixels=LIMIT, fit="item")
+    assert _silhouette_iou(out, shirt) > 0.85
+
+
 @pytest.mark.parametrize("kind", ["coloured", "lit", "textured", "vignette"])
 def test_a_background_without_an_item_is_refused(kind: str, to_bytes: ToBytes) -> None:
     rng = np.random.default_rng(9)
