@@ -107,9 +107,10 @@ def _distance(diff: np.ndarray) -> np.ndarray:
 
 def _on_the_item(comp: Components, keep: np.ndarray) -> np.ndarray:
     """The kept pieces without small ones beside the item: a piece under ``SPECK_SHARE`` of the
-    biggest stays only where it reaches into the biggest's box (a print, a button). Writing keeps such pieces
-    near it (a broken stroke belongs to the digit); beside a garment they are crumbs, texture or
-    a shadow's fringe, and would widen its box, so the item would come out small."""
+    biggest stays only where it reaches into the biggest's box (a print, a button). Writing
+    keeps such pieces near it (a broken stroke belongs to the digit); beside a garment they are
+    crumbs, texture or a shadow's fringe, and would widen its box, so the item would come out
+    small."""
     big = int(np.argmax(np.where(keep, comp.area, -1)))
     overlaps = (
         (comp.x1 >= comp.x0[big])
