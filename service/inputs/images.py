@@ -125,6 +125,25 @@ def _webp_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
+def compressed_with_loss(data: bytes, fmt: str) -> bool:
+    """Whether the file's pixels went through lossy compression (ringing near edges): a JPEG
+    always, a WebP when its image is a ``VP8`` chunk rather than a lossless ``VP8L`` one (an
+    animation's first frame decides), a PNG never."""
+    if fmt != "WEBP":
+        return fmt in LOSSY_FORMATS
+    pos = 12
+    while pos + 8 <= len(data):
+        chunk = data[pos : pos + 4]
+        if chunk in (b"VP8 ", b"VP8L"):
+            return chunk == b"VP8 "
+        if chunk == b"ANMF":  # a frame: 16 bytes of position and timing, then its chunks
+            pos += 8 + 16
+            continue
+        size = int.from_bytes(data[pos + 4 : pos + 8], "little")
+        pos += 8 + size + (size & 1)
+    return True
+
+
 def image_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) declared in a PNG, JPEG or WebP header, read without decoding; None if
     unknown."""
@@ -215,7 +234,7 @@ def decode_image(
     """
     fmt, _ = _checked(data, content_type, max_pixels)
     img = _open(data, fmt, max_pixels, fit=fit)
-    return preprocess_pil(img, fit=fit, lossy=fmt in LOSSY_FORMATS)
+    return preprocess_pil(img, fit=fit, lossy=compressed_with_loss(data, fmt))
 
 
 def decode_digits(data: bytes, *, max_pixels: int, content_type: str | None = None) -> list[Digit]:
@@ -224,7 +243,7 @@ def decode_digits(data: bytes, *, max_pixels: int, content_type: str | None = No
     EXIF orientation). The checks and errors are :func:`decode_image`'s; no digit is 422."""
     fmt, declared = _checked(data, content_type, max_pixels)
     img = _open(data, fmt, max_pixels, numbers=True)
-    digits = digits_pil(img, lossy=fmt in LOSSY_FORMATS)
+    digits = digits_pil(img, lossy=compressed_with_loss(data, fmt))
     if declared is None:
         return digits
     # A JPEG may have been decoded at 1/2 to 1/8 scale: boxes go back to the file's pixels,

@@ -2,7 +2,9 @@
 
 Fashion-MNIST items are product photos on white, trimmed and negated: light on black, a dark
 item bright and a white item dim. A user's photo has a coloured, textured, shaded or dark
-background instead, so the item is found as whatever differs from the background in colour:
+background instead, so the item is found as whatever differs from the background in colour, and
+drawn bright where it differs most (a white shirt on a grey table is bright here, not dim: the
+picture has no white ground to measure it against):
 
 1. Background: per colour channel, a plane fitted to the border ring (light falling across a
    table), with a fall-off from the middle when the ring says so (a vignette), refitted on the
@@ -83,11 +85,12 @@ def _background(colour: np.ndarray, ring: np.ndarray) -> tuple[np.ndarray, np.nd
 
 def _fit(design: np.ndarray, vals: np.ndarray) -> tuple[np.ndarray, float, float]:
     """Least squares of ``vals`` on ``design``, refitted twice on the inliers: (coefficients,
-    the distance below which a pixel is an inlier, the inliers' median distance)."""
+    the distance below which a pixel is an inlier, the inliers' median distance), all three
+    from the last fit that kept at least 30% of the values near it; when none did, the first
+    fit with every value an inlier."""
     n = design.shape[1]
     inliers = np.ones(len(vals), bool)
-    coef = np.zeros((n, vals.shape[1]))
-    limit = np.inf
+    kept: tuple[np.ndarray, float, float] | None = None
     for _ in range(3):
         x = design[inliers]  # least squares by its normal equations
         coef = np.linalg.solve(x.T @ x + 1e-9 * np.eye(n), x.T @ vals[inliers])
@@ -96,8 +99,10 @@ def _fit(design: np.ndarray, vals: np.ndarray) -> tuple[np.ndarray, float, float
         keep = dist < bound
         if keep.sum() < 0.3 * len(vals):
             break
-        inliers, limit = keep, bound
-    return coef, limit, quantile(dist[inliers], 0.5)
+        inliers, kept = keep, (coef, bound, quantile(dist[keep], 0.5))
+    if kept is None:
+        return coef, np.inf, quantile(dist, 0.5)
+    return kept
 
 
 def _distance(diff: np.ndarray) -> np.ndarray:

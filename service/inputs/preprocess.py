@@ -65,7 +65,7 @@ SIDE = 28  # output frame
 BOX = 20  # a digit's longer side, as in MNIST
 WORK_SIDE = 256  # inputs are reduced by whole factors to a longer side of at most this
 MIN_CONTRAST = 16.0  # grey levels between background and ink below which the image is blank
-LOSSY_FORMATS = ("JPEG", "WEBP")  # compressed with loss (as a rule, for WebP): ringing near edges
+LOSSY_FORMATS = ("JPEG", "WEBP")  # compressed with loss as a rule (WebP may be lossless)
 LEVEL_NOISE = 0.5  # the least noise of a background (in levels) that is not at 0 or 255
 MIN_INK_SIDE = 0.04  # ink whose box is smaller than this share of the picture is a speck
 MIN_PEAK = 0.18  # a photo's strongest ink darker than its paper by less than this is blank ...
@@ -191,6 +191,18 @@ def _flat_background(grey: np.ndarray, fit: Fit) -> bool:
     return even and quantile(ring, 0.95) - quantile(ring, 0.05) <= 8.0
 
 
+def _item_beyond_ground(grey: np.ndarray, ref: np.ndarray) -> bool:
+    """Whether most of what stands out from an even ground lies beyond it, away from the middle
+    of the scale: a white item on a light ground, a black one on a dark ground. Such an item is
+    drawn bright as it is (its side decides, as in :mod:`service.inputs.items`); negating the
+    picture by its ground's level would leave it below the ground, where nothing is ink."""
+    ground = quantile(ref, 0.5)
+    off = grey[np.abs(grey - ground) > MIN_CONTRAST] - ground
+    if not off.size:
+        return False
+    return (quantile(off, 0.5) > 0) == (ground > 127)
+
+
 def _photo_ink(grey: np.ndarray) -> np.ndarray | None:
     """A photographed digit's strokes, light on black in [0, 1], measured against the local
     paper (:mod:`service.inputs.paper`) and kept only where a piece of writing is
@@ -313,7 +325,7 @@ def _normalise(grey: np.ndarray, fit: Fit, lossy: bool) -> np.ndarray | None:
     if fit == "digit" and not _flat_background(grey, fit):
         return _photo_ink(grey)
     ref = _reference(grey, fit)
-    if quantile(ref, 0.5) > 127:
+    if (quantile(ref, 0.5) > 127) != (fit == "item" and _item_beyond_ground(grey, ref)):
         grey, ref = 255.0 - grey, 255.0 - ref
     background = quantile(ref, 0.5)
     sigma = 1.4826 * quantile(np.abs(ref - background), 0.5)  # robust noise level
@@ -326,7 +338,8 @@ def _normalise(grey: np.ndarray, fit: Fit, lossy: bool) -> np.ndarray | None:
         # an even border may hide a level of unevenness elsewhere (light, grain the border
         # happens not to show); a background at the end of the scale (a data set's or a
         # rendered image's) has no noise below it to hide, and its faintest levels are the
-        # item's anti-aliased edge
+        # item's anti-aliased edge. Digits and items alike: a level of grain is no more ink
+        # beside a digit than around a garment
         sigma = max(sigma, LEVEL_NOISE)
     peak = float(grey.max())
     if peak - background < max(MIN_CONTRAST, 6 * sigma):
@@ -395,7 +408,7 @@ def ink_map(
     """The picture's ink at working size, light on black in [0, 1], measured against its
     background (see the module doc), paper noise dropped and contrast stretched; the steps
     every framing shares. A picture with no ink raises :class:`NoInkFound`. ``lossy``
-    (default: whether ``img.format`` is JPEG) marks compression noise; ``work_side`` is the
+    (default: whether ``img.format`` is JPEG or WebP) marks compression noise; ``work_side`` is the
     longest working side."""
     if fit not in FITS:
         raise ValueError(f"fit must be one of {FITS}, not {fit!r}")

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from service.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
-from service.inputs.images import decode_image, image_size
+from service.inputs.images import compressed_with_loss, decode_image, image_size
 
 LIMIT = 4_000_000
 ToBytes = Callable[..., bytes]
@@ -146,6 +146,35 @@ def test_webp_is_read_like_png_and_jpeg(to_bytes: ToBytes, lossless: bool) -> No
     assert np.abs(out - png).mean() < 0.05  # the same stroke, framed the same way
     with pytest.raises(PayloadTooLarge, match="120x90"):
         decode_image(data, max_pixels=120 * 90 - 1)
+
+
+def _webp(img: Image.Image, **options: object) -> bytes:
+    buffer = io.BytesIO()
+    img.save(buffer, "WEBP", **options)
+    return buffer.getvalue()
+
+
+def test_lossless_webp_is_not_taken_for_lossy() -> None:
+    grey, rgba = Image.new("L", (40, 30), 200), Image.new("RGBA", (40, 30), (9, 9, 9, 128))
+    frames = [Image.new("RGB", (40, 30), c) for c in ((0, 0, 0), (250, 250, 250))]
+    assert compressed_with_loss(_webp(grey, quality=90), "WEBP")  # a VP8 chunk
+    assert compressed_with_loss(_webp(rgba, quality=90), "WEBP")  # VP8X, ALPH, then VP8
+    assert not compressed_with_loss(_webp(grey, lossless=True), "WEBP")  # VP8L
+    assert not compressed_with_loss(_webp(rgba, lossless=True), "WEBP")
+    animated = _webp(frames[0], save_all=True, append_images=frames[1:], lossless=True)
+    assert not compressed_with_loss(animated, "WEBP")  # VP8X, ANIM, then frames holding VP8L
+    assert compressed_with_loss(b"", "JPEG") and not compressed_with_loss(b"", "PNG")
+
+
+def test_a_lossless_webp_garment_is_framed_exactly_as_its_png(to_bytes: ToBytes) -> None:
+    # a garment's faint levels near the ground are dropped only from lossy files, whose
+    # ringing they may be; a lossless WebP holds the PNG's very pixels
+    pixels = np.zeros((60, 60), np.uint8)
+    pixels[8:52, 15:45] = np.linspace(4, 200, 44, dtype=np.uint8)[:, None]  # faint to bright
+    data = _webp(Image.fromarray(pixels), lossless=True)
+    out = decode_image(data, max_pixels=LIMIT, fit="item")
+    png = decode_image(to_bytes(pixels), max_pixels=LIMIT, fit="item")
+    assert np.array_equal(out, png)
 
 
 def test_webp_header_size_is_read_without_decoding() -> None:
