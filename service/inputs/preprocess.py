@@ -191,11 +191,12 @@ def _flat_background(grey: np.ndarray, fit: Fit) -> bool:
     return even and quantile(ring, 0.95) - quantile(ring, 0.05) <= 8.0
 
 
-def _item_beyond_ground(grey: np.ndarray, ref: np.ndarray) -> bool:
+def _ink_beyond_ground(grey: np.ndarray, ref: np.ndarray) -> bool:
     """Whether most of what stands out from an even ground lies beyond it, away from the middle
-    of the scale: a white item on a light ground, a black one on a dark ground. Such an item is
-    drawn bright as it is (its side decides, as in :mod:`service.inputs.items`); negating the
-    picture by its ground's level would leave it below the ground, where nothing is ink."""
+    of the scale: a white digit or item on a light-grey ground, a black one on a dark ground.
+    Such ink is drawn bright as it is (its side decides, as for items in
+    :mod:`service.inputs.items`); negating the picture by its ground's level would leave it
+    below the ground, where nothing is ink."""
     ground = quantile(ref, 0.5)
     off = grey[np.abs(grey - ground) > MIN_CONTRAST] - ground
     if not off.size:
@@ -325,7 +326,7 @@ def _normalise(grey: np.ndarray, fit: Fit, lossy: bool) -> np.ndarray | None:
     if fit == "digit" and not _flat_background(grey, fit):
         return _photo_ink(grey)
     ref = _reference(grey, fit)
-    if (quantile(ref, 0.5) > 127) != (fit == "item" and _item_beyond_ground(grey, ref)):
+    if (quantile(ref, 0.5) > 127) != _ink_beyond_ground(grey, ref):
         grey, ref = 255.0 - grey, 255.0 - ref
     background = quantile(ref, 0.5)
     sigma = 1.4826 * quantile(np.abs(ref - background), 0.5)  # robust noise level

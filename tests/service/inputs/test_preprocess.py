@@ -71,6 +71,10 @@ def test_output_is_mnist_style(reference: np.ndarray) -> None:
         pytest.param(seven("L", 255, 0).convert("P"), id="palette"),
         pytest.param(seven("I;16", 65535, 0), id="16-bit"),
         pytest.param(seven("L", 210, 60, size=(300, 500), at=(0, 150)), id="grey-paper-tall"),
+        # the ink lies beyond the ground, not across the middle of the scale from it: a white
+        # brush on a light-grey canvas, a black one on a dark-grey canvas
+        pytest.param(seven("L", 200, 255), id="white-on-light-grey"),
+        pytest.param(seven("RGB", (60, 60, 70), (0, 0, 0)), id="black-on-dark-grey"),
         pytest.param(seven("L", 0, 255, size=(1600, 1200), at=(300, 0)), id="large-canvas"),
     ],
 )
