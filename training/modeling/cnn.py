@@ -26,8 +26,12 @@ SERVE_POLICY = "float32"
 CLASSIFIER = "classifier"
 
 
-def _conv(x: Any, filters: int, padding: str, policy: str) -> Any:
-    x = layers.Conv2D(filters, 3, padding=padding, use_bias=False, dtype=policy)(x)
+def _conv(
+    x: Any, filters: int, padding: str, policy: str, kernel: int = 3, strides: int = 1
+) -> Any:
+    x = layers.Conv2D(
+        filters, kernel, strides=strides, padding=padding, use_bias=False, dtype=policy
+    )(x)
     x = layers.BatchNormalization(dtype=policy)(x)
     return layers.ReLU(dtype=policy)(x)
 
@@ -38,21 +42,30 @@ def build_classifier(hp: dict[str, Any], policy: str = SERVE_POLICY) -> keras.Mo
     One block of conv-BN-ReLU x ``convs`` (2 each unless given) + max-pool per entry of
     ``widths`` (its filter count), dropout, Dense(``dense_units``)-BN-ReLU, dropout, Dense(10) and
     a float32 softmax. ``padding`` is one Keras padding for every convolution, or one per block.
+    ``strides`` (1 each unless given) and ``kernels`` (3 each) are per block: a block of stride 2
+    halves the resolution in its first convolution instead of pooling after its last.
 
-    A block of one convolution at full resolution is the cheap shape: a second convolution there,
-    with few channels, is most of a call's time in LiteRT (it is not sped up by dynamic-range
-    quantisation, nor by making it depthwise-separable).
+    Full resolution is the costly place: a convolution there, on one input channel, runs in
+    float (too few weights for dynamic-range quantisation) over every pixel, and with few
+    channels a second one there was most of a call's time in LiteRT (not sped up by
+    quantisation, nor by making it depthwise-separable). A strided first convolution computes a
+    quarter of the outputs and skips the pool.
     """
     drop = hp["dropout"]
     widths = hp["widths"]
     convs = hp.get("convs", [2] * len(widths))
     paddings = hp["padding"] if isinstance(hp["padding"], list) else [hp["padding"]] * len(widths)
+    strides = hp.get("strides", [1] * len(widths))
+    kernels = hp.get("kernels", [3] * len(widths))
     inputs = keras.Input(shape=IMAGE_SHAPE, dtype="float32", name="pixels")
     x = layers.Reshape((*IMAGE_SHAPE, 1), dtype=policy)(inputs)
-    for filters, count, padding in zip(widths, convs, paddings, strict=True):
-        for _ in range(count):
-            x = _conv(x, filters, padding, policy)
-        x = layers.MaxPooling2D(dtype=policy)(x)
+    for filters, count, padding, stride, kernel in zip(
+        widths, convs, paddings, strides, kernels, strict=True
+    ):
+        for i in range(count):
+            x = _conv(x, filters, padding, policy, kernel, stride if i == 0 else 1)
+        if stride == 1:
+            x = layers.MaxPooling2D(dtype=policy)(x)
     x = layers.Flatten(dtype=policy)(x)
     x = layers.Dropout(drop, dtype=policy)(x)
     x = layers.Dense(hp["dense_units"], use_bias=False, dtype=policy)(x)

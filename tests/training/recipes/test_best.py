@@ -43,7 +43,7 @@ def test_every_dataset_has_a_best_recipe() -> None:
         assert recipe.dataset == dataset and recipe.description
 
 
-@pytest.mark.parametrize("name", ["best", "fast"])
+@pytest.mark.parametrize("name", ["best", "fast", "lean"])
 @pytest.mark.parametrize("dataset", IMAGE_DATASETS)
 def test_image_training_model_augments_but_serving_model_does_not(dataset: str, name: str) -> None:
     recipe = get_recipe(dataset, name)
