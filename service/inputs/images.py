@@ -50,6 +50,7 @@ _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0
 
 _EXIF_ORIENTATION = 0x0112
 MAX_SIDE = 16_384  # no camera or screen makes a longer side; a 100000x1 "image" is an attack
+WEBP_CHUNKS = 64  # real files put their image within a few chunks; more is padding or an attack
 
 
 # ---------------------------------------------------------------- container checks
@@ -128,11 +129,15 @@ def _webp_size(data: bytes) -> tuple[int, int] | None:
 def compressed_with_loss(data: bytes, fmt: str) -> bool:
     """Whether the file's pixels went through lossy compression (ringing near edges): a JPEG
     always, a WebP when its image is a ``VP8`` chunk rather than a lossless ``VP8L`` one (an
-    animation's first frame decides), a PNG never."""
+    animation's first frame decides), a PNG never. Reads at most ``WEBP_CHUNKS`` chunks inside
+    the RIFF size the file declares; a file that says nothing sooner counts as lossy."""
     if fmt != "WEBP":
         return fmt in LOSSY_FORMATS
+    end = min(len(data), 8 + int.from_bytes(data[4:8], "little"))
     pos = 12
-    while pos + 8 <= len(data):
+    for _ in range(WEBP_CHUNKS):
+        if pos + 8 > end:
+            break
         chunk = data[pos : pos + 4]
         if chunk in (b"VP8 ", b"VP8L"):
             return chunk == b"VP8 "

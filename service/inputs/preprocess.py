@@ -191,19 +191,6 @@ def _flat_background(grey: np.ndarray, fit: Fit) -> bool:
     return even and quantile(ring, 0.95) - quantile(ring, 0.05) <= 8.0
 
 
-def _ink_beyond_ground(grey: np.ndarray, ref: np.ndarray) -> bool:
-    """Whether most of what stands out from an even ground lies beyond it, away from the middle
-    of the scale: a white digit or item on a light-grey ground, a black one on a dark ground.
-    Such ink is drawn bright as it is (its side decides, as for items in
-    :mod:`service.inputs.items`); negating the picture by its ground's level would leave it
-    below the ground, where nothing is ink."""
-    ground = quantile(ref, 0.5)
-    off = grey[np.abs(grey - ground) > MIN_CONTRAST] - ground
-    if not off.size:
-        return False
-    return (quantile(off, 0.5) > 0) == (ground > 127)
-
-
 def _photo_ink(grey: np.ndarray) -> np.ndarray | None:
     """A photographed digit's strokes, light on black in [0, 1], measured against the local
     paper (:mod:`service.inputs.paper`) and kept only where a piece of writing is
@@ -322,12 +309,27 @@ def _normalise(grey: np.ndarray, fit: Fit, lossy: bool) -> np.ndarray | None:
     brightest pixel reaches 1; levels within 3% of the background are dropped for items from
     lossy (JPEG, WebP) files, whose ringing around edges the noise measured on a flat
     background does not show.
+
+    Ink is taken to run from the ground towards the other end of the scale (dark on a light
+    ground, light on a dark one); only when nothing does is it sought beyond the ground (a white
+    brush on a light-grey canvas, a black one on a dark-grey canvas). Choosing by which side
+    most of what stands out lies on would misread a white page inside a grey border as one big
+    item.
     """
     if fit == "digit" and not _flat_background(grey, fit):
         return _photo_ink(grey)
+    light = quantile(_reference(grey, fit), 0.5) > 127
+    ink = _even_ground_ink(grey, fit, lossy, negate=light)
+    if ink is None:
+        ink = _even_ground_ink(grey, fit, lossy, negate=not light)
+    return ink
+
+
+def _even_ground_ink(grey: np.ndarray, fit: Fit, lossy: bool, negate: bool) -> np.ndarray | None:
+    """:func:`_normalise` on an even ground, the picture negated first or not."""
+    if negate:
+        grey = 255.0 - grey
     ref = _reference(grey, fit)
-    if (quantile(ref, 0.5) > 127) != _ink_beyond_ground(grey, ref):
-        grey, ref = 255.0 - grey, 255.0 - ref
     background = quantile(ref, 0.5)
     sigma = 1.4826 * quantile(np.abs(ref - background), 0.5)  # robust noise level
     if sigma > 1.0:  # a photo or scan, not a clean drawing

@@ -166,6 +166,27 @@ def test_lossless_webp_is_not_taken_for_lossy() -> None:
     assert compressed_with_loss(b"", "JPEG") and not compressed_with_loss(b"", "PNG")
 
 
+def _riff(*chunks: tuple[bytes, bytes], declared: int | None = None) -> bytes:
+    body = b"WEBP" + b"".join(
+        kind + len(data).to_bytes(4, "little") + data + b"\0" * (len(data) & 1)
+        for kind, data in chunks
+    )
+    return b"RIFF" + (declared if declared is not None else len(body)).to_bytes(4, "little") + body
+
+
+def test_the_webp_chunk_walk_is_bounded_and_never_fails() -> None:
+    lossless = (b"VP8L", b"\x2f" + bytes(9))
+    assert not compressed_with_loss(_riff((b"ICCP", b"odd"), lossless), "WEBP")  # padded chunk
+    # the image chunk past many others, or past the RIFF size the file declares: lossy, as
+    # a file that says nothing
+    assert compressed_with_loss(_riff(*[(b"XTRA", b"")] * 100, lossless), "WEBP")
+    assert compressed_with_loss(_riff((b"ICCP", b"ab"), lossless, declared=14), "WEBP")
+    whole = _riff(lossless)
+    for cut in range(len(whole)):  # truncated anywhere: lossless once its chunk's name is in
+        assert compressed_with_loss(whole[:cut], "WEBP") == (cut < 20)
+    assert compressed_with_loss(_riff((b"ANMF", bytes(4))), "WEBP")
+
+
 def test_a_lossless_webp_garment_is_framed_exactly_as_its_png(to_bytes: ToBytes) -> None:
     # a garment's faint levels near the ground are dropped only from lossy files, whose
     # ringing they may be; a lossless WebP holds the PNG's very pixels

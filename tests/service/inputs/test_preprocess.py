@@ -85,6 +85,38 @@ def test_drawings_in_any_format_match_the_reference(
     assert np.abs(out - reference).mean() < 0.05
 
 
+def _framed(inner: Image.Image, border: int) -> Image.Image:
+    """``inner`` pasted in the middle of a 400x400 even ``border`` level."""
+    img = Image.new("L", (400, 400), border)
+    img.paste(inner, (50, 50))
+    return img
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        # the ink runs towards the far end of the scale from the ground; a page lighter than
+        # its border is not one big mark
+        pytest.param(_framed(seven("L", 255, 0, size=(300, 300)), 200), id="white-page-in-grey"),
+        pytest.param(_framed(seven("L", 0, 255, size=(300, 300)), 40), id="dark-mode-canvas"),
+    ],
+)
+def test_a_page_inside_an_even_border_is_not_taken_for_ink(
+    image: Image.Image, reference: np.ndarray, to_bytes: ToBytes
+) -> None:
+    out = decode_image(to_bytes(image), max_pixels=LIMIT)
+    assert np.abs(out - reference).mean() < 0.05
+
+
+def test_a_dark_digit_with_a_light_halo_on_grey_is_the_dark_digit(
+    reference: np.ndarray, to_bytes: ToBytes
+) -> None:
+    img = seven("L", 150, 255, width=60)
+    ImageDraw.Draw(img).line([(100, 80), (300, 80), (170, 330)], fill=0, width=24)
+    out = decode_image(to_bytes(img), max_pixels=LIMIT)
+    assert np.abs(out - reference).mean() < 0.05
+
+
 def test_transparent_palette_png(reference: np.ndarray, to_bytes: ToBytes) -> None:
     img = seven("P", 0, 1)
     img.putpalette([255, 255, 255, 0, 0, 0] + [0] * 762)
