@@ -102,7 +102,7 @@ CMD ["python", "-m", "training", "all", "--if-missing"]
 FROM trainer AS models
 
 # Which recipes to bake in; "tutorial" alone builds in a few minutes.
-ARG TRAIN_RECIPES=tutorial,best
+ARG TRAIN_RECIPES=tutorial,defaults
 ENV TRAIN_RECIPES=${TRAIN_RECIPES}
 RUN python -m training all --if-missing --models-dir /tmp/build/models
 

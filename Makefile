@@ -40,15 +40,11 @@ train: install
 	$(PY) -m training all --recipe tutorial --if-missing --models-dir $(MODELS_DIR)
 
 ## train-best: train the improved recipes and their cheaper "fast" variants into the repository
-## (the running service picks them up), and mnist's "lean" one (fashion_mnist's lean recipe
-## misses its target), then export each image CNN's dynamic-range quantised copy as its own
-## version; the fast default policy serves the newest that reaches its target
+## (the running service picks them up), each image CNN's dynamic-range quantised copy as its own
+## version, and what each model serves by default (`defaults`: training.recipes.SERVED, mnist's
+## "lean" CNN); the fast default policy serves the newest that reaches its target
 train-best: install
-	$(PY) -m training all --recipe best,fast --models-dir $(MODELS_DIR)
-	$(PY) -m training mnist --recipe lean --models-dir $(MODELS_DIR)
-	$(PY) -m training.quantize all --from-recipe best --mode dynamic --models-dir $(MODELS_DIR)
-	$(PY) -m training.quantize all --from-recipe fast --mode dynamic --models-dir $(MODELS_DIR)
-	$(PY) -m training.quantize mnist --from-recipe lean --mode dynamic --models-dir $(MODELS_DIR)
+	$(PY) -m training all --recipe best,fast,best+dynamic,fast+dynamic,defaults --models-dir $(MODELS_DIR)
 
 lint: install
 	.venv/bin/ruff check service training tests benchmarks tools

@@ -1,7 +1,7 @@
 """``python -m training <mnist|fashion_mnist|pima|all> [...]`` (console script ``train``).
 
-Environment defaults: TRAIN_RECIPES (comma list), TRAIN_DATA_DIR, TRAIN_CACHE_DIR,
-TRAIN_MODELS_DIR.
+Environment defaults: TRAIN_RECIPES (comma list of recipes, recipe+mode or defaults),
+TRAIN_DATA_DIR, TRAIN_CACHE_DIR, TRAIN_MODELS_DIR.
 """
 
 from __future__ import annotations
@@ -13,8 +13,12 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from training.specs import DATASETS
+
+if TYPE_CHECKING:
+    from training.trainer import TrainOutcome
 
 
 def _env_int(name: str) -> int | None:
@@ -41,7 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--recipe",
         default=env.get("TRAIN_RECIPES", "tutorial"),
-        help="recipe name, comma list, or 'all' (env TRAIN_RECIPES; default: tutorial)",
+        help="recipe name, recipe+mode (its quantised copy), 'defaults' (what each model serves "
+        "by default), 'all', or a comma list of these (env TRAIN_RECIPES; default: tutorial)",
     )
     parser.add_argument(
         "--epochs",
@@ -70,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--if-missing",
         action="store_true",
-        help="train only (model, recipe) pairs without a finished version of that recipe",
+        help="run only the steps without a finished version of that recipe (or quantised copy)",
     )
     parser.add_argument(
         "--subset",
@@ -100,59 +105,119 @@ def has_finished_version(models_dir: Path, dataset: str, recipe: str) -> bool:
     return False
 
 
-def plan(datasets: Sequence[str], recipe_arg: str) -> list[tuple[str, str]]:
-    """(dataset, recipe) pairs to train; 'all' expands to every registered recipe.
+def _steps(dataset: str, token: str, available: Sequence[str]) -> list[str] | None:
+    """The steps one ``--recipe`` token names for ``dataset``; None when it has no such recipe.
 
-    With several datasets a recipe is trained for those that have it (``all --recipe fast``
-    trains the image models' fast variants); a recipe none of them has is an error, as is a
-    missing recipe for a single named dataset.
+    A step is a recipe name (train it) or ``recipe+mode`` (quantise the newest version trained
+    with it, ``training.quantize``).
+    """
+    from training.quantize import MODES, image_models
+    from training.recipes import SERVED
+
+    if token == "all":
+        return list(available)
+    if token == "defaults":
+        served = SERVED.get(dataset)
+        if served is None:
+            return []
+        base = served.partition("+")[0]
+        return [base, served] if base != served else [served]
+    base, plus, mode = token.partition("+")
+    if not plus:
+        return [token] if token in available else None
+    if mode not in MODES:
+        raise SystemExit(
+            f"error: {token!r}: no quantisation mode {mode!r} (known: {', '.join(MODES)})"
+        )
+    if base not in available or dataset not in image_models():
+        return None
+    return [token]
+
+
+def plan(datasets: Sequence[str], recipe_arg: str) -> list[tuple[str, str]]:
+    """(dataset, step) pairs to run, in order, each once; see :func:`_steps` for the steps.
+
+    Tokens: a recipe name; ``all`` (every registered recipe); ``recipe+mode`` (that recipe's
+    quantised copy); ``defaults`` (what each model serves by default, ``training.recipes.SERVED``,
+    with the version it is quantised from). With several datasets a token applies to those that
+    have it (``all --recipe fast`` trains the image models' fast variants); a token none of them
+    has is an error, as is a missing recipe for a single named dataset.
     """
     from training.recipes import recipe_names
 
     wanted = [r.strip() for r in recipe_arg.split(",") if r.strip()]
     pairs: list[tuple[str, str]] = []
+    matched: set[str] = set()
     for dataset in datasets:
         available = recipe_names(dataset)
-        for name in available if "all" in wanted else wanted:
-            if name in available:
-                pairs.append((dataset, name))
-            elif len(datasets) == 1:
-                known = ", ".join(available)
-                raise SystemExit(f"error: no recipe {name!r} for {dataset} (known: {known})")
-    unknown = sorted(set(wanted) - {"all"} - {recipe for _, recipe in pairs})
+        for token in wanted:
+            steps = _steps(dataset, token, available)
+            if steps is None:
+                if len(datasets) == 1:
+                    known = ", ".join(available)
+                    raise SystemExit(f"error: no recipe {token!r} for {dataset} (known: {known})")
+                continue
+            matched.add(token)
+            pairs += [(dataset, step) for step in steps if (dataset, step) not in pairs]
+    unknown = [token for token in wanted if token not in matched]
     if unknown:
         raise SystemExit(f"error: no data set has a recipe {unknown[0]!r}")
     return pairs
+
+
+def _quantise(args: argparse.Namespace, dataset: str, step: str) -> TrainOutcome:
+    """Run the ``recipe+mode`` step: quantise the newest version trained with the recipe."""
+    from training.quantize import newest_version, quantize_version
+    from training.trainer import TrainOutcome
+
+    recipe, _, mode = step.partition("+")
+    started = time.perf_counter()
+    source = newest_version(args.models_dir, dataset, recipe)
+    target = quantize_version(
+        args.models_dir, dataset, source, mode, data_dir=args.data_dir, cache_dir=args.cache_dir
+    )
+    meta = json.loads((target / "metadata.json").read_text(encoding="utf-8"))
+    return TrainOutcome(dataset, step, target, meta["metrics"], time.perf_counter() - started)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     started = time.perf_counter()
     from training.data.errors import DataIntegrityError, DataUnavailable
+    from training.quantize import AccuracyLost
     from training.trainer import train_and_export
 
     datasets = list(DATASETS) if args.model == "all" else [args.model]
     pairs = plan(datasets, args.recipe)
     outcomes = []
-    for dataset, recipe in pairs:
-        if args.if_missing and has_finished_version(args.models_dir, dataset, recipe):
-            print(f"== {dataset} / {recipe}: a finished version exists, skipped")
+    failed = 0
+    for dataset, step in pairs:
+        if args.if_missing and has_finished_version(args.models_dir, dataset, step):
+            print(f"== {dataset} / {step}: a finished version exists, skipped")
             continue
         try:
-            outcome = train_and_export(
-                dataset,
-                recipe,
-                models_dir=args.models_dir,
-                data_dir=args.data_dir,
-                cache_dir=args.cache_dir,
-                epochs=args.epochs,
-                subset=args.subset,
-                verbose=0 if args.quiet else 2,
-                tflite=not args.no_tflite,
-            )
+            if "+" in step:
+                outcome = _quantise(args, dataset, step)
+            else:
+                outcome = train_and_export(
+                    dataset,
+                    step,
+                    models_dir=args.models_dir,
+                    data_dir=args.data_dir,
+                    cache_dir=args.cache_dir,
+                    epochs=args.epochs,
+                    subset=args.subset,
+                    verbose=0 if args.quiet else 2,
+                    tflite=not args.no_tflite,
+                )
         except (DataUnavailable, DataIntegrityError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
+        except (AccuracyLost, FileNotFoundError) as exc:
+            # the other steps still run: a refused quantised copy leaves its source served
+            print(f"error: {dataset} / {step}: {exc}", file=sys.stderr)
+            failed += 1
+            continue
         outcomes.append(outcome)
 
     total = time.perf_counter() - started
@@ -162,11 +227,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         auc = o.metrics.get("roc_auc")
         extra = f", ROC-AUC {auc:.4f}" if auc is not None else ""
         print(
-            f"  {o.dataset:<14} {o.recipe:<10} accuracy {o.metrics['accuracy']:.4f}{extra}"
+            f"  {o.dataset:<14} {o.recipe:<14} accuracy {o.metrics['accuracy']:.4f}{extra}"
             f"  {o.seconds:6.1f} s  {o.version_dir}"
         )
     print(f"total wall time: {total:.1f} s", flush=True)
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

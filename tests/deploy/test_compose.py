@@ -101,7 +101,7 @@ def test_train_is_a_one_shot_service_filling_the_models_volume() -> None:
     assert argv[1:] == ["-m", "training", "all", "--if-missing"]
     assert train.get("restart") == "no"
     env = service_env(train, {})
-    assert env["TRAIN_RECIPES"] == "tutorial,best"  # the default; the host can override it
+    assert env["TRAIN_RECIPES"] == "tutorial,defaults"  # the default; the host can override it
     assert service_env(train, {"TRAIN_RECIPES": "tutorial"})["TRAIN_RECIPES"] == "tutorial"
     # Quick runs: TRAIN_EPOCHS / TRAIN_SUBSET pass through from the host, unset by default.
     assert "TRAIN_EPOCHS" not in env and "TRAIN_SUBSET" not in env

@@ -296,3 +296,98 @@ def test_plan_refuses_a_recipe_no_data_set_has() -> None:
         plan(["mnist", "pima"], "best,fastest")
     with pytest.raises(SystemExit, match="no recipe 'fast' for pima"):
         plan(["pima"], "fast")
+
+
+def test_plan_names_quantised_copies_and_the_served_defaults() -> None:
+    pairs = plan(["mnist", "fashion_mnist", "pima"], "tutorial,defaults")
+    assert pairs == [
+        ("mnist", "tutorial"),
+        ("mnist", "lean"),
+        ("mnist", "lean+dynamic"),
+        ("fashion_mnist", "tutorial"),
+        ("fashion_mnist", "fast"),
+        ("fashion_mnist", "fast+dynamic"),
+        ("pima", "tutorial"),
+        ("pima", "best"),
+    ]
+    # a step named twice runs once, where it was first named; pima's versions are not quantised
+    pairs = plan(["fashion_mnist", "pima"], "fast,fast+dynamic,defaults,best+dynamic")
+    assert pairs == [
+        ("fashion_mnist", "fast"),
+        ("fashion_mnist", "fast+dynamic"),
+        ("fashion_mnist", "best+dynamic"),
+        ("pima", "best"),
+    ]
+
+
+def test_every_served_default_is_a_recipe_its_data_set_has() -> None:
+    from training.quantize import MODES, image_models
+
+    assert set(training.recipes.SERVED) == set(specs.DATASETS)
+    for dataset, served in training.recipes.SERVED.items():
+        recipe, plus, mode = served.partition("+")
+        assert recipe in training.recipes.recipe_names(dataset)
+        if plus:
+            assert mode in MODES and dataset in image_models()
+
+
+def test_plan_refuses_a_quantised_copy_it_cannot_make() -> None:
+    with pytest.raises(SystemExit, match="no quantisation mode 'fp8'"):
+        plan(["mnist"], "fast+fp8")
+    with pytest.raises(SystemExit, match="no recipe 'best\\+dynamic' for pima"):
+        plan(["pima"], "best+dynamic")
+    with pytest.raises(SystemExit, match="no data set has a recipe 'quick\\+dynamic'"):
+        plan(["mnist", "pima"], "quick+dynamic")
+
+
+def _finished(models_dir: Path, dataset: str, version: int, recipe: str) -> None:
+    folder = models_dir / dataset / str(version)
+    folder.mkdir(parents=True)
+    (folder / "metadata.json").write_text(json.dumps({"recipe": {"name": recipe}}))
+
+
+def test_cli_quantises_the_newest_version_of_a_recipe_and_skips_what_exists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import training.quantize
+    import training.trainer
+
+    _finished(tmp_path, "mnist", 1, "lean")
+    _finished(tmp_path, "mnist", 2, "tutorial")
+    _finished(tmp_path, "mnist", 3, "lean")
+    _finished(tmp_path, "fashion_mnist", 1, "fast")
+    _finished(tmp_path, "pima", 1, "best")
+    trained: list[tuple[str, str]] = []
+    quantised: list[tuple[str, int, str]] = []
+
+    def fake_train(dataset: str, recipe: str, **_: Any) -> None:
+        trained.append((dataset, recipe))
+        raise AssertionError("nothing is trained: every float version exists")
+
+    def fake_quantise(models_dir: Path, name: str, version: int, mode: str, **_: Any) -> Path:
+        quantised.append((name, version, mode))
+        if name == "fashion_mnist":
+            raise training.quantize.AccuracyLost("lost 0.3 points")
+        target = models_dir / name / "4"
+        target.mkdir()
+        meta = {"recipe": {"name": "lean+dynamic"}, "metrics": {"accuracy": 0.99}}
+        (target / "metadata.json").write_text(json.dumps(meta))
+        return target
+
+    monkeypatch.setattr(training.trainer, "train_and_export", fake_train)
+    monkeypatch.setattr(training.quantize, "quantize_version", fake_quantise)
+    args = ["all", "--recipe", "defaults", "--models-dir", str(tmp_path), "--if-missing"]
+    args += ["--quiet"]
+    # fashion_mnist's copy is refused: reported, the run fails, mnist's copy is still made
+    assert main(args) == 1
+    out, err = capsys.readouterr()
+    assert quantised == [("mnist", 3, "dynamic"), ("fashion_mnist", 1, "dynamic")]
+    assert "fashion_mnist / fast+dynamic: lost 0.3 points" in err
+    assert "mnist          lean+dynamic   accuracy 0.9900" in out
+    assert trained == []
+
+    quantised.clear()
+    _finished(tmp_path, "fashion_mnist", 2, "fast+dynamic")
+    assert main(args) == 0
+    assert quantised == [] and trained == []
+    assert "mnist / lean+dynamic: a finished version exists, skipped" in capsys.readouterr().out

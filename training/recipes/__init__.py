@@ -15,6 +15,7 @@ from typing import TypeVar
 from training.modeling.recipe import FitResult, Recipe, Split, history_lists
 
 __all__ = [
+    "SERVED",
     "FitResult",
     "Recipe",
     "Split",
@@ -23,6 +24,16 @@ __all__ = [
     "recipe_names",
     "register",
 ]
+
+# What each model is meant to serve by default: the recipe, and "+mode" for its quantised copy
+# (``training.quantize``). The service picks its default by accuracy target and latency budget;
+# these are the versions that meet both for the lowest latency, so ``--recipe defaults`` (what a
+# container deployment trains) gives users what the README measures.
+SERVED: dict[str, str] = {
+    "mnist": "lean+dynamic",
+    "fashion_mnist": "fast+dynamic",
+    "pima": "best",
+}
 
 _REGISTRY: dict[tuple[str, str], Recipe] = {}
 _LOADED = False
