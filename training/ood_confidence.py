@@ -7,8 +7,9 @@ The density score (``service.serving.ood``) looks at the input only. Weighed by 
 that are no image of any data set: uniform noise, near-blank pages and single strokes, made here
 with a fixed seed, against the version's own calibration split (held out from training and from
 the density's fit). The doubt-weighed score is kept only when its mean AUROC over the three is
-higher; its threshold then flags ``flagged`` of the calibration split, as the density's flags
-that share of held-out training images.
+higher; its threshold is then chosen on the calibration split by the rule the density's is chosen
+by on held-out training images (``ood.threshold_flagging``: at most ``flagged`` of real images
+flagged, with probability ``confidence``).
 
 The same rule runs when a version is trained and when it is quantised (the probabilities differ).
 """
@@ -73,6 +74,7 @@ def confidence_block(
     predict: Callable[[np.ndarray], np.ndarray],
     x_held: np.ndarray,
     flagged: float,
+    confidence: float,
     test: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """The ``ood.confidence`` metadata block of a version (see the module doc).
@@ -106,12 +108,13 @@ def confidence_block(
     }
     if not weighed_wins:
         return block
-    threshold = float(np.quantile(weighed_held, 1.0 - flagged))
+    threshold = ood.threshold_flagging(weighed_held, flagged, confidence)
     block.update(
         {
             "threshold": threshold,
             "threshold_from": f"{len(x_held)} calibration-split images",
             "in_distribution_flagged": flagged,
+            "flagged_confidence": confidence,
         }
     )
     if test is not None:
@@ -127,9 +130,13 @@ def with_confidence(
     predict: Callable[[np.ndarray], np.ndarray],
     x_held: np.ndarray,
     flagged: float,
+    confidence: float,
     test: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """The version's ``ood`` block (its density model in ``folder``) with the ``confidence``
     block measured for ``predict``, replacing any the block had (a quantised copy's source's)."""
     model = ood.from_arrays(ood.read_arrays(folder / block["file"]), float(block["threshold"]))
-    return {**block, "confidence": confidence_block(model, predict, x_held, flagged, test)}
+    return {
+        **block,
+        "confidence": confidence_block(model, predict, x_held, flagged, confidence, test),
+    }

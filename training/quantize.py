@@ -126,7 +126,7 @@ def quantize_version(
     )
     from training.metrics import classification_metrics
     from training.specs import get_spec
-    from training.specs.images import OOD_FLAGGED
+    from training.specs.images import OOD_CONFIDENCE, OOD_FLAGGED
 
     source = Path(models_dir) / name / str(from_version)
     if not is_finished(source):
@@ -175,7 +175,13 @@ def quantize_version(
         )
         if meta.get("ood"):  # the doubt in its score is this file's
             trust["ood"] = ood_confidence.with_confidence(
-                meta["ood"], target, lambda x: _batched(run, x), x_cal, OOD_FLAGGED, (x_test, probs)
+                meta["ood"],
+                target,
+                lambda x: _batched(run, x),
+                x_cal,
+                OOD_FLAGGED,
+                OOD_CONFIDENCE,
+                (x_test, probs),
             )
         _rewrite_drift_reference(meta, target, run, split.x_train)
         recipe = _quantised_recipe(meta, mode, from_version)

@@ -18,7 +18,7 @@ from training.metrics import class_probabilities, classification_metrics
 from training.recipes import get_recipe
 from training.report import ReportData, write_report
 from training.specs import Prepared, get_spec
-from training.specs.images import OOD_FLAGGED
+from training.specs.images import OOD_CONFIDENCE, OOD_FLAGGED
 
 SEED = 42
 PREDICT_BATCH = 2048
@@ -153,6 +153,7 @@ def train_and_export(
                 lambda x: predict_probabilities(calibrated.model, x),
                 x_cal,
                 OOD_FLAGGED,
+                OOD_CONFIDENCE,
                 (split.x_test, calibrated.probs),
             )
         return blocks

@@ -11,8 +11,9 @@ lightest training images (a blank or near-blank page, which sits close to the me
 between the threshold and twice it, by how little ink it has. It looks at the input only, so it
 works the same on every runtime.
 
-The flag is ``score > threshold``, the threshold chosen on held-out training images so that a
-stated share of real images (``metadata.ood.in_distribution_flagged``) is flagged.
+The flag is ``score > threshold``, the threshold chosen on held-out training images so that, with
+a stated confidence (``metadata.ood.flagged_confidence``), at most a stated share of real images
+(``metadata.ood.in_distribution_flagged``) is flagged.
 
 A version may also weigh its classifier's own doubt (``metadata.ood.confidence``): the score is
 then the density score over its threshold times ``1 - top probability``, flagged above the
@@ -26,6 +27,7 @@ MLP's confidence on noise or a Fashion-MNIST CNN's on digits would make the scor
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -184,9 +186,47 @@ def from_arrays(
     return model
 
 
-def choose_threshold(model: OodModel, held_out: np.ndarray, flagged: float) -> float:
-    """The score above which ``flagged`` of the held-out real images lie."""
-    return float(np.quantile(model.density_scores(held_out), 1.0 - flagged))
+def choose_threshold(
+    model: OodModel, held_out: np.ndarray, flagged: float, confidence: float | None = None
+) -> float:
+    """The density threshold from held-out real images (see :func:`threshold_flagging`)."""
+    return threshold_flagging(model.density_scores(held_out), flagged, confidence)
+
+
+def threshold_flagging(scores: np.ndarray, flagged: float, confidence: float | None) -> float:
+    """A threshold on held-out real images' ``scores`` for flagging ``flagged`` of real inputs.
+
+    ``confidence`` None: the empirical quantile, which flags ``flagged`` of new real inputs on
+    average, so about half of all test sets see more. Otherwise the threshold leaves above it the
+    most held-out scores, ``m`` of ``n``, for which a flag rate of ``flagged`` would leave at most
+    ``m`` with probability at most ``1 - confidence`` (a binomial bound, as PAC prediction sets
+    use): with probability ``confidence`` over the held-out draw, it flags at most ``flagged``.
+    """
+    ordered = np.sort(np.asarray(scores, np.float64).ravel())
+    if confidence is None:
+        return float(np.quantile(ordered, 1.0 - flagged))
+    above = bounded_count(len(ordered), flagged, 1.0 - confidence)
+    return float(ordered[len(ordered) - above - 1])
+
+
+def bounded_count(n: int, rate: float, tail: float) -> int:
+    """The largest ``m`` with P(Binomial(n, rate) <= m) <= ``tail`` (0 when even 0 is likelier)."""
+    if not (0.0 < rate < 1.0 and 0.0 < tail < 1.0 and n >= 1):
+        raise ValueError("need 0 < rate < 1, 0 < tail < 1 and n >= 1")
+    log_rate, log_rest = math.log(rate), math.log1p(-rate)
+    total = 0.0
+    for m in range(n + 1):
+        log_pmf = (
+            math.lgamma(n + 1)
+            - math.lgamma(m + 1)
+            - math.lgamma(n - m + 1)
+            + m * log_rate
+            + (n - m) * log_rest
+        )
+        total += math.exp(log_pmf)
+        if total > tail:
+            return max(m - 1, 0)
+    return n
 
 
 def read_arrays(path: Path) -> dict[str, np.ndarray]:

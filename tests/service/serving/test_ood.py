@@ -138,3 +138,45 @@ def test_the_weighed_score_is_the_relative_density_times_doubt() -> None:
     np.testing.assert_array_equal(density.scores(x, sure), density.input_scores(x))
     scores = weighed.scores(x, sure)
     np.testing.assert_array_equal(weighed.flags(scores), scores > 0.5)
+
+
+@pytest.mark.parametrize(
+    ("n", "rate", "tail"), [(5000, 0.02, 0.05), (600, 0.02, 0.05), (40, 0.1, 0.2)]
+)
+def test_bounded_count_is_the_binomial_quantile_below_the_tail(
+    n: int, rate: float, tail: float
+) -> None:
+    from scipy.stats import binom
+
+    m = ood.bounded_count(n, rate, tail)
+    assert binom.cdf(m, n, rate) <= tail < binom.cdf(m + 1, n, rate)
+
+
+def test_bounded_count_is_zero_when_no_count_is_that_unlikely() -> None:
+    assert ood.bounded_count(10, 0.02, 0.05) == 0  # P(none of 10) = 0.82
+    with pytest.raises(ValueError, match="0 < rate < 1"):
+        ood.bounded_count(100, 0.0, 0.05)
+
+
+def test_the_bounded_threshold_flags_at_most_the_share_on_nearly_every_held_out_draw() -> None:
+    """Scores of real images ~ N(0, 1), so a threshold's true flag rate is known exactly: over
+    many held-out draws the bounded rule exceeds 2% about 5% of the time, the plain quantile
+    about half the time."""
+    from scipy.stats import norm
+
+    rng = np.random.default_rng(5)
+    draws = 400
+    over = {"bounded": 0, "quantile": 0}
+    for _ in range(draws):
+        held = rng.normal(size=1000)
+        for rule, confidence in (("bounded", 0.95), ("quantile", None)):
+            rate = norm.sf(ood.threshold_flagging(held, 0.02, confidence))
+            over[rule] += rate > 0.02
+    assert over["bounded"] / draws <= 0.08
+    assert over["quantile"] / draws >= 0.3
+
+
+def test_the_bounded_threshold_leaves_the_bounded_count_above_it() -> None:
+    scores = np.random.default_rng(1).normal(size=2000)
+    threshold = ood.threshold_flagging(scores, 0.02, 0.95)
+    assert np.sum(scores > threshold) == ood.bounded_count(2000, 0.02, 0.05)
