@@ -190,6 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     datasets = list(DATASETS) if args.model == "all" else [args.model]
     pairs = plan(datasets, args.recipe)
     outcomes = []
+    refused: list[str] = []
     failed = 0
     for dataset, step in pairs:
         if args.if_missing and has_finished_version(args.models_dir, dataset, step):
@@ -213,15 +214,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (DataUnavailable, DataIntegrityError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        except (AccuracyLost, FileNotFoundError) as exc:
-            # the other steps still run: a refused quantised copy leaves its source served
+        except AccuracyLost as exc:
+            # the gate did its job: no copy, its source stays served; not a failed run (a
+            # container's one-shot training would otherwise keep the service from starting)
+            print(f"refused: {dataset} / {step}: {exc}", file=sys.stderr)
+            refused.append(f"{dataset} / {step}")
+            continue
+        except FileNotFoundError as exc:  # no version to quantise; the other steps still run
             print(f"error: {dataset} / {step}: {exc}", file=sys.stderr)
             failed += 1
             continue
         outcomes.append(outcome)
 
     total = time.perf_counter() - started
-    if outcomes:
+    if outcomes or refused:
         print("\nsummary:")
     for o in outcomes:
         auc = o.metrics.get("roc_auc")
@@ -230,6 +236,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"  {o.dataset:<14} {o.recipe:<14} accuracy {o.metrics['accuracy']:.4f}{extra}"
             f"  {o.seconds:6.1f} s  {o.version_dir}"
         )
+    for step in refused:
+        print(f"  {step}: refused (it lost too much accuracy), not exported")
     print(f"total wall time: {total:.1f} s", flush=True)
     return 1 if failed else 0
 
