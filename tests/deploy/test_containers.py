@@ -253,6 +253,34 @@ def test_predictions_in_all_three_protocols_from_the_host(engine: Engine) -> Non
         np.testing.assert_allclose(got, want, atol=float(sample.get("atol", 1e-4)))
 
 
+def test_the_trainer_adds_a_quantised_copy_that_the_running_api_serves(engine: Engine) -> None:
+    """`recipe+mode` in the trainer image (the TFLite converter, the LiteRT check): a new version
+    in the volume, which the api, polling its read-only mount, loads and answers with."""
+    models = models_volume(engine)
+    source = newest_version(models, "mnist")
+    started = time.monotonic()
+    argv = ["python", "-m", "training", "mnist", "--recipe", "tutorial+float16", "--quiet"]
+    engine.compose("run", "--rm", "--no-deps", "train", *argv, timeout=900)
+    engine.report["quantise_in_container_s"] = round(time.monotonic() - started, 1)
+    version = newest_version(models, "mnist")
+    meta = json.loads((models / "mnist" / str(version) / "metadata.json").read_text())
+    assert version > source and meta["recipe"]["name"] == "tutorial+float16", meta["recipe"]
+    assert meta["recipe"]["from_version"] == source
+    sample = golden(models, "mnist", version)
+    url = f"http://127.0.0.1:{engine.env['API_PORT']}/v1/models/mnist/versions/{version}:predict"
+    deadline = time.monotonic() + 90
+    with httpx.Client(timeout=30) as client:
+        while True:
+            response = client.post(url, json={"instances": sample["inputs"]})
+            if response.status_code == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+    assert response.status_code == 200, response.text
+    got = np.asarray(response.json()["predictions"], dtype=np.float64)
+    want = np.asarray(sample["outputs"], dtype=np.float64)
+    np.testing.assert_allclose(got, want, atol=float(sample.get("atol", 1e-4)))
+
+
 def measure_start_to_ready(engine: Engine) -> float:
     """A fresh serving container on the trained volume: seconds from `podman run` to /readyz."""
     port = free_port()
