@@ -189,8 +189,20 @@ def from_arrays(
 def choose_threshold(
     model: OodModel, held_out: np.ndarray, flagged: float, confidence: float | None = None
 ) -> float:
-    """The density threshold from held-out real images (see :func:`threshold_flagging`)."""
-    return threshold_flagging(model.density_scores(held_out), flagged, confidence)
+    """The density threshold from held-out real images (see :func:`threshold_flagging`).
+
+    Images with less ink than ``model.min_mass`` are flagged whatever the threshold
+    (:meth:`OodModel.input_scores`), so they count among the flagged share here; should they
+    alone be more than that share, the threshold flags no other held-out image.
+    """
+    scores = model.density_scores(held_out)
+    mass = held_out.reshape(len(held_out), -1).sum(axis=1, dtype=np.float64)
+    light = mass < model.min_mass
+    scores[light] = np.inf
+    threshold = threshold_flagging(scores, flagged, confidence)
+    if not np.isfinite(threshold) and not light.all():
+        return float(scores[~light].max())
+    return threshold
 
 
 def threshold_flagging(scores: np.ndarray, flagged: float, confidence: float | None) -> float:
@@ -209,8 +221,16 @@ def threshold_flagging(scores: np.ndarray, flagged: float, confidence: float | N
     return float(ordered[len(ordered) - above - 1])
 
 
+def attained_confidence(n: int, flagged: float, confidence: float) -> float:
+    """The confidence :func:`threshold_flagging` gives on ``n`` held-out scores: ``confidence``,
+    or less when ``n`` is too few for it (then the threshold is the highest score, which flags
+    at most ``flagged`` unless all ``n`` fell below that quantile: ``1 - (1 - flagged)^n``)."""
+    return min(confidence, -math.expm1(n * math.log1p(-flagged)))
+
+
 def bounded_count(n: int, rate: float, tail: float) -> int:
-    """The largest ``m`` with P(Binomial(n, rate) <= m) <= ``tail`` (0 when even 0 is likelier)."""
+    """The largest ``m`` with P(Binomial(n, rate) <= m) <= ``tail``; 0 when there is none (too
+    few: see :func:`attained_confidence`)."""
     if not (0.0 < rate < 1.0 and 0.0 < tail < 1.0 and n >= 1):
         raise ValueError("need 0 < rate < 1, 0 < tail < 1 and n >= 1")
     log_rate, log_rest = math.log(rate), math.log1p(-rate)

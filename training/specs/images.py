@@ -127,7 +127,9 @@ class ImageClassificationSpec(DatasetSpec):
                 "fitted_on": len(fit_rows),
                 "threshold_from": f"{len(held_rows)} held-out training images",
                 "in_distribution_flagged": OOD_FLAGGED,
-                "flagged_confidence": OOD_CONFIDENCE,
+                "flagged_confidence": ood.attained_confidence(
+                    len(held_rows), OOD_FLAGGED, OOD_CONFIDENCE
+                ),
                 "test_flagged": round(flagged_test, 4),
             },
         }

@@ -152,8 +152,13 @@ def test_bounded_count_is_the_binomial_quantile_below_the_tail(
     assert binom.cdf(m, n, rate) <= tail < binom.cdf(m + 1, n, rate)
 
 
-def test_bounded_count_is_zero_when_no_count_is_that_unlikely() -> None:
-    assert ood.bounded_count(10, 0.02, 0.05) == 0  # P(none of 10) = 0.82
+def test_too_few_held_out_scores_attain_a_lower_confidence() -> None:
+    assert ood.bounded_count(149, 0.02, 0.05) == 0  # P(none of 149) = 0.049
+    assert ood.attained_confidence(149, 0.02, 0.95) == 0.95
+    assert ood.bounded_count(148, 0.02, 0.05) == 0  # P(none of 148) = 0.050: not enough
+    assert ood.attained_confidence(148, 0.02, 0.95) == pytest.approx(1 - 0.98**148)
+    assert ood.attained_confidence(148, 0.02, 0.95) < 0.95
+    assert ood.attained_confidence(38, 0.02, 0.95) == pytest.approx(0.536, abs=1e-3)
     with pytest.raises(ValueError, match="0 < rate < 1"):
         ood.bounded_count(100, 0.0, 0.05)
 
@@ -180,3 +185,34 @@ def test_the_bounded_threshold_leaves_the_bounded_count_above_it() -> None:
     scores = np.random.default_rng(1).normal(size=2000)
     threshold = ood.threshold_flagging(scores, 0.02, 0.95)
     assert np.sum(scores > threshold) == ood.bounded_count(2000, 0.02, 0.05)
+
+
+def _light_and_ordinary(model: ood.OodModel, light: int) -> np.ndarray:
+    """2000 fresh strokes, the first ``light`` of them faded below the lightest training ink."""
+    held, _ = _strokes(np.random.default_rng(3), 2000)
+    scale = 0.5 * model.min_mass / held[:light].reshape(light, -1).sum(axis=1)
+    held[:light] *= scale[:, None, None]
+    return held
+
+
+def test_images_too_light_to_read_count_among_the_flagged_share() -> None:
+    """The service flags an image with too little ink whatever its density score, so the
+    threshold leaves room for them: the share flagged on held-out images is the bounded one."""
+    model, _ = _model()
+    held = _light_and_ordinary(model, 10)
+    threshold = ood.choose_threshold(model, held, 0.02, 0.95)
+    fitted = dataclasses.replace(model, threshold=threshold)
+    flagged = fitted.flags(fitted.input_scores(held))
+    assert flagged[:10].all()
+    assert flagged.sum() == ood.bounded_count(2000, 0.02, 0.05)
+
+
+def test_more_light_held_out_images_than_may_be_flagged_leave_the_others_unflagged() -> None:
+    model, _ = _model()
+    held = _light_and_ordinary(model, 100)  # 5%, more than the 2% that may be flagged
+    threshold = ood.choose_threshold(model, held, 0.02, 0.95)
+    fitted = dataclasses.replace(model, threshold=threshold)
+    light = held.reshape(len(held), -1).sum(axis=1) < model.min_mass  # the 100, and any other
+    assert light[:100].all() and light.sum() < 110
+    np.testing.assert_array_equal(fitted.flags(fitted.input_scores(held)), light)
+    assert threshold == model.density_scores(held[~light]).max()
