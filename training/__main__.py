@@ -119,7 +119,7 @@ def _steps(dataset: str, token: str, available: Sequence[str]) -> list[str] | No
     if token == "defaults":
         served = SERVED.get(dataset)
         if served is None:
-            return []
+            return None
         base = served.partition("+")[0]
         return [base, served] if base != served else [served]
     base, plus, mode = token.partition("+")
@@ -129,9 +129,15 @@ def _steps(dataset: str, token: str, available: Sequence[str]) -> list[str] | No
         raise SystemExit(
             f"error: {token!r}: no quantisation mode {mode!r} (known: {', '.join(MODES)})"
         )
-    if base not in available or dataset not in image_models():
+    if dataset not in image_models():
+        raise NotQuantised(dataset)
+    if base not in available:
         return None
     return [token]
+
+
+class NotQuantised(Exception):
+    """A ``recipe+mode`` token for a data set whose versions are not quantised."""
 
 
 def plan(datasets: Sequence[str], recipe_arg: str) -> list[tuple[str, str]]:
@@ -141,8 +147,10 @@ def plan(datasets: Sequence[str], recipe_arg: str) -> list[tuple[str, str]]:
     quantised copy); ``defaults`` (what each model serves by default, ``training.recipes.SERVED``,
     with the version it is quantised from). With several datasets a token applies to those that
     have it (``all --recipe fast`` trains the image models' fast variants); a token none of them
-    has is an error, as is a missing recipe for a single named dataset.
+    has is an error, as is a missing recipe for a single named dataset. A quantised copy runs
+    after the training of its recipe when both are planned, whatever their order.
     """
+    from training.quantize import image_models
     from training.recipes import recipe_names
 
     wanted = [r.strip() for r in recipe_arg.split(",") if r.strip()]
@@ -151,14 +159,30 @@ def plan(datasets: Sequence[str], recipe_arg: str) -> list[tuple[str, str]]:
     for dataset in datasets:
         available = recipe_names(dataset)
         for token in wanted:
-            steps = _steps(dataset, token, available)
+            try:
+                steps = _steps(dataset, token, available)
+            except NotQuantised:
+                if len(datasets) == 1:
+                    models = ", ".join(image_models())
+                    raise SystemExit(
+                        f"error: {token!r}: {dataset}'s versions are not quantised "
+                        f"(only the image models' are: {models})"
+                    ) from None
+                continue
             if steps is None:
                 if len(datasets) == 1:
                     known = ", ".join(available)
                     raise SystemExit(f"error: no recipe {token!r} for {dataset} (known: {known})")
                 continue
             matched.add(token)
-            pairs += [(dataset, step) for step in steps if (dataset, step) not in pairs]
+            for step in steps:
+                if (dataset, step) in pairs:
+                    continue
+                # a copy of this recipe planned earlier is made from the version trained here
+                copies = [
+                    i for i, (d, s) in enumerate(pairs) if d == dataset and s.startswith(f"{step}+")
+                ]
+                pairs.insert(copies[0] if copies else len(pairs), (dataset, step))
     unknown = [token for token in wanted if token not in matched]
     if unknown:
         raise SystemExit(f"error: no data set has a recipe {unknown[0]!r}")
@@ -174,7 +198,13 @@ def _quantise(args: argparse.Namespace, dataset: str, step: str) -> TrainOutcome
     started = time.perf_counter()
     source = newest_version(args.models_dir, dataset, recipe)
     target = quantize_version(
-        args.models_dir, dataset, source, mode, data_dir=args.data_dir, cache_dir=args.cache_dir
+        args.models_dir,
+        dataset,
+        source,
+        mode,
+        data_dir=args.data_dir,
+        cache_dir=args.cache_dir,
+        subset=args.subset,
     )
     meta = json.loads((target / "metadata.json").read_text(encoding="utf-8"))
     return TrainOutcome(dataset, step, target, meta["metrics"], time.perf_counter() - started)
@@ -220,7 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"refused: {dataset} / {step}: {exc}", file=sys.stderr)
             refused.append(f"{dataset} / {step}")
             continue
-        except FileNotFoundError as exc:  # no version to quantise; the other steps still run
+        except FileNotFoundError as exc:  # e.g. no version to quantise; the others still run
             print(f"error: {dataset} / {step}: {exc}", file=sys.stderr)
             failed += 1
             continue

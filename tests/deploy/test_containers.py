@@ -256,8 +256,10 @@ def test_predictions_in_all_three_protocols_from_the_host(engine: Engine) -> Non
 def test_the_trainer_adds_a_quantised_copy_that_the_running_api_serves(engine: Engine) -> None:
     """`recipe+mode` in the trainer image (the TFLite converter, the LiteRT check): a new version
     in the volume, which the api, polling its read-only mount, loads and answers with."""
+    from training.quantize import newest_version as newest_of_recipe
+
     models = models_volume(engine)
-    source = newest_version(models, "mnist")
+    source = newest_of_recipe(models, "mnist", "tutorial")
     started = time.monotonic()
     argv = ["python", "-m", "training", "mnist", "--recipe", "tutorial+float16", "--quiet"]
     engine.compose("run", "--rm", "--no-deps", "train", *argv, timeout=900)

@@ -44,9 +44,7 @@ def test_image_models_are_the_image_data_sets() -> None:
     [(0.996, 0.996, True), (0.996, 0.9945, True), (0.996, 0.9935, False), (0.93, 0.94, True)],
 )
 def test_accuracy_check(source: float, quantised: float, passed: bool) -> None:
-    check = quantize._accuracy_check(
-        {"metrics": {"accuracy": source}}, {"accuracy": quantised}, max_drop=0.002
-    )
+    check = quantize._accuracy_check(source, {"accuracy": quantised}, max_drop=0.002)
     assert check["passed"] is passed
     assert check["change"] == pytest.approx(quantised - source)
 
@@ -177,7 +175,13 @@ def test_a_quantised_version_loads_and_carries_its_own_report(tmp_path: Path) ->
     except DataUnavailable as exc:  # pragma: no cover - depends on the machine
         pytest.skip(f"real data not available: {exc}")
     train_and_export("mnist", models_dir=tmp_path, subset=512, epochs=1, verbose=0)
+    # the source's own figure is from its 512 test images; the gate must compare the copy with
+    # the source on the same images, not with that figure (here made unreachable)
+    source_meta = tmp_path / "mnist" / "1" / "metadata.json"
+    recorded = json.loads(source_meta.read_text())
+    source_meta.write_text(json.dumps({**recorded, "metrics": {"accuracy": 1.0}}))
     target = quantize.quantize_version(tmp_path, "mnist", 1, "dynamic", max_accuracy_drop=0.05)
+    source_meta.write_text(json.dumps(recorded))
 
     assert target == tmp_path / "mnist" / "2"
     meta = json.loads((target / "metadata.json").read_text())
@@ -194,6 +198,9 @@ def test_a_quantised_version_loads_and_carries_its_own_report(tmp_path: Path) ->
     assert isinstance(meta["ood"]["confidence"]["weighed"], bool)
     matrix = np.asarray(meta["metrics"]["confusion_matrix"])
     assert np.trace(matrix) / matrix.sum() == pytest.approx(meta["metrics"]["accuracy"])
+    check = meta["metrics"]["quantisation_check"]
+    assert check["passed"] and check["source_accuracy"] < 0.99
+    assert meta["training"]["test_examples"] == matrix.sum() == 10_000
 
     from service.repository.disk import Repository
 

@@ -320,6 +320,31 @@ def test_plan_names_quantised_copies_and_the_served_defaults() -> None:
     ]
 
 
+def test_plan_makes_a_copy_after_training_its_recipe_whatever_the_order() -> None:
+    assert plan(["mnist"], "fast+dynamic,fast") == [("mnist", "fast"), ("mnist", "fast+dynamic")]
+    assert plan(["mnist"], "fast+dynamic,tutorial,fast+float16,fast") == [
+        ("mnist", "fast"),
+        ("mnist", "fast+dynamic"),
+        ("mnist", "tutorial"),
+        ("mnist", "fast+float16"),
+    ]
+    # without the recipe planned, the copy is made from the newest version already trained
+    assert plan(["mnist"], "fast+dynamic,tutorial") == [
+        ("mnist", "fast+dynamic"),
+        ("mnist", "tutorial"),
+    ]
+
+
+def test_defaults_for_a_data_set_without_a_served_entry_is_an_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    served = {k: v for k, v in training.recipes.SERVED.items() if k != "pima"}
+    monkeypatch.setattr(training.recipes, "SERVED", served)
+    with pytest.raises(SystemExit, match="no recipe 'defaults' for pima"):
+        plan(["pima"], "defaults")
+    assert plan(["mnist", "pima"], "defaults") == [("mnist", "lean"), ("mnist", "lean+dynamic")]
+
+
 def test_every_served_default_is_a_recipe_its_data_set_has() -> None:
     from training.quantize import MODES, image_models
 
@@ -334,7 +359,7 @@ def test_every_served_default_is_a_recipe_its_data_set_has() -> None:
 def test_plan_refuses_a_quantised_copy_it_cannot_make() -> None:
     with pytest.raises(SystemExit, match="no quantisation mode 'fp8'"):
         plan(["mnist"], "fast+fp8")
-    with pytest.raises(SystemExit, match="no recipe 'best\\+dynamic' for pima"):
+    with pytest.raises(SystemExit, match="pima's versions are not quantised"):
         plan(["pima"], "best+dynamic")
     with pytest.raises(SystemExit, match="no data set has a recipe 'quick\\+dynamic'"):
         plan(["mnist", "pima"], "quick+dynamic")
