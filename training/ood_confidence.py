@@ -114,7 +114,9 @@ def confidence_block(
             "threshold": threshold,
             "threshold_from": f"{len(x_held)} calibration-split images",
             "in_distribution_flagged": flagged,
-            "flagged_confidence": ood.attained_confidence(len(weighed_held), flagged, confidence),
+            "flagged_confidence": ood.attained_confidence(
+                len(weighed_held), flagged, confidence, int((weighed_held > threshold).sum())
+            ),
         }
     )
     if test is not None:

@@ -198,9 +198,12 @@ def choose_threshold(
     scores = model.density_scores(held_out)
     mass = held_out.reshape(len(held_out), -1).sum(axis=1, dtype=np.float64)
     light = mass < model.min_mass
+    if light.all():
+        raise ValueError(f"all {len(light)} held-out images have too little ink to be read")
     scores[light] = np.inf
-    threshold = threshold_flagging(scores, flagged, confidence)
-    if not np.isfinite(threshold) and not light.all():
+    with np.errstate(invalid="ignore"):  # a quantile next to an inf score is nan: see below
+        threshold = threshold_flagging(scores, flagged, confidence)
+    if not np.isfinite(threshold):
         return float(scores[~light].max())
     return threshold
 
@@ -221,11 +224,14 @@ def threshold_flagging(scores: np.ndarray, flagged: float, confidence: float | N
     return float(ordered[len(ordered) - above - 1])
 
 
-def attained_confidence(n: int, flagged: float, confidence: float) -> float:
-    """The confidence :func:`threshold_flagging` gives on ``n`` held-out scores: ``confidence``,
-    or less when ``n`` is too few for it (then the threshold is the highest score, which flags
-    at most ``flagged`` unless all ``n`` fell below that quantile: ``1 - (1 - flagged)^n``)."""
-    return min(confidence, -math.expm1(n * math.log1p(-flagged)))
+def attained_confidence(n: int, flagged: float, confidence: float, above: int) -> float:
+    """The confidence that a threshold leaving ``above`` of ``n`` held-out scores above it
+    flags at most ``flagged`` of real images: ``1 - P(Binomial(n, flagged) <= above)``, capped
+    at the ``confidence`` asked for. It falls short of that when the held-out scores are too few
+    for it, or when more of them are flagged than the bound allows (images too light to read)."""
+    if not 0 <= above <= n:
+        raise ValueError("need 0 <= above <= n")
+    return min(confidence, 1.0 - binomial_cdf(above, n, flagged))
 
 
 def bounded_count(n: int, rate: float, tail: float) -> int:
@@ -233,20 +239,27 @@ def bounded_count(n: int, rate: float, tail: float) -> int:
     few: see :func:`attained_confidence`)."""
     if not (0.0 < rate < 1.0 and 0.0 < tail < 1.0 and n >= 1):
         raise ValueError("need 0 < rate < 1, 0 < tail < 1 and n >= 1")
-    log_rate, log_rest = math.log(rate), math.log1p(-rate)
     total = 0.0
     for m in range(n + 1):
-        log_pmf = (
-            math.lgamma(n + 1)
-            - math.lgamma(m + 1)
-            - math.lgamma(n - m + 1)
-            + m * log_rate
-            + (n - m) * log_rest
-        )
-        total += math.exp(log_pmf)
+        total += math.exp(_log_binomial_pmf(m, n, rate))
         if total > tail:
             return max(m - 1, 0)
     return n
+
+
+def binomial_cdf(m: int, n: int, rate: float) -> float:
+    """P(Binomial(n, rate) <= m)."""
+    return min(1.0, sum(math.exp(_log_binomial_pmf(k, n, rate)) for k in range(m + 1)))
+
+
+def _log_binomial_pmf(m: int, n: int, rate: float) -> float:
+    return (
+        math.lgamma(n + 1)
+        - math.lgamma(m + 1)
+        - math.lgamma(n - m + 1)
+        + m * math.log(rate)
+        + (n - m) * math.log1p(-rate)
+    )
 
 
 def read_arrays(path: Path) -> dict[str, np.ndarray]:

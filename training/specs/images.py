@@ -117,6 +117,7 @@ class ImageClassificationSpec(DatasetSpec):
         ood.save(arrays, folder / OOD_FILE)
         fitted = ood.from_arrays(arrays, threshold)
         flagged_test = float(fitted.flags(fitted.input_scores(split.x_test)).mean())
+        flagged_held = int(fitted.flags(fitted.input_scores(x[held_rows])).sum())
         return {
             **write_image_reference(folder, x, len(self.labels)),
             "ood": {
@@ -128,7 +129,7 @@ class ImageClassificationSpec(DatasetSpec):
                 "threshold_from": f"{len(held_rows)} held-out training images",
                 "in_distribution_flagged": OOD_FLAGGED,
                 "flagged_confidence": ood.attained_confidence(
-                    len(held_rows), OOD_FLAGGED, OOD_CONFIDENCE
+                    len(held_rows), OOD_FLAGGED, OOD_CONFIDENCE, flagged_held
                 ),
                 "test_flagged": round(flagged_test, 4),
             },

@@ -154,13 +154,21 @@ def test_bounded_count_is_the_binomial_quantile_below_the_tail(
 
 def test_too_few_held_out_scores_attain_a_lower_confidence() -> None:
     assert ood.bounded_count(149, 0.02, 0.05) == 0  # P(none of 149) = 0.049
-    assert ood.attained_confidence(149, 0.02, 0.95) == 0.95
+    assert ood.attained_confidence(149, 0.02, 0.95, 0) == 0.95
     assert ood.bounded_count(148, 0.02, 0.05) == 0  # P(none of 148) = 0.050: not enough
-    assert ood.attained_confidence(148, 0.02, 0.95) == pytest.approx(1 - 0.98**148)
-    assert ood.attained_confidence(148, 0.02, 0.95) < 0.95
-    assert ood.attained_confidence(38, 0.02, 0.95) == pytest.approx(0.536, abs=1e-3)
+    assert ood.attained_confidence(148, 0.02, 0.95, 0) == pytest.approx(1 - 0.98**148)
+    assert ood.attained_confidence(148, 0.02, 0.95, 0) < 0.95
     with pytest.raises(ValueError, match="0 < rate < 1"):
         ood.bounded_count(100, 0.0, 0.05)
+
+
+@pytest.mark.parametrize(("n", "above"), [(200, 0), (200, 1), (5500, 92), (5500, 110), (38, 2)])
+def test_attained_confidence_is_the_binomial_tail_above_the_count(n: int, above: int) -> None:
+    from scipy.stats import binom
+
+    want = min(0.95, 1.0 - binom.cdf(above, n, 0.02))
+    assert ood.attained_confidence(n, 0.02, 0.95, above) == pytest.approx(want, abs=1e-9)
+    assert ood.binomial_cdf(above, n, 0.02) == pytest.approx(binom.cdf(above, n, 0.02))
 
 
 def test_the_bounded_threshold_flags_at_most_the_share_on_nearly_every_held_out_draw() -> None:
@@ -216,3 +224,19 @@ def test_more_light_held_out_images_than_may_be_flagged_leave_the_others_unflagg
     assert light[:100].all() and light.sum() < 110
     np.testing.assert_array_equal(fitted.flags(fitted.input_scores(held)), light)
     assert threshold == model.density_scores(held[~light]).max()
+    # more flagged than the bound allows: the confidence recorded is what that count attains
+    attained = ood.attained_confidence(len(held), 0.02, 0.95, int(light.sum()))
+    assert attained < 0.001
+
+
+def test_a_held_out_set_with_nothing_readable_is_an_error() -> None:
+    model, _ = _model()
+    with pytest.raises(ValueError, match="all 3 held-out images have too little ink"):
+        ood.choose_threshold(model, np.zeros((3, 12, 12), np.float32), 0.02, 0.95)
+
+
+def test_the_plain_quantile_with_light_images_near_it_stays_finite() -> None:
+    model, _ = _model()
+    held = _light_and_ordinary(model, 40)
+    threshold = ood.choose_threshold(model, held[:1000], 0.04)  # the quantile next to the light
+    assert np.isfinite(threshold)
