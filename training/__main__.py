@@ -214,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     started = time.perf_counter()
     from training.data.errors import DataIntegrityError, DataUnavailable
-    from training.quantize import AccuracyLost
+    from training.quantize import AccuracyLost, SourceMismatch
     from training.trainer import train_and_export
 
     datasets = list(DATASETS) if args.model == "all" else [args.model]
@@ -250,7 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"refused: {dataset} / {step}: {exc}", file=sys.stderr)
             refused.append(f"{dataset} / {step}")
             continue
-        except FileNotFoundError as exc:  # e.g. no version to quantise; the others still run
+        except (FileNotFoundError, SourceMismatch) as exc:  # e.g. no version to quantise
             print(f"error: {dataset} / {step}: {exc}", file=sys.stderr)
             failed += 1
             continue

@@ -1,7 +1,8 @@
 """Post-training quantisation of a finished version into a new version.
 
 ``python -m training.quantize NAME|all --mode dynamic|float16|int8
-(--from-version V | --from-recipe RECIPE) [--models-dir DIR] [--max-accuracy-drop D]``
+(--from-version V | --from-recipe RECIPE) [--models-dir DIR] [--max-accuracy-drop D]
+[--subset N]``
 
 Converts version V's SavedModel (or the newest finished version trained with RECIPE) with the
 TFLite converter (``int8``: weights and activations, with a representative data set of real
@@ -55,6 +56,11 @@ _NOT_COPIED = ("metadata.json", "model.tflite", "report")
 
 class AccuracyLost(RuntimeError):
     """The quantised model lost more test accuracy than allowed; nothing was exported."""
+
+
+class SourceMismatch(ValueError):
+    """The data loaded for the copy is not the data its source was trained on (another
+    ``subset``): its calibration split could hold the source's training images."""
 
 
 def newest_version(models_dir: Path, name: str, recipe: str) -> int:
@@ -140,6 +146,7 @@ def quantize_version(
     spec = get_spec(name)
     data = spec.load(data_dir=data_dir, cache_dir=cache_dir, subset=subset)
     split, x_cal, y_cal = spec.hold_out_calibration(data.split)
+    _check_same_data(meta, len(split.x_train), len(x_cal), f"{name} v{from_version}")
     rng = np.random.default_rng(0)
     count = min(REPRESENTATIVE_EXAMPLES, len(split.x_train))
     representative = split.x_train[rng.choice(len(split.x_train), count, replace=False)]
@@ -165,13 +172,17 @@ def quantize_version(
         metrics = classification_metrics(split.y_test, probs, split.labels, meta.get("threshold"))
         float_file = source / TFLITE_FILE
         source_probs = _batched(_tflite_fn(float_file), x_test) if float_file.is_file() else None
-        source_accuracy = (
-            # on the same test images: the source's own figure may be from another subset
-            classification_metrics(split.y_test, source_probs, split.labels, meta.get("threshold"))
-            if source_probs is not None
-            else meta["metrics"]
-        )["accuracy"]
-        check = _accuracy_check(float(source_accuracy), metrics, max_accuracy_drop)
+        if source_probs is not None:  # the same test images as the copy's, measured the same way
+            source_metrics = classification_metrics(
+                split.y_test, source_probs, split.labels, meta.get("threshold")
+            )
+            source_from = f"version {from_version} model.tflite (float32) on the same test images"
+        else:
+            source_metrics, source_from = meta["metrics"], f"version {from_version} metadata"
+        check = {
+            **_accuracy_check(float(source_metrics["accuracy"]), metrics, max_accuracy_drop),
+            "source_accuracy_from": source_from,
+        }
         if not check["passed"]:
             raise AccuracyLost(
                 f"{name} v{from_version} quantised ({mode}): accuracy {check['accuracy']:.4f} "
@@ -286,6 +297,23 @@ def _write_report(
     )
 
 
+def _check_same_data(meta: dict[str, Any], train: int, calibration: int, source: str) -> None:
+    """Refuse data other than the source's (see :class:`SourceMismatch`); a source that did not
+    record its counts is taken as it is."""
+    recorded = meta.get("training") or {}
+    loaded = {"train_examples": train, "calibration_examples": calibration}
+    differ = [
+        f"{key} {recorded[key]} there, {value} here"
+        for key, value in loaded.items()
+        if key in recorded and recorded[key] != value
+    ]
+    if differ:
+        raise SourceMismatch(
+            f"{source} was trained on other data ({'; '.join(differ)}): quantise it with the "
+            "subset it was trained with"
+        )
+
+
 def _accuracy_check(
     source_accuracy: float, metrics: dict[str, Any], max_drop: float
 ) -> dict[str, Any]:
@@ -396,6 +424,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--cache-dir", type=Path, default=None)
     parser.add_argument(
+        "--subset", type=int, default=None, help="the first N examples, as the source was trained"
+    )
+    parser.add_argument(
         "--max-accuracy-drop",
         type=float,
         default=DEFAULT_MAX_ACCURACY_DROP,
@@ -415,8 +446,9 @@ def main(argv: list[str] | None = None) -> int:
                 data_dir=args.data_dir,
                 cache_dir=args.cache_dir,
                 max_accuracy_drop=args.max_accuracy_drop,
+                subset=args.subset,
             )
-        except (AccuracyLost, FileNotFoundError) as exc:
+        except (AccuracyLost, FileNotFoundError, SourceMismatch) as exc:
             print(f"error: {exc}", file=sys.stderr)
             failed += 1
             continue

@@ -250,6 +250,8 @@ def test_pvc_overlay_trains_with_the_compose_command_into_the_claim() -> None:
     job_pod = by_kind(docs, "Job")["spec"]["template"]["spec"]
     train = job_pod["containers"][0]
     assert train["command"][1:] == command_argv(service("train"))[1:]
+    # the trainer image: the serving one has no TensorFlow
+    assert train["image"] == service("train")["image"].split(":")[0]
     models_dir = env_of(train)["TRAIN_MODELS_DIR"]
     mount = next(m for m in train["volumeMounts"] if m["mountPath"] == models_dir)
     job_volume = next(v for v in job_pod["volumes"] if v["name"] == mount["name"])

@@ -175,12 +175,17 @@ def test_a_quantised_version_loads_and_carries_its_own_report(tmp_path: Path) ->
     except DataUnavailable as exc:  # pragma: no cover - depends on the machine
         pytest.skip(f"real data not available: {exc}")
     train_and_export("mnist", models_dir=tmp_path, subset=512, epochs=1, verbose=0)
-    # the source's own figure is from its 512 test images; the gate must compare the copy with
-    # the source on the same images, not with that figure (here made unreachable)
+    # the gate compares the copy with its source measured on the same test images, not with the
+    # source's recorded figure (made unreachable here); and only on the data it was trained on
     source_meta = tmp_path / "mnist" / "1" / "metadata.json"
     recorded = json.loads(source_meta.read_text())
     source_meta.write_text(json.dumps({**recorded, "metrics": {"accuracy": 1.0}}))
-    target = quantize.quantize_version(tmp_path, "mnist", 1, "dynamic", max_accuracy_drop=0.05)
+    with pytest.raises(quantize.SourceMismatch, match="quantise it with the subset"):
+        quantize.quantize_version(tmp_path, "mnist", 1, "dynamic")  # the full data set
+    assert not (tmp_path / "mnist" / "2").exists()
+    target = quantize.quantize_version(
+        tmp_path, "mnist", 1, "dynamic", max_accuracy_drop=0.05, subset=512
+    )
     source_meta.write_text(json.dumps(recorded))
 
     assert target == tmp_path / "mnist" / "2"
@@ -200,7 +205,8 @@ def test_a_quantised_version_loads_and_carries_its_own_report(tmp_path: Path) ->
     assert np.trace(matrix) / matrix.sum() == pytest.approx(meta["metrics"]["accuracy"])
     check = meta["metrics"]["quantisation_check"]
     assert check["passed"] and check["source_accuracy"] < 0.99
-    assert meta["training"]["test_examples"] == matrix.sum() == 10_000
+    assert "on the same test images" in check["source_accuracy_from"]
+    assert meta["training"]["test_examples"] == matrix.sum() == 512
 
     from service.repository.disk import Repository
 
