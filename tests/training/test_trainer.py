@@ -305,16 +305,16 @@ def test_plan_names_quantised_copies_and_the_served_defaults() -> None:
         ("mnist", "lean"),
         ("mnist", "lean+dynamic"),
         ("fashion_mnist", "tutorial"),
-        ("fashion_mnist", "fast"),
-        ("fashion_mnist", "fast+dynamic"),
+        ("fashion_mnist", "lean"),
+        ("fashion_mnist", "lean+dynamic"),
         ("pima", "tutorial"),
         ("pima", "best"),
     ]
     # a step named twice runs once, where it was first named; pima's versions are not quantised
-    pairs = plan(["fashion_mnist", "pima"], "fast,fast+dynamic,defaults,best+dynamic")
+    pairs = plan(["fashion_mnist", "pima"], "lean,lean+dynamic,defaults,best+dynamic")
     assert pairs == [
-        ("fashion_mnist", "fast"),
-        ("fashion_mnist", "fast+dynamic"),
+        ("fashion_mnist", "lean"),
+        ("fashion_mnist", "lean+dynamic"),
         ("fashion_mnist", "best+dynamic"),
         ("pima", "best"),
     ]
@@ -380,7 +380,7 @@ def test_cli_quantises_the_newest_version_of_a_recipe_and_skips_what_exists(
     _finished(tmp_path, "mnist", 1, "lean")
     _finished(tmp_path, "mnist", 2, "tutorial")
     _finished(tmp_path, "mnist", 3, "lean")
-    _finished(tmp_path, "fashion_mnist", 1, "fast")
+    _finished(tmp_path, "fashion_mnist", 1, "lean")
     _finished(tmp_path, "pima", 1, "best")
     trained: list[tuple[str, str]] = []
     quantised: list[tuple[str, int, str]] = []
@@ -408,8 +408,8 @@ def test_cli_quantises_the_newest_version_of_a_recipe_and_skips_what_exists(
     assert main(args) == 0
     out, err = capsys.readouterr()
     assert quantised == [("mnist", 3, "dynamic"), ("fashion_mnist", 1, "dynamic")]
-    assert "refused: fashion_mnist / fast+dynamic: lost 0.3 points" in err
-    assert "fashion_mnist / fast+dynamic: refused" in out
+    assert "refused: fashion_mnist / lean+dynamic: lost 0.3 points" in err
+    assert "fashion_mnist / lean+dynamic: refused" in out
     assert "mnist          lean+dynamic   accuracy 0.9900" in out
     assert trained == []
     # a copy with no version to quantise is an error, and the run fails
@@ -418,7 +418,7 @@ def test_cli_quantises_the_newest_version_of_a_recipe_and_skips_what_exists(
     assert "no finished mnist version trained with recipe 'best'" in capsys.readouterr().err
 
     quantised.clear()
-    _finished(tmp_path, "fashion_mnist", 2, "fast+dynamic")
+    _finished(tmp_path, "fashion_mnist", 2, "lean+dynamic")
     assert main(args) == 0
     assert quantised == [] and trained == []
     assert "mnist / lean+dynamic: a finished version exists, skipped" in capsys.readouterr().out

@@ -201,8 +201,10 @@ class MnistLean(MnistFast):
 @register
 class FashionLean(FashionFast):
     name = "lean"
-    description = _LEAN_DESCRIPTION
-    defaults: ClassVar[dict[str, Any]] = {**FashionFast.defaults, **_LEAN_STEM}
+    description = f"{_LEAN_DESCRIPTION}; 30 epochs"
+    # With the fast recipe's epochs its validation accuracy stays below the fast recipe's;
+    # the cheaper stem leaves room for longer training within the same fit time.
+    defaults: ClassVar[dict[str, Any]] = {**FashionFast.defaults, **_LEAN_STEM, "epochs": 30}
 
 
 @register
