@@ -41,8 +41,9 @@ train: install
 
 ## train-best: train the improved recipes and their cheaper "fast" variants into the repository
 ## (the running service picks them up), each image CNN's dynamic-range quantised copy as its own
-## version, and what each model serves by default (`defaults`: training.recipes.SERVED, mnist's
-## "lean" CNN); the fast default policy serves the newest that reaches its target
+## version, and what each model serves by default (`defaults`: training.recipes.SERVED, the
+## quantised "lean" CNNs of mnist and fashion_mnist, pima's "best"); the fast default policy serves
+## the newest that reaches its target
 train-best: install
 	$(PY) -m training all --recipe best,fast,best+dynamic,fast+dynamic,defaults --models-dir $(MODELS_DIR)
 
