@@ -46,7 +46,7 @@ def query_options(request: Request) -> dict[str, Any]:
         return options
     query = request.query_params
     if (text := query.get("top_k")) is not None:
-        if not text.isdigit():
+        if not (text.isascii() and text.isdigit()):  # str.isdigit takes "²", int() does not
             raise InvalidInput("query parameter top_k must be a positive integer")
         options["top_k"] = int(text)
     if (text := query.get("threshold")) is not None:

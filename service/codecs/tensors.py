@@ -119,7 +119,10 @@ def cast_numbers(raw: np.ndarray, dtype: np.dtype[Any], where: str) -> np.ndarra
         if raw.size:
             info = np.iinfo(target)
             lo, hi = raw.min(), raw.max()
-            if lo < info.min or hi > info.max:
+            # floats compare with the first value past the range: float(2**64 - 1) is 2**64,
+            # which `hi > info.max` lets through and the cast then wraps to 0
+            too_big = hi >= float(info.max + 1) if raw.dtype.kind == "f" else hi > info.max
+            if lo < info.min or too_big:
                 raise InvalidInput(
                     f"{where}: values must lie in [{info.min}, {info.max}] for {_dt(target)} data"
                 )

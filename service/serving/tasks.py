@@ -410,8 +410,8 @@ class ImageClassifier(Task):
             return None
         if isinstance(value, str) and value in self.labels:
             return self.labels.index(value)
-        if isinstance(value, str) and value.isdigit():
-            value = int(value)
+        if isinstance(value, str) and value.isascii() and value.isdigit():
+            value = int(value)  # ASCII only: str.isdigit takes "²", which int() refuses
         n = len(self.labels)
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < n:
             raise InvalidInput(f"target must be a label or a class index from 0 to {n - 1}")

@@ -140,6 +140,18 @@ async def test_target_by_label_or_index(dialect_client: httpx.AsyncClient) -> No
             "target",
         ),
         (
+            "/models/mnist/explain",
+            {"json": {"instances": [[[0.5] * 28] * 28], "target": "\u00b2"}},  # isdigit, not int
+            422,
+            "target",
+        ),
+        (
+            "/models/mnist/explain?target=\u00b2",
+            {"json": {"instances": [[[0.5] * 28] * 28]}},
+            422,
+            "target",
+        ),
+        (
             "/models/pima/explain",
             {"json": {"instances": [PIMA_ROW] * (MAX_INSTANCES + 1)}},
             422,

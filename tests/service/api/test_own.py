@@ -264,6 +264,7 @@ ERROR_CASES = [
     ("/models/mnist/predict", {"json": {"instances": [IMG], "threshold": 0.3}}, 422, "threshold"),
     ("/models/mnist/predict", js([IMG], include_input="yes"), 422, "include_input"),
     ("/models/mnist/predict?top_k=zero", {"json": {"instances": [IMG]}}, 422, "top_k"),
+    ("/models/mnist/predict?top_k=\u00b2", {"json": {"instances": [IMG]}}, 422, "top_k"),
     ("/models/mnist/predict", raw(b"x" * 200_001), 413, "exceeds the limit"),
     ("/models/mnist/predict", raw(b"hello", "text/plain"), 415, "unsupported content type"),
     ("/models/mnist/predict", raw(b"GIF89a....", "image/gif"), 415, "image"),

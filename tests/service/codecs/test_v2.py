@@ -112,6 +112,9 @@ def _input(**over: Any) -> dict[str, Any]:
         ),
         ({"inputs": [_input(data=[[1, 2], [3]])]}, 422, "ragged"),
         ({"inputs": [_input(datatype="UINT8", data=[1, 2, 3, 256])]}, 422, "[0, 255]"),
+        # mixed with small ones, these parse as float64, where 2**64 - 1 rounds to 2**64
+        ({"inputs": [_input(datatype="UINT64", data=[1, 2, 3, 2**64 - 1])]}, 422, "must lie in"),
+        ({"inputs": [_input(datatype="INT64", data=[-1, 2, 3, 2**63])]}, 422, "must lie in"),
         ({"inputs": [_input(datatype="INT64", data=[1, 2, 3, 4.5])]}, 422, "expected integers"),
         ({"inputs": [_input(data=[True, False, True, True])]}, 422, "true/false"),
         ({"inputs": [_input(), _input()]}, 400, "more than once"),
