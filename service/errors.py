@@ -26,6 +26,15 @@ class NotFound(ServeError):
     status_code = 404
 
 
+class MethodNotAllowed(ServeError):
+    """A known URL asked with a method it does not answer; ``allow`` lists the ones it does."""
+
+    status_code = 405
+
+    def __init__(self, allow: str) -> None:
+        super().__init__("method not allowed", headers={"Allow": allow})
+
+
 class PayloadTooLarge(ServeError):
     status_code = 413
 

@@ -287,6 +287,7 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     text = {
         400: "Malformed request body",
         404: "Unknown model, version or label",
+        405: "Method not allowed (a GET of a :predict URL)",
         413: "Body, image or file count too large",
         415: "Unsupported content type",
         422: "Invalid input: shape, type, range, NaN/Inf, empty or too many instances",

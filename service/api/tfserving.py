@@ -34,7 +34,7 @@ from service.api.common import (
 from service.api.routing import RouteKind, dialect_router, route_kind
 from service.api.schemas import error_responses
 from service.codecs import tfserving as tfs_codec
-from service.errors import BadRequest, NotFound
+from service.errors import BadRequest, MethodNotAllowed, NotFound
 from service.serving import explanations, inference
 from service.serving.model import ModelVersion, VersionState
 from service.serving.registry import ModelRegistry
@@ -201,13 +201,22 @@ def _version_status(
     ]
 
 
+def _refuse_verb_url(segment: str) -> None:
+    """405 for a GET of a ``:verb`` URL. The status routes match a whole segment, so
+    ``/models/pima:predict`` reaches them with ``name="pima:predict"`` and would be a 404
+    "no such model", where every other method gets the POST route's 405."""
+    if ":" in segment:
+        raise MethodNotAllowed("POST")
+
+
 @router.get(
     "/models/{name}",
     summary="TF Serving model status: every served version and its state",
-    responses=error_responses(404),
+    responses=error_responses(404, 405),
 )
 @route_kind(RouteKind.READ)
 async def model_status(name: str, request: Request) -> Response:
+    _refuse_verb_url(name)
     statuses = _version_status(get_registry(request), name, None)
     return json_response({"model_version_status": statuses})
 
@@ -215,10 +224,11 @@ async def model_status(name: str, request: Request) -> Response:
 @router.get(
     "/models/{name}/versions/{version}",
     summary="TF Serving model status of one version",
-    responses=error_responses(404),
+    responses=error_responses(404, 405),
 )
 @route_kind(RouteKind.READ)
 async def version_status(name: str, version: str, request: Request) -> Response:
+    _refuse_verb_url(version)
     statuses = _version_status(get_registry(request), name, version)
     return json_response({"model_version_status": statuses})
 

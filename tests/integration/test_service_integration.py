@@ -219,6 +219,15 @@ def test_bad_inputs(
     assert "Traceback" not in body["error"]
 
 
+def test_head_probes_get_no_body_and_get_405_elsewhere(http: httpx.Client) -> None:
+    for path in ("/healthz", "/readyz"):
+        r = http.head(path)
+        assert r.status_code == 200 and r.content == b"", path
+    r = http.get("/v1/models/pima:predict")  # a verb URL: POST only
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
+    assert r.json() == {"error": "method not allowed"}
+
+
 def test_request_logs_and_graceful_exit(server: Server, http: httpx.Client) -> None:
     r = http.get("/healthz", headers={"X-Request-ID": "integration-1"})
     assert r.headers["x-request-id"] == "integration-1"

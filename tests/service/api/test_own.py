@@ -48,6 +48,13 @@ async def test_healthz(client: httpx.AsyncClient) -> None:
     assert r.json() == {"status": "alive"}
 
 
+async def test_probes_answer_head_as_get(client: httpx.AsyncClient) -> None:
+    for path in ("/healthz", "/readyz"):
+        got, head = await client.get(path), await client.head(path)
+        assert head.status_code == got.status_code, path  # 200 and 503 (a broken model) here
+        assert head.headers["content-type"] == got.headers["content-type"]
+
+
 async def test_readyz_names_failed_models_and_why(client: httpx.AsyncClient) -> None:
     r = await client.get("/readyz")
     assert r.status_code == 503
