@@ -57,8 +57,15 @@ async def read_body(request: Request, limit: int) -> bytes:
 
     Read straight from the ASGI ``receive`` (Starlette's ``request.stream()`` is an async
     generator with its own checks per chunk). The body is cached on the request, so
-    ``request.form()`` can parse it afterwards.
+    ``request.form()`` can parse it afterwards. A body in a content coding (gzip, ...) is refused
+    with 415, as RFC 9110 asks, rather than parsed as if it were plain.
     """
+    encoding = header(request, b"content-encoding")
+    if encoding is not None and encoding.strip().lower() not in ("", "identity"):
+        raise UnsupportedMediaType(
+            f"Content-Encoding {encoding.strip()[:40]!r} is not supported; send the body as is",
+            headers={"Accept-Encoding": "identity"},
+        )
     declared = header(request, b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"request body of {int(declared)} bytes exceeds the limit of {limit}")

@@ -220,9 +220,6 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
     registry = get_registry(request)
     mv = _resolve(registry, name, version)  # 404/503 before reading the body
     check_tensor_content_type(request)
-    encoding = (header(request, b"content-encoding") or "identity").strip().lower()
-    if encoding not in ("", "identity"):
-        raise BadRequest(f"Content-Encoding {encoding!r} is not supported; send the body as is")
     body = await read_body(request, get_settings(request).max_body_bytes)
     mv = _resolve(registry, name, version)  # again: a swap may have retired it meanwhile
     req = codec.decode_infer_request(body, header(request, _HEADER_LENGTH))

@@ -1,9 +1,13 @@
-"""The adapters' shared helpers: the encoded JSON response."""
+"""The adapters' shared helpers: the encoded JSON response, the body reader."""
 
 from __future__ import annotations
 
 import asyncio
+import gzip
+from typing import Any
 
+import httpx
+import orjson
 import pytest
 from starlette.responses import Response
 
@@ -32,3 +36,33 @@ def test_json_bytes_response_sends_what_starlettes_response_sends(status: int) -
     fast = json_response({"predictions": [[0.25, 0.75]]}, status)
     assert isinstance(fast, JSONBytesResponse) and sent(fast) == expected
     assert fast.headers["content-type"] == "application/json"
+
+
+PIMA = [6, 148, 72, 35, 0, 33.6, 0.627, 50]
+V2_PIMA = {"inputs": [{"name": "features", "shape": [1, 8], "datatype": "FP32", "data": PIMA}]}
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/models/pima/predict", {"instances": [PIMA]}),
+        ("/v1/models/pima:predict", {"instances": [PIMA]}),
+        ("/v2/models/pima/infer", V2_PIMA),
+    ],
+)
+@pytest.mark.parametrize("gzipped", [True, False])
+@pytest.mark.anyio
+async def test_a_content_coding_is_refused_in_every_dialect(
+    dialect_client: httpx.AsyncClient, path: str, body: dict[str, Any], gzipped: bool
+) -> None:
+    """Neither parsed as if plain (a garbled-JSON 400) nor, when the body is in fact plain,
+    answered as if it had been decoded."""
+    plain = orjson.dumps(body)
+    headers = {"content-type": "application/json", "content-encoding": "gzip"}
+    sent = gzip.compress(plain) if gzipped else plain
+    r = await dialect_client.post(path, content=sent, headers=headers)
+    assert r.status_code == 415, r.text
+    assert r.json() == {"error": "Content-Encoding 'gzip' is not supported; send the body as is"}
+    assert r.headers["accept-encoding"] == "identity"
+    headers["content-encoding"] = "identity"
+    assert (await dialect_client.post(path, content=plain, headers=headers)).status_code == 200
