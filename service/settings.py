@@ -154,7 +154,8 @@ class Settings(BaseSettings):
     payload_log_redact: dict[str, list[str]] = Field(
         default_factory=lambda: {"*": ["*"]},
         description='Fields left out of the payload log, per model: feature names, or "*" for '
-        'the whole input; the "*" model applies to the others. The default leaves every input '
+        'the whole input; the "*" model applies to the others. A name that is not a feature '
+        "(a typo) leaves the whole input out, with a warning. The default leaves every input "
         "out (answers only); {} logs inputs in full (what replay needs).",
     )
     feedback_window: int = Field(

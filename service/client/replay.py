@@ -4,8 +4,11 @@ report the answers that differ from the logged ones.
 Each line's inputs go to the TF Serving predict route of the same model and version (or
 ``--version``), in requests of up to ``--batch`` lines of that model and version; the answer's
 probabilities are compared with the logged ones (``--atol``, and the predicted class). Lines whose
-inputs were redacted cannot be sent and are counted as skipped. Exit status: 0 when every sent
-line gives the same answer, 1 when some differ or fail, 2 on bad usage.
+inputs were redacted cannot be sent and are counted as skipped; a line that is not a JSON object
+(cut by a crash, or still being written) is counted as unreadable, with its number, and the rest
+goes on. A request that fails counts its lines as failed, apart from the answers that differ.
+Exit status: 0 when every sent line gives the same answer, 1 when some differ, fail or cannot be
+read, 2 on bad usage.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ class ReplayResult:
     skipped: int = 0
     failed: int = 0
     differ: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    unreadable: list[int] = field(default_factory=list)  # line numbers
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -40,14 +45,29 @@ class ReplayResult:
             "differ": len(self.differ),
             "skipped": self.skipped,
             "failed": self.failed,
+            "unreadable": len(self.unreadable),
             "differences": self.differ,
+            "failures": self.failures,
+            "unreadable_lines": self.unreadable,
         }
 
 
-def read_log(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
-    for line in lines:
-        if line.strip():
-            yield json.loads(line)
+def read_log(lines: Iterable[str], unreadable: list[int] | None = None) -> Iterator[dict[str, Any]]:
+    """The log's records; the numbers of lines that are not JSON objects go to ``unreadable``
+    (or raise ValueError when it is None)."""
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        if isinstance(record, dict):
+            yield record
+        elif unreadable is None:
+            raise ValueError(f"line {number} of the payload log is not a JSON object")
+        else:
+            unreadable.append(number)
 
 
 def _predicted(row: np.ndarray) -> int:
@@ -82,7 +102,7 @@ def replay(
         except (httpx.HTTPError, KeyError, ValueError) as exc:
             result.failed += len(group)
             for rec in group:
-                result.differ.append({"request_id": rec.get("request_id"), "error": str(exc)})
+                result.failures.append({"request_id": rec.get("request_id"), "error": str(exc)})
             return
         offset = 0
         for rec in group:
@@ -143,20 +163,30 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
         args.log.open() as fh,
         httpx.Client(base_url=args.url, headers=headers, timeout=args.timeout) as client,
     ):
+        unreadable: list[int] = []
         result = replay(
-            read_log(fh), client, version=args.version, atol=args.atol, batch=args.batch
+            read_log(fh, unreadable),
+            client,
+            version=args.version,
+            atol=args.atol,
+            batch=args.batch,
         )
+        result.unreadable = unreadable
     if args.json:
         print(json.dumps(result.as_dict(), indent=2), file=out)
     else:
         print(
             f"sent {result.sent}, same {result.same}, differ {len(result.differ)}, "
-            f"skipped (redacted) {result.skipped}, failed {result.failed}",
+            f"skipped (redacted) {result.skipped}, failed {result.failed}, "
+            f"unreadable {len(unreadable)}",
             file=out,
         )
-        for item in result.differ[:20]:
+        for item in (result.differ + result.failures)[:20]:
             print(f"  {json.dumps(item)}", file=out)
-    return 0 if not result.differ and not result.failed else 1
+        if unreadable:
+            shown = ", ".join(map(str, unreadable[:20]))
+            print(f"  unreadable lines: {shown}{' ...' if len(unreadable) > 20 else ''}", file=out)
+    return 0 if not (result.differ or result.failed or unreadable) else 1
 
 
 if __name__ == "__main__":

@@ -13,8 +13,9 @@ One line per request::
 
 Inputs are the decoded model inputs (images as ``side x side`` pixel values in [0, 1], records as
 objects by feature name). ``redact`` names, per model, the fields left out: feature names, or
-``"*"`` (or the input's name, e.g. ``pixels``) for the whole input; the ``"*"`` model applies to
-models without an entry of their own.
+``"*"`` for the whole input; the ``"*"`` model applies to models without an entry of their own.
+Any name for an image (which has no fields), and a name that is not one of a record's features (a
+misspelling, with a warning), leave the whole input out: a typo in a privacy setting fails closed.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import numpy as np
 import orjson
 
 log = logging.getLogger("service.payload_log")
+_NO_INPUT = np.empty(0, np.float32)
 
 
 class PayloadLog:
@@ -60,11 +62,14 @@ class PayloadLog:
         self.dropped = 0  # buffer full
         self.errors = 0  # lines lost to write errors
         self._warned_at = -1e9
+        self._warned_redact: set[str] = set()
 
     # --- event loop: O(1) per sampled request --------------------------------------------------
     def capture(
         self, request_id: str, model: str, version: int, fields: Any, x: np.ndarray, y: np.ndarray
     ) -> None:
+        if "*" in self._hidden(model):
+            x = _NO_INPUT  # never written: neither held nor charged to the buffer
         size = x.nbytes + y.nbytes
         with self._lock:
             if self._buffered + size > self.buffer_bytes:
@@ -95,14 +100,14 @@ class PayloadLog:
         x: np.ndarray,
         y: np.ndarray,
     ) -> bytes:
-        hidden = self.redact.get(model, self.redact.get("*", []))
+        hidden = self._hidden(model)
         record: dict[str, Any] = {
             "ts": round(ts, 6),
             "request_id": request_id,
             "model": model,
             "version": version,
         }
-        if "*" in hidden:
+        if "*" in hidden or self._unknown_names(model, hidden, fields):
             record["redacted"] = ["*"]
         elif fields:
             keep = [(i, f) for i, f in enumerate(fields) if f not in hidden]
@@ -113,6 +118,32 @@ class PayloadLog:
             record["inputs"] = x
         record["outputs"] = y
         return orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE)
+
+    def _hidden(self, model: str) -> list[str]:
+        return self.redact.get(model, self.redact.get("*", []))
+
+    def _unknown_names(self, model: str, hidden: list[str], fields: list[str] | None) -> bool:
+        """Whether the whole input is left out for a name in ``hidden`` other than ``"*"``: any
+        name for an image (which has no fields: its input's name, ``pixels``, or a misspelling
+        of it), or one that is not a feature of a record (a misspelt feature, with a warning
+        once per model). A privacy setting with a typo must not log in full."""
+        if not hidden:
+            return False
+        if fields is None:
+            return True
+        unknown = [name for name in hidden if name not in fields]
+        if not unknown:
+            return False
+        if model not in self._warned_redact:
+            self._warned_redact.add(model)
+            log.warning(
+                "payload log: redaction for %s names %s, not among its fields (%s); its inputs "
+                "are left out whole",
+                model,
+                ", ".join(repr(name) for name in unknown),
+                ", ".join(fields),
+            )
+        return True
 
     def _write(self, chunks: list[bytes]) -> None:
         """Write in as few system calls as the rotation allows (unbuffered: a line the disk
@@ -129,6 +160,7 @@ class PayloadLog:
             self._write_group(group, rotate_after=False)
 
     def _write_group(self, group: list[bytes], *, rotate_after: bool) -> None:
+        lost = len(group)
         try:
             if self._file is None:
                 self._open()
@@ -138,23 +170,46 @@ class PayloadLog:
             data = b"".join(group)
             written = self._file.write(data)
             if written != len(data):
+                lost -= self._keep_whole_lines(group, written or 0)
                 raise OSError(f"short write ({written} of {len(data)} bytes)")
             self._size += len(data)
             self.lines += len(group)
             if rotate_after:
                 self._rotate()
         except OSError as exc:
-            self.errors += len(group)
+            self.errors += lost
             self._close()
             now = time.monotonic()
             if now - self._warned_at > 60.0:  # a full disk fails every write: say so once a minute
                 self._warned_at = now
                 log.warning("payload log write failed (%d lines lost so far): %s", self.errors, exc)
 
+    def _keep_whole_lines(self, group: list[bytes], written: int) -> int:
+        """After a short write: cut the file back to the last whole line written (the next line
+        would be glued onto a cut one), count the whole ones, and return how many they are."""
+        kept, end = 0, self._size
+        for chunk in group:
+            if end + len(chunk) > self._size + written:
+                break
+            end += len(chunk)
+            kept += 1
+        self._file.truncate(end)  # an OSError here: _open starts the next write on a new line
+        self._size = end
+        self.lines += kept
+        return kept
+
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = self.path.open("ab", buffering=0)
         self._size = self._file.tell()
+        if self._size and not self._ends_line():
+            # a line cut by a crash or a failed write: the next record starts on a line of its own
+            self._size += self._file.write(b"\n") or 0
+
+    def _ends_line(self) -> bool:
+        with self.path.open("rb") as f:
+            f.seek(-1, os.SEEK_END)
+            return f.read(1) == b"\n"
 
     def _rotate(self) -> None:
         self._close()

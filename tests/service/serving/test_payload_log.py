@@ -1,0 +1,115 @@
+"""The payload log's file: whole lines only, whatever the disk does; redaction that fails closed."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+
+from service.serving.payload_log import PayloadLog
+
+FIELDS = ["glucose", "insulin", "age"]
+
+
+def payload_log(path: Path, redact: dict[str, list[str]] | None = None) -> PayloadLog:
+    return PayloadLog(
+        path,
+        rate=1.0,
+        max_bytes=1 << 20,
+        backups=1,
+        buffer_bytes=1 << 20,
+        redact={} if redact is None else redact,
+    )
+
+
+def capture(log: PayloadLog, request_id: str, model: str = "pima") -> None:
+    fields = FIELDS if model == "pima" else None
+    x = np.ones((1, 3), np.float32) if fields else np.ones((1, 2, 2), np.float32)
+    log.capture(request_id, model, 1, fields, x, np.full((1, 1), 0.5, np.float32))
+
+
+def records(path: Path) -> list[dict[str, Any]]:
+    return [orjson.loads(line) for line in path.read_bytes().splitlines()]
+
+
+class ShortWrites:
+    """A file that takes only ``room`` more bytes, as a full disk does (then raises ENOSPC)."""
+
+    def __init__(self, inner: Any, room: int) -> None:
+        self.inner, self.room = inner, room
+
+    def write(self, data: bytes) -> int:
+        if self.room <= 0:
+            raise OSError(28, "No space left on device")
+        n = self.inner.write(data[: self.room])
+        self.room -= n
+        return int(n)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_a_short_write_keeps_whole_lines_and_the_next_write_is_readable(tmp_path: Path) -> None:
+    path = tmp_path / "p.jsonl"
+    log = payload_log(path)
+    capture(log, "a")
+    log.drain()
+    one = len(path.read_bytes())
+    log._file = ShortWrites(log._file, room=one + one // 2)  # room for one line and a half
+    for name in ("b", "c", "d"):
+        capture(log, name)
+    log.drain()
+    assert [r["request_id"] for r in records(path)] == ["a", "b"]  # no half line left
+    assert (log.lines, log.errors) == (2, 2)
+    capture(log, "e")  # the disk has room again (the log reopened its file)
+    log.drain()
+    assert [r["request_id"] for r in records(path)] == ["a", "b", "e"]
+    assert (log.lines, log.errors) == (3, 2)
+
+
+def test_a_line_cut_before_the_log_opened_its_file_stays_apart(tmp_path: Path) -> None:
+    path = tmp_path / "p.jsonl"
+    path.write_bytes(b'{"request_id": "cut by a crash"')
+    log = payload_log(path)
+    capture(log, "next")
+    log.drain()
+    lines = path.read_bytes().splitlines()
+    assert lines[0] == b'{"request_id": "cut by a crash"'
+    assert orjson.loads(lines[1])["request_id"] == "next"
+
+
+def test_a_misspelt_field_leaves_the_whole_input_out_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "p.jsonl"
+    log = payload_log(path, {"pima": ["glucoze"], "mnist": ["pixles"]})
+    with caplog.at_level(logging.WARNING, "service.payload_log"):
+        capture(log, "r1")
+        capture(log, "r2")
+        capture(log, "i1", model="mnist")
+        log.drain()
+    lines = records(path)
+    assert all(r["redacted"] == ["*"] and "inputs" not in r for r in lines)
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and "'glucoze'" in warnings[0]  # once per model
+
+
+def test_named_fields_are_left_out_and_the_rest_kept(tmp_path: Path) -> None:
+    path = tmp_path / "p.jsonl"
+    log = payload_log(path, {"pima": ["glucose"]})
+    capture(log, "r1")
+    log.drain()
+    (line,) = records(path)
+    assert line["inputs"] == [{"insulin": 1.0, "age": 1.0}] and line["redacted"] == ["glucose"]
+
+
+def test_an_input_left_out_whole_is_not_held_in_the_buffer(tmp_path: Path) -> None:
+    log = payload_log(tmp_path / "p.jsonl", {"*": ["*"]})
+    log.buffer_bytes = 300  # room for three answers (80 bytes), not for one 28x28 input
+    for i in range(3):
+        log.capture(f"i{i}", "mnist", 1, None, np.ones((1, 28, 28), np.float32), np.ones((1, 10)))
+    assert log.dropped == 0 and log.drain() == 3
