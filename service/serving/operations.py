@@ -24,7 +24,13 @@ import numpy as np
 from service.errors import InvalidInput, NotFound, ServeError
 from service.serving.drift import PREDICTED, DriftWindow, Reference, image_features, load_reference
 from service.serving.payload_log import PayloadLog
-from service.serving.quality import GoneRequest, Pending, QualityWindow, UnknownRequest
+from service.serving.quality import (
+    GoneRequest,
+    Pending,
+    PendingEntry,
+    QualityWindow,
+    UnknownRequest,
+)
 from service.serving.shadow import Shadow
 
 if TYPE_CHECKING:
@@ -152,44 +158,62 @@ class Operations:
     # --- feedback and quality ------------------------------------------------------------------
     def feedback(self, model: str, items: list[Any]) -> dict[str, Any]:
         """Record labels: each item ``{"request_id", "label"}`` (one instance) or ``{"request_id",
-        "labels": [...]}`` (one per instance). NotFound/Gone for the first id that is unknown or
-        expired (earlier items stay recorded)."""
+        "labels": [...]}`` (one per instance). All or nothing: every item is checked first, and
+        the first that is wrong (422), unknown (404) or gone (410) records none of them, so a
+        client can fix or drop it and send the same list again."""
         if self.pending is None:
             raise NotFound("feedback is off on this server (SERVE_FEEDBACK_WINDOW)")
-        recorded = 0
-        for i, item in enumerate(items):
-            where = f"item {i}: " if len(items) > 1 else ""
-            if not isinstance(item, dict):
-                raise InvalidInput(f"{where}feedback must be an object with request_id and label")
-            unknown = sorted(set(item) - {"request_id", "label", "labels"})
-            if unknown:
-                raise InvalidInput(f"{where}unknown field {unknown[0][:64]!r}")
-            rid = item.get("request_id")
-            if not isinstance(rid, str) or not rid:
-                raise InvalidInput(f"{where}request_id must be a non-empty string")
-            try:
-                entry = self.pending.take(rid)
-            except UnknownRequest:
-                raise NotFound(f"{where}unknown request id {rid[:128]!r}") from None
-            except GoneRequest as exc:
-                raise Gone(f"{where}request id {rid[:128]!r}: {exc}") from None
-            try:
+        taken: list[tuple[str, PendingEntry]] = []
+        checked: list[tuple[ModelVersion, PendingEntry, np.ndarray]] = []
+        try:
+            for i, item in enumerate(items):
+                where = f"item {i}: " if len(items) > 1 else ""
+                rid = self._request_id(item, where)
+                if any(rid == seen for seen, _ in taken):
+                    raise InvalidInput(f"{where}request id {rid[:128]!r} is in the list twice")
+                try:
+                    entry = self.pending.take(rid)
+                except UnknownRequest:
+                    raise NotFound(f"{where}unknown request id {rid[:128]!r}") from None
+                except GoneRequest as exc:
+                    raise Gone(f"{where}request id {rid[:128]!r}: {exc}") from None
+                taken.append((rid, entry))
                 if entry.model != model:
                     raise NotFound(f"{where}request id {rid[:128]!r} was not a {model} prediction")
-                mv = self.registry.lookup(entry.model, entry.version)
-                labels = self._labels(mv, item, len(entry.probs), where)
-            except ServeError:
+                try:
+                    mv = self.registry.lookup(entry.model, entry.version)
+                except NotFound:
+                    raise Gone(
+                        f"{where}request id {rid[:128]!r}: version {entry.version} of {model}, "
+                        "which answered it, is no longer served"
+                    ) from None
+                checked.append((mv, entry, self._labels(mv, item, len(entry.probs), where)))
+        except ServeError:
+            for rid, entry in reversed(taken):
                 self.pending.put_back(rid, entry)
-                raise
-            window = self._quality_window(mv)
-            window.add(entry.probs, labels)
-            recorded += len(labels)
-        return {"recorded": recorded}
+            raise
+        for mv, entry, labels in checked:
+            self._quality_window(mv).add(entry.probs, labels)
+        return {"recorded": sum(len(labels) for _, _, labels in checked)}
+
+    @staticmethod
+    def _request_id(item: Any, where: str) -> str:
+        if not isinstance(item, dict):
+            raise InvalidInput(f"{where}feedback must be an object with request_id and label")
+        unknown = sorted(set(item) - {"request_id", "label", "labels"})
+        if unknown:
+            raise InvalidInput(f"{where}unknown field {unknown[0][:64]!r}")
+        rid = item.get("request_id")
+        if not isinstance(rid, str) or not rid:
+            raise InvalidInput(f"{where}request_id must be a non-empty string")
+        return rid
 
     @staticmethod
     def _labels(mv: ModelVersion, item: dict[str, Any], n: int, where: str) -> np.ndarray:
         assert mv.task is not None
         names = mv.task.labels
+        if "labels" not in item and "label" not in item:
+            raise InvalidInput(f"{where}send the true class as label (or labels, one per instance)")
         raw = item.get("labels") if "labels" in item else [item.get("label")]
         if not isinstance(raw, list) or len(raw) != n:
             raise InvalidInput(

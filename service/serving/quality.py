@@ -86,7 +86,8 @@ class Pending:
 
     def take(self, request_id: str) -> PendingEntry:
         """The entry for ``request_id``, removed; UnknownRequest or GoneRequest otherwise."""
-        self._expire(time.monotonic())
+        now = time.monotonic()
+        self._expire(now)
         entry = self._items.pop(request_id, None)
         if entry is None:
             reason = self._gone.get(request_id)
@@ -94,11 +95,16 @@ class Pending:
                 raise UnknownRequest(request_id)
             raise GoneRequest(GONE_REASONS[reason])
         self.rows -= len(entry.probs)
+        if entry.at < now - self.ttl_s:  # put back behind newer ones, out of _expire's sight
+            self.evicted += 1
+            self._forget(request_id, 0)
+            raise GoneRequest(GONE_REASONS[0])
         self._forget(request_id, 1)
         return entry
 
     def put_back(self, request_id: str, entry: PendingEntry) -> None:
-        """Undo a :meth:`take` whose label was refused."""
+        """Undo a :meth:`take` whose label was refused (it keeps its age: :meth:`take` checks
+        it, wherever it now stands in the order)."""
         self._gone.pop(request_id, None)
         self._items[request_id] = entry
         self.rows += len(entry.probs)

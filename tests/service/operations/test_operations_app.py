@@ -202,6 +202,30 @@ async def test_feedback_errors(tiny_repo: Path) -> None:
         assert (await client.post("/models/nope/feedback", json={})).status_code == 404
 
 
+async def test_a_feedback_list_is_all_or_nothing(tiny_repo: Path) -> None:
+    async with serve(tiny_repo, models=["pima"], feedback_window=100) as (app, client):
+        ids = []
+        for _ in range(3):
+            r = await client.post("/models/pima/predict", json={"instances": pima_rows(1)})
+            ids.append(r.headers["x-request-id"])
+        items = [{"request_id": rid, "label": 1} for rid in ids]
+        for bad, status, needle in (
+            ({"request_id": "never", "label": 1}, 404, "item 1: unknown request id"),
+            ({"request_id": ids[0], "label": 0}, 422, "item 1: request id"),  # twice in the list
+            ({"request_id": ids[2]}, 422, "item 1: send the true class as label"),
+        ):
+            r = await client.post("/models/pima/feedback", json=[items[0], bad, items[2]])
+            assert r.status_code == status and needle in r.json()["error"], r.text
+        quality = (await client.get("/models/pima/versions/1/quality")).json()["quality"]
+        assert quality is None  # nothing recorded by the refused lists
+        r = await client.post("/models/pima/feedback", json=items)  # the same labels, fixed
+        assert r.status_code == 200 and r.json() == {"recorded": 3}
+        # a prediction of a version no longer served: gone, and said so
+        app.state.operations.pending.remember("old", "pima", 99, np.zeros((1, 1), np.float32))
+        r = await client.post("/models/pima/feedback", json={"request_id": "old", "label": 1})
+        assert r.status_code == 410 and "version 99 of pima" in r.json()["error"]
+
+
 async def test_feedback_needs_the_api_key(tiny_repo: Path) -> None:
     async with serve(tiny_repo, models=["pima"], feedback_window=100, api_key="k") as (_, client):
         body = {"request_id": "x", "label": 1}

@@ -1,0 +1,36 @@
+"""Predictions waiting for their label: the age bound holds whatever order they stand in."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from service.serving import quality
+from service.serving.quality import GoneRequest, Pending
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_refused_label_does_not_let_its_prediction_outlive_the_ttl(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = Clock()
+    monkeypatch.setattr(quality.time, "monotonic", clock)
+    pending = Pending(max_rows=100, ttl_s=6.0)
+    probs = np.zeros((1, 10), np.float32)
+    pending.remember("a", "mnist", 1, probs)
+    clock.now += 4
+    pending.remember("b", "mnist", 1, probs)
+    pending.put_back("a", pending.take("a"))  # a label refused: "a" now stands behind "b"
+    clock.now += 3  # "a" is 7 s old, "b" 3 s
+    with pytest.raises(GoneRequest, match="expired"):
+        pending.take("a")
+    with pytest.raises(GoneRequest, match="expired"):  # and stays gone
+        pending.take("a")
+    assert pending.take("b").model == "mnist" and pending.rows == 0
