@@ -131,7 +131,8 @@ def cast_numbers(raw: np.ndarray, dtype: np.dtype[Any], where: str) -> np.ndarra
         raise InvalidInput(f"{where}: number out of range")
     with np.errstate(over="ignore"):
         out = raw.astype(target)
-    if raw.size and raw.dtype.kind in "iu" and not bool(np.all(np.isfinite(out))):
+    overflowed = raw.size and not bool(np.all(np.isfinite(out)))
+    if overflowed and (raw.dtype.kind in "iu" or bool(np.all(np.isfinite(raw)))):  # finite before
         raise InvalidInput(f"{where}: number out of range for {_dt(target)} data")
     return out
 

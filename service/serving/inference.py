@@ -24,10 +24,12 @@ def validate(task: Task, x: np.ndarray, max_instances: int) -> np.ndarray:
     """``x`` as contiguous float32 ``(n, *input_shape)``, or InvalidInput saying what is wrong."""
     if not isinstance(x, np.ndarray):
         raise InvalidInput("input must be an array")
+    given = x
     if x.dtype != np.float32:
         if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
             raise InvalidInput(f"input must be numeric, got {x.dtype}")
-        x = x.astype(np.float32)
+        with np.errstate(over="ignore"):
+            x = x.astype(np.float32)
     shape = task.input_shape
     if x.ndim != len(shape) + 1 or tuple(x.shape[1:]) != shape:
         raise InvalidInput(
@@ -41,6 +43,8 @@ def validate(task: Task, x: np.ndarray, max_instances: int) -> np.ndarray:
     lo_seen, hi_seen = float(_MIN(x, None)), float(_MAX(x, None))  # NaN and Inf show up here
     if not (math.isfinite(lo_seen) and math.isfinite(hi_seen)):
         row = int(np.argmin(np.isfinite(x).reshape(n, -1).all(axis=1)))
+        if given is not x and np.isfinite(given[row]).all():  # finite until the cast
+            raise InvalidInput(f"instance {row} holds a number beyond float32's range (3.4e38)")
         raise InvalidInput(f"instance {row} contains NaN or Inf")
     task.check_values(x, lo_seen, hi_seen)
     return np.ascontiguousarray(x)

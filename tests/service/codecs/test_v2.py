@@ -115,6 +115,7 @@ def _input(**over: Any) -> dict[str, Any]:
         # mixed with small ones, these parse as float64, where 2**64 - 1 rounds to 2**64
         ({"inputs": [_input(datatype="UINT64", data=[1, 2, 3, 2**64 - 1])]}, 422, "must lie in"),
         ({"inputs": [_input(datatype="INT64", data=[-1, 2, 3, 2**63])]}, 422, "must lie in"),
+        ({"inputs": [_input(datatype="FP16", data=[1, 2, 3, 70000])]}, 422, "out of range for"),
         ({"inputs": [_input(datatype="INT64", data=[1, 2, 3, 4.5])]}, 422, "expected integers"),
         ({"inputs": [_input(data=[True, False, True, True])]}, 422, "true/false"),
         ({"inputs": [_input(), _input()]}, 400, "more than once"),

@@ -25,6 +25,8 @@ def test_validate() -> None:
         (np.zeros((0, 28, 28)), "no instances"),
         (np.zeros((5, 28, 28)), "too many"),
         (np.full((1, 28, 28), np.nan), "NaN"),
+        (np.full((2, 28, 28), 1e39) * np.array([0, 1])[:, None, None], "1 holds a number beyond"),
+        (np.full((1, 28, 28), np.inf), "NaN or Inf"),
         (np.full((1, 28, 28), 2.0), "outside the range"),
         (np.array([["a"] * 28] * 28)[None], "numeric"),
     ]
