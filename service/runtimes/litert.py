@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
+import os
+import sys
+import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +27,47 @@ TFLITE_FILE = "model.tflite"
 # ``python -m benchmarks.litert_options``.
 THREADS = 1
 XNNPACK = True
+
+
+_DELEGATE_NOTICE = b"Created TensorFlow Lite XNNPACK delegate"
+_first_delegate = threading.Lock()  # held while fd 2 is caught; then the flag below is set
+_first_delegate_done = False
+
+
+@contextlib.contextmanager
+def _without_delegate_notice() -> Iterator[None]:
+    """Keep LiteRT's ``INFO: Created TensorFlow Lite XNNPACK delegate for CPU.`` off the
+    process's stderr, where it would be the one line of the JSON log that is not JSON.
+
+    LiteRT prints it from C++ (no log level reaches it), once per process, at the first
+    interpreter with the delegate. So only around that one is stderr (fd 2) caught in a file;
+    whatever else was written to it meanwhile, by LiteRT or another thread, is written back
+    unchanged.
+    """
+    global _first_delegate_done
+    if _first_delegate_done:
+        yield
+        return
+    with _first_delegate:
+        if _first_delegate_done:
+            yield
+            return
+        sys.stderr.flush()
+        saved = os.dup(2)
+        try:
+            with tempfile.TemporaryFile() as caught:
+                os.dup2(caught.fileno(), 2)
+                try:
+                    yield
+                finally:
+                    os.dup2(saved, 2)
+                    _first_delegate_done = True
+                    caught.seek(0)
+                    for line in caught.read().splitlines(keepends=True):
+                        if _DELEGATE_NOTICE not in line:
+                            os.write(2, line)
+        finally:
+            os.close(saved)
 
 
 class _Slot:
@@ -130,12 +176,14 @@ class TFLiteRuntime(ModelRuntime):
                 if self.xnnpack
                 else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
             )
-            interpreter = Interpreter(
-                model_content=self._content,
-                num_threads=self.threads,
-                experimental_op_resolver_type=resolver,
-            )
-            slot = self._slots[size] = _Slot(interpreter, size, self.input_shape)
+            # the delegate is applied, and announced, at the first allocation (in _Slot)
+            with _without_delegate_notice() if self.xnnpack else contextlib.nullcontext():
+                interpreter = Interpreter(
+                    model_content=self._content,
+                    num_threads=self.threads,
+                    experimental_op_resolver_type=resolver,
+                )
+                slot = self._slots[size] = _Slot(interpreter, size, self.input_shape)
         return slot
 
     def _run(self, x: np.ndarray) -> np.ndarray:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -113,3 +116,27 @@ def test_litert_options_give_the_same_outputs(tiny_repo: Path, threads: int, xnn
     for n in (1, len(x)):
         np.testing.assert_allclose(runtime.predict(x[:n]), y[:n], atol=1e-5)
     assert runtime.threads == threads and runtime.xnnpack is xnnpack
+
+
+LOAD_AND_WRITE = """
+import json, os, sys
+from pathlib import Path
+from service.runtimes import TFLiteRuntime
+path = Path(sys.argv[1])
+os.write(2, b"before\\n")
+for xnnpack in (True, True, False):
+    TFLiteRuntime(path, json.loads((path / "metadata.json").read_text()), xnnpack=xnnpack).load()
+os.write(2, b"after\\n")
+"""
+
+
+def test_the_delegate_notice_stays_off_stderr_and_the_rest_gets_through(tiny_repo: Path) -> None:
+    """The notice would be the one line of the JSON log on stderr that is not JSON."""
+    done = subprocess.run(
+        [sys.executable, "-c", LOAD_AND_WRITE, str(tiny_repo / "mnist" / "2")],
+        capture_output=True,
+        timeout=120,
+        check=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    assert done.stderr.decode().splitlines() == ["before", "after"]
