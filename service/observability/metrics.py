@@ -356,6 +356,8 @@ class _OperationsCollector(Collector):
                     cumulative += int(count)
                     buckets.append((_bound(bound), cumulative))
                 latency.add_metric(labels, buckets, stats.latency[-1])
+            for (name, version), count in list(ops.shadow.no_target.items()):
+                runs.add_metric([name, str(version), "", "no_target"], count)
             yield from (runs, agreement, latency)
 
     def describe(self) -> Iterable[Any]:

@@ -95,6 +95,8 @@ class Operations:
 
     # --- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
+        if self.shadow is not None:
+            self.shadow.check_targets()
         if self._thread is None and (self.payload is not None or self.drift_window > 0):
             self._stop.clear()
             self._thread = threading.Thread(target=self._worker, name="operations", daemon=True)

@@ -71,8 +71,21 @@ class Shadow:
         self.registry = registry
         self.targets = {name: parse_target(spec) for name, spec in targets.items()}
         self.stats: dict[tuple[str, int, int], ShadowStats] = {}
+        # (model, version) -> requests whose shadow target was not served; the models that said so
+        self.no_target: dict[tuple[str, int], int] = {}
+        self._warned: set[str] = set()
         self.in_flight = 0
         self._tasks: set[asyncio.Task[None]] = set()
+
+    def check_targets(self) -> None:
+        """Warn about every target that names nothing served now (a typo, or not loaded yet);
+        requests to a model whose target is not served are counted (``no_target``)."""
+        for name, (target, _) in self.targets.items():
+            try:
+                self.registry.resolve(name, target)
+            except Exception as exc:
+                self._warned.add(name)
+                log.warning("shadow target %r of %s is not served: %s", target, name, exc)
 
     def maybe_run(self, mv: ModelVersion, x: np.ndarray, out: np.ndarray) -> None:
         """Called on the event loop after ``mv`` answered ``out`` for ``x``."""
@@ -81,8 +94,14 @@ class Shadow:
             return
         try:
             other = self.registry.resolve(mv.name, target[0])
-        except Exception:
-            return  # the shadow version is not served (yet): nothing to compare
+        except Exception as exc:  # not served (yet, or any more), or a typo: nothing to compare
+            key = (mv.name, mv.version)
+            self.no_target[key] = self.no_target.get(key, 0) + 1
+            if mv.name not in self._warned:
+                self._warned.add(mv.name)
+                log.warning("shadow target %r of %s is not served: %s", target[0], mv.name, exc)
+            return
+        self._warned.discard(mv.name)  # warn again if it goes away
         if other is mv or other.batcher is None:
             return
         stats = self.stats.get((mv.name, mv.version, other.version))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 from pathlib import Path
 
@@ -361,3 +362,22 @@ async def test_overload_drops_shadow_work_first_and_keeps_the_503_rate(tiny_repo
     assert refused[False] > 0, "the load must overload the queue"
     # the same requests refused, up to the scheduling noise of a few requests
     assert abs(refused[True] - refused[False]) <= 0.02 * total, refused
+
+
+async def test_a_shadow_target_not_served_is_warned_about_and_counted(
+    tiny_repo: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, "service.shadow"):
+        async with serve(tiny_repo, models=["mnist"], shadow={"mnist": "canary:1.0"}) as (
+            app,
+            client,
+        ):
+            for _ in range(3):
+                r = await client.post("/models/mnist/predict", json={"instances": images(1)})
+                assert r.status_code == 200
+            metrics = (await client.get("/metrics")).text
+    warnings = [r.getMessage() for r in caplog.records if "shadow target" in r.getMessage()]
+    assert len(warnings) == 1 and "'canary'" in warnings[0]  # at start-up, not per request
+    assert app.state.operations.shadow.no_target == {("mnist", 2): 3}
+    expected = 'model="mnist",outcome="no_target",shadow_version="",version="2"} 3.0'
+    assert "serve_shadow_runs_total{" + expected in metrics
