@@ -75,6 +75,7 @@ _MODEL_EXAMPLE = {
     "labels": {"baseline": 1},
     "versions": [{"version": 1, "state": "available", "reason": None, "runtime": "tflite"}],
     "unfinished_versions": [],
+    "unloaded_versions": [],
 }
 
 

@@ -66,6 +66,9 @@ class ModelStatus(BaseModel):
     labels: dict[str, int]
     versions: list[VersionStatus]
     unfinished_versions: list[int]
+    unloaded_versions: list[int] = Field(
+        default_factory=list, description="versions unloaded by an admin request"
+    )
 
 
 class ModelList(BaseModel):

@@ -361,6 +361,8 @@ class ModelRegistry:
             raise NotFound(f"model {name} has no version {version}")
         mv = self._versions.get(name, {}).get(number)
         if mv is None:
+            if (name, number) in self._excluded:
+                raise NotFound(f"version {number} of model {name} was unloaded by an admin request")
             if any(f.version == number for f in self._scan.models.get(name, [])):
                 raise NotFound(
                     f"version {number} of model {name} is not served "
@@ -375,6 +377,8 @@ class ModelRegistry:
             unfinished = self._scan.unfinished(name)
             if unfinished:
                 return f"model {name} has only unfinished versions {unfinished}"
+            if self._unloaded(name):
+                return f"every version of model {name} was unloaded by an admin request"
             return f"model {name} has no version selected by the policy"
         parts = [
             f"version {mv.version} is {mv.state.value}" + (f" ({mv.reason})" if mv.reason else "")
@@ -394,7 +398,12 @@ class ModelRegistry:
             "labels": self.labels(name),
             "versions": [mv.status() for mv in self.versions(name)],
             "unfinished_versions": self._scan.unfinished(name),
+            "unloaded_versions": self._unloaded(name),
         }
+
+    def _unloaded(self, name: str) -> list[int]:
+        """Versions of ``name`` unloaded by an admin request (the policy leaves them out)."""
+        return sorted(v for n, v in self._excluded if n == name)
 
     def readiness(self) -> tuple[bool, dict[str, str]]:
         """(ready, {model: why not}).
@@ -412,6 +421,8 @@ class ModelRegistry:
             problems["*"] = f"no models found in {self.settings.models_dir}"
         for name in names:
             if name not in self._defaults:
+                if not self.versions(name) and self._unloaded(name):
+                    continue  # unloaded on purpose, as Triton's readiness leaves such models out
                 problems[name] = self._why_not_ready(name)
                 continue
             failed = [mv for mv in self.versions(name) if mv.state is VersionState.FAILED]

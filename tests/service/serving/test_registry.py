@@ -188,11 +188,29 @@ async def test_admin_load_and_unload(tiny_repo: Path) -> None:
         await registry.rescan()  # excluded: the policy does not bring it back
         assert states(registry, "mnist") == {1: "available"}
         assert registry.default_version("mnist") == 1
+        assert registry.model_status("mnist")["unloaded_versions"] == [2]
+        with pytest.raises(NotFound, match="unloaded by an admin request"):
+            registry.resolve("mnist", 2)
         with pytest.raises(NotFound):
             await registry.load("mnist", 3)  # unfinished
         changes = await registry.include("mnist")  # back to the policy: latest again
         assert changes["loaded"] == ["mnist/2"]
         assert registry.default_version("mnist") == 2
+    finally:
+        await registry.stop()
+
+
+async def test_a_model_unloaded_on_purpose_leaves_readiness_alone(tiny_repo: Path) -> None:
+    registry = await started(tiny_repo, models=["mnist", "pima"], version_policy="latest")
+    try:
+        assert registry.readiness() == (True, {})
+        for version in [mv.version for mv in registry.versions("pima")]:
+            await registry.unload("pima", version)
+        assert registry.readiness() == (True, {})  # pima is not broken, it was taken out
+        with pytest.raises(NotReady, match="every version of model pima was unloaded"):
+            registry.resolve("pima")
+        await registry.include("pima")
+        assert registry.resolve("pima").available
     finally:
         await registry.stop()
 
