@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import orjson
 
 from service.codecs.jsonbody import parse_json
 from service.codecs.tensors import json_numbers, shape_product
@@ -93,14 +94,41 @@ def split_body(body: bytes, header_length: str | None) -> tuple[memoryview, memo
         raise BadRequest(
             f"Inference-Header-Content-Length {n} is outside the body's {len(view)} bytes"
         )
+    if n == 0:
+        raise BadRequest("Inference-Header-Content-Length is 0: the request's JSON part is empty")
     return view[:n], view[n:]
+
+
+def _json_length(body: bytes) -> int | None:
+    """The length of a JSON object that binary data follows, for a request that did not say it
+    (the Inference-Header-Content-Length header); None when the body is not such a request."""
+    try:
+        body.decode()
+        return None  # all text: not binary data after the JSON
+    except UnicodeDecodeError as exc:
+        end = body.rfind(b"}", 0, exc.start) + 1
+    if end <= 0:
+        return None
+    try:
+        return end if isinstance(orjson.loads(body[:end]), dict) else None
+    except orjson.JSONDecodeError:
+        return None
 
 
 def decode_infer_request(body: bytes, header_length: str | None = None) -> InferRequest:
     """Decode a V2 inference request (JSON, or JSON + binary tensor data)."""
     head, binary = split_body(body, header_length)
     text = body if len(head) == len(body) else bytes(head)  # no 4 MB copy for plain JSON
-    doc = parse_json(text, tensor_at=_tensor_at, accept=_float_tensors_only)
+    try:
+        doc = parse_json(text, tensor_at=_tensor_at, accept=_float_tensors_only)
+    except BadRequest:
+        end = _json_length(body) if header_length is None else None
+        if end is None:
+            raise
+        raise BadRequest(
+            f"binary data follows the request's JSON: send Inference-Header-Content-Length: "
+            f"{end} (the JSON part's length in bytes)"
+        ) from None
     if not isinstance(doc, dict):
         raise BadRequest("inference request must be a JSON object")
 

@@ -52,3 +52,16 @@ def test_parse_json_python_json_dumps_nan_is_422() -> None:
 def test_parse_json_nan_inside_otherwise_malformed_body_is_400() -> None:
     with pytest.raises(BadRequest):
         parse_json(b'{"a": NaN, ')
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "png"),
+        (b"\xff\xd8\xff\xe0\x00", "jpeg"),
+        (b"RIFF\x10\x00\x00\x00WEBPVP8 ", "webp"),
+    ],
+)
+def test_parse_json_of_an_image_says_to_send_its_content_type(body: bytes, kind: str) -> None:
+    with pytest.raises(BadRequest, match=f"Content-Type: image/{kind}"):
+        parse_json(body)

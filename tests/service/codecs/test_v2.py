@@ -178,10 +178,19 @@ def test_binary_part_must_be_consumed_exactly() -> None:
         v2.decode_infer_request(orjson.dumps({"inputs": [inp]}))
 
 
-@pytest.mark.parametrize("hl", ["abc", "-1", "999999"])
+@pytest.mark.parametrize("hl", ["abc", "-1", "999999", "0"])
 def test_bad_header_length(hl: str) -> None:
     with pytest.raises(BadRequest, match="Inference-Header-Content-Length"):
         v2.decode_infer_request(b'{"inputs": []}', hl)
+
+
+def test_binary_data_without_the_header_length_says_which_length_to_send() -> None:
+    x = np.array([0.5, -1.0, 2.0, 3.5], np.float32)  # -1.0 is not valid UTF-8 (0x80 0xbf)
+    inp = {"name": "a", "shape": [4], "datatype": "FP32", "parameters": {"binary_data_size": 16}}
+    body, hl = binary_request({"inputs": [inp]}, x.tobytes())
+    assert v2.decode_infer_request(body, hl).inputs  # with the header: fine
+    with pytest.raises(BadRequest, match=f"send Inference-Header-Content-Length: {hl}"):
+        v2.decode_infer_request(body)
 
 
 def test_encode_json_response_is_flat_row_major() -> None:
