@@ -1,7 +1,8 @@
 """TensorFlow Serving's REST API (``/v1``), a thin adapter over the one prediction path.
 
-- ``GET /v1/models/{name}[/versions/{v}]``: ``model_version_status``
-- ``GET /v1/models/{name}[/versions/{v}]/metadata``: the ``serving_default`` signature
+- ``GET /v1/models/{name}[/versions/{v}|/labels/{label}]``: ``model_version_status``
+- ``GET /v1/models/{name}[/versions/{v}|/labels/{label}]/metadata``: the ``serving_default``
+  signature
 - ``POST /v1/models/{name}[/versions/{v}|/labels/{label}]:(predict|classify|regress|explain)``
 
 The POST routes come first, so that a ":verb" URL never falls into the GET status route.
@@ -11,7 +12,7 @@ values (or, in the row format, objects keyed by feature name). ``:regress`` is r
 models are classifiers); ``:classify`` answers ``[[label, score], ...]`` per example.
 ``:explain`` is the verb KServe's v1 protocol adds: ``{"instances": ...}`` (or ``"inputs"``) in,
 ``{"predictions": [...], "explanations": [...]}`` out, one each per instance (the explanations as
-the own API's explain answers them).
+the own API's explain answers them); ``"target"`` names the class to explain, as there.
 """
 
 from __future__ import annotations
@@ -107,10 +108,8 @@ async def call_version(name: str, version: str, verb: str, request: Request) -> 
 )
 @route_kind(RouteKind.PREDICTION)
 async def call_label(name: str, label: str, verb: str, request: Request) -> Response:
-    registry = get_registry(request)
-    if label.isdigit() or not label:
-        raise NotFound(f"label must be a name, got {label[:40]!r}; use /versions/ for numbers")
-    return await _call(request, name, verb, registry.resolve(name, label), label)
+    mv = _resolve_label(get_registry(request), name, label)
+    return await _call(request, name, verb, mv, label)
 
 
 async def _call(
@@ -287,6 +286,37 @@ async def version_metadata(name: str, version: str, request: Request) -> Respons
     return json_response(signature_metadata(_resolve_number(get_registry(request), name, version)))
 
 
+@router.get(
+    "/models/{name}/labels/{label}",
+    summary="TF Serving model status of a labelled version",
+    responses=error_responses(404, 405),
+)
+@route_kind(RouteKind.READ)
+async def label_status(name: str, label: str, request: Request) -> Response:
+    _refuse_verb_url(label)
+    mv = _resolve_label(get_registry(request), name, label, available=False)
+    statuses = _version_status(get_registry(request), name, str(mv.version))
+    return json_response({"model_version_status": statuses})
+
+
+@router.get(
+    "/models/{name}/labels/{label}/metadata",
+    summary="TF Serving model metadata (signature) of a labelled version",
+    responses=error_responses(404, 503),
+)
+@route_kind(RouteKind.READ)
+async def label_metadata(name: str, label: str, request: Request) -> Response:
+    return json_response(signature_metadata(_resolve_label(get_registry(request), name, label)))
+
+
+def _resolve_label(
+    registry: ModelRegistry, name: str, label: str, *, available: bool = True
+) -> ModelVersion:
+    if label.isdigit() or not label:
+        raise NotFound(f"label must be a name, got {label[:40]!r}; use /versions/ for numbers")
+    return registry.resolve(name, label) if available else registry.lookup(name, label)
+
+
 async def _classify(mv: ModelVersion, task: Task, body: bytes) -> Response:
     """TF Serving's ``:classify``: ``[[label, score], ...]`` per example."""
     doc = tfs_codec.decode_classify_request(body)
@@ -300,9 +330,9 @@ async def _classify(mv: ModelVersion, task: Task, body: bytes) -> Response:
 
 async def _explain(mv: ModelVersion, task: Task, body: bytes) -> Response:
     """KServe v1's ``:explain``: the instances as ``:predict`` takes them, an explanation each."""
-    req = tfs_codec.decode_predict_request(body)
+    req = tfs_codec.decode_predict_request(body, explain=True)
     x = tfs_codec.input_array(req, task.input_name, task.input_shape, task.record_fields)
-    result = await explanations.explain(mv, x)
+    result = await explanations.explain(mv, x, req.target)
     answer = {"predictions": result.predictions, **result.fields, "explanations": result.items}
     return json_response(answer)
 

@@ -40,6 +40,7 @@ class PredictRequest:
     output_filter: tuple[str, ...] | None = None
     alpha: Any = None
     abstain: Any = None
+    target: Any = None  # :explain only: the class to explain (None: the predicted one)
 
 
 def _tensor_at(path: tuple[str | int, ...]) -> bool:
@@ -49,8 +50,9 @@ def _tensor_at(path: tuple[str | int, ...]) -> bool:
     return len(path) == 2 and path[0] == "inputs" and isinstance(path[1], str)
 
 
-def decode_predict_request(body: bytes) -> PredictRequest:
-    """Parse and check the envelope of a TF Serving predict request.
+def decode_predict_request(body: bytes, *, explain: bool = False) -> PredictRequest:
+    """Parse and check the envelope of a TF Serving predict request (``explain``: of an
+    ``:explain`` request, which may also name a ``target`` class).
 
     A large body's tensor comes back as a float64 ndarray instead of nested lists (see
     `service.codecs.fastjson`); `input_array` treats both alike.
@@ -80,14 +82,19 @@ def decode_predict_request(body: bytes) -> PredictRequest:
         "output_filter",
         "alpha",
         "abstain",
+        *(("target",) if explain else ()),
     }
     if unknown:
         raise BadRequest(f"unknown request field(s): {', '.join(sorted(unknown))}")
     wanted = _output_filter(doc.get("output_filter"))
-    alpha, abstain = doc.get("alpha"), doc.get("abstain")
+    alpha, abstain, target = doc.get("alpha"), doc.get("abstain"), doc.get("target")
     if has_rows:
-        return PredictRequest("row", doc["instances"], DEFAULT_SIGNATURE, wanted, alpha, abstain)
-    return PredictRequest("columnar", doc["inputs"], DEFAULT_SIGNATURE, wanted, alpha, abstain)
+        return PredictRequest(
+            "row", doc["instances"], DEFAULT_SIGNATURE, wanted, alpha, abstain, target
+        )
+    return PredictRequest(
+        "columnar", doc["inputs"], DEFAULT_SIGNATURE, wanted, alpha, abstain, target
+    )
 
 
 def _output_filter(value: Any) -> tuple[str, ...] | None:

@@ -198,6 +198,16 @@ async def test_tfserving_explain(dialect_client: httpx.AsyncClient) -> None:
     assert unknown.status_code == 404
     verb = await dialect_client.post("/v1/models/pima:explainn", json={"instances": [PIMA_ROW]})
     assert verb.status_code == 404 and ":explain" in verb.json()["error"]
+    for target, status in (("7", 200), (7, 200), (10, 422)):
+        r = await dialect_client.post(
+            "/v1/models/mnist:explain", json={"instances": [stroke().tolist()], "target": target}
+        )
+        assert r.status_code == status, r.text
+        assert status != 200 or r.json()["explanations"][0]["class_index"] == 7
+    r = await dialect_client.post(  # :predict has no target
+        "/v1/models/mnist:predict", json={"instances": [stroke().tolist()], "target": 7}
+    )
+    assert r.status_code == 400 and "target" in r.json()["error"]
 
 
 # --- V2 explain extension -----------------------------------------------------------------------

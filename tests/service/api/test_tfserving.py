@@ -96,6 +96,12 @@ async def test_versions_and_labels_route_to_their_version(
     latest = (await predict(dialect_client, "mnist:predict", body)).json()["predictions"]
     assert stable == v1 == baseline and canary == v2 == latest
     assert v1 != v2  # two different random models
+    status = (await dialect_client.get("/v1/models/mnist/labels/canary")).json()
+    assert [s["version"] for s in status["model_version_status"]] == ["2"]
+    meta = (await dialect_client.get("/v1/models/mnist/labels/stable/metadata")).json()
+    assert meta["model_spec"]["version"] == "1"
+    for path in ("/v1/models/mnist/labels/gold", "/v1/models/mnist/labels/1/metadata"):
+        assert (await dialect_client.get(path)).status_code == 404
 
 
 async def test_pima_row_objects_and_tensors(dialect_client: httpx.AsyncClient) -> None:
