@@ -91,6 +91,9 @@ async def read_body(request: Request, limit: int) -> bytes:
     body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
     request._body = body  # Starlette reads a cached body from here (form parsing)
     request._stream_consumed = True
+    state = request.scope.get("state")
+    if state is not None:
+        state["body_read"] = True  # a deadline passing now is the server's (504), not a 408
     return body
 
 

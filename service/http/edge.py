@@ -12,7 +12,9 @@ In order, for each request:
    one is counted while it streams;
 5. **deadline**: ``settings.request_timeout_s`` or a shorter ``X-Request-Timeout`` (422 when that
    header is not a duration); the work is cancelled and the client gets 504 when it passes before
-   the response has started; admin routes have none;
+   the response has started, or 408 when it was still sending the body of a ``POST`` (the body
+   reader marks ``scope["state"]["body_read"]``): the delay was the client's; admin routes have
+   none;
 6. **dispatch**: a prediction ``POST`` goes straight to its endpoint (``fastpath``), everything
    else to FastAPI's own stack (router, exception handlers, server-error handler);
 7. **afterwards**: one access log line and the request metrics, whatever happened. An exception
@@ -53,6 +55,7 @@ from service.settings import Settings
 log = logging.getLogger("service.edge")
 _ERROR_HEADERS = {
     401: [(b"www-authenticate", b'Bearer realm="digitserve"')],
+    408: [(b"connection", b"close")],  # the rest of the body must not be parsed as a request
     413: [(b"connection", b"close")],  # the unread body must not be parsed as a request
 }
 
@@ -175,8 +178,12 @@ class Edge:
             except asyncio.CancelledError:
                 if task is None or not fired or task.uncancel() > 0:
                     raise  # cancelled by someone else (the server shutting down, a disconnect)
-                message = f"request did not finish within its deadline of {timeout:g} s"
-                await send_error(send_with_id, 504, message)
+                if method == "POST" and not state.get("body_read"):  # the client's delay
+                    message = f"the request body did not arrive within {timeout:g} s"
+                    await send_error(send_with_id, 408, message)
+                else:
+                    message = f"request did not finish within its deadline of {timeout:g} s"
+                    await send_error(send_with_id, 504, message)
             else:
                 if fired and task is not None:  # the app swallowed the cancellation: undo it
                     task.uncancel()

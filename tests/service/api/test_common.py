@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -66,3 +67,17 @@ async def test_a_content_coding_is_refused_in_every_dialect(
     assert r.headers["accept-encoding"] == "identity"
     headers["content-encoding"] = "identity"
     assert (await dialect_client.post(path, content=plain, headers=headers)).status_code == 200
+
+
+@pytest.mark.anyio
+async def test_a_body_that_stops_arriving_is_a_408(
+    dialect_client: httpx.AsyncClient,
+) -> None:
+    async def stalling() -> AsyncIterator[bytes]:
+        yield b'{"instances": [[6, 148, 72'
+        await asyncio.sleep(2)
+        yield b", 35, 0, 33.6, 0.627, 50]]}"
+
+    headers = {"content-type": "application/json", "x-request-timeout": "0.2"}
+    r = await dialect_client.post("/models/pima/predict", content=stalling(), headers=headers)
+    assert r.status_code == 408 and "did not arrive" in r.json()["error"], r.text

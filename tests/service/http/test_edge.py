@@ -147,6 +147,25 @@ async def test_deadline_cuts_only_before_the_answer_starts() -> None:
     assert sent[0]["status"] == 422
 
 
+async def test_a_deadline_passing_while_the_body_arrives_is_a_408() -> None:
+    """The client's delay (a stalled upload) is a 408 that closes the connection, not a server
+    timeout: only once the body is read does the deadline become the server's 504."""
+    quick = settings(request_timeout_s=0.05)
+
+    async def reading(scope: Any, receive: Any, send: Any) -> None:
+        await asyncio.sleep(1)  # as if waiting for the rest of the body
+
+    async def working(scope: Any, receive: Any, send: Any) -> None:
+        scope["state"]["body_read"] = True  # what the body reader marks
+        await asyncio.sleep(1)
+
+    sent = await call(make_edge(reading, quick))
+    assert sent[0]["status"] == 408 and (b"connection", b"close") in sent[0]["headers"]
+    assert b"did not arrive" in sent[1]["body"]
+    sent = await call(make_edge(working, quick))
+    assert sent[0]["status"] == 504
+
+
 async def test_auth_and_deadline_exemption_see_the_path_without_root_path() -> None:
     """An ASGI server puts root_path into path: the checks must not be fooled by the prefix."""
     edge = make_edge(ok, settings(api_key=SecretStr("k")))
