@@ -83,6 +83,10 @@ def parse_json(
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         literal = _non_finite_literal(body)
+        if literal is not None and literal.endswith("..."):  # an integer of 309 digits or more
+            raise InvalidInput(
+                f"request contains the number {literal!r}, too large for a double"
+            ) from None
         if literal is not None:
             raise InvalidInput(
                 f"request contains the non-finite number {literal!r}: {_NON_FINITE_HINT}"

@@ -204,7 +204,7 @@ def _decode_input(item: Any, i: int, binary: memoryview, offset: int) -> tuple[I
         raise BadRequest(f"{where} needs a string 'datatype'")
     dtype = DATATYPES.get(datatype)
     if dtype is None:
-        supported = ", ".join(DATATYPES)
+        supported = ", ".join(name for name in DATATYPES if name != "BOOL")  # no model takes it
         raise InvalidInput(
             f"{where}: datatype {datatype!r} is not supported; use one of {supported}"
         )

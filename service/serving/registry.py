@@ -345,7 +345,11 @@ class ModelRegistry:
             if mv is not None and (not self.settings.models or name in self.settings.models):
                 return mv
         if not valid_name(name) or name not in self.model_names():
-            raise NotFound(f"model {name!r} not found" if valid_name(name) else "model not found")
+            raise NotFound(
+                f"model {name!r} not found"
+                if valid_name(name)
+                else "model not found: names are 1-64 of a-z, 0-9 and _"
+            )
         if version is None or version == "":
             default = self._defaults.get(name)
             if default is None:

@@ -44,6 +44,12 @@ def test_parse_json_non_finite_numbers_are_422(literal: str) -> None:
     assert info.value.status_code == 422
 
 
+def test_parse_json_an_integer_beyond_a_double_is_422_and_not_called_non_finite() -> None:
+    with pytest.raises(InvalidInput, match="too large for a double") as info:
+        parse_json(b'{"top_k": ' + b"9" * 500 + b"}")
+    assert "non-finite" not in info.value.message and info.value.status_code == 422
+
+
 def test_parse_json_python_json_dumps_nan_is_422() -> None:
     with pytest.raises(InvalidInput):
         parse_json(json.dumps({"instances": [float("nan")]}).encode())

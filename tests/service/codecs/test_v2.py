@@ -101,7 +101,7 @@ def _input(**over: Any) -> dict[str, Any]:
         ({"inputs": []}, 400, "non-empty list"),
         ({}, 400, "'inputs'"),
         ({"inputs": [_input(datatype="FP8")]}, 422, "datatype 'FP8' is not supported"),
-        ({"inputs": [_input(datatype="BYTES")]}, 422, "not supported"),
+        ({"inputs": [_input(datatype="BYTES")]}, 422, "not supported; use one of UINT8,"),
         ({"inputs": [_input(shape=[3, 2])]}, 422, "needs 6 values but 'data' holds 4"),
         ({"inputs": [_input(shape=[2, -2])]}, 400, "non-negative integers"),
         ({"inputs": [_input(data=[[1, 2, 3, 4]])]}, 422, "nested 'data' has shape [1, 4]"),

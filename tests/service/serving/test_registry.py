@@ -103,8 +103,10 @@ async def test_resolve_errors(tiny_repo: Path) -> None:
     registry = await started(tiny_repo, models=["mnist", "broken"])
     try:
         for name in ("nope", "../mnist", "MNIST", "a" * 65, ""):
-            with pytest.raises(NotFound):
+            with pytest.raises(NotFound) as info:
                 registry.resolve(name)
+            said = info.value.message  # an invalid name is never echoed, but the rule is said
+            assert ("'nope'" in said) if name == "nope" else ("a-z, 0-9 and _" in said), said
         with pytest.raises(NotFound, match="no version 9"):
             registry.resolve("mnist", 9)
         with pytest.raises(NotFound):
