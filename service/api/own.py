@@ -76,6 +76,7 @@ _MODEL_EXAMPLE = {
     "versions": [{"version": 1, "state": "available", "reason": None, "runtime": "tflite"}],
     "unfinished_versions": [],
     "unloaded_versions": [],
+    "ignored_folders": [],
 }
 
 

@@ -69,6 +69,10 @@ class ModelStatus(BaseModel):
     unloaded_versions: list[int] = Field(
         default_factory=list, description="versions unloaded by an admin request"
     )
+    ignored_folders: list[str] = Field(
+        default_factory=list,
+        description='numbered folders that are not versions: a zero-padded "018" (name it 18)',
+    )
 
 
 class ModelList(BaseModel):

@@ -51,6 +51,9 @@ class ScanResult:
     """Every version folder, by model name; unfinished ones included (``finished`` False)."""
 
     models: dict[str, list[VersionFolder]] = field(default_factory=dict)
+    # numbered folders that are not version folders: "018" (TF Serving would read 18; here a
+    # version's folder name is its number as written, so 18 and 018 cannot both claim it)
+    ignored: dict[str, list[str]] = field(default_factory=dict)
 
     def finished(self, name: str) -> list[VersionFolder]:
         return sorted((v for v in self.models.get(name, []) if v.finished), key=lambda v: v.version)
@@ -81,7 +84,10 @@ class Repository:
             found: list[VersionFolder] = []
             for vdir in model_dir.iterdir():
                 version = parse_version(vdir.name)
-                if version is None or not vdir.is_dir() or str(version) != vdir.name:
+                if version is None or not vdir.is_dir():
+                    continue
+                if str(version) != vdir.name:
+                    result.ignored.setdefault(model_dir.name, []).append(vdir.name)
                     continue
                 meta = vdir / METADATA
                 try:

@@ -403,6 +403,7 @@ class ModelRegistry:
             "versions": [mv.status() for mv in self.versions(name)],
             "unfinished_versions": self._scan.unfinished(name),
             "unloaded_versions": self._unloaded(name),
+            "ignored_folders": sorted(self._scan.ignored.get(name, [])),
         }
 
     def _unloaded(self, name: str) -> list[int]:

@@ -41,6 +41,7 @@ def test_scan_reports_unfinished_and_ignores_junk(repo_copy: Path) -> None:
     assert "Bad-Name" not in scan.models
     assert [f.version for f in scan.finished("mnist")] == [1, 2]
     assert scan.unfinished("mnist") == [3]
+    assert scan.ignored == {"mnist": ["007"]}  # said in /models (ignored_folders), not "notes"
 
 
 def test_metadata_validation_errors(repo_copy: Path) -> None:
