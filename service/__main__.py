@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import signal
+import sys
 from types import FrameType
 from typing import Any
 
 import uvicorn
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from service.observability.logs import configure_logging
 from service.settings import Settings
@@ -16,11 +19,30 @@ def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
+def load_settings() -> Settings:
+    """The settings from the environment; a bad value is one line per problem on stderr, naming
+    its variable, and exit status 2 (not a traceback)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        prefix = Settings.model_config.get("env_prefix", "")
+        for err in exc.errors():
+            field = str(err["loc"][0]).upper() if err["loc"] else "?"
+            where = ".".join(str(part) for part in err["loc"][1:])
+            print(
+                f"invalid setting {prefix}{field}{f' ({where})' if where else ''}: {err['msg']}",
+                file=sys.stderr,
+            )
+    except SettingsError as exc:  # a value that is not the JSON its field needs
+        print(f"invalid setting: {exc}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def main() -> None:
     # uvicorn drains and shuts down on SIGTERM, then re-raises the signal with the handler that was
     # installed before it started: this one, so a graceful stop exits 0, not -15.
     signal.signal(signal.SIGTERM, _exit_cleanly)
-    settings = Settings()
+    settings = load_settings()
     log_sink = configure_logging(settings)
     common: dict[str, Any] = {
         "host": settings.host,

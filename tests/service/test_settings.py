@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from service.__main__ import load_settings
 from service.settings import Settings
 
 
@@ -39,3 +40,26 @@ def test_settings_defaults_and_validation() -> None:
     with pytest.raises(ValueError, match="queue_size"):
         Settings(queue_size=100, max_instances=101)
     assert Settings(queue_size=101, max_instances=101).queue_size == 101
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "said"),
+    [
+        ("SERVE_PORT", "abc", "invalid setting SERVE_PORT: Input should be a valid integer"),
+        ("SERVE_SHADOW", "{bad", "invalid setting SERVE_SHADOW"),
+        ("SERVE_FEEDBACK_WINDOW", "-1", "invalid setting SERVE_FEEDBACK_WINDOW"),
+    ],
+)
+def test_a_bad_setting_stops_the_start_with_one_line_and_status_2(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    value: str,
+    said: str,
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit) as stop:
+        load_settings()
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(said) and "Traceback" not in err and len(err.splitlines()) == 1, err
