@@ -146,7 +146,11 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     )
     parser.add_argument("log", type=Path, help="a payload log (JSON lines)")
     parser.add_argument("--url", default=os.environ.get(URL_ENV, DEFAULT_URL), help="server URL")
-    parser.add_argument("--version", help="send every line to this version or label instead")
+    parser.add_argument(
+        "--version",
+        help="send every line, whatever its model, to this version or label instead (so with a "
+        "log of several models, only those with such a version answer)",
+    )
     parser.add_argument(
         "--atol", type=float, default=1e-6, help="largest probability difference (default 1e-6)"
     )
