@@ -27,6 +27,7 @@ from service.settings import Settings
 
 # Smaller image bodies (icons, 28x28 drawings) decode in less time than a thread hand-off takes.
 THREAD_DECODE_BYTES = 4 * 1024
+FILE_PROBLEMS = (InvalidInput, PayloadTooLarge, UnsupportedMediaType)  # named by file below
 WORKER_START_S = 60.0  # a decoding process that has not imported its modules by then is given up
 
 
@@ -301,23 +302,24 @@ async def decode_images(
     decodes in place: a hand-off would cost more.
     """
 
-    def named(i: int, exc: InvalidInput) -> InvalidInput:
+    def named(i: int, exc: ServeError) -> ServeError:
+        """The same error (422, 413 or 415), naming the file when there may be several."""
         if len(files) == 1 and not files[0][2]:
             return exc
-        return InvalidInput(f"file {i} ({files[i][2]!r}): {exc.message}")
+        return type(exc)(f"file {i} ({files[i][2]!r}): {exc.message}")
 
     def decode(i: int) -> np.ndarray:
         data, ctype, _ = files[i]
         try:
             return task.decode_file(data, ctype, settings.max_image_pixels)
-        except InvalidInput as exc:
+        except FILE_PROBLEMS as exc:
             raise named(i, exc) from None
 
     async def in_worker(workers: DecodeWorkers, fit: Fit, i: int) -> np.ndarray:
         data, ctype, _ = files[i]
         try:
             return await workers.decode(data, ctype, settings.max_image_pixels, fit)
-        except InvalidInput as exc:
+        except FILE_PROBLEMS as exc:
             raise named(i, exc) from None
 
     if len(files) == 1 and len(files[0][0]) <= THREAD_DECODE_BYTES:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import io
+import struct
 import time
+import zlib
 from typing import Any
 
 import httpx
@@ -295,6 +297,27 @@ async def test_error_table(
     body = r.json()
     assert set(body) == {"error"}
     assert message.lower() in body["error"].lower(), body["error"]
+
+
+async def test_every_per_file_error_names_its_file(client: httpx.AsyncClient) -> None:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 0, 0, 0, 0)  # claims 10^10 pixels
+    huge = PNG_MAGIC + chunk(b"IHDR", header) + chunk(b"IEND", b"")
+    png = digit_png()
+    for second, status in (
+        (("huge.png", huge, "image/png"), 413),
+        (("anim.gif", b"GIF89a" + bytes(20), "image/gif"), 415),
+        (("text.png", b"not an image at all", "image/png"), 422),
+    ):
+        r = await client.post(
+            "/models/mnist/predict", files=[("a", ("a.png", png, "image/png")), ("b", second)]
+        )
+        assert r.status_code == status, r.text
+        assert r.json()["error"].startswith(f"file 1 ({second[0]!r}): "), r.text
 
 
 async def test_too_many_upload_files(client: httpx.AsyncClient) -> None:
