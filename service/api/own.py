@@ -309,6 +309,15 @@ async def _predict_number(
 
 
 # --- explanation --------------------------------------------------------------------------------
+_EXPLAIN_QUERY_PARAMETERS: list[dict[str, Any]] = [
+    {
+        "name": "target",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "Image models: the label or class index to explain",
+    }
+]
 _EXPLAIN_DOC = dict(
     openapi_extra={
         "requestBody": {
@@ -334,19 +343,12 @@ _EXPLAIN_DOC = dict(
                 "image/webp": {"schema": {"type": "string", "format": "binary"}},
             },
         },
-        "parameters": [
-            {
-                "name": "target",
-                "in": "query",
-                "required": False,
-                "schema": {"type": "string"},
-                "description": "Image models: the label or class index to explain",
-            }
-        ],
+        "parameters": _EXPLAIN_QUERY_PARAMETERS,
     },
     responses=error_responses(400, 404, 413, 415, 422, 503, 504),
 )
 _EXPLAIN_FIELDS = frozenset({"instances", "target", "scale"})
+_EXPLAIN_QUERY = frozenset(str(p["name"]) for p in _EXPLAIN_QUERY_PARAMETERS)
 
 
 @router.post(
@@ -382,6 +384,7 @@ async def _explain(request: Request, name: str, version: str | None) -> Response
             f"unsupported content type {ctype[:100]!r}: send application/json or one image "
             f"({', '.join(sorted(ACCEPTED_IMAGE_TYPES))})"
         )
+    options = query_options(request, _EXPLAIN_QUERY)
     target: Any = request.query_params.get("target") if request.scope.get("query_string") else None
     body = await read_body(request, settings.max_body_bytes)
     if ctype in _JSON_TYPES:
@@ -394,7 +397,7 @@ async def _explain(request: Request, name: str, version: str | None) -> Response
             payload = dict(payload)
             target = payload.pop("target", target)
         mv = registry.resolve(name, version)
-        x = from_json(payload, task_of(mv), settings, query_options(request))
+        x = from_json(payload, task_of(mv), settings, options)
     else:
         task = file_task(registry.resolve(name, version))
         x = await decode_images([(body, ctype, "")], settings, task)

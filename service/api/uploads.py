@@ -18,6 +18,7 @@ import numpy as np
 from fastapi import Request
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service.api.schemas import QUERY_PARAMETERS
 from service.errors import InvalidInput, NotReady, PayloadTooLarge, ServeError, UnsupportedMediaType
 from service.inputs.images import decode_worker
 from service.inputs.preprocess import Fit
@@ -31,10 +32,14 @@ FILE_PROBLEMS = (InvalidInput, PayloadTooLarge, UnsupportedMediaType)  # named b
 WORKER_START_S = 60.0  # a decoding process that has not imported its modules by then is given up
 
 
-def query_options(request: Request) -> dict[str, Any]:
+PREDICT_QUERY = frozenset(str(p["name"]) for p in QUERY_PARAMETERS)
+
+
+def query_options(request: Request, allowed: frozenset[str] = PREDICT_QUERY) -> dict[str, Any]:
     """top_k, threshold, include_input, alpha, abstain and digits from the query string (parsed
     here: no per-request FastAPI parameter machinery on the hot path; documented in
-    ``QUERY_PARAMETERS``)."""
+    ``QUERY_PARAMETERS``). A parameter not in ``allowed``, or one given twice, is a 422, as an
+    unknown JSON field is."""
     options: dict[str, Any] = {
         "top_k": None,
         "threshold": None,
@@ -46,6 +51,12 @@ def query_options(request: Request) -> dict[str, Any]:
     if not request.scope.get("query_string"):
         return options
     query = request.query_params
+    for key in query:
+        if key not in allowed:
+            names = ", ".join(sorted(allowed))
+            raise InvalidInput(f"unknown query parameter {key[:64]!r}; allowed: {names}")
+        if len(query.getlist(key)) > 1:
+            raise InvalidInput(f"query parameter {key} is given more than once")
     if (text := query.get("top_k")) is not None:
         if not (text.isascii() and text.isdigit()):  # str.isdigit takes "²", int() does not
             raise InvalidInput("query parameter top_k must be a positive integer")

@@ -152,6 +152,12 @@ async def test_target_by_label_or_index(dialect_client: httpx.AsyncClient) -> No
             "target",
         ),
         (
+            "/models/mnist/explain?digits=many",  # predict's; explain reads one digit
+            {"json": {"instances": [[[0.5] * 28] * 28]}},
+            422,
+            "unknown query parameter 'digits'; allowed: target",
+        ),
+        (
             "/models/pima/explain",
             {"json": {"instances": [PIMA_ROW] * (MAX_INSTANCES + 1)}},
             422,
