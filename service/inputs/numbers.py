@@ -2,8 +2,9 @@
 
 The ink (:func:`service.inputs.preprocess.ink_map`) is split at the gaps of its column profile;
 a piece much wider than the digits are tall (digits that touch) is cut at its thinnest column;
-specks are dropped and a short fragment close to a neighbour (a detached bar) joins it. Each
-digit is then framed exactly as a single digit is.
+specks are dropped, a short fragment close to a neighbour (a detached bar) joins it, and one that
+is both short and narrow but too far to join any is dropped too. Each digit is then framed
+exactly as a single digit is.
 """
 
 from __future__ import annotations
@@ -101,7 +102,10 @@ def _split_columns(mask: np.ndarray) -> list[Piece]:
     out: list[Piece] = []
     for piece in pieces:
         out.extend(_cut_wide(mask, piece, height))
-    return out
+    # a fragment too far from every digit to join one, or cut off one (a stroke's end, a mark on
+    # the paper), is no digit either: a digit is short or narrow, never both
+    small = FRAGMENT_SHARE * height
+    return [p for p in out if p[1] - p[0] >= small or p[3] - p[2] >= small] or out
 
 
 def _join_fragments(mask: np.ndarray, pieces: list[Piece], height: float) -> list[Piece]:

@@ -82,6 +82,29 @@ def test_specks_are_not_digits(mnist_test_images: np.ndarray) -> None:
     assert len(digits) == 1
 
 
+def page_with_digits(images: list[np.ndarray], lefts: list[int]) -> np.ndarray:
+    page = np.full((200, 520), 235, np.uint8)
+    for image, left in zip(images, lefts, strict=True):
+        ink = np.asarray(Image.fromarray(image).resize((96, 96))).astype(np.int32)
+        page[60:156, left : left + 96] = np.minimum(
+            page[60:156, left : left + 96], 235 - (ink * 0.8).astype(np.uint8)
+        )
+    return page
+
+
+def test_a_short_narrow_fragment_far_from_every_digit_is_not_a_digit(
+    mnist_test_images: np.ndarray,
+) -> None:
+    """A stroke's end standing apart, or a mark on the paper, that is both shorter and narrower
+    than a digit: read as one more digit (a "0" after "5435"), it made the number wrong."""
+    page = page_with_digits(list(mnist_test_images[:2]), [40, 180])
+    page[62:76, 330:358] = 60  # a bar 14 x 28 px (digits 96 tall), 50+ px from the last digit
+    digits = digits_pil(Image.fromarray(page))
+    assert [d.box[0] < 300 for d in digits] == [True, True]
+    page[62:140, 330:340] = 60  # tall, though narrow: a "1" stays a digit
+    assert len(digits_pil(Image.fromarray(page))) == 3
+
+
 def test_a_single_digit_is_one_digit(mnist_test_images: np.ndarray, to_bytes: ToBytes) -> None:
     img = Image.fromarray(mnist_test_images[0])
     digits = digits_pil(img)
