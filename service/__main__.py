@@ -27,7 +27,10 @@ def load_settings() -> Settings:
     except ValidationError as exc:
         prefix = Settings.model_config.get("env_prefix", "")
         for err in exc.errors():
-            field = str(err["loc"][0]).upper() if err["loc"] else "?"
+            if not err["loc"]:  # a rule across several settings
+                print(f"invalid settings: {err['msg']}", file=sys.stderr)
+                continue
+            field = str(err["loc"][0]).upper()
             where = ".".join(str(part) for part in err["loc"][1:])
             print(
                 f"invalid setting {prefix}{field}{f' ({where})' if where else ''}: {err['msg']}",

@@ -129,12 +129,11 @@ def cast_numbers(raw: np.ndarray, dtype: np.dtype[Any], where: str) -> np.ndarra
         return raw.astype(target)
     if raw.dtype.kind == "O":  # very large Python ints
         raise InvalidInput(f"{where}: number out of range")
-    with np.errstate(over="ignore"):
-        out = raw.astype(target)
-    overflowed = raw.size and not bool(np.all(np.isfinite(out)))
-    if overflowed and (raw.dtype.kind in "iu" or bool(np.all(np.isfinite(raw)))):  # finite before
-        raise InvalidInput(f"{where}: number out of range for {_dt(target)} data")
-    return out
+    try:
+        with np.errstate(over="raise"):  # a finite number the cast would make infinite
+            return raw.astype(target)
+    except FloatingPointError:
+        raise InvalidInput(f"{where}: number out of range for {_dt(target)} data") from None
 
 
 def shape_product(shape: Sequence[int]) -> int:

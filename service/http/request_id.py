@@ -4,7 +4,8 @@ A new id is 128 random bits as 32 hex digits, like ``uuid4().hex``; labels poste
 prediction are matched by it (``/feedback``), so the next one must not follow from the last one
 a client saw. ``uuid.uuid4()`` reads the OS random source on every call, a system call that also
 hands the GIL to the inference thread in the middle of a request; here one read serves
-:data:`IDS_PER_READ` ids, and each request takes one from a list.
+:data:`IDS_PER_READ` ids (few enough that the request which refills the list hardly waits),
+and each request takes one from a list.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 import re
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-IDS_PER_READ = 1024
+IDS_PER_READ = 256
 
 
 class _Ids:

@@ -40,9 +40,10 @@ def _without_delegate_notice() -> Iterator[None]:
     process's stderr, where it would be the one line of the JSON log that is not JSON.
 
     LiteRT prints it from C++ (no log level reaches it), once per process, at the first
-    interpreter with the delegate. So only around that one is stderr (fd 2) caught in a file;
-    whatever else was written to it meanwhile, by LiteRT or another thread, is written back
-    unchanged.
+    interpreter with the delegate that allocates. So only until one has (or the notice was seen)
+    is stderr (fd 2) caught in a file; whatever else was written to it meanwhile, by LiteRT or
+    another thread, is written back unchanged. When stderr cannot be caught (no temporary
+    file, fd 2 closed), the interpreter is made all the same, notice and all.
     """
     global _first_delegate_done
     if _first_delegate_done:
@@ -52,22 +53,36 @@ def _without_delegate_notice() -> Iterator[None]:
         if _first_delegate_done:
             yield
             return
-        sys.stderr.flush()
-        saved = os.dup(2)
         try:
-            with tempfile.TemporaryFile() as caught:
-                os.dup2(caught.fileno(), 2)
-                try:
-                    yield
-                finally:
-                    os.dup2(saved, 2)
-                    _first_delegate_done = True
-                    caught.seek(0)
-                    for line in caught.read().splitlines(keepends=True):
-                        if _DELEGATE_NOTICE not in line:
-                            os.write(2, line)
-        finally:
-            os.close(saved)
+            sys.stderr.flush()
+            saved = os.dup(2)
+        except (OSError, ValueError):
+            saved = -1
+        with contextlib.ExitStack() as stack:
+            try:
+                caught = stack.enter_context(tempfile.TemporaryFile()) if saved >= 0 else None
+            except OSError:
+                caught = None
+            if caught is None:
+                if saved >= 0:
+                    os.close(saved)
+                yield
+                return
+            os.dup2(caught.fileno(), 2)
+            allocated = False
+            try:
+                yield
+                allocated = True
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+                caught.seek(0)
+                for line in caught.read().splitlines(keepends=True):
+                    if _DELEGATE_NOTICE in line:
+                        allocated = True  # said: it is not said again in this process
+                    else:
+                        os.write(2, line)
+                _first_delegate_done = allocated
 
 
 class _Slot:

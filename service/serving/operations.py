@@ -166,13 +166,15 @@ class Operations:
         if self.pending is None:
             raise NotFound("feedback is off on this server (SERVE_FEEDBACK_WINDOW)")
         taken: list[tuple[str, PendingEntry]] = []
+        seen: set[str] = set()
         checked: list[tuple[ModelVersion, PendingEntry, np.ndarray]] = []
         try:
             for i, item in enumerate(items):
                 where = f"item {i}: " if len(items) > 1 else ""
                 rid = self._request_id(item, where)
-                if any(rid == seen for seen, _ in taken):
+                if rid in seen:
                     raise InvalidInput(f"{where}request id {rid[:128]!r} is in the list twice")
+                seen.add(rid)
                 try:
                     entry = self.pending.take(rid)
                 except UnknownRequest:
@@ -190,7 +192,7 @@ class Operations:
                         "which answered it, is no longer served"
                     ) from None
                 checked.append((mv, entry, self._labels(mv, item, len(entry.probs), where)))
-        except ServeError:
+        except Exception:  # a refusal (ServeError) or a bug: the labels wait as they were
             for rid, entry in reversed(taken):
                 self.pending.put_back(rid, entry)
             raise

@@ -186,15 +186,19 @@ class PayloadLog:
 
     def _keep_whole_lines(self, group: list[bytes], written: int) -> int:
         """After a short write: cut the file back to the last whole line written (the next line
-        would be glued onto a cut one), count the whole ones, and return how many they are."""
-        kept, end = 0, self._size
+        would be glued onto a cut one), count the whole ones, and return how many they are.
+
+        The write was an append, so it ended at the file's end: the cut is measured from there,
+        which holds whoever else appends to the file (another worker)."""
+        kept = whole = 0
         for chunk in group:
-            if end + len(chunk) > self._size + written:
+            if whole + len(chunk) > written:
                 break
-            end += len(chunk)
+            whole += len(chunk)
             kept += 1
-        self._file.truncate(end)  # an OSError here: _open starts the next write on a new line
-        self._size = end
+        start = os.fstat(self._file.fileno()).st_size - written
+        self._file.truncate(start + whole)  # an OSError: _open starts the next write anew
+        self._size += whole
         self.lines += kept
         return kept
 

@@ -305,7 +305,7 @@ class ModelRegistry:
 
     # --- lookups ----------------------------------------------------------------------------
     def model_names(self) -> list[str]:
-        names = set(self._versions) | set(self._scan.models)
+        names = set(self._versions) | set(self._scan.models) | set(self._scan.ignored)
         if self.settings.models:
             names &= set(self.settings.models)
         return sorted(names)
@@ -383,6 +383,12 @@ class ModelRegistry:
                 return f"model {name} has only unfinished versions {unfinished}"
             if self._unloaded(name):
                 return f"every version of model {name} was unloaded by an admin request"
+            ignored = self._scan.ignored.get(name)
+            if ignored:
+                return (
+                    f"model {name} has no version folder, only {sorted(ignored)}: a version's "
+                    "folder is its number without leading zeros"
+                )
             return f"model {name} has no version selected by the policy"
         parts = [
             f"version {mv.version} is {mv.state.value}" + (f" ({mv.reason})" if mv.reason else "")

@@ -48,6 +48,7 @@ def test_settings_defaults_and_validation() -> None:
         ("SERVE_PORT", "abc", "invalid setting SERVE_PORT: Input should be a valid integer"),
         ("SERVE_SHADOW", "{bad", "invalid setting SERVE_SHADOW"),
         ("SERVE_FEEDBACK_WINDOW", "-1", "invalid setting SERVE_FEEDBACK_WINDOW"),
+        ("SERVE_QUEUE_SIZE", "2", "invalid settings: Value error, queue_size (2) must be"),
     ],
 )
 def test_a_bad_setting_stops_the_start_with_one_line_and_status_2(

@@ -124,6 +124,12 @@ from pathlib import Path
 from service.runtimes import TFLiteRuntime
 path = Path(sys.argv[1])
 os.write(2, b"before\\n")
+broken = TFLiteRuntime(path, json.loads((path / "metadata.json").read_text()))
+broken._content = b"not a flatbuffer"  # the first interpreter fails: the next one still hides it
+try:
+    broken._slot(1)
+except ValueError:
+    pass
 for xnnpack in (True, True, False):
     TFLiteRuntime(path, json.loads((path / "metadata.json").read_text()), xnnpack=xnnpack).load()
 os.write(2, b"after\\n")

@@ -71,6 +71,23 @@ def test_a_short_write_keeps_whole_lines_and_the_next_write_is_readable(tmp_path
     assert (log.lines, log.errors) == (3, 2)
 
 
+def test_a_short_write_keeps_what_another_writer_appended(tmp_path: Path) -> None:
+    """Two workers append to one file: the cut is measured from the file's end, not from what
+    this writer alone wrote."""
+    path = tmp_path / "p.jsonl"
+    mine, other = payload_log(path), payload_log(path)
+    capture(mine, "a1")
+    mine.drain()
+    one = len(path.read_bytes())
+    capture(other, "b1")
+    other.drain()
+    mine._file = ShortWrites(mine._file, room=one + one // 2)
+    capture(mine, "a2")
+    capture(mine, "a3")
+    mine.drain()
+    assert [r["request_id"] for r in records(path)] == ["a1", "b1", "a2"]
+
+
 def test_a_line_cut_before_the_log_opened_its_file_stays_apart(tmp_path: Path) -> None:
     path = tmp_path / "p.jsonl"
     path.write_bytes(b'{"request_id": "cut by a crash"')

@@ -217,6 +217,19 @@ async def test_a_model_unloaded_on_purpose_leaves_readiness_alone(tiny_repo: Pat
         await registry.stop()
 
 
+async def test_a_model_with_only_a_zero_padded_folder_is_named_and_not_ready(
+    repo_copy: Path,
+) -> None:
+    shutil.copytree(repo_copy / "pima" / "1", repo_copy / "tabular" / "001")
+    registry = await started(repo_copy, models=["pima", "tabular"])
+    try:
+        ready, problems = registry.readiness()
+        assert not ready and "only ['001']" in problems["tabular"], problems
+        assert registry.model_status("tabular")["ignored_folders"] == ["001"]
+    finally:
+        await registry.stop()
+
+
 async def test_savedmodel_runtime_when_asked(tiny_repo: Path) -> None:
     registry = await started(
         tiny_repo, models=["mnist"], version_policy="latest", runtime="savedmodel"
