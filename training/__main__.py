@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from training import interrupts
+from training.cli import positive_int, writable_models_dir
 from training.specs import DATASETS
 
 if TYPE_CHECKING:
@@ -27,12 +29,9 @@ def _env_int(name: str) -> int | None:
     if not raw:
         return None
     try:
-        value = int(raw)
-    except ValueError:
-        raise SystemExit(f"{name} must be a whole number, got {raw!r}") from None
-    if value < 1:
-        raise SystemExit(f"{name} must be at least 1, got {value}")
-    return value
+        return positive_int(raw)
+    except argparse.ArgumentTypeError as exc:
+        raise SystemExit(f"error: {name} {exc}") from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--epochs",
-        type=int,
+        type=positive_int,
         default=_env_int("TRAIN_EPOCHS"),
         help="override the recipe's epochs (env TRAIN_EPOCHS)",
     )
@@ -79,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--subset",
-        type=int,
+        type=positive_int,
         default=_env_int("TRAIN_SUBSET"),
         help="use the first N examples, for smoke runs (env TRAIN_SUBSET)",
     )
@@ -219,6 +218,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     datasets = list(DATASETS) if args.model == "all" else [args.model]
     pairs = plan(datasets, args.recipe)
+    problem = writable_models_dir(args.models_dir)
+    if problem is not None:  # before any training, not after it
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    interrupts.install()
     outcomes = []
     refused: list[str] = []
     failed = 0
@@ -254,6 +258,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {dataset} / {step}: {exc}", file=sys.stderr)
             failed += 1
             continue
+        except KeyboardInterrupt:
+            print(f"interrupted: no version of {dataset} / {step} was published", file=sys.stderr)
+            return interrupts.exit_status()
         outcomes.append(outcome)
 
     total = time.perf_counter() - started

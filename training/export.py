@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import platform
+import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
@@ -22,6 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from training import interrupts
 from training.data.local import atomic_write
 
 FORMAT_VERSION = 2  # models/README.md says what each format adds
@@ -212,7 +214,37 @@ def export_version(
     golden_x = np.asarray(golden_inputs, dtype=np.float32)
     parity_x = golden_x if parity_inputs is None else np.asarray(parity_inputs, np.float32)
     version, version_dir = _claim_version_dir(Path(models_dir), name)
+    try:
+        return _write_version(
+            model,
+            name,
+            version,
+            version_dir,
+            metadata,
+            golden_x,
+            parity_x,
+            write_report,
+            write_artifacts,
+            tflite,
+        )
+    except BaseException:  # a failure or an interrupt: no folder left behind, nothing published
+        if not (version_dir / METADATA_FILE).is_file():
+            shutil.rmtree(version_dir, ignore_errors=True)
+        raise
 
+
+def _write_version(
+    model: Any,
+    name: str,
+    version: int,
+    version_dir: Path,
+    metadata: dict[str, Any],
+    golden_x: np.ndarray,
+    parity_x: np.ndarray,
+    write_report: Callable[[Path], None] | None,
+    write_artifacts: Callable[[Path], dict[str, Any]] | None,
+    tflite: bool,
+) -> Path:
     model.export(str(version_dir), format="tf_saved_model", verbose=False)
     saved_model = _saved_model_fn(version_dir)
     golden_out = saved_model(golden_x)
@@ -250,5 +282,6 @@ def export_version(
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
     )
+    interrupts.check()  # a Ctrl-C that TensorFlow swallowed still stops the publication
     _write_json_atomically(version_dir / METADATA_FILE, payload)
     return version_dir

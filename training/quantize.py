@@ -42,6 +42,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from training import interrupts
+from training.cli import positive_int, writable_models_dir
+
 if TYPE_CHECKING:
     from training.specs.base import Prepared
 
@@ -213,6 +216,7 @@ def quantize_version(
         runtime.load()
         timing = latency.measure(runtime.predict, golden_x, budget_s=EXPORT_TIMING_S)
         runtime.unload()
+        interrupts.check()  # a Ctrl-C that TensorFlow swallowed still stops the publication
     except BaseException:
         shutil.rmtree(target, ignore_errors=True)  # unfinished: no metadata, so never served
         raise
@@ -413,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("name", help="model name, e.g. mnist, or 'all' (every image model)")
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--from-version", type=int, help="the float version")
+    source.add_argument("--from-version", type=positive_int, help="the float version")
     source.add_argument(
         "--from-recipe", help="the newest finished version trained with this recipe, e.g. best"
     )
@@ -424,7 +428,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--cache-dir", type=Path, default=None)
     parser.add_argument(
-        "--subset", type=int, default=None, help="the first N examples, as the source was trained"
+        "--subset",
+        type=positive_int,
+        default=None,
+        help="the first N examples, as the source was trained",
     )
     parser.add_argument(
         "--max-accuracy-drop",
@@ -434,6 +441,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     names = image_models() if args.name == "all" else [args.name]
+    problem = writable_models_dir(args.models_dir)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    interrupts.install()
     failed = 0
     for name in names:
         try:
@@ -452,6 +464,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             failed += 1
             continue
+        except KeyboardInterrupt:
+            print(f"interrupted: no version of {name} was published", file=sys.stderr)
+            return interrupts.exit_status()
         meta = json.loads((target / "metadata.json").read_text())
         lat = meta["latency"]
         print(

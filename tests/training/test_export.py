@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from training import export
+from training import export, interrupts
 from training.export import export_version, file_checksums, is_finished, next_version
 
 REQUIRED_KEYS = {
@@ -177,3 +178,24 @@ def test_versions_only_grow(tmp_path: Path) -> None:
     second = _export(model, tmp_path, x, tflite=False)
     assert second.name == "3"
     assert (first / "metadata.json").read_bytes() == before, "version 1 was rewritten"
+
+
+def test_a_failed_or_interrupted_export_leaves_no_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    x = np.random.default_rng(5).random((4, 28, 28), dtype=np.float32)
+    model = image_model(logits=False)
+
+    def fail(path: Path) -> None:
+        raise RuntimeError("the report could not be written")
+
+    with pytest.raises(RuntimeError):
+        _export(model, tmp_path, x, tflite=False, write_report=fail)
+    assert list((tmp_path / "m").iterdir()) == []
+    # a Ctrl-C that TensorFlow swallowed in a callback: the flag still stops the publication
+    monkeypatch.setattr(interrupts, "_received", signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        _export(model, tmp_path, x, tflite=False)
+    assert list((tmp_path / "m").iterdir()) == []
+    monkeypatch.setattr(interrupts, "_received", None)
+    assert _export(model, tmp_path, x, tflite=False).name == "1"  # the number was never used

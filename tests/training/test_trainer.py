@@ -422,3 +422,36 @@ def test_cli_quantises_the_newest_version_of_a_recipe_and_skips_what_exists(
     assert main(args) == 0
     assert quantised == [] and trained == []
     assert "mnist / lean+dynamic: a finished version exists, skipped" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--epochs", "0"], "argument --epochs: must be at least 1, got 0"),
+        (["--epochs", "-1"], "argument --epochs: must be at least 1, got -1"),
+        (["--subset", "0"], "argument --subset: must be at least 1, got 0"),
+    ],
+)
+def test_a_count_below_one_is_refused_before_anything_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], said: str
+) -> None:
+    """--epochs 0 published an untrained model as a finished version."""
+    with pytest.raises(SystemExit) as stop:
+        main(["pima", "--models-dir", str(tmp_path), *args])
+    assert stop.value.code == 2 and said in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_models_dir_that_cannot_be_written_is_refused_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def never(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("trained although the repository cannot be written")
+
+    import training.trainer
+
+    monkeypatch.setattr(training.trainer, "train_and_export", never)
+    a_file = tmp_path / "models"
+    a_file.write_text("not a folder")
+    assert main(["pima", "--models-dir", str(a_file)]) == 2
+    assert f"the model repository {a_file} cannot be written" in capsys.readouterr().err

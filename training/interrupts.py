@@ -1,0 +1,38 @@
+"""Ctrl-C and SIGTERM while a version is written must never publish it.
+
+Python raises ``KeyboardInterrupt`` wherever the main thread is; inside a callback (TensorFlow's
+weak-reference clean-ups during ``model.export``) it is printed as "Exception ignored" and the run
+goes on, to write ``metadata.json`` and exit 0. The handlers installed here also remember the
+signal, and :func:`check` raises it again where a version is about to be published. SIGTERM (a
+container stopped) gets the same treatment, so the half-written folder is removed on the way out.
+"""
+
+from __future__ import annotations
+
+import signal
+from types import FrameType
+
+_received: int | None = None
+
+
+def install() -> None:
+    """Handle SIGINT and SIGTERM in this (main) thread: remember, then interrupt."""
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    global _received
+    _received = signum
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def check() -> None:
+    """Raise KeyboardInterrupt when a signal arrived, even if the first raise was swallowed."""
+    if _received is not None:
+        raise KeyboardInterrupt(signal.Signals(_received).name)
+
+
+def exit_status() -> int:
+    """The shell's status for the signal received: 128 + its number (130 for Ctrl-C)."""
+    return 128 + (_received or signal.SIGINT)
