@@ -210,6 +210,11 @@ def _quantise(args: argparse.Namespace, dataset: str, step: str) -> TrainOutcome
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    with interrupts.handled():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     started = time.perf_counter()
     from training.data.errors import DataIntegrityError, DataUnavailable
@@ -222,7 +227,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if problem is not None:  # before any training, not after it
         print(f"error: {problem}", file=sys.stderr)
         return 2
-    interrupts.install()
     outcomes = []
     refused: list[str] = []
     failed = 0

@@ -9,16 +9,29 @@ container stopped) gets the same treatment, so the half-written folder is remove
 
 from __future__ import annotations
 
+import contextlib
 import signal
+from collections.abc import Iterator
 from types import FrameType
 
 _received: int | None = None
 
 
-def install() -> None:
-    """Handle SIGINT and SIGTERM in this (main) thread: remember, then interrupt."""
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
+@contextlib.contextmanager
+def handled() -> Iterator[None]:
+    """SIGINT and SIGTERM remembered, then interrupting, in this (main) thread; the handlers
+    before it (and no remembered signal) are back afterwards."""
+    global _received
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.getsignal(signum) for signum in signals}
+    for signum in signals:
+        signal.signal(signum, _interrupt)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        _received = None
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

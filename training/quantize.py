@@ -411,6 +411,11 @@ def _rewrite_drift_reference(
 
 
 def main(argv: list[str] | None = None) -> int:
+    with interrupts.handled():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m training.quantize",
         description="Quantise a finished version after training; export it as a new version.",
@@ -445,7 +450,6 @@ def main(argv: list[str] | None = None) -> int:
     if problem is not None:
         print(f"error: {problem}", file=sys.stderr)
         return 2
-    interrupts.install()
     failed = 0
     for name in names:
         try:
