@@ -87,8 +87,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def has_finished_version(models_dir: Path, dataset: str, recipe: str) -> bool:
-    """True if a finished version of ``dataset`` was trained with ``recipe``."""
+def has_finished_version(
+    models_dir: Path, dataset: str, recipe: str, *, smoke: bool = False
+) -> bool:
+    """True if a finished version of ``dataset`` was trained with ``recipe``: on the full data,
+    unless ``smoke`` (this run uses a subset too). A smoke run's version never stands in for the
+    real one, or a later ``--if-missing`` would never train it."""
     model_dir = models_dir / dataset
     if not model_dir.is_dir():
         return False
@@ -99,7 +103,9 @@ def has_finished_version(models_dir: Path, dataset: str, recipe: str) -> bool:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        if meta.get("recipe", {}).get("name") == recipe:
+        if not isinstance(meta, dict) or meta.get("recipe", {}).get("name") != recipe:
+            continue
+        if smoke or not (meta.get("training") or {}).get("subset"):
             return True
     return False
 
@@ -231,7 +237,8 @@ def _main(argv: Sequence[str] | None) -> int:
     refused: list[str] = []
     failed = 0
     for dataset, step in pairs:
-        if args.if_missing and has_finished_version(args.models_dir, dataset, step):
+        smoke = args.subset is not None
+        if args.if_missing and has_finished_version(args.models_dir, dataset, step, smoke=smoke):
             print(f"== {dataset} / {step}: a finished version exists, skipped")
             continue
         try:

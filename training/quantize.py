@@ -72,9 +72,15 @@ def newest_version(models_dir: Path, name: str, recipe: str) -> int:
 
     found = []
     for meta_path in (Path(models_dir) / name).glob(f"*/{METADATA_FILE}"):
-        meta = json.loads(meta_path.read_text())
-        if (meta.get("recipe") or {}).get("name") == recipe:
-            found.append(int(meta_path.parent.name))
+        folder = meta_path.parent.name
+        if not folder.isdigit() or str(int(folder)) != folder:  # "1.bak", "018": not versions
+            continue
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # not a finished version the service would load either
+        if isinstance(meta, dict) and (meta.get("recipe") or {}).get("name") == recipe:
+            found.append(int(folder))
     if not found:
         raise FileNotFoundError(f"no finished {name} version trained with recipe {recipe!r}")
     return max(found)

@@ -117,6 +117,7 @@ def train_and_export(
         "train_examples": len(split.x_train),
         "calibration_examples": len(x_cal),
         "test_examples": len(split.x_test),
+        "subset": subset,  # a smoke run's: --if-missing does not count it as the recipe's version
     }
     report = ReportData(
         dataset=dataset,

@@ -4,6 +4,7 @@ conformal scores and calibration summaries measured on the quantised model."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,12 @@ def test_newest_version_of_a_recipe(tmp_path: Path) -> None:
     assert quantize.newest_version(tmp_path, "mnist", "tutorial") == 1
     with pytest.raises(FileNotFoundError, match="recipe 'other'"):
         quantize.newest_version(tmp_path, "mnist", "other")
+    # a backup copy, a zero-padded folder and a broken metadata.json are not versions
+    shutil.copytree(tmp_path / "mnist" / "4", tmp_path / "mnist" / "9.bak")
+    shutil.copytree(tmp_path / "mnist" / "4", tmp_path / "mnist" / "09")
+    _version(tmp_path, "mnist", 8, "best")
+    (tmp_path / "mnist" / "8" / "metadata.json").write_text("{broken")
+    assert quantize.newest_version(tmp_path, "mnist", "best") == 4
 
 
 def test_image_models_are_the_image_data_sets() -> None:

@@ -265,6 +265,7 @@ def test_pima_cli_and_if_missing(tmp_path: Path, capsys: pytest.CaptureFixture[s
     meta = json.loads((version_dir / "metadata.json").read_text())
     # 123 of the 614 training rows are the calibration split.
     assert meta["training"]["train_examples"] == 491 and meta["training"]["test_examples"] == 154
+    assert meta["training"]["subset"] is None
     assert meta["training"]["calibration_examples"] == 123 and meta["conformal"]["n"] == 123
     assert 0.0 <= meta["metrics"]["roc_auc"] <= 1.0
     assert meta["calibration"]["threshold"]["before"] == 0.5
@@ -280,6 +281,13 @@ def test_pima_cli_and_if_missing(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
     assert has_finished_version(tmp_path, "pima", "tutorial")
     assert not has_finished_version(tmp_path, "pima", "best")
+    meta_path = version_dir / "metadata.json"
+    real = meta_path.read_text()
+    meta["training"]["subset"] = 200  # as if a smoke run had made it
+    meta_path.write_text(json.dumps(meta))
+    assert not has_finished_version(tmp_path, "pima", "tutorial")  # the real one is still due
+    assert has_finished_version(tmp_path, "pima", "tutorial", smoke=True)
+    meta_path.write_text(real)
     assert main([*args, "--if-missing"]) == 0
     assert sorted(p.name for p in (tmp_path / "pima").iterdir()) == ["1"]
 
