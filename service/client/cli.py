@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -45,18 +46,42 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("inputs", nargs="*", metavar="IMAGE", help="PNG, JPEG or WebP files")
     parser.add_argument("--list", action="store_true", help="list the served models and exit")
     parser.add_argument(
-        "--version", dest="model_version", metavar="V", help="model version (default: latest)"
+        "--version",
+        dest="model_version",
+        metavar="V",
+        help="model version or label (default: the model's default version)",
     )
     parser.add_argument("--top-k", type=int, metavar="K", help="show the K most likely labels")
-    parser.add_argument("--threshold", type=float, help="pima: decision threshold on P(diabetes)")
+    parser.add_argument(
+        "--threshold", type=finite_float, help="pima: decision threshold on P(diabetes)"
+    )
     parser.add_argument("--csv", metavar="FILE", help="pima: CSV of records with a header row")
     parser.add_argument("--json", action="store_true", help="print the server's JSON answer")
     parser.add_argument("--url", default=os.environ.get(URL_ENV, DEFAULT_URL), help="server URL")
-    parser.add_argument("--timeout", type=float, default=30.0, help="seconds (default 30)")
+    parser.add_argument("--timeout", type=seconds, default=30.0, help="seconds (default 30)")
     pima = parser.add_argument_group("pima record (all eight, raw clinical values)")
     for name, help_text in PIMA_FEATURES.items():
-        pima.add_argument(f"--{name}", type=float, metavar="X", help=help_text)
+        pima.add_argument(f"--{name}", type=finite_float, metavar="X", help=help_text)
     return parser
+
+
+def finite_float(text: str) -> float:
+    """An argparse type: a finite number (JSON holds no NaN or infinity)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
+    return value
+
+
+def seconds(text: str) -> float:
+    """An argparse type: a positive, finite number of seconds."""
+    value = finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text!r}")
+    return value
 
 
 def _pima_record(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str, float]:

@@ -22,6 +22,7 @@ says what happened; ``status_code`` is set when the server answered.
 from __future__ import annotations
 
 import csv
+import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -68,7 +69,9 @@ def read_records_csv(path: str | os.PathLike[str]) -> list[dict[str, float]]:
     """Read Pima records from a CSV with a header row; numeric columns only, extra ones dropped."""
     records: list[dict[str, float]] = []
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
+        # utf-8-sig: a spreadsheet's "CSV UTF-8" starts with a byte order mark, which would
+        # otherwise stick to the first column's name
+        with open(path, newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
             for line, row in enumerate(reader, start=2):
                 record: dict[str, float] = {}
@@ -76,14 +79,22 @@ def read_records_csv(path: str | os.PathLike[str]) -> list[dict[str, float]]:
                     if key is None or value is None or key.strip().lower() in _NON_FEATURES:
                         continue
                     try:
-                        record[key.strip()] = float(value)
+                        number = float(value)
                     except ValueError:
+                        number = math.nan
+                    if not math.isfinite(number):
                         raise ClientError(
                             f"{path}, line {line}: column {key!r} is not a number: {value!r}"
-                        ) from None
+                        )
+                    record[key.strip()] = number
                 records.append(record)
     except OSError as exc:
         raise ClientError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ClientError(
+            f"{path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at {exc.start}): "
+            "give a CSV file"
+        ) from None
     if not records:
         raise ClientError(f"{path} holds no records (expected a header row and data rows)")
     return records
@@ -101,11 +112,18 @@ class Client:
     ) -> None:
         self.base_url = (base_url or os.environ.get(URL_ENV) or DEFAULT_URL).rstrip("/")
         key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
+        if key and not key.isascii():
+            raise ClientError(f"the API key ({API_KEY_ENV}) must be ASCII text")
+        if not (timeout > 0 and math.isfinite(timeout)):
+            raise ClientError(f"the timeout must be a positive number of seconds, got {timeout}")
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         self.timeout = timeout
-        self._http = httpx.Client(
-            base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
-        )
+        try:
+            self._http = httpx.Client(
+                base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
+            )
+        except (httpx.InvalidURL, ValueError) as exc:
+            raise ClientError(f"not a usable server URL: {self.base_url!r} ({exc})") from None
 
     def __enter__(self) -> Self:
         return self
@@ -208,6 +226,9 @@ class Client:
         url = f"{self.base_url}{path}"
         try:
             response = self._http.request(method, path, **kwargs)
+        except ValueError as exc:  # a body JSON cannot hold (NaN, Infinity) or a header that
+            # cannot be sent (a key outside ASCII)
+            raise ClientError(f"{method} {url}: the request cannot be sent: {exc}") from None
         except httpx.ConnectError:
             raise ClientError(
                 f"cannot connect to the server at {self.base_url}: is it running? "

@@ -93,6 +93,50 @@ def test_records_csv_errors(tmp_path: Path) -> None:
         read_records_csv(empty)
 
 
+def test_records_csv_from_a_spreadsheet_and_what_is_not_a_csv(tmp_path: Path) -> None:
+    excel = tmp_path / "excel.csv"  # "CSV UTF-8" starts with a byte order mark
+    excel.write_bytes(b"\xef\xbb\xbfpregnant,glucose\n6,148\n")
+    assert read_records_csv(excel) == [{"pregnant": 6.0, "glucose": 148.0}]
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("glucose,note\n148,caf\u00e9\n".encode("latin-1"))
+    with pytest.raises(ClientError, match=r"latin.csv is not UTF-8 text \(byte 0xe9"):
+        read_records_csv(latin)
+    for cell in ("nan", "inf", "-Infinity"):
+        odd = tmp_path / "odd.csv"
+        odd.write_text(f"glucose,mass\n148,{cell}\n")
+        with pytest.raises(ClientError, match="column 'mass' is not a number"):
+            read_records_csv(odd)
+
+
+def test_what_cannot_be_sent_is_a_client_error() -> None:
+    """NaN in an array, a key outside ASCII, a bad timeout or URL: ClientError, not a
+    traceback from deep inside httpx."""
+    with pytest.raises(ClientError, match="cannot be sent"), Client("http://127.0.0.1:9") as client:
+        client.predict("mnist", np.full((28, 28), np.nan, np.float32))
+    with pytest.raises(ClientError, match="must be ASCII"):
+        Client("http://127.0.0.1:9", api_key="cl\u00e9")
+    for timeout in (0.0, -1.0, float("nan")):
+        with pytest.raises(ClientError, match="positive number of seconds"):
+            Client("http://127.0.0.1:9", timeout=timeout)
+    with pytest.raises(ClientError, match="not a usable server URL"):
+        Client("http://[::1")
+
+
+def test_cli_refuses_numbers_json_cannot_hold(capsys: pytest.CaptureFixture[str]) -> None:
+    features = ["--pregnant", "6", "--pressure", "72", "--triceps", "35", "--insulin", "0"]
+    features += ["--mass", "33.6", "--pedigree", "0.627", "--age", "50"]
+    for argv in (
+        ["pima", *features, "--glucose", "nan"],
+        ["pima", *features, "--glucose", "148", "--threshold", "inf"],
+        ["mnist", "a.png", "--timeout", "-1"],
+    ):
+        with pytest.raises(SystemExit) as info:
+            cli.main(argv)
+        assert info.value.code == 2
+        err = capsys.readouterr().err
+        assert "not a finite number" in err or "more than 0 seconds" in err, err
+
+
 def test_cli_pima_needs_all_features(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         cli.main(["pima", "--glucose", "148", "--mass", "33.6"])
