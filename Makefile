@@ -16,13 +16,23 @@ serve: install data train
 	SERVE_POLL_INTERVAL_S=$${SERVE_POLL_INTERVAL_S:-2} \
 	$(PY) -m service
 
+# uv from the PATH, else a private copy: Debian's own Python refuses `pip install` into the system
+# ("externally-managed-environment"), so uv goes into a venv of its own (python3-venv, installed
+# when missing: `make serve` runs as root on a fresh machine)
+UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
+
 install: .venv/.installed
-.venv/.installed: pyproject.toml requirements.lock requirements-dev.lock
-	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
-	[ -x $(PY) ] || uv venv --quiet --python python3.11 .venv
-	uv pip sync --quiet --python $(PY) requirements-dev.lock
-	uv pip install --quiet --python $(PY) --no-deps -e .
+.venv/.installed: pyproject.toml requirements.lock requirements-dev.lock | $(UV)
+	[ -x $(PY) ] || $(UV) venv --quiet --python python3.11 .venv
+	$(UV) pip sync --quiet --python $(PY) requirements-dev.lock
+	$(UV) pip install --quiet --python $(PY) --no-deps -e .
 	@touch $@
+
+.tools/bin/uv:
+	python3 -m venv .tools || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null && \
+	  rm -rf .tools && python3 -m venv .tools; }
+	.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
 
 ## system-deps: Debian packages the tests use (nginx, docker-compose, chromium, wrk)
 system-deps:
@@ -59,11 +69,11 @@ deploy-check: install system-deps
 
 ## lock: re-resolve the pinned dependency sets after editing pyproject.toml
 lock:
-	uv pip compile pyproject.toml --extra dev --python-version 3.11 \
+	$(UV) pip compile pyproject.toml --extra dev --python-version 3.11 \
 	  --python-platform x86_64-unknown-linux-gnu -o requirements-dev.lock
-	uv pip compile pyproject.toml --python-version 3.11 \
+	$(UV) pip compile pyproject.toml --python-version 3.11 \
 	  --python-platform x86_64-unknown-linux-gnu -c requirements-dev.lock -o requirements.lock
-	uv pip compile deploy/container/requirements-serve.in --python-version 3.11 \
+	$(UV) pip compile deploy/container/requirements-serve.in --python-version 3.11 \
 	  --python-platform x86_64-unknown-linux-gnu -c requirements.lock -o requirements-serve.lock
 
 ## container-test: build both images and run the compose stack, its scale profile and the
