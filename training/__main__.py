@@ -159,6 +159,8 @@ def plan(datasets: Sequence[str], recipe_arg: str) -> list[tuple[str, str]]:
     from training.recipes import recipe_names
 
     wanted = [r.strip() for r in recipe_arg.split(",") if r.strip()]
+    if not wanted:
+        raise SystemExit("error: no recipe named (--recipe or TRAIN_RECIPES is empty)")
     pairs: list[tuple[str, str]] = []
     matched: set[str] = set()
     for dataset in datasets:
@@ -228,7 +230,13 @@ def _main(argv: Sequence[str] | None) -> int:
     from training.trainer import train_and_export
 
     datasets = list(DATASETS) if args.model == "all" else [args.model]
-    pairs = plan(datasets, args.recipe)
+    try:
+        pairs = plan(datasets, args.recipe)
+    except SystemExit as exc:  # a recipe that does not exist: a usage error, as argparse's
+        if not isinstance(exc.code, str):
+            raise
+        print(exc.code, file=sys.stderr)
+        return 2
     problem = writable_models_dir(args.models_dir)
     if problem is not None:  # before any training, not after it
         print(f"error: {problem}", file=sys.stderr)

@@ -451,6 +451,8 @@ def _main(argv: list[str] | None) -> int:
         help="refuse a quantised model that loses more test accuracy than this",
     )
     args = parser.parse_args(argv)
+    from training.data.errors import DataIntegrityError, DataUnavailable
+
     names = image_models() if args.name == "all" else [args.name]
     problem = writable_models_dir(args.models_dir)
     if problem is not None:
@@ -474,6 +476,9 @@ def _main(argv: list[str] | None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             failed += 1
             continue
+        except (DataUnavailable, DataIntegrityError) as exc:  # as python -m training says it
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         except KeyboardInterrupt:
             print(f"interrupted: no version of {name} was published", file=sys.stderr)
             return interrupts.exit_status()

@@ -220,3 +220,20 @@ def test_a_quantised_version_loads_and_carries_its_own_report(tmp_path: Path) ->
     repository = Repository(tmp_path)
     checked = repository.read_metadata("mnist", 2)
     repository.verify_files("mnist", 2, checked)  # raises on a missing or changed file
+
+
+def test_cli_data_that_cannot_be_had_is_exit_2_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from training.data.errors import DataUnavailable
+
+    def unavailable(*args: Any, **kwargs: Any) -> Path:
+        raise DataUnavailable("mnist", [("a mirror", "offline")], "Name a --data-dir.")
+
+    monkeypatch.setattr(quantize, "quantize_version", unavailable)
+    _version(tmp_path, "mnist", 1, "tutorial")
+    args = ["mnist", "--from-recipe", "tutorial", "--mode", "dynamic"]
+    args += ["--models-dir", str(tmp_path)]
+    assert quantize.main(args) == 2
+    err = capsys.readouterr().err
+    assert "error: Could not load the mnist data set" in err and "Traceback" not in err

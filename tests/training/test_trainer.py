@@ -450,6 +450,14 @@ def test_a_count_below_one_is_refused_before_anything_runs(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(("recipe", "said"), [("fastest", "no recipe 'fastest'"), ("", "empty")])
+def test_a_recipe_that_does_not_exist_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], recipe: str, said: str
+) -> None:
+    assert main(["pima", "--recipe", recipe, "--models-dir", str(tmp_path)]) == 2
+    assert said in capsys.readouterr().err
+
+
 def test_a_models_dir_that_cannot_be_written_is_refused_before_training(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
