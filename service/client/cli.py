@@ -114,17 +114,21 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             if args.csv or feature_given:
                 if args.inputs:
                     parser.error("give either image files or Pima features/--csv, not both")
+                if args.csv and feature_given:
+                    parser.error("give either --csv or the eight feature flags, not both")
                 data: Any = client_records(args, parser)
-                result = client.predict(
-                    args.model, data, version=args.model_version, threshold=args.threshold
-                )
             else:
                 if not args.inputs:
                     parser.error("give one or more image files, or Pima features (see --help)")
                 data = args.inputs[0] if len(args.inputs) == 1 else list(args.inputs)
-                result = client.predict(
-                    args.model, data, version=args.model_version, top_k=args.top_k
-                )
+            # every option goes to the server, which says when one does not apply to the model
+            result = client.predict(
+                args.model,
+                data,
+                version=args.model_version,
+                top_k=args.top_k,
+                threshold=args.threshold,
+            )
     except ClientError as exc:
         print(f"predict: error: {exc.message}", file=sys.stderr)
         return 1

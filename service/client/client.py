@@ -76,7 +76,9 @@ def read_records_csv(path: str | os.PathLike[str]) -> list[dict[str, float]]:
             for line, row in enumerate(reader, start=2):
                 record: dict[str, float] = {}
                 for key, value in row.items():
-                    if key is None or value is None or key.strip().lower() in _NON_FEATURES:
+                    if key is None:  # DictReader's key for values beyond the header's columns
+                        raise ClientError(f"{path}, line {line}: more values than the header has")
+                    if value is None or key.strip().lower() in _NON_FEATURES:
                         continue
                     try:
                         number = float(value)
@@ -296,6 +298,7 @@ def _error_message(method: str, url: str, response: httpx.Response) -> str:
             if isinstance(body, dict)
             else str(body)
         )
-    except ValueError:
-        detail = response.text.strip()[:200] or "(empty body)"
+    except ValueError:  # not this server's JSON error (a proxy's page, another server)
+        text = " ".join(response.text.split())
+        detail = f"not a digitserve answer: {text[:200]}" if text else "(empty body)"
     return f"{method} {url} -> {response.status_code} {response.reason_phrase}: {detail}"

@@ -132,7 +132,9 @@ def test_errors_are_clear(client: Client) -> None:
     assert info.value.status_code == 422 and "pregnant" in info.value.message
 
 
-def test_cli_image_top_k_and_json(server: Server, models_dir: Path, tmp_path: Path) -> None:
+def test_cli_image_top_k_and_json(
+    server: Server, models_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     meta, inputs, outputs = _golden(models_dir, "mnist")
     path = _png(inputs[0], tmp_path / "digit.png")
     out = io.StringIO()
@@ -147,6 +149,10 @@ def test_cli_image_top_k_and_json(server: Server, models_dir: Path, tmp_path: Pa
         json.loads(out.getvalue())["predictions"][0]["label"]
         == meta["labels"][int(outputs[0].argmax())]
     )
+    # an option that does not apply reaches the server, which says so (it was dropped)
+    argv = ["mnist", str(path), "--threshold", "0.3", "--url", server.url]
+    assert cli.main(argv, out=io.StringIO()) == 1
+    assert "threshold" in capsys.readouterr().err
 
 
 def test_cli_pima_flags_csv_and_list(server: Server, models_dir: Path, tmp_path: Path) -> None:

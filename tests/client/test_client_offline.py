@@ -6,6 +6,7 @@ import io
 import socket
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 
@@ -101,6 +102,10 @@ def test_records_csv_from_a_spreadsheet_and_what_is_not_a_csv(tmp_path: Path) ->
     latin.write_bytes("glucose,note\n148,caf\u00e9\n".encode("latin-1"))
     with pytest.raises(ClientError, match=r"latin.csv is not UTF-8 text \(byte 0xe9"):
         read_records_csv(latin)
+    long = tmp_path / "long.csv"
+    long.write_text("glucose,mass\n148,33.6,7,8\n")
+    with pytest.raises(ClientError, match="line 2: more values than the header has"):
+        read_records_csv(long)
     for cell in ("nan", "inf", "-Infinity"):
         odd = tmp_path / "odd.csv"
         odd.write_text(f"glucose,mass\n148,{cell}\n")
@@ -120,6 +125,25 @@ def test_what_cannot_be_sent_is_a_client_error() -> None:
             Client("http://127.0.0.1:9", timeout=timeout)
     with pytest.raises(ClientError, match="not a usable server URL"):
         Client("http://[::1")
+
+
+def test_a_page_that_is_not_this_servers_error_is_one_line() -> None:
+    from service.client.client import _error_message
+
+    html = "<!DOCTYPE HTML>\n<html>\n  <head><title>Error</title></head>\n</html>\n"
+    response = httpx.Response(501, text=html, headers={"content-type": "text/html"})
+    message = _error_message("POST", "http://x/models/mnist/predict", response)
+    assert "\n" not in message and "not a digitserve answer: <!DOCTYPE HTML> <html>" in message
+
+
+def test_cli_csv_and_feature_flags_together_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    csv_file = tmp_path / "p.csv"
+    csv_file.write_text("glucose\n148\n")
+    with pytest.raises(SystemExit) as info:
+        cli.main(["pima", "--csv", str(csv_file), "--glucose", "3"])
+    assert info.value.code == 2 and "not both" in capsys.readouterr().err
 
 
 def test_cli_refuses_numbers_json_cannot_hold(capsys: pytest.CaptureFixture[str]) -> None:
