@@ -148,8 +148,13 @@ class Client:
         return self._json(self._send("GET", "/healthz"))
 
     def ready(self) -> bool:
-        """True when GET /readyz answers 200 (every selected model loaded and self-tested)."""
-        return self._send("GET", "/readyz", check=False).status_code == 200
+        """True when GET /readyz answers 200 (every selected model loaded and self-tested);
+        False while it does not, or while nothing answers at all (a server still starting), so
+        ``while not client.ready(): time.sleep(1)`` can wait for one."""
+        try:
+            return self._send("GET", "/readyz", check=False).status_code == 200
+        except ClientError:
+            return False
 
     def readiness(self) -> dict[str, Any]:
         """The body of GET /readyz, whatever its status (it names what is not ready and why)."""

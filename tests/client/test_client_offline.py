@@ -30,6 +30,11 @@ def test_server_down_gives_a_clear_message() -> None:
     assert info.value.status_code is None
 
 
+def test_ready_is_false_while_nothing_answers() -> None:
+    with Client(f"http://127.0.0.1:{_closed_port()}", timeout=2) as client:
+        assert client.ready() is False
+
+
 def test_cli_server_down_exits_1(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     image = tmp_path / "x.png"
     image.write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 10)
