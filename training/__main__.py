@@ -31,7 +31,8 @@ def _env_int(name: str) -> int | None:
     try:
         return positive_int(raw)
     except argparse.ArgumentTypeError as exc:
-        raise SystemExit(f"error: {name} {exc}") from None
+        print(f"error: {name} {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--epochs",
         type=positive_int,
-        default=_env_int("TRAIN_EPOCHS"),
+        default=None,
         help="override the recipe's epochs (env TRAIN_EPOCHS)",
     )
     parser.add_argument(
@@ -79,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--subset",
         type=positive_int,
-        default=_env_int("TRAIN_SUBSET"),
+        default=None,
         help="use the first N examples, for smoke runs (env TRAIN_SUBSET)",
     )
     parser.add_argument("--no-tflite", action="store_true", help="skip the TFLite export")
@@ -223,7 +224,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    # read after parsing, so that a bad value in the environment does not break --help
+    for option, name in (("epochs", "TRAIN_EPOCHS"), ("subset", "TRAIN_SUBSET")):
+        if getattr(args, option) is None:
+            setattr(args, option, _env_int(name))
     started = time.perf_counter()
     from training.data.errors import DataIntegrityError, DataUnavailable
     from training.quantize import AccuracyLost, SourceMismatch

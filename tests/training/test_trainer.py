@@ -458,6 +458,19 @@ def test_a_recipe_that_does_not_exist_is_a_usage_error(
     assert said in capsys.readouterr().err
 
 
+def test_a_bad_count_in_the_environment_is_a_usage_error_that_spares_help(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRAIN_EPOCHS", "abc")
+    with pytest.raises(SystemExit) as stop:
+        main(["--help"])
+    assert stop.value.code == 0 and "usage:" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as stop:
+        main(["pima", "--models-dir", str(tmp_path)])
+    assert stop.value.code == 2
+    assert "TRAIN_EPOCHS must be a whole number, got 'abc'" in capsys.readouterr().err
+
+
 def test_a_models_dir_that_cannot_be_written_is_refused_before_training(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
