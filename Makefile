@@ -3,7 +3,8 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 UV_VERSION := 0.13.8
 PY := .venv/bin/python
-MODELS_DIR ?= models
+# one repository for training and serving: the service's or the trainer's setting when given
+MODELS_DIR ?= $(or $(SERVE_MODELS_DIR),$(TRAIN_MODELS_DIR),models)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: serve test lock install system-deps data train train-best lint typecheck unit integration \
@@ -11,7 +12,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 ## serve: install, fetch the data, train any missing tutorial model, start the service
 serve: install data train
-	SERVE_MODELS_DIR=$${SERVE_MODELS_DIR:-$(MODELS_DIR)} \
+	SERVE_MODELS_DIR=$(MODELS_DIR) \
 	SERVE_VERSION_POLICY=$${SERVE_VERSION_POLICY:-all} \
 	SERVE_POLL_INTERVAL_S=$${SERVE_POLL_INTERVAL_S:-2} \
 	$(PY) -m service

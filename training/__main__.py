@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from training import interrupts
-from training.cli import positive_int, writable_models_dir
+from training.cli import existing_dir, positive_int, writable_models_dir
 from training.specs import DATASETS
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--data-dir",
-        type=Path,
+        type=existing_dir,
         default=env.get("TRAIN_DATA_DIR") or None,
         help="directory holding the data files (env TRAIN_DATA_DIR)",
     )

@@ -18,6 +18,15 @@ def positive_int(text: str) -> int:
     return value
 
 
+def existing_dir(text: str) -> Path:
+    """An argparse type: a directory that exists (a data directory named by mistake would
+    otherwise be passed over for the next source without a word)."""
+    path = Path(text)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"no such directory: {text}")
+    return path
+
+
 def writable_models_dir(path: Path) -> str | None:
     """Why no version could be written under ``path`` (created if missing), or None."""
     try:

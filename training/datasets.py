@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+from training.cli import existing_dir
 from training.data.errors import DataIntegrityError, DataUnavailable
 from training.data.idx import IDX_FILES, IDX_SHA256
 from training.data.loaders import (
@@ -83,7 +84,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m training.datasets", description="Fetch, verify and cache the data sets."
     )
     parser.add_argument("name", nargs="?", default="all", choices=[*DATASETS, "all"])
-    parser.add_argument("--data-dir", type=Path, default=None, help="default: $TRAIN_DATA_DIR")
+    parser.add_argument(
+        "--data-dir", type=existing_dir, default=None, help="default: $TRAIN_DATA_DIR"
+    )
     parser.add_argument("--cache-dir", type=Path, default=None, help="default: $TRAIN_CACHE_DIR")
     parser.add_argument("--no-download", action="store_true", help="skip the public download")
     parser.add_argument("--no-mirrors", action="store_true", help="skip the package mirrors")

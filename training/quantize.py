@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from training import interrupts
-from training.cli import positive_int, writable_models_dir
+from training.cli import existing_dir, positive_int, writable_models_dir
 
 if TYPE_CHECKING:
     from training.specs.base import Prepared
@@ -436,7 +436,7 @@ def _main(argv: list[str] | None) -> int:
     parser.add_argument(
         "--models-dir", type=Path, default=Path(os.environ.get("TRAIN_MODELS_DIR", "models"))
     )
-    parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--data-dir", type=existing_dir, default=None)
     parser.add_argument("--cache-dir", type=Path, default=None)
     parser.add_argument(
         "--subset",

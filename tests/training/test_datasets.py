@@ -694,3 +694,8 @@ def test_cli_fetches_caches_and_prints_the_source(
     assert f"from cache {tmp_path / 'c' / 'mnist'}" in capsys.readouterr().out
     assert datasets.main(["pima", "--cache-dir", str(tmp_path / "c"), "--no-mirrors"]) == 1
     assert "Could not load the pima data set" in capsys.readouterr().err
+    # a data directory named by mistake is said to be missing, not passed over for the next source
+    with pytest.raises(SystemExit) as stop:
+        datasets.main(["mnist", "--data-dir", str(tmp_path / "dta")])
+    assert stop.value.code == 2
+    assert f"no such directory: {tmp_path / 'dta'}" in capsys.readouterr().err
