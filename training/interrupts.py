@@ -20,12 +20,14 @@ _received: int | None = None
 @contextlib.contextmanager
 def handled() -> Iterator[None]:
     """SIGINT and SIGTERM remembered, then interrupting, in this (main) thread; the handlers
-    before it (and no remembered signal) are back afterwards."""
+    before it (and no remembered signal) are back afterwards. A signal the process was started
+    to ignore (a background job's SIGINT) stays ignored."""
     global _received
     signals = (signal.SIGINT, signal.SIGTERM)
     previous = {signum: signal.getsignal(signum) for signum in signals}
     for signum in signals:
-        signal.signal(signum, _interrupt)
+        if previous[signum] is not signal.SIG_IGN:
+            signal.signal(signum, _interrupt)
     try:
         yield
     finally:
