@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from service.codecs import fastjson
+from service.codecs.magic import ACCEPTED_FORMATS, image_format
 from service.errors import BadRequest, InvalidInput
 
 __all__ = ["FAST_MIN_BYTES", "parse_json"]
@@ -91,22 +92,17 @@ def parse_json(
             raise InvalidInput(
                 f"request contains the non-finite number {literal!r}: {_NON_FINITE_HINT}"
             ) from None
-        kind = _image_kind(body)
+        kind = image_format(body)
+        if kind in ACCEPTED_FORMATS:
+            raise BadRequest(
+                f"the body is a {kind} image, not JSON: the own API's /predict takes "
+                f"images sent with Content-Type: image/{kind.lower()}"
+            ) from None
         if kind is not None:
             raise BadRequest(
-                f"the body is a {kind.upper()} image, not JSON: the own API's /predict takes "
-                f"images sent with Content-Type: image/{kind}"
+                f"the body is a {kind} image, not JSON (the own API's /predict takes PNG, JPEG "
+                "or WebP images)"
             ) from None
         raise BadRequest(
             f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
-
-
-_IMAGE_MAGIC = {b"\x89PNG\r\n\x1a\n": "png", b"\xff\xd8\xff": "jpeg", b"GIF8": "gif"}
-
-
-def _image_kind(body: bytes) -> str | None:
-    """The image format a body that failed to parse as JSON starts with, if any."""
-    if body[:4] == b"RIFF" and body[8:12] == b"WEBP":
-        return "webp"
-    return next((kind for magic, kind in _IMAGE_MAGIC.items() if body.startswith(magic)), None)

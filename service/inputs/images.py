@@ -25,6 +25,7 @@ from multiprocessing.connection import Connection
 import numpy as np
 from PIL import Image, ImageOps
 
+from service.codecs.magic import ACCEPTED_FORMATS, JPEG_MAGIC, PNG_MAGIC, image_format
 from service.errors import InvalidInput, PayloadTooLarge, ServeError, UnsupportedMediaType
 from service.inputs.numbers import digits_pil, number_side
 from service.inputs.preprocess import LOSSY_FORMATS, WORK_SIDE, Digit, Fit, preprocess_pil
@@ -42,10 +43,6 @@ __all__ = [
 ACCEPTED_IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp")
 _TYPE_ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "image/x-png": "image/png"}
 _UNTYPED = ("application/octet-stream",)  # the bytes decide
-_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-_JPEG_MAGIC = b"\xff\xd8\xff"
-_OTHER_MAGIC = {b"GIF87a": "GIF", b"GIF89a": "GIF", b"BM": "BMP", b"II*\x00": "TIFF",
-                b"MM\x00*": "TIFF", b"\x00\x00\x01\x00": "ICO", b"8BPS": "PSD"}  # fmt: skip
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
 _EXIF_ORIENTATION = 0x0112
@@ -73,17 +70,11 @@ def _media_type(content_type: str | None) -> str | None:
 
 def _sniff(data: bytes) -> str:
     """'PNG', 'JPEG' or 'WEBP' from the magic bytes; 415 for another known format, 422 otherwise."""
-    if data.startswith(_PNG_MAGIC):
-        return "PNG"
-    if data.startswith(_JPEG_MAGIC):
-        return "JPEG"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "WEBP"
-    for magic, name in _OTHER_MAGIC.items():
-        if data.startswith(magic):
-            raise UnsupportedMediaType(
-                f"{name} images are not supported: send a PNG, JPEG or WebP file"
-            )
+    fmt = image_format(data)
+    if fmt in ACCEPTED_FORMATS:
+        return fmt
+    if fmt is not None:
+        raise UnsupportedMediaType(f"{fmt} images are not supported: send a PNG, JPEG or WebP file")
     raise InvalidInput("the image cannot be decoded: the data is not a PNG, JPEG or WebP file")
 
 
@@ -152,10 +143,10 @@ def compressed_with_loss(data: bytes, fmt: str) -> bool:
 def image_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) declared in a PNG, JPEG or WebP header, read without decoding; None if
     unknown."""
-    if data.startswith(_PNG_MAGIC) and len(data) >= 24 and data[12:16] == b"IHDR":
+    if data.startswith(PNG_MAGIC) and len(data) >= 24 and data[12:16] == b"IHDR":
         width, height = struct.unpack(">II", data[16:24])
         return int(width), int(height)
-    if data.startswith(_JPEG_MAGIC):
+    if data.startswith(JPEG_MAGIC):
         return _jpeg_size(data)
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return _webp_size(data)

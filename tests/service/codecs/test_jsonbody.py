@@ -71,3 +71,8 @@ def test_parse_json_nan_inside_otherwise_malformed_body_is_400() -> None:
 def test_parse_json_of_an_image_says_to_send_its_content_type(body: bytes, kind: str) -> None:
     with pytest.raises(BadRequest, match=f"Content-Type: image/{kind}"):
         parse_json(body)
+
+
+def test_parse_json_of_an_unsupported_image_names_what_is_taken() -> None:
+    with pytest.raises(BadRequest, match=r"a GIF image, not JSON \(.*PNG, JPEG or WebP images\)"):
+        parse_json(b"GIF89a\x01\x00\x01\x00")
