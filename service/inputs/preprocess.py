@@ -73,6 +73,8 @@ FULL_PEAK_SIDE = 64  # ... in a picture whose shorter side has at least this man
 NOISE_K = 5.0  # ink stands this many noise sigmas above the paper
 INK_SHARE = 0.45  # ink threshold as a share of the strokes' own contrast
 MAX_INK_SHARE = 0.5  # more ink than this share of the page is texture or noise, not writing
+KEYED_CONTRAST = 64.0  # grey levels between the strokes and the colour under transparent pixels
+# from which that colour is taken as the background
 CORNER_SHARE = 0.1  # a piece filling a corner goes when the writing clear of the edges has at
 # least this share of its area
 
@@ -109,11 +111,15 @@ def _resize(arr: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def _grey(img: Image.Image) -> np.ndarray:
-    """Grey levels 0-255 as float32, with transparency composited on a contrasting background.
+    """Grey levels 0-255 as float32, with transparency composited on a background.
 
-    A drawing app's PNG may hold dark strokes on transparent pixels (composited on white) or light
-    strokes on transparent pixels (composited on black): the background is whichever contrasts
-    with the mean grey of the opaque pixels.
+    The background is the colour the file gives its transparent pixels, when it gives one that
+    contrasts with the strokes: a PNG whose white is keyed transparent (``tRNS``), or paper
+    cut away by a background remover, keeps its white or its paper, so a thin digit's light
+    anti-aliased edge is not read as the digit. A canvas leaves transparent pixels black, which
+    says nothing: a drawing app's PNG may hold dark strokes on transparent pixels (composited on
+    white) or light strokes on transparent pixels (composited on black), so the background is
+    then whichever contrasts with the mean grey of the opaque pixels.
     """
     if img.mode.startswith("I") or img.mode == "F":  # 16-bit PNG ("I;16") or 32-bit modes
         arr = np.asarray(img, dtype=np.float32)
@@ -126,6 +132,11 @@ def _grey(img: Image.Image) -> np.ndarray:
             opaque = alpha > 0.5
             stroke = float(grey[opaque].mean()) if opaque.any() else 0.0
             background = 255.0 if stroke < 128 else 0.0
+            clear = alpha == 0.0
+            if clear.any():
+                under = float(np.median(grey[clear]))
+                if under > 0.0 and abs(stroke - under) >= KEYED_CONTRAST:
+                    background = under
             grey = grey * alpha + background * (1.0 - alpha)
         return grey
     if img.mode not in ("L", "RGB"):

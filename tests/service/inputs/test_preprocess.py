@@ -330,3 +330,18 @@ def test_the_ink_box_leaves_out_isolated_specks_as_a_whole_picture_count_would()
             assert box is None
             continue
         assert box == (slice(r[0], r[-1] + 1), slice(c[0], c[-1] + 1))
+
+
+@pytest.mark.parametrize("mode", ["L", "P", "RGBA"])
+def test_a_keyed_transparent_white_stays_the_background(mode: str, to_bytes: ToBytes) -> None:
+    # a thin anti-aliased digit: most of its opaque pixels are the light edge, whose mean grey
+    # would call for a black background, on which the edge reads as an outline of the digit
+    soft = seven("L", 255, 0, width=4, size=(1600, 1600)).resize((100, 100), Image.Resampling.BOX)
+    plain = decode_image(to_bytes(soft), max_pixels=LIMIT)
+    if mode == "RGBA":
+        keyed = soft.convert("RGBA")
+        keyed.putalpha(Image.eval(soft, lambda v: 0 if v == 255 else 255))
+        data = to_bytes(keyed)
+    else:
+        data = to_bytes(soft.convert(mode), transparency=255)
+    assert np.abs(decode_image(data, max_pixels=LIMIT) - plain).mean() < 0.01
