@@ -20,14 +20,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.api.schemas import QUERY_PARAMETERS
 from service.errors import InvalidInput, NotReady, PayloadTooLarge, ServeError, UnsupportedMediaType
-from service.inputs.images import decode_worker
+from service.inputs.images import decode_worker, image_size
 from service.inputs.preprocess import Fit
 from service.serving.model import ModelVersion
 from service.serving.tasks import ImageClassifier, Task
 from service.settings import Settings
 
-# Smaller image bodies (icons, 28x28 drawings) decode in less time than a thread hand-off takes.
+# Smaller pictures (icons, 28x28 drawings) decode in less time than a thread hand-off takes. Both
+# bounds, as a few KB of PNG or WebP may hold a page of millions of even pixels.
 THREAD_DECODE_BYTES = 4 * 1024
+THREAD_DECODE_PIXELS = 128 * 128
 FILE_PROBLEMS = (InvalidInput, PayloadTooLarge, UnsupportedMediaType)  # named by file below
 WORKER_START_S = 60.0  # a decoding process that has not imported its modules by then is given up
 
@@ -303,14 +305,23 @@ def decode_workers(settings: Settings) -> DecodeWorkers | None:
     return _workers
 
 
+def small_picture(data: bytes) -> bool:
+    """Whether a file is small enough, in bytes and in the pixels its header declares, to be
+    decoded on the event loop."""
+    if len(data) > THREAD_DECODE_BYTES:
+        return False
+    size = image_size(data)
+    return size is not None and size[0] * size[1] <= THREAD_DECODE_PIXELS
+
+
 async def decode_images(
     files: list[tuple[bytes, str | None, str]], settings: Settings, task: Task
 ) -> np.ndarray:
     """Decode image files into the task's input batch (framed as its data set was made).
 
     Off the event loop: in :class:`DecodeWorkers` processes when the server may use more than
-    one core, else (and until they are ready) in worker threads, one per file. A small body
-    decodes in place: a hand-off would cost more.
+    one core, else (and until they are ready) in worker threads, one per file. A small picture
+    (:func:`small_picture`) decodes in place: a hand-off would cost more.
     """
 
     def named(i: int, exc: ServeError) -> ServeError:
@@ -333,7 +344,7 @@ async def decode_images(
         except FILE_PROBLEMS as exc:
             raise named(i, exc) from None
 
-    if len(files) == 1 and len(files[0][0]) <= THREAD_DECODE_BYTES:
+    if len(files) == 1 and small_picture(files[0][0]):
         return decode(0)[None]
     # the worker is handed what the task's decode_file would pass on: the file and the framing
     fit = task.framing if isinstance(task, ImageClassifier) else None

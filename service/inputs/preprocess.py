@@ -432,7 +432,7 @@ def ink_map(
     img = _reduced(img, work_side)
     grey = _grey(img)
     h, w = grey.shape
-    if max(h, w) > work_side:  # modes Pillow cannot reduce (16-bit, float)
+    if max(h, w) > work_side:  # a mode not reduced above (CMYK)
         scale = work_side / max(h, w)
         grey = _resize(grey, max(1, round(w * scale)), max(1, round(h * scale)))
     if fit == "item" and not _flat_background(grey, fit):
@@ -489,8 +489,13 @@ def _reduced(img: Image.Image, work_side: int = WORK_SIDE) -> Image.Image:
     """The picture shrunk by a whole factor to a longer side of at most ``work_side`` (Pillow's
     box reduction, in C: the cheapest resampling there is, and the digit ends up 20 px anyway)."""
     factor = -(-max(img.size) // work_side)
-    if factor < 2 or img.mode not in ("L", "LA", "RGB", "RGBA", "P", "PA"):
+    if factor < 2:
         return img
-    if img.mode in ("P", "PA"):
-        img = img.convert("RGBA")
+    if img.mode.startswith("I;16"):  # 16-bit grey: reduced as 32-bit levels, then read as 0-255
+        levels = np.asarray(img.convert("I").reduce(factor), dtype=np.float32)
+        return Image.fromarray(levels * np.float32(255.0 / 65535.0), "F")
+    if img.mode in ("1", "P", "PA"):
+        img = img.convert("L" if img.mode == "1" else "RGBA")
+    if img.mode not in ("L", "LA", "RGB", "RGBA", "I", "F"):
+        return img
     return img.reduce(factor)

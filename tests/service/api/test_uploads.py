@@ -170,3 +170,20 @@ async def test_upload_through_the_workers(
     files = [("a", ("a.png", png, "image/png")), ("b", ("b.png", broken, "image/png"))]
     r = await client.post("/models/mnist/predict", files=files)
     assert r.status_code == 422 and r.json()["error"].startswith("file 1 ('b.png')")
+
+
+def _png(mode: str, size: tuple[int, int], colour: int) -> bytes:
+    from io import BytesIO
+
+    from PIL import Image
+
+    out = BytesIO()
+    Image.new(mode, size, colour).save(out, "PNG")
+    return out.getvalue()
+
+
+def test_only_a_picture_small_in_bytes_and_in_pixels_decodes_on_the_loop() -> None:
+    assert uploads.small_picture(_png("L", (28, 28), 0))
+    page = _png("1", (2048, 2048), 1)  # a few KB of PNG for four million pixels
+    assert len(page) <= uploads.THREAD_DECODE_BYTES and not uploads.small_picture(page)
+    assert not uploads.small_picture(b"\x89PNG\r\n\x1a\n")  # no size in it: not known small
