@@ -24,9 +24,11 @@ from service.api import admin, health, own, tfserving, ui, v2
 from service.api import operations as operations_api
 from service.api.common import json_response
 from service.api.schemas import add_record_schemas
+from service.codecs.v2 import HEADER_LENGTH as V2_HEADER_LENGTH
 from service.errors import ServeError
 from service.http.edge import Edge
 from service.http.fastpath import FastPath
+from service.http.limits import TIMEOUT_HEADERS
 from service.http.routes import RouteTable
 from service.http.security import install_openapi as install_security_openapi
 from service.observability.access_log import AccessLog
@@ -38,6 +40,21 @@ from service.serving.registry import ModelRegistry
 from service.settings import Settings
 
 log = logging.getLogger("service.app")
+
+# Request headers the service reads, so a browser on another origin may send them: the key
+# (http.security), the request id (http.request_id), the body's type and coding (api.common),
+# the deadline (http.limits) and the V2 binary part's length (codecs.v2).
+CORS_REQUEST_HEADERS = (
+    "authorization",
+    "content-type",
+    "content-encoding",
+    "x-request-id",
+    *(name.decode("latin-1") for name in TIMEOUT_HEADERS),
+    V2_HEADER_LENGTH,
+)
+# Response headers a browser client reads: the request id, when to retry (429/503), the V2
+# binary response's JSON length and the scheme a 401 asks for.
+CORS_EXPOSE_HEADERS = ("x-request-id", "retry-after", V2_HEADER_LENGTH, "www-authenticate")
 
 DESCRIPTION = """Serves the versioned MNIST, Fashion-MNIST and Pima models of the model repository.
 
@@ -137,8 +154,8 @@ def create_app(settings: Settings, log_sink: LogSink | None = None) -> FastAPI:
             entry,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
-            expose_headers=["X-Request-ID", "Retry-After"],
+            allow_headers=CORS_REQUEST_HEADERS,
+            expose_headers=CORS_EXPOSE_HEADERS,
         )
     app.entry = entry
     _document_records(app, registry)
