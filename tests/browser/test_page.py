@@ -339,6 +339,20 @@ def test_model_card_shows_metrics_and_plots(
     page.screenshot(path=str(screenshots / "model-card.png"), full_page=True)
 
 
+def test_the_several_digits_checkbox_sits_beside_its_label(page: Any) -> None:
+    _select_model(page, "mnist")
+    assert page.locator("#several-field").is_visible()
+    box = page.locator("#several").bounding_box()
+    label = page.locator("label[for=several]").bounding_box()
+    assert box["width"] < 3 * box["height"], "the checkbox is stretched like a text field"
+    assert box["x"] + box["width"] <= label["x"], "the checkbox is not left of its label"
+    middle = box["y"] + box["height"] / 2
+    assert label["y"] <= middle <= label["y"] + label["height"], "not on its label's line"
+    # hidden for models whose uploads cannot hold a number
+    _select_model(page, "fashion_mnist")
+    assert page.locator("#several-field").is_hidden()
+
+
 def test_phone_width_keyboard_and_labels(
     browser: Any, page_server: Server, screenshots: Path
 ) -> None:
