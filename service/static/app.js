@@ -610,8 +610,11 @@
         );
       }),
     );
+    // A hint only, rounded for reading: left empty, no threshold is sent and the server applies
+    // the model's exact one.
     const thr = $("threshold");
-    thr.placeholder = state.meta.threshold != null ? String(state.meta.threshold) : "0.5";
+    const model = state.meta.threshold;
+    thr.placeholder = model != null ? String(Number(model.toPrecision(3))) : "0.5";
   }
 
   function validateField(input, f) {

@@ -229,8 +229,11 @@ def test_pima_form_validates_and_predicts(
     for feature, value in zip(features, record, strict=True):
         page.fill(f"#f-{feature['name']}", f"{value:g}")
     assert page.get_attribute("#f-glucose", "aria-invalid") == "false"
-    page.click("#pima-submit")
+    with page.expect_request(lambda r: r.method == "POST" and r.url.endswith("/predict")) as sent:
+        page.click("#pima-submit")
     _wait_updates(page, "#pima-result", before)
+    # the threshold field left empty: none is sent, so the server applies the model's exact one
+    assert "threshold" not in json.loads(sent.value.post_data)
     probability = float(page.locator("#pima-probability").inner_text())
     assert probability == pytest.approx(expected, abs=2e-3)
     threshold = float(meta["threshold"]) if meta.get("threshold") is not None else 0.5
@@ -240,6 +243,8 @@ def test_pima_form_validates_and_predicts(
         )
     shown_threshold = f"threshold {round(threshold, 4):g}"  # calibrated ones have many digits
     assert shown_threshold in page.locator("#pima-result").inner_text()
+    # the empty field's hint is the model's threshold to 3 significant digits
+    assert page.get_attribute("#threshold", "placeholder") == f"{threshold:.3g}"
     page.screenshot(path=str(screenshots / "pima.png"), full_page=True)
 
 
