@@ -31,7 +31,8 @@
     timer: null, // trailing throttle timer while drawing
     explain: true, // overlay the attribution map once the prediction settles
     explainSeq: 0, // explanations: late answers to old requests are dropped
-    pimaSeq: 0,
+    pimaSeq: 0, // Pima explanations: late answers to old requests are dropped
+    pimaAsk: 0, // Pima predictions: an answer for values no longer on the form is dropped
   };
 
   // ---------------------------------------------------------------- HTTP
@@ -595,7 +596,8 @@
         });
         if (old[f.name] !== undefined) input.value = old[f.name];
         input.addEventListener("input", () => {
-          validateField(input, f);
+          // The answer on screen is for other values: it goes as soon as this one is wrong.
+          if (!validateField(input, f)) clearPimaResult();
           clearTimeout(pimaTimer);
           pimaTimer = setTimeout(() => predictPima(false), 300);
         });
@@ -631,11 +633,29 @@
     return !message;
   }
 
+  // The result area without an answer (none is on its way either): the form is incomplete or
+  // wrong, or the request for its values failed (the error box says why).
+  function clearPimaResult() {
+    state.pimaAsk++;
+    state.pimaSeq++;
+    const inputs = [...$("pima-fields").querySelectorAll("input")];
+    const wrong = inputs.some((input) => input.getAttribute("aria-invalid") === "true");
+    const empty = inputs.some((input) => input.value.trim() === "");
+    const box = $("pima-result");
+    const text = wrong ? "Correct the marked fields to get a prediction."
+      : empty ? "Fill in the eight fields to get a prediction." : "No prediction for these values.";
+    box.replaceChildren(el("p", { class: "muted", id: "pima-waiting", text }));
+    box.dataset.state = wrong ? "invalid" : empty ? "empty" : "failed";
+    $("pima-explain").replaceChildren();
+  }
+
   async function predictPima(explicit) {
+    if (!isPima()) return;
     const fields = state.meta.input.features;
     const inputs = fields.map((f) => $(`f-${f.name}`));
     const valid = inputs.map((input, i) => (explicit || input.value.trim() !== "" ? validateField(input, fields[i]) : false));
     if (!valid.every(Boolean)) {
+      clearPimaResult();
       if (explicit) inputs[valid.indexOf(false)].focus();
       return;
     }
@@ -646,21 +666,26 @@
     if (thr !== "") {
       const t = Number(thr);
       if (!(t >= 0 && t <= 1)) {
+        clearPimaResult();
         showError("The threshold must be between 0 and 1.");
         return;
       }
       payload.threshold = t;
     }
+    const ask = ++state.pimaAsk;
     try {
       const result = await api(predictPath(), {
         method: "POST",
         body: JSON.stringify(payload),
         headers: { "Content-Type": "application/json" },
       });
+      if (ask !== state.pimaAsk) return;
       showError("");
       renderPima(result);
       explainPima(record);
     } catch (err) {
+      if (ask !== state.pimaAsk) return;
+      clearPimaResult();
       showError(`Prediction failed: ${err.message}`);
     }
   }
@@ -720,6 +745,7 @@
     );
     const trust = trustLine(result, p);
     if (trust) box.append(el("p", {}, trust));
+    box.dataset.state = "answer";
     box.dataset.updates = String(Number(box.dataset.updates) + 1);
   }
 

@@ -248,6 +248,53 @@ def test_pima_form_validates_and_predicts(
     page.screenshot(path=str(screenshots / "pima.png"), full_page=True)
 
 
+def test_pima_answer_goes_while_a_field_is_wrong(page: Any, page_models_dir: Path) -> None:
+    meta = _served_metadata(page_models_dir, "pima")
+    glucose = next(f for f in meta["input"]["features"] if f["name"] == "glucose")
+    _select_model(page, "pima")
+    before = _updates(page, "#pima-explain")
+    page.click("#pima-example")
+    _wait_updates(page, "#pima-explain", before)
+    assert page.locator("#pima-outcome").count() == 1
+    right = page.input_value("#f-glucose")
+
+    wrong = f"{10 * glucose['max'] + 80:g}"
+    page.fill("#f-glucose", wrong)
+    assert "between" in page.locator("#f-glucose-msg").inner_text()
+    # neither the verdict nor its explanation stays beside values it was not computed for
+    assert page.locator("#pima-outcome, #pima-probability, #pima-effects").count() == 0
+    assert "Correct the marked fields" in page.locator("#pima-result").inner_text()
+    assert page.get_attribute("#pima-result", "data-state") == "invalid"
+    page.wait_for_timeout(600)  # past the form's debounce: still nothing is predicted
+    assert page.locator("#pima-outcome, #pima-effects").count() == 0
+
+    # the answer comes back for valid values
+    before = _updates(page, "#pima-result")
+    page.fill("#f-glucose", right)
+    _wait_updates(page, "#pima-result", before)
+    assert page.get_attribute("#pima-result", "data-state") == "answer"
+
+    # an answer still on its way when a field turns wrong is not shown when it arrives
+    held: list[Any] = []
+    page.route("**/predict", lambda route: held.append(route))
+    try:
+        page.click("#pima-submit")
+        for _ in range(100):  # waiting lets Playwright hand the request to the route
+            if held:
+                break
+            page.wait_for_timeout(50)
+        assert held, "the prediction request never left the page"
+        page.fill("#f-glucose", wrong)
+        before = _updates(page, "#pima-result")
+        with page.expect_response(lambda r: r.url.endswith("/predict")):
+            held[0].continue_()
+        page.wait_for_timeout(300)
+        assert _updates(page, "#pima-result") == before
+        assert page.locator("#pima-outcome").count() == 0
+    finally:
+        page.unroute("**/predict")
+
+
 def test_digit_view_overlays_the_attribution_map(
     page: Any, page_models_dir: Path, tmp_path: Path, screenshots: Path
 ) -> None:
