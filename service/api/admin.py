@@ -194,10 +194,5 @@ async def repository_load(name: str, request: Request) -> Response:
 async def repository_unload(name: str, request: Request) -> Response:
     registry = get_registry(request)
     _known_model(registry, name, set())
-    version = _version_param(await _options(request))
-    versions = [version] if version is not None else [mv.version for mv in registry.versions(name)]
-    if not versions:
-        raise NotFound(f"model {name} has no loaded version")
-    for number in versions:
-        await registry.unload(name, number)
+    await registry.unload(name, _version_param(await _options(request)))
     return json_response(registry.model_status(name))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -52,8 +53,12 @@ class ScanResult:
 
     models: dict[str, list[VersionFolder]] = field(default_factory=dict)
     # numbered folders that are not version folders: "018" (TF Serving would read 18; here a
-    # version's folder name is its number as written, so 18 and 018 cannot both claim it)
+    # version's folder name is its number as written, so 18 and 018 cannot both claim it), "0"
+    # (versions count from 1) and numbers of ten digits or more
     ignored: dict[str, list[str]] = field(default_factory=dict)
+    # folders the scan could not read ("pima", "pima/3"), with the reason: what they hold is
+    # unknown, not gone
+    unreadable: dict[str, str] = field(default_factory=dict)
 
     def finished(self, name: str) -> list[VersionFolder]:
         return sorted((v for v in self.models.get(name, []) if v.finished), key=lambda v: v.version)
@@ -74,35 +79,59 @@ class Repository:
         return self.root / name / str(version)
 
     def scan(self) -> ScanResult:
-        """List model folders and their numeric version folders. Anything else is ignored."""
+        """List model folders and their numeric version folders. Anything else is ignored; a
+        folder that cannot be read is named in ``unreadable`` and the rest is scanned."""
         result = ScanResult()
         if not self.root.is_dir():
             return result
-        for model_dir in sorted(self.root.iterdir()):
-            if not model_dir.is_dir() or not valid_name(model_dir.name):
+        try:
+            model_dirs = sorted(self.root.iterdir())
+        except OSError as exc:
+            result.unreadable["."] = _why(exc)
+            return result
+        for model_dir in model_dirs:
+            if not valid_name(model_dir.name):
                 continue
-            found: list[VersionFolder] = []
-            for vdir in model_dir.iterdir():
-                version = parse_version(vdir.name)
-                if version is None or not vdir.is_dir():
+            try:
+                if not model_dir.is_dir():
                     continue
-                if str(version) != vdir.name:
-                    result.ignored.setdefault(model_dir.name, []).append(vdir.name)
-                    continue
-                meta = vdir / METADATA
-                try:
-                    st = meta.stat()
-                    fingerprint: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
-                except OSError:
-                    fingerprint = None
-                found.append(
-                    VersionFolder(
-                        model_dir.name, version, vdir, fingerprint is not None, fingerprint
-                    )
-                )
+                found = self._versions(model_dir, result)
+            except OSError as exc:
+                result.unreadable[model_dir.name] = _why(exc)
+                continue
             if found:
                 result.models[model_dir.name] = sorted(found, key=lambda v: v.version)
         return result
+
+    @staticmethod
+    def _versions(model_dir: Path, result: ScanResult) -> list[VersionFolder]:
+        found: list[VersionFolder] = []
+        for vdir in model_dir.iterdir():
+            if not (vdir.name.isascii() and vdir.name.isdigit()):
+                continue
+            where = f"{model_dir.name}/{vdir.name}"
+            try:
+                if not vdir.is_dir():
+                    continue
+            except OSError as exc:
+                result.unreadable[where] = _why(exc)
+                continue
+            version = parse_version(vdir.name)
+            if not version or str(version) != vdir.name:
+                result.ignored.setdefault(model_dir.name, []).append(vdir.name)
+                continue
+            try:
+                st = (vdir / METADATA).stat()
+                fingerprint: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
+            except FileNotFoundError:
+                fingerprint = None
+            except OSError as exc:
+                result.unreadable[where] = _why(exc)
+                continue
+            found.append(
+                VersionFolder(model_dir.name, version, vdir, fingerprint is not None, fingerprint)
+            )
+        return found
 
     def read_metadata(self, name: str, version: int) -> dict[str, Any]:
         """Read and validate ``metadata.json``; RepositoryError says what is wrong."""
@@ -130,6 +159,12 @@ class Repository:
         if "/" in filename or "\\" in filename or rel not in metadata["files"]:
             raise KeyError(filename)
         return listed_path(self.version_dir(name, version), rel)
+
+
+def _why(exc: OSError) -> str:
+    """An OS error's reason without the path (the caller names the folder, relative to the
+    repository: a host's paths are not shown to clients)."""
+    return exc.strerror or type(exc).__name__
 
 
 def listed_path(vdir: Path, rel: str) -> Path:
@@ -169,6 +204,14 @@ def validate_metadata(meta: Any, name: str, version: int) -> None:
         raise RepositoryError("metadata output.kind must be softmax or sigmoid")
     if not _int_list(out.get("shape")):
         raise RepositoryError("metadata output.shape must be a list of positive integers")
+    _check_labels(labels, out)
+    threshold = meta.get("threshold")
+    if threshold is not None and (
+        not isinstance(threshold, int | float)
+        or isinstance(threshold, bool)
+        or not 0.0 <= threshold <= 1.0
+    ):
+        raise RepositoryError("metadata threshold must be a number from 0 to 1")
     files = meta["files"]
     if not isinstance(files, dict) or not files:
         raise RepositoryError("metadata files must list the version's files")
@@ -180,6 +223,21 @@ def validate_metadata(meta: Any, name: str, version: int) -> None:
         raise RepositoryError("metadata golden needs inputs and outputs")
     if not isinstance(golden["inputs"], list) or not golden["inputs"]:
         raise RepositoryError("metadata golden.inputs is empty")
+
+
+def _check_labels(labels: list[str], output: dict[str, Any]) -> None:
+    """One distinct label per class: each softmax output, or the two outcomes of a sigmoid."""
+    size = math.prod(output["shape"])
+    if output["kind"] == "sigmoid" and size != 1:
+        raise RepositoryError(f"metadata output.shape {output['shape']}: a sigmoid gives one value")
+    classes = 2 if output["kind"] == "sigmoid" else size
+    if len(labels) != classes:
+        raise RepositoryError(
+            f"metadata has {len(labels)} labels for the {classes} classes of its "
+            f"{output['kind']} output"
+        )
+    if len(set(labels)) != len(labels):
+        raise RepositoryError("metadata labels must be distinct")
 
 
 def _int_list(value: Any) -> bool:

@@ -52,6 +52,7 @@ class ModelRegistry:
         self._missing: dict[str, list[int]] = {}  # specific policy: listed but not on disk
         self._pinned: set[tuple[str, int]] = set()  # loaded by admin request
         self._excluded: set[tuple[str, int]] = set()  # unloaded by admin request
+        self._excluded_models: set[str] = set()  # unloaded whole by admin request
         self._lock: asyncio.Lock | None = None
         self.watcher: RepositoryWatcher | None = None  # polls the repository for changes
         self.batch_listeners: list[BatchListener] = []  # metrics hook: (version, rows, seconds)
@@ -62,6 +63,7 @@ class ModelRegistry:
         """Load what the policy selects; start polling when ``poll_interval_s`` > 0."""
         self._lock = asyncio.Lock()
         await self.rescan()
+        self._warn_about_settings()
         self.started = True
         self.watcher = RepositoryWatcher(self, self.repository.root, self.settings.poll_interval_s)
         self.watcher.start()  # polls only when poll_interval_s > 0
@@ -86,18 +88,72 @@ class ModelRegistry:
         ``"name/version"`` strings. Failed versions are retried only when their metadata changes.
         """
         async with self._locked():
-            self._scan = scan = await asyncio.to_thread(self.repository.scan)
+            scan = await self._rescan_disk()
             changes: dict[str, list[str]] = {"loaded": [], "failed": [], "unloaded": []}
-            names = set(scan.models) | set(self._versions)
-            if self.settings.models:
-                names &= set(self.settings.models)
+            names = self._selected(set(scan.models) | set(self._versions))
             await asyncio.gather(*(self._sync_model(name, scan, changes) for name in sorted(names)))
             return changes
 
+    async def _rescan_disk(self) -> ScanResult:
+        """Scan the repository; say once which folders could not be read."""
+        previous = self._scan.unreadable
+        self._scan = scan = await asyncio.to_thread(self.repository.scan)
+        for where, why in sorted(scan.unreadable.items()):
+            if previous.get(where) != why:
+                log.warning(
+                    "cannot read %s in the model repository (%s): what was served from it stays "
+                    "served, nothing new is loaded from it",
+                    where,
+                    why,
+                )
+        return scan
+
+    def _selected(self, names: set[str]) -> set[str]:
+        """The models among ``names`` that the settings select: those ``models`` lists, else
+        under the ``specific`` policy those ``versions`` lists, else all."""
+        if self.settings.models:
+            return names & set(self.settings.models)
+        if self.settings.version_policy == "specific":
+            return names & set(self.settings.versions)
+        return names
+
+    def _named(self) -> set[str]:
+        """The models the settings name explicitly (they are listed even when not on disk)."""
+        if self.settings.models:
+            return set(self.settings.models)
+        if self.settings.version_policy == "specific":
+            return set(self.settings.versions)
+        return set()
+
+    def _warn_about_settings(self) -> None:
+        """Say at start what the settings name that the repository does not hold."""
+        on_disk = set(self._scan.models) | set(self._scan.ignored) | set(self._scan.unreadable)
+        for name in sorted(self._named() - on_disk):
+            log.warning("model %s is named in the settings but not in the repository", name)
+        if self.settings.version_policy == "specific" and not self.settings.models:
+            left_out = sorted(set(self._scan.models) - set(self.settings.versions))
+            if left_out:
+                log.warning(
+                    "version_policy specific lists no versions of %s: not served",
+                    ", ".join(left_out),
+                )
+        for name, labels in sorted(self.settings.version_labels.items()):
+            served = {mv.version for mv in self.versions(name)}
+            for label, version in sorted(labels.items()):
+                if version not in served:
+                    log.warning(
+                        "label %r of model %s names version %s, which is not served",
+                        label,
+                        name,
+                        version,
+                    )
+
     async def load(self, name: str, version: int) -> ModelVersion:
         """Load one finished version even if the policy does not select it (admin)."""
+        if not self._selected({name}):
+            raise NotFound(f"model {name!r} is not among the served models")
         async with self._locked():
-            self._scan = await asyncio.to_thread(self.repository.scan)
+            await self._rescan_disk()
             folder = next((f for f in self._scan.finished(name) if f.version == version), None)
             if folder is None:
                 raise NotFound(f"model {name} has no finished version {version}")
@@ -113,11 +169,12 @@ class ModelRegistry:
 
         Returns the changes like ``rescan()``.
         """
-        if self.settings.models and name not in self.settings.models:
+        if not self._selected({name}):
             raise NotFound(f"model {name!r} is not among the served models")
         async with self._locked():
             self._excluded = {(n, v) for (n, v) in self._excluded if n != name}
-            self._scan = scan = await asyncio.to_thread(self.repository.scan)
+            self._excluded_models.discard(name)
+            scan = await self._rescan_disk()
             changes: dict[str, list[str]] = {"loaded": [], "failed": [], "unloaded": []}
             await self._sync_model(name, scan, changes)
             return changes
@@ -128,22 +185,42 @@ class ModelRegistry:
         if mv is not None and mv.state is VersionState.FAILED:
             del self._versions[name][version]
 
-    async def unload(self, name: str, version: int) -> None:
-        """Unload one version (admin); the policy will not load it again until ``load``."""
+    async def unload(self, name: str, version: int | None = None) -> None:
+        """Unload one version, or with ``version`` None every version of the model (admin).
+
+        The policy will not load an unloaded version again until ``load`` or ``include``; after
+        one version goes, it serves its next choice at once (under ``latest``, the next newest
+        version), as it would had the folder been deleted. A model unloaded whole gets no
+        version from the policy until ``include``.
+        """
         async with self._locked():
-            mv = self._versions.get(name, {}).get(version)
-            if mv is None:
-                raise NotFound(f"model {name} version {version} is not loaded")
-            self._pinned.discard((name, version))
-            self._excluded.add((name, version))
-            await self._unload(mv)
+            if version is None:
+                records = self.versions(name)
+                if not records:
+                    raise NotFound(f"model {name} has no loaded version")
+                self._excluded_models.add(name)
+            else:
+                mv = self._versions.get(name, {}).get(version)
+                if mv is None:
+                    raise NotFound(f"model {name} version {version} is not loaded")
+                records = [mv]
+            for mv in records:
+                self._pinned.discard((name, mv.version))
+                self._excluded.add((name, mv.version))
+                await self._unload(mv)
+            if version is not None:
+                changes: dict[str, list[str]] = {"loaded": [], "failed": [], "unloaded": []}
+                await self._sync_model(name, self._scan, changes)
 
     # --- selection --------------------------------------------------------------------------
     async def _sync_model(self, name: str, scan: ScanResult, changes: dict[str, list[str]]) -> None:
+        if name in scan.unreadable:
+            return  # what the folder holds is unknown, not gone: keep serving what was loaded
         finished = {f.version: f for f in scan.finished(name)}
         current = self._versions.get(name, {})
         policy = self.settings.version_policy
         keep: set[int] = {v for (n, v) in self._pinned if n == name and v in finished}
+        keep |= {v for v in current if f"{name}/{v}" in scan.unreadable}
 
         async def ensure(version: int) -> ModelVersion:
             mv = current.get(version)
@@ -155,6 +232,8 @@ class ModelRegistry:
             return mv
 
         candidates = [v for v in finished if (name, v) not in self._excluded]
+        if name in self._excluded_models:
+            candidates = []
         if policy == "latest":
             # newest first; fall back to older versions only while newer ones fail or, under
             # the fast default policy, miss the accuracy target or the latency budget
@@ -235,6 +314,8 @@ class ModelRegistry:
         versions = self._versions.get(mv.name, {})
         if versions.get(mv.version) is mv:
             del versions[mv.version]
+        if not versions:  # a model whose folder is gone is forgotten (unless the settings name it)
+            self._versions.pop(mv.name, None)
         log.info("model %s version %s unloaded", mv.name, mv.version)
 
     @staticmethod
@@ -305,10 +386,9 @@ class ModelRegistry:
 
     # --- lookups ----------------------------------------------------------------------------
     def model_names(self) -> list[str]:
-        names = set(self._versions) | set(self._scan.models) | set(self._scan.ignored)
-        if self.settings.models:
-            names &= set(self.settings.models)
-        return sorted(names)
+        scan = self._scan
+        names = set(self._versions) | set(scan.models) | set(scan.ignored) | self._named()
+        return sorted(self._selected(names))
 
     def versions(self, name: str) -> list[ModelVersion]:
         return [mv for _, mv in sorted(self._versions.get(name, {}).items())]
@@ -320,9 +400,10 @@ class ModelRegistry:
         """Version labels: settings first, plus ``baseline`` = newest served tutorial version."""
         labels = dict(self.settings.version_labels.get(name, {}))
         if "baseline" not in labels:
-            tutorial = [mv.version for mv in self.versions(name) if mv.recipe == "tutorial"]
-            if tutorial:
-                labels["baseline"] = max(tutorial)
+            tutorial = [mv for mv in self.versions(name) if mv.recipe == "tutorial"]
+            working = [mv for mv in tutorial if mv.available] or tutorial
+            if working:
+                labels["baseline"] = working[-1].version
         return labels
 
     def resolve(self, name: str, version: int | str | None = None) -> ModelVersion:
@@ -356,39 +437,61 @@ class ModelRegistry:
                 raise NotReady(self._why_not_ready(name))
             return self._versions[name][default]
         number = parse_version(version)
+        label = None
         if number is None and isinstance(version, str):
             number = self.labels(name).get(version)
             if number is None:
                 shown = repr(version) if valid_name(version) else ""
                 raise NotFound(f"model {name} has no version or label {shown}".rstrip())
+            label = version
         if number is None:
             raise NotFound(f"model {name} has no version {version}")
         mv = self._versions.get(name, {}).get(number)
         if mv is None:
-            if (name, number) in self._excluded:
-                raise NotFound(f"version {number} of model {name} was unloaded by an admin request")
-            if any(f.version == number for f in self._scan.models.get(name, [])):
-                raise NotFound(
-                    f"version {number} of model {name} is not served "
-                    f"(version policy {self.settings.version_policy})"
-                )
-            raise NotFound(f"model {name} has no version {number}")
+            raise NotFound(self._why_not_served(name, number, label))
         return mv
+
+    def _why_not_served(self, name: str, number: int, label: str | None) -> str:
+        said = f"label {label!r} of model {name} names version {number}, which" if label else ""
+        folder = next((f for f in self._scan.models.get(name, []) if f.version == number), None)
+        if (name, number) in self._excluded:
+            why = "was unloaded by an admin request"
+        elif f"{name}/{number}" in self._scan.unreadable:
+            why = f"cannot be read ({self._scan.unreadable[f'{name}/{number}']})"
+        elif folder is not None and not folder.finished:
+            why = "is unfinished (its metadata.json is not there yet)"
+        elif folder is not None:
+            why = f"is not served (version policy {self.settings.version_policy})"
+        else:
+            return (
+                f"{said} is not in the repository"
+                if label
+                else f"model {name} has no version {number}"
+            )
+        return f"{said} {why}" if label else f"version {number} of model {name} {why}"
 
     def _why_not_ready(self, name: str) -> str:
         versions = self.versions(name)
         if not versions:
-            unfinished = self._scan.unfinished(name)
+            scan = self._scan
+            if self._unloaded(name) or name in self._excluded_models:
+                return f"every version of model {name} was unloaded by an admin request"
+            unfinished = scan.unfinished(name)
             if unfinished:
                 return f"model {name} has only unfinished versions {unfinished}"
-            if self._unloaded(name):
-                return f"every version of model {name} was unloaded by an admin request"
-            ignored = self._scan.ignored.get(name)
+            if name in scan.unreadable:
+                return f"the folder of model {name} cannot be read ({scan.unreadable[name]})"
+            ignored = scan.ignored.get(name)
             if ignored:
                 return (
                     f"model {name} has no version folder, only {sorted(ignored)}: a version's "
-                    "folder is its number without leading zeros"
+                    "folder is its number, from 1, without leading zeros"
                 )
+            if name not in scan.models:
+                return f"model {name} is not in the repository"
+            missing = self._missing.get(name)
+            if missing:
+                return f"versions {missing} of model {name} are not in the repository"
             return f"model {name} has no version selected by the policy"
         parts = [
             f"version {mv.version} is {mv.state.value}" + (f" ({mv.reason})" if mv.reason else "")
@@ -422,7 +525,9 @@ class ModelRegistry:
         Not ready before the first load completes, when the repository has no model, or when a
         model has no available version. With ``readiness="strict"`` (the default) also when a
         selected version failed or is missing. A version being hot-loaded next to an available
-        one (a swap in progress) or being unloaded does not make the service unready.
+        one (a swap in progress) or being unloaded does not make the service unready; nor does a
+        model unloaded by an admin request, or a new model whose first version is still being
+        written (unless the settings name it, or no model has a finished version at all).
         """
         problems: dict[str, str] = {}
         names = self.model_names()
@@ -430,10 +535,16 @@ class ModelRegistry:
             problems["*"] = "models are still loading"
         elif not names:
             problems["*"] = f"no models found in {self.settings.models_dir}"
+        waiting = []  # new models whose first version is still being written
         for name in names:
             if name not in self._defaults:
-                if not self.versions(name) and self._unloaded(name):
+                if not self.versions(name) and (
+                    self._unloaded(name) or name in self._excluded_models
+                ):
                     continue  # unloaded on purpose, as Triton's readiness leaves such models out
+                if self._only_unfinished(name):
+                    waiting.append(name)
+                    continue
                 problems[name] = self._why_not_ready(name)
                 continue
             failed = [mv for mv in self.versions(name) if mv.state is VersionState.FAILED]
@@ -443,7 +554,21 @@ class ModelRegistry:
                 if missing:
                     parts.append(f"versions {missing} are not in the repository")
                 problems[name] = "; ".join(parts)
+        if names and len(waiting) == len(names) and self.started:
+            problems["*"] = "no model has a finished version yet: " + ", ".join(
+                self._why_not_ready(name) for name in waiting
+            )
         return not problems, problems
+
+    def _only_unfinished(self, name: str) -> bool:
+        """A model that has never had a finished version, and that the settings do not name:
+        its first version is being published (the trainer makes the folder first)."""
+        return (
+            name not in self._named()
+            and not self.versions(name)
+            and bool(self._scan.unfinished(name))
+            and not self._scan.finished(name)
+        )
 
 
 def _us(mv: ModelVersion) -> str:

@@ -259,7 +259,7 @@ ERROR_CASES = [
     ("/models/nope/predict", {"json": {"instances": [IMG]}}, 404, "not found"),
     ("/models/..%2F..%2Fetc/predict", {"json": {"instances": [IMG]}}, 404, "not found"),
     ("/models/mnist/versions/9/predict", {"json": {"instances": [IMG]}}, 404, "no version 9"),
-    ("/models/mnist/versions/3/predict", {"json": {"instances": [IMG]}}, 404, "not served"),
+    ("/models/mnist/versions/3/predict", {"json": {"instances": [IMG]}}, 404, "is unfinished"),
     ("/models/mnist/versions/canary/predict", {"json": {"instances": [IMG]}}, 404, "canary"),
     ("/models/mnist/predict", raw(b'{"instances": ['), 400, "malformed JSON"),
     ("/models/mnist/predict", raw(b'{"instances": [[NaN]]}'), 422, "NaN"),

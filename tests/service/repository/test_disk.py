@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,13 +36,40 @@ def test_parse_version() -> None:
 def test_scan_reports_unfinished_and_ignores_junk(repo_copy: Path) -> None:
     (repo_copy / "mnist" / "notes").mkdir()
     (repo_copy / "mnist" / "007").mkdir()  # not canonical: ignored
+    (repo_copy / "mnist" / "0").mkdir()  # versions count from 1
+    (repo_copy / "mnist" / "1234567890").mkdir()  # more digits than a version has
     (repo_copy / "Bad-Name").mkdir()
     (repo_copy / "file.txt").write_text("x")
     scan = Repository(repo_copy).scan()
     assert "Bad-Name" not in scan.models
     assert [f.version for f in scan.finished("mnist")] == [1, 2]
     assert scan.unfinished("mnist") == [3]
-    assert scan.ignored == {"mnist": ["007"]}  # said in /models (ignored_folders), not "notes"
+    # said in /models (ignored_folders), not "notes"
+    assert sorted(scan.ignored["mnist"]) == ["0", "007", "1234567890"] and len(scan.ignored) == 1
+
+
+def test_scan_names_unreadable_folders_and_reads_the_rest(
+    repo_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = Path.iterdir
+    real_stat = Path.stat
+
+    def iterdir(self: Path) -> Any:
+        if self.name == "pima":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    def stat(self: Path, **kwargs: Any) -> Any:
+        if self.parent.name == "2" and self.name == "metadata.json":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_stat(self, **kwargs)
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    monkeypatch.setattr(Path, "stat", stat)
+    scan = Repository(repo_copy).scan()
+    assert scan.unreadable == {"pima": "Permission denied", "mnist/2": "Permission denied"}
+    assert "pima" not in scan.models and [f.version for f in scan.finished("mnist")] == [1]
+    assert "fashion_mnist" in scan.models
 
 
 def test_metadata_validation_errors(repo_copy: Path) -> None:
@@ -55,6 +83,12 @@ def test_metadata_validation_errors(repo_copy: Path) -> None:
         (lambda m: m["output"].update(kind="relu"), "output.kind"),
         (lambda m: m.update(labels=[]), "labels"),
         (lambda m: m["files"].update({"x": "nothex"}), "SHA-256"),
+        (lambda m: m.update(labels=m["labels"][:9]), "9 labels for the 10 classes"),
+        (lambda m: m.update(labels=m["labels"] + ["x"]), "11 labels for the 10 classes"),
+        (lambda m: m.update(labels=["a"] * 10), "distinct"),
+        (lambda m: m["output"].update(kind="sigmoid"), "a sigmoid gives one value"),
+        (lambda m: m.update(threshold=1.5), "threshold must be a number from 0 to 1"),
+        (lambda m: m.update(threshold=True), "threshold must be a number from 0 to 1"),
     ]:
         broken = json.loads(json.dumps(meta))
         change(broken)

@@ -363,3 +363,159 @@ async def test_a_compute_bound_version_splits_its_batches_by_its_latency(repo_co
         assert 16 not in compute_bound.runtime._slots  # type: ignore[union-attr]  # 8 + 1
     finally:
         await registry.stop()
+
+
+# --- the repository changing under the registry, and operators' mistakes ------------------------
+async def test_a_model_whose_folder_is_deleted_is_forgotten(repo_copy: Path) -> None:
+    registry = await started(repo_copy, models=[], version_policy="latest")
+    try:
+        assert "pima" in registry.model_names()
+        shutil.rmtree(repo_copy / "pima")
+        await registry.rescan()
+        assert "pima" not in registry.model_names()
+        assert "pima" not in registry.readiness()[1]
+    finally:
+        await registry.stop()
+    named = await started(repo_copy, models=["mnist", "pima"], version_policy="latest")
+    try:  # unless the settings name it: then it is missing, and says so
+        ready, problems = named.readiness()
+        assert not ready and problems == {"pima": "model pima is not in the repository"}
+    finally:
+        await named.stop()
+
+
+def without_broken(models_dir: Path) -> None:
+    """Leave out the tiny repository's deliberately broken models (they keep readiness off)."""
+    for name in ("broken", "selftest"):
+        shutil.rmtree(models_dir / name)
+
+
+def deny(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    """Listing ``folder`` fails as it does for a folder the server's user may not read."""
+    real = Path.iterdir
+
+    def iterdir(self: Path) -> Any:
+        if self == folder:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+
+
+async def test_an_unreadable_folder_is_skipped_and_what_it_served_stays(
+    repo_copy: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    without_broken(repo_copy)
+    (repo_copy / "scratch").mkdir()
+    deny(monkeypatch, repo_copy / "scratch")  # not a model at all: it must not stop the start
+    registry = await started(repo_copy, models=[], version_policy="latest")
+    try:
+        assert registry.resolve("mnist").available and "scratch" not in registry.model_names()
+        assert "cannot read scratch" in caplog.text
+        served = registry.resolve("pima")
+        deny(monkeypatch, repo_copy / "pima")
+        publish_copy(repo_copy, "mnist", 2, 4)
+        changes = await registry.rescan()
+        assert changes["loaded"] == ["mnist/4"]  # the rest is still scanned
+        assert registry.resolve("pima") is served  # unknown, not gone
+        assert registry.readiness() == (True, {})
+    finally:
+        await registry.stop()
+
+
+async def test_admin_unload_of_the_served_version_falls_back_at_once(tiny_repo: Path) -> None:
+    registry = await started(tiny_repo, models=["mnist"], version_policy="latest")
+    try:
+        assert states(registry, "mnist") == {2: "available"}
+        await registry.unload("mnist", 2)  # no rescan: the policy's next choice is served now
+        assert states(registry, "mnist") == {1: "available"}
+        assert registry.resolve("mnist").version == 1 and registry.readiness() == (True, {})
+        await registry.unload("mnist")  # the whole model: nothing comes back on a rescan
+        await registry.rescan()
+        assert states(registry, "mnist") == {}
+        assert registry.model_status("mnist")["unloaded_versions"] == [1, 2]
+        assert registry.readiness() == (True, {})
+        with pytest.raises(NotReady, match="unloaded by an admin request"):
+            registry.resolve("mnist")
+        await registry.include("mnist")
+        assert states(registry, "mnist") == {2: "available"}
+    finally:
+        await registry.stop()
+
+
+async def test_baseline_is_the_newest_tutorial_version_that_works(repo_copy: Path) -> None:
+    broken = publish_copy(repo_copy, "mnist", 1, 4)  # a tutorial version, newer, corrupt
+    with (broken / "model.tflite").open("ab") as fh:
+        fh.write(b"x")
+    registry = await started(repo_copy, models=["mnist"])
+    try:
+        assert states(registry, "mnist")[4] == "failed"
+        assert registry.labels("mnist")["baseline"] == 1
+    finally:
+        await registry.stop()
+
+
+async def test_specific_policy_serves_the_models_it_lists(
+    tiny_repo: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    registry = await started(
+        tiny_repo, models=[], version_policy="specific", versions={"mnist": [1], "pima": [9]}
+    )
+    try:
+        assert registry.model_names() == ["mnist", "pima"]
+        assert "lists no versions of broken, fashion_mnist, selftest: not served" in caplog.text
+        ready, problems = registry.readiness()
+        assert not ready
+        assert problems == {"pima": "versions [9] of model pima are not in the repository"}
+        with pytest.raises(NotFound, match="not among the served models"):
+            await registry.load("fashion_mnist", 1)  # it could not be reached
+    finally:
+        await registry.stop()
+
+
+async def test_admin_load_refuses_a_model_the_settings_leave_out(tiny_repo: Path) -> None:
+    registry = await started(tiny_repo, models=["mnist"])
+    try:
+        with pytest.raises(NotFound, match="not among the served models"):
+            await registry.load("pima", 1)
+        assert registry.versions("pima") == []
+    finally:
+        await registry.stop()
+
+
+async def test_a_new_model_being_written_leaves_readiness_alone(repo_copy: Path) -> None:
+    without_broken(repo_copy)
+    (repo_copy / "digits" / "1").mkdir(parents=True)  # the trainer makes the folder first
+    registry = await started(repo_copy, models=[], version_policy="latest")
+    try:
+        assert registry.model_status("digits")["unfinished_versions"] == [1]
+        assert registry.readiness() == (True, {})
+    finally:
+        await registry.stop()
+    for name in ("mnist", "fashion_mnist", "pima"):
+        shutil.rmtree(repo_copy / name)
+    alone = await started(repo_copy, models=[], version_policy="latest")
+    try:  # but not when nothing at all can be served
+        ready, problems = alone.readiness()
+        assert not ready and "no model has a finished version yet" in problems["*"]
+    finally:
+        await alone.stop()
+
+
+async def test_settings_naming_what_is_not_there_are_warned_about(
+    tiny_repo: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    registry = await started(
+        tiny_repo,
+        models=["mnist", "cifar"],
+        version_labels={"mnist": {"canary": 9, "stable": 1}},
+    )
+    try:
+        assert "model cifar is named in the settings but not in the repository" in caplog.text
+        assert "label 'canary' of model mnist names version 9, which is not served" in caplog.text
+        assert "'stable'" not in caplog.text
+        with pytest.raises(NotFound, match="label 'canary' of model mnist names version 9"):
+            registry.resolve("mnist", "canary")
+        assert registry.readiness()[1]["cifar"] == "model cifar is not in the repository"
+    finally:
+        await registry.stop()
