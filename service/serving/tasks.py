@@ -467,9 +467,8 @@ class TabularBinaryClassifier(Task):
             raise ValueError(
                 f"input shape {list(self.input_shape)} does not match {len(self.features)} features"
             )
-        threshold = meta.get("threshold")
-        valid = isinstance(threshold, int | float) and 0.0 <= threshold <= 1.0
-        self.threshold = float(threshold) if valid else 0.5  # type: ignore[arg-type]
+        threshold = meta.get("threshold")  # checked with the rest of the metadata
+        self.threshold = 0.5 if threshold is None else float(threshold)
         self._lows = np.array([f.min for f in self.features], np.float32)
         self._highs = np.array([f.max for f in self.features], np.float32)
         # The training sample ships with the version; a broken one fails the load. Versions
