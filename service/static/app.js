@@ -28,6 +28,7 @@
     pending: false,
     lastSent: 0,
     drawn: false,
+    upload: null, // the uploaded file on the pad, sent again when another version is chosen
     timer: null, // trailing throttle timer while drawing
     explain: true, // overlay the attribution map once the prediction settles
     explainSeq: 0, // explanations: late answers to old requests are dropped
@@ -148,11 +149,17 @@
     const tabular = isPima();
     $("image-panel").hidden = tabular;
     $("pima-panel").hidden = !tabular;
-    if (tabular) buildPimaForm();
-    else resetImageResult();
     $("several-field").hidden = tabular || framing() !== "digit";
     if (!$("card").hidden) renderCard();
-    if (!tabular && state.drawn) schedulePredict(true);
+    // The input on screen is answered again by the version now chosen.
+    if (tabular) {
+      buildPimaForm();
+      predictPima(false);
+    } else {
+      resetImageResult();
+      if (state.drawn) schedulePredict(true);
+      else if (state.upload) useFile(state.upload);
+    }
   }
 
   function isPima() {
@@ -168,6 +175,7 @@
     ctx.fillStyle = state.lightInk ? "#000" : "#fff";
     ctx.fillRect(0, 0, pad.width, pad.height);
     state.drawn = false;
+    state.upload = null;
   }
 
   function padPoint(event) {
@@ -215,6 +223,7 @@
     ctx.lineTo(to[0], to[1]);
     ctx.stroke();
     state.drawn = true;
+    state.upload = null; // what is sent now is the pad, the upload with the strokes on it
   }
 
   function clearAll() {
@@ -403,6 +412,7 @@
       /* the server will say what is wrong with the file */
     }
     state.drawn = false; // the file itself is sent, not a redraw of the pad
+    state.upload = file;
     if ($("several").checked && framing() === "digit") await predictNumber(file, file.type, placed);
     else await predictImage(file, file.type);
   }

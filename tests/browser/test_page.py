@@ -295,6 +295,63 @@ def test_pima_answer_goes_while_a_field_is_wrong(page: Any, page_models_dir: Pat
         page.unroute("**/predict")
 
 
+def _another_version(pg: Any) -> str:
+    """An explicit version to choose in the picker (the page starts on "default")."""
+    version: str = pg.evaluate(
+        """() => [...document.querySelectorAll('#version option')]
+            .filter(o => o.value !== '' && !o.disabled).map(o => o.value).pop()"""
+    )
+    return version
+
+
+def _choose_version(pg: Any, version: str, result: str) -> None:
+    """Choose ``version`` and wait for the answer to the input on screen from that version."""
+    path = f"/versions/{version}/predict" if version else "/predict"
+    before = _updates(pg, result)
+    with pg.expect_request(lambda r: r.method == "POST" and r.url.split("?")[0].endswith(path)):
+        pg.select_option("#version", version)
+    _wait_updates(pg, result, before)
+
+
+def test_choosing_another_version_answers_the_same_input_again(
+    page: Any, page_models_dir: Path, tmp_path: Path
+) -> None:
+    _select_model(page, "mnist")
+    meta = _served_metadata(page_models_dir, "mnist")
+    path = tmp_path / "digit.png"
+    image = np.asarray(meta["golden"]["inputs"][0], dtype=np.float32)
+    Image.fromarray(np.round(image * 255).astype(np.uint8), mode="L").save(path)
+    before = _updates(page, "#verdict")
+    page.set_input_files("#file", str(path))
+    _wait_updates(page, "#verdict", before)
+    version = _another_version(page)
+    _choose_version(page, version, "#verdict")  # the upload, sent again
+    assert f"mnist v{version}" in page.locator("#verdict").inner_text()
+    assert page.locator("#predicted-label").count() == 1
+
+    # a drawing
+    page.click("#clear")
+    box = page.locator("#pad").bounding_box()
+    before = _updates(page, "#verdict")
+    page.mouse.move(box["x"] + 140, box["y"] + 50)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 140, box["y"] + 230, steps=10)
+    page.mouse.up()
+    _wait_updates(page, "#verdict", before)
+    _choose_version(page, "", "#verdict")
+    assert page.locator("#predicted-label").count() == 1
+
+    # the Pima form
+    _select_model(page, "pima")
+    before = _updates(page, "#pima-result")
+    page.click("#pima-example")
+    _wait_updates(page, "#pima-result", before)
+    version = _another_version(page)
+    _choose_version(page, version, "#pima-result")
+    assert f"pima v{version}" in page.locator("#pima-result").inner_text()
+    assert page.locator("#pima-outcome").count() == 1
+
+
 def test_digit_view_overlays_the_attribution_map(
     page: Any, page_models_dir: Path, tmp_path: Path, screenshots: Path
 ) -> None:
