@@ -791,6 +791,17 @@
     return Math.abs(x) >= 10 ? x.toFixed(1) : x.toFixed(digits);
   }
 
+  // A file system path on the server is not for web users. The training side labels the data's
+  // source "<kind> <where>" ("cache /root/.cache/digitserve/mnist", "download <url>", "npm package
+  // <name> <version>"): from the first word that starts a local path to the end, only the path's
+  // last part is shown ("cache mnist").
+  const HOST_PATH = /(^|\s)(?:file:\/\/)?(?:~?\/|[A-Za-z]:[\\/]|\\\\).*$/;
+  const lastPart = (path) => path.trim().split(/[\\/]+/).filter(Boolean).pop() || "";
+  function withoutHostPath(source) {
+    if (typeof source !== "string") return "";
+    return source.replace(HOST_PATH, (path, space) => space + lastPart(path)).trim();
+  }
+
   // trim: plain numbers as written (hyper-parameters), else metrics with fixed decimals
   function kvTable(caption, entries, trim = false) {
     const show = (v) => (typeof v === "object" ? JSON.stringify(v) : trim && typeof v === "number" ? String(v) : fmt(v));
@@ -861,7 +872,7 @@
       ["epochs run", meta.training && meta.training.epochs_run],
     ], true));
     const data = meta.data || {};
-    parts.push(kvTable(`Data (${data.source || "source unknown"})`, Object.entries(data.sha256 || {})));
+    parts.push(kvTable(`Data (${withoutHostPath(data.source) || "source unknown"})`, Object.entries(data.sha256 || {})));
     if (meta.libraries) parts.push(kvTable("Libraries", Object.entries(meta.libraries)));
 
     const reportFiles = Object.keys(meta.files || {}).filter((f) => f.startsWith("report/"));

