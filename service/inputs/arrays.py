@@ -20,7 +20,7 @@ import numpy as np
 from service.codecs.tensors import explain_non_numeric, json_kind
 from service.errors import InvalidInput
 
-__all__ = ["SCALES", "Scale", "images_from_json"]
+__all__ = ["RANGE_SLACK", "SCALES", "Scale", "images_from_json"]
 
 
 def _expected(side: int) -> str:
@@ -29,6 +29,9 @@ def _expected(side: int) -> str:
 
 Scale = Literal["auto", "unit", "byte"]
 SCALES: tuple[str, ...] = ("auto", "unit", "byte")
+RANGE_SLACK = 1e-6  # a value this far outside its range is rounding (float32, resampling), not data
+BYTE_PEAK = 2.0  # a 0-255 image whose brightest value is below this is black: such a peak just
+# above 1 is a [0, 1] image that overshot, and is refused rather than read as 0-255
 
 
 # ---------------------------------------------------------------- error-path helpers
@@ -143,11 +146,14 @@ def images_from_json(
 
     - ``"unit"``: values are already in [0, 1] (ink 1, background 0) and are used as they are;
     - ``"byte"``: values are in [0, 255] and are divided by 255;
-    - ``"auto"`` (default): ``"byte"`` if any value in the request is above 1, else ``"unit"``.
+    - ``"auto"`` (default): ``"byte"`` if any value in the request is above 1, else ``"unit"``;
+      but a request whose largest value is above 1 and below 2 is refused as ambiguous (on the
+      0-255 scale it would be black: it is a [0, 1] image that overshot, as resampling does).
 
-    A negative value, a value above 255, or above 1 with ``scale="unit"``, is rejected naming the
-    image and the pixel, as are NaN/Inf, non-numbers, wrong shapes, an empty list and more than
-    ``max_instances`` images (all :class:`InvalidInput`, HTTP 422).
+    Values within ``RANGE_SLACK`` of the range count as in it (rounding), as in the other
+    protocols. A negative value, a value above 255, or above 1 with ``scale="unit"``, is rejected
+    naming the image and the pixel, as are NaN/Inf, non-numbers, wrong shapes, an empty list and
+    more than ``max_instances`` images (all :class:`InvalidInput`, HTTP 422).
     """
     if scale not in SCALES:
         raise InvalidInput(f"scale must be one of {', '.join(SCALES)}; got {scale!r}")
@@ -183,10 +189,16 @@ def images_from_json(
     lo, hi = batch.min(), batch.max()
     if batch.dtype.kind == "f" and not (np.isfinite(lo) and np.isfinite(hi)):
         raise _range_error(batch, ~np.isfinite(batch), where, flat, single, "is not finite")
-    if lo < 0:
-        raise _range_error(batch, batch < 0, where, flat, single, "is negative")
-    byte = scale == "byte" or (scale == "auto" and hi > 1)
-    limit = 255 if byte else 1
+    if lo < -RANGE_SLACK:
+        raise _range_error(batch, batch < -RANGE_SLACK, where, flat, single, "is negative")
+    byte = scale == "byte" or (scale == "auto" and hi > 1 + RANGE_SLACK)
+    if byte and scale == "auto" and hi < BYTE_PEAK:
+        reason = (
+            f"is above 1, and no value reaches {BYTE_PEAK:g}: it is neither a [0, 1] image nor a "
+            "0-255 one (clip a [0, 1] image to 1, or send scale=byte or scale=unit)"
+        )
+        raise _range_error(batch, batch > 1 + RANGE_SLACK, where, flat, single, reason)
+    limit = 255 if byte else 1 + RANGE_SLACK
     if hi > limit:
         reason = {
             "unit": "is above 1 (scale 'unit' expects values in [0, 1])",

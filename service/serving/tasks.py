@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from service.errors import BadRequest, InvalidInput, UnsupportedMediaType
-from service.inputs.arrays import SCALES, images_from_json
+from service.inputs.arrays import RANGE_SLACK, SCALES, images_from_json
 from service.inputs.images import decode_digits, decode_image
 from service.inputs.preprocess import FITS, Fit
 from service.inputs.records import FeatureSpec, features_from_metadata, records_from_json
@@ -34,7 +34,6 @@ from service.serving.attribution import (
 from service.serving.conformal import Conformal
 from service.serving.ood import OodModel
 
-_RANGE_SLACK = 1e-6
 OOD_OUTPUT = "ood_score"  # the extra output of versions with an OOD model (on request only)
 # The extra outputs of versions with conformal scores (on request only): the prediction set,
 # and whether (and why) an abstaining answer abstains.
@@ -123,11 +122,11 @@ class Task:
         if self.input_range is None:
             return
         lo, hi = self.input_range
-        if lowest >= lo - _RANGE_SLACK and highest <= hi + _RANGE_SLACK:
+        if lowest >= lo - RANGE_SLACK and highest <= hi + RANGE_SLACK:
             return
         n = x.shape[0]
         flat = x.reshape(n, -1)
-        bad = (flat < lo - _RANGE_SLACK) | (flat > hi + _RANGE_SLACK)
+        bad = (flat < lo - RANGE_SLACK) | (flat > hi + RANGE_SLACK)
         row = int(np.argmax(bad.any(axis=1)))
         value = float(flat[row][bad[row]][0])
         raise InvalidInput(f"instance {row}: value {value:g} is outside the range [{lo:g}, {hi:g}]")

@@ -59,6 +59,22 @@ def test_auto_scale_is_decided_once_per_request() -> None:
     assert out[0].max() == pytest.approx(1 / 255)
 
 
+def test_rounding_just_outside_the_unit_range_is_the_unit_range() -> None:
+    data = UNIT[:2].copy()
+    data[1, 3, 4], data[0, 0, 0] = 1 + 2**-23, -1e-9  # float32 rounding, resampling
+    out = decode(data.tolist())
+    np.testing.assert_allclose(out, data.astype(np.float32), rtol=0, atol=1e-7)  # not / 255
+
+
+@pytest.mark.parametrize("peak", [1.047, 1.5, 1.99])
+def test_a_unit_image_that_overshot_is_refused_not_read_as_bytes(peak: float) -> None:
+    data = UNIT[:3].copy()
+    data[2, 6, 7] = peak  # one image of three: on the 0-255 scale all three would be black
+    with pytest.raises(InvalidInput, match=r"instances\[2\]: value .* is above 1, and no value"):
+        decode(data.tolist())
+    assert decode(data.tolist(), scale="byte").max() == pytest.approx(peak / 255)
+
+
 def test_explicit_byte_scale_divides_even_small_values() -> None:
     out = decode(UNIT[0].tolist(), scale="byte")
     np.testing.assert_allclose(out[0], UNIT[0] / 255, rtol=1e-6)
