@@ -121,9 +121,9 @@ def test_drawing_updates_the_prediction_live(page: Any, screenshots: Path) -> No
 
 
 def test_uploading_a_test_digit_predicts_its_label(
-    page: Any, page_models_dir: Path, tmp_path: Path, screenshots: Path
+    page: Any, page_server: Server, page_models_dir: Path, tmp_path: Path, screenshots: Path
 ) -> None:
-    meta = _served_metadata(page_models_dir, "mnist")
+    meta = _default_metadata(page_server, page_models_dir, "mnist")  # the version that answers
     inputs = np.asarray(meta["golden"]["inputs"], dtype=np.float32)
     outputs = np.asarray(meta["golden"]["outputs"], dtype=np.float32)
     _select_model(page, "mnist")
@@ -207,9 +207,9 @@ def test_answers_show_the_prediction_set_and_abstain_on_noise(
 
 
 def test_pima_form_validates_and_predicts(
-    page: Any, page_models_dir: Path, screenshots: Path
+    page: Any, page_server: Server, page_models_dir: Path, screenshots: Path
 ) -> None:
-    meta = _served_metadata(page_models_dir, "pima")
+    meta = _default_metadata(page_server, page_models_dir, "pima")  # the version that answers
     features = meta["input"]["features"]
     record = np.asarray(meta["golden"]["inputs"][0], dtype=np.float64)
     expected = float(np.asarray(meta["golden"]["outputs"])[0].ravel()[0])
