@@ -79,12 +79,29 @@ def test_other_image_formats_are_415_even_when_declared_png(to_bytes: ToBytes, f
 
 
 @pytest.mark.parametrize(
+    ("data", "name"),
+    [
+        (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic", "HEIC"),  # an iPhone photo
+        (b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00avifmif1miaf", "AVIF"),
+        (b"\x00\x00\x00\x18ftypmif1\x00\x00\x00\x00mif1heic", "HEIF"),
+        (b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"/>', "SVG"),
+        (b"\xef\xbb\xbf  <svg width='28'></svg>", "SVG"),
+        (b"\xff\x0a\xfa\x7f", "JPEG XL"),
+    ],
+)
+def test_phone_and_vector_formats_are_named_and_415(data: bytes, name: str) -> None:
+    for declared in (None, "image/png"):
+        with pytest.raises(UnsupportedMediaType, match=f"{name} images are not supported"):
+            decode_image(data, max_pixels=LIMIT, content_type=declared)
+
+
+@pytest.mark.parametrize(
     ("data", "match"),
     [(b"", "empty"), (b"hello, world", "not a PNG, JPEG or WebP"),
+     (b"<?xml version='1.0'?><html/>", "not a PNG, JPEG or WebP"),
      (b"\x89PNG\r\n\x1a\n", "PNG image"),
      (b"\x89PNG\r\n\x1a\n" + bytes(100), "cannot be decoded"),
-     (b"\xff\xd8\xff" + bytes(50), "JPEG"),
-     (b"<svg xmlns='http://www.w3.org/2000/svg'/>", "not a PNG, JPEG or WebP")],
+     (b"\xff\xd8\xff" + bytes(50), "JPEG")],
 )  # fmt: skip
 def test_undecodable_bytes_are_422(data: bytes, match: str) -> None:
     with pytest.raises(InvalidInput, match=match) as info:
