@@ -43,12 +43,13 @@ log = logging.getLogger("service.app")
 
 # Request headers the service reads, so a browser on another origin may send them: the key
 # (http.security), the request id (http.request_id), the body's type and coding (api.common),
-# the deadline (http.limits) and the V2 binary part's length (codecs.v2).
+# the deadline (http.limits) and the V2 binary part's length (codecs.v2). Spelled as Starlette
+# spells its always-allowed ones, so the preflight's answer names Content-Type once.
 CORS_REQUEST_HEADERS = (
-    "authorization",
-    "content-type",
-    "content-encoding",
-    "x-request-id",
+    "Authorization",
+    "Content-Type",
+    "Content-Encoding",
+    "X-Request-ID",
     *(name.decode("latin-1") for name in TIMEOUT_HEADERS),
     V2_HEADER_LENGTH,
 )
