@@ -44,7 +44,7 @@ from service.api.uploads import (
     query_options,
 )
 from service.codecs.jsonbody import parse_json
-from service.errors import InvalidInput, NotFound, UnsupportedMediaType
+from service.errors import BadRequest, InvalidInput, NotFound, UnsupportedMediaType
 from service.inputs.images import ACCEPTED_IMAGE_TYPES
 from service.repository.disk import valid_name
 from service.serving import explanations, inference
@@ -212,6 +212,13 @@ async def predict_version(name: str, version: str, request: Request) -> Response
     return await _predict(request, name, version)
 
 
+def _check_image_body(body: bytes) -> None:
+    """An empty body is a malformed request (400), as an empty JSON body is; an empty file
+    among several in a multipart body is that file's problem (422)."""
+    if not body:
+        raise BadRequest("request body is empty: expected an image (PNG, JPEG or WebP)")
+
+
 async def _predict(request: Request, name: str, version: str | None) -> Response:
     settings = get_settings(request)
     registry = get_registry(request)
@@ -225,6 +232,8 @@ async def _predict(request: Request, name: str, version: str | None) -> Response
             f"{', '.join(sorted(ACCEPTED_IMAGE_TYPES))} or multipart/form-data"
         )
     body = await read_body(request, settings.max_body_bytes)
+    if is_image:
+        _check_image_body(body)
     if options["digits"] == "many":
         if not is_image:
             raise InvalidInput("digits=many takes one image (PNG, JPEG or WebP) as the body")
@@ -399,6 +408,7 @@ async def _explain(request: Request, name: str, version: str | None) -> Response
         mv = registry.resolve(name, version)
         x = from_json(payload, task_of(mv), settings, options)
     else:
+        _check_image_body(body)
         task = file_task(registry.resolve(name, version))
         x = await decode_images([(body, ctype, "")], settings, task)
         mv = registry.resolve(name, version)  # no await from here to the queue
