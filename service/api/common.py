@@ -139,13 +139,14 @@ def json_response(
 _REFUSED_TYPES = ("multipart/", "image/", "audio/", "video/")
 
 
-def check_tensor_content_type(request: Request) -> None:
-    """For the tensor protocols (TF Serving, V2): JSON or octet-stream; also any other type (curl
-    -d sends a form type), except multipart, image and other media bodies, which belong to the
-    own API (415)."""
+def check_tensor_content_type(request: Request, *, binary: bool) -> None:
+    """For the tensor protocols (TF Serving, V2): JSON, or octet-stream where the protocol has
+    ``binary`` tensor data (V2); also any other type (curl -d sends a form type), except
+    multipart, image and other media bodies, which belong to the own API (415)."""
     ctype = content_type(request)
     if ctype.startswith(_REFUSED_TYPES):
+        also = " (or application/octet-stream with binary tensor data)" if binary else ""
         raise UnsupportedMediaType(
-            f"unsupported content type {ctype[:100]!r}: send application/json "
-            "(or application/octet-stream with binary tensor data)"
+            f"unsupported content type {ctype[:100]!r}: send application/json{also}; image "
+            "files go to the own API, POST /models/{name}/predict"
         )

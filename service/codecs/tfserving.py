@@ -143,11 +143,20 @@ def input_array(
     return fit_batch(arr, instance_shape, "instances")
 
 
+_NO_BINARY = (
+    "binary inputs ({{\"b64\": ...}}) are not taken: input '{}' is a tensor of numbers; send "
+    "the numbers, or the image file itself to the own API (POST /models/{{name}}/predict)"
+)
+
+
 def _named(obj: dict[str, Any], input_name: str, where: str) -> Any:
     if set(obj) != {input_name}:
         got = ", ".join(sorted(obj)) or "nothing"
         raise InvalidInput(f"{where}: this model has one input named '{input_name}', got {got}")
-    return obj[input_name]
+    value = obj[input_name]
+    if isinstance(value, dict) and "b64" in value:
+        raise InvalidInput(f"{where}: {_NO_BINARY.format(input_name)}")
+    return value
 
 
 def _row_object(
@@ -162,6 +171,8 @@ def _row_object(
         raise InvalidInput(f"{where}: mix of objects and tensors; use one form for all instances")
     if input_name in obj:
         return _named(obj, input_name, where)
+    if "b64" in obj:
+        raise InvalidInput(f"{where}: {_NO_BINARY.format(input_name)}")
     if feature_names:
         missing = [f for f in feature_names if f not in obj]
         extra = sorted(set(obj) - set(feature_names))

@@ -76,6 +76,8 @@ def test_envelope_errors_are_400(doc: Any, needle: str) -> None:
         ({"instances": [{"features": ROW}, ROW]}, "mix of objects"),
         ({"inputs": {"x": [ROW]}}, "one input named 'features'"),
         ({"instances": [[1, 2], [3]]}, "ragged"),
+        ({"instances": [{"b64": "iVBORw0K"}]}, "instances[0]: binary inputs"),
+        ({"instances": [{"features": {"b64": "iVBORw0K"}}]}, "image file itself to the own API"),
     ],
 )
 def test_content_errors_are_422(doc: Any, needle: str) -> None:
