@@ -118,9 +118,16 @@ async def form_images(request: Request, settings: Settings, task: Task) -> np.nd
             raise PayloadTooLarge(f"too many files: at most {limit} per request") from None
         raise InvalidInput(f"malformed multipart body: {exc.detail}") from None
     try:
-        uploads = [value for _, value in form.multi_items() if not isinstance(value, str)]
+        items = form.multi_items()
+        uploads = [value for _, value in items if not isinstance(value, str)]
         if not uploads:
-            raise InvalidInput("the multipart body holds no image files")
+            hint = (
+                " (a part without a filename is a text field: give each picture a filename, "
+                "as curl -F 'image=@digit.png' does)"
+                if items
+                else ""
+            )
+            raise InvalidInput(f"the multipart body holds no image files{hint}")
         files = [
             (await upload.read(), upload.content_type, (upload.filename or "")[:64])
             for upload in uploads

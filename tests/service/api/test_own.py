@@ -241,6 +241,27 @@ async def test_predict_png_body_and_multipart(client: httpx.AsyncClient) -> None
     assert preds[0]["probabilities"] == pred["probabilities"]
 
 
+async def test_a_multipart_picture_without_a_filename_is_explained(
+    client: httpx.AsyncClient,
+) -> None:
+    boundary = "b0undary"
+    body = (
+        (  # what curl -F 'image=<digit.png' sends: a field, not a file
+            f'--{boundary}\r\nContent-Disposition: form-data; name="image"\r\n'
+            "Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + digit_png()
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    r = await client.post(
+        "/models/mnist/predict",
+        content=body,
+        headers={"content-type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert r.status_code == 422
+    assert "a part without a filename is a text field" in r.json()["error"]
+
+
 # --- errors ---------------------------------------------------------------------------------
 IMG = [[0.0] * 28] * 28
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
