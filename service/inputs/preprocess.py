@@ -481,7 +481,8 @@ def nothing_found(fit: Fit) -> str:
     what = "digit" if fit == "digit" else "item"
     return (
         f"no {what} found in the image: nothing stands out from its background "
-        "(a blank or empty page, or ink too faint to read)"
+        "(a blank or empty page, ink too faint to read, or marks smaller than "
+        f"{MIN_INK_SIDE:.0%} of the picture's shorter side: crop closer to the {what})"
     )
 
 

@@ -189,6 +189,13 @@ def test_blank_images_are_not_a_digit(image: Image.Image, to_bytes: ToBytes) -> 
         decode_image(to_bytes(image), max_pixels=LIMIT, fit="item")
 
 
+def test_a_digit_too_small_to_read_is_refused_with_what_to_do(to_bytes: ToBytes) -> None:
+    page = Image.new("L", (1000, 1000), 255)
+    page.paste(seven("L", 255, 0, size=(30, 30)), (400, 500))  # 3% of the page
+    with pytest.raises(NoInkFound, match="smaller than 4% of the picture's shorter side: crop"):
+        decode_image(to_bytes(page), max_pixels=LIMIT)
+
+
 def test_one_pixel_image_is_not_a_digit(to_bytes: ToBytes) -> None:
     with pytest.raises(NoInkFound):
         decode_image(to_bytes(np.full((1, 1), 255, np.uint8)), max_pixels=LIMIT)
