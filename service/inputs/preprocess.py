@@ -73,6 +73,7 @@ FULL_PEAK_SIDE = 64  # ... in a picture whose shorter side has at least this man
 NOISE_K = 5.0  # ink stands this many noise sigmas above the paper
 INK_SHARE = 0.45  # ink threshold as a share of the strokes' own contrast
 MAX_INK_SHARE = 0.5  # more ink than this share of the page is texture or noise, not writing
+MAX_SOFT_SHARE = 0.4  # ink beyond an even ground this soft is light on the page, not a stroke
 KEYED_CONTRAST = 64.0  # grey levels between the strokes and the colour under transparent pixels
 # from which that colour is taken as the background
 CORNER_SHARE = 0.1  # a piece filling a corner goes when the writing clear of the edges has at
@@ -332,12 +333,16 @@ def _normalise(grey: np.ndarray, fit: Fit, lossy: bool) -> np.ndarray | None:
     light = quantile(_reference(grey, fit), 0.5) > 127
     ink = _even_ground_ink(grey, fit, lossy, negate=light)
     if ink is None:
-        ink = _even_ground_ink(grey, fit, lossy, negate=not light)
+        ink = _even_ground_ink(grey, fit, lossy, negate=not light, beyond=True)
     return ink
 
 
-def _even_ground_ink(grey: np.ndarray, fit: Fit, lossy: bool, negate: bool) -> np.ndarray | None:
-    """:func:`_normalise` on an even ground, the picture negated first or not."""
+def _even_ground_ink(
+    grey: np.ndarray, fit: Fit, lossy: bool, negate: bool, beyond: bool = False
+) -> np.ndarray | None:
+    """:func:`_normalise` on an even ground, the picture negated first or not. Ink sought
+    ``beyond`` the ground must have a stroke's edge: a soft glow brighter than an even border
+    (a flash or lamp on an empty page, whose border the light does not reach) is not a digit."""
     if negate:
         grey = 255.0 - grey
     ref = _reference(grey, fit)
@@ -358,11 +363,22 @@ def _even_ground_ink(grey: np.ndarray, fit: Fit, lossy: bool, negate: bool) -> n
     peak = float(grey.max())
     if peak - background < max(MIN_CONTRAST, 6 * sigma):
         return None
+    if beyond and fit == "digit" and _soft_share(grey, background, peak) > MAX_SOFT_SHARE:
+        return None
     high = quantile(grey[grey > (background + peak) / 2], 0.9) if fit == "digit" else peak
     span = high - background
     floor = 0.03 * span if fit == "digit" or lossy else 0.0
     low = background + min(max(floor, 4 * sigma), 0.5 * span)
     return np.clip((grey - low) / max(high - low, 1e-6), 0.0, 1.0)
+
+
+def _soft_share(grey: np.ndarray, background: float, peak: float) -> float:
+    """Of the pixels more than a tenth of the way from the background to the peak, the share
+    less than half of the way: a stroke's anti-aliased edge is a few percent of it (up to about
+    a tenth), the falloff of light over a page most of it."""
+    level = (grey - background) / max(peak - background, 1e-6)
+    inked = level > 0.1
+    return float(np.count_nonzero(level[inked] < 0.5)) / max(int(np.count_nonzero(inked)), 1)
 
 
 def _ink_box(ink: np.ndarray) -> tuple[slice, slice] | None:

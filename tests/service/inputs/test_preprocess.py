@@ -189,6 +189,21 @@ def test_blank_images_are_not_a_digit(image: Image.Image, to_bytes: ToBytes) -> 
         decode_image(to_bytes(image), max_pixels=LIMIT, fit="item")
 
 
+@pytest.mark.parametrize(("size", "fmt"), [((800, 600), "PNG"), ((1600, 1200), "JPEG")])
+def test_a_flash_on_an_empty_page_is_not_a_digit(
+    size: tuple[int, int], fmt: str, to_bytes: ToBytes
+) -> None:
+    # brighter in the middle than at the edges, which it does not reach: an even border, and a
+    # glow "beyond" it as a white brush on grey would be
+    w, h = size
+    yy, xx = np.meshgrid(np.linspace(-1, 1, h), np.linspace(-w / h, w / h, w), indexing="ij")
+    page = 190 + 55 * np.exp(-(xx**2 + yy**2) / 0.1)
+    page += np.random.default_rng(0).normal(0, 2, page.shape)
+    data = to_bytes(np.clip(page, 0, 255).astype(np.uint8), fmt)
+    with pytest.raises(NoInkFound, match="no digit found"):
+        decode_image(data, max_pixels=LIMIT)
+
+
 def test_a_digit_too_small_to_read_is_refused_with_what_to_do(to_bytes: ToBytes) -> None:
     page = Image.new("L", (1000, 1000), 255)
     page.paste(seven("L", 255, 0, size=(30, 30)), (400, 500))  # 3% of the page
