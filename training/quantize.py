@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from service.repository.disk import without_host_path
 from training import interrupts
 from training.cli import existing_dir, positive_int, writable_models_dir
 
@@ -296,7 +297,7 @@ def _write_report(
             recipe=recipe,
             training=meta.get("training") or {},
             metrics=metrics,
-            data_source=data.source,
+            data_source=without_host_path(data.source),
             y_test=data.split.y_test,
             probs=probs,
             samples=data.samples,

@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from service.repository.disk import without_host_path
 from service.serving import conformal
 from training import calibration, ood_confidence
 from training.export import export_version
@@ -126,7 +127,7 @@ def train_and_export(
         recipe=recipe_meta,
         training=training_meta,
         metrics=metrics,
-        data_source=data.source,
+        data_source=without_host_path(data.source),
         y_test=split.y_test,
         probs=probs,
         samples=data.samples,
@@ -140,7 +141,7 @@ def train_and_export(
         "metrics": metrics,
         "recipe": recipe_meta,
         "training": training_meta,
-        "data": {"source": data.source, "sha256": data.sha256},
+        "data": {"source": without_host_path(data.source), "sha256": data.sha256},
         "calibration": calibrated.calibration,
     }
 

@@ -161,6 +161,17 @@ class Repository:
         return listed_path(self.version_dir(name, version), rel)
 
 
+# from the first word that starts a local path (the trainer labels a source "<kind> <where>")
+_HOST_PATH = re.compile(r"(?<!\S)(?:file://)?(?:~?/|[A-Za-z]:[\\/]|\\\\).*$", re.DOTALL)
+
+
+def without_host_path(text: str) -> str:
+    """``text`` with a local file system path at its end cut to the path's last part ("cache
+    /root/.cache/digitserve/mnist" -> "cache mnist"): where the trainer found its data is
+    metadata, the trainer's host's folders are not shown to clients."""
+    return _HOST_PATH.sub(lambda m: re.split(r"[\\/]+", m.group().rstrip("\\/ "))[-1], text)
+
+
 def _why(exc: OSError) -> str:
     """An OS error's reason without the path (the caller names the folder, relative to the
     repository: a host's paths are not shown to clients)."""

@@ -8,6 +8,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from service.repository.disk import without_host_path
 from service.runtimes.base import ModelRuntime
 from service.serving.batcher import Batcher
 from service.serving.tasks import Task
@@ -59,9 +60,14 @@ class ModelVersion:
         return recipe.get("name") if isinstance(recipe, dict) else None
 
     def public_metadata(self) -> dict[str, Any]:
-        """metadata.json without the large golden arrays."""
+        """metadata.json without the large golden arrays, and without the trainer's host's
+        paths in where its data came from (versions trained before the trainer left them out)."""
         meta = self.metadata or {}
-        return {k: v for k, v in meta.items() if k not in LARGE_METADATA_KEYS}
+        public = {k: v for k, v in meta.items() if k not in LARGE_METADATA_KEYS}
+        data = public.get("data")
+        if isinstance(data, dict) and isinstance(data.get("source"), str):
+            public["data"] = {**data, "source": without_host_path(data["source"])}
+        return public
 
     def status(self) -> dict[str, Any]:
         meta = self.metadata or {}

