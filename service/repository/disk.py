@@ -140,7 +140,9 @@ class Repository:
             meta = json.loads(path.read_bytes())
         except FileNotFoundError as exc:
             raise RepositoryError("unfinished version: metadata.json is missing") from exc
-        except (OSError, ValueError) as exc:
+        except OSError as exc:
+            raise RepositoryError(f"metadata.json is unreadable: {_why(exc)}") from exc
+        except ValueError as exc:
             raise RepositoryError(f"metadata.json is unreadable: {exc}") from exc
         validate_metadata(meta, name, version)
         return meta

@@ -275,6 +275,10 @@ class ModelRegistry:
         except Exception as exc:
             mv.state = VersionState.FAILED
             reason = str(exc) if isinstance(exc, RepositoryError) else f"load failed: {exc}"
+            # paths inside the repository, as the runtime's own errors give them, relative to it
+            reason = reason.replace(f"{self.repository.root.resolve()}/", "").replace(
+                f"{self.repository.root}/", ""
+            )
             mv.reason = reason if len(reason) <= 500 else reason[:497] + "..."
             log.warning("model %s version %s failed: %s", name, version, mv.reason)
             if mv.runtime is not None:

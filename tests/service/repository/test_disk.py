@@ -98,6 +98,18 @@ def test_metadata_validation_errors(repo_copy: Path) -> None:
             repo.read_metadata("mnist", 1)
     with pytest.raises(RepositoryError, match="missing"):
         repo.read_metadata("mnist", 3)
+    real = Path.read_bytes
+
+    def refused(self: Path) -> bytes:
+        if self == meta_path:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Path, "read_bytes", refused)
+        with pytest.raises(RepositoryError) as info:
+            repo.read_metadata("mnist", 1)
+    assert str(info.value) == "metadata.json is unreadable: Permission denied"  # no host path
 
 
 def test_verify_files_and_listed_paths(repo_copy: Path) -> None:

@@ -519,3 +519,18 @@ async def test_settings_naming_what_is_not_there_are_warned_about(
         assert registry.readiness()[1]["cifar"] == "model cifar is not in the repository"
     finally:
         await registry.stop()
+
+
+async def test_a_failed_load_names_files_relative_to_the_repository(
+    tiny_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fail(self: ModelRegistry, mv: Any) -> None:
+        raise RuntimeError(f"could not open {mv.path}/model.tflite")
+
+    monkeypatch.setattr(ModelRegistry, "_load_sync", fail)
+    registry = await started(tiny_repo, models=["pima"])
+    try:
+        (mv,) = registry.versions("pima")
+        assert mv.reason == "load failed: could not open pima/1/model.tflite"
+    finally:
+        await registry.stop()
