@@ -11,10 +11,10 @@ In order, for each request:
 4. **body size** (``limits``): 400/413 for a bad or too large ``Content-Length``; a body without
    one is counted while it streams;
 5. **deadline**: ``settings.request_timeout_s`` or a shorter ``X-Request-Timeout`` (422 when that
-   header is not a duration); the work is cancelled and the client gets 504 when it passes before
-   the response has started, or 408 when it was still sending the body of a ``POST`` (the body
-   reader marks ``scope["state"]["body_read"]``): the delay was the client's; admin routes have
-   none;
+   header is not a duration; health probes ignore it); the work is cancelled and the client gets
+   504 when it passes before the response has started, or 408 when it was still sending the body
+   of a ``POST`` (the body reader marks ``scope["state"]["body_read"]``): the delay was the
+   client's; admin routes have none;
 6. **dispatch**: a prediction ``POST`` goes straight to its endpoint (``fastpath``), everything
    else to FastAPI's own stack (router, exception handlers, server-error handler);
 7. **afterwards**: one access log line and the request metrics, whatever happened. An exception
@@ -156,8 +156,12 @@ class Edge:
             if kind is RouteKind.ADMIN:
                 timeout = None
             else:
-                try:
-                    asked = limits.requested_timeout(scope["headers"])
+                try:  # a probe's answer never depends on a header a proxy may add to everything
+                    asked = (
+                        None
+                        if kind is RouteKind.HEALTH
+                        else limits.requested_timeout(scope["headers"])
+                    )
                 except limits.BadTimeout:
                     await send_error(send_with_id, 422, limits.bad_timeout_message())
                     return
