@@ -176,7 +176,9 @@ def format_result(result: dict[str, Any], inputs: Sequence[str], k: int) -> str:
     head = f"{result.get('model')} version {result.get('version')}"
     predictions = result.get("predictions", [])
     if predictions and "probability" in predictions[0]:
-        return head + f", threshold {result.get('threshold')}\n" + _format_pima(predictions)
+        cut = result.get("threshold")
+        shown = f"{float(cut):g}" if isinstance(cut, int | float) else cut  # as the table shows it
+        return head + f", threshold {shown}\n" + _format_pima(predictions)
     rows: list[list[str]] = []
     for n, pred in enumerate(predictions):
         name = inputs[n] if n < len(inputs) else f"#{n + 1}"

@@ -211,6 +211,8 @@ def test_format_pima_and_models() -> None:
     text = out.getvalue()
     assert "pima version 1, threshold 0.5" in text
     assert "0.7300" in text and "diabetes" in text
+    calibrated = {**result, "threshold": 0.38299935564838694}
+    assert "pima version 1, threshold 0.382999\n" in cli.format_result(calibrated, [], 1)
     models = [
         {
             "name": "mnist",
