@@ -30,7 +30,8 @@ class Settings(BaseSettings):
     version_policy: Literal["latest", "all", "specific"] = Field(
         default="latest",
         description="latest: the newest finished version of each model; all: every finished "
-        "version; specific: the versions listed in `versions`.",
+        "version; specific: the versions listed in `versions`, of the models it lists (others "
+        "are not served).",
     )
     versions: dict[str, list[int]] = Field(
         default_factory=dict, description="For version_policy=specific: model name -> versions."

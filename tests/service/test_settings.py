@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,12 @@ def test_a_bad_setting_stops_the_start_with_one_line_and_status_2(
     assert stop.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith(said) and "Traceback" not in err and len(err.splitlines()) == 1, err
+
+
+def test_the_readme_configuration_table_lists_every_setting_once() -> None:
+    """The README's table is what operators read: a setting added or renamed in ``Settings``
+    without it, or a row for one that is gone, fails here."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    rows = re.findall(r"^\| `(SERVE_[A-Z0-9_]+)` \|", readme, flags=re.MULTILINE)
+    fields = sorted(f"SERVE_{name.upper()}" for name in Settings.model_fields)
+    assert sorted(rows) == fields
