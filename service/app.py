@@ -60,7 +60,7 @@ CORS_EXPOSE_HEADERS = ("x-request-id", "retry-after", V2_HEADER_LENGTH, "www-aut
 DESCRIPTION = """Serves the versioned MNIST, Fashion-MNIST and Pima models of the model repository.
 
 Every error is `{"error": "..."}` with a 4xx/5xx status. Predictions accept JSON
-(`{"instances": ...}`), a PNG/JPEG body, or multipart image files."""
+(`{"instances": ...}`), a PNG, JPEG or WebP body, or multipart image files."""
 
 
 class ServeApp(FastAPI):
@@ -114,6 +114,8 @@ def create_app(settings: Settings, log_sink: LogSink | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         telemetry={"tracing": otel, "metrics": otel, "logs": otel},
+        docs_url=None,  # served by the ui router, without a CDN
+        redoc_url=None,  # ReDoc would need its CDN
     )
     app.state.settings = settings
     app.state.registry = registry

@@ -1,8 +1,10 @@
-"""The demo page: ``GET /`` and its static files under ``/static/``.
+"""The demo page: ``GET /`` and its static files under ``/static/``; the OpenAPI UI at ``/docs``.
 
 The files ship inside the package (``service/static``). They are read once when the router is
 built and served from memory; a request names a file only by looking it up in that table, so no
-path is ever built from the URL.
+path is ever built from the URL. The OpenAPI UI (Swagger UI) is served the same way, from the
+files the ``fastapi-swagger`` package ships, not from a CDN: it works where the server has no
+internet, as the demo page does.
 """
 
 from __future__ import annotations
@@ -11,13 +13,17 @@ import hashlib
 import mimetypes
 from pathlib import Path
 
+import fastapi_swagger.resources
 from fastapi import APIRouter, Request
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import Response
 
 from service.api.routing import RouteKind, dialect_router, route_kind
 from service.errors import NotFound
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+SWAGGER_DIR = Path(fastapi_swagger.resources.__file__).resolve().parent
+SWAGGER_FILES = ("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png")
 _TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
@@ -58,10 +64,32 @@ def load_static(directory: Path = STATIC_DIR) -> dict[str, _StaticFile]:
     return {p.name: _StaticFile(p) for p in sorted(directory.iterdir()) if p.is_file()}
 
 
-def build_router(directory: Path = STATIC_DIR) -> APIRouter:
-    """Router serving ``/`` (index.html) and ``/static/<file>``; hidden from the OpenAPI schema."""
+def build_router(directory: Path = STATIC_DIR, swagger: Path = SWAGGER_DIR) -> APIRouter:
+    """Router serving ``/`` (index.html), ``/static/<file>``, and ``/docs`` with its files under
+    ``/docs/<file>``; hidden from the OpenAPI schema."""
     files = load_static(directory)
+    docs_files = {name: _StaticFile(swagger / name) for name in SWAGGER_FILES}
     router = dialect_router("ui", include_in_schema=False)
+
+    @router.get("/docs")
+    @route_kind(RouteKind.READ)
+    def docs(request: Request) -> Response:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}/openapi.json",
+            title="digitserve - API",
+            swagger_js_url=f"{root}/docs/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}/docs/swagger-ui.css",
+            swagger_favicon_url=f"{root}/docs/favicon-32x32.png",
+        )
+
+    @router.get("/docs/{name}")
+    @route_kind(RouteKind.READ)
+    def docs_file(name: str, request: Request) -> Response:
+        static = docs_files.get(name)
+        if static is None:
+            raise NotFound(f"no documentation file named {name!r}")
+        return static.response(request.headers.get("if-none-match"))
 
     def _get(name: str, if_none_match: str | None) -> Response:
         static = files.get(name)

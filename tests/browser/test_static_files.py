@@ -54,3 +54,15 @@ def test_page_uses_no_external_resources() -> None:
     for path in STATIC_DIR.iterdir():
         text = path.read_text(encoding="utf-8")
         assert "http://" not in text and "https://" not in text, path.name
+
+
+@pytest.mark.anyio
+async def test_the_openapi_ui_is_served_without_a_cdn(client: httpx.AsyncClient) -> None:
+    page = await client.get("/docs")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "://" not in page.text  # no asset from another host: works with no internet
+    for asset in ("/docs/swagger-ui-bundle.js", "/docs/swagger-ui.css", "/openapi.json"):
+        assert asset in page.text
+        assert (await client.get(asset)).status_code == 200, asset
+    assert (await client.get("/docs/main.py")).status_code == 404  # only the UI's own files
+    assert (await client.get("/redoc")).status_code == 404  # it would need its CDN
