@@ -34,6 +34,7 @@ class ModelVersion:
     state: VersionState = VersionState.LOADING
     reason: str | None = None
     fingerprint: tuple[int, int] | None = None
+    refused: bool = False  # failed because a file could not be read: tried again at each rescan
     metadata: dict[str, Any] | None = None
     task: Task | None = None
     runtime: ModelRuntime | None = None

@@ -225,7 +225,9 @@ class ModelRegistry:
         async def ensure(version: int) -> ModelVersion:
             mv = current.get(version)
             fp = finished[version].fingerprint
-            if mv is not None and (mv.state is not VersionState.FAILED or mv.fingerprint == fp):
+            if mv is not None and (
+                mv.state is not VersionState.FAILED or (mv.fingerprint == fp and not mv.refused)
+            ):
                 return mv
             mv = await self._load(name, version, fp)
             changes["loaded" if mv.available else "failed"].append(f"{name}/{version}")
@@ -280,7 +282,12 @@ class ModelRegistry:
                 f"{self.repository.root}/", ""
             )
             mv.reason = reason if len(reason) <= 500 else reason[:497] + "..."
-            log.warning("model %s version %s failed: %s", name, version, mv.reason)
+            # a permission fixed later changes no file: such a version is tried at each rescan
+            mv.refused = isinstance(exc, PermissionError) or isinstance(
+                exc.__cause__, PermissionError
+            )
+            if old is None or old.reason != mv.reason:  # said once, not at every retry
+                log.warning("model %s version %s failed: %s", name, version, mv.reason)
             if mv.runtime is not None:
                 mv.runtime.unload()
                 mv.runtime = None

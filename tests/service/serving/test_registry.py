@@ -534,3 +534,27 @@ async def test_a_failed_load_names_files_relative_to_the_repository(
         assert mv.reason == "load failed: could not open pima/1/model.tflite"
     finally:
         await registry.stop()
+
+
+async def test_a_version_refused_for_permissions_loads_once_they_are_fixed(
+    repo_copy: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    locked = repo_copy / "pima" / "1" / "metadata.json"
+    real = Path.read_bytes
+
+    def read_bytes(self: Path) -> bytes:
+        if self == locked:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    registry = await started(repo_copy, models=["pima"], version_policy="latest")
+    try:
+        assert states(registry, "pima") == {1: "failed"}
+        await registry.rescan()  # still refused: tried again, said once
+        assert caplog.text.count("model pima version 1 failed") == 1
+        monkeypatch.setattr(Path, "read_bytes", real)  # chmod fixed: no file changed
+        await registry.rescan()
+        assert states(registry, "pima") == {1: "available"}
+    finally:
+        await registry.stop()
