@@ -35,6 +35,7 @@ class ModelVersion:
     reason: str | None = None
     fingerprint: tuple[int, int] | None = None
     refused: bool = False  # failed because a file could not be read: tried again at each rescan
+    changed_on_disk: tuple[int, int] | None = None  # a later metadata.json fingerprint, warned of
     metadata: dict[str, Any] | None = None
     task: Task | None = None
     runtime: ModelRuntime | None = None

@@ -228,6 +228,15 @@ class ModelRegistry:
             if mv is not None and (
                 mv.state is not VersionState.FAILED or (mv.fingerprint == fp and not mv.refused)
             ):
+                if mv.available and fp != mv.fingerprint and fp != mv.changed_on_disk:
+                    mv.changed_on_disk = fp  # said once per change
+                    log.warning(
+                        "metadata.json of model %s version %s changed while it is served: "
+                        "versions are immutable, it keeps serving what it loaded; publish a new "
+                        "version number instead",
+                        name,
+                        version,
+                    )
                 return mv
             mv = await self._load(name, version, fp)
             changes["loaded" if mv.available else "failed"].append(f"{name}/{version}")

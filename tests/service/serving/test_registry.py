@@ -558,3 +558,19 @@ async def test_a_version_refused_for_permissions_loads_once_they_are_fixed(
         assert states(registry, "pima") == {1: "available"}
     finally:
         await registry.stop()
+
+
+async def test_a_served_version_rewritten_in_place_is_warned_about(
+    repo_copy: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    registry = await started(repo_copy, models=["pima"], version_policy="latest")
+    try:
+        served = registry.resolve("pima")
+        path = repo_copy / "pima" / "1" / "metadata.json"
+        path.write_text(path.read_text() + "\n")  # same version number, new content
+        await registry.rescan()
+        await registry.rescan()
+        assert registry.resolve("pima") is served  # immutable: what was loaded keeps serving
+        assert caplog.text.count("changed while it is served") == 1
+    finally:
+        await registry.stop()
