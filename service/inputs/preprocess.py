@@ -73,7 +73,7 @@ FULL_PEAK_SIDE = 64  # ... in a picture whose shorter side has at least this man
 NOISE_K = 5.0  # ink stands this many noise sigmas above the paper
 INK_SHARE = 0.45  # ink threshold as a share of the strokes' own contrast
 MAX_INK_SHARE = 0.5  # more ink than this share of the page is texture or noise, not writing
-MAX_SOFT_SHARE = 0.4  # ink beyond an even ground this soft is light on the page, not a stroke
+MIN_STEEPNESS = 8.0  # ink beyond an even ground rising less steeply is light on the page
 KEYED_CONTRAST = 64.0  # grey levels between the strokes and the colour under transparent pixels
 # from which that colour is taken as the background
 CORNER_SHARE = 0.1  # a piece filling a corner goes when the writing clear of the edges has at
@@ -341,8 +341,9 @@ def _even_ground_ink(
     grey: np.ndarray, fit: Fit, lossy: bool, negate: bool, beyond: bool = False
 ) -> np.ndarray | None:
     """:func:`_normalise` on an even ground, the picture negated first or not. Ink sought
-    ``beyond`` the ground must have a stroke's edge: a soft glow brighter than an even border
-    (a flash or lamp on an empty page, whose border the light does not reach) is not a digit."""
+    ``beyond`` the ground must rise from it as a stroke's edge does: a glow brighter than an
+    even border (a flash or lamp on an empty page, whose border the light does not reach) is not
+    a digit (:func:`_steepness`)."""
     if negate:
         grey = 255.0 - grey
     ref = _reference(grey, fit)
@@ -363,7 +364,7 @@ def _even_ground_ink(
     peak = float(grey.max())
     if peak - background < max(MIN_CONTRAST, 6 * sigma):
         return None
-    if beyond and fit == "digit" and _soft_share(grey, background, peak) > MAX_SOFT_SHARE:
+    if beyond and fit == "digit" and _steepness(grey, background, peak) < MIN_STEEPNESS:
         return None
     high = quantile(grey[grey > (background + peak) / 2], 0.9) if fit == "digit" else peak
     span = high - background
@@ -372,13 +373,19 @@ def _even_ground_ink(
     return np.clip((grey - low) / max(high - low, 1e-6), 0.0, 1.0)
 
 
-def _soft_share(grey: np.ndarray, background: float, peak: float) -> float:
-    """Of the pixels more than a tenth of the way from the background to the peak, the share
-    less than half of the way: a stroke's anti-aliased edge is a few percent of it (up to about
-    a tenth), the falloff of light over a page most of it."""
-    level = (grey - background) / max(peak - background, 1e-6)
+def _steepness(grey: np.ndarray, background: float, peak: float) -> float:
+    """How sharply the ink rises from the background: the 99th percentile, over the pixels more
+    than a tenth of the way to the peak, of the level's slope (full range per pixel), times the
+    picture's shorter side, measured after a box blur (grain steepens a glow, not a stroke) in a
+    picture large enough that the blur does not widen its strokes. A stroke's edge, even blurred
+    or 28 px small, is 9 and more; the falloff of a flash or lamp's light over a page 3-7."""
+    smooth = box_blur(grey) if min(grey.shape) >= FULL_PEAK_SIDE else grey
+    level = (smooth - background) / max(peak - background, 1e-6)
     inked = level > 0.1
-    return float(np.count_nonzero(level[inked] < 0.5)) / max(int(np.count_nonzero(inked)), 1)
+    if not inked.any():
+        return 0.0
+    dy, dx = np.gradient(level)
+    return quantile(np.hypot(dy, dx)[inked], 0.99) * min(grey.shape)
 
 
 def _ink_box(ink: np.ndarray) -> tuple[slice, slice] | None:

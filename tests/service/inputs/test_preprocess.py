@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter
 
 from service.inputs.images import decode_image
 from service.inputs.preprocess import NoInkFound, _ink_box, preprocess_pil
@@ -202,6 +202,17 @@ def test_a_flash_on_an_empty_page_is_not_a_digit(
     data = to_bytes(np.clip(page, 0, 255).astype(np.uint8), fmt)
     with pytest.raises(NoInkFound, match="no digit found"):
         decode_image(data, max_pixels=LIMIT)
+
+
+@pytest.mark.parametrize("blur", [0, 3, 6])
+@pytest.mark.parametrize("size", [(400, 400), (28, 28)])
+def test_a_soft_white_digit_on_grey_is_still_read(
+    blur: int, size: tuple[int, int], reference: np.ndarray, to_bytes: ToBytes
+) -> None:
+    # the same side of the ground as a flash's glow, but rising from it as a stroke does
+    img = seven("L", 150, 255, width=16).filter(ImageFilter.GaussianBlur(blur)).resize(size)
+    out = decode_image(to_bytes(img), max_pixels=LIMIT)
+    assert np.abs(out - reference).mean() < (0.08 if size == (28, 28) else 0.06)
 
 
 def test_a_digit_too_small_to_read_is_refused_with_what_to_do(to_bytes: ToBytes) -> None:
