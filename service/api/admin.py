@@ -130,9 +130,7 @@ async def repository_index(request: Request) -> Response:
         await registry.rescan()
     scan = await asyncio.to_thread(registry.repository.scan)
     entries: list[dict[str, str]] = []
-    for name in sorted(set(scan.models) | set(registry.model_names())):
-        if registry.settings.models and name not in registry.settings.models:
-            continue
+    for name in registry.model_names():  # what the settings select (models, or specific's)
         loaded = {mv.version: mv for mv in registry.versions(name)}
         for folder in scan.models.get(name, []):
             mv = loaded.pop(folder.version, None)

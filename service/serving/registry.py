@@ -90,6 +90,8 @@ class ModelRegistry:
         async with self._locked():
             scan = await self._rescan_disk()
             changes: dict[str, list[str]] = {"loaded": [], "failed": [], "unloaded": []}
+            if "." in scan.unreadable:
+                return changes  # the repository itself cannot be listed: keep what is served
             names = self._selected(set(scan.models) | set(self._versions))
             await asyncio.gather(*(self._sync_model(name, scan, changes) for name in sorted(names)))
             return changes
@@ -207,10 +209,12 @@ class ModelRegistry:
             for mv in records:
                 self._pinned.discard((name, mv.version))
                 self._excluded.add((name, mv.version))
-                await self._unload(mv)
-            if version is not None:
+            if version is not None:  # the next choice loads first, then this one retires
                 changes: dict[str, list[str]] = {"loaded": [], "failed": [], "unloaded": []}
                 await self._sync_model(name, self._scan, changes)
+            for mv in records:
+                if self._versions.get(name, {}).get(mv.version) is mv:
+                    await self._unload(mv)
 
     # --- selection --------------------------------------------------------------------------
     async def _sync_model(self, name: str, scan: ScanResult, changes: dict[str, list[str]]) -> None:
@@ -220,7 +224,8 @@ class ModelRegistry:
         current = self._versions.get(name, {})
         policy = self.settings.version_policy
         keep: set[int] = {v for (n, v) in self._pinned if n == name and v in finished}
-        keep |= {v for v in current if f"{name}/{v}" in scan.unreadable}
+        held = {v for v in current if f"{name}/{v}" in scan.unreadable}  # unknown, not gone
+        keep |= held
 
         async def ensure(version: int) -> ModelVersion:
             mv = current.get(version)
@@ -238,8 +243,10 @@ class ModelRegistry:
                         version,
                     )
                 return mv
+            before = mv
             mv = await self._load(name, version, fp)
-            changes["loaded" if mv.available else "failed"].append(f"{name}/{version}")
+            if mv.available or before is None or mv.reason != before.reason:  # news only
+                changes["loaded" if mv.available else "failed"].append(f"{name}/{version}")
             return mv
 
         candidates = [v for v in finished if (name, v) not in self._excluded]
@@ -248,9 +255,9 @@ class ModelRegistry:
         if policy == "latest":
             # newest first; fall back to older versions only while newer ones fail or, under
             # the fast default policy, miss the accuracy target or the latency budget
-            for version in sorted(candidates, reverse=True):
+            for version in sorted(set(candidates) | held, reverse=True):
                 keep.add(version)
-                mv = await ensure(version)
+                mv = current[version] if version in held else await ensure(version)
                 if mv.available and (
                     self.settings.default_policy == "newest" or not self._misses(mv)
                 ):

@@ -37,6 +37,13 @@ async def test_index_lists_every_version_with_its_state(tiny_repo: Path) -> None
         assert (await client.post("/v2/repository/index", content=b"{")).status_code == 400
 
 
+async def test_index_lists_only_the_models_the_policy_serves(tiny_repo: Path) -> None:
+    async with serve(tiny_repo, version_policy="specific", versions={"mnist": [1]}) as (_, client):
+        body = (await client.post("/v2/repository/index")).json()
+        assert {e["name"] for e in body} == {"mnist"}  # specific lists mnist alone
+        assert entries(body, "mnist")["1"] == ("READY", "")
+
+
 async def test_index_rescans(tiny_repo: Path, tmp_path: Path) -> None:
     models = tmp_path / "models"
     h.publish(tiny_repo / "mnist" / "1", models, "mnist", 1)

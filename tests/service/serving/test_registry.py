@@ -574,3 +574,74 @@ async def test_a_served_version_rewritten_in_place_is_warned_about(
         assert caplog.text.count("changed while it is served") == 1
     finally:
         await registry.stop()
+
+
+async def test_a_repository_that_cannot_be_listed_keeps_what_is_served(
+    repo_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    without_broken(repo_copy)
+    registry = await started(repo_copy, models=[], version_policy="latest")
+    try:
+        deny(monkeypatch, repo_copy)
+        changes = await registry.rescan()
+        assert changes == {"loaded": [], "failed": [], "unloaded": []}
+        assert registry.resolve("mnist").available and registry.readiness() == (True, {})
+    finally:
+        await registry.stop()
+
+
+async def test_an_unreadable_served_version_is_not_replaced_beside_itself(
+    repo_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry = await started(repo_copy, models=["mnist"], version_policy="latest")
+    try:
+        assert states(registry, "mnist") == {2: "available"}
+        real = Path.stat
+        locked = repo_copy / "mnist" / "2" / "metadata.json"
+
+        def stat(self: Path, **kwargs: Any) -> Any:
+            if self == locked:
+                raise PermissionError(13, "Permission denied", str(self))
+            return real(self, **kwargs)
+
+        monkeypatch.setattr(Path, "stat", stat)
+        changes = await registry.rescan()
+        assert changes["loaded"] == [] and states(registry, "mnist") == {2: "available"}
+    finally:
+        await registry.stop()
+
+
+async def test_a_refused_version_retried_is_news_only_once(
+    repo_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    locked = repo_copy / "pima" / "1" / "metadata.json"
+    real = Path.read_bytes
+
+    def read_bytes(self: Path) -> bytes:
+        if self == locked:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    registry = await started(repo_copy, models=["pima"], version_policy="latest")
+    try:
+        assert (await registry.rescan())["failed"] == []  # retried, the same failure: no news
+    finally:
+        await registry.stop()
+
+
+async def test_admin_unload_serves_the_next_choice_before_it_retires(tiny_repo: Path) -> None:
+    registry = await started(tiny_repo, models=["mnist"], version_policy="latest")
+    seen: list[int] = []
+    real = registry._load
+
+    async def load(name: str, version: int, fingerprint: Any) -> Any:
+        seen.append(registry.resolve("mnist").version)  # still answered while 1 loads
+        return await real(name, version, fingerprint)
+
+    registry._load = load  # type: ignore[method-assign]
+    try:
+        await registry.unload("mnist", 2)
+        assert seen == [2] and states(registry, "mnist") == {1: "available"}
+    finally:
+        await registry.stop()
