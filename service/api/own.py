@@ -46,7 +46,7 @@ from service.api.uploads import (
 from service.codecs.jsonbody import parse_json
 from service.errors import BadRequest, InvalidInput, NotFound, UnsupportedMediaType
 from service.inputs.images import ACCEPTED_IMAGE_TYPES
-from service.repository.disk import valid_name
+from service.repository.disk import valid_name, without_host_path
 from service.serving import explanations, inference
 
 if TYPE_CHECKING:
@@ -169,7 +169,17 @@ async def get_report_file(name: str, version: str, filename: str, request: Reque
         raise NotFound("report file does not match its checksum")
     suffix = ("." + filename.rsplit(".", 1)[-1].lower()) if "." in filename else ""
     media = _MEDIA_TYPES.get(suffix, "application/octet-stream")
+    if suffix == ".md":  # versions trained before the trainer left its host's paths out
+        data = _REPORT_DATA_LINE.sub(_data_line_without_host_path, data)
     return Response(data, media_type=media, headers={"X-Content-Type-Options": "nosniff"})
+
+
+_REPORT_DATA_LINE = re.compile(rb"^(Data: )(.*?)(\.?)$", re.MULTILINE)
+
+
+def _data_line_without_host_path(match: re.Match[bytes]) -> bytes:
+    source = without_host_path(match[2].decode(errors="replace")).encode()
+    return match[1] + source + match[3]
 
 
 # --- prediction ---------------------------------------------------------------------------------

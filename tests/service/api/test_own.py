@@ -133,6 +133,7 @@ async def test_report_file_served_only_when_listed(client: httpx.AsyncClient) ->
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/markdown")
     assert "tiny report" in r.text
+    assert "Data: cache mnist.\n" in r.text and "/srv/host" not in r.text  # no host paths
     r = await client.get("/models/mnist/versions/1/report/history.png")
     assert r.status_code == 200
     assert r.headers["content-type"] == "image/png"
