@@ -256,7 +256,9 @@ def _shape(value: Any, where: str) -> tuple[int, ...]:
     for d in value:
         if isinstance(d, bool) or not isinstance(d, int) or d < 0:
             raise BadRequest(f"{where}: 'shape' must hold non-negative integers, got {value!r}")
-    if shape_product(value) > 2**40:
+    # the product of the non-zero dimensions too: [2**32, 2**32, 0] holds no value, but no array
+    # (numpy's sizes are 64-bit) can take that shape
+    if shape_product([d for d in value if d]) > 2**40:
         raise InvalidInput(f"{where}: shape {value!r} is far too large")
     return tuple(value)
 
@@ -278,5 +280,7 @@ def _decode_outputs(value: Any) -> list[RequestedOutput]:
         k = params.get("classification", 0)
         if isinstance(k, bool) or not isinstance(k, int) or k < 0:
             raise BadRequest(f"output '{name}': classification must be a non-negative integer")
+        if any(o.name == name for o in out):  # each answer holds every output asked for
+            raise BadRequest(f"outputs[{i}]: output '{name[:64]}' is asked for twice")
         out.append(RequestedOutput(name=name, binary=binary, classification=k))
     return out

@@ -136,6 +136,11 @@ def _input(**over: Any) -> dict[str, Any]:
             "classification",
         ),
         ({"inputs": [_input()], "parameters": {"binary_data_output": "yes"}}, 400, "true or false"),
+        # no value, but no array takes the shape: it was a 500 when the data was reshaped
+        ({"inputs": [_input(shape=[2**32, 2**32, 0], data=[])]}, 422, "far too large"),
+        ({"inputs": [_input(shape=[0, 2**63], data=[])]}, 422, "far too large"),
+        # every repeat adds the whole output to the answer: a small request, a huge answer
+        ({"inputs": [_input()], "outputs": [{"name": "p"}] * 2}, 400, "asked for twice"),
     ],
 )
 def test_bad_json_requests_are_clear_client_errors(
