@@ -122,8 +122,11 @@ def _logfmt(value: Any) -> str:
     if isinstance(value, int | float):
         return str(value)
     text = value if isinstance(value, str) else json.dumps(value, default=str)
-    if text == "" or any(c in text for c in ' ="\n\t\\'):
-        return json.dumps(text, ensure_ascii=False)
+    # a client's path or model name may hold terminal escapes, CR or a Unicode line break:
+    # every character that is not printable is written escaped, never raw
+    printable = text.isprintable()
+    if text == "" or not printable or any(c in text for c in ' ="\\'):
+        return json.dumps(text, ensure_ascii=not printable)
     return text
 
 

@@ -188,3 +188,14 @@ def test_log_level_from_settings(restore_root: None) -> None:
     logging.getLogger("service.test").info("hidden")
     logging.getLogger("service.test").warning("shown")
     assert [json.loads(line)["msg"] for line in buf.getvalue().splitlines()] == ["shown"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["/models/\x1b[2J\x1b[31mRED/predict", "/healthz\r", "x\x0b\x0cy", "a\x85b", "a\u2028b"],
+)
+def test_text_format_never_writes_a_control_character_raw(value: str) -> None:
+    from service.observability.logs import _logfmt
+
+    written = _logfmt(value)
+    assert written.isprintable() and json.loads(written) == value  # escaped, and reads back
