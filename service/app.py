@@ -231,13 +231,22 @@ def freeze_heap() -> None:
     gc.freeze()
 
 
+MAX_ERROR_CHARS = 1000  # a message may quote the client's input: never all of it
+
+
+def _capped(message: str) -> str:
+    if len(message) <= MAX_ERROR_CHARS:
+        return message
+    return f"{message[:MAX_ERROR_CHARS]}... ({len(message) - MAX_ERROR_CHARS} more characters)"
+
+
 async def _serve_error(request: Request, exc: ServeError) -> Response:
-    return json_response({"error": exc.message}, exc.status_code, exc.headers or None)
+    return json_response({"error": _capped(exc.message)}, exc.status_code, exc.headers or None)
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
     messages = {404: "not found", 405: "method not allowed"}
-    message = messages.get(exc.status_code) or str(exc.detail)
+    message = messages.get(exc.status_code) or _capped(str(exc.detail))
     return json_response({"error": message}, exc.status_code, dict(exc.headers or {}) or None)
 
 

@@ -466,3 +466,11 @@ async def test_a_blank_page_is_a_422_not_a_digit(client: httpx.AsyncClient, fmt:
     )
     assert r.status_code == 422
     assert r.json()["error"].startswith("no digit found in the image")
+
+
+async def test_an_error_quoting_a_huge_input_is_cut_short(client: httpx.AsyncClient) -> None:
+    record = {f"field_{i:05d}": 1 for i in range(3_000)}  # every name is unknown
+    r = await client.post("/models/pima/predict", json={"instances": [record]})
+    assert r.status_code == 422
+    message = r.json()["error"]
+    assert len(message) < 1100 and message.endswith("more characters)")
