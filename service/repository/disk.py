@@ -78,6 +78,13 @@ class Repository:
             raise RepositoryError(f"invalid model name or version: {name!r}/{version!r}")
         return self.root / name / str(version)
 
+    def relative(self, text: str) -> str:
+        """``text`` with the paths it gives inside the repository made relative to its root, as
+        the runtime's own errors give them: a host's folders are not shown to clients."""
+        for root in (str(self.root.resolve()), str(self.root)):
+            text = text.replace(f"{root}/", "")
+        return text
+
     def scan(self) -> ScanResult:
         """List model folders and their numeric version folders. Anything else is ignored; a
         folder that cannot be read is named in ``unreadable`` and the rest is scanned."""

@@ -111,26 +111,24 @@ class ModelRegistry:
         return scan
 
     def _selected(self, names: set[str]) -> set[str]:
-        """The models among ``names`` that the settings select: those ``models`` lists, else
-        under the ``specific`` policy those ``versions`` lists, else all."""
-        if self.settings.models:
-            return names & set(self.settings.models)
-        if self.settings.version_policy == "specific":
-            return names & set(self.settings.versions)
-        return names
+        """The models among ``names`` that the settings select."""
+        named = self._named()
+        return names if named is None else names & named
 
-    def _named(self) -> set[str]:
-        """The models the settings name explicitly (they are listed even when not on disk)."""
+    def _named(self) -> set[str] | None:
+        """The models the settings name explicitly (listed even when not on disk): those
+        ``models`` lists, else under the ``specific`` policy those ``versions`` lists (none when
+        it lists none); ``None`` when the settings name none, and every model is served."""
         if self.settings.models:
             return set(self.settings.models)
         if self.settings.version_policy == "specific":
             return set(self.settings.versions)
-        return set()
+        return None
 
     def _warn_about_settings(self) -> None:
         """Say at start what the settings name that the repository does not hold."""
         on_disk = set(self._scan.models) | set(self._scan.ignored) | set(self._scan.unreadable)
-        for name in sorted(self._named() - on_disk):
+        for name in sorted((self._named() or set()) - on_disk):
             log.warning("model %s is named in the settings but not in the repository", name)
         if self.settings.version_policy == "specific" and not self.settings.models:
             left_out = sorted(set(self._scan.models) - set(self.settings.versions))
@@ -293,10 +291,7 @@ class ModelRegistry:
         except Exception as exc:
             mv.state = VersionState.FAILED
             reason = str(exc) if isinstance(exc, RepositoryError) else f"load failed: {exc}"
-            # paths inside the repository, as the runtime's own errors give them, relative to it
-            reason = reason.replace(f"{self.repository.root.resolve()}/", "").replace(
-                f"{self.repository.root}/", ""
-            )
+            reason = self.repository.relative(reason)
             mv.reason = reason if len(reason) <= 500 else reason[:497] + "..."
             # a permission fixed later changes no file: such a version is tried at each rescan
             mv.refused = isinstance(exc, PermissionError) or isinstance(
@@ -414,7 +409,9 @@ class ModelRegistry:
     # --- lookups ----------------------------------------------------------------------------
     def model_names(self) -> list[str]:
         scan = self._scan
-        names = set(self._versions) | set(scan.models) | set(scan.ignored) | self._named()
+        names = (
+            set(self._versions) | set(scan.models) | set(scan.ignored) | (self._named() or set())
+        )
         return sorted(self._selected(names))
 
     def versions(self, name: str) -> list[ModelVersion]:
@@ -591,7 +588,7 @@ class ModelRegistry:
         """A model that has never had a finished version, and that the settings do not name:
         its first version is being published (the trainer makes the folder first)."""
         return (
-            name not in self._named()
+            name not in (self._named() or set())
             and not self.versions(name)
             and bool(self._scan.unfinished(name))
             and not self._scan.finished(name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -390,16 +391,20 @@ def without_broken(models_dir: Path) -> None:
         shutil.rmtree(models_dir / name)
 
 
-def deny(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
-    """Listing ``folder`` fails as it does for a folder the server's user may not read."""
-    real = Path.iterdir
+def deny(
+    monkeypatch: pytest.MonkeyPatch, path: Path, method: str = "iterdir"
+) -> Callable[[], None]:
+    """``Path.<method>`` on ``path`` fails as it does where the server's user may not read;
+    returns what allows it again (a fixed permission changes no file)."""
+    real = getattr(Path, method)
 
-    def iterdir(self: Path) -> Any:
-        if self == folder:
+    def refused(self: Path, *args: Any, **kwargs: Any) -> Any:
+        if self == path:
             raise PermissionError(13, "Permission denied", str(self))
-        return real(self)
+        return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "iterdir", iterdir)
+    monkeypatch.setattr(Path, method, refused)
+    return lambda: monkeypatch.setattr(Path, method, real)
 
 
 async def test_an_unreadable_folder_is_skipped_and_what_it_served_stays(
@@ -539,21 +544,13 @@ async def test_a_failed_load_names_files_relative_to_the_repository(
 async def test_a_version_refused_for_permissions_loads_once_they_are_fixed(
     repo_copy: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    locked = repo_copy / "pima" / "1" / "metadata.json"
-    real = Path.read_bytes
-
-    def read_bytes(self: Path) -> bytes:
-        if self == locked:
-            raise PermissionError(13, "Permission denied", str(self))
-        return real(self)
-
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    allow = deny(monkeypatch, repo_copy / "pima" / "1" / "metadata.json", "read_bytes")
     registry = await started(repo_copy, models=["pima"], version_policy="latest")
     try:
         assert states(registry, "pima") == {1: "failed"}
         await registry.rescan()  # still refused: tried again, said once
         assert caplog.text.count("model pima version 1 failed") == 1
-        monkeypatch.setattr(Path, "read_bytes", real)  # chmod fixed: no file changed
+        allow()  # chmod fixed: no file changed
         await registry.rescan()
         assert states(registry, "pima") == {1: "available"}
     finally:
@@ -596,15 +593,7 @@ async def test_an_unreadable_served_version_is_not_replaced_beside_itself(
     registry = await started(repo_copy, models=["mnist"], version_policy="latest")
     try:
         assert states(registry, "mnist") == {2: "available"}
-        real = Path.stat
-        locked = repo_copy / "mnist" / "2" / "metadata.json"
-
-        def stat(self: Path, **kwargs: Any) -> Any:
-            if self == locked:
-                raise PermissionError(13, "Permission denied", str(self))
-            return real(self, **kwargs)
-
-        monkeypatch.setattr(Path, "stat", stat)
+        deny(monkeypatch, repo_copy / "mnist" / "2" / "metadata.json", "stat")
         changes = await registry.rescan()
         assert changes["loaded"] == [] and states(registry, "mnist") == {2: "available"}
     finally:
@@ -614,15 +603,7 @@ async def test_an_unreadable_served_version_is_not_replaced_beside_itself(
 async def test_a_refused_version_retried_is_news_only_once(
     repo_copy: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    locked = repo_copy / "pima" / "1" / "metadata.json"
-    real = Path.read_bytes
-
-    def read_bytes(self: Path) -> bytes:
-        if self == locked:
-            raise PermissionError(13, "Permission denied", str(self))
-        return real(self)
-
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    deny(monkeypatch, repo_copy / "pima" / "1" / "metadata.json", "read_bytes")
     registry = await started(repo_copy, models=["pima"], version_policy="latest")
     try:
         assert (await registry.rescan())["failed"] == []  # retried, the same failure: no news
