@@ -45,8 +45,56 @@ def shape_text(shape: Sequence[int | None]) -> str:
     return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
 
 
+# numpy reads a list of numbers holding one string as text, turning every number into a string
+# first (about a second per ten million numbers): a longer list is read this many values at a
+# time, and the first chunk that is not numbers ends the read
+CHUNK_VALUES = 65536
+
+
+def _rough_size(data: Any) -> int:
+    """The number of values ``data`` holds if it is regular: the product of the lengths along
+    its first elements."""
+    n = 1
+    while isinstance(data, list) and data:
+        n *= len(data)
+        data = data[0]
+    return n
+
+
+def numeric_array(data: Any) -> np.ndarray | None:
+    """``np.asarray(data)`` when ``data`` is a regular (nested) list of numbers or booleans, else
+    None (ragged, or holding a string, null or object), without reading a long list as text."""
+    try:
+        step = _chunk_length(data)
+        if not isinstance(data, list) or step >= len(data):
+            arr = np.asarray(data)
+        else:
+            parts = []
+            for start in range(0, len(data), step):
+                part = np.asarray(data[start : start + step])
+                if part.dtype.kind not in _NUMERIC_KINDS:
+                    return None
+                parts.append(part)
+            # chunks of different types (int and float) are typed as one array would be
+            same = all(p.dtype == parts[0].dtype for p in parts)
+            arr = np.concatenate(parts) if same else np.asarray(data)
+    except (ValueError, TypeError, OverflowError, RecursionError):
+        return None
+    return arr if arr.dtype.kind in _NUMERIC_KINDS else None
+
+
+def _chunk_length(data: Any) -> int:
+    """How many elements of the list ``data`` hold about :data:`CHUNK_VALUES` values."""
+    if not isinstance(data, list) or not data:
+        return 1
+    return max(1, CHUNK_VALUES // _rough_size(data[0]))
+
+
 def _shape_of(value: Any, path: str, depth: int) -> tuple[int, ...] | str:
-    """The shape of a regular nested list of numbers, or a message naming the first problem."""
+    """The shape of a regular nested list of numbers, or a message naming the first problem.
+
+    A long list is read by numpy a chunk at a time: only a chunk that is not a regular array of
+    numbers, or not of the first element's shape, is walked element by element."""
     if json_kind(value) == "number":
         return ()
     if not isinstance(value, list):
@@ -54,17 +102,24 @@ def _shape_of(value: Any, path: str, depth: int) -> tuple[int, ...] | str:
     if depth >= MAX_DEPTH:
         return f"{path}: arrays nested more than {MAX_DEPTH} levels deep"
     first: tuple[int, ...] | None = None
-    for i, item in enumerate(value):
-        sub = _shape_of(item, f"{path}[{i}]", depth + 1)
-        if isinstance(sub, str):
-            return sub
-        if first is None:
-            first = sub
-        elif sub != first:
-            return (
-                f"{path}[{i}]: ragged array: it has shape {shape_text(sub)} "
-                f"but {path}[0] has shape {shape_text(first)}"
-            )
+    step = _chunk_length(value)
+    for start in range(0, len(value), step):
+        chunk = value[start : start + step]
+        arr = numeric_array(chunk) if step > 1 else None
+        if arr is not None and arr.dtype.kind != "b" and (first is None or arr.shape[1:] == first):
+            first = arr.shape[1:]
+            continue
+        for i, item in enumerate(chunk, start):
+            sub = _shape_of(item, f"{path}[{i}]", depth + 1)
+            if isinstance(sub, str):
+                return sub
+            if first is None:
+                first = sub
+            elif sub != first:
+                return (
+                    f"{path}[{i}]: ragged array: it has shape {shape_text(sub)} "
+                    f"but {path}[0] has shape {shape_text(first)}"
+                )
     return (len(value), *(first or ()))
 
 
@@ -90,12 +145,9 @@ def json_numbers(data: Any, dtype: np.dtype[Any], where: str) -> np.ndarray:
         return data.astype(dtype, copy=False)
     if isinstance(data, (str, bytes, dict)) or data is None:
         raise InvalidInput(f"{where}: expected a number or a (nested) list of numbers")
-    try:
-        raw = np.asarray(data)
-    except (ValueError, TypeError, OverflowError, RecursionError):
-        raise InvalidInput(_explain(data, where, "rectangular (nested) list of numbers")) from None
-    if raw.dtype.kind not in _NUMERIC_KINDS:
-        raise InvalidInput(_explain(data, where, "numbers, got non-numeric values"))
+    raw = numeric_array(data)
+    if raw is None:
+        raise InvalidInput(_explain(data, where, "a rectangular (nested) list of numbers"))
     return cast_numbers(raw, dtype, where)
 
 

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from service.codecs.tensors import explain_non_numeric, json_kind
+from service.codecs.tensors import explain_non_numeric, json_kind, numeric_array
 from service.errors import InvalidInput
 
 __all__ = ["RANGE_SLACK", "SCALES", "Scale", "images_from_json"]
@@ -46,10 +46,10 @@ def _numeric(data: Any, where: str) -> np.ndarray:
     if isinstance(data, np.ndarray):
         arr = data
     else:
-        try:
-            arr = np.asarray(data)
-        except (ValueError, TypeError, OverflowError, RecursionError):
-            raise InvalidInput(explain_non_numeric(data, where)) from None
+        found = numeric_array(data)
+        if found is None:
+            raise InvalidInput(explain_non_numeric(data, where))
+        arr = found
     if arr.dtype.kind not in "iuf":
         if isinstance(data, np.ndarray):
             raise InvalidInput(f"{where}: expected numbers, got an array of {arr.dtype}")
@@ -169,14 +169,13 @@ def images_from_json(
             raise InvalidInput(
                 f"{where}: {len(instances)} images is more than the limit of {max_instances}"
             )
-        try:
-            arr = np.asarray(instances)
-        except (ValueError, TypeError, OverflowError, RecursionError):
+        regular = numeric_array(instances)
+        if regular is None:  # irregular, or a value that is no number: found image by image
             batch, flat = _ragged_batch(instances, where, side), False
         else:
-            if arr.dtype.kind not in "iuf":
+            if regular.dtype.kind not in "iuf":
                 raise InvalidInput(explain_non_numeric(instances, where))
-            batch, flat = _as_batch(arr, where, side)
+            batch, flat = _as_batch(regular, where, side)
     else:
         raise InvalidInput(
             f"{where}: expected an image ({side * side} values or a {side}x{side} "
