@@ -23,14 +23,6 @@ async def healthz() -> Response:
     return json_response({"status": "alive"})
 
 
-# HEAD, as probes and uptime checkers send it: the same status and headers, no body (the server
-# drops it). Out of the schema, where it would repeat the GET operation.
-@router.head("/healthz", include_in_schema=False)
-@route_kind(RouteKind.HEALTH)
-async def healthz_head() -> Response:
-    return await healthz()
-
-
 @router.get(
     "/readyz",
     summary="Readiness: 200 once every selected model version is loaded and self-tested",
@@ -71,9 +63,3 @@ async def readyz(request: Request) -> Response:
         "models": problems,
     }
     return json_response(body, status_code=503)
-
-
-@router.head("/readyz", include_in_schema=False)
-@route_kind(RouteKind.HEALTH)
-async def readyz_head(request: Request) -> Response:
-    return await readyz(request)

@@ -15,8 +15,9 @@ In order, for each request:
    504 when it passes before the response has started, or 408 when it was still sending the body
    of a ``POST`` (the body reader marks ``scope["state"]["body_read"]``): the delay was the
    client's; admin routes have none;
-6. **dispatch**: a prediction ``POST`` goes straight to its endpoint (``fastpath``), everything
-   else to FastAPI's own stack (router, exception handlers, server-error handler);
+6. **dispatch**: a ``HEAD`` goes where its ``GET`` would (answered without the body); a
+   prediction ``POST`` goes straight to its endpoint (``fastpath``), everything else to
+   FastAPI's own stack (router, exception handlers, server-error handler);
 7. **afterwards**: one access log line and the request metrics, whatever happened. An exception
    nobody answered becomes a logged 500 ``{"error": "internal error"}``; a client gone before
    its body arrived is logged with status 499 and gets no answer.
@@ -122,6 +123,12 @@ class Edge:
         path = route_path(scope)
         method = scope["method"]
         found = self.routes.match(method, path)
+        if method == "HEAD" and found is not None and "HEAD" not in found[0].methods:
+            as_get = self.routes.match("GET", path)
+            if as_get is not None and "GET" in as_get[0].methods:
+                # HEAD is GET without the body: the server, which keeps the request's own
+                # scope, sends none
+                found, scope = as_get, {**scope, "method": "GET"}
         kind = found[0].kind if found is not None else None
         protocol = found[0].protocol if found is not None else "other"
         stats = self.metrics.requests if self.metrics is not None else None

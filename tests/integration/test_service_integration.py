@@ -219,10 +219,12 @@ def test_bad_inputs(
     assert "Traceback" not in body["error"]
 
 
-def test_head_probes_get_no_body_and_get_405_elsewhere(http: httpx.Client) -> None:
-    for path in ("/healthz", "/readyz"):
+def test_head_gets_no_body_and_a_wrong_method_405(http: httpx.Client) -> None:
+    for path in ("/healthz", "/readyz", "/models", "/v1/models/pima", "/v2/health/live"):
         r = http.head(path)
         assert r.status_code == 200 and r.content == b"", path
+        assert r.headers["content-length"] == http.get(path).headers["content-length"], path
+    assert http.head("/v1/models/pima:predict").status_code == 405
     r = http.get("/v1/models/pima:predict")  # a verb URL: POST only
     assert r.status_code == 405 and r.headers["allow"] == "POST"
     assert r.json() == {"error": "method not allowed"}

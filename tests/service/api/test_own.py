@@ -50,8 +50,8 @@ async def test_healthz(client: httpx.AsyncClient) -> None:
     assert r.json() == {"status": "alive"}
 
 
-async def test_probes_answer_head_as_get(client: httpx.AsyncClient) -> None:
-    for path in ("/healthz", "/readyz"):
+async def test_every_get_answers_head_as_get(client: httpx.AsyncClient) -> None:
+    for path in ("/healthz", "/readyz", "/models", "/v1/models/pima", "/v2/health/ready", "/"):
         got, head = await client.get(path), await client.head(path)
         assert head.status_code == got.status_code, path  # 200 and 503 (a broken model) here
         assert head.headers["content-type"] == got.headers["content-type"]
