@@ -18,7 +18,10 @@ import numpy as np
 __all__ = ["Components", "components", "filled", "select"]
 
 LINE_SPAN = 0.8  # a piece longer than this share of the picture's side ...
-LINE_THICK = 0.06  # ... and thinner than this share of its length is a printed line or an edge
+LINE_THICK = 0.06  # ... and thinner than this share of its length is a printed line or an edge,
+LINE_BEND = 0.2  # ... when straight: its box no wider across than this share of its length
+# (a rule in a photo turned by up to about 11 degrees) and twice its thickness; a digit written
+# with a fine pen across a tight crop fills its box both ways
 SPECK_SHARE = 0.08  # pieces smaller than this share of the biggest are specks ...
 NEAR = 0.25  # ... unless within this share of the biggest piece's size from it
 CLUTTER_PIECES = 40  # more pieces than this with no dominant one is noise or texture
@@ -121,7 +124,12 @@ def select(comp: Components, shape: tuple[int, int]) -> np.ndarray:
     bw = comp.x1 - comp.x0 + 1
     length = np.maximum(bw, bh)
     thickness = comp.area / np.maximum(length, 1)
-    line = (np.maximum(bw / w, bh / h) >= LINE_SPAN) & (thickness <= LINE_THICK * length + 1.5)
+    across = np.minimum(bw, bh)
+    line = (
+        (np.maximum(bw / w, bh / h) >= LINE_SPAN)
+        & (thickness <= LINE_THICK * length + 1.5)
+        & (across <= LINE_BEND * length + 2 * thickness)
+    )
     keep = ~line
     if not keep.any():
         return keep

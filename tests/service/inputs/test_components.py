@@ -81,6 +81,24 @@ def test_long_thin_lines_and_far_specks_are_not_writing() -> None:
     assert not kept[10, 5] and not kept[55, 3]
 
 
+def test_a_thin_digit_across_a_tight_crop_is_writing_and_a_tilted_rule_is_not() -> None:
+    mask = np.zeros((44, 44), bool)
+    mask[2, 8:40] = True  # a fine-pen "5" across the whole crop: its top bar,
+    mask[2:20, 8] = True  # its stem,
+    mask[20, 8:36] = True  # and its bowl
+    mask[20:40, 36] = True
+    mask[40, 4:36] = True
+    comp = components(mask)
+    assert select(comp, mask.shape).all()
+    rule = np.zeros((60, 60), bool)
+    for x in range(2, 58):  # a printed rule in a photo turned by about 6 degrees
+        rule[10 + round(0.1 * x), x] = True
+    rule[25:50, 25:29] = True  # and a stroke
+    comp = components(rule)
+    kept = comp.mask(select(comp, rule.shape), rule.shape)
+    assert kept[30, 26] and not kept[10, 3] and not kept[15, 50]
+
+
 def test_many_similar_pieces_are_clutter() -> None:
     mask = np.zeros((100, 100), bool)
     mask[2::8, 2::8] = True  # grain: 13 x 13 dots, none dominant

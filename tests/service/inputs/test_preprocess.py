@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -266,6 +267,21 @@ def test_a_digit_on_shaded_paper_is_read_like_the_drawing(
     for fmt in ("PNG", "JPEG"):
         out = decode_image(to_bytes(photo, fmt), max_pixels=LIMIT)
         assert np.abs(out - reference).mean() < 0.06
+
+
+PICTURES = Path(__file__).parent / "pictures"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["five-fine-pen-tight-crop-44px.jpg"],  # a thin digit across the crop is no printed rule
+)
+def test_readable_pictures_once_judged_blank_are_read(name: str) -> None:
+    """Pictures from the photo set's generator (`benchmarks/photos/generate.py`, digits beyond
+    the set's indices) that a person reads at once and the preprocessing found no ink in."""
+    out = decode_image((PICTURES / name).read_bytes(), max_pixels=LIMIT)
+    assert out.shape == (28, 28) and out.max() > 0.5
+    assert bbox_long_side(out > 0.1) in range(18, 23)
 
 
 # ------------------------------------------------------------------ real MNIST
