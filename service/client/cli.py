@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--version",
         dest="model_version",
+        type=version_or_label,
         metavar="V",
         help="model version or label (default: the model's default version)",
     )
@@ -57,7 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--csv", metavar="FILE", help="pima: CSV of records with a header row")
     parser.add_argument("--json", action="store_true", help="print the server's JSON answer")
-    parser.add_argument("--url", default=os.environ.get(URL_ENV, DEFAULT_URL), help="server URL")
+    parser.add_argument(
+        "--url", type=server_url, default=os.environ.get(URL_ENV, DEFAULT_URL), help="server URL"
+    )
     parser.add_argument("--timeout", type=seconds, default=30.0, help="seconds (default 30)")
     pima = parser.add_argument_group("pima record (all eight, raw clinical values)")
     for name, help_text in PIMA_FEATURES.items():
@@ -74,6 +77,23 @@ def finite_float(text: str) -> float:
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
     return value
+
+
+def server_url(text: str) -> str:
+    """An argparse type: an http(s) URL with a host."""
+    scheme, sep, rest = text.partition("://")
+    if not sep or scheme.lower() not in ("http", "https") or not rest.split("/")[0]:
+        raise argparse.ArgumentTypeError(
+            f"not a server URL: {text!r} (expected http://HOST:PORT or https://HOST)"
+        )
+    return text
+
+
+def version_or_label(text: str) -> str:
+    """An argparse type: a version number or a label name (one URL segment)."""
+    if not text or any(c in text for c in "/?#%\\") or text in (".", ".."):
+        raise argparse.ArgumentTypeError(f"not a version number or label: {text!r}")
+    return text
 
 
 def seconds(text: str) -> float:
@@ -97,7 +117,8 @@ def _pima_record(args: argparse.Namespace, parser: argparse.ArgumentParser) -> d
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # options may come between the model and its files: predict mnist --top-k 3 a.png b.png
+    args = parser.parse_intermixed_args(argv)
     if args.top_k is not None and args.top_k < 1:
         parser.error("--top-k must be at least 1")
     if not args.list and not args.model:
@@ -168,6 +189,8 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]
 
 
 def _bar(p: float) -> str:
+    if not math.isfinite(p):
+        return ""
     filled = max(0, min(BAR_WIDTH, round(p * BAR_WIDTH)))
     return "█" * filled
 
@@ -187,7 +210,8 @@ def format_result(result: dict[str, Any], inputs: Sequence[str], k: int) -> str:
         if not ranked:
             ranked = [(str(pred.get("label")), float("nan"))]
         for rank, (label, p) in enumerate(ranked, start=1):
-            rows.append([name if rank == 1 else "", str(rank), label, f"{p:.4f}", _bar(p)])
+            shown = f"{p:.4f}" if math.isfinite(p) else "-"
+            rows.append([name if rank == 1 else "", str(rank), label, shown, _bar(p)])
     return head + "\n" + table(["input", "rank", "label", "probability", ""], rows, {1, 3})
 
 

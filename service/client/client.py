@@ -53,16 +53,17 @@ class ClientError(Exception):
         self.status_code = status_code
 
 
-def image_content_type(data: bytes) -> str:
+def image_content_type(data: bytes, source: str | os.PathLike[str] | None = None) -> str:
     """``image/png``, ``image/jpeg`` or ``image/webp`` from the file's magic bytes; ClientError
-    otherwise."""
+    otherwise, naming ``source`` (the file) when given."""
     if data.startswith(_PNG_MAGIC):
         return "image/png"
     if data.startswith(_JPEG_MAGIC):
         return "image/jpeg"
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "image/webp"
-    raise ClientError("not a PNG, JPEG or WebP image (unrecognised file signature)")
+    where = f"{source}: " if source is not None else ""
+    raise ClientError(f"{where}not a PNG, JPEG or WebP image (unrecognised file signature)")
 
 
 def read_records_csv(path: str | os.PathLike[str]) -> list[dict[str, float]]:
@@ -73,6 +74,10 @@ def read_records_csv(path: str | os.PathLike[str]) -> list[dict[str, float]]:
         # otherwise stick to the first column's name
         with open(path, newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
+            names = [name.strip() for name in reader.fieldnames or () if name.strip()]
+            twice = sorted({name for name in names if names.count(name) > 1})
+            if twice:
+                raise ClientError(f"{path}: the header names {', '.join(twice)} more than once")
             for line, row in enumerate(reader, start=2):
                 record: dict[str, float] = {}
                 for key, value in row.items():
@@ -80,6 +85,8 @@ def read_records_csv(path: str | os.PathLike[str]) -> list[dict[str, float]]:
                         raise ClientError(f"{path}, line {line}: more values than the header has")
                     if value is None or key.strip().lower() in _NON_FEATURES:
                         continue
+                    if not key.strip() and not value.strip():
+                        continue  # an unnamed empty column: a spreadsheet's trailing comma
                     try:
                         number = float(value)
                     except ValueError:
@@ -192,32 +199,36 @@ class Client:
         if top_k is not None:
             options["top_k"] = top_k
         if threshold is not None:
-            options["threshold"] = threshold
+            options["threshold"] = _plain(threshold)
         if include_input:
             options["include_input"] = True
         query = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in options.items()}
 
         if isinstance(data, str | os.PathLike):
+            source: str | os.PathLike[str] | None = data
             if Path(data).suffix.lower() == ".csv":
                 data = read_records_csv(data)
             else:
                 data = _read_file(data)
+        else:
+            source = None
         if isinstance(data, bytes):
-            headers = {"Content-Type": image_content_type(data)}
+            headers = {"Content-Type": image_content_type(data, source)}
             response = self._send("POST", path, content=data, headers=headers, params=query)
             return self._json(response)
         if isinstance(data, np.ndarray):
             return self._post_json(path, {**_array_payload(data), **options})
         if isinstance(data, Mapping):
-            return self._post_json(path, {"instances": [dict(data)], **options})
+            return self._post_json(path, {"instances": [_record(data)], **options})
         items: list[Any] = list(data) if isinstance(data, Sequence) else []
         if items and all(isinstance(d, Mapping) for d in items):
-            return self._post_json(path, {"instances": [dict(d) for d in items], **options})
+            return self._post_json(path, {"instances": [_record(d) for d in items], **options})
         if items and all(isinstance(d, str | os.PathLike) for d in items):
             files = []
             for item in items:
                 content = _read_file(item)
-                files.append(("files", (Path(item).name, content, image_content_type(content))))
+                kind = image_content_type(content, item)
+                files.append(("files", (Path(item).name, content, kind)))
             return self._json(self._send("POST", path, files=files, params=query))
         raise ClientError(
             "unsupported input: give an image path or bytes, a NumPy array, "
@@ -247,6 +258,13 @@ class Client:
             ) from None
         except httpx.HTTPError as exc:
             raise ClientError(f"{method} {url} failed: {exc}") from None
+        if 300 <= response.status_code < 400:  # not followed: a POST would lose its body
+            where = response.headers.get("location", "another URL")
+            raise ClientError(
+                f"{method} {url} -> {response.status_code} {response.reason_phrase}: the server "
+                f"redirects to {where}; point --url / {URL_ENV} there",
+                response.status_code,
+            )
         if check and response.status_code >= 400:
             raise ClientError(_error_message(method, url, response), response.status_code)
         return response
@@ -273,6 +291,15 @@ def _seg(value: int | str) -> str:
     if not text or "/" in text or "?" in text or "#" in text or text in {".", ".."}:
         raise ClientError(f"invalid model or version name: {text!r}")
     return text
+
+
+def _plain(value: Any) -> Any:
+    """A NumPy scalar as the Python number it holds (JSON knows no ``np.float32``)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _record(record: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: _plain(value) for key, value in record.items()}
 
 
 def _read_file(path: str | os.PathLike[str]) -> bytes:

@@ -25,6 +25,7 @@ from typing import Any, TextIO
 import httpx
 import numpy as np
 
+from service.client.cli import seconds
 from service.client.client import API_KEY_ENV, DEFAULT_URL, URL_ENV
 
 
@@ -93,11 +94,14 @@ def replay(
             return
         model, target = key
         instances = [inst for rec in group for inst in rec["inputs"]]
+        route = "versions" if target.isdigit() else "labels"  # a label ("baseline") by name
         try:
             response = client.post(
-                f"/v1/models/{model}/versions/{target}:predict", json={"instances": instances}
+                f"/v1/models/{model}/{route}/{target}:predict", json={"instances": instances}
             )
-            response.raise_for_status()
+            if response.status_code >= 400:
+                status = f"{response.status_code} {response.reason_phrase}"
+                raise ValueError(f"{status}: {_error(response)}")
             answers = np.asarray(response.json()["predictions"], dtype=np.float64)
         except (httpx.HTTPError, KeyError, ValueError) as exc:
             result.failed += len(group)
@@ -139,6 +143,15 @@ def replay(
     return result
 
 
+def _error(response: httpx.Response) -> str:
+    """The server's own error message, else the start of its body."""
+    try:
+        body = response.json()
+    except ValueError:
+        return " ".join(response.text.split())[:200] or "(empty body)"
+    return str(body.get("error", body)) if isinstance(body, dict) else str(body)
+
+
 def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m service.client.replay",
@@ -156,10 +169,13 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     )
     parser.add_argument("--batch", type=int, default=64, help="instances per request")
     parser.add_argument("--json", action="store_true", help="print the full result as JSON")
-    parser.add_argument("--timeout", type=float, default=30.0)
+    parser.add_argument("--timeout", type=seconds, default=30.0, help="seconds (default 30)")
     args = parser.parse_args(argv)
+    if args.batch < 1:
+        parser.error("--batch must be at least 1")
     if not args.log.is_file():
-        print(f"no such file: {args.log}", file=sys.stderr)
+        what = "a folder, not a file" if args.log.is_dir() else "no such file"
+        print(f"{args.log}: {what}", file=sys.stderr)
         return 2
     key = os.environ.get(API_KEY_ENV)
     headers = {"Authorization": f"Bearer {key}"} if key else {}

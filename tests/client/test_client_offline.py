@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import socket
 from pathlib import Path
 
@@ -228,3 +229,85 @@ def test_format_pima_and_models() -> None:
     listing = cli.format_models(models).splitlines()
     assert "baseline" in listing[2] and "default" in listing[3]
     assert "failed" in listing[4] and "checksum mismatch" in listing[4]
+
+
+def test_cli_takes_options_between_the_model_and_its_files(tmp_path: Path) -> None:
+    parser = cli.build_parser()
+    args = parser.parse_intermixed_args(["mnist", "--top-k", "2", "a.png", "--json", "b.png"])
+    assert (args.model, args.inputs, args.top_k, args.json) == (
+        "mnist",
+        ["a.png", "b.png"],
+        2,
+        True,
+    )
+    image = tmp_path / "x.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 10)
+    port = _closed_port()  # the command gets as far as the request: its options were taken
+    assert cli.main(["mnist", "--top-k", "2", str(image), "--url", f"http://127.0.0.1:{port}"]) == 1
+
+
+def test_cli_malformed_url_or_version_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (
+        ["mnist", "a.png", "--url", "notaurl"],
+        ["mnist", "a.png", "--url", "127.0.0.1:8000"],
+        ["mnist", "a.png", "--url", "ftp://host"],
+        ["mnist", "a.png", "--version", "../x"],
+        ["mnist", "a.png", "--version", ""],
+    ):
+        with pytest.raises(SystemExit) as info:
+            cli.main(argv)
+        assert info.value.code == 2, argv
+        assert "not a server URL" in capsys.readouterr().err or "--version" in " ".join(argv)
+
+
+def test_format_result_without_probabilities_shows_the_label() -> None:
+    text = cli.format_result({"model": "m", "version": 1, "predictions": [{"label": "7"}]}, [], 1)
+    assert text.splitlines()[3].split() == ["#1", "1", "7", "-"]
+
+
+def test_a_file_that_is_no_image_is_named(tmp_path: Path) -> None:
+    gif = tmp_path / "cat.gif"
+    gif.write_bytes(b"GIF89a" + b"0" * 10)
+    png = tmp_path / "ok.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 10)
+    with Client("http://127.0.0.1:9") as client:
+        for data in (gif, [png, gif]):
+            with pytest.raises(ClientError, match=r"cat\.gif: not a PNG, JPEG or WebP"):
+                client.predict("mnist", data)  # type: ignore[arg-type]
+
+
+def test_numpy_numbers_in_records_and_options_are_sent_as_numbers() -> None:
+    sent: list[bytes] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request.content)
+        return httpx.Response(200, json={"predictions": []})
+
+    record = {"glucose": np.int64(148), "mass": np.float32(33.5)}
+    with Client("http://s", transport=httpx.MockTransport(answer)) as client:
+        client.predict("pima", record, threshold=np.float32(0.5))  # type: ignore[arg-type]
+        client.predict("pima", [record])  # type: ignore[list-item]
+    assert json.loads(sent[0]) == {"instances": [{"glucose": 148, "mass": 33.5}], "threshold": 0.5}
+    assert json.loads(sent[1]) == {"instances": [{"glucose": 148, "mass": 33.5}]}
+
+
+def test_a_redirect_says_where_to() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(308, headers={"location": "https://s/models"})
+
+    redirect = "308 Permanent Redirect: the server redirects to https://s/models"
+    with (
+        Client("http://s", transport=httpx.MockTransport(answer)) as client,
+        pytest.raises(ClientError, match=redirect),
+    ):
+        client.models()
+
+
+def test_records_csv_duplicate_columns_and_trailing_commas(tmp_path: Path) -> None:
+    dup = tmp_path / "dup.csv"
+    dup.write_text("glucose,mass,glucose\n148,33.6,150\n")
+    with pytest.raises(ClientError, match="the header names glucose more than once"):
+        read_records_csv(dup)
+    trailing = tmp_path / "trailing.csv"  # a spreadsheet export ends each line with a comma
+    trailing.write_text("glucose,mass,\n148,33.6,\n")
+    assert read_records_csv(trailing) == [{"glucose": 148.0, "mass": 33.6}]

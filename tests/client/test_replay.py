@@ -55,3 +55,31 @@ def test_the_command_reports_unreadable_lines_and_fails(tmp_path: Path) -> None:
     assert main([str(log), "--url", "http://127.0.0.1:9"], out=out) == 1  # nothing is sent
     text = out.getvalue()
     assert "sent 0," in text and "unreadable 2" in text and "unreadable lines: 1, 3" in text
+
+
+def test_a_label_is_replayed_by_its_route_and_a_failure_keeps_the_servers_message() -> None:
+    paths: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        paths.append(request.url.path)
+        if "/labels/" in request.url.path:
+            return httpx.Response(200, json={"predictions": [[0.25]]})
+        return httpx.Response(404, json={"error": "model pima has no version 7"})
+
+    with httpx.Client(transport=httpx.MockTransport(answer), base_url="http://s") as client:
+        result = replay(read_log([line("a", "pima", [[0.25]])]), client, version="baseline")
+        assert result.same == 1 and paths == ["/v1/models/pima/labels/baseline:predict"]
+        result = replay(read_log([line("a", "pima", [[0.25]])]), client, version="7")
+    assert paths[-1] == "/v1/models/pima/versions/7:predict"
+    assert result.failures[0]["error"] == "404 Not Found: model pima has no version 7"
+
+
+def test_bad_usage_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    log = tmp_path / "log.jsonl"
+    log.write_text(line("a", "pima", [[0.25]]) + "\n")
+    for argv in ([str(log), "--timeout", "0"], [str(log), "--batch", "0"]):
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        assert info.value.code == 2
+    assert main([str(tmp_path)]) == 2
+    assert "a folder, not a file" in capsys.readouterr().err
