@@ -116,6 +116,9 @@ def create_app(settings: Settings, log_sink: LogSink | None = None) -> FastAPI:
         telemetry={"tracing": otel, "metrics": otel, "logs": otel},
         docs_url=None,  # served by the ui router, without a CDN
         redoc_url=None,  # ReDoc would need its CDN
+        # a path with a trailing slash is unknown (404), not a redirect built from the
+        # client's Host header and sent before any key is checked
+        redirect_slashes=False,
     )
     app.state.settings = settings
     app.state.registry = registry

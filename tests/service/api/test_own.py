@@ -57,6 +57,15 @@ async def test_every_get_answers_head_as_get(client: httpx.AsyncClient) -> None:
         assert head.headers["content-type"] == got.headers["content-type"]
 
 
+async def test_a_trailing_slash_is_an_unknown_path_not_a_redirect(
+    client: httpx.AsyncClient,
+) -> None:
+    for method, path in (("POST", "/models/pima/predict/"), ("GET", "/v2/repository/index/")):
+        r = await client.request(method, path, headers={"Host": "evil.example"})
+        assert r.status_code == 404, path
+        assert "location" not in r.headers and r.json() == {"error": "not found"}
+
+
 async def test_readyz_names_failed_models_and_why(client: httpx.AsyncClient) -> None:
     r = await client.get("/readyz")
     assert r.status_code == 503
