@@ -89,7 +89,9 @@ class Repository:
         """List model folders and their numeric version folders. Anything else is ignored; a
         folder that cannot be read is named in ``unreadable`` and the rest is scanned."""
         result = ScanResult()
-        if not self.root.is_dir():
+        if not self.root.is_dir():  # gone for a moment (a remount, a folder swapped by mv)
+            what = "not a folder" if self.root.exists() else "no such folder"
+            result.unreadable["."] = what
             return result
         try:
             model_dirs = sorted(self.root.iterdir())

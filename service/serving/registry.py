@@ -103,11 +103,13 @@ class ModelRegistry:
         for where, why in sorted(scan.unreadable.items()):
             if previous.get(where) != why:
                 log.warning(
-                    "cannot read %s in the model repository (%s): what was served from it stays "
-                    "served, nothing new is loaded from it",
-                    where,
+                    "cannot read %s (%s): what was served from it stays served, nothing new is "
+                    "loaded from it",
+                    "the model repository" if where == "." else f"{where} in the model repository",
                     why,
                 )
+        if "." in previous and "." not in scan.unreadable:
+            log.warning("the model repository can be read again")
         return scan
 
     def _selected(self, names: set[str]) -> set[str]:

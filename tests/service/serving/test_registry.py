@@ -587,6 +587,25 @@ async def test_a_repository_that_cannot_be_listed_keeps_what_is_served(
         await registry.stop()
 
 
+async def test_a_repository_gone_for_a_moment_keeps_what_is_served(
+    repo_copy: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    without_broken(repo_copy)
+    registry = await started(repo_copy, models=[], version_policy="latest")
+    try:
+        served = registry.resolve("mnist")
+        moved = repo_copy.with_name(repo_copy.name + ".moved")
+        repo_copy.rename(moved)  # a remount, or the folder swapped with mv
+        assert await registry.rescan() == {"loaded": [], "failed": [], "unloaded": []}
+        assert registry.resolve("mnist") is served and registry.readiness() == (True, {})
+        assert "cannot read the model repository (no such folder)" in caplog.text
+        moved.rename(repo_copy)
+        assert await registry.rescan() == {"loaded": [], "failed": [], "unloaded": []}
+        assert "the model repository can be read again" in caplog.text
+    finally:
+        await registry.stop()
+
+
 async def test_an_unreadable_served_version_is_not_replaced_beside_itself(
     repo_copy: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
