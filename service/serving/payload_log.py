@@ -148,6 +148,14 @@ class PayloadLog:
     def _write(self, chunks: list[bytes]) -> None:
         """Write in as few system calls as the rotation allows (unbuffered: a line the disk
         refused is counted as lost at once, never later at a flush)."""
+        if self._file is not None and not self._still_ours():
+            log.warning(
+                "payload log %s was moved or deleted while open: a new file is started there",
+                self.path,
+            )
+            self._close()
+            with contextlib.suppress(OSError):  # a failure is the group write's to count
+                self._open()
         group: list[bytes] = []
         size = 0
         for chunk in chunks:
@@ -174,6 +182,7 @@ class PayloadLog:
                 raise OSError(f"short write ({written} of {len(data)} bytes)")
             self._size += len(data)
             self.lines += len(group)
+            lost = 0  # written: a failed rotation loses none of these
             if rotate_after:
                 self._rotate()
         except OSError as exc:
@@ -210,6 +219,16 @@ class PayloadLog:
             # a line cut by a crash or a failed write: the next record starts on a line of its own
             self._size += self._file.write(b"\n") or 0
 
+    def _still_ours(self) -> bool:
+        """Whether the path still names the open file: a file moved away (archived by hand, as
+        logrotate would) or deleted with its folder keeps taking appends nobody will read."""
+        try:
+            named = os.stat(self.path)
+            own = os.fstat(self._file.fileno())
+        except OSError:
+            return False
+        return (named.st_ino, named.st_dev) == (own.st_ino, own.st_dev)
+
     def _ends_line(self) -> bool:
         with self.path.open("rb") as f:
             f.seek(-1, os.SEEK_END)
@@ -228,6 +247,7 @@ class PayloadLog:
         self._open()
 
     def _close(self) -> None:
+        self._size = 0  # unknown until the file is open again (the next file may be new)
         f, self._file = self._file, None
         if f is not None:
             with contextlib.suppress(OSError):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -130,3 +132,49 @@ def test_an_input_left_out_whole_is_not_held_in_the_buffer(tmp_path: Path) -> No
     for i in range(3):
         log.capture(f"i{i}", "mnist", 1, None, np.ones((1, 28, 28), np.float32), np.ones((1, 10)))
     assert log.dropped == 0 and log.drain() == 3
+
+
+def test_a_log_deleted_with_its_folder_or_moved_away_starts_a_new_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "logs" / "p.jsonl"
+    log = payload_log(path)
+    capture(log, "a")
+    log.drain()
+    shutil.rmtree(path.parent)  # the folder removed while the server runs
+    capture(log, "b")
+    log.drain()
+    assert [r["request_id"] for r in records(path)] == ["b"]
+    path.rename(tmp_path / "archived.jsonl")  # archived by hand, as logrotate would
+    capture(log, "c")
+    log.drain()
+    assert [r["request_id"] for r in records(path)] == ["c"]
+    assert [r["request_id"] for r in records(tmp_path / "archived.jsonl")] == ["b"]
+    assert (log.lines, log.errors) == (3, 0)
+    assert caplog.text.count("was moved or deleted while open") == 2
+
+
+def test_a_failed_rotation_loses_no_written_line_and_the_next_file_fills_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "p.jsonl"
+    log = payload_log(path)
+    capture(log, "a")
+    log.drain()
+    one = len(path.read_bytes())
+    log.max_bytes = 3 * one  # three lines per file
+    real = os.replace
+
+    def refused(src: Any, dst: Any) -> None:
+        raise OSError(13, "Permission denied")
+
+    monkeypatch.setattr(os, "replace", refused)
+    for name in ("b", "c", "d"):
+        capture(log, name)
+    log.drain()  # a, b, c fill the file; its rotation fails; d goes on in the same file
+    assert (log.lines, log.errors) == (4, 0)
+    monkeypatch.setattr(os, "replace", real)
+    capture(log, "e")
+    log.drain()
+    assert [r["request_id"] for r in records(path.with_name("p.jsonl.1"))] == ["a", "b", "c", "d"]
+    assert [r["request_id"] for r in records(path)] == ["e"]
