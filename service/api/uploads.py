@@ -4,6 +4,7 @@ file uploads, each into a float32 array (by the version's task) or a clear 4xx e
 from __future__ import annotations
 
 import asyncio
+import atexit
 import math
 import multiprocessing
 import os
@@ -32,6 +33,7 @@ THREAD_DECODE_BYTES = 4 * 1024
 THREAD_DECODE_PIXELS = 128 * 128
 FILE_PROBLEMS = (InvalidInput, PayloadTooLarge, UnsupportedMediaType)  # named by file below
 WORKER_START_S = 60.0  # a decoding process that has not imported its modules by then is given up
+WORKER_STOP_S = 5.0  # a worker still decoding when the server exits is killed after this
 
 
 PREDICT_QUERY = frozenset(str(p["name"]) for p in QUERY_PARAMETERS)
@@ -155,8 +157,12 @@ class DecodeWorkers:
         self._idle: deque[Connection] = deque()
         self._waiters: deque[asyncio.Future[Connection]] = deque()
         self._procs: dict[int, BaseProcess] = {}  # by the parent end's file descriptor
+        self._conns: dict[int, Connection] = {}  # the parent ends, idle or busy
         self._lock = threading.Lock()
         self._starting = False
+        # before multiprocessing's own exit handler (registered earlier, so run later), which
+        # would signal the workers and wait for them: they ignore that signal
+        atexit.register(self.close)
 
     @property
     def ready(self) -> int:
@@ -182,6 +188,7 @@ class DecodeWorkers:
                 child.close()
                 if parent.poll(WORKER_START_S) and parent.recv() == (True, None):
                     self._procs[parent.fileno()] = proc
+                    self._conns[parent.fileno()] = parent
                     self._idle.append(parent)
                 else:
                     proc.kill()
@@ -251,6 +258,7 @@ class DecodeWorkers:
         """A worker died: drop it, and fail the waiters when none is left (new ones start at
         the next picture)."""
         proc = self._procs.pop(conn.fileno(), None)
+        self._conns.pop(conn.fileno(), None)
         conn.close()
         if proc is not None:
             proc.kill()
@@ -260,6 +268,22 @@ class DecodeWorkers:
                 waiter = self._waiters.popleft()
                 if not waiter.done():
                     waiter.set_exception(NotReady("the image decoders are restarting; try again"))
+
+    def close(self) -> None:
+        """Stop every worker: each reads the end of its pipe and exits. Workers ignore the
+        signals a whole process group gets at shutdown (Ctrl-C, a supervisor's SIGTERM), so
+        the pictures accepted before it are still decoded; the server stops them when it
+        exits."""
+        procs = list(self._procs.values())
+        for conn in list(self._conns.values()):
+            conn.close()
+        self._procs.clear()
+        self._conns.clear()
+        self._idle.clear()
+        for proc in procs:
+            proc.join(WORKER_STOP_S)
+            if proc.is_alive():
+                proc.kill()
 
 
 _workers: DecodeWorkers | None = None

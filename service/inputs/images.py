@@ -263,8 +263,10 @@ def decode_worker(conn: Connection, *, own_process: bool = True) -> None:
     image)`` or ``(False, error)``, until the parent closes its end. Only this module and its
     pure imports load here, so a worker starts in a fraction of a second and holds no model.
     ``own_process=False`` runs the loop in a thread (tests)."""
-    if own_process:  # Ctrl-C stops the server, and the server stops its workers
+    if own_process:  # Ctrl-C or a supervisor's SIGTERM to the whole process group stops the
+        # server, which answers what it accepted (decoded here) and then stops its workers
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     conn.send((True, None))
     while True:
         try:
@@ -279,4 +281,7 @@ def decode_worker(conn: Connection, *, own_process: bool = True) -> None:
             answer = (False, exc)
         except Exception as exc:  # a bug: the parent answers 500 and logs what it was
             answer = (False, RuntimeError(f"decoding failed: {exc!r}\n{traceback.format_exc()}"))
-        conn.send(answer)
+        try:
+            conn.send(answer)
+        except OSError:  # the server has gone (or stopped its workers) meanwhile
+            return

@@ -86,6 +86,23 @@ async def test_a_dead_worker_fails_its_picture_and_is_replaced() -> None:
         proc.kill()
 
 
+async def test_a_worker_signalled_with_its_server_answers_until_the_server_stops_it() -> None:
+    """SIGTERM to the whole process group (a supervisor stopping the server): the pictures the
+    server accepted are still decoded; the server stops its workers when it exits."""
+    pool = DecodeWorkers(1)
+    pool.start()
+    for _ in range(600):
+        if pool.ready:
+            break
+        await asyncio.sleep(0.05)
+    proc = next(iter(pool._procs.values()))
+    os.kill(proc.pid, signal.SIGTERM)
+    await asyncio.sleep(0.2)
+    assert (await pool.decode(photo_png(), None, 100_000, "digit")).shape == (28, 28)
+    pool.close()
+    assert proc.exitcode == 0 and pool.ready == 0  # it left by itself, not killed
+
+
 async def test_waiters_fail_when_no_worker_is_left() -> None:
     pool = DecodeWorkers(1)
     waiter = asyncio.ensure_future(pool._acquire())
