@@ -232,7 +232,8 @@ def _check_image_body(body: bytes) -> None:
 async def _predict(request: Request, name: str, version: str | None) -> Response:
     settings = get_settings(request)
     registry = get_registry(request)
-    registry.resolve(name, version)  # 404/503 before reading the body
+    mv = registry.resolve(name, version)  # 404/503 before reading the body
+    note_model(request, mv.name, mv.version)  # a bad body's 4xx is logged with the version
     options = query_options(request)
     ctype = content_type(request)
     is_image = ctype.startswith("image/") or ctype == "application/octet-stream"
@@ -395,7 +396,8 @@ async def _explain(request: Request, name: str, version: str | None) -> Response
     """A JSON body of instances (as predict takes them) or one image file as the body."""
     settings = get_settings(request)
     registry = get_registry(request)
-    registry.resolve(name, version)  # 404/503 before reading the body
+    mv = registry.resolve(name, version)  # 404/503 before reading the body
+    note_model(request, mv.name, mv.version)
     ctype = content_type(request)
     is_image = ctype.startswith("image/") or ctype == "application/octet-stream"
     if ctype not in _JSON_TYPES and not is_image:

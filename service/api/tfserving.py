@@ -123,6 +123,7 @@ async def _call(
         raise NotFound(
             f"unknown method :{verb[:40]}; use :predict, :classify, :regress or :explain"
         )
+    note_model(request, mv.name, mv.version)
     check_tensor_content_type(request, binary=False)
     body = await read_body(request, get_settings(request).max_body_bytes)
     mv = get_registry(request).resolve(name, key)  # again: a swap may have retired it meanwhile

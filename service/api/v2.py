@@ -219,6 +219,7 @@ async def infer_version(name: str, version: str, request: Request) -> Response:
 async def _infer(request: Request, name: str, version: str | None) -> Response:
     registry = get_registry(request)
     mv = _resolve(registry, name, version)  # 404/503 before reading the body
+    note_model(request, mv.name, mv.version)
     check_tensor_content_type(request, binary=True)
     body = await read_body(request, get_settings(request).max_body_bytes)
     mv = _resolve(registry, name, version)  # again: a swap may have retired it meanwhile

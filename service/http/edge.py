@@ -61,6 +61,14 @@ _ERROR_HEADERS = {
 }
 
 
+def _version_number(text: object) -> int | None:
+    """A version as the log and the metrics give it: a number ("02" is 2), or None for what
+    names no number (a label the request could not resolve; the path holds it)."""
+    if isinstance(text, str) and text.isascii() and text.isdigit() and len(text) <= 18:
+        return int(text)
+    return None
+
+
 async def send_error(send: Send, status: int, message: str) -> None:
     """``{"error": message}`` with ``status`` (and the headers that status needs)."""
     body = orjson.dumps({"error": message})
@@ -233,7 +241,7 @@ class Edge:
         if model is None:  # failed before the model was resolved: use the (checked) URL
             params = scope.get("path_params") or {}
             model = params.get("name") or params.get("model_name")
-            version = params.get("version") or params.get("model_version")
+            version = _version_number(params.get("version") or params.get("model_version"))
         if self.metrics is not None:
             self.metrics.observe_request(
                 model=model,

@@ -16,7 +16,7 @@ from fastapi.responses import Response
 from pydantic import SecretStr
 
 from service.api.routing import RouteKind, dialect_router, route_kind
-from service.http.edge import Edge
+from service.http.edge import Edge, _version_number
 from service.http.routes import RouteTable
 from service.observability.access_log import AccessLog
 from service.serving.deadline import EDGE_DEADLINE
@@ -202,3 +202,10 @@ async def test_unanswered_exception_is_a_json_500_and_a_disconnect_gets_no_answe
 
     with pytest.raises(RuntimeError):
         await call(make_edge(answers_then_fails, settings()))
+
+
+def test_a_version_from_the_url_is_logged_as_a_number_or_null() -> None:
+    """Access log lines and metrics of requests refused before their version was resolved: a
+    log pipeline that types the field as a number takes every line."""
+    assert [_version_number(v) for v in ("2", "02", "000000002")] == [2, 2, 2]
+    assert [_version_number(v) for v in ("baseline", "", None, "²", "9" * 40)] == [None] * 5

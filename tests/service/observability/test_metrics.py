@@ -97,7 +97,7 @@ async def test_counters_move_by_the_traffic_sent(client: httpx.AsyncClient) -> N
     assert delta("serve_requests_total", **req("mnist", "1", PREDICT_VERSION, 200)) == 2
     assert delta("serve_requests_total", **req("pima", "1", PREDICT, 200)) == 1
     assert delta("serve_requests_total", **req("", "", PREDICT, 404)) == 3
-    assert delta("serve_requests_total", **req("mnist", "", PREDICT, 422)) == 1
+    assert delta("serve_requests_total", **req("mnist", "2", PREDICT, 422)) == 1  # the default
     assert delta("serve_requests_total", **req("mnist", "", PREDICT_VERSION, 404)) == 1
     assert delta("serve_request_duration_seconds_count", **req("mnist", "2", PREDICT, 200)) == 4
     assert delta("serve_request_duration_seconds_sum", **req("mnist", "2", PREDICT, 200)) > 0
@@ -262,3 +262,28 @@ async def test_decode_workers_gauge_reads_the_running_processes(
     monkeypatch.setattr(uploads, "_workers", _Pool(3))
     _, samples = await scrape(client)
     assert value(samples, "serve_decode_workers") == 3
+
+
+async def test_a_bad_body_is_counted_under_the_version_it_was_sent_to(
+    client: httpx.AsyncClient,
+) -> None:
+    """However the URL names the version (a number, with zeros, a label, the default), a 422 for
+    the body is counted under the version's number, in every dialect."""
+    _, before = await scrape(client)
+    bad = {"instances": [[1.0]]}
+    for path in (
+        "/models/mnist/versions/1/predict",
+        "/models/mnist/versions/01/predict",
+        "/models/mnist/versions/baseline/predict",
+        "/v1/models/mnist/versions/1:predict",
+        "/v1/models/mnist/labels/baseline:predict",
+    ):
+        assert (await client.post(path, json=bad)).status_code == 422, path
+    _, after = await scrape(client)
+    name = "serve_requests_total"
+    for labels, n in (
+        (req("mnist", "1", PREDICT_VERSION, 422), 3),
+        (req("mnist", "1", "/v1/models/{name}/versions/{version}:{verb}", 422, "tfserving"), 1),
+        (req("mnist", "1", "/v1/models/{name}/labels/{label}:{verb}", 422, "tfserving"), 1),
+    ):
+        assert value(after, name, **labels) - value(before, name, **labels) == n, labels
