@@ -474,7 +474,22 @@ class Metrics:
         self.batches.observe((mv.name, str(mv.version)), rows, seconds)
 
     def render(self) -> bytes:
+        self._forget_retired()
         return generate_latest(self.registry)
+
+    def _forget_retired(self) -> None:
+        """Drop the request and batch series of versions the registry no longer holds: a server
+        that polls its repository for months would export every version it ever served."""
+        if self._models is None:
+            return
+        self._refresh_known(force=True)
+        known = self._known_versions
+        with self.batches.lock:
+            for pair in [pair for pair in self.batches.series if pair not in known]:
+                del self.batches.series[pair]
+        for labels, _ in self.requests._snapshot():  # the loop may add a series meanwhile
+            if labels[1] and (labels[0], labels[1]) not in known:
+                self.requests.series.pop(labels, None)
 
 
 def build_router(metrics: Metrics) -> APIRouter:

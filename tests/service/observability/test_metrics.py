@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -287,3 +288,25 @@ async def test_a_bad_body_is_counted_under_the_version_it_was_sent_to(
         (req("mnist", "1", "/v1/models/{name}/labels/{label}:{verb}", 422, "tfserving"), 1),
     ):
         assert value(after, name, **labels) - value(before, name, **labels) == n, labels
+
+
+async def test_series_of_a_version_no_longer_held_are_dropped_at_the_next_scrape(
+    repo_copy: Path,
+) -> None:
+    app = create_app(make_settings(repo_copy))
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            image = {"instances": [[[0.5] * 28] * 28]}
+            for version in (1, 2):
+                r = await client.post(f"/models/mnist/versions/{version}/predict", json=image)
+                assert r.status_code == 200
+            text, _ = await scrape(client)
+            assert 'serve_batch_size_count{model="mnist",version="1"}' in text
+            shutil.rmtree(repo_copy / "mnist" / "1")  # deleted from the repository
+            await app.state.registry.rescan()
+            text, _ = await scrape(client)
+    for family in ("serve_requests_total", "serve_batch_size_count", "serve_inference_seconds"):
+        assert not [line for line in text.splitlines()
+                    if line.startswith(family) and 'model="mnist",version="1"' in line]  # fmt: skip
+    assert 'serve_batch_size_count{model="mnist",version="2"}' in text
