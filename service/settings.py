@@ -29,9 +29,11 @@ class Settings(BaseSettings):
     )
     version_policy: Literal["latest", "all", "specific"] = Field(
         default="latest",
-        description="latest: the newest finished version of each model; all: every finished "
-        "version; specific: the versions listed in `versions`, of the models it lists (others "
-        "are not served).",
+        description="latest: the newest finished version of each model, and under the fast "
+        "default policy the older ones down to the first that meets its accuracy target within "
+        "the latency budget (all, when none does: the default is then chosen among them); all: "
+        "every finished version; specific: the versions listed in `versions`, of the models it "
+        "lists (others are not served).",
     )
     versions: dict[str, list[int]] = Field(
         default_factory=dict, description="For version_policy=specific: model name -> versions."
