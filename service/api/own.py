@@ -253,7 +253,7 @@ async def _predict(request: Request, name: str, version: str | None) -> Response
         payload = parse_json(body)
         mv = registry.resolve(name, version)
         task = task_of(mv)
-        x = from_json(payload, task, settings, options)
+        x = from_json(payload, task, settings, options, request)
     else:
         task = file_task(registry.resolve(name, version))
         if is_image:
@@ -418,7 +418,7 @@ async def _explain(request: Request, name: str, version: str | None) -> Response
             payload = dict(payload)
             target = payload.pop("target", target)
         mv = registry.resolve(name, version)
-        x = from_json(payload, task_of(mv), settings, options)
+        x = from_json(payload, task_of(mv), settings, options, request)
     else:
         _check_image_body(body)
         task = file_task(registry.resolve(name, version))

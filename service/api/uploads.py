@@ -85,9 +85,16 @@ def query_options(request: Request, allowed: frozenset[str] = PREDICT_QUERY) -> 
     return options
 
 
-def from_json(payload: Any, task: Task, settings: Settings, options: dict[str, Any]) -> np.ndarray:
+def from_json(
+    payload: Any,
+    task: Task,
+    settings: Settings,
+    options: dict[str, Any],
+    request: Request | None = None,
+) -> np.ndarray:
     """The instances of an own-API JSON body; its options (top_k, threshold, include_input,
-    alpha, abstain) override the query string's in ``options``."""
+    alpha, abstain) go into ``options``. An option both in the body and in ``request``'s query
+    string is a 422 unless both say the same, as a query parameter given twice is."""
     if not isinstance(payload, dict) or "instances" not in payload:
         raise InvalidInput('the body must be a JSON object with "instances"')
     unknown = sorted(set(payload) - task.json_fields)
@@ -96,8 +103,15 @@ def from_json(payload: Any, task: Task, settings: Settings, options: dict[str, A
         if unknown[0] == "scale":
             raise InvalidInput("scale applies to image models only")
         raise InvalidInput(f"unknown field {unknown[0][:64]!r}; allowed: {allowed}")
+    asked = request is not None and request.scope.get("query_string")
+    query = request.query_params if request is not None and asked else {}
     for key in ("top_k", "threshold", "include_input", "alpha", "abstain"):
         if key in payload:
+            if key in query and options[key] != payload[key]:
+                raise InvalidInput(
+                    f"{key} is given both in the query string and in the body, with different "
+                    "values: give it once"
+                )
             options[key] = payload[key]
     if not isinstance(options["include_input"], bool):
         raise InvalidInput("include_input must be true or false")

@@ -57,6 +57,15 @@ async def test_every_get_answers_head_as_get(client: httpx.AsyncClient) -> None:
         assert head.headers["content-type"] == got.headers["content-type"]
 
 
+async def test_an_option_in_the_query_and_the_body_must_agree(client: httpx.AsyncClient) -> None:
+    body = {"instances": [PIMA_ROW], "threshold": 0.1}
+    r = await client.post("/models/pima/predict?threshold=0.9", json=body)
+    assert r.status_code == 422
+    assert "threshold is given both in the query string and in the body" in r.json()["error"]
+    r = await client.post("/models/pima/predict?threshold=0.1", json=body)
+    assert r.status_code == 200 and r.json()["predictions"][0]["threshold"] == 0.1
+
+
 async def test_a_trailing_slash_is_an_unknown_path_not_a_redirect(
     client: httpx.AsyncClient,
 ) -> None:
