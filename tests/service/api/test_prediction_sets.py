@@ -74,11 +74,13 @@ async def test_own_api_adds_the_set_and_abstains_on_request(client: httpx.AsyncC
         reasons.add(reason)
     assert "out_of_distribution" in reasons and len(reasons) >= 2
 
-    # JSON fields override the query string
+    # a JSON field sets it as the query string does; the two must not disagree
+    r = await client.post("/models/mnist/predict", json={"instances": _images(1), "alpha": 0.2})
+    assert r.json()["alpha"] == 0.2
     r = await client.post(
         "/models/mnist/predict?alpha=0.5", json={"instances": _images(1), "alpha": 0.2}
     )
-    assert r.json()["alpha"] == 0.2
+    assert r.status_code == 422
 
 
 async def test_own_api_pima_carries_a_set_of_outcomes(client: httpx.AsyncClient) -> None:
