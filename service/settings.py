@@ -205,6 +205,19 @@ class Settings(BaseSettings):
             )
         return self
 
+    @field_validator("version_labels", mode="after")
+    @classmethod
+    def _labels_are_names(cls, value: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+        """A label that reads as a number could never be reached: the URL's number wins."""
+        for name, labels in value.items():
+            for label in labels:
+                if not label or label.isdigit() or "/" in label or len(label) > 64:
+                    raise ValueError(
+                        f"label {label!r} of model {name}: a label is a name of 1-64 characters, "
+                        "not a number (a URL's number is always a version), without '/'"
+                    )
+        return value
+
     @field_validator("shadow", mode="before")
     @classmethod
     def _shadow_pairs(cls, value: object) -> object:

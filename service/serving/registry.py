@@ -467,8 +467,11 @@ class ModelRegistry:
         if number is None and isinstance(version, str):
             number = self.labels(name).get(version)
             if number is None:
-                shown = repr(version) if valid_name(version) else ""
-                raise NotFound(f"model {name} has no version or label {shown}".rstrip())
+                labels = ", ".join(sorted(self.labels(name))) or "none"
+                raise NotFound(
+                    f"model {name} has no version or label {version[:64]!r}: versions are "
+                    f"numbers; its labels: {labels}"
+                )
             label = version
         if number is None:
             raise NotFound(f"model {name} has no version {version}")

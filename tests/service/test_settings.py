@@ -74,3 +74,13 @@ def test_the_readme_configuration_table_lists_every_setting_once() -> None:
     rows = re.findall(r"^\| `(SERVE_[A-Z0-9_]+)` \|", readme, flags=re.MULTILINE)
     fields = sorted(f"SERVE_{name.upper()}" for name in Settings.model_fields)
     assert sorted(rows) == fields
+
+
+def test_a_label_that_reads_as_a_number_is_refused() -> None:
+    """``/versions/2`` is always version 2: a label "2" could never be reached."""
+    for label in ("2", "", "a/b", "x" * 65):
+        with pytest.raises(ValueError, match="a label is a name"):
+            Settings(version_labels={"mnist": {label: 3}})
+    assert Settings(version_labels={"mnist": {"Stable": 3}}).version_labels == {
+        "mnist": {"Stable": 3}
+    }

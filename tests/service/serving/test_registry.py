@@ -587,6 +587,20 @@ async def test_a_repository_that_cannot_be_listed_keeps_what_is_served(
         await registry.stop()
 
 
+async def test_an_unknown_label_is_named_in_its_404_with_the_labels_there_are(
+    tiny_repo: Path,
+) -> None:
+    registry = await started(tiny_repo, models=["mnist"], version_policy="all")
+    try:
+        for asked in ("-1", "BASELINE", "x" * 100):
+            with pytest.raises(NotFound) as info:
+                registry.resolve("mnist", asked)
+            assert repr(asked[:64]) in info.value.message
+            assert "versions are numbers; its labels: baseline" in info.value.message
+    finally:
+        await registry.stop()
+
+
 async def test_a_repository_gone_for_a_moment_keeps_what_is_served(
     repo_copy: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
