@@ -129,19 +129,18 @@ class PayloadLog:
         once per model). A privacy setting with a typo must not log in full."""
         if not hidden:
             return False
-        if fields is None:
-            return True
-        unknown = [name for name in hidden if name not in fields]
-        if not unknown:
+        known = fields or ()  # an image has no fields: any name is unknown
+        unknown = [name for name in hidden if name != "*" and name not in known]
+        if fields is not None and not unknown:
             return False
-        if model not in self._warned_redact:
+        if unknown and model not in self._warned_redact:
             self._warned_redact.add(model)
             log.warning(
                 "payload log: redaction for %s names %s, not among its fields (%s); its inputs "
                 "are left out whole",
                 model,
                 ", ".join(repr(name) for name in unknown),
-                ", ".join(fields),
+                ", ".join(fields) if fields is not None else "an image has none",
             )
         return True
 
