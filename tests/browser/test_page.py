@@ -340,7 +340,7 @@ def test_choosing_another_version_answers_the_same_input_again(
     page.mouse.up()
     _wait_updates(page, "#verdict", before)
     _choose_version(page, "", "#verdict")
-    assert page.locator("#predicted-label").count() == 1
+    assert page.locator("#predicted-label").count() == 1, page.locator("#verdict").inner_text()
 
     # the Pima form
     _select_model(page, "pima")
