@@ -25,6 +25,7 @@
     seq: 0, // request sequence: late answers to old requests are dropped
     shown: 0,
     inFlight: false,
+    encoding: false, // the pad is being turned into a PNG for the next request
     pending: false,
     lastSent: 0,
     drawn: false,
@@ -233,7 +234,7 @@
 
   // data-busy on <body> is "yes" while a prediction is queued, waiting or in flight (tests use it).
   function markBusy() {
-    const busy = state.inFlight || state.pending || state.timer !== null;
+    const busy = state.inFlight || state.encoding || state.pending || state.timer !== null;
     document.body.dataset.busy = busy ? "yes" : "no";
   }
 
@@ -259,7 +260,13 @@
       return;
     }
     state.lastSent = now;
-    pad.toBlob((blob) => blob && predictImage(blob, "image/png"), "image/png");
+    state.encoding = true; // toBlob answers later: busy until the request is on its way
+    markBusy();
+    pad.toBlob((blob) => {
+      state.encoding = false;
+      if (blob) predictImage(blob, "image/png");
+      else markBusy();
+    }, "image/png");
   }
 
   async function predictImage(blob, type) {

@@ -307,9 +307,11 @@ def _another_version(pg: Any) -> str:
 
 def _choose_version(pg: Any, version: str, result: str) -> None:
     """Choose ``version`` and wait for the answer to the input on screen from that version."""
-    path = f"/versions/{version}/predict" if version else "/predict"
+    # the request to that version: a late one to the version before also ends with /predict
+    which = f"versions/{version}/" if version else ""
+    path = re.compile(rf"/models/[a-z0-9_]+/{which}predict$")
     before = _updates(pg, result)
-    with pg.expect_request(lambda r: r.method == "POST" and r.url.split("?")[0].endswith(path)):
+    with pg.expect_request(lambda r: r.method == "POST" and path.search(r.url.split("?")[0])):
         pg.select_option("#version", version)
     _wait_updates(pg, result, before)
 
