@@ -9,6 +9,7 @@ import math
 import multiprocessing
 import os
 import threading
+import weakref
 from collections import deque
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -107,7 +108,7 @@ def from_json(
     query = request.query_params if request is not None and asked else {}
     for key in ("top_k", "threshold", "include_input", "alpha", "abstain"):
         if key in payload:
-            if key in query and options[key] != payload[key]:
+            if key in query and not _same(options[key], payload[key]):
                 raise InvalidInput(
                     f"{key} is given both in the query string and in the body, with different "
                     "values: give it once"
@@ -116,6 +117,19 @@ def from_json(
     if not isinstance(options["include_input"], bool):
         raise InvalidInput("include_input must be true or false")
     return task.decode_instances(payload, settings.max_instances)
+
+
+def _same(asked: Any, sent: Any) -> bool:
+    """Whether a query option (parsed, or its text when the task parses it later) says what the
+    body's JSON value says: ``alpha=0.1`` and ``0.1``, ``abstain=true`` and ``true``."""
+    if asked == sent:
+        return True
+    if isinstance(sent, bool) or isinstance(asked, bool):
+        return str(asked).lower() == str(sent).lower()
+    try:
+        return float(asked) == float(sent)
+    except (TypeError, ValueError):
+        return False
 
 
 def file_task(mv: ModelVersion) -> Task:
@@ -176,7 +190,7 @@ class DecodeWorkers:
         self._starting = False
         # before multiprocessing's own exit handler (registered earlier, so run later), which
         # would signal the workers and wait for them: they ignore that signal
-        atexit.register(self.close)
+        atexit.register(_close_at_exit, weakref.ref(self))  # a pool dropped earlier is not kept
 
     @property
     def ready(self) -> int:
@@ -298,6 +312,12 @@ class DecodeWorkers:
             proc.join(WORKER_STOP_S)
             if proc.is_alive():
                 proc.kill()
+
+
+def _close_at_exit(ref: weakref.ref[DecodeWorkers]) -> None:
+    pool = ref()
+    if pool is not None:
+        pool.close()
 
 
 _workers: DecodeWorkers | None = None

@@ -360,6 +360,7 @@ async def _explain(request: Request, name: str, version: str | None) -> Response
     the explanation's method and units."""
     registry = get_registry(request)
     mv = _resolve(registry, name, version)
+    note_model(request, mv.name, mv.version)
     check_tensor_content_type(request, binary=True)
     body = await read_body(request, get_settings(request).max_body_bytes)
     mv = _resolve(registry, name, version)

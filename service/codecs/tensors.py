@@ -93,8 +93,11 @@ def _chunk_length(data: Any) -> int:
 def _shape_of(value: Any, path: str, depth: int) -> tuple[int, ...] | str:
     """The shape of a regular nested list of numbers, or a message naming the first problem.
 
-    A long list is read by numpy a chunk at a time: only a chunk that is not a regular array of
-    numbers, or not of the first element's shape, is walked element by element."""
+    A long list (:data:`CHUNK_VALUES` values or more) is read by numpy a chunk at a time: only a
+    chunk that is not a regular array of numbers, or not of the first element's shape, is walked
+    element by element. numpy reads a boolean among numbers as a number, so in such a list a
+    boolean is named only when nothing else is wrong in its chunk; a shorter list is walked
+    element by element throughout."""
     if json_kind(value) == "number":
         return ()
     if not isinstance(value, list):
@@ -102,11 +105,17 @@ def _shape_of(value: Any, path: str, depth: int) -> tuple[int, ...] | str:
     if depth >= MAX_DEPTH:
         return f"{path}: arrays nested more than {MAX_DEPTH} levels deep"
     first: tuple[int, ...] | None = None
-    step = _chunk_length(value)
+    long = _rough_size(value) >= CHUNK_VALUES
+    step = _chunk_length(value) if long else len(value) or 1
     for start in range(0, len(value), step):
         chunk = value[start : start + step]
-        arr = numeric_array(chunk) if step > 1 else None
-        if arr is not None and arr.dtype.kind != "b" and (first is None or arr.shape[1:] == first):
+        arr = numeric_array(chunk) if long and step > 1 else None
+        if (
+            arr is not None
+            and arr.dtype.kind != "b"
+            and depth + arr.ndim <= MAX_DEPTH
+            and (first is None or arr.shape[1:] == first)
+        ):
             first = arr.shape[1:]
             continue
         for i, item in enumerate(chunk, start):
@@ -147,8 +156,18 @@ def json_numbers(data: Any, dtype: np.dtype[Any], where: str) -> np.ndarray:
         raise InvalidInput(f"{where}: expected a number or a (nested) list of numbers")
     raw = numeric_array(data)
     if raw is None:
-        raise InvalidInput(_explain(data, where, "a rectangular (nested) list of numbers"))
+        raise InvalidInput(_explain(data, where, _fallback(data)))
     return cast_numbers(raw, dtype, where)
+
+
+def _fallback(data: Any) -> str:
+    """What to say when the walk finds no single element to name (integers beyond 64 bits)."""
+    if _rough_size(data) < CHUNK_VALUES:
+        try:
+            np.asarray(data)
+        except (ValueError, TypeError, OverflowError, RecursionError):
+            return "rectangular (nested) list of numbers"
+    return "numbers, got non-numeric values"
 
 
 def cast_numbers(raw: np.ndarray, dtype: np.dtype[Any], where: str) -> np.ndarray:

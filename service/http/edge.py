@@ -225,11 +225,12 @@ class Edge:
             if stats is not None:
                 stats.in_flight -= 1
             seconds = time.perf_counter() - started
-            self._finish(scope, protocol, state, status, seconds, request_id)
+            self._finish(scope, method, protocol, state, status, seconds, request_id)
 
     def _finish(
         self,
         scope: Scope,
+        method: str,
         protocol: str,
         state: Mapping[str, Any],
         status: int,
@@ -254,7 +255,7 @@ class Edge:
         self.access_log(
             {
                 "request_id": request_id,
-                "method": scope["method"],
+                "method": method,  # a HEAD is logged as such, though answered as its GET
                 "path": scope["path"],
                 "route": route,
                 "protocol": protocol,

@@ -406,6 +406,8 @@ class Metrics:
         self._models = models
         if self.observe_batch not in models.batch_listeners:
             models.batch_listeners.append(self.observe_batch)
+        if self.forget_version not in models.unload_listeners:
+            models.unload_listeners.append(self.forget_version)
 
     def bind_operations(self, operations: Operations) -> None:
         """Report the payload log, feedback, quality, drift and shadow state of ``operations``."""
@@ -474,21 +476,18 @@ class Metrics:
         self.batches.observe((mv.name, str(mv.version)), rows, seconds)
 
     def render(self) -> bytes:
-        self._forget_retired()
         return generate_latest(self.registry)
 
-    def _forget_retired(self) -> None:
-        """Drop the request and batch series of versions the registry no longer holds: a server
-        that polls its repository for months would export every version it ever served."""
-        if self._models is None:
-            return
-        self._refresh_known(force=True)
-        known = self._known_versions
+    def forget_version(self, mv: ModelVersion) -> None:
+        """Registry unload listener (on the event loop, where request series are added): drop
+        the version's request and batch series, so a server that polls its repository for
+        months does not export every version it ever served."""
+        pair = (mv.name, str(mv.version))
+        self._known_at = -1e9  # read the registry again at the next label check
         with self.batches.lock:
-            for pair in [pair for pair in self.batches.series if pair not in known]:
-                del self.batches.series[pair]
-        for labels, _ in self.requests._snapshot():  # the loop may add a series meanwhile
-            if labels[1] and (labels[0], labels[1]) not in known:
+            self.batches.series.pop(pair, None)
+        for labels, _ in self.requests._snapshot():
+            if labels[:2] == pair:
                 self.requests.series.pop(labels, None)
 
 

@@ -148,10 +148,11 @@ class PayloadLog:
         """Write in as few system calls as the rotation allows (unbuffered: a line the disk
         refused is counted as lost at once, never later at a flush)."""
         if self._file is not None and not self._still_ours():
-            log.warning(
-                "payload log %s was moved or deleted while open: a new file is started there",
-                self.path,
-            )
+            if not self.path.exists():  # another worker's rotation leaves a new file there
+                log.warning(
+                    "payload log %s was moved or deleted while open: a new file is started there",
+                    self.path,
+                )
             self._close()
             with contextlib.suppress(OSError):  # a failure is the group write's to count
                 self._open()

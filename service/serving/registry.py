@@ -39,6 +39,7 @@ from service.settings import Settings
 log = logging.getLogger("service.registry")
 
 BatchListener = Callable[[ModelVersion, int, float], None]
+UnloadListener = Callable[[ModelVersion], None]
 
 
 class ModelRegistry:
@@ -56,6 +57,7 @@ class ModelRegistry:
         self._lock: asyncio.Lock | None = None
         self.watcher: RepositoryWatcher | None = None  # polls the repository for changes
         self.batch_listeners: list[BatchListener] = []  # metrics hook: (version, rows, seconds)
+        self.unload_listeners: list[UnloadListener] = []  # metrics hook: a version is gone
         self.started = False
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -101,7 +103,9 @@ class ModelRegistry:
         previous = self._scan.unreadable
         self._scan = scan = await asyncio.to_thread(self.repository.scan)
         for where, why in sorted(scan.unreadable.items()):
-            if previous.get(where) != why:
+            if where == "." and not self.started:
+                log.warning("cannot read the model repository (%s): nothing is served", why)
+            elif previous.get(where) != why:
                 log.warning(
                     "cannot read %s (%s): what was served from it stays served, nothing new is "
                     "loaded from it",
@@ -156,6 +160,11 @@ class ModelRegistry:
             raise NotFound(f"model {name!r} is not among the served models")
         async with self._locked():
             await self._rescan_disk()
+            if "." in self._scan.unreadable:
+                raise NotReady(
+                    f"the model repository cannot be read ({self._scan.unreadable['.']}): "
+                    "nothing is loaded until it can"
+                )
             folder = next((f for f in self._scan.finished(name) if f.version == version), None)
             if folder is None:
                 raise NotFound(f"model {name} has no finished version {version}")
@@ -218,7 +227,7 @@ class ModelRegistry:
 
     # --- selection --------------------------------------------------------------------------
     async def _sync_model(self, name: str, scan: ScanResult, changes: dict[str, list[str]]) -> None:
-        if name in scan.unreadable:
+        if name in scan.unreadable or "." in scan.unreadable:
             return  # what the folder holds is unknown, not gone: keep serving what was loaded
         finished = {f.version: f for f in scan.finished(name)}
         current = self._versions.get(name, {})
@@ -338,6 +347,8 @@ class ModelRegistry:
         versions = self._versions.get(mv.name, {})
         if versions.get(mv.version) is mv:
             del versions[mv.version]
+            for listener in self.unload_listeners:
+                listener(mv)
         if not versions:  # a model whose folder is gone is forgotten (unless the settings name it)
             self._versions.pop(mv.name, None)
         log.info("model %s version %s unloaded", mv.name, mv.version)

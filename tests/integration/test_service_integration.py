@@ -233,7 +233,10 @@ def test_head_gets_no_body_and_a_wrong_method_405(http: httpx.Client) -> None:
 def test_request_logs_and_graceful_exit(server: Server, http: httpx.Client) -> None:
     r = http.get("/healthz", headers={"X-Request-ID": "integration-1"})
     assert r.headers["x-request-id"] == "integration-1"
+    http.head("/models", headers={"X-Request-ID": "integration-head"})
     server.process.send_signal(signal.SIGTERM)
     assert server.process.wait(timeout=30) == 0
     lines = [entry for entry in server.json_logs() if entry.get("request_id") == "integration-1"]
     assert lines and lines[0]["status"] == 200
+    head = [e for e in server.json_logs() if e.get("request_id") == "integration-head"]
+    assert head and (head[0]["method"], head[0]["status"]) == ("HEAD", 200)

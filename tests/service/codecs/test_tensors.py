@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from service.codecs import tensors
-from service.codecs.tensors import json_numbers, numeric_array
+from service.codecs.tensors import json_kind, json_numbers, numeric_array, shape_text
 from service.errors import InvalidInput
 
 F32 = np.dtype(np.float32)
@@ -63,24 +63,61 @@ def test_a_long_list_ragged_in_a_later_chunk_is_named() -> None:
     )
 
 
-@pytest.mark.parametrize(
-    "data",
-    [
-        [[1, 2], [3, 4], [5, "6"], [7, 8]],
-        [[1, 2], [3, 4], [5], [7, 8]],
-        [[1, 2], [3, 4], [5, 6], [7, [8]]],
-        [[[1], [2]], [[3], [4]], [[5], [None]]],
-        [[True, False], [1.5, 2], ["a", 1]],
-        [1, 2, 3, 4, 5, [6]],
-        [[1, 2], [3, 4], [5, 6], 7],
-    ],
-)
-def test_chunks_give_the_same_message_as_one_read(
+def reference_shape(value: Any, path: str, depth: int = 0) -> tuple[int, ...] | str:
+    """The walk of one element at a time, as the error path was before lists were chunked."""
+    if json_kind(value) == "number":
+        return ()
+    if not isinstance(value, list):
+        return f"{path}: expected a number, got {json_kind(value)}"
+    if depth >= tensors.MAX_DEPTH:
+        return f"{path}: arrays nested more than {tensors.MAX_DEPTH} levels deep"
+    first: tuple[int, ...] | None = None
+    for i, item in enumerate(value):
+        sub = reference_shape(item, f"{path}[{i}]", depth + 1)
+        if isinstance(sub, str):
+            return sub
+        if first is None:
+            first = sub
+        elif sub != first:
+            return (
+                f"{path}[{i}]: ragged array: it has shape {shape_text(sub)} "
+                f"but {path}[0] has shape {shape_text(first)}"
+            )
+    return (len(value), *(first or ()))
+
+
+def deep(levels: int) -> Any:
+    value: Any = 1.0
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+ODD = [
+    [[1, 2], [3, 4], [5, "6"], [7, 8]],
+    [[1, 2], [3, 4], [5], [7, 8]],
+    [[1, 2], [3, 4], [5, 6], [7, [8]]],
+    [[[1], [2]], [[3], [4]], [[5], [None]]],
+    [[True, False], [1.5, 2], ["a", 1]],
+    [1, 2, 3, 4, 5, [6]],
+    [[1, 2], [3, 4], [5, 6], 7],
+    [[1, 2], [3, {"a": 1}]],
+    [deep(35), "x"],
+]
+
+
+@pytest.mark.parametrize("data", ODD)
+def test_a_long_list_read_in_chunks_names_what_the_plain_walk_names(
     data: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    whole = message(data)
-    monkeypatch.setattr(tensors, "CHUNK_VALUES", 2)  # every other element starts a chunk
-    assert message(data) == whole
+    monkeypatch.setattr(tensors, "CHUNK_VALUES", 2)  # every list is long: chunks throughout
+    assert tensors._shape_of(data, "x", 0) == reference_shape(data, "x")
+
+
+@pytest.mark.parametrize("data", [*ODD, [[1, True], [2, 3], [4, "x"]], [1, True, *range(9), "s"]])
+def test_a_short_list_is_walked_as_the_plain_walk_does(data: Any) -> None:
+    """Below CHUNK_VALUES every element is looked at: a boolean among numbers is named first."""
+    assert tensors._shape_of(data, "x", 0) == reference_shape(data, "x")
 
 
 def test_a_long_list_with_a_string_is_never_read_whole_as_text(

@@ -179,3 +179,19 @@ def test_a_failed_rotation_loses_no_written_line_and_the_next_file_fills_up(
     log.drain()
     assert [r["request_id"] for r in records(path.with_name("p.jsonl.1"))] == ["a", "b", "c", "d"]
     assert [r["request_id"] for r in records(path)] == ["e"]
+
+
+def test_another_workers_rotation_is_followed_without_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "p.jsonl"
+    mine, other = payload_log(path), payload_log(path)
+    capture(mine, "a")
+    mine.drain()
+    capture(other, "b")
+    other.drain()
+    other._rotate()  # the other worker rotates the shared path: a new file is there
+    capture(mine, "c")
+    mine.drain()
+    assert [r["request_id"] for r in records(path)] == ["c"]
+    assert "moved or deleted" not in caplog.text

@@ -613,6 +613,10 @@ async def test_a_repository_gone_for_a_moment_keeps_what_is_served(
         assert await registry.rescan() == {"loaded": [], "failed": [], "unloaded": []}
         assert registry.resolve("mnist") is served and registry.readiness() == (True, {})
         assert "cannot read the model repository (no such folder)" in caplog.text
+        assert await registry.include("mnist") == {"loaded": [], "failed": [], "unloaded": []}
+        with pytest.raises(NotReady, match="the model repository cannot be read"):
+            await registry.load("mnist", 1)
+        assert registry.resolve("mnist") is served  # admin requests change nothing meanwhile
         moved.rename(repo_copy)
         assert await registry.rescan() == {"loaded": [], "failed": [], "unloaded": []}
         assert "the model repository can be read again" in caplog.text
