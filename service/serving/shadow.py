@@ -108,7 +108,7 @@ class Shadow:
         if stats is None:
             stats = self.stats[(mv.name, mv.version, other.version)] = ShadowStats()
         busy = mv.batcher is not None and mv.batcher.queued_rows > 0
-        full = other.batcher.queued_rows + len(x) > other.batcher.max_batch_size
+        full = other.batcher.queued_rows > other.batcher.max_batch_size  # not this request's rows
         if busy or full or self.in_flight >= MAX_IN_FLIGHT:
             stats.dropped += 1
             return
@@ -131,8 +131,10 @@ class Shadow:
             assert other.batcher is not None
             shadow_out = await other.batcher.submit(x, mv.timeout_s)
             seconds = time.perf_counter() - started
-            threshold = getattr(mv.task, "threshold", 0.5)
-            agree = predicted_classes(out, threshold) == predicted_classes(shadow_out, threshold)
+            # each version's class at its own decision threshold, as each would answer
+            ours = predicted_classes(out, getattr(mv.task, "threshold", 0.5))
+            theirs = predicted_classes(shadow_out, getattr(other.task, "threshold", 0.5))
+            agree = ours == theirs
             stats.runs += 1
             stats.rows += len(x)
             stats.agreed += int(agree.sum())

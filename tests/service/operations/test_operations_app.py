@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -322,6 +324,42 @@ async def test_shadow_answers_identical_and_agreement_offline(tiny_repo: Path) -
                     in metrics
                 )
     assert answers[True] == answers[False]
+
+
+async def test_a_request_larger_than_a_batch_is_shadowed_on_an_idle_server(
+    tiny_repo: Path,
+) -> None:
+    async with serve(tiny_repo, models=["mnist"], shadow={"mnist": "1:1.0"}, max_batch_size=4) as (
+        app,
+        client,
+    ):
+        r = await client.post("/models/mnist/versions/2/predict", json={"instances": images(10)})
+        assert r.status_code == 200
+        await shadow_idle(app.state.operations.shadow)
+        stats = app.state.operations.shadow.stats[("mnist", 2, 1)]
+        assert (stats.runs, stats.rows, stats.dropped) == (1, 10, 0)
+
+
+async def test_shadow_agreement_takes_each_versions_own_threshold(repo_copy: Path) -> None:
+    """A Pima canary with another decision threshold answers another outcome for the same
+    probability: that is a disagreement."""
+    shutil.copytree(repo_copy / "pima" / "1", repo_copy / "pima" / "2")
+    meta_path = repo_copy / "pima" / "2" / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**meta, "version": 2, "threshold": 0.999}))
+    rows = pima_rows(20)
+    async with serve(
+        repo_copy, models=["pima"], version_policy="all", shadow={"pima": "2:1.0"}
+    ) as (app, client):
+        for row in rows:
+            r = await client.post("/models/pima/versions/1/predict", json={"instances": [row]})
+            assert r.status_code == 200
+            await shadow_idle(app.state.operations.shadow)
+        stats = app.state.operations.shadow.stats[("pima", 1, 2)]
+        p = app.state.registry.resolve("pima", 1).runtime.predict(np.array(rows, np.float32))
+        t1 = meta["threshold"]
+        expected = int(np.sum((p[:, 0] >= t1) == (p[:, 0] >= 0.999)))
+    assert stats.rows == 20 and stats.agreed == expected < 20
 
 
 async def test_overload_drops_shadow_work_first_and_keeps_the_503_rate(tiny_repo: Path) -> None:
