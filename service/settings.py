@@ -197,6 +197,16 @@ class Settings(BaseSettings):
     )
 
     @model_validator(mode="after")
+    def _drift_can_alarm(self) -> Settings:
+        if 0 < self.drift_window < self.drift_min_rows:
+            raise ValueError(
+                f"drift_window ({self.drift_window}) is below drift_min_rows "
+                f"({self.drift_min_rows}): the drift alarm could never rise; lower drift_min_rows "
+                "or widen the window"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _queue_holds_a_request(self) -> Settings:
         if self.queue_size < self.max_instances:
             raise ValueError(

@@ -218,6 +218,8 @@ class Operations:
         names = mv.task.labels
         if "labels" not in item and "label" not in item:
             raise InvalidInput(f"{where}send the true class as label (or labels, one per instance)")
+        if "labels" in item and "label" in item:
+            raise InvalidInput(f"{where}send label or labels, not both")
         raw = item.get("labels") if "labels" in item else [item.get("label")]
         if not isinstance(raw, list) or len(raw) != n:
             raise InvalidInput(

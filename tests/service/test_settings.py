@@ -84,3 +84,11 @@ def test_a_label_that_reads_as_a_number_is_refused() -> None:
     assert Settings(version_labels={"mnist": {"Stable": 3}}).version_labels == {
         "mnist": {"Stable": 3}
     }
+
+
+def test_a_drift_window_below_its_minimum_rows_is_refused() -> None:
+    """The alarm needs drift_min_rows rows in the window: a smaller window could never raise it."""
+    with pytest.raises(ValueError, match="the drift alarm could never rise"):
+        Settings(drift_window=50)
+    assert Settings(drift_window=50, drift_min_rows=50).drift_window == 50
+    assert Settings(drift_window=0).drift_window == 0  # drift off

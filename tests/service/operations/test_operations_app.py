@@ -196,6 +196,9 @@ async def test_feedback_errors(tiny_repo: Path) -> None:
         assert count.status_code == 422 and "2 instances" in count.json()["error"]
         bad = await client.post("/models/pima/feedback", json={"request_id": rid, "labels": [0, 7]})
         assert bad.status_code == 422
+        both = {"request_id": rid, "label": 0, "labels": [0, 1]}
+        two = await client.post("/models/pima/feedback", json=both)
+        assert two.status_code == 422 and "not both" in two.json()["error"]
         ok = await client.post("/models/pima/feedback", json={"request_id": rid, "labels": [0, 1]})
         assert ok.status_code == 200
         again = await client.post(
