@@ -42,6 +42,7 @@ from service.api.uploads import (
     form_images,
     from_json,
     query_options,
+    same_value,
 )
 from service.codecs.jsonbody import parse_json
 from service.errors import BadRequest, InvalidInput, NotFound, UnsupportedMediaType
@@ -416,6 +417,12 @@ async def _explain(request: Request, name: str, version: str | None) -> Response
                 allowed = ", ".join(sorted(_EXPLAIN_FIELDS))
                 raise InvalidInput(f"unknown field {unknown[0][:64]!r}; allowed: {allowed}")
             payload = dict(payload)
+            sent = payload.get("target")
+            if "target" in payload and target is not None and not same_value(target, sent):
+                raise InvalidInput(
+                    "target is given both in the query string and in the body, with different "
+                    "values: give it once"
+                )
             target = payload.pop("target", target)
         mv = registry.resolve(name, version)
         x = from_json(payload, task_of(mv), settings, options, request)

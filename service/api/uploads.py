@@ -108,7 +108,7 @@ def from_json(
     query = request.query_params if request is not None and asked else {}
     for key in ("top_k", "threshold", "include_input", "alpha", "abstain"):
         if key in payload:
-            if key in query and not _same(options[key], payload[key]):
+            if key in query and not same_value(options[key], payload[key]):
                 raise InvalidInput(
                     f"{key} is given both in the query string and in the body, with different "
                     "values: give it once"
@@ -119,7 +119,7 @@ def from_json(
     return task.decode_instances(payload, settings.max_instances)
 
 
-def _same(asked: Any, sent: Any) -> bool:
+def same_value(asked: Any, sent: Any) -> bool:
     """Whether a query option (parsed, or its text when the task parses it later) says what the
     body's JSON value says: ``alpha=0.1`` and ``0.1``, ``abstain=true`` and ``true``."""
     if asked == sent:

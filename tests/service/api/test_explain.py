@@ -107,6 +107,11 @@ async def test_image_occlusion_map_from_json_and_from_a_png(
     assert r.status_code == 200, r.text
     item = r.json()["explanations"][0]
     assert item["class_index"] == 3 and item["label"] == "3"
+    both = {"instances": [image.tolist()], "target": 7}
+    r = await dialect_client.post("/models/mnist/versions/1/explain?target=3", json=both)
+    assert r.status_code == 422 and "target is given both" in r.json()["error"]
+    r = await dialect_client.post("/models/mnist/versions/1/explain?target=7", json=both)
+    assert r.status_code == 200 and r.json()["explanations"][0]["class_index"] == 7
 
 
 async def test_target_by_label_or_index(dialect_client: httpx.AsyncClient) -> None:

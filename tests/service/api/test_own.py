@@ -15,7 +15,7 @@ import pytest
 from fastapi import FastAPI
 from PIL import Image
 
-from service.api.uploads import _same
+from service.api.uploads import same_value
 from service.app import create_app
 from service.settings import Settings
 from tests.helpers.models import PIMA_ROW
@@ -68,8 +68,8 @@ async def test_an_option_in_the_query_and_the_body_must_agree(client: httpx.Asyn
     same = {"instances": [[[0.5] * 28] * 28], "top_k": 2, "include_input": True}
     r = await client.post("/models/mnist/predict?top_k=2&include_input=true", json=same)
     assert r.status_code == 200, r.text  # the same values, spelt as a query does
-    assert [_same(q, b) for q, b in (("0.10", 0.1), ("true", True), (2, 2))] == [True] * 3
-    assert [_same(q, b) for q, b in (("0.2", 0.1), ("false", True), ("x", 1))] == [False] * 3
+    assert [same_value(q, b) for q, b in (("0.10", 0.1), ("true", True), (2, 2))] == [True] * 3
+    assert [same_value(q, b) for q, b in (("0.2", 0.1), ("false", True), ("x", 1))] == [False] * 3
 
 
 async def test_a_trailing_slash_is_an_unknown_path_not_a_redirect(
