@@ -160,7 +160,8 @@ def decode_infer_request(body: bytes, header_length: str | None = None) -> Infer
         )
 
     raw_outputs = doc.get("outputs")
-    outputs = None if raw_outputs is None else _decode_outputs(raw_outputs)
+    # no output named (absent, or an empty list) is every output, as KServe and Triton answer
+    outputs = None if raw_outputs is None or raw_outputs == [] else _decode_outputs(raw_outputs)
     return InferRequest(inputs=inputs, outputs=outputs, id=req_id, parameters=params)
 
 

@@ -87,6 +87,9 @@ def test_outputs_and_parameters_are_parsed() -> None:
         v2.RequestedOutput("p", binary=False, classification=2),
         v2.RequestedOutput("q", binary=None, classification=0),
     ]
+    inputs = [{"name": "a", "shape": [1], "datatype": "INT64", "data": [3]}]
+    every = v2.decode_infer_request(orjson.dumps({"inputs": inputs, "outputs": []}))
+    assert every.outputs is None  # no output named is every output, as with none given
 
 
 def _input(**over: Any) -> dict[str, Any]:
