@@ -24,15 +24,20 @@ from tests.service.inputs.test_images_worker import photo_png
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(scope="module")
-async def workers() -> AsyncIterator[DecodeWorkers]:
-    pool = DecodeWorkers(2)
+async def filled(pool: DecodeWorkers) -> DecodeWorkers:
+    """``pool`` started and waited for until every worker is up."""
     pool.start()
     for _ in range(600):  # a spawned worker imports numpy and Pillow first
         if pool.ready == pool.size:
             break
         await asyncio.sleep(0.05)
     assert pool.ready == pool.size
+    return pool
+
+
+@pytest.fixture(scope="module")
+async def workers() -> AsyncIterator[DecodeWorkers]:
+    pool = await filled(DecodeWorkers(2))
     yield pool
     for proc in list(pool._procs.values()):
         proc.kill()
@@ -64,23 +69,14 @@ async def test_large_body_to_a_watched_descriptor(workers: DecodeWorkers) -> Non
 
 
 async def test_a_dead_worker_fails_its_picture_and_is_replaced() -> None:
-    pool = DecodeWorkers(1)
-    pool.start()
-    for _ in range(600):
-        if pool.ready:
-            break
-        await asyncio.sleep(0.05)
+    pool = await filled(DecodeWorkers(1))
     proc = next(iter(pool._procs.values()))
     os.kill(proc.pid, signal.SIGKILL)
     proc.join(5)
     with pytest.raises(ServeError) as caught:
         await pool.decode(photo_png(), None, 100_000, "digit")
     assert caught.value.status_code == 500 and pool.ready == 0
-    pool.start()
-    for _ in range(600):
-        if pool.ready:
-            break
-        await asyncio.sleep(0.05)
+    await filled(pool)
     assert (await pool.decode(photo_png(), None, 100_000, "digit")).shape == (28, 28)
     for proc in list(pool._procs.values()):
         proc.kill()
@@ -89,12 +85,7 @@ async def test_a_dead_worker_fails_its_picture_and_is_replaced() -> None:
 async def test_a_worker_signalled_with_its_server_answers_until_the_server_stops_it() -> None:
     """SIGTERM to the whole process group (a supervisor stopping the server): the pictures the
     server accepted are still decoded; the server stops its workers when it exits."""
-    pool = DecodeWorkers(1)
-    pool.start()
-    for _ in range(600):
-        if pool.ready:
-            break
-        await asyncio.sleep(0.05)
+    pool = await filled(DecodeWorkers(1))
     proc = next(iter(pool._procs.values()))
     os.kill(proc.pid, signal.SIGTERM)
     await asyncio.sleep(0.2)
