@@ -14,7 +14,8 @@ request runs alone), concatenates, runs the model once, checks that it got one o
 input row, and hands each request its slice back on the event loop with
 ``call_soon_threadsafe`` (one callback per batch). ``max_wait`` (off by default) also holds a
 batch open in the thread while more requests keep arriving. A full queue answers ``Overloaded``
-immediately. ``stop()`` refuses new work and drains what was accepted.
+immediately (requests already answered, past their deadline, do not count). ``stop()`` refuses
+new work and drains what was accepted.
 
 **On the loop.** A group whose model call is known to be shorter than the hand-off itself runs
 on the event loop instead, in the ``call_soon`` callback that closes it: waking the thread,
@@ -145,7 +146,9 @@ class Batcher:
             raise NotReady(f"model {self.name} is not accepting requests")
         queued = self._queued_rows + self._pending_rows
         if queued and queued + n > self.queue_size:
-            raise Overloaded(f"model {self.name} is overloaded: queue is full, retry later")
+            queued = self._drop_answered()
+            if queued and queued + n > self.queue_size:
+                raise Overloaded(f"model {self.name} is overloaded: queue is full, retry later")
         future: asyncio.Future[np.ndarray] = loop.create_future()
         item = _Item(x, future, loop)
         if self._tick_loop is None:
@@ -168,6 +171,20 @@ class Batcher:
             return await future
         finally:
             timer.cancel()
+
+    def _drop_answered(self) -> int:
+        """Forget the waiting requests already answered (their deadline passed, or their client
+        left): their rows would be skipped, and only hold room that a live request can take.
+        Runs only when the queue looks full. Returns the rows still waiting."""
+        live = [item for item in self._pending if not item.future.done()]
+        if len(live) != len(self._pending):
+            self._pending = live
+            self._pending_rows = sum(len(item.x) for item in live)
+        with self._cond:
+            if any(item.future.done() for item in self._items):
+                self._items = deque(item for item in self._items if not item.future.done())
+                self._queued_rows = sum(len(item.x) for item in self._items)
+        return self._queued_rows + self._pending_rows
 
     def _flush(self, force: bool = False) -> None:
         """Hand the pending group to the inference thread once a loop iteration added nothing.

@@ -103,6 +103,35 @@ async def test_full_queue_answers_overloaded_at_once() -> None:
     assert [r.shape for r in results] == [(2, 1)] * 3
 
 
+async def test_requests_past_their_deadline_leave_room_in_the_queue() -> None:
+    """Clients that gave up (504) hold no room: the next request is queued, not refused."""
+    gate = threading.Event()
+    batcher = Batcher("t", Recorder(gate=gate), max_batch_size=2, max_wait_s=0.0, queue_size=4)
+    batcher.start()
+    try:
+        first = asyncio.ensure_future(batcher.submit(np.ones((2, 2), np.float32)))
+        for _ in range(500):  # until the thread has taken it (and blocks on the gate)
+            await asyncio.sleep(0.01)
+            if batcher.queued_rows == 0:
+                break
+        hasty = [
+            asyncio.ensure_future(batcher.submit(np.ones((2, 2), np.float32), timeout=0.05))
+            for _ in range(2)
+        ]
+        for task in hasty:
+            with pytest.raises(DeadlineExceeded):
+                await task
+        later = asyncio.ensure_future(batcher.submit(np.ones((2, 2), np.float32)))
+        await asyncio.sleep(0)
+        assert batcher.queued_rows == 2  # only the live request
+        gate.set()
+        results = await asyncio.gather(first, later)
+    finally:
+        gate.set()
+        await batcher.stop()
+    assert [r.shape for r in results] == [(2, 1)] * 2
+
+
 async def test_output_count_is_checked() -> None:
     batcher = Batcher("t", lambda x: np.zeros((len(x) + 1, 1), np.float32), max_wait_s=0.0)
     batcher.start()
