@@ -185,7 +185,10 @@ class DecodeWorkers:
         self._idle: deque[Connection] = deque()
         self._waiters: deque[asyncio.Future[Connection]] = deque()
         self._procs: dict[int, BaseProcess] = {}  # by the parent end's file descriptor
-        self._conns: dict[int, Connection] = {}  # the parent ends, idle or busy
+        # every worker started and not known dead, ready or still starting, with its parent end:
+        # what close() stops (a worker ignores SIGTERM and leaves when its pipe closes)
+        self._children: list[tuple[BaseProcess, Connection]] = []
+        self._closed = False
         self._lock = threading.Lock()
         self._starting = False
         # before multiprocessing's own exit handler (registered earlier, so run later), which
@@ -209,16 +212,20 @@ class DecodeWorkers:
         try:
             ctx = multiprocessing.get_context("spawn")
             for _ in range(self.size - self.ready):
-                parent, child = ctx.Pipe()
-                proc = ctx.Process(target=decode_worker, args=(child,), daemon=True,
-                                   name="digitserve-decode")  # fmt: skip
-                proc.start()
+                with self._lock:  # none starts once close() has begun
+                    if self._closed:
+                        return
+                    parent, child = ctx.Pipe()
+                    proc = ctx.Process(target=decode_worker, args=(child,), daemon=True,
+                                       name="digitserve-decode")  # fmt: skip
+                    proc.start()
+                    self._children.append((proc, parent))
                 child.close()
                 if parent.poll(WORKER_START_S) and parent.recv() == (True, None):
                     self._procs[parent.fileno()] = proc
-                    self._conns[parent.fileno()] = parent
                     self._idle.append(parent)
                 else:
+                    self._forget(proc)
                     proc.kill()
                     parent.close()
         except (OSError, EOFError, AssertionError):  # no processes here (a daemon, a sandbox)
@@ -286,9 +293,9 @@ class DecodeWorkers:
         """A worker died: drop it, and fail the waiters when none is left (new ones start at
         the next picture)."""
         proc = self._procs.pop(conn.fileno(), None)
-        self._conns.pop(conn.fileno(), None)
         conn.close()
         if proc is not None:
+            self._forget(proc)
             proc.kill()
             proc.join(1.0)
         if not self._procs:
@@ -297,21 +304,28 @@ class DecodeWorkers:
                 if not waiter.done():
                     waiter.set_exception(NotReady("the image decoders are restarting; try again"))
 
+    def _forget(self, proc: BaseProcess) -> None:
+        with self._lock:
+            self._children = [(p, c) for p, c in self._children if p is not proc]
+
     def close(self) -> None:
-        """Stop every worker: each reads the end of its pipe and exits. Workers ignore the
-        signals a whole process group gets at shutdown (Ctrl-C, a supervisor's SIGTERM), so
-        the pictures accepted before it are still decoded; the server stops them when it
-        exits."""
-        procs = list(self._procs.values())
-        for conn in list(self._conns.values()):
-            conn.close()
+        """Stop every worker, ready or still starting: each reads the end of its pipe and exits.
+        Workers ignore the signals a whole process group gets at shutdown (Ctrl-C, a
+        supervisor's SIGTERM), so the pictures accepted before it are still decoded; the server
+        stops them when it exits (before multiprocessing's own exit handler, which would signal
+        them and wait)."""
+        with self._lock:
+            self._closed = True
+            children, self._children = self._children, []
         self._procs.clear()
-        self._conns.clear()
         self._idle.clear()
-        for proc in procs:
+        for _, conn in children:
+            conn.close()
+        for proc, _ in children:
             proc.join(WORKER_STOP_S)
             if proc.is_alive():
                 proc.kill()
+                proc.join(1.0)
 
 
 def _close_at_exit(ref: weakref.ref[DecodeWorkers]) -> None:

@@ -267,7 +267,10 @@ def decode_worker(conn: Connection, *, own_process: bool = True) -> None:
         # server, which answers what it accepted (decoded here) and then stops its workers
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    conn.send((True, None))
+    try:
+        conn.send((True, None))
+    except OSError:  # the server stopped its workers while this one was starting
+        return
     while True:
         try:
             data, content_type, max_pixels, fit = conn.recv()

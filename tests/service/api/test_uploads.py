@@ -94,6 +94,23 @@ async def test_a_worker_signalled_with_its_server_answers_until_the_server_stops
     assert proc.exitcode == 0 and pool.ready == 0  # it left by itself, not killed
 
 
+async def test_close_stops_a_worker_that_is_still_starting() -> None:
+    """At exit the server stops its workers, also one it is still starting: such a worker
+    ignores SIGTERM, and multiprocessing's own exit handler would wait for it for ever."""
+    pool = DecodeWorkers(1)
+    pool.start()
+    for _ in range(200):  # the process is started; it is still importing numpy and Pillow
+        if pool._children:
+            break
+        await asyncio.sleep(0.01)
+    ((proc, _),) = pool._children
+    pool.close()
+    assert not proc.is_alive() and pool.ready == 0
+    pool.start()  # closed: no worker starts again
+    await asyncio.sleep(0.2)
+    assert not pool._children
+
+
 async def test_waiters_fail_when_no_worker_is_left() -> None:
     pool = DecodeWorkers(1)
     waiter = asyncio.ensure_future(pool._acquire())
