@@ -75,16 +75,23 @@ async def test_lone_request_does_not_wait_out_the_window() -> None:
     assert elapsed < 1.0, f"a lone request took {elapsed:.3f} s with a 2 s window"
 
 
-async def test_full_queue_answers_overloaded_at_once() -> None:
-    gate = threading.Event()
+async def busy_batcher(gate: threading.Event) -> tuple[Batcher, asyncio.Future[np.ndarray]]:
+    """A started batcher (batches of 2, a queue of 4) whose thread runs a first request of 2
+    rows and waits on ``gate``; that request's future."""
     batcher = Batcher("t", Recorder(gate=gate), max_batch_size=2, max_wait_s=0.0, queue_size=4)
     batcher.start()
+    first = asyncio.ensure_future(batcher.submit(np.ones((2, 2), np.float32)))
+    for _ in range(500):  # until the thread has taken it (and blocks on the gate)
+        await asyncio.sleep(0.01)
+        if batcher.queued_rows == 0:
+            break
+    return batcher, first
+
+
+async def test_full_queue_answers_overloaded_at_once() -> None:
+    gate = threading.Event()
+    batcher, first = await busy_batcher(gate)
     try:
-        first = asyncio.ensure_future(batcher.submit(np.ones((2, 2), np.float32)))
-        for _ in range(500):  # until the thread has taken it (and blocks on the gate)
-            await asyncio.sleep(0.01)
-            if batcher.queued_rows == 0:
-                break
         queued = [
             asyncio.ensure_future(batcher.submit(np.ones((2, 2), np.float32))) for _ in range(2)
         ]
@@ -106,14 +113,8 @@ async def test_full_queue_answers_overloaded_at_once() -> None:
 async def test_requests_past_their_deadline_leave_room_in_the_queue() -> None:
     """Clients that gave up (504) hold no room: the next request is queued, not refused."""
     gate = threading.Event()
-    batcher = Batcher("t", Recorder(gate=gate), max_batch_size=2, max_wait_s=0.0, queue_size=4)
-    batcher.start()
+    batcher, first = await busy_batcher(gate)
     try:
-        first = asyncio.ensure_future(batcher.submit(np.ones((2, 2), np.float32)))
-        for _ in range(500):  # until the thread has taken it (and blocks on the gate)
-            await asyncio.sleep(0.01)
-            if batcher.queued_rows == 0:
-                break
         hasty = [
             asyncio.ensure_future(batcher.submit(np.ones((2, 2), np.float32), timeout=0.05))
             for _ in range(2)
