@@ -189,7 +189,11 @@ class DecodeWorkers:
         # what close() stops (a worker ignores SIGTERM and leaves when its pipe closes)
         self._children: list[tuple[BaseProcess, Connection]] = []
         self._closed = False
+        # the lists above and ``_starting``: held only briefly, also on the event loop
         self._lock = threading.Lock()
+        # held while a process starts (tens of ms), by the starting thread and close() only: a
+        # worker is either registered in ``_children`` or never started once close() has begun
+        self._start_lock = threading.Lock()
         self._starting = False
         # before multiprocessing's own exit handler (registered earlier, so run later), which
         # would signal the workers and wait for them: they ignore that signal
@@ -212,14 +216,15 @@ class DecodeWorkers:
         try:
             ctx = multiprocessing.get_context("spawn")
             for _ in range(self.size - self.ready):
-                with self._lock:  # none starts once close() has begun
+                with self._start_lock:  # none starts once close() has begun
                     if self._closed:
                         return
                     parent, child = ctx.Pipe()
                     proc = ctx.Process(target=decode_worker, args=(child,), daemon=True,
                                        name="digitserve-decode")  # fmt: skip
                     proc.start()
-                    self._children.append((proc, parent))
+                    with self._lock:
+                        self._children.append((proc, parent))
                 child.close()
                 if parent.poll(WORKER_START_S) and parent.recv() == (True, None):
                     self._procs[parent.fileno()] = proc
@@ -314,7 +319,7 @@ class DecodeWorkers:
         supervisor's SIGTERM), so the pictures accepted before it are still decoded; the server
         stops them when it exits (before multiprocessing's own exit handler, which would signal
         them and wait)."""
-        with self._lock:
+        with self._start_lock, self._lock:
             self._closed = True
             children, self._children = self._children, []
         self._procs.clear()

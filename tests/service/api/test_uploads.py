@@ -7,8 +7,11 @@ import asyncio
 import multiprocessing
 import os
 import signal
+import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -109,6 +112,55 @@ async def test_close_stops_a_worker_that_is_still_starting() -> None:
     pool.start()  # closed: no worker starts again
     await asyncio.sleep(0.2)
     assert not pool._children
+
+
+def test_the_event_loop_never_waits_for_a_worker_being_started(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Starting a process takes a while: meanwhile the event loop's own calls (asking for
+    workers, forgetting a dead one) return at once."""
+    starting, release = threading.Event(), threading.Event()
+
+    class SlowProcess:
+        def __init__(self, target: object, args: tuple[Any, ...], **kwargs: object) -> None:
+            self.child = args[0]
+
+        def start(self) -> None:
+            starting.set()
+            release.wait(20)
+            self.child.send((True, None))
+
+        def is_alive(self) -> bool:
+            return False
+
+        def join(self, timeout: float | None = None) -> None:
+            pass
+
+    class Spawn:
+        Pipe = staticmethod(multiprocessing.Pipe)
+        Process = SlowProcess
+
+    monkeypatch.setattr(uploads.multiprocessing, "get_context", lambda method: Spawn())
+    pool = DecodeWorkers(1)
+    pool.start()
+    assert starting.wait(10)
+    returned = threading.Event()
+
+    def from_the_loop() -> None:
+        pool.start()
+        pool._forget(SlowProcess(None, (None,)))  # type: ignore[arg-type]
+        returned.set()
+
+    threading.Thread(target=from_the_loop, daemon=True).start()
+    assert returned.wait(10) and not release.is_set()  # while the process was still starting
+    release.set()
+    for _ in range(200):
+        if pool.ready:
+            break
+        time.sleep(0.05)
+    assert pool.ready == 1
+    pool.close()
+    assert pool.ready == 0 and not pool._children
 
 
 async def test_waiters_fail_when_no_worker_is_left() -> None:
