@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 ECE_BINS = 15
-GONE_REASONS = ("expired", "already labelled")
+GONE_REASONS = ("expired", "already labelled", "its prediction had too many rows to keep")
 
 
 @dataclass(slots=True)
@@ -56,7 +56,11 @@ class Pending:
 
     def remember(self, request_id: str, model: str, version: int, probs: np.ndarray) -> None:
         n = len(probs)
-        if n > self.max_rows:
+        if n > self.max_rows:  # its id still answers 410 with the reason, not 404 "unknown"
+            old = self._items.pop(request_id, None)
+            if old is not None:
+                self.rows -= len(old.probs)
+            self._forget(request_id, 2)
             return
         now = time.monotonic()
         old = self._items.pop(request_id, None)

@@ -1,4 +1,5 @@
-"""Predictions waiting for their label: the age bound holds whatever order they stand in."""
+"""Predictions waiting for their label: the age bound holds whatever order they stand in, and
+an id that was not kept says why."""
 
 from __future__ import annotations
 
@@ -34,3 +35,12 @@ def test_a_refused_label_does_not_let_its_prediction_outlive_the_ttl(
     with pytest.raises(GoneRequest, match="expired"):  # and stays gone
         pending.take("a")
     assert pending.take("b").model == "mnist" and pending.rows == 0
+
+
+def test_a_prediction_too_large_to_keep_answers_gone_with_why() -> None:
+    pending = Pending(max_rows=4, ttl_s=60.0)
+    pending.remember("a", "mnist", 1, np.zeros((2, 10), np.float32))
+    pending.remember("a", "mnist", 1, np.zeros((5, 10), np.float32))  # a retry, too large now
+    with pytest.raises(GoneRequest, match="too many rows"):
+        pending.take("a")
+    assert pending.rows == 0 and len(pending) == 0
