@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
+import os
 import signal
 import sys
+from collections.abc import Sequence
 from types import FrameType
 from typing import Any
 
@@ -19,21 +22,55 @@ def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
+def _prefix() -> str:
+    return str(Settings.model_config.get("env_prefix", ""))
+
+
+def _option(field: str) -> str:
+    return "--" + field.replace("_", "-")
+
+
+def parse_args(argv: Sequence[str] | None = None) -> None:
+    """``--help``, and every setting as an option: ``--port 9000`` sets ``SERVE_PORT`` for this
+    run, so an option and its variable are read by one parser and reach every worker process.
+    An unknown option is a usage error (exit 2), never silently ignored."""
+    prefix = _prefix()
+    parser = argparse.ArgumentParser(
+        prog="serve",
+        description="Serve the model repository over HTTP. Every setting is an environment "
+        f"variable {prefix}<NAME> or the option --<name>, which wins over its variable; "
+        "dicts and lists take JSON (README, Configuration).",
+    )
+    for name, field in Settings.model_fields.items():
+        default = field.get_default(call_default_factory=True)
+        shown = "unset" if default is None else str(default)
+        help_text = f"{field.description or ''} [{prefix}{name.upper()}; default: {shown}]"
+        if "SecretStr" in str(field.annotation):
+            help_text += " (other users can read a command line: prefer the variable)"
+        parser.add_argument(
+            _option(name), dest=name, metavar="VALUE", help=help_text.strip().replace("%", "%%")
+        )
+    for name, value in vars(parser.parse_args(argv)).items():
+        if value is not None:
+            os.environ[f"{prefix}{name.upper()}"] = value
+
+
 def load_settings() -> Settings:
     """The settings from the environment; a bad value is one line per problem on stderr, naming
     its variable, and exit status 2 (not a traceback)."""
     try:
         return Settings()
     except ValidationError as exc:
-        prefix = Settings.model_config.get("env_prefix", "")
+        prefix = _prefix()
         for err in exc.errors():
             if not err["loc"]:  # a rule across several settings
                 print(f"invalid settings: {err['msg']}", file=sys.stderr)
                 continue
-            field = str(err["loc"][0]).upper()
+            field = str(err["loc"][0])
             where = ".".join(str(part) for part in err["loc"][1:])
             print(
-                f"invalid setting {prefix}{field}{f' ({where})' if where else ''}: {err['msg']}",
+                f"invalid setting {prefix}{field.upper()} ({_option(field)})"
+                f"{f' at {where}' if where else ''}: {err['msg']}",
                 file=sys.stderr,
             )
     except SettingsError as exc:  # a value that is not the JSON its field needs
@@ -45,6 +82,7 @@ def main() -> None:
     # uvicorn drains and shuts down on SIGTERM, then re-raises the signal with the handler that was
     # installed before it started: this one, so a graceful stop exits 0, not -15.
     signal.signal(signal.SIGTERM, _exit_cleanly)
+    parse_args()
     settings = load_settings()
     log_sink = configure_logging(settings)
     common: dict[str, Any] = {

@@ -46,7 +46,7 @@ def test_settings_defaults_and_validation() -> None:
 @pytest.mark.parametrize(
     ("name", "value", "said"),
     [
-        ("SERVE_PORT", "abc", "invalid setting SERVE_PORT: Input should be a valid integer"),
+        ("SERVE_PORT", "abc", "invalid setting SERVE_PORT (--port): Input should be a valid"),
         ("SERVE_SHADOW", "{bad", "invalid setting SERVE_SHADOW"),
         ("SERVE_FEEDBACK_WINDOW", "-1", "invalid setting SERVE_FEEDBACK_WINDOW"),
         ("SERVE_QUEUE_SIZE", "2", "invalid settings: Value error, queue_size (2) must be"),

@@ -1,0 +1,60 @@
+"""``serve`` / ``python -m service`` on the command line: every setting is also an option, and
+anything else is a usage error."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from service.__main__ import load_settings, parse_args
+from service.settings import Settings
+
+
+def test_an_option_is_read_as_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("SERVE_PORT", "SERVE_VERSION_LABELS", "SERVE_MODELS"):
+        monkeypatch.setenv(name, "")  # so the test leaves the environment as it found it
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("SERVE_PORT", "9001")
+    parse_args(["--port", "9002", "--version-labels", '{"mnist": {"stable": 1}}'])
+    parse_args(["--models", "mnist,pima"])
+    s = load_settings()
+    assert s.port == 9002  # the option wins over the variable
+    assert s.version_labels == {"mnist": {"stable": 1}}
+    assert s.models == ["mnist", "pima"]
+    assert os.environ["SERVE_PORT"] == "9002"  # what worker processes read
+
+
+def test_a_bad_value_names_the_option_too(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SERVE_PORT", "")
+    parse_args(["--port", "eighty"])
+    with pytest.raises(SystemExit) as stop:
+        load_settings()
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.startswith("invalid setting SERVE_PORT (--port): ")
+
+
+@pytest.mark.parametrize("argv", [["--prot", "9000"], ["9000"], ["--port"]])
+def test_anything_else_is_a_usage_error(
+    argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SERVE_PORT", "8000")
+    with pytest.raises(SystemExit) as stop:
+        parse_args(argv)
+    assert stop.value.code == 2 and "usage: serve" in capsys.readouterr().err
+    assert os.environ["SERVE_PORT"] == "8000"
+
+
+def test_help_lists_every_setting_and_starts_nothing() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "service", "--help"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Started server" not in done.stderr
+    for name in Settings.model_fields:
+        assert "--" + name.replace("_", "-") in done.stdout
+        assert f"SERVE_{name.upper()}" in done.stdout.replace("\n", "").replace(" ", "")
