@@ -471,6 +471,8 @@ class ModelRegistry:
         if version is None or version == "":
             default = self._defaults.get(name)
             if default is None:
+                if self._taken_out(name):  # on purpose, until loaded again: not "retry later"
+                    raise NotFound(self._why_not_ready(name))
                 raise NotReady(self._why_not_ready(name))
             return self._versions[name][default]
         number = parse_version(version)
@@ -514,7 +516,7 @@ class ModelRegistry:
         versions = self.versions(name)
         if not versions:
             scan = self._scan
-            if self._unloaded(name) or name in self._excluded_models:
+            if self._taken_out(name):
                 return f"every version of model {name} was unloaded by an admin request"
             unfinished = scan.unfinished(name)
             if unfinished:
@@ -554,6 +556,12 @@ class ModelRegistry:
             "unloaded_versions": self._unloaded(name),
             "ignored_folders": sorted(self._scan.ignored.get(name, [])),
         }
+
+    def _taken_out(self, name: str) -> bool:
+        """Whether an admin request unloaded every version ``name`` had."""
+        return not self.versions(name) and bool(
+            self._unloaded(name) or name in self._excluded_models
+        )
 
     def _unloaded(self, name: str) -> list[int]:
         """Versions of ``name`` unloaded by an admin request (the policy leaves them out)."""

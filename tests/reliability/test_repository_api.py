@@ -77,7 +77,9 @@ async def test_load_and_unload_versions(tiny_repo: Path) -> None:
         assert registry.default_version("mnist") == 1
         response = await client.post("/v2/repository/models/mnist/unload")
         assert response.status_code == 200 and response.json()["versions"] == []
-        assert (await client.post("/models/mnist/predict", json=IMAGE)).status_code == 503
+        for path in ("/models/mnist/predict", "/v1/models/mnist:predict", "/v2/models/mnist/infer"):
+            refused = await client.post(path, json=IMAGE)  # taken out on purpose: not a 503
+            assert refused.status_code == 404 and "unloaded by an admin" in refused.json()["error"]
         response = await client.post("/v2/repository/models/mnist/load")
         assert response.status_code == 200, response.text
         assert registry.default_version("mnist") == 2

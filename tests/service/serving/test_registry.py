@@ -210,7 +210,7 @@ async def test_a_model_unloaded_on_purpose_leaves_readiness_alone(tiny_repo: Pat
         for version in [mv.version for mv in registry.versions("pima")]:
             await registry.unload("pima", version)
         assert registry.readiness() == (True, {})  # pima is not broken, it was taken out
-        with pytest.raises(NotReady, match="every version of model pima was unloaded"):
+        with pytest.raises(NotFound, match="every version of model pima was unloaded"):
             registry.resolve("pima")
         await registry.include("pima")
         assert registry.resolve("pima").available
@@ -440,8 +440,8 @@ async def test_admin_unload_of_the_served_version_falls_back_at_once(tiny_repo: 
         assert states(registry, "mnist") == {}
         assert registry.model_status("mnist")["unloaded_versions"] == [1, 2]
         assert registry.readiness() == (True, {})
-        with pytest.raises(NotReady, match="unloaded by an admin request"):
-            registry.resolve("mnist")
+        with pytest.raises(NotFound, match="unloaded by an admin request"):
+            registry.resolve("mnist")  # on purpose: not "retry later" (503)
         await registry.include("mnist")
         assert states(registry, "mnist") == {2: "available"}
     finally:
