@@ -15,6 +15,10 @@ In order, for each request:
    504 when it passes before the response has started, or 408 when it was still sending the body
    of a ``POST`` (the body reader marks ``scope["state"]["body_read"]``): the delay was the
    client's; admin routes have none;
+   **a client that leaves**: a request still unanswered after ``LISTEN_AFTER_S`` whose body has
+   been read starts listening for its client's disconnect; when it comes, the work is cancelled
+   (rows still queued for the model are skipped) and the request is logged with status 499. A
+   quick request never listens, so the hot path pays nothing for it;
 6. **dispatch**: a ``HEAD`` goes where its ``GET`` would (answered without the body); a
    prediction ``POST`` goes straight to its endpoint (``fastpath``), everything else to
    FastAPI's own stack (router, exception handlers, server-error handler);
@@ -54,6 +58,8 @@ from service.serving.deadline import EDGE_DEADLINE
 from service.settings import Settings
 
 log = logging.getLogger("service.edge")
+# a request unanswered this long listens for its client leaving (an extra task: not for quick ones)
+LISTEN_AFTER_S = 0.1
 _ERROR_HEADERS = {
     401: [(b"www-authenticate", b'Bearer realm="digitserve"')],
     408: [(b"connection", b"close")],  # the rest of the body must not be parsed as a request
@@ -143,15 +149,36 @@ class Edge:
         if stats is not None:
             stats.in_flight += 1
         # The deadline is kept here rather than in a coroutine of its own: one coroutine and
-        # one frame less on every request and every resumption.
+        # one frame less on every request and every resumption. Its one timer first fires at
+        # LISTEN_AFTER_S, to listen for the client leaving, then at the deadline.
         timer: asyncio.TimerHandle | None = None
-        fired = False
+        fired = False  # the deadline passed
+        gone = False  # the client left
         task: asyncio.Task[Any] | None = None
+        listener: asyncio.Task[None] | None = None
+        deadline = 0.0
 
         def expire() -> None:
-            nonlocal fired
-            if not answering and task is not None:
+            nonlocal fired, timer, listener
+            if answering or task is None:
+                return
+            now = loop.time()
+            if now >= deadline:
                 fired = True
+                task.cancel()
+                return
+            if listener is None and state.get("body_read"):
+                # the app reads nothing more: the next message can only say the client left
+                listener = loop.create_task(listen())
+                timer = loop.call_at(deadline, expire)
+            else:  # the body is still arriving (the app is reading it): look again later
+                timer = loop.call_at(min(deadline, now + LISTEN_AFTER_S), expire)
+
+        async def listen() -> None:
+            nonlocal gone
+            message = await receive()
+            if message["type"] == "http.disconnect" and not answering and task is not None:
+                gone = True
                 task.cancel()
 
         try:
@@ -185,7 +212,9 @@ class Edge:
                 # process id, to tell a forked child's copy of the loop from the parent's
                 loop = asyncio.get_running_loop()
                 task = asyncio.current_task(loop)
-                timer = loop.call_at(loop.time() + timeout, expire)
+                now = loop.time()
+                deadline = now + timeout
+                timer = loop.call_at(min(deadline, now + LISTEN_AFTER_S), expire)
             guarded = EDGE_DEADLINE.set(timer is not None)
             try:
                 if hot is None:
@@ -195,18 +224,22 @@ class Edge:
                     params = found[1].groupdict()
                     await self.fast.dispatch(hot, params, scope, receive, send_with_id)
             except asyncio.CancelledError:
-                if task is None or not fired or task.uncancel() > 0:
-                    raise  # cancelled by someone else (the server shutting down, a disconnect)
-                if method == "POST" and not state.get("body_read"):  # the client's delay
+                if task is None or not (fired or gone) or task.uncancel() > 0:
+                    raise  # cancelled by someone else (the server shutting down)
+                if gone:
+                    status = 499  # nobody to answer
+                elif method == "POST" and not state.get("body_read"):  # the client's delay
                     message = f"the request body did not arrive within {timeout:g} s"
                     await send_error(send_with_id, 408, message)
                 else:
                     message = f"request did not finish within its deadline of {timeout:g} s"
                     await send_error(send_with_id, 504, message)
             else:
-                if fired and task is not None:  # the app swallowed the cancellation: undo it
+                if (fired or gone) and task is not None:  # the app swallowed the cancellation
                     task.uncancel()
-                    if not answering:  # and answer if it did not
+                    if gone and not answering:
+                        status = 499
+                    elif not answering:  # answer if it did not
                         await send_error(
                             send_with_id, 504, f"request did not finish within {timeout:g} s"
                         )
@@ -214,6 +247,8 @@ class Edge:
                 EDGE_DEADLINE.reset(guarded)
                 if timer is not None:
                     timer.cancel()
+                if listener is not None:
+                    listener.cancel()
         except ClientDisconnect:
             status = 499  # the client went away before its body arrived: nobody to answer
         except Exception:

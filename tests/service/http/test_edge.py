@@ -16,6 +16,7 @@ from fastapi.responses import Response
 from pydantic import SecretStr
 
 from service.api.routing import RouteKind, dialect_router, route_kind
+from service.http import edge as edge_module
 from service.http.edge import Edge, _version_number
 from service.http.routes import RouteTable
 from service.observability.access_log import AccessLog
@@ -209,3 +210,86 @@ def test_a_version_from_the_url_is_logged_as_a_number_or_null() -> None:
     log pipeline that types the field as a number takes every line."""
     assert [_version_number(v) for v in ("2", "02", "000000002")] == [2, 2, 2]
     assert [_version_number(v) for v in ("baseline", "", None, "²", "9" * 40)] == [None] * 5
+
+
+class Client:
+    """``receive`` of a client that sent ``body`` and may leave later: after the body, the next
+    message waits until :meth:`leave` (or for ever), as an ASGI server's does."""
+
+    def __init__(self, body: bytes = b"{}") -> None:
+        self.body = body
+        self.left = asyncio.Event()
+        self.messages = 0
+
+    async def receive(self) -> dict[str, Any]:
+        self.messages += 1
+        if self.messages == 1:
+            return {"type": "http.request", "body": self.body, "more_body": False}
+        await self.left.wait()
+        return {"type": "http.disconnect"}
+
+    def leave(self) -> None:
+        self.left.set()
+
+
+async def run_edge(edge: Edge, client: Client) -> tuple[list[dict[str, Any]], list[Any]]:
+    """What the edge sent, and its access log lines."""
+    logged: list[Any] = []
+    edge.access_log = logged.append  # type: ignore[assignment]
+    scope = {"type": "http", "method": "POST", "path": "/models/m/predict", "headers": []}
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await edge(scope, client.receive, send)
+    return sent, logged
+
+
+async def test_a_client_that_leaves_a_long_request_cancels_its_work(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(edge_module, "LISTEN_AFTER_S", 0.01)
+    cancelled = asyncio.Event()
+
+    async def long_work(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        scope["state"]["body_read"] = True
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    client = Client()
+    asyncio.get_running_loop().call_later(0.1, client.leave)
+    sent, logged = await run_edge(make_edge(long_work, settings()), client)
+    assert cancelled.is_set() and sent == []  # nobody to answer
+    assert [line["status"] for line in logged] == [499]
+    assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
+
+
+async def test_a_long_request_whose_client_stays_is_answered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(edge_module, "LISTEN_AFTER_S", 0.01)
+
+    async def slow_body_then_work(scope: Any, receive: Any, send: Any) -> None:
+        await asyncio.sleep(0.05)  # listening starts only once the app has read the body
+        assert (await receive())["body"] == b"{}"
+        scope["state"]["body_read"] = True
+        await asyncio.sleep(0.1)
+        await ok(scope, receive, send)
+
+    client = Client()
+    sent, logged = await run_edge(make_edge(slow_body_then_work, settings()), client)
+    assert sent[0]["status"] == 200 and [line["status"] for line in logged] == [200]
+    assert client.messages == 2  # the body, then one message listened for
+    await asyncio.sleep(0)
+    assert not [t for t in asyncio.all_tasks() if t.get_coro().__name__ == "listen"]
+
+
+async def test_a_quick_request_never_listens() -> None:
+    client = Client()
+    sent, _ = await run_edge(make_edge(ok, settings()), client)
+    assert sent[0]["status"] == 200 and client.messages == 0

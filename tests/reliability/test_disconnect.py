@@ -1,0 +1,70 @@
+"""A client that leaves while its request waits: the work is cancelled, not run for nobody, and
+the access log says 499."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.helpers import reliability as h
+from tests.helpers.reliability import BODY
+
+
+def rows_run(client: httpx.Client) -> float:
+    """Rows every runtime call of mnist has run so far."""
+    text = client.get("/metrics").text
+    return sum(
+        s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "serve_batch_size_sum" and s.labels.get("model") == "mnist"
+    )
+
+
+@pytest.mark.timeout(180)
+def test_requests_whose_clients_left_are_not_run(tiny_repo: Path, tmp_path: Path) -> None:
+    env = {"SERVE_MAX_BATCH_SIZE": "1", "SERVE_MODELS": '["mnist"]'}
+    with (
+        h.run_server(tiny_repo, tmp_path / "server.log", env, slow_ms=400) as server,
+        httpx.Client(base_url=server.url, timeout=30) as client,
+    ):
+        assert client.post("/models/mnist/predict", json=BODY).status_code == 200
+        before = rows_run(client)
+        kept: list[int] = []
+        first = threading.Thread(
+            target=lambda: kept.append(client.post("/models/mnist/predict", json=BODY).status_code)
+        )
+        first.start()  # holds the model for 0.4 s: the others wait behind it
+        time.sleep(0.05)
+
+        gave_up: list[str] = []
+
+        def leaves() -> None:
+            with httpx.Client(base_url=server.url, timeout=0.2) as impatient:
+                try:
+                    impatient.post(
+                        "/models/mnist/predict", json=BODY, headers={"x-request-id": "left"}
+                    )
+                except httpx.ReadTimeout:
+                    gave_up.append("timeout")  # and closes its connection
+
+        threads = [threading.Thread(target=leaves) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in [first, *threads]:
+            t.join()
+        time.sleep(1.0)  # what was still queued would have run by now
+        assert kept == [200] and gave_up == ["timeout"] * 4
+        assert rows_run(client) - before == 1  # the request whose client stayed, only
+        logged = [
+            line["status"]
+            for line in server.json_logs()
+            if line.get("request_id") == "left" and "status" in line
+        ]
+        assert logged == [499] * 4
+        assert client.post("/models/mnist/predict", json=BODY).status_code == 200
