@@ -63,8 +63,11 @@ def query_options(request: Request, allowed: frozenset[str] = PREDICT_QUERY) -> 
         if len(query.getlist(key)) > 1:
             raise InvalidInput(f"query parameter {key} is given more than once")
     if (text := query.get("top_k")) is not None:
-        if not (text.isascii() and text.isdigit()):  # str.isdigit takes "²", int() does not
-            raise InvalidInput("query parameter top_k must be a positive integer")
+        # str.isdigit takes "²", int() does not; int() also refuses more than 4,300 digits
+        if not (text.isascii() and text.isdigit() and len(text) <= 18):
+            raise InvalidInput(
+                "query parameter top_k must be a positive integer (18 digits at most)"
+            )
         options["top_k"] = int(text)
     if (text := query.get("threshold")) is not None:
         try:

@@ -37,6 +37,9 @@ DATATYPES: dict[str, np.dtype[Any]] = {
 }
 _NP_TO_V2 = {v.newbyteorder("="): k for k, v in DATATYPES.items()}
 MAX_DIMS = 8
+# inputs or outputs named in one request: far more than any model here has, and few enough that
+# decoding a body of thousands of tiny tensors never holds the event loop
+MAX_TENSORS = 64
 _FAST_TYPES = frozenset({"FP32", "FP64"})  # float64 ndarray data casts to these as lists do
 
 
@@ -143,6 +146,8 @@ def decode_infer_request(body: bytes, header_length: str | None = None) -> Infer
     raw_inputs = doc.get("inputs")
     if not isinstance(raw_inputs, list) or not raw_inputs:
         raise BadRequest("'inputs' must be a non-empty list of input tensors")
+    if len(raw_inputs) > MAX_TENSORS:
+        raise BadRequest(f"'inputs' holds {len(raw_inputs)} tensors; at most {MAX_TENSORS}")
     inputs: list[InputTensor] = []
     offset = 0
     seen: set[str] = set()
@@ -267,7 +272,10 @@ def _shape(value: Any, where: str) -> tuple[int, ...]:
 def _decode_outputs(value: Any) -> list[RequestedOutput]:
     if not isinstance(value, list):
         raise BadRequest("'outputs' must be a list of requested outputs")
+    if len(value) > MAX_TENSORS:
+        raise BadRequest(f"'outputs' names {len(value)} outputs; at most {MAX_TENSORS}")
     out: list[RequestedOutput] = []
+    seen: set[str] = set()
     for i, item in enumerate(value):
         if not isinstance(item, dict):
             raise BadRequest(f"outputs[{i}] must be a JSON object")
@@ -281,7 +289,8 @@ def _decode_outputs(value: Any) -> list[RequestedOutput]:
         k = params.get("classification", 0)
         if isinstance(k, bool) or not isinstance(k, int) or k < 0:
             raise BadRequest(f"output '{name}': classification must be a non-negative integer")
-        if any(o.name == name for o in out):  # each answer holds every output asked for
+        if name in seen:  # each answer holds every output asked for
             raise BadRequest(f"outputs[{i}]: output '{name[:64]}' is asked for twice")
+        seen.add(name)
         out.append(RequestedOutput(name=name, binary=binary, classification=k))
     return out

@@ -409,7 +409,7 @@ class ImageClassifier(Task):
             return None
         if isinstance(value, str) and value in self.labels:
             return self.labels.index(value)
-        if isinstance(value, str) and value.isascii() and value.isdigit():
+        if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18:
             value = int(value)  # ASCII only: str.isdigit takes "²", which int() refuses
         n = len(self.labels)
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < n:

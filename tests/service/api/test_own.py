@@ -320,6 +320,7 @@ ERROR_CASES = [
     ("/models/mnist/predict", js([IMG], include_input="yes"), 422, "include_input"),
     ("/models/mnist/predict?top_k=zero", {"json": {"instances": [IMG]}}, 422, "top_k"),
     ("/models/mnist/predict?top_k=\u00b2", {"json": {"instances": [IMG]}}, 422, "top_k"),
+    ("/models/mnist/predict?top_k=" + "9" * 4301, js([IMG]), 422, "18 digits at most"),
     ("/models/mnist/predict?topk=2", js([IMG]), 422, "query parameter 'topk'; allowed: abstain,"),
     ("/models/mnist/predict?top_k=1&top_k=5", js([IMG]), 422, "top_k is given more than once"),
     ("/models/mnist/predict", raw(b"x" * 200_001), 413, "exceeds the limit"),

@@ -144,6 +144,9 @@ def _input(**over: Any) -> dict[str, Any]:
         ({"inputs": [_input(shape=[0, 2**63], data=[])]}, 422, "far too large"),
         # every repeat adds the whole output to the answer: a small request, a huge answer
         ({"inputs": [_input()], "outputs": [{"name": "p"}] * 2}, 400, "asked for twice"),
+        # decoding thousands of tiny tensors, or comparing their names, held the event loop
+        ({"inputs": [_input()], "outputs": [{"name": f"p{i}"} for i in range(65)]}, 400, "65"),
+        ({"inputs": [_input(name=f"x{i}") for i in range(65)]}, 400, "at most 64"),
     ],
 )
 def test_bad_json_requests_are_clear_client_errors(
