@@ -15,6 +15,14 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIB = 1024 * 1024
+MAX_KEYS = 32  # per key setting
+
+
+def split_keys(secret: SecretStr | None) -> list[str]:
+    """The keys of a key setting (``api_key``, ``admin_key``): comma-separated, blanks dropped."""
+    if secret is None:
+        return []
+    return [k.strip() for k in secret.get_secret_value().split(",") if k.strip()]
 
 
 class Settings(BaseSettings):
@@ -250,6 +258,26 @@ class Settings(BaseSettings):
                 ok = False
             if not ok:
                 raise ValueError(f"shadow for {name}: {spec!r} is not <version or label>:<0-1>")
+        return value
+
+    @field_validator("api_key", "admin_key", mode="after")
+    @classmethod
+    def _keys_are_tokens(cls, value: SecretStr | None) -> SecretStr | None:
+        """A key setting that holds no key would turn the check off without a word (an unset
+        shell variable in ``SERVE_API_KEY=$KEY``), and a key a header cannot carry could
+        never match: both stop the start. The message never shows a key."""
+        if value is None:
+            return None
+        keys = split_keys(value)
+        if not keys:
+            raise ValueError("holds no key (only blanks or commas): unset it to turn keys off")
+        if len(keys) > MAX_KEYS:
+            raise ValueError(f"holds {len(keys)} keys; at most {MAX_KEYS}")
+        for i, key in enumerate(keys, 1):
+            if not (key.isascii() and key.isprintable() and " " not in key):
+                raise ValueError(
+                    f"key {i} is not a bearer token: printable ASCII without spaces only"
+                )
         return value
 
     @field_validator("log_level", mode="before")

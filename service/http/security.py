@@ -27,19 +27,16 @@ from starlette.types import Scope
 
 from service.api.routing import RouteKind
 from service.http.routes import RouteTable
-from service.settings import Settings
+from service.settings import MAX_KEYS, Settings, split_keys
 
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
-_MAX_KEYS = 32
 
 
 def parse_keys(secret: SecretStr | str | None) -> tuple[bytes, ...]:
     """SHA-256 digests of the comma-separated keys of a setting (empty: no key required)."""
-    if secret is None:
-        return ()
-    text = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
-    keys = [k.strip() for k in text.split(",") if k.strip()][:_MAX_KEYS]
-    return tuple(hashlib.sha256(k.encode()).digest() for k in keys)
+    if isinstance(secret, str):
+        secret = SecretStr(secret)
+    return tuple(hashlib.sha256(k.encode()).digest() for k in split_keys(secret)[:MAX_KEYS])
 
 
 def key_matches(presented: str, digests: Sequence[bytes]) -> bool:

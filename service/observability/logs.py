@@ -25,7 +25,7 @@ from typing import Any, TextIO
 
 import orjson
 
-from service.settings import Settings
+from service.settings import Settings, split_keys
 
 REDACTED = "***"
 _BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"',;]+")
@@ -132,8 +132,11 @@ def _logfmt(value: Any) -> str:
 
 def secrets_of(settings: Settings) -> list[str]:
     """The key values that must never appear in a log line."""
-    keys = [getattr(settings, "api_key", None), getattr(settings, "admin_key", None)]
-    return [k.get_secret_value() for k in keys if k is not None]
+    secrets = []
+    for setting in (getattr(settings, "api_key", None), getattr(settings, "admin_key", None)):
+        if setting is not None:  # each key, as a client may send any one of them
+            secrets += [setting.get_secret_value(), *split_keys(setting)]
+    return secrets
 
 
 def make_formatter(settings: Settings) -> StructuredFormatter:

@@ -50,6 +50,19 @@ def test_settings_defaults_and_validation() -> None:
         ("SERVE_SHADOW", "{bad", "invalid setting SERVE_SHADOW"),
         ("SERVE_FEEDBACK_WINDOW", "-1", "invalid setting SERVE_FEEDBACK_WINDOW"),
         ("SERVE_QUEUE_SIZE", "2", "invalid settings: Value error, queue_size (2) must be"),
+        # an unset shell variable in SERVE_API_KEY=$KEY would turn the check off silently
+        (
+            "SERVE_API_KEY",
+            " , ",
+            "invalid setting SERVE_API_KEY (--api-key): Value error, holds no",
+        ),
+        ("SERVE_ADMIN_KEY", "", "invalid setting SERVE_ADMIN_KEY (--admin-key): Value error, hol"),
+        # a header carries latin-1 at most: such a key could never match
+        (
+            "SERVE_API_KEY",
+            "ok,cl\u00e9",
+            "invalid setting SERVE_API_KEY (--api-key): Value error, key 2",
+        ),
     ],
 )
 def test_a_bad_setting_stops_the_start_with_one_line_and_status_2(

@@ -105,6 +105,16 @@ def test_redaction_covers_fields_and_tracebacks(restore_root: None) -> None:
     assert "ValueError" in lines[1]["exc"]
 
 
+def test_each_of_several_keys_is_redacted(restore_root: None) -> None:
+    """A client sends one key of a list, never the whole setting."""
+    settings = Settings(api_key=SecretStr(f"{API_KEY}, second-key-4242"), log_format="json")
+    buf = io.StringIO()
+    configure_logging(settings, stream=buf)
+    logging.getLogger("service.test").warning("id %s then %s", API_KEY, "second-key-4242")
+    text = buf.getvalue()
+    assert API_KEY not in text and "second-key-4242" not in text and REDACTED in text
+
+
 @pytest.fixture
 async def logged_app(
     tiny_repo: Path, restore_root: None
