@@ -36,6 +36,7 @@ from service.api.routing import RouteKind, dialect_router, route_kind
 from service.api.schemas import error_responses
 from service.codecs import tfserving as tfs_codec
 from service.errors import BadRequest, MethodNotAllowed, NotFound
+from service.repository.disk import parse_version
 from service.serving import explanations, inference
 from service.serving.model import ModelVersion, VersionState
 from service.serving.registry import ModelRegistry
@@ -183,7 +184,8 @@ def _version_status(
         raise NotFound(f"Could not find any versions of model {name}")
     versions = registry.versions(name)
     if version is not None:
-        versions = [mv for mv in versions if str(mv.version) == version]
+        number = parse_version(version)  # "01" is version 1, as on every other route
+        versions = [mv for mv in versions if mv.version == number]
         if not versions:
             raise NotFound(f"Could not find version {version} of model {name}")
     if not versions:

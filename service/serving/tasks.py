@@ -135,7 +135,7 @@ class Task:
     def check_top_k(self, value: Any) -> int | None:
         if value is None:
             return None
-        raise InvalidInput("top_k applies to classifiers only")
+        raise InvalidInput("top_k applies to models with several classes (softmax outputs)")
 
     def check_threshold(self, value: Any) -> float | None:
         if value is None:

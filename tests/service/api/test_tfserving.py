@@ -27,8 +27,9 @@ async def test_model_status_lists_versions(dialect_client: httpx.AsyncClient) ->
     assert [s["version"] for s in statuses] == ["1", "2"]
     assert all(s["state"] == "AVAILABLE" for s in statuses)
     assert statuses[0]["status"] == {"error_code": "OK", "error_message": ""}
-    r = await dialect_client.get("/v1/models/mnist/versions/2")
-    assert [s["version"] for s in r.json()["model_version_status"]] == ["2"]
+    for path in ("/v1/models/mnist/versions/2", "/v1/models/mnist/versions/02"):
+        r = await dialect_client.get(path)  # "02" names version 2, as in :predict and metadata
+        assert [s["version"] for s in r.json()["model_version_status"]] == ["2"]
 
 
 async def test_failed_version_status_says_why(dialect_client: httpx.AsyncClient) -> None:

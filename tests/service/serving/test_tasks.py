@@ -96,7 +96,7 @@ def test_binary_answers_options_and_scores() -> None:
     for bad in (1.5, -0.1, True, "0.5", float("nan")):
         with pytest.raises(InvalidInput):
             task.check_threshold(bad)
-    with pytest.raises(InvalidInput, match="top_k applies to classifiers only"):
+    with pytest.raises(InvalidInput, match="top_k applies to models with several classes"):
         task.check_top_k(2)
     scores = task.class_scores(probs)
     np.testing.assert_allclose(scores, [[0.8, 0.2], [0.5, 0.5], [0.1, 0.9]], atol=1e-7)
