@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -156,7 +157,7 @@ def create_app(settings: Settings, log_sink: LogSink | None = None) -> FastAPI:
     if operations.enabled:  # off, the prediction path pays one context-variable read
         entry = OperationsEntry(entry, operations)
     if settings.cors_origins:  # around the edge: its own answers (401, 413, 504) get CORS too
-        entry = CORSMiddleware(
+        entry = JsonCORSMiddleware(
             entry,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST"],
@@ -167,6 +168,21 @@ def create_app(settings: Settings, log_sink: LogSink | None = None) -> FastAPI:
     _document_records(app, registry)
     install_security_openapi(app, settings, lambda: edge.routes)
     return app
+
+
+class JsonCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS middleware, whose refused preflight says why in the service's one error
+    shape (``{"error": ...}``) instead of plain text."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code < 400:
+            return response
+        headers = {
+            k: v for k, v in response.headers.items() if k not in ("content-type", "content-length")
+        }
+        message = bytes(response.body).decode()
+        return json_response({"error": message}, response.status_code, headers)
 
 
 class OperationsEntry:

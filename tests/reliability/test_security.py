@@ -190,6 +190,13 @@ async def test_cors_allow_list(tiny_repo: Path) -> None:
         )
         assert preflight.status_code == 200, "a preflight needs no key"
         assert preflight.headers["access-control-allow-origin"] == allowed
+        refused = await client.options(
+            "/models/mnist/predict",
+            headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+        )
+        assert refused.status_code == 400  # in the one error shape, as every refusal
+        assert refused.json() == {"error": "Disallowed CORS origin"}
+        assert "access-control-allow-origin" not in refused.headers
         denied = await client.post(
             "/models/mnist/predict", json={"instances": [IMAGE]}, headers={"Origin": allowed}
         )
