@@ -11,10 +11,12 @@ import os
 import threading
 import weakref
 from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from fastapi import Request
@@ -32,6 +34,7 @@ from service.settings import Settings
 # bounds, as a few KB of PNG or WebP may hold a page of millions of even pixels.
 THREAD_DECODE_BYTES = 4 * 1024
 THREAD_DECODE_PIXELS = 128 * 128
+T = TypeVar("T")
 FILE_PROBLEMS = (InvalidInput, PayloadTooLarge, UnsupportedMediaType)  # named by file below
 WORKER_START_S = 60.0  # a decoding process that has not imported its modules by then is given up
 WORKER_STOP_S = 5.0  # a worker still decoding when the server exits is killed after this
@@ -392,6 +395,27 @@ def decode_workers(settings: Settings) -> DecodeWorkers | None:
     return _workers
 
 
+_threads: ThreadPoolExecutor | None = None
+
+
+def decode_threads() -> ThreadPoolExecutor:
+    """The threads that decode pictures when no worker process does (a picture of a number,
+    uploads before the workers are up, one core): one per usable core. Each decoding holds its
+    picture at full size (a 16-megapixel upload, hundreds of MB on its way to 28x28), so the
+    number of threads bounds the memory; asyncio's default pool, up to 32 threads on a large
+    host whatever its container's CPU limit, did not."""
+    global _threads
+    with _workers_lock:
+        if _threads is None:
+            _threads = ThreadPoolExecutor(usable_cores(), thread_name_prefix="digitserve-decode")
+        return _threads
+
+
+async def in_thread(fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` in :func:`decode_threads`."""
+    return await asyncio.get_running_loop().run_in_executor(decode_threads(), fn, *args)
+
+
 def small_picture(data: bytes) -> bool:
     """Whether a file is small enough, in bytes and in the pixels its header declares, to be
     decoded on the event loop."""
@@ -407,8 +431,8 @@ async def decode_images(
     """Decode image files into the task's input batch (framed as its data set was made).
 
     Off the event loop: in :class:`DecodeWorkers` processes when the server may use more than
-    one core, else (and until they are ready) in worker threads, one per file. A small picture
-    (:func:`small_picture`) decodes in place: a hand-off would cost more.
+    one core, else (and until they are ready) in :func:`decode_threads`, one job per file. A
+    small picture (:func:`small_picture`) decodes in place: a hand-off would cost more.
     """
 
     def named(i: int, exc: ServeError) -> ServeError:
@@ -439,7 +463,7 @@ async def decode_images(
     if workers is not None and workers.ready and fit is not None:
         jobs = [in_worker(workers, fit, i) for i in range(len(files))]
     else:
-        jobs = [asyncio.to_thread(decode, i) for i in range(len(files))]
+        jobs = [in_thread(decode, i) for i in range(len(files))]
     done = await asyncio.gather(*jobs, return_exceptions=True)
     for result in done:  # the first file that failed, whichever thread finished first
         if isinstance(result, BaseException):
@@ -451,8 +475,8 @@ async def decode_number(
     data: bytes, ctype: str | None, settings: Settings, task: Task
 ) -> tuple[np.ndarray, list[list[int]]]:
     """A picture of a number: its digits as the task's input batch, and their boxes; in a
-    worker thread (a photo of a number is large, its splitting and framing take milliseconds)."""
-    x, boxes = await asyncio.to_thread(task.decode_digits, data, ctype, settings.max_image_pixels)
+    decoding thread (a photo of a number is large, its splitting and framing take milliseconds)."""
+    x, boxes = await in_thread(task.decode_digits, data, ctype, settings.max_image_pixels)
     if len(x) > settings.max_instances:
         raise InvalidInput(
             f"the picture holds {len(x)} digits; at most {settings.max_instances} are read"

@@ -163,6 +163,40 @@ def test_the_event_loop_never_waits_for_a_worker_being_started(
     assert pool.ready == 0 and not pool._children
 
 
+async def test_decoding_threads_are_one_per_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each decoding holds a full-size picture: many large uploads at once (pictures of numbers,
+    or files before the workers are up) decode a core's worth at a time, not one per upload."""
+    monkeypatch.setattr(uploads, "_threads", None)
+    monkeypatch.setattr(uploads, "usable_cores", lambda: 2)
+    lock = threading.Lock()
+    running, most = 0, 0
+
+    def held(*args: Any) -> Any:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.05)
+        with lock:
+            running -= 1
+        return np.zeros((1, 28, 28), np.float32), [[0, 0, 1, 1]]
+
+    class Task:  # not an ImageClassifier: no worker process would take it anyway
+        def decode_file(self, *args: Any) -> np.ndarray:
+            return held()[0][0]
+
+        def decode_digits(self, *args: Any) -> tuple[np.ndarray, list[list[int]]]:
+            return held()  # type: ignore[no-any-return]
+
+    task, big = Task(), b"x" * (uploads.THREAD_DECODE_BYTES + 1)
+    files = [(big, "image/png", f"f{i}") for i in range(6)]
+    await asyncio.gather(
+        uploads.decode_images(files, Settings(), task),  # type: ignore[arg-type]
+        *(uploads.decode_number(big, "image/png", Settings(), task) for _ in range(6)),  # type: ignore[arg-type]
+    )
+    assert most == 2
+
+
 async def test_waiters_fail_when_no_worker_is_left() -> None:
     pool = DecodeWorkers(1)
     waiter = asyncio.ensure_future(pool._acquire())
@@ -221,7 +255,6 @@ async def test_upload_through_the_workers(
     gives, and a broken picture's 422 with its JSON error body."""
     png = photo_png()
     assert len(png) > uploads.THREAD_DECODE_BYTES
-    monkeypatch.setattr(uploads, "decode_workers", lambda settings: None)
     in_thread = await client.post(
         "/models/mnist/predict", content=png, headers={"content-type": "image/png"}
     )
