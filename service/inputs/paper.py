@@ -21,6 +21,8 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, ImageFilter
 
+from service.inputs.components import Components, components
+
 __all__ = [
     "box_blur",
     "cell_side",
@@ -42,7 +44,12 @@ KNOWN_SHARE = 0.2  # a cell needs this share of non-ink pixels for a level of it
 MIN_PAPER = 64.0  # contrast is never relative to paper darker than this
 GRAINY = 0.02  # contrast noise above which a 3x3 mean is taken first
 RULE_SHARE = 0.6  # a row or column inked over this share of its length ...
-RULE_EDGE = 0.1  # ... with ink this close to both ends is a printed rule
+RULE_EDGE = 0.1  # ... with ink this close to both ends is a printed rule ...
+# ... unless its band is thicker than this for its length and part of a larger shape: a
+# printed rule is a hair across the page; the bar of a 7 or the base of a 2 across a tight
+# crop is a pen's width, and the rest of the digit hangs from it
+RULE_THICKNESS = 0.03
+RULE_THICKNESS_PX = 2  # (or this many pixels, for icon-sized pictures)
 
 
 def quantile(values: np.ndarray, q: float) -> float:
@@ -261,9 +268,11 @@ def contrast(grey: np.ndarray, paper: np.ndarray) -> tuple[np.ndarray, float]:
 
 def without_rules(mask: np.ndarray) -> np.ndarray:
     """The mask without printed rules crossing the page: bands of rows (columns) inked over
-    most of their length and reaching both edges (a long straight stroke, a "1" in a tight
-    crop, stops short of them). A band's pixels stay only where a stroke passes through it
-    (ink two pixels above and below), so a digit crossing a rule is not cut."""
+    most of their length and reaching both edges (a long straight stroke stops short of them).
+    A band that is thick for its length and joined to ink reaching well beyond it is a stroke
+    across a tight crop (a 7's bar, a 2's base), not a rule, and stays. A rule's pixels stay
+    only where a stroke passes through it (ink two pixels above and below), so a digit crossing
+    a rule is not cut."""
     for axis in (0, 1):
         m = mask if axis == 0 else mask.T
         rules = np.count_nonzero(mask, axis=1 - axis) > RULE_SHARE * m.shape[1]
@@ -275,8 +284,17 @@ def without_rules(mask: np.ndarray) -> np.ndarray:
             continue
         m = m.copy()
         idx = np.flatnonzero(rules)
+        thin = max(RULE_THICKNESS_PX, RULE_THICKNESS * m.shape[1])
+        pieces: Components | None = None
         for band in np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1):
             r0, r1 = int(band[0]), int(band[-1])
+            thickness = r1 - r0 + 1
+            if thickness > thin:
+                pieces = pieces or components(m)
+                inside = np.unique(pieces.label[(pieces.rows >= r0) & (pieces.rows <= r1)])
+                beyond = np.maximum(r0 - pieces.y0[inside], pieces.y1[inside] - r1)
+                if beyond.max(initial=0) > thickness:
+                    continue
             above = m[r0 - 2] if r0 >= 2 else np.zeros(m.shape[1], bool)
             below = m[r1 + 2] if r1 + 2 < m.shape[0] else np.zeros(m.shape[1], bool)
             m[max(0, r0 - 1) : r1 + 2] &= above & below

@@ -71,6 +71,22 @@ def test_rules_go_but_a_stroke_crossing_one_stays() -> None:
     assert out[5:50, 30:33].all()
 
 
+def test_the_bar_of_a_seven_across_a_tight_crop_stays() -> None:
+    """A pen-wide bar from edge to edge with the rest of the digit hanging from it is a
+    stroke; a band as thick alone (a shadow's edge along the top) still goes."""
+    seven = np.zeros((60, 40), bool)
+    seven[4:10, :] = True  # the bar, 6 px of 40: thicker than a rule
+    for y in range(10, 58):  # the stem, from the bar's right end down to the left
+        x = 38 - (y - 10) * 24 // 48
+        seven[y, x - 3 : x + 1] = True
+    assert np.array_equal(without_rules(seven), seven)
+    shadow = np.zeros((60, 40), bool)
+    shadow[0:6, :] = True
+    shadow[30:50, 18:22] = True  # writing apart from it
+    out = without_rules(shadow)
+    assert not out[0:5].any() and out[30:50, 18:22].all()
+
+
 def test_the_upsampled_grid_is_linear_between_cell_centres_and_follows_the_slope_outside() -> None:
     levels = np.array([[0.0, 10.0], [20.0, 30.0]], np.float32)  # rises 10 per cell across, 20 down
     out = _upsample(levels, 4, 4, (9, 8))  # one row past the grid: its level stays the last one
