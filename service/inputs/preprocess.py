@@ -14,7 +14,8 @@ background is one even level, is measured against that level. A photo is measure
 - a digit against the paper under it (:mod:`service.inputs.paper`: lighting gradients, shadows,
   tinted paper and grain drop out, and ink in a shadow counts as much as ink in the light), kept
   only where a piece of writing is (:mod:`service.inputs.components`: printed rules, a shadow's
-  edge, specks and grain go);
+  edge, specks and grain go); a whole sheet lying on a darker table is measured inside the
+  sheet only (:func:`_page`);
 - an item against the colour of the background around it (:mod:`service.inputs.items`), on any
   ground: coloured, textured, shaded or dark.
 
@@ -78,6 +79,13 @@ KEYED_CONTRAST = 64.0  # grey levels between the strokes and the colour under tr
 # from which that colour is taken as the background
 CORNER_SHARE = 0.1  # a piece filling a corner goes when the writing clear of the edges has at
 # least this share of its area
+# A sheet of paper lying on a darker table: a bright, solid region clear of every edge of the
+# picture, filling at least PAGE_AREA of it, its surround darker by PAGE_CONTRAST levels
+PAGE_AREA = 0.2
+PAGE_SOLID = 0.75  # share of its box the sheet fills (a sheet turned a little still does)
+PAGE_CONTRAST = 40.0
+PAGE_SIDE = 0.97  # share of each side of the rectangle taken inside the sheet that is on it
+PAGE_INSET = 0.03  # the sheet's edge left out of that rectangle
 
 
 class NoInkFound(InvalidInput):
@@ -201,6 +209,70 @@ def _flat_background(grey: np.ndarray, fit: Fit) -> bool:
     if fit == "item":
         return even
     return even and quantile(ring, 0.95) - quantile(ring, 0.05) <= 8.0
+
+
+def _page(grey: np.ndarray) -> tuple[slice, slice] | None:
+    """The inside of a sheet of paper photographed lying on a darker surface, or None when the
+    picture is not one. The surface would otherwise be measured as the paper around the sheet,
+    and the sheet's edge read as a heavy frame of ink around a small digit. Only a bright, solid
+    region clear of all four edges counts: a page in shadow on one side, or darkening into
+    its corners, reaches at least one edge of the picture."""
+    h, w = grey.shape
+    step = max(1, max(h, w) // 64)
+    small = grey[::step, ::step]
+    lo, hi = quantiles(small, (0.05, 0.95))
+    if hi - lo < PAGE_CONTRAST:
+        return None
+    bright = small > (lo + hi) / 2
+    pieces = components(bright)
+    if not pieces.n:
+        return None
+    i = int(np.argmax(pieces.area))
+    y0, y1, x0, x1 = (int(v[i]) for v in (pieces.y0, pieces.y1, pieces.x0, pieces.x1))
+    sh, sw = small.shape
+    if (
+        y0 == 0
+        or x0 == 0
+        or y1 == sh - 1
+        or x1 == sw - 1
+        or pieces.area[i] < PAGE_AREA * small.size
+        or pieces.area[i] < PAGE_SOLID * (y1 - y0 + 1) * (x1 - x0 + 1)
+        or quantile(small[bright], 0.5) - quantile(small[~bright], 0.5) < PAGE_CONTRAST
+    ):
+        return None
+    # the sheet with the writing on it: dark pieces clear of the picture's edges are holes
+    dark = components(~bright)
+    edge = (dark.y0 == 0) | (dark.x0 == 0) | (dark.y1 == sh - 1) | (dark.x1 == sw - 1)
+    sheet = (pieces.mask(np.arange(pieces.n) == i, (sh, sw)) | dark.mask(~edge, (sh, sw)))[
+        y0 : y1 + 1, x0 : x1 + 1
+    ]
+    # the largest upright rectangle on the sheet, near enough: pare the box's emptiest side
+    # (a turned sheet leaves the surface in its box's corners) until every side is on it
+    t, b, left, r = 0, sheet.shape[0] - 1, 0, sheet.shape[1] - 1
+    while t < b and left < r:
+        sides = (
+            sheet[t, left : r + 1].mean(),
+            sheet[b, left : r + 1].mean(),
+            sheet[t : b + 1, left].mean(),
+            sheet[t : b + 1, r].mean(),
+        )
+        worst = int(np.argmin(sides))
+        if sides[worst] >= PAGE_SIDE:
+            break
+        if worst == 0:
+            t += 1
+        elif worst == 1:
+            b -= 1
+        elif worst == 2:
+            left += 1
+        else:
+            r -= 1
+    if (b - t + 1) * (r - left + 1) < PAGE_AREA * small.size:
+        return None
+    dy, dx = PAGE_INSET * (b - t + 1), PAGE_INSET * (r - left + 1)
+    top, bottom = round((y0 + t + dy) * step), round((y0 + b + 1 - dy) * step)
+    left, right = round((x0 + left + dx) * step), round((x0 + r + 1 - dx) * step)
+    return slice(top, min(bottom, h)), slice(left, min(right, w))
 
 
 def _photo_ink(grey: np.ndarray) -> np.ndarray | None:
@@ -329,7 +401,15 @@ def _normalise(grey: np.ndarray, fit: Fit, lossy: bool) -> np.ndarray | None:
     item.
     """
     if fit == "digit" and not _flat_background(grey, fit):
-        return _photo_ink(grey)
+        page = _page(grey)
+        if page is None:
+            return _photo_ink(grey)
+        on_page = _photo_ink(grey[page])
+        if on_page is None:
+            return None
+        framed = np.zeros_like(grey)
+        framed[page] = on_page
+        return framed
     light = quantile(_reference(grey, fit), 0.5) > 127
     ink = _even_ground_ink(grey, fit, lossy, negate=light)
     if ink is None:

@@ -177,6 +177,26 @@ def test_noisy_grey_paper_photo(reference: np.ndarray, to_bytes: ToBytes) -> Non
     assert np.abs(out - reference).mean() < 0.06
 
 
+@pytest.mark.parametrize(("border", "angle"), [(80, 0), (150, 0), (80, 6), (120, -4)])
+def test_a_sheet_lying_on_a_darker_table(
+    border: int, angle: float, reference: np.ndarray, to_bytes: ToBytes
+) -> None:
+    """A phone photo of a whole sheet of paper on a table: the table is not the paper, and
+    the sheet's edge is not a heavy frame of ink around a small digit."""
+    rng = np.random.default_rng(5)
+    w, h = 900, 1200
+    table = np.clip(np.array([90, 60, 40]) + rng.normal(0, 10, (h, w, 3)), 0, 255)
+    sheet = seven("RGB", (235, 232, 225), (30, 30, 90), size=(w - 2 * border, h - 2 * border))
+    cover = Image.new("L", sheet.size, 255).rotate(angle, expand=True)
+    sheet = sheet.rotate(angle, expand=True)
+    photo = Image.fromarray(table.astype(np.uint8))
+    photo.paste(sheet, ((w - sheet.width) // 2, (h - sheet.height) // 2), cover)
+    out = decode_image(to_bytes(photo, "JPEG", quality=88), max_pixels=LIMIT)
+    turned = preprocess_pil(seven("L", 0, 255).rotate(angle, fillcolor=0))
+    assert np.abs(out - turned).mean() < 0.06
+    assert np.abs(out - reference).mean() < 0.06 or angle != 0
+
+
 @pytest.mark.parametrize(
     "image",
     [Image.new("L", (50, 40), 255), Image.new("L", (50, 40), 0), Image.new("RGBA", (30, 30)),
