@@ -15,22 +15,27 @@ from tests.helpers import reliability as h
 from tests.helpers.reliability import BODY
 
 
-def rows_run(client: httpx.Client) -> float:
-    """Rows every runtime call of mnist has run so far."""
+def metric(client: httpx.Client, name: str) -> float:
+    """The sum of a metric's samples (of mnist, for a metric with a model label)."""
     text = client.get("/metrics").text
     return sum(
         s.value
         for family in text_string_to_metric_families(text)
         for s in family.samples
-        if s.name == "serve_batch_size_sum" and s.labels.get("model") == "mnist"
+        if s.name == name and s.labels.get("model", "mnist") == "mnist"
     )
+
+
+def rows_run(client: httpx.Client) -> float:
+    """Rows every runtime call of mnist has run so far."""
+    return metric(client, "serve_batch_size_sum")
 
 
 @pytest.mark.timeout(180)
 def test_requests_whose_clients_left_are_not_run(tiny_repo: Path, tmp_path: Path) -> None:
     env = {"SERVE_MAX_BATCH_SIZE": "1", "SERVE_MODELS": '["mnist"]'}
     with (
-        h.run_server(tiny_repo, tmp_path / "server.log", env, slow_ms=400) as server,
+        h.run_server(tiny_repo, tmp_path / "server.log", env, slow_ms=600) as server,
         httpx.Client(base_url=server.url, timeout=30) as client,
     ):
         assert client.post("/models/mnist/predict", json=BODY).status_code == 200
@@ -39,8 +44,11 @@ def test_requests_whose_clients_left_are_not_run(tiny_repo: Path, tmp_path: Path
         first = threading.Thread(
             target=lambda: kept.append(client.post("/models/mnist/predict", json=BODY).status_code)
         )
-        first.start()  # holds the model for 0.4 s: the others wait behind it
-        time.sleep(0.05)
+        first.start()  # holds the model for 0.6 s: the others wait behind it
+        for _ in range(200):  # on the server (the scrape itself is in flight too)
+            if metric(client, "serve_requests_in_flight") >= 2:
+                break
+            time.sleep(0.01)
 
         gave_up: list[str] = []
 
