@@ -35,6 +35,7 @@ from service.codecs import v2 as codec
 from service.codecs import v2_response
 from service.codecs.tensors import fit_batch
 from service.errors import BadRequest, InvalidInput, NotFound, NotReady
+from service.inputs.arrays import unit_from_bytes
 from service.serving import explanations, inference
 from service.serving.model import ModelVersion
 from service.serving.registry import ModelRegistry
@@ -272,7 +273,7 @@ def model_input(task: Task, inputs: list[codec.InputTensor]) -> np.ndarray:
         )
     arr = fit_batch(t.array, task.input_shape, where)
     if t.datatype == "UINT8" and task.pixel_input:
-        return arr.astype(np.float32) * np.float32(1.0 / 255.0)
+        return unit_from_bytes(arr)
     if arr.dtype != np.float32:
         with np.errstate(over="ignore", invalid="ignore"):
             arr = arr.astype(np.float32)

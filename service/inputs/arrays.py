@@ -205,7 +205,13 @@ def images_from_json(
             "auto": "is above 255 (values above 1 mean the 0-255 byte scale)",
         }[scale]
         raise _range_error(batch, batch > limit, where, flat, single, reason)
-    out = batch.astype(np.float32)  # always a fresh array: callers may keep it
-    if byte:
-        out /= np.float32(255.0)
+    return unit_from_bytes(batch) if byte else batch.astype(np.float32)  # always a fresh array
+
+
+def unit_from_bytes(pixels: np.ndarray) -> np.ndarray:
+    """0-255 pixel values as float32 in [0, 1]: the one division every route uses, so that the
+    same pixels give the same probabilities whichever way they came (a multiplication by
+    1/255 differs by one unit in the last place, which a quantised model can magnify)."""
+    out = pixels.astype(np.float32)
+    out /= np.float32(255.0)
     return out

@@ -138,6 +138,12 @@ async def test_uint8_pixels_are_scaled(dialect_client: httpx.AsyncClient) -> Non
     np.testing.assert_allclose(
         as_bytes.as_numpy("probabilities"), as_float.as_numpy("probabilities"), atol=1e-6
     )
+    # the same pixels as 0-255 JSON through the own API: the very same input, to the last bit
+    own = await dialect_client.post(
+        "/models/mnist/predict", json={"instances": raw.tolist(), "scale": "byte"}
+    )
+    probs = [[p["probabilities"][str(d)] for d in range(10)] for p in own.json()["predictions"]]
+    assert np.array_equal(np.asarray(probs, np.float32), as_bytes.as_numpy("probabilities"))
 
 
 async def test_flat_instances_and_other_datatypes(dialect_client: httpx.AsyncClient) -> None:
