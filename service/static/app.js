@@ -400,8 +400,10 @@
   // ---------------------------------------------------------------- upload and drop
   async function useFile(file) {
     if (!file) return;
-    if (!["image/png", "image/jpeg"].includes(file.type)) {
-      showError(`${file.name}: only PNG and JPEG images are accepted.`);
+    // Which image formats are read is the server's to say (its 415 names them): the page
+    // keeps no list of its own.
+    if (file.type && !file.type.startsWith("image/")) {
+      showError(`${file.name}: not an image file.`);
       return;
     }
     // Show the upload on the pad too, scaled to fit, so the user sees what was sent.
@@ -420,8 +422,9 @@
     }
     state.drawn = false; // the file itself is sent, not a redraw of the pad
     state.upload = file;
-    if ($("several").checked && framing() === "digit") await predictNumber(file, file.type, placed);
-    else await predictImage(file, file.type);
+    const type = file.type || "application/octet-stream"; // the server reads the bytes' format
+    if ($("several").checked && framing() === "digit") await predictNumber(file, type, placed);
+    else await predictImage(file, type);
   }
 
   $("file").addEventListener("change", (event) => {
