@@ -239,9 +239,15 @@ async def _predict(request: Request, name: str, version: str | None) -> Response
     ctype = content_type(request)
     is_image = ctype.startswith("image/") or ctype == "application/octet-stream"
     if ctype not in _JSON_TYPES and not is_image and ctype != "multipart/form-data":
+        hint = (
+            " (curl --data-binary sends this unless told otherwise: add -H 'Content-Type: "
+            "image/png', or send the file as a form with -F 'image=@digit.png')"
+            if ctype == "application/x-www-form-urlencoded"
+            else ""
+        )
         raise UnsupportedMediaType(
             f"unsupported content type {ctype[:100]!r}: send application/json, "
-            f"{', '.join(sorted(ACCEPTED_IMAGE_TYPES))} or multipart/form-data"
+            f"{', '.join(sorted(ACCEPTED_IMAGE_TYPES))} or multipart/form-data{hint}"
         )
     body = await read_body(request, settings.max_body_bytes)
     if is_image:

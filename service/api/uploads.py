@@ -156,6 +156,12 @@ async def form_images(request: Request, settings: Settings, task: Task) -> np.nd
     try:
         items = form.multi_items()
         uploads = [value for _, value in items if not isinstance(value, str)]
+        fields = [key for key, value in items if isinstance(value, str)]
+        if uploads and fields:  # as an unknown JSON field is: never silently ignored
+            raise InvalidInput(
+                f"form field {fields[0][:64]!r} is not a file: a multipart body holds only "
+                "image files; options go in the query string (?top_k=2)"
+            )
         if not uploads:
             hint = (
                 " (a part without a filename is a text field: give each picture a filename, "

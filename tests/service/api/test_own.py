@@ -287,6 +287,22 @@ async def test_a_multipart_picture_without_a_filename_is_explained(
     assert "a part without a filename is a text field" in r.json()["error"]
 
 
+async def test_text_fields_beside_files_and_a_form_encoded_picture_are_explained(
+    client: httpx.AsyncClient,
+) -> None:
+    files = [("image", ("digit.png", digit_png(), "image/png"))]
+    r = await client.post("/models/mnist/predict", files=files, data={"top_k": "2"})
+    assert r.status_code == 422  # as an unknown JSON field: never silently ignored
+    assert "form field 'top_k' is not a file" in r.json()["error"]
+    assert "?top_k=2" in r.json()["error"]
+    r = await client.post(  # curl --data-binary @digit.png without a content type
+        "/models/mnist/predict",
+        content=digit_png(),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert r.status_code == 415 and "-H 'Content-Type: image/png'" in r.json()["error"]
+
+
 # --- errors ---------------------------------------------------------------------------------
 IMG = [[0.0] * 28] * 28
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
