@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -293,3 +294,19 @@ async def test_a_quick_request_never_listens() -> None:
     client = Client()
     sent, _ = await run_edge(make_edge(ok, settings()), client)
     assert sent[0]["status"] == 200 and client.messages == 0
+
+
+async def test_a_request_leaves_no_reference_cycle() -> None:
+    """Whatever a request touched is freed when it ends, not when the garbage collector next
+    runs: a cycle through the request's closures holds its task, its body and its arrays, and
+    collecting those costs every request CPU (the benchmarks measured 10-15 µs)."""
+    edge = make_edge(ok, settings())
+    await call(edge)  # first-use caches
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(5):
+            await call(edge)
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
