@@ -220,6 +220,11 @@ def _page(grey: np.ndarray) -> tuple[slice, slice] | None:
     h, w = grey.shape
     step = max(1, max(h, w) // 64)
     small = grey[::step, ::step]
+    sh, sw = small.shape
+    edge = np.concatenate((small[0], small[-1], small[1:-1, 0], small[1:-1, -1]))
+    middle = small[sh // 4 : sh - sh // 4, sw // 4 : sw - sw // 4]
+    if quantile(edge, 0.9) + PAGE_CONTRAST > quantile(middle, 0.5):
+        return None  # the usual photo: the paper reaches the picture's edges (quick to tell)
     lo, hi = quantiles(small, (0.05, 0.95))
     if hi - lo < PAGE_CONTRAST:
         return None
@@ -229,7 +234,6 @@ def _page(grey: np.ndarray) -> tuple[slice, slice] | None:
         return None
     i = int(np.argmax(pieces.area))
     y0, y1, x0, x1 = (int(v[i]) for v in (pieces.y0, pieces.y1, pieces.x0, pieces.x1))
-    sh, sw = small.shape
     if (
         y0 == 0
         or x0 == 0
