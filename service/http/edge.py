@@ -163,7 +163,7 @@ class Edge:
         # µs of CPU per request, measured); a cancelled timer lets go of its callback
         def expire(again: Callable[..., None]) -> None:
             nonlocal fired, timer, listener
-            if answering or task is None:
+            if answering or gone or task is None:  # cancelled once already: never twice
                 return
             now = loop.time()
             if now >= deadline:
@@ -180,7 +180,8 @@ class Edge:
         async def listen() -> None:
             nonlocal gone
             message = await receive()
-            if message["type"] == "http.disconnect" and not answering and task is not None:
+            gave_up = message["type"] == "http.disconnect"
+            if gave_up and not (answering or fired) and task is not None:  # never cancel twice
                 gone = True
                 task.cancel()
 

@@ -291,9 +291,39 @@ async def test_a_long_request_whose_client_stays_is_answered(
 
 
 async def test_a_quick_request_never_listens() -> None:
+    async def quick(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        scope["state"]["body_read"] = True
+        await asyncio.sleep(0.01)  # a quick request still yields to the loop
+        await ok(scope, receive, send)
+
     client = Client()
-    sent, _ = await run_edge(make_edge(ok, settings()), client)
-    assert sent[0]["status"] == 200 and client.messages == 0
+    sent, _ = await run_edge(make_edge(quick, settings()), client)
+    assert sent[0]["status"] == 200 and client.messages == 1  # the body only
+
+
+@pytest.mark.parametrize("first", ["deadline", "client"])
+async def test_a_deadline_and_a_client_leaving_together_cancel_once(
+    first: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both would cancel the work; a second cancellation would escape the edge (a 500)."""
+    monkeypatch.setattr(edge_module, "LISTEN_AFTER_S", 0.01)
+    client = Client()
+
+    async def work(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        scope["state"]["body_read"] = True
+        try:
+            await asyncio.sleep(30)
+        finally:  # a clean-up that awaits (an upload's spooled file closed)
+            await asyncio.sleep(0.3)
+
+    # deadline 0.2 s; the client leaves before it (0.1 s) or during the clean-up (0.3 s)
+    asyncio.get_running_loop().call_later(0.1 if first == "client" else 0.3, client.leave)
+    sent, logged = await run_edge(make_edge(work, settings(request_timeout_s=0.2)), client)
+    want = 499 if first == "client" else 504
+    assert [line["status"] for line in logged] == [want]
+    assert [m["status"] for m in sent if "status" in m] == ([] if want == 499 else [504])
 
 
 async def test_a_request_leaves_no_reference_cycle() -> None:
