@@ -21,8 +21,6 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, ImageFilter
 
-from service.inputs.components import Components, components
-
 __all__ = [
     "box_blur",
     "cell_side",
@@ -266,13 +264,38 @@ def contrast(grey: np.ndarray, paper: np.ndarray) -> tuple[np.ndarray, float]:
     return c, sigma
 
 
+def _hangs_from(m: np.ndarray, r0: int, r1: int) -> bool:
+    """Whether a stroke ends at rows ``r0``-``r1``: ink that leaves the band on one side, twice
+    as far from it as the band is thick (past the band's own ragged edge), with no ink across
+    from it on the other side (a 7's stem under its bar, the curve of a 2 over its base, the
+    left stroke of a 4 over its crossbar). The strokes of a digit written across a rule go on
+    past it."""
+    d = 2 * (r1 - r0 + 1)
+    h = m.shape[0]
+    for near, far, step in ((r0 - d, r1 + d, 1), (r1 + d, r0 - d, -1)):
+        if not 0 <= near < h:
+            continue
+        row = m[near]
+        edges = np.flatnonzero(np.diff(np.concatenate(([False], row, [False]))))
+        for x0, x1 in zip(edges[0::2], edges[1::2], strict=True):  # each stroke, [x0, x1)
+            span = slice(max(0, x0 - d), x1 + d)  # a slanted stroke drifts sideways
+            between = m[near:r0, span] if step == 1 else m[r1 + 1 : near + 1, span]
+            if not between.any(axis=1).all():  # not joined to the band
+                continue
+            across = m[far, span] if 0 <= far < h else np.zeros(0, bool)
+            if not across.any():
+                return True
+    return False
+
+
 def without_rules(mask: np.ndarray) -> np.ndarray:
     """The mask without printed rules crossing the page: bands of rows (columns) inked over
     most of their length and reaching both edges (a long straight stroke stops short of them).
-    A band that is thick for its length and joined to ink reaching well beyond it is a stroke
-    across a tight crop (a 7's bar, a 2's base), not a rule, and stays. A rule's pixels stay
-    only where a stroke passes through it (ink two pixels above and below), so a digit crossing
-    a rule is not cut."""
+    A band that is thick for its length where a stroke ends (:func:`_hangs_from`) is a stroke
+    across a tight crop (a 7's bar with its stem below, a 2's base, a 4's crossbar), not a
+    rule, and stays; the strokes of a digit crossing a rule go on past it. A rule's pixels
+    stay only where a stroke passes through it (ink two pixels above and below), so a digit
+    crossing a rule is not cut."""
     for axis in (0, 1):
         m = mask if axis == 0 else mask.T
         rules = np.count_nonzero(mask, axis=1 - axis) > RULE_SHARE * m.shape[1]
@@ -285,16 +308,10 @@ def without_rules(mask: np.ndarray) -> np.ndarray:
         m = m.copy()
         idx = np.flatnonzero(rules)
         thin = max(RULE_THICKNESS_PX, RULE_THICKNESS * m.shape[1])
-        pieces: Components | None = None
         for band in np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1):
             r0, r1 = int(band[0]), int(band[-1])
-            thickness = r1 - r0 + 1
-            if thickness > thin:
-                pieces = pieces or components(m)
-                inside = np.unique(pieces.label[(pieces.rows >= r0) & (pieces.rows <= r1)])
-                beyond = np.maximum(r0 - pieces.y0[inside], pieces.y1[inside] - r1)
-                if beyond.max(initial=0) > thickness:
-                    continue
+            if r1 - r0 + 1 > thin and _hangs_from(m, r0, r1):
+                continue
             above = m[r0 - 2] if r0 >= 2 else np.zeros(m.shape[1], bool)
             below = m[r1 + 2] if r1 + 2 < m.shape[0] else np.zeros(m.shape[1], bool)
             m[max(0, r0 - 1) : r1 + 2] &= above & below

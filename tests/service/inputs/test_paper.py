@@ -87,6 +87,22 @@ def test_the_bar_of_a_seven_across_a_tight_crop_stays() -> None:
     assert not out[0:5].any() and out[30:50, 18:22].all()
 
 
+def test_a_thick_rule_a_stroke_crosses_goes_and_a_four_keeps_its_crossbar() -> None:
+    """In a tight crop a notebook's rule can be as thick as a pen: a stroke written across it
+    goes on past it, so it is a rule; a 4's crossbar has a stroke ending on it, so it stays."""
+    ruled = np.zeros((64, 64), bool)
+    ruled[40:43, :] = True  # a 3-px rule, edge to edge
+    ruled[8:58, 30:35] = True  # a 1 crossing it
+    out = without_rules(ruled)
+    assert not out[40:43, :28].any() and not out[40:43, 37:].any()
+    assert out[8:58, 30:35].all()
+    four = np.zeros((64, 48), bool)
+    four[36:41, :] = True  # the crossbar, across the tight crop
+    four[4:37, 2:7] = True  # the left stroke ends on it
+    four[4:62, 36:41] = True  # the right stroke crosses it
+    assert np.array_equal(without_rules(four), four)
+
+
 def test_the_upsampled_grid_is_linear_between_cell_centres_and_follows_the_slope_outside() -> None:
     levels = np.array([[0.0, 10.0], [20.0, 30.0]], np.float32)  # rises 10 per cell across, 20 down
     out = _upsample(levels, 4, 4, (9, 8))  # one row past the grid: its level stays the last one
