@@ -37,6 +37,7 @@ def parse_args(argv: Sequence[str] | None = None) -> None:
     prefix = _prefix()
     parser = argparse.ArgumentParser(
         prog="serve",
+        allow_abbrev=False,  # a prefix that names one setting today may name two tomorrow
         description="Serve the model repository over HTTP. Every setting is an environment "
         f"variable {prefix}<NAME> or the option --<name>, which wins over its variable; "
         "dicts and lists take JSON (README, Configuration).",

@@ -38,7 +38,9 @@ def test_a_bad_value_names_the_option_too(
     assert capsys.readouterr().err.startswith("invalid setting SERVE_PORT (--port): ")
 
 
-@pytest.mark.parametrize("argv", [["--prot", "9000"], ["9000"], ["--port"]])
+@pytest.mark.parametrize(
+    "argv", [["--prot", "9000"], ["9000"], ["--port"], ["--request-timeout", "5"]]
+)
 def test_anything_else_is_a_usage_error(
     argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
