@@ -43,9 +43,9 @@ MIN_PAPER = 64.0  # contrast is never relative to paper darker than this
 GRAINY = 0.02  # contrast noise above which a 3x3 mean is taken first
 RULE_SHARE = 0.6  # a row or column inked over this share of its length ...
 RULE_EDGE = 0.1  # ... with ink this close to both ends is a printed rule ...
-# ... unless its band is thicker than this for its length and part of a larger shape: a
-# printed rule is a hair across the page; the bar of a 7 or the base of a 2 across a tight
-# crop is a pen's width, and the rest of the digit hangs from it
+# ... unless its band is thicker than this for its length and a stroke ends on it: a printed
+# rule is a hair across the page that strokes cross; the bar of a 7 or the base of a 2 across
+# a tight crop is a pen's width, and the rest of the digit hangs from it
 RULE_THICKNESS = 0.03
 RULE_THICKNESS_PX = 2  # (or this many pixels, for icon-sized pictures)
 

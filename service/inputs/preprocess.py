@@ -246,8 +246,8 @@ def _page(grey: np.ndarray) -> tuple[slice, slice] | None:
         return None
     # the sheet with the writing on it: dark pieces clear of the picture's edges are holes
     dark = components(~bright)
-    edge = (dark.y0 == 0) | (dark.x0 == 0) | (dark.y1 == sh - 1) | (dark.x1 == sw - 1)
-    sheet = (pieces.mask(np.arange(pieces.n) == i, (sh, sw)) | dark.mask(~edge, (sh, sw)))[
+    outside = (dark.y0 == 0) | (dark.x0 == 0) | (dark.y1 == sh - 1) | (dark.x1 == sw - 1)
+    sheet = (pieces.mask(np.arange(pieces.n) == i, (sh, sw)) | dark.mask(~outside, (sh, sw)))[
         y0 : y1 + 1, x0 : x1 + 1
     ]
     # the largest upright rectangle on the sheet, near enough: pare the box's emptiest side
