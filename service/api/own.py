@@ -59,6 +59,8 @@ if TYPE_CHECKING:
 router = dialect_router("own", tags=["models"])
 
 _JSON_TYPES = ("", "application/json")
+_FORM = "application/x-www-form-urlencoded"  # what curl -d and --data-binary send by default
+_JSON_OBJECT = re.compile(rb"\s*\{")
 _REPORT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
 _MEDIA_TYPES = {
     ".png": "image/png",
@@ -223,6 +225,31 @@ async def predict_version(name: str, version: str, request: Request) -> Response
     return await _predict(request, name, version)
 
 
+def _instances(path: tuple[str | int, ...]) -> bool:
+    """Where an own-API JSON body holds its numbers."""
+    return path == ("instances",)
+
+
+def _unsupported(ctype: str, *also: str) -> str:
+    types = ["application/json", *sorted(ACCEPTED_IMAGE_TYPES), *also]
+    return f"unsupported content type {ctype[:100]!r}: send {', '.join(types[:-1])} or {types[-1]}"
+
+
+def _form_json(ctype: str, body: bytes, *also: str) -> bool:
+    """Whether a body of the form type is a JSON object, as ``curl -d '{...}'`` sends one
+    (TF Serving reads such a body as JSON too); any other form body is refused (415) with the
+    way to send an image."""
+    if ctype != _FORM:
+        return False
+    if _JSON_OBJECT.match(body):
+        return True
+    raise UnsupportedMediaType(
+        _unsupported(ctype, *also) + " (curl --data-binary sends this unless told otherwise: "
+        "add -H 'Content-Type: image/png', or send the file as a form with "
+        "-F 'image=@digit.png')"
+    )
+
+
 def _check_image_body(body: bytes) -> None:
     """An empty body is a malformed request (400), as an empty JSON body is; an empty file
     among several in a multipart body is that file's problem (422)."""
@@ -238,26 +265,18 @@ async def _predict(request: Request, name: str, version: str | None) -> Response
     options = query_options(request)
     ctype = content_type(request)
     is_image = ctype.startswith("image/") or ctype == "application/octet-stream"
-    if ctype not in _JSON_TYPES and not is_image and ctype != "multipart/form-data":
-        hint = (
-            " (curl --data-binary sends this unless told otherwise: add -H 'Content-Type: "
-            "image/png', or send the file as a form with -F 'image=@digit.png')"
-            if ctype == "application/x-www-form-urlencoded"
-            else ""
-        )
-        raise UnsupportedMediaType(
-            f"unsupported content type {ctype[:100]!r}: send application/json, "
-            f"{', '.join(sorted(ACCEPTED_IMAGE_TYPES))} or multipart/form-data{hint}"
-        )
+    if ctype not in _JSON_TYPES and not is_image and ctype not in ("multipart/form-data", _FORM):
+        raise UnsupportedMediaType(_unsupported(ctype, "multipart/form-data"))
     body = await read_body(request, settings.max_body_bytes)
+    as_json = ctype in _JSON_TYPES or _form_json(ctype, body, "multipart/form-data")
     if is_image:
         _check_image_body(body)
     if options["digits"] == "many":
         if not is_image:
             raise InvalidInput("digits=many takes one image (PNG, JPEG or WebP) as the body")
         return await _predict_number(request, name, version, body, ctype, options)
-    if ctype in _JSON_TYPES:
-        payload = parse_json(body)
+    if as_json:
+        payload = parse_json(body, numbers_at=_instances)
         mv = registry.resolve(name, version)
         task = task_of(mv)
         x = from_json(payload, task, settings, options, request)
@@ -407,16 +426,13 @@ async def _explain(request: Request, name: str, version: str | None) -> Response
     note_model(request, mv.name, mv.version)
     ctype = content_type(request)
     is_image = ctype.startswith("image/") or ctype == "application/octet-stream"
-    if ctype not in _JSON_TYPES and not is_image:
-        raise UnsupportedMediaType(
-            f"unsupported content type {ctype[:100]!r}: send application/json or one image "
-            f"({', '.join(sorted(ACCEPTED_IMAGE_TYPES))})"
-        )
+    if ctype not in _JSON_TYPES and not is_image and ctype != _FORM:
+        raise UnsupportedMediaType(_unsupported(ctype))
     options = query_options(request, _EXPLAIN_QUERY)
     target: Any = request.query_params.get("target") if request.scope.get("query_string") else None
     body = await read_body(request, settings.max_body_bytes)
-    if ctype in _JSON_TYPES:
-        payload = parse_json(body)
+    if ctype in _JSON_TYPES or _form_json(ctype, body):
+        payload = parse_json(body, numbers_at=_instances)
         if isinstance(payload, dict):
             unknown = sorted(set(payload) - _EXPLAIN_FIELDS)
             if unknown:

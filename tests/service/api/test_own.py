@@ -303,6 +303,21 @@ async def test_text_fields_beside_files_and_a_form_encoded_picture_are_explained
     assert r.status_code == 415 and "-H 'Content-Type: image/png'" in r.json()["error"]
 
 
+@pytest.mark.parametrize("path", ["/models/pima/predict", "/models/pima/explain"])
+async def test_json_sent_by_curl_d_is_read_as_json(client: httpx.AsyncClient, path: str) -> None:
+    """curl -d '{...}' sends the form type: a body that is a JSON object is read as JSON (as
+    TF Serving does), any other form body is refused with the way to send a file."""
+    body = b' {"instances": [[6, 148, 72, 35, 0, 33.6, 0.627, 50]]}'
+    as_json = await client.post(path, content=body, headers={"content-type": "application/json"})
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    as_form = await client.post(path, content=body, headers=form)
+    assert as_json.status_code == as_form.status_code == 200
+    assert as_form.json() == as_json.json()
+    refused = await client.post(path, content=b"instances=1", headers=form)
+    assert refused.status_code == 415
+    assert "-H 'Content-Type: image/png'" in refused.json()["error"]
+
+
 # --- errors ---------------------------------------------------------------------------------
 IMG = [[0.0] * 28] * 28
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
