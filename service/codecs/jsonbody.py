@@ -15,7 +15,7 @@ sure to give exactly what orjson gives, it declines and orjson parses the body a
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
 
@@ -64,6 +64,8 @@ def parse_json(
     body: bytes,
     tensor_at: fastjson.TensorAt | None = None,
     accept: fastjson.Accept | None = None,
+    *,
+    numbers_at: fastjson.TensorAt | None = None,
 ) -> Any:
     """Parse ``body`` as JSON.
 
@@ -71,38 +73,113 @@ def parse_json(
     same values and nesting (:func:`service.codecs.fastjson.parse_tensors`); ``accept`` may veto
     that form of the document.
 
+    ``numbers_at`` (by default ``tensor_at``) selects the values that must hold numbers: one that
+    holds ``true`` or ``false`` among numbers is refused, since numpy would read them as 1 and 0
+    (:func:`boolean_among_numbers`).
+
     Raises :class:`BadRequest` (400) for an empty or malformed body, and :class:`InvalidInput`
-    (422) for a body that would be valid JSON except for NaN, Infinity or an overflowing number.
+    (422) for a body that would be valid JSON except for NaN, Infinity or an overflowing number,
+    or with a boolean among the numbers.
     """
     if not body or not body.strip():
         raise BadRequest("request body is empty: expected a JSON document")
     if tensor_at is not None and len(body) >= FAST_MIN_BYTES:
         doc = fastjson.parse_tensors(body, tensor_at, accept)
-        if doc is not None:
+        if doc is not None:  # its tensors hold numbers only (it declines anything else)
             return doc
     try:
-        return orjson.loads(body)
+        doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        literal = _non_finite_literal(body)
-        if literal is not None and literal.endswith("..."):  # an integer of 309 digits or more
-            raise InvalidInput(
-                f"request contains the number {literal!r}, too large for a double"
-            ) from None
-        if literal is not None:
-            raise InvalidInput(
-                f"request contains the non-finite number {literal!r}: {_NON_FINITE_HINT}"
-            ) from None
-        kind = image_format(body)
-        if kind in ACCEPTED_FORMATS:
-            raise BadRequest(
-                f"the body is a {kind} image, not JSON: the own API's /predict takes "
-                f"images sent with Content-Type: image/{kind.lower()}"
-            ) from None
-        if kind is not None:
-            raise BadRequest(
-                f"the body is a {kind} image, not JSON (the own API's /predict takes PNG, JPEG "
-                "or WebP images)"
-            ) from None
-        raise BadRequest(
-            f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        _refuse(body, exc)
+    numbers_at = numbers_at or tensor_at
+    # the walk is Python-speed: only a body with a boolean literal in it pays for it
+    if numbers_at is not None and (b"true" in body or b"false" in body):
+        found = boolean_among_numbers(doc, numbers_at)
+        if found is not None:
+            raise InvalidInput(f"{found}: expected a number, got boolean (true/false is not 1/0)")
+    return doc
+
+
+def _refuse(body: bytes, exc: orjson.JSONDecodeError) -> NoReturn:
+    """The client error for a body orjson could not parse."""
+    literal = _non_finite_literal(body)
+    if literal is not None and literal.endswith("..."):  # an integer of 309 digits or more
+        raise InvalidInput(
+            f"request contains the number {literal!r}, too large for a double"
         ) from None
+    if literal is not None:
+        raise InvalidInput(
+            f"request contains the non-finite number {literal!r}: {_NON_FINITE_HINT}"
+        ) from None
+    kind = image_format(body)
+    if kind in ACCEPTED_FORMATS:
+        raise BadRequest(
+            f"the body is a {kind} image, not JSON: the own API's /predict takes "
+            f"images sent with Content-Type: image/{kind.lower()}"
+        ) from None
+    if kind is not None:
+        raise BadRequest(
+            f"the body is a {kind} image, not JSON (the own API's /predict takes PNG, JPEG "
+            "or WebP images)"
+        ) from None
+    raise BadRequest(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+
+
+_SCALARS = frozenset({int, float, bool})
+_NUMBERS = frozenset({int, float})
+_POSITION_DEPTH = 3  # the deepest path a numbers_at selects (V2's inputs[i].data)
+
+
+def boolean_among_numbers(doc: Any, numbers_at: fastjson.TensorAt) -> str | None:
+    """The path (``instances[0][1]``) of the first ``true``/``false`` in a value selected by
+    ``numbers_at`` that also holds numbers, or None.
+
+    A value of booleans alone is left to the caller, which refuses it with its own message (or,
+    for a boolean tensor, reads it); so is a selected value that is not an array (the fast parse,
+    which declines any array of non-numbers at a tensor position, passes those on as they are).
+    """
+    positions: list[tuple[Any, tuple[str | int, ...]]] = [(doc, ())]
+    while positions:
+        value, path = positions.pop()
+        if isinstance(value, list) and path and numbers_at(path):
+            found = _first_boolean_among_numbers(value, path)
+            if found is not None:
+                return _path_text(found)
+        elif len(path) < _POSITION_DEPTH:
+            if isinstance(value, dict):
+                positions.extend((v, (*path, k)) for k, v in reversed(value.items()))
+            elif isinstance(value, list):
+                positions.extend((value[i], (*path, i)) for i in range(len(value) - 1, -1, -1))
+    return None
+
+
+def _first_boolean_among_numbers(
+    value: Any, path: tuple[str | int, ...]
+) -> tuple[str | int, ...] | None:
+    first: tuple[str | int, ...] | None = None
+    numbers = False
+    stack = [(value, path)]
+    while stack:  # depth first, in document order: the first boolean is the one named
+        item, where = stack.pop()
+        if type(item) is list:
+            types = set(map(type, item))
+            if types <= _SCALARS:  # a list of plain values: looked at in C
+                if bool in types and first is None:
+                    first = (*where, [type(v) for v in item].index(bool))
+                numbers = numbers or not types.isdisjoint(_NUMBERS)
+            else:
+                stack.extend((item[i], (*where, i)) for i in range(len(item) - 1, -1, -1))
+        elif type(item) is dict:
+            stack.extend((v, (*where, k)) for k, v in reversed(item.items()))
+        elif type(item) is bool:
+            first = first or where
+        elif type(item) in _NUMBERS:
+            numbers = True
+        if first is not None and numbers:
+            return first
+    return None
+
+
+def _path_text(path: tuple[str | int, ...]) -> str:
+    head, *rest = path
+    return str(head) + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in rest)

@@ -211,9 +211,14 @@ class ClassifyRequest:
     examples: list[dict[str, Any]]
 
 
+def _example_values(path: tuple[str | int, ...]) -> bool:
+    """Where a classify request holds its numbers."""
+    return path in (("examples",), ("context",))
+
+
 def decode_classify_request(body: bytes) -> ClassifyRequest:
     """Parse `{"examples": [{feature: value, ...}], "context": {...}}` (context merged in)."""
-    doc = parse_json(body)
+    doc = parse_json(body, numbers_at=_example_values)
     if not isinstance(doc, dict):
         raise BadRequest("request body must be a JSON object")
     sig = doc.get("signature_name", DEFAULT_SIGNATURE)

@@ -6,8 +6,8 @@ data in Python, to name the first offending element (``instances[3][7]: expected
 string``).
 
 JSON booleans are not numbers: an array of booleans, or a boolean where numpy needs a number, is
-rejected. A boolean mixed into an array of numbers is read by numpy as 0 or 1; spotting it would
-cost a Python-level pass over every value, which would double the decode time of large batches.
+rejected. numpy would read a boolean mixed into an array of numbers as 0 or 1: the JSON parse
+(``service.codecs.jsonbody.parse_json``) refuses such a body before it gets here.
 """
 
 from __future__ import annotations

@@ -69,6 +69,41 @@ async def test_a_content_coding_is_refused_in_every_dialect(
     assert (await dialect_client.post(path, content=plain, headers=headers)).status_code == 200
 
 
+def _with_true(row: list[Any], at: int = 1) -> list[Any]:
+    return [True if i == at else v for i, v in enumerate(row)]
+
+
+_RECORD = dict(zip(("pregnant", "glucose", "pressure", "triceps", "insulin", "mass",
+                    "pedigree", "age"), _with_true(PIMA), strict=True))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "where"),
+    [
+        ("/models/pima/predict", {"instances": [_with_true(PIMA)]}, "instances[0][1]"),
+        ("/models/pima/predict", {"instances": [_RECORD]}, "instances[0].glucose"),
+        ("/models/pima/explain", {"instances": [_with_true(PIMA, 7)]}, "instances[0][7]"),
+        ("/v1/models/pima:predict", {"instances": [PIMA, _with_true(PIMA)]}, "instances[1][1]"),
+        ("/v1/models/pima:predict", {"inputs": {"features": [_with_true(PIMA)]}},
+         "inputs.features[0][1]"),
+        ("/v1/models/pima:classify", {"examples": [_RECORD]}, "examples[0].glucose"),
+        ("/v2/models/pima/infer",
+         {"inputs": [{**V2_PIMA["inputs"][0], "data": _with_true(PIMA)}]}, "inputs[0].data[1]"),
+        # a large body: the fast parse declines it, the orjson path names the boolean
+        ("/v1/models/mnist:predict", {"instances": [[[0.5] * 28] * 27 + [[0.25, False] * 14]]},
+         "instances[0][27][1]"),
+    ],
+)  # fmt: skip
+@pytest.mark.anyio
+async def test_a_boolean_among_numbers_is_refused_in_every_dialect(
+    dialect_client: httpx.AsyncClient, path: str, body: dict[str, Any], where: str
+) -> None:
+    """numpy reads true as 1: never a silent prediction for an input nobody sent."""
+    r = await dialect_client.post(path, json=body)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"].startswith(f"{where}: expected a number, got boolean")
+
+
 @pytest.mark.anyio
 async def test_a_body_that_stops_arriving_is_a_408(
     dialect_client: httpx.AsyncClient,

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
-from service.codecs.jsonbody import parse_json
+from service.codecs.jsonbody import boolean_among_numbers, parse_json
 from service.errors import BadRequest, InvalidInput
 
 
@@ -76,3 +77,34 @@ def test_parse_json_of_an_image_says_to_send_its_content_type(body: bytes, kind:
 def test_parse_json_of_an_unsupported_image_names_what_is_taken() -> None:
     with pytest.raises(BadRequest, match=r"a GIF image, not JSON \(.*PNG, JPEG or WebP images\)"):
         parse_json(b"GIF89a\x01\x00\x01\x00")
+
+
+def _instances(path: tuple[str | int, ...]) -> bool:
+    return path == ("instances",)
+
+
+@pytest.mark.parametrize(
+    ("doc", "found"),
+    [
+        ({"instances": [[1, 2.5], [True, 3]]}, "instances[1][0]"),
+        ({"instances": [[True, False], [1, 2]]}, "instances[0][0]"),  # numpy: an int array
+        ({"instances": [1, [2, False]]}, "instances[1][1]"),  # ragged: walked item by item
+        ({"instances": [{"a": 1, "b": True}]}, "instances[0].b"),
+        ({"instances": {"a": 1, "b": True}}, None),  # not an array: the caller says why
+        ({"instances": [[True, False]]}, None),  # booleans alone: the caller's message
+        ({"instances": [[1, 2]], "abstain": True}, None),  # not where numbers go
+        ({"instances": "true"}, None),
+    ],
+)
+def test_boolean_among_numbers_names_the_first_one(doc: Any, found: str | None) -> None:
+    assert boolean_among_numbers(doc, _instances) == found
+
+
+def test_parse_json_refuses_a_boolean_among_numbers_where_numbers_go() -> None:
+    body = b'{"instances": [[0.5, true]], "abstain": true}'
+    with pytest.raises(InvalidInput, match=r"instances\[0\]\[1\]: expected a number, got boolean"):
+        parse_json(body, numbers_at=_instances)
+    with pytest.raises(InvalidInput, match="got boolean"):
+        parse_json(body, tensor_at=_instances)  # numbers go where tensors go, unless told
+    assert parse_json(body) == {"instances": [[0.5, True]], "abstain": True}  # no positions
+    assert parse_json(b'{"instances": [[0.5, 1]], "abstain": true}', numbers_at=_instances)
