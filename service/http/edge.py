@@ -54,6 +54,7 @@ from service.http.routes import RouteTable
 from service.http.security import Auth
 from service.observability.access_log import AccessLog
 from service.observability.metrics import Metrics
+from service.repository.disk import parse_version
 from service.serving.deadline import EDGE_DEADLINE
 from service.settings import Settings
 
@@ -68,11 +69,10 @@ _ERROR_HEADERS = {
 
 
 def _version_number(text: object) -> int | None:
-    """A version as the log and the metrics give it: a number ("02" is 2), or None for what
-    names no number (a label the request could not resolve; the path holds it)."""
-    if isinstance(text, str) and text.isascii() and text.isdigit() and len(text) <= 18:
-        return int(text)
-    return None
+    """A version as the log and the metrics give it: the number the registry reads in the path
+    ("02" is 2), or None for what names no number (a label the request could not resolve; the
+    path holds it)."""
+    return parse_version(text) if isinstance(text, str) else None
 
 
 async def send_error(send: Send, status: int, message: str) -> None:
