@@ -17,6 +17,9 @@ from service.inputs.preprocess import (
     WORK_SIDE,
     Digit,
     NoInkFound,
+    Piece,
+    clean_mask,
+    column_pieces,
     frame,
     ink_map,
     nothing_found,
@@ -45,7 +48,7 @@ def digits_pil(img: Image.Image, *, lossy: bool | None = None) -> list[Digit]:
     """
     found = ink_map(img, "digit", lossy=lossy, work_side=number_side(img.size))
     ink = found.ink
-    pieces = _split_columns(_clean_mask(ink))
+    pieces = _split_columns(clean_mask(ink))
     if not pieces:
         raise NoInkFound(nothing_found("digit"))
     digits: list[Digit] = []
@@ -64,19 +67,6 @@ def number_side(size: tuple[int, int]) -> int:
     return min(MAX_NUMBER_SIDE, max(WORK_SIDE, round(WORK_SIDE * longer / shorter)))
 
 
-def _clean_mask(ink: np.ndarray) -> np.ndarray:
-    """The inked pixels, without isolated ones (no inked neighbour)."""
-    mask = ink > 0
-    p = np.zeros((mask.shape[0] + 2, mask.shape[1] + 2), np.uint8)
-    p[1:-1, 1:-1] = mask
-    rows = p[:-2] + p[1:-1] + p[2:]
-    neighbours = rows[:, :-2] + rows[:, 1:-1] + rows[:, 2:] - mask
-    return mask & (neighbours > 0)
-
-
-Piece = tuple[int, int, int, int]  # rows r0:r1, columns c0:c1 (working pixels)
-
-
 def _rows_of(mask: np.ndarray, c0: int, c1: int) -> Piece | None:
     r = np.flatnonzero(mask[:, c0:c1].any(axis=1))
     return None if r.size == 0 else (int(r[0]), int(r[-1]) + 1, c0, c1)
@@ -85,11 +75,7 @@ def _rows_of(mask: np.ndarray, c0: int, c1: int) -> Piece | None:
 def _split_columns(mask: np.ndarray) -> list[Piece]:
     """Pieces of ink separated by empty columns, specks dropped, fragments joined, touching
     digits cut (see :func:`digits_pil`)."""
-    profile = np.count_nonzero(mask, axis=0)
-    inked = np.concatenate([[False], profile > 0, [False]])
-    edges = np.flatnonzero(inked[1:] != inked[:-1])
-    runs = [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
-    pieces = [p for a, b in runs if (p := _rows_of(mask, a, b)) is not None]
+    pieces = column_pieces(mask)
     if not pieces:
         return []
     tallest = max(p[1] - p[0] for p in pieces)

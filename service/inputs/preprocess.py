@@ -54,6 +54,10 @@ __all__ = [
     "Fit",
     "InkMap",
     "NoInkFound",
+    "Piece",
+    "SeveralDigits",
+    "clean_mask",
+    "column_pieces",
     "frame",
     "ink_map",
     "nothing_found",
@@ -69,6 +73,10 @@ MIN_CONTRAST = 16.0  # grey levels between background and ink below which the im
 LOSSY_FORMATS = ("JPEG", "WEBP")  # compressed with loss as a rule (WebP may be lossless)
 LEVEL_NOISE = 0.5  # the least noise of a background (in levels) that is not at 0 or 255
 MIN_INK_SIDE = 0.04  # ink whose box is smaller than this share of the picture is a speck
+# A crop of ink this much wider than tall, holding two pieces or more at least SEVERAL_HEIGHT as
+# tall as it with empty columns between them, is several digits side by side (a number)
+SEVERAL_ASPECT = 1.4
+SEVERAL_HEIGHT = 0.6
 MIN_PEAK = 0.18  # a photo's strongest ink darker than its paper by less than this is blank ...
 FULL_PEAK_SIDE = 64  # ... in a picture whose shorter side has at least this many pixels
 NOISE_K = 5.0  # ink stands this many noise sigmas above the paper
@@ -90,6 +98,16 @@ PAGE_INSET = 0.03  # the sheet's edge left out of that rectangle
 
 class NoInkFound(InvalidInput):
     """The picture holds nothing that stands out from its background."""
+
+
+class SeveralDigits(InvalidInput):
+    """A picture of one digit holds several, side by side (a number)."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__(
+            f"the picture holds {count} digits side by side, as a number does: send it with "
+            "?digits=many to read each digit, or crop it to one digit"
+        )
 
 
 class InkMap(NamedTuple):
@@ -472,15 +490,45 @@ def _steepness(grey: np.ndarray, background: float, peak: float) -> float:
     return quantile(np.hypot(dy, dx)[inked], 0.99) * min(grey.shape)
 
 
-def _ink_box(ink: np.ndarray) -> tuple[slice, slice] | None:
-    """Bounding box of the ink, ignoring isolated specks (pixels with no inked neighbour);
-    None when what is left is too small to be a digit or an item."""
+def clean_mask(ink: np.ndarray) -> np.ndarray:
+    """The inked pixels, without isolated ones (no inked neighbour)."""
     mask = ink > 0
     p = np.zeros((mask.shape[0] + 2, mask.shape[1] + 2), np.uint8)
     p[1:-1, 1:-1] = mask
     rows = p[:-2] + p[1:-1] + p[2:]
     neighbours = rows[:, :-2] + rows[:, 1:-1] + rows[:, 2:] - mask
-    mask &= neighbours > 0
+    return mask & (neighbours > 0)
+
+
+Piece = tuple[int, int, int, int]  # rows r0:r1, columns c0:c1 (working pixels)
+
+
+def column_pieces(mask: np.ndarray) -> list[Piece]:
+    """The pieces of ``mask`` that empty columns separate, left to right, each with the rows it
+    spans."""
+    inked = np.concatenate([[False], mask.any(axis=0), [False]])
+    edges = np.flatnonzero(inked[1:] != inked[:-1])
+    pieces: list[Piece] = []
+    for a, b in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
+        r = np.flatnonzero(mask[:, a:b].any(axis=1))
+        pieces.append((int(r[0]), int(r[-1]) + 1, a, b))
+    return pieces
+
+
+def _side_by_side(crop: np.ndarray) -> int:
+    """How many digits a crop of ink holds side by side: pieces nearly as tall as the crop
+    that empty columns separate, counted only in a crop much wider than tall (one digit never
+    is, and a digit's pieces are never all that tall)."""
+    h, w = crop.shape
+    if w < SEVERAL_ASPECT * h:
+        return 1
+    return sum(r1 - r0 >= SEVERAL_HEIGHT * h for r0, r1, _, _ in column_pieces(clean_mask(crop)))
+
+
+def _ink_box(ink: np.ndarray) -> tuple[slice, slice] | None:
+    """Bounding box of the ink, ignoring isolated specks (pixels with no inked neighbour);
+    None when what is left is too small to be a digit or an item."""
+    mask = clean_mask(ink)
     if not mask.any():
         return None
     r, c = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
@@ -575,12 +623,15 @@ def preprocess_pil(
     Steps: inputs larger than ``WORK_SIDE`` reduced (box filter); grey (transparency composited
     on a contrasting background); the ink measured against its background (:func:`ink_map`);
     cropped to the ink's bounding box (ignoring isolated specks); then framed (:func:`frame`).
-    A picture with no ink raises :class:`NoInkFound`.
+    A picture with no ink raises :class:`NoInkFound`; a picture of several digits side by side
+    (a number) sent as one digit, :class:`SeveralDigits`.
     """
     ink = ink_map(img, fit, lossy=lossy).ink
     box = _ink_box(ink)
     if box is None:
         raise NoInkFound(nothing_found(fit))
+    if fit == "digit" and (count := _side_by_side(ink[box])) > 1:
+        raise SeveralDigits(count)
     return frame(ink[box], fit)
 
 

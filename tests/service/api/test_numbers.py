@@ -72,11 +72,19 @@ async def test_a_number_answers_its_digits_with_boxes(
         assert "ood_score" not in digit  # this version ships no OOD model
 
 
-async def test_digits_one_is_the_single_answer(client: httpx.AsyncClient) -> None:
+@pytest.mark.parametrize("options", ["?digits=one", ""])
+async def test_a_number_sent_as_one_digit_is_refused_with_the_way_to_read_it(
+    client: httpx.AsyncClient, options: str
+) -> None:
+    """Read as one digit, a number is squeezed into one 20x20 box: an answer for nobody."""
     data, _ = number(3)
-    r = await client.post(
-        "/models/mnist/predict?digits=one", content=data, headers={"content-type": "image/png"}
-    )
+    headers = {"content-type": "image/png"}
+    r = await client.post(f"/models/mnist/predict{options}", content=data, headers=headers)
+    assert r.status_code == 422
+    assert r.json()["error"].startswith("the picture holds 3 digits side by side")
+    assert "?digits=many" in r.json()["error"]
+    one, _ = number(1)
+    r = await client.post(f"/models/mnist/predict{options}", content=one, headers=headers)
     assert r.status_code == 200 and len(r.json()["predictions"]) == 1
 
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
 from service.inputs.images import decode_image
-from service.inputs.preprocess import NoInkFound, _ink_box, preprocess_pil
+from service.inputs.preprocess import NoInkFound, SeveralDigits, _ink_box, preprocess_pil
 
 ToBytes = Callable[..., bytes]
 LIMIT = 20_000_000
@@ -241,6 +241,41 @@ def test_a_digit_too_small_to_read_is_refused_with_what_to_do(to_bytes: ToBytes)
     page.paste(seven("L", 255, 0, size=(30, 30)), (400, 500))  # 3% of the page
     with pytest.raises(NoInkFound, match="smaller than 4% of the picture's shorter side: crop"):
         decode_image(to_bytes(page), max_pixels=LIMIT)
+
+
+def _drawn(size: tuple[int, int], *lines: list[tuple[int, int]], width: int = 14) -> Image.Image:
+    img = Image.new("L", size, 255)
+    draw = ImageDraw.Draw(img)
+    for points in lines:
+        draw.line(points, fill=0, width=width)
+    return img
+
+
+SEVEN = [(20, 40), (120, 40), (60, 200)]
+ONE = [(260, 40), (260, 200)]
+
+
+@pytest.mark.parametrize(
+    ("lines", "count"),
+    [
+        ([SEVEN, ONE], 2),  # "71": two pieces as tall as the writing, a gap between
+        ([SEVEN, ONE, [(380, 40), (380, 200)]], 3),
+        ([[(20, 120), (300, 120)], [(160, 100), (160, 140)]], 1),  # one wide piece: never refused
+        ([SEVEN, [(200, 180), (240, 180)]], 1),  # a digit and a short mark: not two digits
+        ([SEVEN, [(150, 40), (150, 200)]], 1),  # two tall pieces, but not wider than a digit
+    ],
+)
+def test_a_number_sent_as_one_digit_is_refused(
+    lines: list[list[tuple[int, int]]], count: int, to_bytes: ToBytes
+) -> None:
+    """Squeezed into one digit's box, a number is an answer for nobody: the client is told to
+    send ?digits=many, and only for pieces as tall as the writing with gaps between them."""
+    picture = to_bytes(_drawn((420, 240), *lines))
+    if count == 1:
+        assert decode_image(picture, max_pixels=LIMIT).shape == (28, 28)
+        return
+    with pytest.raises(SeveralDigits, match=f"holds {count} digits side by side.*digits=many"):
+        decode_image(picture, max_pixels=LIMIT)
 
 
 def test_one_pixel_image_is_not_a_digit(to_bytes: ToBytes) -> None:
