@@ -105,8 +105,9 @@ class SeveralDigits(InvalidInput):
 
     def __init__(self, count: int) -> None:
         super().__init__(
-            f"the picture holds {count} digits side by side, as a number does: send it with "
-            "?digits=many to read each digit, or crop it to one digit"
+            f"the picture holds {count} separate marks side by side, as a number of {count} "
+            "digits does: to read a number, send it with ?digits=many; to read one digit, crop "
+            "the picture to it"
         )
 
 

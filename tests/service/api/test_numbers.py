@@ -81,7 +81,7 @@ async def test_a_number_sent_as_one_digit_is_refused_with_the_way_to_read_it(
     headers = {"content-type": "image/png"}
     r = await client.post(f"/models/mnist/predict{options}", content=data, headers=headers)
     assert r.status_code == 422
-    assert r.json()["error"].startswith("the picture holds 3 digits side by side")
+    assert r.json()["error"].startswith("the picture holds 3 separate marks side by side")
     assert "?digits=many" in r.json()["error"]
     one, _ = number(1)
     r = await client.post(f"/models/mnist/predict{options}", content=one, headers=headers)

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from service.inputs.images import decode_image
-from service.inputs.preprocess import NoInkFound
+from service.inputs.preprocess import NoInkFound, SeveralDigits
 
 pytestmark = pytest.mark.data
 COUNT = 300
@@ -36,6 +36,8 @@ def test_garments_sent_to_a_digit_model_are_mostly_read_not_judged_blank() -> No
             out = decode_image(_png(image), max_pixels=1_000_000, fit="digit")
         except NoInkFound:
             blank += 1
+            continue
+        except SeveralDigits:  # pieces side by side, as a number's (a bag's handle and body)
             continue
         assert out.max() > 0.5
     assert blank <= 0.2 * COUNT, f"{blank} of {COUNT} judged blank"
