@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -26,7 +27,7 @@ from service.api import operations as operations_api
 from service.api.common import json_response
 from service.api.schemas import add_record_schemas
 from service.codecs.v2 import HEADER_LENGTH as V2_HEADER_LENGTH
-from service.errors import ServeError
+from service.errors import ServeError, method_not_allowed
 from service.http.edge import Edge
 from service.http.fastpath import FastPath
 from service.http.limits import TIMEOUT_HEADERS
@@ -264,9 +265,34 @@ async def _serve_error(request: Request, exc: ServeError) -> Response:
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
-    messages = {404: "not found", 405: "method not allowed"}
-    message = messages.get(exc.status_code) or _capped(str(exc.detail))
-    return json_response({"error": message}, exc.status_code, dict(exc.headers or {}) or None)
+    headers = dict(exc.headers or {})
+    path = request.url.path
+    shown = path if len(path) <= 200 else f"{path[:200]}..."
+    if exc.status_code == 404:
+        message = f"no route {request.method} {shown}: {_route_hint(path)}"
+    elif exc.status_code == 405:
+        allowed = headers.get("Allow") or headers.get("allow") or "another method"
+        message = method_not_allowed(request.method, path, allowed)
+    else:
+        message = _capped(str(exc.detail))
+    return json_response({"error": message}, exc.status_code, headers or None)
+
+
+_TFS_VERB_AFTER_SLASH = re.compile(
+    r"(/v1/models/[^/]+(?:/(?:versions|labels)/[^/]+)?)/(predict|classify|regress|explain)"
+)
+_V2_WITHOUT_PREFIX = re.compile(r"/models/[^/]+(?:/versions/[^/]+)?/(?:infer|ready)")
+
+
+def _route_hint(path: str) -> str:
+    """What the client most likely meant by a path no route has."""
+    if len(path) > 1 and path.endswith("/"):
+        return f"no route ends with '/': try {path.rstrip('/') or '/'}"
+    if match := _TFS_VERB_AFTER_SLASH.fullmatch(path):
+        return f"TF Serving's methods follow a colon: {match[1]}:{match[2]}"
+    if _V2_WITHOUT_PREFIX.fullmatch(path):
+        return f"the Open Inference Protocol's routes start with /v2: /v2{path}"
+    return "the routes are listed at /docs"
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> Response:

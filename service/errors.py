@@ -31,8 +31,14 @@ class MethodNotAllowed(ServeError):
 
     status_code = 405
 
-    def __init__(self, allow: str) -> None:
-        super().__init__("method not allowed", headers={"Allow": allow})
+    def __init__(self, allow: str, method: str, path: str) -> None:
+        super().__init__(method_not_allowed(method, path, allow), headers={"Allow": allow})
+
+
+def method_not_allowed(method: str, path: str, allow: str) -> str:
+    """The 405 message: what was asked, where, and what to use instead."""
+    shown = path if len(path) <= 200 else f"{path[:200]}..."
+    return f"method {method} is not allowed on {shown}: use {allow}"
 
 
 class PayloadTooLarge(ServeError):

@@ -203,12 +203,12 @@ def _version_status(
     ]
 
 
-def _refuse_verb_url(segment: str) -> None:
+def _refuse_verb_url(segment: str, request: Request) -> None:
     """405 for a GET of a ``:verb`` URL. The status routes match a whole segment, so
     ``/models/pima:predict`` reaches them with ``name="pima:predict"`` and would be a 404
     "no such model", where every other method gets the POST route's 405."""
     if ":" in segment:
-        raise MethodNotAllowed("POST")
+        raise MethodNotAllowed("POST", request.method, request.url.path)
 
 
 @router.get(
@@ -218,7 +218,7 @@ def _refuse_verb_url(segment: str) -> None:
 )
 @route_kind(RouteKind.READ)
 async def model_status(name: str, request: Request) -> Response:
-    _refuse_verb_url(name)
+    _refuse_verb_url(name, request)
     statuses = _version_status(get_registry(request), name, None)
     return json_response({"model_version_status": statuses})
 
@@ -230,7 +230,7 @@ async def model_status(name: str, request: Request) -> Response:
 )
 @route_kind(RouteKind.READ)
 async def version_status(name: str, version: str, request: Request) -> Response:
-    _refuse_verb_url(version)
+    _refuse_verb_url(version, request)
     statuses = _version_status(get_registry(request), name, version)
     return json_response({"model_version_status": statuses})
 
@@ -296,7 +296,7 @@ async def version_metadata(name: str, version: str, request: Request) -> Respons
 )
 @route_kind(RouteKind.READ)
 async def label_status(name: str, label: str, request: Request) -> Response:
-    _refuse_verb_url(label)
+    _refuse_verb_url(label, request)
     mv = _resolve_label(get_registry(request), name, label, available=False)
     statuses = _version_status(get_registry(request), name, str(mv.version))
     return json_response({"model_version_status": statuses})

@@ -227,7 +227,7 @@ def test_head_gets_no_body_and_a_wrong_method_405(http: httpx.Client) -> None:
     assert http.head("/v1/models/pima:predict").status_code == 405
     r = http.get("/v1/models/pima:predict")  # a verb URL: POST only
     assert r.status_code == 405 and r.headers["allow"] == "POST"
-    assert r.json() == {"error": "method not allowed"}
+    assert r.json() == {"error": "method GET is not allowed on /v1/models/pima:predict: use POST"}
 
 
 def test_request_logs_and_graceful_exit(server: Server, http: httpx.Client) -> None:

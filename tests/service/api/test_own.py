@@ -78,7 +78,10 @@ async def test_a_trailing_slash_is_an_unknown_path_not_a_redirect(
     for method, path in (("POST", "/models/pima/predict/"), ("GET", "/v2/repository/index/")):
         r = await client.request(method, path, headers={"Host": "evil.example"})
         assert r.status_code == 404, path
-        assert "location" not in r.headers and r.json() == {"error": "not found"}
+        assert "location" not in r.headers
+        assert r.json() == {
+            "error": f"no route {method} {path}: no route ends with '/': try {path[:-1]}"
+        }
 
 
 async def test_readyz_names_failed_models_and_why(client: httpx.AsyncClient) -> None:
@@ -334,7 +337,7 @@ def js(instances: Any, **fields: Any) -> dict[str, Any]:
 ERROR_CASES = [
     # (method path, kwargs, status, substring)
     ("/models/nope/predict", {"json": {"instances": [IMG]}}, 404, "not found"),
-    ("/models/..%2F..%2Fetc/predict", {"json": {"instances": [IMG]}}, 404, "not found"),
+    ("/models/..%2F..%2Fetc/predict", {"json": {"instances": [IMG]}}, 404, "no route"),
     ("/models/mnist/versions/9/predict", {"json": {"instances": [IMG]}}, 404, "no version 9"),
     ("/models/mnist/versions/3/predict", {"json": {"instances": [IMG]}}, 404, "is unfinished"),
     ("/models/mnist/versions/canary/predict", {"json": {"instances": [IMG]}}, 404, "canary"),
@@ -424,9 +427,30 @@ async def test_declared_content_length_over_limit_is_refused_before_reading(
 
 async def test_unknown_route_and_method_use_the_error_shape(client: httpx.AsyncClient) -> None:
     r = await client.get("/no/such/route")
-    assert r.status_code == 404 and r.json() == {"error": "not found"}
+    assert r.status_code == 404
+    assert r.json() == {"error": "no route GET /no/such/route: the routes are listed at /docs"}
     r = await client.delete("/models")
-    assert r.status_code == 405 and r.json() == {"error": "method not allowed"}
+    assert r.status_code == 405
+    assert r.json() == {
+        "error": f"method DELETE is not allowed on /models: use {r.headers['allow']}"
+    }
+
+
+@pytest.mark.parametrize(
+    ("path", "hint"),
+    [
+        ("/v1/models/mnist/predict", "methods follow a colon: /v1/models/mnist:predict"),
+        ("/v1/models/mnist/labels/stable/classify", ": /v1/models/mnist/labels/stable:classify"),
+        ("/models/mnist/infer", "routes start with /v2: /v2/models/mnist/infer"),
+        ("/models/mnist/versions/2/infer", "start with /v2: /v2/models/mnist/versions/2/infer"),
+    ],
+)  # fmt: skip
+async def test_a_route_of_another_dialect_spelt_wrong_says_how_to_spell_it(
+    client: httpx.AsyncClient, path: str, hint: str
+) -> None:
+    r = await client.post(path, json={"instances": [IMG]})
+    assert r.status_code == 404 and r.json()["error"].startswith(f"no route POST {path}: ")
+    assert r.json()["error"].endswith(hint)
 
 
 async def test_request_id_is_echoed_or_generated(client: httpx.AsyncClient) -> None:

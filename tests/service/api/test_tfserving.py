@@ -156,7 +156,7 @@ async def test_classify_and_regress(dialect_client: httpx.AsyncClient) -> None:
         ("mnist/versions/7:predict", {"instances": [PIMA_ROW]}, 404, "7"),
         ("mnist/labels/gold:predict", {"instances": [PIMA_ROW]}, 404, "gold"),
         ("mnist:interpret", {"instances": [PIMA_ROW]}, 404, ":interpret"),
-        ("mnist", {"instances": [PIMA_ROW]}, 405, "method not allowed"),
+        ("mnist", {"instances": [PIMA_ROW]}, 405, "method POST is not allowed on /v1/models/mnist"),
         ("mnist/labels/1:predict", {"instances": [PIMA_ROW]}, 404, "use /versions/"),
         ("mnist/versions/x:predict", {"instances": [PIMA_ROW]}, 404, "number"),
     ],
@@ -193,6 +193,6 @@ async def test_allow_header_of_verb_urls(dialect_client: httpx.AsyncClient) -> N
     for path in ("/v1/models/pima:predict", "/v1/models/pima/versions/1:predict"):
         r = await dialect_client.get(path)  # the status routes match "pima:predict" as a name
         assert r.status_code == 405 and r.headers["allow"] == "POST", r.text
-        assert r.json() == {"error": "method not allowed"}
+        assert r.json() == {"error": f"method GET is not allowed on {path}: use POST"}
     r = await dialect_client.put("/v1/models/pima:predict", json={})
     assert r.status_code == 405 and "POST" in r.headers["allow"]
