@@ -481,9 +481,17 @@ class ModelRegistry:
             number = self.labels(name).get(version)
             if number is None:
                 labels = ", ".join(sorted(self.labels(name))) or "none"
+                policy = self.settings.version_policy
+                unserved = (
+                    " (baseline names the newest served tutorial version, and "
+                    f"SERVE_VERSION_POLICY={policy} serves none: SERVE_VERSION_POLICY=all "
+                    "serves every version)"
+                    if version == "baseline" and policy != "all"
+                    else ""
+                )
                 raise NotFound(
                     f"model {name} has no version or label {version[:64]!r}: versions are "
-                    f"numbers; its labels: {labels}"
+                    f"numbers; its labels: {labels}{unserved}"
                 )
             label = version
         if number is None:
@@ -503,7 +511,12 @@ class ModelRegistry:
         elif folder is not None and not folder.finished:
             why = "is unfinished (its metadata.json is not there yet)"
         elif folder is not None:
-            why = f"is not served (version policy {self.settings.version_policy})"
+            policy = self.settings.version_policy
+            why = (
+                f"is in the repository but not served (SERVE_VERSION_POLICY={policy}); serve "
+                "every version with SERVE_VERSION_POLICY=all, or load this one with POST "
+                f'/v2/repository/models/{name}/load {{"parameters": {{"version": {number}}}}}'
+            )
         else:
             return (
                 f"{said} is not in the repository"

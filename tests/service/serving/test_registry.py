@@ -65,8 +65,20 @@ async def test_policy_latest_serves_only_the_newest(tiny_repo: Path) -> None:
     try:
         assert states(registry, "mnist") == {2: "available"}
         assert registry.resolve("mnist").version == 2
-        with pytest.raises(NotFound, match="not served"):
+        with pytest.raises(NotFound, match="not served") as info:
             registry.resolve("mnist", 1)
+        assert (
+            "SERVE_VERSION_POLICY=latest); serve every version with SERVE_VERSION_POLICY=all"
+            in (info.value.message)
+        )
+        assert '/v2/repository/models/mnist/load {"parameters": {"version": 1}}' in (
+            info.value.message
+        )
+        with pytest.raises(NotFound, match="SERVE_VERSION_POLICY=latest serves none"):
+            registry.resolve("mnist", "baseline")  # version 1, the tutorial's, is not served
+        with pytest.raises(NotFound) as info:
+            registry.resolve("mnist", "gold")
+        assert "SERVE_VERSION_POLICY" not in info.value.message  # a label nobody set: a typo
         assert registry.readiness() == (True, {})
     finally:
         await registry.stop()
