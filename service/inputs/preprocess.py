@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image
 
 from service.errors import InvalidInput
-from service.inputs.components import Components, components, select
+from service.inputs.components import Components, components, filled, select
 from service.inputs.items import item_ink
 from service.inputs.paper import (
     box_blur,
@@ -77,6 +77,10 @@ MIN_INK_SIDE = 0.04  # ink whose box is smaller than this share of the picture i
 # tall as it with empty columns between them, is several digits side by side (a number)
 SEVERAL_ASPECT = 1.4
 SEVERAL_HEIGHT = 0.6
+# A frame drawn around a digit (see _without_frame): what it holds is at least FRAME_CONTENT as
+# tall as it, and at least FRAME_INSIDE of that ink lies in its hole
+FRAME_CONTENT = 0.35
+FRAME_INSIDE = 0.9
 MIN_PEAK = 0.18  # a photo's strongest ink darker than its paper by less than this is blank ...
 FULL_PEAK_SIDE = 64  # ... in a picture whose shorter side has at least this many pixels
 NOISE_K = 5.0  # ink stands this many noise sigmas above the paper
@@ -516,6 +520,57 @@ def column_pieces(mask: np.ndarray) -> list[Piece]:
     return pieces
 
 
+def _without_frame(ink: np.ndarray) -> np.ndarray:
+    """The ink without a frame drawn around the writing (a circle or a box, as on a form or a
+    marked answer): a closed piece whose box holds every other piece and whose hole holds
+    nearly all their ink, when that ink is as tall as a digit in it would be. A loop of a 6 or a
+    0 with a speck or a stray stroke inside stays: what it holds is not that tall."""
+    mask = ink > 0
+    if not _closed_around(mask):
+        return ink
+    comp = components(mask)
+    if comp.n < 2:
+        return ink
+    outer = int(np.argmax((comp.y1 - comp.y0 + 1) * (comp.x1 - comp.x0 + 1)))
+    rest = np.arange(comp.n) != outer
+    inside = (
+        (comp.y0[rest] > comp.y0[outer])
+        & (comp.y1[rest] < comp.y1[outer])
+        & (comp.x0[rest] > comp.x0[outer])
+        & (comp.x1[rest] < comp.x1[outer])
+    )
+    held = comp.y1[rest].max() - comp.y0[rest].min() + 1
+    if not inside.all() or held < FRAME_CONTENT * (comp.y1[outer] - comp.y0[outer] + 1):
+        return ink
+    keep = np.zeros(comp.n, bool)
+    keep[outer] = True
+    ring = comp.mask(keep, mask.shape)
+    others = mask & ~ring
+    if np.count_nonzero(others & filled(ring)) < FRAME_INSIDE * np.count_nonzero(others):
+        return ink
+    return ink * ~dilate(ring)  # with the ring's anti-aliased edge
+
+
+def _closed_around(mask: np.ndarray) -> bool:
+    """Whether a line across the middle of the ink's box, both across and down, meets ink three
+    times or more, as one across a frame and what it holds does (a 0 or an 8 meets it twice
+    one way at least): a quick look that spares most pictures the pieces' labelling."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size < 3 or cols.size < 3:
+        return False
+    y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    lines = np.linspace(0.35, 0.65, 5)
+    across = mask[np.round(y0 + lines * (y1 - y0 - 1)).astype(int), x0:x1]
+    down = mask[y0:y1, np.round(x0 + lines * (x1 - x0 - 1)).astype(int)].T
+    return bool(_most_runs(across) >= 3 and _most_runs(down) >= 3)
+
+
+def _most_runs(lines: np.ndarray) -> int:
+    """The most runs of ink along any of ``lines`` (rows of a boolean array)."""
+    starts = lines[:, 1:] & ~lines[:, :-1]
+    return int((starts.sum(axis=1) + lines[:, 0]).max())
+
+
 def _side_by_side(crop: np.ndarray) -> int:
     """How many digits a crop of ink holds side by side: pieces nearly as tall as the crop
     that empty columns separate, counted only in a crop much wider than tall (one digit never
@@ -628,6 +683,8 @@ def preprocess_pil(
     (a number) sent as one digit, :class:`SeveralDigits`.
     """
     ink = ink_map(img, fit, lossy=lossy).ink
+    if fit == "digit":
+        ink = _without_frame(ink)
     box = _ink_box(ink)
     if box is None:
         raise NoInkFound(nothing_found(fit))

@@ -10,7 +10,13 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
 from service.inputs.images import decode_image
-from service.inputs.preprocess import NoInkFound, SeveralDigits, _ink_box, preprocess_pil
+from service.inputs.preprocess import (
+    NoInkFound,
+    SeveralDigits,
+    _ink_box,
+    _without_frame,
+    preprocess_pil,
+)
 
 ToBytes = Callable[..., bytes]
 LIMIT = 20_000_000
@@ -276,6 +282,33 @@ def test_a_number_sent_as_one_digit_is_refused(
         return
     with pytest.raises(SeveralDigits, match=f"holds {count} separate marks side by side.*many"):
         decode_image(picture, max_pixels=LIMIT)
+
+
+@pytest.mark.parametrize("shape", ["ellipse", "rectangle"])
+def test_a_circle_or_box_drawn_around_a_digit_is_not_read_as_part_of_it(
+    shape: str, reference: np.ndarray, to_bytes: ToBytes
+) -> None:
+    """A marked answer or a form's box: kept, it made a ring with a digit inside (a "0")."""
+    page = Image.new("L", (400, 400), 255)
+    page.paste(seven("L", 255, 0, width=16, size=(240, 240)), (80, 80))
+    getattr(ImageDraw.Draw(page), shape)([40, 50, 360, 350], outline=0, width=10)
+    out = decode_image(to_bytes(page), max_pixels=LIMIT)
+    assert np.abs(out - reference).mean() < 0.06
+
+
+def test_a_loop_with_a_speck_in_it_is_a_digit_not_a_frame() -> None:
+    """A 0 (or a 6's loop) holding a dot keeps its loop; one holding a stroke half as tall as
+    itself is a frame around a "1"."""
+    img = Image.new("F", (100, 120), 0.0)
+    draw = ImageDraw.Draw(img)
+    draw.ellipse([10, 10, 90, 110], outline=1.0, width=8)
+    draw.rectangle([45, 55, 55, 65], fill=1.0)  # a dot, a tenth of the loop's height
+    ink = np.asarray(img, np.float32)
+    assert np.array_equal(_without_frame(ink), ink)
+    draw.rectangle([45, 35, 55, 85], fill=1.0)
+    ink = np.asarray(img, np.float32)
+    kept = _without_frame(ink)
+    assert kept[:, :30].sum() == 0 and kept[35:86, 45:56].min() == 1.0
 
 
 def test_one_pixel_image_is_not_a_digit(to_bytes: ToBytes) -> None:
