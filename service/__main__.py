@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import signal
 import sys
+import typing
 from collections.abc import Sequence
 from types import FrameType
 from typing import Any
@@ -45,7 +48,9 @@ def parse_args(argv: Sequence[str] | None = None) -> None:
     for name, field in Settings.model_fields.items():
         default = field.get_default(call_default_factory=True)
         shown = "unset" if default is None else str(default)
-        help_text = f"{field.description or ''} [{prefix}{name.upper()}; default: {shown}]"
+        choices = typing.get_args(field.annotation) if _is_literal(field.annotation) else ()
+        one_of = f" One of: {', '.join(map(str, choices))}." if choices else ""
+        help_text = f"{field.description or ''}{one_of} [{prefix}{name.upper()}; default: {shown}]"
         if "SecretStr" in str(field.annotation):
             help_text += " (other users can read a command line: prefer the variable)"
         parser.add_argument(
@@ -54,6 +59,10 @@ def parse_args(argv: Sequence[str] | None = None) -> None:
     for name, value in vars(parser.parse_args(argv)).items():
         if value is not None:
             os.environ[f"{prefix}{name.upper()}"] = value
+
+
+def _is_literal(annotation: Any) -> bool:
+    return typing.get_origin(annotation) is typing.Literal
 
 
 def load_settings() -> Settings:
@@ -75,8 +84,26 @@ def load_settings() -> Settings:
                 file=sys.stderr,
             )
     except SettingsError as exc:  # a value that is not the JSON its field needs
-        print(f"invalid setting: {exc}", file=sys.stderr)
+        print(f"invalid setting {_not_json(str(exc))}", file=sys.stderr)
     raise SystemExit(2)
+
+
+def _not_json(error: str) -> str:
+    """pydantic-settings' 'error parsing value for field "x" from source ...', said as what is
+    wrong: which setting, and the JSON it takes."""
+    found = re.search(r'field "(\w+)"', error)
+    field = Settings.model_fields.get(found[1]) if found else None
+    if found is None or field is None:
+        return error
+    name = found[1]
+    kind = "object" if str(field.annotation).startswith("dict") else "array"
+    value = os.environ.get(f"{_prefix()}{name.upper()}", "")
+    default = field.get_default(call_default_factory=True)
+    like = f"such as its default {json.dumps(default)}" if default else "(see --help)"
+    return (
+        f"{_prefix()}{name.upper()} ({_option(name)}): {value[:80]!r} is not JSON; it takes a "
+        f"JSON {kind} {like}"
+    )
 
 
 def main() -> None:

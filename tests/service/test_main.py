@@ -39,6 +39,28 @@ def test_a_bad_value_names_the_option_too(
 
 
 @pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["--accuracy-targets", "mnist=0.9"], "SERVE_ACCURACY_TARGETS (--accuracy-targets): "
+         "'mnist=0.9' is not JSON; it takes a JSON object such as its default {\"mnist\": 0.995"),
+        (["--version-labels", "x"], "SERVE_VERSION_LABELS (--version-labels): 'x' is not JSON; "
+         "it takes a JSON object (see --help)"),
+    ],
+)  # fmt: skip
+def test_a_value_that_is_not_json_says_which_setting_and_what_it_takes(
+    argv: list[str], said: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("SERVE_ACCURACY_TARGETS", "SERVE_VERSION_LABELS"):
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+    parse_args(argv)
+    with pytest.raises(SystemExit) as stop:
+        load_settings()
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.startswith(f"invalid setting {said}")
+
+
+@pytest.mark.parametrize(
     "argv", [["--prot", "9000"], ["9000"], ["--port"], ["--request-timeout", "5"]]
 )
 def test_anything_else_is_a_usage_error(
