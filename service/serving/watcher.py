@@ -125,7 +125,10 @@ class RepositoryWatcher:
             for mv in self.registry.versions(name):
                 key = (mv.name, mv.version)
                 if mv.state is VersionState.FAILED and key not in self._failed:
-                    self._failed[key] = before.get(key) or folder_signature(mv.path)
+                    # what the folder held when this tick looked, before the load that failed:
+                    # a folder absent then counts as empty, so files that arrived during the
+                    # rescan (the rest of a copy) make the next tick retry it
+                    self._failed[key] = before.get(key, ())
         return changes
 
     def _snapshot(self, skip: set[tuple[str, int]]) -> dict[tuple[str, int], Signature]:

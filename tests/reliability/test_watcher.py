@@ -99,6 +99,42 @@ async def test_half_copied_version_is_retried_when_complete(
         await registry.stop()
 
 
+@pytest.mark.parametrize("folder_before", ["missing", "empty"])
+async def test_a_copy_finished_during_the_rescan_that_failed_it_is_retried(
+    tiny_repo: Path, tmp_path: Path, folder_before: str
+) -> None:
+    """The folder was not there (or empty) when the tick looked, was published half-copied
+    while the rescan ran, failed, and was finished before the rescan ended: its files changed
+    since the look, so the next tick retries it (it used to keep it failed for good)."""
+    models, registry = await only_mnist_1(tiny_repo, tmp_path)
+    watcher = RepositoryWatcher(registry, models, interval_s=0)
+    target = models / "mnist" / "2"
+    if folder_before == "empty":
+        target.mkdir()
+    real = registry.rescan
+
+    async def copy_during_rescan() -> dict[str, list[str]]:
+        target.mkdir(exist_ok=True)
+        h.write_json_atomically(target / "metadata.json", h.read_meta(tiny_repo / "mnist" / "2"))
+        changes = await real()  # fails: the model files are not there yet
+        for item in (tiny_repo / "mnist" / "2").iterdir():
+            if item.name != "metadata.json":
+                copy = shutil.copytree if item.is_dir() else shutil.copy2
+                copy(item, target / item.name)
+        return changes
+
+    registry.rescan = copy_during_rescan  # type: ignore[method-assign]
+    try:
+        await watcher.tick()
+        assert state(registry, 2) is VersionState.FAILED
+        registry.rescan = real  # type: ignore[method-assign]
+        await watcher.tick()
+        assert state(registry, 2) is VersionState.AVAILABLE
+        assert registry.default_version("mnist") == 2
+    finally:
+        await registry.stop()
+
+
 async def test_watcher_survives_rescan_errors(tiny_repo: Path, tmp_path: Path) -> None:
     models, registry = await only_mnist_1(tiny_repo, tmp_path)
     calls = {"n": 0}
