@@ -187,10 +187,12 @@ class Operations:
                 try:
                     mv = self.registry.lookup(entry.model, entry.version)
                 except NotFound:
+                    mv = None
+                if mv is None or mv.task is None:  # gone, or in its place one that failed
                     raise Gone(
                         f"{where}request id {rid[:128]!r}: version {entry.version} of {model}, "
                         "which answered it, is no longer served"
-                    ) from None
+                    )
                 checked.append((mv, entry, self._labels(mv, item, len(entry.probs), where)))
         except Exception:  # a refusal (ServeError) or a bug: the labels wait as they were
             for rid, entry in reversed(taken):

@@ -8,6 +8,8 @@ import logging
 import math
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
+from unittest.mock import patch
 
 import numpy as np
 import pytest
@@ -230,6 +232,16 @@ async def test_a_feedback_list_is_all_or_nothing(tiny_repo: Path) -> None:
         app.state.operations.pending.remember("old", "pima", 99, np.zeros((1, 1), np.float32))
         r = await client.post("/models/pima/feedback", json={"request_id": "old", "label": 1})
         assert r.status_code == 410 and "version 99 of pima" in r.json()["error"]
+        # and one whose number now names a version that failed to load (republished broken):
+        # its record has no task to read the label with
+        app.state.operations.pending.remember("swapped", "pima", 1, np.zeros((1, 1), np.float32))
+        registry = app.state.registry
+        failed = SimpleNamespace(name="pima", version=1, task=None)
+        with patch.object(registry, "lookup", lambda name, version=None: failed):
+            r = await client.post(
+                "/models/pima/feedback", json={"request_id": "swapped", "label": 1}
+            )
+        assert r.status_code == 410 and "version 1 of pima" in r.json()["error"], r.text
 
 
 async def test_feedback_needs_the_api_key(tiny_repo: Path) -> None:
