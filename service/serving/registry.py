@@ -220,7 +220,9 @@ class ModelRegistry:
                 self._excluded.add((name, mv.version))
             if version is not None:  # the next choice loads first, then this one retires
                 changes: dict[str, list[str]] = {"loaded": [], "failed": [], "unloaded": []}
-                await self._sync_model(name, self._scan, changes)
+                # chosen from the disk as it is now (with polling off, the last scan may be old:
+                # a folder deleted since would be loaded as the next choice, and fail)
+                await self._sync_model(name, await self._rescan_disk(), changes)
             for mv in records:
                 if self._versions.get(name, {}).get(mv.version) is mv:
                     await self._unload(mv)

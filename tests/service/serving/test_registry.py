@@ -460,6 +460,23 @@ async def test_admin_unload_of_the_served_version_falls_back_at_once(tiny_repo: 
         await registry.stop()
 
 
+async def test_admin_unload_chooses_the_next_version_from_the_disk_as_it_is_now(
+    repo_copy: Path,
+) -> None:
+    """Polling off: version 2 was deleted after the last scan. Unloading 7 must not load the
+    deleted 2 as its next choice (it failed: a "missing metadata" version, readiness 503)."""
+    publish_copy(repo_copy, "mnist", 2, 7)
+    registry = await started(repo_copy, models=["mnist"], version_policy="latest")
+    try:
+        assert set(states(registry, "mnist")) == {7}
+        shutil.rmtree(repo_copy / "mnist" / "2")
+        await registry.unload("mnist", 7)
+        assert "failed" not in states(registry, "mnist").values()
+        assert registry.resolve("mnist").version == 1 and registry.readiness() == (True, {})
+    finally:
+        await registry.stop()
+
+
 async def test_baseline_is_the_newest_tutorial_version_that_works(repo_copy: Path) -> None:
     broken = publish_copy(repo_copy, "mnist", 1, 4)  # a tutorial version, newer, corrupt
     with (broken / "model.tflite").open("ab") as fh:
