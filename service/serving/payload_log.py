@@ -154,6 +154,7 @@ class PayloadLog:
                     self.path,
                 )
             self._close()
+        if self._file is None:  # so that the splits below know what the file holds already
             with contextlib.suppress(OSError):  # a failure is the group write's to count
                 self._open()
         group: list[bytes] = []

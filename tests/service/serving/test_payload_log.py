@@ -101,6 +101,25 @@ def test_a_line_cut_before_the_log_opened_its_file_stays_apart(tmp_path: Path) -
     assert orjson.loads(lines[1])["request_id"] == "next"
 
 
+def test_a_log_left_nearly_full_by_the_last_run_is_rotated_within_its_budget(
+    tmp_path: Path,
+) -> None:
+    """A restart finds the file nearly at max_bytes: the first writes must rotate it, not add
+    a second budget's worth to it (the split used to see an empty file until it was open)."""
+    path = tmp_path / "p.jsonl"
+    line = b'{"request_id": "old"}\n'
+    path.write_bytes(line * 99)
+    budget = len(line) * 100
+    log = PayloadLog(path, rate=1.0, max_bytes=budget, backups=1, buffer_bytes=1 << 20, redact={})
+    capture(log, "new")  # longer than the one old line's worth of room left
+    log.drain()
+    log.close()
+    rotated = path.with_name("p.jsonl.1")
+    assert rotated.read_bytes() == line * 99  # the old file, as it was
+    assert [r["request_id"] for r in records(path)] == ["new"]
+    assert path.stat().st_size <= budget
+
+
 def test_a_misspelt_field_leaves_the_whole_input_out_with_a_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
