@@ -5,10 +5,12 @@
     predict pima --pregnant 6 --glucose 148 --pressure 72 --triceps 35 --insulin 0 \\
                  --mass 33.6 --pedigree 0.627 --age 50
     predict pima --csv records.csv --json
-    predict --list
+    predict mnist year.jpg --digits many
+    predict --list [MODEL]
 
-The server is ``--url``, else env ``SERVE_URL``, else http://127.0.0.1:8000; the API key comes
-from env ``SERVE_API_KEY``. Exit status: 0 on success, 1 when the request fails, 2 on bad usage.
+The server is ``--url``, else env ``SERVE_URL``, else http://127.0.0.1:8000; the API key is
+``--api-key``, else env ``SERVE_API_KEY``. Exit status: 0 on success, 1 when the request fails, 2
+on bad usage.
 """
 
 from __future__ import annotations
@@ -34,17 +36,23 @@ PIMA_FEATURES: dict[str, str] = {
     "age": "age, years",
 }
 BAR_WIDTH = 24
+WIDE = 1.5  # a picture this many times wider than tall may hold a number of several digits
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="predict",
         description="Ask the model server for a prediction and print it as a table.",
-        epilog=f"Server: --url, else ${URL_ENV}, else {DEFAULT_URL}. API key: ${API_KEY_ENV}.",
+        epilog=f"Server: --url, else ${URL_ENV}, else {DEFAULT_URL}. "
+        f"API key: --api-key, else ${API_KEY_ENV}.",
     )
     parser.add_argument("model", nargs="?", help="mnist, fashion_mnist or pima")
     parser.add_argument("inputs", nargs="*", metavar="IMAGE", help="PNG, JPEG or WebP files")
-    parser.add_argument("--list", action="store_true", help="list the served models and exit")
+    parser.add_argument(
+        "--list",
+        action="store_true",
+        help="list the served models (or only MODEL, when named) and exit",
+    )
     parser.add_argument(
         "--version",
         dest="model_version",
@@ -56,10 +64,34 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--threshold", type=finite_float, help="pima: decision threshold on P(diabetes)"
     )
+    parser.add_argument(
+        "--digits",
+        choices=("one", "many"),
+        help="digit models: 'many' reads a number of several digits in one picture "
+        "(one image file); default one",
+    )
+    parser.add_argument(
+        "--alpha",
+        type=finite_float,
+        metavar="A",
+        help="versions with prediction sets: their miscoverage (e.g. 0.1 for 90%% sets)",
+    )
+    parser.add_argument(
+        "--abstain",
+        action="store_true",
+        help="versions with prediction sets: say when the model abstains",
+    )
     parser.add_argument("--csv", metavar="FILE", help="pima: CSV of records with a header row")
     parser.add_argument("--json", action="store_true", help="print the server's JSON answer")
     parser.add_argument(
         "--url", type=server_url, default=os.environ.get(URL_ENV, DEFAULT_URL), help="server URL"
+    )
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get(API_KEY_ENV),
+        metavar="KEY",
+        help=f"the server's API key (default ${API_KEY_ENV}, which keeps it out of the "
+        "process list)",
     )
     parser.add_argument("--timeout", type=seconds, default=30.0, help="seconds (default 30)")
     pima = parser.add_argument_group("pima record (all eight, raw clinical values)")
@@ -121,15 +153,24 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     args = parser.parse_intermixed_args(argv)
     if args.top_k is not None and args.top_k < 1:
         parser.error("--top-k must be at least 1")
+    if args.list and args.inputs:
+        parser.error("--list takes at most one model name")
     if not args.list and not args.model:
         parser.error("name a model (mnist, fashion_mnist, pima) or use --list")
+    if args.digits == "many" and len(args.inputs) != 1:
+        parser.error("--digits many reads one picture: give one image file")
     feature_given = any(getattr(args, name) is not None for name in PIMA_FEATURES)
     try:
-        with Client(args.url, timeout=args.timeout) as client:
+        with Client(args.url, api_key=args.api_key or "", timeout=args.timeout) as client:
             if args.list:
-                models = client.models()
+                if args.model:  # one model: the server's 404 names an unknown one
+                    one = client.model(args.model)
+                    models = [one]
+                    listed: Any = one
+                else:
+                    models = listed = client.models()
                 out.write(
-                    json.dumps(models, indent=2) + "\n" if args.json else format_models(models)
+                    json.dumps(listed, indent=2) + "\n" if args.json else format_models(models)
                 )
                 return 0
             if args.csv or feature_given:
@@ -149,15 +190,33 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
                 version=args.model_version,
                 top_k=args.top_k,
                 threshold=args.threshold,
+                alpha=args.alpha,
+                abstain=True if args.abstain else None,
+                digits=args.digits,
             )
     except ClientError as exc:
-        print(f"predict: error: {exc.message}", file=sys.stderr)
+        print(f"predict: error: {_advice(exc, args)}", file=sys.stderr)
         return 1
     if args.json:
         out.write(json.dumps(result, indent=2) + "\n")
-    else:
-        out.write(format_result(result, args.inputs, args.top_k or 1))
+        return 0
+    out.write(format_result(result, args.inputs, args.top_k or 1))
+    if len(args.inputs) == 1 and args.digits != "many":
+        hint = wide_picture_hint(result, args.inputs[0])
+        if hint:
+            out.write(hint + "\n")
     return 0
+
+
+def _advice(exc: ClientError, args: argparse.Namespace) -> str:
+    """The error, with how to fix it in this command's terms rather than the client's."""
+    if exc.status_code == 401:
+        return f"{exc.detail}; give the key with --api-key KEY or ${API_KEY_ENV}"
+    if exc.status_code == 403 and args.api_key:
+        return f"{exc.detail}; check the key given with --api-key or ${API_KEY_ENV}"
+    if exc.status_code == 422 and "?digits=many" in exc.detail and args.digits != "many":
+        return f"{exc.detail} (with this command: --digits many)"
+    return exc.message
 
 
 def client_records(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Any:
@@ -195,27 +254,140 @@ def _bar(p: float) -> str:
     return "█" * filled
 
 
+def _notes(pred: dict[str, Any]) -> list[str]:
+    """Short marks for what the server says about a row beyond its label: out of distribution,
+    a prediction set of other than one label, an abstention."""
+    notes: list[str] = []
+    if pred.get("out_of_distribution") is True:
+        notes.append("OOD")
+    labels = pred.get("prediction_set")
+    if isinstance(labels, list) and len(labels) != 1:
+        notes.append("set {" + ", ".join(map(str, labels)) + "}")
+    if pred.get("abstained") is True:
+        notes.append("abstained")
+    return notes
+
+
+def _legend(rows: Sequence[dict[str, Any]], result: dict[str, Any]) -> str:
+    """One line per kind of mark in the table, saying what it means."""
+    alpha = result.get("alpha")
+    at = f" at alpha {alpha:g}" if isinstance(alpha, int | float) else ""
+    sure = f" ({1 - alpha:.0%} confidence)" if isinstance(alpha, int | float) else ""
+    model = result.get("model") or "the model"
+    lines: list[str] = []
+    if any(p.get("out_of_distribution") is True for p in rows):
+        lines.append(
+            f"OOD: out of distribution: the input does not look like what {model} was trained "
+            "on, so its label is a guess"
+        )
+    sets: list[list[Any]] = [
+        p["prediction_set"] for p in rows if isinstance(p.get("prediction_set"), list)
+    ]
+    if any(len(s) == 0 for s in sets):
+        lines.append(
+            f"set {{}}: empty prediction set: no label is likely enough{at} to be the right "
+            "one; do not rely on the label shown"
+        )
+    if any(len(s) > 1 for s in sets):
+        lines.append(
+            f"set {{a, b}}: the prediction set holds several labels: the right one is among "
+            f"them{sure}, but the model cannot tell which"
+        )
+    reasons = sorted({str(p.get("abstain_reason")) for p in rows if p.get("abstained") is True})
+    if reasons:
+        lines.append(
+            f"abstained: the server abstains ({', '.join(reasons)}): do not rely on the label"
+        )
+    return "".join(line + "\n" for line in lines)
+
+
+def _class_rows(name: str, pred: dict[str, Any], k: int, with_notes: bool) -> list[list[str]]:
+    """Table rows for one image's answer: its k most likely labels, the marks on the first."""
+    probs: dict[str, float] = pred.get("probabilities") or {}
+    ranked = sorted(probs.items(), key=lambda kv: kv[1], reverse=True)[:k]
+    if not ranked:
+        ranked = [(str(pred.get("label")), float("nan"))]
+    rows: list[list[str]] = []
+    for rank, (label, p) in enumerate(ranked, start=1):
+        shown = f"{p:.4f}" if math.isfinite(p) else "-"
+        row = [name if rank == 1 else "", str(rank), label, shown, _bar(p)]
+        if with_notes:
+            row.append(", ".join(_notes(pred)) if rank == 1 else "")
+        rows.append(row)
+    return rows
+
+
 def format_result(result: dict[str, Any], inputs: Sequence[str], k: int) -> str:
     head = f"{result.get('model')} version {result.get('version')}"
+    if isinstance(result.get("digits"), list):
+        return _format_number(result, head, k)
     predictions = result.get("predictions", [])
     if predictions and "probability" in predictions[0]:
         cut = result.get("threshold")
         shown = f"{float(cut):g}" if isinstance(cut, int | float) else cut  # as the table shows it
-        return head + f", threshold {shown}\n" + _format_pima(predictions)
+        return head + f", threshold {shown}\n" + _format_pima(predictions, result)
+    with_notes = any(_notes(p) for p in predictions)
     rows: list[list[str]] = []
     for n, pred in enumerate(predictions):
         name = inputs[n] if n < len(inputs) else f"#{n + 1}"
-        probs: dict[str, float] = pred.get("probabilities") or {}
-        ranked = sorted(probs.items(), key=lambda kv: kv[1], reverse=True)[:k]
-        if not ranked:
-            ranked = [(str(pred.get("label")), float("nan"))]
-        for rank, (label, p) in enumerate(ranked, start=1):
-            shown = f"{p:.4f}" if math.isfinite(p) else "-"
-            rows.append([name if rank == 1 else "", str(rank), label, shown, _bar(p)])
-    return head + "\n" + table(["input", "rank", "label", "probability", ""], rows, {1, 3})
+        rows += _class_rows(name, pred, k, with_notes)
+    headers = ["input", "rank", "label", "probability", ""] + (["note"] if with_notes else [])
+    return head + "\n" + table(headers, rows, {1, 3}) + _legend(predictions, result)
 
 
-def _format_pima(predictions: Sequence[dict[str, Any]]) -> str:
+def _format_number(result: dict[str, Any], head: str, k: int) -> str:
+    """``--digits many``: the number, then each digit with its box in the picture's pixels."""
+    digits: list[dict[str, Any]] = result["digits"]
+    with_notes = any(_notes(d) for d in digits)
+    rows: list[list[str]] = []
+    for n, digit in enumerate(digits, start=1):
+        box = digit.get("box")
+        where = ""
+        if isinstance(box, list) and len(box) == 4:
+            where = f" at {box[0]},{box[1]} {box[2]}x{box[3]}"
+        rows += _class_rows(f"{n}{where}", digit, k, with_notes)
+    headers = ["digit", "rank", "label", "probability", ""] + (["note"] if with_notes else [])
+    number = result.get("number")
+    return (
+        f"{head}, number {number if number else '(none)'}\n"
+        + table(headers, rows, {1, 3})
+        + _legend(digits, result)
+    )
+
+
+def wide_picture_hint(result: dict[str, Any], path: str) -> str | None:
+    """When a digit model's answer for one picture is doubtful (out of distribution, an empty
+    set, an abstention) and the picture is wide, it may be a number: say how to read one."""
+    predictions = result.get("predictions") or []
+    if len(predictions) != 1 or not _notes(predictions[0]):
+        return None
+    labels = predictions[0].get("probabilities") or {}
+    if not labels or not all(str(label).isdigit() for label in labels):
+        return None  # not a digit model: --digits many does not apply
+    size = _picture_size(path)
+    if size is None or size[0] < WIDE * size[1]:
+        return None
+    width, height = size
+    return (
+        f"hint: {path} is {width}x{height} px, wider than tall: if it holds a number of "
+        "several digits, read each one with --digits many"
+    )
+
+
+def _picture_size(path: str) -> tuple[int, int] | None:
+    """(width, height) from the image's header; None when it cannot be read."""
+    try:
+        from PIL import Image
+
+        with Image.open(path) as image:
+            width, height = image.size
+    except Exception:  # only a hint depends on it: no size, no hint
+        return None
+    return int(width), int(height)
+
+
+def _format_pima(predictions: Sequence[dict[str, Any]], result: dict[str, Any]) -> str:
+    with_notes = any(_notes(p) for p in predictions)
     rows = [
         [
             str(n),
@@ -223,10 +395,13 @@ def _format_pima(predictions: Sequence[dict[str, Any]]) -> str:
             str(p.get("outcome")),
             f"{float(p['threshold']):g}" if p.get("threshold") is not None else "",
             _bar(float(p["probability"])),
+            *([", ".join(_notes(p))] if with_notes else []),
         ]
         for n, p in enumerate(predictions, start=1)
     ]
-    return table(["record", "P(diabetes)", "outcome", "threshold", ""], rows, {0, 1, 3})
+    headers = ["record", "P(diabetes)", "outcome", "threshold", ""]
+    headers += ["note"] if with_notes else []
+    return table(headers, rows, {0, 1, 3}) + _legend(predictions, result)
 
 
 def format_models(models: Sequence[dict[str, Any]]) -> str:

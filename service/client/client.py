@@ -5,29 +5,39 @@
         result = client.predict("mnist", "digit.png", top_k=3)
         print(result["predictions"][0]["label"])
 
-Inputs accepted by :meth:`Client.predict`:
+Inputs accepted by :meth:`Client.predict` and :meth:`Client.explain`:
 
 * a path (``str`` or ``Path``) to a PNG, JPEG or WebP file, sent as the raw body; a ``.csv``
   path is read as Pima records (one row per record, a header naming the features);
 * ``bytes`` holding a PNG, JPEG or WebP file;
 * a NumPy array: one image ``(28, 28)``/``(784,)``, a batch ``(N, 28, 28)``/``(N, 784)``, one Pima
-  record ``(8,)`` or a batch ``(N, 8)``; integer arrays are sent with ``scale="byte"`` (0-255);
+  record ``(8,)`` or a batch ``(N, 8)``. ``uint8`` arrays are read as 0-255, ``bool`` arrays as
+  ink masks (True is ink), any other numbers by the server's ``auto`` rule (0-255 when a value is
+  above 1, else 0-1); ``scale=`` says it outright;
+* the same as plain (nested) Python lists of numbers, sent as they are;
 * Pima records: one ``{feature: value}`` mapping or a list of them;
-* a list of paths, sent together as a multipart upload.
+* a list of paths, sent together as a multipart upload (predict only).
 
-Every failure (server down, timeout, error answer) raises :class:`ClientError` with a message that
-says what happened; ``status_code`` is set when the server answered.
+Every failure (server down, timeout, error answer, an input that cannot be sent) raises
+:class:`ClientError` with a message that says what happened; ``status_code`` is set when the
+server answered, ``retry_after`` when it asked to be asked again later. Answers 503 (overloaded,
+model loading) and 429 are retried (``retries``, honouring ``Retry-After``, at most
+``max_retry_wait`` seconds of waiting in all).
 """
 
 from __future__ import annotations
 
 import csv
 import math
+import numbers
 import os
+import time
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import httpx
 import numpy as np
@@ -38,19 +48,41 @@ API_KEY_ENV = "SERVE_API_KEY"
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _JPEG_MAGIC = b"\xff\xd8\xff"
 _NON_FEATURES = {"outcome", "diabetes", "class", "label"}  # CSV columns that are not inputs
+SCALES = ("auto", "unit", "byte")
+# the server's deadline header; it refuses (422) a value that is not in (0, 300] seconds
+TIMEOUT_HEADER = "X-Request-Timeout"
+MAX_SERVER_TIMEOUT_S = 300.0
+RETRY_STATUSES = frozenset({429, 503})  # overloaded, model loading, rate limited: try later
+RETRY_BACKOFF_S = 0.5  # first wait when the server sends no Retry-After; doubled each time
+_sleep = time.sleep  # module-level so tests can replace the wait
 
 ImageInput = str | os.PathLike[str] | bytes | np.ndarray
 Records = Mapping[str, float] | Sequence[Mapping[str, float]]
-PredictInput = ImageInput | Records | Sequence[str | os.PathLike[str]]
+PredictInput = ImageInput | Records | Sequence[Any]
+Scale = Literal["auto", "unit", "byte"]
+Integer = int | np.integer[Any]  # NumPy numbers are taken where Python ones are
+Number = float | Integer | np.floating[Any]
+Flag = bool | np.bool_
 
 
 class ClientError(Exception):
-    """A request failed. ``status_code`` is the HTTP status when the server answered, else None."""
+    """A request failed. ``status_code`` is the HTTP status when the server answered, else None;
+    ``retry_after`` the seconds the server asked to wait (its ``Retry-After``), else None;
+    ``detail`` what happened, without the client's advice on how to fix it."""
 
-    def __init__(self, message: str, status_code: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        status_code: int | None = None,
+        *,
+        retry_after: float | None = None,
+        detail: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.status_code = status_code
+        self.retry_after = retry_after
+        self.detail = message if detail is None else detail
 
 
 def image_content_type(data: bytes, source: str | os.PathLike[str] | None = None) -> str:
@@ -110,26 +142,49 @@ def read_records_csv(path: str | os.PathLike[str]) -> list[dict[str, float]]:
 
 
 class Client:
-    """Synchronous client for one server. Use as a context manager, or call :meth:`close`."""
+    """Synchronous client for one server. Use as a context manager, or call :meth:`close`.
+
+    ``timeout`` is in seconds (None: wait as long as it takes); the server is asked to give up a
+    little earlier (``X-Request-Timeout``), so a slow answer comes back as the server's 504 rather
+    than as the client's own timeout. ``retries`` is how many times an answer 503 or 429 is asked
+    again, after the server's ``Retry-After`` (else 0.5 s, doubled each time), waiting at most
+    ``max_retry_wait`` seconds in all; 0 turns retrying off."""
 
     def __init__(
         self,
         base_url: str | None = None,
         api_key: str | None = None,
-        timeout: float = 10.0,
+        timeout: float | None = 10.0,
         transport: httpx.BaseTransport | None = None,
+        retries: int = 2,
+        max_retry_wait: float = 10.0,
     ) -> None:
         self.base_url = (base_url or os.environ.get(URL_ENV) or DEFAULT_URL).rstrip("/")
         key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
         if key and not key.isascii():
             raise ClientError(f"the API key ({API_KEY_ENV}) must be ASCII text")
-        if not (timeout > 0 and math.isfinite(timeout)):
-            raise ClientError(f"the timeout must be a positive number of seconds, got {timeout}")
+        if timeout is not None and not _positive_seconds(timeout):
+            raise ClientError(
+                f"the timeout must be a positive number of seconds, or None for no limit; "
+                f"got {timeout!r}"
+            )
+        if isinstance(retries, bool) or not isinstance(retries, numbers.Integral) or retries < 0:
+            raise ClientError(f"retries must be a whole number, 0 or more; got {retries!r}")
+        if not (_positive_seconds(max_retry_wait) or max_retry_wait == 0):
+            raise ClientError(
+                f"max_retry_wait must be a number of seconds, 0 or more; got {max_retry_wait!r}"
+            )
+        self.timeout: float | None = None if timeout is None else float(timeout)
+        self.retries: int = int(retries)
+        self.max_retry_wait: float = float(max_retry_wait)
         headers = {"Authorization": f"Bearer {key}"} if key else {}
-        self.timeout = timeout
+        deadline = _server_deadline(self.timeout)
+        if deadline is not None:
+            headers[TIMEOUT_HEADER] = deadline
+        self._key_sent: bool = bool(key)
         try:
-            self._http = httpx.Client(
-                base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
+            self._http: httpx.Client = httpx.Client(
+                base_url=self.base_url, headers=headers, timeout=self.timeout, transport=transport
             )
         except (httpx.InvalidURL, ValueError) as exc:
             raise ClientError(f"not a usable server URL: {self.base_url!r} ({exc})") from None
@@ -173,6 +228,7 @@ class Client:
         return list(body.get("models", []))
 
     def model(self, name: str) -> dict[str, Any]:
+        """One model as :meth:`models` lists it, plus its default version's metadata."""
         return self._json(self._send("GET", f"/models/{_seg(name)}"))
 
     def version(self, name: str, version: int | str) -> dict[str, Any]:
@@ -186,24 +242,83 @@ class Client:
         model: str,
         data: PredictInput,
         version: int | str | None = None,
-        top_k: int | None = None,
-        threshold: float | None = None,
-        include_input: bool = False,
+        top_k: Integer | None = None,
+        threshold: Number | None = None,
+        include_input: Flag = False,
+        *,
+        alpha: Number | None = None,
+        abstain: Flag | None = None,
+        digits: Literal["one", "many"] | None = None,
+        scale: Scale | None = None,
     ) -> dict[str, Any]:
-        """Predict with ``model`` (its default version unless ``version`` is given)."""
-        path = f"/models/{_seg(model)}"
-        if version is not None:
-            path += f"/versions/{_seg(version)}"
-        path += "/predict"
+        """Predict with ``model`` (its default version unless ``version`` is given).
+
+        ``alpha`` sets the prediction sets' miscoverage and ``abstain=True`` adds the abstention
+        (versions with prediction sets); ``digits="many"`` reads a number of several digits in
+        one picture (one image file or bytes; the answer has ``number`` and ``digits``);
+        ``scale`` says how to read array values (see the module's notes)."""
+        path = _route(model, version, "predict")
         options: dict[str, Any] = {}
-        if top_k is not None:
-            options["top_k"] = top_k
-        if threshold is not None:
-            options["threshold"] = _plain(threshold)
+        for name, value in (
+            ("top_k", top_k),
+            ("threshold", threshold),
+            ("alpha", alpha),
+            ("abstain", abstain),
+        ):
+            if value is not None:
+                options[name] = _plain(value)
         if include_input:
             options["include_input"] = True
-        query = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in options.items()}
+        # digits is a query parameter only: the server takes a number as an image body alone
+        query = {"digits": digits} if digits is not None else {}
+        kind, body = self._body(data, scale)
+        if kind == "json":
+            return self._post_json(path, {**body, **options}, params=_query(query))
+        params = _query({**options, **query})
+        if kind == "image":
+            content, content_type = body
+            response = self._send(
+                "POST", path, content=content, headers={"Content-Type": content_type}, params=params
+            )
+            return self._json(response)
+        return self._json(self._send("POST", path, files=body, params=params))
 
+    def explain(
+        self,
+        model: str,
+        data: PredictInput,
+        version: int | str | None = None,
+        target: str | Integer | None = None,
+        *,
+        scale: Scale | None = None,
+    ) -> dict[str, Any]:
+        """Explain ``model``'s predictions: exact Shapley values per feature for Pima records,
+        an occlusion map per image (for the predicted class, or for ``target``, a label or class
+        index). Takes what :meth:`predict` takes, at most 16 instances, or one image file."""
+        path = _route(model, version, "explain")
+        kind, body = self._body(data, scale)
+        if kind == "json":
+            extra = {"target": _plain(target)} if target is not None else {}
+            return self._post_json(path, {**body, **extra})
+        if kind == "files":
+            raise ClientError(
+                "explain takes one image file (its path or bytes) or JSON instances; "
+                "give the files one at a time"
+            )
+        content, content_type = body
+        params = _query({"target": target} if target is not None else {})
+        response = self._send(
+            "POST", path, content=content, headers={"Content-Type": content_type}, params=params
+        )
+        return self._json(response)
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _body(self, data: PredictInput, scale: Scale | None) -> tuple[str, Any]:
+        """What to send for ``data``: ("json", payload), ("image", (bytes, type)) or ("files",
+        multipart list)."""
+        if scale is not None and scale not in SCALES:
+            raise ClientError(f"scale must be one of {', '.join(SCALES)}; got {scale!r}")
         if isinstance(data, str | os.PathLike):
             source: str | os.PathLike[str] | None = data
             if Path(data).suffix.lower() == ".csv":
@@ -212,52 +327,63 @@ class Client:
                 data = _read_file(data)
         else:
             source = None
-        if isinstance(data, bytes):
-            headers = {"Content-Type": image_content_type(data, source)}
-            response = self._send("POST", path, content=data, headers=headers, params=query)
-            return self._json(response)
+        if isinstance(data, bytes | bytearray | memoryview):
+            if scale is not None:
+                raise ClientError("scale applies to arrays of values, not to image files")
+            content = bytes(data)
+            return "image", (content, image_content_type(content, source))
         if isinstance(data, np.ndarray):
-            return self._post_json(path, {**_array_payload(data), **options})
+            return "json", _array_payload(data, scale)
         if isinstance(data, Mapping):
-            return self._post_json(path, {"instances": [_record(data)], **options})
+            return "json", {"instances": [_record(data)]}
         items: list[Any] = list(data) if isinstance(data, Sequence) else []
+        if isinstance(data, Sequence) and not items:
+            raise ClientError("empty list: nothing to predict")
         if items and all(isinstance(d, Mapping) for d in items):
-            return self._post_json(path, {"instances": [_record(d) for d in items], **options})
+            return "json", {"instances": [_record(d) for d in items]}
         if items and all(isinstance(d, str | os.PathLike) for d in items):
+            if scale is not None:
+                raise ClientError("scale applies to arrays of values, not to image files")
             files = []
             for item in items:
                 content = _read_file(item)
                 kind = image_content_type(content, item)
                 files.append(("files", (Path(item).name, content, kind)))
-            return self._json(self._send("POST", path, files=files, params=query))
+            return "files", files
+        if items:
+            payload = _list_payload(items, scale)
+            if payload is not None:
+                return "json", payload
         raise ClientError(
-            "unsupported input: give an image path or bytes, a NumPy array, "
+            "unsupported input: give an image path or bytes, a NumPy array or a list of numbers, "
             "a Pima record (mapping) or a list of them, or a list of image paths"
         )
 
-    # -- plumbing -----------------------------------------------------------------------------
-
-    def _post_json(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
-        return self._json(self._send("POST", path, json=payload))
+    def _post_json(
+        self, path: str, payload: dict[str, Any], params: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        return self._json(self._send("POST", path, json=payload, params=params or None))
 
     def _send(self, method: str, path: str, *, check: bool = True, **kwargs: Any) -> httpx.Response:
+        """One request; an answer 503 or 429 is asked again (when ``check``: a readiness probe
+        wants the 503 itself) as :class:`Client` says."""
         url = f"{self.base_url}{path}"
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except ValueError as exc:  # a body JSON cannot hold (NaN, Infinity) or a header that
-            # cannot be sent (a key outside ASCII)
-            raise ClientError(f"{method} {url}: the request cannot be sent: {exc}") from None
-        except httpx.ConnectError:
-            raise ClientError(
-                f"cannot connect to the server at {self.base_url}: is it running? "
-                f"Start it with `serve`, or point --url / {URL_ENV} at it."
-            ) from None
-        except httpx.TimeoutException:
-            raise ClientError(
-                f"{method} {url}: no answer within {self.timeout:g} s (timed out)"
-            ) from None
-        except httpx.HTTPError as exc:
-            raise ClientError(f"{method} {url} failed: {exc}") from None
+        waited = 0.0
+        attempts = 1
+        while True:
+            response = self._send_once(method, url, path, **kwargs)
+            if not check or response.status_code not in RETRY_STATUSES:
+                break
+            if attempts > self.retries:
+                break
+            delay = _retry_after(response)
+            if delay is None:
+                delay = RETRY_BACKOFF_S * 2 ** (attempts - 1)
+            if waited + delay > self.max_retry_wait:
+                break  # asked to wait longer than allowed: say so now rather than hang
+            _sleep(delay)
+            waited += delay
+            attempts += 1
         if 300 <= response.status_code < 400:  # not followed: a POST would lose its body
             where = response.headers.get("location", "another URL")
             raise ClientError(
@@ -266,8 +392,36 @@ class Client:
                 response.status_code,
             )
         if check and response.status_code >= 400:
-            raise ClientError(_error_message(method, url, response), response.status_code)
+            detail = _error_message(method, url, response)
+            message = detail
+            retry_after = _retry_after(response)
+            if response.status_code in RETRY_STATUSES:
+                tried = f"after {attempts} attempts" if attempts > 1 else "not retried"
+                later = f", retry after {retry_after:g} s" if retry_after is not None else ""
+                message += f" ({tried}{later})"
+            elif response.status_code == 401:
+                message += f"; give the key as Client(api_key=...) or in ${API_KEY_ENV}"
+            elif response.status_code == 403 and self._key_sent:
+                message += f"; check the key given as Client(api_key=...) or in ${API_KEY_ENV}"
+            raise ClientError(message, response.status_code, retry_after=retry_after, detail=detail)
         return response
+
+    def _send_once(self, method: str, url: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return self._http.request(method, path, **kwargs)
+        except (ValueError, TypeError) as exc:  # a body JSON cannot hold (NaN, Infinity, an
+            # object it does not know) or a header that cannot be sent (a key outside ASCII)
+            raise ClientError(f"{method} {url}: the request cannot be sent: {exc}") from None
+        except httpx.ConnectError:
+            raise ClientError(
+                f"cannot connect to the server at {self.base_url}: is it running? "
+                f"Start it with `serve`, or point --url / {URL_ENV} at it."
+            ) from None
+        except httpx.TimeoutException:
+            within = f" within {self.timeout:g} s" if self.timeout is not None else ""
+            raise ClientError(f"{method} {url}: no answer{within} (timed out)") from None
+        except httpx.HTTPError as exc:
+            raise ClientError(f"{method} {url} failed: {exc}") from None
 
     @staticmethod
     def _json(response: httpx.Response) -> dict[str, Any]:
@@ -283,6 +437,57 @@ class Client:
                 f"{response.request.url}: expected a JSON object", response.status_code
             )
         return body
+
+
+def _positive_seconds(value: Any) -> bool:
+    """A finite number above 0 (a bool is not a number of seconds)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    return float(value) > 0 and math.isfinite(float(value))
+
+
+def _server_deadline(timeout: float | None) -> str | None:
+    """``X-Request-Timeout`` for a client that waits ``timeout`` seconds: up to a second less
+    (a tenth of it for short ones), so the server's 504 arrives while the client still listens.
+    None when there is no client timeout, or too short a one to leave the server any time."""
+    if timeout is None:
+        return None
+    deadline = min(timeout - min(1.0, timeout / 10), MAX_SERVER_TIMEOUT_S)
+    text = f"{deadline:.3f}"
+    return text if float(text) > 0 else None
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """Seconds from a ``Retry-After`` header (a number, or an HTTP date); None without one."""
+    value = response.headers.get("retry-after", "").strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+def _route(model: str, version: int | str | None, action: str) -> str:
+    path = f"/models/{_seg(model)}"
+    if version is not None:
+        path += f"/versions/{_seg(version)}"
+    return f"{path}/{action}"
+
+
+def _query(options: Mapping[str, Any]) -> dict[str, str]:
+    """Query-string text: booleans as the server spells them, NumPy scalars as plain numbers."""
+    return {
+        key: str(value).lower() if isinstance(value, bool | np.bool_) else str(_plain(value))
+        for key, value in options.items()
+    }
 
 
 def _seg(value: int | str) -> str:
@@ -309,16 +514,53 @@ def _read_file(path: str | os.PathLike[str]) -> bytes:
         raise ClientError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
-def _array_payload(array: np.ndarray) -> dict[str, Any]:
-    """JSON body for an array: batch dimension added when missing, integer arrays as 0-255."""
+def _is_images(array: np.ndarray) -> bool:
+    """A batch of 28x28 images, flat or not."""
+    return array.shape[1:] in {(28, 28), (784,)}
+
+
+def _array_payload(array: np.ndarray, scale: Scale | None = None) -> dict[str, Any]:
+    """JSON body for an array: batch dimension added when missing; ``scale`` only when asked, or
+    when a ``uint8`` image's values would otherwise be misread (see below)."""
+    mask = array.dtype == np.bool_
+    if mask:  # True is ink: as 0/1 the server's auto rule reads it as [0, 1]
+        array = array.astype(np.uint8)
+    if array.dtype.kind not in "iuf":
+        raise ClientError(f"unsupported array of {array.dtype}: give numbers")
     if array.ndim in (1, 2) and array.shape in {(28, 28), (784,), (8,)}:
         array = array[np.newaxis]
     if array.size == 0:
         raise ClientError("empty array: nothing to predict")
     payload: dict[str, Any] = {"instances": array.tolist()}
-    if np.issubdtype(array.dtype, np.integer) and array.shape[-1] != 8:
+    if scale is not None:
+        payload["scale"] = scale
+    elif array.dtype == np.uint8 and not mask and _is_images(array) and int(array.max()) <= 1:
+        # uint8 is 0-255. The auto rule reads the same unless no value is above 1, so scale is
+        # sent only then: a model that takes no scale (pima) then names the real problem
         payload["scale"] = "byte"
     return payload
+
+
+def _list_payload(items: list[Any], scale: Scale | None) -> dict[str, Any] | None:
+    """JSON body for a (nested) list of numbers; None when it holds something else."""
+    try:
+        array = np.asarray(items)
+    except ValueError:  # ragged: images flat and 28x28 mixed, which the server takes as sent
+        instances = [_plain_nested(item) for item in items]
+        return {"instances": instances, **({"scale": scale} if scale else {})}
+    if array.dtype.kind not in "biuf":
+        return None
+    if array.dtype == np.uint8:  # Python numbers are no uint8: read them by the auto rule
+        array = array.astype(np.int64)
+    return _array_payload(array, scale)
+
+
+def _plain_nested(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, list | tuple):
+        return [_plain_nested(v) for v in value]
+    return _plain(value)
 
 
 def _error_message(method: str, url: str, response: httpx.Response) -> str:

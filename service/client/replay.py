@@ -6,9 +6,12 @@ Each line's inputs go to the TF Serving predict route of the same model and vers
 probabilities are compared with the logged ones (``--atol``, and the predicted class). Lines whose
 inputs were redacted cannot be sent and are counted as skipped; a line that is not a JSON object
 (cut by a crash, or still being written) is counted as unreadable, with its number, and the rest
-goes on. A request that fails counts its lines as failed, apart from the answers that differ.
+goes on. A request that fails counts its lines as failed, apart from the answers that differ;
+when the server cannot be reached at all, the replay stops there with one message. Only the lines
+the log holds when the replay starts are read: a server that writes the log while it is replayed
+to it adds the replay's own requests, which are not replayed in turn.
 Exit status: 0 when every sent line gives the same answer, 1 when some differ, fail or cannot be
-read, 2 on bad usage.
+read, or the server cannot be reached, 2 on bad usage.
 """
 
 from __future__ import annotations
@@ -20,12 +23,12 @@ import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any, TextIO
 
 import httpx
 import numpy as np
 
-from service.client.cli import seconds
+from service.client.cli import seconds, server_url
 from service.client.client import API_KEY_ENV, DEFAULT_URL, URL_ENV
 
 
@@ -38,6 +41,7 @@ class ReplayResult:
     differ: list[dict[str, Any]] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
     unreadable: list[int] = field(default_factory=list)  # line numbers
+    stopped: str | None = None  # why the replay stopped early (the server cannot be reached)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -50,6 +54,7 @@ class ReplayResult:
             "differences": self.differ,
             "failures": self.failures,
             "unreadable_lines": self.unreadable,
+            "stopped": self.stopped,
         }
 
 
@@ -69,6 +74,22 @@ def read_log(lines: Iterable[str], unreadable: list[int] | None = None) -> Itera
             raise ValueError(f"line {number} of the payload log is not a JSON object")
         else:
             unreadable.append(number)
+
+
+def lines_at_start(fh: IO[bytes], size: int) -> Iterator[str]:
+    """The text of the first ``size`` bytes of ``fh``, line by line (a line cut at ``size`` is
+    given as it stands): what a log held when its replay started."""
+    left = size
+    for raw in fh:
+        if left <= 0:
+            break
+        piece = raw[:left]
+        left -= len(piece)
+        yield piece.decode("utf-8", errors="replace")
+
+
+class _Unreachable(Exception):
+    """Nothing answers at the server's address: every further request would fail the same way."""
 
 
 def _predicted(row: np.ndarray) -> int:
@@ -103,6 +124,11 @@ def replay(
                 status = f"{response.status_code} {response.reason_phrase}"
                 raise ValueError(f"{status}: {_error(response)}")
             answers = np.asarray(response.json()["predictions"], dtype=np.float64)
+        except httpx.ConnectError as exc:
+            result.failed += len(group)
+            raise _Unreachable(
+                f"cannot connect to the server at {client.base_url}: {exc}"
+            ) from None
         except (httpx.HTTPError, KeyError, ValueError) as exc:
             result.failed += len(group)
             for rec in group:
@@ -130,16 +156,19 @@ def replay(
                     }
                 )
 
-    for rec in records:
-        if "inputs" not in rec or rec.get("redacted"):
-            result.skipped += 1
-            continue
-        key = (str(rec["model"]), str(version or rec["version"]))
-        groups.setdefault(key, []).append(rec)
-        if sum(len(r["inputs"]) for r in groups[key]) >= batch:
+    try:
+        for rec in records:
+            if "inputs" not in rec or rec.get("redacted"):
+                result.skipped += 1
+                continue
+            key = (str(rec["model"]), str(version or rec["version"]))
+            groups.setdefault(key, []).append(rec)
+            if sum(len(r["inputs"]) for r in groups[key]) >= batch:
+                flush(key)
+        for key in list(groups):
             flush(key)
-    for key in list(groups):
-        flush(key)
+    except _Unreachable as exc:  # one message, not one per line: nothing more would get through
+        result.stopped = str(exc)
     return result
 
 
@@ -158,7 +187,12 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
         description="Replay a payload log against a server and report the answers that differ.",
     )
     parser.add_argument("log", type=Path, help="a payload log (JSON lines)")
-    parser.add_argument("--url", default=os.environ.get(URL_ENV, DEFAULT_URL), help="server URL")
+    parser.add_argument(
+        "--url",
+        type=server_url,
+        default=os.environ.get(URL_ENV, DEFAULT_URL),
+        help=f"server URL (default ${URL_ENV}, else {DEFAULT_URL})",
+    )
     parser.add_argument(
         "--version",
         help="send every line, whatever its model, to this version or label instead (so with a "
@@ -170,6 +204,12 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     parser.add_argument("--batch", type=int, default=64, help="instances per request")
     parser.add_argument("--json", action="store_true", help="print the full result as JSON")
     parser.add_argument("--timeout", type=seconds, default=30.0, help="seconds (default 30)")
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get(API_KEY_ENV),
+        metavar="KEY",
+        help=f"the server's API key (default ${API_KEY_ENV})",
+    )
     args = parser.parse_args(argv)
     if args.batch < 1:
         parser.error("--batch must be at least 1")
@@ -177,21 +217,27 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
         what = "a folder, not a file" if args.log.is_dir() else "no such file"
         print(f"{args.log}: {what}", file=sys.stderr)
         return 2
-    key = os.environ.get(API_KEY_ENV)
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
+    size = args.log.stat().st_size  # what the log holds now; see the module's notes
     with (
-        args.log.open() as fh,
+        args.log.open("rb") as fh,
         httpx.Client(base_url=args.url, headers=headers, timeout=args.timeout) as client,
     ):
         unreadable: list[int] = []
         result = replay(
-            read_log(fh, unreadable),
+            read_log(lines_at_start(fh, size), unreadable),
             client,
             version=args.version,
             atol=args.atol,
             batch=args.batch,
         )
         result.unreadable = unreadable
+    if result.stopped:
+        print(
+            f"{parser.prog}: error: {result.stopped}; is it running? Stopped at the first "
+            "request that could not connect",
+            file=sys.stderr,
+        )
     if args.json:
         print(json.dumps(result.as_dict(), indent=2), file=out)
     else:
@@ -206,7 +252,7 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
         if unreadable:
             shown = ", ".join(map(str, unreadable[:20]))
             print(f"  unreadable lines: {shown}{' ...' if len(unreadable) > 20 else ''}", file=out)
-    return 0 if not (result.differ or result.failed or unreadable) else 1
+    return 0 if not (result.differ or result.failed or unreadable or result.stopped) else 1
 
 
 if __name__ == "__main__":

@@ -174,7 +174,9 @@ def test_cli_pima_flags_csv_and_list(server: Server, models_dir: Path, tmp_path:
     out = io.StringIO()
     assert cli.main(["pima", "--csv", str(csv_path), *version, "--url", server.url], out=out) == 0
     table = out.getvalue().splitlines()
-    assert len(table) == 3 + len(inputs)
+    # one row per record, then a line per kind of mark (a prediction set of both outcomes)
+    rows = [line for line in table[3:] if line.split()[0].isdigit()]
+    assert len(rows) == len(inputs) and table[3 + len(inputs) :] == table[3 + len(rows) :]
     assert table[3].split()[1] == f"{float(outputs[0, 0]):.4f}"
 
     out = io.StringIO()
@@ -215,3 +217,88 @@ def test_console_script_uses_env_url_and_reports_errors(server: Server, tmp_path
     assert unknown.returncode == 1
     assert "404" in unknown.stderr and "nosuchmodel" in unknown.stderr
     assert "Traceback" not in unknown.stderr
+
+
+EXAMPLES = ROOT / "examples"
+
+
+def test_cli_marks_a_picture_the_model_was_not_trained_on(server: Server) -> None:
+    digit = str(EXAMPLES / "digit.png")  # a 7 is no clothing: the tutorial version flags it
+    out = io.StringIO()
+    argv = ["fashion_mnist", digit, "--abstain", "--url", server.url]
+    assert cli.main(argv, out=out) == 0
+    lines = out.getvalue().splitlines()
+    assert lines[1].split()[-1] == "note" and "OOD," in lines[3].split()
+    assert lines[3].endswith("abstained")
+    assert lines[4].startswith("OOD: out of distribution: the input does not look like what")
+    assert lines[-1] == (
+        "abstained: the server abstains (out_of_distribution): do not rely on the label"
+    )
+
+
+def test_cli_reads_a_number_with_digits_many(server: Server) -> None:
+    year = str(EXAMPLES / "year.jpg")
+    out = io.StringIO()
+    assert cli.main(["mnist", year, "--digits", "many", "--url", server.url], out=out) == 0
+    lines = out.getvalue().splitlines()
+    assert lines[0].endswith(", number 2024")
+    assert [line.split()[5] for line in lines[3:7]] == ["2", "0", "2", "4"]
+
+
+def test_array_scales_and_what_the_server_names(client: Client, models_dir: Path) -> None:
+    meta, inputs, _ = _golden(models_dir, "mnist")
+    mask = inputs[:2] > 0.5
+    as_unit = client.predict("mnist", mask.astype(np.float32), version=meta["version"])
+    for ink in (mask, mask.astype(np.int64), mask.astype(np.uint8) * 255):
+        got = client.predict("mnist", ink, version=meta["version"])  # type: ignore[arg-type]
+        assert [p["probabilities"] for p in got["predictions"]] == [
+            p["probabilities"] for p in as_unit["predictions"]
+        ]
+    with pytest.raises(ClientError) as info:
+        client.predict("pima", np.round(inputs[0] * 255).astype(np.uint8))
+    assert info.value.status_code == 422 and "expected 8 values" in info.value.message
+
+
+def test_lists_options_and_explain(client: Client, models_dir: Path) -> None:
+    meta, inputs, outputs = _golden(models_dir, "pima")
+    row = [float(v) for v in inputs[0]]
+    result = client.predict("pima", row, version=meta["version"], alpha=0.2, abstain=True)
+    one = result["predictions"][0]
+    assert one["probability"] == pytest.approx(float(outputs[0, 0]), abs=1e-3)
+    assert result["alpha"] == 0.2 and "abstained" in one
+    explained = client.explain("pima", row, version=meta["version"])
+    first = explained["explanations"][0]
+    total = sum(a["probability"] for a in first["attributions"])
+    assert total == pytest.approx(first["probability"] - first["base"]["probability"], abs=1e-4)
+    image = client.explain("mnist", EXAMPLES / "digit.png", target=3)
+    assert image["method"] == "occlusion" and image["explanations"][0]["label"] == "3"
+    digits = _golden(models_dir, "mnist")[1]
+    as_list = client.predict("mnist", digits[:2].tolist())
+    assert len(as_list["predictions"]) == 2
+    with Client(client.base_url, timeout=1.5) as short:  # asks the server for 1.35 s: accepted
+        assert short.predict("mnist", digits[0])["predictions"]
+
+
+def test_cli_api_key(
+    models_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.helpers.live_server import run_server
+
+    env = {"SERVE_API_KEY": "k1,k2"}
+    with run_server(models_dir, tmp_path / "server.log", env=env) as keyed:
+        monkeypatch.delenv("SERVE_API_KEY", raising=False)  # the shell's variable unset
+        digit = str(EXAMPLES / "digit.png")
+        assert cli.main(["mnist", digit, "--url", keyed.url], out=io.StringIO()) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("predict: error: ") and "401" in err
+        assert err.rstrip().endswith("give the key with --api-key KEY or $SERVE_API_KEY")
+        argv = ["mnist", digit, "--url", keyed.url, "--api-key", "k2"]
+        assert cli.main(argv, out=io.StringIO()) == 0
+        assert cli.main([*argv[:-1], "wrong"], out=io.StringIO()) == 1
+        assert "check the key given with --api-key" in capsys.readouterr().err
+        with pytest.raises(ClientError, match=r"Client\(api_key=\.\.\.\)") as info:
+            Client(keyed.url, api_key="").predict("mnist", digit)
+        assert info.value.status_code == 401

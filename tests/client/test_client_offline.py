@@ -6,12 +6,14 @@ import io
 import json
 import socket
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
 import pytest
 
 from service.client import Client, ClientError, cli
+from service.client import client as client_module
 from service.client.client import _array_payload, image_content_type, read_records_csv
 
 
@@ -65,16 +67,36 @@ def test_path_segments_cannot_change_the_route() -> None:
                 client.predict(bad, np.zeros((28, 28)))
 
 
-def test_array_payload_adds_batch_and_scale() -> None:
+def test_array_payload_adds_batch_and_reads_uint8_as_bytes_only() -> None:
     one = _array_payload(np.full((28, 28), 255, dtype=np.uint8))
     assert np.asarray(one["instances"]).shape == (1, 28, 28)
-    assert one["scale"] == "byte"
+    assert "scale" not in one  # the auto rule reads 255 as 0-255 already
     floats = _array_payload(np.zeros((3, 784), dtype=np.float32))
     assert np.asarray(floats["instances"]).shape == (3, 784)
     assert "scale" not in floats
     record = _array_payload(np.arange(8))
     assert record["instances"] == [list(range(8))]
     assert "scale" not in record
+
+
+def test_array_scale_follows_the_dtype() -> None:
+    """uint8 is 0-255; other integers and floats go by the server's auto rule; a bool array is
+    an ink mask; scale= says it outright."""
+    ink = np.zeros((28, 28), dtype=np.uint8)
+    ink[4:24, 12:16] = 200
+    mask = ink > 127
+    # a 0/1 integer mask is read as [0, 1] (auto), not as 0-255 (almost black)
+    assert "scale" not in _array_payload(mask.astype(np.int64))
+    assert "scale" not in _array_payload(mask.astype(np.int32))
+    as_bool = _array_payload(mask)
+    assert "scale" not in as_bool and np.asarray(as_bool["instances"]).max() == 1
+    # a uint8 array whose values are all 0 or 1 would be read as [0, 1] by auto: say byte
+    assert _array_payload(mask.astype(np.uint8))["scale"] == "byte"
+    assert _array_payload(ink.astype(np.float64) / 255)  # floats: no scale either
+    assert "scale" not in _array_payload(ink.astype(np.float64) / 255)
+    assert _array_payload(ink, "unit")["scale"] == "unit"
+    with pytest.raises(ClientError, match="unsupported array of <U1"):
+        _array_payload(np.array(["a"] * 8))
 
 
 def test_records_csv(tmp_path: Path) -> None:
@@ -311,3 +333,364 @@ def test_records_csv_duplicate_columns_and_trailing_commas(tmp_path: Path) -> No
     trailing = tmp_path / "trailing.csv"  # a spreadsheet export ends each line with a comma
     trailing.write_text("glucose,mass,\n148,33.6,\n")
     assert read_records_csv(trailing) == [{"glucose": 148.0, "mass": 33.6}]
+
+
+# -- a fake server: what the client sends, what it makes of the answers -------------------------
+
+
+class Recorder:
+    """A MockTransport handler that keeps every request and answers from a list (the last one
+    again when the list runs out)."""
+
+    def __init__(self, *answers: httpx.Response) -> None:
+        self.requests: list[httpx.Request] = []
+        self.answers = list(answers) or [httpx.Response(200, json={"predictions": []})]
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        return self.answers[min(len(self.requests), len(self.answers)) - 1]
+
+    def client(self, **kwargs: Any) -> Client:
+        return Client("http://s", transport=httpx.MockTransport(self), **kwargs)
+
+    def body(self, n: int = -1) -> Any:
+        return json.loads(self.requests[n].content)
+
+
+def test_an_image_array_for_pima_gets_no_scale_so_the_server_names_the_shape() -> None:
+    server = Recorder()
+    with server.client() as client:
+        image = np.zeros((28, 28), np.uint8)
+        image[10:20, 10:20] = 255
+        client.predict("pima", image)
+        client.predict("mnist", (image > 127).astype(np.int64))
+    assert "scale" not in server.body(0) and "scale" not in server.body(1)
+    assert np.asarray(server.body(1)["instances"]).max() == 1
+
+
+def test_numpy_integers_options_and_no_timeout_are_accepted() -> None:
+    server = Recorder()
+    with server.client(timeout=None) as client:
+        assert client.timeout is None
+        client.predict("mnist", np.zeros((28, 28)), top_k=np.int64(2), alpha=np.float32(0.5))
+        client.predict("mnist", b"\x89PNG\r\n\x1a\n0", top_k=np.int64(2), abstain=np.bool_(True))
+    assert server.body(0)["top_k"] == 2 and server.body(0)["alpha"] == 0.5
+    assert server.requests[1].url.params["top_k"] == "2"
+    assert server.requests[1].url.params["abstain"] == "true"
+    assert "x-request-timeout" not in server.requests[0].headers  # no client limit, none asked
+
+
+def test_what_cannot_be_sent_or_configured_is_a_client_error_not_a_type_error() -> None:
+    server = Recorder()
+    with server.client() as client, pytest.raises(ClientError, match="cannot be sent"):
+        client.predict("pima", {"glucose": object()})  # type: ignore[dict-item]
+    for timeout in ("10", True, [1]):
+        with pytest.raises(ClientError, match="positive number of seconds, or None"):
+            Client("http://s", timeout=timeout)  # type: ignore[arg-type]
+    with pytest.raises(ClientError, match="retries must be a whole number"):
+        Client("http://s", retries=-1)
+    with pytest.raises(ClientError, match="max_retry_wait"):
+        Client("http://s", max_retry_wait=float("inf"))
+    with server.client() as client, pytest.raises(ClientError, match="scale must be one of"):
+        client.predict("mnist", np.zeros((28, 28)), scale="bytes")  # type: ignore[arg-type]
+
+
+def test_the_server_is_asked_to_give_up_before_the_client_does() -> None:
+    server = Recorder()
+    for timeout, header in ((10.0, "9.000"), (2.0, "1.800"), (600.0, "300.000")):
+        with server.client(timeout=timeout) as client:
+            client.models()
+        assert server.requests[-1].headers["x-request-timeout"] == header
+
+
+def test_digits_alpha_abstain_and_lists() -> None:
+    server = Recorder()
+    with server.client() as client:
+        client.predict("mnist", b"\x89PNG\r\n\x1a\n0", digits="many", alpha=0.1, abstain=True)
+        client.predict("pima", [6, 148, 72, 35, 0, 33.6, 0.627, 50], alpha=0.05, abstain=False)
+        client.predict("mnist", np.full((28, 28), 255, np.uint8).tolist())
+        client.predict("mnist", [[0.0] * 784, np.zeros((28, 28))])  # flat and 2-D mixed
+        client.predict("pima", [np.arange(8), np.arange(8)], digits="one")
+    params = server.requests[0].url.params
+    assert (params["digits"], params["alpha"], params["abstain"]) == ("many", "0.1", "true")
+    assert server.body(1) == {
+        "instances": [[6, 148, 72, 35, 0, 33.6, 0.627, 50]],
+        "alpha": 0.05,
+        "abstain": False,
+    }
+    assert np.asarray(server.body(2)["instances"]).shape == (1, 28, 28)
+    assert "scale" not in server.body(2)
+    assert [len(x) for x in server.body(3)["instances"]] == [784, 28]
+    assert server.body(4) == {"instances": [list(range(8))] * 2}
+    assert server.requests[4].url.params["digits"] == "one"  # a query parameter only
+    with server.client() as client:
+        for bad in (["a.png", 3], [{"glucose": 1}, 2], [b"x"], 3):
+            with pytest.raises(ClientError, match="unsupported input"):
+                client.predict("mnist", bad)  # type: ignore[arg-type]
+        with pytest.raises(ClientError, match="empty list: nothing to predict"):
+            client.predict("mnist", [])
+
+
+def test_explain_sends_what_predict_sends_to_the_explain_route(tmp_path: Path) -> None:
+    server = Recorder(httpx.Response(200, json={"method": "occlusion", "explanations": []}))
+    png = tmp_path / "d.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n0")
+    with server.client() as client:
+        assert client.explain("mnist", png, target=7)["method"] == "occlusion"
+        client.explain("pima", {"glucose": 148.0}, version="baseline")
+        client.explain("mnist", np.zeros((2, 28, 28), np.float32), target=np.int64(3))
+        with pytest.raises(ClientError, match="explain takes one image file"):
+            client.explain("mnist", [png, png])
+    first = server.requests[0]
+    assert first.url.path == "/models/mnist/explain" and first.url.params["target"] == "7"
+    assert first.headers["content-type"] == "image/png"
+    assert server.requests[1].url.path == "/models/pima/versions/baseline/explain"
+    assert server.body(1) == {"instances": [{"glucose": 148.0}]}
+    assert server.body(2)["target"] == 3
+
+
+def test_overloaded_answers_are_retried_after_retry_after(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    waits: list[float] = []
+    monkeypatch.setattr(client_module, "_sleep", waits.append)
+    busy = httpx.Response(503, json={"error": "queue full"}, headers={"Retry-After": "1"})
+    ok = httpx.Response(200, json={"models": []})
+    server = Recorder(busy, busy, ok)
+    with server.client() as client:
+        assert client.models() == []
+    assert waits == [1.0, 1.0] and len(server.requests) == 3
+
+    # still busy after the retries: the error carries the status and the Retry-After
+    waits.clear()
+    limited = httpx.Response(429, json={"error": "slow down"}, headers={"Retry-After": "2"})
+    server = Recorder(limited)
+    with server.client(retries=1) as client, pytest.raises(ClientError) as info:
+        client.models()
+    assert (info.value.status_code, info.value.retry_after) == (429, 2.0)
+    assert "after 2 attempts, retry after 2 s" in info.value.message
+    assert waits == [2.0] and len(server.requests) == 2
+
+    # no Retry-After: a short growing pause; a wait beyond max_retry_wait is not waited
+    waits.clear()
+    server = Recorder(httpx.Response(503, json={"error": "loading"}))
+    with server.client(retries=5, max_retry_wait=2.0) as client, pytest.raises(ClientError):
+        client.models()
+    assert waits == [0.5, 1.0] and len(server.requests) == 3
+    waits.clear()
+    server = Recorder(httpx.Response(503, json={"error": "x"}, headers={"Retry-After": "60"}))
+    with server.client() as client, pytest.raises(ClientError, match="not retried"):
+        client.models()
+    assert waits == [] and len(server.requests) == 1
+
+    # off on request, and never for a readiness probe, which wants the 503 itself
+    server = Recorder(httpx.Response(503, json={"error": "loading"}))
+    with server.client(retries=0) as client, pytest.raises(ClientError):
+        client.models()
+    with server.client() as client:
+        assert client.ready() is False
+    assert waits == [] and len(server.requests) == 2
+
+
+def test_retry_after_as_a_date() -> None:
+    from datetime import UTC, datetime, timedelta
+    from email.utils import format_datetime
+
+    later = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    response = httpx.Response(503, headers={"Retry-After": later})
+    assert 25 < (client_module._retry_after(response) or 0) <= 30
+    assert client_module._retry_after(httpx.Response(503, headers={"Retry-After": "soon"})) is None
+
+
+def test_a_missing_key_says_how_to_give_one() -> None:
+    missing = "missing credentials: send an API key as 'Authorization: Bearer <key>'"
+    server = Recorder(httpx.Response(401, json={"error": missing}))
+    with server.client(api_key="") as client, pytest.raises(ClientError) as info:
+        client.models()
+    assert info.value.status_code == 401
+    assert "Client(api_key=...) or in $SERVE_API_KEY" in info.value.message
+    assert info.value.detail.endswith(missing)
+
+
+# -- the command, against the fake server -------------------------------------------------------
+
+
+@pytest.fixture
+def fake_cli(monkeypatch: pytest.MonkeyPatch) -> Recorder:
+    """``cli.main`` talks to a Recorder (answers set by the test) instead of the network."""
+    server = Recorder()
+
+    def client(*args: Any, **kwargs: Any) -> Client:
+        kwargs["transport"] = httpx.MockTransport(server)
+        return Client(*args, **kwargs)
+
+    monkeypatch.setattr(cli, "Client", client)
+    return server
+
+
+def _image(path: Path, width: int, height: int) -> Path:
+    from PIL import Image
+
+    Image.new("L", (width, height)).save(path)
+    return path
+
+
+DIGITS = {str(d): 0.01 for d in range(10)} | {"0": 0.91}
+FLAGGED: dict[str, Any] = {
+    "model": "mnist",
+    "version": 3,
+    "alpha": 0.01,
+    "predictions": [
+        {
+            "label": "0",
+            "probabilities": DIGITS,
+            "out_of_distribution": True,
+            "prediction_set": [],
+        }
+    ],
+}
+
+
+def test_cli_marks_an_out_of_distribution_answer_and_says_what_it_means(
+    fake_cli: Recorder, tmp_path: Path
+) -> None:
+    fake_cli.answers = [httpx.Response(200, json=FLAGGED)]
+    picture = _image(tmp_path / "shirt.png", 150, 150)
+    out = io.StringIO()
+    assert cli.main(["mnist", str(picture)], out=out) == 0
+    lines = out.getvalue().splitlines()
+    assert lines[1].split()[-1] == "note" and lines[3].endswith("OOD, set {}")
+    assert lines[4].startswith("OOD: out of distribution: the input does not look like")
+    assert lines[5].startswith("set {}: empty prediction set: no label is likely enough at alpha")
+    assert not any(line.startswith("hint:") for line in lines)  # square: not a number
+
+    wide = _image(tmp_path / "year.png", 320, 160)
+    out = io.StringIO()
+    assert cli.main(["mnist", str(wide)], out=out) == 0
+    assert out.getvalue().splitlines()[-1] == (
+        f"hint: {wide} is 320x160 px, wider than tall: if it holds a number of several digits, "
+        "read each one with --digits many"
+    )
+    # items are no digits: no hint whatever the width
+    clothing = {"Shirt": 0.6, "Bag": 0.4}
+    items = {**FLAGGED, "model": "fashion_mnist"}
+    items["predictions"] = [{**FLAGGED["predictions"][0], "probabilities": clothing}]
+    assert cli.wide_picture_hint(items, str(wide)) is None
+
+
+def test_format_result_marks_sets_and_abstentions() -> None:
+    result = {
+        "model": "fashion_mnist",
+        "version": 1,
+        "alpha": 0.1,
+        "predictions": [
+            {
+                "label": "Shirt",
+                "probabilities": {"Shirt": 0.5, "Coat": 0.4},
+                "prediction_set": ["Shirt", "Coat"],
+                "abstained": True,
+                "abstain_reason": "several_labels",
+            },
+            {"label": "Bag", "probabilities": {"Bag": 0.99}, "prediction_set": ["Bag"]},
+        ],
+    }
+    lines = cli.format_result(result, ["a.png", "b.png"], 1).splitlines()
+    assert lines[3].endswith("set {Shirt, Coat}, abstained")
+    assert lines[4].split()[-1] == "█" * 24  # an ordinary answer: no mark
+    assert "the right one is among them (90% confidence)" in lines[5]
+    assert lines[6] == "abstained: the server abstains (several_labels): do not rely on the label"
+    pima = {
+        "model": "pima",
+        "version": 1,
+        "threshold": 0.5,
+        "alpha": 0.1,
+        "predictions": [
+            {
+                "probability": 0.6,
+                "outcome": "diabetes",
+                "threshold": 0.5,
+                "prediction_set": ["diabetes", "no diabetes"],
+            }
+        ],
+    }
+    text = cli.format_result(pima, [], 1)
+    assert text.splitlines()[3].endswith("set {diabetes, no diabetes}")
+    assert "set {a, b}: the prediction set holds several labels" in text
+
+
+def test_cli_digits_many_reads_a_number(fake_cli: Recorder, tmp_path: Path) -> None:
+    digit = {"probabilities": {"2": 0.99, "7": 0.01}, "prediction_set": ["2"]}
+    number = {
+        "model": "mnist",
+        "version": 1,
+        "number": "22",
+        "digits": [{**digit, "box": [20, 43, 70, 82]}, {**digit, "box": [100, 47, 59, 82]}],
+    }
+    fake_cli.answers = [httpx.Response(200, json=number)]
+    picture = _image(tmp_path / "year.png", 320, 160)
+    out = io.StringIO()
+    assert cli.main(["mnist", str(picture), "--digits", "many", "--alpha", "0.05"], out=out) == 0
+    params = fake_cli.requests[0].url.params
+    assert (params["digits"], params["alpha"]) == ("many", "0.05")
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "mnist version 1, number 22"
+    assert lines[3].split()[:6] == ["1", "at", "20,43", "70x82", "1", "2"]
+    assert len(lines) == 5
+
+
+def test_cli_digits_many_takes_one_file_and_the_servers_hint_is_put_in_its_terms(
+    fake_cli: Recorder, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli.main(["mnist", "a.png", "b.png", "--digits", "many"])
+    assert info.value.code == 2 and "give one image file" in capsys.readouterr().err
+    refusal = "the picture holds 4 digits side by side: send it with ?digits=many to read each"
+    fake_cli.answers = [httpx.Response(422, json={"error": refusal})]
+    picture = _image(tmp_path / "year.png", 320, 160)
+    assert cli.main(["mnist", str(picture)]) == 1
+    assert capsys.readouterr().err.rstrip().endswith("(with this command: --digits many)")
+
+
+def test_cli_api_key_option_and_what_to_do_on_401_or_403(
+    fake_cli: Recorder,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("SERVE_API_KEY", raising=False)
+    missing = "missing credentials: send an API key as 'Authorization: Bearer <key>'"
+    fake_cli.answers = [httpx.Response(401, json={"error": missing})]
+    assert cli.main(["--list"]) == 1
+    err = capsys.readouterr().err
+    assert err.rstrip().endswith(f"{missing}; give the key with --api-key KEY or $SERVE_API_KEY")
+    assert "authorization" not in fake_cli.requests[-1].headers
+
+    fake_cli.answers = [httpx.Response(403, json={"error": "invalid credentials"})]
+    assert cli.main(["--list", "--api-key", "k3"]) == 1
+    assert fake_cli.requests[-1].headers["authorization"] == "Bearer k3"
+    assert "check the key given with --api-key or $SERVE_API_KEY" in capsys.readouterr().err
+
+    monkeypatch.setenv("SERVE_API_KEY", "k1")  # the default, read when the parser is built
+    fake_cli.answers = [httpx.Response(200, json={"models": []})]
+    assert cli.main(["--list"], out=io.StringIO()) == 0
+    assert fake_cli.requests[-1].headers["authorization"] == "Bearer k1"
+
+
+def test_cli_list_names_one_model_or_refuses_more(
+    fake_cli: Recorder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    one = {
+        "name": "mnist",
+        "default_version": 1,
+        "labels": {},
+        "versions": [{"version": 1, "state": "available"}],
+        "metadata": {"name": "mnist"},
+    }
+    fake_cli.answers = [httpx.Response(200, json=one)]
+    out = io.StringIO()
+    assert cli.main(["--list", "mnist"], out=out) == 0
+    assert fake_cli.requests[-1].url.path == "/models/mnist"
+    assert out.getvalue().splitlines()[2].split()[:3] == ["mnist", "1", "available"]
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--list", "mnist", "pima"])
+    assert info.value.code == 2 and "--list takes at most one model name" in capsys.readouterr().err

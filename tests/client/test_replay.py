@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 from pathlib import Path
 
 import httpx
 import pytest
 
-from service.client.replay import main, read_log, replay
+from service.client.replay import lines_at_start, main, read_log, replay
 
 
 def line(request_id: str, model: str, outputs: list[list[float]]) -> str:
@@ -83,3 +84,66 @@ def test_bad_usage_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
         assert info.value.code == 2
     assert main([str(tmp_path)]) == 2
     assert "a folder, not a file" in capsys.readouterr().err
+
+
+def test_only_the_lines_the_log_held_at_the_start_are_replayed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that logs to the file being replayed appends a line per request: those new
+    lines are not replayed (they would be, again and again, while the log grows)."""
+    log = tmp_path / "payloads.jsonl"
+    log.write_text("".join(line(f"r{i}", "pima", [[0.25]]) + "\n" for i in range(3)))
+
+    def logging_server(request: httpx.Request) -> httpx.Response:
+        with log.open("a") as fh:  # as the server's payload log does
+            fh.write(line("replayed", "pima", [[0.25]]) + "\n")
+        return httpx.Response(200, json={"predictions": [[0.25]]})
+
+    real = httpx.Client
+    transport = httpx.MockTransport(logging_server)
+    monkeypatch.setattr(httpx, "Client", lambda **kw: real(transport=transport, **kw))
+    out = io.StringIO()
+    assert main([str(log), "--batch", "1"], out=out) == 0
+    assert out.getvalue().startswith("sent 3, same 3,")
+    assert len(log.read_text().splitlines()) == 6
+
+
+def test_lines_at_start_keeps_a_line_cut_at_the_start_as_it_stands() -> None:
+    data = b'{"a": 1}\n{"b": 2}\n{"c"'
+    assert list(lines_at_start(io.BytesIO(data + b": 3}\n"), len(data))) == [
+        '{"a": 1}\n',
+        '{"b": 2}\n',
+        '{"c"',
+    ]
+
+
+def test_a_url_without_a_scheme_is_refused_up_front(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "log.jsonl"
+    log.write_text(line("a", "pima", [[0.25]]) + "\n")
+    with pytest.raises(SystemExit) as info:
+        main([str(log), "--url", "localhost:18203"])
+    assert info.value.code == 2
+    assert (
+        "not a server URL: 'localhost:18203' (expected http://HOST:PORT" in capsys.readouterr().err
+    )
+
+
+def test_a_server_that_is_down_stops_the_replay_with_one_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(line(f"r{i}", "pima", [[0.25]]) + "\n" for i in range(50)))
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = io.StringIO()
+    assert main([str(log), "--batch", "1", "--url", f"http://127.0.0.1:{port}"], out=out) == 1
+    err = capsys.readouterr().err
+    assert (
+        err.count("\n") == 1 and f"cannot connect to the server at http://127.0.0.1:{port}" in err
+    )
+    assert "Stopped at the first request that could not connect" in err
+    text = out.getvalue()
+    assert "sent 0," in text and "failed 1," in text and "Connection refused" not in text
