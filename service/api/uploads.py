@@ -102,8 +102,11 @@ def from_json(
     """The instances of an own-API JSON body; its options (top_k, threshold, include_input,
     alpha, abstain) go into ``options``. An option both in the body and in ``request``'s query
     string is a 422 unless both say the same, as a query parameter given twice is."""
-    if not isinstance(payload, dict) or "instances" not in payload:
+    if not isinstance(payload, dict):
         raise InvalidInput('the body must be a JSON object with "instances"')
+    if "instances" not in payload:
+        has = ", ".join(repr(k[:64]) for k in list(payload)[:5]) or "no field"
+        raise InvalidInput(f'the body must have "instances" (the inputs, a list); it has {has}')
     unknown = sorted(set(payload) - task.json_fields)
     if unknown:
         allowed = ", ".join(sorted(task.json_fields))

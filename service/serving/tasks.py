@@ -129,7 +129,15 @@ class Task:
         bad = (flat < lo - RANGE_SLACK) | (flat > hi + RANGE_SLACK)
         row = int(np.argmax(bad.any(axis=1)))
         value = float(flat[row][bad[row]][0])
-        raise InvalidInput(f"instance {row}: value {value:g} is outside the range [{lo:g}, {hi:g}]")
+        hint = (
+            ": pixels of 0-255 are divided by 255 first (the V2 protocol also takes them as "
+            'UINT8, the own API with "scale": "byte")'
+            if (lo, hi) == (0, 1) and lowest >= 0 and highest <= 255
+            else ""
+        )
+        raise InvalidInput(
+            f"instance {row}: value {value:g} is outside the range [{lo:g}, {hi:g}]{hint}"
+        )
 
     # --- answers ----------------------------------------------------------------------------
     def check_top_k(self, value: Any) -> int | None:

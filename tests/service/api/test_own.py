@@ -345,6 +345,7 @@ ERROR_CASES = [
     ("/models/mnist/predict", raw(b'{"instances": [[NaN]]}'), 422, "NaN"),
     ("/models/mnist/predict", {"json": {"instances": [[0.0] * 27] * 28}}, 422, "instances"),
     ("/models/mnist/predict", {"json": {"instances": []}}, 422, "empty"),
+    ("/models/mnist/predict", {"json": {"instance": [IMG]}}, 422, "it has 'instance'"),
     ("/models/mnist/predict", {"json": {"instances": [IMG] * 17}}, 422, "limit of 16"),
     ("/models/mnist/predict", js([[[2.0] * 28] * 28], scale="unit"), 422, "above 1"),
     ("/models/mnist/predict", {"json": {"images": [IMG]}}, 422, "instances"),

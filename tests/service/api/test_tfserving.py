@@ -148,7 +148,7 @@ async def test_classify_and_regress(dialect_client: httpx.AsyncClient) -> None:
         ),
         ("mnist:predict", {}, 400, "Missing 'inputs' or 'instances' key"),
         ("mnist:predict", {"instances": [[0.5] * 10]}, 422, "expected shape [-1, 28, 28]"),
-        ("mnist:predict", {"instances": (IMAGES * 255).tolist()}, 422, "outside the range"),
+        ("mnist:predict", {"instances": (IMAGES * 255).tolist()}, 422, "0-255 are divided by 255"),
         ("mnist:predict", {"instances": []}, 422, "empty"),
         ("pima:predict", {"instances": [{"glucose": 1}]}, 422, "missing pregnant"),
         ("pima:predict", {"instances": [[1e9] * 8]}, 422, "outside"),

@@ -129,4 +129,9 @@ def test_value_checks_name_the_instance_and_feature() -> None:
     bad[1, 3, 4] = 2.0
     with pytest.raises(InvalidInput, match=r"instance 1: value 2 is outside the range \[0, 1\]"):
         image.check_values(bad, 0.0, 2.0)
+    with pytest.raises(InvalidInput, match=r"0-255 are divided by 255 first .*UINT8"):
+        image.check_values(bad, 0.0, 2.0)
+    bad[1, 3, 4] = -2.0  # not pixels of 0-255: no hint about them
+    with pytest.raises(InvalidInput, match=r"value -2 is outside the range \[0, 1\]$"):
+        image.check_values(bad, -2.0, 0.0)
     image.check_values(np.ones((1, 28, 28), np.float32), 1.0, 1.0)
