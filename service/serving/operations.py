@@ -357,8 +357,17 @@ class Operations:
         return report
 
     def forget(self, keys: set[tuple[str, int]]) -> None:
-        """Drop the windows of versions no longer registered (bounded by served versions)."""
+        """Drop the windows and shadow counts of versions no longer registered (bounded by
+        served versions; a version republished under the same number starts afresh)."""
         for table in (self.quality, self.drift):
             for key in list(table):
                 if key not in keys:
                     table.pop(key, None)  # type: ignore[attr-defined]
+        if self.shadow is not None:
+            stats, no_target = self.shadow.stats, self.shadow.no_target
+            for pair in list(stats):
+                if (pair[0], pair[1]) not in keys or (pair[0], pair[2]) not in keys:
+                    stats.pop(pair, None)
+            for key in list(no_target):
+                if key not in keys:
+                    no_target.pop(key, None)

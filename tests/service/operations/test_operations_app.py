@@ -338,6 +338,13 @@ async def test_shadow_answers_identical_and_agreement_offline(tiny_repo: Path) -
                     'serve_shadow_agreement{model="mnist",shadow_version="1",version="2"}'
                     in metrics
                 )
+                ops.shadow.no_target[("mnist", 2)] = 3
+                await registry.unload("mnist", 1)  # the shadow target goes
+                ops.process()
+                assert ("mnist", 2, 1) not in ops.shadow.stats  # its counts with it
+                assert ops.shadow.no_target == {("mnist", 2): 3}  # 2 still served
+                metrics = (await client.get("/metrics")).text
+                assert 'shadow_version="1"' not in metrics
     assert answers[True] == answers[False]
 
 
