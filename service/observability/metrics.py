@@ -480,14 +480,20 @@ class Metrics:
 
     def forget_version(self, mv: ModelVersion) -> None:
         """Registry unload listener (on the event loop, where request series are added): drop
-        the version's request and batch series, so a server that polls its repository for
-        months does not export every version it ever served."""
-        pair = (mv.name, str(mv.version))
+        the request and batch series of every version no longer in the repository, so a server
+        that polls its repository for months does not export every version it ever served.
+        Those of a version unloaded but still on disk stay: it may be loaded again (an admin
+        unload and load, a rollback), and a counter that vanished and came back at 0 would
+        lose what it counted."""
         self._known_at = -1e9  # read the registry again at the next label check
+        models = self._models
+        held = set() if models is None else {(n, str(v)) for n, v in models.on_disk()}
         with self.batches.lock:
-            self.batches.series.pop(pair, None)
+            for pair in list(self.batches.series):
+                if pair not in held:
+                    self.batches.series.pop(pair, None)
         for labels, _ in self.requests._snapshot():
-            if labels[:2] == pair:
+            if labels[1] and labels[:2] not in held:  # "": a request no version answered
                 self.requests.series.pop(labels, None)
 
 

@@ -190,6 +190,10 @@ class ModelRegistry:
             await self._sync_model(name, scan, changes)
             return changes
 
+    def on_disk(self) -> set[tuple[str, int]]:
+        """Every version folder the last scan found, finished or not."""
+        return {(name, f.version) for name, found in self._scan.models.items() for f in found}
+
     def forget(self, name: str, version: int) -> None:
         """Drop a failed version's record, so that the next rescan tries to load it again."""
         mv = self._versions.get(name, {}).get(version)

@@ -290,6 +290,25 @@ async def test_a_bad_body_is_counted_under_the_version_it_was_sent_to(
         assert value(after, name, **labels) - value(before, name, **labels) == n, labels
 
 
+async def test_an_admin_unload_and_load_keeps_the_versions_counts(repo_copy: Path) -> None:
+    """Still on disk, the version may come back: its counters must not restart at 0."""
+    app = create_app(make_settings(repo_copy))
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            image = {"instances": [[[0.5] * 28] * 28]}
+            for _ in range(3):
+                r = await client.post("/models/mnist/versions/1/predict", json=image)
+                assert r.status_code == 200
+            labels = req("mnist", "1", PREDICT_VERSION, 200)
+            _, before = await scrape(client)
+            await app.state.registry.unload("mnist", 1)
+            await app.state.registry.load("mnist", 1)
+            _, after = await scrape(client)
+    assert value(before, "serve_requests_total", **labels) == 3
+    assert value(after, "serve_requests_total", **labels) == 3
+
+
 async def test_series_of_a_version_no_longer_held_are_dropped_at_the_next_scrape(
     repo_copy: Path,
 ) -> None:
