@@ -228,11 +228,16 @@ class Settings(BaseSettings):
     def _labels_are_names(cls, value: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
         """A label that reads as a number could never be reached: the URL's number wins."""
         for name, labels in value.items():
-            for label in labels:
+            for label, version in labels.items():
                 if not label or label.isdigit() or "/" in label or len(label) > 64:
                     raise ValueError(
                         f"label {label!r} of model {name}: a label is a name of 1-64 characters, "
                         "not a number (a URL's number is always a version), without '/'"
+                    )
+                if not 1 <= version < 10**9:
+                    raise ValueError(
+                        f"label {label!r} of model {name} names version {version}: versions are "
+                        "numbered from 1 (below 1,000,000,000)"
                     )
         return value
 

@@ -176,6 +176,8 @@ class TFLiteRuntime(ModelRuntime):
         content = (self.path / TFLITE_FILE).read_bytes()
         if hashlib.sha256(content).hexdigest() != expected:
             raise RepositoryError(f"checksum mismatch for {TFLITE_FILE}")
+        if not content:  # LiteRT would say "model_path or model_content must be specified"
+            raise RepositoryError(f"{TFLITE_FILE} is empty (0 bytes)")
         self._content = content  # the interpreters borrow this buffer
         self._slots = {}
         self._slot(1)

@@ -97,6 +97,9 @@ def test_a_label_that_reads_as_a_number_is_refused() -> None:
     assert Settings(version_labels={"mnist": {"Stable": 3}}).version_labels == {
         "mnist": {"Stable": 3}
     }
+    for version in (0, -1, 10**9):  # no version could ever be reached by it
+        with pytest.raises(ValueError, match=f"names version {version}: versions are numbered"):
+            Settings(version_labels={"mnist": {"stable": version}})
 
 
 def test_a_drift_window_below_its_minimum_rows_is_refused() -> None:

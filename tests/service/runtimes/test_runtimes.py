@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -51,6 +52,17 @@ def test_unlisted_savedmodel_file_is_refused(repo_copy: Path) -> None:
     shutil.copy(path / "saved_model.pb", path / "variables" / "extra.bin")
     with pytest.raises(RepositoryError, match="not listed"):
         SavedModelRuntime(path, meta).load()
+
+
+def test_an_empty_tflite_file_is_named_as_such(repo_copy: Path) -> None:
+    """A broken export can write 0 bytes and checksum them: LiteRT's own message ("model_path
+    or model_content must be specified") says nothing about the file."""
+    path = repo_copy / "mnist" / "1"
+    meta, _, _ = _golden(path)
+    (path / "model.tflite").write_bytes(b"")
+    meta["files"]["model.tflite"] = hashlib.sha256(b"").hexdigest()
+    with pytest.raises(RepositoryError, match=r"model\.tflite is empty \(0 bytes\)"):
+        TFLiteRuntime(path, meta).load()
 
 
 def test_tflite_padded_buckets_and_chunks_match_row_by_row(tiny_repo: Path) -> None:
