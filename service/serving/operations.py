@@ -291,7 +291,9 @@ class Operations:
             reference: Reference | None = load_reference(mv.metadata or {}, mv.path)
         except Exception as exc:
             reference = None
-            self.drift_problems[key] = f"drift reference unreadable: {exc}"
+            # as the registry says a load failure: no host folder shown to the client
+            why = self.registry.repository.relative(str(exc))
+            self.drift_problems[key] = f"drift reference unreadable: {why}"
         if reference is not None:
             window = DriftWindow(
                 reference, self.drift_window, self.drift_alpha, self.drift_min_rows

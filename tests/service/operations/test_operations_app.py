@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from service.client.replay import read_log
+from service.serving.drift import REFERENCE_FILE
 from service.serving.shadow import Shadow
 from tests.helpers.apps import serve
 from tests.helpers.models import PIMA_FEATURES, PIMA_ROW
@@ -285,6 +286,23 @@ async def test_drift_per_feature_and_without_reference(repo_copy: Path) -> None:
     assert none["drift"] is None and "no drift reference" in none["reason"]
     assert 'serve_drift_ks{feature="glucose",model="pima",version="1"}' in metrics
     assert 'serve_drift_alarm{model="pima",version="1"} 0.0' in metrics
+
+
+async def test_an_unreadable_drift_reference_is_reported_without_the_hosts_folders(
+    repo_copy: Path,
+) -> None:
+    version = repo_copy / "pima" / "1"
+    write_reference(version, record_reference(np.array(pima_rows(400)), NAMES))
+    async with serve(repo_copy, models=["pima"], drift_window=100, drift_min_rows=50) as (
+        app,
+        client,
+    ):
+        (version / REFERENCE_FILE).unlink()  # gone after the load, before drift reads it
+        await client.post("/models/pima/predict", json={"instances": pima_rows(5)})
+        app.state.operations.process()
+        report = (await client.get("/models/pima/versions/1/drift")).json()
+    assert "drift reference unreadable" in report["reason"], report
+    assert str(repo_copy) not in report["reason"] and REFERENCE_FILE in report["reason"]
 
 
 async def test_shifted_inputs_raise_the_alarm(repo_copy: Path) -> None:
