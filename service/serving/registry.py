@@ -504,8 +504,26 @@ class ModelRegistry:
             raise NotFound(f"model {name} has no version {version}")
         mv = self._versions.get(name, {}).get(number)
         if mv is None:
+            if self._to_be_loaded(name, number):
+                raise NotReady(
+                    f"version {number} of model {name} is being loaded: retry shortly",
+                    headers={"Retry-After": "1"},
+                )
             raise NotFound(self._why_not_served(name, number, label))
         return mv
+
+    def _to_be_loaded(self, name: str, number: int) -> bool:
+        """Whether a finished version the last scan found, that the policy serves (all, or
+        specific and listed) and no admin request took out, has no record yet: a rescan is
+        loading the versions of its model one by one and has not reached it."""
+        policy = self.settings.version_policy
+        if (name, number) in self._excluded or name in self._excluded_models:
+            return False
+        if policy == "latest" or (
+            policy == "specific" and number not in self.settings.versions.get(name, [])
+        ):
+            return False
+        return any(f.version == number for f in self._scan.finished(name))
 
     def _why_not_served(self, name: str, number: int, label: str | None) -> str:
         said = f"label {label!r} of model {name} names version {number}, which" if label else ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 from collections.abc import Callable
@@ -474,6 +475,35 @@ async def test_admin_unload_chooses_the_next_version_from_the_disk_as_it_is_now(
         assert "failed" not in states(registry, "mnist").values()
         assert registry.resolve("mnist").version == 1 and registry.readiness() == (True, {})
     finally:
+        await registry.stop()
+
+
+async def test_a_version_waiting_its_turn_to_load_is_503_not_404(tiny_repo: Path) -> None:
+    """A model served again (include) loads its versions one by one: one not reached yet is
+    seconds from being served, not unknown (a client told 404 would give up)."""
+    registry = await started(tiny_repo, models=["mnist"], version_policy="all")
+    gate = asyncio.Event()
+    try:
+        await registry.unload("mnist")
+        real = registry._load
+
+        async def slow(name: str, version: int, fingerprint: Any) -> Any:
+            await gate.wait()
+            return await real(name, version, fingerprint)
+
+        registry._load = slow  # type: ignore[method-assign]
+        include = asyncio.create_task(registry.include("mnist"))
+        await asyncio.sleep(0.05)  # the include is waiting on version 1's load
+        with pytest.raises(NotReady, match="version 2 of model mnist is being loaded") as info:
+            registry.resolve("mnist", 2)
+        assert info.value.headers == {"Retry-After": "1"}
+        with pytest.raises(NotFound):
+            registry.resolve("mnist", 9)  # not on disk: still unknown
+        gate.set()
+        await include
+        assert registry.resolve("mnist", 2).version == 2
+    finally:
+        gate.set()  # a failed check must not leave the include waiting (stop waits for it)
         await registry.stop()
 
 
