@@ -276,7 +276,10 @@ def model_input(task: Task, inputs: list[codec.InputTensor]) -> np.ndarray:
         return unit_from_bytes(arr)
     if arr.dtype != np.float32:
         with np.errstate(over="ignore", invalid="ignore"):
-            arr = arr.astype(np.float32)
+            cast = arr.astype(np.float32)
+        if not np.isfinite(cast).all() and np.isfinite(arr).all():  # finite until the cast
+            raise InvalidInput(f"{where}: a value is beyond float32's range (3.4e38)")
+        arr = cast
     return arr
 
 

@@ -226,6 +226,11 @@ def _pima_input(**over: Any) -> dict[str, Any]:
         ({"inputs": [_pima_input(shape=[1, 7], data=PIMA_ROW[:7])]}, 422, "expected shape [-1, 8]"),
         ({"inputs": [_pima_input(data=[1e6] * 8)]}, 422, "outside"),
         (
+            {"inputs": [_pima_input(datatype="FP64", data=[1e300, *PIMA_ROW[1:]])]},
+            422,
+            "input 'features': a value is beyond float32's range",  # finite: not "NaN or Inf"
+        ),
+        (
             {"inputs": [_pima_input()], "outputs": [{"name": "label"}]},
             400,
             "unexpected inference output",
