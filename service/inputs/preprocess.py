@@ -571,14 +571,21 @@ def _most_runs(lines: np.ndarray) -> int:
     return int((starts.sum(axis=1) + lines[:, 0]).max())
 
 
-def _side_by_side(crop: np.ndarray) -> int:
-    """How many digits a crop of ink holds side by side: pieces nearly as tall as the crop
-    that empty columns separate, counted only in a crop much wider than tall (one digit never
-    is, and a digit's pieces are never all that tall)."""
+def _side_by_side(ink: np.ndarray, box: tuple[slice, slice]) -> int:
+    """How many digits the ink in ``box`` holds side by side: pieces nearly as tall as the box
+    that empty columns separate, counted only in a box much wider than tall (one digit never
+    is, and a digit's pieces are never all that tall). A piece on the picture's left or right
+    edge is not counted: a neighbour cut off by a loose crop of one digit of a number."""
+    crop = ink[box]
     h, w = crop.shape
     if w < SEVERAL_ASPECT * h:
         return 1
-    return sum(r1 - r0 >= SEVERAL_HEIGHT * h for r0, r1, _, _ in column_pieces(clean_mask(crop)))
+    pieces = column_pieces(clean_mask(crop))
+    if box[1].start == 0:
+        pieces = pieces[1:]
+    if box[1].stop == ink.shape[1]:
+        pieces = pieces[:-1]
+    return sum(r1 - r0 >= SEVERAL_HEIGHT * h for r0, r1, _, _ in pieces)
 
 
 def _ink_box(ink: np.ndarray) -> tuple[slice, slice] | None:
@@ -688,7 +695,7 @@ def preprocess_pil(
     box = _ink_box(ink)
     if box is None:
         raise NoInkFound(nothing_found(fit))
-    if fit == "digit" and (count := _side_by_side(ink[box])) > 1:
+    if fit == "digit" and (count := _side_by_side(ink, box)) > 1:
         raise SeveralDigits(count)
     return frame(ink[box], fit)
 

@@ -269,6 +269,7 @@ ONE = [(260, 40), (260, 200)]
         ([[(20, 120), (300, 120)], [(160, 100), (160, 140)]], 1),  # one wide piece: never refused
         ([SEVEN, [(200, 180), (240, 180)]], 1),  # a digit and a short mark: not two digits
         ([SEVEN, [(150, 40), (150, 200)]], 1),  # two tall pieces, but not wider than a digit
+        ([SEVEN, [(416, 40), (416, 200)]], 1),  # a neighbour cut by a loose crop, at the edge
     ],
 )
 def test_a_number_sent_as_one_digit_is_refused(
