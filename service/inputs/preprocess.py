@@ -105,14 +105,17 @@ class NoInkFound(InvalidInput):
 
 
 class SeveralDigits(InvalidInput):
-    """A picture of one digit holds several, side by side (a number)."""
+    """A picture of one digit holds several, side by side (a number). Built from its message
+    (:func:`several_digits`), as every error is, so that it survives pickling (the decoding
+    processes send it back) and a caller can put the file's name in front of it."""
 
-    def __init__(self, count: int) -> None:
-        super().__init__(
-            f"the picture holds {count} separate marks side by side, as a number of {count} "
-            "digits does: to read a number, send it with ?digits=many; to read one digit, crop "
-            "the picture to it"
-        )
+
+def several_digits(count: int) -> SeveralDigits:
+    return SeveralDigits(
+        f"the picture holds {count} separate marks side by side, as a number of {count} "
+        "digits does: to read a number, send it with ?digits=many; to read one digit, crop "
+        "the picture to it"
+    )
 
 
 class InkMap(NamedTuple):
@@ -696,7 +699,7 @@ def preprocess_pil(
     if box is None:
         raise NoInkFound(nothing_found(fit))
     if fit == "digit" and (count := _side_by_side(ink, box)) > 1:
-        raise SeveralDigits(count)
+        raise several_digits(count)
     return frame(ink[box], fit)
 
 

@@ -5,6 +5,7 @@ reading)."""
 from __future__ import annotations
 
 import io
+import pickle
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 from PIL import Image
 
 from benchmarks.numbers import render_number
+from service.inputs.preprocess import several_digits
 from tests.helpers.apps import serve
 from tests.helpers.inputs import encode
 from tests.helpers.models import cached_tiny_repository
@@ -86,6 +88,19 @@ async def test_a_number_sent_as_one_digit_is_refused_with_the_way_to_read_it(
     one, _ = number(1)
     r = await client.post(f"/models/mnist/predict{options}", content=one, headers=headers)
     assert r.status_code == 200 and len(r.json()["predictions"]) == 1
+    files = [("image", ("year.png", data, "image/png"))]  # curl -F: the file named in front
+    r = await client.post(f"/models/mnist/predict{options}", files=files)
+    assert r.status_code == 422
+    assert r.json()["error"] == (
+        "file 0 ('year.png'): the picture holds 3 separate marks side by side, as a number of 3 "
+        "digits does: to read a number, send it with ?digits=many; to read one digit, crop the "
+        "picture to it"
+    )
+
+
+def test_the_several_digits_error_survives_the_trip_from_a_decoding_process() -> None:
+    error = several_digits(4)
+    assert pickle.loads(pickle.dumps(error)).message == error.message
 
 
 async def test_digits_many_with_top_k_on_the_default_version(client: httpx.AsyncClient) -> None:
