@@ -53,6 +53,7 @@ class ModelRegistry:
         self._missing: dict[str, list[int]] = {}  # specific policy: listed but not on disk
         self._pinned: set[tuple[str, int]] = set()  # loaded by admin request
         self._excluded: set[tuple[str, int]] = set()  # unloaded by admin request
+        self._queued: set[tuple[str, int]] = set()  # a sync will load these, one after another
         self._excluded_models: set[str] = set()  # unloaded whole by admin request
         self._lock: asyncio.Lock | None = None
         self.watcher: RepositoryWatcher | None = None  # polls the repository for changes
@@ -282,9 +283,15 @@ class ModelRegistry:
                 wanted = set(self.settings.versions.get(name, []))
                 self._missing[name] = sorted(wanted - set(finished))
                 candidates = [v for v in candidates if v in wanted]
-            for version in sorted(candidates):
-                keep.add(version)
-                await ensure(version)
+            queued = {(name, v) for v in candidates if v not in current}
+            self._queued |= queued
+            try:
+                for version in sorted(candidates):
+                    keep.add(version)
+                    await ensure(version)
+                    self._queued.discard((name, version))
+            finally:
+                self._queued -= queued
         for version, mv in list(self._versions.get(name, {}).items()):
             if version not in keep:
                 await self._unload(mv)
@@ -513,17 +520,9 @@ class ModelRegistry:
         return mv
 
     def _to_be_loaded(self, name: str, number: int) -> bool:
-        """Whether a finished version the last scan found, that the policy serves (all, or
-        specific and listed) and no admin request took out, has no record yet: a rescan is
-        loading the versions of its model one by one and has not reached it."""
-        policy = self.settings.version_policy
-        if (name, number) in self._excluded or name in self._excluded_models:
-            return False
-        if policy == "latest" or (
-            policy == "specific" and number not in self.settings.versions.get(name, [])
-        ):
-            return False
-        return any(f.version == number for f in self._scan.finished(name))
+        """Whether a sync is loading the versions of ``name`` one by one (policy all or
+        specific) and has not reached this one yet."""
+        return (name, number) in self._queued
 
     def _why_not_served(self, name: str, number: int, label: str | None) -> str:
         said = f"label {label!r} of model {name} names version {number}, which" if label else ""

@@ -507,6 +507,22 @@ async def test_a_version_waiting_its_turn_to_load_is_503_not_404(tiny_repo: Path
         await registry.stop()
 
 
+async def test_a_version_no_sync_is_loading_is_not_said_to_be_loading(repo_copy: Path) -> None:
+    """Polling off: an admin unload of another model rescans the disk and finds a new pima
+    version nobody loads (only a rescan of pima would): it must not answer 503 'being loaded'
+    for good."""
+    registry = await started(repo_copy, models=["mnist", "pima"], version_policy="all")
+    try:
+        publish_copy(repo_copy, "pima", 1, 3)
+        await registry.unload("mnist", 1)
+        with pytest.raises(NotFound):
+            registry.resolve("pima", 3)
+        await registry.rescan()
+        assert registry.resolve("pima", 3).version == 3
+    finally:
+        await registry.stop()
+
+
 async def test_baseline_is_the_newest_tutorial_version_that_works(repo_copy: Path) -> None:
     broken = publish_copy(repo_copy, "mnist", 1, 4)  # a tutorial version, newer, corrupt
     with (broken / "model.tflite").open("ab") as fh:
