@@ -77,6 +77,7 @@ MIN_INK_SIDE = 0.04  # ink whose box is smaller than this share of the picture i
 # tall as it with empty columns between them, is several digits side by side (a number)
 SEVERAL_ASPECT = 1.4
 SEVERAL_HEIGHT = 0.6
+SEVERAL_EDGE_SLIVER = 0.3  # a piece on the picture's edge narrower than this (of the height)
 # A frame drawn around a digit (see _without_frame): what it holds is at least FRAME_CONTENT as
 # tall as it, and at least FRAME_INSIDE of that ink lies in its hole
 FRAME_CONTENT = 0.35
@@ -577,16 +578,18 @@ def _most_runs(lines: np.ndarray) -> int:
 def _side_by_side(ink: np.ndarray, box: tuple[slice, slice]) -> int:
     """How many digits the ink in ``box`` holds side by side: pieces nearly as tall as the box
     that empty columns separate, counted only in a box much wider than tall (one digit never
-    is, and a digit's pieces are never all that tall). A piece on the picture's left or right
-    edge is not counted: a neighbour cut off by a loose crop of one digit of a number."""
+    is, and a digit's pieces are never all that tall). A narrow piece on the picture's left or
+    right edge is not counted: a sliver of a neighbour cut off by a loose crop of one digit of
+    a number (the digits of a number cropped tight are wider, and count)."""
     crop = ink[box]
     h, w = crop.shape
     if w < SEVERAL_ASPECT * h:
         return 1
     pieces = column_pieces(clean_mask(crop))
-    if box[1].start == 0:
+    sliver = SEVERAL_EDGE_SLIVER * h
+    if box[1].start == 0 and pieces and pieces[0][3] - pieces[0][2] < sliver:
         pieces = pieces[1:]
-    if box[1].stop == ink.shape[1]:
+    if box[1].stop == ink.shape[1] and pieces and pieces[-1][3] - pieces[-1][2] < sliver:
         pieces = pieces[:-1]
     return sum(r1 - r0 >= SEVERAL_HEIGHT * h for r0, r1, _, _ in pieces)
 

@@ -270,6 +270,14 @@ ONE = [(260, 40), (260, 200)]
         ([SEVEN, [(200, 180), (240, 180)]], 1),  # a digit and a short mark: not two digits
         ([SEVEN, [(150, 40), (150, 200)]], 1),  # two tall pieces, but not wider than a digit
         ([SEVEN, [(416, 40), (416, 200)]], 1),  # a neighbour cut by a loose crop, at the edge
+        (
+            [
+                [(0, 40), (100, 40), (40, 200)],
+                [(160, 40), (260, 40), (200, 200)],
+                [(320, 40), (420, 40), (360, 200)],
+            ],
+            3,
+        ),  # a number cropped tight: its digits count
     ],
 )
 def test_a_number_sent_as_one_digit_is_refused(
