@@ -305,6 +305,24 @@ def test_a_circle_or_box_drawn_around_a_digit_is_not_read_as_part_of_it(
     assert np.abs(out - reference).mean() < 0.06
 
 
+@pytest.mark.parametrize("x", [70, 85, 100, 115, 130])
+@pytest.mark.parametrize("speck", [False, True])
+def test_a_thin_stroke_anywhere_in_a_frame_is_found_and_the_frame_dropped(
+    x: int, speck: bool
+) -> None:
+    """A "1" between the lines the quick look used to sample, or dust beside the frame, left
+    the frame in: read "0" at full confidence."""
+    img = Image.new("F", (200, 200), 0.0)
+    draw = ImageDraw.Draw(img)
+    draw.ellipse([30, 20, 170, 180], outline=1.0, width=8)
+    draw.line([(x, 50), (x, 150)], fill=1.0, width=5)
+    if speck:
+        draw.rectangle([190, 190, 192, 192], fill=1.0)
+    ink = np.asarray(img, np.float32)
+    kept = _without_frame(ink)
+    assert kept[:, :60].sum() == 0 and kept[50:151, x - 1 : x + 2].min() == 1.0
+
+
 def test_a_loop_with_a_speck_in_it_is_a_digit_not_a_frame() -> None:
     """A 0 (or a 6's loop) holding a dot keeps its loop; one holding a stroke half as tall as
     itself is a frame around a "1"."""
