@@ -44,6 +44,7 @@ from service.api.uploads import (
     query_options,
     same_value,
 )
+from service.codecs.fastjson import TensorAt
 from service.codecs.jsonbody import parse_json
 from service.errors import BadRequest, InvalidInput, NotFound, UnsupportedMediaType
 from service.inputs.images import ACCEPTED_IMAGE_TYPES
@@ -230,6 +231,12 @@ def _instances(path: tuple[str | int, ...]) -> bool:
     return path == ("instances",)
 
 
+def _numbers_at(mv: ModelVersion) -> TensorAt | None:
+    """Where the JSON parse looks for a boolean among numbers: the instances of an image model;
+    a records model reads its instances value by value and names the feature of a boolean."""
+    return None if mv.task is not None and mv.task.record_fields else _instances
+
+
 def _unsupported(ctype: str, *also: str) -> str:
     types = ["application/json", *sorted(ACCEPTED_IMAGE_TYPES), *also]
     return f"unsupported content type {ctype[:100]!r}: send {', '.join(types[:-1])} or {types[-1]}"
@@ -276,7 +283,7 @@ async def _predict(request: Request, name: str, version: str | None) -> Response
             raise InvalidInput("digits=many takes one image (PNG, JPEG or WebP) as the body")
         return await _predict_number(request, name, version, body, ctype, options)
     if as_json:
-        payload = parse_json(body, numbers_at=_instances)
+        payload = parse_json(body, numbers_at=_numbers_at(mv))
         mv = registry.resolve(name, version)
         task = task_of(mv)
         x = from_json(payload, task, settings, options, request)
@@ -432,7 +439,7 @@ async def _explain(request: Request, name: str, version: str | None) -> Response
     target: Any = request.query_params.get("target") if request.scope.get("query_string") else None
     body = await read_body(request, settings.max_body_bytes)
     if ctype in _JSON_TYPES or _form_json(ctype, body):
-        payload = parse_json(body, numbers_at=_instances)
+        payload = parse_json(body, numbers_at=_numbers_at(mv))
         if isinstance(payload, dict):
             unknown = sorted(set(payload) - _EXPLAIN_FIELDS)
             if unknown:

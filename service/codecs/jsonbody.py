@@ -15,6 +15,7 @@ sure to give exactly what orjson gives, it declines and orjson parses the body a
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, NoReturn
 
 import orjson
@@ -92,8 +93,9 @@ def parse_json(
     except orjson.JSONDecodeError as exc:
         _refuse(body, exc)
     numbers_at = numbers_at or tensor_at
-    # the walk is Python-speed: only a body with a boolean literal in it pays for it
-    if numbers_at is not None and (b"true" in body or b"false" in body):
+    # the walk is Python-speed: only a body with a boolean in an array pays for it (an element
+    # follows "[" or ","; a boolean option such as "abstain": true follows ":")
+    if numbers_at is not None and _BOOLEAN_IN_ARRAY.search(body):
         found = boolean_among_numbers(doc, numbers_at)
         if found is not None:
             raise InvalidInput(f"{found}: expected a number, got boolean (true/false is not 1/0)")
@@ -125,6 +127,7 @@ def _refuse(body: bytes, exc: orjson.JSONDecodeError) -> NoReturn:
     raise BadRequest(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
 
 
+_BOOLEAN_IN_ARRAY = re.compile(rb"[\[,]\s*(?:true|false)")
 _SCALARS = frozenset({int, float, bool})
 _NUMBERS = frozenset({int, float})
 _POSITION_DEPTH = 3  # the deepest path a numbers_at selects (V2's inputs[i].data)
@@ -169,8 +172,9 @@ def _first_boolean_among_numbers(
                 numbers = numbers or not types.isdisjoint(_NUMBERS)
             else:
                 stack.extend((item[i], (*where, i)) for i in range(len(item) - 1, -1, -1))
-        elif type(item) is dict:
-            stack.extend((v, (*where, k)) for k, v in reversed(item.items()))
+        elif type(item) is dict:  # an instance's tensors; its other values are not numbers
+            # (a records model checks its fields one by one, naming the feature)
+            stack.extend((v, (*where, k)) for k, v in reversed(item.items()) if type(v) is list)
         elif type(item) is bool:
             first = first or where
         elif type(item) in _NUMBERS:

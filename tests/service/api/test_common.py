@@ -78,30 +78,37 @@ _RECORD = dict(zip(("pregnant", "glucose", "pressure", "triceps", "insulin", "ma
 
 
 @pytest.mark.parametrize(
-    ("path", "body", "where"),
+    ("path", "body", "said"),
     [
-        ("/models/pima/predict", {"instances": [_with_true(PIMA)]}, "instances[0][1]"),
-        ("/models/pima/predict", {"instances": [_RECORD]}, "instances[0].glucose"),
-        ("/models/pima/explain", {"instances": [_with_true(PIMA, 7)]}, "instances[0][7]"),
-        ("/v1/models/pima:predict", {"instances": [PIMA, _with_true(PIMA)]}, "instances[1][1]"),
+        # the own API reads Pima records value by value and names the feature
+        ("/models/pima/predict", {"instances": [_with_true(PIMA)]},
+         "instances[0][1] (glucose): expected a number, got boolean"),
+        ("/models/pima/explain", {"instances": [_with_true(PIMA, 7)]},
+         "instances[0][7] (age): expected a number, got boolean"),
+        ("/v1/models/pima:classify", {"examples": [_RECORD]},
+         "examples[0]: feature 'glucose' must be a number"),
+        # tensors: the JSON parse names the boolean (numpy would read it as 1)
+        ("/models/mnist/predict", {"instances": [[[0.5, True]]], "include_input": True},
+         "instances[0][0][1]: expected a number, got boolean"),
+        ("/v1/models/pima:predict", {"instances": [PIMA, _with_true(PIMA)]},
+         "instances[1][1]: expected a number, got boolean"),
         ("/v1/models/pima:predict", {"inputs": {"features": [_with_true(PIMA)]}},
-         "inputs.features[0][1]"),
-        ("/v1/models/pima:classify", {"examples": [_RECORD]}, "examples[0].glucose"),
-        ("/v2/models/pima/infer",
-         {"inputs": [{**V2_PIMA["inputs"][0], "data": _with_true(PIMA)}]}, "inputs[0].data[1]"),
+         "inputs.features[0][1]: expected a number, got boolean"),
+        ("/v2/models/pima/infer", {"inputs": [{**V2_PIMA["inputs"][0], "data": _with_true(PIMA)}]},
+         "inputs[0].data[1]: expected a number, got boolean"),
         # a large body: the fast parse declines it, the orjson path names the boolean
         ("/v1/models/mnist:predict", {"instances": [[[0.5] * 28] * 27 + [[0.25, False] * 14]]},
-         "instances[0][27][1]"),
+         "instances[0][27][1]: expected a number, got boolean"),
     ],
 )  # fmt: skip
 @pytest.mark.anyio
 async def test_a_boolean_among_numbers_is_refused_in_every_dialect(
-    dialect_client: httpx.AsyncClient, path: str, body: dict[str, Any], where: str
+    dialect_client: httpx.AsyncClient, path: str, body: dict[str, Any], said: str
 ) -> None:
     """numpy reads true as 1: never a silent prediction for an input nobody sent."""
     r = await dialect_client.post(path, json=body)
     assert r.status_code == 422, r.text
-    assert r.json()["error"].startswith(f"{where}: expected a number, got boolean")
+    assert r.json()["error"].startswith(said)
 
 
 @pytest.mark.anyio
