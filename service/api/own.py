@@ -250,10 +250,10 @@ def _form_json(ctype: str, body: bytes, *also: str) -> bool:
         return False
     if _JSON_OBJECT.match(body):
         return True
+    form = ", or send the file as a form with -F 'image=@digit.png'" if also else ""
     raise UnsupportedMediaType(
         _unsupported(ctype, *also) + " (curl --data-binary sends this unless told otherwise: "
-        "add -H 'Content-Type: image/png', or send the file as a form with "
-        "-F 'image=@digit.png')"
+        f"add -H 'Content-Type: image/png'{form})"
     )
 
 

@@ -319,6 +319,8 @@ async def test_json_sent_by_curl_d_is_read_as_json(client: httpx.AsyncClient, pa
     refused = await client.post(path, content=b"instances=1", headers=form)
     assert refused.status_code == 415
     assert "-H 'Content-Type: image/png'" in refused.json()["error"]
+    # explain takes no multipart body: it is not suggested there
+    assert ("-F 'image=@digit.png'" in refused.json()["error"]) is path.endswith("/predict")
 
 
 # --- errors ---------------------------------------------------------------------------------
