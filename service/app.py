@@ -166,6 +166,7 @@ def create_app(settings: Settings, log_sink: LogSink | None = None) -> FastAPI:
             expose_headers=CORS_EXPOSE_HEADERS,
         )
     app.entry = entry
+    app.state.edge = edge  # its route table names the routes a 404 may suggest
     _document_records(app, registry)
     install_security_openapi(app, settings, lambda: edge.routes)
     return app
@@ -267,9 +268,8 @@ async def _serve_error(request: Request, exc: ServeError) -> Response:
 async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
     headers = dict(exc.headers or {})
     path = request.url.path
-    shown = path if len(path) <= 200 else f"{path[:200]}..."
     if exc.status_code == 404:
-        message = f"no route {request.method} {shown}: {_route_hint(path)}"
+        message = f"no route {request.method} {_shown(path)}: {_route_hint(request.app, path)}"
     elif exc.status_code == 405:
         allowed = headers.get("Allow") or headers.get("allow") or "another method"
         message = method_not_allowed(request.method, path, allowed)
@@ -284,15 +284,30 @@ _TFS_VERB_AFTER_SLASH = re.compile(
 _V2_WITHOUT_PREFIX = re.compile(r"/models/[^/]+(?:/versions/[^/]+)?/(?:infer|ready)")
 
 
-def _route_hint(path: str) -> str:
-    """What the client most likely meant by a path no route has."""
-    if len(path) > 1 and path.endswith("/"):
-        return f"no route ends with '/': try {path.rstrip('/') or '/'}"
-    if match := _TFS_VERB_AFTER_SLASH.fullmatch(path):
-        return f"TF Serving's methods follow a colon: {match[1]}:{match[2]}"
-    if _V2_WITHOUT_PREFIX.fullmatch(path):
-        return f"the Open Inference Protocol's routes start with /v2: /v2{path}"
-    return "the routes are listed at /docs"
+def _shown(path: str) -> str:
+    return path if len(path) <= 200 else f"{path[:200]}..."
+
+
+def _route_hint(app: Any, path: str) -> str:
+    """What the client most likely meant by a path no route has: the path with the likely
+    slips mended (a trailing slash, TF Serving's verb after a slash, V2's missing /v2), when a
+    route answers it, with the methods it takes."""
+    mended, slips, verb = path, [], False
+    if len(mended) > 1 and mended.endswith("/"):
+        mended = mended.rstrip("/") or "/"
+        slips.append("no route ends with '/'")
+    if match := _TFS_VERB_AFTER_SLASH.fullmatch(mended):
+        mended, verb = f"{match[1]}:{match[2]}", True
+        slips.append("TF Serving's methods follow a colon")
+    elif _V2_WITHOUT_PREFIX.fullmatch(mended):
+        mended = f"/v2{mended}"
+        slips.append("the Open Inference Protocol's routes start with /v2")
+    methods = app.state.edge.routes.methods_at(mended) if slips else []
+    if verb and "POST" in methods:  # the status route's GET takes "mnist:predict" as a name
+        methods = ["POST"]
+    if not methods:
+        return "the routes are listed at /docs"
+    return f"{'; '.join(slips)}: try {' or '.join(methods)} {_shown(mended)}"
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> Response:

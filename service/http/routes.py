@@ -69,6 +69,11 @@ class RouteTable:
                 return entry, found
         return None
 
+    def methods_at(self, path: str) -> list[str]:
+        """The methods the routes answer at ``path``, sorted (none: no route has it)."""
+        found = {m for e in self.entries if e.regex.match(path) for m in e.methods}
+        return sorted(found - {"HEAD"})
+
     def of_kind(self, kind: RouteKind) -> list[RouteEntry]:
         return [e for e in self.entries if e.kind is kind]
 

@@ -80,7 +80,7 @@ async def test_a_trailing_slash_is_an_unknown_path_not_a_redirect(
         assert r.status_code == 404, path
         assert "location" not in r.headers
         assert r.json() == {
-            "error": f"no route {method} {path}: no route ends with '/': try {path[:-1]}"
+            "error": f"no route {method} {path}: no route ends with '/': try POST {path[:-1]}"
         }
 
 
@@ -442,18 +442,24 @@ async def test_unknown_route_and_method_use_the_error_shape(client: httpx.AsyncC
 @pytest.mark.parametrize(
     ("path", "hint"),
     [
-        ("/v1/models/mnist/predict", "methods follow a colon: /v1/models/mnist:predict"),
-        ("/v1/models/mnist/labels/stable/classify", ": /v1/models/mnist/labels/stable:classify"),
-        ("/models/mnist/infer", "routes start with /v2: /v2/models/mnist/infer"),
-        ("/models/mnist/versions/2/infer", "start with /v2: /v2/models/mnist/versions/2/infer"),
+        ("/v1/models/mnist/predict", "methods follow a colon: try POST /v1/models/mnist:predict"),
+        ("/v1/models/mnist/labels/stable/classify", "POST /v1/models/mnist/labels/stable:classify"),
+        ("/v1/models/mnist/predict/", "no route ends with '/'; TF Serving's methods follow a "
+         "colon: try POST /v1/models/mnist:predict"),
+        ("/models/mnist/infer", "routes start with /v2: try POST /v2/models/mnist/infer"),
+        ("/models/mnist/versions/2/infer", "try POST /v2/models/mnist/versions/2/infer"),
+        ("/models/mnist/ready", "routes start with /v2: try GET /v2/models/mnist/ready"),
+        ("/ui/", "the routes are listed at /docs"),  # /ui is no route either: no false lead
+        ("/x" * 3000 + "/", "the routes are listed at /docs"),
     ],
 )  # fmt: skip
 async def test_a_route_of_another_dialect_spelt_wrong_says_how_to_spell_it(
     client: httpx.AsyncClient, path: str, hint: str
 ) -> None:
     r = await client.post(path, json={"instances": [IMG]})
-    assert r.status_code == 404 and r.json()["error"].startswith(f"no route POST {path}: ")
+    assert r.status_code == 404 and r.json()["error"].startswith(f"no route POST {path[:200]}")
     assert r.json()["error"].endswith(hint)
+    assert len(r.content) < 600  # a long path is shown capped, once
 
 
 async def test_request_id_is_echoed_or_generated(client: httpx.AsyncClient) -> None:
