@@ -550,6 +550,10 @@ def _list_payload(items: list[Any], scale: Scale | None) -> dict[str, Any] | Non
         return {"instances": instances, **({"scale": scale} if scale else {})}
     if array.dtype.kind not in "biuf":
         return None
+    if array.dtype.kind != "b" and any(
+        isinstance(v, bool | np.bool_) for v in np.asarray(items, dtype=object).ravel()
+    ):  # numpy made them 1 and 0: the server refuses such a list, so say it here
+        raise ClientError("the list mixes true/false with numbers: send numbers only")
     if array.dtype == np.uint8:  # Python numbers are no uint8: read them by the auto rule
         array = array.astype(np.int64)
     return _array_payload(array, scale)

@@ -429,6 +429,8 @@ def test_digits_alpha_abstain_and_lists() -> None:
                 client.predict("mnist", bad)  # type: ignore[arg-type]
         with pytest.raises(ClientError, match="empty list: nothing to predict"):
             client.predict("mnist", [])
+        with pytest.raises(ClientError, match="mixes true/false with numbers"):
+            client.predict("pima", [6, True, 72, 35, 0, 33.6, 0.627, 50])  # numpy: a 1
 
 
 def test_explain_sends_what_predict_sends_to_the_explain_route(tmp_path: Path) -> None:
