@@ -1,7 +1,7 @@
 """Generate the labelled photo-and-drawing set: ``python -m benchmarks.photos.generate``.
 
-Six subsets, each numbered from 0 and seeded by ``(SEED, subset, index)``, so a picture does not
-change when the counts do:
+Seven subsets, each numbered from 0 and seeded by ``(SEED, subset, index)``, so a picture does
+not change when the counts do:
 
 - ``digit``: one digit per picture, from three sources: real MNIST *test* digits (a fixed
   permutation of the test set) upscaled and used as ink; digits typed in handwriting fonts from
@@ -16,7 +16,10 @@ change when the counts do:
 - ``canvas``: digits drawn on the demo page's pad in headless Chromium by ``canvas.py`` (kept in
   ``canvas/``), uploaded as the page does (a 280x280 PNG);
 - ``marks``: paper with ink that is no digit (label ``null``): a near-horizontal stroke, a flat
-  arc, a scribble.
+  arc, a scribble;
+- ``framed``: one real MNIST test digit (a part of the permutation no other subset uses) framed
+  as the others are not: cropped tight around it, on a sheet of paper lying on a darker table,
+  in a box drawn around it, or circled. Scored apart from the other digits.
 
 A digit picture is either a photo (off-white or tinted paper, optional texture, ruled lines or
 squares, lighting gradient, soft shadow, small rotation, blur, grain or noise) or a drawing (flat
@@ -54,10 +57,12 @@ SUMMARY_FILE = Path(__file__).resolve().parent / "summary.json"
 CANVAS_DIR = Path(__file__).resolve().parent / "canvas"  # drawings made by canvas.py
 DATA_CACHE = Path(os.environ.get("TRAIN_CACHE_DIR", os.path.expanduser("~/.cache/digitserve")))
 # New subsets go at the end: a subset's position seeds its pictures.
-SUBSETS = ("digit", "fashion", "multi", "ood", "canvas", "marks")
-COUNTS = {"digit": 1500, "fashion": 400, "multi": 80, "ood": 120, "canvas": 100, "marks": 60}
+SUBSETS = ("digit", "fashion", "multi", "ood", "canvas", "marks", "framed")
+COUNTS = {"digit": 1500, "fashion": 400, "multi": 80, "ood": 120, "canvas": 100, "marks": 60,
+          "framed": 200}  # fmt: skip
 PHONE = (3000, 4000)
-PHONE_EVERY = {"digit": 100, "fashion": 100, "multi": 40, "ood": 40, "canvas": 0, "marks": 40}
+PHONE_EVERY = {"digit": 100, "fashion": 100, "multi": 40, "ood": 40, "canvas": 0, "marks": 40,
+               "framed": 40}  # fmt: skip
 WEBP_SHARE = 0.35  # of the pictures not saved as JPEG: phones and browsers save WebP too
 CANVAS = 256  # ink masks are drawn at this size, then scaled into the picture
 FONT_FILES = (  # relative to /usr/share/fonts; missing ones are skipped
@@ -86,6 +91,10 @@ DRAWINGS = ("dark-on-white", "light-on-black", "transparent")
 BACKGROUNDS = ("light", "dark", "coloured", "textured")
 OOD_KINDS = ("blank", "near-blank", "gradient", "shadow", "textured", "lined", "noise", "canvas")
 MARK_KINDS = ("stroke", "arc", "scribble")  # ink that is no digit
+# how a single digit is framed in the "framed" subset: cropped tight around it, on a sheet lying
+# on a darker table, in a box drawn around it, or circled
+FRAMINGS = ("tight", "sheet", "boxed", "circled")
+FRAMED_FIRST = 7000  # the framed subset's MNIST test digits: the permutation from here on
 
 
 def split_of(subset: str, index: int) -> str:
@@ -713,6 +722,113 @@ def ood_picture(index: int) -> Picture:
     return pic
 
 
+def _frame_mask(
+    shape: tuple[int, int],
+    box: tuple[int, int, int, int],
+    kind: str,
+    pen: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """A hand-drawn box or circle (0-1 mask of ``shape``) around ``box`` (top, left, bottom,
+    right): corners jittered, closed, a pen ``pen`` pixels wide."""
+    ink = Image.new("L", (shape[1], shape[0]), 0)
+    draw = ImageDraw.Draw(ink)
+    top, left, bottom, right = box
+    j = max(1, round(0.04 * max(bottom - top, right - left)))
+    if kind == "boxed":
+        corners = [(left, top), (right, top), (right, bottom), (left, bottom)]
+        pts = [(x + float(rng.uniform(-j, j)), y + float(rng.uniform(-j, j))) for x, y in corners]
+        draw.line([*pts, pts[0], pts[1]], fill=255, width=pen, joint="curve")
+    else:
+        draw.ellipse([left, top, right, bottom], outline=255, width=pen)
+    return _f(ink)
+
+
+def framed_picture(index: int, mnist: tuple[np.ndarray, np.ndarray]) -> Picture:
+    """One real MNIST test digit (a part of the permutation no other subset uses) framed as
+    users' pictures are and the other subsets are not: cropped tight around the digit, written
+    on a sheet of paper photographed lying on a darker table, or with a box or a circle drawn
+    around it (a form's cell, a marked answer)."""
+    rng = rng_for("framed", index)
+    perm = np.random.default_rng(SEED).permutation(len(mnist[1]))
+    k = int(perm[(FRAMED_FIRST + index) % len(perm)])
+    label = int(mnist[1][k])
+    kind = FRAMINGS[index % len(FRAMINGS)]
+    tags = [f"mnist-test-{k}"]
+    mask = mnist_mask(mnist[0][k], rng, tags)
+    size_class = size_class_of("framed", index)
+    out = _size(size_class, rng)
+    rw, rh = _render_size(out)
+    colour, alpha = ink_colour(rng, tags)
+    pic = Picture("framed", index, label, f"framed-{kind}", "plain", size_class, "digit", tags)
+    if kind == "tight":  # the digit fills the picture: a margin of 0-8% of it on each side
+        scene = str(rng.choice(["plain", "tinted", "ruled", "squared"]))
+        m = _resize_mask(mask, round(0.6 * rh))
+        h, w = m.shape
+        page = paper(rng, 2 * h, 2 * w + 2, scene)
+        top, left = h // 2, w // 2
+        place(page, m, top, left, colour, alpha)
+        pad = [round(float(rng.uniform(0.0, 0.08)) * h) for _ in range(4)]
+        crop = page[top - pad[0] : top + h + pad[1], left - pad[2] : left + w + pad[3]]
+        crop = crop * light(rng, *crop.shape[:2], "plain")[..., None]
+        cw, ch = crop.shape[1], crop.shape[0]
+        s = out[1] / ch if size_class != "icon" else out[0] / max(cw, ch)
+        pic.scene = scene
+        pic.image = camera(crop, rng, tags, out_size=(max(8, round(cw * s)), max(8, round(ch * s))),
+                           rotate=False)  # fmt: skip
+        return pic
+    if kind == "sheet":  # a sheet filling 55-85% of each side, turned a little, on a table
+        table = np.empty((rh, rw, 3), np.float32)
+        table[:] = rng.uniform(35, 150) + rng.uniform(-20, 15, 3)
+        stripes = np.sin(np.linspace(0, float(rng.uniform(20, 60)), rw))[None, :] * 6
+        table += (stripes + _field(rng, rh, rw, 12) * 10)[..., None]
+        sh, sw = (
+            round(rh * float(rng.uniform(0.55, 0.85))),
+            round(rw * float(rng.uniform(0.55, 0.85))),
+        )
+        sheet = paper(rng, sh, sw, "plain")
+        m = _resize_mask(mask, round(sh * float(rng.uniform(0.3, 0.55))))
+        m = m[:, : sw - 2] if m.shape[1] > sw - 2 else m
+        place(sheet, m, round(rng.uniform(0.1, 0.9) * (sh - m.shape[0])),
+              round(rng.uniform(0.1, 0.9) * (sw - m.shape[1])), colour, alpha)  # fmt: skip
+        deg = float(rng.uniform(-8, 8))
+        turned = Image.fromarray(np.clip(sheet, 0, 255).astype(np.uint8), "RGB").rotate(
+            deg, Image.Resampling.BICUBIC, expand=True)  # fmt: skip
+        cover = Image.new("L", (sw, sh), 255).rotate(deg, Image.Resampling.BICUBIC, expand=True)
+        top = round(rng.uniform(0.1, 0.9) * max(0, rh - turned.height))
+        left = round(rng.uniform(0.1, 0.9) * max(0, rw - turned.width))
+        a = _f(cover)[..., None]
+        region = table[top : top + turned.height, left : left + turned.width]
+        a = a[: region.shape[0], : region.shape[1]]
+        region[:] = (
+            region * (1 - a)
+            + np.asarray(turned, np.float32)[: region.shape[0], : region.shape[1]] * a
+        )
+        table *= light(rng, rh, rw, "gradient" if rng.random() < 0.4 else "plain")[..., None]
+        tags.append("rotated" if abs(deg) > 3 else "level")
+        pic.scene = "table"
+        pic.image = camera(table, rng, tags, out_size=out, rotate=False)
+        return pic
+    scene = str(rng.choice(["plain", "tinted", "ruled", "squared"]))
+    page = paper(rng, rh, rw, scene)
+    m = _resize_mask(mask, round(float(rng.uniform(0.3, 0.5)) * min(rh, rw)))
+    h, w = m.shape
+    margin = float(rng.uniform(0.12, 0.3))
+    fh, fw = h * (1 + 2 * margin), max(w + 2 * margin * h, 0.75 * h)
+    top = round(rng.uniform(0.05, 0.95) * max(1, rh - fh) + (fh - h) / 2)
+    left = round(rng.uniform(0.05, 0.95) * max(1, rw - fw) + (fw - w) / 2)
+    place(page, m, top, left, colour, alpha)
+    box = (round(top - (fh - h) / 2), round(left - (fw - w) / 2),
+           round(top + h + (fh - h) / 2), round(left + w + (fw - w) / 2))  # fmt: skip
+    pen = max(1, round(h * float(rng.uniform(0.03, 0.07))))
+    frame_colour, frame_alpha = (colour, alpha) if rng.random() < 0.6 else ink_colour(rng, [])
+    place(page, _frame_mask((rh, rw), box, kind, pen, rng), 0, 0, frame_colour, frame_alpha)
+    page *= light(rng, rh, rw, scene)[..., None]
+    pic.scene = scene
+    pic.image = camera(page, rng, tags, out_size=out, rotate=False)
+    return pic
+
+
 def load_drawings(folder: Path = CANVAS_DIR) -> list[dict[str, Any]]:
     """The demo page's drawings made by ``canvas.py`` (label, ink, file), in index order."""
     listing = folder / "drawings.json"
@@ -801,6 +917,8 @@ def make(
         return canvas_picture(index, drawings)
     if subset == "marks":
         return marks_picture(index)
+    if subset == "framed":
+        return framed_picture(index, mnist)
     return ood_picture(index)
 
 

@@ -10,7 +10,7 @@ from PIL import Image
 
 from benchmarks.photos import generate as gen
 
-COUNTS = {"digit": 9, "fashion": 4, "multi": 2, "ood": 8, "canvas": 2, "marks": 3}
+COUNTS = {"digit": 9, "fashion": 4, "multi": 2, "ood": 8, "canvas": 2, "marks": 3, "framed": 8}
 
 
 def _data() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
@@ -32,6 +32,10 @@ def test_generation_is_deterministic_with_complete_labels(tmp_path: Path) -> Non
         img = Image.open(tmp_path / "a" / row["file"])
         assert (img.width, img.height) == (row["width"], row["height"])
         assert row["split"] == gen.split_of(row["subset"], row["index"])
+        if row["subset"] == "framed":  # one digit, framed each way in turn
+            assert row["label"] in range(10) and row["framing"] == "digit"
+            assert row["source"] == f"framed-{gen.FRAMINGS[row['index'] % len(gen.FRAMINGS)]}"
+            assert row["item"].startswith("mnist-test-")
         if row["subset"] in ("digit", "fashion"):
             assert row["label"] in range(10)
             assert row["framing"] == ("digit" if row["subset"] == "digit" else "item")
