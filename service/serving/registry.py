@@ -498,7 +498,7 @@ class ModelRegistry:
                 unserved = (
                     " (baseline names the newest served tutorial version, and "
                     f"SERVE_VERSION_POLICY={policy} serves none: SERVE_VERSION_POLICY=all "
-                    "serves every version)"
+                    "serves every version, a tutorial one if the repository holds one)"
                     if version == "baseline" and policy != "all"
                     else ""
                 )
