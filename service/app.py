@@ -27,7 +27,7 @@ from service.api import operations as operations_api
 from service.api.common import json_response
 from service.api.schemas import add_record_schemas
 from service.codecs.v2 import HEADER_LENGTH as V2_HEADER_LENGTH
-from service.errors import ServeError, method_not_allowed
+from service.errors import ServeError, method_not_allowed, shown_path
 from service.http.edge import Edge
 from service.http.fastpath import FastPath
 from service.http.limits import TIMEOUT_HEADERS
@@ -269,7 +269,7 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> Response
     headers = dict(exc.headers or {})
     path = request.url.path
     if exc.status_code == 404:
-        message = f"no route {request.method} {_shown(path)}: {_route_hint(request.app, path)}"
+        message = f"no route {request.method} {shown_path(path)}: {_route_hint(request.app, path)}"
     elif exc.status_code == 405:
         allowed = headers.get("Allow") or headers.get("allow") or "another method"
         message = method_not_allowed(request.method, path, allowed)
@@ -282,10 +282,6 @@ _TFS_VERB_AFTER_SLASH = re.compile(
     r"(/v1/models/[^/]+(?:/(?:versions|labels)/[^/]+)?)/(predict|classify|regress|explain)"
 )
 _V2_WITHOUT_PREFIX = re.compile(r"/models/[^/]+(?:/versions/[^/]+)?/(?:infer|ready)")
-
-
-def _shown(path: str) -> str:
-    return path if len(path) <= 200 else f"{path[:200]}..."
 
 
 def _route_hint(app: Any, path: str) -> str:
@@ -307,7 +303,7 @@ def _route_hint(app: Any, path: str) -> str:
         methods = ["POST"]
     if not methods:
         return "the routes are listed at /docs"
-    return f"{'; '.join(slips)}: try {' or '.join(methods)} {_shown(mended)}"
+    return f"{'; '.join(slips)}: try {' or '.join(methods)} {shown_path(mended)}"
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> Response:

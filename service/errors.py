@@ -37,8 +37,12 @@ class MethodNotAllowed(ServeError):
 
 def method_not_allowed(method: str, path: str, allow: str) -> str:
     """The 405 message: what was asked, where, and what to use instead."""
-    shown = path if len(path) <= 200 else f"{path[:200]}..."
-    return f"method {method} is not allowed on {shown}: use {allow}"
+    return f"method {method} is not allowed on {shown_path(path)}: use {allow}"
+
+
+def shown_path(path: str) -> str:
+    """A request's path as an error message quotes it: never more than 200 characters."""
+    return path if len(path) <= 200 else f"{path[:200]}..."
 
 
 class PayloadTooLarge(ServeError):

@@ -361,15 +361,15 @@ class Operations:
     def forget(self, keys: set[tuple[str, int]]) -> None:
         """Drop the windows and shadow counts of versions no longer registered (bounded by
         served versions; a version republished under the same number starts afresh)."""
-        for table in (self.quality, self.drift):
+        shadow = self.shadow
+        tables: list[dict[tuple[str, int], Any]] = [self.quality, self.drift]
+        if shadow is not None:
+            tables.append(shadow.no_target)
+        for table in tables:
             for key in list(table):
                 if key not in keys:
-                    table.pop(key, None)  # type: ignore[attr-defined]
-        if self.shadow is not None:
-            stats, no_target = self.shadow.stats, self.shadow.no_target
-            for pair in list(stats):
+                    table.pop(key, None)
+        if shadow is not None:  # keyed by (model, version, the shadow's version)
+            for pair in list(shadow.stats):
                 if (pair[0], pair[1]) not in keys or (pair[0], pair[2]) not in keys:
-                    stats.pop(pair, None)
-            for key in list(no_target):
-                if key not in keys:
-                    no_target.pop(key, None)
+                    shadow.stats.pop(pair, None)

@@ -54,6 +54,7 @@ class ModelRegistry:
         self._pinned: set[tuple[str, int]] = set()  # loaded by admin request
         self._excluded: set[tuple[str, int]] = set()  # unloaded by admin request
         self._queued: set[tuple[str, int]] = set()  # a sync will load these, one after another
+        # (a version asked for meanwhile is 503 "being loaded", not 404)
         self._excluded_models: set[str] = set()  # unloaded whole by admin request
         self._lock: asyncio.Lock | None = None
         self.watcher: RepositoryWatcher | None = None  # polls the repository for changes
@@ -288,8 +289,7 @@ class ModelRegistry:
             try:
                 for version in sorted(candidates):
                     keep.add(version)
-                    await ensure(version)
-                    self._queued.discard((name, version))
+                    await ensure(version)  # loaded or failed, it has its record now
             finally:
                 self._queued -= queued
         for version, mv in list(self._versions.get(name, {}).items()):
@@ -511,18 +511,13 @@ class ModelRegistry:
             raise NotFound(f"model {name} has no version {version}")
         mv = self._versions.get(name, {}).get(number)
         if mv is None:
-            if self._to_be_loaded(name, number):
+            if (name, number) in self._queued:  # a sync loads its model's versions one by one
                 raise NotReady(
                     f"version {number} of model {name} is being loaded: retry shortly",
                     headers={"Retry-After": "1"},
                 )
             raise NotFound(self._why_not_served(name, number, label))
         return mv
-
-    def _to_be_loaded(self, name: str, number: int) -> bool:
-        """Whether a sync is loading the versions of ``name`` one by one (policy all or
-        specific) and has not reached this one yet."""
-        return (name, number) in self._queued
 
     def _why_not_served(self, name: str, number: int, label: str | None) -> str:
         said = f"label {label!r} of model {name} names version {number}, which" if label else ""
