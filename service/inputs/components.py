@@ -26,6 +26,7 @@ SPECK_SHARE = 0.08  # pieces smaller than this share of the biggest are specks .
 NEAR = 0.25  # ... unless within this share of the biggest piece's size from it
 CLUTTER_PIECES = 40  # more pieces than this with no dominant one is noise or texture
 DOMINANT_SHARE = 0.3  # the biggest piece holds at least this share of the ink in writing
+LONE_OTHER = 0.25  # an upright line with less other ink than this share of its own is a "1"
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,22 @@ def components(mask: np.ndarray) -> Components:
     return Components(rows, starts, ends, label, area, y0, y1, x0, x1)
 
 
+def _lone_one(comp: Components, line: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The line that is a "1" across a tight crop: upright, the only line, clear of the picture's
+    sides and not running from its top edge to its bottom one (a printed rule runs off the
+    page), with little other ink (less than ``LONE_OTHER`` of its own)."""
+    out = np.zeros_like(line)
+    if np.count_nonzero(line) != 1:
+        return out
+    k = int(np.flatnonzero(line)[0])
+    h, w = shape
+    upright = comp.y1[k] - comp.y0[k] >= comp.x1[k] - comp.x0[k]
+    clear = comp.x0[k] > 0 and comp.x1[k] < w - 1 and not (comp.y0[k] == 0 and comp.y1[k] == h - 1)
+    if upright and clear and comp.area.sum() - comp.area[k] <= LONE_OTHER * comp.area[k]:
+        out[k] = True
+    return out
+
+
 def select(comp: Components, shape: tuple[int, int]) -> np.ndarray:
     """Which pieces are the digit or item (bool per piece; none when the mask is clutter)."""
     h, w = shape
@@ -130,7 +147,7 @@ def select(comp: Components, shape: tuple[int, int]) -> np.ndarray:
         & (thickness <= LINE_THICK * length + 1.5)
         & (across <= LINE_BEND * length + 2 * thickness)
     )
-    keep = ~line
+    keep = ~line | _lone_one(comp, line, (h, w))
     if not keep.any():
         return keep
     biggest = int(np.argmax(np.where(keep, comp.area, -1)))

@@ -7,7 +7,10 @@ estimated per cell of a coarse grid and interpolated back to full size:
    median over the cells replaces cells that ink fills (bold, large strokes) while keeping the
    step of a shadow's edge, which a maximum or a mean would smear.
 2. Second estimate, once the ink is roughly known: each cell's mean over the pixels that are not
-   ink; cells that ink fills take the mean of their known neighbours, outwards.
+   ink; cells that ink fills take the mean of their known neighbours, outwards. A stroke more
+   than a cell or two wide (a marker across a tight crop) defeats the median: its core is
+   taken for paper and only its rim found, so the caller adds the dark cores the rim encloses
+   to the rough ink first (``service.inputs.preprocess``).
 
 Contrast is ``(paper - grey) / paper``: light multiplies reflectance, so dividing makes a stroke
 under a shadow as strong as one in the light. It is never taken relative to a near-black paper
@@ -20,6 +23,8 @@ from functools import lru_cache
 
 import numpy as np
 from PIL import Image, ImageFilter
+
+from service.inputs.components import LONE_OTHER
 
 __all__ = [
     "box_blur",
@@ -288,6 +293,17 @@ def _hangs_from(m: np.ndarray, r0: int, r1: int) -> bool:
     return False
 
 
+def _lone_upright(m: np.ndarray, r0: int, r1: int) -> bool:
+    """Whether the upright band at columns ``r0``-``r1`` (rows of the transposed mask ``m``) is
+    a "1" cropped tight: clear of the picture's sides (a shadow's edge runs along one), not
+    running from its top edge to its bottom one (a printed rule or a shadow band runs off the
+    page) and nearly all the ink there is (a rule is one of several, or beside a digit)."""
+    if r0 == 0 or r1 == m.shape[0] - 1 or (m[r0 : r1 + 1, 0].any() and m[r0 : r1 + 1, -1].any()):
+        return False
+    band = np.count_nonzero(m[r0 : r1 + 1])
+    return bool(np.count_nonzero(m) - band <= LONE_OTHER * band)
+
+
 def without_rules(mask: np.ndarray) -> np.ndarray:
     """The mask without printed rules crossing the page: bands of rows (columns) inked over
     most of their length and reaching both edges (a long straight stroke stops short of them).
@@ -308,9 +324,12 @@ def without_rules(mask: np.ndarray) -> np.ndarray:
         m = m.copy()
         idx = np.flatnonzero(rules)
         thin = max(RULE_THICKNESS_PX, RULE_THICKNESS * m.shape[1])
-        for band in np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1):
+        bands = np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)
+        for band in bands:
             r0, r1 = int(band[0]), int(band[-1])
             if r1 - r0 + 1 > thin and _hangs_from(m, r0, r1):
+                continue
+            if axis == 1 and len(bands) == 1 and _lone_upright(m, r0, r1):
                 continue
             above = m[r0 - 2] if r0 >= 2 else np.zeros(m.shape[1], bool)
             below = m[r1 + 2] if r1 + 2 < m.shape[0] else np.zeros(m.shape[1], bool)

@@ -87,7 +87,9 @@ MIN_PEAK = 0.18  # a photo's strongest ink darker than its paper by less than th
 FULL_PEAK_SIDE = 64  # ... in a picture whose shorter side has at least this many pixels
 NOISE_K = 5.0  # ink stands this many noise sigmas above the paper
 INK_SHARE = 0.45  # ink threshold as a share of the strokes' own contrast
-MAX_INK_SHARE = 0.5  # more ink than this share of the page is texture or noise, not writing
+# more ink than this share of the page is texture or noise, not writing (a bold digit cropped
+# tight covers more than half of its crop)
+MAX_INK_SHARE = 0.6
 MIN_STEEPNESS = 8.0  # ink beyond an even ground rising less steeply is light on the page
 KEYED_CONTRAST = 64.0  # grey levels between the strokes and the colour under transparent pixels
 # from which that colour is taken as the background
@@ -100,6 +102,10 @@ PAGE_SOLID = 0.75  # share of its box the sheet fills (a sheet turned a little s
 PAGE_CONTRAST = 40.0
 PAGE_SIDE = 0.97  # share of each side of the rectangle taken inside the sheet that is on it
 PAGE_INSET = 0.03  # the sheet's edge left out of that rectangle
+# A stroke's core the paper's first estimate missed (see _with_cores): its middle level within
+# CORE_LEVEL of the way from the rim's ink to the paper, at least CORE_RIM of its surround rim
+CORE_LEVEL = 0.25
+CORE_RIM = 0.6
 
 
 class NoInkFound(InvalidInput):
@@ -330,7 +336,12 @@ def _photo_ink(grey: np.ndarray) -> np.ndarray | None:
             grey = 255.0 - grey
             c, sigma, peak, high, t = inverse
     if _stands_out(peak, sigma, floor):  # the paper again, from the pixels that are not ink
-        c, sigma = contrast(grey, paper_without_ink(grey, dilate(c > 0.7 * t), cell))
+        rough = c > 0.7 * t
+        # an icon's few coarse cells leave a shadow in the rough ink, no stroke's core
+        if min(h, w) >= FULL_PEAK_SIDE:
+            sampled_cell = cell * c.shape[0] // h  # the samples may be every other pixel
+            rough = _with_cores(sampled(grey, cell), rough, sampled_cell)
+        c, sigma = contrast(grey, paper_without_ink(grey, dilate(rough), cell))
     else:  # nothing stood out among the samples: the full picture has the last word
         c, sigma = contrast(grey, paper_from_cells(grey, cell))
     peak, high, t = _levels(c, sigma, floor)
@@ -351,6 +362,34 @@ def _photo_ink(grey: np.ndarray) -> np.ndarray | None:
     kept = mask if keep.all() else comp.mask(keep, (h, w))
     low = t / 2  # anti-aliased stroke edges fade out instead of being cut
     return np.clip((c - low) / max(high - low, 1e-6), 0.0, 1.0) * dilate(kept)
+
+
+def _with_cores(grey: np.ndarray, rough: np.ndarray, cell: int) -> np.ndarray:
+    """The rough ink with the cores of strokes wider than the paper's cells added (a marker
+    across a tight crop): the first estimate takes such a core for paper, so only the stroke's
+    rim stands out, around pixels as dark as the rim. A dark piece at least a cell in area,
+    about as dark as the rim's ink and enclosed by it (its surround mostly rough ink) is ink;
+    the loop of a digit or a shadow, lighter than the ink or bounded by paper, stays paper."""
+    if not rough.any():
+        return rough
+    ink = quantile(grey[rough], 0.5)
+    paper = quantile(grey[::2, ::2][~rough[::2, ::2]], 0.5)  # a sample is enough for a level
+    dark = (grey < (ink + paper) / 2) & ~rough
+    if np.count_nonzero(dark) < cell * cell:
+        return rough
+    comp = components(dark)
+    out = rough
+    for k in np.flatnonzero(comp.area >= cell * cell):
+        piece = comp.mask(np.arange(comp.n) == k, rough.shape)
+        if quantile(grey[piece], 0.5) > ink + CORE_LEVEL * (paper - ink):
+            continue
+        # the surround beyond the picture's edges counts as paper: a stroke is cut short by a
+        # crop, a region along an edge (a lit or shaded strip) is not enclosed
+        padded = np.pad(piece, 1)
+        ring = dilate(padded) & ~padded
+        if np.count_nonzero(ring[1:-1, 1:-1] & rough) >= CORE_RIM * np.count_nonzero(ring):
+            out = out | piece
+    return out
 
 
 def _without_corners(comp: Components, keep: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -87,6 +87,22 @@ def test_the_bar_of_a_seven_across_a_tight_crop_stays() -> None:
     assert not out[0:5].any() and out[30:50, 18:22].all()
 
 
+def test_a_lone_upright_band_is_a_one_and_bands_off_the_page_or_beside_writing_are_rules() -> None:
+    one = np.zeros((60, 40), bool)
+    one[3:57, 18:23] = True  # a "1" cropped tight: nothing hangs from it, nothing else there
+    assert np.array_equal(without_rules(one), one)
+    off_page = np.zeros((60, 40), bool)
+    off_page[:, 18:23] = True  # from the top edge to the bottom one: a rule or a shadow band
+    assert not without_rules(off_page).any()
+    two = one.copy()
+    two[3:57, 30:32] = True  # one of several
+    assert not without_rules(two)[30, 18:32].any()
+    beside = one.copy()
+    beside[20:40, 2:12] = True  # a digit written beside a margin line
+    out = without_rules(beside)
+    assert not out[30, 18:23].any() and out[20:40, 2:12].all()
+
+
 def test_a_thick_rule_a_stroke_crosses_goes_and_a_four_keeps_its_crossbar() -> None:
     """In a tight crop a notebook's rule can be as thick as a pen: a stroke written across it
     goes on past it, so it is a rule; a 4's crossbar has a stroke ending on it, so it stays."""

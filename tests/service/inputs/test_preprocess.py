@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 from service.inputs.images import decode_image
 from service.inputs.preprocess import (
@@ -181,6 +181,56 @@ def test_noisy_grey_paper_photo(reference: np.ndarray, to_bytes: ToBytes) -> Non
     photo = np.clip(paper - 0.75 * ink, 0, 255).astype(np.uint8)
     out = decode_image(to_bytes(photo, "JPEG", quality=85), max_pixels=LIMIT)
     assert np.abs(out - reference).mean() < 0.06
+
+
+@pytest.mark.parametrize(
+    ("size", "stroke", "width"),
+    [
+        ((220, 300), [(25, 45), (195, 45), (95, 270)], 45),  # a marker "7" cropped tight
+        ((220, 300), [(25, 45), (195, 45), (95, 270)], 60),
+        ((200, 500), [(100, 50), (100, 450)], 90),  # a "1" as wide as half the crop
+        ((160, 260), [(20, 40), (140, 40), (70, 230)], 75),  # ink on 55% of the crop
+    ],
+)
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_a_bold_stroke_across_a_tight_crop_is_read_whole(
+    size: tuple[int, int], stroke: list[tuple[int, int]], width: int, fmt: str, to_bytes: ToBytes
+) -> None:
+    """A stroke wider than the paper's cells: its core was taken for paper (dark paper) and
+    only its rim was read, an outline the models read as another digit. Read whole, a bold
+    digit can cover more than half of a tight crop, and is still writing."""
+    drawing = Image.new("L", size, 0)
+    ImageDraw.Draw(drawing).line(stroke, fill=255, width=width, joint="curve")
+    ink = np.asarray(drawing, np.float64) / 255
+    rng = np.random.default_rng(1)
+    ys, xs = np.linspace(0, 1, size[1])[:, None], np.linspace(0, 1, size[0])[None, :]
+    paper = 225 * (1 - 0.08 * ys - 0.05 * xs) + rng.normal(0, 3, ink.shape)
+    photo = np.clip(paper * (1 - 0.85 * ink), 0, 255).astype(np.uint8)
+    out = decode_image(to_bytes(photo, fmt), max_pixels=LIMIT)
+    expected = preprocess_pil(ImageOps.expand(drawing, border=200, fill=0))  # plainly a drawing
+    shifts = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]  # the centre of mass rounds
+    assert min(np.abs(out - np.roll(expected, s, (0, 1))).mean() for s in shifts) < 0.03
+
+
+@pytest.mark.parametrize("width", [8, 20, 40, 120])
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_a_one_cropped_tight_is_a_digit_and_a_rule_off_the_page_is_not(
+    width: int, fmt: str, to_bytes: ToBytes
+) -> None:
+    """A "1" spanning most of its crop, alone: with a fine pen it looked like a printed line,
+    with a bold one like a rule as thick as a pen (nothing hangs from it); both were "no digit
+    found". An upright line that runs off the page at both ends is still a rule."""
+    rng = np.random.default_rng(2)
+    drawing = Image.new("L", (200, 420), 0)
+    ImageDraw.Draw(drawing).line([(100, 40), (100, 380)], fill=255, width=width)
+    ink = np.asarray(drawing, np.float64) / 255
+    photo = np.clip((225 + rng.normal(0, 3, ink.shape)) * (1 - 0.85 * ink), 0, 255)
+    out = decode_image(to_bytes(photo.astype(np.uint8), fmt), max_pixels=LIMIT)
+    assert np.abs(out - preprocess_pil(drawing)).mean() < 0.06
+    ruled = np.clip(225 + rng.normal(0, 3, ink.shape), 0, 255)
+    ruled[:, 98:101] -= 120
+    with pytest.raises(NoInkFound):
+        decode_image(to_bytes(ruled.astype(np.uint8), fmt), max_pixels=LIMIT)
 
 
 @pytest.mark.parametrize(("border", "angle"), [(80, 0), (150, 0), (80, 6), (120, -4)])
