@@ -82,6 +82,7 @@ SEVERAL_EDGE_SLIVER = 0.3  # a piece on the picture's edge narrower than this (o
 # tall as it, and at least FRAME_INSIDE of that ink lies in its hole
 FRAME_CONTENT = 0.35
 FRAME_INSIDE = 0.9
+FRAME_NEAR = 0.25  # a touching frame's inside edge: at most this share of it is writing
 FRAME_SPECK = 0.02  # a piece smaller than this share of the frame's ink is a speck, left alone
 MIN_PEAK = 0.18  # a photo's strongest ink darker than its paper by less than this is blank ...
 FULL_PEAK_SIDE = 64  # ... in a picture whose shorter side has at least this many pixels
@@ -567,15 +568,19 @@ def column_pieces(mask: np.ndarray) -> list[Piece]:
 def _without_frame(ink: np.ndarray) -> np.ndarray:
     """The ink without a frame drawn around the writing (a circle or a box, as on a form or a
     marked answer): a closed piece whose box holds every other piece and whose hole holds
-    nearly all their ink, when that ink is as tall as a digit in it would be. A loop of a 6 or a
-    0 with a speck or a stray stroke inside stays: what it holds is not that tall."""
+    nearly all their ink, when that ink is as tall as a digit in it would be; or, when the
+    writing touches the frame, the outermost band of their one piece (:func:`_peeled`). A loop
+    of a 6 or a 0 with a speck or a stray stroke inside stays: what it holds is not that tall."""
     mask = ink > 0
     if not _closed_around(mask):
         return ink
     comp = components(mask)
+    outer = int(np.argmax((comp.y1 - comp.y0 + 1) * (comp.x1 - comp.x0 + 1)))
+    peeled = _peeled(comp, outer, mask)
+    if peeled is not None:
+        return ink * ~peeled
     if comp.n < 2:
         return ink
-    outer = int(np.argmax((comp.y1 - comp.y0 + 1) * (comp.x1 - comp.x0 + 1)))
     # what the frame must hold: every piece but specks (dust beside the frame does not count)
     rest = (np.arange(comp.n) != outer) & (comp.area >= FRAME_SPECK * comp.area[outer])
     if not rest.any():
@@ -596,6 +601,48 @@ def _without_frame(ink: np.ndarray) -> np.ndarray:
     if np.count_nonzero(others & filled(ring)) < FRAME_INSIDE * np.count_nonzero(others):
         return ink
     return ink * ~dilate(ring)  # with the ring's anti-aliased edge
+
+
+def _peeled(comp: Components, outer: int, mask: np.ndarray) -> np.ndarray | None:
+    """A frame the writing touches, which labelling cannot tell from it: the outermost band of
+    the biggest piece, as thick as its strokes where lines across meet it first, when that band
+    is closed and what it leaves inside is as tall as a digit in a frame (a 0, 6 or 8 leaves at
+    most a crossing). Returns the pixels to drop (the band, widened by its anti-aliased edge),
+    or None."""
+    keep = np.zeros(comp.n, bool)
+    keep[outer] = True
+    piece = comp.mask(keep, mask.shape)
+    rows = piece[comp.y0[outer] : comp.y1[outer] + 1]
+    h = rows.shape[0]
+    rows = rows[h * 15 // 100 : h - h * 15 // 100]
+    inked = rows.any(axis=1)
+    if not inked.any():
+        return None
+    rows = rows[inked]
+    first = np.argmax(rows, axis=1)  # each line's first inked pixel, and its run's end
+    solid = rows | (np.arange(rows.shape[1])[None, :] < first[:, None])
+    end = np.where((~solid).any(axis=1), np.argmax(~solid, axis=1), rows.shape[1])
+    thickness = max(1, int(np.median(end - first)))
+    reach = ~filled(piece)
+    for _ in range(thickness + 1):
+        reach = dilate(reach)
+    band = piece & reach
+    inner = mask & ~band
+    held = components(inner)  # a digit held is one tall piece, not the ring's ragged inner edge
+    if held.n == 0 or (held.y1 - held.y0).max() + 1 < FRAME_CONTENT * h:
+        return None
+    hole = filled(band) & ~band
+    if np.count_nonzero(inner & hole) < FRAME_INSIDE * np.count_nonzero(inner):
+        return None
+    # a frame's inside edge faces paper but where the writing touches it; the inner contour
+    # of an outlined digit, or what is left of a 0, 6 or 8, runs along it
+    zone = band
+    for _ in range(2 * thickness + 1):
+        zone = dilate(zone)
+    zone &= hole
+    if np.count_nonzero(zone & inner) > FRAME_NEAR * np.count_nonzero(zone):
+        return None
+    return dilate(band)
 
 
 def _closed_around(mask: np.ndarray) -> bool:

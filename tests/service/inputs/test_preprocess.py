@@ -355,6 +355,37 @@ def test_a_circle_or_box_drawn_around_a_digit_is_not_read_as_part_of_it(
     assert np.abs(out - reference).mean() < 0.06
 
 
+@pytest.mark.parametrize("box", [[50, 70, 290, 330], [60, 80, 280, 320], [40, 100, 280, 300]])
+def test_a_circle_the_digit_touches_is_dropped_too(
+    box: list[int], reference: np.ndarray, to_bytes: ToBytes
+) -> None:
+    """Circled in a hurry, the ring touches the digit: one piece with it, read "0"."""
+    page = Image.new("L", (400, 400), 255)
+    page.paste(seven("L", 255, 0, width=16, size=(240, 240)), (80, 80))
+    ImageDraw.Draw(page).ellipse(box, outline=0, width=10)
+    out = decode_image(to_bytes(page), max_pixels=LIMIT)
+    assert np.abs(out - reference).mean() < 0.07
+
+
+@pytest.mark.parametrize(
+    "ellipses",
+    [
+        [[56, 20, 144, 104], [40, 96, 160, 184]],  # a bold "8"
+        [[30, 20, 170, 180], [36, 24, 172, 184]],  # a "0" whose stroke thickens and thins
+        [[30, 20, 170, 180], [40, 40, 160, 180]],  # a "0" gone over twice
+        [[30, 20, 170, 180], [30, 12, 170, 188]],  # thicker at the top and the bottom
+    ],
+)
+def test_digits_made_of_rings_are_no_frame(ellipses: list[list[int]]) -> None:
+    """Peeling a stroke's width off the outside of a 0 or an 8 leaves at most a crossing or
+    a ragged inner edge, nothing a frame would hold."""
+    img = Image.new("F", (200, 200), 0.0)
+    for box in ellipses:
+        ImageDraw.Draw(img).ellipse(box, outline=1.0, width=8)
+    ink = np.asarray(img, np.float32)
+    assert np.array_equal(_without_frame(ink), ink)
+
+
 @pytest.mark.parametrize("x", [70, 85, 100, 115, 130])
 @pytest.mark.parametrize("speck", [False, True])
 def test_a_thin_stroke_anywhere_in_a_frame_is_found_and_the_frame_dropped(
