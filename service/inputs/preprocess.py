@@ -275,16 +275,13 @@ def _page(grey: np.ndarray) -> tuple[slice, slice] | None:
         or y1 == sh - 1
         or x1 == sw - 1
         or pieces.area[i] < PAGE_AREA * small.size
-        or pieces.area[i] < PAGE_SOLID * (y1 - y0 + 1) * (x1 - x0 + 1)
         or quantile(small[bright], 0.5) - quantile(small[~bright], 0.5) < PAGE_CONTRAST
     ):
         return None
-    # the sheet with the writing on it: dark pieces clear of the picture's edges are holes
-    dark = components(~bright)
-    outside = (dark.y0 == 0) | (dark.x0 == 0) | (dark.y1 == sh - 1) | (dark.x1 == sw - 1)
-    sheet = (pieces.mask(np.arange(pieces.n) == i, (sh, sw)) | dark.mask(~outside, (sh, sw)))[
-        y0 : y1 + 1, x0 : x1 + 1
-    ]
+    # the sheet with the writing on it (its holes), which fills most of its box
+    sheet = filled(pieces.mask(np.arange(pieces.n) == i, (sh, sw)))[y0 : y1 + 1, x0 : x1 + 1]
+    if np.count_nonzero(sheet) < PAGE_SOLID * sheet.size:
+        return None
     # the largest upright rectangle on the sheet, near enough: pare the box's emptiest side
     # (a turned sheet leaves the surface in its box's corners) until every side is on it
     t, b, left, r = 0, sheet.shape[0] - 1, 0, sheet.shape[1] - 1
