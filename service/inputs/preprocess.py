@@ -99,10 +99,8 @@ CORNER_SHARE = 0.1  # a piece filling a corner goes when the writing clear of th
 # A sheet of paper lying on a darker table: a bright, solid region clear of every edge of the
 # picture, filling at least PAGE_AREA of it, its surround darker by PAGE_CONTRAST levels
 PAGE_AREA = 0.2
-PAGE_SOLID = 0.75  # share of its box the sheet fills (a sheet turned a little still does)
+PAGE_SOLID = 0.9  # share of its convex hull the sheet fills (a turned rectangle all of it)
 PAGE_CONTRAST = 40.0
-PAGE_SIDE = 0.97  # share of each side of the rectangle taken inside the sheet that is on it
-PAGE_INSET = 0.03  # the sheet's edge left out of that rectangle
 # A stroke's core the paper's first estimate missed (see _with_cores): its middle level within
 # CORE_LEVEL of the way from the rim's ink to the paper, at least CORE_RIM of its surround rim
 CORE_LEVEL = 0.25
@@ -246,12 +244,21 @@ def _flat_background(grey: np.ndarray, fit: Fit) -> bool:
     return even and quantile(ring, 0.95) - quantile(ring, 0.05) <= 8.0
 
 
-def _page(grey: np.ndarray) -> tuple[slice, slice] | None:
-    """The inside of a sheet of paper photographed lying on a darker surface, or None when the
-    picture is not one. The surface would otherwise be measured as the paper around the sheet,
-    and the sheet's edge read as a heavy frame of ink around a small digit. Only a bright, solid
-    region clear of all four edges counts: a page in shadow on one side, or darkening into
-    its corners, reaches at least one edge of the picture."""
+class Page(NamedTuple):
+    """A sheet of paper lying on a darker surface: the sheet's box in the picture, and which
+    pixels of the box are off the sheet (the surface around a turned sheet, and its edge)."""
+
+    box: tuple[slice, slice]
+    off: np.ndarray
+
+
+def _page(grey: np.ndarray) -> Page | None:
+    """A sheet of paper photographed lying on a darker surface, or None when the picture is not
+    one. The surface would otherwise be measured as the paper around the sheet, and the sheet's
+    edge read as a heavy frame of ink around a small digit. Only a bright region clear of all
+    four edges counts, nearly convex (a sheet at any turn; the writing on it is part of it): a
+    page in shadow on one side, or darkening into its corners, reaches at least one edge of the
+    picture."""
     h, w = grey.shape
     step = max(1, max(h, w) // 64)
     small = grey[::step, ::step]
@@ -278,37 +285,45 @@ def _page(grey: np.ndarray) -> tuple[slice, slice] | None:
         or quantile(small[bright], 0.5) - quantile(small[~bright], 0.5) < PAGE_CONTRAST
     ):
         return None
-    # the sheet with the writing on it (its holes), which fills most of its box
-    sheet = filled(pieces.mask(np.arange(pieces.n) == i, (sh, sw)))[y0 : y1 + 1, x0 : x1 + 1]
-    if np.count_nonzero(sheet) < PAGE_SOLID * sheet.size:
+    sheet = filled(pieces.mask(np.arange(pieces.n) == i, (sh, sw)))
+    if np.count_nonzero(sheet) < PAGE_SOLID * _hull_area(sheet[y0 : y1 + 1, x0 : x1 + 1]):
         return None
-    # the largest upright rectangle on the sheet, near enough: pare the box's emptiest side
-    # (a turned sheet leaves the surface in its box's corners) until every side is on it
-    t, b, left, r = 0, sheet.shape[0] - 1, 0, sheet.shape[1] - 1
-    while t < b and left < r:
-        sides = (
-            sheet[t, left : r + 1].mean(),
-            sheet[b, left : r + 1].mean(),
-            sheet[t : b + 1, left].mean(),
-            sheet[t : b + 1, r].mean(),
-        )
-        worst = int(np.argmin(sides))
-        if sides[worst] >= PAGE_SIDE:
-            break
-        if worst == 0:
-            t += 1
-        elif worst == 1:
-            b -= 1
-        elif worst == 2:
-            left += 1
-        else:
-            r -= 1
-    if (b - t + 1) * (r - left + 1) < PAGE_AREA * small.size:
-        return None
-    dy, dx = PAGE_INSET * (b - t + 1), PAGE_INSET * (r - left + 1)
-    top, bottom = round((y0 + t + dy) * step), round((y0 + b + 1 - dy) * step)
-    left, right = round((x0 + left + dx) * step), round((x0 + r + 1 - dx) * step)
-    return slice(top, min(bottom, h)), slice(left, min(right, w))
+    off = dilate(~sheet)  # the sheet's edge (its shadow, a lighter rim) goes with the surface
+    off = np.repeat(np.repeat(off, step, axis=0), step, axis=1)[:h, :w]
+    box = (slice(y0 * step, min(h, (y1 + 1) * step)), slice(x0 * step, min(w, (x1 + 1) * step)))
+    return Page(box, off[box])
+
+
+def _hull_area(mask: np.ndarray) -> float:
+    """The area of the convex hull of a mask's pixels (as unit squares): the hull of the corners
+    of each row's run from its first pixel to its last, by Andrew's monotone chain."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    first = np.argmax(mask[rows], axis=1)
+    last = mask.shape[1] - np.argmax(mask[rows, ::-1], axis=1)  # one past the last pixel
+    corners = sorted(
+        {
+            (x, y)
+            for r, a, b in zip(rows.tolist(), first.tolist(), last.tolist(), strict=True)
+            for x, y in ((a, r), (a, r + 1), (b, r), (b, r + 1))
+        }
+    )
+    hull = _half_hull(corners)[:-1] + _half_hull(corners[::-1])[:-1]
+    xs, ys = np.array(hull, np.float64).T
+    return float(abs(np.dot(xs, np.roll(ys, -1)) - np.dot(ys, np.roll(xs, -1))) / 2)
+
+
+def _half_hull(points: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """One side of the convex hull of points sorted one way: each point kept only while the
+    path turns the same way."""
+    out: list[tuple[int, int]] = []
+    for x, y in points:
+        while len(out) >= 2:
+            (ax, ay), (bx, by) = out[-2], out[-1]
+            if (bx - ax) * (y - ay) - (by - ay) * (x - ax) > 0:
+                break
+            out.pop()
+        out.append((x, y))
+    return out
 
 
 def _photo_ink(grey: np.ndarray) -> np.ndarray | None:
@@ -473,11 +488,14 @@ def _normalise(grey: np.ndarray, fit: Fit, lossy: bool) -> np.ndarray | None:
         page = _page(grey)
         if page is None:
             return _photo_ink(grey)
-        on_page = _photo_ink(grey[page])
+        sheet = grey[page.box].copy()  # the surface around it painted with the sheet's light
+        paper = paper_without_ink(sheet, page.off, cell_side(sheet.shape))
+        sheet[page.off] = paper[page.off]
+        on_page = _photo_ink(sheet)
         if on_page is None:
             return None
         framed = np.zeros_like(grey)
-        framed[page] = on_page
+        framed[page.box] = on_page
         return framed
     light = quantile(_reference(grey, fit), 0.5) > 127
     ink = _even_ground_ink(grey, fit, lossy, negate=light)

@@ -13,6 +13,7 @@ from service.inputs.images import decode_image
 from service.inputs.preprocess import (
     NoInkFound,
     SeveralDigits,
+    _hull_area,
     _ink_box,
     _without_frame,
     preprocess_pil,
@@ -233,16 +234,26 @@ def test_a_one_cropped_tight_is_a_digit_and_a_rule_off_the_page_is_not(
         decode_image(to_bytes(ruled.astype(np.uint8), fmt), max_pixels=LIMIT)
 
 
+def test_the_hull_of_a_turned_sheet_is_its_area_and_of_an_l_shape_more() -> None:
+    sheet = np.asarray(Image.new("L", (30, 40), 255).rotate(30, expand=True)) > 127
+    assert _hull_area(sheet) == pytest.approx(np.count_nonzero(sheet), rel=0.1)
+    ell = np.zeros((40, 40), bool)
+    ell[:, :10] = True
+    ell[30:, :] = True
+    assert _hull_area(ell) == pytest.approx(40 * 40 - 30 * 30 / 2)
+
+
 @pytest.mark.parametrize(
     ("border", "angle", "width"),
-    [(80, 0, 24), (150, 0, 24), (80, 6, 24), (120, -4, 24), (120, -8, 48)],
-)
+    [(80, 0, 24), (150, 0, 24), (80, 6, 24), (120, -4, 24), (120, -8, 48), (250, 20, 24),
+     (250, -35, 24)],
+)  # fmt: skip
 def test_a_sheet_lying_on_a_darker_table(
     border: int, angle: float, width: int, reference: np.ndarray, to_bytes: ToBytes
 ) -> None:
     """A phone photo of a whole sheet of paper on a table: the table is not the paper, and
-    the sheet's edge is not a heavy frame of ink around a small digit. A turned sheet fills
-    less of its box, and the writing on it is part of the sheet (a bold digit was not)."""
+    the sheet's edge is not a heavy frame of ink around a small digit; nor, at any turn, the
+    table left in the sheet's box (the writing on the sheet is part of it)."""
     rng = np.random.default_rng(5)
     w, h = 900, 1200
     table = np.clip(np.array([90, 60, 40]) + rng.normal(0, 10, (h, w, 3)), 0, 255)
