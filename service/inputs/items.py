@@ -11,7 +11,8 @@ picture has no white ground to measure it against):
    ring's inliers so an item touching the border does not tilt it.
 2. Item: pixels whose colour is far from the plane by more than the ring's own noise (texture
    and grain are smoothed first); its connected pieces without specks (see
-   :mod:`service.inputs.components`) and without small pieces beside it, holes filled (a print
+   :mod:`service.inputs.components`) and without small pieces or other items beside it (the
+   biggest is read: a flat-lay of two garments framed together is neither), holes filled (a print
    on a shirt, a white collar).
 3. Tone: how far the item is from the background, in the direction most of it differs (darker
    than a light table: dark parts bright, as Fashion-MNIST's negation makes them; lighter than
@@ -38,6 +39,8 @@ THRESHOLD_K = 1.5  # item pixels are this many times as far as the background's 
 PEAK_SHARE = 0.1  # ... and at least this share of the strongest difference
 MIN_THRESHOLD = 10.0
 TONE_FLOOR = 0.15  # the dimmest tone inside the item
+APART_SHARE = 0.3  # another item: this share of the biggest's area, or ...
+APART_GAP = 0.1  # ... this much ground (of the biggest's size) between their boxes
 MIN_ITEM_SIDE = 0.1  # an item smaller than this share of the picture is a speck
 RING_SAMPLES = 2048  # ring pixels the background is fitted on, at most about
 VIGNETTE_GAIN = 0.7  # the fall-off is kept when it leaves the ring this much closer to the fit
@@ -123,7 +126,21 @@ def _on_the_item(comp: Components, keep: np.ndarray) -> np.ndarray:
         & (comp.y1 >= comp.y0[big])
         & (comp.y0 <= comp.y1[big])
     )
-    return keep & (overlaps | (comp.area >= SPECK_SHARE * comp.area[big]))
+    keep = keep & (overlaps | (comp.area >= SPECK_SHARE * comp.area[big]))
+    # other items beside it (a flat-lay, a pair of shoes apart): clear of its box and either
+    # about as big, or with more ground between their boxes than a detached part of one item
+    # (a sole, a strap) leaves
+    gap = np.maximum.reduce(
+        [
+            comp.x0 - comp.x1[big],
+            comp.x0[big] - comp.x1,
+            comp.y0 - comp.y1[big],
+            comp.y0[big] - comp.y1,
+        ]
+    )
+    size = max(comp.x1[big] - comp.x0[big], comp.y1[big] - comp.y0[big]) + 1
+    apart = ~overlaps & ((comp.area >= APART_SHARE * comp.area[big]) | (gap > APART_GAP * size))
+    return keep & ~apart
 
 
 def item_ink(colour: np.ndarray, grey: np.ndarray) -> np.ndarray | None:

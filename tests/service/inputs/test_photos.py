@@ -287,6 +287,23 @@ def test_specks_beside_a_garment_do_not_shrink_it(shirt: np.ndarray, to_bytes: T
     assert _silhouette_iou(out, shirt) > 0.85
 
 
+@pytest.mark.parametrize("second", [0.5, 0.8])
+def test_of_two_items_side_by_side_the_bigger_is_read(
+    second: float, shirt: np.ndarray, to_bytes: ToBytes
+) -> None:
+    """A flat-lay of two garments, or a pair of shoes: framed together, they came out as one
+    wide, flat item that is neither (a "Sandal" for a shirt and trousers)."""
+    rng = np.random.default_rng(13)
+    m = np.zeros((160, 300))
+    m[20:140, 10:130] = shirt_mask(120)
+    side = round(120 * second)
+    m[80 - side // 2 : 80 - side // 2 + side, 170 : 170 + side] = shirt_mask(side)
+    pic = np.clip(230 - 170 * m + rng.normal(0, 3, m.shape), 0, 255)
+    rgb = np.repeat(pic[..., None], 3, axis=2).astype(np.uint8)
+    out = decode_image(to_bytes(rgb), max_pixels=LIMIT, fit="item")
+    assert _silhouette_iou(out, shirt) > 0.85
+
+
 @pytest.mark.parametrize("kind", ["coloured", "lit", "textured", "vignette"])
 def test_a_background_without_an_item_is_refused(kind: str, to_bytes: ToBytes) -> None:
     rng = np.random.default_rng(9)
