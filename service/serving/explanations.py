@@ -2,8 +2,9 @@
 
 Adapters decode a request into instances (as for a prediction) and an optional target class, then
 call :func:`explain`: the instances are validated as a prediction's are, the version's task
-builds the perturbed inputs that explain them, and those run through the version's batcher in one
-model call on its inference thread, never on the event loop. The task reads the outputs back into
+builds the perturbed inputs that explain them, and those run through the version's batcher on its
+inference thread, never on the event loop, a part at a time (so the predictions of other
+clients queue between them, :data:`QUEUE_SHARE`). The task reads the outputs back into
 an :class:`~service.serving.tasks.Explanation`.
 
 The perturbed batch is built here from inputs already validated, so it skips the per-request
@@ -14,17 +15,22 @@ request, :data:`MAX_INSTANCES`, keeps it bounded instead.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import numpy as np
 
 from service.errors import NotReady
+from service.serving.batcher import Batcher
 from service.serving.deadline import EDGE_DEADLINE
 from service.serving.inference import validate
 from service.serving.model import ModelVersion
 from service.serving.tasks import Explanation
 
 MAX_INSTANCES = 16  # explained instances per request
+# an explanation's rows go to the queue at most a client's largest request, and at most this
+# fraction of the queue, at a time: several explanations at once leave room for predictions
+QUEUE_SHARE = 8
 
 
 async def explain(
@@ -44,5 +50,22 @@ async def explain(
     batch, context = task.explanation_inputs(x, chosen)
     if timeout is None and not EDGE_DEADLINE.get():
         timeout = mv.timeout_s
-    outputs = await mv.batcher.submit(batch, timeout)
+    step = max(1, min(mv.max_instances, mv.batcher.queue_size // QUEUE_SHARE))
+    outputs = await _run(mv.batcher, step, batch, timeout)
     return task.explanation(outputs, context)
+
+
+async def _run(batcher: Batcher, step: int, batch: np.ndarray, timeout: float | None) -> np.ndarray:
+    """The model's outputs for the perturbed ``batch``, submitted ``step`` rows at a time: as
+    one submission, a Pima explanation's thousands of rows filled the version's queue, and the
+    predictions of every other client behind it were refused as overloaded. ``timeout`` bounds
+    the whole."""
+    if len(batch) <= step:
+        return await batcher.submit(batch, timeout)
+    loop = asyncio.get_running_loop()
+    end = None if timeout is None else loop.time() + timeout
+    parts = []
+    for start in range(0, len(batch), step):
+        left = None if end is None else max(end - loop.time(), 0.0)
+        parts.append(await batcher.submit(batch[start : start + step], left))
+    return np.concatenate(parts)

@@ -329,3 +329,24 @@ async def test_a_broken_background_fails_the_version(repo_copy: Path) -> None:
         r = await client.get("/models/pima/versions/1")
         assert r.json()["state"] == "failed"
         assert "explain.background" in r.json()["reason"]
+
+
+async def test_an_explanation_leaves_room_in_the_queue_for_predictions(repo_copy: Path) -> None:
+    """A Pima row's explanation is 2^8 coalitions times the background; queued at once, its
+    rows filled the version's queue and other clients' predictions were refused (503)."""
+    async with serve(repo_copy, models=["pima"], max_instances=64, queue_size=256) as (app, client):
+        batcher = app.state.registry.resolve("pima").batcher
+        submit, sizes = batcher.submit, []
+
+        async def recorded(x: np.ndarray, timeout: float | None = None) -> np.ndarray:
+            sizes.append(len(x))
+            return await submit(x, timeout)
+
+        batcher.submit = recorded
+        r = await client.post("/models/pima/explain", json={"instances": [PIMA_ROW, OTHER_ROW]})
+        assert r.status_code == 200, r.text
+        check_pima_item(r.json()["explanations"][1], OTHER_ROW)
+        assert sum(sizes) > 256 and max(sizes) <= 256 // 8
+        sizes.clear()
+        r = await client.post("/models/pima/predict", json={"instances": [PIMA_ROW]})
+        assert r.status_code == 200 and sizes == [1]
