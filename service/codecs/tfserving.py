@@ -183,10 +183,13 @@ def _row_object(
             if extra:
                 parts.append(f"unknown {', '.join(extra)}")
             raise InvalidInput(f"{where}: {'; '.join(parts)}")
-        values = [obj[f] for f in feature_names]
+        # a tf.Example's feature is a list of values: a one-value list is that value
+        values = [
+            v[0] if isinstance(v, list) and len(v) == 1 else v for v in map(obj.get, feature_names)
+        ]
         for f, v in zip(feature_names, values, strict=True):
             if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise InvalidInput(f"{where}: feature '{f}' must be a number")
+                raise InvalidInput(f"{where}: feature '{f}' must be a number (or a list of one)")
         return values
     raise InvalidInput(f"{where}: expected key '{input_name}'")
 

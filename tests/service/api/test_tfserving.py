@@ -137,6 +137,24 @@ async def test_classify_and_regress(dialect_client: httpx.AsyncClient) -> None:
     assert r.status_code == 400 and "regress" in r.json()["error"]
 
 
+async def test_a_feature_as_a_one_value_list_is_that_value(
+    dialect_client: httpx.AsyncClient,
+) -> None:
+    """A tf.Example's features are lists of values, and clients built on them send a list of
+    one for a number."""
+    record = dict(zip(FEATURES, PIMA_ROW, strict=True))
+    listed = {name: [value] for name, value in record.items()}
+    for verb, key in (("classify", "examples"), ("predict", "instances")):
+        plain = await predict(dialect_client, f"pima:{verb}", {key: [record]})
+        r = await predict(dialect_client, f"pima:{verb}", {key: [listed]})
+        assert r.status_code == 200, r.text
+        assert r.json() == plain.json()
+    listed["glucose"] = [148, 150]
+    r = await predict(dialect_client, "pima:classify", {"examples": [listed]})
+    assert r.status_code == 422
+    assert "feature 'glucose' must be a number (or a list of one)" in r.json()["error"]
+
+
 @pytest.mark.parametrize(
     ("path", "body", "status", "needle"),
     [
