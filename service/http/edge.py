@@ -208,8 +208,8 @@ class Edge:
                         if kind is RouteKind.HEALTH
                         else limits.requested_timeout(scope["headers"])
                     )
-                except limits.BadTimeout:
-                    await send_error(send_with_id, 422, limits.bad_timeout_message())
+                except limits.BadTimeout as exc:
+                    await send_error(send_with_id, 422, str(exc))
                     return
                 timeout = self.timeout if asked is None else min(asked, self.timeout)
                 # one look-up of the running loop: on CPython 3.11 each asks the OS for the

@@ -40,9 +40,14 @@ def parse_timeout(text: str) -> float:
 
 
 def requested_timeout(headers: list[tuple[bytes, bytes]]) -> float | None:
+    """The deadline a client asks for; BadTimeout (its message names the header sent) for one
+    that is not a duration."""
     for key, value in headers:
         if key in TIMEOUT_HEADERS:
-            return parse_timeout(value.decode("latin-1"))
+            try:
+                return parse_timeout(value.decode("latin-1"))
+            except BadTimeout:
+                raise BadTimeout(_bad_timeout(key.decode("latin-1"))) from None
     return None
 
 
@@ -78,8 +83,6 @@ def counted(receive: Receive, limit: int) -> Receive:
     return counting
 
 
-def bad_timeout_message() -> str:
-    return (
-        "header X-Request-Timeout must be a number of seconds above 0 and at most "
-        f"{MAX_TIMEOUT_S:g}"
-    )
+def _bad_timeout(header: str) -> str:
+    name = "-".join(part.capitalize() for part in header.split("-"))
+    return f"header {name} must be a number of seconds above 0 and at most {MAX_TIMEOUT_S:g}"

@@ -107,6 +107,11 @@ async def test_bad_deadline_headers_are_422(tiny_repo: Path) -> None:
             )
             assert response.status_code == 422, value
             assert "X-Request-Timeout" in response.json()["error"]
+        response = await client.post(  # the message names the header the client sent
+            "/models/mnist/predict", json=BODY, headers={"Request-Timeout": "soon"}
+        )
+        assert response.status_code == 422
+        assert response.json()["error"].startswith("header Request-Timeout must be a number")
         for probe in ("/healthz", "/readyz", "/v2/health/ready"):  # a proxy's header, not theirs
             response = await client.get(probe, headers={"X-Request-Timeout": "soon"})
             assert response.status_code in (200, 503), (probe, response.text)  # never 422
