@@ -165,7 +165,8 @@ def decode_infer_request(body: bytes, header_length: str | None = None) -> Infer
         )
 
     raw_outputs = doc.get("outputs")
-    # no output named (absent, or an empty list) is every output, as KServe and Triton answer
+    # no output named (absent, or an empty list) is the same request: the adapter answers its
+    # default outputs (the model's own, and what the request's parameters ask for)
     outputs = None if raw_outputs is None or raw_outputs == [] else _decode_outputs(raw_outputs)
     return InferRequest(inputs=inputs, outputs=outputs, id=req_id, parameters=params)
 
