@@ -107,9 +107,16 @@ def _json_length(body: bytes) -> int | None:
     (the Inference-Header-Content-Length header); None when the body is not such a request."""
     try:
         body.decode()
-        return None  # all text: not binary data after the JSON
     except UnicodeDecodeError as exc:
         end = body.rfind(b"}", 0, exc.start) + 1
+    else:  # all text, as tensor bytes may happen to be: the JSON ends where trailing data starts
+        try:
+            orjson.loads(body)
+            return None
+        except orjson.JSONDecodeError as exc:
+            if "after document" not in exc.msg or b"binary_data_size" not in body[: exc.pos]:
+                return None
+            end = body.rfind(b"}", 0, exc.pos) + 1
     if end <= 0:
         return None
     try:
@@ -124,8 +131,13 @@ def decode_infer_request(body: bytes, header_length: str | None = None) -> Infer
     text = body if len(head) == len(body) else bytes(head)  # no 4 MB copy for plain JSON
     try:
         doc = parse_json(text, tensor_at=_tensor_at, accept=_float_tensors_only)
-    except BadRequest:
-        end = _json_length(body) if header_length is None else None
+    except BadRequest as exc:
+        if header_length is not None:
+            raise BadRequest(
+                f"{exc} in the first {len(head)} bytes (Inference-Header-Content-Length); is "
+                "that the JSON part's length?"
+            ) from None
+        end = _json_length(body)
         if end is None:
             raise
         raise BadRequest(

@@ -204,6 +204,28 @@ def test_binary_data_without_the_header_length_says_which_length_to_send() -> No
         v2.decode_infer_request(body)
 
 
+@pytest.mark.parametrize("values", [[0.0] * 4, [0.5, 2.0, 0.5, 8.0]])  # bytes that are UTF-8
+def test_binary_data_that_reads_as_text_gets_the_same_hint(values: list[float]) -> None:
+    x = np.array(values, np.float32)
+    assert x.tobytes().decode(errors="strict") is not None
+    inp = {"name": "a", "shape": [4], "datatype": "FP32", "parameters": {"binary_data_size": 16}}
+    body, hl = binary_request({"inputs": [inp]}, x.tobytes())
+    with pytest.raises(BadRequest, match=f"send Inference-Header-Content-Length: {hl}"):
+        v2.decode_infer_request(body)
+    with pytest.raises(BadRequest, match=r"^malformed JSON"):  # junk after plain JSON: no hint
+        v2.decode_infer_request(b'{"inputs": []} x')
+
+
+@pytest.mark.parametrize("off", [-3, 5])
+def test_a_wrong_header_length_is_named_in_the_json_error(off: int) -> None:
+    x = np.array([0.5, -1.0, 2.0, 3.5], np.float32)
+    inp = {"name": "a", "shape": [4], "datatype": "FP32", "parameters": {"binary_data_size": 16}}
+    body, hl = binary_request({"inputs": [inp]}, x.tobytes())
+    wrong = str(int(hl) + off)
+    with pytest.raises(BadRequest, match=f"first {wrong} bytes \\(Inference-Header-Content-Length"):
+        v2.decode_infer_request(body, wrong)
+
+
 def test_encode_json_response_is_flat_row_major() -> None:
     p = np.array([[0.1, 0.9], [0.7, 0.3]], np.float32)
     body, headers = v2r.encode_infer_response(
