@@ -160,6 +160,10 @@ def select(comp: Components, shape: tuple[int, int]) -> np.ndarray:
     )
     keep &= (comp.area >= SPECK_SHARE * comp.area[biggest]) | (near & (comp.area >= 2))
     clutter = comp.n > CLUTTER_PIECES and comp.area[biggest] < DOMINANT_SHARE * comp.area.sum()
+    if not clutter and keep.sum() > CLUTTER_PIECES:
+        # a dominant piece among many small ones near it (dots or a print on the ground): the
+        # small ones are the ground's, not the writing's or the item's
+        keep &= comp.area >= SPECK_SHARE * comp.area[biggest]
     if clutter or keep.sum() > CLUTTER_PIECES:
         keep[:] = False
     return keep

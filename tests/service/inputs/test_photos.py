@@ -287,6 +287,24 @@ def test_specks_beside_a_garment_do_not_shrink_it(shirt: np.ndarray, to_bytes: T
     assert _silhouette_iou(out, shirt) > 0.85
 
 
+@pytest.mark.parametrize(("spacing", "radius"), [(30, 4), (36, 5), (44, 7)])
+def test_a_garment_on_a_dotted_ground_is_found(
+    spacing: int, radius: int, shirt: np.ndarray, to_bytes: ToBytes
+) -> None:
+    """Polka dots near a garment: more small pieces than writing ever has, so all were taken
+    for clutter and the garment for nothing ("no item found")."""
+    ys, xs = np.mgrid[0:600, 0:600]
+    dots = ((xs % spacing) - spacing // 2) ** 2 + ((ys % spacing) - spacing // 2) ** 2 < radius**2
+    ground = np.where(dots, 120.0, 225.0)
+    m = np.zeros((600, 600))
+    m[100:500, 100:500] = shirt_mask(400)
+    rng = np.random.default_rng(14)
+    pic = np.clip(ground * (1 - m) + 40 * m + rng.normal(0, 3, m.shape), 0, 255)
+    rgb = np.repeat(pic[..., None], 3, axis=2).astype(np.uint8)
+    out = decode_image(to_bytes(rgb, "JPEG", quality=90), max_pixels=LIMIT, fit="item")
+    assert _silhouette_iou(out, shirt) > 0.85
+
+
 @pytest.mark.parametrize("second", [0.5, 0.8])
 def test_of_two_items_side_by_side_the_bigger_is_read(
     second: float, shirt: np.ndarray, to_bytes: ToBytes
