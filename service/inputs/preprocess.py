@@ -255,17 +255,19 @@ class Page(NamedTuple):
 def _page(grey: np.ndarray) -> Page | None:
     """A sheet of paper photographed lying on a darker surface, or None when the picture is not
     one. The surface would otherwise be measured as the paper around the sheet, and the sheet's
-    edge read as a heavy frame of ink around a small digit. Only a bright region clear of all
-    four edges counts, nearly convex (a sheet at any turn; the writing on it is part of it): a
-    page in shadow on one side, or darkening into its corners, reaches at least one edge of the
-    picture."""
+    edge read as a heavy frame of ink around a small digit. Only a bright region counts, nearly
+    convex (a sheet at any turn; the writing on it is part of it), with the darker surface
+    along three of the picture's edges at least and the sheet reaching none of them (it may run
+    off the fourth): a page in shadow on one side, or darkening into its corners, has paper
+    along more of them."""
     h, w = grey.shape
     step = max(1, max(h, w) // 64)
     small = grey[::step, ::step]
     sh, sw = small.shape
-    edge = np.concatenate((small[0], small[-1], small[1:-1, 0], small[1:-1, -1]))
-    middle = small[sh // 4 : sh - sh // 4, sw // 4 : sw - sw // 4]
-    if quantile(edge, 0.9) + PAGE_CONTRAST > quantile(middle, 0.5):
+    middle = quantile(small[sh // 4 : sh - sh // 4, sw // 4 : sw - sw // 4], 0.5)
+    sides = (small[0], small[-1], small[:, 0], small[:, -1])  # top, bottom, left, right
+    surface = [quantile(side, 0.9) + PAGE_CONTRAST <= middle for side in sides]
+    if sum(surface) < 3:
         return None  # the usual photo: the paper reaches the picture's edges (quick to tell)
     lo, hi = quantiles(small, (0.05, 0.95))
     if hi - lo < PAGE_CONTRAST:
@@ -276,11 +278,9 @@ def _page(grey: np.ndarray) -> Page | None:
         return None
     i = int(np.argmax(pieces.area))
     y0, y1, x0, x1 = (int(v[i]) for v in (pieces.y0, pieces.y1, pieces.x0, pieces.x1))
+    touches = (y0 == 0, y1 == sh - 1, x0 == 0, x1 == sw - 1)
     if (
-        y0 == 0
-        or x0 == 0
-        or y1 == sh - 1
-        or x1 == sw - 1
+        any(t and s for t, s in zip(touches, surface, strict=True))
         or pieces.area[i] < PAGE_AREA * small.size
         or quantile(small[bright], 0.5) - quantile(small[~bright], 0.5) < PAGE_CONTRAST
     ):
