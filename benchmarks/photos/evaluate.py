@@ -41,7 +41,7 @@ RESULTS = Path(__file__).resolve().parents[1] / "results"
 OWN_SUBSETS = {"digit": ("digit", "canvas"), "item": ("fashion",)}
 # labelled like the own subsets, but scored apart (not in "all", not in the OOD figures), so the
 # figures of the set before they were added keep their meaning
-FRAMED_SUBSETS = {"digit": ("framed",), "item": ()}
+FRAMED_SUBSETS = {"digit": report.APART, "item": ()}
 OTHER_SUBSETS = {"digit": ("fashion",), "item": ("digit", "canvas")}
 PAGE_SUBSETS = ("ood", "marks")
 SIZES = ("icon", "300px", "phone")
@@ -105,7 +105,7 @@ def load_manifest(data_dir: Path) -> list[dict[str, Any]]:
 
 
 def _item(r: dict[str, Any], data: bytes, role: str, label: int | None) -> dict[str, Any]:
-    first = "framed" if role == "framed" else "all"
+    first = r["subset"] if role == "framed" else "all"  # each scored-apart subset by itself
     groups = [first, f"subset:{r['subset']}", f"src:{r['source']}", f"scene:{r['scene']}",
               f"size:{r['size_class']}", f"format:{r['format']}",
               *(f"tag:{t}" for t in r["tags"])]  # fmt: skip

@@ -57,12 +57,12 @@ SUMMARY_FILE = Path(__file__).resolve().parent / "summary.json"
 CANVAS_DIR = Path(__file__).resolve().parent / "canvas"  # drawings made by canvas.py
 DATA_CACHE = Path(os.environ.get("TRAIN_CACHE_DIR", os.path.expanduser("~/.cache/digitserve")))
 # New subsets go at the end: a subset's position seeds its pictures.
-SUBSETS = ("digit", "fashion", "multi", "ood", "canvas", "marks", "framed")
+SUBSETS = ("digit", "fashion", "multi", "ood", "canvas", "marks", "framed", "tabled")
 COUNTS = {"digit": 1500, "fashion": 400, "multi": 80, "ood": 120, "canvas": 100, "marks": 60,
-          "framed": 200}  # fmt: skip
+          "framed": 200, "tabled": 100}  # fmt: skip
 PHONE = (3000, 4000)
 PHONE_EVERY = {"digit": 100, "fashion": 100, "multi": 40, "ood": 40, "canvas": 0, "marks": 40,
-               "framed": 40}  # fmt: skip
+               "framed": 40, "tabled": 20}  # fmt: skip
 WEBP_SHARE = 0.35  # of the pictures not saved as JPEG: phones and browsers save WebP too
 CANVAS = 256  # ink masks are drawn at this size, then scaled into the picture
 FONT_FILES = (  # relative to /usr/share/fonts; missing ones are skipped
@@ -95,6 +95,10 @@ MARK_KINDS = ("stroke", "arc", "scribble")  # ink that is no digit
 # on a darker table, in a box drawn around it, or circled
 FRAMINGS = ("tight", "sheet", "boxed", "circled")
 FRAMED_FIRST = 7000  # the framed subset's MNIST test digits: the permutation from here on
+# how the sheet lies in the "tabled" subset: turned 10-45 degrees, a sticky note, running off
+# one edge of the picture, or held up against a dark room
+TABLINGS = ("turned", "note", "off-edge", "held")
+TABLED_FIRST = 7500  # the tabled subset's MNIST test digits: the permutation from here on
 
 
 def split_of(subset: str, index: int) -> str:
@@ -829,6 +833,80 @@ def framed_picture(index: int, mnist: tuple[np.ndarray, np.ndarray]) -> Picture:
     return pic
 
 
+def tabled_picture(index: int, mnist: tuple[np.ndarray, np.ndarray]) -> Picture:
+    """One real MNIST test digit (a part of the permutation no other subset uses) on a sheet of
+    paper or a sticky note lying on a table, as phones photograph them and the ``framed``
+    subset's sheets (fully in view, turned up to 8 degrees) are not: turned 10-45 degrees, a
+    smaller coloured note turned up to 45, a sheet running off one edge of the picture, or a
+    sheet held up against a dark room."""
+    rng = rng_for("tabled", index)
+    perm = np.random.default_rng(SEED).permutation(len(mnist[1]))
+    k = int(perm[(TABLED_FIRST + index) % len(perm)])
+    label = int(mnist[1][k])
+    kind = TABLINGS[index % len(TABLINGS)]
+    tags = [f"mnist-test-{k}"]
+    mask = mnist_mask(mnist[0][k], rng, tags)
+    size_class = size_class_of("tabled", index)
+    out = _size(size_class, rng)
+    rw, rh = _render_size(out)
+    colour, alpha = ink_colour(rng, tags)
+    pic = Picture("tabled", index, label, f"tabled-{kind}", "table", size_class, "digit", tags)
+    table = np.empty((rh, rw, 3), np.float32)
+    if kind == "held":  # a dim room behind the sheet
+        table[:] = rng.uniform(10, 45) + rng.uniform(-8, 8, 3)
+    else:
+        table[:] = rng.uniform(35, 150) + rng.uniform(-20, 15, 3)
+    grain = np.sin(np.linspace(0, float(rng.uniform(20, 60)), rw))[None, :] * 6
+    table += (grain + _field(rng, rh, rw, 12) * 10)[..., None]
+    share = (0.45, 0.6) if kind == "note" else (0.55, 0.8)
+    sh = round(rh * float(rng.uniform(*share)))
+    sw = round(rw * float(rng.uniform(*share)))
+    sheet = paper(rng, sh, sw, "plain")
+    if kind == "note":  # a yellow, pink, green or blue sticky note
+        tint = [(1.0, 0.95, 0.55), (1.0, 0.8, 0.85), (0.8, 1.0, 0.75), (0.75, 0.9, 1.0)]
+        sheet *= np.array(tint[int(rng.integers(len(tint)))], np.float32)
+        tags.append("note")
+    m = _resize_mask(mask, round(min(sh, sw) * float(rng.uniform(0.3, 0.5))))
+    # where the digit lies on the sheet: away from the edge that leaves the picture
+    edge = int(rng.integers(4))  # top, bottom, left, right (for "off-edge")
+    fy, fx = float(rng.uniform(0.2, 0.8)), float(rng.uniform(0.2, 0.8))
+    if kind == "off-edge":
+        far = float(rng.uniform(0.05, 0.3))
+        fy = {0: 1 - far, 1: far}.get(edge, fy)
+        fx = {2: 1 - far, 3: far}.get(edge, fx)
+    place(sheet, m, round(fy * (sh - m.shape[0])), round(fx * (sw - m.shape[1])), colour, alpha)
+    deg = float(rng.uniform(10, 45) * rng.choice([-1, 1])) if kind in ("turned", "note") else 0.0
+    if kind in ("off-edge", "held"):
+        deg = float(rng.uniform(-8, 8))
+    turned = Image.fromarray(np.clip(sheet, 0, 255).astype(np.uint8), "RGB").rotate(
+        deg, Image.Resampling.BICUBIC, expand=True)  # fmt: skip
+    cover = _f(Image.new("L", (sw, sh), 255).rotate(deg, Image.Resampling.BICUBIC, expand=True))
+    th, tw = cover.shape
+    top = round(rng.uniform(0.1, 0.9) * max(0, rh - th))
+    left = round(rng.uniform(0.1, 0.9) * max(0, rw - tw))
+    if kind == "off-edge":  # a sixth to a third of the sheet beyond one edge
+        cut = float(rng.uniform(1 / 6, 1 / 3))
+        if edge == 0:
+            top = -round(cut * th)
+        elif edge == 1:
+            top = rh - th + round(cut * th)
+        elif edge == 2:
+            left = -round(cut * tw)
+        else:
+            left = rw - tw + round(cut * tw)
+        tags.append(("top", "bottom", "left", "right")[edge])
+    # the part of the turned sheet inside the picture
+    y0, x0 = max(0, top), max(0, left)
+    y1, x1 = min(rh, top + th), min(rw, left + tw)
+    a = cover[y0 - top : y1 - top, x0 - left : x1 - left, None]
+    ink = np.asarray(turned, np.float32)[y0 - top : y1 - top, x0 - left : x1 - left]
+    region = table[y0:y1, x0:x1]
+    region[:] = region * (1 - a) + ink * a
+    table *= light(rng, rh, rw, "gradient" if rng.random() < 0.4 else "plain")[..., None]
+    pic.image = camera(table, rng, tags, out_size=out, rotate=False)
+    return pic
+
+
 def load_drawings(folder: Path = CANVAS_DIR) -> list[dict[str, Any]]:
     """The demo page's drawings made by ``canvas.py`` (label, ink, file), in index order."""
     listing = folder / "drawings.json"
@@ -919,6 +997,8 @@ def make(
         return marks_picture(index)
     if subset == "framed":
         return framed_picture(index, mnist)
+    if subset == "tabled":
+        return tabled_picture(index, mnist)
     return ood_picture(index)
 
 

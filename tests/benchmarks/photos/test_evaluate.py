@@ -18,7 +18,8 @@ from benchmarks.photos import report
 from benchmarks.photos.ood_metrics import auroc, photo_ood
 from benchmarks.photos.preprocessings import baseline
 
-COUNTS = {"digit": 6, "fashion": 3, "multi": 1, "ood": 4, "canvas": 2, "marks": 2, "framed": 4}
+COUNTS = {"digit": 6, "fashion": 3, "multi": 1, "ood": 4, "canvas": 2, "marks": 2, "framed": 4,
+          "tabled": 4}  # fmt: skip
 
 
 def _png(arr: np.ndarray) -> bytes:
@@ -110,10 +111,13 @@ def test_a_whole_run_with_a_stand_in_model(tmp_path: Path, monkeypatch: pytest.M
     )
     assert {it["role"] for it in items} == {"own", "page", "other", "framed"}
     assert {"format:png", "subset:canvas"} <= set().union(*(r["groups"] for r in runs.values()))
-    # the framed subset is scored apart: its own group, never in "all"
-    framed = [it for it in items if it["role"] == "framed"]
-    assert len(framed) == COUNTS["framed"] and all("all" not in it["groups"] for it in framed)
-    assert sum(runs[s]["groups"].get("framed", {"n": 0})["n"] for s in runs) == COUNTS["framed"]
+    # the framed and tabled subsets are scored apart: each its own group, never in "all"
+    apart = [it for it in items if it["role"] == "framed"]
+    assert len(apart) == COUNTS["framed"] + COUNTS["tabled"]
+    assert all("all" not in it["groups"] for it in apart)
+    for subset in ("framed", "tabled"):
+        n = sum(runs[s]["groups"].get(subset, {"n": 0})["n"] for s in runs)
+        assert n == COUNTS[subset]
     text = report.markdown(result)
     assert "| mnist | 1 (r) | 0.9900 | dev |" in text and "## Speed" in text
     assert "## Framings the other subsets do not hold" in text

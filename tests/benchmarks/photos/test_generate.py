@@ -10,7 +10,8 @@ from PIL import Image
 
 from benchmarks.photos import generate as gen
 
-COUNTS = {"digit": 9, "fashion": 4, "multi": 2, "ood": 8, "canvas": 2, "marks": 3, "framed": 8}
+COUNTS = {"digit": 9, "fashion": 4, "multi": 2, "ood": 8, "canvas": 2, "marks": 3, "framed": 8,
+          "tabled": 8}  # fmt: skip
 
 
 def _data() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
@@ -36,6 +37,10 @@ def test_generation_is_deterministic_with_complete_labels(tmp_path: Path) -> Non
             assert row["label"] in range(10) and row["framing"] == "digit"
             assert row["source"] == f"framed-{gen.FRAMINGS[row['index'] % len(gen.FRAMINGS)]}"
             assert row["item"].startswith("mnist-test-")
+        if row["subset"] == "tabled":  # one digit, on a sheet lying each way in turn
+            assert row["label"] in range(10) and row["framing"] == "digit"
+            assert row["source"] == f"tabled-{gen.TABLINGS[row['index'] % len(gen.TABLINGS)]}"
+            assert row["item"].startswith("mnist-test-") and row["scene"] == "table"
         if row["subset"] in ("digit", "fashion"):
             assert row["label"] in range(10)
             assert row["framing"] == ("digit" if row["subset"] == "digit" else "item")
