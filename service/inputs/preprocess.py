@@ -549,7 +549,7 @@ def _steepness(grey: np.ndarray, background: float, peak: float) -> float:
     smooth = box_blur(grey) if min(grey.shape) >= FULL_PEAK_SIDE else grey
     level = (smooth - background) / max(peak - background, 1e-6)
     inked = level > 0.1
-    if not inked.any():
+    if not inked.any() or min(level.shape) < 2:  # a line of pixels has no slope across it
         return 0.0
     dy, dx = np.gradient(level)
     return quantile(np.hypot(dy, dx)[inked], 0.99) * min(grey.shape)

@@ -453,6 +453,18 @@ def test_a_loop_with_a_speck_in_it_is_a_digit_not_a_frame() -> None:
     assert kept[:, :30].sum() == 0 and kept[35:86, 45:56].min() == 1.0
 
 
+@pytest.mark.parametrize("shape", [(100, 1), (1, 100)])
+def test_a_picture_one_pixel_across_is_refused_not_a_server_error(
+    shape: tuple[int, int], to_bytes: ToBytes
+) -> None:
+    """A line of pixels lighter than its ground reached the slope measure, which needs two
+    pixels each way (a ValueError: a 500)."""
+    line = np.full(shape, 170, np.uint8)
+    line.reshape(-1)[1:4] = 228
+    with pytest.raises(NoInkFound):
+        decode_image(to_bytes(line), max_pixels=LIMIT)
+
+
 def test_one_pixel_image_is_not_a_digit(to_bytes: ToBytes) -> None:
     with pytest.raises(NoInkFound):
         decode_image(to_bytes(np.full((1, 1), 255, np.uint8)), max_pixels=LIMIT)
