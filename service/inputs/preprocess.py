@@ -101,6 +101,7 @@ CORNER_SHARE = 0.1  # a piece filling a corner goes when the writing clear of th
 PAGE_AREA = 0.2
 PAGE_SOLID = 0.9  # share of its convex hull the sheet fills (a turned rectangle all of it)
 PAGE_CONTRAST = 40.0
+PAGE_BLANK = 0.8  # share of the sheet that is bare (its holes, the writing, are the rest)
 # A stroke's core the paper's first estimate missed (see _with_cores): its middle level within
 # CORE_LEVEL of the way from the rim's ink to the paper, at least CORE_RIM of its surround rim
 CORE_LEVEL = 0.25
@@ -286,8 +287,11 @@ def _page(grey: np.ndarray) -> Page | None:
     ):
         return None
     sheet = filled(pieces.mask(np.arange(pieces.n) == i, (sh, sw)))
-    if np.count_nonzero(sheet) < PAGE_SOLID * _hull_area(sheet[y0 : y1 + 1, x0 : x1 + 1]):
+    size = np.count_nonzero(sheet)
+    if size < PAGE_SOLID * _hull_area(sheet[y0 : y1 + 1, x0 : x1 + 1]):
         return None
+    if pieces.area[i] < PAGE_BLANK * size:
+        return None  # mostly writing: a light digit (a bold 0 or 8) on a dark ground, its loops
     off = dilate(~sheet)  # the sheet's edge (its shadow, a lighter rim) goes with the surface
     off = np.repeat(np.repeat(off, step, axis=0), step, axis=1)[:h, :w]
     box = (slice(y0 * step, min(h, (y1 + 1) * step)), slice(x0 * step, min(w, (x1 + 1) * step)))
