@@ -11,8 +11,9 @@ picture has no white ground to measure it against):
    ring's inliers so an item touching the border does not tilt it.
 2. Item: pixels whose colour is far from the plane by more than the ring's own noise (texture
    and grain are smoothed first); its connected pieces without specks (see
-   :mod:`service.inputs.components`) and without small pieces or other items beside it (the
-   biggest is read: a flat-lay of two garments framed together is neither), holes filled (a print
+   :mod:`service.inputs.components`) and without small pieces or other items beside it, left or
+   right (the biggest is read: a flat-lay of two garments framed together is neither), holes
+   filled (a print
    on a shirt, a white collar).
 3. Tone: how far the item is from the background, in the direction most of it differs (darker
    than a light table: dark parts bright, as Fashion-MNIST's negation makes them; lighter than
@@ -127,19 +128,14 @@ def _on_the_item(comp: Components, keep: np.ndarray) -> np.ndarray:
         & (comp.y0 <= comp.y1[big])
     )
     keep = keep & (overlaps | (comp.area >= SPECK_SHARE * comp.area[big]))
-    # other items beside it (a flat-lay, a pair of shoes apart): clear of its box and either
-    # about as big, or with more ground between their boxes than a detached part of one item
-    # (a sole, a strap) leaves
-    gap = np.maximum.reduce(
-        [
-            comp.x0 - comp.x1[big],
-            comp.x0[big] - comp.x1,
-            comp.y0 - comp.y1[big],
-            comp.y0[big] - comp.y1,
-        ]
-    )
+    # other items beside it (a flat-lay, a pair of shoes apart): clear of its columns, and
+    # either about as big or with more ground between them than a detached part of one item (a
+    # strap) leaves. Pieces above or below it are the same garment's, cut by bands the colour of
+    # the ground (stripes, a light belt), or a shoe's sole
+    gap = np.maximum(comp.x0 - comp.x1[big], comp.x0[big] - comp.x1)
     size = max(comp.x1[big] - comp.x0[big], comp.y1[big] - comp.y0[big]) + 1
-    apart = ~overlaps & ((comp.area >= APART_SHARE * comp.area[big]) | (gap > APART_GAP * size))
+    beside = gap > 0
+    apart = beside & ((comp.area >= APART_SHARE * comp.area[big]) | (gap > APART_GAP * size))
     return keep & ~apart
 
 

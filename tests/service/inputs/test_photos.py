@@ -305,6 +305,23 @@ def test_a_garment_on_a_dotted_ground_is_found(
     assert _silhouette_iou(out, shirt) > 0.85
 
 
+@pytest.mark.parametrize("band", [12, 20])
+def test_a_garment_cut_by_stripes_the_ground_s_colour_stays_whole(
+    band: int, to_bytes: ToBytes
+) -> None:
+    """White stripes on a white table cut a shirt into pieces one above another: one garment,
+    not several side by side (each of its stripes was read alone)."""
+    rng = np.random.default_rng(15)
+    m = np.zeros((256, 256))
+    for top in range(40, 220, 30):
+        m[top : top + 30 - band // 2, 70:187] = 1.0  # dark stripes, light ones between
+    pic = np.clip(225 - 185 * m + rng.normal(0, 3, m.shape), 0, 255)
+    rgb = np.repeat(pic[..., None], 3, axis=2).astype(np.uint8)
+    out = decode_image(to_bytes(rgb), max_pixels=LIMIT, fit="item")
+    rows = np.flatnonzero(out.max(axis=1) > 0.05)
+    assert rows[0] == 0 and rows[-1] == 27  # all the stripes, the longer side filling the frame
+
+
 @pytest.mark.parametrize("second", [0.5, 0.8])
 def test_of_two_items_side_by_side_the_bigger_is_read(
     second: float, shirt: np.ndarray, to_bytes: ToBytes
