@@ -395,18 +395,48 @@ def _with_cores(grey: np.ndarray, rough: np.ndarray, cell: int) -> np.ndarray:
     if np.count_nonzero(dark) < cell * cell:
         return rough
     comp = components(dark)
-    out = rough
-    for k in np.flatnonzero(comp.area >= cell * cell):
-        piece = comp.mask(np.arange(comp.n) == k, rough.shape)
-        if quantile(grey[piece], 0.5) > ink + CORE_LEVEL * (paper - ink):
-            continue
-        # the surround beyond the picture's edges counts as paper: a stroke is cut short by a
-        # crop, a region along an edge (a lit or shaded strip) is not enclosed
-        padded = np.pad(piece, 1)
-        ring = dilate(padded) & ~padded
-        if np.count_nonzero(ring[1:-1, 1:-1] & rough) >= CORE_RIM * np.count_nonzero(ring):
-            out = out | piece
-    return out
+    big = comp.area >= cell * cell
+    if not big.any():
+        return rough
+    # every big piece's pixels at once, labelled 1.., in the picture padded by one pixel: the
+    # surround beyond its edges counts as paper (a stroke is cut short by a crop, a region along
+    # an edge, a lit or shaded strip, is not enclosed)
+    h, w = rough.shape
+    runs = big[comp.label]
+    lengths = comp.ends[runs] - comp.starts[runs]
+    first = (comp.rows[runs] + 1) * (w + 2) + comp.starts[runs] + 1
+    pixels = np.repeat(first - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+    owner = np.repeat(comp.label[runs] + 1, lengths)
+    labels = np.zeros((h + 2) * (w + 2), np.int64)
+    labels[pixels] = owner
+    n = comp.n + 1
+    # each piece's middle level (nearest rank, as quantile), from its pixels sorted by level
+    levels = np.pad(grey, 1).ravel()[pixels]
+    order = np.lexsort((levels, owner))
+    counts = np.bincount(owner, minlength=n)
+    starts = np.cumsum(counts) - counts
+    middle = levels[order][
+        np.minimum(starts + np.round(0.5 * (counts - 1)).astype(np.int64), len(order) - 1)
+    ]
+    # each piece's surround: the (pixel, piece) pairs of unlabelled pixels next to it
+    grid = labels.reshape(h + 2, w + 2)
+    pairs = [
+        np.flatnonzero((grid == 0) & (nb > 0)) * n + nb[(grid == 0) & (nb > 0)]
+        for dy in (-1, 0, 1)
+        for dx in (-1, 0, 1)
+        if dy or dx
+        for nb in [np.roll(grid, (dy, dx), axis=(0, 1))]
+    ]
+    ring = np.unique(np.concatenate(pairs))
+    ring_owner = ring % n
+    on_rough = np.pad(rough, 1).ravel()[ring // n]
+    around = np.bincount(ring_owner, minlength=n)
+    rimmed = np.bincount(ring_owner[on_rough], minlength=n)
+    core = (
+        (counts > 0) & (middle <= ink + CORE_LEVEL * (paper - ink)) & (rimmed >= CORE_RIM * around)
+    )
+    core[0] = False
+    return rough | core[labels].reshape(h + 2, w + 2)[1:-1, 1:-1]
 
 
 def _without_corners(comp: Components, keep: np.ndarray, mask: np.ndarray) -> np.ndarray:
