@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from service.errors import NotReady
+from service.errors import DeadlineExceeded, NotReady
 from service.serving.batcher import Batcher
 from service.serving.deadline import EDGE_DEADLINE
 from service.serving.inference import validate
@@ -62,10 +62,11 @@ async def _run(batcher: Batcher, step: int, batch: np.ndarray, timeout: float | 
     the whole."""
     if len(batch) <= step:
         return await batcher.submit(batch, timeout)
-    loop = asyncio.get_running_loop()
-    end = None if timeout is None else loop.time() + timeout
     parts = []
-    for start in range(0, len(batch), step):
-        left = None if end is None else max(end - loop.time(), 0.0)
-        parts.append(await batcher.submit(batch[start : start + step], left))
+    try:
+        async with asyncio.timeout(timeout):  # the part waiting when it passes is cancelled
+            for start in range(0, len(batch), step):
+                parts.append(await batcher.submit(batch[start : start + step]))
+    except TimeoutError:
+        raise DeadlineExceeded(f"prediction did not finish within {timeout:g} s") from None
     return np.concatenate(parts)
