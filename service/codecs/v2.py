@@ -106,7 +106,7 @@ def _json_length(body: bytes) -> int | None:
     """The length of a JSON object that binary data follows, for a request that did not say it
     (the Inference-Header-Content-Length header); None when the body is not such a request."""
     try:
-        body.decode()
+        text = body.decode()
     except UnicodeDecodeError as exc:
         end = body.rfind(b"}", 0, exc.start) + 1
     else:  # all text, as tensor bytes may happen to be: the JSON ends where trailing data starts
@@ -114,9 +114,10 @@ def _json_length(body: bytes) -> int | None:
             orjson.loads(body)
             return None
         except orjson.JSONDecodeError as exc:
-            if "after document" not in exc.msg or b"binary_data_size" not in body[: exc.pos]:
+            trailing = len(text[: exc.pos].encode())  # the error counts characters, not bytes
+            if "after document" not in exc.msg or b"binary_data_size" not in body[:trailing]:
                 return None
-            end = body.rfind(b"}", 0, exc.pos) + 1
+            end = body.rfind(b"}", 0, trailing) + 1
     if end <= 0:
         return None
     try:
@@ -132,7 +133,7 @@ def decode_infer_request(body: bytes, header_length: str | None = None) -> Infer
     try:
         doc = parse_json(text, tensor_at=_tensor_at, accept=_float_tensors_only)
     except BadRequest as exc:
-        if header_length is not None:
+        if header_length is not None and str(exc).startswith("malformed JSON"):
             raise BadRequest(
                 f"{exc} in the first {len(head)} bytes (Inference-Header-Content-Length); is "
                 "that the JSON part's length?"

@@ -214,6 +214,9 @@ def test_binary_data_that_reads_as_text_gets_the_same_hint(values: list[float]) 
         v2.decode_infer_request(body)
     with pytest.raises(BadRequest, match=r"^malformed JSON"):  # junk after plain JSON: no hint
         v2.decode_infer_request(b'{"inputs": []} x')
+    body, hl = binary_request({"id": "café", "inputs": [inp]}, x.tobytes())  # é: 2 bytes
+    with pytest.raises(BadRequest, match=f"send Inference-Header-Content-Length: {hl}"):
+        v2.decode_infer_request(body)
 
 
 @pytest.mark.parametrize("off", [-3, 5])
