@@ -265,9 +265,10 @@ def _page(grey: np.ndarray) -> Page | None:
     step = max(1, max(h, w) // 64)
     small = grey[::step, ::step]
     sh, sw = small.shape
-    middle = quantile(small[sh // 4 : sh - sh // 4, sw // 4 : sw - sw // 4], 0.5)
+    # the sheet's level: it covers PAGE_AREA of the picture at least, off the middle perhaps
+    paper = quantile(small, 1 - PAGE_AREA / 2)
     sides = (small[0], small[-1], small[:, 0], small[:, -1])  # top, bottom, left, right
-    surface = [quantile(side, 0.9) + PAGE_CONTRAST <= middle for side in sides]
+    surface = [quantile(side, 0.9) + PAGE_CONTRAST <= paper for side in sides]
     if sum(surface) < 3:
         return None  # the usual photo: the paper reaches the picture's edges (quick to tell)
     lo, hi = quantiles(small, (0.05, 0.95))

@@ -235,19 +235,24 @@ def test_a_one_cropped_tight_is_a_digit_and_a_rule_off_the_page_is_not(
         decode_image(to_bytes(ruled.astype(np.uint8), fmt), max_pixels=LIMIT)
 
 
-@pytest.mark.parametrize("angle", [0, 12])
-def test_a_sheet_running_off_one_edge_of_the_photo(angle: float, to_bytes: ToBytes) -> None:
+@pytest.mark.parametrize(
+    ("angle", "size", "at"),
+    [(0, (600, 1000), None), (12, (600, 1000), None), (0, (500, 700), (380, 650))],
+)
+def test_a_sheet_running_off_one_edge_of_the_photo(
+    angle: float, size: tuple[int, int], at: tuple[int, int] | None, to_bytes: ToBytes
+) -> None:
     """The sheet's bottom out of the picture: the table along the other three edges still
-    tells the sheet from it."""
+    tells the sheet from it, the picture's middle on the sheet or not."""
     rng = np.random.default_rng(6)
     w, h = 900, 1200
     table = np.clip(np.array([90, 60, 40]) + rng.normal(0, 10, (h, w, 3)), 0, 255)
-    sheet = seven("RGB", (235, 232, 225), (30, 30, 90), size=(600, 1000)).rotate(
+    sheet = seven("RGB", (235, 232, 225), (30, 30, 90), size=size).rotate(
         angle, expand=True, fillcolor=(235, 232, 225)
     )
-    cover = Image.new("L", (600, 1000), 255).rotate(angle, expand=True)
+    cover = Image.new("L", size, 255).rotate(angle, expand=True)
     photo = Image.fromarray(table.astype(np.uint8))
-    photo.paste(sheet, ((w - sheet.width) // 2, 300), cover)
+    photo.paste(sheet, at or ((w - sheet.width) // 2, 300), cover)
     out = decode_image(to_bytes(photo, "JPEG", quality=88), max_pixels=LIMIT)
     turned = preprocess_pil(seven("L", 0, 255).rotate(angle, fillcolor=0))
     assert np.abs(out - turned).mean() < 0.06
