@@ -748,23 +748,43 @@ def _frame_mask(
     return _f(ink)
 
 
+_APART = {  # subset -> (its first MNIST test digit in the permutation, its kinds, its scene)
+    "framed": (FRAMED_FIRST, FRAMINGS, "plain"),
+    "tabled": (TABLED_FIRST, TABLINGS, "table"),
+}
+
+
+def _one_digit(
+    subset: str, index: int, mnist: tuple[np.ndarray, np.ndarray]
+) -> tuple[
+    np.random.Generator, np.ndarray, str, Picture, tuple[int, int], tuple[np.ndarray, float]
+]:
+    """What a picture of one real MNIST test digit in a scored-apart subset starts from: its
+    random stream, the digit's ink mask, its kind (one each in turn), the picture, its output
+    size and the pen (colour, opacity)."""
+    first, kinds, scene = _APART[subset]
+    rng = rng_for(subset, index)
+    perm = np.random.default_rng(SEED).permutation(len(mnist[1]))
+    k = int(perm[(first + index) % len(perm)])
+    kind = kinds[index % len(kinds)]
+    tags = [f"mnist-test-{k}"]
+    mask = mnist_mask(mnist[0][k], rng, tags)
+    size_class = size_class_of(subset, index)
+    out = _size(size_class, rng)
+    pen = ink_colour(rng, tags)
+    pic = Picture(subset, index, int(mnist[1][k]), f"{subset}-{kind}", scene, size_class, "digit",
+                  tags)  # fmt: skip
+    return rng, mask, kind, pic, out, pen
+
+
 def framed_picture(index: int, mnist: tuple[np.ndarray, np.ndarray]) -> Picture:
     """One real MNIST test digit (a part of the permutation no other subset uses) framed as
     users' pictures are and the other subsets are not: cropped tight around the digit, written
     on a sheet of paper photographed lying on a darker table, or with a box or a circle drawn
     around it (a form's cell, a marked answer)."""
-    rng = rng_for("framed", index)
-    perm = np.random.default_rng(SEED).permutation(len(mnist[1]))
-    k = int(perm[(FRAMED_FIRST + index) % len(perm)])
-    label = int(mnist[1][k])
-    kind = FRAMINGS[index % len(FRAMINGS)]
-    tags = [f"mnist-test-{k}"]
-    mask = mnist_mask(mnist[0][k], rng, tags)
-    size_class = size_class_of("framed", index)
-    out = _size(size_class, rng)
+    rng, mask, kind, pic, out, (colour, alpha) = _one_digit("framed", index, mnist)
+    tags, size_class = pic.tags, pic.size_class
     rw, rh = _render_size(out)
-    colour, alpha = ink_colour(rng, tags)
-    pic = Picture("framed", index, label, f"framed-{kind}", "plain", size_class, "digit", tags)
     if kind == "tight":  # the digit fills the picture: a margin of 0-8% of it on each side
         scene = str(rng.choice(["plain", "tinted", "ruled", "squared"]))
         m = _resize_mask(mask, round(0.6 * rh))
@@ -839,18 +859,9 @@ def tabled_picture(index: int, mnist: tuple[np.ndarray, np.ndarray]) -> Picture:
     subset's sheets (fully in view, turned up to 8 degrees) are not: turned 10-45 degrees, a
     smaller coloured note turned up to 45, a sheet running off one edge of the picture, or a
     sheet held up against a dark room."""
-    rng = rng_for("tabled", index)
-    perm = np.random.default_rng(SEED).permutation(len(mnist[1]))
-    k = int(perm[(TABLED_FIRST + index) % len(perm)])
-    label = int(mnist[1][k])
-    kind = TABLINGS[index % len(TABLINGS)]
-    tags = [f"mnist-test-{k}"]
-    mask = mnist_mask(mnist[0][k], rng, tags)
-    size_class = size_class_of("tabled", index)
-    out = _size(size_class, rng)
+    rng, mask, kind, pic, out, (colour, alpha) = _one_digit("tabled", index, mnist)
+    tags = pic.tags
     rw, rh = _render_size(out)
-    colour, alpha = ink_colour(rng, tags)
-    pic = Picture("tabled", index, label, f"tabled-{kind}", "table", size_class, "digit", tags)
     table = np.empty((rh, rw, 3), np.float32)
     if kind == "held":  # a dim room behind the sheet
         table[:] = rng.uniform(10, 45) + rng.uniform(-8, 8, 3)
