@@ -128,15 +128,24 @@ def _on_the_item(comp: Components, keep: np.ndarray) -> np.ndarray:
         & (comp.y0 <= comp.y1[big])
     )
     keep = keep & (overlaps | (comp.area >= SPECK_SHARE * comp.area[big]))
-    # other items beside it (a flat-lay, a pair of shoes apart): clear of its columns, and
-    # either about as big or with more ground between them than a detached part of one item (a
-    # strap) leaves. Pieces above or below it are the same garment's, cut by bands the colour of
-    # the ground (stripes, a light belt), or a shoe's sole
-    gap = np.maximum(comp.x0 - comp.x1[big], comp.x0[big] - comp.x1)
-    size = max(comp.x1[big] - comp.x0[big], comp.y1[big] - comp.y0[big]) + 1
-    beside = gap > 0
-    apart = beside & ((comp.area >= APART_SHARE * comp.area[big]) | (gap > APART_GAP * size))
-    return keep & ~apart
+    # the item is the biggest piece and what lies near it, gathered outwards (a strap, a sole,
+    # the stripes of a shirt cut by bands the colour of the ground, each near the last); other
+    # items (a flat-lay, a pair of shoes apart) have more ground between them, or lie beside it
+    # (clear of its columns) and are about as big
+    margin = APART_GAP * (max(comp.x1[big] - comp.x0[big], comp.y1[big] - comp.y0[big]) + 1)
+    x0, x1, y0, y1 = comp.x0[big], comp.x1[big], comp.y0[big], comp.y1[big]
+    member = np.zeros_like(keep)
+    member[big] = True
+    while True:
+        across = np.maximum(comp.x0 - x1, x0 - comp.x1)
+        gap = np.maximum(across, np.maximum(comp.y0 - y1, y0 - comp.y1))
+        twin = (across > 0) & (comp.area >= APART_SHARE * comp.area[big])
+        near = keep & ~member & (gap <= margin) & ~twin
+        if not near.any():
+            return member
+        member |= near
+        x0, x1 = min(x0, comp.x0[near].min()), max(x1, comp.x1[near].max())
+        y0, y1 = min(y0, comp.y0[near].min()), max(y1, comp.y1[near].max())
 
 
 def item_ink(colour: np.ndarray, grey: np.ndarray) -> np.ndarray | None:

@@ -322,6 +322,22 @@ def test_a_garment_cut_by_stripes_the_ground_s_colour_stays_whole(
     assert rows[0] == 0 and rows[-1] == 27  # all the stripes, the longer side filling the frame
 
 
+@pytest.mark.parametrize("at", [(170, 60), (175, 150)])  # straight below, below and aside
+def test_of_two_items_one_above_the_other_the_bigger_is_read(
+    at: tuple[int, int], shirt: np.ndarray, to_bytes: ToBytes
+) -> None:
+    """A second garment below the first, with ground between them: not part of it (framed
+    together, both came out squeezed into one narrow box)."""
+    rng = np.random.default_rng(16)
+    m = np.zeros((300, 330))
+    m[10:130, 60:180] = shirt_mask(120)
+    m[at[0] : at[0] + 100, at[1] : at[1] + 100] = shirt_mask(100)
+    pic = np.clip(230 - 170 * m + rng.normal(0, 3, m.shape), 0, 255)
+    rgb = np.repeat(pic[..., None], 3, axis=2).astype(np.uint8)
+    out = decode_image(to_bytes(rgb), max_pixels=LIMIT, fit="item")
+    assert _silhouette_iou(out, shirt) > 0.85
+
+
 @pytest.mark.parametrize("second", [0.5, 0.8])
 def test_of_two_items_side_by_side_the_bigger_is_read(
     second: float, shirt: np.ndarray, to_bytes: ToBytes
