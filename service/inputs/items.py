@@ -41,7 +41,8 @@ PEAK_SHARE = 0.1  # ... and at least this share of the strongest difference
 MIN_THRESHOLD = 10.0
 TONE_FLOOR = 0.15  # the dimmest tone inside the item
 APART_SHARE = 0.3  # another item: this share of the biggest's area, or ...
-APART_GAP = 0.1  # ... this much ground (of the biggest's size) between their boxes
+APART_GAP = 0.1  # ... this much ground (of the biggest's size) beside it, ...
+APART_BAND = 0.3  # ... or this much above or below it
 MIN_ITEM_SIDE = 0.1  # an item smaller than this share of the picture is a speck
 RING_SAMPLES = 2048  # ring pixels the background is fitted on, at most about
 VIGNETTE_GAIN = 0.7  # the fall-off is kept when it leaves the ring this much closer to the fit
@@ -129,18 +130,22 @@ def _on_the_item(comp: Components, keep: np.ndarray) -> np.ndarray:
     )
     keep = keep & (overlaps | (comp.area >= SPECK_SHARE * comp.area[big]))
     # the item is the biggest piece and what lies near it, gathered outwards (a strap, a sole,
-    # the stripes of a shirt cut by bands the colour of the ground, each near the last); other
-    # items (a flat-lay, a pair of shoes apart) have more ground between them, or lie beside it
-    # (clear of its columns) and are about as big
-    margin = APART_GAP * (max(comp.x1[big] - comp.x0[big], comp.y1[big] - comp.y0[big]) + 1)
+    # the stripes of a shirt cut by bands the colour of the ground, each near the last: a band
+    # across a garment, a belt or a midsole, leaves more ground above and below than a strap
+    # does beside); other items (a flat-lay, a pair of shoes apart) have more ground between
+    # them, or lie beside the biggest piece (clear of its columns) and are about as big
+    size = max(comp.x1[big] - comp.x0[big], comp.y1[big] - comp.y0[big]) + 1
+    twin = (np.maximum(comp.x0 - comp.x1[big], comp.x0[big] - comp.x1) > 0) & (
+        comp.area >= APART_SHARE * comp.area[big]
+    )
     x0, x1, y0, y1 = comp.x0[big], comp.x1[big], comp.y0[big], comp.y1[big]
     member = np.zeros_like(keep)
     member[big] = True
     while True:
         across = np.maximum(comp.x0 - x1, x0 - comp.x1)
-        gap = np.maximum(across, np.maximum(comp.y0 - y1, y0 - comp.y1))
-        twin = (across > 0) & (comp.area >= APART_SHARE * comp.area[big])
-        near = keep & ~member & (gap <= margin) & ~twin
+        down = np.maximum(comp.y0 - y1, y0 - comp.y1)
+        near = (across <= APART_GAP * size) & (down <= APART_BAND * size)
+        near &= keep & ~member & ~twin
         if not near.any():
             return member
         member |= near

@@ -102,7 +102,6 @@ PAGE_AREA = 0.2
 PAGE_SOLID = 0.9  # share of its convex hull the sheet fills (a turned rectangle all of it)
 PAGE_CONTRAST = 40.0
 PAGE_BLANK = 0.8  # share of the sheet that is bare (its holes, the writing, are the rest)
-PAGE_CONTACT = 0.4  # a sheet running off an edge covers this share of it at least
 # A stroke's core the paper's first estimate missed (see _with_cores): its middle level within
 # CORE_LEVEL of the way from the rim's ink to the paper, at least CORE_RIM of its surround rim
 CORE_LEVEL = 0.25
@@ -294,12 +293,6 @@ def _page(grey: np.ndarray) -> Page | None:
         return None
     if pieces.area[i] < PAGE_BLANK * size:
         return None  # mostly writing: a light digit (a bold 0 or 8) on a dark ground, its loops
-    # a sheet running off an edge crosses it broadly; a light digit cut by it, with a stroke or two
-    for edge, touched in zip(
-        (sheet[0], sheet[-1], sheet[:, 0], sheet[:, -1]), touches, strict=True
-    ):
-        if touched and np.count_nonzero(edge) < PAGE_CONTACT * edge.size:
-            return None
     off = dilate(~sheet)  # the sheet's edge (its shadow, a lighter rim) goes with the surface
     off = np.repeat(np.repeat(off, step, axis=0), step, axis=1)[:h, :w]
     box = (slice(y0 * step, min(h, (y1 + 1) * step)), slice(x0 * step, min(w, (x1 + 1) * step)))

@@ -258,20 +258,15 @@ def test_a_sheet_running_off_one_edge_of_the_photo(
     assert np.abs(out - turned).mean() < 0.06
 
 
-@pytest.mark.parametrize(
-    ("digit", "bold", "cut"), [("0", 4, False), ("0", 8, False), ("8", 4, False), ("8", 12, True),
-                               ("0", 6, True), ("6", 12, True)]
-)  # fmt: skip
-def test_a_bold_light_digit_on_a_dark_ground_is_no_sheet(digit: str, bold: int, cut: bool) -> None:
+@pytest.mark.parametrize(("digit", "bold"), [("0", 4), ("0", 8), ("8", 4)])
+def test_a_bold_light_digit_on_a_dark_ground_is_no_sheet(digit: str, bold: int) -> None:
     """Its loops filled, a bold white 0 cropped tight on a chalkboard is as convex as a sheet
-    on a table; but a sheet is mostly bare paper, and the digit mostly its loops. Cut by the
-    picture's top edge, it crosses the edge with a stroke or two, a sheet running off it
-    broadly."""
+    on a table; but a sheet is mostly bare paper, and the digit mostly its loops."""
     picture = Image.new("L", (256, 256), 45)
     draw = ImageDraw.Draw(picture)
     font = ImageFont.load_default(size=230)
     x0, y0, x1, y1 = draw.textbbox((0, 0), digit, font=font, stroke_width=bold)
-    at = ((256 - (x1 - x0)) / 2 - x0, -y0 - 8 if cut else (256 - (y1 - y0)) / 2 - y0)
+    at = ((256 - (x1 - x0)) / 2 - x0, (256 - (y1 - y0)) / 2 - y0)
     draw.text(at, digit, font=font, fill=225, stroke_width=bold, stroke_fill=225)
     rng = np.random.default_rng(0)
     lit = np.linspace(0.8, 1.1, 256)[None, :]  # uneven light: not an even ground
