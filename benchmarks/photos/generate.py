@@ -891,13 +891,7 @@ def tabled_picture(index: int, mnist: tuple[np.ndarray, np.ndarray]) -> Picture:
         deg = float(rng.uniform(-8, 8))
     turned = Image.fromarray(np.clip(sheet, 0, 255).astype(np.uint8), "RGB").rotate(
         deg, Image.Resampling.BICUBIC, expand=True)  # fmt: skip
-    cover_img = Image.new("L", (sw, sh), 255).rotate(deg, Image.Resampling.BICUBIC, expand=True)
-    fit = min(1.0, 0.95 * rw / turned.width, 0.95 * rh / turned.height)
-    if kind != "off-edge" and fit < 1.0:  # a turned sheet larger than the picture: all in view
-        size = (max(1, round(turned.width * fit)), max(1, round(turned.height * fit)))
-        turned = turned.resize(size, Image.Resampling.BILINEAR)
-        cover_img = cover_img.resize(size, Image.Resampling.BILINEAR)
-    cover = _f(cover_img)
+    cover = _f(Image.new("L", (sw, sh), 255).rotate(deg, Image.Resampling.BICUBIC, expand=True))
     th, tw = cover.shape
     top = round(rng.uniform(0.1, 0.9) * max(0, rh - th))
     left = round(rng.uniform(0.1, 0.9) * max(0, rw - tw))
