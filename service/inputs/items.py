@@ -11,10 +11,9 @@ picture has no white ground to measure it against):
    ring's inliers so an item touching the border does not tilt it.
 2. Item: pixels whose colour is far from the plane by more than the ring's own noise (texture
    and grain are smoothed first); its connected pieces without specks (see
-   :mod:`service.inputs.components`) and without small pieces or other items beside it, left or
-   right (the biggest is read: a flat-lay of two garments framed together is neither), holes
-   filled (a print
-   on a shirt, a white collar).
+   :mod:`service.inputs.components`), without small pieces beside it and without other items
+   (the biggest is read, with what lies near it: a flat-lay of two garments framed together is
+   neither), holes filled (a print on a shirt, a white collar).
 3. Tone: how far the item is from the background, in the direction most of it differs (darker
    than a light table: dark parts bright, as Fashion-MNIST's negation makes them; lighter than
    a dark one: light parts bright). The item decides, not the picture's overall level, which a
