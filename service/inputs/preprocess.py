@@ -83,6 +83,8 @@ SEVERAL_EDGE_SLIVER = 0.3  # a piece on the picture's edge narrower than this (o
 FRAME_CONTENT = 0.35
 FRAME_INSIDE = 0.9
 FRAME_NEAR = 0.25  # a touching frame's inside edge: at most this share of it is writing
+# lines across a frame are looked at away from the edges of its box, this percent on each side
+FRAME_MARGIN_PCT = 15
 FRAME_SPECK = 0.02  # a piece smaller than this share of the frame's ink is a speck, left alone
 MIN_PEAK = 0.18  # a photo's strongest ink darker than its paper by less than this is blank ...
 FULL_PEAK_SIDE = 64  # ... in a picture whose shorter side has at least this many pixels
@@ -666,7 +668,7 @@ def _peeled(comp: Components, outer: int, mask: np.ndarray) -> np.ndarray | None
     piece = comp.mask(keep, mask.shape)
     rows = piece[comp.y0[outer] : comp.y1[outer] + 1]
     h = rows.shape[0]
-    rows = rows[h * 15 // 100 : h - h * 15 // 100]
+    rows = rows[_inset(h) : h - _inset(h)]
     inked = rows.any(axis=1)
     if not inked.any():
         return None
@@ -697,6 +699,12 @@ def _peeled(comp: Components, outer: int, mask: np.ndarray) -> np.ndarray | None
     return dilate(band)
 
 
+def _inset(side: int) -> int:
+    """How far in from each edge of a frame's box, ``side`` pixels long, lines across it are
+    looked at (its corners and rounded ends hold no line across)."""
+    return side * FRAME_MARGIN_PCT // 100
+
+
 def _closed_around(mask: np.ndarray) -> bool:
     """Whether a line across the ink's box, and one down it, away from its edges, each meet
     ink three times or more, as lines across a frame and what it holds do (lines across a 0 or
@@ -707,7 +715,7 @@ def _closed_around(mask: np.ndarray) -> bool:
     if rows.size < 3 or cols.size < 3:
         return False
     y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
-    dy, dx = (y1 - y0) * 15 // 100, (x1 - x0) * 15 // 100
+    dy, dx = _inset(y1 - y0), _inset(x1 - x0)
     across = mask[y0 + dy : y1 - dy, x0:x1]
     if not across.size or _most_runs(across) < 3:
         return False
