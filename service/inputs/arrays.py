@@ -68,14 +68,34 @@ def _count_hint(instances: list[Any], side: int) -> int:
     if not isinstance(first, list):
         return 1  # one flat image
     if first and isinstance(first[0], list):
+        pixel = first[0][0] if first[0] else None
+        channels = len(instances) == side and len(first) == side and len(first[0]) != side
+        if channels and not isinstance(pixel, list):
+            return 1  # one image with channels (28x28xC)
         return len(instances)  # a list of 2-D images
     if len(instances) == side and len(first) == side:
         return 1  # one 28x28 image
     return len(instances) if len(first) == side * side else 1
 
 
+def _channels_error(shape: tuple[int, ...], where: str, side: int) -> InvalidInput | None:
+    """The message for images with colour channels (``side x side x 3`` or ``x 4``), or None."""
+    if len(shape) not in (3, 4) or shape[-3:-1] != (side, side) or shape[-1] not in (3, 4):
+        return None
+    path = where if len(shape) == 3 else f"{where}[0]"
+    dims = "x".join(str(d) for d in shape[-3:])
+    return InvalidInput(
+        f"{path}: a {dims} array has colour channels: the model reads grey images, one value "
+        f"per pixel ({side}x{side}, or {side}x{side}x1): convert it to grey, or upload it as "
+        "a picture"
+    )
+
+
 def _image_shape_error(shape: tuple[int, ...], where: str, side: int) -> InvalidInput:
     """The message for a regular array that is neither one image nor a list of images."""
+    channels = _channels_error(shape, where, side)
+    if channels is not None:
+        return channels
     if len(shape) == 0:
         return InvalidInput(f"{where}: {_expected(side)}, got a single number")
     if len(shape) == 1:
@@ -89,7 +109,12 @@ def _image_shape_error(shape: tuple[int, ...], where: str, side: int) -> Invalid
 
 
 def _as_batch(arr: np.ndarray, where: str, side: int) -> tuple[np.ndarray, bool]:
-    """A regular array -> ((N, 28, 28) view, whether the images were flat)."""
+    """A regular array -> ((N, 28, 28) view, whether the images were flat).
+
+    A trailing axis of one (``28x28x1``, the layout of a Keras model's input) is one grey channel.
+    """
+    if arr.ndim in (3, 4) and arr.shape[-1] == 1 and arr.shape[-3:-1] == (side, side):
+        arr = arr[..., 0]
     shape = arr.shape
     if shape == (side, side):
         return arr[None], False
@@ -108,6 +133,8 @@ def _ragged_batch(instances: list[Any], where: str, side: int) -> np.ndarray:
     for i, item in enumerate(instances):
         path = f"{where}[{i}]"
         arr = _numeric(item, path)
+        if arr.shape == (side, side, 1):
+            arr = arr[..., 0]
         if arr.shape == (side, side) or arr.shape == (side * side,):
             images.append(arr.reshape(side, side))
             continue
@@ -115,6 +142,9 @@ def _ragged_batch(instances: list[Any], where: str, side: int) -> np.ndarray:
             raise InvalidInput(f"{path}: {_expected(side)}, got a single number")
         if arr.ndim == 1:
             raise InvalidInput(f"{path}: {_expected(side)}, got {arr.shape[0]} values")
+        channels = _channels_error(arr.shape, path, side)
+        if channels is not None:
+            raise channels
         dims = "x".join(str(d) for d in arr.shape)
         raise InvalidInput(f"{path}: {_expected(side)}, got {dims}")
     return np.stack(images)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -124,8 +126,14 @@ def test_unknown_scale_is_rejected() -> None:
         ([UNIT[0].ravel().tolist(), [0.5] * 10],
          f"instances[1]: {EXP}, got 10 values"),
         ([UNIT[0].tolist(), 0.5], f"instances[1]: {EXP}, got a single number"),
-        (np.zeros((2, 28, 28, 1)).tolist(),
-         f"instances[0]: {EXP}, got 28x28x1"),
+        (np.zeros((2, 28, 28, 2)).tolist(),
+         f"instances[0]: {EXP}, got 28x28x2"),
+        (np.zeros((28, 28, 3)).tolist(),
+         "instances: a 28x28x3 array has colour channels: the model reads grey images"),
+        (np.zeros((2, 28, 28, 4)).tolist(),
+         "instances[0]: a 28x28x4 array has colour channels"),
+        ([UNIT[0].tolist(), np.zeros((28, 28, 3)).tolist()],
+         "instances[1]: a 28x28x3 array has colour channels"),
         ([], "instances: no images: the list is empty"),
         ([[]], f"instances[0]: {EXP}, got 0 values"),
         ("pixels", "instances: expected an image (784 values or a 28x28 array) or a list of "
@@ -145,6 +153,28 @@ def test_shape_and_type_errors_say_what_and_where(instances: object, message: st
         decode(instances)
     assert message in info.value.message
     assert info.value.status_code == 422
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        lambda x: x[..., None].tolist(),  # (n, 28, 28, 1): a Keras model's input
+        lambda x: x[0, ..., None].tolist(),  # one (28, 28, 1) image
+        lambda x: [x[0, ..., None].tolist(), x[1].ravel().tolist(), x[2].tolist()],  # mixed
+    ],
+)
+def test_a_trailing_grey_channel_is_one_value_per_pixel(layout: Any) -> None:
+    got = decode(layout(UNIT))
+    want = UNIT[:1] if got.shape[0] == 1 else UNIT
+    np.testing.assert_allclose(got, want.astype(np.float32), rtol=0, atol=1e-7)
+
+
+def test_a_batch_of_side_many_images_is_not_one_image_with_channels() -> None:
+    images = RNG.random((28, 28, 28))
+    got = decode(images.tolist(), max_instances=28)
+    np.testing.assert_allclose(got, images.astype(np.float32), rtol=0, atol=1e-7)
+    with pytest.raises(InvalidInput, match="28 images is more than the limit of 27"):
+        decode(images.tolist(), max_instances=27)
 
 
 def test_non_finite_values_are_rejected() -> None:
