@@ -269,10 +269,13 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> Response
     headers = dict(exc.headers or {})
     path = request.url.path
     if exc.status_code == 404:
-        message = f"no route {request.method} {shown_path(path)}: {_route_hint(request.app, path)}"
+        hint = _route_hint(request.app, path) or "the routes are listed at /docs"
+        message = f"no route {request.method} {shown_path(path)}: {hint}"
     elif exc.status_code == 405:
         allowed = headers.get("Allow") or headers.get("allow") or "another method"
         message = method_not_allowed(request.method, path, allowed)
+        if hint := _route_hint(request.app, path):  # a TF Serving path without /v1
+            message = f"{message}; or {hint}"
     else:
         message = _capped(str(exc.detail))
     return json_response({"error": message}, exc.status_code, headers or None)
@@ -282,12 +285,16 @@ _TFS_VERB_AFTER_SLASH = re.compile(
     r"(/v1/models/[^/]+(?:/(?:versions|labels)/[^/]+)?)/(predict|classify|regress|explain)"
 )
 _V2_WITHOUT_PREFIX = re.compile(r"/models/[^/]+(?:/versions/[^/]+)?/(?:infer|ready)")
+_TFS_WITHOUT_PREFIX = re.compile(
+    r"/models/[^/:]+(?:/(?:versions|labels)/[^/:]+)?:(?:predict|classify|regress|explain)"
+)
 
 
 def _route_hint(app: Any, path: str) -> str:
-    """What the client most likely meant by a path no route has: the path with the likely
-    slips mended (a trailing slash, TF Serving's verb after a slash, V2's missing /v2), when a
-    route answers it, with the methods it takes."""
+    """What the client most likely meant by a path that no route answers as asked: the path
+    with the likely slips mended (a trailing slash, TF Serving's verb after a slash or its
+    missing /v1, V2's missing /v2), when a route answers it, with the methods it takes; "" when
+    nothing is mended."""
     mended, slips, verb = path, [], False
     if len(mended) > 1 and mended.endswith("/"):
         mended = mended.rstrip("/") or "/"
@@ -298,11 +305,14 @@ def _route_hint(app: Any, path: str) -> str:
     elif _V2_WITHOUT_PREFIX.fullmatch(mended):
         mended = f"/v2{mended}"
         slips.append("the Open Inference Protocol's routes start with /v2")
+    elif _TFS_WITHOUT_PREFIX.fullmatch(mended):
+        mended, verb = f"/v1{mended}", True
+        slips.append("TF Serving's routes start with /v1")
     methods = app.state.edge.routes.methods_at(mended) if slips else []
     if verb and "POST" in methods:  # the status route's GET takes "mnist:predict" as a name
         methods = ["POST"]
     if not methods:
-        return "the routes are listed at /docs"
+        return ""
     return f"{'; '.join(slips)}: try {' or '.join(methods)} {shown_path(mended)}"
 
 

@@ -28,7 +28,7 @@ from service.api.routing import RouteKind, dialect_router, route_kind
 from service.api.schemas import ModelStatus, error_responses
 from service.codecs.jsonbody import parse_json
 from service.errors import BadRequest, InvalidInput, NotFound
-from service.repository.disk import parse_version, valid_name
+from service.repository.disk import NAME_RULE, parse_version, valid_name
 from service.serving.model import VersionState
 from service.serving.registry import ModelRegistry
 
@@ -107,7 +107,7 @@ def _flag(doc: dict[str, Any], key: str, default: bool) -> bool:
 
 def _known_model(registry: ModelRegistry, name: str, on_disk: set[str]) -> None:
     if not valid_name(name):
-        raise NotFound("model not found")
+        raise NotFound(NAME_RULE)
     if name not in on_disk and name not in registry.model_names():
         raise NotFound(f"model {name!r} not found in the repository")
 

@@ -48,7 +48,7 @@ from service.codecs.fastjson import TensorAt
 from service.codecs.jsonbody import parse_json
 from service.errors import BadRequest, InvalidInput, NotFound, UnsupportedMediaType
 from service.inputs.images import ACCEPTED_IMAGE_TYPES
-from service.repository.disk import valid_name, without_host_path
+from service.repository.disk import unknown_model, without_host_path
 from service.serving import explanations, inference
 
 if TYPE_CHECKING:
@@ -121,7 +121,7 @@ async def get_model(name: str, request: Request) -> Response:
 def _model_status(request: Request, name: str) -> dict[str, Any]:
     registry = get_registry(request)
     if name not in registry.model_names():
-        raise NotFound(f"model {name!r} not found" if valid_name(name) else "model not found")
+        raise NotFound(unknown_model(name))
     return registry.model_status(name)
 
 
@@ -250,7 +250,7 @@ def _form_json(ctype: str, body: bytes, *also: str) -> bool:
         return False
     if _JSON_OBJECT.match(body):
         return True
-    form = ", or send the file as a form with -F 'image=@digit.png'" if also else ""
+    form = ", or send the file as a form with -F 'file=@digit.png'" if also else ""
     raise UnsupportedMediaType(
         _unsupported(ctype, *also) + " (curl --data-binary sends this unless told otherwise: "
         f"add -H 'Content-Type: image/png'{form})"

@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.api.schemas import QUERY_PARAMETERS
 from service.errors import InvalidInput, NotReady, PayloadTooLarge, ServeError, UnsupportedMediaType
-from service.inputs.images import decode_worker, image_size
+from service.inputs.images import decode_worker, image_size, part_type
 from service.inputs.preprocess import Fit
 from service.serving.model import ModelVersion
 from service.serving.tasks import ImageClassifier, Task
@@ -144,7 +144,10 @@ def same_value(asked: Any, sent: Any) -> bool:
 def file_task(mv: ModelVersion) -> Task:
     """The version's task, when it takes files as the request body (else 415)."""
     if mv.task is None or not mv.task.accepts_files:
-        raise UnsupportedMediaType(f"model {mv.name} takes JSON records, not images")
+        raise UnsupportedMediaType(
+            f"model {mv.name} takes JSON records, not files: send them as a JSON body "
+            "(Content-Type: application/json)"
+        )
     return mv.task
 
 
@@ -168,14 +171,15 @@ async def form_images(request: Request, settings: Settings, task: Task) -> np.nd
         if not uploads:
             hint = (
                 " (a part without a filename is a text field: give each picture a filename, "
-                "as curl -F 'image=@digit.png' does)"
+                "as curl -F 'file=@digit.png' does)"
                 if items
                 else ""
             )
             raise InvalidInput(f"the multipart body holds no image files{hint}")
         files = [
-            (await upload.read(), upload.content_type, (upload.filename or "")[:64])
+            (data, part_type(data, upload.content_type), (upload.filename or "")[:64])
             for upload in uploads
+            for data in [await upload.read()]
         ]
     finally:
         await form.close()

@@ -44,6 +44,7 @@ import numpy as np
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 URL_ENV = "SERVE_URL"
+_WHERE = f"Client(base_url=...), the predict command's --url or ${URL_ENV}"
 API_KEY_ENV = "SERVE_API_KEY"
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _JPEG_MAGIC = b"\xff\xd8\xff"
@@ -388,7 +389,7 @@ class Client:
             where = response.headers.get("location", "another URL")
             raise ClientError(
                 f"{method} {url} -> {response.status_code} {response.reason_phrase}: the server "
-                f"redirects to {where}; point --url / {URL_ENV} there",
+                f"redirects to {where}; point {_WHERE} there",
                 response.status_code,
             )
         if check and response.status_code >= 400:
@@ -415,7 +416,7 @@ class Client:
         except httpx.ConnectError:
             raise ClientError(
                 f"cannot connect to the server at {self.base_url}: is it running? "
-                f"Start it with `serve`, or point --url / {URL_ENV} at it."
+                f"Start it with `serve`, or point {_WHERE} at it."
             ) from None
         except httpx.TimeoutException:
             within = f" within {self.timeout:g} s" if self.timeout is not None else ""

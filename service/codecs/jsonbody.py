@@ -34,23 +34,24 @@ FAST_MIN_BYTES = 3 * 1024
 _NON_FINITE_HINT = "send finite numbers only (JSON has no NaN or Infinity)"
 
 
-def _non_finite_literal(body: bytes) -> str | None:
-    """The first NaN/Infinity literal or overflowing number of a body that is otherwise valid."""
-    found: list[str] = []
+def _non_finite_literal(body: bytes) -> tuple[str, bool] | None:
+    """The first NaN/Infinity literal or overflowing number of a body that is otherwise valid,
+    and whether it is a number too large for a double (``1e400``) rather than a literal."""
+    found: list[tuple[str, bool]] = []
 
     def constant(literal: str) -> float:
-        found.append(literal)
+        found.append((literal, False))
         return 0.0
 
     def real(text: str) -> float:
         value = float(text)
         if value in (float("inf"), float("-inf")):
-            found.append(text)
+            found.append((text if len(text) <= 20 else text[:20] + "...", True))
         return value
 
     def integer(text: str) -> int | float:
         if len(text.lstrip("-")) > 308:  # beyond any double: orjson calls it infinity
-            found.append(text[:20] + "...")
+            found.append((text[:20] + "...", True))
             return 0.0
         return int(text)
 
@@ -104,14 +105,14 @@ def parse_json(
 
 def _refuse(body: bytes, exc: orjson.JSONDecodeError) -> NoReturn:
     """The client error for a body orjson could not parse."""
-    literal = _non_finite_literal(body)
-    if literal is not None and literal.endswith("..."):  # an integer of 309 digits or more
+    found = _non_finite_literal(body)
+    if found is not None and found[1]:
         raise InvalidInput(
-            f"request contains the number {literal!r}, too large for a double"
+            f"request contains the number {found[0]!r}, too large for a double"
         ) from None
-    if literal is not None:
+    if found is not None:
         raise InvalidInput(
-            f"request contains the non-finite number {literal!r}: {_NON_FINITE_HINT}"
+            f"request contains the non-finite number {found[0]!r}: {_NON_FINITE_HINT}"
         ) from None
     kind = image_format(body)
     if kind in ACCEPTED_FORMATS:
@@ -124,7 +125,11 @@ def _refuse(body: bytes, exc: orjson.JSONDecodeError) -> NoReturn:
             f"the body is a {kind} image, not JSON (the own API's /predict takes PNG, JPEG "
             "or WebP images)"
         ) from None
-    raise BadRequest(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    # "..." is where a shortened example left values out: orjson calls it a sign without digits
+    elided = " (the body holds '...': send every value)" if b"..." in body else ""
+    raise BadRequest(
+        f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}{elided}"
+    ) from None
 
 
 _BOOLEAN_IN_ARRAY = re.compile(rb"[\[,]\s*(?:true|false)")

@@ -37,6 +37,7 @@ __all__ = [
     "decode_image",
     "decode_worker",
     "image_size",
+    "part_type",
     "preprocess_pil",
 ]
 
@@ -66,6 +67,14 @@ def _media_type(content_type: str | None) -> str | None:
             f"unsupported image type {media!r}: send {' or '.join(ACCEPTED_IMAGE_TYPES)}"
         )
     return media
+
+
+def part_type(data: bytes, declared: str | None) -> str | None:
+    """The media type to check a multipart part's picture by: none (the bytes decide) when they
+    are a PNG, JPEG or WebP file, else the declared one. A client names a part's type from its
+    file name (curl sends a PNG called ``digit.gif`` as ``image/gif``); a raw body's
+    ``Content-Type`` is the client's own statement, and is checked."""
+    return None if image_format(data) in ACCEPTED_FORMATS else declared
 
 
 def _sniff(data: bytes) -> str:

@@ -29,6 +29,14 @@ def valid_name(name: str) -> bool:
     return bool(NAME_RE.fullmatch(name))
 
 
+def unknown_model(name: str) -> str:
+    """The message for a model name that names no model (an invalid one is not echoed)."""
+    return f"model {name!r} not found" if valid_name(name) else NAME_RULE
+
+
+NAME_RULE = "model not found: names are 1-64 of a-z, 0-9 and _"
+
+
 def parse_version(text: str | int) -> int | None:
     """The version number of a folder name or request segment, or None when it is not one."""
     if isinstance(text, int):

@@ -27,6 +27,7 @@ from service.repository.disk import (
     RepositoryError,
     ScanResult,
     parse_version,
+    unknown_model,
     valid_name,
 )
 from service.serving.batcher import Batcher
@@ -476,11 +477,7 @@ class ModelRegistry:
             if mv is not None and (not self.settings.models or name in self.settings.models):
                 return mv
         if not valid_name(name) or name not in self.model_names():
-            raise NotFound(
-                f"model {name!r} not found"
-                if valid_name(name)
-                else "model not found: names are 1-64 of a-z, 0-9 and _"
-            )
+            raise NotFound(unknown_model(name))
         if version is None or version == "":
             default = self._defaults.get(name)
             if default is None:
@@ -536,11 +533,13 @@ class ModelRegistry:
                 f'/v2/repository/models/{name}/load {{"parameters": {{"version": {number}}}}}'
             )
         else:
-            return (
+            served = ", ".join(str(mv.version) for mv in self.versions(name)) or "none"
+            missing = (
                 f"{said} is not in the repository"
                 if label
-                else f"model {name} has no version {number}"
+                else (f"model {name} has no version {number}")
             )
+            return f"{missing}: the versions served are {served}"
         return f"{said} {why}" if label else f"version {number} of model {name} {why}"
 
     def _why_not_ready(self, name: str) -> str:

@@ -320,7 +320,7 @@ async def test_json_sent_by_curl_d_is_read_as_json(client: httpx.AsyncClient, pa
     assert refused.status_code == 415
     assert "-H 'Content-Type: image/png'" in refused.json()["error"]
     # explain takes no multipart body: it is not suggested there
-    assert ("-F 'image=@digit.png'" in refused.json()["error"]) is path.endswith("/predict")
+    assert ("-F 'file=@digit.png'" in refused.json()["error"]) is path.endswith("/predict")
 
 
 # --- errors ---------------------------------------------------------------------------------
@@ -409,6 +409,34 @@ async def test_every_per_file_error_names_its_file(client: httpx.AsyncClient) ->
         assert r.json()["error"].startswith(f"file 1 ({second[0]!r}): "), r.text
 
 
+async def test_a_file_part_is_what_its_bytes_are_whatever_type_the_client_named(
+    client: httpx.AsyncClient,
+) -> None:
+    """curl and browsers name a part's type from its file name: a PNG called ``digit.gif`` or
+    ``digit.txt`` is still a PNG. A raw body's Content-Type is the client's own word: checked."""
+    png = digit_png()
+    want = (await client.post("/models/mnist/predict", files={"f": ("a.png", png)})).json()
+    for name, declared in (("digit.gif", "image/gif"), ("digit.txt", "text/plain")):
+        r = await client.post("/models/mnist/predict", files={"file": (name, png, declared)})
+        assert r.status_code == 200, r.text
+        assert r.json()["predictions"] == want["predictions"]
+    gif = b"GIF89a" + bytes(20)
+    for declared, said in (("image/png", "GIF images are not supported"),
+                           ("image/gif", "unsupported image type 'image/gif'")):  # fmt: skip
+        r = await client.post("/models/mnist/predict", files={"file": ("a", gif, declared)})
+        assert r.status_code == 415 and said in r.json()["error"], r.text
+    r = await client.post(
+        "/models/mnist/predict", content=png, headers={"content-type": "image/gif"}
+    )
+    assert r.status_code == 415, r.text
+    r = await client.post("/models/pima/predict", files={"file": ("patients.csv", b"1,2\n")})
+    assert r.status_code == 415
+    assert r.json()["error"] == (
+        "model pima takes JSON records, not files: send them as a JSON body "
+        "(Content-Type: application/json)"
+    )
+
+
 async def test_too_many_upload_files(client: httpx.AsyncClient) -> None:
     png = digit_png()
     files = [(f"f{i}", (f"{i}.png", png, "image/png")) for i in range(4)]  # limit is 3
@@ -460,6 +488,34 @@ async def test_a_route_of_another_dialect_spelt_wrong_says_how_to_spell_it(
     assert r.status_code == 404 and r.json()["error"].startswith(f"no route POST {path[:200]}")
     assert r.json()["error"].endswith(hint)
     assert len(r.content) < 600  # a long path is shown capped, once
+
+
+@pytest.mark.parametrize(
+    ("path", "hint"),
+    [
+        ("/models/pima:predict", "try POST /v1/models/pima:predict"),
+        ("/models/mnist/versions/1:classify", "try POST /v1/models/mnist/versions/1:classify"),
+        ("/models/mnist:explain", "try POST /v1/models/mnist:explain"),
+    ],
+)
+async def test_a_tf_serving_path_without_v1_says_so(
+    client: httpx.AsyncClient, path: str, hint: str
+) -> None:
+    """Such a path is a model's status route with a strange name: a POST there is a 405, and
+    its answer says how to reach TF Serving's method rather than only "use GET"."""
+    r = await client.post(path, json={"instances": [IMG]})
+    assert r.status_code == 405
+    assert r.json()["error"] == (
+        f"method POST is not allowed on {path}: use {r.headers['allow']}; or TF Serving's "
+        f"routes start with /v1: {hint}"
+    )
+
+
+async def test_a_model_name_that_is_no_name_says_what_names_are(client: httpx.AsyncClient) -> None:
+    for path in ("/models/pima:predict", "/models/Pima", "/v2/models/pima:x"):
+        r = await client.get(path)
+        assert r.status_code == 404
+        assert r.json() == {"error": "model not found: names are 1-64 of a-z, 0-9 and _"}, path
 
 
 async def test_request_id_is_echoed_or_generated(client: httpx.AsyncClient) -> None:

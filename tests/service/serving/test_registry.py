@@ -121,7 +121,8 @@ async def test_resolve_errors(tiny_repo: Path) -> None:
                 registry.resolve(name)
             said = info.value.message  # an invalid name is never echoed, but the rule is said
             assert ("'nope'" in said) if name == "nope" else ("a-z, 0-9 and _" in said), said
-        with pytest.raises(NotFound, match="no version 9"):
+        served = ", ".join(str(mv.version) for mv in registry.versions("mnist"))
+        with pytest.raises(NotFound, match=f"no version 9: the versions served are {served}$"):
             registry.resolve("mnist", 9)
         with pytest.raises(NotFound):
             registry.resolve("mnist", "-1")
