@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import socket
 import sys
 import typing
 from collections.abc import Sequence
@@ -47,7 +48,8 @@ def parse_args(argv: Sequence[str] | None = None) -> None:
     )
     for name, field in Settings.model_fields.items():
         default = field.get_default(call_default_factory=True)
-        shown = "unset" if default is None else str(default)
+        # dicts and lists are shown as the JSON their variable takes
+        shown = "unset" if default is None else _shown(default)
         choices = typing.get_args(field.annotation) if _is_literal(field.annotation) else ()
         one_of = f" One of: {', '.join(map(str, choices))}." if choices else ""
         help_text = f"{field.description or ''}{one_of} [{prefix}{name.upper()}; default: {shown}]"
@@ -59,6 +61,29 @@ def parse_args(argv: Sequence[str] | None = None) -> None:
     for name, value in vars(parser.parse_args(argv)).items():
         if value is not None:
             os.environ[f"{prefix}{name.upper()}"] = value
+
+
+def _shown(default: Any) -> str:
+    if isinstance(default, dict | list | tuple):
+        return json.dumps(default)
+    return str(default)
+
+
+def port_taken(host: str, port: int) -> str | None:
+    """Why the server could not listen on ``host:port``, or None when it can. uvicorn binds only
+    after the lifespan, so a port in use would surface after every model had loaded."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError:
+        return None  # uvicorn reports a host it cannot resolve itself
+    for family, kind, proto, _, address in infos:
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                return exc.strerror or str(exc)
+    return None
 
 
 def _is_literal(annotation: Any) -> bool:
@@ -112,6 +137,13 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _exit_cleanly)
     parse_args()
     settings = load_settings()
+    if settings.port and (taken := port_taken(settings.host, settings.port)):
+        print(
+            f"cannot listen on {settings.host}:{settings.port}: {taken} (another server is "
+            f"there?); choose another port with {_prefix()}PORT or --port",
+            file=sys.stderr,
+        )
+        raise SystemExit(1)
     log_sink = configure_logging(settings)
     common: dict[str, Any] = {
         "host": settings.host,

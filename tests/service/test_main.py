@@ -3,13 +3,16 @@ anything else is a usage error."""
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from service.__main__ import load_settings, parse_args
+from service.__main__ import load_settings, parse_args, port_taken
 from service.settings import Settings
 
 
@@ -85,3 +88,32 @@ def test_help_lists_every_setting_and_starts_nothing() -> None:
         assert f"SERVE_{name.upper()}" in flat.replace(" ", "")
     # a setting with a fixed set of values lists them
     assert "One of: auto, tflite, savedmodel." in flat and "One of: json, text." in flat
+
+
+def test_help_shows_a_dict_default_as_the_json_its_variable_takes() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "service", "--help"], capture_output=True, text=True, timeout=120
+    )
+    flat = " ".join(done.stdout.split())
+    targets = json.dumps(
+        Settings.model_fields["accuracy_targets"].get_default(call_default_factory=True)
+    )
+    assert f"default: {targets}]" in flat and "'mnist'" not in flat
+
+
+def test_a_port_in_use_is_said_at_once_before_any_model_loads(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert port_taken("127.0.0.1", port) is not None
+        env = {**os.environ, "SERVE_PORT": str(port), "SERVE_MODELS_DIR": str(tmp_path)}
+        done = subprocess.run(
+            [sys.executable, "-m", "service"], capture_output=True, text=True, timeout=120, env=env
+        )
+    assert done.returncode == 1
+    assert done.stderr.strip().endswith(
+        "(another server is there?); choose another port with SERVE_PORT or --port"
+    )
+    assert f"cannot listen on 127.0.0.1:{port}: " in done.stderr
+    assert port_taken("127.0.0.1", port) is None  # closed now
