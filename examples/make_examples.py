@@ -7,16 +7,18 @@ The pictures are images of the MNIST and Fashion-MNIST **test** sets (never trai
 upscaled and laid dark on paper or a table as a phone photo would show them, with light from one
 side and a little grain. ``two.png`` is only upscaled (light on black, as the demo page's canvas
 draws). ``year.jpg`` is the number 2024 written with four test digits, for
-``?digits=many``. ``patients.csv`` holds the first rows of the Pima table, under the header the
-``predict`` command reads (feature names in lower case, and the ``diabetes`` outcome, which it
-leaves out). Seeds are fixed, so a rerun with the pinned libraries writes the same bytes
-(``tests/test_examples.py`` checks it).
+``?digits=many``. ``seven.json`` is the MNIST test set's first image (a 7) as the own API's JSON
+body: a 28x28 array of 0-255 values. ``patients.csv`` holds the first rows of the Pima table,
+under the header the ``predict`` command reads (feature names in lower case, and the
+``diabetes`` outcome, which it leaves out). Seeds are fixed, so a rerun with the pinned
+libraries writes the same bytes (``tests/test_examples.py`` checks it).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,9 +129,19 @@ def patients_csv() -> bytes:
     return buf.getvalue().encode()
 
 
+def seven_json() -> bytes:
+    """The MNIST test set's first image (a 7) as the own API's JSON body, one pixel row a line."""
+    from training.datasets import load_images
+
+    image = load_images("mnist").x_test[0]
+    rows = [json.dumps(row, separators=(",", ":")) for row in image.tolist()]
+    body = '{"instances": [[\n' + ",\n".join(rows) + '\n]], "scale": "byte", "top_k": 3}\n'
+    return body.encode()
+
+
 def examples() -> dict[str, bytes]:
     """Every example file, file name -> contents."""
-    return {**pictures(), "patients.csv": patients_csv()}
+    return {**pictures(), "patients.csv": patients_csv(), "seven.json": seven_json()}
 
 
 def main(argv: list[str] | None = None) -> int:

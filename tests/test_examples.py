@@ -5,6 +5,7 @@ the tutorial versions read each picture as the test set labels it."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import sys
 from collections.abc import Iterator
@@ -27,7 +28,7 @@ from training.specs import LABELS
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-NAMED = re.compile(r"(?<![\w/.-])examples/([\w.-]+\.(?:png|jpg|csv|py))\b")
+NAMED = re.compile(r"(?<![\w/.-])examples/([\w.-]+\.(?:png|jpg|csv|json|py))\b")
 MAX_BYTES = 16_384  # "a few KB each": the repository carries them
 
 
@@ -42,7 +43,7 @@ def load_script() -> ModuleType:
 
 make_examples = load_script()
 PICTURES = {p.file: p for p in make_examples.PICTURES}
-FILES = sorted([*PICTURES, "patients.csv"])
+FILES = sorted([*PICTURES, "patients.csv", "seven.json"])
 
 
 def test_the_examples_folder_holds_what_the_script_makes_and_nothing_else() -> None:
@@ -93,6 +94,20 @@ def test_patients_csv_is_real_pima_rows_under_the_header_the_client_reads() -> N
         return  # the rows' values are checked where the data set is at hand
     rows = np.array([[record[f] for f in PIMA_FEATURES] for record in records])
     np.testing.assert_allclose(rows, table.features[: len(records)])
+
+
+def test_seven_json_is_the_first_test_image_as_the_own_apis_body() -> None:
+    data = (EXAMPLES / "seven.json").read_bytes()
+    assert len(data) <= MAX_BYTES
+    body = json.loads(data)
+    assert body["scale"] == "byte" and body["top_k"] == 3
+    image = np.array(body["instances"][0])
+    assert image.shape == (28, 28) and image.min() == 0 and 200 < image.max() <= 255
+    try:
+        first = load_images("mnist", allow_download=False, allow_mirrors=False).x_test[0]
+    except DataUnavailable:
+        return  # the pixels are checked where the data set is at hand
+    np.testing.assert_array_equal(image, first)
 
 
 def data_at_hand() -> bool:
@@ -150,6 +165,18 @@ def test_the_tutorial_version_reads_each_picture_as_its_test_label(
     )
     assert r.status_code == 200, r.text
     assert [p["label"] for p in r.json()["predictions"]] == expected_labels(file)
+
+
+@pytest.mark.integration
+def test_the_tutorial_version_reads_seven_json_as_a_7(http: httpx.Client) -> None:
+    r = http.post(
+        "/models/mnist/versions/baseline/predict",
+        content=(EXAMPLES / "seven.json").read_bytes(),
+        headers={"Content-Type": "application/json"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["predictions"][0]["label"] == "7"
+    assert len(r.json()["predictions"][0]["top_k"]) == 3
 
 
 @pytest.mark.integration
