@@ -53,6 +53,8 @@ RULE_EDGE = 0.1  # ... with ink this close to both ends is a printed rule ...
 # a tight crop is a pen's width, and the rest of the digit hangs from it
 RULE_THICKNESS = 0.03
 RULE_THICKNESS_PX = 2  # (or this many pixels, for icon-sized pictures)
+RULE_TILT = 0.09  # rules turned by up to about 5 degrees: a page photographed a little askew
+TILT_COLUMNS = 32  # about this many columns are sampled to find the rules' tilt
 
 
 def quantile(values: np.ndarray, q: float) -> float:
@@ -311,28 +313,89 @@ def without_rules(mask: np.ndarray) -> np.ndarray:
     across a tight crop (a 7's bar with its stem below, a 2's base, a 4's crossbar), not a
     rule, and stays; the strokes of a digit crossing a rule go on past it. A rule's pixels
     stay only where a stroke passes through it (ink two pixels above and below), so a digit
-    crossing a rule is not cut."""
+    crossing a rule is not cut. Rules a little askew (a page photographed at a slant) are
+    found along their tilt (:func:`_without_tilted_rules`)."""
     for axis in (0, 1):
         m = mask if axis == 0 else mask.T
-        rules = np.count_nonzero(mask, axis=1 - axis) > RULE_SHARE * m.shape[1]
-        if not rules.any():  # the usual page: no row is inked enough to be a rule
-            continue
-        edge = max(1, round(RULE_EDGE * m.shape[1]))
-        rules &= m[:, :edge].any(axis=1) & m[:, -edge:].any(axis=1)
-        if not rules.any():
-            continue
-        m = m.copy()
-        idx = np.flatnonzero(rules)
-        thin = max(RULE_THICKNESS_PX, RULE_THICKNESS * m.shape[1])
-        bands = np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)
-        for band in bands:
-            r0, r1 = int(band[0]), int(band[-1])
-            if r1 - r0 + 1 > thin and _hangs_from(m, r0, r1):
-                continue
-            if axis == 1 and len(bands) == 1 and _lone_upright(m, r0, r1):
-                continue
-            above = m[r0 - 2] if r0 >= 2 else np.zeros(m.shape[1], bool)
-            below = m[r1 + 2] if r1 + 2 < m.shape[0] else np.zeros(m.shape[1], bool)
-            m[max(0, r0 - 1) : r1 + 2] &= above & below
-        mask = m if axis == 0 else m.T
+        cleaned = _without_row_rules(m, axis)
+        if cleaned is None:
+            cleaned = _without_tilted_rules(m, axis)
+        if cleaned is not None:
+            mask = cleaned if axis == 0 else cleaned.T
     return mask
+
+
+def _without_row_rules(m: np.ndarray, axis: int, paired: bool = False) -> np.ndarray | None:
+    """``m`` without the rules along its rows (see :func:`without_rules`), or None when no row
+    is one. ``paired``: a rule may run in two neighbouring rows (one turned straight by whole
+    pixels), so a row counts with the neighbour that adds most to it."""
+    w = m.shape[1]
+    edge = max(1, round(RULE_EDGE * w))
+    if paired:
+        both = np.zeros_like(m)
+        both[:-1] = m[:-1] | m[1:]
+        counts = np.count_nonzero(both, axis=1)
+        rules = counts > RULE_SHARE * w
+        rules &= both[:, :edge].any(axis=1) & both[:, -edge:].any(axis=1)
+        rules[1:] |= rules[:-1]  # both rows of a pair
+    else:
+        rules = np.count_nonzero(m, axis=1) > RULE_SHARE * w
+        if not rules.any():  # the usual page: no row is inked enough to be a rule
+            return None
+        rules &= m[:, :edge].any(axis=1) & m[:, -edge:].any(axis=1)
+    if not rules.any():
+        return None
+    m = m.copy()
+    idx = np.flatnonzero(rules)
+    thin = max(RULE_THICKNESS_PX, RULE_THICKNESS * w)
+    bands = np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)
+    for band in bands:
+        r0, r1 = int(band[0]), int(band[-1])
+        if r1 - r0 + 1 > thin and _hangs_from(m, r0, r1):
+            continue
+        if axis == 1 and len(bands) == 1 and _lone_upright(m, r0, r1):
+            continue
+        above = m[r0 - 2] if r0 >= 2 else np.zeros(w, bool)
+        below = m[r1 + 2] if r1 + 2 < m.shape[0] else np.zeros(w, bool)
+        m[max(0, r0 - 1) : r1 + 2] &= above & below
+    return m
+
+
+def _without_tilted_rules(m: np.ndarray, axis: int) -> np.ndarray | None:
+    """``m`` without rules along its rows turned by up to :data:`RULE_TILT` (rise over run), or
+    None when there are none. Only a mask with ink near both of its ends can hold one. The tilt
+    is the one under which a sample of the columns, each shifted up or down by it, has the most
+    ink in one row (over :data:`RULE_SHARE` of them); the mask is sheared by it, its rules taken
+    out as straight ones, and sheared back."""
+    h, w = m.shape
+    edge = max(1, round(RULE_EDGE * w))
+    steps = round(RULE_TILT * w)  # tilts one pixel of rise over the whole length apart
+    if steps < 2 or not (m[:, :edge].any() and m[:, -edge:].any()):
+        return None
+    cols = np.arange(0, w, max(1, w // TILT_COLUMNS))
+    sample = m[:, cols].copy()
+    sample[:-1] |= m[1:, cols]  # a rule turned straight by whole pixels may run in two rows
+    rows, at = np.nonzero(sample)
+    if rows.size == 0:
+        return None
+    slopes = np.arange(-steps, steps + 1) / w
+    centred = cols - (w - 1) / 2
+    lift = np.rint(slopes[:, None] * centred[None, :]).astype(np.intp)  # (tilts, columns)
+    most = int(np.abs(lift).max())
+    span = h + 2 * most
+    where = rows[None, :] - lift[:, at] + most + np.arange(len(slopes))[:, None] * span
+    peaks = np.bincount(where.ravel(), minlength=len(slopes) * span).reshape(-1, span).max(axis=1)
+    best = int(peaks.argmax())
+    slope = slopes[best]
+    if peaks[best] <= RULE_SHARE * len(cols) or slope == 0:  # straight: the rows have said
+        return None
+    lift_all = np.rint(slope * (np.arange(w) - (w - 1) / 2)).astype(np.intp)
+    most = int(np.abs(lift_all).max())
+    sheared = np.zeros((h + 2 * most, w), bool)
+    rr, cc = np.nonzero(m)
+    sheared[rr - lift_all[cc] + most, cc] = True
+    cleaned = _without_row_rules(sheared, axis, paired=True)
+    if cleaned is None:
+        return None
+    back = np.arange(h)[:, None] - lift_all[None, :] + most
+    return cleaned[back, np.arange(w)[None, :]]

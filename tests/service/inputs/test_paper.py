@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from service.inputs.paper import (
     _extended,
@@ -117,6 +118,44 @@ def test_a_thick_rule_a_stroke_crosses_goes_and_a_four_keeps_its_crossbar() -> N
     four[4:37, 2:7] = True  # the left stroke ends on it
     four[4:62, 36:41] = True  # the right stroke crosses it
     assert np.array_equal(without_rules(four), four)
+
+
+def _tilted_rule(mask: np.ndarray, y0: float, slope: float, thick: int = 1) -> np.ndarray:
+    """The pixels of a rule from edge to edge rising by ``slope`` rows per column."""
+    rule = np.zeros_like(mask)
+    for x in range(mask.shape[1]):
+        y = round(y0 + slope * x)
+        if 0 <= y < mask.shape[0]:
+            rule[y : y + thick, x] = True
+    return rule
+
+
+@pytest.mark.parametrize("degrees", [-4.5, -2.0, 1.0, 3.0])
+@pytest.mark.parametrize("axis", [0, 1])
+def test_rules_a_little_askew_go_and_the_digit_crossing_them_stays(
+    degrees: float, axis: int
+) -> None:
+    """A page photographed at a slant: its rules drift across rows, so no row is a rule."""
+    slope = float(np.tan(np.radians(degrees)))
+    page = np.zeros((240, 320), bool)
+    rules = np.zeros_like(page)
+    for y0 in (40.0, 90.0, 140.0, 190.0):
+        rules |= _tilted_rule(page, y0, slope, thick=2)
+    stroke = np.zeros_like(page)
+    stroke[20:165, 150:156] = True  # a 1 crossing three of them, ending clear of the fourth
+    mask = rules | stroke
+    if axis == 1:  # margin lines: the same turned upright
+        mask, rules, stroke = mask.T, rules.T, stroke.T
+    out = without_rules(mask)
+    assert out[stroke].all()  # every pixel of the digit, where it crosses a rule too
+    assert np.count_nonzero(out & rules & ~stroke) <= 0.02 * np.count_nonzero(rules)
+
+
+def test_a_long_slanted_stroke_clear_of_the_edges_is_no_rule() -> None:
+    mask = _tilted_rule(np.zeros((120, 200), bool), 40.0, 0.05, thick=4)
+    mask[:, :20] = mask[:, -20:] = False  # a long stroke that stops short of both edges
+    mask[60:100, 90:96] = True
+    assert np.array_equal(without_rules(mask), mask)
 
 
 def test_the_upsampled_grid_is_linear_between_cell_centres_and_follows_the_slope_outside() -> None:
