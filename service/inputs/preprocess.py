@@ -93,6 +93,8 @@ INK_SHARE = 0.45  # ink threshold as a share of the strokes' own contrast
 # more ink than this share of the page is texture or noise, not writing (a bold digit cropped
 # tight covers more than half of its crop)
 MAX_INK_SHARE = 0.6
+GROUND_INK = 0.05  # dark-on-light "ink" this close to the picture's middle level is its ground
+LIT_BORDER = 0.25  # ... when its light part (strokes, not a lit region) lines less of the border
 MIN_STEEPNESS = 8.0  # ink beyond an even ground rising less steeply is light on the page
 KEYED_CONTRAST = 64.0  # grey levels between the strokes and the colour under transparent pixels
 # from which that colour is taken as the background
@@ -352,7 +354,11 @@ def _photo_ink(grey: np.ndarray) -> np.ndarray | None:
     # writing does not.
     if middle < 128 and middle - dark < light - middle:
         inverse = _rough_ink(255.0 - grey, cell, floor)
-        if inverse[2] >= peak or _edge_share(c, t) > _edge_share(inverse[0], inverse[4]):
+        if (
+            inverse[2] >= peak
+            or _edge_share(c, t) > _edge_share(inverse[0], inverse[4])
+            or _ink_is_ground(sample, sampled(grey, cell), c > t, (dark, middle, light))
+        ):
             grey = 255.0 - grey
             c, sigma, peak, high, t = inverse
     if _stands_out(peak, sigma, floor):  # the paper again, from the pixels that are not ink
@@ -474,6 +480,25 @@ def _rough_ink(
     picture."""
     c, sigma = contrast(sampled(grey, cell), paper_from_cells(grey, cell, at_samples=True))
     return (c, sigma, *_levels(c, sigma, floor))
+
+
+def _ink_is_ground(
+    sample: np.ndarray, grey: np.ndarray, ink: np.ndarray, levels: tuple[float, float, float]
+) -> bool:
+    """Whether the "ink" of a dark-on-light reading is the picture's own ground, as light as its
+    middle level, next to light strokes. Read as dark on light, light strokes on a dark ground
+    make the ground around each stroke the ink (measured against the stroke as paper, in the
+    cells it crosses); it then scores as much contrast as the strokes read the right way round
+    whenever they are not near white (chalk, a marker). A page mostly in shadow makes the
+    shadow's edge such ink too, but its lit part runs along the picture's border, where strokes
+    only cross it. ``sample`` is the picture's sample, ``grey`` the one ``ink`` was read on,
+    ``levels`` the sample's dark, middle and light levels."""
+    dark, middle, light = levels
+    if not ink.any() or middle - quantile(grey[ink], 0.5) >= GROUND_INK * (light - dark):
+        return False
+    lit = sample > (middle + light) / 2
+    border = np.concatenate((lit[0], lit[-1], lit[1:-1, 0], lit[1:-1, -1]))
+    return bool(border.mean() < LIT_BORDER)
 
 
 def _edge_share(c: np.ndarray, t: float) -> float:

@@ -126,6 +126,39 @@ def test_a_dark_digit_with_a_light_halo_on_grey_is_the_dark_digit(
     assert np.abs(out - reference).mean() < 0.05
 
 
+@pytest.mark.parametrize(("ground", "chalk"), [(40, 170), (25, 200), (70, 160), (15, 120)])
+def test_chalk_on_a_board_is_the_chalk_not_the_board_around_it(
+    ground: int, chalk: int, reference: np.ndarray, to_bytes: ToBytes
+) -> None:
+    """Grey chalk on a dark board (the two summing below white): read as dark ink on light,
+    the board around each stroke scores as much contrast as the strokes do the right way
+    round, and would come out as the digit's outline."""
+    img = seven("L", ground, chalk)
+    rng = np.random.default_rng(ground)
+    grey = np.asarray(img, np.float32) + rng.normal(0, 4, (400, 400))
+    photo = Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8))
+    out = decode_image(to_bytes(photo, "JPEG", quality=85), max_pixels=LIMIT)
+    assert np.abs(out - reference).mean() < 0.06
+
+
+@pytest.mark.parametrize(("offset", "ink"), [(0.15, 100), (0.3, 140)])
+def test_a_pencil_one_on_a_page_mostly_in_shadow_is_the_one(
+    offset: float, ink: int, to_bytes: ToBytes
+) -> None:
+    """The shadow's soft edge is ground-level "ink" too, as the board around chalk is; but the
+    lit part of the page runs along the picture's border, where strokes only cross it."""
+    drawn = Image.new("L", (240, 240), 0)
+    ImageDraw.Draw(drawn).line([(190, 50), (180, 100)], fill=255, width=7)
+    page = Image.new("L", (240, 240), 200)
+    ImageDraw.Draw(page).line([(190, 50), (180, 100)], fill=ink, width=7)
+    ys, xs = np.mgrid[0:240, 0:240] / 240.0
+    shade = 1.0 - 0.55 / (1.0 + np.exp(-((ys - xs) * 0.7 + offset) / 0.03))  # the lower left
+    grey = np.asarray(page, np.float32) * shade + np.random.default_rng(3).normal(0, 3, shade.shape)
+    photo = Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8))
+    out = decode_image(to_bytes(photo), max_pixels=LIMIT)
+    assert np.abs(out - preprocess_pil(drawn)).mean() < 0.03
+
+
 def test_transparent_palette_png(reference: np.ndarray, to_bytes: ToBytes) -> None:
     img = seven("P", 0, 1)
     img.putpalette([255, 255, 255, 0, 0, 0] + [0] * 762)
