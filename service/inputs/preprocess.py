@@ -94,7 +94,7 @@ INK_SHARE = 0.45  # ink threshold as a share of the strokes' own contrast
 # tight covers more than half of its crop)
 MAX_INK_SHARE = 0.6
 GROUND_INK = 0.05  # dark-on-light "ink" this close to the picture's middle level is its ground
-LIT_BORDER = 0.25  # ... when its light part (strokes, not a lit region) lines less of the border
+LIT_BORDER = 0.25  # a light tail lining less of the picture's border than this is strokes
 MIN_STEEPNESS = 8.0  # ink beyond an even ground rising less steeply is light on the page
 KEYED_CONTRAST = 64.0  # grey levels between the strokes and the colour under transparent pixels
 # from which that colour is taken as the background
@@ -347,17 +347,18 @@ def _photo_ink(grey: np.ndarray) -> np.ndarray | None:
     c, sigma, peak, high, t = _rough_ink(grey, cell, floor)
     # Light strokes on a dark ground (a chalkboard, an inverted scan) have the longer light
     # tail; a light page without a clear tail (light falling off, nothing written) is paper.
-    # A page mostly in deep shadow has that tail too (its lit part): there the dark ink stands
-    # out more than the light, which is only the shadow's edge.
+    # A page mostly in deep shadow has that tail too (its lit part), and the lit part may stand
+    # out more than the ink: but it lines the picture's border, which strokes only cross.
     # And an object that fills most of a dark picture (a garment on black, as the data sets
     # store them) leaves the dark ground as the "dark ink": ground reaches the picture's edges,
     # writing does not.
     if middle < 128 and middle - dark < light - middle:
         inverse = _rough_ink(255.0 - grey, cell, floor)
+        strokes = _lit_border(sample, middle, light) < LIT_BORDER
         if (
-            inverse[2] >= peak
+            (strokes and inverse[2] >= peak)
             or _edge_share(c, t) > _edge_share(inverse[0], inverse[4])
-            or _ink_is_ground(sample, sampled(grey, cell), c > t, (dark, middle, light))
+            or (strokes and _ink_is_ground(sampled(grey, cell), c > t, (dark, middle, light)))
         ):
             grey = 255.0 - grey
             c, sigma, peak, high, t = inverse
@@ -482,23 +483,23 @@ def _rough_ink(
     return (c, sigma, *_levels(c, sigma, floor))
 
 
-def _ink_is_ground(
-    sample: np.ndarray, grey: np.ndarray, ink: np.ndarray, levels: tuple[float, float, float]
-) -> bool:
-    """Whether the "ink" of a dark-on-light reading is the picture's own ground, as light as its
-    middle level, next to light strokes. Read as dark on light, light strokes on a dark ground
-    make the ground around each stroke the ink (measured against the stroke as paper, in the
-    cells it crosses); it then scores as much contrast as the strokes read the right way round
-    whenever they are not near white (chalk, a marker). A page mostly in shadow makes the
-    shadow's edge such ink too, but its lit part runs along the picture's border, where strokes
-    only cross it. ``sample`` is the picture's sample, ``grey`` the one ``ink`` was read on,
-    ``levels`` the sample's dark, middle and light levels."""
-    dark, middle, light = levels
-    if not ink.any() or middle - quantile(grey[ink], 0.5) >= GROUND_INK * (light - dark):
-        return False
+def _lit_border(sample: np.ndarray, middle: float, light: float) -> float:
+    """The share of the picture's border nearer its light level than its middle one: strokes
+    cross the border at a few points; a lit part of a page in shadow runs along it."""
     lit = sample > (middle + light) / 2
-    border = np.concatenate((lit[0], lit[-1], lit[1:-1, 0], lit[1:-1, -1]))
-    return bool(border.mean() < LIT_BORDER)
+    return float(np.concatenate((lit[0], lit[-1], lit[1:-1, 0], lit[1:-1, -1])).mean())
+
+
+def _ink_is_ground(grey: np.ndarray, ink: np.ndarray, levels: tuple[float, float, float]) -> bool:
+    """Whether the "ink" of a dark-on-light reading is the picture's own ground: as light as its
+    middle level. Read as dark on light, light strokes on a dark ground make the ground around
+    each stroke the ink (measured against the stroke as paper, in the cells it crosses); it then
+    scores as much contrast as the strokes read the right way round whenever they are not near
+    white (chalk, a marker). (A page mostly in shadow makes its shadow's edge such ink too: the
+    caller asks only when the light tail is strokes, :func:`_lit_border`.) ``grey`` is the
+    picture ``ink`` was read on, ``levels`` the picture's dark, middle and light levels."""
+    dark, middle, light = levels
+    return bool(ink.any() and middle - quantile(grey[ink], 0.5) < GROUND_INK * (light - dark))
 
 
 def _edge_share(c: np.ndarray, t: float) -> float:

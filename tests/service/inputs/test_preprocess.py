@@ -159,6 +159,22 @@ def test_a_pencil_one_on_a_page_mostly_in_shadow_is_the_one(
     assert np.abs(out - preprocess_pil(drawn)).mean() < 0.03
 
 
+@pytest.mark.parametrize(("depth", "edge"), [(0.5, 60), (0.6, 100)])
+def test_a_digit_on_a_page_mostly_in_deep_shadow_is_the_digit_not_the_lit_part(
+    depth: float, edge: int, reference: np.ndarray, to_bytes: ToBytes
+) -> None:
+    """Its middle level dark and its light tail long, the page looks like a dark ground with
+    light marks, and its lit part stands out more than the ink; but that part lines the
+    picture's border, which strokes only cross."""
+    grey = np.asarray(seven("L", 215, 60, at=(60, -40)), np.float32)
+    ys, xs = np.mgrid[0:400, 0:400]
+    grey = np.where(xs - ys < edge, grey * depth, grey)  # the lower left in shadow
+    grey += np.random.default_rng(3).normal(0, 3, grey.shape)
+    photo = Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8))
+    out = decode_image(to_bytes(photo), max_pixels=LIMIT)
+    assert np.abs(out - reference).mean() < 0.06
+
+
 def test_transparent_palette_png(reference: np.ndarray, to_bytes: ToBytes) -> None:
     img = seven("P", 0, 1)
     img.putpalette([255, 255, 255, 0, 0, 0] + [0] * 762)
