@@ -28,7 +28,14 @@ from PIL import Image, ImageOps
 from service.codecs.magic import ACCEPTED_FORMATS, JPEG_MAGIC, PNG_MAGIC, image_format
 from service.errors import InvalidInput, PayloadTooLarge, ServeError, UnsupportedMediaType
 from service.inputs.numbers import digits_pil, number_side
-from service.inputs.preprocess import LOSSY_FORMATS, WORK_SIDE, Digit, Fit, preprocess_pil
+from service.inputs.preprocess import (
+    LOSSY_FORMATS,
+    WORK_SIDE,
+    Digit,
+    Fit,
+    NoInkFound,
+    preprocess_pil,
+)
 
 __all__ = [
     "ACCEPTED_IMAGE_TYPES",
@@ -176,9 +183,16 @@ def _check_pixels(size: tuple[int, int], max_pixels: int) -> None:
 
 
 def _open(
-    data: bytes, fmt: str, max_pixels: int, *, numbers: bool = False, fit: Fit = "digit"
+    data: bytes,
+    fmt: str,
+    max_pixels: int,
+    *,
+    numbers: bool = False,
+    fit: Fit = "digit",
+    colour: bool = False,
 ) -> Image.Image:
-    """Open, size-check, orient and fully decode; every decoder failure becomes a 4xx."""
+    """Open, size-check, orient and fully decode; every decoder failure becomes a 4xx.
+    ``colour`` keeps a digit's JPEG in colour (by default it is decoded straight to grey)."""
     try:
         img: Image.Image = Image.open(io.BytesIO(data), formats=[fmt])
         _check_pixels(img.size, max_pixels)
@@ -187,7 +201,7 @@ def _open(
             # straight to grey (an item is told from its background by colour)
             side = number_side(img.size) if numbers else WORK_SIDE
             scale = min(1.0, side / max(img.size))
-            mode = "L" if fit == "digit" else "RGB"
+            mode = "L" if fit == "digit" and not colour else "RGB"
             img.draft(mode, (math.ceil(img.width * scale), math.ceil(img.height * scale)))
         img.load()
         with contextlib.suppress(Exception):  # a corrupt EXIF block only loses the orientation
@@ -239,7 +253,18 @@ def decode_image(
     """
     fmt, _ = _checked(data, content_type, max_pixels)
     img = _open(data, fmt, max_pixels, fit=fit)
-    return preprocess_pil(img, fit=fit, lossy=compressed_with_loss(data, fmt))
+    lossy = compressed_with_loss(data, fmt)
+    try:
+        return preprocess_pil(img, fit=fit, lossy=lossy)
+    except NoInkFound:
+        # a digit's JPEG was decoded to grey, where ink of a light colour (a yellow pen) may
+        # not show: a colour one is decoded again in colour (preprocess reads its channels)
+        if fmt != "JPEG" or fit != "digit":
+            raise
+        img = _open(data, fmt, max_pixels, fit=fit, colour=True)
+        if img.mode == "L":
+            raise
+        return preprocess_pil(img, fit=fit, lossy=lossy, colour_only=True)
 
 
 def decode_digits(data: bytes, *, max_pixels: int, content_type: str | None = None) -> list[Digit]:

@@ -93,6 +93,8 @@ INK_SHARE = 0.45  # ink threshold as a share of the strokes' own contrast
 # more ink than this share of the page is texture or noise, not writing (a bold digit cropped
 # tight covers more than half of its crop)
 MAX_INK_SHARE = 0.6
+LIGHT_PAGE = 128.0  # coloured ink is looked for on a page whose darkest channel is this light ...
+EVEN_CHROMA = 48.0  # ... and whose colour is even: its channels this close at most pixels
 GROUND_INK = 0.05  # dark-on-light "ink" this close to the picture's middle level is its ground
 LIT_BORDER = 0.25  # a light tail lining less of the picture's border than this is strokes
 MIN_STEEPNESS = 8.0  # ink beyond an even ground rising less steeply is light on the page
@@ -821,13 +823,19 @@ def _thicken(ink: np.ndarray) -> np.ndarray:
 
 
 def ink_map(
-    img: Image.Image, fit: Fit = "digit", *, lossy: bool | None = None, work_side: int = WORK_SIDE
+    img: Image.Image,
+    fit: Fit = "digit",
+    *,
+    lossy: bool | None = None,
+    work_side: int = WORK_SIDE,
+    colour_only: bool = False,
 ) -> InkMap:
     """The picture's ink at working size, light on black in [0, 1], measured against its
     background (see the module doc), paper noise dropped and contrast stretched; the steps
     every framing shares. A picture with no ink raises :class:`NoInkFound`. ``lossy``
     (default: whether ``img.format`` is JPEG or WebP) marks compression noise; ``work_side`` is the
-    longest working side."""
+    longest working side; ``colour_only``: a digit's ink is looked for in the colour channels
+    alone (its grey, decoded apart, showed none)."""
     if fit not in FITS:
         raise ValueError(f"fit must be one of {FITS}, not {fit!r}")
     if lossy is None:
@@ -842,10 +850,29 @@ def ink_map(
     if fit == "item" and not _flat_background(grey, fit):
         ink = item_ink(_colour(img, grey), grey)
     else:
-        ink = _normalise(grey, fit, lossy)
+        ink = None if colour_only else _normalise(grey, fit, lossy)
+        if ink is None and fit == "digit":
+            ink = _coloured_ink(img, grey, lossy)
     if ink is None:
         raise NoInkFound(nothing_found(fit))
     return InkMap(ink, width / ink.shape[1], height / ink.shape[0])
+
+
+def _coloured_ink(img: Image.Image, grey: np.ndarray, lossy: bool) -> np.ndarray | None:
+    """The digit in a colour picture whose grey shows none: ink of a light colour (a yellow or
+    pale gel pen, a highlighter) is nearly as light as white paper in grey, but dark in the
+    channel its colour lacks, so the picture's darkest channel at each pixel is read instead:
+    on a light page of one even colour (a picture of colour noise has its darkest channel dark
+    all over, and would make ink of it)."""
+    rgb = _colour(img, grey)
+    if rgb.shape[-1] != 3:
+        return None
+    darkest = rgb.min(axis=2)
+    page = darkest[:: max(1, darkest.shape[0] // 48), :: max(1, darkest.shape[1] // 48)]
+    chroma = rgb.max(axis=2)[:: max(1, darkest.shape[0] // 48), :: max(1, darkest.shape[1] // 48)]
+    if quantile(page, 0.5) < LIGHT_PAGE or quantile(chroma - page, 0.5) > EVEN_CHROMA:
+        return None
+    return _normalise(darkest, "digit", lossy)
 
 
 def frame(ink: np.ndarray, fit: Fit = "digit") -> np.ndarray:
@@ -865,7 +892,7 @@ def frame(ink: np.ndarray, fit: Fit = "digit") -> np.ndarray:
 
 
 def preprocess_pil(
-    img: Image.Image, fit: Fit = "digit", *, lossy: bool | None = None
+    img: Image.Image, fit: Fit = "digit", *, lossy: bool | None = None, colour_only: bool = False
 ) -> np.ndarray:
     """Any Pillow image -> float32 (28, 28) in [0, 1], light on black, as in MNIST.
 
@@ -875,7 +902,7 @@ def preprocess_pil(
     A picture with no ink raises :class:`NoInkFound`; a picture of several digits side by side
     (a number) sent as one digit, :class:`SeveralDigits`.
     """
-    ink = ink_map(img, fit, lossy=lossy).ink
+    ink = ink_map(img, fit, lossy=lossy, colour_only=colour_only).ink
     if fit == "digit":
         ink = _without_frame(ink)
     box = _ink_box(ink)

@@ -14,6 +14,7 @@ from PIL import Image
 
 from service.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from service.inputs.images import compressed_with_loss, decode_image, image_size
+from service.inputs.preprocess import NoInkFound
 
 LIMIT = 4_000_000
 ToBytes = Callable[..., bytes]
@@ -244,3 +245,38 @@ def test_pillow_bomb_limits_map_to_413(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_declared_type_may_differ_from_the_bytes(digit_png: bytes) -> None:
     out = decode_image(digit_png, max_pixels=LIMIT, content_type="image/jpeg")
     assert out.max() == pytest.approx(1.0)
+
+
+def _pen_on_paper(ink: tuple[int, int, int], paper: tuple[int, int, int]) -> Image.Image:
+    """A stroke in ``ink`` on ``paper``, with a little grain."""
+    rng = np.random.default_rng(5)
+    pixels = np.empty((160, 120, 3), np.float32)
+    pixels[:] = paper
+    pixels[30:130, 55:63] = ink
+    pixels += rng.normal(0, 2, (160, 120, 1))
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+@pytest.mark.parametrize("ink", [(250, 235, 60), (255, 190, 220), (170, 230, 250)])
+def test_ink_of_a_light_colour_is_found_in_the_colour_channels(
+    to_bytes: ToBytes, fmt: str, ink: tuple[int, int, int]
+) -> None:
+    """A yellow, pink or light-blue gel pen is about as light as white paper in grey; a JPEG
+    digit decoded straight to grey is decoded again in colour."""
+    photo = _pen_on_paper(ink, (248, 246, 240))
+    out = decode_image(to_bytes(photo, fmt, quality=90), max_pixels=LIMIT)
+    dark = decode_image(to_bytes(_pen_on_paper((20, 20, 20), (248, 246, 240))), max_pixels=LIMIT)
+    assert np.abs(out - dark).mean() < 0.06
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_colour_noise_and_blank_colour_pages_are_still_no_digit(
+    to_bytes: ToBytes, fmt: str
+) -> None:
+    rng = np.random.default_rng(9)
+    noise = rng.integers(0, 256, (200, 150, 3), dtype=np.uint8)  # every channel dark somewhere
+    blank = _pen_on_paper((248, 246, 240), (248, 246, 240))
+    for picture in (Image.fromarray(noise, "RGB"), blank):
+        with pytest.raises(NoInkFound):
+            decode_image(to_bytes(picture, fmt, quality=90), max_pixels=LIMIT)
