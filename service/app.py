@@ -274,8 +274,10 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> Response
     elif exc.status_code == 405:
         allowed = headers.get("Allow") or headers.get("allow") or "another method"
         message = method_not_allowed(request.method, path, allowed)
-        if hint := _route_hint(request.app, path):  # a TF Serving path without /v1
-            message = f"{message}; or {hint}"
+        hint = _route_hint(request.app, path) if request.method == "POST" else ""
+        if hint:  # a TF Serving path without /v1 is a model's status route with a strange name
+            message = f"method POST is not allowed on {shown_path(path)}, which answers {allowed}"
+            message += f" only: {hint}"
     else:
         message = _capped(str(exc.detail))
     return json_response({"error": message}, exc.status_code, headers or None)

@@ -125,8 +125,10 @@ def _refuse(body: bytes, exc: orjson.JSONDecodeError) -> NoReturn:
             f"the body is a {kind} image, not JSON (the own API's /predict takes PNG, JPEG "
             "or WebP images)"
         ) from None
-    # "..." is where a shortened example left values out: orjson calls it a sign without digits
-    elided = " (the body holds '...': send every value)" if b"..." in body else ""
+    # "..." where parsing stopped is a shortened example's: orjson calls it a sign without digits
+    elided = (
+        " (the body holds '...': send every value)" if body[exc.pos :].startswith(b"...") else ""
+    )
     raise BadRequest(
         f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}{elided}"
     ) from None

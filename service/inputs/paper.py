@@ -55,6 +55,11 @@ RULE_THICKNESS = 0.03
 RULE_THICKNESS_PX = 2  # (or this many pixels, for icon-sized pictures)
 RULE_TILT = 0.09  # rules turned by up to about 5 degrees: a page photographed a little askew
 TILT_COLUMNS = 32  # about this many columns are sampled to find the rules' tilt
+TILT_STEPS = 24  # tilts tried each way (at most: one pixel of rise over the length apart)
+# a page's rules askew come in sets: one long slanted line across a crop (a 7's bar, an
+# underline, a frame's edges, a table's edge) is not taken for rules
+TILTED_RULES = 3
+TILT_MAX_INK = 0.2  # a mask inked more than this all over is texture or noise, not a ruled page
 
 
 def quantile(values: np.ndarray, q: float) -> float:
@@ -365,12 +370,14 @@ def _without_tilted_rules(m: np.ndarray, axis: int) -> np.ndarray | None:
     """``m`` without rules along its rows turned by up to :data:`RULE_TILT` (rise over run), or
     None when there are none. Only a mask with ink near both of its ends can hold one. The tilt
     is the one under which a sample of the columns, each shifted up or down by it, has the most
-    ink in one row (over :data:`RULE_SHARE` of them); the mask is sheared by it, its rules taken
-    out as straight ones, and sheared back."""
+    ink in one row (over :data:`RULE_SHARE` of them, in at least :data:`TILTED_RULES` bands of
+    rows); the mask is sheared by it, its rules taken out as straight ones, and sheared back."""
     h, w = m.shape
     edge = max(1, round(RULE_EDGE * w))
-    steps = round(RULE_TILT * w)  # tilts one pixel of rise over the whole length apart
+    steps = min(TILT_STEPS, round(RULE_TILT * w))
     if steps < 2 or not (m[:, :edge].any() and m[:, -edge:].any()):
+        return None
+    if np.count_nonzero(m) > TILT_MAX_INK * m.size:
         return None
     cols = np.arange(0, w, max(1, w // TILT_COLUMNS))
     sample = m[:, cols].copy()
@@ -378,16 +385,21 @@ def _without_tilted_rules(m: np.ndarray, axis: int) -> np.ndarray | None:
     rows, at = np.nonzero(sample)
     if rows.size == 0:
         return None
-    slopes = np.arange(-steps, steps + 1) / w
+    slopes = np.arange(-steps, steps + 1) * (RULE_TILT / steps)
     centred = cols - (w - 1) / 2
     lift = np.rint(slopes[:, None] * centred[None, :]).astype(np.intp)  # (tilts, columns)
     most = int(np.abs(lift).max())
     span = h + 2 * most
     where = rows[None, :] - lift[:, at] + most + np.arange(len(slopes))[:, None] * span
-    peaks = np.bincount(where.ravel(), minlength=len(slopes) * span).reshape(-1, span).max(axis=1)
-    best = int(peaks.argmax())
+    counts = np.bincount(where.ravel(), minlength=len(slopes) * span).reshape(-1, span)
+    peaks = counts.max(axis=1)
+    tied = np.flatnonzero(peaks == peaks.max())  # a thick line fills a row over a range of tilts
+    best = int(tied[len(tied) // 2])  # its middle is the line's own
     slope = slopes[best]
     if peaks[best] <= RULE_SHARE * len(cols) or slope == 0:  # straight: the rows have said
+        return None
+    full = counts[best] > RULE_SHARE * len(cols)
+    if np.count_nonzero(full[1:] & ~full[:-1]) + int(full[0]) < TILTED_RULES:
         return None
     lift_all = np.rint(slope * (np.arange(w) - (w - 1) / 2)).astype(np.intp)
     most = int(np.abs(lift_all).max())

@@ -96,7 +96,8 @@ MAX_INK_SHARE = 0.6
 LIGHT_PAGE = 128.0  # coloured ink is looked for on a page whose darkest channel is this light ...
 EVEN_CHROMA = 48.0  # ... and whose colour is even: its channels this close at most pixels
 GROUND_INK = 0.05  # dark-on-light "ink" this close to the picture's middle level is its ground
-LIT_BORDER = 0.25  # a light tail lining less of the picture's border than this is strokes
+LIT_BORDER = 0.25  # a light tail lining less of the picture's border than this is strokes ...
+SPAN_SIDE = 0.1  # ... unless, for the ground test, it covers this much of two opposite sides
 MIN_STEEPNESS = 8.0  # ink beyond an even ground rising less steeply is light on the page
 KEYED_CONTRAST = 64.0  # grey levels between the strokes and the colour under transparent pixels
 # from which that colour is taken as the background
@@ -356,11 +357,16 @@ def _photo_ink(grey: np.ndarray) -> np.ndarray | None:
     # writing does not.
     if middle < 128 and middle - dark < light - middle:
         inverse = _rough_ink(255.0 - grey, cell, floor)
-        strokes = _lit_border(sample, middle, light) < LIT_BORDER
+        lit = sample > (middle + light) / 2
+        inside = _edge_share(lit.astype(np.float32), 0.5) < LIT_BORDER
         if (
-            (strokes and inverse[2] >= peak)
+            (inside and inverse[2] >= peak)
             or _edge_share(c, t) > _edge_share(inverse[0], inverse[4])
-            or (strokes and _ink_is_ground(sampled(grey, cell), c > t, (dark, middle, light)))
+            or (
+                inside
+                and not _spans(lit)
+                and _ink_is_ground(sampled(grey, cell), c > t, (dark, middle, light))
+            )
         ):
             grey = 255.0 - grey
             c, sigma, peak, high, t = inverse
@@ -485,11 +491,12 @@ def _rough_ink(
     return (c, sigma, *_levels(c, sigma, floor))
 
 
-def _lit_border(sample: np.ndarray, middle: float, light: float) -> float:
-    """The share of the picture's border nearer its light level than its middle one: strokes
-    cross the border at a few points; a lit part of a page in shadow runs along it."""
-    lit = sample > (middle + light) / 2
-    return float(np.concatenate((lit[0], lit[-1], lit[1:-1, 0], lit[1:-1, -1])).mean())
+def _spans(lit: np.ndarray) -> bool:
+    """Whether the light part of a picture's sample runs from one side of the picture to the
+    opposite one, over a good part of both (a strip of paper on a dark desk), as strokes do
+    not."""
+    sides = (lit[0], lit[-1]), (lit[:, 0], lit[:, -1])
+    return any(a.mean() >= SPAN_SIDE and b.mean() >= SPAN_SIDE for a, b in sides)
 
 
 def _ink_is_ground(grey: np.ndarray, ink: np.ndarray, levels: tuple[float, float, float]) -> bool:
@@ -497,9 +504,10 @@ def _ink_is_ground(grey: np.ndarray, ink: np.ndarray, levels: tuple[float, float
     middle level. Read as dark on light, light strokes on a dark ground make the ground around
     each stroke the ink (measured against the stroke as paper, in the cells it crosses); it then
     scores as much contrast as the strokes read the right way round whenever they are not near
-    white (chalk, a marker). (A page mostly in shadow makes its shadow's edge such ink too: the
-    caller asks only when the light tail is strokes, :func:`_lit_border`.) ``grey`` is the
-    picture ``ink`` was read on, ``levels`` the picture's dark, middle and light levels."""
+    white (chalk, a marker). (A page mostly in shadow, or a strip of paper on a dark desk, makes
+    such ink too, of its lit part's edge or of the writing on it: the caller asks only when the
+    light part is strokes clear of the border, :func:`_spans`.) ``grey`` is the picture
+    ``ink`` was read on, ``levels`` the picture's dark, middle and light levels."""
     dark, middle, light = levels
     return bool(ink.any() and middle - quantile(grey[ink], 0.5) < GROUND_INK * (light - dark))
 

@@ -506,9 +506,11 @@ async def test_a_tf_serving_path_without_v1_says_so(
     r = await client.post(path, json={"instances": [IMG]})
     assert r.status_code == 405
     assert r.json()["error"] == (
-        f"method POST is not allowed on {path}: use {r.headers['allow']}; or TF Serving's "
-        f"routes start with /v1: {hint}"
+        f"method POST is not allowed on {path}, which answers {r.headers['allow']} only: "
+        f"TF Serving's routes start with /v1: {hint}"
     )
+    r = await client.put(path, json={})  # TF Serving's methods are POSTs: no hint
+    assert r.status_code == 405 and "/v1" not in r.json()["error"]
 
 
 async def test_a_model_name_that_is_no_name_says_what_names_are(client: httpx.AsyncClient) -> None:

@@ -65,6 +65,9 @@ def test_parse_json_a_shortened_example_says_what_the_dots_are() -> None:
         parse_json(b'{"instances": [[0, 0, 0, ..., 255, 0]]}')
     assert info.value.message.startswith("malformed JSON: ")
     assert info.value.message.endswith("(the body holds '...': send every value)")
+    with pytest.raises(BadRequest) as info:  # "..." elsewhere is not what is wrong
+        parse_json(b'{"note": "to be continued...", "instances": [1, 2')
+    assert "'...'" not in info.value.message
 
 
 def test_parse_json_python_json_dumps_nan_is_422() -> None:

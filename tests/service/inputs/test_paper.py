@@ -151,6 +151,17 @@ def test_rules_a_little_askew_go_and_the_digit_crossing_them_stays(
     assert np.count_nonzero(out & rules & ~stroke) <= 0.02 * np.count_nonzero(rules)
 
 
+@pytest.mark.parametrize("lines", [1, 2])
+def test_one_or_two_slanted_lines_across_a_crop_are_no_rules(lines: int) -> None:
+    """A 7's slanted bar across a tight crop, an underline, the top and bottom of a frame turned
+    a little: a page's rules askew come in sets."""
+    mask = np.zeros((120, 200), bool)
+    for y0 in (20.0, 100.0)[:lines]:
+        mask |= _tilted_rule(mask, y0, 0.04)  # thin: as thin as a rule
+    mask[30:90, 95:99] = True  # what hangs from it or stands between
+    assert np.array_equal(without_rules(mask), mask)
+
+
 def test_a_long_slanted_stroke_clear_of_the_edges_is_no_rule() -> None:
     mask = _tilted_rule(np.zeros((120, 200), bool), 40.0, 0.05, thick=4)
     mask[:, :20] = mask[:, -20:] = False  # a long stroke that stops short of both edges

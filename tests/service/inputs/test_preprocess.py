@@ -175,6 +175,24 @@ def test_a_digit_on_a_page_mostly_in_deep_shadow_is_the_digit_not_the_lit_part(
     assert np.abs(out - reference).mean() < 0.06
 
 
+@pytest.mark.parametrize(("desk", "share"), [(30, 0.4), (70, 0.48)])
+def test_a_digit_on_a_strip_of_paper_across_a_dark_desk_is_the_digit(
+    desk: int, share: float, reference: np.ndarray, to_bytes: ToBytes
+) -> None:
+    """The desk is the picture's middle level and the digit's ink about as dark, as the board
+    around chalk is; but the strip runs from one side of the picture to the other."""
+    page = np.full((400, 400), float(desk), np.float32)
+    page[round(200 - share * 200) : round(200 + share * 200)] = 205.0
+    side = int(400 * share * 0.9)
+    digit = np.asarray(seven("L", 0, 255).resize((side, side)), np.float32) / 255.0
+    at = slice(200 - side // 2, 200 - side // 2 + side)
+    page[at, at] = page[at, at] * (1.0 - digit) + 35.0 * digit
+    page += np.random.default_rng(1).normal(0, 3, page.shape)
+    photo = Image.fromarray(np.clip(page, 0, 255).astype(np.uint8))
+    out = decode_image(to_bytes(photo), max_pixels=LIMIT)
+    assert np.abs(out - reference).mean() < 0.03
+
+
 def test_transparent_palette_png(reference: np.ndarray, to_bytes: ToBytes) -> None:
     img = seven("P", 0, 1)
     img.putpalette([255, 255, 255, 0, 0, 0] + [0] * 762)
