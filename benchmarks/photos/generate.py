@@ -1,6 +1,6 @@
 """Generate the labelled photo-and-drawing set: ``python -m benchmarks.photos.generate``.
 
-Seven subsets, each numbered from 0 and seeded by ``(SEED, subset, index)``, so a picture does
+Nine subsets, each numbered from 0 and seeded by ``(SEED, subset, index)``, so a picture does
 not change when the counts do:
 
 - ``digit``: one digit per picture, from three sources: real MNIST *test* digits (a fixed
@@ -19,7 +19,11 @@ not change when the counts do:
   arc, a scribble;
 - ``framed``: one real MNIST test digit (a part of the permutation no other subset uses) framed
   as the others are not: cropped tight around it, on a sheet of paper lying on a darker table,
-  in a box drawn around it, or circled. Scored apart from the other digits.
+  in a box drawn around it, or circled. Scored apart from the other digits;
+- ``tabled``: the same on a sheet turned 10-45 degrees, a sticky note, a sheet running off one
+  edge, or a sheet held up against a dark room. Scored apart;
+- ``surfaces``: the same in chalk on a dark board, on ruled paper photographed 1-5 degrees
+  askew, on a page mostly in deep shadow, or in a light-coloured gel ink. Scored apart.
 
 A digit picture is either a photo (off-white or tinted paper, optional texture, ruled lines or
 squares, lighting gradient, soft shadow, small rotation, blur, grain or noise) or a drawing (flat
@@ -57,12 +61,12 @@ SUMMARY_FILE = Path(__file__).resolve().parent / "summary.json"
 CANVAS_DIR = Path(__file__).resolve().parent / "canvas"  # drawings made by canvas.py
 DATA_CACHE = Path(os.environ.get("TRAIN_CACHE_DIR", os.path.expanduser("~/.cache/digitserve")))
 # New subsets go at the end: a subset's position seeds its pictures.
-SUBSETS = ("digit", "fashion", "multi", "ood", "canvas", "marks", "framed", "tabled")
+SUBSETS = ("digit", "fashion", "multi", "ood", "canvas", "marks", "framed", "tabled", "surfaces")
 COUNTS = {"digit": 1500, "fashion": 400, "multi": 80, "ood": 120, "canvas": 100, "marks": 60,
-          "framed": 200, "tabled": 100}  # fmt: skip
+          "framed": 200, "tabled": 100, "surfaces": 100}  # fmt: skip
 PHONE = (3000, 4000)
 PHONE_EVERY = {"digit": 100, "fashion": 100, "multi": 40, "ood": 40, "canvas": 0, "marks": 40,
-               "framed": 40, "tabled": 20}  # fmt: skip
+               "framed": 40, "tabled": 20, "surfaces": 20}  # fmt: skip
 WEBP_SHARE = 0.35  # of the pictures not saved as JPEG: phones and browsers save WebP too
 CANVAS = 256  # ink masks are drawn at this size, then scaled into the picture
 FONT_FILES = (  # relative to /usr/share/fonts; missing ones are skipped
@@ -99,6 +103,10 @@ FRAMED_FIRST = 7000  # the framed subset's MNIST test digits: the permutation fr
 # one edge of the picture, or held up against a dark room
 TABLINGS = ("turned", "note", "off-edge", "held")
 TABLED_FIRST = 7500  # the tabled subset's MNIST test digits: the permutation from here on
+# what the digit is written on or with in the "surfaces" subset: light chalk or marker on a dark
+# board, ruled paper photographed askew, a page mostly in deep shadow, or a light-coloured ink
+SURFACES = ("board", "askew", "shadowed", "light-ink")
+SURFACES_FIRST = 7700  # the surfaces subset's MNIST test digits: the permutation from here on
 
 
 def split_of(subset: str, index: int) -> str:
@@ -751,6 +759,7 @@ def _frame_mask(
 _APART = {  # subset -> (its first MNIST test digit in the permutation, its kinds, its scene)
     "framed": (FRAMED_FIRST, FRAMINGS, "plain"),
     "tabled": (TABLED_FIRST, TABLINGS, "table"),
+    "surfaces": (SURFACES_FIRST, SURFACES, "plain"),
 }
 
 
@@ -918,6 +927,82 @@ def tabled_picture(index: int, mnist: tuple[np.ndarray, np.ndarray]) -> Picture:
     return pic
 
 
+BOARDS = ((20, 45, 35), (30, 30, 32), (60, 25, 25), (25, 30, 60), (45, 50, 45))  # green, black,
+# dark red card, navy card, slate
+GELS = ((250, 232, 60), (255, 160, 205), (125, 200, 250), (145, 230, 125), (255, 190, 85))
+
+
+def surfaces_picture(index: int, mnist: tuple[np.ndarray, np.ndarray]) -> Picture:
+    """One real MNIST test digit (a part of the permutation no other subset uses) where users
+    write and photograph digits and the other subsets do not: in chalk or a light marker on a
+    dark board (the chalk not near white), on ruled paper with rules as dark as ink photographed
+    1-5 degrees askew, on a page three quarters in a hand's deep shadow, or in a light-coloured
+    gel ink (yellow, pink, light blue, light green, orange)."""
+    rng, mask, kind, pic, out, (colour, alpha) = _one_digit("surfaces", index, mnist)
+    tags = pic.tags
+    rw, rh = _render_size(out)
+    m = _resize_mask(mask, round(min(rh, rw) * float(rng.uniform(0.3, 0.55))))
+    top = round(rng.uniform(0.15, 0.85) * (rh - m.shape[0]))
+    left = round(rng.uniform(0.15, 0.85) * (rw - m.shape[1]))
+    if kind == "board":
+        page = np.empty((rh, rw, 3), np.float32)
+        tags[:] = [t for t in tags if t not in ("blue-ink", "pencil")]  # chalk, not the pen
+        page[:] = np.array(BOARDS[int(rng.integers(len(BOARDS)))]) * float(rng.uniform(0.6, 1.4))
+        page += (_field(rng, rh, rw, int(rng.integers(6, 14))) * float(rng.uniform(4, 12)))[
+            ..., None
+        ]
+        skips = 1.0 - rng.random(m.shape).astype(np.float32) * float(rng.uniform(0.1, 0.5))
+        chalk = np.full(3, float(rng.uniform(130, 235))) + rng.uniform(-10, 10, 3)
+        place(page, m * skips, top, left, chalk, float(rng.uniform(0.75, 1.0)))
+        page *= light(rng, rh, rw, "plain")[..., None]
+        pic.scene = "board"
+    elif kind == "askew":
+        page = paper(rng, rh, rw, "plain")
+        rule = np.array([(45, 45, 50), (50, 70, 150), (120, 120, 125)][int(rng.integers(3))])
+        spacing = max(4, round(float(rng.uniform(0.05, 0.1)) * rh))
+        thick = max(1, round(rh / 300))
+        rules = np.zeros((rh, rw), np.float32)
+        for y in range(int(rng.integers(0, spacing)), rh, spacing):
+            rules[y : y + thick] = 1.0
+        place(page, rules, 0, 0, rule, float(rng.uniform(0.5, 0.9)))
+        place(page, m, top, left, colour, alpha)
+        deg = float(rng.uniform(1, 5) * rng.choice([-1, 1]))
+        turned = Image.fromarray(np.clip(page, 0, 255).astype(np.uint8), "RGB").rotate(
+            deg, Image.Resampling.BICUBIC, expand=False)  # fmt: skip
+        cut = math.sin(math.radians(abs(deg)))  # the corners the turn exposed are cropped away
+        cx, cy = round(cut * rh / 2) + 1, round(cut * rw / 2) + 1
+        page = np.asarray(turned.crop((cx, cy, rw - cx, rh - cy)), np.float32).copy()
+        tags.append(f"askew-{abs(deg):.0f}")
+        pic.scene = "ruled"
+    elif kind == "shadowed":
+        page = paper(rng, rh, rw, "plain")
+        place(page, m, top, left, colour, alpha)
+        ys = np.linspace(-0.5, 0.5, rh, dtype=np.float32)[:, None]
+        xs = np.linspace(-0.5, 0.5, rw, dtype=np.float32)[None, :]
+        b = float(rng.uniform(0, 2 * math.pi))
+        along = math.cos(b) * ys + math.sin(b) * xs
+        edge = float(np.quantile(along, 1 - rng.uniform(0.55, 0.8)))  # in shadow beyond it
+        soft = float(rng.uniform(0.005, 0.05))
+        depth = float(rng.uniform(0.35, 0.6))
+        page *= (1.0 - depth / (1.0 + np.exp(-(along - edge) / soft)))[..., None]
+        cy = (top + m.shape[0] / 2) / max(1, rh - 1) - 0.5
+        cx = (left + m.shape[1] / 2) / max(1, rw - 1) - 0.5
+        centre = math.cos(b) * cy + math.sin(b) * cx
+        tags.append("digit-in-shadow" if centre > edge else "digit-in-light")
+        pic.scene = "shadow"
+    else:  # a light-coloured gel pen on white or lined paper
+        scene = str(rng.choice(["plain", "ruled", "squared"]))
+        page = paper(rng, rh, rw, scene)
+        tags[:] = [t for t in tags if t not in ("blue-ink", "pencil")]  # the gel, not the pen
+        gel = np.array(GELS[int(rng.integers(len(GELS)))], np.float32) + rng.uniform(-8, 8, 3)
+        place(page, m, top, left, np.clip(gel, 0, 255), float(rng.uniform(0.8, 1.0)))
+        page *= light(rng, rh, rw, "plain")[..., None]
+        tags.append("gel-ink")
+        pic.scene = scene
+    pic.image = camera(page, rng, tags, out_size=out, rotate=False)
+    return pic
+
+
 def load_drawings(folder: Path = CANVAS_DIR) -> list[dict[str, Any]]:
     """The demo page's drawings made by ``canvas.py`` (label, ink, file), in index order."""
     listing = folder / "drawings.json"
@@ -1010,6 +1095,8 @@ def make(
         return framed_picture(index, mnist)
     if subset == "tabled":
         return tabled_picture(index, mnist)
+    if subset == "surfaces":
+        return surfaces_picture(index, mnist)
     return ood_picture(index)
 
 

@@ -42,23 +42,26 @@ def _accuracy(result: dict[str, Any]) -> list[str]:
     return lines
 
 
-APART = ("framed", "tabled")  # the digit subsets scored apart from "all"
+APART = ("framed", "tabled", "surfaces")  # the digit subsets scored apart from "all"
 
 
 def _framed(result: dict[str, Any]) -> list[str]:
-    """The ``framed`` and ``tabled`` subsets' accuracy per framing (scored apart from "all")."""
+    """The ``framed``, ``tabled`` and ``surfaces`` subsets' accuracy per kind (scored apart from
+    "all")."""
     methods, runs = result["methods"], result["runs"]
     sources = tuple(f"src:{subset}-" for subset in APART)  # their pictures' sources
     kinds = sorted({g for r in runs for g in r["groups"] if g.startswith(sources)})
     if not kinds:
         return []
-    lines = ["", "## Framings the other subsets do not hold (`framed`, `tabled`)", "",
+    lines = ["", "## Framings the other subsets do not hold (`framed`, `tabled`, `surfaces`)", "",
              "One real MNIST test digit per picture: `framed` cropped tight around it, on a sheet "
              "lying on a darker table (turned up to 8 degrees), boxed, or circled; `tabled` on a "
              "sheet turned 10-45 degrees, on a sticky note, on a sheet running off one edge, or "
-             "on a sheet held up against a dark room. Scored apart: not in the accuracy above nor "
-             "in the OOD figures. Cells: accuracy per preprocessing (judged blank in brackets, "
-             "counted wrong).", "",
+             "on a sheet held up against a dark room; `surfaces` in chalk on a dark board, on "
+             "ruled paper photographed 1-5 degrees askew, on a page mostly in deep shadow, or in "
+             "a light-coloured gel ink. Scored apart: not in the accuracy above nor in the OOD "
+             "figures. Cells: accuracy per preprocessing (judged blank in brackets, counted "
+             "wrong).", "",
              "| model | version | split | framing | n | " + " | ".join(methods) + " |",
              "|---|---|---|---|---:|" + "---:|" * len(methods)]  # fmt: skip
     for v in result["versions"]:

@@ -19,7 +19,7 @@ from benchmarks.photos.ood_metrics import auroc, photo_ood
 from benchmarks.photos.preprocessings import baseline
 
 COUNTS = {"digit": 6, "fashion": 3, "multi": 1, "ood": 4, "canvas": 2, "marks": 2, "framed": 4,
-          "tabled": 4}  # fmt: skip
+          "tabled": 4, "surfaces": 4}  # fmt: skip
 
 
 def _png(arr: np.ndarray) -> bytes:
@@ -111,11 +111,11 @@ def test_a_whole_run_with_a_stand_in_model(tmp_path: Path, monkeypatch: pytest.M
     )
     assert {it["role"] for it in items} == {"own", "page", "other", "framed"}
     assert {"format:png", "subset:canvas"} <= set().union(*(r["groups"] for r in runs.values()))
-    # the framed and tabled subsets are scored apart: each its own group, never in "all"
+    # the framed, tabled and surfaces subsets are scored apart: each its own group, never in "all"
     apart = [it for it in items if it["role"] == "framed"]
-    assert len(apart) == COUNTS["framed"] + COUNTS["tabled"]
+    assert len(apart) == sum(COUNTS[subset] for subset in report.APART)
     assert all("all" not in it["groups"] for it in apart)
-    for subset in ("framed", "tabled"):
+    for subset in report.APART:
         n = sum(runs[s]["groups"].get(subset, {"n": 0})["n"] for s in runs)
         assert n == COUNTS[subset]
     text = report.markdown(result)

@@ -11,7 +11,7 @@ from PIL import Image
 from benchmarks.photos import generate as gen
 
 COUNTS = {"digit": 9, "fashion": 4, "multi": 2, "ood": 8, "canvas": 2, "marks": 3, "framed": 8,
-          "tabled": 8}  # fmt: skip
+          "tabled": 8, "surfaces": 8}  # fmt: skip
 
 
 def _data() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
@@ -41,6 +41,12 @@ def test_generation_is_deterministic_with_complete_labels(tmp_path: Path) -> Non
             assert row["label"] in range(10) and row["framing"] == "digit"
             assert row["source"] == f"tabled-{gen.TABLINGS[row['index'] % len(gen.TABLINGS)]}"
             assert row["item"].startswith("mnist-test-") and row["scene"] == "table"
+        if row["subset"] == "surfaces":  # one digit, on each surface in turn
+            kind = gen.SURFACES[row["index"] % len(gen.SURFACES)]
+            assert row["label"] in range(10) and row["framing"] == "digit"
+            assert row["source"] == f"surfaces-{kind}" and row["item"].startswith("mnist-test-")
+            assert kind != "askew" or any(t.startswith("askew-") for t in row["tags"])
+            assert kind != "light-ink" or "gel-ink" in row["tags"]
         if row["subset"] in ("digit", "fashion"):
             assert row["label"] in range(10)
             assert row["framing"] == ("digit" if row["subset"] == "digit" else "item")
