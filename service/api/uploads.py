@@ -106,7 +106,15 @@ def from_json(
         raise InvalidInput('the body must be a JSON object with "instances"')
     if "instances" not in payload:
         has = ", ".join(repr(k[:64]) for k in list(payload)[:5]) or "no field"
-        raise InvalidInput(f'the body must have "instances" (the inputs, a list); it has {has}')
+        elsewhere = (
+            " (an Open Inference Protocol body goes to /v2/models/<model>/infer, a TF Serving "
+            "one to /v1/models/<model>:predict)"
+            if "inputs" in payload or "examples" in payload
+            else ""
+        )
+        raise InvalidInput(
+            f'the body must have "instances" (the inputs, a list); it has {has}{elsewhere}'
+        )
     unknown = sorted(set(payload) - task.json_fields)
     if unknown:
         allowed = ", ".join(sorted(task.json_fields))

@@ -348,6 +348,9 @@ ERROR_CASES = [
     ("/models/mnist/predict", {"json": {"instances": [[0.0] * 27] * 28}}, 422, "instances"),
     ("/models/mnist/predict", {"json": {"instances": []}}, 422, "empty"),
     ("/models/mnist/predict", {"json": {"instance": [IMG]}}, 422, "it has 'instance'"),
+    ("/models/pima/predict", {"json": {"inputs": [{"name": "x", "shape": [1, 8], "datatype":
+     "FP32", "data": [1] * 8}]}}, 422, "it has 'inputs' (an Open Inference Protocol body goes "
+     "to /v2/models/<model>/infer, a TF Serving one to /v1/models/<model>:predict)"),
     ("/models/mnist/predict", {"json": {"instances": [IMG] * 17}}, 422, "limit of 16"),
     ("/models/mnist/predict", js([[[2.0] * 28] * 28], scale="unit"), 422, "above 1"),
     ("/models/mnist/predict", {"json": {"images": [IMG]}}, 422, "instances"),
