@@ -182,6 +182,12 @@ def _check_pixels(size: tuple[int, int], max_pixels: int) -> None:
         )
 
 
+def _grey_jpeg(data: bytes) -> bool:
+    """Whether a JPEG holds one channel (from its header: no pixel is decoded)."""
+    with Image.open(io.BytesIO(data), formats=["JPEG"]) as img:
+        return img.mode == "L"
+
+
 def _open(
     data: bytes,
     fmt: str,
@@ -259,7 +265,7 @@ def decode_image(
     except NoInkFound:
         # a digit's JPEG was decoded to grey, where ink of a light colour (a yellow pen) may
         # not show: a colour one is decoded again in colour (preprocess reads its channels)
-        if fmt != "JPEG" or fit != "digit":
+        if fmt != "JPEG" or fit != "digit" or _grey_jpeg(data):
             raise
         img = _open(data, fmt, max_pixels, fit=fit, colour=True)
         if img.mode == "L":

@@ -94,10 +94,12 @@ INK_SHARE = 0.45  # ink threshold as a share of the strokes' own contrast
 # tight covers more than half of its crop)
 MAX_INK_SHARE = 0.6
 LIGHT_PAGE = 128.0  # coloured ink is looked for on a page whose darkest channel is this light ...
-EVEN_CHROMA = 48.0  # ... and whose colour is even: its channels this close at most pixels
+EVEN_CHROMA = 48.0  # ... and whose colour is even: its channels this close at most pixels ...
+VIVID_INK = 64.0  # ... and its ink's channels this far apart (a gel pen's colour, not a stain)
 GROUND_INK = 0.05  # dark-on-light "ink" this close to the picture's middle level is its ground
 LIT_BORDER = 0.25  # a light tail lining less of the picture's border than this is strokes ...
 SPAN_SIDE = 0.1  # ... unless, for the ground test, it covers this much of two opposite sides
+STROKE_SAMPLES = 8  # a light piece clear of the border this big (in samples) is strokes
 MIN_STEEPNESS = 8.0  # ink beyond an even ground rising less steeply is light on the page
 KEYED_CONTRAST = 64.0  # grey levels between the strokes and the colour under transparent pixels
 # from which that colour is taken as the background
@@ -358,7 +360,7 @@ def _photo_ink(grey: np.ndarray) -> np.ndarray | None:
     if middle < 128 and middle - dark < light - middle:
         inverse = _rough_ink(255.0 - grey, cell, floor)
         lit = sample > (middle + light) / 2
-        inside = _edge_share(lit.astype(np.float32), 0.5) < LIT_BORDER
+        inside = _edge_share(lit.astype(np.float32), 0.5) < LIT_BORDER or _strokes_within(lit)
         if (
             (inside and inverse[2] >= peak)
             or _edge_share(c, t) > _edge_share(inverse[0], inverse[4])
@@ -489,6 +491,18 @@ def _rough_ink(
     picture."""
     c, sigma = contrast(sampled(grey, cell), paper_from_cells(grey, cell, at_samples=True))
     return (c, sigma, *_levels(c, sigma, floor))
+
+
+def _strokes_within(lit: np.ndarray) -> bool:
+    """Whether some of the light part of a picture's sample is clear of its border, in a piece
+    of :data:`STROKE_SAMPLES` or more: strokes on a board beside a light wall, or a small light
+    digit under uneven light, beside the lit region along the border."""
+    pieces = components(lit)
+    if not pieces.n:
+        return False
+    h, w = lit.shape
+    clear = (pieces.y0 > 0) & (pieces.x0 > 0) & (pieces.y1 < h - 1) & (pieces.x1 < w - 1)
+    return bool((pieces.area[clear] >= STROKE_SAMPLES).any())
 
 
 def _spans(lit: np.ndarray) -> bool:
@@ -871,16 +885,22 @@ def _coloured_ink(img: Image.Image, grey: np.ndarray, lossy: bool) -> np.ndarray
     pale gel pen, a highlighter) is nearly as light as white paper in grey, but dark in the
     channel its colour lacks, so the picture's darkest channel at each pixel is read instead:
     on a light page of one even colour (a picture of colour noise has its darkest channel dark
-    all over, and would make ink of it)."""
+    all over, and would make ink of it), and only ink of a vivid colour: a faint stain (a coffee
+    ring) is dark in the darkest channel too, but nearly grey."""
     rgb = _colour(img, grey)
     if rgb.shape[-1] != 3:
         return None
     darkest = rgb.min(axis=2)
-    page = darkest[:: max(1, darkest.shape[0] // 48), :: max(1, darkest.shape[1] // 48)]
-    chroma = rgb.max(axis=2)[:: max(1, darkest.shape[0] // 48), :: max(1, darkest.shape[1] // 48)]
-    if quantile(page, 0.5) < LIGHT_PAGE or quantile(chroma - page, 0.5) > EVEN_CHROMA:
+    chroma = rgb.max(axis=2) - darkest
+    step = max(1, darkest.shape[0] // 48), max(1, darkest.shape[1] // 48)
+    page, page_chroma = darkest[:: step[0], :: step[1]], chroma[:: step[0], :: step[1]]
+    if quantile(page, 0.5) < LIGHT_PAGE or quantile(page_chroma, 0.5) > EVEN_CHROMA:
         return None
-    return _normalise(darkest, "digit", lossy)
+    ink = _normalise(darkest, "digit", lossy)
+    if ink is None or ink.shape != chroma.shape:
+        return None
+    strokes = chroma[ink > 0.5]
+    return ink if strokes.size and quantile(strokes, 0.5) >= VIVID_INK else None
 
 
 def frame(ink: np.ndarray, fit: Fit = "digit") -> np.ndarray:

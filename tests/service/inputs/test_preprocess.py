@@ -16,6 +16,7 @@ from service.inputs.preprocess import (
     _hull_area,
     _ink_box,
     _page,
+    _strokes_within,
     _without_frame,
     preprocess_pil,
 )
@@ -191,6 +192,35 @@ def test_a_digit_on_a_strip_of_paper_across_a_dark_desk_is_the_digit(
     photo = Image.fromarray(np.clip(page, 0, 255).astype(np.uint8))
     out = decode_image(to_bytes(photo), max_pixels=LIMIT)
     assert np.abs(out - reference).mean() < 0.03
+
+
+def test_light_strokes_beside_a_light_wall_are_strokes_and_a_lit_part_alone_is_not() -> None:
+    """A board beside a light wall, or a small light digit under uneven light: the light part
+    lines the border, but some of it, clear of the border, is strokes; the lit part of a page
+    in shadow is all along the border."""
+    lit = np.zeros((48, 64), bool)
+    lit[:, :14] = True  # a light wall along the left side (lines a third of the border)
+    assert not _strokes_within(lit)
+    lit[10:40, 35:38] = True  # a chalk stroke on the board, clear of the border
+    assert _strokes_within(lit)
+    specks = np.zeros((48, 64), bool)
+    specks[:, :14] = True
+    specks[20:22, 40:42] = True  # a glint: too small to be a stroke
+    assert not _strokes_within(specks)
+
+
+def test_a_faint_coffee_ring_on_a_blank_page_is_no_digit(to_bytes: ToBytes) -> None:
+    """Dark in the darkest colour channel, as a light gel pen is, but nearly grey: the colour
+    reading takes only ink of a vivid colour."""
+    ys, xs = np.mgrid[0:480, 0:640].astype(np.float32)
+    d = np.sqrt((ys - 240) ** 2 + (xs - 330) ** 2) / 70.0
+    a = (np.exp(-(((d - 1) / 0.04) ** 2)) * 0.35 + (d < 1) * 0.05)[..., None]  # a ring's rim
+    page = np.full((480, 640, 3), 236.0, np.float32) * (1 - a) + np.array([150, 100, 45]) * a
+    page += np.random.default_rng(0).normal(0, 2.5, (480, 640, 1))
+    photo = Image.fromarray(np.clip(page, 0, 255).astype(np.uint8), "RGB")
+    for fmt in ("JPEG", "PNG"):
+        with pytest.raises(NoInkFound):
+            decode_image(to_bytes(photo, fmt, quality=90), max_pixels=LIMIT)
 
 
 def test_transparent_palette_png(reference: np.ndarray, to_bytes: ToBytes) -> None:
