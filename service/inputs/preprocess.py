@@ -15,7 +15,9 @@ background is one even level, is measured against that level. A photo is measure
   tinted paper and grain drop out, and ink in a shadow counts as much as ink in the light), kept
   only where a piece of writing is (:mod:`service.inputs.components`: printed rules, a shadow's
   edge, specks and grain go); a whole sheet lying on a darker table is measured inside the
-  sheet only (:func:`_page`);
+  sheet only (:func:`_page`); light strokes on a dark ground (chalk) are told from a page in
+  shadow and from paper on a desk (:func:`_photo_ink`); a digit in a light-coloured ink that
+  grey does not show is read in the darkest colour channel (:func:`_coloured_ink`);
 - an item against the colour of the background around it (:mod:`service.inputs.items`), on any
   ground: coloured, textured, shaded or dark.
 
