@@ -268,8 +268,6 @@ def decode_image(
         if fmt != "JPEG" or fit != "digit" or _grey_jpeg(data):
             raise
         img = _open(data, fmt, max_pixels, fit=fit, colour=True)
-        if img.mode == "L":
-            raise
         return preprocess_pil(img, fit=fit, lossy=lossy, colour_only=True)
 
 

@@ -95,6 +95,7 @@ INK_SHARE = 0.45  # ink threshold as a share of the strokes' own contrast
 # more ink than this share of the page is texture or noise, not writing (a bold digit cropped
 # tight covers more than half of its crop)
 MAX_INK_SHARE = 0.6
+COARSE_SIDE = 48  # samples along a side for a picture's levels (its middle, its page's colour)
 LIGHT_PAGE = 128.0  # coloured ink is looked for on a page whose darkest channel is this light ...
 EVEN_CHROMA = 48.0  # ... and whose colour is even: its channels this close at most pixels ...
 VIVID_INK = 64.0  # ... and its ink's channels this far apart (a gel pen's colour, not a stain)
@@ -347,7 +348,7 @@ def _photo_ink(grey: np.ndarray) -> np.ndarray | None:
     paper (:mod:`service.inputs.paper`) and kept only where a piece of writing is
     (:mod:`service.inputs.components`); None when nothing on the page is writing."""
     h, w = grey.shape
-    sample = grey[:: max(1, h // 48), :: max(1, w // 48)]
+    sample = _coarse(grey)
     dark, middle, light = quantiles(sample, (0.01, 0.5, 0.99))
     cell = cell_side(grey.shape)
     floor = _min_peak(grey.shape)
@@ -493,6 +494,13 @@ def _rough_ink(
     picture."""
     c, sigma = contrast(sampled(grey, cell), paper_from_cells(grey, cell, at_samples=True))
     return (c, sigma, *_levels(c, sigma, floor))
+
+
+def _coarse(arr: np.ndarray) -> np.ndarray:
+    """Every n-th pixel each way, about :data:`COARSE_SIDE` along each side: enough for a
+    picture's levels."""
+    h, w = arr.shape[:2]
+    return arr[:: max(1, h // COARSE_SIDE), :: max(1, w // COARSE_SIDE)]
 
 
 def _strokes_within(lit: np.ndarray) -> bool:
@@ -894,9 +902,7 @@ def _coloured_ink(img: Image.Image, grey: np.ndarray, lossy: bool) -> np.ndarray
         return None
     darkest = rgb.min(axis=2)
     chroma = rgb.max(axis=2) - darkest
-    step = max(1, darkest.shape[0] // 48), max(1, darkest.shape[1] // 48)
-    page, page_chroma = darkest[:: step[0], :: step[1]], chroma[:: step[0], :: step[1]]
-    if quantile(page, 0.5) < LIGHT_PAGE or quantile(page_chroma, 0.5) > EVEN_CHROMA:
+    if quantile(_coarse(darkest), 0.5) < LIGHT_PAGE or quantile(_coarse(chroma), 0.5) > EVEN_CHROMA:
         return None
     ink = _normalise(darkest, "digit", lossy)
     if ink is None or ink.shape != chroma.shape:

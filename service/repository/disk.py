@@ -15,6 +15,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 NAME_RE = re.compile(r"^[a-z0-9_]{1,64}$")
+NAME_RULE = "model not found: names are 1-64 of a-z, 0-9 and _"  # NAME_RE, said
 VERSION_RE = re.compile(r"^[0-9]{1,9}$")
 METADATA = "metadata.json"
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -32,9 +33,6 @@ def valid_name(name: str) -> bool:
 def unknown_model(name: str) -> str:
     """The message for a model name that names no model (an invalid one is not echoed)."""
     return f"model {name!r} not found" if valid_name(name) else NAME_RULE
-
-
-NAME_RULE = "model not found: names are 1-64 of a-z, 0-9 and _"
 
 
 def parse_version(text: str | int) -> int | None:
