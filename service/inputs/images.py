@@ -20,7 +20,9 @@ import math
 import signal
 import struct
 import traceback
+from collections.abc import Callable
 from multiprocessing.connection import Connection
+from typing import TypeVar
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -53,6 +55,7 @@ _TYPE_ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "image/
 _UNTYPED = ("application/octet-stream",)  # the bytes decide
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
+_Read = TypeVar("_Read")  # what a picture is read as: one digit's input, or a number's digits
 _EXIF_ORIENTATION = 0x0112
 MAX_SIDE = 16_384  # no camera or screen makes a longer side; a 100000x1 "image" is an attack
 WEBP_CHUNKS = 64  # real files put their image within a few chunks; more is padding or an attack
@@ -188,6 +191,31 @@ def _grey_jpeg(data: bytes) -> bool:
         return img.mode == "L"
 
 
+def _read(
+    data: bytes,
+    fmt: str,
+    max_pixels: int,
+    read: Callable[[Image.Image, bool], _Read],
+    *,
+    numbers: bool = False,
+    fit: Fit = "digit",
+) -> tuple[_Read, Image.Image]:
+    """``read(picture, colour_only)`` of the decoded picture, and the picture it read.
+
+    A digit's JPEG is decoded straight to grey, where ink of a light colour (a yellow pen) may
+    not show: when that finds no ink, a colour JPEG is decoded again in colour and read in its
+    colour channels alone (``colour_only``); a grey one, or a picture of an item, is not.
+    """
+    img = _open(data, fmt, max_pixels, numbers=numbers, fit=fit)
+    try:
+        return read(img, False), img
+    except NoInkFound:
+        if fmt != "JPEG" or fit != "digit" or _grey_jpeg(data):
+            raise
+    img = _open(data, fmt, max_pixels, numbers=numbers, fit=fit, colour=True)
+    return read(img, True), img
+
+
 def _open(
     data: bytes,
     fmt: str,
@@ -258,17 +286,15 @@ def decode_image(
     as ``image/jpeg`` (or the reverse) is decoded as what it is.
     """
     fmt, _ = _checked(data, content_type, max_pixels)
-    img = _open(data, fmt, max_pixels, fit=fit)
     lossy = compressed_with_loss(data, fmt)
-    try:
-        return preprocess_pil(img, fit=fit, lossy=lossy)
-    except NoInkFound:
-        # a digit's JPEG was decoded to grey, where ink of a light colour (a yellow pen) may
-        # not show: a colour one is decoded again in colour (preprocess reads its channels)
-        if fmt != "JPEG" or fit != "digit" or _grey_jpeg(data):
-            raise
-        img = _open(data, fmt, max_pixels, fit=fit, colour=True)
-        return preprocess_pil(img, fit=fit, lossy=lossy, colour_only=True)
+    image, _ = _read(
+        data,
+        fmt,
+        max_pixels,
+        lambda img, colour_only: preprocess_pil(img, fit=fit, lossy=lossy, colour_only=colour_only),
+        fit=fit,
+    )
+    return image
 
 
 def decode_digits(data: bytes, *, max_pixels: int, content_type: str | None = None) -> list[Digit]:
@@ -276,8 +302,14 @@ def decode_digits(data: bytes, *, max_pixels: int, content_type: str | None = No
     frames one digit, with its box ``(x, y, width, height)`` in the file's pixels (after its
     EXIF orientation). The checks and errors are :func:`decode_image`'s; no digit is 422."""
     fmt, declared = _checked(data, content_type, max_pixels)
-    img = _open(data, fmt, max_pixels, numbers=True)
-    digits = digits_pil(img, lossy=compressed_with_loss(data, fmt))
+    lossy = compressed_with_loss(data, fmt)
+    digits, img = _read(
+        data,
+        fmt,
+        max_pixels,
+        lambda img, colour_only: digits_pil(img, lossy=lossy, colour_only=colour_only),
+        numbers=True,
+    )
     if declared is None:
         return digits
     # A JPEG may have been decoded at 1/2 to 1/8 scale: boxes go back to the file's pixels,

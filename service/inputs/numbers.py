@@ -36,7 +36,9 @@ MIN_PART_SHARE = 0.3  # the narrowest part a cut leaves
 MAX_NUMBER_SIDE = 4 * WORK_SIDE  # the longest working side of a picture of a number
 
 
-def digits_pil(img: Image.Image, *, lossy: bool | None = None) -> list[Digit]:
+def digits_pil(
+    img: Image.Image, *, lossy: bool | None = None, colour_only: bool = False
+) -> list[Digit]:
     """The digits of a number written left to right, each framed exactly as a single digit is
     (:func:`~service.inputs.preprocess.preprocess_pil`), with its box ``(x, y, width, height)``
     in ``img``'s pixels.
@@ -44,9 +46,10 @@ def digits_pil(img: Image.Image, *, lossy: bool | None = None) -> list[Digit]:
     The ink is split at the gaps of its column profile; a piece much wider than the digits are
     tall (digits that touch) is cut at its thinnest column; specks are dropped and a short
     fragment close to a neighbour (a detached bar) joins it. No digit raises
-    :class:`NoInkFound`.
+    :class:`NoInkFound`. ``colour_only`` is :func:`ink_map`'s.
     """
-    found = ink_map(img, "digit", lossy=lossy, work_side=number_side(img.size))
+    side = number_side(img.size)
+    found = ink_map(img, "digit", lossy=lossy, work_side=side, colour_only=colour_only)
     ink = found.ink
     pieces = _split_columns(clean_mask(ink))
     if not pieces:
