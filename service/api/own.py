@@ -39,6 +39,7 @@ from service.api.uploads import (
     decode_images,
     decode_number,
     file_task,
+    form_files,
     form_images,
     from_json,
     query_options,
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
 
     from service.serving.model import ModelVersion
     from service.serving.tasks import Task
+    from service.settings import Settings
 
 router = dialect_router("own", tags=["models"])
 
@@ -280,7 +282,7 @@ async def _predict(request: Request, name: str, version: str | None) -> Response
         _check_image_body(body)
     if options["digits"] == "many":
         if not is_image:
-            raise InvalidInput("digits=many takes one image (PNG, JPEG or WebP) as the body")
+            body, ctype = await _number_file(request, settings, as_json)
         return await _predict_number(request, name, version, body, ctype, options)
     if as_json:
         payload = parse_json(body, numbers_at=_numbers_at(mv))
@@ -302,6 +304,20 @@ async def _predict(request: Request, name: str, version: str | None) -> Response
     if alpha is not None:
         result["alpha"] = alpha
     return json_response(result)
+
+
+async def _number_file(request: Request, settings: Settings, as_json: bool) -> tuple[bytes, str]:
+    """The one picture of a form sent with ``?digits=many``, and its media type."""
+    how = "as the body (--data-binary @number.png) or as a form's one file (-F file=@number.png)"
+    if as_json:
+        raise InvalidInput(f"digits=many reads one picture of a number (PNG, JPEG or WebP), {how}")
+    files = await form_files(request, settings)
+    if len(files) != 1:
+        raise InvalidInput(f"digits=many reads one picture of a number, not {len(files)}: {how}")
+    data, ctype, _ = files[0]
+    if not data:
+        raise InvalidInput("the form's file is empty: expected an image (PNG, JPEG or WebP)")
+    return data, ctype or "application/octet-stream"
 
 
 async def _run(

@@ -283,8 +283,9 @@ QUERY_PARAMETERS: list[dict[str, Any]] = [
         "name": "digits",
         "in": "query",
         "required": False,
-        "description": "Digit models, one image as the body: many reads a number (its digits "
-        "left to right, each with its probabilities and box [x, y, width, height]).",
+        "description": "Digit models, one picture as the body or as a form's one file: many "
+        "reads a number (its digits left to right, each with its probabilities and box "
+        "[x, y, width, height]).",
         "schema": {"type": "string", "enum": ["one", "many"], "default": "one"},
     },
 ]

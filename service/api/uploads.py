@@ -120,6 +120,11 @@ def from_json(
         allowed = ", ".join(sorted(task.json_fields))
         if unknown[0] == "scale":
             raise InvalidInput("scale applies to image models only")
+        if unknown[0] == "digits":
+            raise InvalidInput(
+                "digits applies to a picture: a JSON body's instances are single images "
+                "(send a picture of a number with ?digits=many)"
+            )
         raise InvalidInput(f"unknown field {unknown[0][:64]!r}; allowed: {allowed}")
     asked = request is not None and request.scope.get("query_string")
     query = request.query_params if request is not None and asked else {}
@@ -160,6 +165,12 @@ def file_task(mv: ModelVersion) -> Task:
 
 
 async def form_images(request: Request, settings: Settings, task: Task) -> np.ndarray:
+    return await decode_images(await form_files(request, settings), settings, task)
+
+
+async def form_files(request: Request, settings: Settings) -> list[tuple[bytes, str | None, str]]:
+    """The files of a multipart body: ``(bytes, media type, file name)`` each, the type read from
+    the bytes where they tell it. A text field beside them, or no file at all, is a 422."""
     limit = settings.max_upload_files
     try:
         form = await request.form(max_files=limit, max_fields=100)
@@ -191,7 +202,7 @@ async def form_images(request: Request, settings: Settings, task: Task) -> np.nd
         ]
     finally:
         await form.close()
-    return await decode_images(files, settings, task)
+    return files
 
 
 class DecodeWorkers:

@@ -118,7 +118,7 @@ async def test_digits_many_with_top_k_on_the_default_version(client: httpx.Async
     ("path", "query", "body", "ctype", "status", "message"),
     [
         ("mnist", "digits=two", "png", "image/png", 422, "digits must be one or many"),
-        ("mnist", "digits=many", "json", "application/json", 422, "takes one image"),
+        ("mnist", "digits=many", "json", "application/json", 422, "one picture of a number"),
         ("mnist", "digits=many", "blank", "image/png", 422, "no digit found"),
         ("fashion_mnist", "digits=many", "png", "image/png", 422, "applies to digit models"),
         ("pima", "digits=many", "png", "image/png", 415, "takes JSON records"),
@@ -145,6 +145,51 @@ async def test_digits_errors(
     )
     assert r.status_code == status, r.text
     assert message in r.json()["error"]
+
+
+async def test_a_number_as_a_forms_one_file(client: httpx.AsyncClient) -> None:
+    """Single pictures go as a form too (curl -F file=@digit.png): so does a number, whatever
+    type the form gives its part."""
+    data, truth = number(3)
+    r = await client.post(
+        "/models/mnist/versions/1/predict?digits=many",
+        files={"file": ("year.png", data, "application/octet-stream")},
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert len(body["digits"]) == 3
+    assert all(overlaps(d["box"], want) for d, want in zip(body["digits"], truth, strict=True))
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        (2, "one picture of a number, not 2"),
+        (0, "holds no image files"),
+        (-1, "the form's file is empty"),
+    ],
+)
+async def test_a_number_form_with_other_than_one_picture_is_refused(
+    client: httpx.AsyncClient, files: int, message: str
+) -> None:
+    data, _ = number(2)
+    form: list[tuple[str, tuple[str | None, bytes, str]]] = [
+        ("file", (f"n{i}.png", data, "image/png")) for i in range(files)
+    ]
+    if files == 0:  # a text field only (no file name)
+        form = [("note", (None, b"2024", "text/plain"))]
+    if files == -1:
+        form = [("file", ("empty.png", b"", "image/png"))]
+    r = await client.post("/models/mnist/predict?digits=many", files=form)
+    assert r.status_code == 422, r.text
+    assert message in r.json()["error"]
+
+
+async def test_digits_as_a_json_field_says_it_reads_pictures(client: httpx.AsyncClient) -> None:
+    image = np.zeros((28, 28)).tolist()
+    r = await client.post("/models/mnist/predict", json={"instances": [image], "digits": "many"})
+    assert r.status_code == 422
+    assert "digits applies to a picture" in r.json()["error"]
 
 
 @pytest.fixture(scope="module")
