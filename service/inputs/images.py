@@ -55,7 +55,6 @@ _TYPE_ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "image/
 _UNTYPED = ("application/octet-stream",)  # the bytes decide
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
-_Read = TypeVar("_Read")  # what a picture is read as: one digit's input, or a number's digits
 _EXIF_ORIENTATION = 0x0112
 MAX_SIDE = 16_384  # no camera or screen makes a longer side; a 100000x1 "image" is an attack
 WEBP_CHUNKS = 64  # real files put their image within a few chunks; more is padding or an attack
@@ -191,15 +190,18 @@ def _grey_jpeg(data: bytes) -> bool:
         return img.mode == "L"
 
 
+_Result = TypeVar("_Result")  # what a picture is read as: one digit's input, or a number's digits
+
+
 def _read(
     data: bytes,
     fmt: str,
     max_pixels: int,
-    read: Callable[[Image.Image, bool], _Read],
+    read: Callable[[Image.Image, bool], _Result],
     *,
     numbers: bool = False,
     fit: Fit = "digit",
-) -> tuple[_Read, Image.Image]:
+) -> tuple[_Result, Image.Image]:
     """``read(picture, colour_only)`` of the decoded picture, and the picture it read.
 
     A digit's JPEG is decoded straight to grey, where ink of a light colour (a yellow pen) may

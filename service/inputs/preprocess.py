@@ -891,7 +891,7 @@ def ink_map(
 
 
 def _coloured_ink(img: Image.Image, grey: np.ndarray, lossy: bool) -> np.ndarray | None:
-    """The digit in a colour picture whose grey shows none: ink of a light colour (a yellow or
+    """The digits in a colour picture whose grey shows none: ink of a light colour (a yellow or
     pale gel pen, a highlighter) is nearly as light as white paper in grey, but dark in the
     channel its colour lacks, so the picture's darkest channel at each pixel is read instead:
     on a light page of one even colour (a picture of colour noise has its darkest channel dark

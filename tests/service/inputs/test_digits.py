@@ -134,12 +134,12 @@ def test_boxes_are_in_the_files_pixels_for_large_jpegs(mnist_test_images: np.nda
 
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
-@pytest.mark.parametrize("ink", [(250, 235, 60), (250, 170, 200)])
+@pytest.mark.parametrize("ink", [(250, 235, 60), (235, 240, 120)])
 def test_a_number_in_a_light_coloured_pen_is_read_in_its_colour_channels(
     mnist_test_images: np.ndarray, fmt: str, ink: tuple[int, int, int]
 ) -> None:
-    """Yellow or pink gel ink is nearly as light as the paper in grey: a number's colour JPEG
-    (decoded straight to grey at first) is read again in colour, as a single digit's is."""
+    """Yellow or pale lime gel ink is nearly as light as the paper in grey: a number's colour
+    JPEG (decoded straight to grey at first) is read again in colour, as a single digit's is."""
     rng = np.random.default_rng(4)
     strokes = page_with_digits(list(mnist_test_images[:3]), [40, 180, 320]) < 200
     paper = np.array([248.0, 246.0, 240.0])
@@ -148,12 +148,14 @@ def test_a_number_in_a_light_coloured_pen_is_read_in_its_colour_channels(
     photo = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
     digits = decode_digits(encode(photo, fmt, quality=90), max_pixels=MAX_PIXELS)
     dark = digits_pil(Image.fromarray(np.where(strokes, 30, 246).astype(np.uint8)))
-    assert [d.box[0] // 20 for d in digits] == [d.box[0] // 20 for d in dark]
+    assert len(digits) == len(dark) == 3
     for got, want in zip(digits, dark, strict=True):
+        assert overlap(got.box, want.box) > 0.8
         assert np.abs(got.image - want.image).mean() < 0.08
 
 
 def test_blank_colour_pages_and_colour_noise_have_no_digits() -> None:
+    """The colour reading of a number finds no ink where a single digit's finds none."""
     rng = np.random.default_rng(6)
     noise = rng.integers(0, 256, (200, 500, 3), dtype=np.uint8)
     blank = np.clip(np.array([248.0, 246.0, 240.0]) + rng.normal(0, 2, (200, 500, 1)), 0, 255)
