@@ -349,6 +349,17 @@ async def _run(
     return items, task.alpha if alpha is None else alpha
 
 
+def number_out_of_distribution(digits: list[dict[str, Any]]) -> bool | None:
+    """Whether a number's picture does not look like digits: half or more of its digits are
+    flagged (None: the version has no OOD flags). A word sent as a number has letters that
+    look like digits to the model, so one flag among several digits is common for a real number
+    and a word; most of a word's letters are flagged, few of a number's digits."""
+    flags = [item["out_of_distribution"] for item in digits if "out_of_distribution" in item]
+    if not flags:
+        return None
+    return 2 * sum(flags) >= len(flags)
+
+
 async def _predict_number(
     request: Request,
     name: str,
@@ -371,6 +382,9 @@ async def _predict_number(
         item["box"] = box
     number = "".join(str(item["label"]) for item in digits)
     result: dict[str, Any] = {"model": mv.name, "version": mv.version, "number": number}
+    flagged = number_out_of_distribution(digits)
+    if flagged is not None:
+        result["out_of_distribution"] = flagged
     result["digits"] = digits
     if alpha is not None:
         result["alpha"] = alpha

@@ -2,9 +2,9 @@
 
 The ink (:func:`service.inputs.preprocess.ink_map`) is split at the gaps of its column profile;
 a piece much wider than the digits are tall (digits that touch) is cut at its thinnest column;
-specks are dropped, a short fragment close to a neighbour (a detached bar) joins it, and one that
-is both short and narrow but too far to join any is dropped too. Each digit is then framed
-exactly as a single digit is.
+specks are dropped, and so is a column of specks only (a time's colon); a short fragment close to
+a neighbour (a detached bar) joins it, and one that is both short and narrow but too far to join
+any is dropped too. Each digit is then framed exactly as a single digit is.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from service.inputs.components import components
 from service.inputs.preprocess import (
     MIN_INK_SIDE,
     WORK_SIDE,
@@ -29,6 +30,7 @@ __all__ = ["MAX_NUMBER_SIDE", "digits_pil", "number_side"]
 
 # Splitting a number into digits, in shares of a digit's height:
 SPECK_SHARE = 0.25  # ink whose box is smaller than this is a speck
+DOT_SHARE = 0.3  # a column holding only pieces of ink smaller than this is a colon, not a digit
 FRAGMENT_SHARE = 0.6  # a piece shorter than this is part of a digit ...
 JOIN_GAP = 0.2  # ... when it is this close to one
 WIDE_SHARE = 1.15  # a piece wider than this holds touching digits
@@ -87,6 +89,7 @@ def _split_columns(mask: np.ndarray) -> list[Piece]:
     # A digit's height: the median of the pieces at least half as tall as the tallest.
     height = float(np.median([p[1] - p[0] for p in pieces if 2 * (p[1] - p[0]) >= tallest]))
     pieces = [p for p in pieces if max(p[1] - p[0], p[3] - p[2]) >= SPECK_SHARE * height]
+    pieces = [p for p in pieces if not _dots(mask, p, height)] or pieces
     pieces = _join_fragments(mask, pieces, height)
     out: list[Piece] = []
     for piece in pieces:
@@ -95,6 +98,18 @@ def _split_columns(mask: np.ndarray) -> list[Piece]:
     # the paper), is no digit either: a digit is short or narrow, never both
     small = FRAGMENT_SHARE * height
     return [p for p in out if p[1] - p[0] >= small or p[3] - p[2] >= small] or out
+
+
+def _dots(mask: np.ndarray, piece: Piece, height: float) -> bool:
+    """Whether a column piece is two or three dots one above the other (a time's colon, "19:50"),
+    each much smaller than a digit: its column is as tall as a short digit, and it was read as
+    a "1". A digit broken by faint strokes holds larger pieces, or more of them."""
+    r0, r1, c0, c1 = piece
+    comp = components(mask[r0:r1, c0:c1])
+    if not 2 <= comp.n <= 3:
+        return False
+    sides = np.maximum(comp.y1 - comp.y0, comp.x1 - comp.x0) + 1
+    return bool((sides < DOT_SHARE * height).all())
 
 
 def _join_fragments(mask: np.ndarray, pieces: list[Piece], height: float) -> list[Piece]:

@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from benchmarks.numbers import render_number
+from service.api.own import number_out_of_distribution
 from service.inputs.preprocess import several_digits
 from tests.helpers.apps import serve
 from tests.helpers.inputs import encode
@@ -217,3 +218,34 @@ async def test_each_digit_has_its_ood_fields_and_prediction_set(
         assert isinstance(digit["ood_score"], float)
         assert isinstance(digit["out_of_distribution"], bool)
         assert isinstance(digit["prediction_set"], list)
+    flagged = sum(d["out_of_distribution"] for d in body["digits"])
+    assert body["out_of_distribution"] is (flagged >= 2)
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        ([], None),
+        ([False, False, False], False),
+        ([True, False, False], False),  # one odd digit: a number, with that digit flagged
+        ([True, True, False], True),
+        ([True, False], True),
+        ([True], True),
+    ],
+)
+def test_a_number_is_out_of_distribution_when_half_its_digits_are(
+    flags: list[bool], expected: bool | None
+) -> None:
+    digits = [{"label": "1", "out_of_distribution": f} for f in flags] or [{"label": "1"}]
+    assert number_out_of_distribution(digits) is expected
+
+
+async def test_a_version_without_ood_gives_a_number_no_flag(client: httpx.AsyncClient) -> None:
+    data, _ = number(2)
+    r = await client.post(
+        "/models/mnist/versions/1/predict?digits=many",
+        content=data,
+        headers={"content-type": "image/png"},
+    )
+    assert r.status_code == 200
+    assert "out_of_distribution" not in r.json()

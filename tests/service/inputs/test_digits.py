@@ -92,6 +92,20 @@ def page_with_digits(images: list[np.ndarray], lefts: list[int]) -> np.ndarray:
     return page
 
 
+def test_a_times_colon_is_not_a_digit(mnist_test_images: np.ndarray) -> None:
+    """The two dots of "19:50", one above the other, span a column as tall as a short digit:
+    read as a "1" they added a digit. A "1" of the same height, or one broken in two, stays."""
+    page = page_with_digits(list(mnist_test_images[:2]), [40, 220])
+    page[95:105, 168:178] = 40  # dots about a tenth of the digits' height (96 px), 40 px apart
+    page[135:145, 168:178] = 40
+    assert [d.box[0] < 200 for d in digits_pil(Image.fromarray(page))] == [True, False]
+    page[95:145, 168:173] = 40  # joined into a short bar: a digit
+    assert len(digits_pil(Image.fromarray(page))) == 3
+    page[60:156, 168:178] = 40  # a "1" broken in the middle, two pieces of half a digit
+    page[105:111, 168:178] = 235
+    assert len(digits_pil(Image.fromarray(page))) == 3
+
+
 def test_a_short_narrow_fragment_far_from_every_digit_is_not_a_digit(
     mnist_test_images: np.ndarray,
 ) -> None:
