@@ -73,6 +73,7 @@ async def test_a_number_answers_its_digits_with_boxes(
         assert len(digit["box"]) == 4 and all(isinstance(v, int) for v in digit["box"])
         assert overlaps(digit["box"], want)
         assert "ood_score" not in digit  # this version ships no OOD model
+    assert "out_of_distribution" not in body
 
 
 @pytest.mark.parametrize("options", ["?digits=one", ""])
@@ -239,13 +240,3 @@ def test_a_number_is_out_of_distribution_when_half_its_digits_are(
     digits = [{"label": "1", "out_of_distribution": f} for f in flags] or [{"label": "1"}]
     assert number_out_of_distribution(digits) is expected
 
-
-async def test_a_version_without_ood_gives_a_number_no_flag(client: httpx.AsyncClient) -> None:
-    data, _ = number(2)
-    r = await client.post(
-        "/models/mnist/versions/1/predict?digits=many",
-        content=data,
-        headers={"content-type": "image/png"},
-    )
-    assert r.status_code == 200
-    assert "out_of_distribution" not in r.json()
