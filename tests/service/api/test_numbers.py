@@ -239,4 +239,3 @@ def test_a_number_is_out_of_distribution_when_half_its_digits_are(
 ) -> None:
     digits = [{"label": "1", "out_of_distribution": f} for f in flags] or [{"label": "1"}]
     assert number_out_of_distribution(digits) is expected
-

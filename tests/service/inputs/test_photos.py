@@ -86,6 +86,70 @@ def test_pages_with_light_and_grain_but_no_digit_are_refused(
         decode_image(to_bytes(np.clip(page, 0, 255).astype(np.uint8)), max_pixels=LIMIT)
 
 
+def faint_page(
+    side: int, ink: np.ndarray, colour: tuple[float, float, float], alpha: float
+) -> np.ndarray:
+    """An RGB photo of off-white paper under mild light with grain, ``ink`` (coverage 0-1) laid
+    on it in ``colour`` at opacity ``alpha``."""
+    rng = np.random.default_rng(side)
+    paper = lit_paper(rng, side, grain=2.5, fall=0.1)[..., None] * np.array([1.0, 0.99, 0.96])
+    a = (alpha * ink)[..., None]
+    return np.clip(paper * (1 - a) + np.array(colour) * a, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize(("side", "fmt"), [(48, "PNG"), (64, "JPEG"), (300, "PNG"), (300, "JPEG")])
+@pytest.mark.parametrize(
+    ("colour", "alpha"),
+    [((90.0, 90.0, 90.0), 0.2), ((70.0, 90.0, 170.0), 0.2)],
+    ids=["pencil", "faded-ballpoint"],
+)
+def test_faint_writing_is_read(
+    side: int,
+    fmt: str,
+    colour: tuple[float, float, float],
+    alpha: float,
+    reference: np.ndarray,
+    to_bytes: ToBytes,
+) -> None:
+    # a light pencil or a faded ballpoint: the strokes about 28 levels darker than the paper
+    # (an eighth of it), under the least contrast a photo's writing was asked for before
+    page = faint_page(side, seven_mask(side, 0.08 if side < 100 else 0.05), colour, alpha)
+    out = decode_image(to_bytes(page, fmt, **({"quality": 90} if fmt == "JPEG" else {})),
+                       max_pixels=LIMIT)  # fmt: skip
+    assert np.abs(out - reference).mean() < 0.1
+
+
+def test_faint_pencil_in_a_grey_jpeg_is_read(reference: np.ndarray, to_bytes: ToBytes) -> None:
+    # a grey JPEG has no colour to decode again: it is looked at for faint writing at once
+    page = faint_page(300, seven_mask(300, 0.05), (90.0, 90.0, 90.0), 0.2)
+    data = to_bytes(Image.fromarray(page).convert("L"), "JPEG", quality=90)
+    assert np.abs(decode_image(data, max_pixels=LIMIT) - reference).mean() < 0.1
+
+
+def ring(side: int, body: float) -> np.ndarray:
+    """A stain's ring, as coverage: a thin rim around a disc of ``body`` (a quarter of the side
+    across, off centre)."""
+    ys, xs = np.mgrid[0:side, 0:side].astype(np.float32)
+    d = np.sqrt((ys - 0.45 * side) ** 2 + (xs - 0.55 * side) ** 2) / (0.22 * side)
+    return np.exp(-(((d - 1) / 0.05) ** 2)) + body * np.clip((1 - d) * 6, 0, 1)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+@pytest.mark.parametrize(
+    ("colour", "body"),
+    [((150.0, 100.0, 45.0), 0.0), ((110.0, 110.0, 110.0), 0.5)],
+    ids=["coffee-ring", "grey-ring-with-body"],
+)
+def test_a_faint_ring_stain_is_no_digit(
+    fmt: str, colour: tuple[float, float, float], body: float, to_bytes: ToBytes
+) -> None:
+    # as faint and as thin as faint writing: a coffee ring told by its warm colour, a grey ring
+    # (water, a grey drink) by the shade of its body inside the rim
+    page = faint_page(300, ring(300, body), colour, 0.25)
+    with pytest.raises(NoInkFound):
+        decode_image(to_bytes(page, fmt, quality=90), max_pixels=LIMIT)
+
+
 def test_a_digit_on_a_page_mostly_in_deep_shadow_is_read_as_dark_ink(
     reference: np.ndarray, to_bytes: ToBytes
 ) -> None:
