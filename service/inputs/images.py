@@ -197,33 +197,25 @@ def _read(
     data: bytes,
     fmt: str,
     max_pixels: int,
-    read: Callable[[Image.Image, bool, bool], _Result],
+    read: Callable[[Image.Image, bool], _Result],
     *,
     numbers: bool = False,
     fit: Fit = "digit",
-    faint: bool = False,
 ) -> tuple[_Result, Image.Image]:
-    """``read(picture, colour_only, faint)`` of the decoded picture, and the picture it read.
+    """``read(picture, colour_only)`` of the decoded picture, and the picture it read.
 
     A digit's JPEG is decoded straight to grey, where ink of a light colour (a yellow pen) may
     not show: when that finds no ink, a colour JPEG is decoded again in colour and read in its
-    colour channels alone (``colour_only``); a picture of an item is not. ``faint``: the reader
-    looks for faint writing last (``faint`` true), which it tells from a stain partly by its
-    colour: at once in a picture decoded in colour, in a JPEG only in the second reading (a grey
-    one is read again as it is).
+    colour channels alone (``colour_only``); a grey one, or a picture of an item, is not.
     """
     img = _open(data, fmt, max_pixels, numbers=numbers, fit=fit)
     try:
-        return read(img, False, faint and fmt != "JPEG"), img
+        return read(img, False), img
     except NoInkFound:
-        if fmt != "JPEG" or fit != "digit":
+        if fmt != "JPEG" or fit != "digit" or _grey_jpeg(data):
             raise
-        grey = _grey_jpeg(data)
-        if grey and not faint:
-            raise
-    if not grey:
-        img = _open(data, fmt, max_pixels, numbers=numbers, fit=fit, colour=True)
-    return read(img, True, faint), img
+    img = _open(data, fmt, max_pixels, numbers=numbers, fit=fit, colour=True)
+    return read(img, True), img
 
 
 def _open(
@@ -301,11 +293,8 @@ def decode_image(
         data,
         fmt,
         max_pixels,
-        lambda img, colour_only, faint: preprocess_pil(
-            img, fit=fit, lossy=lossy, colour_only=colour_only, faint=faint
-        ),
+        lambda img, colour_only: preprocess_pil(img, fit=fit, lossy=lossy, colour_only=colour_only),
         fit=fit,
-        faint=True,
     )
     return image
 
@@ -320,7 +309,7 @@ def decode_digits(data: bytes, *, max_pixels: int, content_type: str | None = No
         data,
         fmt,
         max_pixels,
-        lambda img, colour_only, _: digits_pil(img, lossy=lossy, colour_only=colour_only),
+        lambda img, colour_only: digits_pil(img, lossy=lossy, colour_only=colour_only),
         numbers=True,
     )
     if declared is None:

@@ -17,9 +17,7 @@ background is one even level, is measured against that level. A photo is measure
   edge, specks and grain go); a whole sheet lying on a darker table is measured inside the
   sheet only (:func:`_page`); light strokes on a dark ground (chalk) are told from a page in
   shadow and from paper on a desk (:func:`_photo_ink`); a digit in a light-coloured ink that
-  grey does not show is read in the darkest colour channel (:func:`_coloured_ink`); writing
-  too faint for the least contrast of a photo's ink (a light pencil, a faded ballpoint) is
-  read at half of it when it looks like writing and not like a stain (:func:`_faint_ink`);
+  grey does not show is read in the darkest colour channel (:func:`_coloured_ink`);
 - an item against the colour of the background around it (:mod:`service.inputs.items`), on any
   ground: coloured, textured, shaded or dark.
 
@@ -32,7 +30,7 @@ from __future__ import annotations
 from typing import Literal, NamedTuple
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from service.errors import InvalidInput
 from service.inputs.components import Components, components, filled, select
@@ -116,21 +114,6 @@ PAGE_AREA = 0.2
 PAGE_SOLID = 0.9  # share of its convex hull the sheet fills (a turned rectangle all of it)
 PAGE_CONTRAST = 40.0
 PAGE_BLANK = 0.8  # share of the sheet that is bare (its holes, the writing, are the rest)
-# Faint writing (a light pencil, a faded ballpoint), read only when nothing else was found: a
-# photo's strongest ink darker than its paper by FAINT_SHARE of MIN_PEAK at least (scaled down
-# in an icon as the floor is), if what stands out there is writing and not the paper's own
-# unevenness: clear of the picture's edges (light falling off, a vignette or texture runs
-# off them), strokes thin for their size (a stain or a blotch of texture is a solid patch),
-# mostly one piece (texture and grain are many small ones), not of a stain's warm colour and
-# not the rim of a stain's shaded body (see _faint_ink)
-FAINT_SHARE = 0.5
-FAINT_STROKE = 0.15  # stroke width over the ink's longer side at most (MNIST's are 0.11-0.25
-# at 20 px, a pencil or ballpoint's fewer; a blot's is near 0.5)
-FAINT_PIECE = 0.5  # share of the ink the biggest piece holds at least
-FAINT_WARM = 0.85  # the strokes darken red at least this share of how much they darken blue (a
-# coffee or tea stain darkens blue twice as much as red; pencil evenly, blue ink red more)
-FAINT_SHADE = 0.2  # the paper inside the strokes' hull darker than the paper around it by at
-# most this share of the strokes' contrast (a stain's body shades what its rim encloses)
 # A stroke's core the paper's first estimate missed (see _with_cores): its middle level within
 # CORE_LEVEL of the way from the rim's ink to the paper, at least CORE_RIM of its surround rim
 CORE_LEVEL = 0.25
@@ -331,21 +314,6 @@ def _page(grey: np.ndarray) -> Page | None:
 def _hull_area(mask: np.ndarray) -> float:
     """The area of the convex hull of a mask's pixels (as unit squares): the hull of the corners
     of each row's run from its first pixel to its last, by Andrew's monotone chain."""
-    xs, ys = np.array(_hull(mask), np.float64).T
-    return float(abs(np.dot(xs, np.roll(ys, -1)) - np.dot(ys, np.roll(xs, -1))) / 2)
-
-
-def _hull_mask(mask: np.ndarray) -> np.ndarray:
-    """The pixels whose centres lie in the convex hull of a mask's pixels (see :func:`_hull`)."""
-    img = Image.new("L", (mask.shape[1], mask.shape[0]), 0)
-    ImageDraw.Draw(img).polygon([(x - 0.5, y - 0.5) for x, y in _hull(mask)], fill=1)
-    return np.asarray(img, bool)
-
-
-def _hull(mask: np.ndarray) -> list[tuple[int, int]]:
-    """The corners (x, y) of the convex hull of a mask's pixels as unit squares, in order: the
-    hull of the corners of each row's run from its first pixel to its last, by Andrew's
-    monotone chain."""
     rows = np.flatnonzero(mask.any(axis=1))
     first = np.argmax(mask[rows], axis=1)
     last = mask.shape[1] - np.argmax(mask[rows, ::-1], axis=1)  # one past the last pixel
@@ -356,7 +324,9 @@ def _hull(mask: np.ndarray) -> list[tuple[int, int]]:
             for x, y in ((a, r), (a, r + 1), (b, r), (b, r + 1))
         }
     )
-    return _half_hull(corners)[:-1] + _half_hull(corners[::-1])[:-1]
+    hull = _half_hull(corners)[:-1] + _half_hull(corners[::-1])[:-1]
+    xs, ys = np.array(hull, np.float64).T
+    return float(abs(np.dot(xs, np.roll(ys, -1)) - np.dot(ys, np.roll(xs, -1))) / 2)
 
 
 def _half_hull(points: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -373,17 +343,15 @@ def _half_hull(points: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return out
 
 
-def _photo_ink(grey: np.ndarray, floor_share: float = 1.0) -> np.ndarray | None:
+def _photo_ink(grey: np.ndarray) -> np.ndarray | None:
     """A photographed digit's strokes, light on black in [0, 1], measured against the local
     paper (:mod:`service.inputs.paper`) and kept only where a piece of writing is
-    (:mod:`service.inputs.components`); None when nothing on the page is writing. The least
-    contrast of writing is ``floor_share`` of :func:`_min_peak` (lower for faint writing,
-    :func:`_faint_ink`)."""
+    (:mod:`service.inputs.components`); None when nothing on the page is writing."""
     h, w = grey.shape
     sample = _coarse(grey)
     dark, middle, light = quantiles(sample, (0.01, 0.5, 0.99))
     cell = cell_side(grey.shape)
-    floor = _min_peak(grey.shape) * floor_share
+    floor = _min_peak(grey.shape)
     c, sigma, peak, high, t = _rough_ink(grey, cell, floor)
     # Light strokes on a dark ground (a chalkboard, an inverted scan) have the longer light
     # tail; a light page without a clear tail (light falling off, nothing written) is paper.
@@ -599,9 +567,7 @@ def _levels(c: np.ndarray, sigma: float, floor: float = MIN_PEAK) -> tuple[float
     return peak, high, max(INK_SHARE * high, NOISE_K * sigma, floor / 2)
 
 
-def _normalise(
-    grey: np.ndarray, fit: Fit, lossy: bool, floor_share: float = 1.0
-) -> np.ndarray | None:
+def _normalise(grey: np.ndarray, fit: Fit, lossy: bool) -> np.ndarray | None:
     """Light on black in [0, 1], or None when nothing stands out from the background.
 
     A photographed digit is measured against the local paper (:func:`_photo_ink`); otherwise
@@ -610,8 +576,6 @@ def _normalise(
     brightest pixel reaches 1; levels within 3% of the background are dropped for items from
     lossy (JPEG, WebP) files, whose ringing around edges the noise measured on a flat
     background does not show.
-
-    ``floor_share`` lowers a photo's least contrast of writing (:func:`_photo_ink`).
 
     Ink is taken to run from the ground towards the other end of the scale (dark on a light
     ground, light on a dark one); only when nothing does is it sought beyond the ground (a white
@@ -622,11 +586,11 @@ def _normalise(
     if fit == "digit" and not _flat_background(grey, fit):
         page = _page(grey)
         if page is None:
-            return _photo_ink(grey, floor_share)
+            return _photo_ink(grey)
         sheet = grey[page.box].copy()  # the surface around it painted with the sheet's light
         paper = paper_without_ink(sheet, page.off, cell_side(sheet.shape))
         sheet[page.off] = paper[page.off]
-        on_page = _photo_ink(sheet, floor_share)
+        on_page = _photo_ink(sheet)
         if on_page is None:
             return None
         framed = np.zeros_like(grey)
@@ -897,16 +861,13 @@ def ink_map(
     lossy: bool | None = None,
     work_side: int = WORK_SIDE,
     colour_only: bool = False,
-    faint: bool = False,
 ) -> InkMap:
     """The picture's ink at working size, light on black in [0, 1], measured against its
     background (see the module doc), paper noise dropped and contrast stretched; the steps
     every framing shares. A picture with no ink raises :class:`NoInkFound`. ``lossy``
     (default: whether ``img.format`` is JPEG or WebP) marks compression noise; ``work_side`` is the
     longest working side; ``colour_only``: a digit's ink is looked for in the colour channels
-    alone (its grey, decoded apart, showed none); ``faint``: when nothing else is found, a
-    digit's faint writing is looked for (:func:`_faint_ink`; in colour, when the picture has
-    any: a colour JPEG decoded to grey must be decoded again in colour first)."""
+    alone (its grey, decoded apart, showed none)."""
     if fit not in FITS:
         raise ValueError(f"fit must be one of {FITS}, not {fit!r}")
     if lossy is None:
@@ -924,8 +885,6 @@ def ink_map(
         ink = None if colour_only else _normalise(grey, fit, lossy)
         if ink is None and fit == "digit":
             ink = _coloured_ink(img, grey, lossy)
-        if ink is None and fit == "digit" and faint:
-            ink = _faint_ink(img, grey, lossy)
     if ink is None:
         raise NoInkFound(nothing_found(fit))
     return InkMap(ink, width / ink.shape[1], height / ink.shape[0])
@@ -952,60 +911,6 @@ def _coloured_ink(img: Image.Image, grey: np.ndarray, lossy: bool) -> np.ndarray
     return ink if strokes.size and quantile(strokes, 0.5) >= VIVID_INK else None
 
 
-def _faint_ink(img: Image.Image, grey: np.ndarray, lossy: bool) -> np.ndarray | None:
-    """A photographed digit too faint for :data:`MIN_PEAK` (a light pencil, a faded ballpoint):
-    read with the floor lowered to :data:`FAINT_SHARE` of it, and kept only when what stands out
-    is writing: no ink on the picture's edges (a lamp's falloff, a vignette, texture and grain
-    run off them; faint writing cropped to its edges is not told from them), strokes thin for
-    their size (:data:`FAINT_STROKE`; a stain's patch or a blotch is solid), most of the ink in
-    one piece (:data:`FAINT_PIECE`), in a colour picture not of a stain's warm colour
-    (:data:`FAINT_WARM`: a coffee ring's rim is as thin and as faint as a pencil's stroke), and
-    not around a shaded patch (:func:`_shaded_within`: a grey stain's body inside its rim)."""
-    if _flat_background(grey, "digit"):  # an even ground has no floor of its own to lower
-        return None
-    ink = _normalise(grey, "digit", lossy, FAINT_SHARE)
-    if ink is None:
-        return None
-    mask = ink > 0.5
-    edge = np.concatenate((mask[0], mask[-1], mask[:, 0], mask[:, -1]))
-    if edge.any() or not mask.any():
-        return None
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    if _stroke_ratio(ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]) > FAINT_STROKE:
-        return None
-    pieces = components(mask)
-    if pieces.area.max() < FAINT_PIECE * pieces.area.sum():
-        return None
-    rgb = _colour(img, grey)
-    around = dilate(dilate(dilate(mask))) & ~dilate(mask)  # the paper beside the strokes
-    if rgb.shape[-1] == 3 and around.any():
-        paper, strokes = rgb[around].mean(axis=0), rgb[mask].mean(axis=0)
-        darker = (paper - strokes) / np.maximum(paper, 1.0)
-        if darker[0] < FAINT_WARM * darker[2]:
-            return None
-    return None if _shaded_within(grey, mask) else ink
-
-
-def _shaded_within(grey: np.ndarray, strokes: np.ndarray) -> bool:
-    """Whether the paper inside the strokes' convex hull (clear of the strokes) is darker than
-    the paper just around the hull by more than :data:`FAINT_SHADE` of the strokes' contrast:
-    the body of a stain inside its rim (a water or tea ring, of no colour to tell it by), not
-    writing, which leaves the paper between its strokes as light as beside them."""
-    near = dilate(dilate(dilate(strokes)))
-    hull = _hull_mask(strokes)
-    inside = hull & ~near
-    around = hull
-    for _ in range(4):
-        around = dilate(around)
-    around &= ~hull & ~near
-    if np.count_nonzero(inside) < 4 or np.count_nonzero(around) < 4:
-        return False
-    smooth = box_blur(grey)
-    paper = quantile(smooth[around], 0.5)
-    shade = paper - quantile(smooth[inside], 0.5)
-    return shade > FAINT_SHADE * max(paper - quantile(grey[strokes], 0.5), 1.0)
-
-
 def frame(ink: np.ndarray, fit: Fit = "digit") -> np.ndarray:
     """One digit's (item's) ink, cropped to its box -> float32 (28, 28) framed as its data set
     was: for ``"digit"``, very thin strokes thickened, the longer side resized to 20 px
@@ -1023,12 +928,7 @@ def frame(ink: np.ndarray, fit: Fit = "digit") -> np.ndarray:
 
 
 def preprocess_pil(
-    img: Image.Image,
-    fit: Fit = "digit",
-    *,
-    lossy: bool | None = None,
-    colour_only: bool = False,
-    faint: bool = False,
+    img: Image.Image, fit: Fit = "digit", *, lossy: bool | None = None, colour_only: bool = False
 ) -> np.ndarray:
     """Any Pillow image -> float32 (28, 28) in [0, 1], light on black, as in MNIST.
 
@@ -1038,7 +938,7 @@ def preprocess_pil(
     A picture with no ink raises :class:`NoInkFound`; a picture of several digits side by side
     (a number) sent as one digit, :class:`SeveralDigits`.
     """
-    ink = ink_map(img, fit, lossy=lossy, colour_only=colour_only, faint=faint).ink
+    ink = ink_map(img, fit, lossy=lossy, colour_only=colour_only).ink
     if fit == "digit":
         ink = _without_frame(ink)
     box = _ink_box(ink)

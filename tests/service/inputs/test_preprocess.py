@@ -14,10 +14,8 @@ from service.inputs.preprocess import (
     NoInkFound,
     SeveralDigits,
     _hull_area,
-    _hull_mask,
     _ink_box,
     _page,
-    _shaded_within,
     _strokes_within,
     _without_frame,
     preprocess_pil,
@@ -380,30 +378,6 @@ def test_the_hull_of_a_turned_sheet_is_its_area_and_of_an_l_shape_more() -> None
     ell[:, :10] = True
     ell[30:, :] = True
     assert _hull_area(ell) == pytest.approx(40 * 40 - 30 * 30 / 2)
-
-
-def test_the_hull_mask_of_an_l_shape_fills_its_corner() -> None:
-    ell = np.zeros((40, 40), bool)
-    ell[:, :10] = True
-    ell[30:, :] = True
-    hull = _hull_mask(ell)
-    assert (hull >= ell).all()
-    assert hull[5, 30] == 0 and hull[25, 30] == 1  # above the diagonal, then below it
-    assert np.count_nonzero(hull) == pytest.approx(_hull_area(ell), rel=0.05)
-
-
-@pytest.mark.parametrize("inside", [0.0, 4.0, 15.0])
-def test_a_ring_with_a_shaded_inside_is_a_stain(inside: float) -> None:
-    # a thin grey ring (30 levels darker than the paper) whose inside is as light as the paper
-    # around it (a "0"), a little darker (uneven light: still writing) or shaded by half the
-    # rim's contrast (a stain's body)
-    ys, xs = np.mgrid[0:120, 0:120]
-    d = np.hypot(ys - 60, xs - 60)
-    rim = np.abs(d - 35) < 2
-    grey = np.full((120, 120), 230.0, np.float32)
-    grey[d < 35] -= inside
-    grey[rim] = 200.0
-    assert _shaded_within(grey, rim) == (inside > 10.0)
 
 
 @pytest.mark.parametrize(
