@@ -348,8 +348,9 @@ def _format_number(result: dict[str, Any], head: str, k: int) -> str:
         rows += _class_rows(f"{n}{where}", digit, k, with_notes)
     headers = ["digit", "rank", "label", "probability", ""] + (["note"] if with_notes else [])
     number = result.get("number")
+    unlike = " (does not look like a number)" if result.get("out_of_distribution") is True else ""
     return (
-        f"{head}, number {number if number else '(none)'}\n"
+        f"{head}, number {number if number else '(none)'}{unlike}\n"
         + table(headers, rows, {1, 3})
         + _legend(digits, result)
     )

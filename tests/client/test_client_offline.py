@@ -638,6 +638,10 @@ def test_cli_digits_many_reads_a_number(fake_cli: Recorder, tmp_path: Path) -> N
     assert lines[0] == "mnist version 1, number 22"
     assert lines[3].split()[:6] == ["1", "at", "20,43", "70x82", "1", "2"]
     assert len(lines) == 5
+    word = {**number, "number": "606", "out_of_distribution": True}
+    assert cli.format_result(word, [], 1).splitlines()[0] == (
+        "mnist version 1, number 606 (does not look like a number)"
+    )
 
 
 def test_cli_digits_many_takes_one_file_and_the_servers_hint_is_put_in_its_terms(
