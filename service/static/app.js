@@ -370,10 +370,12 @@
     const digits = result.digits || [];
     const verdict = $("verdict");
     const odd = digits.filter((d) => d.out_of_distribution === true).length;
+    // the answer's own flag: half or more of the digits are flagged (a word sent as a number)
+    const unlike = result.out_of_distribution === true ? "This does not look like a number: " : "";
     verdict.replaceChildren(
       el("span", { class: "big", id: "predicted-number", text: result.number }),
       el("span", { class: "muted", text: ` ${digits.length} digit${digits.length === 1 ? "" : "s"} · ${result.model} v${result.version}` }),
-      ...(odd ? [el("strong", { class: "ood", id: "ood-note", text: `${odd} of them do${odd === 1 ? "es" : ""} not look like ${looksLike()}.` })] : []),
+      ...(odd ? [el("strong", { class: "ood", id: "ood-note", text: `${unlike}${odd} of them do${odd === 1 ? "es" : ""} not look like ${looksLike()}.` })] : []),
     );
     verdict.dataset.updates = String(Number(verdict.dataset.updates) + 1);
     verdict.dataset.label = result.number;

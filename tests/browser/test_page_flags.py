@@ -96,3 +96,7 @@ def test_several_digits_upload_reads_a_number(page: Any, tmp_path: Path) -> None
     number = page.locator("#predicted-number").inner_text()
     assert len(number) == 3 and number.isdigit()
     assert page.locator("#bars tbody tr").count() == 3
+    # this version's OOD model flags anything drawn: every digit, so the number too
+    assert page.locator("#ood-note").inner_text() == (
+        "This does not look like a number: 3 of them do not look like a digit."
+    )
