@@ -308,11 +308,14 @@ async def _predict(request: Request, name: str, version: str | None) -> Response
 
 async def _number_file(request: Request, settings: Settings, as_json: bool) -> tuple[bytes, str]:
     """The one picture of a form sent with ``?digits=many``, and its media type."""
-    how = "as the body (--data-binary @number.png) or as a form's one file (-F file=@number.png)"
+    how = (
+        "as the body (-H 'Content-Type: image/png' --data-binary @number.png) or as a form's "
+        "one file (-F file=@number.png)"
+    )
     if as_json:
         raise InvalidInput(f"digits=many reads one picture of a number (PNG, JPEG or WebP), {how}")
-    files = await form_files(request, settings)
-    if len(files) != 1:
+    files = await form_files(request, settings)  # none: a 422 of its own
+    if len(files) > 1:
         raise InvalidInput(f"digits=many reads one picture of a number, not {len(files)}: {how}")
     data, ctype, _ = files[0]
     if not data:
@@ -351,13 +354,14 @@ async def _run(
 
 def number_out_of_distribution(digits: list[dict[str, Any]]) -> bool | None:
     """Whether a number's picture does not look like digits: half or more of its digits are
-    flagged (None: the version has no OOD flags). A word sent as a number has letters that
-    look like digits to the model, so one flag among several digits is common for a real number
-    and a word; most of a word's letters are flagged, few of a number's digits."""
+    flagged, and two at least when it has two or more (None: the version has no OOD flags).
+    Some letters of a word look like digits to the model, and one odd digit is common in a
+    real number: most of a word's letters are flagged, few of a number's digits, and one of
+    two is too few to tell."""
     flags = [item["out_of_distribution"] for item in digits if "out_of_distribution" in item]
     if not flags:
         return None
-    return 2 * sum(flags) >= len(flags)
+    return sum(flags) >= max(len(flags) / 2, min(len(flags), 2))
 
 
 async def _predict_number(

@@ -120,7 +120,7 @@ def from_json(
         allowed = ", ".join(sorted(task.json_fields))
         if unknown[0] == "scale":
             raise InvalidInput("scale applies to image models only")
-        if unknown[0] == "digits":
+        if unknown[0] == "digits" and isinstance(task, ImageClassifier) and task.framing == "digit":
             raise InvalidInput(
                 "digits applies to a picture: a JSON body's instances are single images "
                 "(send a picture of a number with ?digits=many)"

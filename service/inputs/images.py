@@ -55,7 +55,6 @@ _TYPE_ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "image/
 _UNTYPED = ("application/octet-stream",)  # the bytes decide
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
-NUMBER_DRAFT = 2  # a number's JPEG is decoded at this many times its working side at least
 _EXIF_ORIENTATION = 0x0112
 MAX_SIDE = 16_384  # no camera or screen makes a longer side; a 100000x1 "image" is an attack
 WEBP_CHUNKS = 64  # real files put their image within a few chunks; more is padding or an attack
@@ -235,11 +234,8 @@ def _open(
         _check_pixels(img.size, max_pixels)
         if fmt == "JPEG":
             # libjpeg scales a large photo down 2-8x while decoding, and for a digit decodes
-            # straight to grey (an item is told from its background by colour). A number is
-            # decoded at twice its working side at least: reduced from there by a whole factor
-            # it keeps 2/3 of that side or more, where the side itself could leave half (a
-            # phone photo's number worked at 250 px of 341, its digits a few pixels tall)
-            side = NUMBER_DRAFT * number_side(img.size) if numbers else WORK_SIDE
+            # straight to grey (an item is told from its background by colour)
+            side = number_side(img.size) if numbers else WORK_SIDE
             scale = min(1.0, side / max(img.size))
             mode = "L" if fit == "digit" and not colour else "RGB"
             img.draft(mode, (math.ceil(img.width * scale), math.ceil(img.height * scale)))

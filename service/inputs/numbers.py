@@ -46,8 +46,8 @@ def digits_pil(
     in ``img``'s pixels.
 
     The ink is split at the gaps of its column profile; a piece much wider than the digits are
-    tall (digits that touch) is cut at its thinnest column; specks are dropped and a short
-    fragment close to a neighbour (a detached bar) joins it. No digit raises
+    tall (digits that touch) is cut at its thinnest column; specks and a time's colon are
+    dropped and a short fragment close to a neighbour (a detached bar) joins it. No digit raises
     :class:`NoInkFound`. ``colour_only`` is :func:`ink_map`'s.
     """
     side = number_side(img.size)
@@ -101,12 +101,13 @@ def _split_columns(mask: np.ndarray) -> list[Piece]:
 
 
 def _dots(mask: np.ndarray, piece: Piece, height: float) -> bool:
-    """Whether a column piece is two or three dots one above the other (a time's colon, "19:50"),
-    each much smaller than a digit: its column is as tall as a short digit, and it was read as
-    a "1". A digit broken by faint strokes holds larger pieces, or more of them."""
+    """Whether a column piece is two dots one above the other (a time's colon, "19:50"), each
+    much smaller than a digit: its column is as tall as a short digit, and it was read as a
+    "1". A "1" broken or dashed into short pieces holds three or more of them (two that short
+    would leave a gap wider than either), a digit broken by faint strokes larger ones."""
     r0, r1, c0, c1 = piece
     comp = components(mask[r0:r1, c0:c1])
-    if not 2 <= comp.n <= 3:
+    if comp.n != 2:
         return False
     sides = np.maximum(comp.y1 - comp.y0, comp.x1 - comp.x0) + 1
     return bool((sides < DOT_SHARE * height).all())

@@ -192,6 +192,10 @@ async def test_digits_as_a_json_field_says_it_reads_pictures(client: httpx.Async
     r = await client.post("/models/mnist/predict", json={"instances": [image], "digits": "many"})
     assert r.status_code == 422
     assert "digits applies to a picture" in r.json()["error"]
+    record = {"instances": [[6, 148, 72, 35, 0, 33.6, 0.627, 50]], "digits": "many"}
+    r = await client.post("/models/pima/predict", json=record)  # not a digit model: no pictures
+    assert r.status_code == 422
+    assert r.json()["error"].startswith("unknown field 'digits'")
 
 
 @pytest.fixture(scope="module")
@@ -220,7 +224,7 @@ async def test_each_digit_has_its_ood_fields_and_prediction_set(
         assert isinstance(digit["out_of_distribution"], bool)
         assert isinstance(digit["prediction_set"], list)
     flagged = sum(d["out_of_distribution"] for d in body["digits"])
-    assert body["out_of_distribution"] is (flagged >= 2)
+    assert body["out_of_distribution"] is (flagged >= 2)  # of 3 digits
 
 
 @pytest.mark.parametrize(
@@ -230,7 +234,10 @@ async def test_each_digit_has_its_ood_fields_and_prediction_set(
         ([False, False, False], False),
         ([True, False, False], False),  # one odd digit: a number, with that digit flagged
         ([True, True, False], True),
-        ([True, False], True),
+        ([True, False], False),  # one odd digit of two: too few to tell
+        ([True, True], True),
+        ([True, False, True, False], True),
+        ([True, False, False, False, False], False),
         ([True], True),
     ],
 )
