@@ -2,7 +2,7 @@
 
 The ink (:func:`service.inputs.preprocess.ink_map`) is split at the gaps of its column profile;
 a piece much wider than the digits are tall (digits that touch) is cut at its thinnest column;
-specks are dropped, and so is a column of specks only (a time's colon); a short fragment close to
+specks are dropped, and so is a column of two dots (a time's colon); a short fragment close to
 a neighbour (a detached bar) joins it, and one that is both short and narrow but too far to join
 any is dropped too. Each digit is then framed exactly as a single digit is.
 """
@@ -30,7 +30,7 @@ __all__ = ["MAX_NUMBER_SIDE", "digits_pil", "number_side"]
 
 # Splitting a number into digits, in shares of a digit's height:
 SPECK_SHARE = 0.25  # ink whose box is smaller than this is a speck
-DOT_SHARE = 0.3  # a column holding only pieces of ink smaller than this is a colon, not a digit
+DOT_SHARE = 0.3  # a column of two pieces of ink, each smaller than this, is a colon
 FRAGMENT_SHARE = 0.6  # a piece shorter than this is part of a digit ...
 JOIN_GAP = 0.2  # ... when it is this close to one
 WIDE_SHARE = 1.15  # a piece wider than this holds touching digits

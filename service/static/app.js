@@ -370,7 +370,7 @@
     const digits = result.digits || [];
     const verdict = $("verdict");
     const odd = digits.filter((d) => d.out_of_distribution === true).length;
-    // the answer's own flag: half or more of the digits are flagged (a word sent as a number)
+    // the answer's own flag: half of the digits flagged, two at least (a word sent as a number)
     const unlike = result.out_of_distribution === true ? "This does not look like a number: " : "";
     verdict.replaceChildren(
       el("span", { class: "big", id: "predicted-number", text: result.number }),
