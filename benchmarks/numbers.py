@@ -73,7 +73,7 @@ def render_number(
     ]
     margin_x, margin_y = int(rng.integers(40, 120)), int(rng.integers(40, 100))
     colon = None
-    if colon_after is not None:  # room for the colon: a dot and half a digit's gap each side
+    if colon_after is not None:  # room for the colon: its dot and an eighth of a box each side
         colon = colon_after - 1, spacing[colon_after - 1]
         spacing[colon_after - 1] += DOT_PX + DIGIT_PX // 4
     width = sum(m.shape[1] for m in masks) + sum(spacing) + 2 * margin_x
@@ -90,7 +90,7 @@ def render_number(
         if colon is not None and i == colon[0]:
             left = x + m.shape[1] + colon[1] // 2 + DIGIT_PX // 8
             dot = int(rng.integers(DOT_PX * 3 // 4, DOT_PX * 3 // 2))
-            # between a third and three quarters of the digits' height apart, as written
+            # one in the upper part of the digits' box, one in the lower, as written
             upper = margin_y + round(float(rng.uniform(0.2, 0.4)) * DIGIT_PX)
             lower = margin_y + round(float(rng.uniform(0.6, 0.8)) * DIGIT_PX)
             for top in (upper, lower):
