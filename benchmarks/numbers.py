@@ -139,34 +139,41 @@ def _on_canvas(
 
 
 def _numbers(count: int) -> list[tuple[bytes, str]]:
-    from training.datasets import load_images
-
-    mnist = load_images("mnist")
-    x, y = np.asarray(mnist.x_test), np.asarray(mnist.y_test).astype(int)
+    """``count`` plain numbers, from the whole test set."""
+    x, y = _test_digits()
     rng = np.random.default_rng(SEED)
-    order = rng.permutation(len(x))
-    out, k = [], 0
-    for i in range(count):
-        n = int(rng.integers(2, 6))
-        picks = order[k : k + n]
-        k += n
-        data, _ = render_number([x[j] for j in picks], rng, "JPEG" if i % 2 else "PNG")
-        out.append((data, "".join(str(int(y[j])) for j in picks)))
-    return out
+    return _written(x, y, rng, rng.permutation(len(x)), count, {})
 
 
 def _scene_numbers(scene: str, count: int) -> list[tuple[bytes, str]]:
     """``count`` numbers of ``scene`` (see :data:`SCENES`), from the test set's second half (the
     plain numbers draw from all of it; these do not repeat one another)."""
+    x, y = _test_digits()
+    rng = np.random.default_rng([SEED, list(SCENES).index(scene)])
+    return _written(x, y, rng, 5000 + rng.permutation(len(x) - 5000), count, SCENES[scene])
+
+
+def _test_digits() -> tuple[np.ndarray, np.ndarray]:
     from training.datasets import load_images
 
     mnist = load_images("mnist")
-    x, y = np.asarray(mnist.x_test), np.asarray(mnist.y_test).astype(int)
-    rng = np.random.default_rng([SEED, list(SCENES).index(scene)])
-    order = 5000 + rng.permutation(len(x) - 5000)
+    return np.asarray(mnist.x_test), np.asarray(mnist.y_test).astype(int)
+
+
+def _written(
+    x: np.ndarray,
+    y: np.ndarray,
+    rng: np.random.Generator,
+    order: np.ndarray,
+    count: int,
+    scene: dict[str, Any],
+) -> list[tuple[bytes, str]]:
+    """``count`` pictures of numbers of the digits ``x[order]`` in turn, each with its truth:
+    2-5 digits (4 for a time), half PNG and half JPEG (a phone photo JPEG), written as
+    :func:`render_number` does with ``scene``'s options (a gap range drawn per number)."""
     out, k = [], 0
     for i in range(count):
-        options = dict(SCENES[scene])
+        options = dict(scene)
         n = 4 if "colon_after" in options else int(rng.integers(2, 6))
         picks = order[k : k + n]
         k += n
