@@ -6,7 +6,7 @@ Python loop per pixel or per run.
 
 Which pieces to keep: printed lines and a shadow's edge (long and thin) go, specks far from the
 main piece go, and a mask of many similar pieces with no dominant one is grain or texture, not
-writing.
+writing. A pen lying on the page beside the writing goes too (:func:`bars`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Components", "components", "filled", "select"]
+__all__ = ["Components", "bars", "components", "filled", "select", "stroke_width"]
 
 LINE_SPAN = 0.8  # a piece longer than this share of the picture's side ...
 LINE_THICK = 0.06  # ... and thinner than this share of its length is a printed line or an edge,
@@ -27,6 +27,15 @@ NEAR = 0.25  # ... unless within this share of the biggest piece's size from it
 CLUTTER_PIECES = 40  # more pieces than this with no dominant one is noise or texture
 DOMINANT_SHARE = 0.3  # the biggest piece holds at least this share of the ink in writing
 LONE_OTHER = 0.25  # an upright line with less other ink than this share of its own is a "1"
+# An object lying on the page (a pen, a pencil): a piece that fills its turned box as a
+# straight band with parallel edges does (a hand's stroke wavers), ...
+BAR_FILL = 0.94
+BAR_WIDTH = 0.25  # ... no wider than this share of its length, ...
+BAR_THICKER = 1.3  # ... thicker than the writing's strokes by this much (a drawn line is not), ...
+BAR_LONGER = 1.25  # ... this many times longer than the writing beside it, ...
+BAR_WRITING = 0.35  # ... which is at least this share of its length (not a mark beside a "1"), ...
+BAR_GAP = 0.1  # ... clear of it by this share of the writing's size ...
+BAR_STRENGTH = 0.6  # ... and at least this share of the bar's contrast (not a shadow's rim)
 
 
 @dataclass(frozen=True)
@@ -167,6 +176,92 @@ def select(comp: Components, shape: tuple[int, int]) -> np.ndarray:
     if clutter or keep.sum() > CLUTTER_PIECES:
         keep[:] = False
     return keep
+
+
+def _shapes(
+    comp: Components,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each piece's length and width along its own axes (those of a solid band with the same
+    second moments), its centre (x, y) and its axis' angle, from the runs' sums."""
+    n = comp.n
+    s = comp.starts.astype(np.float64)
+    e = comp.ends.astype(np.float64) - 1.0  # the run's last column
+    r = comp.rows.astype(np.float64)
+    count = e - s + 1.0
+    sum_x = count * (s + e) / 2.0
+    sum_xx = (e * (e + 1) * (2 * e + 1) - (s - 1) * s * (2 * s - 1)) / 6.0
+    area = np.bincount(comp.label, count, n)
+    mx = np.bincount(comp.label, sum_x, n) / area
+    my = np.bincount(comp.label, count * r, n) / area
+    # a pixel is a unit square: its own variance (1/12) each way
+    vxx = np.bincount(comp.label, sum_xx, n) / area - mx * mx + 1.0 / 12.0
+    vyy = np.bincount(comp.label, count * r * r, n) / area - my * my + 1.0 / 12.0
+    vxy = np.bincount(comp.label, r * sum_x, n) / area - mx * my
+    half = (vxx + vyy) / 2.0
+    spread = np.sqrt(np.maximum(half * half - (vxx * vyy - vxy * vxy), 0.0))
+    length = np.sqrt(12.0 * (half + spread))
+    width = np.sqrt(12.0 * np.maximum(half - spread, 0.0))
+    return length, width, mx, my, 0.5 * np.arctan2(2.0 * vxy, vxx - vyy)
+
+
+def _strength(comp: Components, pieces: np.ndarray, contrast: np.ndarray) -> float:
+    """The mean contrast of some pieces' pixels."""
+    sums = np.pad(np.cumsum(contrast, axis=1, dtype=np.float64), ((0, 0), (1, 0)))
+    runs = pieces[comp.label]
+    rows = comp.rows[runs]
+    total = sums[rows, comp.ends[runs]] - sums[rows, comp.starts[runs]]
+    return float(total.sum() / max(comp.area[pieces].sum(), 1))
+
+
+def bars(comp: Components, keep: np.ndarray, contrast: np.ndarray) -> np.ndarray:
+    """Which kept pieces are an object lying on the page beside the writing (a pen, a pencil):
+    a straight band with parallel edges (a hand's stroke wavers), longer than the writing
+    beside it and clear of it; the writing is as strong as the band, not a faint rim, and not
+    in line with it (a stroke broken by glare). A "1" beside a small mark stays: the writing
+    must be a fair share of the band's length. ``contrast`` is the ink's contrast per pixel."""
+    out = np.zeros_like(keep)
+    if np.count_nonzero(keep) < 2:
+        return out
+    length, width, mx, my, angle = _shapes(comp)
+    band = keep & (comp.area >= BAR_FILL * length * width) & (width <= BAR_WIDTH * length)
+    writing = keep & ~band
+    if not band.any() or not writing.any():
+        return out
+    h, w = contrast.shape
+    edge = (comp.y0 == 0) | (comp.x0 == 0) | (comp.y1 == h - 1) | (comp.x1 == w - 1)
+    biggest = int(np.flatnonzero(writing)[np.argmax(comp.area[writing])])
+    if edge[biggest]:  # writing runs off a tight crop: no room for a pen beside it
+        return out
+    writing_mask = comp.mask(writing, (h, w))
+    ys, xs = np.nonzero(writing_mask)
+    size = max(int(ys.max() - ys.min()), int(xs.max() - xs.min())) + 1
+    strength = _strength(comp, writing, contrast)
+    stroke = stroke_width(writing_mask)
+    for k in np.flatnonzero(band):
+        thick = width[k] >= BAR_THICKER * stroke
+        if not thick or not size * BAR_LONGER <= length[k] <= size / BAR_WRITING:
+            continue
+        cos, sin = np.cos(angle[k]), np.sin(angle[k])
+        along = np.abs((xs - mx[k]) * cos + (ys - my[k]) * sin)
+        across = np.abs((ys - my[k]) * cos - (xs - mx[k]) * sin)
+        if np.mean(across <= width[k]) >= 0.5:  # the writing goes on along the band
+            continue
+        gap = np.hypot(
+            np.maximum(along - length[k] / 2, 0.0), np.maximum(across - width[k] / 2, 0.0)
+        ).min()
+        if gap < BAR_GAP * size:
+            continue
+        own = np.zeros_like(keep)
+        own[k] = True
+        out[k] = strength >= BAR_STRENGTH * _strength(comp, own, contrast)
+    return out
+
+
+def stroke_width(mask: np.ndarray) -> float:
+    """The strokes' mean width: twice the area over the boundary's length (in pixels)."""
+    inner = mask[1:-1, 1:-1] & mask[:-2, 1:-1] & mask[2:, 1:-1] & mask[1:-1, :-2] & mask[1:-1, 2:]
+    area = int(np.count_nonzero(mask))
+    return 2.0 * area / max(area - int(np.count_nonzero(inner)), 1)
 
 
 def filled(mask: np.ndarray) -> np.ndarray:

@@ -33,7 +33,14 @@ import numpy as np
 from PIL import Image
 
 from service.errors import InvalidInput
-from service.inputs.components import Components, components, filled, select
+from service.inputs.components import (
+    Components,
+    bars,
+    components,
+    filled,
+    select,
+    stroke_width,
+)
 from service.inputs.items import item_ink
 from service.inputs.paper import (
     box_blur,
@@ -225,12 +232,8 @@ def _max_filter(arr: np.ndarray, size: int) -> np.ndarray:
 
 
 def _stroke_ratio(ink: np.ndarray) -> float:
-    """Estimated stroke width (2 x area / boundary length) over the digit's longer side."""
-    mask = ink > 0.5
-    inner = mask[1:-1, 1:-1] & mask[:-2, 1:-1] & mask[2:, 1:-1] & mask[1:-1, :-2] & mask[1:-1, 2:]
-    area = int(np.count_nonzero(mask))
-    boundary = area - int(np.count_nonzero(inner))  # the inked pixels not inside the strokes
-    return 2.0 * area / max(boundary, 1) / max(ink.shape)
+    """Estimated stroke width over the digit's longer side."""
+    return stroke_width(ink > 0.5) / max(ink.shape)
 
 
 def _reference(arr: np.ndarray, fit: Fit) -> np.ndarray:
@@ -393,6 +396,7 @@ def _photo_ink(grey: np.ndarray) -> np.ndarray | None:
     mask = without_rules(mask)
     comp = components(mask)
     keep = select(comp, (h, w)) if comp.n else np.zeros(0, bool)
+    keep &= ~bars(comp, keep, c)
     keep = _without_corners(comp, keep, mask) if keep.any() else keep
     if not keep.any():
         return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from service.inputs.components import components, filled, select
+from service.inputs.components import bars, components, filled, select
 
 
 def _labels(mask: np.ndarray) -> np.ndarray:
@@ -148,3 +148,53 @@ def test_a_full_mask_is_one_piece() -> None:
     comp = components(np.ones((5, 6), bool))
     assert comp.n == 1
     assert (comp.area[0], comp.y0[0], comp.y1[0], comp.x0[0], comp.x1[0]) == (30, 0, 4, 0, 5)
+
+
+def _pen_beside_a_seven(
+    *, pen_width: int = 12, pen_x: int = 80, pen_contrast: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """A mask of a "7" (strokes 4 px wide, about 40 px tall) and a straight band (a pen) to its
+    right, longer than the 7; and the ink's contrast (the writing's
+    1, the band's ``pen_contrast``)."""
+    mask = np.zeros((100, 100), bool)
+    mask[30:34, 20:56] = True  # the 7's bar
+    for y in range(34, 72):  # its slanted stem
+        x = 52 - round(0.45 * (y - 34))
+        mask[y, x : x + 4] = True
+    mask[10:85, pen_x : pen_x + pen_width] = True
+    contrast = mask.astype(np.float32)
+    contrast[10:85, pen_x : pen_x + pen_width] *= pen_contrast
+    return mask, contrast
+
+
+def _bars_of(mask: np.ndarray, contrast: np.ndarray) -> np.ndarray:
+    comp = components(mask)
+    return comp.mask(bars(comp, select(comp, mask.shape), contrast), mask.shape)
+
+
+def test_a_pen_lying_beside_the_writing_is_no_writing() -> None:
+    mask, contrast = _pen_beside_a_seven()
+    found = _bars_of(mask, contrast)
+    assert found[10:85, 80:92].all() and not found[:, :80].any()
+
+
+def test_a_straight_stroke_of_the_writing_is_not_a_pen() -> None:
+    # as thick as the writing's strokes: a line drawn with the same pen (an open 4's stem)
+    assert not _bars_of(*_pen_beside_a_seven(pen_width=4)).any()
+    # close to the writing: a piece of the digit broken off
+    assert not _bars_of(*_pen_beside_a_seven(pen_x=58)).any()
+    # the writing much fainter than the band: a shadow's or a finger's rim beside a "1"
+    assert not _bars_of(*_pen_beside_a_seven(pen_contrast=2.0)).any()
+    # a band alone is the writing (a "1")
+    mask = np.zeros((100, 100), bool)
+    mask[10:90, 45:57] = True
+    assert not _bars_of(mask, mask.astype(np.float32)).any()
+    # a band beside a mark much shorter than itself: the "1" and a speck of dirt
+    mask[40:50, 20:26] = True
+    assert not _bars_of(mask, mask.astype(np.float32)).any()
+    # a band in line with the rest of the writing: a stroke broken by glare
+    mask = np.zeros((100, 100), bool)
+    mask[5:60, 45:57] = True
+    mask[70:95, 45:57] = True
+    mask[70:74, 30:45] = True
+    assert not _bars_of(mask, mask.astype(np.float32)).any()

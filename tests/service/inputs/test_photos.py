@@ -391,3 +391,15 @@ def test_a_corner_piece_stays_when_it_is_all_the_writing() -> None:
         comp = components(mask)  # alone, or beside a speck a tenth of its size
         keep = select(comp, mask.shape)
         assert np.array_equal(_without_corners(comp, keep, mask), keep)
+
+
+def test_a_pen_lying_beside_the_digit_is_left_out(reference: np.ndarray, to_bytes: ToBytes) -> None:
+    rng = np.random.default_rng(7)
+    side = 300
+    pen = Image.new("L", (4 * side, 4 * side), 0)  # a pen across the page, beside the digit
+    ImageDraw.Draw(pen).line([(4 * 200, 4 * 320), (4 * 300, -40)], fill=255, width=4 * 28)
+    ink = np.asarray(pen.reduce(4), np.float32) / 255.0
+    ink[40:260, 0:220] = np.maximum(ink[40:260, 0:220], seven_mask(220))
+    page = photo(lit_paper(rng, side, fall=0.2), ink, strength=0.8)
+    out = decode_image(to_bytes(page, "JPEG", quality=85), max_pixels=LIMIT)
+    assert np.abs(out - reference).mean() < 0.1
