@@ -49,6 +49,7 @@ from service.codecs.fastjson import TensorAt
 from service.codecs.jsonbody import parse_json
 from service.errors import BadRequest, InvalidInput, NotFound, UnsupportedMediaType
 from service.inputs.images import ACCEPTED_IMAGE_TYPES
+from service.inputs.numbers import best_readings
 from service.repository.disk import unknown_model, without_host_path
 from service.serving import explanations, inference
 
@@ -330,15 +331,18 @@ async def _run(
     x: np.ndarray,
     options: dict[str, Any],
     threshold: float | None,
+    probs: np.ndarray | None = None,
 ) -> tuple[list[dict[str, Any]], float | None]:
     """Everything after decoding that a prediction and a number share: the options' checks, the
-    model call, one answer per row with its OOD and prediction-set fields (and its input when
-    asked), and the alpha those sets used (None when the version has no conformal scores)."""
+    model call (unless its ``probs`` are given), one answer per row with its OOD and
+    prediction-set fields (and its input when asked), and the alpha those sets used (None when
+    the version has no conformal scores)."""
     note_model(request, mv.name, mv.version)
     top_k = task.check_top_k(options["top_k"])
     alpha = task.check_alpha(options["alpha"])
     abstain = task.check_abstain(options["abstain"])
-    probs = await inference.predict(mv, x)  # the edge enforces X-Request-Timeout
+    if probs is None:
+        probs = await inference.predict(mv, x)  # the edge enforces X-Request-Timeout
     items = task.predictions(probs, top_k, threshold)
     for extra in (task.ood_fields(x, probs), task.set_fields(x, probs, alpha, abstain)):
         if extra is not None:
@@ -373,15 +377,21 @@ async def _predict_number(
     options: dict[str, Any],
 ) -> Response:
     """``?digits=many``: the digits of a number in one picture, left to right, each answered as
-    one image is, with its box in the picture's pixels; ``number`` joins their labels."""
+    one image is, with its box in the picture's pixels; ``number`` joins their labels. Of the
+    ways to split touching digits, the one the model reads most surely is answered."""
     settings = get_settings(request)
     registry = get_registry(request)
     task = file_task(registry.resolve(name, version))
-    x, boxes = await decode_number(body, ctype, settings, task)
+    x, boxes, spans = await decode_number(body, ctype, settings, task)
     mv = registry.resolve(name, version)  # no await from here to the queue
     task = file_task(mv)
     task.check_threshold(options["threshold"])  # refused as for one image, though unused
-    digits, alpha = await _run(request, mv, task, x, options, None)
+    probs = await inference.predict(mv, x, answered=False)
+    confidence = probs.reshape(len(probs), -1).max(axis=1)
+    chosen = best_readings(spans, confidence, task.ood_flags(x, probs))
+    x, probs, boxes = x[chosen], probs[chosen], [boxes[i] for i in chosen]
+    inference.observe(mv, x, probs)
+    digits, alpha = await _run(request, mv, task, x, options, None, probs)
     for item, box in zip(digits, boxes, strict=True):
         item["box"] = box
     number = "".join(str(item["label"]) for item in digits)

@@ -505,12 +505,17 @@ async def decode_images(
 
 async def decode_number(
     data: bytes, ctype: str | None, settings: Settings, task: Task
-) -> tuple[np.ndarray, list[list[int]]]:
-    """A picture of a number: its digits as the task's input batch, and their boxes; in a
-    decoding thread (a photo of a number is large, its splitting and framing take milliseconds)."""
-    x, boxes = await in_thread(task.decode_digits, data, ctype, settings.max_image_pixels)
+) -> tuple[np.ndarray, list[list[int]], list[tuple[int, int, bool]]]:
+    """A picture of a number: the digits of its ways to split as the task's input batch, their
+    boxes and places (:meth:`Task.decode_digits`); in a decoding thread (a photo of a number is
+    large, its splitting and framing take milliseconds). When the other splits would make the
+    batch too long, only the split by shape is read."""
+    x, boxes, spans = await in_thread(task.decode_digits, data, ctype, settings.max_image_pixels)
     if len(x) > settings.max_instances:
-        raise InvalidInput(
-            f"the picture holds {len(x)} digits; at most {settings.max_instances} are read"
-        )
-    return x, boxes
+        shape = [i for i, span in enumerate(spans) if span[2]]
+        if len(shape) > settings.max_instances:
+            raise InvalidInput(
+                f"the picture holds {len(shape)} digits; at most {settings.max_instances} are read"
+            )
+        x, boxes, spans = x[shape], [boxes[i] for i in shape], [spans[i] for i in shape]
+    return x, boxes, spans

@@ -29,7 +29,7 @@ from PIL import Image, ImageOps
 
 from service.codecs.magic import ACCEPTED_FORMATS, JPEG_MAGIC, PNG_MAGIC, image_format
 from service.errors import InvalidInput, PayloadTooLarge, ServeError, UnsupportedMediaType
-from service.inputs.numbers import digits_pil, number_side
+from service.inputs.numbers import Reading, number_side, readings_pil
 from service.inputs.preprocess import (
     LOSSY_FORMATS,
     WORK_SIDE,
@@ -44,6 +44,7 @@ __all__ = [
     "Fit",
     "decode_digits",
     "decode_image",
+    "decode_readings",
     "decode_worker",
     "image_size",
     "part_type",
@@ -303,17 +304,29 @@ def decode_digits(data: bytes, *, max_pixels: int, content_type: str | None = No
     """A picture of a number -> its digits left to right, each framed as :func:`decode_image`
     frames one digit, with its box ``(x, y, width, height)`` in the file's pixels (after its
     EXIF orientation). The checks and errors are :func:`decode_image`'s; no digit is 422."""
+    readings = decode_readings(data, max_pixels=max_pixels, content_type=content_type, others=False)
+    return [r.digit for r in readings]
+
+
+def decode_readings(
+    data: bytes, *, max_pixels: int, content_type: str | None = None, others: bool = True
+) -> list[Reading]:
+    """:func:`decode_digits`' digits as readings, then (``others``) the other ways to split
+    the number's touching digits (:func:`service.inputs.numbers.readings_pil`), boxes in the
+    file's pixels."""
     fmt, declared = _checked(data, content_type, max_pixels)
     lossy = compressed_with_loss(data, fmt)
-    digits, img = _read(
+    readings, img = _read(
         data,
         fmt,
         max_pixels,
-        lambda img, colour_only: digits_pil(img, lossy=lossy, colour_only=colour_only),
+        lambda img, colour_only: readings_pil(
+            img, lossy=lossy, colour_only=colour_only, others=others
+        ),
         numbers=True,
     )
     if declared is None:
-        return digits
+        return readings
     # A JPEG may have been decoded at 1/2 to 1/8 scale: boxes go back to the file's pixels,
     # whose sides swap when the EXIF orientation turned the picture.
     width, height = declared
@@ -321,11 +334,13 @@ def decode_digits(data: bytes, *, max_pixels: int, content_type: str | None = No
         width, height = height, width
     sx, sy = width / img.width, height / img.height
     if sx == sy == 1.0:
-        return digits
+        return readings
     return [
-        Digit(d.image, (round(x * sx), round(y * sy), round(w * sx), round(h * sy)))
-        for d in digits
-        for x, y, w, h in [d.box]
+        r._replace(
+            digit=Digit(r.digit.image, (round(x * sx), round(y * sy), round(w * sx), round(h * sy)))
+        )
+        for r in readings
+        for x, y, w, h in [r.digit.box]
     ]
 
 

@@ -5,9 +5,19 @@ a piece much wider than the digits are tall (digits that touch) is cut at its th
 specks are dropped, and so is a column of two dots (a time's colon); a short fragment close to
 a neighbour (a detached bar) joins it, and one that is both short and narrow but too far to join
 any is dropped too. Each digit is then framed exactly as a single digit is.
+
+Digits that touch leave no gap to split at, and the thinnest column is often the wrong cut; a
+piece as wide as a digit is tall may even be one digit or two. So besides that split, a wide
+piece is offered to the model in other ways: cut at any of its thin columns, each part as one
+digit (:func:`readings_pil`); the split the model reads most surely wins
+(:func:`best_readings`).
 """
 
 from __future__ import annotations
+
+import itertools
+import math
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -26,7 +36,14 @@ from service.inputs.preprocess import (
     nothing_found,
 )
 
-__all__ = ["MAX_NUMBER_SIDE", "digits_pil", "number_side"]
+__all__ = [
+    "MAX_NUMBER_SIDE",
+    "Reading",
+    "best_readings",
+    "digits_pil",
+    "number_side",
+    "readings_pil",
+]
 
 # Splitting a number into digits, in shares of a digit's height:
 SPECK_SHARE = 0.25  # ink whose box is smaller than this is a speck
@@ -36,6 +53,25 @@ JOIN_GAP = 0.2  # ... when it is this close to one
 WIDE_SHARE = 1.15  # a piece wider than this holds touching digits
 MIN_PART_SHARE = 0.3  # the narrowest part a cut leaves
 MAX_NUMBER_SIDE = 4 * WORK_SIDE  # the longest working side of a picture of a number
+# Other splits of a piece at least CUT_SHARE as wide as a digit is tall: cut at the thinnest
+# columns (their profile's local minima), at most MAX_CUTS, each CUT_EDGE from the piece's ends
+# and from one another, into parts between PART_WIDTHS wide.
+CUT_SHARE = 0.9
+MAX_CUTS = 6
+CUT_EDGE = 0.12
+PART_WIDTHS = (0.15, 1.3)
+SHAPE_PREFERENCE = 0.1  # log-probability per digit by which the split by shape is preferred
+UNLIKE_SHARE = 0.5  # a part flagged out of distribution counts as read this much less surely
+
+
+class Reading(NamedTuple):
+    """A digit of one of the ways to split a number: between cuts ``start`` and ``end`` (numbered
+    left to right, the number's first edge 0); ``shape``: of the split by the ink's shape alone."""
+
+    digit: Digit
+    start: int
+    end: int
+    shape: bool
 
 
 def digits_pil(
@@ -50,19 +86,87 @@ def digits_pil(
     dropped and a short fragment close to a neighbour (a detached bar) joins it. No digit raises
     :class:`NoInkFound`. ``colour_only`` is :func:`ink_map`'s.
     """
+    readings = readings_pil(img, lossy=lossy, colour_only=colour_only, others=False)
+    return [r.digit for r in readings]
+
+
+def readings_pil(
+    img: Image.Image, *, lossy: bool | None = None, colour_only: bool = False, others: bool = True
+) -> list[Reading]:
+    """The split of :func:`digits_pil` as readings, then (``others``) each wide piece's other
+    splits: every part between two of its cuts (its edges and its thin columns) of a digit's
+    width (:data:`PART_WIDTHS`), unless the piece lost a fragment in the split by shape."""
     side = number_side(img.size)
     found = ink_map(img, "digit", lossy=lossy, work_side=side, colour_only=colour_only)
     ink = found.ink
-    pieces = _split_columns(clean_mask(ink))
-    if not pieces:
+    mask = clean_mask(ink)
+    groups, height = _split_columns(mask)
+    if not groups:
         raise NoInkFound(nothing_found("digit"))
-    digits: list[Digit] = []
-    for r0, r1, c0, c1 in pieces:
+
+    def digit(piece: Piece) -> Digit:
+        r0, r1, c0, c1 = piece
         x0, x1 = round(c0 * found.sx), round(c1 * found.sx)
         y0, y1 = round(r0 * found.sy), round(r1 * found.sy)
-        box = (x0, y0, max(1, x1 - x0), max(1, y1 - y0))
-        digits.append(Digit(frame(ink[r0:r1, c0:c1], "digit"), box))
-    return digits
+        return Digit(frame(ink[r0:r1, c0:c1], "digit"), (x0, y0, max(1, x1 - x0), max(1, y1 - y0)))
+
+    shape: list[Reading] = []
+    other: list[Reading] = []
+    node = 0
+    for whole, parts in groups:
+        cuts = _cuts(mask, whole, parts, height) if others else None
+        if cuts is None:
+            for part in parts:
+                shape.append(Reading(digit(part), node, node + 1, True))
+                node += 1
+            continue
+        at = {c: node + i for i, c in enumerate(cuts)}
+        edges = [p[2] for p in parts] + [parts[-1][3]]
+        by_shape = set(itertools.pairwise(edges))
+        for i, a in enumerate(cuts):
+            for b in cuts[i + 1 :]:
+                known = (a, b) in by_shape
+                if not known and not PART_WIDTHS[0] <= (b - a) / height <= PART_WIDTHS[1]:
+                    continue
+                piece = _rows_of(mask, a, b)
+                if piece is not None:
+                    (shape if known else other).append(Reading(digit(piece), at[a], at[b], known))
+        node = at[cuts[-1]]
+    return shape + other
+
+
+def best_readings(
+    readings: list[tuple[int, int, bool]],
+    confidence: np.ndarray,
+    unlike: np.ndarray | None = None,
+) -> list[int]:
+    """Which readings (``(start, end, shape)`` each) make the split the model reads most surely:
+    the path from the first cut to the last with the largest sum of the log of each digit's
+    ``confidence`` (its top probability), in order. Another split must be read more surely than
+    the split by shape, by :data:`SHAPE_PREFERENCE` per digit of that: the halves of one digit
+    may each look like a digit too, and a part that does not look like a digit (``unlike``: the
+    version's out-of-distribution flag) counts at :data:`UNLIKE_SHARE` of its confidence."""
+    if unlike is not None:
+        confidence = np.where(unlike, UNLIKE_SHARE * confidence, confidence)
+    last = max(end for _, end, _ in readings)
+    best = [-math.inf] * (last + 1)
+    via = [-1] * (last + 1)
+    best[0] = 0.0
+    order = sorted(range(len(readings)), key=lambda i: readings[i][0])
+    for i in order:  # cuts go left to right: a reading's start is settled before it is used
+        start, end, shape = readings[i]
+        if best[start] == -math.inf:
+            continue
+        score = best[start] + math.log(max(float(confidence[i]), 1e-12))
+        score += SHAPE_PREFERENCE if shape else 0.0
+        if score > best[end]:
+            best[end], via[end] = score, i
+    chosen: list[int] = []
+    node = last
+    while node > 0:
+        chosen.append(via[node])
+        node = readings[via[node]][0]
+    return chosen[::-1]
 
 
 def number_side(size: tuple[int, int]) -> int:
@@ -77,27 +181,58 @@ def _rows_of(mask: np.ndarray, c0: int, c1: int) -> Piece | None:
     return None if r.size == 0 else (int(r[0]), int(r[-1]) + 1, c0, c1)
 
 
-def _split_columns(mask: np.ndarray) -> list[Piece]:
-    """Pieces of ink separated by empty columns, specks dropped, fragments joined, touching
-    digits cut (see :func:`digits_pil`)."""
+def _split_columns(mask: np.ndarray) -> tuple[list[tuple[Piece, list[Piece]]], float]:
+    """Pieces of ink separated by empty columns, specks dropped, fragments joined, each with
+    its touching digits cut (see :func:`digits_pil`); and a digit's height."""
     pieces = column_pieces(mask)
     if not pieces:
-        return []
+        return [], 0.0
     tallest = max(p[1] - p[0] for p in pieces)
     if tallest < max(3, MIN_INK_SIDE * min(mask.shape)):
-        return []
+        return [], 0.0
     # A digit's height: the median of the pieces at least half as tall as the tallest.
     height = float(np.median([p[1] - p[0] for p in pieces if 2 * (p[1] - p[0]) >= tallest]))
     pieces = [p for p in pieces if max(p[1] - p[0], p[3] - p[2]) >= SPECK_SHARE * height]
     pieces = [p for p in pieces if not _dots(mask, p, height)] or pieces
     pieces = _join_fragments(mask, pieces, height)
-    out: list[Piece] = []
-    for piece in pieces:
-        out.extend(_cut_wide(mask, piece, height))
+    groups = [(piece, _cut_wide(mask, piece, height)) for piece in pieces]
     # a fragment too far from every digit to join one, or cut off one (a stroke's end, a mark on
     # the paper), is no digit either: a digit is short or narrow, never both
     small = FRAGMENT_SHARE * height
-    return [p for p in out if p[1] - p[0] >= small or p[3] - p[2] >= small] or out
+
+    def digit(p: Piece) -> bool:
+        return p[1] - p[0] >= small or p[3] - p[2] >= small
+
+    kept = [(piece, [p for p in parts if digit(p)]) for piece, parts in groups]
+    if not any(parts for _, parts in kept):
+        return [g for g in groups if g[1]], height
+    return [g for g in kept if g[1]], height
+
+
+def _cuts(mask: np.ndarray, whole: Piece, parts: list[Piece], height: float) -> list[int] | None:
+    """Where a piece may be cut to read it in other ways: its edges, the cuts of its split by
+    shape and its thinnest columns, left to right; None for a piece too narrow to hold two
+    digits, or one whose split by shape dropped a fragment."""
+    r0, r1, c0, c1 = whole
+    if c1 - c0 < CUT_SHARE * height or parts[0][2] != c0 or parts[-1][3] != c1:
+        return None
+    if any(a[3] != b[2] for a, b in itertools.pairwise(parts)):
+        return None
+    profile = np.count_nonzero(mask[r0:r1, c0:c1], axis=0).astype(np.float64)
+    smooth = np.convolve(profile, np.ones(3) / 3, mode="same")
+    edge, n = round(CUT_EDGE * height), len(smooth)
+    minima = [
+        i
+        for i in range(max(1, edge), min(n - 1, n - edge))
+        if smooth[i] <= smooth[i - 1] and smooth[i] <= smooth[i + 1]
+    ]
+    chosen: list[int] = []
+    for i in sorted(minima, key=lambda i: smooth[i]):
+        if all(abs(i - j) >= edge for j in chosen):
+            chosen.append(i)
+        if len(chosen) == MAX_CUTS:
+            break
+    return sorted({c0, c1, *(p[2] for p in parts), *(c0 + i for i in chosen)})
 
 
 def _dots(mask: np.ndarray, piece: Piece, height: float) -> bool:

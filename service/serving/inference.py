@@ -50,12 +50,16 @@ def validate(task: Task, x: np.ndarray, max_instances: int) -> np.ndarray:
     return np.ascontiguousarray(x)
 
 
-async def predict(mv: ModelVersion, x: np.ndarray, *, timeout: float | None = None) -> np.ndarray:
+async def predict(
+    mv: ModelVersion, x: np.ndarray, *, timeout: float | None = None, answered: bool = True
+) -> np.ndarray:
     """Validate ``x`` against ``mv``'s input spec and run it through the version's batcher.
 
     Returns the model's output ``(n, *output_shape)`` (probabilities). Raises InvalidInput (422),
     NotReady/Overloaded (503) or DeadlineExceeded (504). ``timeout`` defaults to the setting,
     except inside a request whose deadline the edge already enforces (``EDGE_DEADLINE``).
+    ``answered``: the rows are the request's answer (:func:`observe`d); rows the caller chooses
+    among first (a number's ways to split) are observed once chosen.
     """
     if mv.task is None or mv.batcher is None or not mv.available:
         raise NotReady(f"model {mv.name} version {mv.version} is {mv.state.value}")
@@ -63,7 +67,14 @@ async def predict(mv: ModelVersion, x: np.ndarray, *, timeout: float | None = No
     if timeout is None and not EDGE_DEADLINE.get():
         timeout = mv.timeout_s
     out = await mv.batcher.submit(x, timeout)
-    operations = CURRENT.get()  # set only when payload log, feedback, drift or shadow is on
+    if answered:
+        observe(mv, x, out)
+    return out
+
+
+def observe(mv: ModelVersion, x: np.ndarray, out: np.ndarray) -> None:
+    """Hand a request's answered rows to the operations that watch them (payload log, feedback,
+    drift, shadow), when any is on."""
+    operations = CURRENT.get()
     if operations is not None:
         operations[0].observe(mv, x, out, operations[1])
-    return out

@@ -21,7 +21,7 @@ import numpy as np
 
 from service.errors import BadRequest, InvalidInput, UnsupportedMediaType
 from service.inputs.arrays import RANGE_SLACK, SCALES, images_from_json
-from service.inputs.images import decode_digits, decode_image
+from service.inputs.images import decode_image, decode_readings
 from service.inputs.preprocess import FITS, Fit
 from service.inputs.records import FeatureSpec, features_from_metadata, records_from_json
 from service.serving import conformal
@@ -111,8 +111,10 @@ class Task:
 
     def decode_digits(
         self, data: bytes, content_type: str | None, max_pixels: int
-    ) -> tuple[np.ndarray, list[list[int]]]:
-        """A picture of a number: its digits as a batch, and each digit's box [x, y, w, h]."""
+    ) -> tuple[np.ndarray, list[list[int]], list[tuple[int, int, bool]]]:
+        """A picture of a number: the digits of its ways to split as a batch, each digit's box
+        [x, y, w, h] and its place among the splits ``(start, end, by shape)``
+        (:class:`service.inputs.numbers.Reading`)."""
         raise InvalidInput("digits=many applies to digit models")
 
     # --- checks beyond the input's shape and finiteness -------------------------------------
@@ -347,11 +349,15 @@ class ImageClassifier(Task):
 
     def decode_digits(
         self, data: bytes, content_type: str | None, max_pixels: int
-    ) -> tuple[np.ndarray, list[list[int]]]:
+    ) -> tuple[np.ndarray, list[list[int]], list[tuple[int, int, bool]]]:
         if self.framing != "digit":
             raise InvalidInput("digits=many applies to digit models")
-        digits = decode_digits(data, max_pixels=max_pixels, content_type=content_type)
-        return np.stack([d.image for d in digits]), [list(d.box) for d in digits]
+        readings = decode_readings(data, max_pixels=max_pixels, content_type=content_type)
+        return (
+            np.stack([r.digit.image for r in readings]),
+            [list(r.digit.box) for r in readings],
+            [(r.start, r.end, r.shape) for r in readings],
+        )
 
     def ood_scores(self, x: np.ndarray, probs: np.ndarray) -> np.ndarray | None:
         return None if self.ood is None else self.ood.scores(x, probs)

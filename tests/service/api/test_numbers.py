@@ -5,9 +5,11 @@ reading)."""
 from __future__ import annotations
 
 import io
+import itertools
 import pickle
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -17,6 +19,7 @@ from PIL import Image
 from benchmarks.numbers import render_number
 from service.api.own import number_out_of_distribution
 from service.inputs.preprocess import several_digits
+from service.serving import inference
 from tests.helpers.apps import serve
 from tests.helpers.inputs import encode
 from tests.helpers.models import cached_tiny_repository
@@ -103,6 +106,39 @@ async def test_a_number_sent_as_one_digit_is_refused_with_the_way_to_read_it(
 def test_the_several_digits_error_survives_the_trip_from_a_decoding_process() -> None:
     error = several_digits(4)
     assert pickle.loads(pickle.dumps(error)).message == error.message
+
+
+async def test_of_the_ways_to_split_touching_digits_one_is_answered_and_observed(
+    tiny_repo: Path, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Touching digits are read in several ways, and one split is answered: its digits left to
+    right, side by side; only those rows reach the operations that watch answers (drift, the
+    payload log), not the other ways the model was asked about. When the other ways would pass
+    the request's row limit, only the split by shape is read."""
+    observed: list[int] = []
+    asked: list[int] = []
+    monkeypatch.setattr(inference, "observe", lambda mv, x, out: observed.append(len(x)))
+    predict = inference.predict
+
+    async def counted(mv: Any, x: np.ndarray, **kwargs: Any) -> np.ndarray:
+        asked.append(len(x))
+        return await predict(mv, x, **kwargs)
+
+    monkeypatch.setattr(inference, "predict", counted)
+    zero = strokes(2)[1]
+    data, truth = render_number([zero, zero], np.random.default_rng(1), "PNG", gap=-0.05)
+    path, headers = "/models/mnist/versions/1/predict?digits=many", {"content-type": "image/png"}
+    async with serve(tiny_repo, max_instances=64) as (_, roomy):
+        r = await roomy.post(path, content=data, headers=headers)
+    assert r.status_code == 200, r.text
+    boxes = [d["box"] for d in r.json()["digits"]]
+    assert observed == [len(boxes)] and asked[0] > 16
+    assert all(a[0] + a[2] <= b[0] + 1 for a, b in itertools.pairwise(boxes))
+    left, right = min(b[0] for b in truth), max(b[0] + b[2] for b in truth)
+    assert boxes[0][0] <= left + 2 and boxes[-1][0] + boxes[-1][2] >= right - 2
+    r = await client.post(path, content=data, headers=headers)  # at most 16 rows
+    assert r.status_code == 200, r.text
+    assert asked[1] == observed[1] == len(r.json()["digits"]) == 2
 
 
 async def test_digits_many_with_top_k_on_the_default_version(client: httpx.AsyncClient) -> None:

@@ -179,13 +179,15 @@ async def test_decoding_threads_are_one_per_core(monkeypatch: pytest.MonkeyPatch
         time.sleep(0.05)
         with lock:
             running -= 1
-        return np.zeros((1, 28, 28), np.float32), [[0, 0, 1, 1]]
+        return np.zeros((1, 28, 28), np.float32), [[0, 0, 1, 1]], [(0, 1, True)]
 
     class Task:  # not an ImageClassifier: no worker process would take it anyway
         def decode_file(self, *args: Any) -> np.ndarray:
             return held()[0][0]
 
-        def decode_digits(self, *args: Any) -> tuple[np.ndarray, list[list[int]]]:
+        def decode_digits(
+            self, *args: Any
+        ) -> tuple[np.ndarray, list[list[int]], list[tuple[int, int, bool]]]:
             return held()  # type: ignore[no-any-return]
 
     task, big = Task(), b"x" * (uploads.THREAD_DECODE_BYTES + 1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 from collections.abc import Callable
 
 import numpy as np
@@ -10,8 +11,8 @@ import pytest
 from PIL import Image
 
 from benchmarks.numbers import render_number
-from service.inputs.images import decode_digits, decode_image
-from service.inputs.numbers import digits_pil
+from service.inputs.images import decode_digits, decode_image, decode_readings
+from service.inputs.numbers import PART_WIDTHS, SHAPE_PREFERENCE, best_readings, digits_pil
 from service.inputs.preprocess import NoInkFound, preprocess_pil
 from tests.helpers.inputs import encode
 
@@ -180,3 +181,58 @@ def test_blank_colour_pages_and_colour_noise_have_no_digits() -> None:
     for pixels in (noise, blank.astype(np.uint8)):
         with pytest.raises(NoInkFound):
             decode_digits(encode(pixels, "JPEG", quality=90), max_pixels=MAX_PIXELS)
+
+
+def test_touching_digits_are_also_offered_cut_at_their_thin_columns(
+    mnist_test_images: np.ndarray,
+) -> None:
+    """The split by shape comes first, its digits one after the other from cut 0 (cuts are
+    numbered left to right); a piece wide enough to hold touching digits is also read between
+    other cuts, in parts of a digit's width; a digit standing alone is read once."""
+    rng = np.random.default_rng(5)
+    wide = [img for img in mnist_test_images if (img > 128).sum(axis=0).astype(bool).sum() > 14]
+    data = render_number(wide[:2], rng, "PNG", gap=-0.02)[0]
+    readings = decode_readings(data, max_pixels=MAX_PIXELS)
+    shape = [r for r in readings if r.shape]
+    assert readings[: len(shape)] == shape
+    assert shape[0].start == 0
+    assert all(a.end == b.start for a, b in itertools.pairwise(shape))
+    assert [r.digit.box for r in shape] == [
+        d.box for d in decode_digits(data, max_pixels=MAX_PIXELS)
+    ]
+    others = readings[len(shape) :]
+    assert others and all(0 <= r.start < r.end <= shape[-1].end for r in others)
+    height = max(r.digit.box[3] for r in shape)
+    for r in others:
+        assert PART_WIDTHS[0] * height * 0.8 <= r.digit.box[2] <= PART_WIDTHS[1] * height * 1.2
+    alone_split = decode_readings(data, max_pixels=MAX_PIXELS, others=False)
+    assert [r.digit.box for r in alone_split] == [r.digit.box for r in shape]
+    assert all(r.shape for r in alone_split)
+    narrow = next(  # a digit much narrower than tall (a "1")
+        img
+        for img in mnist_test_images
+        if (img > 128).any(axis=0).sum() < 0.6 * (img > 128).any(axis=1).sum()
+    )
+    alone = render_number([narrow], rng, "PNG")[0]
+    assert [r.shape for r in decode_readings(alone, max_pixels=MAX_PIXELS)] == [True]
+
+
+def test_the_split_read_most_surely_is_chosen() -> None:
+    # cuts 0 to 3 left to right: by shape 0-2-3 (two digits); or 0-3 whole; or 0-1-3
+    readings = [(0, 2, True), (2, 3, True), (0, 3, False), (0, 1, False), (1, 3, False)]
+    cut_elsewhere = np.array([0.6, 0.6, 0.5, 0.99, 0.99])
+    assert best_readings(readings, cut_elsewhere) == [3, 4]
+    whole = np.array([0.6, 0.6, 0.9, 0.3, 0.3])
+    assert best_readings(readings, whole) == [2]
+    # another split must beat the split by shape by its margin per digit
+    near = np.exp(SHAPE_PREFERENCE / 2)
+    assert best_readings(readings, np.array([0.9, 0.9, 0.3, 0.9 * near, 0.9])) == [0, 1]
+    assert best_readings(readings, np.array([0.9, 0.9, 0.3, 0.9 * near**5, 0.9])) == [3, 4]
+    # a part that does not look like a digit counts less
+    unlike = np.array([False, False, False, True, True])
+    cut_elsewhere[2] = 0.3
+    assert best_readings(readings, cut_elsewhere) == [3, 4]
+    assert best_readings(readings, cut_elsewhere, unlike) == [0, 1]
+    # pieces apart, each read once, are read as they are split
+    chain = [(0, 1, True), (1, 2, True), (2, 3, True)]
+    assert best_readings(chain, np.array([0.2, 0.99, 0.5])) == [0, 1, 2]
