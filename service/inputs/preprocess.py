@@ -12,9 +12,11 @@ and reduce the picture to a small working size. A drawing, a scan or a data set 
 background is one even level, is measured against that level. A photo is measured locally:
 
 - a digit against the paper under it (:mod:`service.inputs.paper`: lighting gradients, shadows,
-  tinted paper and grain drop out, and ink in a shadow counts as much as ink in the light), kept
-  only where a piece of writing is (:mod:`service.inputs.components`: printed rules, a shadow's
-  edge, specks and grain go); a whole sheet lying on a darker table is measured inside the
+  tinted paper and grain drop out, and ink in a shadow counts as much as ink in the light; a
+  sharp shadow's edge across the page, which the paper's cells smooth over, is divided out
+  first, :mod:`service.inputs.shadow`), kept only where a piece of writing is
+  (:mod:`service.inputs.components`: printed rules, a shadow's edge, specks and grain go); a
+  whole sheet lying on a darker table is measured inside the
   sheet only (:func:`_page`); light strokes on a dark ground (chalk) are told from a page in
   shadow and from paper on a desk (:func:`_photo_ink`); a digit in a light-coloured ink that
   grey does not show is read in the darkest colour channel (:func:`_coloured_ink`);
@@ -55,6 +57,7 @@ from service.inputs.paper import (
     sampled,
     without_rules,
 )
+from service.inputs.shadow import shadow_light
 
 __all__ = [
     "FITS",
@@ -346,11 +349,17 @@ def _half_hull(points: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return out
 
 
-def _photo_ink(grey: np.ndarray) -> np.ndarray | None:
+def _photo_ink(grey: np.ndarray, shadow: bool = True) -> np.ndarray | None:
     """A photographed digit's strokes, light on black in [0, 1], measured against the local
     paper (:mod:`service.inputs.paper`) and kept only where a piece of writing is
-    (:mod:`service.inputs.components`); None when nothing on the page is writing."""
+    (:mod:`service.inputs.components`); None when nothing on the page is writing. A sharp
+    shadow's edge across the page is divided out first (:mod:`service.inputs.shadow`), unless
+    ``shadow`` is false (a sheet cut out of its desk, :func:`_page`, whose edges are no
+    shadow's)."""
     h, w = grey.shape
+    shade = shadow_light(grey) if shadow else None
+    if shade is not None:  # a sharp shadow's edge across the page: the page without it
+        grey = grey / shade
     sample = _coarse(grey)
     dark, middle, light = quantiles(sample, (0.01, 0.5, 0.99))
     cell = cell_side(grey.shape)
@@ -594,7 +603,7 @@ def _normalise(grey: np.ndarray, fit: Fit, lossy: bool) -> np.ndarray | None:
         sheet = grey[page.box].copy()  # the surface around it painted with the sheet's light
         paper = paper_without_ink(sheet, page.off, cell_side(sheet.shape))
         sheet[page.off] = paper[page.off]
-        on_page = _photo_ink(sheet)
+        on_page = _photo_ink(sheet, shadow=False)
         if on_page is None:
             return None
         framed = np.zeros_like(grey)

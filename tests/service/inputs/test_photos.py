@@ -102,6 +102,47 @@ def test_a_digit_on_a_page_mostly_in_deep_shadow_is_read_as_dark_ink(
     assert np.abs(out - reference).mean() < 0.12
 
 
+def sharp_shadow(side: int, turn: float, share: float, through: float = 0.5) -> np.ndarray:
+    """The light of a page with a phone's shadow on it: a sharp, straight edge (a pixel's blur)
+    turned by ``turn`` degrees through the point ``through`` of the way across the page, the
+    shadow side ``share`` as bright."""
+    ys, xs = np.mgrid[0:side, 0:side] / side - through
+    a = np.radians(turn)
+    dist = (np.cos(a) * xs + np.sin(a) * ys) * side
+    return 1.0 - (1.0 - share) / (1.0 + np.exp(-dist / 0.8))
+
+
+@pytest.mark.parametrize(("turn", "share"), [(70, 0.25), (160, 0.4), (245, 0.3), (20, 0.45)])
+def test_a_digit_crossed_by_a_sharp_shadow_s_edge_is_read(
+    turn: float, share: float, reference: np.ndarray, to_bytes: ToBytes
+) -> None:
+    # The shadow's edge runs through the digit's middle: the paper's cells smooth over it, so
+    # unless it is divided out a band along it reads as ink joined to the digit, and a page
+    # mostly in shadow as light strokes (its lit part) on a dark ground.
+    rng = np.random.default_rng(turn)
+    side = 240
+    page = (np.full((side, side), 230.0) + rng.normal(0, 3.0, (side, side))) * sharp_shadow(
+        side, turn, share
+    )
+    ink = np.zeros((side, side), np.float32)
+    ink[20:220, 20:220] = seven_mask(200)
+    out = decode_image(to_bytes(photo(page, ink, strength=0.85), "JPEG", quality=85),
+                       max_pixels=LIMIT)  # fmt: skip
+    assert np.abs(out - reference).mean() < 0.1
+
+
+@pytest.mark.parametrize("turn", [10, 100, 215, 300])
+def test_a_page_with_only_a_sharp_shadow_s_edge_is_refused(turn: float, to_bytes: ToBytes) -> None:
+    rng = np.random.default_rng(turn)
+    side = 240
+    page = (np.full((side, side), 230.0) + rng.normal(0, 3.0, (side, side))) * sharp_shadow(
+        side, turn, 0.3, through=0.4
+    )
+    with pytest.raises(NoInkFound, match="no digit found"):
+        decode_image(to_bytes(np.clip(page, 0, 255).astype(np.uint8), "JPEG", quality=85),
+                     max_pixels=LIMIT)  # fmt: skip
+
+
 def test_chalk_on_a_grainy_dark_board_is_read_as_light_strokes(
     reference: np.ndarray, to_bytes: ToBytes
 ) -> None:
