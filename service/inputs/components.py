@@ -31,7 +31,8 @@ LONE_OTHER = 0.25  # an upright line with less other ink than this share of its 
 # straight band with parallel edges does (a hand's stroke wavers), ...
 BAR_FILL = 0.94
 BAR_WIDTH = 0.25  # ... no wider than this share of its length, ...
-BAR_THICKER = 1.3  # ... thicker than the writing's strokes by this much (a drawn line is not), ...
+BAR_THICKER = 1.3  # ... thicker than the writing's strokes by this much (a drawn line is not)
+# or running off the picture at both ends, ...
 BAR_LONGER = 1.25  # ... this many times longer than the writing beside it, ...
 BAR_WRITING = 0.35  # ... which is at least this share of its length (not a mark beside a "1"), ...
 BAR_GAP = 0.1  # ... clear of it by this share of the writing's size ...
@@ -215,8 +216,9 @@ def _strength(comp: Components, pieces: np.ndarray, contrast: np.ndarray) -> flo
 
 def bars(comp: Components, keep: np.ndarray, contrast: np.ndarray) -> np.ndarray:
     """Which kept pieces are an object lying on the page beside the writing (a pen, a pencil):
-    a straight band with parallel edges (a hand's stroke wavers), longer than the writing
-    beside it and clear of it; the writing is as strong as the band, not a faint rim, and not
+    a straight band with parallel edges (a hand's stroke wavers), thicker than the writing's
+    strokes or running off the picture at both ends, longer than the writing beside it and
+    clear of it; the writing is as strong as the band, not a faint rim, and not
     in line with it (a stroke broken by glare). A "1" beside a small mark stays: the writing
     must be a fair share of the band's length. ``contrast`` is the ink's contrast per pixel."""
     out = np.zeros_like(keep)
@@ -238,10 +240,12 @@ def bars(comp: Components, keep: np.ndarray, contrast: np.ndarray) -> np.ndarray
     strength = _strength(comp, writing, contrast)
     stroke = stroke_width(writing_mask)
     for k in np.flatnonzero(band):
-        thick = width[k] >= BAR_THICKER * stroke
-        if not thick or not size * BAR_LONGER <= length[k] <= size / BAR_WRITING:
-            continue
         cos, sin = np.cos(angle[k]), np.sin(angle[k])
+        thick = width[k] >= BAR_THICKER * stroke
+        if not (thick or _runs_off(mx[k], my[k], cos, sin, length[k], width[k], (h, w))):
+            continue
+        if not size * BAR_LONGER <= length[k] <= size / BAR_WRITING:
+            continue
         along = np.abs((xs - mx[k]) * cos + (ys - my[k]) * sin)
         across = np.abs((ys - my[k]) * cos - (xs - mx[k]) * sin)
         if np.mean(across <= width[k]) >= 0.5:  # the writing goes on along the band
@@ -255,6 +259,21 @@ def bars(comp: Components, keep: np.ndarray, contrast: np.ndarray) -> np.ndarray
         own[k] = True
         out[k] = strength >= BAR_STRENGTH * _strength(comp, own, contrast)
     return out
+
+
+def _runs_off(
+    x: float, y: float, cos: float, sin: float, length: float, width: float, shape: tuple[int, int]
+) -> bool:
+    """Whether a band centred at ``(x, y)`` along ``(cos, sin)`` reaches the picture's border
+    at both its ends: an object longer than the picture (a stroke of the writing, clear of the
+    edges as the rest of it is, ends inside)."""
+    h, w = shape
+    reach = width / 2 + 2
+    for end in (-0.5, 0.5):
+        ex, ey = x + end * length * cos, y + end * length * sin
+        if min(ex, ey, w - 1 - ex, h - 1 - ey) > reach:
+            return False
+    return True
 
 
 def stroke_width(mask: np.ndarray) -> float:

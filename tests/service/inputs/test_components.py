@@ -178,6 +178,19 @@ def test_a_pen_lying_beside_the_writing_is_no_writing() -> None:
     assert found[10:85, 80:92].all() and not found[:, :80].any()
 
 
+def test_a_band_no_thicker_than_the_writing_is_a_pen_when_it_runs_off_the_picture() -> None:
+    mask = np.zeros((100, 100), bool)
+    mask[30:38, 20:56] = True  # a 7 with strokes 8 px wide
+    for y in range(38, 72):
+        x = 50 - round(0.45 * (y - 38))
+        mask[y, x : x + 8] = True
+    mask[:, 80:89] = True  # a band 9 px wide from the top edge to the bottom one
+    found = _bars_of(mask, mask.astype(np.float32))
+    assert found[:, 80:89].all() and not found[:, :80].any()
+    mask[:12, 80:89] = mask[88:, 80:89] = False  # ending inside the picture: a stroke
+    assert not _bars_of(mask, mask.astype(np.float32)).any()
+
+
 def test_a_straight_stroke_of_the_writing_is_not_a_pen() -> None:
     # as thick as the writing's strokes: a line drawn with the same pen (an open 4's stem)
     assert not _bars_of(*_pen_beside_a_seven(pen_width=4)).any()
