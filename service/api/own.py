@@ -356,16 +356,16 @@ async def _run(
     return items, task.alpha if alpha is None else alpha
 
 
-def number_out_of_distribution(digits: list[dict[str, Any]]) -> bool | None:
-    """Whether a number's picture does not look like digits: half or more of its digits are
-    flagged, and two at least when it has two or more (None: the version has no OOD flags).
-    Some letters of a word look like digits to the model, and one odd digit is common in a
-    real number: most of a word's letters are flagged, few of a number's digits, and one of
-    two is too few to tell."""
-    flags = [item["out_of_distribution"] for item in digits if "out_of_distribution" in item]
-    if not flags:
+def number_out_of_distribution(flags: np.ndarray | None) -> bool | None:
+    """Whether a number's picture does not look like digits, from its digits' OOD ``flags``:
+    half or more are flagged, and two at least when it has two or more (None: the version has
+    no OOD flags). Some letters of a word look like digits to the model, and one odd digit is
+    common in a real number: most of a word's letters are flagged, few of a number's digits,
+    and one of two is too few to tell."""
+    if flags is None or not flags.size:
         return None
-    return sum(flags) >= max(len(flags) / 2, min(len(flags), 2))
+    n = flags.size
+    return bool(int(flags.sum()) >= max(n / 2, min(n, 2)))
 
 
 async def _predict_number(
@@ -387,8 +387,14 @@ async def _predict_number(
     task = file_task(mv)
     task.check_threshold(options["threshold"])  # refused as for one image, though unused
     probs = await inference.predict(mv, x, answered=False)
+    flags = task.ood_flags(x, probs)
     confidence = probs.reshape(len(probs), -1).max(axis=1)
-    chosen = best_readings(spans, confidence, task.ood_flags(x, probs))
+    chosen = best_readings(spans, confidence, flags)
+    # whether the picture looks like digits is judged on the split by shape: the split chosen
+    # for the most sure reading is also the one that looks most like digits (a word's letters
+    # cut to look like them)
+    by_shape = [i for i, span in enumerate(spans) if span[2]]
+    flagged = number_out_of_distribution(None if flags is None else flags[by_shape])
     x, probs, boxes = x[chosen], probs[chosen], [boxes[i] for i in chosen]
     inference.observe(mv, x, probs)
     digits, alpha = await _run(request, mv, task, x, options, None, probs)
@@ -396,7 +402,6 @@ async def _predict_number(
         item["box"] = box
     number = "".join(str(item["label"]) for item in digits)
     result: dict[str, Any] = {"model": mv.name, "version": mv.version, "number": number}
-    flagged = number_out_of_distribution(digits)
     if flagged is not None:
         result["out_of_distribution"] = flagged
     result["digits"] = digits

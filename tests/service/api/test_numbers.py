@@ -280,5 +280,38 @@ async def test_each_digit_has_its_ood_fields_and_prediction_set(
 def test_a_number_is_out_of_distribution_when_half_its_digits_are(
     flags: list[bool], expected: bool | None
 ) -> None:
-    digits = [{"label": "1", "out_of_distribution": f} for f in flags] or [{"label": "1"}]
-    assert number_out_of_distribution(digits) is expected
+    assert number_out_of_distribution(np.array(flags, bool) if flags else None) is expected
+
+
+async def test_whether_a_number_looks_like_digits_is_judged_on_its_split_by_shape(
+    trust_client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The split answered is the one the model reads most surely, which also looks most like
+    digits: a word's letters cut into digit-like parts would pass. So the answer's own flag
+    comes from the split by shape (here: both its digits flagged, the whole piece chosen)."""
+    from service.api import own
+    from service.serving.tasks import ImageClassifier
+
+    spans = [(0, 1, True), (1, 2, True), (0, 2, False)]
+
+    async def lattice(
+        *args: Any,
+    ) -> tuple[np.ndarray, list[list[int]], list[tuple[int, int, bool]]]:
+        return np.zeros((3, 28, 28), np.float32), [[0, 0, 5, 9], [5, 0, 5, 9], [0, 0, 10, 9]], spans
+
+    monkeypatch.setattr(own, "decode_number", lattice)
+    monkeypatch.setattr(own, "best_readings", lambda spans, confidence, flags: [2])
+    monkeypatch.setattr(
+        ImageClassifier, "ood_flags", lambda self, x, probs: np.array([True, True, False])
+    )
+    unflagged = {"ood_score": 0.0, "out_of_distribution": False}  # the whole piece, answered
+    monkeypatch.setattr(ImageClassifier, "ood_fields", lambda self, x, probs: [unflagged] * len(x))
+    data, _ = number(2)
+    r = await trust_client.post(
+        "/models/mnist/predict?digits=many", content=data, headers={"content-type": "image/png"}
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert [d["box"] for d in body["digits"]] == [[0, 0, 10, 9]]
+    assert body["digits"][0]["out_of_distribution"] is False
+    assert body["out_of_distribution"] is True
