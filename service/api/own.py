@@ -386,6 +386,11 @@ async def _predict_number(
     mv = registry.resolve(name, version)  # no await from here to the queue
     task = file_task(mv)
     task.check_threshold(options["threshold"])  # refused as for one image, though unused
+    # the options _run checks, before the model call: a refused request is not run, nor
+    # observed (payload log, feedback, drift, shadow)
+    task.check_top_k(options["top_k"])
+    task.check_alpha(options["alpha"])
+    task.check_abstain(options["abstain"])
     probs = await inference.predict(mv, x, answered=False)
     flags = task.ood_flags(x, probs)
     confidence = probs.reshape(len(probs), -1).max(axis=1)
@@ -396,8 +401,8 @@ async def _predict_number(
     by_shape = [i for i, span in enumerate(spans) if span[2]]
     flagged = number_out_of_distribution(None if flags is None else flags[by_shape])
     x, probs, boxes = x[chosen], probs[chosen], [boxes[i] for i in chosen]
-    inference.observe(mv, x, probs)
     digits, alpha = await _run(request, mv, task, x, options, None, probs)
+    inference.observe(mv, x, probs)
     for item, box in zip(digits, boxes, strict=True):
         item["box"] = box
     number = "".join(str(item["label"]) for item in digits)

@@ -146,8 +146,11 @@ def best_readings(
     the split by shape, by :data:`SHAPE_PREFERENCE` per digit of that: the halves of one digit
     may each look like a digit too, and a part that does not look like a digit (``unlike``: the
     version's out-of-distribution flag) counts at :data:`UNLIKE_SHARE` of its confidence."""
+    # a non-finite output (a broken version) is read as not sure at all, never as a lost path
+    confidence = np.nan_to_num(np.asarray(confidence, np.float64), nan=0.0, posinf=1.0, neginf=0.0)
     if unlike is not None:
         confidence = np.where(unlike, UNLIKE_SHARE * confidence, confidence)
+    by_shape = [i for i, r in enumerate(readings) if r[2]]
     last = max(end for _, end, _ in readings)
     best = [-math.inf] * (last + 1)
     via = [-1] * (last + 1)
@@ -164,6 +167,8 @@ def best_readings(
     chosen: list[int] = []
     node = last
     while node > 0:
+        if via[node] < 0:  # no path from the first cut to the last: the split by shape
+            return by_shape
         chosen.append(via[node])
         node = readings[via[node]][0]
     return chosen[::-1]

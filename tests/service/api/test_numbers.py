@@ -141,6 +141,29 @@ async def test_of_the_ways_to_split_touching_digits_one_is_answered_and_observed
     assert asked[1] == observed[1] == len(r.json()["digits"]) == 2
 
 
+@pytest.mark.parametrize("option", ["top_k=0", "alpha=2"])
+async def test_a_number_refused_for_its_options_is_not_run_nor_observed(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, option: str
+) -> None:
+    seen: list[int] = []
+    monkeypatch.setattr(inference, "observe", lambda mv, x, out: seen.append(len(x)))
+    predict = inference.predict
+
+    async def counted(mv: Any, x: np.ndarray, **kwargs: Any) -> np.ndarray:
+        seen.append(-len(x))
+        return await predict(mv, x, **kwargs)
+
+    monkeypatch.setattr(inference, "predict", counted)
+    data, _ = number(2)
+    r = await client.post(
+        f"/models/mnist/versions/1/predict?digits=many&{option}",
+        content=data,
+        headers={"content-type": "image/png"},
+    )
+    assert r.status_code == 422, r.text
+    assert seen == []
+
+
 async def test_digits_many_with_top_k_on_the_default_version(client: httpx.AsyncClient) -> None:
     data, _ = number(2)
     r = await client.post(

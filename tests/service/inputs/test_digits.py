@@ -236,3 +236,14 @@ def test_the_split_read_most_surely_is_chosen() -> None:
     # pieces apart, each read once, are read as they are split
     chain = [(0, 1, True), (1, 2, True), (2, 3, True)]
     assert best_readings(chain, np.array([0.2, 0.99, 0.5])) == [0, 1, 2]
+
+
+def test_a_broken_output_or_a_gap_in_the_cuts_falls_back_to_the_split_by_shape() -> None:
+    readings = [(0, 1, True), (1, 2, True), (0, 2, False)]
+    assert best_readings(readings, np.array([np.nan, np.nan, np.nan])) in ([0, 1], [2])
+    assert best_readings(readings, np.array([0.5, np.nan, 0.9])) == [2]
+    # a reading from a cut no path reaches (2) is never chosen
+    stray = [(0, 1, True), (1, 3, True), (0, 1, False), (2, 3, False)]
+    assert best_readings(stray, np.array([0.1, 0.1, 0.99, 0.99])) == [2, 1]
+    # no path at all from the first cut to the last: the split by shape, as it is
+    assert best_readings([(0, 1, True), (2, 3, True)], np.array([0.9, 0.9])) == [0, 1]
