@@ -9,9 +9,7 @@ Two fits, following how each data set was made:
 
 Both convert to grey (compositing transparency on a background that contrasts with the strokes)
 and reduce the picture to a small working size. A drawing, a scan or a data set image, whose
-background is one even level, is measured against that level (so is a photo whose paper a flash
-or an overexposure clipped to white: the strokes the light faded are evened first,
-:func:`_evened_strokes`). A photo is measured locally:
+background is one even level, is measured against that level. A photo is measured locally:
 
 - a digit against the paper under it (:mod:`service.inputs.paper`: lighting gradients, shadows,
   tinted paper and grain drop out, and ink in a shadow counts as much as ink in the light; a
@@ -126,15 +124,6 @@ PAGE_AREA = 0.2
 PAGE_SOLID = 0.9  # share of its convex hull the sheet fills (a turned rectangle all of it)
 PAGE_CONTRAST = 40.0
 PAGE_BLANK = 0.8  # share of the sheet that is bare (its holes, the writing, are the rest)
-# A page blown out to white by a flash or an overexposure (see _evened_strokes): strokes whose
-# nearby ink is fainter than FADED of the writing's level, over at least FADED_SHARE of the
-# strokes, are stretched to that level, by at most FADED_GAIN, where they join ink that stands
-# out as much as STRONG of it; LIGHT_WINDOW is the light's scale, as a share of the shorter side
-FADED = 0.5
-FADED_SHARE = 0.05
-FADED_GAIN = 8.0
-STRONG = 0.5
-LIGHT_WINDOW = 0.12
 # A stroke's core the paper's first estimate missed (see _with_cores): its middle level within
 # CORE_LEVEL of the way from the rim's ink to the paper, at least CORE_RIM of its surround rim
 CORE_LEVEL = 0.25
@@ -591,7 +580,7 @@ def _levels(c: np.ndarray, sigma: float, floor: float = MIN_PEAK) -> tuple[float
     return peak, high, max(INK_SHARE * high, NOISE_K * sigma, floor / 2)
 
 
-def _normalise(grey: np.ndarray, fit: Fit, lossy: bool, *, even: bool = True) -> np.ndarray | None:
+def _normalise(grey: np.ndarray, fit: Fit, lossy: bool) -> np.ndarray | None:
     """Light on black in [0, 1], or None when nothing stands out from the background.
 
     A photographed digit is measured against the local paper (:func:`_photo_ink`); otherwise
@@ -605,8 +594,7 @@ def _normalise(grey: np.ndarray, fit: Fit, lossy: bool, *, even: bool = True) ->
     ground, light on a dark one); only when nothing does is it sought beyond the ground (a white
     brush on a light-grey canvas, a black one on a dark-grey canvas). Choosing by which side
     most of what stands out lies on would misread a white page inside a grey border as one big
-    item. ``even``: strokes faded on a page blown out to white are evened
-    (:func:`_evened_strokes`).
+    item.
     """
     if fit == "digit" and not _flat_background(grey, fit):
         page = _page(grey)
@@ -622,19 +610,14 @@ def _normalise(grey: np.ndarray, fit: Fit, lossy: bool, *, even: bool = True) ->
         framed[page.box] = on_page
         return framed
     light = quantile(_reference(grey, fit), 0.5) > 127
-    ink = _even_ground_ink(grey, fit, lossy, negate=light, even=even)
+    ink = _even_ground_ink(grey, fit, lossy, negate=light)
     if ink is None:
         ink = _even_ground_ink(grey, fit, lossy, negate=not light, beyond=True)
     return ink
 
 
 def _even_ground_ink(
-    grey: np.ndarray,
-    fit: Fit,
-    lossy: bool,
-    negate: bool,
-    beyond: bool = False,
-    even: bool = False,
+    grey: np.ndarray, fit: Fit, lossy: bool, negate: bool, beyond: bool = False
 ) -> np.ndarray | None:
     """:func:`_normalise` on an even ground, the picture negated first or not. Ink sought
     ``beyond`` the ground must rise from it as a stroke's edge does: a glow brighter than an
@@ -666,51 +649,7 @@ def _even_ground_ink(
     span = high - background
     floor = 0.03 * span if fit == "digit" or lossy else 0.0
     low = background + min(max(floor, 4 * sigma), 0.5 * span)
-    if even and fit == "digit" and negate and not beyond and background <= 1.0:
-        grey = _evened_strokes(grey, background, low, high)
     return np.clip((grey - low) / max(high - low, 1e-6), 0.0, 1.0)
-
-
-def _evened_strokes(grey: np.ndarray, background: float, low: float, high: float) -> np.ndarray:
-    """Dark strokes on a page blown out to white (``grey`` negated: the page at 0), with the
-    strokes' faded stretches brought up to the writing's level. A flash or an overexposure
-    that clips the paper to white leaves no paper level to measure the light by, and lifts the
-    ink as well, most where the light is strongest: a part of the digit fades towards the page
-    (the stem of a 4, a 7's bar), and the framed digit reads as another. The light's level is
-    then only seen in the ink itself: each stroke is measured against the strongest ink near
-    it (within :data:`LIGHT_WINDOW`), in a picture large enough for the light to vary across
-    it, when enough of the strokes (:data:`FADED_SHARE`) are faded. Only ink joined to ink that
-    stands out (:data:`STRONG`) is stretched: a faint mark apart from the writing (a speck, dust)
-    is not. A page that is not clipped (paper below white) shows its light, and its faint ink
-    (ruled lines, pencil beside pen) is faint: it is left alone."""
-    h, w = grey.shape
-    if min(h, w) < FULL_PEAK_SIDE:
-        return grey
-    span = high - background
-    c = np.maximum(grey - background, 0.0)
-    floor, strong = low - background, STRONG * span
-    strokes = _joined(c, floor, strong)
-    if not strokes.any():
-        return grey
-    near = _max_filter(c * strokes, max(3, int(LIGHT_WINDOW * min(h, w)) | 1))
-    for _ in range(3):  # the light's level varies smoothly, not in a window's steps
-        near = box_blur(near)
-    if np.mean(near[strokes] < FADED * span) < FADED_SHARE:
-        return grey
-    stretched = c * np.clip(span / np.maximum(near, 1e-6), 1.0, FADED_GAIN)
-    keep = _joined(stretched, floor, strong)
-    return background + np.where(keep, np.minimum(stretched, 255.0 - background), c)
-
-
-def _joined(c: np.ndarray, floor: float, strong: float) -> np.ndarray:
-    """The pixels above ``floor`` in pieces that hold a pixel above ``strong``."""
-    comp = components(c > floor)
-    if not comp.n:
-        return np.zeros(c.shape, bool)
-    above = np.zeros((c.shape[0], c.shape[1] + 1), np.int32)
-    np.cumsum(c > strong, axis=1, out=above[:, 1:])
-    hits = above[comp.rows, comp.ends] - above[comp.rows, comp.starts]
-    return comp.mask(np.bincount(comp.label, weights=hits, minlength=comp.n) > 0, c.shape)
 
 
 def _steepness(grey: np.ndarray, background: float, peak: float) -> float:
@@ -978,9 +917,7 @@ def _coloured_ink(img: Image.Image, grey: np.ndarray, lossy: bool) -> np.ndarray
     chroma = rgb.max(axis=2) - darkest
     if quantile(_coarse(darkest), 0.5) < LIGHT_PAGE or quantile(_coarse(chroma), 0.5) > EVEN_CHROMA:
         return None
-    # the strokes as they are: faded stretches evened would add their washed-out colour to the
-    # strokes' whose vividness is weighed below
-    ink = _normalise(darkest, "digit", lossy, even=False)
+    ink = _normalise(darkest, "digit", lossy)
     if ink is None or ink.shape != chroma.shape:
         return None
     strokes = chroma[ink > 0.5]
