@@ -124,6 +124,19 @@ PAGE_AREA = 0.2
 PAGE_SOLID = 0.9  # share of its convex hull the sheet fills (a turned rectangle all of it)
 PAGE_CONTRAST = 40.0
 PAGE_BLANK = 0.8  # share of the sheet that is bare (its holes, the writing, are the rest)
+# A specular spot (:func:`_under_glare`): a piece of the picture at least GLARE_WHITE light,
+# GLARE_AREA to GLARE_MAX_AREA of the picture, at least GLARE_STEP lighter than the paper
+# around it and fading out into it (its paper's light tail GLARE_MARGIN above that paper) over
+# a halo of at least GLARE_HALO of its core's area
+GLARE_WHITE = 245.0
+GLARE_AREA = 0.003
+GLARE_MAX_AREA = 0.2
+GLARE_STEP = 20.0
+GLARE_MARGIN = 8.0
+GLARE_HALO = 0.5
+GLARE_WINDOW = 3.0  # the spot's paper: the light tail over this many stroke widths
+GLARE_FIT = 400  # halo pixels the light's bump is fitted to (about, at most)
+GLARE_LIFT = 3.0  # the light added under the core: at most this many times the core's own lift
 # A stroke's core the paper's first estimate missed (see _with_cores): its middle level within
 # CORE_LEVEL of the way from the rim's ink to the paper, at least CORE_RIM of its surround rim
 CORE_LEVEL = 0.25
@@ -393,7 +406,10 @@ def _photo_ink(grey: np.ndarray, shadow: bool = True) -> np.ndarray | None:
         if min(h, w) >= FULL_PEAK_SIDE:
             sampled_cell = cell * c.shape[0] // h  # the samples may be every other pixel
             rough = _with_cores(sampled(grey, cell), rough, sampled_cell)
-        c, sigma = contrast(grey, paper_without_ink(grey, dilate(rough), cell))
+        paper = paper_without_ink(grey, dilate(rough), cell)
+        c, sigma = contrast(grey, paper)
+        if min(h, w) >= FULL_PEAK_SIDE:
+            c = _under_glare(grey, paper, c, sigma, rough, floor)
     else:  # nothing stood out among the samples: the full picture has the last word
         c, sigma = contrast(grey, paper_from_cells(grey, cell))
     peak, high, t = _levels(c, sigma, floor)
@@ -415,6 +431,104 @@ def _photo_ink(grey: np.ndarray, shadow: bool = True) -> np.ndarray | None:
     kept = mask if keep.all() else comp.mask(keep, (h, w))
     low = t / 2  # anti-aliased stroke edges fade out instead of being cut
     return np.clip((c - low) / max(high - low, 1e-6), 0.0, 1.0) * dilate(kept)
+
+
+def _under_glare(
+    grey: np.ndarray,
+    paper: np.ndarray,
+    c: np.ndarray,
+    sigma: float,
+    rough: np.ndarray,
+    floor: float,
+) -> np.ndarray:
+    """The contrast ``c`` with the ink under a specular spot (a glossy page's blown-out glare)
+    measured against the spot's own paper. The spot adds light: the ink under it is lifted
+    towards white, the paper under its middle is cut off at white, and the paper's estimate,
+    a mean over cells, stays below the spot's light; so there the ink's contrast falls under
+    the threshold and a loop opens. A spot is a near-white piece clear of the picture's border,
+    small, well lighter than the paper around it and fading into it over a halo (a sheet on a
+    desk or a lit region ends sharply or reaches the border). Under it the paper is the light
+    tail of its own small window where that is not blown out, and the light added (a bump
+    fitted to the halo, :func:`_glare_bump`) over the paper around it where it is; the contrast
+    is relative to the paper around it, as the light is added, not multiplied. The new ink only
+    carries on strokes ``c`` already holds, on a picture whose ink already stands out: every
+    other pixel, and every picture without such a spot, keeps ``c`` as it is."""
+    h, w = grey.shape
+    core = grey >= GLARE_WHITE
+    if np.count_nonzero(core) < GLARE_AREA * h * w:
+        return c
+    peak, _, t = _levels(c, sigma, floor)
+    if not _stands_out(peak, sigma, floor):  # a blank page's glare: still nothing written
+        return c
+    comp = components(core)
+    edge = (comp.y0 == 0) | (comp.x0 == 0) | (comp.y1 == h - 1) | (comp.x1 == w - 1)
+    spots = ~edge & (comp.area >= GLARE_AREA * h * w) & (comp.area <= GLARE_MAX_AREA * h * w)
+    if not spots.any():
+        return c
+    scale = grey.shape[0] / rough.shape[0]
+    size = max(3, int(GLARE_WINDOW * stroke_width(rough) * scale) | 1) if rough.any() else 5
+    light = -_max_filter(-_max_filter(grey, size), size)  # the paper's light tail (a closing)
+    local = np.maximum(paper, light)
+    new = None
+    for i in np.flatnonzero(spots):
+        sy, sx = comp.y1[i] - comp.y0[i] + 1, comp.x1[i] - comp.x0[i] + 1
+        y0, y1 = max(comp.y0[i] - sy, 0), min(comp.y1[i] + sy, h - 1)
+        x0, x1 = max(comp.x0[i] - sx, 0), min(comp.x1[i] + sx, w - 1)
+        box = (slice(y0, y1 + 1), slice(x0, x1 + 1))
+        rim = (paper[y0, x0 : x1 + 1], paper[y1, x0 : x1 + 1], paper[box][:, 0], paper[box][:, -1])
+        ref = quantile(np.concatenate(rim), 0.5)  # the paper around the spot
+        if ref > GLARE_WHITE - GLARE_STEP:
+            continue
+        lit = light[box] > ref + GLARE_MARGIN
+        halo = lit & (light[box] < GLARE_WHITE)
+        if np.count_nonzero(halo) < GLARE_HALO * comp.area[i]:
+            continue
+        added = _glare_bump(light[box], halo, ref)
+        blown = local[box] >= GLARE_WHITE
+        spot_paper = np.where(blown, np.maximum(ref + added, local[box]), local[box])
+        raw = np.clip((spot_paper - grey[box]) / max(ref, 1.0), 0.0, 1.0)
+        raw[grey[box] >= GLARE_WHITE] = 0.0  # blown out: nothing of the ink is left
+        zone = lit | (added > GLARE_MARGIN)
+        if new is None:
+            new = c.copy()
+        sub = new[box]
+        sub[zone] = np.maximum(sub[zone], box_blur(raw)[zone])  # as smooth as grain leaves c
+    if new is None:
+        return c
+    # the pieces of the new ink that hold some of the old (a stroke carried on under the spot;
+    # not a rule's stretch or the paper's grain under it), with their edges
+    comp = components(new > t)
+    if not comp.n:
+        return c
+    sums = np.zeros((h, w + 1), np.int32)
+    np.cumsum(c > t, axis=1, out=sums[:, 1:])
+    hits = sums[comp.rows, comp.ends] - sums[comp.rows, comp.starts]
+    held = np.bincount(comp.label, weights=hits, minlength=comp.n) > 0
+    if not held.any():
+        return c
+    return np.where(dilate(comp.mask(held, (h, w))), new, c)
+
+
+def _glare_bump(light: np.ndarray, halo: np.ndarray, ref: float) -> np.ndarray:
+    """The light a specular spot adds over a box around it: a smooth bump (a quadratic in its
+    logarithm, a Gaussian's shape) fitted by least squares to the lift of the paper's light
+    tail ``light`` over the paper around it, ``ref``, on (about :data:`GLARE_FIT` pixels of)
+    the spot's ``halo``, and carried on under its blown-out core, at most
+    :data:`GLARE_LIFT` times the core's own lift."""
+    ys, xs = np.nonzero(halo)
+    step = max(1, ys.size // GLARE_FIT)
+    ys, xs = ys[::step], xs[::step]
+    h, w = light.shape
+    my, mx, sc = (h - 1) / 2, (w - 1) / 2, max(h - 1, w - 1) / 2
+
+    def terms(yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
+        yy, xx = (yy - my) / sc, (xx - mx) / sc
+        return np.stack([np.ones_like(yy), yy, xx, yy * yy, xx * xx, yy * xx], -1)
+
+    lift = light[ys, xs] - ref
+    coef = np.linalg.lstsq(terms(ys.astype(float), xs.astype(float)), np.log(lift), rcond=None)[0]
+    yy, xx = np.mgrid[0:h, 0:w].astype(float)
+    return np.minimum(np.exp(np.minimum(terms(yy, xx) @ coef, 8.0)), GLARE_LIFT * (255.0 - ref))
 
 
 def _with_cores(grey: np.ndarray, rough: np.ndarray, cell: int) -> np.ndarray:

@@ -444,3 +444,48 @@ def test_a_pen_lying_beside_the_digit_is_left_out(reference: np.ndarray, to_byte
     page = photo(lit_paper(rng, side, fall=0.2), ink, strength=0.8)
     out = decode_image(to_bytes(page, "JPEG", quality=85), max_pixels=LIMIT)
     assert np.abs(out - reference).mean() < 0.1
+
+
+def ring_mask(side: int, width: float = 0.07) -> np.ndarray:
+    """A '0' as ink coverage in [0, 1] (anti-aliased: drawn 4x, then reduced)."""
+    big = Image.new("L", (4 * side, 4 * side), 0)
+    k = 4 * side / 100
+    ImageDraw.Draw(big).ellipse([(33 * k, 18 * k), (67 * k, 82 * k)], outline=255,
+                                width=max(4, round(width * 4 * side)))  # fmt: skip
+    return np.asarray(big.reduce(4), np.float32) / 255.0
+
+
+def glared(side: int, amount: float, seed: int, ink: bool = True) -> np.ndarray:
+    """A glossy page: paper with (or without) a '0', and a specular spot's light added over
+    the bottom of the loop, blown out to white at its middle."""
+    rng = np.random.default_rng(seed)
+    page = 205.0 + rng.normal(0, 2.0, (side, side))
+    if ink:
+        page *= 1.0 - 0.8 * ring_mask(side)
+    ys, xs = np.mgrid[0:side, 0:side] / side
+    spot = np.exp(-(((ys - 0.78) / (0.6 * 0.16)) ** 2 + ((xs - 0.5) / 0.16) ** 2))
+    return np.clip(page + amount * spot, 0, 255).astype(np.uint8)
+
+
+def _enclosed(out: np.ndarray) -> int:
+    """The number of holes in the output's ink (pieces of background clear of its border)."""
+    comp = components(out <= 0.3)
+    h, w = out.shape
+    edge = (comp.y0 == 0) | (comp.x0 == 0) | (comp.y1 == h - 1) | (comp.x1 == w - 1)
+    return int(np.count_nonzero(~edge))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_loop_under_a_blown_out_glare_spot_stays_closed(seed: int, to_bytes: ToBytes) -> None:
+    # the spot lifts the ink under it towards white: measured against the paper around the
+    # spot's middle, the bottom of the loop falls below the ink threshold and the 0 opens
+    page = glared(256, 160.0, seed)
+    out = decode_image(to_bytes(page, "JPEG", quality=85), max_pixels=LIMIT).reshape(28, 28)
+    assert _enclosed(out) == 1
+
+
+@pytest.mark.parametrize("amount", [120.0, 200.0, 300.0])
+def test_a_blank_glossy_page_with_a_glare_spot_is_refused(amount: float, to_bytes: ToBytes) -> None:
+    page = glared(256, amount, 7, ink=False)
+    with pytest.raises(NoInkFound):
+        decode_image(to_bytes(page, "JPEG", quality=85), max_pixels=LIMIT)
