@@ -65,6 +65,13 @@ class Components:
         np.add.at(edges, (self.rows[sel], self.ends[sel]), -1)
         return np.cumsum(edges, axis=1)[:, :-1] > 0
 
+    def sums(self, values: np.ndarray) -> np.ndarray:
+        """Per piece, the sum of ``values`` (an array of the mask's shape) over its pixels."""
+        cumulative = np.zeros((values.shape[0], values.shape[1] + 1), np.float64)
+        np.cumsum(values, axis=1, out=cumulative[:, 1:])
+        runs = cumulative[self.rows, self.ends] - cumulative[self.rows, self.starts]
+        return np.bincount(self.label, weights=runs, minlength=self.n)
+
 
 def _roots(parent: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Union of the run pairs (a[i], b[i]): every run pointed at its set's smallest run."""
@@ -205,15 +212,6 @@ def _shapes(
     return length, width, mx, my, 0.5 * np.arctan2(2.0 * vxy, vxx - vyy)
 
 
-def _strength(comp: Components, pieces: np.ndarray, contrast: np.ndarray) -> float:
-    """The mean contrast of some pieces' pixels."""
-    sums = np.pad(np.cumsum(contrast, axis=1, dtype=np.float64), ((0, 0), (1, 0)))
-    runs = pieces[comp.label]
-    rows = comp.rows[runs]
-    total = sums[rows, comp.ends[runs]] - sums[rows, comp.starts[runs]]
-    return float(total.sum() / max(comp.area[pieces].sum(), 1))
-
-
 def bars(comp: Components, keep: np.ndarray, contrast: np.ndarray) -> np.ndarray:
     """Which kept pieces are an object lying on the page beside the writing (a pen, a pencil):
     a straight band with parallel edges (a hand's stroke wavers), thicker than the writing's
@@ -237,7 +235,8 @@ def bars(comp: Components, keep: np.ndarray, contrast: np.ndarray) -> np.ndarray
     writing_mask = comp.mask(writing, (h, w))
     ys, xs = np.nonzero(writing_mask)
     size = max(int(ys.max() - ys.min()), int(xs.max() - xs.min())) + 1
-    strength = _strength(comp, writing, contrast)
+    totals = comp.sums(contrast)
+    writing_strength = totals[writing].sum() / comp.area[writing].sum()  # mean contrast
     stroke = stroke_width(writing_mask)
     for k in np.flatnonzero(band):
         cos, sin = np.cos(angle[k]), np.sin(angle[k])
@@ -255,9 +254,7 @@ def bars(comp: Components, keep: np.ndarray, contrast: np.ndarray) -> np.ndarray
         ).min()
         if gap < BAR_GAP * size:
             continue
-        own = np.zeros_like(keep)
-        own[k] = True
-        out[k] = strength >= BAR_STRENGTH * _strength(comp, own, contrast)
+        out[k] = writing_strength >= BAR_STRENGTH * totals[k] / comp.area[k]
     return out
 
 

@@ -500,10 +500,7 @@ def _under_glare(
     comp = components(new > t)
     if not comp.n:
         return c
-    sums = np.zeros((h, w + 1), np.int32)
-    np.cumsum(c > t, axis=1, out=sums[:, 1:])
-    hits = sums[comp.rows, comp.ends] - sums[comp.rows, comp.starts]
-    held = np.bincount(comp.label, weights=hits, minlength=comp.n) > 0
+    held = comp.sums(c > t) > 0
     if not held.any():
         return c
     return np.where(dilate(comp.mask(held, (h, w))), new, c)
