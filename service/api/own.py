@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from fastapi import Request
 from fastapi.responses import Response
@@ -324,6 +324,24 @@ async def _number_file(request: Request, settings: Settings, as_json: bool) -> t
     return data, ctype or "application/octet-stream"
 
 
+class _Options(NamedTuple):
+    """The answer's options, checked against the version."""
+
+    top_k: int | None
+    alpha: float | None
+    abstain: bool
+
+
+def _checked(task: Task, options: dict[str, Any]) -> _Options:
+    """The options a prediction and a number share, refused (422) before the model runs: a
+    refused request is neither run nor observed (payload log, feedback, drift, shadow)."""
+    return _Options(
+        task.check_top_k(options["top_k"]),
+        task.check_alpha(options["alpha"]),
+        task.check_abstain(options["abstain"]),
+    )
+
+
 async def _run(
     request: Request,
     mv: ModelVersion,
@@ -331,29 +349,40 @@ async def _run(
     x: np.ndarray,
     options: dict[str, Any],
     threshold: float | None,
-    probs: np.ndarray | None = None,
 ) -> tuple[list[dict[str, Any]], float | None]:
-    """Everything after decoding that a prediction and a number share: the options' checks, the
-    model call (unless its ``probs`` are given), one answer per row with its OOD and
-    prediction-set fields (and its input when asked), and the alpha those sets used (None when
-    the version has no conformal scores)."""
+    """A prediction after decoding: the options' checks, the model call and the answer
+    (:func:`_answer`)."""
     note_model(request, mv.name, mv.version)
-    top_k = task.check_top_k(options["top_k"])
-    alpha = task.check_alpha(options["alpha"])
-    abstain = task.check_abstain(options["abstain"])
-    if probs is None:
-        probs = await inference.predict(mv, x)  # the edge enforces X-Request-Timeout
-    items = task.predictions(probs, top_k, threshold)
-    for extra in (task.ood_fields(x, probs), task.set_fields(x, probs, alpha, abstain)):
+    checked = _checked(task, options)
+    probs = await inference.predict(mv, x)  # the edge enforces X-Request-Timeout
+    return _answer(request, mv, task, x, probs, options, checked, threshold)
+
+
+def _answer(
+    request: Request,
+    mv: ModelVersion,
+    task: Task,
+    x: np.ndarray,
+    probs: np.ndarray,
+    options: dict[str, Any],
+    checked: _Options,
+    threshold: float | None,
+) -> tuple[list[dict[str, Any]], float | None]:
+    """What a prediction and a number share once the model has answered: one answer per row
+    with its OOD and prediction-set fields (and its input when asked), and the alpha those
+    sets used (None when the version has no conformal scores)."""
+    items = task.predictions(probs, checked.top_k, threshold)
+    fields = task.set_fields(x, probs, checked.alpha, checked.abstain)
+    for extra in (task.ood_fields(x, probs), fields):
         if extra is not None:
-            for item, fields in zip(items, extra, strict=True):
-                item.update(fields)
+            for item, more in zip(items, extra, strict=True):
+                item.update(more)
     if options["include_input"] is True:
         for item, row in zip(items, x, strict=True):
             item["input"] = row  # a float32 array: orjson writes it as nested lists
     if task.conformal is None:
         return items, None
-    return items, task.alpha if alpha is None else alpha
+    return items, task.alpha if checked.alpha is None else checked.alpha
 
 
 def number_out_of_distribution(flags: np.ndarray | None) -> bool | None:
@@ -386,11 +415,8 @@ async def _predict_number(
     mv = registry.resolve(name, version)  # no await from here to the queue
     task = file_task(mv)
     task.check_threshold(options["threshold"])  # refused as for one image, though unused
-    # the options _run checks, before the model call: a refused request is not run, nor
-    # observed (payload log, feedback, drift, shadow)
-    task.check_top_k(options["top_k"])
-    task.check_alpha(options["alpha"])
-    task.check_abstain(options["abstain"])
+    note_model(request, mv.name, mv.version)
+    checked = _checked(task, options)
     probs = await inference.predict(mv, x, answered=False)
     flags = task.ood_flags(x, probs)
     confidence = probs.reshape(len(probs), -1).max(axis=1)
@@ -401,7 +427,7 @@ async def _predict_number(
     by_shape = [i for i, span in enumerate(spans) if span[2]]
     flagged = number_out_of_distribution(None if flags is None else flags[by_shape])
     x, probs, boxes = x[chosen], probs[chosen], [boxes[i] for i in chosen]
-    digits, alpha = await _run(request, mv, task, x, options, None, probs)
+    digits, alpha = _answer(request, mv, task, x, probs, options, checked, None)
     inference.observe(mv, x, probs)
     for item, box in zip(digits, boxes, strict=True):
         item["box"] = box
