@@ -421,13 +421,13 @@ def _photo_ink(grey: np.ndarray, shadow: bool = True) -> np.ndarray | None:
     mask = without_rules(mask)
     comp = components(mask)
     keep = select(comp, (h, w)) if comp.n else np.zeros(0, bool)
-    keep &= ~bars(comp, keep, c)
-    keep = _without_corners(comp, keep, mask) if keep.any() else keep
-    if not keep.any():
+    pens = bars(comp, keep, c)
+    writing = _writing(comp, keep & ~pens, mask)
+    if writing is None and pens.any():  # a band beside nothing but dust is the writing
+        writing = _writing(comp, keep, mask)
+    if writing is None:
         return None
-    sides = np.maximum(comp.y1 - comp.y0, comp.x1 - comp.x0)[keep] + 1
-    if sides.max() < max(3, MIN_INK_SIDE * min(h, w)):  # dust, before dilation blots it
-        return None
+    keep = writing
     kept = mask if keep.all() else comp.mask(keep, (h, w))
     low = t / 2  # anti-aliased stroke edges fade out instead of being cut
     return np.clip((c - low) / max(high - low, 1e-6), 0.0, 1.0) * dilate(kept)
@@ -586,6 +586,18 @@ def _with_cores(grey: np.ndarray, rough: np.ndarray, cell: int) -> np.ndarray:
     )
     core[0] = False
     return rough | core[labels].reshape(h + 2, w + 2)[1:-1, 1:-1]
+
+
+def _writing(comp: Components, keep: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
+    """The kept pieces without a corner's dark (:func:`_without_corners`), or None when what
+    is left is dust."""
+    keep = _without_corners(comp, keep, mask) if keep.any() else keep
+    if not keep.any():
+        return None
+    sides = np.maximum(comp.y1 - comp.y0, comp.x1 - comp.x0)[keep] + 1
+    if sides.max() < max(3, MIN_INK_SIDE * min(mask.shape)):  # dust, before dilation blots it
+        return None
+    return keep
 
 
 def _without_corners(comp: Components, keep: np.ndarray, mask: np.ndarray) -> np.ndarray:
