@@ -1,0 +1,96 @@
+"""A PNG inflated ahead of Pillow decodes to the same picture, and only a plain, whole file is
+rewritten."""
+
+from __future__ import annotations
+
+import io
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from service.codecs import png
+
+pytest.importorskip("isal")
+
+
+def _png(img: Image.Image, **options: object) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "PNG", **options)
+    return buf.getvalue()
+
+
+def _decoded(data: bytes) -> tuple[str, tuple[int, int], bytes, dict[str, object]]:
+    with Image.open(io.BytesIO(data)) as img:
+        img.load()
+        return img.mode, img.size, img.tobytes(), dict(img.info)
+
+
+def _pictures() -> list[Image.Image]:
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 256, (90, 70, 4), dtype=np.uint8)
+    grey = Image.fromarray(noise[..., 0])
+    return [
+        grey,
+        Image.fromarray(noise[..., :3]),
+        Image.fromarray(noise),
+        Image.fromarray(noise[..., :2], "LA"),
+        grey.convert("1"),
+        grey.convert("P"),
+        Image.fromarray(noise[..., 0].astype(np.uint16) * 257).convert("I;16"),
+        Image.fromarray(rng.integers(0, 256, (400, 300, 3), dtype=np.uint8)),  # stored blocks > 1
+    ]
+
+
+@pytest.mark.parametrize("index", range(8))
+@pytest.mark.parametrize("options", [{}, {"compress_level": 0}, {"optimize": True}])
+def test_same_picture(index: int, options: dict[str, object]) -> None:
+    data = _png(_pictures()[index], **options)
+    inflated = png.stored(data)
+    assert inflated is not None
+    assert _decoded(inflated) == _decoded(data)
+
+
+def test_chunks_around_the_image_data_are_kept() -> None:
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text("comment", "a digit", zip=True)
+    img = Image.fromarray(np.arange(256, dtype=np.uint8).reshape(16, 16))
+    data = _png(img, pnginfo=info, transparency=0)
+    inflated = png.stored(data)
+    assert inflated is not None
+    assert _decoded(inflated) == _decoded(data)
+
+
+def test_image_data_in_several_chunks() -> None:
+    data = _png(Image.fromarray(np.arange(4096, dtype=np.uint16).reshape(64, 64).astype(np.uint8)))
+    head, rest = data[:33], data[33:]
+    (length,) = np.frombuffer(rest[:4], ">u4")
+    body, tail = rest[8 : 8 + length], rest[12 + length :]
+
+    def chunk(part: bytes) -> bytes:
+        crc = zlib.crc32(b"IDAT" + part)
+        return len(part).to_bytes(4, "big") + b"IDAT" + part + crc.to_bytes(4, "big")
+
+    split = head + chunk(body[:10]) + chunk(body[10:]) + tail
+    inflated = png.stored(split)
+    assert inflated is not None
+    assert _decoded(inflated) == _decoded(data)
+
+
+def test_a_broken_file_is_left_to_pillow() -> None:
+    data = _png(Image.fromarray(np.random.default_rng(1).integers(0, 256, (40, 40), np.uint8)))
+    for cut in range(8, len(data) - 12, 7):  # cut inside the header or the image data
+        assert png.stored(data[:cut]) is None
+    corrupt = bytearray(data)
+    corrupt[len(data) // 2] ^= 0xFF
+    assert png.stored(bytes(corrupt)) is None
+    assert png.stored(b"not a png") is None
+
+
+def test_interlaced_is_left_to_pillow() -> None:
+    data = bytearray(_png(Image.new("L", (8, 8), 128)))
+    data[28] = 1  # the header's interlace method
+    assert png.stored(bytes(data)) is None
