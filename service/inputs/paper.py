@@ -22,7 +22,6 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from PIL import Image, ImageFilter
 
 from service.inputs.components import LONE_OTHER
 
@@ -182,14 +181,27 @@ def _sparse(arr: np.ndarray, cell: int) -> tuple[np.ndarray, int, int]:
     return arr, cell, 1
 
 
-def _median(grid: np.ndarray, size: int) -> np.ndarray:
-    """size x size median of a small float32 grid, by Pillow's rank filter (C; a median is one of
-    the window's own values, so it is exactly what a sort would pick). Beyond the edges the grid
-    is extended linearly, not replicated: light falling off towards a corner (a vignette) then
-    keeps its corner cells, which a replicated edge would replace by their lighter neighbours."""
-    r = size // 2
-    extended = Image.fromarray(_extended(grid, r))
-    return np.asarray(extended.filter(ImageFilter.MedianFilter(size)))[r:-r, r:-r]
+def _median(grid: np.ndarray) -> np.ndarray:
+    """3x3 median of a small float32 grid: each column's three values sorted, then the median
+    of the window is the median of the largest of its three lows, the median of its three
+    middles and the smallest of its three highs (exact: a median is one of the window's own
+    values, the one a sort would pick). Beyond the edges the grid is extended linearly, not
+    replicated: light falling off towards a corner (a vignette) then keeps its corner cells,
+    which a replicated edge would replace by their lighter neighbours."""
+    ext = _extended(grid, 1)
+    up, mid, down = ext[:-2], ext[1:-1], ext[2:]
+    lo, hi = np.minimum(up, mid), np.maximum(up, mid)
+    mid = np.maximum(lo, np.minimum(hi, down))  # each column's middle, ...
+    lo = np.minimum(lo, down)  # ... its low ...
+    hi = np.maximum(hi, down)  # ... and its high
+    lows = np.maximum(np.maximum(lo[:, :-2], lo[:, 1:-1]), lo[:, 2:])
+    highs = np.minimum(np.minimum(hi[:, :-2], hi[:, 1:-1]), hi[:, 2:])
+    return _median3(_median3(mid[:, :-2], mid[:, 1:-1], mid[:, 2:]), lows, highs)
+
+
+def _median3(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """The middle of three values, elementwise."""
+    return np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
 
 
 def _extended(grid: np.ndarray, r: int) -> np.ndarray:
@@ -223,7 +235,7 @@ def paper_from_cells(grey: np.ndarray, cell: int, *, at_samples: bool = False) -
     k = round(PAPER_QUANTILE * (cells.shape[2] - 1))
     levels = np.sort(cells, axis=2)[:, :, k]  # cheaper than np.partition for short cells
     if min(levels.shape) >= 3:
-        levels = _median(levels, 3)
+        levels = _median(levels)
     if at_samples:  # the same levels as at full size, at the sampled pixels
         return _upsample(levels, ch, cw, sparse.shape, 0.5 / step)
     return _upsample(levels, ch * step, cw * step, grey.shape)
