@@ -8,7 +8,8 @@ unfiltering and so the pixels are the file's own. Only a plain file whose stream
 to exactly the size its header gives is rewritten; any other (interlaced, animated, truncated,
 corrupt, with data past the stream's end) is left to Pillow as it is, errors and all.
 
-The caller checks the picture's size first: the inflated data is what Pillow would hold anyway.
+The caller checks the picture's size first, and a file holding more than :data:`MAX_INFLATED`
+bytes of scanlines is left to Pillow, which never holds them all at once.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ __all__ = ["stored"]
 
 _CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # colour type -> samples per pixel
 _STORED_BLOCK = 0xFFFF  # the most bytes one stored deflate block holds
+# Scanlines held twice at most (inflated, and in the file handed on): a larger image is left to
+# Pillow, which inflates it as it decodes, without either copy
+MAX_INFLATED = 32 * 1024 * 1024
 
 
 def _raw_size(ihdr: bytes) -> int | None:
@@ -66,7 +70,7 @@ def _idat_run(data: bytes) -> tuple[int, int, list[memoryview], int] | None:
         elif kind == b"IEND":
             break
         pos = after
-    if not expected or first < 0:
+    if not expected or expected > MAX_INFLATED or first < 0:
         return None
     return first, last, bodies, expected
 
@@ -89,21 +93,17 @@ def stored(data: bytes) -> bytes | None:
     if len(raw) != expected or not inflater.eof or inflater.unused_data:
         return None
     scanlines = memoryview(raw)
-    parts: list[bytes | memoryview] = [b"\x78\x01"]  # zlib: deflate, 32K window, no dictionary
+    body: list[bytes | memoryview] = [b"\x78\x01"]  # zlib: deflate, 32K window, no dictionary
     for start in range(0, expected, _STORED_BLOCK):
         block = scanlines[start : start + _STORED_BLOCK]
         final = int(start + _STORED_BLOCK >= expected)
-        parts += [struct.pack("<BHH", final, len(block), len(block) ^ 0xFFFF), block]
-    parts.append(struct.pack(">I", isal_zlib.adler32(raw)))
-    body = b"".join(parts)
-    crc = isal_zlib.crc32(body, isal_zlib.crc32(b"IDAT"))
+        body += [struct.pack("<BHH", final, len(block), len(block) ^ 0xFFFF), block]
+    body.append(struct.pack(">I", isal_zlib.adler32(raw)))
+    crc = isal_zlib.crc32(b"IDAT")
+    for part in body:
+        crc = isal_zlib.crc32(part, crc)
+    size = sum(len(part) for part in body)
+    # one copy of the scanlines, into the file Pillow reads
     return b"".join(
-        (
-            data[:first],
-            struct.pack(">I", len(body)),
-            b"IDAT",
-            body,
-            struct.pack(">I", crc),
-            data[last:],
-        )
+        [data[:first], struct.pack(">I", size), b"IDAT", *body, struct.pack(">I", crc), data[last:]]
     )

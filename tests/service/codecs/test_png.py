@@ -94,3 +94,10 @@ def test_interlaced_is_left_to_pillow() -> None:
     data = bytearray(_png(Image.new("L", (8, 8), 128)))
     data[28] = 1  # the header's interlace method
     assert png.stored(bytes(data)) is None
+
+
+def test_a_large_image_is_left_to_pillow(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = _png(Image.new("L", (100, 100), 200))
+    assert png.stored(data) is not None
+    monkeypatch.setattr(png, "MAX_INFLATED", 100 * 101 - 1)  # one byte short of its scanlines
+    assert png.stored(data) is None
