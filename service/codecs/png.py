@@ -75,6 +75,15 @@ def _idat_run(data: bytes) -> tuple[int, int, list[memoryview], int] | None:
     return first, last, bodies, expected
 
 
+def _zlib_accepts_window(cmf: int, size: int) -> bool:
+    """Whether zlib, inflating ``size`` bytes into Pillow's row buffers, accepts the window the
+    stream's header byte ``cmf`` declares wherever ISA-L does: ISA-L keeps 32 KiB of history
+    whatever the header says, zlib rejects a window over 32 KiB and, with a smaller one, a
+    distance beyond it, which no distance can be when the whole output fits in it."""
+    window = cmf >> 4
+    return window == 7 or (window < 7 and size <= 1 << (window + 8))
+
+
 def stored(data: bytes) -> bytes | None:
     """The PNG file ``data`` with its image data stored uncompressed, or None when ISA-L is not
     installed or the file is not one to rewrite (see the module doc)."""
@@ -84,8 +93,10 @@ def stored(data: bytes) -> bytes | None:
     if run is None:
         return None
     first, last, bodies, expected = run
-    inflater = isal_zlib.decompressobj()
     stream = bodies[0] if len(bodies) == 1 else b"".join(bodies)
+    if not stream or not _zlib_accepts_window(stream[0], expected):
+        return None
+    inflater = isal_zlib.decompressobj()
     try:
         raw = inflater.decompress(stream, expected + 1)
     except Exception:  # isal_zlib.error: a corrupt stream

@@ -101,3 +101,21 @@ def test_a_large_image_is_left_to_pillow(monkeypatch: pytest.MonkeyPatch) -> Non
     assert png.stored(data) is not None
     monkeypatch.setattr(png, "MAX_INFLATED", 100 * 101 - 1)  # one byte short of its scanlines
     assert png.stored(data) is None
+
+
+def _with_window(data: bytes, window: int) -> bytes:
+    """The file with its zlib header declaring a window of 2 ** (window + 8) bytes."""
+    start = data.index(b"IDAT") + 4
+    cmf = window << 4 | 8
+    flg = data[start + 1] & 0xE0
+    flg |= (31 - (cmf * 256 + flg) % 31) % 31
+    return data[:start] + bytes([cmf, flg]) + data[start + 2 :]
+
+
+def test_a_window_zlib_would_refuse_is_left_to_pillow() -> None:
+    img = Image.fromarray(np.random.default_rng(2).integers(0, 256, (60, 60), np.uint8))
+    data = _png(img)
+    assert png.stored(_with_window(data, 8)) is None  # over 32 KiB: zlib's "invalid window size"
+    assert png.stored(_with_window(data, 3)) is None  # 2 KiB: the scanlines do not fit in it
+    small = _png(Image.fromarray(np.arange(64, dtype=np.uint8).reshape(8, 8)))
+    assert png.stored(_with_window(small, 1)) is not None  # 512 bytes: all of its 72 bytes fit
