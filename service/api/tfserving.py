@@ -87,7 +87,8 @@ _POST_DOC: dict[str, Any] = {
 )
 @route_kind(RouteKind.PREDICTION)
 async def call_default(name: str, verb: str, request: Request) -> Response:
-    return await _call(request, name, verb, get_registry(request).resolve(name, None), None)
+    registry = get_registry(request)
+    return await _call(request, registry, name, verb, registry.resolve(name, None), None)
 
 
 @router.post(
@@ -97,9 +98,9 @@ async def call_default(name: str, verb: str, request: Request) -> Response:
 )
 @route_kind(RouteKind.PREDICTION)
 async def call_version(name: str, version: str, verb: str, request: Request) -> Response:
-    return await _call(
-        request, name, verb, _resolve_number(get_registry(request), name, version), version
-    )
+    registry = get_registry(request)
+    mv = _resolve_number(registry, name, version)
+    return await _call(request, registry, name, verb, mv, version)
 
 
 @router.post(
@@ -109,12 +110,18 @@ async def call_version(name: str, version: str, verb: str, request: Request) -> 
 )
 @route_kind(RouteKind.PREDICTION)
 async def call_label(name: str, label: str, verb: str, request: Request) -> Response:
-    mv = _resolve_label(get_registry(request), name, label)
-    return await _call(request, name, verb, mv, label)
+    registry = get_registry(request)
+    mv = _resolve_label(registry, name, label)
+    return await _call(request, registry, name, verb, mv, label)
 
 
 async def _call(
-    request: Request, name: str, verb: str, mv: ModelVersion, key: str | None
+    request: Request,
+    registry: ModelRegistry,
+    name: str,
+    verb: str,
+    mv: ModelVersion,
+    key: str | None,
 ) -> Response:
     if verb == "regress":
         raise BadRequest(
@@ -127,8 +134,10 @@ async def _call(
     note_model(request, mv.name, mv.version)
     check_tensor_content_type(request, binary=False)
     body = await read_body(request, get_settings(request).max_body_bytes)
-    mv = get_registry(request).resolve(name, key)  # again: a swap may have retired it meanwhile
-    note_model(request, mv.name, mv.version)
+    resolved = registry.resolve(name, key)  # again: a swap may have retired it meanwhile
+    if resolved is not mv:
+        mv = resolved
+        note_model(request, mv.name, mv.version)
     task = task_of(mv)
     if verb == "classify":
         return await _classify(mv, task, body)
