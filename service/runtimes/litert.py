@@ -232,7 +232,8 @@ class TFLiteRuntime(ModelRuntime):
         interp = slot.interpreter
         interp.set_tensor(slot.input, x)
         interp.invoke()
-        return np.array(interp.get_tensor(slot.output)[:n], copy=True)
+        out: np.ndarray = interp.get_tensor(slot.output)  # a copy already: the caller's own
+        return out if n == slot.size else out[:n]
 
     def unload(self) -> None:
         super().unload()
