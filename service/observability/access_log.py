@@ -25,6 +25,7 @@ from typing import Any
 from service.observability.logs import LogSink
 
 ACCESS_LOGGER = "service.access"
+_PLAIN = (int, float, bool)  # the status, latency and version: never redacted
 
 
 class AccessLog:
@@ -98,7 +99,9 @@ class AccessLog:
                     if len(value) <= self.MAX_CLEAN_LENGTH:  # a long URL is not kept
                         clean[value] = text
                 line[key] = text
-            else:  # int, float or None here, as a rule
+            elif value is None or type(value) in _PLAIN:  # what redact.value leaves as it is
+                line[key] = value
+            else:
                 line[key] = redact.value(value)
         return formatter.render(line) + self.sink.handler.terminator
 

@@ -13,7 +13,6 @@ field.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import re
@@ -158,8 +157,11 @@ class LogSink:
         the write is ignored: the lines are out, and writing them again would repeat them."""
         with self.handler.lock:  # type: ignore[union-attr]
             self.handler.stream.write(text)
-            with contextlib.suppress(Exception):
+            # not contextlib.suppress (an object and two calls): this runs every loop iteration
+            try:  # noqa: SIM105
                 self.handler.flush()
+            except Exception:
+                pass
 
 
 def configure_logging(settings: Settings, stream: TextIO | None = None) -> LogSink:
