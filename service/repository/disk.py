@@ -39,7 +39,8 @@ def parse_version(text: str | int) -> int | None:
     """The version number of a folder name or request segment, or None when it is not one."""
     if isinstance(text, int):
         return text if 0 <= text < 10**9 else None
-    return int(text) if VERSION_RE.fullmatch(text) else None
+    # what VERSION_RE says, without the regex: 1-9 ASCII digits
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else None
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from service.repository.disk import (
+    VERSION_RE,
     Repository,
     RepositoryError,
     listed_path,
@@ -140,3 +141,13 @@ def test_verify_files_and_listed_paths(repo_copy: Path) -> None:
 )
 def test_without_host_path_keeps_where_but_not_the_hosts_folders(source: str, shown: str) -> None:
     assert without_host_path(source) == shown
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["0", "7", "007", "123456789", "1234567890", "", " 1", "1 ", "1\n", "+1", "-1", "1.0",
+     "١٢", "²", "１", "1_000", "0x1", "v1", "stable"],
+)  # fmt: skip
+def test_parse_version_reads_what_the_version_pattern_matches(text: str) -> None:
+    expected = int(text) if VERSION_RE.fullmatch(text) else None
+    assert parse_version(text) == expected
