@@ -30,7 +30,14 @@ from PIL import Image, ImageOps
 from service.codecs import png
 from service.codecs.magic import ACCEPTED_FORMATS, JPEG_MAGIC, PNG_MAGIC, image_format
 from service.errors import InvalidInput, PayloadTooLarge, ServeError, UnsupportedMediaType
-from service.inputs.numbers import Reading, number_side, readings_pil
+from service.inputs.numbers import (
+    CLOSE_DIGIT_PX,
+    CLOSE_MARGIN,
+    Reading,
+    SmallNumber,
+    number_side,
+    readings_pil,
+)
 from service.inputs.preprocess import (
     LOSSY_FORMATS,
     WORK_SIDE,
@@ -203,20 +210,25 @@ def _read(
     *,
     numbers: bool = False,
     fit: Fit = "digit",
+    side: int | None = None,
 ) -> tuple[_Result, Image.Image]:
     """``read(picture, colour_only)`` of the decoded picture, and the picture it read.
 
     A digit's JPEG is decoded straight to grey, where ink of a light colour (a yellow pen) may
     not show: when that finds no ink, a colour JPEG is decoded again in colour and read in its
-    colour channels alone (``colour_only``); a grey one, or a picture of an item, is not.
+    colour channels alone (``colour_only``); a grey one, or a picture of an item, is not (nor
+    one whose grey holds a number too small to read, :class:`SmallNumber`). ``side``: the
+    least longer side a JPEG is decoded at (:func:`_open`).
     """
-    img = _open(data, fmt, max_pixels, numbers=numbers, fit=fit)
+    img = _open(data, fmt, max_pixels, numbers=numbers, fit=fit, side=side)
     try:
         return read(img, False), img
+    except SmallNumber:
+        raise
     except NoInkFound:
         if fmt != "JPEG" or fit != "digit" or _grey_jpeg(data):
             raise
-    img = _open(data, fmt, max_pixels, numbers=numbers, fit=fit, colour=True)
+    img = _open(data, fmt, max_pixels, numbers=numbers, fit=fit, colour=True, side=side)
     return read(img, True), img
 
 
@@ -228,9 +240,11 @@ def _open(
     numbers: bool = False,
     fit: Fit = "digit",
     colour: bool = False,
+    side: int | None = None,
 ) -> Image.Image:
     """Open, size-check, orient and fully decode; every decoder failure becomes a 4xx.
-    ``colour`` keeps a digit's JPEG in colour (by default it is decoded straight to grey)."""
+    ``colour`` keeps a digit's JPEG in colour (by default it is decoded straight to grey);
+    ``side`` is the least longer side a JPEG is decoded at (by default the working side)."""
     try:
         img: Image.Image = Image.open(io.BytesIO(data), formats=[fmt])
         _check_pixels(img.size, max_pixels)
@@ -240,7 +254,8 @@ def _open(
         if fmt == "JPEG":
             # libjpeg scales a large photo down 2-8x while decoding, and for a digit decodes
             # straight to grey (an item is told from its background by colour)
-            side = number_side(img.size) if numbers else WORK_SIDE
+            if side is None:
+                side = number_side(img.size) if numbers else WORK_SIDE
             scale = min(1.0, side / max(img.size))
             mode = "L" if fit == "digit" and not colour else "RGB"
             img.draft(mode, (math.ceil(img.width * scale), math.ceil(img.height * scale)))
@@ -320,15 +335,18 @@ def decode_readings(
     file's pixels."""
     fmt, declared = _checked(data, content_type, max_pixels)
     lossy = compressed_with_loss(data, fmt)
-    readings, img = _read(
-        data,
-        fmt,
-        max_pixels,
-        lambda img, colour_only: readings_pil(
-            img, lossy=lossy, colour_only=colour_only, others=others
-        ),
-        numbers=True,
-    )
+    try:
+        readings, img = _read(
+            data,
+            fmt,
+            max_pixels,
+            lambda img, colour_only: readings_pil(
+                img, lossy=lossy, colour_only=colour_only, others=others, small=True
+            ),
+            numbers=True,
+        )
+    except SmallNumber as small:
+        readings, img = _closer(data, fmt, max_pixels, small, lossy=lossy, others=others)
     if declared is None:
         return readings
     # A JPEG may have been decoded at 1/2 to 1/8 scale: boxes go back to the file's pixels,
@@ -346,6 +364,46 @@ def decode_readings(
         for r in readings
         for x, y, w, h in [r.digit.box]
     ]
+
+
+def _closer(
+    data: bytes, fmt: str, max_pixels: int, small: SmallNumber, *, lossy: bool, others: bool
+) -> tuple[list[Reading], Image.Image]:
+    """A number too small in its photo to read at working size (:class:`SmallNumber`), read
+    again from the file: decoded large enough for a digit to be :data:`CLOSE_DIGIT_PX` tall
+    (a JPEG; other files are decoded whole anyway), cropped around the number with a margin of
+    :data:`CLOSE_MARGIN` digits' heights, and read as a picture of its own (``closer``). The
+    readings' boxes are in the decoded picture's pixels, which is returned with them."""
+    left, top, right, bottom = small.box
+    size = image_size(data)
+    if size is not None:  # the longer side at which a digit is CLOSE_DIGIT_PX tall
+        wanted = CLOSE_DIGIT_PX / max(small.height * min(size), 1e-6) * max(size)
+        side = math.ceil(min(max(size), wanted))
+    else:
+        side = MAX_SIDE
+
+    def read(img: Image.Image, colour_only: bool) -> list[Reading]:
+        width, height = img.size
+        margin = CLOSE_MARGIN * small.height * height
+        x0, x1 = (
+            max(0, math.floor(left * width - margin)),
+            min(width, math.ceil(right * width + margin)),
+        )
+        y0, y1 = (
+            max(0, math.floor(top * height - margin)),
+            min(height, math.ceil(bottom * height + margin)),
+        )
+        crop = img.crop((x0, y0, x1, y1))
+        readings = readings_pil(
+            crop, lossy=lossy, colour_only=colour_only, others=others, closer=True
+        )
+        return [
+            r._replace(digit=Digit(r.digit.image, (x + x0, y + y0, w, h)))
+            for r in readings
+            for x, y, w, h in [r.digit.box]
+        ]
+
+    return _read(data, fmt, max_pixels, read, numbers=True, side=side)
 
 
 def decode_worker(conn: Connection, *, own_process: bool = True) -> None:

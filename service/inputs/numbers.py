@@ -11,6 +11,13 @@ piece as wide as a digit is tall may even be one digit or two. So besides that s
 piece is offered to the model in other ways: cut at any of its thin columns, each part as one
 digit (:func:`readings_pil`); the split the model reads most surely wins
 (:func:`best_readings`).
+
+A number small in a large photo (a phone's picture of a page) may have digits smaller at
+working size than the dust rule keeps, and too few pixels to read. When that is all the photo
+holds and those pieces look like a number written (:func:`small_row`: several of a similar
+height side by side in a row), :class:`SmallNumber` says where they are, for the caller to read
+that part of the file again at its own resolution (``closer``): there the digits must still be
+strokes, two or more, and a row of dust specks (blots) is refused as before.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image
 
-from service.inputs.components import components
+from service.inputs.components import components, stroke_width
 from service.inputs.preprocess import (
     MIN_INK_SIDE,
     WORK_SIDE,
@@ -39,6 +46,7 @@ from service.inputs.preprocess import (
 __all__ = [
     "MAX_NUMBER_SIDE",
     "Reading",
+    "SmallNumber",
     "best_readings",
     "digits_pil",
     "number_side",
@@ -62,6 +70,35 @@ CUT_EDGE = 0.12
 PART_WIDTHS = (0.15, 1.3)
 SHAPE_PREFERENCE = 0.1  # log-probability per digit by which the split by shape is preferred
 UNLIKE_SHARE = 0.5  # a part flagged out of distribution counts as read this much less surely
+# A number too small to keep at working size (see small_row): at least SMALL_DIGITS pieces at
+# least SMALL_DIGIT_PX working pixels tall, their heights within SMALL_HEIGHTS of their median,
+# side by side in a row: centres within SMALL_ROW of a digit's height of one another, gaps at
+# most SMALL_GAP of it; read again from the file with a digit CLOSE_DIGIT_PX tall, in a crop
+# CLOSE_MARGIN digits' heights wider each way, where its strokes are at most CLOSE_STROKE of a
+# digit's height wide (a dust speck is a blot)
+SMALL_DIGITS = 2
+SMALL_DIGIT_PX = 4
+SMALL_HEIGHTS = (0.7, 1.4)
+SMALL_ROW = 0.5
+SMALL_GAP = 1.0
+CLOSE_DIGIT_PX = 48
+CLOSE_MARGIN = 1.0
+CLOSE_STROKE = 0.3
+
+
+class SmallNumber(NoInkFound):
+    """No digit at working size, but pieces that look like a number too small to keep
+    (:func:`small_row`): where they are, in shares of the picture's width and height
+    (``left, top, right, bottom``), and a digit's height in shares of the picture's height.
+    A 422 to a caller that does not look closer."""
+
+    def __init__(self, box: tuple[float, float, float, float], height: float) -> None:
+        super().__init__(nothing_found("digit"))
+        self.box = box
+        self.height = height
+
+    def __reduce__(self) -> tuple[type[SmallNumber], tuple[tuple[float, ...], float]]:
+        return type(self), (self.box, self.height)
 
 
 class Reading(NamedTuple):
@@ -91,17 +128,33 @@ def digits_pil(
 
 
 def readings_pil(
-    img: Image.Image, *, lossy: bool | None = None, colour_only: bool = False, others: bool = True
+    img: Image.Image,
+    *,
+    lossy: bool | None = None,
+    colour_only: bool = False,
+    others: bool = True,
+    small: bool = False,
+    closer: bool = False,
 ) -> list[Reading]:
     """The split of :func:`digits_pil` as readings, then (``others``) each wide piece's other
     splits: every part between two of its cuts (its edges and its thin columns) of a digit's
-    width (:data:`PART_WIDTHS`), unless the piece lost a fragment in the split by shape."""
+    width (:data:`PART_WIDTHS`), unless the piece lost a fragment in the split by shape.
+
+    ``small``: a photo whose only writing is too small to keep or to split but looks like a
+    number (:func:`small_row`) raises :class:`SmallNumber` rather than :class:`NoInkFound`.
+    ``closer``: ``img`` is such a number's part of the file, read again: no digit is found
+    unless there are two or more, of strokes (:data:`CLOSE_STROKE`)."""
     side = number_side(img.size)
-    found = ink_map(img, "digit", lossy=lossy, work_side=side, colour_only=colour_only)
+    found = ink_map(img, "digit", lossy=lossy, work_side=side, colour_only=colour_only, small=small)
     ink = found.ink
     mask = clean_mask(ink)
-    groups, height = _split_columns(mask)
-    if not groups:
+    # small ink is never split: dust above dust in one column would pass for a digit
+    groups, height = ([], 0.0) if found.small else _split_columns(mask)
+    if not groups and small and (row := small_row(mask)) is not None:
+        (r0, r1, c0, c1), size = row
+        h, w = mask.shape
+        raise SmallNumber((c0 / w, r0 / h, c1 / w, r1 / h), size / h)
+    if not groups or (closer and not _strokes(mask, groups, height)):
         raise NoInkFound(nothing_found("digit"))
 
     def digit(piece: Piece) -> Digit:
@@ -179,6 +232,63 @@ def number_side(size: tuple[int, int]) -> int:
     (each digit is a small part of its width), up to ``MAX_NUMBER_SIDE``."""
     longer, shorter = max(size), max(1, min(size))
     return min(MAX_NUMBER_SIDE, max(WORK_SIDE, round(WORK_SIDE * longer / shorter)))
+
+
+def small_row(mask: np.ndarray) -> tuple[Piece, float] | None:
+    """Pieces of ink too small for the dust rule that look like a number written: at least
+    :data:`SMALL_DIGITS` of them, each :data:`SMALL_DIGIT_PX` pixels tall or more and of about
+    the same height (:data:`SMALL_HEIGHTS`), side by side in one row (:data:`SMALL_ROW`,
+    :data:`SMALL_GAP`). Returns the longest such row's box with every piece beside it (a
+    detached bar, a dot), and a digit's height; None for anything else (specks, a hair, a
+    smudge's edge, one mark)."""
+    comp = components(mask)
+    if comp.n < SMALL_DIGITS:
+        return None
+    heights = comp.y1 - comp.y0 + 1
+    tall = heights >= SMALL_DIGIT_PX
+    if np.count_nonzero(tall) < SMALL_DIGITS:
+        return None
+    tallest = int(heights[tall].max())
+    height = float(np.median(heights[tall & (2 * heights >= tallest)]))
+    lo, hi = SMALL_HEIGHTS
+    digit = tall & (heights >= lo * height) & (heights <= hi * height)
+    order = sorted(np.flatnonzero(digit).tolist(), key=lambda i: int(comp.x0[i]))
+    middle = (comp.y0 + comp.y1) / 2
+    best: list[int] = []
+    row: list[int] = []
+    for i in order:
+        if row and (
+            comp.x0[i] - comp.x1[row[-1]] - 1 > SMALL_GAP * height
+            or abs(middle[i] - middle[row[-1]]) > SMALL_ROW * height
+        ):
+            row = []
+        row.append(i)
+        if len(row) > len(best):
+            best = list(row)
+    if len(best) < SMALL_DIGITS:
+        return None
+    r0, r1 = int(comp.y0[best].min()), int(comp.y1[best].max()) + 1
+    c0, c1 = int(comp.x0[best].min()), int(comp.x1[best].max()) + 1
+    near = (
+        (comp.x1 >= c0 - SMALL_GAP * height)
+        & (comp.x0 < c1 + SMALL_GAP * height)
+        & (comp.y1 >= r0 - SMALL_ROW * height)
+        & (comp.y0 < r1 + SMALL_ROW * height)
+    )
+    r0, r1 = min(r0, int(comp.y0[near].min())), max(r1, int(comp.y1[near].max()) + 1)
+    c0, c1 = min(c0, int(comp.x0[near].min())), max(c1, int(comp.x1[near].max()) + 1)
+    return (r0, r1, c0, c1), height
+
+
+def _strokes(mask: np.ndarray, groups: list[tuple[Piece, list[Piece]]], height: float) -> bool:
+    """Whether a small number read closer is writing: two digits or more, whose ink is strokes
+    no wider than :data:`CLOSE_STROKE` of a digit's height (dust, closer, is blots)."""
+    if sum(len(parts) for _, parts in groups) < SMALL_DIGITS:
+        return False
+    ink = np.zeros_like(mask)
+    for (r0, r1, c0, c1), _ in groups:
+        ink[r0:r1, c0:c1] = mask[r0:r1, c0:c1]
+    return stroke_width(ink) <= CLOSE_STROKE * height
 
 
 def _rows_of(mask: np.ndarray, c0: int, c1: int) -> Piece | None:

@@ -162,11 +162,23 @@ def several_digits(count: int) -> SeveralDigits:
 
 
 class InkMap(NamedTuple):
-    """A picture's ink at working size and the picture's pixels per working pixel."""
+    """A picture's ink at working size and the picture's pixels per working pixel; ``small``:
+    the ink is writing smaller than the dust rule keeps (:data:`MIN_INK_SIDE`), found only when
+    asked for (:func:`ink_map`)."""
 
     ink: np.ndarray  # float32 (h, w) in [0, 1], light on black
     sx: float
     sy: float
+    small: bool = False
+
+
+class _SmallWriting(Exception):
+    """A photo's only writing is smaller than the dust rule keeps: its ink, for a caller that
+    asked for it (:func:`_photo_ink`)."""
+
+    def __init__(self, ink: np.ndarray) -> None:
+        super().__init__("small writing")
+        self.ink = ink
 
 
 class Digit(NamedTuple):
@@ -362,13 +374,14 @@ def _half_hull(points: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return out
 
 
-def _photo_ink(grey: np.ndarray, shadow: bool = True) -> np.ndarray | None:
+def _photo_ink(grey: np.ndarray, shadow: bool = True, small: bool = False) -> np.ndarray | None:
     """A photographed digit's strokes, light on black in [0, 1], measured against the local
     paper (:mod:`service.inputs.paper`) and kept only where a piece of writing is
     (:mod:`service.inputs.components`); None when nothing on the page is writing. A sharp
     shadow's edge across the page is divided out first (:mod:`service.inputs.shadow`), unless
     ``shadow`` is false (a sheet cut out of its desk, :func:`_page`, whose edges are no
-    shadow's)."""
+    shadow's). ``small``: when what would be writing is all smaller than the dust rule keeps,
+    but some of it is 3 pixels or more, that ink is raised in :class:`_SmallWriting`."""
     h, w = grey.shape
     shade = shadow_light(grey) if shadow else None
     if shade is not None:  # a sharp shadow's edge across the page: the page without it
@@ -425,11 +438,15 @@ def _photo_ink(grey: np.ndarray, shadow: bool = True) -> np.ndarray | None:
     writing = _writing(comp, keep & ~pens, mask)
     if writing is None and pens.any():  # a band beside nothing but dust is the writing
         writing = _writing(comp, keep, mask)
+    low = t / 2  # anti-aliased stroke edges fade out instead of being cut
     if writing is None:
+        tiny = _writing(comp, keep & ~pens, mask, share=0.0) if small else None
+        if tiny is not None:
+            kept = comp.mask(tiny, (h, w))
+            raise _SmallWriting(np.clip((c - low) / max(high - low, 1e-6), 0.0, 1.0) * dilate(kept))
         return None
     keep = writing
     kept = mask if keep.all() else comp.mask(keep, (h, w))
-    low = t / 2  # anti-aliased stroke edges fade out instead of being cut
     return np.clip((c - low) / max(high - low, 1e-6), 0.0, 1.0) * dilate(kept)
 
 
@@ -588,14 +605,17 @@ def _with_cores(grey: np.ndarray, rough: np.ndarray, cell: int) -> np.ndarray:
     return rough | core[labels].reshape(h + 2, w + 2)[1:-1, 1:-1]
 
 
-def _writing(comp: Components, keep: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
+def _writing(
+    comp: Components, keep: np.ndarray, mask: np.ndarray, share: float = MIN_INK_SIDE
+) -> np.ndarray | None:
     """The kept pieces without a corner's dark (:func:`_without_corners`), or None when what
-    is left is dust."""
+    is left is dust: no piece's box at least ``share`` of the picture's shorter side (and 3
+    pixels) long."""
     keep = _without_corners(comp, keep, mask) if keep.any() else keep
     if not keep.any():
         return None
     sides = np.maximum(comp.y1 - comp.y0, comp.x1 - comp.x0)[keep] + 1
-    if sides.max() < max(3, MIN_INK_SIDE * min(mask.shape)):  # dust, before dilation blots it
+    if sides.max() < max(3, share * min(mask.shape)):  # dust, before dilation blots it
         return None
     return keep
 
@@ -703,7 +723,7 @@ def _levels(c: np.ndarray, sigma: float, floor: float = MIN_PEAK) -> tuple[float
     return peak, high, max(INK_SHARE * high, NOISE_K * sigma, floor / 2)
 
 
-def _normalise(grey: np.ndarray, fit: Fit, lossy: bool) -> np.ndarray | None:
+def _normalise(grey: np.ndarray, fit: Fit, lossy: bool, small: bool = False) -> np.ndarray | None:
     """Light on black in [0, 1], or None when nothing stands out from the background.
 
     A photographed digit is measured against the local paper (:func:`_photo_ink`); otherwise
@@ -718,15 +738,23 @@ def _normalise(grey: np.ndarray, fit: Fit, lossy: bool) -> np.ndarray | None:
     brush on a light-grey canvas, a black one on a dark-grey canvas). Choosing by which side
     most of what stands out lies on would misread a white page inside a grey border as one big
     item.
+
+    ``small``: a photo's writing smaller than the dust rule keeps raises :class:`_SmallWriting`
+    (:func:`_photo_ink`).
     """
     if fit == "digit" and not _flat_background(grey, fit):
         page = _page(grey)
         if page is None:
-            return _photo_ink(grey)
+            return _photo_ink(grey, small=small)
         sheet = grey[page.box].copy()  # the surface around it painted with the sheet's light
         paper = paper_without_ink(sheet, page.off, cell_side(sheet.shape))
         sheet[page.off] = paper[page.off]
-        on_page = _photo_ink(sheet, shadow=False)
+        try:
+            on_page = _photo_ink(sheet, shadow=False, small=small)
+        except _SmallWriting as found:
+            framed = np.zeros_like(grey)
+            framed[page.box] = found.ink
+            raise _SmallWriting(framed) from None
         if on_page is None:
             return None
         framed = np.zeros_like(grey)
@@ -997,13 +1025,17 @@ def ink_map(
     lossy: bool | None = None,
     work_side: int = WORK_SIDE,
     colour_only: bool = False,
+    small: bool = False,
 ) -> InkMap:
     """The picture's ink at working size, light on black in [0, 1], measured against its
     background (see the module doc), paper noise dropped and contrast stretched; the steps
     every framing shares. A picture with no ink raises :class:`NoInkFound`. ``lossy``
     (default: whether ``img.format`` is JPEG or WebP) marks compression noise; ``work_side`` is the
     longest working side; ``colour_only``: a digit's ink is looked for in the colour channels
-    alone (its grey, decoded apart, showed none)."""
+    alone (its grey, decoded apart, showed none). ``small``: a photo whose only writing is
+    smaller than the dust rule keeps (at least 3 working pixels) returns that writing, marked
+    :attr:`InkMap.small`, instead of raising, when its colour channels show no digit either:
+    the caller decides whether it is worth a closer look at the file."""
     if fit not in FITS:
         raise ValueError(f"fit must be one of {FITS}, not {fit!r}")
     if lossy is None:
@@ -1015,12 +1047,18 @@ def ink_map(
     if max(h, w) > work_side:  # a mode not reduced above (CMYK)
         scale = work_side / max(h, w)
         grey = _resize(grey, max(1, round(w * scale)), max(1, round(h * scale)))
+    tiny = None
     if fit == "item" and not _flat_background(grey, fit):
         ink = item_ink(_colour(img, grey), grey)
     else:
-        ink = None if colour_only else _normalise(grey, fit, lossy)
+        try:
+            ink = None if colour_only else _normalise(grey, fit, lossy, small=small)
+        except _SmallWriting as found:
+            ink, tiny = None, found.ink
         if ink is None and fit == "digit":
             ink = _coloured_ink(img, grey, lossy)
+    if ink is None and tiny is not None:
+        return InkMap(tiny, width / tiny.shape[1], height / tiny.shape[0], small=True)
     if ink is None:
         raise NoInkFound(nothing_found(fit))
     return InkMap(ink, width / ink.shape[1], height / ink.shape[0])

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFilter
 
 from benchmarks.numbers import render_number
 from service.inputs.images import decode_digits, decode_image, decode_readings
@@ -136,6 +136,53 @@ def test_blank_paper_has_no_digits(to_bytes: ToBytes) -> None:
     page = np.clip(230 + rng.normal(0, 2, (300, 600)), 0, 255).astype(np.uint8)
     with pytest.raises(NoInkFound):
         decode_digits(to_bytes(page), max_pixels=MAX_PIXELS)
+
+
+def test_a_number_small_in_a_phone_photo_is_read_closer(mnist_test_images: np.ndarray) -> None:
+    """Five digits across a fifth of a 3000x4000 photo are 7 working pixels tall, under the dust
+    rule: they look like a number written, so that part of the file is read again at its own
+    resolution, and the boxes are still in the file's pixels."""
+    data, truth = render_number(
+        list(mnist_test_images[5:10]), np.random.default_rng(1), "JPEG", canvas=(3000, 4000)
+    )
+    digits = decode_digits(data, max_pixels=MAX_PIXELS)
+    assert len(digits) == 5
+    for got, want in zip(digits, truth, strict=True):
+        assert overlap(got.box, want) > 0.6, (got.box, want)
+
+
+def blank_phone_page(rng: np.random.Generator, specks: list[tuple[float, float, float]]) -> bytes:
+    """A blank 3000x4000 phone photo (light falling off, grain) with round dark specks at
+    ``(x, y, radius)`` (shares of the width; radius in pixels) and a hair."""
+    width, height = 3000, 4000
+    light = np.linspace(1.0, 0.8, height // 8, dtype=np.float32)[:, None]
+    small = np.repeat(light, width // 8, axis=1) * 225
+    page = Image.fromarray(small, "F").resize((width, height), Image.Resampling.BILINEAR)
+    grey = np.asarray(page) + rng.normal(0, 2.5, (height, width)).astype(np.float32)
+    img = Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(img)
+    for x, y, r in specks:
+        cx, cy = x * width, y * height
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=60)
+    draw.line([(900, 3000), (1100, 3060), (1300, 3040)], fill=120, width=4)  # a hair
+    return encode(img.filter(ImageFilter.GaussianBlur(0.8)), "JPEG", quality=85)
+
+
+@pytest.mark.parametrize("radius", [6.0, 20.0, 40.0])
+def test_a_blank_phone_page_with_specks_has_no_digits(radius: float) -> None:
+    """Dust on a blank phone photo is no number, at any size, scattered or in a row of specks
+    of one size (which is looked at closer: blots, not strokes)."""
+    rng = np.random.default_rng(int(radius))
+    scattered = [
+        (float(x), float(y), radius * float(s)) for x, y, s in rng.uniform(0.1, 0.9, (8, 3))
+    ]
+    row = [(0.4 + k * 3 * radius / 3000, 0.5, radius) for k in range(5)]
+    for specks in (scattered, row):
+        data = blank_phone_page(rng, specks)
+        with pytest.raises(NoInkFound):
+            decode_digits(data, max_pixels=MAX_PIXELS)
+        with pytest.raises(NoInkFound):
+            decode_image(data, max_pixels=MAX_PIXELS)
 
 
 def test_boxes_are_in_the_files_pixels_for_large_jpegs(mnist_test_images: np.ndarray) -> None:
