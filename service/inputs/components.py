@@ -6,9 +6,7 @@ Python loop per pixel or per run.
 
 Which pieces to keep: printed lines and a shadow's edge (long and thin) go, specks far from the
 main piece go, and a mask of many similar pieces with no dominant one is grain or texture, not
-writing, unless long, thin pieces hold much of its ink in a writing's box: a faint stroke that
-grain broke up (:func:`_broken_stroke`). A pen lying on the page beside the writing goes too
-(:func:`bars`).
+writing. A pen lying on the page beside the writing goes too (:func:`bars`).
 """
 
 from __future__ import annotations
