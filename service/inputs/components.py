@@ -26,14 +26,6 @@ SPECK_SHARE = 0.08  # pieces smaller than this share of the biggest are specks .
 NEAR = 0.25  # ... unless within this share of the biggest piece's size from it
 CLUTTER_PIECES = 40  # more pieces than this with no dominant one is noise or texture
 DOMINANT_SHARE = 0.3  # the biggest piece holds at least this share of the ink in writing
-# A stroke broken by grain (a pencil on grainy paper) into many pieces is not clutter when its
-# broken lengths (pieces at least FRAGMENT_LENGTH as long as wide and FRAGMENT_SIDE of the
-# picture's side long) hold at least FRAGMENT_SHARE of the ink within a box of at most
-# FRAGMENT_SPAN of the picture each way (a faint grid's dashes span the page)
-FRAGMENT_LENGTH = 3.0
-FRAGMENT_SIDE = 0.02
-FRAGMENT_SHARE = 0.4
-FRAGMENT_SPAN = 0.8
 LONE_OTHER = 0.25  # an upright line with less other ink than this share of its own is a "1"
 # An object lying on the page (a pen, a pencil): a piece that fills its turned box as a
 # straight band with parallel edges does (a hand's stroke wavers), ...
@@ -159,10 +151,8 @@ def _lone_one(comp: Components, line: np.ndarray, shape: tuple[int, int]) -> np.
     return out
 
 
-def select(comp: Components, shape: tuple[int, int], *, broken: bool = False) -> np.ndarray:
-    """Which pieces are the digit or item (bool per piece; none when the mask is clutter). With
-    ``broken`` (writing, whose strokes grain may break up), clutter holding a broken stroke
-    keeps that stroke (:func:`_broken_stroke`)."""
+def select(comp: Components, shape: tuple[int, int]) -> np.ndarray:
+    """Which pieces are the digit or item (bool per piece; none when the mask is clutter)."""
     h, w = shape
     bh = comp.y1 - comp.y0 + 1
     bw = comp.x1 - comp.x0 + 1
@@ -191,33 +181,9 @@ def select(comp: Components, shape: tuple[int, int], *, broken: bool = False) ->
         # a dominant piece among many small ones near it (dots or a print on the ground): the
         # small ones are the ground's, not the writing's or the item's
         keep &= comp.area >= SPECK_SHARE * comp.area[biggest]
-    if clutter:
-        return _broken_stroke(comp, ~line, (h, w)) if broken else np.zeros(comp.n, bool)
-    if keep.sum() > CLUTTER_PIECES:
+    if clutter or keep.sum() > CLUTTER_PIECES:
         keep[:] = False
     return keep
-
-
-def _broken_stroke(comp: Components, candidates: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """The pieces of a stroke that grain broke up, among clutter: its broken lengths (long,
-    thin pieces) and the pieces within their box, when those lengths hold a good share of the
-    ink and lie within a writing's box; none otherwise (grain, texture or a faint grid)."""
-    h, w = shape
-    length, width, _, _, _ = _shapes(comp)
-    fragment = (
-        candidates
-        & (length >= FRAGMENT_LENGTH * np.maximum(width, 1.0))
-        & (length >= max(3.0, FRAGMENT_SIDE * min(h, w)))
-    )
-    keep = np.zeros(comp.n, bool)
-    if comp.area[fragment].sum() < FRAGMENT_SHARE * comp.area.sum():
-        return keep
-    y0, y1 = comp.y0[fragment].min(), comp.y1[fragment].max()
-    x0, x1 = comp.x0[fragment].min(), comp.x1[fragment].max()
-    if y1 - y0 + 1 > FRAGMENT_SPAN * h or x1 - x0 + 1 > FRAGMENT_SPAN * w:
-        return keep
-    inside = (comp.y0 >= y0) & (comp.y1 <= y1) & (comp.x0 >= x0) & (comp.x1 <= x1)
-    return candidates & (fragment | inside)
 
 
 def _shapes(

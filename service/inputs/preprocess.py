@@ -433,7 +433,7 @@ def _photo_ink(grey: np.ndarray, shadow: bool = True, small: bool = False) -> np
         return None
     mask = without_rules(mask)
     comp = components(mask)
-    keep = select(comp, (h, w), broken=True) if comp.n else np.zeros(0, bool)
+    keep = select(comp, (h, w)) if comp.n else np.zeros(0, bool)
     pens = bars(comp, keep, c)
     writing = _writing(comp, keep & ~pens, mask)
     if writing is None and pens.any():  # a band beside nothing but dust is the writing
