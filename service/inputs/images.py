@@ -216,20 +216,25 @@ def _read(
 
     A digit's JPEG is decoded straight to grey, where ink of a light colour (a yellow pen) may
     not show: when that finds no ink, a colour JPEG is decoded again in colour and read in its
-    colour channels alone (``colour_only``); a grey one, or a picture of an item, is not (nor
-    one whose grey holds a number too small to read, :class:`SmallNumber`). ``side``: the
+    colour channels alone (``colour_only``); a grey one, or a picture of an item, is not. When
+    its grey holds only a number too small to read (:class:`SmallNumber`) and its colours
+    nothing, that is raised, for the caller to look closer. ``side``: the
     least longer side a JPEG is decoded at (:func:`_open`).
     """
     img = _open(data, fmt, max_pixels, numbers=numbers, fit=fit, side=side)
     try:
         return read(img, False), img
-    except SmallNumber:
-        raise
-    except NoInkFound:
+    except NoInkFound as missing:
         if fmt != "JPEG" or fit != "digit" or _grey_jpeg(data):
             raise
+        small = missing if isinstance(missing, SmallNumber) else None
     img = _open(data, fmt, max_pixels, numbers=numbers, fit=fit, colour=True, side=side)
-    return read(img, True), img
+    if small is None:
+        return read(img, True), img
+    try:  # marks too small to read in grey, and maybe a number in a light colour
+        return read(img, True), img
+    except NoInkFound:
+        raise small from None
 
 
 def _open(

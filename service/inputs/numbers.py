@@ -70,13 +70,15 @@ CUT_EDGE = 0.12
 PART_WIDTHS = (0.15, 1.3)
 SHAPE_PREFERENCE = 0.1  # log-probability per digit by which the split by shape is preferred
 UNLIKE_SHARE = 0.5  # a part flagged out of distribution counts as read this much less surely
-# A number too small to keep at working size (see small_row): at least SMALL_DIGITS pieces at
+# A number too small to keep at working size (see small_row): at least SMALL_DIGITS pieces
+# (at most SMALL_MOST: a longer row is a printed pattern, a perforation or a chain of rings) at
 # least SMALL_DIGIT_PX working pixels tall, their heights within SMALL_HEIGHTS of their median,
 # side by side in a row: centres within SMALL_ROW of a digit's height of one another, gaps at
 # most SMALL_GAP of it; read again from the file with a digit CLOSE_DIGIT_PX tall, in a crop
 # CLOSE_MARGIN digits' heights wider each way, where its strokes are at most CLOSE_STROKE of a
 # digit's height wide (a dust speck is a blot)
 SMALL_DIGITS = 2
+SMALL_MOST = 12
 SMALL_DIGIT_PX = 4
 SMALL_HEIGHTS = (0.7, 1.4)
 SMALL_ROW = 0.5
@@ -236,11 +238,11 @@ def number_side(size: tuple[int, int]) -> int:
 
 def small_row(mask: np.ndarray) -> tuple[Piece, float] | None:
     """Pieces of ink too small for the dust rule that look like a number written: at least
-    :data:`SMALL_DIGITS` of them, each :data:`SMALL_DIGIT_PX` pixels tall or more and of about
-    the same height (:data:`SMALL_HEIGHTS`), side by side in one row (:data:`SMALL_ROW`,
-    :data:`SMALL_GAP`). Returns the longest such row's box with every piece beside it (a
-    detached bar, a dot), and a digit's height; None for anything else (specks, a hair, a
-    smudge's edge, one mark)."""
+    :data:`SMALL_DIGITS` of them (and at most :data:`SMALL_MOST`), each :data:`SMALL_DIGIT_PX`
+    pixels tall or more and of about the same height (:data:`SMALL_HEIGHTS`), side by side in
+    one row (:data:`SMALL_ROW`, :data:`SMALL_GAP`). Returns the longest such row's box with
+    every piece beside it (a detached bar, a dot), and a digit's height; None for anything
+    else (specks, a hair, a smudge's edge, one mark)."""
     comp = components(mask)
     if comp.n < SMALL_DIGITS:
         return None
@@ -265,7 +267,7 @@ def small_row(mask: np.ndarray) -> tuple[Piece, float] | None:
         row.append(i)
         if len(row) > len(best):
             best = list(row)
-    if len(best) < SMALL_DIGITS:
+    if not SMALL_DIGITS <= len(best) <= SMALL_MOST:
         return None
     r0, r1 = int(comp.y0[best].min()), int(comp.y1[best].max()) + 1
     c0, c1 = int(comp.x0[best].min()), int(comp.x1[best].max()) + 1
@@ -281,9 +283,10 @@ def small_row(mask: np.ndarray) -> tuple[Piece, float] | None:
 
 
 def _strokes(mask: np.ndarray, groups: list[tuple[Piece, list[Piece]]], height: float) -> bool:
-    """Whether a small number read closer is writing: two digits or more, whose ink is strokes
+    """Whether a small number read closer is writing: two digits or more (not a long printed
+    row, :data:`SMALL_MOST`), whose ink is strokes
     no wider than :data:`CLOSE_STROKE` of a digit's height (dust, closer, is blots)."""
-    if sum(len(parts) for _, parts in groups) < SMALL_DIGITS:
+    if not SMALL_DIGITS <= sum(len(parts) for _, parts in groups) <= SMALL_MOST:
         return False
     ink = np.zeros_like(mask)
     for (r0, r1, c0, c1), _ in groups:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from benchmarks.numbers import render_number
 from service.inputs.images import decode_digits, decode_image, decode_readings
@@ -294,3 +294,33 @@ def test_a_broken_output_or_a_gap_in_the_cuts_falls_back_to_the_split_by_shape()
     assert best_readings(stray, np.array([0.1, 0.1, 0.99, 0.99])) == [2, 1]
     # no path at all from the first cut to the last: the split by shape, as it is
     assert best_readings([(0, 1, True), (2, 3, True)], np.array([0.9, 0.9])) == [0, 1]
+
+
+def test_a_light_coloured_number_beside_small_grey_marks_is_read_in_colour() -> None:
+    """A yellow number hardly shows in grey, where a row of small printed marks (a perforation)
+    looks like a number too small to read: the colours are read first, whole, and find it."""
+    width, height = 3000, 4000
+    rng = np.random.default_rng(0)
+    ys, xs = np.mgrid[0:height, 0:width]
+    grey = np.clip(222 + 10 * (xs / width) - 8 * (ys / height) + rng.normal(0, 3, xs.shape), 0, 255)
+    photo = Image.fromarray(np.repeat(grey[..., None], 3, axis=2).astype(np.uint8), "RGB")
+    draw = ImageDraw.Draw(photo)
+    draw.text((700, 1500), "47", fill=(255, 215, 0), font=ImageFont.load_default(size=700))
+    for x in range(600, 2400, 70):  # a perforation's slots, under the dust size
+        draw.rectangle((x, 3500, x + 20, 3560), fill=(60, 60, 60))
+    digits = decode_digits(encode(photo, "JPEG", quality=92), max_pixels=MAX_PIXELS)
+    assert len(digits) == 2
+    assert all(d.box[1] + d.box[3] < 3000 for d in digits)
+
+
+def test_a_long_printed_row_of_small_marks_is_no_number() -> None:
+    """A perforation across a blank phone photo is a row of small marks of one height, as a
+    small number is, but longer than any number written by hand."""
+    rng = np.random.default_rng(9)
+    data = blank_phone_page(rng, [])
+    img = Image.open(io.BytesIO(data))
+    draw = ImageDraw.Draw(img)
+    for x in range(500, 2500, 70):
+        draw.rectangle((x, 1800, x + 20, 1860), fill=50)
+    with pytest.raises(NoInkFound):
+        decode_digits(encode(img, "JPEG", quality=90), max_pixels=MAX_PIXELS)
