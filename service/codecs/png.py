@@ -6,7 +6,9 @@ stream with it and hands back the same file with that stream stored uncompressed
 blocks), which Pillow reads at the cost of a copy: every other chunk, the filters, the
 unfiltering and so the pixels are the file's own. Only a plain file whose stream inflates cleanly
 to exactly the size its header gives is rewritten; any other (interlaced, animated, truncated,
-corrupt, with data past the stream's end) is left to Pillow as it is, errors and all.
+corrupt, with data past the stream's end, padded with many chunks) is left to Pillow as it is,
+errors and all; but for one kind: ISA-L inflates a dynamic block whose Huffman code is
+incomplete, which zlib refuses, so such a crafted file is read where Pillow alone refused it.
 
 The caller checks the picture's size first, and a file holding more than :data:`MAX_INFLATED`
 bytes of scanlines is left to Pillow, which never holds them all at once.
@@ -30,6 +32,10 @@ _STORED_BLOCK = 0xFFFF  # the most bytes one stored deflate block holds
 # Scanlines held twice at most (inflated, and in the file handed on): a larger image is left to
 # Pillow, which inflates it as it decodes, without either copy
 MAX_INFLATED = 32 * 1024 * 1024
+# A file of more chunks than this besides its image data is left to Pillow: walking them here,
+# and Pillow again in the rewritten file, would cost more than the faster inflate saves
+MAX_CHUNKS = 64
+MAX_IDAT = 8192  # image data chunks: at libpng's 8 KB each, more than MAX_INFLATED compresses to
 
 
 def _raw_size(ihdr: bytes) -> int | None:
@@ -51,6 +57,7 @@ def _idat_run(data: bytes) -> tuple[int, int, list[memoryview], int] | None:
     first = last = -1
     bodies: list[memoryview] = []
     expected = None
+    others = 0
     while pos + 12 <= end:
         (length,) = struct.unpack(">I", data[pos : pos + 4])
         kind = data[pos + 4 : pos + 8]
@@ -65,10 +72,16 @@ def _idat_run(data: bytes) -> tuple[int, int, list[memoryview], int] | None:
             first = pos if first < 0 else first
             last = after
             bodies.append(view[pos + 8 : pos + 8 + length])
+            if len(bodies) > MAX_IDAT:
+                return None
         elif kind in (b"acTL", b"fdAT"):  # an animation: Pillow reads its frames
             return None
         elif kind == b"IEND":
             break
+        else:
+            others += 1
+            if others > MAX_CHUNKS:
+                return None
         pos = after
     if not expected or expected > MAX_INFLATED or first < 0:
         return None

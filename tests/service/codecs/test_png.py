@@ -119,3 +119,17 @@ def test_a_window_zlib_would_refuse_is_left_to_pillow() -> None:
     assert png.stored(_with_window(data, 3)) is None  # 2 KiB: the scanlines do not fit in it
     small = _png(Image.fromarray(np.arange(64, dtype=np.uint8).reshape(8, 8)))
     assert png.stored(_with_window(small, 1)) is not None  # 512 bytes: all of its 72 bytes fit
+
+
+def test_a_file_padded_with_many_chunks_is_left_to_pillow() -> None:
+    data = _png(Image.new("L", (8, 8), 128))
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body)
+        return len(body).to_bytes(4, "big") + kind + body + crc.to_bytes(4, "big")
+
+    few = data[:33] + chunk(b"tEXt", b"k\x00v") * png.MAX_CHUNKS + data[33:]
+    many = data[:33] + chunk(b"tEXt", b"k\x00v") * (png.MAX_CHUNKS + 1) + data[33:]
+    assert png.stored(few) is not None
+    assert png.stored(many) is None  # walked twice, it would cost more than it saves
+    assert _decoded(many)[:3] == _decoded(data)[:3]
