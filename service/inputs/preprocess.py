@@ -438,16 +438,18 @@ def _photo_ink(grey: np.ndarray, shadow: bool = True, small: bool = False) -> np
     writing = _writing(comp, keep & ~pens, mask)
     if writing is None and pens.any():  # a band beside nothing but dust is the writing
         writing = _writing(comp, keep, mask)
-    low = t / 2  # anti-aliased stroke edges fade out instead of being cut
-    if writing is None:
+    if writing is not None:
+        kept = mask if writing.all() else comp.mask(writing, (h, w))
+    else:
         tiny = _writing(comp, keep & ~pens, mask, share=0.0) if small else None
-        if tiny is not None:
-            kept = comp.mask(tiny, (h, w))
-            raise _SmallWriting(np.clip((c - low) / max(high - low, 1e-6), 0.0, 1.0) * dilate(kept))
-        return None
-    keep = writing
-    kept = mask if keep.all() else comp.mask(keep, (h, w))
-    return np.clip((c - low) / max(high - low, 1e-6), 0.0, 1.0) * dilate(kept)
+        if tiny is None:
+            return None
+        kept = comp.mask(tiny, (h, w))
+    low = t / 2  # anti-aliased stroke edges fade out instead of being cut
+    ink = np.clip((c - low) / max(high - low, 1e-6), 0.0, 1.0) * dilate(kept)
+    if writing is None:
+        raise _SmallWriting(ink)
+    return ink
 
 
 def _under_glare(
