@@ -229,11 +229,11 @@ def _read(
             raise
         small = missing if isinstance(missing, SmallNumber) else None
     img = _open(data, fmt, max_pixels, numbers=numbers, fit=fit, colour=True, side=side)
-    if small is None:
-        return read(img, True), img
-    try:  # marks too small to read in grey, and maybe a number in a light colour
+    try:  # marks too small to read in grey may stand beside a number in a light colour
         return read(img, True), img
     except NoInkFound:
+        if small is None:
+            raise
         raise small from None
 
 

@@ -250,8 +250,7 @@ def small_row(mask: np.ndarray) -> tuple[Piece, float] | None:
     tall = heights >= SMALL_DIGIT_PX
     if np.count_nonzero(tall) < SMALL_DIGITS:
         return None
-    tallest = int(heights[tall].max())
-    height = float(np.median(heights[tall & (2 * heights >= tallest)]))
+    height = _digit_height(heights[tall])
     lo, hi = SMALL_HEIGHTS
     digit = tall & (heights >= lo * height) & (heights <= hi * height)
     order = sorted(np.flatnonzero(digit).tolist(), key=lambda i: int(comp.x0[i]))
@@ -282,10 +281,15 @@ def small_row(mask: np.ndarray) -> tuple[Piece, float] | None:
     return (r0, r1, c0, c1), height
 
 
+def _digit_height(heights: np.ndarray) -> float:
+    """A digit's height: the median of the pieces' ``heights`` at least half the tallest."""
+    return float(np.median(heights[2 * heights >= heights.max()]))
+
+
 def _strokes(mask: np.ndarray, groups: list[tuple[Piece, list[Piece]]], height: float) -> bool:
     """Whether a small number read closer is writing: two digits or more (not a long printed
-    row, :data:`SMALL_MOST`), whose ink is strokes
-    no wider than :data:`CLOSE_STROKE` of a digit's height (dust, closer, is blots)."""
+    row, :data:`SMALL_MOST`), whose ink is strokes no wider than :data:`CLOSE_STROKE` of a
+    digit's height (dust, closer, is blots)."""
     if not SMALL_DIGITS <= sum(len(parts) for _, parts in groups) <= SMALL_MOST:
         return False
     ink = np.zeros_like(mask)
@@ -308,8 +312,7 @@ def _split_columns(mask: np.ndarray) -> tuple[list[tuple[Piece, list[Piece]]], f
     tallest = max(p[1] - p[0] for p in pieces)
     if tallest < max(3, MIN_INK_SIDE * min(mask.shape)):
         return [], 0.0
-    # A digit's height: the median of the pieces at least half as tall as the tallest.
-    height = float(np.median([p[1] - p[0] for p in pieces if 2 * (p[1] - p[0]) >= tallest]))
+    height = _digit_height(np.array([p[1] - p[0] for p in pieces]))
     pieces = [p for p in pieces if max(p[1] - p[0], p[3] - p[2]) >= SPECK_SHARE * height]
     pieces = [p for p in pieces if not _dots(mask, p, height)] or pieces
     pieces = _join_fragments(mask, pieces, height)
