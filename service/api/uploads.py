@@ -82,7 +82,11 @@ def query_options(request: Request, allowed: frozenset[str] = PREDICT_QUERY) -> 
             raise InvalidInput("query parameter digits must be one or many")
         options["digits"] = text
     if (text := query.get("alpha")) is not None:
-        options["alpha"] = text  # the task checks it: only versions with prediction sets take it
+        try:  # the task checks the rest: only versions with prediction sets take it
+            options["alpha"] = float(text)
+        except ValueError:
+            message = "query parameter alpha must be a number between 0 and 1 (exclusive)"
+            raise InvalidInput(message) from None
     for key in ("include_input", "abstain"):
         if (text := query.get(key)) is not None:
             flag = text.lower()

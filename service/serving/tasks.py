@@ -10,7 +10,6 @@ branch on the kind of model; a new kind of model is one new subclass here, regis
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -182,9 +181,6 @@ class Task:
             return None
         if self.conformal is None:
             raise InvalidInput("alpha applies to versions with prediction sets; this one has none")
-        if isinstance(value, str):  # from a query string
-            with contextlib.suppress(ValueError):
-                value = float(value)
         try:
             return conformal.check_alpha(value)
         except ValueError as exc:

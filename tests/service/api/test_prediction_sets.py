@@ -102,6 +102,7 @@ async def test_own_api_pima_carries_a_set_of_outcomes(client: httpx.AsyncClient)
         ("?alpha=x", {}, "alpha"),
         ("", {"alpha": 1.5}, "alpha"),
         ("", {"alpha": True}, "alpha"),
+        ("", {"alpha": "0.1"}, "alpha"),  # a number in a string is a query string's way only
         ("?abstain=maybe", {}, "abstain"),
         ("", {"abstain": "yes"}, "abstain"),
     ],
@@ -272,3 +273,22 @@ async def test_a_version_weighing_doubt_answers_and_flags_by_that_score(
         for flag, row in zip(flags, reasons, strict=True):
             if flag:
                 assert row["abstain_reason"] == "out_of_distribution"
+
+
+async def test_alpha_as_a_string_is_refused_in_tf_serving_and_v2_bodies(
+    client: httpx.AsyncClient,
+) -> None:
+    tfs = await client.post(
+        "/v1/models/mnist:predict", json={"instances": _images(1), "alpha": "0.1"}
+    )
+    assert tfs.status_code in (400, 422) and "alpha" in tfs.json()["error"]
+    tensor = {
+        "name": "pixels",
+        "shape": [1, 28, 28],
+        "datatype": "FP32",
+        "data": np.asarray(_images(1), np.float32).ravel().tolist(),
+    }
+    v2 = await client.post(
+        "/v2/models/mnist/infer", json={"inputs": [tensor], "parameters": {"alpha": "0.1"}}
+    )
+    assert v2.status_code in (400, 422) and "alpha" in v2.json()["error"]
