@@ -45,6 +45,12 @@ class PredictRequest(NamedTuple):
     target: Any = None  # :explain only: the class to explain (None: the predicted one)
 
 
+_ENVELOPE = frozenset({"instances", "inputs", "signature_name"})
+# an explanation answers no prediction sets and no chosen outputs: those fields are refused there
+_PREDICT_FIELDS = _ENVELOPE | {"output_filter", "alpha", "abstain"}
+_EXPLAIN_FIELDS = _ENVELOPE | {"target"}
+
+
 def _tensor_at(path: tuple[str | int, ...]) -> bool:
     """The tensor positions of a predict request: `instances`, `inputs` and `inputs.<name>`."""
     if len(path) == 1:
@@ -77,15 +83,7 @@ def decode_predict_request(body: bytes, *, explain: bool = False) -> PredictRequ
         raise BadRequest("Request may have either 'instances' or 'inputs', but not both")
     if not (has_rows or has_cols):
         raise BadRequest("Missing 'inputs' or 'instances' key")
-    unknown = set(doc) - {
-        "instances",
-        "inputs",
-        "signature_name",
-        "output_filter",
-        "alpha",
-        "abstain",
-        *(("target",) if explain else ()),
-    }
+    unknown = set(doc) - (_EXPLAIN_FIELDS if explain else _PREDICT_FIELDS)
     if unknown:
         raise BadRequest(f"unknown request field(s): {', '.join(sorted(unknown))}")
     wanted = _output_filter(doc.get("output_filter"))

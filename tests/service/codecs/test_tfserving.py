@@ -62,6 +62,16 @@ def test_envelope_errors_are_400(doc: Any, needle: str) -> None:
     assert needle in info.value.message
 
 
+@pytest.mark.parametrize("field", ["alpha", "abstain", "output_filter"])
+def test_an_explain_request_refuses_the_fields_only_a_prediction_reads(field: str) -> None:
+    """An explanation has no prediction sets nor chosen outputs: such a field is not ignored."""
+    body = orjson.dumps({"instances": [ROW], field: 0.5})
+    with pytest.raises(BadRequest) as info:
+        tfs.decode_predict_request(body, explain=True)
+    assert "unknown request field(s): " + field in info.value.message
+    tfs.decode_predict_request(orjson.dumps({"instances": [ROW], "target": 1}), explain=True)
+
+
 @pytest.mark.parametrize(
     ("doc", "needle"),
     [
