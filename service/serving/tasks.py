@@ -129,7 +129,9 @@ class Task:
         flat = x.reshape(n, -1)
         bad = (flat < lo - RANGE_SLACK) | (flat > hi + RANGE_SLACK)
         row = int(np.argmax(bad.any(axis=1)))
-        value = float(flat[row][bad[row]][0])
+        value = flat[row][bad[row]][0]
+        # at the array's own precision: 1.000002 in float32 is not rounded to a "1" in range
+        shown = np.format_float_positional(value, trim="-") if abs(value) < 1e16 else f"{value:g}"
         hint = (
             ": pixels of 0-255 are divided by 255 first (the V2 protocol also takes them as "
             'UINT8, the own API with "scale": "byte")'
@@ -137,7 +139,7 @@ class Task:
             else ""
         )
         raise InvalidInput(
-            f"instance {row}: value {value:g} is outside the range [{lo:g}, {hi:g}]{hint}"
+            f"instance {row}: value {shown} is outside the range [{lo:g}, {hi:g}]{hint}"
         )
 
     # --- answers ----------------------------------------------------------------------------

@@ -134,4 +134,7 @@ def test_value_checks_name_the_instance_and_feature() -> None:
     bad[1, 3, 4] = -2.0  # not pixels of 0-255: no hint about them
     with pytest.raises(InvalidInput, match=r"value -2 is outside the range \[0, 1\]$"):
         image.check_values(bad, -2.0, 0.0)
+    bad[1, 3, 4] = 1.000002  # shown as sent, not rounded to a 1 that would be in range
+    with pytest.raises(InvalidInput, match=r"value 1\.000002 is outside the range \[0, 1\]"):
+        image.check_values(bad, 0.0, 1.000002)
     image.check_values(np.ones((1, 28, 28), np.float32), 1.0, 1.0)
