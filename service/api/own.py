@@ -420,7 +420,8 @@ async def _predict_number(
     probs = await inference.predict(mv, x, answered=False)
     flags = task.ood_flags(x, probs)
     confidence = probs.reshape(len(probs), -1).max(axis=1)
-    chosen = best_readings(spans, confidence, flags)
+    heights = [box[3] for box in boxes]
+    chosen = best_readings(spans, confidence, flags, task.ood_density(x), heights)
     # whether the picture looks like digits is judged on the split by shape: the split chosen
     # for the most sure reading is also the one that looks most like digits (a word's letters
     # cut to look like them)

@@ -9,8 +9,8 @@ any is dropped too. Each digit is then framed exactly as a single digit is.
 Digits that touch leave no gap to split at, and the thinnest column is often the wrong cut; a
 piece as wide as a digit is tall may even be one digit or two. So besides that split, a wide
 piece is offered to the model in other ways: cut at any of its thin columns, each part as one
-digit (:func:`readings_pil`); the split the model reads most surely wins
-(:func:`best_readings`).
+digit (:func:`readings_pil`); the split the model reads most surely, of parts that look most
+like digits to the version's density model, wins (:func:`best_readings`).
 
 A number small in a large photo (a phone's picture of a page) may have digits smaller at
 working size than the dust rule keeps, and too few pixels to read. When that is all the photo
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -70,6 +71,14 @@ CUT_EDGE = 0.12
 PART_WIDTHS = (0.15, 1.3)
 SHAPE_PREFERENCE = 0.1  # log-probability per digit by which the split by shape is preferred
 UNLIKE_SHARE = 0.5  # a part flagged out of distribution counts as read this much less surely
+# A part's density score (how unlike a handwritten digit its pixels are, in units of the flag's
+# threshold) counts against it by DENSITY_WEIGHT log-probability per unit: the classifiers read
+# two touching digits framed as one nearly as surely as each alone, but the pair is no shape of
+# digit, while a wide digit's halves are no whole digit either. A part shorter than SHORT_PART of
+# the digits' height counts as at the threshold at least: framed to a digit's size, a piece cut
+# from one (a "6"'s loop beside its stem, read "10") looks like a plain digit to the density.
+DENSITY_WEIGHT = 0.5
+SHORT_PART = 0.8
 # A number too small to keep at working size (see small_row): at least SMALL_DIGITS pieces
 # (at most SMALL_MOST: a longer row is a printed pattern, a perforation or a chain of rings) at
 # least SMALL_DIGIT_PX working pixels tall, their heights within SMALL_HEIGHTS of their median,
@@ -194,18 +203,33 @@ def best_readings(
     readings: list[tuple[int, int, bool]],
     confidence: np.ndarray,
     unlike: np.ndarray | None = None,
+    density: np.ndarray | None = None,
+    heights: Sequence[float] | None = None,
 ) -> list[int]:
     """Which readings (``(start, end, shape)`` each) make the split the model reads most surely:
     the path from the first cut to the last with the largest sum of the log of each digit's
     ``confidence`` (its top probability), in order. Another split must be read more surely than
     the split by shape, by :data:`SHAPE_PREFERENCE` per digit of that: the halves of one digit
     may each look like a digit too, and a part that does not look like a digit (``unlike``: the
-    version's out-of-distribution flag) counts at :data:`UNLIKE_SHARE` of its confidence."""
+    version's out-of-distribution flag) counts at :data:`UNLIKE_SHARE` of its confidence. Each
+    part's ``density`` score (in units of its threshold; the version's out-of-distribution model)
+    counts against it by :data:`DENSITY_WEIGHT`: touching digits framed as one are read surely
+    but look like no digit; a part shorter than :data:`SHORT_PART` of the digits (``heights``:
+    each reading's, in any unit) counts as at the threshold at least."""
     # a non-finite output (a broken version) is read as not sure at all, never as a lost path
     confidence = np.nan_to_num(np.asarray(confidence, np.float64), nan=0.0, posinf=1.0, neginf=0.0)
     if unlike is not None:
         confidence = np.where(unlike, UNLIKE_SHARE * confidence, confidence)
+    gain = np.log(np.maximum(confidence, 1e-12))
     by_shape = [i for i, r in enumerate(readings) if r[2]]
+    if density is not None:
+        # a score that is not a number (a broken model) tells nothing: the model's reading decides
+        unusual = np.nan_to_num(np.asarray(density, np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        if heights is not None:
+            tall = np.asarray(heights, np.float64)
+            digit = float(np.median(tall[by_shape])) if by_shape else float(tall.max())
+            unusual = np.where(tall < SHORT_PART * digit, np.maximum(unusual, 1.0), unusual)
+        gain = gain - DENSITY_WEIGHT * np.maximum(unusual, 0.0)
     last = max(end for _, end, _ in readings)
     best = [-math.inf] * (last + 1)
     via = [-1] * (last + 1)
@@ -215,8 +239,7 @@ def best_readings(
         start, end, shape = readings[i]
         if best[start] == -math.inf:
             continue
-        score = best[start] + math.log(max(float(confidence[i]), 1e-12))
-        score += SHAPE_PREFERENCE if shape else 0.0
+        score = best[start] + float(gain[i]) + (SHAPE_PREFERENCE if shape else 0.0)
         if score > best[end]:
             best[end], via[end] = score, i
     chosen: list[int] = []

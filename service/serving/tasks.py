@@ -176,6 +176,11 @@ class Task:
         """Per instance, whether it is out of distribution (None: the version cannot tell)."""
         return None
 
+    def ood_density(self, x: np.ndarray) -> np.ndarray | None:
+        """Per instance, how unlike the training images its pixels alone are, in units of the
+        flag's density threshold (None: the version cannot tell)."""
+        return None
+
     # --- prediction sets and abstention (versions with conformal scores) -------------------
     def check_alpha(self, value: Any) -> float | None:
         """The requested miscoverage ``alpha`` (None: the version's default), or InvalidInput."""
@@ -362,6 +367,9 @@ class ImageClassifier(Task):
 
     def ood_flags(self, x: np.ndarray, probs: np.ndarray) -> np.ndarray | None:
         return None if self.ood is None else self.ood.flags(self.ood.scores(x, probs))
+
+    def ood_density(self, x: np.ndarray) -> np.ndarray | None:
+        return None if self.ood is None else self.ood.input_scores(x) / self.ood.threshold
 
     @property
     def extra_outputs(self) -> tuple[str, ...]:

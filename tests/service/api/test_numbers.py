@@ -323,7 +323,9 @@ async def test_whether_a_number_looks_like_digits_is_judged_on_its_split_by_shap
         return np.zeros((3, 28, 28), np.float32), [[0, 0, 5, 9], [5, 0, 5, 9], [0, 0, 10, 9]], spans
 
     monkeypatch.setattr(own, "decode_number", lattice)
-    monkeypatch.setattr(own, "best_readings", lambda spans, confidence, flags: [2])
+    monkeypatch.setattr(
+        own, "best_readings", lambda spans, confidence, flags, density, heights: [2]
+    )
     monkeypatch.setattr(
         ImageClassifier, "ood_flags", lambda self, x, probs: np.array([True, True, False])
     )

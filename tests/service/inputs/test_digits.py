@@ -324,3 +324,35 @@ def test_a_long_printed_row_of_small_marks_is_no_number() -> None:
         draw.rectangle((x, 1800, x + 20, 1860), fill=50)
     with pytest.raises(NoInkFound):
         decode_digits(encode(img, "JPEG", quality=90), max_pixels=MAX_PIXELS)
+
+
+def test_two_digits_read_as_one_lose_to_the_split_that_looks_like_digits() -> None:
+    """Touching digits framed as one are read surely (classifiers are sure of most things), but
+    look like no digit: the density score decides, not the shape split's preference."""
+    # cuts 0 to 2: by shape 0-2 whole (one "digit"), or 0-1-2 (two)
+    readings = [(0, 2, True), (0, 1, False), (1, 2, False)]
+    sure = np.array([0.999, 0.99, 0.99])
+    assert best_readings(readings, sure) == [0]
+    pair_unlike = np.array([1.5, 0.4, 0.5])  # the pair far from any digit, each part near one
+    assert best_readings(readings, sure, density=pair_unlike) == [1, 2]
+    # a wide digit is whole: its halves are no digit either
+    halves_unlike = np.array([0.4, 1.2, 1.1])
+    assert best_readings(readings, sure, density=halves_unlike) == [0]
+    # a score that is not a number tells nothing: the model's reading decides, as without one
+    broken = np.array([np.nan, 0.4, 0.5])
+    assert best_readings(readings, sure, density=broken) == [0]
+
+
+def test_a_part_much_shorter_than_the_digits_counts_as_unlike_one() -> None:
+    """A "6" cut into its stem and its loop: framed to a digit's size, the loop looks like a
+    plain "0" to the density model, and the whole, wide "6" less usual than either half. The
+    loop is much shorter than the digits, which its framing hides: it counts as at the flag's
+    threshold at least, and the whole stays."""
+    readings = [(0, 2, True), (0, 1, False), (1, 2, False)]
+    sure = np.array([0.999, 0.99, 0.99])
+    density = np.array([0.83, 0.26, 0.28])
+    assert best_readings(readings, sure, density=density) == [1, 2]
+    heights = [40.0, 40.0, 22.0]  # the stem is as tall as the digit, the loop about half
+    assert best_readings(readings, sure, density=density, heights=heights) == [0]
+    # parts as tall as the digits (two digits that touch) are split as before
+    assert best_readings(readings, sure, density=density, heights=[40.0, 38.0, 36.0]) == [1, 2]
