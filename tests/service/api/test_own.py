@@ -465,9 +465,9 @@ async def test_unknown_route_and_method_use_the_error_shape(client: httpx.AsyncC
     assert r.json() == {"error": "no route GET /no/such/route: the routes are listed at /docs"}
     r = await client.delete("/models")
     assert r.status_code == 405
-    assert r.json() == {
-        "error": f"method DELETE is not allowed on /models: use {r.headers['allow']}"
-    }
+    assert r.json() == {"error": "method DELETE is not allowed on /models: use GET, HEAD"}
+    assert r.headers["allow"] == "GET, HEAD"  # a HEAD is answered as its GET: Allow says so
+    assert (await client.head("/models")).status_code == 200
 
 
 @pytest.mark.parametrize(
