@@ -272,11 +272,14 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> Response
         hint = _route_hint(request.app, path) or "the routes are listed at /docs"
         message = f"no route {request.method} {shown_path(path)}: {hint}"
     elif exc.status_code == 405:
-        allowed = headers.pop("Allow", None) or headers.pop("allow", None) or "another method"
-        methods = [m.strip() for m in allowed.split(",")]
-        if "GET" in methods and "HEAD" not in methods:  # the edge answers HEAD as a GET
-            allowed = ", ".join([*methods, "HEAD"])
-        headers["Allow"] = allowed
+        allowed = headers.pop("Allow", None) or headers.pop("allow", None)
+        if allowed:
+            methods = [m.strip() for m in allowed.split(",")]
+            if "GET" in methods and "HEAD" not in methods:  # the edge answers HEAD as a GET
+                allowed = ", ".join([*methods, "HEAD"])
+            headers["Allow"] = allowed
+        else:
+            allowed = "another method"
         message = method_not_allowed(request.method, path, allowed)
         hint = _route_hint(request.app, path) if request.method == "POST" else ""
         if hint:  # a TF Serving path without /v1 is a model's status route with a strange name
