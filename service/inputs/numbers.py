@@ -74,9 +74,10 @@ UNLIKE_SHARE = 0.5  # a part flagged out of distribution counts as read this muc
 # A part's density score (how unlike a handwritten digit its pixels are, in units of the flag's
 # threshold) counts against it by DENSITY_WEIGHT log-probability per unit: the classifiers read
 # two touching digits framed as one nearly as surely as each alone, but the pair is no shape of
-# digit, while a wide digit's halves are no whole digit either. A part shorter than SHORT_PART of
-# the digits' height counts as at the threshold at least: framed to a digit's size, a piece cut
-# from one (a "6"'s loop beside its stem, read "10") looks like a plain digit to the density.
+# digit, while a wide digit's halves are no whole digit either. A part cut from a piece and
+# shorter than SHORT_PART of the digits' height counts as at the threshold at least: framed to a
+# digit's size, a piece cut from one (a "6"'s loop beside its stem, read "10") looks like a plain
+# digit to the density (a small digit standing apart is a whole piece: it does not count so).
 DENSITY_WEIGHT = 0.5
 SHORT_PART = 0.8
 # A number too small to keep at working size (see small_row): at least SMALL_DIGITS pieces
@@ -214,8 +215,8 @@ def best_readings(
     version's out-of-distribution flag) counts at :data:`UNLIKE_SHARE` of its confidence. Each
     part's ``density`` score (in units of its threshold; the version's out-of-distribution model)
     counts against it by :data:`DENSITY_WEIGHT`: touching digits framed as one are read surely
-    but look like no digit; a part shorter than :data:`SHORT_PART` of the digits (``heights``:
-    each reading's, in any unit) counts as at the threshold at least."""
+    but look like no digit; a part a cut made that is shorter than :data:`SHORT_PART` of the
+    digits (``heights``: each reading's, in any unit) counts as at the threshold at least."""
     # a non-finite output (a broken version) is read as not sure at all, never as a lost path
     confidence = np.nan_to_num(np.asarray(confidence, np.float64), nan=0.0, posinf=1.0, neginf=0.0)
     if unlike is not None:
@@ -228,7 +229,9 @@ def best_readings(
         if heights is not None:
             tall = np.asarray(heights, np.float64)
             digit = float(np.median(tall[by_shape])) if by_shape else float(tall.max())
-            unusual = np.where(tall < SHORT_PART * digit, np.maximum(unusual, 1.0), unusual)
+            cut = np.array([not r[2] for r in readings])  # a part a cut made, not a whole piece
+            short = cut & (tall < SHORT_PART * digit)
+            unusual = np.where(short, np.maximum(unusual, 1.0), unusual)
         gain = gain - DENSITY_WEIGHT * np.maximum(unusual, 0.0)
     last = max(end for _, end, _ in readings)
     best = [-math.inf] * (last + 1)

@@ -356,3 +356,14 @@ def test_a_part_much_shorter_than_the_digits_counts_as_unlike_one() -> None:
     assert best_readings(readings, sure, density=density, heights=heights) == [0]
     # parts as tall as the digits (two digits that touch) are split as before
     assert best_readings(readings, sure, density=density, heights=[40.0, 38.0, 36.0]) == [1, 2]
+
+
+def test_a_small_digit_the_split_by_shape_found_is_not_taken_for_a_piece_of_one() -> None:
+    """ "174" with a small "4" written against the "7": the split by shape finds all three, and
+    the one piece "74" make together is read "7" surely. The short "4" is a whole part of the
+    split by shape, not a piece a cut left: it keeps its own density, and stays a digit."""
+    readings = [(0, 1, True), (1, 2, True), (2, 3, True), (1, 3, False)]
+    sure = np.array([0.99, 0.99, 0.99, 0.999])
+    density = np.array([0.3, 0.3, 0.3, 0.7])
+    heights = [40.0, 40.0, 28.0, 40.0]
+    assert best_readings(readings, sure, density=density, heights=heights) == [0, 1, 2]
