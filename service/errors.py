@@ -60,14 +60,23 @@ class InvalidInput(ServeError):
 
 
 class NotReady(ServeError):
-    """The model exists but cannot serve now (loading, failed, overloaded, shutting down)."""
+    """The model exists but cannot serve now (loading, failed, overloaded, shutting down).
+
+    ``retry_after``: seconds after which asking again may succeed (sent as ``Retry-After``);
+    None when only a change on the server's side will help (a version that failed to load), so
+    that clients do not wait and retry in vain.
+    """
 
     status_code = 503
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        headers = {"Retry-After": str(max(1, round(retry_after)))} if retry_after else None
+        super().__init__(message, headers=headers)
 
 
 class Overloaded(NotReady):
     def __init__(self, message: str, retry_after: float = 1.0) -> None:
-        super().__init__(message, headers={"Retry-After": str(max(1, round(retry_after)))})
+        super().__init__(message, retry_after=retry_after)
 
 
 class DeadlineExceeded(ServeError):

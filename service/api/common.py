@@ -9,7 +9,7 @@ from fastapi import Request
 from fastapi.responses import Response
 from starlette.requests import ClientDisconnect
 
-from service.errors import NotReady, PayloadTooLarge, UnsupportedMediaType
+from service.errors import PayloadTooLarge, UnsupportedMediaType
 
 if TYPE_CHECKING:
     from service.serving.model import ModelVersion
@@ -31,7 +31,7 @@ def get_settings(request: Request) -> Settings:
 def task_of(mv: ModelVersion) -> Task:
     """The version's task; NotReady (503) while the version has none (not loaded)."""
     if mv.task is None:
-        raise NotReady(f"model {mv.name} version {mv.version} is {mv.state.value}")
+        raise mv.not_ready()
     return mv.task
 
 

@@ -349,7 +349,9 @@ class DecodeWorkers:
             while self._waiters:
                 waiter = self._waiters.popleft()
                 if not waiter.done():
-                    waiter.set_exception(NotReady("the image decoders are restarting; try again"))
+                    waiter.set_exception(
+                        NotReady("the image decoders are restarting; try again", retry_after=1.0)
+                    )
 
     def _forget(self, proc: BaseProcess) -> None:
         with self._lock:

@@ -20,9 +20,10 @@ Inputs accepted by :meth:`Client.predict` and :meth:`Client.explain`:
 
 Every failure (server down, timeout, error answer, an input that cannot be sent) raises
 :class:`ClientError` with a message that says what happened; ``status_code`` is set when the
-server answered, ``retry_after`` when it asked to be asked again later. Answers 503 (overloaded,
-model loading) and 429 are retried (``retries``, honouring ``Retry-After``, at most
-``max_retry_wait`` seconds of waiting in all).
+server answered, ``retry_after`` when it asked to be asked again later. Answers 429, and 503 with
+a ``Retry-After`` (overloaded, model loading), are retried (``retries``, honouring it, at most
+``max_retry_wait`` seconds of waiting in all); a 503 without one (a version that failed to load)
+is raised at once.
 """
 
 from __future__ import annotations
@@ -53,8 +54,7 @@ SCALES = ("auto", "unit", "byte")
 # the server's deadline header; it refuses (422) a value that is not in (0, 300] seconds
 TIMEOUT_HEADER = "X-Request-Timeout"
 MAX_SERVER_TIMEOUT_S = 300.0
-RETRY_STATUSES = frozenset({429, 503})  # overloaded, model loading, rate limited: try later
-RETRY_BACKOFF_S = 0.5  # first wait when the server sends no Retry-After; doubled each time
+RETRY_BACKOFF_S = 0.5  # first wait after a 429 without Retry-After; doubled each time
 _sleep = time.sleep  # module-level so tests can replace the wait
 
 ImageInput = str | os.PathLike[str] | bytes | np.ndarray
@@ -147,9 +147,11 @@ class Client:
 
     ``timeout`` is in seconds (None: wait as long as it takes); the server is asked to give up a
     little earlier (``X-Request-Timeout``), so a slow answer comes back as the server's 504 rather
-    than as the client's own timeout. ``retries`` is how many times an answer 503 or 429 is asked
-    again, after the server's ``Retry-After`` (else 0.5 s, doubled each time), waiting at most
-    ``max_retry_wait`` seconds in all; 0 turns retrying off."""
+    than as the client's own timeout. ``retries`` is how many times an answer 429, or 503 with a
+    ``Retry-After``, is asked again, after the server's ``Retry-After`` (a 429 without one: 0.5 s,
+    doubled each time), waiting at most ``max_retry_wait`` seconds in all; 0 turns retrying off.
+    The server sends a 503 without ``Retry-After`` when retrying cannot help (a version that
+    failed to load serves only once its files change)."""
 
     def __init__(
         self,
@@ -373,7 +375,7 @@ class Client:
         attempts = 1
         while True:
             response = self._send_once(method, url, path, **kwargs)
-            if not check or response.status_code not in RETRY_STATUSES:
+            if not check or not _worth_retrying(response):
                 break
             if attempts > self.retries:
                 break
@@ -396,7 +398,7 @@ class Client:
             detail = _error_message(method, url, response)
             message = detail
             retry_after = _retry_after(response)
-            if response.status_code in RETRY_STATUSES:
+            if _worth_retrying(response):
                 tried = f"after {attempts} attempts" if attempts > 1 else "not retried"
                 later = f", retry after {retry_after:g} s" if retry_after is not None else ""
                 message += f" ({tried}{later})"
@@ -456,6 +458,12 @@ def _server_deadline(timeout: float | None) -> str | None:
     deadline = min(timeout - min(1.0, timeout / 10), MAX_SERVER_TIMEOUT_S)
     text = f"{deadline:.3f}"
     return text if float(text) > 0 else None
+
+
+def _worth_retrying(response: httpx.Response) -> bool:
+    """A 429, or a 503 that says when to ask again: the server expects to serve by then."""
+    status = response.status_code
+    return status == 429 or (status == 503 and "retry-after" in response.headers)
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -143,7 +143,7 @@ class Batcher:
         n = len(x)
         loop = asyncio.get_running_loop()
         if self._closed:
-            raise NotReady(f"model {self.name} is not accepting requests")
+            raise NotReady(f"model {self.name} is not accepting requests", retry_after=1.0)
         queued = self._queued_rows + self._pending_rows
         if queued and queued + n > self.queue_size:
             queued = self._drop_answered()

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from service.errors import DeadlineExceeded, NotReady
+from service.errors import DeadlineExceeded
 from service.serving.batcher import Batcher
 from service.serving.deadline import EDGE_DEADLINE
 from service.serving.inference import validate
@@ -43,7 +43,7 @@ async def explain(
     Overloaded (503) and DeadlineExceeded (504), as a prediction does.
     """
     if mv.task is None or mv.batcher is None or not mv.available:
-        raise NotReady(f"model {mv.name} version {mv.version} is {mv.state.value}")
+        raise mv.not_ready()
     task = mv.task
     chosen = task.check_target(target)
     x = validate(task, x, min(mv.max_instances, MAX_INSTANCES))

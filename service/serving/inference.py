@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from service.errors import InvalidInput, NotReady
+from service.errors import InvalidInput
 from service.serving.deadline import EDGE_DEADLINE
 from service.serving.model import ModelVersion
 from service.serving.operations import CURRENT
@@ -62,7 +62,7 @@ async def predict(
     among first (a number's ways to split) are observed once chosen.
     """
     if mv.task is None or mv.batcher is None or not mv.available:
-        raise NotReady(f"model {mv.name} version {mv.version} is {mv.state.value}")
+        raise mv.not_ready()
     x = validate(mv.task, x, mv.max_instances)
     if timeout is None and not EDGE_DEADLINE.get():
         timeout = mv.timeout_s

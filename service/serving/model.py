@@ -8,6 +8,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from service.errors import NotReady
 from service.repository.disk import without_host_path
 from service.runtimes.base import ModelRuntime
 from service.serving.batcher import Batcher
@@ -48,6 +49,17 @@ class ModelVersion:
     @property
     def available(self) -> bool:
         return self.state is VersionState.AVAILABLE
+
+    @property
+    def settling(self) -> bool:
+        """Loading or unloading: it, or the version taking its place, serves shortly."""
+        return self.state in (VersionState.LOADING, VersionState.UNLOADING)
+
+    def not_ready(self, why: str = "") -> NotReady:
+        """The 503 for a request this version cannot serve, with ``Retry-After`` only while it is
+        settling: a failed version serves again only once its files change."""
+        message = f"model {self.name} version {self.version} is {self.state.value}{why}"
+        return NotReady(message, retry_after=1.0 if self.settling else None)
 
     @property
     def accuracy(self) -> float | None:

@@ -465,7 +465,7 @@ class ModelRegistry:
         mv = self.lookup(name, version)
         if not mv.available:
             why = f": {mv.reason}" if mv.reason else ""
-            raise NotReady(f"model {name} version {mv.version} is {mv.state.value}{why}")
+            raise mv.not_ready(why)
         return mv
 
     def lookup(self, name: str, version: int | str | None = None) -> ModelVersion:
@@ -483,7 +483,10 @@ class ModelRegistry:
             if default is None:
                 if self._taken_out(name):  # on purpose, until loaded again: not "retry later"
                     raise NotFound(self._why_not_ready(name))
-                raise NotReady(self._why_not_ready(name))
+                settling = any(mv.settling for mv in self.versions(name)) or any(
+                    queued == name for queued, _ in self._queued
+                )
+                raise NotReady(self._why_not_ready(name), retry_after=1.0 if settling else None)
             return self._versions[name][default]
         number = parse_version(version)
         label = None
@@ -511,7 +514,7 @@ class ModelRegistry:
             if (name, number) in self._queued:  # a sync loads its model's versions one by one
                 raise NotReady(
                     f"version {number} of model {name} is being loaded: retry shortly",
-                    headers={"Retry-After": "1"},
+                    retry_after=1.0,
                 )
             raise NotFound(self._why_not_served(name, number, label))
         return mv

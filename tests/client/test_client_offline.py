@@ -473,12 +473,22 @@ def test_overloaded_answers_are_retried_after_retry_after(
     assert "after 2 attempts, retry after 2 s" in info.value.message
     assert waits == [2.0] and len(server.requests) == 2
 
-    # no Retry-After: a short growing pause; a wait beyond max_retry_wait is not waited
+    # a 429 without Retry-After: a short growing pause; a wait beyond max_retry_wait is not waited
     waits.clear()
-    server = Recorder(httpx.Response(503, json={"error": "loading"}))
+    server = Recorder(httpx.Response(429, json={"error": "slow down"}))
     with server.client(retries=5, max_retry_wait=2.0) as client, pytest.raises(ClientError):
         client.models()
     assert waits == [0.5, 1.0] and len(server.requests) == 3
+
+    # a 503 without Retry-After (a version that failed to load) cannot get better by waiting
+    waits.clear()
+    failed = "model mnist version 3 is failed: golden outputs differ"
+    server = Recorder(httpx.Response(503, json={"error": failed}))
+    with server.client(retries=5) as client, pytest.raises(ClientError) as info:
+        client.models()
+    assert (info.value.status_code, info.value.retry_after) == (503, None)
+    assert info.value.message.endswith(failed) and "retried" not in info.value.message
+    assert waits == [] and len(server.requests) == 1
     waits.clear()
     server = Recorder(httpx.Response(503, json={"error": "x"}, headers={"Retry-After": "60"}))
     with server.client() as client, pytest.raises(ClientError, match="not retried"):
@@ -486,7 +496,7 @@ def test_overloaded_answers_are_retried_after_retry_after(
     assert waits == [] and len(server.requests) == 1
 
     # off on request, and never for a readiness probe, which wants the 503 itself
-    server = Recorder(httpx.Response(503, json={"error": "loading"}))
+    server = Recorder(httpx.Response(503, json={"error": "loading"}, headers={"Retry-After": "1"}))
     with server.client(retries=0) as client, pytest.raises(ClientError):
         client.models()
     with server.client() as client:

@@ -126,10 +126,19 @@ async def test_resolve_errors(tiny_repo: Path) -> None:
             registry.resolve("mnist", 9)
         with pytest.raises(NotFound):
             registry.resolve("mnist", "-1")
-        with pytest.raises(NotReady, match="checksum"):
+        # failed: no Retry-After, since asking again cannot help until the files change
+        with pytest.raises(NotReady, match="checksum") as info:
             registry.resolve("broken")
-        with pytest.raises(NotReady, match="failed"):
+        assert info.value.headers == {}
+        with pytest.raises(NotReady, match="failed") as info:
             registry.resolve("broken", 1)
+        assert info.value.headers == {}
+        mv = registry.versions("mnist")[0]
+        mv.state = VersionState.LOADING  # loading (a reload): it serves again shortly
+        with pytest.raises(NotReady, match="version 1 is loading") as info:
+            registry.resolve("mnist", 1)
+        assert info.value.headers == {"Retry-After": "1"}
+        mv.state = VersionState.AVAILABLE
     finally:
         await registry.stop()
 
