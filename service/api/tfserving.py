@@ -21,6 +21,7 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import Response
+from starlette.convertors import StringConvertor, register_url_convertor
 
 from service.api.common import (
     JSONBytesResponse,
@@ -74,6 +75,17 @@ _PREDICT_BODY: dict[str, Any] = {
 # --- predict / classify / regress ---------------------------------------------------------------
 # Registered before the GET routes: an OPTIONS or wrong-method request on a ":verb" URL then
 # reports the POST route's Allow header. Starlette matches "{name}:{verb}" within one segment.
+VERBS = ("predict", "classify", "regress", "explain")
+
+
+class _SegmentPart(StringConvertor):
+    """Either side of a segment's ":", possibly empty: ``mnist:`` or ``:predict`` then reach the
+    POST route (and its 404 naming what is missing), not the GET status route's 405."""
+
+    regex = "[^/]*"
+
+
+register_url_convertor("part", _SegmentPart())
 _POST_DOC: dict[str, Any] = {
     "responses": error_responses(400, 404, 413, 415, 422, 503, 504),
     "openapi_extra": _PREDICT_BODY,
@@ -81,7 +93,7 @@ _POST_DOC: dict[str, Any] = {
 
 
 @router.post(
-    "/models/{name}:{verb}",
+    "/models/{name:part}:{verb:part}",
     summary="TF Serving :predict, :classify, :regress or :explain with the default version",
     **_POST_DOC,
 )
@@ -92,7 +104,7 @@ async def call_default(name: str, verb: str, request: Request) -> Response:
 
 
 @router.post(
-    "/models/{name}/versions/{version}:{verb}",
+    "/models/{name}/versions/{version:part}:{verb:part}",
     summary="TF Serving :predict, :classify, :regress or :explain with one version",
     **_POST_DOC,
 )
@@ -104,7 +116,7 @@ async def call_version(name: str, version: str, verb: str, request: Request) -> 
 
 
 @router.post(
-    "/models/{name}/labels/{label}:{verb}",
+    "/models/{name}/labels/{label:part}:{verb:part}",
     summary="TF Serving :predict, :classify, :regress or :explain with a labelled version",
     **_POST_DOC,
 )
@@ -127,10 +139,8 @@ async def _call(
         raise BadRequest(
             f"model {name} is a classifier and has no regress signature; use :predict or :classify"
         )
-    if verb not in ("predict", "classify", "explain"):
-        raise NotFound(
-            f"unknown method :{verb[:40]}; use :predict, :classify, :regress or :explain"
-        )
+    if verb not in VERBS:
+        raise NotFound(_unknown_verb(verb))
     note_model(request, mv.name, mv.version)
     check_tensor_content_type(request, binary=False)
     body = await read_body(request, get_settings(request).max_body_bytes)
@@ -212,11 +222,20 @@ def _version_status(
     ]
 
 
+def _unknown_verb(verb: str) -> str:
+    said = f"unknown method :{verb[:40]}" if verb else "no method after ':'"
+    return f"{said}; use " + ", ".join(f":{v}" for v in VERBS[:-1]) + f" or :{VERBS[-1]}"
+
+
 def _refuse_verb_url(segment: str, request: Request) -> None:
-    """405 for a GET of a ``:verb`` URL. The status routes match a whole segment, so
-    ``/models/pima:predict`` reaches them with ``name="pima:predict"`` and would be a 404
-    "no such model", where every other method gets the POST route's 405."""
+    """405 for a GET of a ``:verb`` URL, 404 for an unknown verb as a POST gets. The status
+    routes match a whole segment, so ``/models/pima:predict`` reaches them with
+    ``name="pima:predict"`` and would be a 404 "no such model", where every other method gets the
+    POST route's 405."""
     if ":" in segment:
+        verb = segment.rpartition(":")[2]
+        if verb not in VERBS:
+            raise NotFound(_unknown_verb(verb))
         raise MethodNotAllowed("POST", request.method, request.url.path)
 
 

@@ -276,7 +276,7 @@ class Edge:
         seconds: float,
         request_id: str,
     ) -> None:
-        route = getattr(scope.get("route"), "path", "")
+        route = getattr(scope.get("route"), "path_format", "")  # the template: no convertors
         model, version = state.get("model"), state.get("model_version")
         if model is None:  # failed before the model was resolved: use the (checked) URL
             params = scope.get("path_params") or {}

@@ -111,7 +111,7 @@ def _entry(app: FastAPI, context: RouteContext) -> RouteEntry:
             hot = fast
         methods = frozenset(context.methods or ())
         return RouteEntry(
-            context.path or route.path,
+            context.path_format or route.path_format,  # the template, without convertors
             methods,
             kind,
             protocol_of(route),

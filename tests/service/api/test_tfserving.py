@@ -214,3 +214,24 @@ async def test_allow_header_of_verb_urls(dialect_client: httpx.AsyncClient) -> N
         assert r.json() == {"error": f"method GET is not allowed on {path}: use POST"}
     r = await dialect_client.put("/v1/models/pima:predict", json={})
     assert r.status_code == 405 and "POST" in r.headers["allow"]
+
+
+async def test_a_verb_url_missing_its_verb_or_name_is_404_whatever_the_method(
+    dialect_client: httpx.AsyncClient,
+) -> None:
+    """GET and POST agree: a missing or unknown verb is named, never "use POST" to a GET and
+    "use GET" to a POST of the same URL."""
+    for path in (
+        "/v1/models/pima:",
+        "/v1/models/pima/versions/1:",
+        "/v1/models/pima/labels/baseline:",
+        "/v1/models/pima:infer",
+    ):
+        said = "no method after ':'" if path.endswith(":") else "unknown method :infer"
+        for method in ("GET", "POST"):
+            r = await dialect_client.request(method, path, json={"instances": [PIMA_ROW]})
+            assert r.status_code == 404, (method, path, r.text)
+            assert r.json()["error"].startswith(said), r.text
+            assert r.json()["error"].endswith("use :predict, :classify, :regress or :explain")
+    r = await dialect_client.post("/v1/models/:predict", json={"instances": [PIMA_ROW]})
+    assert r.status_code == 404 and "model not found" in r.json()["error"], r.text

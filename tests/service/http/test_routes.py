@@ -63,7 +63,7 @@ def test_every_route_of_the_app_has_a_kind() -> None:
     table = RouteTable.of_app(app)
     contexts = list(iter_route_contexts(app.routes))
     assert len(table.entries) == len(contexts) > 30
-    assert [e.path for e in table.entries] == [c.path for c in contexts]
+    assert [e.path for e in table.entries] == [c.path_format for c in contexts]
     assert {e.path for e in table.entries} >= DOCS
     assert all(e.kind is RouteKind.READ for e in table.entries if e.path in DOCS)
     kinds = {e.kind for e in table.entries}
@@ -78,12 +78,12 @@ def test_every_prediction_route_is_hot_and_only_those() -> None:
     table = RouteTable.of_app(app)
     predictions = table.of_kind(RouteKind.PREDICTION)
     declared = {
-        (route.path, route.endpoint)
+        (route.path_format, route.endpoint)
         for router in (own.router, tfserving.router, v2.router, operations.router)
         for route in router.routes
         if isinstance(route, APIRoute)
         and "POST" in (route.methods or ())
-        and PREDICTION_PATH.search(route.path)
+        and PREDICTION_PATH.search(route.path_format)
     }
     assert {(e.path, e.route.endpoint) for e in predictions} == declared  # type: ignore[attr-defined]
     assert {e.protocol for e in predictions} == {"own", "tfserving", "v2"}
