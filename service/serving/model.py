@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from service.serving.tasks import Task
 
 # metadata keys too large for status/metadata responses
 LARGE_METADATA_KEYS = ("golden",)
+_SERIALS = itertools.count(1)
 
 
 class VersionState(StrEnum):
@@ -34,6 +36,9 @@ class ModelVersion:
     path: Path
     state: VersionState = VersionState.LOADING
     reason: str | None = None
+    # Tells this load from another under the same number (a version deleted and republished):
+    # what was recorded about one must not be credited to the other.
+    serial: int = field(default_factory=lambda: next(_SERIALS))
     fingerprint: tuple[int, int] | None = None
     refused: bool = False  # failed because a file could not be read: tried again at each rescan
     changed_on_disk: tuple[int, int] | None = None  # a later metadata.json fingerprint, warned of

@@ -78,6 +78,8 @@ class Operations:
         self.drift_min_rows = s.drift_min_rows
         self.drift: dict[tuple[str, int], DriftWindow | None] = {}  # None: no reference
         self.drift_problems: dict[tuple[str, int], str] = {}
+        # the ModelVersion.serial whose windows are kept under each model and version
+        self._owners: dict[tuple[str, int], int] = {}
         self._drift_queue: deque[tuple[ModelVersion, np.ndarray, np.ndarray]] = deque()
         self._drift_bytes = 0
         self.drift_dropped = 0  # rows
@@ -97,7 +99,8 @@ class Operations:
     def start(self) -> None:
         if self.shadow is not None:
             self.shadow.check_targets()
-        if self._thread is None and (self.payload is not None or self.drift_window > 0):
+        # feedback and shadow need it too: it forgets what versions no longer served left behind
+        if self._thread is None and self.enabled:
             self._stop.clear()
             self._thread = threading.Thread(target=self._worker, name="operations", daemon=True)
             self._thread.start()
@@ -125,7 +128,11 @@ class Operations:
             self._process_drift()
             registry = self.registry
             self.forget(
-                {(n, mv.version) for n in registry.model_names() for mv in registry.versions(n)}
+                {
+                    (n, mv.version): mv.serial
+                    for n in registry.model_names()
+                    for mv in registry.versions(n)
+                }
             )
         except Exception:
             log.exception("operations round failed")
@@ -142,7 +149,7 @@ class Operations:
                 fields = mv.task.record_fields if mv.task is not None else None
                 payload.capture(request_id, mv.name, mv.version, fields, x, out)
             if self.pending is not None and request_id:
-                self.pending.remember(request_id, mv.name, mv.version, out)
+                self.pending.remember(request_id, mv.name, mv.version, mv.serial, out)
             if self.drift_window > 0:
                 size = x.nbytes + out.nbytes
                 with self._drift_lock:
@@ -192,6 +199,12 @@ class Operations:
                     raise Gone(
                         f"{where}request id {rid[:128]!r}: version {entry.version} of {model}, "
                         "which answered it, is no longer served"
+                    )
+                if mv.serial != entry.serial:
+                    raise Gone(
+                        f"{where}request id {rid[:128]!r}: version {entry.version} of {model} "
+                        "was published again since it answered: the label would be credited "
+                        "to another model"
                     )
                 checked.append((mv, entry, self._labels(mv, item, len(entry.probs), where)))
         except Exception:  # a refusal (ServeError) or a bug: the labels wait as they were
@@ -247,6 +260,7 @@ class Operations:
 
     def _quality_window(self, mv: ModelVersion) -> QualityWindow:
         key = (mv.name, mv.version)
+        self._own(mv)
         window = self.quality.get(key)
         if window is None:
             assert mv.task is not None
@@ -257,6 +271,7 @@ class Operations:
         return window
 
     def quality_report(self, mv: ModelVersion) -> dict[str, Any]:
+        self._own(mv)
         window = self.quality.get((mv.name, mv.version))
         metrics = window.metrics() if window is not None else None
         report: dict[str, Any] = {
@@ -278,6 +293,7 @@ class Operations:
     # --- drift ----------------------------------------------------------------------------------
     def _drift_window_for(self, mv: ModelVersion) -> DriftWindow | None:
         key = (mv.name, mv.version)
+        self._own(mv)
         if key in self.drift:
             return self.drift[key]
         with self._drift_lock:  # the thread and a GET may both be first
@@ -358,18 +374,45 @@ class Operations:
         report["queue_dropped_rows"] = self.drift_dropped
         return report
 
-    def forget(self, keys: set[tuple[str, int]]) -> None:
-        """Drop the windows and shadow counts of versions no longer registered (bounded by
-        served versions; a version republished under the same number starts afresh)."""
+    def _own(self, mv: ModelVersion) -> None:
+        """Make the windows kept under ``mv``'s number its own: a republished version's start
+        afresh at once, not at the next round's :meth:`forget`."""
+        key = (mv.name, mv.version)
+        owner = self._owners.get(key)
+        if owner != mv.serial:
+            if owner is not None:
+                self._drop({key})
+            self._owners[key] = mv.serial
+
+    def forget(self, served: dict[tuple[str, int], int]) -> None:
+        """Drop the windows and shadow counts of versions no longer registered, or registered
+        again since (``served``: model and version -> the serial of its ModelVersion). Bounded by
+        served versions; a version republished under the same number starts afresh."""
         shadow = self.shadow
-        tables: list[dict[tuple[str, int], Any]] = [self.quality, self.drift]
+        keys: set[tuple[str, int]] = set(self.quality) | set(self.drift)
         if shadow is not None:
-            tables.append(shadow.no_target)
-        for table in tables:
-            for key in list(table):
-                if key not in keys:
-                    table.pop(key, None)
+            keys |= set(shadow.no_target) | {(n, v) for n, v, _ in shadow.stats}
+            keys |= {(n, v) for n, _, v in shadow.stats}
+        keys |= set(self._owners)
+        stale = {
+            key
+            for key in keys
+            if key not in served or self._owners.get(key, served[key]) != served[key]
+        }
+        if stale:
+            self._drop(stale)
+
+    def _drop(self, keys: set[tuple[str, int]]) -> None:
+        shadow = self.shadow
+        with self._drift_lock:
+            for key in keys:
+                self.quality.pop(key, None)
+                self.drift.pop(key, None)
+                self.drift_problems.pop(key, None)
+                self._owners.pop(key, None)
+                if shadow is not None:
+                    shadow.no_target.pop(key, None)
         if shadow is not None:  # keyed by (model, version, the shadow's version)
             for pair in list(shadow.stats):
-                if (pair[0], pair[1]) not in keys or (pair[0], pair[2]) not in keys:
+                if (pair[0], pair[1]) in keys or (pair[0], pair[2]) in keys:
                     shadow.stats.pop(pair, None)

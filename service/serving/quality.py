@@ -27,6 +27,7 @@ GONE_REASONS = ("expired", "already labelled", "its prediction had too many rows
 class PendingEntry:
     model: str
     version: int
+    serial: int  # the ModelVersion that answered (a number may be republished meanwhile)
     probs: np.ndarray  # (n, *output_shape) float32, as answered
     at: float
 
@@ -54,7 +55,9 @@ class Pending:
     def __len__(self) -> int:
         return len(self._items)
 
-    def remember(self, request_id: str, model: str, version: int, probs: np.ndarray) -> None:
+    def remember(
+        self, request_id: str, model: str, version: int, serial: int, probs: np.ndarray
+    ) -> None:
         n = len(probs)
         if n > self.max_rows:  # its id still answers 410 with the reason, not 404 "unknown"
             old = self._items.pop(request_id, None)
@@ -66,7 +69,7 @@ class Pending:
         old = self._items.pop(request_id, None)
         if old is not None:
             self.rows -= len(old.probs)
-        self._items[request_id] = PendingEntry(model, version, probs.copy(), now)
+        self._items[request_id] = PendingEntry(model, version, serial, probs.copy(), now)
         self.rows += n
         self._expire(now)
 

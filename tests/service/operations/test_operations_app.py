@@ -230,12 +230,12 @@ async def test_a_feedback_list_is_all_or_nothing(tiny_repo: Path) -> None:
         r = await client.post("/models/pima/feedback", json=items)  # the same labels, fixed
         assert r.status_code == 200 and r.json() == {"recorded": 3}
         # a prediction of a version no longer served: gone, and said so
-        app.state.operations.pending.remember("old", "pima", 99, np.zeros((1, 1), np.float32))
+        app.state.operations.pending.remember("old", "pima", 99, 0, np.zeros((1, 1), np.float32))
         r = await client.post("/models/pima/feedback", json={"request_id": "old", "label": 1})
         assert r.status_code == 410 and "version 99 of pima" in r.json()["error"]
         # and one whose number now names a version that failed to load (republished broken):
         # its record has no task to read the label with
-        app.state.operations.pending.remember("swapped", "pima", 1, np.zeros((1, 1), np.float32))
+        app.state.operations.pending.remember("swapped", "pima", 1, 0, np.zeros((1, 1), np.float32))
         registry = app.state.registry
         failed = SimpleNamespace(name="pima", version=1, task=None)
         with patch.object(registry, "lookup", lambda name, version=None: failed):
@@ -243,6 +243,50 @@ async def test_a_feedback_list_is_all_or_nothing(tiny_repo: Path) -> None:
                 "/models/pima/feedback", json={"request_id": "swapped", "label": 1}
             )
         assert r.status_code == 410 and "version 1 of pima" in r.json()["error"], r.text
+
+
+async def test_a_label_for_a_version_loaded_again_since_is_gone(tiny_repo: Path) -> None:
+    """A number unloaded and loaded again (or deleted and republished) is another load: the
+    label of what the first one answered must not land in the second one's quality."""
+    async with serve(tiny_repo, models=["mnist"], version_policy="all", feedback_window=100) as (
+        app,
+        client,
+    ):
+        r = await client.post("/models/mnist/versions/1/predict", json={"instances": images(1)})
+        rid = r.headers["x-request-id"]
+        registry = app.state.registry
+        await registry.unload("mnist", 1)
+        await registry.load("mnist", 1)
+        r = await client.post("/models/mnist/feedback", json={"request_id": rid, "label": 3})
+        assert r.status_code == 410 and "was published again" in r.json()["error"], r.text
+        quality = (await client.get("/models/mnist/versions/1/quality")).json()["quality"]
+        assert quality is None
+
+
+async def test_with_feedback_alone_a_version_gone_leaves_no_quality_behind(
+    tiny_repo: Path,
+) -> None:
+    async with serve(tiny_repo, models=["mnist"], version_policy="all", feedback_window=100) as (
+        app,
+        client,
+    ):
+        r = await client.post("/models/mnist/versions/1/predict", json={"instances": images(1)})
+        body = {"request_id": r.headers["x-request-id"], "label": 3}
+        assert (await client.post("/models/mnist/feedback", json=body)).status_code == 200
+        assert (
+            'serve_quality_window_rows{model="mnist",version="1"}'
+            in (await client.get("/metrics")).text
+        )
+        await app.state.registry.unload("mnist", 1)
+        for _ in range(50):  # the operations thread forgets it within a round or two
+            if (
+                'serve_quality_window_rows{model="mnist",version="1"}'
+                not in (await client.get("/metrics")).text
+            ):
+                break
+            await asyncio.sleep(0.1)
+        metrics = (await client.get("/metrics")).text
+        assert 'serve_quality_window_rows{model="mnist",version="1"}' not in metrics
 
 
 async def test_feedback_needs_the_api_key(tiny_repo: Path) -> None:

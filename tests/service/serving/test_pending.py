@@ -25,9 +25,9 @@ def test_a_refused_label_does_not_let_its_prediction_outlive_the_ttl(
     monkeypatch.setattr(quality.time, "monotonic", clock)
     pending = Pending(max_rows=100, ttl_s=6.0)
     probs = np.zeros((1, 10), np.float32)
-    pending.remember("a", "mnist", 1, probs)
+    pending.remember("a", "mnist", 1, 7, probs)
     clock.now += 4
-    pending.remember("b", "mnist", 1, probs)
+    pending.remember("b", "mnist", 1, 7, probs)
     pending.put_back("a", pending.take("a"))  # a label refused: "a" now stands behind "b"
     clock.now += 3  # "a" is 7 s old, "b" 3 s
     with pytest.raises(GoneRequest, match="expired"):
@@ -39,8 +39,8 @@ def test_a_refused_label_does_not_let_its_prediction_outlive_the_ttl(
 
 def test_a_prediction_too_large_to_keep_answers_gone_with_why() -> None:
     pending = Pending(max_rows=4, ttl_s=60.0)
-    pending.remember("a", "mnist", 1, np.zeros((2, 10), np.float32))
-    pending.remember("a", "mnist", 1, np.zeros((5, 10), np.float32))  # a retry, too large now
+    pending.remember("a", "mnist", 1, 7, np.zeros((2, 10), np.float32))
+    pending.remember("a", "mnist", 1, 7, np.zeros((5, 10), np.float32))  # a retry, too large now
     with pytest.raises(GoneRequest, match="too many rows"):
         pending.take("a")
     assert pending.rows == 0 and len(pending) == 0
