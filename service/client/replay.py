@@ -2,7 +2,9 @@
 report the answers that differ from the logged ones.
 
 Each line's inputs go to the TF Serving predict route of the same model and version (or
-``--version``), in requests of up to ``--batch`` lines of that model and version; the answer's
+``--version``), lines of that model and version merged into requests of at most ``--batch``
+instances (a line with more goes alone; a merged request the server refuses, over its own limit
+or for one bad line, is sent again line by line); the answer's
 probabilities are compared with the logged ones (``--atol``, and the predicted class). Lines whose
 inputs were redacted cannot be sent and are counted as skipped; a line that is not a JSON object
 (cut by a crash, or still being written) is counted as unreadable, with its number, and the rest
@@ -88,6 +90,11 @@ def lines_at_start(fh: IO[bytes], size: int) -> Iterator[str]:
         yield piece.decode("utf-8", errors="replace")
 
 
+# Refusals that may concern one line of a merged request, or the merging itself (a request over
+# the server's instance or body limit); any other is the same for every line of the group.
+_PER_LINE = frozenset({413, 422})
+
+
 class _Unreachable(Exception):
     """Nothing answers at the server's address: every further request would fail the same way."""
 
@@ -108,11 +115,17 @@ def replay(
     """Send every replayable record and compare; ``client`` has the server's base URL."""
     result = ReplayResult()
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    rows: dict[tuple[str, str], int] = {}
 
     def flush(key: tuple[str, str]) -> None:
         group = groups.pop(key, [])
-        if not group:
-            return
+        rows.pop(key, None)
+        if group and not send(key, group) and len(group) > 1:
+            for rec in group:  # each line on its own: one bad line, or a limit, fails alone
+                send(key, [rec])
+
+    def send(key: tuple[str, str], group: list[dict[str, Any]]) -> bool:
+        """Whether the server answered; a refusal of a merged group is left to the caller."""
         model, target = key
         instances = [inst for rec in group for inst in rec["inputs"]]
         route = "versions" if target.isdigit() else "labels"  # a label ("baseline") by name
@@ -120,6 +133,8 @@ def replay(
             response = client.post(
                 f"/v1/models/{model}/{route}/{target}:predict", json={"instances": instances}
             )
+            if response.status_code in _PER_LINE and len(group) > 1:
+                return False
             if response.status_code >= 400:
                 status = f"{response.status_code} {response.reason_phrase}"
                 raise ValueError(f"{status}: {_error(response)}")
@@ -133,7 +148,7 @@ def replay(
             result.failed += len(group)
             for rec in group:
                 result.failures.append({"request_id": rec.get("request_id"), "error": str(exc)})
-            return
+            return True
         offset = 0
         for rec in group:
             n = len(rec["inputs"])
@@ -155,6 +170,7 @@ def replay(
                         "same_class": classes,
                     }
                 )
+        return True
 
     try:
         for rec in records:
@@ -162,8 +178,12 @@ def replay(
                 result.skipped += 1
                 continue
             key = (str(rec["model"]), str(version or rec["version"]))
+            n = len(rec["inputs"])
+            if rows.get(key, 0) + n > batch:  # merged, never past --batch (alone it may be)
+                flush(key)
             groups.setdefault(key, []).append(rec)
-            if sum(len(r["inputs"]) for r in groups[key]) >= batch:
+            rows[key] = rows.get(key, 0) + n
+            if rows[key] >= batch:
                 flush(key)
         for key in list(groups):
             flush(key)

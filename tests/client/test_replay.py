@@ -147,3 +147,30 @@ def test_a_server_that_is_down_stops_the_replay_with_one_message(
     assert "Stopped at the first request that could not connect" in err
     text = out.getvalue()
     assert "sent 0," in text and "failed 1," in text and "Connection refused" not in text
+
+
+def test_merged_requests_stay_within_the_batch_and_a_refusal_falls_back_to_single_lines() -> None:
+    """A server whose instance limit is below --batch, and a bad line among good ones: every
+    good line is still replayed, and only the bad one fails, with the server's message."""
+    sizes: list[int] = []
+
+    def limited(request: httpx.Request) -> httpx.Response:
+        instances = json.loads(request.content)["instances"]
+        sizes.append(len(instances))
+        if len(instances) > 3:
+            return httpx.Response(422, json={"error": "too many instances: at most 3"})
+        if any(row[0] < 0 for row in instances):
+            return httpx.Response(422, json={"error": "instances[0]: negative"})
+        return httpx.Response(200, json={"predictions": [[0.25]] * len(instances)})
+
+    log = [line(f"r{i}", "pima", [[0.25]]) for i in range(5)]
+    log.insert(2, json.dumps({**json.loads(log[0]), "request_id": "bad", "inputs": [[-1.0] * 8]}))
+    log.append(line("big", "pima", [[0.25]] * 5))  # more rows than --batch: sent alone
+    with httpx.Client(transport=httpx.MockTransport(limited), base_url="http://s") as client:
+        result = replay(read_log(log), client, batch=4)
+    assert max(sizes[:2]) == 4 and 5 in sizes  # merged up to 4 rows, never past; big alone
+    assert (result.sent, result.same, result.failed) == (5, 5, 2)
+    assert {f["request_id"]: f["error"] for f in result.failures} == {
+        "bad": "422 Unprocessable Entity: instances[0]: negative",
+        "big": "422 Unprocessable Entity: too many instances: at most 3",
+    }
