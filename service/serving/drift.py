@@ -11,7 +11,8 @@ The reference ships in the version folder: ``metadata.drift.file`` names a JSON 
 linear method), ``proportions`` the share of each class, ``rows`` how many training rows they
 come from. Which features a version has is the file's business; the server computes the ones it
 knows: each Pima input feature by name, and for images ``ink_mass``, ``ink_width``,
-``ink_height`` (see :func:`image_features`), and ``predicted_class`` for any classifier.
+``ink_height`` (see :func:`image_features`), and ``predicted_class`` for any classifier. Any
+other is reported with ``"computed": false``, no statistic, and no share of alpha.
 
 Statistics, computed when read over the newest ``window`` rows: the KS statistic against the
 reference CDF (linear between its percentiles, exact at repeated values), with its asymptotic
@@ -213,6 +214,8 @@ class DriftWindow:
         self.min_rows = min_rows
         self.names = [f.name for f in reference.features]
         self._values = np.zeros((len(self.names), size), dtype=np.float64)
+        # features this server computes: a reference may name others, which stay untested
+        self._computed = np.zeros(len(self.names), dtype=bool)
         self._next = 0
         self._count = 0
         self.total = 0
@@ -230,6 +233,7 @@ class DriftWindow:
             for i, column in enumerate(columns):
                 if column is not None:
                     self._values[i, idx] = column[-take:]
+                    self._computed[i] = True
             self._next = int((self._next + take) % self.size)
             self._count = min(self.size, self._count + take)
             self.total += n
@@ -241,14 +245,17 @@ class DriftWindow:
             if self._cached is not None and self._cached[0] == total:
                 return self._cached[1]
             values = self._values[:, :n].copy()
+            computed = self._computed.copy()
         m = self.reference.rows
         n_eff = n * m / (n + m) if n else 0.0
-        per_feature = self.alpha / max(1, len(self.names))
+        per_feature = self.alpha / max(1, int(computed.sum()))
         features: dict[str, Any] = {}
         alarm = False
         for i, ref in enumerate(self.reference.features):
             entry: dict[str, Any] = {"kind": ref.kind, "ks": None, "psi": None, "p_value": None}
-            if n:
+            if n and not computed[i]:
+                entry["computed"] = False
+            elif n:
                 column = values[i]
                 if ref.kind == "continuous":
                     assert ref.quantiles is not None and ref.psi_edges is not None
