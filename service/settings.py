@@ -25,6 +25,19 @@ def split_keys(secret: SecretStr | None) -> list[str]:
     return [k.strip() for k in secret.get_secret_value().split(",") if k.strip()]
 
 
+SHADOW_FORMAT = "expected <model>=<version or label>:<fraction in [0, 1]>, e.g. mnist=baseline:0.1"
+
+
+def shadow_target(spec: str) -> tuple[str, float]:
+    """``"baseline:0.1"`` -> ("baseline", 0.1): a version number or label, and a fraction (spaces
+    around either are not part of it); ValueError otherwise."""
+    target, _, fraction = spec.rpartition(":")
+    value = float(fraction)
+    if not target.strip() or not 0.0 <= value <= 1.0:
+        raise ValueError(f"shadow {spec!r}: {SHADOW_FORMAT}")
+    return target.strip(), value
+
+
 class Settings(BaseSettings):
     """Every knob of the service. Environment variables are ``SERVE_<FIELD>`` (case-insensitive)."""
 
@@ -248,22 +261,28 @@ class Settings(BaseSettings):
         if isinstance(value, str) and value.lstrip().startswith("{"):
             return json.loads(value)
         if isinstance(value, str):
-            pairs = [part.split("=", 1) for part in value.split(",") if part.strip()]
-            return {name.strip(): spec.strip() for name, spec in pairs}
+            pairs: dict[str, str] = {}
+            for part in (p for p in value.split(",") if p.strip()):
+                name, equals, spec = part.partition("=")
+                if not equals:
+                    raise ValueError(f"shadow {part.strip()!r}: {SHADOW_FORMAT}")
+                if name.strip() in pairs:
+                    raise ValueError(f"shadow: model {name.strip()!r} is named twice")
+                pairs[name.strip()] = spec
+            return pairs
         return value
 
     @field_validator("shadow", mode="after")
     @classmethod
     def _shadow_specs(cls, value: dict[str, str]) -> dict[str, str]:
+        out = {}
         for name, spec in value.items():
-            target, _, fraction = spec.rpartition(":")
             try:
-                ok = bool(target) and 0.0 <= float(fraction) <= 1.0
+                target, _ = shadow_target(spec)
             except ValueError:
-                ok = False
-            if not ok:
-                raise ValueError(f"shadow for {name}: {spec!r} is not <version or label>:<0-1>")
-        return value
+                raise ValueError(f"shadow for {name}: {spec!r}: {SHADOW_FORMAT}") from None
+            out[name.strip()] = f"{target}:{spec.rpartition(':')[2].strip()}"
+        return out
 
     @field_validator("api_key", "admin_key", mode="after")
     @classmethod

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from service.serving.quality import predicted_classes
+from service.settings import shadow_target
 
 if TYPE_CHECKING:
     from service.serving.model import ModelVersion
@@ -57,19 +58,10 @@ class ShadowStats:
         }
 
 
-def parse_target(spec: str) -> tuple[str, float]:
-    """``"baseline:0.1"`` -> ("baseline", 0.1): a version number or label, and a fraction."""
-    target, _, fraction = spec.rpartition(":")
-    value = float(fraction)
-    if not target or not 0.0 <= value <= 1.0:
-        raise ValueError(f"shadow {spec!r}: expected <version or label>:<fraction in [0, 1]>")
-    return target, value
-
-
 class Shadow:
     def __init__(self, registry: ModelRegistry, targets: dict[str, str]) -> None:
         self.registry = registry
-        self.targets = {name: parse_target(spec) for name, spec in targets.items()}
+        self.targets = {name: shadow_target(spec) for name, spec in targets.items()}
         self.stats: dict[tuple[str, int, int], ShadowStats] = {}
         # (model, version) -> requests whose shadow target was not served; the models that said so
         self.no_target: dict[tuple[str, int], int] = {}

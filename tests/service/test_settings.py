@@ -29,6 +29,13 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     assert s.log_level == "debug"
 
 
+def test_shadow_pairs_are_read_without_the_spaces_around_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SERVE_SHADOW", " mnist = baseline : 0.1 , pima=2:1")
+    assert Settings().shadow == {"mnist": "baseline:0.1", "pima": "2:1"}
+
+
 def test_settings_defaults_and_validation() -> None:
     s = Settings()
     assert (s.host, s.port, s.version_policy, s.runtime) == ("127.0.0.1", 8000, "latest", "auto")
@@ -48,6 +55,18 @@ def test_settings_defaults_and_validation() -> None:
     [
         ("SERVE_PORT", "abc", "invalid setting SERVE_PORT (--port): Input should be a valid"),
         ("SERVE_SHADOW", "{bad", "invalid setting SERVE_SHADOW"),
+        (
+            "SERVE_SHADOW",
+            "mnist",
+            "invalid setting SERVE_SHADOW (--shadow): Value error, shadow 'mnist': expected "
+            "<model>=<version or label>:<fraction in [0, 1]>",
+        ),
+        (
+            "SERVE_SHADOW",
+            "mnist=baseline:0.1,mnist=1:0.5",
+            "invalid setting SERVE_SHADOW (--shadow): Value error, shadow: model 'mnist' is named "
+            "twice",
+        ),
         ("SERVE_FEEDBACK_WINDOW", "-1", "invalid setting SERVE_FEEDBACK_WINDOW"),
         ("SERVE_QUEUE_SIZE", "2", "invalid settings: Value error, queue_size (2) must be"),
         # an unset shell variable in SERVE_API_KEY=$KEY would turn the check off silently
