@@ -207,8 +207,10 @@ def _version_status(
         versions = [mv for mv in versions if mv.version == number]
         if not versions:
             raise NotFound(f"Could not find version {version} of model {name}")
-    if not versions:
-        raise NotFound(f"Could not find any versions of model {name}")
+    if not versions:  # TF Serving's words, and why (unloaded, still loading, not on disk)
+        raise NotFound(
+            f"Could not find any versions of model {name}: {registry.why_not_ready(name)}"
+        )
     return [
         {
             "version": str(mv.version),

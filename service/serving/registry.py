@@ -482,11 +482,11 @@ class ModelRegistry:
             default = self._defaults.get(name)
             if default is None:
                 if self._taken_out(name):  # on purpose, until loaded again: not "retry later"
-                    raise NotFound(self._why_not_ready(name))
+                    raise NotFound(self.why_not_ready(name))
                 settling = any(mv.settling for mv in self.versions(name)) or any(
                     queued == name for queued, _ in self._queued
                 )
-                raise NotReady(self._why_not_ready(name), retry_after=1.0 if settling else None)
+                raise NotReady(self.why_not_ready(name), retry_after=1.0 if settling else None)
             return self._versions[name][default]
         number = parse_version(version)
         label = None
@@ -545,7 +545,7 @@ class ModelRegistry:
             return f"{missing}: the versions served are {served}"
         return f"{said} {why}" if label else f"version {number} of model {name} {why}"
 
-    def _why_not_ready(self, name: str) -> str:
+    def why_not_ready(self, name: str) -> str:
         versions = self.versions(name)
         if not versions:
             scan = self._scan
@@ -626,7 +626,7 @@ class ModelRegistry:
                 if self._only_unfinished(name):
                     waiting.append(name)
                     continue
-                problems[name] = self._why_not_ready(name)
+                problems[name] = self.why_not_ready(name)
                 continue
             failed = [mv for mv in self.versions(name) if mv.state is VersionState.FAILED]
             missing = self._missing.get(name)
@@ -637,7 +637,7 @@ class ModelRegistry:
                 problems[name] = "; ".join(parts)
         if names and len(waiting) == len(names) and self.started:
             problems["*"] = "no model has a finished version yet: " + ", ".join(
-                self._why_not_ready(name) for name in waiting
+                self.why_not_ready(name) for name in waiting
             )
         return not problems, problems
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 import pytest
 
+from tests.helpers.apps import serve
 from tests.helpers.models import PIMA_ROW
 
 pytestmark = pytest.mark.anyio
@@ -235,3 +237,14 @@ async def test_a_verb_url_missing_its_verb_or_name_is_404_whatever_the_method(
             assert r.json()["error"].endswith("use :predict, :classify, :regress or :explain")
     r = await dialect_client.post("/v1/models/:predict", json={"instances": [PIMA_ROW]})
     assert r.status_code == 404 and "model not found" in r.json()["error"], r.text
+
+
+async def test_status_of_a_model_unloaded_whole_says_so(tiny_repo: Path) -> None:
+    async with serve(tiny_repo, models=["pima"]) as (app, client):
+        await app.state.registry.unload("pima")
+        r = await client.get("/v1/models/pima")
+    assert r.status_code == 404
+    assert r.json()["error"] == (
+        "Could not find any versions of model pima: every version of model pima was unloaded "
+        "by an admin request"
+    )
