@@ -65,6 +65,8 @@ _UNTYPED = ("application/octet-stream",)  # the bytes decide
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
 _EXIF_ORIENTATION = 0x0112
+# A decoder library's words for a damaged file that say nothing to a user, in theirs.
+_DECODER_WORDS = {"could not create decoder object": "the file is cut short or damaged"}
 MAX_SIDE = 16_384  # no camera or screen makes a longer side; a 100000x1 "image" is an attack
 WEBP_CHUNKS = 64  # real files put their image within a few chunks; more is padding or an attack
 
@@ -279,6 +281,7 @@ def _open(
         raise InvalidInput(f"the {fmt} image cannot be decoded: not a valid {fmt} file") from None
     except Exception as exc:  # Pillow raises many types for corrupt files
         reason = str(exc)[:200] or type(exc).__name__
+        reason = _DECODER_WORDS.get(reason, reason)
         raise InvalidInput(f"the {fmt} image cannot be decoded: {reason}") from None
 
 

@@ -166,6 +166,16 @@ def test_webp_is_read_like_png_and_jpeg(to_bytes: ToBytes, lossless: bool) -> No
         decode_image(data, max_pixels=120 * 90 - 1)
 
 
+def test_a_damaged_webp_is_said_to_be_damaged_in_plain_words() -> None:
+    data = _webp(Image.fromarray(np.full((64, 64), 200, np.uint8)), quality=90)
+    for damaged in (data[:40], data[:-10]):
+        with pytest.raises(InvalidInput) as info:
+            decode_image(damaged, max_pixels=LIMIT)
+        assert info.value.message == (
+            "the WEBP image cannot be decoded: the file is cut short or damaged"
+        )
+
+
 def _webp(img: Image.Image, **options: object) -> bytes:
     buffer = io.BytesIO()
     img.save(buffer, "WEBP", **options)
