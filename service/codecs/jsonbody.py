@@ -101,6 +101,30 @@ def parse_json(
     return doc
 
 
+def binary_after_json(body: bytes) -> int | None:
+    """The length of a JSON object that binary data follows, for a request that did not say it
+    (the Inference-Header-Content-Length header); None when the body is not such a request."""
+    try:
+        text = body.decode()
+    except UnicodeDecodeError as exc:
+        end = body.rfind(b"}", 0, exc.start) + 1
+    else:  # all text, as tensor bytes may happen to be: the JSON ends where trailing data starts
+        try:
+            orjson.loads(body)
+            return None
+        except orjson.JSONDecodeError as exc:
+            trailing = len(text[: exc.pos].encode())  # the error counts characters, not bytes
+            if "after document" not in exc.msg or b"binary_data_size" not in body[:trailing]:
+                return None
+            end = body.rfind(b"}", 0, trailing) + 1
+    if end <= 0:
+        return None
+    try:
+        return end if isinstance(orjson.loads(body[:end]), dict) else None
+    except orjson.JSONDecodeError:
+        return None
+
+
 def _refuse(body: bytes, exc: orjson.JSONDecodeError) -> NoReturn:
     """The client error for a body orjson could not parse."""
     found = _non_finite_literal(body)
@@ -123,13 +147,25 @@ def _refuse(body: bytes, exc: orjson.JSONDecodeError) -> NoReturn:
             f"the body is a {kind} image, not JSON (the own API's /predict takes PNG, JPEG "
             "or WebP images)"
         ) from None
+    end = binary_after_json(body)
+    if end is not None:
+        raise BadRequest(
+            f"binary data follows the request's JSON (from byte {end}): binary tensor data is "
+            "the V2 protocol's, POST /v2/models/{name}/infer with Inference-Header-Content-Length"
+        ) from None
+    msg, line, column = exc.msg, exc.lineno, exc.colno
+    if "UTF-8" in msg:  # orjson checks the encoding first and places the error at the start
+        try:
+            body.decode()
+        except UnicodeDecodeError as bad:
+            msg = f"byte 0x{body[bad.start]:02x} is not UTF-8"
+            line = body.count(b"\n", 0, bad.start) + 1
+            column = len(body[body.rfind(b"\n", 0, bad.start) + 1 : bad.start].decode()) + 1
     # "..." where parsing stopped is a shortened example's: orjson calls it a sign without digits
     elided = (
         " (the body holds '...': send every value)" if body[exc.pos :].startswith(b"...") else ""
     )
-    raise BadRequest(
-        f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}{elided}"
-    ) from None
+    raise BadRequest(f"malformed JSON: {msg} at line {line} column {column}{elided}") from None
 
 
 _BOOLEAN_IN_ARRAY = re.compile(rb"[\[,]\s*(?:true|false)")

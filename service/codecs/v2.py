@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import orjson
 
-from service.codecs.jsonbody import parse_json
+from service.codecs.jsonbody import binary_after_json, parse_json
 from service.codecs.tensors import json_numbers, shape_product
 from service.errors import BadRequest, InvalidInput
 
@@ -102,30 +101,6 @@ def split_body(body: bytes, header_length: str | None) -> tuple[memoryview, memo
     return view[:n], view[n:]
 
 
-def _json_length(body: bytes) -> int | None:
-    """The length of a JSON object that binary data follows, for a request that did not say it
-    (the Inference-Header-Content-Length header); None when the body is not such a request."""
-    try:
-        text = body.decode()
-    except UnicodeDecodeError as exc:
-        end = body.rfind(b"}", 0, exc.start) + 1
-    else:  # all text, as tensor bytes may happen to be: the JSON ends where trailing data starts
-        try:
-            orjson.loads(body)
-            return None
-        except orjson.JSONDecodeError as exc:
-            trailing = len(text[: exc.pos].encode())  # the error counts characters, not bytes
-            if "after document" not in exc.msg or b"binary_data_size" not in body[:trailing]:
-                return None
-            end = body.rfind(b"}", 0, trailing) + 1
-    if end <= 0:
-        return None
-    try:
-        return end if isinstance(orjson.loads(body[:end]), dict) else None
-    except orjson.JSONDecodeError:
-        return None
-
-
 def decode_infer_request(body: bytes, header_length: str | None = None) -> InferRequest:
     """Decode a V2 inference request (JSON, or JSON + binary tensor data)."""
     head, binary = split_body(body, header_length)
@@ -133,12 +108,12 @@ def decode_infer_request(body: bytes, header_length: str | None = None) -> Infer
     try:
         doc = parse_json(text, tensor_at=_tensor_at, accept=_float_tensors_only)
     except BadRequest as exc:
-        if header_length is not None and str(exc).startswith("malformed JSON"):
+        if header_length is not None:  # whatever parsing found, the length is the suspect
             raise BadRequest(
                 f"{exc} in the first {len(head)} bytes (Inference-Header-Content-Length); is "
                 "that the JSON part's length?"
             ) from None
-        end = _json_length(body)
+        end = binary_after_json(body)
         if end is None:
             raise
         raise BadRequest(

@@ -36,6 +36,30 @@ def test_parse_json_malformed_is_400_with_position(body: bytes, where: str) -> N
     assert info.value.status_code == 400
 
 
+def test_a_byte_that_is_not_utf8_is_placed_where_it_is() -> None:
+    with pytest.raises(BadRequest) as info:
+        parse_json(b'{"instances":\n  [[1, "\xc3"]]}')
+    assert info.value.message == "malformed JSON: byte 0xc3 is not UTF-8 at line 2 column 9"
+    with pytest.raises(BadRequest) as info:
+        parse_json('{"a": "é", "b": "'.encode() + b"\xff" + b'"}')
+    assert info.value.message == "malformed JSON: byte 0xff is not UTF-8 at line 1 column 18"
+
+
+def test_binary_tensor_data_after_json_names_the_v2_route() -> None:
+    head = (
+        b'{"inputs":[{"name":"x","shape":[1,2],"datatype":"FP32",'
+        b'"parameters":{"binary_data_size":8}}]}'
+    )
+    for data in (b"\x00" * 8, b"\xff\xfe\x00\x00\x80\x3f\x00\x00"):
+        with pytest.raises(BadRequest) as info:
+            parse_json(head + data)
+        assert info.value.message == (
+            f"binary data follows the request's JSON (from byte {len(head)}): binary tensor "
+            "data is the V2 protocol's, POST /v2/models/{name}/infer with "
+            "Inference-Header-Content-Length"
+        )
+
+
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
 def test_parse_json_non_finite_numbers_are_422(literal: str) -> None:
     body = f'{{"instances": [[0.5, {literal}]]}}'.encode()
