@@ -95,6 +95,7 @@ SEVERAL_EDGE_SLIVER = 0.3  # a piece on the picture's edge narrower than this (o
 FRAME_CONTENT = 0.35
 FRAME_INSIDE = 0.9
 FRAME_NEAR = 0.25  # a touching frame's inside edge: at most this share of it is writing
+FRAME_HUG = 0.5  # ... and at most this share of the writing lies within a stroke's width of it
 # lines across a frame are looked at away from the edges of its box, this percent on each side
 FRAME_MARGIN_PCT = 15
 FRAME_SPECK = 0.02  # a piece smaller than this share of the frame's ink is a speck, left alone
@@ -887,8 +888,8 @@ def _peeled(comp: Components, outer: int, mask: np.ndarray) -> np.ndarray | None
     """A frame the writing touches, which labelling cannot tell from it: the outermost band of
     the biggest piece, as thick as its strokes where lines across meet it first, when that band
     is closed and what it leaves inside is as tall as a digit in a frame (a 0, 6 or 8 leaves at
-    most a crossing). Returns the pixels to drop (the band, widened by its anti-aliased edge),
-    or None."""
+    most a crossing) and stands clear of the band (a 0 gone round twice leaves its inner stroke
+    along it). Returns the pixels to drop (the band, widened by its anti-aliased edge), or None."""
     keep = np.zeros(comp.n, bool)
     keep[outer] = True
     piece = comp.mask(keep, mask.shape)
@@ -914,10 +915,17 @@ def _peeled(comp: Components, outer: int, mask: np.ndarray) -> np.ndarray | None
     hole = filled(band) & ~band
     if np.count_nonzero(inner & hole) < FRAME_INSIDE * np.count_nonzero(inner):
         return None
+    # a digit in a frame stands clear of it but where it touches; what is left of a 0 whose
+    # stroke doubles back inside its ring is that inner stroke, lying along the band
+    near = band
+    for _ in range(thickness):
+        near = dilate(near)
+    if np.count_nonzero(near & inner) > FRAME_HUG * np.count_nonzero(inner):
+        return None
     # a frame's inside edge faces paper but where the writing touches it; the inner contour
     # of an outlined digit, or what is left of a 0, 6 or 8, runs along it
-    zone = band
-    for _ in range(2 * thickness + 1):
+    zone = near
+    for _ in range(thickness + 1):
         zone = dilate(zone)
     zone &= hole
     if np.count_nonzero(zone & inner) > FRAME_NEAR * np.count_nonzero(zone):

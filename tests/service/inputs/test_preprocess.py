@@ -539,6 +539,27 @@ def test_digits_made_of_rings_are_no_frame(ellipses: list[list[int]]) -> None:
     assert np.array_equal(_without_frame(ink), ink)
 
 
+@pytest.mark.parametrize(
+    ("box", "start", "end"),
+    [
+        ([40, 20, 160, 180], 120, 260),
+        ([42, 20, 158, 180], 130, 270),
+        ([44, 28, 156, 180], 140, 260),
+    ],
+)
+def test_a_0_whose_stroke_doubles_back_inside_its_ring_is_no_frame(
+    box: list[int], start: int, end: int
+) -> None:
+    """A 0 drawn on past where it started, the second stroke inside the first: peeled off as
+    a frame, the ring left that inner stroke alone, a sliver along it read "1"."""
+    img = Image.new("F", (200, 200), 0.0)
+    draw = ImageDraw.Draw(img)
+    draw.ellipse([30, 20, 170, 180], outline=1.0, width=8)
+    draw.arc(box, start, end, fill=1.0, width=8)
+    ink = np.asarray(img, np.float32)
+    assert np.array_equal(_without_frame(ink), ink)
+
+
 @pytest.mark.parametrize("x", [70, 85, 100, 115, 130])
 @pytest.mark.parametrize("speck", [False, True])
 def test_a_thin_stroke_anywhere_in_a_frame_is_found_and_the_frame_dropped(
