@@ -23,7 +23,15 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from service.client.client import API_KEY_ENV, DEFAULT_URL, URL_ENV, Client, ClientError
+from service.client.client import (
+    API_KEY_ENV,
+    DEFAULT_URL,
+    MAX_TIMEOUT_S,
+    URL_ENV,
+    Client,
+    ClientError,
+    url_problem,
+)
 
 PIMA_FEATURES: dict[str, str] = {
     "pregnant": "number of pregnancies",
@@ -83,9 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--csv", metavar="FILE", help="pima: CSV of records with a header row")
     parser.add_argument("--json", action="store_true", help="print the server's JSON answer")
-    parser.add_argument(
-        "--url", type=server_url, default=os.environ.get(URL_ENV, DEFAULT_URL), help="server URL"
-    )
+    parser.add_argument("--url", type=server_url, help=f"server URL (default ${URL_ENV})")
     parser.add_argument(
         "--api-key",
         default=os.environ.get(API_KEY_ENV),
@@ -113,12 +119,22 @@ def finite_float(text: str) -> float:
 
 def server_url(text: str) -> str:
     """An argparse type: an http(s) URL with a host."""
-    scheme, sep, rest = text.partition("://")
-    if not sep or scheme.lower() not in ("http", "https") or not rest.split("/")[0]:
-        raise argparse.ArgumentTypeError(
-            f"not a server URL: {text!r} (expected http://HOST:PORT or https://HOST)"
-        )
+    problem = url_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
     return text
+
+
+def resolved_url(args: argparse.Namespace, parser: argparse.ArgumentParser) -> str:
+    """``--url``, else ``$SERVE_URL`` (checked here, so that its error names it), else the
+    default; an empty variable counts as unset, as for :class:`Client`."""
+    if args.url:
+        return str(args.url)
+    url = os.environ.get(URL_ENV) or DEFAULT_URL
+    problem = url_problem(url)
+    if problem:
+        parser.error(f"${URL_ENV}: {problem}")
+    return url
 
 
 def version_or_label(text: str) -> str:
@@ -129,10 +145,12 @@ def version_or_label(text: str) -> str:
 
 
 def seconds(text: str) -> float:
-    """An argparse type: a positive, finite number of seconds."""
+    """An argparse type: a positive number of seconds, up to the client's limit."""
     value = finite_float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text!r}")
+    if not 0 < value <= MAX_TIMEOUT_S:
+        raise argparse.ArgumentTypeError(
+            f"must be more than 0 and at most {MAX_TIMEOUT_S:g} seconds, got {text!r}"
+        )
     return value
 
 
@@ -161,7 +179,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         parser.error("--digits many reads one picture: give one image file")
     feature_given = any(getattr(args, name) is not None for name in PIMA_FEATURES)
     try:
-        with Client(args.url, api_key=args.api_key or "", timeout=args.timeout) as client:
+        url = resolved_url(args, parser)
+        with Client(url, api_key=args.api_key or "", timeout=args.timeout) as client:
             if args.list:
                 if args.model:  # one model: the server's 404 names an unknown one
                     one = client.model(args.model)
@@ -214,7 +233,12 @@ def _advice(exc: ClientError, args: argparse.Namespace) -> str:
         return f"{exc.detail}; give the key with --api-key KEY or ${API_KEY_ENV}"
     if exc.status_code == 403 and args.api_key:
         return f"{exc.detail}; check the key given with --api-key or ${API_KEY_ENV}"
-    if exc.status_code == 422 and "?digits=many" in exc.detail and args.digits != "many":
+    if (
+        exc.status_code == 422
+        and "?digits=many" in exc.detail
+        and args.digits != "many"
+        and len(args.inputs) == 1  # --digits many reads one picture
+    ):
         return f"{exc.detail} (with this command: --digits many)"
     return exc.message
 

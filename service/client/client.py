@@ -54,6 +54,7 @@ SCALES = ("auto", "unit", "byte")
 # the server's deadline header; it refuses (422) a value that is not in (0, 300] seconds
 TIMEOUT_HEADER = "X-Request-Timeout"
 MAX_SERVER_TIMEOUT_S = 300.0
+MAX_TIMEOUT_S = 1e6  # beyond it a deadline overflows the clock (use None for no limit)
 RETRY_BACKOFF_S = 0.5  # first wait after a 429 without Retry-After; doubled each time
 _sleep = time.sleep  # module-level so tests can replace the wait
 
@@ -162,14 +163,19 @@ class Client:
         retries: int = 2,
         max_retry_wait: float = 10.0,
     ) -> None:
-        self.base_url = (base_url or os.environ.get(URL_ENV) or DEFAULT_URL).rstrip("/")
-        key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
-        if key and not key.isascii():
-            raise ClientError(f"the API key ({API_KEY_ENV}) must be ASCII text")
+        url = base_url or os.environ.get(URL_ENV) or DEFAULT_URL
+        problem = url_problem(url)
+        if problem:
+            where = "base_url" if base_url else f"${URL_ENV}"
+            raise ClientError(f"{where}: {problem}")
+        self.base_url = url.rstrip("/")
+        given = api_key is not None
+        key = api_key if given else os.environ.get(API_KEY_ENV)
+        headers = auth_header(key, "api_key" if given else f"${API_KEY_ENV}")
         if timeout is not None and not _positive_seconds(timeout):
             raise ClientError(
-                f"the timeout must be a positive number of seconds, or None for no limit; "
-                f"got {timeout!r}"
+                f"the timeout must be a positive number of seconds up to {MAX_TIMEOUT_S:g}, or "
+                f"None for no limit; got {timeout!r}"
             )
         if isinstance(retries, bool) or not isinstance(retries, numbers.Integral) or retries < 0:
             raise ClientError(f"retries must be a whole number, 0 or more; got {retries!r}")
@@ -180,11 +186,10 @@ class Client:
         self.timeout: float | None = None if timeout is None else float(timeout)
         self.retries: int = int(retries)
         self.max_retry_wait: float = float(max_retry_wait)
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
         deadline = _server_deadline(self.timeout)
         if deadline is not None:
             headers[TIMEOUT_HEADER] = deadline
-        self._key_sent: bool = bool(key)
+        self._key_sent: bool = bool(headers)
         try:
             self._http: httpx.Client = httpx.Client(
                 base_url=self.base_url, headers=headers, timeout=self.timeout, transport=transport
@@ -415,10 +420,10 @@ class Client:
         except (ValueError, TypeError) as exc:  # a body JSON cannot hold (NaN, Infinity, an
             # object it does not know) or a header that cannot be sent (a key outside ASCII)
             raise ClientError(f"{method} {url}: the request cannot be sent: {exc}") from None
-        except httpx.ConnectError:
+        except httpx.ConnectError as exc:
             raise ClientError(
-                f"cannot connect to the server at {self.base_url}: is it running? "
-                f"Start it with `serve`, or point {_WHERE} at it."
+                connect_failure(self.base_url, exc)
+                + f" Start it with `serve`, or point {_WHERE} at it."
             ) from None
         except httpx.TimeoutException:
             within = f" within {self.timeout:g} s" if self.timeout is not None else ""
@@ -443,10 +448,53 @@ class Client:
 
 
 def _positive_seconds(value: Any) -> bool:
-    """A finite number above 0 (a bool is not a number of seconds)."""
+    """A number above 0 and up to :data:`MAX_TIMEOUT_S` (a bool is not a number of seconds)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         return False
-    return float(value) > 0 and math.isfinite(float(value))
+    return 0 < float(value) <= MAX_TIMEOUT_S
+
+
+def url_problem(url: str) -> str | None:
+    """What is wrong with ``url`` as a server's address (None: nothing): an http(s) URL with a
+    host, and no query or fragment (the API's paths are appended to it)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in ("http", "https") or not rest.split("/")[0]:
+        return f"not a server URL: {url!r} (expected http://HOST:PORT or https://HOST)"
+    if "?" in rest or "#" in rest:
+        return f"not a server URL: {url!r} (a query or fragment cannot take the API's paths)"
+    return None
+
+
+def auth_header(key: str | None, where: str) -> dict[str, str]:
+    """The ``Authorization`` header for ``key`` (none for no key). A key read from a file keeps
+    its line end: whitespace around it is dropped. One that still cannot go into a header is
+    refused without being shown, since error messages end up in logs."""
+    key = (key or "").strip()
+    if not key:
+        return {}
+    if not key.isascii() or not key.isprintable() or " " in key:
+        raise ClientError(
+            f"the API key ({where}) must be printable ASCII without spaces; the key given is not"
+        )
+    return {"Authorization": f"Bearer {key}"}
+
+
+def connect_failure(base_url: str, exc: Exception) -> str:
+    """Why nothing answered at ``base_url``, as far as the error tells."""
+    reason = str(exc)
+    if "SSL" in reason or "wrong version number" in reason:
+        plain = base_url.replace("https://", "http://", 1)
+        return (
+            f"cannot connect to the server at {base_url}: the TLS handshake failed ({reason}); "
+            f"if the server speaks plain HTTP, use {plain}."
+        )
+    if (
+        "Name or service not known" in reason
+        or "nodename nor servname" in reason
+        or ("getaddrinfo" in reason or "Temporary failure in name resolution" in reason)
+    ):
+        return f"cannot connect to the server at {base_url}: its host name does not resolve."
+    return f"cannot connect to the server at {base_url}: is it running?"
 
 
 def _server_deadline(timeout: float | None) -> str | None:

@@ -6,9 +6,10 @@ Each line's inputs go to the TF Serving predict route of the same model and vers
 instances (a line with more goes alone; a merged request the server refuses, over its own limit
 or for one bad line, is sent again line by line); the answer's
 probabilities are compared with the logged ones (``--atol``, and the predicted class). Lines whose
-inputs were redacted cannot be sent and are counted as skipped; a line that is not a JSON object
-(cut by a crash, or still being written) is counted as unreadable, with its number, and the rest
-goes on. A request that fails counts its lines as failed, apart from the answers that differ;
+inputs were redacted cannot be sent and are counted as skipped; a line that is not one of the
+log's records (cut by a crash, still being written, or without a model, version, outputs and
+inputs) is counted as unreadable, with its number, and the rest goes on; logged outputs that do
+not fit the answer's shape count as failed. A request that fails counts its lines as failed, apart from the answers that differ;
 when the server cannot be reached at all, the replay stops there with one message. Only the lines
 the log holds when the replay starts are read: a server that writes the log while it is replayed
 to it adds the replay's own requests, which are not replayed in turn.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from collections.abc import Iterable, Iterator
@@ -30,8 +32,15 @@ from typing import IO, Any, TextIO
 import httpx
 import numpy as np
 
-from service.client.cli import seconds, server_url
-from service.client.client import API_KEY_ENV, DEFAULT_URL, URL_ENV
+from service.client.cli import resolved_url, seconds, server_url
+from service.client.client import (
+    API_KEY_ENV,
+    DEFAULT_URL,
+    URL_ENV,
+    ClientError,
+    auth_header,
+    connect_failure,
+)
 
 
 @dataclass
@@ -70,12 +79,25 @@ def read_log(lines: Iterable[str], unreadable: list[int] | None = None) -> Itera
             record = json.loads(line)
         except ValueError:
             record = None
-        if isinstance(record, dict):
+        if _is_log_line(record):
             yield record
         elif unreadable is None:
-            raise ValueError(f"line {number} of the payload log is not a JSON object")
+            raise ValueError(f"line {number} of the payload log is not one of its records")
         else:
             unreadable.append(number)
+
+
+def _is_log_line(record: Any) -> bool:
+    """A payload log record: a model, a version, the outputs, and the inputs unless redacted."""
+    if not isinstance(record, dict):
+        return False
+    inputs = record.get("inputs")
+    return (
+        isinstance(record.get("model"), str)
+        and isinstance(record.get("version"), int | str)
+        and isinstance(record.get("outputs"), list)
+        and (record.get("redacted") is not None or (isinstance(inputs, list) and bool(inputs)))
+    )
 
 
 def lines_at_start(fh: IO[bytes], size: int) -> Iterator[str]:
@@ -141,9 +163,7 @@ def replay(
             answers = np.asarray(response.json()["predictions"], dtype=np.float64)
         except httpx.ConnectError as exc:
             result.failed += len(group)
-            raise _Unreachable(
-                f"cannot connect to the server at {client.base_url}: {exc}"
-            ) from None
+            raise _Unreachable(connect_failure(str(client.base_url).rstrip("/"), exc)) from None
         except (httpx.HTTPError, KeyError, ValueError) as exc:
             result.failed += len(group)
             for rec in group:
@@ -154,7 +174,13 @@ def replay(
             n = len(rec["inputs"])
             got = answers[offset : offset + n]
             offset += n
-            want = np.asarray(rec["outputs"], dtype=np.float64).reshape(got.shape)
+            try:
+                want = np.asarray(rec["outputs"], dtype=np.float64).reshape(got.shape)
+            except ValueError:
+                result.failed += 1
+                error = f"the logged outputs do not fit the answer's shape {list(got.shape)}"
+                result.failures.append({"request_id": rec.get("request_id"), "error": error})
+                continue
             result.sent += 1
             diff = float(np.max(np.abs(got - want))) if got.size else 0.0
             classes = [_predicted(r) for r in got] == [_predicted(r) for r in want]
@@ -192,6 +218,17 @@ def replay(
     return result
 
 
+def difference(text: str) -> float:
+    """An argparse type: a probability difference, a finite number 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a number 0 or more, got {text!r}")
+    return value
+
+
 def _error(response: httpx.Response) -> str:
     """The server's own error message, else the start of its body."""
     try:
@@ -210,7 +247,6 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     parser.add_argument(
         "--url",
         type=server_url,
-        default=os.environ.get(URL_ENV, DEFAULT_URL),
         help=f"server URL (default ${URL_ENV}, else {DEFAULT_URL})",
     )
     parser.add_argument(
@@ -219,7 +255,10 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
         "log of several models, only those with such a version answer)",
     )
     parser.add_argument(
-        "--atol", type=float, default=1e-6, help="largest probability difference (default 1e-6)"
+        "--atol",
+        type=difference,
+        default=1e-6,
+        help="largest probability difference (default 1e-6)",
     )
     parser.add_argument("--batch", type=int, default=64, help="instances per request")
     parser.add_argument("--json", action="store_true", help="print the full result as JSON")
@@ -237,11 +276,15 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
         what = "a folder, not a file" if args.log.is_dir() else "no such file"
         print(f"{args.log}: {what}", file=sys.stderr)
         return 2
-    headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
+    url = resolved_url(args, parser)
+    try:
+        headers = auth_header(args.api_key, f"--api-key or ${API_KEY_ENV}")
+    except ClientError as exc:
+        parser.error(exc.message)
     size = args.log.stat().st_size  # what the log holds now; see the module's notes
     with (
         args.log.open("rb") as fh,
-        httpx.Client(base_url=args.url, headers=headers, timeout=args.timeout) as client,
+        httpx.Client(base_url=url, headers=headers, timeout=args.timeout) as client,
     ):
         unreadable: list[int] = []
         result = replay(
@@ -254,8 +297,8 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
         result.unreadable = unreadable
     if result.stopped:
         print(
-            f"{parser.prog}: error: {result.stopped}; is it running? Stopped at the first "
-            "request that could not connect",
+            f"{parser.prog}: error: {result.stopped} Stopped at the first request that could "
+            "not connect",
             file=sys.stderr,
         )
     if args.json:

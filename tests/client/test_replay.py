@@ -174,3 +174,33 @@ def test_merged_requests_stay_within_the_batch_and_a_refusal_falls_back_to_singl
         "bad": "422 Unprocessable Entity: instances[0]: negative",
         "big": "422 Unprocessable Entity: too many instances: at most 3",
     }
+
+
+def test_records_that_are_not_log_lines_are_unreadable_and_odd_outputs_fail() -> None:
+    good = line("good", "pima", [[0.25]])
+    log = [
+        good,
+        json.dumps({"request_id": "x", "version": 1, "outputs": [[0.2]], "inputs": [[0] * 8]}),
+        json.dumps({"request_id": "y", "model": "pima", "version": 1, "inputs": [[0] * 8]}),
+        json.dumps({"model": "pima", "version": [1], "outputs": [], "inputs": [[0] * 8]}),
+        line("wide", "pima", [[0.7, 0.3]]),  # two outputs logged for a one-output answer
+    ]
+    unreadable: list[int] = []
+    with httpx.Client(transport=httpx.MockTransport(answering), base_url="http://s") as client:
+        result = replay(read_log(log, unreadable), client, batch=1)
+    assert unreadable == [2, 3, 4]
+    assert (result.sent, result.same, result.failed) == (1, 1, 1)
+    assert result.failures == [
+        {"request_id": "wide", "error": "the logged outputs do not fit the answer's shape [1, 1]"}
+    ]
+
+
+@pytest.mark.parametrize("atol", ["nan", "-1", "inf", "x"])
+def test_a_tolerance_that_is_no_difference_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], atol: str
+) -> None:
+    log = tmp_path / "log.jsonl"
+    log.write_text(line("a", "pima", [[0.25]]) + "\n")
+    with pytest.raises(SystemExit) as info:
+        main([str(log), "--atol", atol])
+    assert info.value.code == 2 and "--atol: must be a number 0 or more" in capsys.readouterr().err
