@@ -3,16 +3,16 @@ report the answers that differ from the logged ones.
 
 Each line's inputs go to the TF Serving predict route of the same model and version (or
 ``--version``), lines of that model and version merged into requests of at most ``--batch``
-instances (a line with more goes alone; a merged request the server refuses, over its own limit
-or for one bad line, is sent again line by line); the answer's
-probabilities are compared with the logged ones (``--atol``, and the predicted class). Lines whose
-inputs were redacted cannot be sent and are counted as skipped; a line that is not one of the
-log's records (cut by a crash, still being written, or without a model, version, outputs and
-inputs) is counted as unreadable, with its number, and the rest goes on; logged outputs that do
-not fit the answer's shape count as failed. A request that fails counts its lines as failed, apart from the answers that differ;
-when the server cannot be reached at all, the replay stops there with one message. Only the lines
-the log holds when the replay starts are read: a server that writes the log while it is replayed
-to it adds the replay's own requests, which are not replayed in turn.
+instances (a line with more goes alone; a merged request the server refuses, over its own limit or
+for one bad line, is sent again line by line); the answer's probabilities are compared with the
+logged ones (``--atol``, and the predicted class). Lines whose inputs were redacted cannot be sent
+and are counted as skipped; a line that is not one of the log's records (cut by a crash, still being
+written, or without a model, version, outputs and inputs) is counted as unreadable, with its number,
+and the rest goes on; logged outputs that do not fit the answer's shape count as failed. A request
+that fails counts its lines as failed, apart from the answers that differ; when the server cannot be
+reached at all, the replay stops there with one message. Only the lines the log holds when the
+replay starts are read: a server that writes the log while it is replayed to it adds the replay's
+own requests, which are not replayed in turn.
 Exit status: 0 when every sent line gives the same answer, 1 when some differ, fail or cannot be
 read, or the server cannot be reached, 2 on bad usage.
 """

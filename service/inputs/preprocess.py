@@ -117,6 +117,7 @@ STROKE_SAMPLES = 8  # a light piece clear of the border this big (in samples) is
 MIN_STEEPNESS = 8.0  # ink beyond an even ground rising less steeply is light on the page
 KEYED_CONTRAST = 64.0  # grey levels between the strokes and the colour under transparent pixels
 # from which that colour is taken as the background
+CANVAS_FILL = 0.9  # opaque pixels filling this share of their box are a canvas (see _canvas_level)
 CORNER_SHARE = 0.1  # a piece filling a corner goes when the writing clear of the edges has at
 # least this share of its area
 # A sheet of paper lying on a darker table: a bright, solid region clear of every edge of the
@@ -201,16 +202,21 @@ def _resize(arr: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.asarray(img.resize((width, height), Image.Resampling.LANCZOS), dtype=np.float32)
 
 
-def _grey(img: Image.Image) -> np.ndarray:
+def _grey(img: Image.Image, canvases: bool = True) -> np.ndarray:
     """Grey levels 0-255 as float32, with transparency composited on a background.
 
-    The background is the colour the file gives its transparent pixels, when it gives one that
-    contrasts with the strokes: a PNG whose white is keyed transparent (``tRNS``), or paper
-    cut away by a background remover, keeps its white or its paper, so a thin digit's light
-    anti-aliased edge is not read as the digit. A canvas leaves transparent pixels black, which
-    says nothing: a drawing app's PNG may hold dark strokes on transparent pixels (composited on
-    white) or light strokes on transparent pixels (composited on black), so the background is
-    then whichever contrasts with the mean grey of the opaque pixels.
+    With ``canvases`` (a digit's picture: a garment cut out of its photo may fill its box as a
+    canvas does, and is the thing itself), when the opaque pixels are a canvas or a window
+    (:func:`_canvas_level`) rather than strokes, the transparent margin around it, or its
+    rounded-off corners, are more of it: whatever is less opaque than the canvas, a shadow it casts
+    included, takes its colour. Otherwise the background is the colour the file gives its
+    transparent pixels, when it gives one that contrasts with the strokes: a PNG whose white is
+    keyed transparent (``tRNS``), or paper cut away by a background remover, keeps its white or its
+    paper, so a thin digit's light anti-aliased edge is not read as the digit. A canvas leaves
+    transparent pixels black, which says nothing: a drawing app's PNG may hold dark strokes on
+    transparent pixels (composited on white) or light strokes on transparent pixels (composited on
+    black), so the background is then whichever contrasts with the strokes' mean grey, weighted by
+    their alpha (a soft brush may leave no pixel even half opaque).
     """
     if img.mode.startswith("I") or img.mode == "F":  # 16-bit PNG ("I;16") or 32-bit modes
         arr = np.asarray(img, dtype=np.float32)
@@ -221,7 +227,13 @@ def _grey(img: Image.Image) -> np.ndarray:
         grey, alpha = la[..., 0], la[..., 1] / 255.0
         if alpha.min(initial=1.0) < 0.99:
             opaque = alpha > 0.5
-            stroke = float(grey[opaque].mean()) if opaque.any() else 0.0
+            canvas = _canvas_level(grey, opaque) if canvases else None
+            if canvas is not None:
+                # around a canvas, what is less opaque than the canvas is margin, a shadow cast
+                # on it, or the canvas's edge blended with that shadow: none of it is ink
+                return np.where(alpha >= alpha.max() - 0.01, grey, np.float32(canvas))
+            weight = float(alpha.sum())
+            stroke = float((grey * alpha).sum()) / weight if weight > 0.0 else 0.0
             background = 255.0 if stroke < 128 else 0.0
             clear = alpha == 0.0
             if clear.any():
@@ -233,6 +245,21 @@ def _grey(img: Image.Image) -> np.ndarray:
     if img.mode not in ("L", "RGB"):
         img = img.convert("RGB")
     return np.asarray(img if img.mode == "L" else img.convert("L"), dtype=np.float32)
+
+
+def _canvas_level(grey: np.ndarray, opaque: np.ndarray) -> float | None:
+    """The grey of the canvas or window the opaque pixels make (its median level), or None when
+    they are strokes. A canvas fills its box (but for rounded corners) and holds a drawing, at
+    least two levels; strokes leave most of their box empty, and a solid shape of one colour (a
+    stencil, a bar) is taken for strokes."""
+    rows, cols = np.flatnonzero(opaque.any(axis=1)), np.flatnonzero(opaque.any(axis=0))
+    if rows.size == 0:
+        return None
+    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    inside, levels = opaque[box], grey[box][opaque[box]]
+    if inside.mean() < CANVAS_FILL or np.ptp(levels) < MIN_CONTRAST:
+        return None
+    return float(np.median(levels))
 
 
 def _colour(img: Image.Image, grey: np.ndarray) -> np.ndarray:
@@ -1052,7 +1079,7 @@ def ink_map(
         lossy = img.format in LOSSY_FORMATS
     width, height = img.size
     img = _reduced(img, work_side)
-    grey = _grey(img)
+    grey = _grey(img, canvases=fit == "digit")
     h, w = grey.shape
     if max(h, w) > work_side:  # a mode not reduced above (CMYK)
         scale = work_side / max(h, w)

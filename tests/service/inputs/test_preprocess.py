@@ -76,6 +76,8 @@ def test_output_is_mnist_style(reference: np.ndarray) -> None:
         pytest.param(seven("RGBA", (0, 0, 0, 0), (0, 0, 0, 255)), id="black-on-transparent"),
         pytest.param(seven("RGBA", (255, 255, 255, 0), (255, 255, 255, 255)), id="white-on-transp"),
         pytest.param(seven("LA", (0, 0), (0, 255)), id="la-black-on-transparent"),
+        # a soft brush on a layer: no pixel is even half opaque
+        pytest.param(seven("RGBA", (0, 0, 0, 0), (255, 255, 255, 110)), id="soft-white-brush"),
         pytest.param(seven("RGBA", (255, 255, 255, 255), (0, 0, 0, 255)), id="opaque-rgba"),
         pytest.param(seven("1", 1, 0), id="bilevel"),
         pytest.param(seven("L", 255, 0).convert("P"), id="palette"),
@@ -780,3 +782,48 @@ def test_a_keyed_transparent_white_stays_the_background(mode: str, to_bytes: ToB
     else:
         data = to_bytes(soft.convert(mode), transparency=255)
     assert np.abs(decode_image(data, max_pixels=LIMIT) - plain).mean() < 0.01
+
+
+def _on_transparent_margin(canvas: Image.Image, radius: int) -> Image.Image:
+    """``canvas`` (RGB) with rounded corners in a transparent black margin a soft shadow darkens:
+    an artboard smaller than its export, or a window screenshot."""
+    margin = 40
+    size = (canvas.width + 2 * margin, canvas.height + 2 * margin)
+    shadow = Image.new("L", size, 0)
+    ImageDraw.Draw(shadow).rectangle(
+        (margin, margin + 8, size[0] - margin, size[1] - margin + 8), 100
+    )
+    out = Image.merge(
+        "RGBA", (*Image.new("RGB", size).split(), shadow.filter(ImageFilter.BoxBlur(8)))
+    )
+    mask = Image.new("L", canvas.size, 0)
+    ImageDraw.Draw(mask).rounded_rectangle((0, 0, canvas.width - 1, canvas.height - 1), radius, 255)
+    out.paste(canvas, (margin, margin), mask)
+    return out
+
+
+@pytest.mark.parametrize("radius", [0, 30])
+@pytest.mark.parametrize("ground, ink", [(255, 0), (0, 255)], ids=["white-canvas", "black-canvas"])
+def test_a_canvas_in_a_transparent_margin_extends_to_it(
+    ground: int, ink: int, radius: int, to_bytes: ToBytes
+) -> None:
+    # the opaque part is the canvas, not the strokes: its margin and corners are more canvas,
+    # not a ground of the opposite level around a canvas-shaped mark
+    canvas = seven("RGB", (ground,) * 3, (ink,) * 3, size=(240, 240))
+    plain = decode_image(to_bytes(canvas), max_pixels=LIMIT)
+    out = decode_image(to_bytes(_on_transparent_margin(canvas, radius)), max_pixels=LIMIT)
+    assert np.abs(out - plain).mean() < 0.05
+
+
+def test_a_garment_cut_out_of_its_photo_is_the_item_not_a_canvas(to_bytes: ToBytes) -> None:
+    """A bag filling its box, cut out on transparency, with a darker flap: as a canvas, it and
+    its margin would be one ground and no item would be found."""
+    bag = Image.new("RGBA", (200, 200), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(bag)
+    draw.rectangle((30, 40, 170, 180), fill=(150, 110, 70, 255))
+    draw.rectangle((30, 40, 170, 90), fill=(110, 80, 50, 255))
+    opaque = Image.new("RGB", (200, 200), (255, 255, 255))
+    opaque.paste(bag, (0, 0), bag)
+    cut_out = decode_image(to_bytes(bag), max_pixels=LIMIT, fit="item")
+    on_white = decode_image(to_bytes(opaque), max_pixels=LIMIT, fit="item")
+    assert cut_out.max() > 0.5 and np.abs(cut_out - on_white).mean() < 0.05
