@@ -161,6 +161,18 @@ def _range_error(
     return InvalidInput(f"{path}: value {value} at {at} {reason}")
 
 
+def _is_record(value: Any) -> bool:
+    """An object of named values (TF Serving's ``{"b64": ...}`` is an encoded file instead)."""
+    return isinstance(value, dict) and "b64" not in value
+
+
+def _record_for_images(where: str, side: int) -> str:
+    return (
+        f"{where}: an object of named values is a record, as a model of named features takes; "
+        f"this model takes images: {side}x{side} arrays of numbers, or the image file itself"
+    )
+
+
 def images_from_json(
     instances: Any,
     *,
@@ -200,12 +212,18 @@ def images_from_json(
                 f"{where}: {len(instances)} images is more than the limit of {max_instances}"
             )
         regular = numeric_array(instances)
+        if regular is None or regular.dtype.kind not in "iuf":
+            record = next((i for i, x in enumerate(instances) if _is_record(x)), None)
+            if record is not None:  # a record of features sent to an image model
+                raise InvalidInput(_record_for_images(f"{where}[{record}]", side))
         if regular is None:  # irregular, or a value that is no number: found image by image
             batch, flat = _ragged_batch(instances, where, side), False
         else:
             if regular.dtype.kind not in "iuf":
                 raise InvalidInput(explain_non_numeric(instances, where))
             batch, flat = _as_batch(regular, where, side)
+    elif _is_record(instances):
+        raise InvalidInput(_record_for_images(where, side))
     else:
         raise InvalidInput(
             f"{where}: expected an image ({side * side} values or a {side}x{side} "

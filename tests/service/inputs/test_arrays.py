@@ -210,3 +210,20 @@ def test_result_is_a_fresh_float32_array() -> None:
     out = decode(source)
     out[0, 0, 0] = 42
     assert source[0, 0, 0] != 42
+
+
+@pytest.mark.parametrize(
+    ("instances", "where"),
+    [
+        ([{"glucose": 148.0}], "instances[0]"),
+        ({"glucose": 148.0}, "instances"),
+        ([[0.0] * 784, {"glucose": 148.0}], "instances[1]"),
+    ],
+)
+def test_a_record_sent_to_an_image_model_is_named_as_such(instances: Any, where: str) -> None:
+    with pytest.raises(InvalidInput) as info:
+        images_from_json(instances, side=28, max_instances=8)
+    assert info.value.message == (
+        f"{where}: an object of named values is a record, as a model of named features takes; "
+        "this model takes images: 28x28 arrays of numbers, or the image file itself"
+    )
