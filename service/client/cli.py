@@ -106,6 +106,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _prediction_options(parser: argparse.ArgumentParser) -> list[tuple[str, str]]:
+    """(flag, attribute) of every option that shapes a prediction: all but --list and those
+    that say how to reach the server or print (the parser is their one list)."""
+    general = {"help", "list", "json", "url", "api_key", "timeout", "model", "inputs"}
+    return [
+        (action.option_strings[0], action.dest)
+        for action in parser._actions
+        if action.dest not in general and action.option_strings
+    ]
+
+
 def finite_float(text: str) -> float:
     """An argparse type: a finite number (JSON holds no NaN or infinity)."""
     try:
@@ -173,6 +184,14 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         parser.error("--top-k must be at least 1")
     if args.list and args.inputs:
         parser.error("--list takes at most one model name")
+    if args.list:  # it lists models and versions: a prediction's options would be ignored
+        given = [
+            flag
+            for flag, name in _prediction_options(parser)
+            if getattr(args, name) not in (None, False)
+        ]
+        if given:
+            parser.error(f"--list takes none of a prediction's options: {', '.join(given)}")
     if not args.list and not args.model:
         parser.error("name a model (mnist, fashion_mnist, pima) or use --list")
     if args.digits == "many" and len(args.inputs) != 1:

@@ -566,9 +566,12 @@ def _record(record: Mapping[str, Any]) -> dict[str, Any]:
 
 def _read_file(path: str | os.PathLike[str]) -> bytes:
     try:
-        return Path(path).read_bytes()
+        data = Path(path).read_bytes()
     except OSError as exc:
         raise ClientError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if not data:
+        raise ClientError(f"{path} is empty: nothing to send")
+    return data
 
 
 def _is_images(array: np.ndarray) -> bool:

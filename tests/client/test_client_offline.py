@@ -752,3 +752,28 @@ def test_cli_list_names_one_model_or_refuses_more(
     with pytest.raises(SystemExit) as info:
         cli.main(["--list", "mnist", "pima"])
     assert info.value.code == 2 and "--list takes at most one model name" in capsys.readouterr().err
+
+
+def test_cli_list_refuses_a_predictions_options_it_would_ignore(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for argv, said in (
+        (["--list", "--version", "1", "--top-k", "3"], "--version, --top-k"),
+        (["--list", "mnist", "--digits", "many"], "--digits"),
+        (["--list", "--glucose", "3", "--abstain"], "--abstain, --glucose"),
+    ):
+        with pytest.raises(SystemExit) as info:
+            cli.main(argv)
+        err = capsys.readouterr().err
+        assert (
+            info.value.code == 2 and f"--list takes none of a prediction's options: {said}" in err
+        )
+
+
+def test_an_empty_file_is_refused_before_it_is_sent(tmp_path: Path) -> None:
+    empty = tmp_path / "digit.png"
+    empty.write_bytes(b"")
+    server = Recorder()
+    with server.client() as client, pytest.raises(ClientError, match=r"digit\.png is empty"):
+        client.predict("mnist", empty)
+    assert server.requests == []
