@@ -118,6 +118,8 @@ MIN_STEEPNESS = 8.0  # ink beyond an even ground rising less steeply is light on
 KEYED_CONTRAST = 64.0  # grey levels between the strokes and the colour under transparent pixels
 # from which that colour is taken as the background
 CANVAS_FILL = 0.9  # opaque pixels filling this share of their box are a canvas (see _canvas_level)
+CANVAS_EDGE = 2  # pixels of a canvas's anti-aliased edge, blended with the shadow around it
+CANVAS_PLAIN = 0.5  # share of a canvas at its own level, give or take half the least contrast
 CORNER_SHARE = 0.1  # a piece filling a corner goes when the writing clear of the edges has at
 # least this share of its area
 # A sheet of paper lying on a darker table: a bright, solid region clear of every edge of the
@@ -229,9 +231,15 @@ def _grey(img: Image.Image, canvases: bool = True) -> np.ndarray:
             opaque = alpha > 0.5
             canvas = _canvas_level(grey, opaque) if canvases else None
             if canvas is not None:
-                # around a canvas, what is less opaque than the canvas is margin, a shadow cast
-                # on it, or the canvas's edge blended with that shadow: none of it is ink
-                return np.where(alpha >= alpha.max() - 0.01, grey, np.float32(canvas))
+                # around a canvas, what is not even half opaque is margin or a shadow it casts,
+                # and the canvas's own edge is blended with that shadow: all of it is more
+                # canvas; within it, a stroke drawn half-transparent is laid on the canvas
+                edge = ~opaque
+                for _ in range(CANVAS_EDGE):
+                    edge = dilate(edge)
+                edge &= alpha < alpha.max() - 0.01
+                laid = grey * alpha + np.float32(canvas) * (1.0 - alpha)
+                return np.where(opaque & ~edge, laid, np.float32(canvas))
             weight = float(alpha.sum())
             stroke = float((grey * alpha).sum()) / weight if weight > 0.0 else 0.0
             background = 255.0 if stroke < 128 else 0.0
@@ -249,9 +257,9 @@ def _grey(img: Image.Image, canvases: bool = True) -> np.ndarray:
 
 def _canvas_level(grey: np.ndarray, opaque: np.ndarray) -> float | None:
     """The grey of the canvas or window the opaque pixels make (its median level), or None when
-    they are strokes. A canvas fills its box (but for rounded corners) and holds a drawing, at
-    least two levels; strokes leave most of their box empty, and a solid shape of one colour (a
-    stencil, a bar) is taken for strokes."""
+    they are strokes. A canvas fills its box (but for rounded corners), is mostly one plain level
+    and holds a drawing, at least two levels; strokes leave most of their box empty, and a solid
+    shape of one colour (a stencil, a bar) or one shaded across is taken for strokes."""
     rows, cols = np.flatnonzero(opaque.any(axis=1)), np.flatnonzero(opaque.any(axis=0))
     if rows.size == 0:
         return None
@@ -259,7 +267,12 @@ def _canvas_level(grey: np.ndarray, opaque: np.ndarray) -> float | None:
     inside, levels = opaque[box], grey[box][opaque[box]]
     if inside.mean() < CANVAS_FILL or np.ptp(levels) < MIN_CONTRAST:
         return None
-    return float(np.median(levels))
+    level = float(np.median(levels))
+    # most of a canvas is its one plain colour; a bold stroke shaded or graded from end to end
+    # has no such level
+    if np.mean(np.abs(levels - level) <= MIN_CONTRAST / 2) < CANVAS_PLAIN:
+        return None
+    return level
 
 
 def _colour(img: Image.Image, grey: np.ndarray) -> np.ndarray:

@@ -827,3 +827,28 @@ def test_a_garment_cut_out_of_its_photo_is_the_item_not_a_canvas(to_bytes: ToByt
     cut_out = decode_image(to_bytes(bag), max_pixels=LIMIT, fit="item")
     on_white = decode_image(to_bytes(opaque), max_pixels=LIMIT, fit="item")
     assert cut_out.max() > 0.5 and np.abs(cut_out - on_white).mean() < 0.05
+
+
+def test_a_bold_stroke_shaded_from_end_to_end_is_no_canvas(to_bytes: ToBytes) -> None:
+    """A "1" drawn as one bar filling its box, graded from black to grey: strokes, read as
+    on white, not a canvas whose median level leaves half the bar."""
+    for top, bottom in ((0, 90), (195, 255)):
+        bar = np.zeros((200, 200, 4), np.uint8)
+        bar[30:170, 85:115, :3] = np.linspace(top, bottom, 140)[:, None, None].astype(np.uint8)
+        bar[30:170, 85:115, 3] = 255
+        rgba = Image.fromarray(bar, "RGBA")
+        on_white = Image.new("RGB", rgba.size, (255, 255, 255) if top < 128 else (0, 0, 0))
+        on_white.paste(rgba, (0, 0), rgba)
+        out = decode_image(to_bytes(rgba), max_pixels=LIMIT)
+        assert np.abs(out - decode_image(to_bytes(on_white), max_pixels=LIMIT)).mean() < 0.02
+
+
+def test_a_drawing_whose_opacity_fades_across_it_is_read_whole(to_bytes: ToBytes) -> None:
+    """Every pixel at least half opaque: a canvas all of it, the strokes laid on it as faded as
+    they are drawn (not turned into canvas for being less opaque than its most opaque part)."""
+    plain = seven("L", 255, 0)
+    alpha = Image.fromarray(np.tile(np.linspace(255, 140, 400), (400, 1)).astype(np.uint8))
+    faded = plain.convert("LA")
+    faded.putalpha(alpha)
+    out = decode_image(to_bytes(faded), max_pixels=LIMIT)
+    assert np.abs(out - decode_image(to_bytes(plain), max_pixels=LIMIT)).mean() < 0.08
