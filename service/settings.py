@@ -259,7 +259,14 @@ class Settings(BaseSettings):
     def _shadow_pairs(cls, value: object) -> object:
         """Accept ``model=target:fraction,...`` as well as a JSON object."""
         if isinstance(value, str) and value.lstrip().startswith("{"):
-            return json.loads(value)
+            found = json.loads(value, object_pairs_hook=lambda items: items)
+            if not isinstance(found, list):
+                return found
+            names = [name.strip() if isinstance(name, str) else name for name, _ in found]
+            twice = next((n for i, n in enumerate(names) if n in names[:i]), None)
+            if twice is not None:
+                raise ValueError(f"shadow: model {twice!r} is named twice")
+            return dict(found)
         if isinstance(value, str):
             pairs: dict[str, str] = {}
             for part in (p for p in value.split(",") if p.strip()):
@@ -275,13 +282,18 @@ class Settings(BaseSettings):
     @field_validator("shadow", mode="after")
     @classmethod
     def _shadow_specs(cls, value: dict[str, str]) -> dict[str, str]:
-        out = {}
+        out: dict[str, str] = {}
         for name, spec in value.items():
             try:
                 target, _ = shadow_target(spec)
             except ValueError:
                 raise ValueError(f"shadow for {name}: {spec!r}: {SHADOW_FORMAT}") from None
-            out[name.strip()] = f"{target}:{spec.rpartition(':')[2].strip()}"
+            model = name.strip()
+            if not model:
+                raise ValueError(f"shadow {spec!r}: no model named: {SHADOW_FORMAT}")
+            if model in out:
+                raise ValueError(f"shadow: model {model!r} is named twice")
+            out[model] = f"{target}:{spec.rpartition(':')[2].strip()}"
         return out
 
     @field_validator("api_key", "admin_key", mode="after")

@@ -235,9 +235,11 @@ def _refuse_verb_url(segment: str, request: Request) -> None:
     ``name="pima:predict"`` and would be a 404 "no such model", where every other method gets the
     POST route's 405."""
     if ":" in segment:
-        verb = segment.rpartition(":")[2]
+        named, _, verb = segment.rpartition(":")
         if verb not in VERBS:
             raise NotFound(_unknown_verb(verb))
+        if not named or ":" in named:  # as the POST route finds: no such model, version, label
+            raise NotFound(f"nothing is named {named[:64]!r} before ':{verb}'")
         raise MethodNotAllowed("POST", request.method, request.url.path)
 
 

@@ -30,6 +30,7 @@ from service.client.client import (
     URL_ENV,
     Client,
     ClientError,
+    auth_header,
     url_problem,
 )
 
@@ -199,6 +200,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     feature_given = any(getattr(args, name) is not None for name in PIMA_FEATURES)
     try:
         url = resolved_url(args, parser)
+        try:
+            auth_header(args.api_key, f"--api-key or ${API_KEY_ENV}")
+        except ClientError as exc:
+            parser.error(exc.message)
         with Client(url, api_key=args.api_key or "", timeout=args.timeout) as client:
             if args.list:
                 if args.model:  # one model: the server's 404 names an unknown one

@@ -95,6 +95,7 @@ def _is_log_line(record: Any) -> bool:
     return (
         isinstance(record.get("model"), str)
         and isinstance(record.get("version"), int | str)
+        and not isinstance(record.get("version"), bool)
         and isinstance(record.get("outputs"), list)
         and (record.get("redacted") is not None or (isinstance(inputs, list) and bool(inputs)))
     )

@@ -60,11 +60,15 @@ class ModelVersion:
         """Loading or unloading: it, or the version taking its place, serves shortly."""
         return self.state in (VersionState.LOADING, VersionState.UNLOADING)
 
-    def not_ready(self, why: str = "") -> NotReady:
-        """The 503 for a request this version cannot serve, with ``Retry-After`` only while it is
-        settling: a failed version serves again only once its files change."""
+    def not_ready(self, why: str = "", rescan_s: float = 0.0) -> NotReady:
+        """The 503 for a request this version cannot serve, with ``Retry-After`` only when asking
+        again may help: while it is settling, or (``rescan_s``: the repository is rescanned this
+        often) when it failed for a file it could not read, which each rescan tries again. Any
+        other failed version serves again only once its files change."""
         message = f"model {self.name} version {self.version} is {self.state.value}{why}"
-        return NotReady(message, retry_after=1.0 if self.settling else None)
+        if self.settling:
+            return NotReady(message, retry_after=1.0)
+        return NotReady(message, retry_after=rescan_s if self.refused and rescan_s > 0 else None)
 
     @property
     def accuracy(self) -> float | None:

@@ -83,7 +83,7 @@ class Operations:
         self._drift_queue: deque[tuple[ModelVersion, np.ndarray, np.ndarray]] = deque()
         self._drift_bytes = 0
         self.drift_dropped = 0  # rows
-        self._drift_lock = threading.Lock()
+        self._drift_lock = threading.RLock()  # _own drops windows while holding it
         self.shadow = Shadow(registry, s.shadow) if s.shadow else None
         self.hook_errors = 0
         self.enabled = (
@@ -260,7 +260,7 @@ class Operations:
 
     def _quality_window(self, mv: ModelVersion) -> QualityWindow:
         key = (mv.name, mv.version)
-        self._own(mv)
+        self._own(mv)  # feedback checked that mv is the load now served
         window = self.quality.get(key)
         if window is None:
             assert mv.task is not None
@@ -271,8 +271,7 @@ class Operations:
         return window
 
     def quality_report(self, mv: ModelVersion) -> dict[str, Any]:
-        self._own(mv)
-        window = self.quality.get((mv.name, mv.version))
+        window = self.quality.get((mv.name, mv.version)) if self._own(mv) else None
         metrics = window.metrics() if window is not None else None
         report: dict[str, Any] = {
             "model": mv.name,
@@ -293,7 +292,8 @@ class Operations:
     # --- drift ----------------------------------------------------------------------------------
     def _drift_window_for(self, mv: ModelVersion) -> DriftWindow | None:
         key = (mv.name, mv.version)
-        self._own(mv)
+        if not self._own(mv):
+            return None
         if key in self.drift:
             return self.drift[key]
         with self._drift_lock:  # the thread and a GET may both be first
@@ -374,15 +374,20 @@ class Operations:
         report["queue_dropped_rows"] = self.drift_dropped
         return report
 
-    def _own(self, mv: ModelVersion) -> None:
+    def _own(self, mv: ModelVersion) -> bool:
         """Make the windows kept under ``mv``'s number its own: a republished version's start
-        afresh at once, not at the next round's :meth:`forget`."""
+        afresh at once, not at the next round's :meth:`forget`. False for a load older than
+        the owner's (rows of a replaced load still queued): it records nothing."""
         key = (mv.name, mv.version)
-        owner = self._owners.get(key)
-        if owner != mv.serial:
-            if owner is not None:
-                self._drop({key})
-            self._owners[key] = mv.serial
+        with self._drift_lock:
+            owner = self._owners.get(key)
+            if owner is not None and owner > mv.serial:
+                return False
+            if owner != mv.serial:
+                if owner is not None:
+                    self._drop({key})
+                self._owners[key] = mv.serial
+        return True
 
     def forget(self, served: dict[tuple[str, int], int]) -> None:
         """Drop the windows and shadow counts of versions no longer registered, or registered

@@ -465,7 +465,7 @@ class ModelRegistry:
         mv = self.lookup(name, version)
         if not mv.available:
             why = f": {mv.reason}" if mv.reason else ""
-            raise mv.not_ready(why)
+            raise mv.not_ready(why, self.settings.poll_interval_s)
         return mv
 
     def lookup(self, name: str, version: int | str | None = None) -> ModelVersion:

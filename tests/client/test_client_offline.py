@@ -687,6 +687,17 @@ def test_cli_digits_many_takes_one_file_and_the_servers_hint_is_put_in_its_terms
     assert "--digits many" not in capsys.readouterr().err
 
 
+def test_cli_a_bad_key_is_blamed_on_where_it_came_from(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SERVE_API_KEY", "abc\tdef")
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--list"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "the API key (--api-key or $SERVE_API_KEY)" in err
+    assert "abc" not in err
+
+
 def test_cli_a_bad_serve_url_is_blamed_on_the_variable_not_on_url(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

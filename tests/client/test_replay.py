@@ -183,12 +183,13 @@ def test_records_that_are_not_log_lines_are_unreadable_and_odd_outputs_fail() ->
         json.dumps({"request_id": "x", "version": 1, "outputs": [[0.2]], "inputs": [[0] * 8]}),
         json.dumps({"request_id": "y", "model": "pima", "version": 1, "inputs": [[0] * 8]}),
         json.dumps({"model": "pima", "version": [1], "outputs": [], "inputs": [[0] * 8]}),
+        json.dumps({"model": "pima", "version": True, "outputs": [[0.2]], "inputs": [[0] * 8]}),
         line("wide", "pima", [[0.7, 0.3]]),  # two outputs logged for a one-output answer
     ]
     unreadable: list[int] = []
     with httpx.Client(transport=httpx.MockTransport(answering), base_url="http://s") as client:
         result = replay(read_log(log, unreadable), client, batch=1)
-    assert unreadable == [2, 3, 4]
+    assert unreadable == [2, 3, 4, 5]
     assert (result.sent, result.same, result.failed) == (1, 1, 1)
     assert result.failures == [
         {"request_id": "wide", "error": "the logged outputs do not fit the answer's shape [1, 1]"}

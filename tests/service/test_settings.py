@@ -63,6 +63,23 @@ def test_settings_defaults_and_validation() -> None:
         ),
         (
             "SERVE_SHADOW",
+            '{"mnist": "1:0.1", "mnist ": "2:0.2"}',
+            "invalid setting SERVE_SHADOW (--shadow): Value error, shadow: model 'mnist' is named "
+            "twice",
+        ),
+        (
+            "SERVE_SHADOW",
+            '{"mnist": "1:0.1", "mnist": "2:0.2"}',
+            "invalid setting SERVE_SHADOW (--shadow): Value error, shadow: model 'mnist' is named "
+            "twice",
+        ),
+        (
+            "SERVE_SHADOW",
+            "=baseline:0.1",
+            "invalid setting SERVE_SHADOW (--shadow): Value error, shadow 'baseline:0.1': no model",
+        ),
+        (
+            "SERVE_SHADOW",
             "mnist=baseline:0.1,mnist=1:0.5",
             "invalid setting SERVE_SHADOW (--shadow): Value error, shadow: model 'mnist' is named "
             "twice",

@@ -235,8 +235,10 @@ async def test_a_verb_url_missing_its_verb_or_name_is_404_whatever_the_method(
             assert r.status_code == 404, (method, path, r.text)
             assert r.json()["error"].startswith(said), r.text
             assert r.json()["error"].endswith("use :predict, :classify, :regress or :explain")
-    r = await dialect_client.post("/v1/models/:predict", json={"instances": [PIMA_ROW]})
-    assert r.status_code == 404 and "model not found" in r.json()["error"], r.text
+    for path in ("/v1/models/:predict", "/v1/models/pima:predict:predict"):
+        for method in ("GET", "POST"):  # nothing named so: 404 either way
+            r = await dialect_client.request(method, path, json={"instances": [PIMA_ROW]})
+            assert r.status_code == 404, (method, path, r.text)
 
 
 async def test_status_of_a_model_unloaded_whole_says_so(tiny_repo: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import math
@@ -261,6 +262,25 @@ async def test_a_label_for_a_version_loaded_again_since_is_gone(tiny_repo: Path)
         assert r.status_code == 410 and "was published again" in r.json()["error"], r.text
         quality = (await client.get("/models/mnist/versions/1/quality")).json()["quality"]
         assert quality is None
+
+
+async def test_a_replaced_load_never_takes_back_the_windows_of_the_new_one(
+    tiny_repo: Path,
+) -> None:
+    """Rows of a replaced load still queued (drift) or a report asked of it must not drop what
+    the load now served has recorded."""
+    async with serve(tiny_repo, models=["mnist"], version_policy="all", feedback_window=100) as (
+        app,
+        client,
+    ):
+        r = await client.post("/models/mnist/versions/1/predict", json={"instances": images(1)})
+        body = {"request_id": r.headers["x-request-id"], "label": 3}
+        assert (await client.post("/models/mnist/feedback", json=body)).status_code == 200
+        ops, new = app.state.operations, app.state.registry.lookup("mnist", 1)
+        old = dataclasses.replace(new, serial=new.serial - 1)
+        assert ops.quality_report(old)["quality"] is None
+        assert ops._drift_window_for(old) is None
+        assert ops.quality_report(new)["quality"]["rows"] == 1
 
 
 async def test_with_feedback_alone_a_version_gone_leaves_no_quality_behind(

@@ -630,9 +630,15 @@ async def test_a_version_refused_for_permissions_loads_once_they_are_fixed(
     repo_copy: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     allow = deny(monkeypatch, repo_copy / "pima" / "1" / "metadata.json", "read_bytes")
-    registry = await started(repo_copy, models=["pima"], version_policy="latest")
+    registry = await started(
+        repo_copy, models=["pima"], version_policy="latest", poll_interval_s=5.0
+    )
     try:
         assert states(registry, "pima") == {1: "failed"}
+        # each rescan tries it again: asking again after one may succeed, and the 503 says when
+        with pytest.raises(NotReady) as info:
+            registry.resolve("pima", 1)
+        assert info.value.headers == {"Retry-After": "5"}
         await registry.rescan()  # still refused: tried again, said once
         assert caplog.text.count("model pima version 1 failed") == 1
         allow()  # chmod fixed: no file changed
