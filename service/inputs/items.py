@@ -13,7 +13,9 @@ picture has no white ground to measure it against):
    and grain are smoothed first); its connected pieces without specks (see
    :mod:`service.inputs.components`), without small pieces beside it and without other items
    (the biggest is read, with what lies near it: a flat-lay of two garments framed together is
-   neither), holes filled (a print on a shirt, a white collar).
+   neither), holes filled (a print on a shirt, a white collar). When no plane fits the border
+   (half door and half wall, a shadow's edge), so that nothing stands out from its strays, the
+   item is what has colours the border does not hold.
 3. Tone: how far the item is from the background, in the direction most of it differs (darker
    than a light table: dark parts bright, as Fashion-MNIST's negation makes them; lighter than
    a dark one: light parts bright). The item decides, not the picture's overall level, which a
@@ -45,6 +47,8 @@ APART_BAND = 0.3  # ... or this much above or below it
 MIN_ITEM_SIDE = 0.1  # an item smaller than this share of the picture is a speck
 RING_SAMPLES = 2048  # ring pixels the background is fitted on, at most about
 VIGNETTE_GAIN = 0.7  # the fall-off is kept when it leaves the ring this much closer to the fit
+PALETTE_STEP = 4.0  # colours (less the plane) are told apart to this step against the border
+MAX_PALETTE = 512  # ... or to a coarser one, until the border holds at most this many
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # Pillow's RGB -> L weights
 
 
@@ -114,6 +118,70 @@ def _distance(diff: np.ndarray) -> np.ndarray:
     return np.sqrt(np.einsum("ij,ij->i", diff, diff))
 
 
+def _difference(
+    colour: np.ndarray, plane: np.ndarray, fitted: np.ndarray
+) -> tuple[np.ndarray, float, float]:
+    """Each pixel's colour distance from the plane, how far the ring's ``fitted`` pixels stray
+    (``RING_QUANTILE``) and the picture's strongest difference."""
+    dist = np.sqrt(((colour - plane) ** 2).sum(axis=2))
+    if robust_sigma(dist[fitted]) > GRAINY:  # texture or grain: a 5x5 tent mean evens it out
+        dist = box_blur(box_blur(dist))
+    return dist, quantile(dist[fitted], RING_QUANTILE), quantile(dist, 0.999)
+
+
+def _unlike_the_border(residual: np.ndarray, ring: np.ndarray) -> np.ndarray:
+    """Each pixel's distance from the nearest colour the border ring holds, both less the plane
+    (``residual``, (h, w, k)): a door and the wall beside it, or a page's lit and shadowed parts,
+    are each near some of the border, a garment in front of them is near none. Measured on every
+    other row and column, between colours told apart to ``PALETTE_STEP`` or coarser (each
+    colour the picture holds against each of at most ``MAX_PALETTE`` the ring holds), and
+    evened out."""
+    h, w, k = residual.shape
+    half = residual[::2, ::2].reshape(-1, k)
+    border = residual[ring]
+    step = PALETTE_STEP
+    palette = _colours(border, step)
+    while len(palette) > MAX_PALETTE:  # a varied border (cloth, grain): coarser steps suffice
+        step *= 2
+        palette = _colours(border, step)
+    keys = _keys(np.round(half / step).astype(np.int64))
+    colour_keys, which = np.unique(keys, return_inverse=True)
+    colours = _colours(half, step, colour_keys).astype(np.float32)
+    nearest = np.full(len(colours), np.inf, np.float32)
+    for start in range(0, len(palette), 256):
+        part = palette[start : start + 256].astype(np.float32)
+        gap = ((colours[:, None, :] - part[None]) ** 2).sum(axis=2)
+        nearest = np.minimum(nearest, gap.min(axis=1))
+    dist = step * np.sqrt(nearest)[which.ravel()].reshape(h - h // 2, w - w // 2)
+    dist = box_blur(dist)
+    return np.repeat(np.repeat(dist, 2, axis=0), 2, axis=1)[:h, :w]
+
+
+_KEY_SPAN = 1 << 12  # a colour step's index, shifted to be positive, is below this
+
+
+def _keys(cells: np.ndarray) -> np.ndarray:
+    """One integer per row of colour-step indices (n, k): np.unique on these is far faster than
+    on rows."""
+    keys = np.zeros(len(cells), np.int64)
+    for c in range(cells.shape[1]):
+        keys = keys * _KEY_SPAN + cells[:, c] + _KEY_SPAN // 2
+    return keys
+
+
+def _colours(values: np.ndarray, step: float, keys: np.ndarray | None = None) -> np.ndarray:
+    """The distinct colours of ``values`` (n, k) told apart to ``step``, in steps (m, k); from
+    their ``keys`` when given."""
+    if keys is None:
+        keys = np.unique(_keys(np.round(values / step).astype(np.int64)))
+    k = values.shape[1]
+    cells = np.empty((len(keys), k), np.int64)
+    for c in range(k - 1, -1, -1):
+        cells[:, c] = keys % _KEY_SPAN - _KEY_SPAN // 2
+        keys = keys // _KEY_SPAN
+    return cells
+
+
 def _on_the_item(comp: Components, keep: np.ndarray) -> np.ndarray:
     """The kept pieces without small ones beside the item: a piece under ``SPECK_SHARE`` of the
     biggest stays only where it reaches into the biggest's box (a print, a button). Writing
@@ -158,14 +226,17 @@ def item_ink(colour: np.ndarray, grey: np.ndarray) -> np.ndarray | None:
     h, w = grey.shape
     if min(h, w) < 8:
         return None
-    plane, fitted = _background(colour, _ring((h, w)))
-    dist = np.sqrt(((colour - plane) ** 2).sum(axis=2))
-    if robust_sigma(dist[fitted]) > GRAINY:  # texture or grain: a 5x5 tent mean evens it out
-        dist = box_blur(box_blur(dist))
-    ground_level = quantile(dist[fitted], RING_QUANTILE)  # how far the background itself strays
-    peak = quantile(dist, 0.999)
+    ring = _ring((h, w))
+    plane, fitted = _background(colour, ring)
+    dist, ground_level, peak = _difference(colour, plane, fitted)
     if peak < max(MIN_DISTANCE, NOISE_K * ground_level):
-        return None
+        # no plane fits a border of two surfaces or a shadow's edge, and its strays then hide
+        # the item; what stands out clearly has colours the border does not hold, over at
+        # least an item's least size (a blank, textured or shadowed page has none)
+        dist = _unlike_the_border(colour - plane, ring)
+        if np.mean(dist > MIN_DISTANCE) < MIN_ITEM_SIDE**2:
+            return None
+        ground_level, peak = quantile(dist[ring], RING_QUANTILE), quantile(dist, 0.999)
     t = max(THRESHOLD_K * ground_level, PEAK_SHARE * peak, MIN_THRESHOLD)
     comp = components(dist > t)
     keep = select(comp, (h, w)) if comp.n else np.zeros(0, bool)

@@ -83,6 +83,9 @@ BOX = 20  # a digit's longer side, as in MNIST
 WORK_SIDE = 256  # inputs are reduced by whole factors to a longer side of at most this
 MIN_CONTRAST = 16.0  # grey levels between background and ink below which the image is blank
 LOSSY_FORMATS = ("JPEG", "WEBP")  # compressed with loss as a rule (WebP may be lossless)
+# a JPEG whose luminance quantisation steps average more than this (libjpeg's quality below
+# about 30) keeps little but each 8x8 block's mean where the picture is fine-grained
+COARSE_JPEG_STEP = 100.0
 LEVEL_NOISE = 0.5  # the least noise of a background (in levels) that is not at 0 or 255
 MIN_INK_SIDE = 0.04  # ink whose box is smaller than this share of the picture is a speck
 # A crop of ink this much wider than tall, holding two pieces or more at least SEVERAL_HEIGHT as
@@ -327,6 +330,13 @@ def _flat_background(grey: np.ndarray, fit: Fit) -> bool:
     if fit == "item":
         return even
     return even and quantile(ring, 0.95) - quantile(ring, 0.05) <= 8.0
+
+
+def _coarse_jpeg(img: Image.Image) -> bool:
+    """Whether ``img`` was decoded from a JPEG saved at a low quality (its quantisation tables,
+    which a picture turned by its EXIF orientation no longer carries)."""
+    tables: dict[int, list[int]] = getattr(img, "quantization", None) or {}
+    return 0 in tables and float(np.mean(tables[0])) > COARSE_JPEG_STEP
 
 
 class Page(NamedTuple):
@@ -1091,6 +1101,7 @@ def ink_map(
     if lossy is None:
         lossy = img.format in LOSSY_FORMATS
     width, height = img.size
+    coarse = fit == "item" and _coarse_jpeg(img)
     img = _reduced(img, work_side)
     grey = _grey(img, canvases=fit == "digit")
     h, w = grey.shape
@@ -1098,7 +1109,9 @@ def ink_map(
         scale = work_side / max(h, w)
         grey = _resize(grey, max(1, round(w * scale)), max(1, round(h * scale)))
     tiny = None
-    if fit == "item" and not _flat_background(grey, fit):
+    # strong compression flattens a fine-grained ground (wood, cloth) into even blocks, so
+    # even corners do not tell such a file from a drawing; read as one, its grain becomes ink
+    if fit == "item" and (coarse or not _flat_background(grey, fit)):
         ink = item_ink(_colour(img, grey), grey)
     else:
         try:
