@@ -12,6 +12,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from unittest.mock import patch
 
+import httpx
 import numpy as np
 import pytest
 
@@ -264,6 +265,13 @@ async def test_a_label_for_a_version_loaded_again_since_is_gone(tiny_repo: Path)
         assert quality is None
 
 
+async def label_one_prediction(client: httpx.AsyncClient) -> None:
+    """A prediction of mnist version 1, and its label."""
+    r = await client.post("/models/mnist/versions/1/predict", json={"instances": images(1)})
+    body = {"request_id": r.headers["x-request-id"], "label": 3}
+    assert (await client.post("/models/mnist/feedback", json=body)).status_code == 200
+
+
 async def test_a_replaced_load_never_takes_back_the_windows_of_the_new_one(
     tiny_repo: Path,
 ) -> None:
@@ -273,9 +281,7 @@ async def test_a_replaced_load_never_takes_back_the_windows_of_the_new_one(
         app,
         client,
     ):
-        r = await client.post("/models/mnist/versions/1/predict", json={"instances": images(1)})
-        body = {"request_id": r.headers["x-request-id"], "label": 3}
-        assert (await client.post("/models/mnist/feedback", json=body)).status_code == 200
+        await label_one_prediction(client)
         ops, new = app.state.operations, app.state.registry.lookup("mnist", 1)
         old = dataclasses.replace(new, serial=new.serial - 1)
         assert ops.quality_report(old)["quality"] is None
@@ -290,9 +296,7 @@ async def test_with_feedback_alone_a_version_gone_leaves_no_quality_behind(
         app,
         client,
     ):
-        r = await client.post("/models/mnist/versions/1/predict", json={"instances": images(1)})
-        body = {"request_id": r.headers["x-request-id"], "label": 3}
-        assert (await client.post("/models/mnist/feedback", json=body)).status_code == 200
+        await label_one_prediction(client)
         assert (
             'serve_quality_window_rows{model="mnist",version="1"}'
             in (await client.get("/metrics")).text
