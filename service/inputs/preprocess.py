@@ -1120,6 +1120,8 @@ def ink_map(
             ink, tiny = None, found.ink
         if ink is None and fit == "digit":
             ink = _coloured_ink(img, grey, lossy)
+            if ink is None:
+                ink = _ink_unlike_canvas(img, grey, lossy)
     if ink is None and tiny is not None:
         return InkMap(tiny, width / tiny.shape[1], height / tiny.shape[0], small=True)
     if ink is None:
@@ -1145,6 +1147,26 @@ def _coloured_ink(img: Image.Image, grey: np.ndarray, lossy: bool) -> np.ndarray
     if ink is None or ink.shape != chroma.shape:
         return None
     strokes = chroma[ink > 0.5]
+    return ink if strokes.size and quantile(strokes, 0.5) >= VIVID_INK else None
+
+
+def _ink_unlike_canvas(img: Image.Image, grey: np.ndarray, lossy: bool) -> np.ndarray | None:
+    """The digit of a drawing whose ink differs from its canvas in colour but hardly in grey
+    (red on mid-grey, green on brick red), which grey shows as blank: how far each pixel's
+    colour is from the canvas's is read as a picture of light strokes on black. Only on a
+    canvas of one even colour (a photo's grain, light and colour noise would be read as ink
+    there) and for ink of a vivid difference (a faint stain is near the canvas's colour)."""
+    rgb = _colour(img, grey)
+    if rgb.shape[-1] != 3:
+        return None
+    canvas = np.median(rgb[:: max(1, rgb.shape[0] // 64), :: max(1, rgb.shape[1] // 64)], (0, 1))
+    unlike = np.sqrt(((rgb - canvas) ** 2).sum(axis=2)).clip(0.0, 255.0).astype(np.float32)
+    if not _flat_background(unlike, "digit"):
+        return None
+    ink = _normalise(unlike, "digit", lossy)
+    if ink is None or ink.shape != unlike.shape:
+        return None
+    strokes = unlike[ink > 0.5]
     return ink if strokes.size and quantile(strokes, 0.5) >= VIVID_INK else None
 
 

@@ -852,3 +852,24 @@ def test_a_drawing_whose_opacity_fades_across_it_is_read_whole(to_bytes: ToBytes
     faded.putalpha(alpha)
     out = decode_image(to_bytes(faded), max_pixels=LIMIT)
     assert np.abs(out - decode_image(to_bytes(plain), max_pixels=LIMIT)).mean() < 0.08
+
+
+@pytest.mark.parametrize(
+    ("ground", "ink"),
+    [((90, 90, 90), (220, 30, 30)), ((150, 70, 70), (0, 160, 0)), ((200, 230, 255), (255, 255, 0))],
+    ids=["red-on-grey", "green-on-brick", "yellow-on-light-blue"],
+)
+def test_ink_unlike_its_canvas_in_colour_only_is_read(
+    ground: tuple[int, ...], ink: tuple[int, ...], to_bytes: ToBytes
+) -> None:
+    """Grey shows no stroke (the two are about as light): the colour difference does."""
+    plain = decode_image(to_bytes(seven("L", 255, 0, size=(240, 240))), max_pixels=LIMIT)
+    drawn = seven("RGB", ground, ink, size=(240, 240))
+    assert np.abs(decode_image(to_bytes(drawn), max_pixels=LIMIT) - plain).mean() < 0.05
+
+
+def test_a_faint_colour_mark_on_a_coloured_canvas_stays_blank(to_bytes: ToBytes) -> None:
+    """A stain or a smudge near the canvas's colour, and no stroke in grey: no digit."""
+    drawn = seven("RGB", (180, 120, 90), (170, 126, 100), size=(240, 240))
+    with pytest.raises(NoInkFound):
+        decode_image(to_bytes(drawn), max_pixels=LIMIT)
