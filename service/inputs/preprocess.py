@@ -19,7 +19,8 @@ background is one even level, is measured against that level. A photo is measure
   whole sheet lying on a darker table is measured inside the
   sheet only (:func:`_page`); light strokes on a dark ground (chalk) are told from a page in
   shadow and from paper on a desk (:func:`_photo_ink`); a digit in a light-coloured ink that
-  grey does not show is read in the darkest colour channel (:func:`_coloured_ink`);
+  grey does not show is read in the darkest colour channel, and ink differing from an even
+  canvas in colour alone by its colour distance (:func:`_coloured_ink`);
 - an item against the colour of the background around it (:mod:`service.inputs.items`), on any
   ground: coloured, textured, shaded or dark.
 
@@ -1120,8 +1121,6 @@ def ink_map(
             ink, tiny = None, found.ink
         if ink is None and fit == "digit":
             ink = _coloured_ink(img, grey, lossy)
-            if ink is None:
-                ink = _ink_unlike_canvas(img, grey, lossy)
     if ink is None and tiny is not None:
         return InkMap(tiny, width / tiny.shape[1], height / tiny.shape[0], small=True)
     if ink is None:
@@ -1130,43 +1129,45 @@ def ink_map(
 
 
 def _coloured_ink(img: Image.Image, grey: np.ndarray, lossy: bool) -> np.ndarray | None:
-    """The digits in a colour picture whose grey shows none: ink of a light colour (a yellow or
-    pale gel pen, a highlighter) is nearly as light as white paper in grey, but dark in the
-    channel its colour lacks, so the picture's darkest channel at each pixel is read instead:
-    on a light page of one even colour (a picture of colour noise has its darkest channel dark
-    all over, and would make ink of it), and only ink of a vivid colour: a faint stain (a coffee
-    ring) is dark in the darkest channel too, but nearly grey."""
+    """The digits in a colour picture whose grey shows none, read in two ways.
+
+    Ink of a light colour (a yellow or pale gel pen, a highlighter) is nearly as light as white
+    paper in grey, but dark in the channel its colour lacks, so the picture's darkest channel at
+    each pixel is read: on a light page of one even colour (a picture of colour noise has its
+    darkest channel dark all over, and would make ink of it), and only ink of a vivid colour: a
+    faint stain (a coffee ring) is dark in the darkest channel too, but nearly grey.
+
+    Else, ink that differs from its canvas in colour but hardly in grey (red on mid-grey, green
+    on brick red): how far each pixel's colour is from the canvas's is read as a picture of
+    light strokes on black. Only on a canvas of one even colour (a photo's grain, light and
+    colour noise would be read as ink there) and for ink of a vivid difference (a faint stain is
+    near the canvas's colour)."""
     rgb = _colour(img, grey)
     if rgb.shape[-1] != 3:
         return None
     darkest = rgb.min(axis=2)
     chroma = rgb.max(axis=2) - darkest
-    if quantile(_coarse(darkest), 0.5) < LIGHT_PAGE or quantile(_coarse(chroma), 0.5) > EVEN_CHROMA:
-        return None
-    ink = _normalise(darkest, "digit", lossy)
-    if ink is None or ink.shape != chroma.shape:
-        return None
-    strokes = chroma[ink > 0.5]
-    return ink if strokes.size and quantile(strokes, 0.5) >= VIVID_INK else None
-
-
-def _ink_unlike_canvas(img: Image.Image, grey: np.ndarray, lossy: bool) -> np.ndarray | None:
-    """The digit of a drawing whose ink differs from its canvas in colour but hardly in grey
-    (red on mid-grey, green on brick red), which grey shows as blank: how far each pixel's
-    colour is from the canvas's is read as a picture of light strokes on black. Only on a
-    canvas of one even colour (a photo's grain, light and colour noise would be read as ink
-    there) and for ink of a vivid difference (a faint stain is near the canvas's colour)."""
-    rgb = _colour(img, grey)
-    if rgb.shape[-1] != 3:
-        return None
+    if (
+        quantile(_coarse(darkest), 0.5) >= LIGHT_PAGE
+        and quantile(_coarse(chroma), 0.5) <= EVEN_CHROMA
+    ):
+        ink = _vivid_ink(darkest, chroma, lossy)
+        if ink is not None:
+            return ink
     canvas = np.median(rgb[:: max(1, rgb.shape[0] // 64), :: max(1, rgb.shape[1] // 64)], (0, 1))
     unlike = np.sqrt(((rgb - canvas) ** 2).sum(axis=2)).clip(0.0, 255.0).astype(np.float32)
     if not _flat_background(unlike, "digit"):
         return None
-    ink = _normalise(unlike, "digit", lossy)
-    if ink is None or ink.shape != unlike.shape:
+    return _vivid_ink(unlike, unlike, lossy)
+
+
+def _vivid_ink(reading: np.ndarray, difference: np.ndarray, lossy: bool) -> np.ndarray | None:
+    """The digit ``reading`` shows, when its strokes differ vividly from the page: ``difference``
+    (how far each pixel's colour is from the page's, or from grey) at them, VIVID_INK at least."""
+    ink = _normalise(reading, "digit", lossy)
+    if ink is None or ink.shape != difference.shape:
         return None
-    strokes = unlike[ink > 0.5]
+    strokes = difference[ink > 0.5]
     return ink if strokes.size and quantile(strokes, 0.5) >= VIVID_INK else None
 
 
