@@ -479,6 +479,15 @@ def auth_header(key: str | None, where: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
+# how the platform's resolver says that a host name does not resolve
+_UNRESOLVED = (
+    "Name or service not known",
+    "nodename nor servname",
+    "getaddrinfo",
+    "Temporary failure in name resolution",
+)
+
+
 def connect_failure(base_url: str, exc: Exception) -> str:
     """Why nothing answered at ``base_url``, as far as the error tells."""
     reason = str(exc)
@@ -488,11 +497,7 @@ def connect_failure(base_url: str, exc: Exception) -> str:
             f"cannot connect to the server at {base_url}: the TLS handshake failed ({reason}); "
             f"if the server speaks plain HTTP, use {plain}."
         )
-    if (
-        "Name or service not known" in reason
-        or "nodename nor servname" in reason
-        or ("getaddrinfo" in reason or "Temporary failure in name resolution" in reason)
-    ):
+    if any(words in reason for words in _UNRESOLVED):
         return f"cannot connect to the server at {base_url}: its host name does not resolve."
     return f"cannot connect to the server at {base_url}: is it running?"
 
