@@ -347,6 +347,11 @@ class Client:
         items: list[Any] = list(data) if isinstance(data, Sequence) else []
         if isinstance(data, Sequence) and not items:
             raise ClientError("empty list: nothing to predict")
+        if _numbers_as_text(items):
+            raise ClientError(
+                "got numbers written as text (rows from csv.reader?): convert them with float(), "
+                "or give the CSV file's path"
+            )
         if items and all(isinstance(d, Mapping) for d in items):
             return "json", {"instances": [_record(d) for d in items]}
         if items and all(isinstance(d, str | os.PathLike) for d in items):
@@ -567,6 +572,21 @@ def _plain(value: Any) -> Any:
 
 def _record(record: Mapping[str, Any]) -> dict[str, Any]:
     return {key: _plain(value) for key, value in record.items()}
+
+
+def _numbers_as_text(items: list[Any]) -> bool:
+    """A row of number strings, or a list of such rows, that names no file: what csv.reader
+    gives, never meant as file paths."""
+    rows = items if items and all(isinstance(i, list | tuple) for i in items) else [items]
+    cells = [cell for row in rows for cell in row]
+    if not cells or not all(isinstance(cell, str) for cell in cells):
+        return False
+    try:
+        for cell in cells:
+            float(cell)
+    except ValueError:
+        return False
+    return not any(Path(cell).is_file() for cell in cells)
 
 
 def _read_file(path: str | os.PathLike[str]) -> bytes:

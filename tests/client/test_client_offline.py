@@ -445,6 +445,10 @@ def test_digits_alpha_abstain_and_lists() -> None:
                 client.predict("mnist", bad)  # type: ignore[arg-type]
         with pytest.raises(ClientError, match="empty list: nothing to predict"):
             client.predict("mnist", [])
+        row = ["6", "148", "72", "35", "0", "33.6", "0.627", "50"]
+        for text in (row, [row, row], [tuple(row)]):
+            with pytest.raises(ClientError, match=r"numbers written as text .*float\(\)"):
+                client.predict("pima", text)  # type: ignore[arg-type]
         with pytest.raises(ClientError, match="mixes true/false with numbers"):
             client.predict("pima", [6, True, 72, 35, 0, 33.6, 0.627, 50])  # numpy: a 1
 
