@@ -20,6 +20,7 @@ import json
 import math
 import os
 import sys
+import unicodedata
 from collections.abc import Sequence
 from typing import Any, TextIO
 
@@ -281,18 +282,28 @@ def client_records(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -> str:
     """A plain-text table; columns in ``right`` are right-aligned."""
     widths = [
-        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
+        max(_columns(h), *(_columns(r[i]) for r in rows)) if rows else _columns(h)
+        for i, h in enumerate(headers)
     ]
 
     def line(cells: Sequence[str]) -> str:
-        parts = [
-            c.rjust(w) if i in right else c.ljust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ]
+        parts = []
+        for i, (c, w) in enumerate(zip(cells, widths, strict=True)):
+            pad = " " * (w - _columns(c))
+            parts.append(pad + c if i in right else c + pad)
         return "  ".join(parts).rstrip()
 
     rule = "  ".join("-" * w for w in widths)
     return "\n".join([line(headers), rule, *(line(r) for r in rows)]) + "\n"
+
+
+def _columns(text: str) -> int:
+    """Terminal columns ``text`` takes: CJK and other wide characters take two, combining
+    marks none (file names are the cells that hold them)."""
+    return sum(
+        0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+        for ch in text
+    )
 
 
 def _bar(p: float) -> str:

@@ -792,3 +792,14 @@ def test_an_empty_file_is_refused_before_it_is_sent(tmp_path: Path) -> None:
     with server.client() as client, pytest.raises(ClientError, match=r"digit\.png is empty"):
         client.predict("mnist", empty)
     assert server.requests == []
+
+
+def test_cli_table_aligns_wide_and_combining_characters() -> None:
+    text = cli.table(
+        ["file", "p"], [["二二.png", "0.9"], ["e\u0301.png", "0.1"], ["ab.png", "1"]], {1}
+    )
+    header, rule, *rows = text.splitlines()
+    assert header == "file        p"
+    # each character of 二 takes two terminal columns, the combining accent none
+    assert rule == "--------  ---"
+    assert rows == ["二二.png  0.9", "e\u0301.png     0.1", "ab.png      1"]
