@@ -1,10 +1,12 @@
 """A picture of a number ("2024" on paper) -> its digits left to right, with their boxes.
 
-The ink (:func:`service.inputs.preprocess.ink_map`) is split at the gaps of its column profile;
-a piece much wider than the digits are tall (digits that touch) is cut at its thinnest column;
-specks are dropped, and so is a column of two dots (a time's colon); a short fragment close to
-a neighbour (a detached bar) joins it, and one that is both short and narrow but too far to join
-any is dropped too. Each digit is then framed exactly as a single digit is.
+The ink (:func:`service.inputs.preprocess.ink_map`) is split into lines of writing at empty rows
+(a number written on two lines is read line after line, top first), then each line at the gaps
+of its column profile; a piece much wider than the digits are tall (digits that touch) is cut
+at its thinnest column; specks are dropped, and so is a column of two dots (a time's colon); a
+short fragment close to a neighbour (a detached bar) joins it, and one that is both short and
+narrow but too far to join any is dropped too. Each digit is then framed exactly as a single
+digit is.
 
 Digits that touch leave no gap to split at, and the thinnest column is often the wrong cut; a
 piece as wide as a digit is tall may even be one digit or two. So besides that split, a wide
@@ -62,6 +64,12 @@ JOIN_GAP = 0.2  # ... when it is this close to one
 WIDE_SHARE = 1.15  # a piece wider than this holds touching digits
 MIN_PART_SHARE = 0.3  # the narrowest part a cut leaves
 MAX_NUMBER_SIDE = 4 * WORK_SIDE  # the longest working side of a picture of a number
+# Lines of writing: bands of inked rows between empty ones, each at least LINE_SHARE as tall as
+# the tallest band, at least LINE_GAP of its height apart. A thinner band (an underline, a
+# detached bar, a dot) belongs to the nearest line; a digit broken across an empty row leaves
+# pieces too close to pass for two lines.
+LINE_SHARE = 0.5
+LINE_GAP = 0.15
 # Other splits of a piece at least CUT_SHARE as wide as a digit is tall: cut at the thinnest
 # columns (their profile's local minima), at most MAX_CUTS, each CUT_EDGE from the piece's ends
 # and from one another, into parts between PART_WIDTHS wide.
@@ -130,10 +138,11 @@ def digits_pil(
     (:func:`~service.inputs.preprocess.preprocess_pil`), with its box ``(x, y, width, height)``
     in ``img``'s pixels.
 
-    The ink is split at the gaps of its column profile; a piece much wider than the digits are
-    tall (digits that touch) is cut at its thinnest column; specks and a time's colon are
-    dropped and a short fragment close to a neighbour (a detached bar) joins it. No digit raises
-    :class:`NoInkFound`. ``colour_only`` is :func:`ink_map`'s.
+    The ink is split into lines of writing at empty rows (read top first), each line at the gaps
+    of its column profile; a piece much wider than the digits are tall (digits that touch) is
+    cut at its thinnest column; specks and a time's colon are dropped and a short fragment close
+    to a neighbour (a detached bar) joins it. No digit raises :class:`NoInkFound`.
+    ``colour_only`` is :func:`ink_map`'s.
     """
     readings = readings_pil(img, lossy=lossy, colour_only=colour_only, others=False)
     return [r.digit for r in readings]
@@ -161,12 +170,14 @@ def readings_pil(
     ink = found.ink
     mask = clean_mask(ink)
     # small ink is never split: dust above dust in one column would pass for a digit
-    groups, height = ([], 0.0) if found.small else _split_columns(mask)
+    lines = [] if found.small else [(line, *_split_columns(line)) for line in _lines(mask)]
+    lines = [(line, groups, height) for line, groups, height in lines if groups]
+    groups = [group for _, line_groups, _ in lines for group in line_groups]
     if not groups and small and (row := small_row(mask)) is not None:
         (r0, r1, c0, c1), size = row
         h, w = mask.shape
         raise SmallNumber((c0 / w, r0 / h, c1 / w, r1 / h), size / h)
-    if not groups or (closer and not _strokes(mask, groups, height)):
+    if not groups or (closer and not _strokes(mask, groups, lines[0][2])):
         raise NoInkFound(nothing_found("digit"))
 
     def digit(piece: Piece) -> Digit:
@@ -178,25 +189,27 @@ def readings_pil(
     shape: list[Reading] = []
     other: list[Reading] = []
     node = 0
-    for whole, parts in groups:
-        cuts = _cuts(mask, whole, parts, height) if others else None
-        if cuts is None:
-            for part in parts:
-                shape.append(Reading(digit(part), node, node + 1, True))
-                node += 1
-            continue
-        at = {c: node + i for i, c in enumerate(cuts)}
-        edges = [p[2] for p in parts] + [parts[-1][3]]
-        by_shape = set(itertools.pairwise(edges))
-        for i, a in enumerate(cuts):
-            for b in cuts[i + 1 :]:
-                known = (a, b) in by_shape
-                if not known and not PART_WIDTHS[0] <= (b - a) / height <= PART_WIDTHS[1]:
-                    continue
-                piece = _rows_of(mask, a, b)
-                if piece is not None:
-                    (shape if known else other).append(Reading(digit(piece), at[a], at[b], known))
-        node = at[cuts[-1]]
+    for line, line_groups, height in lines:
+        for whole, parts in line_groups:
+            cuts = _cuts(line, whole, parts, height) if others else None
+            if cuts is None:
+                for part in parts:
+                    shape.append(Reading(digit(part), node, node + 1, True))
+                    node += 1
+                continue
+            at = {c: node + i for i, c in enumerate(cuts)}
+            edges = [p[2] for p in parts] + [parts[-1][3]]
+            by_shape = set(itertools.pairwise(edges))
+            for i, a in enumerate(cuts):
+                for b in cuts[i + 1 :]:
+                    known = (a, b) in by_shape
+                    if not known and not PART_WIDTHS[0] <= (b - a) / height <= PART_WIDTHS[1]:
+                        continue
+                    piece = _rows_of(line, a, b)
+                    if piece is not None:
+                        reading = Reading(digit(piece), at[a], at[b], known)
+                        (shape if known else other).append(reading)
+            node = at[cuts[-1]]
     return shape + other
 
 
@@ -322,6 +335,34 @@ def _strokes(mask: np.ndarray, groups: list[tuple[Piece, list[Piece]]], height: 
     for (r0, r1, c0, c1), _ in groups:
         ink[r0:r1, c0:c1] = mask[r0:r1, c0:c1]
     return stroke_width(ink) <= CLOSE_STROKE * height
+
+
+def _lines(mask: np.ndarray) -> list[np.ndarray]:
+    """The lines of writing in ``mask``, top to bottom, each the mask with every other line's
+    rows emptied (see :data:`LINE_SHARE`); the whole mask when it holds one line."""
+    inked = np.concatenate([[False], mask.any(axis=1), [False]])
+    edges = np.flatnonzero(inked[1:] != inked[:-1])
+    bands = list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+    if len(bands) < 2:
+        return [mask]
+    tallest = max(b - a for a, b in bands)
+    tall = [(a, b) for a, b in bands if b - a >= LINE_SHARE * tallest]
+    lines = [tall[0]]
+    for a, b in tall[1:]:
+        if a - lines[-1][1] < LINE_GAP * tallest:  # too close: pieces of one line's writing
+            lines[-1] = (lines[-1][0], b)
+        else:
+            lines.append((a, b))
+    if len(lines) < 2:
+        return [mask]
+    # the rows between two lines go to the nearer one (a thin band in them with it)
+    middles = [(upper[1] + lower[0]) // 2 for upper, lower in itertools.pairwise(lines)]
+    out = []
+    for r0, r1 in itertools.pairwise([0, *middles, mask.shape[0]]):
+        line = np.zeros_like(mask)
+        line[r0:r1] = mask[r0:r1]
+        out.append(line)
+    return out
 
 
 def _rows_of(mask: np.ndarray, c0: int, c1: int) -> Piece | None:

@@ -12,7 +12,13 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from benchmarks.numbers import render_number
 from service.inputs.images import decode_digits, decode_image, decode_readings
-from service.inputs.numbers import PART_WIDTHS, SHAPE_PREFERENCE, best_readings, digits_pil
+from service.inputs.numbers import (
+    PART_WIDTHS,
+    SHAPE_PREFERENCE,
+    best_readings,
+    digits_pil,
+    readings_pil,
+)
 from service.inputs.preprocess import NoInkFound, preprocess_pil
 from tests.helpers.inputs import encode
 
@@ -367,3 +373,54 @@ def test_a_small_digit_the_split_by_shape_found_is_not_taken_for_a_piece_of_one(
     density = np.array([0.3, 0.3, 0.3, 0.7])
     heights = [40.0, 40.0, 28.0, 40.0]
     assert best_readings(readings, sure, density=density, heights=heights) == [0, 1, 2]
+
+
+def page_with_lines(images: list[list[np.ndarray]], gap: int) -> np.ndarray:
+    """Lines of MNIST digits (96 px tall, 110 px apart), ``gap`` px of paper between lines."""
+    page = np.full((60 + 96 * len(images) + gap * (len(images) - 1) + 60, 520), 235, np.uint8)
+    for row, line in enumerate(images):
+        top = 60 + row * (96 + gap)
+        for col, image in enumerate(line):
+            left = 40 + col * 110 + 15 * row  # the second line starts a little to the right
+            ink = np.asarray(Image.fromarray(image).resize((96, 96))).astype(np.int32)
+            page[top : top + 96, left : left + 96] = np.minimum(
+                page[top : top + 96, left : left + 96], 235 - (ink * 0.8).astype(np.uint8)
+            )
+    return page
+
+
+def test_a_number_on_two_lines_is_read_line_after_line(mnist_test_images: np.ndarray) -> None:
+    """A number written on two lines (a long number wrapped, a date under a year): its columns
+    overlap from line to line, so split by columns alone each pair above one another was framed
+    as one digit. Each line is split on its own, the top line first."""
+    first, second = list(mnist_test_images[:3]), list(mnist_test_images[3:6])
+    page = page_with_lines([first, second], gap=30)
+    digits = digits_pil(Image.fromarray(page))
+    assert len(digits) == 6
+    tops = [d.box[1] for d in digits]
+    assert max(tops[:3]) < 100 < min(tops[3:])
+    lefts = [d.box[0] for d in digits]
+    assert lefts[:3] == sorted(lefts[:3]) and lefts[3:] == sorted(lefts[3:])
+    one = digits_pil(Image.fromarray(page_with_lines([first], gap=0)))
+    for got, alone in zip(digits[:3], one, strict=True):  # framed as the line alone is
+        assert np.abs(got.image - alone.image).mean() < 0.1
+    # the other ways to split a line's touching digits are numbered along the whole number
+    shape = [r for r in readings_pil(Image.fromarray(page)) if r.shape]
+    assert [r.digit.box for r in shape] == [d.box for d in digits]
+    assert shape[0].start == 0 and all(a.end == b.start for a, b in itertools.pairwise(shape))
+
+
+def test_an_underline_or_a_digit_broken_across_a_row_is_no_second_line(
+    mnist_test_images: np.ndarray,
+) -> None:
+    """A thin band under the number (an underline) belongs to its line, and a digit whose two
+    pieces an empty row or two part stays one line: lines of writing are as tall as digits and
+    further apart."""
+    page = page_with_lines([list(mnist_test_images[:3])], gap=0)
+    page[170:175, 40:360] = 60  # an underline 14 px below the digits
+    assert len(digits_pil(Image.fromarray(page))) == 3
+    page = page_with_lines([list(mnist_test_images[:3])], gap=0)
+    page[60:156, 400:410] = 60  # a "1" broken in the middle by two rows of paper
+    page[108:110, 400:410] = 235
+    page[100:120, 40:360] = 235  # every other digit broken there too
+    assert len(digits_pil(Image.fromarray(page))) == 4
