@@ -214,7 +214,9 @@ def shape_product(shape: Sequence[int]) -> int:
 def fit_batch(arr: np.ndarray, instance_shape: Sequence[int], where: str) -> np.ndarray:
     """Reshape `arr` to `[N, *instance_shape]`.
 
-    Accepts `[N, *instance_shape]` as is, and `[N, prod(instance_shape)]` (flat instances).
+    Accepts `[N, *instance_shape]` as is, `[N, prod(instance_shape)]` (flat instances) and, for
+    images, `[N, *instance_shape, 1]`: the one grey channel of a Keras image model's input, the
+    layout TF Serving clients of such a model send (the own API takes it too).
     """
     inst = tuple(int(d) for d in instance_shape)
     want = shape_product(inst)
@@ -222,9 +224,10 @@ def fit_batch(arr: np.ndarray, instance_shape: Sequence[int], where: str) -> np.
         return arr
     if arr.ndim == 2 and arr.shape[1] == want:
         return arr.reshape((arr.shape[0], *inst))
+    if len(inst) > 1 and arr.ndim == 2 + len(inst) and tuple(arr.shape[1:]) == (*inst, 1):
+        return arr.reshape((arr.shape[0], *inst))
     expected = _fmt([-1, *inst])
-    flat = _fmt([-1, want])
-    alt = f" or {flat}" if len(inst) > 1 else ""
+    alt = f", {_fmt([-1, *inst, 1])} or {_fmt([-1, want])}" if len(inst) > 1 else ""
     raise InvalidInput(f"{where}: expected shape {expected}{alt}, got {_fmt(arr.shape)}")
 
 

@@ -81,6 +81,22 @@ async def test_row_and_columnar_predict_agree(dialect_client: httpx.AsyncClient)
     np.testing.assert_allclose(np.array(named.json()["outputs"]), preds, atol=1e-6)
 
 
+async def test_images_with_a_channel_axis_of_one_read_as_grey(
+    dialect_client: httpx.AsyncClient,
+) -> None:
+    # a Keras CNN's input is (28, 28, 1): TF Serving clients of such a model send that layout
+    plain = await predict(dialect_client, "mnist:predict", {"instances": IMAGES.tolist()})
+    keras = IMAGES[..., None].tolist()
+    row = await predict(dialect_client, "mnist:predict", {"instances": keras})
+    col = await predict(dialect_client, "mnist:predict", {"inputs": keras})
+    assert row.status_code == 200, row.text
+    assert row.json()["predictions"] == plain.json()["predictions"] == col.json()["outputs"]
+    three = await predict(dialect_client, "mnist:predict", {"instances": [[[[0.5] * 3] * 28] * 28]})
+    assert three.status_code == 422 and "[-1, 28, 28, 1]" in three.json()["error"]
+    pima = await predict(dialect_client, "pima:predict", {"instances": [[[v] for v in PIMA_ROW]]})
+    assert pima.status_code == 422  # only images have a channel
+
+
 async def test_versions_and_labels_route_to_their_version(
     dialect_client: httpx.AsyncClient,
 ) -> None:

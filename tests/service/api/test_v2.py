@@ -164,6 +164,18 @@ async def test_flat_instances_and_other_datatypes(dialect_client: httpx.AsyncCli
     assert flat.as_numpy("probabilities").shape == (4, 10)
 
 
+async def test_images_with_a_channel_axis_of_one_read_as_grey(
+    dialect_client: httpx.AsyncClient,
+) -> None:
+    ref = (await infer_triton(dialect_client, "mnist", [tensor("pixels", IMAGES, True)])).as_numpy(
+        "probabilities"
+    )
+    for binary in (False, True):
+        keras = tensor("pixels", IMAGES[..., None], binary)  # a Keras CNN's (N, 28, 28, 1)
+        got = (await infer_triton(dialect_client, "mnist", [keras])).as_numpy("probabilities")
+        assert np.array_equal(got, ref)
+
+
 async def test_classification_extension(dialect_client: httpx.AsyncClient) -> None:
     probs = (
         await infer_triton(dialect_client, "mnist", [tensor("pixels", IMAGES, True)])
