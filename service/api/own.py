@@ -50,6 +50,7 @@ from service.codecs.jsonbody import parse_json
 from service.errors import BadRequest, InvalidInput, NotFound, UnsupportedMediaType
 from service.inputs.images import ACCEPTED_IMAGE_TYPES
 from service.inputs.numbers import best_readings
+from service.inputs.preprocess import READ_A_NUMBER, SeveralDigits
 from service.repository.disk import unknown_model, without_host_path
 from service.serving import explanations, inference
 
@@ -539,7 +540,11 @@ async def _explain(request: Request, name: str, version: str | None) -> Response
     else:
         _check_image_body(body)
         task = file_task(registry.resolve(name, version))
-        x = await decode_images([(body, ctype, "")], settings, task)
+        try:
+            x = await decode_images([(body, ctype, "")], settings, task)
+        except SeveralDigits as exc:  # explain takes no ?digits=many: one digit at a time
+            one_by_one = "explain reads one digit: crop the picture to each digit in turn"
+            raise InvalidInput(exc.message.replace(READ_A_NUMBER, one_by_one)) from None
         mv = registry.resolve(name, version)  # no await from here to the queue
         file_task(mv)
     note_model(request, mv.name, mv.version)

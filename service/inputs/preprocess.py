@@ -62,6 +62,7 @@ from service.inputs.shadow import shadow_light
 
 __all__ = [
     "FITS",
+    "READ_A_NUMBER",
     "WORK_SIDE",
     "Digit",
     "Fit",
@@ -161,11 +162,16 @@ class SeveralDigits(InvalidInput):
     processes send it back) and a caller can put the file's name in front of it."""
 
 
+# what to do about it, at predict; an endpoint without ?digits=many says its own words instead
+READ_A_NUMBER = (
+    "to read a number, send it with ?digits=many; to read one digit, crop the picture to it"
+)
+
+
 def several_digits(count: int) -> SeveralDigits:
     return SeveralDigits(
         f"the picture holds {count} separate marks side by side, as a number of {count} "
-        "digits does: to read a number, send it with ?digits=many; to read one digit, crop "
-        "the picture to it"
+        f"digits does: {READ_A_NUMBER}"
     )
 
 

@@ -103,6 +103,19 @@ async def test_a_number_sent_as_one_digit_is_refused_with_the_way_to_read_it(
     )
 
 
+async def test_a_number_sent_to_explain_is_refused_without_pointing_to_digits_many(
+    client: httpx.AsyncClient,
+) -> None:
+    """explain takes no ?digits=many: its refusal must not send the client there."""
+    data, _ = number(3)
+    headers = {"content-type": "image/png"}
+    r = await client.post("/models/mnist/explain", content=data, headers=headers)
+    assert r.status_code == 422
+    error = r.json()["error"]
+    assert error.startswith("the picture holds 3 separate marks side by side")
+    assert "digits=many" not in error and "crop the picture" in error
+
+
 def test_the_several_digits_error_survives_the_trip_from_a_decoding_process() -> None:
     error = several_digits(4)
     assert pickle.loads(pickle.dumps(error)).message == error.message
