@@ -254,6 +254,20 @@ class Settings(BaseSettings):
                     )
         return value
 
+    @field_validator("accuracy_targets", mode="after")
+    @classmethod
+    def _targets_are_fractions(cls, value: dict[str, float]) -> dict[str, float]:
+        """A target no accuracy can reach (99.5 meant as a percentage) would leave every
+        version short of it without a word: the default would fall back to the most
+        accurate version within the budget."""
+        for name, target in value.items():
+            if not 0.0 <= target <= 1.0:
+                raise ValueError(
+                    f"target {target:g} of model {name}: a test accuracy is a fraction from 0 "
+                    "to 1 (0.995, not 99.5)"
+                )
+        return value
+
     @field_validator("shadow", mode="before")
     @classmethod
     def _shadow_pairs(cls, value: object) -> object:

@@ -85,6 +85,13 @@ def test_settings_defaults_and_validation() -> None:
             "twice",
         ),
         ("SERVE_FEEDBACK_WINDOW", "-1", "invalid setting SERVE_FEEDBACK_WINDOW"),
+        # a percentage no version can reach would move every default without a word
+        (
+            "SERVE_ACCURACY_TARGETS",
+            '{"mnist": 99.5}',
+            "invalid setting SERVE_ACCURACY_TARGETS (--accuracy-targets): Value error, "
+            "target 99.5 of model mnist: a test accuracy is a fraction from 0 to 1",
+        ),
         ("SERVE_QUEUE_SIZE", "2", "invalid settings: Value error, queue_size (2) must be"),
         # an unset shell variable in SERVE_API_KEY=$KEY would turn the check off silently
         (
