@@ -310,7 +310,18 @@
       state.shown = seq;
       showError("");
       renderNothingFound(err.message);
-    } else showError(`Prediction failed: ${err.message}`);
+    } else showError(`Prediction failed: ${inPageTerms(err)}`);
+  }
+
+  // The server's advice for a number sent as one digit names its query string (?digits=many):
+  // on the page, that is the "several digits" checkbox, which reads uploads only.
+  const READ_A_NUMBER = /to read a number, send it with \?digits=many; to read one digit, crop the picture to it/;
+  function inPageTerms(err) {
+    if (err.status !== 422 || !READ_A_NUMBER.test(err.message)) return err.message;
+    const advice = state.upload
+      ? "to read it as a number, tick “Uploads hold several digits”; to read one digit, crop the picture to it"
+      : "draw one digit at a time, or upload a picture of the number with “Uploads hold several digits” ticked";
+    return err.message.replace(READ_A_NUMBER, advice);
   }
 
   function isNothingFound(err) {
@@ -429,6 +440,10 @@
     else await predictImage(file, type);
   }
 
+  // The picture on the pad is read again, as a number or as one digit, when the box changes.
+  $("several").addEventListener("change", () => {
+    if (state.upload) useFile(state.upload);
+  });
   $("file").addEventListener("change", (event) => {
     useFile(event.target.files[0]);
     event.target.value = "";

@@ -78,14 +78,39 @@ def test_a_blank_upload_says_no_digit_found(page: Any, tmp_path: Path) -> None:
     assert page.locator("#error").is_hidden()
 
 
-def test_several_digits_upload_reads_a_number(page: Any, tmp_path: Path) -> None:
-    strokes = []
-    for left in (6, 12, 18):
+def test_a_number_uploaded_as_one_digit_says_to_tick_the_box_and_ticking_reads_it(
+    page: Any, tmp_path: Path
+) -> None:
+    """The server's advice names ?digits=many, which a page user cannot send: the page says
+    what to do on the page, and ticking the box reads the upload again, as a number."""
+    path = tmp_path / "number.png"
+    path.write_bytes(render_number(_bars(3), np.random.default_rng(1), "PNG", gap=0.5)[0])
+    assert not page.is_checked("#several")
+    page.set_input_files("#file", str(path))
+    page.wait_for_selector("#error:not([hidden])")
+    error = page.locator("#error").inner_text()
+    assert "3 separate marks" in error and "tick “Uploads hold several digits”" in error
+    assert "digits=many" not in error
+    before = _updates(page)
+    page.check("#several")
+    _wait(page, before)
+    assert len(page.locator("#predicted-number").inner_text()) == 3
+    assert page.locator("#error").is_hidden()
+
+
+def _bars(count: int) -> list[np.ndarray]:
+    """``count`` sevens, a bar and a stem each, as 28x28 uint8 images."""
+    out = []
+    for left in (6, 12, 18)[:count]:
         a = np.zeros((28, 28), np.uint8)
         a[4:24, left - 2 : left + 2] = 255
         a[4:8, 6:22] = 255
-        strokes.append(a)
-    data, _ = render_number(strokes, np.random.default_rng(1), "PNG", gap=0.5)
+        out.append(a)
+    return out
+
+
+def test_several_digits_upload_reads_a_number(page: Any, tmp_path: Path) -> None:
+    data, _ = render_number(_bars(3), np.random.default_rng(1), "PNG", gap=0.5)
     path = tmp_path / "number.png"
     path.write_bytes(data)
     assert page.locator("#several-field").is_visible()
