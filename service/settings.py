@@ -228,6 +228,18 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _specific_names_versions(self) -> Settings:
+        """The specific policy serves only the versions ``versions`` lists: with none listed
+        it would serve nothing, and admin loads could not reach a model either."""
+        if self.version_policy == "specific" and not self.versions:
+            raise ValueError(
+                "version_policy specific serves the versions SERVE_VERSIONS lists, and it lists "
+                "none: give them, e.g. SERVE_VERSIONS='{\"mnist\": [1, 2]}', or use the latest "
+                "or all policy"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _queue_holds_a_request(self) -> Settings:
         if self.queue_size < self.max_instances:
             raise ValueError(

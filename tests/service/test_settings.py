@@ -93,6 +93,13 @@ def test_settings_defaults_and_validation() -> None:
             "target 99.5 of model mnist: a test accuracy is a fraction from 0 to 1",
         ),
         ("SERVE_QUEUE_SIZE", "2", "invalid settings: Value error, queue_size (2) must be"),
+        # the specific policy without versions would serve nothing, readiness saying why not
+        (
+            "SERVE_VERSION_POLICY",
+            "specific",
+            "invalid settings: Value error, version_policy specific serves the versions "
+            "SERVE_VERSIONS lists, and it lists none",
+        ),
         # an unset shell variable in SERVE_API_KEY=$KEY would turn the check off silently
         (
             "SERVE_API_KEY",
