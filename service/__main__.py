@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import re
@@ -69,20 +70,28 @@ def _shown(default: Any) -> str:
     return str(default)
 
 
-def port_taken(host: str, port: int) -> str | None:
-    """Why the server could not listen on ``host:port``, or None when it can. uvicorn binds only
-    after the lifespan, so a port in use would surface after every model had loaded."""
+def cannot_listen(host: str, port: int) -> str | None:
+    """Why the server could not listen on ``host:port``, and which setting to change, or None
+    when it can. uvicorn binds only after the lifespan, so a port in use or a host that is not
+    this machine's would surface after every model had loaded, in uvicorn's words alone."""
+    other_host = f"give one of this machine's addresses with {_prefix()}HOST or --host"
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except OSError:
-        return None  # uvicorn reports a host it cannot resolve itself
+    except OSError as exc:
+        return f"{exc.strerror or exc}: {other_host} (0.0.0.0 for all of them)"
     for family, kind, proto, _, address in infos:
         with socket.socket(family, kind, proto) as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
             try:
                 sock.bind(address)
             except OSError as exc:
-                return exc.strerror or str(exc)
+                reason = exc.strerror or str(exc)
+                if exc.errno == errno.EADDRNOTAVAIL:
+                    return f"{reason}: {host} is not an address of this machine; {other_host}"
+                return (
+                    f"{reason} (another server is there?); choose another port with "
+                    f"{_prefix()}PORT or --port"
+                )
     return None
 
 
@@ -137,12 +146,8 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _exit_cleanly)
     parse_args()
     settings = load_settings()
-    if settings.port and (taken := port_taken(settings.host, settings.port)):
-        print(
-            f"cannot listen on {settings.host}:{settings.port}: {taken} (another server is "
-            f"there?); choose another port with {_prefix()}PORT or --port",
-            file=sys.stderr,
-        )
+    if why := cannot_listen(settings.host, settings.port):
+        print(f"cannot listen on {settings.host}:{settings.port}: {why}", file=sys.stderr)
         raise SystemExit(1)
     log_sink = configure_logging(settings)
     common: dict[str, Any] = {

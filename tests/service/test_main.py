@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from service.__main__ import load_settings, parse_args, port_taken
+from service.__main__ import cannot_listen, load_settings, parse_args
 from service.settings import Settings
 
 
@@ -106,7 +106,7 @@ def test_a_port_in_use_is_said_at_once_before_any_model_loads(tmp_path: Path) ->
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        assert port_taken("127.0.0.1", port) is not None
+        assert cannot_listen("127.0.0.1", port) is not None
         env = {**os.environ, "SERVE_PORT": str(port), "SERVE_MODELS_DIR": str(tmp_path)}
         done = subprocess.run(
             [sys.executable, "-m", "service"], capture_output=True, text=True, timeout=120, env=env
@@ -116,4 +116,20 @@ def test_a_port_in_use_is_said_at_once_before_any_model_loads(tmp_path: Path) ->
         "(another server is there?); choose another port with SERVE_PORT or --port"
     )
     assert f"cannot listen on 127.0.0.1:{port}: " in done.stderr
-    assert port_taken("127.0.0.1", port) is None  # closed now
+    assert cannot_listen("127.0.0.1", port) is None  # closed now
+
+
+@pytest.mark.parametrize(
+    ("host", "said"),
+    [
+        ("192.0.2.1", "192.0.2.1 is not an address of this machine; give one of this machine's"),
+        ("digitserve.invalid", "give one of this machine's addresses with SERVE_HOST or --host"),
+    ],
+)
+def test_a_host_that_is_not_this_machines_is_said_to_be_the_host_not_the_port(
+    host: str, said: str
+) -> None:
+    """A host that does not resolve, or is not an address of this machine, is a SERVE_HOST to
+    fix: the advice to choose another port would send the user the wrong way."""
+    why = cannot_listen(host, 0)
+    assert why is not None and said in why and "SERVE_PORT" not in why
