@@ -614,6 +614,11 @@ class ModelRegistry:
         names = self.model_names()
         if not self.started:
             problems["*"] = "models are still loading"
+        elif not names and "." in self._scan.unreadable:  # a mistyped SERVE_MODELS_DIR
+            problems["*"] = (
+                f"cannot read the model repository {self.settings.models_dir} "
+                f"({self._scan.unreadable['.']}): set SERVE_MODELS_DIR"
+            )
         elif not names:
             problems["*"] = f"no models found in {self.settings.models_dir}"
         waiting = []  # new models whose first version is still being written

@@ -266,10 +266,24 @@ async def test_savedmodel_runtime_when_asked(tiny_repo: Path) -> None:
 
 
 async def test_empty_repository_is_not_ready(tmp_path: Path) -> None:
-    registry = await started(tmp_path / "nothing")
+    (tmp_path / "empty").mkdir()
+    registry = await started(tmp_path / "empty")
     try:
         ready, problems = registry.readiness()
         assert not ready and "no models" in problems["*"]
+    finally:
+        await registry.stop()
+
+
+async def test_a_repository_that_is_not_there_is_said_so_by_readiness(tmp_path: Path) -> None:
+    """A mistyped SERVE_MODELS_DIR: readiness says the folder is missing, not that it is empty."""
+    registry = await started(tmp_path / "nothing")
+    try:
+        ready, problems = registry.readiness()
+        assert not ready and problems["*"] == (
+            f"cannot read the model repository {tmp_path / 'nothing'} (no such folder): set "
+            "SERVE_MODELS_DIR"
+        )
     finally:
         await registry.stop()
 
