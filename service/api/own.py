@@ -235,29 +235,45 @@ def _instances(path: tuple[str | int, ...]) -> bool:
     return path == ("instances",)
 
 
+def _takes_records(mv: ModelVersion) -> bool:
+    return mv.task is not None and bool(mv.task.record_fields)
+
+
 def _numbers_at(mv: ModelVersion) -> TensorAt | None:
     """Where the JSON parse looks for a boolean among numbers: the instances of an image model;
     a records model reads its instances value by value and names the feature of a boolean."""
-    return None if mv.task is not None and mv.task.record_fields else _instances
+    return None if _takes_records(mv) else _instances
 
 
-def _unsupported(ctype: str, *also: str) -> str:
+def _unsupported(mv: ModelVersion, ctype: str, *also: str) -> str:
+    """The 415 message, with what ``mv`` takes instead: a records model takes JSON alone (a
+    CSV file is what is most often sent to it; the CLI and the client read one)."""
+    shown = f"unsupported content type {ctype[:100]!r}"
+    if _takes_records(mv):
+        return (
+            f"{shown}: model {mv.name} takes JSON records (application/json); "
+            f"`predict {mv.name} --csv FILE` and the Python client read a CSV file for you"
+        )
     types = ["application/json", *sorted(ACCEPTED_IMAGE_TYPES), *also]
-    return f"unsupported content type {ctype[:100]!r}: send {', '.join(types[:-1])} or {types[-1]}"
+    return f"{shown}: send {', '.join(types[:-1])} or {types[-1]}"
 
 
-def _form_json(ctype: str, body: bytes, *also: str) -> bool:
+def _form_json(mv: ModelVersion, ctype: str, body: bytes, *also: str) -> bool:
     """Whether a body of the form type is a JSON object, as ``curl -d '{...}'`` sends one
     (TF Serving reads such a body as JSON too); any other form body is refused (415) with the
-    way to send an image."""
+    content type to send instead."""
     if ctype != _FORM:
         return False
     if _JSON_OBJECT.match(body):
         return True
-    form = ", or send the file as a form with -F 'file=@digit.png'" if also else ""
+    if _takes_records(mv):
+        advice = "add -H 'Content-Type: application/json'"
+    else:
+        form = ", or send the file as a form with -F 'file=@digit.png'" if also else ""
+        advice = f"add -H 'Content-Type: image/png'{form}"
     raise UnsupportedMediaType(
-        _unsupported(ctype, *also) + " (curl --data-binary sends this unless told otherwise: "
-        f"add -H 'Content-Type: image/png'{form})"
+        _unsupported(mv, ctype, *also)
+        + f" (curl --data-binary sends this unless told otherwise: {advice})"
     )
 
 
@@ -277,9 +293,9 @@ async def _predict(request: Request, name: str, version: str | None) -> Response
     ctype = content_type(request)
     is_image = ctype.startswith("image/") or ctype == "application/octet-stream"
     if ctype not in _JSON_TYPES and not is_image and ctype not in ("multipart/form-data", _FORM):
-        raise UnsupportedMediaType(_unsupported(ctype, "multipart/form-data"))
+        raise UnsupportedMediaType(_unsupported(mv, ctype, "multipart/form-data"))
     body = await read_body(request, settings.max_body_bytes)
-    as_json = ctype in _JSON_TYPES or _form_json(ctype, body, "multipart/form-data")
+    as_json = ctype in _JSON_TYPES or _form_json(mv, ctype, body, "multipart/form-data")
     if is_image:
         _check_image_body(body)
     if options["digits"] == "many":
@@ -516,11 +532,11 @@ async def _explain(request: Request, name: str, version: str | None) -> Response
     ctype = content_type(request)
     is_image = ctype.startswith("image/") or ctype == "application/octet-stream"
     if ctype not in _JSON_TYPES and not is_image and ctype != _FORM:
-        raise UnsupportedMediaType(_unsupported(ctype))
+        raise UnsupportedMediaType(_unsupported(mv, ctype))
     options = query_options(request, _EXPLAIN_QUERY)
     target: Any = request.query_params.get("target") if request.scope.get("query_string") else None
     body = await read_body(request, settings.max_body_bytes)
-    if ctype in _JSON_TYPES or _form_json(ctype, body):
+    if ctype in _JSON_TYPES or _form_json(mv, ctype, body):
         payload = parse_json(body, numbers_at=_numbers_at(mv))
         if isinstance(payload, dict):
             unknown = sorted(set(payload) - _EXPLAIN_FIELDS)

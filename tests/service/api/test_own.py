@@ -304,6 +304,14 @@ async def test_text_fields_beside_files_and_a_form_encoded_picture_are_explained
         headers={"content-type": "application/x-www-form-urlencoded"},
     )
     assert r.status_code == 415 and "-H 'Content-Type: image/png'" in r.json()["error"]
+    assert "-F 'file=@digit.png'" in r.json()["error"]
+    r = await client.post(  # explain takes no multipart body: it is not suggested there
+        "/models/mnist/explain",
+        content=digit_png(),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert r.status_code == 415 and "-H 'Content-Type: image/png'" in r.json()["error"]
+    assert "-F" not in r.json()["error"]
 
 
 @pytest.mark.parametrize("path", ["/models/pima/predict", "/models/pima/explain"])
@@ -318,9 +326,10 @@ async def test_json_sent_by_curl_d_is_read_as_json(client: httpx.AsyncClient, pa
     assert as_form.json() == as_json.json()
     refused = await client.post(path, content=b"instances=1", headers=form)
     assert refused.status_code == 415
-    assert "-H 'Content-Type: image/png'" in refused.json()["error"]
-    # explain takes no multipart body: it is not suggested there
-    assert ("-F 'file=@digit.png'" in refused.json()["error"]) is path.endswith("/predict")
+    error = refused.json()["error"]
+    # pima takes JSON alone: neither an image type nor a file upload is suggested
+    assert "model pima takes JSON records" in error and "image/png" not in error
+    assert "-H 'Content-Type: application/json'" in error and "-F" not in error
 
 
 # --- errors ---------------------------------------------------------------------------------
@@ -365,6 +374,10 @@ ERROR_CASES = [
     ("/models/mnist/predict?top_k=1&top_k=5", js([IMG]), 422, "top_k is given more than once"),
     ("/models/mnist/predict", raw(b"x" * 200_001), 413, "exceeds the limit"),
     ("/models/mnist/predict", raw(b"hello", "text/plain"), 415, "unsupported content type"),
+    ("/models/pima/predict", raw(b"pregnant,glucose\n6,148", "text/csv"), 415, "'text/csv': "
+     "model pima takes JSON records (application/json); `predict pima --csv FILE` and the "
+     "Python client read a CSV file for you"),
+    ("/models/pima/explain", raw(b"6,148", "text/csv"), 415, "takes JSON records"),
     ("/models/mnist/predict", raw(b"GIF89a....", "image/gif"), 415, "image"),
     ("/models/mnist/predict", raw(PNG_MAGIC + b"broken", "image/png"), 422, "decode"),
     ("/models/mnist/predict", raw(b"", "image/png"), 400, "body is empty: expected an image"),
