@@ -69,6 +69,10 @@ _EXIF_ORIENTATION = 0x0112
 _DECODER_WORDS = {"could not create decoder object": "the file is cut short or damaged"}
 MAX_SIDE = 16_384  # no camera or screen makes a longer side; a 100000x1 "image" is an attack
 WEBP_CHUNKS = 64  # real files put their image within a few chunks; more is padding or an attack
+# A digit picture found blank whose longer side is above FINE_FROM (a phone photo, reduced 4x
+# or more to the working side) is read again at FINE_SIDE
+FINE_FROM = 4 * WORK_SIDE
+FINE_SIDE = 2 * WORK_SIDE
 
 
 # ---------------------------------------------------------------- container checks
@@ -315,15 +319,27 @@ def decode_image(
     checked from the file header before decoding; bytes that do not decode are 422. A PNG sent
     as ``image/jpeg`` (or the reverse) is decoded as what it is.
     """
-    fmt, _ = _checked(data, content_type, max_pixels)
+    fmt, declared = _checked(data, content_type, max_pixels)
     lossy = compressed_with_loss(data, fmt)
-    image, _ = _read(
-        data,
-        fmt,
-        max_pixels,
-        lambda img, colour_only: preprocess_pil(img, fit=fit, lossy=lossy, colour_only=colour_only),
-        fit=fit,
-    )
+    try:
+        image, _ = _read(
+            data,
+            fmt,
+            max_pixels,
+            lambda img, colour_only: preprocess_pil(
+                img, fit=fit, lossy=lossy, colour_only=colour_only
+            ),
+            fit=fit,
+        )
+    except NoInkFound:
+        # A fine pen's strokes in a large photo (a ballpoint digit a tenth of a phone photo's
+        # height) are narrower than a pixel at the working size, and averaged into the paper
+        # there: such a picture is read once more at twice that size, where they keep their
+        # contrast. Pictures found blank pay for it, no other.
+        if fit != "digit" or declared is None or max(declared) <= FINE_FROM:
+            raise
+        img = _open(data, fmt, max_pixels, side=FINE_SIDE)
+        image = preprocess_pil(img, fit=fit, lossy=lossy, work_side=FINE_SIDE)
     return image
 
 

@@ -1194,7 +1194,12 @@ def frame(ink: np.ndarray, fit: Fit = "digit") -> np.ndarray:
 
 
 def preprocess_pil(
-    img: Image.Image, fit: Fit = "digit", *, lossy: bool | None = None, colour_only: bool = False
+    img: Image.Image,
+    fit: Fit = "digit",
+    *,
+    lossy: bool | None = None,
+    colour_only: bool = False,
+    work_side: int = WORK_SIDE,
 ) -> np.ndarray:
     """Any Pillow image -> float32 (28, 28) in [0, 1], light on black, as in MNIST.
 
@@ -1202,9 +1207,9 @@ def preprocess_pil(
     on a contrasting background); the ink measured against its background (:func:`ink_map`);
     cropped to the ink's bounding box (ignoring isolated specks); then framed (:func:`frame`).
     A picture with no ink raises :class:`NoInkFound`; a picture of several digits side by side
-    (a number) sent as one digit, :class:`SeveralDigits`.
+    (a number) sent as one digit, :class:`SeveralDigits`. ``work_side`` is :func:`ink_map`'s.
     """
-    ink = ink_map(img, fit, lossy=lossy, colour_only=colour_only).ink
+    ink = ink_map(img, fit, lossy=lossy, colour_only=colour_only, work_side=work_side).ink
     if fit == "digit":
         ink = _without_frame(ink)
     box = _ink_box(ink)

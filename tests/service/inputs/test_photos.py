@@ -534,3 +534,30 @@ def test_a_blank_glossy_page_with_a_glare_spot_is_refused(amount: float, to_byte
     page = glared(256, amount, 7, ink=False)
     with pytest.raises(NoInkFound):
         decode_image(to_bytes(page, "JPEG", quality=85), max_pixels=LIMIT)
+
+
+def _phone_page(rng: np.random.Generator) -> np.ndarray:
+    """A phone photo's page (3000x4000): light falling off across it, and grain."""
+    w, h = 3000, 4000
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    page = 200.0 * (1.0 - 0.2 * (0.6 * xs / w + 0.4 * ys / h))
+    return page + rng.normal(0, 3, (h, w)).astype(np.float32)
+
+
+def test_a_fine_pen_digit_small_in_a_phone_photo_is_read(
+    reference: np.ndarray, to_bytes: ToBytes
+) -> None:
+    """A ballpoint digit 6% of a phone photo's height: its strokes, narrower than a pixel at
+    the working size, were averaged into the paper and the photo judged blank."""
+    page = _phone_page(np.random.default_rng(10))
+    page[1800:2040, 1400:1640] *= 1.0 - 0.5 * seven_mask(240, 0.04)
+    data = to_bytes(np.clip(page, 0, 255).astype(np.uint8), "JPEG", quality=90)
+    out = decode_image(data, max_pixels=LIMIT)
+    assert np.abs(out - reference).mean() < 0.1
+
+
+def test_a_blank_phone_photo_is_still_refused_when_read_again_closer(to_bytes: ToBytes) -> None:
+    page = _phone_page(np.random.default_rng(11))
+    with pytest.raises(NoInkFound):
+        decode_image(to_bytes(np.clip(page, 0, 255).astype(np.uint8), "JPEG", quality=90),
+                     max_pixels=LIMIT)  # fmt: skip
