@@ -76,11 +76,18 @@ def cannot_listen(host: str, port: int) -> str | None:
     this machine's would surface after every model had loaded, in uvicorn's words alone."""
     other_host = f"give one of this machine's addresses with {_prefix()}HOST or --host"
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        # an empty host is every address, as uvicorn (asyncio) listens on it; no name to resolve
+        infos = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
     except OSError as exc:
         return f"{exc.strerror or exc}: {other_host} (0.0.0.0 for all of them)"
     for family, kind, proto, _, address in infos:
-        with socket.socket(family, kind, proto) as sock:
+        try:
+            sock = socket.socket(family, kind, proto)
+        except OSError:  # a family this machine lacks (IPv6): uvicorn passes it over too
+            continue
+        with sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
             try:
                 sock.bind(address)

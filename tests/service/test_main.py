@@ -133,3 +133,14 @@ def test_a_host_that_is_not_this_machines_is_said_to_be_the_host_not_the_port(
     fix: the advice to choose another port would send the user the wrong way."""
     why = cannot_listen(host, 0)
     assert why is not None and said in why and "SERVE_PORT" not in why
+
+
+def test_an_empty_host_is_every_address_as_uvicorn_listens_on_it() -> None:
+    """SERVE_HOST= (empty) has uvicorn listen on every address, as it always did: it is no
+    host name that fails to resolve. A port in use there is still said."""
+    assert cannot_listen("", 0) is None
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        why = cannot_listen("", taken.getsockname()[1])
+    assert why is not None and "choose another port" in why
