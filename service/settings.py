@@ -230,12 +230,14 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _specific_names_versions(self) -> Settings:
         """The specific policy serves only the versions ``versions`` lists: with none listed
-        it would serve nothing, and admin loads could not reach a model either."""
-        if self.version_policy == "specific" and not self.versions:
+        it would serve nothing, and admin loads could not reach a model either, unless
+        ``models`` names the models (none loaded at start, each loaded by an admin request)."""
+        if self.version_policy == "specific" and not self.versions and not self.models:
             raise ValueError(
                 "version_policy specific serves the versions SERVE_VERSIONS lists, and it lists "
                 "none: give them, e.g. SERVE_VERSIONS='{\"mnist\": [1, 2]}', or use the latest "
-                "or all policy"
+                "or all policy (or name the models in SERVE_MODELS to load versions by admin "
+                "requests alone)"
             )
         return self
 

@@ -158,3 +158,13 @@ def test_a_drift_window_below_its_minimum_rows_is_refused() -> None:
         Settings(drift_window=50)
     assert Settings(drift_window=50, drift_min_rows=50).drift_window == 50
     assert Settings(drift_window=0).drift_window == 0  # drift off
+
+
+def test_the_specific_policy_without_versions_starts_when_models_names_the_models() -> None:
+    """With SERVE_MODELS naming the models, the specific policy without versions selects none
+    at start, but an admin load reaches each of them (readiness says no version is selected):
+    a way to serve on demand, not a setting that serves nothing."""
+    s = Settings(version_policy="specific", models=["mnist"])
+    assert (s.version_policy, s.models, s.versions) == ("specific", ["mnist"], {})
+    with pytest.raises(ValueError, match="version_policy specific serves the versions"):
+        Settings(version_policy="specific")
