@@ -186,30 +186,57 @@ def readings_pil(
         y0, y1 = round(r0 * found.sy), round(r1 * found.sy)
         return Digit(frame(ink[r0:r1, c0:c1], "digit"), (x0, y0, max(1, x1 - x0), max(1, y1 - y0)))
 
-    shape: list[Reading] = []
-    other: list[Reading] = []
-    node = 0
-    for line, line_groups, height in lines:
-        for whole, parts in line_groups:
-            cuts = _cuts(line, whole, parts, height) if others else None
-            if cuts is None:
-                for part in parts:
-                    shape.append(Reading(digit(part), node, node + 1, True))
-                    node += 1
-                continue
-            at = {c: node + i for i, c in enumerate(cuts)}
-            edges = [p[2] for p in parts] + [parts[-1][3]]
-            by_shape = set(itertools.pairwise(edges))
-            for i, a in enumerate(cuts):
-                for b in cuts[i + 1 :]:
-                    known = (a, b) in by_shape
-                    if not known and not PART_WIDTHS[0] <= (b - a) / height <= PART_WIDTHS[1]:
-                        continue
-                    piece = _rows_of(line, a, b)
-                    if piece is not None:
-                        reading = Reading(digit(piece), at[a], at[b], known)
-                        (shape if known else other).append(reading)
-            node = at[cuts[-1]]
+    def split(
+        lines: list[tuple[np.ndarray, list[tuple[Piece, list[Piece]]], float]],
+    ) -> tuple[list[Reading], list[Reading], int]:
+        """The readings by shape and the other ones of ``lines`` read one after the other, and
+        the last cut's number."""
+        shape: list[Reading] = []
+        other: list[Reading] = []
+        node = 0
+        for line, line_groups, height in lines:
+            for whole, parts in line_groups:
+                cuts = _cuts(line, whole, parts, height) if others else None
+                if cuts is None:
+                    for part in parts:
+                        shape.append(Reading(digit(part), node, node + 1, True))
+                        node += 1
+                    continue
+                at = {c: node + i for i, c in enumerate(cuts)}
+                edges = [p[2] for p in parts] + [parts[-1][3]]
+                by_shape = set(itertools.pairwise(edges))
+                for i, a in enumerate(cuts):
+                    for b in cuts[i + 1 :]:
+                        known = (a, b) in by_shape
+                        if not known and not PART_WIDTHS[0] <= (b - a) / height <= PART_WIDTHS[1]:
+                            continue
+                        piece = _rows_of(line, a, b)
+                        if piece is not None:
+                            reading = Reading(digit(piece), at[a], at[b], known)
+                            (shape if known else other).append(reading)
+                node = at[cuts[-1]]
+        return shape, other, node
+
+    shape, other, last = split(lines)
+    if others and len(lines) > 1 and (one := _split_columns(mask))[0]:
+        # Digits whose strokes all break at one height (a seven-segment 1017, a dry pen) leave
+        # empty rows too: the ink read as one line is another way to read it, for the model to
+        # weigh (its halves of digits look like no digit), numbered after the lines' cuts and
+        # ending at the same last cut.
+        one_shape, one_other, one_last = split([(mask, *one)])
+        end = last + one_last - 1
+
+        def lines_node(node: int) -> int:
+            return end if node == last else node
+
+        def one_node(node: int) -> int:
+            return 0 if node == 0 else end if node == one_last else last - 1 + node
+
+        shape = [r._replace(end=lines_node(r.end)) for r in shape]
+        other = [r._replace(end=lines_node(r.end)) for r in other] + [
+            Reading(r.digit, one_node(r.start), one_node(r.end), False)
+            for r in one_shape + one_other
+        ]
     return shape + other
 
 

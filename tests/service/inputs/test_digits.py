@@ -424,3 +424,31 @@ def test_an_underline_or_a_digit_broken_across_a_row_is_no_second_line(
     page[108:110, 400:410] = 235
     page[100:120, 40:360] = 235  # every other digit broken there too
     assert len(digits_pil(Image.fromarray(page))) == 4
+
+
+def test_digits_broken_at_one_height_are_also_read_whole(mnist_test_images: np.ndarray) -> None:
+    """Digits whose strokes all break at the same height (a dry pen, a seven-segment display)
+    leave empty rows as two lines of writing do: the ink read as one line is offered too, its
+    digits whole, on a path of its own from the first cut to the last, for the model to weigh
+    against the halves (which look like no digit). The lines stay the split by shape."""
+    page = page_with_lines([list(mnist_test_images[:3])], gap=0)
+    page[104:112] = 235  # every digit broken across its middle by eight rows of paper
+    readings = readings_pil(Image.fromarray(page))
+    shape = [r for r in readings if r.shape]
+    assert all(r.digit.box[3] < 50 for r in shape)  # the halves, as two lines
+    # the model's choice between them: the whole digits when the halves are read less surely
+    spans = [(r.start, r.end, r.shape) for r in readings]
+    sure = np.array([0.99 if r.digit.box[3] > 60 else 0.6 for r in readings])
+    whole = [readings[i] for i in best_readings(spans, sure)]
+    assert len(whole) == 3 and all(r.digit.box[3] > 60 and not r.shape for r in whole)
+    assert whole[0].start == 0 and whole[-1].end == max(r.end for r in readings)
+    lefts = [r.digit.box[0] for r in whole]
+    assert lefts == sorted(lefts) and lefts[-1] - lefts[0] > 200
+    # and a number on two lines keeps its lines when they are read as surely
+    page = page_with_lines([list(mnist_test_images[:3]), list(mnist_test_images[3:6])], gap=30)
+    readings = readings_pil(Image.fromarray(page))
+    spans = [(r.start, r.end, r.shape) for r in readings]
+    chosen = best_readings(spans, np.full(len(readings), 0.99))
+    assert [readings[i].digit.box for i in chosen] == [
+        d.box for d in digits_pil(Image.fromarray(page))
+    ]
