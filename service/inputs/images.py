@@ -339,7 +339,7 @@ def decode_image(
         if fit != "digit" or declared is None or max(declared) <= FINE_FROM:
             raise
         img = _open(data, fmt, max_pixels, side=FINE_SIDE)
-        image = preprocess_pil(img, fit=fit, lossy=lossy, work_side=FINE_SIDE)
+        image = preprocess_pil(img, fit=fit, lossy=lossy, work_side=FINE_SIDE, fine=True)
     return image
 
 

@@ -1200,6 +1200,7 @@ def preprocess_pil(
     lossy: bool | None = None,
     colour_only: bool = False,
     work_side: int = WORK_SIDE,
+    fine: bool = False,
 ) -> np.ndarray:
     """Any Pillow image -> float32 (28, 28) in [0, 1], light on black, as in MNIST.
 
@@ -1207,7 +1208,8 @@ def preprocess_pil(
     on a contrasting background); the ink measured against its background (:func:`ink_map`);
     cropped to the ink's bounding box (ignoring isolated specks); then framed (:func:`frame`).
     A picture with no ink raises :class:`NoInkFound`; a picture of several digits side by side
-    (a number) sent as one digit, :class:`SeveralDigits`. ``work_side`` is :func:`ink_map`'s.
+    (a number) sent as one digit, :class:`SeveralDigits`. ``work_side`` is :func:`ink_map`'s;
+    ``fine``: the picture is read again closer for a fine pen's strokes (:func:`_fine_writing`).
     """
     ink = ink_map(img, fit, lossy=lossy, colour_only=colour_only, work_side=work_side).ink
     if fit == "digit":
@@ -1217,7 +1219,32 @@ def preprocess_pil(
         raise NoInkFound(nothing_found(fit))
     if fit == "digit" and (count := _side_by_side(ink, box)) > 1:
         raise several_digits(count)
+    if fine and not _fine_writing(ink, box):
+        raise NoInkFound(nothing_found(fit))
     return frame(ink[box], fit)
+
+
+FINE_WIDTH = 3.0  # strokes read closer are a fine pen's: at most this wide (working pixels)
+FINE_PIECE = 1 / 3  # and mostly one piece: the largest holds at least this share of the ink
+
+
+def _fine_writing(ink: np.ndarray, box: tuple[slice, slice]) -> bool:
+    """Whether what a closer reading found looks like a fine pen's writing, the only thing
+    that reading is for: clear of the picture's edges (a shadow's or a table's edge reaches
+    them), thin strokes (a shadow's or a fold's soft edge is wide), mostly one piece (a curled
+    hair read closer breaks into many)."""
+    (r, c), (h, w) = box, ink.shape
+    if r.start <= 0 or c.start <= 0 or r.stop >= h or c.stop >= w:
+        return False
+    m = ink[box] > 0.5
+    area = int(m.sum())
+    if area == 0:
+        return False
+    p = np.pad(m, 1)
+    inner = m & p[:-2, 1:-1] & p[2:, 1:-1] & p[1:-1, :-2] & p[1:-1, 2:]
+    if area / max((area - int(inner.sum())) / 2, 1) > FINE_WIDTH:  # twice area over outline
+        return False
+    return int(components(m).area.max()) >= FINE_PIECE * area
 
 
 def nothing_found(fit: Fit) -> str:

@@ -561,3 +561,29 @@ def test_a_blank_phone_photo_is_still_refused_when_read_again_closer(to_bytes: T
     with pytest.raises(NoInkFound):
         decode_image(to_bytes(np.clip(page, 0, 255).astype(np.uint8), "JPEG", quality=90),
                      max_pixels=LIMIT)  # fmt: skip
+
+
+def test_a_closer_reading_keeps_only_what_looks_like_a_fine_pen() -> None:
+    """Read closer, a phone photo without a digit showed a shadow's soft edge across the top
+    (read as 2 and 7), a table's edge along a side (read as 1), a curled hair in pieces (read as
+    6 at p = 0.98): a closer reading keeps thin strokes, clear of the edges, mostly one piece."""
+    from service.inputs.preprocess import _fine_writing, _ink_box
+
+    def judged(ink: np.ndarray) -> bool:
+        box = _ink_box(ink)
+        assert box is not None
+        return _fine_writing(ink, box)
+
+    pen = np.zeros((512, 384), np.float32)
+    pen[200:240, 150:190] = seven_mask(40, 0.04) > 0.3
+    assert judged(pen)
+    wide = np.zeros_like(pen)
+    wide[200:212, 100:300] = 1.0  # a soft edge's band, 12 px wide
+    assert not judged(wide)
+    edge = np.zeros_like(pen)
+    edge[:, 380:382] = 1.0  # thin, but along the picture's side
+    assert not judged(edge)
+    bits = np.zeros_like(pen)
+    bits[200:260:6, 150:200:6] = 1.0  # a hair broken into specks
+    bits[201:261:6, 150:200:6] = 1.0
+    assert not judged(bits)
