@@ -15,7 +15,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Components", "bars", "components", "filled", "select", "stroke_width"]
+__all__ = [
+    "Components",
+    "bars",
+    "components",
+    "entering",
+    "filled",
+    "select",
+    "stroke_width",
+]
 
 LINE_SPAN = 0.8  # a piece longer than this share of the picture's side ...
 LINE_THICK = 0.06  # ... and thinner than this share of its length is a printed line or an edge,
@@ -37,6 +45,15 @@ BAR_LONGER = 1.25  # ... this many times longer than the writing beside it, ...
 BAR_WRITING = 0.35  # ... which is at least this share of its length (not a mark beside a "1"), ...
 BAR_GAP = 0.1  # ... clear of it by this share of the writing's size ...
 BAR_STRENGTH = 0.6  # ... and at least this share of the bar's contrast (not a shadow's rim)
+# Something reaching in from the picture's border that is not ink (the table beside a page seen
+# at an angle, a finger holding it): a piece on the border, clear of the writing that is clear
+# of the border, whose mean contrast is under this share of that writing's. A digit the
+# picture's edge cuts is drawn with the same pen as a mark beside it, and is as dark; a
+# table's or a finger's shade is far lighter than a pen's ink on the same page
+ENTERING_LIGHTER = 0.9
+# ... and so does a piece beside one that goes, clear of the border, at most this many times
+# as strong as the pieces that go
+ENTERING_ALIKE = 1.1
 
 
 @dataclass(frozen=True)
@@ -151,8 +168,10 @@ def _lone_one(comp: Components, line: np.ndarray, shape: tuple[int, int]) -> np.
     return out
 
 
-def select(comp: Components, shape: tuple[int, int]) -> np.ndarray:
-    """Which pieces are the digit or item (bool per piece; none when the mask is clutter)."""
+def select(comp: Components, shape: tuple[int, int], aside: np.ndarray | None = None) -> np.ndarray:
+    """Which pieces are the digit or item (bool per piece; none when the mask is clutter).
+    ``aside``: pieces known not to be writing (:func:`entering`), left out before the largest
+    piece is chosen, so that the writing is not taken for a speck beside them."""
     h, w = shape
     bh = comp.y1 - comp.y0 + 1
     bw = comp.x1 - comp.x0 + 1
@@ -165,6 +184,8 @@ def select(comp: Components, shape: tuple[int, int]) -> np.ndarray:
         & (across <= LINE_BEND * length + 2 * thickness)
     )
     keep = ~line | _lone_one(comp, line, (h, w))
+    if aside is not None:
+        keep &= ~aside
     if not keep.any():
         return keep
     biggest = int(np.argmax(np.where(keep, comp.area, -1)))
@@ -184,6 +205,51 @@ def select(comp: Components, shape: tuple[int, int]) -> np.ndarray:
     if clutter or keep.sum() > CLUTTER_PIECES:
         keep[:] = False
     return keep
+
+
+def entering(comp: Components, contrast: np.ndarray, least: float) -> np.ndarray:
+    """Which pieces reach in from the picture's border and are no ink (bool per piece): the
+    table beside a page photographed at an angle, a finger holding it. The writing is the
+    largest piece clear of the border at least ``least`` pixels long (the dust rule's); a piece
+    on the border clear of it goes when it is far lighter than that writing (see
+    :data:`ENTERING_LIGHTER`), and so does a piece as light beside one that goes (within its
+    length; :data:`ENTERING_ALIKE`). ``contrast`` is the ink's contrast per pixel."""
+    out = np.zeros(comp.n, bool)
+    h, w = contrast.shape
+    edge = (comp.y0 == 0) | (comp.x0 == 0) | (comp.y1 == h - 1) | (comp.x1 == w - 1)
+    bh = comp.y1 - comp.y0 + 1
+    bw = comp.x1 - comp.x0 + 1
+    clear = ~edge & (np.maximum(bh, bw) >= least)
+    if not edge.any() or not clear.any():
+        return out
+    k = int(np.flatnonzero(clear)[np.argmax(comp.area[clear])])
+    # clear of the writing: no pixel within NEAR of its size around its box (an L-shaped
+    # table along two edges has its box around the writing)
+    margin = NEAR * max(bh[k], bw[k])
+    runs = (
+        (comp.rows >= comp.y0[k] - margin)
+        & (comp.rows <= comp.y1[k] + margin)
+        & (comp.starts <= comp.x1[k] + margin)
+        & (comp.ends > comp.x0[k] - margin)
+    )
+    far = np.bincount(comp.label[runs], minlength=comp.n) == 0
+    strength = comp.sums(contrast) / np.maximum(comp.area, 1)
+    light = far & (strength < ENTERING_LIGHTER * strength[k])
+    out = edge & light
+    if out.any():
+        # the sheet's edge goes on beyond the table's wedge, where the paper's estimate finds
+        # its step in slivers clear of the border: within the wedge's length, and as light
+        # as it (writing there, a digit of a number beside a vignette's corner, is darker)
+        gone = np.flatnonzero(out)
+        reach = np.maximum(bh[gone], bw[gone])
+        beside = (
+            (comp.x1[:, None] >= comp.x0[gone] - reach)
+            & (comp.x0[:, None] <= comp.x1[gone] + reach)
+            & (comp.y1[:, None] >= comp.y0[gone] - reach)
+            & (comp.y0[:, None] <= comp.y1[gone] + reach)
+        ).any(axis=1)
+        out |= light & beside & (strength <= ENTERING_ALIKE * strength[gone].max())
+    return out
 
 
 def _shapes(

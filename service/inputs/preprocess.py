@@ -40,6 +40,7 @@ from service.inputs.components import (
     Components,
     bars,
     components,
+    entering,
     filled,
     select,
     stroke_width,
@@ -491,7 +492,11 @@ def _photo_ink(grey: np.ndarray, shadow: bool = True, small: bool = False) -> np
         return None
     mask = without_rules(mask)
     comp = components(mask)
-    keep = select(comp, (h, w)) if comp.n else np.zeros(0, bool)
+    # an icon has no room for anything beside the writing: what meets its border is the digit
+    aside = None
+    if comp.n and min(h, w) >= FULL_PEAK_SIDE:
+        aside = entering(comp, c, max(3.0, MIN_INK_SIDE * min(h, w)))  # the dust rule's
+    keep = select(comp, (h, w), aside) if comp.n else np.zeros(0, bool)
     pens = bars(comp, keep, c)
     writing = _writing(comp, keep & ~pens, mask)
     if writing is None and pens.any():  # a band beside nothing but dust is the writing

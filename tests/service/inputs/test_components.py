@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from service.inputs.components import bars, components, filled, select
+from service.inputs.components import bars, components, entering, filled, select
 
 
 def _labels(mask: np.ndarray) -> np.ndarray:
@@ -211,3 +211,29 @@ def test_a_straight_stroke_of_the_writing_is_not_a_pen() -> None:
     mask[70:95, 45:57] = True
     mask[70:74, 30:45] = True
     assert not _bars_of(mask, mask.astype(np.float32)).any()
+
+
+def _levelled(*pieces: tuple[slice, slice, float]) -> np.ndarray:
+    """A 120x160 contrast map holding each piece (rows, columns) at its level."""
+    contrast = np.zeros((120, 160))
+    for rows, cols, level in pieces:
+        contrast[rows, cols] = level
+    return contrast
+
+
+def test_a_light_piece_reaching_in_from_the_border_is_no_writing() -> None:
+    """A table's wedge or a finger at the border is far lighter than the pen's ink clear of
+    it, and goes with the slivers as light along it; a piece as dark as the ink (a digit the
+    picture's edge cuts), or darker than the wedge beside it (writing), stays."""
+    writing = (slice(50, 75), slice(70, 76), 0.8)
+    wedge = (slice(0, 12), slice(0, 40), 0.3)
+    sliver = (slice(3, 5), slice(50, 75), 0.3)
+    beside = (slice(20, 30), slice(45, 50), 0.6)
+    cut = (slice(90, 120), slice(130, 140), 0.8)
+    contrast = _levelled(writing, wedge, sliver, beside, cut)
+    comp = components(contrast > 0)
+    out = entering(comp, contrast, 5.0)
+    level = comp.sums(contrast) / comp.area
+    assert sorted(level[out].round(1).tolist()) == [0.3, 0.3]
+    keep = select(comp, contrast.shape, out)
+    assert sorted(level[keep].round(1).tolist()) == [0.6, 0.8, 0.8]

@@ -873,3 +873,83 @@ def test_a_faint_colour_mark_on_a_coloured_canvas_stays_blank(to_bytes: ToBytes)
     drawn = seven("RGB", (180, 120, 90), (170, 126, 100), size=(240, 240))
     with pytest.raises(NoInkFound):
         decode_image(to_bytes(drawn), max_pixels=LIMIT)
+
+
+def _phone_page(rng: np.random.Generator, side: int = 160) -> np.ndarray:
+    """A phone photo (600x800) of a page (RGB floats) with a small '7' (``side`` pixels) off
+    its middle, the light falling off a little towards one side."""
+    w, h = 600, 800
+    ink = np.asarray(seven("L", 0, 255, width=30, size=(side, side)), np.float64) / 255
+    page = np.ones((h, w)) * np.linspace(228, 212, w)[None, :]
+    page[360 : 360 + side, 250 : 250 + side] *= 1 - 0.85 * ink
+    rgb = page[..., None] * np.array([1.0, 0.99, 0.96])
+    return rgb + rng.normal(0, 3, (h, w, 1))
+
+
+@pytest.mark.parametrize("corners", [("top",), ("left",), ("top", "right")])
+def test_a_page_seen_at_an_angle_shows_the_table_in_wedges_not_as_ink(
+    corners: tuple[str, ...], reference: np.ndarray, to_bytes: ToBytes
+) -> None:
+    """A page photographed at an angle: the darker table shows in a wedge at each end of the
+    side that is farther away, reaching along the picture's edges. The wedges are no ink, and
+    the digit is no speck beside them."""
+    rng = np.random.default_rng(31)
+    photo = _phone_page(rng)
+    h, w = photo.shape[:2]
+    ys, xs = np.mgrid[0:h, 0:w] / np.array([h, w])[:, None, None]
+    table = np.zeros((h, w), bool)
+    for side in corners:  # this side of the page shrinks: the table shows at both its ends
+        along, across = {"top": (xs, ys), "right": (ys, 1 - xs), "left": (ys, xs)}[side]
+        reach = 0.12 * (1 - across)  # a wedge's width, widest on the far side
+        table |= (along < reach) | (along > 1 - reach)
+    photo[table] = np.array([120.0, 105.0, 95.0]) + rng.normal(0, 3, (np.count_nonzero(table), 3))
+    picture = Image.fromarray(np.clip(photo, 0, 255).astype(np.uint8)).filter(
+        ImageFilter.GaussianBlur(1.5)
+    )
+    out = decode_image(to_bytes(picture, "JPEG", quality=88), max_pixels=LIMIT)
+    assert np.abs(out - reference).mean() < 0.06
+
+
+@pytest.mark.parametrize(("edge", "side"), [("left", 100), ("right", 100), ("bottom", 160)])
+def test_a_finger_holding_the_page_at_its_edge_is_no_ink(
+    edge: str, side: int, reference: np.ndarray, to_bytes: ToBytes
+) -> None:
+    """A finger reaching in from the picture's edge: a broad, soft, skin-coloured blob, far
+    lighter than a pen's ink, neither framed with the digit nor taken for it."""
+    rng = np.random.default_rng(32)
+    photo = _phone_page(rng, side)
+    h, w = photo.shape[:2]
+    finger = Image.new("L", (w, h), 0)
+    box = {
+        "bottom": (100, 560, 200, h + 50),
+        "left": (-50, 120, 200, 220),
+        "right": (420, 40, w + 50, 150),
+    }[edge]
+    ImageDraw.Draw(finger).rounded_rectangle(box, radius=50, fill=255)
+    cover = np.asarray(finger.filter(ImageFilter.GaussianBlur(6)), np.float64)[..., None] / 255
+    photo = photo * (1 - cover) + np.array([175.0, 120.0, 95.0]) * cover
+    picture = Image.fromarray(np.clip(photo, 0, 255).astype(np.uint8))
+    out = decode_image(to_bytes(picture, "JPEG", quality=88), max_pixels=LIMIT)
+    assert np.abs(out - reference).mean() < 0.06
+
+
+def test_a_digit_running_off_the_picture_beside_a_small_thin_mark_is_the_digit(
+    to_bytes: ToBytes,
+) -> None:
+    """A large bold digit the picture's edge cuts, and a small thin mark clear of the border:
+    the digit is read, not the mark (both are the same pen's ink, equally dark)."""
+    rng = np.random.default_rng(33)
+    pictures = []
+    for mark in (False, True):
+        canvas = Image.new("L", (800, 600), 0)
+        canvas.paste(seven("L", 0, 255, width=40, size=(600, 600)), (320, -140))
+        if mark:
+            ImageDraw.Draw(canvas).line([(90, 470), (150, 478)], fill=255, width=6)
+        ink = np.asarray(canvas, np.float64) / 255
+        photo = 220.0 * (1 - 0.85 * ink) + rng.normal(0, 3, ink.shape)
+        pictures.append(np.clip(photo, 0, 255).astype(np.uint8))
+    alone, beside = (
+        decode_image(to_bytes(p, "JPEG", quality=88), max_pixels=LIMIT) for p in pictures
+    )
+    assert alone.max() > 0.5
+    assert np.abs(alone - beside).mean() < 0.03
