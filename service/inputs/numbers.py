@@ -65,11 +65,13 @@ WIDE_SHARE = 1.15  # a piece wider than this holds touching digits
 MIN_PART_SHARE = 0.3  # the narrowest part a cut leaves
 MAX_NUMBER_SIDE = 4 * WORK_SIDE  # the longest working side of a picture of a number
 # Lines of writing: bands of inked rows between empty ones, each at least LINE_SHARE as tall as
-# the tallest band, at least LINE_GAP of its height apart. A thinner band (an underline, a
-# detached bar, a dot) belongs to the nearest line; a digit broken across an empty row leaves
-# pieces too close to pass for two lines.
+# the tallest band, at least LINE_GAP of its height apart, two of them sharing inked columns
+# over LINE_OVERLAP of the narrower's. A thinner band (an underline, a detached bar, a dot)
+# belongs to the nearest line; a digit broken across an empty row or two leaves pieces too
+# close to pass for two lines (a wider gap is weighed by the model: see readings_pil).
 LINE_SHARE = 0.5
 LINE_GAP = 0.15
+LINE_OVERLAP = 0.5
 # Other splits of a piece at least CUT_SHARE as wide as a digit is tall: cut at the thinnest
 # columns (their profile's local minima), at most MAX_CUTS, each CUT_EDGE from the piece's ends
 # and from one another, into parts between PART_WIDTHS wide.
@@ -389,6 +391,15 @@ def _lines(mask: np.ndarray) -> list[np.ndarray]:
         line = np.zeros_like(mask)
         line[r0:r1] = mask[r0:r1]
         out.append(line)
+    # Lines matter only where their writing shares columns, which the split by columns would
+    # frame as one digit: a number climbing so steeply that a digit sits wholly above the next,
+    # or a raised exponent, shares hardly any, and reads left to right as one line.
+    columns = [line.any(axis=0) for line in out]
+    if not any(
+        (upper & lower).sum() >= LINE_OVERLAP * min(upper.sum(), lower.sum())
+        for upper, lower in itertools.pairwise(columns)
+    ):
+        return [mask]
     return out
 
 

@@ -452,3 +452,18 @@ def test_digits_broken_at_one_height_are_also_read_whole(mnist_test_images: np.n
     assert [readings[i].digit.box for i in chosen] == [
         d.box for d in digits_pil(Image.fromarray(page))
     ]
+
+
+def test_a_number_climbing_wholly_above_itself_reads_left_to_right(
+    mnist_test_images: np.ndarray,
+) -> None:
+    """Digits each wholly above the last (a number written uphill, a raised exponent) leave
+    empty rows between them, but share no columns, which is what lines of writing do: read as
+    one line, left to right, not top first."""
+    page = np.full((60 + 3 * 110 + 60, 420), 235, np.uint8)
+    for i, image in enumerate(mnist_test_images[:3]):
+        top, left = 60 + (2 - i) * 110, 40 + i * 110
+        ink = np.asarray(Image.fromarray(image).resize((96, 96))).astype(np.int32)
+        page[top : top + 96, left : left + 96] = 235 - (ink * 0.8).astype(np.uint8)
+    lefts = [d.box[0] for d in digits_pil(Image.fromarray(page))]
+    assert len(lefts) == 3 and lefts == sorted(lefts)
