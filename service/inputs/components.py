@@ -54,6 +54,18 @@ ENTERING_LIGHTER = 0.9
 # ... and so does a piece beside one that goes, clear of the border, at most this many times
 # as strong as the pieces that go
 ENTERING_ALIKE = 1.1
+# The writing clear of the border tells what is far lighter only when it is a digit's size, at
+# least this share of the picture's shorter side: a small mark clear of it (a tick, a speck, a
+# printed word, a date) is no measure of a digit the picture's edge cuts, which may be drawn
+# lighter (a pencil digit beside a ballpoint date, a light-blue digit beside printed text) or by
+# the same pen 10% lighter (a thinner stroke) ...
+ENTERING_WRITING = 0.15
+# ... unless the piece is no stroke at all: strokes this many times as wide as the writing's (a
+# finger's blob)
+ENTERING_BROAD = 5.0
+# A piece on the writing's line, as tall as it (within this factor either way) and level with it
+# (most of its height beside the writing's), is the end of a number the picture's edge cuts
+ENTERING_LEVEL = 1.5
 
 
 @dataclass(frozen=True)
@@ -213,7 +225,10 @@ def entering(comp: Components, contrast: np.ndarray, least: float) -> np.ndarray
     largest piece clear of the border at least ``least`` pixels long (the dust rule's); a piece
     on the border clear of it goes when it is far lighter than that writing (see
     :data:`ENTERING_LIGHTER`), and so does a piece as light beside one that goes (within its
-    length; :data:`ENTERING_ALIKE`). ``contrast`` is the ink's contrast per pixel."""
+    length; :data:`ENTERING_ALIKE`). Beside writing smaller than a digit only a broad blob goes
+    (:data:`ENTERING_WRITING`, :data:`ENTERING_BROAD`), and a piece level with the writing and as
+    tall stays (the end of a number; :data:`ENTERING_LEVEL`). ``contrast`` is the ink's contrast
+    per pixel."""
     out = np.zeros(comp.n, bool)
     h, w = contrast.shape
     edge = (comp.y0 == 0) | (comp.x0 == 0) | (comp.y1 == h - 1) | (comp.x1 == w - 1)
@@ -235,7 +250,19 @@ def entering(comp: Components, contrast: np.ndarray, least: float) -> np.ndarray
     far = np.bincount(comp.label[runs], minlength=comp.n) == 0
     strength = comp.sums(contrast) / np.maximum(comp.area, 1)
     light = far & (strength < ENTERING_LIGHTER * strength[k])
-    out = edge & light
+    if max(bh[k], bw[k]) < ENTERING_WRITING * min(h, w):
+        mask = comp.mask(np.ones(comp.n, bool), (h, w))
+        p = np.pad(mask, 1)
+        inner = mask & p[:-2, 1:-1] & p[2:, 1:-1] & p[1:-1, :-2] & p[1:-1, 2:]
+        width = 2 * comp.area / np.maximum(comp.area - comp.sums(inner.astype(np.float64)), 1)
+        light &= width >= ENTERING_BROAD * width[k]
+    overlap = np.minimum(comp.y1, comp.y1[k]) - np.maximum(comp.y0, comp.y0[k]) + 1
+    level = (
+        (bh <= ENTERING_LEVEL * bh[k])
+        & (bh * ENTERING_LEVEL >= bh[k])
+        & (overlap >= 0.5 * np.maximum(bh, 1))
+    )
+    out = edge & light & ~level
     if out.any():
         # the sheet's edge goes on beyond the table's wedge, where the paper's estimate finds
         # its step in slivers clear of the border: within the wedge's length, and as light

@@ -237,3 +237,35 @@ def test_a_light_piece_reaching_in_from_the_border_is_no_writing() -> None:
     assert sorted(level[out].round(1).tolist()) == [0.3, 0.3]
     keep = select(comp, contrast.shape, out)
     assert sorted(level[keep].round(1).tolist()) == [0.6, 0.8, 0.8]
+
+
+def test_a_digit_the_edge_cuts_beside_a_small_darker_mark_is_not_taken_for_a_table() -> None:
+    """A digit the picture's edge cuts, a little lighter than a small mark clear of the border
+    (a tick, a speck, a word of a date or of print): the mark is no measure of the digit's ink,
+    and the digit stays (it is no table's wedge)."""
+    mark = (slice(20, 30), slice(20, 27), 0.8)  # smaller than a digit: 10 of 120 rows
+    digit = (slice(60, 120), slice(120, 126), 0.65)  # reaches the bottom edge
+    contrast = _levelled(mark, digit)
+    comp = components(contrast > 0)
+    assert not entering(comp, contrast, 5.0).any()
+
+
+def test_a_broad_light_blob_at_the_border_beside_a_small_mark_goes() -> None:
+    """Beside a small mark a finger's broad blob still goes: it is no stroke."""
+    mark = (slice(20, 30), slice(20, 23), 0.8)
+    finger = (slice(70, 120), slice(100, 140), 0.4)
+    contrast = _levelled(mark, finger)
+    comp = components(contrast > 0)
+    level = comp.sums(contrast) / comp.area
+    assert level[entering(comp, contrast, 5.0)].round(1).tolist() == [0.4]
+
+
+def test_the_end_of_a_number_the_edge_cuts_stays() -> None:
+    """A number cropped tight: its last digit, cut by the picture's edge and drawn a little
+    lighter than the others, is level with them and as tall, and stays."""
+    first = (slice(40, 80), slice(20, 44), 0.8)
+    second = (slice(40, 78), slice(80, 92), 0.8)
+    last = (slice(42, 80), slice(144, 160), 0.7)  # reaches the right edge
+    contrast = _levelled(first, second, last)
+    comp = components(contrast > 0)
+    assert not entering(comp, contrast, 5.0).any()
