@@ -21,6 +21,7 @@ __all__ = [
     "components",
     "entering",
     "filled",
+    "interior",
     "select",
     "stroke_width",
 ]
@@ -251,9 +252,8 @@ def entering(comp: Components, contrast: np.ndarray, least: float) -> np.ndarray
     strength = comp.sums(contrast) / np.maximum(comp.area, 1)
     light = far & (strength < ENTERING_LIGHTER * strength[k])
     if max(bh[k], bw[k]) < ENTERING_WRITING * min(h, w):
-        mask = comp.mask(np.ones(comp.n, bool), (h, w))
-        p = np.pad(mask, 1)
-        inner = mask & p[:-2, 1:-1] & p[2:, 1:-1] & p[1:-1, :-2] & p[1:-1, 2:]
+        # each piece's stroke width, as stroke_width measures a mask's
+        inner = interior(comp.mask(np.ones(comp.n, bool), (h, w)))
         width = 2 * comp.area / np.maximum(comp.area - comp.sums(inner.astype(np.float64)), 1)
         light &= width >= ENTERING_BROAD * width[k]
     overlap = np.minimum(comp.y1, comp.y1[k]) - np.maximum(comp.y0, comp.y0[k]) + 1
@@ -366,11 +366,20 @@ def _runs_off(
     return True
 
 
+def interior(mask: np.ndarray) -> np.ndarray:
+    """The pixels of ``mask`` whose four neighbours are in it too (the rest is its boundary;
+    the picture's edge is outside)."""
+    inner = np.zeros_like(mask)
+    inner[1:-1, 1:-1] = (
+        mask[1:-1, 1:-1] & mask[:-2, 1:-1] & mask[2:, 1:-1] & mask[1:-1, :-2] & mask[1:-1, 2:]
+    )
+    return inner
+
+
 def stroke_width(mask: np.ndarray) -> float:
     """The strokes' mean width: twice the area over the boundary's length (in pixels)."""
-    inner = mask[1:-1, 1:-1] & mask[:-2, 1:-1] & mask[2:, 1:-1] & mask[1:-1, :-2] & mask[1:-1, 2:]
     area = int(np.count_nonzero(mask))
-    return 2.0 * area / max(area - int(np.count_nonzero(inner)), 1)
+    return 2.0 * area / max(area - int(np.count_nonzero(interior(mask))), 1)
 
 
 def filled(mask: np.ndarray) -> np.ndarray:

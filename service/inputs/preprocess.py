@@ -1243,11 +1243,7 @@ def _fine_writing(ink: np.ndarray, box: tuple[slice, slice]) -> bool:
         return False
     m = ink[box] > 0.5
     area = int(m.sum())
-    if area == 0:
-        return False
-    p = np.pad(m, 1)
-    inner = m & p[:-2, 1:-1] & p[2:, 1:-1] & p[1:-1, :-2] & p[1:-1, 2:]
-    if area / max((area - int(inner.sum())) / 2, 1) > FINE_WIDTH:  # twice area over outline
+    if area == 0 or stroke_width(m) > FINE_WIDTH:
         return False
     return int(components(m).area.max()) >= FINE_PIECE * area
 
