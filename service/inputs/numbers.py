@@ -43,6 +43,7 @@ from service.inputs.preprocess import (
     column_pieces,
     frame,
     ink_map,
+    inked_runs,
     nothing_found,
 )
 
@@ -369,9 +370,7 @@ def _strokes(mask: np.ndarray, groups: list[tuple[Piece, list[Piece]]], height: 
 def _lines(mask: np.ndarray) -> list[np.ndarray]:
     """The lines of writing in ``mask``, top to bottom, each the mask with every other line's
     rows emptied (see :data:`LINE_SHARE`); the whole mask when it holds one line."""
-    inked = np.concatenate([[False], mask.any(axis=1), [False]])
-    edges = np.flatnonzero(inked[1:] != inked[:-1])
-    bands = list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+    bands = inked_runs(mask, axis=1)
     if len(bands) < 2:
         return [mask]
     tallest = max(b - a for a, b in bands)

@@ -75,6 +75,7 @@ __all__ = [
     "column_pieces",
     "frame",
     "ink_map",
+    "inked_runs",
     "nothing_found",
     "preprocess_pil",
 ]
@@ -126,6 +127,8 @@ KEYED_CONTRAST = 64.0  # grey levels between the strokes and the colour under tr
 CANVAS_FILL = 0.9  # opaque pixels filling this share of their box are a canvas (see _canvas_level)
 CANVAS_EDGE = 2  # pixels of a canvas's anti-aliased edge, blended with the shadow around it
 CANVAS_PLAIN = 0.5  # share of a canvas at its own level, give or take half the least contrast
+FINE_WIDTH = 3.0  # strokes a closer reading finds are a fine pen's: at most this wide (pixels)
+FINE_PIECE = 1 / 3  # and mostly one piece: the largest holds at least this share of the ink
 CORNER_SHARE = 0.1  # a piece filling a corner goes when the writing clear of the edges has at
 # least this share of its area
 # A sheet of paper lying on a darker table: a bright, solid region clear of every edge of the
@@ -896,13 +899,19 @@ def clean_mask(ink: np.ndarray) -> np.ndarray:
 Piece = tuple[int, int, int, int]  # rows r0:r1, columns c0:c1 (working pixels)
 
 
+def inked_runs(mask: np.ndarray, axis: int) -> list[tuple[int, int]]:
+    """The runs of columns (``axis`` 0) or rows (1) of ``mask`` that hold ink, as
+    ``(start, stop)``."""
+    padded = np.concatenate([[False], np.asarray(mask.any(axis=axis)), [False]])
+    edges = np.flatnonzero(padded[1:] != padded[:-1])
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+
+
 def column_pieces(mask: np.ndarray) -> list[Piece]:
     """The pieces of ``mask`` that empty columns separate, left to right, each with the rows it
     spans."""
-    inked = np.concatenate([[False], mask.any(axis=0), [False]])
-    edges = np.flatnonzero(inked[1:] != inked[:-1])
     pieces: list[Piece] = []
-    for a, b in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
+    for a, b in inked_runs(mask, axis=0):
         r = np.flatnonzero(mask[:, a:b].any(axis=1))
         pieces.append((int(r[0]), int(r[-1]) + 1, a, b))
     return pieces
@@ -1227,10 +1236,6 @@ def preprocess_pil(
     if fine and not _fine_writing(ink, box):
         raise NoInkFound(nothing_found(fit))
     return frame(ink[box], fit)
-
-
-FINE_WIDTH = 3.0  # strokes read closer are a fine pen's: at most this wide (working pixels)
-FINE_PIECE = 1 / 3  # and mostly one piece: the largest holds at least this share of the ink
 
 
 def _fine_writing(ink: np.ndarray, box: tuple[slice, slice]) -> bool:
