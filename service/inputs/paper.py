@@ -30,6 +30,7 @@ __all__ = [
     "cell_side",
     "contrast",
     "dilate",
+    "max_filter",
     "paper_from_cells",
     "paper_without_ink",
     "quantile",
@@ -97,6 +98,22 @@ def box_blur(arr: np.ndarray) -> np.ndarray:
     out = _sum3(_sum3(arr).T).T
     out /= 9.0
     return out
+
+
+def max_filter(arr: np.ndarray, size: int) -> np.ndarray:
+    """Grey dilation with a size x size square (separable; O(log size) passes per axis)."""
+    for axis in (0, 1):
+        a = np.moveaxis(arr, axis, 0)
+        n, pad = a.shape[0], size // 2
+        m = np.concatenate([np.zeros((pad, *a.shape[1:]), a.dtype), a,
+                            np.zeros((size - 1 - pad, *a.shape[1:]), a.dtype)])  # fmt: skip
+        span = 1  # m[i] = max of `span` padded rows from i
+        while span * 2 <= size:
+            m = np.maximum(m[:-span], m[span:])
+            span *= 2
+        a = np.maximum(m[:n], m[size - span : size - span + n])
+        arr = np.moveaxis(a, 0, axis)
+    return arr
 
 
 def _sum3(arr: np.ndarray) -> np.ndarray:

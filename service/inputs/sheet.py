@@ -1,0 +1,105 @@
+"""A sheet of paper photographed lying on a darker surface (a table, a desk): where it is."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from service.inputs.components import components, filled
+from service.inputs.paper import dilate, quantile, quantiles
+
+__all__ = ["Page", "hull_area", "sheet_on_desk"]
+
+# A sheet of paper lying on a darker table: a bright, solid region clear of every edge of the
+# picture, filling at least PAGE_AREA of it, its surround darker by PAGE_CONTRAST levels
+PAGE_AREA = 0.2
+PAGE_SOLID = 0.9  # share of its convex hull the sheet fills (a turned rectangle all of it)
+PAGE_CONTRAST = 40.0
+PAGE_BLANK = 0.8  # share of the sheet that is bare (its holes, the writing, are the rest)
+
+
+class Page(NamedTuple):
+    """A sheet of paper lying on a darker surface: the sheet's box in the picture, and which
+    pixels of the box are off the sheet (the surface around a turned sheet, and its edge)."""
+
+    box: tuple[slice, slice]
+    off: np.ndarray
+
+
+def sheet_on_desk(grey: np.ndarray) -> Page | None:
+    """A sheet of paper photographed lying on a darker surface, or None when the picture is not
+    one. The surface would otherwise be measured as the paper around the sheet, and the sheet's
+    edge read as a heavy frame of ink around a small digit. Only a bright region counts, nearly
+    convex (a sheet at any turn; the writing on it is part of it), with the darker surface
+    along three of the picture's edges at least and the sheet reaching none of them (it may run
+    off the fourth): a page in shadow on one side, or darkening into its corners, has paper
+    along more of them."""
+    h, w = grey.shape
+    step = max(1, max(h, w) // 64)
+    small = grey[::step, ::step]
+    sh, sw = small.shape
+    # the sheet's level: it covers PAGE_AREA of the picture at least, off the middle perhaps
+    paper = quantile(small, 1 - PAGE_AREA / 2)
+    sides = (small[0], small[-1], small[:, 0], small[:, -1])  # top, bottom, left, right
+    surface = [quantile(side, 0.9) + PAGE_CONTRAST <= paper for side in sides]
+    if sum(surface) < 3:
+        return None  # the usual photo: the paper reaches the picture's edges (quick to tell)
+    lo, hi = quantiles(small, (0.05, 0.95))
+    if hi - lo < PAGE_CONTRAST:
+        return None
+    bright = small > (lo + hi) / 2
+    pieces = components(bright)
+    if not pieces.n:
+        return None
+    i = int(np.argmax(pieces.area))
+    y0, y1, x0, x1 = (int(v[i]) for v in (pieces.y0, pieces.y1, pieces.x0, pieces.x1))
+    touches = (y0 == 0, y1 == sh - 1, x0 == 0, x1 == sw - 1)
+    if (
+        any(t and s for t, s in zip(touches, surface, strict=True))
+        or pieces.area[i] < PAGE_AREA * small.size
+        or quantile(small[bright], 0.5) - quantile(small[~bright], 0.5) < PAGE_CONTRAST
+    ):
+        return None
+    sheet = filled(pieces.mask(np.arange(pieces.n) == i, (sh, sw)))
+    size = np.count_nonzero(sheet)
+    if size < PAGE_SOLID * hull_area(sheet[y0 : y1 + 1, x0 : x1 + 1]):
+        return None
+    if pieces.area[i] < PAGE_BLANK * size:
+        return None  # mostly writing: a light digit (a bold 0 or 8) on a dark ground, its loops
+    off = dilate(~sheet)  # the sheet's edge (its shadow, a lighter rim) goes with the surface
+    off = np.repeat(np.repeat(off, step, axis=0), step, axis=1)[:h, :w]
+    box = (slice(y0 * step, min(h, (y1 + 1) * step)), slice(x0 * step, min(w, (x1 + 1) * step)))
+    return Page(box, off[box])
+
+
+def hull_area(mask: np.ndarray) -> float:
+    """The area of the convex hull of a mask's pixels (as unit squares): the hull of the corners
+    of each row's run from its first pixel to its last, by Andrew's monotone chain."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    first = np.argmax(mask[rows], axis=1)
+    last = mask.shape[1] - np.argmax(mask[rows, ::-1], axis=1)  # one past the last pixel
+    corners = sorted(
+        {
+            (x, y)
+            for r, a, b in zip(rows.tolist(), first.tolist(), last.tolist(), strict=True)
+            for x, y in ((a, r), (a, r + 1), (b, r), (b, r + 1))
+        }
+    )
+    hull = _half_hull(corners)[:-1] + _half_hull(corners[::-1])[:-1]
+    xs, ys = np.array(hull, np.float64).T
+    return float(abs(np.dot(xs, np.roll(ys, -1)) - np.dot(ys, np.roll(xs, -1))) / 2)
+
+
+def _half_hull(points: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """One side of the convex hull of points sorted one way: each point kept only while the
+    path turns the same way."""
+    out: list[tuple[int, int]] = []
+    for x, y in points:
+        while len(out) >= 2:
+            (ax, ay), (bx, by) = out[-2], out[-1]
+            if (bx - ax) * (y - ay) - (by - ay) * (x - ax) > 0:
+                break
+            out.pop()
+        out.append((x, y))
+    return out
