@@ -304,13 +304,28 @@
 
   // A 422 for a blank page or faint ink: not a failure, the picture holds nothing to read.
   // A picture with nothing to read is an answer of its own (unless a newer one is shown);
-  // anything else is an error.
+  // anything else is an error, and the answer to an earlier picture goes with it: the pad now
+  // shows a picture that answer was not computed for.
   function showFailure(err, seq) {
     if (seq >= state.shown && isNothingFound(err)) {
       state.shown = seq;
       showError("");
       renderNothingFound(err.message);
-    } else showError(`Prediction failed: ${inPageTerms(err)}`);
+      return;
+    }
+    showError(`Prediction failed: ${inPageTerms(err)}`);
+    if (seq >= state.shown) {
+      state.shown = seq;
+      renderNoAnswer();
+    }
+  }
+
+  function renderNoAnswer() {
+    resetImageResult();
+    const verdict = $("verdict");
+    verdict.replaceChildren(el("span", { class: "muted", id: "no-answer", text: "No prediction for this picture." }));
+    verdict.dataset.updates = String(Number(verdict.dataset.updates) + 1);
+    verdict.dataset.label = "";
   }
 
   // The server's advice for a number sent as one digit names its query string (?digits=many):

@@ -1,0 +1,63 @@
+"""What the page shows when an answer cannot be trusted any more, in headless Chromium against a
+real server: a failed request."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.browser.test_page import _served_metadata, _updates, _wait_updates
+from tests.helpers.browser import open_page
+from tests.helpers.live_server import Server
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def page(browser: Any, page_server: Server) -> Iterator[Any]:
+    with open_page(browser, page_server.url) as pg:
+        pg.select_option("#model", "mnist")
+        pg.wait_for_selector("#image-panel:not([hidden])")
+        yield pg
+
+
+@pytest.fixture
+def digit(page_models_dir: Path, tmp_path: Path) -> Path:
+    """A real MNIST test digit from the served version's golden sample, as a PNG."""
+    meta = _served_metadata(page_models_dir, "mnist")
+    image = np.asarray(meta["golden"]["inputs"][0], dtype=np.float32)
+    path = tmp_path / "digit.png"
+    Image.fromarray(np.round(image * 255).astype(np.uint8), mode="L").save(path)
+    return path
+
+
+def _answered(pg: Any, path: Path) -> str:
+    before = _updates(pg, "#verdict")
+    pg.set_input_files("#file", str(path))
+    _wait_updates(pg, "#verdict", before)
+    label: str = pg.get_attribute("#verdict", "data-label")
+    assert label and pg.locator("#predicted-label").count() == 1
+    return label
+
+
+def test_a_failed_upload_does_not_leave_the_last_answer_beside_it(
+    page: Any, digit: Path, tmp_path: Path
+) -> None:
+    """The pad shows the new picture; the answer to the one before must not stay beside it."""
+    _answered(page, digit)
+    gif = tmp_path / "photo.gif"
+    Image.new("RGB", (64, 64), "white").save(gif)  # a format the server refuses (415)
+    page.set_input_files("#file", str(gif))
+    page.wait_for_selector("#error:not([hidden])")
+    page.wait_for_function("() => document.body.dataset.busy !== 'yes'")
+    assert "supported" in page.locator("#error").inner_text()
+    assert page.locator("#predicted-label").count() == 0
+    assert page.locator("#bars tbody tr").count() == 0
+    assert page.get_attribute("#verdict", "data-label") == ""
+    assert page.locator("#no-answer").inner_text() == "No prediction for this picture."
+    assert page.locator("#explain-note").inner_text() == ""
