@@ -130,6 +130,7 @@
 
   async function selectVersion() {
     state.version = $("version").value;
+    dropAnswersInFlight();
     showError("");
     state.meta = null;
     $("image-panel").hidden = true;
@@ -230,6 +231,12 @@
   function clearAll() {
     clearPad();
     resetImageResult();
+    dropAnswersInFlight();
+  }
+
+  // An answer still on its way is for a picture no longer on the pad (or for another version).
+  function dropAnswersInFlight() {
+    state.shown = ++state.seq;
   }
 
   // data-busy on <body> is "yes" while a prediction is queued, waiting or in flight (tests use it).

@@ -1,5 +1,6 @@
 """What the page shows when an answer cannot be trusted any more, in headless Chromium against a
-real server: a failed request."""
+real server: a failed request, an answer that arrives after the pad was cleared or another
+version chosen."""
 
 from __future__ import annotations
 
@@ -45,6 +46,14 @@ def _answered(pg: Any, path: Path) -> str:
     return label
 
 
+def _held(pg: Any, held: list[Any]) -> None:
+    for _ in range(100):  # waiting lets Playwright hand the request to the route
+        if held:
+            return
+        pg.wait_for_timeout(50)
+    raise AssertionError("the prediction request never left the page")
+
+
 def test_a_failed_upload_does_not_leave_the_last_answer_beside_it(
     page: Any, digit: Path, tmp_path: Path
 ) -> None:
@@ -61,3 +70,57 @@ def test_a_failed_upload_does_not_leave_the_last_answer_beside_it(
     assert page.get_attribute("#verdict", "data-label") == ""
     assert page.locator("#no-answer").inner_text() == "No prediction for this picture."
     assert page.locator("#explain-note").inner_text() == ""
+
+
+def test_an_answer_that_arrives_after_clear_is_not_shown(page: Any, digit: Path) -> None:
+    held: list[Any] = []
+    page.route("**/predict*", lambda route: held.append(route))
+    try:
+        page.set_input_files("#file", str(digit))
+        _held(page, held)
+        page.click("#clear")
+        before = _updates(page, "#verdict")
+        with page.expect_response(lambda r: "/predict" in r.url):
+            held[0].continue_()
+        page.wait_for_timeout(300)
+        assert _updates(page, "#verdict") == before
+        assert page.locator("#predicted-label").count() == 0
+        assert "Draw something" in page.locator("#verdict").inner_text()
+    finally:
+        page.unroute("**/predict*")
+
+
+def test_an_answer_from_the_version_before_is_not_shown(page: Any, digit: Path) -> None:
+    """Another version chosen while the answer of the one before is on its way: that answer,
+    arriving first, is not shown under the version now chosen."""
+    versions = page.evaluate(
+        """() => [...document.querySelectorAll('#version option')]
+            .filter(o => o.value !== '' && !o.disabled).map(o => o.value)"""
+    )
+    if not versions:
+        pytest.skip("no explicit version to choose")
+    _answered(page, digit)
+    held: list[Any] = []
+    page.route("**/predict*", lambda route: held.append(route))
+    try:
+        page.select_option("#version", versions[0])
+        _held(page, held)
+        page.select_option("#version", "")  # back to the default: the upload is sent again
+        for _ in range(100):
+            if len(held) > 1:
+                break
+            page.wait_for_timeout(50)
+        assert f"/versions/{versions[0]}/" in held[0].request.url and len(held) == 2
+        before = _updates(page, "#verdict")
+        with page.expect_response(lambda r: "/predict" in r.url):
+            held[0].continue_()  # the version no longer chosen answers first
+        page.wait_for_timeout(300)
+        assert _updates(page, "#verdict") == before
+        assert page.locator("#predicted-label").count() == 0
+        with page.expect_response(lambda r: "/predict" in r.url):
+            held[1].continue_()
+        _wait_updates(page, "#verdict", before)
+        assert page.locator("#predicted-label").count() == 1
+        assert f"mnist v{versions[0]} " not in page.locator("#verdict").inner_text() + " "
+    finally:
+        page.unroute("**/predict*")
