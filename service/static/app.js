@@ -48,8 +48,11 @@
     try {
       response = await fetch(path, { ...options, headers: headers(options.headers || {}) });
     } catch (err) {
+      showUnreachable();
       throw new Error(`Cannot reach the server (${err.message}).`);
     }
+    // The status line was read once at load: it follows the server when it stops and comes back.
+    if ($("status").dataset.reach === "no") loadStatus();
     const type = response.headers.get("content-type") || "";
     const body = type.includes("json") ? await response.json() : await response.text();
     if (!response.ok) {
@@ -84,10 +87,16 @@
       const response = await fetch("/readyz", { headers: headers() });
       $("status").textContent = response.ok ? "Ready" : "Not ready: some models are still loading or failed";
       $("status").dataset.ready = response.ok ? "yes" : "no";
+      $("status").dataset.reach = "yes";
     } catch {
-      $("status").textContent = "Server unreachable";
-      $("status").dataset.ready = "no";
+      showUnreachable();
     }
+  }
+
+  function showUnreachable() {
+    $("status").textContent = "Server unreachable";
+    $("status").dataset.ready = "no";
+    $("status").dataset.reach = "no";
   }
 
   async function loadModels() {

@@ -1,6 +1,6 @@
 """What the page shows when an answer cannot be trusted any more, in headless Chromium against a
 real server: a failed request, an answer that arrives after the pad was cleared or another
-version chosen."""
+version chosen, and a server that stops answering."""
 
 from __future__ import annotations
 
@@ -124,3 +124,19 @@ def test_an_answer_from_the_version_before_is_not_shown(page: Any, digit: Path) 
         assert f"mnist v{versions[0]} " not in page.locator("#verdict").inner_text() + " "
     finally:
         page.unroute("**/predict*")
+
+
+def test_the_status_says_when_the_server_cannot_be_reached(page: Any, digit: Path) -> None:
+    assert page.locator("#status").inner_text() == "Ready"
+    page.route("**/predict*", lambda route: route.abort("connectionrefused"))
+    try:
+        page.set_input_files("#file", str(digit))
+        page.wait_for_selector("#error:not([hidden])")
+        assert "Cannot reach the server" in page.locator("#error").inner_text()
+        assert page.locator("#status").inner_text() == "Server unreachable"
+        assert page.get_attribute("#status", "data-ready") == "no"
+    finally:
+        page.unroute("**/predict*")
+    _answered(page, digit)  # the server answers again: so does the status
+    page.wait_for_function("() => document.getElementById('status').dataset.ready === 'yes'")
+    assert page.locator("#status").inner_text() == "Ready"
