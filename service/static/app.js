@@ -479,16 +479,25 @@
     useFile(event.target.files[0]);
     event.target.value = "";
   });
+  // A file dropped anywhere on the image panel is read, not only on the pad; a file dropped
+  // elsewhere on the page is ignored, where the browser would open it in place of the page.
   const drop = $("drop");
-  drop.addEventListener("dragover", (event) => {
+  const dropsHere = (event) => !$("image-panel").hidden && $("image-panel").contains(event.target);
+  const carriesFiles = (event) => event.dataTransfer && [...event.dataTransfer.types].includes("Files");
+  document.addEventListener("dragover", (event) => {
+    if (!carriesFiles(event)) return;
     event.preventDefault();
-    drop.classList.add("over");
+    event.dataTransfer.dropEffect = dropsHere(event) ? "copy" : "none";
+    drop.classList.toggle("over", dropsHere(event));
   });
-  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
-  drop.addEventListener("drop", (event) => {
+  document.addEventListener("dragleave", (event) => {
+    if (!event.relatedTarget) drop.classList.remove("over"); // left the window
+  });
+  document.addEventListener("drop", (event) => {
+    if (!carriesFiles(event)) return;
     event.preventDefault();
     drop.classList.remove("over");
-    useFile(event.dataTransfer.files[0]);
+    if (dropsHere(event)) useFile(event.dataTransfer.files[0]);
   });
 
   // ---------------------------------------------------------------- image results

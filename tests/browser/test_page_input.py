@@ -1,0 +1,69 @@
+"""A file dropped on the page, in headless Chromium against a real server: beside the pad, where
+the page says to drop it, or elsewhere on the page."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.browser.test_page import _served_metadata, _updates, _wait_updates
+from tests.helpers.browser import open_page
+from tests.helpers.live_server import Server
+
+pytestmark = pytest.mark.browser
+
+# A DataTransfer holding one PNG, as a file dragged from the desktop carries it
+DROP = """([selector, data]) => {
+    const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+    const transfer = new DataTransfer();
+    transfer.items.add(new File([bytes], 'digit.png', { type: 'image/png' }));
+    const target = document.querySelector(selector);
+    const init = { bubbles: true, cancelable: true, dataTransfer: transfer };
+    const over = new DragEvent('dragover', init);
+    const drop = new DragEvent('drop', init);
+    target.dispatchEvent(over);
+    return !target.dispatchEvent(drop);  // true: the page took the drop from the browser
+}"""
+
+
+@pytest.fixture
+def page(browser: Any, page_server: Server) -> Iterator[Any]:
+    with open_page(browser, page_server.url) as pg:
+        pg.select_option("#model", "mnist")
+        pg.wait_for_selector("#image-panel:not([hidden])")
+        yield pg
+
+
+@pytest.fixture
+def digit_png(page_models_dir: Path, tmp_path: Path) -> str:
+    """A real MNIST test digit as a base64 PNG."""
+    meta = _served_metadata(page_models_dir, "mnist")
+    image = np.asarray(meta["golden"]["inputs"][0], dtype=np.float32)
+    path = tmp_path / "digit.png"
+    Image.fromarray(np.round(image * 255).astype(np.uint8), mode="L").save(path)
+    return base64.b64encode(path.read_bytes()).decode()
+
+
+def test_a_file_dropped_beside_the_pad_is_read(page: Any, digit_png: str) -> None:
+    """The help text under the pad says "drop an image file here": a drop on it is read."""
+    before = _updates(page, "#verdict")
+    assert page.evaluate(DROP, ["#draw-help", digit_png])
+    _wait_updates(page, "#verdict", before)
+    assert page.locator("#predicted-label").count() == 1
+
+
+def test_a_file_dropped_off_the_panel_does_not_replace_the_page(page: Any, digit_png: str) -> None:
+    """The browser's own answer to a drop that no one takes is to open the file in place of the
+    page, losing what is on it; the page takes it and leaves the picture unread."""
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url) if "/predict" in r.url else None)
+    assert page.evaluate(DROP, ["header.top", digit_png])
+    page.wait_for_timeout(300)
+    assert requests == []
+    assert "Draw something" in page.locator("#verdict").inner_text()
