@@ -23,6 +23,7 @@ GLARE_HALO = 0.5
 GLARE_WINDOW = 3.0  # the spot's paper: the light tail over this many stroke widths
 GLARE_FIT = 400  # halo pixels the light's bump is fitted to (about, at most)
 GLARE_LIFT = 3.0  # the light added under the core: at most this many times the core's own lift
+GAMMA = 2.2  # encoded levels to linear light, about (a camera's sRGB curve)
 
 
 def under_glare(
@@ -42,14 +43,17 @@ def under_glare(
     desk or a lit region ends sharply or reaches the border). Under it the paper is the light
     tail of its own small window where that is not blown out, and the light added (a bump
     fitted to the halo, :func:`_glare_bump`) over the paper around it where it is; the contrast
-    is relative to the paper around it, as the light is added, not multiplied. The new ink only
+    is relative to the paper around it, as the light is added, not multiplied, and measured in
+    linear light, where the light adds (:func:`_lifted_contrast`), but no stronger than the
+    strokes' own level elsewhere: a stroke under the spot is no darker than the rest of it,
+    and the threshold, a share of that level, must not rise with it. The new ink only
     carries on strokes ``c`` already holds, on a picture whose ink already stands out: every
     other pixel, and every picture without such a spot, keeps ``c`` as it is."""
     h, w = grey.shape
     core = grey >= GLARE_WHITE
     if np.count_nonzero(core) < GLARE_AREA * h * w:
         return c
-    peak, _, t = levels(c, sigma, floor)
+    peak, high, t = levels(c, sigma, floor)
     if not stands_out(peak, sigma, floor):  # a blank page's glare: still nothing written
         return c
     comp = components(core)
@@ -78,7 +82,7 @@ def under_glare(
         added = _glare_bump(light[box], halo, ref)
         blown = local[box] >= GLARE_WHITE
         spot_paper = np.where(blown, np.maximum(ref + added, local[box]), local[box])
-        raw = np.clip((spot_paper - grey[box]) / max(ref, 1.0), 0.0, 1.0)
+        raw = np.minimum(_lifted_contrast(grey[box], spot_paper, ref), high)
         raw[grey[box] >= GLARE_WHITE] = 0.0  # blown out: nothing of the ink is left
         zone = lit | (added > GLARE_MARGIN)
         if new is None:
@@ -96,6 +100,22 @@ def under_glare(
     if not held.any():
         return c
     return np.where(dilate(comp.mask(held, (h, w))), new, c)
+
+
+def _lifted_contrast(grey: np.ndarray, paper: np.ndarray, ref: float) -> np.ndarray:
+    """The contrast ink under added light would have in the light around it: the light is
+    added in linear light, so the ink's reflectance is the drop below ``paper`` (the paper with
+    the light added) over ``ref`` (the paper around the spot), both in linear light, and its
+    contrast is that reflectance encoded back as ``ref`` is. Measured in encoded levels, the
+    drop shrinks as the light adds up, as a camera's tone curve flattens towards white."""
+    lin_ref = max(float(_linear(np.array(ref))), 1e-6)
+    reflectance = 1.0 - (_linear(paper) - _linear(grey)) / lin_ref
+    return (1.0 - np.clip(reflectance, 0.0, 1.0) ** (1 / GAMMA)).astype(np.float32)
+
+
+def _linear(level: np.ndarray) -> np.ndarray:
+    """Encoded grey levels (0-255) as linear light (0-1), a display gamma's curve."""
+    return (np.clip(level, 0.0, 255.0) / 255.0) ** GAMMA
 
 
 def _glare_bump(light: np.ndarray, halo: np.ndarray, ref: float) -> np.ndarray:

@@ -529,6 +529,29 @@ def test_a_loop_under_a_blown_out_glare_spot_stays_closed(seed: int, to_bytes: T
     assert _enclosed(out) == 1
 
 
+def glared_as_a_camera_records_it(amount: float, seed: int, side: int = 256) -> np.ndarray:
+    """:func:`glared`'s page as a camera records it: the spot's light added to the paper's
+    in linear light, then encoded with a display gamma, which flattens the ink's drop under
+    the spot far more than an addition in encoded levels does."""
+    rng = np.random.default_rng(seed)
+    page = (205.0 / 255.0) ** 2.2 * (1.0 + rng.normal(0, 0.02, (side, side)))
+    page *= 1.0 - 0.8 * ring_mask(side, width=0.1)
+    ys, xs = np.mgrid[0:side, 0:side] / side
+    spot = np.exp(-(((ys - 0.78) / (0.6 * 0.16)) ** 2 + ((xs - 0.5) / 0.16) ** 2))
+    return (255.0 * np.clip(page + amount * spot, 0, 1) ** (1 / 2.2)).astype(np.uint8)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_loop_under_a_glare_spot_in_linear_light_stays_closed(
+    seed: int, to_bytes: ToBytes
+) -> None:
+    # in encoded levels the spot's light flattens the bottom of the loop under the ink
+    # threshold; measured in linear light, where the light adds, it stands out as the rest does
+    page = glared_as_a_camera_records_it(0.6, seed)
+    out = decode_image(to_bytes(page, "JPEG", quality=85), max_pixels=LIMIT).reshape(28, 28)
+    assert _enclosed(out) == 1
+
+
 @pytest.mark.parametrize("amount", [120.0, 200.0, 300.0])
 def test_a_blank_glossy_page_with_a_glare_spot_is_refused(amount: float, to_bytes: ToBytes) -> None:
     page = glared(256, amount, 7, ink=False)
