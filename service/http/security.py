@@ -10,8 +10,8 @@ the request's route:
 
 A key setting may hold several comma-separated keys (for rotation). Keys are compared with
 ``hmac.compare_digest`` on their SHA-256 digests (constant time, whatever the lengths), they are
-never logged, and error messages never echo what the client sent. A missing key gets 401 with
-``WWW-Authenticate: Bearer``; a wrong one gets 403.
+never logged, and error messages never echo what the client sent. A missing key, or one sent
+without the ``Bearer`` scheme, gets 401 with ``WWW-Authenticate: Bearer``; a wrong one gets 403.
 """
 
 from __future__ import annotations
@@ -48,16 +48,13 @@ def key_matches(presented: str, digests: Sequence[bytes]) -> bool:
     return found
 
 
-def bearer_token(headers: Sequence[tuple[bytes, bytes]]) -> str | None:
-    """The token of an ``Authorization: Bearer <token>`` header; None when absent or another
-    scheme; "" when the header is malformed."""
+def authorization(headers: Sequence[tuple[bytes, bytes]]) -> tuple[str, str] | None:
+    """The scheme and the credentials of the ``Authorization`` header (``("Bearer", key)``; a
+    bare key is a scheme without credentials); None when there is none."""
     for key, value in headers:
         if key == b"authorization":
-            text = value.decode("latin-1").strip()
-            scheme, _, token = text.partition(" ")
-            if scheme.lower() != "bearer":
-                return None
-            return token.strip()
+            scheme, _, credentials = value.decode("latin-1").strip().partition(" ")
+            return scheme, credentials.strip()
     return None
 
 
@@ -92,9 +89,15 @@ class Auth:
 
     @staticmethod
     def _check(scope: Scope, digests: Sequence[bytes], what: str) -> tuple[int, str] | None:
-        token = bearer_token(scope["headers"])
-        if token is None:
+        found = authorization(scope["headers"])
+        if found is None:
             return 401, f"missing credentials: send {what} as 'Authorization: Bearer <key>'"
+        scheme, token = found
+        if scheme.lower() != "bearer":  # the scheme may be the key itself: never echoed
+            return 401, (
+                f"the Authorization header does not use the Bearer scheme: send {what} as "
+                "'Authorization: Bearer <key>'"
+            )
         if not token:
             return 401, "malformed Authorization header: expected 'Bearer <key>'"
         if not key_matches(token, digests):

@@ -121,6 +121,19 @@ async def test_prediction_needs_an_api_key(tiny_repo: Path) -> None:
             assert (await client.get(path)).status_code == 200, path
 
 
+async def test_a_key_without_the_bearer_scheme_is_told_how_to_send_it(tiny_repo: Path) -> None:
+    key = API_KEYS.split(",")[0]
+    path, body = PREDICTIONS[0]
+    async with serve(tiny_repo, api_key=API_KEYS) as (_, client):
+        for header in (key, f"Token {key}", "Basic eDp5"):
+            r = await client.post(path, json=body, headers={"Authorization": header})
+            assert r.status_code == 401, header
+            message = r.json()["error"]
+            assert "missing" not in message and "does not use the Bearer scheme" in message
+            assert "'Authorization: Bearer <key>'" in message and key not in message
+            assert r.headers["www-authenticate"].startswith("Bearer")
+
+
 async def test_admin_endpoints_need_the_admin_key(tiny_repo: Path) -> None:
     async with serve(tiny_repo, api_key=API_KEYS, admin_key=ADMIN_KEY) as (_, client):
         for path in ADMIN:
