@@ -41,6 +41,9 @@ WORKER_STOP_S = 5.0  # a worker still decoding when the server exits is killed a
 
 
 PREDICT_QUERY = frozenset(str(p["name"]) for p in QUERY_PARAMETERS)
+# How a query string may spell a boolean (any case); a JSON body's are JSON's true and false
+QUERY_TRUE = ("true", "1", "yes")
+QUERY_FALSE = ("false", "0", "no")
 
 
 def query_options(request: Request, allowed: frozenset[str] = PREDICT_QUERY) -> dict[str, Any]:
@@ -90,9 +93,12 @@ def query_options(request: Request, allowed: frozenset[str] = PREDICT_QUERY) -> 
     for key in ("include_input", "abstain"):
         if (text := query.get(key)) is not None:
             flag = text.lower()
-            if flag not in ("true", "false", "1", "0", "yes", "no"):
-                raise InvalidInput(f"query parameter {key} must be true or false")
-            options[key] = flag in ("true", "1", "yes")
+            if flag not in QUERY_TRUE + QUERY_FALSE:
+                pairs = ", ".join(
+                    f"{t} or {f}" for t, f in zip(QUERY_TRUE, QUERY_FALSE, strict=True)
+                )
+                raise InvalidInput(f"query parameter {key} must be a boolean: {pairs} (any case)")
+            options[key] = flag in QUERY_TRUE
     return options
 
 

@@ -367,6 +367,8 @@ ERROR_CASES = [
     ("/models/mnist/predict", {"json": {"instances": [IMG], "top_k": 11}}, 422, "top_k"),
     ("/models/mnist/predict", {"json": {"instances": [IMG], "threshold": 0.3}}, 422, "threshold"),
     ("/models/mnist/predict", js([IMG], include_input="yes"), 422, "include_input"),
+    ("/models/mnist/predict?include_input=on", js([IMG]), 422,
+     "query parameter include_input must be a boolean: true or false, 1 or 0, yes or no"),
     ("/models/mnist/predict?top_k=zero", {"json": {"instances": [IMG]}}, 422, "top_k"),
     ("/models/mnist/predict?top_k=\u00b2", {"json": {"instances": [IMG]}}, 422, "top_k"),
     ("/models/mnist/predict?top_k=" + "9" * 4301, js([IMG]), 422, "18 digits at most"),
