@@ -398,8 +398,12 @@ class ImageClassifier(Task):
         if value is None:
             return None
         n = len(self.labels)
+        # 3.0 is an integer to JSON Schema, and some serialisers write every number so
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= n:
-            raise InvalidInput(f"top_k must be an integer from 1 to {n}")
+            shown = f", got {value!r}" if isinstance(value, float) else ""
+            raise InvalidInput(f"top_k must be a whole number from 1 to {n}{shown}")
         return value
 
     def predictions(

@@ -72,6 +72,14 @@ async def test_an_option_in_the_query_and_the_body_must_agree(client: httpx.Asyn
     assert [same_value(q, b) for q, b in (("0.2", 0.1), ("false", True), ("x", 1))] == [False] * 3
 
 
+async def test_a_whole_number_sent_as_a_float_is_an_integer_option(
+    client: httpx.AsyncClient,
+) -> None:
+    r = await client.post("/models/mnist/predict", json={"instances": [IMG], "top_k": 3.0})
+    assert r.status_code == 200, r.text
+    assert len(r.json()["predictions"][0]["top_k"]) == 3
+
+
 async def test_a_trailing_slash_is_an_unknown_path_not_a_redirect(
     client: httpx.AsyncClient,
 ) -> None:
@@ -365,6 +373,8 @@ ERROR_CASES = [
     ("/models/mnist/predict", {"json": {"images": [IMG]}}, 422, "instances"),
     ("/models/mnist/predict", js([IMG], extra=1), 422, "unknown field 'extra'"),
     ("/models/mnist/predict", {"json": {"instances": [IMG], "top_k": 11}}, 422, "top_k"),
+    ("/models/mnist/predict", {"json": {"instances": [IMG], "top_k": 2.5}}, 422,
+     "top_k must be a whole number from 1 to 10, got 2.5"),
     ("/models/mnist/predict", {"json": {"instances": [IMG], "threshold": 0.3}}, 422, "threshold"),
     ("/models/mnist/predict", js([IMG], include_input="yes"), 422, "include_input"),
     ("/models/mnist/predict?include_input=on", js([IMG]), 422,
