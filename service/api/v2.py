@@ -264,8 +264,6 @@ def model_input(task: Task, inputs: list[codec.InputTensor]) -> np.ndarray:
             f"unexpected input '{t.name}': this model's input is '{task.input_name}'"
         )
     where = f"input '{t.name}'"
-    if t.datatype == "BOOL":
-        raise InvalidInput(f"{where}: datatype BOOL is not accepted; send FP32 (or UINT8 pixels)")
     if len(t.shape) < 2:
         raise InvalidInput(
             f"{where}: shape {list(t.shape)} has no batch dimension; "

@@ -35,6 +35,8 @@ DATATYPES: dict[str, np.dtype[Any]] = {
     "FP64": np.dtype("<f8"),
 }
 _NP_TO_V2 = {v.newbyteorder("="): k for k, v in DATATYPES.items()}
+# Every model takes numbers: BOOL is an output's datatype only (abstained)
+INPUT_DATATYPES = {name: dtype for name, dtype in DATATYPES.items() if name != "BOOL"}
 MAX_DIMS = 8
 # inputs or outputs named in one request: far more than any model here has, and few enough that
 # decoding a body of thousands of tiny tensors never holds the event loop
@@ -197,11 +199,12 @@ def _decode_input(item: Any, i: int, binary: memoryview, offset: int) -> tuple[I
     datatype = item.get("datatype")
     if not isinstance(datatype, str):
         raise BadRequest(f"{where} needs a string 'datatype'")
-    dtype = DATATYPES.get(datatype)
+    dtype = INPUT_DATATYPES.get(datatype)
     if dtype is None:
-        supported = ", ".join(name for name in DATATYPES if name != "BOOL")  # no model takes it
+        supported = ", ".join(INPUT_DATATYPES)
+        why = ": the models take numbers" if datatype in DATATYPES else ""
         raise InvalidInput(
-            f"{where}: datatype {datatype!r} is not supported; use one of {supported}"
+            f"{where}: datatype {datatype!r} is not supported{why}; use one of {supported}"
         )
     params = _parameters(item.get("parameters"), f"{where} 'parameters'")
     size = params.get("binary_data_size")

@@ -231,7 +231,16 @@ def _pima_input(**over: Any) -> dict[str, Any]:
     ("doc", "status", "needle"),
     [
         ({"inputs": [_pima_input(name="x")]}, 422, "this model's input is 'features'"),
-        ({"inputs": [_pima_input(datatype="BOOL", data=[True] * 8)]}, 422, "BOOL"),
+        *(
+            (
+                {"inputs": [_pima_input(datatype="BOOL", data=data)]},
+                422,
+                "input 'features': datatype 'BOOL' is not supported: the models take numbers; "
+                "use one of UINT8, UINT16, UINT32, UINT64, INT8, INT16, INT32, INT64, FP16, FP32, "
+                "FP64",
+            )
+            for data in ([True] * 8, [1, 0] * 4)  # the same answer, whatever the data holds
+        ),
         ({"inputs": [_pima_input(datatype="BYTES")]}, 422, "not supported"),
         ({"inputs": [_pima_input(shape=[8])]}, 422, "no batch dimension"),
         ({"inputs": [_pima_input(shape=[2, 8])]}, 422, "needs 16 values"),
