@@ -137,7 +137,9 @@ class ModelRegistry:
     def _warn_about_settings(self) -> None:
         """Say at start what the settings name that the repository does not hold."""
         on_disk = set(self._scan.models) | set(self._scan.ignored) | set(self._scan.unreadable)
-        for name in sorted((self._named() or set()) - on_disk):
+        # a repository that cannot be read was said already: nothing is known to be missing
+        missing = set() if "." in self._scan.unreadable else (self._named() or set()) - on_disk
+        for name in sorted(missing):
             log.warning("model %s is named in the settings but not in the repository", name)
         if self.settings.version_policy == "specific" and not self.settings.models:
             left_out = sorted(set(self._scan.models) - set(self.settings.versions))
@@ -563,7 +565,7 @@ class ModelRegistry:
                     "folder is its number, from 1, without leading zeros"
                 )
             if name not in scan.models:
-                return f"model {name} is not in the repository"
+                return self._unreadable_repository() or f"model {name} is not in the repository"
             missing = self._missing.get(name)
             if missing:
                 return f"versions {missing} of model {name} are not in the repository"
@@ -573,6 +575,17 @@ class ModelRegistry:
             for mv in versions
         ]
         return f"model {name} is not ready: " + "; ".join(parts)
+
+    def _unreadable_repository(self) -> str | None:
+        """Why the repository itself cannot be listed (a mistyped SERVE_MODELS_DIR); None when
+        it can."""
+        why = self._scan.unreadable.get(".")
+        if why is None:
+            return None
+        return (
+            f"cannot read the model repository {self.settings.models_dir} ({why}): "
+            "set SERVE_MODELS_DIR"
+        )
 
     def models(self) -> list[dict[str, Any]]:
         """Status of every model: versions with state and reason, default, labels, unfinished."""
@@ -614,11 +627,8 @@ class ModelRegistry:
         names = self.model_names()
         if not self.started:
             problems["*"] = "models are still loading"
-        elif not names and "." in self._scan.unreadable:  # a mistyped SERVE_MODELS_DIR
-            problems["*"] = (
-                f"cannot read the model repository {self.settings.models_dir} "
-                f"({self._scan.unreadable['.']}): set SERVE_MODELS_DIR"
-            )
+        elif not names and (unreadable := self._unreadable_repository()):
+            problems["*"] = unreadable
         elif not names:
             problems["*"] = f"no models found in {self.settings.models_dir}"
         waiting = []  # new models whose first version is still being written

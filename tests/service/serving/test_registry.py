@@ -288,6 +288,26 @@ async def test_a_repository_that_is_not_there_is_said_so_by_readiness(tmp_path: 
         await registry.stop()
 
 
+async def test_models_named_in_a_repository_that_is_not_there_are_said_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SERVE_MODELS with a mistyped SERVE_MODELS_DIR: every named model says the repository
+    cannot be read, not that the model is not in it."""
+    registry = await started(tmp_path / "nothing", models=["mnist", "pima"])
+    try:
+        why = (
+            f"cannot read the model repository {tmp_path / 'nothing'} (no such folder): set "
+            "SERVE_MODELS_DIR"
+        )
+        assert registry.readiness() == (False, {"mnist": why, "pima": why})
+        with pytest.raises(NotReady) as info:
+            registry.resolve("pima")
+        assert info.value.message == why
+        assert "named in the settings but not in the repository" not in caplog.text
+    finally:
+        await registry.stop()
+
+
 # --- the default version: accuracy target and latency budget -----------------------------------
 T = {"mnist": 0.995}
 
