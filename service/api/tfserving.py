@@ -17,11 +17,13 @@ the own API's explain answers them); ``"target"`` names the class to explain, as
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from fastapi import Request
 from fastapi.responses import Response
 from starlette.convertors import StringConvertor, register_url_convertor
+from starlette.types import Receive, Scope, Send
 
 from service.api.common import (
     JSONBytesResponse,
@@ -33,7 +35,7 @@ from service.api.common import (
     read_body,
     task_of,
 )
-from service.api.routing import RouteKind, dialect_router, route_kind
+from service.api.routing import DialectRoute, RouteKind, dialect_router, route_kind
 from service.api.schemas import error_responses
 from service.codecs import tfserving as tfs_codec
 from service.errors import BadRequest, MethodNotAllowed, NotFound
@@ -90,12 +92,42 @@ _POST_DOC: dict[str, Any] = {
     "responses": error_responses(400, 404, 413, 415, 422, 503, 504),
     "openapi_extra": _PREDICT_BODY,
 }
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-@router.post(
+class _VerbRoute(DialectRoute):
+    """A ``:verb`` POST route. Asked with another method, a URL that names no verb, an unknown
+    one or nothing before it gets the 404 a POST gets (there is nothing there to allow a method
+    on), rather than a 405 whose Allow: POST would lead to that 404."""
+
+    protocol = "tfserving"
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] not in (self.methods or ()):
+            problem = _malformed_verb_url(scope["path"].rpartition("/")[2])
+            if problem is not None:
+                raise problem
+        await super().handle(scope, receive, send)
+
+
+def _post_verb(path: str, summary: str) -> Callable[[F], F]:
+    def register(endpoint: F) -> F:
+        router.add_api_route(
+            path,
+            endpoint,
+            methods=["POST"],
+            summary=summary,
+            route_class_override=_VerbRoute,
+            **_POST_DOC,
+        )
+        return endpoint
+
+    return register
+
+
+@_post_verb(
     "/models/{name:part}:{verb:part}",
-    summary="TF Serving :predict, :classify, :regress or :explain with the default version",
-    **_POST_DOC,
+    "TF Serving :predict, :classify, :regress or :explain with the default version",
 )
 @route_kind(RouteKind.PREDICTION)
 async def call_default(name: str, verb: str, request: Request) -> Response:
@@ -103,10 +135,9 @@ async def call_default(name: str, verb: str, request: Request) -> Response:
     return await _call(request, registry, name, verb, registry.resolve(name, None), None)
 
 
-@router.post(
+@_post_verb(
     "/models/{name}/versions/{version:part}:{verb:part}",
-    summary="TF Serving :predict, :classify, :regress or :explain with one version",
-    **_POST_DOC,
+    "TF Serving :predict, :classify, :regress or :explain with one version",
 )
 @route_kind(RouteKind.PREDICTION)
 async def call_version(name: str, version: str, verb: str, request: Request) -> Response:
@@ -115,10 +146,9 @@ async def call_version(name: str, version: str, verb: str, request: Request) -> 
     return await _call(request, registry, name, verb, mv, version)
 
 
-@router.post(
+@_post_verb(
     "/models/{name}/labels/{label:part}:{verb:part}",
-    summary="TF Serving :predict, :classify, :regress or :explain with a labelled version",
-    **_POST_DOC,
+    "TF Serving :predict, :classify, :regress or :explain with a labelled version",
 )
 @route_kind(RouteKind.PREDICTION)
 async def call_label(name: str, label: str, verb: str, request: Request) -> Response:
@@ -229,17 +259,26 @@ def _unknown_verb(verb: str) -> str:
     return f"{said}; use " + ", ".join(f":{v}" for v in VERBS[:-1]) + f" or :{VERBS[-1]}"
 
 
+def _malformed_verb_url(segment: str) -> NotFound | None:
+    """The 404 of a ``{name}:{verb}`` segment that no method can use, whatever the method: no
+    verb, an unknown one, or nothing named before it (as the POST route finds)."""
+    named, _, verb = segment.rpartition(":")
+    if verb not in VERBS:
+        return NotFound(_unknown_verb(verb))
+    if not named or ":" in named:
+        return NotFound(f"nothing is named {named[:64]!r} before ':{verb}'")
+    return None
+
+
 def _refuse_verb_url(segment: str, request: Request) -> None:
     """405 for a GET of a ``:verb`` URL, 404 for an unknown verb as a POST gets. The status
     routes match a whole segment, so ``/models/pima:predict`` reaches them with
     ``name="pima:predict"`` and would be a 404 "no such model", where every other method gets the
     POST route's 405."""
     if ":" in segment:
-        named, _, verb = segment.rpartition(":")
-        if verb not in VERBS:
-            raise NotFound(_unknown_verb(verb))
-        if not named or ":" in named:  # as the POST route finds: no such model, version, label
-            raise NotFound(f"nothing is named {named[:64]!r} before ':{verb}'")
+        problem = _malformed_verb_url(segment)
+        if problem is not None:
+            raise problem
         raise MethodNotAllowed("POST", request.method, request.url.path)
 
 

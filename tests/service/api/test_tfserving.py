@@ -234,11 +234,14 @@ async def test_allow_header_of_verb_urls(dialect_client: httpx.AsyncClient) -> N
     assert r.status_code == 405 and "POST" in r.headers["allow"]
 
 
+METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
+
+
 async def test_a_verb_url_missing_its_verb_or_name_is_404_whatever_the_method(
     dialect_client: httpx.AsyncClient,
 ) -> None:
-    """GET and POST agree: a missing or unknown verb is named, never "use POST" to a GET and
-    "use GET" to a POST of the same URL."""
+    """Every method agrees: a missing or unknown verb is named, never "use POST" to a GET (or a
+    PUT) and "use GET" to a POST of the same URL."""
     for path in (
         "/v1/models/pima:",
         "/v1/models/pima/versions/1:",
@@ -246,15 +249,16 @@ async def test_a_verb_url_missing_its_verb_or_name_is_404_whatever_the_method(
         "/v1/models/pima:infer",
     ):
         said = "no method after ':'" if path.endswith(":") else "unknown method :infer"
-        for method in ("GET", "POST"):
+        for method in METHODS:
             r = await dialect_client.request(method, path, json={"instances": [PIMA_ROW]})
             assert r.status_code == 404, (method, path, r.text)
             assert r.json()["error"].startswith(said), r.text
             assert r.json()["error"].endswith("use :predict, :classify, :regress or :explain")
     for path in ("/v1/models/:predict", "/v1/models/pima:predict:predict"):
-        for method in ("GET", "POST"):  # nothing named so: 404 either way
+        for method in METHODS:  # nothing named so: 404 either way
             r = await dialect_client.request(method, path, json={"instances": [PIMA_ROW]})
             assert r.status_code == 404, (method, path, r.text)
+            assert set(r.json()) == {"error"} and "allow" not in r.headers
 
 
 async def test_status_of_a_model_unloaded_whole_says_so(tiny_repo: Path) -> None:
