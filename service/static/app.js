@@ -394,7 +394,7 @@
     state.inFlight = true;
     markBusy();
     try {
-      const result = await api(`${predictPath()}?digits=many`, { method: "POST", body: blob, headers: { "Content-Type": type } });
+      const result = await api(`${predictPath()}?digits=many&include_input=true`, { method: "POST", body: blob, headers: { "Content-Type": type } });
       if (seq < state.shown) return;
       state.shown = seq;
       showError("");
@@ -430,6 +430,7 @@
         el("td", {}, el("span", { class: "track" }, bar), el("span", { class: "pct", text: `${(100 * p).toFixed(1)}%` })));
     });
     $("bars").tBodies[0].replaceChildren(...rows);
+    showDigitInputs(digits);
     if (!placed) return;
     ctx.save();
     ctx.strokeStyle = "#e33";
@@ -439,6 +440,24 @@
       ctx.strokeRect(placed.x + x * placed.scale, placed.y + y * placed.scale, w * placed.scale, h * placed.scale);
     }
     ctx.restore();
+  }
+
+  // A number has no one 28x28 input: each digit has its own, shown side by side. Explanations
+  // are asked for one input and one label, so "Why" stays for single digits.
+  function showDigitInputs(digits) {
+    const canvases = digits.map((d, i) => {
+      if (!d.input) return null;
+      const canvas = el("canvas", { width: "28", height: "28", role: "img",
+        "aria-label": `Digit ${i + 1}, read as ${d.label}: its 28 by 28 input` });
+      paintInput(canvas, d.input);
+      return canvas;
+    }).filter(Boolean);
+    $("digit-inputs").replaceChildren(...canvases);
+    $("digit-inputs").hidden = false;
+    $("seen-stack").hidden = true;
+    $("seen-caption").textContent = "Each digit's 28×28 input, as the model saw it";
+    $("explain-toggle").hidden = true;
+    $("explain-note").textContent = "“Why” explains one digit at a time: upload or draw a single digit to see it.";
   }
 
   // ---------------------------------------------------------------- upload and drop
@@ -508,6 +527,11 @@
     const seen = $("seen").getContext("2d");
     seen.fillStyle = "#000";
     seen.fillRect(0, 0, 28, 28);
+    $("seen-stack").hidden = false;
+    $("digit-inputs").hidden = true;
+    $("digit-inputs").replaceChildren();
+    $("seen-caption").textContent = "28×28 input, as the model saw it";
+    $("explain-toggle").hidden = false;
     clearHeat();
   }
 
@@ -611,11 +635,10 @@
       return row;
     });
     $("bars").tBodies[0].replaceChildren(...rows);
-    if (prediction.input) drawSeen(prediction.input);
+    if (prediction.input) paintInput($("seen"), prediction.input);
   }
 
-  function drawSeen(input) {
-    const canvas = $("seen");
+  function paintInput(canvas, input) {
     const seen = canvas.getContext("2d");
     const flat = input.flat ? input.flat(2) : input;
     const max = Math.max(...flat);

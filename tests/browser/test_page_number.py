@@ -1,0 +1,90 @@
+"""A number read from an upload ("Uploads hold several digits" ticked), in headless Chromium
+against a real server on trained models: what the page shows beside it and what it sends when
+the picture is drawn on afterwards."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from benchmarks.numbers import render_number
+from tests.browser.test_page import _served_metadata, _updates, _wait_updates
+from tests.helpers.browser import open_page
+from tests.helpers.live_server import Server
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def page(browser: Any, page_server: Server) -> Iterator[Any]:
+    with open_page(browser, page_server.url) as pg:
+        pg.select_option("#model", "mnist")
+        pg.wait_for_selector("#image-panel:not([hidden])")
+        yield pg
+
+
+@pytest.fixture
+def number(page_models_dir: Path, tmp_path: Path) -> Path:
+    """Three real MNIST test digits from the served version's golden sample, written as a number."""
+    meta = _served_metadata(page_models_dir, "mnist")
+    digits = [np.asarray(x, dtype=np.float32) for x in meta["golden"]["inputs"][:3]]
+    data, _ = render_number(digits, np.random.default_rng(3), "PNG", gap=0.6)
+    path = tmp_path / "number.png"
+    path.write_bytes(data)
+    return path
+
+
+@pytest.fixture
+def digit(page_models_dir: Path, tmp_path: Path) -> Path:
+    meta = _served_metadata(page_models_dir, "mnist")
+    data, _ = render_number(
+        [np.asarray(meta["golden"]["inputs"][0], np.float32)], np.random.default_rng(4), "PNG"
+    )
+    path = tmp_path / "digit.png"
+    path.write_bytes(data)
+    return path
+
+
+def _read_number(pg: Any, path: Path) -> str:
+    pg.check("#several")
+    before = _updates(pg, "#verdict")
+    pg.set_input_files("#file", str(path))
+    _wait_updates(pg, "#verdict", before)
+    text: str = pg.locator("#predicted-number").inner_text()
+    assert len(text) == 3, text
+    return text
+
+
+def test_a_number_shows_each_digits_input_and_no_why(page: Any, number: Path, digit: Path) -> None:
+    """A number has no one 28x28 input: each digit's own is shown, and "Why", which explains
+    one input, is put away with a note until a single digit is read again."""
+    _read_number(page, number)
+    assert page.locator("#seen").is_hidden()
+    canvases = page.locator("#digit-inputs canvas")
+    assert canvases.count() == 3
+    lit = page.evaluate(
+        """() => [...document.querySelectorAll('#digit-inputs canvas')].map(c => {
+            const d = c.getContext('2d').getImageData(0, 0, 28, 28).data;
+            let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] > 64) n++; return n;
+        })"""
+    )
+    assert all(10 < n < 400 for n in lit), lit  # each shows its digit's ink, not a black square
+    assert "Each digit" in page.locator("#seen-caption").inner_text()
+    assert page.locator("#explain-toggle").is_hidden()
+    assert "one digit at a time" in page.locator("#explain-note").inner_text()
+
+    page.uncheck("#several")  # the number, read again as one digit, is refused with advice
+    page.wait_for_selector("#error:not([hidden])")
+    page.wait_for_function("() => document.body.dataset.busy !== 'yes'")
+    before = _updates(page, "#verdict")
+    page.set_input_files("#file", str(digit))
+    _wait_updates(page, "#verdict", before)
+    assert page.locator("#predicted-label").count() == 1
+    assert page.locator("#seen").is_visible() and page.locator("#digit-inputs").is_hidden()
+    assert page.locator("#explain-toggle").is_visible()
+    assert page.locator("#seen-caption").inner_text() == "28×28 input, as the model saw it"
+    page.wait_for_function("() => document.getElementById('explain-note').dataset.label")
