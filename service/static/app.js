@@ -181,10 +181,13 @@
   // ---------------------------------------------------------------- drawing pad
   const pad = $("pad");
   const ctx = pad.getContext("2d");
+  const boxes = $("boxes").getContext("2d");
+  const clearBoxes = () => boxes.clearRect(0, 0, pad.width, pad.height);
 
   function clearPad() {
     ctx.fillStyle = state.lightInk ? "#000" : "#fff";
     ctx.fillRect(0, 0, pad.width, pad.height);
+    clearBoxes();
     state.drawn = false;
     state.upload = null;
   }
@@ -233,6 +236,7 @@
     ctx.moveTo(from[0], from[1]);
     ctx.lineTo(to[0], to[1]);
     ctx.stroke();
+    clearBoxes(); // the picture changed: the boxes of the number read before no longer fit it
     state.drawn = true;
     state.upload = null; // what is sent now is the pad, the upload with the strokes on it
   }
@@ -432,14 +436,12 @@
     $("bars").tBodies[0].replaceChildren(...rows);
     showDigitInputs(digits);
     if (!placed) return;
-    ctx.save();
-    ctx.strokeStyle = "#e33";
-    ctx.lineWidth = 2;
+    boxes.strokeStyle = "#e33";
+    boxes.lineWidth = 2;
     for (const d of digits) {
       const [x, y, w, h] = d.box;
-      ctx.strokeRect(placed.x + x * placed.scale, placed.y + y * placed.scale, w * placed.scale, h * placed.scale);
+      boxes.strokeRect(placed.x + x * placed.scale, placed.y + y * placed.scale, w * placed.scale, h * placed.scale);
     }
-    ctx.restore();
   }
 
   // A number has no one 28x28 input: each digit has its own, shown side by side. Explanations
@@ -532,6 +534,7 @@
     $("digit-inputs").replaceChildren();
     $("seen-caption").textContent = "28×28 input, as the model saw it";
     $("explain-toggle").hidden = false;
+    clearBoxes();
     clearHeat();
   }
 

@@ -4,12 +4,14 @@ the picture is drawn on afterwards."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from benchmarks.numbers import render_number
 from tests.browser.test_page import _served_metadata, _updates, _wait_updates
@@ -88,3 +90,37 @@ def test_a_number_shows_each_digits_input_and_no_why(page: Any, number: Path, di
     assert page.locator("#explain-toggle").is_visible()
     assert page.locator("#seen-caption").inner_text() == "28×28 input, as the model saw it"
     page.wait_for_function("() => document.getElementById('explain-note').dataset.label")
+
+
+def _red(png: bytes) -> int:
+    """Pixels of the boxes' red in a PNG."""
+    rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.int16)
+    return int(((rgb[..., 0] > 150) & (rgb[..., 1] < 100) & (rgb[..., 2] < 100)).sum())
+
+
+def test_a_stroke_over_a_number_sends_no_box(page: Any, number: Path) -> None:
+    """The digit boxes are drawn over the pad, not into it: a stroke drawn on the upload
+    afterwards sends the picture and the stroke, not the boxes as ink."""
+    _read_number(page, number)
+    assert _red(page.locator("#drop").screenshot()) > 50  # the boxes are on screen
+
+    sent: list[bytes] = []
+
+    def keep(route: Any) -> None:
+        sent.append(route.request.post_data_buffer)
+        route.continue_()
+
+    page.route("**/predict*", keep)
+    try:
+        box = page.locator("#pad").bounding_box()
+        before = _updates(page, "#verdict")
+        page.mouse.move(box["x"] + 40, box["y"] + 40)
+        page.mouse.down()
+        page.mouse.move(box["x"] + 60, box["y"] + 60, steps=4)
+        page.mouse.up()
+        _wait_updates(page, "#verdict", before)
+    finally:
+        page.unroute("**/predict*")
+    assert sent and all(body.startswith(b"\x89PNG") for body in sent)
+    assert [_red(body) for body in sent] == [0] * len(sent)
+    assert _red(page.locator("#drop").screenshot()) == 0  # nor on screen over the new picture
