@@ -526,6 +526,49 @@ def test_phone_width_keyboard_and_labels(
         pg.screenshot(path=str(screenshots / "phone.png"), full_page=False)
 
 
+def _luminance(css: str) -> float:
+    """Relative luminance (WCAG) of a computed ``rgb(...)`` or ``rgba(...)`` colour."""
+    r, g, b = (int(c) / 255 for c in re.findall(r"[\d.]+", css)[:3])
+    lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in (r, g, b)]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def _contrast(a: str, b: str) -> float:
+    hi, lo = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+# The focused element's ring colour, and the background it is drawn on: the first opaque
+# background found from the element under the ring's left edge (the ring is not hit-tested).
+RING = r"""sel => {
+    const target = document.querySelector(sel);
+    target.focus();
+    const shown = sel === '#file' ? document.querySelector('label[for=file]') : target;
+    const style = getComputedStyle(shown);
+    const rect = shown.getBoundingClientRect();
+    const x = rect.left - parseFloat(style.outlineOffset) - parseFloat(style.outlineWidth) / 2;
+    let under = document.elementFromPoint(Math.max(0, x), rect.top + rect.height / 2);
+    const see = (e) => getComputedStyle(e).backgroundColor;
+    const clear = (e) => /^rgba\(.*,\s*0\)$|^transparent$/.test(see(e));
+    while (under && clear(under)) under = under.parentElement;
+    const back = getComputedStyle(under || document.documentElement).backgroundColor;
+    return [target.matches(':focus-visible'), style.outlineStyle, style.outlineColor, back];
+}"""
+
+
+def test_the_focus_ring_stands_out_3_to_1(page: Any) -> None:
+    """WCAG 1.4.11: a focus indicator needs 3:1 against what it lies on, on the white panels,
+    the grey page and the dark header alike."""
+    _select_model(page, "mnist")
+    page_bg = page.evaluate("() => getComputedStyle(document.documentElement).backgroundColor")
+    for sel in ("#model", "#pad", "#clear", "#file", "#card-toggle", ".top nav a", ".skip"):
+        visible, style, ring, back = page.evaluate(RING, sel)
+        assert visible and style == "solid", sel
+        assert _contrast(ring, back) >= 3, f"{sel}: ring {ring} on {back}"
+        if _luminance(back) > 0.5:  # a light surface: the ring passes on the page's grey too
+            assert _contrast(ring, page_bg) >= 3, f"{sel}: ring {ring} on {page_bg}"
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _publish_screenshot() -> Iterator[None]:
     """With UPDATE_SCREENSHOT=1, copy the drawing screenshot to docs/ for the README."""
