@@ -736,13 +736,29 @@
     return !message;
   }
 
+  // Empty is valid: no threshold is sent and the server applies the model's own.
+  function validateThreshold() {
+    const input = $("threshold");
+    const text = input.value.trim();
+    let message = "";
+    if (text === "" && input.validity.badInput) message = "Not a number.";
+    else if (text !== "") {
+      const value = Number(text);
+      if (!Number.isFinite(value)) message = "Not a number.";
+      else if (value < 0 || value > 1) message = "Must be between 0 and 1.";
+    }
+    input.setAttribute("aria-invalid", message ? "true" : "false");
+    $("threshold-msg").textContent = message;
+    return !message;
+  }
+
   // The result area without an answer (none is on its way either): the form is incomplete or
   // wrong, or the request for its values failed (the error box says why).
   function clearPimaResult() {
     state.pimaAsk++;
     state.pimaSeq++;
     const inputs = [...$("pima-fields").querySelectorAll("input")];
-    const wrong = inputs.some((input) => input.getAttribute("aria-invalid") === "true");
+    const wrong = [...inputs, $("threshold")].some((input) => input.getAttribute("aria-invalid") === "true");
     const empty = inputs.some((input) => input.value.trim() === "");
     const box = $("pima-result");
     const text = wrong ? "Correct the marked fields to get a prediction."
@@ -757,24 +773,17 @@
     const fields = state.meta.input.features;
     const inputs = fields.map((f) => $(`f-${f.name}`));
     const valid = inputs.map((input, i) => (explicit || input.value.trim() !== "" ? validateField(input, fields[i]) : false));
-    if (!valid.every(Boolean)) {
+    const thresholdValid = validateThreshold();
+    if (!valid.every(Boolean) || !thresholdValid) {
       clearPimaResult();
-      if (explicit) inputs[valid.indexOf(false)].focus();
+      if (explicit) (valid.includes(false) ? inputs[valid.indexOf(false)] : $("threshold")).focus();
       return;
     }
     const record = Object.fromEntries(fields.map((f, i) => [f.name, Number(inputs[i].value)]));
     const payload = { instances: [record] };
     if (hasSets()) payload.abstain = true;
     const thr = $("threshold").value.trim();
-    if (thr !== "") {
-      const t = Number(thr);
-      if (!(t >= 0 && t <= 1)) {
-        clearPimaResult();
-        showError("The threshold must be between 0 and 1.");
-        return;
-      }
-      payload.threshold = t;
-    }
+    if (thr !== "") payload.threshold = Number(thr);
     const ask = ++state.pimaAsk;
     try {
       const result = await api(predictPath(), {
@@ -857,6 +866,7 @@
     predictPima(true);
   });
   $("threshold").addEventListener("input", () => {
+    if (!validateThreshold()) clearPimaResult();
     clearTimeout(pimaTimer);
     pimaTimer = setTimeout(() => predictPima(false), 300);
   });

@@ -297,6 +297,31 @@ def test_pima_answer_goes_while_a_field_is_wrong(page: Any, page_models_dir: Pat
         page.unroute("**/predict")
 
 
+def test_pima_threshold_out_of_range_is_marked_on_its_field(page: Any) -> None:
+    """The threshold is checked as the eight fields are: marked invalid with its own message
+    beside it, not only in the error box at the top."""
+    _select_model(page, "pima")
+    before = _updates(page, "#pima-result")
+    page.click("#pima-example")
+    _wait_updates(page, "#pima-result", before)
+    page.fill("#threshold", "2")
+    assert page.get_attribute("#threshold", "aria-invalid") == "true"
+    assert page.locator("#threshold-msg").inner_text() == "Must be between 0 and 1."
+    assert "threshold-msg" in page.get_attribute("#threshold", "aria-describedby")
+    assert page.get_attribute("#pima-result", "data-state") == "invalid"
+    page.click("#pima-submit")
+    assert page.evaluate("() => document.activeElement.id") == "threshold"
+    assert page.locator("#error").is_hidden()
+    assert page.locator("#pima-outcome").count() == 0
+
+    before = _updates(page, "#pima-result")
+    page.fill("#threshold", "0.3")
+    _wait_updates(page, "#pima-result", before)
+    assert page.get_attribute("#threshold", "aria-invalid") == "false"
+    assert page.locator("#threshold-msg").inner_text() == ""
+    assert "threshold 0.3 " in page.locator("#pima-result").inner_text()
+
+
 def _another_version(pg: Any) -> str:
     """An explicit version to choose in the picker (the page starts on "default")."""
     version: str = pg.evaluate(
