@@ -352,11 +352,30 @@
   // on the page, that is the "several digits" checkbox, which reads uploads only.
   const READ_A_NUMBER = /to read a number, send it with \?digits=many; to read one digit, crop the picture to it/;
   function inPageTerms(err) {
+    if (err.status === 413) return tooLarge(err.message);
     if (err.status !== 422 || !READ_A_NUMBER.test(err.message)) return err.message;
     const advice = state.upload
       ? "to read it as a number, tick “Uploads hold several digits”; to read one digit, crop the picture to it"
       : "draw one digit at a time, or upload a picture of the number with “Uploads hold several digits” ticked";
     return err.message.replace(READ_A_NUMBER, advice);
+  }
+
+  // The server's limit is in its 413 only ("request body of N bytes exceeds the limit of M",
+  // or "request body exceeds the limit of M bytes" when the size was not declared): said in
+  // MiB, with the file's own size where it is known.
+  const TOO_LARGE = /request body (?:of (\d+) bytes )?exceeds the limit of (\d+)/;
+  function tooLarge(message) {
+    const match = TOO_LARGE.exec(message);
+    if (!match) return message;
+    const size = match[1] ? Number(match[1]) : state.upload ? state.upload.size : null;
+    const limit = Number(match[2]);
+    const mib = (bytes) => {
+      const value = bytes / 2 ** 20;
+      return `${Number.isInteger(value) ? value : value.toFixed(1)} MiB`;
+    };
+    const what = state.upload ? `the file ${state.upload.name}` : "the picture";
+    const shown = size && mib(size) !== mib(limit) ? `${what} is ${mib(size)}` : `${what} is over the limit`;
+    return `${shown}; this server accepts up to ${mib(limit)}.`;
   }
 
   function isNothingFound(err) {

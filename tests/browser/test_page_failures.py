@@ -140,3 +140,17 @@ def test_the_status_says_when_the_server_cannot_be_reached(page: Any, digit: Pat
     _answered(page, digit)  # the server answers again: so does the status
     page.wait_for_function("() => document.getElementById('status').dataset.ready === 'yes'")
     assert page.locator("#status").inner_text() == "Ready"
+
+
+def test_a_file_over_the_body_limit_is_refused_in_megabytes(page: Any, tmp_path: Path) -> None:
+    """The server's 413 counts bytes; the page says the file's size and the limit in MiB."""
+    big = tmp_path / "huge.png"
+    with big.open("wb") as out:
+        out.write(b"\x89PNG\r\n\x1a\n")
+        out.truncate(34_694_301)  # the default limit is 32 MiB (33,554,432 bytes)
+    page.set_input_files("#file", str(big))
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.locator("#error").inner_text() == (
+        "Prediction failed: the file huge.png is 33.1 MiB; this server accepts up to 32 MiB."
+    )
+    assert page.locator("#no-answer").count() == 1
