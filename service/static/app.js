@@ -35,6 +35,8 @@
     explainSeq: 0, // explanations: late answers to old requests are dropped
     pimaSeq: 0, // Pima explanations: late answers to old requests are dropped
     pimaAsk: 0, // Pima predictions: an answer for values no longer on the form is dropped
+    metaAsk: 0, // metadata: the answer for a model or version no longer chosen is dropped
+    metaRetry: null, // the metadata being read again before a prediction
   };
 
   // ---------------------------------------------------------------- HTTP
@@ -142,20 +144,29 @@
     dropAnswersInFlight();
     showError("");
     state.meta = null;
-    $("image-panel").hidden = true;
-    $("pima-panel").hidden = true;
+    const ask = ++state.metaAsk;
     if (state.model.default_version == null && !state.version) {
+      $("image-panel").hidden = true;
+      $("pima-panel").hidden = true;
       showError(`${state.model.name} has no available version.`);
       return;
     }
+    let meta;
     try {
       const body = await api(modelPath());
-      state.meta = body.metadata || null;
-      if (!state.meta) throw new Error(`version ${body.version} is ${body.state}${body.reason ? `: ${body.reason}` : ""}`);
+      meta = body.metadata || null;
+      if (!meta) throw new Error(`version ${body.version} is ${body.state}${body.reason ? `: ${body.reason}` : ""}`);
     } catch (err) {
-      showError(`Cannot read the model's metadata: ${err.message}`);
+      if (ask !== state.metaAsk) return;
+      // The panel and what is drawn or typed on it stay; the answer, for the model or version
+      // chosen before, goes. The next prediction reads the metadata again (retryMeta).
+      showError(`Cannot read the model's metadata: ${err.message.replace(/\.$/, "")}. The next prediction tries again.`);
+      if (!$("image-panel").hidden) resetImageResult();
+      if (!$("pima-panel").hidden) clearPimaResult();
       return;
     }
+    if (ask !== state.metaAsk) return;
+    state.meta = meta;
     $("model-desc").textContent = state.meta.description || "";
     const tabular = isPima();
     $("image-panel").hidden = tabular;
@@ -171,6 +182,15 @@
       if (state.drawn) schedulePredict(true);
       else if (state.upload) useFile(state.upload);
     }
+  }
+
+  // A prediction asked for while the metadata is missing reads it first; once it is read,
+  // selectVersion answers the input on screen.
+  function retryMeta() {
+    if (!state.model || state.metaRetry) return;
+    state.metaRetry = selectVersion().finally(() => {
+      state.metaRetry = null;
+    });
   }
 
   function isPima() {
@@ -290,6 +310,7 @@
   }
 
   async function predictImage(blob, type) {
+    if (!state.meta) return retryMeta();
     if (isPima()) return;
     const seq = ++state.seq;
     state.inFlight = true;
@@ -413,6 +434,7 @@
 
   // ---------------------------------------------------------------- several digits (uploads)
   async function predictNumber(blob, type, placed) {
+    if (!state.meta) return retryMeta();
     const seq = ++state.seq;
     state.inFlight = true;
     markBusy();
@@ -788,6 +810,7 @@
   }
 
   async function predictPima(explicit) {
+    if (!state.meta) return retryMeta();
     if (!isPima()) return;
     const fields = state.meta.input.features;
     const inputs = fields.map((f) => $(`f-${f.name}`));

@@ -4,6 +4,7 @@ version chosen, and a server that stops answering."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -154,3 +155,92 @@ def test_a_file_over_the_body_limit_is_refused_in_megabytes(page: Any, tmp_path:
         "Prediction failed: the file huge.png is 33.1 MiB; this server accepts up to 32 MiB."
     )
     assert page.locator("#no-answer").count() == 1
+
+
+METADATA = re.compile(r"/models/[^/?]+/versions/\d+$")  # a version's metadata, not its predict
+
+
+def _ink(pg: Any) -> int:
+    return int(
+        pg.evaluate(
+            """() => {
+                const d = document.getElementById('pad').getContext('2d')
+                    .getImageData(0, 0, 280, 280).data;
+                let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] > 128) n++; return n;
+            }"""
+        )
+    )
+
+
+def test_a_version_chosen_while_the_server_is_down_keeps_the_drawing(page: Any) -> None:
+    """Its metadata cannot be read: the panel and the drawing stay, the error says so, and the
+    next stroke reads the metadata again and is answered by the version chosen."""
+    versions = page.evaluate(
+        """() => [...document.querySelectorAll('#version option')]
+            .filter(o => o.value !== '' && !o.disabled).map(o => o.value)"""
+    )
+    if not versions:
+        pytest.skip("no explicit version to choose")
+    box = page.locator("#pad").bounding_box()
+    before = _updates(page, "#verdict")
+    page.mouse.move(box["x"] + 140, box["y"] + 50)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 140, box["y"] + 230, steps=8)
+    page.mouse.up()
+    _wait_updates(page, "#verdict", before)
+    ink = _ink(page)
+    assert ink > 1000
+
+    page.route(METADATA, lambda route: route.abort("connectionrefused"))
+    try:
+        page.select_option("#version", versions[0])
+        page.wait_for_selector("#error:not([hidden])")
+        assert "Cannot read the model's metadata" in page.locator("#error").inner_text()
+        assert page.locator("#image-panel").is_visible()
+        assert _ink(page) == ink  # the drawing is still there
+        assert page.locator("#predicted-label").count() == 0  # the answer of the version before
+    finally:
+        page.unroute(METADATA)
+
+    box = page.locator("#pad").bounding_box()  # the error box above has moved it down
+    before = _updates(page, "#verdict")
+    page.mouse.move(box["x"] + 120, box["y"] + 60)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 140, box["y"] + 50, steps=3)
+    page.mouse.up()
+    _wait_updates(page, "#verdict", before)
+    assert page.locator("#predicted-label").count() == 1
+    assert f"mnist v{versions[0]}" in page.locator("#verdict").inner_text()
+    assert page.locator("#error").is_hidden()
+
+
+def test_pima_values_stay_when_its_metadata_cannot_be_read(page: Any) -> None:
+    page.select_option("#model", "pima")
+    page.wait_for_selector("#pima-panel:not([hidden])")
+    versions = page.evaluate(
+        """() => [...document.querySelectorAll('#version option')]
+            .filter(o => o.value !== '' && !o.disabled).map(o => o.value)"""
+    )
+    if not versions:
+        pytest.skip("no explicit version to choose")
+    before = _updates(page, "#pima-result")
+    page.click("#pima-example")
+    _wait_updates(page, "#pima-result", before)
+    glucose = page.input_value("#f-glucose")
+
+    page.route(METADATA, lambda route: route.abort("connectionrefused"))
+    try:
+        page.select_option("#version", versions[0])
+        page.wait_for_selector("#error:not([hidden])")
+        assert page.locator("#pima-panel").is_visible()
+        assert page.input_value("#f-glucose") == glucose
+        assert page.locator("#pima-outcome").count() == 0
+    finally:
+        page.unroute(METADATA)
+
+    before = _updates(page, "#pima-result")
+    page.click("#pima-submit")  # the next prediction reads the metadata again
+    _wait_updates(page, "#pima-result", before)
+    assert page.locator("#pima-outcome").count() == 1
+    assert f"pima v{versions[0]}" in page.locator("#pima-result").inner_text()
+    assert page.locator("#error").is_hidden()
