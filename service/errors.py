@@ -49,6 +49,24 @@ class PayloadTooLarge(ServeError):
     status_code = 413
 
 
+def too_large(limit: int, size: int | None = None) -> str:
+    """The 413's message, in MiB as a person reads a file's size, with the exact bytes; ``size``
+    is the declared length, None for a body counted while it streams (not read to its end)."""
+    said = (
+        f"the request body is {_mib(size)} ({size:,} bytes)"
+        if size is not None
+        else ("the request body is larger than the limit")
+    )
+    return f"{said}; this server accepts at most {_mib(limit)} ({limit:,} bytes)"
+
+
+def _mib(size: int) -> str:
+    value = size / 2**20
+    if value < 1:
+        return f"{size / 1024:.1f} KiB"
+    return f"{value:g} MiB" if value.is_integer() else f"{value:.1f} MiB"
+
+
 class UnsupportedMediaType(ServeError):
     status_code = 415
 

@@ -9,7 +9,7 @@ from fastapi import Request
 from fastapi.responses import Response
 from starlette.requests import ClientDisconnect
 
-from service.errors import PayloadTooLarge, UnsupportedMediaType
+from service.errors import PayloadTooLarge, UnsupportedMediaType, too_large
 
 if TYPE_CHECKING:
     from service.serving.model import ModelVersion
@@ -68,7 +68,7 @@ async def read_body(request: Request, limit: int) -> bytes:
         )
     declared = header(request, b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"request body of {int(declared)} bytes exceeds the limit of {limit}")
+        raise PayloadTooLarge(too_large(limit, int(declared)))
     cached: bytes | None = getattr(request, "_body", None)
     if cached is not None:
         return cached
@@ -84,7 +84,7 @@ async def read_body(request: Request, limit: int) -> bytes:
         if chunk:
             size += len(chunk)
             if size > limit:
-                raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
+                raise PayloadTooLarge(too_large(limit))
             chunks.append(chunk)
         if not message.get("more_body", False):
             break

@@ -18,7 +18,7 @@ import re
 
 from starlette.types import Message, Receive
 
-from service.errors import PayloadTooLarge
+from service.errors import PayloadTooLarge, too_large
 
 TIMEOUT_HEADERS = (b"x-request-timeout", b"request-timeout")
 MAX_TIMEOUT_S = 300.0
@@ -58,7 +58,7 @@ def body_problem(headers: list[tuple[bytes, bytes]], limit: int) -> tuple[int, s
             if not value.isdigit():
                 return 400, "Content-Length must be a non-negative integer"
             if int(value) > limit:
-                return 413, f"request body of {int(value)} bytes exceeds the limit of {limit}"
+                return 413, too_large(limit, int(value))
             return None
     return None
 
@@ -81,7 +81,7 @@ def counted(receive: Receive, limit: int) -> Receive:
         if message["type"] == "http.request":
             seen += len(message.get("body", b""))
             if seen > limit:
-                raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
+                raise PayloadTooLarge(too_large(limit))
         return message
 
     return counting

@@ -381,22 +381,9 @@
     return err.message.replace(READ_A_NUMBER, advice);
   }
 
-  // The server's limit is in its 413 only ("request body of N bytes exceeds the limit of M",
-  // or "request body exceeds the limit of M bytes" when the size was not declared): said in
-  // MiB, with the file's own size where it is known.
-  const TOO_LARGE = /request body (?:of (\d+) bytes )?exceeds the limit of (\d+)/;
+  // The server's 413 says the body's size and its limit in MiB; for an upload, the body is the file.
   function tooLarge(message) {
-    const match = TOO_LARGE.exec(message);
-    if (!match) return message;
-    const size = match[1] ? Number(match[1]) : state.upload ? state.upload.size : null;
-    const limit = Number(match[2]);
-    const mib = (bytes) => {
-      const value = bytes / 2 ** 20;
-      return `${Number.isInteger(value) ? value : value.toFixed(1)} MiB`;
-    };
-    const what = state.upload ? `the file ${state.upload.name}` : "the picture";
-    const shown = size && mib(size) !== mib(limit) ? `${what} is ${mib(size)}` : `${what} is over the limit`;
-    return `${shown}; this server accepts up to ${mib(limit)}.`;
+    return state.upload ? message.replace(/^the request body/, `the file ${state.upload.name}`) : message;
   }
 
   function isNothingFound(err) {

@@ -144,7 +144,7 @@ def test_the_status_says_when_the_server_cannot_be_reached(page: Any, digit: Pat
 
 
 def test_a_file_over_the_body_limit_is_refused_in_megabytes(page: Any, tmp_path: Path) -> None:
-    """The server's 413 counts bytes; the page says the file's size and the limit in MiB."""
+    """The server's 413 says the body's size and the limit in MiB; the body is the file."""
     big = tmp_path / "huge.png"
     with big.open("wb") as out:
         out.write(b"\x89PNG\r\n\x1a\n")
@@ -152,7 +152,8 @@ def test_a_file_over_the_body_limit_is_refused_in_megabytes(page: Any, tmp_path:
     page.set_input_files("#file", str(big))
     page.wait_for_selector("#error:not([hidden])")
     assert page.locator("#error").inner_text() == (
-        "Prediction failed: the file huge.png is 33.1 MiB; this server accepts up to 32 MiB."
+        "Prediction failed: the file huge.png is 33.1 MiB (34,694,301 bytes); this server accepts"
+        " at most 32 MiB (33,554,432 bytes)"
     )
     assert page.locator("#no-answer").count() == 1
 

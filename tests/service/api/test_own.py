@@ -384,7 +384,8 @@ ERROR_CASES = [
     ("/models/mnist/predict?top_k=" + "9" * 4301, js([IMG]), 422, "18 digits at most"),
     ("/models/mnist/predict?topk=2", js([IMG]), 422, "query parameter 'topk'; allowed: abstain,"),
     ("/models/mnist/predict?top_k=1&top_k=5", js([IMG]), 422, "top_k is given more than once"),
-    ("/models/mnist/predict", raw(b"x" * 200_001), 413, "exceeds the limit"),
+    ("/models/mnist/predict", raw(b"x" * 200_001), 413,
+     "is 195.3 KiB (200,001 bytes); this server accepts at most"),
     ("/models/mnist/predict", raw(b"hello", "text/plain"), 415, "unsupported content type"),
     ("/models/pima/predict", raw(b"pregnant,glucose\n6,148", "text/csv"), 415, "'text/csv': "
      "model pima takes JSON records (application/json); `predict pima --csv FILE` and the "
