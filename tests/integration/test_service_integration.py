@@ -196,7 +196,7 @@ BAD_INPUTS: list[tuple[str, dict[str, Any], int, str]] = [
     ("/models/mnist/predict", {"json": {"instances": [[[300] * 28] * 28]}}, 422, "above 255"),
     ("/models/mnist/predict", {"json": {"instances": [[["a"] * 28] * 28]}}, 422, "number"),
     ("/models/mnist/predict", {"json": {"instances": [IMG], "top_k": 0}}, 422, "top_k"),
-    ("/models/mnist/predict", raw(b" " * (MAX_BODY + 1)), 413, "limit"),
+    ("/models/mnist/predict", raw(b" " * (MAX_BODY + 1)), 413, "accepts at most"),
     ("/models/mnist/predict", raw(b"a,b", "text/csv"), 415, "content type"),
     ("/models/mnist/predict", raw(PNG_MAGIC + b"0000", "image/png"), 422, "decode"),
     ("/models/pima/predict", {"json": {"instances": [{"glucose": 148}]}}, 422, "pregnant"),
