@@ -41,7 +41,11 @@ def shadow_target(spec: str) -> tuple[str, float]:
 class Settings(BaseSettings):
     """Every knob of the service. Environment variables are ``SERVE_<FIELD>`` (case-insensitive)."""
 
-    model_config = SettingsConfigDict(env_prefix="SERVE_", extra="ignore", protected_namespaces=())
+    # allow_inf_nan: "inf" is no duration, size or budget; it would stop the start later with a
+    # traceback (the shutdown grace period is a whole number of seconds) or never end a wait
+    model_config = SettingsConfigDict(
+        env_prefix="SERVE_", extra="ignore", protected_namespaces=(), allow_inf_nan=False
+    )
 
     # --- repository and selection -------------------------------------------------------------
     models_dir: Path = Field(default=Path("models"), description="Root of the model repository.")

@@ -85,6 +85,17 @@ def test_settings_defaults_and_validation() -> None:
             "twice",
         ),
         ("SERVE_FEEDBACK_WINDOW", "-1", "invalid setting SERVE_FEEDBACK_WINDOW"),
+        # inf is above every lower bound, yet no duration: the start would end in a traceback
+        (
+            "SERVE_REQUEST_TIMEOUT_S",
+            "inf",
+            "invalid setting SERVE_REQUEST_TIMEOUT_S (--request-timeout-s): Input should be a "
+            "finite number",
+        ),
+        ("SERVE_MAX_WAIT_MS", "inf", "invalid setting SERVE_MAX_WAIT_MS (--max-wait-ms): Input"),
+        ("SERVE_FEEDBACK_TTL_S", "Infinity", "invalid setting SERVE_FEEDBACK_TTL_S"),
+        ("SERVE_LATENCY_BUDGET_US", "inf", "invalid setting SERVE_LATENCY_BUDGET_US"),
+        ("SERVE_POLL_INTERVAL_S", "inf", "invalid setting SERVE_POLL_INTERVAL_S"),
         # a percentage no version can reach would move every default without a word
         (
             "SERVE_ACCURACY_TARGETS",
