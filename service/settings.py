@@ -328,6 +328,16 @@ class Settings(BaseSettings):
             out[model] = f"{target}:{spec.rpartition(':')[2].strip()}"
         return out
 
+    @field_validator("models_dir", "payload_log_path", mode="before")
+    @classmethod
+    def _path_given(cls, value: object) -> object:
+        """An empty path is the working folder (``Path("")`` is ``.``): an unset shell variable
+        in ``SERVE_MODELS_DIR=$DIR`` would serve whatever folder the server started in, and an
+        empty payload log path is a folder no line can be written to."""
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("is empty (an unset shell variable?): give a path, or unset it")
+        return value
+
     @field_validator("api_key", "admin_key", mode="after")
     @classmethod
     def _keys_are_tokens(cls, value: SecretStr | None) -> SecretStr | None:

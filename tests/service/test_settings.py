@@ -92,6 +92,13 @@ def test_settings_defaults_and_validation() -> None:
             "invalid setting SERVE_REQUEST_TIMEOUT_S (--request-timeout-s): Input should be a "
             "finite number",
         ),
+        # an empty path is the working folder: an unset shell variable in SERVE_MODELS_DIR=$DIR
+        (
+            "SERVE_MODELS_DIR",
+            "",
+            "invalid setting SERVE_MODELS_DIR (--models-dir): Value error, is empty",
+        ),
+        ("SERVE_PAYLOAD_LOG_PATH", " ", "invalid setting SERVE_PAYLOAD_LOG_PATH (--payload-log"),
         ("SERVE_MAX_WAIT_MS", "inf", "invalid setting SERVE_MAX_WAIT_MS (--max-wait-ms): Input"),
         ("SERVE_FEEDBACK_TTL_S", "Infinity", "invalid setting SERVE_FEEDBACK_TTL_S"),
         ("SERVE_LATENCY_BUDGET_US", "inf", "invalid setting SERVE_LATENCY_BUDGET_US"),
