@@ -25,6 +25,13 @@ def split_keys(secret: SecretStr | None) -> list[str]:
     return [k.strip() for k in secret.get_secret_value().split(",") if k.strip()]
 
 
+VERSION_RULE = "versions are numbered from 1 (below 1,000,000,000)"
+
+
+def _is_version(number: int) -> bool:
+    return 1 <= number < 10**9
+
+
 SHADOW_FORMAT = "expected <model>=<version or label>:<fraction in [0, 1]>, e.g. mnist=baseline:0.1"
 
 
@@ -265,11 +272,20 @@ class Settings(BaseSettings):
                         f"label {label!r} of model {name}: a label is a name of 1-64 characters, "
                         "not a number (a URL's number is always a version), without '/'"
                     )
-                if not 1 <= version < 10**9:
+                if not _is_version(version):
                     raise ValueError(
-                        f"label {label!r} of model {name} names version {version}: versions are "
-                        "numbered from 1 (below 1,000,000,000)"
+                        f"label {label!r} of model {name} names version {version}: {VERSION_RULE}"
                     )
+        return value
+
+    @field_validator("versions", mode="after")
+    @classmethod
+    def _versions_are_numbers(cls, value: dict[str, list[int]]) -> dict[str, list[int]]:
+        """A version no folder can have would leave its model unserved, with no word of why."""
+        for name, versions in value.items():
+            for version in versions:
+                if not _is_version(version):
+                    raise ValueError(f"model {name} lists version {version}: {VERSION_RULE}")
         return value
 
     @field_validator("accuracy_targets", mode="after")

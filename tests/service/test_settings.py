@@ -170,6 +170,15 @@ def test_a_label_that_reads_as_a_number_is_refused() -> None:
             Settings(version_labels={"mnist": {"stable": version}})
 
 
+def test_a_version_no_folder_can_have_is_refused_in_versions() -> None:
+    """``SERVE_VERSIONS='{"mnist": [0]}'`` under the specific policy would serve no mnist version
+    without a word of why."""
+    for version in (0, -1, 10**9):
+        with pytest.raises(ValueError, match=f"model mnist lists version {version}: versions are"):
+            Settings(version_policy="specific", versions={"mnist": [1, version]})
+    assert Settings(version_policy="specific", versions={"mnist": [1, 999_999_999]}).versions
+
+
 def test_a_drift_window_below_its_minimum_rows_is_refused() -> None:
     """The alarm needs drift_min_rows rows in the window: a smaller window could never raise it."""
     with pytest.raises(ValueError, match="the drift alarm could never rise"):
