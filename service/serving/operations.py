@@ -23,6 +23,7 @@ import numpy as np
 
 from service.errors import InvalidInput, NotFound, ServeError
 from service.serving.drift import PREDICTED, DriftWindow, Reference, image_features, load_reference
+from service.serving.model import VersionState
 from service.serving.payload_log import PayloadLog
 from service.serving.quality import (
     GoneRequest,
@@ -360,6 +361,10 @@ class Operations:
         if self.drift_window <= 0:
             report["drift"] = None
             report["reason"] = "drift is off on this server (SERVE_DRIFT_WINDOW)"
+            return report
+        if mv.state is VersionState.FAILED:  # its metadata may be unread: no reference to judge
+            report["drift"] = None
+            report["reason"] = f"this version failed to load ({mv.reason}): it serves no input"
             return report
         window = self._drift_window_for(mv)
         if window is None:

@@ -373,6 +373,25 @@ async def test_an_unreadable_drift_reference_is_reported_without_the_hosts_folde
     assert str(repo_copy) not in report["reason"] and REFERENCE_FILE in report["reason"]
 
 
+async def test_the_drift_of_a_failed_version_says_it_failed(repo_copy: Path) -> None:
+    """Not "ships no drift reference": a version refused at load serves nothing to drift."""
+    version = repo_copy / "pima" / "2"
+    shutil.copytree(repo_copy / "pima" / "1", version)
+    write_reference(version, record_reference(np.array(pima_rows(400)), NAMES))
+    meta = json.loads((version / "metadata.json").read_text())
+    meta["version"] = 1  # a folder copied to a new number
+    (version / "metadata.json").write_text(json.dumps(meta))
+    async with serve(
+        repo_copy, models=["pima"], version_policy="all", drift_window=100, drift_min_rows=50
+    ) as (_, client):
+        report = (await client.get("/models/pima/versions/2/drift")).json()
+    assert report["drift"] is None, report
+    assert report["reason"] == (
+        "this version failed to load (metadata name/version do not match the folder): it "
+        "serves no input"
+    )
+
+
 async def test_shifted_inputs_raise_the_alarm(repo_copy: Path) -> None:
     ref = RNG.random((2000, 28, 28)).astype(np.float32)
     write_reference(repo_copy / "mnist" / "2", image_reference(ref, RNG.integers(0, 10, 2000), 10))
