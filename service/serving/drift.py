@@ -248,7 +248,11 @@ class DriftWindow:
             computed = self._computed.copy()
         m = self.reference.rows
         n_eff = n * m / (n + m) if n else 0.0
-        per_feature = self.alpha / max(1, int(computed.sum()))
+        # before the first input nothing tells which features this server computes: every one
+        # the reference names is counted, which is what the first input shows for a reference of
+        # this server's own trainer (the threshold the report and its gauge give stays put)
+        tested = int(computed.sum()) if computed.any() else len(self.names)
+        per_feature = self.alpha / max(1, tested)
         features: dict[str, Any] = {}
         alarm = False
         for i, ref in enumerate(self.reference.features):

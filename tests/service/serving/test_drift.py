@@ -32,3 +32,18 @@ def test_a_reference_feature_the_server_does_not_compute_is_untested(tmp_path: P
     }
     assert report["alarm"] is False and report["features"]["glucose"]["ks"] is not None
     assert report["threshold"]["p_value_per_feature"] == 0.01  # one feature tested
+
+
+def test_an_empty_window_gives_the_threshold_its_first_inputs_will_have(tmp_path: Path) -> None:
+    """The p-value threshold (in the report and its gauge) does not jump from alpha to
+    alpha / features when the first input arrives."""
+    rng = np.random.default_rng(0)
+    rows = np.column_stack([rng.normal(120, 30, 800), rng.normal(30, 5, 800)])
+    (tmp_path / "ref.json").write_text(json.dumps(record_reference(rows, ["glucose", "mass"])))
+    meta = {"drift": {"file": "ref.json"}, "files": {"ref.json": ""}}
+    reference = load_reference(meta, tmp_path)
+    assert reference is not None
+    window = DriftWindow(reference, size=200, alpha=0.01, min_rows=100)
+    empty = window.report()["threshold"]["p_value_per_feature"]
+    window.add({"glucose": rng.normal(120, 30, 5), "mass": rng.normal(30, 5, 5)})
+    assert empty == window.report()["threshold"]["p_value_per_feature"] == 0.01 / 2
