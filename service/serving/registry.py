@@ -538,7 +538,8 @@ class ModelRegistry:
                 f'/v2/repository/models/{name}/load {{"parameters": {{"version": {number}}}}}'
             )
         else:
-            served = ", ".join(str(mv.version) for mv in self.versions(name)) or "none"
+            served = ", ".join(str(mv.version) for mv in self.versions(name) if mv.available)
+            served = served or "none"
             missing = (
                 f"{said} is not in the repository"
                 if label

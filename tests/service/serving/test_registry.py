@@ -126,6 +126,9 @@ async def test_resolve_errors(tiny_repo: Path) -> None:
             registry.resolve("mnist", 9)
         with pytest.raises(NotFound):
             registry.resolve("mnist", "-1")
+        # a version that failed to load serves nothing: it is not among those said served
+        with pytest.raises(NotFound, match=r"no version 9: the versions served are none$"):
+            registry.resolve("broken", 9)
         # failed: no Retry-After, since asking again cannot help until the files change
         with pytest.raises(NotReady, match="checksum") as info:
             registry.resolve("broken")
