@@ -8,6 +8,7 @@ import time. Dict and list settings take JSON in the environment, for example
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -25,6 +26,8 @@ def split_keys(secret: SecretStr | None) -> list[str]:
     return [k.strip() for k in secret.get_secret_value().split(",") if k.strip()]
 
 
+# A model's folder name, and so every name a request or a setting can reach a model by.
+NAME_RE = re.compile(r"^[a-z0-9_]{1,64}$")
 VERSION_RULE = "versions are numbered from 1 (below 1,000,000,000)"
 
 
@@ -343,6 +346,26 @@ class Settings(BaseSettings):
                 raise ValueError(f"shadow: model {model!r} is named twice")
             out[model] = f"{target}:{spec.rpartition(':')[2].strip()}"
         return out
+
+    @field_validator(
+        "models",
+        "versions",
+        "version_labels",
+        "accuracy_targets",
+        "payload_log_redact",
+        "shadow",
+        mode="after",
+    )
+    @classmethod
+    def _models_are_names(cls, value: list[str] | dict[str, object]) -> object:
+        """A model name no folder can have would be a model never served (SERVE_MODELS keeping
+        /readyz at 503 with "not in the repository") or a setting ignored without a word."""
+        for name in value:
+            if name != "*" and not NAME_RE.fullmatch(name):  # "*": the redaction's other models
+                raise ValueError(
+                    f"model {name[:80]!r}: a model name is 1-64 of a-z, 0-9 and _ (its folder's)"
+                )
+        return value
 
     @field_validator("models_dir", "payload_log_path", mode="before")
     @classmethod

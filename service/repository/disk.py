@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-NAME_RE = re.compile(r"^[a-z0-9_]{1,64}$")
+from service.settings import NAME_RE
+
 NAME_RULE = "model not found: names are 1-64 of a-z, 0-9 and _"  # NAME_RE, said
 VERSION_RE = re.compile(r"^[0-9]{1,9}$")
 METADATA = "metadata.json"

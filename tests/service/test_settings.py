@@ -179,6 +179,25 @@ def test_a_version_no_folder_can_have_is_refused_in_versions() -> None:
     assert Settings(version_policy="specific", versions={"mnist": [1, 999_999_999]}).versions
 
 
+def test_a_model_name_no_folder_can_have_is_refused() -> None:
+    """``SERVE_MODELS=MNIST`` would keep /readyz at 503 for good ("not in the repository"); as a
+    key of the other settings such a name would be ignored without a word."""
+    for bad in ("MNIST", "../etc", "a b", "", "x" * 65):
+        for field, value in (
+            ("models", [bad]),
+            ("versions", {bad: [1]}),
+            ("version_labels", {bad: {"stable": 1}}),
+            ("accuracy_targets", {bad: 0.9}),
+            ("payload_log_redact", {bad: ["*"]}),
+        ):
+            with pytest.raises(ValueError, match="a model name is 1-64 of a-z, 0-9 and _"):
+                Settings(**{field: value})
+    with pytest.raises(ValueError, match="a model name is"):
+        Settings(shadow="Mnist=baseline:0.1")
+    s = Settings(models=["mnist"], payload_log_redact={"*": ["*"], "pima": ["glucose"]})
+    assert s.models == ["mnist"] and s.payload_log_redact["*"] == ["*"]
+
+
 def test_a_drift_window_below_its_minimum_rows_is_refused() -> None:
     """The alarm needs drift_min_rows rows in the window: a smaller window could never raise it."""
     with pytest.raises(ValueError, match="the drift alarm could never rise"):
