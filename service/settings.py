@@ -256,6 +256,18 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _versions_need_specific(self) -> Settings:
+        """Only the specific policy reads ``versions``: under another it would be ignored, and
+        an operator who pinned a version would be served the policy's choice without a word."""
+        if self.versions and self.version_policy != "specific":
+            raise ValueError(
+                f"SERVE_VERSIONS lists versions, but version_policy {self.version_policy} "
+                "ignores them: set SERVE_VERSION_POLICY=specific to serve only those, or unset "
+                "SERVE_VERSIONS"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _queue_holds_a_request(self) -> Settings:
         if self.queue_size < self.max_instances:
             raise ValueError(

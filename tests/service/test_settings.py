@@ -111,6 +111,13 @@ def test_settings_defaults_and_validation() -> None:
             "target 99.5 of model mnist: a test accuracy is a fraction from 0 to 1",
         ),
         ("SERVE_QUEUE_SIZE", "2", "invalid settings: Value error, queue_size (2) must be"),
+        # the default latest policy would ignore the pinned version without a word
+        (
+            "SERVE_VERSIONS",
+            '{"mnist": [1]}',
+            "invalid settings: Value error, SERVE_VERSIONS lists versions, but version_policy "
+            "latest ignores them",
+        ),
         # the specific policy without versions would serve nothing, readiness saying why not
         (
             "SERVE_VERSION_POLICY",
