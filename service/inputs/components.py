@@ -6,7 +6,8 @@ Python loop per pixel or per run.
 
 Which pieces to keep: printed lines and a shadow's edge (long and thin) go, specks far from the
 main piece go, and a mask of many similar pieces with no dominant one is grain or texture, not
-writing. A pen lying on the page beside the writing goes too (:func:`bars`).
+writing, unless they are print beside a digit clear of it (letters all far smaller than it).
+A pen lying on the page beside the writing goes too (:func:`bars`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,12 @@ NEAR = 0.25  # ... unless within this share of the biggest piece's size from it
 CLUTTER_PIECES = 40  # more pieces than this with no dominant one is noise or texture
 DOMINANT_SHARE = 0.3  # the biggest piece holds at least this share of the ink in writing
 LONE_OTHER = 0.25  # an upright line with less other ink than this share of its own is a "1"
+# Printed text beside the writing is many pieces too, but each letter (or word the print's
+# letters join into) is at most this share of the digit's length, ...
+TEXT_SMALL = 0.7
+# ... and the digit stands clear of it: the other pieces near it hold at most this share of its
+# ink (a word of the print, taken for the largest piece, has its letters beside it)
+TEXT_ALONE = 0.05
 # An object lying on the page (a pen, a pencil): a piece that fills its turned box as a
 # straight band with parallel edges does (a hand's stroke wavers), ...
 BAR_FILL = 0.94
@@ -62,8 +69,13 @@ ENTERING_ALIKE = 1.1
 # the same pen 10% lighter (a thinner stroke) ...
 ENTERING_WRITING = 0.15
 # ... unless the piece is no stroke at all: strokes this many times as wide as the writing's (a
-# finger's blob)
+# finger's blob), ...
 ENTERING_BROAD = 5.0
+# ... or a sliver along the border: a run of it on the picture's edge line this many times as
+# long as the piece reaches in from that edge, and longer than the writing (the narrow end of a
+# table's wedge, which runs along the sheet's edge; a digit the edge cuts crosses it with its
+# strokes, or is cut along one stroke with the rest of it further in)
+ENTERING_SLIVER = 2.5
 # A piece on the writing's line, as tall as it (within this factor either way) and level with it
 # (most of its height beside the writing's), is the end of a number the picture's edge cuts
 ENTERING_LEVEL = 1.5
@@ -211,6 +223,9 @@ def select(comp: Components, shape: tuple[int, int], aside: np.ndarray | None = 
     )
     keep &= (comp.area >= SPECK_SHARE * comp.area[biggest]) | (near & (comp.area >= 2))
     clutter = comp.n > CLUTTER_PIECES and comp.area[biggest] < DOMINANT_SHARE * comp.area.sum()
+    if clutter and _print_beside(comp, keep, near, biggest, length):
+        keep &= near  # the print away from the writing is not writing
+        clutter = False
     if not clutter and keep.sum() > CLUTTER_PIECES:
         # a dominant piece among many small ones near it (dots or a print on the ground): the
         # small ones are the ground's, not the writing's or the item's
@@ -220,16 +235,30 @@ def select(comp: Components, shape: tuple[int, int], aside: np.ndarray | None = 
     return keep
 
 
+def _print_beside(
+    comp: Components, keep: np.ndarray, near: np.ndarray, biggest: int, length: np.ndarray
+) -> bool:
+    """Whether the many pieces beside the largest are print and it is the writing: the kept
+    pieces away from it are all far smaller (:data:`TEXT_SMALL`) and those near it hold little
+    ink beside its own (:data:`TEXT_ALONE`). Grain or a texture has pieces of every size, and a
+    page of print alone has a word's letters beside its largest word."""
+    far = keep & ~near
+    if np.any(length[far] > TEXT_SMALL * length[biggest]):
+        return False
+    around = comp.area[keep & near].sum() - comp.area[biggest]
+    return bool(around <= TEXT_ALONE * comp.area[biggest])
+
+
 def entering(comp: Components, contrast: np.ndarray, least: float) -> np.ndarray:
     """Which pieces reach in from the picture's border and are no ink (bool per piece): the
     table beside a page photographed at an angle, a finger holding it. The writing is the
     largest piece clear of the border at least ``least`` pixels long (the dust rule's); a piece
     on the border clear of it goes when it is far lighter than that writing (see
     :data:`ENTERING_LIGHTER`), and so does a piece as light beside one that goes (within its
-    length; :data:`ENTERING_ALIKE`). Beside writing smaller than a digit only a broad blob goes
-    (:data:`ENTERING_WRITING`, :data:`ENTERING_BROAD`), and a piece level with the writing and as
-    tall stays (the end of a number; :data:`ENTERING_LEVEL`). ``contrast`` is the ink's contrast
-    per pixel."""
+    length; :data:`ENTERING_ALIKE`). Beside writing smaller than a digit only a broad blob or a
+    sliver along the border goes (:data:`ENTERING_WRITING`, :data:`ENTERING_BROAD`,
+    :data:`ENTERING_SLIVER`), and a piece level with the writing and as tall stays (the end of a
+    number; :data:`ENTERING_LEVEL`). ``contrast`` is the ink's contrast per pixel."""
     out = np.zeros(comp.n, bool)
     h, w = contrast.shape
     edge = (comp.y0 == 0) | (comp.x0 == 0) | (comp.y1 == h - 1) | (comp.x1 == w - 1)
@@ -250,12 +279,14 @@ def entering(comp: Components, contrast: np.ndarray, least: float) -> np.ndarray
     )
     far = np.bincount(comp.label[runs], minlength=comp.n) == 0
     strength = comp.sums(contrast) / np.maximum(comp.area, 1)
-    light = far & (strength < ENTERING_LIGHTER * strength[k])
+    lighter = far & (strength < ENTERING_LIGHTER * strength[k])
+    light = lighter
     if max(bh[k], bw[k]) < ENTERING_WRITING * min(h, w):
         # each piece's stroke width, as stroke_width measures a mask's
         inner = interior(comp.mask(np.ones(comp.n, bool), (h, w)))
         width = 2 * comp.area / np.maximum(comp.area - comp.sums(inner.astype(np.float64)), 1)
-        light &= width >= ENTERING_BROAD * width[k]
+        sliver = _along_border(comp, (h, w), max(bh[k], bw[k]))
+        light = lighter & ((width >= ENTERING_BROAD * width[k]) | sliver)
     overlap = np.minimum(comp.y1, comp.y1[k]) - np.maximum(comp.y0, comp.y0[k]) + 1
     level = (
         (bh <= ENTERING_LEVEL * bh[k])
@@ -275,7 +306,37 @@ def entering(comp: Components, contrast: np.ndarray, least: float) -> np.ndarray
             & (comp.y1[:, None] >= comp.y0[gone] - reach)
             & (comp.y0[:, None] <= comp.y1[gone] + reach)
         ).any(axis=1)
-        out |= light & beside & (strength <= ENTERING_ALIKE * strength[gone].max())
+        out |= lighter & beside & (strength <= ENTERING_ALIKE * strength[gone].max())
+    return out
+
+
+def _along_border(comp: Components, shape: tuple[int, int], least: float) -> np.ndarray:
+    """Which pieces lie along the picture's border as a sliver (bool per piece): on one of its
+    edge lines a run at least :data:`ENTERING_SLIVER` times as long as the piece reaches in
+    from that edge, and at least ``least`` pixels long (the writing's length: a stroke's tip
+    that the edge cuts is shorter)."""
+    h, w = shape
+    bh = comp.y1 - comp.y0 + 1
+    bw = comp.x1 - comp.x0 + 1
+    out = np.zeros(comp.n, bool)
+    # the top and bottom lines: the mask's runs there are the pieces' runs along them
+    for row in (0, h - 1):
+        on = comp.rows == row
+        run = np.zeros(comp.n, np.int64)
+        np.maximum.at(run, comp.label[on], comp.ends[on] - comp.starts[on])
+        out |= (run >= ENTERING_SLIVER * bh) & (run >= least)
+    # the left and right lines: each row's run that starts or ends there, by piece, in rows
+    # that follow each other
+    for on in (comp.starts == 0, comp.ends == w):
+        column = np.full(h + 2, -1, np.int64)
+        column[comp.rows[on] + 1] = comp.label[on]
+        change = np.flatnonzero(column[1:] != column[:-1])  # the row before each stretch
+        lengths = np.diff(change)
+        labels = column[change[:-1] + 1]
+        inked = labels >= 0
+        run = np.zeros(comp.n, np.int64)
+        np.maximum.at(run, labels[inked], lengths[inked])
+        out |= (run >= ENTERING_SLIVER * bw) & (run >= least)
     return out
 
 

@@ -107,6 +107,35 @@ def test_many_similar_pieces_are_clutter() -> None:
     assert not select(comp, mask.shape).any()
 
 
+def _print(mask: np.ndarray, rows: range, cols: range) -> None:
+    """Lines of small letters (3x4 blocks a column apart) over ``rows`` and ``cols``."""
+    for y in rows[::8]:
+        for x in cols[::5]:
+            mask[y : y + 4, x : x + 3] = True
+
+
+def test_a_digit_clear_of_printed_text_beside_it_is_writing() -> None:
+    """Printed text beside a digit is many pieces, none dominant, but each letter is far
+    smaller than the digit and away from it: the digit is the writing, the print is not."""
+    mask = np.zeros((120, 160), bool)
+    _print(mask, range(5, 40), range(10, 150))  # 5 lines of 28 letters
+    mask[60:100, 70:74] = True  # a "1", 40 rows tall
+    mask[60:64, 66:74] = True
+    comp = components(mask)
+    keep = select(comp, mask.shape)
+    assert comp.mask(keep, mask.shape).sum() == np.count_nonzero(mask[55:, :])
+
+
+def test_a_page_of_print_alone_is_still_clutter() -> None:
+    """A page of print with a longer word among its letters: the word has letters beside it,
+    and the page is no digit."""
+    mask = np.zeros((120, 160), bool)
+    _print(mask, range(5, 110), range(10, 150))
+    mask[45:49, 60:80] = True  # letters run together into a word on a line of them
+    comp = components(mask)
+    assert not select(comp, mask.shape).any()
+
+
 def _flood_fill(mask: np.ndarray) -> np.ndarray:
     """The straightforward 8-connected labelling: a breadth-first fill from each unlabelled pixel
     in row-major order, pieces numbered 1.. in the order their first pixel is met."""
@@ -258,6 +287,22 @@ def test_a_broad_light_blob_at_the_border_beside_a_small_mark_goes() -> None:
     comp = components(contrast > 0)
     level = comp.sums(contrast) / comp.area
     assert level[entering(comp, contrast, 5.0)].round(1).tolist() == [0.4]
+
+
+def test_a_tables_wedge_along_the_border_beside_a_small_digit_goes() -> None:
+    """A page photographed at an angle: the table's wedge is a light sliver along the border,
+    far longer on the edge than it reaches in, and goes beside a small digit as beside a large
+    one, with the sheet's edge as light beside it; a digit the edge cuts crosses the border
+    with its strokes and stays."""
+    writing = (slice(50, 64), slice(70, 73), 0.8)  # under 0.15 of the 120 rows
+    wedge = (slice(0, 8), slice(20, 110), 0.4)  # 90 along the top, 8 deep
+    edge = (slice(9, 11), slice(110, 125), 0.4)  # the sheet's edge, clear of the border
+    cut = (slice(90, 120), slice(140, 144), 0.6)  # a stroke the bottom edge cuts
+    contrast = _levelled(writing, wedge, edge, cut)
+    comp = components(contrast > 0)
+    level = comp.sums(contrast) / comp.area
+    out = entering(comp, contrast, 5.0)
+    assert sorted(level[out].round(1).tolist()) == [0.4, 0.4]
 
 
 def test_the_end_of_a_number_the_edge_cuts_stays() -> None:
