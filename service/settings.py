@@ -268,6 +268,20 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _feedback_in_one_worker(self) -> Settings:
+        """A label reaches the worker process that receives it, and only the worker that
+        answered the prediction remembers it: with several workers most labels would be refused
+        as unknown, and live quality would be computed on a fraction of them."""
+        if self.feedback_window > 0 and self.workers > 1:
+            raise ValueError(
+                f"feedback (SERVE_FEEDBACK_WINDOW={self.feedback_window}) needs one worker "
+                f"process, and SERVE_WORKERS is {self.workers}: each worker remembers only the "
+                "predictions it answered; keep SERVE_WORKERS=1 when feedback is on "
+                "(docs/operations.md)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _queue_holds_a_request(self) -> Settings:
         if self.queue_size < self.max_instances:
             raise ValueError(

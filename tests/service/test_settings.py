@@ -205,6 +205,14 @@ def test_a_model_name_no_folder_can_have_is_refused() -> None:
     assert s.models == ["mnist"] and s.payload_log_redact["*"] == ["*"]
 
 
+def test_feedback_with_several_workers_is_refused() -> None:
+    """Each worker remembers only the predictions it answered: a label sent to another is lost."""
+    with pytest.raises(ValueError, match="needs one worker process, and SERVE_WORKERS is 2"):
+        Settings(feedback_window=100, workers=2)
+    assert Settings(feedback_window=100, workers=1).feedback_window == 100
+    assert Settings(workers=2).workers == 2
+
+
 def test_a_drift_window_below_its_minimum_rows_is_refused() -> None:
     """The alarm needs drift_min_rows rows in the window: a smaller window could never raise it."""
     with pytest.raises(ValueError, match="the drift alarm could never rise"):
