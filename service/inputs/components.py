@@ -43,6 +43,12 @@ TEXT_SMALL = 0.7
 # ... and the digit stands clear of it: the other pieces near it hold at most this share of its
 # ink (a word of the print, taken for the largest piece, has its letters beside it)
 TEXT_ALONE = 0.05
+# ... and the largest piece is shaped as a digit, not a signature, a word or a printed logo: no
+# wider than this many times its height, ...
+TEXT_WIDE = 1.3
+# ... and drawn in strokes, not a solid blob (a bright star, a dot): its stroke width at most
+# this share of its length
+TEXT_STROKE = 0.35
 # An object lying on the page (a pen, a pencil): a piece that fills its turned box as a
 # straight band with parallel edges does (a hand's stroke wavers), ...
 BAR_FILL = 0.94
@@ -223,7 +229,7 @@ def select(comp: Components, shape: tuple[int, int], aside: np.ndarray | None = 
     )
     keep &= (comp.area >= SPECK_SHARE * comp.area[biggest]) | (near & (comp.area >= 2))
     clutter = comp.n > CLUTTER_PIECES and comp.area[biggest] < DOMINANT_SHARE * comp.area.sum()
-    if clutter and _print_beside(comp, keep, near, biggest, length):
+    if clutter and _print_beside(comp, keep, near, biggest, length, (h, w)):
         keep &= near  # the print away from the writing is not writing
         clutter = False
     if not clutter and keep.sum() > CLUTTER_PIECES:
@@ -236,7 +242,12 @@ def select(comp: Components, shape: tuple[int, int], aside: np.ndarray | None = 
 
 
 def _print_beside(
-    comp: Components, keep: np.ndarray, near: np.ndarray, biggest: int, length: np.ndarray
+    comp: Components,
+    keep: np.ndarray,
+    near: np.ndarray,
+    biggest: int,
+    length: np.ndarray,
+    shape: tuple[int, int],
 ) -> bool:
     """Whether the many pieces beside the largest are print and it is the writing: the kept
     pieces away from it are all far smaller (:data:`TEXT_SMALL`) and those near it hold little
@@ -244,6 +255,14 @@ def _print_beside(
     page of print alone has a word's letters beside its largest word."""
     far = keep & ~near
     if np.any(length[far] > TEXT_SMALL * length[biggest]):
+        return False
+    bh = comp.y1[biggest] - comp.y0[biggest] + 1
+    bw = comp.x1[biggest] - comp.x0[biggest] + 1
+    if bw > TEXT_WIDE * bh:
+        return False
+    one = np.zeros(comp.n, bool)
+    one[biggest] = True
+    if stroke_width(comp.mask(one, shape)) > TEXT_STROKE * length[biggest]:
         return False
     around = comp.area[keep & near].sum() - comp.area[biggest]
     return bool(around <= TEXT_ALONE * comp.area[biggest])

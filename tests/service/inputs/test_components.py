@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from service.inputs.components import bars, components, entering, filled, select
 
@@ -132,6 +133,23 @@ def test_a_page_of_print_alone_is_still_clutter() -> None:
     mask = np.zeros((120, 160), bool)
     _print(mask, range(5, 110), range(10, 150))
     mask[45:49, 60:80] = True  # letters run together into a word on a line of them
+    comp = components(mask)
+    assert not select(comp, mask.shape).any()
+
+
+@pytest.mark.parametrize("shape", ["signature", "blob"])
+def test_a_signature_or_a_solid_mark_under_print_is_no_digit(shape: str) -> None:
+    """Under a page of print, a signature (far wider than tall) or a solid mark (a printed
+    star, a dot) stands clear of the letters as a digit would, but is shaped as no digit: the
+    page stays refused."""
+    mask = np.zeros((120, 160), bool)
+    _print(mask, range(5, 40), range(10, 150))
+    if shape == "signature":
+        for x in range(40, 120):  # a wavy stroke 80 wide, about 20 tall
+            y = 80 + int(8 * np.sin(x / 6))
+            mask[y : y + 3, x] = True
+    else:
+        mask[62:82, 65:85] = True
     comp = components(mask)
     assert not select(comp, mask.shape).any()
 
