@@ -144,6 +144,7 @@
     dropAnswersInFlight();
     showError("");
     state.meta = null;
+    delete document.body.dataset.meta; // the model whose metadata the page holds (tests wait on it)
     const ask = ++state.metaAsk;
     if (state.model.default_version == null && !state.version) {
       $("image-panel").hidden = true;
@@ -167,6 +168,7 @@
     }
     if (ask !== state.metaAsk) return;
     state.meta = meta;
+    document.body.dataset.meta = state.model.name;
     $("model-desc").textContent = state.meta.description || "";
     const tabular = isPima();
     $("image-panel").hidden = tabular;

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.helpers.browser import open_page
+from tests.helpers.browser import choose_model, open_page
 from tests.helpers.live_server import ROOT, Server
 
 pytestmark = pytest.mark.browser
@@ -58,7 +58,7 @@ def _wait_updates(pg: Any, selector: str, above: int, settled: bool = True) -> N
 
 
 def _select_model(pg: Any, name: str) -> None:
-    pg.select_option("#model", name)
+    choose_model(pg, name)
     panel = "#pima-panel" if name == "pima" else "#image-panel"
     pg.wait_for_selector(f"{panel}:not([hidden])")
 

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from tests.browser.test_page import _served_metadata, _updates, _wait_updates
-from tests.helpers.browser import open_page
+from tests.helpers.browser import choose_model, open_page
 from tests.helpers.live_server import Server
 
 pytestmark = pytest.mark.browser
@@ -23,8 +23,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def page(browser: Any, page_server: Server) -> Iterator[Any]:
     with open_page(browser, page_server.url) as pg:
-        pg.select_option("#model", "mnist")
-        pg.wait_for_selector("#image-panel:not([hidden])")
+        choose_model(pg, "mnist")
         yield pg
 
 
@@ -216,8 +215,7 @@ def test_a_version_chosen_while_the_server_is_down_keeps_the_drawing(page: Any) 
 
 
 def test_pima_values_stay_when_its_metadata_cannot_be_read(page: Any) -> None:
-    page.select_option("#model", "pima")
-    page.wait_for_selector("#pima-panel:not([hidden])")
+    choose_model(page, "pima")
     versions = page.evaluate(
         """() => [...document.querySelectorAll('#version option')]
             .filter(o => o.value !== '' && !o.disabled).map(o => o.value)"""

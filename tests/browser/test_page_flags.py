@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from benchmarks.numbers import render_number
-from tests.helpers.browser import open_page
+from tests.helpers.browser import choose_model, open_page
 from tests.helpers.live_server import Server, run_server
 from tests.helpers.models import cached_tiny_repository
 
@@ -32,8 +32,7 @@ def flags_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture
 def page(browser: Any, flags_server: Server) -> Iterator[Any]:
     with open_page(browser, flags_server.url) as pg:
-        pg.select_option("#model", "mnist")
-        pg.wait_for_selector("#image-panel:not([hidden])")
+        choose_model(pg, "mnist")
         yield pg
 
 

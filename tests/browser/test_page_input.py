@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from tests.browser.test_page import _served_metadata, _updates, _wait_updates
-from tests.helpers.browser import open_page
+from tests.helpers.browser import choose_model, open_page
 from tests.helpers.live_server import Server
 
 pytestmark = pytest.mark.browser
@@ -35,8 +35,7 @@ DROP = """([selector, data]) => {
 @pytest.fixture
 def page(browser: Any, page_server: Server) -> Iterator[Any]:
     with open_page(browser, page_server.url) as pg:
-        pg.select_option("#model", "mnist")
-        pg.wait_for_selector("#image-panel:not([hidden])")
+        choose_model(pg, "mnist")
         yield pg
 
 

@@ -15,7 +15,7 @@ from PIL import Image
 
 from benchmarks.numbers import render_number
 from tests.browser.test_page import _served_metadata, _updates, _wait_updates
-from tests.helpers.browser import open_page
+from tests.helpers.browser import choose_model, open_page
 from tests.helpers.live_server import Server
 
 pytestmark = pytest.mark.browser
@@ -24,8 +24,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def page(browser: Any, page_server: Server) -> Iterator[Any]:
     with open_page(browser, page_server.url) as pg:
-        pg.select_option("#model", "mnist")
-        pg.wait_for_selector("#image-panel:not([hidden])")
+        choose_model(pg, "mnist")
         yield pg
 
 

@@ -14,7 +14,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.helpers.browser import open_page
+from tests.helpers.browser import choose_model, open_page
 from tests.helpers.live_server import Server, run_server
 from tests.helpers.models import cached_tiny_repository
 from tests.helpers.operations import image_reference, write_reference
@@ -82,10 +82,7 @@ def page(browser: Any, ops_server: Server) -> Iterator[Any]:
 
 
 def _open_card(pg: Any, model: str) -> str:
-    pg.select_option("#model", model)
-    pg.wait_for_function(
-        "m => document.querySelector('#model-desc').textContent.length > 0", arg=model
-    )
+    choose_model(pg, model)
     pg.click("#card-toggle")
     pg.wait_for_selector("#card-live[data-loaded=yes]", state="attached")
     return str(pg.locator("#card-live").inner_text())

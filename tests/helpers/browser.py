@@ -26,3 +26,10 @@ def open_page(browser: Any, url: str, **context_options: Any) -> Iterator[Any]:
     finally:
         context.close()
     assert errors == [], f"JavaScript errors on the page: {errors}"
+
+
+def choose_model(pg: Any, name: str) -> None:
+    """Choose model ``name`` and wait until the page holds its metadata (``body[data-meta]``):
+    the panel of the model before stays on screen while it is read."""
+    pg.select_option("#model", name)
+    pg.wait_for_selector(f"body[data-meta={name}]")
