@@ -13,8 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from PIL import Image
 
+from tests.helpers.browser import choose_model, open_page, served_metadata
 from tests.helpers.live_server import ROOT, Server, run_server, trained_repository
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -57,3 +60,22 @@ def browser() -> Iterator[Any]:
 def screenshots() -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS
+
+
+@pytest.fixture
+def page(browser: Any, page_server: Server) -> Iterator[Any]:
+    """The page on the shared server, with mnist chosen (a module may define its own)."""
+    with open_page(browser, page_server.url) as pg:
+        choose_model(pg, "mnist")
+        yield pg
+
+
+@pytest.fixture
+def golden_digit(page_models_dir: Path, tmp_path: Path) -> Path:
+    """A real MNIST test digit from the served version's golden sample, as a PNG file."""
+
+    meta = served_metadata(page_models_dir, "mnist")
+    image = np.asarray(meta["golden"]["inputs"][0], dtype=np.float32)
+    path = tmp_path / "digit.png"
+    Image.fromarray(np.round(image * 255).astype(np.uint8), mode="L").save(path)
+    return path

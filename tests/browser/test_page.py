@@ -19,23 +19,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.helpers.browser import choose_model, open_page
+from tests.helpers.browser import choose_model, draw_line, open_page, served_metadata
 from tests.helpers.live_server import ROOT, Server
 
 pytestmark = pytest.mark.browser
-
-
-def _served_metadata(models_dir: Path, name: str) -> dict[str, Any]:
-    """metadata.json of the newest version: the default when every version is available."""
-    versions = [
-        int(p.parent.name)
-        for p in (models_dir / name).glob("*/metadata.json")
-        if p.parent.name.isdigit()
-    ]
-    meta: dict[str, Any] = json.loads(
-        (models_dir / name / str(max(versions)) / "metadata.json").read_text()
-    )
-    return meta
 
 
 @pytest.fixture
@@ -251,7 +238,7 @@ def test_pima_form_validates_and_predicts(
 
 
 def test_pima_answer_goes_while_a_field_is_wrong(page: Any, page_models_dir: Path) -> None:
-    meta = _served_metadata(page_models_dir, "pima")
+    meta = served_metadata(page_models_dir, "pima")
     glucose = next(f for f in meta["input"]["features"] if f["name"] == "glucose")
     _select_model(page, "pima")
     before = _updates(page, "#pima-explain")
@@ -346,7 +333,7 @@ def test_choosing_another_version_answers_the_same_input_again(
     page: Any, page_models_dir: Path, tmp_path: Path
 ) -> None:
     _select_model(page, "mnist")
-    meta = _served_metadata(page_models_dir, "mnist")
+    meta = served_metadata(page_models_dir, "mnist")
     path = tmp_path / "digit.png"
     image = np.asarray(meta["golden"]["inputs"][0], dtype=np.float32)
     Image.fromarray(np.round(image * 255).astype(np.uint8), mode="L").save(path)
@@ -360,12 +347,8 @@ def test_choosing_another_version_answers_the_same_input_again(
 
     # a drawing
     page.click("#clear")
-    box = page.locator("#pad").bounding_box()
     before = _updates(page, "#verdict")
-    page.mouse.move(box["x"] + 140, box["y"] + 50)
-    page.mouse.down()
-    page.mouse.move(box["x"] + 140, box["y"] + 230, steps=10)
-    page.mouse.up()
+    draw_line(page, (140, 50), (140, 230), steps=10)
     _wait_updates(page, "#verdict", before)
     _choose_version(page, "", "#verdict")
     assert page.locator("#predicted-label").count() == 1, page.locator("#verdict").inner_text()
@@ -384,7 +367,7 @@ def test_choosing_another_version_answers_the_same_input_again(
 def test_digit_view_overlays_the_attribution_map(
     page: Any, page_models_dir: Path, tmp_path: Path, screenshots: Path
 ) -> None:
-    meta = _served_metadata(page_models_dir, "mnist")
+    meta = served_metadata(page_models_dir, "mnist")
     image = np.asarray(meta["golden"]["inputs"][0], dtype=np.float32)
     _select_model(page, "mnist")
     path = tmp_path / "digit.png"
@@ -421,7 +404,7 @@ def test_digit_view_overlays_the_attribution_map(
 def test_pima_form_shows_what_raises_and_lowers_the_risk(
     page: Any, page_models_dir: Path, screenshots: Path
 ) -> None:
-    meta = _served_metadata(page_models_dir, "pima")
+    meta = served_metadata(page_models_dir, "pima")
     features = meta["input"]["features"]
     _select_model(page, "pima")
     before = _updates(page, "#pima-explain")

@@ -5,36 +5,16 @@ version chosen, and a server that stops answering."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from PIL import Image
 
-from tests.browser.test_page import _served_metadata, _updates, _wait_updates
-from tests.helpers.browser import choose_model, open_page
-from tests.helpers.live_server import Server
+from tests.browser.test_page import _updates, _wait_updates
+from tests.helpers.browser import choose_model, draw_line
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def page(browser: Any, page_server: Server) -> Iterator[Any]:
-    with open_page(browser, page_server.url) as pg:
-        choose_model(pg, "mnist")
-        yield pg
-
-
-@pytest.fixture
-def digit(page_models_dir: Path, tmp_path: Path) -> Path:
-    """A real MNIST test digit from the served version's golden sample, as a PNG."""
-    meta = _served_metadata(page_models_dir, "mnist")
-    image = np.asarray(meta["golden"]["inputs"][0], dtype=np.float32)
-    path = tmp_path / "digit.png"
-    Image.fromarray(np.round(image * 255).astype(np.uint8), mode="L").save(path)
-    return path
 
 
 def _answered(pg: Any, path: Path) -> str:
@@ -55,10 +35,10 @@ def _held(pg: Any, held: list[Any]) -> None:
 
 
 def test_a_failed_upload_does_not_leave_the_last_answer_beside_it(
-    page: Any, digit: Path, tmp_path: Path
+    page: Any, golden_digit: Path, tmp_path: Path
 ) -> None:
     """The pad shows the new picture; the answer to the one before must not stay beside it."""
-    _answered(page, digit)
+    _answered(page, golden_digit)
     gif = tmp_path / "photo.gif"
     Image.new("RGB", (64, 64), "white").save(gif)  # a format the server refuses (415)
     page.set_input_files("#file", str(gif))
@@ -72,11 +52,11 @@ def test_a_failed_upload_does_not_leave_the_last_answer_beside_it(
     assert page.locator("#explain-note").inner_text() == ""
 
 
-def test_an_answer_that_arrives_after_clear_is_not_shown(page: Any, digit: Path) -> None:
+def test_an_answer_that_arrives_after_clear_is_not_shown(page: Any, golden_digit: Path) -> None:
     held: list[Any] = []
     page.route("**/predict*", lambda route: held.append(route))
     try:
-        page.set_input_files("#file", str(digit))
+        page.set_input_files("#file", str(golden_digit))
         _held(page, held)
         page.click("#clear")
         before = _updates(page, "#verdict")
@@ -90,7 +70,7 @@ def test_an_answer_that_arrives_after_clear_is_not_shown(page: Any, digit: Path)
         page.unroute("**/predict*")
 
 
-def test_an_answer_from_the_version_before_is_not_shown(page: Any, digit: Path) -> None:
+def test_an_answer_from_the_version_before_is_not_shown(page: Any, golden_digit: Path) -> None:
     """Another version chosen while the answer of the one before is on its way: that answer,
     arriving first, is not shown under the version now chosen."""
     versions = page.evaluate(
@@ -99,7 +79,7 @@ def test_an_answer_from_the_version_before_is_not_shown(page: Any, digit: Path) 
     )
     if not versions:
         pytest.skip("no explicit version to choose")
-    _answered(page, digit)
+    _answered(page, golden_digit)
     held: list[Any] = []
     page.route("**/predict*", lambda route: held.append(route))
     try:
@@ -126,18 +106,18 @@ def test_an_answer_from_the_version_before_is_not_shown(page: Any, digit: Path) 
         page.unroute("**/predict*")
 
 
-def test_the_status_says_when_the_server_cannot_be_reached(page: Any, digit: Path) -> None:
+def test_the_status_says_when_the_server_cannot_be_reached(page: Any, golden_digit: Path) -> None:
     assert page.locator("#status").inner_text() == "Ready"
     page.route("**/predict*", lambda route: route.abort("connectionrefused"))
     try:
-        page.set_input_files("#file", str(digit))
+        page.set_input_files("#file", str(golden_digit))
         page.wait_for_selector("#error:not([hidden])")
         assert "Cannot reach the server" in page.locator("#error").inner_text()
         assert page.locator("#status").inner_text() == "Server unreachable"
         assert page.get_attribute("#status", "data-ready") == "no"
     finally:
         page.unroute("**/predict*")
-    _answered(page, digit)  # the server answers again: so does the status
+    _answered(page, golden_digit)  # the server answers again: so does the status
     page.wait_for_function("() => document.getElementById('status').dataset.ready === 'yes'")
     assert page.locator("#status").inner_text() == "Ready"
 
@@ -181,12 +161,8 @@ def test_a_version_chosen_while_the_server_is_down_keeps_the_drawing(page: Any) 
     )
     if not versions:
         pytest.skip("no explicit version to choose")
-    box = page.locator("#pad").bounding_box()
     before = _updates(page, "#verdict")
-    page.mouse.move(box["x"] + 140, box["y"] + 50)
-    page.mouse.down()
-    page.mouse.move(box["x"] + 140, box["y"] + 230, steps=8)
-    page.mouse.up()
+    draw_line(page, (140, 50), (140, 230), steps=8)
     _wait_updates(page, "#verdict", before)
     ink = _ink(page)
     assert ink > 1000
@@ -202,12 +178,8 @@ def test_a_version_chosen_while_the_server_is_down_keeps_the_drawing(page: Any) 
     finally:
         page.unroute(METADATA)
 
-    box = page.locator("#pad").bounding_box()  # the error box above has moved it down
     before = _updates(page, "#verdict")
-    page.mouse.move(box["x"] + 120, box["y"] + 60)
-    page.mouse.down()
-    page.mouse.move(box["x"] + 140, box["y"] + 50, steps=3)
-    page.mouse.up()
+    draw_line(page, (120, 60), (140, 50), steps=3)  # the pad, below the error now
     _wait_updates(page, "#verdict", before)
     assert page.locator("#predicted-label").count() == 1
     assert f"mnist v{versions[0]}" in page.locator("#verdict").inner_text()

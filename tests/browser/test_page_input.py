@@ -4,17 +4,12 @@ the page says to drop it, or elsewhere on the page."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
-from PIL import Image
 
-from tests.browser.test_page import _served_metadata, _updates, _wait_updates
-from tests.helpers.browser import choose_model, open_page
-from tests.helpers.live_server import Server
+from tests.browser.test_page import _updates, _wait_updates
 
 pytestmark = pytest.mark.browser
 
@@ -33,20 +28,9 @@ DROP = """([selector, data]) => {
 
 
 @pytest.fixture
-def page(browser: Any, page_server: Server) -> Iterator[Any]:
-    with open_page(browser, page_server.url) as pg:
-        choose_model(pg, "mnist")
-        yield pg
-
-
-@pytest.fixture
-def digit_png(page_models_dir: Path, tmp_path: Path) -> str:
+def digit_png(golden_digit: Path) -> str:
     """A real MNIST test digit as a base64 PNG."""
-    meta = _served_metadata(page_models_dir, "mnist")
-    image = np.asarray(meta["golden"]["inputs"][0], dtype=np.float32)
-    path = tmp_path / "digit.png"
-    Image.fromarray(np.round(image * 255).astype(np.uint8), mode="L").save(path)
-    return base64.b64encode(path.read_bytes()).decode()
+    return base64.b64encode(golden_digit.read_bytes()).decode()
 
 
 def test_a_file_dropped_beside_the_pad_is_read(page: Any, digit_png: str) -> None:

@@ -5,7 +5,6 @@ the picture is drawn on afterwards."""
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,24 +13,16 @@ import pytest
 from PIL import Image
 
 from benchmarks.numbers import render_number
-from tests.browser.test_page import _served_metadata, _updates, _wait_updates
-from tests.helpers.browser import choose_model, open_page
-from tests.helpers.live_server import Server
+from tests.browser.test_page import _updates, _wait_updates
+from tests.helpers.browser import draw_line, served_metadata
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def page(browser: Any, page_server: Server) -> Iterator[Any]:
-    with open_page(browser, page_server.url) as pg:
-        choose_model(pg, "mnist")
-        yield pg
-
-
-@pytest.fixture
 def number(page_models_dir: Path, tmp_path: Path) -> Path:
     """Three real MNIST test digits from the served version's golden sample, written as a number."""
-    meta = _served_metadata(page_models_dir, "mnist")
+    meta = served_metadata(page_models_dir, "mnist")
     digits = [np.asarray(x, dtype=np.float32) for x in meta["golden"]["inputs"][:3]]
     data, _ = render_number(digits, np.random.default_rng(3), "PNG", gap=0.6)
     path = tmp_path / "number.png"
@@ -41,7 +32,7 @@ def number(page_models_dir: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def digit(page_models_dir: Path, tmp_path: Path) -> Path:
-    meta = _served_metadata(page_models_dir, "mnist")
+    meta = served_metadata(page_models_dir, "mnist")
     data, _ = render_number(
         [np.asarray(meta["golden"]["inputs"][0], np.float32)], np.random.default_rng(4), "PNG"
     )
@@ -111,12 +102,8 @@ def test_a_stroke_over_a_number_sends_no_box(page: Any, number: Path) -> None:
 
     page.route("**/predict*", keep)
     try:
-        box = page.locator("#pad").bounding_box()
         before = _updates(page, "#verdict")
-        page.mouse.move(box["x"] + 40, box["y"] + 40)
-        page.mouse.down()
-        page.mouse.move(box["x"] + 60, box["y"] + 60, steps=4)
-        page.mouse.up()
+        draw_line(page, (40, 40), (60, 60), steps=4)
         _wait_updates(page, "#verdict", before)
     finally:
         page.unroute("**/predict*")
