@@ -48,6 +48,7 @@ from service.inputs.components import (
     stroke_width,
 )
 from service.inputs.cores import with_cores
+from service.inputs.forms import without_form_lines
 from service.inputs.frames import without_frame
 from service.inputs.glare import under_glare
 from service.inputs.items import item_ink
@@ -735,7 +736,12 @@ def preprocess_pil(
     if box is None:
         raise NoInkFound(nothing_found(fit))
     if fit == "digit" and (count := _side_by_side(ink, box)) > 1:
-        raise several_digits(count)
+        # a digit in one box of a form's row of empty boxes: the boxes are not digits (looked
+        # for only here, so a lone digit's straight strokes are never taken for printed lines)
+        ink = without_frame(without_form_lines(ink))
+        box = _ink_box(ink)
+        if box is None or (count := _side_by_side(ink, box)) > 1:
+            raise several_digits(count)
     if fine and not _fine_writing(ink, box):
         raise NoInkFound(nothing_found(fit))
     return frame(ink[box], fit)

@@ -1,0 +1,65 @@
+"""A form's printed boxes and rules around handwritten digits."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from service.inputs.forms import without_form_lines
+from service.inputs.numbers import digits_pil
+
+
+def _boxed_row(digits: int, joined: bool) -> Image.Image:
+    """A row of printed boxes, a ring (a written "0") in each."""
+    img = Image.new("L", (80 + digits * 70, 160), 245)
+    draw = ImageDraw.Draw(img)
+    x = 40
+    for _ in range(digits):
+        draw.rectangle((x, 40, x + 60, 120), outline=40, width=2)
+        draw.ellipse((x + 16, 55, x + 44, 105), outline=20, width=6)
+        x += 60 if joined else 70
+    return img
+
+
+def test_a_row_of_boxes_is_not_read_as_ones() -> None:
+    """Each digit is its ring alone: neither a box's side on its own nor a box around it."""
+    for joined in (True, False):
+        digits = digits_pil(_boxed_row(4, joined))
+        assert len(digits) == 4
+        assert all(50 <= d.box[3] <= 56 for d in digits)
+
+
+def test_a_digit_on_an_underline_keeps_its_strokes() -> None:
+    ink = np.zeros((100, 300), np.float32)
+    ink[80:83, 10:290] = 1.0  # the printed line
+    ink[20:80, 100:106] = 1.0  # a "1" standing on it
+    out = without_form_lines(ink)
+    assert not out[81, 20:90].any()
+    assert out[20:78, 100:106].all()
+
+
+def test_a_lone_straight_stroke_stays() -> None:
+    ink = np.zeros((60, 60), np.float32)
+    ink[10:50, 28:32] = 1.0
+    assert np.array_equal(without_form_lines(ink), ink)
+
+
+def test_a_digits_own_small_box_stays() -> None:
+    """Short straight pieces meeting at corners (a "0" or a "4" drawn square) are no printed box:
+    a box's sides are as tall as the writing it holds."""
+    ink = np.zeros((100, 200), np.float32)
+    ink[20:80, 20:24] = 1.0  # a "1" as tall as the writing
+    ink[50, 40:57] = ink[66, 40:57] = 1.0  # a small square loop of thin strokes
+    ink[50:67, 40] = ink[50:67, 56] = 1.0
+    assert np.array_equal(without_form_lines(ink), ink)
+
+
+def test_the_slanting_bottoms_of_touching_digits_stay() -> None:
+    """Digits written touching along a slant make one long straight band, but a form's lines
+    are level."""
+    ink = np.zeros((240, 400), np.float32)
+    for x in range(60, 220):
+        y = 126 + round(0.14 * (x - 60))
+        ink[y : y + 9, x] = 1.0  # the band along the digits' bottoms
+    ink[60:130, 250:258] = 1.0  # a digit beside it, as tall as the writing
+    assert np.array_equal(without_form_lines(ink), ink)
