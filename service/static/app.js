@@ -188,11 +188,15 @@
 
   // A prediction asked for while the metadata is missing reads it first; once it is read,
   // selectVersion answers the input on screen.
+  // The page is busy while it reads, and no longer once the read has failed (or answered).
   function retryMeta() {
-    if (!state.model || state.metaRetry) return;
-    state.metaRetry = selectVersion().finally(() => {
-      state.metaRetry = null;
-    });
+    if (state.model && !state.metaRetry) {
+      state.metaRetry = selectVersion().finally(() => {
+        state.metaRetry = null;
+        markBusy();
+      });
+    }
+    markBusy();
   }
 
   function isPima() {
@@ -276,7 +280,8 @@
 
   // data-busy on <body> is "yes" while a prediction is queued, waiting or in flight (tests use it).
   function markBusy() {
-    const busy = state.inFlight || state.encoding || state.pending || state.timer !== null;
+    const busy =
+      state.inFlight || state.encoding || state.pending || state.timer !== null || state.metaRetry !== null;
     document.body.dataset.busy = busy ? "yes" : "no";
   }
 
@@ -350,17 +355,16 @@
   // anything else is an error, and the answer to an earlier picture goes with it: the pad now
   // shows a picture that answer was not computed for.
   function showFailure(err, seq) {
-    if (seq >= state.shown && isNothingFound(err)) {
+    if (seq < state.shown) return; // for a picture no longer on the pad, or another version
+    if (isNothingFound(err)) {
       state.shown = seq;
       showError("");
       renderNothingFound(err.message);
       return;
     }
     showError(`Prediction failed: ${inPageTerms(err)}`);
-    if (seq >= state.shown) {
-      state.shown = seq;
-      renderNoAnswer();
-    }
+    state.shown = seq;
+    renderNoAnswer();
   }
 
   function renderNoAnswer() {
@@ -559,13 +563,19 @@
     const seen = $("seen").getContext("2d");
     seen.fillStyle = "#000";
     seen.fillRect(0, 0, 28, 28);
+    showOneInput();
+    clearBoxes();
+    clearHeat();
+  }
+
+  // One digit's answer: its 28x28 input and "Why" again, in place of a number's digit inputs.
+  function showOneInput() {
+    if (!$("digit-inputs").hidden) $("explain-note").replaceChildren(); // the number's note
     $("seen-stack").hidden = false;
     $("digit-inputs").hidden = true;
     $("digit-inputs").replaceChildren();
     $("seen-caption").textContent = "28×28 input, as the model saw it";
     $("explain-toggle").hidden = false;
-    clearBoxes();
-    clearHeat();
   }
 
   // ---------------------------------------------------------------- explanations (images)
@@ -640,6 +650,7 @@
   function renderImageResult(result) {
     const prediction = (result.predictions || [])[0];
     if (!prediction) return;
+    showOneInput(); // a stroke drawn on a number's upload is read as one digit
     const probs = prediction.probabilities || {};
     const best = prediction.label;
     const p = probs[best];
@@ -710,6 +721,9 @@
     const fields = state.meta.input.features;
     const box = $("pima-fields");
     const old = Object.fromEntries([...box.querySelectorAll("input")].map((i) => [i.name, i.value]));
+    // The form is built again when the metadata is read again (retryMeta) while a field is being
+    // typed in: that field keeps the focus, and the keys typed next land in it.
+    const focused = box.contains(document.activeElement) ? document.activeElement.name : null;
     box.replaceChildren(
       ...fields.map((f) => {
         const id = `f-${f.name}`;
@@ -745,6 +759,7 @@
         );
       }),
     );
+    if (focused) $(`f-${focused}`)?.focus();
     // A hint only, rounded for reading: left empty, no threshold is sent and the server applies
     // the model's exact one.
     const thr = $("threshold");

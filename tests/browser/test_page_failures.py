@@ -215,3 +215,68 @@ def test_pima_values_stay_when_its_metadata_cannot_be_read(page: Any) -> None:
     assert page.locator("#pima-outcome").count() == 1
     assert f"pima v{versions[0]}" in page.locator("#pima-result").inner_text()
     assert page.locator("#error").is_hidden()
+
+
+def test_a_pima_field_keeps_the_focus_when_its_metadata_is_read_again(page: Any) -> None:
+    """Typing after a metadata failure reads the metadata again and builds the form again: the
+    field typed in keeps the focus, so the next keys are not lost."""
+    choose_model(page, "pima")
+    versions = page.evaluate(
+        """() => [...document.querySelectorAll('#version option')]
+            .filter(o => o.value !== '' && !o.disabled).map(o => o.value)"""
+    )
+    if not versions:
+        pytest.skip("no explicit version to choose")
+    page.fill("#f-glucose", "14")
+    page.route(METADATA, lambda route: route.abort("connectionrefused"))
+    try:
+        page.select_option("#version", versions[0])
+        page.wait_for_selector("#error:not([hidden])")
+    finally:
+        page.unroute(METADATA)
+    page.focus("#f-glucose")
+    page.keyboard.press("End")
+    page.keyboard.type("8")  # the prediction it asks for reads the metadata again
+    page.wait_for_selector("body[data-meta=pima]")
+    assert page.evaluate("document.activeElement.id") == "f-glucose"
+    page.keyboard.type("0")
+    assert page.input_value("#f-glucose") == "1480"
+
+
+def test_a_stroke_while_the_metadata_cannot_be_read_does_not_leave_the_page_busy(
+    page: Any,
+) -> None:
+    """The stroke reads the metadata again; when that fails too, nothing is on its way."""
+    versions = page.evaluate(
+        """() => [...document.querySelectorAll('#version option')]
+            .filter(o => o.value !== '' && !o.disabled).map(o => o.value)"""
+    )
+    if not versions:
+        pytest.skip("no explicit version to choose")
+    page.route(METADATA, lambda route: route.abort("connectionrefused"))
+    try:
+        page.select_option("#version", versions[0])
+        page.wait_for_selector("#error:not([hidden])")
+        draw_line(page, (140, 50), (140, 230), steps=8)
+        page.wait_for_function("() => document.body.dataset.busy === 'no'", timeout=5000)
+        assert "Cannot read the model's metadata" in page.locator("#error").inner_text()
+    finally:
+        page.unroute(METADATA)
+
+
+def test_a_failure_that_arrives_after_clear_is_not_shown(page: Any, golden_digit: Path) -> None:
+    """A request on its way when the pad is cleared fails: its error is for a picture no longer
+    on the pad, and is dropped as its answer would be."""
+    held: list[Any] = []
+    page.route("**/predict*", lambda route: held.append(route))
+    try:
+        page.set_input_files("#file", str(golden_digit))
+        _held(page, held)
+        page.click("#clear")
+        held[0].fulfill(status=503, content_type="application/json", body='{"error": "busy"}')
+        page.wait_for_function("() => document.body.dataset.busy !== 'yes'")
+        page.wait_for_timeout(300)
+        assert page.locator("#error").is_hidden()
+        assert "Draw something" in page.locator("#verdict").inner_text()
+    finally:
+        page.unroute("**/predict*")

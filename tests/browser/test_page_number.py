@@ -110,3 +110,35 @@ def test_a_stroke_over_a_number_sends_no_box(page: Any, number: Path) -> None:
     assert sent and all(body.startswith(b"\x89PNG") for body in sent)
     assert [_red(body) for body in sent] == [0] * len(sent)
     assert _red(page.locator("#drop").screenshot()) == 0  # nor on screen over the new picture
+
+
+def test_a_digit_read_after_a_number_shows_its_input_and_why(
+    page: Any, number: Path, digit: Path
+) -> None:
+    """A stroke drawn on a number's upload sends the pad, read as one digit: its answer shows
+    its own 28x28 input and "Why", not the number's digit inputs."""
+    _read_number(page, number)
+    assert page.locator("#explain-toggle").is_hidden()
+    # the server's answer for one digit, whatever the stroke makes of the number on the pad
+    one = page.request.post(
+        page.url.rstrip("/") + "/models/mnist/predict?include_input=true&top_k=3",
+        data=digit.read_bytes(),
+        headers={"Content-Type": "image/png"},
+    )
+    assert one.ok
+    answer = one.body()
+    page.route(
+        "**/predict?*",
+        lambda route: route.fulfill(status=200, content_type="application/json", body=answer),
+    )
+    try:
+        before = _updates(page, "#verdict")
+        draw_line(page, (40, 40), (60, 60), steps=4)
+        _wait_updates(page, "#verdict", before)
+        page.wait_for_function("() => document.body.dataset.busy !== 'yes'")
+    finally:
+        page.unroute("**/predict?*")
+    assert page.locator("#predicted-label").count() == 1
+    assert page.locator("#seen").is_visible() and page.locator("#digit-inputs").is_hidden()
+    assert page.locator("#explain-toggle").is_visible()
+    assert page.locator("#seen-caption").inner_text() == "28×28 input, as the model saw it"
