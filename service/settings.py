@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIB = 1024 * 1024
@@ -383,11 +383,14 @@ class Settings(BaseSettings):
         mode="after",
     )
     @classmethod
-    def _models_are_names(cls, value: list[str] | dict[str, object]) -> object:
+    def _models_are_names(
+        cls, value: list[str] | dict[str, object], info: ValidationInfo
+    ) -> object:
         """A model name no folder can have would be a model never served (SERVE_MODELS keeping
         /readyz at 503 with "not in the repository") or a setting ignored without a word."""
+        others = info.field_name == "payload_log_redact"  # "*": the redaction's other models
         for name in value:
-            if name != "*" and not NAME_RE.fullmatch(name):  # "*": the redaction's other models
+            if not (others and name == "*") and not NAME_RE.fullmatch(name):
                 raise ValueError(
                     f"model {name[:80]!r}: a model name is 1-64 of a-z, 0-9 and _ (its folder's)"
                 )

@@ -201,6 +201,15 @@ def test_a_model_name_no_folder_can_have_is_refused() -> None:
                 Settings(**{field: value})
     with pytest.raises(ValueError, match="a model name is"):
         Settings(shadow="Mnist=baseline:0.1")
+    for field, value in (  # "*" names the other models in the redaction only
+        ("models", ["*"]),
+        ("versions", {"*": [1]}),
+        ("version_labels", {"*": {"stable": 1}}),
+        ("accuracy_targets", {"*": 0.9}),
+        ("shadow", {"*": "baseline:0.1"}),
+    ):
+        with pytest.raises(ValueError, match="a model name is 1-64 of a-z, 0-9 and _"):
+            Settings(**{field: value})
     s = Settings(models=["mnist"], payload_log_redact={"*": ["*"], "pima": ["glucose"]})
     assert s.models == ["mnist"] and s.payload_log_redact["*"] == ["*"]
 
