@@ -61,10 +61,10 @@ def too_large(limit: int, size: int | None = None) -> str:
 
 
 def _mib(size: int) -> str:
-    value = size / 2**20
-    if value < 1:
-        return f"{size / 1024:.1f} KiB"
-    return f"{value:g} MiB" if value.is_integer() else f"{value:.1f} MiB"
+    """A size as a person reads a file's: whole MiB (or KiB) as such, else to a tenth."""
+    unit, scale = ("MiB", 2**20) if size >= 2**20 else ("KiB", 1024)
+    value = size / scale
+    return f"{value:g} {unit}" if value.is_integer() else f"{value:.1f} {unit}"
 
 
 class UnsupportedMediaType(ServeError):
