@@ -178,7 +178,8 @@ def _lines(long: np.ndarray, mask: np.ndarray) -> tuple[list[Line], np.ndarray]:
         out[y0 : y1 + 1, x0 : x1 + 1] |= band
         top = [round(y0 + fit[0] - thickness / 2), round(y0 + fit[-1] - thickness / 2)]
         bottom = [round(y0 + fit[0] + thickness / 2), round(y0 + fit[-1] + thickness / 2)]
-        lines.append(Line(min(top), max(bottom), x0, x1, thickness))
+        # a line along the picture's edge: its band ends there, not beyond it
+        lines.append(Line(max(min(top), 0), min(max(bottom), long.shape[0] - 1), x0, x1, thickness))
     return lines, out
 
 

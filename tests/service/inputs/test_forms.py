@@ -63,3 +63,20 @@ def test_the_slanting_bottoms_of_touching_digits_stay() -> None:
         ink[y : y + 9, x] = 1.0  # the band along the digits' bottoms
     ink[60:130, 250:258] = 1.0  # a digit beside it, as tall as the writing
     assert np.array_equal(without_form_lines(ink), ink)
+
+
+def test_a_rule_along_the_pictures_top_edge_is_taken_out_within_the_picture() -> None:
+    """A row of boxes cut by the picture's top edge, its rule leaning a little: the rule's band,
+    fitted as a line, reaches above the first row, and reading it there failed (a 500)."""
+    img = Image.new("F", (200, 90), 0.0)
+    draw = ImageDraw.Draw(img)
+    draw.line([(5, 0.9), (195, 3.2)], fill=1.0, width=3)
+    draw.line([(5, 70), (195, 70)], fill=1.0, width=2)
+    for x in (5, 65, 125, 195):
+        draw.line([(x, 0), (x, 70)], fill=1.0, width=2)
+    for x in (20, 80, 140):
+        draw.ellipse((x, 15, x + 28, 60), outline=1.0, width=5)
+    ink = np.asarray(img, np.float32)
+    out = without_form_lines(ink)
+    assert out.shape == ink.shape
+    assert out[20:55, 20:50].sum() == ink[20:55, 20:50].sum()  # the rings stay
