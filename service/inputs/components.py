@@ -23,6 +23,7 @@ __all__ = [
     "entering",
     "filled",
     "interior",
+    "row_runs",
     "select",
     "stroke_width",
 ]
@@ -138,8 +139,9 @@ def _roots(parent: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return parent
 
 
-def components(mask: np.ndarray) -> Components:
-    """The 8-connected pieces of a boolean mask."""
+def row_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The runs of a boolean mask along its rows, in the mask's pixels' order: each run's row,
+    start and end (exclusive)."""
     h, w = mask.shape
     stride = w + 2
     padded = np.zeros((h, stride), bool)  # a blank column each side: runs end in their row
@@ -148,9 +150,15 @@ def components(mask: np.ndarray) -> Components:
     # every change of value, alternately a run's start and its end (each row starts and ends
     # blank): one comparison and one search instead of a difference and two
     changes = np.flatnonzero(flat[1:] != flat[:-1])
-    first, stop = changes[0::2], changes[1::2]
-    rows, starts = np.divmod(first, stride)
-    ends = stop - rows * stride
+    rows, starts = np.divmod(changes[0::2], stride)
+    return rows, starts, changes[1::2] - rows * stride
+
+
+def components(mask: np.ndarray) -> Components:
+    """The 8-connected pieces of a boolean mask."""
+    w = mask.shape[1]
+    stride = w + 2  # the runs' keys: a row's runs never meet the next row's
+    rows, starts, ends = row_runs(mask)
     n_runs = rows.size
     if n_runs == 0:
         empty = np.zeros(0, np.int64)

@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from service.inputs.components import components
+from service.inputs.components import components, row_runs
 from service.inputs.paper import dilate
 
 __all__ = ["without_form_lines"]
@@ -121,18 +121,9 @@ def without_form_lines(ink: np.ndarray) -> np.ndarray:
 
 def _run_lengths(mask: np.ndarray) -> np.ndarray:
     """Each pixel's run length along its row (0 off the mask)."""
-    h, w = mask.shape
-    stride = w + 2
-    padded = np.zeros((h, stride), bool)  # a blank column each side: runs end in their row
-    padded[:, 1:-1] = mask
-    flat = padded.ravel()
-    # every change of value, alternately a run's start and its end (as components finds the
-    # runs, without joining them into pieces)
-    changes = np.flatnonzero(flat[1:] != flat[:-1])
-    rows, starts = np.divmod(changes[0::2], stride)
-    ends = changes[1::2] - rows * stride  # exclusive
+    _, starts, ends = row_runs(mask)
     length = (ends - starts).astype(np.int32)
-    out = np.zeros((h, w), np.int32)
+    out = np.zeros(mask.shape, np.int32)
     out[mask] = np.repeat(length, length)  # the runs come in the mask's pixels' order
     return out
 
