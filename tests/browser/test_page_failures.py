@@ -5,6 +5,8 @@ version chosen, and a server that stops answering."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,17 @@ def _answered(pg: Any, path: Path) -> str:
     label: str = pg.get_attribute("#verdict", "data-label")
     assert label and pg.locator("#predicted-label").count() == 1
     return label
+
+
+@contextmanager
+def _holding_predictions(pg: Any) -> Iterator[list[Any]]:
+    """Prediction requests held back (routes to continue or fulfil) while the block runs."""
+    held: list[Any] = []
+    pg.route("**/predict*", lambda route: held.append(route))
+    try:
+        yield held
+    finally:
+        pg.unroute("**/predict*")
 
 
 def _held(pg: Any, held: list[Any]) -> None:
@@ -53,9 +66,7 @@ def test_a_failed_upload_does_not_leave_the_last_answer_beside_it(
 
 
 def test_an_answer_that_arrives_after_clear_is_not_shown(page: Any, golden_digit: Path) -> None:
-    held: list[Any] = []
-    page.route("**/predict*", lambda route: held.append(route))
-    try:
+    with _holding_predictions(page) as held:
         page.set_input_files("#file", str(golden_digit))
         _held(page, held)
         page.click("#clear")
@@ -66,8 +77,6 @@ def test_an_answer_that_arrives_after_clear_is_not_shown(page: Any, golden_digit
         assert _updates(page, "#verdict") == before
         assert page.locator("#predicted-label").count() == 0
         assert "Draw something" in page.locator("#verdict").inner_text()
-    finally:
-        page.unroute("**/predict*")
 
 
 def test_an_answer_from_the_version_before_is_not_shown(page: Any, golden_digit: Path) -> None:
@@ -267,9 +276,7 @@ def test_a_stroke_while_the_metadata_cannot_be_read_does_not_leave_the_page_busy
 def test_a_failure_that_arrives_after_clear_is_not_shown(page: Any, golden_digit: Path) -> None:
     """A request on its way when the pad is cleared fails: its error is for a picture no longer
     on the pad, and is dropped as its answer would be."""
-    held: list[Any] = []
-    page.route("**/predict*", lambda route: held.append(route))
-    try:
+    with _holding_predictions(page) as held:
         page.set_input_files("#file", str(golden_digit))
         _held(page, held)
         page.click("#clear")
@@ -278,5 +285,3 @@ def test_a_failure_that_arrives_after_clear_is_not_shown(page: Any, golden_digit
         page.wait_for_timeout(300)
         assert page.locator("#error").is_hidden()
         assert "Draw something" in page.locator("#verdict").inner_text()
-    finally:
-        page.unroute("**/predict*")
