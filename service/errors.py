@@ -53,14 +53,14 @@ def too_large(limit: int, size: int | None = None) -> str:
     """The 413's message, in MiB as a person reads a file's size, with the exact bytes; ``size``
     is the declared length, None for a body counted while it streams (not read to its end)."""
     said = (
-        f"the request body is {_mib(size)} ({size:,} bytes)"
+        f"the request body is {_readable(size)} ({size:,} bytes)"
         if size is not None
-        else ("the request body is larger than the limit")
+        else "the request body is larger than the limit"
     )
-    return f"{said}; this server accepts at most {_mib(limit)} ({limit:,} bytes)"
+    return f"{said}; this server accepts at most {_readable(limit)} ({limit:,} bytes)"
 
 
-def _mib(size: int) -> str:
+def _readable(size: int) -> str:
     """A size as a person reads a file's: whole MiB (or KiB) as such, else to a tenth."""
     unit, scale = ("MiB", 2**20) if size >= 2**20 else ("KiB", 1024)
     value = size / scale

@@ -106,6 +106,16 @@ class Components:
     def n(self) -> int:
         return int(self.area.size)
 
+    @property
+    def heights(self) -> np.ndarray:
+        """Per piece, its box's height in pixels."""
+        return self.y1 - self.y0 + 1
+
+    @property
+    def widths(self) -> np.ndarray:
+        """Per piece, its box's width in pixels."""
+        return self.x1 - self.x0 + 1
+
     def mask(self, keep: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         """The pixels of the pieces where ``keep`` is true."""
         sel = keep[self.label]
@@ -212,8 +222,7 @@ def select(comp: Components, shape: tuple[int, int], aside: np.ndarray | None = 
     ``aside``: pieces known not to be writing (:func:`entering`), left out before the largest
     piece is chosen, so that the writing is not taken for a speck beside them."""
     h, w = shape
-    bh = comp.y1 - comp.y0 + 1
-    bw = comp.x1 - comp.x0 + 1
+    bh, bw = comp.heights, comp.widths
     length = np.maximum(bw, bh)
     thickness = comp.area / np.maximum(length, 1)
     across = np.minimum(bw, bh)
@@ -264,8 +273,7 @@ def _print_beside(
     far = keep & ~near
     if np.any(length[far] > TEXT_SMALL * length[biggest]):
         return False
-    bh = comp.y1[biggest] - comp.y0[biggest] + 1
-    bw = comp.x1[biggest] - comp.x0[biggest] + 1
+    bh, bw = comp.heights[biggest], comp.widths[biggest]
     if bw > TEXT_WIDE * bh:
         return False
     one = np.zeros(comp.n, bool)
@@ -289,8 +297,7 @@ def entering(comp: Components, contrast: np.ndarray, least: float) -> np.ndarray
     out = np.zeros(comp.n, bool)
     h, w = contrast.shape
     edge = (comp.y0 == 0) | (comp.x0 == 0) | (comp.y1 == h - 1) | (comp.x1 == w - 1)
-    bh = comp.y1 - comp.y0 + 1
-    bw = comp.x1 - comp.x0 + 1
+    bh, bw = comp.heights, comp.widths
     clear = ~edge & (np.maximum(bh, bw) >= least)
     if not edge.any() or not clear.any():
         return out
@@ -343,8 +350,7 @@ def _along_border(comp: Components, shape: tuple[int, int], least: float) -> np.
     from that edge, and at least ``least`` pixels long (the writing's length: a stroke's tip
     that the edge cuts is shorter)."""
     h, w = shape
-    bh = comp.y1 - comp.y0 + 1
-    bw = comp.x1 - comp.x0 + 1
+    bh, bw = comp.heights, comp.widths
     out = np.zeros(comp.n, bool)
     # the top and bottom lines: the mask's runs there are the pieces' runs along them
     for row in (0, h - 1):

@@ -135,7 +135,7 @@ def _lines(long: np.ndarray, mask: np.ndarray) -> tuple[list[Line], np.ndarray]:
     if not long.any():
         return [], np.zeros_like(mask)
     pieces = components(long)
-    length = pieces.x1 - pieces.x0 + 1
+    length = pieces.widths
     lines: list[Line] = []
     out = np.zeros_like(mask)
     candidates = np.flatnonzero(length >= LINE_RATIO * pieces.area / length)
@@ -178,7 +178,7 @@ def _tallest_writing(rest: np.ndarray) -> float:
     """The height of the tallest piece left once every straight line is taken out (at least a
     pixel)."""
     comp = components(rest)
-    return float((comp.y1 - comp.y0 + 1).max()) if comp.n else 1.0
+    return float(comp.heights.max()) if comp.n else 1.0
 
 
 def _dropped(mask: np.ndarray, pixels: np.ndarray, lines: list[Line]) -> np.ndarray:

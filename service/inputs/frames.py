@@ -31,7 +31,7 @@ def without_frame(ink: np.ndarray) -> np.ndarray:
     if not _closed_around(mask):
         return ink
     comp = components(mask)
-    outer = int(np.argmax((comp.y1 - comp.y0 + 1) * (comp.x1 - comp.x0 + 1)))
+    outer = int(np.argmax(comp.heights * comp.widths))
     peeled = _peeled(comp, outer, mask)
     if peeled is not None:
         return ink * ~peeled

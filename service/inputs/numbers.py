@@ -316,7 +316,7 @@ def small_row(mask: np.ndarray) -> tuple[Piece, float] | None:
     comp = components(mask)
     if comp.n < SMALL_DIGITS:
         return None
-    heights = comp.y1 - comp.y0 + 1
+    heights = comp.heights
     tall = heights >= SMALL_DIGIT_PX
     if np.count_nonzero(tall) < SMALL_DIGITS:
         return None
