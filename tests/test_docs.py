@@ -19,16 +19,28 @@ PATH = re.compile(
     r"(?<![\w./-])((?:service|training|benchmarks|tests|tools|deploy)/[\w./-]+"
     r"\.(?:py|md|sh|ya?ml|json|conf|toml|js|html|css))\b"
 )
-GENERATED = ("tests/.cache/",)  # written by a run, not kept in the repository
+# a folder of one of them, named with its trailing slash (`tests/service/codecs/`)
+FOLDER = re.compile(
+    r"(?<![\w./-])((?:service|training|benchmarks|tests|tools|deploy)/(?:[\w.-]+/)+)(?![\w.*{-])"
+)
+# written by a run, not kept in the repository
+GENERATED = ("tests/.cache/", "benchmarks/photos/.cache/")
+FORMER = ("benchmarks/photoset/",)  # named as what an earlier layout held
 
 
 def mentioned_paths(text: str) -> set[str]:
-    return {p for p in PATH.findall(text) if not p.startswith(GENERATED) and "*" not in p}
+    found = {*PATH.findall(text), *FOLDER.findall(text)}
+    return {p for p in found if not p.startswith(GENERATED + FORMER) and "*" not in p}
 
 
 def test_mentioned_paths_finds_paths_and_skips_generated_ones() -> None:
     text = "see `service/http/edge.py`, tests/.cache/report.json and x/service/no.py"
     assert mentioned_paths(text) == {"service/http/edge.py"}
+
+
+def test_mentioned_paths_finds_folders() -> None:
+    text = "in `tests/service/codecs/` (tests/service/codecs/test_v2.py), not tests/.cache/models/"
+    assert mentioned_paths(text) == {"tests/service/codecs/", "tests/service/codecs/test_v2.py"}
 
 
 def test_every_path_a_doc_or_comment_names_exists() -> None:
