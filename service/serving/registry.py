@@ -332,7 +332,7 @@ class ModelRegistry:
             return mv
         s = self.settings
         mv.batcher = Batcher(
-            f"{name}-{version}",
+            f"{name} version {version}",  # as its errors and logs name it
             mv.runtime.predict,  # type: ignore[union-attr]
             max_batch_size=s.max_batch_size,
             max_wait_s=s.max_wait_ms / 1000.0,

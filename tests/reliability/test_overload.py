@@ -4,6 +4,7 @@ Retry-After, never hangs, and recovers when the load goes."""
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import time
 from pathlib import Path
@@ -25,6 +26,8 @@ async def test_full_queue_answers_503_with_retry_after(tiny_repo: Path) -> None:
         async def timed() -> tuple[int, float, str | None]:
             started = time.perf_counter()
             response = await client.post("/models/mnist/predict", json=BODY)
+            if response.status_code == 503:  # said as every other message names a version
+                assert re.match(r"model mnist version \d+ is overloaded", response.json()["error"])
             return (
                 response.status_code,
                 time.perf_counter() - started,
