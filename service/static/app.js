@@ -36,7 +36,7 @@
     pimaSeq: 0, // Pima explanations: late answers to old requests are dropped
     pimaAsk: 0, // Pima predictions: an answer for values no longer on the form is dropped
     metaAsk: 0, // metadata: the answer for a model or version no longer chosen is dropped
-    metaRetry: null, // the metadata being read again before a prediction
+    metaRead: null, // the metadata being read: for the model or version chosen, or before a prediction
   };
 
   // ---------------------------------------------------------------- HTTP
@@ -139,7 +139,21 @@
     await selectVersion();
   }
 
-  async function selectVersion() {
+  // The metadata of the model and version chosen; retry: read again for a prediction asked for
+  // without it (retryMeta).
+  function selectVersion(retry = false) {
+    const read = readMeta(retry).finally(() => {
+      if (state.metaRead !== read) return; // a model or version chosen since reads its own
+      state.metaRead = null;
+      markLoading(false);
+      markBusy();
+    });
+    state.metaRead = read;
+    markBusy();
+    return read;
+  }
+
+  async function readMeta(retry) {
     state.version = $("version").value;
     dropAnswersInFlight();
     showError("");
@@ -149,9 +163,18 @@
     if (state.model.default_version == null && !state.version) {
       $("image-panel").hidden = true;
       $("pima-panel").hidden = true;
+      $("model-desc").textContent = "";
       showError(`${state.model.name} has no available version.`);
       return;
     }
+    // Until the metadata is in, the panel on screen is the one chosen before: what is drawn or
+    // typed on it stays, its answer goes. Just chosen, the model may be of another kind (a form in
+    // place of the pad): the panels show as loading and take no input. A read for a prediction
+    // leaves them be, the user is drawing or typing there.
+    if (!$("image-panel").hidden) resetImageResult();
+    if (!$("pima-panel").hidden) clearPimaResult();
+    $("model-desc").textContent = `Loading ${state.model.name} v${state.version || state.model.default_version}…`;
+    if (!retry) markLoading(true);
     let meta;
     try {
       const body = await api(modelPath());
@@ -159,11 +182,10 @@
       if (!meta) throw new Error(`version ${body.version} is ${body.state}${body.reason ? `: ${body.reason}` : ""}`);
     } catch (err) {
       if (ask !== state.metaAsk) return;
-      // The panel and what is drawn or typed on it stay; the answer, for the model or version
-      // chosen before, goes. The next prediction reads the metadata again (retryMeta).
+      // The panel and what is on it are back in use: the next prediction reads the metadata again.
       showError(`Cannot read the model's metadata: ${err.message.replace(/\.$/, "")}. The next prediction tries again.`);
-      if (!$("image-panel").hidden) resetImageResult();
-      if (!$("pima-panel").hidden) clearPimaResult();
+      $("model-desc").textContent = "";
+      if (!$("card").hidden) renderCard();
       return;
     }
     if (ask !== state.metaAsk) return;
@@ -186,17 +208,22 @@
     }
   }
 
-  // A prediction asked for while the metadata is missing reads it first; once it is read,
-  // selectVersion answers the input on screen.
+  // A prediction asked for while the metadata is missing reads it first (or waits for the read
+  // under way); once it is read, readMeta answers the input on screen.
   // The page is busy while it reads, and no longer once the read has failed (or answered).
   function retryMeta() {
-    if (state.model && !state.metaRetry) {
-      state.metaRetry = selectVersion().finally(() => {
-        state.metaRetry = null;
-        markBusy();
-      });
-    }
+    if (state.model && !state.metaRead) selectVersion(true);
     markBusy();
+  }
+
+  // The panels and the model card while the metadata of the model or version just chosen is read:
+  // dimmed, out of use (inert: no focus, no pointer, no drop or paste) and busy for screen readers.
+  function markLoading(loading) {
+    for (const panel of [$("image-panel"), $("pima-panel"), $("card-panel")]) {
+      panel.inert = loading;
+      if (loading) panel.setAttribute("aria-busy", "true");
+      else panel.removeAttribute("aria-busy");
+    }
   }
 
   function isPima() {
@@ -273,15 +300,21 @@
     dropAnswersInFlight();
   }
 
-  // An answer still on its way is for a picture no longer on the pad (or for another version).
+  // An answer still on its way (a prediction or an explanation, of a picture or of Pima values) is
+  // for an input no longer on screen, or for another model or version: it is not shown, and asks
+  // for nothing more (a Pima answer would ask the model now chosen to explain its values).
   function dropAnswersInFlight() {
     state.shown = ++state.seq;
+    state.explainSeq++;
+    state.pimaAsk++;
+    state.pimaSeq++;
   }
 
-  // data-busy on <body> is "yes" while a prediction is queued, waiting or in flight (tests use it).
+  // data-busy on <body> is "yes" while a prediction is queued, waiting (for the metadata too) or in
+  // flight (tests use it).
   function markBusy() {
     const busy =
-      state.inFlight || state.encoding || state.pending || state.timer !== null || state.metaRetry !== null;
+      state.inFlight || state.encoding || state.pending || state.timer !== null || state.metaRead !== null;
     document.body.dataset.busy = busy ? "yes" : "no";
   }
 
@@ -537,7 +570,8 @@
   // A file dropped anywhere on the image panel is read, not only on the pad; a file dropped
   // elsewhere on the page is ignored, where the browser would open it in place of the page.
   const drop = $("drop");
-  const dropsHere = (event) => !$("image-panel").hidden && $("image-panel").contains(event.target);
+  const takesPictures = () => !$("image-panel").hidden && !$("image-panel").inert;
+  const dropsHere = (event) => takesPictures() && $("image-panel").contains(event.target);
   const carriesFiles = (event) => event.dataTransfer && [...event.dataTransfer.types].includes("Files");
   document.addEventListener("dragover", (event) => {
     if (!carriesFiles(event)) return;

@@ -1,6 +1,7 @@
 """What the page shows when an answer cannot be trusted any more, in headless Chromium against a
 real server: a failed request, an answer that arrives after the pad was cleared or another
-version chosen, and a server that stops answering."""
+version chosen, a model chosen while its metadata is on its way, and a server that stops
+answering."""
 
 from __future__ import annotations
 
@@ -28,23 +29,28 @@ def _answered(pg: Any, path: Path) -> str:
     return label
 
 
+PREDICTIONS = "**/predict*"
+METADATA = re.compile(r"/models/[^/?]+/versions/\d+$")  # a version's metadata, not its predict
+
+
 @contextmanager
-def _holding_predictions(pg: Any) -> Iterator[list[Any]]:
-    """Prediction requests held back (routes to continue or fulfil) while the block runs."""
+def _holding(pg: Any, requests: str | re.Pattern[str] = PREDICTIONS) -> Iterator[list[Any]]:
+    """Requests to ``requests`` (predictions unless told) held back (routes to continue or
+    fulfil) while the block runs."""
     held: list[Any] = []
-    pg.route("**/predict*", lambda route: held.append(route))
+    pg.route(requests, lambda route: held.append(route))
     try:
         yield held
     finally:
-        pg.unroute("**/predict*")
+        pg.unroute(requests)
 
 
-def _held(pg: Any, held: list[Any]) -> None:
+def _held(pg: Any, held: list[Any], count: int = 1) -> None:
     for _ in range(100):  # waiting lets Playwright hand the request to the route
-        if held:
+        if len(held) >= count:
             return
         pg.wait_for_timeout(50)
-    raise AssertionError("the prediction request never left the page")
+    raise AssertionError(f"{count - len(held)} of the requests never left the page")
 
 
 def test_a_failed_upload_does_not_leave_the_last_answer_beside_it(
@@ -66,7 +72,7 @@ def test_a_failed_upload_does_not_leave_the_last_answer_beside_it(
 
 
 def test_an_answer_that_arrives_after_clear_is_not_shown(page: Any, golden_digit: Path) -> None:
-    with _holding_predictions(page) as held:
+    with _holding(page) as held:
         page.set_input_files("#file", str(golden_digit))
         _held(page, held)
         page.click("#clear")
@@ -89,16 +95,11 @@ def test_an_answer_from_the_version_before_is_not_shown(page: Any, golden_digit:
     if not versions:
         pytest.skip("no explicit version to choose")
     _answered(page, golden_digit)
-    held: list[Any] = []
-    page.route("**/predict*", lambda route: held.append(route))
-    try:
+    with _holding(page) as held:
         page.select_option("#version", versions[0])
         _held(page, held)
         page.select_option("#version", "")  # back to the default: the upload is sent again
-        for _ in range(100):
-            if len(held) > 1:
-                break
-            page.wait_for_timeout(50)
+        _held(page, held, 2)
         assert f"/versions/{versions[0]}/" in held[0].request.url and len(held) == 2
         before = _updates(page, "#verdict")
         with page.expect_response(lambda r: "/predict" in r.url):
@@ -111,8 +112,6 @@ def test_an_answer_from_the_version_before_is_not_shown(page: Any, golden_digit:
         _wait_updates(page, "#verdict", before)
         assert page.locator("#predicted-label").count() == 1
         assert f"mnist v{versions[0]} " not in page.locator("#verdict").inner_text() + " "
-    finally:
-        page.unroute("**/predict*")
 
 
 def test_the_status_says_when_the_server_cannot_be_reached(page: Any, golden_digit: Path) -> None:
@@ -144,9 +143,6 @@ def test_a_file_over_the_body_limit_is_refused_in_megabytes(page: Any, tmp_path:
         " at most 32 MiB (33,554,432 bytes)"
     )
     assert page.locator("#no-answer").count() == 1
-
-
-METADATA = re.compile(r"/models/[^/?]+/versions/\d+$")  # a version's metadata, not its predict
 
 
 def _ink(pg: Any) -> int:
@@ -276,7 +272,7 @@ def test_a_stroke_while_the_metadata_cannot_be_read_does_not_leave_the_page_busy
 def test_a_failure_that_arrives_after_clear_is_not_shown(page: Any, golden_digit: Path) -> None:
     """A request on its way when the pad is cleared fails: its error is for a picture no longer
     on the pad, and is dropped as its answer would be."""
-    with _holding_predictions(page) as held:
+    with _holding(page) as held:
         page.set_input_files("#file", str(golden_digit))
         _held(page, held)
         page.click("#clear")
@@ -285,3 +281,52 @@ def test_a_failure_that_arrives_after_clear_is_not_shown(page: Any, golden_digit
         page.wait_for_timeout(300)
         assert page.locator("#error").is_hidden()
         assert "Draw something" in page.locator("#verdict").inner_text()
+
+
+def test_a_model_chosen_shows_as_loading_until_its_metadata_is_in(
+    page: Any, golden_digit: Path
+) -> None:
+    """Until pima's metadata is in, mnist's pad, answer and description are not shown as pima's:
+    the panel is out of use and says it is loading, and nothing is sent from it."""
+    _answered(page, golden_digit)
+    described = page.locator("#model-desc").inner_text()
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url) if "/predict" in r.url else None)
+    with _holding(page, METADATA) as held:
+        page.select_option("#model", "pima")
+        _held(page, held)
+        assert page.locator("#predicted-label").count() == 0  # mnist's answer is gone
+        assert page.locator("#model-desc").inner_text().startswith("Loading pima")
+        assert page.get_attribute("#image-panel", "aria-busy") == "true"
+        assert page.evaluate("document.getElementById('image-panel').inert")
+        page.set_input_files("#file", str(golden_digit))  # bypasses inert, as a script could
+        page.wait_for_timeout(300)
+        assert requests == []  # the upload waits for the metadata, mnist's or pima's
+        held[0].continue_()
+        page.wait_for_selector("body[data-meta=pima]")
+    assert page.locator("#pima-panel").is_visible() and page.locator("#image-panel").is_hidden()
+    assert page.get_attribute("#pima-panel", "aria-busy") is None
+    assert not page.evaluate("document.getElementById('pima-panel').inert")
+    assert page.locator("#model-desc").inner_text() not in ("", described)
+    page.wait_for_function("() => document.body.dataset.busy !== 'yes'")
+    assert all("/models/pima/" in url for url in requests), requests
+
+
+def test_a_pima_answer_arriving_after_another_model_is_chosen_asks_it_nothing(
+    page: Any,
+) -> None:
+    """The answer is for the form no longer shown: it is not shown, and its values are not sent
+    to the model now chosen to be explained."""
+    choose_model(page, "pima")
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if r.method == "POST" else None)
+    with _holding(page) as held:
+        page.click("#pima-example")
+        _held(page, held)
+        choose_model(page, "mnist")
+        with page.expect_response(lambda r: "/predict" in r.url):
+            held[0].continue_()
+        page.wait_for_timeout(500)
+    assert [url for url in sent if "/models/mnist/" in url] == []
+    assert page.locator("#error").is_hidden()
+    assert page.locator("#image-panel").is_visible()

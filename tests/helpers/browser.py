@@ -32,7 +32,7 @@ def open_page(browser: Any, url: str, **context_options: Any) -> Iterator[Any]:
 
 def choose_model(pg: Any, name: str) -> None:
     """Choose model ``name`` and wait until the page holds its metadata (``body[data-meta]``):
-    the panel of the model before stays on screen while it is read."""
+    the panel of the model before stays on screen, out of use, while it is read."""
     pg.select_option("#model", name)
     pg.wait_for_selector(f"body[data-meta={name}]")
 
