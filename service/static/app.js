@@ -53,17 +53,37 @@
       showUnreachable();
       throw new Error(`Cannot reach the server (${err.message}).`);
     }
+    if (fromProxy(response)) {
+      showUnreachable();
+      const error = new Error(`Cannot reach the server (the proxy in front of it answered ${statusLine(response)}).`);
+      error.status = response.status;
+      throw error;
+    }
     // The status line was read once at load: it follows the server when it stops and comes back.
     if ($("status").dataset.reach === "no") loadStatus();
     const type = response.headers.get("content-type") || "";
     const body = type.includes("json") ? await response.json() : await response.text();
     if (!response.ok) {
-      const detail = body && body.error ? body.error : `HTTP ${response.status}`;
+      const detail = body && body.error ? body.error : statusLine(response);
       const error = new Error(detail);
       error.status = response.status;
       throw error;
     }
     return body;
+  }
+
+  // A reverse proxy in front of the service answers 502, 503 or 504 with a page of its own (HTML)
+  // when it cannot reach the service: the server is as unreachable as when the connection fails.
+  // The service's own 503 (busy, not ready) is JSON, and says what is wrong.
+  const GATEWAY_ERRORS = [502, 503, 504];
+  function fromProxy(response) {
+    const type = response.headers.get("content-type") || "";
+    return GATEWAY_ERRORS.includes(response.status) && !type.includes("json");
+  }
+
+  // "HTTP 502 Bad Gateway", in place of a body that is not the service's JSON (a proxy's HTML).
+  function statusLine(response) {
+    return `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ""}`;
   }
 
   const enc = encodeURIComponent;
@@ -85,14 +105,20 @@
 
   // ---------------------------------------------------------------- models and versions
   async function loadStatus() {
+    let response;
     try {
-      const response = await fetch("/readyz", { headers: headers() });
-      $("status").textContent = response.ok ? "Ready" : "Not ready: some models are still loading or failed";
-      $("status").dataset.ready = response.ok ? "yes" : "no";
-      $("status").dataset.reach = "yes";
+      response = await fetch("/readyz", { headers: headers() });
     } catch {
       showUnreachable();
+      return;
     }
+    if (fromProxy(response)) {
+      showUnreachable();
+      return;
+    }
+    $("status").textContent = response.ok ? "Ready" : "Not ready: some models are still loading or failed";
+    $("status").dataset.ready = response.ok ? "yes" : "no";
+    $("status").dataset.reach = "yes";
   }
 
   function showUnreachable() {

@@ -1,7 +1,7 @@
 """What the page shows when an answer cannot be trusted any more, in headless Chromium against a
 real server: a failed request, an answer that arrives after the pad was cleared or another
 version chosen, a model chosen while its metadata is on its way, and a server that stops
-answering."""
+answering (or a proxy that answers for it)."""
 
 from __future__ import annotations
 
@@ -128,6 +128,59 @@ def test_the_status_says_when_the_server_cannot_be_reached(page: Any, golden_dig
     _answered(page, golden_digit)  # the server answers again: so does the status
     page.wait_for_function("() => document.getElementById('status').dataset.ready === 'yes'")
     assert page.locator("#status").inner_text() == "Ready"
+
+
+# What nginx answers when the service behind it is down
+PROXY_502 = (
+    "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
+)
+
+
+def test_the_status_says_when_a_proxy_cannot_reach_the_server(
+    page: Any, golden_digit: Path
+) -> None:
+    """A reverse proxy answers 502 with a page of its own: the server is unreachable, and the
+    error says so in words, not in the proxy's HTML."""
+    assert page.locator("#status").inner_text() == "Ready"
+    gateway = {"status": 502, "content_type": "text/html", "body": PROXY_502}
+    page.route(PREDICTIONS, lambda route: route.fulfill(**gateway))
+    try:
+        page.set_input_files("#file", str(golden_digit))
+        page.wait_for_selector("#error:not([hidden])")
+        assert page.locator("#status").inner_text() == "Server unreachable"
+        assert page.get_attribute("#status", "data-ready") == "no"
+        error = page.locator("#error").inner_text()
+        assert "Cannot reach the server" in error and "502" in error, error
+        assert "<" not in error and "Bad Gateway</" not in error
+    finally:
+        page.unroute(PREDICTIONS)
+    _answered(page, golden_digit)  # the proxy reaches the server again: so does the status
+    page.wait_for_function("() => document.getElementById('status').dataset.ready === 'yes'")
+    assert page.locator("#status").inner_text() == "Ready"
+
+
+def test_the_status_read_at_load_tells_a_proxy_from_the_server(page: Any) -> None:
+    """/readyz answered by a proxy (HTML) is the server unreachable; by the server (its JSON
+    503), some models not ready."""
+    page.route(
+        "**/readyz",
+        lambda route: route.fulfill(status=502, content_type="text/html", body=PROXY_502),
+    )
+    page.reload()
+    page.wait_for_selector("body[data-loaded=yes]")
+    page.wait_for_function("() => document.getElementById('status').dataset.ready === 'no'")
+    assert page.locator("#status").inner_text() == "Server unreachable"
+    page.unroute("**/readyz")
+    not_ready = '{"error": "not ready: mnist", "status": "not ready"}'
+    page.route(
+        "**/readyz",
+        lambda route: route.fulfill(status=503, content_type="application/json", body=not_ready),
+    )
+    page.reload()
+    page.wait_for_selector("body[data-loaded=yes]")
+    page.wait_for_function("() => document.getElementById('status').dataset.ready === 'no'")
+    assert page.locator("#status").inner_text().startswith("Not ready")
+    page.unroute("**/readyz")
 
 
 def test_a_file_over_the_body_limit_is_refused_in_megabytes(page: Any, tmp_path: Path) -> None:
