@@ -614,6 +614,16 @@
     drop.classList.remove("over");
     if (dropsHere(event)) useFile(event.dataTransfer.files[0]);
   });
+  // A picture pasted anywhere on the page (Ctrl+V or Cmd+V: a screenshot, a photo copied from
+  // another app) is read as a dropped one is. Text is left to the browser, and so is a paste into
+  // a field (the API key, the Pima values), whatever the clipboard holds.
+  const TYPED_IN = "input:not([type=checkbox], [type=radio], [type=file]), textarea, [contenteditable]";
+  document.addEventListener("paste", (event) => {
+    const file = event.clipboardData && event.clipboardData.files[0];
+    if (!file || !takesPictures() || (event.target instanceof Element && event.target.closest(TYPED_IN))) return;
+    event.preventDefault();
+    useFile(file);
+  });
 
   // ---------------------------------------------------------------- image results
   function resetImageResult() {
