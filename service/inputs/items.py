@@ -15,7 +15,9 @@ picture has no white ground to measure it against):
    (the biggest is read, with what lies near it: a flat-lay of two garments framed together is
    neither), holes filled (a print on a shirt, a white collar). When no plane fits the border
    (half door and half wall, a shadow's edge), so that nothing stands out from its strays, the
-   item is what has colours the border does not hold.
+   item is what has colours the border does not hold; so too when what differs from the plane
+   reaches two of the picture's edges (the door or the shadow taken in with the garment in
+   front of it) and what has colours the border does not hold lies clear of them.
 3. Tone: how far the item is from the background, in the direction most of it differs (darker
    than a light table: dark parts bright, as Fashion-MNIST's negation makes them; lighter than
    a dark one: light parts bright). The item decides, not the picture's overall level, which a
@@ -220,6 +222,47 @@ def _on_the_item(comp: Components, keep: np.ndarray) -> np.ndarray:
         y0, y1 = min(y0, comp.y0[near].min()), max(y1, comp.y1[near].max())
 
 
+def _found(
+    dist: np.ndarray, ground_level: float, peak: float
+) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
+    """The item's mask (holes not yet filled) and box (y0, y1, x0, x1) where ``dist`` stands
+    out from the background's strays (``ground_level``) and from the strongest difference
+    (``peak``); None when nothing does, or only specks."""
+    h, w = dist.shape
+    t = max(THRESHOLD_K * ground_level, PEAK_SHARE * peak, MIN_THRESHOLD)
+    comp = components(dist > t)
+    keep = select(comp, (h, w)) if comp.n else np.zeros(0, bool)
+    if not keep.any():
+        return None
+    keep = _on_the_item(comp, keep)
+    y0, y1 = int(comp.y0[keep].min()), int(comp.y1[keep].max())
+    x0, x1 = int(comp.x0[keep].min()), int(comp.x1[keep].max())
+    if max(y1 - y0, x1 - x0) + 1 < max(3, MIN_ITEM_SIDE * min(h, w)):
+        return None
+    return comp.mask(keep, (h, w)), (y0, y1, x0, x1)
+
+
+def _edges(box: tuple[int, int, int, int], shape: tuple[int, int]) -> int:
+    """How many of the picture's edges ``box`` (y0, y1, x0, x1) reaches."""
+    y0, y1, x0, x1 = box
+    return (y0 == 0) + (x0 == 0) + (y1 == shape[0] - 1) + (x1 == shape[1] - 1)
+
+
+def _in_front(
+    found: tuple[np.ndarray, tuple[int, int, int, int]],
+    other: tuple[np.ndarray, tuple[int, int, int, int]] | None,
+) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """Of what differs from the plane (``found``) and what has colours the border does not hold
+    (``other``), the item. What differs from the plane and reaches two of the picture's edges
+    is a second surface the border holds (a door and the wall beside it, a shadow across the
+    table or over a corner) taken in with the item in front of it, when ``other`` lies clear of
+    the edges. An item itself reaching two edges (cut off by the frame, a close-up) has its
+    colours on the border, so ``other`` is a part of it reaching the edges too, or nothing, and
+    the item is ``found``; only a print clear of the edges on such an item would be taken for
+    it."""
+    return found if other is None or _edges(other[1], found[0].shape) else other
+
+
 def item_ink(colour: np.ndarray, grey: np.ndarray) -> np.ndarray | None:
     """The item in a picture, light on black in [0, 1] at the picture's size (``colour`` is
     (h, w, channels) 0-255, ``grey`` its luminance); None when nothing stands out."""
@@ -233,21 +276,14 @@ def item_ink(colour: np.ndarray, grey: np.ndarray) -> np.ndarray | None:
         # no plane fits a border of two surfaces or a shadow's edge, and its strays then hide
         # the item; what stands out clearly has colours the border does not hold, over at
         # least an item's least size (a blank, textured or shadowed page has none)
-        dist = _unlike_the_border(colour - plane, ring)
-        if np.mean(dist > MIN_DISTANCE) < MIN_ITEM_SIDE**2:
-            return None
-        ground_level, peak = quantile(dist[ring], RING_QUANTILE), quantile(dist, 0.999)
-    t = max(THRESHOLD_K * ground_level, PEAK_SHARE * peak, MIN_THRESHOLD)
-    comp = components(dist > t)
-    keep = select(comp, (h, w)) if comp.n else np.zeros(0, bool)
-    if not keep.any():
+        found = _unlike(colour - plane, ring)
+    else:
+        found = _found(dist, ground_level, peak)
+        if found is not None and _edges(found[1], (h, w)) >= 2:
+            found = _in_front(found, _unlike(colour - plane, ring))
+    if found is None:
         return None
-    keep = _on_the_item(comp, keep)
-    y0, y1 = int(comp.y0[keep].min()), int(comp.y1[keep].max())
-    x0, x1 = int(comp.x0[keep].min()), int(comp.x1[keep].max())
-    if max(y1 - y0, x1 - x0) + 1 < max(3, MIN_ITEM_SIDE * min(h, w)):
-        return None
-    mask = filled(comp.mask(keep, (h, w)))
+    mask = filled(found[0])
     # a weighted sum, not a matrix product, which would wake BLAS's threads for little work
     ground = (plane * LUMA).sum(axis=2) if plane.shape[2] == LUMA.size else plane[..., 0]
     tone = (ground - grey) if quantile((grey - ground)[mask], 0.5) < 0 else (grey - ground)
@@ -255,3 +291,13 @@ def item_ink(colour: np.ndarray, grey: np.ndarray) -> np.ndarray | None:
     top = quantile(inside, 0.99) if inside.size else 0.0
     tone = np.clip(tone / max(top, 1e-6), 0.0, 1.0) if top > 0 else np.zeros_like(tone)
     return np.where(mask, TONE_FLOOR + (1.0 - TONE_FLOOR) * tone, 0.0).astype(np.float32)
+
+
+def _unlike(
+    residual: np.ndarray, ring: np.ndarray
+) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
+    """The item as what has colours the border does not hold (:func:`_unlike_the_border`)."""
+    dist = _unlike_the_border(residual, ring)
+    if np.mean(dist > MIN_DISTANCE) < MIN_ITEM_SIDE**2:
+        return None
+    return _found(dist, quantile(dist[ring], RING_QUANTILE), quantile(dist, 0.999))

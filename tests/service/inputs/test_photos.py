@@ -432,6 +432,60 @@ def test_of_two_items_side_by_side_the_bigger_is_read(
     assert _silhouette_iou(out, shirt) > 0.85
 
 
+def _in_front_of(ground: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray:
+    """A 160x160 photo: the shirt in ``colour`` in front of ``ground`` (160, 160, 3), clear of
+    the edges, with noise."""
+    rng = np.random.default_rng(21)
+    m = np.zeros((160, 160))
+    m[40:130, 35:125] = shirt_mask(90)
+    pic = ground * (1 - m[..., None]) + np.array(colour) * m[..., None]
+    return np.clip(pic + rng.normal(0, 3, pic.shape), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_a_garment_hung_on_a_door_is_read_without_the_door(
+    fmt: str, shirt: np.ndarray, to_bytes: ToBytes
+) -> None:
+    """The door, from the top edge to the bottom, and the wall beside it are both on the
+    border: the door was taken for the item, with the garment a hole filled in it."""
+    door = np.zeros((160, 160))
+    door[:, 25:135] = 1.0
+    ground = (
+        np.array([215, 212, 205]) * (1 - door[..., None])
+        + np.array([120, 80, 45]) * door[..., None]
+    )
+    pic = _in_front_of(ground, (40, 60, 150))
+    out = decode_image(to_bytes(pic, fmt), max_pixels=LIMIT, fit="item")
+    assert _silhouette_iou(out, shirt) > 0.85
+
+
+def test_a_garment_half_in_a_shadow_is_read_without_the_shadow(
+    shirt: np.ndarray, to_bytes: ToBytes
+) -> None:
+    """A shadow over the table's right side, from the top edge to the bottom, its edge across
+    the garment: it was read as part of the item, which came out a wide wedge."""
+    ys, xs = np.mgrid[0:160, 0:160]
+    shade = ((xs - 0.3 * ys) > 90).astype(float)[..., None]
+    ground = np.array([225, 215, 195]) * (1 - 0.45 * shade)
+    pic = _in_front_of(ground, (150, 30, 40))
+    out = decode_image(to_bytes(pic), max_pixels=LIMIT, fit="item")
+    assert _silhouette_iou(out, shirt) > 0.85
+
+
+def test_a_close_up_garment_cut_off_by_two_edges_is_read_whole(to_bytes: ToBytes) -> None:
+    """Cut off at the left and bottom, it reaches two edges as a door does, and its colour is on
+    the border: it is read whole, not as its print alone."""
+    rng = np.random.default_rng(22)
+    pic = np.empty((160, 160, 3))
+    pic[:] = (220, 218, 210)
+    pic[40:, :110] = (40, 60, 150)
+    pic[80:110, 40:70] = (240, 240, 240)  # the print
+    pic = np.clip(pic + rng.normal(0, 3, pic.shape), 0, 255).astype(np.uint8)
+    out = decode_image(to_bytes(pic), max_pixels=LIMIT, fit="item")
+    lit = out > 0.1
+    assert lit.mean() > 0.6  # the whole garment, longer side filling the frame, not a square print
+
+
 @pytest.mark.parametrize(
     "kind", ["coloured", "lit", "textured", "vignette", "shadow", "door and wall"]
 )
