@@ -398,12 +398,19 @@ class Settings(BaseSettings):
 
     @field_validator("models_dir", "payload_log_path", mode="before")
     @classmethod
-    def _path_given(cls, value: object) -> object:
+    def _path_given(cls, value: object, info: ValidationInfo) -> object:
         """An empty path is the working folder (``Path("")`` is ``.``): an unset shell variable
         in ``SERVE_MODELS_DIR=$DIR`` would serve whatever folder the server started in, and an
-        empty payload log path is a folder no line can be written to."""
+        empty payload log path is a folder no line can be written to. The payload log's path is
+        read only when the log is on (``payload_log_rate``, validated before it): with the log
+        off an empty one is a path never used, and stands for the default (a rate that failed
+        its own check is missing from ``info.data``: that error alone is said)."""
         if isinstance(value, str) and not value.strip():
-            raise ValueError("is empty (an unset shell variable?): give a path, or unset it")
+            field = info.field_name or ""
+            if field == "payload_log_path" and not info.data.get("payload_log_rate", 0.0) > 0:
+                return cls.model_fields[field].default
+            hint = " while the payload log is on" if field == "payload_log_path" else ""
+            raise ValueError(f"is empty (an unset shell variable?){hint}: give a path, or unset it")
         return value
 
     @field_validator("api_key", "admin_key", mode="after")

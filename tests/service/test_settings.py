@@ -98,7 +98,6 @@ def test_settings_defaults_and_validation() -> None:
             "",
             "invalid setting SERVE_MODELS_DIR (--models-dir): Value error, is empty",
         ),
-        ("SERVE_PAYLOAD_LOG_PATH", " ", "invalid setting SERVE_PAYLOAD_LOG_PATH (--payload-log"),
         ("SERVE_MAX_WAIT_MS", "inf", "invalid setting SERVE_MAX_WAIT_MS (--max-wait-ms): Input"),
         ("SERVE_FEEDBACK_TTL_S", "Infinity", "invalid setting SERVE_FEEDBACK_TTL_S"),
         ("SERVE_LATENCY_BUDGET_US", "inf", "invalid setting SERVE_LATENCY_BUDGET_US"),
@@ -238,3 +237,22 @@ def test_the_specific_policy_without_versions_starts_when_models_names_the_model
     assert (s.version_policy, s.models, s.versions) == ("specific", ["mnist"], {})
     with pytest.raises(ValueError, match="version_policy specific serves the versions"):
         Settings(version_policy="specific")
+
+
+def test_an_empty_payload_log_path_is_refused_only_with_the_log_on(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With the log off the path is never used: an empty one (``SERVE_PAYLOAD_LOG_PATH=$UNSET``
+    in a shared env file) must not stop the start; with the log on it names no file."""
+    monkeypatch.setenv("SERVE_PAYLOAD_LOG_PATH", " ")
+    assert load_settings().payload_log_path == Path("logs/payloads.jsonl")
+    monkeypatch.setenv("SERVE_PAYLOAD_LOG_RATE", "0.5")
+    with pytest.raises(SystemExit) as stop:
+        load_settings()
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(
+        "invalid setting SERVE_PAYLOAD_LOG_PATH (--payload-log-path): Value error, is empty "
+        "(an unset shell variable?) while the payload log is on"
+    ), err
+    assert len(err.splitlines()) == 1, err
