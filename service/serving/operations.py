@@ -188,10 +188,13 @@ class Operations:
                 except UnknownRequest:
                     raise NotFound(f"{where}unknown request id {rid[:128]!r}") from None
                 except GoneRequest as exc:
+                    # another model's prediction is 404 whatever became of it, as documented
+                    if exc.model != model:
+                        raise NotFound(self._not_ours(rid, model, where)) from None
                     raise Gone(f"{where}request id {rid[:128]!r}: {exc}") from None
                 taken.append((rid, entry))
                 if entry.model != model:
-                    raise NotFound(f"{where}request id {rid[:128]!r} was not a {model} prediction")
+                    raise NotFound(self._not_ours(rid, model, where))
                 try:
                     mv = self.registry.lookup(entry.model, entry.version)
                 except NotFound:
@@ -215,6 +218,10 @@ class Operations:
         for mv, entry, labels in checked:
             self._quality_window(mv).add(entry.probs, labels)
         return {"recorded": sum(len(labels) for _, _, labels in checked)}
+
+    @staticmethod
+    def _not_ours(rid: str, model: str, where: str) -> str:
+        return f"{where}request id {rid[:128]!r} was not a {model} prediction"
 
     @staticmethod
     def _request_id(item: Any, where: str) -> str:

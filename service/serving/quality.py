@@ -37,7 +37,12 @@ class UnknownRequest(LookupError):
 
 
 class GoneRequest(LookupError):
-    """The prediction was remembered, but has expired or already has its label."""
+    """The prediction was remembered, but has expired or already has its label; ``model`` is
+    the model that answered it (a label sent to another model's route is 404, not 410)."""
+
+    def __init__(self, reason: str, model: str) -> None:
+        super().__init__(reason)
+        self.model = model
 
 
 class Pending:
@@ -49,7 +54,10 @@ class Pending:
         self.ttl_s = ttl_s
         self.rows = 0
         self._items: OrderedDict[str, PendingEntry] = OrderedDict()
-        self._gone: OrderedDict[str, int] = OrderedDict()  # id -> index into GONE_REASONS
+        # id -> (index into GONE_REASONS, model): one shared tuple per pair, so an id costs
+        # no more than with the reason alone
+        self._gone: OrderedDict[str, tuple[int, str]] = OrderedDict()
+        self._marks: dict[tuple[int, str], tuple[int, str]] = {}
         self.evicted = 0
 
     def __len__(self) -> int:
@@ -63,7 +71,7 @@ class Pending:
             old = self._items.pop(request_id, None)
             if old is not None:
                 self.rows -= len(old.probs)
-            self._forget(request_id, 2)
+            self._forget(request_id, 2, model)
             return
         now = time.monotonic()
         old = self._items.pop(request_id, None)
@@ -83,10 +91,11 @@ class Pending:
             key, entry = items.popitem(last=False)
             self.rows -= len(entry.probs)
             self.evicted += 1
-            self._forget(key, 0)
+            self._forget(key, 0, entry.model)
 
-    def _forget(self, request_id: str, reason: int) -> None:
-        self._gone[request_id] = reason
+    def _forget(self, request_id: str, reason: int, model: str) -> None:
+        mark = (reason, model)
+        self._gone[request_id] = self._marks.setdefault(mark, mark)
         self._gone.move_to_end(request_id)
         while len(self._gone) > max(len(self._items), 1) + self.max_rows:
             self._gone.popitem(last=False)
@@ -97,16 +106,16 @@ class Pending:
         self._expire(now)
         entry = self._items.pop(request_id, None)
         if entry is None:
-            reason = self._gone.get(request_id)
-            if reason is None:
+            gone = self._gone.get(request_id)
+            if gone is None:
                 raise UnknownRequest(request_id)
-            raise GoneRequest(GONE_REASONS[reason])
+            raise GoneRequest(GONE_REASONS[gone[0]], gone[1])
         self.rows -= len(entry.probs)
         if entry.at < now - self.ttl_s:  # put back behind newer ones, out of _expire's sight
             self.evicted += 1
-            self._forget(request_id, 0)
-            raise GoneRequest(GONE_REASONS[0])
-        self._forget(request_id, 1)
+            self._forget(request_id, 0, entry.model)
+            raise GoneRequest(GONE_REASONS[0], entry.model)
+        self._forget(request_id, 1, entry.model)
         return entry
 
     def put_back(self, request_id: str, entry: PendingEntry) -> None:

@@ -213,6 +213,30 @@ async def test_feedback_errors(tiny_repo: Path) -> None:
         assert (await client.post("/models/nope/feedback", json={})).status_code == 404
 
 
+async def test_a_label_for_another_models_prediction_is_404_even_once_it_is_gone(
+    tiny_repo: Path,
+) -> None:
+    """docs/operations.md: a prediction of another model is 404. Its id being already labelled
+    or expired (410 on its own model's route) must not change that: the route says nothing
+    about another model's predictions, and the client's mistake is the model it named."""
+    async with serve(tiny_repo, models=["pima", "mnist"], feedback_window=100) as (app, client):
+        r = await client.post("/models/pima/predict", json={"instances": pima_rows(1)})
+        rid = r.headers["x-request-id"]
+        ok = await client.post("/models/pima/feedback", json={"request_id": rid, "label": 1})
+        assert ok.status_code == 200
+        wrong = await client.post("/models/mnist/feedback", json={"request_id": rid, "label": 1})
+        assert wrong.status_code == 404, wrong.text
+        assert "was not a mnist prediction" in wrong.json()["error"]
+        pending = app.state.operations.pending
+        pending.remember("big", "pima", 1, 0, np.zeros((pending.max_rows + 1, 1), np.float32))
+        wrong = await client.post(
+            "/models/mnist/feedback", json=[{"request_id": "big", "label": 1}]
+        )
+        assert wrong.status_code == 404 and "was not a mnist" in wrong.json()["error"], wrong.text
+        again = await client.post("/models/pima/feedback", json={"request_id": rid, "label": 1})
+        assert again.status_code == 410 and "already labelled" in again.json()["error"]
+
+
 async def test_a_feedback_list_is_all_or_nothing(tiny_repo: Path) -> None:
     async with serve(tiny_repo, models=["pima"], feedback_window=100) as (app, client):
         ids = []

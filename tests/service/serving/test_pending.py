@@ -44,3 +44,16 @@ def test_a_prediction_too_large_to_keep_answers_gone_with_why() -> None:
     with pytest.raises(GoneRequest, match="too many rows"):
         pending.take("a")
     assert pending.rows == 0 and len(pending) == 0
+
+
+def test_a_gone_id_still_says_which_model_answered_it() -> None:
+    pending = Pending(max_rows=4, ttl_s=60.0)
+    pending.remember("a", "pima", 1, 7, np.zeros((1, 1), np.float32))
+    pending.take("a")
+    pending.remember("b", "mnist", 1, 7, np.zeros((5, 10), np.float32))
+    with pytest.raises(GoneRequest, match="already labelled") as gone:
+        pending.take("a")
+    assert gone.value.model == "pima"
+    with pytest.raises(GoneRequest, match="too many rows") as gone:
+        pending.take("b")
+    assert gone.value.model == "mnist"
