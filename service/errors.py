@@ -20,6 +20,11 @@ class BadRequest(ServeError):
     status_code = 400
 
 
+class DuplicateKey(BadRequest):
+    """JSON that parses, but an object of which gives one key twice: which value the client
+    meant is unknown (a parser keeps the last one silently)."""
+
+
 class NotFound(ServeError):
     """Unknown model, version, label or route."""
 

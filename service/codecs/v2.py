@@ -15,7 +15,7 @@ import numpy as np
 
 from service.codecs.jsonbody import binary_after_json, parse_json
 from service.codecs.tensors import json_numbers, shape_product
-from service.errors import BadRequest, InvalidInput
+from service.errors import BadRequest, DuplicateKey, InvalidInput
 
 HEADER_LENGTH = "inference-header-content-length"
 
@@ -109,6 +109,8 @@ def decode_infer_request(body: bytes, header_length: str | None = None) -> Infer
     text = body if len(head) == len(body) else bytes(head)  # no 4 MB copy for plain JSON
     try:
         doc = parse_json(text, tensor_at=_tensor_at, accept=_float_tensors_only)
+    except DuplicateKey:  # the JSON part parsed: its length is not the suspect
+        raise
     except BadRequest as exc:
         if header_length is not None:  # whatever parsing found, the length is the suspect
             raise BadRequest(

@@ -18,7 +18,7 @@ from PIL import Image
 from service.api.uploads import same_value
 from service.app import create_app
 from service.settings import Settings
-from tests.helpers.models import PIMA_ROW
+from tests.helpers.models import PIMA_FEATURES, PIMA_ROW
 
 pytestmark = pytest.mark.anyio
 
@@ -250,6 +250,16 @@ async def test_predict_pima_records(app: FastAPI, client: httpx.AsyncClient) -> 
         pred = r.json()["predictions"][0]
         assert r.json()["threshold"] == pytest.approx(threshold)
         assert pred["outcome_index"] == int(p0 >= threshold)
+
+
+async def test_a_feature_given_twice_is_400_not_its_last_value(client: httpx.AsyncClient) -> None:
+    fields = ", ".join(f'"{f[0]}": {v}' for f, v in zip(PIMA_FEATURES, PIMA_ROW, strict=True))
+    body = f'{{"instances": [{{{fields}, "glucose": 85}}]}}'  # a valid record, glucose twice
+    r = await client.post(
+        "/models/pima/predict", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert r.status_code == 400, r.text
+    assert "the key 'glucose' is given twice" in r.json()["error"]
 
 
 async def test_predict_png_body_and_multipart(client: httpx.AsyncClient) -> None:

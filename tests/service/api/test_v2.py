@@ -306,6 +306,27 @@ async def test_binary_framing_errors(dialect_client: httpx.AsyncClient) -> None:
     assert r.status_code == 422 and "needs 32 bytes" in r.json()["error"]
 
 
+async def test_a_key_given_twice_is_400_and_not_blamed_on_the_json_length(
+    dialect_client: httpx.AsyncClient,
+) -> None:
+    one = orjson.dumps(_pima_input())
+    for body, headers in (
+        (b'{"inputs": [%s], "inputs": [%s]}' % (one, one), {}),
+        (b'{"id": "a", "id": "b", "inputs": [%s]}' % one, {}),
+    ):
+        with_length = {"Inference-Header-Content-Length": str(len(body))}
+        for sent in (headers, with_length):
+            r = await dialect_client.post("/v2/models/pima/infer", content=body, headers=sent)
+            assert r.status_code == 400, r.text
+            error = r.json()["error"]
+            assert "is given twice" in error and "Inference-Header-Content-Length" not in error
+    rows = [orjson.dumps(row.tolist()) for row in PIMA]
+    r = await dialect_client.post(  # TF Serving's route reads its body the same way
+        "/v1/models/pima:predict", content=b'{"instances": [%s], "instances": [%s]}' % tuple(rows)
+    )
+    assert r.status_code == 400 and "'instances' is given twice" in r.json()["error"], r.text
+
+
 async def test_unknown_and_unready_models(dialect_client: httpx.AsyncClient) -> None:
     doc = {"inputs": [_pima_input()]}
     assert (await infer_json(dialect_client, "nope", doc)).status_code == 404

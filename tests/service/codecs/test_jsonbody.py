@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from service.codecs.jsonbody import boolean_among_numbers, parse_json
-from service.errors import BadRequest, InvalidInput
+from service.codecs import jsonbody
+from service.codecs.jsonbody import boolean_among_numbers, duplicate_key, parse_json
+from service.errors import BadRequest, DuplicateKey, InvalidInput
 
 
 def test_parse_json_returns_orjson_values() -> None:
@@ -169,3 +173,105 @@ def test_a_boolean_option_does_not_make_the_parse_walk_the_numbers(
     assert parse_json(body, numbers_at=_instances)["include_input"] is True
     with pytest.raises(AssertionError, match="walked"):
         parse_json(b'{"instances": [[0.5, 1], [ true]]}', numbers_at=_instances)
+
+
+@pytest.mark.parametrize(
+    ("body", "key"),
+    [
+        (b'{"instances": [[1, 2]], "instances": [[3, 4]]}', "instances"),
+        (b'{"instances": [{"glucose": 148, "mass": 33.6, "glucose": 85}]}', "glucose"),
+        (b'{"a": {"b": {"c": 1, "c": 2}}}', "c"),
+        (b'[1, {"a": 1, "a": 2}]', "a"),  # an object behind a plain value
+        (b'{"a": "x:y", "b": 1, "b": 2}', "b"),  # a ":" in a string does not hide it
+        (b'{"inputs": [{"name": "x", "data": [1], "name": "y"}]}', "name"),
+    ],
+)
+def test_a_key_given_twice_is_400_naming_it(body: bytes, key: str) -> None:
+    with pytest.raises(DuplicateKey, match=f"malformed JSON: the key '{key}' is given twice"):
+        parse_json(body)
+    assert issubclass(DuplicateKey, BadRequest) and DuplicateKey.status_code == 400
+
+
+def test_a_key_given_twice_in_a_large_body_is_400_too() -> None:
+    """The fast parse declines the body: orjson's document is checked like a small one's."""
+    rows = json.dumps([[0.5] * 28] * 28)
+    body = f'{{"instances": [{rows}], "instances": [{rows}]}}'.encode()
+    assert len(body) >= jsonbody.FAST_MIN_BYTES
+    with pytest.raises(DuplicateKey, match="'instances'"):
+        parse_json(body, tensor_at=lambda path: path == ("instances",))
+
+
+def test_many_records_with_objects_inside_are_counted_in_a_large_body() -> None:
+    records = [{"a": 1, "b": {"c": 2, "d": [{"e": 3}]}}] * 400
+    body = json.dumps({"instances": records}).encode()
+    assert len(body) > jsonbody._NUMPY_COUNT_BYTES and duplicate_key(body, json.loads(body)) is None
+    twice = body.replace(b'"e": 3}]}}]}', b'"e": 3, "e": 4}]}}]}')
+    assert twice != body and duplicate_key(twice, orjson.loads(twice)) == "e"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"a": 1, "b": {"a": 2}}',  # the same key in two objects
+        b'{"a": "{:}", "b": ["{", ":"]}',  # structural bytes inside strings
+        b'[{"a": 1}, {"a": 2}, [{"a": 3}]]',
+        b"[1, 2, 3]",
+    ],
+)
+def test_keys_once_per_object_pass(body: bytes) -> None:
+    assert parse_json(body) == json.loads(body)
+    assert duplicate_key(body, json.loads(body)) is None
+
+
+def test_a_body_whose_counts_agree_is_never_parsed_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    def slow(body: bytes) -> None:
+        raise AssertionError("the counts agree: no second parse")
+
+    monkeypatch.setattr(jsonbody, "_first_duplicate", slow)
+    records = [{"pregnant": 6, "glucose": 148}] * 50
+    for doc in (
+        {"instances": [[0.0] * 28] * 28},
+        {"instances": records, "threshold": 0.3},
+        {"id": "12:00:01", "inputs": [{"name": "x", "data": [1.0]}]},  # a ":" in a value
+    ):
+        parse_json(json.dumps(doc).encode())
+
+
+class Obj(list):  # type: ignore[type-arg]
+    """An object as its (key, value) pairs, so that a key may be given twice."""
+
+
+def _text(value: object) -> str:
+    if isinstance(value, Obj):
+        return "{" + ", ".join(f"{json.dumps(k)}: {_text(v)}" for k, v in value) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_text(v) for v in value) + "]"
+    return json.dumps(value)
+
+
+def _twice(value: object) -> bool:
+    if isinstance(value, Obj):
+        keys = [k for k, _ in value]
+        return len(set(keys)) != len(keys) or any(_twice(v) for _, v in value)
+    return isinstance(value, list) and any(_twice(v) for v in value)
+
+
+# structural bytes inside strings, a quote before a colon too
+_strings = st.sampled_from(["", ":", "{", "a:{b", "x", 'q":', 'q" :'])
+_leaf = st.one_of(st.integers(-5, 5), st.floats(-2, 2), _strings)
+_tree = st.recursive(
+    _leaf,
+    lambda kids: (
+        st.lists(kids, max_size=4)
+        | st.lists(st.tuples(st.sampled_from(["a", "b", "c:", "{"]), kids), max_size=4).map(Obj)
+    ),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(tree=_tree)
+def test_a_key_twice_is_found_exactly_when_there_is_one(tree: object) -> None:
+    """The counting shortcut never misses a key given twice, nor sees one that is not there."""
+    body = _text(tree).encode()
+    assert (duplicate_key(body, orjson.loads(body)) is not None) == _twice(tree)
