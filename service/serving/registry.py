@@ -255,10 +255,13 @@ class ModelRegistry:
             ):
                 if mv.available and fp != mv.fingerprint and fp != mv.changed_on_disk:
                     mv.changed_on_disk = fp  # said once per change
+                    # Labels included: the answers, payload log, feedback and quality of one
+                    # version number must mean one thing. The file is read at the next load.
                     log.warning(
                         "metadata.json of model %s version %s changed while it is served: "
-                        "versions are immutable, it keeps serving what it loaded; publish a new "
-                        "version number instead",
+                        "versions are immutable, it keeps serving what it loaded (its labels "
+                        "too) until it is loaded again (a restart, or an admin unload and load), "
+                        "which reads the new file; publish a new version number instead",
                         name,
                         version,
                     )

@@ -701,6 +701,31 @@ async def test_a_served_version_rewritten_in_place_is_warned_about(
         await registry.stop()
 
 
+async def test_labels_rewritten_in_place_wait_for_the_next_load_and_the_log_says_so(
+    repo_copy: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A version's labels are part of the version: a rescan keeps the ones it loaded (answers,
+    feedback and quality stay in one set of names), the warning says when the new file is read,
+    and an admin unload and load reads it."""
+    registry = await started(repo_copy, models=["pima"], version_policy="all")
+    try:
+        served = registry.resolve("pima", 1)
+        assert served.task is not None
+        before = served.task.labels
+        path = repo_copy / "pima" / "1" / "metadata.json"
+        meta = json.loads(path.read_text())
+        meta["labels"] = ["negative", "positive"]
+        path.write_text(json.dumps(meta))
+        await registry.rescan()
+        assert registry.resolve("pima", 1) is served and served.task.labels == before
+        assert "until it is loaded again (a restart, or an admin unload and load)" in caplog.text
+        await registry.unload("pima", 1)
+        reloaded = await registry.load("pima", 1)
+        assert reloaded.task is not None and reloaded.task.labels == ("negative", "positive")
+    finally:
+        await registry.stop()
+
+
 async def test_a_repository_that_cannot_be_listed_keeps_what_is_served(
     repo_copy: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
