@@ -37,6 +37,7 @@
     pimaAsk: 0, // Pima predictions: an answer for values no longer on the form is dropped
     metaAsk: 0, // metadata: the answer for a model or version no longer chosen is dropped
     metaRead: null, // the metadata being read: for the model or version chosen, or before a prediction
+    focusBack: null, // what had the focus in a panel out of use while the metadata is read
   };
 
   // ---------------------------------------------------------------- HTTP
@@ -244,12 +245,23 @@
 
   // The panels and the model card while the metadata of the model or version just chosen is read:
   // dimmed, out of use (inert: no focus, no pointer, no drop or paste) and busy for screen readers.
+  // What had the focus in a panel made inert (a Tab out of the API key field lands on the pad or a
+  // Pima field as the models are read again) has it back once the panel is in use again, unless
+  // the user has put it elsewhere meanwhile; a Pima field built again is found by its id.
   function markLoading(loading) {
-    for (const panel of [$("image-panel"), $("pima-panel"), $("card-panel")]) {
+    const panels = [$("image-panel"), $("pima-panel"), $("card-panel")];
+    const focused = document.activeElement;
+    if (loading && !state.focusBack && panels.some((panel) => panel.contains(focused))) state.focusBack = focused;
+    for (const panel of panels) {
       panel.inert = loading;
       if (loading) panel.setAttribute("aria-busy", "true");
       else panel.removeAttribute("aria-busy");
     }
+    const back = state.focusBack;
+    if (loading || !back) return;
+    state.focusBack = null;
+    if (document.activeElement && document.activeElement !== document.body) return;
+    (back.isConnected ? back : back.id && $(back.id))?.focus();
   }
 
   function isPima() {

@@ -383,3 +383,18 @@ def test_a_pima_answer_arriving_after_another_model_is_chosen_asks_it_nothing(
     assert [url for url in sent if "/models/mnist/" in url] == []
     assert page.locator("#error").is_hidden()
     assert page.locator("#image-panel").is_visible()
+
+
+def test_a_tab_out_of_the_api_key_keeps_the_focus_where_it_lands(page: Any) -> None:
+    """A key typed and Tab: the focus lands on the pad as the models are read again with it; the
+    pad is out of use while they are, and has the focus back once they are in, keys and all."""
+    page.click(".key summary")
+    page.fill("#api-key", "secret")
+    with _holding(page, METADATA) as held:
+        page.keyboard.press("Tab")  # change: the models are read again with the key
+        _held(page, held)
+        assert page.evaluate("document.getElementById('image-panel').inert")
+        held[0].continue_()
+        page.wait_for_selector("body[data-meta=mnist]")
+    page.wait_for_function("() => document.body.dataset.busy !== 'yes'")
+    assert page.evaluate("document.activeElement.id") == "pad"
