@@ -54,7 +54,8 @@
       showUnreachable();
       throw new Error(`Cannot reach the server (${err.message}).`);
     }
-    if (fromProxy(response)) {
+    const body = await readBody(response);
+    if (fromProxy(response, body)) {
       showUnreachable();
       const error = new Error(`Cannot reach the server (the proxy in front of it answered ${statusLine(response)}).`);
       error.status = response.status;
@@ -62,8 +63,6 @@
     }
     // The status line was read once at load: it follows the server when it stops and comes back.
     if ($("status").dataset.reach === "no") loadStatus();
-    const type = response.headers.get("content-type") || "";
-    const body = type.includes("json") ? await response.json() : await response.text();
     if (!response.ok) {
       const detail = body && body.error ? body.error : statusLine(response);
       const error = new Error(detail);
@@ -73,13 +72,26 @@
     return body;
   }
 
-  // A reverse proxy in front of the service answers 502, 503 or 504 with a page of its own (HTML)
-  // when it cannot reach the service: the server is as unreachable as when the connection fails.
-  // The service's own 503 (busy, not ready) is JSON, and says what is wrong.
-  const GATEWAY_ERRORS = [502, 503, 504];
-  function fromProxy(response) {
+  // The body as JSON when it says it is, else as text; a failure's body that is not JSON after all
+  // (a proxy's, or none) is null.
+  async function readBody(response) {
     const type = response.headers.get("content-type") || "";
-    return GATEWAY_ERRORS.includes(response.status) && !type.includes("json");
+    if (!type.includes("json")) return response.text();
+    try {
+      return await response.json();
+    } catch (err) {
+      if (response.ok) throw err;
+      return null;
+    }
+  }
+
+  // A reverse proxy in front of the service answers 502, 503 or 504 with a page of its own (HTML,
+  // or JSON of its own: {"message": ...}) when it cannot reach the service: the server is as
+  // unreachable as when the connection fails. The service's own 503 and 504 (busy, not ready, its
+  // deadline) are JSON with an "error", and say what is wrong.
+  const GATEWAY_ERRORS = [502, 503, 504];
+  function fromProxy(response, body) {
+    return GATEWAY_ERRORS.includes(response.status) && !(body && typeof body.error === "string");
   }
 
   // "HTTP 502 Bad Gateway", in place of a body that is not the service's JSON (a proxy's HTML).
@@ -113,7 +125,7 @@
       showUnreachable();
       return;
     }
-    if (fromProxy(response)) {
+    if (fromProxy(response, await readBody(response).catch(() => null))) {
       showUnreachable();
       return;
     }

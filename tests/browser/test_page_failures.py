@@ -183,6 +183,38 @@ def test_the_status_read_at_load_tells_a_proxy_from_the_server(page: Any) -> Non
     page.unroute("**/readyz")
 
 
+def test_a_proxy_s_own_json_or_empty_answer_is_told_from_the_service_s(
+    page: Any, golden_digit: Path
+) -> None:
+    """The service's own 504 (its deadline) is JSON with an "error": the server answered. A 502
+    in a proxy's own JSON (no "error"), or JSON that is empty, is the server unreachable, and the
+    error says so in words, not in a JSON parser's."""
+    deadline = "request did not finish within 5 s"
+    answers = [
+        (504, f'{{"error": "{deadline}"}}', deadline),
+        (502, '{"message": "An invalid response was received from the upstream server"}', None),
+        (502, "", None),
+    ]
+    for status, body, said in answers:
+        answer = {"status": status, "content_type": "application/json", "body": body}
+        page.route(PREDICTIONS, lambda route, _, answer=answer: route.fulfill(**answer))
+        try:
+            page.set_input_files("#file", str(golden_digit))
+            page.wait_for_selector("#error:not([hidden])")
+            error = page.locator("#error").inner_text()
+            if said:
+                assert said in error and "Cannot reach" not in error, error
+                assert page.locator("#status").inner_text() == "Ready"
+            else:
+                assert "Cannot reach the server" in error and f"{status}" in error, error
+                assert "JSON" not in error and "message" not in error, error
+                assert page.locator("#status").inner_text() == "Server unreachable"
+        finally:
+            page.unroute(PREDICTIONS)
+        _answered(page, golden_digit)
+        page.wait_for_function("() => document.getElementById('status').dataset.ready === 'yes'")
+
+
 def test_a_file_over_the_body_limit_is_refused_in_megabytes(page: Any, tmp_path: Path) -> None:
     """The server's 413 says the body's size and the limit in MiB; the body is the file."""
     big = tmp_path / "huge.png"
