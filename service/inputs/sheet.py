@@ -7,6 +7,7 @@ from typing import NamedTuple
 import numpy as np
 
 from service.inputs.components import components, filled
+from service.inputs.levels import FULL_PEAK_SIDE
 from service.inputs.paper import dilate, quantile, quantiles
 
 __all__ = ["Page", "hull_area", "sheet_on_desk"]
@@ -17,6 +18,19 @@ PAGE_AREA = 0.2
 PAGE_SOLID = 0.9  # share of its convex hull the sheet fills (a turned rectangle all of it)
 PAGE_CONTRAST = 40.0
 PAGE_BLANK = 0.8  # share of the sheet that is bare (its holes, the writing, are the rest)
+# A page photographed at an angle fills the picture but for the surface beyond its edges, in
+# wedges along the border: darker by PAGE_CONTRAST along WEDGE_BORDER of the border at least,
+# each wedge reaching a corner and running WEDGE_RUN times as far along the border as it reaches
+# in, all of them within WEDGE_AREA of the picture, their rim steep: a step of WEDGE_STEEP of the
+# way from the surface to the paper per pixel at least (light falling off into the corners, a
+# shadow's soft edge, rise more slowly)
+WEDGE_BORDER = 0.05
+WEDGE_RUN = 2.5
+WEDGE_AREA = 1 / 3
+WEDGE_STEEP = 0.2
+# A wedge holding a mark darker than itself by a quarter of that step, WEDGE_WRITING of the
+# picture's shorter side long (the dust rule's), holds writing: a digit in a corner's shadow
+WEDGE_WRITING = 0.04
 
 
 class Page(NamedTuple):
@@ -34,7 +48,8 @@ def sheet_on_desk(grey: np.ndarray) -> Page | None:
     convex (a sheet at any turn; the writing on it is part of it), with the darker surface
     along three of the picture's edges at least and the sheet reaching none of them (it may run
     off the fourth): a page in shadow on one side, or darkening into its corners, has paper
-    along more of them."""
+    along more of them. Or a page at an angle that fills the picture but for the surface's
+    wedges along its border (:func:`_wedges`)."""
     h, w = grey.shape
     step = max(1, max(h, w) // 64)
     small = grey[::step, ::step]
@@ -43,8 +58,8 @@ def sheet_on_desk(grey: np.ndarray) -> Page | None:
     paper = quantile(small, 1 - PAGE_AREA / 2)
     sides = (small[0], small[-1], small[:, 0], small[:, -1])  # top, bottom, left, right
     surface = [quantile(side, 0.9) + PAGE_CONTRAST <= paper for side in sides]
-    if sum(surface) < 3:
-        return None  # the usual photo: the paper reaches the picture's edges (quick to tell)
+    if sum(surface) < 3:  # the paper reaches the picture's edges: a page at an angle at most
+        return _wedges(grey, paper)
     lo, hi = quantiles(small, (0.05, 0.95))
     if hi - lo < PAGE_CONTRAST:
         return None
@@ -103,3 +118,46 @@ def _half_hull(points: list[tuple[int, int]]) -> list[tuple[int, int]]:
             out.pop()
         out.append((x, y))
     return out
+
+
+def _wedges(grey: np.ndarray, paper: float) -> Page | None:
+    """The surface beyond a page photographed at an angle, or None when the picture shows none:
+    wedges along the border, each from a corner of the picture to where the sheet's edge meets
+    the border (see :data:`WEDGE_RUN` and the constants beside it). The paper's estimate, made
+    of cells, takes a cell that is mostly surface for paper, so a wedge's narrow end and the
+    sheet's edge beside it would read as ink, longer than a small digit; a digit running off
+    the border is not shallow along it, and a page's light falling off into its corners has no
+    steep rim. ``paper`` is the sheet's level."""
+    h, w = grey.shape
+    if min(h, w) < FULL_PEAK_SIDE:  # an icon: no room for a table beside the writing
+        return None
+    ring = np.concatenate((grey[0], grey[-1], grey[1:-1, 0], grey[1:-1, -1]))
+    dark = ring[ring <= paper - PAGE_CONTRAST]
+    if dark.size < WEDGE_BORDER * ring.size:
+        return None
+    surface = quantile(dark, 0.5)
+    step = paper - surface
+    pieces = components(grey < surface + step / 2)
+    corner = np.zeros(pieces.n, bool)
+    for r, c in ((0, 0), (0, w - 1), (h - 1, 0), (h - 1, w - 1)):
+        run = np.flatnonzero((pieces.rows == r) & (pieces.starts <= c) & (pieces.ends > c))
+        corner[pieces.label[run]] = True
+    bh, bw = pieces.heights, pieces.widths
+    level = (pieces.y0 == 0) | (pieces.y1 == h - 1)  # on the top or bottom edge
+    upright = (pieces.x0 == 0) | (pieces.x1 == w - 1)  # on the left or right one
+    shallow = (level & (bw >= WEDGE_RUN * bh)) | (upright & (bh >= WEDGE_RUN * bw))
+    wedge = corner & shallow
+    if not wedge.any():
+        return None
+    off = pieces.mask(wedge, (h, w))
+    if off.mean() > WEDGE_AREA:
+        return None
+    marks = components(off & (grey < surface - step / 4))
+    if marks.n and np.maximum(marks.heights, marks.widths).max() >= WEDGE_WRITING * min(h, w):
+        return None
+    rim = dilate(off) & ~off
+    rim[[0, -1]] = rim[:, [0, -1]] = False  # the picture's edge is no rim
+    gy, gx = np.gradient(grey)
+    if not rim.any() or quantile(np.hypot(gy, gx)[rim], 0.5) < WEDGE_STEEP * step:
+        return None
+    return Page((slice(0, h), slice(0, w)), dilate(off))

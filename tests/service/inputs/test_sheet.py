@@ -1,4 +1,5 @@
-"""A sheet of paper lying on a darker surface: told from a bold light digit, and its hull."""
+"""A sheet of paper lying on a darker surface: told from a bold light digit, and its hull; a
+page photographed at an angle, the surface in wedges along its border."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
+from service.inputs.paper import dilate
+from service.inputs.preprocess import ink_map
 from service.inputs.sheet import hull_area, sheet_on_desk
 
 
@@ -32,3 +35,74 @@ def test_the_hull_of_a_turned_sheet_is_its_area_and_of_an_l_shape_more() -> None
     ell[:, :10] = True
     ell[30:, :] = True
     assert hull_area(ell) == pytest.approx(40 * 40 - 30 * 30 / 2)
+
+
+def angled_page(
+    height: int,
+    reach: float,
+    *,
+    soft: bool = False,
+    at: tuple[float, float] = (0.5, 0.5),
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A page at an angle, as a phone sees it: a small '7' (in the middle, or ``at`` that
+    share of the width and height), and a darker table in two thin wedges from the top corners
+    down the sides, reaching ``reach`` of the width in at the top (``soft``: light falling off
+    into those corners instead, no edge). The picture, and the 7's ink."""
+    width = height * 3 // 4
+    wedges = Image.new("L", (width, height), 0)
+    draw = ImageDraw.Draw(wedges)
+    draw.polygon([(0, 0), (reach * width, 0), (0, height)], fill=255)
+    draw.polygon([(width, 0), ((1 - reach) * width, 0), (width, height)], fill=255)
+    table = np.asarray(wedges, np.float32) / 255
+    if soft:
+        ys, xs = np.mgrid[0:height, 0:width] / height
+        table = np.clip(1 - np.minimum(xs, xs.max() - xs) / reach - ys, 0, 1)
+    seven = Image.new("L", (width, height), 0)
+    s, x, y = 0.1 * height, at[0] * width, at[1] * height
+    points = [(x - s / 2, y - s / 2), (x + s / 2, y - s / 2), (x - s / 6, y + s / 2)]
+    ImageDraw.Draw(seven).line(points, fill=255, width=max(2, round(s / 8)))
+    ink = np.asarray(seven, np.float32) / 255
+    rng = np.random.default_rng(seed)
+    paper = 205 * (1 - 0.15 * np.linspace(0, 1, height))[:, None]
+    grey = paper * (1 - 0.4 * table) * (1 - 0.75 * ink) + rng.normal(0, 3, (height, width))
+    return np.clip(grey, 0, 255).astype(np.uint8), ink
+
+
+@pytest.mark.parametrize("height", [256, 1024])
+@pytest.mark.parametrize("reach", [0.2, 0.25])
+def test_the_table_beside_a_page_at_an_angle_is_no_ink(height: int, reach: float) -> None:
+    """The paper's cells take a cell of table for paper: the wedge's narrow end and the sheet's
+    edge beside it read as ink beside the small digit, unless the wedges are found as surface."""
+    grey, seven = angled_page(height, reach)
+    ink = ink_map(Image.fromarray(grey)).ink
+    on = np.asarray(Image.fromarray((seven * 255).astype(np.uint8)).resize(ink.shape[::-1]))
+    near = dilate(dilate(dilate(on > 0)))
+    assert ink[near].sum() > 50
+    assert ink[~near].sum() == 0
+
+
+def test_a_digit_in_a_wedge_is_no_table() -> None:
+    """A wedge-shaped shadow in a corner holding the digit is no table beyond the page: the
+    digit, darker than the wedge, is read."""
+    grey, seven = angled_page(256, 0.3, at=(0.1, 0.12))
+    assert sheet_on_desk(grey.astype(np.float32)) is None
+    ink = ink_map(Image.fromarray(grey)).ink
+    on = np.asarray(Image.fromarray((seven * 255).astype(np.uint8)).resize(ink.shape[::-1]))
+    assert ink[dilate(on > 0)].sum() > 50
+
+
+def test_a_page_darkening_into_its_corners_has_no_wedges() -> None:
+    """Light falling off into two corners is as dark there, but rises with no edge."""
+    grey, _ = angled_page(256, 0.3, soft=True)
+    assert sheet_on_desk(grey.astype(np.float32)) is None
+
+
+def test_a_digit_running_off_the_border_is_no_wedge() -> None:
+    """A bold 7 cropped tight, its bar along the top edge into a corner, is not shallow along
+    the border: its stroke hangs from the bar."""
+    grey = np.full((200, 160), 200, np.float32)
+    grey[:24, :130] = 60
+    grey[24:, 100:124] = 60
+    grey += np.random.default_rng(1).normal(0, 3, grey.shape).astype(np.float32)
+    assert sheet_on_desk(grey) is None
