@@ -156,7 +156,12 @@ class Settings(BaseSettings):
         description="Queued rows per model version; at least max_instances, so that one "
         "maximal request always fits.",
     )
-    request_timeout_s: float = Field(default=10.0, gt=0.0, description="Deadline of a prediction.")
+    request_timeout_s: float = Field(
+        default=10.0,
+        gt=0.0,
+        description="Deadline of every request but the admin ones "
+        "(a client may shorten it: X-Request-Timeout).",
+    )
 
     # --- logging ------------------------------------------------------------------------------
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -246,8 +246,12 @@ class Operations:
         raw = item.get("labels") if "labels" in item else [item.get("label")]
         if not isinstance(raw, list) or len(raw) != n:
             raise InvalidInput(
-                f"{where}the prediction had {n} instances: send "
-                + ("label" if n == 1 else f"labels, a list of {n}")
+                f"{where}the prediction had "
+                + (
+                    "1 instance: send label"
+                    if n == 1
+                    else f"{n} instances: send labels, a list of {n}"
+                )
             )
         out = np.empty(n, dtype=np.int64)
         for k, value in enumerate(raw):

@@ -210,6 +210,11 @@ async def test_feedback_errors(tiny_repo: Path) -> None:
             "/models/pima/feedback", json={"request_id": rid, "labels": [0, 1]}
         )
         assert again.status_code == 410 and "already labelled" in again.json()["error"]
+        one = await client.post("/models/pima/predict", json={"instances": pima_rows(1)})
+        many = {"request_id": one.headers["x-request-id"], "labels": [0, 1]}
+        lone = await client.post("/models/pima/feedback", json=many)
+        assert lone.status_code == 422
+        assert "had 1 instance: send label" in lone.json()["error"]
         assert (await client.post("/models/nope/feedback", json={})).status_code == 404
 
 
