@@ -47,6 +47,8 @@ APART_SHARE = 0.3  # another item: this share of the biggest's area, or ...
 APART_GAP = 0.1  # ... this much ground (of the biggest's size) beside it, ...
 APART_BAND = 0.3  # ... or this much above or below it
 MIN_ITEM_SIDE = 0.1  # an item smaller than this share of the picture is a speck
+FRAMED_SIDE = 0.4  # an item before a second surface is framed as the subject: its longer side
+# at least this share of the picture's shorter side (a print or a label is smaller)
 RING_SAMPLES = 2048  # ring pixels the background is fitted on, at most about
 VIGNETTE_GAIN = 0.7  # the fall-off is kept when it leaves the ring this much closer to the fit
 PALETTE_STEP = 4.0  # colours (less the plane) are told apart to this step against the border
@@ -256,11 +258,16 @@ def _in_front(
     (``other``), the item. What differs from the plane and reaches two of the picture's edges
     is a second surface the border holds (a door and the wall beside it, a shadow across the
     table or over a corner) taken in with the item in front of it, when ``other`` lies clear of
-    the edges. An item itself reaching two edges (cut off by the frame, a close-up) has its
-    colours on the border, so ``other`` is a part of it reaching the edges too, or nothing, and
-    the item is ``found``; only a print clear of the edges on such an item would be taken for
-    it."""
-    return found if other is None or _edges(other[1], found[0].shape) else other
+    the edges and is framed as an item (its longer side at least ``FRAMED_SIDE`` of the
+    picture's shorter side). An item itself reaching two edges (cut off by the frame, a
+    close-up) has its colours on the border, so ``other`` is a part of it reaching the edges
+    too, or nothing, or a print, logo, pocket or sticker clear of the edges, which is smaller
+    than a framed item; the item is then ``found``."""
+    if other is None or _edges(other[1], found[0].shape):
+        return found
+    y0, y1, x0, x1 = other[1]
+    framed = max(y1 - y0, x1 - x0) + 1 >= FRAMED_SIDE * min(found[0].shape)
+    return other if framed else found
 
 
 def item_ink(colour: np.ndarray, grey: np.ndarray) -> np.ndarray | None:

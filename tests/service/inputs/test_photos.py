@@ -486,6 +486,33 @@ def test_a_close_up_garment_cut_off_by_two_edges_is_read_whole(to_bytes: ToBytes
     assert lit.mean() > 0.6  # the whole garment, longer side filling the frame, not a square print
 
 
+@pytest.mark.parametrize("corner", ["bottom left", "top right"])
+def test_a_garment_cut_off_at_a_corner_is_read_whole_not_as_its_print(
+    corner: str, to_bytes: ToBytes
+) -> None:
+    """A shirt cut off by two edges with a red print: the print's colour is not on the border
+    and it lies clear of the edges, as a garment before a door does; it is a small part of the
+    picture, not an item framed as the subject, so the shirt is read (a square print read "Bag")."""
+    rng = np.random.default_rng(23)
+    m = np.zeros((160, 160))
+    m[60:, :110] = shirt_mask(140)[:100, 30:]  # cut off at the bottom and the left
+    if corner == "top right":
+        m = m[::-1, ::-1]
+    plain = np.array([220, 218, 210]) * (1 - m[..., None]) + np.array([40, 60, 150]) * m[..., None]
+    printed = plain.copy()
+    ys, xs = np.nonzero(m > 0.5)
+    cy, cx = int(ys.mean()), int(xs.mean())
+    printed[cy - 12 : cy + 12, cx - 12 : cx + 12] = (200, 40, 40)
+    noise = rng.normal(0, 3, plain.shape)
+    out, whole = (
+        decode_image(
+            to_bytes(np.clip(p + noise, 0, 255).astype(np.uint8)), max_pixels=LIMIT, fit="item"
+        )
+        for p in (printed, plain)
+    )
+    assert _silhouette_iou(out, whole) > 0.85
+
+
 @pytest.mark.parametrize(
     "kind", ["coloured", "lit", "textured", "vignette", "shadow", "door and wall"]
 )
