@@ -212,8 +212,12 @@
     // leaves them be, the user is drawing or typing there.
     if (!$("image-panel").hidden) resetImageResult();
     if (!$("pima-panel").hidden) clearPimaResult();
-    $("model-desc").textContent = `Loading ${state.model.name} v${state.version || state.model.default_version}…`;
-    if (!retry) markLoading(true);
+    // The description (a live region) says Loading for a model or version chosen, not for each
+    // stroke's read again while the server is down.
+    if (!retry) {
+      $("model-desc").textContent = `Loading ${state.model.name} v${state.version || state.model.default_version}…`;
+      markLoading(true);
+    }
     let meta;
     try {
       const body = await api(modelPath());

@@ -430,3 +430,41 @@ def test_a_tab_out_of_the_api_key_keeps_the_focus_where_it_lands(page: Any) -> N
         page.wait_for_selector("body[data-meta=mnist]")
     page.wait_for_function("() => document.body.dataset.busy !== 'yes'")
     assert page.evaluate("document.activeElement.id") == "pad"
+
+
+def _versions(pg: Any) -> list[str]:
+    versions: list[str] = pg.evaluate(
+        """() => [...document.querySelectorAll('#version option')]
+            .filter(o => o.value !== '' && !o.disabled).map(o => o.value)"""
+    )
+    if not versions:
+        pytest.skip("no explicit version to choose")
+    return versions
+
+
+def test_a_stroke_s_metadata_read_while_the_server_is_down_is_not_announced(page: Any) -> None:
+    """The description is a live region: it says Loading for the version chosen, not again
+    (and cleared again) for each stroke that reads the metadata again."""
+    versions = _versions(page)
+    reads: list[str] = []
+    page.on("request", lambda r: reads.append(r.url) if METADATA.search(r.url) else None)
+    page.route(METADATA, lambda route: route.abort("connectionrefused"))
+    try:
+        page.select_option("#version", versions[0])
+        page.wait_for_selector("#error:not([hidden])")
+        page.evaluate(
+            """() => {
+                window.said = [];
+                const desc = document.getElementById('model-desc');
+                new MutationObserver(() => window.said.push(desc.textContent)).observe(
+                    desc, {childList: true, characterData: true, subtree: true});
+            }"""
+        )
+        chosen = len(reads)
+        draw_line(page, (140, 50), (140, 230), steps=8)
+        page.wait_for_function("() => document.body.dataset.busy === 'no'", timeout=5000)
+        assert len(reads) > chosen  # the stroke did read the metadata again
+        assert page.evaluate("window.said") == []
+        assert page.locator("#model-desc").inner_text() == ""
+    finally:
+        page.unroute(METADATA)
