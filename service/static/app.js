@@ -3,6 +3,11 @@
 
 (() => {
   const THROTTLE_MS = 150;
+  // How long the page waits for an answer, its body included (the metadata, a prediction, an
+  // explanation, the status): one still missing then (a stalled proxy, a stuck server) fails as an
+  // unreachable server does, and what waited for it is back in use. The server is asked to give up
+  // a second earlier (X-Request-Timeout), so that its own 504 says what ran too long.
+  const REQUEST_TIMEOUT_S = 30;
   const PEN_WIDTH = 22;
   const $ = (id) => document.getElementById(id);
   const el = (tag, attrs = {}, ...children) => {
@@ -43,18 +48,25 @@
   // ---------------------------------------------------------------- HTTP
   function headers(extra = {}) {
     const key = $("api-key").value.trim();
-    return key ? { ...extra, Authorization: `Bearer ${key}` } : extra;
+    const all = { ...extra, "X-Request-Timeout": String(REQUEST_TIMEOUT_S - 1) };
+    return key ? { ...all, Authorization: `Bearer ${key}` } : all;
   }
+
+  // Aborts a request still unanswered after REQUEST_TIMEOUT_S, the body included.
+  const deadline = () => AbortSignal.timeout(REQUEST_TIMEOUT_S * 1000);
 
   async function api(path, options = {}) {
     let response;
+    let body;
     try {
-      response = await fetch(path, { ...options, headers: headers(options.headers || {}) });
+      response = await fetch(path, { ...options, headers: headers(options.headers || {}), signal: deadline() });
+      body = await readBody(response);
     } catch (err) {
+      if (err.name === "SyntaxError") throw err; // the server answered, in JSON that does not parse
       showUnreachable();
-      throw new Error(`Cannot reach the server (${err.message}).`);
+      const why = err.name === "TimeoutError" ? `no answer within ${REQUEST_TIMEOUT_S} s` : err.message;
+      throw new Error(`Cannot reach the server (${why}).`);
     }
-    const body = await readBody(response);
     if (fromProxy(response, body)) {
       showUnreachable();
       const error = new Error(`Cannot reach the server (the proxy in front of it answered ${statusLine(response)}).`);
@@ -120,7 +132,7 @@
   async function loadStatus() {
     let response;
     try {
-      response = await fetch("/readyz", { headers: headers() });
+      response = await fetch("/readyz", { headers: headers(), signal: deadline() });
     } catch {
       showUnreachable();
       return;

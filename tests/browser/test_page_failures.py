@@ -468,3 +468,44 @@ def test_a_stroke_s_metadata_read_while_the_server_is_down_is_not_announced(page
         assert page.locator("#model-desc").inner_text() == ""
     finally:
         page.unroute(METADATA)
+
+
+def test_a_metadata_read_that_never_answers_gives_the_panel_back(page: Any) -> None:
+    """A stalled proxy or a stuck server: the read gives up after the page's wait (the clock is
+    moved past it), the panel is back in use with the error, and the next stroke reads again."""
+    versions = _versions(page)
+    page.clock.install()
+    with _holding(page, METADATA) as held:
+        page.select_option("#version", versions[0])
+        _held(page, held)
+        assert page.evaluate("document.getElementById('image-panel').inert")
+        page.clock.run_for(31_000)
+        page.wait_for_selector("#error:not([hidden])", timeout=5000)
+    error = page.locator("#error").inner_text()
+    assert "Cannot read the model's metadata" in error and "no answer within 30 s" in error, error
+    assert not page.evaluate("document.getElementById('image-panel').inert")
+    assert page.get_attribute("#image-panel", "aria-busy") is None
+    assert page.get_attribute("body", "data-busy") == "no"
+    assert page.locator("#status").inner_text() == "Server unreachable"
+
+    before = _updates(page, "#verdict")
+    draw_line(page, (140, 50), (140, 230), steps=8)  # the next stroke reads the metadata again
+    _wait_updates(page, "#verdict", before)
+    assert f"mnist v{versions[0]}" in page.locator("#verdict").inner_text()
+    assert page.locator("#error").is_hidden()
+
+
+def test_a_prediction_that_never_answers_leaves_the_pad_in_use(
+    page: Any, golden_digit: Path
+) -> None:
+    """The upload's request gives up after the page's wait: the page is no longer busy, and the
+    next picture is sent and answered."""
+    page.clock.install()
+    with _holding(page) as held:
+        page.set_input_files("#file", str(golden_digit))
+        _held(page, held)
+        page.clock.run_for(31_000)
+        page.wait_for_selector("#error:not([hidden])", timeout=5000)
+        assert "no answer within 30 s" in page.locator("#error").inner_text()
+        page.wait_for_function("() => document.body.dataset.busy === 'no'", timeout=5000)
+    _answered(page, golden_digit)
