@@ -29,8 +29,8 @@
     lightInk: true, // white ink on black, like MNIST
     seq: 0, // request sequence: late answers to old requests are dropped
     shown: 0,
-    inFlight: false,
-    encoding: false, // the pad is being turned into a PNG for the next request
+    inFlight: 0, // requests for a picture on their way
+    preparing: 0, // pictures turned into the bytes of their request: the pad into a PNG, a file decoded onto the pad
     pending: false,
     lastSent: 0,
     drawn: false,
@@ -376,11 +376,11 @@
     state.pimaSeq++;
   }
 
-  // data-busy on <body> is "yes" while a prediction is queued, waiting (for the metadata too) or in
-  // flight (tests use it).
+  // data-busy on <body> is "yes" while a prediction of a picture is queued, being prepared,
+  // waiting (for the metadata too) or in flight, until the last of them is answered (tests use it).
   function markBusy() {
     const busy =
-      state.inFlight || state.encoding || state.pending || state.timer !== null || state.metaRead !== null;
+      state.inFlight > 0 || state.preparing > 0 || state.pending || state.timer !== null || state.metaRead !== null;
     document.body.dataset.busy = busy ? "yes" : "no";
   }
 
@@ -406,12 +406,12 @@
       return;
     }
     state.lastSent = now;
-    state.encoding = true; // toBlob answers later: busy until the request is on its way
+    state.preparing++; // toBlob answers later: busy until the request is on its way
     markBusy();
     pad.toBlob((blob) => {
-      state.encoding = false;
       if (blob) predictImage(blob, "image/png");
-      else markBusy();
+      state.preparing--;
+      markBusy();
     }, "image/png");
   }
 
@@ -419,7 +419,7 @@
     if (!state.meta) return retryMeta();
     if (isPima()) return;
     const seq = ++state.seq;
-    state.inFlight = true;
+    state.inFlight++;
     markBusy();
     try {
       // Versions with prediction sets also say when the model abstains.
@@ -440,13 +440,19 @@
     } catch (err) {
       showFailure(err, seq);
     } finally {
-      state.inFlight = false;
-      if (state.pending) {
-        state.pending = false;
-        schedulePredict(true);
-      }
-      markBusy();
+      answered();
     }
+  }
+
+  // A request for a picture is answered (or failed): the drawing queued meanwhile is sent once
+  // none is in flight.
+  function answered() {
+    state.inFlight--;
+    if (state.pending && !state.inFlight) {
+      state.pending = false;
+      schedulePredict(true);
+    }
+    markBusy();
   }
 
   // A 422 for a blank page or faint ink: not a failure, the picture holds nothing to read.
@@ -528,7 +534,7 @@
   async function predictNumber(blob, type, placed) {
     if (!state.meta) return retryMeta();
     const seq = ++state.seq;
-    state.inFlight = true;
+    state.inFlight++;
     markBusy();
     try {
       const result = await api(`${predictPath()}?digits=many&include_input=true`, { method: "POST", body: blob, headers: { "Content-Type": type } });
@@ -539,8 +545,7 @@
     } catch (err) {
       showFailure(err, seq);
     } finally {
-      state.inFlight = false;
-      markBusy();
+      answered();
     }
   }
 
@@ -604,7 +609,11 @@
       showError(`${file.name}: not an image file.`);
       return;
     }
-    // Show the upload on the pad too, scaled to fit, so the user sees what was sent.
+    // Show the upload on the pad too, scaled to fit, so the user sees what was sent; the page is
+    // busy from now, not only once the request is on its way (another version's metadata just read
+    // sends the upload again: busy throughout).
+    state.preparing++;
+    markBusy();
     let placed = null;
     try {
       const bitmap = await createImageBitmap(file);
@@ -621,8 +630,10 @@
     state.drawn = false; // the file itself is sent, not a redraw of the pad
     state.upload = file;
     const type = file.type || "application/octet-stream"; // the server reads the bytes' format
-    if ($("several").checked && framing() === "digit") await predictNumber(file, type, placed);
-    else await predictImage(file, type);
+    const sent = $("several").checked && framing() === "digit" ? predictNumber(file, type, placed) : predictImage(file, type);
+    state.preparing--; // the request is in flight now (or waits for the metadata)
+    markBusy();
+    await sent;
   }
 
   // The picture on the pad is read again, as a number or as one digit, when the box changes.

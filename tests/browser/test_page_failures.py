@@ -509,3 +509,49 @@ def test_a_prediction_that_never_answers_leaves_the_pad_in_use(
         assert "no answer within 30 s" in page.locator("#error").inner_text()
         page.wait_for_function("() => document.body.dataset.busy === 'no'", timeout=5000)
     _answered(page, golden_digit)
+
+
+def test_the_page_is_busy_until_the_last_of_two_uploads_is_answered(
+    page: Any, golden_digit: Path
+) -> None:
+    with _holding(page) as held:
+        page.set_input_files("#file", str(golden_digit))
+        _held(page, held)
+        page.set_input_files("#file", str(golden_digit))
+        _held(page, held, 2)
+        with page.expect_response(lambda r: "/predict" in r.url):
+            held[0].continue_()
+        page.wait_for_timeout(300)
+        assert page.get_attribute("body", "data-busy") == "yes"  # the second is still out
+        with page.expect_response(lambda r: "/predict" in r.url):
+            held[1].continue_()
+        page.wait_for_function("() => document.body.dataset.busy === 'no'", timeout=5000)
+
+
+# Every value body[data-busy] takes from now on (the first one is the value it had)
+WATCH_BUSY = """() => {
+    window.busyValues = [];
+    new MutationObserver((records) => {
+        for (const r of records) window.busyValues.push(r.oldValue);
+    }).observe(document.body, {attributes: true, attributeFilter: ['data-busy'],
+                              attributeOldValue: true});
+}"""
+
+
+def test_an_upload_sent_again_for_another_version_keeps_the_page_busy(
+    page: Any, golden_digit: Path
+) -> None:
+    """Between the version's metadata arriving and the upload on the pad being sent again, the
+    page does not read as idle."""
+    versions = _versions(page)
+    _answered(page, golden_digit)
+    page.wait_for_function("() => document.body.dataset.busy === 'no'")
+    page.evaluate(WATCH_BUSY)
+    with _holding(page) as held:
+        page.select_option("#version", versions[0])
+        _held(page, held)  # the upload, sent again once the metadata is in
+        values = page.evaluate("[...window.busyValues, document.body.dataset.busy]")
+        assert values[0] == "no" and "no" not in values[1:], values
+        with page.expect_response(lambda r: "/predict" in r.url):
+            held[0].continue_()
+    page.wait_for_function("() => document.body.dataset.busy === 'no'", timeout=5000)

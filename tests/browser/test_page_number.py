@@ -142,3 +142,26 @@ def test_a_digit_read_after_a_number_shows_its_input_and_why(
     assert page.locator("#seen").is_visible() and page.locator("#digit-inputs").is_hidden()
     assert page.locator("#explain-toggle").is_visible()
     assert page.locator("#seen-caption").inner_text() == "28×28 input, as the model saw it"
+
+
+def test_a_stroke_drawn_while_a_number_is_read_is_sent_once_it_is_answered(
+    page: Any, number: Path
+) -> None:
+    """The stroke waits for the number's request (one request in flight at a time), then is
+    sent and answered; the page is not left busy with it queued."""
+    held: list[Any] = []
+    page.route("**/predict?digits=many*", lambda route: held.append(route))
+    try:
+        page.check("#several")
+        page.set_input_files("#file", str(number))
+        for _ in range(100):
+            if held:
+                break
+            page.wait_for_timeout(50)
+        assert held, "the number was never sent"
+        draw_line(page, (40, 40), (60, 200), steps=4)
+        held[0].continue_()
+    finally:
+        page.unroute("**/predict?digits=many*")
+    page.wait_for_function("() => document.body.dataset.busy === 'no'", timeout=10_000)
+    assert page.locator("#predicted-label").count() == 1  # the stroke's answer, one digit
