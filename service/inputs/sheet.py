@@ -149,7 +149,20 @@ def _wedges(grey: np.ndarray, paper: float) -> Page | None:
     wedge = corner & shallow
     if not wedge.any():
         return None
-    off = pieces.mask(wedge, (h, w))
+    off = np.zeros((h, w), bool)
+    for i in np.flatnonzero(wedge):  # each in its box
+        box = (slice(pieces.y0[i], pieces.y1[i] + 1), slice(pieces.x0[i], pieces.x1[i] + 1))
+        runs = pieces.label == i
+        rows, starts = pieces.rows[runs] - pieces.y0[i], pieces.starts[runs] - pieces.x0[i]
+        edges = np.zeros((bh[i], bw[i] + 1), np.int32)
+        edges[rows, starts] = 1  # a piece's runs in a row are apart: no start is another's end
+        edges[rows, pieces.ends[runs] - pieces.x0[i]] = -1
+        piece = np.cumsum(edges, axis=1)[:, :-1] > 0
+        across = bool(upright[i] and bh[i] >= WEDGE_RUN * bw[i])
+        table = _table_part(piece, across, WEDGE_WRITING * min(h, w))
+        if table is None:
+            return None
+        off[box] |= table
     if off.mean() > WEDGE_AREA:
         return None
     marks = components(off & (grey < surface - step / 4))
@@ -161,3 +174,41 @@ def _wedges(grey: np.ndarray, paper: float) -> Page | None:
     if not rim.any() or quantile(np.hypot(gy, gx)[rim], 0.5) < WEDGE_STEEP * step:
         return None
     return Page((slice(0, h), slice(0, w)), dilate(off))
+
+
+def _table_part(piece: np.ndarray, across: bool, writing: float) -> np.ndarray | None:
+    """A wedge's piece without the writing that touches it from the sheet, or None when the
+    sheet's edge beside that writing cannot be told. A wedge is the surface from the border to
+    the sheet's edge, each of its rows (``across``: it runs down the left or right edge) or
+    columns a single run from the border (its holes filled), its reach along the border a
+    straight line (the sheet's edge). A digit touching the sheet's edge, as dark as the surface,
+    joins its piece, but beside its stroke that touches lies paper, and the rest of it is cut
+    off from the border along those lines: such a part ``writing`` pixels long (WEDGE_WRITING of
+    the picture's shorter side) is writing, and the wedge is kept to the line of the sheet's edge
+    fitted on the rows clear of it. ``piece`` is the piece in its box, on the picture's border."""
+    m = filled(piece)
+    if not across:
+        m = m.T
+    flip = bool(m[:, 0].sum() < m[:, -1].sum())
+    if flip:
+        m = m[:, ::-1]
+    anchored = np.cumprod(m, axis=1).astype(bool)
+    rest = components(m & ~anchored)
+    if not rest.n:
+        return piece
+    big = np.maximum(rest.heights, rest.widths) >= writing
+    if not big.any():
+        return piece
+    lo, hi = int(rest.y0[big].min()), int(rest.y1[big].max())
+    margin = hi - lo + 1  # the digit's strokes that reach the table lie beside the rest of it
+    reach = anchored.sum(axis=1)
+    ys = np.flatnonzero(reach > 0)
+    clear = ys[(ys < lo - margin) | (ys > hi + margin)]
+    if clear.size < writing or clear.size < (ys.size + 1) // 2:
+        return None
+    slope, at0 = np.polyfit(clear, reach[clear], 1)
+    edge = slope * np.arange(m.shape[0]) + at0
+    table = anchored & (np.arange(m.shape[1])[None, :] < edge[:, None] + 1)
+    if flip:
+        table = table[:, ::-1]
+    return table if across else table.T

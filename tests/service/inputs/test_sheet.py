@@ -44,11 +44,13 @@ def angled_page(
     soft: bool = False,
     at: tuple[float, float] = (0.5, 0.5),
     seed: int = 0,
+    dark: float = 0.4,
 ) -> tuple[np.ndarray, np.ndarray]:
     """A page at an angle, as a phone sees it: a small '7' (in the middle, or ``at`` that
     share of the width and height), and a darker table in two thin wedges from the top corners
     down the sides, reaching ``reach`` of the width in at the top (``soft``: light falling off
-    into those corners instead, no edge). The picture, and the 7's ink."""
+    into those corners instead, no edge; ``dark``: how much darker the table is than the paper).
+    The picture, and the 7's ink."""
     width = height * 3 // 4
     wedges = Image.new("L", (width, height), 0)
     draw = ImageDraw.Draw(wedges)
@@ -65,7 +67,7 @@ def angled_page(
     ink = np.asarray(seven, np.float32) / 255
     rng = np.random.default_rng(seed)
     paper = 205 * (1 - 0.15 * np.linspace(0, 1, height))[:, None]
-    grey = paper * (1 - 0.4 * table) * (1 - 0.75 * ink) + rng.normal(0, 3, (height, width))
+    grey = paper * (1 - dark * table) * (1 - 0.75 * ink) + rng.normal(0, 3, (height, width))
     return np.clip(grey, 0, 255).astype(np.uint8), ink
 
 
@@ -106,3 +108,19 @@ def test_a_digit_running_off_the_border_is_no_wedge() -> None:
     grey[24:, 100:124] = 60
     grey += np.random.default_rng(1).normal(0, 3, grey.shape).astype(np.float32)
     assert sheet_on_desk(grey) is None
+
+
+@pytest.mark.parametrize("dark", [0.75, 0.9])
+@pytest.mark.parametrize("at", [(0.3, 0.3), (0.22, 0.5)])
+def test_a_digit_touching_a_dark_wedge_is_not_painted_with_it(
+    dark: float, at: tuple[float, float]
+) -> None:
+    """A digit written against the sheet's edge, on a table as dark as its ink or darker, joins
+    the wedge's piece; beside its strokes lies paper, so the wedge is kept to the line of the
+    sheet's edge and the digit is read, not painted with the sheet's light."""
+    grey, seven = angled_page(256, 0.3, at=at, dark=dark)
+    ink = ink_map(Image.fromarray(grey)).ink
+    on = np.asarray(Image.fromarray((seven * 255).astype(np.uint8)).resize(ink.shape[::-1]))
+    near = dilate(dilate(dilate(on > 0)))
+    assert ink[near].sum() > 50
+    assert ink[~near].sum() == 0
