@@ -13,7 +13,8 @@ picture has no white ground to measure it against):
    and grain are smoothed first); its connected pieces without specks (see
    :mod:`service.inputs.components`), without small pieces beside it and without other items
    (the biggest is read, with what lies near it: a flat-lay of two garments framed together is
-   neither), holes filled (a print on a shirt, a white collar). When no plane fits the border
+   neither), holes filled (a print on a shirt, a white collar), without a hanger's hook above
+   it (a thin line over its middle, narrowing under its curl). When no plane fits the border
    (half door and half wall, a shadow's edge), so that nothing stands out from its strays, the
    item is what has colours the border does not hold; so too when what differs from the plane
    reaches two of the picture's edges (the door or the shadow taken in with the garment in
@@ -54,6 +55,13 @@ VIGNETTE_GAIN = 0.7  # the fall-off is kept when it leaves the ring this much cl
 PALETTE_STEP = 4.0  # colours (less the plane) are told apart to this step against the border
 MAX_PALETTE = 512  # ... or to a coarser one, until the border holds at most this many
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # Pillow's RGB -> L weights
+HOOK_WIDTH = 0.2  # a hook: rows atop the item this narrow, of its widest row, ...
+HOOK_THIN = 0.135  # ... a thin line in them (its mean row this narrow, of the widest), ...
+HOOK_HEIGHT = 0.05  # ... over at least this share of its longer side, ...
+HOOK_OFF_CENTRE = 0.15  # ... their middle this near the item's (of its width) ...
+HOOK_MAX = 0.3  # ... and at most this share of its height, ...
+HOOK_SQUAT = 1.5  # ... above an item no wider than this many times its height below them;
+HOOK_NECK = 0.7  # a hook's shank, under its curl, is at most this share of the curl's width
 
 
 def _ring(shape: tuple[int, int]) -> np.ndarray:
@@ -290,7 +298,7 @@ def item_ink(colour: np.ndarray, grey: np.ndarray) -> np.ndarray | None:
             found = _in_front(found, _unlike(colour - plane, ring))
     if found is None:
         return None
-    mask = filled(found[0])
+    mask = _without_hook(filled(found[0]))
     # a weighted sum, not a matrix product, which would wake BLAS's threads for little work
     ground = (plane * LUMA).sum(axis=2) if plane.shape[2] == LUMA.size else plane[..., 0]
     tone = (ground - grey) if quantile((grey - ground)[mask], 0.5) < 0 else (grey - ground)
@@ -308,3 +316,49 @@ def _unlike(
     if np.mean(dist > MIN_DISTANCE) < MIN_ITEM_SIDE**2:
         return None
     return _found(dist, quantile(dist[ring], RING_QUANTILE), quantile(dist, 0.999))
+
+
+def _without_hook(mask: np.ndarray) -> np.ndarray:
+    """The mask without a hanger's hook: the rows atop the item before the first wider than
+    ``HOOK_WIDTH`` of its widest row (a gap between hook and garment counts with them), when
+    they hold a thin line (``HOOK_THIN``) that narrows under a wider part (``HOOK_NECK``: a
+    hook's curl over its shank), over the item's middle, at least ``HOOK_HEIGHT`` of its longer
+    side and at most ``HOOK_MAX`` of its height, above an item no squatter than ``HOOK_SQUAT``.
+    Framed with the garment, the hook stretched its box, so the garment came out short (a
+    T-shirt read as a dress, trousers as a dress, a shirt as a coat). The top of a bag's handle
+    or of a boot's shaft widens downwards, a handle spans much of its bag or rises higher, a
+    shoe's tongue or strap tops an item far wider than tall: those are kept."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size < 2:
+        return mask
+    top, bottom = int(rows[0]), int(rows[-1])
+    band = mask[top : bottom + 1]
+    filled_rows = band.any(axis=1)
+    left = np.where(filled_rows, band.argmax(axis=1), 0)
+    right = np.where(filled_rows, band.shape[1] - 1 - band[:, ::-1].argmax(axis=1), -1)
+    extent = right - left + 1
+    widest = int(extent.max())
+    wide = np.flatnonzero(extent > HOOK_WIDTH * widest)
+    stem = int(wide[0])  # rows above the first wide one (a gap between them counts too)
+    height = bottom - top + 1
+    if stem < max(2, HOOK_HEIGHT * max(height, widest)) or stem > HOOK_MAX * height:
+        return mask
+    if widest > HOOK_SQUAT * (height - stem):  # a shoe: a tab or a strap atop its heel
+        return mask
+    counts = band[:stem].sum(axis=1)
+    if counts[counts > 0].mean() > HOOK_THIN * widest:  # a rounded top, a shoe's tongue
+        return mask
+    # a hook curls over its shank; the top of a bag's handle, a boot's shaft or any rounded
+    # top widens downwards instead
+    seen = extent[:stem][counts > 0]
+    if (seen[1:] > HOOK_NECK * np.maximum.accumulate(seen)[:-1]).all():
+        return mask
+    cols = np.flatnonzero(band.any(axis=0))
+    middle = (cols[0] + cols[-1]) / 2
+    hook = band[:stem].any(axis=0)
+    hook_cols = np.flatnonzero(hook)
+    if abs((hook_cols[0] + hook_cols[-1]) / 2 - middle) > HOOK_OFF_CENTRE * widest:
+        return mask
+    out = mask.copy()
+    out[: top + stem] = False
+    return out

@@ -513,6 +513,73 @@ def test_a_garment_cut_off_at_a_corner_is_read_whole_not_as_its_print(
     assert _silhouette_iou(out, whole) > 0.85
 
 
+def _hung(item: np.ndarray, hook: bool, seed: int = 23) -> np.ndarray:
+    """A 200x160 photo of ``item`` (a mask on a 120x120 square, dark navy) hung on a lit wall,
+    its square's top 30 px below the picture's; with ``hook``, a grey wire hook from a wall knob
+    34 px below the top down to the shirt's top centre."""
+    rng = np.random.default_rng(seed)
+    wall = np.array([225, 220, 210]) * np.linspace(1.0, 0.85, 200)[:, None, None]
+    pic = np.ones((200, 160, 3)) * wall
+    if hook:
+        img = Image.new("L", (160, 200), 0)
+        d = ImageDraw.Draw(img)
+        d.ellipse((77, 33, 83, 39), fill=255)  # the knob
+        d.arc((70, 34, 84, 48), 180, 360, fill=255, width=2)  # the hook's curl over it
+        d.line((84, 41, 80, 56), fill=255, width=2)  # down to the garment
+        m = np.asarray(img, np.float32)[..., None] / 255
+        pic = pic * (1 - m) + np.array([100, 100, 105]) * m
+    m = np.zeros((200, 160))
+    m[30:150, 20:140] = item
+    pic = pic * (1 - m[..., None]) + np.array([40, 45, 80]) * m[..., None]
+    return np.clip(pic + rng.normal(0, 3, pic.shape), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_a_garment_on_a_hanger_is_read_without_its_hook(
+    fmt: str, shirt: np.ndarray, to_bytes: ToBytes
+) -> None:
+    """The hook above the shoulders was framed with the garment, which came out short: the
+    input is the garment's alone."""
+    pic = _hung(shirt_mask(120), hook=True)
+    out = decode_image(to_bytes(pic, fmt), max_pixels=LIMIT, fit="item")
+    assert _silhouette_iou(out, shirt) > 0.85
+
+
+def _bag_mask(side: int) -> np.ndarray:
+    """A bag's silhouette with a strap handle over most of its width, on a side x side square."""
+    img = Image.new("L", (side, side), 0)
+    k = side / 100
+    d = ImageDraw.Draw(img)
+    d.rectangle((10 * k, 40 * k, 90 * k, 95 * k), fill=255)
+    d.arc((26 * k, 5 * k, 74 * k, 75 * k), 180, 360, fill=255, width=round(3 * k))
+    return np.asarray(img, np.float32) / 255.0
+
+
+def _sandal_mask(side: int) -> np.ndarray:
+    """A low shoe's silhouette with a thin strap rising from its middle, on a side x side
+    square."""
+    img = Image.new("L", (side, side), 0)
+    k = side / 100
+    d = ImageDraw.Draw(img)
+    d.rectangle((10 * k, 70 * k, 90 * k, 90 * k), fill=255)
+    d.rectangle((49 * k, 62 * k, 51 * k, 70 * k), fill=255)
+    return np.asarray(img, np.float32) / 255.0
+
+
+@pytest.mark.parametrize("item", [_bag_mask, _sandal_mask])
+def test_a_bags_handle_or_a_shoes_strap_is_kept(
+    item: Callable[[int], np.ndarray], to_bytes: ToBytes
+) -> None:
+    """A handle spans much of its bag; a strap rises from a shoe far wider than tall: neither
+    is taken for a hanger's hook."""
+    pic = _hung(item(120), hook=False)
+    out = decode_image(to_bytes(pic), max_pixels=LIMIT, fit="item")
+    page = (255 - 200 * item(200)).astype(np.uint8)
+    on_white = preprocess_pil(Image.fromarray(page), fit="item")
+    # as tall as the item with its handle or strap: without, it would fill fewer rows
+    assert (out > 0.1).any(axis=1).sum() >= (on_white > 0.1).any(axis=1).sum() - 1
+
+
 @pytest.mark.parametrize(
     "kind", ["coloured", "lit", "textured", "vignette", "shadow", "door and wall"]
 )
