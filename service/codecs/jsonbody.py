@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import json
 import re
+import sys
+import threading
 from typing import Any, NoReturn
 
 import numpy as np
@@ -137,12 +139,28 @@ def duplicate_key(body: bytes, doc: Any) -> str | None:
         keys, _ = _key_count(body, doc, deep=True)
         if _at_most(body, b":", keys):
             return None
-    if len(_KEY_END.findall(body)) == keys:
+    if _key_ends(body) == keys:
         return None
     return _first_duplicate(body)
 
 
 _KEY_END = re.compile(rb'"[ \t\n\r]*:')  # JSON's whitespace only
+_KEY_END_CHUNK = 16 * 1024
+
+
+def _key_ends(body: bytes) -> int:
+    """How many times ``body`` holds :data:`_KEY_END`, found a chunk at a time: a list of every
+    match costs some 56 bytes each (a 32 MiB string of ``\\":`` would hold 600 MiB). Each chunk
+    ends just after a ``:``, which ends any match, so no match straddles two chunks; a chunk's
+    matches are at most its first 16 KiB's colons and one more."""
+    count = at = 0
+    while at < len(body):
+        end = body.find(b":", at + _KEY_END_CHUNK) + 1 or len(body)
+        count += len(_KEY_END.findall(body, at, end))
+        at = end
+    return count
+
+
 _ONLY_DICTS = {dict}
 _PLAIN = frozenset({int, float, str, bool, type(None)})
 _FEW = 16
@@ -154,15 +172,20 @@ def _at_most(body: bytes, byte: bytes, n: int) -> bool:
     (``find`` runs at memory speed, ``bytes.count`` about 3 GB/s: an image body's one key);
     many in a large body are counted by numpy, four times faster than ``bytes.count``."""
     if n > _FEW or len(body) < 1024:
-        if len(body) < _NUMPY_COUNT_BYTES:
-            return body.count(byte) <= n
-        return int(np.count_nonzero(np.frombuffer(body, np.uint8) == ord(byte))) <= n
+        return _count(body, byte) <= n
     at = -1
     for _ in range(n + 1):
         at = body.find(byte, at + 1)
         if at < 0:
             return True
     return False
+
+
+def _count(body: bytes, byte: bytes) -> int:
+    """How many times ``body`` holds ``byte`` (numpy counts a large body four times faster)."""
+    if len(body) < _NUMPY_COUNT_BYTES:
+        return body.count(byte)
+    return int(np.count_nonzero(np.frombuffer(body, np.uint8) == ord(byte)))
 
 
 def _key_count(body: bytes, doc: Any, *, deep: bool) -> tuple[int, bool]:
@@ -174,6 +197,8 @@ def _key_count(body: bytes, doc: Any, *, deep: bool) -> tuple[int, bool]:
     found. Neither walks a list whose first item is a plain value."""
     keys = found = 0
     whole = True
+    # the body's "{" counted once: asked per nested array, the count made the walk quadratic
+    braces = _count(body, b"{") if deep else 0
     stack = [doc]
     while stack:
         value = stack.pop()
@@ -192,14 +217,14 @@ def _key_count(body: bytes, doc: Any, *, deep: bool) -> tuple[int, bool]:
                 stack.extend(v for v in value if type(v) is list)
             found += len(dicts)
             keys += sum(map(len, dicts))
-            if len(dicts) <= _FEW or (deep and not _at_most(body, b"{", found)):
+            if len(dicts) <= _FEW or (deep and braces > found):
                 for d in dicts:  # a record of plain values (Pima's) is looked at in C
                     if not _PLAIN.issuperset(map(type, d.values())):
                         stack.extend(v for v in d.values() if type(v) in (dict, list))
             else:
                 whole = False
         elif type(value[0]) is list:
-            if deep and not _at_most(body, b"{", found):
+            if deep and braces > found:
                 stack.extend(v for v in value if type(v) is list or type(v) is dict)
             elif not deep:
                 whole = False
@@ -210,15 +235,22 @@ class _Duplicate(Exception):
     pass
 
 
-def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out = dict(pairs)
-    if len(out) != len(pairs):
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> None:
+    """Raises :class:`_Duplicate` for a key given twice; keeps nothing (orjson's document is the
+    one served: a second copy of a large body's objects would only cost memory)."""
+    if len({key for key, _ in pairs}) != len(pairs):
         seen: set[str] = set()
         for key, _ in pairs:
             if key in seen:
                 raise _Duplicate(key)
             seen.add(key)
-    return out
+
+
+# orjson parses up to 1024 nested arrays and objects; the standard library's parse recurses in C,
+# one level of Python's recursion limit per level, so a body nested near that limit is parsed
+# again with the limit raised for the while (one thread at a time: the limit is the process's)
+_ORJSON_MAX_DEPTH = 1024
+_DEEP = threading.Lock()
 
 
 def _first_duplicate(body: bytes) -> str | None:
@@ -227,8 +259,25 @@ def _first_duplicate(body: bytes) -> str | None:
         json.loads(body, object_pairs_hook=_unique_pairs)
     except _Duplicate as found:
         return str(found.args[0])
-    except (ValueError, RecursionError):  # deeper than Python's stack: orjson's document stands
+    except RecursionError:  # nested deeper than Python's stack has room for, orjson not
+        return _first_duplicate_deep(body)
+    except ValueError:
         pass
+    return None
+
+
+def _first_duplicate_deep(body: bytes) -> str | None:
+    with _DEEP:
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(limit + _ORJSON_MAX_DEPTH + 100)
+        try:
+            json.loads(body, object_pairs_hook=_unique_pairs)
+        except _Duplicate as found:
+            return str(found.args[0])
+        except (ValueError, RecursionError):
+            pass
+        finally:
+            sys.setrecursionlimit(limit)
     return None
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+import tracemalloc
 from typing import Any
 
 import orjson
@@ -275,3 +277,51 @@ def test_a_key_twice_is_found_exactly_when_there_is_one(tree: object) -> None:
     """The counting shortcut never misses a key given twice, nor sees one that is not there."""
     body = _text(tree).encode()
     assert (duplicate_key(body, orjson.loads(body)) is not None) == _twice(tree)
+
+
+def test_nested_arrays_do_not_make_the_count_quadratic(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A "{" and a ":" in a string make the deep pass walk the nested arrays: the body's "{" are
+    counted once for the walk, not once per array (each a scan of the body: quadratic)."""
+    scans = 0
+    at_most = jsonbody._at_most
+
+    def counted(body: bytes, byte: bytes, n: int) -> bool:
+        nonlocal scans
+        scans += 1
+        return at_most(body, byte, n)
+
+    monkeypatch.setattr(jsonbody, "_at_most", counted)
+    body = b'{"instances": [' + b",".join([b"[[0]]"] * 2000) + b'], "s": "{:"}'
+    assert parse_json(body)["s"] == "{:" and scans <= 4
+
+
+@pytest.mark.parametrize("depth", [985, 1000, 1022])
+def test_a_key_twice_deeper_than_pythons_stack_is_found(depth: int) -> None:
+    """orjson parses 1024 levels; the standard library's second look must reach them too."""
+    body = b"[" * depth + b'{"a": 1, "a": 2}' + b"]" * depth
+    limit = sys.getrecursionlimit()
+    with pytest.raises(DuplicateKey, match="'a'"):
+        parse_json(body)
+    assert sys.getrecursionlimit() == limit
+    deep_ok = b"[" * depth + b'{"a":"x:y"}' + b"]" * depth
+    assert type(parse_json(deep_ok)) is list  # a ":" in a string, each key once: no 400
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"s": "' + b'\\":' * 100_000 + b'"}',  # a quote and a colon, again and again
+        b'{"s": "\\":", "r": [' + b'{"a":0},' * 40_000 + b'{"a":0}]}',  # many objects, parsed again
+    ],
+)
+def test_the_second_look_costs_no_copy_of_the_document(body: bytes) -> None:
+    """Counting the key ends and parsing again hold about the body's size in memory at most: not
+    a list of every match (some 50 bytes each) nor the standard library's copy of every object."""
+    doc = orjson.loads(body)
+    tracemalloc.start()
+    try:
+        assert duplicate_key(body, doc) is None
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 3 * len(body), (peak, len(body))
