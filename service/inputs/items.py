@@ -18,7 +18,12 @@ picture has no white ground to measure it against):
    (half door and half wall, a shadow's edge), so that nothing stands out from its strays, the
    item is what has colours the border does not hold; so too when what differs from the plane
    reaches two of the picture's edges (the door or the shadow taken in with the garment in
-   front of it) and what has colours the border does not hold lies clear of them.
+   front of it) and what has colours the border does not hold lies clear of them. When the
+   border holds no such colours either, and it is two clearly distinct surfaces meeting in a
+   few sharp edges (a garment cut off at a corner or photographed close up covers much of the
+   ring, so the plane was the garment's and the ground's at once), the item is what differs
+   from the surface holding more of the picture's corners, unless one straight line bounds it
+   (half door and half wall, a shadow's edge).
 3. Tone: how far the item is from the background, in the direction most of it differs (darker
    than a light table: dark parts bright, as Fashion-MNIST's negation makes them; lighter than
    a dark one: light parts bright). The item decides, not the picture's overall level, which a
@@ -55,6 +60,14 @@ VIGNETTE_GAIN = 0.7  # the fall-off is kept when it leaves the ring this much cl
 PALETTE_STEP = 4.0  # colours (less the plane) are told apart to this step against the border
 MAX_PALETTE = 512  # ... or to a coarser one, until the border holds at most this many
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # Pillow's RGB -> L weights
+TWO_SHARE = 0.1  # two surfaces on the border: each at least this share of the ring, ...
+TWO_GAP = 0.08  # ... at most this share of it between their colours (the middle ...
+TWO_BETWEEN = 0.15  # ... of the way from one to the other, this far either side of half), ...
+TWO_APART = 3.0  # ... their planes this far apart, in times either's median stray, ...
+TWO_MAX_CHANGES = 12  # ... each in a few stretches around the picture (this many changes, ...
+TWO_RUN = 0.005  # ... each surface's flicker over this share of the perimeter evened out)
+STRAIGHT_SHARE = 0.03  # an outline straighter than this (its spread off a line, of the
+# picture's shorter side) is a second surface's edge, not an item's
 HOOK_WIDTH = 0.2  # a hook: rows atop the item this narrow, of its widest row, ...
 HOOK_THIN = 0.135  # ... a thin line in them (its mean row this narrow, of the widest), ...
 HOOK_HEIGHT = 0.05  # ... over at least this share of its longer side, ...
@@ -292,6 +305,10 @@ def item_ink(colour: np.ndarray, grey: np.ndarray) -> np.ndarray | None:
         # the item; what stands out clearly has colours the border does not hold, over at
         # least an item's least size (a blank, textured or shadowed page has none)
         found = _unlike(colour - plane, ring)
+        if found is None:
+            two = _two_surfaces(colour, ring)
+            if two is not None:
+                found, plane = two
     else:
         found = _found(dist, ground_level, peak)
         if found is not None and _edges(found[1], (h, w)) >= 2:
@@ -316,6 +333,122 @@ def _unlike(
     if np.mean(dist > MIN_DISTANCE) < MIN_ITEM_SIDE**2:
         return None
     return _found(dist, quantile(dist[ring], RING_QUANTILE), quantile(dist, 0.999))
+
+
+def _perimeter(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The picture's outermost pixels in order around it (rows, columns), clockwise from the
+    top left corner."""
+    h, w = shape
+    top = (np.zeros(w - 1, np.int64), np.arange(w - 1))
+    right = (np.arange(h - 1), np.full(h - 1, w - 1))
+    bottom = (np.full(w - 1, h - 1), np.arange(w - 1, 0, -1))
+    left = (np.arange(h - 1, 0, -1), np.zeros(h - 1, np.int64))
+    parts = (top, right, bottom, left)
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def _two_surfaces(
+    colour: np.ndarray, ring: np.ndarray
+) -> tuple[tuple[np.ndarray, tuple[int, int, int, int]], np.ndarray] | None:
+    """The item, and the plane of the ground around it, when the border ring is two clearly
+    distinct surfaces, each in a few long stretches around the picture: a garment cut off at
+    a corner or photographed close up covers much of the ring, so no one plane fits it and its
+    colours are the border's own. The item is what differs from the ground, the surface that
+    holds more of the picture's corners. None when the ring is no such two surfaces (a
+    pattern, a textured or blank page, light falling off), or when the part read is bounded by
+    one straight line (half door and half wall, a shadow's edge across a page)."""
+    h, w = ring.shape
+    ys, xs = np.nonzero(ring)
+    vals = colour[ys, xs].astype(np.float32)
+    labels = _two_means(vals)
+    if labels is None:
+        return None
+    py, px = _perimeter((h, w))
+    index = np.full((h, w), -1, np.int64)
+    index[ys, xs] = np.arange(ys.size)
+    along = _majority(labels[index[py, px]], max(1, round(TWO_RUN * py.size)))
+    changes = int(np.count_nonzero(along != np.roll(along, 1)))
+    if changes > TWO_MAX_CHANGES:
+        return None
+    yy = (np.arange(h, dtype=np.float32) / h - 0.5)[:, None, None]
+    xx = (np.arange(w, dtype=np.float32) / w - 0.5)[None, :, None]
+    design = np.stack([np.ones(ys.size), ys / h - 0.5, xs / w - 0.5], axis=1)
+    planes, fits = [], []
+    for side in (0, 1):
+        on = labels == side
+        coef, limit, spread = _fit(design[on], vals[on].astype(np.float64))
+        c = coef.astype(np.float32)
+        planes.append(c[0] + c[1] * yy + c[2] * xx)
+        fitted = np.zeros((h, w), bool)
+        inl = _distance(vals[on] - design[on] @ coef) < limit
+        fitted[ys[on][inl], xs[on][inl]] = True
+        fits.append((fitted, spread, coef))
+    # the two surfaces' colours, along the ring, far apart against their own spread
+    apart = quantile(_distance(design @ (fits[0][2] - fits[1][2])), 0.5)
+    if apart < max(2 * MIN_DISTANCE, TWO_APART * max(fits[0][1], fits[1][1])):
+        return None
+    # the ground holds more of the picture's corners (a garment cut off at one corner holds
+    # one; close up, the ground shows at least at its shoulders' or its hem's corners); as
+    # many: the ground is the surface a plane fits better (a garment has folds and shading)
+    corners = along[[0, w - 1, w + h - 2, 2 * w + h - 3]]
+    held = int(corners.sum())
+    side = int(held > 2) if held != 2 else int(fits[1][1] < fits[0][1])
+    dist, ground_level, peak = _difference(colour, planes[side], fits[side][0])
+    found = _found(dist, ground_level, peak)
+    if found is None or _straight_edged(filled(found[0])):
+        return None
+    return found, planes[side]
+
+
+def _majority(labels: np.ndarray, half: int) -> np.ndarray:
+    """Each of a circular sequence of 0/1 ``labels`` as most of the ``2 half + 1`` around it
+    hold (the flicker where two surfaces meet, or of their grain, evened out)."""
+    sums = np.convolve(
+        np.concatenate([labels[-half:], labels, labels[:half]]), np.ones(2 * half + 1)
+    )
+    return (sums[2 * half : 2 * half + labels.size] > half).astype(np.int64)
+
+
+def _two_means(vals: np.ndarray) -> np.ndarray | None:
+    """The ring's pixels (n, k) told into two colours (0 or 1 each), each at least
+    ``TWO_SHARE`` of the ring, and at most ``TWO_GAP`` of it between them; else None."""
+    centre = vals.mean(axis=0)
+    axis = np.linalg.svd(vals - centre, full_matrices=False)[2][0]
+    proj = (vals - centre) @ axis
+    labels = proj > 0
+    for _ in range(8):
+        if labels.all() or not labels.any():
+            return None
+        a, b = vals[~labels].mean(axis=0), vals[labels].mean(axis=0)
+        new = ((vals - b) ** 2).sum(axis=1) < ((vals - a) ** 2).sum(axis=1)
+        if (new == labels).all():
+            break
+        labels = new
+    share = labels.mean()
+    if min(share, 1 - share) < TWO_SHARE:
+        return None
+    # two surfaces meet in a few sharp edges; light falling off (a glow, a vignette, a soft
+    # shadow) passes through every colour between them
+    a, b = vals[~labels].mean(axis=0), vals[labels].mean(axis=0)
+    along = (vals - a) @ (b - a) / max(float((b - a) @ (b - a)), 1e-6)
+    if np.mean(np.abs(along - 0.5) < TWO_BETWEEN) > TWO_GAP:
+        return None
+    return labels.astype(np.int64)
+
+
+def _straight_edged(mask: np.ndarray) -> bool:
+    """Whether the part of ``mask``'s outline inside the picture is one straight line (a
+    half-plane: a second surface, not an item)."""
+    h, w = mask.shape
+    inner = mask[1:-1, 1:-1]
+    edge = inner & ~(mask[:-2, 1:-1] & mask[2:, 1:-1] & mask[1:-1, :-2] & mask[1:-1, 2:])
+    ys, xs = np.nonzero(edge)
+    if ys.size < 10:
+        return True
+    pts = np.stack([ys, xs], axis=1).astype(np.float64)
+    pts -= pts.mean(axis=0)
+    sv = np.linalg.svd(pts, full_matrices=False)[1]
+    return bool(sv[1] / np.sqrt(ys.size) < STRAIGHT_SHARE * min(h, w))
 
 
 def _without_hook(mask: np.ndarray) -> np.ndarray:

@@ -486,6 +486,53 @@ def test_a_close_up_garment_cut_off_by_two_edges_is_read_whole(to_bytes: ToBytes
     assert lit.mean() > 0.6  # the whole garment, longer side filling the frame, not a square print
 
 
+def _close_up(
+    ground: tuple[int, int, int], item: tuple[int, int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """A shirt photographed close up (its mask, and the 160x160 photo): its sleeves and hem
+    cut off by the left, right and bottom edges, the ground at the top and in the corners, in
+    light falling across the table."""
+    rng = np.random.default_rng(24)
+    m = shirt_mask(240)[40:200, 40:200]
+    light = np.linspace(1.0, 0.85, 160)[None, :, None]
+    pic = (np.array(ground) * (1 - m[..., None]) + np.array(item) * m[..., None]) * light
+    return m, np.clip(pic + rng.normal(0, 3, pic.shape), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize(
+    ("ground", "item"),
+    [((220, 218, 210), (40, 60, 150)), ((60, 55, 50), (200, 190, 170))],
+    ids=["navy-on-light", "cream-on-dark"],
+)
+def test_a_close_up_garment_covering_most_of_the_border_is_read(
+    ground: tuple[int, int, int], item: tuple[int, int, int], to_bytes: ToBytes
+) -> None:
+    """The shirt holds most of the border ring, so no plane fits it and the shirt's colour is
+    the border's own: nothing stood out and the shirt was refused as "no item found". The ring
+    is two clearly distinct surfaces; the one that differs from the other and covers the
+    picture's middle is the shirt."""
+    m, pic = _close_up(ground, item)
+    out = decode_image(to_bytes(pic), max_pixels=LIMIT, fit="item")
+    whole = preprocess_pil(Image.fromarray((255 - 200 * m).astype(np.uint8)), fit="item")
+    assert _silhouette_iou(out, whole) > 0.85
+
+
+@pytest.mark.parametrize(("angle", "offset"), [(0.3, -30), (0.6, 15), (1.2, -30)])
+def test_a_page_of_two_surfaces_with_nothing_on_it_is_still_refused(
+    angle: float, offset: int, to_bytes: ToBytes
+) -> None:
+    """Half door and half wall, or a shadow's edge across a page, at a slant, with nothing in
+    front: no plane fits the border and it is two distinct surfaces, as a close-up garment's
+    is, but the part either leaves is bounded by one straight line, which no garment is."""
+    rng = np.random.default_rng(25)
+    ys, xs = np.mgrid[0:160, 0:160]
+    door = ((xs - 80) * np.cos(angle) + (ys - 80) * np.sin(angle) > offset).astype(float)[..., None]
+    pic = np.array([215, 212, 205]) * (1 - door) + np.array([120, 80, 45]) * door
+    pic = np.clip(pic + rng.normal(0, 3, pic.shape), 0, 255).astype(np.uint8)
+    with pytest.raises(NoInkFound):
+        decode_image(to_bytes(pic), max_pixels=LIMIT, fit="item")
+
+
 @pytest.mark.parametrize("corner", ["bottom left", "top right"])
 def test_a_garment_cut_off_at_a_corner_is_read_whole_not_as_its_print(
     corner: str, to_bytes: ToBytes
