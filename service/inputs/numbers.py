@@ -171,7 +171,7 @@ def readings_pil(
     unless there are two or more, of strokes (:data:`CLOSE_STROKE`)."""
     side = number_side(img.size)
     found = ink_map(img, "digit", lossy=lossy, work_side=side, colour_only=colour_only, small=small)
-    ink = found.ink if found.small else without_form_lines(found.ink)
+    ink = found.ink if found.small else without_form_lines(found.ink, found.rules)
     mask = clean_mask(ink)
     # small ink is never split: dust above dust in one column would pass for a digit
     lines = [] if found.small else [(line, *_split_columns(line)) for line in _lines(mask)]

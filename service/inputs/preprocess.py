@@ -162,6 +162,9 @@ class InkMap(NamedTuple):
     sx: float
     sy: float
     small: bool = False
+    # the printed rules taken out of a photo's ink (bool (h, w); None: none were): a form's box
+    # row or comb may span the page, and its upright sides are known by the rules they end on
+    rules: np.ndarray | None = None
 
 
 class _SmallWriting(Exception):
@@ -237,14 +240,20 @@ def _coarse_jpeg(img: Image.Image) -> bool:
     return 0 in tables and float(np.mean(tables[0])) > COARSE_JPEG_STEP
 
 
-def _photo_ink(grey: np.ndarray, shadow: bool = True, small: bool = False) -> np.ndarray | None:
+def _photo_ink(
+    grey: np.ndarray,
+    shadow: bool = True,
+    small: bool = False,
+    rules: list[np.ndarray] | None = None,
+) -> np.ndarray | None:
     """A photographed digit's strokes, light on black in [0, 1], measured against the local
     paper (:mod:`service.inputs.paper`) and kept only where a piece of writing is
     (:mod:`service.inputs.components`); None when nothing on the page is writing. A sharp
     shadow's edge across the page is divided out first (:mod:`service.inputs.shadow`), unless
     ``shadow`` is false (a sheet cut out of its desk, :func:`sheet_on_desk`, whose edges are no
     shadow's). ``small``: when what would be writing is all smaller than the dust rule keeps,
-    but some of it is 3 pixels or more, that ink is raised in :class:`_SmallWriting`."""
+    but some of it is 3 pixels or more, that ink is raised in :class:`_SmallWriting`. ``rules``
+    (when given) gets the pixels of the printed rules taken out, if any."""
     h, w = grey.shape
     shade = shadow_light(grey) if shadow else None
     if shade is not None:  # a sharp shadow's edge across the page: the page without it
@@ -294,7 +303,10 @@ def _photo_ink(grey: np.ndarray, shadow: bool = True, small: bool = False) -> np
     mask = c > t
     if mask.mean() > MAX_INK_SHARE:
         return None
+    ruled = mask
     mask = without_rules(mask)
+    if rules is not None and mask is not ruled:
+        rules.append(ruled & ~mask)
     comp = components(mask)
     # an icon has no room for anything beside the writing: what meets its border is the digit
     aside = None
@@ -412,7 +424,13 @@ def _edge_share(c: np.ndarray, t: float) -> float:
     return float(np.mean(edge > t))
 
 
-def _normalise(grey: np.ndarray, fit: Fit, lossy: bool, small: bool = False) -> np.ndarray | None:
+def _normalise(
+    grey: np.ndarray,
+    fit: Fit,
+    lossy: bool,
+    small: bool = False,
+    rules: list[np.ndarray] | None = None,
+) -> np.ndarray | None:
     """Light on black in [0, 1], or None when nothing stands out from the background.
 
     A photographed digit is measured against the local paper (:func:`_photo_ink`); otherwise
@@ -429,17 +447,18 @@ def _normalise(grey: np.ndarray, fit: Fit, lossy: bool, small: bool = False) -> 
     item.
 
     ``small``: a photo's writing smaller than the dust rule keeps raises :class:`_SmallWriting`
-    (:func:`_photo_ink`).
+    (:func:`_photo_ink`); ``rules`` gets a photo's printed rules taken out (:func:`_photo_ink`).
     """
     if fit == "digit" and not _flat_background(grey, fit):
         page = sheet_on_desk(grey)
         if page is None:
-            return _photo_ink(grey, small=small)
+            return _photo_ink(grey, small=small, rules=rules)
         sheet = grey[page.box].copy()  # the surface around it painted with the sheet's light
         paper = paper_without_ink(sheet, page.off, cell_side(sheet.shape))
         sheet[page.off] = paper[page.off]
+        on_sheet: list[np.ndarray] = []
         try:
-            on_page = _photo_ink(sheet, shadow=False, small=small)
+            on_page = _photo_ink(sheet, shadow=False, small=small, rules=on_sheet)
         except _SmallWriting as found:
             framed = np.zeros_like(grey)
             framed[page.box] = found.ink
@@ -448,6 +467,10 @@ def _normalise(grey: np.ndarray, fit: Fit, lossy: bool, small: bool = False) -> 
             return None
         framed = np.zeros_like(grey)
         framed[page.box] = on_page
+        if rules is not None and on_sheet:
+            ruled = np.zeros(grey.shape, bool)
+            ruled[page.box] = on_sheet[0]
+            rules.append(ruled)
         return framed
     light = quantile(_reference(grey, fit), 0.5) > 127
     ink = _even_ground_ink(grey, fit, lossy, negate=light)
@@ -634,22 +657,25 @@ def ink_map(
         scale = work_side / max(h, w)
         grey = _resize(grey, max(1, round(w * scale)), max(1, round(h * scale)))
     tiny = None
+    rules: list[np.ndarray] = []
     # strong compression flattens a fine-grained ground (wood, cloth) into even blocks, so
     # even corners do not tell such a file from a drawing; read as one, its grain becomes ink
     if fit == "item" and (coarse or not _flat_background(grey, fit)):
         ink = item_ink(_colour(img, grey), grey)
     else:
         try:
-            ink = None if colour_only else _normalise(grey, fit, lossy, small=small)
+            ink = None if colour_only else _normalise(grey, fit, lossy, small=small, rules=rules)
         except _SmallWriting as found:
             ink, tiny = None, found.ink
         if ink is None and fit == "digit":
+            rules.clear()  # the grey's, not the colour channels'
             ink = _coloured_ink(img, grey, lossy)
     if ink is None and tiny is not None:
         return InkMap(tiny, width / tiny.shape[1], height / tiny.shape[0], small=True)
     if ink is None:
         raise NoInkFound(nothing_found(fit))
-    return InkMap(ink, width / ink.shape[1], height / ink.shape[0])
+    ruled = rules[0] if rules and rules[0].shape == ink.shape else None
+    return InkMap(ink, width / ink.shape[1], height / ink.shape[0], rules=ruled)
 
 
 def _coloured_ink(img: Image.Image, grey: np.ndarray, lossy: bool) -> np.ndarray | None:

@@ -80,3 +80,43 @@ def test_a_rule_along_the_pictures_top_edge_is_taken_out_within_the_picture() ->
     out = without_form_lines(ink)
     assert out.shape == ink.shape
     assert out[20:55, 20:50].sum() == ink[20:55, 20:50].sum()  # the rings stay
+
+
+def test_a_row_of_boxes_across_a_photo_is_not_read_as_ones() -> None:
+    """A row of boxes as wide as a photographed page: its level lines reach both edges and the
+    ink map takes them out as the page's rules, leaving the boxes' sides standing alone; they
+    are known as printed by the rules they end on (they were read as "1"s)."""
+    width = 6 + 5 * 70
+    img = Image.new("L", (width, 160), 235)
+    draw = ImageDraw.Draw(img)
+    for y in (40, 120):
+        draw.line([(0, y), (width, y)], fill=60, width=2)
+    for x in range(3, width, 70):
+        draw.line([(x, 40), (x, 120)], fill=60, width=2)
+        if x + 70 < width:
+            draw.ellipse((x + 18, 55, x + 46, 105), outline=20, width=6)
+    grain = np.random.default_rng(0).normal(0, 6, (160, width))  # a photo, not a drawing
+    photo = Image.fromarray((np.asarray(img, np.float64) + grain).clip(0, 255).astype(np.uint8))
+    digits = digits_pil(photo)
+    assert len(digits) == 5
+    assert all(45 <= d.box[3] <= 56 for d in digits)
+
+
+def test_a_boxs_lines_under_bold_strokes_are_found() -> None:
+    """Digits filling their boxes lie along the box's top and bottom over most of their length,
+    thickening most of the line's columns: the line is as thick as its bare columns, and a
+    stroke ending on it (a column's middle moved) does not make it a wavering one."""
+    ink = np.zeros((120, 330), np.float32)
+    ink[20:22, 10:321] = ink[100:102, 10:321] = 1.0  # the boxes' top and bottom
+    for x in (10, 110, 210, 319):
+        ink[20:102, x : x + 2] = 1.0  # their sides
+    for x0 in (30, 130, 230):  # a bold stroke along the top and the bottom of each box
+        ink[22:28, x0 - 5 : x0 + 55] = 1.0
+        ink[94:100, x0 - 5 : x0 + 55] = 1.0
+        ink[34:88, x0 + 20 : x0 + 26] = 1.0  # and a stem between them
+    ink[14:20, 50:52] = ink[14:20, 150:152] = 1.0  # stroke ends poking above the top
+    out = without_form_lines(ink)
+    for x in (10, 110, 210, 319):
+        assert not out[40:80, x : x + 2].any()  # the sides are gone
+    assert out[40:80, 50:56].all() and out[40:80, 250:256].all()  # the stems stay
+    assert out[24:27, 30:80].all()  # and so do the strokes along the lines
