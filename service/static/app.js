@@ -152,16 +152,21 @@
     $("status").dataset.reach = "no";
   }
 
+  // The models, at load and again when the API key changes (read with the key): the model and
+  // version chosen stay when they are still listed (the version still available), else ?model=
+  // in the URL, else mnist, with its default version.
   async function loadModels() {
     const body = await api("/models");
+    const chosen = state.model ? { name: state.model.name, version: state.version } : null;
     state.models = body.models || [];
     const select = $("model");
     select.replaceChildren(...state.models.map((m) => el("option", { value: m.name, text: m.name })));
     const wanted = new URLSearchParams(location.search).get("model");
     const known = (name) => state.models.some((m) => m.name === name);
-    if (wanted && known(wanted)) select.value = wanted;
+    if (chosen && known(chosen.name)) select.value = chosen.name;
+    else if (wanted && known(wanted)) select.value = wanted;
     else if (known("mnist")) select.value = "mnist";
-    await selectModel(select.value);
+    await selectModel(select.value, chosen && chosen.name === select.value ? chosen.version : "");
   }
 
   function versionTags(model, v) {
@@ -173,7 +178,8 @@
     return tags.filter(Boolean).join(", ");
   }
 
-  async function selectModel(name) {
+  // version: the one to keep chosen (the models read again) while it is listed and available.
+  async function selectModel(name, version = "") {
     state.model = state.models.find((m) => m.name === name) || null;
     if (!state.model) return;
     const versions = $("version");
@@ -186,7 +192,8 @@
       options.push(option);
     }
     versions.replaceChildren(...options);
-    state.version = "";
+    versions.value = options.some((o) => o.value === version && !o.disabled) ? version : "";
+    state.version = versions.value;
     await selectVersion();
   }
 

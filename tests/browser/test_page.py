@@ -364,6 +364,99 @@ def test_choosing_another_version_answers_the_same_input_again(
     assert page.locator("#pima-outcome").count() == 1
 
 
+def _explicit_version(pg: Any) -> str:
+    """An available version other than the default one, chosen in the picker."""
+    version: str | None = pg.evaluate(
+        """() => {
+            const options = [...document.querySelectorAll('#version option')];
+            const def = (options[0].textContent.match(/v(\\d+)/) || [])[1];
+            return options.filter(o => o.value !== '' && !o.disabled && o.value !== def)
+                .map(o => o.value)[0] ?? null;
+        }"""
+    )
+    if version is None:
+        pytest.skip("no version to choose besides the default one")
+    return version
+
+
+META_READ = re.compile(r"/models/[^/?]+/versions/[^/?]+$")
+LISTING = re.compile(r"/models$")
+
+
+def _key_given(pg: Any, key: str) -> str:
+    """An API key typed and Tab (change): the models are read again with it. Returns the
+    metadata then read, once the page holds it and is idle."""
+    if not pg.evaluate("document.querySelector('.key').open"):
+        pg.click(".key summary")
+    pg.fill("#api-key", key)
+    with pg.expect_response(lambda r: META_READ.search(r.url)) as read:
+        pg.keyboard.press("Tab")
+    pg.wait_for_selector("body[data-meta]")
+    pg.wait_for_function("() => document.body.dataset.busy !== 'yes'")
+    url: str = read.value.url
+    return url
+
+
+@pytest.mark.parametrize(
+    ("query", "model"), [("", "fashion_mnist"), ("?model=fashion_mnist", "pima")]
+)
+def test_an_api_key_given_keeps_the_model_and_version_chosen(
+    page: Any, page_server: Server, query: str, model: str
+) -> None:
+    """The models read again with the key: the model and version chosen stay (neither mnist nor
+    the URL's ?model= takes their place)."""
+    if query:
+        page.goto(f"{page_server.url}/{query}")
+        page.wait_for_selector("body[data-loaded=yes]")
+    _select_model(page, model)
+    version = _explicit_version(page)
+    with page.expect_response(lambda r: META_READ.search(r.url)):
+        page.select_option("#version", version)
+    page.wait_for_selector(f"body[data-meta={model}]")
+    url = _key_given(page, "secret")
+    assert url.endswith(f"/models/{model}/versions/{version}"), url
+    assert page.get_attribute("body", "data-meta") == model
+    assert page.input_value("#model") == model
+    assert page.input_value("#version") == version
+    panel = "#pima-panel" if model == "pima" else "#image-panel"
+    assert page.locator(panel).is_visible()
+
+
+def test_an_api_key_given_drops_a_choice_no_longer_listed(page: Any) -> None:
+    """Read again with the key, the list no longer holds the version chosen: the model stays on
+    its default version; once it no longer holds the model either, the page is back on mnist."""
+    _select_model(page, "fashion_mnist")
+    version = _explicit_version(page)
+    page.select_option("#version", version)
+    page.wait_for_function("() => document.body.dataset.busy !== 'yes'")
+    gone: dict[str, str] = {}
+
+    def listing(route: Any) -> None:
+        response = route.fetch()
+        body = response.json()
+        models = [m for m in body["models"] if m["name"] != gone.get("model")]
+        for m in models:
+            if m["name"] == "fashion_mnist":
+                m["versions"] = [v for v in m["versions"] if str(v["version"]) != version]
+        route.fulfill(response=response, json={**body, "models": models})
+
+    page.route(LISTING, listing)
+    try:
+        url = _key_given(page, "secret")
+        assert "/models/fashion_mnist/versions/" in url and not url.endswith(f"/{version}")
+        assert page.input_value("#model") == "fashion_mnist"
+        assert page.input_value("#version") == ""
+        assert page.get_attribute("body", "data-meta") == "fashion_mnist"
+        gone["model"] = "fashion_mnist"
+        url = _key_given(page, "another")
+        assert "/models/mnist/versions/" in url, url
+        assert page.input_value("#model") == "mnist"
+        assert page.input_value("#version") == ""
+        assert page.get_attribute("body", "data-meta") == "mnist"
+    finally:
+        page.unroute(LISTING)
+
+
 def test_digit_view_overlays_the_attribution_map(
     page: Any, page_models_dir: Path, tmp_path: Path, screenshots: Path
 ) -> None:
