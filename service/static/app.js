@@ -122,10 +122,14 @@
     return state.version ? `/models/${name}/versions/${enc(state.version)}/${verb}` : `/models/${name}/${verb}`;
   }
 
+  // The error is an alert: a screen reader says it whenever its text changes. The same message
+  // again (a stroke's request failing as the one before did while the server is down) leaves the
+  // text as it is, so it stays on screen and is not said again at every stroke; another is said.
   function showError(message) {
     const box = $("error");
-    box.textContent = message || "";
-    box.hidden = !message;
+    const text = message || "";
+    if (box.textContent !== text) box.textContent = text;
+    box.hidden = !text;
   }
 
   // ---------------------------------------------------------------- models and versions
@@ -214,7 +218,9 @@
   async function readMeta(retry) {
     state.version = $("version").value;
     dropAnswersInFlight();
-    showError("");
+    // A read again for a prediction keeps the error of the read before on screen until it is
+    // answered: cleared and set again, the same error was announced at every stroke.
+    if (!retry) showError("");
     state.meta = null;
     delete document.body.dataset.meta; // the model whose metadata the page holds (tests wait on it)
     const ask = ++state.metaAsk;
@@ -251,6 +257,7 @@
       return;
     }
     if (ask !== state.metaAsk) return;
+    showError("");
     state.meta = meta;
     document.body.dataset.meta = state.model.name;
     $("model-desc").textContent = state.meta.description || "";

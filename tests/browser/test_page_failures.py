@@ -470,6 +470,71 @@ def test_a_stroke_s_metadata_read_while_the_server_is_down_is_not_announced(page
         page.unroute(METADATA)
 
 
+# Each text the error (role=alert) is given from now on: one entry per change of its text
+WATCH_ERROR = """() => {
+    window.alerts = [];
+    const box = document.getElementById('error');
+    new MutationObserver((records) => {
+        for (const r of records) window.alerts.push(box.textContent);
+    }).observe(box, {childList: true, characterData: true, subtree: true});
+}"""
+
+
+def _stroke(pg: Any) -> None:
+    draw_line(pg, (140, 50), (140, 230), steps=8)
+    pg.wait_for_function("() => document.body.dataset.busy === 'no'", timeout=5000)
+
+
+def test_the_same_error_is_not_announced_again_at_each_stroke(page: Any) -> None:
+    """The error is an alert. With the server down each stroke reads the metadata again and
+    fails as the read before did: the error stays on screen as it is, and is not cleared and
+    set again (said again) at every stroke; another error is said."""
+    versions = _versions(page)
+    reads: list[str] = []
+    page.on("request", lambda r: reads.append(r.url) if METADATA.search(r.url) else None)
+    page.route(METADATA, lambda route: route.abort("connectionrefused"))
+    try:
+        page.select_option("#version", versions[0])
+        page.wait_for_selector("#error:not([hidden])")
+        error = page.locator("#error").inner_text()
+        page.evaluate(WATCH_ERROR)
+        for _ in range(2):
+            before = len(reads)
+            _stroke(page)
+            assert len(reads) > before  # the stroke did read the metadata again
+            assert page.locator("#error").is_visible()
+        assert page.evaluate("window.alerts") == []
+        assert page.locator("#error").inner_text() == error
+
+        page.unroute(METADATA)
+        busy = '{"error": "model mnist is busy"}'  # the service's own 503: another error
+        page.route(
+            METADATA,
+            lambda route: route.fulfill(status=503, content_type="application/json", body=busy),
+        )
+        _stroke(page)
+        alerts = page.evaluate("window.alerts")
+        assert len(alerts) == 1 and "model mnist is busy" in alerts[0], alerts
+    finally:
+        page.unroute(METADATA)
+
+
+def test_the_same_prediction_error_is_not_announced_again_at_each_stroke(page: Any) -> None:
+    """The metadata is in, the predictions cannot reach the server: the error is said once, at
+    the first failure, not again at each prediction of each stroke that fails as it did."""
+    page.evaluate(WATCH_ERROR)
+    page.route(PREDICTIONS, lambda route: route.abort("connectionrefused"))
+    try:
+        for _ in range(2):
+            _stroke(page)
+            assert page.locator("#error").is_visible()
+        alerts = page.evaluate("window.alerts")
+        assert len(alerts) == 1 and "Cannot reach the server" in alerts[0], alerts
+        assert page.locator("#error").inner_text() == alerts[0]
+    finally:
+        page.unroute(PREDICTIONS)
+
+
 def test_a_metadata_read_that_never_answers_gives_the_panel_back(page: Any) -> None:
     """A stalled proxy or a stuck server: the read gives up after the page's wait (the clock is
     moved past it), the panel is back in use with the error, and the next stroke reads again."""
