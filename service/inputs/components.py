@@ -119,10 +119,15 @@ class Components:
     def mask(self, keep: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         """The pixels of the pieces where ``keep`` is true."""
         sel = keep[self.label]
-        edges = np.zeros((shape[0], shape[1] + 1), np.int32)
-        np.add.at(edges, (self.rows[sel], self.starts[sel]), 1)
-        np.add.at(edges, (self.rows[sel], self.ends[sel]), -1)
-        return np.cumsum(edges, axis=1)[:, :-1] > 0
+        return _painted(self.rows[sel], self.starts[sel], self.ends[sel], shape)
+
+    def piece(self, i: int) -> np.ndarray:
+        """Piece ``i``'s pixels in its box (rows ``y0[i]`` to ``y1[i]``, columns ``x0[i]`` to
+        ``x1[i]``)."""
+        sel = self.label == i
+        y0, x0 = self.y0[i], self.x0[i]
+        box = (int(self.y1[i] - y0 + 1), int(self.x1[i] - x0 + 1))
+        return _painted(self.rows[sel] - y0, self.starts[sel] - x0, self.ends[sel] - x0, box)
 
     def sums(self, values: np.ndarray) -> np.ndarray:
         """Per piece, the sum of ``values`` (an array of the mask's shape) over its pixels."""
@@ -130,6 +135,16 @@ class Components:
         np.cumsum(values, axis=1, out=cumulative[:, 1:])
         runs = cumulative[self.rows, self.ends] - cumulative[self.rows, self.starts]
         return np.bincount(self.label, weights=runs, minlength=self.n)
+
+
+def _painted(
+    rows: np.ndarray, starts: np.ndarray, ends: np.ndarray, shape: tuple[int, int]
+) -> np.ndarray:
+    """A mask of ``shape`` holding the runs ``[starts, ends)`` on ``rows``."""
+    edges = np.zeros((shape[0], shape[1] + 1), np.int32)
+    np.add.at(edges, (rows, starts), 1)
+    np.add.at(edges, (rows, ends), -1)
+    return np.cumsum(edges, axis=1)[:, :-1] > 0
 
 
 def _roots(parent: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:

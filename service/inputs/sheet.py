@@ -152,14 +152,8 @@ def _wedges(grey: np.ndarray, paper: float) -> Page | None:
     off = np.zeros((h, w), bool)
     for i in np.flatnonzero(wedge):  # each in its box
         box = (slice(pieces.y0[i], pieces.y1[i] + 1), slice(pieces.x0[i], pieces.x1[i] + 1))
-        runs = pieces.label == i
-        rows, starts = pieces.rows[runs] - pieces.y0[i], pieces.starts[runs] - pieces.x0[i]
-        edges = np.zeros((bh[i], bw[i] + 1), np.int32)
-        edges[rows, starts] = 1  # a piece's runs in a row are apart: no start is another's end
-        edges[rows, pieces.ends[runs] - pieces.x0[i]] = -1
-        piece = np.cumsum(edges, axis=1)[:, :-1] > 0
         across = bool(upright[i] and bh[i] >= WEDGE_RUN * bw[i])
-        table = _table_part(piece, across, WEDGE_WRITING * min(h, w))
+        table = _table_part(pieces.piece(int(i)), across, WEDGE_WRITING * min(h, w))
         if table is None:
             return None
         off[box] |= table
