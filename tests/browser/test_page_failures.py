@@ -53,6 +53,17 @@ def _held(pg: Any, held: list[Any], count: int = 1) -> None:
     raise AssertionError(f"{count - len(held)} of the requests never left the page")
 
 
+def _versions(pg: Any) -> list[str]:
+    """The versions the picker offers by number (available ones); the test is skipped without."""
+    versions: list[str] = pg.evaluate(
+        """() => [...document.querySelectorAll('#version option')]
+            .filter(o => o.value !== '' && !o.disabled).map(o => o.value)"""
+    )
+    if not versions:
+        pytest.skip("no explicit version to choose")
+    return versions
+
+
 def test_a_failed_upload_does_not_leave_the_last_answer_beside_it(
     page: Any, golden_digit: Path, tmp_path: Path
 ) -> None:
@@ -88,12 +99,7 @@ def test_an_answer_that_arrives_after_clear_is_not_shown(page: Any, golden_digit
 def test_an_answer_from_the_version_before_is_not_shown(page: Any, golden_digit: Path) -> None:
     """Another version chosen while the answer of the one before is on its way: that answer,
     arriving first, is not shown under the version now chosen."""
-    versions = page.evaluate(
-        """() => [...document.querySelectorAll('#version option')]
-            .filter(o => o.value !== '' && !o.disabled).map(o => o.value)"""
-    )
-    if not versions:
-        pytest.skip("no explicit version to choose")
+    versions = _versions(page)
     _answered(page, golden_digit)
     with _holding(page) as held:
         page.select_option("#version", versions[0])
@@ -245,12 +251,7 @@ def _ink(pg: Any) -> int:
 def test_a_version_chosen_while_the_server_is_down_keeps_the_drawing(page: Any) -> None:
     """Its metadata cannot be read: the panel and the drawing stay, the error says so, and the
     next stroke reads the metadata again and is answered by the version chosen."""
-    versions = page.evaluate(
-        """() => [...document.querySelectorAll('#version option')]
-            .filter(o => o.value !== '' && !o.disabled).map(o => o.value)"""
-    )
-    if not versions:
-        pytest.skip("no explicit version to choose")
+    versions = _versions(page)
     before = _updates(page, "#verdict")
     draw_line(page, (140, 50), (140, 230), steps=8)
     _wait_updates(page, "#verdict", before)
@@ -278,12 +279,7 @@ def test_a_version_chosen_while_the_server_is_down_keeps_the_drawing(page: Any) 
 
 def test_pima_values_stay_when_its_metadata_cannot_be_read(page: Any) -> None:
     choose_model(page, "pima")
-    versions = page.evaluate(
-        """() => [...document.querySelectorAll('#version option')]
-            .filter(o => o.value !== '' && !o.disabled).map(o => o.value)"""
-    )
-    if not versions:
-        pytest.skip("no explicit version to choose")
+    versions = _versions(page)
     before = _updates(page, "#pima-result")
     page.click("#pima-example")
     _wait_updates(page, "#pima-result", before)
@@ -311,12 +307,7 @@ def test_a_pima_field_keeps_the_focus_when_its_metadata_is_read_again(page: Any)
     """Typing after a metadata failure reads the metadata again and builds the form again: the
     field typed in keeps the focus, so the next keys are not lost."""
     choose_model(page, "pima")
-    versions = page.evaluate(
-        """() => [...document.querySelectorAll('#version option')]
-            .filter(o => o.value !== '' && !o.disabled).map(o => o.value)"""
-    )
-    if not versions:
-        pytest.skip("no explicit version to choose")
+    versions = _versions(page)
     page.fill("#f-glucose", "14")
     page.route(METADATA, lambda route: route.abort("connectionrefused"))
     try:
@@ -337,12 +328,7 @@ def test_a_stroke_while_the_metadata_cannot_be_read_does_not_leave_the_page_busy
     page: Any,
 ) -> None:
     """The stroke reads the metadata again; when that fails too, nothing is on its way."""
-    versions = page.evaluate(
-        """() => [...document.querySelectorAll('#version option')]
-            .filter(o => o.value !== '' && !o.disabled).map(o => o.value)"""
-    )
-    if not versions:
-        pytest.skip("no explicit version to choose")
+    versions = _versions(page)
     page.route(METADATA, lambda route: route.abort("connectionrefused"))
     try:
         page.select_option("#version", versions[0])
@@ -432,26 +418,31 @@ def test_a_tab_out_of_the_api_key_keeps_the_focus_where_it_lands(page: Any) -> N
     assert page.evaluate("document.activeElement.id") == "pad"
 
 
-def _versions(pg: Any) -> list[str]:
-    versions: list[str] = pg.evaluate(
-        """() => [...document.querySelectorAll('#version option')]
-            .filter(o => o.value !== '' && !o.disabled).map(o => o.value)"""
-    )
-    if not versions:
-        pytest.skip("no explicit version to choose")
-    return versions
+def _stroke(pg: Any) -> None:
+    draw_line(pg, (140, 50), (140, 230), steps=8)
+    pg.wait_for_function("() => document.body.dataset.busy === 'no'", timeout=5000)
+
+
+@contextmanager
+def _chosen_with_the_server_down(pg: Any) -> Iterator[list[str]]:
+    """A version chosen while the metadata cannot be read (the error shown); yields the
+    metadata reads made, growing as the page reads again."""
+    versions = _versions(pg)
+    reads: list[str] = []
+    pg.on("request", lambda r: reads.append(r.url) if METADATA.search(r.url) else None)
+    pg.route(METADATA, lambda route: route.abort("connectionrefused"))
+    try:
+        pg.select_option("#version", versions[0])
+        pg.wait_for_selector("#error:not([hidden])")
+        yield reads
+    finally:
+        pg.unroute(METADATA)
 
 
 def test_a_stroke_s_metadata_read_while_the_server_is_down_is_not_announced(page: Any) -> None:
     """The description is a live region: it says Loading for the version chosen, not again
     (and cleared again) for each stroke that reads the metadata again."""
-    versions = _versions(page)
-    reads: list[str] = []
-    page.on("request", lambda r: reads.append(r.url) if METADATA.search(r.url) else None)
-    page.route(METADATA, lambda route: route.abort("connectionrefused"))
-    try:
-        page.select_option("#version", versions[0])
-        page.wait_for_selector("#error:not([hidden])")
+    with _chosen_with_the_server_down(page) as reads:
         page.evaluate(
             """() => {
                 window.said = [];
@@ -461,13 +452,10 @@ def test_a_stroke_s_metadata_read_while_the_server_is_down_is_not_announced(page
             }"""
         )
         chosen = len(reads)
-        draw_line(page, (140, 50), (140, 230), steps=8)
-        page.wait_for_function("() => document.body.dataset.busy === 'no'", timeout=5000)
+        _stroke(page)
         assert len(reads) > chosen  # the stroke did read the metadata again
         assert page.evaluate("window.said") == []
         assert page.locator("#model-desc").inner_text() == ""
-    finally:
-        page.unroute(METADATA)
 
 
 # Each text the error (role=alert) is given from now on: one entry per change of its text
@@ -480,22 +468,11 @@ WATCH_ERROR = """() => {
 }"""
 
 
-def _stroke(pg: Any) -> None:
-    draw_line(pg, (140, 50), (140, 230), steps=8)
-    pg.wait_for_function("() => document.body.dataset.busy === 'no'", timeout=5000)
-
-
 def test_the_same_error_is_not_announced_again_at_each_stroke(page: Any) -> None:
     """The error is an alert. With the server down each stroke reads the metadata again and
     fails as the read before did: the error stays on screen as it is, and is not cleared and
     set again (said again) at every stroke; another error is said."""
-    versions = _versions(page)
-    reads: list[str] = []
-    page.on("request", lambda r: reads.append(r.url) if METADATA.search(r.url) else None)
-    page.route(METADATA, lambda route: route.abort("connectionrefused"))
-    try:
-        page.select_option("#version", versions[0])
-        page.wait_for_selector("#error:not([hidden])")
+    with _chosen_with_the_server_down(page) as reads:
         error = page.locator("#error").inner_text()
         page.evaluate(WATCH_ERROR)
         for _ in range(2):
@@ -515,8 +492,6 @@ def test_the_same_error_is_not_announced_again_at_each_stroke(page: Any) -> None
         _stroke(page)
         alerts = page.evaluate("window.alerts")
         assert len(alerts) == 1 and "model mnist is busy" in alerts[0], alerts
-    finally:
-        page.unroute(METADATA)
 
 
 def test_the_same_prediction_error_is_not_announced_again_at_each_stroke(page: Any) -> None:
