@@ -7,26 +7,24 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support, roc_auc_score
 
-ECE_BINS = 15
-DEFAULT_THRESHOLD = 0.5
+# One definition of each for the training report and the service's live quality window
+from service.serving.quality import (
+    ECE_BINS,
+    class_probabilities,
+    expected_calibration_error,
+    predicted_classes,
+)
+
+__all__ = [
+    "ECE_BINS",
+    "class_probabilities",
+    "classification_metrics",
+    "cross_entropy",
+    "expected_calibration_error",
+    "predicted_classes",
+]
+
 _EPS = 1e-7
-
-
-def class_probabilities(probs: np.ndarray) -> np.ndarray:
-    """[N, C] class probabilities; a single sigmoid column becomes [1 - p, p]."""
-    flat = np.asarray(probs, dtype=np.float64).reshape(len(probs), -1)
-    if flat.shape[1] == 1:
-        return np.concatenate([1.0 - flat, flat], axis=1)
-    return flat
-
-
-def predicted_classes(probs: np.ndarray, threshold: float | None = None) -> np.ndarray:
-    """argmax, or ``p >= threshold`` for a single sigmoid column (0.5 when None)."""
-    flat = np.asarray(probs, dtype=np.float64).reshape(len(probs), -1)
-    if flat.shape[1] == 1:
-        cut = DEFAULT_THRESHOLD if threshold is None else threshold
-        return (flat[:, 0] >= cut).astype(np.int64)
-    return np.argmax(flat, axis=1).astype(np.int64)
 
 
 def cross_entropy(y_true: np.ndarray, probs: np.ndarray) -> float:
@@ -34,23 +32,6 @@ def cross_entropy(y_true: np.ndarray, probs: np.ndarray) -> float:
     p = class_probabilities(probs)
     chosen = p[np.arange(len(p)), np.asarray(y_true, dtype=np.int64)]
     return float(-np.mean(np.log(np.clip(chosen, _EPS, 1.0))))
-
-
-def expected_calibration_error(
-    y_true: np.ndarray, probs: np.ndarray, bins: int = ECE_BINS
-) -> float:
-    """ECE of the top-class confidence over ``bins`` equal-width bins."""
-    p = class_probabilities(probs)
-    confidence = p.max(axis=1)
-    correct = (p.argmax(axis=1) == np.asarray(y_true)).astype(np.float64)
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    index = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
-    ece = 0.0
-    for b in range(bins):
-        mask = index == b
-        if mask.any():
-            ece += mask.mean() * abs(correct[mask].mean() - confidence[mask].mean())
-    return float(ece)
 
 
 def classification_metrics(

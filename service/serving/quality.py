@@ -3,10 +3,11 @@
 A prediction's request id is remembered with the probabilities the client got (``Pending``),
 bounded by rows and by age. A label posted for that id moves the rows into the version's
 ``QualityWindow``: the newest ``window`` labelled rows, from which accuracy, the confusion
-matrix, the Brier score, the ECE and (two classes) the ROC AUC are computed when read, with the
-same definitions as the training report (``training/metrics.py``): predicted class by argmax, or
-``p >= threshold`` for a single sigmoid output; ECE of the top-class confidence in 15 equal bins;
-Brier as the mean squared distance between the class probabilities and the one-hot label.
+matrix, the Brier score, the ECE and (two classes) the ROC AUC are computed when read. The
+predicted class (argmax, or ``p >= threshold`` for a single sigmoid output) and the ECE (top-class
+confidence in 15 equal bins) are defined here once; the training report imports them. The Brier
+score is the mean squared distance between the class probabilities and the one-hot label: for a
+sigmoid output twice the one-column form that the training report's calibration figures use.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 
 ECE_BINS = 15
+DEFAULT_THRESHOLD = 0.5  # a sigmoid output without a threshold of its own
 GONE_REASONS = ("expired", "already labelled", "its prediction had too many rows to keep")
 
 
@@ -134,17 +136,20 @@ def class_probabilities(probs: np.ndarray) -> np.ndarray:
     return flat
 
 
-def predicted_classes(probs: np.ndarray, threshold: float) -> np.ndarray:
+def predicted_classes(probs: np.ndarray, threshold: float | None = None) -> np.ndarray:
+    """argmax, or ``p >= threshold`` for a single sigmoid column (0.5 when None)."""
     flat = np.asarray(probs, dtype=np.float64).reshape(len(probs), -1)
     if flat.shape[1] == 1:
-        return (flat[:, 0] >= threshold).astype(np.int64)
+        cut = DEFAULT_THRESHOLD if threshold is None else threshold
+        return (flat[:, 0] >= cut).astype(np.int64)
     return np.argmax(flat, axis=1).astype(np.int64)
 
 
 def expected_calibration_error(y: np.ndarray, probs: np.ndarray, bins: int = ECE_BINS) -> float:
+    """ECE of the top-class confidence over ``bins`` equal-width bins."""
     p = class_probabilities(probs)
     confidence = p.max(axis=1)
-    correct = (p.argmax(axis=1) == y).astype(np.float64)
+    correct = (p.argmax(axis=1) == np.asarray(y).reshape(-1)).astype(np.float64)
     edges = np.linspace(0.0, 1.0, bins + 1)
     index = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
     ece = 0.0
