@@ -8,6 +8,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+# The service's own class: one feature is one concept, from the catalog to the served limits
+from service.inputs.records import FeatureSpec
 from training.drift_reference import write_record_reference
 from training.specs.base import DatasetSpec, Prepared, Provenance, Split, first
 
@@ -17,38 +19,26 @@ BACKGROUND_ROWS = 32
 BACKGROUND_SEED = 42
 
 
-@dataclass(frozen=True)
-class FeatureSpec:
-    """One input feature: ``min``/``max`` are hard validation limits, ``typical`` from the data."""
-
-    name: str
-    unit: str
-    description: str
-    min: float
-    max: float
-    missing_if_zero: bool = False
-
-    def as_dict(self, typical: tuple[float, float]) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "unit": self.unit,
-            "description": self.description,
-            "min": self.min,
-            "max": self.max,
-            "typical": [typical[0], typical[1]],
-            "missing_if_zero": self.missing_if_zero,
-        }
-
-
 def feature_entries(specs: tuple[FeatureSpec, ...], table: np.ndarray) -> list[dict[str, Any]]:
-    """Feature objects with ``typical`` ranges from ``table`` (zeros skipped where missing)."""
+    """Feature objects with ``typical`` ranges from ``table`` (zeros skipped where missing), as
+    the service reads them back (``service.inputs.records.features_from_metadata``): ``min`` and
+    ``max`` are the hard limits it enforces."""
     entries = []
     for column, spec in enumerate(specs):
         values = np.asarray(table, dtype=np.float64)[:, column]
         if spec.missing_if_zero:
             values = values[values != 0]
-        typical = (float(np.round(values.min(), 4)), float(np.round(values.max(), 4)))
-        entries.append(spec.as_dict(typical))
+        entries.append(
+            {
+                "name": spec.name,
+                "unit": spec.unit,
+                "description": spec.description,
+                "min": spec.min,
+                "max": spec.max,
+                "typical": [float(np.round(values.min(), 4)), float(np.round(values.max(), 4))],
+                "missing_if_zero": spec.missing_if_zero,
+            }
+        )
     return entries
 
 
