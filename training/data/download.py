@@ -35,7 +35,7 @@ def http_get(url: str, timeout: float = TIMEOUT_S) -> bytes:
             return data
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise SourceFailed(f"{type(exc).__name__}: {reason}") from exc
+        raise SourceFailed(f"{url}: {type(exc).__name__}: {reason}") from exc
 
 
 def image_urls(dataset: str) -> list[str]:
