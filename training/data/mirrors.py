@@ -23,9 +23,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
-import urllib.error
 import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import numpy as np
