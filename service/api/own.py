@@ -24,6 +24,7 @@ from service.api.common import (
 )
 from service.api.routing import RouteKind, dialect_router, route_kind
 from service.api.schemas import (
+    IMAGE_BODIES,
     IMAGE_RESPONSE_EXAMPLE,
     PIMA_EXAMPLE,
     PIMA_RESPONSE_EXAMPLE,
@@ -47,6 +48,7 @@ from service.api.uploads import (
 )
 from service.codecs.fastjson import TensorAt
 from service.codecs.jsonbody import parse_json
+from service.codecs.magic import ACCEPTED_NAMES
 from service.errors import BadRequest, InvalidInput, NotFound, UnsupportedMediaType
 from service.inputs.images import ACCEPTED_IMAGE_TYPES
 from service.inputs.numbers import best_readings
@@ -281,7 +283,7 @@ def _check_image_body(body: bytes) -> None:
     """An empty body is a malformed request (400), as an empty JSON body is; an empty file
     among several in a multipart body is that file's problem (422)."""
     if not body:
-        raise BadRequest("request body is empty: expected an image (PNG, JPEG or WebP)")
+        raise BadRequest(f"request body is empty: expected an image ({ACCEPTED_NAMES})")
 
 
 async def _predict(request: Request, name: str, version: str | None) -> Response:
@@ -331,13 +333,13 @@ async def _number_file(request: Request, settings: Settings, as_json: bool) -> t
         "one file (-F file=@number.png)"
     )
     if as_json:
-        raise InvalidInput(f"digits=many reads one picture of a number (PNG, JPEG or WebP), {how}")
+        raise InvalidInput(f"digits=many reads one picture of a number ({ACCEPTED_NAMES}), {how}")
     files = await form_files(request, settings)  # none: a 422 of its own
     if len(files) > 1:
         raise InvalidInput(f"digits=many reads one picture of a number, not {len(files)}: {how}")
     data, ctype, _ = files[0]
     if not data:
-        raise InvalidInput("the form's file is empty: expected an image (PNG, JPEG or WebP)")
+        raise InvalidInput(f"the form's file is empty: expected an image ({ACCEPTED_NAMES})")
     return data, ctype or "application/octet-stream"
 
 
@@ -489,9 +491,7 @@ _EXPLAIN_DOC = dict(
                     },
                     "example": {"instances": [PIMA_EXAMPLE]},
                 },
-                "image/png": {"schema": {"type": "string", "format": "binary"}},
-                "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
-                "image/webp": {"schema": {"type": "string", "format": "binary"}},
+                **IMAGE_BODIES,
             },
         },
         "parameters": _EXPLAIN_QUERY_PARAMETERS,

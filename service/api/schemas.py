@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.codecs.magic import ACCEPTED_NAMES, MEDIA_TYPES
+
 PIMA_EXAMPLE = {
     "pregnant": 6,
     "glucose": 148,
@@ -174,6 +176,11 @@ _INSTANCES_SCHEMA: dict[str, Any] = {
     ],
 }
 
+# A raw image body of each format the service decodes, for the OpenAPI request bodies
+IMAGE_BODIES = {
+    media: {"schema": {"type": "string", "format": "binary"}} for media in MEDIA_TYPES.values()
+}
+
 PREDICT_OPENAPI: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -221,9 +228,7 @@ PREDICT_OPENAPI: dict[str, Any] = {
                     },
                 },
             },
-            "image/png": {"schema": {"type": "string", "format": "binary"}},
-            "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
-            "image/webp": {"schema": {"type": "string", "format": "binary"}},
+            **IMAGE_BODIES,
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
@@ -231,7 +236,8 @@ PREDICT_OPENAPI: dict[str, Any] = {
                         "file": {
                             "type": "array",
                             "items": {"type": "string", "format": "binary"},
-                            "description": "One or more PNG/JPEG/WebP images (any field names).",
+                            "description": f"One or more {ACCEPTED_NAMES} images (any field "
+                            "names).",
                         }
                     },
                 }

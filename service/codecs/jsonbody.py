@@ -33,7 +33,7 @@ import numpy as np
 import orjson
 
 from service.codecs import fastjson
-from service.codecs.magic import ACCEPTED_FORMATS, image_format
+from service.codecs.magic import ACCEPTED_FORMATS, ACCEPTED_NAMES, MEDIA_TYPES, image_format
 from service.errors import BadRequest, DuplicateKey, InvalidInput
 
 __all__ = ["FAST_MIN_BYTES", "parse_json"]
@@ -320,12 +320,12 @@ def _refuse(body: bytes, exc: orjson.JSONDecodeError) -> NoReturn:
     if kind in ACCEPTED_FORMATS:
         raise BadRequest(
             f"the body is a {kind} image, not JSON: the own API's /predict takes "
-            f"images sent with Content-Type: image/{kind.lower()}"
+            f"images sent with Content-Type: {MEDIA_TYPES[kind]}"
         ) from None
     if kind is not None:
         raise BadRequest(
-            f"the body is a {kind} image, not JSON (the own API's /predict takes PNG, JPEG "
-            "or WebP images)"
+            f"the body is a {kind} image, not JSON (the own API's /predict takes "
+            f"{ACCEPTED_NAMES} images)"
         ) from None
     end = binary_after_json(body)
     if end is not None:

@@ -6,26 +6,55 @@ from __future__ import annotations
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JPEG_MAGIC = b"\xff\xd8\xff"
-ACCEPTED_FORMATS = ("PNG", "JPEG", "WEBP")  # what the service decodes
+# What the service decodes: each format, its media type and its name in messages
+_ACCEPTED = (
+    ("PNG", "image/png", "PNG"),
+    ("JPEG", "image/jpeg", "JPEG"),
+    ("WEBP", "image/webp", "WebP"),
+    ("AVIF", "image/avif", "AVIF"),
+)
+ACCEPTED_FORMATS = tuple(fmt for fmt, _, _ in _ACCEPTED)
+MEDIA_TYPES = {fmt: media for fmt, media, _ in _ACCEPTED}
+_names = [name for _, _, name in _ACCEPTED]
+ACCEPTED_NAMES = f"{', '.join(_names[:-1])} or {_names[-1]}"  # "PNG, JPEG, WebP or AVIF"
 _OTHER_MAGIC = {b"GIF87a": "GIF", b"GIF89a": "GIF", b"BM": "BMP", b"II*\x00": "TIFF",
                 b"MM\x00*": "TIFF", b"\x00\x00\x01\x00": "ICO", b"8BPS": "PSD",
                 b"\xff\x0a": "JPEG XL", b"\x00\x00\x00\x0cJXL \r\n\x87\n": "JPEG XL"}  # fmt: skip
-# ISO base media files (``ftyp`` box at byte 4) by their major brand: what phones save photos as
+# ISO base media files (``ftyp`` box at byte 4) by their brand: what phones save photos as, and
+# AVIF, what browsers save many web pictures as
 _BRANDS = dict.fromkeys((b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis"), "HEIC")
-_BRANDS |= {b"mif1": "HEIF", b"msf1": "HEIF", b"avif": "AVIF", b"avis": "AVIF"}
+_BRANDS |= {b"avif": "AVIF", b"avis": "AVIF"}
+_GENERIC_BRANDS = (b"mif1", b"msf1")  # HEIF's structure only: the compatible brands say which
 
 
 def image_format(data: bytes) -> str | None:
-    """'PNG', 'JPEG', 'WEBP', another known image format's name ('GIF', 'BMP', ...), or None."""
+    """'PNG', 'JPEG', 'WEBP', 'AVIF', another known image format's name ('GIF', 'HEIC', ...), or
+    None."""
     if data.startswith(PNG_MAGIC):
         return "PNG"
     if data.startswith(JPEG_MAGIC):
         return "JPEG"
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "WEBP"
-    if data[4:8] == b"ftyp" and data[8:12] in _BRANDS:
-        return _BRANDS[data[8:12]]
+    if data[4:8] == b"ftyp":
+        return _iso_brand(data)
     head = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n")
     if head.startswith(b"<svg") or (head.startswith(b"<?xml") and b"<svg" in head):
         return "SVG"
     return next((name for magic, name in _OTHER_MAGIC.items() if data.startswith(magic)), None)
+
+
+def _iso_brand(data: bytes) -> str | None:
+    """An ISO base media file's image format: by its major brand, else (a major brand of HEIF's
+    structure only, ``mif1``) by the first telling one among the compatible brands the ``ftyp``
+    box lists; a generic file none of them names is 'HEIF'."""
+    major = data[8:12]
+    if major in _BRANDS:
+        return _BRANDS[major]
+    if major not in _GENERIC_BRANDS:
+        return None
+    end = min(int.from_bytes(data[:4], "big"), len(data), 64)
+    for pos in range(16, end - 3, 4):
+        if (brand := data[pos : pos + 4]) in _BRANDS:
+            return _BRANDS[brand]
+    return "HEIF"

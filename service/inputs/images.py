@@ -1,10 +1,11 @@
-"""Decode uploaded PNG, JPEG and WebP files into MNIST-style 28x28 arrays.
+"""Decode uploaded PNG, JPEG, WebP and AVIF files into MNIST-style 28x28 arrays.
 
-Safety first, in this order: the media type, the file's magic bytes (PNG, JPEG or WebP only;
-Pillow may open nothing else), the pixel count read from the file header *before* any pixel is
-decoded, then
-Pillow's own decompression-bomb check, then the decode. Every failure is a client error:
-415 for another format, 413 for too many pixels, 422 for a file that does not decode.
+Safety first, in this order: the media type, the file's magic bytes (the formats in
+:data:`service.codecs.magic.ACCEPTED_FORMATS` only; Pillow may open nothing else), the pixel count
+read from the file header *before* any pixel is decoded (an AVIF's by Pillow's parse of its boxes,
+which decodes nothing), then Pillow's own decompression-bomb check, then the decode. Every failure
+is a client error: 415 for another format, 413 for too many pixels, 422 for a file that does not
+decode.
 
 The preprocessing (:func:`preprocess_pil`, in :mod:`service.inputs.preprocess`) turns a photo of
 a digit on paper, or a digit drawn in any paint program, into what the models were trained on: a
@@ -28,7 +29,14 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from service.codecs import png
-from service.codecs.magic import ACCEPTED_FORMATS, JPEG_MAGIC, PNG_MAGIC, image_format
+from service.codecs.magic import (
+    ACCEPTED_FORMATS,
+    ACCEPTED_NAMES,
+    JPEG_MAGIC,
+    MEDIA_TYPES,
+    PNG_MAGIC,
+    image_format,
+)
 from service.errors import InvalidInput, PayloadTooLarge, ServeError, UnsupportedMediaType
 from service.inputs.numbers import (
     CLOSE_DIGIT_PX,
@@ -59,7 +67,7 @@ __all__ = [
     "preprocess_pil",
 ]
 
-ACCEPTED_IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp")
+ACCEPTED_IMAGE_TYPES = tuple(MEDIA_TYPES.values())
 _TYPE_ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "image/x-png": "image/png"}
 _UNTYPED = ("application/octet-stream",)  # the bytes decide
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
@@ -95,20 +103,21 @@ def _media_type(content_type: str | None) -> str | None:
 
 def part_type(data: bytes, declared: str | None) -> str | None:
     """The media type to check a multipart part's picture by: none (the bytes decide) when they
-    are a PNG, JPEG or WebP file, else the declared one. A client names a part's type from its
-    file name (curl sends a PNG called ``digit.gif`` as ``image/gif``); a raw body's
-    ``Content-Type`` is the client's own statement, and is checked."""
+    are a file of a format the service decodes, else the declared one. A client names a part's
+    type from its file name (curl sends a PNG called ``digit.gif`` as ``image/gif``); a raw
+    body's ``Content-Type`` is the client's own statement, and is checked."""
     return None if image_format(data) in ACCEPTED_FORMATS else declared
 
 
 def _sniff(data: bytes) -> str:
-    """'PNG', 'JPEG' or 'WEBP' from the magic bytes; 415 for another known format, 422 otherwise."""
+    """An accepted format ('PNG', 'JPEG', ...) from the magic bytes; 415 for another known
+    format, 422 otherwise."""
     fmt = image_format(data)
     if fmt in ACCEPTED_FORMATS:
         return fmt
     if fmt is not None:
-        raise UnsupportedMediaType(f"{fmt} images are not supported: send a PNG, JPEG or WebP file")
-    raise InvalidInput("the image cannot be decoded: the data is not a PNG, JPEG or WebP file")
+        raise UnsupportedMediaType(f"{fmt} images are not supported: send a {ACCEPTED_NAMES} file")
+    raise InvalidInput(f"the image cannot be decoded: the data is not a {ACCEPTED_NAMES} file")
 
 
 def _jpeg_size(data: bytes) -> tuple[int, int] | None:
@@ -175,7 +184,7 @@ def compressed_with_loss(data: bytes, fmt: str) -> bool:
 
 def image_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) declared in a PNG, JPEG or WebP header, read without decoding; None if
-    unknown."""
+    unknown (an AVIF's is read by Pillow when it opens the file, before any pixel is decoded)."""
     if data.startswith(PNG_MAGIC) and len(data) >= 24 and data[12:16] == b"IHDR":
         width, height = struct.unpack(">II", data[16:24])
         return int(width), int(height)
@@ -307,7 +316,7 @@ def _checked(
 def decode_image(
     data: bytes, *, max_pixels: int, content_type: str | None = None, fit: Fit = "digit"
 ) -> np.ndarray:
-    """PNG, JPEG or WebP bytes -> float32 (28, 28) in [0, 1], light on black, as the data sets
+    """PNG, JPEG, WebP or AVIF bytes -> float32 (28, 28) in [0, 1], light on black, as the data sets
     are.
 
     ``fit`` is ``"digit"`` (MNIST: 20x20 box, centre of mass) or ``"item"`` (Fashion-MNIST: longer

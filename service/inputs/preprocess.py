@@ -101,7 +101,8 @@ FITS: tuple[str, ...] = ("digit", "item")
 SIDE = 28  # output frame
 BOX = 20  # a digit's longer side, as in MNIST
 WORK_SIDE = 256  # inputs are reduced by whole factors to a longer side of at most this
-LOSSY_FORMATS = ("JPEG", "WEBP")  # compressed with loss as a rule (WebP may be lossless)
+# compressed with loss as a rule (WebP may be lossless; a lossless AVIF is rare)
+LOSSY_FORMATS = ("JPEG", "WEBP", "AVIF")
 # a JPEG whose luminance quantisation steps average more than this (libjpeg's quality below
 # about 30) keeps little but each 8x8 block's mean where the picture is fine-grained
 COARSE_JPEG_STEP = 100.0
@@ -437,7 +438,7 @@ def _normalise(
     the background is the even level of the border, and a digit's strokes are stretched so that
     most of the ink reaches 1 (as MNIST's do). An item keeps its texture: only its
     brightest pixel reaches 1; levels within 3% of the background are dropped for items from
-    lossy (JPEG, WebP) files, whose ringing around edges the noise measured on a flat
+    lossy (JPEG, WebP, AVIF) files, whose ringing around edges the noise measured on a flat
     background does not show.
 
     Ink is taken to run from the ground towards the other end of the scale (dark on a light
@@ -635,15 +636,15 @@ def ink_map(
     colour_only: bool = False,
     small: bool = False,
 ) -> InkMap:
-    """The picture's ink at working size, light on black in [0, 1], measured against its
-    background (see the module doc), paper noise dropped and contrast stretched; the steps
-    every framing shares. A picture with no ink raises :class:`NoInkFound`. ``lossy``
-    (default: whether ``img.format`` is JPEG or WebP) marks compression noise; ``work_side`` is the
-    longest working side; ``colour_only``: a digit's ink is looked for in the colour channels
-    alone (its grey, decoded apart, showed none). ``small``: a photo whose only writing is
-    smaller than the dust rule keeps (at least 3 working pixels) returns that writing, marked
-    :attr:`InkMap.small`, instead of raising, when its colour channels show no digit either:
-    the caller decides whether it is worth a closer look at the file."""
+    """The picture's ink at working size, light on black in [0, 1], measured against its background
+    (see the module doc), paper noise dropped and contrast stretched; the steps every framing
+    shares. A picture with no ink raises :class:`NoInkFound`. ``lossy`` (default: whether
+    ``img.format`` is in :data:`LOSSY_FORMATS`) marks compression noise; ``work_side`` is the
+    longest working side; ``colour_only``: a digit's ink is looked for in the colour channels alone
+    (its grey, decoded apart, showed none). ``small``: a photo whose only writing is smaller than
+    the dust rule keeps (at least 3 working pixels) returns that writing, marked
+    :attr:`InkMap.small`, instead of raising, when its colour channels show no digit either: the
+    caller decides whether it is worth a closer look at the file."""
     if fit not in FITS:
         raise ValueError(f"fit must be one of {FITS}, not {fit!r}")
     if lossy is None:

@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from service.codecs.magic import image_format
 from service.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from service.inputs.images import compressed_with_loss, decode_image, image_size
 from service.inputs.preprocess import NoInkFound
+from tests.helpers.inputs import encode
 
 LIMIT = 4_000_000
 ToBytes = Callable[..., bytes]
@@ -58,14 +60,14 @@ def test_accepted_content_types(digit_png: bytes, content_type: str | None) -> N
 
 
 @pytest.mark.parametrize(
-    "content_type", ["text/plain", "image/gif", "application/json", "image/avif", "multipart/x"]
+    "content_type", ["text/plain", "image/gif", "application/json", "image/heic", "multipart/x"]
 )
 def test_unsupported_content_type_is_415(digit_png: bytes, content_type: str) -> None:
     with pytest.raises(UnsupportedMediaType, match="unsupported image type") as info:
         decode_image(digit_png, max_pixels=LIMIT, content_type=content_type)
     assert (
         info.value.status_code == 415
-        and "image/png or image/jpeg or image/webp" in info.value.message
+        and "image/png or image/jpeg or image/webp or image/avif" in info.value.message
     )
 
 
@@ -83,8 +85,9 @@ def test_other_image_formats_are_415_even_when_declared_png(to_bytes: ToBytes, f
     ("data", "name"),
     [
         (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic", "HEIC"),  # an iPhone photo
-        (b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00avifmif1miaf", "AVIF"),
-        (b"\x00\x00\x00\x18ftypmif1\x00\x00\x00\x00mif1heic", "HEIF"),
+        # HEIF's generic brand first: the compatible brands say what it holds
+        (b"\x00\x00\x00\x18ftypmif1\x00\x00\x00\x00mif1heic", "HEIC"),
+        (b"\x00\x00\x00\x18ftypmif1\x00\x00\x00\x00mif1miaf", "HEIF"),
         (b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"/>', "SVG"),
         (b"\xef\xbb\xbf  <svg width='28'></svg>", "SVG"),
         (b"\xff\x0a\xfa\x7f", "JPEG XL"),
@@ -98,8 +101,8 @@ def test_phone_and_vector_formats_are_named_and_415(data: bytes, name: str) -> N
 
 @pytest.mark.parametrize(
     ("data", "match"),
-    [(b"", "empty"), (b"hello, world", "not a PNG, JPEG or WebP"),
-     (b"<?xml version='1.0'?><html/>", "not a PNG, JPEG or WebP"),
+    [(b"", "empty"), (b"hello, world", "not a PNG, JPEG, WebP or AVIF"),
+     (b"<?xml version='1.0'?><html/>", "not a PNG, JPEG, WebP or AVIF"),
      (b"\x89PNG\r\n\x1a\n", "PNG image"),
      (b"\x89PNG\r\n\x1a\n" + bytes(100), "cannot be decoded"),
      (b"\xff\xd8\xff" + bytes(50), "JPEG")],
@@ -164,6 +167,42 @@ def test_webp_is_read_like_png_and_jpeg(to_bytes: ToBytes, lossless: bool) -> No
     assert np.abs(out - png).mean() < 0.05  # the same stroke, framed the same way
     with pytest.raises(PayloadTooLarge, match="120x90"):
         decode_image(data, max_pixels=120 * 90 - 1)
+
+
+def test_avif_is_read_like_png(to_bytes: ToBytes) -> None:
+    """Browsers save many web pictures as AVIF: it is decoded, its size checked from its boxes
+    before any pixel is, and read as the same picture in PNG is."""
+    pixels = np.full((90, 120), 255, np.uint8)
+    pixels[20:70, 55:65] = 0  # a dark vertical stroke on white paper
+    data = encode(Image.fromarray(pixels).convert("RGB"), "AVIF", quality=90)
+    assert image_format(data) == "AVIF"
+    out = decode_image(data, max_pixels=LIMIT, content_type="image/avif")
+    png = decode_image(to_bytes(pixels), max_pixels=LIMIT)
+    assert out.shape == (28, 28) and out.max() > 0.5
+    assert np.abs(out - png).mean() < 0.05  # the same stroke, framed the same way
+    assert decode_image(data, max_pixels=LIMIT, content_type=None).tobytes() == out.tobytes()
+    with pytest.raises(PayloadTooLarge, match="120x90"):
+        decode_image(data, max_pixels=120 * 90 - 1)
+
+
+def test_an_avif_under_heifs_generic_brand_is_an_avif(to_bytes: ToBytes) -> None:
+    """Some encoders write the major brand ``mif1`` and name AVIF among the compatible ones."""
+    pixels = np.full((60, 60), 255, np.uint8)
+    pixels[10:50, 25:33] = 0
+    data = encode(Image.fromarray(pixels).convert("RGB"), "AVIF", quality=90)
+    assert data[8:12] == b"avif" and b"avif" in data[16 : int.from_bytes(data[:4], "big")]
+    generic = data[:8] + b"mif1" + data[12:]
+    assert image_format(generic) == "AVIF"
+    out = decode_image(generic, max_pixels=LIMIT)
+    assert np.abs(out - decode_image(to_bytes(pixels), max_pixels=LIMIT)).mean() < 0.05
+
+
+def test_a_damaged_avif_is_a_422() -> None:
+    data = encode(np.full((64, 64, 3), 200, np.uint8), "AVIF", quality=90)
+    for damaged in (data[:40], data[: len(data) // 2]):
+        with pytest.raises(InvalidInput, match="the AVIF image cannot be decoded") as info:
+            decode_image(damaged, max_pixels=LIMIT)
+        assert info.value.status_code == 422
 
 
 def test_a_damaged_webp_is_said_to_be_damaged_in_plain_words() -> None:
