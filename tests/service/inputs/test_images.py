@@ -197,6 +197,24 @@ def test_an_avif_under_heifs_generic_brand_is_an_avif(to_bytes: ToBytes) -> None
     assert np.abs(out - decode_image(to_bytes(pixels), max_pixels=LIMIT)).mean() < 0.05
 
 
+@pytest.mark.parametrize(
+    ("width", "height", "match"),
+    [(60000, 60000, "each side may be at most 16384"), (4000, 4000, "4000x4000 = 16000000 pixels")],
+)
+def test_an_avifs_declared_size_is_checked_before_decoding(
+    width: int, height: int, match: str
+) -> None:
+    """An AVIF declaring a huge picture (its ``ispe`` box) is a 413 with the service's own
+    message, as a PNG's or a JPEG's header is, not a decoder's."""
+    data = bytearray(encode(np.full((48, 64, 3), 200, np.uint8), "AVIF"))
+    assert image_size(bytes(data)) == (64, 48)
+    at = data.find(b"ispe")
+    data[at + 8 : at + 16] = struct.pack(">II", width, height)
+    assert image_size(bytes(data)) == (width, height)
+    with pytest.raises(PayloadTooLarge, match=match):
+        decode_image(bytes(data), max_pixels=4_000_000)
+
+
 def test_a_damaged_avif_is_a_422() -> None:
     data = encode(np.full((64, 64, 3), 200, np.uint8), "AVIF", quality=90)
     for damaged in (data[:40], data[: len(data) // 2]):
