@@ -43,7 +43,7 @@ from typing import Any, Literal, Self
 import httpx
 import numpy as np
 
-from service.codecs.magic import ACCEPTED_NAMES, MEDIA_TYPES, image_format
+from service.codecs.magic import ACCEPTED_NAMES, EXPORT_HINTS, MEDIA_TYPES, image_format
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 URL_ENV = "SERVE_URL"
@@ -95,6 +95,8 @@ def image_content_type(data: bytes, source: str | os.PathLike[str] | None = None
         return MEDIA_TYPES[fmt]
     where = f"{source}: " if source is not None else ""
     what = f"a {fmt} image" if fmt else "unrecognised file signature"
+    if fmt in EXPORT_HINTS:
+        what = f"{what}: {EXPORT_HINTS[fmt]}"
     raise ClientError(f"{where}not a {ACCEPTED_NAMES} image ({what})")
 
 

@@ -19,7 +19,16 @@ _names = [name for _, _, name in _ACCEPTED]
 ACCEPTED_NAMES = f"{', '.join(_names[:-1])} or {_names[-1]}"  # "PNG, JPEG, WebP or AVIF"
 _OTHER_MAGIC = {b"GIF87a": "GIF", b"GIF89a": "GIF", b"BM": "BMP", b"II*\x00": "TIFF",
                 b"MM\x00*": "TIFF", b"\x00\x00\x01\x00": "ICO", b"8BPS": "PSD",
-                b"\xff\x0a": "JPEG XL", b"\x00\x00\x00\x0cJXL \r\n\x87\n": "JPEG XL"}  # fmt: skip
+                b"\xff\x0a": "JPEG XL", b"\x00\x00\x00\x0cJXL \r\n\x87\n": "JPEG XL",
+                b"%PDF-": "PDF"}  # fmt: skip
+# How to get a refused picture into a format the service reads, where the way is not plain
+EXPORT_HINTS = {
+    "HEIC": "an iPhone's photo: share it as JPEG, or set Settings > Camera > Formats to "
+    "Most Compatible",
+    "HEIF": "share or export the photo as JPEG",
+    "SVG": "a vector drawing: export it as PNG",
+    "PDF": "a scan or a document: export the page as PNG or JPEG",
+}
 # ISO base media files (``ftyp`` box at byte 4) by their brand: what phones save photos as, and
 # AVIF, what browsers save many web pictures as
 _BRANDS = dict.fromkeys((b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis"), "HEIC")

@@ -31,6 +31,7 @@ from service.codecs import png
 from service.codecs.magic import (
     ACCEPTED_FORMATS,
     ACCEPTED_NAMES,
+    EXPORT_HINTS,
     JPEG_MAGIC,
     MEDIA_TYPES,
     PNG_MAGIC,
@@ -116,7 +117,10 @@ def _sniff(data: bytes) -> str:
     if fmt in ACCEPTED_FORMATS:
         return fmt
     if fmt is not None:
-        raise UnsupportedMediaType(f"{fmt} images are not supported: send a {ACCEPTED_NAMES} file")
+        hint = f" ({EXPORT_HINTS[fmt]})" if fmt in EXPORT_HINTS else ""
+        raise UnsupportedMediaType(
+            f"{fmt} images are not supported: send a {ACCEPTED_NAMES} file{hint}"
+        )
     raise InvalidInput(f"the image cannot be decoded: the data is not a {ACCEPTED_NAMES} file")
 
 

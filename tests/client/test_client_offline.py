@@ -59,6 +59,8 @@ def test_image_signature() -> None:
         image_content_type(b"GIF89a")
     with pytest.raises(ClientError, match="unrecognised file signature"):
         image_content_type(b"hello")
+    with pytest.raises(ClientError, match=r"\(a HEIC image: an iPhone's photo: share it as JPEG"):
+        image_content_type(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic")
 
 
 def test_missing_file_is_a_client_error() -> None:

@@ -91,12 +91,26 @@ def test_other_image_formats_are_415_even_when_declared_png(to_bytes: ToBytes, f
         (b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"/>', "SVG"),
         (b"\xef\xbb\xbf  <svg width='28'></svg>", "SVG"),
         (b"\xff\x0a\xfa\x7f", "JPEG XL"),
+        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", "PDF"),  # a scanned page
     ],
 )
 def test_phone_and_vector_formats_are_named_and_415(data: bytes, name: str) -> None:
     for declared in (None, "image/png"):
         with pytest.raises(UnsupportedMediaType, match=f"{name} images are not supported"):
             decode_image(data, max_pixels=LIMIT, content_type=declared)
+
+
+@pytest.mark.parametrize(
+    ("data", "hint"),
+    [
+        (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic", "share it as JPEG"),
+        (b"<svg width='28'></svg>", "export it as PNG"),
+        (b"%PDF-1.4\n", "export the page as PNG or JPEG"),
+    ],
+)
+def test_a_refused_format_says_how_to_send_it(data: bytes, hint: str) -> None:
+    with pytest.raises(UnsupportedMediaType, match=hint):
+        decode_image(data, max_pixels=LIMIT)
 
 
 @pytest.mark.parametrize(
