@@ -96,8 +96,9 @@ def _media_type(content_type: str | None) -> str | None:
     if media in ("", *_UNTYPED):
         return None
     if media not in ACCEPTED_IMAGE_TYPES:
+        *others, last = ACCEPTED_IMAGE_TYPES
         raise UnsupportedMediaType(
-            f"unsupported image type {media!r}: send {' or '.join(ACCEPTED_IMAGE_TYPES)}"
+            f"unsupported image type {media!r}: send {', '.join(others)} or {last}"
         )
     return media
 
@@ -323,8 +324,15 @@ def _checked(
     data: bytes, content_type: str | None, max_pixels: int
 ) -> tuple[str, tuple[int, int] | None]:
     """The checks every picture passes before it is decoded: its declared media type, some
-    bytes, a known format, and its size from the header. Returns the format and that size."""
-    _media_type(content_type)
+    bytes, a known format, and its size from the header. Returns the format and that size. A type
+    refused whose bytes are a format the service names (an iPhone's ``image/heic``) is refused
+    by that name, with the way to send it instead."""
+    try:
+        _media_type(content_type)
+    except UnsupportedMediaType:
+        if image_format(data) not in (None, *ACCEPTED_FORMATS):
+            _sniff(data)
+        raise
     if not data:
         raise InvalidInput("the image is empty (0 bytes)")
     fmt = _sniff(data)

@@ -196,7 +196,7 @@ async def test_digits_many_with_top_k_on_the_default_version(client: httpx.Async
         ("mnist", "digits=many", "blank", "image/png", 422, "no digit found"),
         ("fashion_mnist", "digits=many", "png", "image/png", 422, "applies to digit models"),
         ("pima", "digits=many", "png", "image/png", 415, "takes JSON records"),
-        ("mnist", "digits=many", "gif", "image/gif", 415, "unsupported image type"),
+        ("mnist", "digits=many", "gif", "image/gif", 415, "GIF images are not supported"),
     ],
 )
 async def test_digits_errors(

@@ -460,14 +460,13 @@ async def test_a_file_part_is_what_its_bytes_are_whatever_type_the_client_named(
         assert r.status_code == 200, r.text
         assert r.json()["predictions"] == want["predictions"]
     gif = b"GIF89a" + bytes(20)
-    for declared, said in (("image/png", "GIF images are not supported"),
-                           ("image/gif", "unsupported image type 'image/gif'")):  # fmt: skip
+    for declared in ("image/png", "image/gif"):  # the bytes' own format is named either way
         r = await client.post("/models/mnist/predict", files={"file": ("a", gif, declared)})
-        assert r.status_code == 415 and said in r.json()["error"], r.text
+        assert r.status_code == 415 and "GIF images are not supported" in r.json()["error"]
     r = await client.post(
         "/models/mnist/predict", content=png, headers={"content-type": "image/gif"}
     )
-    assert r.status_code == 415, r.text
+    assert r.status_code == 415 and "unsupported image type 'image/gif'" in r.text
     r = await client.post("/models/pima/predict", files={"file": ("patients.csv", b"1,2\n")})
     assert r.status_code == 415
     assert r.json()["error"] == (
