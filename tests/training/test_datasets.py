@@ -13,6 +13,7 @@ import io
 import json
 import sys
 import tarfile
+import urllib.error
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ FIRST_ROW = (6.0, 148.0, 72.0, 35.0, 0.0, 33.6, 0.627, 50.0)
 Fake = Callable[[list[str], Path], None]
 REAL_RUN_COMMAND = mirrors.run_command
 REAL_NPM_REGISTRY = mirrors.npm_registry
+REAL_HTTP_GET = download.http_get
 
 
 def make_idx_files(seed: int, n_train: int = 7, n_test: int = 3) -> dict[str, bytes]:
@@ -117,6 +119,23 @@ def isolated(
     monkeypatch.setattr(mirrors, "fetch_url", offline)
     # No npm registry configured, whatever this machine's npm configuration says.
     monkeypatch.setattr(mirrors, "npm_registry", lambda: None)
+
+
+def test_a_failed_download_names_its_address_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The attempt's label names the address, and http_get's error did again."""
+
+    def unreachable(url: str, timeout: float | None = None) -> bytes:
+        raise urllib.error.URLError("offline (test)")
+
+    monkeypatch.setattr(download, "http_get", REAL_HTTP_GET)
+    monkeypatch.setattr(download.urllib.request, "urlopen", unreachable)
+    for load, url in ((load_pima, download.PIMA_CSV_URL), (load_mnist, download.KERAS_MNIST_URL)):
+        with pytest.raises(DataUnavailable) as info:
+            load(cache_dir=tmp_path / "cache")
+        assert f"download {url}: URLError: offline (test)\n" in str(info.value)
+        assert str(info.value).count(url) == 1
 
 
 def assert_images(data: ImageData, files: dict[str, bytes]) -> None:
