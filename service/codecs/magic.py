@@ -34,6 +34,7 @@ EXPORT_HINTS = {
 _BRANDS = dict.fromkeys((b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis"), "HEIC")
 _BRANDS |= {b"avif": "AVIF", b"avis": "AVIF"}
 _GENERIC_BRANDS = (b"mif1", b"msf1")  # HEIF's structure only: the compatible brands say which
+FTYP_READ = 4096  # the bytes of an ``ftyp`` box whose compatible brands are read (1020 brands)
 
 
 def image_format(data: bytes) -> str | None:
@@ -62,7 +63,7 @@ def _iso_brand(data: bytes) -> str | None:
         return _BRANDS[major]
     if major not in _GENERIC_BRANDS:
         return None
-    end = min(int.from_bytes(data[:4], "big"), len(data), 64)
+    end = min(int.from_bytes(data[:4], "big"), len(data), FTYP_READ)
     for pos in range(16, end - 3, 4):
         if (brand := data[pos : pos + 4]) in _BRANDS:
             return _BRANDS[brand]
