@@ -26,6 +26,7 @@ from service.api import admin, health, own, tfserving, ui, v2
 from service.api import operations as operations_api
 from service.api.common import json_response
 from service.api.schemas import add_record_schemas
+from service.codecs.magic import ACCEPTED_NAMES
 from service.codecs.v2 import HEADER_LENGTH as V2_HEADER_LENGTH
 from service.errors import ServeError, method_not_allowed, shown_path
 from service.http.edge import Edge
@@ -59,10 +60,10 @@ CORS_REQUEST_HEADERS = (
 # binary response's JSON length and the scheme a 401 asks for.
 CORS_EXPOSE_HEADERS = ("x-request-id", "retry-after", V2_HEADER_LENGTH, "www-authenticate")
 
-DESCRIPTION = """Serves the versioned MNIST, Fashion-MNIST and Pima models of the model repository.
+DESCRIPTION = f"""Serves the versioned MNIST, Fashion-MNIST and Pima models of the model repository.
 
-Every error is `{"error": "..."}` with a 4xx/5xx status. Predictions accept JSON
-(`{"instances": ...}`), a PNG, JPEG or WebP body, or multipart image files."""
+Every error is `{{"error": "..."}}` with a 4xx/5xx status. Predictions accept JSON
+(`{{"instances": ...}}`), a {ACCEPTED_NAMES} body, or multipart image files."""
 
 
 class ServeApp(FastAPI):

@@ -63,3 +63,12 @@ async def test_a_browser_on_another_origin_may_read_the_response_headers_it_need
         exposed = _names(response.headers["access-control-expose-headers"])
         assert {HEADER_LENGTH, "x-request-id", "retry-after"} <= exposed
         assert "x-request-id" in response.headers
+
+
+def test_the_openapi_description_names_every_image_format_taken() -> None:
+    """AVIF was added to the request bodies but the API's own description said 'a PNG, JPEG or
+    WebP body'."""
+    from service.app import DESCRIPTION
+    from service.codecs.magic import ACCEPTED_NAMES
+
+    assert f"a {ACCEPTED_NAMES} body" in DESCRIPTION and "AVIF" in DESCRIPTION
