@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         f"API key: --api-key, else ${API_KEY_ENV}.",
     )
     parser.add_argument("model", nargs="?", help="mnist, fashion_mnist or pima")
-    parser.add_argument("inputs", nargs="*", metavar="IMAGE", help="PNG, JPEG, WebP or AVIF files")
+    parser.add_argument("inputs", nargs="*", metavar="IMAGE", help="PNG, JPEG or WebP files")
     parser.add_argument(
         "--list",
         action="store_true",

@@ -7,9 +7,9 @@
 
 Inputs accepted by :meth:`Client.predict` and :meth:`Client.explain`:
 
-* a path (``str`` or ``Path``) to a PNG, JPEG, WebP or AVIF file, sent as the raw body; a ``.csv``
+* a path (``str`` or ``Path``) to a PNG, JPEG or WebP file, sent as the raw body; a ``.csv``
   path is read as Pima records (one row per record, a header naming the features);
-* ``bytes`` holding a PNG, JPEG, WebP or AVIF file;
+* ``bytes`` holding a PNG, JPEG or WebP file;
 * a NumPy array: one image ``(28, 28)``/``(784,)``, a batch ``(N, 28, 28)``/``(N, 784)``, one Pima
   record ``(8,)`` or a batch ``(N, 8)``. ``uint8`` arrays are read as 0-255, ``bool`` arrays as
   ink masks (True is ink), any other numbers by the server's ``auto`` rule (0-255 when a value is

@@ -11,12 +11,11 @@ _ACCEPTED = (
     ("PNG", "image/png", "PNG"),
     ("JPEG", "image/jpeg", "JPEG"),
     ("WEBP", "image/webp", "WebP"),
-    ("AVIF", "image/avif", "AVIF"),
 )
 ACCEPTED_FORMATS = tuple(fmt for fmt, _, _ in _ACCEPTED)
 MEDIA_TYPES = {fmt: media for fmt, media, _ in _ACCEPTED}
 _names = [name for _, _, name in _ACCEPTED]
-ACCEPTED_NAMES = f"{', '.join(_names[:-1])} or {_names[-1]}"  # "PNG, JPEG, WebP or AVIF"
+ACCEPTED_NAMES = f"{', '.join(_names[:-1])} or {_names[-1]}"  # "PNG, JPEG or WebP"
 _OTHER_MAGIC = {b"GIF87a": "GIF", b"GIF89a": "GIF", b"BM": "BMP", b"II*\x00": "TIFF",
                 b"MM\x00*": "TIFF", b"\x00\x00\x01\x00": "ICO", b"8BPS": "PSD",
                 b"\xff\x0a": "JPEG XL", b"\x00\x00\x00\x0cJXL \r\n\x87\n": "JPEG XL",
@@ -28,9 +27,13 @@ EXPORT_HINTS = {
     "HEIF": "share or export the photo as JPEG",
     "SVG": "a vector drawing: export it as PNG",
     "PDF": "a scan or a document: export the page as PNG or JPEG",
+    "AVIF": "a picture saved from the web: save it as PNG or JPEG, or take a screenshot of it",
 }
 # ISO base media files (``ftyp`` box at byte 4) by their brand: what phones save photos as, and
-# AVIF, what browsers save many web pictures as
+# AVIF, what browsers save many web pictures as. AVIF is not decoded: libavif decodes the AV1
+# frame at the size the AV1 data gives, whatever size the file declares (a 4 KB file declaring
+# 28x28 pixels decodes 16384x16384), so its size cannot be checked before it is decoded without
+# parsing the AV1 bitstream.
 _BRANDS = dict.fromkeys((b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis"), "HEIC")
 _BRANDS |= {b"avif": "AVIF", b"avis": "AVIF"}
 _GENERIC_BRANDS = (b"mif1", b"msf1")  # HEIF's structure only: the compatible brands say which
@@ -38,7 +41,7 @@ FTYP_READ = 4096  # the bytes of an ``ftyp`` box whose compatible brands are rea
 
 
 def image_format(data: bytes) -> str | None:
-    """'PNG', 'JPEG', 'WEBP', 'AVIF', another known image format's name ('GIF', 'HEIC', ...), or
+    """'PNG', 'JPEG', 'WEBP', another known image format's name ('GIF', 'HEIC', 'AVIF', ...), or
     None."""
     if data.startswith(PNG_MAGIC):
         return "PNG"

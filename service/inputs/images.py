@@ -1,4 +1,4 @@
-"""Decode uploaded PNG, JPEG, WebP and AVIF files into MNIST-style 28x28 arrays.
+"""Decode uploaded PNG, JPEG and WebP files into MNIST-style 28x28 arrays.
 
 Safety first, in this order: the media type, the file's magic bytes (the formats in
 :data:`service.codecs.magic.ACCEPTED_FORMATS` only; Pillow may open nothing else), the pixel count
@@ -77,7 +77,6 @@ _EXIF_ORIENTATION = 0x0112
 _DECODER_WORDS = {"could not create decoder object": "the file is cut short or damaged"}
 MAX_SIDE = 16_384  # no camera or screen makes a longer side; a 100000x1 "image" is an attack
 WEBP_CHUNKS = 64  # real files put their image within a few chunks; more is padding or an attack
-AVIF_HEAD = 64 * 1024  # an AVIF's boxes that describe its images come before its pixel data
 # A digit picture found blank whose longer side is above FINE_FROM (a phone photo, reduced 4x
 # or more to the working side) is read again at FINE_SIDE
 FINE_FROM = 4 * WORK_SIDE
@@ -164,20 +163,6 @@ def _webp_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
-def _avif_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) of the largest image an AVIF declares (its ``ispe`` properties: the
-    picture's, or a grid's whole, as tiles, thumbnails and alpha planes are no larger), from the
-    boxes in its first :data:`AVIF_HEAD` bytes; None if it declares none there."""
-    head = data[:AVIF_HEAD]
-    width = height = 0
-    pos = head.find(b"ispe")
-    while 4 <= pos <= len(head) - 16:  # size, type, version and flags, width, height
-        w, h = struct.unpack(">II", head[pos + 8 : pos + 16])
-        width, height = max(width, w), max(height, h)
-        pos = head.find(b"ispe", pos + 4)
-    return (width, height) if width and height else None
-
-
 def compressed_with_loss(data: bytes, fmt: str) -> bool:
     """Whether the file's pixels went through lossy compression (ringing near edges): a JPEG
     always, a WebP when its image is a ``VP8`` chunk rather than a lossless ``VP8L`` one (an
@@ -202,8 +187,8 @@ def compressed_with_loss(data: bytes, fmt: str) -> bool:
 
 
 def image_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) declared in a PNG, JPEG, WebP or AVIF header, read without decoding; None
-    if unknown (then Pillow's size, read when it opens the file, is checked before any pixel is
+    """(width, height) declared in a PNG, JPEG or WebP header, read without decoding; None if
+    unknown (then Pillow's size, read when it opens the file, is checked before any pixel is
     decoded)."""
     if data.startswith(PNG_MAGIC) and len(data) >= 24 and data[12:16] == b"IHDR":
         width, height = struct.unpack(">II", data[16:24])
@@ -212,8 +197,6 @@ def image_size(data: bytes) -> tuple[int, int] | None:
         return _jpeg_size(data)
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return _webp_size(data)
-    if image_format(data) == "AVIF":
-        return _avif_size(data)
     return None
 
 
@@ -345,7 +328,7 @@ def _checked(
 def decode_image(
     data: bytes, *, max_pixels: int, content_type: str | None = None, fit: Fit = "digit"
 ) -> np.ndarray:
-    """PNG, JPEG, WebP or AVIF bytes -> float32 (28, 28) in [0, 1], light on black, as the data sets
+    """PNG, JPEG or WebP bytes -> float32 (28, 28) in [0, 1], light on black, as the data sets
     are.
 
     ``fit`` is ``"digit"`` (MNIST: 20x20 box, centre of mass) or ``"item"`` (Fashion-MNIST: longer

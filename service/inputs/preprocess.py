@@ -101,8 +101,7 @@ FITS: tuple[str, ...] = ("digit", "item")
 SIDE = 28  # output frame
 BOX = 20  # a digit's longer side, as in MNIST
 WORK_SIDE = 256  # inputs are reduced by whole factors to a longer side of at most this
-# compressed with loss as a rule (WebP may be lossless; a lossless AVIF is rare)
-LOSSY_FORMATS = ("JPEG", "WEBP", "AVIF")
+LOSSY_FORMATS = ("JPEG", "WEBP")  # compressed with loss as a rule (WebP may be lossless)
 # a JPEG whose luminance quantisation steps average more than this (libjpeg's quality below
 # about 30) keeps little but each 8x8 block's mean where the picture is fine-grained
 COARSE_JPEG_STEP = 100.0
@@ -438,7 +437,7 @@ def _normalise(
     the background is the even level of the border, and a digit's strokes are stretched so that
     most of the ink reaches 1 (as MNIST's do). An item keeps its texture: only its
     brightest pixel reaches 1; levels within 3% of the background are dropped for items from
-    lossy (JPEG, WebP, AVIF) files, whose ringing around edges the noise measured on a flat
+    lossy (JPEG, WebP) files, whose ringing around edges the noise measured on a flat
     background does not show.
 
     Ink is taken to run from the ground towards the other end of the scale (dark on a light

@@ -114,16 +114,10 @@ def test_uploading_a_test_digit_predicts_its_label(
     inputs = np.asarray(meta["golden"]["inputs"], dtype=np.float32)
     outputs = np.asarray(meta["golden"]["outputs"], dtype=np.float32)
     _select_model(page, "mnist")
-    # WebP and AVIF as phones and browsers save pictures
-    saves: dict[str, dict[str, Any]] = {
-        "png": {},
-        "webp": {"lossless": True},
-        "avif": {"quality": 100},
-    }
-    for i, (suffix, options) in enumerate(saves.items()):
+    for i, suffix in ((0, "png"), (1, "webp")):  # WebP as phones and browsers save it
         path = tmp_path / f"test-digit-{i}.{suffix}"
         image = Image.fromarray(np.round(inputs[i] * 255).astype(np.uint8), mode="L")
-        image.save(path, **options)
+        image.save(path, **({"lossless": True} if suffix == "webp" else {}))
         expected = meta["labels"][int(outputs[i].argmax())]
         before = _updates(page, "#verdict")
         page.set_input_files("#file", str(path))

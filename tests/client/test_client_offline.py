@@ -11,7 +11,6 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from PIL import Image
 
 from service.client import Client, ClientError, cli
 from service.client import client as client_module
@@ -52,10 +51,8 @@ def test_cli_server_down_exits_1(capsys: pytest.CaptureFixture[str], tmp_path: P
 def test_image_signature() -> None:
     assert image_content_type(b"\x89PNG\r\n\x1a\nrest") == "image/png"
     assert image_content_type(b"\xff\xd8\xff\xe0rest") == "image/jpeg"
-    avif = io.BytesIO()
-    Image.new("RGB", (8, 8)).save(avif, "AVIF")
-    assert image_content_type(avif.getvalue()) == "image/avif"
-    with pytest.raises(ClientError, match=r"not a PNG, JPEG, WebP or AVIF image \(a GIF image\)"):
+    assert image_content_type(b"RIFF\x10\x00\x00\x00WEBPVP8 ") == "image/webp"
+    with pytest.raises(ClientError, match=r"not a PNG, JPEG or WebP image \(a GIF image\)"):
         image_content_type(b"GIF89a")
     with pytest.raises(ClientError, match="unrecognised file signature"):
         image_content_type(b"hello")
@@ -318,7 +315,7 @@ def test_a_file_that_is_no_image_is_named(tmp_path: Path) -> None:
     png.write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 10)
     with Client("http://127.0.0.1:9") as client:
         for data in (gif, [png, gif]):
-            with pytest.raises(ClientError, match=r"cat\.gif: not a PNG, JPEG, WebP or AVIF"):
+            with pytest.raises(ClientError, match=r"cat\.gif: not a PNG, JPEG or WebP"):
                 client.predict("mnist", data)  # type: ignore[arg-type]
 
 

@@ -116,7 +116,6 @@ def test_parse_json_nan_inside_otherwise_malformed_body_is_400() -> None:
         (b"\x89PNG\r\n\x1a\n\x00\x00", "png"),
         (b"\xff\xd8\xff\xe0\x00", "jpeg"),
         (b"RIFF\x10\x00\x00\x00WEBPVP8 ", "webp"),
-        (b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00avifmif1miaf", "avif"),
     ],
 )
 def test_parse_json_of_an_image_says_to_send_its_content_type(body: bytes, kind: str) -> None:
@@ -125,9 +124,7 @@ def test_parse_json_of_an_image_says_to_send_its_content_type(body: bytes, kind:
 
 
 def test_parse_json_of_an_unsupported_image_names_what_is_taken() -> None:
-    with pytest.raises(
-        BadRequest, match=r"a GIF image, not JSON \(.*PNG, JPEG, WebP or AVIF images\)"
-    ):
+    with pytest.raises(BadRequest, match=r"a GIF image, not JSON \(.*PNG, JPEG or WebP images\)"):
         parse_json(b"GIF89a\x01\x00\x01\x00")
 
 
