@@ -222,13 +222,20 @@ class PayloadLog:
 
     def _still_ours(self) -> bool:
         """Whether the path still names the open file: a file moved away (archived by hand, as
-        logrotate would) or deleted with its folder keeps taking appends nobody will read."""
+        logrotate would) or deleted with its folder keeps taking appends nobody will read.
+
+        A file still ours may hold less than counted: emptied in place (logrotate's
+        ``copytruncate``). Its size is read again then, or the next rotation would come as
+        early as the bytes copied away, and push a full backup out for a nearly empty one."""
         try:
             named = os.stat(self.path)
             own = os.fstat(self._file.fileno())
         except OSError:
             return False
-        return (named.st_ino, named.st_dev) == (own.st_ino, own.st_dev)
+        if (named.st_ino, named.st_dev) != (own.st_ino, own.st_dev):
+            return False
+        self._size = min(self._size, own.st_size)
+        return True
 
     def _ends_line(self) -> bool:
         with self.path.open("rb") as f:

@@ -214,3 +214,29 @@ def test_another_workers_rotation_is_followed_without_a_warning(
     mine.drain()
     assert [r["request_id"] for r in records(path)] == ["c"]
     assert "moved or deleted" not in caplog.text
+
+
+def test_a_log_emptied_in_place_is_rotated_at_its_full_size(tmp_path: Path) -> None:
+    """logrotate's copytruncate empties the open file in place: the file is still the log's,
+    but the bytes copied away must no longer count toward the next rotation."""
+    path = tmp_path / "p.jsonl"
+    log = payload_log(path)
+    capture(log, "a")
+    log.drain()
+    one = len(path.read_bytes())
+    log.max_bytes = 3 * one  # three lines per file
+    for name in ("b", "c"):
+        capture(log, name)
+    log.drain()  # the file is full: a, b, c
+    shutil.copy(path, tmp_path / "archived.jsonl")
+    os.truncate(path, 0)  # copytruncate
+    for name in ("d", "e", "f"):
+        capture(log, name)
+    log.drain()
+    assert [r["request_id"] for r in records(path)] == ["d", "e", "f"]
+    assert not path.with_name("p.jsonl.1").exists()
+    capture(log, "g")
+    log.drain()
+    assert [r["request_id"] for r in records(path.with_name("p.jsonl.1"))] == ["d", "e", "f"]
+    assert [r["request_id"] for r in records(path)] == ["g"]
+    assert (log.lines, log.errors) == (7, 0)
