@@ -28,7 +28,7 @@ log = logging.getLogger("service.watcher")
 
 Signature = tuple[tuple[str, int, int], ...]
 MAX_BACKOFF_S = 60.0
-_MAX_ENTRIES = 10_000  # a version folder holding more files than this is not worth hashing
+_MAX_ENTRIES = 10_000  # a version folder holding more files and folders is not worth hashing
 
 
 class Rescannable(Protocol):
@@ -42,20 +42,32 @@ class Rescannable(Protocol):
 
 
 def folder_signature(path: Path) -> Signature:
-    """(relative path, size, mtime_ns) of every file under ``path``, sorted; empty if missing."""
+    """(relative path, size, mtime_ns) of every file under ``path``, sorted; empty if missing.
+
+    Symbolic links are followed: a version published as links into a store (DVC's symlink
+    cache, a content-addressed model cache) changes when a link arrives or its target does.
+    A link that leads nowhere yet counts as ``(path, -1, -1)``, and a folder reached twice
+    (a link loop) is read once."""
     entries: list[tuple[str, int, int]] = []
+    seen: set[tuple[int, int]] = set()
     stack = [path]
-    while stack and len(entries) < _MAX_ENTRIES:
+    while stack and len(entries) + len(seen) < _MAX_ENTRIES:  # folders count: a link to / ends
         current = stack.pop()
         try:
+            st = os.stat(current)
+            if (st.st_dev, st.st_ino) in seen:
+                continue
+            seen.add((st.st_dev, st.st_ino))
             with os.scandir(current) as it:
                 for entry in it:
-                    if entry.is_dir(follow_symlinks=False):
+                    rel = os.path.relpath(entry.path, path)
+                    if entry.is_dir():
                         stack.append(Path(entry.path))
-                    elif entry.is_file(follow_symlinks=False):
-                        st = entry.stat(follow_symlinks=False)
-                        rel = os.path.relpath(entry.path, path)
+                    elif entry.is_file():
+                        st = entry.stat()
                         entries.append((rel, st.st_size, st.st_mtime_ns))
+                    elif entry.is_symlink():
+                        entries.append((rel, -1, -1))
         except OSError:
             continue
     return tuple(sorted(entries))

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from service.serving import watcher as watcher_module
 from service.serving.model import VersionState
 from service.serving.registry import ModelRegistry
 from service.serving.watcher import RepositoryWatcher, folder_signature
@@ -44,6 +45,50 @@ def test_folder_signature_sees_every_change(tmp_path: Path) -> None:
     os.utime(tmp_path / "a", ns=(1, 1))
     assert folder_signature(tmp_path) != second
     assert folder_signature(tmp_path / "missing") == ()
+
+
+def test_folder_signature_follows_links(tmp_path: Path) -> None:
+    store, folder = tmp_path / "store", tmp_path / "version"
+    store.mkdir()
+    folder.mkdir()
+    (folder / "metadata.json").write_bytes(b"{}")
+    first = folder_signature(folder)
+    (folder / "model.tflite").symlink_to(store / "blob")  # leads nowhere yet
+    second = folder_signature(folder)
+    assert second != first and ("model.tflite", -1, -1) in second
+    (store / "blob").write_bytes(b"12345")
+    third = folder_signature(folder)
+    assert third != second and ("model.tflite", 5) in [entry[:2] for entry in third]
+    (store / "variables").mkdir()
+    (store / "variables" / "v.index").write_bytes(b"1")
+    (folder / "variables").symlink_to(store / "variables", target_is_directory=True)
+    (store / "variables" / "loop").symlink_to(folder, target_is_directory=True)
+    fourth = folder_signature(folder)  # a loop back to the version folder ends
+    assert ("variables/v.index", 1) in [entry[:2] for entry in fourth]
+    assert len(fourth) == 3
+
+
+def test_folder_signature_stops_in_a_deep_tree_of_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A link to a large tree (a data set, ``/``) is walked only so far: folders count."""
+    deep = tmp_path / "tree"
+    deep.joinpath(*["d"] * 50).mkdir(parents=True)
+    folder = tmp_path / "version"
+    folder.mkdir()
+    (folder / "data").symlink_to(deep, target_is_directory=True)
+    calls = 0
+    real = os.scandir
+
+    def counting(path: object) -> object:
+        nonlocal calls
+        calls += 1
+        return real(path)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(watcher_module, "_MAX_ENTRIES", 10)
+    monkeypatch.setattr(watcher_module.os, "scandir", counting)
+    assert folder_signature(folder) == ()
+    assert calls <= 10
 
 
 async def test_watcher_polls_and_swaps(tiny_repo: Path, tmp_path: Path) -> None:
@@ -92,6 +137,31 @@ async def test_half_copied_version_is_retried_when_complete(
             if item.name != "metadata.json":
                 copy = shutil.copytree if item.is_dir() else shutil.copy2
                 copy(item, target / item.name)
+        await watcher.tick()
+        assert state(registry, 2) is VersionState.AVAILABLE
+        assert registry.default_version("mnist") == 2
+    finally:
+        await registry.stop()
+
+
+async def test_a_version_published_as_links_is_retried_when_they_arrive(
+    tiny_repo: Path, tmp_path: Path
+) -> None:
+    """Files checked out as links into a store (DVC's symlink cache) after metadata.json: the
+    version fails, then loads once the links are there (links did not count as a change)."""
+    models, registry = await only_mnist_1(tiny_repo, tmp_path)
+    watcher = RepositoryWatcher(registry, models, interval_s=0)
+    store = tmp_path / "store"
+    shutil.copytree(tiny_repo / "mnist" / "2", store)
+    try:
+        target = models / "mnist" / "2"
+        target.mkdir()
+        h.write_json_atomically(target / "metadata.json", h.read_meta(store))
+        await watcher.tick()
+        assert state(registry, 2) is VersionState.FAILED
+        for item in store.iterdir():
+            if item.name != "metadata.json":
+                (target / item.name).symlink_to(item, target_is_directory=item.is_dir())
         await watcher.tick()
         assert state(registry, 2) is VersionState.AVAILABLE
         assert registry.default_version("mnist") == 2
