@@ -19,6 +19,7 @@ import uvicorn
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
+from service.http.protocol import HeadDeadlineProtocol
 from service.observability.logs import configure_logging
 from service.settings import Settings
 
@@ -157,11 +158,14 @@ def main() -> None:
         print(f"cannot listen on {settings.host}:{settings.port}: {why}", file=sys.stderr)
         raise SystemExit(1)
     log_sink = configure_logging(settings)
+    HeadDeadlineProtocol.head_timeout_s = settings.request_timeout_s
     common: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
         "loop": "uvloop",
-        "http": "httptools",
+        # httptools, with a deadline on each request's head (service/http/protocol.py); named
+        # by its path so that worker processes import it too
+        "http": "service.http.protocol:HeadDeadlineProtocol",
         "log_config": None,  # our own logging set-up
         "access_log": False,  # the request edge logs each request once
         "timeout_graceful_shutdown": max(1, round(settings.request_timeout_s)) + 5,

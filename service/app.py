@@ -32,6 +32,7 @@ from service.errors import ServeError, method_not_allowed, shown_path
 from service.http.edge import Edge
 from service.http.fastpath import FastPath
 from service.http.limits import TIMEOUT_HEADERS
+from service.http.protocol import HeadDeadlineProtocol
 from service.http.routes import RouteTable
 from service.http.security import install_openapi as install_security_openapi
 from service.observability.access_log import AccessLog
@@ -236,6 +237,7 @@ def _document_records(app: FastAPI, registry: ModelRegistry) -> None:
 def create_app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory`` and multi-worker runs: settings from the environment."""
     settings = Settings()
+    HeadDeadlineProtocol.head_timeout_s = settings.request_timeout_s  # this worker's connections
     app = create_app(settings, configure_logging(settings))
     freeze_heap()  # a server process (each uvicorn worker), never a test
     return app

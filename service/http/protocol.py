@@ -1,0 +1,79 @@
+"""uvicorn's httptools protocol with a deadline on each request's head.
+
+uvicorn times a connection out only while it idles after an answer (``timeout_keep_alive``, 5
+s). A connection that never sends a request, or sends its request line and headers a few bytes
+at a time, is held open for ever: each holds a file descriptor and a place among the
+connections, and enough of them (a client that opens connections it never uses, a slowloris
+attack) leave the server unable to accept anyone, its health probes included. Nothing above
+this layer can see them: the app is called only once a head is complete.
+
+Here a request's head (request line and headers) must be whole within ``head_timeout_s`` of
+the connection opening, or of the first byte of a later request on it: the request deadline,
+``SERVE_REQUEST_TIMEOUT_S`` (``python -m service`` sets it). Past it, a connection that sent
+nothing is closed, as an idle keep-alive connection is; one whose head had begun is answered
+408 and closed, as nginx answers a head that does not arrive. A head held up by the server
+itself (a pipelined request waiting for the answer before it) is never cut.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+
+class HeadDeadlineProtocol(HttpToolsProtocol):
+    head_timeout_s = 10.0  # the request deadline's default; the server sets its own
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._head_begun = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_head_timer()
+        super().connection_lost(exc)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._head_begun = True
+        if self._head_timer is None:  # a later request on a kept-alive connection
+            self._arm_head_timer()
+
+    def on_headers_complete(self) -> None:
+        self._cancel_head_timer()
+        self._head_begun = False
+        super().on_headers_complete()
+
+    def _arm_head_timer(self) -> None:
+        self._head_timer = self.loop.call_later(self.head_timeout_s, self._head_timed_out)
+
+    def _cancel_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self.transport.is_closing():
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
+            # a request is being answered: the next head waits for it (pipelining pauses the
+            # reading), which is the server's delay, not the client's
+            self._arm_head_timer()
+            return
+        if self._head_begun:
+            body = orjson.dumps(
+                {"error": f"the request head did not arrive within {self.head_timeout_s:g} s"}
+            )
+            self.transport.write(
+                b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
+                b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body)
+            )
+        self.transport.close()

@@ -1,0 +1,109 @@
+"""A real server closes connections whose request head does not arrive within the deadline:
+one that sends nothing, one that stops halfway through its headers, one that sends them a byte
+at a time. Heads that arrive in time, on new and kept-alive connections, are served."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.helpers.live_server import Server, free_port, launch
+
+DEADLINE_S = 1.0
+PROBE = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    tmp = tmp_path_factory.mktemp("head_deadline")
+    port = free_port()
+    env = {
+        **os.environ,
+        "SERVE_MODELS_DIR": str(tmp / "models"),  # no model needed: /healthz answers
+        "SERVE_HOST": "127.0.0.1",
+        "SERVE_PORT": str(port),
+        "SERVE_REQUEST_TIMEOUT_S": str(DEADLINE_S),
+    }
+    cmd = [sys.executable, "-m", "service"]
+    url = f"http://127.0.0.1:{port}"
+    with launch(cmd, env, tmp / "server.log", url, wait_ready="/healthz") as live:
+        yield live
+
+
+def connect(server: Server) -> socket.socket:
+    host, port = server.url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)))
+    sock.settimeout(DEADLINE_S + 5)
+    return sock
+
+
+def until_closed(sock: socket.socket) -> tuple[bytes, float]:
+    """Everything the server sends until it closes, and the seconds that took."""
+    started = time.monotonic()
+    data = b""
+    while chunk := sock.recv(4096):  # a server that never closes: socket.timeout
+        data += chunk
+    return data, time.monotonic() - started
+
+
+def response(sock: socket.socket) -> bytes:
+    """One whole response (its head, and a body of its Content-Length)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(4096)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":")[1])
+        for line in head.lower().split(b"\r\n")
+        if line.startswith(b"content-length:")
+    )
+    while len(body) < length:
+        body += sock.recv(4096)
+    return head
+
+
+def test_a_connection_that_sends_nothing_is_closed(server: Server) -> None:
+    with connect(server) as sock:
+        data, took = until_closed(sock)
+    assert data == b"" and took < DEADLINE_S + 2
+
+
+def test_a_head_that_stops_halfway_is_answered_408_and_closed(server: Server) -> None:
+    with connect(server) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        data, took = until_closed(sock)
+    assert data.startswith(b"HTTP/1.1 408 ") and b"connection: close" in data
+    assert data.endswith(b'{"error":"the request head did not arrive within 1 s"}')
+    assert took < DEADLINE_S + 2
+
+
+def test_a_head_sent_a_byte_at_a_time_is_cut_at_the_deadline(server: Server) -> None:
+    started = time.monotonic()
+    cut = None
+    with connect(server) as sock:
+        try:
+            for byte in b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 100:
+                sock.send(bytes([byte]))  # fails once the server has closed
+                time.sleep(0.05)
+        except OSError:
+            cut = time.monotonic() - started
+    assert cut is not None and cut < DEADLINE_S + 2
+
+
+def test_heads_in_time_are_served_on_new_and_kept_alive_connections(server: Server) -> None:
+    with connect(server) as sock:
+        time.sleep(DEADLINE_S / 2)
+        sock.sendall(PROBE[:20])
+        time.sleep(DEADLINE_S / 3)
+        sock.sendall(PROBE[20:])
+        assert response(sock).startswith(b"HTTP/1.1 200 ")
+        time.sleep(DEADLINE_S * 0.8)  # an idle kept-alive connection: the deadline starts anew
+        sock.sendall(PROBE[:20])  # with the next request's first byte
+        time.sleep(DEADLINE_S / 2)
+        sock.sendall(PROBE[20:])
+        assert response(sock).startswith(b"HTTP/1.1 200 ")
