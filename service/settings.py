@@ -136,6 +136,12 @@ class Settings(BaseSettings):
     # --- limits -------------------------------------------------------------------------------
     max_instances: int = Field(default=4096, ge=1, description="Instances per request.")
     max_body_bytes: int = Field(default=32 * MIB, ge=1024, description="Request body size.")
+    max_body_bytes_in_flight: int | None = Field(
+        default=None,
+        ge=1024,
+        description="Bytes of request bodies held at once, all requests together; a body that "
+        "would go beyond it gets 503 with Retry-After. Unset: 8 x max_body_bytes.",
+    )
     max_image_pixels: int = Field(
         default=16_777_216, ge=784, description="Pixels per uploaded image."
     )
@@ -283,6 +289,23 @@ class Settings(BaseSettings):
                 f"process, and SERVE_WORKERS is {self.workers}: each worker remembers only the "
                 "predictions it answered; keep SERVE_WORKERS=1 when feedback is on "
                 "(docs/operations.md)"
+            )
+        return self
+
+    @property
+    def body_bytes_in_flight(self) -> int:
+        """``max_body_bytes_in_flight``, or its default when unset."""
+        if self.max_body_bytes_in_flight is None:
+            return 8 * self.max_body_bytes
+        return self.max_body_bytes_in_flight
+
+    @model_validator(mode="after")
+    def _in_flight_holds_a_body(self) -> Settings:
+        if self.body_bytes_in_flight < self.max_body_bytes:
+            raise ValueError(
+                f"max_body_bytes_in_flight ({self.body_bytes_in_flight}) must be at least "
+                f"max_body_bytes ({self.max_body_bytes}): a body of max_body_bytes could never "
+                "be received"
             )
         return self
 

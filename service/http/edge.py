@@ -9,7 +9,8 @@ In order, for each request:
 3. **keys** (``security``): prediction and admin routes are checked, 401/403 before any body is
    read;
 4. **body size** (``limits``): 400/413 for a bad or too large ``Content-Length``; a body without
-   one is counted while it streams;
+   one is counted while it streams; 503 for a body that does not fit in what the server holds
+   of all requests' bodies at once (``settings.body_bytes_in_flight``);
 5. **deadline**: ``settings.request_timeout_s`` or a shorter ``X-Request-Timeout`` (422 when that
    header is not a duration; health probes ignore it); the work is cancelled and the client gets
    504 when it passes before the response has started, or 408 when it was still sending the body
@@ -65,6 +66,8 @@ _ERROR_HEADERS = {
     401: [(b"www-authenticate", b'Bearer realm="digitserve"')],
     408: [(b"connection", b"close")],  # the rest of the body must not be parsed as a request
     413: [(b"connection", b"close")],  # the unread body must not be parsed as a request
+    # bodies in flight: refused before reading, so the connection closes as for a 413
+    503: [(b"retry-after", b"1"), (b"connection", b"close")],
 }
 
 
@@ -109,6 +112,7 @@ class Edge:
         self.app = app
         self.auth = Auth(settings)
         self.max_body = settings.max_body_bytes
+        self.bodies = limits.BodyBudget(settings.body_bytes_in_flight)
         self.timeout = settings.request_timeout_s
         self.access_log = access_log
 
@@ -157,6 +161,7 @@ class Edge:
         task: asyncio.Task[Any] | None = None
         listener: asyncio.Task[None] | None = None
         deadline = 0.0
+        held: limits.Held | None = None  # of the bodies' budget, given back at the end
 
         # expire() is handed itself to reschedule: naming itself would make it a cycle that
         # holds the task and all the request touched until the garbage collector runs (10-15
@@ -192,8 +197,16 @@ class Edge:
             if problem is not None:
                 await send_error(send_with_id, *problem)
                 return
-            if not limits.has_length(scope["headers"]):
-                receive = limits.counted(receive, self.max_body)
+            length = limits.declared_length(scope["headers"])
+            if length is None:
+                held = limits.Held(self.bodies)
+                receive = limits.counted(receive, self.max_body, held)
+            elif length:
+                if not self.bodies.take(length):
+                    await send_error(send_with_id, 503, limits.BUSY)
+                    return
+                held = limits.Held(self.bodies)
+                held.size = length
             hot = None
             if found is not None and method == "POST" and self.fast is not None:
                 hot = found[0].hot
@@ -261,6 +274,8 @@ class Edge:
             log.exception("unhandled error on %s %s", method, path)
             await send_error(send_with_id, 500, "internal error")
         finally:
+            if held is not None:
+                held.give_back()
             if stats is not None:
                 stats.in_flight -= 1
             seconds = time.perf_counter() - started

@@ -9,6 +9,12 @@ batcher) and the client gets 504 ``{"error": ...}``.
 
 **Body size.** A declared ``Content-Length`` above ``settings.max_body_bytes`` gets 413 before a
 byte is read; a chunked body is counted while it streams and stops with 413 at the limit.
+
+**Bodies in flight.** Every body is held in memory while its request runs, so the limit per
+body alone does not bound memory: 70 clients each sending 30 MB held 2 GB, a container's whole
+limit. ``BodyBudget`` counts the bytes of every body being received or answered
+(``settings.body_bytes_in_flight``); a request whose declared length does not fit gets 503 with
+``Retry-After`` before a byte is read, a chunked one at the chunk that does not fit.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import re
 
 from starlette.types import Message, Receive
 
-from service.errors import PayloadTooLarge, too_large
+from service.errors import Overloaded, PayloadTooLarge, too_large
 
 TIMEOUT_HEADERS = (b"x-request-timeout", b"request-timeout")
 MAX_TIMEOUT_S = 300.0
@@ -63,25 +69,63 @@ def body_problem(headers: list[tuple[bytes, bytes]], limit: int) -> tuple[int, s
     return None
 
 
-def has_length(headers: list[tuple[bytes, bytes]]) -> bool:
-    # a plain loop: any() over a generator costs more than the scan itself
-    for key, _ in headers:  # noqa: SIM110
+def declared_length(headers: list[tuple[bytes, bytes]]) -> int | None:
+    """The ``Content-Length`` (checked by ``body_problem`` first), None without one."""
+    for key, value in headers:
         if key == b"content-length":
-            return True
-    return False
+            return int(value)
+    return None
 
 
-def counted(receive: Receive, limit: int) -> Receive:
-    """``receive`` for a body without a declared length: PayloadTooLarge (413) past ``limit``."""
+BUSY = "the server is receiving too many request bodies at once: try again shortly"
+
+
+class BodyBudget:
+    """Bytes of request bodies held at once, all requests together (event loop only)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+
+    def take(self, size: int) -> bool:
+        """Hold ``size`` more bytes; False, holding nothing, when they do not fit."""
+        if self.held + size > self.limit:
+            return False
+        self.held += size
+        return True
+
+
+class Held:
+    """What one request holds of a ``BodyBudget``: given back when the request ends."""
+
+    __slots__ = ("budget", "size")
+
+    def __init__(self, budget: BodyBudget) -> None:
+        self.budget = budget
+        self.size = 0
+
+    def give_back(self) -> None:
+        self.budget.held -= self.size
+        self.size = 0
+
+
+def counted(receive: Receive, limit: int, held: Held | None = None) -> Receive:
+    """``receive`` for a body without a declared length: PayloadTooLarge (413) past ``limit``,
+    Overloaded (503) for a chunk that does not fit in ``held``'s budget."""
     seen = 0
 
     async def counting() -> Message:
         nonlocal seen
         message = await receive()
         if message["type"] == "http.request":
-            seen += len(message.get("body", b""))
+            size = len(message.get("body", b""))
+            seen += size
             if seen > limit:
                 raise PayloadTooLarge(too_large(limit))
+            if held is not None:
+                if not held.budget.take(size):
+                    raise Overloaded(BUSY)
+                held.size += size
         return message
 
     return counting

@@ -3,6 +3,7 @@ and names outside the strict pattern. Every answer is a clear 4xx with ``{"error
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import struct
@@ -123,6 +124,54 @@ async def test_body_size(tiny_repo: Path) -> None:
             "/v2/repository/index", content=chunks(), headers={"content-type": "application/json"}
         )
         expect_error(response, 413, "chunked body over the limit to an admin endpoint")
+
+
+async def test_bodies_in_flight_beyond_the_budget_get_503_and_the_budget_comes_back(
+    tiny_repo: Path,
+) -> None:
+    """Each body is within its limit, but together they would not fit in memory: a body that
+    would go beyond max_body_bytes_in_flight is refused (503, Retry-After) until others end."""
+    budget = {**LIMITS, "max_body_bytes_in_flight": 250_000}
+    async with serve(tiny_repo, **budget) as (app, client):
+        arrived, finish = asyncio.Event(), asyncio.Event()
+
+        async def held_open() -> AsyncIterator[bytes]:  # 150 KB, then waits: held meanwhile
+            for _ in range(15):
+                yield b" " * 10_000
+            arrived.set()
+            await finish.wait()
+            yield b"{}"
+
+        async def chunks(count: int) -> AsyncIterator[bytes]:
+            for _ in range(count):
+                yield b" " * 10_000
+
+        json_type = {"content-type": "application/json"}
+        first = asyncio.create_task(
+            client.post("/models/mnist/predict", content=held_open(), headers=json_type)
+        )
+        await asyncio.wait_for(arrived.wait(), 10)
+        declared = b" " * 150_000
+        response = await client.post(
+            "/v1/models/mnist:predict", content=declared, headers=json_type
+        )
+        expect_error(response, 503, "a declared body beyond the budget")
+        assert response.headers["retry-after"] == "1"
+        assert response.headers["connection"] == "close"  # its body is never read
+        response = await client.post(
+            "/v2/models/mnist/infer", content=chunks(12), headers=json_type
+        )
+        expect_error(response, 503, "a chunked body beyond the budget")
+        assert response.headers["retry-after"] == "1"
+        small = await client.post("/models/mnist/predict", content=b" " * 50_000, headers=json_type)
+        assert small.status_code == 400  # within the budget: read, and refused for what it is
+        finish.set()
+        assert (await first).status_code != 503
+        response = await client.post(
+            "/v1/models/mnist:predict", content=declared, headers=json_type
+        )
+        assert response.status_code == 400  # the bodies that ended gave their bytes back
+        assert app.state.edge.bodies.held == 0
 
 
 async def test_instances_limit(tiny_repo: Path) -> None:

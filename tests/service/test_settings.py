@@ -48,6 +48,11 @@ def test_settings_defaults_and_validation() -> None:
     with pytest.raises(ValueError, match="queue_size"):
         Settings(queue_size=100, max_instances=101)
     assert Settings(queue_size=101, max_instances=101).queue_size == 101
+    assert s.body_bytes_in_flight == 8 * s.max_body_bytes  # unset: follows the body limit
+    assert Settings(max_body_bytes=2048).body_bytes_in_flight == 8 * 2048
+    with pytest.raises(ValueError, match="a body of max_body_bytes could never be received"):
+        Settings(max_body_bytes=4096, max_body_bytes_in_flight=2048)
+    assert Settings(max_body_bytes_in_flight=2 * 32 * 1024 * 1024).body_bytes_in_flight == 64 << 20
 
 
 @pytest.mark.parametrize(
