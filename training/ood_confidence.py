@@ -137,7 +137,7 @@ def with_confidence(
 ) -> dict[str, Any]:
     """The version's ``ood`` block (its density model in ``folder``) with the ``confidence``
     block measured for ``predict``, replacing any the block had (a quantised copy's source's)."""
-    model = ood.from_arrays(ood.read_arrays(folder / block["file"]), float(block["threshold"]))
+    model = ood.from_arrays(ood.read_arrays(folder, block["file"]), float(block["threshold"]))
     return {
         **block,
         "confidence": confidence_block(model, predict, x_held, flagged, confidence, test),

@@ -7,12 +7,16 @@ checksums. Paths are only ever built from names that match strict patterns, neve
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import re
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
+
+import numpy as np
 
 from service.settings import NAME_RE
 
@@ -206,6 +210,22 @@ def listed_path(vdir: Path, rel: str) -> Path:
     if not path.is_file():
         raise RepositoryError(f"listed file {rel} is missing")
     return path
+
+
+_NUMPY_MAGIC = (b"\x93NUMPY", b"PK\x03\x04", b"PK\x05\x06")  # .npy, .npz (an empty one too)
+
+
+def read_numpy(folder: Path, name: str) -> Any:
+    """``np.load`` of the version's file ``name`` (an array, or an npz archive), never
+    unpickling. ValueError naming the file when it is not one of NumPy's: numpy's own message
+    for that says the file holds pickled data and how to load it unsafely, and names no file."""
+    data = (folder / name).read_bytes()
+    if not data.startswith(_NUMPY_MAGIC):
+        raise ValueError(f"{name} is not a NumPy .npy or .npz file")
+    try:
+        return np.load(io.BytesIO(data), allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{name} is not a readable NumPy file: {exc}") from exc
 
 
 def sha256_file(path: Path) -> str:

@@ -21,7 +21,6 @@ cannot be removed, so it gets none) and averaged over the patches that cover a p
 
 from __future__ import annotations
 
-import io
 import math
 from dataclasses import dataclass
 from functools import lru_cache
@@ -29,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from service.repository.disk import read_numpy
 
 MAX_SHAPLEY_FEATURES = 12  # 2^n coalitions times the background rows go through one model call
 MAX_BACKGROUND_ROWS = 256
@@ -115,7 +116,9 @@ def load_background(meta: dict[str, Any], folder: Path | None, n: int) -> tuple[
             raise ValueError("metadata explain.background.file must name a file in metadata files")
         if folder is None:
             raise ValueError("the background sample needs the version folder")
-        rows = np.load(io.BytesIO((folder / name).read_bytes()), allow_pickle=False)
+        rows = read_numpy(folder, name)
+        if not isinstance(rows, np.ndarray):
+            raise ValueError(f"{name} is not an .npy array of background rows")
         rows = _check_rows(rows, n, "explain.background")
         if spec.get("rows") is not None and spec.get("rows") != len(rows):
             said = spec["rows"]

@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from service.repository.disk import read_numpy
+
 METHOD = "lac"
 DEFAULT_ALPHA = 0.1  # a version whose metadata names no alpha
 # The defaults a new version chooses from, and the chance it accepts that its calibration draw
@@ -170,7 +172,9 @@ class Conformal:
             raise ValueError("metadata conformal.file must name a file listed in metadata files")
         alpha = check_alpha(block.get("alpha", DEFAULT_ALPHA))
         delta = None if block.get("delta") is None else check_alpha(block["delta"], "delta")
-        values = np.load(folder / name, allow_pickle=False)
+        values = read_numpy(folder, name)
+        if not isinstance(values, np.ndarray):
+            raise ValueError(f"{name} is not an .npy array of conformal scores")
         if values.ndim != 1 or len(values) == 0 or not np.isfinite(values).all():
             raise ValueError("conformal scores must be a non-empty 1-d array of finite numbers")
         if block.get("n") is not None and block["n"] != len(values):

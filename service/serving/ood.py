@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from service.repository.disk import read_numpy
+
 METHOD = "ppca-mahalanobis"
 ARRAYS = ("mean", "components", "class_means", "whitening", "residual_variance", "min_mass")
 DOUBT_FLOOR = 1e-6  # 1 - top probability is never taken below this: a probability that rounds
@@ -65,7 +67,7 @@ class OodModel:
         threshold = block.get("threshold")
         if not isinstance(threshold, int | float) or not np.isfinite(threshold):
             raise ValueError("metadata ood.threshold must be a number")
-        arrays = read_arrays(folder / name)
+        arrays = read_arrays(folder, name)
         return from_arrays(arrays, float(threshold), _confidence_threshold(block))
 
     def check(self) -> None:
@@ -262,8 +264,14 @@ def _log_binomial_pmf(m: int, n: int, rate: float) -> float:
     )
 
 
-def read_arrays(path: Path) -> dict[str, np.ndarray]:
-    with np.load(io.BytesIO(path.read_bytes()), allow_pickle=False) as data:
+def read_arrays(folder: Path, name: str) -> dict[str, np.ndarray]:
+    data = read_numpy(folder, name)
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise ValueError(f"{name} is not an .npz archive of the OOD arrays")
+    with data:
+        missing = [key for key in ARRAYS if key not in data.files]
+        if missing:
+            raise ValueError(f"{name} lacks {', '.join(missing)}")
         return {key: np.asarray(data[key], np.float32) for key in ARRAYS}
 
 

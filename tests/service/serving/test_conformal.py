@@ -4,6 +4,7 @@ abstention rule."""
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +82,15 @@ def test_loads_only_a_listed_sane_file(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="finite"):
         conformal.Conformal.from_metadata(meta, tmp_path)
     assert conformal.Conformal.from_metadata({}, tmp_path) is None
+    (tmp_path / "c.npy").write_bytes(b"garbage")  # numpy would say: pickled, load it unsafely
+    with pytest.raises(ValueError, match=re.escape("c.npy is not a NumPy .npy or .npz file")):
+        conformal.Conformal.from_metadata(meta, tmp_path)
+    with (tmp_path / "c.npy").open("wb") as f:  # an archive, not an array
+        np.savez(f, scores=np.array([0.1], np.float32))
+    with pytest.raises(
+        ValueError, match=re.escape("c.npy is not an .npy array of conformal scores")
+    ):
+        conformal.Conformal.from_metadata(meta, tmp_path)
 
 
 def test_the_training_conditional_rank_is_the_binomial_quantile() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 from pathlib import Path
 
 import numpy as np
@@ -112,6 +113,38 @@ def test_arrays_that_do_not_fit_are_refused(tmp_path: Path) -> None:
     ood.save(arrays, tmp_path / "ood.npz")
     with pytest.raises(ValueError, match="fit together"):
         ood.OodModel.from_metadata(meta, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"PK junk", "ood.npz is not a NumPy .npy or .npz file"),  # a copy cut short, a wrong file
+        (b"", "ood.npz is not a NumPy .npy or .npz file"),
+        (b"PK\x03\x04" + b"\0" * 40, "ood.npz is not a readable NumPy file"),
+        (None, "ood.npz lacks whitening"),
+        ("array", "ood.npz is not an .npz archive"),
+    ],
+)
+def test_a_file_that_is_not_the_ood_archive_is_refused_by_name(
+    tmp_path: Path, content: bytes | str | None, message: str
+) -> None:
+    """numpy's own message for bytes that are no NumPy file says they hold pickled data and how
+    to load them unsafely, without naming the file: the operator is told which file is wrong."""
+    meta = _version(tmp_path)
+    path = tmp_path / "ood.npz"
+    if content is None:
+        with np.load(path) as data:
+            arrays = {key: data[key] for key in data.files if key != "whitening"}
+        ood.save(arrays, path)
+    elif content == "array":
+        with path.open("wb") as f:
+            np.save(f, np.zeros(3, np.float32))
+    else:
+        assert isinstance(content, bytes)
+        path.write_bytes(content)
+    with pytest.raises(ValueError, match=re.escape(message)) as refused:
+        ood.OodModel.from_metadata(meta, tmp_path)
+    assert "pickle" not in str(refused.value)
 
 
 def test_a_version_weighing_doubt_reads_its_own_threshold(tmp_path: Path) -> None:
