@@ -224,8 +224,9 @@ class DecodeWorkers:
     is started with ``spawn``, never forked from a process that runs model threads. They start
     in the background at the first picture that needs them; until one is ready, pictures decode
     in a thread. A picture waits for an idle worker; the answer comes back through the event
-    loop's own selector (no thread per request). A worker that dies fails its picture with a
-    500 and is replaced.
+    loop's own selector (no thread per request). A worker that dies while decoding fails its
+    picture with a 500 and is replaced; one found dead when a picture is handed to it passes
+    the picture to another (503 with Retry-After when none is left).
     """
 
     def __init__(self, size: int) -> None:
@@ -288,18 +289,26 @@ class DecodeWorkers:
 
     async def decode(self, data: bytes, ctype: str | None, max_pixels: int, fit: Fit) -> np.ndarray:
         """:func:`service.inputs.images.decode_image` in a worker process."""
-        # the worker that answered last: its caches are warm, and an unneeded one sleeps
-        conn = self._idle.pop() if self._idle else await self._acquire()
+        while True:
+            if self._idle:  # the worker that answered last: its caches are warm
+                conn = self._idle.pop()
+            elif self._procs:
+                conn = await self._acquire()
+            else:  # every worker died (no one would hand one back): as for the waiters
+                raise NotReady("the image decoders are restarting; try again", retry_after=1.0)
+            try:
+                # uvloop leaves a watched descriptor non-blocking: a body larger than the
+                # socket's buffer would fail half-sent (the idle worker reads it at once)
+                os.set_blocking(conn.fileno(), True)
+                conn.send((data, ctype, max_pixels, fit))
+                break
+            except OSError:
+                # it died while idle (killed, out of memory): the picture never reached it and
+                # is not to blame, so another worker takes it (new ones start at the next
+                # picture)
+                self._lost(conn)
         loop = asyncio.get_running_loop()
         answered: asyncio.Future[tuple[bool, Any]] = loop.create_future()
-        try:
-            # uvloop leaves a watched descriptor non-blocking: a body larger than the socket's
-            # buffer would fail half-sent (the idle worker reads it at once)
-            os.set_blocking(conn.fileno(), True)
-            conn.send((data, ctype, max_pixels, fit))
-        except OSError:
-            self._lost(conn)
-            raise ServeError("the image decoder stopped; try again") from None
         loop.add_reader(conn.fileno(), self._answered, loop, conn, answered)
         ok, value = await answered  # cancelled (deadline): the worker is freed when it answers
         if not ok:

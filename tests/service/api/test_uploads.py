@@ -71,16 +71,58 @@ async def test_large_body_to_a_watched_descriptor(workers: DecodeWorkers) -> Non
         await workers.decode(b"\x89PNG\r\n\x1a\n" + bytes(3_000_000), None, 100_000, "digit")
 
 
-async def test_a_dead_worker_fails_its_picture_and_is_replaced() -> None:
+async def test_a_worker_dead_before_its_picture_is_replaced_the_picture_not_failed() -> None:
+    """A worker killed while idle (the out-of-memory killer, an operator): the picture handed to
+    it next never reached it, so it is not failed with a 500. The last worker gone: a 503 with
+    Retry-After while new ones start."""
     pool = await filled(DecodeWorkers(1))
     proc = next(iter(pool._procs.values()))
     os.kill(proc.pid, signal.SIGKILL)
     proc.join(5)
-    with pytest.raises(ServeError) as caught:
+    with pytest.raises(NotReady) as caught:
         await pool.decode(photo_png(), None, 100_000, "digit")
-    assert caught.value.status_code == 500 and pool.ready == 0
+    assert caught.value.status_code == 503 and caught.value.headers == {"Retry-After": "1"}
+    assert pool.ready == 0
     await filled(pool)
     assert (await pool.decode(photo_png(), None, 100_000, "digit")).shape == (28, 28)
+    for proc in list(pool._procs.values()):
+        proc.kill()
+
+
+async def test_a_worker_dead_while_idle_leaves_its_picture_to_another() -> None:
+    pool = await filled(DecodeWorkers(2))
+    dead = pool._procs[pool._idle[-1].fileno()]  # the one the next picture goes to
+    os.kill(dead.pid, signal.SIGKILL)
+    dead.join(5)
+    assert (await pool.decode(photo_png(), None, 100_000, "digit")).shape == (28, 28)
+    assert pool.ready == 1 and dead not in pool._procs.values()
+    for proc in list(pool._procs.values()):
+        proc.kill()
+
+
+async def test_pictures_sent_after_every_worker_died_get_503_not_a_wait() -> None:
+    """Two pictures, both workers dead: the first finds them dead, the second finds none left
+    and must not wait for a worker nobody will hand back (it waited for the deadline)."""
+    pool = await filled(DecodeWorkers(2))
+    for proc in list(pool._procs.values()):
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.join(5)
+    pictures = [pool.decode(photo_png(), None, 100_000, "digit") for _ in range(3)]
+    done = await asyncio.wait_for(asyncio.gather(*pictures, return_exceptions=True), 5)
+    assert all(isinstance(result, NotReady) for result in done)
+    assert pool.ready == 0
+
+
+async def test_a_worker_dead_while_decoding_fails_its_picture() -> None:
+    """Its picture may be what killed it: not handed to another worker, a 500."""
+    pool = await filled(DecodeWorkers(2))
+    proc = pool._procs[pool._idle[-1].fileno()]
+    decoding = asyncio.ensure_future(pool.decode(photo_png(), None, 100_000, "digit"))
+    await asyncio.sleep(0)  # handed over
+    os.kill(proc.pid, signal.SIGKILL)
+    with pytest.raises(ServeError) as caught:
+        await decoding
+    assert caught.value.status_code == 500 and "while reading this picture" in str(caught.value)
     for proc in list(pool._procs.values()):
         proc.kill()
 
