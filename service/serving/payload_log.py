@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import stat
 import threading
 import time
 from collections import deque
@@ -58,6 +59,7 @@ class PayloadLog:
         self._lock = threading.Lock()
         self._file: Any = None
         self._size = 0
+        self._stream = False  # the open file is a pipe or a device: never rotated
         self.lines = 0  # written
         self.dropped = 0  # buffer full
         self.errors = 0  # lines lost to write errors
@@ -160,7 +162,11 @@ class PayloadLog:
         group: list[bytes] = []
         size = 0
         for chunk in chunks:
-            if (group or self._size) and self._size + size + len(chunk) > self.max_bytes:
+            if (
+                not self._stream
+                and (group or self._size)
+                and self._size + size + len(chunk) > self.max_bytes
+            ):
                 self._write_group(group, rotate_after=True)
                 group, size = [], 0
             group.append(chunk)
@@ -215,6 +221,13 @@ class PayloadLog:
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = self.path.open("ab", buffering=0)
+        # a pipe or a device (/dev/stdout, to ship the log with the server's output) is a stream:
+        # never rotated, since renaming it would take it from whoever reads it and write the
+        # rest to a file in its place
+        self._stream = not stat.S_ISREG(os.fstat(self._file.fileno()).st_mode)
+        if self._stream:
+            self._size = 0
+            return
         self._size = self._file.tell()
         if self._size and not self._ends_line():
             # a line cut by a crash or a failed write: the next record starts on a line of its own

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import stat
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -240,3 +242,24 @@ def test_a_log_emptied_in_place_is_rotated_at_its_full_size(tmp_path: Path) -> N
     assert [r["request_id"] for r in records(path.with_name("p.jsonl.1"))] == ["d", "e", "f"]
     assert [r["request_id"] for r in records(path)] == ["g"]
     assert (log.lines, log.errors) == (7, 0)
+
+
+def test_a_pipe_is_written_whole_and_never_rotated(tmp_path: Path) -> None:
+    """SERVE_PAYLOAD_LOG_PATH=/dev/stdout (or a named pipe a collector reads): rotating renamed
+    the pipe away from its reader and wrote the rest into a file put in its place."""
+    path = tmp_path / "p.jsonl"
+    os.mkfifo(path)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(path.read_bytes()), daemon=True)
+    reader.start()
+    log = payload_log(path)
+    log.max_bytes = 1024  # a few lines' worth
+    for i in range(30):
+        capture(log, f"r{i}")
+    log.drain()
+    log.close()
+    reader.join(10)
+    assert stat.S_ISFIFO(os.stat(path).st_mode) and not path.with_name("p.jsonl.1").exists()
+    lines = [orjson.loads(line) for line in b"".join(received).splitlines()]
+    assert [line["request_id"] for line in lines] == [f"r{i}" for i in range(30)]
+    assert (log.lines, log.errors) == (30, 0)
