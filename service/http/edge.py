@@ -197,16 +197,14 @@ class Edge:
             if problem is not None:
                 await send_error(send_with_id, *problem)
                 return
+            # Bytes are held as they arrive, not as declared: a client declaring a large body and
+            # sending it slowly must not hold the budget every other request needs
             length = limits.declared_length(scope["headers"])
-            if length is None:
-                held = limits.Held(self.bodies)
-                receive = limits.counted(receive, self.max_body, held)
-            elif length:
-                if not self.bodies.take(length):
-                    await send_error(send_with_id, 503, limits.BUSY)
-                    return
-                held = limits.Held(self.bodies)
-                held.size = length
+            if length and not self.bodies.fits(length):
+                await send_error(send_with_id, 503, limits.BUSY)
+                return
+            held = limits.Held(self.bodies)
+            receive = limits.counted(receive, self.max_body, held)
             hot = None
             if found is not None and method == "POST" and self.fast is not None:
                 hot = found[0].hot

@@ -12,9 +12,11 @@ byte is read; a chunked body is counted while it streams and stops with 413 at t
 
 **Bodies in flight.** Every body is held in memory while its request runs, so the limit per
 body alone does not bound memory: 70 clients each sending 30 MB held 2 GB, a container's whole
-limit. ``BodyBudget`` counts the bytes of every body being received or answered
-(``settings.body_bytes_in_flight``); a request whose declared length does not fit gets 503 with
-``Retry-After`` before a byte is read, a chunked one at the chunk that does not fit.
+limit. ``BodyBudget`` counts the bytes of every body received so far by requests still running
+(``settings.body_bytes_in_flight``), as they arrive: a client that declares a large body and
+sends it slowly holds only what it has sent. A request whose declared length does not fit in
+what is left gets 503 with ``Retry-After`` before a byte is read; any body, at the chunk that
+does not fit.
 """
 
 from __future__ import annotations
@@ -87,6 +89,9 @@ class BodyBudget:
         self.limit = limit
         self.held = 0
 
+    def fits(self, size: int) -> bool:
+        return self.held + size <= self.limit
+
     def take(self, size: int) -> bool:
         """Hold ``size`` more bytes; False, holding nothing, when they do not fit."""
         if self.held + size > self.limit:
@@ -110,8 +115,9 @@ class Held:
 
 
 def counted(receive: Receive, limit: int, held: Held | None = None) -> Receive:
-    """``receive`` for a body without a declared length: PayloadTooLarge (413) past ``limit``,
-    Overloaded (503) for a chunk that does not fit in ``held``'s budget."""
+    """``receive`` counting the body: PayloadTooLarge (413) past ``limit`` (a body without a
+    declared length; a declared one was checked against it), Overloaded (503) for a chunk that
+    does not fit in ``held``'s budget."""
     seen = 0
 
     async def counting() -> Message:

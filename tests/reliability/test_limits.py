@@ -174,6 +174,41 @@ async def test_bodies_in_flight_beyond_the_budget_get_503_and_the_budget_comes_b
         assert app.state.edge.bodies.held == 0
 
 
+async def test_a_body_declared_large_and_sent_slowly_holds_only_what_has_arrived(
+    tiny_repo: Path,
+) -> None:
+    """The budget counts bytes as they arrive, not as declared: a client declaring a body of
+    most of the budget and sending a trickle of it must not make every other body a 503."""
+    budget = {**LIMITS, "max_body_bytes_in_flight": 250_000}
+    async with serve(tiny_repo, **budget) as (app, client):
+        arrived, finish = asyncio.Event(), asyncio.Event()
+
+        async def trickle() -> AsyncIterator[bytes]:  # 10 KB of a declared 200 KB, then waits
+            yield b" " * 10_000
+            arrived.set()
+            await finish.wait()
+            yield b" " * 190_000
+
+        json_type = {"content-type": "application/json"}
+        slow = asyncio.create_task(
+            client.post(
+                "/models/mnist/predict",
+                content=trickle(),
+                headers={**json_type, "content-length": "200000"},
+            )
+        )
+        await asyncio.wait_for(arrived.wait(), 10)
+        await asyncio.sleep(0.2)
+        assert app.state.edge.bodies.held <= 10_000 + 65_536
+        response = await client.post(
+            "/v1/models/mnist:predict", content=b" " * 150_000, headers=json_type
+        )
+        assert response.status_code == 400, response.text  # read, refused for what it is
+        finish.set()
+        assert (await slow).status_code == 400
+        assert app.state.edge.bodies.held == 0
+
+
 async def test_instances_limit(tiny_repo: Path) -> None:
     async with serve(tiny_repo, **LIMITS) as (_, client):
         images = np.zeros((9, 28, 28)).tolist()
