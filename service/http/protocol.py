@@ -13,6 +13,12 @@ the connection opening, or of the first byte of a later request on it: the reque
 nothing is closed, as an idle keep-alive connection is; one whose head had begun is answered
 408 and closed, as nginx answers a head that does not arrive. A head held up by the server
 itself (a pipelined request waiting for the answer before it) is never cut.
+
+A request answered before its body was read (a 401, a 503, a route that reads no body) leaves
+the rest of the body to arrive after the answer, where neither the edge's deadline nor
+uvicorn's keep-alive timeout (reset by every byte) sees it: that rest, too, must arrive within
+the deadline of the answer, or the connection is closed (a body trickled a byte at a time held
+it for ever).
 """
 
 from __future__ import annotations
@@ -50,6 +56,23 @@ class HeadDeadlineProtocol(HttpToolsProtocol):
         self._cancel_head_timer()
         self._head_begun = False
         super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        cycle = self.cycle
+        if (
+            cycle is not None
+            and cycle.response_complete
+            and cycle.more_body  # answered before its body ended: the rest is discarded
+            and self._head_timer is None
+            and not self.transport.is_closing()
+        ):
+            self._arm_head_timer()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        if self.cycle is not None and self.cycle.response_complete:
+            self._cancel_head_timer()  # the rest of an answered request's body arrived
 
     def _arm_head_timer(self) -> None:
         self._head_timer = self.loop.call_later(self.head_timeout_s, self._head_timed_out)

@@ -107,3 +107,30 @@ def test_heads_in_time_are_served_on_new_and_kept_alive_connections(server: Serv
         time.sleep(DEADLINE_S / 2)
         sock.sendall(PROBE[20:])
         assert response(sock).startswith(b"HTTP/1.1 200 ")
+
+
+def test_a_body_trickled_after_its_answer_is_cut_at_the_deadline(server: Server) -> None:
+    # /healthz answers without reading the body: the rest arrives after the answer, where
+    # neither the edge's deadline nor the keep-alive timeout (reset by each byte) applied
+    started = time.monotonic()
+    cut = None
+    with connect(server) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+        assert response(sock).startswith(b"HTTP/1.1 200 ")
+        try:
+            for _ in range(int(DEADLINE_S * 20) + 60):
+                sock.send(b"x")  # fails once the server has closed
+                time.sleep(0.05)
+        except OSError:
+            cut = time.monotonic() - started
+    assert cut is not None and cut < DEADLINE_S + 2
+
+
+def test_a_body_sent_whole_after_its_answer_keeps_the_connection(server: Server) -> None:
+    with connect(server) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n")
+        assert response(sock).startswith(b"HTTP/1.1 200 ")
+        sock.sendall(b"0123456789")
+        time.sleep(DEADLINE_S * 1.5)  # the drain timer is gone with the body's end
+        sock.sendall(PROBE)
+        assert response(sock).startswith(b"HTTP/1.1 200 ")
