@@ -220,7 +220,16 @@ class PayloadLog:
 
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = self.path.open("ab", buffering=0)
+        # O_NONBLOCK for the open only: opening a named pipe nobody reads (a collector not yet
+        # started, or restarting) blocked the operations thread, and the shutdown's last drain,
+        # until a reader came; it fails (ENXIO) instead, and the lines count as lost
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o666)
+        try:
+            os.set_blocking(fd, True)
+            self._file = os.fdopen(fd, "ab", buffering=0)
+        except BaseException:
+            os.close(fd)
+            raise
         # a pipe or a device (/dev/stdout, to ship the log with the server's output) is a stream:
         # never rotated, since renaming it would take it from whoever reads it and write the
         # rest to a file in its place

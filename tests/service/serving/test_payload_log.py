@@ -7,6 +7,7 @@ import os
 import shutil
 import stat
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -252,6 +253,7 @@ def test_a_pipe_is_written_whole_and_never_rotated(tmp_path: Path) -> None:
     received: list[bytes] = []
     reader = threading.Thread(target=lambda: received.append(path.read_bytes()), daemon=True)
     reader.start()
+    time.sleep(0.3)  # the reader opens the pipe first: a pipe without one is not waited for
     log = payload_log(path)
     log.max_bytes = 1024  # a few lines' worth
     for i in range(30):
@@ -263,3 +265,22 @@ def test_a_pipe_is_written_whole_and_never_rotated(tmp_path: Path) -> None:
     lines = [orjson.loads(line) for line in b"".join(received).splitlines()]
     assert [line["request_id"] for line in lines] == [f"r{i}" for i in range(30)]
     assert (log.lines, log.errors) == (30, 0)
+
+
+def test_a_pipe_nobody_reads_is_not_waited_for(tmp_path: Path) -> None:
+    """Opening a named pipe without a reader (its collector not started yet, or restarting)
+    blocked the operations thread, and the shutdown's last drain, until one came."""
+    path = tmp_path / "p.jsonl"
+    os.mkfifo(path)
+    log = payload_log(path)
+    capture(log, "a")
+    drained = threading.Thread(target=log.drain, daemon=True)
+    drained.start()
+    drained.join(5)
+    try:
+        assert not drained.is_alive(), "drain blocked on a pipe nobody reads"
+        assert (log.lines, log.errors) == (0, 1)
+    finally:
+        if drained.is_alive():  # let the blocked open go, so that the test ends
+            with path.open("rb"):
+                drained.join(5)
