@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import io
 import math
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -272,7 +273,18 @@ def read_arrays(folder: Path, name: str) -> dict[str, np.ndarray]:
         missing = [key for key in ARRAYS if key not in data.files]
         if missing:
             raise ValueError(f"{name} lacks {', '.join(missing)}")
-        return {key: np.asarray(data[key], np.float32) for key in ARRAYS}
+        arrays = {}
+        for key in ARRAYS:  # an archive's members are read here, not by np.load: name the file
+            try:
+                arrays[key] = np.asarray(data[key], np.float32)
+            except ValueError as exc:  # numpy's says how to unpickle it unsafely, not where
+                if "allow_pickle" not in str(exc):
+                    raise ValueError(f"{name}: {key}: {exc}") from exc
+                said = f"{name} is not a readable NumPy file: {key} holds objects"
+                raise ValueError(said) from None
+            except (TypeError, OSError, EOFError, zipfile.BadZipFile) as exc:
+                raise ValueError(f"{name} is not a readable NumPy file: {key}: {exc}") from exc
+        return arrays
 
 
 def save(arrays: dict[str, np.ndarray], path: Path) -> None:

@@ -123,6 +123,7 @@ def test_arrays_that_do_not_fit_are_refused(tmp_path: Path) -> None:
         (b"PK\x03\x04" + b"\0" * 40, "ood.npz is not a readable NumPy file"),
         (None, "ood.npz lacks whitening"),
         ("array", "ood.npz is not an .npz archive"),
+        ("pickled", "ood.npz is not a readable NumPy file"),  # a member of objects
     ],
 )
 def test_a_file_that_is_not_the_ood_archive_is_refused_by_name(
@@ -135,6 +136,11 @@ def test_a_file_that_is_not_the_ood_archive_is_refused_by_name(
     if content is None:
         with np.load(path) as data:
             arrays = {key: data[key] for key in data.files if key != "whitening"}
+        ood.save(arrays, path)
+    elif content == "pickled":
+        with np.load(path) as data:
+            arrays = {key: data[key] for key in data.files}
+        arrays["mean"] = np.array([{"a": 1}], dtype=object)
         ood.save(arrays, path)
     elif content == "array":
         with path.open("wb") as f:
