@@ -235,7 +235,9 @@ def _document_records(app: FastAPI, registry: ModelRegistry) -> None:
 
 
 def create_app_from_env() -> FastAPI:
-    """Factory for ``uvicorn --factory`` and multi-worker runs: settings from the environment."""
+    """Factory for ``uvicorn --factory`` and multi-worker runs: settings from the environment.
+    Run by hand, give uvicorn ``--http service.http.protocol:HeadDeadlineProtocol`` too, as
+    ``python -m service`` does, or request heads have no deadline."""
     settings = Settings()
     HeadDeadlineProtocol.head_timeout_s = settings.request_timeout_s  # this worker's connections
     app = create_app(settings, configure_logging(settings))

@@ -139,8 +139,9 @@ class Settings(BaseSettings):
     max_body_bytes_in_flight: int | None = Field(
         default=None,
         ge=1024,
-        description="Bytes of request bodies held at once, all requests together; a body that "
-        "would go beyond it gets 503 with Retry-After. Unset: 8 x max_body_bytes.",
+        description="Bytes of request bodies held at once, all requests of a worker process "
+        "together; a body that would go beyond it gets 503 with Retry-After. Unset: 8 x "
+        "max_body_bytes.",
     )
     max_image_pixels: int = Field(
         default=16_777_216, ge=784, description="Pixels per uploaded image."
