@@ -18,6 +18,7 @@ import numpy as np
 from keras import layers
 from sklearn.model_selection import train_test_split
 
+from training.modeling.garment_photo import GarmentPhoto, garment_params
 from training.modeling.photo_artifacts import PhotoArtifacts, photo_params
 from training.specs import IMAGE_SHAPE
 
@@ -79,7 +80,8 @@ def build_classifier(hp: dict[str, Any], policy: str = SERVE_POLICY) -> keras.Mo
 
 def _augmentation(hp: dict[str, Any], seed: int) -> list[keras.layers.Layer]:
     """Random changes, active only while training (Keras skips them at inference): geometric
-    ones, then (``photo``) the artifacts of photo preprocessing."""
+    ones, then the artifacts of photo preprocessing: a digit's (``photo``) or a garment's
+    (``garment``)."""
     aug = hp["augment"]
     steps: list[keras.layers.Layer] = []
     if aug.get("flip"):
@@ -93,6 +95,8 @@ def _augmentation(hp: dict[str, Any], seed: int) -> list[keras.layers.Layer]:
         steps.append(layers.RandomZoom(aug["zoom"], fill_mode="constant", seed=seed + 3))
     if aug.get("photo"):
         steps.append(PhotoArtifacts(photo_params(aug["photo"]), seed=seed + 4))
+    if aug.get("garment"):
+        steps.append(GarmentPhoto(garment_params(aug["garment"]), seed=seed + 5))
     return steps
 
 

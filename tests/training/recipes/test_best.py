@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from training.modeling import cnn
+from training.modeling.garment_photo import GarmentPhoto
 from training.modeling.photo_artifacts import PhotoArtifacts, photo_params
 from training.recipes import Split, get_recipe, recipe_names
 from training.recipes.best import PimaBest
@@ -24,6 +25,7 @@ AUGMENTATION = (
     keras.layers.RandomTranslation,
     keras.layers.RandomZoom,
     PhotoArtifacts,
+    GarmentPhoto,
 )
 
 
@@ -76,6 +78,23 @@ def test_mnist_best_learns_from_photo_artifacts_but_serves_without_them() -> Non
     assert any(isinstance(layer, PhotoArtifacts) for layer in _all_layers(training))
     serving = cnn.serving_copy(training, hp)
     assert not any(isinstance(layer, PhotoArtifacts) for layer in _all_layers(serving))
+
+
+def test_fashion_lean_photo_is_the_lean_classifier_trained_on_garment_photos() -> None:
+    lean, photo = get_recipe("fashion_mnist", "lean"), get_recipe("fashion_mnist", "lean-photo")
+    hp_lean, hp_photo = lean.hyperparameters(epochs=1), photo.hyperparameters(epochs=1)
+    assert photo.description and hp_photo["augment"]["garment"]["apply"] < 0.5
+    training = photo.build(hp_photo)
+    assert any(isinstance(layer, GarmentPhoto) for layer in _all_layers(training))
+    assert not any(isinstance(layer, GarmentPhoto) for layer in _all_layers(lean.build(hp_lean)))
+    # same classifier, so the same latency once served
+    served_photo, served_lean = cnn.build_classifier(hp_photo), cnn.build_classifier(hp_lean)
+    assert [type(layer) for layer in served_photo.layers] == [
+        type(layer) for layer in served_lean.layers
+    ]
+    assert served_photo.count_params() == served_lean.count_params()
+    serving = cnn.serving_copy(training, hp_photo)
+    assert not any(isinstance(layer, GarmentPhoto) for layer in _all_layers(serving))
 
 
 @pytest.fixture(scope="module")
