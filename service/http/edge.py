@@ -198,13 +198,16 @@ class Edge:
                 await send_error(send_with_id, *problem)
                 return
             # Bytes are held as they arrive, not as declared: a client declaring a large body and
-            # sending it slowly must not hold the budget every other request needs
+            # sending it slowly must not hold the budget every other request needs. A small
+            # declared body is not counted: counting costs microseconds on every request, and
+            # what small bodies hold is bounded by the connections
             length = limits.declared_length(scope["headers"])
-            if length and not self.bodies.fits(length):
-                await send_error(send_with_id, 503, limits.BUSY)
-                return
-            held = limits.Held(self.bodies)
-            receive = limits.counted(receive, self.max_body, held)
+            if length is None or length > limits.UNCOUNTED_BYTES:
+                if length and not self.bodies.fits(length):
+                    await send_error(send_with_id, 503, limits.BUSY)
+                    return
+                held = limits.Held(self.bodies)
+                receive = limits.counted(receive, self.max_body, held)
             hot = None
             if found is not None and method == "POST" and self.fast is not None:
                 hot = found[0].hot

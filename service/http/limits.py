@@ -16,7 +16,8 @@ limit. ``BodyBudget`` counts the bytes of every body received so far by requests
 (``settings.body_bytes_in_flight``), as they arrive: a client that declares a large body and
 sends it slowly holds only what it has sent. A request whose declared length does not fit in
 what is left gets 503 with ``Retry-After`` before a byte is read; any body, at the chunk that
-does not fit.
+does not fit. A declared body of at most ``UNCOUNTED_BYTES`` is not counted (the count cost
+microseconds on every request; what such bodies hold is bounded by the connections).
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ def declared_length(headers: list[tuple[bytes, bytes]]) -> int | None:
     return None
 
 
+UNCOUNTED_BYTES = 64 * 1024  # a declared body up to this size is not counted in the budget
 BUSY = "the server is receiving too many request bodies at once: try again shortly"
 
 
