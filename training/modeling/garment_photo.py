@@ -26,12 +26,11 @@ sits in front of the classifier, and is not part of the serving model; with prob
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import keras
 import tensorflow as tf
 
-from training.modeling.photo_artifacts import _gaussian, _pick
+from training.modeling.photo_artifacts import RandomArtifacts, _dilate, _pick, merged_params
 
 SIDE = 28
 PAD = 6  # the canvas the item is turned in: room for a turned item's corners
@@ -64,22 +63,11 @@ GARMENT_DEFAULTS: dict[str, float] = {
 
 
 def garment_params(overrides: dict[str, float] | bool) -> dict[str, float]:
-    """The defaults with a recipe's overrides; ``True`` means the defaults as they are."""
-    params = dict(GARMENT_DEFAULTS)
-    if isinstance(overrides, dict):
-        unknown = set(overrides) - set(params)
-        if unknown:
-            raise ValueError(f"unknown garment augmentation settings: {sorted(unknown)}")
-        params.update({k: float(v) for k, v in overrides.items()})
-    return params
+    return merged_params(GARMENT_DEFAULTS, overrides, "garment")
 
 
 def _col(v: tf.Tensor) -> tf.Tensor:
     return tf.reshape(v, (-1, 1, 1, 1))
-
-
-def _dilate(x: tf.Tensor, size: int) -> tf.Tensor:
-    return tf.nn.max_pool2d(x, size, 1, "SAME")
 
 
 def filled(mask: tf.Tensor, steps: int = FILL_STEPS) -> tf.Tensor:
@@ -124,35 +112,11 @@ def _box_of(x: tf.Tensor, level: float) -> tuple[tf.Tensor, ...]:
     return r0, r1, c0, c1
 
 
-class GarmentPhoto(keras.layers.Layer):
+class GarmentPhoto(RandomArtifacts):
     """``[B, 28, 28, 1]`` Fashion-MNIST items in [0, 1] → the same batch as the service frames
     photographed garments."""
 
-    def __init__(self, params: dict[str, float], seed: int, **kwargs: Any) -> None:
-        super().__init__(dtype="float32", **kwargs)
-        self.params = dict(params)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
-        self._blur_kernels = (_gaussian(0.5, 1), _gaussian(0.8, 2))
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "params": self.params, "seed": self.seed}
-
-    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
-        return input_shape
-
-    def call(self, x: tf.Tensor, training: bool | None = None) -> tf.Tensor:
-        if not training:
-            return x
-        return self.augment(tf.convert_to_tensor(x, tf.float32))
-
-    # -- drawing random numbers ------------------------------------------------------------------
-
-    def _uniform(self, shape: Any, low: float = 0.0, high: float = 1.0) -> tf.Tensor:
-        return keras.random.uniform(shape, low, high, seed=self.seed_generator)
-
-    def _chance(self, batch: tf.Tensor, key: str) -> tf.Tensor:
-        return self._uniform((batch,)) < self.params[key]
+    BLUR = ((0.5, 1), (0.8, 2))
 
     # -- the steps -------------------------------------------------------------------------------
 

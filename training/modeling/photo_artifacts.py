@@ -49,15 +49,21 @@ PHOTO_DEFAULTS: dict[str, float] = {
 }
 
 
-def photo_params(overrides: dict[str, float] | bool) -> dict[str, float]:
-    """The defaults with a recipe's overrides; ``True`` means the defaults as they are."""
-    params = dict(PHOTO_DEFAULTS)
+def merged_params(
+    defaults: dict[str, float], overrides: dict[str, float] | bool, what: str
+) -> dict[str, float]:
+    """``defaults`` with a recipe's overrides; ``True`` means the defaults as they are."""
+    params = dict(defaults)
     if isinstance(overrides, dict):
         unknown = set(overrides) - set(params)
         if unknown:
-            raise ValueError(f"unknown photo augmentation settings: {sorted(unknown)}")
+            raise ValueError(f"unknown {what} augmentation settings: {sorted(unknown)}")
         params.update({k: float(v) for k, v in overrides.items()})
     return params
+
+
+def photo_params(overrides: dict[str, float] | bool) -> dict[str, float]:
+    return merged_params(PHOTO_DEFAULTS, overrides, "photo")
 
 
 def _dilate(x: tf.Tensor, size: int) -> tf.Tensor:
@@ -85,15 +91,19 @@ def _renormalise(x: tf.Tensor) -> tf.Tensor:
     return tf.math.divide_no_nan(x, peak)
 
 
-class PhotoArtifacts(keras.layers.Layer):
-    """``[B, 28, 28, 1]`` in [0, 1] → the same batch with photo-preprocessing artifacts."""
+class RandomArtifacts(keras.layers.Layer):
+    """What the training-only augmentation layers share: their parameters and seed (kept in the
+    config), identity at inference, per-image random draws; a subclass names its blur kernels
+    (``BLUR``: sigma and radius of each) and makes its artifacts in ``augment``."""
+
+    BLUR: tuple[tuple[float, int], ...] = ()
 
     def __init__(self, params: dict[str, float], seed: int, **kwargs: Any) -> None:
         super().__init__(dtype="float32", **kwargs)
         self.params = dict(params)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
-        self._blur_kernels = (_gaussian(0.7, 1), _gaussian(1.2, 2))
+        self._blur_kernels = tuple(_gaussian(sigma, radius) for sigma, radius in self.BLUR)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "params": self.params, "seed": self.seed}
@@ -106,6 +116,9 @@ class PhotoArtifacts(keras.layers.Layer):
             return x
         return self.augment(tf.convert_to_tensor(x, tf.float32))
 
+    def augment(self, x: tf.Tensor) -> tf.Tensor:
+        raise NotImplementedError
+
     # -- drawing random numbers ------------------------------------------------------------------
 
     def _uniform(self, shape: Any, low: float = 0.0, high: float = 1.0) -> tf.Tensor:
@@ -113,6 +126,12 @@ class PhotoArtifacts(keras.layers.Layer):
 
     def _chance(self, batch: tf.Tensor, key: str) -> tf.Tensor:
         return self._uniform((batch,)) < self.params[key]
+
+
+class PhotoArtifacts(RandomArtifacts):
+    """``[B, 28, 28, 1]`` in [0, 1] → the same batch with photo-preprocessing artifacts."""
+
+    BLUR = ((0.7, 1), (1.2, 2))
 
     # -- the artifacts ---------------------------------------------------------------------------
 
