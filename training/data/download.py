@@ -28,14 +28,15 @@ _NPZ_KEYS = {
 
 
 def http_get(url: str, timeout: float = TIMEOUT_S) -> bytes:
-    """GET ``url``; any network failure becomes :class:`SourceFailed` (tests patch this)."""
+    """GET ``url``; any network failure becomes :class:`SourceFailed` saying why, not where (a
+    download's label names its address; tests patch this)."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             data: bytes = response.read()
             return data
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise SourceFailed(f"{url}: {type(exc).__name__}: {reason}") from exc
+        raise SourceFailed(f"{type(exc).__name__}: {reason}") from exc
 
 
 def image_urls(dataset: str) -> list[str]:

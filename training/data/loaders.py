@@ -92,17 +92,9 @@ def _run_steps(
                 attempts.append((label, f"integrity check failed: {exc}"))
                 log.warning("%s: not using %s: %s", dataset, label, exc)
             except SourceFailed as exc:
-                reason = _without_address(str(exc), label)
-                attempts.append((label, reason))
-                log.info("%s: %s failed: %s", dataset, label, reason)
+                attempts.append((label, str(exc)))
+                log.info("%s: %s failed: %s", dataset, label, exc)
     raise DataUnavailable(dataset, attempts, help_text)
-
-
-def _without_address(reason: str, label: str) -> str:
-    """A failed GET's reason names its address (``http_get``), as a one-address download's label
-    does already ("download URL"): said once in the list of attempts, not twice."""
-    address = label.partition(" ")[2]
-    return reason.removeprefix(f"{address}: ") if address else reason
 
 
 def _write_cache(directory: Path, files: dict[str, bytes]) -> None:

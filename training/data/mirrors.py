@@ -128,8 +128,12 @@ def deb_extract(package: str, workdir: Path) -> Path:
 
 
 def fetch_url(url: str, timeout: float = FETCH_TIMEOUT_S) -> bytes:
-    """GET ``url`` with a registry's longer timeout (the tests patch this, not ``http_get``)."""
-    return http_get(url, timeout)
+    """GET ``url`` with a registry's longer timeout, its failure naming the address (a mirror's
+    label names the package; the tests patch this, not ``http_get``)."""
+    try:
+        return http_get(url, timeout)
+    except SourceFailed as exc:
+        raise SourceFailed(f"{url}: {exc}") from exc
 
 
 def npm_registry() -> str | None:
