@@ -30,7 +30,13 @@ import math
 import keras
 import tensorflow as tf
 
-from training.modeling.photo_artifacts import RandomArtifacts, _dilate, _pick, merged_params
+from training.modeling.photo_artifacts import (
+    RandomArtifacts,
+    _dilate,
+    _pick,
+    merged_params,
+    projected,
+)
 
 SIDE = 28
 PAD = 6  # the canvas the item is turned in: room for a turned item's corners
@@ -258,29 +264,12 @@ def _rotated(x: tf.Tensor, angle: tf.Tensor) -> tf.Tensor:
     # the transform maps each output pixel to the input pixel it reads: the inverse rotation
     a2 = centre - cos * centre - sin * centre
     b2 = centre + sin * centre - cos * centre
-    zeros = tf.zeros_like(angle)
-    transforms = tf.stack([cos, sin, a2, -sin, cos, b2, zeros, zeros], axis=1)
-    return tf.raw_ops.ImageProjectiveTransformV3(
-        images=x,
-        transforms=transforms,
-        output_shape=tf.constant([CANVAS, CANVAS]),
-        fill_value=0.0,
-        interpolation="BILINEAR",
-        fill_mode="CONSTANT",
-    )
+    return projected(x, [cos, sin, a2, -sin, cos, b2], tf.constant([CANVAS, CANVAS]), "BILINEAR")
 
 
 def _shifted(x: tf.Tensor, dy: tf.Tensor, dx: tf.Tensor) -> tf.Tensor:
     zeros, ones = tf.zeros_like(dy), tf.ones_like(dy)
-    transforms = tf.stack([ones, zeros, -dx, zeros, ones, -dy, zeros, zeros], axis=1)
-    return tf.raw_ops.ImageProjectiveTransformV3(
-        images=x,
-        transforms=transforms,
-        output_shape=tf.shape(x)[1:3],
-        fill_value=0.0,
-        interpolation="NEAREST",
-        fill_mode="CONSTANT",
-    )
+    return projected(x, [ones, zeros, -dx, zeros, ones, -dy], tf.shape(x)[1:3], "NEAREST")
 
 
 def _reframed(canvas: tf.Tensor) -> tf.Tensor:

@@ -86,6 +86,22 @@ def _pick(mask: tf.Tensor, yes: tf.Tensor, no: tf.Tensor) -> tf.Tensor:
     return tf.where(tf.reshape(mask, (-1, 1, 1, 1)), yes, no)
 
 
+def projected(
+    x: tf.Tensor, rows: list[tf.Tensor], output_shape: tf.Tensor, interpolation: str
+) -> tf.Tensor:
+    """Each image of ``x`` through its affine map (``rows``: the six coefficients, one value an
+    image, mapping each output pixel to the input pixel it reads), zeros outside."""
+    zeros = tf.zeros_like(rows[0])
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=x,
+        transforms=tf.stack([*rows, zeros, zeros], axis=1),
+        output_shape=output_shape,
+        fill_value=0.0,
+        interpolation=interpolation,
+        fill_mode="CONSTANT",
+    )
+
+
 def _renormalise(x: tf.Tensor) -> tf.Tensor:
     peak = tf.reduce_max(x, axis=(1, 2, 3), keepdims=True)
     return tf.math.divide_no_nan(x, peak)
@@ -187,16 +203,7 @@ class PhotoArtifacts(RandomArtifacts):
         b0, b1 = -sin, cos
         a2 = CENTRE - a0 * ox - a1 * oy
         b2 = CENTRE - b0 * ox - b1 * oy
-        zeros = tf.zeros_like(a0)
-        transforms = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
-        return tf.raw_ops.ImageProjectiveTransformV3(
-            images=x,
-            transforms=transforms,
-            output_shape=tf.constant([SIDE, SIDE]),
-            fill_value=0.0,
-            interpolation="BILINEAR",
-            fill_mode="CONSTANT",
-        )
+        return projected(x, [a0, a1, a2, b0, b1, b2], tf.constant([SIDE, SIDE]), "BILINEAR")
 
     def _grid(self) -> tuple[tf.Tensor, tf.Tensor]:
         idx = tf.range(SIDE, dtype=tf.float32)
