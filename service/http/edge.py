@@ -191,9 +191,8 @@ class Edge:
                 task.cancel()
 
         try:
-            problem = self.auth.problem(scope, kind) or limits.body_problem(
-                scope["headers"], self.max_body
-            )
+            length, too_long = limits.declared_length(scope["headers"], self.max_body)
+            problem = self.auth.problem(scope, kind) or too_long
             if problem is not None:
                 await send_error(send_with_id, *problem)
                 return
@@ -201,7 +200,6 @@ class Edge:
             # sending it slowly must not hold the budget every other request needs. A small
             # declared body is not counted: counting costs microseconds on every request, and
             # what small bodies hold is bounded by the connections
-            length = limits.declared_length(scope["headers"])
             if length is None or length > limits.UNCOUNTED_BYTES:
                 if length and not self.bodies.fits(length):
                     await send_error(send_with_id, 503, limits.BUSY)

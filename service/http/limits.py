@@ -60,24 +60,18 @@ def requested_timeout(headers: list[tuple[bytes, bytes]]) -> float | None:
     return None
 
 
-def body_problem(headers: list[tuple[bytes, bytes]], limit: int) -> tuple[int, str] | None:
-    """400 for a malformed ``Content-Length``, 413 for one above ``limit``; None otherwise."""
+def declared_length(
+    headers: list[tuple[bytes, bytes]], limit: int
+) -> tuple[int | None, tuple[int, str] | None]:
+    """The ``Content-Length`` (None without one), and the problem with it: 400 for a malformed
+    one, 413 for one above ``limit``, None when there is none."""
     for key, value in headers:
         if key == b"content-length":
             if not value.isdigit():
-                return 400, "Content-Length must be a non-negative integer"
-            if int(value) > limit:
-                return 413, too_large(limit, int(value))
-            return None
-    return None
-
-
-def declared_length(headers: list[tuple[bytes, bytes]]) -> int | None:
-    """The ``Content-Length`` (checked by ``body_problem`` first), None without one."""
-    for key, value in headers:
-        if key == b"content-length":
-            return int(value)
-    return None
+                return None, (400, "Content-Length must be a non-negative integer")
+            length = int(value)
+            return length, ((413, too_large(limit, length)) if length > limit else None)
+    return None, None
 
 
 UNCOUNTED_BYTES = 64 * 1024  # a declared body up to this size is not counted in the budget
