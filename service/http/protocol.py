@@ -33,68 +33,75 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 class HeadDeadlineProtocol(HttpToolsProtocol):
     head_timeout_s = 10.0  # the request deadline's default; the server sets its own
 
+    # One timer per connection, not one per request: a request only reads the clock when its
+    # head begins, cheaper than arming and cancelling a timer on every request. The timer looks
+    # at the connection and arms itself again for the nearest deadline; it never fires after a
+    # deadline, as every deadline begins after the timer was last armed.
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._head_timer: asyncio.TimerHandle | None = None
-        self._head_begun = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._head_since: float | None = None  # the deadline of the head to come starts here
+        self._head_begun = False  # its first byte has arrived
+        self._tail_since: float | None = None  # a request was answered before its body ended
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._arm_head_timer()
+        self._head_since = self.loop.time()
+        self._timer = self.loop.call_later(self.head_timeout_s, self._check)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_head_timer()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         super().connection_lost(exc)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._head_begun = True
-        if self._head_timer is None:  # a later request on a kept-alive connection
-            self._arm_head_timer()
+        if self._head_since is None:  # a later request: the first one's began with the connection
+            self._head_since = self.loop.time()
 
     def on_headers_complete(self) -> None:
-        self._cancel_head_timer()
+        self._head_since = None
         self._head_begun = False
         super().on_headers_complete()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
         cycle = self.cycle
-        if (
-            cycle is not None
-            and cycle.response_complete
-            and cycle.more_body  # answered before its body ended: the rest is discarded
-            and self._head_timer is None
-            and not self.transport.is_closing()
-        ):
-            self._arm_head_timer()
+        if cycle is not None and cycle.response_complete and cycle.more_body:
+            self._tail_since = self.loop.time()  # answered before its body ended
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
         if self.cycle is not None and self.cycle.response_complete:
-            self._cancel_head_timer()  # the rest of an answered request's body arrived
+            self._tail_since = None  # the rest of an answered request's body arrived
 
-    def _arm_head_timer(self) -> None:
-        self._head_timer = self.loop.call_later(self.head_timeout_s, self._head_timed_out)
-
-    def _cancel_head_timer(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
-
-    def _head_timed_out(self) -> None:
-        self._head_timer = None
+    def _check(self) -> None:
+        self._timer = None
         if self.transport.is_closing():
             return
+        now = self.loop.time()
+        timeout = self.head_timeout_s
+        wait = timeout
         if self.cycle is not None and not self.cycle.response_complete:
-            # a request is being answered: the next head waits for it (pipelining pauses the
+            # a request is being answered: a head behind it waits for it (pipelining pauses the
             # reading), which is the server's delay, not the client's
-            self._arm_head_timer()
-            return
+            if self._head_since is not None:
+                self._head_since = now
+        else:
+            started = [t for t in (self._head_since, self._tail_since) if t is not None]
+            if started:  # else idle between requests, where uvicorn's keep-alive timeout rules
+                wait = min(started) + timeout - now
+                if wait <= 0:
+                    self._time_out(timeout)
+                    return
+        self._timer = self.loop.call_later(wait, self._check)
+
+    def _time_out(self, timeout: float) -> None:
         if self._head_begun:
-            body = orjson.dumps(
-                {"error": f"the request head did not arrive within {self.head_timeout_s:g} s"}
-            )
+            body = orjson.dumps({"error": f"the request head did not arrive within {timeout:g} s"})
             self.transport.write(
                 b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
                 b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body)

@@ -4,14 +4,18 @@ at a time. Heads that arrive in time, on new and kept-alive connections, are ser
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 import pytest
+import uvicorn
 
+from service.http.protocol import HeadDeadlineProtocol
 from tests.helpers.live_server import Server, free_port, launch
 
 DEADLINE_S = 1.0
@@ -134,3 +138,86 @@ def test_a_body_sent_whole_after_its_answer_keeps_the_connection(server: Server)
         time.sleep(DEADLINE_S * 1.5)  # the drain timer is gone with the body's end
         sock.sendall(PROBE)
         assert response(sock).startswith(b"HTTP/1.1 200 ")
+
+
+# In-process: the protocol class under uvicorn with a tiny app, to hold an answer up on purpose.
+
+
+async def slow_or_quick(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    if scope["path"] == "/slow":
+        await asyncio.sleep(DEADLINE_S * 1.5)
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]}
+    )
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+async def in_process(client: Callable[[int], Awaitable[None]]) -> None:
+    port = free_port()
+    config = uvicorn.Config(
+        slow_or_quick,
+        host="127.0.0.1",
+        port=port,
+        http=HeadDeadlineProtocol,
+        lifespan="off",
+        log_level="warning",
+    )
+    HeadDeadlineProtocol.head_timeout_s = DEADLINE_S
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            await asyncio.sleep(0.01)
+        await client(port)
+    finally:
+        server.should_exit = True
+        await task
+        HeadDeadlineProtocol.head_timeout_s = 10.0
+
+
+async def read_answers(reader: asyncio.StreamReader, count: int) -> list[bytes]:
+    answers = []
+    for _ in range(count):
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), DEADLINE_S * 5)
+        answers.append(head + await reader.readexactly(2))
+    return answers
+
+
+def test_a_pipelined_head_waiting_behind_a_slow_answer_is_not_cut() -> None:
+    async def client(port: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /quick HTTP/1.1\r\nHost: x\r\n\r\n")
+        answers = await read_answers(reader, 2)
+        writer.close()
+        assert all(a.startswith(b"HTTP/1.1 200 ") and a.endswith(b"ok") for a in answers)
+
+    asyncio.run(in_process(client))
+
+
+def test_requests_on_a_kept_alive_connection_arm_no_timer_of_their_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    armed: list[object] = []
+    real = asyncio.BaseEventLoop.call_later
+
+    def call_later(
+        loop: asyncio.AbstractEventLoop, delay: float, callback: Any, *args: Any, **kw: Any
+    ) -> Any:
+        method = getattr(callback, "__func__", None)
+        if method is not None and method in vars(HeadDeadlineProtocol).values():
+            armed.append(callback)  # a deadline timer (uvicorn's keep-alive timer is its own)
+        return real(loop, delay, callback, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(asyncio.BaseEventLoop, "call_later", call_later)
+
+    async def client(port: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for _ in range(50):
+            writer.write(b"GET /quick HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert (await read_answers(reader, 1))[0].startswith(b"HTTP/1.1 200 ")
+        writer.close()
+
+    asyncio.run(in_process(client))
+    assert len(armed) == 1  # the connection's own
