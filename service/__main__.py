@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from service.http.protocol import HeadDeadlineProtocol
+from service.http.server import Server
 from service.observability.logs import configure_logging
 from service.settings import Settings
 
@@ -179,7 +180,8 @@ def main() -> None:
 
         app = create_app(settings, log_sink)
         freeze_heap()
-        uvicorn.run(app, **common)  # type: ignore[arg-type]
+        server = Server(uvicorn.Config(app, **common), on_forced_quit=app.state.operations.finish)
+        raise SystemExit(server.serve_until_stopped())
 
 
 if __name__ == "__main__":

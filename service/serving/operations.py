@@ -109,6 +109,11 @@ class Operations:
     async def stop(self) -> None:
         if self.shadow is not None:
             await self.shadow.stop()
+        self.finish()
+
+    def finish(self) -> None:
+        """Stop the operations thread and write out what the payload log holds, synchronously:
+        also on a forced quit, which skips the lifespan's ``stop``. Calling it again is harmless."""
         self._stop.set()
         thread, self._thread = self._thread, None
         if thread is not None:

@@ -1,7 +1,11 @@
-"""Graceful shutdown under load: SIGTERM stops new work, finishes accepted work, exits 0."""
+"""Graceful shutdown under load: SIGTERM stops new work, finishes accepted work, exits 0; a forced
+quit (a second SIGINT) still writes out the payload log and exits 130."""
 
 from __future__ import annotations
 
+import json
+import signal
+import socket
 import threading
 import time
 from pathlib import Path
@@ -89,3 +93,41 @@ def test_sigterm_under_load_loses_no_accepted_request(
         f"every request the server accepted ({len(logged)}) must reach its client ({ok})"
     )
     assert refused, "after SIGTERM new connections are refused"
+
+
+@pytest.mark.timeout(120)
+def test_a_second_sigint_writes_out_the_payload_log_and_exits_130(
+    tiny_repo: Path, tmp_path: Path
+) -> None:
+    """Ctrl-C twice: the first waits for a request whose body never ends, the second quits
+    without waiting; every answered request is in the payload log, and the status says forced."""
+    payloads = tmp_path / "payloads.jsonl"
+    env = {
+        "SERVE_MODELS": "mnist",
+        "SERVE_PAYLOAD_LOG_RATE": "1",
+        "SERVE_PAYLOAD_LOG_PATH": str(payloads),
+    }
+    with h.run_server(tiny_repo, tmp_path / "server.log", env) as server:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            answered = [
+                client.post("/models/mnist/predict", json=BODY).headers["x-request-id"]
+                for _ in range(20)
+            ]
+        port = int(server.url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port)) as stuck:
+            stuck.sendall(
+                b"POST /models/mnist/predict HTTP/1.1\r\nhost: x\r\n"
+                b"content-type: application/json\r\ncontent-length: 1000\r\n\r\n{"
+            )
+            server.process.send_signal(signal.SIGINT)
+            deadline = time.monotonic() + 30
+            while "Waiting for connections to close" not in server.log_text():
+                assert time.monotonic() < deadline, server.log_text()[-2000:]
+                time.sleep(0.05)
+            server.process.send_signal(signal.SIGINT)
+            exit_code = server.process.wait(timeout=60)
+        log_text = server.log_text()
+    assert exit_code == 130, log_text[-2000:]
+    assert "forced quit" in log_text
+    logged = [json.loads(line)["request_id"] for line in payloads.read_text().splitlines()]
+    assert sorted(logged) == sorted(answered)
