@@ -8,9 +8,10 @@ In order, for each request:
    kind and protocol;
 3. **keys** (``security``): prediction and admin routes are checked, 401/403 before any body is
    read;
-4. **body size** (``limits``): 400/413 for a bad or too large ``Content-Length``; a body without
-   one is counted while it streams; 503 for a body that does not fit in what the server holds
-   of all requests' bodies at once (``settings.body_bytes_in_flight``);
+4. **body size** (``limits``): 400/413 for a bad or too large ``Content-Length``, 501 for a
+   transfer coding other than chunked; a body without a length is counted while it streams;
+   503 for a body that does not fit in what the server holds of all requests' bodies at once
+   (``settings.body_bytes_in_flight``);
 5. **deadline**: ``settings.request_timeout_s`` or a shorter ``X-Request-Timeout`` (422 when that
    header is not a duration; health probes ignore it); the work is cancelled and the client gets
    504 when it passes before the response has started, or 408 when it was still sending the body
@@ -66,6 +67,7 @@ _ERROR_HEADERS = {
     401: [(b"www-authenticate", b'Bearer realm="digitserve"')],
     408: [(b"connection", b"close")],  # the rest of the body must not be parsed as a request
     413: [(b"connection", b"close")],  # the unread body must not be parsed as a request
+    501: [(b"connection", b"close")],  # an unknown transfer coding: the body is left unread too
     # bodies in flight: refused before reading, so the connection closes as for a 413
     503: [(b"retry-after", b"1"), (b"connection", b"close")],
 }

@@ -8,7 +8,8 @@ passes before the response has started, the work is cancelled (queued rows are t
 batcher) and the client gets 504 ``{"error": ...}``.
 
 **Body size.** A declared ``Content-Length`` above ``settings.max_body_bytes`` gets 413 before a
-byte is read; a chunked body is counted while it streams and stops with 413 at the limit.
+byte is read; a chunked body is counted while it streams and stops with 413 at the limit. A
+transfer coding other than chunked (``gzip, chunked``) gets 501 before a byte is read.
 
 **Bodies in flight.** Every body is held in memory while its request runs, so the limit per
 body alone does not bound memory: 70 clients each sending 30 MB held 2 GB, a container's whole
@@ -63,15 +64,32 @@ def requested_timeout(headers: list[tuple[bytes, bytes]]) -> float | None:
 def declared_length(
     headers: list[tuple[bytes, bytes]], limit: int
 ) -> tuple[int | None, tuple[int, str] | None]:
-    """The ``Content-Length`` (None without one), and the problem with it: 400 for a malformed
-    one, 413 for one above ``limit``, None when there is none."""
+    """The ``Content-Length`` (None without one), and the problem with how the body is framed:
+    400 for a malformed length, 413 for one above ``limit``, 501 for a transfer coding other
+    than chunked, None when there is none.
+
+    The server removes the chunked coding only: a body sent ``gzip, chunked`` would reach the
+    app still compressed and be read as what it encodes, so it is refused before it is read
+    (RFC 9112, section 6.1). The HTTP parser refuses a request carrying both headers, so the
+    coding is looked for only when there is no length: a body with one costs nothing more."""
     for key, value in headers:
         if key == b"content-length":
             if not value.isdigit():
                 return None, (400, "Content-Length must be a non-negative integer")
             length = int(value)
             return length, ((413, too_large(limit, length)) if length > limit else None)
+    for key, value in headers:
+        if key == b"transfer-encoding" and value.strip().lower() != b"chunked":
+            return None, (501, _unknown_coding(value))
     return None, None
+
+
+def _unknown_coding(value: bytes) -> str:
+    shown = value.decode("latin-1")[:64]
+    return (
+        f"Transfer-Encoding {shown!r} is not implemented, only chunked is: send the body "
+        "uncompressed, chunked or with a Content-Length"
+    )
 
 
 UNCOUNTED_BYTES = 64 * 1024  # a declared body up to this size is not counted in the budget

@@ -11,6 +11,7 @@ import gc
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
@@ -109,6 +110,25 @@ async def test_checks_run_in_order_keys_then_size_then_deadline_header() -> None
     sent = await call(edge, headers=[*auth, (b"x-request-timeout", b"nope")])
     assert sent[0]["status"] == 422
     assert (await call(edge, headers=auth))[0]["status"] == 200
+
+
+async def test_a_transfer_coding_other_than_chunked_is_501_before_the_body_is_read() -> None:
+    called: list[str] = []
+
+    async def inner(scope: Any, receive: Any, send: Any) -> None:
+        called.append("app")
+        await ok(scope, receive, send)
+
+    edge = make_edge(inner, settings())
+    for coding in (b"gzip, chunked", b"deflate,chunked", b"gzip", b"chunked, gzip"):
+        sent = await call(edge, headers=[(b"transfer-encoding", coding)])
+        headers = dict(sent[0]["headers"])
+        assert sent[0]["status"] == 501 and headers[b"connection"] == b"close", coding
+        assert coding.decode() in orjson.loads(sent[1]["body"])["error"]
+    assert called == []  # nothing read the body
+    for coding in (b"chunked", b"Chunked", b" chunked "):
+        assert (await call(edge, headers=[(b"transfer-encoding", coding)]))[0]["status"] == 200
+    assert called == ["app"] * 3
 
 
 async def test_request_id_kept_when_sane_replaced_otherwise() -> None:

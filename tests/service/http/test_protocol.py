@@ -1,10 +1,13 @@
 """A real server closes connections whose request head does not arrive within the deadline:
 one that sends nothing, one that stops halfway through its headers, one that sends them a byte
-at a time. Heads that arrive in time, on new and kept-alive connections, are served."""
+at a time. Heads that arrive in time, on new and kept-alive connections, are served. A body in
+a transfer coding the server does not remove (gzip) is refused with 501, not read as plain."""
 
 from __future__ import annotations
 
 import asyncio
+import gzip
+import json
 import os
 import socket
 import sys
@@ -138,6 +141,27 @@ def test_a_body_sent_whole_after_its_answer_keeps_the_connection(server: Server)
         time.sleep(DEADLINE_S * 1.5)  # the drain timer is gone with the body's end
         sock.sendall(PROBE)
         assert response(sock).startswith(b"HTTP/1.1 200 ")
+
+
+def test_a_gzip_transfer_coding_is_refused_501_before_the_body_is_read(server: Server) -> None:
+    body = gzip.compress(b'{"instances": [[1, 2, 3]]}')
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+    with connect(server) as sock:
+        sock.sendall(
+            b"POST /models/mnist/predict HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/json\r\nTransfer-Encoding: gzip, chunked\r\n\r\n" + chunked
+        )
+        answer, _ = until_closed(sock)  # the body was not read: the connection is closed
+    head, _, text = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 501 "), answer
+    assert b"connection: close" in head.lower()
+    assert "gzip, chunked" in json.loads(text)["error"]
+    with connect(server) as sock:  # chunked alone is still read: the route answers (no model)
+        sock.sendall(
+            b"POST /models/mnist/predict HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked
+        )
+        assert not response(sock).startswith(b"HTTP/1.1 501 ")
 
 
 # In-process: the protocol class under uvicorn with a tiny app, to hold an answer up on purpose.
