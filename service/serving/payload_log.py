@@ -266,14 +266,18 @@ class PayloadLog:
 
     def _rotate(self) -> None:
         self._close()
+        # A path that is a symbolic link (a log kept on another disk) rotates the file the link
+        # leads to, beside it: renaming the link would leave its target where it was, and put a
+        # plain file in the link's place. Opening the link again creates the target anew.
+        path = Path(os.path.realpath(self.path))
         for i in range(self.backups - 1, 0, -1):
-            older = self.path.with_name(f"{self.path.name}.{i}")
+            older = path.with_name(f"{path.name}.{i}")
             if older.exists():
-                os.replace(older, self.path.with_name(f"{self.path.name}.{i + 1}"))
+                os.replace(older, path.with_name(f"{path.name}.{i + 1}"))
         if self.backups > 0:
-            os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
+            os.replace(path, path.with_name(f"{path.name}.1"))
         else:
-            self.path.unlink(missing_ok=True)
+            path.unlink(missing_ok=True)
         self._open()
 
     def _close(self) -> None:

@@ -219,6 +219,30 @@ def test_another_workers_rotation_is_followed_without_a_warning(
     assert "moved or deleted" not in caplog.text
 
 
+def test_a_path_that_is_a_link_rotates_the_file_it_leads_to(tmp_path: Path) -> None:
+    """The log kept on another disk behind a link: the target is rotated beside itself and the
+    link keeps leading to the current file (renaming the link left the target where it was and
+    put a plain file in the link's place)."""
+    store = tmp_path / "disk"
+    store.mkdir()
+    target = store / "payloads.jsonl"
+    path = tmp_path / "p.jsonl"
+    path.symlink_to(target)  # leads nowhere until the first write
+    log = payload_log(path)
+    capture(log, "a")
+    log.drain()
+    one = len(target.read_bytes())
+    log.max_bytes = 3 * one + one // 2  # three lines per file (lines differ by a few bytes)
+    for name in "bcdefg":
+        capture(log, name)
+    log.drain()
+    assert path.is_symlink() and path.resolve() == target
+    assert [r["request_id"] for r in records(store / "payloads.jsonl.1")] == ["d", "e", "f"]
+    assert [r["request_id"] for r in records(target)] == ["g"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["disk", "p.jsonl"]
+    assert (log.lines, log.errors) == (7, 0)
+
+
 def test_a_log_emptied_in_place_is_rotated_at_its_full_size(tmp_path: Path) -> None:
     """logrotate's copytruncate empties the open file in place: the file is still the log's,
     but the bytes copied away must no longer count toward the next rotation."""
