@@ -39,6 +39,7 @@ from service.observability.access_log import AccessLog
 from service.observability.logs import LogSink, configure_logging
 from service.observability.metrics import Metrics
 from service.observability.metrics import build_router as metrics_router
+from service.serving.hangup import Hangup
 from service.serving.operations import CURRENT, Operations
 from service.serving.registry import ModelRegistry
 from service.settings import Settings
@@ -94,12 +95,14 @@ def create_app(settings: Settings, log_sink: LogSink | None = None) -> FastAPI:
     """
     registry = ModelRegistry(settings)
     operations = Operations(settings, registry)
+    hangup = Hangup(registry)  # SIGHUP rescans the repository
     access_log = AccessLog(log_sink)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Routes or middleware added after create_app must obey the table's rules too.
         edge.routes = RouteTable.of_app(app)
+        hangup.start()
         await registry.start()
         operations.start()
         ready, problems = registry.readiness()
@@ -107,6 +110,7 @@ def create_app(settings: Settings, log_sink: LogSink | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await hangup.stop()
             await operations.stop()
             await registry.stop()
             access_log.flush()

@@ -458,9 +458,11 @@ def decode_worker(conn: Connection, *, own_process: bool = True) -> None:
     pure imports load here, so a worker starts in a fraction of a second and holds no model.
     ``own_process=False`` runs the loop in a thread (tests)."""
     if own_process:  # Ctrl-C or a supervisor's SIGTERM to the whole process group stops the
-        # server, which answers what it accepted (decoded here) and then stops its workers
+        # server, which answers what it accepted (decoded here) and then stops its workers;
+        # SIGHUP is a rescan the server lives through, and its workers with it
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
         conn.send((True, None))
     except OSError:  # the server stopped its workers while this one was starting

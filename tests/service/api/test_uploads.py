@@ -127,12 +127,16 @@ async def test_a_worker_dead_while_decoding_fails_its_picture() -> None:
         proc.kill()
 
 
-async def test_a_worker_signalled_with_its_server_answers_until_the_server_stops_it() -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+async def test_a_worker_signalled_with_its_server_answers_until_the_server_stops_it(
+    signum: int,
+) -> None:
     """SIGTERM to the whole process group (a supervisor stopping the server): the pictures the
-    server accepted are still decoded; the server stops its workers when it exits."""
+    server accepted are still decoded; the server stops its workers when it exits. SIGHUP (a
+    reload, which the server lives through) leaves the workers running too."""
     pool = await filled(DecodeWorkers(1))
     proc = next(iter(pool._procs.values()))
-    os.kill(proc.pid, signal.SIGTERM)
+    os.kill(proc.pid, signum)
     await asyncio.sleep(0.2)
     assert (await pool.decode(photo_png(), None, 100_000, "digit")).shape == (28, 28)
     pool.close()

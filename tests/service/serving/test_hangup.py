@@ -1,0 +1,64 @@
+"""SIGHUP in this process: a rescan on the event loop, none while starting, one more for a
+SIGHUP during a rescan, and the previous handler back at stop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+
+import pytest
+
+from service.serving.hangup import Hangup
+
+pytestmark = pytest.mark.anyio
+
+
+class Registry:
+    def __init__(self) -> None:
+        self.started = False
+        self.watcher = None
+        self.rescans = 0
+        self.gate = asyncio.Event()
+
+    async def rescan(self) -> dict[str, list[str]]:
+        self.rescans += 1
+        await self.gate.wait()
+        return {}
+
+
+async def settle() -> None:
+    for _ in range(20):
+        await asyncio.sleep(0.01)
+
+
+async def test_sighup_rescans_once_started_and_the_old_handler_comes_back() -> None:
+    registry = Registry()
+    hangup = Hangup(registry)  # type: ignore[arg-type]
+    before = signal.getsignal(signal.SIGHUP)
+    hangup.start()
+    try:
+        os.kill(os.getpid(), signal.SIGHUP)  # while the models load: the start scans anyway
+        await settle()
+        assert registry.rescans == 0
+        registry.started = True
+        os.kill(os.getpid(), signal.SIGHUP)
+        await settle()
+        assert registry.rescans == 1
+        for _ in range(3):  # during that rescan: one more when it ends, not three
+            os.kill(os.getpid(), signal.SIGHUP)
+        await settle()
+        registry.gate.set()
+        await settle()
+        assert registry.rescans == 2
+    finally:
+        await hangup.stop()
+    assert signal.getsignal(signal.SIGHUP) is before
+
+
+async def test_off_the_main_thread_nothing_is_installed() -> None:
+    hangup = Hangup(Registry())  # type: ignore[arg-type]
+    before = signal.getsignal(signal.SIGHUP)
+    await asyncio.to_thread(hangup.start)
+    assert signal.getsignal(signal.SIGHUP) is before
+    await hangup.stop()
