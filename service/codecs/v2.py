@@ -190,6 +190,15 @@ def _parameters(value: Any, where: str) -> dict[str, Any]:
     return value
 
 
+def _no_shared_memory(params: dict[str, Any], where: str, instead: str) -> None:
+    """Refuse Triton's shared-memory parameters: answered inline instead, an output asked for in
+    a region would leave the client reading whatever that region held before."""
+    if "shared_memory_region" in params:
+        raise BadRequest(
+            f"{where}: shared memory (Triton's shared-memory extension) is not supported; {instead}"
+        )
+
+
 def _decode_input(item: Any, i: int, binary: memoryview, offset: int) -> tuple[InputTensor, int]:
     if not isinstance(item, dict):
         raise BadRequest(f"inputs[{i}] must be a JSON object")
@@ -209,6 +218,7 @@ def _decode_input(item: Any, i: int, binary: memoryview, offset: int) -> tuple[I
             f"{where}: datatype {datatype!r} is not supported{why}; use one of {supported}"
         )
     params = _parameters(item.get("parameters"), f"{where} 'parameters'")
+    _no_shared_memory(params, where, "send the tensor in the body: JSON 'data' or binary data")
     size = params.get("binary_data_size")
     count = shape_product(shape)
     if size is not None:
@@ -277,6 +287,9 @@ def _decode_outputs(value: Any) -> list[RequestedOutput]:
         if not isinstance(name, str) or not name:
             raise BadRequest(f"outputs[{i}] needs a non-empty string 'name'")
         params = _parameters(item.get("parameters"), f"output '{name}' 'parameters'")
+        _no_shared_memory(
+            params, f"output '{name}'", "ask for it without a region to have it in the answer"
+        )
         binary = params.get("binary_data")
         if binary is not None and not isinstance(binary, bool):
             raise BadRequest(f"output '{name}': binary_data must be true or false")

@@ -134,6 +134,32 @@ def _input(**over: Any) -> dict[str, Any]:
         ({"inputs": [_input(), _input()]}, 400, "more than once"),
         ({"inputs": [_input(name="")]}, 400, "'name'"),
         ({"inputs": [{"name": "a", "shape": [1], "datatype": "FP32"}]}, 400, "neither 'data'"),
+        # Triton's shared-memory extension: an output left in a region the server never wrote
+        # would be read by the client as an answer
+        (
+            {
+                "inputs": [
+                    {
+                        "name": "a",
+                        "shape": [1],
+                        "datatype": "FP32",
+                        "parameters": {"shared_memory_region": "in0", "shared_memory_byte_size": 4},
+                    }
+                ]
+            },
+            400,
+            "input 'a': shared memory (Triton's shared-memory extension) is not supported; send "
+            "the tensor in the body: JSON 'data' or binary data",
+        ),
+        (
+            {
+                "inputs": [_input()],
+                "outputs": [{"name": "p", "parameters": {"shared_memory_region": "out0"}}],
+            },
+            400,
+            "output 'p': shared memory (Triton's shared-memory extension) is not supported; ask "
+            "for it without a region to have it in the answer",
+        ),
         ({"id": 5, "inputs": [_input()]}, 400, "'id' must be a string"),
         (
             {"inputs": [_input()], "outputs": [{"name": "p", "parameters": {"binary_data": 1}}]},
