@@ -23,7 +23,14 @@ from fastapi import Request
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.api.schemas import QUERY_PARAMETERS
-from service.errors import InvalidInput, NotReady, PayloadTooLarge, ServeError, UnsupportedMediaType
+from service.errors import (
+    BadRequest,
+    InvalidInput,
+    NotReady,
+    PayloadTooLarge,
+    ServeError,
+    UnsupportedMediaType,
+)
 from service.inputs.images import decode_worker, image_size, part_type
 from service.inputs.preprocess import Fit
 from service.serving.model import ModelVersion
@@ -180,14 +187,16 @@ async def form_images(request: Request, settings: Settings, task: Task) -> np.nd
 
 async def form_files(request: Request, settings: Settings) -> list[tuple[bytes, str | None, str]]:
     """The files of a multipart body: ``(bytes, media type, file name)`` each, the type read from
-    the bytes where they tell it. A text field beside them, or no file at all, is a 422."""
+    the bytes where they tell it. A body that does not parse is a 400; a text field beside the
+    files, or no file at all, is a 422."""
     limit = settings.max_upload_files
     try:
         form = await request.form(max_files=limit, max_fields=100)
     except StarletteHTTPException as exc:
         if "files" in str(exc.detail).lower():
             raise PayloadTooLarge(f"too many files: at most {limit} per request") from None
-        raise InvalidInput(f"malformed multipart body: {exc.detail}") from None
+        # a body that does not parse, as malformed JSON is
+        raise BadRequest(f"malformed multipart body: {exc.detail}") from None
     try:
         items = form.multi_items()
         uploads = [value for _, value in items if not isinstance(value, str)]

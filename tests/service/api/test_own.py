@@ -371,6 +371,11 @@ ERROR_CASES = [
     ("/models/mnist/versions/3/predict", {"json": {"instances": [IMG]}}, 404, "is unfinished"),
     ("/models/mnist/versions/canary/predict", {"json": {"instances": [IMG]}}, 404, "canary"),
     ("/models/mnist/predict", raw(b'{"instances": ['), 400, "malformed JSON"),
+    # a multipart body that does not parse is malformed as such JSON is
+    ("/models/mnist/predict", raw(PNG_MAGIC, "multipart/form-data"), 400,
+     "malformed multipart body: Missing boundary"),
+    ("/models/mnist/predict", raw(b"--x\r\nno headers\r\n--x--", "multipart/form-data; boundary=x"),
+     400, "malformed multipart body"),
     ("/models/mnist/predict", raw(b'{"instances": [[NaN]]}'), 422, "NaN"),
     ("/models/mnist/predict", {"json": {"instances": [[0.0] * 27] * 28}}, 422, "instances"),
     ("/models/mnist/predict", {"json": {"instances": []}}, 422, "empty"),
