@@ -126,8 +126,9 @@ async def get_model(name: str, request: Request) -> Response:
 
 def _model_status(request: Request, name: str) -> dict[str, Any]:
     registry = get_registry(request)
-    if name not in registry.model_names():
-        raise NotFound(unknown_model(name))
+    models = registry.model_names()
+    if name not in models:
+        raise NotFound(unknown_model(name, models))
     return registry.model_status(name)
 
 

@@ -12,6 +12,7 @@ import json
 import math
 import re
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -35,9 +36,12 @@ def valid_name(name: str) -> bool:
     return bool(NAME_RE.fullmatch(name))
 
 
-def unknown_model(name: str) -> str:
-    """The message for a model name that names no model (an invalid one is not echoed)."""
-    return f"model {name!r} not found" if valid_name(name) else NAME_RULE
+def unknown_model(name: str, models: Iterable[str] = ()) -> str:
+    """The message for a model name that names no model (an invalid one is not echoed), with the
+    models there are: a near miss (``fashion-mnist``, ``MNIST``, ``mnsit``) is then plain to see."""
+    message = f"model {name!r} not found" if valid_name(name) else NAME_RULE
+    served = ", ".join(models)
+    return f"{message}; the models are {served}" if served else message
 
 
 def parse_version(text: str | int) -> int | None:

@@ -481,8 +481,9 @@ class ModelRegistry:
             mv = known.get(number) if number is not None else None
             if mv is not None and (not self.settings.models or name in self.settings.models):
                 return mv
-        if not valid_name(name) or name not in self.model_names():
-            raise NotFound(unknown_model(name))
+        models = self.model_names()
+        if not valid_name(name) or name not in models:
+            raise NotFound(unknown_model(name, models))
         if version is None or version == "":
             default = self._defaults.get(name)
             if default is None:

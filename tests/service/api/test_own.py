@@ -557,10 +557,36 @@ async def test_a_tf_serving_path_without_v1_says_so(
 
 
 async def test_a_model_name_that_is_no_name_says_what_names_are(client: httpx.AsyncClient) -> None:
+    models = ", ".join(m["name"] for m in (await client.get("/models")).json()["models"])
     for path in ("/models/pima:predict", "/models/Pima", "/v2/models/pima:x"):
         r = await client.get(path)
         assert r.status_code == 404
-        assert r.json() == {"error": "model not found: names are 1-64 of a-z, 0-9 and _"}, path
+        assert r.json() == {
+            "error": f"model not found: names are 1-64 of a-z, 0-9 and _; the models are {models}"
+        }, path
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "named"),
+    [
+        ("POST", "/models/fashion-mnist/predict", "model not found: names are"),
+        ("POST", "/models/MNIST/predict", "model not found: names are"),
+        ("POST", "/models/mnsit/predict", "model 'mnsit' not found"),
+        ("GET", "/models/mnsit", "model 'mnsit' not found"),
+        ("POST", "/v1/models/mnsit:predict", "model 'mnsit' not found"),
+        ("POST", "/v2/models/fashion-mnist/infer", "model not found: names are"),
+        ("GET", "/v2/models/mnsit", "model 'mnsit' not found"),
+    ],
+)
+async def test_an_unknown_model_lists_the_models_there_are(
+    client: httpx.AsyncClient, method: str, path: str, named: str
+) -> None:
+    """A near miss of a model's name (a dash, capitals, a typo) is plain to see beside them."""
+    models = [m["name"] for m in (await client.get("/models")).json()["models"]]
+    r = await client.request(method, path, json={"instances": [IMG]})
+    assert r.status_code == 404
+    error = r.json()["error"]
+    assert error.startswith(named) and error.endswith(f"; the models are {', '.join(models)}")
 
 
 async def test_request_id_is_echoed_or_generated(client: httpx.AsyncClient) -> None:
