@@ -211,6 +211,18 @@ def shape_product(shape: Sequence[int]) -> int:
     return math.prod(shape)
 
 
+def colour_channels(shape: Sequence[int], side: int) -> str | None:
+    """What to say of an image array whose last dimension is colour (``side x side x 3`` or
+    ``x 4``, RGB or RGBA), or None when it has none; every dialect refuses such an array so."""
+    if len(shape) < 3 or tuple(shape[-3:-1]) != (side, side) or shape[-1] not in (3, 4):
+        return None
+    dims = "x".join(str(int(d)) for d in shape[-3:])
+    return (
+        f"a {dims} array has colour channels: the model reads grey images, one value per pixel "
+        f"({side}x{side}, or {side}x{side}x1): convert it to grey, or upload it as a picture"
+    )
+
+
 def fit_batch(arr: np.ndarray, instance_shape: Sequence[int], where: str) -> np.ndarray:
     """Reshape `arr` to `[N, *instance_shape]`.
 
@@ -228,7 +240,9 @@ def fit_batch(arr: np.ndarray, instance_shape: Sequence[int], where: str) -> np.
         return arr.reshape((arr.shape[0], *inst))
     expected = _fmt([-1, *inst])
     alt = f", {_fmt([-1, *inst, 1])} or {_fmt([-1, want])}" if len(inst) > 1 else ""
-    raise InvalidInput(f"{where}: expected shape {expected}{alt}, got {_fmt(arr.shape)}")
+    colour = colour_channels(arr.shape, inst[0]) if arr.ndim == 4 and len(set(inst)) == 1 else None
+    why = f" ({colour} to the own API, POST /models/{{name}}/predict)" if colour else ""
+    raise InvalidInput(f"{where}: expected shape {expected}{alt}, got {_fmt(arr.shape)}{why}")
 
 
 def _fmt(shape: Sequence[int]) -> str:

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from service.codecs.tensors import explain_non_numeric, json_kind, numeric_array
+from service.codecs.tensors import colour_channels, explain_non_numeric, json_kind, numeric_array
 from service.errors import InvalidInput
 
 __all__ = ["RANGE_SLACK", "SCALES", "Scale", "images_from_json"]
@@ -80,15 +80,11 @@ def _count_hint(instances: list[Any], side: int) -> int:
 
 def _channels_error(shape: tuple[int, ...], where: str, side: int) -> InvalidInput | None:
     """The message for images with colour channels (``side x side x 3`` or ``x 4``), or None."""
-    if len(shape) not in (3, 4) or shape[-3:-1] != (side, side) or shape[-1] not in (3, 4):
+    colour = colour_channels(shape, side) if len(shape) in (3, 4) else None
+    if colour is None:
         return None
     path = where if len(shape) == 3 else f"{where}[0]"
-    dims = "x".join(str(d) for d in shape[-3:])
-    return InvalidInput(
-        f"{path}: a {dims} array has colour channels: the model reads grey images, one value "
-        f"per pixel ({side}x{side}, or {side}x{side}x1): convert it to grey, or upload it as "
-        "a picture"
-    )
+    return InvalidInput(f"{path}: {colour}")
 
 
 def _image_shape_error(shape: tuple[int, ...], where: str, side: int) -> InvalidInput:

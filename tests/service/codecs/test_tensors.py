@@ -138,3 +138,26 @@ def test_a_long_list_with_a_string_is_never_read_whole_as_text(
     data[-1][27][27] = "x"
     message(data)
     assert texts and max(texts) <= tensors.CHUNK_VALUES
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_a_colour_batch_is_told_to_go_grey_as_the_own_api_tells_it(channels: int) -> None:
+    """TF Serving's and V2's shape error names the colour channels, as the own API's does, in
+    place of only the shapes a client of an RGB model would not see its mistake in."""
+    batch = np.zeros((2, 28, 28, channels), np.float32)
+    with pytest.raises(InvalidInput) as info:
+        tensors.fit_batch(batch, (28, 28), "input 'pixels'")
+    assert info.value.message == (
+        "input 'pixels': expected shape [-1, 28, 28], [-1, 28, 28, 1] or [-1, 784], got "
+        f"[2, 28, 28, {channels}] (a 28x28x{channels} array has colour channels: the model reads "
+        "grey images, one value per pixel (28x28, or 28x28x1): convert it to grey, or upload it "
+        "as a picture to the own API, POST /models/{name}/predict)"
+    )
+
+
+@pytest.mark.parametrize("shape", [(2, 28, 28, 2), (2, 28, 27, 3), (2, 8, 3)])
+def test_other_shapes_keep_the_plain_shape_error(shape: tuple[int, ...]) -> None:
+    instance = (8,) if len(shape) == 3 else (28, 28)
+    with pytest.raises(InvalidInput) as info:
+        tensors.fit_batch(np.zeros(shape, np.float32), instance, "instances")
+    assert "colour" not in info.value.message
