@@ -68,6 +68,17 @@ _VERSION_PARAMS = {
     "parameters": {
         "type": "object",
         "properties": {"version": {"type": "integer", "minimum": 0}},
+        "additionalProperties": False,
+    }
+}
+_UNLOAD_DOC = {
+    "parameters": {
+        "type": "object",
+        "properties": {
+            "version": {"type": "integer", "minimum": 0},
+            "unload_dependents": {"type": "boolean"},
+        },
+        "additionalProperties": False,
     }
 }
 
@@ -83,12 +94,31 @@ async def _options(request: Request) -> dict[str, Any]:
     return doc
 
 
-def _version_param(doc: dict[str, Any]) -> int | None:
+# Triton's unload always sends unload_dependents; there are no ensembles here to unload with it
+_UNLOAD_PARAMS = frozenset({"version", "unload_dependents"})
+
+
+def _version_param(
+    doc: dict[str, Any], taken: frozenset[str] = frozenset({"version"})
+) -> int | None:
     params = doc.get("parameters", {})
     if params is None:
         return None
     if not isinstance(params, dict):
         raise InvalidInput("parameters must be a JSON object")
+    # a parameter left unread would change what is loaded without a word: a misspelt version
+    # loads the whole model back, and a Triton client's config or files would seem to apply
+    for key in params:
+        if key in taken:
+            continue
+        if key == "config" or key.startswith("file:"):
+            raise InvalidInput(
+                f"parameters.{key[:64]} is not supported: a version is served as its folder "
+                "holds it; publish a new version number to change it"
+            )
+        raise InvalidInput(f"unknown parameter {key[:64]!r}; this takes {', '.join(sorted(taken))}")
+    if "unload_dependents" in params and not isinstance(params["unload_dependents"], bool):
+        raise InvalidInput("parameters.unload_dependents must be true or false")
     value = params.get("version")
     if value is None:
         return None
@@ -186,11 +216,11 @@ async def repository_load(name: str, request: Request) -> Response:
     summary="Unload one version of a model, or all of them (in-flight requests finish first)",
     response_model=ModelStatus,
     responses=error_responses(400, 404, 413, 422),
-    openapi_extra=_body_doc(_VERSION_PARAMS, {"parameters": {"version": 1}}),
+    openapi_extra=_body_doc(_UNLOAD_DOC, {"parameters": {"version": 1}}),
 )
 @route_kind(RouteKind.ADMIN)
 async def repository_unload(name: str, request: Request) -> Response:
     registry = get_registry(request)
     _known_model(registry, name, set())
-    await registry.unload(name, _version_param(await _options(request)))
+    await registry.unload(name, _version_param(await _options(request), _UNLOAD_PARAMS))
     return json_response(registry.model_status(name))

@@ -107,3 +107,43 @@ async def test_load_errors(tiny_repo: Path) -> None:
             response = await client.post(path, json=body)
             assert response.status_code == status, (path, body, response.text)
             assert response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("path", "parameters", "message"),
+    [
+        # a misspelt version loaded the whole model back, with a 200
+        ("load", {"versoin": 1}, "unknown parameter 'versoin'; this takes version"),
+        ("load", {"versions": 1}, "unknown parameter 'versions'; this takes version"),
+        ("unload", {"versoin": 1}, "unknown parameter 'versoin'; this takes unload_dependents, "),
+        # tritonclient's load_model(config=..., files=...): they were ignored, as if applied
+        ("load", {"config": "{}"}, "parameters.config is not supported: a version is served as"),
+        ("load", {"file:1/model.tflite": "AAAA"}, "parameters.file:1/model.tflite is not"),
+        (
+            "unload",
+            {"unload_dependents": "no"},
+            "parameters.unload_dependents must be true or false",
+        ),
+    ],
+)
+async def test_a_parameter_load_or_unload_does_not_read_is_refused(
+    tiny_repo: Path, path: str, parameters: dict[str, Any], message: str
+) -> None:
+    async with serve(tiny_repo, version_policy="latest") as (app, client):
+        before = app.state.registry.model_status("mnist")
+        r = await client.post(
+            f"/v2/repository/models/mnist/{path}", json={"parameters": parameters}
+        )
+        assert r.status_code == 422, r.text
+        assert r.json()["error"].startswith(message)
+        assert app.state.registry.model_status("mnist") == before  # nothing loaded or unloaded
+
+
+async def test_tritonclients_unload_is_taken(tiny_repo: Path) -> None:
+    """tritonclient's unload_model always sends unload_dependents (false by default)."""
+    async with serve(tiny_repo, version_policy="latest") as (app, client):
+        r = await client.post(
+            "/v2/repository/models/mnist/unload", json={"parameters": {"unload_dependents": False}}
+        )
+        assert r.status_code == 200, r.text
+        assert app.state.registry.default_version("mnist") is None
