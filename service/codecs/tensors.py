@@ -211,6 +211,10 @@ def shape_product(shape: Sequence[int]) -> int:
     return math.prod(shape)
 
 
+# where a client that holds image files rather than tensors sends them, as every dialect says
+IMAGE_FILES = "the image file itself to the own API (POST /models/{name}/predict)"
+
+
 def colour_channels(shape: Sequence[int], side: int) -> str | None:
     """What to say of an image array whose last dimension is colour (``side x side x 3`` or
     ``x 4``, RGB or RGBA), or None when it has none; every dialect refuses such an array so."""

@@ -23,7 +23,7 @@ import numpy as np
 import orjson
 
 from service.codecs.jsonbody import parse_json
-from service.codecs.tensors import fit_batch, json_numbers
+from service.codecs.tensors import IMAGE_FILES, fit_batch, json_numbers
 from service.errors import BadRequest, InvalidInput
 
 DEFAULT_SIGNATURE = "serving_default"
@@ -145,7 +145,7 @@ def input_array(
 
 _NO_BINARY = (
     "binary inputs ({{\"b64\": ...}}) are not taken: input '{}' is a tensor of numbers; send "
-    "the numbers, or the image file itself to the own API (POST /models/{{name}}/predict)"
+    "the numbers, or " + IMAGE_FILES.replace("{", "{{").replace("}", "}}")
 )
 
 

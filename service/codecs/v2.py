@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from service.codecs.jsonbody import binary_after_json, parse_json
-from service.codecs.tensors import json_numbers, shape_product
+from service.codecs.tensors import IMAGE_FILES, json_numbers, shape_product
 from service.errors import BadRequest, DuplicateKey, InvalidInput
 
 HEADER_LENGTH = "inference-header-content-length"
@@ -214,8 +214,10 @@ def _decode_input(item: Any, i: int, binary: memoryview, offset: int) -> tuple[I
     if dtype is None:
         supported = ", ".join(INPUT_DATATYPES)
         why = ": the models take numbers" if datatype in DATATYPES else ""
+        # encoded pictures, as a model behind Triton with its own decoding takes them
+        files = f", or send {IMAGE_FILES}" if datatype == "BYTES" else ""
         raise InvalidInput(
-            f"{where}: datatype {datatype!r} is not supported{why}; use one of {supported}"
+            f"{where}: datatype {datatype!r} is not supported{why}; use one of {supported}{files}"
         )
     params = _parameters(item.get("parameters"), f"{where} 'parameters'")
     _no_shared_memory(params, where, "send the tensor in the body: JSON 'data' or binary data")

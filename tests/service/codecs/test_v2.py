@@ -115,6 +115,13 @@ def _input(**over: Any) -> dict[str, Any]:
         ({}, 400, "'inputs'"),
         ({"inputs": [_input(datatype="FP8")]}, 422, "datatype 'FP8' is not supported"),
         ({"inputs": [_input(datatype="BYTES")]}, 422, "not supported; use one of UINT8,"),
+        # encoded pictures as a Triton image pipeline takes them: where to send them instead
+        (
+            {"inputs": [_input(datatype="BYTES", shape=[1], data=["iVBORw0KGgo="])]},
+            422,
+            "UINT64, INT8, INT16, INT32, INT64, FP16, FP32, FP64, or send the image file itself "
+            "to the own API (POST /models/{name}/predict)",
+        ),
         ({"inputs": [_input(shape=[3, 2])]}, 422, "needs 6 values but 'data' holds 4"),
         ({"inputs": [_input(shape=[2, -2])]}, 400, "non-negative integers"),
         ({"inputs": [_input(data=[[1, 2, 3, 4]])]}, 422, "nested 'data' has shape [1, 4]"),
