@@ -129,7 +129,14 @@ async def server_ready(request: Request) -> Response:
 # --- model metadata and readiness -------------------------------------------------------------
 def _resolve(registry: ModelRegistry, name: str, version: str | None) -> ModelVersion:
     if version is not None and not version.isdigit():
-        raise NotFound(f"model {name} has no version {version[:40]!r}: versions are numbers")
+        # the protocol has no labels: a client that asks by one is told the number it names
+        number = registry.labels(name).get(version)
+        said = (
+            f"; {version!r} is the label of version {number}: /v2/models/{name}/versions/{number}"
+            if number is not None
+            else ""
+        )
+        raise NotFound(f"model {name} has no version {version[:40]!r}: versions are numbers{said}")
     return registry.resolve(name, version)
 
 

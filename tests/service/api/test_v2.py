@@ -335,6 +335,26 @@ async def test_unknown_and_unready_models(dialect_client: httpx.AsyncClient) -> 
     assert r.status_code == 503 and r.json()["error"]
 
 
+@pytest.mark.parametrize(("label", "number"), [("stable", 1), ("canary", 2)])
+async def test_a_version_asked_by_label_is_told_its_number(
+    dialect_client: httpx.AsyncClient, label: str, number: int
+) -> None:
+    """The protocol has no labels: a client asking by one (tritonclient's model_version="canary")
+    is told which version number it names, not only that versions are numbers."""
+    for r in (
+        await infer_json(dialect_client, f"mnist/versions/{label}", {"inputs": [_pima_input()]}),
+        await dialect_client.get(f"/v2/models/mnist/versions/{label}"),
+        await dialect_client.get(f"/v2/models/mnist/versions/{label}/ready"),
+    ):
+        assert r.status_code == 404
+        assert r.json()["error"] == (
+            f"model mnist has no version '{label}': versions are numbers; '{label}' is the label "
+            f"of version {number}: /v2/models/mnist/versions/{number}"
+        )
+    r = await dialect_client.get("/v2/models/mnist/versions/nolabel")
+    assert r.json()["error"] == "model mnist has no version 'nolabel': versions are numbers"
+
+
 async def test_timeout_parameter_and_content_types(dialect_client: httpx.AsyncClient) -> None:
     doc: dict[str, Any] = {"inputs": [_pima_input()], "parameters": {"timeout": 5_000_000}}
     assert (await infer_json(dialect_client, "pima", doc)).status_code == 200
