@@ -82,7 +82,8 @@ def decode_predict_request(body: bytes, *, explain: bool = False) -> PredictRequ
     if has_rows and has_cols:
         raise BadRequest("Request may have either 'instances' or 'inputs', but not both")
     if not (has_rows or has_cols):
-        raise BadRequest("Missing 'inputs' or 'instances' key")
+        verb = " ('examples' is :classify's)" if "examples" in doc else ""
+        raise BadRequest(f"Missing 'inputs' or 'instances' key{verb}")
     unknown = set(doc) - (_EXPLAIN_FIELDS if explain else _PREDICT_FIELDS)
     if unknown:
         raise BadRequest(f"unknown request field(s): {', '.join(sorted(unknown))}")
@@ -231,7 +232,13 @@ def decode_classify_request(body: bytes) -> ClassifyRequest:
         )
     unknown = set(doc) - {"examples", "context", "signature_name"}
     if unknown:
-        raise BadRequest(f"unknown request field(s): {', '.join(sorted(unknown))}")
+        verb = (
+            " (:classify takes 'examples', objects of named features; 'instances' and 'inputs' "
+            "are :predict's)"
+            if unknown & {"instances", "inputs"}
+            else ""
+        )
+        raise BadRequest(f"unknown request field(s): {', '.join(sorted(unknown))}{verb}")
     examples = doc.get("examples")
     if not isinstance(examples, list) or not examples:
         raise InvalidInput("'examples' must be a non-empty list of objects")

@@ -54,12 +54,24 @@ def test_columnar_format_tensor_and_object() -> None:
         ({"instances": [ROW], "signature_name": 3}, "must be a string"),
         ({"instances": [ROW], "extra": 1}, "unknown request field"),
         ([ROW], "JSON object"),
+        # :classify's body sent to :predict: the message says whose field it is
+        ({"examples": [{"glucose": 148}]}, "Missing 'inputs' or 'instances' key ('examples' is "),
     ],
 )
 def test_envelope_errors_are_400(doc: Any, needle: str) -> None:
     with pytest.raises(BadRequest) as info:
         decode(doc)
     assert needle in info.value.message
+
+
+@pytest.mark.parametrize("field", ["instances", "inputs"])
+def test_a_predict_body_sent_to_classify_is_told_to_send_examples(field: str) -> None:
+    with pytest.raises(BadRequest) as info:
+        tfs.decode_classify_request(orjson.dumps({field: [ROW]}))
+    assert info.value.message == (
+        f"unknown request field(s): {field} (:classify takes 'examples', objects of named "
+        "features; 'instances' and 'inputs' are :predict's)"
+    )
 
 
 @pytest.mark.parametrize("field", ["alpha", "abstain", "output_filter"])
