@@ -56,7 +56,22 @@ class HeadDeadlineProtocol(HttpToolsProtocol):
             self._timer = None
         super().connection_lost(exc)
 
+    def data_received(self, data: bytes) -> None:
+        # uvicorn stops its keep-alive timer at the first byte after an answer, whatever the byte:
+        # one that begins no request (the blank line a client may send between requests) left
+        # the connection with no timer at all. The next head's deadline starts with it instead.
+        if (
+            self.timeout_keep_alive_task is not None
+            and self._head_since is None
+            and self._tail_since is None
+        ):
+            self._head_since = self.loop.time()
+        super().data_received(data)
+
     def on_message_begin(self) -> None:
+        # the keep-alive timer armed when an answered request's body ended (below), if the next
+        # request came in the same read: it would close the connection under that request
+        self._unset_keepalive_if_required()
         super().on_message_begin()
         self._head_begun = True
         if self._head_since is None:  # a later request: the first one's began with the connection
@@ -77,6 +92,12 @@ class HeadDeadlineProtocol(HttpToolsProtocol):
         super().on_message_complete()
         if self.cycle is not None and self.cycle.response_complete:
             self._tail_since = None  # the rest of an answered request's body arrived
+            # Its bytes stopped the keep-alive timer armed with the answer: the connection is
+            # idle now, and without the timer nothing would ever close it.
+            if self.timeout_keep_alive_task is None and not self.transport.is_closing():
+                self.timeout_keep_alive_task = self.loop.call_later(
+                    self.timeout_keep_alive, self.timeout_keep_alive_handler
+                )
 
     def _check(self) -> None:
         self._timer = None

@@ -22,6 +22,7 @@ from service.http.protocol import HeadDeadlineProtocol
 from tests.helpers.live_server import Server, free_port, launch
 
 DEADLINE_S = 1.0
+KEEP_ALIVE_S = 5  # uvicorn's timeout_keep_alive, which python -m service keeps
 PROBE = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
 
 
@@ -141,6 +142,25 @@ def test_a_body_sent_whole_after_its_answer_keeps_the_connection(server: Server)
         time.sleep(DEADLINE_S * 1.5)  # the drain timer is gone with the body's end
         sock.sendall(PROBE)
         assert response(sock).startswith(b"HTTP/1.1 200 ")
+
+
+def test_a_blank_line_after_an_answer_does_not_hold_the_connection(server: Server) -> None:
+    with connect(server) as sock:
+        sock.sendall(PROBE)
+        assert response(sock).startswith(b"HTTP/1.1 200 ")
+        sock.sendall(b"\r\n")  # begins no request, but stops uvicorn's keep-alive timer
+        data, took = until_closed(sock)
+    assert data == b"" and took < DEADLINE_S + 2
+
+
+def test_a_connection_idle_after_a_body_sent_after_its_answer_is_closed(server: Server) -> None:
+    with connect(server) as sock:
+        sock.settimeout(KEEP_ALIVE_S + 10)
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n")
+        assert response(sock).startswith(b"HTTP/1.1 200 ")
+        sock.sendall(b"0123456789")  # its bytes stopped the keep-alive timer armed with the answer
+        data, took = until_closed(sock)
+    assert data == b"" and took < KEEP_ALIVE_S + 2
 
 
 def test_a_gzip_transfer_coding_is_refused_501_before_the_body_is_read(server: Server) -> None:
