@@ -153,6 +153,11 @@ def main() -> None:
     # uvicorn drains and shuts down on SIGTERM, then re-raises the signal with the handler that was
     # installed before it started: this one, so a graceful stop exits 0, not -15.
     signal.signal(signal.SIGTERM, _exit_cleanly)
+    # SIGHUP's default action ends the process. The app takes it as a rescan only while it runs
+    # (service.serving.hangup), and puts back what was there when it stops: ignored, then, both
+    # while the app is being imported and built and after its shutdown has begun, which writes
+    # out the payload log and unloads the models.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     parse_args()
     settings = load_settings()
     if why := cannot_listen(settings.host, settings.port):
