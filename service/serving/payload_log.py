@@ -232,8 +232,12 @@ class PayloadLog:
             raise
         # a pipe or a device (/dev/stdout, to ship the log with the server's output) is a stream:
         # never rotated, since renaming it would take it from whoever reads it and write the
-        # rest to a file in its place
-        self._stream = not stat.S_ISREG(os.fstat(self._file.fileno()).st_mode)
+        # rest to a file in its place. So is /dev/stdout when the output is redirected to a
+        # file: the file is the server's own output, which a rotation renamed (again at every
+        # rotation: server.log.1.1.1...) while the server kept writing its logs to it.
+        self._stream = not stat.S_ISREG(os.fstat(self._file.fileno()).st_mode) or _descriptor(
+            self.path
+        )
         if self._stream:
             self._size = 0
             return
@@ -290,3 +294,16 @@ class PayloadLog:
     def close(self) -> None:
         self.drain()
         self._close()
+
+
+def _descriptor(path: Path) -> bool:
+    """Whether ``path`` is, or leads by symbolic links to, a name under /dev or /proc: an open
+    descriptor of the process (/dev/stdout is /proc/self/fd/1), whatever file it was opened on."""
+    here = Path(os.path.abspath(path))
+    for _ in range(40):  # the kernel's own limit on links followed
+        if here.parts[1:2] in (("dev",), ("proc",)):
+            return True
+        if not here.is_symlink():
+            return False
+        here = Path(os.path.abspath(here.parent / os.readlink(here)))
+    return False

@@ -6,6 +6,8 @@ import logging
 import os
 import shutil
 import stat
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -308,3 +310,35 @@ def test_a_pipe_nobody_reads_is_not_waited_for(tmp_path: Path) -> None:
         if drained.is_alive():  # let the blocked open go, so that the test ends
             with path.open("rb"):
                 drained.join(5)
+
+
+def test_stdout_redirected_to_a_file_is_never_rotated(tmp_path: Path) -> None:
+    """SERVE_PAYLOAD_LOG_PATH=/dev/stdout with the server's output sent to a file (``> server.log``,
+    a unit's file output): that file is the server's own log, not the payload log's to rotate.
+    Rotating it renamed it at every rotation (server.log.1.1.1...) while the server wrote on."""
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "import numpy as np\n"
+        "from service.serving.payload_log import PayloadLog\n"
+        "log = PayloadLog(Path('/dev/stdout'), rate=1.0, max_bytes=1024, backups=2,\n"
+        "                 buffer_bytes=1 << 20, redact={})\n"
+        "x, y = np.zeros((1, 8), np.float32), np.zeros((1, 1), np.float32)\n"
+        "for i in range(40):\n"
+        "    log.capture(f'r{i}', 'pima', 1, None, x, y)\n"
+        "    log.drain()\n"
+        "    print('server line', i, flush=True)\n"
+        "log.close()\n"
+    )
+    out = tmp_path / "server.log"
+    with out.open("ab") as stdout:  # appended to (>>), or each writer overwrites the other
+        subprocess.run(
+            [sys.executable, "-c", script],
+            stdout=stdout,
+            check=True,
+            cwd=Path(__file__).resolve().parents[3],
+            timeout=120,
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["server.log"]
+    lines = out.read_text().splitlines()
+    assert len(lines) == 80 and sum(line.startswith("server line") for line in lines) == 40
