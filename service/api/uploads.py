@@ -8,6 +8,7 @@ import atexit
 import math
 import multiprocessing
 import os
+import signal
 import threading
 import weakref
 from collections import deque
@@ -271,6 +272,11 @@ class DecodeWorkers:
         threading.Thread(target=self._spawn, name="decode-workers-start", daemon=True).start()
 
     def _spawn(self) -> None:
+        # A process started here inherits this thread's signal mask: SIGHUP blocked, neither the
+        # workers (before they ignore it) nor multiprocessing's resource tracker, started with the
+        # first of them and which ignores SIGINT and SIGTERM only, die of the SIGHUP to the
+        # process group that the server lives through (service.serving.hangup)
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
         try:
             ctx = multiprocessing.get_context("spawn")
             for _ in range(self.size - self.ready):

@@ -7,6 +7,8 @@ import asyncio
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -345,3 +347,33 @@ def test_only_a_picture_small_in_bytes_and_in_pixels_decodes_on_the_loop() -> No
     page = _png("1", (2048, 2048), 1)  # a few KB of PNG for four million pixels
     assert len(page) <= uploads.THREAD_DECODE_BYTES and not uploads.small_picture(page)
     assert not uploads.small_picture(b"\x89PNG\r\n\x1a\n")  # no size in it: not known small
+
+
+def test_a_sighup_to_the_process_group_leaves_the_resource_tracker_running() -> None:
+    """multiprocessing's resource tracker, started with the first worker, ignores SIGINT and
+    SIGTERM but not SIGHUP: a SIGHUP to the process group (a reload the server lives through)
+    ended it, and the next worker started warned that resources might leak. In a process of its
+    own: the tracker of this one may already be running."""
+    script = (
+        "import asyncio, os, signal, time\n"
+        "from multiprocessing import resource_tracker\n"
+        "from service.api.uploads import DecodeWorkers\n"
+        "async def main():\n"
+        "    pool = DecodeWorkers(1)\n"
+        "    pool.start()\n"
+        "    for _ in range(600):\n"
+        "        if pool.ready:\n"
+        "            break\n"
+        "        await asyncio.sleep(0.05)\n"
+        "    tracker = resource_tracker._resource_tracker._pid\n"
+        "    os.kill(tracker, signal.SIGHUP)\n"
+        "    time.sleep(0.5)\n"
+        "    print('alive' if os.waitpid(tracker, os.WNOHANG)[0] == 0 else 'ended')\n"
+        "    pool.close()\n"
+        "asyncio.run(main())\n"
+    )
+    root = Path(__file__).resolve().parents[3]
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=120
+    )
+    assert done.stdout.strip() == "alive", done.stderr[-2000:]
