@@ -47,7 +47,10 @@ class Hangup:
 
     async def stop(self) -> None:
         if self._loop is not None:
-            signal.signal(signal.SIGHUP, self._previous)
+            # only its own handler is taken back: another app started since (two in one process,
+            # as tests run them) keeps the signal until it stops
+            if signal.getsignal(signal.SIGHUP) == self._received:
+                signal.signal(signal.SIGHUP, self._previous)
             self._loop = None
         task, self._task = self._task, None
         if task is not None:  # the registry is about to unload everything: no use loading now

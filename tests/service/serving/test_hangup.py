@@ -62,3 +62,16 @@ async def test_off_the_main_thread_nothing_is_installed() -> None:
     await asyncio.to_thread(hangup.start)
     assert signal.getsignal(signal.SIGHUP) is before
     await hangup.stop()
+
+
+async def test_a_second_app_keeps_the_signal_when_the_first_stops() -> None:
+    first, second = Hangup(Registry()), Hangup(Registry())  # type: ignore[arg-type]
+    before = signal.getsignal(signal.SIGHUP)
+    first.start()
+    second.start()
+    try:
+        await first.stop()
+        assert signal.getsignal(signal.SIGHUP) == second._received  # not the default: a kill
+    finally:
+        await second.stop()
+        signal.signal(signal.SIGHUP, before)
