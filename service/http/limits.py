@@ -79,9 +79,15 @@ def declared_length(
             length = int(value)
             return length, ((413, too_large(limit, length)) if length > limit else None)
     for key, value in headers:
-        if key == b"transfer-encoding" and value.strip().lower() != b"chunked":
+        if key == b"transfer-encoding" and _codings(value) != [b"chunked"]:
             return None, (501, _unknown_coding(value))
     return None, None
+
+
+def _codings(value: bytes) -> list[bytes]:
+    """The transfer codings a header lists, lower-cased; empty list elements are ignored, as
+    RFC 9110 (section 5.6.1) asks of a recipient."""
+    return [part for part in (p.strip().lower() for p in value.split(b",")) if part]
 
 
 def _unknown_coding(value: bytes) -> str:
