@@ -133,15 +133,23 @@
   }
 
   // ---------------------------------------------------------------- models and versions
+  // The newest news of the server wins: a status check answered after a request found the server
+  // unreachable (or after a later check) must not put "Ready" back over it.
+  let statusNews = 0;
+
   async function loadStatus() {
+    const asked = ++statusNews;
     let response;
+    let body = null;
     try {
       response = await fetch("/readyz", { headers: headers(), signal: deadline() });
+      body = await readBody(response).catch(() => null);
     } catch {
-      showUnreachable();
+      if (asked === statusNews) showUnreachable();
       return;
     }
-    if (fromProxy(response, await readBody(response).catch(() => null))) {
+    if (asked !== statusNews) return;
+    if (fromProxy(response, body)) {
       showUnreachable();
       return;
     }
@@ -151,6 +159,7 @@
   }
 
   function showUnreachable() {
+    statusNews += 1;
     $("status").textContent = "Server unreachable";
     $("status").dataset.ready = "no";
     $("status").dataset.reach = "no";

@@ -595,3 +595,33 @@ def test_an_upload_sent_again_for_another_version_keeps_the_page_busy(
         with page.expect_response(lambda r: "/predict" in r.url):
             held[0].continue_()
     page.wait_for_function("() => document.body.dataset.busy === 'no'", timeout=5000)
+
+
+def test_a_status_check_answered_late_does_not_put_ready_over_newer_news(
+    page: Any, golden_digit: Path
+) -> None:
+    """A request that succeeds after the server was unreachable asks /readyz again; when a later
+    request finds the server unreachable before that check is answered, the late "ready" must not
+    show the server as Ready."""
+    proxy = {"status": 502, "content_type": "application/json", "body": ""}
+    page.route(PREDICTIONS, lambda route: route.fulfill(**proxy))
+    page.set_input_files("#file", str(golden_digit))
+    page.wait_for_function("() => document.getElementById('status').dataset.reach === 'no'")
+    page.unroute(PREDICTIONS)
+    with _holding(page, "**/readyz") as held:
+        _answered(page, golden_digit)  # reachable again: the status is asked for, and held
+        _held(page, held)
+        page.wait_for_timeout(300)  # the answer's own follow-up requests ask for it too
+        asked_before = list(held)
+        page.route(PREDICTIONS, lambda route: route.fulfill(**proxy))
+        try:
+            page.set_input_files("#file", str(golden_digit))
+            page.wait_for_function("() => document.getElementById('status').dataset.ready === 'no'")
+        finally:
+            page.unroute(PREDICTIONS)
+        for route in asked_before:  # answered now, after the news that the server is unreachable
+            route.continue_()
+        page.wait_for_timeout(500)
+        assert page.locator("#status").inner_text() == "Server unreachable"
+        for route in held[len(asked_before) :]:  # asked since: newer news, let through
+            route.continue_()
