@@ -224,12 +224,13 @@ def _document_records(app: FastAPI, registry: ModelRegistry) -> None:
             return app.openapi_schema
         app.openapi_schema = None
         schema = default_openapi()  # FastAPI caches it in app.openapi_schema
-        records: dict[str, list[dict[str, Any]]] = {}
+        records: dict[str, dict[str, Any]] = {}
         for name in registry.model_names():
             metas = [mv.metadata for mv in registry.versions(name) if mv.metadata]
-            features = metas[-1]["input"].get("features") if metas else None
+            meta_input = metas[-1]["input"] if metas else {}
+            features = meta_input.get("features")
             if isinstance(features, list) and features:
-                records[name] = features
+                records[name] = meta_input
         add_record_schemas(schema, records)
         if not registry.started:  # models unknown yet: build it again next time
             app.openapi_schema = None

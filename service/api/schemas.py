@@ -169,7 +169,8 @@ PIMA_RESPONSE_EXAMPLE = {
 _INSTANCES_SCHEMA: dict[str, Any] = {
     "description": "One instance or a list of them. Images: a 28x28 array or 784 values, "
     "0-1 floats or 0-255 numbers (see `scale`). Pima: an object with the eight named features "
-    "or an array of 8 values in feature order.",
+    "(each also taken under the other names its model's metadata lists as aliases, and a label "
+    "column skipped) or an array of 8 values in feature order.",
     "anyOf": [
         {"type": "array", "items": {}},
         {"type": "object", "additionalProperties": {"type": "number"}},
@@ -311,37 +312,66 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorBody, "description": text.get(code, "Error")} for code in codes}
 
 
-def record_schema(model: str, features: list[dict[str, Any]]) -> dict[str, Any]:
-    """JSON schema of one named record of a tabular model, from its metadata's feature list."""
+def record_schema(
+    model: str, features: list[dict[str, Any]], label_names: list[str] | None = None
+) -> dict[str, Any]:
+    """JSON schema of one named record of a tabular model, from its metadata's feature list:
+    each feature under its name or one of its ``aliases`` (exactly one of them), and the label
+    column, skipped, under any of ``label_names``. Names are matched in any letter case, which a
+    schema cannot say: the description does."""
     properties: dict[str, Any] = {}
+    required: list[str] = []
+    one_of_names: list[dict[str, Any]] = []
     for feature in features:
         typical = feature.get("typical")
         note = f"; typical {typical[0]} to {typical[1]}" if isinstance(typical, list) else ""
         unit = f" ({feature['unit']})" if feature.get("unit") else ""
-        properties[str(feature["name"])] = {
+        name = str(feature["name"])
+        aliases = [str(a) for a in feature.get("aliases") or ()]
+        properties[name] = {
             "type": "number",
             "minimum": feature.get("min"),
             "maximum": feature.get("max"),
-            "description": f"{feature.get('description') or feature['name']}{unit}{note}",
+            "description": f"{feature.get('description') or name}{unit}{note}",
         }
-    return {
+        for alias in aliases:
+            properties[alias] = {**properties[name], "description": f"{name}, by another name"}
+        if aliases:
+            properties[name]["description"] += f"; also taken as {', '.join(aliases)}"
+            one_of_names.append({"oneOf": [{"required": [n]} for n in (name, *aliases)]})
+        else:
+            required.append(name)
+    for label in label_names or ():
+        properties[label] = {"description": "the label column: not an input, skipped"}
+    schema: dict[str, Any] = {
         "title": f"{model} record",
         "type": "object",
-        "required": list(properties),
+        "required": required,
         "additionalProperties": False,
         "properties": properties,
     }
+    if one_of_names or label_names:
+        schema["description"] = (
+            "Each feature once, under its name or another listed for it; names are matched in "
+            "any letter case."
+        )
+    if one_of_names:
+        schema["allOf"] = one_of_names
+    return schema
 
 
-def add_record_schemas(openapi: dict[str, Any], records: dict[str, list[dict[str, Any]]]) -> None:
-    """Document each tabular model's named features (name, unit, range) in the predict bodies."""
+def add_record_schemas(openapi: dict[str, Any], records: dict[str, dict[str, Any]]) -> None:
+    """Document each tabular model's named features (name, unit, range, other names) in the
+    predict bodies; ``records`` holds each model's metadata ``input`` block."""
     if not records:
         return
     components = openapi.setdefault("components", {}).setdefault("schemas", {})
     refs = []
-    for model, features in sorted(records.items()):
+    for model, meta_input in sorted(records.items()):
         key = f"{model.title().replace('_', '')}Record"
-        components[key] = record_schema(model, features)
+        components[key] = record_schema(
+            model, meta_input["features"], meta_input.get("label_names")
+        )
         refs.append({"$ref": f"#/components/schemas/{key}"})
     instances = {
         "description": _INSTANCES_SCHEMA["description"],

@@ -91,7 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="versions with prediction sets: say when the model abstains",
     )
-    parser.add_argument("--csv", metavar="FILE", help="pima: CSV of records with a header row")
+    parser.add_argument(
+        "--csv",
+        metavar="FILE",
+        help="pima: CSV of records with a header row, its columns sent as named (the server "
+        "takes the other names its version lists, such as Kaggle's)",
+    )
     parser.add_argument("--json", action="store_true", help="print the server's JSON answer")
     parser.add_argument("--url", type=server_url, help=f"server URL (default ${URL_ENV})")
     parser.add_argument(

@@ -8,7 +8,8 @@
 Inputs accepted by :meth:`Client.predict` and :meth:`Client.explain`:
 
 * a path (``str`` or ``Path``) to a PNG, JPEG or WebP file, sent as the raw body; a ``.csv``
-  path is read as Pima records (one row per record, a header naming the features);
+  path is read as Pima records (one row per record, a header naming the features; a version
+  whose metadata lists other names for them, such as Kaggle's, takes those too);
 * ``bytes`` holding a PNG, JPEG or WebP file;
 * a NumPy array: one image ``(28, 28)``/``(784,)``, a batch ``(N, 28, 28)``/``(N, 784)``, one Pima
   record ``(8,)`` or a batch ``(N, 8)``. ``uint8`` arrays are read as 0-255, ``bool`` arrays as
@@ -49,7 +50,9 @@ _WHERE = f"Client(base_url=...), the predict command's --url or ${URL_ENV}"
 API_KEY_ENV = "SERVE_API_KEY"
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _JPEG_MAGIC = b"\xff\xd8\xff"
-_NON_FEATURES = {"outcome", "diabetes", "class", "label"}  # CSV columns that are not inputs
+# CSV columns that are not inputs, dropped here as well as by the server (a version's metadata
+# names its label column) because versions trained before that are strict about every column
+_NON_FEATURES = {"outcome", "diabetes", "class", "label"}
 SCALES = ("auto", "unit", "byte")
 # the server's deadline header; it refuses (422) a value that is not in (0, 300] seconds
 TIMEOUT_HEADER = "X-Request-Timeout"
@@ -101,7 +104,9 @@ def image_content_type(data: bytes, source: str | os.PathLike[str] | None = None
 
 
 def read_records_csv(path: str | os.PathLike[str]) -> list[dict[str, float]]:
-    """Read Pima records from a CSV with a header row; numeric columns only, extra ones dropped."""
+    """Read Pima records from a CSV with a header row, keyed by the header's names as they are
+    (the server maps other copies' names, such as Kaggle's ``BloodPressure``, to its features);
+    numeric columns only, the outcome column dropped."""
     records: list[dict[str, float]] = []
     try:
         # utf-8-sig: a spreadsheet's "CSV UTF-8" starts with a byte order mark, which would

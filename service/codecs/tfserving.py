@@ -15,9 +15,9 @@ the version's task checks them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, Protocol
 
 import numpy as np
 import orjson
@@ -30,6 +30,23 @@ DEFAULT_SIGNATURE = "serving_default"
 _F32 = np.dtype(np.float32)
 
 Format = Literal["row", "columnar"]
+
+
+class RecordNames(Protocol):
+    """The names a tabular model's record fields are taken under (its feature names, their
+    aliases and the label's column); the version's task has them, built once at load."""
+
+    names: list[str]
+
+    def exact(self, record: Mapping[str, Any]) -> bool: ...
+
+    def canonical(
+        self, record: Mapping[str, Any], path: str
+    ) -> tuple[dict[str, Any], dict[str, str]]: ...
+
+    def expected(self, *, with_aliases: bool) -> str: ...
+
+    def guess(self, key: str) -> str: ...
 
 
 class PredictRequest(NamedTuple):
@@ -116,12 +133,13 @@ def input_array(
     input_name: str,
     instance_shape: Sequence[int],
     feature_names: Sequence[str] | None = None,
+    records: RecordNames | None = None,
 ) -> np.ndarray:
     """The request's single input tensor as float32 `[N, *instance_shape]`.
 
     Row format: a list of instances, each a tensor or `{input_name: tensor}`; for tabular models
-    an instance may also be an object keyed by feature name. Columnar format: the batch tensor,
-    or `{input_name: batch tensor}`.
+    an instance may also be an object keyed by feature name (or, with ``records``, by any name
+    the version takes for it). Columnar format: the batch tensor, or `{input_name: batch tensor}`.
     """
     value = req.value
     if req.format == "columnar":
@@ -139,7 +157,7 @@ def input_array(
     if not value:
         raise InvalidInput("'instances' is empty: send at least one instance")
     if isinstance(value[0], dict):
-        value = [_row_object(v, i, input_name, feature_names) for i, v in enumerate(value)]
+        value = [_row_object(v, i, input_name, feature_names, records) for i, v in enumerate(value)]
     arr = json_numbers(value, _F32, "instances")
     return fit_batch(arr, instance_shape, "instances")
 
@@ -165,6 +183,7 @@ def _row_object(
     i: int,
     input_name: str,
     feature_names: Sequence[str] | None,
+    records: RecordNames | None,
     kind: str = "instances",
 ) -> Any:
     where = f"{kind}[{i}]"
@@ -174,7 +193,13 @@ def _row_object(
         return _named(obj, input_name, where)
     if "b64" in obj:
         raise InvalidInput(f"{where}: {_NO_BINARY.format(input_name)}")
+    if records is not None:
+        feature_names = records.names
     if feature_names:
+        renamed = False
+        if records is not None and not records.exact(obj):
+            obj, sent = records.canonical(obj, where)
+            renamed = bool(sent)
         missing = [f for f in feature_names if f not in obj]
         extra = sorted(set(obj) - set(feature_names))
         if missing or extra:
@@ -182,8 +207,12 @@ def _row_object(
             if missing:
                 parts.append(f"missing {', '.join(missing)}")
             if extra:
-                parts.append(f"unknown {', '.join(extra)}")
-            raise InvalidInput(f"{where}: {'; '.join(parts)}")
+                guess = records.guess if records is not None else lambda key: ""
+                parts.append(f"unknown {', '.join(key + guess(key) for key in extra)}")
+            message = f"{where}: {'; '.join(parts)}"
+            if records is not None and (extra or renamed):
+                message += f" (expected {records.expected(with_aliases=True)})"
+            raise InvalidInput(message)
         # a tf.Example's feature is a list of values: a one-value list is that value
         values = [
             v[0] if isinstance(v, list) and len(v) == 1 else v for v in map(obj.get, feature_names)
@@ -261,10 +290,11 @@ def examples_array(
     input_name: str,
     instance_shape: Sequence[int],
     feature_names: Sequence[str] | None = None,
+    records: RecordNames | None = None,
 ) -> np.ndarray:
     """The examples as float32 `[N, *instance_shape]` (same object rules as the row format)."""
     rows = [
-        _row_object(ex, i, input_name, feature_names, "examples")
+        _row_object(ex, i, input_name, feature_names, records, "examples")
         for i, ex in enumerate(req.examples)
     ]
     arr = json_numbers(rows, _F32, "examples")

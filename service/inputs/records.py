@@ -4,11 +4,19 @@ A record is either an object ``{"pregnant": 6, "glucose": 148, ...}`` with exact
 feature names, or an array of the feature values in the model's order. A request holds one record
 or a list of them. Every value must be a number (not a boolean, string or null) within the
 feature's ``[min, max]`` from the model's metadata.
+
+A version whose metadata gives a feature ``aliases`` (the names other copies of the data set use,
+Kaggle's ``BloodPressure`` for ``pressure``) or names its label column (``label_names``) takes an
+object keyed by any of those names, in any letter case, so that a row of a published CSV is a
+record as it is. The label's column is not an input and is skipped whatever it holds; a feature
+given under two names is refused, naming both, rather than one value silently chosen. Without
+either, only the exact feature names are taken.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import difflib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +25,13 @@ import numpy as np
 from service.codecs.tensors import json_kind
 from service.errors import InvalidInput
 
-__all__ = ["FeatureSpec", "features_from_metadata", "records_from_json"]
+__all__ = [
+    "FeatureSpec",
+    "RecordFields",
+    "features_from_metadata",
+    "label_names_from_metadata",
+    "records_from_json",
+]
 
 _NUMBER_TYPES = (int, float)
 
@@ -32,6 +46,8 @@ class FeatureSpec:
     min: float
     max: float
     missing_if_zero: bool = False
+    # other names of the same column in common copies of the data set (matched in any case)
+    aliases: tuple[str, ...] = ()
 
 
 def features_from_metadata(meta_input: Mapping[str, Any]) -> list[FeatureSpec]:
@@ -55,6 +71,7 @@ def features_from_metadata(meta_input: Mapping[str, Any]) -> list[FeatureSpec]:
                 min=float(item["min"]),
                 max=float(item["max"]),
                 missing_if_zero=bool(item.get("missing_if_zero", False)),
+                aliases=_names(item.get("aliases", []), f"input.features[{i}].aliases"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"metadata input.features[{i}] is invalid: {exc!r}") from None
@@ -67,25 +84,159 @@ def features_from_metadata(meta_input: Mapping[str, Any]) -> list[FeatureSpec]:
     return features
 
 
-def _is_number(value: Any) -> bool:
-    return type(value) in _NUMBER_TYPES  # exact types: bool is an int subclass and is refused
+def label_names_from_metadata(meta_input: Mapping[str, Any]) -> tuple[str, ...]:
+    """The ``input.label_names`` of a version's metadata: the names of the data set's label
+    column, which a record may carry and which is not an input (none when absent)."""
+    return _names(meta_input.get("label_names", []), "metadata input.label_names")
 
 
-def _row_from_object(record: Mapping[str, Any], names: list[str], path: str) -> list[Any]:
-    if len(record) != len(names) or not all(name in record for name in names):
-        missing = [name for name in names if name not in record]
-        unknown = [str(key) for key in record if key not in names]
+def _names(raw: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(n, str) and n for n in raw):
+        raise ValueError(f"{where} must be a list of non-empty strings")
+    return tuple(raw)
+
+
+def _same(name: str) -> str:
+    return name
+
+
+class RecordFields:
+    """The names a record's fields go by, for one version: built once when it loads, so that a
+    request pays for a dictionary look-up per field only when its keys are not the exact names.
+
+    Raises ``ValueError`` (a broken model version) when a name stands for two features, or for a
+    feature and the label.
+    """
+
+    def __init__(self, features: Sequence[FeatureSpec], label_names: Sequence[str] = ()) -> None:
+        self.features = tuple(features)
+        self.names = [f.name for f in self.features]
+        self.label_names = tuple(label_names)
+        # metadata written before aliases existed keeps its exact-name behaviour
+        self.folded = bool(self.label_names) or any(f.aliases for f in self.features)
+        self._key: Callable[[str], str] = str.casefold if self.folded else _same
+        self._index: dict[str, int] = {}
+        for j, spec in enumerate(self.features):
+            for name in (spec.name, *spec.aliases):
+                other = self._index.setdefault(self._key(name), j)
+                if other != j:
+                    raise ValueError(
+                        f"metadata input.features: {name!r} names both "
+                        f"{self.names[other]} and {spec.name}"
+                    )
+        # each name taken, as matched, to (the name as written, its feature's name)
+        self._named = {
+            self._key(name): (name, spec.name)
+            for spec in self.features
+            for name in (spec.name, *spec.aliases)
+        }
+        self._labels = frozenset(self._key(name) for name in self.label_names)
+        both = sorted(self._labels & set(self._index))
+        if both:
+            raise ValueError(f"metadata input.label_names: {both[0]!r} also names a feature")
+
+    def exact(self, record: Mapping[str, Any]) -> bool:
+        """Whether the record's keys are exactly the feature names (the usual case)."""
+        names = self.names
+        return len(record) == len(names) and all(name in record for name in names)
+
+    def canonical(
+        self, record: Mapping[str, Any], path: str
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        """The record keyed by feature names, the label's column left out, and which key each
+        renamed feature was sent under. Keys that name nothing are kept as they are, for the
+        caller to name as unknown. A feature given twice is an :class:`InvalidInput`."""
+        out: dict[str, Any] = {}
+        sent: dict[str, str] = {}
+        for key, value in record.items():
+            folded = self._key(key)
+            j = self._index.get(folded)
+            if j is None:
+                if folded not in self._labels:
+                    out[key] = value
+                continue
+            name = self.names[j]
+            if name in out:
+                first = sent.get(name, name)
+                raise InvalidInput(
+                    f"{path}: {name} is given twice, as {first!r} and as {key!r}: give it once"
+                )
+            out[name] = value
+            if key != name:
+                sent[name] = key
+        return out, sent
+
+    def expected(self, *, with_aliases: bool) -> str:
+        """The feature names, and with ``with_aliases`` the other names each is taken under."""
+        names = ", ".join(self.names)
+        if not with_aliases or not self.folded:
+            return names
+        others = "; ".join(
+            f"{' or '.join(spec.aliases)} for {spec.name}" for spec in self.features if spec.aliases
+        )
+        label = (
+            f"; the label column ({', '.join(self.label_names)}) is skipped"
+            if self.label_names
+            else ""
+        )
+        also = f"; also taken, in any letter case: {others}" if others else ""
+        return f"{names}{also}{label}"
+
+    def guess(self, key: str) -> str:
+        """`` (did you mean ...?)`` for a key close to a name this version takes, else ``""``."""
+        if not self.folded:
+            return ""
+        close = difflib.get_close_matches(self._key(key), list(self._named), n=1, cutoff=0.75)
+        if not close:
+            return ""
+        name, feature = self._named[close[0]]
+        return (
+            f" (did you mean {name}?)"
+            if name == feature
+            else f" (did you mean {name} ({feature})?)"
+        )
+
+    def mismatch(self, record: Mapping[str, Any], sent: Mapping[str, str], path: str) -> str:
+        """The message for a record (keyed by feature names) that lacks fields or has others."""
+        missing = [name for name in self.names if name not in record]
+        unknown = [str(key) for key in record if key not in self.names]
         parts = []
         if missing:
             parts.append("missing field" + ("s " if len(missing) > 1 else " ") + ", ".join(missing))
         if unknown:
-            parts.append("unknown field" + ("s " if len(unknown) > 1 else " ") + ", ".join(unknown))
-        raise InvalidInput(f"{path}: {'; '.join(parts)} (expected fields: {', '.join(names)})")
+            parts.append(
+                "unknown field"
+                + ("s " if len(unknown) > 1 else " ")
+                + ", ".join(key + self.guess(key) for key in unknown)
+            )
+        expected = self.expected(with_aliases=bool(unknown or sent))
+        return f"{path}: {'; '.join(parts)} (expected fields: {expected})"
+
+
+def _is_number(value: Any) -> bool:
+    return type(value) in _NUMBER_TYPES  # exact types: bool is an int subclass and is refused
+
+
+def _row_from_object(record: Mapping[str, Any], fields: RecordFields, path: str) -> list[Any]:
+    names = fields.names
+    sent: dict[str, str] = {}
+    if not fields.exact(record):
+        record, sent = fields.canonical(record, path)
+        if not fields.exact(record):
+            raise InvalidInput(fields.mismatch(record, sent, path))
     row = [record[name] for name in names]
     for name, value in zip(names, row, strict=True):
         if not _is_number(value):
-            raise InvalidInput(f"{path}.{name}: expected a number, got {json_kind(value)}")
+            raise InvalidInput(
+                f"{path}.{_field(name, sent)}: expected a number, got {json_kind(value)}"
+            )
     return row
+
+
+def _field(name: str, sent: Mapping[str, str]) -> str:
+    """A feature as the client named it: ``BloodPressure (pressure)`` when renamed."""
+    key = sent.get(name)
+    return name if key is None else f"{key} ({name})"
 
 
 def _row_from_array(record: list[Any], names: list[str], path: str) -> list[Any]:
@@ -104,18 +255,23 @@ def _row_from_array(record: list[Any], names: list[str], path: str) -> list[Any]
 
 def records_from_json(
     instances: Any,
-    features: Sequence[FeatureSpec],
+    features: Sequence[FeatureSpec] | RecordFields,
     *,
     max_instances: int,
     where: str = "instances",
 ) -> np.ndarray:
     """One record or a list of records -> float32 ``(N, len(features))`` in feature order.
 
+    ``features`` is best the version's :class:`RecordFields`, built once; a plain list of
+    features takes their exact names only.
+
     Raises :class:`InvalidInput` (422) for an empty list, more than ``max_instances`` records,
-    a missing or unknown field (naming it), a wrong number of values, a non-number, or a value
-    outside the feature's ``[min, max]``.
+    a missing or unknown field (naming it), a feature given twice, a wrong number of values, a
+    non-number, or a value outside the feature's ``[min, max]``.
     """
-    names = [f.name for f in features]
+    fields = features if isinstance(features, RecordFields) else RecordFields(features)
+    features = fields.features
+    names = fields.names
     one_array = isinstance(instances, list) and bool(instances)
     single = isinstance(instances, dict) or (
         one_array and not isinstance(instances[0], dict | list)
@@ -139,7 +295,7 @@ def records_from_json(
     for i, record in enumerate(records):
         path = where if single else f"{where}[{i}]"
         if isinstance(record, dict):
-            rows.append(_row_from_object(record, names, path))
+            rows.append(_row_from_object(record, fields, path))
         elif isinstance(record, list):
             rows.append(_row_from_array(record, names, path))
         else:
@@ -158,7 +314,12 @@ def records_from_json(
         i, j = (int(k) for k in np.unravel_index(int(np.argmax(bad)), bad.shape))
         spec = features[j]
         path = where if single else f"{where}[{i}]"
-        field = f".{spec.name}" if isinstance(records[i], dict) else f"[{j}] ({spec.name})"
+        record = records[i]
+        if isinstance(record, dict):
+            sent = {} if spec.name in record else fields.canonical(record, path)[1]
+            field = f".{_field(spec.name, sent)}"
+        else:
+            field = f"[{j}] ({spec.name})"
         unit = f" {spec.unit}" if spec.unit else ""
         raise InvalidInput(
             f"{path}{field}: {values[i, j]:g} is outside the plausible range "

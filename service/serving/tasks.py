@@ -22,7 +22,13 @@ from service.errors import BadRequest, InvalidInput, UnsupportedMediaType
 from service.inputs.arrays import RANGE_SLACK, SCALES, images_from_json
 from service.inputs.images import decode_image, decode_readings
 from service.inputs.preprocess import FITS, Fit
-from service.inputs.records import FeatureSpec, features_from_metadata, records_from_json
+from service.inputs.records import (
+    FeatureSpec,
+    RecordFields,
+    features_from_metadata,
+    label_names_from_metadata,
+    records_from_json,
+)
 from service.serving import conformal
 from service.serving.attribution import (
     Occlusion,
@@ -289,6 +295,11 @@ class Task:
         """Names of the fields of a record input (TF Serving's row objects), if it has them."""
         return None
 
+    @property
+    def record_names(self) -> RecordFields | None:
+        """Every name a record's fields are taken under (aliases, the label), if it has fields."""
+        return None
+
     # --- explanations: one batch of perturbed inputs, then the task's reading of its outputs --
     def check_target(self, value: Any) -> int | None:
         """The class an explanation is for (None: the predicted one), or InvalidInput."""
@@ -486,6 +497,7 @@ class TabularBinaryClassifier(Task):
     def __init__(self, meta: dict[str, Any], folder: Path | None = None) -> None:
         super().__init__(meta, folder)
         self.features: list[FeatureSpec] = features_from_metadata(meta["input"])
+        self.records = RecordFields(self.features, label_names_from_metadata(meta["input"]))
         if self.input_shape != (len(self.features),):
             raise ValueError(
                 f"input shape {list(self.input_shape)} does not match {len(self.features)} features"
@@ -507,10 +519,14 @@ class TabularBinaryClassifier(Task):
     def record_fields(self) -> list[str] | None:
         return [f.name for f in self.features]
 
+    @property
+    def record_names(self) -> RecordFields | None:
+        return self.records
+
     def decode_instances(self, payload: dict[str, Any], max_instances: int) -> np.ndarray:
         if "scale" in payload:
             raise InvalidInput("scale applies to image models only")
-        return records_from_json(payload["instances"], self.features, max_instances=max_instances)
+        return records_from_json(payload["instances"], self.records, max_instances=max_instances)
 
     def check_values(self, x: np.ndarray, lowest: float, highest: float) -> None:
         super().check_values(x, lowest, highest)

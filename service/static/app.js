@@ -872,7 +872,9 @@
       ...fields.map((f) => {
         const id = `f-${f.name}`;
         const typical = Array.isArray(f.typical) ? `typical ${f.typical[0]}–${f.typical[1]}` : "";
-        const range = `${typical}; allowed ${f.min}–${f.max}`;
+        // a CSV from another copy of the data set names the column so; the server takes it
+        const aliases = Array.isArray(f.aliases) && f.aliases.length ? `; also called ${f.aliases.join(", ")}` : "";
+        const range = `${typical}; allowed ${f.min}–${f.max}${aliases}`;
         const hint = el("span", { class: "hint", id: `${id}-hint`, text: f.description ? `${f.description}. ${range[0].toUpperCase()}${range.slice(1)}` : range });
         const input = el("input", {
           id,

@@ -9,8 +9,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,8 @@ import pytest
 from PIL import Image
 
 from service.client import Client, ClientError, cli
-from tests.helpers.live_server import ROOT, Server
+from tests.helpers.live_server import ROOT, Server, run_server
+from training.specs import PIMA_FEATURE_SPECS, PIMA_LABEL_NAMES
 
 pytestmark = pytest.mark.integration
 
@@ -183,6 +186,49 @@ def test_cli_pima_flags_csv_and_list(server: Server, models_dir: Path, tmp_path:
     assert cli.main(["--list", "--url", server.url], out=out) == 0
     listing = out.getvalue()
     assert "mnist" in listing and "pima" in listing and "available" in listing
+
+
+@pytest.fixture(scope="module")
+def kaggle_server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server on the trained Pima version, its metadata naming the features and the label as
+    training writes them now (a cached repository may have been trained before)."""
+    meta = _metadata(models_dir, "pima")
+    repo = tmp_path_factory.mktemp("kaggle-models")
+    version = repo / "pima" / str(meta["version"])
+    shutil.copytree(models_dir / "pima" / str(meta["version"]), version)
+    aliases = {spec.name: list(spec.aliases) for spec in PIMA_FEATURE_SPECS}
+    for feature in meta["input"]["features"]:
+        feature["aliases"] = aliases[feature["name"]]
+    meta["input"]["label_names"] = list(PIMA_LABEL_NAMES)
+    (version / "metadata.json").write_text(json.dumps(meta))  # not among its own checksums
+    with run_server(repo, repo / "server.log") as running:
+        yield running
+
+
+def test_cli_reads_kaggle_s_csv_as_it_is(
+    kaggle_server: Server, models_dir: Path, tmp_path: Path
+) -> None:
+    """Kaggle's diabetes.csv, header and Outcome column included, is predicted as the same rows
+    under the service's own names; a misspelt column is told the names the server takes."""
+    _, inputs, outputs = _golden(models_dir, "pima")
+    url = kaggle_server.url
+    header = ("Pregnancies,Glucose,BloodPressure,SkinThickness,Insulin,BMI,"
+              "DiabetesPedigreeFunction,Age,Outcome")  # fmt: skip
+    csv_path = tmp_path / "diabetes.csv"
+    csv_path.write_text(
+        header + "\n" + "\n".join(",".join(f"{v:g}" for v in row) + ",1" for row in inputs)
+    )
+    out = io.StringIO()
+    assert cli.main(["pima", "--csv", str(csv_path), "--json", "--url", url], out=out) == 0
+    got = [p["probability"] for p in json.loads(out.getvalue())["predictions"]]
+    assert got == pytest.approx(outputs[:, 0].tolist(), abs=1e-3)
+
+    record = dict(zip(header.split(",")[:8], inputs[0].tolist(), strict=True))
+    record["BloodPrssure"] = record.pop("BloodPressure")
+    with Client(url, timeout=30) as client, pytest.raises(ClientError) as info:
+        client.predict("pima", {**record, "Outcome": 1})
+    assert info.value.status_code == 422
+    assert "did you mean BloodPressure (pressure)?" in info.value.detail
 
 
 def test_console_script_uses_env_url_and_reports_errors(server: Server, tmp_path: Path) -> None:

@@ -86,6 +86,20 @@ def pima_metadata() -> dict[str, Any]:
     }
 
 
+# A few features' other names and the label's, as training's Pima spec writes them.
+PIMA_ALIASES = {"pregnant": ["Pregnancies"], "pressure": ["BloodPressure", "pres"], "mass": ["BMI"]}
+PIMA_LABEL_NAMES = ["diabetes", "Outcome"]
+
+
+def pima_metadata_with_aliases() -> dict[str, Any]:
+    """:func:`pima_metadata` with other names for some features and for the label column."""
+    meta = pima_metadata()
+    for feature in meta["input"]["features"]:
+        feature["aliases"] = PIMA_ALIASES.get(feature["name"], [])
+    meta["input"]["label_names"] = PIMA_LABEL_NAMES
+    return meta
+
+
 def _report(report_dir: Path) -> None:
     from PIL import Image
 

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from service.inputs.records import RecordFields, features_from_metadata, label_names_from_metadata
 from training import specs
 from training.data import idx, pima
 from training.specs import (
@@ -66,6 +67,22 @@ def test_image_inputs_say_how_the_images_were_framed() -> None:
             loader=print,
             framing="centred",  # type: ignore[arg-type]
         )
+
+
+KAGGLE_HEADER = ("Pregnancies,Glucose,BloodPressure,SkinThickness,Insulin,BMI,"
+                 "DiabetesPedigreeFunction,Age,Outcome")  # fmt: skip
+
+
+def test_pima_metadata_names_every_kaggle_column_the_service_reads_back() -> None:
+    """The served version learns Kaggle's (and any copy's) names from its metadata, which the
+    service decodes: each of Kaggle's columns is a feature, in order, or the label."""
+    block: dict[str, Any] = PIMA.input_spec(np.ones((2, 8)))
+    fields = RecordFields(features_from_metadata(block), label_names_from_metadata(block))
+    *kaggle, outcome = KAGGLE_HEADER.split(",")
+    record = {**dict(zip(kaggle, range(8), strict=True)), outcome: 1}
+    assert fields.canonical(record, "r")[0] == dict(zip(PIMA_FEATURE_NAMES, range(8), strict=True))
+    assert block["label_names"][0] == "diabetes" and outcome in block["label_names"]
+    assert block["features"][2]["aliases"] == ["BloodPressure", "pres"]
 
 
 def test_pima_input_lists_its_features_with_typical_ranges() -> None:

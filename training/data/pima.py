@@ -15,22 +15,18 @@ from pathlib import Path
 import numpy as np
 
 from training.data.errors import DataIntegrityError
-from training.specs import PIMA_FEATURE_NAMES
+from training.specs import PIMA_FEATURE_NAMES, PIMA_FEATURE_SPECS, PIMA_LABEL_NAMES
 
 PIMA_FEATURES = PIMA_FEATURE_NAMES  # the column order, as the data set descriptor lists it
 PIMA_CSV = "pima-indians-diabetes.csv"
 # Other names the same CSV is commonly published under, accepted in a user directory.
 PIMA_CSV_ALIASES = (PIMA_CSV, "pima-indians-diabetes.data.csv", "diabetes.csv")
-OUTCOME_COLUMN = "diabetes"
+OUTCOME_COLUMN = PIMA_LABEL_NAMES[0]
 
-_OUTCOME_NAMES = ("outcome", "diabetes", "class")
-# The header of the widely shared Kaggle copy, mapped to the mlbench names used here.
+_OUTCOME_NAMES = tuple(name.lower() for name in PIMA_LABEL_NAMES)
+# Other copies' headers (Kaggle's, the UCI/Weka names), read as the mlbench names used here.
 _HEADER_ALIASES = {
-    "pregnancies": "pregnant",
-    "bloodpressure": "pressure",
-    "skinthickness": "triceps",
-    "bmi": "mass",
-    "diabetespedigreefunction": "pedigree",
+    alias.lower(): spec.name for spec in PIMA_FEATURE_SPECS for alias in spec.aliases
 }
 _POSITIVE = {"1", "1.0", "pos", "positive", "tested_positive", "yes", "true"}
 _NEGATIVE = {"0", "0.0", "neg", "negative", "tested_negative", "no", "false"}

@@ -15,6 +15,7 @@ from training.specs.catalog import (
     PIMA,
     PIMA_FEATURE_NAMES,
     PIMA_FEATURE_SPECS,
+    PIMA_LABEL_NAMES,
     SPECS,
 )
 from training.specs.images import FRAMINGS, IMAGE_SHAPE, IMAGE_SIDE, ImageClassificationSpec
@@ -32,6 +33,7 @@ __all__ = [
     "PIMA",
     "PIMA_FEATURE_NAMES",
     "PIMA_FEATURE_SPECS",
+    "PIMA_LABEL_NAMES",
     "SPECS",
     "BinaryClassificationSpec",
     "DatasetSpec",

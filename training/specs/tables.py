@@ -37,6 +37,7 @@ def feature_entries(specs: tuple[FeatureSpec, ...], table: np.ndarray) -> list[d
                 "max": spec.max,
                 "typical": [float(np.round(values.min(), 4)), float(np.round(values.max(), 4))],
                 "missing_if_zero": spec.missing_if_zero,
+                "aliases": list(spec.aliases),
             }
         )
     return entries
@@ -63,6 +64,8 @@ class BinaryClassificationSpec(DatasetSpec):
     calibration_method = "platt"
 
     features: tuple[FeatureSpec, ...]
+    # the names of the table's outcome column: a record that carries it is still a record
+    label_names: tuple[str, ...] = ()
     test_size: float
     split_seed: int
     default_threshold: float = 0.5
@@ -114,6 +117,7 @@ class BinaryClassificationSpec(DatasetSpec):
             "dtype": "float32",
             "range": None,
             "features": feature_entries(self.features, table),
+            "label_names": list(self.label_names),
         }
 
     def output_spec(self) -> dict[str, Any]:

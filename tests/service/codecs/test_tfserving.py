@@ -10,6 +10,7 @@ import pytest
 
 from service.codecs import tfserving as tfs
 from service.errors import BadRequest, InvalidInput, ServeError
+from service.inputs.records import FeatureSpec, RecordFields
 
 FEATURES = ["pregnant", "glucose", "pressure", "triceps", "insulin", "mass", "pedigree", "age"]
 ROW = [6, 148, 72, 35, 0, 33.6, 0.627, 50]
@@ -36,6 +37,42 @@ def test_row_format_named_objects() -> None:
     req = decode({"instances": [dict(zip(FEATURES, ROW, strict=True))]})
     arr = tfs.input_array(req, "features", (8,), FEATURES)
     np.testing.assert_allclose(arr[0], np.array(ROW, np.float32))
+
+
+def _kaggle_names() -> RecordFields:
+    """The record names of a version whose metadata lists Kaggle's names and the label's."""
+    aliases = {"pregnant": ("Pregnancies",), "pressure": ("BloodPressure",), "mass": ("BMI",)}
+    features = [FeatureSpec(n, "", n, 0, 1000, aliases=aliases.get(n, ())) for n in FEATURES]
+    return RecordFields(features, ("diabetes", "Outcome"))
+
+
+KAGGLE = ["Pregnancies", "Glucose", "BloodPressure", "SkinThickness", "Insulin", "BMI",
+          "DiabetesPedigreeFunction", "Age"]  # fmt: skip
+
+
+def test_row_objects_and_examples_take_the_version_s_other_names() -> None:
+    names = _kaggle_names()
+    named = dict(zip(["Pregnancies", "GLUCOSE", "BloodPressure", "triceps", "Insulin", "BMI",
+                      "pedigree", "age"], ROW, strict=True))  # fmt: skip
+    req = decode({"instances": [{**named, "Outcome": 1}, dict(zip(FEATURES, ROW, strict=True))]})
+    arr = tfs.input_array(req, "features", (8,), records=names)
+    np.testing.assert_allclose(arr, np.array([ROW, ROW], np.float32))
+    doc = tfs.decode_classify_request(orjson.dumps({"examples": [{**named, "Outcome": [0]}]}))
+    arr = tfs.examples_array(doc, "features", (8,), records=names)
+    np.testing.assert_allclose(arr[0], np.array(ROW, np.float32))
+
+
+def test_row_objects_under_unknown_or_doubled_names_are_told_the_names_taken() -> None:
+    names = _kaggle_names()
+    record = dict(zip(KAGGLE, ROW, strict=True))
+    with pytest.raises(InvalidInput) as info:
+        tfs.input_array(decode({"instances": [record]}), "features", (8,), records=names)
+    message = info.value.message
+    assert message.startswith("instances[0]: missing triceps, pedigree; unknown ")
+    assert "Pregnancies for pregnant; BloodPressure for pressure; BMI for mass" in message
+    doubled = {**dict(zip(FEATURES, ROW, strict=True)), "BMI": 30}
+    with pytest.raises(InvalidInput, match="mass is given twice, as 'mass' and as 'BMI'"):
+        tfs.input_array(decode({"instances": [doubled]}), "features", (8,), records=names)
 
 
 def test_columnar_format_tensor_and_object() -> None:

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from service.errors import InvalidInput
-from service.inputs.records import FeatureSpec, features_from_metadata, records_from_json
+from service.inputs.records import (
+    FeatureSpec,
+    RecordFields,
+    features_from_metadata,
+    label_names_from_metadata,
+    records_from_json,
+)
 
 ROW = [6, 148, 72, 35, 0, 33.6, 0.627, 50]
 
@@ -159,3 +165,58 @@ def test_too_many_records(pima_features: list[FeatureSpec]) -> None:
 def test_where_prefix(pima_features: list[FeatureSpec]) -> None:
     with pytest.raises(InvalidInput, match=r"^inputs\[0\]: expected 8 values"):
         records_from_json([[1, 2]], pima_features, max_instances=4, where="inputs")
+
+
+def _spec(name: str, *aliases: str) -> FeatureSpec:
+    return FeatureSpec(name, "", name, 0, 10, aliases=aliases)
+
+
+def test_aliases_and_label_names_are_read_from_metadata() -> None:
+    meta = {
+        "features": [{"name": "a", "min": 0, "max": 1, "aliases": ["Alpha", "A1"]},
+                     {"name": "b", "min": 0, "max": 1}],
+        "label_names": ["y", "Outcome"],
+    }  # fmt: skip
+    features = features_from_metadata(meta)
+    assert [f.aliases for f in features] == [("Alpha", "A1"), ()]
+    assert label_names_from_metadata(meta) == ("y", "Outcome")
+    assert label_names_from_metadata({"features": meta["features"]}) == ()
+    fields = RecordFields(features, ("y", "Outcome"))
+    assert fields.canonical({"ALPHA": 1, "B": 0, "outcome": "pos"}, "x") == (
+        {"a": 1, "b": 0}, {"a": "ALPHA", "b": "B"})  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "meta",
+    [{"features": [{"name": "a", "min": 0, "max": 1, "aliases": "A"}]},
+     {"features": [{"name": "a", "min": 0, "max": 1, "aliases": [""]}]},
+     {"features": [{"name": "a", "min": 0, "max": 1, "aliases": [1]}]}],
+)  # fmt: skip
+def test_bad_aliases_are_a_broken_version(meta: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match=r"aliases must be a list of non-empty strings"):
+        features_from_metadata(meta)
+    with pytest.raises(ValueError, match=r"label_names must be a list"):
+        label_names_from_metadata({"label_names": "Outcome"})
+
+
+@pytest.mark.parametrize(
+    ("features", "labels", "message"),
+    [([_spec("a", "x"), _spec("b", "X")], (), "'X' names both a and b"),
+     ([_spec("a"), _spec("b", "A")], (), "'A' names both a and b"),
+     ([_spec("a", "x"), _spec("b")], ("X",), "'x' also names a feature")],
+)  # fmt: skip
+def test_a_name_that_means_two_things_is_a_broken_version(
+    features: list[FeatureSpec], labels: tuple[str, ...], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        RecordFields(features, labels)
+
+
+def test_a_list_of_features_takes_exact_names_as_before(
+    pima_features: list[FeatureSpec], pima_record: dict
+) -> None:
+    fields = RecordFields(pima_features)
+    assert not fields.folded
+    upper = {k.upper(): v for k, v in pima_record.items()}
+    with pytest.raises(InvalidInput, match=r"missing fields pregnant, .* \(expected fields: pr"):
+        records_from_json(upper, fields, max_instances=1)

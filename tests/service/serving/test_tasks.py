@@ -10,7 +10,7 @@ import pytest
 
 from service.errors import InvalidInput, UnsupportedMediaType
 from service.serving.tasks import ImageClassifier, TabularBinaryClassifier, Task, UnknownTask
-from tests.helpers.models import image_metadata, pima_metadata
+from tests.helpers.models import image_metadata, pima_metadata, pima_metadata_with_aliases
 
 DIGITS = [str(d) for d in range(10)]
 
@@ -117,6 +117,68 @@ def test_own_api_decoding_belongs_to_the_task() -> None:
         pima.decode_file(b"\x89PNG", "image/png", 10_000)
     assert pima.record_fields is not None and pima.record_fields[1] == "glucose"
     assert image.record_fields is None
+
+
+KAGGLE = {"Pregnancies": 6, "Glucose": 148, "BloodPressure": 72, "Triceps": 35, "INSULIN": 0,
+          "BMI": 33.6, "pedigree": 0.627, "Age": 50, "Outcome": 1}  # fmt: skip
+
+
+def test_a_record_keyed_by_other_names_in_any_case_is_the_same_record() -> None:
+    """Kaggle's header (and any letter case) names the features its metadata lists as aliases;
+    the label column is skipped, whatever it holds (mlbench's is "pos"/"neg")."""
+    pima = Task.from_metadata(pima_metadata_with_aliases())
+    row = [6, 148, 72, 35, 0, 33.6, 0.627, 50]
+    x = pima.decode_instances({"instances": [KAGGLE, {**KAGGLE, "Outcome": "pos"}, row]}, 4)
+    np.testing.assert_array_equal(x[0], x[2])
+    np.testing.assert_array_equal(x[1], x[2])
+    mlbench = {"pregnant": 6, "glucose": 148, "pres": 72, "triceps": 35, "insulin": 0,
+               "mass": 33.6, "pedigree": 0.627, "age": 50, "DIABETES": "neg"}  # fmt: skip
+    np.testing.assert_array_equal(pima.decode_instances({"instances": mlbench}, 4)[0], x[2])
+
+
+def test_a_feature_given_under_two_names_is_refused_naming_both() -> None:
+    pima = Task.from_metadata(pima_metadata_with_aliases())
+    for extra, first, second in (({"pressure": 70}, "BloodPressure", "pressure"),
+                                 ({"pres": 70}, "BloodPressure", "pres"),
+                                 ({"glucose": 140}, "Glucose", "glucose")):  # fmt: skip
+        with pytest.raises(InvalidInput) as info:
+            pima.decode_instances({"instances": [{**KAGGLE, **extra}]}, 4)
+        assert "instances[0]: " in info.value.message
+        assert f"{first!r}" in info.value.message and f"{second!r}" in info.value.message
+
+
+def test_an_unknown_name_is_told_the_names_taken_and_the_closest() -> None:
+    pima = Task.from_metadata(pima_metadata_with_aliases())
+    record = {k: v for k, v in KAGGLE.items() if k != "BloodPressure"} | {"BloodPrssure": 72}
+    with pytest.raises(InvalidInput) as info:
+        pima.decode_instances({"instances": [record]}, 4)
+    message = info.value.message
+    assert message.startswith(
+        "instances[0]: missing field pressure; unknown field BloodPrssure "
+        "(did you mean BloodPressure (pressure)?)"
+    )
+    assert "BloodPressure or pres for pressure" in message and "BMI for mass" in message
+    assert "label column (diabetes, Outcome) is skipped" in message
+
+
+def test_a_renamed_feature_s_bad_value_is_named_as_sent() -> None:
+    pima = Task.from_metadata(pima_metadata_with_aliases())
+    with pytest.raises(InvalidInput, match=r"^instances\.BloodPressure \(pressure\): expected a"):
+        pima.decode_instances({"instances": {**KAGGLE, "BloodPressure": "72"}}, 4)
+    with pytest.raises(InvalidInput, match=r"^instances\.BMI \(mass\): 95 is outside"):
+        pima.decode_instances({"instances": {**KAGGLE, "BMI": 95}}, 4)
+
+
+def test_versions_without_other_names_take_the_exact_names_only() -> None:
+    pima = Task.from_metadata(pima_metadata())
+    named = {"pregnant": 6, "glucose": 148, "pressure": 72, "triceps": 35, "insulin": 0,
+             "mass": 33.6, "pedigree": 0.627, "age": 50}  # fmt: skip
+    for record, unknown in (({**named, "Outcome": 1}, "Outcome"), (KAGGLE, "Pregnancies")):
+        with pytest.raises(InvalidInput, match=f"unknown fields? .*{unknown}"):
+            pima.decode_instances({"instances": record}, 4)
+    glucose = {k: v for k, v in named.items() if k != "glucose"} | {"Glucose": 148}
+    with pytest.raises(InvalidInput, match="missing field glucose; unknown field Glucose"):
+        pima.decode_instances({"instances": glucose}, 4)
 
 
 def test_value_checks_name_the_instance_and_feature() -> None:
