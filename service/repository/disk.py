@@ -22,7 +22,8 @@ import numpy as np
 from service.settings import NAME_RE
 
 NAME_RULE = "model not found: names are 1-64 of a-z, 0-9 and _"  # NAME_RE, said
-VERSION_RE = re.compile(r"^[0-9]{1,9}$")
+VERSION_DIGITS = 9  # a version folder's name, and a version number in a URL, is 1-9 digits
+VERSION_RE = re.compile(rf"^[0-9]{{1,{VERSION_DIGITS}}}$")
 METADATA = "metadata.json"
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _REQUIRED = ("task", "labels", "input", "output", "files", "golden")
@@ -47,9 +48,11 @@ def unknown_model(name: str, models: Iterable[str] = ()) -> str:
 def parse_version(text: str | int) -> int | None:
     """The version number of a folder name or request segment, or None when it is not one."""
     if isinstance(text, int):
-        return text if 0 <= text < 10**9 else None
-    # what VERSION_RE says, without the regex: 1-9 ASCII digits
-    return int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else None
+        return text if 0 <= text < 10**VERSION_DIGITS else None
+    # what VERSION_RE says, without the regex
+    if text.isascii() and text.isdigit() and len(text) <= VERSION_DIGITS:
+        return int(text)
+    return None
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from typing import Any
 
 from service.errors import NotFound, NotReady
 from service.repository.disk import (
+    VERSION_DIGITS,
     Repository,
     RepositoryError,
     ScanResult,
@@ -496,6 +497,11 @@ class ModelRegistry:
             return self._versions[name][default]
         number = parse_version(version)
         label = None
+        if number is None and isinstance(version, str) and version.isascii() and version.isdigit():
+            raise NotFound(
+                f"model {name} has no version {version[:40]}: a version number has at most "
+                f"{VERSION_DIGITS} digits"
+            )
         if number is None and isinstance(version, str):
             number = self.labels(name).get(version)
             if number is None:

@@ -754,6 +754,21 @@ async def test_an_unknown_label_is_named_in_its_404_with_the_labels_there_are(
         await registry.stop()
 
 
+async def test_a_version_number_too_long_is_told_the_limit_not_that_versions_are_numbers(
+    tiny_repo: Path,
+) -> None:
+    registry = await started(tiny_repo, models=["mnist"], version_policy="all")
+    try:
+        for asked in ("9" * 23, "0" * 10):
+            with pytest.raises(NotFound) as info:
+                registry.resolve("mnist", asked)
+            assert info.value.message == (
+                f"model mnist has no version {asked}: a version number has at most 9 digits"
+            )
+    finally:
+        await registry.stop()
+
+
 async def test_a_repository_gone_for_a_moment_keeps_what_is_served(
     repo_copy: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
