@@ -613,10 +613,13 @@ def test_a_status_check_answered_late_does_not_put_ready_over_newer_news(
         _held(page, held)
         page.wait_for_timeout(300)  # the answer's own follow-up requests ask for it too
         asked_before = list(held)
+        assert "Cannot reach" not in (page.locator("#error").text_content() or "")
         page.route(PREDICTIONS, lambda route: route.fulfill(**proxy))
         try:
             page.set_input_files("#file", str(golden_digit))
-            page.wait_for_function("() => document.getElementById('status').dataset.ready === 'no'")
+            page.wait_for_function(  # the 502 handled (the status was "no" already: held)
+                "() => document.getElementById('error').textContent.includes('Cannot reach')"
+            )
         finally:
             page.unroute(PREDICTIONS)
         for route in asked_before:  # answered now, after the news that the server is unreachable
