@@ -46,7 +46,7 @@ class RecordNames(Protocol):
 
     def expected(self, *, with_aliases: bool) -> str: ...
 
-    def guess(self, key: str) -> str: ...
+    def unknown(self, keys: Sequence[str]) -> str: ...
 
 
 class PredictRequest(NamedTuple):
@@ -207,8 +207,8 @@ def _row_object(
             if missing:
                 parts.append(f"missing {', '.join(missing)}")
             if extra:
-                guess = records.guess if records is not None else lambda key: ""
-                parts.append(f"unknown {', '.join(key + guess(key) for key in extra)}")
+                listed = records.unknown(extra) if records is not None else ", ".join(extra)
+                parts.append(f"unknown {listed}")
             message = f"{where}: {'; '.join(parts)}"
             if records is not None and (extra or renamed):
                 message += f" (expected {records.expected(with_aliases=True)})"

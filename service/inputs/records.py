@@ -34,6 +34,7 @@ __all__ = [
 ]
 
 _NUMBER_TYPES = (int, float)
+UNKNOWN_SHOWN = 10  # unknown keys a message names
 
 
 @dataclass(frozen=True)
@@ -196,6 +197,15 @@ class RecordFields:
             else f" (did you mean {name} ({feature})?)"
         )
 
+    def unknown(self, keys: Sequence[str]) -> str:
+        """Unknown keys for a message: the first few, each with the nearest name taken, and how
+        many more. A guess is a fuzzy match against every name, so guessing at each key of a
+        record of thousands would hold the server for seconds; nor would a list so long be
+        read."""
+        shown = ", ".join(key + self.guess(key) for key in keys[:UNKNOWN_SHOWN])
+        more = len(keys) - UNKNOWN_SHOWN
+        return f"{shown} and {more} more" if more > 0 else shown
+
     def mismatch(self, record: Mapping[str, Any], sent: Mapping[str, str], path: str) -> str:
         """The message for a record (keyed by feature names) that lacks fields or has others."""
         missing = [name for name in self.names if name not in record]
@@ -205,9 +215,7 @@ class RecordFields:
             parts.append("missing field" + ("s " if len(missing) > 1 else " ") + ", ".join(missing))
         if unknown:
             parts.append(
-                "unknown field"
-                + ("s " if len(unknown) > 1 else " ")
-                + ", ".join(key + self.guess(key) for key in unknown)
+                "unknown field" + ("s " if len(unknown) > 1 else " ") + self.unknown(unknown)
             )
         expected = self.expected(with_aliases=bool(unknown or sent))
         return f"{path}: {'; '.join(parts)} (expected fields: {expected})"

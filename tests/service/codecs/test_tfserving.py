@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 import numpy as np
@@ -73,6 +74,23 @@ def test_row_objects_under_unknown_or_doubled_names_are_told_the_names_taken() -
     doubled = {**dict(zip(FEATURES, ROW, strict=True)), "BMI": 30}
     with pytest.raises(InvalidInput, match="mass is given twice, as 'mass' and as 'BMI'"):
         tfs.input_array(decode({"instances": [doubled]}), "features", (8,), records=names)
+
+
+def test_a_row_object_of_thousands_of_unknown_names_is_guessed_at_only_for_the_first_few(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a guess per key of a 1 MB row of made-up names held the event loop for over a second
+    guesses = []
+    close = difflib.get_close_matches
+    monkeypatch.setattr(
+        difflib, "get_close_matches", lambda *a, **k: guesses.append(a[0]) or close(*a, **k)
+    )
+    record = {**dict(zip(FEATURES, ROW, strict=True)), **{f"k{i:04}": 0 for i in range(5000)}}
+    with pytest.raises(InvalidInput) as info:
+        tfs.input_array(decode({"instances": [record]}), "features", (8,), records=_kaggle_names())
+    assert len(guesses) == 10
+    assert "unknown k0000, k0001, " in info.value.message
+    assert "k0009 and 4990 more (expected pregnant, " in info.value.message
 
 
 def test_columnar_format_tensor_and_object() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 import numpy as np
@@ -220,3 +221,23 @@ def test_a_list_of_features_takes_exact_names_as_before(
     upper = {k.upper(): v for k, v in pima_record.items()}
     with pytest.raises(InvalidInput, match=r"missing fields pregnant, .* \(expected fields: pr"):
         records_from_json(upper, fields, max_instances=1)
+
+
+def test_a_record_of_thousands_of_unknown_keys_is_guessed_at_only_for_the_first_few(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # each guess is a fuzzy match against every name taken: one per key of a 1 MB record of
+    # made-up keys held the event loop for over a second
+    fields = RecordFields([_spec("glucose", "plas"), _spec("mass", "BMI")], ("Outcome",))
+    guesses = []
+    close = difflib.get_close_matches
+    monkeypatch.setattr(
+        difflib, "get_close_matches", lambda *a, **k: guesses.append(a[0]) or close(*a, **k)
+    )
+    record = {"glucos": 1, "BMI": 2, **{f"k{i}": 0 for i in range(5000)}}
+    with pytest.raises(InvalidInput) as info:
+        records_from_json(record, fields, max_instances=1)
+    assert len(guesses) == 10
+    message = info.value.message
+    assert "unknown fields glucos (did you mean glucose?), k0, k1" in message
+    assert "k8 and 4991 more (expected fields: glucose, mass; also taken" in message
