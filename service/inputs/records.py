@@ -101,6 +101,13 @@ def _same(name: str) -> str:
     return name
 
 
+def _ascii_fold(name: str) -> str:
+    """The name in lower case when it is ASCII, as every data set's column names are; other text
+    is left as it is: Unicode case folding would take ``maß`` for ``mass`` and ``ſkin`` for
+    ``skin``, names no one wrote for those columns."""
+    return name.lower() if name.isascii() else name
+
+
 class RecordFields:
     """The names a record's fields go by, for one version: built once when it loads, so that a
     request pays for a dictionary look-up per field only when its keys are not the exact names.
@@ -115,7 +122,7 @@ class RecordFields:
         self.label_names = tuple(label_names)
         # metadata written before aliases existed keeps its exact-name behaviour
         self.folded = bool(self.label_names) or any(f.aliases for f in self.features)
-        self._key: Callable[[str], str] = str.casefold if self.folded else _same
+        self._key: Callable[[str], str] = _ascii_fold if self.folded else _same
         self._index: dict[str, int] = {}
         for j, spec in enumerate(self.features):
             for name in (spec.name, *spec.aliases):

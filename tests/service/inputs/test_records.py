@@ -241,3 +241,12 @@ def test_a_record_of_thousands_of_unknown_keys_is_guessed_at_only_for_the_first_
     message = info.value.message
     assert "unknown fields glucos (did you mean glucose?), k0, k1" in message
     assert "k8 and 4991 more (expected fields: glucose, mass; also taken" in message
+
+
+def test_only_ascii_names_are_matched_in_any_case() -> None:
+    # Unicode case folding makes "maß" "mass" and "ſkin" "skin": not names of these columns
+    fields = RecordFields([_spec("mass", "BMI"), _spec("skin")], ("Outcome",))
+    assert records_from_json({"MASS": 1, "Skin": 2}, fields, max_instances=1).tolist() == [[1, 2]]
+    for record in ({"maß": 1, "skin": 2}, {"mass": 1, "ſkin": 2}):
+        with pytest.raises(InvalidInput, match="unknown field"):
+            records_from_json(record, fields, max_instances=1)
