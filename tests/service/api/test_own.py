@@ -685,8 +685,15 @@ async def test_a_blank_page_is_a_422_not_a_digit(client: httpx.AsyncClient, fmt:
 
 
 async def test_an_error_quoting_a_huge_input_is_cut_short(client: httpx.AsyncClient) -> None:
-    record = {f"field_{i:05d}": 1 for i in range(3_000)}  # every name is unknown
+    record = {"field_" + "x" * 5_000: 1}  # an unknown name, quoted in the error
     r = await client.post("/models/pima/predict", json={"instances": [record]})
     assert r.status_code == 422
     message = r.json()["error"]
     assert len(message) < 1100 and message.endswith("more characters)")
+    many = {f"field_{i:05d}": 1 for i in range(3_000)}  # only the first few are named
+    r = await client.post("/models/pima/predict", json={"instances": [many]})
+    assert r.status_code == 422
+    assert r.json()["error"].endswith(
+        "field_00009 and 2990 more (expected fields: "
+        "pregnant, glucose, pressure, triceps, insulin, mass, pedigree, age)"
+    )
