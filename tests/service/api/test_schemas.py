@@ -23,9 +23,17 @@ def test_each_feature_under_its_name_or_an_alias_and_the_label_column() -> None:
     schema = _schema(pima_metadata_with_aliases())
     kaggle = {("BloodPressure" if k == "pressure" else "BMI" if k == "mass" else k): v
               for k, v in RECORD.items()}  # fmt: skip
-    for record in (RECORD, kaggle, {**kaggle, "Outcome": 1}, {**RECORD, "diabetes": "pos"}):
+    # Kaggle's header as it is: Glucose, Insulin and Age are the names in another letter case
+    header = {k.capitalize() if k in ("glucose", "insulin", "age") else k: v
+              for k, v in kaggle.items()}  # fmt: skip
+    for record in (RECORD, kaggle, header, {**header, "Outcome": 1}, {**RECORD, "diabetes": "pos"}):
         jsonschema.validate(record, schema)
-    for record in ({**kaggle, "pressure": 72}, {**RECORD, "BMI": 30}, {**RECORD, "bmi_x": 1}):
+    for record in (
+        {**RECORD, "bmi_x": 1},
+        {**header, "AGE": "50"},
+        {**header, "Age": -1},
+        {k: v for k, v in header.items() if k != "Age"},
+    ):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(record, schema)
     assert "also taken as BloodPressure, pres" in schema["properties"]["pressure"]["description"]
