@@ -232,7 +232,8 @@ def fit_batch(arr: np.ndarray, instance_shape: Sequence[int], where: str) -> np.
 
     Accepts `[N, *instance_shape]` as is, `[N, prod(instance_shape)]` (flat instances) and, for
     images, `[N, *instance_shape, 1]`: the one grey channel of a Keras image model's input, the
-    layout TF Serving clients of such a model send (the own API takes it too).
+    layout TF Serving clients of such a model send, or `[N, 1, *instance_shape]`, the same channel
+    first, as PyTorch lays images out (the own API takes both too).
     """
     inst = tuple(int(d) for d in instance_shape)
     want = shape_product(inst)
@@ -240,10 +241,15 @@ def fit_batch(arr: np.ndarray, instance_shape: Sequence[int], where: str) -> np.
         return arr
     if arr.ndim == 2 and arr.shape[1] == want:
         return arr.reshape((arr.shape[0], *inst))
-    if len(inst) > 1 and arr.ndim == 2 + len(inst) and tuple(arr.shape[1:]) == (*inst, 1):
+    channel = len(inst) > 1 and arr.ndim == 2 + len(inst)  # one grey channel, last or first
+    if channel and tuple(arr.shape[1:]) in ((*inst, 1), (1, *inst)):
         return arr.reshape((arr.shape[0], *inst))
     expected = _fmt([-1, *inst])
-    alt = f", {_fmt([-1, *inst, 1])} or {_fmt([-1, want])}" if len(inst) > 1 else ""
+    alt = (
+        f", {_fmt([-1, *inst, 1])}, {_fmt([-1, 1, *inst])} or {_fmt([-1, want])}"
+        if len(inst) > 1
+        else ""
+    )
     colour = colour_channels(arr.shape, inst[0]) if arr.ndim == 4 and len(set(inst)) == 1 else None
     why = f" ({colour} to the own API, POST /models/{{name}}/predict)" if colour else ""
     raise InvalidInput(f"{where}: expected shape {expected}{alt}, got {_fmt(arr.shape)}{why}")

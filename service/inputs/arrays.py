@@ -107,10 +107,13 @@ def _image_shape_error(shape: tuple[int, ...], where: str, side: int) -> Invalid
 def _as_batch(arr: np.ndarray, where: str, side: int) -> tuple[np.ndarray, bool]:
     """A regular array -> ((N, 28, 28) view, whether the images were flat).
 
-    A trailing axis of one (``28x28x1``, the layout of a Keras model's input) is one grey channel.
+    A trailing axis of one (``28x28x1``, the layout of a Keras model's input) is one grey channel,
+    and so is an axis of one before each image in a batch (``Nx1x28x28``, PyTorch's layout).
     """
     if arr.ndim in (3, 4) and arr.shape[-1] == 1 and arr.shape[-3:-1] == (side, side):
         arr = arr[..., 0]
+    elif arr.ndim == 4 and arr.shape[1:] == (1, side, side):
+        arr = arr[:, 0]
     shape = arr.shape
     if shape == (side, side):
         return arr[None], False
@@ -131,6 +134,8 @@ def _ragged_batch(instances: list[Any], where: str, side: int) -> np.ndarray:
         arr = _numeric(item, path)
         if arr.shape == (side, side, 1):
             arr = arr[..., 0]
+        elif arr.shape == (1, side, side):
+            arr = arr[0]
         if arr.shape == (side, side) or arr.shape == (side * side,):
             images.append(arr.reshape(side, side))
             continue

@@ -148,7 +148,8 @@ def test_a_colour_batch_is_told_to_go_grey_as_the_own_api_tells_it(channels: int
     with pytest.raises(InvalidInput) as info:
         tensors.fit_batch(batch, (28, 28), "input 'pixels'")
     assert info.value.message == (
-        "input 'pixels': expected shape [-1, 28, 28], [-1, 28, 28, 1] or [-1, 784], got "
+        "input 'pixels': expected shape [-1, 28, 28], [-1, 28, 28, 1], [-1, 1, 28, 28] or "
+        "[-1, 784], got "
         f"[2, 28, 28, {channels}] (a 28x28x{channels} array has colour channels: the model reads "
         "grey images, one value per pixel (28x28, or 28x28x1): convert it to grey, or upload it "
         "as a picture to the own API, POST /models/{name}/predict)"
@@ -161,3 +162,10 @@ def test_other_shapes_keep_the_plain_shape_error(shape: tuple[int, ...]) -> None
     with pytest.raises(InvalidInput) as info:
         tensors.fit_batch(np.zeros(shape, np.float32), instance, "instances")
     assert "colour" not in info.value.message
+
+
+@pytest.mark.parametrize("layout", ["channel last", "channel first"])
+def test_one_grey_channel_is_taken_last_or_first(layout: str) -> None:
+    images = np.arange(2 * 28 * 28, dtype=np.float32).reshape(2, 28, 28)
+    batch = images[..., None] if layout == "channel last" else images[:, None]
+    np.testing.assert_array_equal(tensors.fit_batch(batch, (28, 28), "instances"), images)

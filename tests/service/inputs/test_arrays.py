@@ -161,6 +161,8 @@ def test_shape_and_type_errors_say_what_and_where(instances: object, message: st
         lambda x: x[..., None].tolist(),  # (n, 28, 28, 1): a Keras model's input
         lambda x: x[0, ..., None].tolist(),  # one (28, 28, 1) image
         lambda x: [x[0, ..., None].tolist(), x[1].ravel().tolist(), x[2].tolist()],  # mixed
+        lambda x: x[:, None].tolist(),  # (n, 1, 28, 28): PyTorch's layout, the channel first
+        lambda x: [x[0, None].tolist(), x[1].tolist(), x[2, None].tolist()],  # mixed, too
     ],
 )
 def test_a_trailing_grey_channel_is_one_value_per_pixel(layout: Any) -> None:
