@@ -123,23 +123,18 @@ class RecordFields:
         # metadata written before aliases existed keeps its exact-name behaviour
         self.folded = bool(self.label_names) or any(f.aliases for f in self.features)
         self._key: Callable[[str], str] = _ascii_fold if self.folded else _same
-        self._index: dict[str, int] = {}
+        # each name taken, as matched, to (its feature's index, the name as written)
+        self._named: dict[str, tuple[int, str]] = {}
         for j, spec in enumerate(self.features):
             for name in (spec.name, *spec.aliases):
-                other = self._index.setdefault(self._key(name), j)
+                other, _ = self._named.setdefault(self._key(name), (j, name))
                 if other != j:
                     raise ValueError(
                         f"metadata input.features: {name!r} names both "
                         f"{self.names[other]} and {spec.name}"
                     )
-        # each name taken, as matched, to (the name as written, its feature's name)
-        self._named = {
-            self._key(name): (name, spec.name)
-            for spec in self.features
-            for name in (spec.name, *spec.aliases)
-        }
         self._labels = frozenset(self._key(name) for name in self.label_names)
-        both = sorted(self._labels & set(self._index))
+        both = sorted(self._labels & set(self._named))
         if both:
             raise ValueError(f"metadata input.label_names: {both[0]!r} also names a feature")
 
@@ -158,12 +153,12 @@ class RecordFields:
         sent: dict[str, str] = {}
         for key, value in record.items():
             folded = self._key(key)
-            j = self._index.get(folded)
-            if j is None:
+            named = self._named.get(folded)
+            if named is None:
                 if folded not in self._labels:
                     out[key] = value
                 continue
-            name = self.names[j]
+            name = self.names[named[0]]
             if name in out:
                 first = sent.get(name, name)
                 raise InvalidInput(
@@ -197,7 +192,8 @@ class RecordFields:
         close = difflib.get_close_matches(self._key(key), list(self._named), n=1, cutoff=0.75)
         if not close:
             return ""
-        name, feature = self._named[close[0]]
+        j, name = self._named[close[0]]
+        feature = self.names[j]
         return (
             f" (did you mean {name}?)"
             if name == feature
