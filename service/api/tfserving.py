@@ -184,9 +184,7 @@ async def _call(
     if verb == "explain":
         return await _explain(mv, task, body)
     req = tfs_codec.decode_predict_request(body)
-    x = tfs_codec.input_array(
-        req, task.input_name, task.input_shape, task.record_fields, task.record_names
-    )
+    x = tfs_codec.input_array(req, task.input_name, task.input_shape, records=task.record_names)
     alpha = task.check_alpha(req.alpha)
     abstain = task.check_abstain(req.abstain)
     wanted = _check_filter(task, req.output_filter, alpha is not None, abstain)
@@ -396,9 +394,7 @@ def _resolve_label(
 async def _classify(mv: ModelVersion, task: Task, body: bytes) -> Response:
     """TF Serving's ``:classify``: ``[[label, score], ...]`` per example."""
     doc = tfs_codec.decode_classify_request(body)
-    x = tfs_codec.examples_array(
-        doc, task.input_name, task.input_shape, task.record_fields, task.record_names
-    )
+    x = tfs_codec.examples_array(doc, task.input_name, task.input_shape, records=task.record_names)
     probs = await inference.predict(mv, x)
     scores = task.class_scores(probs)
     labels = list(task.labels)
@@ -409,9 +405,7 @@ async def _classify(mv: ModelVersion, task: Task, body: bytes) -> Response:
 async def _explain(mv: ModelVersion, task: Task, body: bytes) -> Response:
     """KServe v1's ``:explain``: the instances as ``:predict`` takes them, an explanation each."""
     req = tfs_codec.decode_predict_request(body, explain=True)
-    x = tfs_codec.input_array(
-        req, task.input_name, task.input_shape, task.record_fields, task.record_names
-    )
+    x = tfs_codec.input_array(req, task.input_name, task.input_shape, records=task.record_names)
     result = await explanations.explain(mv, x, req.target)
     answer = {"predictions": result.predictions, **result.fields, "explanations": result.items}
     return json_response(answer)
