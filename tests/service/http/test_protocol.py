@@ -12,7 +12,7 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
 import pytest
@@ -59,6 +59,18 @@ def until_closed(sock: socket.socket) -> tuple[bytes, float]:
     return data, time.monotonic() - started
 
 
+def cut_after(sock: socket.socket, chunks: Iterable[bytes], started: float) -> float | None:
+    """Sends ``chunks`` 50 ms apart: the seconds since ``started`` when the server had closed
+    (a send fails), or None when all were sent."""
+    try:
+        for chunk in chunks:
+            sock.send(chunk)
+            time.sleep(0.05)
+    except OSError:
+        return time.monotonic() - started
+    return None
+
+
 def response(sock: socket.socket) -> bytes:
     """One whole response (its head, and a body of its Content-Length)."""
     data = b""
@@ -92,14 +104,9 @@ def test_a_head_that_stops_halfway_is_answered_408_and_closed(server: Server) ->
 
 def test_a_head_sent_a_byte_at_a_time_is_cut_at_the_deadline(server: Server) -> None:
     started = time.monotonic()
-    cut = None
+    head = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 100
     with connect(server) as sock:
-        try:
-            for byte in b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 100:
-                sock.send(bytes([byte]))  # fails once the server has closed
-                time.sleep(0.05)
-        except OSError:
-            cut = time.monotonic() - started
+        cut = cut_after(sock, (bytes([byte]) for byte in head), started)
     assert cut is not None and cut < DEADLINE_S + 2
 
 
@@ -121,16 +128,10 @@ def test_a_body_trickled_after_its_answer_is_cut_at_the_deadline(server: Server)
     # /healthz answers without reading the body: the rest arrives after the answer, where
     # neither the edge's deadline nor the keep-alive timeout (reset by each byte) applied
     started = time.monotonic()
-    cut = None
     with connect(server) as sock:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
         assert response(sock).startswith(b"HTTP/1.1 200 ")
-        try:
-            for _ in range(int(DEADLINE_S * 20) + 60):
-                sock.send(b"x")  # fails once the server has closed
-                time.sleep(0.05)
-        except OSError:
-            cut = time.monotonic() - started
+        cut = cut_after(sock, [b"x"] * (int(DEADLINE_S * 20) + 60), started)
     assert cut is not None and cut < DEADLINE_S + 2
 
 
