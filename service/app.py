@@ -173,6 +173,7 @@ def create_app(settings: Settings, log_sink: LogSink | None = None) -> FastAPI:
         )
     app.entry = entry
     app.state.edge = edge  # its route table names the routes a 404 may suggest
+    app.state.bodies = edge.bodies  # the body reader holds a compressed body's decoded bytes in it
     _document_records(app, registry)
     install_security_openapi(app, settings, lambda: edge.routes)
     return app

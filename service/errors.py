@@ -65,11 +65,23 @@ def too_large(limit: int, size: int | None = None) -> str:
     return f"{said}; this server accepts at most {_readable(limit)} ({limit:,} bytes)"
 
 
+def too_large_decoded(limit: int, coding: str) -> str:
+    """The 413's message for a compressed body that decompresses past the limit."""
+    return (
+        f"the request body decompresses ({coding}) to more than the limit; this server accepts "
+        f"at most {_readable(limit)} ({limit:,} bytes) once decompressed"
+    )
+
+
 def _readable(size: int) -> str:
     """A size as a person reads a file's: whole MiB (or KiB) as such, else to a tenth."""
     unit, scale = ("MiB", 2**20) if size >= 2**20 else ("KiB", 1024)
     value = size / scale
     return f"{value:g} {unit}" if value.is_integer() else f"{value:.1f} {unit}"
+
+
+# the 503 of a body that does not fit in what the server holds of all bodies at once
+BODIES_BUSY = "the server is receiving too many request bodies at once: try again shortly"
 
 
 class UnsupportedMediaType(ServeError):

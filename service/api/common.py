@@ -7,9 +7,17 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from fastapi import Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from service.errors import PayloadTooLarge, UnsupportedMediaType, too_large
+from service.codecs import content_coding
+from service.errors import (
+    BODIES_BUSY,
+    Overloaded,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    too_large,
+)
 
 if TYPE_CHECKING:
     from service.serving.model import ModelVersion
@@ -57,15 +65,13 @@ async def read_body(request: Request, limit: int) -> bytes:
 
     Read straight from the ASGI ``receive`` (Starlette's ``request.stream()`` is an async
     generator with its own checks per chunk). The body is cached on the request, so
-    ``request.form()`` can parse it afterwards. A body in a content coding (gzip, ...) is refused
-    with 415, as RFC 9110 asks, rather than parsed as if it were plain.
+    ``request.form()`` can parse it afterwards. A body in a content coding (``gzip``,
+    ``deflate``) is decoded within the same limit (``codecs.content_coding``); one in a coding
+    the server does not know is refused with 415, as RFC 9110 asks, rather than parsed as if
+    it were plain.
     """
     encoding = header(request, b"content-encoding")
-    if encoding is not None and encoding.strip().lower() not in ("", "identity"):
-        raise UnsupportedMediaType(
-            f"Content-Encoding {encoding.strip()[:40]!r} is not supported; send the body as is",
-            headers={"Accept-Encoding": "identity"},
-        )
+    codings = content_coding.codings_of(encoding) if encoding is not None else None
     declared = header(request, b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(too_large(limit, int(declared)))
@@ -89,12 +95,59 @@ async def read_body(request: Request, limit: int) -> bytes:
         if not message.get("more_body", False):
             break
     body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-    request._body = body  # Starlette reads a cached body from here (form parsing)
-    request._stream_consumed = True
     state = request.scope.get("state")
     if state is not None:
         state["body_read"] = True  # a deadline passing now is the server's (504), not a 408
+    if codings:
+        body = await _decoded(request, body, codings, limit)
+    request._body = body  # Starlette reads a cached body from here (form parsing)
+    request._stream_consumed = True
     return body
+
+
+# A compressed body of at most _SENT_ON_LOOP bytes that decodes to at most _DECODED_ON_LOOP is
+# decoded on the event loop (well under a millisecond); any other in a worker thread, so that
+# decoding a large body (or one of many empty blocks) holds up no other request
+_SENT_ON_LOOP = 64 * 1024
+_DECODED_ON_LOOP = 256 * 1024
+
+
+async def _decoded(request: Request, body: bytes, codings: list[str], limit: int) -> bytes:
+    """``body`` with its content codings undone, the decoded bytes held in the bodies' budget
+    until the request ends, as received bytes are (503 when they do not fit).
+
+    A body decoded in a thread first holds all the budget it may decode to (the limit, or what
+    is left of the budget): bodies decoding at once never hold more than the budget between
+    them, and a decoded body is never larger than what it holds.
+    """
+    bodies = getattr(request.app.state, "bodies", None)  # the edge's budget
+    state = request.scope.setdefault("state", {})
+    if len(body) <= _SENT_ON_LOOP:
+        try:
+            decoded = content_coding.decode(body, codings, limit, _DECODED_ON_LOOP)
+        except content_coding.Unfinished:
+            pass
+        else:
+            if bodies is not None:
+                if not bodies.take(len(decoded)):
+                    raise Overloaded(BODIES_BUSY)
+                state["decoded_bytes"] = len(decoded)  # the edge gives it back at the end
+            return decoded
+    room = limit
+    if bodies is not None:
+        room = min(limit, bodies.limit - bodies.held)
+        if room <= 0 or not bodies.take(room):
+            raise Overloaded(BODIES_BUSY)
+        state["decoded_bytes"] = room
+    cap = room if room < limit else None
+    try:
+        decoded = await run_in_threadpool(content_coding.decode, body, codings, limit, cap)
+    except content_coding.Unfinished:
+        raise Overloaded(BODIES_BUSY) from None
+    if bodies is not None:
+        bodies.held -= room - len(decoded)
+        state["decoded_bytes"] = len(decoded)
+    return decoded
 
 
 def note_model(request: Request, name: str, version: int | None) -> None:

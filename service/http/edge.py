@@ -11,7 +11,8 @@ In order, for each request:
 4. **body size** (``limits``): 400/413 for a bad or too large ``Content-Length``, 501 for a
    transfer coding other than chunked; a body without a length is counted while it streams;
    503 for a body that does not fit in what the server holds of all requests' bodies at once
-   (``settings.body_bytes_in_flight``);
+   (``settings.body_bytes_in_flight``); a compressed body's decoded bytes, held by the body
+   reader (``api.common``), are given back with them;
 5. **deadline**: ``settings.request_timeout_s`` or a shorter ``X-Request-Timeout`` (422 when that
    header is not a duration; health probes ignore it); the work is cancelled and the client gets
    504 when it passes before the response has started, or 408 when it was still sending the body
@@ -49,6 +50,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.api.routing import RouteKind
+from service.errors import BODIES_BUSY
 from service.http import limits
 from service.http.fastpath import FastPath, route_path
 from service.http.request_id import request_id_of
@@ -204,7 +206,7 @@ class Edge:
             # what small bodies hold is bounded by the connections
             if length is None or length > limits.UNCOUNTED_BYTES:
                 if length and not self.bodies.fits(length):
-                    await send_error(send_with_id, 503, limits.BUSY)
+                    await send_error(send_with_id, 503, BODIES_BUSY)
                     return
                 held = limits.Held(self.bodies)
                 receive = limits.counted(receive, self.max_body, held)
@@ -277,6 +279,9 @@ class Edge:
         finally:
             if held is not None:
                 held.give_back()
+            decoded = state.get("decoded_bytes")  # a compressed body's, held by the reader
+            if decoded:
+                self.bodies.held -= decoded
             if stats is not None:
                 stats.in_flight -= 1
             seconds = time.perf_counter() - started

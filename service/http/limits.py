@@ -28,7 +28,7 @@ import re
 
 from starlette.types import Message, Receive
 
-from service.errors import Overloaded, PayloadTooLarge, too_large
+from service.errors import BODIES_BUSY, Overloaded, PayloadTooLarge, too_large
 
 TIMEOUT_HEADERS = (b"x-request-timeout", b"request-timeout")
 MAX_TIMEOUT_S = 300.0
@@ -99,7 +99,6 @@ def _unknown_coding(value: bytes) -> str:
 
 
 UNCOUNTED_BYTES = 64 * 1024  # a declared body up to this size is not counted in the budget
-BUSY = "the server is receiving too many request bodies at once: try again shortly"
 
 
 class BodyBudget:
@@ -150,7 +149,7 @@ def counted(receive: Receive, limit: int, held: Held | None = None) -> Receive:
                 raise PayloadTooLarge(too_large(limit))
             if held is not None:
                 if not held.budget.take(size):
-                    raise Overloaded(BUSY)
+                    raise Overloaded(BODIES_BUSY)
                 held.size += size
         return message
 

@@ -4,8 +4,11 @@ and names outside the strict pattern. Every answer is a clear 4xx with ``{"error
 from __future__ import annotations
 
 import asyncio
+import base64
+import gzip
 import io
 import json
+import random
 import struct
 import time
 import zlib
@@ -19,6 +22,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from service.api import common
 from tests.helpers.apps import serve
 
 pytestmark = pytest.mark.anyio
@@ -95,6 +99,15 @@ async def raw_request(app: Any, method: str, raw_path: str) -> tuple[int, bytes]
     return status, b"".join(chunks)
 
 
+async def held_open(arrived: asyncio.Event, finish: asyncio.Event) -> AsyncIterator[bytes]:
+    """150 KB of a body, then waits for ``finish``: the bytes are held in the budget meanwhile."""
+    for _ in range(15):
+        yield b" " * 10_000
+    arrived.set()
+    await finish.wait()
+    yield b"{}"
+
+
 def expect_error(response: httpx.Response, status: int, what: str) -> None:
     assert response.status_code == status, (what, response.status_code, response.text[:300])
     assert response.headers["content-type"].startswith("application/json"), what
@@ -135,20 +148,15 @@ async def test_bodies_in_flight_beyond_the_budget_get_503_and_the_budget_comes_b
     async with serve(tiny_repo, **budget) as (app, client):
         arrived, finish = asyncio.Event(), asyncio.Event()
 
-        async def held_open() -> AsyncIterator[bytes]:  # 150 KB, then waits: held meanwhile
-            for _ in range(15):
-                yield b" " * 10_000
-            arrived.set()
-            await finish.wait()
-            yield b"{}"
-
         async def chunks(count: int) -> AsyncIterator[bytes]:
             for _ in range(count):
                 yield b" " * 10_000
 
         json_type = {"content-type": "application/json"}
         first = asyncio.create_task(
-            client.post("/models/mnist/predict", content=held_open(), headers=json_type)
+            client.post(
+                "/models/mnist/predict", content=held_open(arrived, finish), headers=json_type
+            )
         )
         await asyncio.wait_for(arrived.wait(), 10)
         declared = b" " * 150_000
@@ -207,6 +215,68 @@ async def test_a_body_declared_large_and_sent_slowly_holds_only_what_has_arrived
         finish.set()
         assert (await slow).status_code == 400
         assert app.state.edge.bodies.held == 0
+
+
+async def test_a_compressed_body_is_bounded_once_decompressed(tiny_repo: Path) -> None:
+    """A few hundred bytes of gzip can decode to gigabytes: the limit on a body holds for what
+    it decodes to (413, found while decoding), and the decoded bytes are held in the bodies'
+    budget like received ones (503 when they do not fit; given back when the request ends)."""
+    budget = {**LIMITS, "max_body_bytes_in_flight": 250_000}
+    async with serve(tiny_repo, **budget) as (app, client):
+        bomb = gzip.compress(b" " * 50_000_000, 9)  # 48 KB: under every limit as sent
+        assert len(bomb) < 100_000
+        for path in ("/models/mnist/predict", "/v1/models/mnist:predict", "/v2/models/mnist/infer"):
+            for coding, sent in (("gzip", bomb), ("deflate", zlib.compress(b" " * 300_000))):
+                headers = {"content-type": "application/json", "content-encoding": coding}
+                response = await client.post(path, content=sent, headers=headers)
+                expect_error(response, 413, f"{coding} bomb to {path}")
+                assert "decompresses" in response.json()["error"]
+        assert app.state.edge.bodies.held == 0
+
+        arrived, finish = asyncio.Event(), asyncio.Event()
+
+        json_type = {"content-type": "application/json"}
+        first = asyncio.create_task(
+            client.post(
+                "/models/mnist/predict", content=held_open(arrived, finish), headers=json_type
+            )
+        )
+        await asyncio.wait_for(arrived.wait(), 10)
+        packed = gzip.compress(b" " * 150_000)  # 150 KB once decoded: does not fit beside
+        headers = {**json_type, "content-encoding": "gzip"}
+        response = await client.post("/v1/models/mnist:predict", content=packed, headers=headers)
+        expect_error(response, 503, "decoded bytes beyond the budget")
+        assert response.headers["retry-after"] == "1"
+        finish.set()
+        assert (await first).status_code != 503
+        response = await client.post("/v1/models/mnist:predict", content=packed, headers=headers)
+        assert response.status_code == 400, response.text  # fits now: decoded, read as JSON
+        assert app.state.edge.bodies.held == 0
+
+
+async def test_a_body_decoded_in_a_thread_holds_what_it_may_decode_to_meanwhile(
+    tiny_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bodies decoding at once in worker threads must not together decode past the budget:
+    each holds, while it decodes, all it may decode to (the limit or what is left)."""
+    budget = {**LIMITS, "max_body_bytes_in_flight": 250_000}
+    async with serve(tiny_repo, **budget) as (app, client):
+        held_then: list[int] = []
+        original = common.run_in_threadpool
+
+        async def watching(func: Any, *args: Any) -> Any:
+            held_then.append(app.state.bodies.held)
+            return await original(func, *args)
+
+        monkeypatch.setattr(common, "run_in_threadpool", watching)
+        text = base64.b64encode(random.Random(7).randbytes(75_000))  # 100 KB, hardly compressible
+        packed = gzip.compress(text)
+        assert 64 * 1024 < len(packed) < 100_000  # counted as received, and decoded in a thread
+        headers = {"content-type": "application/json", "content-encoding": "gzip"}
+        response = await client.post("/v1/models/mnist:predict", content=packed, headers=headers)
+        expect_error(response, 400, "decoded, and not JSON")
+        assert held_then == [250_000]  # what arrived, and all that was left for decoding
+        assert app.state.bodies.held == 0
 
 
 async def test_instances_limit(tiny_repo: Path) -> None:

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-from collections.abc import AsyncIterator
+import io
+import zlib
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 import orjson
 import pytest
+from PIL import Image
 from starlette.responses import Response
 
+from service.api import common
 from service.api.common import JSONBytesResponse, json_response
 
 
@@ -40,33 +44,140 @@ def test_json_bytes_response_sends_what_starlettes_response_sends(status: int) -
 
 
 PIMA = [6, 148, 72, 35, 0, 33.6, 0.627, 50]
+_JSON = {"content-type": "application/json"}
 V2_PIMA = {"inputs": [{"name": "features", "shape": [1, 8], "datatype": "FP32", "data": PIMA}]}
 
 
+DIALECTS = [
+    ("/models/pima/predict", {"instances": [PIMA]}),
+    ("/v1/models/pima:predict", {"instances": [PIMA]}),
+    ("/v2/models/pima/infer", V2_PIMA),
+]
+
+
+def _gzip_members(data: bytes) -> bytes:
+    """Two gzip members one after the other, as ``cat a.gz b.gz`` makes."""
+    return gzip.compress(data[:10]) + gzip.compress(data[10:])
+
+
+def _raw_deflate(data: bytes) -> bytes:
+    packer = zlib.compressobj(wbits=-15)
+    return packer.compress(data) + packer.flush()
+
+
 @pytest.mark.parametrize(
-    ("path", "body"),
+    ("coding", "compress"),
     [
-        ("/models/pima/predict", {"instances": [PIMA]}),
-        ("/v1/models/pima:predict", {"instances": [PIMA]}),
-        ("/v2/models/pima/infer", V2_PIMA),
+        ("gzip", gzip.compress),
+        ("x-gzip", gzip.compress),
+        ("GZip", _gzip_members),
+        ("deflate", zlib.compress),  # the zlib format, as RFC 9110, tritonclient and curl send it
+        ("deflate", _raw_deflate),  # a raw stream, as some clients send it under that name
+        ("gzip, deflate", lambda data: zlib.compress(gzip.compress(data))),
+        ("identity, gzip", gzip.compress),
     ],
 )
-@pytest.mark.parametrize("gzipped", [True, False])
+@pytest.mark.parametrize(("path", "body"), DIALECTS)
 @pytest.mark.anyio
-async def test_a_content_coding_is_refused_in_every_dialect(
-    dialect_client: httpx.AsyncClient, path: str, body: dict[str, Any], gzipped: bool
+async def test_a_compressed_body_is_answered_as_the_plain_one_in_every_dialect(
+    dialect_client: httpx.AsyncClient,
+    path: str,
+    body: dict[str, Any],
+    coding: str,
+    compress: Callable[[bytes], bytes],
 ) -> None:
-    """Neither parsed as if plain (a garbled-JSON 400) nor, when the body is in fact plain,
-    answered as if it had been decoded."""
     plain = orjson.dumps(body)
-    headers = {"content-type": "application/json", "content-encoding": "gzip"}
-    sent = gzip.compress(plain) if gzipped else plain
-    r = await dialect_client.post(path, content=sent, headers=headers)
+    expected = await dialect_client.post(path, content=plain, headers=_JSON)
+    assert expected.status_code == 200, expected.text
+    headers = {**_JSON, "content-encoding": coding}
+    r = await dialect_client.post(path, content=compress(plain), headers=headers)
+    assert r.status_code == 200, r.text
+    assert r.json() == expected.json()
+
+
+@pytest.mark.anyio
+async def test_a_compressed_picture_is_answered_as_the_plain_one(
+    dialect_client: httpx.AsyncClient,
+) -> None:
+    picture = Image.new("L", (28, 28), 0)
+    picture.paste(255, (12, 4, 16, 24))
+    buffer = io.BytesIO()
+    picture.save(buffer, "PNG")
+    png = buffer.getvalue()
+    path, kind = "/models/mnist/predict", {"content-type": "image/png"}
+    expected = await dialect_client.post(path, content=png, headers=kind)
+    assert expected.status_code == 200, expected.text
+    sent = gzip.compress(png)
+    r = await dialect_client.post(path, content=sent, headers={**kind, "content-encoding": "gzip"})
+    assert r.status_code == 200, r.text
+    assert r.json() == expected.json()
+
+
+@pytest.mark.anyio
+async def test_a_body_that_decodes_to_much_is_decoded_off_the_event_loop(
+    dialect_client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A few hundred KB decoded blocks no other request: it goes to a worker thread."""
+    handed: list[object] = []
+    original = common.run_in_threadpool
+
+    async def counting(func: Callable[..., bytes], *args: object) -> bytes:
+        handed.append(func)
+        return await original(func, *args)
+
+    monkeypatch.setattr(common, "run_in_threadpool", counting)
+    path, body = DIALECTS[1]
+    small = orjson.dumps(body)
+    large = small[:-1] + b" " * 400_000 + b"}"  # JSON's own whitespace: the same request
+    headers = {**_JSON, "content-encoding": "gzip"}
+    r = await dialect_client.post(path, content=gzip.compress(small), headers=headers)
+    assert r.status_code == 200, r.text
+    assert handed == []
+    r = await dialect_client.post(path, content=gzip.compress(large), headers=headers)
+    assert r.status_code == 200, r.text
+    assert len(handed) == 1
+
+
+@pytest.mark.parametrize("sent_as", [b"br", b"zstd", b"gzip, br", b"compress"])
+@pytest.mark.parametrize(("path", "body"), DIALECTS)
+@pytest.mark.anyio
+async def test_an_unknown_content_coding_is_refused_naming_the_known_ones(
+    dialect_client: httpx.AsyncClient, path: str, body: dict[str, Any], sent_as: bytes
+) -> None:
+    """Never parsed as if plain (RFC 9110: 415, RFC 7694: with the codings that are taken)."""
+    headers = {**_JSON, "content-encoding": sent_as.decode()}
+    r = await dialect_client.post(path, content=orjson.dumps(body), headers=headers)
     assert r.status_code == 415, r.text
-    assert r.json() == {"error": "Content-Encoding 'gzip' is not supported; send the body as is"}
-    assert r.headers["accept-encoding"] == "identity"
-    headers["content-encoding"] = "identity"
-    assert (await dialect_client.post(path, content=plain, headers=headers)).status_code == 200
+    unknown = sent_as.split(b",")[-1].strip().decode()
+    assert r.json() == {
+        "error": f"Content-Encoding {unknown!r} is not supported: send the body as is, "
+        "or compressed with gzip or deflate"
+    }
+    assert r.headers["accept-encoding"] == "gzip, deflate"
+
+
+@pytest.mark.parametrize(
+    ("coding", "sent", "said"),
+    [
+        ("gzip", orjson.dumps(V2_PIMA),
+         "the request body is not gzip data: it lacks gzip's header"),
+        ("gzip", gzip.compress(orjson.dumps(V2_PIMA))[:-12],
+         "the request body's gzip data ends before its end (truncated)"),
+        ("gzip", gzip.compress(orjson.dumps(V2_PIMA)) + b"{}",
+         "the request body has 2 bytes after the end of its gzip data"),
+        ("gzip", gzip.compress(b"{}") + b"\x1f\x8b\x08" + bytes(7) + b"\xff" * 8,
+         "the request body is not valid gzip data"),
+        ("deflate", b"\x78\x9c not deflate at all", "the request body is not valid deflate data"),
+    ],
+)  # fmt: skip
+@pytest.mark.anyio
+async def test_a_body_that_does_not_decode_is_a_400_saying_why(
+    dialect_client: httpx.AsyncClient, coding: str, sent: bytes, said: str
+) -> None:
+    headers = {**_JSON, "content-encoding": coding}
+    r = await dialect_client.post("/v2/models/pima/infer", content=sent, headers=headers)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"].startswith(said)
 
 
 def _with_true(row: list[Any], at: int = 1) -> list[Any]:
