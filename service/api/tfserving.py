@@ -1,5 +1,6 @@
 """TensorFlow Serving's REST API (``/v1``), a thin adapter over the one prediction path.
 
+- ``GET /v1/models``: the model names, as KServe's V1 protocol lists them
 - ``GET /v1/models/{name}[/versions/{v}|/labels/{label}]``: ``model_version_status``
 - ``GET /v1/models/{name}[/versions/{v}|/labels/{label}]/metadata``: the ``serving_default``
   signature
@@ -280,6 +281,15 @@ def _refuse_verb_url(segment: str, request: Request) -> None:
         if problem is not None:
             raise problem
         raise MethodNotAllowed("POST", request.method, request.url.path)
+
+
+@router.get(
+    "/models",
+    summary="The names of the models served (KServe's V1 protocol; TF Serving has no list)",
+)
+@route_kind(RouteKind.READ)
+async def model_names(request: Request) -> Response:
+    return json_response({"models": get_registry(request).model_names()})
 
 
 @router.get(

@@ -34,6 +34,18 @@ async def test_model_status_lists_versions(dialect_client: httpx.AsyncClient) ->
         assert [s["version"] for s in r.json()["model_version_status"]] == ["2"]
 
 
+async def test_the_model_names_are_listed_as_kserve_lists_them(
+    dialect_client: httpx.AsyncClient,
+) -> None:
+    r = await dialect_client.get("/v1/models")
+    assert r.status_code == 200, r.text
+    names = (await dialect_client.get("/models")).json()["models"]
+    assert r.json() == {"models": [model["name"] for model in names]}
+    assert "mnist" in r.json()["models"]
+    r = await dialect_client.post("/v1/models", json={})
+    assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD"
+
+
 async def test_failed_version_status_says_why(dialect_client: httpx.AsyncClient) -> None:
     (status,) = (await dialect_client.get("/v1/models/broken")).json()["model_version_status"]
     assert status["state"] == "END"
