@@ -105,6 +105,29 @@ def test_large_binary_batch(triton: httpclient.InferenceServerClient, golden: Go
     np.testing.assert_allclose(probs, np.tile(expected, (reps, 1)), atol=atol)
 
 
+@pytest.mark.parametrize("algorithm", ["gzip", "deflate"])
+@pytest.mark.parametrize("binary", [False, True])
+@pytest.mark.parametrize("reps", [1, 64])  # decoded on the event loop; in a worker thread
+def test_a_compressed_request_is_answered_as_the_plain_one(
+    triton: httpclient.InferenceServerClient,
+    golden: Golden,
+    algorithm: str,
+    binary: bool,
+    reps: int,
+) -> None:
+    """tritonclient's ``request_compression_algorithm``: the binary part's length refers to the
+    decompressed body."""
+    x, expected, atol = golden["mnist"]
+    batch = np.tile(x, (reps, 1, 1))
+    inp = httpclient.InferInput("pixels", list(batch.shape), "FP32")
+    inp.set_data_from_numpy(batch, binary_data=binary)
+    out = httpclient.InferRequestedOutput("probabilities", binary_data=binary)
+    result = triton.infer("mnist", [inp], outputs=[out], request_compression_algorithm=algorithm)
+    probs = result.as_numpy("probabilities")
+    assert probs is not None
+    np.testing.assert_allclose(probs, np.tile(expected, (reps, 1)), atol=atol)
+
+
 def test_uint8_pixels(triton: httpclient.InferenceServerClient, golden: Golden) -> None:
     x, _, _ = golden["mnist"]
     raw = np.round(x * 255).astype(np.uint8)
