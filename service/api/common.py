@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import orjson
 from fastapi import Request
@@ -34,6 +35,28 @@ def get_registry(request: Request) -> ModelRegistry:
 def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+class Totals(NamedTuple):
+    requests: int
+    seconds: float
+
+
+class RequestTimes(Protocol):
+    """What the request edge measured of the requests a model version answered (the app's
+    metrics): an adapter reads it without importing the layer above."""
+
+    def request_totals(
+        self, model: str, version: int, routes: Collection[str]
+    ) -> tuple[Totals, Totals]:
+        """The requests on ``routes`` (templates) that ``version`` answered: those under 400,
+        then the others, each with their time from arrival to the response's end."""
+        ...
+
+
+def get_request_times(request: Request) -> RequestTimes | None:
+    times: RequestTimes | None = getattr(request.app.state, "metrics", None)
+    return times
 
 
 def task_of(mv: ModelVersion) -> Task:

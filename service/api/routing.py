@@ -14,12 +14,13 @@ all read that table, so a new route is protected and measured by declaring it he
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 from typing import Any, ClassVar, TypeVar
 
 from fastapi import APIRouter
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
+from starlette.routing import BaseRoute
 
 F = TypeVar("F", bound=Callable[..., Any])
 KIND_ATTRIBUTE = "route_kind"
@@ -62,3 +63,14 @@ def dialect_router(protocol: str, **kwargs: Any) -> APIRouter:
 
 def protocol_of(route: Any) -> str:
     return route.protocol if isinstance(route, DialectRoute) else "other"
+
+
+def paths_of_kind(routes: Sequence[BaseRoute], kind: RouteKind) -> frozenset[str]:
+    """The path templates, as the app dispatches them (with the prefixes of included routers),
+    of the routes among ``routes`` (an app's) that declare ``kind``."""
+    return frozenset(
+        context.path_format or context.original_route.path_format
+        for context in iter_route_contexts(routes)
+        if isinstance(context.original_route, APIRoute)
+        and kind_of(context.original_route.endpoint) is kind
+    )

@@ -1,6 +1,8 @@
 """The Open Inference Protocol (V2, KServe/Triton), a thin adapter over the one prediction path.
 
-Supports Triton's ``binary_tensor_data`` and ``classification`` extensions, and this server's
+Supports Triton's ``binary_tensor_data``, ``classification``, ``model_configuration``
+(``GET /v2/models/{name}[/versions/{v}]/config``) and ``statistics``
+(``GET /v2/models[/{name}[/versions/{v}]]/stats``) extensions, and this server's
 ``explain`` extension (``POST /v2/models/{name}[/versions/{v}]/explain``: an inference request in,
 the attributions as output tensors out, see docs/protocols.md). The model takes one
 input (``pixels`` ``[-1, 28, 28]`` or ``features`` ``[-1, 8]``, FP32) and gives one output,
@@ -20,8 +22,10 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from service.api.common import (
+    Totals,
     check_tensor_content_type,
     get_registry,
+    get_request_times,
     get_settings,
     header,
     json_response,
@@ -29,10 +33,10 @@ from service.api.common import (
     read_body,
     task_of,
 )
-from service.api.routing import RouteKind, dialect_router, route_kind
+from service.api.routing import RouteKind, dialect_router, paths_of_kind, route_kind
 from service.api.schemas import error_responses
 from service.codecs import v2 as codec
-from service.codecs import v2_response
+from service.codecs import v2_response, v2_triton
 from service.codecs.tensors import fit_batch
 from service.errors import BadRequest, InvalidInput, NotFound, NotReady
 from service.inputs.arrays import unit_from_bytes
@@ -50,7 +54,13 @@ from service.serving.tasks import (
 router = dialect_router("v2", prefix="/v2", tags=["v2 (open inference protocol)"])
 
 SERVER_NAME = "digitserve"
-EXTENSIONS = ["binary_tensor_data", "classification", "explain"]
+EXTENSIONS = [
+    "binary_tensor_data",
+    "classification",
+    "model_configuration",
+    "statistics",
+    "explain",
+]
 PLATFORMS = {"tflite": "tensorflow_lite", "savedmodel": "tensorflow_savedmodel"}
 _INFER_BODY: dict[str, Any] = {
     "requestBody": {
@@ -126,7 +136,6 @@ async def server_ready(request: Request) -> Response:
     return json_response({"ready": False, "error": f"not ready: {why}"}, 503)
 
 
-# --- model metadata and readiness -------------------------------------------------------------
 def _resolve(registry: ModelRegistry, name: str, version: str | None) -> ModelVersion:
     if version is not None and not version.isdigit():
         # the protocol has no labels: a client that asks by one is told the number it names
@@ -159,6 +168,74 @@ def model_metadata(registry: ModelRegistry, mv: ModelVersion) -> dict[str, Any]:
     }
 
 
+# --- Triton's statistics extension ------------------------------------------------------------
+# Declared before /models/{name}, which would take "stats" for a model's name.
+@router.get("/models/stats", summary="V2 statistics of every model version")
+@route_kind(RouteKind.READ)
+async def all_stats(request: Request) -> Response:
+    registry = get_registry(request)
+    versions = [mv for name in registry.model_names() for mv in registry.versions(name)]
+    return _stats(request, versions)
+
+
+@router.get(
+    "/models/{name}/stats",
+    summary="V2 statistics of every version of a model",
+    responses=error_responses(404, 503),
+)
+@route_kind(RouteKind.READ)
+async def model_stats(name: str, request: Request) -> Response:
+    registry = get_registry(request)
+    _resolve(registry, name, None)  # 404 for an unknown model, 503 when none is ready
+    return _stats(request, registry.versions(name))
+
+
+@router.get(
+    "/models/{name}/versions/{version}/stats",
+    summary="V2 statistics of one model version",
+    responses=error_responses(404, 503),
+)
+@route_kind(RouteKind.READ)
+async def version_stats(name: str, version: str, request: Request) -> Response:
+    return _stats(request, [_resolve(get_registry(request), name, version)])
+
+
+def _stats(request: Request, versions: list[ModelVersion]) -> Response:
+    """The statistics of the ``versions`` that serve: the model calls as their batcher counted
+    and timed them, the requests as the request edge counted and timed them."""
+    times = get_request_times(request)
+    routes = paths_of_kind(request.app.routes, RouteKind.PREDICTION)
+    none = Totals(0, 0.0)
+    stats: list[dict[str, Any]] = []
+    for mv in versions:
+        if not mv.available or mv.batcher is None:
+            continue
+        ok, failed = (
+            (none, none) if times is None else times.request_totals(mv.name, mv.version, routes)
+        )
+        tallies = mv.batcher.tallies()
+        stats.append(
+            v2_triton.model_stats(
+                mv.name,
+                mv.version,
+                last_inference_s=mv.batcher.last_call_epoch_s(),
+                inference_count=sum(t.rows * t.calls for t in tallies),
+                execution_count=sum(t.calls for t in tallies),
+                success=v2_triton.Duration(*ok),
+                fail=v2_triton.Duration(*failed),
+                compute_infer=v2_triton.Duration(
+                    sum(t.requests for t in tallies), sum(t.request_seconds for t in tallies)
+                ),
+                batches=[
+                    v2_triton.BatchSize(t.rows, v2_triton.Duration(t.calls, t.seconds))
+                    for t in tallies
+                ],
+            )
+        )
+    return json_response({"model_stats": stats})
+
+
+# --- model metadata, configuration and readiness -----------------------------------------------
 @router.get("/models/{name}", summary="V2 model metadata", responses=error_responses(404, 503))
 @route_kind(RouteKind.READ)
 async def get_model(name: str, request: Request) -> Response:
@@ -175,6 +252,42 @@ async def get_model(name: str, request: Request) -> Response:
 async def get_version(name: str, version: str, request: Request) -> Response:
     registry = get_registry(request)
     return json_response(model_metadata(registry, _resolve(registry, name, version)))
+
+
+def model_config(registry: ModelRegistry, mv: ModelVersion) -> dict[str, Any]:
+    """Triton's configuration of ``mv``: its tensors as :func:`model_metadata` gives them, the
+    most instances a request may carry as ``max_batch_size``, and the micro-batcher's settings."""
+    metadata = model_metadata(registry, mv)
+    if mv.batcher is None:
+        raise mv.not_ready()
+    return v2_triton.model_config(
+        metadata,
+        max_batch_size=mv.max_instances,
+        preferred_batch_size=mv.batcher.max_batch_size,
+        max_queue_delay_us=round(mv.batcher.max_wait_s * 1e6),
+    )
+
+
+@router.get(
+    "/models/{name}/config",
+    summary="V2 model configuration (Triton's model_configuration extension)",
+    responses=error_responses(404, 503),
+)
+@route_kind(RouteKind.READ)
+async def get_config(name: str, request: Request) -> Response:
+    registry = get_registry(request)
+    return json_response(model_config(registry, _resolve(registry, name, None)))
+
+
+@router.get(
+    "/models/{name}/versions/{version}/config",
+    summary="V2 model configuration of one version",
+    responses=error_responses(404, 503),
+)
+@route_kind(RouteKind.READ)
+async def get_version_config(name: str, version: str, request: Request) -> Response:
+    registry = get_registry(request)
+    return json_response(model_config(registry, _resolve(registry, name, version)))
 
 
 async def _ready(request: Request, name: str, version: str | None) -> Response:

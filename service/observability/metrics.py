@@ -9,6 +9,8 @@ What is measured, and who reports it:
   event-loop thread) and turned into Prometheus families only when scraped: prometheus_client's
   own ``Counter``/``Histogram`` take a lock and walk the buckets in Python on every observation,
   which cost about as much as running the model.
+  The V2 statistics read a version's totals from the same series
+  (:meth:`Metrics.request_totals`, through ``app.state.metrics``).
 * Batches (the registry's ``batch_listeners`` hook, on the inference thread, or the event loop
   for a call run there): ``serve_batch_size`` (rows per runtime call) and
   ``serve_inference_seconds``, kept as plain numbers by :class:`BatchStats`.
@@ -28,7 +30,7 @@ from __future__ import annotations
 import threading
 import time
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter
@@ -44,6 +46,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+from service.api.common import Totals
 from service.api.routing import RouteKind, dialect_router, route_kind
 from service.api.uploads import running_decode_workers
 
@@ -474,6 +477,20 @@ class Metrics:
     def observe_batch(self, mv: ModelVersion, rows: int, seconds: float) -> None:
         """Registry batch listener: one runtime call of ``rows`` rows took ``seconds``."""
         self.batches.observe((mv.name, str(mv.version)), rows, seconds)
+
+    def request_totals(
+        self, model: str, version: int, routes: Collection[str]
+    ) -> tuple[Totals, Totals]:
+        """The requests on ``routes`` (templates) that ``version`` of ``model`` answered, from
+        the request series: (count, seconds) of those under 400, then of the others."""
+        counts, seconds = [0, 0], [0.0, 0.0]
+        pair = (model, str(version))
+        for (name, number, _, route, status), series in self.requests._snapshot():
+            if (name, number) == pair and route in routes:
+                failed = int(status) >= 400
+                counts[failed] += int(sum(series[:-1]))
+                seconds[failed] += series[-1]
+        return Totals(counts[0], seconds[0]), Totals(counts[1], seconds[1])
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -29,6 +29,10 @@ idle (so the runtime is never entered from two threads at once, and requests kee
 and ``max_wait`` is off (holding a batch open is the thread's job). A size with no estimate yet
 goes to the thread, which measures it; a model that gets slower moves back to the thread on its
 own. ``inline_max_s=0`` keeps every call on the thread.
+
+**Counting.** Each successful call is tallied under its exact number of rows, with the wall time
+already taken for the observer and the requests it answered (the V2 statistics read
+:meth:`Batcher.tallies`): a few additions per call, none per request.
 """
 
 from __future__ import annotations
@@ -67,6 +71,17 @@ class BatchError(ServeError):
     """The model failed on a batch (a bug or a broken model, not bad input)."""
 
     status_code = 500
+
+
+@dataclass(frozen=True, slots=True)
+class CallTally:
+    """The successful runtime calls of one batch size (``rows``), for the V2 statistics."""
+
+    rows: int
+    calls: int
+    seconds: float  # their wall time, summed
+    requests: int  # the requests they answered
+    request_seconds: float  # each request charged its call's wall time, summed
 
 
 @dataclass(slots=True)
@@ -112,9 +127,14 @@ class Batcher:
         self._busy_rows = 0
         self._closed = True
         self._thread: threading.Thread | None = None
-        self.batches = 0  # counters for tests and metrics
-        self.rows = 0
         self.inline_batches = 0
+        # The successful calls by their rows: [calls, seconds, requests beyond one per call,
+        # their seconds (each charged its call's)], from the call's own timing: no cost per
+        # request, and a lone request (the usual call) adds nothing to the last two.
+        self.tally: dict[int, list[float]] = {}
+        self.last_call = 0.0  # time.perf_counter() at the start of the last successful call
+        self.failed_calls = 0
+        self.failed_rows = 0
 
     # --- event-loop side -------------------------------------------------------------------
     @property
@@ -124,6 +144,31 @@ class Batcher:
     @property
     def running(self) -> bool:
         return not self._closed
+
+    @property
+    def batches(self) -> int:
+        """Runtime calls, failed ones included."""
+        return self.failed_calls + sum(t.calls for t in self.tallies())
+
+    @property
+    def rows(self) -> int:
+        """Rows handed to the runtime, those of failed calls included."""
+        return self.failed_rows + sum(t.rows * t.calls for t in self.tallies())
+
+    def tallies(self) -> list[CallTally]:
+        """The successful calls by batch size, smallest first (a copy: calls go on meanwhile)."""
+        entries = [(rows, tuple(t)) for rows, t in list(self.tally.items())]
+        return [
+            CallTally(rows, int(calls), seconds, int(calls + extra), seconds + extra_seconds)
+            for rows, (calls, seconds, extra, extra_seconds) in sorted(entries)
+        ]
+
+    def last_call_epoch_s(self) -> float | None:
+        """When the last successful call started, in seconds since the epoch (None: no call
+        yet); the call notes only ``perf_counter``, the epoch's clock is read here."""
+        if not self.last_call:
+            return None
+        return time.time() - (time.perf_counter() - self.last_call)
 
     def start(self) -> None:
         if self._thread is not None:
@@ -308,22 +353,30 @@ class Batcher:
             if len(out) != total:
                 raise BatchError(f"model returned {len(out)} outputs for {total} inputs")
         except Exception as exc:
+            self.failed_calls += 1
+            self.failed_rows += total
             if not isinstance(exc, ServeError):
                 log.exception("inference failed for %s", self.name)
                 exc = BatchError("internal error during inference")
             deliver(batch, None, exc)
             return
         finally:
-            self.batches += 1
-            self.rows += total
             if not inline:
                 self._busy_rows = 0
         self._note_call(total, cpu)
+        tally = self.tally.get(total)
+        if tally is None:
+            tally = self.tally[total] = [0, 0.0, 0, 0.0]
+        tally[0] += 1
+        tally[1] += seconds
+        self.last_call = started
         if self.observer is not None:
             self.observer(total, seconds)
         if len(sizes) == 1:  # a lone request: the whole output is its own
             deliver(batch, [out], None)
             return
+        tally[2] += len(sizes) - 1
+        tally[3] += seconds * (len(sizes) - 1)
         results: list[np.ndarray] = []
         offset = 0
         for n in sizes:

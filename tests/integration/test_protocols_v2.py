@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+import tritonclient.grpc.model_config_pb2 as model_config_pb2
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
@@ -84,6 +86,52 @@ def test_model_metadata(triton: httpclient.InferenceServerClient) -> None:
     with pytest.raises(InferenceServerException) as info:
         triton.get_model_metadata("no_such_model")
     assert info.value.status() == "404"
+
+
+def test_model_configuration_as_image_client_reads_it(
+    triton: httpclient.InferenceServerClient,
+) -> None:
+    meta = triton.get_model_metadata("mnist")
+    config = triton.get_model_config("mnist")
+    assert config["name"] == "mnist" and config["max_batch_size"] > 0
+    (inp,) = config["input"]
+    assert inp["name"] == meta["inputs"][0]["name"] == "pixels"
+    assert inp["data_type"] == "TYPE_FP32" and inp["dims"] == [28, 28]
+    # image_client.py turns the format's name into Triton's enum
+    assert dict(model_config_pb2.ModelInput.Format.items())[inp["format"]] == 0  # FORMAT_NONE
+    output = config["output"][0]
+    assert output == {"name": "probabilities", "data_type": "TYPE_FP32", "dims": [10]}
+    version = meta["versions"][0]
+    assert triton.get_model_config("mnist", model_version=version)["name"] == "mnist"
+    with pytest.raises(InferenceServerException) as info:
+        triton.get_model_config("no_such_model")
+    assert info.value.status() == "404"
+
+
+def test_statistics_rise_by_the_rows_sent(
+    triton: httpclient.InferenceServerClient, golden: Golden
+) -> None:
+    x, _, _ = golden["pima"]
+
+    def stats() -> dict[str, dict[str, Any]]:
+        answer = triton.get_inference_statistics("pima")
+        return {s["version"]: s for s in answer["model_stats"]}
+
+    before = stats()
+    inp = httpclient.InferInput("features", list(x.shape), "FP32").set_data_from_numpy(x)
+    version = triton.infer("pima", [inp]).get_response()["model_version"]
+    after = stats()
+    was, now = before[version], after[version]
+    assert now["inference_count"] - was["inference_count"] == len(x)
+    assert now["execution_count"] > was["execution_count"]
+    success = now["inference_stats"]["success"]
+    assert success["count"] - was["inference_stats"]["success"]["count"] == 1
+    assert success["ns"] > was["inference_stats"]["success"]["ns"]
+    assert now["last_inference"] > 0
+    one = triton.get_inference_statistics("pima", model_version=version)["model_stats"]
+    assert [s["version"] for s in one] == [version]
+    every = triton.get_inference_statistics()["model_stats"]
+    assert {"mnist", "fashion_mnist", "pima"} <= {s["name"] for s in every}
 
 
 @pytest.mark.parametrize("binary", [False, True])

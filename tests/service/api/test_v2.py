@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
 import numpy as np
 import orjson
 import pytest
+import tritonclient.grpc.model_config_pb2 as model_config_pb2
+import tritonclient.grpc.service_pb2 as service_pb2
 import tritonclient.http as triton
+from google.protobuf import json_format
 
 from tests.helpers.models import PIMA_ROW
 
@@ -50,6 +54,7 @@ async def test_server_metadata_and_health(dialect_client: httpx.AsyncClient) -> 
     meta = (await dialect_client.get("/v2")).json()
     assert meta["name"] and meta["version"]
     assert {"binary_tensor_data", "classification"} <= set(meta["extensions"])
+    assert {"model_configuration", "statistics"} <= set(meta["extensions"])
     assert (await dialect_client.get("/v2/health/live")).json() == {"live": True}
     r = await dialect_client.get("/v2/health/ready")  # broken models in this repository
     assert r.status_code == 503 and "broken" in r.json()["error"]
@@ -70,6 +75,98 @@ async def test_model_metadata(dialect_client: httpx.AsyncClient) -> None:
     assert pima["inputs"][0]["shape"] == [-1, 8] and pima["outputs"][0]["shape"] == [-1, 1]
     fashion = (await dialect_client.get("/v2/models/fashion_mnist")).json()
     assert fashion["platform"] == "tensorflow_savedmodel"  # exported without TFLite
+
+
+async def test_model_configuration_is_triton_model_config(
+    dialect_client: httpx.AsyncClient,
+) -> None:
+    r = await dialect_client.get("/v2/models/mnist/config")
+    assert r.status_code == 200, r.text
+    config = r.json()
+    # Triton's own schema: an unknown field or a wrong type or enum name fails to parse
+    json_format.ParseDict(config, model_config_pb2.ModelConfig())
+    meta = (await dialect_client.get("/v2/models/mnist")).json()
+    assert config["name"] == "mnist" and config["platform"] == meta["platform"]
+    # what image_client.py reads: the batch limit (the app's max_instances), the input's name,
+    # format and dims without the batch dimension, the output's name, type and dims
+    assert config["max_batch_size"] == 64
+    assert config["input"] == [
+        {"name": "pixels", "data_type": "TYPE_FP32", "format": "FORMAT_NONE", "dims": [28, 28]}
+    ]
+    assert config["output"][0] == {"name": "probabilities", "data_type": "TYPE_FP32", "dims": [10]}
+    assert [o["name"] for o in config["output"]] == [o["name"] for o in meta["outputs"]]
+    for extra in config["output"][1:]:  # one value per instance
+        assert extra["dims"] == [1] and extra["reshape"] == {"shape": []}
+    assert config["version_policy"] == {"specific": {"versions": [1, 2]}}
+    assert config["dynamic_batching"]["preferred_batch_size"] == [64]  # the batcher's group
+    pima = (await dialect_client.get("/v2/models/pima/versions/1/config")).json()
+    assert pima["input"][0]["dims"] == [8] and pima["output"][0]["dims"] == [1]
+
+
+async def test_configuration_and_statistics_of_unknown_and_unready_models(
+    dialect_client: httpx.AsyncClient,
+) -> None:
+    for kind in ("config", "stats"):
+        ok = await dialect_client.get(f"/v2/models/mnist/versions/1/{kind}")
+        assert ok.status_code == 200, ok.text
+        for path in (f"nope/{kind}", f"mnist/versions/3/{kind}", f"mnist/versions/x/{kind}"):
+            r = await dialect_client.get(f"/v2/models/{path}")
+            assert r.status_code == 404 and "model" in r.json()["error"], r.text
+        r = await dialect_client.get(f"/v2/models/broken/{kind}")
+        assert r.status_code == 503 and "broken" in r.json()["error"], r.text
+
+
+async def _version_stats(dialect_client: httpx.AsyncClient, path: str) -> dict[str, Any]:
+    r = await dialect_client.get(f"/v2/models/{path}/stats")
+    assert r.status_code == 200, r.text
+    json_format.ParseDict(r.json(), service_pb2.ModelStatisticsResponse())  # Triton's schema
+    (stat,) = r.json()["model_stats"]
+    return stat  # type: ignore[no-any-return]
+
+
+async def test_statistics_count_requests_rows_and_calls(dialect_client: httpx.AsyncClient) -> None:
+    before = await _version_stats(dialect_client, "pima/versions/1")
+    started_ms = time.time() * 1000
+    doc = {
+        "inputs": [{"name": "features", "shape": [2, 8], "datatype": "FP32", "data": PIMA.tolist()}]
+    }
+    assert (await infer_json(dialect_client, "pima/versions/1", doc)).status_code == 200
+    bad = {"inputs": [_pima_input(name="x")]}
+    assert (await infer_json(dialect_client, "pima/versions/1", bad)).status_code == 422
+    after = await _version_stats(dialect_client, "pima/versions/1")
+    assert (after["name"], after["version"]) == ("pima", "1")
+    assert after["inference_count"] - before["inference_count"] == 2  # rows
+    assert after["execution_count"] - before["execution_count"] == 1  # model calls
+    assert started_ms - 1 <= after["last_inference"] <= time.time() * 1000 + 1
+    was, now = before["inference_stats"], after["inference_stats"]
+    for key, requests in (("success", 1), ("fail", 1), ("compute_infer", 1)):
+        assert now[key]["count"] - was[key]["count"] == requests, key
+        assert now[key]["ns"] > was[key]["ns"], key
+    for key in ("queue", "compute_input", "compute_output"):  # not measured: said so, as 0
+        assert now[key] == {"count": 0, "ns": 0}
+    # the request's own time covers the model call's
+    assert now["success"]["ns"] - was["success"]["ns"] > (
+        now["compute_infer"]["ns"] - was["compute_infer"]["ns"]
+    )
+    sizes = {b["batch_size"]: b["compute_infer"] for b in after["batch_stats"]}
+    sizes_before = {b["batch_size"]: b["compute_infer"] for b in before["batch_stats"]}
+    assert sizes[2]["count"] - sizes_before.get(2, {"count": 0})["count"] == 1
+    assert sum(n * s["count"] for n, s in sizes.items()) == after["inference_count"]
+
+
+async def test_statistics_of_a_model_and_of_every_model(dialect_client: httpx.AsyncClient) -> None:
+    r = await dialect_client.get("/v2/models/mnist/stats")
+    assert r.status_code == 200, r.text
+    assert [(s["name"], s["version"]) for s in r.json()["model_stats"]] == [
+        ("mnist", "1"),
+        ("mnist", "2"),
+    ]
+    r = await dialect_client.get("/v2/models/stats")
+    assert r.status_code == 200, r.text
+    json_format.ParseDict(r.json(), service_pb2.ModelStatisticsResponse())
+    served = {(s["name"], s["version"]) for s in r.json()["model_stats"]}
+    assert {("mnist", "1"), ("mnist", "2"), ("pima", "1"), ("fashion_mnist", "1")} <= served
+    assert not any(name == "broken" for name, _ in served)  # only versions that serve
 
 
 @pytest.mark.parametrize(

@@ -175,6 +175,27 @@ def test_labels_without_a_registry_are_empty() -> None:
     assert value(samples, "serve_requests_total", **req("", "", PREDICT, 200)) == 1
 
 
+def test_request_totals_of_a_version_on_the_routes_asked() -> None:
+    """Direct observations (no registry bound: labels are kept as given)."""
+    from service.observability.metrics import RequestStats
+
+    metrics = Metrics(process=False)
+    stats: RequestStats = metrics.requests
+    for labels, seconds in (
+        (("pima", "1", "own", PREDICT, "200"), 0.25),
+        (("pima", "1", "v2", "/v2/models/{name}/infer", "200"), 0.5),
+        (("pima", "1", "own", PREDICT, "422"), 0.125),
+        (("pima", "1", "own", PREDICT, "503"), 0.125),
+        (("pima", "1", "own", "/models/{name}", "200"), 1.0),  # not a route asked
+        (("pima", "2", "own", PREDICT, "200"), 1.0),  # another version
+        (("mnist", "1", "own", PREDICT, "200"), 1.0),  # another model
+    ):
+        stats.observe(labels, seconds)
+    ok, failed = metrics.request_totals("pima", 1, {PREDICT, "/v2/models/{name}/infer"})
+    assert ok == (2, 0.75) and failed == (2, 0.25)
+    assert metrics.request_totals("pima", 3, {PREDICT}) == ((0, 0.0), (0, 0.0))
+
+
 def test_request_stats_render_as_prometheus_client_would() -> None:
     """The plain-number request stats give the same samples as prometheus_client's own types."""
     from prometheus_client import CollectorRegistry, Counter, Histogram

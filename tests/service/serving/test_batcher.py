@@ -181,3 +181,36 @@ async def test_stop_drains_accepted_work_then_refuses() -> None:
     assert [float(r[0, 0]) for r in results] == [4.0 * i for i in range(10)]
     with pytest.raises(NotReady):
         await batcher.submit(np.ones((1, 2), np.float32))
+
+
+async def test_calls_are_tallied_by_their_rows_with_the_requests_they_answered() -> None:
+    model = Recorder(delay=0.002)
+
+    def fails_on_five(x: np.ndarray) -> np.ndarray:
+        if len(x) == 5:
+            raise ValueError("no")
+        return model(x)
+
+    batcher = Batcher("t", fails_on_five, max_batch_size=16, inline_max_s=0.0)
+    batcher.start()
+    assert batcher.last_call_epoch_s() is None and batcher.tallies() == []
+    before = time.time()
+    try:
+        # submitted in one loop iteration: one group, one call of 4 rows for 3 requests
+        sizes = (1, 2, 1)
+        await asyncio.gather(*(batcher.submit(np.ones((n, 2), np.float32)) for n in sizes))
+        await batcher.submit(np.ones((3, 2), np.float32))
+        with pytest.raises(BatchError):
+            await batcher.submit(np.ones((5, 2), np.float32))
+    finally:
+        await batcher.stop()
+    assert model.sizes == [4, 3]
+    four, three = batcher.tallies()[1], batcher.tallies()[0]
+    assert (three.rows, three.calls, three.requests) == (3, 1, 1)
+    assert three.request_seconds == three.seconds >= 0.002
+    assert (four.rows, four.calls, four.requests) == (4, 1, 3)
+    assert four.request_seconds == pytest.approx(3 * four.seconds)  # each charged the call's
+    assert (batcher.batches, batcher.rows) == (3, 12)  # the failed call too
+    assert (batcher.failed_calls, batcher.failed_rows) == (1, 5)
+    started = batcher.last_call_epoch_s()  # the last successful call's start
+    assert started is not None and before - 0.01 <= started <= time.time()
