@@ -280,7 +280,7 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> Response
     headers = dict(exc.headers or {})
     path = request.url.path
     if exc.status_code == 404:
-        hint = _route_hint(request.app, path) or "the routes are listed at /docs"
+        hint = _route_hint(request.app, path, request.method) or "the routes are listed at /docs"
         message = f"no route {request.method} {shown_path(path)}: {hint}"
     elif exc.status_code == 405:
         allowed = headers.pop("Allow", None) or headers.pop("allow", None)
@@ -292,7 +292,7 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> Response
         else:
             allowed = "another method"
         message = method_not_allowed(request.method, path, allowed)
-        hint = _route_hint(request.app, path) if request.method == "POST" else ""
+        hint = _route_hint(request.app, path, "POST") if request.method == "POST" else ""
         if hint:  # a TF Serving path without /v1 is a model's status route with a strange name
             message = f"method POST is not allowed on {shown_path(path)}, which answers {allowed}"
             message += f" only: {hint}"
@@ -310,7 +310,7 @@ _TFS_WITHOUT_PREFIX = re.compile(
 )
 
 
-def _route_hint(app: Any, path: str) -> str:
+def _route_hint(app: Any, path: str, method: str) -> str:
     """What the client most likely meant by a path that no route answers as asked: the path
     with the likely slips mended (a trailing slash, TF Serving's verb after a slash or its
     missing /v1, V2's missing /v2), when a route answers it, with the methods it takes; "" when
@@ -328,12 +328,75 @@ def _route_hint(app: Any, path: str) -> str:
     elif _TFS_WITHOUT_PREFIX.fullmatch(mended):
         mended, verb = f"/v1{mended}", True
         slips.append("TF Serving's routes start with /v1")
-    methods = app.state.edge.routes.methods_at(mended) if slips else []
+    routes = app.state.edge.routes
+    methods = routes.methods_at(mended) if slips else []
+    if not methods and len(path) <= _NEAR_MAX_CHARS:
+        near, slip = _near_path(routes, mended)
+        if slip and method in (near_methods := routes.methods_at(near)):
+            mended, slips, methods = near, [slip], near_methods
+            verb = ":" in near.rsplit("/", 1)[-1]
     if verb and "POST" in methods:  # the status route's GET takes "mnist:predict" as a name
         methods = ["POST"]
     if not methods:
+        last = path.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+        if last in _PREDICTING and path.count("/") <= 2:  # /predict, /v1:predict, /v2/infer
+            names = ", ".join(app.state.registry.model_names()) or "none loaded"
+            route = _PREDICTION_ROUTES.get(path.strip("/")[:2], "/models/<name>/predict")
+            return f"a prediction names its model: try POST {route} ({names})"
         return ""
     return f"{'; '.join(slips)}: try {' or '.join(methods)} {shown_path(mended)}"
+
+
+_PREDICTING = ("predict", "infer", "classify", "explain")
+_PREDICTION_ROUTES = {"v1": "/v1/models/<name>:predict", "v2": "/v2/models/<name>/infer"}
+_NEAR_MAX_CHARS = 200  # a longer path is nobody's slip: no search for a near route
+# Words one dialect uses for what another spells otherwise
+_SYNONYMS = {"predict": ("infer",), "infer": ("predict",)}
+
+
+def _near_path(routes: Any, path: str) -> tuple[str, str]:
+    """A route path one slip away from ``path``, and the slip: the model's segment left out
+    (``/v1/mnist:predict``, ``/mnist/predict``), or one word of a route misspelt by a letter or
+    two or said in another dialect's word (``/models/mnist/predic``, ``/v2/models/mnist/predict``);
+    ``(path, "")`` when there is none. Bounded: a few dozen templates, words of a few letters."""
+    parts = path.strip("/").split("/")
+    head = parts[0] if parts[0] in ("v1", "v2") else ""
+    rest = parts[1:] if head else parts
+    if rest and rest[0] != "models" and rest[0].split(":")[0] not in _PREDICTING:
+        inserted = "/".join([*([head] if head else []), "models", *rest])
+        if routes.methods_at(f"/{inserted}"):
+            return f"/{inserted}", "model routes start with /models"
+    for template in {entry.path for entry in routes.entries}:
+        words = template.strip("/").split("/")
+        if len(words) != len(parts):
+            continue
+        slips = [
+            at
+            for at, (said, word) in enumerate(zip(parts, words, strict=True))
+            if said != word and not (word.startswith("{") and word.endswith("}"))
+        ]
+        if len(slips) != 1 or "{" in words[slips[0]]:
+            continue
+        said, word = parts[slips[0]], words[slips[0]]
+        if word in _SYNONYMS.get(said, ()) or _one_or_two_letters_apart(said, word):
+            near = "/" + "/".join([*parts[: slips[0]], word, *parts[slips[0] + 1 :]])
+            return near, f"no route has a part {said[:40]!r}"
+    return path, ""
+
+
+def _one_or_two_letters_apart(said: str, word: str) -> bool:
+    """Whether ``said`` is ``word`` with at most two letters added, dropped or changed (one for
+    a word of four letters or fewer): Levenshtein's distance, on short words only."""
+    allowed = 1 if len(word) <= 4 else 2
+    if abs(len(said) - len(word)) > allowed or len(said) > 32:
+        return False
+    previous = list(range(len(word) + 1))
+    for i, a in enumerate(said, 1):
+        current = [i]
+        for j, b in enumerate(word, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a != b)))
+        previous = current
+    return previous[-1] <= allowed
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> Response:

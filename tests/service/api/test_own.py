@@ -534,6 +534,41 @@ async def test_a_route_of_another_dialect_spelt_wrong_says_how_to_spell_it(
 
 
 @pytest.mark.parametrize(
+    ("method", "path", "hint"),
+    [
+        ("POST", "/models/mnist/predic", "has a part 'predic': try POST /models/mnist/predict"),
+        ("POST", "/modles/mnist/predict", "part 'modles': try POST /models/mnist/predict"),
+        ("POST", "/models/mnist/versions/1/predcit", "try POST /models/mnist/versions/1/predict"),
+        ("POST", "/v2/models/mnist/predict", "part 'predict': try POST /v2/models/mnist/infer"),
+        ("POST", "/v2/models/mnist/infr", "try POST /v2/models/mnist/infer"),
+        ("GET", "/v2/modles/mnist", "part 'modles': try GET /v2/models/mnist"),
+        ("POST", "/mnist/predict", "routes start with /models: try POST /models/mnist/predict"),
+        ("POST", "/v1/mnist:predict", "start with /models: try POST /v1/models/mnist:predict"),
+        ("POST", "/v2/mnist/infer", "start with /models: try POST /v2/models/mnist/infer"),
+        ("POST", "/predict", "a prediction names its model: try POST /models/<name>/predict ("),
+        ("GET", "/predict", "a prediction names its model: try POST /models/<name>/predict ("),
+        ("POST", "/v1/predict", "names its model: try POST /v1/models/<name>:predict ("),
+        ("POST", "/v2/infer", "names its model: try POST /v2/models/<name>/infer ("),
+        # no near route that takes the method: no false lead
+        ("DELETE", "/models/mnist/predic", "the routes are listed at /docs"),
+        ("POST", "/models/mnist/predict/x", "the routes are listed at /docs"),
+        ("POST", "/models/mnist/forecast", "the routes are listed at /docs"),
+        ("POST", "/models/mnist/" + "p" * 3000, "the routes are listed at /docs"),
+    ],
+)  # fmt: skip
+async def test_a_path_one_slip_from_a_route_names_the_route(
+    client: httpx.AsyncClient, method: str, path: str, hint: str
+) -> None:
+    r = await client.request(method, path, json={"instances": [IMG]})
+    assert r.status_code == 404, r.text
+    error = r.json()["error"]
+    assert error.startswith(f"no route {method} {path[:200]}")
+    assert hint in error
+    if "(" in hint:  # the models to name
+        assert "mnist" in error.split("(")[-1]
+
+
+@pytest.mark.parametrize(
     ("path", "hint"),
     [
         ("/models/pima:predict", "try POST /v1/models/pima:predict"),
