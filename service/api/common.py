@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
@@ -94,7 +96,14 @@ async def read_body(request: Request, limit: int) -> bytes:
     it were plain.
     """
     encoding = header(request, b"content-encoding")
-    codings = content_coding.codings_of(encoding) if encoding is not None else None
+    codings = None
+    if encoding is not None:
+        # the header sent twice is one list (RFC 9110 section 5.3): "gzip" then "gzip" is
+        # "gzip, gzip", and "identity" then "gzip" a gzip body, never read as plain
+        every = [v for k, v in request.scope["headers"] if k == b"content-encoding"]
+        if len(every) > 1:
+            encoding = b",".join(every).decode("latin-1")
+        codings = content_coding.codings_of(encoding)
     declared = header(request, b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(too_large(limit, int(declared)))
@@ -122,6 +131,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     if state is not None:
         state["body_read"] = True  # a deadline passing now is the server's (504), not a 408
     if codings:
+        chunks.clear()  # not kept beside the joined body while it decodes
         body = await _decoded(request, body, codings, limit)
     request._body = body  # Starlette reads a cached body from here (form parsing)
     request._stream_consumed = True
@@ -163,8 +173,21 @@ async def _decoded(request: Request, body: bytes, codings: list[str], limit: int
             raise Overloaded(BODIES_BUSY)
         state["decoded_bytes"] = room
     cap = room if room < limit else None
+    stop = threading.Event()
+    work = asyncio.ensure_future(
+        run_in_threadpool(content_coding.decode, body, codings, limit, cap, stop)
+    )
     try:
-        decoded = await run_in_threadpool(content_coding.decode, body, codings, limit, cap)
+        decoded = await asyncio.shield(work)
+    except asyncio.CancelledError:
+        # the deadline passed or the client left: the thread stops at its next slice of input.
+        # Until it has, the body and what it decoded are still in memory, so the budget stays
+        # held (and the thread's slot taken) till then, not given back while it runs on
+        stop.set()
+        await asyncio.wait([work])
+        if not work.cancelled():
+            work.exception()  # retrieved: Stopped, or what the decoding raised meanwhile
+        raise
     except content_coding.Unfinished:
         raise Overloaded(BODIES_BUSY) from None
     if bodies is not None:

@@ -23,6 +23,7 @@ import pytest
 from PIL import Image
 
 from service.api import common
+from service.codecs import content_coding
 from tests.helpers.apps import serve
 
 pytestmark = pytest.mark.anyio
@@ -276,6 +277,40 @@ async def test_a_body_decoded_in_a_thread_holds_what_it_may_decode_to_meanwhile(
         response = await client.post("/v1/models/mnist:predict", content=packed, headers=headers)
         expect_error(response, 400, "decoded, and not JSON")
         assert held_then == [250_000]  # what arrived, and all that was left for decoding
+        assert app.state.bodies.held == 0
+
+
+async def test_a_body_decoding_past_its_deadline_stops_and_holds_the_budget_till_then(
+    tiny_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deadline cancels the request while its body decodes in a worker thread: the thread
+    must stop too, and the budget the body holds is given back only once it has. A thread left
+    to run on held the body and up to the limit it decodes to, outside the budget (a client
+    sending X-Request-Timeout: 0.05 could start any number of them)."""
+    settings = {**LIMITS, "max_body_bytes": 16_000_000}
+    async with serve(tiny_repo, **settings) as (app, client):
+        ended: list[tuple[str, int]] = []
+        original = content_coding.decode
+
+        def watched(*args: Any) -> bytes:
+            try:
+                return original(*args)
+            except BaseException as exc:
+                ended.append((type(exc).__name__, app.state.bodies.held))
+                raise
+
+        monkeypatch.setattr(content_coding, "decode", watched)
+        four = bytes([0x02, 0x08, 0x20, 0x80, 0x00])  # four empty deflate blocks, 40 bits
+        raw = four * 3_000_000 + b"\x03\x00"  # 15 MB decoding to nothing, slowly
+        headers = {
+            "content-type": "application/json",
+            "content-encoding": "deflate",
+            "x-request-timeout": "0.1",
+        }
+        response = await client.post("/v1/models/pima:predict", content=raw, headers=headers)
+        expect_error(response, 504, "a deadline passing while the body decodes")
+        assert ended and ended[0][0] == "Stopped", ended  # stopped before the answer
+        assert ended[0][1] > 0  # the budget was held while the thread ran
         assert app.state.bodies.held == 0
 
 

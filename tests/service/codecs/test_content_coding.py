@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import random
+import threading
+import time
 import zlib
 
 import pytest
@@ -80,3 +83,44 @@ def test_more_gzip_members_than_a_tool_makes_are_refused() -> None:
     with pytest.raises(BadRequest, match="more than 64 gzip members"):
         decode(gzip.compress(b"") * 65 + gzip.compress(b"{}"), ["gzip"], 1_000)
     assert decode(gzip.compress(b"") * 63 + gzip.compress(b"{}"), ["gzip"], 1_000) == b"{}"
+
+
+def _empty_blocks(size: int) -> bytes:
+    """A raw deflate stream of about ``size`` bytes of empty fixed-Huffman blocks (ten bits
+    each), ending with an empty final block: it decodes to nothing."""
+    four = bytes([0x02, 0x08, 0x20, 0x80, 0x00])  # four empty non-final blocks, 40 bits
+    return four * (size // 5) + b"\x03\x00"
+
+
+def test_a_stream_of_empty_blocks_costs_no_more_than_its_bytes() -> None:
+    """A small body of empty blocks, decoded on the event loop, must take as little time as any
+    other of its size (ISA-L took 240 ms for these 256 KB, 60 ms for 64 KB)."""
+    raw = _empty_blocks(256 * 1024)
+    sent = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff" + raw + bytes(8)  # crc32 and size of b""
+    assert decode(sent, ["gzip"], 1_000_000) == b""
+    assert decode(raw, ["deflate"], 1_000_000) == b""
+    started = time.thread_time()  # this thread's CPU: a loaded machine does not count
+    decode(sent, ["gzip"], 1_000_000)
+    assert time.thread_time() - started < 0.03
+
+
+def test_a_set_stop_ends_the_decoding_between_slices() -> None:
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(content_coding.Stopped):
+        decode(gzip.compress(b"{}"), ["gzip"], 1_000, stop=stop)
+    assert decode(gzip.compress(b"{}"), ["gzip"], 1_000, stop=threading.Event()) == b"{}"
+
+
+def test_members_and_their_ends_are_found_across_slices() -> None:
+    """Input is fed a slice at a time: a member, or data after the end, beyond the first slice
+    is read as when the whole body was fed at once."""
+    big = random.Random(3).randbytes(400_000)  # incompressible: more than one slice of input
+    sent = gzip.compress(big) + gzip.compress(b"tail") + gzip.compress(big[:10])
+    assert decode(sent, ["gzip"], 10_000_000) == big + b"tail" + big[:10]
+    with pytest.raises(BadRequest, match="has 3 bytes after the end of its gzip data"):
+        decode(gzip.compress(big) + b"xyz", ["gzip"], 10_000_000)
+    with pytest.raises(BadRequest, match="truncated"):
+        decode(zlib.compress(big)[:-1000], ["deflate"], 10_000_000)
+    with pytest.raises(PayloadTooLarge):
+        decode(gzip.compress(big) + gzip.compress(b"x"), ["gzip"], len(big))
