@@ -6,7 +6,8 @@ stream with it and hands back the same file with that stream stored uncompressed
 blocks), which Pillow reads at the cost of a copy: every other chunk, the filters, the
 unfiltering and so the pixels are the file's own. Only a plain file whose stream inflates cleanly
 to exactly the size its header gives is rewritten; any other (interlaced, animated, truncated,
-corrupt, with data past the stream's end, padded with many chunks) is left to Pillow as it is,
+corrupt, with data past the stream's end, padded with many chunks, or a stream far longer than
+its scanlines) is left to Pillow as it is,
 errors and all; but for one kind: ISA-L inflates a dynamic block whose Huffman code is
 incomplete, which zlib refuses, so such a crafted file is read where Pillow alone refused it.
 
@@ -35,6 +36,9 @@ MAX_INFLATED = 32 * 1024 * 1024
 # A file of more chunks than this besides its image data is left to Pillow: walking them here,
 # and Pillow again in the rewritten file, would cost more than the faster inflate saves
 MAX_CHUNKS = 64
+# A deflate stream is at most this much longer than what it inflates to (stored blocks add 5
+# bytes in 65,535; fixed Huffman codes, 9 bits for some bytes, an eighth)
+_MAX_STREAM_GROWTH = 1.2
 MAX_IDAT = 8192  # image data chunks: at libpng's 8 KB each, more than MAX_INFLATED compresses to
 
 
@@ -108,6 +112,10 @@ def stored(data: bytes) -> bytes | None:
     first, last, bodies, expected = run
     stream = bodies[0] if len(bodies) == 1 else b"".join(bodies)
     if not stream or not _zlib_accepts_window(stream[0], expected):
+        return None
+    if len(stream) > _MAX_STREAM_GROWTH * expected + 1024:
+        # longer than any encoder's stream of those scanlines: padded, for example with empty
+        # blocks, which ISA-L inflates fifty times slower than zlib (a CPU cost per upload)
         return None
     inflater = isal_zlib.decompressobj()
     try:
