@@ -55,6 +55,12 @@ class RequestTimes(Protocol):
         then the others, each with their time from arrival to the response's end."""
         ...
 
+    def request_totals_by_version(
+        self, routes: Collection[str]
+    ) -> dict[tuple[str, str], tuple[Totals, Totals]]:
+        """``request_totals`` of every (model, version number as text) that answered one."""
+        ...
+
 
 def get_request_times(request: Request) -> RequestTimes | None:
     times: RequestTimes | None = getattr(request.app.state, "metrics", None)

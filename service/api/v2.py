@@ -206,13 +206,14 @@ def _stats(request: Request, versions: list[ModelVersion]) -> Response:
     times = get_request_times(request)
     routes = paths_of_kind(request.app.routes, RouteKind.PREDICTION)
     none = Totals(0, 0.0)
+    # one pass over the request series for all the versions (a poll of every model's statistics
+    # must not cost the series times the versions)
+    totals = {} if times is None else times.request_totals_by_version(routes)
     stats: list[dict[str, Any]] = []
     for mv in versions:
         if not mv.available or mv.batcher is None:
             continue
-        ok, failed = (
-            (none, none) if times is None else times.request_totals(mv.name, mv.version, routes)
-        )
+        ok, failed = totals.get((mv.name, str(mv.version)), (none, none))
         tallies = mv.batcher.tallies()
         stats.append(
             v2_triton.model_stats(

@@ -483,14 +483,28 @@ class Metrics:
     ) -> tuple[Totals, Totals]:
         """The requests on ``routes`` (templates) that ``version`` of ``model`` answered, from
         the request series: (count, seconds) of those under 400, then of the others."""
-        counts, seconds = [0, 0], [0.0, 0.0]
-        pair = (model, str(version))
+        none = Totals(0, 0.0)
+        return self.request_totals_by_version(routes).get((model, str(version)), (none, none))
+
+    def request_totals_by_version(
+        self, routes: Collection[str]
+    ) -> dict[tuple[str, str], tuple[Totals, Totals]]:
+        """:meth:`request_totals` of every (model, version label) at once: one pass over the
+        series, however many versions are asked about (the V2 statistics of all the versions
+        would otherwise walk every series once per version)."""
+        sums: dict[tuple[str, str], list[float]] = {}
         for (name, number, _, route, status), series in self.requests._snapshot():
-            if (name, number) == pair and route in routes:
-                failed = int(status) >= 400
-                counts[failed] += int(sum(series[:-1]))
-                seconds[failed] += series[-1]
-        return Totals(counts[0], seconds[0]), Totals(counts[1], seconds[1])
+            if route not in routes:
+                continue
+            acc = sums.get((name, number))
+            if acc is None:
+                acc = sums[(name, number)] = [0, 0.0, 0, 0.0]
+            at = 2 if int(status) >= 400 else 0
+            acc[at] += int(sum(series[:-1]))
+            acc[at + 1] += series[-1]
+        return {
+            pair: (Totals(int(a[0]), a[1]), Totals(int(a[2]), a[3])) for pair, a in sums.items()
+        }
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -479,3 +479,23 @@ async def test_timeout_parameter_and_content_types(dialect_client: httpx.AsyncCl
             assert "binary tensor data" in r.json()["error"]
             assert "binary" not in t.json()["error"]
             assert all("POST /models/{name}/predict" in x.json()["error"] for x in (r, t))
+
+
+async def test_statistics_of_every_version_read_the_request_series_once(
+    dialect_client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A poll of every model's statistics walks the request series once, not once per version
+    (with many versions and routes, that was a second of the event loop per poll)."""
+    app = dialect_client._transport.app  # type: ignore[attr-defined]
+    stats = app.state.metrics.requests
+    snapshot, walks = stats._snapshot, []
+
+    def counted() -> list[tuple[tuple[str, ...], list[float]]]:
+        walks.append(1)
+        return snapshot()  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(stats, "_snapshot", counted)
+    r = await dialect_client.get("/v2/models/stats")
+    assert r.status_code == 200, r.text
+    assert len(r.json()["model_stats"]) > 1
+    assert len(walks) == 1

@@ -350,3 +350,20 @@ async def test_series_of_a_version_no_longer_held_are_dropped_at_the_next_scrape
         assert not [line for line in text.splitlines()
                     if line.startswith(family) and 'model="mnist",version="1"' in line]  # fmt: skip
     assert 'serve_batch_size_count{model="mnist",version="2"}' in text
+
+
+def test_request_totals_by_version_in_one_pass() -> None:
+    metrics = Metrics(process=False)
+    for labels, seconds in (
+        (("pima", "1", "own", PREDICT, "200"), 0.25),
+        (("pima", "1", "own", PREDICT, "422"), 0.125),
+        (("pima", "2", "own", PREDICT, "200"), 1.0),
+        (("pima", "2", "own", "/models/{name}", "200"), 1.0),  # not a route asked
+    ):
+        metrics.requests.observe(labels, seconds)
+    by_version = metrics.request_totals_by_version({PREDICT})
+    assert by_version == {
+        ("pima", "1"): ((1, 0.25), (1, 0.125)),
+        ("pima", "2"): ((1, 1.0), (0, 0.0)),
+    }
+    assert metrics.request_totals("pima", 2, {PREDICT}) == by_version[("pima", "2")]
