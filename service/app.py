@@ -366,7 +366,8 @@ def _near_path(routes: Any, path: str) -> tuple[str, str]:
         inserted = "/".join([*([head] if head else []), "models", *rest])
         if routes.methods_at(f"/{inserted}"):
             return f"/{inserted}", "model routes start with /models"
-    for template in {entry.path for entry in routes.entries}:
+    templates = sorted({entry.path for entry in routes.entries})  # the same answer every time
+    for template in templates:
         words = template.strip("/").split("/")
         if len(words) != len(parts):
             continue
@@ -380,6 +381,8 @@ def _near_path(routes: Any, path: str) -> tuple[str, str]:
         said, word = parts[slips[0]], words[slips[0]]
         if word in _SYNONYMS.get(said, ()) or _one_or_two_letters_apart(said, word):
             near = "/" + "/".join([*parts[: slips[0]], word, *parts[slips[0] + 1 :]])
+            if any(said in t.strip("/").split("/") for t in templates):  # /v1/models/x/infer
+                return near, f"no route has {said[:40]!r} with the rest of this path"
             return near, f"no route has a part {said[:40]!r}"
     return path, ""
 

@@ -539,8 +539,10 @@ async def test_a_route_of_another_dialect_spelt_wrong_says_how_to_spell_it(
         ("POST", "/models/mnist/predic", "has a part 'predic': try POST /models/mnist/predict"),
         ("POST", "/modles/mnist/predict", "part 'modles': try POST /models/mnist/predict"),
         ("POST", "/models/mnist/versions/1/predcit", "try POST /models/mnist/versions/1/predict"),
-        ("POST", "/v2/models/mnist/predict", "part 'predict': try POST /v2/models/mnist/infer"),
+        ("POST", "/v2/models/mnist/predict", "'predict' with the rest of this path: try POST /v2/"),
         ("POST", "/v2/models/mnist/infr", "try POST /v2/models/mnist/infer"),
+        # a word some route has, misplaced: not said to be in no route
+        ("POST", "/v1/models/mnist/infer", "no route has 'v1' with the rest of this path: try"),
         ("GET", "/v2/modles/mnist", "part 'modles': try GET /v2/models/mnist"),
         ("POST", "/mnist/predict", "routes start with /models: try POST /models/mnist/predict"),
         ("POST", "/v1/mnist:predict", "start with /models: try POST /v1/models/mnist:predict"),
