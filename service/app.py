@@ -10,7 +10,7 @@ from __future__ import annotations
 import gc
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -331,7 +331,7 @@ def _route_hint(app: Any, path: str, method: str) -> str:
     routes = app.state.edge.routes
     methods = routes.methods_at(mended) if slips else []
     if not methods and len(path) <= _NEAR_MAX_CHARS:
-        near, slip = _near_path(routes, mended)
+        near, slip = _near_path(routes, mended, app.state.registry.model_names())
         if slip and method in (near_methods := routes.methods_at(near)):
             mended, slips, methods = near, [slip], near_methods
             verb = ":" in near.rsplit("/", 1)[-1]
@@ -354,7 +354,7 @@ _NEAR_MAX_CHARS = 200  # a longer path is nobody's slip: no search for a near ro
 _SYNONYMS = {"predict": ("infer",), "infer": ("predict",)}
 
 
-def _near_path(routes: Any, path: str) -> tuple[str, str]:
+def _near_path(routes: Any, path: str, models: Collection[str]) -> tuple[str, str]:
     """A route path one slip away from ``path``, and the slip: the model's segment left out
     (``/v1/mnist:predict``, ``/mnist/predict``), or one word of a route misspelt by a letter or
     two or said in another dialect's word (``/models/mnist/predic``, ``/v2/models/mnist/predict``);
@@ -362,7 +362,8 @@ def _near_path(routes: Any, path: str) -> tuple[str, str]:
     parts = path.strip("/").split("/")
     head = parts[0] if parts[0] in ("v1", "v2") else ""
     rest = parts[1:] if head else parts
-    if rest and rest[0] != "models" and rest[0].split(":")[0] not in _PREDICTING:
+    # only before a model's name: /v2/health is not the metadata of a model named "health"
+    if rest and rest[0] != "models" and rest[0].split(":")[0] in models:
         inserted = "/".join([*([head] if head else []), "models", *rest])
         if routes.methods_at(f"/{inserted}"):
             return f"/{inserted}", "model routes start with /models"

@@ -555,6 +555,11 @@ async def test_a_route_of_another_dialect_spelt_wrong_says_how_to_spell_it(
         ("DELETE", "/models/mnist/predic", "the routes are listed at /docs"),
         ("POST", "/models/mnist/predict/x", "the routes are listed at /docs"),
         ("POST", "/models/mnist/forecast", "the routes are listed at /docs"),
+        # /models goes before a model's name, not before any word: no model is named "health"
+        ("GET", "/v2/health", "the routes are listed at /docs"),
+        ("GET", "/v2/repository", "the routes are listed at /docs"),
+        ("GET", "/v1/healthz", "the routes are listed at /docs"),
+        ("GET", "/v2/mnist", "start with /models: try GET /v2/models/mnist"),
         ("POST", "/models/mnist/" + "p" * 3000, "the routes are listed at /docs"),
     ],
 )  # fmt: skip
