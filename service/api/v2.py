@@ -264,7 +264,8 @@ def model_config(registry: ModelRegistry, mv: ModelVersion) -> dict[str, Any]:
     return v2_triton.model_config(
         metadata,
         max_batch_size=mv.max_instances,
-        preferred_batch_size=mv.batcher.max_batch_size,
+        # Triton refuses a preferred size above max_batch_size (a small SERVE_MAX_INSTANCES)
+        preferred_batch_size=min(mv.batcher.max_batch_size, mv.max_instances),
         max_queue_delay_us=round(mv.batcher.max_wait_s * 1e6),
     )
 

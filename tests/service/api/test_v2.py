@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ import tritonclient.grpc.service_pb2 as service_pb2
 import tritonclient.http as triton
 from google.protobuf import json_format
 
+from tests.helpers.apps import serve
 from tests.helpers.models import PIMA_ROW
 
 pytestmark = pytest.mark.anyio
@@ -499,3 +501,13 @@ async def test_statistics_of_every_version_read_the_request_series_once(
     assert r.status_code == 200, r.text
     assert len(r.json()["model_stats"]) > 1
     assert len(walks) == 1
+
+
+async def test_configuration_prefers_no_batch_above_its_max_batch_size(tiny_repo: Path) -> None:
+    """Triton's rule: every preferred_batch_size <= max_batch_size (what one request may carry)."""
+    async with serve(tiny_repo, models=["pima"], max_instances=8, max_batch_size=64) as (_, http):
+        r = await http.get("/v2/models/pima/config")
+    assert r.status_code == 200, r.text
+    config = r.json()
+    assert config["max_batch_size"] == 8
+    assert config["dynamic_batching"]["preferred_batch_size"] == [8]
