@@ -208,6 +208,7 @@ async def form_files(request: Request, settings: Settings) -> list[tuple[bytes, 
                 "image files; options go in the query string (?top_k=2)"
             )
         if not uploads:
+            _refuse_cut_short(request)
             hint = (
                 " (a part without a filename is a text field: give each picture a filename, "
                 "as curl -F 'file=@digit.png' does)"
@@ -223,6 +224,27 @@ async def form_files(request: Request, settings: Settings) -> list[tuple[bytes, 
     finally:
         await form.close()
     return files
+
+
+def _refuse_cut_short(request: Request) -> None:
+    """BadRequest (400) for a multipart body without its closing delimiter: the parser drops
+    the part it was reading, so "no image files" would send the client looking for the wrong
+    mistake (a body cut short by a client, a proxy or a hand-written request)."""
+    body: bytes = getattr(request, "_body", b"")  # read and cached by read_body
+    ctype = request.headers.get("content-type", "")
+    boundary = next(
+        (
+            value.strip().strip('"')
+            for key, _, value in (p.partition("=") for p in ctype.split(";")[1:])
+            if key.strip().lower() == "boundary"
+        ),
+        "",
+    )
+    if boundary and body and f"--{boundary}--".encode("latin-1") not in body:
+        raise BadRequest(
+            f"malformed multipart body: it ends before its closing delimiter --{boundary[:70]}-- "
+            "(cut short?)"
+        )
 
 
 class DecodeWorkers:

@@ -376,6 +376,13 @@ ERROR_CASES = [
      "malformed multipart body: Missing boundary"),
     ("/models/mnist/predict", raw(b"--x\r\nno headers\r\n--x--", "multipart/form-data; boundary=x"),
      400, "malformed multipart body"),
+    # cut short before the closing delimiter: the parser drops the part, but the body is at fault
+    ("/models/mnist/predict", raw(b'--x\r\nContent-Disposition: form-data; name="f"; '
+     b'filename="d.png"\r\nContent-Type: image/png\r\n\r\n' + PNG_MAGIC,
+     'multipart/form-data; boundary="x"'), 400,
+     "malformed multipart body: it ends before its closing delimiter --x-- (cut short?)"),
+    ("/models/mnist/predict", raw(b"--x--\r\n", "multipart/form-data; boundary=x"), 422,
+     "holds no image files"),
     ("/models/mnist/predict", raw(b'{"instances": [[NaN]]}'), 422, "NaN"),
     ("/models/mnist/predict", {"json": {"instances": [[0.0] * 27] * 28}}, 422, "instances"),
     ("/models/mnist/predict", {"json": {"instances": []}}, 422, "empty"),
