@@ -94,7 +94,7 @@ def _unknown_coding(value: bytes) -> str:
     shown = value.decode("latin-1")[:64]
     return (
         f"Transfer-Encoding {shown!r} is not implemented, only chunked is: send the body "
-        "uncompressed, chunked or with a Content-Length"
+        "chunked or with a Content-Length, compressed if at all with Content-Encoding: gzip"
     )
 
 
