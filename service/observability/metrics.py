@@ -395,6 +395,11 @@ class Metrics:
         self._known_models: frozenset[str] = frozenset()
         self._known_versions: frozenset[tuple[str, str]] = frozenset()
         self._known_at = -1.0
+        # per (model, version): each request series' (count, seconds) when the version last
+        # loaded; the V2 statistics count from there
+        self._counted_before_load: dict[
+            tuple[str, str], dict[tuple[str, ...], tuple[int, float]]
+        ] = {}
         self.batches = BatchStats()
         r.register(self.batches)
         r.register(_RegistryCollector(self))
@@ -411,6 +416,8 @@ class Metrics:
             models.batch_listeners.append(self.observe_batch)
         if self.forget_version not in models.unload_listeners:
             models.unload_listeners.append(self.forget_version)
+        if self.note_loaded not in models.load_listeners:
+            models.load_listeners.append(self.note_loaded)
 
     def bind_operations(self, operations: Operations) -> None:
         """Report the payload log, feedback, quality, drift and shadow state of ``operations``."""
@@ -493,21 +500,37 @@ class Metrics:
         series, however many versions are asked about (the V2 statistics of all the versions
         would otherwise walk every series once per version)."""
         sums: dict[tuple[str, str], list[float]] = {}
-        for (name, number, _, route, status), series in self.requests._snapshot():
+        for labels, series in self.requests._snapshot():
+            name, number, _, route, status = labels
             if route not in routes:
                 continue
             acc = sums.get((name, number))
             if acc is None:
                 acc = sums[(name, number)] = [0, 0.0, 0, 0.0]
             at = 2 if int(status) >= 400 else 0
-            acc[at] += int(sum(series[:-1]))
-            acc[at + 1] += series[-1]
+            count, seconds = int(sum(series[:-1])), series[-1]
+            before = self._counted_before_load.get((name, number), {}).get(labels)
+            if before is not None:
+                count, seconds = count - before[0], seconds - before[1]
+            acc[at] += count
+            acc[at + 1] += seconds
         return {
             pair: (Totals(int(a[0]), a[1]), Totals(int(a[2]), a[3])) for pair, a in sums.items()
         }
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+    def note_loaded(self, mv: ModelVersion) -> None:
+        """Registry load listener (on the event loop): what the request series of ``mv``'s
+        version held when it (re)loaded, so that its request totals count from there, as its
+        new batcher's model calls do (the series themselves keep counting, for Prometheus)."""
+        pair = (mv.name, str(mv.version))
+        self._counted_before_load[pair] = {
+            labels: (int(sum(series[:-1])), series[-1])
+            for labels, series in self.requests._snapshot()
+            if labels[:2] == pair
+        }
 
     def forget_version(self, mv: ModelVersion) -> None:
         """Registry unload listener (on the event loop, where request series are added): drop
@@ -526,6 +549,9 @@ class Metrics:
         for labels, _ in self.requests._snapshot():
             if labels[1] and labels[:2] not in held:  # "": a request no version answered
                 self.requests.series.pop(labels, None)
+        for pair in list(self._counted_before_load):
+            if pair not in held:
+                del self._counted_before_load[pair]
 
 
 def build_router(metrics: Metrics) -> APIRouter:

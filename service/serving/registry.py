@@ -62,6 +62,7 @@ class ModelRegistry:
         self.watcher: RepositoryWatcher | None = None  # polls the repository for changes
         self.batch_listeners: list[BatchListener] = []  # metrics hook: (version, rows, seconds)
         self.unload_listeners: list[UnloadListener] = []  # metrics hook: a version is gone
+        self.load_listeners: list[UnloadListener] = []  # metrics hook: a version (re)loaded
         self.started = False
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -347,6 +348,8 @@ class ModelRegistry:
         mv.load_seconds = round(time.perf_counter() - started, 4)
         mv.state = VersionState.AVAILABLE
         self._update_default(name)
+        for listener in self.load_listeners:
+            listener(mv)
         log.info("model %s version %s available (%s)", name, version, mv.runtime.kind)  # type: ignore[union-attr]
         return mv
 

@@ -156,6 +156,27 @@ async def test_statistics_count_requests_rows_and_calls(dialect_client: httpx.As
     assert sum(n * s["count"] for n, s in sizes.items()) == after["inference_count"]
 
 
+async def test_statistics_count_from_the_versions_last_load(tiny_repo: Path) -> None:
+    """An unload and load restarts the version's model calls (a new batcher): its request
+    counts restart with them, as Triton's do, so the two never disagree."""
+    doc = {"inputs": [_pima_input()]}
+    async with serve(tiny_repo, models=["pima"]) as (app, client):
+        for _ in range(3):
+            assert (await infer_json(client, "pima/versions/1", doc)).status_code == 200
+        stat = await _version_stats(client, "pima/versions/1")
+        assert stat["inference_stats"]["success"]["count"] == 3 and stat["execution_count"] == 3
+        await app.state.registry.unload("pima", 1)
+        await app.state.registry.load("pima", 1)
+        stat = await _version_stats(client, "pima/versions/1")
+        assert stat["execution_count"] == 0
+        assert stat["inference_stats"]["success"] == {"count": 0, "ns": 0}
+        assert (await infer_json(client, "pima/versions/1", doc)).status_code == 200
+        stat = await _version_stats(client, "pima/versions/1")
+        assert stat["inference_stats"]["success"]["count"] == 1 and stat["execution_count"] == 1
+        # the Prometheus series keep counting across the reload
+        assert "serve_requests_total{" in (await client.get("/metrics")).text
+
+
 async def test_statistics_of_a_model_and_of_every_model(dialect_client: httpx.AsyncClient) -> None:
     r = await dialect_client.get("/v2/models/mnist/stats")
     assert r.status_code == 200, r.text

@@ -367,3 +367,23 @@ def test_request_totals_by_version_in_one_pass() -> None:
         ("pima", "2"): ((1, 1.0), (0, 0.0)),
     }
     assert metrics.request_totals("pima", 2, {PREDICT}) == by_version[("pima", "2")]
+
+
+def test_request_totals_count_from_the_versions_last_load() -> None:
+    from types import SimpleNamespace
+
+    metrics = Metrics(process=False)
+    pima1, pima2 = SimpleNamespace(name="pima", version=1), SimpleNamespace(name="pima", version=2)
+    for labels, seconds in (
+        (("pima", "1", "own", PREDICT, "200"), 0.25),
+        (("pima", "1", "own", PREDICT, "422"), 0.125),
+        (("pima", "2", "own", PREDICT, "200"), 1.0),
+    ):
+        metrics.requests.observe(labels, seconds)
+    metrics.note_loaded(pima1)  # type: ignore[arg-type]
+    metrics.requests.observe(("pima", "1", "own", PREDICT, "200"), 0.5)
+    by_version = metrics.request_totals_by_version({PREDICT})
+    assert by_version[("pima", "1")] == ((1, 0.5), (0, 0.0))  # what came after the load
+    assert by_version[("pima", "2")] == ((1, 1.0), (0, 0.0))  # another version: untouched
+    metrics.forget_version(pima2)  # type: ignore[arg-type]  # no registry: nothing is on disk
+    assert metrics._counted_before_load == {}
