@@ -161,6 +161,7 @@ async def _decoded(request: Request, body: bytes, codings: list[str], limit: int
     """
     bodies = getattr(request.app.state, "bodies", None)  # the edge's budget
     state = request.scope.setdefault("state", {})
+    own = getattr(state.get("body_held"), "size", 0)  # of the budget, this body's sent bytes
     if len(body) <= _SENT_ON_LOOP:
         try:
             decoded = content_coding.decode(body, codings, limit, _DECODED_ON_LOOP)
@@ -169,12 +170,18 @@ async def _decoded(request: Request, body: bytes, codings: list[str], limit: int
         else:
             if bodies is not None:
                 if not bodies.take(len(decoded)):
-                    raise Overloaded(BODIES_BUSY)
+                    raise (
+                        _never_fits(bodies.limit, codings)
+                        if own + len(decoded) > bodies.limit
+                        else Overloaded(BODIES_BUSY)
+                    )
                 state["decoded_bytes"] = len(decoded)  # the edge gives it back at the end
             return decoded
     room = limit
+    alone = False  # no other body held any of the budget when this one reserved its room
     if bodies is not None:
         room = min(limit, bodies.limit - bodies.held)
+        alone = bodies.held <= own
         if room <= 0 or not bodies.take(room):
             raise Overloaded(BODIES_BUSY)
         state["decoded_bytes"] = room
@@ -195,11 +202,23 @@ async def _decoded(request: Request, body: bytes, codings: list[str], limit: int
             work.exception()  # retrieved: Stopped, or what the decoding raised meanwhile
         raise
     except content_coding.Unfinished:
+        if alone and bodies is not None:  # waiting frees nothing: it can never fit
+            raise _never_fits(bodies.limit, codings) from None
         raise Overloaded(BODIES_BUSY) from None
     if bodies is not None:
         bodies.held -= room - len(decoded)
         state["decoded_bytes"] = len(decoded)
     return decoded
+
+
+def _never_fits(budget: int, codings: list[str]) -> PayloadTooLarge:
+    """413 for a compressed body that, with what it decompresses to, is more than the server
+    holds of all bodies at once: a 503's "try again" would never come true."""
+    return PayloadTooLarge(
+        f"the request body and what it decompresses to ({', '.join(codings)}) are together more "
+        f"than this server holds of all request bodies at once ({budget:,} bytes, "
+        "SERVE_MAX_BODY_BYTES_IN_FLIGHT): send it uncompressed, or ask for a larger budget"
+    )
 
 
 def note_model(request: Request, name: str, version: int | None) -> None:

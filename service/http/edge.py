@@ -209,6 +209,7 @@ class Edge:
                     await send_error(send_with_id, 503, BODIES_BUSY)
                     return
                 held = limits.Held(self.bodies)
+                state["body_held"] = held  # the body reader tells its own bytes from others'
                 receive = limits.counted(receive, self.max_body, held)
             hot = None
             if found is not None and method == "POST" and self.fast is not None:

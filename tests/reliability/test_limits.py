@@ -314,6 +314,32 @@ async def test_a_body_decoding_past_its_deadline_stops_and_holds_the_budget_till
         assert app.state.bodies.held == 0
 
 
+async def test_a_compressed_body_that_can_never_fit_the_budget_is_413_not_503(
+    tiny_repo: Path,
+) -> None:
+    """With the budget at the body limit, a body and what it decompresses to may pass it
+    together though each is within the limit: a 503's "try again" would never come true."""
+    budget = {**LIMITS, "max_body_bytes_in_flight": LIMITS["max_body_bytes"]}
+    async with serve(tiny_repo, **budget) as (app, client):
+        headers = {"content-type": "application/json", "content-encoding": "gzip"}
+
+        async def chunked(data: bytes) -> AsyncIterator[bytes]:  # no length: counted as it comes
+            yield data
+
+        small = gzip.compress(b" " * 199_990)  # decoded on the event loop
+        text = base64.b64encode(random.Random(8).randbytes(112_000))  # 150 KB, in a thread
+        for packed in (small, gzip.compress(text)):
+            response = await client.post(
+                "/v1/models/mnist:predict", content=chunked(packed), headers=headers
+            )
+            expect_error(response, 413, "sent and decoded bytes beyond the whole budget")
+            assert "SERVE_MAX_BODY_BYTES_IN_FLIGHT" in response.json()["error"]
+            assert app.state.bodies.held == 0
+        # with room for both, the same small body is read (and refused for what it holds)
+        response = await client.post("/v1/models/mnist:predict", content=small, headers=headers)
+        assert response.status_code == 400, response.text
+
+
 async def test_instances_limit(tiny_repo: Path) -> None:
     async with serve(tiny_repo, **LIMITS) as (_, client):
         images = np.zeros((9, 28, 28)).tolist()
