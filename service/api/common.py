@@ -48,17 +48,12 @@ class RequestTimes(Protocol):
     """What the request edge measured of the requests a model version answered (the app's
     metrics): an adapter reads it without importing the layer above."""
 
-    def request_totals(
-        self, model: str, version: int, routes: Collection[str]
-    ) -> tuple[Totals, Totals]:
-        """The requests on ``routes`` (templates) that ``version`` answered: those under 400,
-        then the others, each with their time from arrival to the response's end."""
-        ...
-
     def request_totals_by_version(
         self, routes: Collection[str]
     ) -> dict[tuple[str, str], tuple[Totals, Totals]]:
-        """``request_totals`` of every (model, version number as text) that answered one."""
+        """Per (model, version number as text) that answered one, the requests on ``routes``
+        (templates): those under 400, then the others, each with their time from arrival to
+        the response's end."""
         ...
 
 

@@ -10,7 +10,7 @@ What is measured, and who reports it:
   own ``Counter``/``Histogram`` take a lock and walk the buckets in Python on every observation,
   which cost about as much as running the model.
   The V2 statistics read a version's totals from the same series
-  (:meth:`Metrics.request_totals`, through ``app.state.metrics``).
+  (:meth:`Metrics.request_totals_by_version`, through ``app.state.metrics``).
 * Batches (the registry's ``batch_listeners`` hook, on the inference thread, or the event loop
   for a call run there): ``serve_batch_size`` (rows per runtime call) and
   ``serve_inference_seconds``, kept as plain numbers by :class:`BatchStats`.
@@ -485,20 +485,13 @@ class Metrics:
         """Registry batch listener: one runtime call of ``rows`` rows took ``seconds``."""
         self.batches.observe((mv.name, str(mv.version)), rows, seconds)
 
-    def request_totals(
-        self, model: str, version: int, routes: Collection[str]
-    ) -> tuple[Totals, Totals]:
-        """The requests on ``routes`` (templates) that ``version`` of ``model`` answered, from
-        the request series: (count, seconds) of those under 400, then of the others."""
-        none = Totals(0, 0.0)
-        return self.request_totals_by_version(routes).get((model, str(version)), (none, none))
-
     def request_totals_by_version(
         self, routes: Collection[str]
     ) -> dict[tuple[str, str], tuple[Totals, Totals]]:
-        """:meth:`request_totals` of every (model, version label) at once: one pass over the
-        series, however many versions are asked about (the V2 statistics of all the versions
-        would otherwise walk every series once per version)."""
+        """Per (model, version label), the requests on ``routes`` (templates) it answered, from
+        the request series: (count, seconds) of those under 400, then of the others. One pass
+        over the series, however many versions are asked about (the V2 statistics of all the
+        versions would otherwise walk every series once per version)."""
         sums: dict[tuple[str, str], list[float]] = {}
         for labels, series in self.requests._snapshot():
             name, number, _, route, status = labels
