@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 from fastapi import Request
+from python_multipart.multipart import parse_options_header
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.api.schemas import QUERY_PARAMETERS
@@ -231,18 +232,13 @@ def _refuse_cut_short(request: Request) -> None:
     the part it was reading, so "no image files" would send the client looking for the wrong
     mistake (a body cut short by a client, a proxy or a hand-written request)."""
     body: bytes = getattr(request, "_body", b"")  # read and cached by read_body
-    ctype = request.headers.get("content-type", "")
-    boundary = next(
-        (
-            value.strip().strip('"')
-            for key, _, value in (p.partition("=") for p in ctype.split(";")[1:])
-            if key.strip().lower() == "boundary"
-        ),
-        "",
-    )
-    if boundary and body and f"--{boundary}--".encode("latin-1") not in body:
+    # the header's parameters read as the multipart parser itself reads them
+    _, options = parse_options_header(request.headers.get("content-type", ""))
+    boundary = options.get(b"boundary", b"")
+    if boundary and body and b"--" + boundary + b"--" not in body:
+        shown = boundary[:70].decode("latin-1")
         raise BadRequest(
-            f"malformed multipart body: it ends before its closing delimiter --{boundary[:70]}-- "
+            f"malformed multipart body: it ends before its closing delimiter --{shown}-- "
             "(cut short?)"
         )
 
