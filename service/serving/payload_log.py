@@ -6,6 +6,11 @@ size (``path`` -> ``path.1`` -> ... ``path.<backups>``). A full buffer drops the
 write (full disk, unwritable file) drops what it was writing: each counts, and no request waits
 or fails for it.
 
+Several processes (uvicorn workers) may write one path: each line group is one append, rotation
+is decided on the file's own size (every writer's lines), and rotations are serialised by a lock
+on the folder, under which a worker finding that another has just rotated takes the new file
+instead of rotating it again.
+
 One line per request::
 
     {"ts": 1714000000.123, "request_id": "...", "model": "pima", "version": 1,
@@ -21,12 +26,14 @@ misspelling, with a warning), leave the whole input out: a typo in a privacy set
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import stat
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +42,7 @@ import orjson
 
 log = logging.getLogger("service.payload_log")
 _NO_INPUT = np.empty(0, np.float32)
+_LOCK_WAIT_S = 2.0  # a rotation holds the lock for a few renames
 
 
 class PayloadLog:
@@ -65,6 +73,7 @@ class PayloadLog:
         self.errors = 0  # lines lost to write errors
         self._warned_at = -1e9
         self._warned_redact: set[str] = set()
+        self._warned_lock = False
 
     # --- event loop: O(1) per sampled request --------------------------------------------------
     def capture(
@@ -148,9 +157,13 @@ class PayloadLog:
 
     def _write(self, chunks: list[bytes]) -> None:
         """Write in as few system calls as the rotation allows (unbuffered: a line the disk
-        refused is counted as lost at once, never later at a flush)."""
+        refused is counted as lost at once, never later at a flush).
+
+        The splits count from the file's size as read from the file (``_still_ours``, ``_open``,
+        ``_make_room``), which holds the lines of every worker writing it: a worker counting only
+        its own lets the file grow to several times ``max_bytes``."""
         if self._file is not None and not self._still_ours():
-            if not self.path.exists():  # another worker's rotation leaves a new file there
+            if self._gone():  # not merely replaced by another worker's rotation
                 log.warning(
                     "payload log %s was moved or deleted while open: a new file is started there",
                     self.path,
@@ -167,31 +180,31 @@ class PayloadLog:
                 and (group or self._size)
                 and self._size + size + len(chunk) > self.max_bytes
             ):
-                self._write_group(group, rotate_after=True)
+                self._write_group(group, room_for=len(chunk))
                 group, size = [], 0
             group.append(chunk)
             size += len(chunk)
         if group:
-            self._write_group(group, rotate_after=False)
+            self._write_group(group, room_for=None)
 
-    def _write_group(self, group: list[bytes], *, rotate_after: bool) -> None:
+    def _write_group(self, group: list[bytes], *, room_for: int | None) -> None:
+        """Append ``group`` in one write; then, given ``room_for`` (the bytes of the next line,
+        which the file has no room for), make room for it."""
         lost = len(group)
         try:
             if self._file is None:
                 self._open()
-            if not group:
-                self._rotate()
-                return
-            data = b"".join(group)
-            written = self._file.write(data)
-            if written != len(data):
-                lost -= self._keep_whole_lines(group, written or 0)
-                raise OSError(f"short write ({written} of {len(data)} bytes)")
-            self._size += len(data)
-            self.lines += len(group)
-            lost = 0  # written: a failed rotation loses none of these
-            if rotate_after:
-                self._rotate()
+            if group:
+                data = b"".join(group)
+                written = self._file.write(data)
+                if written != len(data):
+                    lost -= self._keep_whole_lines(group, written or 0)
+                    raise OSError(f"short write ({written} of {len(data)} bytes)")
+                self._size += len(data)
+                self.lines += len(group)
+                lost = 0  # written: a failed rotation loses none of these
+            if room_for is not None:
+                self._make_room(room_for)
         except OSError as exc:
             self.errors += lost
             self._close()
@@ -248,11 +261,13 @@ class PayloadLog:
 
     def _still_ours(self) -> bool:
         """Whether the path still names the open file: a file moved away (archived by hand, as
-        logrotate would) or deleted with its folder keeps taking appends nobody will read.
+        logrotate would, or rotated by another worker) or deleted with its folder keeps taking
+        appends nobody will read.
 
-        A file still ours may hold less than counted: emptied in place (logrotate's
-        ``copytruncate``). Its size is read again then, or the next rotation would come as
-        early as the bytes copied away, and push a full backup out for a nearly empty one."""
+        A file still ours is counted from its size as read, not from what this process wrote:
+        other workers append to it too, and logrotate's ``copytruncate`` empties it in place
+        (counting on from before would rotate as early as the bytes copied away, and push a
+        full backup out for a nearly empty one)."""
         try:
             named = os.stat(self.path)
             own = os.fstat(self._file.fileno())
@@ -260,13 +275,78 @@ class PayloadLog:
             return False
         if (named.st_ino, named.st_dev) != (own.st_ino, own.st_dev):
             return False
-        self._size = min(self._size, own.st_size)
+        if not self._stream:
+            self._size = own.st_size
         return True
+
+    def _gone(self) -> bool:
+        """Whether the path names no file at all. Another worker's rotation renames the file
+        before it creates the new one: that moment is waited out under the rotation lock, or
+        it would be taken for a file moved away."""
+        if self.path.exists():
+            return False
+        with self._rotation_lock():
+            return not self.path.exists()
 
     def _ends_line(self) -> bool:
         with self.path.open("rb") as f:
             f.seek(-1, os.SEEK_END)
             return f.read(1) == b"\n"
+
+    def _make_room(self, need: int) -> None:
+        """Rotate the file for a line of ``need`` bytes it has no room for, unless another
+        worker has just done so.
+
+        Every worker writing the path decides on its own, from a size read a moment before, so
+        two of them can find the same file full. Checked again under the rotation lock, the
+        second finds the path naming the first one's new file, opens it and decides again on
+        what it holds: rotating once more would rename that nearly empty file to path.1 and
+        push a full one out of the backups early, losing its lines."""
+        with self._rotation_lock():
+            if not self._still_ours():
+                self._close()
+                self._open()
+            if self._size and self._size + need > self.max_bytes:
+                self._rotate()
+
+    @contextlib.contextmanager
+    def _rotation_lock(self) -> Iterator[bool]:
+        """Hold the lock that serialises rotations among the processes writing this log, and
+        yield whether it is held.
+
+        The lock is on the folder the file rotates in (flock of the folder opened read-only):
+        the folder stays while its files are renamed, where a lock on the log file itself would
+        go with the file to path.1. A lock file beside the log would serve too, but is one more
+        file in the log's folder, taken along by whatever reads ``payloads.jsonl*``, and one
+        that a clean-up deleting it between two workers' opens splits into two locks.
+
+        Without it (a filesystem without flock, such as some network ones; a folder this
+        process may not open; the lock held by something else for over ``_LOCK_WAIT_S``) the
+        rotation goes ahead unserialised, as with one worker, and a warning says so once: no
+        line is held back for it. A folder deleted meanwhile is no failure: the path is
+        checked again, and the next open creates it."""
+        fd = -1
+        try:
+            fd = os.open(os.path.dirname(os.path.realpath(self.path)), os.O_RDONLY | os.O_DIRECTORY)
+            _flock(fd)
+        except OSError as exc:
+            if fd >= 0:
+                os.close(fd)
+                fd = -1
+            if not isinstance(exc, FileNotFoundError) and not self._warned_lock:
+                self._warned_lock = True
+                log.warning(
+                    "payload log %s: rotation is not serialised with other processes writing "
+                    "it (%s): with SERVE_WORKERS > 1, rotated files may hold fewer lines than "
+                    "SERVE_PAYLOAD_LOG_MAX_BYTES and lines may leave the backups early",
+                    self.path,
+                    exc,
+                )
+        try:
+            yield fd >= 0
+        finally:
+            if fd >= 0:
+                os.close(fd)  # which releases the lock
 
     def _rotate(self) -> None:
         self._close()
@@ -294,6 +374,23 @@ class PayloadLog:
     def close(self) -> None:
         self.drain()
         self._close()
+
+
+def _flock(fd: int) -> None:
+    """Lock ``fd`` exclusively, waiting at most ``_LOCK_WAIT_S``: the operations thread must not
+    wait without end (its writes, and the shutdown's last drain, would stop behind it) for a
+    lock some other program holds on the folder."""
+    deadline = time.monotonic() + _LOCK_WAIT_S
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"the lock on its folder was held for over {_LOCK_WAIT_S:g} s"
+                ) from None
+            time.sleep(0.001)
 
 
 def _descriptor(path: Path) -> bool:

@@ -342,3 +342,165 @@ def test_stdout_redirected_to_a_file_is_never_rotated(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["server.log"]
     lines = out.read_text().splitlines()
     assert len(lines) == 80 and sum(line.startswith("server line") for line in lines) == 40
+
+
+def test_the_split_counts_what_other_workers_appended(tmp_path: Path) -> None:
+    """Two workers on one path: a worker counting only its own lines let the file grow to
+    several times max_bytes, and rotated it only once its own share was full."""
+    path = tmp_path / "p.jsonl"
+    mine, other = payload_log(path), payload_log(path)
+    capture(mine, "a1")
+    mine.drain()
+    one = len(path.read_bytes())
+    mine.max_bytes = other.max_bytes = 3 * one + one // 2  # three lines per file
+    for name in ("b1", "b2"):
+        capture(other, name)
+    other.drain()  # the file is full: a1, b1, b2
+    capture(mine, "a2")
+    mine.drain()
+    capture(other, "b3")
+    other.drain()
+    assert [r["request_id"] for r in records(path.with_name("p.jsonl.1"))] == ["a1", "b1", "b2"]
+    assert [r["request_id"] for r in records(path)] == ["a2", "b3"]
+    assert not path.with_name("p.jsonl.2").exists()
+
+
+class ThenRuns:
+    """A file whose next write is followed by ``then()``: another worker acting between this
+    one's write and what it does next."""
+
+    def __init__(self, inner: Any, then: Any) -> None:
+        self.inner, self.then = inner, then
+
+    def write(self, data: bytes) -> int:
+        n = int(self.inner.write(data))
+        then, self.then = self.then, lambda: None
+        then()
+        return n
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_a_rotation_another_worker_made_after_the_decision_is_not_made_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two workers find the same file full: the second, once it holds the rotation lock, finds
+    the first one's new file at the path and writes there. Rotating again renamed that nearly
+    empty file to path.1 and pushed the full one to path.2, out of the backups sooner."""
+    path = tmp_path / "p.jsonl"
+    mine, other = payload_log(path), payload_log(path)
+    capture(mine, "a1")
+    mine.drain()
+    one = len(path.read_bytes())
+    mine.max_bytes = other.max_bytes = 3 * one + one // 2  # three lines per file
+    capture(other, "b1")
+    other.drain()
+    capture(other, "b2")  # fills the file: a1, b1, b2
+    capture(other, "b3")  # has no room: the other worker rotates once b2 is written, but ...
+    capture(mine, "a2")  # ... this one, writing in between, finds the file full and rotates first
+    other._file = ThenRuns(other._file, then=mine.drain)
+    with caplog.at_level(logging.WARNING, "service.payload_log"):
+        other.drain()
+    assert [r["request_id"] for r in records(path.with_name("p.jsonl.1"))] == ["a1", "b1", "b2"]
+    assert [r["request_id"] for r in records(path)] == ["a2", "b3"]
+    assert not path.with_name("p.jsonl.2").exists()
+    assert (mine.lines + other.lines, mine.errors + other.errors) == (5, 0)
+    assert caplog.text == ""
+
+
+def test_without_the_rotation_lock_the_log_rotates_as_alone_and_says_so_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A folder that takes no lock (a filesystem without flock): no line is lost for it."""
+
+    def refused(fd: int, operation: int) -> None:
+        raise OSError(37, "No locks available")
+
+    monkeypatch.setattr("service.serving.payload_log.fcntl.flock", refused)
+    path = tmp_path / "p.jsonl"
+    log = payload_log(path)
+    capture(log, "a")
+    log.drain()
+    one = len(path.read_bytes())
+    log.max_bytes = 3 * one + one // 2  # three lines per file
+    with caplog.at_level(logging.WARNING, "service.payload_log"):
+        for name in "bcdefg":
+            capture(log, name)
+            log.drain()
+    assert [r["request_id"] for r in records(path.with_name("p.jsonl.1"))] == ["d", "e", "f"]
+    assert [r["request_id"] for r in records(path)] == ["g"]
+    assert (log.lines, log.errors) == (7, 0)
+    assert caplog.text.count("rotation is not serialised") == 1
+
+
+WRITER = """
+import sys, time
+from pathlib import Path
+import numpy as np
+from service.serving.payload_log import PayloadLog
+path, worker, lines, max_bytes, backups = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:])
+log = PayloadLog(Path(path), rate=1.0, max_bytes=max_bytes, backups=backups,
+                 buffer_bytes=1 << 20, redact={})
+x, y = np.zeros((1, 2), np.float32), np.zeros((1, 1), np.float32)
+Path(f"{path}.ready{worker}").touch()
+while not Path(f"{path}.go").exists():  # all start together
+    time.sleep(0.001)
+i = 0
+while i < lines:
+    for _ in range(1 + i % 3):  # groups of one to three lines
+        if i < lines:
+            log.capture(f"{worker}-{i:04d}", "pima", 1, None, x, y)
+            i += 1
+    log.drain()
+    time.sleep(0.0005)  # the workers take turns at the file, as a server's do between requests
+log.close()
+assert (log.lines, log.errors, log.dropped) == (lines, 0, 0), (log.lines, log.errors)
+"""
+
+
+def test_workers_writing_one_path_rotate_it_once_per_full_file(tmp_path: Path) -> None:
+    """SERVE_WORKERS=4 with the payload log on: each worker rotated on its own count, so the
+    file grew past max_bytes between rotations, and two workers finding it full rotated twice,
+    leaving nearly empty backups while full ones fell off the end. Every line must be kept once,
+    every rotated file be full, and none hold more than max_bytes and what a racing worker
+    appended while it was found full."""
+    path = tmp_path / "p.jsonl"
+    workers, lines, max_bytes = 4, 300, 2000
+    backups = 200  # room for all of it (lines of about 100 bytes: some 60 files), and more
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, *map(str, (path, w, lines, max_bytes, backups))],
+            cwd=Path(__file__).resolve().parents[3],
+        )
+        for w in range(workers)
+    ]
+    try:
+        deadline = time.monotonic() + 60
+        while not all(path.with_name(f"p.jsonl.ready{w}").exists() for w in range(workers)):
+            assert time.monotonic() < deadline and all(p.poll() is None for p in procs)
+            time.sleep(0.01)
+        path.with_name("p.jsonl.go").touch()
+        assert [p.wait(60) for p in procs] == [0] * workers
+    finally:
+        for p in procs:
+            p.kill()
+    files = [path] + [path.with_name(f"p.jsonl.{i}") for i in range(1, backups + 1)]
+    files = [f for f in files if f.exists()]
+    assert not path.with_name(f"p.jsonl.{backups}").exists()  # nothing fell off the end
+    ids = [r["request_id"] for f in files for r in records(f)]
+    assert sorted(ids) == sorted(f"{w}-{i:04d}" for w in range(workers) for i in range(lines))
+    longest = max(len(line) + 1 for f in files for line in f.read_bytes().splitlines())
+    group = 3 * longest
+    sizes = {f.name: f.stat().st_size for f in files}
+    assert len(files) > 10, sizes  # the test rotated, many times
+    for f in files[1:]:
+        assert sizes[f.name] > max_bytes - longest, sizes  # full: no rotation came early
+    for f in files:
+        # each other worker may append one group to a file between reading its size and
+        # writing: all may find room in it at once
+        assert sizes[f.name] <= max_bytes + (workers - 1) * group, sizes
+    over = sum(size > max_bytes + group for size in sizes.values())
+    assert over <= len(files) // 10, sizes  # that takes three workers in the same instant
+    mixed = [f for f in files if len({r["request_id"][0] for r in records(f)}) > 1]
+    assert len(mixed) > len(files) // 2  # the workers did write at the same time
