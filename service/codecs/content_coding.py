@@ -28,9 +28,11 @@ from typing import Any
 
 from service.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, too_large_decoded
 
-__all__ = ["SUPPORTED", "Stopped", "Unfinished", "codings_of", "decode"]
+__all__ = ["ACCEPT_ENCODING", "SUPPORTED", "Stopped", "Unfinished", "codings_of", "decode"]
 
 SUPPORTED = ("gzip", "deflate")
+# the ``Accept-Encoding`` of a 415: the codings a request body may be sent in (RFC 9110 15.5.16)
+ACCEPT_ENCODING = ", ".join(SUPPORTED)
 _NAMES = {"gzip": "gzip", "x-gzip": "gzip", "deflate": "deflate", "identity": None}
 _GZIP_MAGIC = b"\x1f\x8b"
 _MAX_CODINGS = 4  # more than this in one header is no client's doing
@@ -66,7 +68,7 @@ def codings_of(header: str) -> list[str]:
             raise UnsupportedMediaType(
                 f"Content-Encoding {part.strip()[:40]!r} is not supported: send the body as is, "
                 f"or compressed with {' or '.join(SUPPORTED)}",
-                headers={"Accept-Encoding": ", ".join(SUPPORTED)},
+                headers={"Accept-Encoding": ACCEPT_ENCODING},
             )
         coding = _NAMES[name]
         if coding is not None:
@@ -74,7 +76,7 @@ def codings_of(header: str) -> list[str]:
     if len(codings) > _MAX_CODINGS:
         raise UnsupportedMediaType(
             f"Content-Encoding lists {len(codings)} codings; at most {_MAX_CODINGS} are undone",
-            headers={"Accept-Encoding": ", ".join(SUPPORTED)},
+            headers={"Accept-Encoding": ACCEPT_ENCODING},
         )
     return codings
 

@@ -11,7 +11,7 @@ import zlib
 import pytest
 
 from service.codecs import content_coding
-from service.codecs.content_coding import Unfinished, codings_of, decode
+from service.codecs.content_coding import ACCEPT_ENCODING, Unfinished, codings_of, decode
 from service.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
 
@@ -37,6 +37,14 @@ def test_an_unknown_coding_or_too_many_are_a_415_naming_the_known_ones() -> None
     assert caught.value.headers == {"Accept-Encoding": "gzip, deflate"}
     with pytest.raises(UnsupportedMediaType, match="at most 4"):
         codings_of(", ".join(["gzip"] * 5))
+
+
+def test_both_415s_send_the_one_accept_encoding() -> None:
+    assert ACCEPT_ENCODING == "gzip, deflate"
+    for header in ("br", ", ".join(["gzip"] * 5)):
+        with pytest.raises(UnsupportedMediaType) as caught:
+            codings_of(header)
+        assert caught.value.headers == {"Accept-Encoding": ACCEPT_ENCODING}
 
 
 def test_a_step_past_the_limit_stops_without_decoding_the_rest() -> None:
