@@ -136,17 +136,25 @@ async def server_ready(request: Request) -> Response:
     return json_response({"ready": False, "error": f"not ready: {why}"}, 503)
 
 
-def _resolve(registry: ModelRegistry, name: str, version: str | None) -> ModelVersion:
+def _resolve(request: Request, name: str, version: str | None) -> ModelVersion:
+    registry = get_registry(request)
     if version is not None and not version.isdigit():
-        # the protocol has no labels: a client that asks by one is told the number it names
+        # the protocol has no labels: a client that asks by one is told the number it names, in
+        # the URL it asked for (its metadata's URL would not answer a statistics or infer call)
         number = registry.labels(name).get(version)
         said = (
-            f"; {version!r} is the label of version {number}: /v2/models/{name}/versions/{number}"
+            f"; {version!r} is the label of version {number}: {_url(request, name, number)}"
             if number is not None
             else ""
         )
         raise NotFound(f"model {name} has no version {version[:40]!r}: versions are numbers{said}")
     return registry.resolve(name, version)
+
+
+def _url(request: Request, name: str, version: int) -> str:
+    """The path of the request's route for ``name`` and ``version``."""
+    template: str = request.scope["route"].path_format
+    return template.replace("{name}", name).replace("{version}", str(version))
 
 
 def model_metadata(registry: ModelRegistry, mv: ModelVersion) -> dict[str, Any]:
@@ -185,9 +193,8 @@ async def all_stats(request: Request) -> Response:
 )
 @route_kind(RouteKind.READ)
 async def model_stats(name: str, request: Request) -> Response:
-    registry = get_registry(request)
-    _resolve(registry, name, None)  # 404 for an unknown model, 503 when none is ready
-    return _stats(request, registry.versions(name))
+    _resolve(request, name, None)  # 404 for an unknown model, 503 when none is ready
+    return _stats(request, get_registry(request).versions(name))
 
 
 @router.get(
@@ -197,7 +204,7 @@ async def model_stats(name: str, request: Request) -> Response:
 )
 @route_kind(RouteKind.READ)
 async def version_stats(name: str, version: str, request: Request) -> Response:
-    return _stats(request, [_resolve(get_registry(request), name, version)])
+    return _stats(request, [_resolve(request, name, version)])
 
 
 def _stats(request: Request, versions: list[ModelVersion]) -> Response:
@@ -241,7 +248,7 @@ def _stats(request: Request, versions: list[ModelVersion]) -> Response:
 @route_kind(RouteKind.READ)
 async def get_model(name: str, request: Request) -> Response:
     registry = get_registry(request)
-    return json_response(model_metadata(registry, _resolve(registry, name, None)))
+    return json_response(model_metadata(registry, _resolve(request, name, None)))
 
 
 @router.get(
@@ -252,7 +259,7 @@ async def get_model(name: str, request: Request) -> Response:
 @route_kind(RouteKind.READ)
 async def get_version(name: str, version: str, request: Request) -> Response:
     registry = get_registry(request)
-    return json_response(model_metadata(registry, _resolve(registry, name, version)))
+    return json_response(model_metadata(registry, _resolve(request, name, version)))
 
 
 def model_config(registry: ModelRegistry, mv: ModelVersion) -> dict[str, Any]:
@@ -278,7 +285,7 @@ def model_config(registry: ModelRegistry, mv: ModelVersion) -> dict[str, Any]:
 @route_kind(RouteKind.READ)
 async def get_config(name: str, request: Request) -> Response:
     registry = get_registry(request)
-    return json_response(model_config(registry, _resolve(registry, name, None)))
+    return json_response(model_config(registry, _resolve(request, name, None)))
 
 
 @router.get(
@@ -289,12 +296,12 @@ async def get_config(name: str, request: Request) -> Response:
 @route_kind(RouteKind.READ)
 async def get_version_config(name: str, version: str, request: Request) -> Response:
     registry = get_registry(request)
-    return json_response(model_config(registry, _resolve(registry, name, version)))
+    return json_response(model_config(registry, _resolve(request, name, version)))
 
 
 async def _ready(request: Request, name: str, version: str | None) -> Response:
     try:
-        mv = _resolve(get_registry(request), name, version)
+        mv = _resolve(request, name, version)
     except NotReady as exc:
         return json_response({"name": name, "ready": False, "error": exc.message}, 503)
     return json_response({"name": mv.name, "ready": True})
@@ -340,12 +347,11 @@ async def infer_version(name: str, version: str, request: Request) -> Response:
 
 
 async def _infer(request: Request, name: str, version: str | None) -> Response:
-    registry = get_registry(request)
-    mv = _resolve(registry, name, version)  # 404/503 before reading the body
+    mv = _resolve(request, name, version)  # 404/503 before reading the body
     note_model(request, mv.name, mv.version)
     check_tensor_content_type(request, binary=True)
     body = await read_body(request, get_settings(request).max_body_bytes)
-    mv = _resolve(registry, name, version)  # again: a swap may have retired it meanwhile
+    mv = _resolve(request, name, version)  # again: a swap may have retired it meanwhile
     req = codec.decode_infer_request(body, header(request, _HEADER_LENGTH))
     note_model(request, mv.name, mv.version)
     task = task_of(mv)
@@ -482,12 +488,11 @@ async def _explain(request: Request, name: str, version: str | None) -> Response
     """An inference request (``parameters.target``: the class to explain, image models); the
     answer's outputs are the model's own output and the explanation's tensors, its parameters
     the explanation's method and units."""
-    registry = get_registry(request)
-    mv = _resolve(registry, name, version)
+    mv = _resolve(request, name, version)
     note_model(request, mv.name, mv.version)
     check_tensor_content_type(request, binary=True)
     body = await read_body(request, get_settings(request).max_body_bytes)
-    mv = _resolve(registry, name, version)
+    mv = _resolve(request, name, version)
     req = codec.decode_infer_request(body, header(request, _HEADER_LENGTH))
     note_model(request, mv.name, mv.version)
     task = task_of(mv)

@@ -460,16 +460,22 @@ async def test_a_version_asked_by_label_is_told_its_number(
     dialect_client: httpx.AsyncClient, label: str, number: int
 ) -> None:
     """The protocol has no labels: a client asking by one (tritonclient's model_version="canary")
-    is told which version number it names, not only that versions are numbers."""
-    for r in (
-        await infer_json(dialect_client, f"mnist/versions/{label}", {"inputs": [_pima_input()]}),
-        await dialect_client.get(f"/v2/models/mnist/versions/{label}"),
-        await dialect_client.get(f"/v2/models/mnist/versions/{label}/ready"),
+    is told which version number it names, in the URL it asked for: the statistics' URL for the
+    statistics, not the metadata's."""
+    doc = {"inputs": [_pima_input()]}
+    base = f"/v2/models/mnist/versions/{label}"
+    for r, then in (
+        (await infer_json(dialect_client, f"mnist/versions/{label}", doc), "/infer"),
+        (await dialect_client.post(f"{base}/explain", json=doc), "/explain"),
+        (await dialect_client.get(base), ""),
+        (await dialect_client.get(f"{base}/ready"), "/ready"),
+        (await dialect_client.get(f"{base}/config"), "/config"),
+        (await dialect_client.get(f"{base}/stats"), "/stats"),
     ):
         assert r.status_code == 404
         assert r.json()["error"] == (
             f"model mnist has no version '{label}': versions are numbers; '{label}' is the label "
-            f"of version {number}: /v2/models/mnist/versions/{number}"
+            f"of version {number}: /v2/models/mnist/versions/{number}{then}"
         )
     r = await dialect_client.get("/v2/models/mnist/versions/nolabel")
     assert r.json()["error"] == "model mnist has no version 'nolabel': versions are numbers"
