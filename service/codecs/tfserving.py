@@ -44,9 +44,7 @@ class RecordNames(Protocol):
         self, record: Mapping[str, Any], path: str
     ) -> tuple[dict[str, Any], dict[str, str]]: ...
 
-    def expected(self, *, with_aliases: bool) -> str: ...
-
-    def unknown(self, keys: Sequence[str]) -> str: ...
+    def mismatch(self, record: Mapping[str, Any], path: str) -> str: ...
 
 
 class PredictRequest(NamedTuple):
@@ -196,10 +194,11 @@ def _row_object(
     if records is not None:
         feature_names = records.names
     if feature_names:
-        renamed = False
         if records is not None and not records.exact(obj):
-            obj, sent = records.canonical(obj, where)
-            renamed = bool(sent)
+            named, _ = records.canonical(obj, where)
+            if not records.exact(named):  # said as the own API says it
+                raise InvalidInput(records.mismatch(obj, where))
+            obj = named
         missing = [f for f in feature_names if f not in obj]
         extra = sorted(set(obj) - set(feature_names))
         if missing or extra:
@@ -207,12 +206,8 @@ def _row_object(
             if missing:
                 parts.append(f"missing {', '.join(missing)}")
             if extra:
-                listed = records.unknown(extra) if records is not None else ", ".join(extra)
-                parts.append(f"unknown {listed}")
-            message = f"{where}: {'; '.join(parts)}"
-            if records is not None and (extra or renamed):
-                message += f" (expected {records.expected(with_aliases=True)})"
-            raise InvalidInput(message)
+                parts.append(f"unknown {', '.join(extra)}")
+            raise InvalidInput(f"{where}: {'; '.join(parts)}")
         # a tf.Example's feature is a list of values: a one-value list is that value
         values = [
             v[0] if isinstance(v, list) and len(v) == 1 else v for v in map(obj.get, feature_names)

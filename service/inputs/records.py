@@ -209,13 +209,26 @@ class RecordFields:
         more = len(keys) - UNKNOWN_SHOWN
         return f"{shown} and {more} more" if more > 0 else shown
 
-    def mismatch(self, record: Mapping[str, Any], sent: Mapping[str, str], path: str) -> str:
-        """The message for a record (keyed by feature names) that lacks fields or has others."""
-        missing = [name for name in self.names if name not in record]
-        unknown = [str(key) for key in record if key not in self.names]
+    def mismatch(self, record: Mapping[str, Any], path: str) -> str:
+        """The message for a record (as sent) whose fields are not the features: what is missing,
+        what is unknown, and the fields expected, each said once. A record that holds none of
+        the features is not told the whole list twice, as missing and as expected."""
+        named, sent = self.canonical(record, path)
+        missing = [name for name in self.names if name not in named]
+        unknown = [str(key) for key in named if key not in self.names]
         parts = []
-        if missing:
-            parts.append("missing field" + ("s " if len(missing) > 1 else " ") + ", ".join(missing))
+        if len(missing) < len(self.names):
+            if missing:
+                parts.append(
+                    "missing field" + ("s " if len(missing) > 1 else " ") + ", ".join(missing)
+                )
+        else:
+            labels = [key for key in record if self._key(key) in self._labels]
+            parts.append(
+                f"the record holds only the label ({', '.join(labels)}), not the inputs"
+                if labels and not unknown
+                else "the record holds none of the inputs"
+            )
         if unknown:
             parts.append(
                 "unknown field" + ("s " if len(unknown) > 1 else " ") + self.unknown(unknown)
@@ -232,9 +245,10 @@ def _row_from_object(record: Mapping[str, Any], fields: RecordFields, path: str)
     names = fields.names
     sent: dict[str, str] = {}
     if not fields.exact(record):
-        record, sent = fields.canonical(record, path)
-        if not fields.exact(record):
-            raise InvalidInput(fields.mismatch(record, sent, path))
+        named, sent = fields.canonical(record, path)
+        if not fields.exact(named):
+            raise InvalidInput(fields.mismatch(record, path))
+        record = named
     row = [record[name] for name in names]
     for name, value in zip(names, row, strict=True):
         if not _is_number(value):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +12,7 @@ import numpy as np
 import pytest
 
 from tests.helpers.apps import serve
-from tests.helpers.models import PIMA_ROW
+from tests.helpers.models import PIMA_LABEL_NAMES, PIMA_ROW
 
 pytestmark = pytest.mark.anyio
 
@@ -185,6 +187,29 @@ async def test_a_feature_as_a_one_value_list_is_that_value(
     assert "feature 'glucose' must be a number (or a list of one)" in r.json()["error"]
 
 
+async def test_a_record_of_the_label_alone_is_told_so_once_in_both_dialects(
+    tiny_repo: Path, tmp_path: Path
+) -> None:
+    """The label's column is skipped, so such a record holds no input: said once, not the
+    feature list twice (as missing and as expected)."""
+    repo = tmp_path / "models"
+    shutil.copytree(tiny_repo / "pima", repo / "pima")
+    metadata = repo / "pima" / "1" / "metadata.json"  # not among its own checksums
+    meta = json.loads(metadata.read_text())
+    meta["input"]["label_names"] = PIMA_LABEL_NAMES
+    metadata.write_text(json.dumps(meta))
+    names = "pregnant, glucose, pressure, triceps, insulin, mass, pedigree, age"
+    async with serve(repo, models=["pima"]) as (_, client):
+        for label in PIMA_LABEL_NAMES:
+            for url in ("/models/pima/predict", "/v1/models/pima:predict"):
+                r = await client.post(url, json={"instances": [{label: 1}]})
+                assert r.status_code == 422
+                assert r.json()["error"] == (
+                    f"instances[0]: the record holds only the label ({label}), not the inputs "
+                    f"(expected fields: {names})"
+                ), url
+
+
 @pytest.mark.parametrize(
     ("path", "body", "status", "needle"),
     [
@@ -198,7 +223,7 @@ async def test_a_feature_as_a_one_value_list_is_that_value(
         ("mnist:predict", {"instances": [[0.5] * 10]}, 422, "expected shape [-1, 28, 28]"),
         ("mnist:predict", {"instances": (IMAGES * 255).tolist()}, 422, "0-255 are divided by 255"),
         ("mnist:predict", {"instances": []}, 422, "empty"),
-        ("pima:predict", {"instances": [{"glucose": 1}]}, 422, "missing pregnant"),
+        ("pima:predict", {"instances": [{"glucose": 1}]}, 422, "missing fields pregnant"),
         ("pima:predict", {"instances": [[1e9] * 8]}, 422, "outside"),
         ("nope:predict", {"instances": [PIMA_ROW]}, 404, "nope"),
         ("mnist/versions/7:predict", {"instances": [PIMA_ROW]}, 404, "7"),

@@ -69,7 +69,7 @@ def test_row_objects_under_unknown_or_doubled_names_are_told_the_names_taken() -
     with pytest.raises(InvalidInput) as info:
         tfs.input_array(decode({"instances": [record]}), "features", (8,), records=names)
     message = info.value.message
-    assert message.startswith("instances[0]: missing triceps, pedigree; unknown ")
+    assert message.startswith("instances[0]: missing fields triceps, pedigree; unknown ")
     assert "Pregnancies for pregnant; BloodPressure for pressure; BMI for mass" in message
     doubled = {**dict(zip(FEATURES, ROW, strict=True)), "BMI": 30}
     with pytest.raises(InvalidInput, match="mass is given twice, as 'mass' and as 'BMI'"):
@@ -89,8 +89,8 @@ def test_a_row_object_of_thousands_of_unknown_names_is_guessed_at_only_for_the_f
     with pytest.raises(InvalidInput) as info:
         tfs.input_array(decode({"instances": [record]}), "features", (8,), records=_kaggle_names())
     assert len(guesses) == 10
-    assert "unknown k0000, k0001, " in info.value.message
-    assert "k0009 and 4990 more (expected pregnant, " in info.value.message
+    assert "unknown fields k0000, k0001, " in info.value.message
+    assert "k0009 and 4990 more (expected fields: pregnant, " in info.value.message
 
 
 def test_columnar_format_tensor_and_object() -> None:

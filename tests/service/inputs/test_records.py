@@ -219,7 +219,9 @@ def test_a_list_of_features_takes_exact_names_as_before(
     fields = RecordFields(pima_features)
     assert not fields.folded
     upper = {k.upper(): v for k, v in pima_record.items()}
-    with pytest.raises(InvalidInput, match=r"missing fields pregnant, .* \(expected fields: pr"):
+    with pytest.raises(
+        InvalidInput, match=r"none of the inputs; unknown fields PREGNANT, .* \(expec"
+    ):
         records_from_json(upper, fields, max_instances=1)
 
 
@@ -250,3 +252,12 @@ def test_only_ascii_names_are_matched_in_any_case() -> None:
     for record in ({"maß": 1, "skin": 2}, {"mass": 1, "ſkin": 2}):
         with pytest.raises(InvalidInput, match="unknown field"):
             records_from_json(record, fields, max_instances=1)
+
+
+def test_a_record_of_no_feature_lists_the_fields_once(pima_features: list[FeatureSpec]) -> None:
+    names = ", ".join(f.name for f in pima_features)
+    with pytest.raises(InvalidInput) as info:
+        records_from_json({}, RecordFields(pima_features), max_instances=1)
+    assert info.value.message == (
+        f"instances: the record holds none of the inputs (expected fields: {names})"
+    )
