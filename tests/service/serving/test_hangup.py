@@ -75,3 +75,50 @@ async def test_a_second_app_keeps_the_signal_when_the_first_stops() -> None:
     finally:
         await second.stop()
         signal.signal(signal.SIGHUP, before)
+
+
+async def test_sighup_while_the_server_drains_is_ignored_and_its_stop_handler_still_runs() -> None:
+    """After SIGTERM the server (here a recording handler in uvicorn's place) drains its
+    requests before the app stops: a SIGHUP then neither rescans nor queues one more rescan."""
+    stops: list[int] = []
+
+    def server(signum: int, frame: object) -> None:
+        stops.append(signum)
+
+    registry = Registry()
+    registry.started = True
+    hangup = Hangup(registry)  # type: ignore[arg-type]
+    before = signal.signal(signal.SIGTERM, server)
+    try:
+        hangup.start()
+        try:
+            os.kill(os.getpid(), signal.SIGHUP)  # a rescan under way when the stop comes
+            await settle()
+            assert registry.rescans == 1
+            os.kill(os.getpid(), signal.SIGTERM)
+            await settle()
+            assert stops == [signal.SIGTERM]  # the server's handler was called
+            os.kill(os.getpid(), signal.SIGHUP)
+            await settle()
+            registry.gate.set()  # the rescan under way ends: none after it
+            await settle()
+            assert registry.rescans == 1
+            os.kill(os.getpid(), signal.SIGHUP)  # none under way: none started
+            await settle()
+            assert registry.rescans == 1
+        finally:
+            await hangup.stop()
+        assert signal.getsignal(signal.SIGTERM) is server
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+async def test_a_stop_signal_with_no_server_handler_is_left_alone() -> None:
+    before = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    hangup = Hangup(Registry())  # type: ignore[arg-type]
+    try:
+        hangup.start()
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+        await hangup.stop()
+    finally:
+        signal.signal(signal.SIGTERM, before)
