@@ -1,5 +1,5 @@
 """The server process of ``python -m service`` (one worker): uvicorn's server, with a forced quit
-that still writes out what was accepted and says it was forced.
+that still writes out what was accepted and says whether it cut requests off.
 
 A first SIGINT or SIGTERM stops gracefully: no new connections, accepted requests finished, then
 the lifespan's shutdown (batchers drained, payload log written out). A second SIGINT during that
@@ -7,7 +7,9 @@ wait is uvicorn's forced quit: it stops waiting for requests and skips the lifes
 What the payload log already holds was accepted, so ``on_forced_quit`` writes it out
 synchronously before the process ends, and the exit status is ``FORCED_EXIT`` (130, the shell's
 status for a process stopped by SIGINT) instead of uvicorn's 0, so that a supervisor or a script
-can tell a forced quit from a clean stop.
+can tell that requests were cut off. A second SIGINT once every request has been answered (the
+drain is over, the server is only finishing its shutdown) cuts nothing off: the exit status is
+then a clean stop's 0.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Callable
+from types import FrameType
 
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
@@ -27,16 +30,30 @@ class Server(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, on_forced_quit: Callable[[], None]) -> None:
         super().__init__(config)
         self.on_forced_quit = on_forced_quit
+        self.cut_off = False  # a forced quit came while requests were still running
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        forced = self.force_exit
+        super().handle_exit(sig, frame)
+        if self.force_exit and not forced:
+            # the drain waits until no connection and no request task is left: what is left
+            # when the forced quit comes is what it cuts off
+            state = self.server_state
+            self.cut_off = bool(state.connections or state.tasks)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         await super().shutdown(sockets)
         if self.force_exit:
-            log.warning("forced quit: requests still running were cut off")
+            if self.cut_off:
+                log.warning("forced quit: requests still running were cut off")
+            else:
+                log.info("forced quit once every request was answered: none was cut off")
             self.on_forced_quit()
 
     def serve_until_stopped(self) -> int:
-        """Run until stopped; the exit status: 0 for a clean stop, ``FORCED_EXIT`` for a forced
-        quit, uvicorn's ``STARTUP_FAILURE`` (3) when the server never started."""
+        """Run until stopped; the exit status: 0 for a clean stop (a forced quit that cut no
+        request off included), ``FORCED_EXIT`` for a forced quit that did, uvicorn's
+        ``STARTUP_FAILURE`` (3) when the server never started."""
         try:
             self.run()
         except KeyboardInterrupt:
@@ -46,4 +63,4 @@ class Server(uvicorn.Server):
                 raise
         if not self.started:
             return STARTUP_FAILURE
-        return FORCED_EXIT if self.force_exit else 0
+        return FORCED_EXIT if self.cut_off else 0
