@@ -32,7 +32,12 @@ own. ``inline_max_s=0`` keeps every call on the thread.
 
 **Counting.** Each successful call is tallied under its exact number of rows, with the wall time
 already taken for the observer and the requests it answered (the V2 statistics read
-:meth:`Batcher.tallies`): a few additions per call, none per request.
+:meth:`Batcher.tallies`): a few additions per call, none per request. An explanation's perturbed
+rows (:meth:`Batcher.submit_uncounted`) are no client's request: the calls they run in are
+tallied without them (a call of nothing else not at all), their time is summed for the
+explanation, and the explanation is tallied as one call of the rows it explains
+(:meth:`Batcher.count_explanation`). Only while an explanation is in flight does a call look at
+its requests one by one to tell them apart.
 """
 
 from __future__ import annotations
@@ -89,6 +94,7 @@ class _Item:
     x: np.ndarray
     future: asyncio.Future[np.ndarray]
     loop: asyncio.AbstractEventLoop
+    cost: list[float] | None = None  # an explanation's rows: the seconds of the calls they ran in
 
 
 class Batcher:
@@ -132,6 +138,10 @@ class Batcher:
         # their seconds (each charged its call's)], from the call's own timing: no cost per
         # request, and a lone request (the usual call) adds nothing to the last two.
         self.tally: dict[int, list[float]] = {}
+        # the explanations, each as one call of the rows it explained and its calls' seconds;
+        # kept apart from ``tally``, which the inference thread writes, as the loop writes this
+        self.explained: dict[int, list[float]] = {}
+        self._uncounted = 0  # explanation submissions in flight (loop side)
         self.last_call = 0.0  # time.perf_counter() at the start of the last successful call
         self.failed_calls = 0
         self.failed_rows = 0
@@ -147,21 +157,37 @@ class Batcher:
 
     @property
     def batches(self) -> int:
-        """Runtime calls, failed ones included."""
+        """Runtime calls as tallied (an explanation as one), failed ones included."""
         return self.failed_calls + sum(t.calls for t in self.tallies())
 
     @property
     def rows(self) -> int:
-        """Rows handed to the runtime, those of failed calls included."""
+        """Rows handed to the runtime as tallied (an explanation's as the rows it explained),
+        those of failed calls included."""
         return self.failed_rows + sum(t.rows * t.calls for t in self.tallies())
 
     def tallies(self) -> list[CallTally]:
-        """The successful calls by batch size, smallest first (a copy: calls go on meanwhile)."""
-        entries = [(rows, tuple(t)) for rows, t in list(self.tally.items())]
+        """The successful calls by batch size, smallest first (a copy: calls go on meanwhile);
+        an explanation is one call of the rows it explained."""
+        merged: dict[int, list[float]] = {}
+        for tally in (self.tally, self.explained):
+            for rows, t in list(tally.items()):
+                into = merged.setdefault(rows, [0, 0.0, 0, 0.0])
+                for i, value in enumerate(tuple(t)):
+                    into[i] += value
         return [
             CallTally(rows, int(calls), seconds, int(calls + extra), seconds + extra_seconds)
-            for rows, (calls, seconds, extra, extra_seconds) in sorted(entries)
+            for rows, (calls, seconds, extra, extra_seconds) in sorted(merged.items())
         ]
+
+    def count_explanation(self, rows: int, seconds: float) -> None:
+        """Tally an explanation of ``rows`` rows whose model calls took ``seconds`` (the cost
+        :meth:`submit_uncounted` summed) as one call: what its client asked for."""
+        tally = self.explained.get(rows)
+        if tally is None:
+            tally = self.explained[rows] = [0, 0.0, 0, 0.0]
+        tally[0] += 1
+        tally[1] += seconds
 
     def last_call_epoch_s(self) -> float | None:
         """When the last successful call started, in seconds since the epoch (None: no call
@@ -179,8 +205,23 @@ class Batcher:
         )
         self._thread.start()
 
-    async def submit(self, x: np.ndarray, timeout: float | None = None) -> np.ndarray:
+    async def submit_uncounted(
+        self, x: np.ndarray, cost: list[float], timeout: float | None = None
+    ) -> np.ndarray:
+        """:meth:`submit` for rows that are no request of their own (an explanation's perturbed
+        inputs): left out of the tallies, and the seconds of each call they run in added to
+        ``cost[0]``."""
+        self._uncounted += 1
+        try:
+            return await self.submit(x, timeout, cost)
+        finally:
+            self._uncounted -= 1
+
+    async def submit(
+        self, x: np.ndarray, timeout: float | None = None, cost: list[float] | None = None
+    ) -> np.ndarray:
         """Queue ``x`` (n rows) and wait for its n output rows. Must run inside the event loop.
+        ``cost`` is :meth:`submit_uncounted`'s.
 
         Raises Overloaded when the queue is full, NotReady once stopped, and DeadlineExceeded
         when ``timeout`` seconds pass first (the rows are then skipped if not yet started).
@@ -195,7 +236,7 @@ class Batcher:
             if queued and queued + n > self.queue_size:
                 raise Overloaded(f"model {self.name} is overloaded: queue is full, retry later")
         future: asyncio.Future[np.ndarray] = loop.create_future()
-        item = _Item(x, future, loop)
+        item = _Item(x, future, loop, cost)
         if self._tick_loop is None:
             self._tick_loop = loop
         if loop is self._tick_loop:
@@ -345,6 +386,9 @@ class Batcher:
         sizes = [len(item.x) for item in batch]
         total = sum(sizes)
         deliver = _deliver_now if inline else self._deliver
+        # read before the call: an explanation's part that times out during it has left the
+        # count by the time it ends, but its rows are in this call all the same
+        uncounted = self._uncounted
         try:
             x = batch[0].x if len(batch) == 1 else np.concatenate([item.x for item in batch])
             started, cpu = time.perf_counter(), time.thread_time()
@@ -364,25 +408,46 @@ class Batcher:
             if not inline:
                 self._busy_rows = 0
         self._note_call(total, cpu)
-        tally = self.tally.get(total)
-        if tally is None:
-            tally = self.tally[total] = [0, 0.0, 0, 0.0]
-        tally[0] += 1
-        tally[1] += seconds
         self.last_call = started
         if self.observer is not None:
             self.observer(total, seconds)
+        if uncounted:
+            self._count_apart(batch, sizes, seconds)
+        else:
+            self._count(total, seconds, len(sizes))
         if len(sizes) == 1:  # a lone request: the whole output is its own
             deliver(batch, [out], None)
             return
-        tally[2] += len(sizes) - 1
-        tally[3] += seconds * (len(sizes) - 1)
         results: list[np.ndarray] = []
         offset = 0
         for n in sizes:
             results.append(out[offset : offset + n])
             offset += n
         deliver(batch, results, None)
+
+    def _count(self, rows: int, seconds: float, requests: int) -> None:
+        """Tally a successful call of ``rows`` rows that answered ``requests`` requests."""
+        tally = self.tally.get(rows)
+        if tally is None:
+            tally = self.tally[rows] = [0, 0.0, 0, 0.0]
+        tally[0] += 1
+        tally[1] += seconds
+        if requests > 1:
+            tally[2] += requests - 1
+            tally[3] += seconds * (requests - 1)
+
+    def _count_apart(self, batch: list[_Item], sizes: list[int], seconds: float) -> None:
+        """Tally a call that may hold an explanation's rows: the clients' requests only, and
+        the call's time added to each explanation's cost."""
+        rows = requests = 0
+        for item, n in zip(batch, sizes, strict=True):
+            if item.cost is None:
+                rows += n
+                requests += 1
+            else:
+                item.cost[0] += seconds
+        if requests:
+            self._count(rows, seconds, requests)
 
     @staticmethod
     def _deliver(

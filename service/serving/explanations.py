@@ -7,6 +7,10 @@ inference thread, never on the event loop, a part at a time (so the predictions 
 clients queue between them, :data:`QUEUE_SHARE`). The task reads the outputs back into
 an :class:`~service.serving.tasks.Explanation`.
 
+Those model calls are not the client's inferences: the V2 statistics count an explanation as one
+call of the instances it explains, timed by the calls it made, not as its thousands of perturbed
+rows (:meth:`~service.serving.batcher.Batcher.submit_uncounted`).
+
 The perturbed batch is built here from inputs already validated, so it skips the per-request
 instance limit that protects the service from clients (it is 2^8 coalitions times the background
 for a Pima row, a few hundred occluded copies for an image); the limit on explained instances per
@@ -51,22 +55,26 @@ async def explain(
     if timeout is None and not EDGE_DEADLINE.get():
         timeout = mv.timeout_s
     step = max(1, min(mv.max_instances, mv.batcher.queue_size // QUEUE_SHARE))
-    outputs = await _run(mv.batcher, step, batch, timeout)
+    cost = [0.0]
+    outputs = await _run(mv.batcher, step, batch, timeout, cost)
+    mv.batcher.count_explanation(len(x), cost[0])
     return task.explanation(outputs, context)
 
 
-async def _run(batcher: Batcher, step: int, batch: np.ndarray, timeout: float | None) -> np.ndarray:
+async def _run(
+    batcher: Batcher, step: int, batch: np.ndarray, timeout: float | None, cost: list[float]
+) -> np.ndarray:
     """The model's outputs for the perturbed ``batch``, submitted ``step`` rows at a time: as
     one submission, a Pima explanation's thousands of rows filled the version's queue, and the
     predictions of every other client behind it were refused as overloaded. ``timeout`` bounds
-    the whole."""
+    the whole; the seconds of the calls are added to ``cost[0]``."""
     if len(batch) <= step:
-        return await batcher.submit(batch, timeout)
+        return await batcher.submit_uncounted(batch, cost, timeout)
     parts = []
     try:
         async with asyncio.timeout(timeout):  # the part waiting when it passes is cancelled
             for start in range(0, len(batch), step):
-                parts.append(await batcher.submit(batch[start : start + step]))
+                parts.append(await batcher.submit_uncounted(batch[start : start + step], cost))
     except TimeoutError:
         raise DeadlineExceeded(f"prediction did not finish within {timeout:g} s") from None
     return np.concatenate(parts)

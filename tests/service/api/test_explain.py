@@ -338,9 +338,11 @@ async def test_an_explanation_leaves_room_in_the_queue_for_predictions(repo_copy
         batcher = app.state.registry.resolve("pima").batcher
         submit, sizes = batcher.submit, []
 
-        async def recorded(x: np.ndarray, timeout: float | None = None) -> np.ndarray:
+        async def recorded(
+            x: np.ndarray, timeout: float | None = None, cost: list[float] | None = None
+        ) -> np.ndarray:
             sizes.append(len(x))
-            return await submit(x, timeout)
+            return await submit(x, timeout, cost)
 
         batcher.submit = recorded
         r = await client.post("/models/pima/explain", json={"instances": [PIMA_ROW, OTHER_ROW]})
@@ -350,3 +352,33 @@ async def test_an_explanation_leaves_room_in_the_queue_for_predictions(repo_copy
         sizes.clear()
         r = await client.post("/models/pima/predict", json={"instances": [PIMA_ROW]})
         assert r.status_code == 200 and sizes == [1]
+
+
+async def test_an_explanation_counts_in_the_v2_statistics_as_one_inference_of_its_rows(
+    tiny_repo: Path,
+) -> None:
+    """Its thousands of perturbed rows are its own doing, not the client's inferences: the
+    statistics see one call of the two rows explained, timed by the calls it made."""
+    rows = np.array([PIMA_ROW, OTHER_ROW], np.float32)
+    request = {
+        "inputs": [
+            {"name": "features", "shape": [2, 8], "datatype": "FP32", "data": rows.ravel().tolist()}
+        ],
+    }
+    async with serve(tiny_repo, models=["pima"]) as (app, client):
+        batcher = app.state.registry.resolve("pima").batcher
+        r = await client.post("/v2/models/pima/explain", json=request)
+        assert r.status_code == 200, r.text
+        r = await client.get("/v2/models/pima/versions/1/stats")
+        (stat,) = r.json()["model_stats"]
+        assert batcher.last_call_epoch_s() is not None  # the model did run
+        assert (stat["inference_count"], stat["execution_count"]) == (2, 1)
+        assert stat["inference_stats"]["success"]["count"] == 1
+        assert stat["inference_stats"]["compute_infer"]["count"] == 1
+        assert stat["inference_stats"]["compute_infer"]["ns"] > 0
+        (size,) = stat["batch_stats"]
+        assert size["batch_size"] == 2 and size["compute_infer"]["count"] == 1
+        predict = {"instances": [PIMA_ROW]}
+        assert (await client.post("/models/pima/predict", json=predict)).status_code == 200
+        (stat,) = (await client.get("/v2/models/pima/versions/1/stats")).json()["model_stats"]
+        assert (stat["inference_count"], stat["execution_count"]) == (3, 2)

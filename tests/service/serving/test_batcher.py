@@ -214,3 +214,28 @@ async def test_calls_are_tallied_by_their_rows_with_the_requests_they_answered()
     assert (batcher.failed_calls, batcher.failed_rows) == (1, 5)
     started = batcher.last_call_epoch_s()  # the last successful call's start
     assert started is not None and before - 0.01 <= started <= time.time()
+
+
+async def test_an_explanations_rows_are_left_out_of_the_tallies_and_it_counts_as_one_call() -> None:
+    model = Recorder(delay=0.002)
+    batcher = Batcher("t", model, max_batch_size=16, inline_max_s=0.0)
+    batcher.start()
+    cost = [0.0]
+    try:
+        # one group: a call of 8 rows, 3 of them the clients' (two requests), 5 an explanation's
+        await asyncio.gather(
+            batcher.submit(np.ones((1, 2), np.float32)),
+            batcher.submit_uncounted(np.ones((5, 2), np.float32), cost),
+            batcher.submit(np.ones((2, 2), np.float32)),
+        )
+        await batcher.submit_uncounted(np.ones((4, 2), np.float32), cost)  # alone: no call
+    finally:
+        await batcher.stop()
+    assert model.sizes == [8, 4]
+    (three,) = batcher.tallies()
+    assert (three.rows, three.calls, three.requests) == (3, 1, 2)
+    assert cost[0] > three.seconds >= 0.002  # both calls it was in
+    batcher.count_explanation(2, cost[0])
+    two, three = batcher.tallies()
+    assert (two.rows, two.calls, two.requests, two.seconds) == (2, 1, 1, cost[0])
+    assert (batcher.batches, batcher.rows) == (2, 5)
