@@ -9,8 +9,9 @@
     predict --list [MODEL]
 
 The server is ``--url``, else env ``SERVE_URL``, else http://127.0.0.1:8000; the API key is
-``--api-key``, else env ``SERVE_API_KEY``. Exit status: 0 on success, 1 when the request fails, 2
-on bad usage.
+``--api-key``, else env ``SERVE_API_KEY``. Exit status: 0 on success, 1 when the request fails
+(also when the server's answer is not what was asked for), 2 on bad usage, 130 when interrupted
+(Ctrl-C).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from service.client.client import (
     Client,
     ClientError,
     auth_header,
+    excerpt,
     url_problem,
 )
 
@@ -182,8 +184,20 @@ def _pima_record(args: argparse.Namespace, parser: argparse.ArgumentParser) -> d
     return {name: float(value) for name, value in given.items()}
 
 
+class NotAnAnswer(Exception):
+    """A 200 whose JSON is not what the command asked for (a wrong --url, a proxy's page)."""
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
-    out = out or sys.stdout
+    try:
+        return _main(argv, out or sys.stdout)
+    except KeyboardInterrupt:
+        # a shell reports a command stopped by SIGINT as 128 + 2; the stack is of no use to anyone
+        print("predict: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: Sequence[str] | None, out: TextIO) -> int:
     parser = build_parser()
     # options may come between the model and its files: predict mnist --top-k 3 a.png b.png
     args = parser.parse_intermixed_args(argv)
@@ -218,6 +232,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
                     listed: Any = one
                 else:
                     models = listed = client.models()
+                if not all(_is_model(model) for model in models):
+                    raise NotAnAnswer(f"not a model list: {excerpt(listed)}")
                 out.write(
                     json.dumps(listed, indent=2) + "\n" if args.json else format_models(models)
                 )
@@ -243,8 +259,16 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
                 abstain=True if args.abstain else None,
                 digits=args.digits,
             )
+            if not _is_prediction(result):
+                raise NotAnAnswer(f"not a prediction: {excerpt(result)}")
     except ClientError as exc:
         print(f"predict: error: {_advice(exc, args)}", file=sys.stderr)
+        return 1
+    except NotAnAnswer as exc:
+        print(
+            f"predict: error: the server's answer was {exc} (is --url or ${URL_ENV} this service?)",
+            file=sys.stderr,
+        )
         return 1
     if args.json:
         out.write(json.dumps(result, indent=2) + "\n")
@@ -271,6 +295,55 @@ def _advice(exc: ClientError, args: argparse.Namespace) -> str:
     ):
         return f"{exc.detail} (with this command: --digits many)"
     return exc.message
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_class_row(row: Any) -> bool:
+    """One image's (or digit's) answer as the table reads it: a label or probabilities by
+    label, and whatever marks it has of the types the marks take."""
+    if not isinstance(row, dict) or not ("label" in row or "probabilities" in row):
+        return False
+    probs = row.get("probabilities")
+    return (
+        (probs is None or (isinstance(probs, dict) and all(map(_is_number, probs.values()))))
+        and isinstance(row.get("prediction_set", []), list | type(None))
+        and isinstance(row.get("box", []), list | type(None))
+    )
+
+
+def _is_pima_row(row: Any) -> bool:
+    threshold = row.get("threshold")
+    return _is_number(row.get("probability")) and (threshold is None or _is_number(threshold))
+
+
+def _is_prediction(result: Any) -> bool:
+    """Whether ``result`` has the shape :func:`format_result` prints: this server's answer to
+    a prediction, and not some other JSON a wrong URL or a proxy gave."""
+    if not isinstance(result, dict) or "model" not in result or "version" not in result:
+        return False
+    if "digits" in result:
+        digits = result["digits"]
+        return isinstance(digits, list) and all(map(_is_class_row, digits))
+    rows = result.get("predictions")
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
+        return False
+    if "probability" in rows[0]:
+        return all(map(_is_pima_row, rows))
+    return all(map(_is_class_row, rows))
+
+
+def _is_model(model: Any) -> bool:
+    """Whether ``model`` is one of /models's entries as :func:`format_models` reads them."""
+    return (
+        isinstance(model, dict)
+        and isinstance(model.get("name"), str)
+        and isinstance(model.get("versions"), list)
+        and all(isinstance(v, dict) for v in model["versions"])
+        and isinstance(model.get("labels") or {}, dict)
+    )
 
 
 def client_records(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Any:

@@ -30,6 +30,7 @@ is raised at once.
 from __future__ import annotations
 
 import csv
+import json
 import math
 import numbers
 import os
@@ -58,6 +59,7 @@ SCALES = ("auto", "unit", "byte")
 TIMEOUT_HEADER = "X-Request-Timeout"
 MAX_SERVER_TIMEOUT_S = 300.0
 MAX_TIMEOUT_S = 1e6  # beyond it a deadline overflows the clock (use None for no limit)
+EXCERPT_CHARS = 120  # of an answer that is not what was asked for, shown in its error
 RETRY_BACKOFF_S = 0.5  # first wait after a 429 without Retry-After; doubled each time
 _sleep = time.sleep  # module-level so tests can replace the wait
 
@@ -237,8 +239,14 @@ class Client:
 
     def models(self) -> list[dict[str, Any]]:
         """Every model with its versions, states and default version."""
-        body = self._json(self._send("GET", "/models"))
-        return list(body.get("models", []))
+        response = self._send("GET", "/models")
+        body = self._json(response)
+        models = body.get("models")
+        if not isinstance(models, list):  # another server's JSON: a wrong URL, a proxy
+            raise ClientError(
+                f"{response.request.url}: the answer was not a model list: {excerpt(body)}", 200
+            )
+        return models
 
     def model(self, name: str) -> dict[str, Any]:
         """One model as :meth:`models` lists it, plus its default version's metadata."""
@@ -455,6 +463,12 @@ class Client:
                 f"{response.request.url}: expected a JSON object", response.status_code
             )
         return body
+
+
+def excerpt(answer: Any) -> str:
+    """The start of a JSON answer, for a message that says it is not what was asked for."""
+    text = json.dumps(answer, ensure_ascii=False)
+    return text if len(text) <= EXCERPT_CHARS else text[: EXCERPT_CHARS - 1] + "…"
 
 
 def _positive_seconds(value: Any) -> bool:

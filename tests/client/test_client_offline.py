@@ -416,7 +416,7 @@ def test_the_server_is_asked_to_give_up_before_the_client_does() -> None:
     server = Recorder()
     for timeout, header in ((10.0, "9.000"), (2.0, "1.800"), (600.0, "300.000")):
         with server.client(timeout=timeout) as client:
-            client.models()
+            client.health()
         assert server.requests[-1].headers["x-request-timeout"] == header
 
 
@@ -804,3 +804,60 @@ def test_cli_table_aligns_wide_and_combining_characters() -> None:
     # each character of 二 takes two terminal columns, the combining accent none
     assert rule == "--------  ---"
     assert rows == ["二二.png  0.9", "e\u0301.png     0.1", "ab.png      1"]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"model": "pima", "version": 1, "predictions": [{"probability": "high", "outcome": "x"}]},
+        {"model": "mnist", "version": 1, "predictions": [{"probabilities": {"7": "0.9"}}]},
+        {"model": "mnist", "version": 1, "predictions": "oops"},
+        {},
+        ["not", "an", "object"],
+    ],
+)
+def test_cli_an_answer_that_is_not_a_prediction_is_one_line_and_exit_1(
+    fake_cli: Recorder, capsys: pytest.CaptureFixture[str], tmp_path: Path, answer: Any
+) -> None:
+    fake_cli.answers = [httpx.Response(200, json=answer)]
+    picture = _image(tmp_path / "digit.png", 28, 28)
+    for json_flag in ([], ["--json"]):
+        out = io.StringIO()
+        assert cli.main(["mnist", str(picture), *json_flag], out=out) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("predict: error: "), err
+        assert "not a prediction" in err or "expected a JSON object" in err
+        assert out.getvalue() == ""
+
+
+def test_cli_a_listing_that_is_not_a_model_list_is_one_line_and_exit_1(
+    fake_cli: Recorder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for answer, shown in (
+        ({}, "{}"),
+        ({"models": "oops"}, '{"models": "oops"}'),
+        ({"models": [{"name": "m", "versions": "1"}]}, '[{"name": "m", "versions": "1"}]'),
+    ):
+        fake_cli.answers = [httpx.Response(200, json=answer)]
+        assert cli.main(["--list"], out=io.StringIO()) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("predict: error: "), err
+        assert f"not a model list: {shown}" in err
+
+
+def test_cli_ctrl_c_is_one_line_and_exit_130(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def interrupted(request: httpx.Request) -> httpx.Response:
+        raise KeyboardInterrupt
+
+    def client(*args: Any, **kwargs: Any) -> Client:
+        return Client(*args, transport=httpx.MockTransport(interrupted), **kwargs)
+
+    monkeypatch.setattr(cli, "Client", client)
+    try:
+        code = cli.main(["--list"])
+    except KeyboardInterrupt:  # let out, it would stop the whole test session
+        pytest.fail("Ctrl-C got out of the command, which prints its stack")
+    assert code == 130
+    assert capsys.readouterr().err == "predict: interrupted\n"
