@@ -32,7 +32,7 @@ from typing import IO, Any, TextIO
 import httpx
 import numpy as np
 
-from service.client.cli import resolved_url, seconds, server_url
+from service.client.cli import resolved_url, seconds, server_url, version_or_label
 from service.client.client import (
     API_KEY_ENV,
     DEFAULT_URL,
@@ -252,6 +252,8 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     )
     parser.add_argument(
         "--version",
+        type=version_or_label,
+        metavar="V",
         help="send every line, whatever its model, to this version or label instead (so with a "
         "log of several models, only those with such a version answer)",
     )

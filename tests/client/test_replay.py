@@ -205,3 +205,22 @@ def test_a_tolerance_that_is_no_difference_is_a_usage_error(
     with pytest.raises(SystemExit) as info:
         main([str(log), "--atol", atol])
     assert info.value.code == 2 and "--atol: must be a number 0 or more" in capsys.readouterr().err
+
+
+def test_version_is_checked_as_predict_checks_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "log.jsonl"
+    log.write_text(line("a", "pima", [[0.25]]) + "\n")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}"  # nobody listens: nothing may be sent
+    for version in ("", "../../../healthz#", "1/x", ".."):
+        with pytest.raises(SystemExit) as info:
+            main([str(log), "--url", url, "--version", version])
+        err = capsys.readouterr().err
+        assert info.value.code == 2 and "not a version number or label" in err, version
+    # a number or a label goes through to the request (here: to nobody)
+    for version in ("2", "baseline"):
+        assert main([str(log), "--url", url, "--version", version], out=io.StringIO()) == 1
+        assert "cannot connect" in capsys.readouterr().err
