@@ -33,6 +33,7 @@ from service.client.client import (
     Client,
     ClientError,
     auth_header,
+    env_api_key,
     excerpt,
     url_problem,
 )
@@ -103,10 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--url", type=server_url, help=f"server URL (default ${URL_ENV})")
     parser.add_argument(
         "--api-key",
-        default=os.environ.get(API_KEY_ENV),
         metavar="KEY",
         help=f"the server's API key (default ${API_KEY_ENV}, which keeps it out of the "
-        "process list)",
+        "process list; of a comma-separated list there, the first key)",
     )
     parser.add_argument("--timeout", type=seconds, default=30.0, help="seconds (default 30)")
     pima = parser.add_argument_group("pima record (all eight, raw clinical values)")
@@ -218,6 +218,8 @@ def _main(argv: Sequence[str] | None, out: TextIO) -> int:
     if args.digits == "many" and len(args.inputs) != 1:
         parser.error("--digits many reads one picture: give one image file")
     feature_given = any(getattr(args, name) is not None for name in PIMA_FEATURES)
+    if args.api_key is None:
+        args.api_key = env_api_key()
     try:
         url = resolved_url(args, parser)
         try:

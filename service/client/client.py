@@ -177,7 +177,7 @@ class Client:
             raise ClientError(f"{where}: {problem}")
         self.base_url = url.rstrip("/")
         given = api_key is not None
-        key = api_key if given else os.environ.get(API_KEY_ENV)
+        key = api_key if given else env_api_key()
         headers = auth_header(key, "api_key" if given else f"${API_KEY_ENV}")
         if timeout is not None and not _positive_seconds(timeout):
             raise ClientError(
@@ -489,6 +489,16 @@ def url_problem(url: str) -> str | None:
     return None
 
 
+def env_api_key() -> str | None:
+    """``$SERVE_API_KEY`` as the key to send. The server reads that variable as a comma-separated
+    list of keys and takes any one of them, so a shell that set it up for the server holds a
+    list: its first key is sent (blanks dropped, as the server drops them)."""
+    value = os.environ.get(API_KEY_ENV)
+    if value is None or "," not in value:
+        return value
+    return next((key.strip() for key in value.split(",") if key.strip()), "")
+
+
 def auth_header(key: str | None, where: str) -> dict[str, str]:
     """The ``Authorization`` header for ``key`` (none for no key). A key read from a file keeps
     its line end: whitespace around it is dropped. One that still cannot go into a header is
@@ -496,6 +506,11 @@ def auth_header(key: str | None, where: str) -> dict[str, str]:
     key = (key or "").strip()
     if not key:
         return {}
+    if "," in key:  # a bearer token is one key: the server would refuse the list as a whole
+        raise ClientError(
+            f"the API key ({where}) holds a comma: give one key (the server's ${API_KEY_ENV} "
+            "is a comma-separated list, and any one of its keys will do)"
+        )
     if not key.isascii() or not key.isprintable() or " " in key:
         raise ClientError(
             f"the API key ({where}) must be printable ASCII without spaces; the key given is not"

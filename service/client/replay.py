@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ from service.client.client import (
     ClientError,
     auth_header,
     connect_failure,
+    env_api_key,
 )
 
 
@@ -268,9 +268,9 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     parser.add_argument("--timeout", type=seconds, default=30.0, help="seconds (default 30)")
     parser.add_argument(
         "--api-key",
-        default=os.environ.get(API_KEY_ENV),
         metavar="KEY",
-        help=f"the server's API key (default ${API_KEY_ENV})",
+        help=f"the server's API key (default ${API_KEY_ENV}; of a comma-separated list there, "
+        "the first key)",
     )
     args = parser.parse_args(argv)
     if args.batch < 1:
@@ -281,7 +281,8 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
         return 2
     url = resolved_url(args, parser)
     try:
-        headers = auth_header(args.api_key, f"--api-key or ${API_KEY_ENV}")
+        api_key = args.api_key if args.api_key is not None else env_api_key()
+        headers = auth_header(api_key, f"--api-key or ${API_KEY_ENV}")
     except ClientError as exc:
         parser.error(exc.message)
     size = args.log.stat().st_size  # what the log holds now; see the module's notes

@@ -861,3 +861,55 @@ def test_cli_ctrl_c_is_one_line_and_exit_130(
         pytest.fail("Ctrl-C got out of the command, which prints its stack")
     assert code == 130
     assert capsys.readouterr().err == "predict: interrupted\n"
+
+
+def test_the_servers_list_of_keys_in_the_environment_sends_its_first_key(
+    fake_cli: Recorder, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the variable as docs/security.md sets it up for the server, in the same shell
+    monkeypatch.setenv("SERVE_API_KEY", " k1 , k2")
+    fake_cli.answers = [httpx.Response(200, json={"models": []})]
+    assert cli.main(["--list"], out=io.StringIO()) == 0
+    assert fake_cli.requests[-1].headers["authorization"] == "Bearer k1"
+    server = Recorder(httpx.Response(200, json={"models": []}))
+    with server.client() as client:
+        client.models()
+    assert server.requests[-1].headers["authorization"] == "Bearer k1"
+
+    # a key given outright is one key: a list there is refused, without showing it
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--list", "--api-key", "secret1,secret2"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "holds a comma: give one key" in err
+    assert "secret" not in err
+    with pytest.raises(ClientError, match="holds a comma: give one key") as raised:
+        server.client(api_key="secret1,secret2")
+    assert "secret" not in raised.value.message
+
+
+def test_replay_sends_the_first_key_of_the_servers_list(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from service.client import replay
+
+    sent: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={"predictions": [[0.25]]})
+
+    real = httpx.Client
+
+    def client(*args: Any, **kwargs: Any) -> httpx.Client:
+        return real(*args, transport=httpx.MockTransport(answer), **kwargs)
+
+    monkeypatch.setattr(replay.httpx, "Client", client)
+    log = tmp_path / "log.jsonl"
+    record = {"model": "pima", "version": 1, "outputs": [[0.25]], "inputs": [[0.0] * 8]}
+    log.write_text(json.dumps(record) + "\n")
+    monkeypatch.setenv("SERVE_API_KEY", "k1,k2")
+    assert replay.main([str(log)], out=io.StringIO()) == 0
+    assert sent[-1].headers["authorization"] == "Bearer k1"
+    with pytest.raises(SystemExit) as info:
+        replay.main([str(log), "--api-key", "k1,k2"])
+    assert info.value.code == 2 and "holds a comma" in capsys.readouterr().err
