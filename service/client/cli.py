@@ -226,7 +226,9 @@ def _main(argv: Sequence[str] | None, out: TextIO) -> int:
             auth_header(args.api_key, f"--api-key or ${API_KEY_ENV}")
         except ClientError as exc:
             parser.error(exc.message)
-        with Client(url, api_key=args.api_key or "", timeout=args.timeout) as client:
+        with Client(
+            url, api_key=args.api_key or "", timeout=args.timeout, url_hint=f"--url or ${URL_ENV}"
+        ) as client:
             if args.list:
                 if args.model:  # one model: the server's 404 names an unknown one
                     one = client.model(args.model)

@@ -34,6 +34,7 @@ import json
 import math
 import numbers
 import os
+import re
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -47,7 +48,9 @@ import numpy as np
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 URL_ENV = "SERVE_URL"
-_WHERE = f"Client(base_url=...), the predict command's --url or ${URL_ENV}"
+_WHERE = f"Client(base_url=...) or ${URL_ENV}"
+# a URL's user name and password (up to its last @ before the path), kept out of messages
+_USERINFO = re.compile(r"^([^/?#@]*://)?[^/?#]*@")
 API_KEY_ENV = "SERVE_API_KEY"
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _JPEG_MAGIC = b"\xff\xd8\xff"
@@ -159,7 +162,9 @@ class Client:
     ``Retry-After``, is asked again, after the server's ``Retry-After`` (a 429 without one: 0.5 s,
     doubled each time), waiting at most ``max_retry_wait`` seconds in all; 0 turns retrying off.
     The server sends a 503 without ``Retry-After`` when retrying cannot help (a version that
-    failed to load serves only once its files change)."""
+    failed to load serves only once its files change). ``url_hint`` is how error messages say to
+    point the client at another server, in the caller's terms (a command gives its options).
+    A user name and password in the URL are shown as ``***`` in messages, which end up in logs."""
 
     def __init__(
         self,
@@ -169,6 +174,8 @@ class Client:
         transport: httpx.BaseTransport | None = None,
         retries: int = 2,
         max_retry_wait: float = 10.0,
+        *,
+        url_hint: str = _WHERE,
     ) -> None:
         url = base_url or os.environ.get(URL_ENV) or DEFAULT_URL
         problem = url_problem(url)
@@ -176,6 +183,8 @@ class Client:
             where = "base_url" if base_url else f"${URL_ENV}"
             raise ClientError(f"{where}: {problem}")
         self.base_url = url.rstrip("/")
+        self._shown_url = redacted(self.base_url)
+        self._url_hint = url_hint
         given = api_key is not None
         key = api_key if given else env_api_key()
         headers = auth_header(key, "api_key" if given else f"${API_KEY_ENV}")
@@ -202,7 +211,7 @@ class Client:
                 base_url=self.base_url, headers=headers, timeout=self.timeout, transport=transport
             )
         except (httpx.InvalidURL, ValueError) as exc:
-            raise ClientError(f"not a usable server URL: {self.base_url!r} ({exc})") from None
+            raise ClientError(f"not a usable server URL: {self._shown_url!r} ({exc})") from None
 
     def __enter__(self) -> Self:
         return self
@@ -243,9 +252,8 @@ class Client:
         body = self._json(response)
         models = body.get("models")
         if not isinstance(models, list):  # another server's JSON: a wrong URL, a proxy
-            raise ClientError(
-                f"{response.request.url}: the answer was not a model list: {excerpt(body)}", 200
-            )
+            where = redacted(str(response.request.url))
+            raise ClientError(f"{where}: the answer was not a model list: {excerpt(body)}", 200)
         return models
 
     def model(self, name: str) -> dict[str, Any]:
@@ -393,7 +401,7 @@ class Client:
     def _send(self, method: str, path: str, *, check: bool = True, **kwargs: Any) -> httpx.Response:
         """One request; an answer 503 or 429 is asked again (when ``check``: a readiness probe
         wants the 503 itself) as :class:`Client` says."""
-        url = f"{self.base_url}{path}"
+        url = f"{self._shown_url}{path}"  # for messages: the request goes to base_url
         waited = 0.0
         attempts = 1
         while True:
@@ -411,10 +419,10 @@ class Client:
             waited += delay
             attempts += 1
         if 300 <= response.status_code < 400:  # not followed: a POST would lose its body
-            where = response.headers.get("location", "another URL")
+            where = redacted(response.headers.get("location", "another URL"))
             raise ClientError(
                 f"{method} {url} -> {response.status_code} {response.reason_phrase}: the server "
-                f"redirects to {where}; point {_WHERE} there",
+                f"redirects to {where}; point {self._url_hint} there",
                 response.status_code,
             )
         if check and response.status_code >= 400:
@@ -440,8 +448,8 @@ class Client:
             raise ClientError(f"{method} {url}: the request cannot be sent: {exc}") from None
         except httpx.ConnectError as exc:
             raise ClientError(
-                connect_failure(self.base_url, exc)
-                + f" Start it with `serve`, or point {_WHERE} at it."
+                connect_failure(self._shown_url, exc)
+                + f" Start it with `serve`, or point {self._url_hint} at it."
             ) from None
         except httpx.TimeoutException:
             within = f" within {self.timeout:g} s" if self.timeout is not None else ""
@@ -451,17 +459,14 @@ class Client:
 
     @staticmethod
     def _json(response: httpx.Response) -> dict[str, Any]:
+        where = redacted(str(response.request.url))
         try:
             body = response.json()
         except ValueError:
             kind = response.headers.get("content-type")
-            raise ClientError(
-                f"{response.request.url}: expected JSON, got {kind}", response.status_code
-            ) from None
+            raise ClientError(f"{where}: expected JSON, got {kind}", response.status_code) from None
         if not isinstance(body, dict):
-            raise ClientError(
-                f"{response.request.url}: expected a JSON object", response.status_code
-            )
+            raise ClientError(f"{where}: expected a JSON object", response.status_code)
         return body
 
 
@@ -483,9 +488,10 @@ def url_problem(url: str) -> str | None:
     host, and no query or fragment (the API's paths are appended to it)."""
     scheme, sep, rest = url.partition("://")
     if not sep or scheme.lower() not in ("http", "https") or not rest.split("/")[0]:
-        return f"not a server URL: {url!r} (expected http://HOST:PORT or https://HOST)"
+        return f"not a server URL: {redacted(url)!r} (expected http://HOST:PORT or https://HOST)"
     if "?" in rest or "#" in rest:
-        return f"not a server URL: {url!r} (a query or fragment cannot take the API's paths)"
+        shown = redacted(url)
+        return f"not a server URL: {shown!r} (a query or fragment cannot take the API's paths)"
     return None
 
 
@@ -497,6 +503,11 @@ def env_api_key() -> str | None:
     if value is None or "," not in value:
         return value
     return next((key.strip() for key in value.split(",") if key.strip()), "")
+
+
+def redacted(url: str) -> str:
+    """``url`` with its user name and password, if it has any, shown as ``***``."""
+    return _USERINFO.sub(lambda m: f"{m.group(1) or ''}***@", url, count=1)
 
 
 def auth_header(key: str | None, where: str) -> dict[str, str]:

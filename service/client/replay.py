@@ -40,6 +40,7 @@ from service.client.client import (
     auth_header,
     connect_failure,
     env_api_key,
+    redacted,
 )
 
 
@@ -164,7 +165,8 @@ def replay(
             answers = np.asarray(response.json()["predictions"], dtype=np.float64)
         except httpx.ConnectError as exc:
             result.failed += len(group)
-            raise _Unreachable(connect_failure(str(client.base_url).rstrip("/"), exc)) from None
+            shown = redacted(str(client.base_url).rstrip("/"))
+            raise _Unreachable(connect_failure(shown, exc)) from None
         except (httpx.HTTPError, KeyError, ValueError) as exc:
             result.failed += len(group)
             for rec in group:

@@ -913,3 +913,55 @@ def test_replay_sends_the_first_key_of_the_servers_list(
     with pytest.raises(SystemExit) as info:
         replay.main([str(log), "--api-key", "k1,k2"])
     assert info.value.code == 2 and "holds a comma" in capsys.readouterr().err
+
+
+def test_messages_name_the_callers_own_way_to_the_server_and_never_its_password(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    port = _closed_port()
+    picture = _image(tmp_path / "digit.png", 28, 28)
+    assert cli.main(["mnist", str(picture), "--url", f"http://user:pw@127.0.0.1:{port}"]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot connect to the server at http://***@127.0.0.1:{port}" in err
+    assert err.rstrip().endswith("Start it with `serve`, or point --url or $SERVE_URL at it.")
+    assert "pw" not in err and "Client(" not in err
+
+    with Client(f"http://user:pw@127.0.0.1:{port}") as client, pytest.raises(ClientError) as info:
+        client.models()
+    said = info.value.message
+    assert said.endswith("point Client(base_url=...) or $SERVE_URL at it.")
+    assert "pw" not in said and "--url" not in said
+
+    answers = iter(
+        [
+            httpx.Response(404, json={"error": "no such model"}),
+            httpx.Response(200, text="<html>a proxy</html>"),
+            httpx.Response(307, headers={"location": "http://admin:pw2@elsewhere/models"}),
+        ]
+    )
+    transport = httpx.MockTransport(lambda request: next(answers))
+    with Client("https://user:pw@h", transport=transport) as client:
+        for call in (client.models, client.models, client.models):
+            with pytest.raises(ClientError) as info:
+                call()
+            assert "***@h" in info.value.message or "***@elsewhere" in info.value.message
+            assert "pw" not in info.value.message, info.value.message
+
+    with pytest.raises(SystemExit):
+        cli.main(["--list", "--url", "user:pw@127.0.0.1:8000"])
+    err = capsys.readouterr().err
+    assert "not a server URL: '***@127.0.0.1:8000'" in err and "pw" not in err
+
+
+def test_replay_never_shows_the_password_in_the_url(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from service.client import replay
+
+    log = tmp_path / "log.jsonl"
+    record = {"model": "pima", "version": 1, "outputs": [[0.25]], "inputs": [[0.0] * 8]}
+    log.write_text(json.dumps(record) + "\n")
+    url = f"http://user:pw@127.0.0.1:{_closed_port()}"
+    assert replay.main([str(log), "--url", url], out=io.StringIO()) == 1
+    err = capsys.readouterr().err
+    assert "cannot connect to the server at http://***@127.0.0.1" in err and "pw" not in err
