@@ -546,29 +546,66 @@ def _format_pima(predictions: Sequence[dict[str, Any]], result: dict[str, Any]) 
     return table(headers, rows, {0, 1, 3}) + _legend(predictions, result)
 
 
+# what /models lists beside the versions it serves: (its key, the state shown, why)
+_NOT_SERVED = (
+    ("unloaded_versions", "unloaded", "unloaded by an admin request"),
+    ("unfinished_versions", "unfinished", "its metadata.json is not there yet"),
+)
+
+
 def format_models(models: Sequence[dict[str, Any]]) -> str:
+    """Every version /models reports, served or not, with its state; then a line per model
+    with numbered folders that are no versions (the server ignores them)."""
     rows: list[list[str]] = []
+    notes: list[str] = []
     for model in models:
+        name = str(model.get("name"))
         labels = model.get("labels") or {}
+        listed: list[tuple[Any, list[str]]] = []
         for v in model.get("versions", []):
-            version = v.get("version")
+            accuracy = v.get("accuracy")
+            listed.append(
+                (
+                    v.get("version"),
+                    [
+                        str(v.get("state")),
+                        str(v.get("recipe") or ""),
+                        f"{accuracy:.4f}" if isinstance(accuracy, float) else "",
+                        str(v.get("reason") or ""),
+                    ],
+                )
+            )
+        shown = {str(version) for version, _ in listed}
+        for key, state, why in _NOT_SERVED:
+            others = model.get(key)
+            for version in others if isinstance(others, list) else []:
+                if str(version) not in shown:
+                    shown.add(str(version))
+                    listed.append((version, [state, "", "", why]))
+        listed.sort(key=lambda item: _version_order(item[0]))
+        for version, (state, recipe, accuracy, reason) in listed:
             tags = [lab for lab, target in labels.items() if str(target) == str(version)]
             if str(model.get("default_version")) == str(version):
                 tags.insert(0, "default")
-            accuracy = v.get("accuracy")
-            rows.append(
-                [
-                    str(model.get("name")),
-                    str(version),
-                    str(v.get("state")),
-                    str(v.get("recipe") or ""),
-                    f"{accuracy:.4f}" if isinstance(accuracy, float) else "",
-                    ", ".join(tags),
-                    str(v.get("reason") or ""),
-                ]
+            rows.append([name, str(version), state, recipe, accuracy, ", ".join(tags), reason])
+        ignored = model.get("ignored_folders")
+        if not listed:
+            rows.append([name, "-", "none", "", "", "", "no version folder"])
+        if isinstance(ignored, list) and ignored:
+            folders = ", ".join(map(str, ignored))
+            notes.append(
+                f"{name}: ignored folders {folders}: not version numbers (a version's folder is "
+                "its number from 1, without leading zeros: 18, not 018)"
             )
+    if not models:
+        notes.append("no models served")
     headers = ["model", "version", "state", "recipe", "accuracy", "tags", "reason"]
-    return table(headers, rows, {1, 4})
+    return table(headers, rows, {1, 4}) + "".join(note + "\n" for note in notes)
+
+
+def _version_order(version: Any) -> tuple[int, str]:
+    text = str(version)
+    return (int(text), "") if text.isdigit() else (10**12, text)
 
 
 if __name__ == "__main__":

@@ -965,3 +965,52 @@ def test_replay_never_shows_the_password_in_the_url(
     assert replay.main([str(log), "--url", url], out=io.StringIO()) == 1
     err = capsys.readouterr().err
     assert "cannot connect to the server at http://***@127.0.0.1" in err and "pw" not in err
+
+
+def test_cli_list_shows_every_version_the_server_reports_with_its_state(
+    fake_cli: Recorder,
+) -> None:
+    # /models as a server answers with mnist's version 5 still being written, a zero-padded
+    # folder beside, and every version of pima unloaded by an admin request
+    mnist = {
+        "name": "mnist",
+        "default_version": 1,
+        "labels": {"baseline": 1},
+        "versions": [
+            {"version": 1, "state": "available", "recipe": "tutorial", "accuracy": 0.9781},
+            {"version": 3, "state": "failed", "reason": "golden outputs differ"},
+        ],
+        "unfinished_versions": [5],
+        "unloaded_versions": [2],
+        "ignored_folders": ["018"],
+    }
+    pima = {
+        "name": "pima",
+        "default_version": None,
+        "labels": {},
+        "versions": [],
+        "unfinished_versions": [],
+        "unloaded_versions": [1],
+        "ignored_folders": [],
+    }
+    fake_cli.answers = [httpx.Response(200, json={"models": [mnist, pima]})]
+    out = io.StringIO()
+    assert cli.main(["--list"], out=out) == 0
+    lines = out.getvalue().splitlines()
+    rows = [line.split()[:3] for line in lines[2:7]]
+    assert rows == [
+        ["mnist", "1", "available"],
+        ["mnist", "2", "unloaded"],
+        ["mnist", "3", "failed"],
+        ["mnist", "5", "unfinished"],
+        ["pima", "1", "unloaded"],
+    ]
+    assert lines[3].endswith("unloaded by an admin request")
+    assert lines[5].endswith("its metadata.json is not there yet")
+    assert lines[7].startswith("mnist: ignored folders 018: not version numbers")
+    assert len(lines) == 8
+
+    fake_cli.answers = [httpx.Response(200, json={"models": []})]
+    out = io.StringIO()
+    assert cli.main(["--list"], out=out) == 0
+    assert out.getvalue().splitlines()[-1] == "no models served"
