@@ -431,7 +431,7 @@ class Client:
             retry_after = _retry_after(response)
             if _worth_retrying(response):
                 tried = f"after {attempts} attempts" if attempts > 1 else "not retried"
-                later = f", retry after {retry_after:g} s" if retry_after is not None else ""
+                later = f", retry after {wait_text(retry_after)}" if retry_after is not None else ""
                 message += f" ({tried}{later})"
             elif response.status_code == 401:
                 message += f"; give the key as Client(api_key=...) or in ${API_KEY_ENV}"
@@ -585,6 +585,18 @@ def _retry_after(response: httpx.Response) -> float | None:
             when = when.replace(tzinfo=UTC)
         seconds = (when - datetime.now(UTC)).total_seconds()
     return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+def wait_text(seconds: float) -> str:
+    """A wait as a person reads it: tenths under 10 s, whole seconds (rounded up) above, and
+    for long ones about how many minutes, hours or days (a Retry-After date far ahead)."""
+    if seconds < 10:
+        return f"{math.ceil(seconds * 10) / 10:g} s"
+    whole = math.ceil(seconds)
+    for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
+        if whole >= 2 * size:
+            return f"{whole} s (about {round(whole / size)} {unit})"
+    return f"{whole} s"
 
 
 def _route(model: str, version: int | str | None, action: str) -> str:

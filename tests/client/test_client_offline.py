@@ -1014,3 +1014,22 @@ def test_cli_list_shows_every_version_the_server_reports_with_its_state(
     out = io.StringIO()
     assert cli.main(["--list"], out=out) == 0
     assert out.getvalue().splitlines()[-1] == "no models served"
+
+
+def test_a_retry_after_date_is_said_as_the_seconds_until_then() -> None:
+    import re
+    from datetime import UTC, datetime, timedelta
+    from email.utils import format_datetime
+
+    def said(retry_after: str) -> str:
+        headers = {"Retry-After": retry_after}
+        busy = httpx.Response(429, json={"error": "slow down"}, headers=headers)
+        with Recorder(busy).client(retries=0) as client, pytest.raises(ClientError) as info:
+            client.models()
+        return info.value.message
+
+    soon = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    assert re.search(r"\(not retried, retry after (29|30) s\)$", said(soon)), said(soon)
+    far = said("Wed, 21 Oct 2099 07:28:00 GMT")
+    assert re.search(r"retry after \d+ s \(about \d+ days\)\)$", far) and "e+" not in far, far
+    assert said("1.5").endswith("retry after 1.5 s)")
