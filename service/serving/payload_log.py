@@ -43,6 +43,9 @@ import orjson
 log = logging.getLogger("service.payload_log")
 _NO_INPUT = np.empty(0, np.float32)
 _LOCK_WAIT_S = 2.0  # a rotation holds the lock for a few renames
+_LOCK_RETRY_S = 5.0  # after a wait that timed out: no rotation is tried for this long
+_SETTLE_S = 0.01  # a file ending mid-line is looked at again after this long, while it grows
+_SETTLE_LOOKS = 200
 
 
 class PayloadLog:
@@ -68,12 +71,14 @@ class PayloadLog:
         self._file: Any = None
         self._size = 0
         self._stream = False  # the open file is a pipe or a device: never rotated
+        self._streamed = False  # the path was opened as a stream once: never created as a file
         self.lines = 0  # written
         self.dropped = 0  # buffer full
         self.errors = 0  # lines lost to write errors
         self._warned_at = -1e9
         self._warned_redact: set[str] = set()
-        self._warned_lock = False
+        self._warned_lock_at = -1e9
+        self._lock_retry_at = -1e9
 
     # --- event loop: O(1) per sampled request --------------------------------------------------
     def capture(
@@ -236,7 +241,10 @@ class PayloadLog:
         # O_NONBLOCK for the open only: opening a named pipe nobody reads (a collector not yet
         # started, or restarting) blocked the operations thread, and the shutdown's last drain,
         # until a reader came; it fails (ENXIO) instead, and the lines count as lost
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o666)
+        # A stream's path that has gone (a collector's named pipe, removed while it restarts) is
+        # not created as a plain file: the collector could not make its pipe there again
+        create = 0 if self._streamed else os.O_CREAT
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | create | os.O_NONBLOCK, 0o666)
         try:
             os.set_blocking(fd, True)
             self._file = os.fdopen(fd, "ab", buffering=0)
@@ -252,6 +260,7 @@ class PayloadLog:
             self.path
         )
         if self._stream:
+            self._streamed = True
             self._size = 0
             return
         self._size = self._file.tell()
@@ -283,15 +292,34 @@ class PayloadLog:
         """Whether the path names no file at all. Another worker's rotation renames the file
         before it creates the new one: that moment is waited out under the rotation lock, or
         it would be taken for a file moved away."""
-        if self.path.exists():
-            return False
+        gone = not self.path.exists()
+        if not gone or self._streamed:  # a stream is never rotated: no lock to wait under
+            return gone
         with self._rotation_lock():
             return not self.path.exists()
 
     def _ends_line(self) -> bool:
+        """Whether the file ends a line. Another worker's append may be in progress (a large one
+        shows page by page): a file ending mid-line is looked at again while it grows, so a
+        line still being written is not taken for one cut by a crash and followed by a stray
+        empty line."""
+        size = -1
+        for _ in range(_SETTLE_LOOKS):
+            last, now = self._last_byte()
+            if last == b"\n":
+                return True
+            if now == size:  # it stopped growing without ending its line: cut
+                return False
+            size = now
+            time.sleep(_SETTLE_S)
+        return False
+
+    def _last_byte(self) -> tuple[bytes, int]:
+        """The file's last byte, and its size."""
         with self.path.open("rb") as f:
+            size = f.seek(0, os.SEEK_END)
             f.seek(-1, os.SEEK_END)
-            return f.read(1) == b"\n"
+            return f.read(1), size
 
     def _make_room(self, need: int) -> None:
         """Rotate the file for a line of ``need`` bytes it has no room for, unless another
@@ -301,8 +329,17 @@ class PayloadLog:
         two of them can find the same file full. Checked again under the rotation lock, the
         second finds the path naming the first one's new file, opens it and decides again on
         what it holds: rotating once more would rename that nearly empty file to path.1 and
-        push a full one out of the backups early, losing its lines."""
-        with self._rotation_lock():
+        push a full one out of the backups early, losing its lines.
+
+        A lock held elsewhere for longer than ``_LOCK_WAIT_S`` puts the rotation off (the file
+        grows past ``max_bytes`` until a later write gets the lock): rotating without it while
+        others may rotate too loses lines, as their shifts of the backups overwrite each other."""
+        if time.monotonic() < self._lock_retry_at:
+            return  # the lock was busy a moment ago: not waited for at every write
+        with self._rotation_lock() as held:
+            if held is None:
+                self._lock_retry_at = time.monotonic() + _LOCK_RETRY_S
+                return
             if not self._still_ours():
                 self._close()
                 self._open()
@@ -310,43 +347,52 @@ class PayloadLog:
                 self._rotate()
 
     @contextlib.contextmanager
-    def _rotation_lock(self) -> Iterator[bool]:
+    def _rotation_lock(self) -> Iterator[bool | None]:
         """Hold the lock that serialises rotations among the processes writing this log, and
-        yield whether it is held.
+        yield True when it is held, False when it cannot be had here, None when another holder
+        kept it past ``_LOCK_WAIT_S``.
 
-        The lock is on the folder the file rotates in (flock of the folder opened read-only):
-        the folder stays while its files are renamed, where a lock on the log file itself would
-        go with the file to path.1. A lock file beside the log would serve too, but is one more
-        file in the log's folder, taken along by whatever reads ``payloads.jsonl*``, and one
-        that a clean-up deleting it between two workers' opens splits into two locks.
+        The lock is an flock of a hidden file beside the one that rotates
+        (``.<name>.lock``): the lock file stays while the log's files are renamed, where a
+        lock on the log file itself would go with it to path.1; its dot keeps it out of
+        ``payloads.jsonl*``; and opened for writing it also locks on network filesystems, whose
+        flock is a lock on a byte range (a folder, opened read-only, cannot be locked there).
 
-        Without it (a filesystem without flock, such as some network ones; a folder this
-        process may not open; the lock held by something else for over ``_LOCK_WAIT_S``) the
-        rotation goes ahead unserialised, as with one worker, and a warning says so once: no
-        line is held back for it. A folder deleted meanwhile is no failure: the path is
-        checked again, and the next open creates it."""
+        Where no lock can be had (a filesystem without locks, a folder this process may not
+        create the file in) rotations go ahead unserialised, as with one worker, and a warning
+        says so at most once a minute: with several workers their files then rotate on top of
+        one another. A folder deleted meanwhile is no failure: the path is checked again, and
+        the next open creates it."""
+        real = Path(os.path.realpath(self.path))
         fd = -1
+        held: bool | None = False
         try:
-            fd = os.open(os.path.dirname(os.path.realpath(self.path)), os.O_RDONLY | os.O_DIRECTORY)
-            _flock(fd)
+            fd = os.open(real.with_name(f".{real.name}.lock"), os.O_RDWR | os.O_CREAT, 0o666)
+            held = _flock(fd)
         except OSError as exc:
-            if fd >= 0:
-                os.close(fd)
-                fd = -1
-            if not isinstance(exc, FileNotFoundError) and not self._warned_lock:
-                self._warned_lock = True
-                log.warning(
-                    "payload log %s: rotation is not serialised with other processes writing "
-                    "it (%s): with SERVE_WORKERS > 1, rotated files may hold fewer lines than "
-                    "SERVE_PAYLOAD_LOG_MAX_BYTES and lines may leave the backups early",
-                    self.path,
-                    exc,
-                )
+            if not isinstance(exc, FileNotFoundError):
+                self._warn_lock(str(exc))
+        if not held and fd >= 0:
+            os.close(fd)
+            fd = -1
+        if held is None:
+            self._warn_lock(f"another process held it for over {_LOCK_WAIT_S:g} s: put off")
         try:
-            yield fd >= 0
+            yield held
         finally:
             if fd >= 0:
                 os.close(fd)  # which releases the lock
+
+    def _warn_lock(self, why: str) -> None:
+        now = time.monotonic()
+        if now - self._warned_lock_at > 60.0:
+            self._warned_lock_at = now
+            log.warning(
+                "payload log %s: no lock to rotate it under (%s); with SERVE_WORKERS > 1 the "
+                "workers' rotations may overwrite each other's files",
+                self.path,
+                why,
+            )
 
     def _rotate(self) -> None:
         self._close()
@@ -376,20 +422,18 @@ class PayloadLog:
         self._close()
 
 
-def _flock(fd: int) -> None:
-    """Lock ``fd`` exclusively, waiting at most ``_LOCK_WAIT_S``: the operations thread must not
-    wait without end (its writes, and the shutdown's last drain, would stop behind it) for a
-    lock some other program holds on the folder."""
+def _flock(fd: int) -> bool | None:
+    """Lock ``fd`` exclusively, waiting at most ``_LOCK_WAIT_S``; None when it was held that long:
+    the operations thread must not wait without end (its writes, and the shutdown's last drain,
+    would stop behind it) for a lock some other program holds."""
     deadline = time.monotonic() + _LOCK_WAIT_S
     while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
+            return True
         except BlockingIOError:
             if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"the lock on its folder was held for over {_LOCK_WAIT_S:g} s"
-                ) from None
+                return None
             time.sleep(0.001)
 
 

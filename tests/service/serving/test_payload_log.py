@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import shutil
@@ -431,7 +432,80 @@ def test_without_the_rotation_lock_the_log_rotates_as_alone_and_says_so_once(
     assert [r["request_id"] for r in records(path.with_name("p.jsonl.1"))] == ["d", "e", "f"]
     assert [r["request_id"] for r in records(path)] == ["g"]
     assert (log.lines, log.errors) == (7, 0)
-    assert caplog.text.count("rotation is not serialised") == 1
+    assert caplog.text.count("no lock to rotate it under") == 1
+
+
+def test_a_rotation_lock_held_elsewhere_puts_the_rotation_off_and_loses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A worker that waited too long for the lock rotated without it, and its shift of the
+    backups overwrote another worker's: lines counted as written were gone. Now the file grows
+    past max_bytes until the lock is free, and then rotates once."""
+    monkeypatch.setattr("service.serving.payload_log._LOCK_WAIT_S", 0.05)
+    monkeypatch.setattr("service.serving.payload_log._LOCK_RETRY_S", 0.0)
+    path = tmp_path / "p.jsonl"
+    log = payload_log(path)
+    capture(log, "a")
+    log.drain()
+    one = len(path.read_bytes())
+    log.max_bytes = 2 * one + one // 2  # two lines per file
+    holder = os.open(tmp_path / ".p.jsonl.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    with caplog.at_level(logging.WARNING, "service.payload_log"):
+        for name in "bcd":
+            capture(log, name)
+            log.drain()
+    assert not path.with_name("p.jsonl.1").exists()
+    assert [r["request_id"] for r in records(path)] == ["a", "b", "c", "d"]
+    assert "put off" in caplog.text
+    os.close(holder)  # the lock is free again
+    capture(log, "e")
+    log.drain()
+    assert [r["request_id"] for r in records(path.with_name("p.jsonl.1"))] == list("abcd")
+    assert [r["request_id"] for r in records(path)] == ["e"]
+    assert (log.lines, log.errors) == (5, 0)
+
+
+def test_a_line_another_worker_is_still_appending_is_not_ended_by_a_stray_newline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker opening the file while another's large append shows only in part took the
+    line for one cut by a crash and ended it: an empty line once the append completed."""
+    path = tmp_path / "p.jsonl"
+    path.write_bytes(b'{"request_id": "other", "y": [0.5')  # an append seen half-way
+
+    def other_worker_finishes(seconds: float) -> None:
+        with path.open("ab") as f:
+            f.write(b"]}\n")
+
+    monkeypatch.setattr("service.serving.payload_log.time.sleep", other_worker_finishes)
+    log = payload_log(path)
+    capture(log, "mine")
+    log.drain()
+    assert [r["request_id"] for r in records(path)] == ["other", "mine"]
+
+
+def test_a_pipe_removed_while_its_collector_restarts_is_not_made_a_file(tmp_path: Path) -> None:
+    """The log created a plain file where the collector's pipe had been, so the collector could
+    not make its pipe again, and the file then grew and rotated. The lines meanwhile are lost,
+    and counted."""
+    path = tmp_path / "p.jsonl"
+    os.mkfifo(path)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(path.read_bytes()), daemon=True)
+    reader.start()
+    time.sleep(0.3)
+    log = payload_log(path)
+    capture(log, "a")
+    log.drain()
+    path.unlink()
+    capture(log, "b")
+    log.drain()
+    assert not path.exists()
+    assert (log.lines, log.errors) == (1, 1)
+    log.close()
+    reader.join(10)
+    assert b"".join(received).count(b"\n") == 1
 
 
 WRITER = """
