@@ -10,6 +10,10 @@
 - ``POST /v2/repository/models/{name}/unload``: unloads one version, or every loaded version.
   In-flight requests finish first.
 
+Each takes only what it reads: a query parameter, a field it does not take, or a version that is
+not a number from 1 is a 422, since acting on the whole model instead would be a wrong action
+answered with a 200.
+
 All of them need the admin key (``service.http.security``). Names are checked against the strict
 pattern before anything else; no path is ever built from the raw input.
 """
@@ -17,6 +21,7 @@ pattern before anything else; no path is ever built from the raw input.
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any, Literal
 
 from fastapi import Request
@@ -28,13 +33,14 @@ from service.api.routing import RouteKind, dialect_router, route_kind
 from service.api.schemas import ModelStatus, error_responses
 from service.codecs.jsonbody import parse_json
 from service.errors import BadRequest, InvalidInput, NotFound
-from service.repository.disk import NAME_RULE, parse_version, valid_name
+from service.repository.disk import NAME_RULE, VERSION_DIGITS, valid_name
 from service.serving.model import VersionState
 from service.serving.registry import ModelRegistry
 
 router = dialect_router("v2", prefix="/v2/repository", tags=["v2 repository (admin)"])
 
 MAX_ADMIN_BODY = 64 * 1024
+MAX_VERSION = 10**VERSION_DIGITS - 1
 STATES = {
     VersionState.AVAILABLE: "READY",
     VersionState.LOADING: "LOADING",
@@ -56,7 +62,11 @@ def _body_doc(properties: dict[str, Any], example: dict[str, Any]) -> dict[str, 
             "required": False,
             "content": {
                 "application/json": {
-                    "schema": {"type": "object", "properties": properties},
+                    "schema": {
+                        "type": "object",
+                        "properties": properties,
+                        "additionalProperties": False,
+                    },
                     "example": example,
                 }
             },
@@ -64,33 +74,52 @@ def _body_doc(properties: dict[str, Any], example: dict[str, Any]) -> dict[str, 
     }
 
 
+# what _version_param accepts, said to OpenAPI
+_VERSION_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_VERSION}
 _VERSION_PARAMS = {
     "parameters": {
         "type": "object",
-        "properties": {"version": {"type": "integer", "minimum": 0}},
+        "properties": {"version": _VERSION_SCHEMA},
         "additionalProperties": False,
     }
 }
 _UNLOAD_DOC = {
     "parameters": {
         "type": "object",
-        "properties": {
-            "version": {"type": "integer", "minimum": 0},
-            "unload_dependents": {"type": "boolean"},
-        },
+        "properties": {"version": _VERSION_SCHEMA, "unload_dependents": {"type": "boolean"}},
         "additionalProperties": False,
     }
 }
+_INDEX_KEYS = frozenset({"ready", "rescan"})
+_MODEL_KEYS = frozenset({"parameters"})
 
 
-async def _options(request: Request) -> dict[str, Any]:
-    """The optional JSON body as a dict ({} when empty)."""
+async def _options(request: Request, taken: frozenset[str]) -> dict[str, Any]:
+    """The optional JSON body as a dict ({} when empty), holding only the keys in ``taken``.
+
+    An option left unread would change what is done without a word: ``?version=1`` or a
+    top-level ``{"version": 1}`` on unload took the whole model out, with a 200."""
+    accepted = ", ".join(sorted(taken))
+    for key in request.query_params:
+        raise InvalidInput(
+            f"query parameter {key[:64]!r} is not taken: options go in the JSON body, which "
+            f"takes {accepted}"
+        )
     body = await read_body(request, MAX_ADMIN_BODY)
     if not body.strip():
         return {}
     doc = parse_json(body)
     if not isinstance(doc, dict):
         raise InvalidInput("the body must be a JSON object")
+    for key in doc:
+        if key in taken:
+            continue
+        if key == "version" and "parameters" in taken:
+            raise InvalidInput(
+                "version is not taken at the top of the body: put it in parameters.version, "
+                'as in {"parameters": {"version": 2}}'
+            )
+        raise InvalidInput(f"unknown field {key[:64]!r}; this takes {accepted}")
     return doc
 
 
@@ -101,9 +130,10 @@ _UNLOAD_PARAMS = frozenset({"version", "unload_dependents"})
 def _version_param(
     doc: dict[str, Any], taken: frozenset[str] = frozenset({"version"})
 ) -> int | None:
-    params = doc.get("parameters", {})
-    if params is None:
+    """``parameters.version``, or None when ``parameters`` has none (the whole model)."""
+    if "parameters" not in doc:
         return None
+    params = doc["parameters"]
     if not isinstance(params, dict):
         raise InvalidInput("parameters must be a JSON object")
     # a parameter left unread would change what is loaded without a word: a misspelt version
@@ -119,13 +149,17 @@ def _version_param(
         raise InvalidInput(f"unknown parameter {key[:64]!r}; this takes {', '.join(sorted(taken))}")
     if "unload_dependents" in params and not isinstance(params["unload_dependents"], bool):
         raise InvalidInput("parameters.unload_dependents must be true or false")
-    value = params.get("version")
-    if value is None:
+    if "version" not in params:
         return None
-    number = parse_version(value) if isinstance(value, int | str) else None
-    if isinstance(value, bool) or number is None:
-        raise InvalidInput("parameters.version must be a version number")
-    return number
+    value = params["version"]
+    # a null, 0 or "2" is not taken as "no version": that would act on the whole model
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_VERSION:
+        shown = json.dumps(value)[:40]
+        raise InvalidInput(
+            f"parameters.version must be a version number, an integer from 1 to {MAX_VERSION} "
+            f"(got {shown}); leave it out to act on the whole model"
+        )
+    return value
 
 
 def _flag(doc: dict[str, Any], key: str, default: bool) -> bool:
@@ -153,7 +187,7 @@ def _known_model(registry: ModelRegistry, name: str, on_disk: set[str]) -> None:
 )
 @route_kind(RouteKind.ADMIN)
 async def repository_index(request: Request) -> Response:
-    doc = await _options(request)
+    doc = await _options(request, _INDEX_KEYS)
     ready_only, rescan = _flag(doc, "ready", False), _flag(doc, "rescan", True)
     registry = get_registry(request)
     if rescan:
@@ -199,7 +233,7 @@ async def repository_load(name: str, request: Request) -> Response:
     registry = get_registry(request)
     scan = await asyncio.to_thread(registry.repository.scan)
     _known_model(registry, name, set(scan.models))
-    version = _version_param(await _options(request))
+    version = _version_param(await _options(request, _MODEL_KEYS))
     if version is not None:
         mv = await registry.load(name, version)
         if not mv.available:
@@ -222,5 +256,7 @@ async def repository_load(name: str, request: Request) -> Response:
 async def repository_unload(name: str, request: Request) -> Response:
     registry = get_registry(request)
     _known_model(registry, name, set())
-    await registry.unload(name, _version_param(await _options(request), _UNLOAD_PARAMS))
+    await registry.unload(
+        name, _version_param(await _options(request, _MODEL_KEYS), _UNLOAD_PARAMS)
+    )
     return json_response(registry.model_status(name))
