@@ -32,8 +32,8 @@ from service.api.common import get_registry, json_response, read_body
 from service.api.routing import RouteKind, dialect_router, route_kind
 from service.api.schemas import ModelStatus, error_responses
 from service.codecs.jsonbody import parse_json
-from service.errors import BadRequest, InvalidInput, NotFound
-from service.repository.disk import NAME_RULE, VERSION_DIGITS, valid_name
+from service.errors import BadRequest, InvalidInput
+from service.repository.disk import VERSION_DIGITS, valid_name
 from service.serving.model import VersionState
 from service.serving.registry import ModelRegistry
 
@@ -169,11 +169,16 @@ def _flag(doc: dict[str, Any], key: str, default: bool) -> bool:
     return value
 
 
-def _known_model(registry: ModelRegistry, name: str, on_disk: set[str]) -> None:
-    if not valid_name(name):
-        raise NotFound(NAME_RULE)
-    if name not in on_disk and name not in registry.model_names():
-        raise NotFound(f"model {name!r} not found in the repository")
+async def _known_model(registry: ModelRegistry, name: str) -> None:
+    """NotFound unless ``name`` is a served model; the repository is read again only when it is
+    not one (a model copied in since the last scan can be loaded)."""
+    if valid_name(name) and name in registry.model_names():
+        return
+    on_disk: set[str] = set()
+    if valid_name(name):
+        scan = await asyncio.to_thread(registry.repository.scan)
+        on_disk = set(scan.models) | set(scan.ignored)
+    registry.require_model(name, on_disk)
 
 
 @router.post(
@@ -231,8 +236,7 @@ async def repository_index(request: Request) -> Response:
 @route_kind(RouteKind.ADMIN)
 async def repository_load(name: str, request: Request) -> Response:
     registry = get_registry(request)
-    scan = await asyncio.to_thread(registry.repository.scan)
-    _known_model(registry, name, set(scan.models))
+    await _known_model(registry, name)
     version = _version_param(await _options(request, _MODEL_KEYS))
     if version is not None:
         mv = await registry.load(name, version)
@@ -255,7 +259,7 @@ async def repository_load(name: str, request: Request) -> Response:
 @route_kind(RouteKind.ADMIN)
 async def repository_unload(name: str, request: Request) -> Response:
     registry = get_registry(request)
-    _known_model(registry, name, set())
+    await _known_model(registry, name)
     await registry.unload(
         name, _version_param(await _options(request, _MODEL_KEYS), _UNLOAD_PARAMS)
     )

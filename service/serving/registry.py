@@ -18,11 +18,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from service.errors import NotFound, NotReady
 from service.repository.disk import (
+    NAME_RULE,
     VERSION_DIGITS,
     Repository,
     RepositoryError,
@@ -161,10 +162,26 @@ class ModelRegistry:
                         version,
                     )
 
+    def require_model(self, name: str, on_disk: Collection[str]) -> None:
+        """NotFound unless ``name`` is a model the repository (``on_disk``: its models as just
+        scanned) or the settings hold, and the settings serve: the one place that says which
+        of the two it is not, for every admin request."""
+        if not valid_name(name):
+            raise NotFound(NAME_RULE)
+        if name not in on_disk and name not in self.model_names():
+            raise NotFound(f"model {name!r} not found in the repository")
+        self._require_selected(name)
+
+    def _require_selected(self, name: str) -> None:
+        if not self._selected({name}):
+            served = ", ".join(sorted(self._named() or ())) or "none"
+            raise NotFound(
+                f"model {name!r} is not among the served models (the settings serve {served})"
+            )
+
     async def load(self, name: str, version: int) -> ModelVersion:
         """Load one finished version even if the policy does not select it (admin)."""
-        if not self._selected({name}):
-            raise NotFound(f"model {name!r} is not among the served models")
+        self._require_selected(name)
         async with self._locked():
             await self._rescan_disk()
             if "." in self._scan.unreadable:
@@ -187,8 +204,7 @@ class ModelRegistry:
 
         Returns the changes like ``rescan()``.
         """
-        if not self._selected({name}):
-            raise NotFound(f"model {name!r} is not among the served models")
+        self._require_selected(name)
         async with self._locked():
             self._excluded = {(n, v) for (n, v) in self._excluded if n != name}
             self._excluded_models.discard(name)

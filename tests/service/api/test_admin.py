@@ -57,7 +57,7 @@ async def test_the_index_refuses_what_it_does_not_read(tiny_repo: Path) -> None:
 
 def test_the_openapi_schema_says_the_rule(tiny_repo: Path) -> None:
     schema = create_app(make_settings(tiny_repo)).openapi()
-    for action in ("load", "unload"):
+    for action in ("unload", "load"):
         body = schema["paths"][f"/v2/repository/models/{{name}}/{action}"]["post"]["requestBody"]
         doc = body["content"]["application/json"]["schema"]
         assert doc["additionalProperties"] is False
@@ -65,3 +65,17 @@ def test_the_openapi_schema_says_the_rule(tiny_repo: Path) -> None:
         assert version["minimum"] == 1 and version["maximum"] == 999_999_999
     index = schema["paths"]["/v2/repository/index"]["post"]["requestBody"]
     assert index["content"]["application/json"]["schema"]["additionalProperties"] is False
+
+
+async def test_load_and_unload_say_the_same_of_a_model_on_disk_but_not_served(
+    tiny_repo: Path,
+) -> None:
+    async with serve(tiny_repo, models=["mnist"]) as (_, client):
+        for action in ("unload", "load"):
+            r = await client.post(f"/v2/repository/models/pima/{action}")
+            assert r.status_code == 404, r.text
+            assert r.json()["error"] == (
+                "model 'pima' is not among the served models (the settings serve mnist)"
+            ), action
+            r = await client.post(f"/v2/repository/models/nope/{action}")
+            assert r.json()["error"] == "model 'nope' not found in the repository", action
