@@ -120,7 +120,29 @@ class ModelRegistry:
                 )
         if "." in previous and "." not in scan.unreadable:
             log.warning("the model repository can be read again")
+        self._forget_deleted(scan)
         return scan
+
+    def _forget_deleted(self, scan: ScanResult) -> None:
+        """Drop the admin unload and load marks of versions whose folder is gone: a folder
+        published again under that number is a new version, which the policy serves (feedback
+        and statistics tell it from the old one too). A folder that cannot be read is not gone."""
+        if "." in scan.unreadable:
+            return
+        for name, version in sorted(self._excluded | self._pinned):
+            if name in scan.unreadable or f"{name}/{version}" in scan.unreadable:
+                continue
+            if any(f.version == version for f in scan.models.get(name, [])):
+                continue
+            if (name, version) in self._excluded:
+                log.info(
+                    "model %s version %s, unloaded by an admin request, was deleted: a version "
+                    "published again under its number is served by the policy",
+                    name,
+                    version,
+                )
+            self._excluded.discard((name, version))
+            self._pinned.discard((name, version))
 
     def _selected(self, names: set[str]) -> set[str]:
         """The models among ``names`` that the settings select."""
@@ -582,7 +604,20 @@ class ModelRegistry:
         if not versions:
             scan = self._scan
             if self._taken_out(name):
-                return f"every version of model {name} was unloaded by an admin request"
+                if name in self._excluded_models:
+                    return f"every version of model {name} was unloaded by an admin request"
+                # versions deleted since are not said to be unloaded: only the marks left
+                unloaded = self._unloaded(name)
+                which = (
+                    f"version {unloaded[0]} was"
+                    if len(unloaded) == 1
+                    else f"versions {', '.join(map(str, unloaded))} were"
+                )
+                return (
+                    f"model {name} serves no version: {which} unloaded by an admin request, "
+                    f"and the policy serves no other (POST /v2/repository/models/{name}/load "
+                    "serves it by the policy again)"
+                )
             unfinished = scan.unfinished(name)
             if unfinished:
                 return f"model {name} has only unfinished versions {unfinished}"

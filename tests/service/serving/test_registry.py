@@ -236,7 +236,7 @@ async def test_a_model_unloaded_on_purpose_leaves_readiness_alone(tiny_repo: Pat
         for version in [mv.version for mv in registry.versions("pima")]:
             await registry.unload("pima", version)
         assert registry.readiness() == (True, {})  # pima is not broken, it was taken out
-        with pytest.raises(NotFound, match="every version of model pima was unloaded"):
+        with pytest.raises(NotFound, match="model pima serves no version: version 1 was unloaded"):
             registry.resolve("pima")
         await registry.include("pima")
         assert registry.resolve("pima").available
@@ -504,6 +504,39 @@ async def test_admin_unload_of_the_served_version_falls_back_at_once(tiny_repo: 
             registry.resolve("mnist")  # on purpose: not "retry later" (503)
         await registry.include("mnist")
         assert states(registry, "mnist") == {2: "available"}
+    finally:
+        await registry.stop()
+
+
+async def test_an_unloaded_version_whose_folder_is_deleted_is_forgotten(repo_copy: Path) -> None:
+    registry = await started(repo_copy, models=["mnist"], version_policy="all")
+    try:
+        await registry.unload("mnist", 2)
+        assert registry.model_status("mnist")["unloaded_versions"] == [2]
+        shutil.rmtree(repo_copy / "mnist" / "2")
+        await registry.rescan()
+        assert registry.model_status("mnist")["unloaded_versions"] == []  # it is not there
+        publish_copy(repo_copy, "mnist", 1, 2)  # a new version under the old number
+        await registry.rescan()
+        assert states(registry, "mnist") == {1: "available", 2: "available"}
+    finally:
+        await registry.stop()
+
+
+async def test_a_deleted_version_is_not_said_to_be_unloaded(repo_copy: Path) -> None:
+    registry = await started(repo_copy, models=["mnist"], version_policy="latest")
+    try:
+        await registry.load("mnist", 1)
+        await registry.unload("mnist", 1)
+        shutil.rmtree(repo_copy / "mnist" / "2")  # the version served: deleted, not unloaded
+        await registry.rescan()
+        with pytest.raises(NotFound) as info:
+            registry.resolve("mnist")
+        assert info.value.message == (
+            "model mnist serves no version: version 1 was unloaded by an admin request, and the "
+            "policy serves no other (POST /v2/repository/models/mnist/load serves it by the "
+            "policy again)"
+        )
     finally:
         await registry.stop()
 
