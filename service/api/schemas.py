@@ -60,6 +60,11 @@ class VersionStatus(BaseModel):
     )
 
 
+class IgnoredEntry(BaseModel):
+    name: str
+    reason: str = Field(description='why it is not a version folder, e.g. "(name it 18)"')
+
+
 class ModelStatus(BaseModel):
     name: str
     default_version: int | None
@@ -72,9 +77,10 @@ class ModelStatus(BaseModel):
     unloaded_versions: list[int] = Field(
         default_factory=list, description="versions unloaded by an admin request"
     )
-    ignored_folders: list[str] = Field(
+    ignored_folders: list[IgnoredEntry] = Field(
         default_factory=list,
-        description='numbered folders that are not versions: a zero-padded "018" (name it 18)',
+        description="what the model's folder holds that is not a version folder (a zero-padded "
+        '"018", "v4", a file "6"), with why; hidden entries are left out',
     )
 
 

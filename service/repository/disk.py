@@ -55,6 +55,29 @@ def parse_version(text: str | int) -> int | None:
     return None
 
 
+VERSION_FOLDER_RULE = "a version is a folder named by its number, from 1, without leading zeros"
+
+
+def not_a_version(entry: str, is_dir: bool) -> str:
+    """Why ``entry`` of a model folder is not a version folder, with the name it would need."""
+    if entry.isascii() and entry.isdigit():
+        number = int(entry)
+        if not is_dir:
+            return f"a file, not a folder: {VERSION_FOLDER_RULE}"
+        if number == 0:
+            return f"versions count from 1: {VERSION_FOLDER_RULE}"
+        if len(str(number)) > VERSION_DIGITS:
+            return f"a version number has at most {VERSION_DIGITS} digits"
+        return f"a leading zero: {VERSION_FOLDER_RULE} (name it {number})"
+    # a near miss (v4, "4 ", version_4) names the number it was meant to have
+    stem = entry.strip().lower().removeprefix("version").removeprefix("v").strip(" _-")
+    meant = parse_version(stem) if stem.isascii() and stem.isdigit() else None
+    hint = f" (name it {meant})" if meant and str(meant) == stem else ""
+    if not is_dir:
+        return f"a file, not a version folder: {VERSION_FOLDER_RULE}{hint}"
+    return f"not a version folder: {VERSION_FOLDER_RULE}{hint}"
+
+
 @dataclass(frozen=True)
 class VersionFolder:
     """One numeric folder found by a scan."""
@@ -71,10 +94,11 @@ class ScanResult:
     """Every version folder, by model name; unfinished ones included (``finished`` False)."""
 
     models: dict[str, list[VersionFolder]] = field(default_factory=dict)
-    # numbered folders that are not version folders: "018" (TF Serving would read 18; here a
-    # version's folder name is its number as written, so 18 and 018 cannot both claim it), "0"
-    # (versions count from 1) and numbers of ten digits or more
-    ignored: dict[str, list[str]] = field(default_factory=dict)
+    # what a model folder holds that is not a version folder, by model, with why: "018" (TF
+    # Serving would read 18; here a version's folder name is its number as written, so 18 and
+    # 018 cannot both claim it), "0", "v4", "4 ", a file "6". Said, so that a version copied
+    # under a mistyped name is not lost without a word; hidden entries (".cache") are left out
+    ignored: dict[str, dict[str, str]] = field(default_factory=dict)
     # folders the scan could not read ("pima", "pima/3"), with the reason: what they hold is
     # unknown, not gone
     unreadable: dict[str, str] = field(default_factory=dict)
@@ -135,18 +159,18 @@ class Repository:
     def _versions(model_dir: Path, result: ScanResult) -> list[VersionFolder]:
         found: list[VersionFolder] = []
         for vdir in model_dir.iterdir():
-            if not (vdir.name.isascii() and vdir.name.isdigit()):
+            if vdir.name.startswith("."):
                 continue
             where = f"{model_dir.name}/{vdir.name}"
             try:
-                if not vdir.is_dir():
-                    continue
+                is_dir = vdir.is_dir()
             except OSError as exc:
                 result.unreadable[where] = _why(exc)
                 continue
             version = parse_version(vdir.name)
-            if not version or str(version) != vdir.name:
-                result.ignored.setdefault(model_dir.name, []).append(vdir.name)
+            if not is_dir or not version or str(version) != vdir.name:
+                why = not_a_version(vdir.name, is_dir)
+                result.ignored.setdefault(model_dir.name, {})[vdir.name] = why
                 continue
             try:
                 st = (vdir / METADATA).stat()

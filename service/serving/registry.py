@@ -106,7 +106,7 @@ class ModelRegistry:
 
     async def _rescan_disk(self) -> ScanResult:
         """Scan the repository; say once which folders could not be read."""
-        previous = self._scan.unreadable
+        previous, ignored = self._scan.unreadable, self._scan.ignored
         self._scan = scan = await asyncio.to_thread(self.repository.scan)
         for where, why in sorted(scan.unreadable.items()):
             if where == "." and not self.started:
@@ -120,6 +120,10 @@ class ModelRegistry:
                 )
         if "." in previous and "." not in scan.unreadable:
             log.warning("the model repository can be read again")
+        for name, entries in sorted(scan.ignored.items()):
+            for entry, why in sorted(entries.items()):
+                if ignored.get(name, {}).get(entry) != why:  # once, not at every poll
+                    log.warning("model %s: %r in its folder is ignored: %s", name, entry, why)
         self._forget_deleted(scan)
         return scan
 
@@ -665,7 +669,10 @@ class ModelRegistry:
             "versions": [mv.status() for mv in self.versions(name)],
             "unfinished_versions": self._scan.unfinished(name),
             "unloaded_versions": self._unloaded(name),
-            "ignored_folders": sorted(self._scan.ignored.get(name, [])),
+            "ignored_folders": [
+                {"name": entry, "reason": why}
+                for entry, why in sorted(self._scan.ignored.get(name, {}).items())
+            ],
         }
 
     def _taken_out(self, name: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +47,27 @@ def test_scan_reports_unfinished_and_ignores_junk(repo_copy: Path) -> None:
     assert "Bad-Name" not in scan.models
     assert [f.version for f in scan.finished("mnist")] == [1, 2]
     assert scan.unfinished("mnist") == [3]
-    # said in /models (ignored_folders), not "notes"
-    assert sorted(scan.ignored["mnist"]) == ["0", "007", "1234567890"] and len(scan.ignored) == 1
+    # said in /models (ignored_folders), each with why
+    assert sorted(scan.ignored["mnist"]) == ["0", "007", "1234567890", "notes"]
+    assert scan.ignored["mnist"]["007"].endswith("without leading zeros (name it 7)")
+    assert len(scan.ignored) == 1
+
+
+def test_scan_says_why_each_entry_of_a_model_folder_is_not_a_version(repo_copy: Path) -> None:
+    """A complete version copied under a mistyped name was ignored without a word."""
+    mnist = repo_copy / "mnist"
+    for typo in ("v4", "5 ", "version_7"):
+        shutil.copytree(mnist / "1", mnist / typo)
+    (mnist / "6").write_text("not a folder")
+    (mnist / ".cache").mkdir()  # hidden: a tool's own
+    ignored = Repository(repo_copy).scan().ignored["mnist"]
+    rule = "a version is a folder named by its number, from 1, without leading zeros"
+    assert ignored == {
+        "v4": f"not a version folder: {rule} (name it 4)",
+        "5 ": f"not a version folder: {rule} (name it 5)",
+        "version_7": f"not a version folder: {rule} (name it 7)",
+        "6": f"a file, not a folder: {rule}",
+    }
 
 
 def test_scan_names_unreadable_folders_and_reads_the_rest(

@@ -252,7 +252,29 @@ async def test_a_model_with_only_a_zero_padded_folder_is_named_and_not_ready(
     try:
         ready, problems = registry.readiness()
         assert not ready and "only ['001']" in problems["tabular"], problems
-        assert registry.model_status("tabular")["ignored_folders"] == ["001"]
+        assert [e["name"] for e in registry.model_status("tabular")["ignored_folders"]] == ["001"]
+    finally:
+        await registry.stop()
+
+
+async def test_a_version_under_a_mistyped_name_is_listed_and_said_once(
+    repo_copy: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    shutil.copytree(repo_copy / "mnist" / "2", repo_copy / "mnist" / "v4")
+    registry = await started(repo_copy, models=["mnist"])
+    try:
+        assert registry.model_status("mnist")["ignored_folders"] == [
+            {
+                "name": "v4",
+                "reason": "not a version folder: a version is a folder named by its number, "
+                "from 1, without leading zeros (name it 4)",
+            }
+        ]
+        said = "model mnist: 'v4' in its folder is ignored: not a version folder"
+        assert caplog.text.count(said) == 1
+        await registry.rescan()
+        await registry.rescan()
+        assert caplog.text.count(said) == 1  # at load, not at every poll
     finally:
         await registry.stop()
 
