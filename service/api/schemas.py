@@ -58,6 +58,11 @@ class VersionStatus(BaseModel):
     latency: dict[str, Any] | None = Field(
         None, description="µs per image at batch 1 and 16, and where the figure comes from"
     )
+    warning: str | None = Field(
+        None,
+        description="listed files deleted or changed on disk since the version loaded: it "
+        "serves what it loaded, and its next load (a restart) checks the files again",
+    )
 
 
 class IgnoredEntry(BaseModel):

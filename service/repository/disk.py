@@ -11,6 +11,7 @@ import io
 import json
 import math
 import re
+import stat
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -215,6 +216,36 @@ class Repository:
         return listed_path(self.version_dir(name, version), rel)
 
 
+FileStat = tuple[int, int]  # (size, mtime_ns) of a listed file
+
+
+def listed_file_stats(vdir: Path, files: Iterable[str]) -> dict[str, FileStat | None]:
+    """(size, mtime_ns) of each listed file, None for one that is missing or unreadable: a
+    stat each, so that a served version's files can be watched at every poll without hashing."""
+    stats: dict[str, FileStat | None] = {}
+    for rel in files:
+        try:
+            st = _inside(vdir, rel).stat()
+        except (RepositoryError, OSError):
+            stats[rel] = None
+            continue
+        stats[rel] = (st.st_size, st.st_mtime_ns) if stat.S_ISREG(st.st_mode) else None
+    return stats
+
+
+def changed_files(before: dict[str, FileStat | None], now: dict[str, FileStat | None]) -> str:
+    """What became of the listed files since ``before`` ("model.tflite is missing"); empty
+    when nothing did."""
+    missing = [rel for rel, st in now.items() if st is None and before.get(rel) is not None]
+    changed = [rel for rel, st in now.items() if st is not None and before.get(rel) != st]
+    parts = (
+        [f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing"] if missing else []
+    )
+    if changed:
+        parts.append(f"{', '.join(changed)} changed")
+    return "; ".join(parts)
+
+
 # from the first word that starts a local path (the trainer labels a source "<kind> <where>")
 _HOST_PATH = re.compile(r"(?<!\S)(?:file://)?(?:~?/|[A-Za-z]:[\\/]|\\\\).*$", re.DOTALL)
 
@@ -234,13 +265,18 @@ def _why(exc: OSError) -> str:
 
 def listed_path(vdir: Path, rel: str) -> Path:
     """Resolve a path listed in metadata, refusing anything that would leave the version folder."""
-    pure = PurePosixPath(rel)
-    if pure.is_absolute() or ".." in pure.parts or not pure.parts:
-        raise RepositoryError(f"listed file {rel!r} is outside the version folder")
-    path = vdir.joinpath(*pure.parts)
+    path = _inside(vdir, rel)
     if not path.is_file():
         raise RepositoryError(f"listed file {rel} is missing")
     return path
+
+
+def _inside(vdir: Path, rel: str) -> Path:
+    """``vdir``/``rel``; RepositoryError when ``rel`` would leave the version folder."""
+    pure = PurePosixPath(rel)
+    if pure.is_absolute() or ".." in pure.parts or not pure.parts:
+        raise RepositoryError(f"listed file {rel!r} is outside the version folder")
+    return vdir.joinpath(*pure.parts)
 
 
 _NUMPY_MAGIC = (b"\x93NUMPY", b"PK\x03\x04", b"PK\x05\x06")  # .npy, .npz (an empty one too)

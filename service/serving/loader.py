@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from service.repository.disk import Repository, RepositoryError
+from service.repository.disk import Repository, RepositoryError, listed_file_stats
 from service.runtimes import ModelRuntime, create_runtime
 from service.serving import latency
 from service.serving.model import ModelVersion
@@ -23,6 +23,8 @@ def load_version(repository: Repository, mv: ModelVersion, runtime: str = "auto"
     """Fill ``mv.metadata``, ``mv.task`` and ``mv.runtime`` (loaded and self-tested)."""
     meta = repository.read_metadata(mv.name, mv.version)
     mv.metadata = meta
+    # taken before the checksums: a file changed while they are read is seen as changed
+    mv.files_loaded = listed_file_stats(mv.path, meta["files"])
     repository.verify_files(mv.name, mv.version, meta)
     mv.task = Task.from_metadata(meta, mv.path)
     mv.runtime = create_runtime(mv.path, meta, runtime)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from service.errors import NotReady
-from service.repository.disk import without_host_path
+from service.repository.disk import FileStat, without_host_path
 from service.runtimes.base import ModelRuntime
 from service.serving.batcher import Batcher
 from service.serving.tasks import Task
@@ -42,6 +42,8 @@ class ModelVersion:
     fingerprint: tuple[int, int] | None = None
     refused: bool = False  # failed because a file could not be read: tried again at each rescan
     changed_on_disk: tuple[int, int] | None = None  # a later metadata.json fingerprint, warned of
+    files_loaded: dict[str, FileStat | None] = field(default_factory=dict)  # listed, at load
+    files_warning: str | None = None  # what became of them on disk since, said once (watcher)
     metadata: dict[str, Any] | None = None
     task: Task | None = None
     runtime: ModelRuntime | None = None
@@ -104,4 +106,5 @@ class ModelVersion:
             "created_at": meta.get("created_at"),
             "load_seconds": self.load_seconds,
             "latency": self.latency,
+            "warning": self.files_warning,
         }

@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 from typing import Protocol
 
-from service.repository.disk import parse_version, valid_name
+from service.repository.disk import changed_files, listed_file_stats, parse_version, valid_name
 from service.serving.model import ModelVersion, VersionState
 
 log = logging.getLogger("service.watcher")
@@ -133,6 +133,7 @@ class RepositoryWatcher:
         self.ticks += 1
         if any(changes.values()):
             log.info("repository changed", extra={"changes": changes})
+        await self._check_served_files()
         for name in self.registry.model_names():
             for mv in self.registry.versions(name):
                 key = (mv.name, mv.version)
@@ -142,6 +143,37 @@ class RepositoryWatcher:
                     # rescan (the rest of a copy) make the next tick retry it
                     self._failed[key] = before.get(key, ())
         return changes
+
+    async def _check_served_files(self) -> None:
+        """Say once when a served version's listed files are deleted or changed on disk: it
+        serves on from memory, and its next load (a restart) would fail it. A stat per file."""
+        served = [
+            mv
+            for name in self.registry.model_names()
+            for mv in self.registry.versions(name)
+            if mv.available and mv.files_loaded
+        ]
+        now = await asyncio.to_thread(
+            lambda: [listed_file_stats(mv.path, mv.files_loaded) for mv in served]
+        )
+        for mv, stats in zip(served, now, strict=True):
+            warning = changed_files(mv.files_loaded, stats) or None
+            if warning == mv.files_warning:
+                continue
+            mv.files_warning = warning
+            if warning is None:
+                log.info(
+                    "the files of model %s version %s are as loaded again", mv.name, mv.version
+                )
+                continue
+            log.warning(
+                "model %s version %s: %s on disk while it is served: it keeps serving what it "
+                "loaded, and its next load (a restart, or an admin unload and load) fails unless "
+                "the files are put back; publish a new version number to change a version",
+                mv.name,
+                mv.version,
+                warning,
+            )
 
     def _snapshot(self, skip: set[tuple[str, int]]) -> dict[tuple[str, int], Signature]:
         """Signatures of every version folder that is not serving (new, failed or unselected)."""

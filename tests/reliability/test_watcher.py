@@ -116,6 +116,29 @@ async def test_watcher_polls_and_swaps(tiny_repo: Path, tmp_path: Path) -> None:
     assert not watcher.running
 
 
+async def test_a_served_version_whose_files_go_is_said_once_and_serves_on(
+    tiny_repo: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    models, registry = await only_mnist_1(tiny_repo, tmp_path)
+    watcher = RepositoryWatcher(registry, models, interval_s=0)
+    try:
+        await watcher.tick()
+        assert registry.model_status("mnist")["versions"][0]["warning"] is None
+        (models / "mnist" / "1" / "model.tflite").unlink()
+        with (models / "mnist" / "1" / "saved_model.pb").open("ab") as fh:
+            fh.write(b"x")
+        for _ in range(3):
+            await watcher.tick()
+        said = "model mnist version 1: model.tflite is missing; saved_model.pb changed on disk"
+        assert caplog.text.count(said) == 1, caplog.text
+        status = registry.model_status("mnist")["versions"][0]
+        assert status["state"] == "available"  # it serves on from memory
+        assert status["warning"] == "model.tflite is missing; saved_model.pb changed"
+        assert registry.resolve("mnist").version == 1
+    finally:
+        await registry.stop()
+
+
 async def test_half_copied_version_is_retried_when_complete(
     tiny_repo: Path, tmp_path: Path
 ) -> None:
