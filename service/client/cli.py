@@ -591,16 +591,19 @@ def format_models(models: Sequence[dict[str, Any]]) -> str:
         ignored = model.get("ignored_folders")
         if not listed:
             rows.append([name, "-", "none", "", "", "", "no version folder"])
-        if isinstance(ignored, list) and ignored:
-            folders = ", ".join(map(str, ignored))
-            notes.append(
-                f"{name}: ignored folders {folders}: not version numbers (a version's folder is "
-                "its number from 1, without leading zeros: 18, not 018)"
-            )
+        if isinstance(ignored, list):
+            notes.extend(f"{name}: ignored {_ignored(entry)}" for entry in ignored)
     if not models:
         notes.append("no models served")
     headers = ["model", "version", "state", "recipe", "accuracy", "tags", "reason"]
     return table(headers, rows, {1, 4}) + "".join(note + "\n" for note in notes)
+
+
+def _ignored(entry: Any) -> str:
+    """An entry of a model's ``ignored_folders``: its name and why it is no version."""
+    if isinstance(entry, dict):
+        return f"{entry.get('name')!s}: {entry.get('reason')!s}"
+    return f"{entry!s}: not a version number"
 
 
 def _version_order(version: Any) -> tuple[int, str]:

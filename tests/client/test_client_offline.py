@@ -982,7 +982,7 @@ def test_cli_list_shows_every_version_the_server_reports_with_its_state(
         ],
         "unfinished_versions": [5],
         "unloaded_versions": [2],
-        "ignored_folders": ["018"],
+        "ignored_folders": [{"name": "018", "reason": "not a version: leading zeros (name it 18)"}],
     }
     pima = {
         "name": "pima",
@@ -1007,7 +1007,7 @@ def test_cli_list_shows_every_version_the_server_reports_with_its_state(
     ]
     assert lines[3].endswith("unloaded by an admin request")
     assert lines[5].endswith("its metadata.json is not there yet")
-    assert lines[7].startswith("mnist: ignored folders 018: not version numbers")
+    assert lines[7] == "mnist: ignored 018: not a version: leading zeros (name it 18)"
     assert len(lines) == 8
 
     fake_cli.answers = [httpx.Response(200, json={"models": []})]
