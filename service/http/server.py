@@ -9,11 +9,14 @@ synchronously before the process ends, and the exit status is ``FORCED_EXIT`` (1
 status for a process stopped by SIGINT) instead of uvicorn's 0, so that a supervisor or a script
 can tell that requests were cut off. A second SIGINT once every request has been answered (the
 drain is over, the server is only finishing its shutdown) cuts nothing off: the exit status is
-then a clean stop's 0.
+then a clean stop's 0. Requests still running when the graceful stop's time is up
+(``timeout_graceful_shutdown``) are cancelled by uvicorn: that cuts them off too, and the exit
+status says so the same way.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 from collections.abc import Callable
@@ -36,10 +39,18 @@ class Server(uvicorn.Server):
         forced = self.force_exit
         super().handle_exit(sig, frame)
         if self.force_exit and not forced:
-            # the drain waits until no connection and no request task is left: what is left
-            # when the forced quit comes is what it cuts off
-            state = self.server_state
-            self.cut_off = bool(state.connections or state.tasks)
+            # a request running is a task of its own; a connection without one is idle (a
+            # keep-alive one that the stop is closing) and loses nothing
+            self.cut_off = bool(self.server_state.tasks)
+
+    async def _wait_tasks_to_complete(self) -> None:
+        try:
+            await super()._wait_tasks_to_complete()
+        except asyncio.CancelledError:
+            # the graceful stop's time is up (``timeout_graceful_shutdown``): the requests still
+            # running are about to be cancelled, which cuts them off as a forced quit would
+            self.cut_off = self.cut_off or bool(self.server_state.tasks)
+            raise
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         await super().shutdown(sockets)
@@ -49,10 +60,15 @@ class Server(uvicorn.Server):
             else:
                 log.info("forced quit once every request was answered: none was cut off")
             self.on_forced_quit()
+        elif self.cut_off:
+            log.warning(
+                "stopped: requests still running after the graceful stop's %s s were cut off",
+                self.config.timeout_graceful_shutdown,
+            )
 
     def serve_until_stopped(self) -> int:
         """Run until stopped; the exit status: 0 for a clean stop (a forced quit that cut no
-        request off included), ``FORCED_EXIT`` for a forced quit that did, uvicorn's
+        request off included), ``FORCED_EXIT`` for a stop that cut requests off, uvicorn's
         ``STARTUP_FAILURE`` (3) when the server never started."""
         try:
             self.run()

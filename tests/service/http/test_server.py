@@ -89,3 +89,85 @@ def test_a_second_sigint_during_the_drain_cuts_a_request_off_and_exits_130(
         thread.join()
     assert server.cut_off
     assert finished == ["payload log written"]
+
+
+def _client(tmp_path: Path, steps: Any) -> threading.Thread:
+    def run() -> None:
+        for _ in range(200):
+            if (tmp_path / "server.sock").exists():
+                break
+            time.sleep(0.01)
+        steps()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+async def _answers(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    while (await receive()).get("more_body"):
+        pass
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+def test_an_idle_keep_alive_connection_is_no_request_cut_off(tmp_path: Path) -> None:
+    """A connection whose request was answered, kept open for the next one: a second Ctrl-C
+    right after the first (before the stop has closed it) cuts nothing off."""
+
+    def steps() -> None:
+        with socket.socket(socket.AF_UNIX) as idle:
+            idle.connect(str(tmp_path / "server.sock"))
+            idle.sendall(b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 1\r\n\r\n{")
+            assert idle.recv(1024).startswith(b"HTTP/1.1 200")
+            _sigint()
+            time.sleep(0.02)
+            _sigint()
+            time.sleep(0.5)
+
+    finished: list[str] = []
+    server = _server(tmp_path, _answers, finished)
+    thread = _client(tmp_path, steps)
+    try:
+        assert server.serve_until_stopped() == 0
+    finally:
+        thread.join()
+    assert server.force_exit and not server.cut_off
+
+
+def test_a_request_cancelled_when_the_graceful_stop_times_out_is_cut_off(
+    tmp_path: Path,
+) -> None:
+    """SIGTERM's graceful stop waits ``timeout_graceful_shutdown`` for a request, then uvicorn
+    cancels it: the stop cut it off, and the exit status says so as a forced quit's does."""
+
+    def steps() -> None:
+        with socket.socket(socket.AF_UNIX) as stuck:
+            stuck.connect(str(tmp_path / "server.sock"))
+            stuck.sendall(b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{")
+            time.sleep(0.2)
+            _sigint()
+            time.sleep(1.0)
+
+    config = uvicorn.Config(
+        _answers,
+        uds=str(tmp_path / "server.sock"),
+        lifespan="on",
+        log_config=None,
+        loop="asyncio",
+        timeout_graceful_shutdown=0.3,
+    )
+    finished: list[str] = []
+    server = Server(config, on_forced_quit=lambda: finished.append("payload log written"))
+    thread = _client(tmp_path, steps)
+    try:
+        assert server.serve_until_stopped() == FORCED_EXIT
+    finally:
+        thread.join()
+    assert server.cut_off and not server.force_exit
+    assert finished == []  # the lifespan's own shutdown wrote the payload log out
