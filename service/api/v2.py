@@ -222,17 +222,18 @@ def _stats(request: Request, versions: list[ModelVersion]) -> Response:
             continue
         ok, failed = totals.get((mv.name, str(mv.version)), (none, none))
         tallies = mv.batcher.tallies()
+        counted = tallies + mv.batcher.explanations()  # no batch size's: an explanation's time
         stats.append(
             v2_triton.model_stats(
                 mv.name,
                 mv.version,
                 last_inference_s=mv.batcher.last_call_epoch_s(),
-                inference_count=sum(t.rows * t.calls for t in tallies),
-                execution_count=sum(t.calls for t in tallies),
+                inference_count=sum(t.rows * t.calls for t in counted),
+                execution_count=sum(t.calls for t in counted),
                 success=v2_triton.Duration(*ok),
                 fail=v2_triton.Duration(*failed),
                 compute_infer=v2_triton.Duration(
-                    sum(t.requests for t in tallies), sum(t.request_seconds for t in tallies)
+                    sum(t.requests for t in counted), sum(t.request_seconds for t in counted)
                 ),
                 batches=[
                     v2_triton.BatchSize(t.rows, v2_triton.Duration(t.calls, t.seconds))

@@ -35,9 +35,9 @@ already taken for the observer and the requests it answered (the V2 statistics r
 :meth:`Batcher.tallies`): a few additions per call, none per request. An explanation's perturbed
 rows (:meth:`Batcher.submit_uncounted`) are no client's request: the calls they run in are
 tallied without them (a call of nothing else not at all), their time is summed for the
-explanation, and the explanation is tallied as one call of the rows it explains
-(:meth:`Batcher.count_explanation`). Only while an explanation is in flight does a call look at
-its requests one by one to tell them apart.
+explanation, and the explanation is tallied apart as one call of the rows it explains
+(:meth:`Batcher.count_explanation`, :meth:`Batcher.explanations`). Only while an explanation is
+in flight does a call look at its requests one by one to tell them apart.
 """
 
 from __future__ import annotations
@@ -158,27 +158,26 @@ class Batcher:
     @property
     def batches(self) -> int:
         """Runtime calls as tallied (an explanation as one), failed ones included."""
-        return self.failed_calls + sum(t.calls for t in self.tallies())
+        return self.failed_calls + sum(t.calls for t in self.tallies() + self.explanations())
 
     @property
     def rows(self) -> int:
         """Rows handed to the runtime as tallied (an explanation's as the rows it explained),
         those of failed calls included."""
-        return self.failed_rows + sum(t.rows * t.calls for t in self.tallies())
+        return self.failed_rows + sum(
+            t.rows * t.calls for t in self.tallies() + self.explanations()
+        )
 
     def tallies(self) -> list[CallTally]:
         """The successful calls by batch size, smallest first (a copy: calls go on meanwhile);
-        an explanation is one call of the rows it explained."""
-        merged: dict[int, list[float]] = {}
-        for tally in (self.tally, self.explained):
-            for rows, t in list(tally.items()):
-                into = merged.setdefault(rows, [0, 0.0, 0, 0.0])
-                for i, value in enumerate(tuple(t)):
-                    into[i] += value
-        return [
-            CallTally(rows, int(calls), seconds, int(calls + extra), seconds + extra_seconds)
-            for rows, (calls, seconds, extra, extra_seconds) in sorted(merged.items())
-        ]
+        no explanation's (:meth:`explanations`)."""
+        return _tallies(self.tally)
+
+    def explanations(self) -> list[CallTally]:
+        """The explanations, each as one call of the rows it explained timed by its model calls,
+        by those rows: counted in a version's totals, but no batch size's time (an explanation
+        of two rows took the time of its hundreds of perturbed ones)."""
+        return _tallies(self.explained)
 
     def count_explanation(self, rows: int, seconds: float) -> None:
         """Tally an explanation of ``rows`` rows whose model calls took ``seconds`` (the cost
@@ -461,6 +460,14 @@ class Batcher:
         for loop, pairs in by_loop.items():
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
                 loop.call_soon_threadsafe(_settle, pairs, error)
+
+
+def _tallies(tally: dict[int, list[float]]) -> list[CallTally]:
+    entries = [(rows, tuple(t)) for rows, t in list(tally.items())]
+    return [
+        CallTally(rows, int(calls), seconds, int(calls + extra), seconds + extra_seconds)
+        for rows, (calls, seconds, extra, extra_seconds) in sorted(entries)
+    ]
 
 
 def padded(rows: int) -> int:

@@ -57,8 +57,9 @@ async def explain(
     step = max(1, min(mv.max_instances, mv.batcher.queue_size // QUEUE_SHARE))
     cost = [0.0]
     outputs = await _run(mv.batcher, step, batch, timeout, cost)
-    mv.batcher.count_explanation(len(x), cost[0])
-    return task.explanation(outputs, context)
+    explanation = task.explanation(outputs, context)
+    mv.batcher.count_explanation(len(x), cost[0])  # once it is made: a failed one is no call
+    return explanation
 
 
 async def _run(
