@@ -242,6 +242,15 @@ def _error(response: httpx.Response) -> str:
 
 
 def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
+    try:
+        return _main(argv, out)
+    except KeyboardInterrupt:
+        # a shell reports a command stopped by SIGINT as 128 + 2; the stack is of no use to anyone
+        print("replay: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None, out: TextIO) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m service.client.replay",
         description="Replay a payload log against a server and report the answers that differ.",

@@ -224,3 +224,21 @@ def test_version_is_checked_as_predict_checks_it(
     for version in ("2", "baseline"):
         assert main([str(log), "--url", url, "--version", version], out=io.StringIO()) == 1
         assert "cannot connect" in capsys.readouterr().err
+
+
+def test_ctrl_c_is_one_line_and_exit_130(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "log.jsonl"
+    log.write_text(line("r0", "pima", [[0.25]]) + "\n")
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("service.client.replay.replay", interrupted)
+    try:
+        code = main([str(log), "--url", "http://127.0.0.1:9"], out=io.StringIO())
+    except KeyboardInterrupt:  # let out, it would stop the whole test session
+        pytest.fail("Ctrl-C got out of the command, which prints its stack")
+    assert code == 130
+    assert capsys.readouterr().err == "replay: interrupted\n"
