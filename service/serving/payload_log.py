@@ -371,12 +371,18 @@ class PayloadLog:
             held = _flock(fd)
         except OSError as exc:
             if not isinstance(exc, FileNotFoundError):
-                self._warn_lock(str(exc))
+                self._warn_lock(
+                    f"no lock to rotate it under ({exc}); with SERVE_WORKERS > 1 the workers' "
+                    "rotations may overwrite each other's files"
+                )
         if not held and fd >= 0:
             os.close(fd)
             fd = -1
         if held is None:
-            self._warn_lock(f"another process held it for over {_LOCK_WAIT_S:g} s: put off")
+            self._warn_lock(
+                f"its rotation lock was held elsewhere for over {_LOCK_WAIT_S:g} s: the rotation "
+                "is put off, and the file grows past its limit meanwhile"
+            )
         try:
             yield held
         finally:
@@ -387,12 +393,7 @@ class PayloadLog:
         now = time.monotonic()
         if now - self._warned_lock_at > 60.0:
             self._warned_lock_at = now
-            log.warning(
-                "payload log %s: no lock to rotate it under (%s); with SERVE_WORKERS > 1 the "
-                "workers' rotations may overwrite each other's files",
-                self.path,
-                why,
-            )
+            log.warning("payload log %s: %s", self.path, why)
 
     def _rotate(self) -> None:
         self._close()
