@@ -131,9 +131,9 @@ def _version_param(
     doc: dict[str, Any], taken: frozenset[str] = frozenset({"version"})
 ) -> int | None:
     """``parameters.version``, or None when ``parameters`` has none (the whole model)."""
-    if "parameters" not in doc:
+    params = doc.get("parameters")
+    if params is None:  # absent or null: a Go client sends a nil map as null
         return None
-    params = doc["parameters"]
     if not isinstance(params, dict):
         raise InvalidInput("parameters must be a JSON object")
     # a parameter left unread would change what is loaded without a word: a misspelt version

@@ -29,7 +29,7 @@ async def test_a_version_not_in_parameters_version_is_refused(tiny_repo: Path) -
         ("load", {"parameters": {"version": "1"}}, "parameters.version must be a version"),
         ("load", {"parameters": {"version": 1.0}}, "parameters.version must be a version"),
         ("unload", {"parameters": {"version": False}}, "parameters.version must be a version"),
-        ("unload", {"parameters": None}, "parameters must be a JSON object"),
+        ("unload", {"parameters": []}, "parameters must be a JSON object"),
     ]
     async with serve(tiny_repo, version_policy="all") as (app, client):
         before = app.state.registry.model_status("mnist")
@@ -43,6 +43,17 @@ async def test_a_version_not_in_parameters_version_is_refused(tiny_repo: Path) -
         wrong = {"parameters": {"version": 0}}
         said = (await client.post("/v2/repository/models/mnist/load", json=wrong)).json()
         assert "an integer from 1 to 999999999 (got 0)" in said["error"]
+
+
+async def test_null_parameters_act_on_the_whole_model(tiny_repo: Path) -> None:
+    """A Go client sends a nil parameters map as null: that means no version, as an absent one."""
+    async with serve(tiny_repo, version_policy="all") as (app, client):
+        r = await client.post("/v2/repository/models/mnist/unload", json={"parameters": None})
+        assert r.status_code == 200, r.text
+        assert app.state.registry.model_status("mnist")["versions"] == []
+        r = await client.post("/v2/repository/models/mnist/load", json={"parameters": None})
+        assert r.status_code == 200, r.text
+        assert app.state.registry.resolve("mnist").available
 
 
 async def test_the_index_refuses_what_it_does_not_read(tiny_repo: Path) -> None:
