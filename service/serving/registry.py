@@ -128,7 +128,8 @@ class ModelRegistry:
         return scan
 
     def _forget_deleted(self, scan: ScanResult) -> None:
-        """Drop the admin unload and load marks of versions whose folder is gone: a folder
+        """Drop the admin unload and load marks of versions whose folder is gone, and the whole
+        model unload of a model whose folder is gone: a folder
         published again under that number is a new version, which the policy serves (feedback
         and statistics tell it from the old one too). A folder that cannot be read is not gone."""
         if "." in scan.unreadable:
@@ -147,6 +148,19 @@ class ModelRegistry:
                 )
             self._excluded.discard((name, version))
             self._pinned.discard((name, version))
+        for name in sorted(self._excluded_models):
+            # the model's folder is gone (not merely unreadable): a model published again under
+            # its name is served by the policy, as a version published again is
+            if name in scan.models or name in scan.ignored or name in scan.unreadable:
+                continue
+            if any(where.startswith(f"{name}/") for where in scan.unreadable):
+                continue
+            log.info(
+                "model %s, unloaded whole by an admin request, was deleted: a model published "
+                "again under its name is served by the policy",
+                name,
+            )
+            self._excluded_models.discard(name)
 
     def _selected(self, names: set[str]) -> set[str]:
         """The models among ``names`` that the settings select."""

@@ -545,6 +545,23 @@ async def test_an_unloaded_version_whose_folder_is_deleted_is_forgotten(repo_cop
         await registry.stop()
 
 
+async def test_a_model_unloaded_whole_whose_folder_is_deleted_is_forgotten(
+    repo_copy: Path,
+) -> None:
+    registry = await started(repo_copy, models=["mnist"], version_policy="latest")
+    try:
+        await registry.unload("mnist")
+        (repo_copy / "mnist").rename(repo_copy / "away")
+        await registry.rescan()
+        (repo_copy / "mnist").mkdir()
+        publish_copy(repo_copy, "away", 2, 5).rename(repo_copy / "mnist" / "5")
+        await registry.rescan()
+        assert states(registry, "mnist") == {5: "available"}
+        assert registry.resolve("mnist").version == 5
+    finally:
+        await registry.stop()
+
+
 async def test_a_deleted_version_is_not_said_to_be_unloaded(repo_copy: Path) -> None:
     registry = await started(repo_copy, models=["mnist"], version_policy="latest")
     try:
