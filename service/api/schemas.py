@@ -84,8 +84,8 @@ class ModelStatus(BaseModel):
     )
     ignored_folders: list[IgnoredEntry] = Field(
         default_factory=list,
-        description="what the model's folder holds that is not a version folder (a zero-padded "
-        '"018", "v4", a file "6"), with why; hidden entries are left out',
+        description="what the model's folder holds that looks like a version and is not one "
+        '(a zero-padded "018", "v4", a file "6"), with why; anything else is left out',
     )
 
 

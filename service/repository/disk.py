@@ -56,7 +56,33 @@ def parse_version(text: str | int) -> int | None:
     return None
 
 
+def _is_version(entry: str) -> bool:
+    """Whether ``entry`` is a version's folder name: its number as written, from 1."""
+    version = parse_version(entry)
+    return bool(version) and str(version) == entry
+
+
 VERSION_FOLDER_RULE = "a version is a folder named by its number, from 1, without leading zeros"
+
+
+# a version prefix a name may be mistyped with: v4, ver4, version_4, "Version 4"
+_PREFIXED_NUMBER = re.compile(r"(?:version|ver|v)[ _.-]?[0-9]+", re.IGNORECASE)
+
+
+def near_miss(entry: str, is_dir: bool | None = None) -> bool:
+    """Whether ``entry`` of a model folder looks like a version meant, and is not one: a number
+    written otherwise (018, 0, ten digits or more, surrounded by spaces), a number with a version
+    prefix (v4, version_4), or a file named by a number. Anything else a model folder holds
+    (README.md, __pycache__, a ``latest`` link) is no version attempt. ``is_dir`` None checks
+    the name alone, before any stat: False only when the name cannot be a near miss."""
+    stem = entry.strip()
+    digits = stem.isascii() and stem.isdigit()
+    if not digits:
+        if not _PREFIXED_NUMBER.fullmatch(stem):
+            return False
+        return is_dir is not False  # a file named v4 is no version copied under a wrong name
+    # a file 6 is meant as a version, or in its way; a folder 6 is a version
+    return is_dir is False or not _is_version(entry)
 
 
 def not_a_version(entry: str, is_dir: bool) -> str:
@@ -71,7 +97,8 @@ def not_a_version(entry: str, is_dir: bool) -> str:
             return f"a version number has at most {VERSION_DIGITS} digits"
         return f"a leading zero: {VERSION_FOLDER_RULE} (name it {number})"
     # a near miss (v4, "4 ", version_4) names the number it was meant to have
-    stem = entry.strip().lower().removeprefix("version").removeprefix("v").strip(" _-")
+    numbered = _PREFIXED_NUMBER.fullmatch(entry.strip())
+    stem = entry.strip() if numbered is None else re.sub(r"^[^0-9]+", "", numbered.group())
     meant = parse_version(stem) if stem.isascii() and stem.isdigit() else None
     hint = f" (name it {meant})" if meant and str(meant) == stem else ""
     if not is_dir:
@@ -95,10 +122,11 @@ class ScanResult:
     """Every version folder, by model name; unfinished ones included (``finished`` False)."""
 
     models: dict[str, list[VersionFolder]] = field(default_factory=dict)
-    # what a model folder holds that is not a version folder, by model, with why: "018" (TF
-    # Serving would read 18; here a version's folder name is its number as written, so 18 and
-    # 018 cannot both claim it), "0", "v4", "4 ", a file "6". Said, so that a version copied
-    # under a mistyped name is not lost without a word; hidden entries (".cache") are left out
+    # what a model folder holds that looks like a version and is not one, by model, with why:
+    # "018" (TF Serving would read 18; here a version's folder name is its number as written, so
+    # 18 and 018 cannot both claim it), "0", "v4", "4 ", a file "6". Said, so that a version
+    # copied under a mistyped name is not lost without a word; anything else (README.md,
+    # __pycache__, hidden entries) is no version attempt and left out
     ignored: dict[str, dict[str, str]] = field(default_factory=dict)
     # folders the scan could not read ("pima", "pima/3"), with the reason: what they hold is
     # unknown, not gone
@@ -160,7 +188,9 @@ class Repository:
     def _versions(model_dir: Path, result: ScanResult) -> list[VersionFolder]:
         found: list[VersionFolder] = []
         for vdir in model_dir.iterdir():
-            if vdir.name.startswith("."):
+            # the name first (a hidden one matches neither), so that a folder of many other
+            # files costs no stat for each
+            if not (_is_version(vdir.name) or near_miss(vdir.name)):
                 continue
             where = f"{model_dir.name}/{vdir.name}"
             try:
@@ -170,6 +200,8 @@ class Repository:
                 continue
             version = parse_version(vdir.name)
             if not is_dir or not version or str(version) != vdir.name:
+                if not near_miss(vdir.name, is_dir):
+                    continue
                 why = not_a_version(vdir.name, is_dir)
                 result.ignored.setdefault(model_dir.name, {})[vdir.name] = why
                 continue

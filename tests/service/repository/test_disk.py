@@ -47,8 +47,8 @@ def test_scan_reports_unfinished_and_ignores_junk(repo_copy: Path) -> None:
     assert "Bad-Name" not in scan.models
     assert [f.version for f in scan.finished("mnist")] == [1, 2]
     assert scan.unfinished("mnist") == [3]
-    # said in /models (ignored_folders), each with why
-    assert sorted(scan.ignored["mnist"]) == ["0", "007", "1234567890", "notes"]
+    # said in /models (ignored_folders), each with why; "notes" is no version attempt
+    assert sorted(scan.ignored["mnist"]) == ["0", "007", "1234567890"]
     assert scan.ignored["mnist"]["007"].endswith("without leading zeros (name it 7)")
     assert len(scan.ignored) == 1
 
@@ -68,6 +68,23 @@ def test_scan_says_why_each_entry_of_a_model_folder_is_not_a_version(repo_copy: 
         "version_7": f"not a version folder: {rule} (name it 7)",
         "6": f"a file, not a folder: {rule}",
     }
+
+
+def test_only_what_looks_like_a_version_is_listed(repo_copy: Path) -> None:
+    """A folder of notes, a cache or a ``latest`` link is no version attempt: not listed, and a
+    root folder holding only such entries is no model."""
+    mnist = repo_copy / "mnist"
+    (mnist / "README.md").write_text("how these versions were trained")
+    (mnist / "__pycache__").mkdir()
+    (mnist / "latest").symlink_to("2")
+    (mnist / "v4").write_text("a file")  # a file with a prefix: no version copied wrongly
+    (mnist / "ver8").mkdir()
+    (mnist / " 9 ").mkdir()
+    (repo_copy / "drafts").mkdir()
+    (repo_copy / "drafts" / "notes.md").write_text("hi")
+    scan = Repository(repo_copy).scan()
+    assert sorted(scan.ignored["mnist"]) == [" 9 ", "ver8"]
+    assert "drafts" not in scan.ignored and "drafts" not in scan.models
 
 
 def test_scan_names_unreadable_folders_and_reads_the_rest(

@@ -257,6 +257,18 @@ async def test_a_model_with_only_a_zero_padded_folder_is_named_and_not_ready(
         await registry.stop()
 
 
+async def test_a_folder_of_notes_at_the_root_is_no_model(repo_copy: Path) -> None:
+    (repo_copy / "drafts").mkdir()
+    (repo_copy / "drafts" / "notes.md").write_text("hi")
+    for readiness in ("strict", "serving"):
+        registry = await started(repo_copy, readiness=readiness)
+        try:
+            assert "drafts" not in registry.readiness()[1], readiness
+            assert "drafts" not in registry.model_names()
+        finally:
+            await registry.stop()
+
+
 async def test_a_version_under_a_mistyped_name_is_listed_and_said_once(
     repo_copy: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
