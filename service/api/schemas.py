@@ -85,7 +85,8 @@ class ModelStatus(BaseModel):
     ignored_folders: list[IgnoredEntry] = Field(
         default_factory=list,
         description="what the model's folder holds that looks like a version and is not one "
-        '(a zero-padded "018", "v4", a file "6"), with why; anything else is left out',
+        '(a zero-padded "018", "v4", a file "6"), with why; anything else is left out. At most '
+        '20, by name, then {"name": "...", "reason": "and N more ..."} for the rest',
     )
 
 

@@ -62,6 +62,8 @@ def _is_version(entry: str) -> bool:
     return bool(version) and str(version) == entry
 
 
+MAX_IGNORED_LISTED = 20  # ignored entries listed per model folder; the rest are counted
+
 VERSION_FOLDER_RULE = "a version is a folder named by its number, from 1, without leading zeros"
 
 
@@ -128,9 +130,21 @@ class ScanResult:
     # copied under a mistyped name is not lost without a word; anything else (README.md,
     # __pycache__, hidden entries) is no version attempt and left out
     ignored: dict[str, dict[str, str]] = field(default_factory=dict)
+    # how many more such entries each model folder holds than ``ignored`` lists (it keeps the
+    # first MAX_IGNORED_LISTED by name): a folder of thousands is said in a line, not a payload
+    ignored_more: dict[str, int] = field(default_factory=dict)
     # folders the scan could not read ("pima", "pima/3"), with the reason: what they hold is
     # unknown, not gone
     unreadable: dict[str, str] = field(default_factory=dict)
+
+    def ignored_listed(self, name: str) -> list[tuple[str, str]]:
+        """(entry, why) of each listed ignored entry of ``name``, by name, then one ("...", "and
+        N more ...") for those left out: the shape of the others, so a client reads it as one."""
+        listed = sorted(self.ignored.get(name, {}).items())
+        more = self.ignored_more.get(name, 0)
+        if more:
+            listed.append(("...", f"and {more} more that look like versions, not listed"))
+        return listed
 
     def finished(self, name: str) -> list[VersionFolder]:
         return sorted((v for v in self.models.get(name, []) if v.finished), key=lambda v: v.version)
@@ -187,6 +201,7 @@ class Repository:
     @staticmethod
     def _versions(model_dir: Path, result: ScanResult) -> list[VersionFolder]:
         found: list[VersionFolder] = []
+        ignored: dict[str, str] = {}
         for vdir in model_dir.iterdir():
             # the name first (a hidden one matches neither), so that a folder of many other
             # files costs no stat for each
@@ -200,10 +215,8 @@ class Repository:
                 continue
             version = parse_version(vdir.name)
             if not is_dir or not version or str(version) != vdir.name:
-                if not near_miss(vdir.name, is_dir):
-                    continue
-                why = not_a_version(vdir.name, is_dir)
-                result.ignored.setdefault(model_dir.name, {})[vdir.name] = why
+                if near_miss(vdir.name, is_dir):
+                    ignored[vdir.name] = not_a_version(vdir.name, is_dir)
                 continue
             try:
                 st = (vdir / METADATA).stat()
@@ -216,6 +229,12 @@ class Repository:
             found.append(
                 VersionFolder(model_dir.name, version, vdir, fingerprint is not None, fingerprint)
             )
+        if ignored:
+            names = sorted(ignored)
+            listed = names[:MAX_IGNORED_LISTED]
+            result.ignored[model_dir.name] = {entry: ignored[entry] for entry in listed}
+            if len(names) > len(listed):
+                result.ignored_more[model_dir.name] = len(names) - len(listed)
         return found
 
     def read_metadata(self, name: str, version: int) -> dict[str, Any]:

@@ -41,6 +41,8 @@ from service.settings import Settings
 
 log = logging.getLogger("service.registry")
 
+MAX_IGNORED_LOGGED = 5  # ignored entries logged one a line per scan; the rest in one line
+
 BatchListener = Callable[[ModelVersion, int, float], None]
 UnloadListener = Callable[[ModelVersion], None]
 
@@ -107,6 +109,7 @@ class ModelRegistry:
     async def _rescan_disk(self) -> ScanResult:
         """Scan the repository; say once which folders could not be read."""
         previous, ignored = self._scan.unreadable, self._scan.ignored
+        previous_more = self._scan.ignored_more
         self._scan = scan = await asyncio.to_thread(self.repository.scan)
         for where, why in sorted(scan.unreadable.items()):
             if where == "." and not self.started:
@@ -120,10 +123,28 @@ class ModelRegistry:
                 )
         if "." in previous and "." not in scan.unreadable:
             log.warning("the model repository can be read again")
-        for name, entries in sorted(scan.ignored.items()):
-            for entry, why in sorted(entries.items()):
-                if ignored.get(name, {}).get(entry) != why:  # once, not at every poll
-                    log.warning("model %s: %r in its folder is ignored: %s", name, entry, why)
+        news = [
+            (name, entry, why)
+            for name, entries in sorted(scan.ignored.items())
+            for entry, why in sorted(entries.items())
+            if ignored.get(name, {}).get(entry) != why  # once, not at every poll
+        ]
+        for name, entry, why in news[:MAX_IGNORED_LOGGED]:
+            log.warning("model %s: %r in its folder is ignored: %s", name, entry, why)
+        # the rest in one line: a folder of thousands is not thousands of lines per worker
+        unsaid = {name: 0 for name, _, _ in news[MAX_IGNORED_LOGGED:]}
+        for name, _, _ in news[MAX_IGNORED_LOGGED:]:
+            unsaid[name] += 1
+        for name, count in scan.ignored_more.items():
+            if count > previous_more.get(name, 0):
+                unsaid[name] = unsaid.get(name, 0) + count - previous_more.get(name, 0)
+        if unsaid:
+            log.warning(
+                "and %s more entries that look like versions are ignored, in the folders of "
+                "models %s: GET /models lists them under ignored_folders",
+                sum(unsaid.values()),
+                ", ".join(sorted(unsaid)),
+            )
         self._forget_deleted(scan)
         return scan
 
@@ -644,7 +665,9 @@ class ModelRegistry:
             ignored = scan.ignored.get(name)
             if ignored:
                 return (
-                    f"model {name} has no version folder, only {sorted(ignored)}: a version's "
+                    f"model {name} has no version folder, only {sorted(ignored)}"
+                    + (f" and {more} more" if (more := scan.ignored_more.get(name)) else "")
+                    + ": a version's "
                     "folder is its number, from 1, without leading zeros"
                 )
             if name not in scan.models:
@@ -684,8 +707,7 @@ class ModelRegistry:
             "unfinished_versions": self._scan.unfinished(name),
             "unloaded_versions": self._unloaded(name),
             "ignored_folders": [
-                {"name": entry, "reason": why}
-                for entry, why in sorted(self._scan.ignored.get(name, {}).items())
+                {"name": entry, "reason": why} for entry, why in self._scan.ignored_listed(name)
             ],
         }
 

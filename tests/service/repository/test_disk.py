@@ -87,6 +87,21 @@ def test_only_what_looks_like_a_version_is_listed(repo_copy: Path) -> None:
     assert "drafts" not in scan.ignored and "drafts" not in scan.models
 
 
+def test_what_is_listed_is_capped_and_the_rest_counted(repo_copy: Path) -> None:
+    mnist = repo_copy / "mnist"
+    for i in range(1, 31):
+        (mnist / f"v{i:02}").mkdir()
+    for i in range(500):
+        (mnist / f"junk{i}.txt").write_text("")
+    scan = Repository(repo_copy).scan()
+    assert sorted(scan.ignored["mnist"]) == [f"v{i:02}" for i in range(1, 21)]
+    assert scan.ignored_more == {"mnist": 10}
+    assert scan.ignored_listed("mnist")[-1] == (
+        "...",
+        "and 10 more that look like versions, not listed",
+    )
+
+
 def test_scan_names_unreadable_folders_and_reads_the_rest(
     repo_copy: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -269,6 +269,28 @@ async def test_a_folder_of_notes_at_the_root_is_no_model(repo_copy: Path) -> Non
             await registry.stop()
 
 
+async def test_many_near_misses_are_listed_and_logged_in_a_few_lines(
+    repo_copy: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    for i in range(1, 31):
+        (repo_copy / "mnist" / f"v{i:02}").mkdir()
+    registry = await started(repo_copy, models=["mnist"])
+    try:
+        listed = registry.model_status("mnist")["ignored_folders"]
+        assert len(listed) == 21 and listed[-1] == {
+            "name": "...",
+            "reason": "and 10 more that look like versions, not listed",
+        }
+        assert caplog.text.count("in its folder is ignored") == 5
+        said = "and 25 more entries that look like versions are ignored, in the folders of models"
+        assert caplog.text.count(said) == 1, caplog.text
+        await registry.rescan()
+        assert caplog.text.count("in its folder is ignored") == 5
+        assert caplog.text.count("more entries that look like versions") == 1
+    finally:
+        await registry.stop()
+
+
 async def test_a_version_under_a_mistyped_name_is_listed_and_said_once(
     repo_copy: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
