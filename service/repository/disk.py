@@ -255,8 +255,7 @@ class Repository:
         """Check the SHA-256 of every file listed in metadata ``files``."""
         vdir = self.version_dir(name, version)
         for rel, expected in metadata["files"].items():
-            actual = sha256_file(listed_path(vdir, rel))
-            if actual != expected:
+            if not checksum_matches(vdir, rel, expected):
                 raise RepositoryError(f"checksum mismatch for {rel}")
 
     def report_file(self, name: str, version: int, metadata: dict[str, Any], filename: str) -> Path:
@@ -267,12 +266,19 @@ class Repository:
         return listed_path(self.version_dir(name, version), rel)
 
 
-FileStat = tuple[int, int]  # (size, mtime_ns) of a listed file
+def checksum_matches(vdir: Path, rel: str, expected: str) -> bool:
+    """Whether the listed file ``rel`` holds what its SHA-256 in metadata says: the check of a
+    load. RepositoryError when it is missing or outside the folder, OSError when unreadable."""
+    return sha256_file(listed_path(vdir, rel)) == expected
+
+
+FileStat = tuple[int, int, int]  # (size, mtime_ns, inode) of a listed file
 
 
 def listed_file_stats(vdir: Path, files: Iterable[str]) -> dict[str, FileStat | None]:
-    """(size, mtime_ns) of each listed file, None for one that is missing or unreadable: a
-    stat each, so that a served version's files can be watched at every poll without hashing."""
+    """(size, mtime_ns, inode) of each listed file, None for one that is missing or unreadable:
+    a stat each, so that a served version's files can be watched at every poll without hashing
+    (a file whose size is unchanged is hashed only when its stat changes)."""
     stats: dict[str, FileStat | None] = {}
     for rel in files:
         try:
@@ -280,20 +286,34 @@ def listed_file_stats(vdir: Path, files: Iterable[str]) -> dict[str, FileStat | 
         except (RepositoryError, OSError):
             stats[rel] = None
             continue
-        stats[rel] = (st.st_size, st.st_mtime_ns) if stat.S_ISREG(st.st_mode) else None
+        stats[rel] = (st.st_size, st.st_mtime_ns, st.st_ino) if stat.S_ISREG(st.st_mode) else None
     return stats
 
 
 def changed_files(before: dict[str, FileStat | None], now: dict[str, FileStat | None]) -> str:
     """What became of the listed files since ``before`` ("model.tflite is missing"); empty
-    when nothing did."""
+    when nothing did. A file whose size is unchanged but whose stat is not is taken to be one
+    whose checksum was found not to match: the caller takes the new stat of one that matches
+    as ``before``."""
     missing = [rel for rel, st in now.items() if st is None and before.get(rel) is not None]
-    changed = [rel for rel, st in now.items() if st is not None and before.get(rel) != st]
+    resized: list[str] = []
+    rewritten: list[str] = []
+    for rel, st in now.items():
+        old = before.get(rel)
+        if st is not None and old != st:
+            (rewritten if old is not None and old[0] == st[0] else resized).append(rel)
     parts = (
         [f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing"] if missing else []
     )
-    if changed:
-        parts.append(f"{', '.join(changed)} changed")
+    if resized:
+        parts.append(f"{', '.join(resized)} changed")
+    if rewritten:
+        its = (
+            "its checksum no longer matches"
+            if len(rewritten) == 1
+            else "their checksums no longer match"
+        )
+        parts.append(f"{', '.join(rewritten)} changed ({its})")
     return "; ".join(parts)
 
 

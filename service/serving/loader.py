@@ -25,6 +25,7 @@ def load_version(repository: Repository, mv: ModelVersion, runtime: str = "auto"
     mv.metadata = meta
     # taken before the checksums: a file changed while they are read is seen as changed
     mv.files_loaded = listed_file_stats(mv.path, meta["files"])
+    mv.files_mismatched = {}
     repository.verify_files(mv.name, mv.version, meta)
     mv.task = Task.from_metadata(meta, mv.path)
     mv.runtime = create_runtime(mv.path, meta, runtime)

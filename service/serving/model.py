@@ -44,6 +44,8 @@ class ModelVersion:
     changed_on_disk: tuple[int, int] | None = None  # a later metadata.json fingerprint, warned of
     files_loaded: dict[str, FileStat | None] = field(default_factory=dict)  # listed, at load
     files_warning: str | None = None  # what became of them on disk since, said once (watcher)
+    # the stat at which a listed file was hashed and did not match, so it is hashed once
+    files_mismatched: dict[str, FileStat] = field(default_factory=dict)
     metadata: dict[str, Any] | None = None
     task: Task | None = None
     runtime: ModelRuntime | None = None

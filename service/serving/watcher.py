@@ -21,7 +21,15 @@ import os
 from pathlib import Path
 from typing import Protocol
 
-from service.repository.disk import changed_files, listed_file_stats, parse_version, valid_name
+from service.repository.disk import (
+    FileStat,
+    RepositoryError,
+    changed_files,
+    checksum_matches,
+    listed_file_stats,
+    parse_version,
+    valid_name,
+)
 from service.serving.model import ModelVersion, VersionState
 
 log = logging.getLogger("service.watcher")
@@ -71,6 +79,34 @@ def folder_signature(path: Path) -> Signature:
         except OSError:
             continue
     return tuple(sorted(entries))
+
+
+def _restat(
+    vdir: Path,
+    loaded: dict[str, FileStat | None],
+    checksums: dict[str, str],
+    known_bad: dict[str, FileStat],
+) -> tuple[dict[str, FileStat | None], dict[str, FileStat], dict[str, FileStat]]:
+    """The listed files' stats now, and of those whose size is as loaded but whose stat is
+    not (a ``touch``, the same folder copied again), the ones whose checksum still matches
+    and the ones whose does not. Each such stat is hashed once: a matching one becomes the
+    baseline, a mismatching one is remembered. Runs in a thread: hashing takes time."""
+    now = listed_file_stats(vdir, loaded)
+    matched: dict[str, FileStat] = {}
+    mismatched: dict[str, FileStat] = {}
+    for rel, st in now.items():
+        old = loaded.get(rel)
+        if st is None or old is None or st == old or st[0] != old[0] or known_bad.get(rel) == st:
+            continue
+        try:
+            same = checksum_matches(vdir, rel, checksums[rel])
+        except (RepositoryError, OSError, KeyError):
+            continue  # gone or unreadable since the stat: the next poll sees it
+        if same:
+            matched[rel] = st
+        else:
+            mismatched[rel] = st
+    return now, matched, mismatched
 
 
 class RepositoryWatcher:
@@ -146,17 +182,29 @@ class RepositoryWatcher:
 
     async def _check_served_files(self) -> None:
         """Say once when a served version's listed files are deleted or changed on disk: it
-        serves on from memory, and its next load (a restart) would fail it. A stat per file."""
+        serves on from memory, and its next load (a restart) would fail it. A stat per file; a
+        file whose size is unchanged but whose stat changed is hashed once, off the event loop,
+        and is said only when its checksum no longer matches."""
         served = [
             mv
             for name in self.registry.model_names()
             for mv in self.registry.versions(name)
             if mv.available and mv.files_loaded
         ]
+        jobs = [
+            (mv.path, dict(mv.files_loaded), dict((mv.metadata or {}).get("files", {})))
+            for mv in served
+        ]
+        known_bad = [dict(mv.files_mismatched) for mv in served]
         now = await asyncio.to_thread(
-            lambda: [listed_file_stats(mv.path, mv.files_loaded) for mv in served]
+            lambda: [
+                _restat(path, loaded, sums, bad)
+                for (path, loaded, sums), bad in zip(jobs, known_bad, strict=True)
+            ]
         )
-        for mv, stats in zip(served, now, strict=True):
+        for mv, (stats, matched, mismatched) in zip(served, now, strict=True):
+            mv.files_loaded.update(matched)  # the same bytes: the new stat is the baseline
+            mv.files_mismatched.update(mismatched)
             warning = changed_files(mv.files_loaded, stats) or None
             if warning == mv.files_warning:
                 continue

@@ -139,6 +139,39 @@ async def test_a_served_version_whose_files_go_is_said_once_and_serves_on(
         await registry.stop()
 
 
+async def test_files_touched_or_published_again_unchanged_are_not_said(
+    tiny_repo: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A new mtime or inode with the same bytes loads fine: no warning; the same size with other
+    bytes is said as a checksum that no longer matches."""
+    models, registry = await only_mnist_1(tiny_repo, tmp_path)
+    watcher = RepositoryWatcher(registry, models, interval_s=0)
+    mnist = models / "mnist"
+    try:
+        await watcher.tick()
+        tflite = mnist / "1" / "model.tflite"
+        os.utime(tflite, ns=(1, 1))  # touch: the same bytes
+        shutil.copytree(mnist / "1", mnist / ".new1")  # published again as it was
+        (mnist / "1").rename(mnist / ".old1")
+        (mnist / ".new1").rename(mnist / "1")
+        for _ in range(2):
+            await watcher.tick()
+        assert registry.model_status("mnist")["versions"][0]["warning"] is None
+        assert "on disk while it is served" not in caplog.text
+        data = bytearray(tflite.read_bytes())
+        data[-1] ^= 0xFF
+        tflite.write_bytes(bytes(data))  # the same size, other bytes
+        for _ in range(3):
+            await watcher.tick()
+        said = "model mnist version 1: model.tflite changed (its checksum no longer matches)"
+        assert caplog.text.count(said) == 1, caplog.text
+        assert registry.model_status("mnist")["versions"][0]["warning"] == (
+            "model.tflite changed (its checksum no longer matches)"
+        )
+    finally:
+        await registry.stop()
+
+
 async def test_half_copied_version_is_retried_when_complete(
     tiny_repo: Path, tmp_path: Path
 ) -> None:
