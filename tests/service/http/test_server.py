@@ -28,6 +28,40 @@ def _server(tmp_path: Path, app: Any, finished: list[str]) -> Server:
     return Server(config, on_forced_quit=lambda: finished.append("payload log written"))
 
 
+def _client(tmp_path: Path, steps: Any) -> threading.Thread:
+    def run() -> None:
+        for _ in range(200):
+            if (tmp_path / "server.sock").exists():
+                break
+            time.sleep(0.01)
+        steps()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def _serve(server: Server, tmp_path: Path, steps: Any) -> int:
+    """Run ``server`` until stopped while a client thread plays ``steps``: its exit status."""
+    thread = _client(tmp_path, steps)
+    try:
+        return server.serve_until_stopped()
+    finally:
+        thread.join()
+
+
+async def _answers(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    while (await receive()).get("more_body"):
+        pass
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
 def test_a_second_sigint_after_the_drain_exits_0(tmp_path: Path) -> None:
     """The second Ctrl-C comes during the app's shutdown, every request long answered."""
 
@@ -56,20 +90,7 @@ def test_a_second_sigint_during_the_drain_cuts_a_request_off_and_exits_130(
 ) -> None:
     """A request whose body never ends holds the drain; the second Ctrl-C cuts it off."""
 
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-        while (await receive()).get("more_body"):
-            pass
-
-    def client() -> None:
-        for _ in range(200):
-            if (tmp_path / "server.sock").exists():
-                break
-            time.sleep(0.01)
+    def steps() -> None:
         with socket.socket(socket.AF_UNIX) as stuck:
             stuck.connect(str(tmp_path / "server.sock"))
             stuck.sendall(b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{")
@@ -80,40 +101,10 @@ def test_a_second_sigint_during_the_drain_cuts_a_request_off_and_exits_130(
             time.sleep(0.5)
 
     finished: list[str] = []
-    server = _server(tmp_path, app, finished)
-    thread = threading.Thread(target=client)
-    thread.start()
-    try:
-        assert server.serve_until_stopped() == FORCED_EXIT
-    finally:
-        thread.join()
+    server = _server(tmp_path, _answers, finished)
+    assert _serve(server, tmp_path, steps) == FORCED_EXIT
     assert server.cut_off
     assert finished == ["payload log written"]
-
-
-def _client(tmp_path: Path, steps: Any) -> threading.Thread:
-    def run() -> None:
-        for _ in range(200):
-            if (tmp_path / "server.sock").exists():
-                break
-            time.sleep(0.01)
-        steps()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread
-
-
-async def _answers(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    if scope["type"] == "lifespan":
-        while (await receive())["type"] != "lifespan.shutdown":
-            await send({"type": "lifespan.startup.complete"})
-        await send({"type": "lifespan.shutdown.complete"})
-        return
-    while (await receive()).get("more_body"):
-        pass
-    await send({"type": "http.response.start", "status": 200, "headers": []})
-    await send({"type": "http.response.body", "body": b"ok"})
 
 
 def test_an_idle_keep_alive_connection_is_no_request_cut_off(tmp_path: Path) -> None:
@@ -132,11 +123,7 @@ def test_an_idle_keep_alive_connection_is_no_request_cut_off(tmp_path: Path) -> 
 
     finished: list[str] = []
     server = _server(tmp_path, _answers, finished)
-    thread = _client(tmp_path, steps)
-    try:
-        assert server.serve_until_stopped() == 0
-    finally:
-        thread.join()
+    assert _serve(server, tmp_path, steps) == 0
     assert server.force_exit and not server.cut_off
 
 
@@ -164,10 +151,6 @@ def test_a_request_cancelled_when_the_graceful_stop_times_out_is_cut_off(
     )
     finished: list[str] = []
     server = Server(config, on_forced_quit=lambda: finished.append("payload log written"))
-    thread = _client(tmp_path, steps)
-    try:
-        assert server.serve_until_stopped() == FORCED_EXIT
-    finally:
-        thread.join()
+    assert _serve(server, tmp_path, steps) == FORCED_EXIT
     assert server.cut_off and not server.force_exit
     assert finished == []  # the lifespan's own shutdown wrote the payload log out

@@ -345,15 +345,22 @@ def test_stdout_redirected_to_a_file_is_never_rotated(tmp_path: Path) -> None:
     assert len(lines) == 80 and sum(line.startswith("server line") for line in lines) == 40
 
 
-def test_the_split_counts_what_other_workers_appended(tmp_path: Path) -> None:
-    """Two workers on one path: a worker counting only its own lines let the file grow to
-    several times max_bytes, and rotated it only once its own share was full."""
-    path = tmp_path / "p.jsonl"
+def two_workers(path: Path) -> tuple[PayloadLog, PayloadLog]:
+    """Two workers' logs on one path, with room for three lines a file; the first has written
+    "a1"."""
     mine, other = payload_log(path), payload_log(path)
     capture(mine, "a1")
     mine.drain()
     one = len(path.read_bytes())
-    mine.max_bytes = other.max_bytes = 3 * one + one // 2  # three lines per file
+    mine.max_bytes = other.max_bytes = 3 * one + one // 2
+    return mine, other
+
+
+def test_the_split_counts_what_other_workers_appended(tmp_path: Path) -> None:
+    """Two workers on one path: a worker counting only its own lines let the file grow to
+    several times max_bytes, and rotated it only once its own share was full."""
+    path = tmp_path / "p.jsonl"
+    mine, other = two_workers(path)
     for name in ("b1", "b2"):
         capture(other, name)
     other.drain()  # the file is full: a1, b1, b2
@@ -390,11 +397,7 @@ def test_a_rotation_another_worker_made_after_the_decision_is_not_made_again(
     the first one's new file at the path and writes there. Rotating again renamed that nearly
     empty file to path.1 and pushed the full one to path.2, out of the backups sooner."""
     path = tmp_path / "p.jsonl"
-    mine, other = payload_log(path), payload_log(path)
-    capture(mine, "a1")
-    mine.drain()
-    one = len(path.read_bytes())
-    mine.max_bytes = other.max_bytes = 3 * one + one // 2  # three lines per file
+    mine, other = two_workers(path)
     capture(other, "b1")
     other.drain()
     capture(other, "b2")  # fills the file: a1, b1, b2
