@@ -213,11 +213,11 @@ class Repository:
             except OSError as exc:
                 result.unreadable[where] = _why(exc)
                 continue
-            version = parse_version(vdir.name)
-            if not is_dir or not version or str(version) != vdir.name:
+            if not is_dir or not _is_version(vdir.name):
                 if near_miss(vdir.name, is_dir):
                     ignored[vdir.name] = not_a_version(vdir.name, is_dir)
                 continue
+            version = int(vdir.name)  # its number as written (_is_version)
             try:
                 st = (vdir / METADATA).stat()
                 fingerprint: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)

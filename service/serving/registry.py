@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Collection
 from typing import Any
 
@@ -132,12 +133,10 @@ class ModelRegistry:
         for name, entry, why in news[:MAX_IGNORED_LOGGED]:
             log.warning("model %s: %r in its folder is ignored: %s", name, entry, why)
         # the rest in one line: a folder of thousands is not thousands of lines per worker
-        unsaid = {name: 0 for name, _, _ in news[MAX_IGNORED_LOGGED:]}
-        for name, _, _ in news[MAX_IGNORED_LOGGED:]:
-            unsaid[name] += 1
+        unsaid = Counter(name for name, _, _ in news[MAX_IGNORED_LOGGED:])
         for name, count in scan.ignored_more.items():
-            if count > previous_more.get(name, 0):
-                unsaid[name] = unsaid.get(name, 0) + count - previous_more.get(name, 0)
+            unsaid[name] += max(0, count - previous_more.get(name, 0))
+        unsaid = +unsaid  # only the models with some left unsaid
         if unsaid:
             log.warning(
                 "and %s more entries that look like versions are ignored, in the folders of "
